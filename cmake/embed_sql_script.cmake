@@ -1,0 +1,12 @@
+# Invoked by postline_embed_sql at build time.
+set(body "#include \"common/db/migrations.h\"\nnamespace ${NS} {\nstd::vector<postline::db::Migration> migrations() {\n  return {\n")
+foreach(f IN LISTS FILES)
+  get_filename_component(name ${f} NAME_WE)
+  string(REGEX MATCH "^[0-9]+" version ${name})
+  file(READ ${f} sql)
+  math(EXPR version "${version} + 0")
+  string(APPEND body "    {\"${COMPONENT}\", ${version}, \"${name}\", R\"__sql__(${sql})__sql__\"},\n")
+endforeach()
+string(APPEND body "  };\n}\n}  // namespace ${NS}\n")
+file(WRITE ${OUT}.tmp "${body}")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)

@@ -1,0 +1,73 @@
+#include "common/config/config.h"
+
+#include <gtest/gtest.h>
+
+using postline::config::Config;
+using postline::config::ConfigError;
+
+TEST(Config, DefaultsWithoutFile) {
+  auto cfg = Config::load_from_string("", {});
+  EXPECT_EQ(cfg.port("imap", "port"), 1143);
+  EXPECT_EQ(cfg.port("smtp", "mx_port"), 2525);
+  EXPECT_EQ(cfg.size("smtp", "max_message_size"), 50ull * 1024 * 1024);
+  EXPECT_EQ(cfg.duration("imap", "idle_timeout").count(), 1800);
+}
+
+TEST(Config, FileThenEnvironmentOverride) {
+  auto cfg = Config::load_from_string("imap:\n  port: 2143\n  http_port: 9999\n",
+                                      {{"POSTLINE_IMAP_HTTP_PORT", "9113"}});
+  EXPECT_EQ(cfg.port("imap", "port"), 2143);
+  EXPECT_EQ(cfg.port("imap", "http_port"), 9113);
+}
+
+TEST(Config, UnknownKeyIsNamed) {
+  try {
+    Config::load_from_string("imap:\n  prot: 1\n", {});
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("imap.prot"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Config, UnknownSectionIsNamed) {
+  EXPECT_THROW(Config::load_from_string("imapd:\n  port: 1\n", {}), ConfigError);
+}
+
+TEST(Config, BadEnvironmentValueNamesKeyAndVariable) {
+  try {
+    Config::load_from_string("", {{"POSTLINE_IMAP_PORT", "abc"}});
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("imap.port"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("POSTLINE_IMAP_PORT"), std::string::npos) << msg;
+  }
+}
+
+TEST(Config, PortOutOfRange) {
+  EXPECT_THROW(Config::load_from_string("smtp:\n  mx_port: 70000\n", {}), ConfigError);
+}
+
+TEST(Config, DurationsAndSizes) {
+  EXPECT_EQ(postline::config::parse_duration("90", "x").count(), 90);
+  EXPECT_EQ(postline::config::parse_duration("5m", "x").count(), 300);
+  EXPECT_EQ(postline::config::parse_duration("5d", "x").count(), 5 * 86400);
+  EXPECT_THROW(postline::config::parse_duration("5 weeks", "x"), ConfigError);
+  EXPECT_EQ(postline::config::parse_size("512KiB", "x"), 512u * 1024);
+  EXPECT_THROW(postline::config::parse_size("-1", "x"), ConfigError);
+}
+
+TEST(Config, ListsFromYamlSequenceOrCommaString) {
+  auto a = Config::load_from_string("queue:\n  retry_schedule: [1s, 2s, 3s]\n", {});
+  EXPECT_EQ(a.list("queue", "retry_schedule"), (std::vector<std::string>{"1s", "2s", "3s"}));
+  auto b = Config::load_from_string("", {{"POSTLINE_QUEUE_RETRY_SCHEDULE", "1s, 5s"}});
+  EXPECT_EQ(b.list("queue", "retry_schedule"), (std::vector<std::string>{"1s", "5s"}));
+}
+
+TEST(Config, RoundTripsThroughYaml) {
+  auto a = Config::load_from_string("", {{"POSTLINE_IMAP_PORT", "2143"}, {"POSTLINE_DNS_SERVERS", "127.0.0.1:5353"}});
+  auto b = Config::load_from_string(a.to_yaml(), {});
+  EXPECT_EQ(b.port("imap", "port"), 2143);
+  EXPECT_EQ(b.list("dns", "servers"), (std::vector<std::string>{"127.0.0.1:5353"}));
+  EXPECT_EQ(b.to_yaml(), a.to_yaml());
+}

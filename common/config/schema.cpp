@@ -1,0 +1,71 @@
+// The closed set of configuration keys. Adding a key: add it here and to
+// deploy/postline.example.yaml (a test checks they agree).
+#include "common/config/config.h"
+
+namespace postline::config {
+
+const std::vector<KeySpec>& schema() {
+  using T = ValueType;
+  static const std::vector<KeySpec> keys = {
+      // db
+      {"db", "url", T::kString, "postgresql://postgres@127.0.0.1:55432/postline",
+       "libpq connection URI of the shared PostgreSQL database"},
+      {"db", "pool_size", T::kInt, "8", "connections per service process"},
+      // tls
+      {"tls", "cert_file", T::kString, "", "PEM certificate chain for SMTP STARTTLS/465 and IMAP STARTTLS/993"},
+      {"tls", "key_file", T::kString, "", "PEM private key matching tls.cert_file"},
+      // log
+      {"log", "level", T::kString, "info", "trace|debug|info|warn|error"},
+      {"log", "format", T::kString, "text", "text|json"},
+      // dns
+      {"dns", "servers", T::kStringList, "", "comma-separated resolvers (host:port); empty = /etc/resolv.conf"},
+      // auth
+      {"auth", "listen_address", T::kString, "127.0.0.1", "address authd binds its gRPC and HTTP ports to"},
+      {"auth", "grpc_port", T::kPort, "50051", "authd gRPC port (AuthService, AdminService, health)"},
+      {"auth", "http_port", T::kPort, "9104", "authd /metrics /healthz /readyz"},
+      {"auth", "addr", T::kString, "127.0.0.1:50051", "where other services reach authd"},
+      {"auth", "hash_threads", T::kInt, "2", "threads hashing passwords (argon2id is deliberately slow)"},
+      {"auth", "hash_ops_limit", T::kInt, "2", "argon2id passes (libsodium opslimit)"},
+      {"auth", "hash_mem_limit", T::kSize, "64MiB", "argon2id memory per hash"},
+      // smtp
+      {"smtp", "listen_address", T::kString, "127.0.0.1", "address smtpd binds its ports to"},
+      {"smtp", "mx_port", T::kPort, "2525", "MX listener (25 in production)"},
+      {"smtp", "submission_port", T::kPort, "5587", "submission listener, STARTTLS + AUTH (587)"},
+      {"smtp", "submissions_port", T::kPort, "4465", "implicit-TLS submission listener (465)"},
+      {"smtp", "http_port", T::kPort, "9101", "smtpd /metrics /healthz /readyz"},
+      {"smtp", "hostname", T::kString, "localhost", "name in the greeting, EHLO reply and Received: headers"},
+      {"smtp", "max_message_size", T::kSize, "50MiB", "largest message accepted (SIZE)"},
+      {"smtp", "max_recipients", T::kInt, "100", "recipients per message"},
+      {"smtp", "max_line_length", T::kInt, "1000", "command/text line limit including CRLF (RFC 5321)"},
+      {"smtp", "command_timeout", T::kDuration, "5m", "idle time allowed while waiting for a command"},
+      {"smtp", "data_timeout", T::kDuration, "10m", "idle time allowed while receiving message data"},
+      {"smtp", "max_connections", T::kInt, "1000", "concurrent connections in total"},
+      {"smtp", "max_errors", T::kInt, "10", "protocol errors per session before 421 and disconnect"},
+      // queue
+      {"queue", "listen_address", T::kString, "127.0.0.1", "address queued binds its gRPC and HTTP ports to"},
+      {"queue", "grpc_port", T::kPort, "50052", "queued gRPC port (QueueService, health)"},
+      {"queue", "http_port", T::kPort, "9102", "queued /metrics /healthz /readyz"},
+      {"queue", "addr", T::kString, "127.0.0.1:50052", "where other services reach queued"},
+      {"queue", "workers", T::kInt, "4", "delivery worker threads"},
+      {"queue", "poll_interval", T::kDuration, "5s", "longest wait between queue scans (new mail wakes workers at once)"},
+      {"queue", "retry_schedule", T::kStringList, "1m,5m,15m,30m,1h,2h,4h", "delays between attempts; the last repeats"},
+      {"queue", "max_lifetime", T::kDuration, "5d", "age at which an undelivered recipient expires and bounces"},
+      {"queue", "remote_smtp_port", T::kPort, "25", "port of remote MX hosts"},
+      {"queue", "hostname", T::kString, "localhost", "name queued uses in EHLO and DSNs"},
+      // imap
+      {"imap", "listen_address", T::kString, "127.0.0.1", "address imapd binds its ports to"},
+      {"imap", "port", T::kPort, "1143", "IMAP listener with STARTTLS (143)"},
+      {"imap", "tls_port", T::kPort, "1993", "implicit-TLS IMAP listener (993)"},
+      {"imap", "http_port", T::kPort, "9103", "imapd /metrics /healthz /readyz"},
+      {"imap", "max_line_length", T::kInt, "65536", "longest command line (without literals)"},
+      {"imap", "max_literal_size", T::kSize, "50MiB", "largest literal (APPENDLIMIT)"},
+      {"imap", "idle_timeout", T::kDuration, "30m", "idle time allowed after login (RFC 9051: at least 30 minutes)"},
+      {"imap", "login_timeout", T::kDuration, "60s", "time allowed before login"},
+      {"imap", "max_bad_commands", T::kInt, "20", "BAD responses before the server says BYE"},
+      {"imap", "allow_plaintext_auth", T::kBool, "true", "allow LOGIN/AUTHENTICATE without TLS"},
+      {"imap", "max_connections", T::kInt, "1000", "concurrent connections in total"},
+  };
+  return keys;
+}
+
+}  // namespace postline::config

@@ -1,0 +1,78 @@
+// A bounded pool of libpqxx connections. A pqxx::connection is not thread-safe,
+// so each thread borrows one through a Lease and gives it back when done. A
+// connection that broke is dropped and replaced on the next acquire, so a
+// PostgreSQL restart heals by itself.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace postline::db {
+
+// Thrown when no connection can be had (database down, pool exhausted past the
+// timeout). Callers turn it into a temporary failure (4xx, NO [UNAVAILABLE]).
+class Unavailable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Pool {
+ public:
+  Pool(std::string url, size_t size);
+  ~Pool();
+
+  class Lease {
+   public:
+    Lease(Pool* pool, std::unique_ptr<pqxx::connection> conn) : pool_(pool), conn_(std::move(conn)) {}
+    Lease(Lease&& other) noexcept : pool_(std::exchange(other.pool_, nullptr)), conn_(std::move(other.conn_)) {}
+    Lease& operator=(Lease&&) = delete;
+    Lease(const Lease&) = delete;
+    ~Lease();
+    pqxx::connection& operator*() { return *conn_; }
+    pqxx::connection* operator->() { return conn_.get(); }
+    // The connection is suspect (an exception other than a SQL error): do not reuse.
+    void discard() { conn_.reset(); }
+
+   private:
+    Pool* pool_;
+    std::unique_ptr<pqxx::connection> conn_;
+  };
+
+  Lease acquire(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+  // Runs fn(pqxx::connection&) on a pooled connection; a pqxx::broken_connection
+  // discards the connection and is rethrown as Unavailable.
+  template <typename Fn>
+  auto with(Fn&& fn) {
+    auto lease = acquire();
+    try {
+      return fn(*lease);
+    } catch (const pqxx::broken_connection& e) {
+      lease.discard();
+      throw Unavailable(std::string("database connection lost: ") + e.what());
+    }
+  }
+
+  // True if a connection can run SELECT 1 now (for /readyz).
+  bool ping();
+  const std::string& url() const { return url_; }
+
+ private:
+  void release(std::unique_ptr<pqxx::connection> conn);
+  std::string url_;
+  size_t size_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_;
+  size_t out_ = 0;  // leased connections
+};
+
+}  // namespace postline::db

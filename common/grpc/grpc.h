@@ -1,0 +1,59 @@
+// gRPC plumbing shared by every service: channels, servers (with the standard
+// grpc.health.v1 service), deadlines, and per-method latency metrics.
+//
+// Calls from Asio code: make the synchronous stub call inside
+// postline::async::offload(pool, ...) — the pool bounds concurrent calls and the
+// coroutine resumes on its own executor (see common/async/offload.h). This is
+// our "awaitable bridge"; it keeps session code linear and testable.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+namespace postline::grpcutil {
+
+// An insecure channel to host:port (TLS between services: later, see docs).
+std::shared_ptr<grpc::Channel> make_channel(const std::string& address);
+
+void set_deadline(grpc::ClientContext& ctx, std::chrono::milliseconds timeout);
+
+// Builds and starts a server on address:port with the health service enabled
+// and reporting SERVING. Throws std::runtime_error if the port cannot be bound.
+std::unique_ptr<grpc::Server> start_server(const std::string& address, uint16_t port,
+                                           const std::vector<grpc::Service*>& services,
+                                           int* bound_port = nullptr);
+
+// Latency histogram + outcome counter for RPCs, client or server side:
+//   <prefix>_grpc_duration_seconds{method,code}
+//   <prefix>_grpc_calls_total{method,code}
+class RpcMetrics {
+ public:
+  RpcMetrics(prometheus::Registry& registry, const std::string& prefix, const std::string& side);
+  void observe(const std::string& method, grpc::StatusCode code, std::chrono::steady_clock::duration took);
+
+  // RAII helper: RpcMetrics::Timer t(metrics, "Enqueue"); ... t.done(status);
+  class Timer {
+   public:
+    Timer(RpcMetrics& m, std::string method) : m_(m), method_(std::move(method)) {}
+    void done(const grpc::Status& status) { m_.observe(method_, status.error_code(), std::chrono::steady_clock::now() - start_); }
+   private:
+    RpcMetrics& m_;
+    std::string method_;
+    std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  };
+
+ private:
+  prometheus::Family<prometheus::Histogram>& duration_;
+  prometheus::Family<prometheus::Counter>& calls_;
+  std::string side_;
+};
+
+std::string code_name(grpc::StatusCode code);
+
+}  // namespace postline::grpcutil

@@ -1,0 +1,32 @@
+// Server TLS contexts: TLS 1.2 minimum, server cipher preference, certificate
+// and key from PEM files. reload() re-reads the files (wired to SIGHUP) so a
+// renewed certificate is used by new connections without a restart.
+#pragma once
+
+#include <boost/asio/ssl/context.hpp>
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace postline::net {
+
+class TlsContext {
+ public:
+  // Throws std::runtime_error naming the file on failure.
+  TlsContext(std::string cert_file, std::string key_file);
+  void reload();
+  // The context new connections should use.
+  std::shared_ptr<boost::asio::ssl::context> current() const;
+
+ private:
+  std::shared_ptr<boost::asio::ssl::context> build() const;
+  std::string cert_file_, key_file_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<boost::asio::ssl::context> ctx_;
+};
+
+// A client context (verification off unless `verify`), TLS 1.2 minimum.
+std::shared_ptr<boost::asio::ssl::context> make_client_context(bool verify);
+
+}  // namespace postline::net
