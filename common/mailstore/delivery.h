@@ -1,0 +1,31 @@
+// The contract between the delivery queue and the mailstore (implemented by the
+// mailstore owner in delivery.cpp). Kept in its own header so the queue depends
+// on this one function only.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace postline::mailstore {
+
+struct DeliveryResult {
+  int64_t mailbox_id = 0;
+  int64_t uid = 0;
+  bool duplicate = false;  // delivery_key was delivered before: nothing inserted
+};
+
+// Delivers one message into a user's mailbox in ONE transaction on `conn`:
+// creates the user's default mailboxes if missing, stores the body blob
+// (content-addressed, SHA-256), parses it once (size, header fields, MIME
+// structure), assigns the next UID, bumps MODSEQ, records `delivery_key` (the
+// queue recipient id as text) so a retry after a crash never delivers twice,
+// and sends NOTIFY on channel "postline_mailbox_changes" with payload
+// "<user_id>:<mailbox_id>:<modseq>". Throws on database errors (nothing committed).
+// `mailbox_name` is normally "INBOX" ("Junk" for spam verdicts).
+DeliveryResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view mailbox_name,
+                       std::string_view message, std::string_view delivery_key);
+
+}  // namespace postline::mailstore
