@@ -1,0 +1,49 @@
+# Shared shell functions for scripts/up, scripts/test, scripts/build and the
+# Dockerfile. Source it; do not run it.
+#
+# POSTLINE_ROOT     the repository
+# POSTLINE_BUILD    the build directory (default $POSTLINE_ROOT/build)
+
+POSTLINE_ROOT=${POSTLINE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+POSTLINE_BUILD=${POSTLINE_BUILD:-$POSTLINE_ROOT/build}
+POSTLINE_PYTHON=/usr/bin/python3  # Debian's interpreter: it sees python3-* packages
+
+postline_log() { echo "postline: $*" >&2; }
+
+# Every package listed in scripts/packages/*.txt, installed with apt when missing.
+postline_install_packages() {
+  local wanted missing=() pkg
+  wanted=$(cat "$POSTLINE_ROOT"/scripts/packages/*.txt | sed 's/#.*//' | tr -s ' \t' '\n' | sed '/^$/d' | sort -u)
+  for pkg in $wanted; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  postline_log "installing ${missing[*]}"
+  local sudo=()
+  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -q >/dev/null
+  "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Configure (once) and build everything with Ninja; ccache keeps rebuilds cheap.
+postline_build() {
+  local build=${1:-$POSTLINE_BUILD}
+  export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+  export CCACHE_BASEDIR=$POSTLINE_ROOT CCACHE_NOHASHDIR=true
+  if [[ ! -f "$build/build.ninja" ]]; then
+    cmake -S "$POSTLINE_ROOT" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=${POSTLINE_BUILD_TYPE:-RelWithDebInfo} >/dev/null
+  fi
+  cmake --build "$build" -- -j "$(nproc)"
+}
+
+# A self-signed certificate for localhost in DIR (cert.pem, key.pem), once.
+postline_make_cert() {
+  local dir=$1
+  mkdir -p "$dir"
+  [[ -f "$dir/cert.pem" && -f "$dir/key.pem" ]] && return 0
+  openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=localhost" \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$dir/key.pem" -out "$dir/cert.pem" >/dev/null 2>&1
+  chmod 600 "$dir/key.pem"
+}
