@@ -1,0 +1,40 @@
+// What the store computes once per message at delivery/APPEND and keeps in
+// mailstore_messages, so FETCH and SEARCH never reparse a body.
+//
+// Until common/mime lands this is deliberately small (size, end of header,
+// a case-folded search text); meta_version records which analyser ran so rows
+// written now can be re-derived lazily by a newer binary.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace postline::mailstore {
+
+inline constexpr int kMetaVersion = 1;
+
+struct MessageMeta {
+  uint64_t size = 0;         // RFC822.SIZE
+  uint64_t header_size = 0;  // bytes of the header including the empty line (0 header-only? = size)
+  std::string search_text;   // case-folded, whitespace-collapsed, bounded
+  std::string preview;       // RFC 8970, up to 200 characters of plain text
+  std::optional<std::string> envelope, bodystructure, body;  // IMAP syntax, when known
+};
+
+// Mail on disk is CRLF (IMAP sizes and offsets count CR). Bare LF and bare CR
+// become CRLF; a message that is already canonical is returned unchanged.
+std::string canonicalize_line_endings(std::string_view message);
+
+// Bytes up to and including the blank line ending the header; the whole message
+// if it has no body separator (RFC 5322 allows a header-only message).
+uint64_t header_size(std::string_view message);
+
+MessageMeta analyse(std::string_view message);
+
+// The largest search text kept per message: enough for every realistic text
+// body, bounded so a 50 MB attachment does not become a 50 MB index entry.
+inline constexpr size_t kMaxSearchText = 256 * 1024;
+
+}  // namespace postline::mailstore

@@ -1,0 +1,44 @@
+#include "common/mailstore/accounts.h"
+#include "common/mailstore/blob_store.h"
+#include "common/mailstore/message_meta.h"
+
+#include <gtest/gtest.h>
+
+using namespace postline::mailstore;
+
+TEST(LineEndings, CanonicalIsUnchanged) {
+  EXPECT_EQ(canonicalize_line_endings("a\r\nb\r\n"), "a\r\nb\r\n");
+}
+
+TEST(LineEndings, BareLfAndCrBecomeCrlf) {
+  EXPECT_EQ(canonicalize_line_endings("a\nb\rc\r\nd"), "a\r\nb\r\nc\r\nd");
+}
+
+TEST(HeaderSize, FindsBlankLine) {
+  EXPECT_EQ(header_size("Subject: x\r\n\r\nbody"), 14u);
+  EXPECT_EQ(header_size("Subject: x\r\n"), 12u);  // header only
+  EXPECT_EQ(header_size("\r\nbody"), 2u);         // empty header
+}
+
+TEST(Analyse, SearchTextIsFoldedAndBounded) {
+  auto m = analyse("Subject: Hello\tWORLD\r\n\r\nBody\x01 \xC3\xA9");
+  EXPECT_EQ(m.search_text, "subject: hello world body \xC3\xA9");
+  std::string big(kMaxSearchText * 2, 'A');
+  EXPECT_EQ(analyse(big).search_text.size(), kMaxSearchText);
+}
+
+TEST(Analyse, InvalidUtf8IsReplaced) {
+  auto m = analyse("Subject: caf\xE9\r\n\r\n");
+  EXPECT_EQ(m.search_text, "subject: caf?");
+}
+
+TEST(Names, InboxIsCaseInsensitive) {
+  EXPECT_EQ(normalize_mailbox_name("inbox"), "INBOX");
+  EXPECT_EQ(normalize_mailbox_name("InBox/Lists"), "INBOX/Lists");
+  EXPECT_EQ(normalize_mailbox_name("Inboxes"), "Inboxes");
+  EXPECT_EQ(normalize_mailbox_name("Sent"), "Sent");
+}
+
+TEST(Sha256, KnownVector) {
+  EXPECT_EQ(to_hex(sha256("abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
