@@ -1,0 +1,173 @@
+#!/usr/bin/python3
+"""Writes deploy/grafana/dashboards/postline.json (run after editing the panels below).
+
+Every PromQL expression here may only use metric names the services export
+(docs/HELPERS.md); tests/deploy/test_grafana.py checks that on the JSON.
+"""
+import json
+import pathlib
+
+OUT = pathlib.Path(__file__).resolve().parent / "dashboards" / "postline.json"
+DS = {"type": "prometheus", "uid": "${datasource}"}
+RI = "$__rate_interval"
+
+
+def rate(metric, by=None, matchers=""):
+    inner = f"rate({metric}{{{matchers}}}[{RI}])" if matchers else f"rate({metric}[{RI}])"
+    return f"sum by ({by}) ({inner})" if by else f"sum({inner})"
+
+
+def quantile(q, hist, by=""):
+    labels = "le" + (", " + by if by else "")
+    return f"histogram_quantile({q}, sum by ({labels}) (rate({hist}_bucket[{RI}])))"
+
+
+class Builder:
+    def __init__(self):
+        self.panels = []
+        self.y = 0
+        self.next_id = 1
+
+    def row(self, title):
+        self.panels.append({"type": "row", "title": title, "id": self._id(), "collapsed": False,
+                            "gridPos": {"h": 1, "w": 24, "x": 0, "y": self.y}, "panels": []})
+        self.y += 1
+        self.x = 0
+
+    def _id(self):
+        self.next_id += 1
+        return self.next_id - 1
+
+    def panel(self, title, targets, unit="short", kind="timeseries", w=8, h=8, description=""):
+        if self.x + w > 24:
+            self.x = 0
+            self.y += h
+        p = {
+            "type": kind,
+            "title": title,
+            "description": description,
+            "id": self._id(),
+            "datasource": DS,
+            "gridPos": {"h": h, "w": w, "x": self.x, "y": self.y},
+            "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+            "options": {},
+            "targets": [
+                {"datasource": DS, "expr": expr, "legendFormat": legend, "refId": chr(ord("A") + i)}
+                for i, (expr, legend) in enumerate(targets)
+            ],
+        }
+        if kind == "timeseries":
+            p["options"] = {"legend": {"displayMode": "list", "placement": "bottom"},
+                            "tooltip": {"mode": "multi"}}
+        self.panels.append(p)
+        self.x += w
+        if self.x >= 24:
+            self.x = 0
+            self.y += h
+
+
+def build():
+    b = Builder()
+    b.row("Overview")
+    b.panel("Targets up", [('sum by (job) (up{job=~"postline-.*"})', "{{job}}")], kind="stat", w=8, h=5,
+            description="Scraped instances per service that answer /metrics.")
+    b.panel("Waiting recipients",
+            [('max(sum by (instance) (postline_queued_queue_depth{state=~"queued|deferred|delivering"}))', "waiting")],
+            kind="stat", w=4, h=5)
+    b.panel("Oldest queued message", [("max(postline_queued_oldest_message_age_seconds)", "oldest")],
+            unit="s", kind="stat", w=4, h=5)
+    b.panel("Accounts", [("max(postline_authd_accounts)", "accounts")], kind="stat", w=4, h=5)
+    b.panel("Domains", [("max(postline_authd_domains)", "domains")], kind="stat", w=4, h=5)
+
+    b.row("SMTP (postline-smtpd)")
+    b.panel("Sessions started /s", [(rate("postline_smtpd_sessions_total", "listener"), "{{listener}}")],
+            unit="ops")
+    b.panel("Active sessions", [("sum(postline_smtpd_sessions_active)", "active")])
+    b.panel("Messages accepted and rejected /s", [
+        (rate("postline_smtpd_messages_accepted_total"), "accepted"),
+        (rate("postline_smtpd_messages_rejected_total", "reason"), "rejected: {{reason}}"),
+    ], unit="ops")
+    b.panel("Replies by code /s", [(rate("postline_smtpd_replies_total", "code"), "{{code}}")], unit="ops")
+    b.panel("Commands /s", [(rate("postline_smtpd_commands_total", "command"), "{{command}}")], unit="ops")
+    b.panel("Session duration", [
+        (quantile(0.5, "postline_smtpd_session_duration_seconds"), "p50"),
+        (quantile(0.95, "postline_smtpd_session_duration_seconds"), "p95"),
+    ], unit="s")
+    b.panel("SMTP AUTH /s", [(rate("postline_smtpd_auth_total", "mechanism, outcome"), "{{mechanism}} {{outcome}}")],
+            unit="ops")
+    b.panel("TLS handshakes /s", [(rate("postline_smtpd_tls_handshakes_total", "outcome"), "{{outcome}}")],
+            unit="ops")
+
+    b.row("Queue and delivery (postline-queued)")
+    b.panel("Queue depth by state", [
+        ('max by (state) (postline_queued_queue_depth{state=~"queued|deferred|delivering"})', "{{state}}")])
+    b.panel("Oldest queued message", [("max(postline_queued_oldest_message_age_seconds)", "oldest")], unit="s")
+    b.panel("Enqueued /s", [(rate("postline_queued_messages_enqueued_total"), "enqueued")], unit="ops")
+    b.panel("Delivery outcomes /s",
+            [(rate("postline_queued_deliveries_total", "outcome, class"), "{{class}} {{outcome}}")], unit="ops")
+    failed = rate("postline_queued_deliveries_total", None, 'outcome!="delivered"')
+    b.panel("Delivery failure ratio", [(failed + " / " + rate("postline_queued_deliveries_total"), "not delivered")],
+            unit="percentunit")
+    b.panel("Delivery duration", [
+        (quantile(0.5, "postline_queued_delivery_duration_seconds"), "p50"),
+        (quantile(0.95, "postline_queued_delivery_duration_seconds"), "p95"),
+    ], unit="s")
+    b.panel("DSNs sent /s", [(rate("postline_queued_dsn_sent_total", "type"), "{{type}}")], unit="ops")
+
+    b.row("IMAP (postline-imapd)")
+    b.panel("Active sessions", [("sum(postline_imapd_sessions_active)", "active")])
+    b.panel("Sessions started /s", [(rate("postline_imapd_sessions_total", "listener"), "{{listener}}")],
+            unit="ops")
+    b.panel("Logins /s", [(rate("postline_imapd_logins_total", "outcome"), "{{outcome}}")], unit="ops")
+    b.panel("Commands /s", [(rate("postline_imapd_commands_total", "command, status"), "{{command}} {{status}}")],
+            unit="ops", w=12)
+    b.panel("Command latency p95", [
+        (quantile(0.95, "postline_imapd_command_duration_seconds", "command"), "{{command}}")], unit="s", w=12)
+
+    b.row("Auth (postline-authd)")
+    b.panel("Logins /s", [(rate("postline_authd_logins_total", "protocol, outcome"), "{{protocol}} {{outcome}}")],
+            unit="ops")
+    b.panel("Failed logins /s", [
+        (rate("postline_authd_logins_total", "protocol, mechanism", 'outcome!="success"'),
+         "{{protocol}} {{mechanism}}"),
+        (rate("postline_authd_throttled_total"), "throttled")], unit="ops")
+    b.panel("Password hash duration", [
+        (quantile(0.5, "postline_authd_hash_duration_seconds"), "p50"),
+        (quantile(0.95, "postline_authd_hash_duration_seconds"), "p95"),
+    ], unit="s")
+
+    b.row("gRPC")
+    for svc in ("authd", "queued"):
+        b.panel(f"{svc} server latency p95 by method", [
+            (quantile(0.95, f"postline_{svc}_grpc_server_duration_seconds", "method"), "{{method}}")], unit="s")
+    b.panel("gRPC server errors /s", [
+        (rate(f"postline_{svc}_grpc_server_calls_total", "method, code", 'code!="OK"'), svc + " {{method}} {{code}}")
+        for svc in ("authd", "queued")], unit="ops")
+    for svc in ("smtpd", "imapd"):
+        b.panel(f"{svc} client latency p95 by method", [
+            (quantile(0.95, f"postline_{svc}_grpc_client_duration_seconds", "method"), "{{method}}")], unit="s",
+            w=12)
+
+    return {
+        "uid": "postline-overview",
+        "title": "Postline",
+        "description": "SMTP, queue, IMAP, auth and gRPC (deploy/grafana/gen_dashboard.py)",
+        "tags": ["postline", "mail"],
+        "timezone": "utc",
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": True,
+        "refresh": "30s",
+        "time": {"from": "now-6h", "to": "now"},
+        "templating": {"list": [{
+            "name": "datasource", "label": "Prometheus", "type": "datasource", "query": "prometheus",
+            "current": {"text": "Prometheus", "value": "prometheus"}, "hide": 0,
+        }]},
+        "annotations": {"list": []},
+        "panels": b.panels,
+    }
+
+
+if __name__ == "__main__":
+    OUT.write_text(json.dumps(build(), indent=2) + "\n")
+    print(f"wrote {OUT}")
