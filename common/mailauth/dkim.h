@@ -1,0 +1,107 @@
+// DKIM signing and verification (RFC 6376, RFC 8301, RFC 8463).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/mailauth/canonicalization.h"
+#include "common/mailauth/crypto.h"
+#include "common/mailauth/dns_lookup.h"
+#include "common/mailauth/message.h"
+
+namespace postline::mailauth {
+
+// ---------------------------------------------------------------- key records
+
+struct DkimKeyRecord {
+  KeyType key_type = KeyType::kRsa;
+  std::string public_key;             // decoded p=; empty means revoked
+  std::vector<std::string> hashes;    // h=, lower-case; empty = any
+  bool testing = false;               // t=y
+  bool strict_identity = false;       // t=s: i= domain must equal d=
+  bool revoked() const { return public_key.empty(); }
+};
+
+// Parses a DKIM key TXT record (RFC 6376 3.6.1). Unknown tags are ignored as the
+// RFC requires; unknown k= or a service type list without "email"/"*" is an error.
+std::optional<DkimKeyRecord> parse_dkim_key_record(std::string_view text, std::string* error);
+
+// ---------------------------------------------------------------- signing
+
+struct DkimSignOptions {
+  std::string domain;    // d=
+  std::string selector;  // s=
+  std::string identity;  // i=, optional ("" = omitted)
+  Canon header_canon = Canon::kRelaxed;
+  Canon body_canon = Canon::kRelaxed;
+  // Header fields to sign, when present (each instance present is signed).
+  std::vector<std::string> headers = {"From", "Reply-To", "Subject", "Date", "To", "Cc",
+                                      "In-Reply-To", "References", "Message-ID", "MIME-Version",
+                                      "Content-Type", "Content-Transfer-Encoding", "List-Id",
+                                      "List-Unsubscribe", "List-Unsubscribe-Post", "Sender"};
+  // Listed once more than they occur, so that adding another instance later breaks the
+  // signature (RFC 6376 8.15, "oversigning"). From is always oversigned.
+  std::vector<std::string> oversign = {"From", "Subject", "Reply-To", "To", "Cc", "Date",
+                                       "Sender", "List-Unsubscribe", "List-Unsubscribe-Post"};
+  std::optional<uint64_t> timestamp;   // t=
+  std::optional<uint64_t> expiration;  // x= (absolute)
+};
+
+struct DkimSignResult {
+  bool ok = false;
+  std::string error;
+  std::string header;  // "DKIM-Signature: ...\r\n", ready to prepend
+};
+
+// Signs with rsa-sha256 or ed25519-sha256 depending on the key's type.
+DkimSignResult dkim_sign(std::string_view message, const PrivateKey& key, const DkimSignOptions& options,
+                         const MessageLimits& limits = {});
+
+// ---------------------------------------------------------------- verification
+
+enum class AuthResult { kNone, kPass, kFail, kPolicy, kNeutral, kTempError, kPermError };
+const char* to_string(AuthResult r);
+
+struct DkimVerifyOptions {
+  uint64_t now = 0;              // unix time for t=/x= checks; 0 = skip the checks
+  uint64_t clock_skew = 300;     // tolerated future t=
+  size_t max_signatures = 8;     // more are reported as neutral without DNS queries
+  int min_rsa_bits = 1024;       // RFC 8301: shorter keys are not acceptable
+  bool allow_sha1 = true;        // rsa-sha1 verifies but is flagged weak (RFC 8301)
+  // l= with content after the signed length: that content is not covered by the
+  // signature. By default such a signature yields "policy" (never "pass"), so unsigned
+  // appended text cannot ride on a valid signature. Set true to report "pass" anyway
+  // (the result still carries body_length_partial).
+  bool accept_partial_body = false;
+  MessageLimits limits;
+};
+
+struct DkimSignatureResult {
+  AuthResult result = AuthResult::kNone;
+  std::string reason;  // human-readable, for Authentication-Results reason=
+  std::string domain;  // d=
+  std::string selector;
+  std::string identity;   // i= (or "@d" when absent)
+  std::string algorithm;  // a=
+  std::string b_prefix;   // first 8+ chars of b=, for header.b (RFC 6008)
+  bool weak = false;      // rsa-sha1 or RSA key < 2048 bits
+  bool testing = false;   // key record t=y
+  bool body_length_partial = false;  // l= shorter than the body
+  uint64_t body_length = 0;          // l= value when present
+  uint64_t unsigned_body_bytes = 0;  // canonical body bytes beyond l=
+  int key_bits = 0;
+};
+
+struct DkimVerifyResult {
+  std::vector<DkimSignatureResult> signatures;  // one per DKIM-Signature, top first
+  // Aggregate: kNone when unsigned; otherwise pass if any passed, else the first.
+  AuthResult overall() const;
+};
+
+DkimVerifyResult dkim_verify(std::string_view message, DnsLookup& dns, const DkimVerifyOptions& options = {});
+DkimVerifyResult dkim_verify(const ParsedMessage& message, DnsLookup& dns, const DkimVerifyOptions& options = {});
+
+}  // namespace postline::mailauth

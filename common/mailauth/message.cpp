@@ -1,0 +1,96 @@
+#include "common/mailauth/message.h"
+
+#include "common/mailauth/text_util.h"
+
+namespace postline::mailauth {
+
+std::string_view HeaderField::value() const {
+  std::string_view r = raw;
+  size_t colon = r.find(':');
+  if (colon == std::string_view::npos) return {};
+  r.remove_prefix(colon + 1);
+  if (r.size() >= 2 && r.substr(r.size() - 2) == "\r\n") r.remove_suffix(2);
+  return r;
+}
+
+std::string to_crlf(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + text.size() / 32);
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '\n' && (i == 0 || text[i - 1] != '\r')) out.push_back('\r');
+    out.push_back(c);
+  }
+  return out;
+}
+
+static bool fail(std::string* error, const char* msg) {
+  if (error) *error = msg;
+  return false;
+}
+
+std::optional<ParsedMessage> parse_message(std::string_view message, std::string* error,
+                                           const MessageLimits& limits) {
+  if (message.size() > limits.max_message_bytes) {
+    fail(error, "message too large");
+    return std::nullopt;
+  }
+  std::string text = to_crlf(message);
+  ParsedMessage out;
+  size_t pos = 0;
+  size_t header_bytes = 0;
+  HeaderField* current = nullptr;
+  bool in_bad_line = false;
+  while (pos < text.size()) {
+    size_t eol = text.find("\r\n", pos);
+    size_t line_end = eol == std::string::npos ? text.size() : eol + 2;
+    std::string_view line(text.data() + pos, line_end - pos);
+    if (line == "\r\n") {  // end of header block
+      pos = line_end;
+      break;
+    }
+    header_bytes += line.size();
+    if (header_bytes > limits.max_header_bytes) {
+      fail(error, "header block too large");
+      return std::nullopt;
+    }
+    if (is_wsp(line[0])) {  // continuation
+      if (current) {
+        current->raw.append(line);
+        if (current->raw.size() > limits.max_field_bytes) {
+          fail(error, "header field too large");
+          return std::nullopt;
+        }
+      } else if (!in_bad_line) {
+        // Continuation without a field: ignore, like a line without colon.
+      }
+    } else {
+      size_t colon = line.find(':');
+      if (colon == std::string_view::npos || colon == 0) {
+        current = nullptr;
+        in_bad_line = true;
+      } else {
+        in_bad_line = false;
+        std::string_view name = line.substr(0, colon);
+        while (!name.empty() && is_wsp(name.back())) name.remove_suffix(1);
+        if (out.headers.size() >= limits.max_header_fields) {
+          fail(error, "too many header fields");
+          return std::nullopt;
+        }
+        out.headers.push_back({std::string(name), std::string(line)});
+        current = &out.headers.back();
+      }
+    }
+    pos = line_end;
+  }
+  // A final header line without CRLF (message with no body at all): make the raw
+  // field end in CRLF so canonicalisation sees a complete line.
+  if (!out.headers.empty()) {
+    auto& last = out.headers.back().raw;
+    if (last.size() < 2 || last.compare(last.size() - 2, 2, "\r\n") != 0) last += "\r\n";
+  }
+  if (pos < text.size()) out.body.assign(text, pos, std::string::npos);
+  return out;
+}
+
+}  // namespace postline::mailauth
