@@ -17,7 +17,7 @@ TLS_DIR=${POSTLINE_TLS_DIR:-/etc/postline/tls}
 
 usage() {
   awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0" >&2
-  exit 64
+  exit "${1:-64}"
 }
 
 has_config_arg() {
@@ -62,7 +62,7 @@ case "$what" in
     exec /usr/local/bin/postline-healthcheck "$@"
     ;;
   -h|--help|help)
-    usage
+    usage 0
     ;;
   *)
     echo "entrypoint: unknown command '$what'" >&2
