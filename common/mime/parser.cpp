@@ -1,0 +1,229 @@
+// The part tree (RFC 2045/2046): header blocks, multipart splitting, message/rfc822.
+//
+// Each entity is first bounded (the parent found its delimiters), then its own header and
+// body are parsed inside those bounds. That makes unterminated inner multiparts, missing
+// close delimiters and junk harmless: nothing can run past its parent's end.
+#include <cstring>
+
+#include "common/mime/internal.h"
+
+namespace postline::mime {
+
+const std::string* Part::param(std::string_view lowercase_name) const {
+  for (const Param& p : params)
+    if (p.name == lowercase_name) return &p.value;
+  return nullptr;
+}
+
+namespace {
+
+using detail::iequals;
+using detail::lower;
+
+struct Ctx {
+  std::string_view raw;
+  const Limits& limits;
+  std::size_t parts = 1;
+  bool truncated = false;
+};
+
+const HeaderField* find_field(const std::vector<HeaderField>& fields, std::string_view name) {
+  for (const HeaderField& f : fields)
+    if (iequals(f.name, name)) return &f;
+  return nullptr;
+}
+
+std::uint64_t count_lines(std::string_view body) {
+  if (body.empty()) return 0;
+  std::uint64_t n = 0;
+  const char* p = body.data();
+  const char* e = p + body.size();
+  while ((p = static_cast<const char*>(std::memchr(p, '\n', std::size_t(e - p)))) != nullptr) {
+    ++n;
+    ++p;
+  }
+  if (body.back() != '\n') ++n;  // a last line without terminator is still a line
+  return n;
+}
+
+void apply_content_fields(Part& p, bool digest_parent, const Limits& limits) {
+  if (const HeaderField* f = find_field(p.fields, "Content-Type")) {
+    detail::ContentValue cv = detail::parse_content_value(f->value, limits.max_params);
+    std::size_t slash = cv.token.find('/');
+    // RFC 2045 §5.2: a syntactically invalid Content-Type means text/plain; us-ascii.
+    if (slash != std::string::npos && slash > 0 && slash + 1 < cv.token.size()) {
+      p.type = cv.token.substr(0, slash);
+      p.subtype = cv.token.substr(slash + 1);
+      p.params = std::move(cv.params);
+      p.has_content_type = true;
+    }
+  }
+  if (!p.has_content_type) {
+    if (digest_parent) {
+      p.type = "message";  // RFC 2046 §5.1.5
+      p.subtype = "rfc822";
+      p.has_content_type = true;  // defaulted, but without a charset parameter
+    } else {
+      p.type = "text";  // the renderer adds the charset=us-ascii default
+      p.subtype = "plain";
+      p.params.clear();
+    }
+  }
+  if (const HeaderField* f = find_field(p.fields, "Content-Transfer-Encoding")) {
+    detail::ContentValue cv = detail::parse_content_value(f->value, 0);
+    p.encoding = cv.token;
+  }
+  if (const HeaderField* f = find_field(p.fields, "Content-Disposition")) {
+    detail::ContentValue cv = detail::parse_content_value(f->value, limits.max_params);
+    if (!cv.token.empty()) {
+      p.disposition = cv.token;
+      p.disposition_params = std::move(cv.params);
+    }
+  }
+  if (const HeaderField* f = find_field(p.fields, "Content-Language")) {
+    // RFC 3282: 1#Language-Tag with CFWS; comments dropped.
+    std::string v = unfold(f->value);
+    std::string cur;
+    int depth = 0;
+    for (char c : v) {
+      if (c == '(') { ++depth; continue; }
+      if (c == ')' && depth > 0) { --depth; continue; }
+      if (depth > 0) continue;
+      if (c == ',' || detail::is_wsp(c)) {
+        if (!cur.empty() && p.languages.size() < limits.max_params) p.languages.push_back(cur);
+        cur.clear();
+      } else {
+        cur.push_back(c);
+      }
+    }
+    if (!cur.empty() && p.languages.size() < limits.max_params) p.languages.push_back(cur);
+  }
+  auto raw_field = [&](std::string_view name, std::optional<std::string>& out) {
+    if (const HeaderField* f = find_field(p.fields, name)) out = unfold(f->value);
+  };
+  raw_field("Content-ID", p.id);
+  raw_field("Content-Description", p.description);
+  raw_field("Content-MD5", p.md5);
+  raw_field("Content-Location", p.location);
+  if (p.location) {
+    // RFC 2557 §4.4.1: a folded URL is joined without the folding whitespace.
+    std::string joined;
+    for (char c : *p.location)
+      if (!detail::is_wsp(c)) joined.push_back(c);
+    p.location = joined;
+  }
+}
+
+bool identity_encoding(const std::string& enc) {
+  return enc.empty() || enc == "7bit" || enc == "8bit" || enc == "binary";
+}
+
+void parse_entity(Ctx& ctx, Part& p, std::uint64_t start, std::uint64_t end, std::size_t depth,
+                  bool digest_parent);
+
+// Is the line at `pos` a delimiter for `boundary`? Returns 0 = no, 1 = delimiter, 2 = close.
+int delimiter_kind(std::string_view raw, std::uint64_t pos, std::uint64_t end,
+                   std::string_view boundary) {
+  std::uint64_t need = 2 + boundary.size();
+  if (end - pos < need) return 0;
+  if (raw[pos] != '-' || raw[pos + 1] != '-') return 0;
+  if (raw.compare(pos + 2, boundary.size(), boundary) != 0) return 0;
+  std::uint64_t i = pos + need;
+  if (end - i >= 2 && raw[i] == '-' && raw[i + 1] == '-') return 2;  // trailing junk tolerated
+  // RFC 2046: only transport padding (LWSP) may follow a delimiter on its line. Anything
+  // else means this is a longer boundary (the RFC lets one be a prefix of another).
+  for (; i < end && raw[i] != '\n'; ++i)
+    if (!detail::is_wsp(raw[i]) && raw[i] != '\r') return 0;
+  return 1;
+}
+
+void split_multipart(Ctx& ctx, Part& p, std::size_t depth) {
+  const std::string* b = p.param("boundary");
+  // RFC 2046 §5.1.1: 1-70 characters. Longer ones occur; cap to keep matching cheap.
+  if (!b || b->empty() || b->size() > 200) return;
+  std::string_view boundary = *b;
+  std::string_view raw = ctx.raw;
+  const std::uint64_t end = p.body_end;
+  const bool digest = p.subtype == "digest";
+  std::uint64_t pos = p.body_start;
+  std::optional<std::uint64_t> part_start;  // start of the part being collected
+  auto close_part = [&](std::uint64_t delim_pos) {
+    if (!part_start) return;
+    // The line break before a delimiter belongs to the delimiter (RFC 2046 §5.1.1).
+    std::uint64_t pe = delim_pos;
+    if (pe > *part_start && raw[pe - 1] == '\n') --pe;
+    if (pe > *part_start && raw[pe - 1] == '\r') --pe;
+    if (ctx.parts >= ctx.limits.max_parts) {
+      ctx.truncated = true;
+      return;
+    }
+    ++ctx.parts;
+    p.children.emplace_back();
+    parse_entity(ctx, p.children.back(), *part_start, pe, depth + 1, digest);
+  };
+  while (pos < end) {
+    const void* nl = std::memchr(raw.data() + pos, '\n', end - pos);
+    std::uint64_t next = nl ? std::uint64_t(static_cast<const char*>(nl) - raw.data()) + 1 : end;
+    int kind = raw[pos] == '-' ? delimiter_kind(raw, pos, end, boundary) : 0;
+    if (kind != 0) {
+      close_part(pos);
+      if (kind == 2) return;  // the rest is the epilogue
+      part_start = next;
+      if (ctx.parts >= ctx.limits.max_parts) return;
+    }
+    pos = next;
+  }
+  // No close delimiter: the last part runs to the end of the multipart body.
+  if (part_start) {
+    if (ctx.parts >= ctx.limits.max_parts) {
+      ctx.truncated = true;
+      return;
+    }
+    ++ctx.parts;
+    p.children.emplace_back();
+    parse_entity(ctx, p.children.back(), *part_start, end, depth + 1, digest);
+  }
+}
+
+void parse_entity(Ctx& ctx, Part& p, std::uint64_t start, std::uint64_t end, std::size_t depth,
+                  bool digest_parent) {
+  if (start > end) start = end;
+  p.header_start = start;
+  p.body_start = detail::parse_header_block(ctx.raw, start, end, ctx.limits, &p.fields,
+                                            &ctx.truncated);
+  p.body_end = end;
+  p.lines = count_lines(ctx.raw.substr(p.body_start, end - p.body_start));
+  apply_content_fields(p, digest_parent, ctx.limits);
+  if (depth >= ctx.limits.max_depth) {
+    if (p.is_multipart() || p.is_message_rfc822()) ctx.truncated = true;
+    return;  // deeper structure is left as an opaque leaf
+  }
+  if (p.is_multipart()) {
+    split_multipart(ctx, p, depth);
+  } else if (p.is_message_rfc822() && identity_encoding(p.encoding)) {
+    // An encoded message/rfc822 (forbidden by RFC 2046 §5.2.1 but seen) stays opaque.
+    if (ctx.parts >= ctx.limits.max_parts) {
+      ctx.truncated = true;
+      return;
+    }
+    ++ctx.parts;
+    p.children.emplace_back();
+    Part& m = p.children.back();
+    parse_entity(ctx, m, p.body_start, p.body_end, depth + 1, false);
+    m.envelope = detail::build_envelope(m.fields);
+  }
+}
+
+}  // namespace
+
+ParsedMessage parse(std::string_view raw, const Limits& limits) {
+  ParsedMessage msg;
+  msg.size = raw.size();
+  Ctx ctx{raw, limits};
+  parse_entity(ctx, msg.root, 0, raw.size(), 0, false);
+  msg.root.envelope = detail::build_envelope(msg.root.fields);
+  msg.truncated = ctx.truncated;
+  return msg;
+}
+
+}  // namespace postline::mime

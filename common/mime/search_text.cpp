@@ -1,0 +1,197 @@
+// The text IMAP SEARCH matches against, computed once at delivery (DESIGN.md: stored and
+// indexed with pg_trgm). Works from the part offsets and the raw bytes only, so it gives the
+// same result on a freshly parsed tree and on a deserialized one.
+#include <locale.h>
+#include <wctype.h>
+
+#include "common/mime/internal.h"
+
+namespace postline::mime {
+
+namespace {
+
+// towlower_l in C.UTF-8 gives the Unicode simple lowercase mapping without touching the
+// process locale. glibc >= 2.35 always has C.UTF-8; if it is missing we fold ASCII only.
+locale_t utf8_locale() {
+  static locale_t loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", locale_t(0));
+  return loc;
+}
+
+class Out {
+ public:
+  explicit Out(std::size_t cap) : cap_(cap) {}
+  bool full() const { return s_.size() >= cap_; }
+  void add(std::string_view utf8) {
+    if (full()) return;
+    std::string f = fold_case(utf8);
+    if (s_.size() + f.size() > cap_) {
+      std::size_t n = cap_ - s_.size();
+      // Cut on a code point boundary so the stored text stays valid UTF-8.
+      while (n > 0 && (static_cast<unsigned char>(f[n]) & 0xC0) == 0x80) --n;
+      f.resize(n);
+    }
+    s_ += f;
+  }
+  std::string take() { return std::move(s_); }
+
+ private:
+  std::size_t cap_;
+  std::string s_;
+};
+
+void add_headers(Out& out, std::string_view raw, const Part& p, const Limits& limits) {
+  std::vector<HeaderField> fields;
+  bool truncated = false;
+  detail::parse_header_block(raw, p.header_start, p.body_start, limits, &fields, &truncated);
+  for (const HeaderField& f : fields) {
+    if (out.full()) return;
+    std::string v = decode_header_value(f.value);
+    for (char& c : v)
+      if (c == '\r' || c == '\n' || c == '\t') c = ' ';
+    out.add(f.name);
+    out.add(": ");
+    out.add(v);
+    out.add("\n");
+  }
+}
+
+// Very small HTML-to-text: tags and comments out, the common entities in. Enough that a
+// search for a word does not depend on the markup around it.
+std::string html_text(std::string_view h) {
+  std::string out;
+  out.reserve(h.size());
+  std::size_t i = 0;
+  while (i < h.size()) {
+    char c = h[i];
+    if (c == '<') {
+      std::size_t e;
+      if (h.compare(i, 4, "<!--") == 0) {
+        e = h.find("-->", i + 4);
+        e = e == std::string_view::npos ? h.size() : e + 3;
+      } else {
+        std::string_view block;  // style/script bodies are not text anyone searches for
+        for (std::string_view tag : {"style", "script"})
+          if (h.size() - (i + 1) >= tag.size() && detail::iequals(h.substr(i + 1, tag.size()), tag))
+            block = tag;
+        e = h.find('>', i);
+        e = e == std::string_view::npos ? h.size() : e + 1;
+        if (!block.empty()) {
+          std::size_t close = h.find("</", e);
+          while (close != std::string_view::npos &&
+                 !(h.size() - close - 2 >= block.size() &&
+                   detail::iequals(h.substr(close + 2, block.size()), block)))
+            close = h.find("</", close + 2);
+          if (close != std::string_view::npos) {
+            std::size_t gt = h.find('>', close);
+            e = gt == std::string_view::npos ? h.size() : gt + 1;
+          } else {
+            e = h.size();
+          }
+        }
+      }
+      out.push_back(' ');
+      i = e;
+    } else if (c == '&') {
+      std::size_t semi = h.find(';', i);
+      if (semi != std::string_view::npos && semi - i <= 10) {
+        std::string_view ent = h.substr(i + 1, semi - i - 1);
+        std::uint32_t cp = 0;
+        if (ent == "amp") cp = '&';
+        else if (ent == "lt") cp = '<';
+        else if (ent == "gt") cp = '>';
+        else if (ent == "quot") cp = '"';
+        else if (ent == "apos") cp = '\'';
+        else if (ent == "nbsp") cp = ' ';
+        else if (ent.size() > 1 && ent[0] == '#') {
+          bool hex = ent[1] == 'x' || ent[1] == 'X';
+          std::uint32_t v = 0;
+          bool ok = ent.size() > (hex ? 2u : 1u);
+          for (std::size_t k = hex ? 2 : 1; k < ent.size() && ok; ++k) {
+            char d = detail::ascii_lower(ent[k]);
+            int dv = (d >= '0' && d <= '9') ? d - '0' : (hex && d >= 'a' && d <= 'f') ? d - 'a' + 10 : -1;
+            if (dv < 0 || v > 0x10FFFF) ok = false;
+            else v = v * (hex ? 16 : 10) + std::uint32_t(dv);
+          }
+          if (ok && v > 0) cp = v;
+        }
+        if (cp) {
+          detail::append_utf8(out, cp);
+          i = semi + 1;
+          continue;
+        }
+      }
+      out.push_back(c);
+      ++i;
+    } else {
+      out.push_back(c);
+      ++i;
+    }
+  }
+  return out;
+}
+
+void add_body(Out& out, std::string_view raw, const Part& p, const Limits& limits) {
+  if (out.full()) return;
+  if (p.is_multipart()) {
+    for (const Part& c : p.children) {
+      add_headers(out, raw, c, limits);  // MIME headers: attachment names are searchable
+      add_body(out, raw, c, limits);
+    }
+    return;
+  }
+  if (p.is_message_rfc822() && !p.children.empty()) {
+    add_headers(out, raw, p.children[0], limits);
+    out.add("\n");
+    add_body(out, raw, p.children[0], limits);
+    return;
+  }
+  if (p.type != "text" || p.body_end > raw.size() || p.body_start > p.body_end) return;
+  // Only text is indexed: decoding a 50 MiB attachment to throw it away is wasted work.
+  std::string_view body = raw.substr(p.body_start, p.size());
+  if (body.size() > limits.max_search_text * 4) body = body.substr(0, limits.max_search_text * 4);
+  std::string decoded = decode_transfer(body, p.encoding);
+  const std::string* cs = p.param("charset");
+  std::string text = to_utf8(decoded, cs ? std::string_view(*cs) : std::string_view("us-ascii"));
+  if (p.subtype == "html") text = html_text(text);
+  out.add(text);
+  out.add("\n");
+}
+
+}  // namespace
+
+std::string fold_case(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  locale_t loc = utf8_locale();
+  for (std::size_t i = 0; i < s.size();) {
+    unsigned char c = s[i];
+    if (c < 0x80) {
+      out.push_back(detail::ascii_lower(char(c)));
+      ++i;
+      continue;
+    }
+    // Decode one code point; invalid bytes pass through unchanged.
+    std::size_t n = (c >= 0xF0) ? 4 : (c >= 0xE0) ? 3 : (c >= 0xC0) ? 2 : 1;
+    if (n == 1 || i + n > s.size() || !detail::valid_utf8(s.substr(i, n))) {
+      out.push_back(char(c));
+      ++i;
+      continue;
+    }
+    std::uint32_t cp = c & (0xFF >> (n + 1));
+    for (std::size_t k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    std::uint32_t l = loc ? std::uint32_t(towlower_l(wint_t(cp), loc)) : cp;
+    detail::append_utf8(out, l);
+    i += n;
+  }
+  return out;
+}
+
+std::string search_text(const ParsedMessage& msg, std::string_view raw, const Limits& limits) {
+  Out out(limits.max_search_text);
+  add_headers(out, raw, msg.root, limits);
+  out.add("\n");
+  add_body(out, raw, msg.root, limits);
+  return out.take();
+}
+
+}  // namespace postline::mime
