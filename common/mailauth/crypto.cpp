@@ -83,6 +83,18 @@ std::optional<PrivateKey> PrivateKey::from_ed25519_seed(std::string_view seed32)
   return k;
 }
 
+std::optional<PrivateKey> PrivateKey::generate(KeyType type, int rsa_bits) {
+  EVP_PKEY* raw = type == KeyType::kRsa ? EVP_RSA_gen(unsigned(rsa_bits)) : EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+  if (!raw) {
+    ERR_clear_error();
+    return std::nullopt;
+  }
+  PrivateKey k;
+  k.key_.reset(raw);
+  k.type_ = type;
+  return k;
+}
+
 int PrivateKey::bits() const { return EVP_PKEY_get_bits(key_.get()); }
 
 std::string PrivateKey::public_key_dkim() const {

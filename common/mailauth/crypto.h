@@ -27,6 +27,8 @@ class PrivateKey {
   static std::optional<PrivateKey> from_pem_file(const std::string& path, std::string* error = nullptr);
   // A raw 32-byte Ed25519 seed (RFC 8032 secret key), as in RFC 8463 Appendix A.
   static std::optional<PrivateKey> from_ed25519_seed(std::string_view seed32);
+  // A fresh key from OpenSSL's CSPRNG (rsa_bits ignored for Ed25519).
+  static std::optional<PrivateKey> generate(KeyType type, int rsa_bits);
   KeyType type() const { return type_; }
   int bits() const;
   // The public half in DKIM p= form: SubjectPublicKeyInfo DER for RSA (RFC 6376 3.6.1),
