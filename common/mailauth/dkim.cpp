@@ -239,6 +239,7 @@ DkimSignResult dkim_sign(std::string_view message, const PrivateKey& key, const 
   }
   if (o.timestamp) tags.push_back("t=" + std::to_string(*o.timestamp));
   if (o.expiration) tags.push_back("x=" + std::to_string(*o.expiration));
+  if (o.body_length_tag) tags.push_back("l=" + std::to_string(body.size()));
   std::string h = "h=";
   for (size_t i = 0; i < names.size(); ++i) h += (i ? ":" : "") + names[i];
   tags.push_back(h);

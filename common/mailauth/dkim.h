@@ -46,6 +46,9 @@ struct DkimSignOptions {
   // signature (RFC 6376 8.15, "oversigning"). From is always oversigned.
   std::vector<std::string> oversign = {"From", "Subject", "Reply-To", "To", "Cc", "Date",
                                        "Sender", "List-Unsubscribe", "List-Unsubscribe-Post"};
+  // Emit l= with the canonical body length. Only for interoperability tests: l= lets
+  // anyone append content under our signature (RFC 6376 8.2), so never in production.
+  bool body_length_tag = false;
   std::optional<uint64_t> timestamp;   // t=
   std::optional<uint64_t> expiration;  // x= (absolute)
 };
