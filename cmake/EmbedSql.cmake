@@ -10,7 +10,8 @@ function(postline_embed_sql target ns component)
     COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DNS=${ns} -DCOMPONENT=${component}
             "-DFILES=${files}" -P ${PROJECT_SOURCE_DIR}/cmake/embed_sql_script.cmake
     DEPENDS ${files} ${PROJECT_SOURCE_DIR}/cmake/embed_sql_script.cmake
-    COMMENT "Embedding ${component} migrations")
+    COMMENT "Embedding ${component} migrations"
+    VERBATIM)
   add_library(${target} STATIC ${out})
   target_link_libraries(${target} PUBLIC postline_db)
 endfunction()

@@ -3,6 +3,7 @@
 #include "common/mailstore/accounts.h"
 #include "common/mailstore/blob_store.h"
 #include "common/mailstore/message_meta.h"
+#include "common/mailstore/store_internal.h"
 
 #include <stdexcept>
 
@@ -12,8 +13,6 @@ DeliveryResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view
                        std::string_view message, std::string_view delivery_key) {
   const std::string name = normalize_mailbox_name(mailbox_name.empty() ? "INBOX" : mailbox_name);
   const std::string body = canonicalize_line_endings(message);
-  const MessageMeta meta = analyse(body);
-  const std::string key = sha256(body);
 
   pqxx::work tx(conn);
   ensure_account(tx, user_id);
@@ -41,35 +40,19 @@ DeliveryResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view
 
   // The mailbox row lock serialises UID and MODSEQ assignment per mailbox.
   // A delivery to a mailbox the user deleted (e.g. Junk) recreates it.
-  auto allocate = [&] {
-    return tx.exec_params(
-        "UPDATE mailstore_mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 "
-        "WHERE user_id = $1 AND name = $2 RETURNING mailbox_id, uidnext - 1, highestmodseq",
-        user_id, name);
-  };
-  auto row = allocate();
-  if (row.empty()) {
+  auto alloc = internal::allocate(tx, user_id, name, 1);
+  if (!alloc) {
     const char* special = nullptr;
     for (const auto& d : default_mailboxes())
       if (name == d.name) special = d.special_use;
     create_mailbox_if_missing(tx, user_id, name, special);
-    row = allocate();
-    if (row.empty()) throw std::runtime_error("mailbox vanished during delivery");
+    alloc = internal::allocate(tx, user_id, name, 1);
+    if (!alloc) throw std::runtime_error("mailbox vanished during delivery");
   }
-  const int64_t mailbox_id = row[0][0].as<int64_t>();
-  const int64_t uid = row[0][1].as<int64_t>();
-  const int64_t modseq = row[0][2].as<int64_t>();
-
-  default_blob_store().put(tx, key, body);
-  tx.exec_params(
-      "INSERT INTO mailstore_messages (user_id, mailbox_id, uid, blob_sha256, size, internaldate, modseq, "
-      " meta_version, header_size, envelope, bodystructure, body, preview, search_text, email_id) "
-      "VALUES ($1, $2, $3, $4, $5, now(), $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-      user_id, mailbox_id, uid, pqxx::binarystring(key.data(), key.size()), static_cast<int64_t>(meta.size),
-      modseq, kMetaVersion, static_cast<int64_t>(meta.header_size),
-      meta.envelope ? meta.envelope->c_str() : nullptr, meta.bodystructure ? meta.bodystructure->c_str() : nullptr,
-      meta.body ? meta.body->c_str() : nullptr, meta.preview, meta.search_text,
-      "M" + to_hex(key).substr(0, 24));
+  const int64_t mailbox_id = alloc->mailbox_id;
+  const int64_t uid = alloc->first_uid;
+  const int64_t modseq = alloc->modseq;
+  internal::insert_message(tx, user_id, mailbox_id, uid, modseq, body, {}, std::nullopt);
   tx.exec_params("UPDATE mailstore_deliveries SET mailbox_id = $3, uid = $4 WHERE user_id = $1 AND delivery_key = $2",
                  user_id, std::string(delivery_key), mailbox_id, uid);
   notify_change(tx, user_id, mailbox_id, modseq);

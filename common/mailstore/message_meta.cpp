@@ -1,5 +1,7 @@
 #include "common/mailstore/message_meta.h"
 
+#include "common/mime/mime.h"
+
 namespace postline::mailstore {
 
 std::string canonicalize_line_endings(std::string_view m) {
@@ -91,7 +93,14 @@ MessageMeta analyse(std::string_view message) {
   MessageMeta meta;
   meta.size = message.size();
   meta.header_size = header_size(message);
-  meta.search_text = valid_utf8(fold(message, kMaxSearchText));
+  const mime::ParsedMessage parsed = mime::parse(message);
+  meta.header_size = parsed.root.body_start;
+  meta.structure = mime::serialize_structure(parsed);
+  mime::Limits limits;
+  limits.max_search_text = kMaxSearchText;
+  // Decoded headers and text bodies; fold() collapses whitespace and strips
+  // controls (NUL cannot go into a text column), valid_utf8 guards the column.
+  meta.search_text = valid_utf8(fold(mime::search_text(parsed, message, limits), kMaxSearchText));
   return meta;
 }
 

@@ -1,9 +1,8 @@
 // What the store computes once per message at delivery/APPEND and keeps in
 // mailstore_messages, so FETCH and SEARCH never reparse a body.
 //
-// Until common/mime lands this is deliberately small (size, end of header,
-// a case-folded search text); meta_version records which analyser ran so rows
-// written now can be re-derived lazily by a newer binary.
+// The parsing itself is common/mime's; meta_version records which analyser ran
+// (1: size and header only, 2: common/mime) so older rows can be re-derived.
 #pragma once
 
 #include <cstdint>
@@ -13,14 +12,14 @@
 
 namespace postline::mailstore {
 
-inline constexpr int kMetaVersion = 1;
+inline constexpr int kMetaVersion = 2;
 
 struct MessageMeta {
   uint64_t size = 0;         // RFC822.SIZE
   uint64_t header_size = 0;  // bytes of the header including the empty line (0 header-only? = size)
   std::string search_text;   // case-folded, whitespace-collapsed, bounded
   std::string preview;       // RFC 8970, up to 200 characters of plain text
-  std::optional<std::string> envelope, bodystructure, body;  // IMAP syntax, when known
+  std::string structure;     // mime::serialize_structure
 };
 
 // Mail on disk is CRLF (IMAP sizes and offsets count CR). Bare LF and bare CR
