@@ -1,0 +1,143 @@
+"""docker-compose.yml: the services the issue lists, healthchecks, depends_on
+conditions, published mail ports, mounted files, and `docker-compose config`."""
+import re
+import shutil
+
+import pytest
+import yaml
+
+from deploylib import DEPLOY, ROOT, SECTION, SERVICES, require_tool, run, schema_map
+
+COMPOSE = ROOT / "docker-compose.yml"
+
+
+def compose():
+    return yaml.safe_load(COMPOSE.read_text())  # PyYAML resolves the <<: merge keys
+
+
+def env_of(service):
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(e.split("=", 1) for e in env)
+    return env
+
+
+def test_services_the_issue_asks_for():
+    services = compose()["services"]
+    assert set(services) >= {"postgres", "migrate", "prometheus", "grafana", *SERVICES}
+    assert services["postgres"]["image"].startswith("postgres:")
+    assert any(v.endswith(":/var/lib/postgresql/data") for v in services["postgres"]["volumes"])
+    assert services["migrate"]["command"] == ["migrate"]
+    for svc in SERVICES:
+        assert services[svc]["command"] == [svc]
+
+
+def test_depends_on_conditions_reference_real_services():
+    services = compose()["services"]
+    for name, svc in services.items():
+        deps = svc.get("depends_on") or {}
+        assert isinstance(deps, dict), f"{name}: use the long depends_on form with conditions"
+        for dep, spec in deps.items():
+            assert dep in services, f"{name} depends on unknown service {dep}"
+            cond = spec.get("condition")
+            assert cond in ("service_started", "service_healthy", "service_completed_successfully"), (name, dep)
+            if cond == "service_healthy":
+                assert "healthcheck" in services[dep], f"{name} waits for {dep} to be healthy; it has no healthcheck"
+            if cond == "service_completed_successfully":
+                assert services[dep].get("restart") == "no", f"{dep} is one-shot but would be restarted"
+    for svc in SERVICES:
+        deps = services[svc]["depends_on"]
+        assert "migrate" in deps or any("migrate" in services[d].get("depends_on", {}) for d in deps), \
+            f"{svc} may start before the schema is migrated"
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_healthchecks_probe_readyz_on_the_right_port():
+    services = compose()["services"]
+    defaults = schema_map()
+    for name in ("postgres", "prometheus", "grafana", *SERVICES):
+        assert "healthcheck" in services[name], f"{name} has no healthcheck"
+    script = (DEPLOY / "docker" / "healthcheck.sh").read_text()
+    assert "/readyz" in script
+    for svc in SERVICES:
+        hc = services[svc]["healthcheck"]["test"]
+        assert "/usr/local/bin/postline-healthcheck" in hc, hc
+        var = f"POSTLINE_{SECTION[svc].upper()}_HTTP_PORT"
+        # the healthcheck reads the port from this variable; it must equal what Prometheus scrapes
+        port = env_of(services[svc]).get(var, defaults[(SECTION[svc], "http_port")][1])
+        assert f"{var}:-{defaults[(SECTION[svc], 'http_port')][1]}" in script
+        prom = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+        targets = [t for j in prom["scrape_configs"] if j["job_name"] == f"postline-{svc}"
+                   for sc in j["static_configs"] for t in sc["targets"]]
+        assert targets == [f"{svc}:{port}"], (svc, targets, port)
+
+
+def test_mail_ports_published_to_the_listeners():
+    services = compose()["services"]
+    defaults = schema_map()
+    want = {
+        "smtpd": {25: ("smtp", "mx_port"), 465: ("smtp", "submissions_port"), 587: ("smtp", "submission_port")},
+        "imapd": {143: ("imap", "port"), 993: ("imap", "tls_port")},
+    }
+    for svc, ports in want.items():
+        published = {}
+        for p in services[svc]["ports"]:
+            m = re.fullmatch(r"(?:[\d.]+:)?(\d+):(\d+)", str(p))
+            assert m, p
+            published[int(m.group(1))] = int(m.group(2))
+        env = env_of(services[svc])
+        for host, (section, key) in ports.items():
+            container = int(env.get(f"POSTLINE_{section.upper()}_{key.upper()}", defaults[(section, key)][1]))
+            assert published.get(host) == container, f"{svc}: host port {host} must map to {container}"
+
+
+def test_containers_listen_on_every_interface():
+    conf = yaml.safe_load((DEPLOY / "docker" / "postline.container.yaml").read_text())
+    for section in ("auth", "queue", "smtp", "imap"):
+        assert conf[section]["listen_address"] == "0.0.0.0", section
+    assert conf["auth"]["addr"] == "authd:50051" and conf["queue"]["addr"] == "queued:50052"
+    assert set(compose()["services"]) >= {"authd", "queued"}
+
+
+def test_certificates_come_from_a_volume_filled_by_tls_init():
+    c = compose()
+    services = c["services"]
+    assert "tls" in c["volumes"]
+    assert services["tls-init"]["command"][0] == "make-cert"
+    assert "tls:/etc/postline/tls" in services["tls-init"]["volumes"]
+    conf = yaml.safe_load((DEPLOY / "docker" / "postline.container.yaml").read_text())
+    for svc in ("smtpd", "imapd"):
+        assert "tls:/etc/postline/tls:ro" in services[svc]["volumes"]
+        assert services[svc]["depends_on"]["tls-init"]["condition"] == "service_completed_successfully"
+    assert conf["tls"]["cert_file"].startswith("/etc/postline/tls/")
+
+
+def test_bind_mounted_files_and_build_context_exist():
+    c = compose()
+    for name, svc in c["services"].items():
+        for v in svc.get("volumes") or []:
+            src = v.split(":")[0]
+            if src.startswith("./"):
+                assert (ROOT / src).exists(), f"{name}: {src} does not exist"
+        build = svc.get("build")
+        if build:
+            assert (ROOT / build["context"] / build["dockerfile"]).exists()
+
+
+def test_docker_compose_config_validates():
+    """Debian's docker-compose (v1) validates the file against the compose schema
+    without a docker engine."""
+    tool = require_tool("docker-compose", "docker-compose")
+    out = run([tool, "-f", str(COMPOSE), "--project-directory", str(ROOT), "config", "-q"], cwd=ROOT,
+              env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"})
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_docker_compose_v2_plugin_if_present():
+    docker = shutil.which("docker")
+    if not docker or run([docker, "compose", "version"]).returncode != 0:
+        reason = "no docker compose v2 plugin on this machine (the docker CLI has no `compose` command)"
+        print(reason)
+        pytest.skip(reason)
+    out = run([docker, "compose", "-f", str(COMPOSE), "config", "-q"], cwd=ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -1,0 +1,82 @@
+"""The Grafana dashboard parses, queries only exported metrics, covers what the issue
+asks for, and its provisioning matches docker-compose.yml."""
+import json
+import re
+
+import yaml
+
+from deploylib import DEPLOY, ROOT, known_metrics, load_module, unknown_metrics
+
+DASHBOARD = DEPLOY / "grafana" / "dashboards" / "postline.json"
+
+
+def dashboard():
+    return json.loads(DASHBOARD.read_text())
+
+
+def panels(d):
+    for p in d["panels"]:
+        yield p
+        yield from p.get("panels", [])
+
+
+def exprs(d):
+    return [t["expr"] for p in panels(d) for t in p.get("targets", [])]
+
+
+def test_dashboard_parses_and_has_panels():
+    d = dashboard()
+    assert d["uid"] and d["title"]
+    assert len(exprs(d)) >= 20
+    ids = [p["id"] for p in panels(d)]
+    assert len(ids) == len(set(ids)), "panel ids must be unique"
+    for p in panels(d):
+        if p["type"] != "row":
+            assert p["datasource"]["uid"] == "${datasource}", p["title"]
+
+
+def test_dashboard_queries_only_exported_metrics():
+    known, source = known_metrics()
+    print(f"metric names from {source}: {len(known)}")
+    bad = {e: unknown_metrics(e, known) for e in exprs(dashboard())}
+    bad = {e: names for e, names in bad.items() if names}
+    assert not bad, f"dashboard queries names not in {source}:\n" + "\n".join(f"{v}: {k}" for k, v in bad.items())
+
+
+def test_dashboard_covers_what_operators_watch():
+    text = " ".join(exprs(dashboard()))
+    for needed in ("postline_smtpd_sessions_total", "postline_smtpd_messages_rejected_total",
+                   "postline_queued_queue_depth", "postline_queued_oldest_message_age_seconds",
+                   "postline_queued_deliveries_total", "postline_imapd_sessions_active",
+                   "postline_imapd_command_duration_seconds_bucket", "postline_authd_logins_total",
+                   "grpc_server_duration_seconds_bucket"):
+        assert needed in text, f"no panel uses {needed}"
+
+
+def test_promql_brackets_balance():
+    for e in exprs(dashboard()):
+        stack = []
+        for ch in re.sub(r'"(?:[^"\\]|\\.)*"', '""', e):
+            if ch in "([{":
+                stack.append(ch)
+            elif ch in ")]}":
+                assert stack and "([{"[")]}".index(ch)] == stack.pop(), e
+        assert not stack, e
+
+
+def test_dashboard_is_what_the_generator_writes():
+    gen = load_module(DEPLOY / "grafana" / "gen_dashboard.py", "gen_dashboard")
+    assert gen.build() == dashboard(), "postline.json is stale: run deploy/grafana/gen_dashboard.py"
+
+
+def test_provisioning_matches_compose_mounts():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    mounts = dict(v.split(":")[:2] for v in compose["services"]["grafana"]["volumes"] if v.startswith("./"))
+    assert mounts["./deploy/grafana/provisioning"] == "/etc/grafana/provisioning"
+    provider = yaml.safe_load((DEPLOY / "grafana/provisioning/dashboards/postline.yml").read_text())
+    assert provider["providers"][0]["options"]["path"] == mounts["./deploy/grafana/dashboards"]
+    ds = yaml.safe_load((DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text())
+    (source,) = ds["datasources"]
+    assert source["type"] == "prometheus" and source["url"] == "http://prometheus:9090"
+    var = dashboard()["templating"]["list"][0]
+    assert var["type"] == "datasource" and var["current"]["value"] == source["uid"]
