@@ -6,6 +6,9 @@
 #include "common/mailauth/text_util.h"
 
 namespace postline::mailauth {
+
+void PrintTo(AuthResult r, std::ostream* os) { *os << to_string(r); }
+
 namespace {
 
 const char* kRfc8463Message =
