@@ -31,6 +31,19 @@ std::string_view trim(std::string_view s) {
 
 namespace {
 
+// Fields IMAP needs from every header (ENVELOPE, BODYSTRUCTURE). They get their own budget,
+// so a header stuffed with thousands of Received lines still yields its From and Subject.
+bool important_field(std::string_view name) {
+  static constexpr std::string_view kNames[] = {
+      "from", "sender", "reply-to", "to", "cc", "bcc", "subject", "date", "message-id",
+      "in-reply-to", "content-type", "content-transfer-encoding", "content-disposition",
+      "content-id", "content-description", "content-md5", "content-language",
+      "content-location", "mime-version"};
+  for (std::string_view n : kNames)
+    if (iequals(n, name)) return true;
+  return false;
+}
+
 // RFC 5322 ftext is %d33-57 / %d59-126. We also accept 8-bit bytes in names (seen in the wild,
 // harmless) but not whitespace inside a name: that is how an mbox "From " line or a stray body
 // line is told apart from a field.
@@ -47,7 +60,10 @@ std::uint64_t parse_header_block(std::string_view raw, std::uint64_t start, std:
                                  const Limits& limits, std::vector<HeaderField>* fields,
                                  bool* truncated) {
   const std::size_t first = fields->size();
-  std::size_t stored_bytes = 0;
+  // Two budgets of limits.max_header_* each: fields IMAP needs, and all others.
+  std::size_t stored_bytes[2] = {0, 0};
+  std::size_t stored_count[2] = {0, 0};
+  int budget = 0;  // the budget the current field is charged to
   bool in_field = false;  // the last line began a field we kept: continuations extend it
   std::uint64_t pos = start;
   std::uint64_t body_start = end;
@@ -67,10 +83,14 @@ std::uint64_t parse_header_block(std::string_view raw, std::uint64_t start, std:
       if (in_field) {
         HeaderField& f = fields->back();
         std::size_t add = next - f.end;
-        if (stored_bytes + add <= limits.max_header_bytes) {
+        if (stored_bytes[budget] + add <= limits.max_header_bytes) {
           f.end = next;  // the value is cut out once the field's extent is known
-          stored_bytes += add;
+          stored_bytes[budget] += add;
         } else {
+          // Too long: drop the whole field rather than keep a silently cut value.
+          stored_bytes[budget] -= f.end - f.start;
+          --stored_count[budget];
+          fields->pop_back();
           *truncated = true;
           in_field = false;
         }
@@ -82,14 +102,16 @@ std::uint64_t parse_header_block(std::string_view raw, std::uint64_t start, std:
         std::string_view name = line.substr(0, colon);
         while (!name.empty() && is_wsp(name.back())) name.remove_suffix(1);  // obs-optional
         if (valid_field_name(name)) {
-          if (fields->size() < limits.max_header_fields &&
-              stored_bytes + (next - pos) <= limits.max_header_bytes) {
+          budget = important_field(name) ? 1 : 0;
+          if (stored_count[budget] < limits.max_header_fields &&
+              stored_bytes[budget] + (next - pos) <= limits.max_header_bytes) {
             HeaderField f;
             f.name = std::string(name);
             f.start = pos;
             f.end = next;
             fields->push_back(std::move(f));
-            stored_bytes += next - pos;
+            stored_bytes[budget] += next - pos;
+            ++stored_count[budget];
             in_field = true;
           } else {
             *truncated = true;
@@ -223,14 +245,18 @@ ContentValue parse_content_value(std::string_view value, std::size_t max_params)
     if (lx.i < value.size() && value[lx.i] == '"') {
       v = lx.quoted();
     } else {
-      // Tolerate unquoted values with spaces or tspecials (name=My File.pdf): take
-      // everything up to the next ';', trimmed.
       std::size_t b = lx.i;
-      while (lx.i < value.size() && value[lx.i] != ';') ++lx.i;
-      std::string_view tv = trim(value.substr(b, lx.i - b));
-      v.reserve(tv.size());
-      for (char c : tv)
-        if (c != '\r' && c != '\n') v.push_back(c);
+      v = lx.token();
+      lx.skip_cfws();
+      if (lx.i < value.size() && value[lx.i] != ';') {
+        // Not a clean token (name=My File.pdf, 8-bit bytes, stray tspecials): take
+        // everything up to the next ';', trimmed, rather than lose the parameter.
+        while (lx.i < value.size() && value[lx.i] != ';') ++lx.i;
+        std::string_view tv = trim(value.substr(b, lx.i - b));
+        v.clear();
+        for (char c : tv)
+          if (c != '\r' && c != '\n') v.push_back(c);
+      }
     }
     if (raw.size() < max_params * 4) raw.push_back({std::move(name), std::move(v)});
   }

@@ -169,7 +169,10 @@ void split_multipart(Ctx& ctx, Part& p, std::size_t depth) {
       close_part(pos);
       if (kind == 2) return;  // the rest is the epilogue
       part_start = next;
-      if (ctx.parts >= ctx.limits.max_parts) return;
+      if (ctx.parts >= ctx.limits.max_parts) {
+        ctx.truncated = true;  // the rest of this multipart is not split further
+        return;
+      }
     }
     pos = next;
   }

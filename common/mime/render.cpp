@@ -10,18 +10,15 @@ namespace {
 constexpr std::size_t kMaxQuoted = 1000;
 
 void append_string(std::string& out, std::string_view s) {
-  bool quotable = s.size() <= kMaxQuoted;
-  bool has_nul = false;
-  for (unsigned char c : s) {
-    if (c == 0) has_nul = true;
-    if (c == '\r' || c == '\n' || c >= 0x80 || c == 0) quotable = false;
-  }
   std::string cleaned;
-  if (has_nul) {  // NUL is not allowed in any IMAP string (only in literal8)
+  if (s.find('\0') != std::string_view::npos) {  // NUL is not allowed in any IMAP string
     for (char c : s)
       if (c != 0) cleaned.push_back(c);
     s = cleaned;
   }
+  bool quotable = s.size() <= kMaxQuoted;
+  for (unsigned char c : s)
+    if (c == '\r' || c == '\n' || c >= 0x80) quotable = false;
   if (quotable) {
     out.push_back('"');
     for (char c : s) {
