@@ -1,0 +1,65 @@
+// The worker's collaborators, behind small interfaces so the delivery loop can
+// be tested against a real PostgreSQL with fake peers (and so DKIM signing or a
+// relayhost slot in without touching the loop).
+#pragma once
+
+#include "services/delivery-queue/delivery/retry.h"
+#include "services/delivery-queue/store/queue_store.h"
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+namespace postline::queue {
+
+// The outcome of one attempt for one recipient.
+struct RecipientResult {
+  Outcome outcome = Outcome::kTemporary;
+  // An SMTP-style reply line: "250 2.0.0 ok", "451 4.4.1 connection refused".
+  std::string reply;
+  std::string mx_host;        // the host that answered ("" for local or no host reached)
+  bool remote_reply = false;  // `reply` came from the remote server (DSN Diagnostic-Code: smtp)
+  bool remote_dsn = false;    // the remote accepted our NOTIFY: it reports success itself
+};
+
+// Delivers one message to several recipients at one destination domain.
+// Returns one result per recipient, in order. Never throws for peer behaviour.
+class RemoteDelivery {
+ public:
+  virtual ~RemoteDelivery() = default;
+  virtual std::vector<RecipientResult> deliver(const MessageData& message,
+                                               const std::vector<const ClaimedRecipient*>& recipients) = 0;
+};
+
+// Delivers into a local mailbox on `conn`, in one transaction of its own,
+// idempotent on `delivery_key` (production: postline::mailstore::deliver).
+struct LocalResult {
+  int64_t uid = 0;
+  bool duplicate = false;
+};
+class LocalDelivery {
+ public:
+  virtual ~LocalDelivery() = default;
+  virtual LocalResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view message,
+                              std::string_view delivery_key) = 0;
+};
+
+// Where an address lives; asked for recipients that were not resolved at
+// Enqueue time (the senders of the DSNs we generate).
+struct Resolution {
+  enum Kind { kLocal, kRemote, kUnknown, kTemporaryFailure } kind = kTemporaryFailure;
+  int64_t user_id = 0;
+  std::string address;  // final address after alias expansion
+};
+
+class RecipientResolver {
+ public:
+  virtual ~RecipientResolver() = default;
+  virtual Resolution resolve(const std::string& address) = 0;
+};
+
+}  // namespace postline::queue

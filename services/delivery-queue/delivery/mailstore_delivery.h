@@ -1,0 +1,15 @@
+// LocalDelivery through the shared mailstore (common/mailstore/delivery.h):
+// always into INBOX; the mailstore keys the delivery by the queue recipient id.
+#pragma once
+
+#include "services/delivery-queue/delivery/interfaces.h"
+
+namespace postline::queue {
+
+class MailstoreDelivery final : public LocalDelivery {
+ public:
+  LocalResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view message,
+                      std::string_view delivery_key) override;
+};
+
+}  // namespace postline::queue

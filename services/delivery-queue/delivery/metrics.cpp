@@ -1,0 +1,54 @@
+#include "services/delivery-queue/delivery/metrics.h"
+
+namespace postline::queue {
+
+QueueMetrics::QueueMetrics(prometheus::Registry& registry)
+    : enqueued_(prometheus::BuildCounter()
+                    .Name("postline_queued_messages_enqueued_total")
+                    .Help("Messages committed to the queue")
+                    .Register(registry)
+                    .Add({})),
+      deliveries_(prometheus::BuildCounter()
+                      .Name("postline_queued_deliveries_total")
+                      .Help("Delivery attempts by outcome and destination class (local|remote)")
+                      .Register(registry)),
+      depth_(prometheus::BuildGauge()
+                 .Name("postline_queued_queue_depth")
+                 .Help("Queue recipients by state")
+                 .Register(registry)),
+      oldest_(prometheus::BuildGauge()
+                  .Name("postline_queued_oldest_message_age_seconds")
+                  .Help("Age of the oldest message that still has a pending recipient")
+                  .Register(registry)
+                  .Add({})),
+      duration_(prometheus::BuildHistogram()
+                    .Name("postline_queued_delivery_duration_seconds")
+                    .Help("Duration of one delivery attempt by destination class")
+                    .Register(registry)),
+      dsn_(prometheus::BuildCounter()
+               .Name("postline_queued_dsn_sent_total")
+               .Help("Delivery status notifications generated, by type")
+               .Register(registry)) {
+  // Pre-create the common series so dashboards and rate() see zeros, not gaps.
+  for (const char* klass : {"local", "remote"})
+    for (State s : {State::kDelivered, State::kDeferred, State::kBounced, State::kExpired})
+      deliveries_.Add({{"outcome", std::string(state_name(s))}, {"class", klass}});
+  for (DsnAction a : {DsnAction::kFailed, DsnAction::kDelayed, DsnAction::kDelivered, DsnAction::kRelayed})
+    dsn_.Add({{"type", std::string(dsn_action_name(a))}});
+}
+
+void QueueMetrics::delivery(State outcome, const std::string& klass, double seconds) {
+  deliveries_.Add({{"outcome", std::string(state_name(outcome))}, {"class", klass}}).Increment();
+  static const prometheus::Histogram::BucketBoundaries buckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                                                  1,     2.5,  5,     10,   30,  60,  300};
+  duration_.Add({{"class", klass}}, buckets).Observe(seconds);
+}
+
+void QueueMetrics::dsn_sent(DsnAction type) { dsn_.Add({{"type", std::string(dsn_action_name(type))}}).Increment(); }
+
+void QueueMetrics::set_stats(const QueueStats& s) {
+  for (const auto& [state, n] : s.depth) depth_.Add({{"state", std::string(state_name(state))}}).Set(static_cast<double>(n));
+  oldest_.Set(s.oldest_pending_age_seconds);
+}
+
+}  // namespace postline::queue

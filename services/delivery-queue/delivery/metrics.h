@@ -1,0 +1,37 @@
+// The queue's Prometheus metrics (names fixed in docs/HELPERS.md; dashboards
+// and alerts depend on them).
+#pragma once
+
+#include "services/delivery-queue/dsn/dsn.h"
+#include "services/delivery-queue/delivery/retry.h"
+#include "services/delivery-queue/store/queue_store.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <string>
+
+namespace postline::queue {
+
+class QueueMetrics {
+ public:
+  explicit QueueMetrics(prometheus::Registry& registry);
+
+  void enqueued() { enqueued_.Increment(); }
+  // klass: "local" | "remote"
+  void delivery(State outcome, const std::string& klass, double seconds);
+  void dsn_sent(DsnAction type);
+  void set_stats(const QueueStats& s);
+
+ private:
+  prometheus::Counter& enqueued_;
+  prometheus::Family<prometheus::Counter>& deliveries_;
+  prometheus::Family<prometheus::Gauge>& depth_;
+  prometheus::Gauge& oldest_;
+  prometheus::Family<prometheus::Histogram>& duration_;
+  prometheus::Family<prometheus::Counter>& dsn_;
+};
+
+}  // namespace postline::queue

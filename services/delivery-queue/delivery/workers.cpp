@@ -1,0 +1,339 @@
+#include "services/delivery-queue/delivery/workers.h"
+
+#include "services/delivery-queue/dsn/dsn.h"
+
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <optional>
+#include <random>
+#include <tuple>
+
+namespace postline::queue {
+namespace {
+
+double random01() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+}
+
+std::string truncate(std::string s, size_t n = 400) {
+  if (s.size() > n) s.resize(n);
+  return s;
+}
+
+// What one recipient's attempt came to, collected until the batch commits.
+struct Done {
+  ClaimedRecipient recipient;
+  RecipientResult result;
+  Decision decision;
+  bool local = false;
+  double seconds = 0;
+};
+
+}  // namespace
+
+Workers::Workers(db::Pool& pool, WorkerConfig config, LocalDelivery* local, RemoteDelivery* remote,
+                 RecipientResolver* resolver, QueueMetrics* metrics)
+    : pool_(pool),
+      config_(std::move(config)),
+      local_(local),
+      remote_(remote),
+      resolver_(resolver),
+      metrics_(metrics) {}
+
+Workers::~Workers() { stop(); }
+
+void Workers::start() {
+  threads_.emplace_back([this] { listener_loop(); });
+  for (int i = 0; i < config_.workers; ++i) threads_.emplace_back([this] { worker_loop(); });
+}
+
+void Workers::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+}
+
+void Workers::wake() {
+  {
+    std::lock_guard lock(mutex_);
+    ++wake_seq_;
+  }
+  cv_.notify_all();
+}
+
+bool Workers::wait_for_work(uint64_t seen, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  cv_.wait_for(lock, timeout, [&] { return stopping_ || wake_seq_ != seen; });
+  return !stopping_;
+}
+
+void Workers::worker_loop() {
+  std::chrono::milliseconds backoff{0};
+  while (true) {
+    uint64_t seen;
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+      seen = wake_seq_;
+    }
+    int handled = 0;
+    try {
+      handled = run_once();
+      backoff = std::chrono::milliseconds(0);
+    } catch (const std::exception& e) {
+      // Database down or a bug in one batch: nothing was committed, the
+      // recipients are due again. Back off so a dead database is not hammered.
+      backoff = std::min(std::chrono::milliseconds(5000), backoff * 2 + std::chrono::milliseconds(200));
+      spdlog::warn("delivery round failed (retrying in {} ms): {}", backoff.count(), e.what());
+      std::unique_lock lock(mutex_);
+      cv_.wait_for(lock, backoff, [&] { return stopping_; });
+      continue;
+    }
+    if (handled >= config_.batch_size) {
+      wake();  // more is probably due: let idle workers share it
+      continue;
+    }
+    if (handled > 0) continue;
+    auto timeout = config_.poll_interval;
+    try {
+      auto due = pool_.with([](pqxx::connection& c) { return time_until_next_due(c); });
+      // due == 0 with nothing claimed: the due rows are locked by other workers
+      // (in flight); their commit or our poll interval brings us back.
+      if (due && due->count() > 0) timeout = std::min(timeout, *due + std::chrono::milliseconds(5));
+    } catch (const std::exception&) {
+    }
+    if (!wait_for_work(seen, timeout)) return;
+  }
+}
+
+void Workers::listener_loop() {
+  auto last_stats = std::chrono::steady_clock::now() - std::chrono::hours(1);
+  while (true) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+    }
+    try {
+      pqxx::connection conn(pool_.url());
+      struct Receiver : pqxx::notification_receiver {
+        Receiver(pqxx::connection& c, Workers* w) : pqxx::notification_receiver(c, kNotifyChannel), workers(w) {}
+        void operator()(const std::string&, int) override { workers->wake(); }
+        Workers* workers;
+      } receiver(conn, this);
+      wake();  // notifications sent while we were not listening are lost: rescan
+      while (true) {
+        {
+          std::lock_guard lock(mutex_);
+          if (stopping_) return;
+        }
+        // Blocks in select() on the connection's socket; the timeout only
+        // bounds how late we notice stop() and refresh the gauges.
+        conn.await_notification(0, 250000);
+        if (metrics_ && std::chrono::steady_clock::now() - last_stats > std::chrono::seconds(5)) {
+          last_stats = std::chrono::steady_clock::now();
+          metrics_->set_stats(stats(conn));
+        }
+      }
+    } catch (const std::exception& e) {
+      spdlog::warn("queue notification listener: {} (reconnecting)", e.what());
+      std::unique_lock lock(mutex_);
+      cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+    }
+  }
+}
+
+int Workers::run_once() {
+  auto claim_lease = pool_.acquire();
+  std::optional<Claim> claim;
+  try {
+    claim.emplace(*claim_lease, config_.batch_size);
+  } catch (const pqxx::broken_connection& e) {
+    claim_lease.discard();
+    throw db::Unavailable(std::string("database connection lost: ") + e.what());
+  }
+  if (claim->recipients().empty()) return 0;
+
+  std::vector<ClaimedRecipient> recipients = claim->recipients();
+  std::vector<Done> done;
+  std::optional<db::Pool::Lease> store_lease;
+
+  auto finish = [&](const ClaimedRecipient& r, RecipientResult result, bool local, Clock::time_point started,
+                    std::chrono::steady_clock::time_point t0) {
+    const auto& msg = claim->message(r.message_id);
+    const auto now = Clock::now();
+    Done d{r, std::move(result), {}, local,
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
+    d.decision = decide(d.result.outcome, r.attempts + 1, msg.created_at, now, config_.policy, random01());
+    Attempt a{started, std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0),
+              d.result.mx_host, truncate(d.result.reply, 1000)};
+    claim->record(r, d.decision.state, a, d.decision.next_attempt_at);
+    done.push_back(std::move(d));
+  };
+
+  // 1. Recipients resolved only now (the senders our DSNs go back to).
+  std::vector<ClaimedRecipient> ready;
+  for (auto& r : recipients) {
+    if (!r.needs_resolve) {
+      ready.push_back(r);
+      continue;
+    }
+    const auto started = Clock::now();
+    const auto t0 = std::chrono::steady_clock::now();
+    Resolution res;
+    if (resolver_) res = resolver_->resolve(r.address);
+    switch (res.kind) {
+      case Resolution::kLocal:
+        claim->set_resolution(r, true, res.user_id, res.address.empty() ? r.address : res.address);
+        ready.push_back(r);
+        break;
+      case Resolution::kRemote:
+        claim->set_resolution(r, false, 0, res.address.empty() ? r.address : res.address);
+        ready.push_back(r);
+        break;
+      case Resolution::kUnknown:
+        finish(r, {Outcome::kPermanent, "550 5.1.1 recipient unknown", "", false, false}, true, started, t0);
+        break;
+      case Resolution::kTemporaryFailure:
+        finish(r, {Outcome::kTemporary, "451 4.3.0 cannot resolve recipient now (authd unavailable)", "", false, false},
+               true, started, t0);
+        break;
+    }
+  }
+
+  // 2. Local recipients: one mailstore transaction each, keyed by recipient id.
+  std::map<std::pair<int64_t, std::string>, std::vector<ClaimedRecipient>> remote_groups;
+  for (const auto& r : ready) {
+    if (!r.local) {
+      remote_groups[{r.message_id, r.domain}].push_back(r);
+      continue;
+    }
+    const auto started = Clock::now();
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto& msg = claim->message(r.message_id);
+    RecipientResult result;
+    try {
+      if (!store_lease) store_lease.emplace(pool_.acquire());
+      // RFC 5321 4.4: the final delivery adds Return-Path with the envelope sender.
+      std::string body = "Return-Path: <" + msg.mail_from + ">\r\n" + msg.body;
+      if (!local_) throw std::runtime_error("no local delivery configured");
+      auto d = local_->deliver(**store_lease, r.user_id, body, std::to_string(r.id));
+      result = {Outcome::kDelivered,
+                d.duplicate ? "250 2.0.0 already delivered (uid " + std::to_string(d.uid) + ")"
+                            : "250 2.0.0 delivered to INBOX uid " + std::to_string(d.uid),
+                "", false, false};
+    } catch (const pqxx::broken_connection& e) {
+      if (store_lease) {
+        store_lease->discard();
+        store_lease.reset();
+      }
+      result = {Outcome::kTemporary, "451 4.3.0 mailbox store unavailable", "", false, false};
+      spdlog::warn("[q:{}] local delivery to {}: {}", msg.queue_id, r.address, e.what());
+    } catch (const std::exception& e) {
+      result = {Outcome::kTemporary, "451 4.3.0 local delivery failed: " + truncate(e.what(), 200), "", false, false};
+      spdlog::warn("[q:{}] local delivery to {}: {}", msg.queue_id, r.address, e.what());
+    }
+    finish(r, std::move(result), true, started, t0);
+  }
+  store_lease.reset();
+
+  // 3. Remote recipients: one SMTP transaction per (message, domain).
+  for (auto& [key, group] : remote_groups) {
+    const auto started = Clock::now();
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto& msg = claim->message(key.first);
+    std::vector<const ClaimedRecipient*> ptrs;
+    for (const auto& r : group) ptrs.push_back(&r);
+    std::vector<RecipientResult> results;
+    if (remote_) results = remote_->deliver(msg, ptrs);
+    for (size_t i = 0; i < group.size(); ++i) {
+      RecipientResult res = i < results.size()
+                                ? results[i]
+                                : RecipientResult{Outcome::kTemporary, "451 4.3.2 remote delivery is not available",
+                                                  "", false, false};
+      finish(group[i], std::move(res), false, started, t0);
+    }
+  }
+
+  // 4. DSNs, in the same transaction as the outcomes that cause them: a bounce
+  //    is recorded if and only if its DSN is queued.
+  std::map<std::tuple<int64_t, int>, std::vector<DsnRecipient>> reports;
+  std::vector<DsnAction> dsn_sent;
+  for (const auto& d : done) {
+    const auto& msg = claim->message(d.recipient.message_id);
+    std::optional<DsnAction> action;
+    switch (d.decision.state) {
+      case State::kBounced:
+      case State::kExpired:
+        if (notify_wants(d.recipient.notify, DsnAction::kFailed)) action = DsnAction::kFailed;
+        break;
+      case State::kDelivered:
+        if (d.local && notify_wants(d.recipient.notify, DsnAction::kDelivered)) action = DsnAction::kDelivered;
+        if (!d.local && !d.result.remote_dsn && notify_wants(d.recipient.notify, DsnAction::kRelayed))
+          action = DsnAction::kRelayed;
+        break;
+      case State::kDeferred:
+        if (config_.delay_warning.count() > 0 && !d.recipient.delay_warned &&
+            Clock::now() - msg.created_at >= config_.delay_warning &&
+            notify_wants(d.recipient.notify, DsnAction::kDelayed)) {
+          action = DsnAction::kDelayed;
+          claim->mark_delay_warned(d.recipient);
+        }
+        break;
+      default: break;
+    }
+    if (!action) continue;
+    if (msg.is_dsn || msg.mail_from.empty()) {
+      // Never a bounce for a bounce (RFC 3461 6.2 / RFC 5321 3.6.3).
+      if (*action == DsnAction::kFailed)
+        spdlog::warn("[q:{}] undeliverable DSN to {} discarded: {}", msg.queue_id, d.recipient.address,
+                     d.result.reply);
+      continue;
+    }
+    DsnRecipient dr;
+    dr.address = d.recipient.address;
+    dr.orcpt = d.recipient.orcpt;
+    dr.action = *action;
+    // Expiry: "delivery time expired" (RFC 3463 X.4.7); the last reply goes
+    // into the diagnostic.
+    dr.status = d.decision.state == State::kExpired ? "4.4.7" : enhanced_status(d.result.reply);
+    dr.remote_mta = d.result.mx_host;
+    dr.diagnostic = d.result.reply;
+    dr.smtp_diagnostic = d.result.remote_reply;
+    dr.last_attempt = Clock::now();
+    if (*action == DsnAction::kDelayed) dr.will_retry_until = msg.created_at + config_.policy.max_lifetime;
+    reports[{msg.id, static_cast<int>(*action)}].push_back(std::move(dr));
+  }
+  for (auto& [key, rcpts] : reports) {
+    const auto& msg = claim->message(std::get<0>(key));
+    const auto action = static_cast<DsnAction>(std::get<1>(key));
+    const size_t count = rcpts.size();
+    auto dsn = make_dsn_message({config_.hostname, config_.bounce_from}, msg, std::move(rcpts), Clock::now());
+    auto q = enqueue(claim->tx(), dsn);
+    spdlog::info("[q:{}] {} DSN for {} recipient(s) queued as {}", msg.queue_id, dsn_action_name(action),
+                 count, q.queue_id);
+    dsn_sent.push_back(action);
+  }
+
+  claim->commit();
+
+  for (const auto& d : done) {
+    const auto& msg = claim->message(d.recipient.message_id);
+    spdlog::info("[q:{}] to=<{}> relay={} state={} attempts={} reply=\"{}\"", msg.queue_id, d.recipient.address,
+                 d.local ? "local" : (d.result.mx_host.empty() ? "none" : d.result.mx_host),
+                 state_name(d.decision.state), d.recipient.attempts + 1, d.result.reply);
+    if (metrics_) metrics_->delivery(d.decision.state, d.local ? "local" : "remote", d.seconds);
+  }
+  if (metrics_)
+    for (auto a : dsn_sent) metrics_->dsn_sent(a);
+  if (!dsn_sent.empty()) wake();
+  return static_cast<int>(recipients.size());
+}
+
+}  // namespace postline::queue

@@ -1,0 +1,78 @@
+// Delivery workers: queue.workers threads that claim due recipients, deliver
+// them (local: mailstore; remote: RemoteDelivery), record the outcome and
+// enqueue DSNs in the same transaction as the outcome.
+//
+// Waking: a LISTEN connection on postline_queue (NOTIFY is sent by every
+// enqueue/retry commit, from any instance) and wake() from this process; when
+// idle a worker sleeps until the next recipient is due, at most poll_interval.
+//
+// Exactly once: a recipient's row lock is held while it is delivered; a local
+// delivery is keyed in the mailstore by the recipient id, so if the process
+// dies after the mailbox commit but before the queue commit, the retry finds
+// the delivery done (duplicate) and only marks the recipient delivered.
+#pragma once
+
+#include "common/db/pool.h"
+#include "services/delivery-queue/delivery/interfaces.h"
+#include "services/delivery-queue/delivery/metrics.h"
+#include "services/delivery-queue/delivery/retry.h"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace postline::queue {
+
+struct WorkerConfig {
+  int workers = 4;
+  int batch_size = 16;
+  std::chrono::milliseconds poll_interval{5000};
+  RetryPolicy policy;
+  std::chrono::seconds delay_warning{4 * 3600};  // 0 = never
+  std::string hostname = "localhost";
+  std::string bounce_from = "MAILER-DAEMON";
+};
+
+class Workers {
+ public:
+  // `pool` must hold at least 2 connections per worker (claim + delivery).
+  // remote/resolver/metrics may be null (tests): remote recipients then defer.
+  Workers(db::Pool& pool, WorkerConfig config, LocalDelivery* local, RemoteDelivery* remote,
+          RecipientResolver* resolver, QueueMetrics* metrics);
+  ~Workers();
+
+  void start();
+  // Stops claiming, lets in-flight batches finish, joins every thread.
+  void stop();
+  // New mail or a retry request: scan now.
+  void wake();
+
+  // One claim-deliver-commit round on the calling thread; returns the number of
+  // recipients handled (0: nothing due). Exposed for tests.
+  int run_once();
+
+ private:
+  void worker_loop();
+  void listener_loop();
+  bool wait_for_work(uint64_t seen, std::chrono::milliseconds timeout);
+
+  db::Pool& pool_;
+  WorkerConfig config_;
+  LocalDelivery* local_;
+  RemoteDelivery* remote_;
+  RecipientResolver* resolver_;
+  QueueMetrics* metrics_;
+
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  uint64_t wake_seq_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace postline::queue

@@ -1,0 +1,172 @@
+// postline-queued: the durable delivery queue.
+//
+// Accepts messages from smtpd (gRPC QueueService.Enqueue, answered only after
+// the commit), delivers them with queue.workers threads — local recipients into
+// the mailstore, remote ones over SMTP to their MX — retries on the
+// queue.retry_schedule until queue.max_lifetime, and tells senders what
+// happened with DSNs. Keys: the `queue` and `dns` sections (deploy/postline.example.yaml).
+//
+// Security posture: the gRPC port has no authentication of its own; bind it to
+// a private address (queue.listen_address). Outbound SMTP uses STARTTLS when
+// offered (queue.tls=required refuses cleartext). Message bodies are never logged.
+//
+// This file only wires things together; the logic lives in store/, delivery/,
+// rpc/, protocol/ and dsn/.
+#include "common/config/config.h"
+#include "common/db/migrations.h"
+#include "common/db/pool.h"
+#include "common/grpc/grpc.h"
+#include "common/log/log.h"
+#include "common/mailstore/sql/migrations.h"
+#include "common/metrics/http_server.h"
+#include "services/delivery-queue/delivery/mailstore_delivery.h"
+#include "services/delivery-queue/delivery/metrics.h"
+#include "services/delivery-queue/delivery/remote_delivery.h"
+#include "services/delivery-queue/delivery/workers.h"
+#include "services/delivery-queue/rpc/auth_resolver.h"
+#include "services/delivery-queue/rpc/queue_service.h"
+#include "services/delivery-queue/sql/migrations.h"
+
+#include <prometheus/gauge.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <pthread.h>
+
+namespace {
+
+constexpr const char* kName = "postline-queued";
+
+int usage(int code) {
+  std::fprintf(code == 0 ? stdout : stderr, "usage: %s [--config FILE]\n", kName);
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace postline;
+  std::string config_file;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--config" && i + 1 < argc) config_file = argv[++i];
+    else if (a.rfind("--config=", 0) == 0) config_file = a.substr(9);
+    else if (a == "--help" || a == "-h") return usage(0);
+    else return usage(2);
+  }
+
+  config::Config cfg;
+  queue::WorkerConfig wc;
+  queue::RemoteConfig rc;
+  try {
+    cfg = config::Config::load(config_file, config::Config::process_environment());
+    wc.workers = static_cast<int>(cfg.integer("queue", "workers"));
+    if (wc.workers < 1 || wc.workers > 256) throw config::ConfigError("queue.workers: must be 1-256");
+    wc.batch_size = static_cast<int>(cfg.integer("queue", "batch_size"));
+    if (wc.batch_size < 1 || wc.batch_size > 1000) throw config::ConfigError("queue.batch_size: must be 1-1000");
+    wc.poll_interval = cfg.duration("queue", "poll_interval");
+    if (wc.poll_interval.count() <= 0) throw config::ConfigError("queue.poll_interval: must be positive");
+    wc.policy = queue::RetryPolicy::parse(cfg.list("queue", "retry_schedule"), cfg.duration("queue", "max_lifetime"),
+                                          "queue.retry_schedule");
+    wc.delay_warning = cfg.duration("queue", "delay_warning");
+    wc.hostname = cfg.str("queue", "hostname");
+    wc.bounce_from = cfg.str("queue", "bounce_from");
+    rc = queue::RemoteConfig::from(cfg);
+    if (cfg.integer("queue", "max_recipients") < 1) throw config::ConfigError("queue.max_recipients: must be positive");
+  } catch (const config::ConfigError& e) {
+    std::fprintf(stderr, "%s: %s\n", kName, e.what());
+    return 2;
+  }
+  try {
+    log::init(kName, cfg.str("log", "level"), cfg.str("log", "format"));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: log: %s\n", kName, e.what());
+    return 2;
+  }
+
+  // Signals are taken by sigwait() on the main thread; every thread started
+  // from here on inherits the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  const std::string url = cfg.str("db", "url");
+  const std::string address = cfg.str("queue", "listen_address");
+  // gRPC handlers share one pool; each worker needs two connections of its own
+  // (the claim transaction holding row locks, and the mailstore delivery).
+  db::Pool rpc_pool(url, static_cast<size_t>(std::max<int64_t>(1, cfg.integer("db", "pool_size"))));
+  db::Pool worker_pool(url, static_cast<size_t>(2 * wc.workers));
+
+  try {
+    auto known = queue::sql::migrations();
+    auto mailstore = mailstore::sql::migrations();
+    known.insert(known.end(), mailstore.begin(), mailstore.end());
+    auto lease = rpc_pool.acquire();
+    db::check_schema(*lease, known);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", kName, e.what());
+    return 3;
+  }
+
+  auto registry = std::make_shared<prometheus::Registry>();
+  prometheus::BuildGauge()
+      .Name("postline_queued_build_info")
+      .Help("Build information")
+      .Register(*registry)
+      .Add({{"version", POSTLINE_VERSION}})
+      .Set(1);
+  queue::QueueMetrics metrics(*registry);
+  grpcutil::RpcMetrics server_rpc(*registry, "postline_queued", "server");
+  grpcutil::RpcMetrics client_rpc(*registry, "postline_queued", "client");
+
+  metrics::HttpServer http(registry, [&] { return rpc_pool.ping(); });
+  try {
+    http.start(address, cfg.port("queue", "http_port"));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", kName, e.what());
+    return 1;
+  }
+  std::printf("listening http on %s:%u\n", address.c_str(), static_cast<unsigned>(http.port()));
+
+  queue::MailstoreDelivery local;
+  queue::AuthResolver resolver(cfg.str("auth", "addr"), &client_rpc);
+  queue::SmtpRemoteDelivery remote(rc);
+  queue::Workers workers(worker_pool, wc, &local, &remote, &resolver, &metrics);
+  workers.start();
+
+  queue::ServiceLimits limits;
+  limits.max_message_size = cfg.size("queue", "max_message_size");
+  limits.max_recipients = static_cast<int>(cfg.integer("queue", "max_recipients"));
+  queue::QueueServiceImpl service(rpc_pool, limits, {wc.hostname, wc.bounce_from}, &metrics, &server_rpc,
+                                  [&] { workers.wake(); });
+  std::unique_ptr<grpc::Server> server;
+  int grpc_port = 0;
+  try {
+    server = grpcutil::start_server(address, cfg.port("queue", "grpc_port"), {&service}, &grpc_port);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", kName, e.what());
+    workers.stop();
+    http.stop();
+    return 1;
+  }
+  std::printf("listening grpc on %s:%d\n", address.c_str(), grpc_port);
+  std::fflush(stdout);
+  spdlog::info("{} ready: {} workers, retry schedule of {} steps, max lifetime {}s", kName, wc.workers,
+               wc.policy.schedule.size(), wc.policy.max_lifetime.count());
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("signal {}: stopping (finishing deliveries in flight)", sig);
+  // New Enqueues get UNAVAILABLE from here on (smtpd says 451); calls in
+  // progress get a few seconds to commit.
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  workers.stop();
+  http.stop();
+  spdlog::info("stopped");
+  return 0;
+}

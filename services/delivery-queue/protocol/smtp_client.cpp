@@ -1,0 +1,349 @@
+#include "services/delivery-queue/protocol/smtp_client.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace postline::queue::smtp {
+namespace {
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool is_ascii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](unsigned char c) { return c < 0x80; });
+}
+
+}  // namespace
+
+std::string Reply::text() const {
+  std::string out = std::to_string(code);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    out += ' ';
+    out += lines[i];
+  }
+  return out;
+}
+
+void ReplyParser::feed(std::string_view bytes) {
+  if (failed()) return;
+  buffer_.append(bytes);
+}
+
+std::optional<Reply> ReplyParser::next() {
+  while (!failed()) {
+    auto eol = buffer_.find('\n');
+    if (eol == std::string::npos) {
+      if (buffer_.size() > kMaxReplyLine) error_ = "reply line too long";
+      return std::nullopt;
+    }
+    if (eol > kMaxReplyLine) {
+      error_ = "reply line too long";
+      return std::nullopt;
+    }
+    std::string line = buffer_.substr(0, eol);
+    buffer_.erase(0, eol + 1);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    // "ddd", "ddd text" or "ddd-text"
+    if (line.size() < 3 || !std::isdigit(static_cast<unsigned char>(line[0])) ||
+        !std::isdigit(static_cast<unsigned char>(line[1])) || !std::isdigit(static_cast<unsigned char>(line[2])) ||
+        (line.size() > 3 && line[3] != ' ' && line[3] != '-') || line[0] < '2' || line[0] > '5') {
+      error_ = "malformed reply line";
+      return std::nullopt;
+    }
+    const int code = std::stoi(line.substr(0, 3));
+    if (!partial_.lines.empty() && partial_.code != code) {
+      error_ = "reply code changed within a multi-line reply";
+      return std::nullopt;
+    }
+    partial_.code = code;
+    if (partial_.lines.size() >= kMaxReplyLines) {
+      error_ = "too many reply lines";
+      return std::nullopt;
+    }
+    partial_.lines.push_back(line.size() > 4 ? line.substr(4) : "");
+    if (line.size() == 3 || line[3] == ' ') {
+      Reply done = std::move(partial_);
+      partial_ = Reply{};
+      return done;
+    }
+  }
+  return std::nullopt;
+}
+
+Client::Client(Options options, Envelope envelope, std::string_view message)
+    : options_(std::move(options)), envelope_(std::move(envelope)), message_(message) {
+  tls_ = options_.tls_already;
+  rcpt_.resize(envelope_.recipients.size());
+  // Non-ASCII addresses need SMTPUTF8 whatever the sender said.
+  if (!is_ascii(envelope_.mail_from)) envelope_.smtputf8 = true;
+  for (const auto& r : envelope_.recipients)
+    if (!is_ascii(r.address)) envelope_.smtputf8 = true;
+}
+
+std::string Client::take_output() {
+  std::string out;
+  out.swap(output_);
+  return out;
+}
+
+void Client::feed(std::string_view bytes) {
+  if (state_ == State::kDone || state_ == State::kTlsHandshake) return;
+  parser_.feed(bytes);
+  while (state_ != State::kDone && state_ != State::kTlsHandshake) {
+    auto reply = parser_.next();
+    if (!reply) break;
+    on_reply(*reply);
+  }
+  if (parser_.failed() && state_ != State::kDone)
+    fail_all('4', "451 4.5.0 protocol error from the remote server: " + parser_.error(), false, pending_.empty());
+}
+
+void Client::tls_established() {
+  if (state_ != State::kTlsHandshake) return;
+  tls_ = true;
+  // RFC 3207 4.2: forget everything learned before TLS and say EHLO again.
+  extensions_.clear();
+  parser_ = ReplyParser{};
+  send_ehlo();
+}
+
+void Client::tls_failed(const std::string& why) {
+  if (state_ != State::kTlsHandshake) return;
+  // A failed handshake leaves the connection unusable either way; with
+  // opportunistic TLS the driver may retry this host in plaintext later.
+  fail_all('4', "454 4.7.0 TLS handshake failed: " + why, false, true);
+}
+
+void Client::connection_lost(const std::string& why) {
+  if (state_ == State::kDone) return;
+  // Before MAIL was answered nothing was decided here: another host may do.
+  fail_all('4', "421 4.4.2 " + why, false, !mail_ok_ && accepted_ == 0);
+}
+
+void Client::send_ehlo() {
+  output_ += "EHLO " + options_.ehlo_name + "\r\n";
+  state_ = State::kEhlo;
+}
+
+void Client::on_reply(const Reply& r) {
+  const char cls = static_cast<char>('0' + r.code / 100);
+  switch (state_) {
+    case State::kGreeting:
+      if (cls != '2') return fail_all(cls == '5' ? '5' : '4', r.text(), true, true);
+      return send_ehlo();
+
+    case State::kEhlo:
+      if (cls != '2') {
+        // RFC 5321 3.2: a server that does not know EHLO gets HELO.
+        output_ += "HELO " + options_.ehlo_name + "\r\n";
+        state_ = State::kHelo;
+        return;
+      }
+      for (size_t i = 1; i < r.lines.size(); ++i) {
+        const std::string line = upper(r.lines[i]);
+        const auto sp = line.find(' ');
+        const std::string keyword = line.substr(0, sp);
+        extensions_.insert(keyword);
+        if (keyword == "SIZE" && sp != std::string::npos) {
+          try {
+            size_limit_ = std::stoull(line.substr(sp + 1));
+          } catch (const std::exception&) {
+            size_limit_ = 0;
+          }
+        }
+      }
+      return after_ehlo();
+
+    case State::kHelo:
+      if (cls != '2') return fail_all(cls == '5' ? '5' : '4', r.text(), true, true);
+      return after_ehlo();
+
+    case State::kStartTls:
+      if (r.code == 220) {
+        state_ = State::kTlsHandshake;
+        return;
+      }
+      if (options_.tls == TlsPolicy::kRequired)
+        return fail_all('4', "454 4.7.10 STARTTLS refused and TLS is required: " + r.text(), false, true);
+      return begin_transaction();  // opportunistic: carry on in plaintext
+
+    case State::kTransaction:
+    case State::kDataBody: {
+      if (pending_.empty()) return;  // unsolicited: ignore
+      auto [cmd, index] = pending_.front();
+      pending_.pop_front();
+      switch (cmd) {
+        case Cmd::kMail:
+          if (cls != '2') {
+            // The sender was refused: every recipient shares that fate, and
+            // pipelined RCPT/DATA replies that follow are moot.
+            fail_all(cls == '5' ? '5' : '4', r.text(), true, false);
+            return;
+          }
+          mail_ok_ = true;
+          if (!pipelining_) send_rcpt(0);
+          return;
+        case Cmd::kRcpt: {
+          RecipientOutcome o;
+          o.cls = cls == '2' ? '2' : (cls == '5' ? '5' : '4');
+          o.reply = r.text();
+          o.remote_reply = true;
+          o.dsn_passed = dsn_ && !envelope_.recipients[index].notify.empty();
+          if (o.cls == '2') ++accepted_;
+          rcpt_[index] = std::move(o);
+          if (!pipelining_) {
+            if (index + 1 < envelope_.recipients.size()) return send_rcpt(index + 1);
+            if (accepted_ == 0) return finish();
+            output_ += "DATA\r\n";
+            pending_.emplace_back(Cmd::kData, 0);
+          }
+          return;
+        }
+        case Cmd::kData:
+          if (r.code == 354) {
+            if (accepted_ == 0) {
+              // RFC 2920 3.1: the server took DATA though every RCPT failed;
+              // end the (empty) transaction rather than send the message.
+              output_ += ".\r\n";
+              pending_.emplace_back(Cmd::kDataEnd, 0);
+              state_ = State::kDataBody;
+              return;
+            }
+            output_ += encode_data(message_);
+            pending_.emplace_back(Cmd::kDataEnd, 0);
+            state_ = State::kDataBody;
+            return;
+          }
+          // DATA refused: accepted recipients get this reply.
+          for (auto& o : rcpt_)
+            if (o && o->cls == '2') *o = RecipientOutcome{cls == '5' ? '5' : '4', r.text(), true, false};
+          return finish();
+        case Cmd::kDataEnd:
+          for (auto& o : rcpt_)
+            if (o && o->cls == '2') {
+              o->cls = cls == '2' ? '2' : (cls == '5' ? '5' : '4');
+              o->reply = r.text();
+            }
+          return finish();
+      }
+      return;
+    }
+    case State::kTlsHandshake:
+    case State::kDone:
+      return;
+  }
+}
+
+void Client::after_ehlo() {
+  pipelining_ = has_extension("PIPELINING");
+  dsn_ = has_extension("DSN");
+  if (!tls_ && options_.tls != TlsPolicy::kOff && has_extension("STARTTLS")) {
+    output_ += "STARTTLS\r\n";
+    state_ = State::kStartTls;
+    return;
+  }
+  if (!tls_ && options_.tls == TlsPolicy::kRequired)
+    return fail_all('4', "530 4.7.10 TLS is required but the server does not offer STARTTLS", false, true);
+  begin_transaction();
+}
+
+void Client::begin_transaction() {
+  state_ = State::kTransaction;
+  if (envelope_.smtputf8 && !has_extension("SMTPUTF8"))
+    return fail_all('5', "553 5.6.7 the message needs SMTPUTF8 but the server does not support it", false, false);
+  if (size_limit_ > 0 && message_.size() > size_limit_)
+    return fail_all('5',
+                    "552 5.3.4 message size " + std::to_string(message_.size()) +
+                        " exceeds the server's limit of " + std::to_string(size_limit_),
+                    false, false);
+  output_ += mail_command();
+  pending_.emplace_back(Cmd::kMail, 0);
+  if (pipelining_) {
+    for (size_t i = 0; i < envelope_.recipients.size(); ++i) {
+      output_ += rcpt_command(envelope_.recipients[i]);
+      pending_.emplace_back(Cmd::kRcpt, i);
+    }
+    output_ += "DATA\r\n";
+    pending_.emplace_back(Cmd::kData, 0);
+  }
+}
+
+void Client::send_rcpt(size_t i) {
+  output_ += rcpt_command(envelope_.recipients[i]);
+  pending_.emplace_back(Cmd::kRcpt, i);
+}
+
+std::string Client::mail_command() const {
+  std::string cmd = "MAIL FROM:<" + envelope_.mail_from + ">";
+  if (has_extension("SIZE")) cmd += " SIZE=" + std::to_string(message_.size());
+  // Without 8BITMIME we send 8-bit data anyway, as Postfix does by default:
+  // practically every server accepts it, and a bounce helps nobody.
+  if (envelope_.eight_bit && has_extension("8BITMIME")) cmd += " BODY=8BITMIME";
+  if (envelope_.smtputf8) cmd += " SMTPUTF8";
+  if (dsn_) {
+    if (!envelope_.ret.empty()) cmd += " RET=" + envelope_.ret;
+    if (!envelope_.envid.empty()) cmd += " ENVID=" + envelope_.envid;
+  }
+  return cmd + "\r\n";
+}
+
+std::string Client::rcpt_command(const Recipient& r) const {
+  std::string cmd = "RCPT TO:<" + r.address + ">";
+  if (dsn_) {
+    if (!r.notify.empty()) cmd += " NOTIFY=" + r.notify;
+    if (!r.orcpt.empty()) cmd += " ORCPT=" + r.orcpt;
+  }
+  return cmd + "\r\n";
+}
+
+void Client::fail_all(char cls, const std::string& reply, bool remote, bool host_level) {
+  for (auto& o : rcpt_) {
+    // Replies already received for RCPT stand, except for accepted recipients,
+    // whose delivery this failure prevents.
+    if (o && o->cls != '2') continue;
+    o = RecipientOutcome{cls, reply, remote, false};
+  }
+  host_failure_ = host_level;
+  finish();
+}
+
+void Client::finish() {
+  outcomes_.clear();
+  for (auto& o : rcpt_)
+    outcomes_.push_back(o ? *o : RecipientOutcome{'4', "451 4.4.0 no answer for this recipient", false, false});
+  if (state_ != State::kTlsHandshake) output_ += "QUIT\r\n";
+  state_ = State::kDone;
+  pending_.clear();
+}
+
+std::string Client::encode_data(std::string_view message) {
+  std::string out;
+  out.reserve(message.size() + message.size() / 40 + 8);
+  bool line_start = true;
+  for (size_t i = 0; i < message.size(); ++i) {
+    char c = message[i];
+    if (line_start && c == '.') out += '.';  // RFC 5321 4.5.2 transparency
+    if (c == '\n') {
+      // A bare LF becomes CRLF (RFC 5321 2.3.8 forbids bare LF on the wire).
+      if (out.empty() || out.back() != '\r') out += '\r';
+      out += '\n';
+      line_start = true;
+      continue;
+    }
+    if (c == '\r' && (i + 1 >= message.size() || message[i + 1] != '\n')) {
+      out += "\r\n";  // bare CR: same
+      line_start = true;
+      continue;
+    }
+    out += c;
+    line_start = false;
+  }
+  if (!out.empty() && !(out.size() >= 2 && out.compare(out.size() - 2, 2, "\r\n") == 0)) out += "\r\n";
+  out += ".\r\n";
+  return out;
+}
+
+}  // namespace postline::queue::smtp

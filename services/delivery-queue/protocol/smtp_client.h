@@ -1,0 +1,145 @@
+// The SMTP client protocol core, sans-I/O: server bytes in, client bytes and
+// events out. No sockets, no DNS, no clock; the driver (delivery/remote_delivery)
+// does the I/O, timeouts and TLS, and asks this core what to send next.
+//
+// One session delivers one message to the recipients of one destination:
+//   greeting → EHLO (HELO fallback) → STARTTLS when offered (RFC 3207) → EHLO
+//   → MAIL/RCPT.../DATA, pipelined when PIPELINING is offered (RFC 2920)
+//   → message, dot-stuffed → QUIT.
+// SIZE (RFC 1870) is checked before sending; a message needing SMTPUTF8
+// (RFC 6531) to a server without it fails with 5.6.7; BODY=8BITMIME is
+// declared when offered (RFC 6152); NOTIFY/ORCPT/RET/ENVID are passed on when
+// the server offers DSN (RFC 3461).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace postline::queue::smtp {
+
+// Limits on what a server may send us: a hostile or broken server must not
+// make us buffer without bound.
+inline constexpr size_t kMaxReplyLine = 4096;  // RFC 5321 says 512; be lenient
+inline constexpr size_t kMaxReplyLines = 200;
+
+struct Reply {
+  int code = 0;
+  std::vector<std::string> lines;  // text after "ddd-" / "ddd "
+  // "550 5.1.1 no such user" (multi-line replies joined with spaces)
+  std::string text() const;
+};
+
+// Incremental reply reader.
+class ReplyParser {
+ public:
+  void feed(std::string_view bytes);
+  // The next complete reply, if any. After an error, always nullopt.
+  std::optional<Reply> next();
+  bool failed() const { return !error_.empty(); }
+  const std::string& error() const { return error_; }
+
+ private:
+  std::string buffer_;
+  Reply partial_;
+  std::string error_;
+};
+
+struct Recipient {
+  std::string address;
+  std::string notify;  // RFC 3461, as received ("" = not given)
+  std::string orcpt;
+};
+
+struct Envelope {
+  std::string mail_from;  // "" = null reverse-path
+  std::vector<Recipient> recipients;
+  std::string ret, envid;
+  bool smtputf8 = false;   // the sender used SMTPUTF8, or addresses are non-ASCII
+  bool eight_bit = false;  // 8BITMIME body
+};
+
+enum class TlsPolicy { kOpportunistic, kRequired, kOff };
+
+struct Options {
+  std::string ehlo_name = "localhost";
+  TlsPolicy tls = TlsPolicy::kOpportunistic;
+  bool tls_already = false;  // implicit TLS (not used for MX delivery)
+};
+
+// A recipient's outcome: the reply that decided it.
+struct RecipientOutcome {
+  char cls = '4';  // '2' delivered, '4' temporary, '5' permanent
+  std::string reply;
+  bool remote_reply = false;  // from the server (vs. our own diagnosis)
+  bool dsn_passed = false;    // NOTIFY was handed on: the server reports success itself
+};
+
+class Client {
+ public:
+  Client(Options options, Envelope envelope, std::string_view message);
+
+  // Bytes the driver must write now (may be empty).
+  std::string take_output();
+  // Server bytes as they arrive.
+  void feed(std::string_view bytes);
+  // The driver must run a TLS handshake now, then call tls_established() or
+  // tls_failed(); bytes read before the handshake must be discarded.
+  bool wants_tls() const { return state_ == State::kTlsHandshake; }
+  void tls_established();
+  void tls_failed(const std::string& why);
+  // EOF, reset or timeout from the driver.
+  void connection_lost(const std::string& why);
+
+  // The session is over: write take_output() (QUIT) and close.
+  bool done() const { return state_ == State::kDone; }
+  // The session failed before any recipient got a definitive answer from this
+  // host (greeting, EHLO, TLS, connection): the driver may try the next host.
+  bool host_failure() const { return host_failure_; }
+  // One outcome per recipient, in order (valid when done()).
+  const std::vector<RecipientOutcome>& outcomes() const { return outcomes_; }
+
+  bool tls_active() const { return tls_; }
+  bool has_extension(const std::string& keyword) const { return extensions_.count(keyword) > 0; }
+  // Message bytes as sent after DATA (dot-stuffed, CRLF, terminated): exposed for tests.
+  static std::string encode_data(std::string_view message);
+
+ private:
+  enum class State { kGreeting, kEhlo, kHelo, kStartTls, kTlsHandshake, kTransaction, kDataBody, kDone };
+  enum class Cmd { kMail, kRcpt, kData, kDataEnd };
+
+  void on_reply(const Reply& r);
+  void send_ehlo();
+  void after_ehlo();
+  void begin_transaction();
+  void send_rcpt(size_t i);
+  void fail_all(char cls, const std::string& reply, bool remote, bool host_level);
+  void finish();
+  std::string mail_command() const;
+  std::string rcpt_command(const Recipient& r) const;
+
+  Options options_;
+  Envelope envelope_;
+  std::string_view message_;
+  ReplyParser parser_;
+  State state_ = State::kGreeting;
+  std::string output_;
+  std::set<std::string> extensions_;
+  uint64_t size_limit_ = 0;
+  bool tls_ = false;
+  bool pipelining_ = false;
+  bool dsn_ = false;
+  std::deque<std::pair<Cmd, size_t>> pending_;
+  bool mail_ok_ = false;
+  size_t accepted_ = 0;
+  size_t next_rcpt_ = 0;
+  std::vector<std::optional<RecipientOutcome>> rcpt_;
+  std::vector<RecipientOutcome> outcomes_;
+  bool host_failure_ = false;
+};
+
+}  // namespace postline::queue::smtp

@@ -1,0 +1,268 @@
+// The SMTP client core on byte strings: what it sends for what it hears.
+#include "services/delivery-queue/protocol/smtp_client.h"
+
+#include <gtest/gtest.h>
+
+using namespace postline::queue::smtp;
+
+namespace {
+
+Envelope envelope(std::vector<std::string> rcpts) {
+  Envelope e;
+  e.mail_from = "alice@example.org";
+  for (auto& r : rcpts) e.recipients.push_back({r, "", ""});
+  return e;
+}
+
+Options opts(TlsPolicy tls = TlsPolicy::kOpportunistic) {
+  Options o;
+  o.ehlo_name = "mx.example.org";
+  o.tls = tls;
+  return o;
+}
+
+const std::string kMessage = "Subject: hi\r\n\r\n.leading dot\r\nbody\r\n";
+
+}  // namespace
+
+TEST(SmtpClient, PipelinedDeliveryWithOneRecipientRefused) {
+  Client c(opts(), envelope({"a@remote.test", "b@remote.test"}), kMessage);
+  EXPECT_EQ(c.take_output(), "");
+  c.feed("220 mx.remote.test ESMTP\r\n");
+  EXPECT_EQ(c.take_output(), "EHLO mx.example.org\r\n");
+  c.feed("250-mx.remote.test\r\n250-PIPELINING\r\n250-SIZE 1000000\r\n250 8BITMIME\r\n");
+  EXPECT_EQ(c.take_output(),
+            "MAIL FROM:<alice@example.org> SIZE=" + std::to_string(kMessage.size()) +
+                "\r\nRCPT TO:<a@remote.test>\r\nRCPT TO:<b@remote.test>\r\nDATA\r\n");
+  c.feed("250 2.1.0 ok\r\n250 2.1.5 ok\r\n550 5.1.1 no such user\r\n354 go ahead\r\n");
+  EXPECT_EQ(c.take_output(), "Subject: hi\r\n\r\n..leading dot\r\nbody\r\n.\r\n");
+  EXPECT_FALSE(c.done());
+  c.feed("250 2.0.0 queued as X\r\n");
+  ASSERT_TRUE(c.done());
+  EXPECT_EQ(c.take_output(), "QUIT\r\n");
+  ASSERT_EQ(c.outcomes().size(), 2u);
+  EXPECT_EQ(c.outcomes()[0].cls, '2');
+  EXPECT_EQ(c.outcomes()[0].reply, "250 2.0.0 queued as X");
+  EXPECT_EQ(c.outcomes()[1].cls, '5');
+  EXPECT_EQ(c.outcomes()[1].reply, "550 5.1.1 no such user");
+  EXPECT_TRUE(c.outcomes()[1].remote_reply);
+  EXPECT_FALSE(c.host_failure());
+}
+
+TEST(SmtpClient, RepliesMaySplitAnywhere) {
+  Client c(opts(), envelope({"a@remote.test"}), kMessage);
+  std::string server = "220 hi\r\n";
+  for (char ch : server) c.feed(std::string(1, ch));
+  EXPECT_EQ(c.take_output(), "EHLO mx.example.org\r\n");
+}
+
+TEST(SmtpClient, OpportunisticStartTlsThenEhloAgain) {
+  Client c(opts(), envelope({"a@remote.test"}), kMessage);
+  c.feed("220 hi\r\n");
+  c.take_output();
+  c.feed("250-hi\r\n250-STARTTLS\r\n250 PIPELINING\r\n");
+  EXPECT_EQ(c.take_output(), "STARTTLS\r\n");
+  c.feed("220 2.0.0 ready\r\n");
+  EXPECT_TRUE(c.wants_tls());
+  // Bytes injected before the handshake are ignored (STARTTLS injection).
+  c.feed("250 injected\r\n");
+  c.tls_established();
+  EXPECT_TRUE(c.tls_active());
+  EXPECT_EQ(c.take_output(), "EHLO mx.example.org\r\n");
+  EXPECT_FALSE(c.has_extension("PIPELINING"));  // forgotten until the new EHLO
+  c.feed("250-hi\r\n250 PIPELINING\r\n");
+  EXPECT_EQ(c.take_output(), "MAIL FROM:<alice@example.org>\r\nRCPT TO:<a@remote.test>\r\nDATA\r\n");
+}
+
+TEST(SmtpClient, RequiredTlsWithoutStartTlsIsAHostFailure) {
+  Client c(opts(TlsPolicy::kRequired), envelope({"a@remote.test"}), kMessage);
+  c.feed("220 hi\r\n");
+  c.take_output();
+  c.feed("250 hi\r\n");
+  ASSERT_TRUE(c.done());
+  EXPECT_TRUE(c.host_failure());
+  EXPECT_EQ(c.outcomes()[0].cls, '4');
+  EXPECT_NE(c.outcomes()[0].reply.find("4.7.10"), std::string::npos);
+}
+
+TEST(SmtpClient, TlsOffNeverStartsTls) {
+  Client c(opts(TlsPolicy::kOff), envelope({"a@remote.test"}), kMessage);
+  c.feed("220 hi\r\n");
+  c.take_output();
+  c.feed("250-hi\r\n250 STARTTLS\r\n");
+  EXPECT_EQ(c.take_output(), "MAIL FROM:<alice@example.org>\r\n");
+}
+
+TEST(SmtpClient, SmtpUtf8NeededButNotOfferedBouncesWith567) {
+  auto e = envelope({"jörg@remote.test"});
+  Client c(opts(), e, kMessage);
+  c.feed("220 hi\r\n");
+  c.take_output();
+  c.feed("250-hi\r\n250 8BITMIME\r\n");
+  ASSERT_TRUE(c.done());
+  EXPECT_EQ(c.outcomes()[0].cls, '5');
+  EXPECT_NE(c.outcomes()[0].reply.find("5.6.7"), std::string::npos);
+  EXPECT_FALSE(c.host_failure());
+}
+
+TEST(SmtpClient, SmtpUtf8OfferedIsDeclared) {
+  auto e = envelope({"jörg@remote.test"});
+  Client c(opts(), e, kMessage);
+  c.feed("220 hi\r\n");
+  c.take_output();
+  c.feed("250-hi\r\n250 SMTPUTF8\r\n");
+  EXPECT_EQ(c.take_output(), "MAIL FROM:<alice@example.org> SMTPUTF8\r\n");
+}
+
+TEST(SmtpClient, MessageOverTheServersSizeBounces) {
+  Client c(opts(), envelope({"a@remote.test"}), kMessage);
+  c.feed("220 hi\r\n");
+  c.take_output();
+  c.feed("250-hi\r\n250 SIZE 10\r\n");
+  ASSERT_TRUE(c.done());
+  EXPECT_EQ(c.outcomes()[0].cls, '5');
+  EXPECT_NE(c.outcomes()[0].reply.find("5.3.4"), std::string::npos);
+}
+
+TEST(SmtpClient, WithoutPipeliningOneCommandAtATime) {
+  auto e = envelope({"a@remote.test", "b@remote.test"});
+  e.eight_bit = true;
+  Client c(opts(), e, kMessage);
+  c.feed("220 hi\r\n");
+  c.take_output();
+  c.feed("250-hi\r\n250 8BITMIME\r\n");
+  EXPECT_EQ(c.take_output(), "MAIL FROM:<alice@example.org> BODY=8BITMIME\r\n");
+  c.feed("250 ok\r\n");
+  EXPECT_EQ(c.take_output(), "RCPT TO:<a@remote.test>\r\n");
+  c.feed("451 4.7.1 greylisted\r\n");
+  EXPECT_EQ(c.take_output(), "RCPT TO:<b@remote.test>\r\n");
+  c.feed("250 ok\r\n");
+  EXPECT_EQ(c.take_output(), "DATA\r\n");
+  c.feed("354 go\r\n");
+  c.take_output();
+  c.feed("250 ok\r\n");
+  ASSERT_TRUE(c.done());
+  EXPECT_EQ(c.outcomes()[0].cls, '4');
+  EXPECT_EQ(c.outcomes()[1].cls, '2');
+}
+
+TEST(SmtpClient, AllRecipientsRefusedSkipsData) {
+  Client c(opts(), envelope({"a@remote.test"}), kMessage);
+  c.feed("220 hi\r\n250 hi\r\n");
+  c.take_output();
+  c.feed("250 ok\r\n");
+  c.take_output();
+  c.feed("550 5.1.1 unknown\r\n");
+  ASSERT_TRUE(c.done());
+  EXPECT_EQ(c.take_output(), "QUIT\r\n");
+  EXPECT_EQ(c.outcomes()[0].cls, '5');
+}
+
+TEST(SmtpClient, EhloRefusedFallsBackToHelo) {
+  Client c(opts(), envelope({"a@remote.test"}), kMessage);
+  c.feed("220 hi\r\n");
+  c.take_output();
+  c.feed("502 5.5.2 what\r\n");
+  EXPECT_EQ(c.take_output(), "HELO mx.example.org\r\n");
+  c.feed("250 hello\r\n");
+  EXPECT_EQ(c.take_output(), "MAIL FROM:<alice@example.org>\r\n");
+}
+
+TEST(SmtpClient, GreetingRefusalIsAHostFailure) {
+  Client c(opts(), envelope({"a@remote.test"}), kMessage);
+  c.feed("421 4.3.2 busy\r\n");
+  ASSERT_TRUE(c.done());
+  EXPECT_TRUE(c.host_failure());
+  EXPECT_EQ(c.outcomes()[0].cls, '4');
+  EXPECT_EQ(c.outcomes()[0].reply, "421 4.3.2 busy");
+}
+
+TEST(SmtpClient, SenderRefusedFailsEveryRecipient) {
+  Client c(opts(), envelope({"a@remote.test", "b@remote.test"}), kMessage);
+  c.feed("220 hi\r\n250-hi\r\n250 PIPELINING\r\n");
+  c.take_output();
+  c.feed("550 5.7.1 sender rejected\r\n503 5.5.1 need MAIL\r\n503 5.5.1 need MAIL\r\n503 no\r\n");
+  ASSERT_TRUE(c.done());
+  for (const auto& o : c.outcomes()) {
+    EXPECT_EQ(o.cls, '5');
+    EXPECT_EQ(o.reply, "550 5.7.1 sender rejected");
+  }
+  EXPECT_FALSE(c.host_failure());
+}
+
+TEST(SmtpClient, ConnectionLostAfterDataIsTemporary) {
+  Client c(opts(), envelope({"a@remote.test"}), kMessage);
+  c.feed("220 hi\r\n250-hi\r\n250 PIPELINING\r\n");
+  c.take_output();
+  c.feed("250 ok\r\n250 ok\r\n354 go\r\n");
+  c.take_output();
+  c.connection_lost("connection closed by the server");
+  ASSERT_TRUE(c.done());
+  EXPECT_EQ(c.outcomes()[0].cls, '4');
+  EXPECT_FALSE(c.host_failure());
+}
+
+TEST(SmtpClient, DsnParametersPassedWhenOffered) {
+  auto e = envelope({"a@remote.test"});
+  e.recipients[0].notify = "SUCCESS,FAILURE";
+  e.recipients[0].orcpt = "rfc822;a@remote.test";
+  e.ret = "HDRS";
+  e.envid = "ID1";
+  Client c(opts(), e, kMessage);
+  c.feed("220 hi\r\n250-hi\r\n250-DSN\r\n250 PIPELINING\r\n");
+  EXPECT_EQ(c.take_output(),
+            "EHLO mx.example.org\r\nMAIL FROM:<alice@example.org> RET=HDRS ENVID=ID1\r\n"
+            "RCPT TO:<a@remote.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a@remote.test\r\nDATA\r\n");
+  c.feed("250 ok\r\n250 ok\r\n354 go\r\n");
+  c.take_output();
+  c.feed("250 ok\r\n");
+  EXPECT_TRUE(c.outcomes()[0].dsn_passed);
+}
+
+TEST(SmtpClient, GarbageFromTheServerIsATemporaryFailure) {
+  Client c(opts(), envelope({"a@remote.test"}), kMessage);
+  c.feed("HTTP/1.1 400 Bad Request\r\n");
+  ASSERT_TRUE(c.done());
+  EXPECT_EQ(c.outcomes()[0].cls, '4');
+  EXPECT_TRUE(c.host_failure());
+}
+
+TEST(ReplyParser, MultiLineAndLimits) {
+  ReplyParser p;
+  p.feed("250-first\r\n250-second\r\n250 last\r\n");
+  auto r = p.next();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->code, 250);
+  EXPECT_EQ(r->lines.size(), 3u);
+  EXPECT_EQ(r->text(), "250 first second last");
+
+  ReplyParser mixed;
+  mixed.feed("250-a\r\n251 b\r\n");
+  EXPECT_FALSE(mixed.next());
+  EXPECT_TRUE(mixed.failed());
+
+  ReplyParser longline;
+  longline.feed(std::string(kMaxReplyLine + 10, '2'));
+  EXPECT_FALSE(longline.next());
+  EXPECT_TRUE(longline.failed());
+
+  ReplyParser many;
+  std::string s;
+  for (size_t i = 0; i < kMaxReplyLines + 1; ++i) s += "250-x\r\n";
+  many.feed(s);
+  EXPECT_FALSE(many.next());
+  EXPECT_TRUE(many.failed());
+
+  ReplyParser bare;
+  bare.feed("354\r\n");
+  auto b = bare.next();
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->code, 354);
+}
+
+TEST(EncodeData, DotStuffingAndLineEndings) {
+  EXPECT_EQ(Client::encode_data(".\r\n"), "..\r\n.\r\n");
+  EXPECT_EQ(Client::encode_data("a\nb"), "a\r\nb\r\n.\r\n");
+  EXPECT_EQ(Client::encode_data("a\r\n.b\r\n"), "a\r\n..b\r\n.\r\n");
+  EXPECT_EQ(Client::encode_data(""), ".\r\n");
+}

@@ -1,0 +1,325 @@
+#include "services/delivery-queue/rpc/queue_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace postline::queue {
+namespace v1 = postline::mail::v1;
+
+namespace {
+
+// RFC 5321 4.5.3.1.3: a path is at most 256 octets; a little slack for
+// SMTPUTF8 addresses whose octets run longer.
+constexpr size_t kMaxAddress = 512;
+constexpr size_t kMaxField = 1024;
+
+// Control characters would corrupt SMTP commands and headers we build from
+// these fields (and NUL would be cut by libpq); invalid UTF-8 is refused by
+// PostgreSQL, which would turn one bad peer into a 451 loop.
+bool has_control(const std::string& s) {
+  if (std::any_of(s.begin(), s.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; })) return true;
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return true;
+    for (size_t k = 1; k < n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return true;
+    i += n;
+  }
+  return false;
+}
+
+grpc::Status unavailable(const std::string& what, const std::exception& e) {
+  // The detail is for our log; smtpd only needs to know it is temporary.
+  spdlog::error("{}: {}", what, e.what());
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "queue database unavailable");
+}
+
+void fill_message(const MessageView& m, v1::QueuedMessage* out) {
+  out->set_queue_id(m.queue_id);
+  auto* env = out->mutable_envelope();
+  env->set_mail_from(m.mail_from);
+  env->set_helo(m.helo);
+  env->set_client_ip(m.client_ip);
+  env->set_authenticated_user(m.authenticated_user);
+  env->set_dsn_ret(m.dsn_ret);
+  env->set_dsn_envid(m.dsn_envid);
+  env->set_smtputf8(m.smtputf8);
+  env->set_body_type(m.body_type);
+  out->set_size(m.size);
+  out->set_created_unix(m.created_unix);
+  for (const auto& r : m.recipients) {
+    auto* pr = out->add_recipients();
+    pr->set_id(r.id);
+    pr->set_address(r.address);
+    pr->set_local(r.local);
+    pr->set_state(to_proto(r.state));
+    pr->set_attempts(r.attempts);
+    pr->set_last_reply(r.last_reply);
+    pr->set_next_attempt_unix(r.next_attempt_unix);
+    for (const auto& a : r.history) {
+      auto* pa = pr->add_history();
+      pa->set_started_unix(a.started_unix);
+      pa->set_duration_ms(a.duration_ms);
+      pa->set_mx_host(a.mx_host);
+      pa->set_reply(a.reply);
+      pa->set_outcome(to_proto(a.outcome));
+    }
+    auto* er = env->add_recipients();
+    er->set_address(r.address);
+    er->set_local(r.local);
+  }
+}
+
+std::optional<State> from_proto(v1::RecipientState s) {
+  switch (s) {
+    case v1::RECIPIENT_STATE_QUEUED: return State::kQueued;
+    case v1::RECIPIENT_STATE_DELIVERING: return State::kDelivering;
+    case v1::RECIPIENT_STATE_DELIVERED: return State::kDelivered;
+    case v1::RECIPIENT_STATE_DEFERRED: return State::kDeferred;
+    case v1::RECIPIENT_STATE_BOUNCED: return State::kBounced;
+    case v1::RECIPIENT_STATE_EXPIRED: return State::kExpired;
+    default: return std::nullopt;
+  }
+}
+
+}  // namespace
+
+v1::RecipientState to_proto(State s) {
+  switch (s) {
+    case State::kQueued: return v1::RECIPIENT_STATE_QUEUED;
+    case State::kDelivering: return v1::RECIPIENT_STATE_DELIVERING;
+    case State::kDelivered: return v1::RECIPIENT_STATE_DELIVERED;
+    case State::kDeferred: return v1::RECIPIENT_STATE_DEFERRED;
+    case State::kBounced: return v1::RECIPIENT_STATE_BOUNCED;
+    case State::kExpired: return v1::RECIPIENT_STATE_EXPIRED;
+  }
+  return v1::RECIPIENT_STATE_UNSPECIFIED;
+}
+
+std::string validate_envelope(const v1::Envelope& env, int max_recipients) {
+  if (env.mail_from().size() > kMaxAddress || has_control(env.mail_from())) return "invalid mail_from";
+  if (env.recipients().empty()) return "no recipients";
+  if (env.recipients_size() > max_recipients)
+    return "too many recipients (" + std::to_string(env.recipients_size()) + " > " + std::to_string(max_recipients) +
+           ")";
+  for (const auto& r : env.recipients()) {
+    if (r.address().empty() || r.address().size() > kMaxAddress || has_control(r.address()))
+      return "invalid recipient address";
+    if (r.local() && r.user_id() <= 0) return "local recipient " + r.address() + " without user_id";
+    if (!r.local() && r.address().find('@') == std::string::npos)
+      return "remote recipient " + r.address() + " has no domain";
+    if (r.notify().size() > kMaxField || r.orcpt().size() > kMaxField || has_control(r.notify()) ||
+        has_control(r.orcpt()))
+      return "invalid DSN parameters for " + r.address();
+  }
+  for (const auto* f : {&env.helo(), &env.client_ip(), &env.authenticated_user(), &env.dsn_ret(), &env.dsn_envid(),
+                        &env.body_type()})
+    if (f->size() > kMaxField || has_control(*f)) return "invalid envelope field";
+  return "";
+}
+
+QueueServiceImpl::QueueServiceImpl(db::Pool& pool, ServiceLimits limits, DsnSender dsn_sender, QueueMetrics* metrics,
+                                   grpcutil::RpcMetrics* rpc_metrics, std::function<void()> wake)
+    : pool_(pool),
+      limits_(limits),
+      dsn_sender_(std::move(dsn_sender)),
+      metrics_(metrics),
+      rpc_metrics_(rpc_metrics),
+      wake_(std::move(wake)) {}
+
+grpc::Status QueueServiceImpl::Enqueue(grpc::ServerContext* ctx, grpc::ServerReader<v1::EnqueueChunk>* reader,
+                                       v1::EnqueueResponse* response) {
+  std::optional<grpcutil::RpcMetrics::Timer> timer;
+  if (rpc_metrics_) timer.emplace(*rpc_metrics_, "Enqueue");
+  auto status = do_enqueue(ctx, reader, response);
+  if (timer) timer->done(status);
+  return status;
+}
+
+grpc::Status QueueServiceImpl::do_enqueue(grpc::ServerContext* ctx, grpc::ServerReader<v1::EnqueueChunk>* reader,
+                                          v1::EnqueueResponse* response) {
+  v1::EnqueueChunk chunk;
+  if (!reader->Read(&chunk)) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty Enqueue stream");
+  if (!chunk.has_envelope())
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the first chunk must carry the envelope");
+  const v1::Envelope env = chunk.envelope();
+  if (auto why = validate_envelope(env, limits_.max_recipients); !why.empty())
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, why);
+  if (!chunk.queue_id().empty() && !valid_queue_id(chunk.queue_id()))
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "invalid queue_id");
+
+  NewMessage msg;
+  msg.queue_id = chunk.queue_id();
+  msg.mail_from = env.mail_from();
+  msg.helo = env.helo();
+  msg.client_ip = env.client_ip();
+  msg.authenticated_user = env.authenticated_user();
+  msg.dsn_ret = env.dsn_ret();
+  msg.dsn_envid = env.dsn_envid();
+  msg.smtputf8 = env.smtputf8();
+  msg.body_type = env.body_type();
+  for (const auto& r : env.recipients())
+    msg.recipients.push_back({r.address(), r.local(), r.user_id(), r.notify(), r.orcpt(), false});
+
+  auto append = [&](const std::string& data) {
+    if (msg.body.size() + data.size() > limits_.max_message_size) return false;
+    msg.body += data;
+    return true;
+  };
+  const auto too_big = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                    "message exceeds " + std::to_string(limits_.max_message_size) + " bytes");
+  if (!append(chunk.data())) return too_big;
+  while (reader->Read(&chunk)) {
+    if (chunk.has_envelope())
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "only the first chunk may carry the envelope");
+    if (!append(chunk.data())) return too_big;
+  }
+  // A stream that broke off looks like one that ended; only the cancellation
+  // tells them apart. Committing a truncated message would be worse than 451.
+  if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled");
+
+  EnqueueResult result;
+  try {
+    result = pool_.with([&](pqxx::connection& c) { return enqueue(c, msg); });
+  } catch (const QueueIdConflict& e) {
+    return grpc::Status(grpc::StatusCode::ALREADY_EXISTS, e.what());
+  } catch (const std::exception& e) {
+    return unavailable("Enqueue", e);
+  }
+  response->set_queue_id(result.queue_id);
+  response->set_size(static_cast<int64_t>(msg.body.size()));
+  if (result.duplicate) {
+    spdlog::info("[q:{}] Enqueue retried for a committed message: answered again", result.queue_id);
+    return grpc::Status::OK;
+  }
+  spdlog::info("[q:{}] queued from=<{}> size={} nrcpt={} client={}", result.queue_id, msg.mail_from, msg.body.size(),
+               msg.recipients.size(), msg.client_ip);
+  if (metrics_) metrics_->enqueued();
+  if (wake_) wake_();
+  return grpc::Status::OK;
+}
+
+grpc::Status QueueServiceImpl::GetMessage(grpc::ServerContext*, const v1::GetMessageRequest* request,
+                                          v1::GetMessageResponse* response) {
+  std::optional<grpcutil::RpcMetrics::Timer> timer;
+  if (rpc_metrics_) timer.emplace(*rpc_metrics_, "GetMessage");
+  grpc::Status status;
+  try {
+    auto m = pool_.with([&](pqxx::connection& c) { return get_message(c, request->queue_id(), true); });
+    if (!m)
+      status = grpc::Status(grpc::StatusCode::NOT_FOUND, "no message " + request->queue_id() + " in the queue");
+    else
+      fill_message(*m, response->mutable_message());
+  } catch (const std::exception& e) {
+    status = unavailable("GetMessage", e);
+  }
+  if (timer) timer->done(status);
+  return status;
+}
+
+grpc::Status QueueServiceImpl::ListMessages(grpc::ServerContext*, const v1::ListMessagesRequest* request,
+                                            v1::ListMessagesResponse* response) {
+  std::optional<grpcutil::RpcMetrics::Timer> timer;
+  if (rpc_metrics_) timer.emplace(*rpc_metrics_, "ListMessages");
+  grpc::Status status;
+  int limit = request->limit() <= 0 ? 1000 : std::min(request->limit(), 10000);
+  try {
+    auto list = pool_.with([&](pqxx::connection& c) { return list_messages(c, from_proto(request->state()), limit); });
+    for (const auto& m : list) fill_message(m, response->add_messages());
+  } catch (const std::exception& e) {
+    status = unavailable("ListMessages", e);
+  }
+  if (timer) timer->done(status);
+  return status;
+}
+
+grpc::Status QueueServiceImpl::Retry(grpc::ServerContext*, const v1::RetryRequest* request,
+                                     v1::RetryResponse* response) {
+  std::optional<grpcutil::RpcMetrics::Timer> timer;
+  if (rpc_metrics_) timer.emplace(*rpc_metrics_, "Retry");
+  grpc::Status status;
+  if (request->queue_id().empty() && !request->all()) {
+    status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "give a queue id or all");
+  } else {
+    try {
+      bool found = pool_.with([&](pqxx::connection& c) {
+        if (!request->all() && !get_message(c, request->queue_id(), false)) return false;
+        response->set_recipients(retry_now(c, request->all() ? "" : request->queue_id()));
+        return true;
+      });
+      if (!found) status = grpc::Status(grpc::StatusCode::NOT_FOUND, "no message " + request->queue_id());
+      else if (wake_) wake_();
+    } catch (const std::exception& e) {
+      status = unavailable("Retry", e);
+    }
+  }
+  if (timer) timer->done(status);
+  return status;
+}
+
+grpc::Status QueueServiceImpl::Flush(grpc::ServerContext*, const v1::FlushRequest*, v1::FlushResponse* response) {
+  std::optional<grpcutil::RpcMetrics::Timer> timer;
+  if (rpc_metrics_) timer.emplace(*rpc_metrics_, "Flush");
+  grpc::Status status;
+  try {
+    response->set_recipients(pool_.with([&](pqxx::connection& c) { return retry_now(c, ""); }));
+    if (wake_) wake_();
+  } catch (const std::exception& e) {
+    status = unavailable("Flush", e);
+  }
+  if (timer) timer->done(status);
+  return status;
+}
+
+grpc::Status QueueServiceImpl::DeleteMessage(grpc::ServerContext*, const v1::DeleteMessageRequest* request,
+                                             v1::DeleteMessageResponse* response) {
+  std::optional<grpcutil::RpcMetrics::Timer> timer;
+  if (rpc_metrics_) timer.emplace(*rpc_metrics_, "DeleteMessage");
+  grpc::Status status;
+  try {
+    bool bounced = false;
+    bool found = pool_.with([&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      auto deleted = delete_message(tx, request->queue_id());
+      if (!deleted) return false;
+      response->set_recipients(static_cast<int64_t>(deleted->pending.size()));
+      const auto& msg = deleted->message;
+      if (request->bounce() && !deleted->pending.empty() && !msg.is_dsn && !msg.mail_from.empty()) {
+        std::vector<DsnRecipient> rcpts;
+        for (const auto& r : deleted->pending) {
+          if (!notify_wants(r.notify, DsnAction::kFailed)) continue;
+          DsnRecipient d;
+          d.address = r.address;
+          d.orcpt = r.orcpt;
+          d.action = DsnAction::kFailed;
+          d.status = "5.0.0";
+          d.diagnostic = "message deleted from the queue by the postmaster";
+          d.last_attempt = Clock::now();
+          rcpts.push_back(std::move(d));
+        }
+        if (!rcpts.empty()) {
+          enqueue(tx, make_dsn_message(dsn_sender_, msg, std::move(rcpts), Clock::now()));
+          bounced = true;
+        }
+      }
+      tx.commit();
+      spdlog::info("[q:{}] deleted by the postmaster ({} pending recipient(s){})", msg.queue_id,
+                   deleted->pending.size(), bounced ? ", sender notified" : "");
+      return true;
+    });
+    if (!found) status = grpc::Status(grpc::StatusCode::NOT_FOUND, "no message " + request->queue_id());
+    if (bounced) {
+      if (metrics_) metrics_->dsn_sent(DsnAction::kFailed);
+      if (wake_) wake_();
+    }
+  } catch (const std::exception& e) {
+    status = unavailable("DeleteMessage", e);
+  }
+  if (timer) timer->done(status);
+  return status;
+}
+
+}  // namespace postline::queue

@@ -1,0 +1,59 @@
+// QueueService (proto/mail/v1/queue.proto) on gRPC's synchronous server API:
+// every handler does blocking PostgreSQL work, and gRPC's own thread pool is
+// the bounded pool that runs it. Every RPC ends in a grpc::Status; a database
+// fault is UNAVAILABLE (smtpd answers 451 4.3.0), never a 5xx-worthy code.
+#pragma once
+
+#include "common/db/pool.h"
+#include "common/grpc/grpc.h"
+#include "services/delivery-queue/delivery/metrics.h"
+#include "services/delivery-queue/dsn/dsn.h"
+
+#include "mail/v1/queue.grpc.pb.h"
+
+#include <functional>
+
+namespace postline::queue {
+
+struct ServiceLimits {
+  uint64_t max_message_size = 64 * 1024 * 1024;
+  int max_recipients = 1000;
+};
+
+class QueueServiceImpl final : public postline::mail::v1::QueueService::Service {
+ public:
+  // wake: called after a commit that makes recipients due (new mail, retry).
+  QueueServiceImpl(db::Pool& pool, ServiceLimits limits, DsnSender dsn_sender, QueueMetrics* metrics,
+                   grpcutil::RpcMetrics* rpc_metrics, std::function<void()> wake);
+
+  grpc::Status Enqueue(grpc::ServerContext* ctx, grpc::ServerReader<mail::v1::EnqueueChunk>* reader,
+                       mail::v1::EnqueueResponse* response) override;
+  grpc::Status GetMessage(grpc::ServerContext* ctx, const mail::v1::GetMessageRequest* request,
+                          mail::v1::GetMessageResponse* response) override;
+  grpc::Status ListMessages(grpc::ServerContext* ctx, const mail::v1::ListMessagesRequest* request,
+                            mail::v1::ListMessagesResponse* response) override;
+  grpc::Status Retry(grpc::ServerContext* ctx, const mail::v1::RetryRequest* request,
+                     mail::v1::RetryResponse* response) override;
+  grpc::Status DeleteMessage(grpc::ServerContext* ctx, const mail::v1::DeleteMessageRequest* request,
+                             mail::v1::DeleteMessageResponse* response) override;
+  grpc::Status Flush(grpc::ServerContext* ctx, const mail::v1::FlushRequest* request,
+                     mail::v1::FlushResponse* response) override;
+
+ private:
+  grpc::Status do_enqueue(grpc::ServerContext* ctx, grpc::ServerReader<mail::v1::EnqueueChunk>* reader,
+                          mail::v1::EnqueueResponse* response);
+  db::Pool& pool_;
+  ServiceLimits limits_;
+  DsnSender dsn_sender_;
+  QueueMetrics* metrics_;
+  grpcutil::RpcMetrics* rpc_metrics_;
+  std::function<void()> wake_;
+};
+
+// Validation of an Enqueue envelope, separate so it is unit-testable.
+// Returns "" when valid, else the reason (INVALID_ARGUMENT's message).
+std::string validate_envelope(const mail::v1::Envelope& env, int max_recipients);
+
+mail::v1::RecipientState to_proto(State s);
+
+}  // namespace postline::queue

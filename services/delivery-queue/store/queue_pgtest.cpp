@@ -1,0 +1,327 @@
+// The queue against a real PostgreSQL: enqueue atomicity, exactly-once claiming
+// under concurrency and after a crash, retry/bounce/expiry with DSNs.
+#include "common/db/migrations.h"
+#include "common/db/pool.h"
+#include "services/delivery-queue/delivery/workers.h"
+#include "services/delivery-queue/rpc/queue_service.h"
+#include "services/delivery-queue/sql/migrations.h"
+#include "services/delivery-queue/store/queue_store.h"
+#include "tests/support/pg_test_db.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <thread>
+
+using namespace postline;
+using namespace postline::queue;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A mailbox with the mailstore's contract: one transaction, idempotent on the key.
+class FakeMailbox final : public LocalDelivery {
+ public:
+  LocalResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view message,
+                      std::string_view key) override {
+    pqxx::work tx(conn);
+    auto r = tx.exec_params(
+        "INSERT INTO fake_mailbox (delivery_key, user_id, body) VALUES ($1, $2, $3)"
+        " ON CONFLICT (delivery_key) DO NOTHING RETURNING id",
+        std::string(key), user_id, std::string(message));
+    tx.commit();
+    if (r.empty()) return {0, true};
+    return {r[0][0].as<int64_t>(), false};
+  }
+};
+
+class ScriptedRemote final : public RemoteDelivery {
+ public:
+  std::vector<RecipientResult> deliver(const MessageData&,
+                                       const std::vector<const ClaimedRecipient*>& rcpts) override {
+    std::lock_guard lock(mutex);
+    ++calls;
+    return std::vector<RecipientResult>(rcpts.size(), next);
+  }
+  std::mutex mutex;
+  int calls = 0;
+  RecipientResult next{Outcome::kTemporary, "451 4.7.1 try later", "mx.remote.test", true, false};
+};
+
+class FixedResolver final : public RecipientResolver {
+ public:
+  Resolution resolve(const std::string& address) override {
+    Resolution r;
+    r.kind = Resolution::kLocal;
+    r.user_id = 42;
+    r.address = address;
+    return r;
+  }
+};
+
+class QueuePg : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    url = postline::testing::create_test_database("queue");
+    conn = std::make_unique<pqxx::connection>(url);
+    db::migrate(*conn, sql::migrations());
+    pqxx::work tx(*conn);
+    tx.exec("CREATE TABLE fake_mailbox (id bigserial PRIMARY KEY, delivery_key text UNIQUE NOT NULL,"
+            " user_id bigint NOT NULL, body text NOT NULL)");
+    tx.commit();
+    pool = std::make_unique<db::Pool>(url, 16);
+  }
+
+  WorkerConfig config() {
+    WorkerConfig c;
+    c.workers = 4;
+    c.batch_size = 8;
+    c.poll_interval = 1000ms;
+    c.policy = RetryPolicy::parse({"1m", "5m"}, std::chrono::seconds(86400), "test");
+    c.hostname = "mx.example.org";
+    return c;
+  }
+
+  NewMessage message(std::vector<NewRecipient> rcpts, std::string from = "alice@example.org") {
+    NewMessage m;
+    m.mail_from = std::move(from);
+    m.recipients = std::move(rcpts);
+    m.body = "Subject: test\r\nFrom: alice@example.org\r\n\r\nhello\r\n";
+    return m;
+  }
+
+  int64_t count(const std::string& q) {
+    pqxx::read_transaction tx(*conn);
+    return tx.exec(q)[0][0].as<int64_t>();
+  }
+
+  std::string url;
+  std::unique_ptr<pqxx::connection> conn;
+  std::unique_ptr<db::Pool> pool;
+  FakeMailbox mailbox;
+};
+
+NewRecipient local_rcpt(const std::string& a, int64_t uid) { return {a, true, uid, "", "", false}; }
+NewRecipient remote_rcpt(const std::string& a, std::string notify = "") { return {a, false, 0, notify, "", false}; }
+
+}  // namespace
+
+TEST_F(QueuePg, EnqueueCommitsMessageAndRecipientsTogether) {
+  auto r = enqueue(*conn, message({local_rcpt("bob@example.org", 1), remote_rcpt("carol@remote.test")}));
+  EXPECT_FALSE(r.duplicate);
+  EXPECT_TRUE(valid_queue_id(r.queue_id));
+  EXPECT_EQ(count("SELECT count(*) FROM queue_messages"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE state = 'queued'"), 2);
+
+  // A recipient the database refuses (not UTF-8) aborts the whole message.
+  auto bad = message({local_rcpt("dave@example.org", 2), remote_rcpt("x\xff\xfe@remote.test")});
+  EXPECT_ANY_THROW(enqueue(*conn, bad));
+  EXPECT_EQ(count("SELECT count(*) FROM queue_messages"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients"), 2);
+}
+
+TEST_F(QueuePg, RetriedEnqueueWithTheSameIdIsIdempotent) {
+  auto m = message({local_rcpt("bob@example.org", 1)});
+  m.queue_id = "SMTPD0001";
+  EXPECT_FALSE(enqueue(*conn, m).duplicate);
+  EXPECT_TRUE(enqueue(*conn, m).duplicate);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients"), 1);
+  m.body += "different";
+  EXPECT_THROW(enqueue(*conn, m), QueueIdConflict);
+}
+
+TEST_F(QueuePg, ConcurrentClaimsNeverOverlap) {
+  for (int i = 0; i < 10; ++i) enqueue(*conn, message({local_rcpt("u" + std::to_string(i) + "@example.org", 1)}));
+  pqxx::connection c1(url), c2(url);
+  Claim a(c1, 6);
+  Claim b(c2, 6);
+  EXPECT_EQ(a.recipients().size(), 6u);
+  EXPECT_EQ(b.recipients().size(), 4u);
+  std::set<int64_t> ids;
+  for (const auto& r : a.recipients()) ids.insert(r.id);
+  for (const auto& r : b.recipients()) EXPECT_EQ(ids.count(r.id), 0u);
+}
+
+TEST_F(QueuePg, ManyWorkersDeliverEachRecipientExactlyOnce) {
+  for (int i = 0; i < 200; ++i)
+    enqueue(*conn, message({local_rcpt("a" + std::to_string(i) + "@example.org", 1),
+                            local_rcpt("b" + std::to_string(i) + "@example.org", 2)}));
+  Workers w1(*pool, config(), &mailbox, nullptr, nullptr, nullptr);
+  Workers w2(*pool, config(), &mailbox, nullptr, nullptr, nullptr);
+  std::vector<std::thread> threads;
+  std::atomic<int> handled{0};
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      auto& w = t % 2 ? w1 : w2;
+      while (int n = w.run_once()) handled += n;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(handled.load(), 400);
+  EXPECT_EQ(count("SELECT count(*) FROM fake_mailbox"), 400);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE state = 'delivered' AND attempts = 1"), 400);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_attempts WHERE outcome = 'delivered'"), 400);
+  // Final delivery adds Return-Path (RFC 5321 4.4).
+  EXPECT_EQ(count("SELECT count(*) FROM fake_mailbox WHERE body LIKE 'Return-Path: <alice@example.org>%'"), 400);
+}
+
+TEST_F(QueuePg, CrashBetweenMailboxCommitAndQueueCommitDeliversOnce) {
+  enqueue(*conn, message({local_rcpt("bob@example.org", 1)}));
+  {
+    pqxx::connection c1(url), c2(url);
+    Claim claim(c1, 10);
+    ASSERT_EQ(claim.recipients().size(), 1u);
+    mailbox.deliver(c2, 1, "body", std::to_string(claim.recipients()[0].id));
+    // The process dies here: the claim transaction is rolled back.
+  }
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE state = 'queued'"), 1);
+  Workers w(*pool, config(), &mailbox, nullptr, nullptr, nullptr);
+  EXPECT_EQ(w.run_once(), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM fake_mailbox"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE state = 'delivered'"), 1);
+  pqxx::read_transaction tx(*conn);
+  EXPECT_NE(tx.exec("SELECT last_reply FROM queue_recipients")[0][0].as<std::string>().find("already delivered"),
+            std::string::npos);
+}
+
+TEST_F(QueuePg, TemporaryFailureDefersAndKeepsTheAttempt) {
+  enqueue(*conn, message({remote_rcpt("carol@remote.test")}));
+  ScriptedRemote remote;
+  Workers w(*pool, config(), &mailbox, &remote, nullptr, nullptr);
+  EXPECT_EQ(w.run_once(), 1);
+  EXPECT_EQ(w.run_once(), 0);  // not due again for about a minute
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE state = 'deferred' AND attempts = 1"
+                  " AND next_attempt_at > now() + interval '50 seconds'"),
+            1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_attempts WHERE mx_host = 'mx.remote.test'"
+                  " AND reply = '451 4.7.1 try later' AND outcome = 'deferred'"),
+            1);
+  // retry makes it due now
+  EXPECT_EQ(retry_now(*conn, ""), 1);
+  remote.next = {Outcome::kDelivered, "250 2.0.0 ok", "mx.remote.test", true, false};
+  EXPECT_EQ(w.run_once(), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE state = 'delivered' AND attempts = 2"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_messages WHERE is_dsn"), 0);
+}
+
+TEST_F(QueuePg, PermanentFailureBouncesWithOneDsnAndNeverBouncesADsn) {
+  enqueue(*conn, message({remote_rcpt("x@remote.test"), remote_rcpt("y@remote.test")}));
+  ScriptedRemote remote;
+  remote.next = {Outcome::kPermanent, "550 5.1.1 no such user", "mx.remote.test", true, false};
+  FixedResolver resolver;
+  Workers w(*pool, config(), &mailbox, &remote, &resolver, nullptr);
+  EXPECT_EQ(w.run_once(), 2);
+  EXPECT_EQ(remote.calls, 1);  // one transaction for both recipients of one domain
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE state = 'bounced'"), 2);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_messages WHERE is_dsn AND mail_from = ''"), 1);
+  // The DSN is resolved (local user 42) and delivered into the mailbox.
+  EXPECT_EQ(w.run_once(), 1);
+  {
+    pqxx::read_transaction tx(*conn);
+    auto body = tx.exec("SELECT body FROM fake_mailbox WHERE user_id = 42")[0][0].as<std::string>();
+    EXPECT_NE(body.find("Return-Path: <>"), std::string::npos);
+    EXPECT_NE(body.find("multipart/report"), std::string::npos);
+    EXPECT_NE(body.find("Final-Recipient: rfc822; x@remote.test"), std::string::npos);
+    EXPECT_NE(body.find("Final-Recipient: rfc822; y@remote.test"), std::string::npos);
+  }
+  // A DSN that bounces is dropped, not answered.
+  NewMessage dsn = message({remote_rcpt("gone@remote.test")}, "");
+  dsn.is_dsn = true;
+  enqueue(*conn, dsn);
+  EXPECT_EQ(w.run_once(), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_messages WHERE is_dsn"), 2);
+}
+
+TEST_F(QueuePg, NotifyNeverSuppressesTheBounce) {
+  enqueue(*conn, message({remote_rcpt("x@remote.test", "NEVER")}));
+  ScriptedRemote remote;
+  remote.next = {Outcome::kPermanent, "550 5.1.1 no", "mx.remote.test", true, false};
+  Workers w(*pool, config(), &mailbox, &remote, nullptr, nullptr);
+  EXPECT_EQ(w.run_once(), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_messages WHERE is_dsn"), 0);
+}
+
+TEST_F(QueuePg, OldMessageExpiresOnTemporaryFailure) {
+  enqueue(*conn, message({remote_rcpt("x@remote.test")}));
+  {
+    pqxx::work tx(*conn);
+    tx.exec("UPDATE queue_messages SET created_at = now() - interval '2 days'");
+    tx.commit();
+  }
+  ScriptedRemote remote;
+  auto c = config();
+  c.policy = RetryPolicy::parse({"1m"}, std::chrono::seconds(86400), "test");
+  Workers w(*pool, c, &mailbox, &remote, nullptr, nullptr);
+  EXPECT_EQ(w.run_once(), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients r JOIN queue_messages m ON m.id = r.message_id"
+                  " WHERE r.state = 'expired' AND NOT m.is_dsn"),
+            1);
+  pqxx::read_transaction tx(*conn);
+  auto body = tx.exec("SELECT convert_from(body, 'UTF8') FROM queue_messages WHERE is_dsn")[0][0].as<std::string>();
+  EXPECT_NE(body.find("Status: 4.4.7"), std::string::npos);
+  EXPECT_NE(body.find("Diagnostic-Code: smtp; 451 4.7.1 try later"), std::string::npos);
+}
+
+TEST_F(QueuePg, DelayWarningIsSentOnce) {
+  enqueue(*conn, message({remote_rcpt("x@remote.test")}));
+  {
+    pqxx::work tx(*conn);
+    tx.exec("UPDATE queue_messages SET created_at = now() - interval '5 hours'");
+    tx.commit();
+  }
+  ScriptedRemote remote;
+  FixedResolver resolver;
+  Workers w(*pool, config(), &mailbox, &remote, &resolver, nullptr);
+  EXPECT_EQ(w.run_once(), 1);
+  retry_now(*conn, "");
+  EXPECT_EQ(w.run_once(), 2);  // the recipient again, and the delay DSN
+  EXPECT_EQ(count("SELECT count(*) FROM queue_messages WHERE is_dsn"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE delay_warned"), 1);
+}
+
+TEST_F(QueuePg, AdministrationRpcs) {
+  auto q = enqueue(*conn, message({remote_rcpt("x@remote.test"), local_rcpt("bob@example.org", 1)}));
+  QueueServiceImpl svc(*pool, {}, {"mx.example.org", "MAILER-DAEMON"}, nullptr, nullptr, nullptr);
+  mail::v1::GetMessageRequest get;
+  get.set_queue_id(q.queue_id);
+  mail::v1::GetMessageResponse got;
+  ASSERT_TRUE(svc.GetMessage(nullptr, &get, &got).ok());
+  EXPECT_EQ(got.message().recipients_size(), 2);
+  EXPECT_EQ(got.message().recipients(0).state(), mail::v1::RECIPIENT_STATE_QUEUED);
+
+  mail::v1::ListMessagesRequest list;
+  mail::v1::ListMessagesResponse listed;
+  ASSERT_TRUE(svc.ListMessages(nullptr, &list, &listed).ok());
+  EXPECT_EQ(listed.messages_size(), 1);
+
+  get.set_queue_id("NOSUCHID");
+  EXPECT_EQ(svc.GetMessage(nullptr, &get, &got).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  mail::v1::DeleteMessageRequest del;
+  del.set_queue_id(q.queue_id);
+  del.set_bounce(true);
+  mail::v1::DeleteMessageResponse deleted;
+  ASSERT_TRUE(svc.DeleteMessage(nullptr, &del, &deleted).ok());
+  EXPECT_EQ(deleted.recipients(), 2);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_messages WHERE NOT is_dsn"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_messages WHERE is_dsn"), 1);
+  EXPECT_EQ(svc.DeleteMessage(nullptr, &del, &deleted).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(QueuePg, StartedWorkersWakeOnNotifyAndStopCleanly) {
+  auto c = config();
+  c.poll_interval = 60000ms;  // only NOTIFY can wake them in time
+  Workers w(*pool, c, &mailbox, nullptr, nullptr, nullptr);
+  w.start();
+  enqueue(*conn, message({local_rcpt("bob@example.org", 1)}));
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (count("SELECT count(*) FROM queue_recipients WHERE state = 'delivered'") == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    // The first enqueue may land before LISTEN is set up; the listener's
+    // rescan at connect covers that, so this only waits, never re-triggers.
+    std::this_thread::sleep_for(20ms);  // poll with a deadline
+  }
+  w.stop();
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE state = 'delivered'"), 1);
+}

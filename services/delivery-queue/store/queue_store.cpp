@@ -1,0 +1,395 @@
+#include "services/delivery-queue/store/queue_store.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cmath>
+#include <random>
+
+namespace postline::queue {
+namespace {
+
+double to_epoch(Clock::time_point t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+Clock::time_point from_epoch(double seconds) {
+  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds)));
+}
+
+bool is_final(State s) { return s == State::kDelivered || s == State::kBounced || s == State::kExpired; }
+
+State state_or(const pqxx::field& f) {
+  auto s = parse_state(f.as<std::string>());
+  return s ? *s : State::kQueued;
+}
+
+}  // namespace
+
+std::string_view state_name(State s) {
+  switch (s) {
+    case State::kQueued: return "queued";
+    case State::kDelivering: return "delivering";
+    case State::kDelivered: return "delivered";
+    case State::kDeferred: return "deferred";
+    case State::kBounced: return "bounced";
+    case State::kExpired: return "expired";
+  }
+  return "queued";
+}
+
+std::optional<State> parse_state(std::string_view name) {
+  for (State s : {State::kQueued, State::kDelivering, State::kDelivered, State::kDeferred, State::kBounced,
+                  State::kExpired})
+    if (state_name(s) == name) return s;
+  return std::nullopt;
+}
+
+std::string generate_queue_id() {
+  // Time-ordered (sorts roughly by arrival in listings and logs) plus 40 random
+  // bits, so ids from several smtpd/queued instances do not collide.
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kAlphabet[] = "0123456789ABCDEFGHJKLMNPQRSTVWXYZ";  // Crockford base32
+  uint64_t t = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count());
+  std::string id(18, '0');
+  for (int i = 9; i >= 0; --i) {
+    id[i] = kAlphabet[t % 32];
+    t /= 32;
+  }
+  uint64_t r = rng();
+  for (int i = 10; i < 18; ++i) {
+    id[i] = kAlphabet[r % 32];
+    r /= 32;
+  }
+  return id;
+}
+
+bool valid_queue_id(std::string_view id) {
+  if (id.size() < 6 || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_'; });
+}
+
+std::string address_domain(std::string_view address) {
+  auto at = address.rfind('@');
+  if (at == std::string_view::npos) return "";
+  std::string d(address.substr(at + 1));
+  for (auto& c : d) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return d;
+}
+
+EnqueueResult enqueue(pqxx::work& tx, const NewMessage& msg) {
+  EnqueueResult result;
+  result.queue_id = msg.queue_id.empty() ? generate_queue_id() : msg.queue_id;
+  auto inserted = tx.exec_params(
+      "INSERT INTO queue_messages (queue_id, mail_from, helo, client_ip, authenticated_user, dsn_ret, dsn_envid,"
+      " smtputf8, body_type, is_dsn, size, body) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"
+      " ON CONFLICT (queue_id) DO NOTHING RETURNING id",
+      result.queue_id, msg.mail_from, msg.helo, msg.client_ip, msg.authenticated_user, msg.dsn_ret, msg.dsn_envid,
+      msg.smtputf8, msg.body_type, msg.is_dsn, static_cast<int64_t>(msg.body.size()),
+      pqxx::binarystring(msg.body.data(), msg.body.size()));
+  if (inserted.empty()) {
+    // smtpd retried an Enqueue whose answer it lost: the first one committed.
+    // Same id and same size is the same message; anything else is a clash.
+    auto existing = tx.exec_params("SELECT size FROM queue_messages WHERE queue_id = $1", result.queue_id);
+    if (!existing.empty() && existing[0][0].as<int64_t>() == static_cast<int64_t>(msg.body.size())) {
+      result.duplicate = true;
+      return result;
+    }
+    throw QueueIdConflict("queue id " + result.queue_id + " is already used by another message");
+  }
+  const int64_t message_id = inserted[0][0].as<int64_t>();
+  for (const auto& r : msg.recipients) {
+    std::optional<int64_t> user_id;
+    if (r.local) user_id = r.user_id;
+    tx.exec_params(
+        "INSERT INTO queue_recipients (message_id, address, domain, local, user_id, needs_resolve, notify, orcpt)"
+        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+        message_id, r.address, address_domain(r.address), r.local, user_id, r.needs_resolve, r.notify, r.orcpt);
+  }
+  // Delivered to listeners at commit only, so a worker never wakes for a
+  // message it cannot see yet.
+  tx.exec(std::string("NOTIFY ") + kNotifyChannel);
+  return result;
+}
+
+EnqueueResult enqueue(pqxx::connection& conn, const NewMessage& msg) {
+  pqxx::work tx(conn);
+  auto result = enqueue(tx, msg);
+  tx.commit();
+  return result;
+}
+
+// --- Claim ---------------------------------------------------------------------
+
+Claim::Claim(pqxx::connection& conn, int limit) : tx_(conn) {
+  // ORDER BY next_attempt_at: the longest-waiting first. SKIP LOCKED: rows other
+  // workers hold are theirs; we take the next ones instead of waiting.
+  auto rows = tx_.exec_params(
+      "SELECT id, message_id, address, domain, local, coalesce(user_id, 0), needs_resolve, notify, orcpt,"
+      " attempts, delay_warned FROM queue_recipients"
+      " WHERE state IN ('queued', 'deferred') AND next_attempt_at <= now()"
+      " ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED",
+      limit);
+  for (const auto& row : rows) {
+    ClaimedRecipient r;
+    r.id = row[0].as<int64_t>();
+    r.message_id = row[1].as<int64_t>();
+    r.address = row[2].as<std::string>();
+    r.domain = row[3].as<std::string>();
+    r.local = row[4].as<bool>();
+    r.user_id = row[5].as<int64_t>();
+    r.needs_resolve = row[6].as<bool>();
+    r.notify = row[7].as<std::string>();
+    r.orcpt = row[8].as<std::string>();
+    r.attempts = row[9].as<int>();
+    r.delay_warned = row[10].as<bool>();
+    recipients_.push_back(std::move(r));
+  }
+}
+
+const MessageData& Claim::message(int64_t message_id) {
+  for (const auto& m : messages_)
+    if (m->id == message_id) return *m;
+  auto rows = tx_.exec_params(
+      "SELECT id, queue_id, mail_from, dsn_ret, dsn_envid, smtputf8, body_type, is_dsn, size,"
+      " extract(epoch from created_at)::float8, body FROM queue_messages WHERE id = $1",
+      message_id);
+  if (rows.empty()) throw std::runtime_error("queue message " + std::to_string(message_id) + " vanished");
+  const auto& row = rows[0];
+  auto m = std::make_unique<MessageData>();
+  m->id = row[0].as<int64_t>();
+  m->queue_id = row[1].as<std::string>();
+  m->mail_from = row[2].as<std::string>();
+  m->dsn_ret = row[3].as<std::string>();
+  m->dsn_envid = row[4].as<std::string>();
+  m->smtputf8 = row[5].as<bool>();
+  m->body_type = row[6].as<std::string>();
+  m->is_dsn = row[7].as<bool>();
+  m->size = row[8].as<int64_t>();
+  m->created_at = from_epoch(row[9].as<double>());
+  pqxx::binarystring body(row[10]);
+  m->body = body.str();
+  messages_.push_back(std::move(m));
+  return *messages_.back();
+}
+
+void Claim::record(const ClaimedRecipient& r, State state, const Attempt& attempt,
+                   Clock::time_point next_attempt_at) {
+  const std::string name(state_name(state));
+  tx_.exec_params(
+      "UPDATE queue_recipients SET state = $2, attempts = attempts + 1, last_attempt_at = to_timestamp($3),"
+      " last_reply = $4, next_attempt_at = to_timestamp($5),"
+      " finished_at = CASE WHEN $6 THEN now() ELSE NULL END WHERE id = $1",
+      r.id, name, to_epoch(attempt.started), attempt.reply, to_epoch(next_attempt_at), is_final(state));
+  tx_.exec_params(
+      "INSERT INTO queue_attempts (recipient_id, started_at, duration_ms, mx_host, reply, outcome)"
+      " VALUES ($1, to_timestamp($2), $3, $4, $5, $6)",
+      r.id, to_epoch(attempt.started), static_cast<int64_t>(attempt.duration.count()), attempt.mx_host,
+      attempt.reply, name);
+}
+
+void Claim::set_resolution(ClaimedRecipient& r, bool local, int64_t user_id, const std::string& address) {
+  std::optional<int64_t> uid;
+  if (local) uid = user_id;
+  tx_.exec_params(
+      "UPDATE queue_recipients SET local = $2, user_id = $3, needs_resolve = false, address = $4, domain = $5"
+      " WHERE id = $1",
+      r.id, local, uid, address, address_domain(address));
+  r.local = local;
+  r.user_id = user_id;
+  r.needs_resolve = false;
+  r.address = address;
+  r.domain = address_domain(address);
+}
+
+void Claim::mark_delay_warned(const ClaimedRecipient& r) {
+  tx_.exec_params("UPDATE queue_recipients SET delay_warned = true WHERE id = $1", r.id);
+}
+
+std::optional<std::chrono::milliseconds> time_until_next_due(pqxx::connection& conn) {
+  pqxx::read_transaction tx(conn);
+  auto rows = tx.exec(
+      "SELECT extract(epoch from (min(next_attempt_at) - now()))::float8 FROM queue_recipients"
+      " WHERE state IN ('queued', 'deferred')");
+  if (rows.empty() || rows[0][0].is_null()) return std::nullopt;
+  double s = rows[0][0].as<double>();
+  if (s < 0) s = 0;
+  return std::chrono::milliseconds(static_cast<int64_t>(std::ceil(s * 1000)));
+}
+
+// --- administration --------------------------------------------------------------
+
+namespace {
+
+MessageView message_from_row(const pqxx::row& row) {
+  MessageView m;
+  m.queue_id = row["queue_id"].as<std::string>();
+  m.mail_from = row["mail_from"].as<std::string>();
+  m.helo = row["helo"].as<std::string>();
+  m.client_ip = row["client_ip"].as<std::string>();
+  m.authenticated_user = row["authenticated_user"].as<std::string>();
+  m.dsn_ret = row["dsn_ret"].as<std::string>();
+  m.dsn_envid = row["dsn_envid"].as<std::string>();
+  m.body_type = row["body_type"].as<std::string>();
+  m.smtputf8 = row["smtputf8"].as<bool>();
+  m.size = row["size"].as<int64_t>();
+  m.created_unix = row["created_unix"].as<int64_t>();
+  return m;
+}
+
+constexpr const char* kMessageColumns =
+    "m.id, m.queue_id, m.mail_from, m.helo, m.client_ip, m.authenticated_user, m.dsn_ret, m.dsn_envid,"
+    " m.body_type, m.smtputf8, m.size, extract(epoch from m.created_at)::bigint AS created_unix";
+
+void load_recipients(pqxx::transaction_base& tx, int64_t message_id, MessageView& m, bool with_history) {
+  auto rows = tx.exec_params(
+      "SELECT id, address, local, state, attempts, last_reply, extract(epoch from next_attempt_at)::bigint"
+      " FROM queue_recipients WHERE message_id = $1 ORDER BY id",
+      message_id);
+  for (const auto& row : rows) {
+    RecipientView r;
+    r.id = row[0].as<int64_t>();
+    r.address = row[1].as<std::string>();
+    r.local = row[2].as<bool>();
+    r.state = state_or(row[3]);
+    r.attempts = row[4].as<int>();
+    r.last_reply = row[5].as<std::string>();
+    r.next_attempt_unix = row[6].as<int64_t>();
+    if (with_history) {
+      auto attempts = tx.exec_params(
+          "SELECT extract(epoch from started_at)::bigint, duration_ms, mx_host, reply, outcome"
+          " FROM queue_attempts WHERE recipient_id = $1 ORDER BY started_at, id",
+          r.id);
+      for (const auto& a : attempts) {
+        RecipientView::AttemptView v;
+        v.started_unix = a[0].as<int64_t>();
+        v.duration_ms = a[1].as<int64_t>();
+        v.mx_host = a[2].as<std::string>();
+        v.reply = a[3].as<std::string>();
+        v.outcome = state_or(a[4]);
+        r.history.push_back(std::move(v));
+      }
+    }
+    m.recipients.push_back(std::move(r));
+  }
+}
+
+}  // namespace
+
+std::optional<MessageView> get_message(pqxx::connection& conn, const std::string& queue_id, bool with_history) {
+  pqxx::read_transaction tx(conn);
+  auto rows = tx.exec_params(std::string("SELECT ") + kMessageColumns + " FROM queue_messages m WHERE m.queue_id = $1",
+                             queue_id);
+  if (rows.empty()) return std::nullopt;
+  auto m = message_from_row(rows[0]);
+  load_recipients(tx, rows[0]["id"].as<int64_t>(), m, with_history);
+  return m;
+}
+
+std::vector<MessageView> list_messages(pqxx::connection& conn, std::optional<State> state, int limit) {
+  pqxx::read_transaction tx(conn);
+  pqxx::result rows;
+  if (state) {
+    rows = tx.exec_params(std::string("SELECT ") + kMessageColumns +
+                              " FROM queue_messages m WHERE EXISTS (SELECT 1 FROM queue_recipients r"
+                              " WHERE r.message_id = m.id AND r.state = $1) ORDER BY m.created_at, m.id LIMIT $2",
+                          std::string(state_name(*state)), limit);
+  } else {
+    rows = tx.exec_params(std::string("SELECT ") + kMessageColumns +
+                              " FROM queue_messages m WHERE EXISTS (SELECT 1 FROM queue_recipients r"
+                              " WHERE r.message_id = m.id AND r.state IN ('queued', 'deferred'))"
+                              " ORDER BY m.created_at, m.id LIMIT $1",
+                          limit);
+  }
+  std::vector<MessageView> out;
+  for (const auto& row : rows) {
+    auto m = message_from_row(row);
+    load_recipients(tx, row["id"].as<int64_t>(), m, false);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+int64_t retry_now(pqxx::connection& conn, const std::string& queue_id) {
+  pqxx::work tx(conn);
+  pqxx::result r;
+  if (queue_id.empty()) {
+    r = tx.exec(
+        "UPDATE queue_recipients SET next_attempt_at = now() WHERE state IN ('queued', 'deferred')"
+        " AND next_attempt_at > now()");
+  } else {
+    r = tx.exec_params(
+        "UPDATE queue_recipients SET next_attempt_at = now() WHERE state IN ('queued', 'deferred')"
+        " AND message_id = (SELECT id FROM queue_messages WHERE queue_id = $1)",
+        queue_id);
+  }
+  tx.exec(std::string("NOTIFY ") + kNotifyChannel);
+  tx.commit();
+  return static_cast<int64_t>(r.affected_rows());
+}
+
+std::optional<DeletedMessage> delete_message(pqxx::work& tx, const std::string& queue_id) {
+  auto ids = tx.exec_params("SELECT id FROM queue_messages WHERE queue_id = $1 FOR UPDATE", queue_id);
+  if (ids.empty()) return std::nullopt;
+  const int64_t id = ids[0][0].as<int64_t>();
+  DeletedMessage out;
+  auto m = tx.exec_params(
+      "SELECT id, queue_id, mail_from, dsn_ret, dsn_envid, smtputf8, body_type, is_dsn, size,"
+      " extract(epoch from created_at)::float8, body FROM queue_messages WHERE id = $1",
+      id);
+  const auto& row = m[0];
+  out.message.id = id;
+  out.message.queue_id = row[1].as<std::string>();
+  out.message.mail_from = row[2].as<std::string>();
+  out.message.dsn_ret = row[3].as<std::string>();
+  out.message.dsn_envid = row[4].as<std::string>();
+  out.message.smtputf8 = row[5].as<bool>();
+  out.message.body_type = row[6].as<std::string>();
+  out.message.is_dsn = row[7].as<bool>();
+  out.message.size = row[8].as<int64_t>();
+  out.message.created_at = from_epoch(row[9].as<double>());
+  out.message.body = pqxx::binarystring(row[10]).str();
+  // Waits for a worker that is delivering one of these recipients right now:
+  // deleting under its feet would lose the outcome of a delivery in flight.
+  auto pending = tx.exec_params(
+      "SELECT id, address, domain, local, coalesce(user_id, 0), notify, orcpt, attempts FROM queue_recipients"
+      " WHERE message_id = $1 AND state IN ('queued', 'deferred') FOR UPDATE",
+      id);
+  for (const auto& p : pending) {
+    ClaimedRecipient r;
+    r.id = p[0].as<int64_t>();
+    r.message_id = id;
+    r.address = p[1].as<std::string>();
+    r.domain = p[2].as<std::string>();
+    r.local = p[3].as<bool>();
+    r.user_id = p[4].as<int64_t>();
+    r.notify = p[5].as<std::string>();
+    r.orcpt = p[6].as<std::string>();
+    r.attempts = p[7].as<int>();
+    out.pending.push_back(std::move(r));
+  }
+  tx.exec_params("DELETE FROM queue_messages WHERE id = $1", id);
+  return out;
+}
+
+QueueStats stats(pqxx::connection& conn) {
+  QueueStats s;
+  pqxx::read_transaction tx(conn);
+  auto rows = tx.exec("SELECT state, count(*) FROM queue_recipients GROUP BY state");
+  for (State st : {State::kQueued, State::kDelivering, State::kDelivered, State::kDeferred, State::kBounced,
+                   State::kExpired}) {
+    int64_t n = 0;
+    for (const auto& row : rows)
+      if (row[0].as<std::string>() == state_name(st)) n = row[1].as<int64_t>();
+    s.depth.emplace_back(st, n);
+  }
+  auto oldest = tx.exec(
+      "SELECT coalesce(extract(epoch from now() - min(m.created_at)), 0)::float8 FROM queue_messages m"
+      " WHERE EXISTS (SELECT 1 FROM queue_recipients r WHERE r.message_id = m.id"
+      " AND r.state IN ('queued', 'deferred'))");
+  s.oldest_pending_age_seconds = oldest[0][0].as<double>();
+  return s;
+}
+
+}  // namespace postline::queue

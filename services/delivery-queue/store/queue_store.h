@@ -1,0 +1,187 @@
+// All SQL of the delivery queue (tables in ../sql/). Everything here is
+// blocking libpqxx on a connection the caller owns; callers run it on worker
+// threads or gRPC handler threads, never on an I/O thread.
+//
+// The queue's guarantees live here:
+//  - enqueue() commits message and recipients in one transaction, and only a
+//    committed message gets a queue id back;
+//  - Claim holds FOR UPDATE SKIP LOCKED row locks on the recipients it returns
+//    until commit(), so any number of workers and instances share one queue
+//    without double delivery, and a crashed worker's rows are due again at once.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace postline::queue {
+
+enum class State { kQueued, kDelivering, kDelivered, kDeferred, kBounced, kExpired };
+std::string_view state_name(State s);
+std::optional<State> parse_state(std::string_view name);
+
+using Clock = std::chrono::system_clock;
+
+struct NewRecipient {
+  std::string address;
+  bool local = false;
+  int64_t user_id = 0;
+  std::string notify;  // RFC 3461 NOTIFY as given ("" = default FAILURE,DELAY)
+  std::string orcpt;
+  bool needs_resolve = false;  // local/remote decided by authd at delivery time
+};
+
+struct NewMessage {
+  std::string queue_id;  // "" = generate one
+  std::string mail_from;
+  std::string helo, client_ip, authenticated_user;
+  std::string dsn_ret, dsn_envid;
+  bool smtputf8 = false;
+  std::string body_type;
+  bool is_dsn = false;
+  std::vector<NewRecipient> recipients;
+  std::string body;
+};
+
+struct EnqueueResult {
+  std::string queue_id;
+  bool duplicate = false;  // the same queue id was already committed (a retried Enqueue)
+};
+
+// Thrown when a caller-chosen queue id is already taken by a different message.
+class QueueIdConflict : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+std::string generate_queue_id();
+bool valid_queue_id(std::string_view id);
+// Lower-cased domain of an address ("" when there is none).
+std::string address_domain(std::string_view address);
+
+// One transaction; sends NOTIFY on kNotifyChannel at commit.
+EnqueueResult enqueue(pqxx::connection& conn, const NewMessage& msg);
+// Same, inside a transaction the caller commits (DSNs enqueued together with
+// the bounce that causes them).
+EnqueueResult enqueue(pqxx::work& tx, const NewMessage& msg);
+
+inline constexpr const char* kNotifyChannel = "postline_queue";
+
+// --- claiming -----------------------------------------------------------------
+
+struct ClaimedRecipient {
+  int64_t id = 0;
+  int64_t message_id = 0;
+  std::string address;
+  std::string domain;
+  bool local = false;
+  int64_t user_id = 0;
+  bool needs_resolve = false;
+  std::string notify, orcpt;
+  int attempts = 0;  // before this attempt
+  bool delay_warned = false;
+};
+
+struct MessageData {
+  int64_t id = 0;
+  std::string queue_id;
+  std::string mail_from;
+  std::string dsn_ret, dsn_envid;
+  bool smtputf8 = false;
+  std::string body_type;
+  bool is_dsn = false;
+  int64_t size = 0;
+  Clock::time_point created_at;
+  std::string body;
+};
+
+struct Attempt {
+  Clock::time_point started;
+  std::chrono::milliseconds duration{0};
+  std::string mx_host;
+  std::string reply;
+};
+
+// A transaction holding row locks on claimed recipients. Destroying it without
+// commit() rolls back: the recipients are due again, untouched.
+class Claim {
+ public:
+  // Claims up to `limit` due recipients (queued/deferred, next_attempt_at <= now).
+  Claim(pqxx::connection& conn, int limit);
+  const std::vector<ClaimedRecipient>& recipients() const { return recipients_; }
+  // Loads the message (body included) once per message id.
+  const MessageData& message(int64_t message_id);
+
+  // Records the attempt and the recipient's new state.
+  void record(const ClaimedRecipient& r, State state, const Attempt& attempt,
+              Clock::time_point next_attempt_at);
+  // After authd resolved a DSN recipient.
+  void set_resolution(ClaimedRecipient& r, bool local, int64_t user_id, const std::string& address);
+  void mark_delay_warned(const ClaimedRecipient& r);
+  pqxx::work& tx() { return tx_; }
+  void commit() { tx_.commit(); }
+
+ private:
+  pqxx::work tx_;
+  std::vector<ClaimedRecipient> recipients_;
+  std::vector<std::unique_ptr<MessageData>> messages_;
+};
+
+// Seconds until the earliest pending recipient is due (nullopt: none pending).
+std::optional<std::chrono::milliseconds> time_until_next_due(pqxx::connection& conn);
+
+// --- administration (QueueService) -------------------------------------------
+
+struct RecipientView {
+  int64_t id = 0;
+  std::string address;
+  bool local = false;
+  State state = State::kQueued;
+  int attempts = 0;
+  std::string last_reply;
+  int64_t next_attempt_unix = 0;
+  struct AttemptView {
+    int64_t started_unix = 0;
+    int64_t duration_ms = 0;
+    std::string mx_host, reply;
+    State outcome = State::kDeferred;
+  };
+  std::vector<AttemptView> history;
+};
+
+struct MessageView {
+  std::string queue_id;
+  std::string mail_from, helo, client_ip, authenticated_user, dsn_ret, dsn_envid, body_type;
+  bool smtputf8 = false;
+  int64_t size = 0;
+  int64_t created_unix = 0;
+  std::vector<RecipientView> recipients;
+};
+
+std::optional<MessageView> get_message(pqxx::connection& conn, const std::string& queue_id, bool with_history);
+// state nullopt: messages that still have a pending (queued/deferred) recipient.
+std::vector<MessageView> list_messages(pqxx::connection& conn, std::optional<State> state, int limit);
+// Makes pending recipients due now; returns how many. queue_id "" = all.
+int64_t retry_now(pqxx::connection& conn, const std::string& queue_id);
+// Deletes a message and everything about it; returns its pending recipients
+// (before deletion) so the caller can bounce them. nullopt: no such message.
+struct DeletedMessage {
+  MessageData message;
+  std::vector<ClaimedRecipient> pending;
+};
+std::optional<DeletedMessage> delete_message(pqxx::work& tx, const std::string& queue_id);
+
+// Queue depth by state and the age of the oldest pending message (metrics).
+struct QueueStats {
+  std::vector<std::pair<State, int64_t>> depth;
+  double oldest_pending_age_seconds = 0;
+};
+QueueStats stats(pqxx::connection& conn);
+
+}  // namespace postline::queue
