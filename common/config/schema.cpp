@@ -52,6 +52,14 @@ const std::vector<KeySpec>& schema() {
       {"queue", "max_lifetime", T::kDuration, "5d", "age at which an undelivered recipient expires and bounces"},
       {"queue", "remote_smtp_port", T::kPort, "25", "port of remote MX hosts"},
       {"queue", "hostname", T::kString, "localhost", "name queued uses in EHLO and DSNs"},
+      {"queue", "max_message_size", T::kSize, "64MiB", "largest message Enqueue accepts (above smtp.max_message_size: smtpd adds headers)"},
+      {"queue", "max_recipients", T::kInt, "1000", "recipients per enqueued message"},
+      {"queue", "batch_size", T::kInt, "16", "recipients one worker claims per transaction"},
+      {"queue", "tls", T::kString, "opportunistic", "outbound STARTTLS: opportunistic|required|off"},
+      {"queue", "connect_timeout", T::kDuration, "30s", "time allowed to connect to a remote MX"},
+      {"queue", "command_timeout", T::kDuration, "5m", "time allowed for each remote SMTP reply (RFC 5321 4.5.3.2)"},
+      {"queue", "delay_warning", T::kDuration, "4h", "age after which the sender gets one delay DSN (0 = never)"},
+      {"queue", "bounce_from", T::kString, "MAILER-DAEMON", "local part of the From: of DSNs (domain: queue.hostname)"},
       // imap
       {"imap", "listen_address", T::kString, "127.0.0.1", "address imapd binds its ports to"},
       {"imap", "port", T::kPort, "1143", "IMAP listener with STARTTLS (143)"},
@@ -69,11 +77,3 @@ const std::vector<KeySpec>& schema() {
 }
 
 }  // namespace postline::config
-      {"queue", "max_message_size", T::kSize, "64MiB", "largest message Enqueue accepts (above smtp.max_message_size: smtpd adds headers)"},
-      {"queue", "max_recipients", T::kInt, "1000", "recipients per enqueued message"},
-      {"queue", "batch_size", T::kInt, "16", "recipients one worker claims per transaction"},
-      {"queue", "tls", T::kString, "opportunistic", "outbound STARTTLS: opportunistic|required|off"},
-      {"queue", "connect_timeout", T::kDuration, "30s", "time allowed to connect to a remote MX"},
-      {"queue", "command_timeout", T::kDuration, "5m", "time allowed for each remote SMTP reply (RFC 5321 4.5.3.2)"},
-      {"queue", "delay_warning", T::kDuration, "4h", "age after which the sender gets one delay DSN (0 = never)"},
-      {"queue", "bounce_from", T::kString, "MAILER-DAEMON", "local part of the From: of DSNs (domain: queue.hostname)"},
