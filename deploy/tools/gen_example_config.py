@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Writes deploy/postline.example.yaml from common/config/schema.cpp.
 
-Usage: deploy/tools/gen_example_config.py [--check]   (run from anywhere)
+Usage: deploy/tools/gen_example_config.py [--check] [--schema FILE]   (run from anywhere)
 
 The schema table is the single source of truth for configuration keys; this
 script turns it into the documented example (every key, its default as the
@@ -9,6 +9,7 @@ value, its type, help text and environment variable as comments).
 tests/deploy/test_example_config.py checks that the two agree, so after adding
 a key to schema.cpp, run this script and commit the regenerated example.
 --check exits 1 (printing a diff) if the committed example is out of date.
+--schema reads another copy of schema.cpp (e.g. `git show HEAD:common/config/schema.cpp`).
 """
 import difflib
 import pathlib
@@ -102,8 +103,13 @@ def render(entries):
 
 
 def main():
-    text = render(parse_schema())
-    if "--check" in sys.argv[1:]:
+    args = sys.argv[1:]
+    source = SCHEMA
+    if "--schema" in args:
+        source = pathlib.Path(args[args.index("--schema") + 1])
+    entries = parse_schema(source)
+    text = render(entries)
+    if "--check" in args:
         current = EXAMPLE.read_text() if EXAMPLE.exists() else ""
         if current != text:
             sys.stdout.writelines(difflib.unified_diff(
@@ -111,7 +117,7 @@ def main():
             return 1
         return 0
     EXAMPLE.write_text(text)
-    print(f"wrote {EXAMPLE} ({len(parse_schema())} keys)")
+    print(f"wrote {EXAMPLE} ({len(entries)} keys from {source})")
     return 0
 
 
