@@ -1,0 +1,45 @@
+// One call for the SMTP ingress: everything that judges an inbound message's sender
+// (SPF on MAIL FROM/HELO, DKIM, DMARC) and the Authentication-Results header to add.
+// Still sans-I/O: DNS goes through the DnsLookup the caller passes in.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/mailauth/auth_results.h"
+#include "common/mailauth/dkim.h"
+#include "common/mailauth/dmarc.h"
+#include "common/mailauth/spf.h"
+
+namespace postline::mailauth {
+
+struct InboundInput {
+  IpAddress client_ip;
+  std::string helo;
+  std::string mail_from;    // reverse-path without <>, "" for the null sender
+  std::string_view message;  // as received (DATA/BDAT content, dot-unstuffed)
+  std::string authserv_id;  // our Authentication-Results id, e.g. the MX host name
+  uint64_t now = 0;          // unix time (DKIM x=/t=, SPF %{t})
+  int pct_roll = 0;          // 0..99, random per message (DMARC pct=)
+};
+
+struct InboundOptions {
+  SpfOptions spf;
+  DkimVerifyOptions dkim;
+};
+
+struct InboundVerdict {
+  SpfVerdict spf;            // MAIL FROM identity (HELO identity when null sender)
+  SpfVerdict spf_helo;       // HELO identity, informational
+  DkimVerifyResult dkim;
+  DmarcVerdict dmarc;
+  std::string authentication_results;  // the header field to prepend, CRLF-terminated
+  std::string message;       // the input with forged Authentication-Results for our id removed
+  size_t removed_forged_headers = 0;
+};
+
+InboundVerdict authenticate_inbound(DnsLookup& dns, const InboundInput& in, const InboundOptions& options = {},
+                                    const PublicSuffixList& psl = PublicSuffixList::system());
+
+}  // namespace postline::mailauth
