@@ -1,0 +1,102 @@
+// DATA (RFC 5321 §4.1.1.4) and the end of a message, shared with BDAT: the
+// checks that can only be made on the whole message (size, header size, bare
+// line endings), our trace headers, and the hand-over to the queue. 250 is
+// only sent from on_enqueued(), i.e. after queued has committed.
+#include "services/smtp-ingress/protocol/session.h"
+
+#include <fmt/format.h>
+
+namespace postline::smtp {
+
+void Session::cmd_data(std::string_view args) {
+  if (!args.empty()) return error_reply(501, "5.5.4", "Syntax: DATA");
+  if (!tx_.active) return error_reply(503, "5.5.1", "Need MAIL command");
+  if (tx_.recipients.empty()) return error_reply(554, "5.5.1", "No valid recipients");
+  data_reader_.reset(config_.max_message_size);
+  mode_ = Mode::kData;
+  raw_reply(354, "354 End data with <CR><LF>.<CR><LF>\r\n");
+}
+
+bool Session::process_data() {
+  size_t used = data_reader_.feed(in_);
+  in_.erase(0, used);
+  if (!data_reader_.done()) return false;
+  mode_ = Mode::kCommand;
+  const bool bare = data_reader_.bare_newline();
+  const bool too_big = data_reader_.too_big();
+  finish_message(data_reader_.take_message(), bare, too_big);
+  return true;
+}
+
+namespace {
+// Length of the header section including its terminating empty line.
+size_t header_length(const std::string& message) {
+  if (message.rfind("\r\n", 0) == 0) return 2;
+  size_t end = message.find("\r\n\r\n");
+  return end == std::string::npos ? message.size() : end + 4;
+}
+}  // namespace
+
+void Session::finish_message(std::string message, bool bare_newline, bool too_big) {
+  if (too_big) {
+    observer_->on_limit("message_size");
+    observer_->on_message_rejected("size");
+    log(1, "message refused: larger than smtp.max_message_size");
+    reset_transaction();
+    return error_reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
+  }
+  if (bare_newline) {
+    // A lone CR or LF is how SMTP smuggling hides a second message inside the
+    // first; refusing the whole message is the only answer that cannot be
+    // interpreted differently by a downstream server.
+    observer_->on_message_rejected("bare_newline");
+    log(2, "message refused: bare CR or LF in DATA (possible SMTP smuggling)");
+    reset_transaction();
+    return error_reply(550, "5.6.11", "Bare CR or LF in message data not allowed");
+  }
+  if (header_length(message) > config_.max_header_size) {
+    observer_->on_limit("header_size");
+    observer_->on_message_rejected("header_size");
+    log(1, "message refused: header larger than smtp.max_header_size");
+    reset_transaction();
+    return error_reply(552, "5.3.4", "Message header too large");
+  }
+  const std::string queue_id = config_.new_queue_id();
+  EnqueueEvent ev;
+  ev.queue_id = queue_id;
+  ev.envelope.mail_from = tx_.mail_from;
+  ev.envelope.recipients = tx_.recipients;
+  ev.envelope.helo = helo_;
+  ev.envelope.client_ip = config_.remote_ip;
+  ev.envelope.authenticated_user = auth_user_;
+  ev.envelope.dsn_ret = tx_.dsn_ret;
+  ev.envelope.dsn_envid = tx_.dsn_envid;
+  ev.envelope.smtputf8 = tx_.smtputf8;
+  ev.envelope.body_type = tx_.body_type;
+  ev.data = build_headers(queue_id, message);
+  ev.data += message;
+  pending_ = Pending::kEnqueue;
+  emit(std::move(ev));
+}
+
+void Session::on_enqueued(const EnqueueOutcome& o) {
+  if (pending_ != Pending::kEnqueue) return;
+  pending_ = Pending::kNone;
+  event_pending_ = false;
+  if (o.committed) {
+    ++messages_;
+    observer_->on_message_accepted(o.queue_id, 0);
+    log(1, fmt::format("message queued as {} from <{}> for {} recipient(s)", o.queue_id, tx_.mail_from,
+                       tx_.recipients.size()));
+    reply(250, "2.0.0", "Ok: queued as " + o.queue_id);
+  } else {
+    // Our fault, never the sender's: 4xx so the client retries (DESIGN.md).
+    observer_->on_message_rejected("queue_unavailable");
+    log(2, "message not queued: queue unavailable, answered 451");
+    reply(451, "4.3.0", "Requested action aborted: local error in processing, try again later");
+  }
+  reset_transaction();
+  process();
+}
+
+}  // namespace postline::smtp

@@ -1,0 +1,41 @@
+// The DATA phase reader (RFC 5321 §4.1.1.4, §4.5.2): dot-unstuffing and the
+// end-of-data marker, fed in arbitrary pieces.
+//
+// Only <CRLF>.<CRLF> ends a message. A bare CR or bare LF anywhere in the data
+// is remembered (bare_newline()) and never treated as a line end, so "\n.\n"
+// or "\r\n.\r" can neither end nor split a message (SMTP smuggling); the
+// session then rejects the whole message. Storage stops at max_size; the rest
+// is still consumed so the session stays in step with the client.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace postline::smtp {
+
+class DataReader {
+ public:
+  void reset(uint64_t max_size);
+  // Consumes bytes up to and including the end marker; returns how many.
+  size_t feed(std::string_view in);
+  bool done() const { return done_; }
+  bool bare_newline() const { return bare_newline_; }
+  bool too_big() const { return size_ > max_size_; }
+  uint64_t size() const { return size_; }  // unstuffed octets seen, stored or not
+  std::string take_message() { return std::move(message_); }
+
+ private:
+  enum class State { kLineStart, kDotAtLineStart, kInLine };
+  void put(char c);
+  void put(std::string_view s);
+  std::string message_;
+  uint64_t max_size_ = 0;
+  uint64_t size_ = 0;
+  State state_ = State::kLineStart;
+  bool cr_pending_ = false;
+  bool done_ = false;
+  bool bare_newline_ = false;
+};
+
+}  // namespace postline::smtp

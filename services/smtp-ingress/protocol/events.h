@@ -1,0 +1,88 @@
+// What the sans-I/O session asks of the server, and what the server answers.
+// The session never talks to authd or queued itself: it emits one of these
+// events, stops consuming input, and resumes when the server calls the
+// matching Session::on_… method. Plain structs, no protobuf, so the protocol
+// layer stays independent of the RPC layer.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace postline::smtp {
+
+enum class RecipientKind { kLocal, kRemote, kUnknown };
+
+struct EnvelopeRecipient {
+  std::string address;
+  bool local = false;
+  int64_t user_id = 0;
+  std::string notify;  // DSN NOTIFY, upper-cased, "" when not given
+  std::string orcpt;   // DSN ORCPT, as given
+};
+
+struct Envelope {
+  std::string mail_from;  // "" = null reverse-path
+  std::vector<EnvelopeRecipient> recipients;
+  std::string helo;
+  std::string client_ip;
+  std::string authenticated_user;
+  std::string dsn_ret;    // FULL | HDRS | ""
+  std::string dsn_envid;  // xtext as given
+  bool smtputf8 = false;
+  std::string body_type;  // 7BIT | 8BITMIME | ""
+};
+
+// RCPT: "who is this?" → Session::on_resolved.
+struct ResolveRecipientEvent {
+  std::string address;
+};
+
+// AUTH: check these credentials → Session::on_authenticated. The password is
+// a secret: never log this struct.
+struct AuthenticateEvent {
+  std::string mechanism;
+  std::string username;
+  std::string password;
+};
+
+// End of DATA/BDAT LAST: commit this message → Session::on_enqueued.
+// `data` already carries our Received: header (and Message-ID/Date on submission).
+struct EnqueueEvent {
+  std::string queue_id;
+  Envelope envelope;
+  std::string data;
+};
+
+// STARTTLS accepted: run the server-side handshake → Session::on_tls_started
+// (or close the connection if it fails).
+struct StartTlsEvent {};
+
+using Event = std::variant<ResolveRecipientEvent, AuthenticateEvent, EnqueueEvent, StartTlsEvent>;
+
+struct ResolvedTarget {
+  RecipientKind kind = RecipientKind::kUnknown;
+  int64_t user_id = 0;
+  std::string address;
+};
+
+struct Resolution {
+  bool available = true;  // false: authd unreachable / failed → 451 4.4.3
+  RecipientKind kind = RecipientKind::kUnknown;
+  std::vector<ResolvedTarget> targets;
+};
+
+enum class AuthResult { kOk, kInvalid, kThrottled, kDisabled, kTemporaryFailure };
+
+struct AuthOutcome {
+  AuthResult result = AuthResult::kTemporaryFailure;
+  std::string email;  // canonical account address when kOk
+};
+
+struct EnqueueOutcome {
+  bool committed = false;
+  std::string queue_id;  // as reported by queued
+};
+
+}  // namespace postline::smtp

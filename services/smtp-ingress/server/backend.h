@@ -1,0 +1,57 @@
+// smtpd's view of the other services: authd (ResolveRecipient, Authenticate)
+// and queued (Enqueue). Synchronous stub calls run on a bounded thread pool via
+// postline::async::offload, so the I/O thread never blocks and the pool size
+// bounds concurrent RPCs. Every failure maps to the "try again later" answer
+// of the protocol layer (Resolution::available = false, kTemporaryFailure,
+// committed = false): our faults are never 5xx.
+#pragma once
+
+#include "common/grpc/grpc.h"
+#include "services/smtp-ingress/protocol/events.h"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+namespace postline::mail::v1 {
+class AuthService;
+class QueueService;
+}  // namespace postline::mail::v1
+
+namespace postline::smtp {
+
+struct BackendOptions {
+  std::string auth_addr;
+  std::string queue_addr;
+  size_t threads = 16;
+  std::chrono::milliseconds resolve_timeout{5000};
+  std::chrono::milliseconds auth_timeout{15000};  // argon2 is slow on purpose
+  std::chrono::milliseconds enqueue_timeout{120000};
+};
+
+class Backend {
+ public:
+  Backend(BackendOptions options, prometheus::Registry& registry);
+  ~Backend();
+
+  boost::asio::awaitable<Resolution> resolve(std::string address);
+  boost::asio::awaitable<AuthOutcome> authenticate(AuthenticateEvent credentials, std::string remote_ip);
+  boost::asio::awaitable<EnqueueOutcome> enqueue(EnqueueEvent message);
+
+  // Both channels connect within a short deadline (readiness; HTTP thread).
+  bool ready();
+
+ private:
+  struct Stubs;
+  BackendOptions options_;
+  std::shared_ptr<grpc::Channel> auth_channel_, queue_channel_;
+  std::unique_ptr<Stubs> stubs_;
+  grpcutil::RpcMetrics rpc_metrics_;
+  boost::asio::thread_pool pool_;
+};
+
+}  // namespace postline::smtp

@@ -1,0 +1,62 @@
+#include "services/smtp-ingress/server/metrics.h"
+
+#include <spdlog/spdlog.h>
+
+namespace postline::smtp {
+
+namespace {
+prometheus::Family<prometheus::Counter>& counter(prometheus::Registry& r, const std::string& name,
+                                                 const std::string& help) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(r);
+}
+}  // namespace
+
+SmtpMetrics::SmtpMetrics(prometheus::Registry& r)
+    : sessions(counter(r, "postline_smtpd_sessions_total", "SMTP sessions accepted, by listener")),
+      sessions_active(prometheus::BuildGauge()
+                          .Name("postline_smtpd_sessions_active")
+                          .Help("SMTP sessions open now")
+                          .Register(r)
+                          .Add({})),
+      commands(counter(r, "postline_smtpd_commands_total", "SMTP commands received, by verb")),
+      replies(counter(r, "postline_smtpd_replies_total", "SMTP replies sent, by code")),
+      messages_accepted(counter(r, "postline_smtpd_messages_accepted_total",
+                                "messages committed by the queue and answered 250")
+                            .Add({})),
+      messages_rejected(counter(r, "postline_smtpd_messages_rejected_total",
+                                "messages or recipients refused, by reason")),
+      session_duration(prometheus::BuildHistogram()
+                           .Name("postline_smtpd_session_duration_seconds")
+                           .Help("SMTP session length from accept to close")
+                           .Register(r)
+                           .Add({}, prometheus::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30,
+                                                                            60, 300, 600})),
+      auth(counter(r, "postline_smtpd_auth_total", "AUTH attempts, by mechanism and outcome")),
+      tls_handshakes(counter(r, "postline_smtpd_tls_handshakes_total", "TLS handshakes, by outcome")),
+      limits(counter(r, "postline_smtpd_limits_hit_total", "configured limits reached, by limit")) {}
+
+void ConnectionObserver::on_command(std::string_view verb) { m_.commands.Add({{"command", std::string(verb)}}).Increment(); }
+
+void ConnectionObserver::on_reply(int code) { m_.replies.Add({{"code", std::to_string(code)}}).Increment(); }
+
+void ConnectionObserver::on_message_accepted(std::string_view, uint64_t) { m_.messages_accepted.Increment(); }
+
+void ConnectionObserver::on_message_rejected(std::string_view reason) {
+  m_.messages_rejected.Add({{"reason", std::string(reason)}}).Increment();
+}
+
+void ConnectionObserver::on_limit(std::string_view limit) { m_.limits.Add({{"limit", std::string(limit)}}).Increment(); }
+
+void ConnectionObserver::on_auth(std::string_view mechanism, std::string_view outcome) {
+  m_.auth.Add({{"mechanism", std::string(mechanism)}, {"outcome", std::string(outcome)}}).Increment();
+}
+
+void ConnectionObserver::on_log(int level, std::string_view line) {
+  switch (level) {
+    case 0: spdlog::debug("[s:{}] {}", id_, line); break;
+    case 1: spdlog::info("[s:{}] {}", id_, line); break;
+    default: spdlog::warn("[s:{}] {}", id_, line); break;
+  }
+}
+
+}  // namespace postline::smtp

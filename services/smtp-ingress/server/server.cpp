@@ -1,0 +1,209 @@
+#include "services/smtp-ingress/server/server.h"
+
+#include "common/log/log.h"
+#include "common/net/stream.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <ctime>
+#include <random>
+#include <vector>
+
+namespace postline::smtp {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+std::string rfc5322_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+  return buf;
+}
+
+namespace {
+std::string random_hex(size_t bytes) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string out;
+  for (size_t i = 0; i < bytes; ++i) out += fmt::format("{:02X}", static_cast<unsigned>(rng() & 0xFF));
+  return out;
+}
+}  // namespace
+
+// Time-ordered and unique enough across instances: seconds since the epoch,
+// then 48 random bits. Upper-case hex so it reads like other MTAs' ids.
+std::string new_queue_id() { return fmt::format("{:X}{}", static_cast<uint64_t>(std::time(nullptr)), random_hex(6)); }
+
+struct Server::Connection {
+  net::Stream* stream = nullptr;
+  Session* session = nullptr;
+  ConnectionObserver* observer = nullptr;
+  bool reading = false;  // suspended waiting for client bytes
+};
+
+Server::Server(asio::io_context& io, ServerOptions options, std::shared_ptr<net::TlsContext> tls, Backend& backend,
+               SmtpMetrics& metrics)
+    : io_(io),
+      options_(std::move(options)),
+      tls_(std::move(tls)),
+      backend_(backend),
+      metrics_(metrics),
+      counter_(std::make_shared<net::ConnectionCounter>(options_.connection_limits)) {}
+
+std::vector<std::pair<std::string, uint16_t>> Server::start() {
+  std::vector<std::pair<std::string, uint16_t>> started;
+  auto add = [&](ListenerKind kind, uint16_t port) {
+    auto listener = std::make_unique<net::Listener>(
+        io_, listener_name(kind),
+        [this, kind](tcp::socket s, bool over_limit) { return serve(std::move(s), over_limit, kind); }, counter_);
+    listener->start(options_.listen_address, port);
+    started.emplace_back(listener->name(), listener->port());
+    listeners_.push_back(std::move(listener));
+  };
+  add(ListenerKind::kMx, options_.mx_port);
+  add(ListenerKind::kSubmission, options_.submission_port);
+  if (tls_) {
+    add(ListenerKind::kSubmissions, options_.submissions_port);
+  } else {
+    spdlog::warn("no TLS certificate (tls.cert_file): STARTTLS is not offered, AUTH is unavailable on submission "
+                 "and the submissions (465) listener is not started");
+  }
+  return started;
+}
+
+void Server::shutdown(std::chrono::seconds grace, std::function<void()> done) {
+  if (stopping_) return;
+  stopping_ = true;
+  on_drained_ = std::move(done);
+  for (auto& l : listeners_) l->stop();
+  // Sessions waiting for a command between transactions are closed now (a
+  // client sees a dropped connection and retries later); those in a
+  // transaction get the grace period to finish it and then 421 4.3.2 from the
+  // connection loop. Writing the 421 from here would race the pending read.
+  for (auto* c : connections_) {
+    if (c->reading && !c->session->in_data() && !c->session->in_transaction()) c->stream->close();
+  }
+  grace_timer_ = std::make_unique<asio::steady_timer>(io_, grace);
+  grace_timer_->async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    if (!connections_.empty()) spdlog::warn("shutdown: closing {} session(s) after the grace period", connections_.size());
+    for (auto* c : connections_) c->stream->close();
+    if (on_drained_) std::exchange(on_drained_, nullptr)();
+  });
+  check_drained();
+}
+
+void Server::check_drained() {
+  if (stopping_ && connections_.empty() && on_drained_) {
+    if (grace_timer_) grace_timer_->cancel();
+    std::exchange(on_drained_, nullptr)();
+  }
+}
+
+asio::awaitable<void> Server::serve(tcp::socket socket, bool over_limit, ListenerKind kind) {
+  const auto started = std::chrono::steady_clock::now();
+  net::Stream stream(std::move(socket));
+  ConnectionObserver observer(metrics_, log::new_session_id());
+  metrics_.sessions.Add({{"listener", listener_name(kind)}}).Increment();
+  const std::string& host = options_.session.hostname;
+
+  if (over_limit || stopping_) {
+    observer.on_limit(stopping_ ? "shutdown" : "connections");
+    observer.on_log(1, fmt::format("connection from {} refused: {}", stream.remote_ip(),
+                                   stopping_ ? "shutting down" : "connection limit reached"));
+    observer.on_reply(421);
+    co_await stream.write_all(fmt::format("421 4.7.0 {} Too many connections, try again later\r\n", host));
+    co_return;
+  }
+
+  metrics_.sessions_active.Increment();
+  SessionConfig cfg = options_.session;
+  cfg.listener = kind;
+  cfg.remote_ip = stream.remote_ip();
+  cfg.tls_available = tls_ != nullptr;
+  std::shared_ptr<asio::ssl::context> ssl_ctx = tls_ ? tls_->current() : nullptr;
+  observer.on_log(1, fmt::format("connect from {} on {}", cfg.remote_ip, listener_name(kind)));
+
+  bool ok = true;
+  if (kind == ListenerKind::kSubmissions) {
+    stream.set_idle_timeout(std::chrono::seconds(30));
+    ok = co_await stream.start_tls(*ssl_ctx);
+    metrics_.tls_handshakes.Add({{"outcome", ok ? "success" : "failure"}}).Increment();
+    if (!ok) observer.on_log(1, "implicit TLS handshake failed");
+    cfg.tls_active = true;
+    cfg.tls_version = stream.tls_version();
+    cfg.tls_cipher = stream.tls_cipher();
+  }
+
+  Session session(cfg, &observer);
+  Connection conn{&stream, &session, &observer};
+  connections_.insert(&conn);
+  if (ok) {
+    session.start();
+    std::vector<char> buf(64 * 1024);
+    for (;;) {
+      std::string out = session.take_output();
+      if (!out.empty() && !co_await stream.write_all(out)) break;
+      if (session.closed()) break;
+      if (auto event = session.take_event()) {
+        if (std::holds_alternative<StartTlsEvent>(*event)) {
+          bool tls_ok = co_await stream.start_tls(*ssl_ctx);
+          metrics_.tls_handshakes.Add({{"outcome", tls_ok ? "success" : "failure"}}).Increment();
+          if (!tls_ok) {
+            observer.on_log(1, "STARTTLS handshake failed");
+            break;
+          }
+          observer.on_log(0, fmt::format("TLS established: {} {}", stream.tls_version(), stream.tls_cipher()));
+          session.on_tls_started(stream.tls_version(), stream.tls_cipher());
+        } else {
+          co_await handle_event(conn, std::move(*event));
+        }
+        continue;
+      }
+      if (stopping_ && session.shutdown_if_idle()) continue;
+      stream.set_idle_timeout(session.in_data() ? options_.data_timeout : options_.command_timeout);
+      conn.reading = true;
+      size_t n = co_await stream.read_some(buf.data(), buf.size());
+      conn.reading = false;
+      if (n == 0) {
+        if (stream.timed_out()) {
+          session.on_timeout();
+          out = session.take_output();
+          // The socket was cancelled, not closed: a last write may still work.
+          co_await stream.write_all(out);
+        } else if (!stopping_) {
+          observer.on_log(0, "client closed the connection");
+        }
+        break;
+      }
+      session.feed(std::string_view(buf.data(), n));
+    }
+  }
+  connections_.erase(&conn);
+  stream.close();
+  metrics_.sessions_active.Decrement();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  metrics_.session_duration.Observe(secs);
+  observer.on_log(1, fmt::format("disconnect after {:.3f}s", secs));
+  check_drained();
+}
+
+asio::awaitable<void> Server::handle_event(Connection& c, Event event) {
+  if (auto* r = std::get_if<ResolveRecipientEvent>(&event)) {
+    Resolution res = co_await backend_.resolve(r->address);
+    c.session->on_resolved(res);
+  } else if (auto* a = std::get_if<AuthenticateEvent>(&event)) {
+    AuthOutcome o = co_await backend_.authenticate(std::move(*a), c.stream->remote_ip());
+    c.session->on_authenticated(o);
+  } else if (auto* e = std::get_if<EnqueueEvent>(&event)) {
+    EnqueueOutcome o = co_await backend_.enqueue(std::move(*e));
+    c.session->on_enqueued(o);
+  }
+}
+
+}  // namespace postline::smtp

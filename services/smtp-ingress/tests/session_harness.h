@@ -1,0 +1,129 @@
+// Drives a Session the way the server does, with scripted answers for the
+// events, so tests are byte transcripts: input in, replies out.
+#pragma once
+
+#include "services/smtp-ingress/protocol/session.h"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace postline::smtp::testing {
+
+struct Harness : SessionObserver {
+  SessionConfig config;
+  std::unique_ptr<Session> session;
+  std::vector<EnqueueEvent> enqueued;
+  std::vector<std::string> resolved;      // addresses asked of "authd"
+  std::vector<std::string> auth_users;    // usernames tried
+  std::map<std::string, int> replies;     // code -> count
+  std::map<std::string, int> limits;
+  std::map<std::string, int> rejected;
+  std::map<std::string, int> auth_outcomes;  // "MECH/outcome"
+  bool authd_down = false;
+  bool queue_down = false;
+  int tls_starts = 0;
+  int queue_counter = 0;
+
+  Harness() {
+    config.hostname = "mx.test";
+    config.remote_ip = "192.0.2.1";
+    config.now_rfc5322 = [] { return std::string("Wed, 25 Nov 2026 20:00:00 +0000"); };
+    config.new_queue_id = [this] { return "Q" + std::to_string(++queue_counter); };
+    config.random_token = [] { return std::string("r4nd"); };
+  }
+
+  void begin() {
+    session = std::make_unique<Session>(config, this);
+    session->start();
+  }
+
+  // Feeds bytes and answers events until the session waits for input.
+  void feed(std::string_view bytes) {
+    session->feed(bytes);
+    pump();
+  }
+
+  std::string take() { return session->take_output(); }
+
+  // Whole transcript in one go; returns all replies including the greeting.
+  std::string run(std::string_view bytes) {
+    begin();
+    feed(bytes);
+    return take();
+  }
+
+  // The same, with the input cut in two at `cut`.
+  std::string run_split(std::string_view bytes, size_t cut) {
+    begin();
+    feed(bytes.substr(0, cut));
+    feed(bytes.substr(cut));
+    return take();
+  }
+
+  std::string run_bytewise(std::string_view bytes) {
+    begin();
+    for (char c : bytes) feed(std::string_view(&c, 1));
+    return take();
+  }
+
+  Resolution resolve(const std::string& address) {
+    Resolution r;
+    if (authd_down) {
+      r.available = false;
+      return r;
+    }
+    auto at = address.rfind('@');
+    std::string local = address.substr(0, at), domain = address.substr(at + 1);
+    if (domain == "example.com") {
+      if (local == "alice" || local == "bob" || local == "postmaster") {
+        r.kind = RecipientKind::kLocal;
+        r.targets.push_back({RecipientKind::kLocal, local == "alice" ? 1 : 2, address});
+      } else if (local == "team") {  // an alias with a local and a remote target
+        r.kind = RecipientKind::kLocal;
+        r.targets.push_back({RecipientKind::kLocal, 1, "alice@example.com"});
+        r.targets.push_back({RecipientKind::kRemote, 0, "carol@elsewhere.net"});
+      } else {
+        r.kind = RecipientKind::kUnknown;
+      }
+    } else {
+      r.kind = RecipientKind::kRemote;
+      r.targets.push_back({RecipientKind::kRemote, 0, address});
+    }
+    return r;
+  }
+
+  void pump() {
+    while (auto ev = session->take_event()) {
+      if (auto* rr = std::get_if<ResolveRecipientEvent>(&*ev)) {
+        resolved.push_back(rr->address);
+        session->on_resolved(resolve(rr->address));
+      } else if (auto* en = std::get_if<EnqueueEvent>(&*ev)) {
+        if (queue_down) {
+          session->on_enqueued({false, ""});
+        } else {
+          enqueued.push_back(*en);
+          session->on_enqueued({true, en->queue_id});
+        }
+      } else if (auto* au = std::get_if<AuthenticateEvent>(&*ev)) {
+        auth_users.push_back(au->username);
+        AuthOutcome o;
+        if (authd_down) o.result = AuthResult::kTemporaryFailure;
+        else if (au->username == "alice@example.com" && au->password == "secret") o = {AuthResult::kOk, "alice@example.com"};
+        else o.result = AuthResult::kInvalid;
+        session->on_authenticated(o);
+      } else if (std::get_if<StartTlsEvent>(&*ev)) {
+        ++tls_starts;
+        session->on_tls_started("TLSv1.3", "TLS_AES_256_GCM_SHA384");
+      }
+    }
+  }
+
+  void on_reply(int code) override { ++replies[std::to_string(code)]; }
+  void on_limit(std::string_view l) override { ++limits[std::string(l)]; }
+  void on_message_rejected(std::string_view r) override { ++rejected[std::string(r)]; }
+  void on_auth(std::string_view m, std::string_view o) override { ++auth_outcomes[std::string(m) + "/" + std::string(o)]; }
+};
+
+}  // namespace postline::smtp::testing
