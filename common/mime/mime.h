@@ -177,6 +177,11 @@ std::string to_utf8(std::string_view bytes, std::string_view charset);
 // (and headers of embedded messages), lowercased with a simple per-code-point Unicode
 // lowercase (not full case folding: ß stays ß), capped at limits.max_search_text bytes.
 std::string search_text(const ParsedMessage& msg, std::string_view raw, const Limits& limits = {});
+// RFC 8970 PREVIEW: up to max_chars characters of the first readable text part (plain text
+// preferred in multipart/alternative, HTML reduced to text), decoded to UTF-8, quoted
+// "> " lines skipped, whitespace collapsed. Empty when there is no such part.
+std::string preview_text(const ParsedMessage& msg, std::string_view raw,
+                         std::size_t max_chars = 200);
 // The same lowercasing for a search key, so callers compare like with like.
 std::string fold_case(std::string_view utf8);
 

@@ -465,6 +465,35 @@ TEST(MimeSearch, DecodedFoldedText) {
   EXPECT_EQ(mime::fold_case("\xC3\x84RGER \xCE\xA3"), "\xC3\xA4rger \xCF\x83");
 }
 
+TEST(MimeSearch, EncodedAttachmentNamesAreDecoded) {
+  std::string r = crlf(
+      "Content-Type: multipart/mixed; boundary=s\n\n"
+      "--s\nContent-Type: application/pdf; name=\"=?UTF-8?B?w6lsw6h2ZS5wZGY=?=\"\n"
+      "Content-Disposition: attachment; filename*=iso-8859-1''Gr%FC%DFe.txt\n\nx\n--s--\n");
+  std::string t = mime::search_text(mime::parse(r), r);
+  EXPECT_NE(t.find("filename: \xC3\xA9l\xC3\xA8ve.pdf"), std::string::npos) << t;
+  EXPECT_NE(t.find("filename: gr\xC3\xBC\xC3\x9F" "e.txt"), std::string::npos) << t;
+}
+
+TEST(MimePreview, FirstReadableTextCollapsed) {
+  std::string r = crlf(
+      "Content-Type: multipart/mixed; boundary=s\n\n"
+      "--s\nContent-Type: multipart/alternative; boundary=a\n\n"
+      "--a\nContent-Type: text/html\n\n<p>html   version</p>\n"
+      "--a\nContent-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\n"
+      "On Monday you wrote:\n> quoted\n>> more\n  Caf=E9   au\tlait.\n\nBye\n--a--\n"
+      "--s\nContent-Type: text/plain\nContent-Disposition: attachment\n\nnot this\n--s--\n");
+  auto m = mime::parse(r);
+  EXPECT_EQ(mime::preview_text(m, r), "On Monday you wrote: Caf\xC3\xA9 au lait. Bye");
+  EXPECT_EQ(mime::preview_text(m, r, 10), "On Monday");
+  std::string html = "Content-Type: text/html\r\n\r\n<style>p{}</style><p>Hi&nbsp;there</p>";
+  EXPECT_EQ(mime::preview_text(mime::parse(html), html), "Hi there");
+  std::string att = "Content-Type: image/png\r\n\r\nxx";
+  EXPECT_EQ(mime::preview_text(mime::parse(att), att), "");
+  std::string u = "Content-Type: text/plain; charset=utf-8\r\n\r\n\xC3\xA9\xC3\xA9\xC3\xA9";
+  EXPECT_EQ(mime::preview_text(mime::parse(u), u, 2), "\xC3\xA9\xC3\xA9");
+}
+
 TEST(MimeSearch, CappedOnCodePointBoundary) {
   std::string body;
   for (int i = 0; i < 1000; ++i) body += "\xC3\xA9";

@@ -1,6 +1,7 @@
 // The text IMAP SEARCH matches against, computed once at delivery (DESIGN.md: stored and
 // indexed with pg_trgm). Works from the part offsets and the raw bytes only, so it gives the
 // same result on a freshly parsed tree and on a deserialized one.
+#include <algorithm>
 #include <locale.h>
 #include <wctype.h>
 
@@ -130,8 +131,21 @@ std::string html_text(std::string_view h) {
   return out;
 }
 
+// Attachment names as a user would type them: the raw MIME header above holds them RFC 2231-
+// or RFC 2047-encoded, which no search key matches.
+void add_names(Out& out, const Part& p) {
+  for (const auto* list : {&p.params, &p.disposition_params})
+    for (const Param& prm : *list)
+      if (prm.name == "name" || prm.name == "filename") {
+        out.add("filename: ");
+        out.add(decode_header_value(prm.value));
+        out.add("\n");
+      }
+}
+
 void add_body(Out& out, std::string_view raw, const Part& p, const Limits& limits) {
   if (out.full()) return;
+  add_names(out, p);
   if (p.is_multipart()) {
     for (const Part& c : p.children) {
       add_headers(out, raw, c, limits);  // MIME headers: attachment names are searchable
@@ -157,7 +171,71 @@ void add_body(Out& out, std::string_view raw, const Part& p, const Limits& limit
   out.add("\n");
 }
 
+// The part a reader sees first: in multipart/alternative the plain text (else HTML), in
+// other multiparts the first inline text part. Attachments and embedded messages are not
+// previewed.
+const Part* preview_part(const Part& p, std::size_t depth) {
+  if (depth > 64) return nullptr;
+  if (p.is_multipart()) {
+    if (p.subtype == "alternative") {
+      for (std::string_view want : {"plain", "html"})
+        for (const Part& c : p.children)
+          if (c.type == "text" && c.subtype == want && c.disposition != "attachment") return &c;
+    }
+    for (const Part& c : p.children)
+      if (const Part* r = preview_part(c, depth + 1)) return r;
+    return nullptr;
+  }
+  if (p.type == "text" && (p.subtype == "plain" || p.subtype == "html") &&
+      p.disposition != "attachment")
+    return &p;
+  return nullptr;
+}
+
 }  // namespace
+
+std::string preview_text(const ParsedMessage& msg, std::string_view raw, std::size_t max_chars) {
+  const Part* p = preview_part(msg.root, 0);
+  if (!p || p->body_end > raw.size() || p->body_start > p->body_end) return {};
+  // Enough input for any preview; a huge body is not decoded whole for 200 characters.
+  std::string_view body = raw.substr(p->body_start, std::min<std::uint64_t>(p->size(), 64 * 1024));
+  const std::string* cs = p->param("charset");
+  std::string text = to_utf8(decode_transfer(body, p->encoding),
+                             cs ? std::string_view(*cs) : std::string_view("us-ascii"));
+  if (p->subtype == "html") text = html_text(text);
+  std::string out;
+  std::size_t chars = 0;
+  bool space = false;
+  std::size_t pos = 0;
+  while (pos < text.size() && chars < max_chars) {
+    std::size_t nl = text.find('\n', pos);
+    std::string_view line(text.data() + pos, (nl == std::string::npos ? text.size() : nl) - pos);
+    pos = nl == std::string::npos ? text.size() : nl + 1;
+    std::string_view t = detail::trim(line);
+    if (!t.empty() && t[0] == '>') continue;  // quoted reply text says nothing new
+    for (std::size_t i = 0; i < line.size() && chars < max_chars;) {
+      unsigned char c = line[i];
+      if (c < 0x20 || c == ' ' || c == 0x7f) {
+        space = !out.empty();
+        ++i;
+        continue;
+      }
+      std::size_t n = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+      if (space) {
+        out.push_back(' ');
+        ++chars;
+        space = false;
+        if (chars >= max_chars) break;
+      }
+      out.append(line.substr(i, n));
+      ++chars;
+      i += n;
+    }
+    space = !out.empty();
+  }
+  if (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
 
 std::string fold_case(std::string_view s) {
   std::string out;
