@@ -10,6 +10,8 @@ import yaml
 from deploylib import DEPLOY, ROOT, config_problems, env_names, run, schema, value_text
 
 EXAMPLE = DEPLOY / "postline.example.yaml"
+REGENERATE = ("after changing common/config/schema.cpp, run deploy/tools/gen_example_config.py "
+              "and commit deploy/postline.example.yaml with it")
 # Postline config files shipped by deploy/ (not the example): image defaults, k8s configs.
 CONFIG_FILES = [
     DEPLOY / "docker" / "postline.container.yaml",
@@ -36,15 +38,16 @@ def test_example_has_every_key_with_its_default():
     entries = schema()
     expected = {(s, k) for s, k, *_ in entries}
     present = {(s, k) for s, body in doc.items() for k in (body or {})}
-    assert not expected - present, f"keys missing from the example: {sorted(expected - present)}"
-    assert not present - expected, f"keys in the example but not in schema.cpp: {sorted(present - expected)}"
+    assert not expected - present, f"keys missing from the example: {sorted(expected - present)}; {REGENERATE}"
+    assert not present - expected, \
+        f"keys in the example but not in schema.cpp: {sorted(present - expected)}; {REGENERATE}"
     wrong = []
     for section, key, vtype, default, _ in entries:
         got = doc[section][key]
         got_text = normalise(vtype, value_text(got))
         if got_text != normalise(vtype, default):
             wrong.append(f"{section}.{key}: example {got!r}, schema default {default!r}")
-    assert not wrong, "\n".join(wrong)
+    assert not wrong, "\n".join(wrong) + "\n" + REGENERATE
 
 
 def test_example_documents_help_default_and_env_of_every_key():
@@ -63,7 +66,7 @@ def test_example_documents_help_default_and_env_of_every_key():
             missing.append(f"{section}.{key}: default not in its comment")
         if f"POSTLINE_{section.upper()}_{key.upper()}" not in block:
             missing.append(f"{section}.{key}: environment variable not in its comment")
-    assert not missing, "\n".join(missing)
+    assert not missing, "\n".join(missing) + "\n" + REGENERATE
 
 
 def test_example_is_what_the_generator_writes():
