@@ -1,0 +1,222 @@
+// postline-authd: who may log in, and where an address goes.
+//
+// Serves AuthService (smtpd, imapd) and AdminService (the `postline` CLI) over
+// gRPC, plus /metrics /healthz /readyz over HTTP. State lives in PostgreSQL
+// (domains, users, aliases, app passwords, login throttling), so any number of
+// replicas can run side by side.
+//
+// Config keys: db.url, db.pool_size, log.*, auth.* (see common/config/schema.cpp).
+// Security posture: passwords are argon2id (libsodium) and never logged; SCRAM
+// keys are derived at password set; unknown user and wrong password look the
+// same on the wire and in time; failed logins are throttled per IP and per
+// account; AdminService needs a bearer token when auth.admin_token_file is set.
+//
+// Exit codes: 0 after SIGTERM/SIGINT, 2 bad configuration, 3 database not
+// reachable or not migrated, 1 anything else at start-up.
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <prometheus/gauge.h>
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "common/config/config.h"
+#include "common/db/migrations.h"
+#include "common/db/pool.h"
+#include "common/grpc/grpc.h"
+#include "common/log/log.h"
+#include "common/metrics/http_server.h"
+#include "services/auth/server/admin_service.h"
+#include "services/auth/server/auth_service.h"
+#include "services/auth/sql/migrations.h"
+
+namespace asio = boost::asio;
+using namespace postline;
+
+namespace {
+
+int usage(const char* msg) {
+  std::fprintf(stderr, "postline-authd: %s\nusage: postline-authd [--config FILE]\n", msg);
+  return 2;
+}
+
+std::string read_token(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw config::ConfigError("auth.admin_token_file: cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string token = ss.str();
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  if (token.size() < 16)
+    throw config::ConfigError("auth.admin_token_file: " + path + " holds no token of at least 16 characters");
+  return token;
+}
+
+auth::ThrottlePolicy throttle_policy(const config::Config& cfg) {
+  auth::ThrottlePolicy p;
+  auto positive = [&](const char* key) {
+    auto v = cfg.integer("auth", key);
+    if (v < 0) throw config::ConfigError(std::string("auth.") + key + ": must not be negative");
+    return static_cast<int>(v);
+  };
+  p.window = cfg.duration("auth", "throttle_window");
+  p.ip_delay_after = positive("throttle_ip_delay_after");
+  p.ip_block_after = positive("throttle_ip_block_after");
+  p.ip_block_duration = cfg.duration("auth", "throttle_ip_block_duration");
+  p.account_delay_after = positive("throttle_account_delay_after");
+  p.max_delay = cfg.duration("auth", "throttle_max_delay");
+  p.account_max_delay = cfg.duration("auth", "throttle_account_max_delay");
+  // The first delay is a quarter second, or the cap if that is lower.
+  p.base_delay = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(250), p.max_delay);
+  return p;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--config" && i + 1 < argc) config_path = argv[++i];
+    else if (arg.rfind("--config=", 0) == 0) config_path = arg.substr(9);
+    else if (arg == "--help" || arg == "-h") {
+      std::printf("usage: postline-authd [--config FILE]\n");
+      return 0;
+    } else return usage(("unknown argument: " + arg).c_str());
+  }
+
+  config::Config cfg;
+  auth::HashParams hash_params;
+  auth::ServiceSettings settings;
+  int hash_threads = 0, pool_size = 0;
+  try {
+    cfg = config::Config::load(config_path, config::Config::process_environment());
+    try {
+      log::init("authd", cfg.str("log", "level"), cfg.str("log", "format"));
+    } catch (const std::invalid_argument& e) {
+      throw config::ConfigError(std::string("log: ") + e.what());
+    }
+    hash_threads = static_cast<int>(cfg.integer("auth", "hash_threads"));
+    if (hash_threads < 1 || hash_threads > 256) throw config::ConfigError("auth.hash_threads: must be 1-256");
+    pool_size = static_cast<int>(cfg.integer("db", "pool_size"));
+    if (pool_size < 1) throw config::ConfigError("db.pool_size: must be at least 1");
+    const auto ops = cfg.integer("auth", "hash_ops_limit");
+    if (ops < 1) throw config::ConfigError("auth.hash_ops_limit: must be at least 1");
+    hash_params.ops_limit = static_cast<unsigned long long>(ops);
+    hash_params.mem_limit = cfg.size("auth", "hash_mem_limit");
+    settings.scram_iterations = static_cast<int>(cfg.integer("auth", "scram_iterations"));
+    if (settings.scram_iterations < 4096)
+      throw config::ConfigError("auth.scram_iterations: RFC 7677 asks for at least 4096");
+    settings.address_policy.local_part_case_sensitive = cfg.boolean("auth", "local_part_case_sensitive");
+    settings.address_policy.recipient_delimiter = cfg.str("auth", "recipient_delimiter");
+    settings.allow_plaintext_mechanisms = cfg.boolean("auth", "allow_plaintext_mechanisms");
+    settings.hash_queue_limit = static_cast<size_t>(hash_threads) * 32;
+    const auto token_file = cfg.str("auth", "admin_token_file");
+    if (!token_file.empty()) settings.admin_token = read_token(token_file);
+  } catch (const config::ConfigError& e) {
+    std::fprintf(stderr, "postline-authd: %s\n", e.what());
+    return 2;
+  }
+
+  std::unique_ptr<auth::PasswordHasher> hasher;
+  try {
+    hasher = std::make_unique<auth::PasswordHasher>(hash_params);
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "postline-authd: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "postline-authd: cannot hash with auth.hash_mem_limit: %s\n", e.what());
+    return 2;
+  }
+
+  // Block the stop signals before any thread starts, so every thread inherits
+  // the mask and only sigwait below sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  db::Pool pool(cfg.str("db", "url"), static_cast<size_t>(pool_size));
+  try {
+    pool.with([](pqxx::connection& c) { db::check_schema(c, auth::sql::migrations()); });
+  } catch (const db::SchemaError& e) {
+    std::fprintf(stderr, "postline-authd: %s\n", e.what());
+    return 3;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "postline-authd: database not usable (db.url): %s\n", e.what());
+    return 3;
+  }
+
+  auto registry = std::make_shared<prometheus::Registry>();
+  prometheus::BuildGauge()
+      .Name("postline_authd_build_info")
+      .Help("Build information; always 1")
+      .Register(*registry)
+      .Add({{"version", POSTLINE_VERSION}})
+      .Set(1);
+  auth::AuthMetrics metrics(*registry);
+  grpcutil::RpcMetrics rpc_metrics(*registry, "postline_authd", "server");
+
+  asio::thread_pool db_pool(static_cast<size_t>(pool_size));
+  asio::thread_pool hash_pool(static_cast<size_t>(hash_threads));
+  auth::AccountStore accounts(pool, settings.address_policy);
+  auth::ThrottleStore throttle(pool, auth::Throttle(throttle_policy(cfg)));
+  auth::ServiceContext ctx{accounts, throttle, *hasher, db_pool, hash_pool, metrics, rpc_metrics, settings};
+  ctx.refresh_counts();
+
+  const std::string address = cfg.str("auth", "listen_address");
+  metrics::HttpServer http(registry, [&pool] { return pool.ping(); });
+  std::unique_ptr<grpc::Server> server;
+  auth::AuthServiceImpl auth_service(ctx);
+  auth::AdminServiceImpl admin_service(ctx);
+  try {
+    http.start(address, cfg.port("auth", "http_port"));
+    std::printf("listening http on %s:%u\n", address.c_str(), static_cast<unsigned>(http.port()));
+    int bound = 0;
+    server = grpcutil::start_server(address, cfg.port("auth", "grpc_port"), {&auth_service, &admin_service}, &bound);
+    std::printf("listening grpc on %s:%d\n", address.c_str(), bound);
+    std::fflush(stdout);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "postline-authd: %s\n", e.what());
+    return 1;
+  }
+  if (settings.admin_token.empty())
+    spdlog::warn("auth.admin_token_file is not set: AdminService accepts anyone who can reach port {}",
+                 cfg.port("auth", "grpc_port"));
+  spdlog::info("authd ready (hash_threads={}, argon2id ops={} mem={} bytes)", hash_threads, hash_params.ops_limit,
+               hash_params.mem_limit);
+
+  // Housekeeping on the db pool: expire throttle rows, refresh gauges (other
+  // replicas change accounts too).
+  asio::steady_timer housekeeping(db_pool);
+  std::function<void()> schedule = [&] {
+    housekeeping.expires_after(std::chrono::seconds(30));
+    housekeeping.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      try {
+        if (int n = throttle.cleanup(); n > 0) spdlog::debug("expired {} login throttle rows", n);
+      } catch (const std::exception& e) {
+        spdlog::warn("throttle cleanup failed: {}", e.what());
+      }
+      ctx.refresh_counts();
+      schedule();
+    });
+  };
+  schedule();
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  spdlog::info("authd stopping on signal {}", sig);
+  // Finish RPCs in flight (a few seconds), then stop the pools they post to.
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  housekeeping.cancel();
+  http.stop();
+  db_pool.join();
+  hash_pool.join();
+  spdlog::info("authd stopped");
+  return 0;
+}

@@ -1,0 +1,60 @@
+#include "services/auth/server/context.h"
+
+#include <spdlog/spdlog.h>
+
+namespace postline::auth {
+
+AuthMetrics::AuthMetrics(prometheus::Registry& registry)
+    : logins_(prometheus::BuildCounter()
+                  .Name("postline_authd_logins_total")
+                  .Help("Login attempts by protocol, SASL mechanism and outcome")
+                  .Register(registry)),
+      hash_duration_(prometheus::BuildHistogram()
+                         .Name("postline_authd_hash_duration_seconds")
+                         .Help("Time spent in argon2id per password check or hash")
+                         .Register(registry)
+                         .Add({}, prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                                                           1, 2.5, 5})),
+      throttled_(prometheus::BuildCounter()
+                     .Name("postline_authd_throttled_total")
+                     .Help("Login attempts slowed (action=delayed) or refused (action=blocked) by throttling")
+                     .Register(registry)),
+      accounts_(prometheus::BuildGauge()
+                    .Name("postline_authd_accounts")
+                    .Help("User accounts")
+                    .Register(registry)
+                    .Add({})),
+      domains_(prometheus::BuildGauge().Name("postline_authd_domains").Help("Hosted domains").Register(registry).Add({})) {}
+
+void AuthMetrics::login(const std::string& protocol, const std::string& mechanism, const std::string& outcome) {
+  logins_.Add({{"protocol", protocol}, {"mechanism", mechanism}, {"outcome", outcome}}).Increment();
+}
+
+void ServiceContext::refresh_counts() {
+  try {
+    metrics.set_counts(accounts.count_users(), accounts.count_domains());
+  } catch (const std::exception& e) {
+    spdlog::warn("cannot refresh account gauges: {}", e.what());
+  }
+}
+
+std::string printable(std::string_view s, size_t max) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (out.size() >= max) {
+      out += "...";
+      break;
+    }
+    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
+      static const char* hex = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace postline::auth

@@ -1,0 +1,148 @@
+// PostgreSQL access for accounts: domains, users, aliases, app passwords and the
+// recipient resolution built on them. Blocking (libpqxx): call from the db work
+// pool, never from a gRPC thread. Every query is parameterised.
+//
+// Addresses handed in must already be normalised (core/address.h); the store
+// compares text exactly.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "common/db/pool.h"
+#include "services/auth/core/address.h"
+#include "services/auth/core/scram.h"
+
+namespace postline::auth {
+
+// A failure the caller can name to the client (maps onto a gRPC status code).
+class StoreError : public std::runtime_error {
+ public:
+  enum class Kind { kNotFound, kAlreadyExists, kFailedPrecondition, kInvalidArgument };
+  StoreError(Kind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  Kind kind() const { return kind_; }
+
+ private:
+  Kind kind_;
+};
+
+struct DomainRow {
+  std::string name;
+  int64_t user_count = 0;
+  int64_t alias_count = 0;
+  std::string catch_all;
+};
+
+struct UserRow {
+  int64_t id = 0;
+  std::string email;
+  bool disabled = false;
+  int64_t quota_bytes = 0;
+  std::string display_name;
+  std::string last_login_at;  // ISO text, empty if never
+};
+
+struct NewUser {
+  std::string email;  // normalised
+  std::string password_hash;
+  scram::Credentials scram;
+  int64_t quota_bytes = 0;
+  std::string display_name;
+};
+
+// Everything a login needs, read in one round trip.
+struct LoginRecord {
+  int64_t id = 0;
+  std::string email;
+  std::string password_hash;
+  bool disabled = false;
+  scram::Credentials scram;  // empty keys if never derived
+  struct App {
+    int64_t id = 0;
+    std::string label;
+    std::string secret_sha256;
+    scram::Credentials scram;
+  };
+  std::vector<App> apps;
+};
+
+struct AppPasswordRow {
+  int64_t id = 0;
+  std::string label;
+  std::string created_at;
+  std::string last_used_at;
+};
+
+struct AliasRow {
+  std::string address;
+  std::vector<std::string> targets;
+};
+
+struct Target {
+  bool local = false;
+  int64_t user_id = 0;  // when local
+  std::string address;  // final address
+};
+
+struct Resolution {
+  enum class Kind { kLocal, kRemote, kUnknown } kind = Kind::kUnknown;
+  std::vector<Target> targets;
+};
+
+class AccountStore {
+ public:
+  AccountStore(db::Pool& pool, AddressPolicy policy) : pool_(pool), policy_(std::move(policy)) {}
+
+  // Domains
+  DomainRow add_domain(const std::string& name);
+  std::vector<DomainRow> list_domains();
+  void remove_domain(const std::string& name, bool force);
+  // Empty target clears the catch-all.
+  void set_catch_all(const std::string& domain, const std::string& target);
+
+  // Users
+  UserRow add_user(const NewUser& user);
+  std::vector<UserRow> list_users(const std::string& domain);  // empty: all
+  std::optional<UserRow> get_user(const std::string& email);
+  void remove_user(const std::string& email);
+  void set_password(const std::string& email, const std::string& hash, const scram::Credentials& scram);
+  void set_disabled(const std::string& email, bool disabled);
+  void set_quota(const std::string& email, int64_t quota_bytes);
+  void set_display_name(const std::string& email, const std::string& name);
+
+  // Logins
+  std::optional<LoginRecord> login_record(const std::string& email);
+  void record_login(int64_t user_id, int64_t app_password_id);  // app id 0: main password
+  // Replaces an outdated hash, but only if it is still the one we verified.
+  void upgrade_hash(int64_t user_id, const std::string& old_hash, const std::string& new_hash);
+
+  // App passwords
+  int64_t add_app_password(const std::string& email, const std::string& label, const std::string& secret_sha256,
+                           const scram::Credentials& scram);
+  std::vector<AppPasswordRow> list_app_passwords(const std::string& email);
+  void remove_app_password(const std::string& email, const std::string& label);
+  // The user's SCRAM salt and iterations (app passwords reuse them).
+  std::optional<scram::Credentials> scram_params(const std::string& email);
+
+  // Aliases: targets are normalised addresses, local or remote.
+  void add_alias(const std::string& address, const std::vector<std::string>& targets);
+  std::vector<AliasRow> list_aliases(const std::string& domain);
+  // Empty target: remove every target of the alias.
+  void remove_alias(const std::string& address, const std::string& target);
+
+  // Where mail for `address` goes (see README "Recipient resolution").
+  Resolution resolve(const Address& address);
+
+  // Gauges.
+  int64_t count_users();
+  int64_t count_domains();
+
+ private:
+  db::Pool& pool_;
+  AddressPolicy policy_;
+};
+
+}  // namespace postline::auth

@@ -1,0 +1,150 @@
+// postline user add|list|show|remove|passwd|disable|enable|rename
+#include <iostream>
+
+#include "tools/postline/admin_rpc.h"
+#include "tools/postline/output.h"
+
+namespace postline::cli {
+
+using mail::v1::AdminService;
+
+namespace {
+
+JsonObject user_json(const mail::v1::User& u) {
+  return JsonObject()
+      .add("id", static_cast<int64_t>(u.id()))
+      .add("email", u.email())
+      .add("display_name", u.display_name())
+      .add("disabled", u.disabled())
+      .add("quota_bytes", static_cast<int64_t>(u.quota_bytes()))
+      .add("last_login_at", u.last_login_at());
+}
+
+void print_users(CliContext& ctx, const google::protobuf::RepeatedPtrField<mail::v1::User>& users) {
+  if (ctx.json) {
+    std::vector<JsonObject> rows;
+    for (const auto& u : users) rows.push_back(user_json(u));
+    print_json_array(std::cout, rows);
+    return;
+  }
+  Table t({"EMAIL", "NAME", "STATUS", "QUOTA", "LAST LOGIN"});
+  for (const auto& u : users)
+    t.row({u.email(), u.display_name().empty() ? "-" : u.display_name(), u.disabled() ? "disabled" : "active",
+           format_bytes(u.quota_bytes()), u.last_login_at().empty() ? "never" : u.last_login_at()});
+  t.print(std::cout);
+}
+
+void update(CliContext& ctx, const std::string& what, mail::v1::UpdateUserRequest req) {
+  admin_call<mail::v1::UpdateUserRequest, mail::v1::UpdateUserResponse>(ctx, what, &AdminService::Stub::UpdateUser, req);
+}
+
+}  // namespace
+
+void register_user_commands(CLI::App& app, CliContext& ctx) {
+  auto* user = app.add_subcommand("user", "mail accounts");
+  user->require_subcommand(1);
+
+  struct AddArgs {
+    std::string email, quota, name;
+    bool password_stdin = false;
+  };
+  auto a = std::make_shared<AddArgs>();
+  auto* add = user->add_subcommand("add", "create an account (password from stdin or a prompt)");
+  add->add_option("EMAIL", a->email, "the account's address; its domain must be hosted")->required();
+  add->add_flag("--password-stdin", a->password_stdin, "read the password from the first line of stdin");
+  add->add_option("--quota", a->quota, "mailbox quota, e.g. 2GiB (default unlimited)");
+  add->add_option("--name", a->name, "display name");
+  add->callback([&ctx, a] {
+    mail::v1::AddUserRequest req;
+    req.set_email(a->email);
+    if (!a->quota.empty()) req.set_quota_bytes(parse_quota(a->quota));
+    req.set_display_name(a->name);
+    req.set_password(read_password(a->password_stdin, "password for " + a->email));
+    auto resp = admin_call<mail::v1::AddUserRequest, mail::v1::AddUserResponse>(ctx, "user add " + a->email,
+                                                                                &AdminService::Stub::AddUser, req);
+    std::cout << "added user " << resp.user().email() << " (id " << resp.user().id() << ")\n";
+  });
+
+  auto list_domain = std::make_shared<std::string>();
+  auto* list = user->add_subcommand("list", "list accounts, optionally of one domain");
+  list->add_option("DOMAIN", *list_domain, "only this domain");
+  list->callback([&ctx, list_domain] {
+    mail::v1::ListUsersRequest req;
+    req.set_domain(*list_domain);
+    auto resp = admin_call<mail::v1::ListUsersRequest, mail::v1::ListUsersResponse>(ctx, "user list",
+                                                                                    &AdminService::Stub::ListUsers, req);
+    print_users(ctx, resp.users());
+  });
+
+  auto rm_email = std::make_shared<std::string>();
+  auto* remove = user->add_subcommand("remove", "delete an account and its app passwords");
+  remove->add_option("EMAIL", *rm_email, "the account")->required();
+  remove->callback([&ctx, rm_email] {
+    mail::v1::RemoveUserRequest req;
+    req.set_email(*rm_email);
+    admin_call<mail::v1::RemoveUserRequest, mail::v1::RemoveUserResponse>(ctx, "user remove " + *rm_email,
+                                                                          &AdminService::Stub::RemoveUser, req);
+    std::cout << "removed user " << *rm_email << "\n";
+  });
+
+  auto pw_email = std::make_shared<std::string>();
+  auto pw_stdin = std::make_shared<bool>(false);
+  auto* passwd = user->add_subcommand("passwd", "set a new password (revokes the account's app passwords)");
+  passwd->add_option("EMAIL", *pw_email, "the account")->required();
+  passwd->add_flag("--password-stdin", *pw_stdin, "read the password from the first line of stdin");
+  passwd->callback([&ctx, pw_email, pw_stdin] {
+    mail::v1::SetPasswordRequest req;
+    req.set_email(*pw_email);
+    req.set_password(read_password(*pw_stdin, "new password for " + *pw_email));
+    admin_call<mail::v1::SetPasswordRequest, mail::v1::SetPasswordResponse>(ctx, "user passwd " + *pw_email,
+                                                                            &AdminService::Stub::SetPassword, req);
+    std::cout << "password changed for " << *pw_email << "\n";
+  });
+
+  for (bool disable : {true, false}) {
+    auto email = std::make_shared<std::string>();
+    auto* cmd = user->add_subcommand(disable ? "disable" : "enable",
+                                     disable ? "stop an account logging in and receiving mail (kept, not deleted)"
+                                             : "let a disabled account log in and receive again");
+    cmd->add_option("EMAIL", *email, "the account")->required();
+    cmd->callback([&ctx, email, disable] {
+      mail::v1::UpdateUserRequest req;
+      req.set_email(*email);
+      req.set_disabled(disable);
+      update(ctx, std::string("user ") + (disable ? "disable " : "enable ") + *email, req);
+      std::cout << (disable ? "disabled " : "enabled ") << *email << "\n";
+    });
+  }
+
+  auto rn_email = std::make_shared<std::string>();
+  auto rn_name = std::make_shared<std::string>();
+  auto* rename = user->add_subcommand("set-name", "set the display name");
+  rename->add_option("EMAIL", *rn_email, "the account")->required();
+  rename->add_option("NAME", *rn_name, "display name (\"\" clears it)")->required();
+  rename->callback([&ctx, rn_email, rn_name] {
+    mail::v1::UpdateUserRequest req;
+    req.set_email(*rn_email);
+    req.set_display_name(*rn_name);
+    update(ctx, "user set-name " + *rn_email, req);
+    std::cout << "display name of " << *rn_email << " set\n";
+  });
+}
+
+void register_quota_commands(CLI::App& app, CliContext& ctx) {
+  auto* quota = app.add_subcommand("quota", "mailbox quotas");
+  quota->require_subcommand(1);
+  auto email = std::make_shared<std::string>();
+  auto size = std::make_shared<std::string>();
+  auto* set = quota->add_subcommand("set", "set an account's quota (SIZE like 500MiB, 2GiB, or unlimited)");
+  set->add_option("EMAIL", *email, "the account")->required();
+  set->add_option("SIZE", *size, "quota")->required();
+  set->callback([&ctx, email, size] {
+    mail::v1::UpdateUserRequest req;
+    req.set_email(*email);
+    req.set_quota_bytes(parse_quota(*size));
+    update(ctx, "quota set " + *email, req);
+    std::cout << "quota of " << *email << " set to " << format_bytes(req.quota_bytes()) << "\n";
+  });
+}
+
+}  // namespace postline::cli
