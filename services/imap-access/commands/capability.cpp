@@ -1,0 +1,19 @@
+#include "services/imap-access/commands/registry.h"
+
+namespace postline::imap {
+
+std::string capabilities(const SessionState& s, const Settings& settings) {
+  std::string caps = "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE";
+  if (s.state == State::kNotAuthenticated) {
+    if (settings.tls_available && !s.tls) caps += " STARTTLS";
+    // RFC 9051 6.2.3: without TLS (and unless the operator allows it) no
+    // plaintext mechanism is offered and LOGIN is disabled.
+    if (s.tls || settings.allow_plaintext_auth) caps += " AUTH=PLAIN";
+    else caps += " LOGINDISABLED";
+    return caps;
+  }
+  caps += " UNSELECT";
+  return caps;
+}
+
+}  // namespace postline::imap

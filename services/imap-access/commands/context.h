@@ -1,0 +1,117 @@
+// What a command handler gets: the parsed command, the session state, a way to
+// send untagged responses, and the services behind the session (database,
+// authentication, metrics). Handlers return the tagged result; only the
+// dispatcher turns errors into NO/BAD (Dovecot's rule: clients get a generic
+// text, the log gets the detail).
+#pragma once
+
+#include "common/async/offload.h"
+#include "common/db/pool.h"
+#include "services/imap-access/protocol/encoder.h"
+#include "services/imap-access/protocol/reader.h"
+#include "services/imap-access/protocol/session_state.h"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace postline::imap {
+
+namespace asio = boost::asio;
+
+struct Settings {
+  size_t max_line = 65536;
+  uint64_t max_literal = 50u << 20;
+  int max_bad_commands = 20;
+  bool allow_plaintext_auth = true;
+  std::chrono::seconds idle_timeout{1800};
+  std::chrono::seconds login_timeout{60};
+  bool tls_available = false;
+};
+
+enum class AuthStatus { kOk, kInvalid, kThrottled, kDisabled, kUnavailable };
+struct AuthOutcome {
+  AuthStatus status = AuthStatus::kUnavailable;
+  int64_t user_id = 0;
+  std::string email;
+};
+
+// Implemented in server/ over gRPC; a fake in tests.
+class Authenticator {
+ public:
+  virtual ~Authenticator() = default;
+  virtual asio::awaitable<AuthOutcome> authenticate(const std::string& user, const std::string& password,
+                                                    const std::string& mechanism, const std::string& remote_ip) = 0;
+};
+
+// Observability hooks (implemented with prometheus-cpp in server/).
+class Observer {
+ public:
+  virtual ~Observer() = default;
+  virtual void login(const std::string& outcome) = 0;
+};
+
+struct Services {
+  Settings settings;
+  db::Pool* pool = nullptr;
+  asio::thread_pool* db_threads = nullptr;
+  Authenticator* auth = nullptr;
+  Observer* observer = nullptr;
+  std::function<std::shared_ptr<asio::ssl::context>()> tls_context;  // null when TLS is not configured
+};
+
+// The tagged result of a command.
+struct Result {
+  Status status = Status::kOk;
+  std::string code;  // response code without brackets, may be empty
+  std::string text;
+  static Result ok(std::string text, std::string code = "") { return {Status::kOk, std::move(code), std::move(text)}; }
+  static Result no(std::string text, std::string code = "") { return {Status::kNo, std::move(code), std::move(text)}; }
+  static Result bad(std::string text, std::string code = "") { return {Status::kBad, std::move(code), std::move(text)}; }
+};
+
+// Connection-level effects a handler asks for (performed by the server loop).
+enum class Effect { kNone, kStartTls, kIdle, kClose };
+
+// A failure the client did not cause and can retry (database down): NO [UNAVAILABLE].
+class Unavailable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Context {
+  SessionState& session;
+  Services& services;
+  std::string tag;
+  std::string command;  // upper-case name, "UID FETCH" for UID forms
+  bool uid = false;     // the UID form
+  Reader& args;         // positioned after the command name
+  // Queues an untagged response (complete line(s), CRLF included).
+  std::function<void(std::string)> send;
+  // Writes what was queued so far (large FETCH responses stream out).
+  std::function<asio::awaitable<void>()> flush;
+  // Sends a continuation request ("+ text") and reads the client's next line
+  // (AUTHENTICATE); nullopt when the connection ended.
+  std::function<asio::awaitable<std::optional<std::string>>(std::string)> continuation;
+  Effect effect = Effect::kNone;
+
+  // Runs fn(pqxx::connection&) on the database pool without blocking I/O.
+  template <typename Fn>
+  auto db(Fn fn) -> asio::awaitable<std::invoke_result_t<Fn&, pqxx::connection&>> {
+    auto* pool = services.pool;
+    co_return co_await async::offload(*services.db_threads, [pool, fn = std::move(fn)]() mutable {
+      try {
+        return pool->with(fn);
+      } catch (const db::Unavailable& e) {
+        throw Unavailable(e.what());
+      }
+    });
+  }
+};
+
+}  // namespace postline::imap

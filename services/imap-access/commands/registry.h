@@ -1,0 +1,52 @@
+// The command table (Dovecot's idea): one entry per command with the states it
+// is valid in and whether it refers to messages by sequence number (then
+// EXPUNGE responses must wait, RFC 9051 7.5.1). Handlers live one family per file.
+#pragma once
+
+#include "services/imap-access/commands/context.h"
+
+#include <string_view>
+
+namespace postline::imap {
+
+using Handler = asio::awaitable<Result> (*)(Context&);
+
+enum StateMask : unsigned {
+  kNotAuth = 1,
+  kAuth = 2,
+  kSelectedState = 4,
+  kAnyState = 7,
+  kAuthOrSelected = 6,
+};
+
+struct CommandSpec {
+  const char* name;  // "FETCH", "UID FETCH"
+  Handler handler;
+  unsigned states;
+  bool uses_msn;  // FETCH/STORE/SEARCH by sequence number: no EXPUNGE responses
+};
+
+const CommandSpec* find_command(std::string_view upper_name);
+
+// capability.cpp
+std::string capabilities(const SessionState& s, const Settings& settings);
+// sync.cpp: brings the selected view up to date and queues the untagged updates.
+asio::awaitable<void> sync_selected(Context& ctx, bool allow_expunge);
+
+// Handlers, by family.
+asio::awaitable<Result> cmd_capability(Context&);  // any_state.cpp
+asio::awaitable<Result> cmd_noop(Context&);
+asio::awaitable<Result> cmd_logout(Context&);
+asio::awaitable<Result> cmd_id(Context&);
+asio::awaitable<Result> cmd_enable(Context&);
+asio::awaitable<Result> cmd_check(Context&);
+asio::awaitable<Result> cmd_login(Context&);  // login.cpp
+asio::awaitable<Result> cmd_authenticate(Context&);
+asio::awaitable<Result> cmd_starttls(Context&);
+asio::awaitable<Result> cmd_select(Context&);  // select.cpp
+asio::awaitable<Result> cmd_examine(Context&);
+asio::awaitable<Result> cmd_close(Context&);
+asio::awaitable<Result> cmd_unselect(Context&);
+asio::awaitable<Result> cmd_fetch(Context&);  // fetch.cpp
+
+}  // namespace postline::imap

@@ -1,0 +1,167 @@
+// postline-imapd: IMAP access to the shared mailstore. Listens on imap.port
+// (STARTTLS) and imap.tls_port (implicit TLS, when tls.cert_file is set),
+// authenticates through authd (auth.addr) and reads/writes mailboxes in
+// PostgreSQL (db.url) via common/mailstore. Stateless apart from open
+// connections; any number of instances can share one database (changes reach
+// every instance through LISTEN/NOTIFY). Configuration: the `imap`, `tls`,
+// `db`, `auth.addr` and `log` keys (docs/imap.md). Security: credentials go
+// only to authd and are never logged; no plaintext authentication before TLS
+// unless imap.allow_plaintext_auth.
+//
+// This file only wires things together; the protocol is in protocol/, the
+// commands in commands/, the network loop in server/.
+#include "common/config/config.h"
+#include "common/db/migrations.h"
+#include "common/db/pool.h"
+#include "common/log/log.h"
+#include "common/mailstore/sql/migrations.h"
+#include "common/metrics/http_server.h"
+#include "common/net/tls.h"
+#include "services/imap-access/server/auth_client.h"
+#include "services/imap-access/server/metrics.h"
+#include "services/imap-access/server/notifier.h"
+#include "services/imap-access/server/server.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <prometheus/gauge.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <iostream>
+
+#ifndef POSTLINE_VERSION
+#define POSTLINE_VERSION "0.0.0"
+#endif
+
+namespace {
+int usage() {
+  std::cerr << "usage: postline-imapd [--config FILE]\n";
+  return 2;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace postline;
+  std::string config_file;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--config" && i + 1 < argc) config_file = argv[++i];
+    else if (arg.rfind("--config=", 0) == 0) config_file = arg.substr(9);
+    else if (arg == "--help" || arg == "-h") return usage(), 0;
+    else return usage();
+  }
+
+  config::Config cfg;
+  std::shared_ptr<net::TlsContext> tls;
+  imap::Settings settings;
+  net::ConnectionLimits limits;
+  try {
+    cfg = config::Config::load(config_file, config::Config::process_environment());
+    log::init("imapd", cfg.str("log", "level"), cfg.str("log", "format"));
+    const std::string cert = cfg.str("tls", "cert_file"), key = cfg.str("tls", "key_file");
+    if (!cert.empty() || !key.empty()) tls = std::make_shared<net::TlsContext>(cert, key);
+    settings.max_line = static_cast<size_t>(cfg.integer("imap", "max_line_length"));
+    settings.max_literal = cfg.size("imap", "max_literal_size");
+    settings.idle_timeout = cfg.duration("imap", "idle_timeout");
+    settings.login_timeout = cfg.duration("imap", "login_timeout");
+    settings.max_bad_commands = static_cast<int>(cfg.integer("imap", "max_bad_commands"));
+    settings.allow_plaintext_auth = cfg.boolean("imap", "allow_plaintext_auth");
+    settings.tls_available = tls != nullptr;
+    if (settings.max_line < 1024) throw config::ConfigError("imap.max_line_length: must be at least 1024");
+    if (settings.idle_timeout < std::chrono::minutes(30))
+      throw config::ConfigError("imap.idle_timeout: must be at least 30m (RFC 9051 5.4)");
+    limits.max_total = static_cast<size_t>(cfg.integer("imap", "max_connections"));
+    // IMAP clients open several connections per account and offices share
+    // one address behind NAT: no per-address limit below the total.
+    limits.max_per_ip = limits.max_total;
+  } catch (const std::exception& e) {  // ConfigError, log level/format, TLS files
+    std::cerr << "postline-imapd: " << e.what() << "\n";
+    return 2;
+  }
+
+  const std::string db_url = cfg.str("db", "url");
+  try {
+    pqxx::connection conn(db_url);
+    db::check_schema(conn, mailstore::sql::migrations());
+  } catch (const db::SchemaError& e) {
+    std::cerr << "postline-imapd: " << e.what() << "\n";
+    return 3;
+  } catch (const std::exception& e) {
+    std::cerr << "postline-imapd: cannot check the database schema: " << e.what() << "\n";
+    return 3;
+  }
+
+  auto registry = std::make_shared<prometheus::Registry>();
+  prometheus::BuildGauge()
+      .Name("postline_imapd_build_info")
+      .Help("build version of postline-imapd")
+      .Register(*registry)
+      .Add({{"version", POSTLINE_VERSION}})
+      .Set(1);
+  imap::ImapMetrics metrics(*registry);
+  const auto pool_size = static_cast<size_t>(cfg.integer("db", "pool_size"));
+  db::Pool pool(db_url, pool_size);
+  boost::asio::thread_pool db_threads(pool_size);
+  imap::GrpcAuthenticator auth(cfg.str("auth", "addr"), *registry);
+
+  boost::asio::io_context io(1);
+  imap::Notifier notifier(io, db_url);
+  imap::ServerContext context;
+  context.services.settings = settings;
+  context.services.pool = &pool;
+  context.services.db_threads = &db_threads;
+  context.services.auth = &auth;
+  context.services.observer = &metrics;
+  if (tls) context.services.tls_context = [tls] { return tls->current(); };
+  context.metrics = &metrics;
+  context.notifier = &notifier;
+  context.tls = tls;
+
+  imap::Server server(io, context, limits);
+  metrics::HttpServer http(registry, [&pool] { return pool.ping(); });
+  const std::string address = cfg.str("imap", "listen_address");
+  try {
+    for (const auto& [name, port] : server.start(address, cfg.port("imap", "port"), cfg.port("imap", "tls_port")))
+      std::printf("listening %s on %s:%u\n", name.c_str(), address.c_str(), port);
+    http.start(address, cfg.port("imap", "http_port"));
+    std::printf("listening http on %s:%u\n", address.c_str(), http.port());
+    std::fflush(stdout);
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    std::cerr << "postline-imapd: " << e.what() << "\n";
+    return 1;
+  }
+  notifier.start();
+
+  boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
+  stop_signals.async_wait([&](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: stopping, {} session(s) open", sig, server.active());
+    server.shutdown(std::chrono::seconds(10), [&io] { io.stop(); });
+  });
+  boost::asio::signal_set hup(io, SIGHUP);
+  std::function<void()> wait_hup = [&] {
+    hup.async_wait([&](boost::system::error_code ec, int) {
+      if (ec) return;
+      if (tls) {
+        try {
+          tls->reload();
+          spdlog::info("SIGHUP: TLS certificate reloaded");
+        } catch (const std::exception& e) {
+          spdlog::error("SIGHUP: TLS reload failed, keeping the old certificate: {}", e.what());
+        }
+      }
+      wait_hup();
+    });
+  };
+  wait_hup();
+
+  spdlog::info("postline-imapd {} started", POSTLINE_VERSION);
+  io.run();
+  notifier.stop();
+  http.stop();
+  db_threads.join();
+  spdlog::info("stopped");
+  return 0;
+}

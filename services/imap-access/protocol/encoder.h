@@ -1,0 +1,30 @@
+// Response encoding (RFC 9051 7, 9): every string a client sees goes through
+// here so it is an atom, a correctly escaped quoted string, or a literal when
+// quoting is impossible (CR, LF, NUL, 8-bit, or long).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace postline::imap {
+
+std::string quoted_or_literal(std::string_view s);            // string
+std::string astring(std::string_view s);                      // atom when safe
+std::string nstring(const std::optional<std::string>& s);     // NIL / string
+std::string literal(std::string_view bytes);                  // {n}\r\n<bytes>
+std::string flag_list(const std::vector<std::string>& flags); // (\Seen foo)
+
+// "25-Nov-2026 19:00:00 +0000" (date-time) from seconds since the epoch (UTC).
+std::string imap_datetime(int64_t unix_seconds);
+// Parses an APPEND date-time ("dd-Mon-yyyy hh:mm:ss +zzzz", day may be space-padded).
+std::optional<int64_t> parse_imap_datetime(std::string_view s);
+
+enum class Status { kOk, kNo, kBad };
+// "<tag> OK [code] text\r\n"; code without brackets, may be empty.
+std::string tagged(std::string_view tag, Status status, std::string_view code, std::string_view text);
+std::string untagged(std::string_view text);  // "* text\r\n"
+
+}  // namespace postline::imap

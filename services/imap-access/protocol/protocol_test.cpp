@@ -1,0 +1,166 @@
+#include "services/imap-access/protocol/encoder.h"
+#include "services/imap-access/protocol/reader.h"
+#include "services/imap-access/protocol/receiver.h"
+#include "services/imap-access/protocol/sequence_set.h"
+
+#include <gtest/gtest.h>
+
+using namespace postline::imap;
+
+namespace {
+
+// Feeds `input` split at `cut` and collects events (a continuation request is
+// recorded as "+").
+std::vector<std::string> run(Receiver& r, std::string_view input, size_t cut) {
+  std::vector<std::string> out;
+  auto drain = [&] {
+    for (;;) {
+      auto e = r.next();
+      if (e.kind == Receiver::Kind::kNeedMore) return;
+      if (e.kind == Receiver::Kind::kCommand) out.push_back(e.text);
+      else if (e.kind == Receiver::Kind::kContinue) out.push_back("+");
+      else if (e.kind == Receiver::Kind::kLineTooLong) out.push_back("TOOLONG:" + e.text);
+      else if (e.kind == Receiver::Kind::kLiteralTooBig) out.push_back("TOOBIG:" + e.text);
+      else out.push_back("FATAL:" + e.text);
+    }
+  };
+  r.feed(input.substr(0, cut));
+  drain();
+  r.feed(input.substr(cut));
+  drain();
+  return out;
+}
+
+TEST(Receiver, SimpleLines) {
+  Receiver r;
+  auto ev = run(r, "a1 NOOP\r\na2 CAPABILITY\r\n", 0);
+  EXPECT_EQ(ev, (std::vector<std::string>{"a1 NOOP", "a2 CAPABILITY"}));
+}
+
+TEST(Receiver, LiteralsSplitAtEveryByte) {
+  const std::string input = "a1 LOGIN {5}\r\nal\r\ne {3+}\r\n\"x\"\r\na2 NOOP\r\n";
+  for (size_t cut = 0; cut <= input.size(); ++cut) {
+    Receiver r;
+    auto ev = run(r, input, cut);
+    ASSERT_EQ(ev.size(), 3u) << cut;
+    EXPECT_EQ(ev[0], "+");
+    EXPECT_EQ(ev[1], "a1 LOGIN {5}\r\nal\r\ne {3+}\r\n\"x\"");
+    EXPECT_EQ(ev[2], "a2 NOOP");
+  }
+}
+
+TEST(Receiver, ByteByByte) {
+  const std::string input = "t APPEND INBOX {4}\r\nab\r\n\r\nt2 NOOP\r\n";
+  Receiver r;
+  std::vector<std::string> out;
+  for (char c : input) {
+    r.feed(std::string_view(&c, 1));
+    for (auto e = r.next(); e.kind != Receiver::Kind::kNeedMore; e = r.next())
+      out.push_back(e.kind == Receiver::Kind::kContinue ? "+" : e.text);
+  }
+  EXPECT_EQ(out, (std::vector<std::string>{"+", "t APPEND INBOX {4}\r\nab\r\n", "t2 NOOP"}));
+}
+
+TEST(Receiver, BareLfAccepted) {
+  Receiver r;
+  EXPECT_EQ(run(r, "a NOOP\n", 3), std::vector<std::string>{"a NOOP"});
+}
+
+TEST(Receiver, OverlongLineIsDiscardedWithTag) {
+  Receiver r({.max_line = 20, .max_literal = 100});
+  std::string input = "abc NOOP " + std::string(50, 'x') + "\r\nd NOOP\r\n";
+  for (size_t cut : {size_t{0}, size_t{5}, size_t{30}, input.size()}) {
+    Receiver rr({.max_line = 20, .max_literal = 100});
+    auto ev = run(rr, input, cut);
+    ASSERT_EQ(ev.size(), 2u) << cut;
+    EXPECT_EQ(ev[0], "TOOLONG:abc");
+    EXPECT_EQ(ev[1], "d NOOP");
+  }
+}
+
+TEST(Receiver, LiteralLimits) {
+  Receiver r({.max_line = 100, .max_literal = 10});
+  EXPECT_EQ(run(r, "a APPEND x {11}\r\nb NOOP\r\n", 0), (std::vector<std::string>{"TOOBIG:a", "b NOOP"}));
+  Receiver r2({.max_line = 100, .max_literal = 10});
+  EXPECT_EQ(run(r2, "a APPEND x {11+}\r\n", 0), (std::vector<std::string>{"FATAL:a"}));
+  Receiver r3({.max_line = 100, .max_literal = 10});
+  EXPECT_EQ(run(r3, "a X {99999999999999999999999}\r\n", 0), (std::vector<std::string>{"TOOBIG:a"}));
+}
+
+TEST(Receiver, ResetDropsBufferedBytes) {
+  Receiver r;
+  r.feed("a STARTTLS\r\nb NOOP\r\n");
+  EXPECT_EQ(r.next().text, "a STARTTLS");
+  r.reset();
+  EXPECT_EQ(r.next().kind, Receiver::Kind::kNeedMore);
+}
+
+TEST(Reader, Strings) {
+  Reader r("tag LOGIN \"a\\\"b\\\\\" {3}\r\nxyz atom NIL");
+  EXPECT_EQ(r.tag(), "tag");
+  r.sp();
+  EXPECT_EQ(to_upper(r.atom()), "LOGIN");
+  r.sp();
+  EXPECT_EQ(r.astring(), "a\"b\\");
+  r.sp();
+  EXPECT_EQ(r.astring(), "xyz");
+  r.sp();
+  EXPECT_EQ(r.astring(), "atom");
+  r.sp();
+  EXPECT_EQ(r.nstring(), std::nullopt);
+  r.end();
+}
+
+TEST(Reader, Errors) {
+  EXPECT_THROW(Reader("\"abc").quoted(), SyntaxError);
+  EXPECT_THROW(Reader("\"a\\x\"").quoted(), SyntaxError);
+  EXPECT_THROW(Reader("{5}\r\nab").literal(), SyntaxError);
+  EXPECT_THROW(Reader("99999999999").number(), SyntaxError);
+  EXPECT_THROW(Reader("").sp(), SyntaxError);
+  EXPECT_THROW(Reader("+tag").tag(), SyntaxError);
+}
+
+TEST(Reader, FlagList) {
+  Reader r("(\\Seen $Junk \\Deleted)");
+  EXPECT_EQ(r.flag_list(), (std::vector<std::string>{"\\Seen", "$Junk", "\\Deleted"}));
+  Reader e("()");
+  EXPECT_TRUE(e.flag_list().empty());
+}
+
+TEST(Encoder, Strings) {
+  EXPECT_EQ(astring("INBOX"), "INBOX");
+  EXPECT_EQ(astring("a b"), "\"a b\"");
+  EXPECT_EQ(astring(""), "\"\"");
+  EXPECT_EQ(astring("NIL"), "\"NIL\"");
+  EXPECT_EQ(quoted_or_literal("say \"hi\" \\"), "\"say \\\"hi\\\" \\\\\"");
+  EXPECT_EQ(quoted_or_literal("a\r\nb"), "{4}\r\na\r\nb");
+  EXPECT_EQ(quoted_or_literal("caf\xC3\xA9"), "{5}\r\ncaf\xC3\xA9");
+  EXPECT_EQ(nstring(std::nullopt), "NIL");
+  EXPECT_EQ(flag_list({"\\Seen", "x"}), "(\\Seen x)");
+  EXPECT_EQ(tagged("a1", Status::kNo, "AUTHENTICATIONFAILED", "nope"), "a1 NO [AUTHENTICATIONFAILED] nope\r\n");
+}
+
+TEST(Encoder, DateTime) {
+  EXPECT_EQ(imap_datetime(0), "01-Jan-1970 00:00:00 +0000");
+  EXPECT_EQ(parse_imap_datetime("01-Jan-1970 01:00:00 +0100"), 0);
+  EXPECT_EQ(parse_imap_datetime(" 1-Jan-1970 00:00:10 -0000"), 10);
+  EXPECT_EQ(parse_imap_datetime("32-Jan-1970 00:00:00 +0000"), std::nullopt);
+  EXPECT_EQ(parse_imap_datetime("01-Foo-1970 00:00:00 +0000"), std::nullopt);
+}
+
+TEST(SequenceSet, ParseAndResolve) {
+  auto s = SequenceSet::parse("1:3,5,7:*");
+  ASSERT_TRUE(s);
+  EXPECT_TRUE(s->contains(2, 10));
+  EXPECT_FALSE(s->contains(4, 10));
+  EXPECT_TRUE(s->contains(10, 10));
+  auto r = SequenceSet::parse("*:4")->resolve(2);
+  EXPECT_EQ(r[0], std::make_pair(2u, 4u));
+  EXPECT_FALSE(SequenceSet::parse("0"));
+  EXPECT_FALSE(SequenceSet::parse("1:"));
+  EXPECT_FALSE(SequenceSet::parse("1,,2"));
+  EXPECT_FALSE(SequenceSet::parse("4294967296"));
+  EXPECT_EQ(SequenceSet::format({1, 2, 3, 5, 7, 8}), "1:3,5,7:8");
+}
+
+}  // namespace

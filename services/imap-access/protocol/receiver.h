@@ -1,0 +1,60 @@
+// Command framing for IMAP (RFC 9051 2.2, 4.3; RFC 7888 LITERAL+/LITERAL-),
+// sans-I/O: bytes in, complete commands out. A command is one line, or several
+// lines joined by literals; the receiver returns it whole, literals inline
+// ("{5}\r\nhello"), so the Reader can parse it in one pass. It enforces the
+// line and literal limits itself and tells the session when to send a
+// continuation request for a synchronising literal.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace postline::imap {
+
+struct ReceiverLimits {
+  size_t max_line = 65536;            // command text, literals excluded
+  uint64_t max_literal = 50u << 20;   // one literal (APPENDLIMIT)
+};
+
+class Receiver {
+ public:
+  enum class Kind {
+    kNeedMore,      // feed more bytes
+    kCommand,       // `text` is one complete command, without the final CRLF
+    kContinue,      // send "+ ..." now: a synchronising literal was accepted
+    kLineTooLong,   // the line was discarded; `text` holds its tag if one was seen
+    kLiteralTooBig, // synchronising literal refused (no bytes will follow); `text` = tag
+    kFatal,         // non-synchronising literal over the limit: say BYE and close
+  };
+  struct Event {
+    Kind kind = Kind::kNeedMore;
+    std::string text;
+    uint64_t literal_size = 0;  // for kLiteralTooBig/kFatal
+  };
+
+  explicit Receiver(ReceiverLimits limits = {}) : limits_(limits) {}
+  void feed(std::string_view bytes) { buffer_.append(bytes); }
+  Event next();
+  // Drops everything buffered (after STARTTLS: plaintext bytes sent before the
+  // handshake must never be processed as if they came over TLS).
+  void reset();
+  size_t buffered() const { return buffer_.size() - pos_; }
+  const ReceiverLimits& limits() const { return limits_; }
+
+ private:
+  void compact();
+  ReceiverLimits limits_;
+  std::string buffer_;
+  size_t pos_ = 0;           // consumed up to here
+  std::string command_;      // the command assembled so far
+  size_t line_bytes_ = 0;    // non-literal bytes in command_
+  uint64_t literal_left_ = 0;
+  bool in_literal_ = false;
+  bool discarding_ = false;  // skipping the rest of an over-long line
+};
+
+// The tag of a (possibly partial) command line, if it starts with a valid one.
+std::string extract_tag(std::string_view line);
+
+}  // namespace postline::imap

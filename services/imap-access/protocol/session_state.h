@@ -1,0 +1,33 @@
+// Per-connection protocol state (RFC 9051 3): which state the session is in,
+// who is logged in, what was ENABLEd, and the selected mailbox view.
+#pragma once
+
+#include "services/imap-access/protocol/selected.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace postline::imap {
+
+enum class State { kNotAuthenticated, kAuthenticated, kSelected, kLogout };
+
+struct SessionState {
+  State state = State::kNotAuthenticated;
+  std::string session_id;
+  std::string remote_ip;
+  std::string listener;  // "imap" or "imaps"
+  bool tls = false;
+  int64_t user_id = 0;
+  std::string username;
+  bool utf8_accept = false;  // ENABLE UTF8=ACCEPT / IMAP4rev2: mailbox names in UTF-8
+  bool rev2 = false;         // ENABLE IMAP4rev2
+  bool condstore = false;    // CONDSTORE enabled (explicitly or by a CONDSTORE-using command)
+  bool qresync = false;
+  bool idling = false;
+  bool mailbox_dirty = false;  // a change notification arrived for the selected mailbox
+  int bad_commands = 0;
+  std::optional<SelectedMailbox> selected;
+};
+
+}  // namespace postline::imap

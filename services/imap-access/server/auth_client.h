@@ -1,0 +1,28 @@
+// AuthService.Authenticate over gRPC (protocol IMAP). The synchronous stub
+// runs on a small dedicated pool so a slow authd never blocks I/O threads or
+// starves database work.
+#pragma once
+
+#include "common/grpc/grpc.h"
+#include "services/imap-access/commands/context.h"
+
+#include <boost/asio/thread_pool.hpp>
+
+#include <memory>
+#include <string>
+
+namespace postline::imap {
+
+class GrpcAuthenticator final : public Authenticator {
+ public:
+  GrpcAuthenticator(const std::string& address, prometheus::Registry& registry);
+  ~GrpcAuthenticator() override;
+  asio::awaitable<AuthOutcome> authenticate(const std::string& user, const std::string& password,
+                                            const std::string& mechanism, const std::string& remote_ip) override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace postline::imap

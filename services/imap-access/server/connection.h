@@ -1,0 +1,61 @@
+// One IMAP connection: reads bytes from a net::Stream, frames them with the
+// sans-I/O Receiver, dispatches commands through the command table, writes
+// responses, and handles the connection-level effects (STARTTLS, IDLE, close).
+// All of a connection's state lives on the single I/O thread.
+#pragma once
+
+#include "common/net/stream.h"
+#include "common/net/tls.h"
+#include "services/imap-access/commands/registry.h"
+#include "services/imap-access/protocol/receiver.h"
+#include "services/imap-access/server/metrics.h"
+#include "services/imap-access/server/notifier.h"
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <memory>
+#include <string>
+
+namespace postline::imap {
+
+struct ServerContext {
+  Services services;
+  ImapMetrics* metrics = nullptr;
+  Notifier* notifier = nullptr;
+  std::shared_ptr<net::TlsContext> tls;
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(net::tcp::socket socket, ServerContext& server, std::string listener, bool implicit_tls);
+  ~Connection();
+  asio::awaitable<void> run(bool over_limit);
+  // Graceful shutdown: BYE now if waiting for a command, else after the current one.
+  void stop();
+
+ private:
+  asio::awaitable<void> handle(std::string text);
+  asio::awaitable<void> flush();
+  asio::awaitable<std::optional<std::string>> read_line();
+  asio::awaitable<void> idle(const std::string& tag);
+  asio::awaitable<void> idle_watcher();
+  void watch_selected();
+  void send(std::string s) { out_ += std::move(s); }
+  bool too_many_bad();
+
+  ServerContext& server_;
+  asio::steady_timer wake_;  // cancelled to wake the IDLE watcher
+  net::Stream stream_;
+  Receiver receiver_;
+  SessionState session_;
+  bool implicit_tls_;
+  std::string out_;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool waiting_for_command_ = false;
+  bool stopping_ = false;
+  uint64_t watch_id_ = 0;
+  int64_t watched_mailbox_ = 0;
+};
+
+}  // namespace postline::imap
