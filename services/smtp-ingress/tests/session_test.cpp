@@ -229,3 +229,400 @@ TEST(Session, HttpRequestOnSmtpPortIsCutShort) {
   Harness h;
   EXPECT_EQ(codes(h.run("GET / HTTP/1.1\r\nHost: x\r\n")), (V{"220", "421 4.7.0"}));
 }
+
+// ---- SMTP smuggling --------------------------------------------------------
+
+namespace {
+std::string smuggle(const std::string& separator) {
+  return "EHLO a\r\nMAIL FROM:<s@r.example>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n"
+         "Subject: one\r\n\r\nfirst" +
+         separator +
+         "MAIL FROM:<evil@r.example>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\nSubject: smuggled\r\n\r\nx\r\n"
+         ".\r\nNOOP\r\n";
+}
+}  // namespace
+
+TEST(Session, SmugglingSeparatorsNeverEndOrSplitAMessage) {
+  for (const std::string sep : {"\n.\n", "\r\n.\n", "\n.\r\n", "\r.\r\n", "\r\n.\r", "\r.\r", "\n.\r\n"}) {
+    Harness h;
+    std::string out = h.run(smuggle(sep));
+    // One DATA, one refusal after the real end, then the NOOP: no second transaction.
+    EXPECT_EQ(codes(out), (V{"220", "250", "250 2.1.0", "250 2.1.5", "354", "550 5.6.11", "250 2.0.0"}))
+        << "separator " << ::testing::PrintToString(sep);
+    EXPECT_TRUE(h.enqueued.empty());
+    EXPECT_EQ(h.resolved.size(), 1u);  // bob was never looked up
+    EXPECT_EQ(h.rejected["bare_newline"], 1);
+  }
+}
+
+TEST(Session, SmugglingRefusalIsTheSameAtEveryByteBoundary) {
+  const std::string input = smuggle("\n.\n");
+  Harness whole;
+  const std::string expected = whole.run(input);
+  for (size_t cut = 0; cut <= input.size(); ++cut) {
+    Harness h;
+    ASSERT_EQ(h.run_split(input, cut), expected) << "cut at " << cut;
+    ASSERT_TRUE(h.enqueued.empty());
+  }
+}
+
+TEST(Session, DotStuffingAndEmptyMessage) {
+  Harness h;
+  h.run("EHLO a\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n.\r\n"
+        "MAIL FROM:<>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n...\r\n.x\r\n..\r\n.\r\n");
+  ASSERT_EQ(h.enqueued.size(), 2u);
+  EXPECT_EQ(h.enqueued[0].envelope.mail_from, "");
+  const std::string& d0 = h.enqueued[0].data;
+  EXPECT_EQ(d0.substr(d0.size() - 8), " +0000\r\n");  // only our Received: header
+  const std::string& d = h.enqueued[1].data;
+  EXPECT_EQ(d.substr(d.size() - 10), "..\r\nx\r\n.\r\n");
+}
+
+// ---- STARTTLS ----------------------------------------------------------------
+
+TEST(Session, StarttlsDiscardsPipelinedCommands) {
+  Harness h;
+  h.config.tls_available = true;
+  h.begin();
+  h.feed("EHLO a\r\nSTARTTLS\r\nMAIL FROM:<s@r.example>\r\nRCPT TO:<alice@example.com>\r\n");
+  EXPECT_EQ(codes(h.take()), (V{"220", "250", "220 2.0.0"}));
+  EXPECT_EQ(h.tls_starts, 1);
+  EXPECT_EQ(h.limits["starttls_injection"], 1);
+  // After the handshake the client starts over; the injected MAIL never ran.
+  h.feed("MAIL FROM:<s@r.example>\r\n");
+  EXPECT_EQ(codes(h.take()), (V{"503 5.5.1"}));
+  h.feed("EHLO a\r\nMAIL FROM:<s@r.example>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\nx\r\n.\r\n");
+  EXPECT_EQ(codes(h.take()), (V{"250", "250 2.1.0", "250 2.1.5", "354", "250 2.0.0"}));
+  ASSERT_EQ(h.enqueued.size(), 1u);
+  EXPECT_NE(h.enqueued[0].data.find("with ESMTPS id Q1\r\n\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384)"),
+            std::string::npos);
+}
+
+TEST(Session, StarttlsRefusedWithoutCertificateOrTwice) {
+  Harness h;
+  EXPECT_EQ(codes(h.run("EHLO a\r\nSTARTTLS\r\n")), (V{"220", "250", "502 5.5.1"}));
+  Harness t;
+  t.config.tls_available = true;
+  t.config.tls_active = true;
+  EXPECT_EQ(codes(t.run("EHLO a\r\nSTARTTLS\r\n")), (V{"220", "250", "503 5.5.1"}));
+}
+
+// ---- Submission and AUTH -----------------------------------------------------
+
+namespace {
+Harness submission_harness(bool tls = true) {
+  Harness h;
+  h.config.listener = ListenerKind::kSubmission;
+  h.config.tls_available = true;
+  h.config.tls_active = tls;
+  h.config.tls_version = "TLSv1.3";
+  h.config.tls_cipher = "TLS_AES_128_GCM_SHA256";
+  return h;
+}
+// base64("\0alice@example.com\0secret")
+const std::string kPlainOk = "AGFsaWNlQGV4YW1wbGUuY29tAHNlY3JldA==";
+}  // namespace
+
+TEST(Session, SubmissionRequiresTlsThenAuthBeforeMail) {
+  Harness h = submission_harness(/*tls=*/false);
+  std::string out = h.run("EHLO a\r\nAUTH PLAIN " + kPlainOk + "\r\nMAIL FROM:<alice@example.com>\r\n");
+  EXPECT_EQ(codes(out), (V{"220", "250", "530 5.7.0", "530 5.7.0"}));
+  EXPECT_TRUE(h.auth_users.empty());  // credentials in clear text never reach authd
+
+  Harness t = submission_harness();
+  out = t.run("EHLO a\r\nMAIL FROM:<alice@example.com>\r\n");
+  EXPECT_EQ(codes(out), (V{"220", "250", "530 5.7.0"}));
+}
+
+TEST(Session, AuthPlainInitialResponseAndSending) {
+  Harness h = submission_harness();
+  std::string out = h.run("EHLO a\r\nAUTH PLAIN " + kPlainOk +
+                          "\r\nMAIL FROM:<alice@example.com>\r\nRCPT TO:<dave@remote.example>\r\n"
+                          "DATA\r\nSubject: x\r\n\r\nbody\r\n.\r\n");
+  EXPECT_EQ(codes(out), (V{"220", "250", "235 2.7.0", "250 2.1.0", "250 2.1.5", "354", "250 2.0.0"}));
+  EXPECT_EQ(h.auth_outcomes["PLAIN/ok"], 1);
+  ASSERT_EQ(h.enqueued.size(), 1u);
+  const auto& m = h.enqueued[0];
+  EXPECT_EQ(m.envelope.authenticated_user, "alice@example.com");
+  ASSERT_EQ(m.envelope.recipients.size(), 1u);
+  EXPECT_FALSE(m.envelope.recipients[0].local);  // relayed for an authenticated user
+  EXPECT_EQ(m.data,
+            "Received: from a ([192.0.2.1])\r\n\tby mx.test (Postline) with ESMTPSA id Q1\r\n"
+            "\t(using TLSv1.3 with cipher TLS_AES_128_GCM_SHA256)\r\n\t(authenticated user alice@example.com)\r\n"
+            "\tfor <dave@remote.example>;\r\n\tWed, 25 Nov 2026 20:00:00 +0000\r\n"
+            "Date: Wed, 25 Nov 2026 20:00:00 +0000\r\nMessage-ID: <Q1.r4nd@mx.test>\r\n"
+            "Subject: x\r\n\r\nbody\r\n");
+}
+
+TEST(Session, SubmissionKeepsExistingDateAndMessageId) {
+  Harness h = submission_harness();
+  h.run("EHLO a\r\nAUTH PLAIN " + kPlainOk +
+        "\r\nMAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.com>\r\n"
+        "DATA\r\nmessage-id: <x@y>\r\nDATE: Tue, 24 Nov 2026 10:00:00 +0000\r\n\r\nDate: in body\r\n.\r\n");
+  ASSERT_EQ(h.enqueued.size(), 1u);
+  EXPECT_EQ(h.enqueued[0].data.find("Message-ID: <Q1"), std::string::npos);
+  EXPECT_EQ(h.enqueued[0].data.find("\r\nDate: Wed"), std::string::npos);
+}
+
+TEST(Session, AuthPlainWithChallengeAndLogin) {
+  Harness h = submission_harness();
+  std::string out = h.run("EHLO a\r\nAUTH PLAIN\r\n" + kPlainOk + "\r\n");
+  EXPECT_EQ(codes(out), (V{"220", "250", "334", "235 2.7.0"}));
+  EXPECT_NE(out.find("\r\n334 \r\n"), std::string::npos);
+
+  Harness l = submission_harness();
+  // "alice@example.com", "secret"
+  out = l.run("EHLO a\r\nAUTH LOGIN\r\nYWxpY2VAZXhhbXBsZS5jb20=\r\nc2VjcmV0\r\n");
+  EXPECT_NE(out.find("334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n235 2.7.0"), std::string::npos) << out;
+  EXPECT_EQ(l.auth_outcomes["LOGIN/ok"], 1);
+
+  Harness li = submission_harness();  // LOGIN with the username as initial response
+  out = li.run("EHLO a\r\nAUTH LOGIN YWxpY2VAZXhhbXBsZS5jb20=\r\nc2VjcmV0\r\n");
+  EXPECT_EQ(codes(out), (V{"220", "250", "334", "235 2.7.0"}));
+  EXPECT_EQ(li.auth_users, (V{"alice@example.com"}));
+}
+
+TEST(Session, AuthFailuresCancelAndLimit) {
+  Harness h = submission_harness();
+  // base64("\0alice@example.com\0wrong")
+  const std::string bad = "AGFsaWNlQGV4YW1wbGUuY29tAHdyb25n";
+  std::string out = h.run("EHLO a\r\nAUTH PLAIN " + bad + "\r\nAUTH PLAIN\r\n*\r\nAUTH PLAIN !!!!\r\nAUTH CRAM-MD5\r\n"
+                          "AUTH PLAIN " + bad + "\r\nAUTH PLAIN " + bad + "\r\nNOOP\r\n");
+  EXPECT_EQ(codes(out), (V{"220", "250", "535 5.7.8", "334", "501 5.7.0", "501 5.5.2", "504 5.5.4", "535 5.7.8",
+                           "535 5.7.8", "421 4.7.0"}));
+  EXPECT_EQ(h.auth_outcomes["PLAIN/failed"], 3);
+  EXPECT_EQ(h.limits["auth_failures"], 1);
+  EXPECT_TRUE(h.session->closed());
+}
+
+TEST(Session, AuthdDownDuringAuthIsTemporary) {
+  Harness h = submission_harness();
+  h.authd_down = true;
+  EXPECT_EQ(codes(h.run("EHLO a\r\nAUTH PLAIN " + kPlainOk + "\r\n")), (V{"220", "250", "454 4.7.0"}));
+}
+
+TEST(Session, AuthNotOnMxAndNotTwice) {
+  Harness mx;
+  EXPECT_EQ(codes(mx.run("EHLO a\r\nAUTH PLAIN " + kPlainOk + "\r\n")), (V{"220", "250", "503 5.5.1"}));
+  Harness h = submission_harness();
+  EXPECT_EQ(codes(h.run("EHLO a\r\nAUTH PLAIN " + kPlainOk + "\r\nAUTH PLAIN " + kPlainOk + "\r\n")),
+            (V{"220", "250", "235 2.7.0", "503 5.5.1"}));
+}
+
+TEST(Session, SubmissionSenderMustBeOwned) {
+  Harness h = submission_harness();
+  std::string out = h.run("EHLO a\r\nAUTH PLAIN " + kPlainOk +
+                          "\r\nMAIL FROM:<bob@example.com>\r\nMAIL FROM:<Alice+lists@Example.com>\r\nRSET\r\n"
+                          "MAIL FROM:<>\r\n");
+  EXPECT_EQ(codes(out), (V{"220", "250", "235 2.7.0", "553 5.7.1", "250 2.1.0", "250 2.0.0", "250 2.1.0"}));
+}
+
+// ---- Relay policy -------------------------------------------------------------
+
+TEST(Session, ClassicRelayTricksAreRefusedOnMx) {
+  const std::vector<std::string> tricks = {
+      "<victim@remote.example>",                 // plain relay
+      "<victim%remote.example@example.com>",     // percent hack
+      "<remote.example!victim@example.com>",     // bang path
+      "<\"victim@remote.example\"@example.com>", // quoted local part with @
+      "<\"victim%remote.example\"@example.com>", // quoted percent hack
+      "<@example.com:victim@remote.example>",    // source route
+      "<@example.com,@relay.example:victim@remote.example>",
+      "<victim@remote.example@example.com>",     // double @
+      "<victim>",                                // unqualified
+      "<victim@[192.0.2.7]>",                    // address literal
+      "<victim@remote.example.>",                // trailing dot
+      "<victim@example.com@remote.example>",
+      "<alice@example.com> <victim@remote.example>",
+  };
+  for (const auto& t : tricks) {
+    Harness h;
+    h.config.max_errors = 100;
+    std::string out = h.run("EHLO a\r\nMAIL FROM:<s@r.example>\r\nRCPT TO:" + t + "\r\nDATA\r\n");
+    auto c = codes(out);
+    ASSERT_EQ(c.size(), 5u) << t;
+    EXPECT_EQ(c[3][0], '5') << t << " got " << c[3];
+    EXPECT_EQ(c[4], "554 5.5.1") << t;
+    EXPECT_TRUE(h.enqueued.empty()) << t;
+    for (const auto& asked : h.resolved) EXPECT_EQ(asked.find_first_of("%!\""), std::string::npos) << t;
+  }
+}
+
+TEST(Session, PostmasterWithoutDomainIsAccepted) {
+  Harness h;
+  h.config.hostname = "example.com";
+  EXPECT_EQ(codes(h.run("EHLO a\r\nMAIL FROM:<s@r.example>\r\nRCPT TO:<Postmaster>\r\n")),
+            (V{"220", "250", "250 2.1.0", "250 2.1.5"}));
+  EXPECT_EQ(h.resolved, (V{"postmaster@example.com"}));
+}
+
+TEST(Session, AliasExpansionAndDeduplication) {
+  Harness h;
+  h.run("EHLO a\r\nMAIL FROM:<s@r.example>\r\nRCPT TO:<team@example.com>\r\nRCPT TO:<alice@example.com>\r\n"
+        "DATA\r\nx\r\n.\r\n");
+  ASSERT_EQ(h.enqueued.size(), 1u);
+  const auto& r = h.enqueued[0].envelope.recipients;
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].address, "alice@example.com");
+  EXPECT_TRUE(r[0].local);
+  EXPECT_EQ(r[1].address, "carol@elsewhere.net");
+  EXPECT_FALSE(r[1].local);
+  EXPECT_EQ(h.enqueued[0].data.find("\tfor <"), std::string::npos);  // several recipients: no "for"
+}
+
+// ---- Extensions -------------------------------------------------------------
+
+TEST(Session, DsnParametersAreValidatedAndStored) {
+  Harness h;
+  h.config.max_errors = 100;
+  std::string out = h.run(
+      "EHLO a\r\n"
+      "MAIL FROM:<s@r.example> RET=HDRS ENVID=QQ+2B1 BODY=8BITMIME SIZE=100\r\n"
+      "RCPT TO:<alice@example.com> NOTIFY=success,delay ORCPT=rfc822;alice+2Bx@example.com\r\n"
+      "RCPT TO:<bob@example.com> NOTIFY=NEVER,SUCCESS\r\n"        // 501: NEVER alone
+      "RCPT TO:<bob@example.com> ORCPT=rfc822\r\n"                // 501: no ;
+      "RCPT TO:<bob@example.com> NOTIFY=NEVER\r\n"
+      "DATA\r\nx\r\n.\r\n"
+      "MAIL FROM:<s@r.example> RET=ALL\r\n"                       // 501
+      "MAIL FROM:<s@r.example> ENVID=a=b\r\n"                     // 501: not xtext
+      "MAIL FROM:<s@r.example> BODY=BINARYMIME\r\n"               // 555: not offered
+      "MAIL FROM:<s@r.example> RET=FULL RET=HDRS\r\n");           // 501: duplicate
+  EXPECT_EQ(codes(out), (V{"220", "250", "250 2.1.0", "250 2.1.5", "501 5.5.4", "501 5.5.4", "250 2.1.5", "354",
+                           "250 2.0.0", "501 5.5.4", "501 5.5.4", "555 5.5.4", "501 5.5.4"}));
+  ASSERT_EQ(h.enqueued.size(), 1u);
+  const auto& e = h.enqueued[0].envelope;
+  EXPECT_EQ(e.dsn_ret, "HDRS");
+  EXPECT_EQ(e.dsn_envid, "QQ+2B1");
+  EXPECT_EQ(e.body_type, "8BITMIME");
+  ASSERT_EQ(e.recipients.size(), 2u);
+  EXPECT_EQ(e.recipients[0].notify, "SUCCESS,DELAY");
+  EXPECT_EQ(e.recipients[0].orcpt, "rfc822;alice+2Bx@example.com");
+  EXPECT_EQ(e.recipients[1].notify, "NEVER");
+}
+
+TEST(Session, SmtpUtf8) {
+  Harness h;
+  h.config.max_errors = 100;
+  std::string out = h.run("EHLO a\r\nMAIL FROM:<jöran@r.example>\r\nMAIL FROM:<jöran@r.example> SMTPUTF8\r\n"
+                          "RCPT TO:<alice@example.com>\r\nDATA\r\nSubject: ü\r\n\r\n\xc3\xa9\r\n.\r\n"
+                          "MAIL FROM:<bad\xff@r.example> SMTPUTF8\r\n");
+  EXPECT_EQ(codes(out), (V{"220", "250", "553 5.6.7", "250 2.1.0", "250 2.1.5", "354", "250 2.0.0", "501 5.6.7"}));
+  ASSERT_EQ(h.enqueued.size(), 1u);
+  EXPECT_TRUE(h.enqueued[0].envelope.smtputf8);
+  EXPECT_NE(h.enqueued[0].data.find("with UTF8SMTP id"), std::string::npos);
+}
+
+TEST(Session, BdatChunksAtEveryByteBoundary) {
+  const std::string input =
+      "EHLO a\r\nMAIL FROM:<s@r.example>\r\nRCPT TO:<alice@example.com>\r\n"
+      "BDAT 12\r\nSubject: x\r\n"
+      "BDAT 9 LAST\r\n\r\n.\nbody\n"
+      "NOOP\r\n";
+  Harness whole;
+  const std::string expected = whole.run(input);
+  EXPECT_EQ(codes(expected), (V{"220", "250", "250 2.1.0", "250 2.1.5", "250 2.0.0", "250 2.0.0", "250 2.0.0"}));
+  ASSERT_EQ(whole.enqueued.size(), 1u);
+  const std::string& d = whole.enqueued[0].data;
+  EXPECT_EQ(d.substr(d.size() - 21), "Subject: x\r\n\r\n.\nbody\n");  // octets as sent, nothing unstuffed
+  for (size_t cut = 0; cut <= input.size(); ++cut) {
+    Harness h;
+    ASSERT_EQ(h.run_split(input, cut), expected) << "cut at " << cut;
+    ASSERT_EQ(h.enqueued.size(), 1u);
+    ASSERT_EQ(h.enqueued[0].data, d);
+  }
+}
+
+TEST(Session, BdatErrorsStillConsumeTheChunk) {
+  Harness h;
+  h.config.max_errors = 100;
+  h.config.max_message_size = 10;
+  std::string out = h.run(
+      "EHLO a\r\nBDAT 6\r\nNOOP\r\n"                       // no MAIL: 6 octets eaten, then 503
+      "MAIL FROM:<s@r.example>\r\nBDAT 4 LAST\r\nRSET"     // no recipients: 554
+      "MAIL FROM:<s@r.example>\r\nRCPT TO:<alice@example.com>\r\n"
+      "BDAT 8\r\n12345678BDAT 8 LAST\r\n12345678"          // 16 > 10: 552 once the size is exceeded
+      "DATA\r\n"                                           // transaction gone: 503
+      "BDAT x\r\n");                                       // 501
+  EXPECT_EQ(codes(out), (V{"220", "250", "503 5.5.1", "250 2.1.0", "554 5.5.1", "250 2.1.0", "250 2.1.5",
+                           "250 2.0.0", "552 5.3.4", "503 5.5.1", "501 5.5.4"}));
+  EXPECT_TRUE(h.enqueued.empty());
+}
+
+TEST(Session, DataAfterBdatIsRefused) {
+  Harness h;
+  EXPECT_EQ(codes(h.run("EHLO a\r\nMAIL FROM:<s@r.example>\r\nRCPT TO:<alice@example.com>\r\nBDAT 1\r\nxDATA\r\n")),
+            (V{"220", "250", "250 2.1.0", "250 2.1.5", "250 2.0.0", "503 5.5.1"}));
+}
+
+// ---- Limits -------------------------------------------------------------------
+
+TEST(Session, MessageSizeLimitBySizeParameterAndByData) {
+  Harness h;
+  h.config.max_message_size = 100;
+  std::string body(200, 'x');
+  std::string out = h.run("EHLO a\r\nMAIL FROM:<s@r.example> SIZE=101\r\nMAIL FROM:<s@r.example> SIZE=99\r\n"
+                          "RCPT TO:<alice@example.com>\r\nDATA\r\n" + body + "\r\n.\r\nNOOP\r\n");
+  EXPECT_EQ(codes(out), (V{"220", "250", "552 5.3.4", "250 2.1.0", "250 2.1.5", "354", "552 5.3.4", "250 2.0.0"}));
+  EXPECT_NE(out.find("250-SIZE 100\r\n"), std::string::npos);
+  EXPECT_TRUE(h.enqueued.empty());
+  EXPECT_EQ(h.rejected["size"], 2);
+}
+
+TEST(Session, HeaderSizeLimit) {
+  Harness h;
+  h.config.max_header_size = 64;
+  std::string out = h.run("EHLO a\r\nMAIL FROM:<s@r.example>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n"
+                          "X-Long: " + std::string(80, 'h') + "\r\n\r\nbody\r\n.\r\n");
+  EXPECT_EQ(codes(out).back(), "552 5.3.4");
+  EXPECT_EQ(h.limits["header_size"], 1);
+}
+
+TEST(Session, RecipientLimit) {
+  Harness h;
+  h.config.max_recipients = 2;
+  std::string out = h.run("EHLO a\r\nMAIL FROM:<s@r.example>\r\nRCPT TO:<alice@example.com>\r\n"
+                          "RCPT TO:<bob@example.com>\r\nRCPT TO:<postmaster@example.com>\r\n");
+  EXPECT_EQ(codes(out), (V{"220", "250", "250 2.1.0", "250 2.1.5", "250 2.1.5", "452 4.5.3"}));
+  EXPECT_EQ(h.limits["recipients"], 1);
+}
+
+TEST(Session, MessagesPerSessionLimit) {
+  Harness h;
+  h.config.max_messages = 1;
+  const std::string one = "MAIL FROM:<s@r.example>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\nx\r\n.\r\n";
+  std::string out = h.run("EHLO a\r\n" + one + one);
+  EXPECT_EQ(codes(out), (V{"220", "250", "250 2.1.0", "250 2.1.5", "354", "250 2.0.0", "421 4.7.0"}));
+  EXPECT_EQ(h.enqueued.size(), 1u);
+}
+
+TEST(Session, TimeoutSays421) {
+  Harness h;
+  h.begin();
+  h.feed("EHLO a\r\n");
+  h.take();
+  h.session->on_timeout();
+  EXPECT_EQ(codes(h.take()), (V{"421 4.4.2"}));
+  EXPECT_TRUE(h.session->closed());
+  EXPECT_EQ(h.limits["command_timeout"], 1);
+}
+
+TEST(Session, ShutdownOnlyBetweenTransactions) {
+  Harness h;
+  h.begin();
+  h.feed("EHLO a\r\nMAIL FROM:<s@r.example>\r\n");
+  h.take();
+  EXPECT_FALSE(h.session->shutdown_if_idle());
+  h.feed("RSET\r\n");
+  h.take();
+  EXPECT_TRUE(h.session->shutdown_if_idle());
+  EXPECT_EQ(codes(h.take()), (V{"421 4.3.2"}));
+}
+
+TEST(Session, RepliesAreCountedByCode) {
+  Harness h;
+  h.run(kSimple);
+  EXPECT_EQ(h.replies["250"], 4);
+  EXPECT_EQ(h.replies["354"], 1);
+  EXPECT_EQ(h.replies["221"], 1);
+  EXPECT_EQ(h.replies["220"], 1);
+}

@@ -80,9 +80,11 @@ void Session::auth_decoded(std::string_view mechanism, std::string_view authzid,
     reply(535, "5.7.8", "Authentication credentials invalid");
     return auth_fail_count();
   }
-  auth_username_ = std::string(user);
+  // `user` may view auth_username_ itself (LOGIN): copy before assigning.
+  AuthenticateEvent ev{std::string(mechanism), std::string(user), std::string(pass)};
+  auth_username_ = ev.username;
   pending_ = Pending::kAuth;
-  emit(AuthenticateEvent{std::string(mechanism), std::string(user), std::string(pass)});
+  emit(std::move(ev));
 }
 
 void Session::auth_fail_count() {

@@ -55,7 +55,9 @@ void Session::bdat_chunk_done() {
   mode_ = Mode::kCommand;
   switch (bdat_error_) {
     case BdatError::kNoMail: return error_reply(503, "5.5.1", "Need MAIL command");
-    case BdatError::kNoRecipients: return error_reply(554, "5.5.1", "No valid recipients");
+    case BdatError::kNoRecipients:
+      if (bdat_last_) reset_transaction();
+      return error_reply(554, "5.5.1", "No valid recipients");
     case BdatError::kTooBig:
       if (!tx_.bdat_failed) {
         observer_->on_limit("message_size");
