@@ -30,6 +30,17 @@ TEST(PublicSuffix, FallbackAndSystemList) {
   EXPECT_EQ(sys->organizational_domain("someone.github.io"), "someone.github.io");  // private section
   EXPECT_EQ(sys->organizational_domain("a.www.ck"), "www.ck");
   EXPECT_EQ(sys->organizational_domain("mail.city.kawasaki.jp"), "city.kawasaki.jp");  // exception rule
+  // IDN suffixes: the list's UTF-8 rules match A-label domains (公司.cn, 個人.香港).
+  EXPECT_EQ(sys->organizational_domain("www.shop.xn--55qx5d.cn"), "shop.xn--55qx5d.cn");
+  EXPECT_EQ(sys->organizational_domain("a.b.xn--gmqw5a.xn--j6w193g"), "b.xn--gmqw5a.xn--j6w193g");
+}
+
+TEST(PublicSuffix, Punycode) {
+  EXPECT_EQ(idn_to_ascii_for_psl("公司.cn"), "xn--55qx5d.cn");
+  EXPECT_EQ(idn_to_ascii_for_psl("香港"), "xn--j6w193g");
+  EXPECT_EQ(idn_to_ascii_for_psl("bücher.example"), "xn--bcher-kva.example");
+  EXPECT_EQ(idn_to_ascii_for_psl("example.com"), "example.com");
+  EXPECT_EQ(idn_to_ascii_for_psl("\xff\xfe"), "");
 }
 
 TEST(DmarcRecord, Parsing) {

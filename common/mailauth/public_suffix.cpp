@@ -1,5 +1,7 @@
 #include "common/mailauth/public_suffix.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -7,6 +9,95 @@
 #include "common/mailauth/text_util.h"
 
 namespace postline::mailauth {
+
+namespace {
+
+// The list spells internationalised suffixes in UTF-8, but mail carries A-labels
+// ("xn--..."). Punycode (RFC 3492) each non-ASCII label so both forms meet; without
+// this, every IDN suffix would fall back to the "*" rule and let unrelated
+// registrants under it align with each other.
+std::optional<std::string> punycode_label(std::string_view utf8) {
+  std::vector<uint32_t> cps;
+  for (size_t i = 0; i < utf8.size();) {
+    unsigned char c = static_cast<unsigned char>(utf8[i]);
+    int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (!len || i + size_t(len) > utf8.size()) return std::nullopt;
+    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1f) : len == 3 ? (c & 0x0f) : (c & 0x07);
+    for (int k = 1; k < len; ++k) {
+      unsigned char cc = static_cast<unsigned char>(utf8[i + size_t(k)]);
+      if ((cc >> 6) != 2) return std::nullopt;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    cps.push_back(cp);
+    i += size_t(len);
+  }
+  constexpr uint32_t kBase = 36, kTmin = 1, kTmax = 26, kSkew = 38, kDamp = 700;
+  auto adapt = [](uint32_t delta, uint32_t points, bool first) {
+    delta = first ? delta / kDamp : delta / 2;
+    delta += delta / points;
+    uint32_t k = 0;
+    while (delta > ((kBase - kTmin) * kTmax) / 2) {
+      delta /= kBase - kTmin;
+      k += kBase;
+    }
+    return k + (kBase - kTmin + 1) * delta / (delta + kSkew);
+  };
+  auto digit = [](uint32_t d) { return char(d < 26 ? 'a' + d : '0' + (d - 26)); };
+  std::string out;
+  for (uint32_t cp : cps)
+    if (cp < 0x80) out.push_back(char(cp));
+  uint32_t b = uint32_t(out.size()), h = b;
+  if (b == cps.size()) return out;  // all ASCII
+  if (b > 0) out.push_back('-');
+  uint32_t n = 128, delta = 0, bias = 72;
+  while (h < cps.size()) {
+    uint32_t m = UINT32_MAX;
+    for (uint32_t cp : cps)
+      if (cp >= n && cp < m) m = cp;
+    if (m - n > (UINT32_MAX - delta) / (h + 1)) return std::nullopt;
+    delta += (m - n) * (h + 1);
+    n = m;
+    for (uint32_t cp : cps) {
+      if (cp < n) ++delta;
+      if (cp == n) {
+        uint32_t q = delta;
+        for (uint32_t k = kBase;; k += kBase) {
+          uint32_t t = k <= bias ? kTmin : (k >= bias + kTmax ? kTmax : k - bias);
+          if (q < t) break;
+          out.push_back(digit(t + (q - t) % (kBase - t)));
+          q = (q - t) / (kBase - t);
+        }
+        out.push_back(digit(q));
+        bias = adapt(delta, h + 1, h == b);
+        delta = 0;
+        ++h;
+      }
+    }
+    ++delta;
+    ++n;
+  }
+  return "xn--" + out;
+}
+
+std::optional<std::string> to_ascii_rule(const std::string& rule) {
+  if (std::all_of(rule.begin(), rule.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; }))
+    return rule;
+  std::string out;
+  for (auto label : split(rule, '.')) {
+    auto a = punycode_label(label);
+    if (!a) return std::nullopt;
+    if (!out.empty()) out.push_back('.');
+    out += *a;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string idn_to_ascii_for_psl(std::string_view utf8_domain) {
+  auto r = to_ascii_rule(std::string(utf8_domain));
+  return r ? *r : std::string();
+}
 
 PublicSuffixList PublicSuffixList::parse(std::string_view text) {
   PublicSuffixList psl;
@@ -22,12 +113,20 @@ PublicSuffixList PublicSuffixList::parse(std::string_view text) {
     line = line.substr(0, end);
     if (line.empty() || line.rfind("//", 0) == 0) continue;
     std::string rule = to_lower(line);
+    std::string prefix;
     if (rule[0] == '!') {
-      psl.exceptions_.insert(rule.substr(1));
+      prefix = "!";
     } else if (rule.rfind("*.", 0) == 0) {
-      psl.wildcards_.insert(rule.substr(2));
+      prefix = "*.";
+    }
+    auto ascii = to_ascii_rule(rule.substr(prefix.size()));
+    if (!ascii || ascii->empty()) continue;
+    if (prefix == "!") {
+      psl.exceptions_.insert(*ascii);
+    } else if (prefix == "*.") {
+      psl.wildcards_.insert(*ascii);
     } else {
-      psl.rules_.insert(rule);
+      psl.rules_.insert(*ascii);
     }
   }
   return psl;

@@ -31,4 +31,8 @@ class PublicSuffixList {
   std::unordered_set<std::string> rules_, wildcards_, exceptions_;
 };
 
+// UTF-8 name to A-labels (punycode per label, no IDNA mapping); "" when not UTF-8.
+// Exposed for tests.
+std::string idn_to_ascii_for_psl(std::string_view utf8_domain);
+
 }  // namespace postline::mailauth
