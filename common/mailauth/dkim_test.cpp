@@ -320,6 +320,59 @@ TEST(DkimBodyLength, AppendedContentIsNeverPass) {
   EXPECT_EQ(dkim_verify(std::string_view(truncated), k.dns).overall(), AuthResult::kFail);
 }
 
+TEST(DkimRoundTrip, IdentityAndStrictKeys) {
+  Keys k;
+  DkimSignOptions o;
+  o.domain = "example.org";
+  o.selector = "ed";
+  o.identity = "@news.example.org";
+  auto s = dkim_sign(kPlain, k.ed, o);
+  ASSERT_TRUE(s.ok) << s.error;
+  std::string msg = s.header + kPlain;
+  auto r = dkim_verify(std::string_view(msg), k.dns);
+  EXPECT_EQ(r.overall(), AuthResult::kPass);
+  EXPECT_EQ(r.signatures[0].identity, "@news.example.org");
+  // t=s: the i= domain must equal d=.
+  FakeDnsLookup strict;
+  strict.add_txt("ed._domainkey.example.org", dkim_txt_record(k.ed) + "; t=s");
+  EXPECT_EQ(dkim_verify(std::string_view(msg), strict).overall(), AuthResult::kPermError);
+  o.identity = "user@other.example";
+  EXPECT_FALSE(dkim_sign(kPlain, k.ed, o).ok);
+}
+
+TEST(DkimRoundTrip, SeveralSignaturesOneGood) {
+  Keys k;
+  DkimSignOptions o;
+  o.domain = "example.org";
+  o.selector = "ed";
+  std::string msg = dkim_sign(kPlain, k.ed, o).header + kPlain;
+  // A second, broken signature from another domain on top.
+  o.domain = "third.example";
+  o.selector = "nokey";
+  msg = dkim_sign(msg, k.rsa, o).header + msg;
+  auto r = dkim_verify(std::string_view(msg), k.dns);
+  ASSERT_EQ(r.signatures.size(), 2u);
+  EXPECT_EQ(r.signatures[0].result, AuthResult::kPermError);
+  EXPECT_EQ(r.signatures[0].domain, "third.example");
+  EXPECT_EQ(r.signatures[1].result, AuthResult::kPass);
+  EXPECT_EQ(r.overall(), AuthResult::kPass);
+}
+
+TEST(DkimRfc8463, Sha1CanBeRefused) {
+  // Re-label the RSA signature as rsa-sha1: with sha1 refused it is a permerror before
+  // any DNS query; allowed, it fails cryptographically (the signature is sha256).
+  std::string msg = kRfc8463Message;
+  msg.replace(msg.find("a=rsa-sha256"), 12, "a=rsa-sha1");
+  auto dns = rfc8463_dns();
+  DkimVerifyOptions o;
+  o.allow_sha1 = false;
+  auto r = dkim_verify(std::string_view(msg), dns, o);
+  EXPECT_EQ(r.signatures[1].result, AuthResult::kPermError);
+  r = dkim_verify(std::string_view(msg), dns);
+  EXPECT_EQ(r.signatures[1].result, AuthResult::kFail);
+  EXPECT_TRUE(r.signatures[1].weak);
+}
+
 TEST(DkimKeyRecord, Parsing) {
   std::string err;
   auto r = parse_dkim_key_record("v=DKIM1; k=ed25519; h=sha256; s=email; t=y:s; p=AAAA", &err);

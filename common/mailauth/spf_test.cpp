@@ -96,6 +96,18 @@ TEST(SpfAppendixA, Explanation) {
   EXPECT_EQ(v.explanation, "See http://example.com/why.html?s=user%40example.com&i=192.0.2.200");
 }
 
+// RFC 7208 A.4: excluding hosts with "-include".
+TEST(SpfAppendixA, DnsblStyleInclude) {
+  auto d = appendix_a("v=spf1 -include:ip4._spf.%{d} -include:ptr._spf.%{d} +all");
+  d.add_txt("ip4._spf.example.com", "v=spf1 -ip4:192.0.2.0/24 +all");
+  d.add_txt("ptr._spf.example.com", "v=spf1 -ptr:example.com +all");
+  SpfOptions full;
+  full.evaluate_ptr = true;
+  EXPECT_EQ(check(d, "198.51.100.1", full), SpfResult::kFail);  // outside 192.0.2.0/24
+  EXPECT_EQ(check(d, "192.0.2.66", full), SpfResult::kPass);    // bob.example.com
+  EXPECT_EQ(check(d, "192.0.2.140", full), SpfResult::kFail);   // mail-c.example.org
+}
+
 TEST(SpfResults, Qualifiers) {
   for (auto [rec, want] : std::vector<std::pair<const char*, SpfResult>>{
            {"v=spf1 -all", SpfResult::kFail},
