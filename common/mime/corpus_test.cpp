@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/mime/imap_grammar_check.h"
 #include "common/mime/mime.h"
 
 namespace fs = std::filesystem;
@@ -57,6 +58,10 @@ TEST(MimeCorpus, GoldenEnvelopeAndBodystructure) {
     mime::ParsedMessage msg = mime::parse(raw);
     std::string env = mime::imap_envelope(msg);
     std::string bs = mime::imap_bodystructure(msg, true);
+    using postline::mime::testing::GrammarCheck;
+    EXPECT_EQ(GrammarCheck(env).envelope(), "");
+    EXPECT_EQ(GrammarCheck(bs).body(true), "");
+    EXPECT_EQ(GrammarCheck(mime::imap_bodystructure(msg, false)).body(false), "");
     fs::path base = eml;
     check_golden(base.replace_extension(".envelope"), env);
     check_golden(base.replace_extension(".bodystructure"), bs);

@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "common/mime/imap_grammar_check.h"
 #include "common/mime/mime.h"
 
 namespace mime = postline::mime;
@@ -294,6 +295,17 @@ TEST(MimeTree, UnterminatedInnerMultipartStopsAtOuterBoundary) {
   EXPECT_EQ(fetch(m, r, "2"), "second");
 }
 
+TEST(MimeGrammar, CheckerRejectsWhatTheRfcRejects) {
+  using mime::testing::GrammarCheck;
+  EXPECT_EQ(GrammarCheck("(\"text\" \"plain\" NIL NIL NIL \"7bit\" 1 1)").body(false), "");
+  EXPECT_NE(GrammarCheck("(\"text\" \"plain\" NIL NIL NIL \"7bit\" 1)").body(false), "");
+  EXPECT_NE(GrammarCheck("(\"image\" \"png\" NIL NIL NIL \"7bit\" 1 1)").body(false), "");
+  EXPECT_NE(GrammarCheck("( \"mixed\")").body(false), "");
+  EXPECT_NE(GrammarCheck("(NIL NIL () NIL NIL NIL NIL NIL NIL NIL)").envelope(), "");
+  EXPECT_NE(GrammarCheck("(\"a\rb\" NIL NIL NIL NIL NIL NIL NIL NIL NIL)").envelope(), "");
+  EXPECT_EQ(GrammarCheck("({3}\r\na\rb NIL NIL NIL NIL NIL NIL NIL NIL NIL)").envelope(), "");
+}
+
 TEST(MimeTree, PartAndDepthLimits) {
   std::string r = "Content-Type: multipart/mixed; boundary=b\r\n\r\n";
   for (int i = 0; i < 100; ++i) r += "--b\r\n\r\nx\r\n";
@@ -570,6 +582,9 @@ TEST(MimeRobustness, MutatedMessagesNeverCrash) {
     auto m = mime::parse(r);
     std::string bs = mime::imap_bodystructure(m, true);
     std::string env = mime::imap_envelope(m);
+    ASSERT_EQ(mime::testing::GrammarCheck(bs).body(true), "") << bs;
+    ASSERT_EQ(mime::testing::GrammarCheck(mime::imap_bodystructure(m, false)).body(false), "");
+    ASSERT_EQ(mime::testing::GrammarCheck(env).envelope(), "") << env;
     auto back = mime::deserialize_structure(mime::serialize_structure(m));
     ASSERT_TRUE(back.has_value());
     ASSERT_EQ(mime::imap_bodystructure(*back, true), bs);

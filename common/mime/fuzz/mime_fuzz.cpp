@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "common/mime/imap_grammar_check.h"
 #include "common/mime/mime.h"
 
 namespace mime = postline::mime;
@@ -15,6 +16,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   mime::ParsedMessage msg = mime::parse(raw, limits);
   std::string env = mime::imap_envelope(msg);
   std::string bs = mime::imap_bodystructure(msg, true);
+  // Whatever the input, the output must be valid IMAP (RFC 3501 §9 grammar).
+  using mime::testing::GrammarCheck;
+  if (!GrammarCheck(env).envelope().empty() || !GrammarCheck(bs).body(true).empty() ||
+      !GrammarCheck(mime::imap_bodystructure(msg, false)).body(false).empty())
+    std::abort();
   std::string blob = mime::serialize_structure(msg);
   auto back = mime::deserialize_structure(blob);
   if (!back || mime::imap_bodystructure(*back, true) != bs || mime::imap_envelope(*back) != env)
@@ -24,6 +30,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (sec) (void)mime::fetch_section(msg, raw, *sec);
   }
   (void)mime::search_text(msg, raw, limits);
+  (void)mime::preview_text(msg, raw);
   (void)mime::decode_header_value(raw.substr(0, 4096));
   (void)mime::parse_section(raw.substr(0, 256));
   (void)mime::deserialize_structure(raw);
