@@ -135,7 +135,7 @@ int main(int argc, char** argv) {
 
   queue::MailstoreDelivery local;
   queue::AuthResolver resolver(cfg.str("auth", "addr"), &client_rpc);
-  queue::SmtpRemoteDelivery remote(rc);
+  queue::SmtpRemoteDelivery remote(rc, nullptr);
   queue::Workers workers(worker_pool, wc, &local, &remote, &resolver, &metrics);
   workers.start();
 

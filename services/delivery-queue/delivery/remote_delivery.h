@@ -5,7 +5,10 @@
 #include "common/config/config.h"
 #include "services/delivery-queue/delivery/interfaces.h"
 
+#include <boost/asio/ssl/context.hpp>
+
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,14 +27,25 @@ struct RemoteConfig {
   static RemoteConfig from(const config::Config& cfg);
 };
 
+// Signs outgoing mail (DKIM for our own domains); returns the message to send,
+// or "" to send it unchanged (not our domain, no key).
+class MessageSigner {
+ public:
+  virtual ~MessageSigner() = default;
+  virtual std::string sign(const MessageData& message) = 0;
+};
+
 class SmtpRemoteDelivery final : public RemoteDelivery {
  public:
-  explicit SmtpRemoteDelivery(RemoteConfig config);
+  // signer may be null.
+  SmtpRemoteDelivery(RemoteConfig config, MessageSigner* signer);
   std::vector<RecipientResult> deliver(const MessageData& message,
                                        const std::vector<const ClaimedRecipient*>& recipients) override;
 
  private:
   RemoteConfig config_;
+  MessageSigner* signer_;
+  std::shared_ptr<boost::asio::ssl::context> tls_ctx_;
 };
 
 }  // namespace postline::queue
