@@ -43,6 +43,50 @@ void check_golden(const fs::path& path, const std::string& actual) {
   EXPECT_EQ(chomp(slurp(path)), actual) << "golden " << path;
 }
 
+// Walks the tree numbering parts as RFC 3501 §6.4.5 does, independently of section.cpp, and
+// checks that locate() agrees for BODY[n] and BODY[n.MIME].
+void check_sections(const mime::ParsedMessage& msg, const mime::Part& container,
+                    const std::string& prefix, int depth) {
+  if (depth > 40) return;
+  auto check = [&](const mime::Part& part, const std::string& path) {
+    auto body = mime::locate(msg, path);
+    ASSERT_TRUE(body.has_value()) << path;
+    EXPECT_EQ(body->begin, part.body_start) << path;
+    EXPECT_EQ(body->end, part.body_end) << path;
+    auto hdr = mime::locate(msg, path + ".MIME");
+    ASSERT_TRUE(hdr.has_value()) << path;
+    EXPECT_EQ(hdr->begin, part.header_start) << path;
+    EXPECT_EQ(hdr->end, part.body_start) << path;
+    if (part.is_message_rfc822() && !part.children.empty()) {
+      auto h = mime::locate(msg, path + ".HEADER");
+      auto t = mime::locate(msg, path + ".TEXT");
+      ASSERT_TRUE(h && t) << path;
+      EXPECT_EQ(h->begin, part.body_start);
+      EXPECT_EQ(h->end, t->begin);
+      EXPECT_EQ(t->end, part.body_end);
+    }
+  };
+  auto descend = [&](const mime::Part& part, const std::string& path) {
+    if (part.is_multipart() && &part != &container) {
+      check_sections(msg, part, path + ".", depth + 1);
+    } else if (part.is_message_rfc822() && !part.children.empty()) {
+      check_sections(msg, part.children[0], path + ".", depth + 1);
+    }
+  };
+  if (container.is_multipart()) {
+    for (std::size_t i = 0; i < container.children.size(); ++i) {
+      std::string path = prefix + std::to_string(i + 1);
+      check(container.children[i], path);
+      descend(container.children[i], path);
+    }
+    EXPECT_FALSE(mime::locate(msg, prefix + std::to_string(container.children.size() + 1)));
+  } else {
+    check(container, prefix + "1");
+    descend(container, prefix + "1");
+    EXPECT_FALSE(mime::locate(msg, prefix + "2"));
+  }
+}
+
 }  // namespace
 
 TEST(MimeCorpus, GoldenEnvelopeAndBodystructure) {
@@ -82,5 +126,7 @@ TEST(MimeCorpus, GoldenEnvelopeAndBodystructure) {
       for (const auto& c : p->children) stack.push_back(&c);
     }
     EXPECT_FALSE(mime::search_text(msg, raw).empty());
+    check_sections(msg, msg.root, "", 0);
+    check_sections(*back, back->root, "", 0);
   }
 }
