@@ -77,6 +77,7 @@ const std::vector<KeySpec>& schema() {
       {"queue", "command_timeout", T::kDuration, "5m", "time allowed for each remote SMTP reply (RFC 5321 4.5.3.2)"},
       {"queue", "delay_warning", T::kDuration, "4h", "age after which the sender gets one delay DSN (0 = never)"},
       {"queue", "bounce_from", T::kString, "MAILER-DAEMON", "local part of the From: of DSNs (domain: queue.hostname)"},
+      {"queue", "dkim_keys", T::kStringList, "", "DKIM keys for our domains: domain:selector:/path/key.pem,... (RSA or Ed25519 PEM)"},
       // imap
       {"imap", "listen_address", T::kString, "127.0.0.1", "address imapd binds its ports to"},
       {"imap", "port", T::kPort, "1143", "IMAP listener with STARTTLS (143)"},
