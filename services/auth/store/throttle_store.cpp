@@ -53,9 +53,9 @@ void ThrottleStore::record_failure(const std::string& ip, const std::string& acc
       auto state = read_state(tx.exec_params(std::string(kSelect) + " FOR UPDATE", scope, key));
       state = throttle_.record_failure(s, state, now);
       tx.exec_params(
-          "UPDATE auth_login_throttle SET failures = $3, first_failure_at = to_timestamp($4 / 1000.0),"
-          " last_failure_at = to_timestamp($5 / 1000.0),"
-          " blocked_until = CASE WHEN $6 = 0 THEN NULL ELSE to_timestamp($6 / 1000.0) END"
+          "UPDATE auth_login_throttle SET failures = $3, first_failure_at = to_timestamp($4::bigint / 1000.0),"
+          " last_failure_at = to_timestamp($5::bigint / 1000.0),"
+          " blocked_until = CASE WHEN $6::bigint = 0 THEN NULL ELSE to_timestamp($6::bigint / 1000.0) END"
           " WHERE scope = $1 AND key = $2",
           scope, key, state.failures, to_ms(state.first_failure), to_ms(state.last_failure),
           to_ms(state.blocked_until));
@@ -114,8 +114,8 @@ int ThrottleStore::cleanup() {
   return pool_.with([&](pqxx::connection& c) {
     pqxx::work tx(c);
     auto r = tx.exec_params(
-        "DELETE FROM auth_login_throttle WHERE last_failure_at < to_timestamp(($1 - $2) / 1000.0)"
-        " AND (blocked_until IS NULL OR blocked_until < to_timestamp($1 / 1000.0))",
+        "DELETE FROM auth_login_throttle WHERE last_failure_at < to_timestamp(($1::bigint - $2::bigint) / 1000.0)"
+        " AND (blocked_until IS NULL OR blocked_until < to_timestamp($1::bigint / 1000.0))",
         to_ms(now), window_ms);
     tx.commit();
     return static_cast<int>(r.affected_rows());

@@ -1,0 +1,440 @@
+// AuthService and AdminService over real gRPC (in-process server on a free
+// port) and a real PostgreSQL: logins, SASL exchanges, admin credentials,
+// throttling.
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+
+#include "common/db/migrations.h"
+#include "services/auth/server/admin_service.h"
+#include "services/auth/server/auth_service.h"
+#include "services/auth/sql/migrations.h"
+#include "tests/support/pg_test_db.h"
+
+namespace postline::auth {
+namespace {
+
+using namespace std::chrono_literals;
+namespace v1 = mail::v1;
+
+class Platform {
+ public:
+  explicit Platform(std::string admin_token = "", ThrottlePolicy policy = {})
+      : url_(postline::testing::create_test_database("auth_svc")),
+        pool_(url_, 4),
+        hasher_({1, 8u << 10}),
+        metrics_(registry_),
+        rpc_(registry_, "postline_authd", "server"),
+        db_pool_(4),
+        hash_pool_(2),
+        accounts_(pool_, {}),
+        throttle_(pool_, Throttle(policy)),
+        ctx_{accounts_, throttle_, hasher_, db_pool_, hash_pool_, metrics_, rpc_, settings(admin_token)},
+        auth_(ctx_),
+        admin_(ctx_) {
+    {
+      pqxx::connection c(url_);
+      db::migrate(c, sql::migrations());
+    }
+    int port = 0;
+    server_ = grpcutil::start_server("127.0.0.1", 0, {&auth_, &admin_}, &port);
+    auto channel = grpcutil::make_channel("127.0.0.1:" + std::to_string(port));
+    auth_stub_ = v1::AuthService::NewStub(channel);
+    admin_stub_ = v1::AdminService::NewStub(channel);
+  }
+  ~Platform() {
+    server_->Shutdown(std::chrono::system_clock::now() + 1s);
+    db_pool_.join();
+    hash_pool_.join();
+  }
+
+  static ServiceSettings settings(const std::string& token) {
+    ServiceSettings s;
+    s.admin_token = token;
+    return s;
+  }
+
+  template <typename Req, typename Resp, typename Method>
+  grpc::Status admin(Method m, const Req& req, Resp* resp, const std::string& token = "") {
+    grpc::ClientContext c;
+    c.set_deadline(std::chrono::system_clock::now() + 20s);
+    if (!token.empty()) c.AddMetadata("authorization", "Bearer " + token);
+    return ((*admin_stub_).*m)(&c, req, resp);
+  }
+
+  void add_user(const std::string& email, const std::string& password, const std::string& token = "") {
+    v1::AddDomainRequest d;
+    d.set_name(email.substr(email.find('@') + 1));
+    v1::AddDomainResponse dr;
+    (void)admin(&v1::AdminService::Stub::AddDomain, d, &dr, token);
+    v1::AddUserRequest u;
+    u.set_email(email);
+    u.set_password(password);
+    v1::AddUserResponse ur;
+    auto s = admin(&v1::AdminService::Stub::AddUser, u, &ur, token);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  v1::AuthenticateResponse login(const std::string& user, const std::string& password,
+                                 const std::string& ip = "192.0.2.10") {
+    v1::AuthenticateRequest req;
+    req.set_username(user);
+    req.set_password(password);
+    req.set_protocol(v1::PROTOCOL_IMAP);
+    req.set_mechanism("PLAIN");
+    req.set_remote_ip(ip);
+    v1::AuthenticateResponse resp;
+    grpc::ClientContext c;
+    c.set_deadline(std::chrono::system_clock::now() + 20s);
+    auto s = auth_stub_->Authenticate(&c, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp;
+  }
+
+  v1::SaslStepResponse sasl_start(const std::string& mech, std::optional<std::string> ir) {
+    v1::SaslStartRequest req;
+    req.set_mechanism(mech);
+    req.set_protocol(v1::PROTOCOL_SMTP);
+    req.set_remote_ip("192.0.2.20");
+    if (ir) {
+      req.set_has_initial_response(true);
+      req.set_initial_response(*ir);
+    }
+    v1::SaslStepResponse resp;
+    grpc::ClientContext c;
+    auto s = auth_stub_->SaslStart(&c, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp;
+  }
+
+  grpc::Status sasl_step(const std::string& id, const std::string& data, v1::SaslStepResponse* resp) {
+    v1::SaslStepRequest req;
+    req.set_conversation_id(id);
+    req.set_response(data);
+    grpc::ClientContext c;
+    return auth_stub_->SaslStep(&c, req, resp);
+  }
+
+  v1::ResolveRecipientResponse resolve(const std::string& address) {
+    v1::ResolveRecipientRequest req;
+    req.set_address(address);
+    v1::ResolveRecipientResponse resp;
+    grpc::ClientContext c;
+    EXPECT_TRUE(auth_stub_->ResolveRecipient(&c, req, &resp).ok());
+    return resp;
+  }
+
+  prometheus::Registry registry_;
+
+ private:
+  std::string url_;
+  db::Pool pool_;
+  PasswordHasher hasher_;
+  AuthMetrics metrics_;
+  grpcutil::RpcMetrics rpc_;
+  asio::thread_pool db_pool_, hash_pool_;
+  AccountStore accounts_;
+  ThrottleStore throttle_;
+  ServiceContext ctx_;
+  AuthServiceImpl auth_;
+  AdminServiceImpl admin_;
+  std::unique_ptr<grpc::Server> server_;
+
+ public:
+  std::unique_ptr<v1::AuthService::Stub> auth_stub_;
+  std::unique_ptr<v1::AdminService::Stub> admin_stub_;
+};
+
+// --- a SCRAM-SHA-256 client, the way a mail client computes it ------------
+std::string hmac(const std::string& key, const std::string& data) {
+  unsigned char out[32];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+       data.size(), out, &len);
+  return std::string(reinterpret_cast<char*>(out), len);
+}
+
+std::string scram_client_final(const std::string& password, const std::string& client_first_bare,
+                               const std::string& server_first) {
+  std::string nonce, salt_b64;
+  int iterations = 0;
+  for (size_t start = 0; start < server_first.size();) {
+    size_t end = server_first.find(',', start);
+    if (end == std::string::npos) end = server_first.size();
+    const std::string part = server_first.substr(start, end - start);
+    if (part.rfind("r=", 0) == 0) nonce = part.substr(2);
+    if (part.rfind("s=", 0) == 0) salt_b64 = part.substr(2);
+    if (part.rfind("i=", 0) == 0) iterations = std::stoi(part.substr(2));
+    start = end + 1;
+  }
+  const std::string salt = *scram::base64_decode(salt_b64);
+  unsigned char salted[32];
+  PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()),
+                    reinterpret_cast<const unsigned char*>(salt.data()), static_cast<int>(salt.size()), iterations,
+                    EVP_sha256(), 32, salted);
+  const std::string client_key = hmac(std::string(reinterpret_cast<char*>(salted), 32), "Client Key");
+  unsigned char stored[32];
+  SHA256(reinterpret_cast<const unsigned char*>(client_key.data()), client_key.size(), stored);
+  const std::string without_proof = "c=biws,r=" + nonce;
+  const std::string auth_message = client_first_bare + "," + server_first + "," + without_proof;
+  const std::string signature = hmac(std::string(reinterpret_cast<char*>(stored), 32), auth_message);
+  std::string proof(32, '\0');
+  for (int i = 0; i < 32; ++i) proof[i] = static_cast<char>(client_key[i] ^ signature[i]);
+  return without_proof + ",p=" + scram::base64_encode(proof);
+}
+
+// --------------------------------------------------------------------------
+
+TEST(AuthService, PasswordLogins) {
+  Platform p;
+  p.add_user("anna@example.com", "s3cret");
+  auto ok = p.login("Anna@Example.com", "s3cret");
+  EXPECT_EQ(ok.result(), v1::AUTH_RESULT_OK);
+  EXPECT_GT(ok.user_id(), 0);
+  EXPECT_EQ(ok.email(), "anna@example.com");
+  auto wrong = p.login("anna@example.com", "nope");
+  auto unknown = p.login("nobody@example.com", "nope");
+  auto garbage = p.login("not an address", "nope");
+  // Identical answers: nothing tells an unknown user from a wrong password.
+  EXPECT_EQ(wrong.SerializeAsString(), unknown.SerializeAsString());
+  EXPECT_EQ(wrong.SerializeAsString(), garbage.SerializeAsString());
+  EXPECT_EQ(wrong.result(), v1::AUTH_RESULT_INVALID_CREDENTIALS);
+}
+
+TEST(AuthService, DisabledAccountsCannotLogInOrReceive) {
+  Platform p;
+  p.add_user("anna@example.com", "s3cret");
+  v1::UpdateUserRequest req;
+  req.set_email("anna@example.com");
+  req.set_disabled(true);
+  v1::UpdateUserResponse resp;
+  ASSERT_TRUE(p.admin(&v1::AdminService::Stub::UpdateUser, req, &resp).ok());
+  EXPECT_TRUE(resp.user().disabled());
+  EXPECT_EQ(p.login("anna@example.com", "s3cret").result(), v1::AUTH_RESULT_DISABLED);
+  // A wrong password still reads as wrong: "disabled" is only for the owner.
+  EXPECT_EQ(p.login("anna@example.com", "nope").result(), v1::AUTH_RESULT_INVALID_CREDENTIALS);
+  EXPECT_EQ(p.resolve("anna@example.com").kind(), v1::RECIPIENT_KIND_UNKNOWN);
+}
+
+TEST(AuthService, AppPasswordsLogInAndAreListed) {
+  Platform p;
+  p.add_user("anna@example.com", "s3cret");
+  v1::AddAppPasswordRequest req;
+  req.set_email("anna@example.com");
+  req.set_label("phone");
+  v1::AddAppPasswordResponse resp;
+  ASSERT_TRUE(p.admin(&v1::AdminService::Stub::AddAppPassword, req, &resp).ok());
+  EXPECT_EQ(resp.password().size(), 24u);
+  EXPECT_EQ(p.login("anna@example.com", resp.password()).result(), v1::AUTH_RESULT_OK);
+  EXPECT_EQ(p.login("anna@example.com", "s3cret").result(), v1::AUTH_RESULT_OK);
+  v1::ListAppPasswordsRequest lreq;
+  lreq.set_email("anna@example.com");
+  v1::ListAppPasswordsResponse lresp;
+  ASSERT_TRUE(p.admin(&v1::AdminService::Stub::ListAppPasswords, lreq, &lresp).ok());
+  ASSERT_EQ(lresp.app_passwords_size(), 1);
+  EXPECT_FALSE(lresp.app_passwords(0).last_used_at().empty());
+  // Revoked: no longer works.
+  v1::RemoveAppPasswordRequest rreq;
+  rreq.set_email("anna@example.com");
+  rreq.set_label("phone");
+  v1::RemoveAppPasswordResponse rresp;
+  ASSERT_TRUE(p.admin(&v1::AdminService::Stub::RemoveAppPassword, rreq, &rresp).ok());
+  EXPECT_EQ(p.login("anna@example.com", resp.password()).result(), v1::AUTH_RESULT_INVALID_CREDENTIALS);
+}
+
+TEST(AuthService, SaslPlainWithAndWithoutInitialResponse) {
+  Platform p;
+  p.add_user("anna@example.com", "s3cret");
+  auto done = p.sasl_start("plain", std::string("\0anna@example.com\0s3cret", 24));
+  EXPECT_EQ(done.state(), v1::SASL_STATE_SUCCESS);
+  EXPECT_EQ(done.email(), "anna@example.com");
+  auto cont = p.sasl_start("PLAIN", std::nullopt);
+  ASSERT_EQ(cont.state(), v1::SASL_STATE_CONTINUE);
+  EXPECT_TRUE(cont.challenge().empty());
+  v1::SaslStepResponse fin;
+  ASSERT_TRUE(p.sasl_step(cont.conversation_id(), std::string("\0anna@example.com\0wrong", 23), &fin).ok());
+  EXPECT_EQ(fin.state(), v1::SASL_STATE_FAILURE);
+  EXPECT_EQ(fin.result(), v1::AUTH_RESULT_INVALID_CREDENTIALS);
+  // The conversation is over.
+  v1::SaslStepResponse again;
+  EXPECT_EQ(p.sasl_step(cont.conversation_id(), "x", &again).error_code(), grpc::NOT_FOUND);
+}
+
+TEST(AuthService, SaslLogin) {
+  Platform p;
+  p.add_user("anna@example.com", "s3cret");
+  auto first = p.sasl_start("LOGIN", std::nullopt);
+  ASSERT_EQ(first.state(), v1::SASL_STATE_CONTINUE);
+  EXPECT_EQ(first.challenge(), "Username:");
+  v1::SaslStepResponse second;
+  ASSERT_TRUE(p.sasl_step(first.conversation_id(), "anna@example.com", &second).ok());
+  ASSERT_EQ(second.state(), v1::SASL_STATE_CONTINUE);
+  EXPECT_EQ(second.challenge(), "Password:");
+  v1::SaslStepResponse third;
+  ASSERT_TRUE(p.sasl_step(second.conversation_id(), "s3cret", &third).ok());
+  EXPECT_EQ(third.state(), v1::SASL_STATE_SUCCESS);
+  EXPECT_GT(third.user_id(), 0);
+}
+
+TEST(AuthService, SaslScramSha256) {
+  Platform p;
+  p.add_user("anna@example.com", "s3cret");
+  for (const std::string password : {"s3cret", "wrong"}) {
+    const std::string bare = "n=anna@example.com,r=fyko+d2lbbFgONRv9qkxdawL";
+    auto first = p.sasl_start("SCRAM-SHA-256", "n,," + bare);
+    ASSERT_EQ(first.state(), v1::SASL_STATE_CONTINUE);
+    ASSERT_EQ(first.challenge().rfind("r=fyko+d2lbbFgONRv9qkxdawL", 0), 0u) << first.challenge();
+    v1::SaslStepResponse fin;
+    ASSERT_TRUE(
+        p.sasl_step(first.conversation_id(), scram_client_final(password, bare, first.challenge()), &fin).ok());
+    if (password == "s3cret") {
+      EXPECT_EQ(fin.state(), v1::SASL_STATE_SUCCESS);
+      EXPECT_EQ(fin.challenge().rfind("v=", 0), 0u);  // server signature for the client to check
+    } else {
+      EXPECT_EQ(fin.state(), v1::SASL_STATE_FAILURE);
+      EXPECT_EQ(fin.result(), v1::AUTH_RESULT_INVALID_CREDENTIALS);
+    }
+  }
+}
+
+TEST(AuthService, ScramForUnknownUsersLooksTheSame) {
+  Platform p;
+  const std::string bare = "n=ghost@example.com,r=abcdefgh";
+  auto a = p.sasl_start("SCRAM-SHA-256", "n,," + bare);
+  auto b = p.sasl_start("SCRAM-SHA-256", "n,," + bare);
+  ASSERT_EQ(a.state(), v1::SASL_STATE_CONTINUE);
+  // The same salt both times, as for a real account.
+  auto salt = [](const std::string& s) { return s.substr(s.find(",s="), s.find(",i=") - s.find(",s=")); };
+  EXPECT_EQ(salt(a.challenge()), salt(b.challenge()));
+  v1::SaslStepResponse fin;
+  ASSERT_TRUE(p.sasl_step(a.conversation_id(), scram_client_final("x", bare, a.challenge()), &fin).ok());
+  EXPECT_EQ(fin.state(), v1::SASL_STATE_FAILURE);
+}
+
+TEST(AuthService, ScramWithAnAppPassword) {
+  Platform p;
+  p.add_user("anna@example.com", "s3cret");
+  v1::AddAppPasswordRequest req;
+  req.set_email("anna@example.com");
+  req.set_label("laptop");
+  v1::AddAppPasswordResponse resp;
+  ASSERT_TRUE(p.admin(&v1::AdminService::Stub::AddAppPassword, req, &resp).ok());
+  const std::string bare = "n=anna@example.com,r=nonce123";
+  auto first = p.sasl_start("SCRAM-SHA-256", "n,," + bare);
+  v1::SaslStepResponse fin;
+  ASSERT_TRUE(p.sasl_step(first.conversation_id(), scram_client_final(resp.password(), bare, first.challenge()), &fin)
+                  .ok());
+  EXPECT_EQ(fin.state(), v1::SASL_STATE_SUCCESS);
+}
+
+TEST(AuthService, UnknownMechanismIsAnError) {
+  Platform p;
+  v1::SaslStartRequest req;
+  req.set_mechanism("CRAM-MD5");
+  v1::SaslStepResponse resp;
+  grpc::ClientContext c;
+  auto s = p.auth_stub_->SaslStart(&c, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("CRAM-MD5"), std::string::npos);
+}
+
+TEST(AuthService, ListMechanisms) {
+  Platform p;
+  v1::ListMechanismsRequest req;
+  req.set_secure_transport(true);
+  v1::ListMechanismsResponse resp;
+  grpc::ClientContext c;
+  ASSERT_TRUE(p.auth_stub_->ListMechanisms(&c, req, &resp).ok());
+  EXPECT_EQ(resp.mechanisms_size(), 3);
+}
+
+TEST(AuthService, ResolveAliasesAndPlusAddresses) {
+  Platform p;
+  p.add_user("anna@example.com", "pw");
+  v1::AddAliasRequest req;
+  req.set_address("Team@Example.com");
+  req.add_targets("anna@example.com");
+  req.add_targets("carol@elsewhere.org");
+  v1::AddAliasResponse resp;
+  ASSERT_TRUE(p.admin(&v1::AdminService::Stub::AddAlias, req, &resp).ok());
+  auto r = p.resolve("team@EXAMPLE.COM");
+  EXPECT_EQ(r.kind(), v1::RECIPIENT_KIND_LOCAL);
+  ASSERT_EQ(r.targets_size(), 2);
+  auto plus = p.resolve("anna+news@example.com");
+  EXPECT_EQ(plus.kind(), v1::RECIPIENT_KIND_LOCAL);
+  EXPECT_EQ(p.resolve("x@elsewhere.org").kind(), v1::RECIPIENT_KIND_REMOTE);
+  v1::ResolveRecipientRequest bad;
+  bad.set_address("no-at-sign");
+  v1::ResolveRecipientResponse bad_resp;
+  grpc::ClientContext c;
+  EXPECT_EQ(p.auth_stub_->ResolveRecipient(&c, bad, &bad_resp).error_code(), grpc::INVALID_ARGUMENT);
+}
+
+TEST(AdminService, BearerTokenRequiredWhenConfigured) {
+  const std::string token = "0123456789abcdef0123";
+  Platform p(token);
+  v1::ListDomainsResponse resp;
+  auto none = p.admin(&v1::AdminService::Stub::ListDomains, v1::ListDomainsRequest(), &resp);
+  EXPECT_EQ(none.error_code(), grpc::UNAUTHENTICATED);
+  auto wrong = p.admin(&v1::AdminService::Stub::ListDomains, v1::ListDomainsRequest(), &resp, "nope");
+  EXPECT_EQ(wrong.error_code(), grpc::UNAUTHENTICATED);
+  EXPECT_TRUE(p.admin(&v1::AdminService::Stub::ListDomains, v1::ListDomainsRequest(), &resp, token).ok());
+}
+
+TEST(AdminService, ErrorsNameTheProblem) {
+  Platform p;
+  v1::AddUserRequest req;
+  req.set_email("anna@nowhere.example");
+  req.set_password("pw");
+  v1::AddUserResponse resp;
+  auto s = p.admin(&v1::AdminService::Stub::AddUser, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::NOT_FOUND);
+  EXPECT_NE(s.error_message().find("nowhere.example"), std::string::npos);
+  req.set_email("not-an-address");
+  s = p.admin(&v1::AdminService::Stub::AddUser, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("email"), std::string::npos);
+  v1::AddDomainRequest d;
+  d.set_name("example.com");
+  v1::AddDomainResponse dr;
+  ASSERT_TRUE(p.admin(&v1::AdminService::Stub::AddDomain, d, &dr).ok());
+  EXPECT_EQ(p.admin(&v1::AdminService::Stub::AddDomain, d, &dr).error_code(), grpc::ALREADY_EXISTS);
+  req.set_email("anna@example.com");
+  req.set_password("");
+  EXPECT_EQ(p.admin(&v1::AdminService::Stub::AddUser, req, &resp).error_code(), grpc::INVALID_ARGUMENT);
+}
+
+TEST(AuthService, ThrottlingBlocksTheIpButNotTheOwnerElsewhere) {
+  ThrottlePolicy policy;
+  policy.ip_delay_after = 2;
+  policy.ip_block_after = 5;
+  policy.base_delay = 10ms;
+  policy.max_delay = 20ms;
+  policy.account_delay_after = 3;
+  policy.account_max_delay = 20ms;
+  Platform p("", policy);
+  p.add_user("anna@example.com", "s3cret");
+  std::vector<v1::AuthResult> results;
+  for (int i = 0; i < 7; ++i) results.push_back(p.login("anna@example.com", "wrong", "203.0.113.5").result());
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(results[i], v1::AUTH_RESULT_INVALID_CREDENTIALS) << i;
+  EXPECT_EQ(results[5], v1::AUTH_RESULT_THROTTLED);
+  EXPECT_EQ(results[6], v1::AUTH_RESULT_THROTTLED);
+  // Even the right password is refused from the blocked IP...
+  EXPECT_EQ(p.login("anna@example.com", "s3cret", "203.0.113.5").result(), v1::AUTH_RESULT_THROTTLED);
+  // ...but the owner elsewhere gets in (slowed at most), and that resets the account.
+  EXPECT_EQ(p.login("anna@example.com", "s3cret", "198.51.100.1").result(), v1::AUTH_RESULT_OK);
+  v1::ListThrottlesResponse list;
+  ASSERT_TRUE(p.admin(&v1::AdminService::Stub::ListThrottles, v1::ListThrottlesRequest(), &list).ok());
+  ASSERT_EQ(list.entries_size(), 1);
+  EXPECT_EQ(list.entries(0).key(), "203.0.113.5");
+  EXPECT_FALSE(list.entries(0).blocked_until().empty());
+  v1::UnblockRequest un;
+  un.set_key("203.0.113.5");
+  v1::UnblockResponse unr;
+  ASSERT_TRUE(p.admin(&v1::AdminService::Stub::Unblock, un, &unr).ok());
+  EXPECT_EQ(p.login("anna@example.com", "s3cret", "203.0.113.5").result(), v1::AUTH_RESULT_OK);
+}
+
+}  // namespace
+}  // namespace postline::auth
