@@ -535,6 +535,36 @@ TEST(MimeStorage, RoundTrip) {
   EXPECT_LT(blob.size(), kNested.size());  // compact: smaller than this small message
 }
 
+// Stored blobs outlive the code that wrote them. If this fails, the encoding changed: bump
+// kVersion in serialize.cpp (and keep reading the old version) instead of editing this hex.
+TEST(MimeStorage, Version1EncodingIsStable) {
+  std::string r =
+      "From: A <a@b.c>\r\nSubject: s\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n"
+      "--x\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Language: en\r\n\r\nhi\r\n"
+      "--x--\r\n";
+  std::string blob = mime::serialize_structure(mime::parse(r));
+  static const char* hex = "0123456789abcdef";
+  std::string h;
+  for (unsigned char c : blob) {
+    h += hex[c >> 4];
+    h += hex[c & 15];
+  }
+  EXPECT_EQ(h,
+            "504c4d01"                                  // "PLM" v1
+            "9b0100"                                    // size 155, flags
+            "004a510603"                                // root offsets, lines 6, flags
+            "096d756c746970617274056d69786564"          // "multipart" "mixed"
+            "000108626f756e646172790178"                // encoding "", boundary=x
+            "0000000000" "00" "00"                      // id..disposition, dsp params, langs
+            "00" "0273"                                 // envelope: date NIL, subject "s"
+            "01024100026104622e63" "01024100026104622e63" "01024100026104622e63"
+            "000000" "0000"                             // to cc bcc, in-reply-to, message-id
+            "01"                                        // one child
+            "4f41020101047465787405706c61696e00"        // text/plain at 79
+            "010763686172736574057574662d38"            // charset=utf-8
+            "0000000000" "00" "0102656e" "00");         // language "en", no children
+}
+
 TEST(MimeStorage, RejectsCorruptBlobs) {
   auto m = mime::parse(kNested);
   std::string blob = mime::serialize_structure(m);
