@@ -22,6 +22,32 @@ static std::string key_of(std::string_view name) {
   return k;
 }
 
+template <typename Map, typename Fn>
+static auto cached(Map& map, std::string key, Fn&& fn) {
+  auto it = map.find(key);
+  if (it != map.end()) return it->second;
+  auto r = fn();
+  // Temporary failures are not remembered: a retry within the message may succeed.
+  if (r.status != DnsStatus::kTempFail) map.emplace(std::move(key), r);
+  return r;
+}
+
+TxtResult CachingDnsLookup::txt(std::string_view name) {
+  return cached(txt_, key_of(name), [&] { return inner_.txt(name); });
+}
+AddrResult CachingDnsLookup::a(std::string_view name) {
+  return cached(a_, key_of(name), [&] { return inner_.a(name); });
+}
+AddrResult CachingDnsLookup::aaaa(std::string_view name) {
+  return cached(aaaa_, key_of(name), [&] { return inner_.aaaa(name); });
+}
+MxResult CachingDnsLookup::mx(std::string_view name) {
+  return cached(mx_, key_of(name), [&] { return inner_.mx(name); });
+}
+PtrResult CachingDnsLookup::ptr(const IpAddress& address) {
+  return cached(ptr_, address.reverse_name(), [&] { return inner_.ptr(address); });
+}
+
 FakeDnsLookup::Node& FakeDnsLookup::node(std::string_view name) { return nodes_[key_of(name)]; }
 
 const FakeDnsLookup::Node* FakeDnsLookup::find(std::string_view name) {

@@ -60,6 +60,26 @@ class DnsLookup {
   virtual PtrResult ptr(const IpAddress& address) = 0;
 };
 
+// Memoises another DnsLookup for the life of this object — meant to live for one
+// message, so SPF on MAIL FROM and HELO, DKIM and DMARC never ask the same question
+// twice. Not thread-safe (one message is judged on one thread).
+class CachingDnsLookup : public DnsLookup {
+ public:
+  explicit CachingDnsLookup(DnsLookup& inner) : inner_(inner) {}
+  TxtResult txt(std::string_view name) override;
+  AddrResult a(std::string_view name) override;
+  AddrResult aaaa(std::string_view name) override;
+  MxResult mx(std::string_view name) override;
+  PtrResult ptr(const IpAddress& address) override;
+
+ private:
+  DnsLookup& inner_;
+  std::map<std::string, TxtResult> txt_;
+  std::map<std::string, AddrResult> a_, aaaa_;
+  std::map<std::string, MxResult> mx_;
+  std::map<std::string, PtrResult> ptr_;
+};
+
 // In-memory DNS for tests and tools. Names are case-insensitive; a name that has any
 // record of any type (or was marked with add_name) answers kNoData for other types,
 // every other name kNxDomain, unless a temporary failure was injected. Counts queries

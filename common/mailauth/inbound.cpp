@@ -4,9 +4,10 @@
 
 namespace postline::mailauth {
 
-InboundVerdict authenticate_inbound(DnsLookup& dns, const InboundInput& in, const InboundOptions& options,
+InboundVerdict authenticate_inbound(DnsLookup& uncached_dns, const InboundInput& in, const InboundOptions& options,
                                     const PublicSuffixList& psl) {
   InboundVerdict v;
+  CachingDnsLookup dns(uncached_dns);
   // Forged copies of our header go first, so nothing downstream can mistake them for
   // our verdict (RFC 8601 5).
   v.message = remove_own_authentication_results(in.message, in.authserv_id, &v.removed_forged_headers);

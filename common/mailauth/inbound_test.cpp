@@ -51,6 +51,21 @@ TEST(Inbound, GoodSignedMessagePassesEverything) {
   EXPECT_NE(v.authentication_results.find("dkim=pass"), std::string::npos);
   EXPECT_NE(v.authentication_results.find("spf=pass"), std::string::npos);
   EXPECT_NE(v.authentication_results.find("dmarc=pass"), std::string::npos) << v.authentication_results;
+  // SPF TXT for MAIL FROM and HELO, A for the HELO's "a", DKIM key, DMARC record.
+  EXPECT_EQ(w.dns.queries(), 5);
+}
+
+TEST(Inbound, NullSenderAsksEachQuestionOnce) {
+  World w;
+  std::string msg = w.signed_message();
+  // Null reverse-path: SPF MAIL FROM falls back to the HELO identity, which is also
+  // checked on its own; the cache answers the second round.
+  InboundInput in{*IpAddress::parse("192.0.2.1"), "mx.example.org", "", msg, "mx.postline.test"};
+  auto v = authenticate_inbound(w.dns, in, {}, PublicSuffixList::fallback());
+  EXPECT_EQ(v.spf.result, SpfResult::kPass);
+  EXPECT_EQ(v.spf.domain, "mx.example.org");
+  EXPECT_EQ(w.dns.queries(), 4);
+  EXPECT_NE(v.authentication_results.find("smtp.helo=mx.example.org"), std::string::npos);
 }
 
 TEST(Inbound, ForgedMessageGetsRejectPolicy) {

@@ -40,7 +40,6 @@ std::optional<ParsedMessage> parse_message(std::string_view message, std::string
   size_t pos = 0;
   size_t header_bytes = 0;
   HeaderField* current = nullptr;
-  bool in_bad_line = false;
   while (pos < text.size()) {
     size_t eol = text.find("\r\n", pos);
     size_t line_end = eol == std::string::npos ? text.size() : eol + 2;
@@ -55,22 +54,19 @@ std::optional<ParsedMessage> parse_message(std::string_view message, std::string
       return std::nullopt;
     }
     if (is_wsp(line[0])) {  // continuation
+      // A continuation of a dropped line (or of nothing) is dropped with it.
       if (current) {
         current->raw.append(line);
         if (current->raw.size() > limits.max_field_bytes) {
           fail(error, "header field too large");
           return std::nullopt;
         }
-      } else if (!in_bad_line) {
-        // Continuation without a field: ignore, like a line without colon.
       }
     } else {
       size_t colon = line.find(':');
       if (colon == std::string_view::npos || colon == 0) {
         current = nullptr;
-        in_bad_line = true;
       } else {
-        in_bad_line = false;
         std::string_view name = line.substr(0, colon);
         while (!name.empty() && is_wsp(name.back())) name.remove_suffix(1);
         if (out.headers.size() >= limits.max_header_fields) {
