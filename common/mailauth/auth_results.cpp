@@ -80,7 +80,8 @@ std::vector<AuthResultsEntry> auth_results_entries(const DkimVerifyResult& dkim)
     return out;
   }
   for (const auto& s : dkim.signatures) {
-    AuthResultsEntry e{"dkim", to_string(s.result), s.reason, {}, ""};
+    // A reason helps only when something went wrong; a pass speaks for itself.
+    AuthResultsEntry e{"dkim", to_string(s.result), s.result == AuthResult::kPass ? "" : s.reason, {}, ""};
     std::string comment;
     if (s.key_bits) comment = std::to_string(s.key_bits) + "-bit key";
     if (s.weak) comment += std::string(comment.empty() ? "" : "; ") + "weak";

@@ -18,7 +18,9 @@ struct InboundInput {
   IpAddress client_ip;
   std::string helo;
   std::string mail_from;    // reverse-path without <>, "" for the null sender
-  std::string_view message;  // as received (DATA/BDAT content, dot-unstuffed)
+  // As received (DATA/BDAT content, dot-unstuffed). Owned rather than viewed: a view
+  // built from a temporary in an aggregate initialiser would dangle; move it in.
+  std::string message;
   std::string authserv_id;  // our Authentication-Results id, e.g. the MX host name
   uint64_t now = 0;          // unix time (DKIM x=/t=, SPF %{t})
   int pct_roll = 0;          // 0..99, random per message (DMARC pct=)
