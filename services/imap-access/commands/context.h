@@ -97,20 +97,24 @@ struct Context {
   std::function<asio::awaitable<void>()> flush;
   // Sends a continuation request ("+ text") and reads the client's next line
   // (AUTHENTICATE); nullopt when the connection ended.
-  std::function<asio::awaitable<std::optional<std::string>>(std::string)> continuation;
+  std::function<asio::awaitable<std::optional<std::string>>(const std::string&)> continuation;
   Effect effect = Effect::kNone;
 
   // Runs fn(pqxx::connection&) on the database pool without blocking I/O.
   template <typename Fn>
   auto db(Fn fn) -> asio::awaitable<std::invoke_result_t<Fn&, pqxx::connection&>> {
     auto* pool = services.pool;
-    co_return co_await async::offload(*services.db_threads, [pool, fn = std::move(fn)]() mutable {
+    // Named, not a temporary inside co_await: GCC 12 destroys such temporaries
+    // twice across a suspension. Callers pass named lambdas for the same reason.
+    auto call = [pool, fn = std::move(fn)]() mutable {
       try {
         return pool->with(fn);
       } catch (const db::Unavailable& e) {
         throw Unavailable(e.what());
       }
-    });
+    };
+    auto result = co_await async::offload(*services.db_threads, std::move(call));
+    co_return result;
   }
 };
 

@@ -141,9 +141,10 @@ asio::awaitable<Result> cmd_fetch(Context& ctx) {
       if (std::find(f.begin(), f.end(), "\\Seen") == f.end()) need.push_back(j.uid);
     }
     if (!need.empty()) {
-      auto update = co_await ctx.db([=](pqxx::connection& c) {
+      auto op = [=](pqxx::connection& c) {
         return mailstore::store_flags(c, user_id, mailbox_id, need, mailstore::FlagMode::kAdd, {"\\Seen"});
-      });
+      };
+      auto update = co_await ctx.db(std::move(op));
       for (auto& m : update.changed) {
         sel.set_flags(static_cast<uint32_t>(m.uid), m.flags);
         seen_changed.insert(static_cast<uint32_t>(m.uid));
@@ -157,7 +158,7 @@ asio::awaitable<Result> cmd_fetch(Context& ctx) {
     for (const auto& j : batch) uids.push_back(j.uid);
     const auto items = req.items;
     const auto changed_since = req.changed_since;
-    std::string out = co_await ctx.db([=, &seen_changed](pqxx::connection& c) {
+    auto render = [=, &seen_changed](pqxx::connection& c) {
       pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
       auto records = mailstore::fetch_records(tx, user_id, mailbox_id, uids);
       std::string out;
@@ -231,7 +232,8 @@ asio::awaitable<Result> cmd_fetch(Context& ctx) {
         out += line;
       }
       return out;
-    });
+    };
+    std::string out = co_await ctx.db(std::move(render));
     ctx.send(std::move(out));
     co_await ctx.flush();
   }

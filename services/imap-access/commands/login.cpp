@@ -16,8 +16,9 @@ bool plaintext_allowed(const Context& ctx) {
 
 // Shared by LOGIN and AUTHENTICATE once the credentials are known.
 asio::awaitable<Result> finish_login(Context& ctx, const std::string& user, const std::string& password,
-                                     const std::string& mechanism) {
-  AuthOutcome outcome = co_await ctx.services.auth->authenticate(user, password, mechanism, ctx.session.remote_ip);
+                                     const char* mechanism) {
+  const std::string mech(mechanism);
+  AuthOutcome outcome = co_await ctx.services.auth->authenticate(user, password, mech, ctx.session.remote_ip);
   const char* label = "failure";
   Result result;
   switch (outcome.status) {
@@ -45,12 +46,13 @@ asio::awaitable<Result> finish_login(Context& ctx, const std::string& user, cons
   }
   const int64_t user_id = outcome.user_id;
   // First login creates the default mailboxes (INBOX, Sent, Drafts, ...).
-  co_await ctx.db([user_id](pqxx::connection& c) {
+  auto bootstrap = [user_id](pqxx::connection& c) {
     pqxx::work tx(c);
     mailstore::ensure_account(tx, user_id);
     tx.commit();
     return 0;
-  });
+  };
+  co_await ctx.db(std::move(bootstrap));
   ctx.session.state = State::kAuthenticated;
   ctx.session.user_id = user_id;
   ctx.session.username = outcome.email.empty() ? user : outcome.email;
@@ -120,7 +122,8 @@ asio::awaitable<Result> cmd_authenticate(Context& ctx) {
   if (initial) {
     encoded = *initial;
   } else {
-    auto line = co_await ctx.continuation("");
+    std::string prompt;
+    auto line = co_await ctx.continuation(prompt);
     if (!line) co_return Result::bad("Connection lost during authentication");
     encoded = *line;
   }

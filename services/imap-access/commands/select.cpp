@@ -26,7 +26,7 @@ asio::awaitable<Result> open(Context& ctx, bool read_only) {
     std::vector<MessageUpdate> messages;
   };
   const int64_t user_id = ctx.session.user_id;
-  Opened opened = co_await ctx.db([=](pqxx::connection& c) {
+  auto query = [=](pqxx::connection& c) {
     Opened o;
     pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
     o.info = mailstore::find_mailbox(tx, user_id, name);
@@ -34,7 +34,8 @@ asio::awaitable<Result> open(Context& ctx, bool read_only) {
     for (auto& m : mailstore::message_states(tx, user_id, o.info->mailbox_id))
       o.messages.push_back({static_cast<uint32_t>(m.uid), std::move(m.flags), m.modseq});
     return o;
-  });
+  };
+  Opened opened = co_await ctx.db(std::move(query));
   if (!opened.info) co_return Result::no("No such mailbox", "NONEXISTENT");
 
   SelectedMailbox sel;
@@ -84,7 +85,8 @@ asio::awaitable<Result> cmd_close(Context& ctx) {
   // CLOSE expunges silently (no EXPUNGE responses) unless read-only.
   if (!sel.read_only) {
     const int64_t user_id = ctx.session.user_id, mailbox_id = sel.mailbox_id;
-    co_await ctx.db([=](pqxx::connection& c) { return mailstore::expunge(c, user_id, mailbox_id, std::nullopt); });
+    auto op = [=](pqxx::connection& c) { return mailstore::expunge(c, user_id, mailbox_id, std::nullopt); };
+    co_await ctx.db(std::move(op));
   }
   ctx.session.selected.reset();
   ctx.session.state = State::kAuthenticated;

@@ -17,7 +17,7 @@ asio::awaitable<void> sync_selected(Context& ctx, bool allow_expunge) {
   };
   const int64_t user_id = ctx.session.user_id, mailbox_id = sel.mailbox_id, since = sel.highestmodseq;
   ctx.session.mailbox_dirty = false;
-  Snapshot snap = co_await ctx.db([=](pqxx::connection& c) {
+  auto query = [=](pqxx::connection& c) {
     Snapshot s;
     // One snapshot: the mailbox row and the changes must agree.
     pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
@@ -34,7 +34,8 @@ asio::awaitable<void> sync_selected(Context& ctx, bool allow_expunge) {
     for (auto uid : mailstore::expunged_since(tx, user_id, mailbox_id, since))
       s.expunged.push_back(static_cast<uint32_t>(uid));
     return s;
-  });
+  };
+  Snapshot snap = co_await ctx.db(std::move(query));
   if (!snap.exists) {
     // The mailbox was deleted or renamed away under us (another session).
     ctx.send(untagged("BYE Selected mailbox was deleted, have to disconnect"));

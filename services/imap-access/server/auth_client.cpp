@@ -25,7 +25,9 @@ asio::awaitable<AuthOutcome> GrpcAuthenticator::authenticate(const std::string& 
                                                              const std::string& mechanism,
                                                              const std::string& remote_ip) {
   Impl* impl = impl_.get();
-  co_return co_await async::offload(impl->threads, [=]() {
+  // A named callable, not a temporary in the co_await expression: GCC 12
+  // mishandles such temporaries across the suspension (double destruction).
+  auto call = [=]() {
     mail::v1::AuthenticateRequest req;
     req.set_username(user);
     req.set_password(password);
@@ -57,7 +59,9 @@ asio::awaitable<AuthOutcome> GrpcAuthenticator::authenticate(const std::string& 
       default: out.status = AuthStatus::kUnavailable; break;
     }
     return out;
-  });
+  };
+  AuthOutcome result = co_await async::offload(impl->threads, std::move(call));
+  co_return result;
 }
 
 }  // namespace postline::imap

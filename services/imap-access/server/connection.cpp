@@ -113,7 +113,8 @@ asio::awaitable<void> Connection::run(bool over_limit) {
   } ended{metrics};
 
   if (implicit_tls_) {
-    if (!server_.tls || !co_await stream_.start_tls(*server_.tls->current())) {
+    std::shared_ptr<asio::ssl::context> tls_ctx = server_.tls ? server_.tls->current() : nullptr;
+    if (!tls_ctx || !co_await stream_.start_tls(*tls_ctx)) {
       spdlog::info("[s:{}] TLS handshake with {} failed", session_.session_id, session_.remote_ip);
       metrics->protocol_error("tls_handshake");
       co_return;
@@ -229,7 +230,7 @@ asio::awaitable<void> Connection::handle(std::string text) {
   Context ctx{session_, server_.services, tag, spec->name, name.rfind("UID ", 0) == 0, args,
               [this](std::string s) { send(std::move(s)); },
               [this]() -> asio::awaitable<void> { co_await flush(); },
-              [this](std::string prompt) -> asio::awaitable<std::optional<std::string>> {
+              [this](const std::string& prompt) -> asio::awaitable<std::optional<std::string>> {
                 send("+ " + prompt + "\r\n");
                 co_await flush();
                 co_return co_await read_line();
@@ -283,7 +284,8 @@ asio::awaitable<void> Connection::handle(std::string text) {
     // Anything the client pipelined after STARTTLS arrived in plaintext and
     // must not be executed after the handshake (CVE-2011-0411 class).
     receiver_.reset();
-    if (!co_await stream_.start_tls(*server_.tls->current())) {
+    std::shared_ptr<asio::ssl::context> tls_ctx = server_.tls->current();
+    if (!co_await stream_.start_tls(*tls_ctx)) {
       spdlog::info("[s:{}] STARTTLS handshake failed", session_.session_id);
       server_.metrics->protocol_error("tls_handshake");
       closing_ = true;
