@@ -448,6 +448,19 @@ TEST(Session, ClassicRelayTricksAreRefusedOnMx) {
   }
 }
 
+TEST(Session, AddressLiteralsAreNeverLocal) {
+  Harness h;
+  EXPECT_EQ(codes(h.run("EHLO a\r\nMAIL FROM:<s@r.example>\r\nRCPT TO:<x@[192.0.2.9]>\r\n")),
+            (V{"220", "250", "250 2.1.0", "554 5.7.1"}));
+  EXPECT_TRUE(h.resolved.empty());
+  Harness s = submission_harness();
+  s.run("EHLO a\r\nAUTH PLAIN " + kPlainOk + "\r\nMAIL FROM:<alice@example.com>\r\nRCPT TO:<x@[192.0.2.9]>\r\n"
+        "DATA\r\nx\r\n.\r\n");
+  ASSERT_EQ(s.enqueued.size(), 1u);
+  EXPECT_EQ(s.enqueued[0].envelope.recipients[0].address, "x@[192.0.2.9]");
+  EXPECT_FALSE(s.enqueued[0].envelope.recipients[0].local);
+}
+
 TEST(Session, PostmasterWithoutDomainIsAccepted) {
   Harness h;
   h.config.hostname = "example.com";

@@ -98,6 +98,18 @@ void Session::cmd_rcpt(std::string_view args) {
     }
   }
   req.address = path.postmaster ? "postmaster@" + config_.hostname : path.mailbox.text();
+  if (!path.postmaster && path.mailbox.domain.front() == '[') {
+    // We host domains by name, never an address literal: such a recipient is
+    // remote by definition, so authd is not asked.
+    if (!authenticated()) {
+      observer_->on_message_rejected("relay_denied");
+      log(1, fmt::format("relay attempt to address literal <{}> refused", req.address));
+      return error_reply(554, "5.7.1", "Relay access denied");
+    }
+    tx_.recipients.push_back({req.address, false, 0, req.notify, req.orcpt});
+    ++tx_.rcpt_accepted;
+    return reply(250, "2.1.5", "Ok");
+  }
   rcpt_ = std::move(req);
   pending_ = Pending::kRcpt;
   emit(ResolveRecipientEvent{rcpt_.address});
