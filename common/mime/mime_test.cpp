@@ -2,6 +2,7 @@
 // from the implementation; the RFC section is named where it decides the answer.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <random>
 
 #include "common/mime/imap_grammar_check.h"
@@ -306,6 +307,29 @@ TEST(MimeGrammar, CheckerRejectsWhatTheRfcRejects) {
   EXPECT_EQ(GrammarCheck("({3}\r\na\rb NIL NIL NIL NIL NIL NIL NIL NIL NIL)").envelope(), "");
 }
 
+TEST(MimeTree, InnerMultipartReusingTheBoundary) {
+  std::string r = crlf(
+      "Content-Type: multipart/mixed; boundary=s\n\n"
+      "--s\nContent-Type: multipart/alternative; boundary=s\n\n--s\n\ninner\n--s--\n"
+      "--s\n\nouter\n--s--\n");
+  auto m = mime::parse(r);
+  ASSERT_EQ(m.root.children.size(), 2u);
+  EXPECT_EQ(fetch(m, r, "1.1"), "inner");
+  EXPECT_EQ(fetch(m, r, "2"), "outer");
+}
+
+TEST(MimeTree, ReusedBoundaryCannotMakeParsingQuadratic) {
+  std::string r = "Content-Type: multipart/mixed; boundary=s\r\n\r\n"
+                  "--s\r\nContent-Type: multipart/mixed; boundary=s\r\n";
+  for (int i = 0; i < 200000; ++i) r += "--s\r\nContent-Type: multipart/mixed; boundary=s\r\n";
+  auto t0 = std::chrono::steady_clock::now();
+  auto m = mime::parse(r);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(ms, 5000);
+  (void)mime::imap_bodystructure(m, true);
+}
+
 TEST(MimeTree, PartAndDepthLimits) {
   std::string r = "Content-Type: multipart/mixed; boundary=b\r\n\r\n";
   for (int i = 0; i < 100; ++i) r += "--b\r\n\r\nx\r\n";
@@ -504,6 +528,13 @@ TEST(MimePreview, FirstReadableTextCollapsed) {
   EXPECT_EQ(mime::preview_text(mime::parse(att), att), "");
   std::string u = "Content-Type: text/plain; charset=utf-8\r\n\r\n\xC3\xA9\xC3\xA9\xC3\xA9";
   EXPECT_EQ(mime::preview_text(mime::parse(u), u, 2), "\xC3\xA9\xC3\xA9");
+}
+
+TEST(MimeSearch, Utf16Base64Body) {
+  std::string r = "Content-Type: text/plain; charset=UTF-16\r\n"
+                  "Content-Transfer-Encoding: base64\r\n\r\n//5LAPYAbABuACAAAyY=\r\n";
+  std::string t = mime::search_text(mime::parse(r), r);
+  EXPECT_NE(t.find("k\xC3\xB6ln \xE2\x98\x83"), std::string::npos) << t;
 }
 
 TEST(MimeSearch, CappedOnCodePointBoundary) {

@@ -3,6 +3,7 @@
 // Each entity is first bounded (the parent found its delimiters), then its own header and
 // body are parsed inside those bounds. That makes unterminated inner multiparts, missing
 // close delimiters and junk harmless: nothing can run past its parent's end.
+#include <algorithm>
 #include <cstring>
 
 #include "common/mime/internal.h"
@@ -25,6 +26,9 @@ struct Ctx {
   const Limits& limits;
   std::size_t parts = 1;
   bool truncated = false;
+  // Bytes reuses_boundary() may still scan. Without a budget, a million delimiter lines
+  // after a part that reuses the boundary would each rescan up to the peek window.
+  std::uint64_t peek_budget = 64u << 20;
 };
 
 const HeaderField* find_field(const std::vector<HeaderField>& fields, std::string_view name) {
@@ -137,6 +141,25 @@ int delimiter_kind(std::string_view raw, std::uint64_t pos, std::uint64_t end,
   return 1;
 }
 
+// Does the part starting at `start` declare itself multipart with this same boundary? Only
+// its first 16 KiB are looked at, within an overall budget (Ctx::peek_budget).
+bool reuses_boundary(Ctx& ctx, std::uint64_t start, std::uint64_t end,
+                     std::string_view boundary) {
+  std::uint64_t limit = std::min<std::uint64_t>(end, start + 16 * 1024);
+  if (limit - start > ctx.peek_budget) return false;
+  ctx.peek_budget -= limit - start;
+  std::vector<HeaderField> fields;
+  bool truncated = false;
+  detail::parse_header_block(ctx.raw, start, limit, ctx.limits, &fields, &truncated);
+  const HeaderField* ct = find_field(fields, "Content-Type");
+  if (!ct) return false;
+  detail::ContentValue cv = detail::parse_content_value(ct->value, ctx.limits.max_params);
+  if (cv.token.rfind("multipart/", 0) != 0) return false;
+  for (const Param& prm : cv.params)
+    if (prm.name == "boundary") return prm.value == boundary;
+  return false;
+}
+
 void split_multipart(Ctx& ctx, Part& p, std::size_t depth) {
   const std::string* b = p.param("boundary");
   // RFC 2046 §5.1.1: 1-70 characters. Longer ones occur; cap to keep matching cheap.
@@ -161,10 +184,23 @@ void split_multipart(Ctx& ctx, Part& p, std::size_t depth) {
     p.children.emplace_back();
     parse_entity(ctx, p.children.back(), *part_start, pe, depth + 1, digest);
   };
+  // Inner multiparts that (illegally) reuse this boundary: their delimiters are theirs, not
+  // ours, until their close delimiter — the nesting a sender meant, and what Dovecot does.
+  std::size_t same_boundary_depth = 0;
   while (pos < end) {
     const void* nl = std::memchr(raw.data() + pos, '\n', end - pos);
     std::uint64_t next = nl ? std::uint64_t(static_cast<const char*>(nl) - raw.data()) + 1 : end;
     int kind = raw[pos] == '-' ? delimiter_kind(raw, pos, end, boundary) : 0;
+    if (kind != 0 && same_boundary_depth > 0) {
+      if (kind == 2) {
+        --same_boundary_depth;
+      } else if (reuses_boundary(ctx, next, end, boundary)) {
+        ++same_boundary_depth;
+      }
+      pos = next;
+      continue;
+    }
+    if (kind == 1 && reuses_boundary(ctx, next, end, boundary)) same_boundary_depth = 1;
     if (kind != 0) {
       close_part(pos);
       if (kind == 2) return;  // the rest is the epilogue

@@ -167,6 +167,7 @@ void add_body(Out& out, std::string_view raw, const Part& p, const Limits& limit
   const std::string* cs = p.param("charset");
   std::string text = to_utf8(decoded, cs ? std::string_view(*cs) : std::string_view("us-ascii"));
   if (p.subtype == "html") text = html_text(text);
+  std::erase(text, '\r');  // line ends as "\n" only, like the header lines above
   out.add(text);
   out.add("\n");
 }
