@@ -1,0 +1,189 @@
+"""Logging in with accounts made by the CLI (issue 7): SMTP submission and IMAP,
+PLAIN / LOGIN / SCRAM-SHA-256, main and app passwords; disabled accounts; the
+audit log and login metrics. Mechanisms a protocol service does not offer yet
+are skipped with a reason, never passed silently."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import imaplib
+import os
+import smtplib
+import ssl
+
+import pytest
+
+USER = "login@accounts.example"
+PASSWORD = "Correct-Horse-42"
+
+
+def tls_context() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the test platform's self-signed certificate
+    return ctx
+
+
+@pytest.fixture(scope="module")
+def accounts(platform):
+    platform.add_user(USER, PASSWORD)
+    app = platform.cli("app-password", "add", USER, "phone").stdout.strip()
+    return {"app": app}
+
+
+def submission(platform, source="127.0.0.1") -> smtplib.SMTP:
+    smtp = smtplib.SMTP("127.0.0.1", platform.ports["smtp_submission"], timeout=30, source_address=(source, 0))
+    smtp.ehlo("client.test")
+    smtp.starttls(context=tls_context())
+    smtp.ehlo("client.test")
+    return smtp
+
+
+def smtp_login(platform, user, password, mechanism="PLAIN", source="127.0.0.1"):
+    """Returns the SMTP reply code of the AUTH exchange."""
+    with submission(platform, source) as smtp:
+        smtp.user, smtp.password = user, password
+        auth = {"PLAIN": smtp.auth_plain, "LOGIN": smtp.auth_login}[mechanism]
+        try:
+            code, _ = smtp.auth(mechanism, auth, initial_response_ok=(mechanism == "PLAIN"))
+        except smtplib.SMTPAuthenticationError as e:
+            code = e.smtp_code
+        return code
+
+
+# --- SCRAM-SHA-256 client (RFC 5802/7677) ------------------------------------
+class ScramClient:
+    def __init__(self, user: str, password: str):
+        self.user, self.password = user, password
+        self.nonce = base64.b64encode(os.urandom(18)).decode()
+        self.first_bare = f"n={user},r={self.nonce}"
+
+    def first(self) -> bytes:
+        return ("n,," + self.first_bare).encode()
+
+    def final(self, server_first: bytes) -> bytes:
+        attrs = dict(part.split("=", 1) for part in server_first.decode().split(","))
+        assert attrs["r"].startswith(self.nonce)
+        salted = hashlib.pbkdf2_hmac("sha256", self.password.encode(), base64.b64decode(attrs["s"]), int(attrs["i"]))
+        client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+        stored = hashlib.sha256(client_key).digest()
+        without_proof = f"c=biws,r={attrs['r']}"
+        self.auth_message = f"{self.first_bare},{server_first.decode()},{without_proof}".encode()
+        signature = hmac.new(stored, self.auth_message, "sha256").digest()
+        proof = bytes(a ^ b for a, b in zip(client_key, signature))
+        self.server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+        return f"{without_proof},p={base64.b64encode(proof).decode()}".encode()
+
+    def verify(self, server_final: bytes) -> bool:
+        expected = hmac.new(self.server_key, self.auth_message, "sha256").digest()
+        return server_final.decode() == "v=" + base64.b64encode(expected).decode()
+
+
+def smtp_scram(platform, user, password) -> int:
+    with submission(platform) as smtp:
+        if "SCRAM-SHA-256" not in smtp.esmtp_features.get("auth", "").upper().split():
+            pytest.skip("smtpd does not advertise SCRAM-SHA-256 yet (needs authd SaslStart/SaslStep)")
+        client = ScramClient(user, password)
+        code, resp = smtp.docmd("AUTH", "SCRAM-SHA-256 " + base64.b64encode(client.first()).decode())
+        assert code == 334, (code, resp)
+        code, resp = smtp.docmd(base64.b64encode(client.final(base64.b64decode(resp))).decode())
+        if code == 334:  # server-final as a challenge
+            assert client.verify(base64.b64decode(resp))
+            code, resp = smtp.docmd("")
+        return code
+
+
+# --- SMTP submission -----------------------------------------------------------
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_smtp_submission_password(platform, accounts, mechanism):
+    assert smtp_login(platform, USER, PASSWORD, mechanism) == 235
+    assert smtp_login(platform, USER, "wrong", mechanism) == 535
+    assert smtp_login(platform, "nobody@accounts.example", "wrong", mechanism) == 535
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_smtp_submission_app_password(platform, accounts, mechanism):
+    assert smtp_login(platform, USER, accounts["app"], mechanism) == 235
+
+
+def test_smtp_submission_scram(platform, accounts):
+    assert smtp_scram(platform, USER, PASSWORD) == 235
+    assert smtp_scram(platform, USER, accounts["app"]) == 235
+    assert smtp_scram(platform, USER, "wrong") == 535
+
+
+# --- IMAP ----------------------------------------------------------------------
+def imap(platform) -> imaplib.IMAP4:
+    client = imaplib.IMAP4("127.0.0.1", platform.ports["imap"])
+    client.starttls(ssl_context=tls_context())
+    return client
+
+
+def test_imap_login_password_and_app_password(platform, accounts):
+    for password in (PASSWORD, accounts["app"]):
+        client = imap(platform)
+        try:
+            assert client.login(USER, password)[0] == "OK"
+        finally:
+            client.logout()
+    client = imap(platform)
+    try:
+        with pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATIONFAILED"):
+            client.login(USER, "wrong")
+    finally:
+        client.logout()
+
+
+def test_imap_authenticate_plain(platform, accounts):
+    client = imap(platform)
+    try:
+        typ, _ = client.authenticate("PLAIN", lambda _: f"\0{USER}\0{PASSWORD}".encode())
+        assert typ == "OK"
+    finally:
+        client.logout()
+
+
+def test_imap_authenticate_scram(platform, accounts):
+    client = imap(platform)
+    try:
+        if "AUTH=SCRAM-SHA-256" not in client.capabilities:
+            pytest.skip("imapd does not advertise AUTH=SCRAM-SHA-256 yet (needs authd SaslStart/SaslStep)")
+        scram = ScramClient(USER, accounts["app"])
+        steps = iter([lambda _: scram.first(), scram.final, lambda data: b"" if scram.verify(data) else b"*"])
+        typ, _ = client.authenticate("SCRAM-SHA-256", lambda data: next(steps)(data))
+        assert typ == "OK"
+    finally:
+        client.logout()
+
+
+# --- disabled accounts, audit, metrics -----------------------------------------
+def test_disabled_user_cannot_log_in_or_receive(platform):
+    platform.add_user("off@accounts.example", "pw-off-1")
+    assert smtp_login(platform, "off@accounts.example", "pw-off-1") == 235
+    platform.cli("user", "disable", "off@accounts.example")
+    assert smtp_login(platform, "off@accounts.example", "pw-off-1") == 535
+    with smtplib.SMTP("127.0.0.1", platform.ports["smtp_mx"], timeout=30) as mx:
+        mx.ehlo("remote.test")
+        mx.mail("someone@remote.test")
+        code, _ = mx.rcpt("off@accounts.example")
+        assert code == 550
+    platform.cli("user", "enable", "off@accounts.example")
+    assert smtp_login(platform, "off@accounts.example", "pw-off-1") == 235
+
+
+def test_audit_log_and_metrics(platform, accounts):
+    before_ok = platform.metric_value("authd", "postline_authd_logins_total", {"protocol": "smtp", "outcome": "ok"})
+    before_bad = platform.metric_value("authd", "postline_authd_logins_total",
+                                       {"protocol": "smtp", "outcome": "invalid_credentials"})
+    assert smtp_login(platform, USER, PASSWORD) == 235
+    assert smtp_login(platform, USER, "Not-The-Password-93") == 535
+    assert platform.metric_value("authd", "postline_authd_logins_total",
+                                 {"protocol": "smtp", "outcome": "ok"}) == before_ok + 1
+    assert platform.metric_value("authd", "postline_authd_logins_total",
+                                 {"protocol": "smtp", "outcome": "invalid_credentials"}) == before_bad + 1
+    assert platform.metric_value("authd", "postline_authd_hash_duration_seconds_count") > 0
+    log = platform.logs["authd"].read_text(errors="replace")
+    assert f'audit login outcome=ok user="{USER}" protocol=smtp' in log
+    assert f'audit login outcome=invalid_credentials user="{USER}"' in log
+    assert PASSWORD not in log and "Not-The-Password-93" not in log and accounts["app"] not in log
