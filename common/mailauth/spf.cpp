@@ -84,15 +84,48 @@ bool macro_syntax_ok(std::string_view s, bool exp) {
   return true;
 }
 
-// A literal (macro-free) target must look like a domain with a non-numeric top label.
+// RFC 7208 7.1 toplabel: letters, digits and inner hyphens, not all digits.
+bool toplabel_ok(std::string_view t) {
+  if (t.empty() || t.size() > 63 || t.front() == '-' || t.back() == '-') return false;
+  bool alpha = false;
+  for (char c : t) {
+    if (!is_alnum(c) && c != '-') return false;
+    if (is_alpha(c)) alpha = true;
+  }
+  return alpha || t.find('-') != std::string_view::npos;
+}
+
+// A literal (macro-free) domain-spec: any visible characters in the inner labels
+// (the grammar's macro-literal allows them, and the test suite checks it), ending in
+// "." toplabel.
 bool literal_domain_ok(std::string_view s) {
-  if (s.find('%') != std::string_view::npos) return true;
-  auto d = normalize_domain(s);
-  if (!d) return false;
-  size_t dot = d->rfind('.');
-  if (dot == std::string::npos) return false;
-  std::string_view top = std::string_view(*d).substr(dot + 1);
-  return !std::all_of(top.begin(), top.end(), is_digit) && top.find('_') == std::string_view::npos;
+  if (s.find('%') != std::string_view::npos) return true;  // checked after expansion
+  if (!s.empty() && s.back() == '.') s.remove_suffix(1);
+  size_t dot = s.rfind('.');
+  if (dot == std::string_view::npos || dot == 0) return false;
+  for (char c : s)
+    if (static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) > 0x7e) return false;
+  return toplabel_ok(s.substr(dot + 1));
+}
+
+// The name a mechanism queries, after macro expansion. DNS labels may hold any octet;
+// we allow printable ASCII (macros can legitimately produce spaces, e.g. %_), enforce
+// the label and name lengths, and never pass control bytes to the resolver.
+std::optional<std::string> query_name(std::string_view s) {
+  if (!s.empty() && s.back() == '.') s.remove_suffix(1);
+  if (s.empty() || s.size() > 253) return std::nullopt;
+  size_t label = 0;
+  for (char c : s) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u > 0x7e) return std::nullopt;
+    if (c == '.') {
+      if (label == 0) return std::nullopt;
+      label = 0;
+    } else if (++label > 63) {
+      return std::nullopt;
+    }
+  }
+  return to_lower(s);
 }
 
 bool parse_cidr(std::string_view digits, unsigned max, unsigned* out) {
@@ -236,7 +269,7 @@ class Evaluator {
   int voids() const { return voids_; }
 
   Eval check_host(std::string_view domain_in) {
-    auto domain = normalize_domain(domain_in);
+    auto domain = query_name(domain_in);
     if (!domain || domain->find('.') == std::string::npos) return {SpfResult::kNone, "no valid domain", {}};
     if (stack_.size() >= kMaxDepth) return {SpfResult::kPermError, "recursion too deep", {}};
     if (std::find(stack_.begin(), stack_.end(), *domain) != stack_.end())
@@ -307,7 +340,7 @@ class Evaluator {
     if (!t.domain_spec.empty()) {
       auto e = expand(t.domain_spec, domain, false);
       if (!e) return err(SpfResult::kPermError, "bad macro in " + t.text);
-      auto n = normalize_domain(*e);
+      auto n = query_name(*e);
       if (!n) return std::nullopt;  // an expansion that is not a name cannot match
       target = *n;
     }
@@ -470,10 +503,13 @@ class Evaluator {
     // Failures here are never fatal: the result stays fail, only the text is lost.
     auto target = expand(exp_spec, domain, false);
     if (!target) return {};
-    auto name = normalize_domain(*target);
+    auto name = query_name(*target);
     if (!name) return {};
     auto txt = dns_.txt(*name);
     if (txt.status != DnsStatus::kOk || txt.records.size() != 1) return {};
+    // RFC 7208 6.2: explanation text is US-ASCII; anything else discards it.
+    for (char c : txt.records[0])
+      if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) return {};
     auto text = expand(txt.records[0], domain, true);
     if (!text) return {};
     // Only printable ASCII reaches the SMTP reply.
@@ -498,7 +534,9 @@ class Evaluator {
 SpfVerdict spf_check_host(DnsLookup& dns, const IpAddress& ip, std::string_view domain, std::string_view sender,
                           std::string_view helo, const SpfOptions& options) {
   Evaluator ev(dns, ip, sender, helo, options);
-  Eval e = ev.check_host(domain);
+  // The identity itself must be an ordinary host name (RFC 7208 4.3): "none" otherwise.
+  // Names reached through include/redirect may use the wider domain-spec alphabet.
+  Eval e = normalize_domain(domain) ? ev.check_host(domain) : Eval{SpfResult::kNone, "no valid domain", {}};
   SpfVerdict v;
   v.result = e.result;
   v.reason = std::move(e.reason);

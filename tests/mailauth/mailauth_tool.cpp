@@ -9,6 +9,10 @@
 //                         FILE: lines "name<TAB>txt record"; prints one line per
 //                         signature "<result> d=<d> s=<s> a=<a> <reason>"; exit 0 when
 //                         the overall result is pass, 1 otherwise, 2 on usage errors.
+//   mailauth_tool spf     --zone FILE --ip IP --mail-from S --helo H [--ptr] [--receiver R]
+//                         FILE: lines "name<TAB>TYPE<TAB>hex(data)" (the openspf test
+//                         suite's zone data, see test_openspf_suite.py); prints the
+//                         result on the first line and the explanation on the second.
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -19,6 +23,8 @@
 
 #include "common/mailauth/dkim.h"
 #include "common/mailauth/dkim_keygen.h"
+#include "common/mailauth/spf.h"
+#include "common/mailauth/text_util.h"
 
 using namespace postline::mailauth;
 
@@ -35,7 +41,7 @@ std::map<std::string, std::string> options(int argc, char** argv) {
     std::string a = argv[i];
     if (a.rfind("--", 0) != 0) continue;
     a = a.substr(2);
-    if (a == "length") {
+    if (a == "length" || a == "ptr") {
       o[a] = "1";
     } else if (i + 1 < argc) {
       o[a] = argv[++i];
@@ -122,6 +128,95 @@ int verify(std::map<std::string, std::string>& o) {
   return r.overall() == AuthResult::kPass ? 0 : 1;
 }
 
+// DNS emulating the openspf suite driver (pyspf's testspf.py): a name's "TIMEOUT"
+// entry turns queries without data into temporary failures, "TIMEOUT-<TYPE>" does so
+// for one type, a CNAME is followed one level, names under "error." that are not in
+// the zone fail temporarily, and labels over 63 octets fail temporarily.
+class ZoneDns : public DnsLookup {
+ public:
+  explicit ZoneDns(const std::string& path) {
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+      auto t1 = line.find('\t');
+      auto t2 = line.find('\t', t1 + 1);
+      if (t1 == std::string::npos || t2 == std::string::npos) continue;
+      std::string name = to_lower(line.substr(0, t1));
+      std::string type = line.substr(t1 + 1, t2 - t1 - 1);
+      std::string hex = line.substr(t2 + 1), data;
+      for (size_t i = 0; i + 1 < hex.size(); i += 2) data.push_back(char(std::stoi(hex.substr(i, 2), nullptr, 16)));
+      zone_[name].push_back({type, data});
+    }
+  }
+  TxtResult txt(std::string_view name) override {
+    TxtResult r;
+    r.status = lookup(name, "TXT", &r.records);
+    return r;
+  }
+  AddrResult a(std::string_view name) override { return addrs(name, "A"); }
+  AddrResult aaaa(std::string_view name) override { return addrs(name, "AAAA"); }
+  MxResult mx(std::string_view name) override {
+    MxResult r;
+    std::vector<std::string> raw;
+    r.status = lookup(name, "MX", &raw);
+    for (const auto& d : raw) {
+      auto sp = d.find(' ');
+      std::string host = d.substr(sp + 1);
+      if (!host.empty() && host.back() == '.') host.pop_back();
+      r.records.push_back({uint16_t(std::stoi(d.substr(0, sp))), host});
+    }
+    return r;
+  }
+  PtrResult ptr(const IpAddress& address) override {
+    PtrResult r;
+    r.status = lookup(address.reverse_name(), "PTR", &r.names);
+    return r;
+  }
+
+ private:
+  AddrResult addrs(std::string_view name, const char* type) {
+    AddrResult r;
+    std::vector<std::string> raw;
+    r.status = lookup(name, type, &raw);
+    for (const auto& d : raw)
+      if (auto ip = IpAddress::parse(d)) r.addresses.push_back(*ip);
+    if (r.status == DnsStatus::kOk && r.addresses.empty()) r.status = DnsStatus::kNoData;
+    return r;
+  }
+  DnsStatus lookup(std::string_view qname, const std::string& type, std::vector<std::string>* out, int level = 0) {
+    std::string name = to_lower(qname);
+    if (!name.empty() && name.back() == '.') name.pop_back();
+    for (auto label : split(name, '.'))
+      if (label.size() > 63) return DnsStatus::kTempFail;
+    auto it = zone_.find(name);
+    if (it == zone_.end()) return name.rfind("error.", 0) == 0 ? DnsStatus::kTempFail : DnsStatus::kNxDomain;
+    bool timeout = false;
+    std::string cname;
+    for (const auto& [t, d] : it->second) {
+      if (t == type) out->push_back(d);
+      if (t == "TIMEOUT") timeout = true;
+      if (t == "TIMEOUT-" + type) return DnsStatus::kTempFail;
+      if (t == "CNAME") cname = d;
+    }
+    if (out->empty() && !cname.empty() && level == 0) return lookup(cname, type, out, 1);
+    if (out->empty()) return timeout ? DnsStatus::kTempFail : DnsStatus::kNoData;
+    return DnsStatus::kOk;
+  }
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> zone_;
+};
+
+int spf(std::map<std::string, std::string>& o) {
+  ZoneDns dns(o["zone"]);
+  auto ip = IpAddress::parse(o["ip"]);
+  if (!ip) return usage();
+  SpfOptions so;
+  so.evaluate_ptr = o.count("ptr") > 0;
+  if (o.count("receiver")) so.receiving_host = o["receiver"];
+  auto v = spf_check_mail_from(dns, *ip, o["mail-from"], o["helo"], so);
+  std::cout << to_string(v.result) << "\n" << v.explanation << "\n" << v.reason << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -132,6 +227,7 @@ int main(int argc, char** argv) {
     if (cmd == "keygen") return keygen(o);
     if (cmd == "sign") return sign(o);
     if (cmd == "verify") return verify(o);
+    if (cmd == "spf") return spf(o);
   } catch (const std::exception& e) {
     std::cerr << e.what() << "\n";
     return 2;
