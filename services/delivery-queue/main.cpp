@@ -19,6 +19,7 @@
 #include "common/log/log.h"
 #include "common/mailstore/sql/migrations.h"
 #include "common/metrics/http_server.h"
+#include "services/delivery-queue/delivery/dkim_signer.h"
 #include "services/delivery-queue/delivery/mailstore_delivery.h"
 #include "services/delivery-queue/delivery/metrics.h"
 #include "services/delivery-queue/delivery/remote_delivery.h"
@@ -32,6 +33,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <pthread.h>
 
@@ -60,6 +62,7 @@ int main(int argc, char** argv) {
   config::Config cfg;
   queue::WorkerConfig wc;
   queue::RemoteConfig rc;
+  std::unique_ptr<queue::DkimSigner> dkim;
   try {
     cfg = config::Config::load(config_file, config::Config::process_environment());
     wc.workers = static_cast<int>(cfg.integer("queue", "workers"));
@@ -74,6 +77,7 @@ int main(int argc, char** argv) {
     wc.hostname = cfg.str("queue", "hostname");
     wc.bounce_from = cfg.str("queue", "bounce_from");
     rc = queue::RemoteConfig::from(cfg);
+    dkim = std::make_unique<queue::DkimSigner>(cfg.list("queue", "dkim_keys"));
     if (cfg.integer("queue", "max_recipients") < 1) throw config::ConfigError("queue.max_recipients: must be positive");
   } catch (const config::ConfigError& e) {
     std::fprintf(stderr, "%s: %s\n", kName, e.what());
@@ -135,15 +139,26 @@ int main(int argc, char** argv) {
 
   queue::MailstoreDelivery local;
   queue::AuthResolver resolver(cfg.str("auth", "addr"), &client_rpc);
-  queue::SmtpRemoteDelivery remote(rc, nullptr);
+  queue::SmtpRemoteDelivery remote(rc, dkim->empty() ? nullptr : dkim.get());
   queue::Workers workers(worker_pool, wc, &local, &remote, &resolver, &metrics);
   workers.start();
 
   queue::ServiceLimits limits;
   limits.max_message_size = cfg.size("queue", "max_message_size");
   limits.max_recipients = static_cast<int>(cfg.integer("queue", "max_recipients"));
+  // The admin RPCs take the same bearer token as authd's AdminService.
+  std::string admin_token;
+  if (auto path = cfg.str("auth", "admin_token_file"); !path.empty()) {
+    std::ifstream in(path);
+    if (!in) {
+      std::fprintf(stderr, "%s: auth.admin_token_file: cannot read %s\n", kName, path.c_str());
+      return 2;
+    }
+    std::getline(in, admin_token);
+    while (!admin_token.empty() && (admin_token.back() == '\r' || admin_token.back() == ' ')) admin_token.pop_back();
+  }
   queue::QueueServiceImpl service(rpc_pool, limits, {wc.hostname, wc.bounce_from}, &metrics, &server_rpc,
-                                  [&] { workers.wake(); });
+                                  [&] { workers.wake(); }, admin_token);
   std::unique_ptr<grpc::Server> server;
   int grpc_port = 0;
   try {

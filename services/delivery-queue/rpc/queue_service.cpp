@@ -1,5 +1,6 @@
 #include "services/delivery-queue/rpc/queue_service.h"
 
+#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -122,13 +123,30 @@ std::string validate_envelope(const v1::Envelope& env, int max_recipients) {
 }
 
 QueueServiceImpl::QueueServiceImpl(db::Pool& pool, ServiceLimits limits, DsnSender dsn_sender, QueueMetrics* metrics,
-                                   grpcutil::RpcMetrics* rpc_metrics, std::function<void()> wake)
+                                   grpcutil::RpcMetrics* rpc_metrics, std::function<void()> wake,
+                                   std::string admin_token)
     : pool_(pool),
       limits_(limits),
       dsn_sender_(std::move(dsn_sender)),
       metrics_(metrics),
       rpc_metrics_(rpc_metrics),
-      wake_(std::move(wake)) {}
+      wake_(std::move(wake)),
+      admin_token_(std::move(admin_token)) {}
+
+bool QueueServiceImpl::authorized(grpc::ServerContext* ctx) const {
+  if (admin_token_.empty() || !ctx) return true;
+  const auto& md = ctx->client_metadata();
+  auto it = md.find("authorization");
+  if (it == md.end()) return false;
+  const std::string given(it->second.data(), it->second.size());
+  const std::string want = "Bearer " + admin_token_;
+  // Constant time: the token is a secret.
+  return given.size() == want.size() && CRYPTO_memcmp(given.data(), want.data(), want.size()) == 0;
+}
+
+namespace {
+const grpc::Status kUnauthenticated(grpc::StatusCode::UNAUTHENTICATED, "queue administration needs the admin token");
+}
 
 grpc::Status QueueServiceImpl::Enqueue(grpc::ServerContext* ctx, grpc::ServerReader<v1::EnqueueChunk>* reader,
                                        v1::EnqueueResponse* response) {
@@ -202,10 +220,14 @@ grpc::Status QueueServiceImpl::do_enqueue(grpc::ServerContext* ctx, grpc::Server
   return grpc::Status::OK;
 }
 
-grpc::Status QueueServiceImpl::GetMessage(grpc::ServerContext*, const v1::GetMessageRequest* request,
+grpc::Status QueueServiceImpl::GetMessage(grpc::ServerContext* ctx, const v1::GetMessageRequest* request,
                                           v1::GetMessageResponse* response) {
   std::optional<grpcutil::RpcMetrics::Timer> timer;
   if (rpc_metrics_) timer.emplace(*rpc_metrics_, "GetMessage");
+  if (!authorized(ctx)) {
+    if (timer) timer->done(kUnauthenticated);
+    return kUnauthenticated;
+  }
   grpc::Status status;
   try {
     auto m = pool_.with([&](pqxx::connection& c) { return get_message(c, request->queue_id(), true); });
@@ -220,10 +242,14 @@ grpc::Status QueueServiceImpl::GetMessage(grpc::ServerContext*, const v1::GetMes
   return status;
 }
 
-grpc::Status QueueServiceImpl::ListMessages(grpc::ServerContext*, const v1::ListMessagesRequest* request,
+grpc::Status QueueServiceImpl::ListMessages(grpc::ServerContext* ctx, const v1::ListMessagesRequest* request,
                                             v1::ListMessagesResponse* response) {
   std::optional<grpcutil::RpcMetrics::Timer> timer;
   if (rpc_metrics_) timer.emplace(*rpc_metrics_, "ListMessages");
+  if (!authorized(ctx)) {
+    if (timer) timer->done(kUnauthenticated);
+    return kUnauthenticated;
+  }
   grpc::Status status;
   int limit = request->limit() <= 0 ? 1000 : std::min(request->limit(), 10000);
   try {
@@ -236,10 +262,14 @@ grpc::Status QueueServiceImpl::ListMessages(grpc::ServerContext*, const v1::List
   return status;
 }
 
-grpc::Status QueueServiceImpl::Retry(grpc::ServerContext*, const v1::RetryRequest* request,
+grpc::Status QueueServiceImpl::Retry(grpc::ServerContext* ctx, const v1::RetryRequest* request,
                                      v1::RetryResponse* response) {
   std::optional<grpcutil::RpcMetrics::Timer> timer;
   if (rpc_metrics_) timer.emplace(*rpc_metrics_, "Retry");
+  if (!authorized(ctx)) {
+    if (timer) timer->done(kUnauthenticated);
+    return kUnauthenticated;
+  }
   grpc::Status status;
   if (request->queue_id().empty() && !request->all()) {
     status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "give a queue id or all");
@@ -260,9 +290,13 @@ grpc::Status QueueServiceImpl::Retry(grpc::ServerContext*, const v1::RetryReques
   return status;
 }
 
-grpc::Status QueueServiceImpl::Flush(grpc::ServerContext*, const v1::FlushRequest*, v1::FlushResponse* response) {
+grpc::Status QueueServiceImpl::Flush(grpc::ServerContext* ctx, const v1::FlushRequest*, v1::FlushResponse* response) {
   std::optional<grpcutil::RpcMetrics::Timer> timer;
   if (rpc_metrics_) timer.emplace(*rpc_metrics_, "Flush");
+  if (!authorized(ctx)) {
+    if (timer) timer->done(kUnauthenticated);
+    return kUnauthenticated;
+  }
   grpc::Status status;
   try {
     response->set_recipients(pool_.with([&](pqxx::connection& c) { return retry_now(c, ""); }));
@@ -274,10 +308,14 @@ grpc::Status QueueServiceImpl::Flush(grpc::ServerContext*, const v1::FlushReques
   return status;
 }
 
-grpc::Status QueueServiceImpl::DeleteMessage(grpc::ServerContext*, const v1::DeleteMessageRequest* request,
+grpc::Status QueueServiceImpl::DeleteMessage(grpc::ServerContext* ctx, const v1::DeleteMessageRequest* request,
                                              v1::DeleteMessageResponse* response) {
   std::optional<grpcutil::RpcMetrics::Timer> timer;
   if (rpc_metrics_) timer.emplace(*rpc_metrics_, "DeleteMessage");
+  if (!authorized(ctx)) {
+    if (timer) timer->done(kUnauthenticated);
+    return kUnauthenticated;
+  }
   grpc::Status status;
   try {
     bool bounced = false;

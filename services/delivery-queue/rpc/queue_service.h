@@ -23,8 +23,10 @@ struct ServiceLimits {
 class QueueServiceImpl final : public postline::mail::v1::QueueService::Service {
  public:
   // wake: called after a commit that makes recipients due (new mail, retry).
+  // admin_token: when not empty, every RPC but Enqueue needs the metadata
+  // "authorization: Bearer <token>" (the same token as authd's AdminService).
   QueueServiceImpl(db::Pool& pool, ServiceLimits limits, DsnSender dsn_sender, QueueMetrics* metrics,
-                   grpcutil::RpcMetrics* rpc_metrics, std::function<void()> wake);
+                   grpcutil::RpcMetrics* rpc_metrics, std::function<void()> wake, std::string admin_token = "");
 
   grpc::Status Enqueue(grpc::ServerContext* ctx, grpc::ServerReader<mail::v1::EnqueueChunk>* reader,
                        mail::v1::EnqueueResponse* response) override;
@@ -48,6 +50,8 @@ class QueueServiceImpl final : public postline::mail::v1::QueueService::Service 
   QueueMetrics* metrics_;
   grpcutil::RpcMetrics* rpc_metrics_;
   std::function<void()> wake_;
+  std::string admin_token_;
+  bool authorized(grpc::ServerContext* ctx) const;
 };
 
 // Validation of an Enqueue envelope, separate so it is unit-testable.

@@ -1,0 +1,89 @@
+#include "services/delivery-queue/delivery/dkim_signer.h"
+
+#include "common/config/config.h"
+#include "common/mailauth/crypto.h"
+#include "common/mailauth/dkim.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cctype>
+
+namespace postline::queue {
+namespace {
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+DkimSigner::DkimSigner(const std::vector<std::string>& entries) {
+  for (const auto& e : entries) {
+    if (e.empty()) continue;
+    auto a = e.find(':');
+    auto b = a == std::string::npos ? a : e.find(':', a + 1);
+    if (b == std::string::npos)
+      throw config::ConfigError("queue.dkim_keys: expected domain:selector:keyfile, got '" + e + "'");
+    std::string domain = lower(e.substr(0, a)), selector = e.substr(a + 1, b - a - 1), path = e.substr(b + 1);
+    std::string error;
+    auto key = mailauth::PrivateKey::from_pem_file(path, &error);
+    if (!key) throw config::ConfigError("queue.dkim_keys: cannot load the key for " + domain + " from " + path + ": " + error);
+    keys_[domain] = Key{selector, std::make_shared<mailauth::PrivateKey>(std::move(*key))};
+  }
+}
+
+DkimSigner::~DkimSigner() = default;
+
+std::string DkimSigner::from_domain(std::string_view message) {
+  size_t pos = 0;
+  while (pos < message.size()) {
+    auto eol = message.find('\n', pos);
+    if (eol == std::string_view::npos) eol = message.size();
+    std::string_view line = message.substr(pos, eol - pos);
+    if (line.empty() || line == "\r") break;  // end of the header section
+    if (line.size() > 5 && lower(std::string(line.substr(0, 5))) == "from:") {
+      // Unfold the continuation lines of this field.
+      std::string value(line.substr(5));
+      size_t next = eol + 1;
+      while (next < message.size() && (message[next] == ' ' || message[next] == '\t')) {
+        auto e2 = message.find('\n', next);
+        if (e2 == std::string_view::npos) e2 = message.size();
+        value += message.substr(next, e2 - next);
+        next = e2 + 1;
+      }
+      auto lt = value.rfind('<');
+      std::string addr = lt != std::string::npos ? value.substr(lt + 1, value.find('>', lt) - lt - 1) : value;
+      auto at = addr.rfind('@');
+      if (at == std::string::npos) return "";
+      std::string domain;
+      for (char c : addr.substr(at + 1)) {
+        if (std::isspace(static_cast<unsigned char>(c)) || c == '>' || c == ',' || c == ';' || c == '(') break;
+        domain += c;
+      }
+      return lower(domain);
+    }
+    pos = eol + 1;
+  }
+  return "";
+}
+
+std::string DkimSigner::sign(const MessageData& message) {
+  if (keys_.empty()) return "";
+  const std::string domain = from_domain(message.body);
+  auto it = keys_.find(domain);
+  if (it == keys_.end()) return "";
+  mailauth::DkimSignOptions opts;
+  opts.domain = domain;
+  opts.selector = it->second.selector;
+  opts.timestamp = static_cast<uint64_t>(std::time(nullptr));
+  auto result = mailauth::dkim_sign(message.body, *it->second.key, opts);
+  if (!result.ok) {
+    // Unsigned mail still goes out: a signing problem must not stop delivery.
+    spdlog::warn("[q:{}] DKIM signing for {} failed: {}", message.queue_id, domain, result.error);
+    return "";
+  }
+  return result.header + message.body;
+}
+
+}  // namespace postline::queue
