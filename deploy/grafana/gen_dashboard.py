@@ -128,7 +128,7 @@ def build():
     b.panel("Logins /s", [(rate("postline_authd_logins_total", "protocol, outcome"), "{{protocol}} {{outcome}}")],
             unit="ops")
     b.panel("Failed logins /s", [
-        (rate("postline_authd_logins_total", "protocol, mechanism", 'outcome!="success"'),
+        (rate("postline_authd_logins_total", "protocol, mechanism", 'outcome=~"invalid_credentials|throttled"'),
          "{{protocol}} {{mechanism}}"),
         (rate("postline_authd_throttled_total"), "throttled")], unit="ops")
     b.panel("Password hash duration", [
