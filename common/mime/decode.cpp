@@ -287,8 +287,13 @@ bool encoded_word(std::string_view s, std::size_t i, Word& w) {
   char enc = ascii_lower(s[q1 + 1]);
   if (enc != 'b' && enc != 'q') return false;
   std::size_t tstart = q1 + 3;
-  std::size_t tend = s.find("?=", tstart);
-  if (tend == std::string_view::npos) return false;
+  // RFC 2047 caps a word at 75 characters; we accept longer ones but not unbounded: searching
+  // the rest of the value for "?=" at every "=?" would make a crafted header quadratic.
+  constexpr std::size_t kMaxWordText = 2000;
+  std::string_view window = s.substr(tstart, kMaxWordText);
+  std::size_t rel = window.find("?=");
+  if (rel == std::string_view::npos) return false;
+  std::size_t tend = tstart + rel;
   std::string_view text = s.substr(tstart, tend - tstart);
   for (char c : text)
     if (c == ' ' || c == '\t') return false;  // encoded words contain no whitespace

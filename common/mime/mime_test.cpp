@@ -330,6 +330,24 @@ TEST(MimeTree, ReusedBoundaryCannotMakeParsingQuadratic) {
   (void)mime::imap_bodystructure(m, true);
 }
 
+TEST(MimeRobustness, CraftedInputStaysLinear) {
+  std::string words;
+  for (int i = 0; i < 40000; ++i) words += "=?a?q?xxxxxx ";  // never closed
+  std::string amps(2'000'000, '&');
+  std::string r = "Subject: " + words + "\r\nContent-Type: text/html\r\n\r\n" + amps;
+  mime::Limits lim;
+  lim.max_header_bytes = 1 << 20;
+  auto t0 = std::chrono::steady_clock::now();
+  auto m = mime::parse(r, lim);
+  std::string t = mime::search_text(m, r, lim);
+  (void)mime::preview_text(m, r);
+  (void)mime::decode_header_value(words);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(ms, 5000);
+  EXPECT_NE(t.find("=?a?q?xxxxxx"), std::string::npos);
+}
+
 TEST(MimeTree, PartAndDepthLimits) {
   std::string r = "Content-Type: multipart/mixed; boundary=b\r\n\r\n";
   for (int i = 0; i < 100; ++i) r += "--b\r\n\r\nx\r\n";

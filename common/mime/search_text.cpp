@@ -93,8 +93,10 @@ std::string html_text(std::string_view h) {
       out.push_back(' ');
       i = e;
     } else if (c == '&') {
-      std::size_t semi = h.find(';', i);
-      if (semi != std::string_view::npos && semi - i <= 10) {
+      // Entities are short; looking further for ';' would make "&&&&..." quadratic.
+      std::size_t semi = h.substr(i, 12).find(';');
+      if (semi != std::string_view::npos) semi += i;
+      if (semi != std::string_view::npos) {
         std::string_view ent = h.substr(i + 1, semi - i - 1);
         std::uint32_t cp = 0;
         if (ent == "amp") cp = '&';
