@@ -4,7 +4,10 @@
 #include "mail/v1/auth.grpc.pb.h"
 #include "mail/v1/queue.grpc.pb.h"
 
+#include <grpcpp/generic/generic_stub.h>
 #include <spdlog/spdlog.h>
+
+#include <future>
 
 namespace postline::smtp {
 
@@ -162,9 +165,28 @@ boost::asio::awaitable<EnqueueOutcome> Backend::enqueue(EnqueueEvent message) {
   co_return result;
 }
 
-bool Backend::ready() {
-  auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(500);
-  return auth_channel_->WaitForConnected(deadline) && queue_channel_->WaitForConnected(deadline);
+namespace {
+// grpc.health.v1.Health/Check through the generic stub (Debian ships no
+// generated health stubs). Request {service: ""} is the empty message; the
+// answer {status: SERVING} is the two octets 08 01.
+bool serving(const std::shared_ptr<grpc::Channel>& channel) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext ctx;
+  grpcutil::set_deadline(ctx, std::chrono::milliseconds(500));
+  grpc::ByteBuffer request(nullptr, 0), response;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&done](grpc::Status status) { done.set_value(std::move(status)); });
+  grpc::Status status = done.get_future().get();
+  if (!status.ok()) return false;
+  std::vector<grpc::Slice> slices;
+  if (!response.Dump(&slices).ok()) return false;
+  std::string bytes;
+  for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return bytes == std::string("\x08\x01", 2);
 }
+}  // namespace
+
+bool Backend::ready() { return serving(auth_channel_) && serving(queue_channel_); }
 
 }  // namespace postline::smtp

@@ -32,6 +32,7 @@ void Session::on_tls_started(std::string version, std::string cipher) {
   tls_cipher_ = std::move(cipher);
   helo_.clear();
   esmtp_ = false;
+  auth_user_.clear();  // only possible with smtp.allow_plaintext_auth
   reset_transaction();
 }
 
