@@ -78,6 +78,7 @@ const std::vector<KeySpec>& schema() {
       {"queue", "delay_warning", T::kDuration, "4h", "age after which the sender gets one delay DSN (0 = never)"},
       {"queue", "bounce_from", T::kString, "MAILER-DAEMON", "local part of the From: of DSNs (domain: queue.hostname)"},
       {"queue", "dkim_keys", T::kStringList, "", "DKIM keys for our domains: domain:selector:/path/key.pem,... (RSA or Ed25519 PEM)"},
+      {"queue", "keep_finished", T::kDuration, "7d", "how long finished messages stay for `postline queue show` (0 = forever)"},
       // imap
       {"imap", "listen_address", T::kString, "127.0.0.1", "address imapd binds its ports to"},
       {"imap", "port", T::kPort, "1143", "IMAP listener with STARTTLS (143)"},
