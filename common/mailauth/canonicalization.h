@@ -1,8 +1,12 @@
 // DKIM canonicalisation (RFC 6376 section 3.4).
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+
+#include "common/mailauth/crypto.h"
 
 namespace postline::mailauth {
 
@@ -16,5 +20,15 @@ std::string canonicalize_header(std::string_view raw, Canon c);
 // becomes CRLF. Relaxed: trailing WSP dropped, WSP runs become one SP, trailing
 // empty lines removed, empty body stays empty (RFC 6376 errata 1384).
 std::string canonicalize_body(std::string_view body, Canon c);
+
+struct BodyHash {
+  std::string digest;             // over the first `limit` canonical bytes (all when none)
+  uint64_t canonical_length = 0;  // of the whole canonical body
+};
+
+// Hashes the canonical body without materialising it: a large message costs one pass
+// and a line-sized buffer, not another copy of the body. Same rules as
+// canonicalize_body (both are built on one line-by-line routine).
+BodyHash body_hash(std::string_view body, Canon c, HashAlg alg, std::optional<uint64_t> limit = std::nullopt);
 
 }  // namespace postline::mailauth

@@ -29,6 +29,26 @@ TEST(Canonicalization, EmptyAndUnterminatedBodies) {
   EXPECT_EQ(canonicalize_body("abc  ", Canon::kRelaxed), "abc\r\n");
 }
 
+TEST(Canonicalization, StreamingHashMatchesMaterialisedBody) {
+  const std::vector<std::string> bodies = {"", "\r\n", "a", "a\r\n\r\n\r\n", " \t \r\n x  y \t\r\n\r\n z",
+                                           "\r\n\r\nmid\r\n\r\nend  \r\n  \r\n",
+                                           std::string(100000, 'x') + "\r\n" + std::string(5000, '\n')};
+  for (const auto& b : bodies) {
+    for (Canon c : {Canon::kSimple, Canon::kRelaxed}) {
+      std::string canon = canonicalize_body(b, c);
+      auto full = body_hash(b, c, HashAlg::kSha256);
+      EXPECT_EQ(full.canonical_length, canon.size());
+      EXPECT_EQ(full.digest, digest(HashAlg::kSha256, canon));
+      for (uint64_t l : {uint64_t(0), uint64_t(1), uint64_t(canon.size() / 2), uint64_t(canon.size()),
+                         uint64_t(canon.size() + 10)}) {
+        auto part = body_hash(b, c, HashAlg::kSha1, l);
+        EXPECT_EQ(part.digest, digest(HashAlg::kSha1, std::string_view(canon).substr(0, l)));
+        EXPECT_EQ(part.canonical_length, canon.size());
+      }
+    }
+  }
+}
+
 TEST(TagList, ParsesWithFoldingWhitespace) {
   std::string err;
   auto t = TagList::parse(" v=1;\r\n\ta = rsa-sha256 ; b= ab\r\n cd ;", &err);

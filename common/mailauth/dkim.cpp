@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <tuple>
 
 #include "common/mailauth/tag_list.h"
 #include "common/mailauth/text_util.h"
@@ -219,8 +220,8 @@ DkimSignResult dkim_sign(std::string_view message, const PrivateKey& key, const 
   }
 
   HashAlg hash = HashAlg::kSha256;
-  std::string body = canonicalize_body(msg->body, o.body_canon);
-  std::string bh = base64_encode(digest(hash, body));
+  BodyHash body = body_hash(msg->body, o.body_canon, hash);
+  std::string bh = base64_encode(body.digest);
   const char* alg = key.type() == KeyType::kEd25519 ? "ed25519-sha256" : "rsa-sha256";
 
   std::vector<std::string> tags;
@@ -239,7 +240,7 @@ DkimSignResult dkim_sign(std::string_view message, const PrivateKey& key, const 
   }
   if (o.timestamp) tags.push_back("t=" + std::to_string(*o.timestamp));
   if (o.expiration) tags.push_back("x=" + std::to_string(*o.expiration));
-  if (o.body_length_tag) tags.push_back("l=" + std::to_string(body.size()));
+  if (o.body_length_tag) tags.push_back("l=" + std::to_string(body.canonical_length));
   std::string h = "h=";
   for (size_t i = 0; i < names.size(); ++i) h += (i ? ":" : "") + names[i];
   tags.push_back(h);
@@ -436,17 +437,15 @@ class Verifier {
     if (!bh || !b || b->empty()) return done(AuthResult::kPermError, "bad base64 in b= or bh=");
 
     // Body first: it needs no DNS, so a broken message costs no queries.
-    const std::string& body = canonical_body(bc);
-    std::string_view covered = body;
+    const BodyHash& body = canonical_body_hash(bc, hash, l);
     if (l) {
-      if (*l > body.size()) return done(AuthResult::kFail, "l= longer than the body");
-      covered = covered.substr(0, *l);
-      if (*l < body.size()) {
+      if (*l > body.canonical_length) return done(AuthResult::kFail, "l= longer than the body");
+      if (*l < body.canonical_length) {
         r.body_length_partial = true;
-        r.unsigned_body_bytes = body.size() - *l;
+        r.unsigned_body_bytes = body.canonical_length - *l;
       }
     }
-    if (!equal_ct(digest(hash, covered), *bh)) return done(AuthResult::kFail, "body hash did not verify");
+    if (!equal_ct(body.digest, *bh)) return done(AuthResult::kFail, "body hash did not verify");
 
     // Key.
     std::string qname = r.selector + "._domainkey." + r.domain;
@@ -491,16 +490,19 @@ class Verifier {
   }
 
  private:
-  const std::string& canonical_body(Canon c) {
-    auto it = bodies_.find(c);
-    if (it == bodies_.end()) it = bodies_.emplace(c, canonicalize_body(msg_.body, c)).first;
+  // Several signatures usually share canonicalisation and hash; hash the body once per
+  // distinct (c=, a=, l=).
+  const BodyHash& canonical_body_hash(Canon c, HashAlg alg, std::optional<uint64_t> l) {
+    auto key = std::make_tuple(c, alg, l ? int64_t(*l) : int64_t(-1));
+    auto it = bodies_.find(key);
+    if (it == bodies_.end()) it = bodies_.emplace(key, body_hash(msg_.body, c, alg, l)).first;
     return it->second;
   }
 
   const ParsedMessage& msg_;
   DnsLookup& dns_;
   const DkimVerifyOptions& o_;
-  std::map<Canon, std::string> bodies_;
+  std::map<std::tuple<Canon, HashAlg, int64_t>, BodyHash> bodies_;
 };
 
 }  // namespace

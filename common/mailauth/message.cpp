@@ -85,7 +85,11 @@ std::optional<ParsedMessage> parse_message(std::string_view message, std::string
     auto& last = out.headers.back().raw;
     if (last.size() < 2 || last.compare(last.size() - 2, 2, "\r\n") != 0) last += "\r\n";
   }
-  if (pos < text.size()) out.body.assign(text, pos, std::string::npos);
+  // Reuse the buffer for the body instead of copying it: messages can be large.
+  if (pos < text.size()) {
+    text.erase(0, pos);
+    out.body = std::move(text);
+  }
   return out;
 }
 
