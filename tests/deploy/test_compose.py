@@ -24,7 +24,7 @@ def env_of(service):
 
 def test_services_the_issue_asks_for():
     services = compose()["services"]
-    assert set(services) >= {"postgres", "migrate", "prometheus", "grafana", *SERVICES}
+    assert set(services) >= {"postgres", "migrate", "init", "prometheus", "grafana", *SERVICES}
     assert services["postgres"]["image"].startswith("postgres:")
     assert any(v.endswith(":/var/lib/postgresql/data") for v in services["postgres"]["volumes"])
     assert services["migrate"]["command"] == ["migrate"]
@@ -99,16 +99,22 @@ def test_containers_listen_on_every_interface():
     assert set(compose()["services"]) >= {"authd", "queued"}
 
 
-def test_certificates_come_from_a_volume_filled_by_tls_init():
+def test_certificates_and_admin_token_come_from_volumes_filled_by_init():
     c = compose()
     services = c["services"]
-    assert "tls" in c["volumes"]
-    assert services["tls-init"]["command"][0] == "make-cert"
-    assert "tls:/etc/postline/tls" in services["tls-init"]["volumes"]
+    assert "tls" in c["volumes"] and "secrets" in c["volumes"]
+    assert services["init"]["command"][0] == "init"
+    assert "tls:/etc/postline/tls" in services["init"]["volumes"]
+    assert "secrets:/etc/postline/secrets" in services["init"]["volumes"]
+    token = env_of(services["authd"])["POSTLINE_AUTH_ADMIN_TOKEN_FILE"]
+    assert token.startswith("/etc/postline/secrets/")
+    assert "secrets:/etc/postline/secrets:ro" in services["authd"]["volumes"]
+    assert services["authd"]["depends_on"]["init"]["condition"] == "service_completed_successfully"
+    assert "/etc/postline/secrets/admin-token" in (DEPLOY / "docker" / "entrypoint.sh").read_text()
     conf = yaml.safe_load((DEPLOY / "docker" / "postline.container.yaml").read_text())
     for svc in ("smtpd", "imapd"):
         assert "tls:/etc/postline/tls:ro" in services[svc]["volumes"]
-        assert services[svc]["depends_on"]["tls-init"]["condition"] == "service_completed_successfully"
+        assert services[svc]["depends_on"]["init"]["condition"] == "service_completed_successfully"
     assert conf["tls"]["cert_file"].startswith("/etc/postline/tls/")
 
 

@@ -191,3 +191,20 @@ def test_runtime_deps_maps_libraries_to_debian_packages():
     packages = out.stdout.split()
     assert "libc6" in packages, packages
     assert all(re.fullmatch(r"[a-z0-9][a-z0-9+.-]+", p) for p in packages), packages
+
+
+def test_entrypoint_init_writes_cert_and_admin_token_once(tmp_path):
+    if not shutil.which("openssl"):
+        reason = "openssl missing (scripts/packages/test.txt installs it)"
+        print(reason)
+        pytest.skip(reason)
+    token = tmp_path / "admin-token"
+    env = {"POSTLINE_TLS_DIR": str(tmp_path), "POSTLINE_AUTH_ADMIN_TOKEN_FILE": str(token)}
+    out = entrypoint("init", "mx.example.org", env=env)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "tls.crt").exists() and (tmp_path / "tls.key").exists()
+    value = token.read_text().strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", value), value
+    assert token.stat().st_mode & 0o077 == 0, "the admin token must be private"
+    again = entrypoint("init", env=env)
+    assert again.returncode == 0 and token.read_text().strip() == value, "init must not replace a token"

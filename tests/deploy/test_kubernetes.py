@@ -12,9 +12,9 @@ K8S = DEPLOY / "k8s"
 MAIL_PORTS = {"smtpd": {25, 465, 587}, "imapd": {143, 993}}
 ENTRYPOINT_COMMANDS = {"smtpd", "queued", "imapd", "authd", "migrate", "postline", "make-cert"}
 # Objects the manifests refer to but the operator provides (docs/operations.md).
-EXTERNAL_SECRETS = {"postline-tls"}
-# Label selectors of pods that are not in the manifests: admin CLI pods, CloudNativePG.
-EXTERNAL_LABELS = {"postline.io/admin", "cnpg.io/cluster"}
+EXTERNAL_SECRETS = {"postline-tls", "postline-admin-token"}
+# Label selectors of pods that are not in the manifests: CloudNativePG's.
+EXTERNAL_LABELS = {"cnpg.io/cluster"}
 
 
 @pytest.fixture(scope="module", params=["base", "overlays/example"])
@@ -40,6 +40,11 @@ def workloads(docs):
     return [d for d in docs if pod_spec(d) is not None]
 
 
+def service_deployments(docs):
+    """The four services' Deployments (not the admin toolbox)."""
+    return [d for d in by_kind(docs, "Deployment") if component_of(d) in SERVICES]
+
+
 def component_of(d):
     return pod_labels(d).get("app.kubernetes.io/component")
 
@@ -50,17 +55,31 @@ def test_renders_every_kind_the_issue_asks_for(rendered):
     for kind in ("Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "ConfigMap", "Secret",
                  "Job", "NetworkPolicy", "ServiceMonitor"):
         assert kind in kinds, f"no {kind} rendered"
-    assert {component_of(d) for d in by_kind(docs, "Deployment")} == set(SERVICES)
+    assert {component_of(d) for d in by_kind(docs, "Deployment")} == {*SERVICES, "admin"}
     names = [(d["kind"], name(d)) for d in docs]
     assert len(names) == len(set(names)), "duplicate objects"
 
 
-def test_deployments_have_probes_resources_and_run_unprivileged(rendered):
+def test_every_workload_has_resources_and_runs_unprivileged(rendered):
     _, docs = rendered
-    for d in by_kind(docs, "Deployment"):
+    for w in workloads(docs):
+        spec = pod_spec(w)
+        if w["kind"] == "Deployment":
+            assert selector_matches(w["spec"]["selector"], pod_labels(w)), f"{name(w)}: selector misses template"
+        assert spec["securityContext"]["runAsNonRoot"] is True, name(w)
+        for c in spec["containers"]:
+            for kind in ("requests", "limits"):
+                for res in ("cpu", "memory"):
+                    assert res in c["resources"][kind], f"{name(w)}: resources.{kind}.{res} missing"
+            assert c["securityContext"]["allowPrivilegeEscalation"] is False, name(w)
+            assert c["securityContext"]["readOnlyRootFilesystem"] is True, name(w)
+            assert c["securityContext"]["capabilities"]["drop"] == ["ALL"], name(w)
+
+
+def test_service_deployments_have_probes(rendered):
+    _, docs = rendered
+    for d in service_deployments(docs):
         spec = pod_spec(d)
-        assert selector_matches(d["spec"]["selector"], pod_labels(d)), f"{name(d)}: selector does not match template"
-        assert spec["securityContext"]["runAsNonRoot"] is True, name(d)
         ports = container_ports(d)
         for c in spec["containers"]:
             for probe in ("readinessProbe", "livenessProbe"):
@@ -69,10 +88,6 @@ def test_deployments_have_probes_resources_and_run_unprivileged(rendered):
                 assert p["httpGet"]["port"] in ports, f"{name(d)}: {probe} port {p['httpGet']['port']} not declared"
             assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
             assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
-            for kind in ("requests", "limits"):
-                for res in ("cpu", "memory"):
-                    assert res in c["resources"][kind], f"{name(d)}: resources.{kind}.{res} missing"
-            assert c["securityContext"]["allowPrivilegeEscalation"] is False
             assert c["args"][0] in ENTRYPOINT_COMMANDS, c["args"]
             assert c["args"][0] == component_of(d)
 
@@ -84,7 +99,7 @@ def test_http_port_is_the_configured_one(rendered):
     assert not config_problems(conf, "ConfigMap postline-config"), config_problems(conf, "ConfigMap")
     from deploylib import SECTION, schema_map
     defaults = schema_map()
-    for d in by_kind(docs, "Deployment"):
+    for d in service_deployments(docs):
         svc = component_of(d)
         section = SECTION[svc]
         want = int((conf.get(section) or {}).get("http_port") or defaults[(section, "http_port")][1])
@@ -137,7 +152,7 @@ def test_services_select_pods_and_target_declared_ports(rendered):
 
 def test_pdbs_and_hpas_point_at_deployments(rendered):
     _, docs = rendered
-    deployments = {name(d): d for d in by_kind(docs, "Deployment")}
+    deployments = {name(d): d for d in service_deployments(docs)}
     for pdb in by_kind(docs, "PodDisruptionBudget"):
         assert any(selector_matches(pdb["spec"]["selector"], pod_labels(d)) for d in deployments.values()), name(pdb)
     assert {component_of(d) for d in deployments.values()
@@ -229,8 +244,8 @@ def test_networkpolicies_allow_exactly_the_intended_paths(rendered):
     comp = {component_of(w): pod_labels(w) for w in workloads(docs)}
     everyone = set(comp)
     expect = {
-        ("authd", "grpc"): {"smtpd", "imapd", "queued"},
-        ("queued", "grpc"): {"smtpd"},
+        ("authd", "grpc"): {"smtpd", "imapd", "queued", "admin"},
+        ("queued", "grpc"): {"smtpd", "admin"},
         ("authd", "http"): set(), ("queued", "http"): set(), ("smtpd", "http"): set(), ("imapd", "http"): set(),
         ("smtpd", "mx"): everyone, ("smtpd", "submission"): everyone, ("smtpd", "submissions"): everyone,
         ("imapd", "imap"): everyone, ("imapd", "imaps"): everyone,
@@ -238,8 +253,8 @@ def test_networkpolicies_allow_exactly_the_intended_paths(rendered):
     for (target, port), sources in expect.items():
         got = {s for s in everyone if allowed(policies, comp[target], comp[s], port)}
         assert got == sources, f"{target}:{port} reachable from {sorted(got)}, expected {sorted(sources)}"
-    admin = {"postline.io/admin": "true"}
-    assert allowed(policies, comp["authd"], admin, "grpc") and allowed(policies, comp["queued"], admin, "grpc")
+    assert not any(allowed(policies, comp["admin"], comp[s], port) for s in everyone for port in ("grpc", "http")), \
+        "nothing may connect to the admin toolbox"
     pg = {"cnpg.io/cluster": "postline-db"}
     for s in everyone:
         assert allowed(policies, pg, comp[s], 5432), f"{s} cannot reach PostgreSQL"
