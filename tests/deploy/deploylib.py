@@ -161,8 +161,14 @@ def yaml_files() -> list[Path]:
     """Every YAML file of the repository (tracked, or new and not ignored)."""
     out = run(["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard",
                "*.yml", "*.yaml", ".yamllint", ".clang-format", ".clang-tidy"])
-    assert out.returncode == 0, out.stderr
-    files = [ROOT / p for p in out.stdout.split("\0") if p]
+    if out.returncode == 0:
+        files = [ROOT / p for p in out.stdout.split("\0") if p]
+    else:  # not a git checkout (an exported tree): walk it, skipping build output
+        print(f"git ls-files failed ({out.stderr.strip()}); walking the tree instead")
+        skip = ("build", "var", ".git", "node_modules")
+        files = [p for pattern in ("*.yml", "*.yaml") for p in ROOT.rglob(pattern)
+                 if not any(part.startswith(skip) for part in p.relative_to(ROOT).parts)]
+        files += [ROOT / ".yamllint"]
     return sorted(p for p in files if p.exists())
 
 
