@@ -166,16 +166,18 @@ std::string unfold(std::string_view value);
 std::string decode_base64(std::string_view in);
 std::string decode_quoted_printable(std::string_view in);
 std::string decode_transfer(std::string_view body, std::string_view encoding);
-// `bad_encoding` is set when the content cannot be decoded (IMAP: UNKNOWN-CTE).
+// False for encodings decode_transfer cannot undo (BINARY answers NO [UNKNOWN-CTE], RFC 3516).
 bool is_known_transfer_encoding(std::string_view encoding);
 // Charset conversion with glibc iconv; invalid sequences replaced by U+FFFD; an unknown
 // charset falls back to UTF-8 validation (then Windows-1252 for non-UTF-8 bytes).
 std::string to_utf8(std::string_view bytes, std::string_view charset);
 
 // Text IMAP SEARCH matches against (TEXT/BODY/HEADER keys): every header field as
-// "name: decoded value\n", a blank line, then the decoded, charset-converted text/* bodies
-// (and headers of embedded messages), lowercased with a simple per-code-point Unicode
-// lowercase (not full case folding: ß stays ß), capped at limits.max_search_text bytes.
+// "name: decoded value\n", a blank line, then per part its MIME header fields the same way,
+// "filename: <decoded name>" for attachment names, and the decoded, charset-converted text/*
+// bodies (HTML reduced to text; embedded messages contribute headers and bodies). Lowercased
+// with the simple per-code-point Unicode lowercase (not full case folding: "ß" does not
+// match "SS"), capped at limits.max_search_text bytes on a UTF-8 boundary.
 std::string search_text(const ParsedMessage& msg, std::string_view raw, const Limits& limits = {});
 // RFC 8970 PREVIEW: up to max_chars characters of the first readable text part (plain text
 // preferred in multipart/alternative, HTML reduced to text), decoded to UTF-8, quoted
