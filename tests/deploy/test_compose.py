@@ -106,10 +106,11 @@ def test_certificates_and_admin_token_come_from_volumes_filled_by_init():
     assert services["init"]["command"][0] == "init"
     assert "tls:/etc/postline/tls" in services["init"]["volumes"]
     assert "secrets:/etc/postline/secrets" in services["init"]["volumes"]
-    token = env_of(services["authd"])["POSTLINE_AUTH_ADMIN_TOKEN_FILE"]
-    assert token.startswith("/etc/postline/secrets/")
-    assert "secrets:/etc/postline/secrets:ro" in services["authd"]["volumes"]
-    assert services["authd"]["depends_on"]["init"]["condition"] == "service_completed_successfully"
+    for svc in ("authd", "queued"):  # both serve admin RPCs that require the token
+        token = env_of(services[svc])["POSTLINE_AUTH_ADMIN_TOKEN_FILE"]
+        assert token == "/etc/postline/secrets/admin-token", svc
+        assert "secrets:/etc/postline/secrets:ro" in services[svc]["volumes"], svc
+        assert services[svc]["depends_on"]["init"]["condition"] == "service_completed_successfully", svc
     assert "/etc/postline/secrets/admin-token" in (DEPLOY / "docker" / "entrypoint.sh").read_text()
     conf = yaml.safe_load((DEPLOY / "docker" / "postline.container.yaml").read_text())
     for svc in ("smtpd", "imapd"):

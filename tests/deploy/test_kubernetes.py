@@ -282,3 +282,18 @@ def test_python_fallback_agrees_with_kubectl():
         mine = mini_kustomize(K8S / sub)
         strip = lambda n: n.rsplit("-", 1)[0] if n.startswith(("postline-config-", "postline-db-")) else n  # noqa: E731
         assert sorted((d["kind"], strip(name(d))) for d in real) == sorted((d["kind"], name(d)) for d in mine)
+
+
+def test_admin_token_reaches_every_process_serving_or_calling_admin_rpcs(rendered):
+    """authd (AdminService), queued (queue admin RPCs) and the admin toolbox (the CLI)."""
+    _, docs = rendered
+    for d in by_kind(docs, "Deployment"):
+        c = pod_spec(d)["containers"][0]
+        env = {e["name"]: e.get("value") for e in c.get("env", [])}
+        has = "POSTLINE_AUTH_ADMIN_TOKEN_FILE" in env
+        assert has == (component_of(d) in ("authd", "queued", "admin")), name(d)
+        if has:
+            mount = next(m for m in c["volumeMounts"] if env["POSTLINE_AUTH_ADMIN_TOKEN_FILE"].startswith(m["mountPath"]))
+            vol = next(v for v in pod_spec(d)["volumes"] if v["name"] == mount["name"])
+            assert vol["secret"]["secretName"] == "postline-admin-token", name(d)
+            assert env["POSTLINE_AUTH_ADMIN_TOKEN_FILE"].endswith("/admin-token"), "the Secret's key is admin-token"
