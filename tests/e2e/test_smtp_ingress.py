@@ -3,6 +3,10 @@ extension with smtplib, swaks and a byte-exact client, smuggling and STARTTLS
 injection, and the metrics that record them."""
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import os
 import smtplib
 import ssl
 import subprocess
@@ -62,7 +66,7 @@ def test_listeners_advertise_exactly_what_is_usable(plat):
         s.starttls(context=tls_context(plat))
         s.ehlo("client.example.test")
         assert not s.has_extn("starttls")
-        assert s.esmtp_features["auth"].split() == ["PLAIN", "LOGIN"]
+        assert s.esmtp_features["auth"].split() == ["SCRAM-SHA-256", "PLAIN", "LOGIN"]
 
     with smtplib.SMTP_SSL("127.0.0.1", plat.ports["smtp_submissions"], timeout=30,
                           context=tls_context(plat)) as s:
@@ -198,6 +202,56 @@ def test_auth_plain_and_login_good_and_bad(plat):
     assert metric(plat, "postline_smtpd_auth_total", {"mechanism": "PLAIN", "outcome": "ok"}) == ok_before + 2
     assert metric(plat, "postline_smtpd_auth_total", {"mechanism": "LOGIN", "outcome": "failed"}) == fail_before + 1
     assert metric(plat, "postline_smtpd_tls_handshakes_total", {"outcome": "success"}) >= tls_before + 5
+
+
+def scram_sha256(c: RawSmtp, user: str, password: str, initial: bool):
+    """A SCRAM-SHA-256 client (RFC 5802/7677) over AUTH; returns the final reply."""
+    b64 = lambda b: base64.b64encode(b if isinstance(b, bytes) else b.encode()).decode()
+    nonce = b64(os.urandom(18))
+    first_bare = f"n={user.replace('=', '=3D').replace(',', '=2C')},r={nonce}"
+    if initial:
+        r = c.cmd("AUTH SCRAM-SHA-256 " + b64("n,," + first_bare))
+    else:
+        r = c.cmd("AUTH SCRAM-SHA-256")
+        assert r.code == 334 and r.lines == [""], r
+        r = c.cmd(b64("n,," + first_bare))
+    assert r.code == 334, r
+    server_first = base64.b64decode(r.lines[0]).decode()
+    attrs = dict(kv.split("=", 1) for kv in server_first.split(","))
+    assert attrs["r"].startswith(nonce)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(attrs["s"]), int(attrs["i"]))
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    without_proof = f"c=biws,r={attrs['r']}"
+    auth_message = f"{first_bare},{server_first},{without_proof}".encode()
+    signature = hmac.new(stored_key, auth_message, hashlib.sha256).digest()
+    proof = bytes(a ^ b for a, b in zip(client_key, signature))
+    r = c.cmd(b64(f"{without_proof},p={b64(proof)}"))
+    if r.code != 334:
+        return r
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    expected = "v=" + b64(hmac.new(server_key, auth_message, hashlib.sha256).digest())
+    assert base64.b64decode(r.lines[0]).decode() == expected  # the server knows the password too
+    return c.cmd("")
+
+
+@pytest.mark.parametrize("initial", [True, False])
+def test_auth_scram_sha256_through_authd(plat, initial):
+    before = metric(plat, "postline_smtpd_auth_total", {"mechanism": "SCRAM-SHA-256", "outcome": "ok"})
+    with RawSmtp(plat.ports["smtp_submission"]) as c:
+        c.cmd("EHLO c")
+        c.starttls(tls_context(plat))
+        c.cmd("EHLO c")
+        r = scram_sha256(c, ALICE, PASSWORD, initial)
+        assert (r.code, r.enhanced) == (235, "2.7.0"), r
+        assert c.cmd(f"MAIL FROM:<{ALICE}>").code == 250
+    with RawSmtp(plat.ports["smtp_submission"]) as c:
+        c.cmd("EHLO c")
+        c.starttls(tls_context(plat))
+        c.cmd("EHLO c")
+        r = scram_sha256(c, ALICE, "not the password", initial)
+        assert (r.code, r.enhanced) == (535, "5.7.8"), r
+    assert metric(plat, "postline_smtpd_auth_total", {"mechanism": "SCRAM-SHA-256", "outcome": "ok"}) == before + 1
 
 
 def test_authenticated_relay_with_dsn_round_trip_and_submission_headers(plat):

@@ -47,6 +47,17 @@ struct AuthenticateEvent {
   std::string password;
 };
 
+// AUTH SCRAM-SHA-256: one step of a SASL exchange relayed to authd
+// (SaslStart when `start`, else SaslStep) → Session::on_sasl. `data` is the
+// client's decoded message: a secret-bearing proof, never logged.
+struct SaslEvent {
+  bool start = false;
+  std::string mechanism;
+  std::string conversation_id;  // steps after the first
+  bool has_data = false;        // start: the client sent an initial response
+  std::string data;
+};
+
 // End of DATA/BDAT LAST: commit this message → Session::on_enqueued.
 // `data` already carries our Received: header (and Message-ID/Date on submission).
 struct EnqueueEvent {
@@ -59,7 +70,7 @@ struct EnqueueEvent {
 // (or close the connection if it fails).
 struct StartTlsEvent {};
 
-using Event = std::variant<ResolveRecipientEvent, AuthenticateEvent, EnqueueEvent, StartTlsEvent>;
+using Event = std::variant<ResolveRecipientEvent, AuthenticateEvent, EnqueueEvent, StartTlsEvent, SaslEvent>;
 
 struct ResolvedTarget {
   RecipientKind kind = RecipientKind::kUnknown;
@@ -78,6 +89,14 @@ enum class AuthResult { kOk, kInvalid, kThrottled, kDisabled, kTemporaryFailure 
 struct AuthOutcome {
   AuthResult result = AuthResult::kTemporaryFailure;
   std::string email;  // canonical account address when kOk
+};
+
+struct SaslAnswer {
+  enum class State { kContinue, kSuccess, kFailure, kUnavailable } state = State::kUnavailable;
+  std::string challenge;        // raw bytes: next challenge, or SCRAM's server-final on success
+  std::string conversation_id;  // kContinue
+  AuthResult result = AuthResult::kTemporaryFailure;  // kFailure: why
+  std::string email;            // kSuccess
 };
 
 struct EnqueueOutcome {

@@ -73,6 +73,7 @@ class Session {
 
   void on_resolved(const Resolution& r);
   void on_authenticated(const AuthOutcome& o);
+  void on_sasl(const SaslAnswer& a);
   void on_enqueued(const EnqueueOutcome& o);
   void on_tls_started(std::string version, std::string cipher);
 
@@ -91,7 +92,7 @@ class Session {
 
  private:
   enum class Mode { kCommand, kAuthResponse, kData, kBdat };
-  enum class Pending { kNone, kRcpt, kAuth, kEnqueue };
+  enum class Pending { kNone, kRcpt, kAuth, kSasl, kEnqueue };
 
   struct RcptRequest {
     std::string address;
@@ -145,6 +146,10 @@ class Session {
   void auth_decoded(std::string_view mechanism, std::string_view authzid, std::string_view user,
                     std::string_view pass);
   void auth_fail_count();
+  void auth_result(AuthResult result, const std::string& email);
+  std::string sasl_conversation_;
+  bool sasl_final_sent_ = false;  // SCRAM server-final sent; waiting for the empty answer
+  std::string sasl_email_;
   // commands/starttls.cpp
   void cmd_starttls(std::string_view args);
   // commands/misc.cpp

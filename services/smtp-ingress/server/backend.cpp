@@ -165,6 +165,72 @@ boost::asio::awaitable<EnqueueOutcome> Backend::enqueue(EnqueueEvent message) {
   co_return result;
 }
 
+boost::asio::awaitable<SaslAnswer> Backend::sasl(SaslEvent step, std::string remote_ip) {
+  auto call = [this, step = std::move(step), ip = std::move(remote_ip)] {
+    grpc::ClientContext ctx;
+    grpcutil::set_deadline(ctx, options_.auth_timeout);
+    pb::SaslStepResponse resp;
+    grpc::Status status;
+    if (step.start) {
+      pb::SaslStartRequest req;
+      req.set_mechanism(step.mechanism);
+      req.set_initial_response(step.data);
+      req.set_has_initial_response(step.has_data);
+      req.set_protocol(pb::PROTOCOL_SMTP);
+      req.set_remote_ip(ip);
+      grpcutil::RpcMetrics::Timer timer(rpc_metrics_, "SaslStart");
+      status = stubs_->auth->SaslStart(&ctx, req, &resp);
+      timer.done(status);
+    } else {
+      pb::SaslStepRequest req;
+      req.set_conversation_id(step.conversation_id);
+      req.set_response(step.data);
+      grpcutil::RpcMetrics::Timer timer(rpc_metrics_, "SaslStep");
+      status = stubs_->auth->SaslStep(&ctx, req, &resp);
+      timer.done(status);
+    }
+    SaslAnswer a;
+    if (!status.ok()) {
+      // NOT_FOUND: the conversation expired or lives on another authd — a
+      // failed login, not an outage (auth.proto).
+      if (status.error_code() == grpc::StatusCode::NOT_FOUND || status.error_code() == grpc::INVALID_ARGUMENT) {
+        a.state = SaslAnswer::State::kFailure;
+        a.result = AuthResult::kInvalid;
+      } else {
+        spdlog::warn("SASL {} failed: {} {}", step.start ? "SaslStart" : "SaslStep",
+                     grpcutil::code_name(status.error_code()), status.error_message());
+      }
+      return a;
+    }
+    switch (resp.state()) {
+      case pb::SASL_STATE_CONTINUE:
+        a.state = SaslAnswer::State::kContinue;
+        a.challenge = resp.challenge();
+        a.conversation_id = resp.conversation_id();
+        break;
+      case pb::SASL_STATE_SUCCESS:
+        a.state = SaslAnswer::State::kSuccess;
+        a.challenge = resp.challenge();
+        a.email = resp.email();
+        break;
+      case pb::SASL_STATE_FAILURE:
+        a.state = SaslAnswer::State::kFailure;
+        switch (resp.result()) {
+          case pb::AUTH_RESULT_THROTTLED: a.result = AuthResult::kThrottled; break;
+          case pb::AUTH_RESULT_DISABLED: a.result = AuthResult::kDisabled; break;
+          case pb::AUTH_RESULT_TEMPORARY_FAILURE: a.result = AuthResult::kTemporaryFailure; break;
+          default: a.result = AuthResult::kInvalid; break;
+        }
+        break;
+      default:
+        break;  // kUnavailable
+    }
+    return a;
+  };
+  SaslAnswer result = co_await async::offload(pool_, std::move(call));
+  co_return result;
+}
+
 namespace {
 // grpc.health.v1.Health/Check through the generic stub (Debian ships no
 // generated health stubs). Request {service: ""} is the empty message; the

@@ -41,6 +41,7 @@ class Backend {
   boost::asio::awaitable<Resolution> resolve(std::string address);
   boost::asio::awaitable<AuthOutcome> authenticate(AuthenticateEvent credentials, std::string remote_ip);
   boost::asio::awaitable<EnqueueOutcome> enqueue(EnqueueEvent message);
+  boost::asio::awaitable<SaslAnswer> sasl(SaslEvent step, std::string remote_ip);
 
   // Both channels connect within a short deadline (readiness; HTTP thread).
   bool ready();

@@ -200,6 +200,9 @@ asio::awaitable<void> Server::handle_event(Connection& c, Event event) {
   } else if (auto* a = std::get_if<AuthenticateEvent>(&event)) {
     AuthOutcome o = co_await backend_.authenticate(std::move(*a), c.stream->remote_ip());
     c.session->on_authenticated(o);
+  } else if (auto* s = std::get_if<SaslEvent>(&event)) {
+    SaslAnswer a = co_await backend_.sasl(std::move(*s), c.stream->remote_ip());
+    c.session->on_sasl(a);
   } else if (auto* e = std::get_if<EnqueueEvent>(&event)) {
     EnqueueOutcome o = co_await backend_.enqueue(std::move(*e));
     c.session->on_enqueued(o);

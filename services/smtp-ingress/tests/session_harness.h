@@ -17,6 +17,7 @@ struct Harness : SessionObserver {
   std::vector<EnqueueEvent> enqueued;
   std::vector<std::string> resolved;      // addresses asked of "authd"
   std::vector<std::string> auth_users;    // usernames tried
+  std::vector<std::string> sasl_steps;    // relayed SASL messages
   std::map<std::string, int> replies;     // code -> count
   std::map<std::string, int> limits;
   std::map<std::string, int> rejected;
@@ -113,6 +114,30 @@ struct Harness : SessionObserver {
         else if (au->username == "alice@example.com" && au->password == "secret") o = {AuthResult::kOk, "alice@example.com"};
         else o.result = AuthResult::kInvalid;
         session->on_authenticated(o);
+      } else if (auto* sa = std::get_if<SaslEvent>(&*ev)) {
+        sasl_steps.push_back(sa->start ? "start:" + sa->data : sa->conversation_id + ":" + sa->data);
+        // A scripted stand-in for authd's SCRAM: one challenge, then success
+        // with server-final data when the client proves "proof", else failure.
+        SaslAnswer a;
+        if (authd_down) {
+          a.state = SaslAnswer::State::kUnavailable;
+        } else if (sa->start) {
+          a.state = SaslAnswer::State::kContinue;
+          a.conversation_id = "c1";
+          a.challenge = sa->has_data ? "server-first" : "";
+        } else if (sa->data == "client-first") {
+          a.state = SaslAnswer::State::kContinue;
+          a.conversation_id = "c1";
+          a.challenge = "server-first";
+        } else if (sa->data == "proof") {
+          a.state = SaslAnswer::State::kSuccess;
+          a.challenge = "v=final";
+          a.email = "alice@example.com";
+        } else {
+          a.state = SaslAnswer::State::kFailure;
+          a.result = AuthResult::kInvalid;
+        }
+        session->on_sasl(a);
       } else if (std::get_if<StartTlsEvent>(&*ev)) {
         ++tls_starts;
         session->on_tls_started("TLSv1.3", "TLS_AES_256_GCM_SHA384");

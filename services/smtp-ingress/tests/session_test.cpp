@@ -78,7 +78,7 @@ TEST(Session, EhloAdvertisesStarttlsOnlyWithCertificateAndAuthOnlyAfterTlsOnSubm
   size_t tls = out.find("220 2.0.0");
   ASSERT_NE(tls, std::string::npos);
   EXPECT_EQ(out.substr(0, tls).find("AUTH"), std::string::npos);
-  EXPECT_NE(out.substr(tls).find("250-AUTH PLAIN LOGIN\r\n"), std::string::npos);
+  EXPECT_NE(out.substr(tls).find("250-AUTH SCRAM-SHA-256 PLAIN LOGIN\r\n"), std::string::npos);
   EXPECT_EQ(out.substr(tls).find("STARTTLS"), std::string::npos);
 }
 
@@ -380,6 +380,38 @@ TEST(Session, AuthPlainWithChallengeAndLogin) {
   out = li.run("EHLO a\r\nAUTH LOGIN YWxpY2VAZXhhbXBsZS5jb20=\r\nc2VjcmV0\r\n");
   EXPECT_EQ(codes(out), (V{"220", "250", "334", "235 2.7.0"}));
   EXPECT_EQ(li.auth_users, (V{"alice@example.com"}));
+}
+
+TEST(Session, ScramIsRelayedToAuthdAndTheServerFinalGoesInA334) {
+  // base64: "client-first" = Y2xpZW50LWZpcnN0, "proof" = cHJvb2Y=, "v=final" = dj1maW5hbA==,
+  // "server-first" = c2VydmVyLWZpcnN0
+  Harness h = submission_harness();
+  std::string out = h.run("EHLO a\r\nAUTH SCRAM-SHA-256\r\nY2xpZW50LWZpcnN0\r\ncHJvb2Y=\r\n\r\n"
+                          "MAIL FROM:<alice@example.com>\r\n");
+  EXPECT_NE(out.find("334 \r\n334 c2VydmVyLWZpcnN0\r\n334 dj1maW5hbA==\r\n235 2.7.0"), std::string::npos) << out;
+  EXPECT_EQ(codes(out).back(), "250 2.1.0");
+  EXPECT_EQ(h.sasl_steps, (V{"start:", "c1:client-first", "c1:proof"}));
+  EXPECT_EQ(h.auth_outcomes["SCRAM-SHA-256/ok"], 1);
+
+  Harness bad = submission_harness();
+  out = bad.run("EHLO a\r\nAUTH SCRAM-SHA-256 Y2xpZW50LWZpcnN0\r\nd3Jvbmc=\r\n");  // "wrong"
+  EXPECT_EQ(codes(out), (V{"220", "250", "334", "535 5.7.8"}));
+  EXPECT_EQ(bad.auth_outcomes["SCRAM-SHA-256/failed"], 1);
+
+  Harness down = submission_harness();
+  down.authd_down = true;
+  EXPECT_EQ(codes(down.run("EHLO a\r\nAUTH SCRAM-SHA-256\r\n")), (V{"220", "250", "454 4.7.0"}));
+}
+
+TEST(Session, ScramExchangeIsTheSameAtEveryByteBoundary) {
+  const std::string input = "EHLO a\r\nAUTH SCRAM-SHA-256\r\nY2xpZW50LWZpcnN0\r\ncHJvb2Y=\r\n\r\nNOOP\r\n";
+  Harness whole = submission_harness();
+  const std::string expected = whole.run(input);
+  EXPECT_EQ(codes(expected).back(), "250 2.0.0");
+  for (size_t cut = 0; cut <= input.size(); ++cut) {
+    Harness h = submission_harness();
+    ASSERT_EQ(h.run_split(input, cut), expected) << "cut at " << cut;
+  }
 }
 
 TEST(Session, AuthFailuresCancelAndLimit) {

@@ -1,7 +1,10 @@
-// AUTH (RFC 4954) with the PLAIN (RFC 4616) and LOGIN mechanisms. Offered
-// only on submission, only under TLS (unless smtp.allow_plaintext_auth), and
-// checked by authd (Authenticate), which also throttles by client IP.
-// Credentials never reach a log line or an observer.
+// AUTH (RFC 4954) with SCRAM-SHA-256 (RFC 7677), PLAIN (RFC 4616) and LOGIN.
+// Offered only on submission, only under TLS (unless
+// smtp.allow_plaintext_auth). PLAIN and LOGIN are decoded here and checked with
+// authd's Authenticate; SCRAM is a multi-step exchange that authd runs (it
+// holds the salted keys), so each client message is relayed as a SaslEvent
+// (SaslStart / SaslStep). authd also throttles by client IP. Credentials never
+// reach a log line or an observer.
 #include "services/smtp-ingress/protocol/base64.h"
 #include "services/smtp-ingress/protocol/commands/params.h"
 #include "services/smtp-ingress/protocol/session.h"
@@ -22,13 +25,28 @@ void Session::cmd_auth(std::string_view args) {
   const std::string mech = detail::upper(args.substr(0, sp));
   std::string_view initial = sp == std::string_view::npos ? std::string_view() : args.substr(sp + 1);
   const bool has_initial = sp != std::string_view::npos;
-  if (mech != "PLAIN" && mech != "LOGIN") {
-    observer_->on_auth(mech == "CRAM-MD5" || mech == "SCRAM-SHA-256" ? mech : "other", "unsupported");
+  if (mech != "PLAIN" && mech != "LOGIN" && mech != "SCRAM-SHA-256") {
+    observer_->on_auth(mech == "CRAM-MD5" ? mech : "other", "unsupported");
     return error_reply(504, "5.5.4", "Unrecognized authentication type");
   }
   auth_mechanism_ = mech;
   auth_step_ = 0;
   auth_username_.clear();
+  if (mech == "SCRAM-SHA-256") {
+    SaslEvent ev{true, mech, "", has_initial, ""};
+    sasl_conversation_.clear();
+    sasl_final_sent_ = false;
+    if (has_initial && initial != "=") {
+      auto decoded = base64_decode(initial);
+      if (!decoded) {
+        observer_->on_auth(mech, "malformed");
+        return error_reply(501, "5.5.2", "Invalid base64 data");
+      }
+      ev.data = std::move(*decoded);
+    }
+    pending_ = Pending::kSasl;
+    return emit(std::move(ev));
+  }
   if (!has_initial) {
     mode_ = Mode::kAuthResponse;
     raw_reply(334, mech == "PLAIN" ? "334 \r\n" : "334 VXNlcm5hbWU6\r\n");  // "Username:"
@@ -44,10 +62,23 @@ void Session::auth_response(std::string_view line) {
     observer_->on_auth(auth_mechanism_, "cancelled");
     return error_reply(501, "5.7.0", "Authentication cancelled");
   }
+  if (auth_mechanism_ == "SCRAM-SHA-256" && sasl_final_sent_) {
+    // The client acknowledges our server-final message with an empty line.
+    sasl_final_sent_ = false;
+    if (!line.empty()) {
+      observer_->on_auth(auth_mechanism_, "malformed");
+      return error_reply(501, "5.5.2", "Expected an empty response");
+    }
+    return auth_result(AuthResult::kOk, sasl_email_);
+  }
   auto decoded = base64_decode(line);
   if (!decoded) {
     observer_->on_auth(auth_mechanism_, "malformed");
     return error_reply(501, "5.5.2", "Invalid base64 data");
+  }
+  if (auth_mechanism_ == "SCRAM-SHA-256") {
+    pending_ = Pending::kSasl;
+    return emit(SaslEvent{false, auth_mechanism_, sasl_conversation_, true, std::move(*decoded)});
   }
   if (auth_mechanism_ == "PLAIN") {
     // authzid NUL authcid NUL passwd
@@ -99,9 +130,45 @@ void Session::on_authenticated(const AuthOutcome& o) {
   if (pending_ != Pending::kAuth) return;
   pending_ = Pending::kNone;
   event_pending_ = false;
-  switch (o.result) {
+  auth_result(o.result, o.email);
+  process();
+}
+
+void Session::on_sasl(const SaslAnswer& a) {
+  if (pending_ != Pending::kSasl) return;
+  pending_ = Pending::kNone;
+  event_pending_ = false;
+  switch (a.state) {
+    case SaslAnswer::State::kContinue:
+      sasl_conversation_ = a.conversation_id;
+      mode_ = Mode::kAuthResponse;
+      raw_reply(334, "334 " + base64_encode(a.challenge) + "\r\n");
+      break;
+    case SaslAnswer::State::kSuccess:
+      if (!a.challenge.empty()) {
+        // RFC 4954 §4: additional data with success goes in a 334, not the 235.
+        sasl_final_sent_ = true;
+        sasl_email_ = a.email;
+        mode_ = Mode::kAuthResponse;
+        raw_reply(334, "334 " + base64_encode(a.challenge) + "\r\n");
+      } else {
+        auth_result(AuthResult::kOk, a.email);
+      }
+      break;
+    case SaslAnswer::State::kFailure:
+      auth_result(a.result == AuthResult::kOk ? AuthResult::kInvalid : a.result, "");
+      break;
+    case SaslAnswer::State::kUnavailable:
+      auth_result(AuthResult::kTemporaryFailure, "");
+      break;
+  }
+  process();
+}
+
+void Session::auth_result(AuthResult result, const std::string& email) {
+  switch (result) {
     case AuthResult::kOk:
-      auth_user_ = o.email.empty() ? auth_username_ : o.email;
+      auth_user_ = email.empty() ? auth_username_ : email;
       observer_->on_auth(auth_mechanism_, "ok");
       log(1, fmt::format("authenticated as {} ({})", auth_user_, auth_mechanism_));
       reply(235, "2.7.0", "Authentication successful");
@@ -109,13 +176,14 @@ void Session::on_authenticated(const AuthOutcome& o) {
     case AuthResult::kInvalid:
     case AuthResult::kDisabled:
       observer_->on_auth(auth_mechanism_, "failed");
-      log(1, fmt::format("authentication failed for {} ({})", auth_username_, auth_mechanism_));
+      log(1, fmt::format("authentication failed for {} ({})", auth_username_.empty() ? "?" : auth_username_,
+                         auth_mechanism_));
       reply(535, "5.7.8", "Authentication credentials invalid");
       auth_fail_count();
       break;
     case AuthResult::kThrottled:
       observer_->on_auth(auth_mechanism_, "throttled");
-      log(2, fmt::format("authentication throttled for {} ({})", auth_username_, auth_mechanism_));
+      log(2, fmt::format("authentication throttled ({})", auth_mechanism_));
       reply(454, "4.7.0", "Too many failed attempts, try again later");
       auth_fail_count();
       break;
@@ -126,7 +194,8 @@ void Session::on_authenticated(const AuthOutcome& o) {
       break;
   }
   auth_username_.clear();
-  process();
+  sasl_conversation_.clear();
+  sasl_email_.clear();
 }
 
 }  // namespace postline::smtp

@@ -31,7 +31,7 @@ void Session::cmd_ehlo(std::string_view args, bool extended) {
                                     "SMTPUTF8",
                                     "ENHANCEDSTATUSCODES"};
   if (starttls_offered()) lines.push_back("STARTTLS");
-  if (auth_offered() && !authenticated()) lines.push_back("AUTH PLAIN LOGIN");
+  if (auth_offered() && !authenticated()) lines.push_back("AUTH SCRAM-SHA-256 PLAIN LOGIN");
   lines.push_back("CHUNKING");
   lines.push_back("DSN");
   raw_reply(250, format_multiline(250, "", lines));
