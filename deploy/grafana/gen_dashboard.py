@@ -25,10 +25,15 @@ def quantile(q, hist, by=""):
 class Builder:
     def __init__(self):
         self.panels = []
+        self.x = 0
         self.y = 0
+        self.line_h = 0  # height of the partly filled line of panels, if any
         self.next_id = 1
 
     def row(self, title):
+        if self.x > 0:  # close a partly filled line first
+            self.y += self.line_h
+            self.x = 0
         self.panels.append({"type": "row", "title": title, "id": self._id(), "collapsed": False,
                             "gridPos": {"h": 1, "w": 24, "x": 0, "y": self.y}, "panels": []})
         self.y += 1
@@ -41,7 +46,7 @@ class Builder:
     def panel(self, title, targets, unit="short", kind="timeseries", w=8, h=8, description=""):
         if self.x + w > 24:
             self.x = 0
-            self.y += h
+            self.y += self.line_h
         p = {
             "type": kind,
             "title": title,
@@ -60,6 +65,7 @@ class Builder:
             p["options"] = {"legend": {"displayMode": "list", "placement": "bottom"},
                             "tooltip": {"mode": "multi"}}
         self.panels.append(p)
+        self.line_h = h
         self.x += w
         if self.x >= 24:
             self.x = 0

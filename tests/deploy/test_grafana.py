@@ -80,3 +80,14 @@ def test_provisioning_matches_compose_mounts():
     assert source["type"] == "prometheus" and source["url"] == "http://prometheus:9090"
     var = dashboard()["templating"]["list"][0]
     assert var["type"] == "datasource" and var["current"]["value"] == source["uid"]
+
+
+def test_panels_do_not_overlap_and_fit_the_grid():
+    taken = {}
+    for p in panels(dashboard()):
+        g = p["gridPos"]
+        assert 0 <= g["x"] and g["x"] + g["w"] <= 24, p["title"]
+        for x in range(g["x"], g["x"] + g["w"]):
+            for y in range(g["y"], g["y"] + g["h"]):
+                assert (x, y) not in taken, f"{p['title']} overlaps {taken[(x, y)]}"
+                taken[(x, y)] = p["title"]
