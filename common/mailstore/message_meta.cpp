@@ -2,6 +2,8 @@
 
 #include "common/mime/mime.h"
 
+#include <ctime>
+
 namespace postline::mailstore {
 
 std::string canonicalize_line_endings(std::string_view m) {
@@ -44,12 +46,19 @@ std::string fold(std::string_view text, size_t limit) {
   bool space = false;
   for (unsigned char c : text) {
     if (out.size() >= limit) break;
-    if (c == '\r' || c == '\n' || c == '\t' || c == ' ') {
+    if (c == '\n') {
+      // Lines stay: SEARCH HEADER matches within one "name: value" line and
+      // BODY after the blank line (common/mime's search text layout).
+      out += '\n';
+      space = false;
+      continue;
+    }
+    if (c == '\r' || c == '\t' || c == ' ') {
       space = true;
       continue;
     }
     if (c < 0x20 || c == 0x7f) continue;  // NUL and controls cannot go into a text column
-    if (space && !out.empty()) out += ' ';
+    if (space && !out.empty() && out.back() != '\n') out += ' ';
     space = false;
     out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : static_cast<char>(c);
   }
@@ -89,6 +98,45 @@ std::string valid_utf8(std::string s) {
 
 }  // namespace
 
+std::optional<int64_t> rfc5322_day(std::string_view s) {
+  size_t i = 0;
+  auto skip_ws = [&] {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n')) ++i;
+  };
+  skip_ws();
+  if (auto comma = s.find(','); comma != std::string_view::npos && comma < 12) {
+    i = comma + 1;
+    skip_ws();
+  }
+  int day = 0, digits = 0;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9' && digits < 2) day = day * 10 + (s[i++] - '0'), ++digits;
+  if (!digits) return std::nullopt;
+  skip_ws();
+  static const char* months[] = {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"};
+  if (i + 3 > s.size()) return std::nullopt;
+  int month = -1;
+  for (int m = 0; m < 12; ++m) {
+    bool eq = true;
+    for (int k = 0; k < 3; ++k) eq = eq && (s[i + k] | 0x20) == months[m][k];
+    if (eq) month = m;
+  }
+  if (month < 0) return std::nullopt;
+  i += 3;
+  skip_ws();
+  int year = 0;
+  digits = 0;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9' && digits < 4) year = year * 10 + (s[i++] - '0'), ++digits;
+  if (digits == 2) year += year < 50 ? 2000 : 1900;  // RFC 5322 4.3 obsolete two-digit years
+  else if (digits == 3) year += 1900;
+  else if (digits != 4) return std::nullopt;
+  if (day < 1 || day > 31) return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month;
+  tm.tm_mday = day;
+  return static_cast<int64_t>(timegm(&tm)) / 86400;
+}
+
 MessageMeta analyse(std::string_view message) {
   MessageMeta meta;
   meta.size = message.size();
@@ -96,6 +144,7 @@ MessageMeta analyse(std::string_view message) {
   const mime::ParsedMessage parsed = mime::parse(message);
   meta.header_size = parsed.root.body_start;
   meta.structure = mime::serialize_structure(parsed);
+  if (parsed.root.envelope && parsed.root.envelope->date) meta.sent_day = rfc5322_day(*parsed.root.envelope->date);
   mime::Limits limits;
   limits.max_search_text = kMaxSearchText;
   // Decoded headers and text bodies; fold() collapses whitespace and strips

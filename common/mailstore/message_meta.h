@@ -20,6 +20,7 @@ struct MessageMeta {
   std::string search_text;   // case-folded, whitespace-collapsed, bounded
   std::string preview;       // RFC 8970, up to 200 characters of plain text
   std::string structure;     // mime::serialize_structure
+  std::optional<int64_t> sent_day;  // Date: header's calendar day, days since 1970-01-01
 };
 
 // Mail on disk is CRLF (IMAP sizes and offsets count CR). Bare LF and bare CR
@@ -31,6 +32,10 @@ std::string canonicalize_line_endings(std::string_view message);
 uint64_t header_size(std::string_view message);
 
 MessageMeta analyse(std::string_view message);
+
+// The calendar day of an RFC 5322 date ("Wed, 25 Nov 2026 19:00:00 +0000"),
+// as written (no timezone shift), in days since 1970-01-01.
+std::optional<int64_t> rfc5322_day(std::string_view date);
 
 // The largest search text kept per message: enough for every realistic text
 // body, bounded so a 50 MB attachment does not become a 50 MB index entry.

@@ -37,6 +37,13 @@ TEST(Analyse, EightBitHeaderBecomesValidUtf8) {
   EXPECT_FALSE(m.structure.empty());
 }
 
+TEST(Rfc5322Day, ParsesCalendarDay) {
+  EXPECT_EQ(rfc5322_day("Thu, 01 Jan 1970 23:59:59 -0800"), 0);
+  EXPECT_EQ(rfc5322_day("2 Jan 1970 00:00 +0000"), 1);
+  EXPECT_EQ(rfc5322_day("Fri, 2 Jan 70 00:00 +0000"), 1);
+  EXPECT_EQ(rfc5322_day("garbage"), std::nullopt);
+}
+
 TEST(Names, InboxIsCaseInsensitive) {
   EXPECT_EQ(normalize_mailbox_name("inbox"), "INBOX");
   EXPECT_EQ(normalize_mailbox_name("InBox/Lists"), "INBOX/Lists");

@@ -81,14 +81,15 @@ void insert_message(pqxx::transaction_base& tx, int64_t user_id, int64_t mailbox
   default_blob_store().put(tx, key, body);
   tx.exec_params(
       "INSERT INTO mailstore_messages (user_id, mailbox_id, uid, blob_sha256, size, internaldate, modseq, flags, "
-      " meta_version, header_size, preview, search_text, email_id, structure) "
+      " meta_version, header_size, preview, search_text, email_id, structure, sent_date) "
       "VALUES ($1, $2, $3, $4, $5, COALESCE(to_timestamp($12::bigint), now()), $6, string_to_array($13, ' '), "
-      " $7, $8, $9, $10, $11, $14)",
+      " $7, $8, $9, $10, $11, $14, DATE '1970-01-01' + $15::integer)",
       user_id, mailbox_id, uid, pqxx::binarystring(key.data(), key.size()), static_cast<int64_t>(meta.size),
       modseq, kMetaVersion, static_cast<int64_t>(meta.header_size),
       meta.preview.empty() ? nullptr : meta.preview.c_str(), meta.search_text, "M" + to_hex(key).substr(0, 24),
       internaldate ? std::to_string(*internaldate).c_str() : nullptr, join_flags(flags),
-      pqxx::binarystring(meta.structure.data(), meta.structure.size()));
+      pqxx::binarystring(meta.structure.data(), meta.structure.size()),
+      meta.sent_day ? std::to_string(*meta.sent_day).c_str() : nullptr);
 }
 
 }  // namespace internal
@@ -335,9 +336,9 @@ CopyResult copy_in(pqxx::transaction_base& tx, int64_t user_id, int64_t source_m
   if (res.source_uids.empty()) return res;
   tx.exec_params(
       "INSERT INTO mailstore_messages (user_id, mailbox_id, uid, blob_sha256, size, internaldate, savedate, modseq, "
-      " flags, meta_version, header_size, preview, search_text, email_id, structure) "
+      " flags, meta_version, header_size, preview, search_text, email_id, structure, sent_date) "
       "SELECT user_id, $4, $5 + row_number() OVER (ORDER BY uid) - 1, blob_sha256, size, internaldate, now(), $6, "
-      " flags, meta_version, header_size, preview, search_text, email_id, structure FROM mailstore_messages WHERE user_id = $1 AND mailbox_id = $2 AND uid = ANY($3::bigint[])",
+      " flags, meta_version, header_size, preview, search_text, email_id, structure, sent_date FROM mailstore_messages WHERE user_id = $1 AND mailbox_id = $2 AND uid = ANY($3::bigint[])",
       user_id, source_mailbox_id, int_array(res.source_uids), dest_mailbox_id, alloc->first_uid, alloc->modseq);
   for (size_t i = 0; i < res.source_uids.size(); ++i) res.dest_uids.push_back(alloc->first_uid + static_cast<int64_t>(i));
   notify_change(tx, user_id, dest_mailbox_id, alloc->modseq);

@@ -59,7 +59,10 @@ asio::awaitable<Result> cmd_enable(Context& ctx) {
     std::string cap = to_upper(ctx.args.atom());
     // Only extensions whose behaviour this server implements can be enabled;
     // others are ignored as RFC 5161 requires.
-    (void)cap;
+    if (cap == "CONDSTORE" && !ctx.session.condstore) {
+      ctx.session.condstore = true;
+      enabled += " CONDSTORE";
+    }
   } while (!ctx.args.at_end());
   ctx.send(untagged("ENABLED" + enabled));
   co_return Result::ok("ENABLE completed");

@@ -3,6 +3,7 @@
 // serialized tree), bodies from the BlobStore by byte range, so fetching one
 // attachment reads that part only.
 #include "services/imap-access/commands/registry.h"
+#include "services/imap-access/commands/selection.h"
 
 #include "common/mailstore/store.h"
 #include "common/mime/mime.h"
@@ -112,22 +113,10 @@ asio::awaitable<Result> cmd_fetch(Context& ctx) {
   }
   if (sel.read_only) sets_seen = false;
 
+  std::vector<Selected> selected;
+  if (auto bad = select_messages(sel, *set, ctx.uid, selected)) co_return Result::bad(*bad);
   std::vector<Job> jobs;
-  if (ctx.uid) {
-    for (auto [lo, hi] : set->resolve(sel.max_uid())) {
-      auto& uids = sel.uids();
-      for (auto it = std::lower_bound(uids.begin(), uids.end(), lo); it != uids.end() && *it <= hi; ++it)
-        jobs.push_back({static_cast<uint32_t>(it - uids.begin()) + 1, *it});
-    }
-  } else {
-    for (auto [lo, hi] : set->resolve(sel.exists())) {
-      if (lo == 0 || hi > sel.exists()) co_return Result::bad("Invalid message sequence number");
-      for (uint32_t msn = lo; msn <= hi; ++msn) jobs.push_back({msn, sel.uid_at(msn)});
-    }
-  }
-  std::sort(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) { return a.msn < b.msn; });
-  jobs.erase(std::unique(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) { return a.msn == b.msn; }),
-             jobs.end());
+  for (const auto& m : selected) jobs.push_back({m.msn, m.uid});
 
   const int64_t user_id = ctx.session.user_id, mailbox_id = sel.mailbox_id;
 

@@ -48,5 +48,20 @@ asio::awaitable<Result> cmd_examine(Context&);
 asio::awaitable<Result> cmd_close(Context&);
 asio::awaitable<Result> cmd_unselect(Context&);
 asio::awaitable<Result> cmd_fetch(Context&);  // fetch.cpp
+asio::awaitable<Result> cmd_store(Context&);  // store.cpp
+asio::awaitable<Result> cmd_expunge(Context&);  // expunge.cpp
+asio::awaitable<Result> cmd_copy(Context&);  // copy.cpp
+asio::awaitable<Result> cmd_move(Context&);
+asio::awaitable<Result> cmd_append(Context&);  // append.cpp
+asio::awaitable<Result> cmd_create(Context&);  // mailbox.cpp
+asio::awaitable<Result> cmd_delete(Context&);
+asio::awaitable<Result> cmd_rename(Context&);
+asio::awaitable<Result> cmd_subscribe(Context&);
+asio::awaitable<Result> cmd_unsubscribe(Context&);
+asio::awaitable<Result> cmd_list(Context&);  // list.cpp (LIST and LSUB)
+asio::awaitable<Result> cmd_namespace(Context&);
+asio::awaitable<Result> cmd_status(Context&);
+asio::awaitable<Result> cmd_search(Context&);  // search.cpp
+asio::awaitable<Result> cmd_idle(Context&);  // idle.cpp
 
 }  // namespace postline::imap

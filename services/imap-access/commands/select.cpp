@@ -1,8 +1,11 @@
 // SELECT, EXAMINE (RFC 9051 6.3.2/6.3.3), CLOSE, UNSELECT (RFC 3691).
+#include "services/imap-access/commands/names.h"
 #include "services/imap-access/commands/registry.h"
 
 #include "common/mailstore/accounts.h"
 #include "common/mailstore/store.h"
+
+#include <set>
 
 namespace postline::imap {
 
@@ -12,8 +15,14 @@ const char* kSystemFlags = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 
 asio::awaitable<Result> open(Context& ctx, bool read_only) {
   ctx.args.sp();
-  std::string name = mailstore::normalize_mailbox_name(ctx.args.astring());
-  if (ctx.args.try_sp()) ctx.args.fail("SELECT parameters are not supported");
+  std::string name = from_wire(ctx.session, ctx.args.astring());
+  if (ctx.args.try_sp()) {
+    // RFC 7162 3.1.8: SELECT mailbox (CONDSTORE)
+    ctx.args.expect('(');
+    if (to_upper(ctx.args.atom()) != "CONDSTORE") ctx.args.fail("unsupported SELECT parameter");
+    ctx.args.expect(')');
+    ctx.session.condstore = true;
+  }
   ctx.args.end();
   // A failed SELECT leaves no mailbox selected (RFC 9051 6.3.2).
   if (ctx.session.selected) {
@@ -68,6 +77,8 @@ asio::awaitable<Result> open(Context& ctx, bool read_only) {
     ctx.send(untagged("OK [UNSEEN " + std::to_string(first_unseen) + "] First unseen"));
   ctx.send(untagged("OK [UIDVALIDITY " + std::to_string(sel.uidvalidity) + "] UIDs valid"));
   ctx.send(untagged("OK [UIDNEXT " + std::to_string(sel.uidnext) + "] Predicted next UID"));
+  ctx.send(untagged("OK [HIGHESTMODSEQ " + std::to_string(sel.highestmodseq) + "] Highest"));
+  ctx.send(untagged("OK [MAILBOXID (M" + std::to_string(sel.mailbox_id) + ")] Ok"));
   ctx.session.selected = std::move(sel);
   ctx.session.state = State::kSelected;
   ctx.session.mailbox_dirty = false;

@@ -62,8 +62,19 @@ std::string upper_section(const std::string& s) {
   return to_upper(s.substr(0, paren)) + (paren == std::string::npos ? "" : s.substr(paren));
 }
 
+// An attribute name ends at '[' (which is an ATOM-CHAR, so atom() would eat it).
+std::string att_name(Reader& r) {
+  std::string out;
+  while (!r.at_end() && is_atom_char(r.peek()) && r.peek() != '[' && r.peek() != '<') {
+    out += r.peek();
+    r.expect(r.peek());
+  }
+  if (out.empty()) r.fail("expected a fetch attribute");
+  return to_upper(out);
+}
+
 void parse_att(Reader& r, FetchRequest& req) {
-  std::string name = to_upper(r.atom());
+  std::string name = att_name(r);
   auto add = [&](FetchItem::Kind k, std::string n) {
     FetchItem it;
     it.kind = k;

@@ -1,4 +1,8 @@
 #include "services/imap-access/protocol/encoder.h"
+#include "services/imap-access/protocol/fetch_items.h"
+#include "services/imap-access/protocol/mailbox_name.h"
+#include "services/imap-access/protocol/search_keys.h"
+#include "services/imap-access/protocol/selected.h"
 #include "services/imap-access/protocol/reader.h"
 #include "services/imap-access/protocol/receiver.h"
 #include "services/imap-access/protocol/sequence_set.h"
@@ -161,6 +165,89 @@ TEST(SequenceSet, ParseAndResolve) {
   EXPECT_FALSE(SequenceSet::parse("1,,2"));
   EXPECT_FALSE(SequenceSet::parse("4294967296"));
   EXPECT_EQ(SequenceSet::format({1, 2, 3, 5, 7, 8}), "1:3,5,7:8");
+}
+
+TEST(Fetch, Attributes) {
+  Reader r("(UID BODY.PEEK[HEADER.FIELDS (Subject \"X-A\")]<0.10> BODY[] RFC822.SIZE BINARY[1.2] BODY)");
+  auto req = parse_fetch(r);
+  ASSERT_EQ(req.items.size(), 6u);
+  EXPECT_EQ(req.items[1].kind, FetchItem::kSection);
+  EXPECT_TRUE(req.items[1].peek);
+  EXPECT_EQ(req.items[1].section, "HEADER.FIELDS (Subject \"X-A\")");
+  EXPECT_EQ(req.items[1].name, "BODY[HEADER.FIELDS (Subject \"X-A\")]");
+  EXPECT_EQ(req.items[1].origin, 0u);
+  EXPECT_EQ(req.items[1].length, 10u);
+  EXPECT_EQ(req.items[2].section, "");
+  EXPECT_FALSE(req.items[2].peek);
+  EXPECT_EQ(req.items[4].kind, FetchItem::kBinary);
+  EXPECT_EQ(req.items[5].kind, FetchItem::kBody);
+}
+
+TEST(Fetch, MacrosAndModifiers) {
+  Reader r("FAST (CHANGEDSINCE 12)");
+  auto req = parse_fetch(r);
+  EXPECT_EQ(req.items.size(), 3u);
+  EXPECT_EQ(req.changed_since, 12);
+  Reader bad("(BODY[1)");
+  EXPECT_THROW(parse_fetch(bad), SyntaxError);
+  Reader unknown("(FOO)");
+  EXPECT_THROW(parse_fetch(unknown), SyntaxError);
+}
+
+TEST(MailboxName, ModifiedUtf7RoundTrip) {
+  EXPECT_EQ(mutf7_encode("Entw\xC3\xBCrfe"), "Entw&APw-rfe");
+  EXPECT_EQ(mutf7_decode("Entw&APw-rfe"), "Entw\xC3\xBCrfe");
+  EXPECT_EQ(mutf7_encode("A&B"), "A&-B");
+  EXPECT_EQ(mutf7_decode("A&-B"), "A&B");
+  EXPECT_EQ(mutf7_decode("&ZeVnLIqe-"), "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E");
+  EXPECT_EQ(mutf7_decode("&Jjo!"), std::nullopt);
+  EXPECT_EQ(mutf7_decode("\xC3\xBC"), std::nullopt);
+}
+
+TEST(MailboxName, ListMatch) {
+  EXPECT_TRUE(list_match("*", "a/b/c"));
+  EXPECT_TRUE(list_match("%", "INBOX"));
+  EXPECT_FALSE(list_match("%", "a/b"));
+  EXPECT_TRUE(list_match("a/%", "a/b"));
+  EXPECT_FALSE(list_match("a/%", "a/b/c"));
+  EXPECT_TRUE(list_match("a*c", "a/b/c"));
+  EXPECT_FALSE(list_match("Sent", "Sentx"));
+}
+
+TEST(Search, Keys) {
+  Reader r(" RETURN (MIN COUNT) CHARSET UTF-8 OR SUBJECT \"hi there\" NOT SEEN (1:3 UID 5:*) SINCE 1-Feb-1994");
+  auto req = parse_search(r);
+  EXPECT_TRUE(req.esearch);
+  EXPECT_TRUE(req.ret_min && req.ret_count && !req.ret_all);
+  EXPECT_EQ(req.charset, "UTF-8");
+  ASSERT_EQ(req.key.children.size(), 3u);
+  EXPECT_EQ(req.key.children[0].kind, SearchKey::kOr);
+  EXPECT_EQ(req.key.children[0].children[0].text, "hi there");
+  EXPECT_EQ(req.key.children[1].kind, SearchKey::kAnd);
+  EXPECT_EQ(req.key.children[2].number, parse_search_date("1-Feb-1994"));
+  Reader bad(" FROBNICATE");
+  EXPECT_THROW(parse_search(bad), SyntaxError);
+  std::string deep = " ";
+  for (int i = 0; i < 100; ++i) deep += "NOT ";
+  deep += "ALL";
+  Reader d(deep);
+  EXPECT_THROW(parse_search(d), SyntaxError);
+}
+
+TEST(Selected, UpdatesAndExpungeDeferral) {
+  SelectedMailbox sel;
+  sel.load({{1, {}, 1}, {2, {}, 1}, {3, {}, 1}});
+  sel.highestmodseq = 1;
+  SelectedMailbox::Options no_expunge;
+  no_expunge.allow_expunge = false;
+  std::string out = sel.apply({{2, {"\\Seen"}, 2}, {4, {}, 3}}, {1}, 3, 5, no_expunge);
+  EXPECT_EQ(out, "* 2 FETCH (UID 2 FLAGS (\\Seen))\r\n* 4 EXISTS\r\n");
+  EXPECT_EQ(sel.exists(), 4u);
+  EXPECT_TRUE(sel.is_pending_expunge(1));
+  EXPECT_EQ(sel.flush_expunges({}), "* 1 EXPUNGE\r\n");
+  EXPECT_EQ(sel.exists(), 3u);
+  EXPECT_EQ(sel.msn_of(4), 3u);
+  EXPECT_EQ(sel.highestmodseq, 3);
 }
 
 }  // namespace

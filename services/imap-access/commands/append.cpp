@@ -1,0 +1,64 @@
+// APPEND (RFC 9051 6.3.12) with UIDPLUS's APPENDUID (RFC 4315) and
+// LITERAL+/literal8 message data. The size limit (APPENDLIMIT) is enforced by
+// the Receiver before the bytes are buffered.
+#include "services/imap-access/commands/names.h"
+#include "services/imap-access/commands/registry.h"
+
+#include "common/mailstore/store.h"
+
+namespace postline::imap {
+
+namespace {
+bool valid_store_flag(const std::string& f) {
+  if (f.empty() || f[0] != '\\') return true;  // keywords
+  static const char* kAllowed[] = {"\\seen", "\\answered", "\\flagged", "\\deleted", "\\draft"};
+  std::string lower;
+  for (char c : f) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* a : kAllowed)
+    if (lower == a) return true;
+  return false;
+}
+}  // namespace
+
+bool valid_flags_for_store(const std::vector<std::string>& flags) {
+  for (const auto& f : flags)
+    if (!valid_store_flag(f)) return false;
+  return true;
+}
+
+asio::awaitable<Result> cmd_append(Context& ctx) {
+  ctx.args.sp();
+  const std::string name = from_wire(ctx.session, ctx.args.astring());
+  ctx.args.sp();
+  std::vector<std::string> flags;
+  if (ctx.args.peek() == '(') {
+    flags = ctx.args.flag_list();
+    ctx.args.sp();
+  }
+  std::optional<int64_t> date;
+  if (ctx.args.peek() == '"') {
+    auto parsed = parse_imap_datetime(ctx.args.quoted());
+    if (!parsed) ctx.args.fail("invalid date-time");
+    date = parsed;
+    ctx.args.sp();
+  }
+  ctx.args.try_char('~');  // literal8 (BINARY): the bytes are the same to us
+  std::string message = ctx.args.literal();
+  ctx.args.end();
+  if (!valid_flags_for_store(flags)) co_return Result::bad("Invalid system flag");
+  if (message.empty()) co_return Result::no("Empty message");
+
+  const int64_t user_id = ctx.session.user_id;
+  auto op = [user_id, name, flags, date, message = std::move(message)](pqxx::connection& c) {
+    return mailstore::append(c, user_id, name, message, flags, date);
+  };
+  mailstore::AppendResult res = co_await ctx.db(std::move(op));
+  if (res.error == mailstore::StoreError::kNoSuchMailbox) co_return Result::no("No such mailbox", "TRYCREATE");
+  if (res.error == mailstore::StoreError::kOverQuota) co_return Result::no("Quota exceeded", "OVERQUOTA");
+  // Appending to the selected mailbox: the client sees EXISTS before the tagged OK.
+  if (ctx.session.selected && ctx.session.selected->mailbox_id == res.mailbox_id) co_await sync_selected(ctx, true);
+  co_return Result::ok("APPEND completed",
+                       "APPENDUID " + std::to_string(res.uidvalidity) + " " + std::to_string(res.uid));
+}
+
+}  // namespace postline::imap

@@ -1,0 +1,55 @@
+// COPY, MOVE and their UID forms (RFC 9051 6.4.7/6.4.8, RFC 6851, UIDPLUS
+// COPYUID RFC 4315). Bodies are not copied: the new rows point at the same blob.
+#include "services/imap-access/commands/names.h"
+#include "services/imap-access/commands/registry.h"
+#include "services/imap-access/commands/selection.h"
+
+#include "common/mailstore/store.h"
+
+namespace postline::imap {
+
+void report_expunged(Context& ctx, const std::vector<int64_t>& uids);
+
+namespace {
+
+asio::awaitable<Result> copy_or_move(Context& ctx, bool move) {
+  ctx.args.sp();
+  auto set = SequenceSet::parse(ctx.args.sequence_set_text());
+  if (!set) ctx.args.fail("invalid sequence set");
+  ctx.args.sp();
+  const std::string dest = from_wire(ctx.session, ctx.args.astring());
+  ctx.args.end();
+  auto& sel = *ctx.session.selected;
+  if (move && sel.read_only) co_return Result::no("Mailbox is read-only", "READ-ONLY");
+  std::vector<Selected> targets;
+  if (auto bad = select_messages(sel, *set, ctx.uid, targets)) co_return Result::bad(*bad);
+  const char* done = move ? (ctx.uid ? "UID MOVE completed" : "MOVE completed")
+                          : (ctx.uid ? "UID COPY completed" : "COPY completed");
+  if (targets.empty()) co_return Result::ok(done);
+  std::vector<int64_t> uids;
+  for (const auto& t : targets) uids.push_back(t.uid);
+  const int64_t user_id = ctx.session.user_id, mailbox_id = sel.mailbox_id;
+  auto call = [=](pqxx::connection& c) { return mailstore::copy_messages(c, user_id, mailbox_id, uids, dest, move); };
+  mailstore::CopyResult res = co_await ctx.db(std::move(call));
+  if (res.error == mailstore::StoreError::kNoSuchMailbox) co_return Result::no("No such mailbox", "TRYCREATE");
+  if (res.error == mailstore::StoreError::kOverQuota) co_return Result::no("Quota exceeded", "OVERQUOTA");
+  std::string code;
+  if (!res.source_uids.empty()) {
+    std::vector<uint32_t> src(res.source_uids.begin(), res.source_uids.end()),
+        dst(res.dest_uids.begin(), res.dest_uids.end());
+    code = "COPYUID " + std::to_string(res.uidvalidity) + " " + SequenceSet::format(src) + " " +
+           SequenceSet::format(dst);
+  }
+  if (!move) co_return Result::ok(done, code);
+  // RFC 6851 4.3: COPYUID goes in an untagged OK before the expunges.
+  if (!code.empty()) ctx.send(untagged("OK [" + code + "] Moved"));
+  report_expunged(ctx, res.source_uids);
+  co_return Result::ok(done);
+}
+
+}  // namespace
+
+asio::awaitable<Result> cmd_copy(Context& ctx) { co_return co_await copy_or_move(ctx, false); }
+asio::awaitable<Result> cmd_move(Context& ctx) { co_return co_await copy_or_move(ctx, true); }
+
+}  // namespace postline::imap

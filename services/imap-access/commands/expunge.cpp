@@ -1,0 +1,46 @@
+// EXPUNGE and UID EXPUNGE (RFC 9051 6.4.3, RFC 4315 2.1).
+#include "services/imap-access/commands/registry.h"
+#include "services/imap-access/commands/selection.h"
+
+#include "common/mailstore/store.h"
+
+namespace postline::imap {
+
+// Removes expunged UIDs from the view and reports them (EXPUNGE or VANISHED).
+void report_expunged(Context& ctx, const std::vector<int64_t>& uids) {
+  auto& sel = *ctx.session.selected;
+  if (uids.empty()) return;
+  if (ctx.session.qresync) {
+    std::vector<uint32_t> v;
+    for (auto u : uids)
+      if (sel.remove(static_cast<uint32_t>(u))) v.push_back(static_cast<uint32_t>(u));
+    if (!v.empty()) ctx.send(untagged("VANISHED " + SequenceSet::format(v)));
+    return;
+  }
+  for (auto u : uids)  // ascending UIDs; each number is valid when sent
+    if (uint32_t msn = sel.remove(static_cast<uint32_t>(u))) ctx.send(untagged(std::to_string(msn) + " EXPUNGE"));
+}
+
+asio::awaitable<Result> cmd_expunge(Context& ctx) {
+  std::optional<std::vector<int64_t>> only;
+  auto& sel = *ctx.session.selected;
+  if (ctx.uid) {
+    ctx.args.sp();
+    auto set = SequenceSet::parse(ctx.args.sequence_set_text());
+    if (!set) ctx.args.fail("invalid UID set");
+    std::vector<Selected> targets;
+    select_messages(sel, *set, true, targets);
+    only.emplace();
+    for (const auto& t : targets) only->push_back(t.uid);
+  }
+  ctx.args.end();
+  if (sel.read_only) co_return Result::no("Mailbox is read-only", "READ-ONLY");
+  if (only && only->empty()) co_return Result::ok("UID EXPUNGE completed");
+  const int64_t user_id = ctx.session.user_id, mailbox_id = sel.mailbox_id;
+  auto call = [=](pqxx::connection& c) { return mailstore::expunge(c, user_id, mailbox_id, only); };
+  std::vector<int64_t> gone = co_await ctx.db(std::move(call));
+  report_expunged(ctx, gone);
+  co_return Result::ok(ctx.uid ? "UID EXPUNGE completed" : "EXPUNGE completed");
+}
+
+}  // namespace postline::imap

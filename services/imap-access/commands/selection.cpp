@@ -1,0 +1,30 @@
+#include "services/imap-access/commands/selection.h"
+
+#include <algorithm>
+
+namespace postline::imap {
+
+std::optional<std::string> select_messages(const SelectedMailbox& sel, const SequenceSet& set, bool by_uid,
+                                           std::vector<Selected>& out) {
+  out.clear();
+  if (by_uid) {
+    const auto& uids = sel.uids();
+    // "n:*" with n above every UID still means the highest UID (RFC 9051 6.4.8).
+    for (auto [lo, hi] : set.resolve(sel.max_uid())) {
+      for (auto it = std::lower_bound(uids.begin(), uids.end(), lo); it != uids.end() && *it <= hi; ++it)
+        out.push_back({static_cast<uint32_t>(it - uids.begin()) + 1, *it});
+    }
+  } else {
+    if (sel.exists() == 0) return std::nullopt;  // "1:*" on an empty mailbox selects nothing
+    for (auto [lo, hi] : set.resolve(sel.exists())) {
+      if (lo == 0 || hi > sel.exists()) return "Invalid message sequence number";
+      for (uint32_t msn = lo; msn <= hi; ++msn) out.push_back({msn, sel.uid_at(msn)});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const Selected& a, const Selected& b) { return a.msn < b.msn; });
+  out.erase(std::unique(out.begin(), out.end(), [](const Selected& a, const Selected& b) { return a.msn == b.msn; }),
+            out.end());
+  return std::nullopt;
+}
+
+}  // namespace postline::imap

@@ -1,0 +1,229 @@
+#include "services/imap-access/protocol/search_keys.h"
+
+#include <ctime>
+
+namespace postline::imap {
+
+std::optional<int64_t> parse_search_date(std::string_view s) {
+  // date-day "-" date-month "-" date-year, day 1 or 2 digits
+  auto d1 = s.find('-');
+  if (d1 == std::string_view::npos || d1 == 0 || d1 > 2) return std::nullopt;
+  auto d2 = s.find('-', d1 + 1);
+  if (d2 != d1 + 4 || s.size() != d2 + 5) return std::nullopt;
+  int day = 0, year = 0;
+  for (size_t i = 0; i < d1; ++i) {
+    if (s[i] < '0' || s[i] > '9') return std::nullopt;
+    day = day * 10 + (s[i] - '0');
+  }
+  for (size_t i = d2 + 1; i < s.size(); ++i) {
+    if (s[i] < '0' || s[i] > '9') return std::nullopt;
+    year = year * 10 + (s[i] - '0');
+  }
+  static const char* months[] = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"};
+  int month = -1;
+  for (int m = 0; m < 12; ++m)
+    if (iequals(s.substr(d1 + 1, 3), months[m])) month = m;
+  if (month < 0 || day < 1 || day > 31) return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month;
+  tm.tm_mday = day;
+  return static_cast<int64_t>(timegm(&tm)) / 86400;
+}
+
+namespace {
+
+struct Parser {
+  Reader& r;
+  int keys = 0;
+
+  int64_t date() {
+    std::string s = r.peek() == '"' ? r.quoted() : r.atom();
+    auto d = parse_search_date(s);
+    if (!d) r.fail("invalid date " + s);
+    return *d;
+  }
+
+  SearchKey key(int depth) {
+    if (depth > 32) r.fail("search criteria nested too deeply");
+    if (++keys > 1000) r.fail("too many search criteria");
+    SearchKey k;
+    if (r.try_char('(')) {
+      k.kind = SearchKey::kAnd;
+      for (;;) {
+        k.children.push_back(key(depth + 1));
+        if (r.try_char(')')) break;
+        r.sp();
+      }
+      return k;
+    }
+    if ((r.peek() >= '0' && r.peek() <= '9') || r.peek() == '*' || r.peek() == '$') {
+      k.kind = SearchKey::kSeqSet;
+      k.set = SequenceSet::parse(r.sequence_set_text());
+      if (!k.set) r.fail("invalid sequence set");
+      return k;
+    }
+    std::string name = to_upper(r.atom());
+    auto flag = [&](const char* f, bool negate) {
+      SearchKey f_key;
+      f_key.kind = SearchKey::kFlag;
+      f_key.text = f;
+      if (!negate) return f_key;
+      SearchKey n;
+      n.kind = SearchKey::kNot;
+      n.children.push_back(std::move(f_key));
+      return n;
+    };
+    auto arg_string = [&] {
+      r.sp();
+      return r.astring();
+    };
+    auto dated = [&](SearchKey::Kind kind) {
+      r.sp();
+      k.kind = kind;
+      k.number = date();
+      return k;
+    };
+    if (name == "ALL") return k;
+    if (name == "ANSWERED") return flag("\\Answered", false);
+    if (name == "DELETED") return flag("\\Deleted", false);
+    if (name == "DRAFT") return flag("\\Draft", false);
+    if (name == "FLAGGED") return flag("\\Flagged", false);
+    if (name == "SEEN") return flag("\\Seen", false);
+    if (name == "UNANSWERED") return flag("\\Answered", true);
+    if (name == "UNDELETED") return flag("\\Deleted", true);
+    if (name == "UNDRAFT") return flag("\\Draft", true);
+    if (name == "UNFLAGGED") return flag("\\Flagged", true);
+    if (name == "UNSEEN") return flag("\\Seen", true);
+    if (name == "NEW" || name == "RECENT") {
+      k.kind = SearchKey::kNone;
+      return k;
+    }
+    if (name == "OLD") return k;  // nothing is \Recent, so everything is old
+    if (name == "KEYWORD" || name == "UNKEYWORD") {
+      r.sp();
+      SearchKey kw;
+      kw.kind = SearchKey::kKeyword;
+      kw.text = r.flag();
+      if (name == "KEYWORD") return kw;
+      k.kind = SearchKey::kNot;
+      k.children.push_back(std::move(kw));
+      return k;
+    }
+    if (name == "BEFORE") return dated(SearchKey::kBefore);
+    if (name == "ON") return dated(SearchKey::kOn);
+    if (name == "SINCE") return dated(SearchKey::kSince);
+    if (name == "SENTBEFORE") return dated(SearchKey::kSentBefore);
+    if (name == "SENTON") return dated(SearchKey::kSentOn);
+    if (name == "SENTSINCE") return dated(SearchKey::kSentSince);
+    if (name == "SAVEDBEFORE") return dated(SearchKey::kSavedBefore);
+    if (name == "SAVEDON") return dated(SearchKey::kSavedOn);
+    if (name == "SAVEDSINCE") return dated(SearchKey::kSavedSince);
+    if (name == "OLDER" || name == "YOUNGER") {
+      r.sp();
+      k.kind = name == "OLDER" ? SearchKey::kOlder : SearchKey::kYounger;
+      k.number = r.nz_number();
+      return k;
+    }
+    if (name == "LARGER" || name == "SMALLER") {
+      r.sp();
+      k.kind = name == "LARGER" ? SearchKey::kLarger : SearchKey::kSmaller;
+      k.number = static_cast<int64_t>(r.number64());
+      return k;
+    }
+    if (name == "FROM" || name == "TO" || name == "CC" || name == "BCC" || name == "SUBJECT") {
+      k.kind = SearchKey::kHeader;
+      k.field = name;
+      k.text = arg_string();
+      return k;
+    }
+    if (name == "HEADER") {
+      k.kind = SearchKey::kHeader;
+      k.field = to_upper(arg_string());
+      k.text = arg_string();
+      return k;
+    }
+    if (name == "BODY" || name == "TEXT") {
+      k.kind = name == "BODY" ? SearchKey::kBody : SearchKey::kText;
+      k.text = arg_string();
+      return k;
+    }
+    if (name == "UID") {
+      r.sp();
+      k.kind = SearchKey::kUidSet;
+      k.set = SequenceSet::parse(r.sequence_set_text());
+      if (!k.set) r.fail("invalid UID set");
+      return k;
+    }
+    if (name == "NOT") {
+      r.sp();
+      k.kind = SearchKey::kNot;
+      k.children.push_back(key(depth + 1));
+      return k;
+    }
+    if (name == "OR") {
+      r.sp();
+      k.kind = SearchKey::kOr;
+      k.children.push_back(key(depth + 1));
+      r.sp();
+      k.children.push_back(key(depth + 1));
+      return k;
+    }
+    if (name == "MODSEQ") {
+      r.sp();
+      // MODSEQ [entry-name entry-type] mod-sequence-valzer (RFC 7162 3.1.5)
+      if (r.peek() == '"') {
+        r.quoted();
+        r.sp();
+        r.atom();
+        r.sp();
+      }
+      k.kind = SearchKey::kModseq;
+      k.number = static_cast<int64_t>(r.number64());
+      return k;
+    }
+    r.fail("unknown search key " + name);
+  }
+};
+
+}  // namespace
+
+SearchRequest parse_search(Reader& r) {
+  SearchRequest req;
+  req.key.kind = SearchKey::kAnd;
+  Parser p{r};
+  r.sp();
+  // Optional RETURN (...) (ESEARCH, RFC 4731) and CHARSET.
+  if (iequals(r.rest().substr(0, 7), "RETURN ")) {
+    r.atom();
+    r.sp();
+    r.expect('(');
+    req.esearch = true;
+    while (!r.try_char(')')) {
+      if (req.ret_min || req.ret_max || req.ret_count || req.ret_all) r.sp();
+      std::string opt = to_upper(r.atom());
+      if (opt == "MIN") req.ret_min = true;
+      else if (opt == "MAX") req.ret_max = true;
+      else if (opt == "COUNT") req.ret_count = true;
+      else if (opt == "ALL") req.ret_all = true;
+      else if (opt == "SAVE") r.fail("SEARCHRES is not supported");
+      else r.fail("unknown RETURN option " + opt);
+    }
+    if (!(req.ret_min || req.ret_max || req.ret_count || req.ret_all)) req.ret_all = true;  // RFC 4731: () = ALL
+    r.sp();
+  }
+  if (iequals(r.rest().substr(0, 8), "CHARSET ")) {
+    r.atom();
+    r.sp();
+    req.charset = to_upper(r.astring());
+    r.sp();
+  }
+  for (;;) {
+    req.key.children.push_back(p.key(0));
+    if (r.at_end()) break;
+    r.sp();
+  }
+  return req;
+}
+
+}  // namespace postline::imap

@@ -1,0 +1,53 @@
+// SEARCH criteria (RFC 9051 6.4.4, RFC 3501 6.4.4, RFC 7162 MODSEQ, RFC 5032
+// OLDER/YOUNGER, RFC 8514 SAVED*) parsed into a tree. Pure; the store
+// compiles the tree to SQL.
+#pragma once
+
+#include "services/imap-access/protocol/reader.h"
+#include "services/imap-access/protocol/sequence_set.h"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace postline::imap {
+
+struct SearchKey {
+  enum Kind {
+    kAll, kAnd, kOr, kNot,
+    kFlag,         // text = flag; negate via kNot
+    kKeyword,      // text
+    kNone,         // matches nothing (NEW, RECENT: \Recent is never set)
+    kBefore, kOn, kSince,               // internal date, number = days since epoch
+    kSentBefore, kSentOn, kSentSince,   // Date: header, number = days since epoch
+    kSavedBefore, kSavedOn, kSavedSince,
+    kOlder, kYounger,                   // number = seconds
+    kLarger, kSmaller,                  // number = bytes
+    kHeader,       // field + text
+    kBody, kText,  // text
+    kUidSet, kSeqSet,  // set
+    kModseq,       // number
+  };
+  Kind kind = kAll;
+  std::string field, text;
+  int64_t number = 0;
+  std::optional<SequenceSet> set;
+  std::vector<SearchKey> children;
+};
+
+struct SearchRequest {
+  SearchKey key;  // kAnd of the top-level keys
+  std::string charset = "US-ASCII";
+  bool esearch = false;  // RETURN (...) given
+  bool ret_min = false, ret_max = false, ret_count = false, ret_all = false;
+};
+
+// Throws SyntaxError. Limits nesting depth and the number of keys.
+SearchRequest parse_search(Reader& r);
+
+// "1-Feb-1994" -> days since 1970-01-01; nullopt if invalid.
+std::optional<int64_t> parse_search_date(std::string_view s);
+
+}  // namespace postline::imap
