@@ -9,7 +9,6 @@
 #include <openssl/x509.h>
 
 #include <fstream>
-#include <sstream>
 
 namespace postline::mailauth {
 
@@ -59,14 +58,26 @@ std::optional<PrivateKey> PrivateKey::from_pem(std::string_view pem, std::string
 }
 
 std::optional<PrivateKey> PrivateKey::from_pem_file(const std::string& path, std::string* error) {
-  std::ifstream in(path, std::ios::binary);
+  // Read straight into one buffer (no stream copies of the key text left behind) and
+  // wipe it once parsed. Key files are small; refuse anything that is not.
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) {
     if (error) *error = "cannot open " + path;
     return std::nullopt;
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  std::string pem = ss.str();
+  std::streamoff size = in.tellg();
+  if (size <= 0 || size > 64 * 1024) {
+    if (error) *error = "key file " + path + " is empty or too large";
+    return std::nullopt;
+  }
+  std::string pem(size_t(size), '\0');
+  in.seekg(0);
+  in.read(pem.data(), size);
+  if (!in) {
+    if (error) *error = "cannot read " + path;
+    OPENSSL_cleanse(pem.data(), pem.size());
+    return std::nullopt;
+  }
   auto k = from_pem(pem, error);
   OPENSSL_cleanse(pem.data(), pem.size());
   return k;

@@ -1,6 +1,8 @@
 // DKIM: RFC 8463 Appendix A vectors, sign/verify round trips, and hostile input.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "common/mailauth/dkim.h"
 #include "common/mailauth/dkim_keygen.h"
 #include "common/mailauth/text_util.h"
@@ -436,6 +438,37 @@ TEST(DkimHostile, LimitsHold) {
 
   EXPECT_EQ(dkim_verify(std::string_view("From: a@b.example\r\n\r\nhi\r\n"), dns).overall(), AuthResult::kNone);
   EXPECT_EQ(dkim_verify(std::string_view(""), dns).overall(), AuthResult::kNone);
+}
+
+TEST(DkimKeys, LoadingFromFiles) {
+  std::string err;
+  std::string dir = ::testing::TempDir();
+  EXPECT_FALSE(PrivateKey::from_pem_file(dir + "/does-not-exist.pem", &err));
+  EXPECT_NE(err.find("cannot open"), std::string::npos);
+  {
+    std::ofstream(dir + "/garbage.pem") << "-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n";
+  }
+  EXPECT_FALSE(PrivateKey::from_pem_file(dir + "/garbage.pem", &err));
+  {
+    std::ofstream(dir + "/empty.pem");
+  }
+  EXPECT_FALSE(PrivateKey::from_pem_file(dir + "/empty.pem", &err));
+  {
+    std::ofstream(dir + "/rsa.pem") << rsa_key_pem();
+  }
+  auto k = PrivateKey::from_pem_file(dir + "/rsa.pem", &err);
+  ASSERT_TRUE(k) << err;
+  EXPECT_EQ(k->type(), KeyType::kRsa);
+  EXPECT_EQ(k->bits(), 2048);
+  // An EC key is not a DKIM key.
+  const char* ec =
+      "-----BEGIN PRIVATE KEY-----\n"
+      "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgevZzL1gdAFr88hb2\n"
+      "OF/2NxApJCzGCEDdfSp6VQO30hyhRANCAAQRWz+jn65BtOMvdyHKcvjBeBSDZH2r\n"
+      "1RTwjmYSi9R/zpBnuQ4EiMnCqfMPWiZqB4QdbAd0E7oH50VpuZ1P087G\n"
+      "-----END PRIVATE KEY-----\n";
+  EXPECT_FALSE(PrivateKey::from_pem(ec, &err));
+  EXPECT_NE(err.find("unsupported key type"), std::string::npos) << err;
 }
 
 TEST(DkimKeygen, GeneratesUsableKeys) {
