@@ -24,6 +24,16 @@ def platform_env(extra: dict | None = None) -> dict:
     return env
 
 
+def start_without_imapd(factory, extra_env: dict | None = None):
+    """smtpd's tests need authd, queued and smtpd only: a platform without imapd
+    (delivered mail is read from the mailstore tables)."""
+    p = factory(platform_env(extra_env), start=False)
+    p.migrate()
+    for service in ("authd", "queued", "smtpd"):
+        p.start(service)
+    return p
+
+
 def add_accounts(platform):
     platform.add_user(ALICE, PASSWORD)
     platform.add_user(BOB, PASSWORD)

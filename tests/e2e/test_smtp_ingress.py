@@ -16,13 +16,13 @@ import pytest
 
 from platform_support import wait_until
 from smtp_client import RawSmtp
-from smtp_support import (ALICE, BOB, PASSWORD, REMOTE, add_accounts, metric, platform_env, queue_id_of,
-                          queued_message, queued_recipients, stored_bodies, tls_context, wait_delivered)
+from smtp_support import (ALICE, BOB, PASSWORD, REMOTE, add_accounts, metric, queued_message, queued_recipients,
+                          start_without_imapd, stored_bodies, tls_context, wait_delivered)
 
 
 @pytest.fixture(scope="module")
 def plat(fresh_platform_factory):
-    p = fresh_platform_factory(platform_env())
+    p = start_without_imapd(fresh_platform_factory)
     add_accounts(p)
     return p
 

@@ -9,7 +9,7 @@ import pytest
 
 from platform_support import wait_until
 from smtp_client import RawSmtp
-from smtp_support import ALICE, BOB, PASSWORD, add_accounts, metric, platform_env, tls_context, wait_delivered
+from smtp_support import ALICE, BOB, add_accounts, metric, start_without_imapd, tls_context, wait_delivered
 
 LIMITS = {
     "POSTLINE_SMTP_MAX_MESSAGE_SIZE": "4KiB",
@@ -26,7 +26,7 @@ LIMITS = {
 
 @pytest.fixture(scope="module")
 def plat(fresh_platform_factory):
-    p = fresh_platform_factory(platform_env(LIMITS))
+    p = start_without_imapd(fresh_platform_factory, LIMITS)
     add_accounts(p)
     return p
 
