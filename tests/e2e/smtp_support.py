@@ -92,3 +92,10 @@ def wait_delivered(platform, marker: str, count: int = 1) -> list[bytes]:
 
 def metric(platform, name: str, labels: dict | None = None) -> float:
     return platform.metric_value("smtpd", name, labels)
+
+
+def delivered_count(platform, marker: str) -> int:
+    """How many mailbox entries (over all users) hold a message containing `marker`."""
+    return int(platform.psql(
+        "SELECT count(*) FROM mailstore_messages m JOIN mailstore_blobs b ON b.sha256 = m.blob_sha256 "
+        "WHERE position(convert_to('" + _safe(marker) + "', 'UTF8') in b.data) > 0").strip())

@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import os
 import smtplib
-import ssl
 import subprocess
 import uuid
 
@@ -16,7 +15,8 @@ import pytest
 
 from platform_support import wait_until
 from smtp_client import RawSmtp
-from smtp_support import (ALICE, BOB, PASSWORD, REMOTE, add_accounts, metric, queued_message, queued_recipients,
+from smtp_support import (ALICE, BOB, PASSWORD, REMOTE, add_accounts, delivered_count, metric, queued_message,
+                          queued_recipients,
                           start_without_imapd, stored_bodies, tls_context, wait_delivered)
 
 
@@ -105,6 +105,22 @@ def test_mx_refuses_relay_and_unknown_users(plat):
         assert (code, text[:5]) == (554, b"5.7.1")
     assert metric(plat, "postline_smtpd_replies_total", {"code": "550"}) == before_550 + 1
     assert metric(plat, "postline_smtpd_messages_rejected_total", {"reason": "relay_denied"}) == before_relay + 1
+
+
+def test_plus_addressing_and_aliases_resolved_by_authd(plat):
+    m = marker()
+    with smtplib.SMTP("127.0.0.1", mx(plat), timeout=30) as s:
+        s.ehlo("client.remote.test")
+        s.sendmail("bob@remote.test", ["alice+news@example.test"], simple_message(m))
+    wait_until(lambda: delivered_count(plat, m) == 1, what="plus-addressed delivery")
+    plat.cli("alias", "add", "team@example.test", ALICE, BOB)
+    m2 = marker()
+    with smtplib.SMTP("127.0.0.1", mx(plat), timeout=30) as s:
+        s.ehlo("client.remote.test")
+        # The alias and one of its members: each mailbox gets the message once.
+        s.sendmail("bob@remote.test", ["team@example.test", ALICE], simple_message(m2))
+    wait_until(lambda: delivered_count(plat, m2) == 2, what="alias delivery to both members")
+    assert delivered_count(plat, m2) == 2
 
 
 RELAY_TRICKS = [
