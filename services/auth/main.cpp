@@ -91,6 +91,7 @@ int main(int argc, char** argv) {
   config::Config cfg;
   auth::HashParams hash_params;
   auth::ServiceSettings settings;
+  auth::ThrottlePolicy policy;
   int hash_threads = 0, pool_size = 0;
   try {
     cfg = config::Config::load(config_path, config::Config::process_environment());
@@ -116,6 +117,7 @@ int main(int argc, char** argv) {
     settings.hash_queue_limit = static_cast<size_t>(hash_threads) * 32;
     const auto token_file = cfg.str("auth", "admin_token_file");
     if (!token_file.empty()) settings.admin_token = read_token(token_file);
+    policy = throttle_policy(cfg);
   } catch (const config::ConfigError& e) {
     std::fprintf(stderr, "postline-authd: %s\n", e.what());
     return 2;
@@ -164,15 +166,16 @@ int main(int argc, char** argv) {
   asio::thread_pool db_pool(static_cast<size_t>(pool_size));
   asio::thread_pool hash_pool(static_cast<size_t>(hash_threads));
   auth::AccountStore accounts(pool, settings.address_policy);
-  auth::ThrottleStore throttle(pool, auth::Throttle(throttle_policy(cfg)));
+  auth::ThrottleStore throttle(pool, auth::Throttle(policy));
   auth::ServiceContext ctx{accounts, throttle, *hasher, db_pool, hash_pool, metrics, rpc_metrics, settings};
   ctx.refresh_counts();
 
   const std::string address = cfg.str("auth", "listen_address");
-  metrics::HttpServer http(registry, [&pool] { return pool.ping(); });
-  std::unique_ptr<grpc::Server> server;
+  // The services must outlive the server (destroyed in reverse order).
   auth::AuthServiceImpl auth_service(ctx);
   auth::AdminServiceImpl admin_service(ctx);
+  metrics::HttpServer http(registry, [&pool] { return pool.ping(); });
+  std::unique_ptr<grpc::Server> server;
   try {
     http.start(address, cfg.port("auth", "http_port"));
     std::printf("listening http on %s:%u\n", address.c_str(), static_cast<unsigned>(http.port()));

@@ -108,6 +108,16 @@ void throttle_gate(ServiceContext& ctx, const LoginRequest& req, const std::stri
   }
   if (verdict.delay.count() > 0) {
     ctx.metrics.throttled("delayed");
+    // Leave the hash and the reply some room inside the caller's deadline.
+    if (req.deadline != std::chrono::system_clock::time_point::max() &&
+        std::chrono::system_clock::now() + verdict.delay + std::chrono::milliseconds(500) > req.deadline) {
+      ctx.metrics.login(req.protocol, req.mechanism, outcome_label(mail::v1::AUTH_RESULT_THROTTLED));
+      audit_login(req, account, mail::v1::AUTH_RESULT_THROTTLED, "delay_exceeds_deadline");
+      LoginOutcome out;
+      out.result = mail::v1::AUTH_RESULT_THROTTLED;
+      blocked(out);
+      return;
+    }
     auto timer = std::make_shared<asio::steady_timer>(ctx.db_pool.get_executor(), verdict.delay);
     timer->async_wait([timer, next = std::move(next)](const boost::system::error_code&) { next(); });
     return;

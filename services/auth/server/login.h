@@ -10,6 +10,7 @@
 // disabled account says DISABLED only to someone who knows its password.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -26,6 +27,9 @@ struct LoginRequest {
   std::string protocol;  // "smtp" | "imap" | "unspecified" (metric label)
   std::string mechanism; // "PLAIN" | "LOGIN" | "SCRAM-SHA-256" (metric label)
   std::string remote_ip;
+  // The caller's gRPC deadline: a throttle delay that would outlast it is
+  // answered THROTTLED at once rather than timing out on the caller's side.
+  std::chrono::system_clock::time_point deadline = std::chrono::system_clock::time_point::max();
 };
 
 struct LoginOutcome {

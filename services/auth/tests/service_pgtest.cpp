@@ -77,7 +77,7 @@ class Platform {
   }
 
   v1::AuthenticateResponse login(const std::string& user, const std::string& password,
-                                 const std::string& ip = "192.0.2.10") {
+                                 const std::string& ip = "192.0.2.10", std::chrono::seconds deadline = 20s) {
     v1::AuthenticateRequest req;
     req.set_username(user);
     req.set_password(password);
@@ -86,7 +86,7 @@ class Platform {
     req.set_remote_ip(ip);
     v1::AuthenticateResponse resp;
     grpc::ClientContext c;
-    c.set_deadline(std::chrono::system_clock::now() + 20s);
+    c.set_deadline(std::chrono::system_clock::now() + deadline);
     auto s = auth_stub_->Authenticate(&c, req, &resp);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return resp;
@@ -434,6 +434,19 @@ TEST(AuthService, ThrottlingBlocksTheIpButNotTheOwnerElsewhere) {
   v1::UnblockResponse unr;
   ASSERT_TRUE(p.admin(&v1::AdminService::Stub::Unblock, un, &unr).ok());
   EXPECT_EQ(p.login("anna@example.com", "s3cret", "203.0.113.5").result(), v1::AUTH_RESULT_OK);
+}
+
+TEST(AuthService, DelayLongerThanTheDeadlineAnswersThrottledAtOnce) {
+  ThrottlePolicy policy;
+  policy.ip_delay_after = 1;
+  policy.base_delay = 30s;
+  policy.max_delay = 30s;
+  Platform p("", policy);
+  p.add_user("anna@example.com", "s3cret");
+  EXPECT_EQ(p.login("anna@example.com", "wrong", "203.0.113.9").result(), v1::AUTH_RESULT_INVALID_CREDENTIALS);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(p.login("anna@example.com", "s3cret", "203.0.113.9", 5s).result(), v1::AUTH_RESULT_THROTTLED);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 4s);
 }
 
 }  // namespace
