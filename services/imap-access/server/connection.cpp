@@ -52,10 +52,13 @@ asio::awaitable<void> Connection::flush() {
   // written by the writer already running, in order.
   if (writing_) co_return;
   writing_ = true;
-  while (!out_.empty() && !closing_) {
+  while (!out_.empty() && !broken_) {
     std::string chunk;
     chunk.swap(out_);
-    if (!co_await stream_.write_all(chunk)) closing_ = true;
+    if (!co_await stream_.write_all(chunk)) {
+      broken_ = true;  // the peer is gone: stop reading too
+      closing_ = true;
+    }
   }
   out_.clear();
   writing_ = false;

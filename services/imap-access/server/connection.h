@@ -52,6 +52,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string out_;
   bool writing_ = false;
   bool closing_ = false;
+  bool broken_ = false;  // a write failed
   bool waiting_for_command_ = false;
   bool stopping_ = false;
   uint64_t watch_id_ = 0;
