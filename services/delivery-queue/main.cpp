@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
     wc.delay_warning = cfg.duration("queue", "delay_warning");
     wc.hostname = cfg.str("queue", "hostname");
     wc.bounce_from = cfg.str("queue", "bounce_from");
+    wc.keep_finished = cfg.duration("queue", "keep_finished");
     rc = queue::RemoteConfig::from(cfg);
     dkim = std::make_unique<queue::DkimSigner>(cfg.list("queue", "dkim_keys"));
     if (cfg.integer("queue", "max_recipients") < 1) throw config::ConfigError("queue.max_recipients: must be positive");

@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <fstream>
 
 namespace postline::queue {
 namespace asio = boost::asio;
@@ -40,8 +41,8 @@ bool eight_bit(std::string_view s) {
 // has a deadline; a timeout closes the socket and becomes connection_lost().
 class Session {
  public:
-  Session(asio::io_context& io, const RemoteConfig& cfg, std::shared_ptr<asio::ssl::context> tls_ctx)
-      : io_(io), cfg_(cfg), tls_ctx_(std::move(tls_ctx)), socket_(io), timer_(io) {}
+  Session(asio::io_context& io, const RemoteConfig& cfg, std::shared_ptr<asio::ssl::context> tls_ctx, uint16_t port)
+      : io_(io), cfg_(cfg), tls_ctx_(std::move(tls_ctx)), port_(port), socket_(io), timer_(io) {}
 
   asio::awaitable<void> run(std::string host, std::string address, smtp::Client& client) {
     boost::system::error_code ec;
@@ -51,7 +52,7 @@ class Session {
       co_return;
     }
     arm(cfg_.connect_timeout);
-    co_await socket_.async_connect(tcp::endpoint(ip, cfg_.port), asio::redirect_error(asio::use_awaitable, ec));
+    co_await socket_.async_connect(tcp::endpoint(ip, port_), asio::redirect_error(asio::use_awaitable, ec));
     timer_.cancel();
     if (ec) {
       client.connection_lost(timed_out_ ? "connection to " + host + "[" + address + "] timed out"
@@ -123,6 +124,7 @@ class Session {
   asio::io_context& io_;
   const RemoteConfig& cfg_;
   std::shared_ptr<asio::ssl::context> tls_ctx_;
+  uint16_t port_;
   tcp::socket socket_;
   asio::steady_timer timer_;
   std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
@@ -159,6 +161,36 @@ RemoteConfig RemoteConfig::from(const config::Config& cfg) {
   if (c.connect_timeout.count() <= 0) throw config::ConfigError("queue.connect_timeout: must be positive");
   if (c.command_timeout.count() <= 0) throw config::ConfigError("queue.command_timeout: must be positive");
   c.dns_servers = cfg.list("dns", "servers");
+  if (auto relay = cfg.str("queue", "relayhost"); !relay.empty()) {
+    // host, host:port, [v6] or [v6]:port
+    auto colon = relay.rfind(':');
+    std::string host = relay;
+    if (colon != std::string::npos && (relay.front() != '[' || relay[colon - 1] == ']')) {
+      host = relay.substr(0, colon);
+      try {
+        size_t used = 0;
+        int port = std::stoi(relay.substr(colon + 1), &used);
+        if (used != relay.size() - colon - 1 || port < 1 || port > 65535) throw std::invalid_argument(relay);
+        c.relayhost_port = static_cast<uint16_t>(port);
+      } catch (const std::exception&) {
+        throw config::ConfigError("queue.relayhost: expected host or host:port, got '" + relay + "'");
+      }
+    } else {
+      c.relayhost_port = 25;
+    }
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    c.relayhost = host;
+    c.relay_username = cfg.str("queue", "relayhost_username");
+    if (!c.relay_username.empty()) {
+      const auto path = cfg.str("queue", "relayhost_password_file");
+      std::ifstream in(path);
+      if (path.empty() || !in)
+        throw config::ConfigError("queue.relayhost_password_file: cannot read '" + path + "' (needed with relayhost_username)");
+      std::getline(in, c.relay_password);
+      while (!c.relay_password.empty() && (c.relay_password.back() == '\r' || c.relay_password.back() == ' '))
+        c.relay_password.pop_back();
+    }
+  }
   return c;
 }
 
@@ -180,7 +212,12 @@ std::vector<RecipientResult> SmtpRemoteDelivery::deliver(const MessageData& mess
   // Where to go: an address literal, or the domain's MX hosts.
   std::vector<std::pair<std::string, std::vector<std::string>>> targets;  // host, addresses (lazy)
   dns::Resolver resolver(config_.dns_servers, std::min<std::chrono::milliseconds>(config_.connect_timeout, std::chrono::seconds(15)));
-  if (domain.front() == '[' && domain.back() == ']') {
+  if (!config_.relayhost.empty()) {
+    boost::system::error_code ec;
+    asio::ip::make_address(config_.relayhost, ec);
+    if (!ec) targets.push_back({config_.relayhost, {config_.relayhost}});
+    else targets.push_back({config_.relayhost, {}});
+  } else if (domain.front() == '[' && domain.back() == ']') {
     std::string literal = domain.substr(1, domain.size() - 2);
     if (literal.rfind("IPv6:", 0) == 0 || literal.rfind("ipv6:", 0) == 0) literal = literal.substr(5);
     boost::system::error_code ec;
@@ -211,6 +248,10 @@ std::vector<RecipientResult> SmtpRemoteDelivery::deliver(const MessageData& mess
   env.eight_bit = message.body_type == "8BITMIME" || eight_bit(message.body);
   smtp::Options opts;
   opts.ehlo_name = config_.hostname;
+  if (!config_.relayhost.empty()) {
+    opts.auth_username = config_.relay_username;
+    opts.auth_password = config_.relay_password;
+  }
   opts.tls = config_.tls == TlsPolicy::kRequired ? smtp::TlsPolicy::kRequired
              : config_.tls == TlsPolicy::kOff    ? smtp::TlsPolicy::kOff
                                                  : smtp::TlsPolicy::kOpportunistic;
@@ -239,7 +280,7 @@ std::vector<RecipientResult> SmtpRemoteDelivery::deliver(const MessageData& mess
       if (tried++ >= kMaxHosts) break;
       smtp::Client client(opts, env, body);
       asio::io_context io;
-      Session session(io, config_, tls_ctx_);
+      Session session(io, config_, tls_ctx_, config_.relayhost.empty() ? config_.port : config_.relayhost_port);
       asio::co_spawn(io, session.run(host, address, client), asio::detached);
       io.run();
       if (!client.done()) client.connection_lost("session ended unexpectedly");

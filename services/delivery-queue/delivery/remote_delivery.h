@@ -23,6 +23,12 @@ struct RemoteConfig {
   std::chrono::seconds connect_timeout{30};
   std::chrono::seconds command_timeout{300};
   std::vector<std::string> dns_servers;  // host:port; empty = system resolver
+  // Smarthost: every remote message goes to relayhost (A/AAAA, no MX lookup)
+  // on relayhost_port, with AUTH PLAIN over TLS when a username is set.
+  std::string relayhost;
+  uint16_t relayhost_port = 25;
+  std::string relay_username;
+  std::string relay_password;  // from queue.relayhost_password_file; never logged
   // Throws config::ConfigError naming the key.
   static RemoteConfig from(const config::Config& cfg);
 };

@@ -115,6 +115,7 @@ void Workers::worker_loop() {
 
 void Workers::listener_loop() {
   auto last_stats = std::chrono::steady_clock::now() - std::chrono::hours(1);
+  auto last_purge = last_stats;
   while (true) {
     {
       std::lock_guard lock(mutex_);
@@ -139,6 +140,11 @@ void Workers::listener_loop() {
         if (metrics_ && std::chrono::steady_clock::now() - last_stats > std::chrono::seconds(5)) {
           last_stats = std::chrono::steady_clock::now();
           metrics_->set_stats(stats(conn));
+        }
+        if (config_.keep_finished.count() > 0 && std::chrono::steady_clock::now() - last_purge > std::chrono::minutes(1)) {
+          last_purge = std::chrono::steady_clock::now();
+          if (auto n = purge_finished(conn, config_.keep_finished, 1000); n > 0)
+            spdlog::info("purged {} finished message(s) older than {}s", n, config_.keep_finished.count());
         }
       }
     } catch (const std::exception& e) {

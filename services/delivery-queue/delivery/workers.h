@@ -36,6 +36,7 @@ struct WorkerConfig {
   std::chrono::seconds delay_warning{4 * 3600};  // 0 = never
   std::string hostname = "localhost";
   std::string bounce_from = "MAILER-DAEMON";
+  std::chrono::seconds keep_finished{7 * 86400};  // 0 = keep forever
 };
 
 class Workers {

@@ -106,6 +106,7 @@ void Client::tls_established() {
   tls_ = true;
   // RFC 3207 4.2: forget everything learned before TLS and say EHLO again.
   extensions_.clear();
+  auth_mechanisms_.clear();
   parser_ = ReplyParser{};
   send_ehlo();
 }
@@ -147,6 +148,16 @@ void Client::on_reply(const Reply& r) {
         const auto sp = line.find(' ');
         const std::string keyword = line.substr(0, sp);
         extensions_.insert(keyword);
+        if (keyword == "AUTH" && sp != std::string::npos) {
+          std::string rest = line.substr(sp + 1);
+          size_t start = 0;
+          while (start < rest.size()) {
+            auto end = rest.find(' ', start);
+            if (end == std::string::npos) end = rest.size();
+            if (end > start) auth_mechanisms_.insert(rest.substr(start, end - start));
+            start = end + 1;
+          }
+        }
         if (keyword == "SIZE" && sp != std::string::npos) {
           try {
             size_limit_ = std::stoull(line.substr(sp + 1));
@@ -168,7 +179,12 @@ void Client::on_reply(const Reply& r) {
       }
       if (options_.tls == TlsPolicy::kRequired)
         return fail_all('4', "454 4.7.10 STARTTLS refused and TLS is required: " + r.text(), false, true);
-      return begin_transaction();  // opportunistic: carry on in plaintext
+      return maybe_auth();  // opportunistic: carry on in plaintext
+
+    case State::kAuth:
+      // Our credentials are configuration, not the sender's fault: defer.
+      if (r.code != 235) return fail_all('4', "454 4.7.0 relayhost refused our AUTH: " + r.text(), true, true);
+      return begin_transaction();
 
     case State::kTransaction:
     case State::kDataBody: {
@@ -247,7 +263,48 @@ void Client::after_ehlo() {
   }
   if (!tls_ && options_.tls == TlsPolicy::kRequired)
     return fail_all('4', "530 4.7.10 TLS is required but the server does not offer STARTTLS", false, true);
-  begin_transaction();
+  maybe_auth();
+}
+
+void Client::maybe_auth() {
+  if (options_.auth_username.empty()) return begin_transaction();
+  // Credentials never travel in cleartext, whatever queue.tls says.
+  if (!tls_) return fail_all('4', "530 4.7.0 will not send credentials without TLS", false, true);
+  if (!has_extension("AUTH") || !auth_mechanisms_.count("PLAIN"))
+    return fail_all('4', "530 4.7.0 the relayhost does not offer AUTH PLAIN", false, true);
+  std::string plain;
+  plain += '\0';
+  plain += options_.auth_username;
+  plain += '\0';
+  plain += options_.auth_password;
+  output_ += "AUTH PLAIN " + base64(plain) + "\r\n";
+  state_ = State::kAuth;
+}
+
+std::string Client::base64(std::string_view in) {
+  static constexpr char kTable[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8) | uint8_t(in[i + 2]);
+    out += kTable[v >> 18];
+    out += kTable[(v >> 12) & 63];
+    out += kTable[(v >> 6) & 63];
+    out += kTable[v & 63];
+  }
+  if (i + 1 == in.size()) {
+    uint32_t v = uint32_t(uint8_t(in[i])) << 16;
+    out += kTable[v >> 18];
+    out += kTable[(v >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == in.size()) {
+    uint32_t v = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8);
+    out += kTable[v >> 18];
+    out += kTable[(v >> 12) & 63];
+    out += kTable[(v >> 6) & 63];
+    out += '=';
+  }
+  return out;
 }
 
 void Client::begin_transaction() {

@@ -69,6 +69,9 @@ struct Options {
   std::string ehlo_name = "localhost";
   TlsPolicy tls = TlsPolicy::kOpportunistic;
   bool tls_already = false;  // implicit TLS (not used for MX delivery)
+  // AUTH PLAIN (RFC 4954) to a relayhost; sent only over TLS.
+  std::string auth_username;
+  std::string auth_password;  // never logged, never in a reply text
 };
 
 // A recipient's outcome: the reply that decided it.
@@ -107,15 +110,17 @@ class Client {
   bool has_extension(const std::string& keyword) const { return extensions_.count(keyword) > 0; }
   // Message bytes as sent after DATA (dot-stuffed, CRLF, terminated): exposed for tests.
   static std::string encode_data(std::string_view message);
+  static std::string base64(std::string_view bytes);
 
  private:
-  enum class State { kGreeting, kEhlo, kHelo, kStartTls, kTlsHandshake, kTransaction, kDataBody, kDone };
+  enum class State { kGreeting, kEhlo, kHelo, kStartTls, kTlsHandshake, kAuth, kTransaction, kDataBody, kDone };
   enum class Cmd { kMail, kRcpt, kData, kDataEnd };
 
   void on_reply(const Reply& r);
   void send_ehlo();
   void after_ehlo();
   void begin_transaction();
+  void maybe_auth();
   void send_rcpt(size_t i);
   void fail_all(char cls, const std::string& reply, bool remote, bool host_level);
   void finish();
@@ -129,6 +134,7 @@ class Client {
   State state_ = State::kGreeting;
   std::string output_;
   std::set<std::string> extensions_;
+  std::set<std::string> auth_mechanisms_;
   uint64_t size_limit_ = 0;
   bool tls_ = false;
   bool pipelining_ = false;

@@ -266,3 +266,41 @@ TEST(EncodeData, DotStuffingAndLineEndings) {
   EXPECT_EQ(Client::encode_data("a\r\n.b\r\n"), "a\r\n..b\r\n.\r\n");
   EXPECT_EQ(Client::encode_data(""), ".\r\n");
 }
+
+TEST(SmtpClient, RelayhostAuthPlainOnlyOverTls) {
+  auto o = opts();
+  o.auth_username = "relayuser";
+  o.auth_password = "s3cret";
+  Client c(o, envelope({"a@remote.test"}), kMessage);
+  c.feed("220 hi\r\n");
+  c.take_output();
+  c.feed("250-hi\r\n250-AUTH PLAIN LOGIN\r\n250 STARTTLS\r\n");
+  EXPECT_EQ(c.take_output(), "STARTTLS\r\n");
+  c.feed("220 go\r\n");
+  c.tls_established();
+  c.take_output();
+  c.feed("250-hi\r\n250 AUTH PLAIN\r\n");
+  EXPECT_EQ(c.take_output(), "AUTH PLAIN " + Client::base64(std::string("\0relayuser\0s3cret", 17)) + "\r\n");
+  c.feed("235 2.7.0 ok\r\n");
+  EXPECT_EQ(c.take_output(), "MAIL FROM:<alice@example.org>\r\n");
+}
+
+TEST(SmtpClient, RelayhostCredentialsNeverInCleartext) {
+  auto o = opts();
+  o.auth_username = "relayuser";
+  o.auth_password = "s3cret";
+  Client c(o, envelope({"a@remote.test"}), kMessage);
+  c.feed("220 hi\r\n250-hi\r\n250 AUTH PLAIN\r\n");
+  ASSERT_TRUE(c.done());
+  EXPECT_TRUE(c.host_failure());
+  EXPECT_EQ(c.outcomes()[0].cls, '4');
+  EXPECT_EQ(c.take_output().find("AUTH"), std::string::npos);
+}
+
+TEST(SmtpClient, Base64) {
+  EXPECT_EQ(Client::base64(""), "");
+  EXPECT_EQ(Client::base64("f"), "Zg==");
+  EXPECT_EQ(Client::base64("fo"), "Zm8=");
+  EXPECT_EQ(Client::base64("foo"), "Zm9v");
+  EXPECT_EQ(Client::base64("foobar"), "Zm9vYmFy");
+}

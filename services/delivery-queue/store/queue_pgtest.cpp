@@ -309,6 +309,21 @@ TEST_F(QueuePg, AdministrationRpcs) {
   EXPECT_EQ(svc.DeleteMessage(nullptr, &del, &deleted).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
+TEST_F(QueuePg, PurgeRemovesOnlyOldFinishedMessages) {
+  enqueue(*conn, message({local_rcpt("done@example.org", 1)}));
+  enqueue(*conn, message({local_rcpt("pending@example.org", 1)}));
+  enqueue(*conn, message({local_rcpt("recent@example.org", 1)}));
+  pqxx::work tx(*conn);
+  tx.exec("UPDATE queue_messages SET created_at = now() - interval '10 days'");
+  tx.exec("UPDATE queue_recipients SET state = 'delivered', finished_at = now() - interval '9 days'"
+          " WHERE address = 'done@example.org'");
+  tx.exec("UPDATE queue_recipients SET state = 'delivered', finished_at = now() WHERE address = 'recent@example.org'");
+  tx.commit();
+  EXPECT_EQ(purge_finished(*conn, std::chrono::seconds(7 * 86400), 100), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients"), 2);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE address = 'done@example.org'"), 0);
+}
+
 TEST_F(QueuePg, StartedWorkersWakeOnNotifyAndStopCleanly) {
   auto c = config();
   c.poll_interval = 60000ms;  // only NOTIFY can wake them in time

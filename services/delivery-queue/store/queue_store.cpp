@@ -373,6 +373,21 @@ std::optional<DeletedMessage> delete_message(pqxx::work& tx, const std::string& 
   return out;
 }
 
+int64_t purge_finished(pqxx::connection& conn, std::chrono::seconds keep, int limit) {
+  pqxx::work tx(conn);
+  // Batches keep each transaction short; SKIP LOCKED never waits on a message
+  // that an administrator or a worker is touching.
+  auto r = tx.exec_params(
+      "DELETE FROM queue_messages WHERE id IN (SELECT m.id FROM queue_messages m"
+      " WHERE m.created_at < now() - make_interval(secs => $1)"
+      " AND NOT EXISTS (SELECT 1 FROM queue_recipients r WHERE r.message_id = m.id"
+      "   AND (r.state IN ('queued', 'deferred', 'delivering') OR r.finished_at >= now() - make_interval(secs => $1)))"
+      " ORDER BY m.id LIMIT $2 FOR UPDATE SKIP LOCKED)",
+      static_cast<double>(keep.count()), limit);
+  tx.commit();
+  return static_cast<int64_t>(r.affected_rows());
+}
+
 QueueStats stats(pqxx::connection& conn) {
   QueueStats s;
   pqxx::read_transaction tx(conn);

@@ -177,6 +177,10 @@ struct DeletedMessage {
 };
 std::optional<DeletedMessage> delete_message(pqxx::work& tx, const std::string& queue_id);
 
+// Deletes up to `limit` messages whose recipients are all final and finished
+// before now - keep (their attempt history goes with them). Returns how many.
+int64_t purge_finished(pqxx::connection& conn, std::chrono::seconds keep, int limit);
+
 // Queue depth by state and the age of the oldest pending message (metrics).
 struct QueueStats {
   std::vector<std::pair<State, int64_t>> depth;
