@@ -261,6 +261,14 @@ asio::awaitable<void> Connection::handle(std::string text) {
     result = unavailable ? Result::no("Server temporarily unavailable, try again later", "UNAVAILABLE")
                          : Result::no("Internal server error", "SERVERBUG");
   }
+  if (result.code == "AUTHENTICATIONFAILED") {
+    // Slow down password guessing on this connection (authd throttles across
+    // connections): 1 s per failure so far, at most 5 s.
+    failed_logins_ = std::min(failed_logins_ + 1, 5);
+    asio::steady_timer delay(wake_.get_executor(), std::chrono::seconds(failed_logins_));
+    boost::system::error_code ec;
+    co_await delay.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
   if (result.status == Status::kBad && too_many_bad()) {
     send(tagged(tag, result.status, result.code, result.text));
     co_return;

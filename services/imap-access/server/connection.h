@@ -53,6 +53,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool writing_ = false;
   bool closing_ = false;
   bool broken_ = false;  // a write failed
+  int failed_logins_ = 0;
   bool waiting_for_command_ = false;
   bool stopping_ = false;
   uint64_t watch_id_ = 0;
