@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <sstream>
 
 using namespace postline::smtp;
@@ -670,4 +671,33 @@ TEST(Session, RepliesAreCountedByCode) {
   EXPECT_EQ(h.replies["354"], 1);
   EXPECT_EQ(h.replies["221"], 1);
   EXPECT_EQ(h.replies["220"], 1);
+}
+
+// ---- Hostile input ------------------------------------------------------------
+
+TEST(Session, RandomInputNeverCrashesAndStaysBounded) {
+  // Fragments of real commands mixed with noise, in random pieces, on every
+  // listener: the session must answer or close, never throw, never hoard input.
+  const std::vector<std::string> pieces = {
+      "EHLO x\r\n", "HELO y\r\n", "MAIL FROM:<a@b.example>\r\n", "MAIL FROM:<> SIZE=99999999999999999999\r\n",
+      "RCPT TO:<alice@example.com>\r\n", "RCPT TO:<x%y@example.com> NOTIFY=NEVER\r\n", "DATA\r\n", "BDAT 5\r\n",
+      "BDAT 0 LAST\r\n", "BDAT 99999999999999999999\r\n", ".\r\n", "\r\n.\r\n", "\n.\n", "RSET\r\n", "STARTTLS\r\n",
+      "AUTH PLAIN\r\n", "AUTH LOGIN\r\n", "AUTH SCRAM-SHA-256 =\r\n", "*\r\n", "=\r\n", "NOOP\r\n", "VRFY x\r\n",
+      std::string(1500, 'A'), std::string("\0\xff\x80", 3), "\r", "\n", "QUIT\r\n"};
+  std::mt19937 rng(20261125);
+  for (int round = 0; round < 300; ++round) {
+    Harness h;
+    h.config.listener = static_cast<ListenerKind>(round % 3);
+    h.config.tls_available = round % 2 == 0;
+    h.config.tls_active = h.config.listener == ListenerKind::kSubmissions;
+    h.config.max_errors = 1000;
+    h.begin();
+    for (int i = 0; i < 60 && !h.session->closed(); ++i) {
+      std::string chunk = pieces[rng() % pieces.size()];
+      if (rng() % 4 == 0) chunk = chunk.substr(0, rng() % (chunk.size() + 1));
+      ASSERT_NO_THROW(h.feed(chunk));
+      ASSERT_LE(h.session->buffered(), 4096u);
+    }
+    h.take();
+  }
 }
