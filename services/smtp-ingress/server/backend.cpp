@@ -153,8 +153,12 @@ boost::asio::awaitable<EnqueueOutcome> Backend::enqueue(EnqueueEvent message) {
     timer.done(status);
     EnqueueOutcome o;
     if (!status.ok() || resp.queue_id().empty()) {
-      spdlog::warn("Enqueue of {} failed: {} {}", msg->queue_id, grpcutil::code_name(status.error_code()),
-                   status.error_message());
+      // INVALID_ARGUMENT / RESOURCE_EXHAUSTED mean smtpd and queued disagree
+      // (limits, envelope rules): still our fault, so 451, but loud.
+      const bool contract = status.error_code() == grpc::INVALID_ARGUMENT ||
+                            status.error_code() == grpc::RESOURCE_EXHAUSTED;
+      spdlog::log(contract ? spdlog::level::err : spdlog::level::warn, "Enqueue of {} failed: {} {}", msg->queue_id,
+                  grpcutil::code_name(status.error_code()), status.error_message());
       return o;
     }
     o.committed = true;

@@ -701,3 +701,15 @@ TEST(Session, RandomInputNeverCrashesAndStaysBounded) {
     h.take();
   }
 }
+
+TEST(Session, LocalWithoutUserIdFromAuthdIsATemporaryFailure) {
+  Harness g;
+  g.begin();
+  g.session->feed("EHLO a\r\nMAIL FROM:<s@r.example>\r\nRCPT TO:<alice@example.com>\r\n");
+  auto ev = g.session->take_event();
+  ASSERT_TRUE(ev && std::holds_alternative<ResolveRecipientEvent>(*ev));
+  Resolution odd;
+  odd.kind = RecipientKind::kLocal;  // but no target carrying a user id
+  g.session->on_resolved(odd);
+  EXPECT_EQ(codes(g.take()), (V{"220", "250", "250 2.1.0", "451 4.4.3"}));
+}

@@ -119,7 +119,14 @@ void Session::on_resolved(const Resolution& r) {
   if (pending_ != Pending::kRcpt) return;
   pending_ = Pending::kNone;
   event_pending_ = false;
-  if (!r.available) {
+  // authd calling an address local without naming the mailbox (user_id) is an
+  // inconsistency on its side; queued would refuse such a recipient, so this
+  // is a temporary lookup failure, not an acceptance.
+  bool inconsistent = r.available && r.kind == RecipientKind::kLocal && r.targets.empty();
+  for (const auto& t : r.targets)
+    if (t.kind == RecipientKind::kLocal && t.user_id <= 0) inconsistent = true;
+  if (inconsistent) log(2, fmt::format("authd answered LOCAL without a user id for <{}>", rcpt_.address));
+  if (!r.available || inconsistent) {
     log(2, fmt::format("recipient lookup for <{}> failed: authd unavailable", rcpt_.address));
     reply(451, "4.4.3", "Recipient lookup temporarily unavailable, try again later");
   } else if (r.kind == RecipientKind::kUnknown) {
@@ -132,8 +139,8 @@ void Session::on_resolved(const Resolution& r) {
     error_reply(554, "5.7.1", "Relay access denied");
   } else {
     std::vector<EnvelopeRecipient> add;
-    if (r.targets.empty()) {
-      add.push_back({rcpt_.address, r.kind == RecipientKind::kLocal, 0, rcpt_.notify, rcpt_.orcpt});
+    if (r.targets.empty()) {  // REMOTE: the address itself
+      add.push_back({rcpt_.address, false, 0, rcpt_.notify, rcpt_.orcpt});
     } else {
       for (const auto& t : r.targets) {
         if (t.kind == RecipientKind::kUnknown) continue;
