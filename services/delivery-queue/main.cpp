@@ -30,6 +30,7 @@
 
 #include <prometheus/gauge.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -129,7 +130,10 @@ int main(int argc, char** argv) {
   grpcutil::RpcMetrics server_rpc(*registry, "postline_queued", "server");
   grpcutil::RpcMetrics client_rpc(*registry, "postline_queued", "client");
 
-  metrics::HttpServer http(registry, [&] { return rpc_pool.ping(); });
+  // Ready = the gRPC server is accepting Enqueue and the database answers;
+  // readiness before gRPC listens would let smtpd (and tests) send too early.
+  std::atomic<bool> serving{false};
+  metrics::HttpServer http(registry, [&] { return serving.load() && rpc_pool.ping(); });
   try {
     http.start(address, cfg.port("queue", "http_port"));
   } catch (const std::exception& e) {
@@ -170,6 +174,7 @@ int main(int argc, char** argv) {
     http.stop();
     return 1;
   }
+  serving = true;
   std::printf("listening grpc on %s:%d\n", address.c_str(), grpc_port);
   std::fflush(stdout);
   spdlog::info("{} ready: {} workers, retry schedule of {} steps, max lifetime {}s", kName, wc.workers,
@@ -178,6 +183,7 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("signal {}: stopping (finishing deliveries in flight)", sig);
+  serving = false;
   // New Enqueues get UNAVAILABLE from here on (smtpd says 451); calls in
   // progress get a few seconds to commit.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
