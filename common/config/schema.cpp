@@ -79,6 +79,7 @@ const std::vector<KeySpec>& schema() {
       {"queue", "bounce_from", T::kString, "MAILER-DAEMON", "local part of the From: of DSNs (domain: queue.hostname)"},
       {"queue", "dkim_keys", T::kStringList, "", "DKIM keys for our domains: domain:selector:/path/key.pem,... (RSA or Ed25519 PEM)"},
       {"queue", "keep_finished", T::kDuration, "7d", "how long finished messages stay for `postline queue show` (0 = forever)"},
+      {"queue", "max_per_domain", T::kInt, "10", "concurrent SMTP sessions to one destination domain per queued instance"},
       {"queue", "relayhost", T::kString, "", "smarthost for all remote mail: host, host:port or [v6]:port (empty = deliver to MX hosts)"},
       {"queue", "relayhost_username", T::kString, "", "AUTH PLAIN user for the relayhost (sent only over TLS)"},
       {"queue", "relayhost_password_file", T::kString, "", "file holding the relayhost password"},
