@@ -4,6 +4,11 @@
 // committed it. Stateless apart from open connections. Configuration: the
 // `smtp`, `tls`, `auth.addr`, `queue.addr` and `log` keys (docs/smtp.md).
 //
+// Security posture: every input is bounded (line, header, message, recipients,
+// errors, AUTH failures, connections, timeouts); MX never relays; credentials
+// travel only under TLS and only to authd, and are never logged; bytes
+// pipelined before a TLS handshake are discarded; only <CRLF>.<CRLF> ends DATA.
+//
 // This file only wires things together; the protocol is in protocol/, the
 // network loop in server/.
 #include "common/config/config.h"
