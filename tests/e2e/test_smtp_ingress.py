@@ -7,7 +7,9 @@ import base64
 import hashlib
 import hmac
 import os
+import signal
 import smtplib
+import ssl
 import subprocess
 import uuid
 
@@ -437,6 +439,26 @@ def test_session_duration_and_reply_metrics(plat):
     assert metric(plat, "postline_smtpd_sessions_total", {"listener": "mx"}) == sessions_before + 1
     assert metric(plat, "postline_smtpd_replies_total", {"code": "221"}) >= 1
     assert metric(plat, "postline_smtpd_build_info") == 1
+
+
+def test_sighup_reloads_the_certificate(plat):
+    before = ssl.get_server_certificate(("127.0.0.1", plat.ports["smtp_submissions"]))
+    new_cert, new_key = plat.workdir / "cert2.pem", plat.workdir / "key2.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj",
+                    "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout",
+                    str(new_key), "-out", str(new_cert)], check=True, capture_output=True)
+    # Replace the files in place, as certbot's deploy hook would, then SIGHUP.
+    plat.key.write_bytes(new_key.read_bytes())
+    plat.cert.write_bytes(new_cert.read_bytes())
+    plat.procs["smtpd"].send_signal(signal.SIGHUP)
+    after = wait_until(lambda: (c := ssl.get_server_certificate(("127.0.0.1", plat.ports["smtp_submissions"])))
+                       != before and c, what="the new certificate on 465")
+    assert after.strip() == new_cert.read_text().strip()
+    with RawSmtp(plat.ports["smtp_mx"]) as c:  # STARTTLS verifies against the new file
+        c.cmd("EHLO c")
+        assert c.starttls(tls_context(plat)).code == 220
+        assert c.cmd("EHLO c").code == 250
+    assert plat.procs["smtpd"].poll() is None
 
 
 # ---------------------------------------------------------------- dependencies down (last: restarts services)
