@@ -110,7 +110,32 @@ grpc::ServerUnaryReactor* AuthServiceImpl::ResolveRecipient(grpc::CallbackServer
   auto timer = std::make_shared<Timer>(ctx_.rpc_metrics, "ResolveRecipient");
   auto parsed = normalise_address(req->address(), ctx_.settings.address_policy);
   if (!parsed.ok()) {
-    finish(reactor, timer, grpc::Status(grpc::INVALID_ARGUMENT, "bad address: " + parsed.error));
+    // A local part we never create (quoted, odd characters) can still be a valid
+    // SMTP address: UNKNOWN in our domains (550, not a retry loop), REMOTE in
+    // others. Only an address without a usable domain is the caller's error.
+    const std::string& text = req->address();
+    const auto at = text.rfind('@');
+    auto domain = at == std::string::npos ? Parsed<std::string>{{}, "no domain"} : normalise_domain(text.substr(at + 1));
+    if (!domain.ok()) {
+      finish(reactor, timer, grpc::Status(grpc::INVALID_ARGUMENT, "bad address: " + parsed.error));
+      return reactor;
+    }
+    asio::post(ctx_.db_pool, [this, text, domain = domain.value, resp, reactor, timer]() {
+      try {
+        if (ctx_.accounts.is_hosted(domain)) {
+          resp->set_kind(mail::v1::RECIPIENT_KIND_UNKNOWN);
+        } else {
+          resp->set_kind(mail::v1::RECIPIENT_KIND_REMOTE);
+          auto* target = resp->add_targets();
+          target->set_kind(mail::v1::RECIPIENT_KIND_REMOTE);
+          target->set_address(text.substr(0, text.rfind('@')) + "@" + domain);
+        }
+        finish(reactor, timer, grpc::Status::OK);
+      } catch (const std::exception& e) {
+        spdlog::error("ResolveRecipient: {}", e.what());
+        finish(reactor, timer, grpc::Status(grpc::UNAVAILABLE, "cannot resolve recipient now: database unavailable"));
+      }
+    });
     return reactor;
   }
   asio::post(ctx_.db_pool, [this, address = std::move(parsed.value), resp, reactor, timer]() {

@@ -206,7 +206,12 @@ std::optional<LoginRecord> AccountStore::login_record(const std::string& email) 
         "SELECT id, email, password_hash, disabled, scram_salt, coalesce(scram_iterations, 0),"
         " scram_stored_key, scram_server_key FROM auth_users WHERE email = $1",
         email);
-    if (r.empty()) return std::nullopt;
+    if (r.empty()) {
+      // Same round trips as for a real account, so the lookup's time does not
+      // say whether the user exists (the dummy argon2 covers the rest).
+      (void)tx.exec_params("SELECT id FROM auth_app_passwords WHERE user_id = $1", int64_t{0});
+      return std::nullopt;
+    }
     LoginRecord rec;
     rec.id = r[0][0].as<int64_t>();
     rec.email = r[0][1].as<std::string>();
@@ -441,6 +446,13 @@ Resolution AccountStore::resolve(const Address& address) {
     res.kind = found && !res.targets.empty() ? Resolution::Kind::kLocal : Resolution::Kind::kUnknown;
     if (res.kind == Resolution::Kind::kUnknown) res.targets.clear();
     return res;
+  });
+}
+
+bool AccountStore::is_hosted(const std::string& domain) {
+  return pool_.with([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    return !tx.exec_params("SELECT 1 FROM auth_domains WHERE name = $1", domain).empty();
   });
 }
 

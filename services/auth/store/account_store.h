@@ -135,6 +135,8 @@ class AccountStore {
 
   // Where mail for `address` goes (see README "Recipient resolution").
   Resolution resolve(const Address& address);
+  // True if mail for `domain` (normalised) is ours.
+  bool is_hosted(const std::string& domain);
 
   // Gauges.
   int64_t count_users();

@@ -126,6 +126,7 @@ class Platform {
   }
 
   prometheus::Registry registry_;
+  AccountStore& accounts() { return accounts_; }
 
  private:
   std::string url_;
@@ -364,6 +365,12 @@ TEST(AuthService, ResolveAliasesAndPlusAddresses) {
   auto plus = p.resolve("anna+news@example.com");
   EXPECT_EQ(plus.kind(), v1::RECIPIENT_KIND_LOCAL);
   EXPECT_EQ(p.resolve("x@elsewhere.org").kind(), v1::RECIPIENT_KIND_REMOTE);
+  // Valid SMTP, but a local part we never create: unknown here, remote elsewhere.
+  EXPECT_EQ(p.resolve("\"odd person\"@example.com").kind(), v1::RECIPIENT_KIND_UNKNOWN);
+  auto odd_remote = p.resolve("\"odd person\"@Elsewhere.org");
+  EXPECT_EQ(odd_remote.kind(), v1::RECIPIENT_KIND_REMOTE);
+  ASSERT_EQ(odd_remote.targets_size(), 1);
+  EXPECT_EQ(odd_remote.targets(0).address(), "\"odd person\"@elsewhere.org");
   v1::ResolveRecipientRequest bad;
   bad.set_address("no-at-sign");
   v1::ResolveRecipientResponse bad_resp;
@@ -434,6 +441,21 @@ TEST(AuthService, ThrottlingBlocksTheIpButNotTheOwnerElsewhere) {
   v1::UnblockResponse unr;
   ASSERT_TRUE(p.admin(&v1::AdminService::Stub::Unblock, un, &unr).ok());
   EXPECT_EQ(p.login("anna@example.com", "s3cret", "203.0.113.5").result(), v1::AUTH_RESULT_OK);
+}
+
+TEST(AuthService, OutdatedHashIsUpgradedAtLogin) {
+  Platform p;
+  p.add_user("anna@example.com", "s3cret");
+  // Made with other (older) parameters than the service's {1, 8 KiB}.
+  PasswordHasher old_params({1, 16u << 10});
+  auto rec = p.accounts().login_record("anna@example.com");
+  ASSERT_TRUE(rec);
+  p.accounts().upgrade_hash(rec->id, rec->password_hash, old_params.hash("s3cret"));
+  ASSERT_NE(p.accounts().login_record("anna@example.com")->password_hash.find("m=16,"), std::string::npos);
+  EXPECT_EQ(p.login("anna@example.com", "s3cret").result(), v1::AUTH_RESULT_OK);
+  const auto upgraded = p.accounts().login_record("anna@example.com")->password_hash;
+  EXPECT_NE(upgraded.find("m=8,t=1"), std::string::npos) << upgraded;
+  EXPECT_EQ(p.login("anna@example.com", "s3cret").result(), v1::AUTH_RESULT_OK);
 }
 
 TEST(AuthService, DelayLongerThanTheDeadlineAnswersThrottledAtOnce) {
