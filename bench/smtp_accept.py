@@ -1,0 +1,376 @@
+#!/usr/bin/python3
+"""SMTP acceptance and local delivery: Postline's MX port next to a private Postfix.
+
+N messages (several sizes) go over loopback from C concurrent smtplib clients to
+  (a) Postline's MX port, for a local user, through queued into the mailstore, and
+  (b) a private Postfix instance (own config_directory, own queue, virtual(8) into a
+      Maildir) on another loopback port,
+one after the other in the same run. For each: accepted msgs/s, per-message latency
+(MAIL FROM .. 250 after DATA) p50/p99, and the time until the mail is visible in the
+mailbox (Postline: IMAP STATUS INBOX; Postfix: files in Maildir/new).
+
+    /usr/bin/python3 bench/smtp_accept.py [--messages 500] [--concurrency 4] [--sizes 2k,16k,128k]
+
+Needs root (Postfix), the packages in scripts/packages/bench.txt, and the Postline
+binaries in $POSTLINE_BUILD_DIR/bin (default build/bin). PostgreSQL: $POSTLINE_TEST_PG_URL,
+else a throwaway one from scripts/pg.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import imaplib
+import queue
+import shutil
+import smtplib
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib as b  # noqa: E402
+
+SENDER = "load@sender.example"
+PASSWORD = "bench password 1"
+
+
+class Result:
+    def __init__(self, name: str):
+        self.name = name
+        self.note = ""
+        self.latencies: list[float] = []   # seconds, MAIL FROM .. 250 after the dot
+        self.accepted_at: list[float] = []  # monotonic time of each 250 after DATA
+        self.errors: list[str] = []
+        self.t_start = self.t_end = 0.0
+        self.visible: list[tuple[float, int]] = []  # (time, count) when the count changed
+        self.delivery_complete_at: float | None = None
+        self.delivery_observed = True
+        self.bytes = 0
+
+    @property
+    def accepted(self) -> int:
+        return len(self.accepted_at)
+
+
+def send_all(port: int, rcpt: str, messages: list[bytes], concurrency: int, per_conn: int, result: Result,
+             deadline: float):
+    """C threads, each with its own connection (renewed every `per_conn` messages)."""
+    todo: queue.Queue[int] = queue.Queue()
+    for i in range(len(messages)):
+        todo.put(i)
+    lock = threading.Lock()
+
+    def worker():
+        conn = None
+        sent_on_conn = 0
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    i = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    if conn is None or sent_on_conn >= per_conn:
+                        if conn is not None:
+                            with contextlib.suppress(Exception):
+                                conn.quit()
+                        conn = smtplib.SMTP("127.0.0.1", port, local_hostname="loadgen.bench.test", timeout=60)
+                        conn.ehlo()
+                        sent_on_conn = 0
+                    t0 = time.monotonic()
+                    conn.sendmail(SENDER, [rcpt], messages[i])
+                    t1 = time.monotonic()
+                    sent_on_conn += 1
+                    with lock:
+                        result.latencies.append(t1 - t0)
+                        result.accepted_at.append(t1)
+                        result.bytes += len(messages[i])
+                except (smtplib.SMTPException, OSError) as e:
+                    with lock:
+                        result.errors.append(f"{type(e).__name__}: {e}"[:200])
+                    with contextlib.suppress(Exception):
+                        conn.close()
+                    conn = None
+        finally:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.quit()
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
+    result.t_start = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()) + 5)
+    result.t_end = time.monotonic()
+
+
+class Watcher(threading.Thread):
+    """Polls a mailbox count every `interval` s and records when it changes."""
+
+    def __init__(self, count_fn, result: Result, baseline: int, interval: float = 0.025):
+        super().__init__(daemon=True)
+        self.count_fn, self.result, self.baseline, self.interval = count_fn, result, baseline, interval
+        self.stop_event = threading.Event()
+        self.target: int | None = None  # set when sending is done
+        self.error: str | None = None
+
+    def run(self):
+        last = -1
+        while not self.stop_event.is_set():
+            try:
+                n = self.count_fn() - self.baseline
+            except Exception as e:  # noqa: BLE001
+                self.error = f"{type(e).__name__}: {e}"
+                time.sleep(self.interval)
+                continue
+            now = time.monotonic()
+            if n != last:
+                self.result.visible.append((now, n))
+                last = n
+            if self.target is not None and n >= self.target:
+                self.result.delivery_complete_at = now
+                return
+            time.sleep(self.interval)
+
+
+def run_target(name: str, port: int, rcpt: str, count_fn, messages, warmup, args, deadline) -> Result:
+    result = Result(name)
+    b.log(f"[{name}] warm-up: {len(warmup)} messages")
+    if warmup:
+        send_all(port, rcpt, warmup, args.concurrency, args.msgs_per_conn, Result(name + "-warmup"), deadline)
+    baseline = 0
+    if count_fn:
+        with contextlib.suppress(TimeoutError):
+            b.ps.wait_until(lambda: count_fn() >= len(warmup), timeout=min(60, max(1, deadline - time.monotonic())),
+                            what=f"{name} warm-up delivery")
+        baseline = count_fn()
+    watcher = None
+    if count_fn:
+        watcher = Watcher(count_fn, result, baseline)
+        watcher.start()
+    else:
+        result.delivery_observed = False
+    b.log(f"[{name}] sending {len(messages)} messages with {args.concurrency} clients")
+    send_all(port, rcpt, messages, args.concurrency, args.msgs_per_conn, result, deadline)
+    if watcher:
+        watcher.target = result.accepted
+        watcher.join(max(0.0, min(args.delivery_timeout, deadline - time.monotonic())))
+        watcher.stop_event.set()
+        if watcher.error and not result.visible:
+            result.delivery_observed = False
+            result.note += f" delivery not observed ({watcher.error})"
+    return result
+
+
+def summarize(r: Result) -> dict:
+    elapsed = max(1e-9, r.t_end - r.t_start)
+    out = {
+        "accepted": r.accepted,
+        "errors": len(r.errors),
+        "accept_rate": r.accepted / elapsed,
+        "mb_per_s": r.bytes / elapsed / 1e6,
+        "lat_p50": b.percentile(r.latencies, 50),
+        "lat_p99": b.percentile(r.latencies, 99),
+        "lat_max": max(r.latencies) if r.latencies else float("nan"),
+        "all_visible_s": float("nan"),
+        "deliv_rate": float("nan"),
+        "visible_p50": float("nan"),
+        "visible_p99": float("nan"),
+        "delivered": None,
+    }
+    if not r.delivery_observed or not r.visible:
+        return out
+    out["delivered"] = r.visible[-1][1]
+    if r.delivery_complete_at is not None:
+        out["all_visible_s"] = r.delivery_complete_at - r.t_start
+        out["deliv_rate"] = r.accepted / max(1e-9, r.delivery_complete_at - r.t_start)
+    # Accept -> visible per message, by rank: the k-th message to become visible is
+    # matched with the k-th 250 (mailboxes fill in roughly FIFO order; the poll adds <= 25 ms).
+    accepted = sorted(r.accepted_at)
+    delays = []
+    vi = 0
+    for k, t250 in enumerate(accepted, start=1):
+        while vi < len(r.visible) and r.visible[vi][1] < k:
+            vi += 1
+        if vi >= len(r.visible):
+            break
+        delays.append(max(0.0, r.visible[vi][0] - t250))
+    out["visible_p50"] = b.percentile(delays, 50)
+    out["visible_p99"] = b.percentile(delays, 99)
+    return out
+
+
+def make_messages(n: int, sizes: list[int], rcpt: str, seed: int) -> list[bytes]:
+    return [b.make_message(i, sizes[i % len(sizes)], SENDER, rcpt, seed=seed) for i in range(n)]
+
+
+@contextlib.contextmanager
+def postline_target(args):
+    missing = b.check_postline_binaries()
+    if missing:
+        raise RuntimeError(f"Postline binaries missing in {b.ps.build_dir() / 'bin'}: {', '.join(missing)}")
+    with b.pg_server() as pg_url, b.postline_platform(pg_url, keep=args.keep) as p:
+        rcpt = "bench@postline.test"
+        p.add_user(rcpt, PASSWORD)
+        imap = None
+
+        def count_imap():
+            nonlocal imap
+            if imap is None:
+                imap = imaplib.IMAP4("127.0.0.1", p.ports["imap"], timeout=10)
+                imap.login(rcpt, PASSWORD)
+            typ, data = imap.status("INBOX", "(MESSAGES)")
+            if typ != "OK":
+                raise RuntimeError(f"STATUS: {typ} {data}")
+            text = data[0].decode()
+            return int(text.rsplit("MESSAGES", 1)[1].strip(" )"))
+
+        def count_metrics():
+            return int(p.metric_value("queued", "postline_queued_deliveries_total", {"outcome": "delivered"}))
+
+        count_fn = count_imap
+        try:
+            count_imap()
+            how = "IMAP STATUS INBOX (MESSAGES)"
+        except Exception as e:  # noqa: BLE001
+            b.log(f"[postline] IMAP not usable for watching delivery ({e}); using queued metrics")
+            count_fn, how = count_metrics, "postline_queued_deliveries_total{outcome=delivered}"
+        try:
+            yield {"port": p.ports["smtp_mx"], "rcpt": rcpt, "count": count_fn, "how": how, "platform": p}
+        finally:
+            with contextlib.suppress(Exception):
+                if imap is not None:
+                    imap.logout()
+
+
+@contextlib.contextmanager
+def postfix_target(args):
+    workdir = b.peer_workdir("postline-bench-postfix-")
+    try:
+        try:
+            peer = b.PostfixPeer(workdir, users=["peer"])
+            peer.start()
+        except Exception as e:  # noqa: BLE001
+            with contextlib.suppress(Exception):
+                peer.stop()
+            b.log(f"[postfix] a private Postfix could not start ({e}); falling back to smtp-sink")
+            with smtp_sink_target(workdir, str(e)) as t:
+                yield t
+            return
+        try:
+            yield {"port": peer.port, "rcpt": "peer@peer.test", "count": lambda: peer.delivered("peer"),
+                   "how": "files in Maildir/new", "note": "private Postfix 3.7 (virtual(8) into a Maildir)"}
+        finally:
+            peer.stop()
+    finally:
+        if args.keep:
+            b.log(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def smtp_sink_target(workdir: Path, why: str):
+    port = b.free_port()
+    proc = subprocess.Popen(["/usr/sbin/smtp-sink", "-u", b.MAIL_USER, f"127.0.0.1:{port}", "256"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        b.ps.wait_until(lambda: b.socket.create_connection(("127.0.0.1", port), timeout=1).close() or True,
+                        timeout=10, what="smtp-sink")
+        yield {"port": port, "rcpt": "peer@peer.test", "count": None, "how": "-",
+               "note": f"LOWER BOUND: Postfix smtp-sink (accepts and discards; no queue, no delivery) because {why}"}
+    finally:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(10)
+        if proc.poll() is None:
+            proc.kill()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--messages", type=int, default=500, help="messages per target (default 500)")
+    ap.add_argument("--concurrency", type=int, default=4, help="concurrent SMTP clients (default 4)")
+    ap.add_argument("--sizes", default="2k,16k,128k", help="message sizes, used in turn (default 2k,16k,128k)")
+    ap.add_argument("--msgs-per-conn", type=int, default=10, help="messages per SMTP connection (default 10)")
+    ap.add_argument("--warmup", type=int, default=10, help="untimed messages first (default 10)")
+    ap.add_argument("--targets", default="postline,postfix", help="comma list of postline,postfix (default both)")
+    ap.add_argument("--delivery-timeout", type=float, default=120, help="wait for delivery after sending (s)")
+    ap.add_argument("--time-limit", type=float, default=900, help="whole run, seconds (default 900)")
+    ap.add_argument("--keep", action="store_true", help="keep work directories (logs)")
+    args = ap.parse_args()
+    if args.messages < 1 or args.messages > 100000 or args.concurrency < 1 or args.concurrency > 256:
+        ap.error("--messages must be 1..100000 and --concurrency 1..256")
+    sizes = [b.parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    for t in targets:
+        if t not in ("postline", "postfix"):
+            ap.error(f"unknown target {t}")
+
+    b.sigterm_as_interrupt()
+    b.time_limit(args.time_limit)
+    deadline = time.monotonic() + args.time_limit - 30
+    results: list[tuple[Result, dict, str]] = []
+    failures = []
+    try:
+        for name in targets:
+            make = postline_target if name == "postline" else postfix_target
+            try:
+                with make(args) as t:
+                    msgs = make_messages(args.messages, sizes, t["rcpt"], seed=1)
+                    warm = make_messages(args.warmup, sizes, t["rcpt"], seed=2)
+                    r = run_target(name, t["port"], t["rcpt"], t["count"], msgs, warm, args, deadline)
+                    r.note = (t.get("note", "") + r.note).strip()
+                    s = summarize(r)
+                    if name == "postline" and "platform" in t:
+                        p = t["platform"]
+                        with contextlib.suppress(Exception):
+                            s["queue"] = {o: int(p.metric_value("queued", "postline_queued_deliveries_total",
+                                                                 {"outcome": o}))
+                                          for o in ("delivered", "deferred", "bounced")}
+                    results.append((r, s, t["how"]))
+            except b.BenchTimeout:
+                raise
+            except Exception as e:  # noqa: BLE001
+                failures.append(f"{name}: {e}")
+                b.log(f"[{name}] FAILED: {e}")
+    except b.BenchTimeout as e:
+        failures.append(str(e))
+    finally:
+        import signal
+        signal.alarm(0)
+
+    print()
+    print(f"smtp_accept: {args.messages} messages of {args.sizes} bytes (in turn), {args.concurrency} concurrent "
+          f"clients, {args.msgs_per_conn} messages per connection, loopback, one target at a time")
+    print()
+    rows = []
+    for r, s, how in results:
+        rows.append([r.name, f"{s['accepted']}/{args.messages}", s["errors"], f"{s['accept_rate']:.1f}",
+                     f"{s['mb_per_s']:.2f}", b.fmt_ms(s["lat_p50"]), b.fmt_ms(s["lat_p99"]), b.fmt_ms(s["lat_max"]),
+                     "-" if s["delivered"] is None else f"{s['delivered']}",
+                     "-" if s["all_visible_s"] != s["all_visible_s"] else f"{s['all_visible_s']:.2f}",
+                     "-" if s["deliv_rate"] != s["deliv_rate"] else f"{s['deliv_rate']:.1f}",
+                     b.fmt_ms(s["visible_p50"]), b.fmt_ms(s["visible_p99"])])
+    print(b.table(["target", "accepted", "errors", "accepted/s", "MB/s", "p50 ms", "p99 ms", "max ms",
+                   "visible", "all visible s", "delivered/s", "250->visible p50 ms", "p99 ms"], rows))
+    print()
+    print("accepted/s: 250s after DATA / wall time of the sending phase; p50/p99/max: MAIL FROM .. 250 per message;")
+    print("visible: messages seen in the mailbox; all visible s: first send .. last one visible;")
+    print("250->visible: k-th 250 matched with the k-th message to appear (mailbox polled every 25 ms).")
+    for r, s, how in results:
+        extra = f"; queued deliveries {s['queue']}" if "queue" in s else ""
+        print(f"  {r.name}: delivery watched via {how}{extra}" + (f"; {r.note}" if r.note else ""))
+        for err in sorted(set(r.errors))[:5]:
+            print(f"    error: {err} (x{r.errors.count(err)})")
+    for f in failures:
+        print(f"FAILED: {f}")
+    b.print_footer()
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
