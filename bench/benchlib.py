@@ -71,7 +71,8 @@ def percentile(values, p: float) -> float:
 
 
 def median(values) -> float:
-    return percentile(values, 50)
+    import statistics
+    return statistics.median(values) if values else float("nan")
 
 
 def fmt_ms(seconds: float) -> str:
@@ -487,3 +488,110 @@ def peer_workdir(prefix: str) -> Path:
     d = ps.new_workdir(prefix)
     d.chmod(0o755)
     return d
+
+
+# --- a minimal IMAP client ----------------------------------------------------------
+
+class ImapError(Exception):
+    pass
+
+
+class RawImap:
+    """Just enough IMAP for timing: commands with literals handled, little client overhead
+    (imaplib parses every response line in Python; this reads through a buffered file)."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 60):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.f = self.sock.makefile("rb", buffering=1 << 16)
+        self.n = 0
+        self.greeting = self.f.readline()
+        if not self.greeting.startswith(b"* OK"):
+            raise ImapError(f"greeting: {self.greeting!r}")
+
+    def _tag(self) -> bytes:
+        self.n += 1
+        return b"b%d" % self.n
+
+    def read_response_line(self) -> tuple[bytes, int]:
+        """One response line with its literals inlined as b'{N}' placeholders; returns (line, literal bytes)."""
+        parts = []
+        lit = 0
+        while True:
+            line = self.f.readline(1 << 20)
+            if not line:
+                raise ImapError("connection closed")
+            if line.endswith(b"}\r\n") and b"{" in line:
+                brace = line.rindex(b"{")
+                size_text = line[brace + 1:-3].rstrip(b"+")
+                if size_text.isdigit():
+                    n = int(size_text)
+                    data = self.f.read(n)
+                    if len(data) != n:
+                        raise ImapError("short literal")
+                    lit += n
+                    parts.append(line[:brace] + b"{%d}" % n)
+                    continue
+            parts.append(line)
+            return b"".join(parts), lit
+
+    def read_until_tagged(self, tag: bytes) -> tuple[bytes, list[bytes], int]:
+        untagged = []
+        total = 0
+        while True:
+            line, lit = self.read_response_line()
+            total += lit
+            if line.startswith(tag + b" "):
+                return line, untagged, total
+            untagged.append(line)
+
+    def command(self, cmd: str | bytes, ok: bool = True) -> tuple[bytes, list[bytes], int]:
+        tag = self._tag()
+        self.sock.sendall(tag + b" " + (cmd.encode() if isinstance(cmd, str) else cmd) + b"\r\n")
+        status, untagged, lit = self.read_until_tagged(tag)
+        if ok and not status.startswith(tag + b" OK"):
+            raise ImapError(f"{cmd!r}: {status!r}")
+        return status, untagged, lit
+
+    @staticmethod
+    def quote(s: str) -> str:
+        return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    def login(self, user: str, password: str):
+        return self.command(f"LOGIN {self.quote(user)} {self.quote(password)}")
+
+    def append(self, mailbox: str, message: bytes, flags: str = ""):
+        tag = self._tag()
+        flag_part = f" ({flags})" if flags else ""
+        self.sock.sendall(tag + f" APPEND {self.quote(mailbox)}{flag_part} {{{len(message)}}}\r\n".encode())
+        line, _ = self.read_response_line()
+        if not line.startswith(b"+"):
+            raise ImapError(f"APPEND refused: {line!r}")
+        self.sock.sendall(message + b"\r\n")
+        status, untagged, _ = self.read_until_tagged(tag)
+        if not status.startswith(tag + b" OK"):
+            raise ImapError(f"APPEND: {status!r}")
+        return status
+
+    def idle_start(self) -> bytes:
+        """Sends IDLE and waits for the continuation; returns the tag to finish with idle_done()."""
+        tag = self._tag()
+        self.sock.sendall(tag + b" IDLE\r\n")
+        while True:
+            line, _ = self.read_response_line()
+            if line.startswith(b"+"):
+                return tag
+            if line.startswith(tag + b" "):
+                raise ImapError(f"IDLE refused: {line!r}")
+
+    def idle_done(self, tag: bytes):
+        self.sock.sendall(b"DONE\r\n")
+        return self.read_until_tagged(tag)
+
+    def close(self):
+        with contextlib.suppress(Exception):
+            self.sock.settimeout(5)
+            self.command("LOGOUT", ok=False)
+        with contextlib.suppress(Exception):
+            self.f.close()
+        with contextlib.suppress(Exception):
+            self.sock.close()
