@@ -297,11 +297,17 @@ def test_authenticated_relay_with_dsn_round_trip_and_submission_headers(plat):
 
 
 def test_submission_sender_must_be_owned(plat):
+    plat.cli("alias", "add", "sales@example.test", ALICE)
     with submit_login(plat) as s:
         code, text = s.mail(BOB)
         assert (code, text[:5]) == (553, b"5.7.1")
         s.rset()
         assert s.mail("alice+lists@example.test")[0] == 250
+        s.rset()
+        assert s.mail("sales@example.test")[0] == 250  # an alias that delivers to alice
+        s.rset()
+        code, text = s.mail("nobody@example.test")
+        assert (code, text[:5]) == (553, b"5.7.1")
 
 
 def test_implicit_tls_submission(plat):

@@ -89,6 +89,7 @@ enum class AuthResult { kOk, kInvalid, kThrottled, kDisabled, kTemporaryFailure 
 struct AuthOutcome {
   AuthResult result = AuthResult::kTemporaryFailure;
   std::string email;  // canonical account address when kOk
+  int64_t user_id = 0;
 };
 
 struct SaslAnswer {
@@ -97,6 +98,7 @@ struct SaslAnswer {
   std::string conversation_id;  // kContinue
   AuthResult result = AuthResult::kTemporaryFailure;  // kFailure: why
   std::string email;            // kSuccess
+  int64_t user_id = 0;          // kSuccess
 };
 
 struct EnqueueOutcome {

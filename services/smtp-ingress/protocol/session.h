@@ -92,7 +92,7 @@ class Session {
 
  private:
   enum class Mode { kCommand, kAuthResponse, kData, kBdat };
-  enum class Pending { kNone, kRcpt, kAuth, kSasl, kEnqueue };
+  enum class Pending { kNone, kRcpt, kSender, kAuth, kSasl, kEnqueue };
 
   struct RcptRequest {
     std::string address;
@@ -146,7 +146,10 @@ class Session {
   void auth_decoded(std::string_view mechanism, std::string_view authzid, std::string_view user,
                     std::string_view pass);
   void auth_fail_count();
-  void auth_result(AuthResult result, const std::string& email);
+  void auth_result(AuthResult result, const std::string& email, int64_t user_id);
+  void sender_resolved(const Resolution& r);
+  int64_t auth_user_id_ = 0;
+  int64_t sasl_user_id_ = 0;
   std::string sasl_conversation_;
   bool sasl_final_sent_ = false;  // SCRAM server-final sent; waiting for the empty answer
   std::string sasl_email_;
@@ -194,6 +197,7 @@ class Session {
   int messages_ = 0;
 
   Transaction tx_;
+  Transaction pending_tx_;  // MAIL waiting for the sender ownership lookup
   RcptRequest rcpt_;
   DataReader data_reader_;
   uint64_t bdat_remaining_ = 0;

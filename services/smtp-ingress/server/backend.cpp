@@ -96,7 +96,11 @@ boost::asio::awaitable<AuthOutcome> Backend::authenticate(AuthenticateEvent cred
       return o;  // kTemporaryFailure
     }
     switch (resp.result()) {
-      case pb::AUTH_RESULT_OK: o.result = AuthResult::kOk; o.email = resp.email(); break;
+      case pb::AUTH_RESULT_OK:
+        o.result = AuthResult::kOk;
+        o.email = resp.email();
+        o.user_id = resp.user_id();
+        break;
       case pb::AUTH_RESULT_INVALID_CREDENTIALS: o.result = AuthResult::kInvalid; break;
       case pb::AUTH_RESULT_THROTTLED: o.result = AuthResult::kThrottled; break;
       case pb::AUTH_RESULT_DISABLED: o.result = AuthResult::kDisabled; break;
@@ -216,6 +220,7 @@ boost::asio::awaitable<SaslAnswer> Backend::sasl(SaslEvent step, std::string rem
         a.state = SaslAnswer::State::kSuccess;
         a.challenge = resp.challenge();
         a.email = resp.email();
+        a.user_id = resp.user_id();
         break;
       case pb::SASL_STATE_FAILURE:
         a.state = SaslAnswer::State::kFailure;

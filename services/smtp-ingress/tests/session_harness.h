@@ -111,7 +111,7 @@ struct Harness : SessionObserver {
         auth_users.push_back(au->username);
         AuthOutcome o;
         if (authd_down) o.result = AuthResult::kTemporaryFailure;
-        else if (au->username == "alice@example.com" && au->password == "secret") o = {AuthResult::kOk, "alice@example.com"};
+        else if (au->username == "alice@example.com" && au->password == "secret") o = {AuthResult::kOk, "alice@example.com", 1};
         else o.result = AuthResult::kInvalid;
         session->on_authenticated(o);
       } else if (auto* sa = std::get_if<SaslEvent>(&*ev)) {
@@ -133,6 +133,7 @@ struct Harness : SessionObserver {
           a.state = SaslAnswer::State::kSuccess;
           a.challenge = "v=final";
           a.email = "alice@example.com";
+          a.user_id = 1;
         } else {
           a.state = SaslAnswer::State::kFailure;
           a.result = AuthResult::kInvalid;

@@ -445,9 +445,40 @@ TEST(Session, AuthNotOnMxAndNotTwice) {
 TEST(Session, SubmissionSenderMustBeOwned) {
   Harness h = submission_harness();
   std::string out = h.run("EHLO a\r\nAUTH PLAIN " + kPlainOk +
-                          "\r\nMAIL FROM:<bob@example.com>\r\nMAIL FROM:<Alice+lists@Example.com>\r\nRSET\r\n"
+                          "\r\nMAIL FROM:<bob@example.com>\r\n"          // another user: 553
+                          "MAIL FROM:<Alice+lists@Example.com>\r\nRSET\r\n"  // plus-address: no lookup
+                          "MAIL FROM:<team@example.com>\r\nRSET\r\n"     // an alias alice belongs to
+                          "MAIL FROM:<nobody@example.com>\r\n"             // unknown: 553
+                          "MAIL FROM:<x@remote.example>\r\n"               // not ours: 553
                           "MAIL FROM:<>\r\n");
-  EXPECT_EQ(codes(out), (V{"220", "250", "235 2.7.0", "553 5.7.1", "250 2.1.0", "250 2.0.0", "250 2.1.0"}));
+  EXPECT_EQ(codes(out), (V{"220", "250", "235 2.7.0", "553 5.7.1", "250 2.1.0", "250 2.0.0", "250 2.1.0",
+                           "250 2.0.0", "553 5.7.1", "553 5.7.1", "250 2.1.0"}));
+  EXPECT_EQ(h.resolved, (V{"bob@example.com", "team@example.com", "nobody@example.com", "x@remote.example"}));
+  EXPECT_EQ(h.rejected["sender_mismatch"], 3);
+
+  Harness down = submission_harness();
+  down.begin();
+  down.feed("EHLO a\r\nAUTH PLAIN " + kPlainOk + "\r\n");
+  down.take();
+  down.authd_down = true;
+  down.feed("MAIL FROM:<team@example.com>\r\n");
+  EXPECT_EQ(codes(down.take()), (V{"451 4.4.3"}));
+}
+
+TEST(Session, SenderLookupKeepsPipelinedOrder) {
+  const std::string input = "EHLO a\r\nAUTH PLAIN " + kPlainOk +
+                            "\r\nMAIL FROM:<team@example.com> RET=HDRS\r\nRCPT TO:<bob@example.com>\r\n"
+                            "DATA\r\nx\r\n.\r\n";
+  Harness whole = submission_harness();
+  const std::string expected = whole.run(input);
+  EXPECT_EQ(codes(expected), (V{"220", "250", "235 2.7.0", "250 2.1.0", "250 2.1.5", "354", "250 2.0.0"}));
+  ASSERT_EQ(whole.enqueued.size(), 1u);
+  EXPECT_EQ(whole.enqueued[0].envelope.mail_from, "team@example.com");
+  EXPECT_EQ(whole.enqueued[0].envelope.dsn_ret, "HDRS");
+  for (size_t cut = 0; cut <= input.size(); ++cut) {
+    Harness h = submission_harness();
+    ASSERT_EQ(h.run_split(input, cut), expected) << "cut at " << cut;
+  }
 }
 
 // ---- Relay policy -------------------------------------------------------------

@@ -69,7 +69,7 @@ void Session::auth_response(std::string_view line) {
       observer_->on_auth(auth_mechanism_, "malformed");
       return error_reply(501, "5.5.2", "Expected an empty response");
     }
-    return auth_result(AuthResult::kOk, sasl_email_);
+    return auth_result(AuthResult::kOk, sasl_email_, sasl_user_id_);
   }
   auto decoded = base64_decode(line);
   if (!decoded) {
@@ -130,7 +130,7 @@ void Session::on_authenticated(const AuthOutcome& o) {
   if (pending_ != Pending::kAuth) return;
   pending_ = Pending::kNone;
   event_pending_ = false;
-  auth_result(o.result, o.email);
+  auth_result(o.result, o.email, o.user_id);
   process();
 }
 
@@ -149,26 +149,28 @@ void Session::on_sasl(const SaslAnswer& a) {
         // RFC 4954 §4: additional data with success goes in a 334, not the 235.
         sasl_final_sent_ = true;
         sasl_email_ = a.email;
+        sasl_user_id_ = a.user_id;
         mode_ = Mode::kAuthResponse;
         raw_reply(334, "334 " + base64_encode(a.challenge) + "\r\n");
       } else {
-        auth_result(AuthResult::kOk, a.email);
+        auth_result(AuthResult::kOk, a.email, a.user_id);
       }
       break;
     case SaslAnswer::State::kFailure:
-      auth_result(a.result == AuthResult::kOk ? AuthResult::kInvalid : a.result, "");
+      auth_result(a.result == AuthResult::kOk ? AuthResult::kInvalid : a.result, "", 0);
       break;
     case SaslAnswer::State::kUnavailable:
-      auth_result(AuthResult::kTemporaryFailure, "");
+      auth_result(AuthResult::kTemporaryFailure, "", 0);
       break;
   }
   process();
 }
 
-void Session::auth_result(AuthResult result, const std::string& email) {
+void Session::auth_result(AuthResult result, const std::string& email, int64_t user_id) {
   switch (result) {
     case AuthResult::kOk:
       auth_user_ = email.empty() ? auth_username_ : email;
+      auth_user_id_ = user_id;
       observer_->on_auth(auth_mechanism_, "ok");
       log(1, fmt::format("authenticated as {} ({})", auth_user_, auth_mechanism_));
       reply(235, "2.7.0", "Authentication successful");

@@ -12,9 +12,9 @@ using detail::lower;
 using detail::starts_with_ci;
 using detail::upper;
 
-// The authenticated account may send as itself and as its plus-addresses.
-// Aliases would need authd to list them (AuthenticateResponse carries only the
-// canonical address today); until it does, alias senders are refused.
+// The authenticated account may send as itself and as its plus-addresses
+// without a lookup; any other sender address is resolved with authd and
+// allowed when it delivers to this account (an alias the user is a member of).
 bool Session::sender_allowed(std::string_view sender) const {
   if (sender.empty()) return true;  // null sender: MDNs and vacation replies from MUAs
   const std::string s = lower(sender);
@@ -90,12 +90,35 @@ void Session::cmd_mail(std::string_view args) {
   if (path.non_ascii && !tx.smtputf8)
     return error_reply(553, "5.6.7", "Non-ASCII address requires SMTPUTF8");
   if (submission() && !sender_allowed(tx.mail_from)) {
+    if (auth_user_id_ > 0 && !path.mailbox.domain.empty() && path.mailbox.domain.front() != '[') {
+      pending_tx_ = std::move(tx);
+      pending_ = Pending::kSender;
+      return emit(ResolveRecipientEvent{pending_tx_.mail_from});
+    }
     log(1, fmt::format("sender <{}> not owned by {}", tx.mail_from, auth_user_));
     observer_->on_message_rejected("sender_mismatch");
     return error_reply(553, "5.7.1", "Sender address rejected: not owned by you");
   }
   tx.active = true;
   tx_ = std::move(tx);
+  reply(250, "2.1.0", "Ok");
+}
+
+void Session::sender_resolved(const Resolution& r) {
+  if (!r.available) {
+    log(2, fmt::format("sender lookup for <{}> failed: authd unavailable", pending_tx_.mail_from));
+    return reply(451, "4.4.3", "Sender lookup temporarily unavailable, try again later");
+  }
+  bool owned = false;
+  if (r.kind == RecipientKind::kLocal)
+    for (const auto& t : r.targets) owned = owned || (t.kind == RecipientKind::kLocal && t.user_id == auth_user_id_);
+  if (!owned) {
+    log(1, fmt::format("sender <{}> not owned by {}", pending_tx_.mail_from, auth_user_));
+    observer_->on_message_rejected("sender_mismatch");
+    return error_reply(553, "5.7.1", "Sender address rejected: not owned by you");
+  }
+  tx_ = std::move(pending_tx_);
+  tx_.active = true;
   reply(250, "2.1.0", "Ok");
 }
 

@@ -116,6 +116,13 @@ void Session::cmd_rcpt(std::string_view args) {
 }
 
 void Session::on_resolved(const Resolution& r) {
+  if (pending_ == Pending::kSender) {
+    pending_ = Pending::kNone;
+    event_pending_ = false;
+    sender_resolved(r);
+    pending_tx_ = Transaction{};
+    return process();
+  }
   if (pending_ != Pending::kRcpt) return;
   pending_ = Pending::kNone;
   event_pending_ = false;

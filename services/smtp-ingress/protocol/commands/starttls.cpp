@@ -32,7 +32,8 @@ void Session::on_tls_started(std::string version, std::string cipher) {
   tls_cipher_ = std::move(cipher);
   helo_.clear();
   esmtp_ = false;
-  auth_user_.clear();  // only possible with smtp.allow_plaintext_auth
+  auth_user_.clear();
+  auth_user_id_ = 0;  // only possible with smtp.allow_plaintext_auth
   reset_transaction();
 }
 
