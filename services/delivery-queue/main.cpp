@@ -78,6 +78,8 @@ int main(int argc, char** argv) {
     wc.hostname = cfg.str("queue", "hostname");
     wc.bounce_from = cfg.str("queue", "bounce_from");
     wc.keep_finished = cfg.duration("queue", "keep_finished");
+    wc.max_per_domain = static_cast<int>(cfg.integer("queue", "max_per_domain"));
+    if (wc.max_per_domain < 1) throw config::ConfigError("queue.max_per_domain: must be at least 1");
     rc = queue::RemoteConfig::from(cfg);
     dkim = std::make_unique<queue::DkimSigner>(cfg.list("queue", "dkim_keys"));
     if (cfg.integer("queue", "max_recipients") < 1) throw config::ConfigError("queue.max_recipients: must be positive");

@@ -155,6 +155,19 @@ void Workers::listener_loop() {
   }
 }
 
+bool Workers::acquire_domain(const std::string& domain) {
+  std::lock_guard lock(domains_mutex_);
+  int& n = domains_active_[domain];
+  if (n >= config_.max_per_domain) return false;
+  ++n;
+  return true;
+}
+
+void Workers::release_domain(const std::string& domain) {
+  std::lock_guard lock(domains_mutex_);
+  if (--domains_active_[domain] <= 0) domains_active_.erase(domain);
+}
+
 int Workers::run_once() {
   auto claim_lease = pool_.acquire();
   std::optional<Claim> claim;
@@ -256,8 +269,21 @@ int Workers::run_once() {
     const auto& msg = claim->message(key.first);
     std::vector<const ClaimedRecipient*> ptrs;
     for (const auto& r : group) ptrs.push_back(&r);
+    if (!acquire_domain(key.second)) {
+      // The destination already has max_per_domain sessions from us: try
+      // again shortly without counting an attempt against the recipients.
+      for (const auto& r : group) claim->postpone(r, Clock::now() + std::chrono::seconds(2));
+      spdlog::debug("[q:{}] {} busy ({} sessions): postponed", msg.queue_id, key.second, config_.max_per_domain);
+      continue;
+    }
     std::vector<RecipientResult> results;
-    if (remote_) results = remote_->deliver(msg, ptrs);
+    try {
+      if (remote_) results = remote_->deliver(msg, ptrs);
+    } catch (...) {
+      release_domain(key.second);
+      throw;
+    }
+    release_domain(key.second);
     for (size_t i = 0; i < group.size(); ++i) {
       RecipientResult res = i < results.size()
                                 ? results[i]

@@ -21,6 +21,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -37,6 +38,9 @@ struct WorkerConfig {
   std::string hostname = "localhost";
   std::string bounce_from = "MAILER-DAEMON";
   std::chrono::seconds keep_finished{7 * 86400};  // 0 = keep forever
+  // Concurrent SMTP sessions to one destination domain from this instance;
+  // the total is bounded by `workers`.
+  int max_per_domain = 10;
 };
 
 class Workers {
@@ -74,6 +78,12 @@ class Workers {
   uint64_t wake_seq_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
+
+  // Sessions in flight per destination domain (max_per_domain).
+  bool acquire_domain(const std::string& domain);
+  void release_domain(const std::string& domain);
+  std::mutex domains_mutex_;
+  std::map<std::string, int> domains_active_;
 };
 
 }  // namespace postline::queue

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -231,6 +232,63 @@ TEST_F(QueuePg, PermanentFailureBouncesWithOneDsnAndNeverBouncesADsn) {
   enqueue(*conn, dsn);
   EXPECT_EQ(w.run_once(), 1);
   EXPECT_EQ(count("SELECT count(*) FROM queue_messages WHERE is_dsn"), 2);
+}
+
+// Blocks in deliver() until released, so a test can hold a session open.
+class GateRemote final : public RemoteDelivery {
+ public:
+  std::vector<RecipientResult> deliver(const MessageData&, const std::vector<const ClaimedRecipient*>& r) override {
+    std::unique_lock lock(mutex);
+    ++inside;
+    cv.notify_all();
+    cv.wait(lock, [&] { return open; });
+    return std::vector<RecipientResult>(r.size(), RecipientResult{Outcome::kDelivered, "250 ok", "mx", true, false});
+  }
+  std::mutex mutex;
+  std::condition_variable cv;
+  int inside = 0;
+  bool open = false;
+};
+
+TEST_F(QueuePg, PerDomainLimitPostponesWithoutCountingAnAttempt) {
+  enqueue(*conn, message({remote_rcpt("a@busy.test")}));
+  GateRemote remote;
+  auto c = config();
+  c.max_per_domain = 1;
+  c.batch_size = 1;
+  Workers w(*pool, c, &mailbox, &remote, nullptr, nullptr);
+  std::thread first([&] { w.run_once(); });
+  {
+    std::unique_lock lock(remote.mutex);
+    remote.cv.wait(lock, [&] { return remote.inside == 1; });
+  }
+  enqueue(*conn, message({remote_rcpt("b@busy.test")}));
+  EXPECT_EQ(w.run_once(), 1);  // claimed, but the domain is busy: postponed
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE address = 'b@busy.test' AND attempts = 0"
+                  " AND state = 'queued' AND next_attempt_at > now()"),
+            1);
+  {
+    std::lock_guard lock(remote.mutex);
+    remote.open = true;
+  }
+  remote.cv.notify_all();
+  first.join();
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE address = 'a@busy.test' AND state = 'delivered'"), 1);
+}
+
+TEST_F(QueuePg, SuccessDsnOnlyWhenAsked) {
+  enqueue(*conn, message({local_rcpt("bob@example.org", 1)}));
+  auto m = message({remote_rcpt("carol@remote.test", "SUCCESS")});
+  m.body = "Subject: s\r\n\r\nx\r\n";
+  enqueue(*conn, m);
+  ScriptedRemote remote;
+  remote.next = {Outcome::kDelivered, "250 2.0.0 ok", "mx.remote.test", true, false};
+  Workers w(*pool, config(), &mailbox, &remote, nullptr, nullptr);
+  EXPECT_EQ(w.run_once(), 2);
+  pqxx::read_transaction tx(*conn);
+  auto rows = tx.exec("SELECT convert_from(body, 'UTF8') FROM queue_messages WHERE is_dsn");
+  ASSERT_EQ(rows.size(), 1u);  // only for the recipient with NOTIFY=SUCCESS
+  EXPECT_NE(rows[0][0].as<std::string>().find("Action: relayed"), std::string::npos);
 }
 
 TEST_F(QueuePg, NotifyNeverSuppressesTheBounce) {

@@ -207,6 +207,11 @@ void Claim::mark_delay_warned(const ClaimedRecipient& r) {
   tx_.exec_params("UPDATE queue_recipients SET delay_warned = true WHERE id = $1", r.id);
 }
 
+void Claim::postpone(const ClaimedRecipient& r, Clock::time_point when) {
+  tx_.exec_params("UPDATE queue_recipients SET next_attempt_at = to_timestamp($2) WHERE id = $1", r.id,
+                  to_epoch(when));
+}
+
 std::optional<std::chrono::milliseconds> time_until_next_due(pqxx::connection& conn) {
   pqxx::read_transaction tx(conn);
   auto rows = tx.exec(

@@ -124,6 +124,9 @@ class Claim {
   // After authd resolved a DSN recipient.
   void set_resolution(ClaimedRecipient& r, bool local, int64_t user_id, const std::string& address);
   void mark_delay_warned(const ClaimedRecipient& r);
+  // Not attempted now (a local concurrency limit): due again at `when`, no
+  // attempt counted.
+  void postpone(const ClaimedRecipient& r, Clock::time_point when);
   pqxx::work& tx() { return tx_; }
   void commit() { tx_.commit(); }
 
