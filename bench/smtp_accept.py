@@ -252,6 +252,8 @@ def postfix_target(args):
     try:
         try:
             peer = b.PostfixPeer(workdir, users=["peer"])
+            if args.peer == "smtp-sink":
+                raise RuntimeError("--peer smtp-sink was asked for")
             peer.start()
         except Exception as e:  # noqa: BLE001
             with contextlib.suppress(Exception):
@@ -280,7 +282,7 @@ def smtp_sink_target(workdir: Path, why: str):
     try:
         b.ps.wait_until(lambda: b.socket.create_connection(("127.0.0.1", port), timeout=1).close() or True,
                         timeout=10, what="smtp-sink")
-        yield {"port": port, "rcpt": "peer@peer.test", "count": None, "how": "-",
+        yield {"name": "smtp-sink", "port": port, "rcpt": "peer@peer.test", "count": None, "how": "-",
                "note": f"LOWER BOUND: Postfix smtp-sink (accepts and discards; no queue, no delivery) because {why}"}
     finally:
         proc.terminate()
@@ -298,6 +300,8 @@ def main() -> int:
     ap.add_argument("--msgs-per-conn", type=int, default=10, help="messages per SMTP connection (default 10)")
     ap.add_argument("--warmup", type=int, default=10, help="untimed messages first (default 10)")
     ap.add_argument("--targets", default="postline,postfix", help="comma list of postline,postfix (default both)")
+    ap.add_argument("--peer", choices=("postfix", "smtp-sink"), default="postfix",
+                    help="the peer: a private Postfix instance (default) or smtp-sink (a lower bound)")
     ap.add_argument("--delivery-timeout", type=float, default=120, help="wait for delivery after sending (s)")
     ap.add_argument("--time-limit", type=float, default=900, help="whole run, seconds (default 900)")
     ap.add_argument("--keep", action="store_true", help="keep work directories (logs)")
@@ -322,7 +326,7 @@ def main() -> int:
                 with make(args) as t:
                     msgs = make_messages(args.messages, sizes, t["rcpt"], seed=1)
                     warm = make_messages(args.warmup, sizes, t["rcpt"], seed=2)
-                    r = run_target(name, t["port"], t["rcpt"], t["count"], msgs, warm, args, deadline)
+                    r = run_target(t.get("name", name), t["port"], t["rcpt"], t["count"], msgs, warm, args, deadline)
                     r.note = (t.get("note", "") + r.note).strip()
                     s = summarize(r)
                     if name == "postline" and "platform" in t:
