@@ -206,7 +206,6 @@ class Session {
   BdatError bdat_error_ = BdatError::kNone;  // consume this chunk, then refuse it
   uint64_t bdat_chunk_size_ = 0;
   void bdat_chunk_done();
-  std::string enqueue_queue_id_;
 };
 
 }  // namespace postline::smtp

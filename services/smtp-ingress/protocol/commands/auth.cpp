@@ -198,6 +198,7 @@ void Session::auth_result(AuthResult result, const std::string& email, int64_t u
   auth_username_.clear();
   sasl_conversation_.clear();
   sasl_email_.clear();
+  sasl_user_id_ = 0;
 }
 
 }  // namespace postline::smtp
