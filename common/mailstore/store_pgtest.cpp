@@ -1,0 +1,139 @@
+#include "common/mailstore/accounts.h"
+#include "common/mailstore/delivery.h"
+#include "common/mailstore/sql/migrations.h"
+#include "common/mailstore/store.h"
+#include "tests/support/pg_test_db.h"
+
+#include <gtest/gtest.h>
+
+using namespace postline::mailstore;
+
+namespace {
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    conn_ = std::make_unique<pqxx::connection>(postline::testing::create_test_database("mailstore_store"));
+    postline::db::migrate(*conn_, sql::migrations());
+    pqxx::work tx(*conn_);
+    ensure_account(tx, kUser);
+    tx.commit();
+  }
+  MailboxInfo box(const std::string& name) {
+    pqxx::read_transaction tx(*conn_);
+    return find_mailbox(tx, kUser, name).value();
+  }
+  std::vector<MessageState> states(const std::string& name, int64_t since = 0) {
+    const int64_t id = box(name).mailbox_id;
+    pqxx::read_transaction tx(*conn_);
+    return message_states(tx, kUser, id, since);
+  }
+  static constexpr int64_t kUser = 42;
+  std::unique_ptr<pqxx::connection> conn_;
+};
+
+const std::string kMsg = "Subject: s\r\nDate: Tue, 24 Nov 2026 10:00:00 +0100\r\n\r\nbody\r\n";
+
+TEST_F(StoreTest, AppendAssignsUidsAndKeepsFlags) {
+  auto a = append(*conn_, kUser, "INBOX", kMsg, {"\\seen", "$Label1"}, 86400);
+  auto b = append(*conn_, kUser, "inbox", kMsg, {}, std::nullopt);
+  EXPECT_EQ(a.error, StoreError::kNone);
+  EXPECT_EQ(b.uid, a.uid + 1);
+  EXPECT_EQ(a.uidvalidity, box("INBOX").uidvalidity);
+  auto s = states("INBOX");
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s[0].flags, (std::vector<std::string>{"$Label1", "\\Seen"}));
+  EXPECT_EQ(append(*conn_, kUser, "Nope", kMsg, {}, std::nullopt).error, StoreError::kNoSuchMailbox);
+  pqxx::read_transaction tx(*conn_);
+  auto recs = fetch_records(tx, kUser, a.mailbox_id, {a.uid});
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_EQ(recs[0].internaldate, 86400);
+  EXPECT_TRUE(recs[0].structure.has_value());
+  EXPECT_EQ(tx.exec("SELECT sent_date::text FROM mailstore_messages LIMIT 1")[0][0].as<std::string>(), "2026-11-24");
+}
+
+TEST_F(StoreTest, FlagsBumpModseqOnlyWhenChanged) {
+  auto a = append(*conn_, kUser, "INBOX", kMsg, {}, std::nullopt);
+  const int64_t before = box("INBOX").highestmodseq;
+  auto u = store_flags(*conn_, kUser, a.mailbox_id, {a.uid}, FlagMode::kAdd, {"\\Flagged"});
+  ASSERT_EQ(u.changed.size(), 1u);
+  EXPECT_EQ(u.changed[0].modseq, before + 1);
+  EXPECT_EQ(box("INBOX").highestmodseq, before + 1);
+  auto again = store_flags(*conn_, kUser, a.mailbox_id, {a.uid}, FlagMode::kAdd, {"\\Flagged"});
+  EXPECT_TRUE(again.changed.empty());
+  EXPECT_EQ(box("INBOX").highestmodseq, before + 1);
+  auto removed = store_flags(*conn_, kUser, a.mailbox_id, {a.uid}, FlagMode::kRemove, {"\\flagged"});
+  ASSERT_EQ(removed.changed.size(), 1u);
+  EXPECT_TRUE(removed.changed[0].flags.empty());
+  // UNCHANGEDSINCE older than the message's MODSEQ: refused and reported.
+  auto cond = store_flags(*conn_, kUser, a.mailbox_id, {a.uid}, FlagMode::kReplace, {"x"}, before);
+  EXPECT_TRUE(cond.changed.empty());
+  EXPECT_EQ(cond.modified, std::vector<int64_t>{a.uid});
+}
+
+TEST_F(StoreTest, ExpungeRecordsVanishedUids) {
+  auto a = append(*conn_, kUser, "INBOX", kMsg, {"\\Deleted"}, std::nullopt);
+  auto b = append(*conn_, kUser, "INBOX", kMsg, {}, std::nullopt);
+  const int64_t before = box("INBOX").highestmodseq;
+  auto gone = expunge(*conn_, kUser, a.mailbox_id, std::nullopt);
+  EXPECT_EQ(gone, std::vector<int64_t>{a.uid});
+  pqxx::read_transaction tx(*conn_);
+  EXPECT_EQ(expunged_since(tx, kUser, a.mailbox_id, before), std::vector<int64_t>{a.uid});
+  EXPECT_TRUE(expunged_since(tx, kUser, a.mailbox_id, before + 1).empty());
+  EXPECT_EQ(message_states(tx, kUser, a.mailbox_id).size(), 1u);
+  (void)b;
+}
+
+TEST_F(StoreTest, CopyAndMoveShareTheBody) {
+  auto a = append(*conn_, kUser, "INBOX", kMsg, {"\\Seen"}, std::nullopt);
+  auto c = copy_messages(*conn_, kUser, a.mailbox_id, {a.uid}, "Archive", false);
+  EXPECT_EQ(c.error, StoreError::kNone);
+  EXPECT_EQ(c.source_uids, std::vector<int64_t>{a.uid});
+  EXPECT_EQ(c.dest_uids, std::vector<int64_t>{1});
+  auto m = copy_messages(*conn_, kUser, a.mailbox_id, {a.uid}, "Trash", true);
+  EXPECT_EQ(m.dest_uids, std::vector<int64_t>{1});
+  EXPECT_TRUE(states("INBOX").empty());
+  EXPECT_EQ(states("Trash")[0].flags, std::vector<std::string>{"\\Seen"});
+  EXPECT_EQ(copy_messages(*conn_, kUser, a.mailbox_id, {a.uid}, "Nope", false).error, StoreError::kNoSuchMailbox);
+  pqxx::read_transaction tx(*conn_);
+  EXPECT_EQ(tx.exec("SELECT count(*) FROM mailstore_blobs")[0][0].as<int>(), 1);
+}
+
+TEST_F(StoreTest, CreateDeleteRename) {
+  EXPECT_EQ(create_mailbox(*conn_, kUser, "A/B/C"), StoreError::kNone);
+  EXPECT_EQ(create_mailbox(*conn_, kUser, "A"), StoreError::kAlreadyExists);
+  EXPECT_EQ(create_mailbox(*conn_, kUser, "bad//name"), StoreError::kInvalidName);
+  EXPECT_EQ(delete_mailbox(*conn_, kUser, "A"), StoreError::kHasChildren);
+  EXPECT_EQ(delete_mailbox(*conn_, kUser, "inbox"), StoreError::kInboxProtected);
+  const int64_t validity = box("A/B").uidvalidity;
+  EXPECT_EQ(rename_mailbox(*conn_, kUser, "A", "Z"), StoreError::kNone);
+  EXPECT_EQ(box("Z/B").uidvalidity, validity);
+  EXPECT_TRUE(box("Z/B/C").mailbox_id);
+  EXPECT_EQ(rename_mailbox(*conn_, kUser, "Z", "Z/B/D"), StoreError::kInvalidName);
+  EXPECT_EQ(delete_mailbox(*conn_, kUser, "Z/B/C"), StoreError::kNone);
+  // Recreating a deleted name gets a new UIDVALIDITY.
+  const int64_t old_validity = box("Z/B").uidvalidity;
+  EXPECT_EQ(delete_mailbox(*conn_, kUser, "Z/B"), StoreError::kNone);
+  EXPECT_EQ(create_mailbox(*conn_, kUser, "Z/B"), StoreError::kNone);
+  EXPECT_NE(box("Z/B").uidvalidity, old_validity);
+}
+
+TEST_F(StoreTest, RenameInboxMovesMessagesAndKeepsInbox) {
+  append(*conn_, kUser, "INBOX", kMsg, {}, std::nullopt);
+  EXPECT_EQ(rename_mailbox(*conn_, kUser, "INBOX", "Old"), StoreError::kNone);
+  EXPECT_TRUE(states("INBOX").empty());
+  EXPECT_EQ(states("Old").size(), 1u);
+}
+
+TEST_F(StoreTest, StatusCounts) {
+  append(*conn_, kUser, "INBOX", kMsg, {"\\Seen"}, std::nullopt);
+  append(*conn_, kUser, "INBOX", kMsg, {"\\Deleted"}, std::nullopt);
+  pqxx::read_transaction tx(*conn_);
+  auto st = mailbox_status(tx, kUser, "INBOX").value();
+  EXPECT_EQ(st.messages, 2);
+  EXPECT_EQ(st.unseen, 1);
+  EXPECT_EQ(st.deleted, 1);
+  EXPECT_EQ(st.size, static_cast<int64_t>(2 * kMsg.size()));
+}
+
+}  // namespace
