@@ -167,6 +167,12 @@ int main(int argc, char** argv) {
   asio::thread_pool hash_pool(static_cast<size_t>(hash_threads));
   auth::AccountStore accounts(pool, settings.address_policy);
   auth::ThrottleStore throttle(pool, auth::Throttle(policy));
+  try {
+    settings.fake_salt_secret = accounts.secret("scram_fake_salt");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "postline-authd: %s\n", e.what());
+    return 3;
+  }
   auth::ServiceContext ctx{accounts, throttle, *hasher, db_pool, hash_pool, metrics, rpc_metrics, settings};
   ctx.refresh_counts();
 

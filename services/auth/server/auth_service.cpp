@@ -35,15 +35,22 @@ void finish(grpc::ServerUnaryReactor* reactor, const std::shared_ptr<Timer>& tim
   reactor->Finish(status);
 }
 
-// Salt shown for accounts without SCRAM keys (unknown users): stable per name
-// within this process, so asking twice does not reveal the account is fake.
-std::string fake_salt(const std::string& account) {
-  static const std::string secret = [] {
+// Salt shown for accounts without SCRAM keys (unknown users): a keyed hash of
+// the name, stable across requests and replicas, so asking twice (or asking two
+// replicas) does not reveal that the account is fake.
+std::string fake_salt(const std::string& secret, const std::string& account) {
+  static const std::string process_secret = [] {
     std::string s(32, '\0');
     randombytes_buf(s.data(), s.size());
     return s;
   }();
-  return sha256(secret + account).substr(0, 16);
+  unsigned char out[crypto_auth_hmacsha256_BYTES];
+  const std::string& key = secret.empty() ? process_secret : secret;
+  crypto_auth_hmacsha256_state st;
+  crypto_auth_hmacsha256_init(&st, reinterpret_cast<const unsigned char*>(key.data()), key.size());
+  crypto_auth_hmacsha256_update(&st, reinterpret_cast<const unsigned char*>(account.data()), account.size());
+  crypto_auth_hmacsha256_final(&st, out);
+  return std::string(reinterpret_cast<const char*>(out), 16);
 }
 
 }  // namespace
@@ -355,7 +362,7 @@ void AuthServiceImpl::scram_first(std::shared_ptr<SaslConversation> conv, std::s
         for (const auto& app : conv->record->apps) candidates.push_back(app.scram);
       } else {
         // Unknown user (or no SCRAM keys yet): the same exchange, ending in failure.
-        salt = fake_salt(conv->account);
+        salt = fake_salt(ctx_.settings.fake_salt_secret, conv->account);
       }
       auto step = conv->scram.server_first(salt, iterations, std::move(candidates));
       conv->stage = SaslConversation::Stage::kScramFinal;

@@ -51,6 +51,9 @@ struct ServiceSettings {
   bool allow_plaintext_mechanisms = false;
   std::string admin_token;  // empty: admin API open
   size_t hash_queue_limit = 64;  // pending hashes beyond this fail fast (overload)
+  // Keys the SCRAM salt shown for unknown users (auth_secrets.scram_fake_salt),
+  // the same in every replica. Empty: a random per-process key.
+  std::string fake_salt_secret;
 };
 
 struct ServiceContext {

@@ -449,6 +449,15 @@ Resolution AccountStore::resolve(const Address& address) {
   });
 }
 
+std::string AccountStore::secret(const std::string& name) {
+  return pool_.with([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    auto r = tx.exec_params("SELECT value FROM auth_secrets WHERE name = $1", name);
+    if (r.empty()) throw StoreError(Kind::kNotFound, "secret " + name + " missing: run `postline migrate`");
+    return r[0][0].as<std::string>();
+  });
+}
+
 bool AccountStore::is_hosted(const std::string& domain) {
   return pool_.with([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);

@@ -135,6 +135,8 @@ class AccountStore {
 
   // Where mail for `address` goes (see README "Recipient resolution").
   Resolution resolve(const Address& address);
+  // A value from auth_secrets (throws StoreError if missing: schema not migrated).
+  std::string secret(const std::string& name);
   // True if mail for `domain` (normalised) is ours.
   bool is_hosted(const std::string& domain);
 

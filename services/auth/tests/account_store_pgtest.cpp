@@ -201,5 +201,13 @@ TEST_F(AccountStoreTest, HashUpgradeOnlyReplacesTheVerifiedHash) {
   EXPECT_EQ(store_->login_record("anna@example.com")->password_hash, "$argon2id$new");
 }
 
+TEST_F(AccountStoreTest, FakeSaltSecretIsSharedAndRandom) {
+  const auto a = store_->secret("scram_fake_salt");
+  EXPECT_EQ(a.size(), 64u);
+  AccountStore other(*pool_, {});  // another replica sees the same value
+  EXPECT_EQ(other.secret("scram_fake_salt"), a);
+  EXPECT_THROW(store_->secret("nope"), StoreError);
+}
+
 }  // namespace
 }  // namespace postline::auth
