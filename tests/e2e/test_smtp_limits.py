@@ -193,3 +193,22 @@ def _refused(port: int) -> bool:
         return False
     except ConnectionRefusedError:
         return True
+
+
+def test_total_connections(fresh_platform_factory):
+    p = start_without_imapd(fresh_platform_factory, {"POSTLINE_SMTP_MAX_CONNECTIONS": "2",
+                                                     "POSTLINE_SMTP_MAX_CONNECTIONS_PER_IP": "100"})
+    held = [RawSmtp(p.ports["smtp_mx"]), RawSmtp(p.ports["smtp_submission"])]
+    try:
+        assert all(c.greeting.code == 220 for c in held)
+        extra = RawSmtp(p.ports["smtp_mx"])  # the limit spans all listeners
+        assert (extra.greeting.code, extra.greeting.enhanced) == (421, "4.7.0")
+        extra.close()
+    finally:
+        for c in held:
+            c.close()
+    assert hits(p, "connections") == 1
+    # Slots come back when sessions end.
+    wait_until(lambda: p.metric_value("smtpd", "postline_smtpd_sessions_active") == 0, what="sessions closed")
+    with RawSmtp(p.ports["smtp_mx"]) as c:
+        assert c.greeting.code == 220
