@@ -117,7 +117,8 @@ asio::awaitable<void> Server::serve(tcp::socket socket, bool over_limit, Listene
     observer.on_log(1, fmt::format("connection from {} refused: {}", stream.remote_ip(),
                                    stopping_ ? "shutting down" : "connection limit reached"));
     observer.on_reply(421);
-    co_await stream.write_all(fmt::format("421 4.7.0 {} Too many connections, try again later\r\n", host));
+    const std::string refusal = fmt::format("421 4.7.0 {} Too many connections, try again later\r\n", host);
+    co_await stream.write_all(refusal);  // named: no temporaries across co_await (GCC 12)
     co_return;
   }
 
