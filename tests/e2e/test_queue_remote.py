@@ -103,6 +103,11 @@ def dns():
         "--host-record=mx.remote.test,127.0.0.1",
         "--mx-host=slow.test,mx.slow.test,10",
         "--host-record=mx.slow.test,127.0.0.1",
+        # Two MX hosts: the preferred one refuses connections (nothing listens on 127.0.0.2).
+        "--mx-host=fallback.test,mx1.fallback.test,10",
+        "--mx-host=fallback.test,mx2.fallback.test,20",
+        "--host-record=mx1.fallback.test,127.0.0.2",
+        "--host-record=mx2.fallback.test,127.0.0.1",
         # RFC 7505 null MX: preference 0, exchange "." (raw RR type 15)
         "--dns-rr=nullmx.test,15,000000",
     ], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -341,3 +346,22 @@ def test_dkim_signature_verifies_with_dkimpy(queue_platform, remote_mx, dkim_key
         return txt if name in (b"pl._domainkey.example.test.", "pl._domainkey.example.test.") else None
 
     assert dkim.verify(data, dnsfunc=dnsfunc)
+
+
+def test_unreachable_preferred_mx_falls_back_to_the_next(queue_platform, remote_mx):
+    handler, _ = remote_mx
+    submit(queue_platform, ["x@fallback.test"], "fallback")
+    wait_until(lambda: handler.messages_for("x@fallback.test"), timeout=30, what="delivery via the second MX")
+    qid = queue_id_of(queue_platform, "x@fallback.test")
+    rcpt = queue_json(queue_platform, "show", qid)["recipients"][0]
+    assert rcpt["state"] == "delivered"
+    assert rcpt["attempts"] == 1
+    assert rcpt["history"][0]["mx_host"] == "mx2.fallback.test"
+
+
+def test_recipients_at_one_domain_share_one_transaction(queue_platform, remote_mx):
+    handler, _ = remote_mx
+    submit(queue_platform, ["one@remote.test", "two@remote.test"], "two recipients")
+    wait_until(lambda: handler.messages_for("one@remote.test"), timeout=30, what="delivery")
+    [got] = handler.messages_for("one@remote.test")
+    assert sorted(got["rcpts"]) == ["one@remote.test", "two@remote.test"]
