@@ -17,9 +17,27 @@ double random01() {
   return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
 }
 
-std::string truncate(std::string s, size_t n = 400) {
-  if (s.size() > n) s.resize(n);
-  return s;
+// Text from peers (remote replies, host names, exception messages) goes into
+// `text` columns: PostgreSQL refuses invalid UTF-8 and NUL, and a refused
+// UPDATE after a remote 250 would roll the batch back and deliver again.
+// So: invalid bytes become '?', control characters spaces, and the length is
+// cut on a character boundary.
+std::string truncate(std::string_view s, size_t n = 400) {
+  std::string out;
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    bool valid = len > 0 && i + len <= s.size();
+    for (size_t k = 1; valid && k < len; ++k) valid = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
+    if (!valid) len = 1;
+    if (out.size() + (valid ? len : 1) > n) break;
+    if (!valid) out += '?';
+    else if (len == 1 && (c < 0x20 || c == 0x7f)) out += ' ';
+    else out.append(s.substr(i, len));
+    i += len;
+  }
+  return out;
 }
 
 // What one recipient's attempt came to, collected until the batch commits.
@@ -190,8 +208,10 @@ int Workers::run_once() {
     Done d{r, std::move(result), {}, local,
            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
     d.decision = decide(d.result.outcome, r.attempts + 1, msg.created_at, now, config_.policy, random01());
+    d.result.reply = truncate(d.result.reply, 1000);
+    d.result.mx_host = truncate(d.result.mx_host, 255);
     Attempt a{started, std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0),
-              d.result.mx_host, truncate(d.result.reply, 1000)};
+              d.result.mx_host, d.result.reply};
     claim->record(r, d.decision.state, a, d.decision.next_attempt_at);
     done.push_back(std::move(d));
   };

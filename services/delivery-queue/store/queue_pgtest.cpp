@@ -3,6 +3,7 @@
 #include "common/db/migrations.h"
 #include "common/db/pool.h"
 #include "services/delivery-queue/delivery/workers.h"
+#include "common/grpc/grpc.h"
 #include "services/delivery-queue/rpc/queue_service.h"
 #include "services/delivery-queue/sql/migrations.h"
 #include "services/delivery-queue/store/queue_store.h"
@@ -291,6 +292,18 @@ TEST_F(QueuePg, SuccessDsnOnlyWhenAsked) {
   EXPECT_NE(rows[0][0].as<std::string>().find("Action: relayed"), std::string::npos);
 }
 
+TEST_F(QueuePg, GarbageInARemoteReplyCannotUndoADelivery) {
+  enqueue(*conn, message({remote_rcpt("x@remote.test")}));
+  ScriptedRemote remote;
+  remote.next = {Outcome::kDelivered, std::string("250 ok \xff\xfe\0 bin\r\nary") + std::string(2000, 'x'),
+                 "mx.remote.test", true, false};
+  Workers w(*pool, config(), &mailbox, &remote, nullptr, nullptr);
+  EXPECT_EQ(w.run_once(), 1);
+  EXPECT_EQ(w.run_once(), 0);
+  EXPECT_EQ(remote.calls, 1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE state = 'delivered' AND last_reply LIKE '250 ok ??%'"), 1);
+}
+
 TEST_F(QueuePg, NotifyNeverSuppressesTheBounce) {
   enqueue(*conn, message({remote_rcpt("x@remote.test", "NEVER")}));
   ScriptedRemote remote;
@@ -397,4 +410,61 @@ TEST_F(QueuePg, StartedWorkersWakeOnNotifyAndStopCleanly) {
   }
   w.stop();
   EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE state = 'delivered'"), 1);
+}
+
+// The contract smtpd relies on, over a real gRPC connection: a queue id only
+// after the commit; size limit, bad envelope and database trouble are errors
+// with codes smtpd maps to 552, 501/554 and 451.
+TEST_F(QueuePg, EnqueueOverGrpc) {
+  db::Pool dead("postgresql://postgres@127.0.0.1:1/nothing", 1);
+  QueueServiceImpl svc(*pool, ServiceLimits{100, 10}, {"mx.example.org", "MAILER-DAEMON"}, nullptr, nullptr, nullptr);
+  QueueServiceImpl down(dead, ServiceLimits{100, 10}, {"mx.example.org", "MAILER-DAEMON"}, nullptr, nullptr, nullptr);
+  int port = 0, port_down = 0;
+  auto server = grpcutil::start_server("127.0.0.1", 0, {&svc}, &port);
+  auto server_down = grpcutil::start_server("127.0.0.1", 0, {&down}, &port_down);
+  auto send = [](int p, const std::vector<mail::v1::EnqueueChunk>& chunks, mail::v1::EnqueueResponse* resp) {
+    auto stub = mail::v1::QueueService::NewStub(grpcutil::make_channel("127.0.0.1:" + std::to_string(p)));
+    grpc::ClientContext ctx;
+    grpcutil::set_deadline(ctx, std::chrono::seconds(20));
+    auto writer = stub->Enqueue(&ctx, resp);
+    for (const auto& c : chunks)
+      if (!writer->Write(c)) break;
+    writer->WritesDone();
+    return writer->Finish();
+  };
+  mail::v1::EnqueueChunk first;
+  first.mutable_envelope()->set_mail_from("alice@example.org");
+  auto* r = first.mutable_envelope()->add_recipients();
+  r->set_address("bob@example.org");
+  r->set_local(true);
+  r->set_user_id(7);
+  first.set_data("Subject: a\r\n\r\n");
+  mail::v1::EnqueueChunk second;
+  second.set_data("body\r\n");
+
+  mail::v1::EnqueueResponse resp;
+  auto status = send(port, {first, second}, &resp);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(valid_queue_id(resp.queue_id()));
+  EXPECT_EQ(resp.size(), 20);
+  {
+    pqxx::read_transaction tx(*conn);
+    auto row = tx.exec_params("SELECT convert_from(body, 'UTF8') FROM queue_messages WHERE queue_id = $1",
+                              resp.queue_id());
+    ASSERT_EQ(row.size(), 1u);
+    EXPECT_EQ(row[0][0].as<std::string>(), "Subject: a\r\n\r\nbody\r\n");
+  }
+
+  mail::v1::EnqueueChunk big;
+  big.set_data(std::string(200, 'x'));
+  EXPECT_EQ(send(port, {first, big}, &resp).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(send(port, {second}, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(send(port, {first, first}, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(send(port, {}, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_messages"), 1);
+
+  auto st = send(port_down, {first, second}, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
+  server->Shutdown();
+  server_down->Shutdown();
 }
