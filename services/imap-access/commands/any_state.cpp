@@ -62,6 +62,11 @@ asio::awaitable<Result> cmd_enable(Context& ctx) {
     if (cap == "CONDSTORE" && !ctx.session.condstore) {
       ctx.session.condstore = true;
       enabled += " CONDSTORE";
+    } else if (cap == "QRESYNC" && !ctx.session.qresync) {
+      // QRESYNC implies CONDSTORE (RFC 7162 3.2.3).
+      if (!ctx.session.condstore) enabled += " CONDSTORE";
+      ctx.session.condstore = ctx.session.qresync = true;
+      enabled += " QRESYNC";
     }
   } while (!ctx.args.at_end());
   ctx.send(untagged("ENABLED" + enabled));

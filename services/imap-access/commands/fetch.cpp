@@ -100,7 +100,8 @@ asio::awaitable<Result> cmd_fetch(Context& ctx) {
   if (!set) ctx.args.fail("invalid sequence set");
   ctx.args.sp();
   FetchRequest req = parse_fetch(ctx.args);
-  if (req.vanished) co_return Result::bad("VANISHED needs QRESYNC");
+  if (req.vanished && !(ctx.uid && ctx.session.qresync && req.changed_since))
+    co_return Result::bad("VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC");
   auto& sel = *ctx.session.selected;
   if (req.changed_since) ctx.session.condstore = true;
 
@@ -139,6 +140,20 @@ asio::awaitable<Result> cmd_fetch(Context& ctx) {
         seen_changed.insert(static_cast<uint32_t>(m.uid));
       }
     }
+  }
+
+  if (req.vanished) {
+    // RFC 7162 3.2.6: expunged UIDs in the set since CHANGEDSINCE, before the FETCHes.
+    const int64_t since = *req.changed_since;
+    auto query = [=](pqxx::connection& c) {
+      pqxx::read_transaction tx(c);
+      return mailstore::expunged_since(tx, user_id, mailbox_id, since);
+    };
+    std::vector<int64_t> gone = co_await ctx.db(std::move(query));
+    std::vector<uint32_t> vanished;
+    for (int64_t uid : gone)
+      if (set->contains(static_cast<uint32_t>(uid), sel.max_uid())) vanished.push_back(static_cast<uint32_t>(uid));
+    if (!vanished.empty()) ctx.send(untagged("VANISHED (EARLIER) " + SequenceSet::format(vanished)));
   }
 
   for (size_t start = 0; start < jobs.size(); start += kBatch) {

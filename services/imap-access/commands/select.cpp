@@ -4,6 +4,7 @@
 
 #include "common/mailstore/accounts.h"
 #include "common/mailstore/store.h"
+#include "services/imap-access/protocol/sequence_set.h"
 
 #include <set>
 
@@ -16,12 +17,41 @@ const char* kSystemFlags = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 asio::awaitable<Result> open(Context& ctx, bool read_only) {
   ctx.args.sp();
   std::string name = from_wire(ctx.session, ctx.args.astring());
+  struct Qresync {
+    int64_t uidvalidity = 0, modseq = 0;
+    std::optional<SequenceSet> known;
+  };
+  std::optional<Qresync> qresync;
   if (ctx.args.try_sp()) {
-    // RFC 7162 3.1.8: SELECT mailbox (CONDSTORE)
+    // RFC 7162: SELECT mailbox (CONDSTORE) / (QRESYNC (uidvalidity modseq [known-uids [seq-match]]))
     ctx.args.expect('(');
-    if (to_upper(ctx.args.atom()) != "CONDSTORE") ctx.args.fail("unsupported SELECT parameter");
+    std::string param = to_upper(ctx.args.atom());
+    if (param == "CONDSTORE") {
+      ctx.session.condstore = true;
+    } else if (param == "QRESYNC") {
+      if (!ctx.session.qresync) co_return Result::bad("QRESYNC is not enabled");
+      ctx.args.sp();
+      ctx.args.expect('(');
+      Qresync q;
+      q.uidvalidity = ctx.args.nz_number();
+      ctx.args.sp();
+      q.modseq = static_cast<int64_t>(ctx.args.number64());
+      if (ctx.args.try_sp() && ctx.args.peek() != '(') {
+        q.known = SequenceSet::parse(ctx.args.sequence_set_text());
+        if (!q.known) ctx.args.fail("invalid known-uids");
+        ctx.args.try_sp();
+      }
+      if (ctx.args.try_char('(')) {
+        // seq-match-data only narrows what we would send anyway: accept and ignore.
+        while (!ctx.args.at_end() && ctx.args.peek() != ')') ctx.args.expect(ctx.args.peek());
+        ctx.args.expect(')');
+      }
+      ctx.args.expect(')');
+      qresync = q;
+    } else {
+      ctx.args.fail("unsupported SELECT parameter");
+    }
     ctx.args.expect(')');
-    ctx.session.condstore = true;
   }
   ctx.args.end();
   // A failed SELECT leaves no mailbox selected (RFC 9051 6.3.2).
@@ -33,7 +63,9 @@ asio::awaitable<Result> open(Context& ctx, bool read_only) {
   struct Opened {
     std::optional<mailstore::MailboxInfo> info;
     std::vector<MessageUpdate> messages;
+    std::vector<int64_t> vanished;
   };
+  const int64_t since = qresync ? qresync->modseq : -1;
   const int64_t user_id = ctx.session.user_id;
   auto query = [=](pqxx::connection& c) {
     Opened o;
@@ -42,6 +74,7 @@ asio::awaitable<Result> open(Context& ctx, bool read_only) {
     if (!o.info) return o;
     for (auto& m : mailstore::message_states(tx, user_id, o.info->mailbox_id))
       o.messages.push_back({static_cast<uint32_t>(m.uid), std::move(m.flags), m.modseq});
+    if (since >= 0) o.vanished = mailstore::expunged_since(tx, user_id, o.info->mailbox_id, since);
     return o;
   };
   Opened opened = co_await ctx.db(std::move(query));
@@ -79,6 +112,19 @@ asio::awaitable<Result> open(Context& ctx, bool read_only) {
   ctx.send(untagged("OK [UIDNEXT " + std::to_string(sel.uidnext) + "] Predicted next UID"));
   ctx.send(untagged("OK [HIGHESTMODSEQ " + std::to_string(sel.highestmodseq) + "] Highest"));
   ctx.send(untagged("OK [MAILBOXID (M" + std::to_string(sel.mailbox_id) + ")] Ok"));
+  if (qresync && qresync->uidvalidity == sel.uidvalidity) {
+    // RFC 7162 3.2.5.1: what vanished and what changed since the client's MODSEQ.
+    std::vector<uint32_t> vanished;
+    for (int64_t uid : opened.vanished)
+      if (!qresync->known || qresync->known->contains(static_cast<uint32_t>(uid), UINT32_MAX))
+        vanished.push_back(static_cast<uint32_t>(uid));
+    if (!vanished.empty()) ctx.send(untagged("VANISHED (EARLIER) " + SequenceSet::format(vanished)));
+    for (const auto& m : opened.messages) {
+      if (m.modseq <= qresync->modseq) continue;
+      ctx.send(untagged(std::to_string(sel.msn_of(m.uid)) + " FETCH (UID " + std::to_string(m.uid) + " FLAGS " +
+                        flag_list(m.flags) + " MODSEQ (" + std::to_string(m.modseq) + "))"));
+    }
+  }
   ctx.session.selected = std::move(sel);
   ctx.session.state = State::kSelected;
   ctx.session.mailbox_dirty = false;

@@ -1,0 +1,138 @@
+"""Sync across sessions and imapd instances (issue 6): change notification
+through PostgreSQL LISTEN/NOTIFY, CONDSTORE and QRESYNC resync."""
+from __future__ import annotations
+
+import imaplib
+import re
+import subprocess
+
+import pytest
+
+from platform_support import free_port, wait_until
+
+USER = "sync-user@example.test"
+PASSWORD = "sync password 1"
+
+
+@pytest.fixture(scope="module")
+def account(platform):
+    platform.add_user(USER, PASSWORD)
+    return USER
+
+
+@pytest.fixture(scope="module")
+def second_imapd(platform):
+    """Another imapd on the same database, started by hand like an operator would."""
+    ports = {"POSTLINE_IMAP_PORT": str(free_port()), "POSTLINE_IMAP_TLS_PORT": str(free_port()),
+             "POSTLINE_IMAP_HTTP_PORT": str(free_port())}
+    log = open(platform.workdir / "imapd2.log", "ab")
+    proc = subprocess.Popen([str(platform.bin / "postline-imapd")], stdout=log, stderr=subprocess.STDOUT,
+                            env=platform.process_env(ports), stdin=subprocess.DEVNULL)
+    log.close()
+
+    def ready():
+        import urllib.request
+        assert proc.poll() is None, (platform.workdir / "imapd2.log").read_text()
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['POSTLINE_IMAP_HTTP_PORT']}/readyz", timeout=2) as r:
+            return r.status == 200
+
+    wait_until(ready, what="second imapd /readyz")
+    yield int(ports["POSTLINE_IMAP_PORT"])
+    proc.terminate()
+    proc.wait(timeout=15)
+
+
+def login(port: int) -> imaplib.IMAP4:
+    m = imaplib.IMAP4("127.0.0.1", port)
+    m.login(USER, PASSWORD)
+    return m
+
+
+def idle_start(m: imaplib.IMAP4):
+    m.send(b"i1 IDLE\r\n")
+    assert m.readline().startswith(b"+")
+
+
+def idle_stop(m: imaplib.IMAP4) -> list[bytes]:
+    m.send(b"DONE\r\n")
+    lines = []
+    while True:
+        line = m.readline()
+        if line.startswith(b"i1 "):
+            assert line.startswith(b"i1 OK"), line
+            return lines
+        lines.append(line)
+
+
+def test_delivery_on_instance_a_reaches_idle_client_on_instance_b(platform, account, second_imapd):
+    b = login(second_imapd)
+    b.select("INBOX")
+    idle_start(b)
+    a = login(platform.ports["imap"])
+    a.append("INBOX", None, None, b"Subject: cross-instance\r\n\r\nhello\r\n")
+    line = b.readline()
+    assert re.match(rb"\* \d+ EXISTS", line), line
+    idle_stop(b)
+    a.logout()
+    b.logout()
+
+
+def test_flag_change_on_a_reaches_b_and_expunge_on_b_reaches_a(platform, account, second_imapd):
+    a = login(platform.ports["imap"])
+    a.append("INBOX", None, None, b"Subject: flag me\r\n\r\nx\r\n")
+    typ, data = a.select("INBOX")
+    count = int(data[0])
+    b = login(second_imapd)
+    b.select("INBOX")
+    idle_start(b)
+    a.store(str(count), "+FLAGS", r"(\Flagged)")
+    line = b.readline()
+    assert re.match(rb"\* %d FETCH \(.*\\Flagged" % count, line), line
+    idle_stop(b)
+    idle_start(a)
+    b.store(str(count), "+FLAGS", r"(\Deleted)")
+    b.expunge()
+    seen = []
+    while not any(b"EXPUNGE" in l for l in seen):
+        seen.append(a.readline())
+    assert any(l.strip() == b"* %d EXPUNGE" % count for l in seen), seen
+    idle_stop(a)
+    a.logout()
+    b.logout()
+
+
+def test_qresync_reports_exactly_what_changed(platform, account):
+    m = login(platform.ports["imap"])
+    m.create("QR")
+    for i in range(10):
+        m.append("QR", None, None, b"Subject: qr %d\r\n\r\nbody\r\n" % i)
+    m._simple_command("ENABLE", "QRESYNC")
+    typ, _ = m.select("QR")
+    validity = int(m.untagged_responses["UIDVALIDITY"][-1])
+    modseq = int(re.search(rb"HIGHESTMODSEQ (\d+)", b" ".join(
+        x for x in m.untagged_responses.get("OK", []) if isinstance(x, bytes))).group(1))
+    m.logout()
+
+    other = login(platform.ports["imap"])
+    other.select("QR")
+    other.uid("STORE", "2,4,6", "+FLAGS", r"(\Flagged)")
+    other.uid("STORE", "8,9", "+FLAGS", r"(\Deleted)")
+    other.expunge()
+    other.logout()
+
+    with imaplib.IMAP4("127.0.0.1", platform.ports["imap"]) as c:
+        c.login(USER, PASSWORD)
+        c._simple_command("ENABLE", "QRESYNC")
+        tag = c._new_tag()
+        c.send(tag + b" SELECT QR (QRESYNC (%d %d 1:10))\r\n" % (validity, modseq))
+        lines = []
+        while True:
+            line = c.readline()
+            lines.append(line)
+            if line.startswith(tag):
+                break
+        assert lines[-1].startswith(tag + b" OK"), lines
+        vanished = [l for l in lines if l.startswith(b"* VANISHED (EARLIER)")]
+        assert vanished == [b"* VANISHED (EARLIER) 8:9\r\n"], lines
+        changed = sorted(int(re.search(rb"UID (\d+)", l).group(1)) for l in lines if b" FETCH " in l)
+        assert changed == [2, 4, 6], lines
