@@ -21,6 +21,12 @@ namespace postline::async {
 namespace asio = boost::asio;
 
 // co_await offload(pool, [&] { return blocking_call(); });
+//
+// GCC 12 miscompiles a lambda *temporary* with non-trivial captures (strings,
+// shared_ptrs) passed straight into a coroutine inside `co_await` (heap
+// corruption seen under valgrind). Name the lambda and move it in:
+//   auto work = [req = std::move(req)] { ... };
+//   auto result = co_await offload(pool, std::move(work));
 // Exceptions thrown by `fn` are rethrown in the coroutine.
 template <typename Fn>
 auto offload(asio::thread_pool& pool, Fn fn)
