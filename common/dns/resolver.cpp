@@ -59,7 +59,7 @@ class Channel {
       }
       if (ares_set_servers_ports_csv(channel_, csv.c_str()) != ARES_SUCCESS) {
         ares_destroy(channel_);
-        throw std::runtime_error("invalid dns.servers: " + csv);
+        throw std::runtime_error("cannot use '" + csv + "' (expected ip:port,...)");
       }
     }
   }
@@ -183,6 +183,8 @@ Resolver::Resolver(std::vector<std::string> servers, std::chrono::milliseconds t
   servers_.erase(std::remove_if(servers_.begin(), servers_.end(), [](const std::string& s) { return s.empty(); }),
                  servers_.end());
 }
+
+void Resolver::check() const { Channel ch(servers_, timeout_); }
 
 MxResult Resolver::lookup_mx(const std::string& raw_domain) const {
   MxResult result;

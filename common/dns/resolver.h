@@ -44,6 +44,10 @@ class Resolver {
   explicit Resolver(std::vector<std::string> servers,
                     std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
+  // Throws std::runtime_error when the servers cannot be used (bad syntax):
+  // call at start-up so a typo in dns.servers stops the service.
+  void check() const;
+
   MxResult lookup_mx(const std::string& domain) const;
   AddressResult lookup_addresses(const std::string& host) const;
 

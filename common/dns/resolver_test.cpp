@@ -201,3 +201,8 @@ TEST(Dns, OrderMxShufflesOnlyEqualPreferences) {
   EXPECT_EQ(out[1].preference, 10);
   EXPECT_EQ(out[2].preference, 10);
 }
+
+TEST(Dns, CheckRejectsMalformedServers) {
+  EXPECT_NO_THROW(Resolver({"127.0.0.1:5354"}).check());
+  EXPECT_THROW(Resolver({"not a server at all"}).check(), std::runtime_error);
+}

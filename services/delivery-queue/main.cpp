@@ -13,6 +13,7 @@
 // This file only wires things together; the logic lives in store/, delivery/,
 // rpc/, protocol/ and dsn/.
 #include "common/config/config.h"
+#include "common/dns/resolver.h"
 #include "common/db/migrations.h"
 #include "common/db/pool.h"
 #include "common/grpc/grpc.h"
@@ -81,6 +82,11 @@ int main(int argc, char** argv) {
     wc.max_per_domain = static_cast<int>(cfg.integer("queue", "max_per_domain"));
     if (wc.max_per_domain < 1) throw config::ConfigError("queue.max_per_domain: must be at least 1");
     rc = queue::RemoteConfig::from(cfg);
+    try {
+      dns::Resolver(rc.dns_servers).check();
+    } catch (const std::exception& e) {
+      throw config::ConfigError(std::string("dns.servers: ") + e.what());
+    }
     dkim = std::make_unique<queue::DkimSigner>(cfg.list("queue", "dkim_keys"));
     if (cfg.integer("queue", "max_recipients") < 1) throw config::ConfigError("queue.max_recipients: must be positive");
   } catch (const config::ConfigError& e) {

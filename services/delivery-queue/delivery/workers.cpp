@@ -299,9 +299,12 @@ int Workers::run_once() {
     std::vector<RecipientResult> results;
     try {
       if (remote_) results = remote_->deliver(msg, ptrs);
-    } catch (...) {
-      release_domain(key.second);
-      throw;
+    } catch (const std::exception& e) {
+      // Never let one destination's trouble roll back the batch: recipients
+      // already delivered in it would be delivered again.
+      spdlog::error("[q:{}] remote delivery to {} failed: {}", msg.queue_id, key.second, e.what());
+      results.assign(group.size(), RecipientResult{Outcome::kTemporary, "451 4.3.0 local error in remote delivery",
+                                                   "", false, false});
     }
     release_domain(key.second);
     for (size_t i = 0; i < group.size(); ++i) {
