@@ -146,6 +146,25 @@ TEST_F(QueuePg, ConcurrentClaimsNeverOverlap) {
   for (const auto& r : b.recipients()) EXPECT_EQ(ids.count(r.id), 0u);
 }
 
+TEST_F(QueuePg, ClaimedRecipientsShowAsDelivering) {
+  auto q = enqueue(*conn, message({local_rcpt("bob@example.org", 1), local_rcpt("carol@example.org", 2)}));
+  pqxx::connection c1(url);
+  {
+    Claim claim(c1, 1);
+    ASSERT_EQ(claim.recipients().size(), 1u);
+    auto m = get_message(*conn, q.queue_id, false);
+    ASSERT_TRUE(m);
+    int delivering = 0;
+    for (const auto& r : m->recipients) delivering += r.state == State::kDelivering;
+    EXPECT_EQ(delivering, 1);
+    EXPECT_EQ(list_messages(*conn, State::kDelivering, 10).size(), 1u);
+    for (const auto& [st, n] : stats(*conn).depth)
+      if (st == State::kDelivering) EXPECT_EQ(n, 1);
+  }
+  // Claim gone (rolled back): nothing in flight.
+  EXPECT_TRUE(list_messages(*conn, State::kDelivering, 10).empty());
+}
+
 TEST_F(QueuePg, ManyWorkersDeliverEachRecipientExactlyOnce) {
   for (int i = 0; i < 200; ++i)
     enqueue(*conn, message({local_rcpt("a" + std::to_string(i) + "@example.org", 1),

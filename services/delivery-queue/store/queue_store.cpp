@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cmath>
 #include <random>
+#include <set>
 
 namespace postline::queue {
 namespace {
@@ -16,6 +17,18 @@ double to_epoch(Clock::time_point t) {
 Clock::time_point from_epoch(double seconds) {
   return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds)));
 }
+
+// Claimed recipients also carry a transaction-scoped advisory lock in this
+// key space, so that `queue show/list` and the depth gauge can see what is
+// being delivered right now (row locks are invisible in pg_locks) without
+// taking any lock themselves. Released with the claim, or with the session
+// of a crashed worker.
+constexpr int kDeliveringLockSpace = 0x71756575;  // "queu"
+constexpr const char* kDeliveringIds =
+    "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 2"
+    " AND classid = 1903519093 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+
+int64_t lock_key(int64_t id) { return id % 2147483647; }
 
 bool is_final(State s) { return s == State::kDelivered || s == State::kBounced || s == State::kExpired; }
 
@@ -146,6 +159,14 @@ Claim::Claim(pqxx::connection& conn, int limit) : tx_(conn) {
     r.delay_warned = row[10].as<bool>();
     recipients_.push_back(std::move(r));
   }
+  if (!recipients_.empty()) {
+    std::string ids = "{";
+    for (const auto& r : recipients_) ids += (ids.size() > 1 ? "," : "") + std::to_string(r.id);
+    ids += "}";
+    // try_: never wait, even on the (theoretical) key collision.
+    tx_.exec_params("SELECT pg_try_advisory_xact_lock($1, (id % 2147483647)::int4) FROM unnest($2::bigint[]) AS id",
+                    kDeliveringLockSpace, ids);
+  }
 }
 
 const MessageData& Claim::message(int64_t message_id) {
@@ -247,7 +268,14 @@ constexpr const char* kMessageColumns =
     "m.id, m.queue_id, m.mail_from, m.helo, m.client_ip, m.authenticated_user, m.dsn_ret, m.dsn_envid,"
     " m.body_type, m.smtputf8, m.size, extract(epoch from m.created_at)::bigint AS created_unix";
 
-void load_recipients(pqxx::transaction_base& tx, int64_t message_id, MessageView& m, bool with_history) {
+std::set<int64_t> delivering_keys(pqxx::transaction_base& tx) {
+  std::set<int64_t> keys;
+  for (const auto& row : tx.exec(kDeliveringIds)) keys.insert(row[0].as<int64_t>());
+  return keys;
+}
+
+void load_recipients(pqxx::transaction_base& tx, int64_t message_id, MessageView& m, bool with_history,
+                     const std::set<int64_t>& delivering) {
   auto rows = tx.exec_params(
       "SELECT id, address, local, state, attempts, last_reply, extract(epoch from next_attempt_at)::bigint"
       " FROM queue_recipients WHERE message_id = $1 ORDER BY id",
@@ -261,6 +289,8 @@ void load_recipients(pqxx::transaction_base& tx, int64_t message_id, MessageView
     r.attempts = row[4].as<int>();
     r.last_reply = row[5].as<std::string>();
     r.next_attempt_unix = row[6].as<int64_t>();
+    if ((r.state == State::kQueued || r.state == State::kDeferred) && delivering.count(lock_key(r.id)))
+      r.state = State::kDelivering;
     if (with_history) {
       auto attempts = tx.exec_params(
           "SELECT extract(epoch from started_at)::bigint, duration_ms, mx_host, reply, outcome"
@@ -288,14 +318,25 @@ std::optional<MessageView> get_message(pqxx::connection& conn, const std::string
                              queue_id);
   if (rows.empty()) return std::nullopt;
   auto m = message_from_row(rows[0]);
-  load_recipients(tx, rows[0]["id"].as<int64_t>(), m, with_history);
+  load_recipients(tx, rows[0]["id"].as<int64_t>(), m, with_history, delivering_keys(tx));
   return m;
 }
 
 std::vector<MessageView> list_messages(pqxx::connection& conn, std::optional<State> state, int limit) {
   pqxx::read_transaction tx(conn);
   pqxx::result rows;
-  if (state) {
+  const auto delivering = delivering_keys(tx);
+  if (state == State::kDelivering) {
+    // Not a stored state: pending recipients that a worker holds right now.
+    std::string ids = "{";
+    for (auto k : delivering) ids += (ids.size() > 1 ? "," : "") + std::to_string(k);
+    ids += "}";
+    rows = tx.exec_params(std::string("SELECT ") + kMessageColumns +
+                              " FROM queue_messages m WHERE EXISTS (SELECT 1 FROM queue_recipients r"
+                              " WHERE r.message_id = m.id AND r.state IN ('queued', 'deferred')"
+                              " AND (r.id % 2147483647) = ANY($1::bigint[])) ORDER BY m.created_at, m.id LIMIT $2",
+                          ids, limit);
+  } else if (state) {
     rows = tx.exec_params(std::string("SELECT ") + kMessageColumns +
                               " FROM queue_messages m WHERE EXISTS (SELECT 1 FROM queue_recipients r"
                               " WHERE r.message_id = m.id AND r.state = $1) ORDER BY m.created_at, m.id LIMIT $2",
@@ -310,7 +351,7 @@ std::vector<MessageView> list_messages(pqxx::connection& conn, std::optional<Sta
   std::vector<MessageView> out;
   for (const auto& row : rows) {
     auto m = message_from_row(row);
-    load_recipients(tx, row["id"].as<int64_t>(), m, false);
+    load_recipients(tx, row["id"].as<int64_t>(), m, false, delivering);
     out.push_back(std::move(m));
   }
   return out;
@@ -404,6 +445,10 @@ QueueStats stats(pqxx::connection& conn) {
       if (row[0].as<std::string>() == state_name(st)) n = row[1].as<int64_t>();
     s.depth.emplace_back(st, n);
   }
+  // In flight: counted from the claims' advisory locks (see kDeliveringLockSpace).
+  const auto in_flight = tx.exec(std::string("SELECT count(*) FROM (") + kDeliveringIds + ") d")[0][0].as<int64_t>();
+  for (auto& [st, n] : s.depth)
+    if (st == State::kDelivering) n = in_flight;
   auto oldest = tx.exec(
       "SELECT coalesce(extract(epoch from now() - min(m.created_at)), 0)::float8 FROM queue_messages m"
       " WHERE EXISTS (SELECT 1 FROM queue_recipients r WHERE r.message_id = m.id"
