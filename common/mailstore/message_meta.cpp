@@ -137,6 +137,54 @@ std::optional<int64_t> rfc5322_day(std::string_view s) {
   return static_cast<int64_t>(timegm(&tm)) / 86400;
 }
 
+namespace {
+
+// RFC 8970 PREVIEW: the start of the first text/plain part (text/html would
+// need tag stripping; such messages get none), decoded, whitespace collapsed,
+// at most 200 characters.
+std::string make_preview(const mime::ParsedMessage& parsed, std::string_view raw) {
+  const mime::Part* found = nullptr;
+  std::vector<const mime::Part*> stack{&parsed.root};
+  while (!stack.empty() && !found) {
+    const mime::Part* p = stack.back();
+    stack.pop_back();
+    if (p->type == "text" && p->subtype == "plain" && p->disposition.value_or("inline") != "attachment") {
+      found = p;
+      break;
+    }
+    if (p->is_multipart())
+      for (auto it = p->children.rbegin(); it != p->children.rend(); ++it) stack.push_back(&*it);
+  }
+  if (!found || found->body_start > raw.size()) return "";
+  std::string_view body = raw.substr(found->body_start, std::min<uint64_t>(found->size(), 16384));
+  const std::string* charset = found->param("charset");
+  std::string text = mime::to_utf8(mime::decode_transfer(body, found->encoding), charset ? *charset : "us-ascii");
+  std::string out;
+  size_t chars = 0;
+  bool space = false;
+  for (size_t i = 0; i < text.size() && chars < 200;) {
+    unsigned char c = text[i];
+    if (c <= 0x20 || c == 0x7f) {
+      space = !out.empty();
+      ++i;
+      continue;
+    }
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : 4;
+    if (i + n > text.size()) break;
+    if (space) {
+      out += ' ';
+      ++chars;
+      space = false;
+    }
+    out.append(text, i, n);
+    i += n;
+    ++chars;
+  }
+  return out;
+}
+
+}  // namespace
+
 MessageMeta analyse(std::string_view message) {
   MessageMeta meta;
   meta.size = message.size();
@@ -144,6 +192,7 @@ MessageMeta analyse(std::string_view message) {
   const mime::ParsedMessage parsed = mime::parse(message);
   meta.header_size = parsed.root.body_start;
   meta.structure = mime::serialize_structure(parsed);
+  meta.preview = valid_utf8(make_preview(parsed, message));
   if (parsed.root.envelope && parsed.root.envelope->date) meta.sent_day = rfc5322_day(*parsed.root.envelope->date);
   mime::Limits limits;
   limits.max_search_text = kMaxSearchText;

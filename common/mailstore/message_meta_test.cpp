@@ -44,6 +44,15 @@ TEST(Rfc5322Day, ParsesCalendarDay) {
   EXPECT_EQ(rfc5322_day("garbage"), std::nullopt);
 }
 
+TEST(Analyse, PreviewFromFirstTextPart) {
+  auto m = analyse(
+      "Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\n"
+      "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+      "Gr=C3=BC=C3=9Fe,\r\n\r\n  see you\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>x</p>\r\n--b--\r\n");
+  EXPECT_EQ(m.preview, "Gr\xC3\xBC\xC3\x9F" "e, see you");
+  EXPECT_LE(analyse("Subject: x\r\n\r\n" + std::string(1000, 'a')).preview.size(), 200u);
+}
+
 TEST(Names, InboxIsCaseInsensitive) {
   EXPECT_EQ(normalize_mailbox_name("inbox"), "INBOX");
   EXPECT_EQ(normalize_mailbox_name("InBox/Lists"), "INBOX/Lists");

@@ -218,3 +218,31 @@ def test_bad_input_gets_bad_not_a_crash(platform, account):
         s.sendall(b"a5 NOOP\r\n")
         assert f.readline().startswith(b"a5 OK")
     assert platform.metric_value("imapd", "postline_imapd_commands_total", {"command": "NOOP"}) >= 1
+
+
+def test_preview_and_objectid(platform, account):
+    m = connect(platform)
+    m.append("INBOX", None, None, b"Subject: preview\r\n\r\nFirst words of the body.\r\n")
+    typ, data = m.select("INBOX")
+    typ, data = m.fetch(data[0].decode(), "(PREVIEW EMAILID)")
+    assert b'PREVIEW "First words of the body."' in data[0], data
+    assert re.search(rb"EMAILID \(M[0-9a-f]+\)", data[0]), data
+    m.logout()
+
+
+def test_curl_imap_client_reads_a_message(platform, account):
+    """curl's IMAP client: list, search and fetch a message by UID."""
+    import subprocess
+    m = connect(platform)
+    body = b"Subject: for curl\r\n\r\ncurl was here\r\n"
+    m.append("INBOX", None, None, body)
+    m.select("INBOX")
+    uid = m.uid("SEARCH", None, "SUBJECT", '"for curl"')[1][0].split()[-1].decode()
+    m.logout()
+    base = f"imap://127.0.0.1:{platform.ports['imap']}"
+    auth = ["-u", f"{USER}:{PASSWORD}"]
+    listing = subprocess.run(["curl", "-sS", *auth, base + "/"], capture_output=True, check=True, timeout=30)
+    assert b"INBOX" in listing.stdout and b"Archive" in listing.stdout, listing
+    fetched = subprocess.run(["curl", "-sS", *auth, f"{base}/INBOX;UID={uid}"], capture_output=True, check=True,
+                             timeout=30)
+    assert fetched.stdout == body, fetched

@@ -13,7 +13,7 @@ std::string capabilities(const SessionState& s, const Settings& settings) {
     return caps;
   }
   caps += " NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH"
-          " CONDSTORE QRESYNC STATUS=SIZE SAVEDATE OBJECTID BINARY APPENDLIMIT=" +
+          " CONDSTORE QRESYNC STATUS=SIZE SAVEDATE OBJECTID BINARY PREVIEW APPENDLIMIT=" +
           std::to_string(settings.max_literal);
   return caps;
 }
