@@ -136,3 +136,23 @@ def test_qresync_reports_exactly_what_changed(platform, account):
         assert vanished == [b"* VANISHED (EARLIER) 8:9\r\n"], lines
         changed = sorted(int(re.search(rb"UID (\d+)", l).group(1)) for l in lines if b" FETCH " in l)
         assert changed == [2, 4, 6], lines
+
+
+def test_lost_listen_connection_loses_no_update(platform, account):
+    """pg_terminate_backend on imapd's LISTEN connection: the notifier
+    reconnects and every session resyncs from its MODSEQ."""
+    watcher = login(platform.ports["imap"])
+    watcher.select("INBOX")
+    idle_start(watcher)
+    killed = platform.psql(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()")
+    assert int(killed.strip()) >= 1, killed
+    # Written while the listener may still be down: its NOTIFY can be lost.
+    writer = login(platform.ports["imap"])
+    writer.append("INBOX", None, None, b"Subject: during outage\r\n\r\nx\r\n")
+    line = watcher.readline()
+    assert re.match(rb"\* \d+ EXISTS", line), line
+    idle_stop(watcher)
+    writer.logout()
+    watcher.logout()
