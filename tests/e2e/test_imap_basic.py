@@ -246,3 +246,36 @@ def test_curl_imap_client_reads_a_message(platform, account):
     fetched = subprocess.run(["curl", "-sS", *auth, f"{base}/INBOX;UID={uid}"], capture_output=True, check=True,
                              timeout=30)
     assert fetched.stdout == body, fetched
+
+
+def test_imap4rev2_enable_utf8_names_and_esearch(platform, account):
+    with socket.create_connection(("127.0.0.1", platform.ports["imap"])) as s:
+        f = s.makefile("rb")
+
+        def cmd(tag: bytes, line: bytes) -> list[bytes]:
+            s.sendall(tag + b" " + line + b"\r\n")
+            out = []
+            while True:
+                resp = f.readline()
+                out.append(resp)
+                if resp.startswith(tag + b" "):
+                    return out
+
+        f.readline()
+        assert b"IMAP4rev2" in cmd(b"a0", b"CAPABILITY")[0]
+        assert cmd(b"a1", f'LOGIN "{USER}" "{PASSWORD}"'.encode())[-1].startswith(b"a1 OK")
+        out = cmd(b"a2", b"ENABLE IMAP4rev2")
+        assert out[0] == b"* ENABLED IMAP4rev2\r\n", out
+        name = "Entwürfe-2".encode()
+        assert cmd(b"a3", b'CREATE "' + name + b'"')[-1].startswith(b"a3 OK")
+        out = cmd(b"a4", b'LIST "" "Entw*"')
+        assert any(name in line for line in out), out  # UTF-8 now, not modified UTF-7
+        msg = b"Subject: r\xc3\xa9sum\xc3\xa9\r\n\r\nUTF-8 header\r\n"
+        s.sendall(b'a5 APPEND "' + name + b'" UTF8 (~{%d+}\r\n' % len(msg) + msg + b")\r\n")
+        while not (line := f.readline()).startswith(b"a5 "):
+            pass
+        assert line.startswith(b"a5 OK [APPENDUID"), line
+        out = cmd(b"a6", b'SELECT "' + name + b'"')
+        assert not any(b"RECENT" in line for line in out), out
+        out = cmd(b"a7", b"SEARCH ALL")
+        assert out[0] == b'* ESEARCH (TAG "a7") ALL 1\r\n', out

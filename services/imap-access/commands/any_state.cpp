@@ -62,6 +62,13 @@ asio::awaitable<Result> cmd_enable(Context& ctx) {
     if (cap == "CONDSTORE" && !ctx.session.condstore) {
       ctx.session.condstore = true;
       enabled += " CONDSTORE";
+    } else if (cap == "IMAP4REV2" && !ctx.session.rev2) {
+      // RFC 9051: no \Recent, ESEARCH-style SEARCH results, UTF-8 names.
+      ctx.session.rev2 = ctx.session.utf8_accept = true;
+      enabled += " IMAP4rev2";
+    } else if (cap == "UTF8=ACCEPT" && !ctx.session.utf8_accept) {
+      ctx.session.utf8_accept = true;
+      enabled += " UTF8=ACCEPT";
     } else if (cap == "QRESYNC" && !ctx.session.qresync) {
       // QRESYNC implies CONDSTORE (RFC 7162 3.2.3).
       if (!ctx.session.condstore) enabled += " CONDSTORE";

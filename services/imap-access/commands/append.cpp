@@ -42,8 +42,20 @@ asio::awaitable<Result> cmd_append(Context& ctx) {
     date = parsed;
     ctx.args.sp();
   }
-  ctx.args.try_char('~');  // literal8 (BINARY): the bytes are the same to us
-  std::string message = ctx.args.literal();
+  std::string message;
+  if (iequals(ctx.args.rest().substr(0, 5), "UTF8 ")) {
+    // RFC 6855 3.4: APPEND ... UTF8 (~{n}...) once UTF8=ACCEPT is enabled.
+    if (!ctx.session.utf8_accept) co_return Result::bad("UTF8 APPEND needs ENABLE UTF8=ACCEPT");
+    ctx.args.atom();
+    ctx.args.sp();
+    ctx.args.expect('(');
+    ctx.args.expect('~');
+    message = ctx.args.literal();
+    ctx.args.expect(')');
+  } else {
+    ctx.args.try_char('~');  // literal8 (BINARY): the bytes are the same to us
+    message = ctx.args.literal();
+  }
   ctx.args.end();
   if (!valid_flags_for_store(flags)) co_return Result::bad("Invalid system flag");
   if (message.empty()) co_return Result::no("Empty message");

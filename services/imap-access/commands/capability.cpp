@@ -3,7 +3,7 @@
 namespace postline::imap {
 
 std::string capabilities(const SessionState& s, const Settings& settings) {
-  std::string caps = "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE";
+  std::string caps = "IMAP4rev1 IMAP4rev2 SASL-IR LITERAL+ ID ENABLE IDLE";
   if (s.state == State::kNotAuthenticated) {
     if (settings.tls_available && !s.tls) caps += " STARTTLS";
     // RFC 9051 6.2.3: without TLS (and unless the operator allows it) no
@@ -12,7 +12,7 @@ std::string capabilities(const SessionState& s, const Settings& settings) {
     else caps += " LOGINDISABLED";
     return caps;
   }
-  caps += " NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH"
+  caps += " UTF8=ACCEPT NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH"
           " CONDSTORE QRESYNC STATUS=SIZE SAVEDATE OBJECTID BINARY PREVIEW APPENDLIMIT=" +
           std::to_string(settings.max_literal);
   return caps;

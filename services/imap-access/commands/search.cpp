@@ -172,6 +172,11 @@ asio::awaitable<Result> cmd_search(Context& ctx) {
     max_modseq = std::max(max_modseq, modseq);
   }
   std::sort(results.begin(), results.end());
+  if (ctx.session.rev2 && !req.esearch) {
+    // IMAP4rev2 has no SEARCH response: ESEARCH with ALL (RFC 9051 6.4.4).
+    req.esearch = true;
+    req.ret_all = true;
+  }
   if (req.esearch) {
     std::string line = "ESEARCH (TAG " + quoted_or_literal(ctx.tag) + ")";
     if (ctx.uid) line += " UID";
