@@ -355,12 +355,23 @@ std::vector<int64_t> expunge(pqxx::connection& conn, int64_t user_id, int64_t ma
   return out;
 }
 
+Usage usage(pqxx::transaction_base& tx, int64_t user_id) {
+  auto r = tx.exec_params("SELECT COALESCE(sum(size), 0), count(*) FROM mailstore_messages WHERE user_id = $1",
+                          user_id);
+  return {r[0][0].as<int64_t>(), r[0][1].as<int64_t>()};
+}
+
 AppendResult append(pqxx::connection& conn, int64_t user_id, const std::string& mailbox_name,
                     std::string_view message, const std::vector<std::string>& flags,
-                    std::optional<int64_t> internaldate) {
+                    std::optional<int64_t> internaldate, int64_t quota_bytes) {
   AppendResult res;
   const std::string body = canonicalize_line_endings(message);
   pqxx::work tx(conn);
+  // A soft limit: two concurrent APPENDs may both pass; the next one fails.
+  if (quota_bytes > 0 && usage(tx, user_id).bytes + static_cast<int64_t>(body.size()) > quota_bytes) {
+    res.error = StoreError::kOverQuota;
+    return res;
+  }
   auto alloc = allocate(tx, user_id, normalize_mailbox_name(mailbox_name), 1);
   if (!alloc) {
     res.error = StoreError::kNoSuchMailbox;
@@ -379,8 +390,20 @@ AppendResult append(pqxx::connection& conn, int64_t user_id, const std::string& 
 }
 
 CopyResult copy_messages(pqxx::connection& conn, int64_t user_id, int64_t source_mailbox_id,
-                         const std::vector<int64_t>& uids, const std::string& dest_name, bool move) {
+                         const std::vector<int64_t>& uids, const std::string& dest_name, bool move,
+                         int64_t quota_bytes) {
   pqxx::work tx(conn);
+  if (quota_bytes > 0 && !move) {  // MOVE does not change the total
+    auto added = tx.exec_params(
+        "SELECT COALESCE(sum(size), 0) FROM mailstore_messages WHERE user_id = $1 AND mailbox_id = $2 "
+        "AND uid = ANY($3::bigint[])",
+        user_id, source_mailbox_id, int_array(uids))[0][0].as<int64_t>();
+    if (usage(tx, user_id).bytes + added > quota_bytes) {
+      CopyResult r;
+      r.error = StoreError::kOverQuota;
+      return r;
+    }
+  }
   auto dest = find_mailbox(tx, user_id, dest_name);
   if (!dest) {
     CopyResult r;

@@ -99,9 +99,10 @@ struct AppendResult {
   StoreError error = StoreError::kNone;
   int64_t mailbox_id = 0, uidvalidity = 0, uid = 0;
 };
+// quota_bytes > 0: refuse (kOverQuota) when the user's stored bytes would exceed it.
 AppendResult append(pqxx::connection& conn, int64_t user_id, const std::string& mailbox_name,
                     std::string_view message, const std::vector<std::string>& flags,
-                    std::optional<int64_t> internaldate);
+                    std::optional<int64_t> internaldate, int64_t quota_bytes = 0);
 
 struct CopyResult {
   StoreError error = StoreError::kNone;
@@ -110,7 +111,14 @@ struct CopyResult {
 };
 // COPY, or MOVE (copy + expunge from the source in the same transaction).
 CopyResult copy_messages(pqxx::connection& conn, int64_t user_id, int64_t source_mailbox_id,
-                         const std::vector<int64_t>& uids, const std::string& dest_name, bool move);
+                         const std::vector<int64_t>& uids, const std::string& dest_name, bool move,
+                         int64_t quota_bytes = 0);
+
+// Bytes and messages the user stores in all mailboxes (QUOTA STORAGE/MESSAGE).
+struct Usage {
+  int64_t bytes = 0, messages = 0;
+};
+Usage usage(pqxx::transaction_base& tx, int64_t user_id);
 
 StoreError create_mailbox(pqxx::connection& conn, int64_t user_id, const std::string& name);
 StoreError delete_mailbox(pqxx::connection& conn, int64_t user_id, const std::string& name);

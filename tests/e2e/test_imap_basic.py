@@ -279,3 +279,19 @@ def test_imap4rev2_enable_utf8_names_and_esearch(platform, account):
         assert not any(b"RECENT" in line for line in out), out
         out = cmd(b"a7", b"SEARCH ALL")
         assert out[0] == b'* ESEARCH (TAG "a7") ALL 1\r\n', out
+
+
+def test_quota_reported_and_enforced_on_append(platform):
+    user = "imap-quota@example.test"
+    platform.add_user(user, PASSWORD)
+    platform.cli("quota", "set", user, "20K")
+    m = imaplib.IMAP4("127.0.0.1", platform.ports["imap"])
+    m.login(user, PASSWORD)
+    typ, data = m.getquotaroot("INBOX")
+    assert typ == "OK", data
+    flat = b" ".join(x for part in data for x in (part if isinstance(part, list) else [part]) if isinstance(x, bytes))
+    assert re.search(rb'STORAGE 0 20\)', flat), data
+    assert m.append("INBOX", None, None, b"Subject: small\r\n\r\n" + b"x" * 5000 + b"\r\n")[0] == "OK"
+    typ, data = m.append("INBOX", None, None, b"Subject: big\r\n\r\n" + b"y" * 30000 + b"\r\n")
+    assert typ == "NO" and b"OVERQUOTA" in data[0], data
+    m.logout()

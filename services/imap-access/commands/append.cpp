@@ -60,9 +60,9 @@ asio::awaitable<Result> cmd_append(Context& ctx) {
   if (!valid_flags_for_store(flags)) co_return Result::bad("Invalid system flag");
   if (message.empty()) co_return Result::no("Empty message");
 
-  const int64_t user_id = ctx.session.user_id;
-  auto op = [user_id, name, flags, date, message = std::move(message)](pqxx::connection& c) {
-    return mailstore::append(c, user_id, name, message, flags, date);
+  const int64_t user_id = ctx.session.user_id, quota = ctx.session.quota_bytes;
+  auto op = [user_id, quota, name, flags, date, message = std::move(message)](pqxx::connection& c) {
+    return mailstore::append(c, user_id, name, message, flags, date, quota);
   };
   mailstore::AppendResult res = co_await ctx.db(std::move(op));
   if (res.error == mailstore::StoreError::kNoSuchMailbox) co_return Result::no("No such mailbox", "TRYCREATE");

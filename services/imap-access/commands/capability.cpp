@@ -13,7 +13,7 @@ std::string capabilities(const SessionState& s, const Settings& settings) {
     return caps;
   }
   caps += " UTF8=ACCEPT NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH"
-          " CONDSTORE QRESYNC STATUS=SIZE SAVEDATE OBJECTID BINARY PREVIEW APPENDLIMIT=" +
+          " CONDSTORE QRESYNC STATUS=SIZE SAVEDATE OBJECTID BINARY PREVIEW QUOTA QUOTA=RES-STORAGE APPENDLIMIT=" +
           std::to_string(settings.max_literal);
   return caps;
 }

@@ -39,6 +39,7 @@ struct AuthOutcome {
   AuthStatus status = AuthStatus::kUnavailable;
   int64_t user_id = 0;
   std::string email;
+  int64_t quota_bytes = 0;  // 0 = unlimited
 };
 
 // Implemented in server/ over gRPC; a fake in tests.

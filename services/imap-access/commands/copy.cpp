@@ -28,8 +28,10 @@ asio::awaitable<Result> copy_or_move(Context& ctx, bool move) {
   if (targets.empty()) co_return Result::ok(done);
   std::vector<int64_t> uids;
   for (const auto& t : targets) uids.push_back(t.uid);
-  const int64_t user_id = ctx.session.user_id, mailbox_id = sel.mailbox_id;
-  auto call = [=](pqxx::connection& c) { return mailstore::copy_messages(c, user_id, mailbox_id, uids, dest, move); };
+  const int64_t user_id = ctx.session.user_id, mailbox_id = sel.mailbox_id, quota = ctx.session.quota_bytes;
+  auto call = [=](pqxx::connection& c) {
+    return mailstore::copy_messages(c, user_id, mailbox_id, uids, dest, move, quota);
+  };
   mailstore::CopyResult res = co_await ctx.db(std::move(call));
   if (res.error == mailstore::StoreError::kNoSuchMailbox) co_return Result::no("No such mailbox", "TRYCREATE");
   if (res.error == mailstore::StoreError::kOverQuota) co_return Result::no("Quota exceeded", "OVERQUOTA");

@@ -55,6 +55,7 @@ asio::awaitable<Result> finish_login(Context& ctx, const std::string& user, cons
   co_await ctx.db(std::move(bootstrap));
   ctx.session.state = State::kAuthenticated;
   ctx.session.user_id = user_id;
+  ctx.session.quota_bytes = outcome.quota_bytes;
   ctx.session.username = outcome.email.empty() ? user : outcome.email;
   spdlog::info("[s:{}] logged in as {} ({})", ctx.session.session_id, ctx.session.username, mechanism);
   co_return Result::ok("Logged in", "CAPABILITY " + capabilities(ctx.session, ctx.services.settings));

@@ -42,6 +42,9 @@ const CommandSpec kCommands[] = {
     {"NAMESPACE", cmd_namespace, kAuthOrSelected, false},
     {"STATUS", cmd_status, kAuthOrSelected, false},
     {"IDLE", cmd_idle, kAuthOrSelected, false},
+    {"GETQUOTAROOT", cmd_getquotaroot, kAuthOrSelected, false},
+    {"GETQUOTA", cmd_getquota, kAuthOrSelected, false},
+    {"SETQUOTA", cmd_setquota, kAuthOrSelected, false},
 };
 }  // namespace
 

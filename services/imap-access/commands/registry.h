@@ -63,5 +63,8 @@ asio::awaitable<Result> cmd_namespace(Context&);
 asio::awaitable<Result> cmd_status(Context&);
 asio::awaitable<Result> cmd_search(Context&);  // search.cpp
 asio::awaitable<Result> cmd_idle(Context&);  // idle.cpp
+asio::awaitable<Result> cmd_getquotaroot(Context&);  // quota.cpp
+asio::awaitable<Result> cmd_getquota(Context&);
+asio::awaitable<Result> cmd_setquota(Context&);
 
 }  // namespace postline::imap

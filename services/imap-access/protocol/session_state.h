@@ -20,6 +20,7 @@ struct SessionState {
   bool tls = false;
   int64_t user_id = 0;
   std::string username;
+  int64_t quota_bytes = 0;  // from authd at login; 0 = unlimited
   bool utf8_accept = false;  // ENABLE UTF8=ACCEPT / IMAP4rev2: mailbox names in UTF-8
   bool rev2 = false;         // ENABLE IMAP4rev2
   bool condstore = false;    // CONDSTORE enabled (explicitly or by a CONDSTORE-using command)

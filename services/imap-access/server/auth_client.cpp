@@ -52,6 +52,7 @@ asio::awaitable<AuthOutcome> GrpcAuthenticator::authenticate(const std::string& 
         out.status = AuthStatus::kOk;
         out.user_id = resp.user_id();
         out.email = resp.email();
+        out.quota_bytes = resp.quota_bytes();
         break;
       case mail::v1::AUTH_RESULT_INVALID_CREDENTIALS: out.status = AuthStatus::kInvalid; break;
       case mail::v1::AUTH_RESULT_THROTTLED: out.status = AuthStatus::kThrottled; break;
