@@ -20,6 +20,11 @@ void set_deadline(grpc::ClientContext& ctx, std::chrono::milliseconds timeout) {
   ctx.set_deadline(std::chrono::system_clock::now() + timeout);
 }
 
+bool wait_connected(const std::shared_ptr<grpc::Channel>& channel, std::chrono::milliseconds wait) {
+  if (channel->GetState(/*try_to_connect=*/true) == GRPC_CHANNEL_READY) return true;
+  return channel->WaitForConnected(std::chrono::system_clock::now() + wait);
+}
+
 std::unique_ptr<grpc::Server> start_server(const std::string& address, uint16_t port,
                                            const std::vector<grpc::Service*>& services, int* bound_port) {
   grpc::EnableDefaultHealthCheckService(true);

@@ -23,6 +23,12 @@ std::shared_ptr<grpc::Channel> make_channel(const std::string& address);
 
 void set_deadline(grpc::ClientContext& ctx, std::chrono::milliseconds timeout);
 
+// Gives a channel that is idle or backing off after its peer restarted up to
+// `wait` to (re)connect, so the next fail-fast call does not fail just because
+// the reconnect timer has not fired yet. Returns true when connected. Call it
+// on the blocking side (inside offload), never on an I/O thread.
+bool wait_connected(const std::shared_ptr<grpc::Channel>& channel, std::chrono::milliseconds wait);
+
 // Builds and starts a server on address:port with the health service enabled
 // and reporting SERVING. Throws std::runtime_error if the port cannot be bound.
 std::unique_ptr<grpc::Server> start_server(const std::string& address, uint16_t port,

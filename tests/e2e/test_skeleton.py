@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import imaplib
 import smtplib
-import time
 
 import pytest
 
@@ -27,7 +26,8 @@ def make_message(subject: str, body: str) -> bytes:
 
 
 def trace_prefix_ok(prefix: bytes) -> bool:
-    """Only trace fields (RFC 5321 §4.4) may be added in front of the message."""
+    """Only trace fields (RFC 5321 §4.4) and our verdict headers (RFC 8601
+    Authentication-Results, X-Spam-Status) may be added in front of the message."""
     if not prefix:
         return True
     lines = prefix.decode("utf-8", "replace").split("\r\n")
@@ -35,7 +35,7 @@ def trace_prefix_ok(prefix: bytes) -> bool:
     for line in lines[:-1]:
         if line[:1] in (" ", "\t"):
             continue  # folded continuation
-        if not line.lower().startswith(("received:", "return-path:")):
+        if not line.lower().startswith(("received:", "return-path:", "authentication-results:", "x-spam-status:")):
             return False
     return True
 

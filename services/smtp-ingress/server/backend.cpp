@@ -51,6 +51,7 @@ boost::asio::awaitable<Resolution> Backend::resolve(std::string address) {
   auto call = [this, address = std::move(address)] {
     grpc::ClientContext ctx;
     grpcutil::set_deadline(ctx, options_.resolve_timeout);
+    grpcutil::wait_connected(auth_channel_, std::chrono::seconds(2));
     pb::ResolveRecipientRequest req;
     req.set_address(address);
     pb::ResolveRecipientResponse resp;
@@ -116,6 +117,9 @@ boost::asio::awaitable<EnqueueOutcome> Backend::enqueue(EnqueueEvent message) {
   auto msg = std::make_shared<EnqueueEvent>(std::move(message));
   auto call = [this, msg] {
     constexpr size_t kChunk = 1024 * 1024;  // well under gRPC's 4 MiB default message limit
+    // After queued restarts the channel may still be waiting out its reconnect
+    // back-off; give it a moment so a retrying client is not refused needlessly.
+    grpcutil::wait_connected(queue_channel_, std::chrono::seconds(5));
     grpc::ClientContext ctx;
     grpcutil::set_deadline(ctx, options_.enqueue_timeout);
     pb::EnqueueResponse resp;
