@@ -190,6 +190,44 @@ def check_postline_binaries():
     return missing
 
 
+def _dns_answers(port: int) -> bool:
+    import struct
+    q = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0)
+    for label in "sender.example".split("."):
+        q += bytes([len(label)]) + label.encode()
+    q += b"\x00" + struct.pack(">HH", 16, 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.5)
+        try:
+            s.sendto(q, ("127.0.0.1", port))
+            return s.recvfrom(512)[0][:2] == b"\x42\x42"
+        except OSError:
+            return False
+
+
+@contextlib.contextmanager
+def loopback_dns():
+    """A private dnsmasq on 127.0.0.1 that knows nothing: NXDOMAIN for the benchmark's domains
+    (.test, .example, reverse zones), REFUSED for anything else; it forwards nowhere. Postline's
+    SPF/DKIM/DMARC look-ups go here instead of the machine's resolver, so no query leaves the
+    loopback and the figures do not depend on a remote resolver's timeouts."""
+    port = free_port()
+    proc = subprocess.Popen(["/usr/sbin/dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll",
+                             "--pid-file", "--user=root", f"--port={port}", "--listen-address=127.0.0.1",
+                             "--bind-interfaces", "--local=/test/", "--local=/example/", "--local=/arpa/"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        ps.wait_until(lambda: _dns_answers(port), timeout=10, what="dnsmasq answering")
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @contextlib.contextmanager
 def postline_platform(pg_url: str, extra_env: dict | None = None, keep: bool = False):
     """A started Postline (four services, fresh database) with benchmark settings."""
@@ -199,12 +237,17 @@ def postline_platform(pg_url: str, extra_env: dict | None = None, keep: bool = F
            "POSTLINE_DB_POOL_SIZE": "8"}
     env.update(extra_env or {})
     workdir = ps.new_workdir("postline-bench-")
-    p = ps.Platform(pg_url, workdir, env)
     try:
-        p.start_all()
-        yield p
+        with contextlib.ExitStack() as stack:
+            if "POSTLINE_DNS_SERVERS" not in env and not os.environ.get("POSTLINE_BENCH_SYSTEM_DNS"):
+                env["POSTLINE_DNS_SERVERS"] = stack.enter_context(loopback_dns())
+            p = ps.Platform(pg_url, workdir, env)
+            try:
+                p.start_all()
+                yield p
+            finally:
+                p.stop_all()
     finally:
-        p.stop_all()
         if keep:
             log(f"kept {workdir}")
         else:
