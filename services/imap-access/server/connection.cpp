@@ -26,9 +26,10 @@ Connection::Connection(net::tcp::socket socket, ServerContext& server, std::stri
   session_.listener = std::move(listener);
 }
 
-Connection::~Connection() {
-  if (watch_id_) server_.notifier->unwatch(watch_id_);
-}
+// Deliberately touches nothing outside the connection: at process exit the
+// io_context destroys suspended coroutine frames after the notifier and the
+// server are gone. Normal ends unwatch in run().
+Connection::~Connection() = default;
 
 void Connection::stop() {
   stopping_ = true;
@@ -188,6 +189,8 @@ asio::awaitable<void> Connection::run(bool over_limit) {
   }
   co_await flush();
   stream_.close();
+  if (watch_id_) server_.notifier->unwatch(watch_id_);
+  watch_id_ = 0;
   spdlog::debug("[s:{}] connection closed", session_.session_id);
 }
 
