@@ -165,6 +165,22 @@ TEST_F(QueuePg, ClaimedRecipientsShowAsDelivering) {
   EXPECT_TRUE(list_messages(*conn, State::kDelivering, 10).empty());
 }
 
+TEST_F(QueuePg, ABatchIsLocalOrOneRemoteDomain) {
+  enqueue(*conn, message({remote_rcpt("a@slow.test")}));
+  enqueue(*conn, message({local_rcpt("bob@example.org", 1), remote_rcpt("b@other.test")}));
+  enqueue(*conn, message({remote_rcpt("c@slow.test")}));
+  pqxx::connection c1(url), c2(url), c3(url);
+  Claim first(c1, 10);
+  ASSERT_EQ(first.recipients().size(), 2u);
+  EXPECT_EQ(first.recipients()[0].domain, "slow.test");
+  EXPECT_EQ(first.recipients()[1].domain, "slow.test");
+  // slow.test is all in flight: the next claimer takes what else is due.
+  Claim second(c2, 10);
+  EXPECT_EQ(second.recipients().size(), 2u);
+  Claim third(c3, 10);
+  EXPECT_TRUE(third.recipients().empty());
+}
+
 TEST_F(QueuePg, ManyWorkersDeliverEachRecipientExactlyOnce) {
   for (int i = 0; i < 200; ++i)
     enqueue(*conn, message({local_rcpt("a" + std::to_string(i) + "@example.org", 1),
@@ -304,7 +320,7 @@ TEST_F(QueuePg, SuccessDsnOnlyWhenAsked) {
   ScriptedRemote remote;
   remote.next = {Outcome::kDelivered, "250 2.0.0 ok", "mx.remote.test", true, false};
   Workers w(*pool, config(), &mailbox, &remote, nullptr, nullptr);
-  EXPECT_EQ(w.run_once(), 2);
+  EXPECT_EQ(w.run_once() + w.run_once(), 2);  // a local batch and a remote batch
   pqxx::read_transaction tx(*conn);
   auto rows = tx.exec("SELECT convert_from(body, 'UTF8') FROM queue_messages WHERE is_dsn");
   ASSERT_EQ(rows.size(), 1u);  // only for the recipient with NOTIFY=SUCCESS
@@ -365,7 +381,8 @@ TEST_F(QueuePg, DelayWarningIsSentOnce) {
   Workers w(*pool, config(), &mailbox, &remote, &resolver, nullptr);
   EXPECT_EQ(w.run_once(), 1);
   retry_now(*conn, "");
-  EXPECT_EQ(w.run_once(), 2);  // the recipient again, and the delay DSN
+  EXPECT_EQ(w.run_once(), 1);  // the recipient again (remote batch)
+  EXPECT_EQ(w.run_once(), 1);  // the delay DSN (local batch)
   EXPECT_EQ(count("SELECT count(*) FROM queue_messages WHERE is_dsn"), 1);
   EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE delay_warned"), 1);
 }

@@ -138,27 +138,48 @@ EnqueueResult enqueue(pqxx::connection& conn, const NewMessage& msg) {
 Claim::Claim(pqxx::connection& conn, int limit) : tx_(conn) {
   // ORDER BY next_attempt_at: the longest-waiting first. SKIP LOCKED: rows other
   // workers hold are theirs; we take the next ones instead of waiting.
-  auto rows = tx_.exec_params(
+  //
+  // A batch is either local recipients or remote recipients of ONE domain:
+  // the oldest due recipient decides which. So a destination that times out
+  // only ever holds up its own mail, never a batch of other domains' or local
+  // deliveries (head-of-line blocking).
+  static const std::string kColumns =
       "SELECT id, message_id, address, domain, local, coalesce(user_id, 0), needs_resolve, notify, orcpt,"
       " attempts, delay_warned FROM queue_recipients"
-      " WHERE state IN ('queued', 'deferred') AND next_attempt_at <= now()"
-      " ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED",
-      limit);
-  for (const auto& row : rows) {
-    ClaimedRecipient r;
-    r.id = row[0].as<int64_t>();
-    r.message_id = row[1].as<int64_t>();
-    r.address = row[2].as<std::string>();
-    r.domain = row[3].as<std::string>();
-    r.local = row[4].as<bool>();
-    r.user_id = row[5].as<int64_t>();
-    r.needs_resolve = row[6].as<bool>();
-    r.notify = row[7].as<std::string>();
-    r.orcpt = row[8].as<std::string>();
-    r.attempts = row[9].as<int>();
-    r.delay_warned = row[10].as<bool>();
-    recipients_.push_back(std::move(r));
-  }
+      " WHERE state IN ('queued', 'deferred') AND next_attempt_at <= now()";
+  auto take = [&](const pqxx::result& rows) {
+    for (const auto& row : rows) {
+      ClaimedRecipient r;
+      r.id = row[0].as<int64_t>();
+      r.message_id = row[1].as<int64_t>();
+      r.address = row[2].as<std::string>();
+      r.domain = row[3].as<std::string>();
+      r.local = row[4].as<bool>();
+      r.user_id = row[5].as<int64_t>();
+      r.needs_resolve = row[6].as<bool>();
+      r.notify = row[7].as<std::string>();
+      r.orcpt = row[8].as<std::string>();
+      r.attempts = row[9].as<int>();
+      r.delay_warned = row[10].as<bool>();
+      recipients_.push_back(std::move(r));
+    }
+  };
+  // One statement locks the whole batch, so concurrent claimers cannot split
+  // the recipients of one message and domain between them. The class comes
+  // from the oldest due row (locked or not); if everything of that class is
+  // in flight elsewhere, fall back to whatever is due.
+  take(tx_.exec_params(
+      "WITH f AS (SELECT local OR needs_resolve AS loc, domain FROM queue_recipients"
+      "  WHERE state IN ('queued', 'deferred') AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT 1)"
+      " SELECT r.id, r.message_id, r.address, r.domain, r.local, coalesce(r.user_id, 0), r.needs_resolve, r.notify,"
+      " r.orcpt, r.attempts, r.delay_warned FROM queue_recipients r, f"
+      " WHERE r.state IN ('queued', 'deferred') AND r.next_attempt_at <= now()"
+      " AND ((f.loc AND (r.local OR r.needs_resolve))"
+      "   OR (NOT f.loc AND NOT r.local AND NOT r.needs_resolve AND r.domain = f.domain))"
+      " ORDER BY r.next_attempt_at, r.id LIMIT $1 FOR UPDATE OF r SKIP LOCKED",
+      limit));
+  if (recipients_.empty())
+    take(tx_.exec_params(kColumns + " ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED", limit));
   if (!recipients_.empty()) {
     std::string ids = "{";
     for (const auto& r : recipients_) ids += (ids.size() > 1 ? "," : "") + std::to_string(r.id);
