@@ -10,10 +10,22 @@ POSTLINE_PYTHON=/usr/bin/python3  # Debian's interpreter: it sees python3-* pack
 
 postline_log() { echo "postline: $*" >&2; }
 
-# Every package listed in scripts/packages/*.txt, installed with apt when missing.
+# Every package listed in scripts/packages/*.txt, installed with apt when
+# missing. Optional sets (bench.txt: Postfix and Dovecot as benchmark peers,
+# which on a real host would start system mail daemons) are installed only when
+# named: `postline_install_packages bench`.
+POSTLINE_OPTIONAL_PACKAGE_SETS="bench"
 postline_install_packages() {
-  local wanted missing=() pkg
-  wanted=$(cat "$POSTLINE_ROOT"/scripts/packages/*.txt | sed 's/#.*//' | tr -s ' \t' '\n' | sed '/^$/d' | sort -u)
+  local wanted missing=() pkg file set skip
+  local files=()
+  for file in "$POSTLINE_ROOT"/scripts/packages/*.txt; do
+    set=$(basename "$file" .txt)
+    skip=0
+    for opt in $POSTLINE_OPTIONAL_PACKAGE_SETS; do [[ "$set" == "$opt" ]] && skip=1; done
+    for opt in "$@"; do [[ "$set" == "$opt" ]] && skip=0; done
+    [[ $skip -eq 0 ]] && files+=("$file")
+  done
+  wanted=$(cat "${files[@]}" | sed 's/#.*//' | tr -s ' \t' '\n' | sed '/^$/d' | sort -u)
   for pkg in $wanted; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
   done
