@@ -30,9 +30,10 @@ SECTION_NOTES = {
     "db": "PostgreSQL, shared by every service (each service owns its tables).",
     "tls": "Certificate for SMTP STARTTLS/465 and IMAP STARTTLS/993. Reloaded on SIGHUP.",
     "log": "Logging of every service.",
-    "dns": "Resolver used by postline-queued for MX lookups.",
+    "dns": "Resolver for postline-queued (MX lookups) and postline-smtpd (SPF/DKIM/DMARC/DNSBL).",
     "auth": "postline-authd, and how the other services reach it.",
     "smtp": "postline-smtpd: MX, submission and submissions listeners.",
+    "spam": "postline-smtpd's inbound checks on the MX listener (docs/antispam.md).",
     "queue": "postline-queued: the durable queue and outbound delivery.",
     "imap": "postline-imapd: IMAP and IMAPS listeners.",
 }

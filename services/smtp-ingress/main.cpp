@@ -1,8 +1,11 @@
 // postline-smtpd: SMTP ingress. Accepts mail on MX (25), submission (587,
 // STARTTLS + AUTH) and submissions (465, implicit TLS), checks recipients with
 // authd and hands each message to queued, answering 250 only once queued has
-// committed it. Stateless apart from open connections. Configuration: the
-// `smtp`, `tls`, `auth.addr`, `queue.addr` and `log` keys (docs/smtp.md).
+// committed it. Stateless apart from open connections (greylisting and rate
+// limit counters live in PostgreSQL, shared by all replicas). Configuration:
+// the `smtp`, `spam`, `dns.servers`, `db` (only with greylisting or rate
+// limits), `tls`, `auth.addr`, `queue.addr` and `log` keys (docs/smtp.md,
+// docs/antispam.md).
 //
 // Security posture: every input is bounded (line, header, message, recipients,
 // errors, AUTH failures, connections, timeouts); MX never relays; credentials
@@ -12,6 +15,11 @@
 // This file only wires things together; the protocol is in protocol/, the
 // network loop in server/.
 #include "common/config/config.h"
+#include "common/db/migrations.h"
+#include "common/db/pool.h"
+#include "common/dns/mailauth_lookup.h"
+#include "services/smtp-ingress/server/antispam.h"
+#include "services/smtp-ingress/sql/migrations.h"
 #include "common/log/log.h"
 #include "common/metrics/http_server.h"
 #include "common/net/tls.h"
@@ -60,6 +68,7 @@ int main(int argc, char** argv) {
   config::Config cfg;
   std::shared_ptr<net::TlsContext> tls;
   smtp::ServerOptions options;
+  smtp::AntispamOptions spam;
   try {
     cfg = config::Config::load(config_file, config::Config::process_environment());
     log::init("smtpd", cfg.str("log", "level"), cfg.str("log", "format"));
@@ -87,6 +96,47 @@ int main(int argc, char** argv) {
     s.new_queue_id = smtp::new_queue_id;
     s.now_rfc5322 = smtp::rfc5322_now;
     s.random_token = random_token;
+
+    spam.enabled = cfg.boolean("spam", "enabled");
+    spam.authserv_id = cfg.str("spam", "authserv_id");
+    if (spam.authserv_id.empty()) spam.authserv_id = s.hostname;
+    spam.policy.dmarc_enforce = cfg.boolean("spam", "dmarc_enforce");
+    auto score = [&](const char* key) {
+      try {
+        size_t used = 0;
+        double v = std::stod(cfg.str("spam", key), &used);
+        if (used == cfg.str("spam", key).size()) return v;
+      } catch (const std::exception&) {
+      }
+      throw config::ConfigError(fmt::format("spam.{}: expected a number", key));
+    };
+    spam.policy.junk_score = score("junk_score");
+    spam.policy.reject_score = score("reject_score");
+    if (spam.policy.reject_score < spam.policy.junk_score)
+      throw config::ConfigError("spam.reject_score: must not be below spam.junk_score");
+    for (const auto& z : cfg.list("spam", "dnsbl_zones")) {
+      std::string err;
+      auto zone = smtp::policy::parse_dnsbl_zone(z, &err);
+      if (!zone) throw config::ConfigError("spam.dnsbl_zones: " + err);
+      spam.dnsbl.push_back(*zone);
+    }
+    spam.greylist = cfg.boolean("spam", "greylist");
+    spam.greylist_delay = cfg.duration("spam", "greylist_delay");
+    spam.greylist_retry_window = cfg.duration("spam", "greylist_retry_window");
+    spam.greylist_whitelist_ttl = cfg.duration("spam", "greylist_whitelist_ttl");
+    spam.rate_window = cfg.duration("spam", "rate_window");
+    if (spam.rate_window.count() <= 0) throw config::ConfigError("spam.rate_window: must be positive");
+    spam.rate_ip_messages = cfg.integer("spam", "rate_ip_messages");
+    spam.rate_ip_recipients = cfg.integer("spam", "rate_ip_recipients");
+    spam.rate_sender_messages = cfg.integer("spam", "rate_sender_messages");
+    spam.rate_sender_recipients = cfg.integer("spam", "rate_sender_recipients");
+    spam.rspamd_url = cfg.str("spam", "rspamd_url");
+    if (!spam.rspamd_url.empty() && spam.rspamd_url.rfind("http://", 0) != 0)
+      throw config::ConfigError("spam.rspamd_url: must start with http:// (Rspamd's worker speaks plain HTTP)");
+    spam.rspamd_fail_open = cfg.boolean("spam", "rspamd_fail_open");
+    spam.rspamd_timeout = cfg.duration("spam", "rspamd_timeout");
+    spam.dns_servers = cfg.list("dns", "servers");
+    spam.dns_timeout = cfg.duration("spam", "dns_timeout");
   } catch (const config::ConfigError& e) {
     std::cerr << "postline-smtpd: " << e.what() << "\n";
     return 2;
@@ -105,8 +155,28 @@ int main(int argc, char** argv) {
   smtp::SmtpMetrics metrics(*registry);
   smtp::Backend backend({cfg.str("auth", "addr"), cfg.str("queue", "addr")}, *registry);
 
+  // The database is needed only for state shared between replicas.
+  std::shared_ptr<db::Pool> pool;
+  const bool need_db = spam.greylist || spam.rate_ip_messages > 0 || spam.rate_ip_recipients > 0 ||
+                       spam.rate_sender_messages > 0 || spam.rate_sender_recipients > 0;
+  if (need_db) {
+    try {
+      pool = std::make_shared<db::Pool>(cfg.str("db", "url"), static_cast<size_t>(cfg.integer("db", "pool_size")));
+      auto lease = pool->acquire();
+      db::check_schema(*lease, smtp::sql::migrations());
+    } catch (const std::exception& e) {
+      std::cerr << "postline-smtpd: database (needed by spam.greylist / spam.rate_*): " << e.what() << "\n";
+      return 1;
+    }
+  }
+  std::unique_ptr<smtp::Antispam> antispam;
+  {
+    auto dns = std::make_unique<dns::MailauthLookup>(spam.dns_servers, std::chrono::milliseconds(spam.dns_timeout));
+    antispam = std::make_unique<smtp::Antispam>(spam, std::move(dns), pool, *registry);
+  }
+
   boost::asio::io_context io(1);
-  smtp::Server server(io, options, tls, backend, metrics);
+  smtp::Server server(io, options, tls, backend, metrics, antispam.get());
   metrics::HttpServer http(registry, [&backend] { return backend.ready(); });
   try {
     for (const auto& [name, port] : server.start())

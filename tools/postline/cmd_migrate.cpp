@@ -13,6 +13,9 @@
 #ifdef POSTLINE_HAVE_MAILSTORE_SQL
 #include "common/mailstore/sql/migrations.h"
 #endif
+#ifdef POSTLINE_HAVE_SMTP_SQL
+#include "services/smtp-ingress/sql/migrations.h"
+#endif
 
 namespace postline::cli {
 
@@ -23,6 +26,9 @@ std::vector<db::Migration> all_migrations() {
 #endif
 #ifdef POSTLINE_HAVE_MAILSTORE_SQL
   for (auto& m : mailstore::sql::migrations()) all.push_back(std::move(m));
+#endif
+#ifdef POSTLINE_HAVE_SMTP_SQL
+  for (auto& m : smtp::sql::migrations()) all.push_back(std::move(m));  // greylisting, rate limits
 #endif
   return all;
 }

@@ -32,11 +32,27 @@ struct Envelope {
   std::string dsn_envid;  // xtext as given
   bool smtputf8 = false;
   std::string body_type;  // 7BIT | 8BITMIME | ""
+  // Set by the server's antispam verdict ("Junk"); "" = INBOX.
+  std::string target_mailbox;
 };
 
 // RCPT: "who is this?" → Session::on_resolved.
 struct ResolveRecipientEvent {
   std::string address;
+  // RCPT only (not the submission sender check): the rest of the triplet the
+  // MX antispam checks (greylisting, DNSBL, rate limits) need.
+  bool is_recipient = false;
+  std::string mail_from;
+  std::string helo;
+};
+
+// A refusal decided outside the protocol layer (antispam policy): the session
+// sends exactly this reply. code 0 = no refusal.
+struct PolicyRefusal {
+  int code = 0;
+  std::string enhanced;
+  std::string text;
+  std::string reason;  // metric label for messages_rejected_total
 };
 
 // AUTH: check these credentials → Session::on_authenticated. The password is
@@ -64,6 +80,9 @@ struct EnqueueEvent {
   std::string queue_id;
   Envelope envelope;
   std::string data;
+  // How many leading bytes of `data` are headers smtpd added (Received: ...):
+  // sender authentication must judge the message as the client sent it.
+  size_t added_header_bytes = 0;
 };
 
 // STARTTLS accepted: run the server-side handshake → Session::on_tls_started
@@ -82,6 +101,7 @@ struct Resolution {
   bool available = true;  // false: authd unreachable / failed → 451 4.4.3
   RecipientKind kind = RecipientKind::kUnknown;
   std::vector<ResolvedTarget> targets;
+  PolicyRefusal refusal;  // antispam said no (checked before authd is asked); last: aggregates stay valid
 };
 
 enum class AuthResult { kOk, kInvalid, kThrottled, kDisabled, kTemporaryFailure };
@@ -104,6 +124,7 @@ struct SaslAnswer {
 struct EnqueueOutcome {
   bool committed = false;
   std::string queue_id;  // as reported by queued
+  PolicyRefusal refusal;  // antispam refused the message at end of data (nothing queued)
 };
 
 }  // namespace postline::smtp

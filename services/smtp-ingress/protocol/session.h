@@ -87,6 +87,7 @@ class Session {
   bool in_data() const { return mode_ == Mode::kData || mode_ == Mode::kBdat; }
   bool in_transaction() const { return tx_.active; }
   bool authenticated() const { return !auth_user_.empty(); }
+  const std::string& authenticated_user() const { return auth_user_; }
   bool tls_active() const { return tls_active_; }
   size_t buffered() const { return in_.size(); }
 

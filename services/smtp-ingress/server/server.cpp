@@ -43,16 +43,18 @@ struct Server::Connection {
   net::Stream* stream = nullptr;
   Session* session = nullptr;
   ConnectionObserver* observer = nullptr;
+  ListenerKind kind = ListenerKind::kMx;
   bool reading = false;  // suspended waiting for client bytes
 };
 
 Server::Server(asio::io_context& io, ServerOptions options, std::shared_ptr<net::TlsContext> tls, Backend& backend,
-               SmtpMetrics& metrics)
+               SmtpMetrics& metrics, Antispam* antispam)
     : io_(io),
       options_(std::move(options)),
       tls_(std::move(tls)),
       backend_(backend),
       metrics_(metrics),
+      antispam_(antispam),
       counter_(std::make_shared<net::ConnectionCounter>(options_.connection_limits)) {}
 
 std::vector<std::pair<std::string, uint16_t>> Server::start() {
@@ -142,7 +144,7 @@ asio::awaitable<void> Server::serve(tcp::socket socket, bool over_limit, Listene
   }
 
   Session session(cfg, &observer);
-  Connection conn{&stream, &session, &observer};
+  Connection conn{&stream, &session, &observer, kind};
   connections_.insert(&conn);
   if (ok) {
     session.start();
@@ -196,6 +198,18 @@ asio::awaitable<void> Server::serve(tcp::socket socket, bool over_limit, Listene
 
 asio::awaitable<void> Server::handle_event(Connection& c, Event event) {
   if (auto* r = std::get_if<ResolveRecipientEvent>(&event)) {
+    if (antispam_ && r->is_recipient) {
+      // Policy first: a listed or greylisted client costs no authd call.
+      std::string ip = c.stream->remote_ip();
+      std::string user = c.session->authenticated_user();
+      PolicyRefusal refused = co_await antispam_->check_recipient(c.kind, std::move(ip), *r, std::move(user));
+      if (refused.code) {
+        Resolution res;
+        res.refusal = std::move(refused);
+        c.session->on_resolved(res);
+        co_return;
+      }
+    }
     Resolution res = co_await backend_.resolve(r->address);
     c.session->on_resolved(res);
   } else if (auto* a = std::get_if<AuthenticateEvent>(&event)) {
@@ -205,6 +219,15 @@ asio::awaitable<void> Server::handle_event(Connection& c, Event event) {
     SaslAnswer a = co_await backend_.sasl(std::move(*s), c.stream->remote_ip());
     c.session->on_sasl(a);
   } else if (auto* e = std::get_if<EnqueueEvent>(&event)) {
+    if (antispam_) {
+      PolicyRefusal refused = co_await antispam_->check_message(c.kind, *e);
+      if (refused.code) {
+        EnqueueOutcome o;
+        o.refusal = std::move(refused);
+        c.session->on_enqueued(o);
+        co_return;
+      }
+    }
     EnqueueOutcome o = co_await backend_.enqueue(std::move(*e));
     c.session->on_enqueued(o);
   }

@@ -8,6 +8,7 @@
 #include "common/net/listener.h"
 #include "common/net/tls.h"
 #include "services/smtp-ingress/protocol/session.h"
+#include "services/smtp-ingress/server/antispam.h"
 #include "services/smtp-ingress/server/backend.h"
 #include "services/smtp-ingress/server/metrics.h"
 
@@ -37,8 +38,9 @@ struct ServerOptions {
 
 class Server {
  public:
+  // antispam may be null (no checks at all).
   Server(boost::asio::io_context& io, ServerOptions options, std::shared_ptr<net::TlsContext> tls, Backend& backend,
-         SmtpMetrics& metrics);
+         SmtpMetrics& metrics, Antispam* antispam = nullptr);
   // Starts the listeners; returns (name, port) of each started one. Throws
   // std::runtime_error naming the listener when a port cannot be bound.
   std::vector<std::pair<std::string, uint16_t>> start();
@@ -58,6 +60,7 @@ class Server {
   std::shared_ptr<net::TlsContext> tls_;
   Backend& backend_;
   SmtpMetrics& metrics_;
+  Antispam* antispam_;
   std::shared_ptr<net::ConnectionCounter> counter_;
   std::vector<std::unique_ptr<net::Listener>> listeners_;
   std::set<Connection*> connections_;

@@ -74,6 +74,7 @@ void Session::finish_message(std::string message, bool bare_newline, bool too_bi
   ev.envelope.smtputf8 = tx_.smtputf8;
   ev.envelope.body_type = tx_.body_type;
   ev.data = build_headers(queue_id, message);
+  ev.added_header_bytes = ev.data.size();
   ev.data += message;
   pending_ = Pending::kEnqueue;
   emit(std::move(ev));
@@ -83,7 +84,13 @@ void Session::on_enqueued(const EnqueueOutcome& o) {
   if (pending_ != Pending::kEnqueue) return;
   pending_ = Pending::kNone;
   event_pending_ = false;
-  if (o.committed) {
+  if (o.refusal.code) {
+    observer_->on_message_rejected(o.refusal.reason);
+    log(1, fmt::format("message from <{}> refused by policy: {} {} {}", tx_.mail_from, o.refusal.code,
+                       o.refusal.enhanced, o.refusal.text));
+    if (o.refusal.code >= 500) error_reply(o.refusal.code, o.refusal.enhanced, o.refusal.text);
+    else reply(o.refusal.code, o.refusal.enhanced, o.refusal.text);
+  } else if (o.committed) {
     ++messages_;
     observer_->on_message_accepted(o.queue_id, 0);
     log(1, fmt::format("message queued as {} from <{}> for {} recipient(s)", o.queue_id, tx_.mail_from,

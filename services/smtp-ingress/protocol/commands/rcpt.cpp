@@ -112,7 +112,7 @@ void Session::cmd_rcpt(std::string_view args) {
   }
   rcpt_ = std::move(req);
   pending_ = Pending::kRcpt;
-  emit(ResolveRecipientEvent{rcpt_.address});
+  emit(ResolveRecipientEvent{rcpt_.address, true, tx_.mail_from, helo_});
 }
 
 void Session::on_resolved(const Resolution& r) {
@@ -133,7 +133,14 @@ void Session::on_resolved(const Resolution& r) {
   for (const auto& t : r.targets)
     if (t.kind == RecipientKind::kLocal && t.user_id <= 0) inconsistent = true;
   if (inconsistent) log(2, fmt::format("authd answered LOCAL without a user id for <{}>", rcpt_.address));
-  if (!r.available || inconsistent) {
+  if (r.refusal.code) {
+    observer_->on_message_rejected(r.refusal.reason);
+    log(1, fmt::format("recipient <{}> refused by policy: {} {} {}", rcpt_.address, r.refusal.code,
+                       r.refusal.enhanced, r.refusal.text));
+    // 4xx (greylisting, rate limits) are not the client's errors: no error budget.
+    if (r.refusal.code >= 500) error_reply(r.refusal.code, r.refusal.enhanced, r.refusal.text);
+    else reply(r.refusal.code, r.refusal.enhanced, r.refusal.text);
+  } else if (!r.available || inconsistent) {
     log(2, fmt::format("recipient lookup for <{}> failed: authd unavailable", rcpt_.address));
     reply(451, "4.4.3", "Recipient lookup temporarily unavailable, try again later");
   } else if (r.kind == RecipientKind::kUnknown) {

@@ -1,0 +1,42 @@
+// mailauth's DnsLookup over c-ares (TXT, A, AAAA, MX, PTR) for smtpd's inbound
+// checks (SPF, DKIM, DMARC) and DNSBL queries. A separate file from resolver.cpp
+// on purpose: the routing resolver belongs to the queue and answers a different
+// question (where to deliver); this one must tell NXDOMAIN, "no records of this
+// type" and temporary failure apart, which SPF's void-lookup limit and DMARC's
+// temperror depend on (RFC 7208 4.6.4, 2.6.6; RFC 7489 6.6.3).
+//
+// Blocking with a deadline: call it on a worker thread, never on an I/O thread.
+#pragma once
+
+#include "common/mailauth/dns_lookup.h"
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace postline::dns {
+
+class MailauthLookup final : public mailauth::DnsLookup {
+ public:
+  // servers as for Resolver ("127.0.0.1:5354", empty = /etc/resolv.conf);
+  // timeout bounds one query including its retries.
+  explicit MailauthLookup(std::vector<std::string> servers,
+                          std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+  mailauth::TxtResult txt(std::string_view name) override;
+  mailauth::AddrResult a(std::string_view name) override;
+  mailauth::AddrResult aaaa(std::string_view name) override;
+  mailauth::MxResult mx(std::string_view name) override;
+  mailauth::PtrResult ptr(const mailauth::IpAddress& address) override;
+
+ private:
+  std::vector<std::string> servers_;
+  std::chrono::milliseconds timeout_;
+};
+
+// Names built by SPF macros may contain any printable ASCII; c-ares sends
+// what it is given, so refuse names that are not plausible DNS names instead of
+// asking (they answer as NXDOMAIN, which is what a real server would say).
+bool plausible_dns_name(std::string_view name);
+
+}  // namespace postline::dns

@@ -1,0 +1,453 @@
+#include "services/smtp-ingress/server/antispam.h"
+
+#include "common/async/offload.h"
+#include "common/mailauth/inbound.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <cctype>
+#include <ctime>
+#include <random>
+
+namespace postline::smtp {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using mailauth::IpAddress;
+
+struct Antispam::Metrics {
+  explicit Metrics(prometheus::Registry& r)
+      : auth_results(prometheus::BuildCounter()
+                         .Name("postline_smtpd_auth_results_total")
+                         .Help("sender authentication results on the MX listener by method (spf, spf_helo, dkim, dmarc)")
+                         .Register(r)),
+        verdicts(prometheus::BuildCounter()
+                     .Name("postline_smtpd_spam_verdicts_total")
+                     .Help("antispam verdicts at end of data by action (accept, junk, reject, tempfail)")
+                     .Register(r)),
+        dnsbl(prometheus::BuildCounter()
+                  .Name("postline_smtpd_dnsbl_lookups_total")
+                  .Help("DNSBL lookups by zone and outcome (listed, clean, error)")
+                  .Register(r)),
+        greylist(prometheus::BuildCounter()
+                     .Name("postline_smtpd_greylist_total")
+                     .Help("greylisting decisions by outcome (new, early, passed, error)")
+                     .Register(r)),
+        rspamd(prometheus::BuildCounter()
+                   .Name("postline_smtpd_rspamd_checks_total")
+                   .Help("Rspamd /checkv2 calls by action; action=error when Rspamd could not be asked")
+                   .Register(r)),
+        rspamd_errors(prometheus::BuildCounter()
+                          .Name("postline_smtpd_rspamd_errors_total")
+                          .Help("Rspamd calls that failed (down, timeout, bad answer)")
+                          .Register(r)
+                          .Add({})),
+        rate_limited(prometheus::BuildCounter()
+                         .Name("postline_smtpd_rate_limited_total")
+                         .Help("messages/recipients deferred by rate limits, by key kind (ip, sender)")
+                         .Register(r)),
+        removed_headers(prometheus::BuildCounter()
+                            .Name("postline_smtpd_forged_headers_removed_total")
+                            .Help("Authentication-Results claiming our authserv-id removed from incoming mail")
+                            .Register(r)
+                            .Add({})) {}
+  prometheus::Family<prometheus::Counter>& auth_results;
+  prometheus::Family<prometheus::Counter>& verdicts;
+  prometheus::Family<prometheus::Counter>& dnsbl;
+  prometheus::Family<prometheus::Counter>& greylist;
+  prometheus::Family<prometheus::Counter>& rspamd;
+  prometheus::Counter& rspamd_errors;
+  prometheus::Family<prometheus::Counter>& rate_limited;
+  prometheus::Counter& removed_headers;
+};
+
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+PolicyRefusal refusal(int code, const char* enhanced, std::string text, const char* reason) {
+  return PolicyRefusal{code, enhanced, std::move(text), reason};
+}
+
+// Expired rows are removed now and then by whichever replica happens to roll
+// the dice: no extra job to run, and at most ~1% of calls pay for it.
+bool housekeeping_due() {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  return std::uniform_int_distribution<int>(0, 99)(rng) == 0;
+}
+
+// The two top-level fields of an Rspamd /checkv2 answer we need. A scanner
+// rather than a JSON library (none in Debian's Boost 1.74); nested objects
+// ("symbols" have their own "score") are skipped by depth.
+bool parse_rspamd_reply(std::string_view j, double* score, std::string* action) {
+  int depth = 0;
+  bool have_score = false, have_action = false;
+  std::string key;
+  bool expect_value = false;
+  for (size_t i = 0; i < j.size(); ++i) {
+    char c = j[i];
+    if (c == '"') {
+      std::string s;
+      for (++i; i < j.size() && j[i] != '"'; ++i) {
+        if (j[i] == '\\' && i + 1 < j.size()) ++i;
+        s += j[i];
+      }
+      if (depth == 1 && expect_value) {
+        if (key == "action") *action = s, have_action = true;
+        expect_value = false;
+      } else if (depth == 1) {
+        key = s;
+      }
+    } else if (c == ':' && depth == 1) {
+      expect_value = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+      expect_value = false;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    } else if (c == ',') {
+      expect_value = false;
+    } else if (depth == 1 && expect_value && (std::isdigit(static_cast<unsigned char>(c)) || c == '-')) {
+      size_t end = i;
+      while (end < j.size() && std::string_view("0123456789+-.eE").find(j[end]) != std::string_view::npos) ++end;
+      if (key == "score") {
+        try {
+          *score = std::stod(std::string(j.substr(i, end - i)));
+          have_score = true;
+        } catch (...) {
+          return false;
+        }
+      }
+      i = end - 1;
+      expect_value = false;
+    }
+  }
+  return have_score && have_action;
+}
+
+}  // namespace
+
+size_t remove_header_fields(std::string& message, std::string_view name) {
+  size_t removed = 0, pos = 0;
+  while (pos < message.size()) {
+    if (message.compare(pos, 2, "\r\n") == 0 || message[pos] == '\n') break;  // end of header section
+    size_t end = pos;
+    // A field runs to the next line that does not start with WSP (folding).
+    do {
+      size_t eol = message.find('\n', end);
+      end = eol == std::string::npos ? message.size() : eol + 1;
+    } while (end < message.size() && (message[end] == ' ' || message[end] == '\t'));
+    const size_t colon = message.find(':', pos);
+    if (colon != std::string::npos && colon < end && colon - pos == name.size() &&
+        lower(std::string_view(message).substr(pos, name.size())) == lower(name)) {
+      message.erase(pos, end - pos);
+      ++removed;
+      continue;
+    }
+    pos = end;
+  }
+  return removed;
+}
+
+std::string greylist_network(const std::string& text) {
+  auto ip = IpAddress::parse(text);
+  if (!ip) return text;
+  IpAddress u = ip->unmapped();
+  if (!u.v6) return fmt::format("{}.{}.{}.0/24", u.bytes[0], u.bytes[1], u.bytes[2]);
+  for (size_t i = 8; i < 16; ++i) u.bytes[i] = 0;
+  return u.to_string() + "/64";
+}
+
+Antispam::Antispam(AntispamOptions options, std::unique_ptr<mailauth::DnsLookup> dns, std::shared_ptr<db::Pool> pool,
+                   prometheus::Registry& registry)
+    : options_(std::move(options)),
+      dns_(std::move(dns)),
+      pool_(std::move(pool)),
+      metrics_(std::make_unique<Metrics>(registry)),
+      workers_(options_.threads) {}
+
+Antispam::~Antispam() { workers_.join(); }
+
+PolicyRefusal Antispam::dnsbl_check(const std::string& client_ip) {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(cache_mutex_);
+    if (auto it = dnsbl_cache_.find(client_ip); it != dnsbl_cache_.end() && it->second.first > now)
+      return it->second.second;
+    if (dnsbl_cache_.size() > 10000) dnsbl_cache_.clear();  // bounded; refilled on demand
+  }
+  PolicyRefusal result;
+  auto ip = IpAddress::parse(client_ip);
+  if (ip) {
+    for (const auto& zone : options_.dnsbl) {
+      auto a = dns_->a(policy::dnsbl_query_name(*ip, zone.zone));
+      if (a.status == mailauth::DnsStatus::kTempFail) {
+        // A list that does not answer is skipped, never a reason to refuse.
+        metrics_->dnsbl.Add({{"zone", zone.zone}, {"outcome", "error"}}).Increment();
+        spdlog::warn("DNSBL {}: lookup for {} failed temporarily", zone.zone, client_ip);
+        continue;
+      }
+      if (a.status == mailauth::DnsStatus::kOk && policy::dnsbl_listed(zone, a.addresses)) {
+        metrics_->dnsbl.Add({{"zone", zone.zone}, {"outcome", "listed"}}).Increment();
+        std::string code = a.addresses.empty() ? "" : a.addresses.front().to_string();
+        result = refusal(554, "5.7.1",
+                         fmt::format("Service unavailable; client host [{}] blocked using {}", client_ip, zone.zone),
+                         "dnsbl");
+        spdlog::info("DNSBL {}: {} listed ({})", zone.zone, client_ip, code);
+        break;
+      }
+      metrics_->dnsbl.Add({{"zone", zone.zone}, {"outcome", "clean"}}).Increment();
+    }
+  }
+  std::lock_guard lock(cache_mutex_);
+  dnsbl_cache_[client_ip] = {now + std::chrono::seconds(60), result};
+  return result;
+}
+
+PolicyRefusal Antispam::greylist_check(const std::string& client_ip, const std::string& sender,
+                                       const std::string& rcpt) {
+  try {
+    auto outcome = pool_->with([&](pqxx::connection& conn) {
+      pqxx::work tx(conn);
+      // One statement, so concurrent replicas agree: the first sight inserts;
+      // later sights pass once the delay has elapsed (within the retry
+      // window), and a whitelisted triplet stays passed until unused for the TTL.
+      // SET expressions all see the old row (g.*).
+      auto r = tx.exec_params(
+          "INSERT INTO smtp_greylist AS g (client_net, sender, recipient) VALUES ($1, $2, $3) "
+          "ON CONFLICT (client_net, sender, recipient) DO UPDATE SET "
+          " first_seen = CASE WHEN (NOT g.passed AND now() - g.last_seen > make_interval(secs => $5)) "
+          "                     OR (g.passed AND now() - g.last_seen > make_interval(secs => $6)) "
+          "                   THEN now() ELSE g.first_seen END, "
+          " passed = CASE WHEN (NOT g.passed AND now() - g.last_seen > make_interval(secs => $5)) "
+          "                 OR (g.passed AND now() - g.last_seen > make_interval(secs => $6)) THEN false "
+          "               ELSE g.passed OR now() - g.first_seen >= make_interval(secs => $4) END, "
+          " last_seen = now() "
+          "RETURNING passed, (xmax = 0) AS inserted",
+          greylist_network(client_ip), lower(sender), lower(rcpt), static_cast<double>(options_.greylist_delay.count()),
+          static_cast<double>(options_.greylist_retry_window.count()),
+          static_cast<double>(options_.greylist_whitelist_ttl.count()));
+      if (housekeeping_due())
+        tx.exec_params("DELETE FROM smtp_greylist WHERE last_seen < now() - make_interval(secs => $1)",
+                       static_cast<double>(std::max(options_.greylist_whitelist_ttl, options_.greylist_retry_window).count()));
+      tx.commit();
+      if (r[0][0].as<bool>()) return std::string("passed");
+      return std::string(r[0][1].as<bool>() ? "new" : "early");
+    });
+    metrics_->greylist.Add({{"outcome", outcome}}).Increment();
+    if (outcome == "passed") return {};
+    return refusal(451, "4.7.1", "Greylisted, please try again later", "greylisted");
+  } catch (const std::exception& e) {
+    // Fail open: greylisting is a delay tactic, and our database being down
+    // must not delay everybody's mail.
+    metrics_->greylist.Add({{"outcome", "error"}}).Increment();
+    spdlog::warn("greylisting skipped, database error: {}", e.what());
+    return {};
+  }
+}
+
+PolicyRefusal Antispam::rate_check(const std::string& key, int64_t max_messages, int64_t max_recipients, int messages,
+                                   int recipients) {
+  try {
+    auto counts = pool_->with([&](pqxx::connection& conn) {
+      pqxx::work tx(conn);
+      auto r = tx.exec_params(
+          "INSERT INTO smtp_rate_counters AS c (key, window_start, messages, recipients) "
+          "VALUES ($1, to_timestamp(floor(extract(epoch FROM now()) / $2) * $2), $3, $4) "
+          "ON CONFLICT (key, window_start) DO UPDATE SET messages = c.messages + $3, recipients = c.recipients + $4 "
+          "RETURNING messages, recipients",
+          key, static_cast<double>(options_.rate_window.count()), messages, recipients);
+      if (housekeeping_due())
+        tx.exec_params("DELETE FROM smtp_rate_counters WHERE window_start < now() - make_interval(secs => $1)",
+                       static_cast<double>(2 * options_.rate_window.count()));
+      tx.commit();
+      return std::pair<int64_t, int64_t>(r[0][0].as<int64_t>(), r[0][1].as<int64_t>());
+    });
+    const bool over = (max_messages > 0 && counts.first > max_messages) ||
+                      (max_recipients > 0 && counts.second > max_recipients);
+    if (!over) return {};
+    const std::string kind = key.substr(0, key.find(':'));
+    metrics_->rate_limited.Add({{"kind", kind}}).Increment();
+    spdlog::info("rate limit reached for {} ({} messages, {} recipients this window)", key, counts.first,
+                 counts.second);
+    return refusal(451, "4.7.1", "Rate limit exceeded, try again later", "rate_limit");
+  } catch (const std::exception& e) {
+    spdlog::warn("rate limit not checked, database error: {}", e.what());
+    return {};
+  }
+}
+
+asio::awaitable<PolicyRefusal> Antispam::check_recipient(ListenerKind listener, std::string client_ip,
+                                                          ResolveRecipientEvent rcpt, std::string auth_user) {
+  auto work = [this, listener, ip = std::move(client_ip), rcpt = std::move(rcpt), user = std::move(auth_user)] {
+    if (listener == ListenerKind::kMx && user.empty()) {
+      if (!options_.dnsbl.empty())
+        if (auto r = dnsbl_check(ip); r.code) return r;
+    }
+    if (pool_) {
+      // Recipients count as they are accepted, so a spammer cannot queue
+      // thousands of RCPTs before the message-level check.
+      const bool by_sender = !user.empty();
+      const int64_t max_rcpt = by_sender ? options_.rate_sender_recipients : options_.rate_ip_recipients;
+      if (max_rcpt > 0)
+        if (auto r = rate_check((by_sender ? "sender:" + lower(user) : "ip:" + ip), 0, max_rcpt, 0, 1); r.code)
+          return r;
+    }
+    if (listener == ListenerKind::kMx && user.empty() && options_.greylist && pool_)
+      return greylist_check(ip, rcpt.mail_from, rcpt.address);
+    return PolicyRefusal{};
+  };
+  PolicyRefusal r = co_await async::offload(workers_, std::move(work));
+  co_return r;
+}
+
+policy::RspamdResult Antispam::rspamd_check(const EnqueueEvent& m, const std::string& body) {
+  policy::RspamdResult out;
+  try {
+    std::string_view url = options_.rspamd_url;
+    if (url.rfind("http://", 0) != 0) throw std::runtime_error("spam.rspamd_url must start with http://");
+    url.remove_prefix(7);
+    if (auto slash = url.find('/'); slash != std::string_view::npos) url = url.substr(0, slash);
+    std::string host(url), port = "11333";
+    if (auto colon = url.rfind(':'); colon != std::string_view::npos) {
+      host = std::string(url.substr(0, colon));
+      port = std::string(url.substr(colon + 1));
+    }
+    asio::io_context io;
+    asio::ip::tcp::resolver resolver(io);
+    asio::ip::tcp::socket sock(io);
+    asio::connect(sock, resolver.resolve(host, port));
+    // Blocking Beast on a worker thread; socket timeouts bound each read/write.
+    timeval tv{};
+    tv.tv_sec = options_.rspamd_timeout.count() / 1000;
+    tv.tv_usec = (options_.rspamd_timeout.count() % 1000) * 1000;
+    setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(sock.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    http::request<http::string_body> req{http::verb::post, "/checkv2", 11};
+    req.set(http::field::host, host);
+    req.set("IP", m.envelope.client_ip);
+    req.set("Helo", m.envelope.helo);
+    req.set("From", m.envelope.mail_from);
+    req.set("Queue-Id", m.queue_id);
+    for (const auto& r : m.envelope.recipients) req.insert("Rcpt", r.address);
+    if (!m.envelope.authenticated_user.empty()) req.set("User", m.envelope.authenticated_user);
+    req.body() = body;
+    req.prepare_payload();
+    http::write(sock, req);
+    boost::beast::flat_buffer buf;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(1024 * 1024);
+    http::read(sock, buf, parser);
+    auto& res = parser.get();
+    if (res.result_int() != 200) throw std::runtime_error(fmt::format("HTTP {}", res.result_int()));
+    if (!parse_rspamd_reply(res.body(), &out.score, &out.action)) throw std::runtime_error("unreadable answer");
+    out.available = true;
+    metrics_->rspamd.Add({{"action", out.action}}).Increment();
+  } catch (const std::exception& e) {
+    metrics_->rspamd_errors.Increment();
+    metrics_->rspamd.Add({{"action", "error"}}).Increment();
+    spdlog::warn("Rspamd check of {} failed: {}", m.queue_id, e.what());
+  }
+  return out;
+}
+
+asio::awaitable<PolicyRefusal> Antispam::check_message(ListenerKind listener, EnqueueEvent& message) {
+  // Nobody outside may choose the mailbox: the header that carries our verdict
+  // to local delivery is removed from every message, on every listener.
+  {
+    std::string body = message.data.substr(message.added_header_bytes);
+    if (remove_header_fields(body, "X-Postline-Mailbox"))
+      message.data = message.data.substr(0, message.added_header_bytes) + body;
+  }
+  const bool judged = listener == ListenerKind::kMx && message.envelope.authenticated_user.empty();
+  const bool rate_limited = pool_ && (message.envelope.authenticated_user.empty()
+                                          ? options_.rate_ip_messages > 0
+                                          : options_.rate_sender_messages > 0);
+  if ((!judged || !options_.enabled) && !rate_limited) co_return PolicyRefusal{};
+
+  auto msg = std::make_shared<EnqueueEvent>(std::move(message));
+  auto work = [this, msg, judged]() -> PolicyRefusal {
+    if (pool_) {
+      const bool by_sender = !msg->envelope.authenticated_user.empty();
+      const int64_t max = by_sender ? options_.rate_sender_messages : options_.rate_ip_messages;
+      if (max > 0) {
+        const std::string key =
+            by_sender ? "sender:" + lower(msg->envelope.authenticated_user) : "ip:" + msg->envelope.client_ip;
+        if (auto r = rate_check(key, max, 0, 1, 0); r.code) return r;
+      }
+    }
+    if (!judged || !options_.enabled) return {};
+
+    const std::string prefix = msg->data.substr(0, msg->added_header_bytes);
+    mailauth::InboundInput in;
+    if (auto ip = IpAddress::parse(msg->envelope.client_ip)) in.client_ip = *ip;
+    in.helo = msg->envelope.helo;
+    in.mail_from = msg->envelope.mail_from;
+    in.message = msg->data.substr(msg->added_header_bytes);
+    in.authserv_id = options_.authserv_id;
+    in.now = static_cast<uint64_t>(std::time(nullptr));
+    thread_local std::mt19937 rng{std::random_device{}()};
+    in.pct_roll = std::uniform_int_distribution<int>(0, 99)(rng);
+    auto v = mailauth::authenticate_inbound(*dns_, in);
+    if (v.removed_forged_headers) {
+      metrics_->removed_headers.Increment(static_cast<double>(v.removed_forged_headers));
+      spdlog::info("{}: removed {} forged Authentication-Results", msg->queue_id, v.removed_forged_headers);
+    }
+    metrics_->auth_results.Add({{"method", "spf"}, {"result", mailauth::to_string(v.spf.result)}}).Increment();
+    metrics_->auth_results.Add({{"method", "spf_helo"}, {"result", mailauth::to_string(v.spf_helo.result)}})
+        .Increment();
+    metrics_->auth_results.Add({{"method", "dkim"}, {"result", mailauth::to_string(v.dkim.overall())}}).Increment();
+    metrics_->auth_results.Add({{"method", "dmarc"}, {"result", mailauth::to_string(v.dmarc.result)}}).Increment();
+
+    policy::Checks checks;
+    checks.spf = v.spf.result;
+    checks.dkim = v.dkim.overall();
+    checks.dmarc = v.dmarc.result;
+    checks.dmarc_apply = v.dmarc.apply;
+    checks.dmarc_domain = v.dmarc.policy_domain.empty() ? v.dmarc.from_domain : v.dmarc.policy_domain;
+    if (!options_.rspamd_url.empty()) {
+      checks.rspamd = rspamd_check(*msg, v.message);
+      if (!checks.rspamd.available && !options_.rspamd_fail_open) {
+        metrics_->verdicts.Add({{"action", "tempfail"}}).Increment();
+        return refusal(451, "4.7.1", "Content scanner unavailable, try again later", "rspamd_unavailable");
+      }
+    }
+    auto d = policy::decide(checks, options_.policy);
+    metrics_->verdicts.Add({{"action", policy::to_string(d.action)}}).Increment();
+    spdlog::info("{}: spf={} ({}) dkim={} dmarc={} ({}) score={:.1f} action={} reason={}", msg->queue_id,
+                 mailauth::to_string(v.spf.result), v.spf.domain, mailauth::to_string(v.dkim.overall()),
+                 mailauth::to_string(v.dmarc.result), v.dmarc.from_domain, d.score, policy::to_string(d.action),
+                 d.reason);
+    if (d.action == policy::Action::kReject || d.action == policy::Action::kTempFail)
+      return PolicyRefusal{d.code, d.enhanced, d.text, d.reason};
+
+    // Directly below our own Received: (the Postfix/milter layout): above
+    // every field that came from outside, so no forged copy can be read
+    // first (RFC 8601 5), and our Received: stays the first trace field.
+    // A sender's own "X-Spam-Status: No" must not sit under ours (after DKIM
+    // verification, so a signature covering it has already been judged).
+    remove_header_fields(v.message, "X-Spam-Status");
+    std::string headers = v.authentication_results + policy::spam_status_header(d, options_.policy);
+    if (d.action == policy::Action::kJunk) {
+      msg->envelope.target_mailbox = "Junk";
+      headers += "X-Postline-Mailbox: Junk\r\n";
+    }
+    msg->data = prefix + headers + v.message;
+    msg->added_header_bytes = headers.size() + prefix.size();
+    return {};
+  };
+  PolicyRefusal r = co_await async::offload(workers_, std::move(work));
+  message = std::move(*msg);
+  co_return r;
+}
+
+}  // namespace postline::smtp
