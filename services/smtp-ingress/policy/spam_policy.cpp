@@ -67,6 +67,13 @@ const char* to_string(Action a) {
 }
 
 namespace {
+bool iequal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+  return true;
+}
+
 void add(Decision& d, const char* symbol, double weight) {
   d.score += weight;
   d.symbols.push_back(fmt::format("{}({:.1f})", symbol, weight));
@@ -151,6 +158,37 @@ Decision decide(const Checks& c, const PolicyConfig& cfg) {
   }
   d.reason = "clean";
   return d;
+}
+
+size_t remove_header_fields(std::string& message, std::string_view name) {
+  size_t removed = 0, pos = 0;
+  while (pos < message.size()) {
+    if (message.compare(pos, 2, "\r\n") == 0 || message[pos] == '\n') break;  // end of header section
+    size_t end = pos;
+    // A field runs to the next line that does not start with WSP (folding).
+    do {
+      size_t eol = message.find('\n', end);
+      end = eol == std::string::npos ? message.size() : eol + 1;
+    } while (end < message.size() && (message[end] == ' ' || message[end] == '\t'));
+    const size_t colon = message.find(':', pos);
+    if (colon != std::string::npos && colon < end && colon - pos == name.size() &&
+        iequal(std::string_view(message).substr(pos, name.size()), name)) {
+      message.erase(pos, end - pos);
+      ++removed;
+      continue;
+    }
+    pos = end;
+  }
+  return removed;
+}
+
+std::string greylist_network(const std::string& text) {
+  auto ip = IpAddress::parse(text);
+  if (!ip) return text;
+  IpAddress u = ip->unmapped();
+  if (!u.v6) return fmt::format("{}.{}.{}.0/24", u.bytes[0], u.bytes[1], u.bytes[2]);
+  for (size_t i = 8; i < 16; ++i) u.bytes[i] = 0;
+  return u.to_string() + "/64";
 }
 
 std::string spam_status_header(const Decision& d, const PolicyConfig& cfg) {

@@ -70,6 +70,14 @@ struct Decision {
 
 Decision decide(const Checks& checks, const PolicyConfig& config);
 
+// Removes every header field named `name` (case-insensitive, with its folded
+// continuation lines) from the header section of `message`; returns how many.
+size_t remove_header_fields(std::string& message, std::string_view name);
+
+// The greylisting key of a client: "192.0.2.0/24" for 192.0.2.77, the /64 for
+// IPv6 (large senders retry from a sibling address of the same pool).
+std::string greylist_network(const std::string& ip);
+
 // "X-Spam-Status: Yes, score=7.5 required=5.0 tests=SPF_FAIL(3.5),..." (the
 // SpamAssassin layout, which mail clients' filters already understand).
 std::string spam_status_header(const Decision& d, const PolicyConfig& config);

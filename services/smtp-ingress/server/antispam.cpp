@@ -134,38 +134,36 @@ bool parse_rspamd_reply(std::string_view j, double* score, std::string* action) 
   return have_score && have_action;
 }
 
-}  // namespace
-
-size_t remove_header_fields(std::string& message, std::string_view name) {
-  size_t removed = 0, pos = 0;
-  while (pos < message.size()) {
-    if (message.compare(pos, 2, "\r\n") == 0 || message[pos] == '\n') break;  // end of header section
-    size_t end = pos;
-    // A field runs to the next line that does not start with WSP (folding).
-    do {
-      size_t eol = message.find('\n', end);
-      end = eol == std::string::npos ? message.size() : eol + 1;
-    } while (end < message.size() && (message[end] == ' ' || message[end] == '\t'));
-    const size_t colon = message.find(':', pos);
-    if (colon != std::string::npos && colon < end && colon - pos == name.size() &&
-        lower(std::string_view(message).substr(pos, name.size())) == lower(name)) {
-      message.erase(pos, end - pos);
-      ++removed;
-      continue;
-    }
-    pos = end;
+// One message's DNS budget: an unresponsive resolver costs each query its full
+// timeout, and SPF alone may ask 20+ questions; past the deadline every further
+// question is a temporary failure at once (temperror, never a refusal).
+class BudgetDnsLookup final : public mailauth::DnsLookup {
+ public:
+  BudgetDnsLookup(mailauth::DnsLookup& inner, std::chrono::steady_clock::duration budget)
+      : inner_(inner), deadline_(std::chrono::steady_clock::now() + budget) {}
+  mailauth::TxtResult txt(std::string_view n) override { return spent() ? temp<mailauth::TxtResult>() : inner_.txt(n); }
+  mailauth::AddrResult a(std::string_view n) override { return spent() ? temp<mailauth::AddrResult>() : inner_.a(n); }
+  mailauth::AddrResult aaaa(std::string_view n) override {
+    return spent() ? temp<mailauth::AddrResult>() : inner_.aaaa(n);
   }
-  return removed;
-}
+  mailauth::MxResult mx(std::string_view n) override { return spent() ? temp<mailauth::MxResult>() : inner_.mx(n); }
+  mailauth::PtrResult ptr(const IpAddress& ip) override {
+    return spent() ? temp<mailauth::PtrResult>() : inner_.ptr(ip);
+  }
 
-std::string greylist_network(const std::string& text) {
-  auto ip = IpAddress::parse(text);
-  if (!ip) return text;
-  IpAddress u = ip->unmapped();
-  if (!u.v6) return fmt::format("{}.{}.{}.0/24", u.bytes[0], u.bytes[1], u.bytes[2]);
-  for (size_t i = 8; i < 16; ++i) u.bytes[i] = 0;
-  return u.to_string() + "/64";
-}
+ private:
+  bool spent() const { return std::chrono::steady_clock::now() >= deadline_; }
+  template <typename R>
+  static R temp() {
+    R r;
+    r.status = mailauth::DnsStatus::kTempFail;
+    return r;
+  }
+  mailauth::DnsLookup& inner_;
+  std::chrono::steady_clock::time_point deadline_;
+};
+
+}  // namespace
 
 Antispam::Antispam(AntispamOptions options, std::unique_ptr<mailauth::DnsLookup> dns, std::shared_ptr<db::Pool> pool,
                    prometheus::Registry& registry)
@@ -233,7 +231,7 @@ PolicyRefusal Antispam::greylist_check(const std::string& client_ip, const std::
           "               ELSE g.passed OR now() - g.first_seen >= make_interval(secs => $4) END, "
           " last_seen = now() "
           "RETURNING passed, (xmax = 0) AS inserted",
-          greylist_network(client_ip), lower(sender), lower(rcpt), static_cast<double>(options_.greylist_delay.count()),
+          policy::greylist_network(client_ip), lower(sender), lower(rcpt), static_cast<double>(options_.greylist_delay.count()),
           static_cast<double>(options_.greylist_retry_window.count()),
           static_cast<double>(options_.greylist_whitelist_ttl.count()));
       if (housekeeping_due())
@@ -365,7 +363,7 @@ asio::awaitable<PolicyRefusal> Antispam::check_message(ListenerKind listener, En
   // to local delivery is removed from every message, on every listener.
   {
     std::string body = message.data.substr(message.added_header_bytes);
-    if (remove_header_fields(body, "X-Postline-Mailbox"))
+    if (policy::remove_header_fields(body, "X-Postline-Mailbox"))
       message.data = message.data.substr(0, message.added_header_bytes) + body;
   }
   const bool judged = listener == ListenerKind::kMx && message.envelope.authenticated_user.empty();
@@ -397,7 +395,8 @@ asio::awaitable<PolicyRefusal> Antispam::check_message(ListenerKind listener, En
     in.now = static_cast<uint64_t>(std::time(nullptr));
     thread_local std::mt19937 rng{std::random_device{}()};
     in.pct_roll = std::uniform_int_distribution<int>(0, 99)(rng);
-    auto v = mailauth::authenticate_inbound(*dns_, in);
+    BudgetDnsLookup dns(*dns_, 6 * options_.dns_timeout);
+    auto v = mailauth::authenticate_inbound(dns, in);
     if (v.removed_forged_headers) {
       metrics_->removed_headers.Increment(static_cast<double>(v.removed_forged_headers));
       spdlog::info("{}: removed {} forged Authentication-Results", msg->queue_id, v.removed_forged_headers);
@@ -435,7 +434,7 @@ asio::awaitable<PolicyRefusal> Antispam::check_message(ListenerKind listener, En
     // first (RFC 8601 5), and our Received: stays the first trace field.
     // A sender's own "X-Spam-Status: No" must not sit under ours (after DKIM
     // verification, so a signature covering it has already been judged).
-    remove_header_fields(v.message, "X-Spam-Status");
+    policy::remove_header_fields(v.message, "X-Spam-Status");
     std::string headers = v.authentication_results + policy::spam_status_header(d, options_.policy);
     if (d.action == policy::Action::kJunk) {
       msg->envelope.target_mailbox = "Junk";

@@ -88,10 +88,4 @@ class Antispam {
   std::map<std::string, std::pair<std::chrono::steady_clock::time_point, PolicyRefusal>> dnsbl_cache_;
 };
 
-// Removes every header field named `name` (case-insensitive) from the header
-// section of `message`; returns how many were removed. Exposed for tests.
-size_t remove_header_fields(std::string& message, std::string_view name);
-// "192.0.2.0/24" for 192.0.2.77, "2001:db8:1:2::/64" style for IPv6 (greylisting key).
-std::string greylist_network(const std::string& ip);
-
 }  // namespace postline::smtp

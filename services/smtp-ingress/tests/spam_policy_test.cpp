@@ -132,3 +132,30 @@ TEST(Policy, RspamdActions) {
 
 }  // namespace
 }  // namespace postline::smtp::policy
+
+namespace postline::smtp::policy {
+namespace {
+
+TEST(Headers, RemovesNamedFieldsWithTheirFoldedLines) {
+  std::string m =
+      "Received: x\r\nx-postline-mailbox: INBOX\r\n\tcontinued\r\nSubject: hi\r\nX-Postline-Mailbox: Junk\r\n"
+      "X-Postline-Mailboxes: other\r\n\r\nX-Postline-Mailbox: in the body stays\r\n";
+  EXPECT_EQ(remove_header_fields(m, "X-Postline-Mailbox"), 2u);
+  EXPECT_EQ(m,
+            "Received: x\r\nSubject: hi\r\nX-Postline-Mailboxes: other\r\n\r\nX-Postline-Mailbox: in the body stays\r\n");
+  std::string none = "Subject: a\r\n\r\nbody\r\n";
+  EXPECT_EQ(remove_header_fields(none, "X-Spam-Status"), 0u);
+  std::string headers_only = "X-Spam-Status: No";  // no end of line, no body
+  EXPECT_EQ(remove_header_fields(headers_only, "x-spam-status"), 1u);
+  EXPECT_EQ(headers_only, "");
+}
+
+TEST(Greylist, NetworkKeys) {
+  EXPECT_EQ(greylist_network("192.0.2.77"), "192.0.2.0/24");
+  EXPECT_EQ(greylist_network("::ffff:192.0.2.77"), "192.0.2.0/24");
+  EXPECT_EQ(greylist_network("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+  EXPECT_EQ(greylist_network("not an ip"), "not an ip");
+}
+
+}  // namespace
+}  // namespace postline::smtp::policy
