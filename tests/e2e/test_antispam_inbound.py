@@ -154,6 +154,13 @@ def test_greylisting_defers_first_then_accepts(fresh_platform_factory, dns):
                 s.data(message("list@good.test", m))
             return code, text
 
+    # Unknown recipients are refused as such, and leave no triplet behind.
+    with smtplib.SMTP("127.0.0.1", p.ports["smtp_mx"], timeout=60) as s:
+        s.ehlo("mail.good.test")
+        s.mail("list@good.test")
+        assert s.rcpt("nobody@example.test")[0] == 550
+    assert p.psql("SELECT count(*) FROM smtp_greylist").strip() == "0"
+
     code, text = attempt()
     assert code == 451 and text.startswith(b"4.7.1"), (code, text)
     code, text = attempt()  # too early: still deferred

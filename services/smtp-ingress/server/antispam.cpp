@@ -300,9 +300,17 @@ asio::awaitable<PolicyRefusal> Antispam::check_recipient(ListenerKind listener, 
         if (auto r = rate_check((by_sender ? "sender:" + lower(user) : "ip:" + ip), 0, max_rcpt, 0, 1); r.code)
           return r;
     }
-    if (listener == ListenerKind::kMx && user.empty() && options_.greylist && pool_)
-      return greylist_check(ip, rcpt.mail_from, rcpt.address);
     return PolicyRefusal{};
+  };
+  PolicyRefusal r = co_await async::offload(workers_, std::move(work));
+  co_return r;
+}
+
+asio::awaitable<PolicyRefusal> Antispam::check_greylist(ListenerKind listener, std::string client_ip,
+                                                         ResolveRecipientEvent rcpt, std::string auth_user) {
+  if (listener != ListenerKind::kMx || !auth_user.empty() || !options_.greylist || !pool_) co_return PolicyRefusal{};
+  auto work = [this, ip = std::move(client_ip), rcpt = std::move(rcpt)] {
+    return greylist_check(ip, rcpt.mail_from, rcpt.address);
   };
   PolicyRefusal r = co_await async::offload(workers_, std::move(work));
   co_return r;

@@ -60,10 +60,15 @@ class Antispam {
            prometheus::Registry& registry);
   ~Antispam();
 
-  // At RCPT, before authd is asked: DNSBL (MX), greylisting (MX), recipient
-  // rate limits. A refusal with code 0 means go on.
+  // At RCPT, before authd is asked: DNSBL (MX) and recipient rate limits.
+  // A refusal with code 0 means go on.
   boost::asio::awaitable<PolicyRefusal> check_recipient(ListenerKind listener, std::string client_ip,
                                                         ResolveRecipientEvent rcpt, std::string authenticated_user);
+  // At RCPT, once authd said the recipient is ours: greylisting (MX,
+  // unauthenticated). After the lookup so a dictionary attack cannot fill
+  // the triplet table with addresses that do not exist.
+  boost::asio::awaitable<PolicyRefusal> check_greylist(ListenerKind listener, std::string client_ip,
+                                                       ResolveRecipientEvent rcpt, std::string authenticated_user);
   // At end of data, before Enqueue: may rewrite message.data (forged headers
   // out, Authentication-Results / X-Spam-Status in) and set the target mailbox.
   boost::asio::awaitable<PolicyRefusal> check_message(ListenerKind listener, EnqueueEvent& message);

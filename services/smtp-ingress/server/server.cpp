@@ -199,7 +199,7 @@ asio::awaitable<void> Server::serve(tcp::socket socket, bool over_limit, Listene
 asio::awaitable<void> Server::handle_event(Connection& c, Event event) {
   if (auto* r = std::get_if<ResolveRecipientEvent>(&event)) {
     if (antispam_ && r->is_recipient) {
-      // Policy first: a listed or greylisted client costs no authd call.
+      // Policy first: a listed or rate-limited client costs no authd call.
       std::string ip = c.stream->remote_ip();
       std::string user = c.session->authenticated_user();
       PolicyRefusal refused = co_await antispam_->check_recipient(c.kind, std::move(ip), *r, std::move(user));
@@ -211,6 +211,11 @@ asio::awaitable<void> Server::handle_event(Connection& c, Event event) {
       }
     }
     Resolution res = co_await backend_.resolve(r->address);
+    if (antispam_ && r->is_recipient && res.available && res.kind == RecipientKind::kLocal) {
+      std::string ip = c.stream->remote_ip();
+      std::string user = c.session->authenticated_user();
+      res.refusal = co_await antispam_->check_greylist(c.kind, std::move(ip), *r, std::move(user));
+    }
     c.session->on_resolved(res);
   } else if (auto* a = std::get_if<AuthenticateEvent>(&event)) {
     AuthOutcome o = co_await backend_.authenticate(std::move(*a), c.stream->remote_ip());

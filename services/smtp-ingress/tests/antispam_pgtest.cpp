@@ -34,7 +34,14 @@ class AntispamPg : public ::testing::Test {
                      const std::string& user = "") {
     asio::io_context io;
     ResolveRecipientEvent ev{to, true, from, "helo.test"};
-    auto fut = asio::co_spawn(io, a.check_recipient(ListenerKind::kMx, ip, ev, user), asio::use_future);
+    // As the server does: the pre-lookup checks, then (recipient known) greylisting.
+    auto both = [&]() -> asio::awaitable<PolicyRefusal> {
+      PolicyRefusal r = co_await a.check_recipient(ListenerKind::kMx, ip, ev, user);
+      if (r.code) co_return r;
+      r = co_await a.check_greylist(ListenerKind::kMx, ip, ev, user);
+      co_return r;
+    };
+    auto fut = asio::co_spawn(io, both(), asio::use_future);
     io.run();
     return fut.get();
   }
