@@ -63,6 +63,13 @@ class LocalDns:
     def add_a(self, name: str, ip: str):
         self.resolver.add(name, "A", A(ip))
 
+    def add_mx(self, name: str, preference: int, exchange: str):
+        self.resolver.add(name, "MX", MX(exchange, preference))
+
+    def add_name(self, name: str):
+        """Exists (NOERROR) with no records: answers are "no data", not NXDOMAIN."""
+        self.resolver.records.setdefault(name.lower().rstrip("."), [])
+
     def stop(self):
         for s in self.servers:
             s.stop()

@@ -27,6 +27,12 @@ def dns():
     d.add_txt("_dmarc.bank.test", "v=DMARC1; p=reject")
     # soft.test: softfail, no DMARC record.
     d.add_txt("soft.test", "v=spf1 ~all")
+    # mx.test: SPF through the mx mechanism (MX then A lookups); void.test's
+    # include target exists without records (no data, not NXDOMAIN)
+    d.add_txt("mx.test", "v=spf1 mx include:empty.void.test -all")
+    d.add_mx("mx.test", 10, "mail.mx.test")
+    d.add_a("mail.mx.test", "127.0.0.1")
+    d.add_name("empty.void.test")
     # the DNSBL used by the dnsbl module: 127.0.0.1 is listed with code 127.0.0.2
     d.add_a("1.0.0.127.bl.test", "127.0.0.2")
     yield d
@@ -86,6 +92,16 @@ def test_signed_message_with_spf_pass_lands_in_inbox(plat, dns, tmp_path):
     assert wait_until(lambda: mailbox_of(plat, m), what="stored") == "INBOX"
     assert plat.metric_value("smtpd", "postline_smtpd_auth_results_total", {"method": "dkim", "result": "pass"}) >= 1
     assert plat.metric_value("smtpd", "postline_smtpd_spam_verdicts_total", {"action": "accept"}) >= 1
+
+
+def test_spf_mx_mechanism_passes(plat):
+    m = "mx" + uuid.uuid4().hex[:8]
+    with smtplib.SMTP("127.0.0.1", plat.ports["smtp_mx"], timeout=60) as s:
+        s.ehlo("mail.mx.test")
+        s.sendmail("a@mx.test", [ALICE], message("a@mx.test", m))
+    head = header_block(wait_delivered(plat, m)[0])
+    assert "spf=pass" in head and "smtp.mailfrom=a@mx.test" in head, head
+    assert "dkim=none" in head, head
 
 
 def test_forged_sender_of_reject_domain_is_refused(plat):
