@@ -367,14 +367,22 @@ policy::RspamdResult Antispam::rspamd_check(const EnqueueEvent& m, const std::st
 }
 
 asio::awaitable<PolicyRefusal> Antispam::check_message(ListenerKind listener, EnqueueEvent& message) {
+  const bool judged = listener == ListenerKind::kMx && message.envelope.authenticated_user.empty();
   // Nobody outside may choose the mailbox: the header that carries our verdict
-  // to local delivery is removed from every message, on every listener.
+  // to local delivery is removed from every message, on every listener. An
+  // Authentication-Results claiming our id is a forgery wherever it comes from
+  // (a submission user could otherwise fake a verdict for local recipients);
+  // on judged mail mailauth removes it before verifying.
   {
     std::string body = message.data.substr(message.added_header_bytes);
-    if (policy::remove_header_fields(body, "X-Postline-Mailbox"))
+    size_t forged = 0;
+    if ((!judged || !options_.enabled) && !options_.authserv_id.empty()) {
+      body = mailauth::remove_own_authentication_results(body, options_.authserv_id, &forged);
+      if (forged) metrics_->removed_headers.Increment(static_cast<double>(forged));
+    }
+    if (policy::remove_header_fields(body, "X-Postline-Mailbox") || forged)
       message.data = message.data.substr(0, message.added_header_bytes) + body;
   }
-  const bool judged = listener == ListenerKind::kMx && message.envelope.authenticated_user.empty();
   const bool rate_limited = pool_ && (message.envelope.authenticated_user.empty()
                                           ? options_.rate_ip_messages > 0
                                           : options_.rate_sender_messages > 0);

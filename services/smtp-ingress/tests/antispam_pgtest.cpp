@@ -130,13 +130,16 @@ TEST_F(AntispamPg, RecipientRateLimitPerIp) {
 TEST_F(AntispamPg, SenderMessageRateLimitAndMailboxHeaderStripped) {
   AntispamOptions o;
   o.rate_sender_messages = 1;
+  o.authserv_id = "mx.example.test";
   auto a = make(o);
   auto send = [&](ListenerKind kind, const std::string& user) {
     EnqueueEvent ev;
     ev.queue_id = "Q";
     ev.envelope.client_ip = "192.0.2.9";
     ev.envelope.authenticated_user = user;
-    ev.data = "Received: ours\r\nX-Postline-Mailbox: Junk\r\nSubject: s\r\n\r\nbody\r\n";
+    ev.data =
+        "Received: ours\r\nX-Postline-Mailbox: Junk\r\nAuthentication-Results: mx.example.test; spf=pass\r\n"
+        "Authentication-Results: other.example; spf=fail\r\nSubject: s\r\n\r\nbody\r\n";
     ev.added_header_bytes = std::string("Received: ours\r\n").size();
     asio::io_context io;
     auto fut = asio::co_spawn(io, a->check_message(kind, ev), asio::use_future);
@@ -146,7 +149,8 @@ TEST_F(AntispamPg, SenderMessageRateLimitAndMailboxHeaderStripped) {
   auto [r1, data1] = send(ListenerKind::kSubmission, "carol@example.test");
   EXPECT_EQ(r1.code, 0);
   // Nobody but smtpd may choose the mailbox, on any listener.
-  EXPECT_EQ(data1, "Received: ours\r\nSubject: s\r\n\r\nbody\r\n");
+  // Nor fake our verdict; other hosts' results stay.
+  EXPECT_EQ(data1, "Received: ours\r\nAuthentication-Results: other.example; spf=fail\r\nSubject: s\r\n\r\nbody\r\n");
   auto [r2, data2] = send(ListenerKind::kSubmission, "Carol@example.test");
   EXPECT_EQ(r2.code, 451);
   EXPECT_EQ(r2.enhanced, "4.7.1");
