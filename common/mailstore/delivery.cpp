@@ -3,6 +3,7 @@
 #include "common/mailstore/accounts.h"
 #include "common/mailstore/blob_store.h"
 #include "common/mailstore/message_meta.h"
+#include "common/mailstore/store.h"
 #include "common/mailstore/store_internal.h"
 
 #include <stdexcept>
@@ -11,6 +12,11 @@ namespace postline::mailstore {
 
 DeliveryResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view mailbox_name,
                        std::string_view message, std::string_view delivery_key) {
+  return deliver(conn, user_id, mailbox_name, message, delivery_key, 0);
+}
+
+DeliveryResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view mailbox_name,
+                       std::string_view message, std::string_view delivery_key, int64_t quota_bytes) {
   const std::string name = normalize_mailbox_name(mailbox_name.empty() ? "INBOX" : mailbox_name);
   const std::string body = canonicalize_line_endings(message);
 
@@ -36,6 +42,21 @@ DeliveryResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view
     }
     tx.commit();
     return dup;
+  }
+
+  if (quota_bytes > 0) {
+    // The account row lock serialises quota-checked deliveries per user, so
+    // two concurrent ones cannot both see room for one message. (IMAP APPEND
+    // stays a soft limit; it does not take this lock.)
+    tx.exec_params("SELECT user_id FROM mailstore_accounts WHERE user_id = $1 FOR UPDATE", user_id);
+    const auto size = static_cast<int64_t>(body.size());
+    if (size > quota_bytes || usage(tx, user_id).bytes + size > quota_bytes) {
+      DeliveryResult over;
+      over.over_quota = true;
+      over.exceeds_quota = size > quota_bytes;
+      tx.abort();  // the delivery key stays unclaimed
+      return over;
+    }
   }
 
   // The mailbox row lock serialises UID and MODSEQ assignment per mailbox.

@@ -15,6 +15,12 @@ struct DeliveryResult {
   int64_t mailbox_id = 0;
   int64_t uid = 0;
   bool duplicate = false;  // delivery_key was delivered before: nothing inserted
+  // quota_bytes > 0 and the user's stored bytes plus this message would exceed
+  // it: nothing inserted, the delivery key is not recorded (a retry may succeed).
+  bool over_quota = false;
+  // Also set (with over_quota) when the message alone is larger than the quota:
+  // no amount of expunging makes room, so the queue bounces at once.
+  bool exceeds_quota = false;
 };
 
 // Delivers one message into a user's mailbox in ONE transaction on `conn`:
@@ -27,5 +33,13 @@ struct DeliveryResult {
 // `mailbox_name` is normally "INBOX" ("Junk" for spam verdicts).
 DeliveryResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view mailbox_name,
                        std::string_view message, std::string_view delivery_key);
+
+// The same with a byte quota (authd's quota_bytes; 0 = unlimited). The check
+// runs in the delivery's transaction with the user's mailstore_accounts row
+// locked (SELECT ... FOR UPDATE), so concurrent deliveries to one user are
+// serialised and cannot both slip under the limit. A duplicate delivery key
+// answers duplicate even when the user is over quota now.
+DeliveryResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view mailbox_name,
+                       std::string_view message, std::string_view delivery_key, int64_t quota_bytes);
 
 }  // namespace postline::mailstore

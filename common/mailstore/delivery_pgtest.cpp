@@ -124,3 +124,54 @@ TEST_F(DeliveryTest, NotifiesOnCommit) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(DeliveryTest, QuotaZeroIsUnlimited) {
+  EXPECT_FALSE(deliver(*conn_, 20, "INBOX", kMsg, "z1", 0).over_quota);
+}
+
+TEST_F(DeliveryTest, OverQuotaInsertsNothingAndLeavesKeyUnclaimed) {
+  const int64_t quota = static_cast<int64_t>(kMsg.size()) * 2;
+  EXPECT_FALSE(deliver(*conn_, 21, "INBOX", kMsg, "o1", quota).over_quota);
+  EXPECT_FALSE(deliver(*conn_, 21, "INBOX", kMsg, "o2", quota).over_quota);  // exactly full
+  auto r = deliver(*conn_, 21, "INBOX", kMsg, "o3", quota);
+  EXPECT_TRUE(r.over_quota);
+  EXPECT_FALSE(r.exceeds_quota);
+  EXPECT_FALSE(r.duplicate);
+  EXPECT_EQ(scalar("SELECT count(*) FROM mailstore_messages WHERE user_id = 21"), 2);
+  EXPECT_EQ(scalar("SELECT count(*) FROM mailstore_deliveries WHERE user_id = 21 AND delivery_key = 'o3'"), 0);
+  // A raised quota (the retry) delivers under the same key.
+  auto again = deliver(*conn_, 21, "INBOX", kMsg, "o3", quota * 2);
+  EXPECT_FALSE(again.over_quota);
+  EXPECT_GT(again.uid, 0);
+  // A duplicate answers duplicate even though the user is over quota now.
+  EXPECT_TRUE(deliver(*conn_, 21, "INBOX", kMsg, "o1", 1 + static_cast<int64_t>(kMsg.size())).duplicate);
+}
+
+TEST_F(DeliveryTest, MessageLargerThanQuotaExceeds) {
+  auto r = deliver(*conn_, 22, "INBOX", kMsg, "big", static_cast<int64_t>(kMsg.size()) - 1);
+  EXPECT_TRUE(r.over_quota);
+  EXPECT_TRUE(r.exceeds_quota);
+  EXPECT_EQ(scalar("SELECT count(*) FROM mailstore_messages WHERE user_id = 22"), 0);
+}
+
+TEST_F(DeliveryTest, ConcurrentDeliveriesCannotBothSlipUnderQuota) {
+  // Room for exactly 3 messages; 8 concurrent deliveries with distinct keys.
+  const int64_t quota = static_cast<int64_t>(kMsg.size()) * 3;
+  deliver(*conn_, 23, "INBOX", kMsg, "warm", quota);  // creates the account row
+  std::vector<std::thread> threads;
+  std::atomic<int> stored{0}, refused{0};
+  for (int i = 0; i < 8; ++i)
+    threads.emplace_back([&, i] {
+      pqxx::connection c(url_);
+      auto r = deliver(c, 23, "INBOX", kMsg, "k" + std::to_string(i), quota);
+      (r.over_quota ? refused : stored)++;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(stored.load(), 2);
+  EXPECT_EQ(refused.load(), 6);
+  EXPECT_EQ(scalar("SELECT count(*) FROM mailstore_messages WHERE user_id = 23"), 3);
+}
+
+}  // namespace
