@@ -158,6 +158,7 @@ grpc::ServerUnaryReactor* AuthServiceImpl::ResolveRecipient(grpc::CallbackServer
         target->set_kind(t.local ? mail::v1::RECIPIENT_KIND_LOCAL : mail::v1::RECIPIENT_KIND_REMOTE);
         target->set_user_id(t.user_id);
         target->set_address(t.address);
+        target->set_quota_bytes(t.quota_bytes);
       }
       finish(reactor, timer, grpc::Status::OK);
     } catch (const std::exception& e) {

@@ -382,13 +382,14 @@ Resolution AccountStore::resolve(const Address& address) {
       if (res.targets.size() < kMaxTargets) res.targets.push_back({false, 0, addr});
     };
     auto lookup_exact = [&](const std::string& addr, int depth) -> bool {
-      auto u = tx.exec_params("SELECT id, disabled FROM auth_users WHERE email = $1", addr);
+      auto u = tx.exec_params("SELECT id, disabled, quota_bytes FROM auth_users WHERE email = $1", addr);
       if (!u.empty()) {
         // A disabled user receives nothing: the address reads as unknown (550 5.1.1),
         // so mail is refused at RCPT rather than accepted and lost.
         if (u[0][1].as<bool>()) return false;
         const int64_t id = u[0][0].as<int64_t>();
-        if (users_seen.insert(id).second && res.targets.size() < kMaxTargets) res.targets.push_back({true, id, addr});
+        if (users_seen.insert(id).second && res.targets.size() < kMaxTargets)
+          res.targets.push_back({true, id, addr, u[0][2].is_null() ? 0 : u[0][2].as<int64_t>()});
         return true;
       }
       auto a = tx.exec_params("SELECT target FROM auth_aliases WHERE address = $1 ORDER BY target", addr);

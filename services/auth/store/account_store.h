@@ -85,6 +85,7 @@ struct Target {
   bool local = false;
   int64_t user_id = 0;  // when local
   std::string address;  // final address
+  int64_t quota_bytes = 0;  // when local; 0 = unlimited
 };
 
 struct Resolution {

@@ -30,4 +30,10 @@ LocalResult MailstoreDelivery::deliver(pqxx::connection& conn, int64_t user_id, 
   return {r.uid, r.duplicate};
 }
 
+LocalResult MailstoreDelivery::deliver(pqxx::connection& conn, int64_t user_id, std::string_view message,
+                                       std::string_view delivery_key, int64_t quota_bytes) {
+  auto r = mailstore::deliver(conn, user_id, target_mailbox(message), message, delivery_key, quota_bytes);
+  return {r.uid, r.duplicate, r.over_quota, r.exceeds_quota};
+}
+
 }  // namespace postline::queue

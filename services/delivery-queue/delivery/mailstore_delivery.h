@@ -10,6 +10,8 @@ class MailstoreDelivery final : public LocalDelivery {
  public:
   LocalResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view message,
                       std::string_view delivery_key) override;
+  LocalResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view message,
+                      std::string_view delivery_key, int64_t quota_bytes) override;
 };
 
 }  // namespace postline::queue

@@ -28,13 +28,18 @@ QueueMetrics::QueueMetrics(prometheus::Registry& registry)
       dsn_(prometheus::BuildCounter()
                .Name("postline_queued_dsn_sent_total")
                .Help("Delivery status notifications generated, by type")
-               .Register(registry)) {
+               .Register(registry)),
+      over_quota_(prometheus::BuildCounter()
+                      .Name("postline_queued_over_quota_total")
+                      .Help("Local deliveries refused by the recipient's quota, by result (deferred|bounced)")
+                      .Register(registry)) {
   // Pre-create the common series so dashboards and rate() see zeros, not gaps.
   for (const char* klass : {"local", "remote"})
     for (State s : {State::kDelivered, State::kDeferred, State::kBounced, State::kExpired})
       deliveries_.Add({{"outcome", std::string(state_name(s))}, {"class", klass}});
   for (DsnAction a : {DsnAction::kFailed, DsnAction::kDelayed, DsnAction::kDelivered, DsnAction::kRelayed})
     dsn_.Add({{"type", std::string(dsn_action_name(a))}});
+  for (const char* result : {"deferred", "bounced"}) over_quota_.Add({{"result", result}});
 }
 
 void QueueMetrics::delivery(State outcome, const std::string& klass, double seconds) {

@@ -23,6 +23,8 @@ class QueueMetrics {
   // klass: "local" | "remote"
   void delivery(State outcome, const std::string& klass, double seconds);
   void dsn_sent(DsnAction type);
+  // A local delivery refused by the quota; result: "deferred" | "bounced".
+  void over_quota(const std::string& result) { over_quota_.Add({{"result", result}}).Increment(); }
   void set_stats(const QueueStats& s);
 
  private:
@@ -32,6 +34,7 @@ class QueueMetrics {
   prometheus::Gauge& oldest_;
   prometheus::Family<prometheus::Histogram>& duration_;
   prometheus::Family<prometheus::Counter>& dsn_;
+  prometheus::Family<prometheus::Counter>& over_quota_;
 };
 
 }  // namespace postline::queue

@@ -51,4 +51,23 @@ Resolution AuthResolver::resolve(const std::string& address) {
   }
 }
 
+std::optional<int64_t> AuthResolver::quota_bytes(const std::string& address, int64_t user_id) {
+  grpc::ClientContext ctx;
+  grpcutil::set_deadline(ctx, std::chrono::seconds(5));
+  mail::v1::ResolveRecipientRequest req;
+  req.set_address(address);
+  mail::v1::ResolveRecipientResponse resp;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto status = stub_->ResolveRecipient(&ctx, req, &resp);
+  if (metrics_) metrics_->observe("ResolveRecipient", status.error_code(), std::chrono::steady_clock::now() - t0);
+  if (!status.ok()) {
+    spdlog::warn("ResolveRecipient({}) for the quota: {}", address, status.error_message());
+    return std::nullopt;
+  }
+  // An alias may expand to several users: the one this queue recipient is for.
+  for (const auto& t : resp.targets())
+    if (t.kind() == mail::v1::RECIPIENT_KIND_LOCAL && t.user_id() == user_id) return t.quota_bytes();
+  return std::nullopt;
+}
+
 }  // namespace postline::queue

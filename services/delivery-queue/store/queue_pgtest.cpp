@@ -504,3 +504,108 @@ TEST_F(QueuePg, EnqueueOverGrpc) {
   server->Shutdown();
   server_down->Shutdown();
 }
+
+namespace {
+
+// The mailstore's quota contract over fake_mailbox: over_quota when the user's
+// stored bytes plus this message exceed the quota, exceeds_quota when the
+// message alone does (nothing stored, key not claimed).
+class QuotaMailbox final : public LocalDelivery {
+ public:
+  LocalResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view message,
+                      std::string_view key) override {
+    return inner.deliver(conn, user_id, message, key);
+  }
+  LocalResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view message, std::string_view key,
+                      int64_t quota) override {
+    if (quota > 0) {
+      const auto size = static_cast<int64_t>(message.size());
+      int64_t used = 0;
+      {
+        pqxx::read_transaction tx(conn);
+        used = tx.exec_params("SELECT COALESCE(sum(length(body)), 0) FROM fake_mailbox WHERE user_id = $1", user_id)[0][0]
+                   .as<int64_t>();
+      }
+      if (size > quota) return {0, false, true, true};
+      if (used + size > quota) return {0, false, true, false};
+    }
+    return inner.deliver(conn, user_id, message, key);
+  }
+  FakeMailbox inner;
+};
+
+// Local user 42 for DSN senders; the quota authd would report now.
+class QuotaResolver final : public RecipientResolver {
+ public:
+  Resolution resolve(const std::string& address) override {
+    Resolution r;
+    r.kind = Resolution::kLocal;
+    r.user_id = 42;
+    r.address = address;
+    return r;
+  }
+  std::optional<int64_t> quota_bytes(const std::string&, int64_t user_id) override {
+    std::lock_guard lock(mutex);
+    ++asked;
+    if (user_id == 42 || !known) return user_id == 42 ? std::optional<int64_t>(0) : std::nullopt;
+    return quota;
+  }
+  std::mutex mutex;
+  int asked = 0;
+  bool known = true;
+  int64_t quota = 0;
+};
+
+}  // namespace
+
+TEST_F(QueuePg, OverQuotaDefersWith422AndDeliversAfterTheQuotaIsRaised) {
+  QuotaMailbox box;
+  QuotaResolver resolver;
+  resolver.quota = 120;  // room for one test message (83 bytes with Return-Path), not two
+  Workers w(*pool, config(), &box, nullptr, &resolver, nullptr);
+  enqueue(*conn, message({local_rcpt("bob@example.org", 1)}));
+  EXPECT_EQ(w.run_once(), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE state = 'delivered'"), 1);
+  enqueue(*conn, message({local_rcpt("bob@example.org", 1)}));
+  EXPECT_EQ(w.run_once(), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE state = 'deferred' AND attempts = 1"
+                  " AND last_reply LIKE '452 4.2.2 %'"),
+            1);
+  EXPECT_EQ(count("SELECT count(*) FROM fake_mailbox"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_messages WHERE is_dsn"), 0);  // a deferral is no bounce
+  // `postline quota set` raised it; `postline queue retry` makes it due now.
+  resolver.quota = 10000;
+  EXPECT_EQ(retry_now(*conn, ""), 1);
+  EXPECT_EQ(w.run_once(), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE state = 'delivered'"), 2);
+  EXPECT_EQ(count("SELECT count(*) FROM fake_mailbox"), 2);
+}
+
+TEST_F(QueuePg, MessageLargerThanTheQuotaBouncesAtOnceWith522) {
+  QuotaMailbox box;
+  QuotaResolver resolver;
+  resolver.quota = 10;
+  Workers w(*pool, config(), &box, nullptr, &resolver, nullptr);
+  enqueue(*conn, message({local_rcpt("bob@example.org", 1)}));
+  EXPECT_EQ(w.run_once(), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE state = 'bounced' AND attempts = 1"
+                  " AND last_reply LIKE '552 5.2.2 %'"),
+            1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_messages WHERE is_dsn AND mail_from = ''"), 1);
+  EXPECT_EQ(w.run_once(), 1);  // the DSN, to local user 42 (unlimited)
+  pqxx::read_transaction tx(*conn);
+  auto body = tx.exec("SELECT body FROM fake_mailbox WHERE user_id = 42")[0][0].as<std::string>();
+  EXPECT_NE(body.find("Status: 5.2.2"), std::string::npos);
+  EXPECT_NE(body.find("Final-Recipient: rfc822; bob@example.org"), std::string::npos);
+}
+
+TEST_F(QueuePg, UnknownQuotaDeliversFailOpen) {
+  QuotaMailbox box;
+  QuotaResolver resolver;
+  resolver.known = false;  // authd unreachable
+  Workers w(*pool, config(), &box, nullptr, &resolver, nullptr);
+  enqueue(*conn, message({local_rcpt("bob@example.org", 1)}));
+  EXPECT_EQ(w.run_once(), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE state = 'delivered'"), 1);
+  EXPECT_GE(resolver.asked, 1);
+}
