@@ -1,0 +1,93 @@
+"""Quota at local delivery: a full mailbox defers (452 4.2.2) until the quota is
+raised and the queue retried; a message larger than the whole quota bounces at
+once (552 5.2.2) with a DSN to a local sender. queued asks authd for the quota
+at delivery time (ResolvedTarget.quota_bytes), so a raised quota counts."""
+from __future__ import annotations
+
+import smtplib
+
+import pytest
+
+from platform_support import wait_until
+
+USER = "small@example.test"
+SENDER = "sender@example.test"
+PASSWORD = "quota test password"
+
+
+@pytest.fixture(scope="module")
+def qp(platform):
+    platform.add_user(USER, PASSWORD)
+    platform.add_user(SENDER, PASSWORD)
+    platform.cli("quota", "set", USER, "8KiB")
+    return platform
+
+
+def send(p, subject: str, body_bytes: int, mail_from: str = "bob@remote.test"):
+    body = ("x" * 70 + "\r\n") * (body_bytes // 72 + 1)
+    msg = f"From: {mail_from}\r\nTo: {USER}\r\nSubject: {subject}\r\n\r\n{body}".encode()
+    with smtplib.SMTP("127.0.0.1", p.ports["smtp_mx"], timeout=30) as smtp:
+        smtp.sendmail(mail_from, [USER], msg)
+
+
+def recipient(p, subject: str) -> tuple[str, str, str]:
+    """(queue_id, state, last_reply) of USER's recipient of the message with that subject."""
+    out = p.psql(
+        "SELECT m.queue_id || '|' || r.state || '|' || coalesce(r.last_reply, '') FROM queue_messages m"
+        " JOIN queue_recipients r ON r.message_id = m.id"
+        f" WHERE r.address = '{USER}' AND position('Subject: {subject}' in convert_from(m.body, 'UTF8')) > 0").strip()
+    if not out:
+        return ("", "", "")
+    qid, state, reply = out.split("|", 2)
+    return qid, state, reply
+
+
+def settled(p, subject: str) -> tuple[str, str, str]:
+    holder = {}
+
+    def done():
+        holder["r"] = recipient(p, subject)
+        return holder["r"][1] in ("delivered", "deferred", "bounced")
+
+    wait_until(done, timeout=30, what=f"{subject} settled")
+    return holder["r"]
+
+
+def test_full_mailbox_defers_then_arrives_after_quota_raise_and_retry(qp):
+    deferred = None
+    delivered = 0
+    for i in range(12):
+        subject = f"fill {i}"
+        send(qp, subject, 2000)
+        qid, state, reply = settled(qp, subject)
+        if state == "deferred":
+            deferred = (subject, qid, reply)
+            break
+        assert state == "delivered", (state, reply)
+        delivered += 1
+    assert deferred is not None, "the 8KiB quota never filled"
+    assert delivered >= 2
+    subject, qid, reply = deferred
+    assert reply.startswith("452 4.2.2"), reply
+    show = qp.cli("queue", "show", qid).stdout
+    assert "deferred" in show and "4.2.2" in show, show
+    assert qp.metric_value("queued", "postline_queued_over_quota_total", {"result": "deferred"}) >= 1
+
+    qp.cli("quota", "set", USER, "1MiB")
+    qp.cli("queue", "retry", qid)
+    wait_until(lambda: recipient(qp, subject)[1] == "delivered", timeout=30, what="retried delivery")
+
+
+def test_message_larger_than_the_quota_bounces_at_once_with_a_dsn(qp):
+    qp.cli("quota", "set", USER, "4KiB")
+    send(qp, "too big", 10000, mail_from=SENDER)
+    qid, state, reply = settled(qp, "too big")
+    assert state == "bounced", (state, reply)
+    assert reply.startswith("552 5.2.2"), reply
+    # The DSN goes back to the local sender and is delivered into its mailbox.
+    wait_until(lambda: qp.psql(
+        "SELECT count(*) FROM queue_messages m JOIN queue_recipients r ON r.message_id = m.id"
+        f" WHERE m.is_dsn AND r.address = '{SENDER}' AND r.state = 'delivered'"
+        " AND position('5.2.2' in convert_from(m.body, 'UTF8')) > 0").strip() == "1",
+        timeout=30, what="DSN delivered to the sender")
+    assert qp.metric_value("queued", "postline_queued_over_quota_total", {"result": "bounced"}) >= 1
