@@ -370,8 +370,11 @@ int Workers::run_once() {
     dr.orcpt = d.recipient.orcpt;
     dr.action = *action;
     // Expiry: "delivery time expired" (RFC 3463 X.4.7); the last reply goes
-    // into the diagnostic.
-    dr.status = d.decision.state == State::kExpired ? "4.4.7" : enhanced_status(d.result.reply);
+    // into the diagnostic. A mailbox that stayed full expires as 5.2.2
+    // ("mailbox full", now permanent), which tells the sender more.
+    dr.status = d.decision.state == State::kExpired
+                    ? (enhanced_status(d.result.reply) == "4.2.2" ? "5.2.2" : "4.4.7")
+                    : enhanced_status(d.result.reply);
     dr.remote_mta = d.result.mx_host;
     dr.diagnostic = d.result.reply;
     dr.smtp_diagnostic = d.result.remote_reply;

@@ -599,6 +599,34 @@ TEST_F(QueuePg, MessageLargerThanTheQuotaBouncesAtOnceWith522) {
   EXPECT_NE(body.find("Final-Recipient: rfc822; bob@example.org"), std::string::npos);
 }
 
+TEST_F(QueuePg, FullMailboxExpiresWith522) {
+  QuotaMailbox box;
+  QuotaResolver resolver;
+  resolver.quota = 120;
+  {
+    pqxx::work tx(*conn);
+    tx.exec("INSERT INTO fake_mailbox (delivery_key, user_id, body) VALUES ('fill', 1, repeat('x', 100))");
+    tx.commit();
+  }
+  enqueue(*conn, message({local_rcpt("bob@example.org", 1)}));
+  {
+    pqxx::work tx(*conn);
+    tx.exec("UPDATE queue_messages SET created_at = now() - interval '2 days'");
+    tx.commit();
+  }
+  auto c = config();
+  c.policy = RetryPolicy::parse({"1m"}, std::chrono::seconds(86400), "test");
+  Workers w(*pool, c, &box, nullptr, &resolver, nullptr);
+  EXPECT_EQ(w.run_once(), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients r JOIN queue_messages m ON m.id = r.message_id"
+                  " WHERE r.state = 'expired' AND NOT m.is_dsn"),
+            1);
+  pqxx::read_transaction tx(*conn);
+  auto body = tx.exec("SELECT convert_from(body, 'UTF8') FROM queue_messages WHERE is_dsn")[0][0].as<std::string>();
+  EXPECT_NE(body.find("Status: 5.2.2"), std::string::npos);
+  EXPECT_NE(body.find("452 4.2.2 mailbox full"), std::string::npos);
+}
+
 TEST_F(QueuePg, UnknownQuotaDeliversFailOpen) {
   QuotaMailbox box;
   QuotaResolver resolver;
