@@ -116,16 +116,6 @@ int main(int argc, char** argv) {
   db::Pool rpc_pool(url, static_cast<size_t>(std::max<int64_t>(1, cfg.integer("db", "pool_size"))));
   db::Pool worker_pool(url, static_cast<size_t>(2 * wc.workers));
 
-  try {
-    auto known = queue::sql::migrations();
-    auto mailstore = mailstore::sql::migrations();
-    known.insert(known.end(), mailstore.begin(), mailstore.end());
-    auto lease = rpc_pool.acquire();
-    db::check_schema(*lease, known);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %s\n", kName, e.what());
-    return 3;
-  }
 
   auto registry = std::make_shared<prometheus::Registry>();
   prometheus::BuildGauge()
@@ -154,7 +144,6 @@ int main(int argc, char** argv) {
   queue::AuthResolver resolver(cfg.str("auth", "addr"), &client_rpc);
   queue::SmtpRemoteDelivery remote(rc, dkim->empty() ? nullptr : dkim.get());
   queue::Workers workers(worker_pool, wc, &local, &remote, &resolver, &metrics);
-  workers.start();
 
   queue::ServiceLimits limits;
   limits.max_message_size = cfg.size("queue", "max_message_size");
@@ -178,10 +167,26 @@ int main(int argc, char** argv) {
     server = grpcutil::start_server(address, cfg.port("queue", "grpc_port"), {&service}, &grpc_port);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", kName, e.what());
-    workers.stop();
     http.stop();
     return 1;
   }
+  // The gRPC port is bound before this process makes any outbound connection:
+  // the development port 50052 lies inside Linux's ephemeral range, and the
+  // kernel picks the same local ports for the same destination run after run,
+  // so a PostgreSQL connection opened first could occupy it every time.
+  try {
+    auto known = queue::sql::migrations();
+    auto mailstore = mailstore::sql::migrations();
+    known.insert(known.end(), mailstore.begin(), mailstore.end());
+    auto lease = rpc_pool.acquire();
+    db::check_schema(*lease, known);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", kName, e.what());
+    server->Shutdown();
+    http.stop();
+    return 3;
+  }
+  workers.start();
   serving = true;
   std::printf("listening grpc on %s:%d\n", address.c_str(), grpc_port);
   std::fflush(stdout);
