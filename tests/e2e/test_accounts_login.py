@@ -144,15 +144,108 @@ def test_imap_authenticate_plain(platform, accounts):
         client.logout()
 
 
-def test_imap_authenticate_scram(platform, accounts):
+def imap_scram(platform, user, password) -> str:
+    """AUTHENTICATE SCRAM-SHA-256 through imaplib (no SASL-IR); the tagged status."""
     client = imap(platform)
     try:
-        if "AUTH=SCRAM-SHA-256" not in client.capabilities:
-            pytest.skip("imapd does not advertise AUTH=SCRAM-SHA-256 yet (needs authd SaslStart/SaslStep)")
-        scram = ScramClient(USER, accounts["app"])
-        steps = iter([lambda _: scram.first(), scram.final, lambda data: b"" if scram.verify(data) else b"*"])
-        typ, _ = client.authenticate("SCRAM-SHA-256", lambda data: next(steps)(data))
+        assert "AUTH=SCRAM-SHA-256" in client.capabilities
+        scram = ScramClient(user, password)
+        # imapd sends the server-final message as a continuation and waits for an empty answer.
+        steps = iter([lambda _: scram.first(), scram.final, lambda data: b"" if scram.verify(data) else None])
+        try:
+            typ, _ = client.authenticate("SCRAM-SHA-256", lambda data: next(steps)(data))
+        except imaplib.IMAP4.error as e:
+            return str(e)
+        assert next(steps, "done") == "done"  # every step was used
+        return typ
+    finally:
+        client.logout()
+
+
+def test_imap_authenticate_scram(platform, accounts):
+    before = platform.metric_value("imapd", "postline_imapd_logins_total", {"outcome": "success"})
+    assert imap_scram(platform, USER, accounts["app"]) == "OK"
+    assert imap_scram(platform, USER, PASSWORD) == "OK"
+    assert "AUTHENTICATIONFAILED" in imap_scram(platform, USER, "wrong")
+    assert "AUTHENTICATIONFAILED" in imap_scram(platform, "nobody@accounts.example", "wrong")
+    assert platform.metric_value("imapd", "postline_imapd_logins_total", {"outcome": "success"}) == before + 2
+
+
+def test_imap_scram_login_gets_the_quota(platform, accounts):
+    # SaslStepResponse has no quota: imapd looks it up after the SASL success.
+    user = "scramquota@accounts.example"
+    platform.add_user(user, PASSWORD)
+    platform.cli("quota", "set", user, "5MiB")
+    client = imap(platform)
+    try:
+        scram = ScramClient(user, PASSWORD)
+        steps = iter([lambda _: scram.first(), scram.final, lambda data: b"" if scram.verify(data) else None])
+        assert client.authenticate("SCRAM-SHA-256", lambda data: next(steps)(data))[0] == "OK"
+        typ, data = client.getquotaroot("INBOX")
         assert typ == "OK"
+        assert any(d and b"STORAGE" in d and b"5120" in d for d in data[1]), data
+    finally:
+        client.logout()
+
+
+def raw_line(client: imaplib.IMAP4, line: str) -> str:
+    client.send(line.encode() + b"\r\n")
+    return client.readline().decode().rstrip("\r\n")
+
+
+def test_imap_authenticate_scram_sasl_ir_cancel_and_bad_base64(platform, accounts):
+    # SASL-IR (RFC 4959): client-first in the command; then server-first, the
+    # proof, server-final as a continuation, an empty answer, tagged OK.
+    client = imap(platform)
+    try:
+        scram = ScramClient(USER, PASSWORD)
+        reply = raw_line(client, "a1 AUTHENTICATE SCRAM-SHA-256 " + base64.b64encode(scram.first()).decode())
+        assert reply.startswith("+ "), reply
+        reply = raw_line(client, base64.b64encode(scram.final(base64.b64decode(reply[2:]))).decode())
+        assert reply.startswith("+ "), reply
+        assert scram.verify(base64.b64decode(reply[2:]))
+        reply = raw_line(client, "")
+        assert reply.startswith("a1 OK "), reply
+        assert raw_line(client, "a2 NOOP").startswith("a2 OK")
+    finally:
+        client.logout()
+    client = imap(platform)
+    try:
+        # "*" cancels: tagged BAD, and the session can still log in.
+        reply = raw_line(client, "b1 AUTHENTICATE SCRAM-SHA-256")
+        assert reply == "+ ", repr(reply)
+        assert raw_line(client, "*").startswith("b1 BAD ")
+        scram = ScramClient(USER, PASSWORD)
+        reply = raw_line(client, "b2 AUTHENTICATE SCRAM-SHA-256 " + base64.b64encode(scram.first()).decode())
+        assert reply.startswith("+ "), reply
+        assert raw_line(client, "not base64!").startswith("b2 BAD ")
+        assert raw_line(client, "b3 AUTHENTICATE SCRAM-SHA-256 %%%").startswith("b3 BAD ")
+        assert raw_line(client, "b4 AUTHENTICATE SCRAM-SHA-256 *").startswith("b4 BAD ")
+        assert client.login(USER, PASSWORD)[0] == "OK"
+    finally:
+        client.logout()
+
+
+def test_imap_authenticate_login(platform, accounts):
+    def login_steps(user, password):
+        answers = {b"Username:": user.encode(), b"Password:": password.encode()}
+        return lambda challenge: answers[challenge]
+
+    for password in (PASSWORD, accounts["app"]):
+        client = imap(platform)
+        try:
+            assert "AUTH=LOGIN" in client.capabilities
+            assert client.authenticate("LOGIN", login_steps(USER, password))[0] == "OK"
+        finally:
+            client.logout()
+    client = imap(platform)
+    try:
+        with pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATIONFAILED"):
+            client.authenticate("LOGIN", login_steps(USER, "wrong"))
+        # SASL-IR: the initial response is the user name.
+        reply = raw_line(client, "c1 AUTHENTICATE LOGIN " + base64.b64encode(USER.encode()).decode())
+        assert base64.b64decode(reply[2:]) == b"Password:", reply
+        assert raw_line(client, base64.b64encode(PASSWORD.encode()).decode()).startswith("c1 OK ")
     finally:
         client.logout()
 

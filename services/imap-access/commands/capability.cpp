@@ -8,7 +8,9 @@ std::string capabilities(const SessionState& s, const Settings& settings) {
     if (settings.tls_available && !s.tls) caps += " STARTTLS";
     // RFC 9051 6.2.3: without TLS (and unless the operator allows it) no
     // plaintext mechanism is offered and LOGIN is disabled.
-    if (s.tls || settings.allow_plaintext_auth) caps += " AUTH=PLAIN";
+    // SCRAM-SHA-256 would be safe for the password, but the session after it
+    // would not be: all mechanisms follow the same rule.
+    if (s.tls || settings.allow_plaintext_auth) caps += " AUTH=PLAIN AUTH=LOGIN AUTH=SCRAM-SHA-256";
     else caps += " LOGINDISABLED";
     return caps;
   }

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace postline::imap {
@@ -48,6 +49,16 @@ class Authenticator {
   virtual ~Authenticator() = default;
   virtual asio::awaitable<AuthOutcome> authenticate(const std::string& user, const std::string& password,
                                                     const std::string& mechanism, const std::string& remote_ip) = 0;
+  // SASL relayed to authd (SaslStart/SaslStep). Payloads are raw (decoded) bytes.
+  struct SaslReply {
+    enum class State { kContinue, kSuccess, kFailure } state = State::kFailure;
+    std::string challenge;        // kContinue: next challenge; kSuccess: final server data (may be empty)
+    std::string conversation_id;  // kContinue
+    AuthOutcome outcome;          // kSuccess: kOk + account; kFailure: why (kUnavailable when authd is unreachable)
+  };
+  virtual asio::awaitable<SaslReply> sasl_start(const std::string& mechanism, std::optional<std::string> initial,
+                                                const std::string& remote_ip) = 0;
+  virtual asio::awaitable<SaslReply> sasl_step(const std::string& conversation_id, const std::string& response) = 0;
 };
 
 // Observability hooks (implemented with prometheus-cpp in server/).

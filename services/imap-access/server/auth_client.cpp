@@ -65,4 +65,129 @@ asio::awaitable<AuthOutcome> GrpcAuthenticator::authenticate(const std::string& 
   co_return result;
 }
 
+namespace {
+
+using SaslReply = Authenticator::SaslReply;
+
+// SaslStepResponse carries no quota: after a SASL success the account's quota
+// comes from ResolveRecipient(email) (ResolvedTarget.quota_bytes). When that
+// lookup fails the login fails closed as UNAVAILABLE — never an unlimited
+// quota by accident.
+bool fetch_quota(mail::v1::AuthService::Stub& stub, grpcutil::RpcMetrics& metrics, const std::string& email,
+                 int64_t user_id, int64_t& quota) {
+  mail::v1::ResolveRecipientRequest req;
+  req.set_address(email);
+  mail::v1::ResolveRecipientResponse resp;
+  grpc::ClientContext ctx;
+  grpcutil::set_deadline(ctx, std::chrono::seconds(10));
+  grpcutil::RpcMetrics::Timer timer(metrics, "ResolveRecipient");
+  grpc::Status status = stub.ResolveRecipient(&ctx, req, &resp);
+  timer.done(status);
+  if (!status.ok()) {
+    spdlog::warn("authd ResolveRecipient (quota after SASL login) failed: {} {}",
+                 grpcutil::code_name(status.error_code()), status.error_message());
+    return false;
+  }
+  for (const auto& t : resp.targets()) {
+    if (t.kind() != mail::v1::RECIPIENT_KIND_LOCAL || t.user_id() != user_id) continue;
+    quota = t.quota_bytes();
+    return true;
+  }
+  spdlog::warn("authd ResolveRecipient gave no local target for user {} after SASL login", user_id);
+  return false;
+}
+
+// Runs on the auth thread pool (blocking calls).
+SaslReply to_reply(mail::v1::AuthService::Stub& stub, grpcutil::RpcMetrics& metrics, const char* method,
+                   const grpc::Status& status, const mail::v1::SaslStepResponse& resp) {
+  SaslReply r;
+  if (!status.ok()) {
+    // NOT_FOUND: the conversation expired (60 s) or lives on another authd
+    // replica; INVALID_ARGUMENT: a malformed exchange — failed logins, not outages.
+    if (status.error_code() == grpc::StatusCode::NOT_FOUND ||
+        status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+      r.outcome.status = AuthStatus::kInvalid;
+    } else {
+      spdlog::warn("authd {} failed: {} {}", method, grpcutil::code_name(status.error_code()), status.error_message());
+      r.outcome.status = AuthStatus::kUnavailable;
+    }
+    return r;
+  }
+  switch (resp.state()) {
+    case mail::v1::SASL_STATE_CONTINUE:
+      r.state = SaslReply::State::kContinue;
+      r.challenge = resp.challenge();
+      r.conversation_id = resp.conversation_id();
+      break;
+    case mail::v1::SASL_STATE_SUCCESS: {
+      int64_t quota = 0;
+      if (!fetch_quota(stub, metrics, resp.email(), resp.user_id(), quota)) {
+        r.outcome.status = AuthStatus::kUnavailable;
+        break;
+      }
+      r.state = SaslReply::State::kSuccess;
+      r.challenge = resp.challenge();
+      r.outcome.status = AuthStatus::kOk;
+      r.outcome.user_id = resp.user_id();
+      r.outcome.email = resp.email();
+      r.outcome.quota_bytes = quota;
+      break;
+    }
+    case mail::v1::SASL_STATE_FAILURE:
+      switch (resp.result()) {
+        case mail::v1::AUTH_RESULT_INVALID_CREDENTIALS: r.outcome.status = AuthStatus::kInvalid; break;
+        case mail::v1::AUTH_RESULT_THROTTLED: r.outcome.status = AuthStatus::kThrottled; break;
+        case mail::v1::AUTH_RESULT_DISABLED: r.outcome.status = AuthStatus::kDisabled; break;
+        default: r.outcome.status = AuthStatus::kUnavailable; break;
+      }
+      break;
+    default: r.outcome.status = AuthStatus::kUnavailable; break;
+  }
+  return r;
+}
+
+}  // namespace
+
+asio::awaitable<Authenticator::SaslReply> GrpcAuthenticator::sasl_start(const std::string& mechanism,
+                                                                        std::optional<std::string> initial,
+                                                                        const std::string& remote_ip) {
+  Impl* impl = impl_.get();
+  auto call = [impl, mechanism, initial, remote_ip]() {
+    mail::v1::SaslStartRequest req;
+    req.set_mechanism(mechanism);
+    req.set_has_initial_response(initial.has_value());
+    if (initial) req.set_initial_response(*initial);
+    req.set_protocol(mail::v1::PROTOCOL_IMAP);
+    req.set_remote_ip(remote_ip);
+    mail::v1::SaslStepResponse resp;
+    grpc::ClientContext ctx;
+    grpcutil::set_deadline(ctx, std::chrono::seconds(15));
+    grpcutil::RpcMetrics::Timer timer(impl->metrics, "SaslStart");
+    grpc::Status status = impl->stub->SaslStart(&ctx, req, &resp);
+    timer.done(status);
+    return to_reply(*impl->stub, impl->metrics, "SaslStart", status, resp);
+  };
+  SaslReply reply = co_await async::offload(impl->threads, std::move(call));
+  co_return reply;
+}
+
+asio::awaitable<Authenticator::SaslReply> GrpcAuthenticator::sasl_step(const std::string& conversation_id,
+                                                                       const std::string& response) {
+  Impl* impl = impl_.get();
+  auto call = [impl, conversation_id, response]() {
+    mail::v1::SaslStepRequest req;
+    req.set_conversation_id(conversation_id);
+    req.set_response(response);
+    mail::v1::SaslStepResponse resp;
+    grpc::ClientContext ctx;
+    grpcutil::set_deadline(ctx, std::chrono::seconds(15));
+    grpcutil::RpcMetrics::Timer timer(impl->metrics, "SaslStep");
+    grpc::Status status = impl->stub->SaslStep(&ctx, req, &resp);
+    timer.done(status);
+    return to_reply(*impl->stub, impl->metrics, "SaslStep", status, resp);
+  };
+  SaslReply reply = co_await async::offload(impl->threads, std::move(call));
+  co_return reply;
+}
+
 }  // namespace postline::imap

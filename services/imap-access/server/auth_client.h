@@ -19,6 +19,9 @@ class GrpcAuthenticator final : public Authenticator {
   ~GrpcAuthenticator() override;
   asio::awaitable<AuthOutcome> authenticate(const std::string& user, const std::string& password,
                                             const std::string& mechanism, const std::string& remote_ip) override;
+  asio::awaitable<SaslReply> sasl_start(const std::string& mechanism, std::optional<std::string> initial,
+                                        const std::string& remote_ip) override;
+  asio::awaitable<SaslReply> sasl_step(const std::string& conversation_id, const std::string& response) override;
 
  private:
   struct Impl;
