@@ -8,6 +8,7 @@ next to a running `scripts/up` (which uses the development ports; we never do).
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
 import socket
@@ -21,14 +22,37 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("authd", "queued", "smtpd", "imapd")
 HTTP_PORT_KEY = {"authd": "authd_http", "queued": "queued_http", "smtpd": "smtpd_http", "imapd": "imapd_http"}
+# The ports each service listens on (keys of Platform.ports).
+SERVICE_PORTS = {
+    "authd": ("auth_grpc", "authd_http"),
+    "queued": ("queue_grpc", "queued_http"),
+    "smtpd": ("smtp_mx", "smtp_submission", "smtp_submissions", "smtpd_http"),
+    "imapd": ("imap", "imaps", "imapd_http"),
+}
 
 
 def build_dir() -> Path:
     return Path(os.environ.get("POSTLINE_BUILD_DIR", ROOT / "build"))
 
 
+# Ports are drawn below Linux's ephemeral range (32768-60999 by default): a port
+# the kernel handed out by bind(0) can be taken a moment later by any outgoing
+# connection on the machine, which made parallel test runs flaky.
+_PORT_LOW, _PORT_HIGH = 20000, 32000
+_rng = random.Random()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A TCP port on 127.0.0.1 that is free now (the caller binds it soon after)."""
+    for _ in range(200):
+        port = _rng.randrange(_PORT_LOW, _PORT_HIGH)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # everything busy: let the kernel choose
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
@@ -97,27 +121,34 @@ class Platform:
             "POSTLINE_LOG_LEVEL": "debug",
             "POSTLINE_TLS_CERT_FILE": str(self.cert),
             "POSTLINE_TLS_KEY_FILE": str(self.key),
-            "POSTLINE_AUTH_GRPC_PORT": str(self.ports["auth_grpc"]),
-            "POSTLINE_AUTH_HTTP_PORT": str(self.ports["authd_http"]),
-            "POSTLINE_AUTH_ADDR": f"127.0.0.1:{self.ports['auth_grpc']}",
             # Cheap hashing in tests: argon2id's cost is a production setting.
             "POSTLINE_AUTH_HASH_OPS_LIMIT": "1",
             "POSTLINE_AUTH_HASH_MEM_LIMIT": "8MiB",
-            "POSTLINE_QUEUE_GRPC_PORT": str(self.ports["queue_grpc"]),
-            "POSTLINE_QUEUE_HTTP_PORT": str(self.ports["queued_http"]),
-            "POSTLINE_QUEUE_ADDR": f"127.0.0.1:{self.ports['queue_grpc']}",
             "POSTLINE_QUEUE_POLL_INTERVAL": "1s",
-            "POSTLINE_SMTP_MX_PORT": str(self.ports["smtp_mx"]),
-            "POSTLINE_SMTP_SUBMISSION_PORT": str(self.ports["smtp_submission"]),
-            "POSTLINE_SMTP_SUBMISSIONS_PORT": str(self.ports["smtp_submissions"]),
-            "POSTLINE_SMTP_HTTP_PORT": str(self.ports["smtpd_http"]),
-            "POSTLINE_IMAP_PORT": str(self.ports["imap"]),
-            "POSTLINE_IMAP_TLS_PORT": str(self.ports["imaps"]),
-            "POSTLINE_IMAP_HTTP_PORT": str(self.ports["imapd_http"]),
         }
-        self.env.update(extra_env or {})
+        self.extra_env = dict(extra_env or {})
+        self.env.update(self._port_env())
+        self.env.update(self.extra_env)
         self.procs: dict[str, subprocess.Popen] = {}
         self.logs: dict[str, Path] = {}
+
+    def _port_env(self) -> dict:
+        p = self.ports
+        return {
+            "POSTLINE_AUTH_GRPC_PORT": str(p["auth_grpc"]),
+            "POSTLINE_AUTH_HTTP_PORT": str(p["authd_http"]),
+            "POSTLINE_AUTH_ADDR": f"127.0.0.1:{p['auth_grpc']}",
+            "POSTLINE_QUEUE_GRPC_PORT": str(p["queue_grpc"]),
+            "POSTLINE_QUEUE_HTTP_PORT": str(p["queued_http"]),
+            "POSTLINE_QUEUE_ADDR": f"127.0.0.1:{p['queue_grpc']}",
+            "POSTLINE_SMTP_MX_PORT": str(p["smtp_mx"]),
+            "POSTLINE_SMTP_SUBMISSION_PORT": str(p["smtp_submission"]),
+            "POSTLINE_SMTP_SUBMISSIONS_PORT": str(p["smtp_submissions"]),
+            "POSTLINE_SMTP_HTTP_PORT": str(p["smtpd_http"]),
+            "POSTLINE_IMAP_PORT": str(p["imap"]),
+            "POSTLINE_IMAP_TLS_PORT": str(p["imaps"]),
+            "POSTLINE_IMAP_HTTP_PORT": str(p["imapd_http"]),
+        }
 
     # --- database ---------------------------------------------------------
     def _create_database(self, server_url: str) -> str:
@@ -195,7 +226,24 @@ class Platform:
     def start_all(self):
         self.migrate()
         for s in SERVICES:
-            self.start(s)
+            self._start_with_fresh_ports_on_conflict(s)
+
+    def _start_with_fresh_ports_on_conflict(self, service: str, attempts: int = 3):
+        """Starts a service; if one of its ports was taken between choosing and
+        binding it (another test, any process), picks new ports and tries again.
+        Safe only before later services are started with these ports in their env."""
+        for attempt in range(attempts):
+            try:
+                self.start(service)
+                return
+            except RuntimeError as e:
+                if "Address already in use" not in str(e) or attempt == attempts - 1:
+                    raise
+                self.stop(service)
+                for key in SERVICE_PORTS[service]:
+                    self.ports[key] = free_port()
+                self.env.update(self._port_env())
+                self.env.update(self.extra_env)  # a test's explicit settings still win
 
     def stop_all(self):
         for s in reversed(SERVICES):
