@@ -1,5 +1,8 @@
 #include "services/delivery-queue/store/queue_store.h"
 
+#include <chrono>
+#include <thread>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -135,6 +138,11 @@ EnqueueResult enqueue(pqxx::connection& conn, const NewMessage& msg) {
 
 // --- Claim ---------------------------------------------------------------------
 
+namespace {
+// Serialises the claim statements only (see Claim::Claim); "postclam".
+constexpr long long kClaimLockKey = 0x706f7374636c616dLL;
+}  // namespace
+
 Claim::Claim(pqxx::connection& conn, int limit) : tx_(conn) {
   // ORDER BY next_attempt_at: the longest-waiting first. SKIP LOCKED: rows other
   // workers hold are theirs; we take the next ones instead of waiting.
@@ -164,10 +172,33 @@ Claim::Claim(pqxx::connection& conn, int limit) : tx_(conn) {
       recipients_.push_back(std::move(r));
     }
   };
-  // One statement locks the whole batch, so concurrent claimers cannot split
-  // the recipients of one message and domain between them. The class comes
-  // from the oldest due row (locked or not); if everything of that class is
-  // in flight elsewhere, fall back to whatever is due.
+  // The claim statements of concurrent claimers run one at a time (a
+  // session-level advisory lock held only around them, not for the attempt):
+  // with SKIP LOCKED alone, two statements running side by side could each lock
+  // part of one message's recipients at one domain and split a transaction that
+  // should carry both RCPTs. The class comes from the oldest due row (locked or
+  // not); if everything of that class is in flight elsewhere, fall back to
+  // whatever is due.
+  // try_ with a short bound instead of blocking: should a lock ever leak (an
+  // SQL error between lock and unlock leaves it with a pooled session), claims
+  // fall back to plain SKIP LOCKED after ~200 ms instead of stalling.
+  bool serialised = false;
+  for (int i = 0; i < 20 && !serialised; ++i) {
+    serialised = tx_.exec_params("SELECT pg_try_advisory_lock($1)", kClaimLockKey)[0][0].as<bool>();
+    if (!serialised) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  struct Unlock {
+    pqxx::work& tx;
+    bool held;
+    ~Unlock() {
+      if (!held) return;
+      try {
+        tx.exec_params("SELECT pg_advisory_unlock($1)", kClaimLockKey);
+      } catch (...) {
+        // The transaction is already broken; see the bound above.
+      }
+    }
+  } unlock{tx_, serialised};
   take(tx_.exec_params(
       "WITH f AS (SELECT local OR needs_resolve AS loc, domain FROM queue_recipients"
       "  WHERE state IN ('queued', 'deferred') AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT 1)"
