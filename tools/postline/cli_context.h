@@ -76,7 +76,7 @@ void register_app_password_commands(CLI::App& app, CliContext& ctx);
 void register_throttle_commands(CLI::App& app, CliContext& ctx);
 void register_migrate_commands(CLI::App& app, CliContext& ctx);
 void register_config_commands(CLI::App& app, CliContext& ctx);
-// Written by the queue owner in cmd_queue.cpp (built only when that file exists).
+// cmd_queue.cpp (the delivery queue owner).
 void register_queue_commands(CLI::App& app, CliContext& ctx);
 
 }  // namespace postline::cli

@@ -7,29 +7,17 @@
 #include "common/db/migrations.h"
 #include "services/auth/sql/migrations.h"
 #include "tools/postline/cli_context.h"
-#ifdef POSTLINE_HAVE_QUEUE_SQL
 #include "services/delivery-queue/sql/migrations.h"
-#endif
-#ifdef POSTLINE_HAVE_MAILSTORE_SQL
 #include "common/mailstore/sql/migrations.h"
-#endif
-#ifdef POSTLINE_HAVE_SMTP_SQL
 #include "services/smtp-ingress/sql/migrations.h"
-#endif
 
 namespace postline::cli {
 
 std::vector<db::Migration> all_migrations() {
   std::vector<db::Migration> all = auth::sql::migrations();
-#ifdef POSTLINE_HAVE_QUEUE_SQL
   for (auto& m : queue::sql::migrations()) all.push_back(std::move(m));
-#endif
-#ifdef POSTLINE_HAVE_MAILSTORE_SQL
   for (auto& m : mailstore::sql::migrations()) all.push_back(std::move(m));
-#endif
-#ifdef POSTLINE_HAVE_SMTP_SQL
   for (auto& m : smtp::sql::migrations()) all.push_back(std::move(m));  // greylisting, rate limits
-#endif
   return all;
 }
 

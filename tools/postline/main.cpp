@@ -9,11 +9,9 @@
 
 #include "tools/postline/cli_context.h"
 
-#ifdef POSTLINE_HAVE_DKIM_COMMANDS
 namespace postline::cli {
 void register_dkim_commands(CLI::App& app, CliContext& ctx);  // cmd_dkim.cpp (issue 9)
 }
-#endif
 
 int main(int argc, char** argv) {
   using namespace postline::cli;
@@ -41,12 +39,8 @@ int main(int argc, char** argv) {
   register_throttle_commands(app, ctx);
   register_migrate_commands(app, ctx);
   register_config_commands(app, ctx);
-#ifdef POSTLINE_HAVE_QUEUE_COMMANDS
   register_queue_commands(app, ctx);
-#endif
-#ifdef POSTLINE_HAVE_DKIM_COMMANDS
   register_dkim_commands(app, ctx);
-#endif
 
   try {
     app.parse(argc, argv);
