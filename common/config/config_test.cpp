@@ -71,3 +71,20 @@ TEST(Config, RoundTripsThroughYaml) {
   EXPECT_EQ(b.list("dns", "servers"), (std::vector<std::string>{"127.0.0.1:5353"}));
   EXPECT_EQ(b.to_yaml(), a.to_yaml());
 }
+
+#include "common/config/command_line.h"
+
+TEST(CommandLine, ConfigFileHelpAndMisuse) {
+  const char* both[] = {"postline-x", "--config", "a.yaml"};
+  EXPECT_EQ(postline::config::parse_command_line(3, both, "postline-x").config_file, "a.yaml");
+  const char* eq[] = {"postline-x", "--config=b.yaml"};
+  auto b = postline::config::parse_command_line(2, eq, "postline-x");
+  EXPECT_EQ(b.config_file, "b.yaml");
+  EXPECT_FALSE(b.exit_code);
+  const char* help[] = {"postline-x", "--help"};
+  EXPECT_EQ(postline::config::parse_command_line(2, help, "postline-x").exit_code, 0);
+  const char* bad[] = {"postline-x", "--port", "1"};
+  EXPECT_EQ(postline::config::parse_command_line(3, bad, "postline-x").exit_code, 2);
+  const char* dangling[] = {"postline-x", "--config"};
+  EXPECT_EQ(postline::config::parse_command_line(2, dangling, "postline-x").exit_code, 2);
+}

@@ -23,6 +23,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "common/config/command_line.h"
 #include "common/config/config.h"
 #include "common/db/migrations.h"
 #include "common/db/pool.h"
@@ -37,11 +38,6 @@ namespace asio = boost::asio;
 using namespace postline;
 
 namespace {
-
-int usage(const char* msg) {
-  std::fprintf(stderr, "postline-authd: %s\nusage: postline-authd [--config FILE]\n", msg);
-  return 2;
-}
 
 std::string read_token(const std::string& path) {
   std::ifstream in(path);
@@ -77,16 +73,9 @@ auth::ThrottlePolicy throttle_policy(const config::Config& cfg) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string config_path;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--config" && i + 1 < argc) config_path = argv[++i];
-    else if (arg.rfind("--config=", 0) == 0) config_path = arg.substr(9);
-    else if (arg == "--help" || arg == "-h") {
-      std::printf("usage: postline-authd [--config FILE]\n");
-      return 0;
-    } else return usage(("unknown argument: " + arg).c_str());
-  }
+  const auto command_line = postline::config::parse_command_line(argc, argv, "postline-authd");
+  if (command_line.exit_code) return *command_line.exit_code;
+  const std::string& config_path = command_line.config_file;
 
   config::Config cfg;
   auth::HashParams hash_params;

@@ -12,6 +12,7 @@
 //
 // This file only wires things together; the logic lives in store/, delivery/,
 // rpc/, protocol/ and dsn/.
+#include "common/config/command_line.h"
 #include "common/config/config.h"
 #include "common/dns/resolver.h"
 #include "common/db/migrations.h"
@@ -43,23 +44,14 @@ namespace {
 
 constexpr const char* kName = "postline-queued";
 
-int usage(int code) {
-  std::fprintf(code == 0 ? stdout : stderr, "usage: %s [--config FILE]\n", kName);
-  return code;
-}
 
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace postline;
-  std::string config_file;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--config" && i + 1 < argc) config_file = argv[++i];
-    else if (a.rfind("--config=", 0) == 0) config_file = a.substr(9);
-    else if (a == "--help" || a == "-h") return usage(0);
-    else return usage(2);
-  }
+  const auto command_line = postline::config::parse_command_line(argc, argv, "postline-queued");
+  if (command_line.exit_code) return *command_line.exit_code;
+  const std::string& config_file = command_line.config_file;
 
   config::Config cfg;
   queue::WorkerConfig wc;

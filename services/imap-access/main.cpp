@@ -10,6 +10,7 @@
 //
 // This file only wires things together; the protocol is in protocol/, the
 // commands in commands/, the network loop in server/.
+#include "common/config/command_line.h"
 #include "common/config/config.h"
 #include "common/db/migrations.h"
 #include "common/db/pool.h"
@@ -34,23 +35,11 @@
 #define POSTLINE_VERSION "0.0.0"
 #endif
 
-namespace {
-int usage() {
-  std::cerr << "usage: postline-imapd [--config FILE]\n";
-  return 2;
-}
-}  // namespace
-
 int main(int argc, char** argv) {
   using namespace postline;
-  std::string config_file;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--config" && i + 1 < argc) config_file = argv[++i];
-    else if (arg.rfind("--config=", 0) == 0) config_file = arg.substr(9);
-    else if (arg == "--help" || arg == "-h") return usage(), 0;
-    else return usage();
-  }
+  const auto command_line = postline::config::parse_command_line(argc, argv, "postline-imapd");
+  if (command_line.exit_code) return *command_line.exit_code;
+  const std::string& config_file = command_line.config_file;
 
   config::Config cfg;
   std::shared_ptr<net::TlsContext> tls;
