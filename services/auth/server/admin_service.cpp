@@ -54,6 +54,8 @@ void fill_user(mail::v1::User* out, const UserRow& u) {
   out->set_quota_bytes(u.quota_bytes);
   out->set_display_name(u.display_name);
   out->set_last_login_at(u.last_login_at);
+  out->set_quota_messages(u.quota_messages);
+  out->set_admin(u.admin);
 }
 
 std::string iso(Clock::time_point t) {
@@ -172,6 +174,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::AddUser(grpc::CallbackServerContext*
     if (!e.status.ok()) return e.status;
     if (auto s = check_password(req->password()); !s.ok()) return s;
     if (req->quota_bytes() < 0) return grpc::Status(grpc::INVALID_ARGUMENT, "quota_bytes must not be negative");
+    if (req->quota_messages() < 0) return grpc::Status(grpc::INVALID_ARGUMENT, "quota_messages must not be negative");
     NewUser u;
     u.email = e.value;
     const auto start = std::chrono::steady_clock::now();
@@ -180,9 +183,12 @@ grpc::ServerUnaryReactor* AdminServiceImpl::AddUser(grpc::CallbackServerContext*
     u.scram = scram::derive(req->password(), {}, ctx_.settings.scram_iterations);
     u.quota_bytes = req->quota_bytes();
     u.display_name = req->display_name();
+    u.quota_messages = req->quota_messages();
+    u.admin = req->admin();
     auto row = ctx_.accounts.add_user(u);
     fill_user(resp->mutable_user(), row);
-    spdlog::info("audit admin action=add_user email={} quota_bytes={} peer={}", row.email, row.quota_bytes, peer);
+    spdlog::info("audit admin action=add_user email={} quota_bytes={} quota_messages={} admin={} peer={}", row.email,
+                 row.quota_bytes, row.quota_messages, row.admin, peer);
     ctx_.refresh_counts();
     return grpc::Status::OK;
   });
@@ -239,17 +245,25 @@ grpc::ServerUnaryReactor* AdminServiceImpl::UpdateUser(grpc::CallbackServerConte
     if (!e.status.ok()) return e.status;
     if (req->has_quota_bytes() && req->quota_bytes() < 0)
       return grpc::Status(grpc::INVALID_ARGUMENT, "quota_bytes must not be negative");
-    if (!req->has_disabled() && !req->has_quota_bytes() && !req->has_display_name())
-      return grpc::Status(grpc::INVALID_ARGUMENT, "nothing to change: set disabled, quota_bytes or display_name");
+    if (req->has_quota_messages() && req->quota_messages() < 0)
+      return grpc::Status(grpc::INVALID_ARGUMENT, "quota_messages must not be negative");
+    if (!req->has_disabled() && !req->has_quota_bytes() && !req->has_display_name() && !req->has_quota_messages() &&
+        !req->has_admin())
+      return grpc::Status(grpc::INVALID_ARGUMENT,
+                          "nothing to change: set disabled, quota_bytes, quota_messages, admin or display_name");
     if (req->has_disabled()) ctx_.accounts.set_disabled(e.value, req->disabled());
     if (req->has_quota_bytes()) ctx_.accounts.set_quota(e.value, req->quota_bytes());
+    if (req->has_quota_messages()) ctx_.accounts.set_quota_messages(e.value, req->quota_messages());
+    if (req->has_admin()) ctx_.accounts.set_admin(e.value, req->admin());
     if (req->has_display_name()) ctx_.accounts.set_display_name(e.value, req->display_name());
     auto row = ctx_.accounts.get_user(e.value);
     if (!row) return grpc::Status(grpc::NOT_FOUND, "no such user " + e.value);
     fill_user(resp->mutable_user(), *row);
-    spdlog::info("audit admin action=update_user email={}{}{}{} peer={}", e.value,
+    spdlog::info("audit admin action=update_user email={}{}{}{}{}{} peer={}", e.value,
                  req->has_disabled() ? fmt::format(" disabled={}", req->disabled()) : "",
                  req->has_quota_bytes() ? fmt::format(" quota_bytes={}", req->quota_bytes()) : "",
+                 req->has_quota_messages() ? fmt::format(" quota_messages={}", req->quota_messages()) : "",
+                 req->has_admin() ? fmt::format(" admin={}", req->admin()) : "",
                  req->has_display_name() ? " display_name=\"" + printable(req->display_name()) + "\"" : "", peer);
     return grpc::Status::OK;
   });

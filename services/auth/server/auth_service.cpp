@@ -105,6 +105,8 @@ grpc::ServerUnaryReactor* AuthServiceImpl::Authenticate(grpc::CallbackServerCont
     resp->set_email(out.email);
     resp->set_display_name(out.display_name);
     resp->set_quota_bytes(out.quota_bytes);
+    resp->set_quota_messages(out.quota_messages);
+    resp->set_admin(out.admin);
     finish(reactor, timer, grpc::Status::OK);
   });
   return reactor;
@@ -159,6 +161,7 @@ grpc::ServerUnaryReactor* AuthServiceImpl::ResolveRecipient(grpc::CallbackServer
         target->set_user_id(t.user_id);
         target->set_address(t.address);
         target->set_quota_bytes(t.quota_bytes);
+        target->set_quota_messages(t.quota_messages);
       }
       finish(reactor, timer, grpc::Status::OK);
     } catch (const std::exception& e) {
@@ -268,6 +271,9 @@ void AuthServiceImpl::finish_outcome(const LoginOutcome& out, SaslStepResponse* 
     resp->set_user_id(out.user_id);
     resp->set_email(out.email);
     resp->set_challenge(server_final);
+    resp->set_quota_bytes(out.quota_bytes);
+    resp->set_quota_messages(out.quota_messages);
+    resp->set_admin(out.admin);
   } else {
     resp->set_state(mail::v1::SASL_STATE_FAILURE);
   }
@@ -399,6 +405,114 @@ void AuthServiceImpl::scram_final(std::shared_ptr<SaslConversation> conv, std::s
       finish_outcome(LoginOutcome{}, resp, reactor, timer);
     }
   });
+}
+
+namespace {
+
+// Whose limits a GetQuota/SetQuota is about, after authorisation. A non-admin
+// is refused before the other address is looked up, so it cannot probe which
+// accounts exist. A disabled or vanished acting user is refused too.
+grpc::Status quota_subject(ServiceContext& ctx, int64_t acting_id, const std::string& address, bool set,
+                           UserRow& acting, UserRow& subject) {
+  auto actor = ctx.accounts.get_user_by_id(acting_id);
+  if (!actor || actor->disabled) return grpc::Status(grpc::PERMISSION_DENIED, "acting user unknown or disabled");
+  acting = *actor;
+  if (set && !acting.admin) return grpc::Status(grpc::PERMISSION_DENIED, "only admins may set quotas");
+  if (address.empty()) {
+    subject = acting;
+    return grpc::Status::OK;
+  }
+  auto parsed = normalise_address(address, ctx.settings.address_policy);
+  if (!parsed.ok()) {
+    if (!acting.admin) return grpc::Status(grpc::PERMISSION_DENIED, "not an admin");
+    return grpc::Status(grpc::INVALID_ARGUMENT, "address: " + parsed.error);
+  }
+  const std::string email = parsed.value.str();
+  if (email == acting.email) {
+    subject = acting;
+    return grpc::Status::OK;
+  }
+  if (!acting.admin) return grpc::Status(grpc::PERMISSION_DENIED, "not an admin");
+  auto user = ctx.accounts.get_user(email);
+  if (!user) return grpc::Status(grpc::NOT_FOUND, "no such user " + email);
+  subject = *user;
+  return grpc::Status::OK;
+}
+
+void fill_quota(mail::v1::QuotaResponse* resp, const UserRow& u) {
+  resp->set_user_id(u.id);
+  resp->set_email(u.email);
+  resp->set_quota_bytes(u.quota_bytes);
+  resp->set_quota_messages(u.quota_messages);
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* AuthServiceImpl::GetQuota(grpc::CallbackServerContext* context,
+                                                    const mail::v1::GetQuotaRequest* req,
+                                                    mail::v1::QuotaResponse* resp) {
+  auto* reactor = context->DefaultReactor();
+  auto timer = std::make_shared<Timer>(ctx_.rpc_metrics, "GetQuota");
+  if (req->address().size() > kMaxUsername) {
+    finish(reactor, timer, grpc::Status(grpc::INVALID_ARGUMENT, "address longer than 320 bytes"));
+    return reactor;
+  }
+  asio::post(ctx_.db_pool, [this, req, resp, reactor, timer]() {
+    try {
+      UserRow acting, subject;
+      auto status = quota_subject(ctx_, req->acting_user_id(), req->address(), false, acting, subject);
+      if (status.ok()) fill_quota(resp, subject);
+      finish(reactor, timer, status);
+    } catch (const std::exception& e) {
+      spdlog::error("GetQuota: {}", e.what());
+      finish(reactor, timer, grpc::Status(grpc::UNAVAILABLE, "cannot read the quota now: database unavailable"));
+    }
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AuthServiceImpl::SetQuota(grpc::CallbackServerContext* context,
+                                                    const mail::v1::SetQuotaRequest* req,
+                                                    mail::v1::QuotaResponse* resp) {
+  auto* reactor = context->DefaultReactor();
+  auto timer = std::make_shared<Timer>(ctx_.rpc_metrics, "SetQuota");
+  if (req->address().size() > kMaxUsername) {
+    finish(reactor, timer, grpc::Status(grpc::INVALID_ARGUMENT, "address longer than 320 bytes"));
+    return reactor;
+  }
+  if (req->quota_bytes() < 0 || req->quota_messages() < 0) {
+    finish(reactor, timer, grpc::Status(grpc::INVALID_ARGUMENT, "quota limits must not be negative"));
+    return reactor;
+  }
+  const std::string peer = printable(context->peer(), 64);
+  asio::post(ctx_.db_pool, [this, req, resp, reactor, timer, peer]() {
+    try {
+      UserRow acting, subject;
+      auto status = quota_subject(ctx_, req->acting_user_id(), req->address(), true, acting, subject);
+      if (!status.ok()) {
+        // Refusals are audited too: a user trying SETQUOTA is worth knowing about.
+        spdlog::info("audit quota action=set_quota outcome=denied actor_id={} actor=\"{}\" target=\"{}\" reason=\"{}\" peer={}",
+                     req->acting_user_id(), printable(acting.email), printable(req->address()),
+                     printable(status.error_message()), peer);
+        finish(reactor, timer, status);
+        return;
+      }
+      auto row = ctx_.accounts.set_limits(subject.email, req->quota_bytes(), req->quota_messages());
+      spdlog::info("audit quota action=set_quota outcome=ok actor=\"{}\" email={} quota_bytes={} quota_messages={} "
+                   "old_quota_bytes={} old_quota_messages={} peer={}",
+                   printable(acting.email), row.email, row.quota_bytes, row.quota_messages, subject.quota_bytes,
+                   subject.quota_messages, peer);
+      fill_quota(resp, row);
+      finish(reactor, timer, grpc::Status::OK);
+    } catch (const StoreError& e) {
+      finish(reactor, timer,
+             grpc::Status(e.kind() == StoreError::Kind::kNotFound ? grpc::NOT_FOUND : grpc::INVALID_ARGUMENT, e.what()));
+    } catch (const std::exception& e) {
+      spdlog::error("SetQuota: {}", e.what());
+      finish(reactor, timer, grpc::Status(grpc::UNAVAILABLE, "cannot set the quota now: database unavailable"));
+    }
+  });
+  return reactor;
 }
 
 }  // namespace postline::auth

@@ -60,6 +60,10 @@ class AuthServiceImpl final : public mail::v1::AuthService::CallbackService {
                                       mail::v1::SaslStepResponse* resp) override;
   grpc::ServerUnaryReactor* SaslStep(grpc::CallbackServerContext* context, const mail::v1::SaslStepRequest* req,
                                      mail::v1::SaslStepResponse* resp) override;
+  grpc::ServerUnaryReactor* GetQuota(grpc::CallbackServerContext* context, const mail::v1::GetQuotaRequest* req,
+                                     mail::v1::QuotaResponse* resp) override;
+  grpc::ServerUnaryReactor* SetQuota(grpc::CallbackServerContext* context, const mail::v1::SetQuotaRequest* req,
+                                     mail::v1::QuotaResponse* resp) override;
 
  private:
   // Drives a conversation one step with the client's `data`; finishes `reactor`.

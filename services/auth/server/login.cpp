@@ -81,6 +81,8 @@ LoginOutcome conclude_login(ServiceContext& ctx, const LoginRequest& req, const 
     if (auto user = ctx.accounts.get_user(record->email)) {
       out.display_name = user->display_name;
       out.quota_bytes = user->quota_bytes;
+      out.quota_messages = user->quota_messages;
+      out.admin = user->admin;
     }
   }
   ctx.metrics.login(req.protocol, req.mechanism, outcome_label(out.result));

@@ -38,6 +38,8 @@ struct LoginOutcome {
   std::string email;
   std::string display_name;
   int64_t quota_bytes = 0;
+  int64_t quota_messages = 0;
+  bool admin = false;
 };
 
 std::string protocol_label(mail::v1::Protocol p);

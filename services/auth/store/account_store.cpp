@@ -31,11 +31,13 @@ UserRow user_row(const pqxx::row& r) {
   u.quota_bytes = r["quota_bytes"].as<int64_t>();
   u.display_name = r["display_name"].as<std::string>();
   u.last_login_at = text(r["last_login"]);
+  u.quota_messages = r["quota_messages"].as<int64_t>();
+  u.admin = r["admin"].as<bool>();
   return u;
 }
 
 constexpr const char* kUserColumns =
-    "id, email, disabled, quota_bytes, display_name, "
+    "id, email, disabled, quota_bytes, quota_messages, admin, display_name, "
     "to_char(last_login_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS last_login";
 
 void require_changed(const pqxx::result& r, const std::string& email) {
@@ -109,11 +111,11 @@ UserRow AccountStore::add_user(const NewUser& u) {
       throw StoreError(Kind::kAlreadyExists, u.email + " is an alias; remove the alias before adding a user");
     auto r = tx.exec_params(
         std::string("INSERT INTO auth_users (domain_id, email, password_hash, scram_salt, scram_iterations,"
-                    " scram_stored_key, scram_server_key, quota_bytes, display_name)"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (email) DO NOTHING RETURNING ") +
+                    " scram_stored_key, scram_server_key, quota_bytes, display_name, quota_messages, admin)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (email) DO NOTHING RETURNING ") +
             kUserColumns,
         did, u.email, u.password_hash, bin(u.scram.salt), u.scram.iterations, bin(u.scram.stored_key),
-        bin(u.scram.server_key), u.quota_bytes, u.display_name);
+        bin(u.scram.server_key), u.quota_bytes, u.display_name, u.quota_messages, u.admin);
     if (r.empty()) throw StoreError(Kind::kAlreadyExists, "user " + u.email + " already exists");
     tx.commit();
     return user_row(r[0]);
@@ -187,6 +189,49 @@ void AccountStore::set_quota(const std::string& email, int64_t quota) {
     require_changed(
         tx.exec_params("UPDATE auth_users SET quota_bytes = $2, updated_at = now() WHERE email = $1", email, quota), email);
     tx.commit();
+  });
+}
+
+void AccountStore::set_quota_messages(const std::string& email, int64_t quota) {
+  if (quota < 0) throw StoreError(Kind::kInvalidArgument, "message quota must not be negative");
+  pool_.with([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    require_changed(
+        tx.exec_params("UPDATE auth_users SET quota_messages = $2, updated_at = now() WHERE email = $1", email, quota),
+        email);
+    tx.commit();
+  });
+}
+
+void AccountStore::set_admin(const std::string& email, bool admin) {
+  pool_.with([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    require_changed(tx.exec_params("UPDATE auth_users SET admin = $2, updated_at = now() WHERE email = $1", email, admin),
+                    email);
+    tx.commit();
+  });
+}
+
+std::optional<UserRow> AccountStore::get_user_by_id(int64_t id) {
+  return pool_.with([&](pqxx::connection& c) -> std::optional<UserRow> {
+    pqxx::read_transaction tx(c);
+    auto r = tx.exec_params(std::string("SELECT ") + kUserColumns + " FROM auth_users WHERE id = $1", id);
+    if (r.empty()) return std::nullopt;
+    return user_row(r[0]);
+  });
+}
+
+UserRow AccountStore::set_limits(const std::string& email, int64_t quota_bytes, int64_t quota_messages) {
+  if (quota_bytes < 0 || quota_messages < 0) throw StoreError(Kind::kInvalidArgument, "quota must not be negative");
+  return pool_.with([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    auto r = tx.exec_params(std::string("UPDATE auth_users SET quota_bytes = $2, quota_messages = $3, updated_at = now()"
+                                        " WHERE email = $1 RETURNING ") +
+                                kUserColumns,
+                            email, quota_bytes, quota_messages);
+    if (r.empty()) throw StoreError(Kind::kNotFound, "no such user " + email);
+    tx.commit();
+    return user_row(r[0]);
   });
 }
 
@@ -382,14 +427,14 @@ Resolution AccountStore::resolve(const Address& address) {
       if (res.targets.size() < kMaxTargets) res.targets.push_back({false, 0, addr});
     };
     auto lookup_exact = [&](const std::string& addr, int depth) -> bool {
-      auto u = tx.exec_params("SELECT id, disabled, quota_bytes FROM auth_users WHERE email = $1", addr);
+      auto u = tx.exec_params("SELECT id, disabled, quota_bytes, quota_messages FROM auth_users WHERE email = $1", addr);
       if (!u.empty()) {
         // A disabled user receives nothing: the address reads as unknown (550 5.1.1),
         // so mail is refused at RCPT rather than accepted and lost.
         if (u[0][1].as<bool>()) return false;
         const int64_t id = u[0][0].as<int64_t>();
         if (users_seen.insert(id).second && res.targets.size() < kMaxTargets)
-          res.targets.push_back({true, id, addr, u[0][2].is_null() ? 0 : u[0][2].as<int64_t>()});
+          res.targets.push_back({true, id, addr, u[0][2].as<int64_t>(), u[0][3].as<int64_t>()});
         return true;
       }
       auto a = tx.exec_params("SELECT target FROM auth_aliases WHERE address = $1 ORDER BY target", addr);

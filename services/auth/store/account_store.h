@@ -43,6 +43,8 @@ struct UserRow {
   int64_t quota_bytes = 0;
   std::string display_name;
   std::string last_login_at;  // ISO text, empty if never
+  int64_t quota_messages = 0;  // 0 = unlimited
+  bool admin = false;          // may read/set other users' quotas over IMAP
 };
 
 struct NewUser {
@@ -51,6 +53,8 @@ struct NewUser {
   scram::Credentials scram;
   int64_t quota_bytes = 0;
   std::string display_name;
+  int64_t quota_messages = 0;
+  bool admin = false;
 };
 
 // Everything a login needs, read in one round trip.
@@ -86,6 +90,7 @@ struct Target {
   int64_t user_id = 0;  // when local
   std::string address;  // final address
   int64_t quota_bytes = 0;  // when local; 0 = unlimited
+  int64_t quota_messages = 0;  // when local; 0 = unlimited
 };
 
 struct Resolution {
@@ -113,6 +118,11 @@ class AccountStore {
   void set_disabled(const std::string& email, bool disabled);
   void set_quota(const std::string& email, int64_t quota_bytes);
   void set_display_name(const std::string& email, const std::string& name);
+  void set_quota_messages(const std::string& email, int64_t quota_messages);
+  void set_admin(const std::string& email, bool admin);
+  std::optional<UserRow> get_user_by_id(int64_t id);
+  // Replaces both limits in one statement (IMAP SETQUOTA); the updated row.
+  UserRow set_limits(const std::string& email, int64_t quota_bytes, int64_t quota_messages);
 
   // Logins
   std::optional<LoginRecord> login_record(const std::string& email);

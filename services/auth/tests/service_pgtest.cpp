@@ -471,5 +471,125 @@ TEST(AuthService, DelayLongerThanTheDeadlineAnswersThrottledAtOnce) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 4s);
 }
 
+// --- QUOTA: message limits, the admin flag, GetQuota/SetQuota -------------
+
+TEST(AuthService, LimitsAndAdminFlagComeWithEveryLoginAndResolution) {
+  Platform p;
+  p.add_user("anna@example.com", "s3cret");
+  v1::UpdateUserRequest u;
+  u.set_email("anna@example.com");
+  u.set_quota_bytes(2 << 20);
+  u.set_quota_messages(100);
+  u.set_admin(true);
+  v1::UpdateUserResponse ur;
+  auto s = p.admin(&v1::AdminService::Stub::UpdateUser, u, &ur);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(ur.user().quota_messages(), 100);
+  EXPECT_TRUE(ur.user().admin());
+
+  auto login = p.login("anna@example.com", "s3cret");
+  ASSERT_EQ(login.result(), v1::AUTH_RESULT_OK);
+  EXPECT_EQ(login.quota_bytes(), 2 << 20);
+  EXPECT_EQ(login.quota_messages(), 100);
+  EXPECT_TRUE(login.admin());
+
+  const std::string bare = "n=anna@example.com,r=abcdefghijklmnop";
+  auto first = p.sasl_start("SCRAM-SHA-256", "n,," + bare);
+  ASSERT_EQ(first.state(), v1::SASL_STATE_CONTINUE);
+  v1::SaslStepResponse fin;
+  ASSERT_TRUE(p.sasl_step(first.conversation_id(), scram_client_final("s3cret", bare, first.challenge()), &fin).ok());
+  ASSERT_EQ(fin.state(), v1::SASL_STATE_SUCCESS);
+  EXPECT_EQ(fin.quota_bytes(), 2 << 20);
+  EXPECT_EQ(fin.quota_messages(), 100);
+  EXPECT_TRUE(fin.admin());
+
+  auto res = p.resolve("anna@example.com");
+  ASSERT_EQ(res.targets_size(), 1);
+  EXPECT_EQ(res.targets(0).quota_bytes(), 2 << 20);
+  EXPECT_EQ(res.targets(0).quota_messages(), 100);
+
+  v1::ListUsersRequest l;
+  v1::ListUsersResponse lr;
+  ASSERT_TRUE(p.admin(&v1::AdminService::Stub::ListUsers, l, &lr).ok());
+  ASSERT_EQ(lr.users_size(), 1);
+  EXPECT_EQ(lr.users(0).quota_messages(), 100);
+  EXPECT_TRUE(lr.users(0).admin());
+
+  // AddUser carries them too; negative limits are refused.
+  v1::AddUserRequest a;
+  a.set_email("bob@example.com");
+  a.set_password("pw");
+  a.set_quota_messages(5);
+  v1::AddUserResponse ar;
+  ASSERT_TRUE(p.admin(&v1::AdminService::Stub::AddUser, a, &ar).ok());
+  EXPECT_EQ(ar.user().quota_messages(), 5);
+  EXPECT_FALSE(ar.user().admin());
+  u.Clear();
+  u.set_email("bob@example.com");
+  u.set_quota_messages(-1);
+  EXPECT_EQ(p.admin(&v1::AdminService::Stub::UpdateUser, u, &ur).error_code(), grpc::INVALID_ARGUMENT);
+}
+
+TEST(AuthService, OnlyAdminsSetQuotasAndReadOthers) {
+  Platform p;
+  p.add_user("root@example.com", "pw");
+  p.add_user("anna@example.com", "pw");
+  v1::UpdateUserRequest u;
+  u.set_email("root@example.com");
+  u.set_admin(true);
+  v1::UpdateUserResponse ur;
+  ASSERT_TRUE(p.admin(&v1::AdminService::Stub::UpdateUser, u, &ur).ok());
+  const int64_t root_id = ur.user().id();
+  const int64_t anna_id = p.login("anna@example.com", "pw").user_id();
+
+  auto get = [&](int64_t actor, const std::string& address, v1::QuotaResponse* resp) {
+    v1::GetQuotaRequest req;
+    req.set_acting_user_id(actor);
+    req.set_address(address);
+    grpc::ClientContext c;
+    return p.auth_stub_->GetQuota(&c, req, resp);
+  };
+  auto set = [&](int64_t actor, const std::string& address, int64_t bytes, int64_t messages, v1::QuotaResponse* resp) {
+    v1::SetQuotaRequest req;
+    req.set_acting_user_id(actor);
+    req.set_address(address);
+    req.set_quota_bytes(bytes);
+    req.set_quota_messages(messages);
+    grpc::ClientContext c;
+    return p.auth_stub_->SetQuota(&c, req, resp);
+  };
+
+  v1::QuotaResponse q;
+  // Everyone reads their own root; nobody else's unless admin.
+  ASSERT_TRUE(get(anna_id, "", &q).ok());
+  EXPECT_EQ(q.user_id(), anna_id);
+  ASSERT_TRUE(get(anna_id, "ANNA@example.com", &q).ok());
+  EXPECT_EQ(get(anna_id, "root@example.com", &q).error_code(), grpc::PERMISSION_DENIED);
+  EXPECT_EQ(get(anna_id, "nobody@example.com", &q).error_code(), grpc::PERMISSION_DENIED);  // no probing
+  // Non-admins set nothing, not even their own.
+  EXPECT_EQ(set(anna_id, "", 1024, 1, &q).error_code(), grpc::PERMISSION_DENIED);
+  EXPECT_EQ(set(anna_id, "anna@example.com", 1024, 1, &q).error_code(), grpc::PERMISSION_DENIED);
+  EXPECT_EQ(set(999999, "anna@example.com", 1024, 1, &q).error_code(), grpc::PERMISSION_DENIED);
+
+  ASSERT_TRUE(set(root_id, "anna@example.com", 512 * 1024, 1000, &q).ok());
+  EXPECT_EQ(q.user_id(), anna_id);
+  EXPECT_EQ(q.quota_bytes(), 512 * 1024);
+  EXPECT_EQ(q.quota_messages(), 1000);
+  ASSERT_TRUE(get(root_id, "anna@example.com", &q).ok());
+  EXPECT_EQ(q.quota_messages(), 1000);
+  EXPECT_EQ(p.login("anna@example.com", "pw").quota_messages(), 1000);
+  EXPECT_EQ(get(root_id, "nobody@example.com", &q).error_code(), grpc::NOT_FOUND);
+  EXPECT_EQ(set(root_id, "nobody@example.com", 1, 1, &q).error_code(), grpc::NOT_FOUND);
+  EXPECT_EQ(set(root_id, "anna@example.com", -1, 1, &q).error_code(), grpc::INVALID_ARGUMENT);
+  // Both zero: unlimited again.
+  ASSERT_TRUE(set(root_id, "anna@example.com", 0, 0, &q).ok());
+  EXPECT_EQ(p.login("anna@example.com", "pw").quota_bytes(), 0);
+
+  // A disabled admin is no admin.
+  u.set_disabled(true);
+  ASSERT_TRUE(p.admin(&v1::AdminService::Stub::UpdateUser, u, &ur).ok());
+  EXPECT_EQ(set(root_id, "anna@example.com", 1, 1, &q).error_code(), grpc::PERMISSION_DENIED);
+}
+
 }  // namespace
 }  // namespace postline::auth
