@@ -52,6 +52,90 @@ std::optional<std::string> PgBlobStore::get_range(pqxx::transaction_base& tx, st
   return pqxx::binarystring(r[0][0]).str();
 }
 
+std::vector<std::optional<std::string>> BlobStore::get_many(pqxx::transaction_base& tx,
+                                                            const std::vector<std::string>& keys) {
+  std::vector<std::optional<std::string>> out;
+  out.reserve(keys.size());
+  for (const auto& k : keys) out.push_back(get(tx, k));
+  return out;
+}
+
+std::vector<std::optional<std::string>> BlobStore::get_ranges(pqxx::transaction_base& tx,
+                                                              const std::vector<Range>& ranges) {
+  std::vector<std::optional<std::string>> out;
+  out.reserve(ranges.size());
+  for (const auto& r : ranges) out.push_back(get_range(tx, r.key, r.offset, r.length));
+  return out;
+}
+
+namespace {
+
+// Array literals for the bulk queries. Keys travel as hex text ("{ab12,...}":
+// hex digits need no quoting) and are decoded by the server, so the literal
+// never holds raw bytes.
+std::string hex_array(const std::vector<std::string_view>& keys) {
+  std::string out = "{";
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (i) out += ',';
+    out += to_hex(keys[i]);
+  }
+  out += '}';
+  return out;
+}
+
+std::string int_array(const std::vector<int64_t>& v) {
+  std::string out = "{";
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) out += ',';
+    out += std::to_string(v[i]);
+  }
+  out += '}';
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::optional<std::string>> PgBlobStore::get_many(pqxx::transaction_base& tx,
+                                                              const std::vector<std::string>& keys) {
+  std::vector<std::optional<std::string>> out(keys.size());
+  if (keys.empty()) return out;
+  std::vector<std::string_view> views(keys.begin(), keys.end());
+  // ORDINALITY maps each row back to its position; a key asked twice is
+  // answered twice (the join repeats it).
+  auto r = tx.exec_params(
+      "SELECT k.i, b.data FROM unnest($1::text[]) WITH ORDINALITY AS k(hex, i) "
+      "JOIN mailstore_blobs b ON b.sha256 = decode(k.hex, 'hex')",
+      hex_array(views));
+  for (const auto& row : r) {
+    auto i = row[0].as<int64_t>() - 1;
+    if (i >= 0 && static_cast<size_t>(i) < out.size()) out[i] = pqxx::binarystring(row[1]).str();
+  }
+  return out;
+}
+
+std::vector<std::optional<std::string>> PgBlobStore::get_ranges(pqxx::transaction_base& tx,
+                                                                const std::vector<Range>& ranges) {
+  std::vector<std::optional<std::string>> out(ranges.size());
+  if (ranges.empty()) return out;
+  std::vector<std::string_view> views;
+  std::vector<int64_t> offsets, lengths;
+  for (const auto& rg : ranges) {
+    views.push_back(rg.key);
+    offsets.push_back(static_cast<int64_t>(rg.offset + 1));  // substring() is 1-based
+    lengths.push_back(static_cast<int64_t>(rg.length));
+  }
+  auto r = tx.exec_params(
+      "SELECT k.i, substring(b.data FROM k.off FOR k.len) "
+      "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS k(hex, off, len, i) "
+      "JOIN mailstore_blobs b ON b.sha256 = decode(k.hex, 'hex')",
+      hex_array(views), int_array(offsets), int_array(lengths));
+  for (const auto& row : r) {
+    auto i = row[0].as<int64_t>() - 1;
+    if (i >= 0 && static_cast<size_t>(i) < out.size()) out[i] = pqxx::binarystring(row[1]).str();
+  }
+  return out;
+}
+
 BlobStore& default_blob_store() {
   static PgBlobStore store;
   return store;

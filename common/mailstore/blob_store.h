@@ -9,9 +9,11 @@
 
 #include <pqxx/pqxx>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace postline::mailstore {
 
@@ -29,6 +31,20 @@ class BlobStore {
   // Bytes [offset, offset+length) clipped to the blob; nullopt if missing.
   virtual std::optional<std::string> get_range(pqxx::transaction_base& tx, std::string_view key,
                                                uint64_t offset, uint64_t length) = 0;
+
+  // Bulk reads for FETCH over many messages: one round trip instead of one per
+  // message. Results are positional (out[i] answers keys[i] / ranges[i]);
+  // nullopt where the blob is missing. Callers bound the total size. The
+  // defaults loop over get()/get_range(), so a backend without a bulk call
+  // stays correct.
+  struct Range {
+    std::string key;
+    uint64_t offset = 0, length = 0;
+  };
+  virtual std::vector<std::optional<std::string>> get_many(pqxx::transaction_base& tx,
+                                                           const std::vector<std::string>& keys);
+  virtual std::vector<std::optional<std::string>> get_ranges(pqxx::transaction_base& tx,
+                                                             const std::vector<Range>& ranges);
 };
 
 // Table mailstore_blobs.
@@ -38,6 +54,10 @@ class PgBlobStore final : public BlobStore {
   std::optional<std::string> get(pqxx::transaction_base& tx, std::string_view key) override;
   std::optional<std::string> get_range(pqxx::transaction_base& tx, std::string_view key,
                                        uint64_t offset, uint64_t length) override;
+  std::vector<std::optional<std::string>> get_many(pqxx::transaction_base& tx,
+                                                   const std::vector<std::string>& keys) override;
+  std::vector<std::optional<std::string>> get_ranges(pqxx::transaction_base& tx,
+                                                     const std::vector<Range>& ranges) override;
 };
 
 // The store used by deliver() and the IMAP store unless configured otherwise.

@@ -17,6 +17,11 @@ DeliveryResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view
 
 DeliveryResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view mailbox_name,
                        std::string_view message, std::string_view delivery_key, int64_t quota_bytes) {
+  return deliver(conn, user_id, mailbox_name, message, delivery_key, Quota{quota_bytes, 0});
+}
+
+DeliveryResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view mailbox_name,
+                       std::string_view message, std::string_view delivery_key, const Quota& quota) {
   const std::string name = normalize_mailbox_name(mailbox_name.empty() ? "INBOX" : mailbox_name);
   const std::string body = canonicalize_line_endings(message);
 
@@ -44,16 +49,20 @@ DeliveryResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view
     return dup;
   }
 
-  if (quota_bytes > 0) {
+  if (quota.bytes > 0 || quota.messages > 0) {
     // The account row lock serialises quota-checked deliveries per user, so
     // two concurrent ones cannot both see room for one message. (IMAP APPEND
     // stays a soft limit; it does not take this lock.)
     tx.exec_params("SELECT user_id FROM mailstore_accounts WHERE user_id = $1 FOR UPDATE", user_id);
     const auto size = static_cast<int64_t>(body.size());
-    if (size > quota_bytes || usage(tx, user_id).bytes + size > quota_bytes) {
-      DeliveryResult over;
+    const Usage used = usage(tx, user_id);
+    DeliveryResult over;
+    if (quota.bytes > 0 && (size > quota.bytes || used.bytes + size > quota.bytes)) {
       over.over_quota = true;
-      over.exceeds_quota = size > quota_bytes;
+      over.exceeds_quota = size > quota.bytes;
+    }
+    if (quota.messages > 0 && used.messages + 1 > quota.messages) over.over_quota = over.over_message_quota = true;
+    if (over.over_quota) {
       tx.abort();  // the delivery key stays unclaimed
       return over;
     }

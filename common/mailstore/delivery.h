@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/mailstore/quota.h"
+
 namespace postline::mailstore {
 
 struct DeliveryResult {
@@ -21,6 +23,9 @@ struct DeliveryResult {
   // Also set (with over_quota) when the message alone is larger than the quota:
   // no amount of expunging makes room, so the queue bounces at once.
   bool exceeds_quota = false;
+  // Set (with over_quota) when the MESSAGE limit is the reason: the user
+  // already stores quota.messages messages. Expunging makes room, so defer.
+  bool over_message_quota = false;
 };
 
 // Delivers one message into a user's mailbox in ONE transaction on `conn`:
@@ -41,5 +46,11 @@ DeliveryResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view
 // answers duplicate even when the user is over quota now.
 DeliveryResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view mailbox_name,
                        std::string_view message, std::string_view delivery_key, int64_t quota_bytes);
+
+// The same with both limits (authd's ResolvedTarget quota_bytes and
+// quota_messages; 0 = unlimited each), checked under the same lock: over the
+// MESSAGE limit answers over_quota + over_message_quota (never exceeds_quota).
+DeliveryResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view mailbox_name,
+                       std::string_view message, std::string_view delivery_key, const Quota& quota);
 
 }  // namespace postline::mailstore

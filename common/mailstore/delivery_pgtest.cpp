@@ -175,3 +175,26 @@ TEST_F(DeliveryTest, ConcurrentDeliveriesCannotBothSlipUnderQuota) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(DeliveryTest, MessageQuotaDefersWithoutClaimingTheKey) {
+  const Quota quota{0, 2};
+  EXPECT_FALSE(deliver(*conn_, 30, "INBOX", kMsg, "m1", quota).over_quota);
+  EXPECT_FALSE(deliver(*conn_, 30, "Junk", kMsg, "m2", quota).over_quota);  // counts every mailbox
+  auto r = deliver(*conn_, 30, "INBOX", kMsg, "m3", quota);
+  EXPECT_TRUE(r.over_quota);
+  EXPECT_TRUE(r.over_message_quota);
+  EXPECT_FALSE(r.exceeds_quota);  // expunging makes room: defer, do not bounce
+  EXPECT_EQ(scalar("SELECT count(*) FROM mailstore_messages WHERE user_id = 30"), 2);
+  EXPECT_EQ(scalar("SELECT count(*) FROM mailstore_deliveries WHERE user_id = 30 AND delivery_key = 'm3'"), 0);
+  // Bytes are still checked alongside; the byte-only overload still works.
+  auto bytes = deliver(*conn_, 30, "INBOX", kMsg, "m4", Quota{static_cast<int64_t>(kMsg.size()) * 10, 3});
+  EXPECT_FALSE(bytes.over_quota);
+  auto both = deliver(*conn_, 30, "INBOX", kMsg, "m5", Quota{static_cast<int64_t>(kMsg.size()) - 1, 100});
+  EXPECT_TRUE(both.exceeds_quota);
+  EXPECT_FALSE(both.over_message_quota);
+  EXPECT_FALSE(deliver(*conn_, 30, "INBOX", kMsg, "m6", int64_t{0}).over_quota);
+}
+
+}  // namespace

@@ -191,12 +191,67 @@ std::vector<MessageState> message_states(pqxx::transaction_base& tx, int64_t use
 
 std::vector<int64_t> expunged_since(pqxx::transaction_base& tx, int64_t user_id, int64_t mailbox_id,
                                     int64_t since_modseq) {
+  // One statement, so the horizon and the rows come from one snapshot even in
+  // a READ COMMITTED transaction (a prune committing in between cannot make
+  // rows disappear without the horizon moving with them).
   std::vector<int64_t> out;
   for (const auto& r : tx.exec_params(
-           "SELECT uid FROM mailstore_expunged WHERE user_id = $1 AND mailbox_id = $2 AND modseq > $3 ORDER BY uid",
+           "WITH mb AS (SELECT expunged_pruned_modseq AS horizon, uidnext FROM mailstore_mailboxes "
+           "            WHERE user_id = $1 AND mailbox_id = $2) "
+           "SELECT e.uid FROM mailstore_expunged e, mb "
+           " WHERE e.user_id = $1 AND e.mailbox_id = $2 AND e.modseq > $3 AND $3 >= mb.horizon "
+           "UNION ALL "
+           "SELECT g.uid FROM mb, generate_series(1::bigint, mb.uidnext - 1) AS g(uid) "
+           " WHERE $3 < mb.horizon AND NOT EXISTS (SELECT 1 FROM mailstore_messages m "
+           "   WHERE m.user_id = $1 AND m.mailbox_id = $2 AND m.uid = g.uid) "
+           "ORDER BY 1",
            user_id, mailbox_id, since_modseq))
     out.push_back(r[0].as<int64_t>());
   return out;
+}
+
+int64_t pruned_horizon(pqxx::transaction_base& tx, int64_t user_id, int64_t mailbox_id) {
+  auto r = tx.exec_params(
+      "SELECT expunged_pruned_modseq FROM mailstore_mailboxes WHERE user_id = $1 AND mailbox_id = $2", user_id,
+      mailbox_id);
+  return r.empty() ? 0 : r[0][0].as<int64_t>();
+}
+
+PruneResult prune_expunged(pqxx::connection& conn, std::chrono::seconds max_age, int64_t batch) {
+  // Any constant shared by every imapd; "pstl" + 1.
+  constexpr int64_t kPruneLockKey = 0x7073746c0001;
+  PruneResult res;
+  pqxx::work tx(conn);
+  if (!tx.exec_params("SELECT pg_try_advisory_xact_lock($1)", kPruneLockKey)[0][0].as<bool>()) {
+    res.locked = false;
+    return res;
+  }
+  const std::string age = std::to_string(max_age.count()) + " seconds";
+  // One mailbox per transaction: its row is locked first (FOR UPDATE), in the
+  // same order writers (EXPUNGE, MOVE) lock it before touching expunged rows,
+  // and never two mailbox rows at once, so pruning cannot deadlock with them.
+  auto pick = tx.exec_params(
+      "SELECT user_id, mailbox_id FROM mailstore_expunged WHERE expunged_at < now() - $1::interval LIMIT 1", age);
+  if (pick.empty()) return res;
+  const int64_t user_id = pick[0][0].as<int64_t>(), mailbox_id = pick[0][1].as<int64_t>();
+  tx.exec_params("SELECT 1 FROM mailstore_mailboxes WHERE user_id = $1 AND mailbox_id = $2 FOR UPDATE", user_id,
+                 mailbox_id);
+  auto done = tx.exec_params(
+      "WITH gone AS (DELETE FROM mailstore_expunged WHERE (user_id, mailbox_id, uid) IN ("
+      "   SELECT user_id, mailbox_id, uid FROM mailstore_expunged "
+      "    WHERE user_id = $1 AND mailbox_id = $2 AND expunged_at < now() - $3::interval LIMIT $4) "
+      "  RETURNING modseq), "
+      " horizon AS (UPDATE mailstore_mailboxes SET expunged_pruned_modseq = "
+      "   GREATEST(expunged_pruned_modseq, (SELECT max(modseq) FROM gone)) "
+      "   WHERE user_id = $1 AND mailbox_id = $2 AND EXISTS (SELECT 1 FROM gone) RETURNING 1) "
+      "SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM horizon)",
+      user_id, mailbox_id, age, batch);
+  tx.commit();
+  res.deleted = done[0][0].as<int64_t>();
+  // More may remain in this mailbox or in others; the caller stops at a call
+  // that finds nothing old enough.
+  res.more = true;
+  return res;
 }
 
 std::vector<MessageRecord> fetch_records(pqxx::transaction_base& tx, int64_t user_id, int64_t mailbox_id,
@@ -364,13 +419,23 @@ Usage usage(pqxx::transaction_base& tx, int64_t user_id) {
 AppendResult append(pqxx::connection& conn, int64_t user_id, const std::string& mailbox_name,
                     std::string_view message, const std::vector<std::string>& flags,
                     std::optional<int64_t> internaldate, int64_t quota_bytes) {
+  return append(conn, user_id, mailbox_name, message, flags, internaldate, Quota{quota_bytes, 0});
+}
+
+AppendResult append(pqxx::connection& conn, int64_t user_id, const std::string& mailbox_name,
+                    std::string_view message, const std::vector<std::string>& flags,
+                    std::optional<int64_t> internaldate, const Quota& quota) {
   AppendResult res;
   const std::string body = canonicalize_line_endings(message);
   pqxx::work tx(conn);
   // A soft limit: two concurrent APPENDs may both pass; the next one fails.
-  if (quota_bytes > 0 && usage(tx, user_id).bytes + static_cast<int64_t>(body.size()) > quota_bytes) {
-    res.error = StoreError::kOverQuota;
-    return res;
+  if (quota.bytes > 0 || quota.messages > 0) {
+    const Usage used = usage(tx, user_id);
+    if ((quota.bytes > 0 && used.bytes + static_cast<int64_t>(body.size()) > quota.bytes) ||
+        (quota.messages > 0 && used.messages + 1 > quota.messages)) {
+      res.error = StoreError::kOverQuota;
+      return res;
+    }
   }
   auto alloc = allocate(tx, user_id, normalize_mailbox_name(mailbox_name), 1);
   if (!alloc) {
@@ -392,13 +457,22 @@ AppendResult append(pqxx::connection& conn, int64_t user_id, const std::string& 
 CopyResult copy_messages(pqxx::connection& conn, int64_t user_id, int64_t source_mailbox_id,
                          const std::vector<int64_t>& uids, const std::string& dest_name, bool move,
                          int64_t quota_bytes) {
+  return copy_messages(conn, user_id, source_mailbox_id, uids, dest_name, move, Quota{quota_bytes, 0});
+}
+
+CopyResult copy_messages(pqxx::connection& conn, int64_t user_id, int64_t source_mailbox_id,
+                         const std::vector<int64_t>& uids, const std::string& dest_name, bool move,
+                         const Quota& quota) {
   pqxx::work tx(conn);
-  if (quota_bytes > 0 && !move) {  // MOVE does not change the total
+  if ((quota.bytes > 0 || quota.messages > 0) && !move) {  // MOVE changes neither total
     auto added = tx.exec_params(
-        "SELECT COALESCE(sum(size), 0) FROM mailstore_messages WHERE user_id = $1 AND mailbox_id = $2 "
+        "SELECT COALESCE(sum(size), 0), count(*) FROM mailstore_messages WHERE user_id = $1 AND mailbox_id = $2 "
         "AND uid = ANY($3::bigint[])",
-        user_id, source_mailbox_id, int_array(uids))[0][0].as<int64_t>();
-    if (usage(tx, user_id).bytes + added > quota_bytes) {
+        user_id, source_mailbox_id, int_array(uids));
+    const int64_t added_bytes = added[0][0].as<int64_t>(), added_messages = added[0][1].as<int64_t>();
+    const Usage used = usage(tx, user_id);
+    if ((quota.bytes > 0 && used.bytes + added_bytes > quota.bytes) ||
+        (quota.messages > 0 && added_messages > 0 && used.messages + added_messages > quota.messages)) {
       CopyResult r;
       r.error = StoreError::kOverQuota;
       return r;

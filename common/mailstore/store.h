@@ -7,11 +7,14 @@
 
 #include <pqxx/pqxx>
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "common/mailstore/quota.h"
 
 namespace postline::mailstore {
 
@@ -71,7 +74,10 @@ std::optional<MailboxStatus> mailbox_status(pqxx::transaction_base& tx, int64_t 
 // Messages of a mailbox with modseq > since (0: all), ordered by UID.
 std::vector<MessageState> message_states(pqxx::transaction_base& tx, int64_t user_id, int64_t mailbox_id,
                                          int64_t since_modseq = 0);
-// UIDs expunged with modseq > since, ordered.
+// UIDs expunged with modseq > since, ordered. When old history was pruned
+// (since < the mailbox's pruned horizon, see prune_expunged) the exact answer
+// is unknown, so this returns every UID below UIDNEXT that no longer exists:
+// a superset, which RFC 7162 3.2.5.2 allows for VANISHED (EARLIER).
 std::vector<int64_t> expunged_since(pqxx::transaction_base& tx, int64_t user_id, int64_t mailbox_id,
                                     int64_t since_modseq);
 
@@ -99,7 +105,13 @@ struct AppendResult {
   StoreError error = StoreError::kNone;
   int64_t mailbox_id = 0, uidvalidity = 0, uid = 0;
 };
-// quota_bytes > 0: refuse (kOverQuota) when the user's stored bytes would exceed it.
+// Refuses (kOverQuota) when the user's stored bytes or message count would
+// exceed a limit of `quota` (0 = unlimited). A soft limit: no lock across the
+// user's mailboxes, so two concurrent APPENDs may both pass.
+AppendResult append(pqxx::connection& conn, int64_t user_id, const std::string& mailbox_name,
+                    std::string_view message, const std::vector<std::string>& flags,
+                    std::optional<int64_t> internaldate, const Quota& quota);
+// The same with only a byte limit (0 = unlimited).
 AppendResult append(pqxx::connection& conn, int64_t user_id, const std::string& mailbox_name,
                     std::string_view message, const std::vector<std::string>& flags,
                     std::optional<int64_t> internaldate, int64_t quota_bytes = 0);
@@ -110,6 +122,11 @@ struct CopyResult {
   std::vector<int64_t> source_uids, dest_uids;  // pairwise, ascending source order
 };
 // COPY, or MOVE (copy + expunge from the source in the same transaction).
+// COPY is refused (kOverQuota) when the copies would exceed a limit; MOVE
+// within one user changes neither total and is never refused for quota.
+CopyResult copy_messages(pqxx::connection& conn, int64_t user_id, int64_t source_mailbox_id,
+                         const std::vector<int64_t>& uids, const std::string& dest_name, bool move,
+                         const Quota& quota);
 CopyResult copy_messages(pqxx::connection& conn, int64_t user_id, int64_t source_mailbox_id,
                          const std::vector<int64_t>& uids, const std::string& dest_name, bool move,
                          int64_t quota_bytes = 0);
@@ -119,6 +136,21 @@ struct Usage {
   int64_t bytes = 0, messages = 0;
 };
 Usage usage(pqxx::transaction_base& tx, int64_t user_id);
+
+// QRESYNC history pruning. Deletes expunged-UID rows older than `max_age`, at
+// most `batch` rows of one mailbox per transaction, and raises that mailbox's
+// pruned horizon (mailstore_mailboxes.expunged_pruned_modseq) to the highest
+// MODSEQ deleted, in the same transaction. Only one process prunes at a time
+// (pg_try_advisory_xact_lock); a batch that does not get the lock does nothing
+// and says so. Call repeatedly until `more` is false.
+struct PruneResult {
+  bool locked = true;    // false: another process holds the pruning lock
+  int64_t deleted = 0;   // rows deleted by this call
+  bool more = false;     // rows old enough may remain (call again)
+};
+PruneResult prune_expunged(pqxx::connection& conn, std::chrono::seconds max_age, int64_t batch);
+// The highest MODSEQ whose expunge history was pruned (0: complete history).
+int64_t pruned_horizon(pqxx::transaction_base& tx, int64_t user_id, int64_t mailbox_id);
 
 StoreError create_mailbox(pqxx::connection& conn, int64_t user_id, const std::string& name);
 StoreError delete_mailbox(pqxx::connection& conn, int64_t user_id, const std::string& name);

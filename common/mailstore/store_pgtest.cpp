@@ -13,7 +13,8 @@ namespace {
 class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    conn_ = std::make_unique<pqxx::connection>(postline::testing::create_test_database("mailstore_store"));
+    url_ = postline::testing::create_test_database("mailstore_store");
+    conn_ = std::make_unique<pqxx::connection>(url_);
     postline::db::migrate(*conn_, sql::migrations());
     pqxx::work tx(*conn_);
     ensure_account(tx, kUser);
@@ -29,6 +30,7 @@ class StoreTest : public ::testing::Test {
     return message_states(tx, kUser, id, since);
   }
   static constexpr int64_t kUser = 42;
+  std::string url_;
   std::unique_ptr<pqxx::connection> conn_;
 };
 
@@ -134,6 +136,103 @@ TEST_F(StoreTest, StatusCounts) {
   EXPECT_EQ(st.unseen, 1);
   EXPECT_EQ(st.deleted, 1);
   EXPECT_EQ(st.size, static_cast<int64_t>(2 * kMsg.size()));
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(StoreTest, MessageQuotaRefusesAppendAndCopyButNotMove) {
+  const Quota quota{0, 3};
+  ASSERT_EQ(append(*conn_, kUser, "INBOX", kMsg, {}, std::nullopt, quota).error, StoreError::kNone);
+  auto b = append(*conn_, kUser, "Archive", kMsg, {}, std::nullopt, quota);
+  ASSERT_EQ(b.error, StoreError::kNone);
+  auto c = append(*conn_, kUser, "INBOX", kMsg, {}, std::nullopt, quota);
+  ASSERT_EQ(c.error, StoreError::kNone);
+  EXPECT_EQ(append(*conn_, kUser, "INBOX", kMsg, {}, std::nullopt, quota).error, StoreError::kOverQuota);
+  EXPECT_EQ(copy_messages(*conn_, kUser, c.mailbox_id, {c.uid}, "Trash", false, quota).error,
+            StoreError::kOverQuota);
+  // MOVE within the account changes no total.
+  auto moved = copy_messages(*conn_, kUser, c.mailbox_id, {c.uid}, "Trash", true, quota);
+  EXPECT_EQ(moved.error, StoreError::kNone);
+  EXPECT_EQ(moved.dest_uids.size(), 1u);
+  // Byte and message limits together: whichever is hit refuses.
+  const Quota roomy{1 << 20, 10};
+  EXPECT_EQ(copy_messages(*conn_, kUser, b.mailbox_id, {b.uid}, "INBOX", false, roomy).error, StoreError::kNone);
+  EXPECT_EQ(append(*conn_, kUser, "INBOX", kMsg, {}, std::nullopt, Quota{10, 0}).error, StoreError::kOverQuota);
+  pqxx::read_transaction tx(*conn_);
+  EXPECT_EQ(usage(tx, kUser).messages, 4);
+}
+
+// Ages every expunged row of the user by `days`.
+void age_expunged(pqxx::connection& conn, int64_t user, int days) {
+  pqxx::work tx(conn);
+  tx.exec_params("UPDATE mailstore_expunged SET expunged_at = now() - $2::interval WHERE user_id = $1", user,
+                 std::to_string(days) + " days");
+  tx.commit();
+}
+
+TEST_F(StoreTest, PruningOldExpungeHistoryKeepsResyncCorrect) {
+  std::vector<int64_t> uids;
+  int64_t mailbox = 0;
+  for (int i = 0; i < 8; ++i) {
+    auto a = append(*conn_, kUser, "INBOX", kMsg, {"\\Deleted"}, std::nullopt);
+    uids.push_back(a.uid);
+    mailbox = a.mailbox_id;
+  }
+  const int64_t client_modseq = box("INBOX").highestmodseq;  // a client that saw all 8
+  // Old expunges: UIDs 1 and 2. Recent ones: 3 (after the old ones were aged).
+  expunge(*conn_, kUser, mailbox, std::vector<int64_t>{uids[0], uids[1]});
+  const int64_t after_old = box("INBOX").highestmodseq;
+  age_expunged(*conn_, kUser, 40);
+  expunge(*conn_, kUser, mailbox, std::vector<int64_t>{uids[2]});
+  const int64_t after_recent = box("INBOX").highestmodseq;
+  {
+    pqxx::read_transaction tx(*conn_);
+    EXPECT_EQ(expunged_since(tx, kUser, mailbox, client_modseq), (std::vector<int64_t>{uids[0], uids[1], uids[2]}));
+  }
+
+  // Young history is kept; a second pass with nothing old enough finds nothing.
+  auto none = prune_expunged(*conn_, std::chrono::hours(24 * 60), 100);
+  EXPECT_TRUE(none.locked);
+  EXPECT_EQ(none.deleted, 0);
+  EXPECT_FALSE(none.more);
+
+  // Batches of one: two calls prune the two old rows, the third finds nothing.
+  int64_t deleted = 0;
+  for (int i = 0; i < 5; ++i) {
+    auto r = prune_expunged(*conn_, std::chrono::hours(24 * 30), 1);
+    deleted += r.deleted;
+    if (!r.more) break;
+    EXPECT_LE(r.deleted, 1);
+  }
+  EXPECT_EQ(deleted, 2);
+  pqxx::read_transaction tx(*conn_);
+  EXPECT_EQ(pruned_horizon(tx, kUser, mailbox), after_old);
+  EXPECT_EQ(tx.exec_params("SELECT count(*) FROM mailstore_expunged WHERE user_id = $1", kUser)[0][0].as<int64_t>(), 1);
+  // At or above the horizon the history is exact.
+  EXPECT_EQ(expunged_since(tx, kUser, mailbox, after_old), (std::vector<int64_t>{uids[2]}));
+  EXPECT_TRUE(expunged_since(tx, kUser, mailbox, after_recent).empty());
+  // Below it: every UID below UIDNEXT that is gone — the old ones included, never a present one.
+  EXPECT_EQ(expunged_since(tx, kUser, mailbox, client_modseq), (std::vector<int64_t>{uids[0], uids[1], uids[2]}));
+  EXPECT_EQ(expunged_since(tx, kUser, mailbox, 0), (std::vector<int64_t>{uids[0], uids[1], uids[2]}));
+}
+
+TEST_F(StoreTest, OnlyOnePrunerAtATime) {
+  auto a = append(*conn_, kUser, "INBOX", kMsg, {"\\Deleted"}, std::nullopt);
+  expunge(*conn_, kUser, a.mailbox_id, std::nullopt);
+  age_expunged(*conn_, kUser, 40);
+  // Another process holds the pruning lock: this one does nothing.
+  pqxx::connection other(url_);
+  pqxx::work holder(other);
+  holder.exec("SELECT pg_advisory_xact_lock(" + std::to_string(0x7073746c0001LL) + ")");
+  auto r = prune_expunged(*conn_, std::chrono::hours(24), 100);
+  EXPECT_FALSE(r.locked);
+  EXPECT_EQ(r.deleted, 0);
+  holder.abort();
+  r = prune_expunged(*conn_, std::chrono::hours(24), 100);
+  EXPECT_TRUE(r.locked);
+  EXPECT_EQ(r.deleted, 1);
 }
 
 }  // namespace
