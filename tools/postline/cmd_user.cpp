@@ -1,4 +1,5 @@
-// postline user add|list|show|remove|passwd|disable|enable|rename
+// postline user add|list|remove|passwd|disable|enable|set-name|set, postline quota set|show
+#include <cctype>
 #include <iostream>
 
 #include "tools/postline/admin_rpc.h"
@@ -17,7 +18,25 @@ JsonObject user_json(const mail::v1::User& u) {
       .add("display_name", u.display_name())
       .add("disabled", u.disabled())
       .add("quota_bytes", static_cast<int64_t>(u.quota_bytes()))
+      .add("quota_messages", static_cast<int64_t>(u.quota_messages()))
+      .add("admin", u.admin())
       .add("last_login_at", u.last_login_at());
+}
+
+std::string format_messages(int64_t n) { return n == 0 ? "unlimited" : std::to_string(n); }
+
+// A message count limit: a plain number, or unlimited/none/0.
+int64_t parse_message_limit(const std::string& text) {
+  if (text == "unlimited" || text == "none") return 0;
+  if (text.empty() || text.size() > 15 || text.find_first_not_of("0123456789") != std::string::npos)
+    throw CliError("MESSAGES: expected a number of messages or unlimited, got '" + text + "'", 2);
+  return std::stoll(text);
+}
+
+bool parse_on_off(const std::string& text, const std::string& what) {
+  if (text == "on" || text == "yes" || text == "true") return true;
+  if (text == "off" || text == "no" || text == "false") return false;
+  throw CliError(what + ": expected on or off, got '" + text + "'", 2);
 }
 
 void print_users(CliContext& ctx, const google::protobuf::RepeatedPtrField<mail::v1::User>& users) {
@@ -27,10 +46,12 @@ void print_users(CliContext& ctx, const google::protobuf::RepeatedPtrField<mail:
     print_json_array(std::cout, rows);
     return;
   }
-  Table t({"EMAIL", "NAME", "STATUS", "QUOTA", "LAST LOGIN"});
+  Table t({"EMAIL", "NAME", "STATUS", "QUOTA", "MESSAGES", "LAST LOGIN"});
   for (const auto& u : users)
-    t.row({u.email(), u.display_name().empty() ? "-" : u.display_name(), u.disabled() ? "disabled" : "active",
-           format_bytes(u.quota_bytes()), u.last_login_at().empty() ? "never" : u.last_login_at()});
+    t.row({u.email(), u.display_name().empty() ? "-" : u.display_name(),
+           std::string(u.disabled() ? "disabled" : "active") + (u.admin() ? ",admin" : ""),
+           format_bytes(u.quota_bytes()), format_messages(u.quota_messages()),
+           u.last_login_at().empty() ? "never" : u.last_login_at()});
   t.print(std::cout);
 }
 
@@ -45,7 +66,7 @@ void register_user_commands(CLI::App& app, CliContext& ctx) {
   user->require_subcommand(1);
 
   struct AddArgs {
-    std::string email, quota, name;
+    std::string email, quota, messages, name;
     bool password_stdin = false;
   };
   auto a = std::make_shared<AddArgs>();
@@ -53,11 +74,13 @@ void register_user_commands(CLI::App& app, CliContext& ctx) {
   add->add_option("EMAIL", a->email, "the account's address; its domain must be hosted")->required();
   add->add_flag("--password-stdin", a->password_stdin, "read the password from the first line of stdin");
   add->add_option("--quota", a->quota, "mailbox quota, e.g. 2GiB (default unlimited)");
+  add->add_option("--messages", a->messages, "message limit, e.g. 10000 (default unlimited)");
   add->add_option("--name", a->name, "display name");
   add->callback([&ctx, a] {
     mail::v1::AddUserRequest req;
     req.set_email(a->email);
     if (!a->quota.empty()) req.set_quota_bytes(parse_quota(a->quota));
+    if (!a->messages.empty()) req.set_quota_messages(parse_message_limit(a->messages));
     req.set_display_name(a->name);
     req.set_password(read_password(a->password_stdin, "password for " + a->email));
     auto resp = admin_call<mail::v1::AddUserRequest, mail::v1::AddUserResponse>(ctx, "user add " + a->email,
@@ -128,22 +151,84 @@ void register_user_commands(CLI::App& app, CliContext& ctx) {
     update(ctx, "user set-name " + *rn_email, req);
     std::cout << "display name of " << *rn_email << " set\n";
   });
+
+  auto set_email = std::make_shared<std::string>();
+  auto set_admin = std::make_shared<std::string>();
+  auto* set = user->add_subcommand("set", "change account settings");
+  set->add_option("EMAIL", *set_email, "the account")->required();
+  set->add_option("--admin", *set_admin,
+                  "on|off: an admin may read and set every account's quota over IMAP (GETQUOTA/SETQUOTA "
+                  "\"user/<address>\")")
+      ->required();
+  set->callback([&ctx, set_email, set_admin] {
+    mail::v1::UpdateUserRequest req;
+    req.set_email(*set_email);
+    req.set_admin(parse_on_off(*set_admin, "--admin"));
+    update(ctx, "user set " + *set_email, req);
+    std::cout << *set_email << (req.admin() ? " is now an admin\n" : " is no longer an admin\n");
+  });
 }
 
 void register_quota_commands(CLI::App& app, CliContext& ctx) {
-  auto* quota = app.add_subcommand("quota", "mailbox quotas");
+  auto* quota = app.add_subcommand("quota", "mailbox quotas (RFC 9208 STORAGE and MESSAGE)");
   quota->require_subcommand(1);
-  auto email = std::make_shared<std::string>();
-  auto size = std::make_shared<std::string>();
-  auto* set = quota->add_subcommand("set", "set an account's quota (SIZE like 500MiB, 2GiB, or unlimited)");
-  set->add_option("EMAIL", *email, "the account")->required();
-  set->add_option("SIZE", *size, "quota")->required();
-  set->callback([&ctx, email, size] {
+  struct SetArgs {
+    std::string email, size, storage, messages;
+  };
+  auto a = std::make_shared<SetArgs>();
+  auto* set = quota->add_subcommand(
+      "set", "set an account's limits: SIZE or --storage (500MiB, 2G, unlimited), --messages (10000, unlimited); "
+             "what is not given stays as it is");
+  set->add_option("EMAIL", a->email, "the account")->required();
+  set->add_option("SIZE", a->size, "storage limit (same as --storage)");
+  set->add_option("--storage", a->storage, "storage limit, e.g. 2G, 500MiB or unlimited");
+  set->add_option("--messages", a->messages, "message limit, e.g. 10000 or unlimited");
+  set->callback([&ctx, a] {
+    if (!a->size.empty() && !a->storage.empty()) throw CliError("give the storage limit once: SIZE or --storage", 2);
+    const std::string storage = a->size.empty() ? a->storage : a->size;
+    if (storage.empty() && a->messages.empty()) throw CliError("nothing to set: give SIZE, --storage or --messages", 2);
     mail::v1::UpdateUserRequest req;
-    req.set_email(*email);
-    req.set_quota_bytes(parse_quota(*size));
-    update(ctx, "quota set " + *email, req);
-    std::cout << "quota of " << *email << " set to " << format_bytes(req.quota_bytes()) << "\n";
+    req.set_email(a->email);
+    if (!storage.empty()) req.set_quota_bytes(parse_quota(storage));
+    if (!a->messages.empty()) req.set_quota_messages(parse_message_limit(a->messages));
+    auto resp = admin_call<mail::v1::UpdateUserRequest, mail::v1::UpdateUserResponse>(
+        ctx, "quota set " + a->email, &AdminService::Stub::UpdateUser, req);
+    std::cout << "quota of " << a->email << " set to " << format_bytes(resp.user().quota_bytes()) << ", "
+              << format_messages(resp.user().quota_messages()) << " messages\n";
+  });
+
+  auto show_email = std::make_shared<std::string>();
+  auto* show = quota->add_subcommand("show", "show an account's limits");
+  show->add_option("EMAIL", *show_email, "the account")->required();
+  show->callback([&ctx, show_email] {
+    const auto at = show_email->rfind('@');
+    if (at == std::string::npos) throw CliError("EMAIL: expected an address, got '" + *show_email + "'", 2);
+    mail::v1::ListUsersRequest req;
+    req.set_domain(show_email->substr(at + 1));
+    auto resp = admin_call<mail::v1::ListUsersRequest, mail::v1::ListUsersResponse>(
+        ctx, "quota show " + *show_email, &AdminService::Stub::ListUsers, req);
+    // authd lower-cases addresses (unless local parts are case-sensitive); compare both ways.
+    auto lower = [](std::string s) {
+      for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      return s;
+    };
+    for (const auto& u : resp.users()) {
+      if (u.email() != *show_email && u.email() != lower(*show_email)) continue;
+      if (ctx.json) {
+        std::cout << JsonObject()
+                         .add("email", u.email())
+                         .add("quota_bytes", static_cast<int64_t>(u.quota_bytes()))
+                         .add("quota_messages", static_cast<int64_t>(u.quota_messages()))
+                         .str()
+                  << "\n";
+      } else {
+        Table t({"EMAIL", "STORAGE", "MESSAGES"});
+        t.row({u.email(), format_bytes(u.quota_bytes()), format_messages(u.quota_messages())});
+        t.print(std::cout);
+      }
+      return;
+    }
+    throw CliError("quota show " + *show_email + ": no such user");
   });
 }
 
