@@ -14,6 +14,12 @@ const std::vector<KeySpec>& schema() {
       // tls
       {"tls", "cert_file", T::kString, "", "PEM certificate chain for SMTP STARTTLS/465 and IMAP STARTTLS/993"},
       {"tls", "key_file", T::kString, "", "PEM private key matching tls.cert_file"},
+      // grpc: TLS between the services (mutual: every server asks for a client
+      // certificate signed by tls_ca_file). All three files or none.
+      {"grpc", "tls_cert_file", T::kString, "", "PEM certificate this process presents on gRPC, as server and as client; empty = plaintext gRPC (one host or a trusted network only)"},
+      {"grpc", "tls_key_file", T::kString, "", "PEM private key matching grpc.tls_cert_file"},
+      {"grpc", "tls_ca_file", T::kString, "", "PEM CA bundle that gRPC peers' certificates must chain to (both directions)"},
+      {"grpc", "tls_server_name", T::kString, "", "name to expect in the servers' certificates instead of the host in auth.addr/queue.addr (one certificate for all services)"},
       // log
       {"log", "level", T::kString, "info", "trace|debug|info|warn|error"},
       {"log", "format", T::kString, "text", "text|json"},

@@ -14,11 +14,38 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
+
+namespace postline::config {
+class Config;
+}
 
 namespace postline::grpcutil {
 
-// An insecure channel to host:port (TLS between services: later, see docs).
+// TLS between services. Set once at start-up (before any channel or server is
+// made) from the grpc.tls_* keys; every make_channel/start_server of the
+// process then uses it. Mutual: servers require a client certificate that
+// chains to ca_file, clients verify the server against the same CA (and
+// present their certificate). Process-wide rather than a parameter because
+// it is deployment policy, not a property of one call site.
+struct TlsFiles {
+  std::string cert_file, key_file, ca_file;
+  std::string server_name;  // expected name in server certificates; empty = host of the address
+  bool enabled() const { return !cert_file.empty(); }
+};
+// Reads the files now (a missing or unreadable file throws std::runtime_error
+// naming it, so a service exits at start-up instead of failing every call);
+// all three files or none (std::invalid_argument).
+void configure_tls(const TlsFiles& files);
+// The grpc.tls_* configuration keys.
+TlsFiles tls_files(const config::Config& cfg);
+// configure_tls(tls_files(cfg)) and a log line saying plaintext or mutual TLS
+// (services; the CLI uses the quiet form).
+void configure_tls(const config::Config& cfg);
+bool tls_enabled();
+
+// A channel to host:port; TLS when configure_tls() was given files.
 std::shared_ptr<grpc::Channel> make_channel(const std::string& address);
 
 void set_deadline(grpc::ClientContext& ctx, std::chrono::milliseconds timeout);

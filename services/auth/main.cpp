@@ -107,7 +107,8 @@ int main(int argc, char** argv) {
     const auto token_file = cfg.str("auth", "admin_token_file");
     if (!token_file.empty()) settings.admin_token = read_token(token_file);
     policy = throttle_policy(cfg);
-  } catch (const config::ConfigError& e) {
+    grpcutil::configure_tls(cfg);
+  } catch (const std::exception& e) {  // ConfigError, grpc.tls_* files
     std::fprintf(stderr, "postline-authd: %s\n", e.what());
     return 2;
   }

@@ -91,6 +91,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s: log: %s\n", kName, e.what());
     return 2;
   }
+  try {
+    grpcutil::configure_tls(cfg);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", kName, e.what());
+    return 2;
+  }
 
   // Signals are taken by sigwait() on the main thread; every thread started
   // from here on inherits the blocked mask.

@@ -16,6 +16,7 @@
 // network loop in server/.
 #include "common/config/command_line.h"
 #include "common/config/config.h"
+#include "common/grpc/grpc.h"
 #include "common/db/migrations.h"
 #include "common/db/pool.h"
 #include "common/dns/mailauth_lookup.h"
@@ -63,6 +64,7 @@ int main(int argc, char** argv) {
   try {
     cfg = config::Config::load(config_file, config::Config::process_environment());
     log::init("smtpd", cfg.str("log", "level"), cfg.str("log", "format"));
+    grpcutil::configure_tls(cfg);
     const std::string cert = cfg.str("tls", "cert_file"), key = cfg.str("tls", "key_file");
     if (!cert.empty() || !key.empty()) tls = std::make_shared<net::TlsContext>(cert, key);
     options.listen_address = cfg.str("smtp", "listen_address");

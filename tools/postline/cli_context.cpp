@@ -15,7 +15,10 @@ const config::Config& CliContext::config() {
   if (!config_) {
     try {
       config_ = config::Config::load(config_file, config::Config::process_environment());
+      grpcutil::configure_tls(grpcutil::tls_files(*config_));  // before the first channel
     } catch (const config::ConfigError& e) {
+      throw CliError(e.what(), 2);
+    } catch (const std::exception& e) {  // grpc.tls_* files missing or incomplete
       throw CliError(e.what(), 2);
     }
   }
@@ -33,12 +36,20 @@ std::string CliContext::resolved_queue_addr() {
 std::string CliContext::resolved_db_url() { return !db_url.empty() ? db_url : config().str("db", "url"); }
 
 std::shared_ptr<grpc::Channel> CliContext::auth_channel() {
-  if (!auth_channel_) auth_channel_ = grpcutil::make_channel(resolved_auth_addr());
+  // config() first: it sets up grpc.tls_* even when --auth-addr/POSTLINE_AUTH_ADDR
+  // names the server.
+  if (!auth_channel_) {
+    (void)config();
+    auth_channel_ = grpcutil::make_channel(resolved_auth_addr());
+  }
   return auth_channel_;
 }
 
 std::shared_ptr<grpc::Channel> CliContext::queue_channel() {
-  if (!queue_channel_) queue_channel_ = grpcutil::make_channel(resolved_queue_addr());
+  if (!queue_channel_) {
+    (void)config();
+    queue_channel_ = grpcutil::make_channel(resolved_queue_addr());
+  }
   return queue_channel_;
 }
 
