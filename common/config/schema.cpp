@@ -121,6 +121,8 @@ const std::vector<KeySpec>& schema() {
       {"imap", "max_bad_commands", T::kInt, "20", "BAD responses before the server says BYE"},
       {"imap", "allow_plaintext_auth", T::kBool, "true", "allow LOGIN/AUTHENTICATE without TLS"},
       {"imap", "max_connections", T::kInt, "1000", "concurrent connections in total"},
+      {"imap", "expunged_history", T::kDuration, "30d", "how long expunged UIDs are remembered for QRESYNC; older clients get a full VANISHED list instead (0 = forever)"},
+      {"imap", "expunged_prune_interval", T::kDuration, "1h", "how often imapd prunes expunge history older than imap.expunged_history (one instance at a time)"},
   };
   return keys;
 }

@@ -20,6 +20,7 @@
 #include "common/metrics/http_server.h"
 #include "common/net/tls.h"
 #include "services/imap-access/server/auth_client.h"
+#include "services/imap-access/server/expunge_pruner.h"
 #include "services/imap-access/server/metrics.h"
 #include "services/imap-access/server/notifier.h"
 #include "services/imap-access/server/server.h"
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
   std::shared_ptr<net::TlsContext> tls;
   imap::Settings settings;
   net::ConnectionLimits limits;
+  imap::PruneOptions prune;
   try {
     cfg = config::Config::load(config_file, config::Config::process_environment());
     log::init("imapd", cfg.str("log", "level"), cfg.str("log", "format"));
@@ -62,6 +64,9 @@ int main(int argc, char** argv) {
     if (settings.max_line < 1024) throw config::ConfigError("imap.max_line_length: must be at least 1024");
     if (settings.idle_timeout < std::chrono::minutes(30))
       throw config::ConfigError("imap.idle_timeout: must be at least 30m (RFC 9051 5.4)");
+    prune.history = cfg.duration("imap", "expunged_history");
+    prune.interval = cfg.duration("imap", "expunged_prune_interval");
+    if (prune.interval.count() < 1) throw config::ConfigError("imap.expunged_prune_interval: must be at least 1s");
     limits.max_total = static_cast<size_t>(cfg.integer("imap", "max_connections"));
     // IMAP clients open several connections per account and offices share
     // one address behind NAT: no per-address limit below the total.
@@ -124,6 +129,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   notifier.start();
+  imap::start_expunge_pruner(io, pool, db_threads, prune, *registry);
 
   boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
   stop_signals.async_wait([&](boost::system::error_code ec, int sig) {

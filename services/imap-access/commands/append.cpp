@@ -60,7 +60,9 @@ asio::awaitable<Result> cmd_append(Context& ctx) {
   if (!valid_flags_for_store(flags)) co_return Result::bad("Invalid system flag");
   if (message.empty()) co_return Result::no("Empty message");
 
-  const int64_t user_id = ctx.session.user_id, quota = ctx.session.quota_bytes;
+  co_await refresh_limits(ctx);
+  const int64_t user_id = ctx.session.user_id;
+  const mailstore::Quota quota{ctx.session.quota_bytes, ctx.session.quota_messages};
   auto op = [user_id, quota, name, flags, date, message = std::move(message)](pqxx::connection& c) {
     return mailstore::append(c, user_id, name, message, flags, date, quota);
   };

@@ -41,6 +41,16 @@ struct AuthOutcome {
   int64_t user_id = 0;
   std::string email;
   int64_t quota_bytes = 0;  // 0 = unlimited
+  int64_t quota_messages = 0;  // 0 = unlimited
+  bool admin = false;          // may GETQUOTA/SETQUOTA other users' roots (authd decides again)
+};
+
+// A quota root's limits as authd reports them (GetQuota/SetQuota).
+struct QuotaReply {
+  enum class Status { kOk, kDenied, kNotFound, kInvalid, kUnavailable } status = Status::kUnavailable;
+  int64_t user_id = 0;
+  std::string email;
+  int64_t quota_bytes = 0, quota_messages = 0;  // 0 = unlimited
 };
 
 // Implemented in server/ over gRPC; a fake in tests.
@@ -59,6 +69,15 @@ class Authenticator {
   virtual asio::awaitable<SaslReply> sasl_start(const std::string& mechanism, std::optional<std::string> initial,
                                                 const std::string& remote_ip) = 0;
   virtual asio::awaitable<SaslReply> sasl_step(const std::string& conversation_id, const std::string& response) = 0;
+  // Quota roots: `address` empty means the acting user's own. authd checks
+  // that the acting user may do it (own root: read; admins: everything).
+  virtual asio::awaitable<QuotaReply> get_quota(int64_t acting_user_id, const std::string& address) {
+    co_return QuotaReply{};
+  }
+  virtual asio::awaitable<QuotaReply> set_quota(int64_t acting_user_id, const std::string& address,
+                                                int64_t quota_bytes, int64_t quota_messages) {
+    co_return QuotaReply{};
+  }
 };
 
 // Observability hooks (implemented with prometheus-cpp in server/).

@@ -28,7 +28,9 @@ asio::awaitable<Result> copy_or_move(Context& ctx, bool move) {
   if (targets.empty()) co_return Result::ok(done);
   std::vector<int64_t> uids;
   for (const auto& t : targets) uids.push_back(t.uid);
-  const int64_t user_id = ctx.session.user_id, mailbox_id = sel.mailbox_id, quota = ctx.session.quota_bytes;
+  if (!move) co_await refresh_limits(ctx);  // MOVE is never refused for quota
+  const int64_t user_id = ctx.session.user_id, mailbox_id = sel.mailbox_id;
+  const mailstore::Quota quota{ctx.session.quota_bytes, ctx.session.quota_messages};
   auto call = [=](pqxx::connection& c) {
     return mailstore::copy_messages(c, user_id, mailbox_id, uids, dest, move, quota);
   };

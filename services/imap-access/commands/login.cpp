@@ -58,8 +58,12 @@ asio::awaitable<Result> complete_login(Context& ctx, AuthOutcome outcome, const 
   ctx.session.state = State::kAuthenticated;
   ctx.session.user_id = user_id;
   ctx.session.quota_bytes = outcome.quota_bytes;
+  ctx.session.quota_messages = outcome.quota_messages;
+  ctx.session.admin = outcome.admin;
+  ctx.session.quota_read_at = std::chrono::steady_clock::now();
   ctx.session.username = outcome.email.empty() ? user : outcome.email;
-  spdlog::info("[s:{}] logged in as {} ({})", ctx.session.session_id, ctx.session.username, mechanism);
+  spdlog::info("[s:{}] logged in as {} ({}){}", ctx.session.session_id, ctx.session.username, mechanism,
+               outcome.admin ? " [admin]" : "");
   co_return Result::ok("Logged in", "CAPABILITY " + capabilities(ctx.session, ctx.services.settings));
 }
 

@@ -66,5 +66,8 @@ asio::awaitable<Result> cmd_idle(Context&);  // idle.cpp
 asio::awaitable<Result> cmd_getquotaroot(Context&);  // quota.cpp
 asio::awaitable<Result> cmd_getquota(Context&);
 asio::awaitable<Result> cmd_setquota(Context&);
+// Re-reads the session's own limits from authd when they are older than
+// kQuotaRefresh (quota.cpp); keeps the old ones when authd does not answer.
+asio::awaitable<void> refresh_limits(Context& ctx, bool force = false);
 
 }  // namespace postline::imap

@@ -53,6 +53,8 @@ asio::awaitable<AuthOutcome> GrpcAuthenticator::authenticate(const std::string& 
         out.user_id = resp.user_id();
         out.email = resp.email();
         out.quota_bytes = resp.quota_bytes();
+        out.quota_messages = resp.quota_messages();
+        out.admin = resp.admin();
         break;
       case mail::v1::AUTH_RESULT_INVALID_CREDENTIALS: out.status = AuthStatus::kInvalid; break;
       case mail::v1::AUTH_RESULT_THROTTLED: out.status = AuthStatus::kThrottled; break;
@@ -69,37 +71,8 @@ namespace {
 
 using SaslReply = Authenticator::SaslReply;
 
-// SaslStepResponse carries no quota: after a SASL success the account's quota
-// comes from ResolveRecipient(email) (ResolvedTarget.quota_bytes). When that
-// lookup fails the login fails closed as UNAVAILABLE — never an unlimited
-// quota by accident.
-bool fetch_quota(mail::v1::AuthService::Stub& stub, grpcutil::RpcMetrics& metrics, const std::string& email,
-                 int64_t user_id, int64_t& quota) {
-  mail::v1::ResolveRecipientRequest req;
-  req.set_address(email);
-  mail::v1::ResolveRecipientResponse resp;
-  grpc::ClientContext ctx;
-  grpcutil::set_deadline(ctx, std::chrono::seconds(10));
-  grpcutil::RpcMetrics::Timer timer(metrics, "ResolveRecipient");
-  grpc::Status status = stub.ResolveRecipient(&ctx, req, &resp);
-  timer.done(status);
-  if (!status.ok()) {
-    spdlog::warn("authd ResolveRecipient (quota after SASL login) failed: {} {}",
-                 grpcutil::code_name(status.error_code()), status.error_message());
-    return false;
-  }
-  for (const auto& t : resp.targets()) {
-    if (t.kind() != mail::v1::RECIPIENT_KIND_LOCAL || t.user_id() != user_id) continue;
-    quota = t.quota_bytes();
-    return true;
-  }
-  spdlog::warn("authd ResolveRecipient gave no local target for user {} after SASL login", user_id);
-  return false;
-}
-
 // Runs on the auth thread pool (blocking calls).
-SaslReply to_reply(mail::v1::AuthService::Stub& stub, grpcutil::RpcMetrics& metrics, const char* method,
-                   const grpc::Status& status, const mail::v1::SaslStepResponse& resp) {
+SaslReply to_reply(const char* method, const grpc::Status& status, const mail::v1::SaslStepResponse& resp) {
   SaslReply r;
   if (!status.ok()) {
     // NOT_FOUND: the conversation expired (60 s) or lives on another authd
@@ -119,20 +92,17 @@ SaslReply to_reply(mail::v1::AuthService::Stub& stub, grpcutil::RpcMetrics& metr
       r.challenge = resp.challenge();
       r.conversation_id = resp.conversation_id();
       break;
-    case mail::v1::SASL_STATE_SUCCESS: {
-      int64_t quota = 0;
-      if (!fetch_quota(stub, metrics, resp.email(), resp.user_id(), quota)) {
-        r.outcome.status = AuthStatus::kUnavailable;
-        break;
-      }
+    case mail::v1::SASL_STATE_SUCCESS:
+      // authd sends the account's limits with the success (like Authenticate).
       r.state = SaslReply::State::kSuccess;
       r.challenge = resp.challenge();
       r.outcome.status = AuthStatus::kOk;
       r.outcome.user_id = resp.user_id();
       r.outcome.email = resp.email();
-      r.outcome.quota_bytes = quota;
+      r.outcome.quota_bytes = resp.quota_bytes();
+      r.outcome.quota_messages = resp.quota_messages();
+      r.outcome.admin = resp.admin();
       break;
-    }
     case mail::v1::SASL_STATE_FAILURE:
       switch (resp.result()) {
         case mail::v1::AUTH_RESULT_INVALID_CREDENTIALS: r.outcome.status = AuthStatus::kInvalid; break;
@@ -165,7 +135,7 @@ asio::awaitable<Authenticator::SaslReply> GrpcAuthenticator::sasl_start(const st
     grpcutil::RpcMetrics::Timer timer(impl->metrics, "SaslStart");
     grpc::Status status = impl->stub->SaslStart(&ctx, req, &resp);
     timer.done(status);
-    return to_reply(*impl->stub, impl->metrics, "SaslStart", status, resp);
+    return to_reply("SaslStart", status, resp);
   };
   SaslReply reply = co_await async::offload(impl->threads, std::move(call));
   co_return reply;
@@ -184,9 +154,73 @@ asio::awaitable<Authenticator::SaslReply> GrpcAuthenticator::sasl_step(const std
     grpcutil::RpcMetrics::Timer timer(impl->metrics, "SaslStep");
     grpc::Status status = impl->stub->SaslStep(&ctx, req, &resp);
     timer.done(status);
-    return to_reply(*impl->stub, impl->metrics, "SaslStep", status, resp);
+    return to_reply("SaslStep", status, resp);
   };
   SaslReply reply = co_await async::offload(impl->threads, std::move(call));
+  co_return reply;
+}
+
+namespace {
+
+QuotaReply to_quota_reply(const char* method, const grpc::Status& status, const mail::v1::QuotaResponse& resp) {
+  QuotaReply r;
+  switch (status.error_code()) {
+    case grpc::StatusCode::OK:
+      r.status = QuotaReply::Status::kOk;
+      r.user_id = resp.user_id();
+      r.email = resp.email();
+      r.quota_bytes = resp.quota_bytes();
+      r.quota_messages = resp.quota_messages();
+      break;
+    case grpc::StatusCode::PERMISSION_DENIED: r.status = QuotaReply::Status::kDenied; break;
+    case grpc::StatusCode::NOT_FOUND: r.status = QuotaReply::Status::kNotFound; break;
+    case grpc::StatusCode::INVALID_ARGUMENT: r.status = QuotaReply::Status::kInvalid; break;
+    default:
+      spdlog::warn("authd {} failed: {} {}", method, grpcutil::code_name(status.error_code()), status.error_message());
+      r.status = QuotaReply::Status::kUnavailable;
+      break;
+  }
+  return r;
+}
+
+}  // namespace
+
+asio::awaitable<QuotaReply> GrpcAuthenticator::get_quota(int64_t acting_user_id, const std::string& address) {
+  Impl* impl = impl_.get();
+  auto call = [impl, acting_user_id, address]() {
+    mail::v1::GetQuotaRequest req;
+    req.set_acting_user_id(acting_user_id);
+    req.set_address(address);
+    mail::v1::QuotaResponse resp;
+    grpc::ClientContext ctx;
+    grpcutil::set_deadline(ctx, std::chrono::seconds(5));
+    grpcutil::RpcMetrics::Timer timer(impl->metrics, "GetQuota");
+    grpc::Status status = impl->stub->GetQuota(&ctx, req, &resp);
+    timer.done(status);
+    return to_quota_reply("GetQuota", status, resp);
+  };
+  QuotaReply reply = co_await async::offload(impl->threads, std::move(call));
+  co_return reply;
+}
+
+asio::awaitable<QuotaReply> GrpcAuthenticator::set_quota(int64_t acting_user_id, const std::string& address,
+                                                         int64_t quota_bytes, int64_t quota_messages) {
+  Impl* impl = impl_.get();
+  auto call = [impl, acting_user_id, address, quota_bytes, quota_messages]() {
+    mail::v1::SetQuotaRequest req;
+    req.set_acting_user_id(acting_user_id);
+    req.set_address(address);
+    req.set_quota_bytes(quota_bytes);
+    req.set_quota_messages(quota_messages);
+    mail::v1::QuotaResponse resp;
+    grpc::ClientContext ctx;
+    grpcutil::set_deadline(ctx, std::chrono::seconds(5));
+    grpcutil::RpcMetrics::Timer timer(impl->metrics, "SetQuota");
+    grpc::Status status = impl->stub->SetQuota(&ctx, req, &resp);
+    timer.done(status);
+    return to_quota_reply("SetQuota", status, resp);
+  };
+  QuotaReply reply = co_await async::offload(impl->threads, std::move(call));
   co_return reply;
 }
 

@@ -22,6 +22,9 @@ class GrpcAuthenticator final : public Authenticator {
   asio::awaitable<SaslReply> sasl_start(const std::string& mechanism, std::optional<std::string> initial,
                                         const std::string& remote_ip) override;
   asio::awaitable<SaslReply> sasl_step(const std::string& conversation_id, const std::string& response) override;
+  asio::awaitable<QuotaReply> get_quota(int64_t acting_user_id, const std::string& address) override;
+  asio::awaitable<QuotaReply> set_quota(int64_t acting_user_id, const std::string& address, int64_t quota_bytes,
+                                        int64_t quota_messages) override;
 
  private:
   struct Impl;
