@@ -4,6 +4,7 @@
 
 #include "services/imap-access/protocol/selected.h"
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -20,7 +21,10 @@ struct SessionState {
   bool tls = false;
   int64_t user_id = 0;
   std::string username;
-  int64_t quota_bytes = 0;  // from authd at login; 0 = unlimited
+  int64_t quota_bytes = 0;     // from authd at login, refreshed (commands/quota.cpp); 0 = unlimited
+  int64_t quota_messages = 0;  // likewise, the MESSAGE limit
+  bool admin = false;          // from authd at login (only for the log; authd authorises SETQUOTA)
+  std::chrono::steady_clock::time_point quota_read_at{};  // when the limits above were read
   bool utf8_accept = false;  // ENABLE UTF8=ACCEPT / IMAP4rev2: mailbox names in UTF-8
   bool rev2 = false;         // ENABLE IMAP4rev2
   bool condstore = false;    // CONDSTORE enabled (explicitly or by a CONDSTORE-using command)
