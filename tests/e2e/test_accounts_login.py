@@ -172,10 +172,10 @@ def test_imap_authenticate_scram(platform, accounts):
 
 
 def test_imap_scram_login_gets_the_quota(platform, accounts):
-    # SaslStepResponse has no quota: imapd looks it up after the SASL success.
+    # SaslStepResponse carries both limits (STORAGE and MESSAGE) like Authenticate.
     user = "scramquota@accounts.example"
     platform.add_user(user, PASSWORD)
-    platform.cli("quota", "set", user, "5MiB")
+    platform.cli("quota", "set", user, "5MiB", "--messages", "77")
     client = imap(platform)
     try:
         scram = ScramClient(user, PASSWORD)
@@ -184,6 +184,7 @@ def test_imap_scram_login_gets_the_quota(platform, accounts):
         typ, data = client.getquotaroot("INBOX")
         assert typ == "OK"
         assert any(d and b"STORAGE" in d and b"5120" in d for d in data[1]), data
+        assert any(d and b"MESSAGE 0 77" in d for d in data[1]), data
     finally:
         client.logout()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import imaplib
 import re
 import subprocess
+import urllib.request
 
 import pytest
 
@@ -156,3 +157,98 @@ def test_lost_listen_connection_loses_no_update(platform, account):
     idle_stop(watcher)
     writer.logout()
     watcher.logout()
+
+
+def select_qresync(port: int, mailbox: bytes, validity: int, modseq: int, known: bytes = b"1:*") -> list[bytes]:
+    with imaplib.IMAP4("127.0.0.1", port) as c:
+        c.login(USER, PASSWORD)
+        c._simple_command("ENABLE", "QRESYNC")
+        tag = c._new_tag()
+        c.send(tag + b" SELECT %s (QRESYNC (%d %d %s))\r\n" % (mailbox, validity, modseq, known))
+        lines = []
+        while True:
+            line = c.readline()
+            lines.append(line)
+            if line.startswith(tag):
+                break
+        assert lines[-1].startswith(tag + b" OK"), lines
+        return lines
+
+
+def highestmodseq(m: imaplib.IMAP4) -> int:
+    return int(re.search(rb"HIGHESTMODSEQ (\d+)", b" ".join(
+        x for x in m.untagged_responses.get("OK", []) if isinstance(x, bytes))).group(1))
+
+
+def test_client_below_the_pruned_horizon_still_resyncs_exactly(platform, account):
+    """Expunge history older than imap.expunged_history is pruned by a
+    background loop; a client whose MODSEQ predates the pruned rows gets every
+    missing UID as VANISHED (EARLIER) — what it must forget, never a UID that
+    still exists — and exactly the flag changes."""
+    m = login(platform.ports["imap"])
+    m.create("PR")
+    for i in range(10):
+        m.append("PR", None, None, b"Subject: pr %d\r\n\r\nbody\r\n" % i)
+    m._simple_command("ENABLE", "QRESYNC")
+    m.select("PR")
+    validity = int(m.untagged_responses["UIDVALIDITY"][-1])
+    seen_all = highestmodseq(m)
+    m.uid("STORE", "2,3", "+FLAGS", r"(\Deleted)")
+    m.expunge()
+    m.logout()
+    # Make those expunges 40 days old; then a recent expunge and a flag change.
+    platform.psql("UPDATE mailstore_expunged SET expunged_at = now() - interval '40 days' "
+                  "WHERE mailbox_id = (SELECT mailbox_id FROM mailstore_mailboxes WHERE name = 'PR')")
+    m = login(platform.ports["imap"])
+    m.select("PR")
+    after_old = highestmodseq(m)
+    m.uid("STORE", "5", "+FLAGS", r"(\Deleted)")
+    m.expunge()
+    m.uid("STORE", "7", "+FLAGS", r"(\Flagged)")
+    m.logout()
+
+    # An imapd pruning every second (history 30 days).
+    ports = {"POSTLINE_IMAP_PORT": str(free_port()), "POSTLINE_IMAP_TLS_PORT": str(free_port()),
+             "POSTLINE_IMAP_HTTP_PORT": str(free_port()), "POSTLINE_IMAP_EXPUNGED_HISTORY": "30d",
+             "POSTLINE_IMAP_EXPUNGED_PRUNE_INTERVAL": "1s"}
+    log = open(platform.workdir / "imapd-pruner.log", "ab")
+    proc = subprocess.Popen([str(platform.bin / "postline-imapd")], stdout=log, stderr=subprocess.STDOUT,
+                            env=platform.process_env(ports), stdin=subprocess.DEVNULL)
+    log.close()
+    try:
+        def pruned():
+            assert proc.poll() is None, (platform.workdir / "imapd-pruner.log").read_text()
+            return platform.psql(
+                "SELECT m.expunged_pruned_modseq, (SELECT count(*) FROM mailstore_expunged e "
+                " WHERE e.user_id = m.user_id AND e.mailbox_id = m.mailbox_id) "
+                "FROM mailstore_mailboxes m WHERE name = 'PR'").strip() == f"{after_old}|1"
+        wait_until(pruned, what="the old expunge history pruned")
+        metrics = urllib.request.urlopen(
+            f"http://127.0.0.1:{ports['POSTLINE_IMAP_HTTP_PORT']}/metrics", timeout=5).read().decode()
+        assert re.search(r"^postline_imapd_expunged_pruned_total\S* ([2-9]|\d\d)", metrics, re.M), metrics
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+    # Below the horizon: the full set of missing UIDs (2, 3 pruned, 5 recorded).
+    lines = select_qresync(platform.ports["imap"], b"PR", validity, seen_all)
+    assert [l for l in lines if l.startswith(b"* VANISHED")] == [b"* VANISHED (EARLIER) 2:3,5\r\n"], lines
+    assert sorted(int(re.search(rb"UID (\d+)", l).group(1)) for l in lines if b" FETCH " in l) == [7], lines
+    # Known-UIDs still filter the answer.
+    lines = select_qresync(platform.ports["imap"], b"PR", validity, seen_all, b"4:10")
+    assert [l for l in lines if l.startswith(b"* VANISHED")] == [b"* VANISHED (EARLIER) 5\r\n"], lines
+    # At the horizon the history is exact again.
+    lines = select_qresync(platform.ports["imap"], b"PR", validity, after_old)
+    assert [l for l in lines if l.startswith(b"* VANISHED")] == [b"* VANISHED (EARLIER) 5\r\n"], lines
+    # UID FETCH ... (CHANGEDSINCE n VANISHED) takes the same path.
+    with imaplib.IMAP4("127.0.0.1", platform.ports["imap"]) as c:
+        c.login(USER, PASSWORD)
+        c._simple_command("ENABLE", "QRESYNC")
+        c.select("PR")
+        tag = c._new_tag()
+        c.send(tag + b" UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)\r\n" % seen_all)
+        lines = []
+        while not (line := c.readline()).startswith(tag):
+            lines.append(line)
+        assert line.startswith(tag + b" OK"), line
+        assert [l for l in lines if l.startswith(b"* VANISHED")] == [b"* VANISHED (EARLIER) 2:3,5\r\n"], lines
