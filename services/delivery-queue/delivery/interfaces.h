@@ -7,6 +7,7 @@
 #include "services/delivery-queue/store/queue_store.h"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string_view>
 
@@ -26,6 +27,28 @@ struct RecipientResult {
   bool remote_dsn = false;    // the remote accepted our NOTIFY: it reports success itself
 };
 
+// A session with one destination domain that may carry several messages over
+// one SMTP connection (RFC 5321 3.3), one transaction per message. Used by one
+// thread at a time; destroying it ends the session (QUIT).
+class RemoteSession {
+ public:
+  virtual ~RemoteSession() = default;
+  // As RemoteDelivery::deliver, over the open connection when there is one.
+  virtual std::vector<RecipientResult> deliver(const MessageData& message,
+                                               const std::vector<const ClaimedRecipient*>& recipients) = 0;
+  // A connection is open and may carry another message now (under the
+  // per-connection message cap and idle limit): worth claiming more mail for
+  // this domain.
+  virtual bool reusable() const { return false; }
+  // Connections opened, and transactions run over a connection that was
+  // already open, since the last call (metrics).
+  struct Counts {
+    int opened = 0;
+    int reused = 0;
+  };
+  virtual Counts take_counts() { return {}; }
+};
+
 // Delivers one message to several recipients at one destination domain.
 // Returns one result per recipient, in order. Never throws for peer behaviour.
 class RemoteDelivery {
@@ -33,6 +56,20 @@ class RemoteDelivery {
   virtual ~RemoteDelivery() = default;
   virtual std::vector<RecipientResult> deliver(const MessageData& message,
                                                const std::vector<const ClaimedRecipient*>& recipients) = 0;
+  // A session for `domain`. The default sends each message on its own
+  // (deliver()) and never offers reuse (test fakes).
+  virtual std::unique_ptr<RemoteSession> open(const std::string& domain) {
+    (void)domain;
+    struct PerMessage final : RemoteSession {
+      explicit PerMessage(RemoteDelivery& d) : delivery(d) {}
+      std::vector<RecipientResult> deliver(const MessageData& m,
+                                           const std::vector<const ClaimedRecipient*>& r) override {
+        return delivery.deliver(m, r);
+      }
+      RemoteDelivery& delivery;
+    };
+    return std::make_unique<PerMessage>(*this);
+  }
 };
 
 // Delivers into a local mailbox on `conn`, in one transaction of its own,
@@ -53,6 +90,13 @@ class LocalDelivery {
                               std::string_view delivery_key, int64_t quota_bytes) {
     (void)quota_bytes;
     return deliver(conn, user_id, message, delivery_key);
+  }
+  // Into `mailbox` ("INBOX", "Junk", ...; the mailstore creates a missing one).
+  // This is what the worker calls; the default ignores the mailbox (test fakes).
+  virtual LocalResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view mailbox,
+                              std::string_view message, std::string_view delivery_key, int64_t quota_bytes) {
+    (void)mailbox;
+    return deliver(conn, user_id, message, delivery_key, quota_bytes);
   }
 };
 

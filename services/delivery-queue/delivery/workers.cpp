@@ -1,5 +1,6 @@
 #include "services/delivery-queue/delivery/workers.h"
 
+#include "services/delivery-queue/delivery/local_mailbox.h"
 #include "services/delivery-queue/dsn/dsn.h"
 
 #include <spdlog/spdlog.h>
@@ -262,12 +263,13 @@ int Workers::run_once() {
       // RFC 5321 4.4: the final delivery adds Return-Path with the envelope sender.
       std::string body = "Return-Path: <" + msg.mail_from + ">\r\n" + msg.body;
       if (!local_) throw std::runtime_error("no local delivery configured");
+      const std::string mailbox = local_mailbox(msg);
       // The quota is asked of authd now (not captured at RCPT) so that a quota
       // raised while the message waits counts on the next retry.
       int64_t quota = 0;
       if (resolver_)
         if (auto q = resolver_->quota_bytes(r.address, r.user_id)) quota = *q;
-      auto d = local_->deliver(**store_lease, r.user_id, body, std::to_string(r.id), quota);
+      auto d = local_->deliver(**store_lease, r.user_id, mailbox, body, std::to_string(r.id), quota);
       if (d.exceeds_quota) {
         result = {Outcome::kPermanent, "552 5.2.2 mailbox full: the message is larger than the recipient's quota", "",
                   false, false};
@@ -278,7 +280,7 @@ int Workers::run_once() {
       } else {
         result = {Outcome::kDelivered,
                   d.duplicate ? "250 2.0.0 already delivered (uid " + std::to_string(d.uid) + ")"
-                              : "250 2.0.0 delivered to INBOX uid " + std::to_string(d.uid),
+                              : "250 2.0.0 delivered to " + mailbox + " uid " + std::to_string(d.uid),
                   "", false, false};
       }
     } catch (const pqxx::broken_connection& e) {

@@ -14,6 +14,7 @@ namespace {
 // SMTPUTF8 addresses whose octets run longer.
 constexpr size_t kMaxAddress = 512;
 constexpr size_t kMaxField = 1024;
+constexpr size_t kMaxMailboxName = 200;
 
 // Control characters would corrupt SMTP commands and headers we build from
 // these fields (and NUL would be cut by libpq); invalid UTF-8 is refused by
@@ -49,6 +50,7 @@ void fill_message(const MessageView& m, v1::QueuedMessage* out) {
   env->set_dsn_envid(m.dsn_envid);
   env->set_smtputf8(m.smtputf8);
   env->set_body_type(m.body_type);
+  env->set_target_mailbox(m.target_mailbox);
   out->set_size(m.size);
   out->set_created_unix(m.created_unix);
   for (const auto& r : m.recipients) {
@@ -119,6 +121,13 @@ std::string validate_envelope(const v1::Envelope& env, int max_recipients) {
   for (const auto* f : {&env.helo(), &env.client_ip(), &env.authenticated_user(), &env.dsn_ret(), &env.dsn_envid(),
                         &env.body_type()})
     if (f->size() > kMaxField || has_control(*f)) return "invalid envelope field";
+  // A mailbox name for local delivery (the mailstore creates it if missing).
+  // IMAP wildcards cannot be in a name; 200 octets is plenty for "Junk" and
+  // any folder a future sieve-like rule might pick.
+  if (const auto& box = env.target_mailbox();
+      box.size() > kMaxMailboxName || has_control(box) || box.find_first_of("*%") != std::string::npos ||
+      (!box.empty() && (box.front() == '/' || box.back() == '/')))
+    return "invalid target_mailbox";
   return "";
 }
 
@@ -179,6 +188,7 @@ grpc::Status QueueServiceImpl::do_enqueue(grpc::ServerContext* ctx, grpc::Server
   msg.dsn_envid = env.dsn_envid();
   msg.smtputf8 = env.smtputf8();
   msg.body_type = env.body_type();
+  msg.target_mailbox = env.target_mailbox();
   for (const auto& r : env.recipients())
     msg.recipients.push_back({r.address(), r.local(), r.user_id(), r.notify(), r.orcpt(), false});
 

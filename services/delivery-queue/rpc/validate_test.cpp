@@ -63,3 +63,18 @@ TEST(QueueId, FormatAndValidation) {
   EXPECT_EQ(address_domain("Bob@Example.ORG"), "example.org");
   EXPECT_EQ(address_domain("postmaster"), "");
 }
+
+TEST(ValidateEnvelope, TargetMailbox) {
+  auto e = good();
+  EXPECT_EQ(validate_envelope(e, 10), "");  // empty = INBOX
+  e.set_target_mailbox("Junk");
+  EXPECT_EQ(validate_envelope(e, 10), "");
+  e.set_target_mailbox("Archiv/Übersicht");
+  EXPECT_EQ(validate_envelope(e, 10), "");
+  for (const std::string bad : {std::string("Junk\r\nX: y"), std::string("a\0b", 3), std::string("\xff\xfe"),
+                                std::string(201, 'a'), std::string("*"), std::string("Junk%"), std::string("/Junk"),
+                                std::string("Junk/")}) {
+    e.set_target_mailbox(bad);
+    EXPECT_EQ(validate_envelope(e, 10), "invalid target_mailbox") << bad;
+  }
+}

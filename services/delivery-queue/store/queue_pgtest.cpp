@@ -37,6 +37,16 @@ class FakeMailbox final : public LocalDelivery {
     if (r.empty()) return {0, true};
     return {r[0][0].as<int64_t>(), false};
   }
+  LocalResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view mailbox, std::string_view message,
+                      std::string_view key, int64_t quota) override {
+    auto r = LocalDelivery::deliver(conn, user_id, mailbox, message, key, quota);
+    if (!r.duplicate && r.uid > 0) {
+      pqxx::work tx(conn);
+      tx.exec_params("UPDATE fake_mailbox SET mailbox = $2 WHERE id = $1", r.uid, std::string(mailbox));
+      tx.commit();
+    }
+    return r;
+  }
 };
 
 class ScriptedRemote final : public RemoteDelivery {
@@ -71,7 +81,7 @@ class QueuePg : public ::testing::Test {
     db::migrate(*conn, sql::migrations());
     pqxx::work tx(*conn);
     tx.exec("CREATE TABLE fake_mailbox (id bigserial PRIMARY KEY, delivery_key text UNIQUE NOT NULL,"
-            " user_id bigint NOT NULL, body text NOT NULL)");
+            " user_id bigint NOT NULL, body text NOT NULL, mailbox text NOT NULL DEFAULT '')");
     tx.commit();
     pool = std::make_unique<db::Pool>(url, 16);
   }
@@ -636,4 +646,37 @@ TEST_F(QueuePg, UnknownQuotaDeliversFailOpen) {
   EXPECT_EQ(w.run_once(), 1);
   EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE state = 'delivered'"), 1);
   EXPECT_GE(resolver.asked, 1);
+}
+
+TEST_F(QueuePg, TargetMailboxIsStoredAndUsedForLocalDelivery) {
+  auto junk = message({local_rcpt("bob@example.org", 1)});
+  junk.target_mailbox = "Junk";
+  const auto q = enqueue(*conn, junk).queue_id;
+  // A new row with no target: a forged header in the message decides nothing.
+  auto plain = message({local_rcpt("carol@example.org", 2)});
+  plain.body = "X-Postline-Mailbox: Junk\r\nSubject: s\r\n\r\nx\r\n";
+  enqueue(*conn, plain);
+  // A row from before migration 002 (NULL): smtpd's old header still counts.
+  auto old = message({local_rcpt("dave@example.org", 3)});
+  old.body = "Received: x\r\nX-Postline-Mailbox: Junk\r\nSubject: s\r\n\r\nx\r\n";
+  const auto q_old = enqueue(*conn, old).queue_id;
+  {
+    pqxx::work tx(*conn);
+    tx.exec_params("UPDATE queue_messages SET target_mailbox = NULL WHERE queue_id = $1", q_old);
+    tx.commit();
+  }
+  EXPECT_EQ(count("SELECT count(*) FROM queue_messages WHERE target_mailbox = 'Junk'"), 1);
+
+  auto v = get_message(*conn, q, false);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->target_mailbox, "Junk");
+
+  Workers w(*pool, config(), &mailbox, nullptr, nullptr, nullptr);
+  EXPECT_EQ(w.run_once(), 3);
+  EXPECT_EQ(count("SELECT count(*) FROM fake_mailbox WHERE user_id = 1 AND mailbox = 'Junk'"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM fake_mailbox WHERE user_id = 2 AND mailbox = 'INBOX'"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM fake_mailbox WHERE user_id = 3 AND mailbox = 'Junk'"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE address = 'bob@example.org'"
+                  " AND last_reply LIKE '250 2.0.0 delivered to Junk uid %'"),
+            1);
 }

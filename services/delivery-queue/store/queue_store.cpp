@@ -99,11 +99,12 @@ EnqueueResult enqueue(pqxx::work& tx, const NewMessage& msg) {
   result.queue_id = msg.queue_id.empty() ? generate_queue_id() : msg.queue_id;
   auto inserted = tx.exec_params(
       "INSERT INTO queue_messages (queue_id, mail_from, helo, client_ip, authenticated_user, dsn_ret, dsn_envid,"
-      " smtputf8, body_type, is_dsn, size, body) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"
+      " smtputf8, body_type, is_dsn, size, body, target_mailbox)"
+      " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
       " ON CONFLICT (queue_id) DO NOTHING RETURNING id",
       result.queue_id, msg.mail_from, msg.helo, msg.client_ip, msg.authenticated_user, msg.dsn_ret, msg.dsn_envid,
       msg.smtputf8, msg.body_type, msg.is_dsn, static_cast<int64_t>(msg.body.size()),
-      pqxx::binarystring(msg.body.data(), msg.body.size()));
+      pqxx::binarystring(msg.body.data(), msg.body.size()), msg.target_mailbox);
   if (inserted.empty()) {
     // smtpd retried an Enqueue whose answer it lost: the first one committed.
     // Same id and same size is the same message; anything else is a clash.
@@ -226,7 +227,7 @@ const MessageData& Claim::message(int64_t message_id) {
     if (m->id == message_id) return *m;
   auto rows = tx_.exec_params(
       "SELECT id, queue_id, mail_from, dsn_ret, dsn_envid, smtputf8, body_type, is_dsn, size,"
-      " extract(epoch from created_at)::float8, body FROM queue_messages WHERE id = $1",
+      " extract(epoch from created_at)::float8, body, target_mailbox FROM queue_messages WHERE id = $1",
       message_id);
   if (rows.empty()) throw std::runtime_error("queue message " + std::to_string(message_id) + " vanished");
   const auto& row = rows[0];
@@ -243,6 +244,7 @@ const MessageData& Claim::message(int64_t message_id) {
   m->created_at = from_epoch(row[9].as<double>());
   pqxx::binarystring body(row[10]);
   m->body = body.str();
+  if (!row[11].is_null()) m->target_mailbox = row[11].as<std::string>();
   messages_.push_back(std::move(m));
   return *messages_.back();
 }
@@ -310,6 +312,7 @@ MessageView message_from_row(const pqxx::row& row) {
   m.dsn_ret = row["dsn_ret"].as<std::string>();
   m.dsn_envid = row["dsn_envid"].as<std::string>();
   m.body_type = row["body_type"].as<std::string>();
+  m.target_mailbox = row["target_mailbox"].is_null() ? "" : row["target_mailbox"].as<std::string>();
   m.smtputf8 = row["smtputf8"].as<bool>();
   m.size = row["size"].as<int64_t>();
   m.created_unix = row["created_unix"].as<int64_t>();
@@ -318,7 +321,7 @@ MessageView message_from_row(const pqxx::row& row) {
 
 constexpr const char* kMessageColumns =
     "m.id, m.queue_id, m.mail_from, m.helo, m.client_ip, m.authenticated_user, m.dsn_ret, m.dsn_envid,"
-    " m.body_type, m.smtputf8, m.size, extract(epoch from m.created_at)::bigint AS created_unix";
+    " m.body_type, m.target_mailbox, m.smtputf8, m.size, extract(epoch from m.created_at)::bigint AS created_unix";
 
 std::set<int64_t> delivering_keys(pqxx::transaction_base& tx) {
   std::set<int64_t> keys;

@@ -45,6 +45,8 @@ struct NewMessage {
   bool smtputf8 = false;
   std::string body_type;
   bool is_dsn = false;
+  // Mailbox for local recipients ("" = INBOX; smtpd's spam verdict: "Junk").
+  std::string target_mailbox;
   std::vector<NewRecipient> recipients;
   std::string body;
 };
@@ -99,6 +101,9 @@ struct MessageData {
   int64_t size = 0;
   Clock::time_point created_at;
   std::string body;
+  // "" = INBOX. nullopt: enqueued before migration 002 (the column is NULL);
+  // local delivery then reads smtpd's old X-Postline-Mailbox header instead.
+  std::optional<std::string> target_mailbox;
 };
 
 struct Attempt {
@@ -161,6 +166,7 @@ struct RecipientView {
 struct MessageView {
   std::string queue_id;
   std::string mail_from, helo, client_ip, authenticated_user, dsn_ret, dsn_envid, body_type;
+  std::string target_mailbox;  // "" = INBOX (also for rows older than the column)
   bool smtputf8 = false;
   int64_t size = 0;
   int64_t created_unix = 0;

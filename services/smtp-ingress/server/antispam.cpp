@@ -368,8 +368,10 @@ policy::RspamdResult Antispam::rspamd_check(const EnqueueEvent& m, const std::st
 
 asio::awaitable<PolicyRefusal> Antispam::check_message(ListenerKind listener, EnqueueEvent& message) {
   const bool judged = listener == ListenerKind::kMx && message.envelope.authenticated_user.empty();
-  // Nobody outside may choose the mailbox: the header that carries our verdict
-  // to local delivery is removed from every message, on every listener. An
+  // Nobody outside may choose the mailbox: the header that once carried our
+  // verdict to local delivery (queued still honours it on queue rows older
+  // than its target_mailbox column) is removed from every message, on every
+  // listener. An
   // Authentication-Results claiming our id is a forgery wherever it comes from
   // (a submission user could otherwise fake a verdict for local recipients);
   // on judged mail mailauth removes it before verifying.
@@ -452,10 +454,9 @@ asio::awaitable<PolicyRefusal> Antispam::check_message(ListenerKind listener, En
     // verification, so a signature covering it has already been judged).
     policy::remove_header_fields(v.message, "X-Spam-Status");
     std::string headers = v.authentication_results + policy::spam_status_header(d, options_.policy);
-    if (d.action == policy::Action::kJunk) {
-      msg->envelope.target_mailbox = "Junk";
-      headers += "X-Postline-Mailbox: Junk\r\n";
-    }
+    // The Junk wish travels in the envelope (queued stores it with the
+    // message); nothing in the message itself says where it goes.
+    if (d.action == policy::Action::kJunk) msg->envelope.target_mailbox = "Junk";
     msg->data = prefix + headers + v.message;
     msg->added_header_bytes = headers.size() + prefix.size();
     return {};
