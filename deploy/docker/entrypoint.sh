@@ -8,7 +8,11 @@
 #                                          (default /etc/postline/tls) unless one is there
 #   make-admin-token                       writes a random AdminService bearer token to
 #                                          $POSTLINE_AUTH_ADMIN_TOKEN_FILE unless it exists
-#   init [HOSTNAME]                        make-cert, then make-admin-token (compose's `init`)
+#   make-internal-pki                      writes a CA and one certificate for the services'
+#                                          mutual-TLS gRPC into $POSTLINE_TLS_DIR/internal unless
+#                                          there; the CA key is deleted once it has signed
+#   init [HOSTNAME]                        make-cert, make-internal-pki, make-admin-token
+#                                          (compose's `init`)
 #   healthcheck                            what the image's HEALTHCHECK runs
 #
 # Services get `--config /etc/postline/postline.yaml` (the image's container
@@ -62,6 +66,39 @@ make_admin_token() {
   echo "make-admin-token: wrote a new AdminService token to $TOKEN_FILE"
 }
 
+# The certificate names every gRPC server the services dial in compose
+# (authd:50051, queued:50052) and is used by all of them as client and server.
+# The CA key is thrown away after signing: nothing else can ever be issued by
+# it, and re-issuing means deleting the directory and running init again.
+make_internal_pki() {
+  dir=$TLS_DIR/internal
+  if [ -s "$dir/ca.crt" ] && [ -s "$dir/service.crt" ] && [ -s "$dir/service.key" ]; then
+    echo "make-internal-pki: $dir already holds ca.crt, service.crt and service.key; leaving them alone"
+    return 0
+  fi
+  mkdir -p "$dir"
+  work=$(mktemp -d)
+  (
+    umask 077
+    cd "$work"
+    printf '%s\n' "subjectAltName=DNS:authd,DNS:queued,DNS:localhost,IP:127.0.0.1" \
+      "extendedKeyUsage=serverAuth,clientAuth" > leaf.ext
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+      -subj "/CN=Postline internal CA" -addext "basicConstraints=critical,CA:TRUE" \
+      -addext "keyUsage=critical,keyCertSign,cRLSign" -keyout ca.key -out ca.crt 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=postline-services" \
+      -keyout service.key -out service.csr 2>/dev/null
+    openssl x509 -req -in service.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 825 \
+      -extfile leaf.ext -out service.crt 2>/dev/null
+  ) || { rm -rf "$work"; echo "make-internal-pki: openssl failed" >&2; return 1; }
+  chmod 644 "$work/ca.crt" "$work/service.crt"
+  mv "$work/service.key" "$dir/service.key"
+  mv "$work/service.crt" "$dir/service.crt"
+  mv "$work/ca.crt" "$dir/ca.crt"
+  rm -rf "$work"
+  echo "make-internal-pki: wrote ca.crt, service.crt and service.key to $dir (CA key discarded)"
+}
+
 [ $# -ge 1 ] || usage
 what=$1
 shift
@@ -84,8 +121,12 @@ case "$what" in
   make-admin-token)
     make_admin_token
     ;;
+  make-internal-pki)
+    make_internal_pki
+    ;;
   init)
     make_cert "$@"
+    make_internal_pki
     make_admin_token
     ;;
   healthcheck)

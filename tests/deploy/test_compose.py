@@ -148,3 +148,22 @@ def test_docker_compose_v2_plugin_if_present():
         pytest.skip(reason)
     out = run([docker, "compose", "-f", str(COMPOSE), "config", "-q"], cwd=ROOT)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_grpc_between_services_is_mutual_tls_with_init_made_files():
+    """Every service gets all three grpc.tls_* files (half a configuration
+    exits 2), from the tls volume that init fills, and the certificate names
+    the hosts the services dial (checked against the entrypoint's SAN list)."""
+    services = compose()["services"]
+    keys = ("POSTLINE_GRPC_TLS_CERT_FILE", "POSTLINE_GRPC_TLS_KEY_FILE", "POSTLINE_GRPC_TLS_CA_FILE")
+    entrypoint = (DEPLOY / "docker" / "entrypoint.sh").read_text()
+    for svc in ("authd", "queued", "smtpd", "imapd"):
+        env = env_of(services[svc])
+        assert all(env.get(k, "").startswith("/etc/postline/tls/internal/") for k in keys), (svc, env)
+        assert "tls:/etc/postline/tls:ro" in services[svc]["volumes"], svc
+        assert services[svc]["depends_on"]["init"]["condition"] == "service_completed_successfully", svc
+        for addr_key in ("POSTLINE_AUTH_ADDR", "POSTLINE_QUEUE_ADDR"):
+            host = env[addr_key].rsplit(":", 1)[0]
+            assert f"DNS:{host}" in entrypoint, f"{host} missing from the internal certificate's names"
+    # migrate talks only to PostgreSQL and runs before init: no gRPC TLS needed.
+    assert not any(k in env_of(services["migrate"]) for k in keys)

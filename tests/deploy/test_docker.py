@@ -208,3 +208,31 @@ def test_entrypoint_init_writes_cert_and_admin_token_once(tmp_path):
     assert token.stat().st_mode & 0o077 == 0, "the admin token must be private"
     again = entrypoint("init", env=env)
     assert again.returncode == 0 and token.read_text().strip() == value, "init must not replace a token"
+
+
+def test_entrypoint_make_internal_pki(tmp_path):
+    """A CA and a service certificate for mutual-TLS gRPC: the certificate
+    chains to the CA, names authd and queued, is usable as client and server,
+    the key is private, the CA key is gone, and a second run changes nothing."""
+    if not shutil.which("openssl"):
+        reason = "openssl missing (scripts/packages/test.txt installs it)"
+        print(reason)
+        pytest.skip(reason)
+    env = {"POSTLINE_TLS_DIR": str(tmp_path)}
+    out = entrypoint("make-internal-pki", env=env)
+    assert out.returncode == 0, out.stderr
+    internal = tmp_path / "internal"
+    assert sorted(p.name for p in internal.iterdir()) == ["ca.crt", "service.crt", "service.key"]
+    assert (internal / "service.key").stat().st_mode & 0o077 == 0, "private key must not be group/world readable"
+    verify = run(["openssl", "verify", "-CAfile", str(internal / "ca.crt"), "-purpose", "sslserver",
+                  str(internal / "service.crt")])
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    verify = run(["openssl", "verify", "-CAfile", str(internal / "ca.crt"), "-purpose", "sslclient",
+                  str(internal / "service.crt")])
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    text = run(["openssl", "x509", "-in", str(internal / "service.crt"), "-noout", "-text"]).stdout
+    assert "DNS:authd" in text and "DNS:queued" in text, text
+    before = (internal / "service.crt").read_bytes()
+    again = entrypoint("make-internal-pki", env=env)
+    assert again.returncode == 0 and "leaving them alone" in again.stdout
+    assert (internal / "service.crt").read_bytes() == before

@@ -145,3 +145,12 @@ def test_half_a_tls_configuration_stops_the_service(pg_server_url, pki, service)
                             env=p.process_env(missing), stdin=subprocess.DEVNULL)
     assert result.returncode == 2, result
     assert "no-such-ca.pem" in result.stderr, result.stderr
+
+
+def test_cli_commands_without_grpc_ignore_the_tls_files(pg_server_url, pki):
+    """`postline migrate` runs before compose's init has made the certificates."""
+    p = Platform(pg_server_url, new_workdir("postline-grpc-cli-"))
+    missing = dict(tls_env(pki), POSTLINE_GRPC_TLS_CA_FILE=str(p.workdir / "not-yet.pem"))
+    assert p.cli("migrate", extra_env=missing, check=False).returncode == 0
+    result = p.cli("user", "list", extra_env=missing, check=False)
+    assert result.returncode == 2 and "not-yet.pem" in result.stderr, result

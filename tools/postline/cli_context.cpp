@@ -15,10 +15,7 @@ const config::Config& CliContext::config() {
   if (!config_) {
     try {
       config_ = config::Config::load(config_file, config::Config::process_environment());
-      grpcutil::configure_tls(grpcutil::tls_files(*config_));  // before the first channel
     } catch (const config::ConfigError& e) {
-      throw CliError(e.what(), 2);
-    } catch (const std::exception& e) {  // grpc.tls_* files missing or incomplete
       throw CliError(e.what(), 2);
     }
   }
@@ -35,11 +32,24 @@ std::string CliContext::resolved_queue_addr() {
 
 std::string CliContext::resolved_db_url() { return !db_url.empty() ? db_url : config().str("db", "url"); }
 
+// grpc.tls_* is read from the configuration even when --auth-addr or
+// POSTLINE_AUTH_ADDR names the server, and only by commands that talk gRPC
+// (`migrate` must work before the certificates exist).
+void CliContext::prepare_grpc() {
+  if (grpc_prepared_) return;
+  try {
+    grpcutil::configure_tls(grpcutil::tls_files(config()));
+  } catch (const CliError&) {
+    throw;
+  } catch (const std::exception& e) {  // grpc.tls_* files missing or incomplete
+    throw CliError(e.what(), 2);
+  }
+  grpc_prepared_ = true;
+}
+
 std::shared_ptr<grpc::Channel> CliContext::auth_channel() {
-  // config() first: it sets up grpc.tls_* even when --auth-addr/POSTLINE_AUTH_ADDR
-  // names the server.
   if (!auth_channel_) {
-    (void)config();
+    prepare_grpc();
     auth_channel_ = grpcutil::make_channel(resolved_auth_addr());
   }
   return auth_channel_;
@@ -47,7 +57,7 @@ std::shared_ptr<grpc::Channel> CliContext::auth_channel() {
 
 std::shared_ptr<grpc::Channel> CliContext::queue_channel() {
   if (!queue_channel_) {
-    (void)config();
+    prepare_grpc();
     queue_channel_ = grpcutil::make_channel(resolved_queue_addr());
   }
   return queue_channel_;

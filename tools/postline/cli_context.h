@@ -40,6 +40,7 @@ class CliContext {
   // loaded on first use. Throws CliError naming the bad key.
   const config::Config& config();
 
+  void prepare_grpc();  // grpc.tls_* before the first channel
   std::string resolved_auth_addr();
   std::string resolved_queue_addr();
   std::string resolved_db_url();
@@ -56,6 +57,7 @@ class CliContext {
 
  private:
   std::optional<config::Config> config_;
+  bool grpc_prepared_ = false;
   std::shared_ptr<grpc::Channel> auth_channel_, queue_channel_;
   std::optional<std::string> token_;
 };
