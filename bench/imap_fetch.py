@@ -9,6 +9,8 @@ alternating the two servers:
     SELECT INBOX
     FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE)     -- what a client lists a folder with
     FETCH 1:* (BODY.PEEK[])                          -- every full body
+    FETCH 1:* (BINARY.PEEK[1])                       -- a body part, transfer-decoded (RFC 3516)
+    FETCH 1:* (BODY.PEEK[HEADER.FIELDS (FROM SUBJECT)]) -- a header section, as clients list with
     SEARCH TEXT "needle"                            -- Postline: pg_trgm index; Dovecot: no FTS plugin, it reads the mails
 
     /usr/bin/python3 bench/imap_fetch.py [--messages 1000] [--repeats 3]
@@ -39,6 +41,8 @@ OPERATIONS = [
     ("SELECT INBOX", "SELECT INBOX"),
     ("FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE)", "FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE)"),
     ("FETCH 1:* (BODY.PEEK[])", "FETCH 1:* (BODY.PEEK[])"),
+    ("FETCH 1:* (BINARY.PEEK[1])", "FETCH 1:* (BINARY.PEEK[1])"),
+    ("FETCH 1:* (BODY.PEEK[HEADER.FIELDS (FROM SUBJECT)])", "FETCH 1:* (BODY.PEEK[HEADER.FIELDS (FROM SUBJECT)])"),
     (f'SEARCH TEXT "{NEEDLE}"', f'SEARCH TEXT "{NEEDLE}"'),
 ]
 

@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace postline::mailstore {
@@ -100,15 +101,17 @@ std::vector<std::optional<std::string>> PgBlobStore::get_many(pqxx::transaction_
   std::vector<std::optional<std::string>> out(keys.size());
   if (keys.empty()) return out;
   std::vector<std::string_view> views(keys.begin(), keys.end());
-  // ORDINALITY maps each row back to its position; a key asked twice is
-  // answered twice (the join repeats it).
+  // ORDINALITY maps each row back to its position. A scalar subquery per key,
+  // not a join: it is always an index look-up on the primary key (a join
+  // may be planned as a hash join over every blob). NULL = no such blob.
   auto r = tx.exec_params(
-      "SELECT k.i, b.data FROM unnest($1::text[]) WITH ORDINALITY AS k(hex, i) "
-      "JOIN mailstore_blobs b ON b.sha256 = decode(k.hex, 'hex')",
+      "SELECT k.i, (SELECT b.data FROM mailstore_blobs b WHERE b.sha256 = decode(k.hex, 'hex')) "
+      "FROM unnest($1::text[]) WITH ORDINALITY AS k(hex, i)",
       hex_array(views));
   for (const auto& row : r) {
     auto i = row[0].as<int64_t>() - 1;
-    if (i >= 0 && static_cast<size_t>(i) < out.size()) out[i] = pqxx::binarystring(row[1]).str();
+    if (i >= 0 && static_cast<size_t>(i) < out.size() && !row[1].is_null())
+      out[i] = pqxx::binarystring(row[1]).str();
   }
   return out;
 }
@@ -119,19 +122,23 @@ std::vector<std::optional<std::string>> PgBlobStore::get_ranges(pqxx::transactio
   if (ranges.empty()) return out;
   std::vector<std::string_view> views;
   std::vector<int64_t> offsets, lengths;
+  // substring(bytea) takes int4: clip (a bytea holds at most 1 GB, so a
+  // clipped offset or length answers the same bytes).
+  constexpr uint64_t kMax = 0x7fffffff;
   for (const auto& rg : ranges) {
     views.push_back(rg.key);
-    offsets.push_back(static_cast<int64_t>(rg.offset + 1));  // substring() is 1-based
-    lengths.push_back(static_cast<int64_t>(rg.length));
+    offsets.push_back(static_cast<int64_t>(std::min(rg.offset, kMax - 1) + 1));  // 1-based
+    lengths.push_back(static_cast<int64_t>(std::min(rg.length, kMax)));
   }
   auto r = tx.exec_params(
-      "SELECT k.i, substring(b.data FROM k.off FOR k.len) "
-      "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS k(hex, off, len, i) "
-      "JOIN mailstore_blobs b ON b.sha256 = decode(k.hex, 'hex')",
+      "SELECT k.i, (SELECT substring(b.data FROM k.off::int FOR k.len::int) FROM mailstore_blobs b "
+      "             WHERE b.sha256 = decode(k.hex, 'hex')) "
+      "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS k(hex, off, len, i)",
       hex_array(views), int_array(offsets), int_array(lengths));
   for (const auto& row : r) {
     auto i = row[0].as<int64_t>() - 1;
-    if (i >= 0 && static_cast<size_t>(i) < out.size()) out[i] = pqxx::binarystring(row[1]).str();
+    if (i >= 0 && static_cast<size_t>(i) < out.size() && !row[1].is_null())
+      out[i] = pqxx::binarystring(row[1]).str();
   }
   return out;
 }

@@ -1,4 +1,5 @@
 #include "common/mailstore/accounts.h"
+#include "common/mailstore/blob_store.h"
 #include "common/mailstore/delivery.h"
 #include "common/mailstore/sql/migrations.h"
 #include "common/mailstore/store.h"
@@ -236,3 +237,40 @@ TEST_F(StoreTest, OnlyOnePrunerAtATime) {
 }
 
 }  // namespace
+
+// FETCH reads bodies and parts in bulk: positional answers, missing keys as
+// nullopt, duplicates answered twice, ranges clipped like get_range().
+TEST_F(StoreTest, BlobStoreBulkReads) {
+  const std::string other = "Subject: t\r\n\r\nanother body\r\n";
+  append(*conn_, kUser, "INBOX", kMsg, {}, std::nullopt);
+  append(*conn_, kUser, "INBOX", other, {}, std::nullopt);
+  auto& blobs = default_blob_store();
+  pqxx::read_transaction tx(*conn_);
+  const std::string missing(32, '\x01');
+  auto many = blobs.get_many(tx, {sha256(other), missing, sha256(kMsg), sha256(other)});
+  ASSERT_EQ(many.size(), 4u);
+  EXPECT_EQ(many[0].value(), other);
+  EXPECT_FALSE(many[1].has_value());
+  EXPECT_EQ(many[2].value(), kMsg);
+  EXPECT_EQ(many[3].value(), other);
+  EXPECT_TRUE(blobs.get_many(tx, {}).empty());
+
+  auto ranges = blobs.get_ranges(tx, {{sha256(kMsg), 0, 10},
+                                      {missing, 0, 5},
+                                      {sha256(other), 14, 7},
+                                      {sha256(other), 20, 1000},
+                                      {sha256(kMsg), 5000, 3},
+                                      {sha256(kMsg), 1, UINT64_MAX}});
+  ASSERT_EQ(ranges.size(), 6u);
+  EXPECT_EQ(ranges[0].value(), kMsg.substr(0, 10));
+  EXPECT_FALSE(ranges[1].has_value());
+  EXPECT_EQ(ranges[2].value(), "another");
+  EXPECT_EQ(ranges[3].value(), other.substr(20));
+  EXPECT_EQ(ranges[4].value(), "");
+  EXPECT_EQ(ranges[5].value(), kMsg.substr(1));
+  for (size_t i = 0; i < 6; ++i) {
+    const std::vector<std::pair<uint64_t, uint64_t>> spans = {{0, 10}, {0, 5}, {14, 7}, {20, 1000}, {5000, 3}, {1, 1u << 30}};
+    const std::string key = i == 1 ? missing : i == 2 || i == 3 ? sha256(other) : sha256(kMsg);
+    EXPECT_EQ(ranges[i], blobs.get_range(tx, key, spans[i].first, spans[i].second)) << i;
+  }
+}

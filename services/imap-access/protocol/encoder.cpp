@@ -7,9 +7,18 @@
 
 namespace postline::imap {
 
-std::string literal(std::string_view bytes) {
-  std::string out = "{" + std::to_string(bytes.size()) + "}\r\n";
+void append_literal(std::string& out, std::string_view bytes, bool binary) {
+  char head[32];
+  int n = std::snprintf(head, sizeof head, "%s{%zu}\r\n", binary ? "~" : "", bytes.size());
+  // No exact reserve() here: it would defeat the string's geometric growth
+  // when many literals go into one response buffer.
+  out.append(head, static_cast<size_t>(n));
   out.append(bytes);
+}
+
+std::string literal(std::string_view bytes) {
+  std::string out;
+  append_literal(out, bytes);
   return out;
 }
 

@@ -138,6 +138,19 @@ TEST(Encoder, Strings) {
   EXPECT_EQ(astring("NIL"), "\"NIL\"");
   EXPECT_EQ(quoted_or_literal("say \"hi\" \\"), "\"say \\\"hi\\\" \\\\\"");
   EXPECT_EQ(quoted_or_literal("a\r\nb"), "{4}\r\na\r\nb");
+  EXPECT_EQ(literal(""), "{0}\r\n");
+  {
+    std::string out = "* 1 FETCH (BODY[] ";
+    append_literal(out, "a\r\nb");
+    EXPECT_EQ(out, "* 1 FETCH (BODY[] {4}\r\na\r\nb");
+    out = "x ";
+    append_literal(out, std::string_view("a\0b", 3), true);
+    EXPECT_EQ(out, std::string("x ~{3}\r\na\0b", 11));
+    std::string big(100000, 'z');
+    out.clear();
+    append_literal(out, big);
+    EXPECT_EQ(out, "{100000}\r\n" + big);
+  }
   EXPECT_EQ(quoted_or_literal("caf\xC3\xA9"), "{5}\r\ncaf\xC3\xA9");
   EXPECT_EQ(nstring(std::nullopt), "NIL");
   EXPECT_EQ(flag_list({"\\Seen", "x"}), "(\\Seen x)");

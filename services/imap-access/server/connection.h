@@ -40,7 +40,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<void> idle(const std::string& tag);
   asio::awaitable<void> idle_watcher();
   void watch_selected();
-  void send(std::string s) { out_ += std::move(s); }
+  // Queues bytes for flush(). A big FETCH chunk is moved in, not copied, when
+  // nothing else is waiting.
+  void send(std::string s) {
+    if (out_.empty()) out_ = std::move(s);
+    else out_ += s;
+  }
   bool too_many_bad();
 
   ServerContext& server_;
