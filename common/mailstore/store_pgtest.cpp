@@ -268,6 +268,18 @@ TEST_F(StoreTest, BlobStoreBulkReads) {
   EXPECT_EQ(ranges[3].value(), other.substr(20));
   EXPECT_EQ(ranges[4].value(), "");
   EXPECT_EQ(ranges[5].value(), kMsg.substr(1));
+  {
+    // Every byte value survives the transfer encoding (NUL, backslash, 8-bit).
+    std::string all;
+    for (int rep = 0; rep < 3; ++rep)
+      for (int c = 0; c < 256; ++c) all += static_cast<char>(c);
+    all += "\\\\000\\x41";
+    pqxx::connection c2(url_);  // conn_ holds the read transaction above
+    pqxx::work w(c2);
+    blobs.put(w, sha256(all), all);
+    EXPECT_EQ(blobs.get_many(w, {sha256(all)})[0].value(), all);
+    EXPECT_EQ(blobs.get_ranges(w, {{sha256(all), 90, 300}})[0].value(), all.substr(90, 300));
+  }
   for (size_t i = 0; i < 6; ++i) {
     const std::vector<std::pair<uint64_t, uint64_t>> spans = {{0, 10}, {0, 5}, {14, 7}, {20, 1000}, {5000, 3}, {1, 1u << 30}};
     const std::string key = i == 1 ? missing : i == 2 || i == 3 ? sha256(other) : sha256(kMsg);
