@@ -24,6 +24,9 @@ DeliveryResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view
                        std::string_view message, std::string_view delivery_key, const Quota& quota) {
   const std::string name = normalize_mailbox_name(mailbox_name.empty() ? "INBOX" : mailbox_name);
   const std::string body = canonicalize_line_endings(message);
+  // Parse and hash before the transaction: the mailbox row lock below is held
+  // until commit and serialises deliveries into one mailbox.
+  const internal::PreparedMessage prepared = internal::prepare_message(body);
 
   pqxx::work tx(conn);
   ensure_account(tx, user_id);
@@ -68,6 +71,8 @@ DeliveryResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view
     }
   }
 
+  internal::store_blob(tx, prepared, body);  // content-addressed: no lock needed
+
   // The mailbox row lock serialises UID and MODSEQ assignment per mailbox.
   // A delivery to a mailbox the user deleted (e.g. Junk) recreates it.
   auto alloc = internal::allocate(tx, user_id, name, 1);
@@ -82,7 +87,7 @@ DeliveryResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view
   const int64_t mailbox_id = alloc->mailbox_id;
   const int64_t uid = alloc->first_uid;
   const int64_t modseq = alloc->modseq;
-  internal::insert_message(tx, user_id, mailbox_id, uid, modseq, body, {}, std::nullopt);
+  internal::insert_prepared(tx, user_id, mailbox_id, uid, modseq, prepared, {}, std::nullopt);
   tx.exec_params("UPDATE mailstore_deliveries SET mailbox_id = $3, uid = $4 WHERE user_id = $1 AND delivery_key = $2",
                  user_id, std::string(delivery_key), mailbox_id, uid);
   notify_change(tx, user_id, mailbox_id, modseq);

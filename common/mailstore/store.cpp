@@ -73,23 +73,45 @@ std::optional<Allocation> allocate_by_id(pqxx::transaction_base& tx, int64_t use
       user_id, mailbox_id, count));
 }
 
-void insert_message(pqxx::transaction_base& tx, int64_t user_id, int64_t mailbox_id, int64_t uid, int64_t modseq,
-                    const std::string& body, const std::vector<std::string>& flags,
-                    std::optional<int64_t> internaldate) {
-  const MessageMeta meta = analyse(body);
-  const std::string key = sha256(body);
-  default_blob_store().put(tx, key, body);
+PreparedMessage prepare_message(const std::string& body) {
+  PreparedMessage p;
+  p.meta = analyse(body);
+  p.key = sha256(body);
+  return p;
+}
+
+void store_blob(pqxx::transaction_base& tx, const PreparedMessage& prepared, const std::string& body) {
+  default_blob_store().put(tx, prepared.key, body);
+  // One search row per distinct body (migration 005).
+  tx.exec_params(
+      "INSERT INTO mailstore_search (sha256, search_text) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING",
+      pqxx::binarystring(prepared.key.data(), prepared.key.size()), prepared.meta.search_text);
+}
+
+void insert_prepared(pqxx::transaction_base& tx, int64_t user_id, int64_t mailbox_id, int64_t uid, int64_t modseq,
+                     const PreparedMessage& prepared, const std::vector<std::string>& flags,
+                     std::optional<int64_t> internaldate) {
+  const MessageMeta& meta = prepared.meta;
+  const std::string& key = prepared.key;
   tx.exec_params(
       "INSERT INTO mailstore_messages (user_id, mailbox_id, uid, blob_sha256, size, internaldate, modseq, flags, "
-      " meta_version, header_size, preview, search_text, email_id, structure, sent_date) "
-      "VALUES ($1, $2, $3, $4, $5, COALESCE(to_timestamp($12::bigint), now()), $6, string_to_array($13, ' '), "
-      " $7, $8, $9, $10, $11, $14, DATE '1970-01-01' + $15::integer)",
+      " meta_version, header_size, preview, email_id, structure, sent_date) "
+      "VALUES ($1, $2, $3, $4, $5, COALESCE(to_timestamp($11::bigint), now()), $6, string_to_array($12, ' '), "
+      " $7, $8, $9, $10, $13, DATE '1970-01-01' + $14::integer)",
       user_id, mailbox_id, uid, pqxx::binarystring(key.data(), key.size()), static_cast<int64_t>(meta.size),
       modseq, kMetaVersion, static_cast<int64_t>(meta.header_size),
-      meta.preview.empty() ? nullptr : meta.preview.c_str(), meta.search_text, "M" + to_hex(key).substr(0, 24),
+      meta.preview.empty() ? nullptr : meta.preview.c_str(), "M" + to_hex(key).substr(0, 24),
       internaldate ? std::to_string(*internaldate).c_str() : nullptr, join_flags(flags),
       pqxx::binarystring(meta.structure.data(), meta.structure.size()),
       meta.sent_day ? std::to_string(*meta.sent_day).c_str() : nullptr);
+}
+
+void insert_message(pqxx::transaction_base& tx, int64_t user_id, int64_t mailbox_id, int64_t uid, int64_t modseq,
+                    const std::string& body, const std::vector<std::string>& flags,
+                    std::optional<int64_t> internaldate) {
+  const PreparedMessage prepared = prepare_message(body);
+  store_blob(tx, prepared, body);
+  insert_prepared(tx, user_id, mailbox_id, uid, modseq, prepared, flags, internaldate);
 }
 
 }  // namespace internal
@@ -391,9 +413,9 @@ CopyResult copy_in(pqxx::transaction_base& tx, int64_t user_id, int64_t source_m
   if (res.source_uids.empty()) return res;
   tx.exec_params(
       "INSERT INTO mailstore_messages (user_id, mailbox_id, uid, blob_sha256, size, internaldate, savedate, modseq, "
-      " flags, meta_version, header_size, preview, search_text, email_id, structure, sent_date) "
+      " flags, meta_version, header_size, preview, email_id, structure, sent_date) "
       "SELECT user_id, $4, $5 + row_number() OVER (ORDER BY uid) - 1, blob_sha256, size, internaldate, now(), $6, "
-      " flags, meta_version, header_size, preview, search_text, email_id, structure, sent_date FROM mailstore_messages WHERE user_id = $1 AND mailbox_id = $2 AND uid = ANY($3::bigint[])",
+      " flags, meta_version, header_size, preview, email_id, structure, sent_date FROM mailstore_messages WHERE user_id = $1 AND mailbox_id = $2 AND uid = ANY($3::bigint[])",
       user_id, source_mailbox_id, int_array(res.source_uids), dest_mailbox_id, alloc->first_uid, alloc->modseq);
   for (size_t i = 0; i < res.source_uids.size(); ++i) res.dest_uids.push_back(alloc->first_uid + static_cast<int64_t>(i));
   notify_change(tx, user_id, dest_mailbox_id, alloc->modseq);
@@ -427,6 +449,7 @@ AppendResult append(pqxx::connection& conn, int64_t user_id, const std::string& 
                     std::optional<int64_t> internaldate, const Quota& quota) {
   AppendResult res;
   const std::string body = canonicalize_line_endings(message);
+  const internal::PreparedMessage prepared = internal::prepare_message(body);  // before any lock
   pqxx::work tx(conn);
   // A soft limit: two concurrent APPENDs may both pass; the next one fails.
   if (quota.bytes > 0 || quota.messages > 0) {
@@ -437,6 +460,7 @@ AppendResult append(pqxx::connection& conn, int64_t user_id, const std::string& 
       return res;
     }
   }
+  internal::store_blob(tx, prepared, body);  // before the mailbox row lock (rolled back on error)
   auto alloc = allocate(tx, user_id, normalize_mailbox_name(mailbox_name), 1);
   if (!alloc) {
     res.error = StoreError::kNoSuchMailbox;
@@ -445,7 +469,8 @@ AppendResult append(pqxx::connection& conn, int64_t user_id, const std::string& 
   std::vector<std::string> stored;
   for (const auto& f : flags)
     if (canonical_flag(f) != "\\Recent") stored.push_back(f);
-  insert_message(tx, user_id, alloc->mailbox_id, alloc->first_uid, alloc->modseq, body, stored, internaldate);
+  internal::insert_prepared(tx, user_id, alloc->mailbox_id, alloc->first_uid, alloc->modseq, prepared, stored,
+                            internaldate);
   notify_change(tx, user_id, alloc->mailbox_id, alloc->modseq);
   tx.commit();
   res.mailbox_id = alloc->mailbox_id;

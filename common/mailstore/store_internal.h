@@ -1,6 +1,7 @@
 // Pieces shared by delivery.cpp and store.cpp; not part of the library's API.
 #pragma once
 
+#include "common/mailstore/message_meta.h"
 #include "common/mailstore/store.h"
 
 #include <pqxx/pqxx>
@@ -17,7 +18,25 @@ std::optional<Allocation> allocate(pqxx::transaction_base& tx, int64_t user_id, 
 std::optional<Allocation> allocate_by_id(pqxx::transaction_base& tx, int64_t user_id, int64_t mailbox_id,
                                          int64_t count);
 
-// Stores the blob and inserts the message row (body already canonical CRLF).
+// What a message row needs that depends only on its bytes (MIME analysis,
+// search text, SHA-256). Computed before the mailbox row is locked, so
+// concurrent deliveries into one mailbox wait for each other only during the
+// row insert and the commit, not during parsing.
+struct PreparedMessage {
+  MessageMeta meta;
+  std::string key;  // raw SHA-256 of the body
+};
+PreparedMessage prepare_message(const std::string& body);
+
+// Stores the blob (content-addressed, so safe before the UID is known).
+void store_blob(pqxx::transaction_base& tx, const PreparedMessage& prepared, const std::string& body);
+
+// Inserts the message row of a prepared message whose blob is stored.
+void insert_prepared(pqxx::transaction_base& tx, int64_t user_id, int64_t mailbox_id, int64_t uid, int64_t modseq,
+                     const PreparedMessage& prepared, const std::vector<std::string>& flags,
+                     std::optional<int64_t> internaldate);
+
+// prepare_message + store_blob + insert_prepared (body already canonical CRLF).
 void insert_message(pqxx::transaction_base& tx, int64_t user_id, int64_t mailbox_id, int64_t uid, int64_t modseq,
                     const std::string& body, const std::vector<std::string>& flags,
                     std::optional<int64_t> internaldate);

@@ -150,8 +150,11 @@ asio::awaitable<Result> cmd_search(Context& ctx) {
   };
   scan(req.key);
   if (uses_modseq) ctx.session.condstore = true;
-  const std::string sql = "SELECT uid, modseq FROM mailstore_messages WHERE user_id = $1 AND mailbox_id = $2 AND " +
-                          where + " ORDER BY uid";
+  // search_text lives in mailstore_search, one row per distinct body (keyed
+  // like the blob); the other columns the compiled keys use are the message's.
+  const std::string sql =
+      "SELECT uid, modseq FROM mailstore_messages LEFT JOIN mailstore_search ON sha256 = blob_sha256 "
+      "WHERE user_id = $1 AND mailbox_id = $2 AND " + where + " ORDER BY uid";
   std::vector<std::string> params = compiler.params;
   params.insert(params.begin(), std::to_string(sel.mailbox_id));
   params.insert(params.begin(), std::to_string(ctx.session.user_id));
