@@ -81,6 +81,11 @@ TEST_F(DeliveryTest, BodyStoredOnceAndByteExact) {
   deliver(*conn_, 7, "INBOX", kMsg, "q1");
   deliver(*conn_, 8, "INBOX", kMsg, "q1");
   EXPECT_EQ(scalar("SELECT count(*) FROM mailstore_blobs"), 1);
+  // The search text too: one row per distinct body, joined by the blob key.
+  EXPECT_EQ(scalar("SELECT count(*) FROM mailstore_search"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM mailstore_messages m JOIN mailstore_search s ON s.sha256 = m.blob_sha256 "
+                   "WHERE s.search_text LIKE '%hello%'"),
+            2);
   pqxx::read_transaction tx(*conn_);
   EXPECT_EQ(default_blob_store().get(tx, sha256(kMsg)).value(), kMsg);
   EXPECT_EQ(default_blob_store().get_range(tx, sha256(kMsg), 6, 11).value(), "a@example.o");
