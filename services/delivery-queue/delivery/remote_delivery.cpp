@@ -17,6 +17,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
+#include <utility>
 #include <fstream>
 
 namespace postline::queue {
@@ -37,32 +39,86 @@ bool eight_bit(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](unsigned char c) { return c >= 0x80; });
 }
 
-// One SMTP session on one address, driven by the sans-I/O client. Every wait
-// has a deadline; a timeout closes the socket and becomes connection_lost().
-class Session {
+// One SMTP connection to one address, driven by the sans-I/O client, kept
+// open between transactions when the client leaves the session idle. Every
+// wait has a deadline; a timeout closes the socket and becomes
+// connection_lost(). Each call runs its own io_context until the transaction
+// is over, so the worker thread stays synchronous.
+class Connection {
  public:
-  Session(asio::io_context& io, const RemoteConfig& cfg, std::shared_ptr<asio::ssl::context> tls_ctx, uint16_t port)
-      : io_(io), cfg_(cfg), tls_ctx_(std::move(tls_ctx)), port_(port), socket_(io), timer_(io) {}
+  Connection(const RemoteConfig& cfg, std::shared_ptr<asio::ssl::context> tls_ctx, uint16_t port, std::string host,
+             std::string address)
+      : cfg_(cfg),
+        tls_ctx_(std::move(tls_ctx)),
+        port_(port),
+        host_(std::move(host)),
+        address_(std::move(address)),
+        socket_(io_),
+        timer_(io_) {}
+  ~Connection() { close(); }
 
-  asio::awaitable<void> run(std::string host, std::string address, smtp::Client& client) {
+  // Connects and runs the client's first transaction.
+  void start(std::unique_ptr<smtp::Client> client) {
+    client_ = std::move(client);
+    run(connect_and_drive());
+  }
+  // Runs the transaction the client was just given (next_transaction()).
+  void drive() { run(drive_loop()); }
+  // Polite end: QUIT on an idle session, then close.
+  void close() {
+    if (client_ && client_->idle()) {
+      client_->quit();
+      run(drive_loop());
+    }
+    boost::system::error_code ignored;
+    if (socket_.is_open()) {
+      socket_.shutdown(tcp::socket::shutdown_both, ignored);
+      socket_.close(ignored);
+    }
+  }
+
+  smtp::Client& client() { return *client_; }
+  const smtp::Client& client() const { return *client_; }
+  bool connected() const { return connected_; }
+  const std::string& host() const { return host_; }
+  const std::string& address() const { return address_; }
+  int transactions = 0;
+  std::chrono::steady_clock::time_point idle_since;
+
+ private:
+  void run(asio::awaitable<void> work) {
+    io_.restart();
+    asio::co_spawn(io_, std::move(work), asio::detached);
+    io_.run();
+    if (!client_->done()) client_->connection_lost("session ended unexpectedly");
+  }
+
+  asio::awaitable<void> connect_and_drive() {
     boost::system::error_code ec;
-    auto ip = asio::ip::make_address(address, ec);
+    auto ip = asio::ip::make_address(address_, ec);
     if (ec) {
-      client.connection_lost("bad address " + address);
+      client_->connection_lost("bad address " + address_);
       co_return;
     }
     arm(cfg_.connect_timeout);
     co_await socket_.async_connect(tcp::endpoint(ip, port_), asio::redirect_error(asio::use_awaitable, ec));
     timer_.cancel();
     if (ec) {
-      client.connection_lost(timed_out_ ? "connection to " + host + "[" + address + "] timed out"
-                                        : "cannot connect to " + host + "[" + address + "]: " + ec.message());
+      client_->connection_lost(timed_out_ ? "connection to " + host_ + "[" + address_ + "] timed out"
+                                          : "cannot connect to " + host_ + "[" + address_ + "]: " + ec.message());
       co_return;
     }
+    connected_ = true;
+    co_await drive_loop();
+  }
+
+  asio::awaitable<void> drive_loop() {
+    boost::system::error_code ec;
+    smtp::Client& client = *client_;
     char buf[16384];
     while (true) {
       std::string out = client.take_output();
-      if (!out.empty()) {
+      if (!out.empty() && socket_.is_open()) {
         arm(cfg_.command_timeout);
         if (tls_)
           co_await asio::async_write(*tls_, asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
@@ -70,7 +126,7 @@ class Session {
           co_await asio::async_write(socket_, asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
         timer_.cancel();
         if (ec) {
-          client.connection_lost("write to " + host + " failed: " + ec.message());
+          client.connection_lost("write to " + host_ + " failed: " + ec.message());
           break;
         }
       }
@@ -78,7 +134,7 @@ class Session {
       if (client.wants_tls()) {
         tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *tls_ctx_);
         // SNI: some MX hosts pick their certificate by name.
-        SSL_set_tlsext_host_name(tls_->native_handle(), host.c_str());
+        SSL_set_tlsext_host_name(tls_->native_handle(), host_.c_str());
         arm(cfg_.command_timeout);
         co_await tls_->async_handshake(asio::ssl::stream_base::client, asio::redirect_error(asio::use_awaitable, ec));
         timer_.cancel();
@@ -98,18 +154,20 @@ class Session {
         n = co_await socket_.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
       timer_.cancel();
       if (ec) {
-        client.connection_lost(timed_out_ ? "timeout waiting for " + host
-                                          : "connection to " + host + " lost: " + ec.message());
+        client.connection_lost(timed_out_ ? "timeout waiting for " + host_
+                                          : "connection to " + host_ + " lost: " + ec.message());
         continue;  // writes the nothing that is left, then leaves
       }
       client.feed(std::string_view(buf, n));
     }
-    boost::system::error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
+    // Idle: the connection stays open for the next transaction.
+    if (client.closed()) {
+      boost::system::error_code ignored;
+      socket_.shutdown(tcp::socket::shutdown_both, ignored);
+      socket_.close(ignored);
+    }
   }
 
- private:
   void arm(std::chrono::seconds timeout) {
     timed_out_ = false;
     timer_.expires_after(timeout);
@@ -121,14 +179,17 @@ class Session {
     });
   }
 
-  asio::io_context& io_;
   const RemoteConfig& cfg_;
   std::shared_ptr<asio::ssl::context> tls_ctx_;
   uint16_t port_;
+  std::string host_, address_;
+  asio::io_context io_;
   tcp::socket socket_;
   asio::steady_timer timer_;
   std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
+  std::unique_ptr<smtp::Client> client_;
   bool timed_out_ = false;
+  bool connected_ = false;
 };
 
 RecipientResult to_result(const smtp::RecipientOutcome& o, const std::string& host) {
@@ -161,6 +222,11 @@ RemoteConfig RemoteConfig::from(const config::Config& cfg) {
   if (c.connect_timeout.count() <= 0) throw config::ConfigError("queue.connect_timeout: must be positive");
   if (c.command_timeout.count() <= 0) throw config::ConfigError("queue.command_timeout: must be positive");
   c.dns_servers = cfg.list("dns", "servers");
+  const auto per_connection = cfg.integer("queue", "max_messages_per_connection");
+  if (per_connection < 1 || per_connection > 100000)
+    throw config::ConfigError("queue.max_messages_per_connection: must be 1-100000");
+  c.max_messages_per_connection = static_cast<int>(per_connection);
+  c.connection_idle_timeout = cfg.duration("queue", "connection_idle_timeout");
   if (auto relay = cfg.str("queue", "relayhost"); !relay.empty()) {
     // host, host:port, [v6] or [v6]:port
     auto colon = relay.rfind(':');
@@ -202,30 +268,61 @@ SmtpRemoteDelivery::SmtpRemoteDelivery(RemoteConfig config, MessageSigner* signe
       // to cleartext. Encryption against passive eavesdropping is the gain.
       tls_ctx_(net::make_client_context(false)) {}
 
-std::vector<RecipientResult> SmtpRemoteDelivery::deliver(const MessageData& message,
-                                                         const std::vector<const ClaimedRecipient*>& recipients) {
-  const size_t n = recipients.size();
-  if (n == 0) return {};
-  const std::string domain = recipients[0]->domain;
-  if (domain.empty()) return all(n, Outcome::kPermanent, "553 5.1.3 recipient address has no domain");
+namespace {
 
-  // Where to go: an address literal, or the domain's MX hosts.
-  std::vector<std::pair<std::string, std::vector<std::string>>> targets;  // host, addresses (lazy)
-  dns::Resolver resolver(config_.dns_servers, std::min<std::chrono::milliseconds>(config_.connect_timeout, std::chrono::seconds(15)));
-  if (!config_.relayhost.empty()) {
+// A destination session: the MX hosts of one domain (or the relayhost), and
+// the connection that carried the last message while it may carry the next.
+class SmtpSession final : public RemoteSession {
+ public:
+  SmtpSession(SmtpRemoteDelivery& owner, std::string domain) : owner_(owner), domain_(std::move(domain)) {}
+  ~SmtpSession() override { conn_.reset(); }
+
+  std::vector<RecipientResult> deliver(const MessageData& message,
+                                       const std::vector<const ClaimedRecipient*>& recipients) override;
+  bool reusable() const override { return conn_ && usable(*conn_); }
+  Counts take_counts() override { return std::exchange(counts_, Counts{}); }
+
+ private:
+  const RemoteConfig& cfg() const { return owner_.config(); }
+  bool usable(const Connection& c) const {
+    return c.client().idle() && c.transactions < cfg().max_messages_per_connection &&
+           std::chrono::steady_clock::now() - c.idle_since < cfg().connection_idle_timeout;
+  }
+  // After a transaction on conn_: keep it only while it may carry another.
+  void after_transaction() {
+    ++conn_->transactions;
+    conn_->idle_since = std::chrono::steady_clock::now();
+    if (!conn_->client().idle() || conn_->transactions >= cfg().max_messages_per_connection) conn_.reset();
+  }
+  // MX hosts (or relayhost, or an address literal) in preference order; an
+  // error result for every recipient when there is nowhere to go.
+  std::optional<std::vector<RecipientResult>> resolve(size_t n, dns::Resolver& resolver);
+
+  SmtpRemoteDelivery& owner_;
+  std::string domain_;
+  bool resolved_ = false;
+  std::vector<std::pair<std::string, std::vector<std::string>>> targets_;  // host, addresses (lazy)
+  std::unique_ptr<Connection> conn_;
+  Counts counts_;
+};
+
+std::optional<std::vector<RecipientResult>> SmtpSession::resolve(size_t n, dns::Resolver& resolver) {
+  if (resolved_) return std::nullopt;
+  targets_.clear();
+  if (!cfg().relayhost.empty()) {
     boost::system::error_code ec;
-    asio::ip::make_address(config_.relayhost, ec);
-    if (!ec) targets.push_back({config_.relayhost, {config_.relayhost}});
-    else targets.push_back({config_.relayhost, {}});
-  } else if (domain.front() == '[' && domain.back() == ']') {
-    std::string literal = domain.substr(1, domain.size() - 2);
+    asio::ip::make_address(cfg().relayhost, ec);
+    if (!ec) targets_.push_back({cfg().relayhost, {cfg().relayhost}});
+    else targets_.push_back({cfg().relayhost, {}});
+  } else if (domain_.front() == '[' && domain_.back() == ']') {
+    std::string literal = domain_.substr(1, domain_.size() - 2);
     if (literal.rfind("IPv6:", 0) == 0 || literal.rfind("ipv6:", 0) == 0) literal = literal.substr(5);
     boost::system::error_code ec;
     asio::ip::make_address(literal, ec);
-    if (ec) return all(n, Outcome::kPermanent, "553 5.1.2 invalid address literal " + domain);
-    targets.push_back({literal, {literal}});
+    if (ec) return all(n, Outcome::kPermanent, "553 5.1.2 invalid address literal " + domain_);
+    targets_.push_back({literal, {literal}});
   } else {
-    auto mx = resolver.lookup_mx(domain);
+    auto mx = resolver.lookup_mx(domain_);
     switch (mx.status) {
       case dns::Status::kNullMx:
         return all(n, Outcome::kPermanent, "556 5.1.10 " + mx.error);
@@ -236,8 +333,18 @@ std::vector<RecipientResult> SmtpRemoteDelivery::deliver(const MessageData& mess
       case dns::Status::kOk:
         break;
     }
-    for (const auto& h : mx.hosts) targets.push_back({h.host, {}});
+    for (const auto& h : mx.hosts) targets_.push_back({h.host, {}});
   }
+  // Only a successful answer is kept for the session's later messages.
+  resolved_ = true;
+  return std::nullopt;
+}
+
+std::vector<RecipientResult> SmtpSession::deliver(const MessageData& message,
+                                                  const std::vector<const ClaimedRecipient*>& recipients) {
+  const size_t n = recipients.size();
+  if (n == 0) return {};
+  if (domain_.empty()) return all(n, Outcome::kPermanent, "553 5.1.3 recipient address has no domain");
 
   smtp::Envelope env;
   env.mail_from = message.mail_from;
@@ -246,27 +353,62 @@ std::vector<RecipientResult> SmtpRemoteDelivery::deliver(const MessageData& mess
   env.envid = message.dsn_envid;
   env.smtputf8 = message.smtputf8;
   env.eight_bit = message.body_type == "8BITMIME" || eight_bit(message.body);
-  smtp::Options opts;
-  opts.ehlo_name = config_.hostname;
-  if (!config_.relayhost.empty()) {
-    opts.auth_username = config_.relay_username;
-    opts.auth_password = config_.relay_password;
-  }
-  opts.tls = config_.tls == TlsPolicy::kRequired ? smtp::TlsPolicy::kRequired
-             : config_.tls == TlsPolicy::kOff    ? smtp::TlsPolicy::kOff
-                                                 : smtp::TlsPolicy::kOpportunistic;
 
-  // DKIM (or any other signing) happens once per attempt, before the first host.
+  // DKIM (or any other signing) happens once per message, before the first host.
   std::string signed_body;
   std::string_view body = message.body;
-  if (signer_) {
-    signed_body = signer_->sign(message);
+  if (owner_.signer()) {
+    signed_body = owner_.signer()->sign(message);
     if (!signed_body.empty()) body = signed_body;
   }
+  auto results_of = [&](Connection& c) {
+    std::vector<RecipientResult> results;
+    for (const auto& o : c.client().outcomes()) results.push_back(to_result(o, c.host()));
+    return results;
+  };
+
+  // 1. The connection that carried the last message, while it may carry more.
+  if (conn_ && !usable(*conn_)) conn_.reset();
+  if (conn_) {
+    ++counts_.reused;
+    conn_->client().next_transaction(env, body);
+    conn_->drive();
+    if (!conn_->client().host_failure()) {
+      auto results = results_of(*conn_);
+      spdlog::debug("[q:{}] {} [{}] reused connection (message {} on it)", message.queue_id, conn_->host(),
+                    conn_->address(), conn_->transactions + 1);
+      after_transaction();
+      return results;
+    }
+    // The server closed or refused the idle session before MAIL was
+    // answered: nothing of this message was decided, so it is retried at
+    // once on a new connection and this does not count as its attempt.
+    spdlog::info("[q:{}] reused connection to {} [{}] failed ({}): reconnecting", message.queue_id, conn_->host(),
+                 conn_->address(),
+                 conn_->client().outcomes().empty() ? "" : conn_->client().outcomes()[0].reply);
+    conn_.reset();
+  }
+
+  // 2. A new connection: hosts in preference order.
+  dns::Resolver resolver(cfg().dns_servers,
+                         std::min<std::chrono::milliseconds>(cfg().connect_timeout, std::chrono::seconds(15)));
+  if (auto error = resolve(n, resolver)) return *error;
+
+  smtp::Options opts;
+  opts.ehlo_name = cfg().hostname;
+  if (!cfg().relayhost.empty()) {
+    opts.auth_username = cfg().relay_username;
+    opts.auth_password = cfg().relay_password;
+  }
+  opts.tls = cfg().tls == TlsPolicy::kRequired ? smtp::TlsPolicy::kRequired
+             : cfg().tls == TlsPolicy::kOff    ? smtp::TlsPolicy::kOff
+                                               : smtp::TlsPolicy::kOpportunistic;
+  opts.keep_open = cfg().max_messages_per_connection > 1;
+  const uint16_t port = cfg().relayhost.empty() ? cfg().port : cfg().relayhost_port;
 
   std::vector<RecipientResult> last = all(n, Outcome::kTemporary, "451 4.4.1 no MX host could be reached");
   size_t tried = 0;
-  for (auto& [host, addresses] : targets) {
+  for (auto& [host, addresses] : targets_) {
     if (tried >= kMaxHosts) break;
     if (addresses.empty()) {
       auto a = resolver.lookup_addresses(host);
@@ -278,16 +420,14 @@ std::vector<RecipientResult> SmtpRemoteDelivery::deliver(const MessageData& mess
     }
     for (const auto& address : addresses) {
       if (tried++ >= kMaxHosts) break;
-      smtp::Client client(opts, env, body);
-      asio::io_context io;
-      Session session(io, config_, tls_ctx_, config_.relayhost.empty() ? config_.port : config_.relayhost_port);
-      asio::co_spawn(io, session.run(host, address, client), asio::detached);
-      io.run();
-      if (!client.done()) client.connection_lost("session ended unexpectedly");
-      std::vector<RecipientResult> results;
-      for (const auto& o : client.outcomes()) results.push_back(to_result(o, host));
-      if (!client.host_failure()) {
-        spdlog::debug("[q:{}] {} [{}] tls={}", message.queue_id, host, address, client.tls_active());
+      auto c = std::make_unique<Connection>(cfg(), owner_.tls_context(), port, host, address);
+      c->start(std::make_unique<smtp::Client>(opts, env, body));
+      if (c->connected()) ++counts_.opened;
+      auto results = results_of(*c);
+      if (!c->client().host_failure()) {
+        spdlog::debug("[q:{}] {} [{}] tls={}", message.queue_id, host, address, c->client().tls_active());
+        conn_ = std::move(c);
+        after_transaction();
         return results;
       }
       spdlog::info("[q:{}] {} [{}]: {} (trying the next host)", message.queue_id, host, address,
@@ -298,6 +438,19 @@ std::vector<RecipientResult> SmtpRemoteDelivery::deliver(const MessageData& mess
   // Every host failed at the session level. A 5xx greeting/EHLO from the last
   // host stays permanent; anything else is worth another try later.
   return last;
+}
+
+}  // namespace
+
+std::unique_ptr<RemoteSession> SmtpRemoteDelivery::open(const std::string& domain) {
+  return std::make_unique<SmtpSession>(*this, domain);
+}
+
+std::vector<RecipientResult> SmtpRemoteDelivery::deliver(const MessageData& message,
+                                                         const std::vector<const ClaimedRecipient*>& recipients) {
+  if (recipients.empty()) return {};
+  auto session = open(recipients[0]->domain);
+  return session->deliver(message, recipients);
 }
 
 }  // namespace postline::queue

@@ -29,6 +29,10 @@ struct RemoteConfig {
   uint16_t relayhost_port = 25;
   std::string relay_username;
   std::string relay_password;  // from queue.relayhost_password_file; never logged
+  // Connection reuse: messages one connection may carry (1 = one per
+  // connection), and how long a connection may sit idle and still be reused.
+  int max_messages_per_connection = 100;
+  std::chrono::seconds connection_idle_timeout{5};
   // Throws config::ConfigError naming the key.
   static RemoteConfig from(const config::Config& cfg);
 };
@@ -45,8 +49,16 @@ class SmtpRemoteDelivery final : public RemoteDelivery {
  public:
   // signer may be null.
   SmtpRemoteDelivery(RemoteConfig config, MessageSigner* signer);
+  // One message in a session of its own (connect, deliver, QUIT).
   std::vector<RecipientResult> deliver(const MessageData& message,
                                        const std::vector<const ClaimedRecipient*>& recipients) override;
+  // A session that keeps its connection open between messages (see
+  // RemoteConfig::max_messages_per_connection). MX lookup once per session.
+  std::unique_ptr<RemoteSession> open(const std::string& domain) override;
+
+  const RemoteConfig& config() const { return config_; }
+  MessageSigner* signer() const { return signer_; }
+  const std::shared_ptr<boost::asio::ssl::context>& tls_context() const { return tls_ctx_; }
 
  private:
   RemoteConfig config_;

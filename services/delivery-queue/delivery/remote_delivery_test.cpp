@@ -161,3 +161,128 @@ TEST(RemoteDelivery, BadAddressLiteralBounces) {
   auto results = d.deliver(message(), {&a});
   EXPECT_EQ(results[0].outcome, Outcome::kPermanent);
 }
+
+namespace {
+
+// Accepts `n` connections one after another; script(fd, index) runs on each.
+class MultiServer {
+ public:
+  MultiServer(int n, std::function<void(int, int)> script) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::listen(fd_, 4);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this, n, script] {
+      for (int i = 0; i < n; ++i) {
+        int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        script(c, i);
+        ::close(c);
+      }
+    });
+  }
+  ~MultiServer() {
+    thread_.join();
+    ::close(fd_);
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_;
+  uint16_t port_;
+  std::thread thread_;
+};
+
+// Greeting + EHLO, then one transaction for one recipient (not pipelined).
+void serve_transaction(int fd, const std::string& rcpt, std::string* data) {
+  EXPECT_EQ(read_line(fd).rfind("MAIL FROM:<alice@example.org>", 0), 0u);
+  say(fd, "250 ok\r\n");
+  EXPECT_EQ(read_line(fd), "RCPT TO:<" + rcpt + ">\r\n");
+  say(fd, "250 ok\r\n");
+  EXPECT_EQ(read_line(fd), "DATA\r\n");
+  say(fd, "354 go\r\n");
+  for (std::string l; (l = read_line(fd)) != ".\r\n" && !l.empty();) *data += l;
+  say(fd, "250 2.0.0 queued\r\n");
+}
+
+void greet(int fd) {
+  say(fd, "220 fake ESMTP\r\n");
+  EXPECT_EQ(read_line(fd), "EHLO mx.example.org\r\n");
+  say(fd, "250 fake\r\n");
+}
+
+}  // namespace
+
+TEST(RemoteSession, SeveralMessagesOverOneConnection) {
+  std::string data;
+  MultiServer server(1, [&](int fd, int) {
+    greet(fd);
+    serve_transaction(fd, "bob@[127.0.0.1]", &data);
+    EXPECT_EQ(read_line(fd), "RSET\r\n");
+    say(fd, "250 2.0.0 reset\r\n");
+    serve_transaction(fd, "carol@[127.0.0.1]", &data);
+    EXPECT_EQ(read_line(fd), "QUIT\r\n");  // when the session is closed
+    say(fd, "221 bye\r\n");
+  });
+  SmtpRemoteDelivery d(config(server.port()), nullptr);
+  auto session = d.open("[127.0.0.1]");
+  auto a = rcpt("bob@[127.0.0.1]"), b = rcpt("carol@[127.0.0.1]");
+  auto r1 = session->deliver(message(), {&a});
+  ASSERT_EQ(r1.size(), 1u);
+  EXPECT_EQ(r1[0].outcome, Outcome::kDelivered);
+  EXPECT_TRUE(session->reusable());
+  auto r2 = session->deliver(message(), {&b});
+  ASSERT_EQ(r2.size(), 1u);
+  EXPECT_EQ(r2[0].outcome, Outcome::kDelivered);
+  const auto counts = session->take_counts();
+  EXPECT_EQ(counts.opened, 1);
+  EXPECT_EQ(counts.reused, 1);
+  session.reset();  // QUIT
+  EXPECT_EQ(data, "Subject: t\r\n\r\nhello\r\nSubject: t\r\n\r\nhello\r\n");
+}
+
+TEST(RemoteSession, AConnectionTheServerClosedIsReplacedAndTheMessageRetriedOnce) {
+  std::string data;
+  MultiServer server(2, [&](int fd, int i) {
+    greet(fd);
+    if (i == 0) {
+      serve_transaction(fd, "bob@[127.0.0.1]", &data);
+      return;  // hangs up while the client holds the session idle
+    }
+    serve_transaction(fd, "carol@[127.0.0.1]", &data);
+    EXPECT_EQ(read_line(fd), "QUIT\r\n");
+  });
+  SmtpRemoteDelivery d(config(server.port()), nullptr);
+  auto session = d.open("[127.0.0.1]");
+  auto a = rcpt("bob@[127.0.0.1]"), b = rcpt("carol@[127.0.0.1]");
+  ASSERT_EQ(session->deliver(message(), {&a})[0].outcome, Outcome::kDelivered);
+  auto r2 = session->deliver(message(), {&b});
+  ASSERT_EQ(r2.size(), 1u);
+  EXPECT_EQ(r2[0].outcome, Outcome::kDelivered) << r2[0].reply;  // not deferred
+  const auto counts = session->take_counts();
+  EXPECT_EQ(counts.opened, 2);
+  session.reset();
+}
+
+TEST(RemoteSession, TheMessageCapEndsTheConnection) {
+  std::string data;
+  MultiServer server(2, [&](int fd, int i) {
+    greet(fd);
+    serve_transaction(fd, i == 0 ? "bob@[127.0.0.1]" : "carol@[127.0.0.1]", &data);
+    EXPECT_EQ(read_line(fd), "QUIT\r\n");  // at once: one message per connection
+  });
+  auto cfg = config(server.port());
+  cfg.max_messages_per_connection = 1;
+  SmtpRemoteDelivery d(cfg, nullptr);
+  auto session = d.open("[127.0.0.1]");
+  auto a = rcpt("bob@[127.0.0.1]"), b = rcpt("carol@[127.0.0.1]");
+  EXPECT_EQ(session->deliver(message(), {&a})[0].outcome, Outcome::kDelivered);
+  EXPECT_FALSE(session->reusable());
+  EXPECT_EQ(session->deliver(message(), {&b})[0].outcome, Outcome::kDelivered);
+  EXPECT_EQ(session->take_counts().opened, 2);
+}

@@ -74,13 +74,51 @@ std::optional<Reply> ReplyParser::next() {
 }
 
 Client::Client(Options options, Envelope envelope, std::string_view message)
-    : options_(std::move(options)), envelope_(std::move(envelope)), message_(message) {
+    : options_(std::move(options)), message_(message) {
   tls_ = options_.tls_already;
-  rcpt_.resize(envelope_.recipients.size());
+  set_envelope(std::move(envelope));
+}
+
+void Client::set_envelope(Envelope envelope) {
+  envelope_ = std::move(envelope);
+  rcpt_.assign(envelope_.recipients.size(), std::nullopt);
   // Non-ASCII addresses need SMTPUTF8 whatever the sender said.
   if (!is_ascii(envelope_.mail_from)) envelope_.smtputf8 = true;
   for (const auto& r : envelope_.recipients)
     if (!is_ascii(r.address)) envelope_.smtputf8 = true;
+}
+
+void Client::next_transaction(Envelope envelope, std::string_view message) {
+  if (state_ != State::kIdle) return;
+  set_envelope(std::move(envelope));
+  message_ = message;
+  outcomes_.clear();
+  pending_.clear();
+  mail_ok_ = false;
+  accepted_ = 0;
+  next_rcpt_ = 0;
+  host_failure_ = false;
+  reused_ = true;
+  // Something the server said while we were idle (typically "421 timeout"
+  // before it hung up): the session is stale; say QUIT and let the driver
+  // reconnect rather than send RSET into it.
+  if (auto stale = parser_.next(); stale || parser_.failed()) {
+    broken_ = true;
+    state_ = State::kRset;
+    return fail_all('4', stale ? stale->text() : "421 4.4.2 unexpected data on an idle connection", stale.has_value(),
+                    true);
+  }
+  // RFC 5321 4.1.1.5: RSET clears whatever the last transaction left (a
+  // refused MAIL or all-refused RCPTs leave one open on some servers), and its
+  // reply proves the connection still works before we commit to a message.
+  output_ += "RSET\r\n";
+  state_ = State::kRset;
+}
+
+void Client::quit() {
+  if (state_ != State::kIdle) return;
+  output_ += "QUIT\r\n";
+  state_ = State::kDone;
 }
 
 std::string Client::take_output() {
@@ -90,14 +128,20 @@ std::string Client::take_output() {
 }
 
 void Client::feed(std::string_view bytes) {
-  if (state_ == State::kDone || state_ == State::kTlsHandshake) return;
+  // Idle: nothing is expected; anything the server says (typically a 421
+  // before it hangs up) is read after the next RSET, whose reply it becomes.
+  if (state_ == State::kDone || state_ == State::kTlsHandshake || state_ == State::kIdle) {
+    if (state_ == State::kIdle) parser_.feed(bytes);
+    return;
+  }
   parser_.feed(bytes);
-  while (state_ != State::kDone && state_ != State::kTlsHandshake) {
+  while (state_ != State::kDone && state_ != State::kTlsHandshake && state_ != State::kIdle) {
     auto reply = parser_.next();
     if (!reply) break;
     on_reply(*reply);
   }
-  if (parser_.failed() && state_ != State::kDone)
+  if (parser_.failed()) broken_ = true;
+  if (parser_.failed() && !done())
     fail_all('4', "451 4.5.0 protocol error from the remote server: " + parser_.error(), false, pending_.empty());
 }
 
@@ -119,6 +163,11 @@ void Client::tls_failed(const std::string& why) {
 }
 
 void Client::connection_lost(const std::string& why) {
+  broken_ = true;
+  if (state_ == State::kIdle) {  // closed while idle: nothing to report
+    state_ = State::kDone;
+    return;
+  }
   if (state_ == State::kDone) return;
   // Before MAIL was answered nothing was decided here: another host may do.
   fail_all('4', "421 4.4.2 " + why, false, !mail_ok_ && accepted_ == 0);
@@ -131,6 +180,8 @@ void Client::send_ehlo() {
 
 void Client::on_reply(const Reply& r) {
   const char cls = static_cast<char>('0' + r.code / 100);
+  // 421: the server is closing the connection (RFC 5321 3.8).
+  if (r.code == 421) broken_ = true;
   switch (state_) {
     case State::kGreeting:
       if (cls != '2') return fail_all(cls == '5' ? '5' : '4', r.text(), true, true);
@@ -186,6 +237,12 @@ void Client::on_reply(const Reply& r) {
       if (r.code != 235) return fail_all('4', "454 4.7.0 relayhost refused our AUTH: " + r.text(), true, true);
       return begin_transaction();
 
+    case State::kRset:
+      // A reused session that no longer works: nothing of this message was
+      // sent, so it is the connection's failure, not the message's.
+      if (cls != '2') return fail_all('4', r.text(), true, true);
+      return begin_transaction();
+
     case State::kTransaction:
     case State::kDataBody: {
       if (pending_.empty()) return;  // unsolicited: ignore
@@ -195,8 +252,10 @@ void Client::on_reply(const Reply& r) {
         case Cmd::kMail:
           if (cls != '2') {
             // The sender was refused: every recipient shares that fate, and
-            // pipelined RCPT/DATA replies that follow are moot.
-            fail_all(cls == '5' ? '5' : '4', r.text(), true, false);
+            // pipelined RCPT/DATA replies that follow are moot. A 421 on a
+            // reused session is the server ending it (e.g. its own
+            // messages-per-connection limit): reconnect, do not defer.
+            fail_all(cls == '5' ? '5' : '4', r.text(), true, reused_ && r.code == 421);
             return;
           }
           mail_ok_ = true;
@@ -248,6 +307,7 @@ void Client::on_reply(const Reply& r) {
       return;
     }
     case State::kTlsHandshake:
+    case State::kIdle:
     case State::kDone:
       return;
   }
@@ -371,6 +431,14 @@ void Client::finish() {
   outcomes_.clear();
   for (auto& o : rcpt_)
     outcomes_.push_back(o ? *o : RecipientOutcome{'4', "451 4.4.0 no answer for this recipient", false, false});
+  // Idle only after a transaction that ended in step with the server: every
+  // reply we are owed has arrived (a pipelined group cut short by a refused
+  // MAIL still has RCPT/DATA replies coming), and the connection is sound.
+  const bool in_transaction = state_ == State::kTransaction || state_ == State::kDataBody;
+  if (options_.keep_open && in_transaction && pending_.empty() && !broken_ && !host_failure_) {
+    state_ = State::kIdle;
+    return;
+  }
   if (state_ != State::kTlsHandshake) output_ += "QUIT\r\n";
   state_ = State::kDone;
   pending_.clear();

@@ -6,6 +6,14 @@
 //   greeting → EHLO (HELO fallback) → STARTTLS when offered (RFC 3207) → EHLO
 //   → MAIL/RCPT.../DATA, pipelined when PIPELINING is offered (RFC 2920)
 //   → message, dot-stuffed → QUIT.
+// With Options::keep_open, a transaction that ends cleanly leaves the session
+// idle instead of sending QUIT, and next_transaction() starts another one on
+// the same connection (RFC 5321 3.3: several transactions per session):
+//   RSET → MAIL/RCPT.../DATA → ... → quit().
+// RSET first, and its reply awaited, because an idle connection may have been
+// closed by the server meanwhile (a 421 or EOF): that shows up before MAIL is
+// sent, as a host_failure(), so the driver reconnects and retries the message
+// instead of counting a failed attempt.
 // SIZE (RFC 1870) is checked before sending; a message needing SMTPUTF8
 // (RFC 6531) to a server without it fails with 5.6.7; BODY=8BITMIME is
 // declared when offered (RFC 6152); NOTIFY/ORCPT/RET/ENVID are passed on when
@@ -72,6 +80,8 @@ struct Options {
   // AUTH PLAIN (RFC 4954) to a relayhost; sent only over TLS.
   std::string auth_username;
   std::string auth_password;  // never logged, never in a reply text
+  // Leave a cleanly finished transaction idle (no QUIT) for next_transaction().
+  bool keep_open = false;
 };
 
 // A recipient's outcome: the reply that decided it.
@@ -98,10 +108,22 @@ class Client {
   // EOF, reset or timeout from the driver.
   void connection_lost(const std::string& why);
 
-  // The session is over: write take_output() (QUIT) and close.
-  bool done() const { return state_ == State::kDone; }
+  // The transaction is over (outcomes() valid). Either the session is over
+  // too (closed(): write take_output(), i.e. QUIT, and close), or it is
+  // idle() and may carry another transaction.
+  bool done() const { return state_ == State::kDone || state_ == State::kIdle; }
+  bool closed() const { return state_ == State::kDone; }
+  bool idle() const { return state_ == State::kIdle; }
+  // Starts another transaction on an idle session: RSET, then as for the
+  // first. `message` must stay alive until done().
+  void next_transaction(Envelope envelope, std::string_view message);
+  // Ends an idle session: QUIT is in take_output(), then closed().
+  void quit();
+  // True when the current transaction runs on a session that carried one before.
+  bool reused() const { return reused_; }
   // The session failed before any recipient got a definitive answer from this
-  // host (greeting, EHLO, TLS, connection): the driver may try the next host.
+  // host (greeting, EHLO, TLS, connection; on a reused session also a failed
+  // RSET or a 421 to MAIL): the driver may try the next host, or reconnect.
   bool host_failure() const { return host_failure_; }
   // One outcome per recipient, in order (valid when done()).
   const std::vector<RecipientOutcome>& outcomes() const { return outcomes_; }
@@ -113,7 +135,8 @@ class Client {
   static std::string base64(std::string_view bytes);
 
  private:
-  enum class State { kGreeting, kEhlo, kHelo, kStartTls, kTlsHandshake, kAuth, kTransaction, kDataBody, kDone };
+  enum class State { kGreeting, kEhlo, kHelo, kStartTls, kTlsHandshake, kAuth, kRset, kTransaction, kDataBody,
+                     kIdle, kDone };
   enum class Cmd { kMail, kRcpt, kData, kDataEnd };
 
   void on_reply(const Reply& r);
@@ -124,6 +147,7 @@ class Client {
   void send_rcpt(size_t i);
   void fail_all(char cls, const std::string& reply, bool remote, bool host_level);
   void finish();
+  void set_envelope(Envelope envelope);
   std::string mail_command() const;
   std::string rcpt_command(const Recipient& r) const;
 
@@ -146,6 +170,10 @@ class Client {
   std::vector<std::optional<RecipientOutcome>> rcpt_;
   std::vector<RecipientOutcome> outcomes_;
   bool host_failure_ = false;
+  bool reused_ = false;
+  // The connection cannot carry another transaction (lost, protocol error,
+  // a 421 from the server).
+  bool broken_ = false;
 };
 
 }  // namespace postline::queue::smtp

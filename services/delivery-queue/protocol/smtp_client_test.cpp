@@ -304,3 +304,152 @@ TEST(SmtpClient, Base64) {
   EXPECT_EQ(Client::base64("foo"), "Zm9v");
   EXPECT_EQ(Client::base64("foobar"), "Zm9vYmFy");
 }
+
+// --- several transactions per session (RFC 5321 3.3) --------------------------
+
+namespace {
+Options reuse_opts() {
+  Options o = opts();
+  o.keep_open = true;
+  return o;
+}
+}  // namespace
+
+TEST(SmtpClientReuse, IdleAfterACleanTransactionThenRsetAndTheNextMessage) {
+  Client c(reuse_opts(), envelope({"a@remote.test"}), kMessage);
+  c.feed("220 hi\r\n");
+  c.take_output();
+  c.feed("250-hi\r\n250 PIPELINING\r\n");
+  c.take_output();
+  c.feed("250 ok\r\n250 ok\r\n354 go\r\n");
+  c.take_output();
+  c.feed("250 2.0.0 first\r\n");
+  ASSERT_TRUE(c.done());
+  EXPECT_TRUE(c.idle());
+  EXPECT_FALSE(c.closed());
+  EXPECT_EQ(c.take_output(), "");  // no QUIT: the session stays open
+  EXPECT_EQ(c.outcomes()[0].reply, "250 2.0.0 first");
+  EXPECT_FALSE(c.reused());
+
+  const std::string second = "Subject: two\r\n\r\nx\r\n";
+  c.next_transaction(envelope({"b@remote.test", "c@remote.test"}), second);
+  EXPECT_FALSE(c.done());
+  EXPECT_TRUE(c.reused());
+  EXPECT_EQ(c.take_output(), "RSET\r\n");
+  c.feed("250 2.0.0 reset\r\n");
+  // The extensions of the session still hold: pipelined again.
+  EXPECT_EQ(c.take_output(), "MAIL FROM:<alice@example.org>\r\nRCPT TO:<b@remote.test>\r\nRCPT TO:<c@remote.test>\r\nDATA\r\n");
+  c.feed("250 ok\r\n550 5.1.1 no\r\n250 ok\r\n354 go\r\n");
+  EXPECT_EQ(c.take_output(), "Subject: two\r\n\r\nx\r\n.\r\n");
+  c.feed("250 2.0.0 second\r\n");
+  ASSERT_TRUE(c.idle());
+  ASSERT_EQ(c.outcomes().size(), 2u);
+  EXPECT_EQ(c.outcomes()[0].cls, '5');
+  EXPECT_EQ(c.outcomes()[1].reply, "250 2.0.0 second");
+  EXPECT_FALSE(c.host_failure());
+  c.quit();
+  EXPECT_TRUE(c.closed());
+  EXPECT_EQ(c.take_output(), "QUIT\r\n");
+}
+
+TEST(SmtpClientReuse, WithoutKeepOpenTheSessionEndsWithQuit) {
+  Client c(opts(), envelope({"a@remote.test"}), kMessage);
+  c.feed("220 hi\r\n250 hi\r\n");
+  c.take_output();
+  c.feed("250 ok\r\n");
+  c.take_output();
+  c.feed("250 ok\r\n");
+  c.take_output();
+  c.feed("354 go\r\n");
+  c.take_output();
+  c.feed("250 ok\r\n");
+  EXPECT_TRUE(c.closed());
+  EXPECT_EQ(c.take_output(), "QUIT\r\n");
+}
+
+namespace {
+// A session that delivered one message and now sits idle.
+Client idle_session() {
+  Client c(reuse_opts(), envelope({"a@remote.test"}), kMessage);
+  c.feed("220 hi\r\n");
+  c.feed("250-hi\r\n250 PIPELINING\r\n");
+  c.feed("250 ok\r\n250 ok\r\n354 go\r\n");
+  c.feed("250 ok\r\n");
+  c.take_output();
+  return c;
+}
+}  // namespace
+
+TEST(SmtpClientReuse, AServerThatHungUpWhileIdleIsAHostFailureNotTheMessages) {
+  auto c = idle_session();
+  ASSERT_TRUE(c.idle());
+  c.next_transaction(envelope({"b@remote.test"}), kMessage);
+  c.take_output();
+  c.connection_lost("connection to mx lost: end of file");
+  EXPECT_TRUE(c.closed());
+  EXPECT_TRUE(c.host_failure());  // the driver reconnects and retries
+  ASSERT_EQ(c.outcomes().size(), 1u);
+  EXPECT_EQ(c.outcomes()[0].cls, '4');
+}
+
+TEST(SmtpClientReuse, A421WhileIdleOrToMailEndsTheSessionAsAHostFailure) {
+  auto c = idle_session();
+  c.feed("421 4.4.2 idle timeout\r\n");  // arrives while idle: read after RSET
+  c.next_transaction(envelope({"b@remote.test"}), kMessage);
+  EXPECT_EQ(c.take_output(), "QUIT\r\n");  // stale: no RSET into it
+  EXPECT_TRUE(c.closed());
+  EXPECT_TRUE(c.host_failure());
+  EXPECT_EQ(c.outcomes()[0].reply, "421 4.4.2 idle timeout");
+
+  auto d = idle_session();
+  d.next_transaction(envelope({"b@remote.test"}), kMessage);
+  d.take_output();
+  d.feed("250 ok\r\n");
+  d.take_output();
+  d.feed("421 4.7.0 too many messages in this connection\r\n");
+  EXPECT_TRUE(d.closed());
+  EXPECT_TRUE(d.host_failure());
+}
+
+TEST(SmtpClientReuse, RefusalsLeaveTheSessionUsableButA421OrAPipelinedMailRefusalDoNot) {
+  // Every RCPT refused, not pipelined: nothing owed, idle.
+  Client c(reuse_opts(), envelope({"a@remote.test"}), kMessage);
+  c.feed("220 hi\r\n250 hi\r\n");
+  c.take_output();
+  c.feed("250 ok\r\n");
+  c.take_output();
+  c.feed("550 5.1.1 no\r\n");
+  EXPECT_TRUE(c.idle());
+  EXPECT_EQ(c.outcomes()[0].cls, '5');
+  EXPECT_FALSE(c.host_failure());
+
+  // MAIL refused in a pipelined group: RCPT/DATA replies are still owed.
+  auto d = idle_session();
+  d.next_transaction(envelope({"b@remote.test"}), kMessage);
+  d.take_output();
+  d.feed("250 ok\r\n");
+  d.take_output();
+  d.feed("550 5.7.1 sender refused\r\n");
+  EXPECT_TRUE(d.closed());
+  EXPECT_FALSE(d.host_failure());  // a real answer about this message
+  EXPECT_EQ(d.outcomes()[0].cls, '5');
+
+  // A 421 after the data: the message's outcome stands, the session ends.
+  auto e = idle_session();
+  e.next_transaction(envelope({"b@remote.test"}), kMessage);
+  e.take_output();
+  e.feed("250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n");
+  e.take_output();
+  e.feed("421 4.3.0 shutting down\r\n");
+  EXPECT_TRUE(e.closed());
+  EXPECT_FALSE(e.host_failure());
+  EXPECT_EQ(e.outcomes()[0].cls, '4');
+}
+
+TEST(SmtpClientReuse, NextTransactionOnlyFromIdle) {
+  Client c(reuse_opts(), envelope({"a@remote.test"}), kMessage);
+  c.next_transaction(envelope({"b@remote.test"}), kMessage);  // still at the greeting: ignored
+  EXPECT_EQ(c.take_output(), "");
+  c.quit();
+  EXPECT_FALSE(c.done());
+}
