@@ -32,7 +32,14 @@ QueueMetrics::QueueMetrics(prometheus::Registry& registry)
       over_quota_(prometheus::BuildCounter()
                       .Name("postline_queued_over_quota_total")
                       .Help("Local deliveries refused by the recipient's quota, by result (deferred|bounced)")
-                      .Register(registry)) {
+                      .Register(registry)),
+      smtp_connections_(prometheus::BuildCounter()
+                            .Name("postline_queued_smtp_connections_total")
+                            .Help("Outbound SMTP: connections opened (reused=false) and messages sent over an "
+                                  "already open connection (reused=true)")
+                            .Register(registry)),
+      opened_(smtp_connections_.Add({{"reused", "false"}})),
+      reused_(smtp_connections_.Add({{"reused", "true"}})) {
   // Pre-create the common series so dashboards and rate() see zeros, not gaps.
   for (const char* klass : {"local", "remote"})
     for (State s : {State::kDelivered, State::kDeferred, State::kBounced, State::kExpired})

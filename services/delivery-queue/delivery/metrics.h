@@ -26,6 +26,11 @@ class QueueMetrics {
   // A local delivery refused by the quota; result: "deferred" | "bounced".
   void over_quota(const std::string& result) { over_quota_.Add({{"result", result}}).Increment(); }
   void set_stats(const QueueStats& s);
+  // Outbound SMTP connections opened, and transactions over an open one.
+  void smtp_connections(int opened, int reused) {
+    if (opened > 0) opened_.Increment(opened);
+    if (reused > 0) reused_.Increment(reused);
+  }
 
  private:
   prometheus::Counter& enqueued_;
@@ -35,6 +40,9 @@ class QueueMetrics {
   prometheus::Family<prometheus::Histogram>& duration_;
   prometheus::Family<prometheus::Counter>& dsn_;
   prometheus::Family<prometheus::Counter>& over_quota_;
+  prometheus::Family<prometheus::Counter>& smtp_connections_;
+  prometheus::Counter& opened_;
+  prometheus::Counter& reused_;
 };
 
 }  // namespace postline::queue

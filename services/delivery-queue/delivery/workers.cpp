@@ -174,21 +174,44 @@ void Workers::listener_loop() {
   }
 }
 
-bool Workers::acquire_domain(const std::string& domain) {
-  std::lock_guard lock(domains_mutex_);
-  int& n = domains_active_[domain];
-  if (n >= config_.max_per_domain) return false;
-  ++n;
-  return true;
-}
-
-void Workers::release_domain(const std::string& domain) {
-  std::lock_guard lock(domains_mutex_);
-  if (--domains_active_[domain] <= 0) domains_active_.erase(domain);
-}
+// The destination sessions a worker has open in one run_once(), each holding
+// one of its domain's slots (queue.max_per_domain, cluster-wide) on the
+// worker's claim connection. Closing a session gives its slot back.
+struct Workers::Destinations {
+  struct Open {
+    std::unique_ptr<RemoteSession> session;  // null: no remote delivery configured
+    int64_t slot_key = 0;
+  };
+  explicit Destinations(db::Pool::Lease& l) : lease(l) {}
+  ~Destinations() { close_all(); }
+  // Only while the claim connection has no transaction open.
+  void close(const std::string& domain) {
+    auto it = open.find(domain);
+    if (it == open.end()) return;
+    const int64_t key = it->second.slot_key;
+    open.erase(it);  // QUIT first: the slot is free only once the session is
+    if (!lease.operator->()) return;
+    try {
+      release_destination_slot(*lease, key);
+    } catch (const std::exception& e) {
+      // Dropping the connection ends its database session and every lock
+      // the session holds: the slot cannot leak into the pool.
+      spdlog::warn("releasing a destination slot failed ({}): dropping the connection", e.what());
+      lease.discard();
+    }
+  }
+  void close_all() {
+    while (!open.empty()) close(open.begin()->first);
+  }
+  db::Pool::Lease& lease;
+  std::map<std::string, Open> open;
+};
 
 int Workers::run_once() {
   auto claim_lease = pool_.acquire();
+  // Declared before the claim: sessions close and slots are released only
+  // after the last claim transaction has ended.
+  Destinations destinations(claim_lease);
   std::optional<Claim> claim;
   try {
     claim.emplace(*claim_lease, config_.batch_size);
@@ -197,7 +220,44 @@ int Workers::run_once() {
     throw db::Unavailable(std::string("database connection lost: ") + e.what());
   }
   if (claim->recipients().empty()) return 0;
+  int handled = deliver_claim(*claim, destinations);
 
+  // Connection reuse: while a destination's connection may carry more, claim
+  // the next due batch for that domain and send it over the same connection
+  // (no new connect, EHLO, STARTTLS). A domain with nothing more due is
+  // closed at once, which also frees its slot.
+  while (true) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) break;
+    }
+    std::string domain;
+    for (auto it = destinations.open.begin(); it != destinations.open.end();) {
+      if (it->second.session && it->second.session->reusable()) {
+        domain = it->first;
+        break;
+      }
+      const std::string d = (it++)->first;
+      claim.reset();
+      destinations.close(d);
+    }
+    if (domain.empty()) break;
+    claim.reset();
+    claim.emplace(*claim_lease, config_.batch_size, domain);
+    if (claim->recipients().empty()) {
+      claim.reset();
+      destinations.close(domain);
+      continue;
+    }
+    handled += deliver_claim(*claim, destinations);
+  }
+  claim.reset();
+  destinations.close_all();
+  return handled;
+}
+
+int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
+  Claim* claim = &claim_ref;
   std::vector<ClaimedRecipient> recipients = claim->recipients();
   std::vector<Done> done;
   std::optional<db::Pool::Lease> store_lease;
@@ -305,16 +365,33 @@ int Workers::run_once() {
     const auto& msg = claim->message(key.first);
     std::vector<const ClaimedRecipient*> ptrs;
     for (const auto& r : group) ptrs.push_back(&r);
-    if (!acquire_domain(key.second)) {
-      // The destination already has max_per_domain sessions from us: try
-      // again shortly without counting an attempt against the recipients.
-      for (const auto& r : group) claim->postpone(r, Clock::now() + std::chrono::seconds(2));
-      spdlog::debug("[q:{}] {} busy ({} sessions): postponed", msg.queue_id, key.second, config_.max_per_domain);
-      continue;
+    auto dest = destinations.open.find(key.second);
+    if (dest == destinations.open.end()) {
+      auto slot = acquire_destination_slot(claim->tx(), key.second, config_.max_per_domain);
+      if (!slot) {
+        // The destination already has max_per_domain sessions, from this
+        // instance or others: try again shortly without counting an attempt
+        // against the recipients.
+        for (const auto& r : group) claim->postpone(r, Clock::now() + std::chrono::seconds(2));
+        spdlog::debug("[q:{}] {} busy ({} sessions): postponed", msg.queue_id, key.second, config_.max_per_domain);
+        continue;
+      }
+      Destinations::Open open;
+      open.slot_key = *slot;
+      try {
+        if (remote_) open.session = remote_->open(key.second);
+      } catch (const std::exception& e) {
+        spdlog::error("[q:{}] opening a session to {} failed: {}", msg.queue_id, key.second, e.what());
+      }
+      dest = destinations.open.emplace(key.second, std::move(open)).first;
     }
     std::vector<RecipientResult> results;
     try {
-      if (remote_) results = remote_->deliver(msg, ptrs);
+      if (dest->second.session) {
+        results = dest->second.session->deliver(msg, ptrs);
+        const auto counts = dest->second.session->take_counts();
+        if (metrics_) metrics_->smtp_connections(counts.opened, counts.reused);
+      }
     } catch (const std::exception& e) {
       // Never let one destination's trouble roll back the batch: recipients
       // already delivered in it would be delivered again.
@@ -322,7 +399,6 @@ int Workers::run_once() {
       results.assign(group.size(), RecipientResult{Outcome::kTemporary, "451 4.3.0 local error in remote delivery",
                                                    "", false, false});
     }
-    release_domain(key.second);
     for (size_t i = 0; i < group.size(); ++i) {
       RecipientResult res = i < results.size()
                                 ? results[i]

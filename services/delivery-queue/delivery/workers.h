@@ -38,8 +38,8 @@ struct WorkerConfig {
   std::string hostname = "localhost";
   std::string bounce_from = "MAILER-DAEMON";
   std::chrono::seconds keep_finished{7 * 86400};  // 0 = keep forever
-  // Concurrent SMTP sessions to one destination domain from this instance;
-  // the total is bounded by `workers`.
+  // Concurrent SMTP sessions to one destination domain, across every
+  // instance sharing the database (advisory-lock slots, see queue_store.h).
   int max_per_domain = 10;
 };
 
@@ -79,11 +79,10 @@ class Workers {
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 
-  // Sessions in flight per destination domain (max_per_domain).
-  bool acquire_domain(const std::string& domain);
-  void release_domain(const std::string& domain);
-  std::mutex domains_mutex_;
-  std::map<std::string, int> domains_active_;
+  // Open destination sessions and their slots within one run_once().
+  struct Destinations;
+  // Delivers one claimed batch and commits it; returns the recipients handled.
+  int deliver_claim(Claim& claim, Destinations& destinations);
 };
 
 }  // namespace postline::queue

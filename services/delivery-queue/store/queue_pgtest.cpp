@@ -680,3 +680,134 @@ TEST_F(QueuePg, TargetMailboxIsStoredAndUsedForLocalDelivery) {
                   " AND last_reply LIKE '250 2.0.0 delivered to Junk uid %'"),
             1);
 }
+
+namespace {
+
+// A remote whose sessions stay reusable: counts sessions and messages.
+class ReusingRemote final : public RemoteDelivery {
+ public:
+  std::vector<RecipientResult> deliver(const MessageData&, const std::vector<const ClaimedRecipient*>& r) override {
+    return std::vector<RecipientResult>(r.size(), RecipientResult{Outcome::kDelivered, "250 ok", "mx", true, false});
+  }
+  struct Session final : RemoteSession {
+    explicit Session(ReusingRemote& o) : owner(o) {}
+    ~Session() override { ++owner.closed; }
+    std::vector<RecipientResult> deliver(const MessageData& m, const std::vector<const ClaimedRecipient*>& r) override {
+      ++owner.messages;
+      ++sent;
+      return owner.deliver(m, r);
+    }
+    bool reusable() const override { return sent < owner.cap; }
+    ReusingRemote& owner;
+    int sent = 0;
+  };
+  std::unique_ptr<RemoteSession> open(const std::string&) override {
+    ++opened;
+    return std::make_unique<Session>(*this);
+  }
+  int cap = 100;
+  int opened = 0, closed = 0, messages = 0;
+};
+
+}  // namespace
+
+TEST_F(QueuePg, AnOpenSessionClaimsTheDomainsNextBatches) {
+  for (int i = 0; i < 20; ++i) enqueue(*conn, message({remote_rcpt("r" + std::to_string(i) + "@reuse.test")}));
+  enqueue(*conn, message({remote_rcpt("x@other.test")}));
+  ReusingRemote remote;
+  auto c = config();
+  c.batch_size = 4;
+  Workers w(*pool, c, &mailbox, &remote, nullptr, nullptr);
+  // The first batch decides the domain; the open session then pulls in the
+  // rest of reuse.test, 4 at a time, but never other.test's mail.
+  EXPECT_EQ(w.run_once(), 20);
+  EXPECT_EQ(remote.opened, 1);
+  EXPECT_EQ(remote.closed, 1);  // closed (QUIT) once nothing more was due
+  EXPECT_EQ(remote.messages, 20);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE domain = 'reuse.test' AND state = 'delivered'"), 20);
+  EXPECT_EQ(w.run_once(), 1);  // other.test
+  EXPECT_EQ(remote.opened, 2);
+
+  // A session that stops offering reuse (its message cap) ends the round.
+  for (int i = 0; i < 6; ++i) enqueue(*conn, message({remote_rcpt("s" + std::to_string(i) + "@reuse.test")}));
+  remote.cap = 2;
+  EXPECT_EQ(w.run_once(), 4);  // one batch of 4 (cap passed), no follow-up claim
+  EXPECT_EQ(w.run_once(), 2);
+  // No slot leaked to the pool's connections.
+  EXPECT_EQ(count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1"
+                  " AND (classid::bigint << 32 | objid::bigint) >> 56 = 81"),
+            0);
+}
+
+TEST_F(QueuePg, DestinationLimitHoldsAcrossInstances) {
+  enqueue(*conn, message({remote_rcpt("a@busy.test")}));
+  GateRemote remote;
+  auto c = config();
+  c.max_per_domain = 1;
+  c.batch_size = 1;
+  // Two instances: separate pools (database sessions) and worker sets.
+  db::Pool pool_b(url, 4);
+  Workers a(*pool, c, &mailbox, &remote, nullptr, nullptr);
+  Workers b(pool_b, c, &mailbox, &remote, nullptr, nullptr);
+  std::thread first([&] { a.run_once(); });
+  {
+    std::unique_lock lock(remote.mutex);
+    remote.cv.wait(lock, [&] { return remote.inside == 1; });
+  }
+  enqueue(*conn, message({remote_rcpt("b@busy.test")}));
+  EXPECT_EQ(b.run_once(), 1);  // claimed, but instance a holds the only slot: postponed
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE address = 'b@busy.test' AND attempts = 0"
+                  " AND state = 'queued' AND next_attempt_at > now()"),
+            1);
+  {
+    std::lock_guard lock(remote.mutex);
+    remote.open = true;
+  }
+  remote.cv.notify_all();
+  first.join();
+  retry_now(*conn, "");
+  EXPECT_EQ(b.run_once(), 1);  // the slot is free again
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE domain = 'busy.test' AND state = 'delivered'"), 2);
+  EXPECT_EQ(remote.inside, 2);
+}
+
+TEST_F(QueuePg, ADeadHoldersSlotFreesAtOnce) {
+  // Another "instance" holds both slots of dead.test, then dies (kill -9:
+  // its backend is terminated, no clean release).
+  pqxx::connection holder(url), holder2(url);
+  for (auto* h : {&holder, &holder2}) {
+    pqxx::work tx(*h);
+    ASSERT_TRUE(acquire_destination_slot(tx, "dead.test", 2));
+    tx.commit();
+  }
+  {
+    pqxx::work tx(*conn);
+    EXPECT_FALSE(acquire_destination_slot(tx, "dead.test", 2));  // both held
+    EXPECT_TRUE(acquire_destination_slot(tx, "alive.test", 2));  // other domains unaffected
+    tx.exec("SELECT pg_advisory_unlock_all()");
+    tx.commit();
+  }
+  enqueue(*conn, message({remote_rcpt("a@dead.test")}));
+  ScriptedRemote remote;
+  remote.next = {Outcome::kDelivered, "250 ok", "mx", true, false};
+  auto c = config();
+  c.max_per_domain = 2;
+  Workers w(*pool, c, &mailbox, &remote, nullptr, nullptr);
+  EXPECT_EQ(w.run_once(), 1);
+  EXPECT_EQ(remote.calls, 0);  // postponed
+  {
+    pqxx::work tx(*conn);
+    tx.exec_params("SELECT pg_terminate_backend($1)", holder.backendpid());
+    tx.commit();
+  }
+  // (holder2 lives on: one slot of two frees, and that is enough.)
+  // PostgreSQL drops a terminated backend's locks as it exits: poll briefly.
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (count("SELECT count(*) FROM pg_stat_activity WHERE pid = " + std::to_string(holder.backendpid())) > 0 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  retry_now(*conn, "");
+  EXPECT_EQ(w.run_once(), 1);
+  EXPECT_EQ(remote.calls, 1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE address = 'a@dead.test' AND state = 'delivered'"), 1);
+}

@@ -142,7 +142,97 @@ EnqueueResult enqueue(pqxx::connection& conn, const NewMessage& msg) {
 namespace {
 // Serialises the claim statements only (see Claim::Claim); "postclam".
 constexpr long long kClaimLockKey = 0x706f7374636c616dLL;
+
+// The claim statements of concurrent claimers run one at a time; see Claim::Claim.
+struct ClaimSerialiser {
+  explicit ClaimSerialiser(pqxx::work& t) : tx(t) {
+    // try_ with a short bound instead of blocking: should a lock ever leak (an
+    // SQL error between lock and unlock leaves it with a pooled session), claims
+    // fall back to plain SKIP LOCKED after ~200 ms instead of stalling.
+    for (int i = 0; i < 20 && !held; ++i) {
+      held = tx.exec_params("SELECT pg_try_advisory_lock($1)", kClaimLockKey)[0][0].as<bool>();
+      if (!held) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  ~ClaimSerialiser() {
+    if (!held) return;
+    try {
+      tx.exec_params("SELECT pg_advisory_unlock($1)", kClaimLockKey);
+    } catch (...) {
+      // The transaction is already broken; see the bound above.
+    }
+  }
+  pqxx::work& tx;
+  bool held = false;
+};
 }  // namespace
+
+Claim::Claim(pqxx::connection& conn, int limit, const std::string& domain) : tx_(conn) {
+  {
+    // Serialised like the general claim, so this cannot split one message's
+    // recipients at the domain with a concurrent claimer either.
+    ClaimSerialiser serialised(tx_);
+    for (const auto& row : tx_.exec_params(
+             "SELECT id, message_id, address, domain, local, coalesce(user_id, 0), needs_resolve, notify, orcpt,"
+             " attempts, delay_warned FROM queue_recipients"
+             " WHERE state IN ('queued', 'deferred') AND next_attempt_at <= now()"
+             " AND NOT local AND NOT needs_resolve AND domain = $2"
+             " ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED",
+             limit, domain)) {
+      ClaimedRecipient r;
+      r.id = row[0].as<int64_t>();
+      r.message_id = row[1].as<int64_t>();
+      r.address = row[2].as<std::string>();
+      r.domain = row[3].as<std::string>();
+      r.local = row[4].as<bool>();
+      r.user_id = row[5].as<int64_t>();
+      r.needs_resolve = row[6].as<bool>();
+      r.notify = row[7].as<std::string>();
+      r.orcpt = row[8].as<std::string>();
+      r.attempts = row[9].as<int>();
+      r.delay_warned = row[10].as<bool>();
+      recipients_.push_back(std::move(r));
+    }
+  }
+  if (!recipients_.empty()) {
+    std::string ids = "{";
+    for (const auto& r : recipients_) ids += (ids.size() > 1 ? "," : "") + std::to_string(r.id);
+    ids += "}";
+    tx_.exec_params("SELECT pg_try_advisory_xact_lock($1, (id % 2147483647)::int4) FROM unnest($2::bigint[]) AS id",
+                    kDeliveringLockSpace, ids);
+  }
+}
+
+int64_t destination_slot_key(const std::string& domain, int slot) {
+  // 64-bit FNV-1a of the domain: stable across processes and builds (unlike
+  // std::hash). Key layout: 0x51 ('Q') in the top byte keeps these apart from
+  // the other advisory keys in this database, 36 bits of hash, 20 bits of
+  // slot. Two domains sharing a hash would share slots: stricter, never looser.
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : domain) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  const uint64_t key = (0x51ULL << 56) | ((h & 0xFFFFFFFFFULL) << 20) | (static_cast<uint64_t>(slot) & 0xFFFFF);
+  return static_cast<int64_t>(key);
+}
+
+std::optional<int64_t> acquire_destination_slot(pqxx::transaction_base& tx, const std::string& domain, int max) {
+  // One try per slot, never waiting: a busy destination postpones its mail,
+  // it does not hold up a worker. Advisory locks are reentrant within a
+  // session, so a session must hold at most one slot per domain (Workers
+  // keeps one session per domain per claim connection).
+  for (int slot = 0; slot < max && slot < (1 << 20); ++slot) {
+    const int64_t key = destination_slot_key(domain, slot);
+    if (tx.exec_params("SELECT pg_try_advisory_lock($1)", key)[0][0].as<bool>()) return key;
+  }
+  return std::nullopt;
+}
+
+void release_destination_slot(pqxx::connection& conn, int64_t key) {
+  pqxx::nontransaction tx(conn);
+  tx.exec_params("SELECT pg_advisory_unlock($1)", key);
+}
 
 Claim::Claim(pqxx::connection& conn, int limit) : tx_(conn) {
   // ORDER BY next_attempt_at: the longest-waiting first. SKIP LOCKED: rows other
@@ -180,26 +270,8 @@ Claim::Claim(pqxx::connection& conn, int limit) : tx_(conn) {
   // should carry both RCPTs. The class comes from the oldest due row (locked or
   // not); if everything of that class is in flight elsewhere, fall back to
   // whatever is due.
-  // try_ with a short bound instead of blocking: should a lock ever leak (an
-  // SQL error between lock and unlock leaves it with a pooled session), claims
-  // fall back to plain SKIP LOCKED after ~200 ms instead of stalling.
-  bool serialised = false;
-  for (int i = 0; i < 20 && !serialised; ++i) {
-    serialised = tx_.exec_params("SELECT pg_try_advisory_lock($1)", kClaimLockKey)[0][0].as<bool>();
-    if (!serialised) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  struct Unlock {
-    pqxx::work& tx;
-    bool held;
-    ~Unlock() {
-      if (!held) return;
-      try {
-        tx.exec_params("SELECT pg_advisory_unlock($1)", kClaimLockKey);
-      } catch (...) {
-        // The transaction is already broken; see the bound above.
-      }
-    }
-  } unlock{tx_, serialised};
+  // (ClaimSerialiser: a bounded try-lock, so a leaked lock cannot stall claims.)
+  ClaimSerialiser serialised(tx_);
   take(tx_.exec_params(
       "WITH f AS (SELECT local OR needs_resolve AS loc, domain FROM queue_recipients"
       "  WHERE state IN ('queued', 'deferred') AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT 1)"

@@ -119,6 +119,9 @@ class Claim {
  public:
   // Claims up to `limit` due recipients (queued/deferred, next_attempt_at <= now).
   Claim(pqxx::connection& conn, int limit);
+  // Only due remote recipients of `domain`: more mail for a destination whose
+  // SMTP connection is open (connection reuse).
+  Claim(pqxx::connection& conn, int limit, const std::string& domain);
   const std::vector<ClaimedRecipient>& recipients() const { return recipients_; }
   // Loads the message (body included) once per message id.
   const MessageData& message(int64_t message_id);
@@ -140,6 +143,21 @@ class Claim {
   std::vector<ClaimedRecipient> recipients_;
   std::vector<std::unique_ptr<MessageData>> messages_;
 };
+
+// --- destination slots: queue.max_per_domain across every instance ------------
+//
+// A session to a destination domain holds one of its `max` slots: a
+// session-level advisory lock on (domain hash, slot number) in the database
+// session of the worker's claim connection. Locks live exactly as long as the
+// holder's database session, so a killed instance frees its slots the moment
+// PostgreSQL notices the connection is gone; there is nothing to expire.
+int64_t destination_slot_key(const std::string& domain, int slot);
+// Takes a free slot of `domain` through `tx` (the lock outlives the
+// transaction: it belongs to the session); nullopt when all `max` are held.
+std::optional<int64_t> acquire_destination_slot(pqxx::transaction_base& tx, const std::string& domain, int max);
+// Gives a slot back; `conn` must have no transaction open. Throws on a
+// database error: the caller then closes the connection, which frees it too.
+void release_destination_slot(pqxx::connection& conn, int64_t key);
 
 // Seconds until the earliest pending recipient is due (nullopt: none pending).
 std::optional<std::chrono::milliseconds> time_until_next_due(pqxx::connection& conn);
