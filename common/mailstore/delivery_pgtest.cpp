@@ -1,6 +1,7 @@
 #include "common/mailstore/delivery.h"
 #include "common/mailstore/blob_store.h"
 #include "common/mailstore/sql/migrations.h"
+#include "common/mailstore/store.h"
 #include "tests/support/pg_test_db.h"
 
 #include <gtest/gtest.h>
@@ -200,6 +201,50 @@ TEST_F(DeliveryTest, MessageQuotaDefersWithoutClaimingTheKey) {
   EXPECT_TRUE(both.exceeds_quota);
   EXPECT_FALSE(both.over_message_quota);
   EXPECT_FALSE(deliver(*conn_, 30, "INBOX", kMsg, "m6", int64_t{0}).over_quota);
+}
+
+}  // namespace
+
+namespace {
+
+// usage() reads per-mailbox totals that triggers keep (migration 006); after
+// every kind of write they must equal what summing the messages gives.
+TEST_F(DeliveryTest, UsageTotalsFollowEveryWrite) {
+  constexpr int64_t kUser = 11;
+  auto check = [&](const char* after) {
+    pqxx::read_transaction tx(*conn_);
+    const Usage u = usage(tx, kUser);
+    auto r = tx.exec_params("SELECT COALESCE(sum(size), 0)::bigint, count(*) FROM mailstore_messages WHERE user_id = $1",
+                            kUser);
+    EXPECT_EQ(u.bytes, r[0][0].as<int64_t>()) << after;
+    EXPECT_EQ(u.messages, r[0][1].as<int64_t>()) << after;
+    return u;
+  };
+  const std::string big = "Subject: big\r\n\r\n" + std::string(5000, 'x') + "\r\n";
+  deliver(*conn_, kUser, "INBOX", kMsg, "k1");
+  deliver(*conn_, kUser, "INBOX", big, "k2");
+  deliver(*conn_, kUser, "INBOX", big, "k2");  // duplicate: nothing added
+  EXPECT_EQ(check("deliver").messages, 2);
+  append(*conn_, kUser, "Archive", kMsg, {"\\Deleted"}, std::nullopt);
+  check("append");
+  int64_t inbox = 0, archive = 0;
+  {
+    pqxx::read_transaction tx(*conn_);
+    inbox = find_mailbox(tx, kUser, "INBOX")->mailbox_id;
+    archive = find_mailbox(tx, kUser, "Archive")->mailbox_id;
+  }
+  copy_messages(*conn_, kUser, inbox, {1, 2}, "Sent", false);
+  EXPECT_EQ(check("copy").messages, 5);
+  copy_messages(*conn_, kUser, inbox, {2}, "Drafts", true);  // MOVE
+  EXPECT_EQ(check("move").messages, 5);
+  expunge(*conn_, kUser, archive, std::nullopt);
+  EXPECT_EQ(check("expunge").messages, 4);
+  EXPECT_EQ(rename_mailbox(*conn_, kUser, "INBOX", "Old"), StoreError::kNone);
+  EXPECT_EQ(check("rename INBOX").messages, 4);
+  EXPECT_EQ(delete_mailbox(*conn_, kUser, "Sent"), StoreError::kNone);
+  const Usage end = check("delete mailbox");
+  EXPECT_EQ(end.messages, 2);
+  EXPECT_EQ(end.bytes, static_cast<int64_t>(kMsg.size() + big.size()));
 }
 
 }  // namespace

@@ -433,8 +433,11 @@ std::vector<int64_t> expunge(pqxx::connection& conn, int64_t user_id, int64_t ma
 }
 
 Usage usage(pqxx::transaction_base& tx, int64_t user_id) {
-  auto r = tx.exec_params("SELECT COALESCE(sum(size), 0), count(*) FROM mailstore_messages WHERE user_id = $1",
-                          user_id);
+  // Totals kept per mailbox by triggers (migration 006): a few rows, not every message.
+  auto r = tx.exec_params(
+      "SELECT COALESCE(sum(total_bytes), 0)::bigint, COALESCE(sum(total_messages), 0)::bigint "
+      "FROM mailstore_mailboxes WHERE user_id = $1",
+      user_id);
   return {r[0][0].as<int64_t>(), r[0][1].as<int64_t>()};
 }
 
