@@ -231,18 +231,20 @@ int Workers::run_once() {
       std::lock_guard lock(mutex_);
       if (stopping_) break;
     }
+    // One domain at a time; every other session (a batch may have mixed
+    // domains) is closed now rather than sit idle holding a slot.
+    claim.reset();
     std::string domain;
-    for (auto it = destinations.open.begin(); it != destinations.open.end();) {
-      if (it->second.session && it->second.session->reusable()) {
-        domain = it->first;
+    for (const auto& [d, open] : destinations.open)
+      if (open.session && open.session->reusable()) {
+        domain = d;
         break;
       }
-      const std::string d = (it++)->first;
-      claim.reset();
-      destinations.close(d);
-    }
+    std::vector<std::string> others;
+    for (const auto& entry : destinations.open)
+      if (entry.first != domain) others.push_back(entry.first);
+    for (const auto& d : others) destinations.close(d);
     if (domain.empty()) break;
-    claim.reset();
     claim.emplace(*claim_lease, config_.batch_size, domain);
     if (claim->recipients().empty()) {
       claim.reset();
