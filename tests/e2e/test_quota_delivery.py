@@ -91,3 +91,39 @@ def test_message_larger_than_the_quota_bounces_at_once_with_a_dsn(qp):
         " AND position('5.2.2' in convert_from(m.body, 'UTF8')) > 0").strip() == "1",
         timeout=30, what="DSN delivered to the sender")
     assert qp.metric_value("queued", "postline_queued_over_quota_total", {"result": "bounced"}) >= 1
+
+
+def test_message_count_limit_defers_then_arrives_after_raise(platform):
+    """The MESSAGE resource (RFC 9208) at delivery: authd hands queued both
+    limits (ResolvedTarget.quota_messages); the message over the count defers
+    with 452 4.2.2 naming the count, and arrives once the limit is raised."""
+    p = platform
+    user = "counted@example.test"
+    p.add_user(user, PASSWORD)
+    p.cli("quota", "set", user, "--storage", "1GiB", "--messages", "2")
+
+    def send_to(subject):
+        msg = f"From: bob@remote.test\r\nTo: {user}\r\nSubject: {subject}\r\n\r\nhello\r\n".encode()
+        with smtplib.SMTP("127.0.0.1", p.ports["smtp_mx"], timeout=30) as smtp:
+            smtp.sendmail("bob@remote.test", [user], msg)
+
+    def state_of(subject):
+        out = p.psql(
+            "SELECT m.queue_id || '|' || r.state || '|' || coalesce(r.last_reply, '') FROM queue_messages m"
+            " JOIN queue_recipients r ON r.message_id = m.id"
+            f" WHERE r.address = '{user}' AND position('Subject: {subject}' in convert_from(m.body, 'UTF8')) > 0"
+        ).strip()
+        return tuple(out.split("|", 2)) if out else ("", "", "")
+
+    for subject in ("count 1", "count 2", "count 3"):
+        send_to(subject)
+        wait_until(lambda: state_of(subject)[1] in ("delivered", "deferred", "bounced"), timeout=30,
+                   what=f"{subject} settled")
+    assert state_of("count 1")[1] == "delivered" and state_of("count 2")[1] == "delivered"
+    qid, state, reply = state_of("count 3")
+    assert state == "deferred", (state, reply)
+    assert reply.startswith("452 4.2.2") and "message count" in reply, reply
+
+    p.cli("quota", "set", user, "--messages", "3")
+    p.cli("queue", "retry", qid)
+    wait_until(lambda: state_of("count 3")[1] == "delivered", timeout=30, what="delivery after the raise")

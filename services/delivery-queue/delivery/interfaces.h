@@ -3,6 +3,7 @@
 // relayhost slot in without touching the loop).
 #pragma once
 
+#include "common/mailstore/quota.h"
 #include "services/delivery-queue/delivery/retry.h"
 #include "services/delivery-queue/store/queue_store.h"
 
@@ -77,27 +78,18 @@ class RemoteDelivery {
 struct LocalResult {
   int64_t uid = 0;
   bool duplicate = false;
-  bool over_quota = false;     // nothing delivered: the user's quota is full (defer, 4.2.2)
-  bool exceeds_quota = false;  // ... and the message alone is larger than the quota (bounce, 5.2.2)
+  bool over_quota = false;          // nothing delivered: a limit of the user is reached (defer, 4.2.2)
+  bool exceeds_quota = false;       // ... the message alone is larger than the byte limit (bounce, 5.2.2)
+  bool over_message_quota = false;  // ... the message count is the reason (defer)
 };
 class LocalDelivery {
  public:
   virtual ~LocalDelivery() = default;
-  virtual LocalResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view message,
-                              std::string_view delivery_key) = 0;
-  // With the user's byte quota (0 = unlimited). The default ignores it (test fakes).
-  virtual LocalResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view message,
-                              std::string_view delivery_key, int64_t quota_bytes) {
-    (void)quota_bytes;
-    return deliver(conn, user_id, message, delivery_key);
-  }
-  // Into `mailbox` ("INBOX", "Junk", ...; the mailstore creates a missing one).
-  // This is what the worker calls; the default ignores the mailbox (test fakes).
+  // Into `mailbox` ("INBOX", "Junk", ...; the mailstore creates a missing
+  // one), enforcing the user's limits (0 = unlimited).
   virtual LocalResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view mailbox,
-                              std::string_view message, std::string_view delivery_key, int64_t quota_bytes) {
-    (void)mailbox;
-    return deliver(conn, user_id, message, delivery_key, quota_bytes);
-  }
+                              std::string_view message, std::string_view delivery_key,
+                              const mailstore::Quota& quota) = 0;
 };
 
 // Where an address lives; asked for recipients that were not resolved at
@@ -112,11 +104,12 @@ class RecipientResolver {
  public:
   virtual ~RecipientResolver() = default;
   virtual Resolution resolve(const std::string& address) = 0;
-  // The quota (bytes, 0 = unlimited) of local user `user_id` that `address`
-  // delivers to, asked at delivery time so a raised quota counts on retry.
-  // nullopt: unknown (authd unreachable, or no such target): the caller
-  // delivers without a quota check (fail open). The default knows nothing.
-  virtual std::optional<int64_t> quota_bytes(const std::string& address, int64_t user_id) {
+  // The limits (STORAGE bytes and MESSAGE count, 0 = unlimited) of local user
+  // `user_id` that `address` delivers to, asked at delivery time so a raised
+  // quota counts on retry. nullopt: unknown (authd unreachable, or no such
+  // target): the caller delivers without a quota check (fail open). The
+  // default knows nothing.
+  virtual std::optional<mailstore::Quota> quota(const std::string& address, int64_t user_id) {
     (void)address;
     (void)user_id;
     return std::nullopt;

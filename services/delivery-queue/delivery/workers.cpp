@@ -328,16 +328,19 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
       const std::string mailbox = local_mailbox(msg);
       // The quota is asked of authd now (not captured at RCPT) so that a quota
       // raised while the message waits counts on the next retry.
-      int64_t quota = 0;
+      mailstore::Quota quota;
       if (resolver_)
-        if (auto q = resolver_->quota_bytes(r.address, r.user_id)) quota = *q;
+        if (auto q = resolver_->quota(r.address, r.user_id)) quota = *q;
       auto d = local_->deliver(**store_lease, r.user_id, mailbox, body, std::to_string(r.id), quota);
       if (d.exceeds_quota) {
         result = {Outcome::kPermanent, "552 5.2.2 mailbox full: the message is larger than the recipient's quota", "",
                   false, false};
         if (metrics_) metrics_->over_quota("bounced");
       } else if (d.over_quota) {
-        result = {Outcome::kTemporary, "452 4.2.2 mailbox full (over quota)", "", false, false};
+        result = {Outcome::kTemporary,
+                  d.over_message_quota ? "452 4.2.2 mailbox full (message count quota)"
+                                       : "452 4.2.2 mailbox full (over quota)",
+                  "", false, false};
         if (metrics_) metrics_->over_quota("deferred");
       } else {
         result = {Outcome::kDelivered,

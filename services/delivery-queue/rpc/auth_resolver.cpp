@@ -51,7 +51,7 @@ Resolution AuthResolver::resolve(const std::string& address) {
   }
 }
 
-std::optional<int64_t> AuthResolver::quota_bytes(const std::string& address, int64_t user_id) {
+std::optional<mailstore::Quota> AuthResolver::quota(const std::string& address, int64_t user_id) {
   grpc::ClientContext ctx;
   grpcutil::set_deadline(ctx, std::chrono::seconds(5));
   mail::v1::ResolveRecipientRequest req;
@@ -66,7 +66,8 @@ std::optional<int64_t> AuthResolver::quota_bytes(const std::string& address, int
   }
   // An alias may expand to several users: the one this queue recipient is for.
   for (const auto& t : resp.targets())
-    if (t.kind() == mail::v1::RECIPIENT_KIND_LOCAL && t.user_id() == user_id) return t.quota_bytes();
+    if (t.kind() == mail::v1::RECIPIENT_KIND_LOCAL && t.user_id() == user_id)
+      return mailstore::Quota{t.quota_bytes(), t.quota_messages()};
   return std::nullopt;
 }
 

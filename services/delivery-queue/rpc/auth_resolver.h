@@ -16,7 +16,7 @@ class AuthResolver final : public RecipientResolver {
  public:
   AuthResolver(const std::string& auth_addr, grpcutil::RpcMetrics* metrics);
   Resolution resolve(const std::string& address) override;
-  std::optional<int64_t> quota_bytes(const std::string& address, int64_t user_id) override;
+  std::optional<mailstore::Quota> quota(const std::string& address, int64_t user_id) override;
 
  private:
   std::unique_ptr<mail::v1::AuthService::Stub> stub_;

@@ -26,26 +26,21 @@ namespace {
 // A mailbox with the mailstore's contract: one transaction, idempotent on the key.
 class FakeMailbox final : public LocalDelivery {
  public:
-  LocalResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view message,
-                      std::string_view key) override {
+  // Ignores the quota (QuotaMailbox below adds it); records the mailbox.
+  LocalResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view mailbox, std::string_view message,
+                      std::string_view key, const mailstore::Quota& = {}) override {
     pqxx::work tx(conn);
     auto r = tx.exec_params(
-        "INSERT INTO fake_mailbox (delivery_key, user_id, body) VALUES ($1, $2, $3)"
+        "INSERT INTO fake_mailbox (delivery_key, user_id, body, mailbox) VALUES ($1, $2, $3, $4)"
         " ON CONFLICT (delivery_key) DO NOTHING RETURNING id",
-        std::string(key), user_id, std::string(message));
+        std::string(key), user_id, std::string(message), std::string(mailbox));
     tx.commit();
     if (r.empty()) return {0, true};
     return {r[0][0].as<int64_t>(), false};
   }
-  LocalResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view mailbox, std::string_view message,
-                      std::string_view key, int64_t quota) override {
-    auto r = LocalDelivery::deliver(conn, user_id, mailbox, message, key, quota);
-    if (!r.duplicate && r.uid > 0) {
-      pqxx::work tx(conn);
-      tx.exec_params("UPDATE fake_mailbox SET mailbox = $2 WHERE id = $1", r.uid, std::string(mailbox));
-      tx.commit();
-    }
-    return r;
+  // The worker-independent form tests use directly.
+  LocalResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view message, std::string_view key) {
+    return deliver(conn, user_id, "INBOX", message, key, {});
   }
 };
 
@@ -522,24 +517,23 @@ namespace {
 // message alone does (nothing stored, key not claimed).
 class QuotaMailbox final : public LocalDelivery {
  public:
-  LocalResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view message,
-                      std::string_view key) override {
-    return inner.deliver(conn, user_id, message, key);
-  }
-  LocalResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view message, std::string_view key,
-                      int64_t quota) override {
-    if (quota > 0) {
+  LocalResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view mailbox, std::string_view message,
+                      std::string_view key, const mailstore::Quota& quota) override {
+    if (quota.bytes > 0 || quota.messages > 0) {
       const auto size = static_cast<int64_t>(message.size());
-      int64_t used = 0;
+      int64_t used = 0, count = 0;
       {
         pqxx::read_transaction tx(conn);
-        used = tx.exec_params("SELECT COALESCE(sum(length(body)), 0) FROM fake_mailbox WHERE user_id = $1", user_id)[0][0]
-                   .as<int64_t>();
+        auto row = tx.exec_params("SELECT COALESCE(sum(length(body)), 0), count(*) FROM fake_mailbox WHERE user_id = $1",
+                                  user_id)[0];
+        used = row[0].as<int64_t>();
+        count = row[1].as<int64_t>();
       }
-      if (size > quota) return {0, false, true, true};
-      if (used + size > quota) return {0, false, true, false};
+      if (quota.bytes > 0 && size > quota.bytes) return {0, false, true, true};
+      if (quota.bytes > 0 && used + size > quota.bytes) return {0, false, true, false};
+      if (quota.messages > 0 && count + 1 > quota.messages) return {0, false, true, false, true};
     }
-    return inner.deliver(conn, user_id, message, key);
+    return inner.deliver(conn, user_id, mailbox, message, key, {});
   }
   FakeMailbox inner;
 };
@@ -554,16 +548,17 @@ class QuotaResolver final : public RecipientResolver {
     r.address = address;
     return r;
   }
-  std::optional<int64_t> quota_bytes(const std::string&, int64_t user_id) override {
+  std::optional<mailstore::Quota> quota(const std::string&, int64_t user_id) override {
     std::lock_guard lock(mutex);
     ++asked;
-    if (user_id == 42 || !known) return user_id == 42 ? std::optional<int64_t>(0) : std::nullopt;
-    return quota;
+    if (user_id == 42) return mailstore::Quota{};
+    if (!known) return std::nullopt;
+    return mailstore::Quota{quota_bytes, quota_messages};
   }
   std::mutex mutex;
   int asked = 0;
   bool known = true;
-  int64_t quota = 0;
+  int64_t quota_bytes = 0, quota_messages = 0;
 };
 
 }  // namespace
@@ -571,7 +566,7 @@ class QuotaResolver final : public RecipientResolver {
 TEST_F(QueuePg, OverQuotaDefersWith422AndDeliversAfterTheQuotaIsRaised) {
   QuotaMailbox box;
   QuotaResolver resolver;
-  resolver.quota = 120;  // room for one test message (83 bytes with Return-Path), not two
+  resolver.quota_bytes = 120;  // room for one test message (83 bytes with Return-Path), not two
   Workers w(*pool, config(), &box, nullptr, &resolver, nullptr);
   enqueue(*conn, message({local_rcpt("bob@example.org", 1)}));
   EXPECT_EQ(w.run_once(), 1);
@@ -584,7 +579,7 @@ TEST_F(QueuePg, OverQuotaDefersWith422AndDeliversAfterTheQuotaIsRaised) {
   EXPECT_EQ(count("SELECT count(*) FROM fake_mailbox"), 1);
   EXPECT_EQ(count("SELECT count(*) FROM queue_messages WHERE is_dsn"), 0);  // a deferral is no bounce
   // `postline quota set` raised it; `postline queue retry` makes it due now.
-  resolver.quota = 10000;
+  resolver.quota_bytes = 10000;
   EXPECT_EQ(retry_now(*conn, ""), 1);
   EXPECT_EQ(w.run_once(), 1);
   EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE state = 'delivered'"), 2);
@@ -594,7 +589,7 @@ TEST_F(QueuePg, OverQuotaDefersWith422AndDeliversAfterTheQuotaIsRaised) {
 TEST_F(QueuePg, MessageLargerThanTheQuotaBouncesAtOnceWith522) {
   QuotaMailbox box;
   QuotaResolver resolver;
-  resolver.quota = 10;
+  resolver.quota_bytes = 10;
   Workers w(*pool, config(), &box, nullptr, &resolver, nullptr);
   enqueue(*conn, message({local_rcpt("bob@example.org", 1)}));
   EXPECT_EQ(w.run_once(), 1);
@@ -612,7 +607,7 @@ TEST_F(QueuePg, MessageLargerThanTheQuotaBouncesAtOnceWith522) {
 TEST_F(QueuePg, FullMailboxExpiresWith522) {
   QuotaMailbox box;
   QuotaResolver resolver;
-  resolver.quota = 120;
+  resolver.quota_bytes = 120;
   {
     pqxx::work tx(*conn);
     tx.exec("INSERT INTO fake_mailbox (delivery_key, user_id, body) VALUES ('fill', 1, repeat('x', 100))");
