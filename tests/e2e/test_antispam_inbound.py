@@ -4,6 +4,7 @@ Authentication-Results / X-Spam-Status; spam in Junk; DMARC p=reject refused;
 DNSBL listing refused; greylisting 451 then accepted."""
 from __future__ import annotations
 
+import json
 import smtplib
 import uuid
 
@@ -132,6 +133,13 @@ def test_softfail_lands_in_junk(plat):
     assert "score=-100" not in head and "X-Postline-Mailbox: INBOX" not in head
     assert wait_until(lambda: mailbox_of(plat, m), what="stored") == "Junk"
     assert plat.metric_value("smtpd", "postline_smtpd_spam_verdicts_total", {"action": "junk"}) >= 1
+    # The queue keeps where it goes (Envelope.target_mailbox), and the operator sees it.
+    qid = plat.psql("SELECT queue_id FROM queue_messages WHERE target_mailbox = 'Junk'"
+                    f" AND position('{m}' in convert_from(body, 'UTF8')) > 0").strip()
+    assert qid, "no queue row with target_mailbox Junk"
+    shown = json.loads(plat.cli("queue", "show", qid, "--json").stdout)
+    assert shown["target_mailbox"] == "Junk", shown
+    assert "mailbox:   Junk" in plat.cli("queue", "show", qid).stdout
 
 
 def test_dnsbl_listed_client_is_refused(fresh_platform_factory, dns):

@@ -99,6 +99,8 @@ std::string json_message(const v1::QueuedMessage& m, bool with_history) {
                         .add("created", utc(m.created_unix()))
                         .add("client_ip", m.envelope().client_ip())
                         .add("authenticated_user", m.envelope().authenticated_user())
+                        .add("target_mailbox", m.envelope().target_mailbox().empty() ? std::string("INBOX")
+                                                                                     : m.envelope().target_mailbox())
                         .str();
   std::string rcpts = "[";
   for (int i = 0; i < m.recipients_size(); ++i) {
@@ -172,6 +174,8 @@ void register_queue_commands(CLI::App& app, CliContext& ctx) {
     if (!m.envelope().client_ip().empty()) std::cout << "client:    " << m.envelope().client_ip() << "\n";
     if (!m.envelope().authenticated_user().empty())
       std::cout << "auth user: " << m.envelope().authenticated_user() << "\n";
+    // Where local recipients get it (smtpd files spam verdicts into Junk).
+    if (!m.envelope().target_mailbox().empty()) std::cout << "mailbox:   " << m.envelope().target_mailbox() << "\n";
     for (const auto& r : m.recipients()) {
       std::cout << "\n<" << r.address() << "> " << (r.local() ? "(local) " : "") << state_name(r.state())
                 << ", " << r.attempts() << " attempt(s)";
