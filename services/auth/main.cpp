@@ -23,8 +23,8 @@
 #include <iostream>
 #include <sstream>
 
-#include "common/config/command_line.h"
 #include "common/config/config.h"
+#include "common/service/service.h"
 #include "common/db/migrations.h"
 #include "common/db/pool.h"
 #include "common/grpc/grpc.h"
@@ -73,22 +73,15 @@ auth::ThrottlePolicy throttle_policy(const config::Config& cfg) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const auto command_line = postline::config::parse_command_line(argc, argv, "postline-authd");
-  if (command_line.exit_code) return *command_line.exit_code;
-  const std::string& config_path = command_line.config_file;
+  const auto startup = service::start(argc, argv, "postline-authd", "authd");
+  if (startup.exit_code) return *startup.exit_code;
+  const config::Config& cfg = startup.config;
 
-  config::Config cfg;
   auth::HashParams hash_params;
   auth::ServiceSettings settings;
   auth::ThrottlePolicy policy;
   int hash_threads = 0, pool_size = 0;
   try {
-    cfg = config::Config::load(config_path, config::Config::process_environment());
-    try {
-      log::init("authd", cfg.str("log", "level"), cfg.str("log", "format"));
-    } catch (const std::invalid_argument& e) {
-      throw config::ConfigError(std::string("log: ") + e.what());
-    }
     hash_threads = static_cast<int>(cfg.integer("auth", "hash_threads"));
     if (hash_threads < 1 || hash_threads > 256) throw config::ConfigError("auth.hash_threads: must be 1-256");
     pool_size = static_cast<int>(cfg.integer("db", "pool_size"));
@@ -107,8 +100,7 @@ int main(int argc, char** argv) {
     const auto token_file = cfg.str("auth", "admin_token_file");
     if (!token_file.empty()) settings.admin_token = read_token(token_file);
     policy = throttle_policy(cfg);
-    grpcutil::configure_tls(cfg);
-  } catch (const std::exception& e) {  // ConfigError, grpc.tls_* files
+  } catch (const config::ConfigError& e) {
     std::fprintf(stderr, "postline-authd: %s\n", e.what());
     return 2;
   }
@@ -143,13 +135,7 @@ int main(int argc, char** argv) {
     return 3;
   }
 
-  auto registry = std::make_shared<prometheus::Registry>();
-  prometheus::BuildGauge()
-      .Name("postline_authd_build_info")
-      .Help("Build information; always 1")
-      .Register(*registry)
-      .Add({{"version", POSTLINE_VERSION}})
-      .Set(1);
+  auto registry = service::make_registry("postline_authd", "postline-authd", POSTLINE_VERSION);
   auth::AuthMetrics metrics(*registry);
   grpcutil::RpcMetrics rpc_metrics(*registry, "postline_authd", "server");
 

@@ -12,8 +12,8 @@
 //
 // This file only wires things together; the logic lives in store/, delivery/,
 // rpc/, protocol/ and dsn/.
-#include "common/config/command_line.h"
 #include "common/config/config.h"
+#include "common/service/service.h"
 #include "common/dns/resolver.h"
 #include "common/db/migrations.h"
 #include "common/db/pool.h"
@@ -49,16 +49,14 @@ constexpr const char* kName = "postline-queued";
 
 int main(int argc, char** argv) {
   using namespace postline;
-  const auto command_line = postline::config::parse_command_line(argc, argv, "postline-queued");
-  if (command_line.exit_code) return *command_line.exit_code;
-  const std::string& config_file = command_line.config_file;
+  const auto startup = service::start(argc, argv, kName, "queued");
+  if (startup.exit_code) return *startup.exit_code;
+  const config::Config& cfg = startup.config;
 
-  config::Config cfg;
   queue::WorkerConfig wc;
   queue::RemoteConfig rc;
   std::unique_ptr<queue::DkimSigner> dkim;
   try {
-    cfg = config::Config::load(config_file, config::Config::process_environment());
     wc.workers = static_cast<int>(cfg.integer("queue", "workers"));
     if (wc.workers < 1 || wc.workers > 256) throw config::ConfigError("queue.workers: must be 1-256");
     wc.batch_size = static_cast<int>(cfg.integer("queue", "batch_size"));
@@ -85,18 +83,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s: %s\n", kName, e.what());
     return 2;
   }
-  try {
-    log::init(kName, cfg.str("log", "level"), cfg.str("log", "format"));
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: log: %s\n", kName, e.what());
-    return 2;
-  }
-  try {
-    grpcutil::configure_tls(cfg);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %s\n", kName, e.what());
-    return 2;
-  }
 
   // Signals are taken by sigwait() on the main thread; every thread started
   // from here on inherits the blocked mask.
@@ -115,13 +101,7 @@ int main(int argc, char** argv) {
   db::Pool worker_pool(url, static_cast<size_t>(2 * wc.workers));
 
 
-  auto registry = std::make_shared<prometheus::Registry>();
-  prometheus::BuildGauge()
-      .Name("postline_queued_build_info")
-      .Help("Build information")
-      .Register(*registry)
-      .Add({{"version", POSTLINE_VERSION}})
-      .Set(1);
+  auto registry = service::make_registry("postline_queued", "postline-queued", POSTLINE_VERSION);
   queue::QueueMetrics metrics(*registry);
   grpcutil::RpcMetrics server_rpc(*registry, "postline_queued", "server");
   grpcutil::RpcMetrics client_rpc(*registry, "postline_queued", "client");

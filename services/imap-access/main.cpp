@@ -10,8 +10,8 @@
 //
 // This file only wires things together; the protocol is in protocol/, the
 // commands in commands/, the network loop in server/.
-#include "common/config/command_line.h"
 #include "common/config/config.h"
+#include "common/service/service.h"
 #include "common/grpc/grpc.h"
 #include "common/db/migrations.h"
 #include "common/db/pool.h"
@@ -39,19 +39,15 @@
 
 int main(int argc, char** argv) {
   using namespace postline;
-  const auto command_line = postline::config::parse_command_line(argc, argv, "postline-imapd");
-  if (command_line.exit_code) return *command_line.exit_code;
-  const std::string& config_file = command_line.config_file;
+  const auto startup = service::start(argc, argv, "postline-imapd", "imapd");
+  if (startup.exit_code) return *startup.exit_code;
+  const config::Config& cfg = startup.config;
 
-  config::Config cfg;
   std::shared_ptr<net::TlsContext> tls;
   imap::Settings settings;
   net::ConnectionLimits limits;
   imap::PruneOptions prune;
   try {
-    cfg = config::Config::load(config_file, config::Config::process_environment());
-    log::init("imapd", cfg.str("log", "level"), cfg.str("log", "format"));
-    grpcutil::configure_tls(cfg);
     const std::string cert = cfg.str("tls", "cert_file"), key = cfg.str("tls", "key_file");
     if (!cert.empty() || !key.empty()) tls = std::make_shared<net::TlsContext>(cert, key);
     settings.max_line = static_cast<size_t>(cfg.integer("imap", "max_line_length"));
@@ -88,13 +84,7 @@ int main(int argc, char** argv) {
     return 3;
   }
 
-  auto registry = std::make_shared<prometheus::Registry>();
-  prometheus::BuildGauge()
-      .Name("postline_imapd_build_info")
-      .Help("build version of postline-imapd")
-      .Register(*registry)
-      .Add({{"version", POSTLINE_VERSION}})
-      .Set(1);
+  auto registry = service::make_registry("postline_imapd", "postline-imapd", POSTLINE_VERSION);
   imap::ImapMetrics metrics(*registry);
   const auto pool_size = static_cast<size_t>(cfg.integer("db", "pool_size"));
   db::Pool pool(db_url, pool_size);

@@ -14,8 +14,8 @@
 //
 // This file only wires things together; the protocol is in protocol/, the
 // network loop in server/.
-#include "common/config/command_line.h"
 #include "common/config/config.h"
+#include "common/service/service.h"
 #include "common/grpc/grpc.h"
 #include "common/db/migrations.h"
 #include "common/db/pool.h"
@@ -53,18 +53,14 @@ std::string random_token() {
 
 int main(int argc, char** argv) {
   using namespace postline;
-  const auto command_line = postline::config::parse_command_line(argc, argv, "postline-smtpd");
-  if (command_line.exit_code) return *command_line.exit_code;
-  const std::string& config_file = command_line.config_file;
+  const auto startup = service::start(argc, argv, "postline-smtpd", "smtpd");
+  if (startup.exit_code) return *startup.exit_code;
+  const config::Config& cfg = startup.config;
 
-  config::Config cfg;
   std::shared_ptr<net::TlsContext> tls;
   smtp::ServerOptions options;
   smtp::AntispamOptions spam;
   try {
-    cfg = config::Config::load(config_file, config::Config::process_environment());
-    log::init("smtpd", cfg.str("log", "level"), cfg.str("log", "format"));
-    grpcutil::configure_tls(cfg);
     const std::string cert = cfg.str("tls", "cert_file"), key = cfg.str("tls", "key_file");
     if (!cert.empty() || !key.empty()) tls = std::make_shared<net::TlsContext>(cert, key);
     options.listen_address = cfg.str("smtp", "listen_address");
@@ -133,18 +129,12 @@ int main(int argc, char** argv) {
   } catch (const config::ConfigError& e) {
     std::cerr << "postline-smtpd: " << e.what() << "\n";
     return 2;
-  } catch (const std::exception& e) {  // log level/format, TLS files
+  } catch (const std::exception& e) {  // TLS files
     std::cerr << "postline-smtpd: " << e.what() << "\n";
     return 2;
   }
 
-  auto registry = std::make_shared<prometheus::Registry>();
-  prometheus::BuildGauge()
-      .Name("postline_smtpd_build_info")
-      .Help("build version of postline-smtpd")
-      .Register(*registry)
-      .Add({{"version", POSTLINE_VERSION}})
-      .Set(1);
+  auto registry = service::make_registry("postline_smtpd", "postline-smtpd", POSTLINE_VERSION);
   smtp::SmtpMetrics metrics(*registry);
   smtp::Backend backend({cfg.str("auth", "addr"), cfg.str("queue", "addr")}, *registry);
 
