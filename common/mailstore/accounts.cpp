@@ -51,8 +51,71 @@ bool ensure_account(pqxx::transaction_base& tx, int64_t user_id) {
 }
 
 void notify_change(pqxx::transaction_base& tx, int64_t user_id, int64_t mailbox_id, int64_t modseq) {
-  tx.exec_params("SELECT pg_notify($1, $2)", std::string(kChangeChannel),
-                 std::to_string(user_id) + ":" + std::to_string(mailbox_id) + ":" + std::to_string(modseq));
+  notify_event(tx, ChangeEvent{user_id, mailbox_id, modseq});
+}
+
+std::string encode_change(const ChangeEvent& e) {
+  std::string out = std::to_string(e.user_id) + ":" + std::to_string(e.mailbox_id) + ":" + std::to_string(e.modseq);
+  if (e.kind == ChangeKind::kMessages) return out;  // the original three-field form
+  out += ':';
+  out += static_cast<char>(e.kind);
+  out += ':' + std::to_string(e.name.size()) + ':' + e.name;
+  if (e.kind == ChangeKind::kRenamed) out += ':' + e.old_name;
+  return out;
+}
+
+namespace {
+// Reads a decimal (optionally negative) integer up to the next ':' or the end.
+bool take_number(std::string_view& s, int64_t& out) {
+  size_t i = 0;
+  bool neg = false;
+  if (i < s.size() && s[i] == '-') neg = true, ++i;
+  if (i >= s.size() || s[i] < '0' || s[i] > '9') return false;
+  int64_t v = 0;
+  for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
+    if (v > (INT64_MAX - 9) / 10) return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  out = neg ? -v : v;
+  s.remove_prefix(i);
+  return true;
+}
+bool take_colon(std::string_view& s) {
+  if (s.empty() || s.front() != ':') return false;
+  s.remove_prefix(1);
+  return true;
+}
+}  // namespace
+
+std::optional<ChangeEvent> parse_change(std::string_view s) {
+  ChangeEvent e;
+  if (!take_number(s, e.user_id) || !take_colon(s) || !take_number(s, e.mailbox_id)) return std::nullopt;
+  // The modseq was always there, but only the ids matter to a reader.
+  if (!take_colon(s) || !take_number(s, e.modseq)) return s.empty() ? std::optional(e) : std::nullopt;
+  if (s.empty()) return e;
+  if (!take_colon(s) || s.empty()) return std::nullopt;
+  const char kind = s.front();
+  s.remove_prefix(1);
+  switch (kind) {
+    case 'c': case 'd': case 'r': case 's': case 'u': e.kind = static_cast<ChangeKind>(kind); break;
+    default: return e;  // a kind from a newer writer: at least the ids are known
+  }
+  int64_t len = 0;
+  if (!take_colon(s) || !take_number(s, len) || !take_colon(s) || len < 0 || static_cast<uint64_t>(len) > s.size())
+    return std::nullopt;
+  e.name = std::string(s.substr(0, len));
+  s.remove_prefix(len);
+  if (e.kind == ChangeKind::kRenamed) {
+    if (!take_colon(s)) return std::nullopt;
+    e.old_name = std::string(s);
+  } else if (!s.empty()) {
+    return std::nullopt;
+  }
+  return e;
+}
+
+void notify_event(pqxx::transaction_base& tx, const ChangeEvent& e) {
+  tx.exec_params("SELECT pg_notify($1, $2)", std::string(kChangeChannel), encode_change(e));
 }
 
 }  // namespace postline::mailstore

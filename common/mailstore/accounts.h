@@ -46,6 +46,36 @@ int64_t create_mailbox_if_missing(pqxx::transaction_base& tx, int64_t user_id, c
 // Sends the change notification every imapd LISTENs to; delivered at commit.
 void notify_change(pqxx::transaction_base& tx, int64_t user_id, int64_t mailbox_id, int64_t modseq);
 
+// What a change notification says. Message changes (the common case) carry
+// only ids, as they always did: "<user_id>:<mailbox_id>:<modseq>". Mailbox
+// and subscription changes (IMAP NOTIFY MailboxName/SubscriptionChange) add
+// a kind and the names, because a deleted mailbox's name can no longer be
+// read from the store: "<user>:<mailbox>:<modseq>:<kind>:<len>:<name>[:<old
+// name>]" where <len> is the byte length of <name> (names may contain ':').
+// Readers that only scan the first two numbers keep working with both forms.
+enum class ChangeKind : char {
+  kMessages = 'm',      // messages added, expunged or flagged (no names)
+  kCreated = 'c',       // name
+  kDeleted = 'd',       // name (the mailbox row is gone)
+  kRenamed = 'r',       // name = new name, old_name
+  kSubscribed = 's',    // name (mailbox_id 0 when no such mailbox)
+  kUnsubscribed = 'u',  // name
+};
+
+struct ChangeEvent {
+  int64_t user_id = 0;
+  int64_t mailbox_id = 0;
+  int64_t modseq = 0;
+  ChangeKind kind = ChangeKind::kMessages;
+  std::string name, old_name;
+};
+
+std::string encode_change(const ChangeEvent& e);
+// nullopt for a payload that is not a change notification (logged by the caller).
+std::optional<ChangeEvent> parse_change(std::string_view payload);
+// notify_change for any kind of event; delivered at commit like notify_change.
+void notify_event(pqxx::transaction_base& tx, const ChangeEvent& e);
+
 inline constexpr const char* kChangeChannel = "postline_mailbox_changes";
 
 }  // namespace postline::mailstore

@@ -530,7 +530,7 @@ StoreError create_mailbox(pqxx::connection& conn, int64_t user_id, const std::st
   for (size_t slash = name.find('/'); slash != std::string::npos; slash = name.find('/', slash + 1))
     create_mailbox_if_missing(tx, user_id, name.substr(0, slash));
   int64_t id = create_mailbox_if_missing(tx, user_id, name);
-  notify_change(tx, user_id, id, 1);
+  notify_event(tx, ChangeEvent{user_id, id, 1, ChangeKind::kCreated, name});
   tx.commit();
   return StoreError::kNone;
 }
@@ -546,7 +546,7 @@ StoreError delete_mailbox(pqxx::connection& conn, int64_t user_id, const std::st
       user_id, name);
   if (!children.empty()) return StoreError::kHasChildren;
   tx.exec_params("DELETE FROM mailstore_mailboxes WHERE user_id = $1 AND mailbox_id = $2", user_id, mb->mailbox_id);
-  notify_change(tx, user_id, mb->mailbox_id, mb->highestmodseq + 1);
+  notify_event(tx, ChangeEvent{user_id, mb->mailbox_id, mb->highestmodseq + 1, ChangeKind::kDeleted, name});
   tx.commit();
   return StoreError::kNone;
 }
@@ -568,15 +568,17 @@ StoreError rename_mailbox(pqxx::connection& conn, int64_t user_id, const std::st
     // RFC 9051 6.3.6: renaming INBOX moves its messages to a new mailbox and
     // leaves INBOX empty; INBOX's children are not renamed.
     int64_t dest = create_mailbox_if_missing(tx, user_id, to);
+    notify_event(tx, ChangeEvent{user_id, dest, 1, ChangeKind::kCreated, to});
     std::vector<int64_t> all;
     for (const auto& m : message_states(tx, user_id, src->mailbox_id)) all.push_back(m.uid);
     copy_in(tx, user_id, src->mailbox_id, all, dest);
     expunge_in(tx, user_id, src->mailbox_id, all, false);
   } else {
     // The mailbox and its inferiors keep their ids and UIDVALIDITY; only names change.
-    tx.exec_params(
+    auto renamed = tx.exec_params(
         "UPDATE mailstore_mailboxes SET name = $3 || substr(name, length($2) + 1) "
-        "WHERE user_id = $1 AND (name = $2 OR left(name, length($2) + 1) = $2 || '/')",
+        "WHERE user_id = $1 AND (name = $2 OR left(name, length($2) + 1) = $2 || '/') "
+        "RETURNING mailbox_id, name, highestmodseq",
         user_id, from, to);
     tx.exec_params(
         "UPDATE mailstore_subscriptions SET name = $3 || substr(name, length($2) + 1) "
@@ -584,7 +586,13 @@ StoreError rename_mailbox(pqxx::connection& conn, int64_t user_id, const std::st
         "AND NOT EXISTS (SELECT 1 FROM mailstore_subscriptions s WHERE s.user_id = $1 "
         "  AND s.name = $3 || substr(mailstore_subscriptions.name, length($2) + 1))",
         user_id, from, to);
-    notify_change(tx, user_id, src->mailbox_id, src->highestmodseq);
+    // One event per renamed mailbox (inferiors too) so NOTIFY clients can
+    // show every new name.
+    for (const auto& r : renamed) {
+      std::string new_name = r[1].as<std::string>();
+      notify_event(tx, ChangeEvent{user_id, r[0].as<int64_t>(), r[2].as<int64_t>(), ChangeKind::kRenamed, new_name,
+                                   from + new_name.substr(to.size())});
+    }
   }
   tx.commit();
   return StoreError::kNone;
@@ -598,6 +606,9 @@ void set_subscribed(pqxx::connection& conn, int64_t user_id, const std::string& 
                    user_id, name);
   else
     tx.exec_params("DELETE FROM mailstore_subscriptions WHERE user_id = $1 AND name = $2", user_id, name);
+  auto mb = find_mailbox(tx, user_id, name);
+  notify_event(tx, ChangeEvent{user_id, mb ? mb->mailbox_id : 0, mb ? mb->highestmodseq : 0,
+                               subscribed ? ChangeKind::kSubscribed : ChangeKind::kUnsubscribed, name});
   tx.commit();
 }
 

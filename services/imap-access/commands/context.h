@@ -85,6 +85,8 @@ class Observer {
  public:
   virtual ~Observer() = default;
   virtual void login(const std::string& outcome) = 0;
+  // A NOTIFY (RFC 5465) response sent: kind status|list|selected|overflow.
+  virtual void notification(const std::string& kind) {}
 };
 
 struct Services {

@@ -42,6 +42,7 @@ const CommandSpec kCommands[] = {
     {"NAMESPACE", cmd_namespace, kAuthOrSelected, false},
     {"STATUS", cmd_status, kAuthOrSelected, false},
     {"IDLE", cmd_idle, kAuthOrSelected, false},
+    {"NOTIFY", cmd_notify, kAuthOrSelected, false},
     {"GETQUOTAROOT", cmd_getquotaroot, kAuthOrSelected, false},
     {"GETQUOTA", cmd_getquota, kAuthOrSelected, false},
     {"SETQUOTA", cmd_setquota, kAuthOrSelected, false},

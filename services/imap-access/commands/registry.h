@@ -5,6 +5,8 @@
 
 #include "services/imap-access/commands/context.h"
 
+#include "common/mailstore/store.h"
+
 #include <string_view>
 
 namespace postline::imap {
@@ -66,6 +68,15 @@ asio::awaitable<Result> cmd_idle(Context&);  // idle.cpp
 asio::awaitable<Result> cmd_getquotaroot(Context&);  // quota.cpp
 asio::awaitable<Result> cmd_getquota(Context&);
 asio::awaitable<Result> cmd_setquota(Context&);
+asio::awaitable<Result> cmd_notify(Context&);  // notify.cpp
+// NOTIFY's untagged responses, shared with the connection loop that pushes them.
+std::string notify_status_line(const SessionState& s, const mailstore::MailboxStatus& st);
+std::string notify_list_line(const SessionState& s, const std::string& attributes, const std::string& name,
+                             const std::string& old_name = "");
+// NOTIFY caps: watched mailboxes per session, and STATUS per mailbox at most
+// once per kNotifyStatusInterval (bursts coalesce into one).
+inline constexpr size_t kMaxNotifyMailboxes = 1000;
+inline constexpr std::chrono::milliseconds kNotifyStatusInterval{100};
 // Re-reads the session's own limits from authd when they are older than
 // kQuotaRefresh (quota.cpp); keeps the old ones when authd does not answer.
 asio::awaitable<void> refresh_limits(Context& ctx, bool force = false);

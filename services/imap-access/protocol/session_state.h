@@ -2,6 +2,7 @@
 // who is logged in, what was ENABLEd, and the selected mailbox view.
 #pragma once
 
+#include "services/imap-access/protocol/notify_spec.h"
 #include "services/imap-access/protocol/selected.h"
 
 #include <chrono>
@@ -33,6 +34,8 @@ struct SessionState {
   bool mailbox_dirty = false;  // a change notification arrived for the selected mailbox
   int bad_commands = 0;
   std::optional<SelectedMailbox> selected;
+  std::optional<NotifyState> notify;  // NOTIFY SET active (RFC 5465)
+  uint64_t notify_generation = 0;     // bumped by every NOTIFY command (the connection re-arms)
 };
 
 }  // namespace postline::imap

@@ -3,6 +3,8 @@
 #include "common/log/log.h"
 
 #include <boost/asio/co_spawn.hpp>
+
+#include <algorithm>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -18,6 +20,8 @@ const char* status_label(Status s) { return s == Status::kOk ? "ok" : s == Statu
 Connection::Connection(net::tcp::socket socket, ServerContext& server, std::string listener, bool implicit_tls)
     : server_(server),
       wake_(socket.get_executor()),
+      pump_wake_(socket.get_executor()),
+      pump_done_(socket.get_executor()),
       stream_(std::move(socket)),
       receiver_(ReceiverLimits{server.services.settings.max_line, server.services.settings.max_literal}),
       implicit_tls_(implicit_tls) {
@@ -147,6 +151,7 @@ asio::awaitable<void> Connection::run(bool over_limit) {
           break;
         }
         waiting_for_command_ = receiver_.buffered() == 0;
+        if (waiting_for_command_ && pump_running_) wake_pump();  // a chance to send NOTIFY responses
         size_t n = co_await stream_.read_some(buf, sizeof buf);
         waiting_for_command_ = false;
         if (n == 0) {
@@ -183,7 +188,11 @@ asio::awaitable<void> Connection::run(bool over_limit) {
         send(untagged("BYE [TOOBIG] Literal too large"));
         closing_ = true;
         break;
-      case Receiver::Kind::kCommand: co_await handle(std::move(ev.text)); break;
+      case Receiver::Kind::kCommand:
+        // NOTIFY responses being prepared go out first, never inside this command's.
+        co_await wait_for_pump();
+        co_await handle(std::move(ev.text));
+        break;
     }
     co_await flush();
   }
@@ -191,6 +200,10 @@ asio::awaitable<void> Connection::run(bool over_limit) {
   stream_.close();
   if (watch_id_) server_.notifier->unwatch(watch_id_);
   watch_id_ = 0;
+  if (user_watch_id_) server_.notifier->unwatch_user(user_watch_id_);
+  user_watch_id_ = 0;
+  closing_ = true;
+  wake_pump();  // lets the pump coroutine end
   spdlog::debug("[s:{}] connection closed", session_.session_id);
 }
 
@@ -286,6 +299,7 @@ asio::awaitable<void> Connection::handle(std::string text) {
     }
   }
   watch_selected();
+  watch_notify();
   if (ctx.effect == Effect::kIdle) {
     co_await idle(tag);
     server_.metrics->command(spec->name, "ok", std::chrono::steady_clock::now() - started);
@@ -344,6 +358,7 @@ asio::awaitable<void> Connection::idle(const std::string& tag) {
   co_await flush();
   session_.idling = true;
   asio::co_spawn(wake_.get_executor(), idle_watcher(), asio::detached);
+  if (pump_running_) wake_pump();
   std::optional<std::string> line;
   stream_.set_idle_timeout(server_.services.settings.idle_timeout);
   for (;;) {
@@ -362,6 +377,222 @@ asio::awaitable<void> Connection::idle(const std::string& tag) {
     co_return;
   }
   send(tagged(tag, Status::kOk, "", "IDLE terminated"));
+}
+
+// ---- NOTIFY (RFC 5465) ----------------------------------------------------
+// Responses are prepared from change events on the I/O thread and written by
+// one pump coroutine per session, only while the session waits for a command
+// or IDLEs. While the pump reads the store and writes (pump_busy_), the loop
+// holds back the next command, so a STATUS or LIST never lands inside another
+// command's responses and the selected view is never changed under a command.
+
+namespace {
+constexpr size_t kMaxPendingNotifyBytes = 256 * 1024;
+}
+
+void Connection::watch_notify() {
+  if (notify_generation_ == session_.notify_generation) return;
+  notify_generation_ = session_.notify_generation;
+  // A new NOTIFY replaces the old one entirely.
+  pending_status_.clear();
+  pending_lines_.clear();
+  last_status_.clear();
+  reload_mailboxes_ = false;
+  if (!session_.notify) {
+    if (user_watch_id_) server_.notifier->unwatch_user(user_watch_id_);
+    user_watch_id_ = 0;
+    wake_pump();
+    return;
+  }
+  if (!user_watch_id_) {
+    std::weak_ptr<Connection> weak = weak_from_this();
+    user_watch_id_ = server_.notifier->watch_user(session_.user_id, [weak](const mailstore::ChangeEvent& e) {
+      if (auto self = weak.lock()) self->on_notify_event(e);
+    });
+  }
+  if (!pump_running_) {
+    pump_running_ = true;
+    asio::co_spawn(pump_wake_.get_executor(), notify_pump(), asio::detached);
+  }
+}
+
+void Connection::on_notify_event(const mailstore::ChangeEvent& e) {
+  if (!session_.notify) return;
+  auto& n = *session_.notify;
+  const int64_t selected_id = session_.selected ? session_.selected->mailbox_id : 0;
+  using K = mailstore::ChangeKind;
+  switch (e.kind) {
+    case K::kMessages:
+      if (e.mailbox_id == 0) {
+        // The LISTEN connection came back: events may be lost, so every
+        // watched mailbox gets a fresh STATUS and the names are re-read.
+        for (const auto& [id, name] : n.mailboxes)
+          if (id != selected_id && (n.events_for_name(name) & kEvMessageEvents)) pending_status_.insert(id);
+        reload_mailboxes_ = true;
+        if (session_.selected) session_.mailbox_dirty = true;
+      } else if (e.mailbox_id == selected_id) {
+        session_.mailbox_dirty = true;
+      } else if (!n.mailboxes.count(e.mailbox_id)) {
+        // Created by a writer that does not send names (older version): look it up.
+        reload_mailboxes_ = true;
+        pending_status_.insert(e.mailbox_id);
+      } else if (n.events_for_id(e.mailbox_id) & kEvMessageEvents) {
+        pending_status_.insert(e.mailbox_id);
+      }
+      break;
+    case K::kCreated:
+      n.mailboxes[e.mailbox_id] = e.name;
+      if (n.events_for_name(e.name) & kEvMailboxName) pending_lines_ += notify_list_line(session_, "", e.name);
+      break;
+    case K::kDeleted: {
+      const bool watched = n.events_for_name(e.name) & kEvMailboxName;
+      n.mailboxes.erase(e.mailbox_id);
+      pending_status_.erase(e.mailbox_id);
+      if (watched) pending_lines_ += notify_list_line(session_, "\\NonExistent", e.name);
+      break;
+    }
+    case K::kRenamed: {
+      const bool watched = (n.events_for_name(e.old_name) | n.events_for_name(e.name)) & kEvMailboxName;
+      // The store moved the subscription along with the name.
+      if (n.subscriptions.erase(e.old_name)) n.subscriptions.insert(e.name);
+      n.mailboxes[e.mailbox_id] = e.name;
+      if (watched) pending_lines_ += notify_list_line(session_, "", e.name, e.old_name);
+      break;
+    }
+    case K::kSubscribed:
+    case K::kUnsubscribed: {
+      const bool on = e.kind == K::kSubscribed;
+      if (on) n.subscriptions.insert(e.name);
+      else n.subscriptions.erase(e.name);
+      // Matched as a subscribed mailbox, so that one leaving the `subscribed`
+      // filter is still told it left.
+      if (notify_events_for(n.spec, NotifyMailbox{e.name, true}) & kEvSubscriptionChange)
+        pending_lines_ += notify_list_line(session_, on ? "\\Subscribed" : "", e.name);
+      break;
+    }
+  }
+  if (pending_lines_.size() > kMaxPendingNotifyBytes) {
+    // The client does not read fast enough (RFC 5465 5.8): stop notifying
+    // and tell it, as if it had sent NOTIFY NONE.
+    spdlog::info("[s:{}] NOTIFY overflow, notifications off", session_.session_id);
+    pending_lines_ = untagged("OK [NOTIFICATIONOVERFLOW] Too many notifications, NOTIFY is off");
+    pending_status_.clear();
+    session_.notify.reset();
+    server_.metrics->notification("overflow");
+  }
+  wake_pump();
+}
+
+bool Connection::notify_work_pending() const {
+  if (!pending_lines_.empty() || !pending_status_.empty() || reload_mailboxes_) return true;
+  const NotifyGroup* g = session_.notify ? session_.notify->spec.selected_group() : nullptr;
+  return g && g->events && session_.selected && session_.mailbox_dirty && !session_.idling;
+}
+
+asio::awaitable<void> Connection::wait_for_pump() {
+  while (pump_busy_) {
+    pump_done_.expires_at(asio::steady_timer::time_point::max());
+    boost::system::error_code ec;
+    co_await pump_done_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+asio::awaitable<void> Connection::notify_pump() {
+  auto self = shared_from_this();
+  using Clock = std::chrono::steady_clock;
+  while (!closing_ && (session_.notify || !pending_lines_.empty())) {
+    const bool can_send = waiting_for_command_ || session_.idling;
+    const auto now = Clock::now();
+    std::vector<int64_t> due;
+    auto next_due = Clock::time_point::max();
+    for (int64_t id : pending_status_) {
+      auto it = last_status_.find(id);
+      const auto ready = it == last_status_.end() ? now : it->second + kNotifyStatusInterval;
+      if (ready <= now) due.push_back(id);
+      else next_due = std::min(next_due, ready);
+    }
+    const NotifyGroup* sel_group = session_.notify ? session_.notify->spec.selected_group() : nullptr;
+    const bool selected_push =
+        sel_group && sel_group->events && session_.selected && session_.mailbox_dirty && !session_.idling;
+    if (!can_send || (due.empty() && pending_lines_.empty() && !selected_push && !reload_mailboxes_)) {
+      pump_wake_.expires_at(can_send ? next_due : Clock::time_point::max());
+      boost::system::error_code ec;
+      co_await pump_wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    pump_busy_ = true;
+    Reader none("");
+    Context ctx{session_, server_.services, "", "NOTIFY", false, none,
+                [this](std::string s) { send(std::move(s)); },
+                [this]() -> asio::awaitable<void> { co_await flush(); }, nullptr};
+    try {
+      if (reload_mailboxes_ && session_.notify) {
+        reload_mailboxes_ = false;
+        const int64_t user_id = session_.user_id;
+        struct Names {
+          std::vector<mailstore::MailboxInfo> mailboxes;
+          std::vector<std::string> subscriptions;
+        };
+        auto load = [user_id](pqxx::connection& c) {
+          pqxx::read_transaction tx(c);
+          Names n{mailstore::list_mailboxes(tx, user_id), mailstore::list_subscriptions(tx, user_id)};
+          return n;
+        };
+        Names names = co_await ctx.db(std::move(load));
+        if (session_.notify) {
+          session_.notify->mailboxes.clear();
+          for (const auto& mb : names.mailboxes) session_.notify->mailboxes.emplace(mb.mailbox_id, mb.name);
+          session_.notify->subscriptions = {names.subscriptions.begin(), names.subscriptions.end()};
+        }
+      }
+      if (!pending_lines_.empty()) {
+        const auto lines = std::count(pending_lines_.begin(), pending_lines_.end(), '\n');
+        send(std::move(pending_lines_));
+        pending_lines_.clear();
+        for (long i = 0; i < lines; ++i) server_.metrics->notification("list");
+      }
+      if (selected_push && session_.selected && session_.mailbox_dirty && !session_.idling && session_.notify) {
+        // `selected`: EXPUNGE may go out now (no command runs); `selected-delayed`
+        // keeps them for a command that allows them, as without NOTIFY.
+        co_await sync_selected(ctx, !session_.notify->spec.selected_delayed());
+        server_.metrics->notification("selected");
+      }
+      std::vector<std::string> names;
+      const int64_t selected_id = session_.selected ? session_.selected->mailbox_id : 0;
+      for (int64_t id : due) {
+        pending_status_.erase(id);
+        if (!session_.notify || id == selected_id) continue;
+        if (!(session_.notify->events_for_id(id) & kEvMessageEvents)) continue;
+        names.push_back(session_.notify->mailboxes[id]);
+        last_status_[id] = now;
+      }
+      if (!names.empty()) {
+        const int64_t user_id = session_.user_id;
+        auto read = [user_id, names](pqxx::connection& c) {
+          pqxx::read_transaction tx(c);
+          std::vector<mailstore::MailboxStatus> out;
+          for (const auto& n : names)
+            if (auto st = mailstore::mailbox_status(tx, user_id, n)) out.push_back(std::move(*st));
+          return out;
+        };
+        auto statuses = co_await ctx.db(std::move(read));
+        for (const auto& st : statuses) {
+          send(notify_status_line(session_, st));
+          server_.metrics->notification("status");
+        }
+      }
+      co_await flush();
+      if (ctx.effect == Effect::kClose) {
+        closing_ = true;
+        stream_.close();
+      }
+    } catch (const std::exception& e) {
+      spdlog::warn("[s:{}] NOTIFY update failed: {}", session_.session_id, e.what());
+    }
+    pump_busy_ = false;
+    pump_done_.cancel();
+  }
+  pump_running_ = false;
 }
 
 }  // namespace postline::imap

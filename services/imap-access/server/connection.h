@@ -13,7 +13,10 @@
 
 #include <boost/asio/steady_timer.hpp>
 
+#include <chrono>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 namespace postline::imap {
@@ -40,6 +43,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<void> idle(const std::string& tag);
   asio::awaitable<void> idle_watcher();
   void watch_selected();
+  // NOTIFY (RFC 5465): events of the whole account become pending responses
+  // that notify_pump() sends while no command runs (waiting for one, or IDLE).
+  void watch_notify();
+  void on_notify_event(const mailstore::ChangeEvent& e);
+  bool notify_work_pending() const;
+  asio::awaitable<void> notify_pump();
+  asio::awaitable<void> wait_for_pump();
+  void wake_pump() { pump_wake_.cancel(); }
   // Queues bytes for flush(). A big FETCH chunk is moved in, not copied, when
   // nothing else is waiting.
   void send(std::string s) {
@@ -63,6 +74,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool stopping_ = false;
   uint64_t watch_id_ = 0;
   int64_t watched_mailbox_ = 0;
+  // NOTIFY state owned by the connection (the spec lives in session_.notify).
+  uint64_t user_watch_id_ = 0;
+  uint64_t notify_generation_ = 0;
+  asio::steady_timer pump_wake_;  // cancelled when there is something to send or a chance to send it
+  asio::steady_timer pump_done_;  // cancelled when the pump leaves its busy section
+  bool pump_running_ = false;
+  bool pump_busy_ = false;        // reading the store / writing: no command may start
+  std::set<int64_t> pending_status_;  // mailbox ids whose STATUS is due
+  std::map<int64_t, std::chrono::steady_clock::time_point> last_status_;
+  std::string pending_lines_;     // LIST responses (MailboxName, SubscriptionChange)
+  bool reload_mailboxes_ = false; // an event for an unknown mailbox id: re-read the names
 };
 
 }  // namespace postline::imap

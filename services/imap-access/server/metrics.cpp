@@ -27,7 +27,11 @@ ImapMetrics::ImapMetrics(prometheus::Registry& r)
       errors_(prometheus::BuildCounter()
                   .Name("postline_imapd_protocol_errors_total")
                   .Help("Client protocol errors by kind (bad syntax, over-long line, literal too big, timeout)")
-                  .Register(r)) {}
+                  .Register(r)),
+      notifications_(prometheus::BuildCounter()
+                         .Name("postline_imapd_notifications_sent_total")
+                         .Help("NOTIFY (RFC 5465) responses sent: status, list, selected (a pushed resync), overflow")
+                         .Register(r)) {}
 
 void ImapMetrics::session_started(const std::string& listener) {
   sessions_.Add({{"listener", listener}}).Increment();
@@ -45,6 +49,8 @@ void ImapMetrics::command(const std::string& name, const std::string& status,
 }
 
 void ImapMetrics::login(const std::string& outcome) { logins_.Add({{"outcome", outcome}}).Increment(); }
+
+void ImapMetrics::notification(const std::string& kind) { notifications_.Add({{"kind", kind}}).Increment(); }
 
 void ImapMetrics::protocol_error(const std::string& kind) { errors_.Add({{"kind", kind}}).Increment(); }
 

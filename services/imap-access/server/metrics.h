@@ -22,6 +22,7 @@ class ImapMetrics final : public Observer {
   void command(const std::string& name, const std::string& status, std::chrono::steady_clock::duration took);
   void login(const std::string& outcome) override;
   void protocol_error(const std::string& kind);
+  void notification(const std::string& kind) override;
 
  private:
   prometheus::Family<prometheus::Counter>& sessions_;
@@ -30,6 +31,7 @@ class ImapMetrics final : public Observer {
   prometheus::Family<prometheus::Histogram>& durations_;
   prometheus::Family<prometheus::Counter>& logins_;
   prometheus::Family<prometheus::Counter>& errors_;
+  prometheus::Family<prometheus::Counter>& notifications_;
 };
 
 }  // namespace postline::imap

@@ -33,17 +33,42 @@ void Notifier::unwatch(uint64_t id) {
     }
 }
 
-void Notifier::dispatch(int64_t user_id, int64_t mailbox_id) {
-  auto [lo, hi] = watchers_.equal_range({user_id, mailbox_id});
+uint64_t Notifier::watch_user(int64_t user_id, UserCallback cb) {
+  uint64_t id = next_id_++;
+  user_watchers_.emplace(user_id, std::make_pair(id, std::move(cb)));
+  return id;
+}
+
+void Notifier::unwatch_user(uint64_t id) {
+  for (auto it = user_watchers_.begin(); it != user_watchers_.end(); ++it)
+    if (it->second.first == id) {
+      user_watchers_.erase(it);
+      return;
+    }
+}
+
+void Notifier::dispatch(const mailstore::ChangeEvent& e) {
+  // Copies first: a callback may unwatch.
   std::vector<Callback> cbs;
-  for (auto it = lo; it != hi; ++it) cbs.push_back(it->second.second);
+  if (e.kind == mailstore::ChangeKind::kMessages || e.kind == mailstore::ChangeKind::kDeleted ||
+      e.kind == mailstore::ChangeKind::kRenamed) {
+    auto [lo, hi] = watchers_.equal_range({e.user_id, e.mailbox_id});
+    for (auto it = lo; it != hi; ++it) cbs.push_back(it->second.second);
+  }
+  std::vector<UserCallback> ucbs;
+  auto [ulo, uhi] = user_watchers_.equal_range(e.user_id);
+  for (auto it = ulo; it != uhi; ++it) ucbs.push_back(it->second.second);
   for (auto& cb : cbs) cb();
+  for (auto& cb : ucbs) cb(e);
 }
 
 void Notifier::dispatch_all() {
   std::vector<Callback> cbs;
   for (auto& [key, w] : watchers_) cbs.push_back(w.second);
+  std::vector<std::pair<int64_t, UserCallback>> ucbs;
+  for (auto& [user, w] : user_watchers_) ucbs.emplace_back(user, w.second);
   for (auto& cb : cbs) cb();
+  for (auto& [user, cb] : ucbs) cb(mailstore::ChangeEvent{user, 0, 0});
 }
 
 namespace {
@@ -61,10 +86,13 @@ void Notifier::run() {
     try {
       pqxx::connection conn(url_);
       Receiver receiver(conn, [this](const std::string& payload) {
-        // "<user_id>:<mailbox_id>:<modseq>"
-        int64_t user = 0, mailbox = 0;
-        if (std::sscanf(payload.c_str(), "%ld:%ld", &user, &mailbox) != 2) return;
-        boost::asio::post(io_, [this, user, mailbox] { dispatch(user, mailbox); });
+        // "<user_id>:<mailbox_id>:<modseq>[:<kind>...]" (mailstore::encode_change)
+        auto event = mailstore::parse_change(payload);
+        if (!event) {
+          spdlog::warn("unparsable change notification ignored ({} bytes)", payload.size());
+          return;
+        }
+        boost::asio::post(io_, [this, e = std::move(*event)] { dispatch(e); });
       });
       // Not the first connection: NOTIFYs may have been missed while we were
       // away, so every watching session resyncs from its MODSEQ.

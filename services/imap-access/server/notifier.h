@@ -6,6 +6,8 @@
 // is missed even though NOTIFYs sent meanwhile are gone.
 #pragma once
 
+#include "common/mailstore/accounts.h"
+
 #include <boost/asio/io_context.hpp>
 
 #include <atomic>
@@ -29,10 +31,16 @@ class Notifier {
   using Callback = std::function<void()>;
   uint64_t watch(int64_t user_id, int64_t mailbox_id, Callback cb);
   void unwatch(uint64_t id);
+  // Every change of one user (NOTIFY sessions). After a lost LISTEN
+  // connection the callback gets a kMessages event with mailbox_id 0:
+  // "anything may have changed".
+  using UserCallback = std::function<void(const mailstore::ChangeEvent&)>;
+  uint64_t watch_user(int64_t user_id, UserCallback cb);
+  void unwatch_user(uint64_t id);
 
  private:
   void run();
-  void dispatch(int64_t user_id, int64_t mailbox_id);
+  void dispatch(const mailstore::ChangeEvent& e);
   void dispatch_all();
 
   boost::asio::io_context& io_;
@@ -41,6 +49,7 @@ class Notifier {
   std::atomic<bool> stop_{false};
   uint64_t next_id_ = 1;
   std::multimap<std::pair<int64_t, int64_t>, std::pair<uint64_t, Callback>> watchers_;
+  std::multimap<int64_t, std::pair<uint64_t, UserCallback>> user_watchers_;
 };
 
 }  // namespace postline::imap
