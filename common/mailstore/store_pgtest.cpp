@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 using namespace postline::mailstore;
 
 namespace {
@@ -119,6 +121,34 @@ TEST_F(StoreTest, CreateDeleteRename) {
   EXPECT_EQ(delete_mailbox(*conn_, kUser, "Z/B"), StoreError::kNone);
   EXPECT_EQ(create_mailbox(*conn_, kUser, "Z/B"), StoreError::kNone);
   EXPECT_NE(box("Z/B").uidvalidity, old_validity);
+}
+
+// IMAP NOTIFY needs names with mailbox events: a deleted mailbox's name is
+// gone from the store by the time a listener hears of it.
+TEST_F(StoreTest, ChangeNotificationsCarryMailboxEvents) {
+  pqxx::connection listen_conn(url_);
+  struct Collect : pqxx::notification_receiver {
+    std::vector<ChangeEvent> events;
+    explicit Collect(pqxx::connection_base& c) : pqxx::notification_receiver(c, kChangeChannel) {}
+    void operator()(const std::string& payload, int) override { events.push_back(parse_change(payload).value()); }
+  } collect(listen_conn);
+  ASSERT_EQ(create_mailbox(*conn_, kUser, "P/q"), StoreError::kNone);
+  set_subscribed(*conn_, kUser, "P/q", true);
+  ASSERT_EQ(rename_mailbox(*conn_, kUser, "P", "R"), StoreError::kNone);
+  set_subscribed(*conn_, kUser, "R/q", false);
+  ASSERT_EQ(delete_mailbox(*conn_, kUser, "R/q"), StoreError::kNone);
+  append(*conn_, kUser, "INBOX", kMsg, {}, std::nullopt);
+  while (collect.events.size() < 7 && listen_conn.await_notification(5, 0) > 0) {
+  }
+  std::vector<std::string> seen;
+  for (const auto& e : collect.events)
+    seen.push_back(std::string(1, static_cast<char>(e.kind)) + " " + e.name + (e.old_name.empty() ? "" : " <- " + e.old_name));
+  ASSERT_EQ(seen.size(), 7u);
+  std::sort(seen.begin() + 2, seen.begin() + 4);  // one UPDATE renames both, in no set order
+  EXPECT_EQ(seen, (std::vector<std::string>{"c P/q", "s P/q", "r R <- P", "r R/q <- P/q", "u R/q", "d R/q", "m "}));
+  for (const auto& e : collect.events)
+    if (e.kind == ChangeKind::kRenamed && e.name == "R") EXPECT_EQ(e.mailbox_id, box("R").mailbox_id);
+  EXPECT_EQ(collect.events[6].mailbox_id, box("INBOX").mailbox_id);
 }
 
 TEST_F(StoreTest, RenameInboxMovesMessagesAndKeepsInbox) {
