@@ -264,8 +264,26 @@ def test_burst_is_coalesced(platform, account, second_imapd):
         line, _ = a.wait_for(rb"^\* STATUS ")
         statuses.append(line)
     # At most one STATUS per 100 ms per mailbox: far fewer than 30.
+    print(f"burst of 30 APPENDs: {len(statuses)} STATUS responses")
     assert len(statuses) < 15, statuses
     # Nothing more arrives for the burst once the final count was sent.
     assert not [l for l in a.quiet(0.5) if l.startswith(b"* STATUS")]
     a.close()
     b.close()
+
+
+def test_too_many_watched_mailboxes_is_refused(platform):
+    user, password = "notify-many@example.test", "notify many 1"
+    platform.add_user(user, password)
+    c = Client(platform.ports["imap"])
+    c.ok(b'LOGIN "%s" "%s"' % (user.encode(), password.encode()))
+    # 1000 more mailboxes on top of the defaults, created in one pipelined burst.
+    c.send(b"".join(b"c%d CREATE Many/m%d\r\n" % (i, i) for i in range(1000)))
+    for i in range(1000):
+        line, _ = c.wait_for(rb"^c%d " % i, timeout=60)
+        assert line.startswith(b"c%d OK" % i), line
+    status, _ = c.cmd(b"NOTIFY SET (personal (MessageNew MessageExpunge))")
+    assert status.startswith(b"NO [LIMIT]"), status
+    # A narrower set is fine.
+    c.ok(b"NOTIFY SET (mailboxes (Many/m1 Many/m2) (MailboxName)) (inboxes (MessageNew MessageExpunge))")
+    c.close()
