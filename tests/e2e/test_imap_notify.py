@@ -287,3 +287,32 @@ def test_too_many_watched_mailboxes_is_refused(platform):
     # A narrower set is fine.
     c.ok(b"NOTIFY SET (mailboxes (Many/m1 Many/m2) (MailboxName)) (inboxes (MessageNew MessageExpunge))")
     c.close()
+
+
+@pytest.mark.parametrize("flt", [b"selected", b"selected-delayed"])
+def test_selected_expunge_now_or_delayed(platform, account, second_imapd, flt):
+    a = login(platform.ports["imap"])
+    box = b"Sel-" + flt
+    a.ok(b"CREATE " + box)
+    a.ok(b"SELECT " + box)
+    a.ok(b"NOTIFY SET (" + flt + b" (MessageNew MessageExpunge FlagChange)) (personal (MessageNew MessageExpunge))")
+    b = login(second_imapd)
+    append(b, box, b"to be expunged")
+    a.wait_for(rb"^\* 1 EXISTS")
+    b.ok(b"SELECT " + box)
+    b.ok(b"STORE 1 +FLAGS (\\Deleted)")
+    b.ok(b"EXPUNGE")
+    # A later change elsewhere: by the time its STATUS arrives, an EXPUNGE
+    # pushed for the selected mailbox would have arrived before it.
+    append(b, b"Lists", b"marker " + flt)
+    _, before = a.wait_for(rb'^\* STATUS "?Lists"? ')
+    expunged_now = any(l == b"* 1 EXPUNGE" for l in before)
+    untagged = a.ok(b"NOOP")
+    if flt == b"selected":
+        assert expunged_now, before
+    else:
+        # selected-delayed: held back until a command that allows it.
+        assert not expunged_now, before
+        assert b"* 1 EXPUNGE" in untagged, untagged
+    a.close()
+    b.close()
