@@ -63,6 +63,10 @@ enum class ChangeKind : char {
 };
 
 struct ChangeEvent {
+  ChangeEvent() = default;
+  ChangeEvent(int64_t user, int64_t mailbox, int64_t seq, ChangeKind k = ChangeKind::kMessages, std::string n = {},
+              std::string old = {})
+      : user_id(user), mailbox_id(mailbox), modseq(seq), kind(k), name(std::move(n)), old_name(std::move(old)) {}
   int64_t user_id = 0;
   int64_t mailbox_id = 0;
   int64_t modseq = 0;

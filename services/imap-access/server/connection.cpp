@@ -20,11 +20,11 @@ const char* status_label(Status s) { return s == Status::kOk ? "ok" : s == Statu
 Connection::Connection(net::tcp::socket socket, ServerContext& server, std::string listener, bool implicit_tls)
     : server_(server),
       wake_(socket.get_executor()),
-      pump_wake_(socket.get_executor()),
-      pump_done_(socket.get_executor()),
       stream_(std::move(socket)),
       receiver_(ReceiverLimits{server.services.settings.max_line, server.services.settings.max_literal}),
-      implicit_tls_(implicit_tls) {
+      implicit_tls_(implicit_tls),
+      pump_wake_(wake_.get_executor()),
+      pump_done_(wake_.get_executor()) {
   session_.session_id = log::new_session_id();
   session_.remote_ip = stream_.remote_ip();
   session_.listener = std::move(listener);
