@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/mailstore/quota.h"
 
@@ -52,5 +53,19 @@ DeliveryResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view
 // MESSAGE limit answers over_quota + over_message_quota (never exceeds_quota).
 DeliveryResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view mailbox_name,
                        std::string_view message, std::string_view delivery_key, const Quota& quota);
+
+// Several messages for ONE user and mailbox in one transaction (the queue's
+// burst to one mailbox): one mailbox row lock, one UID range, one MODSEQ, one
+// NOTIFY and one commit instead of one each. Per item the result is what
+// deliver() would have answered: duplicate keys are skipped, and under the
+// quota items are accepted in order while they fit (an item over a limit gets
+// over_quota and its key stays unclaimed, a later smaller one may still fit).
+// All or nothing on database errors, like deliver().
+struct DeliveryItem {
+  std::string_view message;
+  std::string_view delivery_key;
+};
+std::vector<DeliveryResult> deliver_batch(pqxx::connection& conn, int64_t user_id, std::string_view mailbox_name,
+                                          const std::vector<DeliveryItem>& items, const Quota& quota);
 
 }  // namespace postline::mailstore

@@ -248,3 +248,36 @@ TEST_F(DeliveryTest, UsageTotalsFollowEveryWrite) {
 }
 
 }  // namespace
+
+namespace {
+
+// A burst for one mailbox in one transaction: consecutive UIDs, one MODSEQ,
+// duplicates answered like deliver(), the quota applied item by item.
+TEST_F(DeliveryTest, BatchDeliversInOrderSkipsDuplicatesAndAppliesTheQuota) {
+  constexpr int64_t kUser = 12;
+  ASSERT_FALSE(deliver(*conn_, kUser, "INBOX", kMsg, "b0").duplicate);
+  const std::string m1 = "Subject: one\r\n\r\n1\r\n", m2 = "Subject: two\r\n\r\n2\r\n";
+  auto r = deliver_batch(*conn_, kUser, "INBOX", {{m1, "b1"}, {kMsg, "b0"}, {m2, "b2"}}, {});
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_FALSE(r[0].duplicate);
+  EXPECT_TRUE(r[1].duplicate);
+  EXPECT_EQ(r[1].uid, 1);
+  EXPECT_EQ(r[0].uid, 2);
+  EXPECT_EQ(r[2].uid, 3);
+  EXPECT_EQ(scalar("SELECT count(DISTINCT modseq) FROM mailstore_messages WHERE user_id = 12 AND uid IN (2, 3)"), 1);
+
+  // MESSAGE limit 5 with 3 stored: two of three fit; the third's key stays free.
+  const std::string m3 = "Subject: 3\r\n\r\n3\r\n", m4 = "Subject: 4\r\n\r\n4\r\n", m5 = "Subject: 5\r\n\r\n5\r\n";
+  r = deliver_batch(*conn_, kUser, "INBOX", {{m3, "b3"}, {m4, "b4"}, {m5, "b5"}}, Quota{0, 5});
+  EXPECT_EQ(r[0].uid, 4);
+  EXPECT_EQ(r[1].uid, 5);
+  EXPECT_TRUE(r[2].over_quota && r[2].over_message_quota);
+  EXPECT_EQ(scalar("SELECT count(*) FROM mailstore_deliveries WHERE user_id = 12 AND delivery_key = 'b5'"), 0);
+  // Raised: the refused one goes in on retry, the delivered ones are duplicates.
+  r = deliver_batch(*conn_, kUser, "INBOX", {{m4, "b4"}, {m5, "b5"}}, Quota{0, 6});
+  EXPECT_TRUE(r[0].duplicate);
+  EXPECT_EQ(r[1].uid, 6);
+  EXPECT_EQ(scalar("SELECT count(*) FROM mailstore_messages WHERE user_id = 12"), 6);
+}
+
+}  // namespace

@@ -3,6 +3,7 @@
 // relayhost slot in without touching the loop).
 #pragma once
 
+#include "common/mailstore/delivery.h"
 #include "common/mailstore/quota.h"
 #include "services/delivery-queue/delivery/retry.h"
 #include "services/delivery-queue/store/queue_store.h"
@@ -90,6 +91,16 @@ class LocalDelivery {
   virtual LocalResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view mailbox,
                               std::string_view message, std::string_view delivery_key,
                               const mailstore::Quota& quota) = 0;
+  // Several messages for one user and mailbox, results positional. The
+  // mailstore does them in one transaction; the default (test fakes) one by
+  // one, each under the same limits.
+  virtual std::vector<LocalResult> deliver_batch(pqxx::connection& conn, int64_t user_id, std::string_view mailbox,
+                                                 const std::vector<mailstore::DeliveryItem>& items,
+                                                 const mailstore::Quota& quota) {
+    std::vector<LocalResult> out;
+    for (const auto& item : items) out.push_back(deliver(conn, user_id, mailbox, item.message, item.delivery_key, quota));
+    return out;
+  }
 };
 
 // Where an address lives; asked for recipients that were not resolved at

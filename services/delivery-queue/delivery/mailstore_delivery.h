@@ -12,6 +12,9 @@ class MailstoreDelivery final : public LocalDelivery {
  public:
   LocalResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view mailbox, std::string_view message,
                       std::string_view delivery_key, const mailstore::Quota& quota) override;
+  std::vector<LocalResult> deliver_batch(pqxx::connection& conn, int64_t user_id, std::string_view mailbox,
+                                         const std::vector<mailstore::DeliveryItem>& items,
+                                         const mailstore::Quota& quota) override;
 };
 
 }  // namespace postline::queue

@@ -309,57 +309,73 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
     }
   }
 
-  // 2. Local recipients: one mailstore transaction each, keyed by recipient id.
+  // 2. Local recipients: grouped by (user, mailbox), one mailstore
+  // transaction per group (a burst to one mailbox pays one lock, one commit),
+  // each message keyed by its recipient id so a retry never duplicates.
   std::map<std::pair<int64_t, std::string>, std::vector<ClaimedRecipient>> remote_groups;
+  std::map<std::pair<int64_t, std::string>, std::vector<ClaimedRecipient>> local_groups;
   for (const auto& r : ready) {
     if (!r.local) {
       remote_groups[{r.message_id, r.domain}].push_back(r);
       continue;
     }
+    local_groups[{r.user_id, local_mailbox(claim->message(r.message_id))}].push_back(r);
+  }
+  for (auto& [key, group] : local_groups) {
+    const auto& [user_id, mailbox] = key;
     const auto started = Clock::now();
     const auto t0 = std::chrono::steady_clock::now();
-    const auto& msg = claim->message(r.message_id);
-    RecipientResult result;
+    std::vector<RecipientResult> results(group.size());
     try {
       if (!store_lease) store_lease.emplace(pool_.acquire());
-      // RFC 5321 4.4: the final delivery adds Return-Path with the envelope sender.
-      std::string body = "Return-Path: <" + msg.mail_from + ">\r\n" + msg.body;
       if (!local_) throw std::runtime_error("no local delivery configured");
-      const std::string mailbox = local_mailbox(msg);
+      // RFC 5321 4.4: the final delivery adds Return-Path with the envelope sender.
+      std::vector<std::string> bodies, keys;
+      for (const auto& r : group) {
+        const auto& msg = claim->message(r.message_id);
+        bodies.push_back("Return-Path: <" + msg.mail_from + ">\r\n" + msg.body);
+        keys.push_back(std::to_string(r.id));
+      }
+      std::vector<mailstore::DeliveryItem> items;
+      for (size_t i = 0; i < group.size(); ++i) items.push_back({bodies[i], keys[i]});
       // The quota is asked of authd now (not captured at RCPT) so that a quota
       // raised while the message waits counts on the next retry.
       mailstore::Quota quota;
       if (resolver_)
-        if (auto q = resolver_->quota(r.address, r.user_id)) quota = *q;
-      auto d = local_->deliver(**store_lease, r.user_id, mailbox, body, std::to_string(r.id), quota);
-      if (d.exceeds_quota) {
-        result = {Outcome::kPermanent, "552 5.2.2 mailbox full: the message is larger than the recipient's quota", "",
-                  false, false};
-        if (metrics_) metrics_->over_quota("bounced");
-      } else if (d.over_quota) {
-        result = {Outcome::kTemporary,
-                  d.over_message_quota ? "452 4.2.2 mailbox full (message count quota)"
-                                       : "452 4.2.2 mailbox full (over quota)",
-                  "", false, false};
-        if (metrics_) metrics_->over_quota("deferred");
-      } else {
-        result = {Outcome::kDelivered,
-                  d.duplicate ? "250 2.0.0 already delivered (uid " + std::to_string(d.uid) + ")"
-                              : "250 2.0.0 delivered to " + mailbox + " uid " + std::to_string(d.uid),
-                  "", false, false};
+        if (auto q = resolver_->quota(group.front().address, user_id)) quota = *q;
+      auto delivered = local_->deliver_batch(**store_lease, user_id, mailbox, items, quota);
+      for (size_t i = 0; i < group.size(); ++i) {
+        const LocalResult& d = delivered.at(i);
+        if (d.exceeds_quota) {
+          results[i] = {Outcome::kPermanent,
+                        "552 5.2.2 mailbox full: the message is larger than the recipient's quota", "", false, false};
+          if (metrics_) metrics_->over_quota("bounced");
+        } else if (d.over_quota) {
+          results[i] = {Outcome::kTemporary,
+                        d.over_message_quota ? "452 4.2.2 mailbox full (message count quota)"
+                                             : "452 4.2.2 mailbox full (over quota)",
+                        "", false, false};
+          if (metrics_) metrics_->over_quota("deferred");
+        } else {
+          results[i] = {Outcome::kDelivered,
+                        d.duplicate ? "250 2.0.0 already delivered (uid " + std::to_string(d.uid) + ")"
+                                    : "250 2.0.0 delivered to " + mailbox + " uid " + std::to_string(d.uid),
+                        "", false, false};
+        }
       }
     } catch (const pqxx::broken_connection& e) {
       if (store_lease) {
         store_lease->discard();
         store_lease.reset();
       }
-      result = {Outcome::kTemporary, "451 4.3.0 mailbox store unavailable", "", false, false};
-      spdlog::warn("[q:{}] local delivery to {}: {}", msg.queue_id, r.address, e.what());
+      for (auto& res : results) res = {Outcome::kTemporary, "451 4.3.0 mailbox store unavailable", "", false, false};
+      spdlog::warn("local delivery of {} message(s) to user {}: {}", group.size(), user_id, e.what());
     } catch (const std::exception& e) {
-      result = {Outcome::kTemporary, "451 4.3.0 local delivery failed: " + truncate(e.what(), 200), "", false, false};
-      spdlog::warn("[q:{}] local delivery to {}: {}", msg.queue_id, r.address, e.what());
+      for (auto& res : results)
+        res = {Outcome::kTemporary, "451 4.3.0 local delivery failed: " + truncate(e.what(), 200), "", false, false};
+      spdlog::warn("local delivery of {} message(s) to user {}: {}", group.size(), user_id, e.what());
     }
-    finish(r, std::move(result), true, started, t0);
+    for (size_t i = 0; i < group.size(); ++i) finish(group[i], std::move(results[i]), true, started, t0);
   }
   store_lease.reset();
 
