@@ -316,3 +316,25 @@ def test_selected_expunge_now_or_delayed(platform, account, second_imapd, flt):
         assert b"* 1 EXPUNGE" in untagged, untagged
     a.close()
     b.close()
+
+
+def test_lost_listen_connection_still_brings_status(platform, account):
+    """The LISTEN connection is terminated: whether the change's NOTIFY is
+    lost or not, the reconnect resync sends a STATUS with the new count."""
+    a = login(platform.ports["imap"])
+    a.ok(b"SELECT INBOX")
+    untagged = a.ok(b"NOTIFY SET STATUS (mailboxes Work (MessageNew MessageExpunge))")
+    before = status_messages(next(l for l in untagged if l.startswith(b"* STATUS")))
+    killed = platform.psql(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()")
+    assert int(killed.strip()) >= 1, killed
+    b = login(platform.ports["imap"])
+    append(b, b"Work", b"during outage")
+    deadline = time.monotonic() + 30
+    while True:
+        line, _ = a.wait_for(rb'^\* STATUS "?Work"? ', timeout=max(0.1, deadline - time.monotonic()))
+        if status_messages(line) == before + 1:
+            break
+    a.close()
+    b.close()
