@@ -79,6 +79,12 @@ std::string Stream::tls_cipher() const {
   return c ? c : "";
 }
 
+void Stream::interrupt() {
+  interrupted_ = true;
+  boost::system::error_code ignored;
+  socket_.cancel(ignored);
+}
+
 void Stream::close() {
   boost::system::error_code ec;
   timer_.cancel();

@@ -45,6 +45,12 @@ class Stream {
   std::string remote_ip() const { return remote_ip_; }
   uint16_t local_port() const { return local_port_; }
   void close();
+  // Ends a pending read_some (it returns 0 and interrupted() becomes true)
+  // without closing the connection, so the caller can still write a last
+  // reply: how a server says "421 shutting down" to a client that is idle in
+  // a read.
+  void interrupt();
+  bool interrupted() const { return interrupted_; }
 
  private:
   tcp::socket socket_;
@@ -52,6 +58,7 @@ class Stream {
   asio::steady_timer timer_;
   std::chrono::steady_clock::duration idle_timeout_ = std::chrono::minutes(5);
   bool timed_out_ = false;
+  bool interrupted_ = false;
   std::string remote_ip_;
   uint16_t local_port_ = 0;
 };

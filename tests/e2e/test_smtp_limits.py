@@ -186,6 +186,19 @@ def test_sigterm_lets_a_transaction_finish_then_exits_0(plat):
     plat.start("smtpd")
 
 
+def test_sigterm_tells_idle_sessions_421_before_closing(plat):
+    """A client idle between transactions hears 421 4.3.2 (RFC 5321 3.8) when
+    smtpd stops, instead of a silently dropped connection."""
+    with session(plat) as c:
+        proc = plat.procs["smtpd"]
+        proc.send_signal(signal.SIGTERM)
+        r = c.reply()
+        assert (r.code, r.enhanced) == (421, "4.3.2"), r
+        assert proc.wait(timeout=15) == 0
+    plat.procs.pop("smtpd", None)
+    plat.start("smtpd")
+
+
 def _refused(port: int) -> bool:
     import socket
     try:

@@ -83,12 +83,13 @@ void Server::shutdown(std::chrono::seconds grace, std::function<void()> done) {
   stopping_ = true;
   on_drained_ = std::move(done);
   for (auto& l : listeners_) l->stop();
-  // Sessions waiting for a command between transactions are closed now (a
-  // client sees a dropped connection and retries later); those in a
-  // transaction get the grace period to finish it and then 421 4.3.2 from the
-  // connection loop. Writing the 421 from here would race the pending read.
+  // Sessions waiting for a command between transactions have their read
+  // interrupted: the connection loop answers 421 4.3.2 and closes (RFC 5321
+  // 3.8), so the client knows to come back rather than seeing a dropped
+  // connection. Those in a transaction get the grace period to finish it and
+  // then the same 421. Writing the 421 from here would race the pending read.
   for (auto* c : connections_) {
-    if (c->reading && !c->session->in_data() && !c->session->in_transaction()) c->stream->close();
+    if (c->reading && !c->session->in_data() && !c->session->in_transaction()) c->stream->interrupt();
   }
   grace_timer_ = std::make_unique<asio::steady_timer>(io_, grace);
   grace_timer_->async_wait([this](boost::system::error_code ec) {
@@ -179,6 +180,8 @@ asio::awaitable<void> Server::serve(tcp::socket socket, bool over_limit, Listene
           out = session.take_output();
           // The socket was cancelled, not closed: a last write may still work.
           co_await stream.write_all(out);
+        } else if (stopping_ && stream.interrupted()) {
+          if (session.shutdown_if_idle()) co_await stream.write_all(session.take_output());
         } else if (!stopping_) {
           observer.on_log(0, "client closed the connection");
         }
