@@ -1,5 +1,7 @@
 #include "common/mailstore/blob_store.h"
 
+#include "common/mailstore/store_internal.h"
+
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -84,15 +86,7 @@ std::string hex_array(const std::vector<std::string_view>& keys) {
   return out;
 }
 
-std::string int_array(const std::vector<int64_t>& v) {
-  std::string out = "{";
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (i) out += ',';
-    out += std::to_string(v[i]);
-  }
-  out += '}';
-  return out;
-}
+using internal::int_array;  // "{1,2,3}"
 
 }  // namespace
 

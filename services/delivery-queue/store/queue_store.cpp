@@ -165,6 +165,24 @@ struct ClaimSerialiser {
   pqxx::work& tx;
   bool held = false;
 };
+
+// A row of the claim statements' column list (id, message_id, address, domain,
+// local, user_id, needs_resolve, notify, orcpt, attempts, delay_warned).
+ClaimedRecipient claimed_recipient(const pqxx::row& row) {
+  ClaimedRecipient r;
+  r.id = row[0].as<int64_t>();
+  r.message_id = row[1].as<int64_t>();
+  r.address = row[2].as<std::string>();
+  r.domain = row[3].as<std::string>();
+  r.local = row[4].as<bool>();
+  r.user_id = row[5].as<int64_t>();
+  r.needs_resolve = row[6].as<bool>();
+  r.notify = row[7].as<std::string>();
+  r.orcpt = row[8].as<std::string>();
+  r.attempts = row[9].as<int>();
+  r.delay_warned = row[10].as<bool>();
+  return r;
+}
 }  // namespace
 
 Claim::Claim(pqxx::connection& conn, int limit, const std::string& domain) : tx_(conn) {
@@ -179,19 +197,7 @@ Claim::Claim(pqxx::connection& conn, int limit, const std::string& domain) : tx_
              " AND NOT local AND NOT needs_resolve AND domain = $2"
              " ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED",
              limit, domain)) {
-      ClaimedRecipient r;
-      r.id = row[0].as<int64_t>();
-      r.message_id = row[1].as<int64_t>();
-      r.address = row[2].as<std::string>();
-      r.domain = row[3].as<std::string>();
-      r.local = row[4].as<bool>();
-      r.user_id = row[5].as<int64_t>();
-      r.needs_resolve = row[6].as<bool>();
-      r.notify = row[7].as<std::string>();
-      r.orcpt = row[8].as<std::string>();
-      r.attempts = row[9].as<int>();
-      r.delay_warned = row[10].as<bool>();
-      recipients_.push_back(std::move(r));
+      recipients_.push_back(claimed_recipient(row));
     }
   }
   if (!recipients_.empty()) {
@@ -248,19 +254,7 @@ Claim::Claim(pqxx::connection& conn, int limit) : tx_(conn) {
       " WHERE state IN ('queued', 'deferred') AND next_attempt_at <= now()";
   auto take = [&](const pqxx::result& rows) {
     for (const auto& row : rows) {
-      ClaimedRecipient r;
-      r.id = row[0].as<int64_t>();
-      r.message_id = row[1].as<int64_t>();
-      r.address = row[2].as<std::string>();
-      r.domain = row[3].as<std::string>();
-      r.local = row[4].as<bool>();
-      r.user_id = row[5].as<int64_t>();
-      r.needs_resolve = row[6].as<bool>();
-      r.notify = row[7].as<std::string>();
-      r.orcpt = row[8].as<std::string>();
-      r.attempts = row[9].as<int>();
-      r.delay_warned = row[10].as<bool>();
-      recipients_.push_back(std::move(r));
+      recipients_.push_back(claimed_recipient(row));
     }
   };
   // The claim statements of concurrent claimers run one at a time (a
