@@ -11,6 +11,7 @@ import os
 import random
 import re
 import signal
+import ssl
 import socket
 import subprocess
 import tempfile
@@ -80,6 +81,17 @@ def make_cert(directory: Path) -> tuple[Path, Path]:
              "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
             check=True, capture_output=True)
     return cert, key
+
+
+def server_tls_context(directory: Path, common_name: str) -> ssl.SSLContext:
+    """A server-side TLS context with a fresh self-signed certificate: the
+    remote MX hosts and relays the queue's tests deliver to."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                    f"/CN={common_name}", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(cert), str(key))
+    return ctx
 
 
 def parse_metrics(text: str) -> dict[tuple[str, tuple], float]:

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import smtplib
 import ssl
-import subprocess
 import threading
 
 import pytest
 
-from platform_support import free_port, wait_until
+from platform_support import free_port, server_tls_context, wait_until
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
 aiosmtpd_smtp = pytest.importorskip("aiosmtpd.smtp")
@@ -50,11 +49,7 @@ class Relay:
 @pytest.fixture(scope="module")
 def relay(tmp_path_factory):
     directory = tmp_path_factory.mktemp("relay")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-                    "/CN=relay.test", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(str(cert), str(key))
+    ctx = server_tls_context(directory, "relay.test")
     handler = Relay()
     controller = aiosmtpd_controller.Controller(handler, hostname="127.0.0.1", port=free_port(), tls_context=ctx,
                                                 authenticator=handler.authenticator, auth_require_tls=True,

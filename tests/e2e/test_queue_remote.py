@@ -21,7 +21,7 @@ from email import policy
 
 import pytest
 
-from platform_support import free_port, wait_until
+from platform_support import free_port, server_tls_context, wait_until
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
 
@@ -123,11 +123,7 @@ def dns():
 def remote_mx(fresh_platform_factory, tmp_path_factory):
     """The aiosmtpd MX, offering STARTTLS with a self-signed certificate."""
     directory = tmp_path_factory.mktemp("mx")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-                    "/CN=mx.remote.test", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(str(cert), str(key))
+    ctx = server_tls_context(directory, "mx.remote.test")
     handler = RemoteMx()
     controller = aiosmtpd_controller.Controller(handler, hostname="127.0.0.1", port=free_port(), tls_context=ctx,
                                                 enable_SMTPUTF8=True)

@@ -10,13 +10,11 @@ an outage. The MX counts the connections it accepts."""
 from __future__ import annotations
 
 import asyncio
-import ssl
-import subprocess
 import threading
 
 import pytest
 
-from platform_support import free_port, wait_until
+from platform_support import free_port, server_tls_context, wait_until
 from test_queue_remote import PASSWORD, SENDER, RemoteMx, dns, submit  # noqa: F401 (dns is a fixture)
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
@@ -50,11 +48,7 @@ class CountingController(aiosmtpd_controller.Controller):
 @pytest.fixture(scope="module")
 def gated_mx(tmp_path_factory):
     directory = tmp_path_factory.mktemp("mx")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-                    "/CN=mx.remote.test", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(str(cert), str(key))
+    ctx = server_tls_context(directory, "mx.remote.test")
     handler = GatedMx()
     controller = CountingController(handler, hostname="127.0.0.1", port=free_port(), tls_context=ctx)
     controller.start()
