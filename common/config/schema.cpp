@@ -60,6 +60,7 @@ const std::vector<KeySpec>& schema() {
       {"smtp", "max_connections", T::kInt, "1000", "concurrent connections in total"},
       {"smtp", "max_errors", T::kInt, "10", "protocol errors per session before 421 and disconnect"},
       {"smtp", "max_connections_per_ip", T::kInt, "20", "concurrent connections from one client IP"},
+      {"smtp", "max_inflight_data", T::kSize, "1GiB", "message bytes all sessions may buffer at once (each message is held until queued commits it); beyond it DATA/BDAT answer 452 4.3.1 and the client retries"},
       {"smtp", "max_header_size", T::kSize, "256KiB", "largest header section of a message"},
       {"smtp", "max_auth_failures", T::kInt, "3", "failed AUTH attempts per session before 421 and disconnect"},
       {"smtp", "max_messages_per_session", T::kInt, "100", "messages per connection before 421 (reconnect)"},

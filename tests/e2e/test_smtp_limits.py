@@ -225,3 +225,35 @@ def test_total_connections(fresh_platform_factory):
     wait_until(lambda: p.metric_value("smtpd", "postline_smtpd_sessions_active") == 0, what="sessions closed")
     with RawSmtp(p.ports["smtp_mx"]) as c:
         assert c.greeting.code == 220
+
+
+def test_inflight_data_budget_answers_452_until_memory_is_free(fresh_platform_factory):
+    """smtp.max_inflight_data caps the message bytes all sessions buffer at
+    once: while one session holds most of it, another's message gets 452 4.3.1
+    (try later, nothing lost); once the first is queued, the retry is taken."""
+    p = start_without_imapd(fresh_platform_factory, {"POSTLINE_SMTP_MAX_MESSAGE_SIZE": "1MiB",
+                                                     "POSTLINE_SMTP_MAX_INFLIGHT_DATA": "1MiB"})
+    add_accounts(p)
+    with RawSmtp(p.ports["smtp_mx"]) as holder, RawSmtp(p.ports["smtp_mx"]) as other:
+        for c in (holder, other):
+            assert c.cmd("EHLO client.remote.test").code == 250
+        holder.send(f"MAIL FROM:<bob@remote.test>\r\nRCPT TO:<{ALICE}>\r\n")
+        assert [r.code for r in holder.replies(2)] == [250, 250]
+        chunk = "Subject: held\r\n\r\n" + "x" * (900 * 1024 - 19) + "\r\n"
+        holder.send(f"BDAT {len(chunk)}\r\n{chunk}")
+        assert holder.reply().code == 250  # 900 KiB now buffered in smtpd
+
+        message = "Subject: waits\r\n\r\n" + ("y" * 78 + "\r\n") * 2600 + ".\r\n"  # ~200 KiB
+        other.send(f"MAIL FROM:<bob@remote.test>\r\nRCPT TO:<{ALICE}>\r\nDATA\r\n")
+        assert [r.code for r in other.replies(3)] == [250, 250, 354]
+        other.send(message)
+        r = other.reply()
+        assert (r.code, r.enhanced) == (452, "4.3.1"), r
+        assert hits(p, "inflight_data") == 1
+
+        holder.send("BDAT 0 LAST\r\n")
+        assert holder.reply().code == 250  # queued: its share is returned
+        other.send(f"MAIL FROM:<bob@remote.test>\r\nRCPT TO:<{ALICE}>\r\nDATA\r\n")
+        assert [r.code for r in other.replies(3)] == [250, 250, 354]
+        other.send(message)
+        assert other.reply().code == 250

@@ -11,16 +11,17 @@ void DataReader::reset(uint64_t max_size) {
   state_ = State::kLineStart;
   cr_pending_ = false;
   done_ = false;
+  discard_ = false;
   bare_newline_ = false;
 }
 
 void DataReader::put(char c) {
   ++size_;
-  if (size_ <= max_size_) message_.push_back(c);
+  if (size_ <= max_size_ && !discard_) message_.push_back(c);
 }
 
 void DataReader::put(std::string_view s) {
-  if (size_ < max_size_) message_.append(s.substr(0, static_cast<size_t>(max_size_ - size_)));
+  if (size_ < max_size_ && !discard_) message_.append(s.substr(0, static_cast<size_t>(max_size_ - size_)));
   size_ += s.size();
 }
 

@@ -24,6 +24,13 @@ class DataReader {
   bool too_big() const { return size_ > max_size_; }
   uint64_t size() const { return size_; }  // unstuffed octets seen, stored or not
   std::string take_message() { return std::move(message_); }
+  size_t stored() const { return message_.size(); }
+  // Stops storing (the rest is still consumed, like past max_size) and frees
+  // what was stored: the session ran out of its share of memory.
+  void discard() {
+    discard_ = true;
+    std::string().swap(message_);
+  }
 
  private:
   enum class State { kLineStart, kDotAtLineStart, kInLine };
@@ -36,6 +43,7 @@ class DataReader {
   bool cr_pending_ = false;
   bool done_ = false;
   bool bare_newline_ = false;
+  bool discard_ = false;
 };
 
 }  // namespace postline::smtp

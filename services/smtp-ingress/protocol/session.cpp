@@ -78,6 +78,8 @@ void Session::close_with(int code, std::string_view enhanced, std::string_view t
 
 void Session::reset_transaction() {
   tx_ = Transaction{};
+  data_lease_.reset();  // the message was handed over or dropped
+  data_over_budget_ = false;
   mode_ = Mode::kCommand;
 }
 

@@ -11,11 +11,13 @@
 // the date come from SessionConfig callbacks so transcripts are reproducible.
 #pragma once
 
+#include "services/smtp-ingress/protocol/data_budget.h"
 #include "services/smtp-ingress/protocol/data_reader.h"
 #include "services/smtp-ingress/protocol/events.h"
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,6 +47,8 @@ struct SessionConfig {
   std::function<std::string()> new_queue_id = [] { return std::string("0"); };
   std::function<std::string()> now_rfc5322 = [] { return std::string("Thu, 1 Jan 1970 00:00:00 +0000"); };
   std::function<std::string()> random_token = [] { return std::string("0"); };
+  // Shared by every session of the server (smtp.max_inflight_data); null = no ceiling.
+  std::shared_ptr<DataBudget> data_budget;
 };
 
 // Hooks for metrics and logs. Defaults do nothing, so tests can observe only
@@ -112,6 +116,7 @@ class Session {
     // BDAT state (RFC 3030).
     bool bdat_started = false;
     bool bdat_failed = false;  // an earlier chunk was refused: discard the rest
+    bool bdat_no_storage = false;  // ... because smtp.max_inflight_data was reached (452, not 552)
     std::string data;
   };
 
@@ -201,9 +206,11 @@ class Session {
   Transaction pending_tx_;  // MAIL waiting for the sender ownership lookup
   RcptRequest rcpt_;
   DataReader data_reader_;
+  DataLease data_lease_{config_.data_budget.get()};  // the message bytes this session holds
+  bool data_over_budget_ = false;                    // DATA: stopped storing, answer 452 4.3.1
   uint64_t bdat_remaining_ = 0;
   bool bdat_last_ = false;
-  enum class BdatError { kNone, kNoMail, kNoRecipients, kTooBig };
+  enum class BdatError { kNone, kNoMail, kNoRecipients, kTooBig, kNoStorage };
   BdatError bdat_error_ = BdatError::kNone;  // consume this chunk, then refuse it
   uint64_t bdat_chunk_size_ = 0;
   void bdat_chunk_done();

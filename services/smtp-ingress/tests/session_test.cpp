@@ -744,3 +744,40 @@ TEST(Session, LocalWithoutUserIdFromAuthdIsATemporaryFailure) {
   g.session->on_resolved(odd);
   EXPECT_EQ(codes(g.take()), (V{"220", "250", "250 2.1.0", "451 4.4.3"}));
 }
+
+// smtp.max_inflight_data: the message bytes all sessions hold at once. A
+// message that does not fit is answered 452 4.3.1 (try later), never half
+// stored, and its share is returned for the next one.
+TEST(Session, MessagesBeyondTheSharedDataBudgetAre452AndTheBudgetIsReturned) {
+  auto budget = std::make_shared<DataBudget>(300);
+  Harness holder;  // holds 200 bytes of an unfinished message
+  holder.config.data_budget = budget;
+  holder.begin();
+  holder.feed("EHLO a\r\nMAIL FROM:<s@r.example>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n" + std::string(198, 'x') +
+              "\r\n");
+  EXPECT_EQ(budget->used(), 200u);
+
+  Harness h;
+  h.config.data_budget = budget;
+  const std::string big = std::string(150, 'y') + "\r\n";
+  std::string out = h.run("EHLO a\r\nMAIL FROM:<s@r.example>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n" + big +
+                          ".\r\nMAIL FROM:<s@r.example>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\nsmall\r\n.\r\n");
+  EXPECT_NE(out.find("452 4.3.1 "), std::string::npos) << out;
+  EXPECT_EQ(h.limits["inflight_data"], 1);
+  ASSERT_EQ(h.enqueued.size(), 1u);  // the small one fitted
+  EXPECT_NE(h.enqueued[0].data.find("small"), std::string::npos);
+
+  // BDAT: the chunk that does not fit is read and refused with 452, also the rest.
+  Harness b;
+  b.config.data_budget = budget;
+  out = b.run("EHLO a\r\nMAIL FROM:<s@r.example>\r\nRCPT TO:<alice@example.com>\r\nBDAT 150\r\n" +
+              std::string(150, 'z') + "BDAT 3 LAST\r\nabc");
+  EXPECT_EQ(b.enqueued.size(), 0u);
+  size_t first = out.find("452 4.3.1 ");
+  ASSERT_NE(first, std::string::npos) << out;
+  EXPECT_NE(out.find("452 4.3.1 ", first + 1), std::string::npos) << out;
+
+  holder.feed(".\r\n");  // the holder finishes: everything is returned
+  EXPECT_EQ(holder.enqueued.size(), 1u);
+  EXPECT_EQ(budget->used(), 0u);
+}

@@ -29,8 +29,12 @@ void Session::cmd_bdat(std::string_view args) {
     bdat_error_ = BdatError::kNoMail;
   } else if (tx_.recipients.empty()) {
     bdat_error_ = BdatError::kNoRecipients;
+  } else if (tx_.bdat_no_storage) {
+    bdat_error_ = BdatError::kNoStorage;
   } else if (tx_.bdat_failed || tx_.data.size() + size > config_.max_message_size) {
     bdat_error_ = BdatError::kTooBig;
+  } else if (!data_lease_.cover(tx_.data.size() + size)) {
+    bdat_error_ = BdatError::kNoStorage;  // smtp.max_inflight_data: the chunk is read and dropped
   } else {
     tx_.bdat_started = true;
   }
@@ -68,6 +72,17 @@ void Session::bdat_chunk_done() {
       tx_.data.clear();
       if (bdat_last_) reset_transaction();
       return error_reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
+    case BdatError::kNoStorage:
+      if (!tx_.bdat_failed) {
+        observer_->on_limit("inflight_data");
+        observer_->on_message_rejected("inflight_data");
+        log(2, "message refused: smtp.max_inflight_data reached (BDAT)");
+      }
+      tx_.bdat_failed = tx_.bdat_no_storage = true;
+      tx_.data.clear();
+      data_lease_.reset();
+      if (bdat_last_) reset_transaction();
+      return reply(452, "4.3.1", "Insufficient system storage, try again later");
     case BdatError::kNone: break;
   }
   if (!bdat_last_) return reply(250, "2.0.0", fmt::format("{} octets received", bdat_chunk_size_));

@@ -20,10 +20,25 @@ void Session::cmd_data(std::string_view args) {
 bool Session::process_data() {
   size_t used = data_reader_.feed(in_);
   in_.erase(0, used);
+  // Hold a share of smtp.max_inflight_data for what is stored; when the
+  // server is full, stop storing and refuse the message with 452 at its end.
+  if (!data_over_budget_ && !data_lease_.cover(data_reader_.stored())) {
+    data_over_budget_ = true;
+    data_reader_.discard();
+    data_lease_.reset();
+  }
   if (!data_reader_.done()) return false;
   mode_ = Mode::kCommand;
   const bool bare = data_reader_.bare_newline();
   const bool too_big = data_reader_.too_big();
+  if (data_over_budget_ && !too_big && !bare) {
+    observer_->on_limit("inflight_data");
+    observer_->on_message_rejected("inflight_data");
+    log(2, "message refused: smtp.max_inflight_data reached (all sessions' buffered messages)");
+    reset_transaction();
+    reply(452, "4.3.1", "Insufficient system storage, try again later");
+    return true;
+  }
   finish_message(data_reader_.take_message(), bare, too_big);
   return true;
 }
