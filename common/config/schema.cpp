@@ -121,6 +121,7 @@ const std::vector<KeySpec>& schema() {
       {"imap", "max_literal_size", T::kSize, "50MiB", "largest literal (APPENDLIMIT)"},
       {"imap", "idle_timeout", T::kDuration, "30m", "idle time allowed after login (RFC 9051: at least 30 minutes)"},
       {"imap", "login_timeout", T::kDuration, "60s", "time allowed before login"},
+      {"imap", "max_inflight_literals", T::kSize, "1GiB", "literal bytes (APPEND messages) all connections may buffer at once; beyond it a literal is refused with NO [UNAVAILABLE] (BYE for LITERAL+) and the client retries"},
       {"imap", "max_bad_commands", T::kInt, "20", "BAD responses before the server says BYE"},
       {"imap", "allow_plaintext_auth", T::kBool, "true", "allow LOGIN/AUTHENTICATE without TLS"},
       {"imap", "max_connections", T::kInt, "1000", "concurrent connections in total"},

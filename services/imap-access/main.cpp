@@ -52,6 +52,10 @@ int main(int argc, char** argv) {
     if (!cert.empty() || !key.empty()) tls = std::make_shared<net::TlsContext>(cert, key);
     settings.max_line = static_cast<size_t>(cfg.integer("imap", "max_line_length"));
     settings.max_literal = cfg.size("imap", "max_literal_size");
+    const uint64_t inflight = cfg.size("imap", "max_inflight_literals");
+    if (inflight < settings.max_literal)
+      throw config::ConfigError("imap.max_inflight_literals: must be at least imap.max_literal_size");
+    settings.literal_budget = std::make_shared<net::ByteBudget>(inflight);
     settings.idle_timeout = cfg.duration("imap", "idle_timeout");
     settings.login_timeout = cfg.duration("imap", "login_timeout");
     settings.max_bad_commands = static_cast<int>(cfg.integer("imap", "max_bad_commands"));

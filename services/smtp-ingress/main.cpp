@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
     const uint64_t inflight = cfg.size("smtp", "max_inflight_data");
     if (inflight < s.max_message_size)
       throw config::ConfigError("smtp.max_inflight_data: must be at least smtp.max_message_size");
-    s.data_budget = std::make_shared<smtp::DataBudget>(inflight);
+    s.data_budget = std::make_shared<net::ByteBudget>(inflight);
     s.max_recipients = static_cast<size_t>(cfg.integer("smtp", "max_recipients"));
     s.max_line_length = static_cast<size_t>(cfg.integer("smtp", "max_line_length"));
     s.max_header_size = static_cast<size_t>(cfg.size("smtp", "max_header_size"));

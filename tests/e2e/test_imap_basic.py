@@ -295,3 +295,48 @@ def test_quota_reported_and_enforced_on_append(platform):
     typ, data = m.append("INBOX", None, None, b"Subject: big\r\n\r\n" + b"y" * 30000 + b"\r\n")
     assert typ == "NO" and b"OVERQUOTA" in data[0], data
     m.logout()
+
+
+def test_inflight_literal_budget_refuses_for_now_then_accepts(fresh_platform_factory):
+    """imap.max_inflight_literals caps literal bytes all connections buffer at
+    once: while one APPEND holds most of it, another's literal is refused with
+    NO [UNAVAILABLE] before any byte is sent, and accepted once the first is done."""
+    p = fresh_platform_factory({"POSTLINE_IMAP_MAX_LITERAL_SIZE": "1MiB",
+                                "POSTLINE_IMAP_MAX_INFLIGHT_LITERALS": "1MiB"})
+    p.add_user(USER, PASSWORD)
+
+    def login():
+        s = socket.create_connection(("127.0.0.1", p.ports["imap"]), timeout=30)
+        f = s.makefile("rb")
+        f.readline()
+        s.sendall(f'l LOGIN "{USER}" "{PASSWORD}"\r\n'.encode())
+        while not (line := f.readline()).startswith(b"l "):
+            pass
+        assert line.startswith(b"l OK"), line
+        return s, f
+
+    (hs, hf), (os_, of) = login(), login()
+    try:
+        big = b"Subject: held\r\n\r\n" + b"x" * (900 * 1024)
+        hs.sendall(b"h APPEND INBOX {%d}\r\n" % len(big))
+        assert hf.readline().startswith(b"+")
+        hs.sendall(big[:-10])  # the holder is mid-literal: 900 KiB reserved
+
+        small = b"Subject: waits\r\n\r\n" + b"y" * (200 * 1024)
+        os_.sendall(b"o APPEND INBOX {%d}\r\n" % len(small))
+        assert of.readline().startswith(b"o NO [UNAVAILABLE]")
+
+        hs.sendall(big[-10:] + b"\r\n")
+        while not (line := hf.readline()).startswith(b"h "):
+            pass
+        assert line.startswith(b"h OK"), line
+        os_.sendall(b"o2 APPEND INBOX {%d}\r\n" % len(small))
+        assert of.readline().startswith(b"+")
+        os_.sendall(small + b"\r\n")
+        while not (line := of.readline()).startswith(b"o2 "):
+            pass
+        assert line.startswith(b"o2 OK"), line
+    finally:
+        hs.close()
+        os_.close()
+    assert p.metric_value("imapd", "postline_imapd_protocol_errors_total", {"kind": "literal_budget"}) == 1

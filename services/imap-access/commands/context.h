@@ -5,6 +5,7 @@
 // text, the log gets the detail).
 #pragma once
 
+#include "common/net/byte_budget.h"
 #include "common/async/offload.h"
 #include "common/db/pool.h"
 #include "services/imap-access/protocol/encoder.h"
@@ -28,6 +29,8 @@ namespace asio = boost::asio;
 struct Settings {
   size_t max_line = 65536;
   uint64_t max_literal = 50u << 20;
+  // imap.max_inflight_literals, shared by every connection; null = no ceiling.
+  std::shared_ptr<net::ByteBudget> literal_budget;
   int max_bad_commands = 20;
   bool allow_plaintext_auth = true;
   std::chrono::seconds idle_timeout{1800};

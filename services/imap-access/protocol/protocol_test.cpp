@@ -53,6 +53,36 @@ TEST(Receiver, LiteralsSplitAtEveryByte) {
   }
 }
 
+// imap.max_inflight_literals: literal bytes all connections buffer at once.
+TEST(Receiver, SharedLiteralBudgetRefusesForNowAndIsReturnedWhenTheCommandIsDone) {
+  postline::net::ByteBudget budget(1000);
+  ReceiverLimits limits;
+  limits.budget = &budget;
+  Receiver holder(limits), other(limits);
+  holder.feed("h APPEND INBOX {900}\r\n");
+  EXPECT_EQ(holder.next().kind, Receiver::Kind::kContinue);
+  EXPECT_GE(budget.used(), 900u);
+
+  other.feed("o APPEND INBOX {200}\r\n");  // synchronising: refused before any byte is sent
+  auto e = other.next();
+  EXPECT_EQ(e.kind, Receiver::Kind::kBusy);
+  EXPECT_EQ(e.text, "o");
+  other.feed("o2 APPEND INBOX {200+}\r\n");  // LITERAL+: the bytes come anyway, so BYE
+  EXPECT_EQ(other.next().kind, Receiver::Kind::kFatalBusy);
+
+  holder.feed(std::string(900, 'x') + "\r\n");
+  EXPECT_EQ(holder.next().kind, Receiver::Kind::kCommand);
+  EXPECT_GE(budget.used(), 900u);  // still held while the command is handled
+  holder.command_done();
+  EXPECT_EQ(budget.used(), 0u);
+
+  Receiver retry(limits);
+  retry.feed("o APPEND INBOX {200}\r\n");
+  EXPECT_EQ(retry.next().kind, Receiver::Kind::kContinue);
+  retry.reset();  // STARTTLS/teardown also returns the share
+  EXPECT_EQ(budget.used(), 0u);
+}
+
 TEST(Receiver, ByteByByte) {
   const std::string input = "t APPEND INBOX {4}\r\nab\r\n\r\nt2 NOOP\r\n";
   Receiver r;

@@ -54,6 +54,7 @@ void Receiver::reset() {
   literal_left_ = 0;
   in_literal_ = false;
   discarding_ = false;
+  lease_.reset();
 }
 
 void Receiver::compact() {
@@ -93,6 +94,7 @@ Receiver::Event Receiver::next() {
         Event e{Kind::kLineTooLong, extract_tag(command_.empty() ? std::string_view(buffer_).substr(pos_)
                                                                  : std::string_view(command_))};
         command_.clear();
+        lease_.reset();
         line_bytes_ = 0;
         discarding_ = true;
         pos_ = buffer_.size();
@@ -109,6 +111,7 @@ Receiver::Event Receiver::next() {
     if (line_bytes_ + line.size() > limits_.max_line) {
       Event e{Kind::kLineTooLong, extract_tag(command_.empty() ? line : std::string_view(command_))};
       command_.clear();
+      lease_.reset();
       line_bytes_ = 0;
       pos_ = lf + 1;
       compact();
@@ -125,7 +128,19 @@ Receiver::Event Receiver::next() {
         Event e{sync ? Kind::kLiteralTooBig : Kind::kFatal, extract_tag(command_)};
         e.literal_size = overflow ? UINT64_MAX : size;
         command_.clear();
+        lease_.reset();
         line_bytes_ = 0;
+        compact();
+        return e;
+      }
+      // The whole command (with this literal) must fit in the shared budget
+      // before a byte of it is accepted.
+      if (!lease_.cover(command_.size() + size)) {
+        Event e{sync ? Kind::kBusy : Kind::kFatalBusy, extract_tag(command_)};
+        e.literal_size = size;
+        command_.clear();
+        line_bytes_ = 0;
+        lease_.reset();
         compact();
         return e;
       }

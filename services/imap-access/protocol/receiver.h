@@ -6,6 +6,8 @@
 // continuation request for a synchronising literal.
 #pragma once
 
+#include "common/net/byte_budget.h"
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -15,6 +17,9 @@ namespace postline::imap {
 struct ReceiverLimits {
   size_t max_line = 65536;            // command text, literals excluded
   uint64_t max_literal = 50u << 20;   // one literal (APPENDLIMIT)
+  // Literal bytes all connections may buffer at once (imap.max_inflight_literals);
+  // null = no ceiling. Shared, so it outlives every receiver.
+  net::ByteBudget* budget = nullptr;
 };
 
 class Receiver {
@@ -26,6 +31,8 @@ class Receiver {
     kLineTooLong,   // the line was discarded; `text` holds its tag if one was seen
     kLiteralTooBig, // synchronising literal refused (no bytes will follow); `text` = tag
     kFatal,         // non-synchronising literal over the limit: say BYE and close
+    kBusy,          // synchronising literal refused for now: the shared budget is full; `text` = tag
+    kFatalBusy,     // non-synchronising literal and the budget is full: say BYE [UNAVAILABLE] and close
   };
   struct Event {
     Kind kind = Kind::kNeedMore;
@@ -33,7 +40,7 @@ class Receiver {
     uint64_t literal_size = 0;  // for kLiteralTooBig/kFatal
   };
 
-  explicit Receiver(ReceiverLimits limits = {}) : limits_(limits) {}
+  explicit Receiver(ReceiverLimits limits = {}) : limits_(limits), lease_(limits.budget) {}
   void feed(std::string_view bytes) { buffer_.append(bytes); }
   Event next();
   // Drops everything buffered (after STARTTLS: plaintext bytes sent before the
@@ -41,10 +48,13 @@ class Receiver {
   void reset();
   size_t buffered() const { return buffer_.size() - pos_; }
   const ReceiverLimits& limits() const { return limits_; }
+  // The last kCommand has been handled: its literal bytes leave the budget.
+  void command_done() { lease_.reset(); }
 
  private:
   void compact();
   ReceiverLimits limits_;
+  net::ByteLease lease_;     // the literal bytes of the command being assembled or handled
   std::string buffer_;
   size_t pos_ = 0;           // consumed up to here
   std::string command_;      // the command assembled so far

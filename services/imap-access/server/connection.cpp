@@ -21,7 +21,8 @@ Connection::Connection(net::tcp::socket socket, ServerContext& server, std::stri
     : server_(server),
       wake_(socket.get_executor()),
       stream_(std::move(socket)),
-      receiver_(ReceiverLimits{server.services.settings.max_line, server.services.settings.max_literal}),
+      receiver_(ReceiverLimits{server.services.settings.max_line, server.services.settings.max_literal,
+                               server.services.settings.literal_budget.get()}),
       implicit_tls_(implicit_tls),
       pump_wake_(wake_.get_executor()),
       pump_done_(wake_.get_executor()) {
@@ -188,10 +189,25 @@ asio::awaitable<void> Connection::run(bool over_limit) {
         send(untagged("BYE [TOOBIG] Literal too large"));
         closing_ = true;
         break;
+      case Receiver::Kind::kBusy:
+        metrics->protocol_error("literal_budget");
+        spdlog::warn("[s:{}] literal of {} bytes refused: imap.max_inflight_literals reached", session_.session_id,
+                     ev.literal_size);
+        send(ev.text.empty() ? untagged("BAD Server busy, try again later")
+                             : tagged(ev.text, Status::kNo, "UNAVAILABLE", "Server busy, try again later"));
+        break;
+      case Receiver::Kind::kFatalBusy:
+        metrics->protocol_error("literal_budget");
+        spdlog::warn("[s:{}] non-synchronising literal of {} bytes refused: imap.max_inflight_literals reached, "
+                     "closing", session_.session_id, ev.literal_size);
+        send(untagged("BYE [UNAVAILABLE] Server busy, try again later"));
+        closing_ = true;
+        break;
       case Receiver::Kind::kCommand:
         // NOTIFY responses being prepared go out first, never inside this command's.
         co_await wait_for_pump();
         co_await handle(std::move(ev.text));
+        receiver_.command_done();  // its literals leave imap.max_inflight_literals
         break;
     }
     co_await flush();

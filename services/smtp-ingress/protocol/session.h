@@ -11,7 +11,7 @@
 // the date come from SessionConfig callbacks so transcripts are reproducible.
 #pragma once
 
-#include "services/smtp-ingress/protocol/data_budget.h"
+#include "common/net/byte_budget.h"
 #include "services/smtp-ingress/protocol/data_reader.h"
 #include "services/smtp-ingress/protocol/events.h"
 
@@ -48,7 +48,7 @@ struct SessionConfig {
   std::function<std::string()> now_rfc5322 = [] { return std::string("Thu, 1 Jan 1970 00:00:00 +0000"); };
   std::function<std::string()> random_token = [] { return std::string("0"); };
   // Shared by every session of the server (smtp.max_inflight_data); null = no ceiling.
-  std::shared_ptr<DataBudget> data_budget;
+  std::shared_ptr<net::ByteBudget> data_budget;
 };
 
 // Hooks for metrics and logs. Defaults do nothing, so tests can observe only
@@ -206,7 +206,7 @@ class Session {
   Transaction pending_tx_;  // MAIL waiting for the sender ownership lookup
   RcptRequest rcpt_;
   DataReader data_reader_;
-  DataLease data_lease_{config_.data_budget.get()};  // the message bytes this session holds
+  net::ByteLease data_lease_{config_.data_budget.get()};  // the message bytes this session holds
   bool data_over_budget_ = false;                    // DATA: stopped storing, answer 452 4.3.1
   uint64_t bdat_remaining_ = 0;
   bool bdat_last_ = false;

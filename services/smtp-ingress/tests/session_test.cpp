@@ -749,7 +749,7 @@ TEST(Session, LocalWithoutUserIdFromAuthdIsATemporaryFailure) {
 // message that does not fit is answered 452 4.3.1 (try later), never half
 // stored, and its share is returned for the next one.
 TEST(Session, MessagesBeyondTheSharedDataBudgetAre452AndTheBudgetIsReturned) {
-  auto budget = std::make_shared<DataBudget>(300);
+  auto budget = std::make_shared<postline::net::ByteBudget>(300);
   Harness holder;  // holds 200 bytes of an unfinished message
   holder.config.data_budget = budget;
   holder.begin();

@@ -1,20 +1,21 @@
-// How many message bytes all SMTP sessions of the process may hold in memory at
-// once. Each session buffers its message (up to smtp.max_message_size) until
-// queued has committed it; without a shared ceiling, many slow clients each
-// sending a big message could together exhaust smtpd's memory. A session whose
-// next bytes do not fit stops storing, and the message is answered
-// 452 4.3.1 (RFC 3463: mail system full, try later) instead of being lost.
-// Thread-safe: one budget serves every session of the server.
+// How many bytes that clients made us buffer (SMTP messages until queued has
+// committed them, IMAP literals until the command is done) all connections of
+// a process may hold at once. Each connection has its own size limit; without
+// a shared ceiling, many slow clients each sending a big one could together
+// exhaust the server's memory. A connection whose next bytes do not fit is
+// refused with a temporary error (SMTP 452 4.3.1, IMAP NO [UNAVAILABLE]) and
+// nothing is lost. Header-only and I/O-free, so protocol cores can use it.
+// Thread-safe: one budget serves every connection of the server.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 
-namespace postline::smtp {
+namespace postline::net {
 
-class DataBudget {
+class ByteBudget {
  public:
-  explicit DataBudget(uint64_t limit) : limit_(limit) {}
+  explicit ByteBudget(uint64_t limit) : limit_(limit) {}
   // Takes n more bytes if they fit under the limit.
   bool reserve(uint64_t n) {
     uint64_t used = used_.load(std::memory_order_relaxed);
@@ -32,14 +33,14 @@ class DataBudget {
   const uint64_t limit_;
 };
 
-// One session's share: grows with its buffered message, returned whole when
-// the message is handed over or dropped (and on destruction).
-class DataLease {
+// One connection's share: grows with what it buffers, returned whole when that
+// is handed over or dropped (and on destruction).
+class ByteLease {
  public:
-  explicit DataLease(DataBudget* budget = nullptr) : budget_(budget) {}
-  DataLease(const DataLease&) = delete;
-  DataLease& operator=(const DataLease&) = delete;
-  ~DataLease() { reset(); }
+  explicit ByteLease(ByteBudget* budget = nullptr) : budget_(budget) {}
+  ByteLease(const ByteLease&) = delete;
+  ByteLease& operator=(const ByteLease&) = delete;
+  ~ByteLease() { reset(); }
   // Makes the lease cover `total` bytes; false (lease unchanged) if the budget
   // cannot give the difference. Always true without a budget.
   bool cover(uint64_t total) {
@@ -55,8 +56,8 @@ class DataLease {
   uint64_t held() const { return held_; }
 
  private:
-  DataBudget* budget_;
+  ByteBudget* budget_;
   uint64_t held_ = 0;
 };
 
-}  // namespace postline::smtp
+}  // namespace postline::net
