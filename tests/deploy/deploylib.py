@@ -103,16 +103,12 @@ def env_names() -> set[str]:
 
 # --- metric names ----------------------------------------------------------------------
 def known_metrics() -> tuple[set[str], str]:
-    """Metric names the services export, from docs/HELPERS.md's list (or, if that
-    working note is gone, tests/deploy/known_metrics.txt). Returns (names, source)."""
-    helpers = ROOT / "docs" / "HELPERS.md"
-    text = helpers.read_text() if helpers.exists() else ""
+    """Metric names the services export, from the catalogue in docs/HELPERS.md
+    (the one list; a stale second copy is worse than none). Returns (names, source)."""
+    text = (ROOT / "docs" / "HELPERS.md").read_text()
     m = re.search(r"^## Metric names.*?(?=^## |\Z)", text, re.M | re.S)
-    if m:
-        section, source = m.group(0), "docs/HELPERS.md"
-    else:
-        section = (Path(__file__).parent / "known_metrics.txt").read_text()
-        source = "tests/deploy/known_metrics.txt"
+    assert m, "docs/HELPERS.md has no '## Metric names' section"
+    section, source = m.group(0), "docs/HELPERS.md"
     names = set()
     # postline_<svc>_grpc_server_{duration_seconds,calls_total} / _client_{...}
     for m2 in re.finditer(r"postline_<svc>_grpc_(server|client)_\{([a-z_,]+)\}", section):
