@@ -25,6 +25,12 @@ class ByteBudget {
     return true;
   }
   void release(uint64_t n) { used_.fetch_sub(n, std::memory_order_relaxed); }
+  // Whether n more bytes would fit now (no reservation: a promise to a client
+  // that the bytes may come, taken for real as they arrive).
+  bool fits(uint64_t n) const {
+    const uint64_t used = used_.load(std::memory_order_relaxed);
+    return n <= limit_ && used <= limit_ - n;
+  }
   uint64_t used() const { return used_.load(std::memory_order_relaxed); }
   uint64_t limit() const { return limit_; }
 
@@ -43,6 +49,7 @@ class ByteLease {
   ~ByteLease() { reset(); }
   // Makes the lease cover `total` bytes; false (lease unchanged) if the budget
   // cannot give the difference. Always true without a budget.
+  bool fits(uint64_t total) const { return !budget_ || total <= held_ || budget_->fits(total - held_); }
   bool cover(uint64_t total) {
     if (!budget_ || total <= held_) return true;
     if (!budget_->reserve(total - held_)) return false;

@@ -299,8 +299,9 @@ def test_quota_reported_and_enforced_on_append(platform):
 
 def test_inflight_literal_budget_refuses_for_now_then_accepts(fresh_platform_factory):
     """imap.max_inflight_literals caps literal bytes all connections buffer at
-    once: while one APPEND holds most of it, another's literal is refused with
-    NO [UNAVAILABLE] before any byte is sent, and accepted once the first is done."""
+    once (charged as they arrive): while one APPEND holds most of it, another's
+    synchronising literal is refused with NO [UNAVAILABLE] before any byte is
+    sent, and accepted once the first is done."""
     p = fresh_platform_factory({"POSTLINE_IMAP_MAX_LITERAL_SIZE": "1MiB",
                                 "POSTLINE_IMAP_MAX_INFLIGHT_LITERALS": "1MiB"})
     p.add_user(USER, PASSWORD)
@@ -320,7 +321,9 @@ def test_inflight_literal_budget_refuses_for_now_then_accepts(fresh_platform_fac
         big = b"Subject: held\r\n\r\n" + b"x" * (900 * 1024)
         hs.sendall(b"h APPEND INBOX {%d}\r\n" % len(big))
         assert hf.readline().startswith(b"+")
-        hs.sendall(big[:-10])  # the holder is mid-literal: 900 KiB reserved
+        hs.sendall(big[:-10])  # the holder is mid-literal: 900 KiB charged once they arrive
+        wait_until(lambda: p.metric_value("imapd", "postline_imapd_literal_bytes_buffered") >= 900 * 1024,
+                   what="the holder's literal bytes buffered")
 
         small = b"Subject: waits\r\n\r\n" + b"y" * (200 * 1024)
         os_.sendall(b"o APPEND INBOX {%d}\r\n" % len(small))

@@ -53,7 +53,8 @@ TEST(Receiver, LiteralsSplitAtEveryByte) {
   }
 }
 
-// imap.max_inflight_literals: literal bytes all connections buffer at once.
+// imap.max_inflight_literals: literal bytes all connections buffer at once,
+// charged as they arrive (announcing a literal and sending nothing holds none).
 TEST(Receiver, SharedLiteralBudgetRefusesForNowAndIsReturnedWhenTheCommandIsDone) {
   postline::net::ByteBudget budget(1000);
   ReceiverLimits limits;
@@ -61,25 +62,43 @@ TEST(Receiver, SharedLiteralBudgetRefusesForNowAndIsReturnedWhenTheCommandIsDone
   Receiver holder(limits), other(limits);
   holder.feed("h APPEND INBOX {900}\r\n");
   EXPECT_EQ(holder.next().kind, Receiver::Kind::kContinue);
-  EXPECT_GE(budget.used(), 900u);
+  EXPECT_LT(budget.used(), 100u);  // announced, not yet sent
+  holder.feed(std::string(880, 'x'));
+  EXPECT_EQ(holder.next().kind, Receiver::Kind::kNeedMore);
+  EXPECT_GE(budget.used(), 880u);
 
   other.feed("o APPEND INBOX {200}\r\n");  // synchronising: refused before any byte is sent
   auto e = other.next();
   EXPECT_EQ(e.kind, Receiver::Kind::kBusy);
   EXPECT_EQ(e.text, "o");
-  other.feed("o2 APPEND INBOX {200+}\r\n");  // LITERAL+: the bytes come anyway, so BYE
-  EXPECT_EQ(other.next().kind, Receiver::Kind::kFatalBusy);
+  // LITERAL+: the bytes come anyway; they are read and dropped, then the command is refused.
+  other.feed("o2 APPEND INBOX {200+}\r\n" + std::string(200, 'y') + "\r\no3 NOOP\r\n");
+  e = other.next();
+  EXPECT_EQ(e.kind, Receiver::Kind::kBusy);
+  EXPECT_EQ(e.text, "o2");
+  e = other.next();
+  EXPECT_EQ(e.kind, Receiver::Kind::kCommand);  // the connection stays in step
+  EXPECT_EQ(e.text, "o3 NOOP");
 
-  holder.feed(std::string(900, 'x') + "\r\n");
+  holder.feed(std::string(20, 'x') + "\r\n");
   EXPECT_EQ(holder.next().kind, Receiver::Kind::kCommand);
   EXPECT_GE(budget.used(), 900u);  // still held while the command is handled
   holder.command_done();
   EXPECT_EQ(budget.used(), 0u);
 
-  Receiver retry(limits);
-  retry.feed("o APPEND INBOX {200}\r\n");
-  EXPECT_EQ(retry.next().kind, Receiver::Kind::kContinue);
-  retry.reset();  // STARTTLS/teardown also returns the share
+  // Filling up while a literal arrives: the rest is dropped, the command refused.
+  Receiver a(limits), b(limits);
+  a.feed("a APPEND INBOX {600}\r\n");
+  b.feed("b APPEND INBOX {600}\r\n");
+  EXPECT_EQ(a.next().kind, Receiver::Kind::kContinue);
+  EXPECT_EQ(b.next().kind, Receiver::Kind::kContinue);  // both fitted when announced
+  a.feed(std::string(600, 'a') + "\r\n");
+  b.feed(std::string(600, 'b') + "\r\n");
+  EXPECT_EQ(a.next().kind, Receiver::Kind::kCommand);
+  e = b.next();
+  EXPECT_EQ(e.kind, Receiver::Kind::kBusy);
+  EXPECT_EQ(e.text, "b");
+  a.reset();  // STARTTLS/teardown also returns the share
   EXPECT_EQ(budget.used(), 0u);
 }
 

@@ -54,6 +54,7 @@ void Receiver::reset() {
   literal_left_ = 0;
   in_literal_ = false;
   discarding_ = false;
+  busy_ = false;
   lease_.reset();
 }
 
@@ -64,11 +65,23 @@ void Receiver::compact() {
   }
 }
 
+void Receiver::go_busy() {
+  busy_ = true;
+  busy_tag_ = extract_tag(command_);
+  std::string().swap(command_);
+  lease_.reset();
+}
+
 Receiver::Event Receiver::next() {
   for (;;) {
     if (in_literal_) {
       size_t take = static_cast<size_t>(std::min<uint64_t>(literal_left_, buffer_.size() - pos_));
-      command_.append(buffer_, pos_, take);
+      if (!busy_) {
+        command_.append(buffer_, pos_, take);
+        // Bytes are charged to the shared budget as they arrive, so a client
+        // that announces a literal and sends nothing holds no share.
+        if (!lease_.cover(command_.size())) go_busy();
+      }
       pos_ += take;
       literal_left_ -= take;
       if (literal_left_ > 0) {
@@ -95,6 +108,7 @@ Receiver::Event Receiver::next() {
                                                                  : std::string_view(command_))};
         command_.clear();
         lease_.reset();
+        busy_ = false;
         line_bytes_ = 0;
         discarding_ = true;
         pos_ = buffer_.size();
@@ -112,6 +126,7 @@ Receiver::Event Receiver::next() {
       Event e{Kind::kLineTooLong, extract_tag(command_.empty() ? line : std::string_view(command_))};
       command_.clear();
       lease_.reset();
+      busy_ = false;
       line_bytes_ = 0;
       pos_ = lf + 1;
       compact();
@@ -120,29 +135,44 @@ Receiver::Event Receiver::next() {
     uint64_t size = 0;
     bool sync = true, overflow = false;
     if (literal_suffix(line, size, sync, overflow)) {
-      command_.append(line);
-      command_ += "\r\n";
+      if (!busy_) {
+        command_.append(line);
+        command_ += "\r\n";
+      }
       line_bytes_ += line.size() + 2;
       pos_ = lf + 1;
+      if (busy_ && sync) {  // the client waits for "+": end the command here instead
+        Event e{Kind::kBusy, busy_tag_};
+        e.literal_size = size;
+        busy_ = false;
+        line_bytes_ = 0;
+        compact();
+        return e;
+      }
       if (overflow || size > limits_.max_literal) {
         Event e{sync ? Kind::kLiteralTooBig : Kind::kFatal, extract_tag(command_)};
         e.literal_size = overflow ? UINT64_MAX : size;
         command_.clear();
         lease_.reset();
+        busy_ = false;
         line_bytes_ = 0;
         compact();
         return e;
       }
-      // The whole command (with this literal) must fit in the shared budget
-      // before a byte of it is accepted.
-      if (!lease_.cover(command_.size() + size)) {
-        Event e{sync ? Kind::kBusy : Kind::kFatalBusy, extract_tag(command_)};
-        e.literal_size = size;
-        command_.clear();
-        line_bytes_ = 0;
-        lease_.reset();
-        compact();
-        return e;
+      // A synchronising literal is invited ("+") only if it fits now; a
+      // non-synchronising one is on its way anyway: if it does not fit, it is
+      // consumed and the command answered kBusy at its end.
+      if (!busy_ && !lease_.fits(command_.size() + size)) {
+        if (sync) {
+          Event e{Kind::kBusy, extract_tag(command_)};
+          e.literal_size = size;
+          command_.clear();
+          line_bytes_ = 0;
+          lease_.reset();
+          compact();
+          return e;
+        }
+        go_busy();
       }
       in_literal_ = size > 0;
       literal_left_ = size;
@@ -152,8 +182,15 @@ Receiver::Event Receiver::next() {
       }
       continue;
     }
-    command_.append(line);
     pos_ = lf + 1;
+    if (busy_) {
+      Event e{Kind::kBusy, busy_tag_};
+      busy_ = false;
+      line_bytes_ = 0;
+      compact();
+      return e;
+    }
+    command_.append(line);
     Event e{Kind::kCommand, std::move(command_)};
     command_.clear();
     line_bytes_ = 0;

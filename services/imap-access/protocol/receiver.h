@@ -31,8 +31,8 @@ class Receiver {
     kLineTooLong,   // the line was discarded; `text` holds its tag if one was seen
     kLiteralTooBig, // synchronising literal refused (no bytes will follow); `text` = tag
     kFatal,         // non-synchronising literal over the limit: say BYE and close
-    kBusy,          // synchronising literal refused for now: the shared budget is full; `text` = tag
-    kFatalBusy,     // non-synchronising literal and the budget is full: say BYE [UNAVAILABLE] and close
+    kBusy,          // refused for now, the shared literal budget is full: answer NO [UNAVAILABLE]
+                    // to `text` (the tag); the command is over (its bytes were not kept)
   };
   struct Event {
     Kind kind = Kind::kNeedMore;
@@ -55,6 +55,11 @@ class Receiver {
   void compact();
   ReceiverLimits limits_;
   net::ByteLease lease_;     // the literal bytes of the command being assembled or handled
+  // The budget ran out while a literal's bytes were arriving: the rest of the
+  // command is consumed without being kept, then answered kBusy with this tag.
+  bool busy_ = false;
+  std::string busy_tag_;
+  void go_busy();
   std::string buffer_;
   size_t pos_ = 0;           // consumed up to here
   std::string command_;      // the command assembled so far

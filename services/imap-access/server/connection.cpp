@@ -146,6 +146,8 @@ asio::awaitable<void> Connection::run(bool over_limit) {
     auto ev = receiver_.next();
     switch (ev.kind) {
       case Receiver::Kind::kNeedMore: {
+        // What the receiver has charged for the bytes it took so far.
+        if (auto* budget = server_.services.settings.literal_budget.get()) metrics->literal_bytes(budget->used());
         if (stopping_) {
           send(untagged("BYE Server shutting down"));
           closing_ = true;
@@ -191,23 +193,17 @@ asio::awaitable<void> Connection::run(bool over_limit) {
         break;
       case Receiver::Kind::kBusy:
         metrics->protocol_error("literal_budget");
-        spdlog::warn("[s:{}] literal of {} bytes refused: imap.max_inflight_literals reached", session_.session_id,
-                     ev.literal_size);
+        spdlog::warn("[s:{}] command with literals refused: imap.max_inflight_literals reached",
+                     session_.session_id);
         send(ev.text.empty() ? untagged("BAD Server busy, try again later")
                              : tagged(ev.text, Status::kNo, "UNAVAILABLE", "Server busy, try again later"));
-        break;
-      case Receiver::Kind::kFatalBusy:
-        metrics->protocol_error("literal_budget");
-        spdlog::warn("[s:{}] non-synchronising literal of {} bytes refused: imap.max_inflight_literals reached, "
-                     "closing", session_.session_id, ev.literal_size);
-        send(untagged("BYE [UNAVAILABLE] Server busy, try again later"));
-        closing_ = true;
         break;
       case Receiver::Kind::kCommand:
         // NOTIFY responses being prepared go out first, never inside this command's.
         co_await wait_for_pump();
         co_await handle(std::move(ev.text));
         receiver_.command_done();  // its literals leave imap.max_inflight_literals
+        if (auto* budget = server_.services.settings.literal_budget.get()) metrics->literal_bytes(budget->used());
         break;
     }
     co_await flush();

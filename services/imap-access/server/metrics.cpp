@@ -31,7 +31,12 @@ ImapMetrics::ImapMetrics(prometheus::Registry& r)
       notifications_(prometheus::BuildCounter()
                          .Name("postline_imapd_notifications_sent_total")
                          .Help("NOTIFY (RFC 5465) responses sent: status, list, selected (a pushed resync), overflow")
-                         .Register(r)) {}
+                         .Register(r)),
+      literal_bytes_(prometheus::BuildGauge()
+                         .Name("postline_imapd_literal_bytes_buffered")
+                         .Help("literal bytes all connections hold now (imap.max_inflight_literals is the ceiling)")
+                         .Register(r)
+                         .Add({})) {}
 
 void ImapMetrics::session_started(const std::string& listener) {
   sessions_.Add({{"listener", listener}}).Increment();

@@ -23,6 +23,8 @@ class ImapMetrics final : public Observer {
   void login(const std::string& outcome) override;
   void protocol_error(const std::string& kind);
   void notification(const std::string& kind) override;
+  // imap.max_inflight_literals in use now (all connections).
+  void literal_bytes(uint64_t bytes) { literal_bytes_.Set(static_cast<double>(bytes)); }
 
  private:
   prometheus::Family<prometheus::Counter>& sessions_;
@@ -32,6 +34,7 @@ class ImapMetrics final : public Observer {
   prometheus::Family<prometheus::Counter>& logins_;
   prometheus::Family<prometheus::Counter>& errors_;
   prometheus::Family<prometheus::Counter>& notifications_;
+  prometheus::Gauge& literal_bytes_;
 };
 
 }  // namespace postline::imap

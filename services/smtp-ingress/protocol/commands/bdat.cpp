@@ -33,8 +33,6 @@ void Session::cmd_bdat(std::string_view args) {
     bdat_error_ = BdatError::kNoStorage;
   } else if (tx_.bdat_failed || tx_.data.size() + size > config_.max_message_size) {
     bdat_error_ = BdatError::kTooBig;
-  } else if (!data_lease_.cover(tx_.data.size() + size)) {
-    bdat_error_ = BdatError::kNoStorage;  // smtp.max_inflight_data: the chunk is read and dropped
   } else {
     tx_.bdat_started = true;
   }
@@ -47,7 +45,16 @@ void Session::cmd_bdat(std::string_view args) {
 
 bool Session::process_bdat() {
   const size_t n = static_cast<size_t>(std::min<uint64_t>(bdat_remaining_, in_.size()));
-  if (bdat_error_ == BdatError::kNone) tx_.data.append(in_, 0, n);
+  if (bdat_error_ == BdatError::kNone) {
+    tx_.data.append(in_, 0, n);
+    // Charged as the bytes arrive (smtp.max_inflight_data), so announcing a big
+    // chunk and sending nothing holds no share; over it, the rest is dropped.
+    if (!data_lease_.cover(tx_.data.size())) {
+      bdat_error_ = BdatError::kNoStorage;
+      std::string().swap(tx_.data);
+      data_lease_.reset();
+    }
+  }
   in_.erase(0, n);
   bdat_remaining_ -= n;
   if (bdat_remaining_ > 0) return false;
