@@ -11,16 +11,6 @@
 namespace postline::mailstore {
 
 DeliveryResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view mailbox_name,
-                       std::string_view message, std::string_view delivery_key) {
-  return deliver(conn, user_id, mailbox_name, message, delivery_key, 0);
-}
-
-DeliveryResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view mailbox_name,
-                       std::string_view message, std::string_view delivery_key, int64_t quota_bytes) {
-  return deliver(conn, user_id, mailbox_name, message, delivery_key, Quota{quota_bytes, 0});
-}
-
-DeliveryResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view mailbox_name,
                        std::string_view message, std::string_view delivery_key, const Quota& quota) {
   return deliver_batch(conn, user_id, mailbox_name, {DeliveryItem{message, delivery_key}}, quota).front();
 }

@@ -37,22 +37,16 @@ struct DeliveryResult {
 // and sends NOTIFY on channel "postline_mailbox_changes" with payload
 // "<user_id>:<mailbox_id>:<modseq>". Throws on database errors (nothing committed).
 // `mailbox_name` is normally "INBOX" ("Junk" for spam verdicts).
+//
+// `quota`: authd's limits (ResolvedTarget quota_bytes and quota_messages; 0 =
+// unlimited each). The check runs in the delivery's transaction with the
+// user's mailstore_accounts row locked (SELECT ... FOR UPDATE), so concurrent
+// deliveries to one user are serialised and cannot both slip under a limit.
+// Over the MESSAGE limit answers over_quota + over_message_quota (never
+// exceeds_quota). A duplicate delivery key answers duplicate even when the
+// user is over quota now.
 DeliveryResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view mailbox_name,
-                       std::string_view message, std::string_view delivery_key);
-
-// The same with a byte quota (authd's quota_bytes; 0 = unlimited). The check
-// runs in the delivery's transaction with the user's mailstore_accounts row
-// locked (SELECT ... FOR UPDATE), so concurrent deliveries to one user are
-// serialised and cannot both slip under the limit. A duplicate delivery key
-// answers duplicate even when the user is over quota now.
-DeliveryResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view mailbox_name,
-                       std::string_view message, std::string_view delivery_key, int64_t quota_bytes);
-
-// The same with both limits (authd's ResolvedTarget quota_bytes and
-// quota_messages; 0 = unlimited each), checked under the same lock: over the
-// MESSAGE limit answers over_quota + over_message_quota (never exceeds_quota).
-DeliveryResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view mailbox_name,
-                       std::string_view message, std::string_view delivery_key, const Quota& quota);
+                       std::string_view message, std::string_view delivery_key, const Quota& quota = {});
 
 // Several messages for ONE user and mailbox in one transaction (the queue's
 // burst to one mailbox): one mailbox row lock, one UID range, one MODSEQ, one

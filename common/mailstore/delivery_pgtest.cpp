@@ -134,29 +134,29 @@ TEST_F(DeliveryTest, NotifiesOnCommit) {
 namespace {
 
 TEST_F(DeliveryTest, QuotaZeroIsUnlimited) {
-  EXPECT_FALSE(deliver(*conn_, 20, "INBOX", kMsg, "z1", 0).over_quota);
+  EXPECT_FALSE(deliver(*conn_, 20, "INBOX", kMsg, "z1", Quota{0}).over_quota);
 }
 
 TEST_F(DeliveryTest, OverQuotaInsertsNothingAndLeavesKeyUnclaimed) {
   const int64_t quota = static_cast<int64_t>(kMsg.size()) * 2;
-  EXPECT_FALSE(deliver(*conn_, 21, "INBOX", kMsg, "o1", quota).over_quota);
-  EXPECT_FALSE(deliver(*conn_, 21, "INBOX", kMsg, "o2", quota).over_quota);  // exactly full
-  auto r = deliver(*conn_, 21, "INBOX", kMsg, "o3", quota);
+  EXPECT_FALSE(deliver(*conn_, 21, "INBOX", kMsg, "o1", Quota{quota}).over_quota);
+  EXPECT_FALSE(deliver(*conn_, 21, "INBOX", kMsg, "o2", Quota{quota}).over_quota);  // exactly full
+  auto r = deliver(*conn_, 21, "INBOX", kMsg, "o3", Quota{quota});
   EXPECT_TRUE(r.over_quota);
   EXPECT_FALSE(r.exceeds_quota);
   EXPECT_FALSE(r.duplicate);
   EXPECT_EQ(scalar("SELECT count(*) FROM mailstore_messages WHERE user_id = 21"), 2);
   EXPECT_EQ(scalar("SELECT count(*) FROM mailstore_deliveries WHERE user_id = 21 AND delivery_key = 'o3'"), 0);
   // A raised quota (the retry) delivers under the same key.
-  auto again = deliver(*conn_, 21, "INBOX", kMsg, "o3", quota * 2);
+  auto again = deliver(*conn_, 21, "INBOX", kMsg, "o3", Quota{quota * 2});
   EXPECT_FALSE(again.over_quota);
   EXPECT_GT(again.uid, 0);
   // A duplicate answers duplicate even though the user is over quota now.
-  EXPECT_TRUE(deliver(*conn_, 21, "INBOX", kMsg, "o1", 1 + static_cast<int64_t>(kMsg.size())).duplicate);
+  EXPECT_TRUE(deliver(*conn_, 21, "INBOX", kMsg, "o1", Quota{1 + static_cast<int64_t>(kMsg.size())}).duplicate);
 }
 
 TEST_F(DeliveryTest, MessageLargerThanQuotaExceeds) {
-  auto r = deliver(*conn_, 22, "INBOX", kMsg, "big", static_cast<int64_t>(kMsg.size()) - 1);
+  auto r = deliver(*conn_, 22, "INBOX", kMsg, "big", Quota{static_cast<int64_t>(kMsg.size()) - 1});
   EXPECT_TRUE(r.over_quota);
   EXPECT_TRUE(r.exceeds_quota);
   EXPECT_EQ(scalar("SELECT count(*) FROM mailstore_messages WHERE user_id = 22"), 0);
@@ -165,13 +165,13 @@ TEST_F(DeliveryTest, MessageLargerThanQuotaExceeds) {
 TEST_F(DeliveryTest, ConcurrentDeliveriesCannotBothSlipUnderQuota) {
   // Room for exactly 3 messages; 8 concurrent deliveries with distinct keys.
   const int64_t quota = static_cast<int64_t>(kMsg.size()) * 3;
-  deliver(*conn_, 23, "INBOX", kMsg, "warm", quota);  // creates the account row
+  deliver(*conn_, 23, "INBOX", kMsg, "warm", Quota{quota});  // creates the account row
   std::vector<std::thread> threads;
   std::atomic<int> stored{0}, refused{0};
   for (int i = 0; i < 8; ++i)
     threads.emplace_back([&, i] {
       pqxx::connection c(url_);
-      auto r = deliver(c, 23, "INBOX", kMsg, "k" + std::to_string(i), quota);
+      auto r = deliver(c, 23, "INBOX", kMsg, "k" + std::to_string(i), Quota{quota});
       (r.over_quota ? refused : stored)++;
     });
   for (auto& t : threads) t.join();
@@ -200,7 +200,7 @@ TEST_F(DeliveryTest, MessageQuotaDefersWithoutClaimingTheKey) {
   auto both = deliver(*conn_, 30, "INBOX", kMsg, "m5", Quota{static_cast<int64_t>(kMsg.size()) - 1, 100});
   EXPECT_TRUE(both.exceeds_quota);
   EXPECT_FALSE(both.over_message_quota);
-  EXPECT_FALSE(deliver(*conn_, 30, "INBOX", kMsg, "m6", int64_t{0}).over_quota);
+  EXPECT_FALSE(deliver(*conn_, 30, "INBOX", kMsg, "m6", Quota{0}).over_quota);
 }
 
 }  // namespace

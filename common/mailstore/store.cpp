@@ -443,12 +443,6 @@ Usage usage(pqxx::transaction_base& tx, int64_t user_id) {
 
 AppendResult append(pqxx::connection& conn, int64_t user_id, const std::string& mailbox_name,
                     std::string_view message, const std::vector<std::string>& flags,
-                    std::optional<int64_t> internaldate, int64_t quota_bytes) {
-  return append(conn, user_id, mailbox_name, message, flags, internaldate, Quota{quota_bytes, 0});
-}
-
-AppendResult append(pqxx::connection& conn, int64_t user_id, const std::string& mailbox_name,
-                    std::string_view message, const std::vector<std::string>& flags,
                     std::optional<int64_t> internaldate, const Quota& quota) {
   AppendResult res;
   const std::string body = canonicalize_line_endings(message);
@@ -480,12 +474,6 @@ AppendResult append(pqxx::connection& conn, int64_t user_id, const std::string& 
   res.uidvalidity = alloc->uidvalidity;
   res.uid = alloc->first_uid;
   return res;
-}
-
-CopyResult copy_messages(pqxx::connection& conn, int64_t user_id, int64_t source_mailbox_id,
-                         const std::vector<int64_t>& uids, const std::string& dest_name, bool move,
-                         int64_t quota_bytes) {
-  return copy_messages(conn, user_id, source_mailbox_id, uids, dest_name, move, Quota{quota_bytes, 0});
 }
 
 CopyResult copy_messages(pqxx::connection& conn, int64_t user_id, int64_t source_mailbox_id,

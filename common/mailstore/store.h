@@ -110,11 +110,7 @@ struct AppendResult {
 // user's mailboxes, so two concurrent APPENDs may both pass.
 AppendResult append(pqxx::connection& conn, int64_t user_id, const std::string& mailbox_name,
                     std::string_view message, const std::vector<std::string>& flags,
-                    std::optional<int64_t> internaldate, const Quota& quota);
-// The same with only a byte limit (0 = unlimited).
-AppendResult append(pqxx::connection& conn, int64_t user_id, const std::string& mailbox_name,
-                    std::string_view message, const std::vector<std::string>& flags,
-                    std::optional<int64_t> internaldate, int64_t quota_bytes = 0);
+                    std::optional<int64_t> internaldate, const Quota& quota = {});
 
 struct CopyResult {
   StoreError error = StoreError::kNone;
@@ -126,10 +122,7 @@ struct CopyResult {
 // within one user changes neither total and is never refused for quota.
 CopyResult copy_messages(pqxx::connection& conn, int64_t user_id, int64_t source_mailbox_id,
                          const std::vector<int64_t>& uids, const std::string& dest_name, bool move,
-                         const Quota& quota);
-CopyResult copy_messages(pqxx::connection& conn, int64_t user_id, int64_t source_mailbox_id,
-                         const std::vector<int64_t>& uids, const std::string& dest_name, bool move,
-                         int64_t quota_bytes = 0);
+                         const Quota& quota = {});
 
 // Bytes and messages the user stores in all mailboxes (QUOTA STORAGE/MESSAGE).
 struct Usage {

@@ -7,6 +7,7 @@ next to a running `scripts/up` (which uses the development ports; we never do).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -256,6 +257,31 @@ class Platform:
                     self.ports[key] = free_port()
                 self.env.update(self._port_env())
                 self.env.update(self.extra_env)  # a test's explicit settings still win
+
+    @contextlib.contextmanager
+    def extra_imapd(self, log_name: str):
+        """Another postline-imapd on the same database and config, started the
+        way an operator adds an instance (DESIGN.md: only POSTLINE_IMAP_PORT,
+        _TLS_PORT and _HTTP_PORT differ). Yields its IMAP port; stopped after."""
+        ports = {"POSTLINE_IMAP_PORT": str(free_port()), "POSTLINE_IMAP_TLS_PORT": str(free_port()),
+                 "POSTLINE_IMAP_HTTP_PORT": str(free_port())}
+        log_path = self.workdir / log_name
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen([str(self.bin / "postline-imapd")], stdout=log, stderr=subprocess.STDOUT,
+                                    env=self.process_env(ports), stdin=subprocess.DEVNULL)
+
+        def ready():
+            assert proc.poll() is None, log_path.read_text()
+            with urllib.request.urlopen(f"http://127.0.0.1:{ports['POSTLINE_IMAP_HTTP_PORT']}/readyz",
+                                        timeout=2) as r:
+                return r.status == 200
+
+        try:
+            wait_until(ready, what=f"extra imapd ({log_name}) /readyz")
+            yield int(ports["POSTLINE_IMAP_PORT"])
+        finally:
+            proc.terminate()
+            proc.wait(timeout=15)
 
     def stop_all(self):
         for s in reversed(SERVICES):

@@ -6,13 +6,10 @@ from __future__ import annotations
 import re
 import smtplib
 import socket
-import subprocess
 import time
-import urllib.request
 
 import pytest
 
-from platform_support import free_port, wait_until
 
 USER = "notify-user@example.test"
 PASSWORD = "notify password 1"
@@ -109,22 +106,8 @@ def account(platform):
 @pytest.fixture(scope="module")
 def second_imapd(platform):
     """Another imapd on the same database (as in test_imap_sync.py)."""
-    ports = {"POSTLINE_IMAP_PORT": str(free_port()), "POSTLINE_IMAP_TLS_PORT": str(free_port()),
-             "POSTLINE_IMAP_HTTP_PORT": str(free_port())}
-    log = open(platform.workdir / "imapd-notify2.log", "ab")
-    proc = subprocess.Popen([str(platform.bin / "postline-imapd")], stdout=log, stderr=subprocess.STDOUT,
-                            env=platform.process_env(ports), stdin=subprocess.DEVNULL)
-    log.close()
-
-    def ready():
-        assert proc.poll() is None, (platform.workdir / "imapd-notify2.log").read_text()
-        with urllib.request.urlopen(f"http://127.0.0.1:{ports['POSTLINE_IMAP_HTTP_PORT']}/readyz", timeout=2) as r:
-            return r.status == 200
-
-    wait_until(ready, what="second imapd /readyz")
-    yield int(ports["POSTLINE_IMAP_PORT"])
-    proc.terminate()
-    proc.wait(timeout=15)
+    with platform.extra_imapd("imapd-notify2.log") as port:
+        yield port
 
 
 def append(c: Client, mailbox: bytes, subject: bytes):

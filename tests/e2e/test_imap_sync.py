@@ -24,23 +24,8 @@ def account(platform):
 @pytest.fixture(scope="module")
 def second_imapd(platform):
     """Another imapd on the same database, started by hand like an operator would."""
-    ports = {"POSTLINE_IMAP_PORT": str(free_port()), "POSTLINE_IMAP_TLS_PORT": str(free_port()),
-             "POSTLINE_IMAP_HTTP_PORT": str(free_port())}
-    log = open(platform.workdir / "imapd2.log", "ab")
-    proc = subprocess.Popen([str(platform.bin / "postline-imapd")], stdout=log, stderr=subprocess.STDOUT,
-                            env=platform.process_env(ports), stdin=subprocess.DEVNULL)
-    log.close()
-
-    def ready():
-        import urllib.request
-        assert proc.poll() is None, (platform.workdir / "imapd2.log").read_text()
-        with urllib.request.urlopen(f"http://127.0.0.1:{ports['POSTLINE_IMAP_HTTP_PORT']}/readyz", timeout=2) as r:
-            return r.status == 200
-
-    wait_until(ready, what="second imapd /readyz")
-    yield int(ports["POSTLINE_IMAP_PORT"])
-    proc.terminate()
-    proc.wait(timeout=15)
+    with platform.extra_imapd("imapd2.log") as port:
+        yield port
 
 
 def login(port: int) -> imaplib.IMAP4:

@@ -10,6 +10,23 @@
 
 namespace postline::imap {
 
+asio::awaitable<void> send_notify_status(Context& ctx, std::vector<std::string> names) {
+  if (names.empty()) co_return;
+  const int64_t user_id = ctx.session.user_id;
+  auto read = [user_id, names = std::move(names)](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    std::vector<mailstore::MailboxStatus> out;
+    for (const auto& n : names)
+      if (auto st = mailstore::mailbox_status(tx, user_id, n)) out.push_back(std::move(*st));
+    return out;
+  };
+  auto statuses = co_await ctx.db(std::move(read));
+  for (const auto& st : statuses) {
+    ctx.send(notify_status_line(ctx.session, st));
+    if (ctx.services.observer) ctx.services.observer->notification("status");
+  }
+}
+
 std::string notify_status_line(const SessionState& s, const mailstore::MailboxStatus& st) {
   // RFC 5465 5.2-5.4: what changes with new/expunged/flagged messages.
   std::string line = "STATUS " + to_wire(s, st.info.name) + " (MESSAGES " + std::to_string(st.messages) +
@@ -79,20 +96,7 @@ asio::awaitable<Result> cmd_notify(Context& ctx) {
 
   // NOTIFY SET STATUS: one STATUS per watched non-selected mailbox with
   // message events, before the tagged OK (RFC 5465 3.1).
-  if (state.spec.status && !status_names.empty()) {
-    auto read = [=](pqxx::connection& c) {
-      pqxx::read_transaction tx(c);
-      std::vector<mailstore::MailboxStatus> out;
-      for (const auto& n : status_names)
-        if (auto st = mailstore::mailbox_status(tx, user_id, n)) out.push_back(std::move(*st));
-      return out;
-    };
-    auto statuses = co_await ctx.db(std::move(read));
-    for (const auto& st : statuses) {
-      ctx.send(notify_status_line(ctx.session, st));
-      if (ctx.services.observer) ctx.services.observer->notification("status");
-    }
-  }
+  if (state.spec.status && !status_names.empty()) co_await send_notify_status(ctx, std::move(status_names));
   ctx.session.notify = std::move(state);
   ++ctx.session.notify_generation;
   co_return Result::ok("NOTIFY completed");

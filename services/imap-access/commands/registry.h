@@ -71,6 +71,9 @@ asio::awaitable<Result> cmd_setquota(Context&);
 asio::awaitable<Result> cmd_notify(Context&);  // notify.cpp
 // NOTIFY's untagged responses, shared with the connection loop that pushes them.
 std::string notify_status_line(const SessionState& s, const mailstore::MailboxStatus& st);
+// Reads the named mailboxes' status in one transaction and sends a STATUS line
+// for each that still exists (NOTIFY SET STATUS and the pushed updates).
+asio::awaitable<void> send_notify_status(Context& ctx, std::vector<std::string> names);
 std::string notify_list_line(const SessionState& s, const std::string& attributes, const std::string& name,
                              const std::string& old_name = "");
 // NOTIFY caps: watched mailboxes per session, and STATUS per mailbox at most

@@ -578,21 +578,7 @@ asio::awaitable<void> Connection::notify_pump() {
         names.push_back(session_.notify->mailboxes[id]);
         last_status_[id] = now;
       }
-      if (!names.empty()) {
-        const int64_t user_id = session_.user_id;
-        auto read = [user_id, names](pqxx::connection& c) {
-          pqxx::read_transaction tx(c);
-          std::vector<mailstore::MailboxStatus> out;
-          for (const auto& n : names)
-            if (auto st = mailstore::mailbox_status(tx, user_id, n)) out.push_back(std::move(*st));
-          return out;
-        };
-        auto statuses = co_await ctx.db(std::move(read));
-        for (const auto& st : statuses) {
-          send(notify_status_line(session_, st));
-          server_.metrics->notification("status");
-        }
-      }
+      co_await send_notify_status(ctx, std::move(names));
       co_await flush();
       if (ctx.effect == Effect::kClose) {
         closing_ = true;
