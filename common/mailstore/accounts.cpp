@@ -12,6 +12,20 @@ const std::vector<DefaultMailbox>& default_mailboxes() {
   return list;
 }
 
+const char* default_special_use(std::string_view name) {
+  for (const auto& d : default_mailboxes())
+    if (name == d.name) return d.special_use;
+  return nullptr;
+}
+
+bool valid_mailbox_name(const std::string& name) {
+  if (name.empty() || name.size() > 1000 || name.front() == '/' || name.back() == '/') return false;
+  if (name.find("//") != std::string::npos) return false;
+  for (unsigned char c : name)
+    if (c < 0x20 || c == 0x7f || c == '*' || c == '%') return false;
+  return true;
+}
+
 std::string normalize_mailbox_name(std::string_view name) {
   auto is_inbox = [](std::string_view s) {
     if (s.size() != 5) return false;
@@ -23,35 +37,6 @@ std::string normalize_mailbox_name(std::string_view name) {
   if (name.size() > 5 && name[5] == '/' && is_inbox(name.substr(0, 5)))
     return "INBOX" + std::string(name.substr(5));
   return std::string(name);
-}
-
-int64_t create_mailbox_if_missing(pqxx::transaction_base& tx, int64_t user_id, const std::string& name,
-                                  const char* special_use) {
-  auto r = tx.exec_params(
-      "INSERT INTO mailstore_mailboxes (user_id, name, special_use) VALUES ($1, $2, $3) "
-      "ON CONFLICT (user_id, name) DO NOTHING RETURNING mailbox_id",
-      user_id, name, special_use);  // nullptr -> SQL NULL
-  if (!r.empty()) return r[0][0].as<int64_t>();
-  r = tx.exec_params("SELECT mailbox_id FROM mailstore_mailboxes WHERE user_id = $1 AND name = $2", user_id,
-                     name);
-  return r.at(0)[0].as<int64_t>();
-}
-
-bool ensure_account(pqxx::transaction_base& tx, int64_t user_id) {
-  auto r = tx.exec_params(
-      "INSERT INTO mailstore_accounts (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING RETURNING user_id",
-      user_id);
-  if (r.empty()) return false;
-  for (const auto& mb : default_mailboxes()) {
-    create_mailbox_if_missing(tx, user_id, mb.name, mb.special_use);
-    tx.exec_params("INSERT INTO mailstore_subscriptions (user_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                   user_id, std::string(mb.name));
-  }
-  return true;
-}
-
-void notify_change(pqxx::transaction_base& tx, int64_t user_id, int64_t mailbox_id, int64_t modseq) {
-  notify_event(tx, ChangeEvent{user_id, mailbox_id, modseq});
 }
 
 std::string encode_change(const ChangeEvent& e) {
@@ -112,10 +97,6 @@ std::optional<ChangeEvent> parse_change(std::string_view s) {
     return std::nullopt;
   }
   return e;
-}
-
-void notify_event(pqxx::transaction_base& tx, const ChangeEvent& e) {
-  tx.exec_params("SELECT pg_notify($1, $2)", std::string(kChangeChannel), encode_change(e));
 }
 
 }  // namespace postline::mailstore

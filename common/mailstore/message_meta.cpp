@@ -2,7 +2,10 @@
 
 #include "common/mime/mime.h"
 
+#include <openssl/evp.h>
+
 #include <ctime>
+#include <stdexcept>
 
 namespace postline::mailstore {
 
@@ -200,6 +203,35 @@ MessageMeta analyse(std::string_view message) {
   // controls (NUL cannot go into a text column), valid_utf8 guards the column.
   meta.search_text = valid_utf8(fold(mime::search_text(parsed, message, limits), kMaxSearchText));
   return meta;
+}
+
+std::string sha256(std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), out, &len, EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("SHA-256 failed");
+  return std::string(reinterpret_cast<const char*>(out), len);
+}
+
+std::string to_hex(std::string_view bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
+
+PreparedMessage prepare_message(std::string_view message, bool binary) {
+  PreparedMessage p;
+  p.body = binary ? std::string(message) : canonicalize_line_endings(message);
+  p.meta = analyse(p.body);
+  p.key = sha256(p.body);
+  p.email_id = "M" + to_hex(p.key).substr(0, 24);
+  if (p.meta.header_size <= kMaxCachedHeader) p.header = p.body.substr(0, p.meta.header_size);
+  return p;
 }
 
 }  // namespace postline::mailstore

@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/mailstore/mail_store.h"
+
 namespace postline::mailstore {
 
 inline constexpr int kMetaVersion = 2;
@@ -36,6 +38,23 @@ MessageMeta analyse(std::string_view message);
 // The calendar day of an RFC 5322 date ("Wed, 25 Nov 2026 19:00:00 +0000"),
 // as written (no timezone shift), in days since 1970-01-01.
 std::optional<int64_t> rfc5322_day(std::string_view date);
+
+// Everything a stored message needs that depends only on its bytes, computed
+// before any lock is taken (parsing, hashing), the same for every store.
+struct PreparedMessage {
+  std::string body;                   // the bytes as stored (CRLF unless binary)
+  MessageMeta meta;
+  std::string key;                    // raw SHA-256 of body: the blob key
+  std::string email_id;               // RFC 8474 EMAILID, stable across COPY/MOVE
+  std::optional<std::string> header;  // the header section when <= kMaxCachedHeader bytes
+};
+// `binary`: a literal8 APPEND (RFC 3516) whose bytes are kept exactly as sent;
+// otherwise line endings are canonicalised to CRLF.
+PreparedMessage prepare_message(std::string_view message, bool binary = false);
+
+// 32 raw bytes of SHA-256(data), and lower-case hex.
+std::string sha256(std::string_view data);
+std::string to_hex(std::string_view bytes);
 
 // The largest search text kept per message: enough for every realistic text
 // body, bounded so a 50 MB attachment does not become a 50 MB index entry.

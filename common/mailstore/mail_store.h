@@ -1,0 +1,385 @@
+// The mailstore's public interface (Dovecot's lib-storage in spirit): callers
+// open a mailbox and get a snapshot of its index, read message metadata and
+// bodies, change flags, append, copy, move and expunge, search, and follow a
+// change feed ordered by MODSEQ. The store owns its tables, its transactions
+// and their isolation; no database type appears here. Two implementations:
+//   PgMailStore     (pg/pg_mail_store.h)          PostgreSQL, the product
+//   MemoryMailStore (memory/memory_mail_store.h)  in memory, for unit tests
+// and one conformance suite (mail_store_conformance.h) that both pass.
+//
+// Calls are blocking and thread-safe; services run them off their I/O threads
+// (imapd: its database thread pool). Errors a client can cause are values
+// (StoreError); infrastructure failures throw (db::Unavailable when the
+// database cannot be reached, which callers answer as a temporary failure).
+//
+// Invariant that the whole sync design rests on: per mailbox, MODSEQs become
+// visible in order. A writer allocates its MODSEQ (and UIDs) under the
+// mailbox row's lock and holds it until commit, so once a reader has seen
+// HIGHESTMODSEQ = n, every change with MODSEQ <= n is visible to it. Caches
+// and sessions can therefore ask "what changed since n" and never miss one.
+#pragma once
+
+#include "common/mailstore/quota.h"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace postline::mailstore {
+
+using UserId = int64_t;
+using MailboxId = int64_t;
+using Uid = uint32_t;
+using Modseq = int64_t;
+
+enum class StoreError {
+  kNone,
+  kNoSuchMailbox,   // NO [NONEXISTENT] / [TRYCREATE]
+  kAlreadyExists,   // NO [ALREADYEXISTS]
+  kInvalidName,     // NO [CANNOT]
+  kInboxProtected,  // DELETE INBOX: NO [CANNOT]
+  kHasChildren,     // DELETE of a mailbox with inferiors: NO [INUSE]
+  kOverQuota,       // NO [OVERQUOTA]
+};
+
+// ---- flags ------------------------------------------------------------------
+
+// System flags as bits (RFC 9051 2.3.2); \Recent is not stored (it is a
+// property of a session, not of a message).
+enum SystemFlag : uint8_t {
+  kSeen = 1 << 0,
+  kAnswered = 1 << 1,
+  kFlagged = 1 << 2,
+  kDeleted = 1 << 3,
+  kDraft = 1 << 4,
+};
+inline constexpr uint8_t kAllSystemFlags = 0x1f;
+
+struct Flags {
+  uint8_t system = 0;
+  std::vector<std::string> keywords;  // sorted, distinct, as the client spelled them
+  bool operator==(const Flags&) const = default;
+  bool has(SystemFlag f) const { return system & f; }
+};
+
+// "\Seen" -> kSeen (ASCII case-insensitive); 0 for anything else (a keyword,
+// \Recent, an unknown backslash name).
+uint8_t system_flag_bit(std::string_view name);
+// Flag names in canonical spelling: system flags, then keywords.
+std::vector<std::string> flag_names(const Flags& flags);
+// From IMAP flag names: system flags to bits, keywords sorted and distinct.
+// Unknown backslash names are dropped (callers validate first).
+Flags flags_from_names(const std::vector<std::string>& names);
+
+// ---- mailboxes --------------------------------------------------------------
+
+struct MailboxInfo {
+  MailboxId mailbox_id = 0;
+  std::string name;  // UTF-8, '/' hierarchy, INBOX upper case
+  std::optional<std::string> special_use;
+  int64_t uidvalidity = 0;
+  int64_t uidnext = 1;
+  Modseq highestmodseq = 1;
+};
+
+struct MailboxStatus {
+  MailboxInfo info;
+  int64_t messages = 0, unseen = 0, deleted = 0, size = 0;
+};
+
+struct MailboxList {
+  std::vector<MailboxInfo> mailboxes;     // ordered by name
+  std::vector<std::string> subscriptions;  // ordered
+};
+
+// ---- the index: what a session's view of a mailbox is built from -----------
+
+// Interned keyword combinations of one mailbox: most messages carry none or
+// one of a few sets, so an entry stores a small id instead of strings.
+class KeywordSets {
+ public:
+  KeywordSets();
+  uint32_t intern(const std::vector<std::string>& sorted_keywords);  // 0 = no keywords
+  const std::vector<std::string>& get(uint32_t id) const { return sets_[id]; }
+  size_t size() const { return sets_.size(); }
+  // Every keyword used by any set (FLAGS / PERMANENTFLAGS), sorted.
+  std::vector<std::string> all_keywords() const;
+
+ private:
+  std::vector<std::vector<std::string>> sets_;
+  std::map<std::vector<std::string>, uint32_t> ids_;
+};
+
+struct IndexEntry {
+  Uid uid = 0;
+  uint32_t keywords = 0;  // KeywordSets id
+  Modseq modseq = 0;
+  uint8_t system = 0;     // SystemFlag bits
+};
+
+// A consistent snapshot of one mailbox: its state and every message's UID,
+// flags and MODSEQ in UID order. Immutable once published (shared between
+// sessions of one process).
+struct MailboxIndex {
+  MailboxInfo info;
+  std::vector<IndexEntry> entries;
+  KeywordSets keywords;
+
+  Flags flags_of(const IndexEntry& e) const { return Flags{e.system, keywords.get(e.keywords)}; }
+};
+
+struct MessageChange {
+  Uid uid = 0;
+  Flags flags;
+  Modseq modseq = 0;
+};
+
+// What changed in a mailbox after a MODSEQ (one snapshot).
+struct Changes {
+  bool exists = false;                 // false: the mailbox was deleted (or renamed away)
+  MailboxInfo info;                    // current UIDNEXT, HIGHESTMODSEQ ...
+  std::vector<MessageChange> changed;  // new or changed messages, ascending UID
+  std::vector<Uid> expunged;           // ascending; a superset when history was pruned
+};
+
+struct Opened {
+  std::shared_ptr<const MailboxIndex> index;  // null: no such mailbox
+  std::vector<Uid> vanished;                  // expunged after `vanished_since` (QRESYNC)
+};
+
+// ---- message data for FETCH -------------------------------------------------
+
+// Which parts of a message record a read needs (bit set); UID and MODSEQ
+// always come along.
+enum MessageField : unsigned {
+  kFieldFlags = 1u << 0,
+  kFieldInternalDate = 1u << 1,
+  kFieldSaveDate = 1u << 2,
+  kFieldSize = 1u << 3,        // size and header_size
+  kFieldBlob = 1u << 4,        // blob key, for body reads
+  kFieldStructure = 1u << 5,   // the parsed MIME tree (ENVELOPE, BODYSTRUCTURE, sections)
+  kFieldHeader = 1u << 6,      // the cached header section (HEADER, HEADER.FIELDS)
+  kFieldPreview = 1u << 7,
+  kFieldEmailId = 1u << 8,
+};
+
+struct MessageData {
+  Uid uid = 0;
+  Modseq modseq = 0;
+  Flags flags;
+  int64_t internaldate = 0, savedate = 0;  // Unix seconds
+  int64_t size = 0, header_size = 0;
+  std::string blob;                        // body key (raw SHA-256)
+  std::optional<std::string> structure;    // mime::serialize_structure
+  // The header section (up to and including the blank line) when it is cached
+  // (at most kMaxCachedHeader bytes); nullopt: read it from the body.
+  std::optional<std::string> header;
+  std::optional<std::string> preview;
+  std::string email_id;
+};
+inline constexpr size_t kMaxCachedHeader = 64 * 1024;
+
+struct BodyRange {
+  std::string blob;
+  uint64_t offset = 0, length = 0;
+};
+
+// ---- search -----------------------------------------------------------------
+
+// SEARCH criteria as the store evaluates them (RFC 9051 6.4.4 semantics).
+// Sequence numbers are the caller's business: they arrive here as UID ranges.
+struct SearchCriterion {
+  enum Kind {
+    kAll, kNone, kAnd, kOr, kNot,
+    kSystemFlag,                          // number = SystemFlag bit (set)
+    kKeyword,                             // text (set)
+    kBefore, kOn, kSince,                 // internal date; number = days since 1970-01-01 (UTC)
+    kSentBefore, kSentOn, kSentSince,     // Date: header's day
+    kSavedBefore, kSavedOn, kSavedSince,  // RFC 8514
+    kOlder, kYounger,                     // number = seconds (RFC 5032)
+    kLarger, kSmaller,                    // number = bytes
+    kHeader,                              // field + text (empty text: field present)
+    kBody, kText,                         // text
+    kUids,                                // uid_ranges (inclusive)
+    kModseq,                              // number: MODSEQ >= number
+  };
+  Kind kind = kAll;
+  std::string field, text;
+  int64_t number = 0;
+  std::vector<std::pair<Uid, Uid>> uid_ranges;
+  std::vector<SearchCriterion> children;
+};
+
+struct SearchHit {
+  Uid uid = 0;
+  Modseq modseq = 0;
+};
+
+// ---- writes -------------------------------------------------------------------
+
+enum class FlagMode { kReplace, kAdd, kRemove };
+
+struct FlagUpdate {
+  std::vector<MessageChange> changed;  // rows whose flags changed, with their new MODSEQ
+  std::vector<Uid> modified;           // UNCHANGEDSINCE failures (RFC 7162 MODIFIED)
+};
+
+struct AppendItem {
+  std::string_view message;              // as received; line endings are canonicalised unless binary
+  Flags flags;
+  std::optional<int64_t> internaldate;   // Unix seconds; nullopt = now
+  bool binary = false;                   // literal8 (RFC 3516): store the bytes exactly as sent
+};
+
+struct AppendResult {
+  StoreError error = StoreError::kNone;
+  MailboxId mailbox_id = 0;
+  int64_t uidvalidity = 0;
+  std::vector<Uid> uids;  // one per item, in order (all or nothing)
+};
+
+struct CopyResult {
+  StoreError error = StoreError::kNone;
+  int64_t uidvalidity = 0;                 // of the destination
+  MailboxId dest_mailbox_id = 0;
+  std::vector<Uid> source_uids, dest_uids;  // pairwise, ascending source order
+};
+
+struct Usage {
+  int64_t bytes = 0, messages = 0;
+};
+
+struct PruneResult {
+  bool locked = true;   // false: another process holds the pruning lock
+  int64_t deleted = 0;  // rows deleted by this call
+  bool more = false;    // rows old enough may remain (call again)
+};
+
+// ---- delivery (the queue's contract) -----------------------------------------
+
+struct DeliveryItem {
+  std::string_view message;
+  std::string_view delivery_key;  // the queue recipient id: delivering the same key twice inserts once
+};
+
+struct DeliveryResult {
+  MailboxId mailbox_id = 0;
+  int64_t uid = 0;
+  bool duplicate = false;           // delivered before under this key: nothing inserted
+  bool over_quota = false;          // nothing inserted, the key is not recorded (a retry may succeed)
+  bool exceeds_quota = false;       // the message alone is larger than the byte limit (bounce)
+  bool over_message_quota = false;  // the MESSAGE limit is the reason (defer)
+};
+
+// ---- change feed --------------------------------------------------------------
+
+// What a change notification says (accounts.h encodes it for PostgreSQL).
+enum class ChangeKind : char {
+  kMessages = 'm',      // messages added, expunged or flagged (no names)
+  kCreated = 'c',       // name
+  kDeleted = 'd',       // name (the mailbox is gone)
+  kRenamed = 'r',       // name = new name, old_name
+  kSubscribed = 's',    // name (mailbox_id 0 when no such mailbox)
+  kUnsubscribed = 'u',  // name
+};
+
+struct ChangeEvent {
+  ChangeEvent() = default;
+  ChangeEvent(int64_t user, int64_t mailbox, int64_t seq, ChangeKind k = ChangeKind::kMessages, std::string n = {},
+              std::string old = {})
+      : user_id(user), mailbox_id(mailbox), modseq(seq), kind(k), name(std::move(n)), old_name(std::move(old)) {}
+  UserId user_id = 0;
+  MailboxId mailbox_id = 0;  // 0 with user_id 0: events may have been lost, resynchronise everything
+  Modseq modseq = 0;
+  ChangeKind kind = ChangeKind::kMessages;
+  std::string name, old_name;
+};
+
+// Called on the store's own thread; must be quick (hand the event over).
+using ChangeCallback = std::function<void(const ChangeEvent&)>;
+
+struct WatchedMailbox {
+  UserId user_id = 0;
+  MailboxId mailbox_id = 0;
+};
+
+// ---- the store ----------------------------------------------------------------
+
+class MailStore {
+ public:
+  virtual ~MailStore() = default;
+
+  // Accounts and mailboxes.
+  // Creates the account and its default mailboxes (subscribed) the first time.
+  virtual void ensure_account(UserId user) = 0;
+  virtual MailboxList list(UserId user) = 0;
+  virtual std::optional<MailboxInfo> find_mailbox(UserId user, const std::string& name) = 0;
+  // Counts for STATUS; names that do not exist are left out.
+  virtual std::vector<MailboxStatus> status(UserId user, const std::vector<std::string>& names) = 0;
+  virtual StoreError create_mailbox(UserId user, const std::string& name) = 0;
+  virtual StoreError delete_mailbox(UserId user, const std::string& name) = 0;
+  virtual StoreError rename_mailbox(UserId user, const std::string& from, const std::string& to) = 0;
+  // kNoSuchMailbox when subscribing to a name that does not exist.
+  virtual StoreError subscribe(UserId user, const std::string& name) = 0;
+  virtual void unsubscribe(UserId user, const std::string& name) = 0;
+  virtual Usage usage(UserId user) = 0;
+
+  // The selected mailbox.
+  // A snapshot of the mailbox's index (cheap when the store has it cached:
+  // the cost follows what changed since, not the mailbox size).
+  virtual Opened open(UserId user, const std::string& name, std::optional<Modseq> vanished_since = {}) = 0;
+  virtual Changes changes_since(UserId user, MailboxId mailbox, Modseq since) = 0;
+  // Expunged after `since` (exact, or every missing UID below UIDNEXT when
+  // the history was pruned below `since`: RFC 7162 3.2.5.2 allows that).
+  virtual std::vector<Uid> expunged_since(UserId user, MailboxId mailbox, Modseq since) = 0;
+  // Records of the given UIDs (ascending) that still exist, ascending.
+  virtual std::vector<MessageData> read_messages(UserId user, MailboxId mailbox, const std::vector<Uid>& uids,
+                                                 unsigned fields) = 0;
+  // Bodies and byte ranges (clipped to the body), positional; nullopt when missing.
+  virtual std::vector<std::optional<std::string>> read_bodies(UserId user, const std::vector<std::string>& blobs) = 0;
+  virtual std::vector<std::optional<std::string>> read_ranges(UserId user, const std::vector<BodyRange>& ranges) = 0;
+  virtual std::vector<SearchHit> search(UserId user, MailboxId mailbox, const SearchCriterion& criteria) = 0;
+
+  // Writes. Each is one transaction that takes one new MODSEQ.
+  virtual FlagUpdate store_flags(UserId user, MailboxId mailbox, const std::vector<Uid>& uids, FlagMode mode,
+                                 const Flags& flags, std::optional<Modseq> unchanged_since = {}) = 0;
+  // Removes messages flagged \Deleted (only among `only` when given); returns them.
+  virtual std::vector<Uid> expunge(UserId user, MailboxId mailbox, const std::optional<std::vector<Uid>>& only) = 0;
+  // All items or none (MULTIAPPEND). Refused with kOverQuota past a limit (soft:
+  // concurrent APPENDs may both pass).
+  virtual AppendResult append(UserId user, const std::string& mailbox, const std::vector<AppendItem>& items,
+                              const Quota& quota = {}) = 0;
+  // COPY, or MOVE (copy + expunge in one transaction; never refused for quota).
+  virtual CopyResult copy(UserId user, MailboxId source, const std::vector<Uid>& uids, const std::string& dest,
+                          bool move, const Quota& quota = {}) = 0;
+
+  // Delivery from the queue: several messages for one user and mailbox (empty
+  // name = INBOX) in one transaction; per item what a single delivery would
+  // answer. The quota is strict here (the user's totals are locked).
+  virtual std::vector<DeliveryResult> deliver(UserId user, std::string_view mailbox,
+                                              const std::vector<DeliveryItem>& items, const Quota& quota = {}) = 0;
+
+  // QRESYNC history pruning, in bounded batches (see the PostgreSQL README).
+  virtual PruneResult prune_expunged(std::chrono::seconds max_age, int64_t batch) = 0;
+
+  // The change feed: every committed change of any instance, delivered to
+  // `callback`. One subscriber per store object; returns when it is set up.
+  virtual void start_change_feed(ChangeCallback callback) = 0;
+  virtual void stop_change_feed() = 0;
+  // HIGHESTMODSEQ of the given mailboxes, for subscribers that check now and
+  // then that no notification was lost (a writer that died between its
+  // commit and its notification). Mailboxes that no longer exist are left out.
+  virtual std::vector<std::pair<WatchedMailbox, Modseq>> highest_modseqs(const std::vector<WatchedMailbox>& mb) = 0;
+
+  // The backing store answers (readiness probes).
+  virtual bool ping() = 0;
+};
+
+}  // namespace postline::mailstore

@@ -1,0 +1,912 @@
+#include "common/mailstore/pg/pg_mail_store.h"
+
+#include "common/db/pool.h"
+#include "common/mailstore/accounts.h"
+#include "common/mailstore/message_meta.h"
+#include "common/mailstore/pg/change_feed.h"
+#include "common/mailstore/pg/index_cache.h"
+#include "common/mailstore/pg/search_sql.h"
+
+#include <algorithm>
+#include <climits>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+namespace postline::mailstore::pg {
+
+namespace {
+
+using db::pq::Connection;
+using db::pq::Params;
+using db::pq::Result;
+using db::pq::Statement;
+
+// ---- the SQL (the mailstore owns these tables; nothing else writes them) ----
+
+#define MS_MAILBOX_COLUMNS "mailbox_id, name, special_use, uidvalidity, uidnext, highestmodseq"
+
+const Statement kEnsureAccount{"ms_ensure_account", "SELECT mailstore_ensure_account($1, $2, $3)"};
+const Statement kMailboxes{"ms_mailboxes", "SELECT " MS_MAILBOX_COLUMNS
+                                           " FROM mailstore_mailboxes WHERE user_id = $1 ORDER BY name COLLATE \"C\""};
+const Statement kSubscriptions{
+    "ms_subscriptions", "SELECT name FROM mailstore_subscriptions WHERE user_id = $1 ORDER BY name COLLATE \"C\""};
+const Statement kMailboxByName{
+    "ms_mailbox_by_name", "SELECT " MS_MAILBOX_COLUMNS " FROM mailstore_mailboxes WHERE user_id = $1 AND name = $2"};
+const Statement kMailboxById{
+    "ms_mailbox_by_id", "SELECT " MS_MAILBOX_COLUMNS " FROM mailstore_mailboxes WHERE user_id = $1 AND mailbox_id = $2"};
+// Unseen and deleted counts use partial indexes (migration 008).
+const Statement kStatus{
+    "ms_status",
+    "SELECT b.mailbox_id, b.name, b.special_use, b.uidvalidity, b.uidnext, b.highestmodseq, b.total_messages, "
+    " b.total_bytes, "
+    " (SELECT count(*) FROM mailstore_messages m WHERE m.user_id = b.user_id AND m.mailbox_id = b.mailbox_id "
+    "   AND (m.sysflags & 1) = 0), "
+    " (SELECT count(*) FROM mailstore_messages m WHERE m.user_id = b.user_id AND m.mailbox_id = b.mailbox_id "
+    "   AND (m.sysflags & 8) <> 0) "
+    "FROM mailstore_mailboxes b WHERE b.user_id = $1 AND b.name = ANY($2) ORDER BY b.name COLLATE \"C\""};
+const Statement kUsage{"ms_usage", "SELECT bytes, messages FROM mailstore_usage($1)"};
+// The index columns are in mailstore_messages_index: index-only scans.
+const Statement kIndexAll{"ms_index_all",
+                          "SELECT uid, modseq, sysflags, keywords FROM mailstore_messages "
+                          "WHERE user_id = $1 AND mailbox_id = $2 ORDER BY uid"};
+const Statement kChangedSince{"ms_changed_since",
+                              "SELECT uid, modseq, sysflags, keywords FROM mailstore_messages "
+                              "WHERE user_id = $1 AND mailbox_id = $2 AND modseq > $3 ORDER BY uid"};
+// One statement, so the pruning horizon and the rows come from one snapshot.
+const Statement kExpungedSince{
+    "ms_expunged_since",
+    "WITH mb AS (SELECT expunged_pruned_modseq AS horizon, uidnext FROM mailstore_mailboxes "
+    "            WHERE user_id = $1 AND mailbox_id = $2) "
+    "SELECT e.uid FROM mailstore_expunged e, mb "
+    " WHERE e.user_id = $1 AND e.mailbox_id = $2 AND e.modseq > $3 AND $3 >= mb.horizon "
+    "UNION ALL "
+    "SELECT g.uid FROM mb, generate_series(1::bigint, mb.uidnext - 1) AS g(uid) "
+    " WHERE $3 < mb.horizon AND NOT EXISTS (SELECT 1 FROM mailstore_messages m "
+    "   WHERE m.user_id = $1 AND m.mailbox_id = $2 AND m.uid = g.uid) "
+    "ORDER BY 1"};
+const Statement kBodies{"ms_bodies", "SELECT sha256, data FROM mailstore_blobs WHERE sha256 = ANY($1)"};
+const Statement kRanges{
+    "ms_ranges",
+    "SELECT r.ord, substring(b.data FROM (r.off + 1)::integer FOR r.len::integer) "
+    "FROM unnest($1::bytea[], $2::int8[], $3::int8[]) WITH ORDINALITY AS r(key, off, len, ord) "
+    "JOIN mailstore_blobs b ON b.sha256 = r.key"};
+const Statement kHighestModseqs{
+    "ms_highest_modseqs",
+    "SELECT b.user_id, b.mailbox_id, b.highestmodseq FROM mailstore_mailboxes b "
+    "JOIN unnest($1::int8[], $2::int8[]) AS w(u, m) ON b.user_id = w.u AND b.mailbox_id = w.m"};
+const Statement kPing{"ms_ping", "SELECT 1"};
+
+const Statement kStoreFlags{"ms_store_flags",
+                            "SELECT uid, sysflags, keywords, modseq, modified "
+                            "FROM mailstore_store_flags($1, $2, $3, $4, $5, $6, $7, $8)"};
+const Statement kExpunge{"ms_expunge", "SELECT uid, modseq FROM mailstore_expunge($1, $2, $3, $4, $5)"};
+const Statement kPutBlob{"ms_put_blob",
+                         "INSERT INTO mailstore_blobs (sha256, size, data) VALUES ($1, $2, $3) "
+                         "ON CONFLICT (sha256) DO NOTHING"};
+const Statement kPutSearch{"ms_put_search",
+                           "INSERT INTO mailstore_search (sha256, search_text) VALUES ($1, $2) "
+                           "ON CONFLICT (sha256) DO NOTHING"};
+const Statement kAppendOne{"ms_append_one",
+                           "SELECT mailbox_id, uidvalidity, uid, modseq FROM mailstore_append_one("
+                           "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"};
+const Statement kDeliverOne{"ms_deliver_one",
+                            "SELECT status, mailbox_id, uid, modseq FROM mailstore_deliver_one("
+                            "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"};
+const Statement kCopy{"ms_copy",
+                      "SELECT src_uid, dest_uid, uidvalidity, dest_id, dest_modseq, src_modseq "
+                      "FROM mailstore_copy($1, $2, $3, $4, $5, $6, $7)"};
+const Statement kCreateIfMissing{"ms_create_if_missing",
+                                 "INSERT INTO mailstore_mailboxes (user_id, name, special_use) VALUES ($1, $2, $3) "
+                                 "ON CONFLICT (user_id, name) DO NOTHING RETURNING mailbox_id"};
+const Statement kHasChildren{"ms_has_children",
+                             "SELECT 1 FROM mailstore_mailboxes WHERE user_id = $1 "
+                             "AND left(name, length($2) + 1) = $2 || '/' LIMIT 1"};
+const Statement kDeleteMailbox{"ms_delete_mailbox",
+                               "DELETE FROM mailstore_mailboxes WHERE user_id = $1 AND mailbox_id = $2"};
+const Statement kRenameMailboxes{"ms_rename_mailboxes",
+                                 "UPDATE mailstore_mailboxes SET name = $3 || substr(name, length($2) + 1) "
+                                 "WHERE user_id = $1 AND (name = $2 OR left(name, length($2) + 1) = $2 || '/') "
+                                 "RETURNING mailbox_id, name, highestmodseq"};
+const Statement kRenameSubscriptions{
+    "ms_rename_subscriptions",
+    "UPDATE mailstore_subscriptions SET name = $3 || substr(name, length($2) + 1) "
+    "WHERE user_id = $1 AND (name = $2 OR left(name, length($2) + 1) = $2 || '/') "
+    "AND NOT EXISTS (SELECT 1 FROM mailstore_subscriptions s WHERE s.user_id = $1 "
+    "  AND s.name = $3 || substr(mailstore_subscriptions.name, length($2) + 1))"};
+const Statement kSubscribe{"ms_subscribe",
+                           "INSERT INTO mailstore_subscriptions (user_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING"};
+const Statement kUnsubscribe{"ms_unsubscribe", "DELETE FROM mailstore_subscriptions WHERE user_id = $1 AND name = $2"};
+const Statement kPruneLock{"ms_prune_lock", "SELECT pg_try_advisory_xact_lock($1)"};
+const Statement kPrunePick{"ms_prune_pick",
+                           "SELECT user_id, mailbox_id FROM mailstore_expunged "
+                           "WHERE expunged_at < now() - make_interval(secs => $1) LIMIT 1"};
+const Statement kLockMailbox{"ms_lock_mailbox",
+                             "SELECT 1 FROM mailstore_mailboxes WHERE user_id = $1 AND mailbox_id = $2 FOR UPDATE"};
+const Statement kPruneBatch{
+    "ms_prune_batch",
+    "WITH gone AS (DELETE FROM mailstore_expunged WHERE (user_id, mailbox_id, uid) IN ("
+    "   SELECT user_id, mailbox_id, uid FROM mailstore_expunged "
+    "    WHERE user_id = $1 AND mailbox_id = $2 AND expunged_at < now() - make_interval(secs => $3) LIMIT $4) "
+    "  RETURNING modseq), "
+    " horizon AS (UPDATE mailstore_mailboxes SET expunged_pruned_modseq = "
+    "   GREATEST(expunged_pruned_modseq, (SELECT max(modseq) FROM gone)) "
+    "   WHERE user_id = $1 AND mailbox_id = $2 AND EXISTS (SELECT 1 FROM gone) RETURNING 1) "
+    "SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM horizon)"};
+
+constexpr const char* kReadSnapshot = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+
+// ---- row decoding ----
+
+MailboxInfo mailbox_from(const Result& r, int row) {
+  MailboxInfo m;
+  m.mailbox_id = r.i64(row, 0);
+  m.name = r.text(row, 1);
+  if (!r.null(row, 2)) m.special_use = r.text(row, 2);
+  m.uidvalidity = r.i64(row, 3);
+  m.uidnext = r.i64(row, 4);
+  m.highestmodseq = r.i64(row, 5);
+  return m;
+}
+
+// (uid, modseq, sysflags, keywords) rows.
+std::vector<MessageChange> changes_from(const Result& r) {
+  std::vector<MessageChange> out;
+  out.reserve(r.rows());
+  for (int i = 0; i < r.rows(); ++i)
+    out.push_back({static_cast<Uid>(r.i64(i, 0)),
+                   Flags{static_cast<uint8_t>(r.i64(i, 2)), r.text_array(i, 3)},
+                   r.i64(i, 1)});
+  return out;
+}
+
+std::vector<Uid> uids_from(const Result& r) {
+  std::vector<Uid> out;
+  out.reserve(r.rows());
+  for (int i = 0; i < r.rows(); ++i) out.push_back(static_cast<Uid>(r.i64(i, 0)));
+  return out;
+}
+
+Params& keywords_param(Params& p, const std::vector<std::string>& k) { return k.empty() ? p.null() : p.text_array(k); }
+
+// The columns read_messages selects for a field set, in a fixed order.
+struct RecordShape {
+  std::string sql;
+  int flags = -1, internaldate = -1, savedate = -1, size = -1, blob = -1, structure = -1, header = -1,
+      preview = -1, email_id = -1;
+};
+
+RecordShape record_shape(unsigned fields) {
+  RecordShape s;
+  std::string cols = "uid, modseq";
+  int next = 2;
+  auto add = [&](unsigned bit, const char* col, int& index, int width = 1) {
+    if (!(fields & bit)) return;
+    cols += ", ";
+    cols += col;
+    index = next;
+    next += width;
+  };
+  add(kFieldFlags, "sysflags, keywords", s.flags, 2);
+  add(kFieldInternalDate, "internaldate", s.internaldate);
+  add(kFieldSaveDate, "savedate", s.savedate);
+  add(kFieldSize, "size, header_size", s.size, 2);
+  add(kFieldBlob, "blob_sha256", s.blob);
+  add(kFieldStructure, "structure", s.structure);
+  add(kFieldHeader, "header", s.header);
+  add(kFieldPreview, "preview", s.preview);
+  add(kFieldEmailId, "email_id", s.email_id);
+  s.sql = "SELECT " + cols +
+          " FROM mailstore_messages WHERE user_id = $1 AND mailbox_id = $2 AND uid = ANY($3) ORDER BY uid";
+  return s;
+}
+
+std::optional<StoreError> store_error(const db::pq::Error& e) {
+  if (e.sqlstate() == "PL001") return StoreError::kNoSuchMailbox;
+  if (e.sqlstate() == "PL002") return StoreError::kOverQuota;
+  return std::nullopt;
+}
+
+std::vector<std::string> default_names() {
+  std::vector<std::string> out;
+  for (const auto& d : default_mailboxes()) out.emplace_back(d.name);
+  return out;
+}
+std::vector<std::string> default_specials() {
+  std::vector<std::string> out;
+  for (const auto& d : default_mailboxes()) out.emplace_back(d.special_use ? d.special_use : "");
+  return out;
+}
+
+// The message columns of a prepared message, in the order mailstore_append_one
+// and mailstore_deliver_one take them (after their own leading arguments).
+void message_params(Params& p, const PreparedMessage& m) {
+  p.bytea(m.key)
+      .i64(static_cast<int64_t>(m.meta.size))
+      .i64(static_cast<int64_t>(m.meta.header_size));
+  if (m.meta.preview.empty()) p.null();
+  else p.text(m.meta.preview);
+  p.text(m.email_id).bytea(m.meta.structure);
+  p.opt_i64(m.meta.sent_day);
+  if (m.header) p.bytea(*m.header);
+  else p.null();
+}
+
+void add_blob(Connection::Pipeline& pipe, const PreparedMessage& m) {
+  pipe.add(kPutBlob, Params().bytea(m.key).i64(static_cast<int64_t>(m.body.size())).bytea(m.body));
+  pipe.add(kPutSearch, Params().bytea(m.key).text(m.meta.search_text));
+}
+
+}  // namespace
+
+// ---- construction ----
+
+PgMailStore::PgMailStore(PgOptions options)
+    : options_(std::move(options)),
+      pool_(options_.url, options_.pool_size),
+      cache_(std::make_unique<IndexCache>(options_.index_cache_messages)),
+      sender_(std::make_unique<NotificationSender>(options_.url)) {}
+
+PgMailStore::~PgMailStore() { stop_change_feed(); }
+
+size_t PgMailStore::cached_messages() const { return cache_->messages(); }
+
+void PgMailStore::notify(std::vector<ChangeEvent> events) { sender_->post(std::move(events)); }
+
+bool PgMailStore::ping() {
+  try {
+    return pool_.with([](Connection& c) { return c.exec(kPing).rows() == 1; }, true);
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+// ---- accounts and mailboxes ----
+
+void PgMailStore::ensure_account(UserId user) {
+  static const std::vector<std::string> names = default_names(), specials = default_specials();
+  pool_.with([&](Connection& c) { c.exec(kEnsureAccount, Params().i64(user).text_array(names).text_array(specials)); },
+             true);
+}
+
+MailboxList PgMailStore::list(UserId user) {
+  return pool_.with(
+      [&](Connection& c) {
+        auto r = Connection::Pipeline(c)
+                     .add(kReadSnapshot)
+                     .add(kMailboxes, Params().i64(user))
+                     .add(kSubscriptions, Params().i64(user))
+                     .add("COMMIT")
+                     .run();
+        MailboxList out;
+        for (int i = 0; i < r[1].rows(); ++i) out.mailboxes.push_back(mailbox_from(r[1], i));
+        for (int i = 0; i < r[2].rows(); ++i) out.subscriptions.push_back(r[2].text(i, 0));
+        return out;
+      },
+      true);
+}
+
+std::optional<MailboxInfo> PgMailStore::find_mailbox(UserId user, const std::string& name) {
+  return pool_.with(
+      [&](Connection& c) -> std::optional<MailboxInfo> {
+        auto r = c.exec(kMailboxByName, Params().i64(user).text(normalize_mailbox_name(name)));
+        if (r.rows() == 0) return std::nullopt;
+        return mailbox_from(r, 0);
+      },
+      true);
+}
+
+std::vector<MailboxStatus> PgMailStore::status(UserId user, const std::vector<std::string>& names) {
+  std::vector<std::string> normal;
+  for (const auto& n : names) normal.push_back(normalize_mailbox_name(n));
+  return pool_.with(
+      [&](Connection& c) {
+        auto r = c.exec(kStatus, Params().i64(user).text_array(normal));
+        std::vector<MailboxStatus> out;
+        for (int i = 0; i < r.rows(); ++i) {
+          MailboxStatus st;
+          st.info = mailbox_from(r, i);
+          st.messages = r.i64(i, 6);
+          st.size = r.i64(i, 7);
+          st.unseen = r.i64(i, 8);
+          st.deleted = r.i64(i, 9);
+          out.push_back(std::move(st));
+        }
+        return out;
+      },
+      true);
+}
+
+Usage PgMailStore::usage(UserId user) {
+  return pool_.with(
+      [&](Connection& c) {
+        auto r = c.exec(kUsage, Params().i64(user));
+        return Usage{r.i64(0, 0), r.i64(0, 1)};
+      },
+      true);
+}
+
+namespace {
+int64_t create_if_missing(Connection& c, UserId user, const std::string& name, const char* special = nullptr) {
+  Params p;
+  p.i64(user).text(name);
+  if (special) p.text(special);
+  else p.null();
+  auto r = c.exec(kCreateIfMissing, p);
+  if (r.rows()) return r.i64(0, 0);
+  return c.exec(kMailboxByName, Params().i64(user).text(name)).i64(0, 0);
+}
+}  // namespace
+
+StoreError PgMailStore::create_mailbox(UserId user, const std::string& raw_name) {
+  std::string name = normalize_mailbox_name(raw_name);
+  while (!name.empty() && name.back() == '/') name.pop_back();  // "foo/" creates "foo" (RFC 9051 6.3.4)
+  if (!valid_mailbox_name(name)) return StoreError::kInvalidName;
+  ensure_account(user);
+  std::vector<ChangeEvent> events;
+  StoreError err = pool_.with([&](Connection& c) {
+    db::pq::Transaction tx(c);
+    if (c.exec(kMailboxByName, Params().i64(user).text(name)).rows()) return StoreError::kAlreadyExists;
+    // Missing superiors are created too, so the hierarchy never has holes.
+    for (size_t slash = name.find('/'); slash != std::string::npos; slash = name.find('/', slash + 1)) {
+      auto parent = Params().i64(user).text(name.substr(0, slash)).null();
+      auto r = c.exec(kCreateIfMissing, parent);
+      if (r.rows()) events.emplace_back(user, r.i64(0, 0), 1, ChangeKind::kCreated, name.substr(0, slash));
+    }
+    const int64_t id = create_if_missing(c, user, name);
+    events.emplace_back(user, id, 1, ChangeKind::kCreated, name);
+    tx.commit();
+    return StoreError::kNone;
+  });
+  if (err == StoreError::kNone) notify(std::move(events));
+  return err;
+}
+
+StoreError PgMailStore::delete_mailbox(UserId user, const std::string& raw_name) {
+  const std::string name = normalize_mailbox_name(raw_name);
+  if (name == "INBOX") return StoreError::kInboxProtected;
+  std::vector<ChangeEvent> events;
+  StoreError err = pool_.with([&](Connection& c) {
+    db::pq::Transaction tx(c);
+    auto mb = c.exec(kMailboxByName, Params().i64(user).text(name));
+    if (!mb.rows()) return StoreError::kNoSuchMailbox;
+    const MailboxInfo info = mailbox_from(mb, 0);
+    if (c.exec(kHasChildren, Params().i64(user).text(name)).rows()) return StoreError::kHasChildren;
+    c.exec(kDeleteMailbox, Params().i64(user).i64(info.mailbox_id));
+    events.emplace_back(user, info.mailbox_id, info.highestmodseq + 1, ChangeKind::kDeleted, name);
+    tx.commit();
+    return StoreError::kNone;
+  });
+  if (err == StoreError::kNone) {
+    cache_->forget(user, name);
+    notify(std::move(events));
+  }
+  return err;
+}
+
+StoreError PgMailStore::rename_mailbox(UserId user, const std::string& raw_from, const std::string& raw_to) {
+  const std::string from = normalize_mailbox_name(raw_from);
+  std::string to = normalize_mailbox_name(raw_to);
+  while (!to.empty() && to.back() == '/') to.pop_back();
+  if (!valid_mailbox_name(to)) return StoreError::kInvalidName;
+  std::vector<ChangeEvent> events;
+  StoreError err = pool_.with([&](Connection& c) {
+    db::pq::Transaction tx(c);
+    auto src = c.exec(kMailboxByName, Params().i64(user).text(from));
+    if (!src.rows()) return StoreError::kNoSuchMailbox;
+    const MailboxInfo info = mailbox_from(src, 0);
+    if (c.exec(kMailboxByName, Params().i64(user).text(to)).rows()) return StoreError::kAlreadyExists;
+    if (to.size() > from.size() && to.compare(0, from.size() + 1, from + "/") == 0) return StoreError::kInvalidName;
+    for (size_t slash = to.find('/'); slash != std::string::npos; slash = to.find('/', slash + 1)) {
+      auto r = c.exec(kCreateIfMissing, Params().i64(user).text(to.substr(0, slash)).null());
+      if (r.rows()) events.emplace_back(user, r.i64(0, 0), 1, ChangeKind::kCreated, to.substr(0, slash));
+    }
+    if (from == "INBOX") {
+      // RFC 9051 6.3.6: renaming INBOX moves its messages to a new mailbox and
+      // leaves INBOX empty; INBOX's children are not renamed.
+      const int64_t dest = create_if_missing(c, user, to);
+      events.emplace_back(user, dest, 1, ChangeKind::kCreated, to);
+      std::vector<int64_t> all;
+      auto rows = c.exec(kIndexAll, Params().i64(user).i64(info.mailbox_id));
+      for (int i = 0; i < rows.rows(); ++i) all.push_back(rows.i64(i, 0));
+      if (!all.empty()) {
+        auto moved = c.exec(kCopy, Params().i64(user).i64(info.mailbox_id).i64_array(all).text(to).boolean(true).i64(0).i64(0));
+        if (moved.rows() && !moved.null(0, 4)) {
+          events.emplace_back(user, dest, moved.i64(0, 4));
+          events.emplace_back(user, info.mailbox_id, moved.i64(0, 5));
+        }
+      }
+    } else {
+      // The mailbox and its inferiors keep their ids and UIDVALIDITY; only names change.
+      auto renamed = c.exec(kRenameMailboxes, Params().i64(user).text(from).text(to));
+      c.exec(kRenameSubscriptions, Params().i64(user).text(from).text(to));
+      // One event per renamed mailbox (inferiors too) so NOTIFY clients can show every new name.
+      for (int i = 0; i < renamed.rows(); ++i) {
+        std::string new_name = renamed.text(i, 1);
+        events.emplace_back(user, renamed.i64(i, 0), renamed.i64(i, 2), ChangeKind::kRenamed, new_name,
+                            from + new_name.substr(to.size()));
+      }
+    }
+    tx.commit();
+    return StoreError::kNone;
+  });
+  if (err == StoreError::kNone) {
+    cache_->forget(user, from);
+    notify(std::move(events));
+  }
+  return err;
+}
+
+StoreError PgMailStore::subscribe(UserId user, const std::string& raw_name) {
+  const std::string name = normalize_mailbox_name(raw_name);
+  std::optional<ChangeEvent> event;
+  StoreError err = pool_.with([&](Connection& c) {
+    db::pq::Transaction tx(c);
+    auto mb = c.exec(kMailboxByName, Params().i64(user).text(name));
+    if (!mb.rows()) return StoreError::kNoSuchMailbox;
+    c.exec(kSubscribe, Params().i64(user).text(name));
+    tx.commit();
+    event = ChangeEvent{user, mb.i64(0, 0), mb.i64(0, 5), ChangeKind::kSubscribed, name};
+    return StoreError::kNone;
+  });
+  if (event) notify({*event});
+  return err;
+}
+
+void PgMailStore::unsubscribe(UserId user, const std::string& raw_name) {
+  const std::string name = normalize_mailbox_name(raw_name);
+  ChangeEvent event;
+  pool_.with([&](Connection& c) {
+    db::pq::Transaction tx(c);
+    c.exec(kUnsubscribe, Params().i64(user).text(name));
+    auto mb = c.exec(kMailboxByName, Params().i64(user).text(name));
+    tx.commit();
+    event = ChangeEvent{user, mb.rows() ? mb.i64(0, 0) : 0, mb.rows() ? mb.i64(0, 5) : 0, ChangeKind::kUnsubscribed,
+                        name};
+  });
+  notify({event});
+}
+
+// ---- the selected mailbox ----
+
+Opened PgMailStore::open_uncached(Connection& c, UserId user, const std::string& name,
+                                  std::optional<Modseq> vanished_since) {
+  Opened out;
+  auto first = c.exec(kMailboxByName, Params().i64(user).text(name));
+  if (!first.rows()) return out;
+  const MailboxId id = first.i64(0, 0);
+  Connection::Pipeline pipe(c);
+  pipe.add(kReadSnapshot)
+      .add(kMailboxById, Params().i64(user).i64(id))
+      .add(kIndexAll, Params().i64(user).i64(id));
+  if (vanished_since) pipe.add(kExpungedSince, Params().i64(user).i64(id).i64(*vanished_since));
+  pipe.add("COMMIT");
+  auto r = pipe.run();
+  if (!r[1].rows()) return out;  // deleted in between
+  auto index = std::make_shared<MailboxIndex>();
+  index->info = mailbox_from(r[1], 0);
+  const Result& rows = r[2];
+  index->entries.reserve(rows.rows());
+  for (int i = 0; i < rows.rows(); ++i) {
+    IndexEntry e;
+    e.uid = static_cast<Uid>(rows.i64(i, 0));
+    e.modseq = rows.i64(i, 1);
+    e.system = static_cast<uint8_t>(rows.i64(i, 2));
+    if (!rows.null(i, 3)) e.keywords = index->keywords.intern(rows.text_array(i, 3));
+    index->entries.push_back(e);
+  }
+  if (vanished_since) out.vanished = uids_from(r[3]);
+  cache_->put(user, index);
+  out.index = std::move(index);
+  return out;
+}
+
+Opened PgMailStore::open(UserId user, const std::string& raw_name, std::optional<Modseq> vanished_since) {
+  const std::string name = normalize_mailbox_name(raw_name);
+  std::shared_ptr<const MailboxIndex> cached = cache_->get(user, name);
+  return pool_.with(
+      [&](Connection& c) -> Opened {
+        if (!cached) return open_uncached(c, user, name, vanished_since);
+        // One round trip: the mailbox row and what changed since the cached
+        // snapshot, in one snapshot of our own.
+        const MailboxId id = cached->info.mailbox_id;
+        const Modseq since = cached->info.highestmodseq;
+        Connection::Pipeline pipe(c);
+        pipe.add(kReadSnapshot)
+            .add(kMailboxByName, Params().i64(user).text(name))
+            .add(kChangedSince, Params().i64(user).i64(id).i64(since))
+            .add(kExpungedSince, Params().i64(user).i64(id).i64(since));
+        if (vanished_since) pipe.add(kExpungedSince, Params().i64(user).i64(id).i64(*vanished_since));
+        pipe.add("COMMIT");
+        auto r = pipe.run();
+        if (!r[1].rows()) {
+          cache_->forget(user, name);
+          return Opened{};
+        }
+        Changes ch;
+        ch.exists = true;
+        ch.info = mailbox_from(r[1], 0);
+        if (ch.info.mailbox_id != id || ch.info.uidvalidity != cached->info.uidvalidity) {
+          // A different mailbox under this name now (deleted and created, renamed).
+          cache_->forget(user, name);
+          return open_uncached(c, user, name, vanished_since);
+        }
+        Opened out;
+        if (vanished_since) out.vanished = uids_from(r[4]);
+        if (ch.info.highestmodseq == since && ch.info.uidnext == cached->info.uidnext &&
+            ch.info.name == cached->info.name && ch.info.special_use == cached->info.special_use) {
+          out.index = std::move(cached);  // nothing changed: the cached snapshot as it is
+          return out;
+        }
+        ch.changed = changes_from(r[2]);
+        ch.expunged = uids_from(r[3]);
+        auto fresh = apply_changes(*cached, ch);
+        cache_->put(user, fresh);
+        out.index = std::move(fresh);
+        return out;
+      },
+      true);
+}
+
+Changes PgMailStore::changes_since(UserId user, MailboxId mailbox, Modseq since) {
+  return pool_.with(
+      [&](Connection& c) {
+        auto r = Connection::Pipeline(c)
+                     .add(kReadSnapshot)
+                     .add(kMailboxById, Params().i64(user).i64(mailbox))
+                     .add(kChangedSince, Params().i64(user).i64(mailbox).i64(since))
+                     .add(kExpungedSince, Params().i64(user).i64(mailbox).i64(since))
+                     .add("COMMIT")
+                     .run();
+        Changes ch;
+        if (!r[1].rows()) return ch;
+        ch.exists = true;
+        ch.info = mailbox_from(r[1], 0);
+        if (ch.info.highestmodseq <= since) return ch;
+        ch.changed = changes_from(r[2]);
+        ch.expunged = uids_from(r[3]);
+        return ch;
+      },
+      true);
+}
+
+std::vector<Uid> PgMailStore::expunged_since(UserId user, MailboxId mailbox, Modseq since) {
+  return pool_.with(
+      [&](Connection& c) { return uids_from(c.exec(kExpungedSince, Params().i64(user).i64(mailbox).i64(since))); },
+      true);
+}
+
+std::vector<MessageData> PgMailStore::read_messages(UserId user, MailboxId mailbox, const std::vector<Uid>& uids,
+                                                    unsigned fields) {
+  if (uids.empty()) return {};
+  const RecordShape shape = record_shape(fields);
+  return pool_.with(
+      [&](Connection& c) {
+        auto r = c.exec_dynamic(shape.sql, Params().i64(user).i64(mailbox).i64_array(uids));
+        std::vector<MessageData> out(r.rows());
+        for (int i = 0; i < r.rows(); ++i) {
+          MessageData& m = out[i];
+          m.uid = static_cast<Uid>(r.i64(i, 0));
+          m.modseq = r.i64(i, 1);
+          if (shape.flags >= 0)
+            m.flags = Flags{static_cast<uint8_t>(r.i64(i, shape.flags)), r.text_array(i, shape.flags + 1)};
+          if (shape.internaldate >= 0) m.internaldate = r.unix_seconds(i, shape.internaldate);
+          if (shape.savedate >= 0) m.savedate = r.unix_seconds(i, shape.savedate);
+          if (shape.size >= 0) {
+            m.size = r.i64(i, shape.size);
+            m.header_size = r.i64(i, shape.size + 1);
+          }
+          if (shape.blob >= 0) m.blob = r.text(i, shape.blob);
+          if (shape.structure >= 0 && !r.null(i, shape.structure)) m.structure = r.text(i, shape.structure);
+          if (shape.header >= 0 && !r.null(i, shape.header)) m.header = r.text(i, shape.header);
+          if (shape.preview >= 0 && !r.null(i, shape.preview)) m.preview = r.text(i, shape.preview);
+          if (shape.email_id >= 0) m.email_id = r.text(i, shape.email_id);
+        }
+        return out;
+      },
+      true);
+}
+
+std::vector<std::optional<std::string>> PgMailStore::read_bodies(UserId, const std::vector<std::string>& blobs) {
+  std::vector<std::optional<std::string>> out(blobs.size());
+  if (blobs.empty()) return out;
+  std::vector<std::string> unique;
+  {
+    std::set<std::string> seen;
+    for (const auto& b : blobs)
+      if (seen.insert(b).second) unique.push_back(b);
+  }
+  pool_.with(
+      [&](Connection& c) {
+        auto r = c.exec(kBodies, Params().bytea_array(unique));
+        std::unordered_map<std::string_view, int> row_of;
+        for (int i = 0; i < r.rows(); ++i) row_of.emplace(r.bytes(i, 0), i);
+        for (size_t i = 0; i < blobs.size(); ++i) {
+          auto it = row_of.find(blobs[i]);
+          if (it != row_of.end()) out[i] = std::string(r.bytes(it->second, 1));
+        }
+      },
+      true);
+  return out;
+}
+
+std::vector<std::optional<std::string>> PgMailStore::read_ranges(UserId, const std::vector<BodyRange>& ranges) {
+  std::vector<std::optional<std::string>> out(ranges.size());
+  if (ranges.empty()) return out;
+  std::vector<std::string> keys;
+  std::vector<int64_t> offsets, lengths;
+  for (const auto& r : ranges) {
+    keys.push_back(r.blob);
+    offsets.push_back(static_cast<int64_t>(std::min<uint64_t>(r.offset, INT32_MAX - 1)));
+    lengths.push_back(static_cast<int64_t>(std::min<uint64_t>(r.length, INT32_MAX)));
+  }
+  pool_.with(
+      [&](Connection& c) {
+        auto r = c.exec(kRanges, Params().bytea_array(keys).i64_array(offsets).i64_array(lengths));
+        for (int i = 0; i < r.rows(); ++i) {
+          const int64_t ord = r.i64(i, 0);
+          if (ord >= 1 && static_cast<size_t>(ord) <= out.size()) out[ord - 1] = std::string(r.bytes(i, 1));
+        }
+      },
+      true);
+  return out;
+}
+
+std::vector<SearchHit> PgMailStore::search(UserId user, MailboxId mailbox, const SearchCriterion& criteria) {
+  CompiledSearch q = compile_search(user, mailbox, criteria);
+  return pool_.with(
+      [&](Connection& c) {
+        auto r = c.exec_dynamic(q.sql, q.params);
+        std::vector<SearchHit> out;
+        out.reserve(r.rows());
+        for (int i = 0; i < r.rows(); ++i) out.push_back({static_cast<Uid>(r.i64(i, 0)), r.i64(i, 1)});
+        return out;
+      },
+      true);
+}
+
+// ---- writes ----
+
+FlagUpdate PgMailStore::store_flags(UserId user, MailboxId mailbox, const std::vector<Uid>& uids, FlagMode mode,
+                                    const Flags& flags, std::optional<Modseq> unchanged_since) {
+  FlagUpdate out;
+  if (uids.empty()) return out;
+  Params p;
+  p.i64(user).i64(mailbox).i64_array(uids).i64(mode == FlagMode::kReplace ? 0 : mode == FlagMode::kAdd ? 1 : 2);
+  p.i64(flags.system);
+  keywords_param(p, flags.keywords);
+  p.opt_i64(unchanged_since).boolean(!options_.durable_flag_updates);
+  Modseq modseq = 0;
+  pool_.with([&](Connection& c) {
+    auto r = c.exec(kStoreFlags, p);
+    for (int i = 0; i < r.rows(); ++i) {
+      const Uid uid = static_cast<Uid>(r.i64(i, 0));
+      if (r.boolean(i, 4)) {
+        out.modified.push_back(uid);
+        continue;
+      }
+      out.changed.push_back({uid, Flags{static_cast<uint8_t>(r.i64(i, 1)), r.text_array(i, 2)}, r.i64(i, 3)});
+      modseq = r.i64(i, 3);
+    }
+  });
+  std::sort(out.changed.begin(), out.changed.end(), [](const auto& a, const auto& b) { return a.uid < b.uid; });
+  std::sort(out.modified.begin(), out.modified.end());
+  if (!out.changed.empty()) notify({ChangeEvent{user, mailbox, modseq}});
+  return out;
+}
+
+std::vector<Uid> PgMailStore::expunge(UserId user, MailboxId mailbox, const std::optional<std::vector<Uid>>& only) {
+  Params p;
+  p.i64(user).i64(mailbox);
+  if (only) p.i64_array(*only);
+  else p.null();
+  p.boolean(true).boolean(!options_.durable_flag_updates);
+  Modseq modseq = 0;
+  std::vector<Uid> out = pool_.with([&](Connection& c) {
+    auto r = c.exec(kExpunge, p);
+    if (r.rows()) modseq = r.i64(0, 1);
+    return uids_from(r);
+  });
+  if (!out.empty()) notify({ChangeEvent{user, mailbox, modseq}});
+  return out;
+}
+
+AppendResult PgMailStore::append(UserId user, const std::string& mailbox, const std::vector<AppendItem>& items,
+                                 const Quota& quota) {
+  AppendResult out;
+  if (items.empty()) return out;
+  // Parsing and hashing before any lock.
+  std::vector<PreparedMessage> prepared;
+  prepared.reserve(items.size());
+  for (const auto& item : items) prepared.push_back(prepare_message(item.message, item.binary));
+  const std::string name = normalize_mailbox_name(mailbox);
+  Modseq modseq = 0;
+  try {
+    pool_.with([&](Connection& c) {
+      // One round trip: bodies first (content-addressed, no lock needed), then
+      // the rows, whose UID allocation locks the mailbox until the COMMIT
+      // right behind it.
+      Connection::Pipeline pipe(c);
+      pipe.add("BEGIN");
+      for (const auto& m : prepared) add_blob(pipe, m);
+      for (size_t i = 0; i < prepared.size(); ++i) {
+        Params p;
+        p.i64(user).text(name).i64(quota.bytes).i64(quota.messages);
+        message_params(p, prepared[i]);
+        p.i64(items[i].flags.system);
+        keywords_param(p, items[i].flags.keywords);
+        p.opt_i64(items[i].internaldate).i64(kMetaVersion);
+        pipe.add(kAppendOne, std::move(p));
+      }
+      pipe.add("COMMIT");
+      auto r = pipe.run();
+      out.uids.clear();
+      for (size_t i = 0; i < prepared.size(); ++i) {
+        const Result& row = r[1 + 2 * prepared.size() + i];
+        out.mailbox_id = row.i64(0, 0);
+        out.uidvalidity = row.i64(0, 1);
+        out.uids.push_back(static_cast<Uid>(row.i64(0, 2)));
+        modseq = row.i64(0, 3);
+      }
+    });
+  } catch (const db::pq::Error& e) {
+    auto err = store_error(e);
+    if (!err) throw;
+    return AppendResult{*err};
+  }
+  notify({ChangeEvent{user, out.mailbox_id, modseq}});
+  return out;
+}
+
+CopyResult PgMailStore::copy(UserId user, MailboxId source, const std::vector<Uid>& uids, const std::string& dest,
+                             bool move, const Quota& quota) {
+  CopyResult out;
+  std::vector<ChangeEvent> events;
+  try {
+    pool_.with([&](Connection& c) {
+      auto r = c.exec(kCopy, Params()
+                                 .i64(user)
+                                 .i64(source)
+                                 .i64_array(uids)
+                                 .text(normalize_mailbox_name(dest))
+                                 .boolean(move)
+                                 .i64(quota.bytes)
+                                 .i64(quota.messages));
+      for (int i = 0; i < r.rows(); ++i) {
+        out.uidvalidity = r.i64(i, 2);
+        out.dest_mailbox_id = r.i64(i, 3);
+        if (r.null(i, 0)) continue;  // nothing to copy
+        out.source_uids.push_back(static_cast<Uid>(r.i64(i, 0)));
+        out.dest_uids.push_back(static_cast<Uid>(r.i64(i, 1)));
+      }
+      if (!out.source_uids.empty()) {
+        events.emplace_back(user, out.dest_mailbox_id, r.i64(0, 4));
+        if (move) events.emplace_back(user, source, r.i64(0, 5));
+      }
+    });
+  } catch (const db::pq::Error& e) {
+    auto err = store_error(e);
+    if (!err) throw;
+    CopyResult failed;
+    failed.error = *err;
+    return failed;
+  }
+  notify(std::move(events));
+  return out;
+}
+
+std::vector<DeliveryResult> PgMailStore::deliver(UserId user, std::string_view mailbox,
+                                                 const std::vector<DeliveryItem>& items, const Quota& quota) {
+  static const std::vector<std::string> names = default_names(), specials = default_specials();
+  std::vector<DeliveryResult> results(items.size());
+  if (items.empty()) return results;
+  const std::string name = normalize_mailbox_name(mailbox.empty() ? "INBOX" : mailbox);
+  const char* special = default_special_use(name);
+  std::vector<PreparedMessage> prepared;
+  prepared.reserve(items.size());
+  for (const auto& item : items) prepared.push_back(prepare_message(item.message));
+  std::map<MailboxId, Modseq> touched;
+  pool_.with([&](Connection& c) {
+    Connection::Pipeline pipe(c);
+    pipe.add("BEGIN");
+    pipe.add(kEnsureAccount, Params().i64(user).text_array(names).text_array(specials));
+    // Bodies need no lock; the rows come last, right before the COMMIT, so the
+    // mailbox row stays locked only for the inserts and the commit.
+    for (const auto& m : prepared) add_blob(pipe, m);
+    for (size_t i = 0; i < items.size(); ++i) {
+      Params p;
+      p.i64(user).text(name).text(special ? special : "").text(items[i].delivery_key).i64(quota.bytes).i64(
+          quota.messages);
+      message_params(p, prepared[i]);
+      p.i64(kMetaVersion);
+      pipe.add(kDeliverOne, std::move(p));
+    }
+    pipe.add("COMMIT");
+    auto r = pipe.run();
+    touched.clear();
+    for (size_t i = 0; i < items.size(); ++i) {
+      const Result& row = r[2 + 2 * items.size() + i];
+      DeliveryResult& d = results[i];
+      d = DeliveryResult{};
+      switch (row.i64(0, 0)) {
+        case 0:
+          d.mailbox_id = row.i64(0, 1);
+          d.uid = row.i64(0, 2);
+          touched[d.mailbox_id] = std::max(touched[d.mailbox_id], row.i64(0, 3));
+          break;
+        case 1:
+          d.duplicate = true;
+          d.mailbox_id = row.null(0, 1) ? 0 : row.i64(0, 1);
+          d.uid = row.null(0, 2) ? 0 : row.i64(0, 2);
+          break;
+        case 2: d.over_quota = true; break;
+        case 3: d.over_quota = d.exceeds_quota = true; break;
+        case 4: d.over_quota = d.over_message_quota = true; break;
+      }
+    }
+  });
+  std::vector<ChangeEvent> events;
+  for (auto [id, modseq] : touched) events.emplace_back(user, id, modseq);
+  notify(std::move(events));
+  return results;
+}
+
+PruneResult PgMailStore::prune_expunged(std::chrono::seconds max_age, int64_t batch) {
+  // Any constant shared by every imapd; "pstl" + 1.
+  constexpr int64_t kPruneLockKey = 0x7073746c0001;
+  return pool_.with([&](Connection& c) {
+    PruneResult res;
+    db::pq::Transaction tx(c);
+    if (!c.exec(kPruneLock, Params().i64(kPruneLockKey)).boolean(0, 0)) {
+      res.locked = false;
+      return res;
+    }
+    auto pick = c.exec(kPrunePick, Params().i64(max_age.count()));
+    if (!pick.rows()) {
+      tx.commit();
+      return res;
+    }
+    const int64_t user = pick.i64(0, 0), mailbox = pick.i64(0, 1);
+    // One mailbox per transaction, its row locked first in the order writers
+    // (EXPUNGE, MOVE) lock it, never two at once: pruning cannot deadlock with them.
+    c.exec(kLockMailbox, Params().i64(user).i64(mailbox));
+    auto done = c.exec(kPruneBatch, Params().i64(user).i64(mailbox).i64(max_age.count()).i64(batch));
+    tx.commit();
+    res.deleted = done.i64(0, 0);
+    // More may remain in this mailbox or in others; the caller stops at a call
+    // that finds nothing old enough.
+    res.more = true;
+    return res;
+  });
+}
+
+// ---- change feed ----
+
+void PgMailStore::start_change_feed(ChangeCallback callback) {
+  std::lock_guard lock(feed_mu_);
+  listener_ = std::make_unique<ChangeListener>(options_.url, std::move(callback));
+}
+
+void PgMailStore::stop_change_feed() {
+  std::unique_ptr<ChangeListener> l;
+  {
+    std::lock_guard lock(feed_mu_);
+    l = std::move(listener_);
+  }
+}
+
+std::vector<std::pair<WatchedMailbox, Modseq>> PgMailStore::highest_modseqs(const std::vector<WatchedMailbox>& mb) {
+  std::vector<std::pair<WatchedMailbox, Modseq>> out;
+  if (mb.empty()) return out;
+  std::vector<int64_t> users, boxes;
+  for (const auto& w : mb) users.push_back(w.user_id), boxes.push_back(w.mailbox_id);
+  return pool_.with(
+      [&](Connection& c) {
+        auto r = c.exec(kHighestModseqs, Params().i64_array(users).i64_array(boxes));
+        for (int i = 0; i < r.rows(); ++i) out.push_back({WatchedMailbox{r.i64(i, 0), r.i64(i, 1)}, r.i64(i, 2)});
+        return out;
+      },
+      true);
+}
+
+}  // namespace postline::mailstore::pg

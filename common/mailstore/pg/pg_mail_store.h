@@ -1,0 +1,92 @@
+// MailStore on PostgreSQL (the tables of common/mailstore/sql). See
+// common/mailstore/README.md for the schema and docs/DESIGN.md for why it is
+// built this way: prepared statements with binary results (common/db/pq.h),
+// one round trip per command (pipelines for reads, server-side functions for
+// writes), an in-process index cache for SELECT, and change notifications
+// sent after commit instead of inside the writer's transaction.
+#pragma once
+
+#include "common/db/pq.h"
+#include "common/mailstore/mail_store.h"
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace postline::mailstore::pg {
+
+class IndexCache;
+class NotificationSender;
+class ChangeListener;
+
+struct PgOptions {
+  std::string url;
+  size_t pool_size = 8;
+  // Messages (index entries, about 24 bytes each) the open() cache may hold
+  // across all mailboxes; 0 disables it.
+  size_t index_cache_messages = 2'000'000;
+  // STORE and EXPUNGE wait for their WAL flush like every other write. Off by
+  // default: a crash may then lose the last fraction of a second of flag
+  // changes (a message may show up unread or undeleted again), never a
+  // message; APPEND, COPY, MOVE, delivery and mailbox changes always wait.
+  bool durable_flag_updates = false;
+};
+
+class PgMailStore final : public MailStore {
+ public:
+  explicit PgMailStore(PgOptions options);
+  ~PgMailStore() override;
+
+  void ensure_account(UserId user) override;
+  MailboxList list(UserId user) override;
+  std::optional<MailboxInfo> find_mailbox(UserId user, const std::string& name) override;
+  std::vector<MailboxStatus> status(UserId user, const std::vector<std::string>& names) override;
+  StoreError create_mailbox(UserId user, const std::string& name) override;
+  StoreError delete_mailbox(UserId user, const std::string& name) override;
+  StoreError rename_mailbox(UserId user, const std::string& from, const std::string& to) override;
+  StoreError subscribe(UserId user, const std::string& name) override;
+  void unsubscribe(UserId user, const std::string& name) override;
+  Usage usage(UserId user) override;
+
+  Opened open(UserId user, const std::string& name, std::optional<Modseq> vanished_since = {}) override;
+  Changes changes_since(UserId user, MailboxId mailbox, Modseq since) override;
+  std::vector<Uid> expunged_since(UserId user, MailboxId mailbox, Modseq since) override;
+  std::vector<MessageData> read_messages(UserId user, MailboxId mailbox, const std::vector<Uid>& uids,
+                                         unsigned fields) override;
+  std::vector<std::optional<std::string>> read_bodies(UserId user, const std::vector<std::string>& blobs) override;
+  std::vector<std::optional<std::string>> read_ranges(UserId user, const std::vector<BodyRange>& ranges) override;
+  std::vector<SearchHit> search(UserId user, MailboxId mailbox, const SearchCriterion& criteria) override;
+
+  FlagUpdate store_flags(UserId user, MailboxId mailbox, const std::vector<Uid>& uids, FlagMode mode,
+                         const Flags& flags, std::optional<Modseq> unchanged_since = {}) override;
+  std::vector<Uid> expunge(UserId user, MailboxId mailbox, const std::optional<std::vector<Uid>>& only) override;
+  AppendResult append(UserId user, const std::string& mailbox, const std::vector<AppendItem>& items,
+                      const Quota& quota = {}) override;
+  CopyResult copy(UserId user, MailboxId source, const std::vector<Uid>& uids, const std::string& dest, bool move,
+                  const Quota& quota = {}) override;
+  std::vector<DeliveryResult> deliver(UserId user, std::string_view mailbox, const std::vector<DeliveryItem>& items,
+                                      const Quota& quota = {}) override;
+  PruneResult prune_expunged(std::chrono::seconds max_age, int64_t batch) override;
+
+  void start_change_feed(ChangeCallback callback) override;
+  void stop_change_feed() override;
+  std::vector<std::pair<WatchedMailbox, Modseq>> highest_modseqs(const std::vector<WatchedMailbox>& mb) override;
+  bool ping() override;
+
+  // For tests and metrics.
+  size_t cached_messages() const;
+
+ private:
+  Opened open_uncached(db::pq::Connection& c, UserId user, const std::string& name,
+                       std::optional<Modseq> vanished_since);
+  void notify(std::vector<ChangeEvent> events);
+
+  PgOptions options_;
+  db::pq::Pool pool_;
+  std::unique_ptr<IndexCache> cache_;
+  std::unique_ptr<NotificationSender> sender_;
+  std::mutex feed_mu_;
+  std::unique_ptr<ChangeListener> listener_;
+};
+
+}  // namespace postline::mailstore::pg

@@ -1,0 +1,131 @@
+// PgMailStore against a real PostgreSQL: what only the PostgreSQL
+// implementation has (the index cache across instances, change notifications
+// between processes, concurrency, the pruning lock). The behaviour both
+// implementations share is in mail_store_conformance_test.cpp.
+#include "common/mailstore/accounts.h"
+#include "common/mailstore/pg/pg_mail_store.h"
+#include "common/mailstore/sql/migrations.h"
+#include "common/db/migrations.h"
+#include "tests/support/pg_test_db.h"
+
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+using namespace postline::mailstore;
+
+namespace {
+
+constexpr UserId kUser = 42;
+
+std::string message(int i, const std::string& subject = "hello") {
+  return "From: a@example.test\r\nTo: b@example.test\r\nSubject: " + subject + " " + std::to_string(i) +
+         "\r\nMessage-ID: <m" + std::to_string(i) + "@example.test>\r\n\r\nBody " + std::to_string(i) + "\r\n";
+}
+
+class PgMailStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    url_ = postline::testing::create_test_database("mailstore_pg");
+    pqxx::connection c(url_);
+    postline::db::migrate(c, sql::migrations());
+    store_ = make();
+    store_->ensure_account(kUser);
+  }
+  std::unique_ptr<pg::PgMailStore> make(size_t cache = 100000) {
+    pg::PgOptions o;
+    o.url = url_;
+    o.pool_size = 4;
+    o.index_cache_messages = cache;
+    return std::make_unique<pg::PgMailStore>(o);
+  }
+  Uid append(MailStore& s, int i, const std::string& box = "INBOX", Flags flags = {}) {
+    const std::string m = message(i);
+    auto r = s.append(kUser, box, {AppendItem{m, flags}});
+    EXPECT_EQ(r.error, StoreError::kNone);
+    return r.uids.empty() ? 0 : r.uids[0];
+  }
+  std::string url_;
+  std::unique_ptr<pg::PgMailStore> store_;
+};
+
+TEST_F(PgMailStoreTest, OpenReadsTheIndexAndTheCacheFollowsChangesOfAnotherInstance) {
+  for (int i = 1; i <= 5; ++i) append(*store_, i);
+  auto first = store_->open(kUser, "INBOX");
+  ASSERT_TRUE(first.index);
+  ASSERT_EQ(first.index->entries.size(), 5u);
+  EXPECT_EQ(store_->cached_messages(), 5u);
+
+  // Nothing changed: the very same snapshot comes back.
+  auto again = store_->open(kUser, "INBOX");
+  EXPECT_EQ(again.index.get(), first.index.get());
+
+  // Another instance (its own cache) flags, expunges and appends.
+  auto other = make();
+  const MailboxId id = first.index->info.mailbox_id;
+  other->store_flags(kUser, id, {2, 3}, FlagMode::kAdd, Flags{kDeleted | kSeen, {"$Work"}});
+  EXPECT_EQ(other->expunge(kUser, id, std::vector<Uid>{3}), std::vector<Uid>{3});
+  append(*other, 6);
+
+  auto fresh = store_->open(kUser, "INBOX");
+  ASSERT_TRUE(fresh.index);
+  std::vector<Uid> uids;
+  for (const auto& e : fresh.index->entries) uids.push_back(e.uid);
+  EXPECT_EQ(uids, (std::vector<Uid>{1, 2, 4, 5, 6}));
+  const auto& two = fresh.index->entries[1];
+  EXPECT_EQ(two.system, kDeleted | kSeen);
+  EXPECT_EQ(fresh.index->keywords.get(two.keywords), std::vector<std::string>{"$Work"});
+  EXPECT_EQ(fresh.index->info.uidnext, 7);
+  // The refreshed snapshot equals what a cold open reads.
+  auto cold = make()->open(kUser, "INBOX");
+  ASSERT_EQ(cold.index->entries.size(), fresh.index->entries.size());
+  for (size_t i = 0; i < cold.index->entries.size(); ++i) {
+    EXPECT_EQ(cold.index->entries[i].uid, fresh.index->entries[i].uid);
+    EXPECT_EQ(cold.index->entries[i].modseq, fresh.index->entries[i].modseq);
+    EXPECT_EQ(cold.index->flags_of(cold.index->entries[i]), fresh.index->flags_of(fresh.index->entries[i]));
+  }
+  EXPECT_EQ(cold.index->info.highestmodseq, fresh.index->info.highestmodseq);
+}
+
+TEST_F(PgMailStoreTest, ACachedNameThatNowNamesAnotherMailboxIsReadAfresh) {
+  ASSERT_EQ(store_->create_mailbox(kUser, "Box"), StoreError::kNone);
+  append(*store_, 1, "Box");
+  ASSERT_EQ(store_->open(kUser, "Box").index->entries.size(), 1u);
+  auto other = make();
+  ASSERT_EQ(other->delete_mailbox(kUser, "Box"), StoreError::kNone);
+  ASSERT_EQ(other->create_mailbox(kUser, "Box"), StoreError::kNone);
+  auto reopened = store_->open(kUser, "Box");
+  ASSERT_TRUE(reopened.index);
+  EXPECT_TRUE(reopened.index->entries.empty());
+  ASSERT_EQ(other->delete_mailbox(kUser, "Box"), StoreError::kNone);
+  EXPECT_FALSE(store_->open(kUser, "Box").index);
+}
+
+TEST_F(PgMailStoreTest, ChangeNotificationsReachAnotherInstanceAfterTheCommit) {
+  auto listener = make();
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<ChangeEvent> seen;
+  listener->start_change_feed([&](const ChangeEvent& e) {
+    std::lock_guard lock(m);
+    seen.push_back(e);
+    cv.notify_all();
+  });
+  const Uid uid = append(*store_, 1);
+  auto info = store_->find_mailbox(kUser, "INBOX").value();
+  std::unique_lock lock(m);
+  ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] {
+    for (const auto& e : seen)
+      if (e.mailbox_id == info.mailbox_id && e.modseq == info.highestmodseq) return true;
+    return false;
+  })) << "no notification for the APPEND of UID " << uid;
+  // The data is visible by the time the notification is.
+  auto ch = listener->changes_since(kUser, info.mailbox_id, 0);
+  ASSERT_EQ(ch.changed.size(), 1u);
+  EXPECT_EQ(ch.changed[0].uid, uid);
+}
+
+}  // namespace

@@ -1,0 +1,153 @@
+#include "common/mailstore/pg/search_sql.h"
+
+#include "common/mime/mime.h"
+
+namespace postline::mailstore::pg {
+
+namespace {
+
+std::string like_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '%' || c == '_' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+std::string regex_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    unsigned char u = c;
+    if (!((u >= '0' && u <= '9') || (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || u >= 0x80 || c == ' '))
+      out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+struct Compiler {
+  db::pq::Params params;
+  int next = 3;  // $1 user, $2 mailbox
+
+  std::string i64(int64_t v) {
+    params.i64(v);
+    return "$" + std::to_string(next++);
+  }
+  std::string text(const std::string& v) {
+    params.text(v);
+    return "$" + std::to_string(next++);
+  }
+  std::string date_cmp(const char* column, const char* op, int64_t days) {
+    return std::string("(") + column + " " + op + " DATE '1970-01-01' + " + i64(days) + "::integer)";
+  }
+
+  std::string compile(const SearchCriterion& k) {
+    using K = SearchCriterion;
+    switch (k.kind) {
+      case K::kAll: return "TRUE";
+      case K::kNone: return "FALSE";
+      case K::kAnd: {
+        std::string out = "(TRUE";
+        for (const auto& c : k.children) out += " AND " + compile(c);
+        return out + ")";
+      }
+      case K::kOr: {
+        std::string out = "(FALSE";
+        for (const auto& c : k.children) out += " OR " + compile(c);
+        return out + ")";
+      }
+      case K::kNot: return "(NOT " + compile(k.children.at(0)) + ")";
+      case K::kSystemFlag: return "((m.sysflags & " + i64(k.number) + ") <> 0)";
+      case K::kKeyword: return "(m.keywords IS NOT NULL AND " + text(k.text) + " = ANY(m.keywords))";
+      case K::kBefore: return date_cmp("(m.internaldate AT TIME ZONE 'UTC')::date", "<", k.number);
+      case K::kOn: return date_cmp("(m.internaldate AT TIME ZONE 'UTC')::date", "=", k.number);
+      case K::kSince: return date_cmp("(m.internaldate AT TIME ZONE 'UTC')::date", ">=", k.number);
+      case K::kSentBefore: return date_cmp("m.sent_date", "<", k.number);
+      case K::kSentOn: return date_cmp("m.sent_date", "=", k.number);
+      case K::kSentSince: return date_cmp("m.sent_date", ">=", k.number);
+      case K::kSavedBefore: return date_cmp("(m.savedate AT TIME ZONE 'UTC')::date", "<", k.number);
+      case K::kSavedOn: return date_cmp("(m.savedate AT TIME ZONE 'UTC')::date", "=", k.number);
+      case K::kSavedSince: return date_cmp("(m.savedate AT TIME ZONE 'UTC')::date", ">=", k.number);
+      case K::kOlder: return "(m.internaldate <= now() - make_interval(secs => " + i64(k.number) + "))";
+      case K::kYounger: return "(m.internaldate >= now() - make_interval(secs => " + i64(k.number) + "))";
+      case K::kLarger: return "(m.size > " + i64(k.number) + ")";
+      case K::kSmaller: return "(m.size < " + i64(k.number) + ")";
+      case K::kModseq: return "(m.modseq >= " + i64(k.number) + ")";
+      case K::kUids: {
+        if (k.uid_ranges.empty()) return "FALSE";
+        // As parameters, so every UID set shares one prepared statement shape.
+        std::vector<int64_t> lo, hi;
+        for (auto [a, b] : k.uid_ranges) lo.push_back(a), hi.push_back(b);
+        params.i64_array(lo);
+        params.i64_array(hi);
+        const std::string a = "$" + std::to_string(next++), b = "$" + std::to_string(next++);
+        return "(EXISTS (SELECT 1 FROM unnest(" + a + "::int8[], " + b + "::int8[]) AS r(lo, hi) "
+               "WHERE m.uid BETWEEN r.lo AND r.hi))";
+      }
+      case K::kText: {
+        std::string v = fold_search_key(k.text);
+        if (v.empty()) return "TRUE";
+        return "(s.search_text LIKE " + text("%" + like_escape(v) + "%") + ")";
+      }
+      case K::kBody: {
+        std::string v = fold_search_key(k.text);
+        if (v.empty()) return "TRUE";
+        // The LIKE on the whole text lets the trigram index narrow first.
+        std::string p = text("%" + like_escape(v) + "%");
+        return "(s.search_text LIKE " + p + " AND substr(s.search_text, strpos(s.search_text, E'\\n\\n')) LIKE " +
+               p + ")";
+      }
+      case K::kHeader: {
+        std::string field = fold_search_key(k.field), v = fold_search_key(k.text);
+        // One header line: "name: value". An empty value matches the field's presence.
+        std::string re = "(^|\\n)" + regex_escape(field) + ":[^\\n]*" + regex_escape(v);
+        std::string cond = "(s.search_text ~ " + text(re) + ")";
+        if (!v.empty()) cond = "(s.search_text LIKE " + text("%" + like_escape(v) + "%") + " AND " + cond + ")";
+        return cond;
+      }
+    }
+    return "FALSE";
+  }
+};
+
+bool uses_text(const SearchCriterion& k) {
+  if (k.kind == SearchCriterion::kText || k.kind == SearchCriterion::kBody || k.kind == SearchCriterion::kHeader)
+    return true;
+  for (const auto& c : k.children)
+    if (uses_text(c)) return true;
+  return false;
+}
+
+}  // namespace
+
+std::string fold_search_key(const std::string& s) {
+  std::string f = mime::fold_case(s), out;
+  bool space = false;
+  for (char c : f) {
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+      space = true;
+      continue;
+    }
+    if (space && !out.empty()) out += ' ';
+    space = false;
+    out += c;
+  }
+  return out;
+}
+
+CompiledSearch compile_search(UserId user, MailboxId mailbox, const SearchCriterion& criteria) {
+  Compiler c;
+  c.params.i64(user).i64(mailbox);
+  std::string where = c.compile(criteria);
+  CompiledSearch out;
+  // search_text lives in mailstore_search, one row per distinct body (keyed
+  // like the blob); joined only when a text key needs it.
+  out.sql = std::string("SELECT m.uid, m.modseq FROM mailstore_messages m ") +
+            (uses_text(criteria) ? "LEFT JOIN mailstore_search s ON s.sha256 = m.blob_sha256 " : "") +
+            "WHERE m.user_id = $1 AND m.mailbox_id = $2 AND " + where + " ORDER BY m.uid";
+  out.params = std::move(c.params);
+  return out;
+}
+
+}  // namespace postline::mailstore::pg
