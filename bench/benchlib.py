@@ -143,7 +143,20 @@ def make_message(i: int, size: int, sender: str, rcpt: str, needle: str | None =
     """A plain RFC 5322 message of about `size` bytes, deterministic in (i, size, seed)."""
     import random
     rnd = random.Random(i * 7919 + size + seed)
-    subject = " ".join(rnd.choice(WORDS) for _ in range(5))
+    # rnd.choice()/randint() inlined (the same getrandbits draws, so the same bytes as
+    # before, about twice as fast: the bulk loads generate 100,000s of these).
+    getrandbits = rnd.getrandbits
+    words = WORDS
+    n_words = len(words)
+    k_words = n_words.bit_length()
+
+    def below(n: int, k: int) -> int:
+        r = getrandbits(k)
+        while r >= n:
+            r = getrandbits(k)
+        return r
+
+    subject = " ".join(words[below(n_words, k_words)] for _ in range(5))
     head = (f"From: Bench Sender {i % 17} <{sender}>\r\n"
             f"To: <{rcpt}>\r\n"
             f"Subject: {subject} #{i}\r\n"
@@ -157,10 +170,25 @@ def make_message(i: int, size: int, sender: str, rcpt: str, needle: str | None =
     if needle:
         lines.append(f"This one mentions the {needle} somewhere in its text.")
     while total < size:
-        line = " ".join(rnd.choice(WORDS) for _ in range(rnd.randint(6, 12)))
+        count = 6 + below(7, 3)  # randint(6, 12)
+        line = " ".join([words[below(n_words, k_words)] for _ in range(count)])
         lines.append(line)
         total += len(line) + 2
     return (head + "\r\n".join(lines) + "\r\n").encode()
+
+
+def _make_message_star(spec: tuple) -> bytes:
+    return make_message(*spec)
+
+
+def make_messages(specs: list[tuple], processes: int | None = None) -> list[bytes]:
+    """make_message(*spec) for every spec (i, size, sender, rcpt[, needle, seed]), in order;
+    spread over the CPUs when there are many (100,000 x 4 KiB: ~40 s on one core)."""
+    if len(specs) < 4000 or (processes or os.cpu_count() or 1) < 2:
+        return [make_message(*spec) for spec in specs]
+    import multiprocessing
+    with multiprocessing.get_context("fork").Pool(processes or os.cpu_count()) as pool:
+        return pool.map(_make_message_star, specs, chunksize=500)
 
 
 # --- PostgreSQL and Postline ----------------------------------------------------------
@@ -252,6 +280,34 @@ def postline_platform(pg_url: str, extra_env: dict | None = None, keep: bool = F
             log(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def postline_add_users(p, users: list[str], password: str, parallel: int = 4):
+    """Creates the accounts (and their domains) with `postline user add`, a few CLI processes at once."""
+    import threading
+    for domain in sorted({u.split("@", 1)[1] for u in users}):
+        p.add_domain(domain)
+    todo = list(reversed(users))
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def worker():
+        while not errors:
+            with lock:
+                if not todo:
+                    return
+                user = todo.pop()
+            try:
+                p.cli("user", "add", user, "--password-stdin", input=password + "\n")
+            except Exception as e:  # noqa: BLE001 - handed to the caller
+                errors.append(e)
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, parallel))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
 
 
 # --- Postfix ----------------------------------------------------------------------
@@ -412,19 +468,27 @@ class DovecotPeer:
     """A private Dovecot (imap only): its own config file, base_dir, logs and Maildirs in a
     temp dir, plain LOGIN allowed on 127.0.0.1:PORT, users from a passwd-file, mail as
     MAIL_USER. `mail_root/<user>/` is each user's Maildir (Postfix's virtual(8) can
-    deliver there). Needs root."""
+    deliver there). `extra_conf` is appended to the config (e.g. higher process limits).
+    Needs root."""
 
-    def __init__(self, workdir: Path, mail_root: Path | None = None):
+    # How the passwd-file stores passwords (printed by benchmarks that log in a lot).
+    PASSDB_SCHEME = "passwd-file, {PLAIN} passwords"
+
+    def __init__(self, workdir: Path, mail_root: Path | None = None, extra_conf: str = ""):
         self.dir = workdir
         self.port = free_port()
         self.mail_root = mail_root or (workdir / "mail")
         self.conf = workdir / "dovecot.conf"
+        self.extra_conf = extra_conf
         self.users: dict[str, str] = {}
         self.started = False
         self.instance = "bench" + os.urandom(3).hex()
 
     def add_user(self, user: str, password: str):
-        self.users[user] = password
+        self.add_users({user: password})
+
+    def add_users(self, users: dict[str, str]):
+        self.users.update(users)
         uid, gid = _ids(MAIL_USER)
         lines = [f"{u}:{{PLAIN}}{p}:{uid}:{gid}::{self.mail_root / u}::" for u, p in self.users.items()]
         (self.dir / "passwd").write_text("\n".join(lines) + "\n")
@@ -483,6 +547,7 @@ service imap-login {{
 protocol imap {{
   mail_max_userip_connections = 100
 }}
+{self.extra_conf}
 """)
         (self.dir / "state").mkdir(exist_ok=True)
         # The daemon keeps its stdio: give it a file, not our pipes.
@@ -498,6 +563,13 @@ protocol imap {{
     def _ready(self):
         with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
             return s.recv(200).startswith(b"* OK")
+
+    def master_pid(self) -> int | None:
+        """The dovecot master: every other Dovecot process is its descendant."""
+        try:
+            return int((self.dir / "run" / "master.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
 
     def stop(self):
         if not self.started:
@@ -638,3 +710,315 @@ class RawImap:
             self.f.close()
         with contextlib.suppress(Exception):
             self.sock.close()
+
+    def capabilities(self) -> set[str]:
+        _, untagged, _ = self.command("CAPABILITY")
+        caps: set[str] = set()
+        for line in untagged:
+            if line.startswith(b"* CAPABILITY "):
+                caps.update(line[13:].decode(errors="replace").upper().split())
+        return caps
+
+
+# --- bulk loading: pipelined APPEND over several connections ------------------------------
+
+class AppendJob:
+    """Messages to APPEND to one user's mailbox (one connection, logged in once)."""
+
+    def __init__(self, user: str, password: str, messages, mailbox: str = "INBOX"):
+        self.user, self.password, self.messages, self.mailbox = user, password, messages, mailbox
+
+
+class FillResult:
+    def __init__(self, messages: int, nbytes: int, seconds: float, connections: int, window: int, mode: str):
+        self.messages, self.bytes, self.seconds = messages, nbytes, seconds
+        self.connections, self.window, self.mode = connections, window, mode
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds if self.seconds > 0 else float("nan")
+
+    @property
+    def how(self) -> str:
+        return f"{self.connections} connections x {self.window} APPENDs in flight, {self.mode}"
+
+    def describe(self) -> str:
+        return (f"{self.messages} msgs, {self.bytes / 1e6:.1f} MB in {self.seconds:.1f} s = {self.rate:.0f} msg/s, "
+                f"{self.bytes / 1e6 / self.seconds if self.seconds > 0 else float('nan'):.1f} MB/s ({self.how})")
+
+
+def split_job(user: str, password: str, messages, parts: int, mailbox: str = "INBOX") -> list[AppendJob]:
+    """One mailbox filled over `parts` connections: message k goes to connection k % parts."""
+    parts = max(1, min(parts, len(messages)))
+    return [AppendJob(user, password, messages[k::parts], mailbox) for k in range(parts)]
+
+
+def pipelined_append(c: RawImap, mailbox: str, messages, window: int, literal_plus: bool = True,
+                     stop=None, deadline: float | None = None, progress=None, batch: int = 1) -> int:
+    """APPENDs `messages` on the logged-in connection `c` with at most `window` commands in
+    flight (LITERAL+: the message follows its command at once), reading every tagged reply.
+    batch > 1: MULTIAPPEND (RFC 3502), up to `batch` messages in one command (one server
+    transaction); only for servers that advertise it. Raises ImapError on the first
+    NO/BAD/BYE or anything malformed. Returns bytes sent."""
+    import collections
+    box = RawImap.quote(mailbox).encode()
+    inflight: collections.deque = collections.deque()
+    sent = 0
+    counts: dict[bytes, int] = {}
+
+    def read_one():
+        line, _ = c.read_response_line()
+        if line.startswith(b"* "):
+            if line.startswith(b"* BYE"):
+                raise ImapError(f"APPEND: server said {line!r}")
+            return  # EXISTS/RECENT and the like
+        if line.startswith(b"+"):
+            raise ImapError(f"APPEND: unexpected continuation {line!r} (LITERAL+ not honoured?)")
+        tag = line.split(b" ", 1)[0]
+        if tag not in inflight:
+            raise ImapError(f"APPEND: reply with an unknown tag: {line!r}")
+        if not line.startswith(tag + b" OK"):
+            raise ImapError(f"APPEND: {line!r}")
+        inflight.remove(tag)
+        if progress:
+            progress(counts.pop(tag, 1))
+
+    if not literal_plus:
+        for m in messages:
+            if (stop is not None and stop.is_set()) or (deadline and time.monotonic() > deadline):
+                raise BenchTimeout("time limit while loading")
+            c.append(mailbox, m)
+            sent += len(m)
+            if progress:
+                progress(1)
+        return sent
+    batch = max(1, batch)
+    for start in range(0, len(messages), batch):
+        group = messages[start:start + batch]
+        while len(inflight) >= window:
+            read_one()
+        if (stop is not None and stop.is_set()) or (deadline and time.monotonic() > deadline):
+            raise BenchTimeout("time limit while loading")
+        tag = c._tag()
+        c.sock.sendall(b"%s APPEND %s " % (tag, box)
+                       + b" ".join(b"{%d+}\r\n%s" % (len(m), m) for m in group) + b"\r\n")
+        inflight.append(tag)
+        counts[tag] = len(group)
+        sent += sum(len(m) for m in group)
+    while inflight:
+        read_one()
+    return sent
+
+
+def bulk_append(port: int, jobs: list[AppendJob], connections: int = 4, window: int = 16,
+                deadline: float | None = None, label: str = "", multiappend: int = 100) -> FillResult:
+    """Fills mailboxes quickly: `connections` threads take the jobs in turn, each job on its
+    own logged-in connection with pipelined APPENDs (LITERAL+ when the server has it, else
+    one synchronising APPEND at a time), `window` commands in flight; a server that
+    advertises MULTIAPPEND gets up to `multiappend` messages per command (0/1: never).
+    Fails loudly (ImapError) on any refused APPEND."""
+    import threading
+    import queue as queue_mod
+    todo: queue_mod.Queue = queue_mod.Queue()
+    for j in jobs:
+        todo.put(j)
+    total = sum(len(j.messages) for j in jobs)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    done = [0]
+    nbytes = [0]
+    lock = threading.Lock()
+    modes: set[str] = set()
+
+    def progress(n):
+        with lock:
+            done[0] += n
+
+    def worker():
+        try:
+            while not stop.is_set():
+                try:
+                    job = todo.get_nowait()
+                except queue_mod.Empty:
+                    return
+                c = RawImap(port, timeout=120)
+                try:
+                    c.login(job.user, job.password)
+                    caps = c.capabilities()
+                    lp = "LITERAL+" in caps or ("LITERAL-" in caps and max(map(len, job.messages), default=0) <= 4096)
+                    batch = multiappend if lp and multiappend > 1 and "MULTIAPPEND" in caps else 1
+                    modes.add(("pipelined, LITERAL+" + (f", MULTIAPPEND of {batch}" if batch > 1 else ""))
+                              if lp else "one at a time, no LITERAL+")
+                    n = pipelined_append(c, job.mailbox, job.messages, window, lp, stop, deadline, progress, batch)
+                    with lock:
+                        nbytes[0] += n
+                finally:
+                    c.close()
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            with lock:
+                errors.append(e)
+            stop.set()
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=worker, daemon=True, name=f"fill-{k}") for k in range(max(1, min(connections, len(jobs))))]
+    for t in threads:
+        t.start()
+    last_report = t0
+    try:
+        while any(t.is_alive() for t in threads):
+            next(t for t in threads if t.is_alive()).join(0.2)
+            now = time.monotonic()
+            if now - last_report >= 15:
+                last_report = now
+                log(f"  {label}fill: {done[0]}/{total} after {now - t0:.0f} s ({done[0] / (now - t0):.0f} msg/s)")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    if errors:
+        e = errors[0]
+        if isinstance(e, ImapError):
+            err = ImapError(f"{label}bulk APPEND failed after {done[0]} of {total}: {e}")
+            err.done = done[0]
+            raise err
+        raise e
+    return FillResult(total, nbytes[0], time.monotonic() - t0, len(threads), window, " / ".join(sorted(modes)) or "-")
+
+
+# --- processes: CPU and memory from /proc ------------------------------------------------
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # comm may hold spaces and parentheses: split after the last ')'
+    return text[text.rindex(")") + 2:].split()
+
+
+def all_ppids() -> dict[int, int]:
+    out = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            f = _stat_fields(int(d))
+            if f:
+                out[int(d)] = int(f[1])
+    return out
+
+
+def process_tree(roots) -> list[int]:
+    """The live pids of `roots` and all their descendants."""
+    ppids = all_ppids()
+    children: dict[int, list[int]] = {}
+    for pid, ppid in ppids.items():
+        children.setdefault(ppid, []).append(pid)
+    seen, stack = [], [r for r in roots if r in ppids]
+    while stack:
+        pid = stack.pop()
+        if pid in seen:
+            continue
+        seen.append(pid)
+        stack.extend(children.get(pid, ()))
+    return seen
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime + cutime + cstime (its reaped children included), 0 when gone."""
+    f = _stat_fields(pid)
+    if not f:
+        return 0.0
+    return sum(int(x) for x in f[11:15]) / CLK_TCK
+
+
+def tree_cpu_seconds(roots) -> float:
+    """CPU seconds of a process tree so far: every live member's own time plus what it has
+    reaped (cutime/cstime). Processes that started and exited inside the tree are counted
+    in their parent's cutime once reaped, so the difference of two readings is the tree's
+    CPU between them (a child reaped by someone outside the tree would be missed)."""
+    return sum(process_cpu_seconds(p) for p in process_tree(roots))
+
+
+def process_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "?"
+
+
+def process_memory_kb(pid: int) -> tuple[int, int]:
+    """(PSS, RSS) in KiB from /proc/PID/smaps_rollup; (0, 0) when gone."""
+    pss = rss = 0
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                pss = int(line.split()[1])
+            elif line.startswith("Rss:"):
+                rss = int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return pss, rss
+
+
+def tree_memory_kb(roots) -> tuple[int, int, int]:
+    """(total PSS, total RSS, number of processes) of a process tree, KiB."""
+    pids = process_tree(roots)
+    pss = rss = 0
+    for p in pids:
+        a, r = process_memory_kb(p)
+        pss += a
+        rss += r
+    return pss, rss, len(pids)
+
+
+def listening_pid(port: int, host: str = "127.0.0.1") -> int | None:
+    """The process holding the listening TCP socket host:port (e.g. a PostgreSQL postmaster;
+    its backends do not keep the listener). Needs root for other users' processes."""
+    want_local = f"{''.join(f'{int(x):02X}' for x in reversed(host.split('.')))}:{port:04X}"
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            f = line.split()
+            if f[1] in (want_local, f"00000000:{port:04X}") and f[3] == "0A":
+                inodes.add(f"socket:[{f[9]}]")
+    if not inodes:
+        return None
+    holders = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{d}/fd"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{d}/fd/{fd}") in inodes:
+                        holders.append(int(d))
+                        break
+    if not holders:
+        return None
+    ppids = all_ppids()
+    roots = [h for h in holders if ppids.get(h) not in holders]
+    return min(roots or holders)
+
+
+def postgres_pid(pg_url: str) -> int | None:
+    """The postmaster of the server at pg_url (when it runs on this machine)."""
+    from urllib.parse import urlparse
+    u = urlparse(pg_url)
+    return listening_pid(u.port or 5432, "127.0.0.1")
+
+
+def raise_nofile(n: int) -> int:
+    """Raises this process's open-file limit to at least n (children inherit it); returns it."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= n:
+        return soft
+    if hard != resource.RLIM_INFINITY and hard < n:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+            return n
+        n = hard
+    resource.setrlimit(resource.RLIMIT_NOFILE, (n, hard))
+    return n

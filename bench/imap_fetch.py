@@ -1,19 +1,32 @@
 #!/usr/bin/python3
-"""IMAP reading a big mailbox: Postline's imapd next to a private Dovecot.
+"""IMAP reading a big mailbox: Postline's imapd next to a private Dovecot (issue 13).
 
-A mailbox of M messages (default 1000, several sizes, a needle word in every 50th) is
-APPENDed to Postline (imapd -> mailstore in PostgreSQL) and to a private Dovecot
-(Maildir in a temp dir). Then, on a fresh logged-in connection each, timed R times,
-alternating the two servers:
+A mailbox of M messages (default 1000, several sizes, a needle word in every 50th), the same
+messages on both sides, is filled by the bulk loader (benchlib.bulk_append: pipelined
+APPEND over several connections; MULTIAPPEND where the server has it) into Postline
+(imapd -> mailstore in PostgreSQL) and into a private Dovecot (Maildir in a temp dir).
+Then every round runs, on a fresh logged-in connection per server, alternating which
+server goes first:
 
     SELECT INBOX
-    FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE)     -- what a client lists a folder with
+    UID FETCH 1:* (FLAGS)                            -- a client resynchronising flags
+    FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE)        -- what a client lists a folder with
+    FETCH 1:* (BODY.PEEK[HEADER.FIELDS (FROM SUBJECT)]) -- a header section, ditto
     FETCH 1:* (BODY.PEEK[])                          -- every full body
     FETCH 1:* (BINARY.PEEK[1])                       -- a body part, transfer-decoded (RFC 3516)
-    FETCH 1:* (BODY.PEEK[HEADER.FIELDS (FROM SUBJECT)]) -- a header section, as clients list with
-    SEARCH TEXT "needle"                            -- Postline: pg_trgm index; Dovecot: no FTS plugin, it reads the mails
+    SEARCH TEXT "needle"                             -- Postline: pg_trgm index; Dovecot: no FTS plugin
 
-    /usr/bin/python3 bench/imap_fetch.py [--messages 1000] [--repeats 3]
+The first --warmup rounds (default 1) are not in the medians; the very first round of each
+server is printed as its own "cold" table (first read after the fill: server caches not
+warmed by any read; the OS page cache is not dropped).
+
+    /usr/bin/python3 bench/imap_fetch.py [--messages 1000] [--repeats 3] [--warmup 1]
+    /usr/bin/python3 bench/imap_fetch.py --messages 10000
+    /usr/bin/python3 bench/imap_fetch.py --scenario large   # 100,000 x 4 KiB; body FETCHes on the last 1000
+
+--scenario large is --messages 100000 --sizes 4k --body-range 1000 --time-limit 3600 (each
+can still be overridden): the whole-mailbox rows stay 1:*, the two body rows fetch the last
+1000 messages (N:*), since 1:* would be 400 MB per round. --skip drops rows by name.
 
 Needs root (Dovecot runs mail as `nobody`), the packages in scripts/packages/bench.txt
 and the Postline binaries in $POSTLINE_BUILD_DIR/bin (default build/bin).
@@ -36,43 +49,32 @@ import benchlib as b  # noqa: E402
 PASSWORD = "bench password 1"
 NEEDLE = "zanzibarquux"
 SENDER = "someone@sender.example"
+RCPT = "reader@bench.test"  # the To: of every message, the same on both sides
 
+# (name for --skip, command; {range} is 1:* or the last --body-range messages)
 OPERATIONS = [
-    ("SELECT INBOX", "SELECT INBOX"),
-    ("FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE)", "FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE)"),
-    ("FETCH 1:* (BODY.PEEK[])", "FETCH 1:* (BODY.PEEK[])"),
-    ("FETCH 1:* (BINARY.PEEK[1])", "FETCH 1:* (BINARY.PEEK[1])"),
-    ("FETCH 1:* (BODY.PEEK[HEADER.FIELDS (FROM SUBJECT)])", "FETCH 1:* (BODY.PEEK[HEADER.FIELDS (FROM SUBJECT)])"),
-    (f'SEARCH TEXT "{NEEDLE}"', f'SEARCH TEXT "{NEEDLE}"'),
+    ("select", "SELECT INBOX"),
+    ("flags", "UID FETCH 1:* (FLAGS)"),
+    ("envelope", "FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE)"),
+    ("headers", "FETCH 1:* (BODY.PEEK[HEADER.FIELDS (FROM SUBJECT)])"),
+    ("body", "FETCH {range} (BODY.PEEK[])"),
+    ("binary", "FETCH {range} (BINARY.PEEK[1])"),
+    ("search", f'SEARCH TEXT "{NEEDLE}"'),
 ]
+SCENARIOS = {
+    "default": dict(messages=1000, sizes="1k,4k,16k,48k", body_range=0, time_limit=900),
+    "large": dict(messages=100000, sizes="4k", body_range=1000, time_limit=3600),
+}
 
 
-def make_mailbox(m: int, sizes: list[int], rcpt: str, needle_every: int) -> tuple[list[bytes], int]:
-    msgs = []
+def make_mailbox(m: int, sizes: list[int], needle_every: int) -> tuple[list[bytes], int]:
+    specs = []
     with_needle = 0
     for i in range(m):
         needle = NEEDLE if needle_every and i % needle_every == needle_every // 2 else None
         with_needle += needle is not None
-        msgs.append(b.make_message(i, sizes[i % len(sizes)], SENDER, rcpt, needle=needle, seed=3))
-    return msgs, with_needle
-
-
-def load_append(port: int, user: str, msgs: list[bytes], deadline: float) -> float:
-    c = b.RawImap(port)
-    try:
-        c.login(user, PASSWORD)
-        t0 = time.monotonic()
-        for i, m in enumerate(msgs):
-            if time.monotonic() > deadline:
-                raise b.BenchTimeout("time limit while loading the mailbox")
-            try:
-                c.append("INBOX", m)
-            except b.ImapError as e:
-                e.index = i
-                raise
-        return time.monotonic() - t0
-    finally:
-        c.close()
+        specs.append((i, sizes[i % len(sizes)], SENDER, RCPT, needle, 3))
+    return b.make_messages(specs), with_needle
 
 
 def load_smtp(platform, user: str, msgs: list[bytes], deadline: float) -> float:
@@ -99,33 +101,45 @@ def load_smtp(platform, user: str, msgs: list[bytes], deadline: float) -> float:
     return time.monotonic() - t0
 
 
-def time_operations(port: int, user: str, expect_hits: int, m: int) -> dict[str, tuple[float, str]]:
-    c = b.RawImap(port)
+def fill(name: str, port: int, user: str, msgs: list[bytes], args, deadline: float) -> b.FillResult:
+    b.log(f"[{name}] filling INBOX with {len(msgs)} messages (pipelined APPEND, {args.load_connections} connections)")
+    r = b.bulk_append(port, b.split_job(user, PASSWORD, msgs, args.load_connections),
+                      connections=args.load_connections, window=args.load_window, deadline=deadline,
+                      label=f"[{name}] ", multiappend=args.multiappend)
+    b.log(f"[{name}] fill: {r.describe()}")
+    return r
+
+
+def time_operations(port: int, user: str, ops: list[tuple[str, str, int]], m: int, expect_hits: int,
+                    expect_body_bytes: int | None) -> dict[str, tuple[float, str]]:
+    c = b.RawImap(port, timeout=600)
     out = {}
     try:
         c.login(user, PASSWORD)
-        for label, cmd in OPERATIONS:
+        for name, cmd, expect_n in ops:
             t0 = time.monotonic()
             status, untagged, lit = c.command(cmd, ok=False)
             dt = time.monotonic() - t0
             check = ""
             if not status.split(b" ", 2)[1:2] == [b"OK"]:
                 check = "FAILED: " + status.decode(errors="replace").strip()[:120]
-            elif cmd.startswith("SELECT"):
+            elif name == "select":
                 exists = [int(l.split()[1]) for l in untagged if l.endswith(b" EXISTS\r\n")]
                 if exists != [m]:
-                    check = f"EXISTS {exists} != {m}"
-            elif cmd.startswith("FETCH"):
+                    check = f"WRONG: EXISTS {exists} != {m}"
+            elif " FETCH " in f" {cmd} ":
                 n = sum(1 for l in untagged if b" FETCH " in l[:30])
                 check = f"{n} msgs" + (f", {lit / 1e6:.1f} MB" if lit else "")
-                if n != m:
-                    check = "WRONG: " + check
-            elif cmd.startswith("SEARCH"):
+                if n != expect_n:
+                    check = f"WRONG: {check}, expected {expect_n}"
+                elif name == "body" and expect_body_bytes is not None and lit != expect_body_bytes:
+                    check = f"WRONG: {lit} body bytes, APPENDed {expect_body_bytes}"
+            elif name == "search":
                 hits = sum(len(l.split()) - 2 for l in untagged if l.startswith(b"* SEARCH"))
                 check = f"{hits} hits"
                 if hits != expect_hits:
                     check = f"WRONG: {hits} hits, expected {expect_hits}"
-            out[label] = (dt, check)
+            out[name] = (dt, check)
     finally:
         c.close()
     return out
@@ -133,30 +147,62 @@ def time_operations(port: int, user: str, expect_hits: int, m: int) -> dict[str,
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--messages", type=int, default=1000, help="mailbox size M (default 1000)")
-    ap.add_argument("--sizes", default="1k,4k,16k,48k", help="message sizes in turn (default 1k,4k,16k,48k)")
+    ap.add_argument("--scenario", choices=sorted(SCENARIOS), default="default",
+                    help="default: 1000 messages of 1k,4k,16k,48k; large: 100000 x 4k, body rows on the last 1000")
+    ap.add_argument("--messages", type=int, help="mailbox size M (default 1000; large: 100000)")
+    ap.add_argument("--sizes", help="message sizes in turn (default 1k,4k,16k,48k; large: 4k)")
+    ap.add_argument("--body-range", type=int,
+                    help="BODY.PEEK[]/BINARY.PEEK[1] on the last N messages only (default 0 = 1:*; large: 1000)")
     ap.add_argument("--needle-every", type=int, default=50, help="one message in N contains the needle (default 50)")
-    ap.add_argument("--repeats", type=int, default=3, help="timed rounds per server (default 3)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed rounds per server, in the medians (default 3)")
+    ap.add_argument("--warmup", type=int, default=1,
+                    help="rounds per server before the timed ones, not in the medians; the first is printed as 'cold' (default 1)")
+    ap.add_argument("--skip", default="", help="comma list of rows to leave out: " + ",".join(n for n, _ in OPERATIONS))
     ap.add_argument("--targets", default="postline,dovecot", help="comma list (default postline,dovecot)")
     ap.add_argument("--load", choices=("append", "smtp"), default="append",
-                    help="how Postline's mailbox is filled (default append; smtp: MX + queue)")
-    ap.add_argument("--time-limit", type=float, default=900, help="whole run, seconds (default 900)")
+                    help="how Postline's mailbox is filled (default append: the bulk loader; smtp: MX + queue)")
+    ap.add_argument("--load-connections", type=int, default=4, help="bulk loader: connections per server (default 4)")
+    ap.add_argument("--load-window", type=int, default=16, help="bulk loader: APPENDs in flight per connection (default 16)")
+    ap.add_argument("--multiappend", type=int, default=100,
+                    help="bulk loader: messages per MULTIAPPEND command where the server has it (Dovecot); 0 = never (default 100)")
+    ap.add_argument("--time-limit", type=float, help="whole run, seconds (default 900; large: 3600)")
     ap.add_argument("--keep", action="store_true", help="keep work directories (logs)")
     args = ap.parse_args()
-    if not 1 <= args.messages <= 100000 or not 1 <= args.repeats <= 50:
-        ap.error("--messages 1..100000, --repeats 1..50")
+    for key, value in SCENARIOS[args.scenario].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if not 1 <= args.messages <= 200000 or not 1 <= args.repeats <= 50 or not 0 <= args.warmup <= 10:
+        ap.error("--messages 1..200000, --repeats 1..50, --warmup 0..10")
+    if args.load_connections < 1 or args.load_window < 1 or args.body_range < 0:
+        ap.error("--load-connections and --load-window at least 1, --body-range at least 0")
     sizes = [b.parse_size(s) for s in args.sizes.split(",") if s.strip()]
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     if any(t not in ("postline", "dovecot") for t in targets):
         ap.error("targets: postline, dovecot")
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    if skip - {n for n, _ in OPERATIONS}:
+        ap.error(f"--skip: unknown rows {', '.join(sorted(skip - {n for n, _ in OPERATIONS}))}")
+
+    m = args.messages
+    body_n = min(args.body_range, m) if args.body_range else m
+    body_range = "1:*" if body_n == m else f"{m - body_n + 1}:*"
+    ops = []
+    for name, cmd in OPERATIONS:
+        if name not in skip:
+            n = body_n if "{range}" in cmd else m
+            ops.append((name, cmd.format(range=body_range), n))
 
     b.sigterm_as_interrupt()
     b.time_limit(args.time_limit)
     deadline = time.monotonic() + args.time_limit - 30
     failures: list[str] = []
-    loads: dict[str, tuple[float, str]] = {}
+    loads: dict[str, tuple[b.FillResult | None, str]] = {}
     timings: dict[str, list[dict]] = {t: [] for t in targets}
-    expect_hits = 0
+    cold: dict[str, dict] = {}
+
+    b.log(f"generating {m} messages")
+    msgs, expect_hits = make_mailbox(m, sizes, args.needle_every)
+    body_bytes = sum(len(x) for x in msgs) if body_n == m else None
 
     with contextlib.ExitStack() as stack:
         servers: dict[str, tuple[int, str]] = {}
@@ -171,19 +217,16 @@ def main() -> int:
                         p = stack.enter_context(b.postline_platform(pg_url, keep=args.keep))
                         user = "bench@postline.test"
                         p.add_user(user, PASSWORD)
-                        msgs, expect_hits = make_mailbox(args.messages, sizes, user, args.needle_every)
-                        b.log(f"[postline] loading {len(msgs)} messages ({args.load})")
-                        how = args.load
-                        try:
-                            secs = (load_append(p.ports["imap"], user, msgs, deadline) if how == "append"
-                                    else load_smtp(p, user, msgs, deadline))
-                        except b.ImapError as e:
-                            if getattr(e, "index", None) != 0:
-                                raise
-                            b.log(f"[postline] APPEND refused ({e}); delivering over SMTP instead")
-                            how = "smtp: APPEND refused"
-                            secs = load_smtp(p, user, msgs, deadline)
-                        loads["postline"] = (secs, how)
+                        if args.load == "append":
+                            try:
+                                loads["postline"] = (fill("postline", p.ports["imap"], user, msgs, args, deadline), "append")
+                            except b.ImapError as e:
+                                if getattr(e, "done", None) != 0:
+                                    raise
+                                b.log(f"[postline] APPEND refused ({e}); delivering over SMTP instead")
+                                loads["postline"] = (None, f"smtp: APPEND refused, {load_smtp(p, user, msgs, deadline):.0f} s")
+                        else:
+                            loads["postline"] = (None, f"smtp, {load_smtp(p, user, msgs, deadline):.0f} s")
                         servers["postline"] = (p.ports["imap"], user)
                     except b.BenchTimeout:
                         raise
@@ -198,9 +241,7 @@ def main() -> int:
                     dc = b.DovecotPeer(workdir)
                     dc.add_user("peer", PASSWORD)
                     stack.enter_context(dc)
-                    msgs, expect_hits = make_mailbox(args.messages, sizes, "peer@peer.test", args.needle_every)
-                    b.log(f"[dovecot] loading {len(msgs)} messages (append)")
-                    loads["dovecot"] = (load_append(dc.port, "peer", msgs, deadline), "append")
+                    loads["dovecot"] = (fill("dovecot", dc.port, "peer", msgs, args, deadline), "append")
                     servers["dovecot"] = (dc.port, "peer")
                 except b.BenchTimeout:
                     raise
@@ -208,57 +249,81 @@ def main() -> int:
                     failures.append(f"dovecot: {e}")
                     b.log(f"[dovecot] FAILED: {e}")
 
-            for rnd in range(args.repeats):
+            rounds = args.warmup + args.repeats
+            for rnd in range(rounds):
                 order = list(servers) if rnd % 2 == 0 else list(reversed(list(servers)))
                 for name in order:
                     port, user = servers[name]
-                    b.log(f"[{name}] round {rnd + 1}/{args.repeats}")
+                    kind = "warm-up" if rnd < args.warmup else "timed"
+                    b.log(f"[{name}] round {rnd + 1}/{rounds} ({kind})")
                     try:
-                        timings[name].append(time_operations(port, user, expect_hits, args.messages))
+                        t = time_operations(port, user, ops, m, expect_hits, body_bytes)
                     except b.BenchTimeout:
                         raise
                     except Exception as e:  # noqa: BLE001
                         failures.append(f"{name} round {rnd + 1}: {e}")
                         b.log(f"[{name}] FAILED: {e}")
+                        continue
+                    if rnd == 0:
+                        cold[name] = t
+                    if rnd >= args.warmup:
+                        timings[name].append(t)
         except b.BenchTimeout as e:
             failures.append(str(e))
         finally:
             signal.alarm(0)
 
-    names = [t for t in targets if timings.get(t)]
+    names = [t for t in targets if timings.get(t) or cold.get(t)]
+    both = set(names) >= {"postline", "dovecot"}
     print()
-    print(f"imap_fetch: mailbox of {args.messages} messages ({args.sizes} bytes in turn, needle in "
-          f"{expect_hits}), {args.repeats} rounds alternating servers, one fresh logged-in connection per round;")
-    print("times in ms: median of the rounds (min in brackets)")
+    print(f"imap_fetch: mailbox of {m} messages ({args.sizes} bytes in turn, needle in {expect_hits}), the same "
+          f"messages on both servers; {args.warmup} warm-up + {args.repeats} timed rounds alternating servers, "
+          f"one fresh logged-in connection per round" + (f"; body rows on the last {body_n} messages" if body_n != m else ""))
     print()
-    headers = ["operation"] + names + (["postline/dovecot"] if set(names) >= {"postline", "dovecot"} else [])
+    print("fill (bulk loader):")
     rows = []
-    load_row = ["load: APPEND (or SMTP) all M"]
     for n in names:
-        secs, how = loads.get(n, (float("nan"), "-"))
-        load_row.append(f"{secs * 1000:.0f} ({args.messages / secs:.0f} msg/s, {how})")
-    if len(headers) > len(names) + 1:
-        load_row.append(f"{loads['postline'][0] / loads['dovecot'][0]:.2f}x")
-    rows.append(load_row)
-    for label, _ in OPERATIONS:
-        row = [label]
-        med = {}
-        for n in names:
-            vals = [t[label][0] for t in timings[n] if label in t]
-            checks = sorted({t[label][1] for t in timings[n] if label in t})
-            med[n] = b.median(vals)
-            row.append(f"{b.fmt_ms(med[n])} [{b.fmt_ms(min(vals) if vals else float('nan'))}]"
-                       + (f" {'; '.join(c for c in checks if c)}" if any(checks) else ""))
-        if len(headers) > len(names) + 1:
-            row.append(f"{med['postline'] / med['dovecot']:.2f}x" if med.get("dovecot") else "-")
-        rows.append(row)
-    print(b.table(headers, rows))
+        r, how = loads.get(n, (None, "-"))
+        if r is None:
+            rows.append([n, "-", "-", "-", "-", how])
+        else:
+            rows.append([n, r.messages, f"{r.seconds:.1f}", f"{r.rate:.0f}", f"{r.bytes / 1e6 / r.seconds:.1f}", r.how])
+    print(b.table(["target", "messages", "seconds", "msg/s", "MB/s", "how"], rows))
+    if both and loads.get("postline", (None,))[0] and loads.get("dovecot", (None,))[0]:
+        print(f"fill time postline/dovecot: {loads['postline'][0].seconds / loads['dovecot'][0].seconds:.2f}x")
+
+    def print_table(title: str, per_server: dict[str, list[dict]], with_min: bool):
+        print()
+        print(title)
+        headers = ["operation"] + names + (["postline/dovecot"] if both else [])
+        rows = []
+        for name, cmd, _ in ops:
+            row = [cmd]
+            med = {}
+            for n in names:
+                vals = [t[name][0] for t in per_server.get(n, []) if name in t]
+                checks = sorted({t[name][1] for t in per_server.get(n, []) if name in t})
+                med[n] = b.median(vals)
+                cell = b.fmt_ms(med[n])
+                if with_min:
+                    cell += f" [{b.fmt_ms(min(vals) if vals else float('nan'))}]"
+                row.append(cell + (f" {'; '.join(c for c in checks if c)}" if any(checks) else ""))
+            if both:
+                row.append(f"{med['postline'] / med['dovecot']:.2f}x" if med.get("dovecot") else "-")
+            rows.append(row)
+        print(b.table(headers, rows))
+
+    print_table(f"warm: ms, median of {args.repeats} rounds [min]", timings, True)
+    if cold:
+        print_table("cold: ms, each server's first round after the fill", {n: [t] for n, t in cold.items()}, False)
     print()
     print("postline/dovecot > 1 means Postline is slower. Dovecot: Maildir, no FTS plugin (SEARCH TEXT reads"
-          " every message; its cache files help from the second round on). Postline: mailstore in PostgreSQL.")
+          " every message; its cache file fills on first use). Postline: mailstore in PostgreSQL."
+          " Cold: no read since the fill, OS page cache not dropped.")
     for f in failures:
         print(f"FAILED: {f}")
-    wrong = [n for n in names for t in timings[n] for (_, c) in t.values() if c.startswith(("WRONG", "FAILED", "EXISTS"))]
+    wrong = [n for n in names for t in timings[n] + ([cold[n]] if n in cold else []) for (_, c) in t.values()
+             if c.startswith(("WRONG", "FAILED"))]
     b.print_footer()
     return 1 if failures or wrong else 0
 

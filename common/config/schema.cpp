@@ -45,6 +45,8 @@ const std::vector<KeySpec>& schema() {
       {"auth", "throttle_account_delay_after", T::kInt, "10", "failures on one account (any IP) before its attempts are slowed; accounts are never blocked"},
       {"auth", "throttle_max_delay", T::kDuration, "8s", "longest delay for a throttled IP"},
       {"auth", "throttle_account_max_delay", T::kDuration, "4s", "longest delay for a throttled account"},
+      {"auth", "verify_cache_ttl", T::kDuration, "1h", "how long a successfully verified password is remembered (keyed digest, never the password) so that user's next login with it skips argon2id; a password change ends it at once; 0 = no cache"},
+      {"auth", "verify_cache_size", T::kInt, "100000", "users the verified-credential cache holds at most (least recently used dropped first; about 150 bytes each); 0 = no cache"},
       // smtp
       {"smtp", "listen_address", T::kString, "127.0.0.1", "address smtpd binds its ports to"},
       {"smtp", "mx_port", T::kPort, "2525", "MX listener (25 in production)"},

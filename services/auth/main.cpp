@@ -100,6 +100,10 @@ int main(int argc, char** argv) {
     const auto token_file = cfg.str("auth", "admin_token_file");
     if (!token_file.empty()) settings.admin_token = read_token(token_file);
     policy = throttle_policy(cfg);
+    const auto cache_size = cfg.integer("auth", "verify_cache_size");
+    if (cache_size < 0) throw config::ConfigError("auth.verify_cache_size: must not be negative (0 turns the cache off)");
+    settings.verify_cache_size = static_cast<size_t>(cache_size);
+    settings.verify_cache_ttl = cfg.duration("auth", "verify_cache_ttl");
   } catch (const config::ConfigError& e) {
     std::fprintf(stderr, "postline-authd: %s\n", e.what());
     return 2;
@@ -172,8 +176,11 @@ int main(int argc, char** argv) {
   if (settings.admin_token.empty())
     spdlog::warn("auth.admin_token_file is not set: AdminService accepts anyone who can reach port {}",
                  cfg.port("auth", "grpc_port"));
-  spdlog::info("authd ready (hash_threads={}, argon2id ops={} mem={} bytes)", hash_threads, hash_params.ops_limit,
-               hash_params.mem_limit);
+  spdlog::info("authd ready (hash_threads={}, argon2id ops={} mem={} bytes, verify cache {})", hash_threads,
+               hash_params.ops_limit, hash_params.mem_limit,
+               ctx.verify_cache.enabled() ? fmt::format("{} users for {}s", settings.verify_cache_size,
+                                                        settings.verify_cache_ttl.count())
+                                          : std::string("off"));
 
   // Housekeeping on the db pool: expire throttle rows, refresh gauges (other
   // replicas change accounts too).

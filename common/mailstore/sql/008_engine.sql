@@ -32,6 +32,10 @@ ALTER TABLE mailstore_messages DROP COLUMN flags;
 CREATE INDEX mailstore_messages_index ON mailstore_messages (user_id, mailbox_id, uid)
   INCLUDE (modseq, sysflags, keywords);
 
+-- STATUS UNSEEN / DELETED count these without reading the mailbox.
+CREATE INDEX mailstore_messages_unseen ON mailstore_messages (user_id, mailbox_id) WHERE (sysflags & 1) = 0;
+CREATE INDEX mailstore_messages_deleted ON mailstore_messages (user_id, mailbox_id) WHERE (sysflags & 8) <> 0;
+
 DO $$
 BEGIN
   ALTER TABLE mailstore_messages ALTER COLUMN header SET COMPRESSION lz4;

@@ -44,6 +44,9 @@ struct ThrottleVerdict {
   bool blocked = false;
   Clock::time_point blocked_until{};
   milliseconds delay{0};  // wait this long before checking the password
+  // Failures recorded against the account (any age): a success has something
+  // to clear only when this is non-zero, so a clean login writes nothing.
+  int account_failures = 0;
 };
 
 class Throttle {

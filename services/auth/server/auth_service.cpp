@@ -350,7 +350,8 @@ void AuthServiceImpl::scram_first(std::shared_ptr<SaslConversation> conv, std::s
   }
   asio::post(ctx_.db_pool, [this, conv, resp, reactor, timer]() {
     conv->account = account_key(ctx_, conv->request.username);
-    auto next = [this, conv, resp, reactor, timer]() {
+    auto next = [this, conv, resp, reactor, timer](const ThrottleVerdict& verdict) {
+      conv->account_failures = verdict.account_failures;
       try {
         auto parsed = normalise_address(conv->request.username, ctx_.settings.address_policy);
         if (parsed.ok()) conv->record = ctx_.accounts.login_record(parsed.value.str());
@@ -398,7 +399,8 @@ void AuthServiceImpl::scram_final(std::shared_ptr<SaslConversation> conv, std::s
       if (step.ok && conv->scram.matched() > 0 && conv->record)
         app_id = conv->record->apps.at(static_cast<size_t>(conv->scram.matched() - 1)).id;
       if (!step.ok) spdlog::debug("SCRAM for \"{}\" failed: {}", printable(conv->account), step.error);
-      auto out = conclude_login(ctx_, conv->request, conv->account, conv->record, step.ok, app_id);
+      auto out = conclude_login(ctx_, conv->request, conv->account, conv->record, step.ok, app_id,
+                                conv->account_failures);
       finish_outcome(out, resp, reactor, timer, out.result == mail::v1::AUTH_RESULT_OK ? step.message : "");
     } catch (const std::exception& e) {
       spdlog::error("SCRAM final step failed: {}", e.what());

@@ -24,6 +24,7 @@ struct SaslConversation {
   scram::ServerConversation scram;
   std::string account;
   std::optional<LoginRecord> record;
+  int account_failures = 0;  // seen by the throttle check (ThrottleVerdict)
   std::chrono::steady_clock::time_point expires;
 };
 

@@ -24,7 +24,20 @@ AuthMetrics::AuthMetrics(prometheus::Registry& registry)
                     .Help("User accounts")
                     .Register(registry)
                     .Add({})),
-      domains_(prometheus::BuildGauge().Name("postline_authd_domains").Help("Hosted domains").Register(registry).Add({})) {}
+      domains_(prometheus::BuildGauge().Name("postline_authd_domains").Help("Hosted domains").Register(registry).Add({})),
+      cache_lookups_(prometheus::BuildCounter()
+                         .Name("postline_authd_verify_cache_lookups_total")
+                         .Help("Password checks answered by the verified-credential cache (result=hit, argon2id "
+                               "skipped) or not (result=miss)")
+                         .Register(registry)),
+      cache_hits_(cache_lookups_.Add({{"result", "hit"}})),
+      cache_misses_(cache_lookups_.Add({{"result", "miss"}})),
+      cache_entries_(prometheus::BuildGauge()
+                         .Name("postline_authd_verify_cache_entries")
+                         .Help("Users the verified-credential cache holds an entry for (expired ones included "
+                               "until looked up or evicted)")
+                         .Register(registry)
+                         .Add({})) {}
 
 void AuthMetrics::login(const std::string& protocol, const std::string& mechanism, const std::string& outcome) {
   logins_.Add({{"protocol", protocol}, {"mechanism", mechanism}, {"outcome", outcome}}).Increment();

@@ -14,11 +14,13 @@
 #include <prometheus/registry.h>
 
 #include <atomic>
+#include <chrono>
 #include <string>
 
 #include "common/grpc/grpc.h"
 #include "services/auth/core/address.h"
 #include "services/auth/core/password.h"
+#include "services/auth/core/verify_cache.h"
 #include "services/auth/store/account_store.h"
 #include "services/auth/store/throttle_store.h"
 
@@ -32,6 +34,10 @@ class AuthMetrics {
   void login(const std::string& protocol, const std::string& mechanism, const std::string& outcome);
   void hash_duration(double seconds) { hash_duration_.Observe(seconds); }
   void throttled(const std::string& action) { throttled_.Add({{"action", action}}).Increment(); }
+  void verify_cache(bool hit, size_t entries) {
+    (hit ? cache_hits_ : cache_misses_).Increment();
+    cache_entries_.Set(static_cast<double>(entries));
+  }
   void set_counts(int64_t accounts, int64_t domains) {
     accounts_.Set(static_cast<double>(accounts));
     domains_.Set(static_cast<double>(domains));
@@ -43,6 +49,10 @@ class AuthMetrics {
   prometheus::Family<prometheus::Counter>& throttled_;
   prometheus::Gauge& accounts_;
   prometheus::Gauge& domains_;
+  prometheus::Family<prometheus::Counter>& cache_lookups_;
+  prometheus::Counter& cache_hits_;
+  prometheus::Counter& cache_misses_;
+  prometheus::Gauge& cache_entries_;
 };
 
 struct ServiceSettings {
@@ -54,6 +64,10 @@ struct ServiceSettings {
   // Keys the SCRAM salt shown for unknown users (auth_secrets.scram_fake_salt),
   // the same in every replica. Empty: a random per-process key.
   std::string fake_salt_secret;
+  // Verified-credential cache (auth.verify_cache_size, auth.verify_cache_ttl);
+  // either 0 turns it off.
+  size_t verify_cache_size = 100000;
+  std::chrono::seconds verify_cache_ttl{3600};
 };
 
 struct ServiceContext {
@@ -66,6 +80,9 @@ struct ServiceContext {
   grpcutil::RpcMetrics& rpc_metrics;
   ServiceSettings settings;
   std::atomic<size_t> hash_pending{0};
+  // Skips argon2id for a password this process verified recently against the
+  // same stored hash (see core/verify_cache.h for why that is safe).
+  VerifyCache verify_cache{settings.verify_cache_size, settings.verify_cache_ttl};
 
   // Re-reads the account and domain gauges (after admin changes; periodically).
   void refresh_counts();

@@ -58,7 +58,8 @@ LoginOutcome temporary_failure(ServiceContext& ctx, const LoginRequest& req, con
 }  // namespace
 
 LoginOutcome conclude_login(ServiceContext& ctx, const LoginRequest& req, const std::string& account,
-                            const std::optional<LoginRecord>& record, bool credentials_ok, int64_t app_id) {
+                            const std::optional<LoginRecord>& record, bool credentials_ok, int64_t app_id,
+                            int account_failures) {
   LoginOutcome out;
   std::string detail;
   if (!credentials_ok || !record) {
@@ -72,17 +73,25 @@ LoginOutcome conclude_login(ServiceContext& ctx, const LoginRequest& req, const 
     out.result = mail::v1::AUTH_RESULT_OK;
     out.user_id = record->id;
     out.email = record->email;
-    ctx.throttle.record_success(account);
-    ctx.accounts.record_login(record->id, app_id);
+    out.display_name = record->display_name;
+    out.quota_bytes = record->quota_bytes;
+    out.quota_messages = record->quota_messages;
+    out.admin = record->admin;
+    bool app_stale = false;
     if (app_id > 0) {
       for (const auto& a : record->apps)
-        if (a.id == app_id) detail = "app_password=\"" + printable(a.label, 64) + "\"";
+        if (a.id == app_id) {
+          detail = "app_password=\"" + printable(a.label, 64) + "\"";
+          app_stale = a.use_stale;
+        }
     }
-    if (auto user = ctx.accounts.get_user(record->email)) {
-      out.display_name = user->display_name;
-      out.quota_bytes = user->quota_bytes;
-      out.quota_messages = user->quota_messages;
-      out.admin = user->admin;
+    // Bookkeeping, not authorisation: writes happen only when there is
+    // something to change, and failing to write does not refuse the owner.
+    try {
+      if (account_failures > 0) ctx.throttle.record_success(account);
+      if (record->login_stale || app_stale) ctx.accounts.record_login(record->id, app_id);
+    } catch (const std::exception& e) {
+      spdlog::warn("login bookkeeping for \"{}\" failed: {}", printable(account), e.what());
     }
   }
   ctx.metrics.login(req.protocol, req.mechanism, outcome_label(out.result));
@@ -91,7 +100,7 @@ LoginOutcome conclude_login(ServiceContext& ctx, const LoginRequest& req, const 
 }
 
 void throttle_gate(ServiceContext& ctx, const LoginRequest& req, const std::string& account,
-                   std::function<void()> next, std::function<void(LoginOutcome)> blocked) {
+                   std::function<void(const ThrottleVerdict&)> next, std::function<void(LoginOutcome)> blocked) {
   ThrottleVerdict verdict;
   try {
     verdict = ctx.throttle.check(req.remote_ip, account);
@@ -121,11 +130,30 @@ void throttle_gate(ServiceContext& ctx, const LoginRequest& req, const std::stri
       return;
     }
     auto timer = std::make_shared<asio::steady_timer>(ctx.db_pool.get_executor(), verdict.delay);
-    timer->async_wait([timer, next = std::move(next)](const boost::system::error_code&) { next(); });
+    timer->async_wait(
+        [timer, verdict, next = std::move(next)](const boost::system::error_code&) { next(verdict); });
     return;
   }
-  next();
+  next(verdict);
 }
+
+namespace {
+
+// App passwords are high-entropy server-generated secrets: a SHA-256 compare
+// is enough and costs nothing, so it runs here rather than on the hash pool.
+// Every app password is compared (no early exit). 0: none matched.
+int64_t matching_app_password(const LoginRecord& record, const std::string& password) {
+  if (record.apps.empty()) return 0;
+  const std::string digest = sha256(password);
+  int64_t app_id = 0;
+  for (const auto& app : record.apps)
+    if (app.secret_sha256.size() == digest.size() &&
+        sodium_memcmp(app.secret_sha256.data(), digest.data(), digest.size()) == 0)
+      app_id = app.id;
+  return app_id;
+}
+
+}  // namespace
 
 void password_login(ServiceContext& ctx, LoginRequest req, std::function<void(LoginOutcome)> done) {
   asio::post(ctx.db_pool, [&ctx, req = std::move(req), done = std::move(done)]() mutable {
@@ -133,11 +161,29 @@ void password_login(ServiceContext& ctx, LoginRequest req, std::function<void(Lo
     auto shared = std::make_shared<LoginRequest>(std::move(req));
     auto finish = std::make_shared<std::function<void(LoginOutcome)>>(std::move(done));
 
-    auto verify = [&ctx, shared, finish, account]() {
+    auto verify = [&ctx, shared, finish, account](const ThrottleVerdict& verdict) {
+      const int account_failures = verdict.account_failures;
       std::optional<LoginRecord> record;
       try {
         auto parsed = normalise_address(shared->username, ctx.settings.address_policy);
         if (parsed.ok()) record = ctx.accounts.login_record(parsed.value.str());
+        if (record) {
+          if (const int64_t app_id = matching_app_password(*record, shared->password)) {
+            (*finish)(conclude_login(ctx, *shared, account, record, true, app_id, account_failures));
+            return;
+          }
+          // Only a success was ever remembered, and only for this very stored
+          // hash: a hit means argon2id would say yes. Disabled, throttle and
+          // everything else are still decided from the fresh row.
+          if (ctx.verify_cache.enabled()) {
+            const bool hit = ctx.verify_cache.check(record->id, record->password_hash, shared->password);
+            ctx.metrics.verify_cache(hit, ctx.verify_cache.size());
+            if (hit) {
+              (*finish)(conclude_login(ctx, *shared, account, record, true, 0, account_failures));
+              return;
+            }
+          }
+        }
       } catch (const std::exception& e) {
         (*finish)(temporary_failure(ctx, *shared, account, e.what()));
         return;
@@ -148,26 +194,15 @@ void password_login(ServiceContext& ctx, LoginRequest req, std::function<void(Lo
         (*finish)(temporary_failure(ctx, *shared, account, "password hashing overloaded"));
         return;
       }
-      asio::post(ctx.hash_pool, [&ctx, shared, finish, account, record = std::move(record)]() mutable {
+      asio::post(ctx.hash_pool, [&ctx, shared, finish, account, account_failures,
+                                 record = std::move(record)]() mutable {
         const auto start = std::chrono::steady_clock::now();
         bool ok = false;
-        int64_t app_id = 0;
         std::string new_hash;
         try {
           if (record) {
-            // App passwords are high-entropy server-generated secrets: a SHA-256
-            // compare is enough and costs nothing. Checked in full every time.
-            const std::string digest = sha256(shared->password);
-            for (const auto& app : record->apps)
-              if (app.secret_sha256.size() == digest.size() &&
-                  sodium_memcmp(app.secret_sha256.data(), digest.data(), digest.size()) == 0)
-                app_id = app.id;
-            if (app_id > 0) {
-              ok = true;
-            } else {
-              ok = ctx.hasher.verify(record->password_hash, shared->password);
-              if (ok && ctx.hasher.needs_rehash(record->password_hash)) new_hash = ctx.hasher.hash(shared->password);
-            }
+            ok = ctx.hasher.verify(record->password_hash, shared->password);
+            if (ok && ctx.hasher.needs_rehash(record->password_hash)) new_hash = ctx.hasher.hash(shared->password);
           } else {
             ctx.hasher.dummy_verify(shared->password);
           }
@@ -178,11 +213,18 @@ void password_login(ServiceContext& ctx, LoginRequest req, std::function<void(Lo
         }
         ctx.hash_pending.fetch_sub(1);
         ctx.metrics.hash_duration(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-        asio::post(ctx.db_pool, [&ctx, shared, finish, account, record = std::move(record), ok, app_id,
+        asio::post(ctx.db_pool, [&ctx, shared, finish, account, account_failures, record = std::move(record), ok,
                                  new_hash = std::move(new_hash)]() {
           try {
-            if (!new_hash.empty() && record) ctx.accounts.upgrade_hash(record->id, record->password_hash, new_hash);
-            (*finish)(conclude_login(ctx, *shared, account, record, ok, app_id));
+            std::string verified_hash = record ? record->password_hash : std::string();
+            if (!new_hash.empty() && record &&
+                ctx.accounts.upgrade_hash(record->id, record->password_hash, new_hash))
+              verified_hash = new_hash;
+            // Remembered only after argon2id said yes, keyed by the hash now
+            // stored (if a concurrent change won the upgrade race, the entry
+            // names a hash that is no longer there and never matches).
+            if (ok && record) ctx.verify_cache.remember(record->id, verified_hash, shared->password);
+            (*finish)(conclude_login(ctx, *shared, account, record, ok, 0, account_failures));
           } catch (const std::exception& e) {
             (*finish)(temporary_failure(ctx, *shared, account, e.what()));
           }

@@ -1,10 +1,16 @@
 // The login pipeline shared by Authenticate and the SASL mechanisms:
 //
-//   db pool:   throttle check (IP and account), account lookup
+//   db pool:   throttle check (IP and account: one prepared statement)
 //   (timer):   the throttle's delay, if any — no thread waits
-//   hash pool: app-password check, argon2id verify (or a dummy verify for an
-//              unknown user, so both cost the same), rehash if parameters rose
-//   db pool:   record success/failure, audit line, metrics
+//   db pool:   account lookup (one prepared statement: user, limits, app
+//              passwords); app-password check (SHA-256); the verified-
+//              credential cache (core/verify_cache.h) — a hit skips argon2id
+//   hash pool: on a miss, argon2id verify (or a dummy verify for an unknown
+//              user, so both cost the same), rehash if parameters rose
+//   db pool:   record the outcome, audit line, metrics
+//
+// A successful login with no recorded failures and a last_login_at younger
+// than AccountStore::kLastUseResolution writes nothing: two reads in all.
 //
 // Unknown user and wrong password give the same result, INVALID_CREDENTIALS; a
 // disabled account says DISABLED only to someone who knows its password.
@@ -53,13 +59,17 @@ void password_login(ServiceContext& ctx, LoginRequest req, std::function<void(Lo
 std::string account_key(const ServiceContext& ctx, const std::string& username);
 
 // Records the end of any login (password or SCRAM): throttle counters, last
-// login, audit line, metrics. Runs on the db pool (blocking).
+// login, audit line, metrics. Runs on the db pool (blocking). `account_failures`
+// is what the throttle check saw (ThrottleVerdict::account_failures): a
+// success clears the account's counter only when there is one.
 LoginOutcome conclude_login(ServiceContext& ctx, const LoginRequest& req, const std::string& account,
-                            const std::optional<LoginRecord>& record, bool credentials_ok, int64_t app_id);
+                            const std::optional<LoginRecord>& record, bool credentials_ok, int64_t app_id,
+                            int account_failures);
 
-// Refuses or delays before the credentials are checked. Returns true and calls
-// `blocked` when the IP is blocked; otherwise runs `next` after the delay.
+// Refuses or delays before the credentials are checked. Calls `blocked` when
+// the IP is blocked (or the delay would outlast the deadline); otherwise runs
+// `next` with the verdict after the delay.
 void throttle_gate(ServiceContext& ctx, const LoginRequest& req, const std::string& account,
-                   std::function<void()> next, std::function<void(LoginOutcome)> blocked);
+                   std::function<void(const ThrottleVerdict&)> next, std::function<void(LoginOutcome)> blocked);
 
 }  // namespace postline::auth

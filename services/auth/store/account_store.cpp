@@ -44,6 +44,44 @@ void require_changed(const pqxx::result& r, const std::string& email) {
   if (r.affected_rows() == 0) throw StoreError(Kind::kNotFound, "no such user " + email);
 }
 
+// Hot-path statements (every login, every SMTP RCPT) are prepared: parsed and
+// planned once per connection. libpqxx 6 registers a definition lazily on
+// first use and ignores a repeated prepare() with the same text, so each call
+// site prepares right before it executes; a connection replaced after a
+// PostgreSQL restart prepares again by itself.
+constexpr const char* kLoginRecordStatement = "auth_login_record";
+constexpr const char* kLoginRecord =
+    "SELECT u.id, u.email, u.password_hash, u.disabled, u.scram_salt, coalesce(u.scram_iterations, 0),"
+    " u.scram_stored_key, u.scram_server_key, u.display_name, u.quota_bytes, u.quota_messages, u.admin,"
+    " (u.last_login_at IS NULL OR u.last_login_at < now() - make_interval(secs => $2)),"
+    " a.id, a.label, a.secret_sha256, a.scram_stored_key, a.scram_server_key,"
+    " (a.last_used_at IS NULL OR a.last_used_at < now() - make_interval(secs => $2))"
+    " FROM auth_users u LEFT JOIN auth_app_passwords a ON a.user_id = u.id"
+    " WHERE u.email = $1 ORDER BY a.id";
+
+constexpr const char* kTouchUserStatement = "auth_touch_user";
+constexpr const char* kTouchUser =
+    "UPDATE auth_users SET last_login_at = now()"
+    " WHERE id = $1 AND (last_login_at IS NULL OR last_login_at < now() - make_interval(secs => $2))";
+constexpr const char* kTouchAppStatement = "auth_touch_app_password";
+constexpr const char* kTouchApp =
+    "UPDATE auth_app_passwords SET last_used_at = now()"
+    " WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => $2))";
+
+// Recipient resolution: the domain and an exact user in one round trip (the
+// common case, a plain mailbox, needs nothing else), then aliases.
+constexpr const char* kResolveStatement = "auth_resolve_first";
+constexpr const char* kResolve =
+    "SELECT coalesce(d.catch_all, ''), u.id, u.disabled, u.quota_bytes, u.quota_messages"
+    " FROM auth_domains d LEFT JOIN auth_users u ON u.email = $2"
+    " WHERE d.name = $1";
+constexpr const char* kUserByEmailStatement = "auth_resolve_user";
+constexpr const char* kUserByEmail = "SELECT id, disabled, quota_bytes, quota_messages FROM auth_users WHERE email = $1";
+constexpr const char* kAliasTargetsStatement = "auth_resolve_alias";
+constexpr const char* kAliasTargets = "SELECT target FROM auth_aliases WHERE address = $1 ORDER BY target";
+constexpr const char* kIsHostedStatement = "auth_is_hosted";
+constexpr const char* kIsHosted = "SELECT 1 FROM auth_domains WHERE name = $1";
+
 // Aliases may point at aliases; past this depth we assume a loop someone made by mistake.
 constexpr int kMaxAliasDepth = 8;
 constexpr size_t kMaxTargets = 1000;
@@ -246,39 +284,39 @@ void AccountStore::set_display_name(const std::string& email, const std::string&
 
 std::optional<LoginRecord> AccountStore::login_record(const std::string& email) {
   return pool_.with([&](pqxx::connection& c) -> std::optional<LoginRecord> {
-    pqxx::read_transaction tx(c);
-    auto r = tx.exec_params(
-        "SELECT id, email, password_hash, disabled, scram_salt, coalesce(scram_iterations, 0),"
-        " scram_stored_key, scram_server_key FROM auth_users WHERE email = $1",
-        email);
-    if (r.empty()) {
-      // Same round trips as for a real account, so the lookup's time does not
-      // say whether the user exists (the dummy argon2 covers the rest).
-      (void)tx.exec_params("SELECT id FROM auth_app_passwords WHERE user_id = $1", int64_t{0});
-      return std::nullopt;
-    }
+    c.prepare(kLoginRecordStatement, kLoginRecord);
+    // One statement, so no explicit transaction: each statement sees one
+    // snapshot anyway. An unknown user costs the same round trip as a real one
+    // (the dummy argon2 covers the rest of the timing).
+    pqxx::nontransaction tx(c);
+    auto rows = tx.exec_prepared(kLoginRecordStatement, email, kLastUseResolution.count());
+    if (rows.empty()) return std::nullopt;
+    const auto& r = rows[0];
     LoginRecord rec;
-    rec.id = r[0][0].as<int64_t>();
-    rec.email = r[0][1].as<std::string>();
-    rec.password_hash = r[0][2].as<std::string>();
-    rec.disabled = r[0][3].as<bool>();
-    rec.scram.salt = bytes(r[0][4]);
-    rec.scram.iterations = r[0][5].as<int>();
-    rec.scram.stored_key = bytes(r[0][6]);
-    rec.scram.server_key = bytes(r[0][7]);
-    auto apps = tx.exec_params(
-        "SELECT id, label, secret_sha256, scram_stored_key, scram_server_key FROM auth_app_passwords"
-        " WHERE user_id = $1 ORDER BY id",
-        rec.id);
-    for (const auto& a : apps) {
+    rec.id = r[0].as<int64_t>();
+    rec.email = r[1].as<std::string>();
+    rec.password_hash = r[2].as<std::string>();
+    rec.disabled = r[3].as<bool>();
+    rec.scram.salt = bytes(r[4]);
+    rec.scram.iterations = r[5].as<int>();
+    rec.scram.stored_key = bytes(r[6]);
+    rec.scram.server_key = bytes(r[7]);
+    rec.display_name = r[8].as<std::string>();
+    rec.quota_bytes = r[9].as<int64_t>();
+    rec.quota_messages = r[10].as<int64_t>();
+    rec.admin = r[11].as<bool>();
+    rec.login_stale = r[12].as<bool>();
+    for (const auto& a : rows) {
+      if (a[13].is_null()) break;  // LEFT JOIN: no app passwords
       LoginRecord::App app;
-      app.id = a[0].as<int64_t>();
-      app.label = a[1].as<std::string>();
-      app.secret_sha256 = bytes(a[2]);
+      app.id = a[13].as<int64_t>();
+      app.label = a[14].as<std::string>();
+      app.secret_sha256 = bytes(a[15]);
       app.scram.salt = rec.scram.salt;
       app.scram.iterations = rec.scram.iterations;
-      app.scram.stored_key = bytes(a[3]);
-      app.scram.server_key = bytes(a[4]);
+      app.scram.stored_key = bytes(a[16]);
+      app.scram.server_key = bytes(a[17]);
+      app.use_stale = a[18].as<bool>();
       rec.apps.push_back(std::move(app));
     }
     return rec;
@@ -287,19 +325,27 @@ std::optional<LoginRecord> AccountStore::login_record(const std::string& email) 
 
 void AccountStore::record_login(int64_t user_id, int64_t app_id) {
   pool_.with([&](pqxx::connection& c) {
+    c.prepare(kTouchUserStatement, kTouchUser);
+    c.prepare(kTouchAppStatement, kTouchApp);
     pqxx::work tx(c);
-    tx.exec_params("UPDATE auth_users SET last_login_at = now() WHERE id = $1", user_id);
-    if (app_id > 0) tx.exec_params("UPDATE auth_app_passwords SET last_used_at = now() WHERE id = $1", app_id);
+    // Bookkeeping only: do not wait for the WAL flush (a crash may lose the
+    // timestamp, never anything else; it is this transaction only).
+    tx.exec("SET LOCAL synchronous_commit = off");
+    // The age test is repeated here, not only in the caller, so concurrent
+    // logins (other threads, other replicas) write at most once per interval.
+    tx.exec_prepared(kTouchUserStatement, user_id, kLastUseResolution.count());
+    if (app_id > 0) tx.exec_prepared(kTouchAppStatement, app_id, kLastUseResolution.count());
     tx.commit();
   });
 }
 
-void AccountStore::upgrade_hash(int64_t user_id, const std::string& old_hash, const std::string& new_hash) {
-  pool_.with([&](pqxx::connection& c) {
+bool AccountStore::upgrade_hash(int64_t user_id, const std::string& old_hash, const std::string& new_hash) {
+  return pool_.with([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    tx.exec_params("UPDATE auth_users SET password_hash = $3 WHERE id = $1 AND password_hash = $2", user_id, old_hash,
-                   new_hash);
+    auto r = tx.exec_params("UPDATE auth_users SET password_hash = $3 WHERE id = $1 AND password_hash = $2", user_id,
+                            old_hash, new_hash);
     tx.commit();
+    return r.affected_rows() > 0;
   });
 }
 
@@ -416,31 +462,60 @@ void AccountStore::remove_alias(const std::string& address, const std::string& t
 
 Resolution AccountStore::resolve(const Address& address) {
   return pool_.with([&](pqxx::connection& c) {
-    pqxx::read_transaction tx(c);
+    c.prepare(kResolveStatement, kResolve);
+    c.prepare(kUserByEmailStatement, kUserByEmail);
+    c.prepare(kAliasTargetsStatement, kAliasTargets);
+    c.prepare(kIsHostedStatement, kIsHosted);
+    // Under read committed every statement takes its own snapshot, inside a
+    // read-only transaction or not: no BEGIN/COMMIT round trips for nothing.
+    pqxx::nontransaction tx(c);
     Resolution res;
     std::set<std::string> seen;
     std::set<int64_t> users_seen;
 
+    struct UserHit {
+      int64_t id;
+      bool disabled;
+      int64_t quota_bytes, quota_messages;
+    };
+    auto user_at = [](const pqxx::row& r, pqxx::row::size_type col) -> std::optional<UserHit> {
+      if (r[col].is_null()) return std::nullopt;
+      return UserHit{r[col].as<int64_t>(), r[col + 1].as<bool>(), r[col + 2].as<int64_t>(), r[col + 3].as<int64_t>()};
+    };
+    const std::string addr = address.str();
+    auto first = tx.exec_prepared(kResolveStatement, address.domain, addr);
+    if (first.empty()) {
+      res.kind = Resolution::Kind::kRemote;
+      res.targets.push_back({false, 0, addr});
+      return res;
+    }
+    // The exact user for `addr` came with the domain row. `addr` is expanded
+    // at most once (it is in `seen` from the start), so this is its only lookup.
+    const std::optional<UserHit> top_user = user_at(first[0], 1);
+    auto find_user = [&](const std::string& a) -> std::optional<UserHit> {
+      if (a == addr) return top_user;
+      auto u = tx.exec_prepared(kUserByEmailStatement, a);
+      return u.empty() ? std::nullopt : user_at(u[0], 0);
+    };
+
     // Expands one address we host into targets. Returns false if nothing matched.
     std::function<bool(const std::string&, const std::string&, const std::string&, int)> expand;
-    auto add_remote = [&](const std::string& addr) {
-      if (res.targets.size() < kMaxTargets) res.targets.push_back({false, 0, addr});
+    auto add_remote = [&](const std::string& a) {
+      if (res.targets.size() < kMaxTargets) res.targets.push_back({false, 0, a});
     };
-    auto lookup_exact = [&](const std::string& addr, int depth) -> bool {
-      auto u = tx.exec_params("SELECT id, disabled, quota_bytes, quota_messages FROM auth_users WHERE email = $1", addr);
-      if (!u.empty()) {
+    auto lookup_exact = [&](const std::string& a, int depth) -> bool {
+      if (auto u = find_user(a)) {
         // A disabled user receives nothing: the address reads as unknown (550 5.1.1),
         // so mail is refused at RCPT rather than accepted and lost.
-        if (u[0][1].as<bool>()) return false;
-        const int64_t id = u[0][0].as<int64_t>();
-        if (users_seen.insert(id).second && res.targets.size() < kMaxTargets)
-          res.targets.push_back({true, id, addr, u[0][2].as<int64_t>(), u[0][3].as<int64_t>()});
+        if (u->disabled) return false;
+        if (users_seen.insert(u->id).second && res.targets.size() < kMaxTargets)
+          res.targets.push_back({true, u->id, a, u->quota_bytes, u->quota_messages});
         return true;
       }
-      auto a = tx.exec_params("SELECT target FROM auth_aliases WHERE address = $1 ORDER BY target", addr);
-      if (a.empty()) return false;
+      auto targets = tx.exec_prepared(kAliasTargetsStatement, a);
+      if (targets.empty()) return false;
       bool any = false;
-      for (const auto& row : a) {
+      for (const auto& row : targets) {
         const auto target = row[0].as<std::string>();
         if (!seen.insert(target).second) {
           any = true;  // already expanded (a loop or a diamond); it counted the first time
@@ -448,8 +523,7 @@ Resolution AccountStore::resolve(const Address& address) {
         }
         const auto at = target.rfind('@');
         const std::string local = target.substr(0, at), domain = target.substr(at + 1);
-        auto d = tx.exec_params("SELECT 1 FROM auth_domains WHERE name = $1", domain);
-        if (d.empty()) {
+        if (tx.exec_prepared(kIsHostedStatement, domain).empty()) {
           add_remote(target);
           any = true;
         } else if (depth < kMaxAliasDepth && expand(target, local, domain, depth + 1)) {
@@ -458,30 +532,22 @@ Resolution AccountStore::resolve(const Address& address) {
       }
       return any;
     };
-    expand = [&](const std::string& addr, const std::string& local, const std::string& domain, int depth) -> bool {
-      if (lookup_exact(addr, depth)) return true;
+    expand = [&](const std::string& a, const std::string& local, const std::string& domain, int depth) -> bool {
+      if (lookup_exact(a, depth)) return true;
       // Plus-addressing: anna+lists@ goes where anna@ goes.
       const std::string base = base_local_part(local, policy_.recipient_delimiter);
       if (base != local && lookup_exact(base + "@" + domain, depth)) return true;
       return false;
     };
 
-    auto d = tx.exec_params("SELECT coalesce(catch_all, '') FROM auth_domains WHERE name = $1", address.domain);
-    if (d.empty()) {
-      res.kind = Resolution::Kind::kRemote;
-      res.targets.push_back({false, 0, address.str()});
-      return res;
-    }
-    const std::string addr = address.str();
     seen.insert(addr);
     bool found = expand(addr, address.local, address.domain, 0);
     if (!found) {
-      const auto catch_all = d[0][0].as<std::string>();
+      const auto catch_all = first[0][0].as<std::string>();
       if (!catch_all.empty()) {
         const auto at = catch_all.rfind('@');
         const std::string domain = catch_all.substr(at + 1);
-        auto ours = tx.exec_params("SELECT 1 FROM auth_domains WHERE name = $1", domain);
-        if (ours.empty()) {
+        if (tx.exec_prepared(kIsHostedStatement, domain).empty()) {
           add_remote(catch_all);
           found = true;
         } else if (seen.insert(catch_all).second) {
@@ -506,8 +572,9 @@ std::string AccountStore::secret(const std::string& name) {
 
 bool AccountStore::is_hosted(const std::string& domain) {
   return pool_.with([&](pqxx::connection& c) {
-    pqxx::read_transaction tx(c);
-    return !tx.exec_params("SELECT 1 FROM auth_domains WHERE name = $1", domain).empty();
+    c.prepare(kIsHostedStatement, kIsHosted);
+    pqxx::nontransaction tx(c);
+    return !tx.exec_prepared(kIsHostedStatement, domain).empty();
   });
 }
 

@@ -6,6 +6,7 @@
 // compares text exactly.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -57,18 +58,26 @@ struct NewUser {
   bool admin = false;
 };
 
-// Everything a login needs, read in one round trip.
+// Everything a login needs, read in one round trip (one prepared statement).
 struct LoginRecord {
   int64_t id = 0;
   std::string email;
   std::string password_hash;
   bool disabled = false;
   scram::Credentials scram;  // empty keys if never derived
+  std::string display_name;
+  int64_t quota_bytes = 0;
+  int64_t quota_messages = 0;
+  bool admin = false;
+  // last_login_at is older than AccountStore::kLastUseResolution (or never
+  // set): only then does a successful login write it.
+  bool login_stale = true;
   struct App {
     int64_t id = 0;
     std::string label;
     std::string secret_sha256;
     scram::Credentials scram;
+    bool use_stale = true;  // the same for last_used_at
   };
   std::vector<App> apps;
 };
@@ -125,10 +134,18 @@ class AccountStore {
   UserRow set_limits(const std::string& email, int64_t quota_bytes, int64_t quota_messages);
 
   // Logins
+  // last_login_at / last_used_at are bookkeeping for operators, not security
+  // state: a login rewrites them only when they are older than this, so most
+  // logins write nothing at all.
+  static constexpr std::chrono::seconds kLastUseResolution{5 * 60};
   std::optional<LoginRecord> login_record(const std::string& email);
-  void record_login(int64_t user_id, int64_t app_password_id);  // app id 0: main password
+  // Sets last_login_at (and the app password's last_used_at; app id 0: main
+  // password) if older than kLastUseResolution. Asynchronous commit: losing a
+  // timestamp in a crash is harmless, waiting for a WAL flush per login is not.
+  void record_login(int64_t user_id, int64_t app_password_id);
   // Replaces an outdated hash, but only if it is still the one we verified.
-  void upgrade_hash(int64_t user_id, const std::string& old_hash, const std::string& new_hash);
+  // True if it did.
+  bool upgrade_hash(int64_t user_id, const std::string& old_hash, const std::string& new_hash);
 
   // App passwords
   int64_t add_app_password(const std::string& email, const std::string& label, const std::string& secret_sha256,

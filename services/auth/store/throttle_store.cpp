@@ -16,27 +16,55 @@ constexpr const char* kSelect =
     " coalesce((extract(epoch FROM blocked_until) * 1000)::bigint, 0)"
     " FROM auth_login_throttle WHERE scope = $1 AND key = $2";
 
-ThrottleState read_state(const pqxx::result& r) {
+// The four state columns of a row, starting at column `first`.
+ThrottleState state_of(const pqxx::row& r, pqxx::row::size_type first) {
   ThrottleState s;
-  if (r.empty()) return s;
-  s.failures = r[0][0].as<int>();
-  s.first_failure = from_ms(r[0][1].as<int64_t>());
-  s.last_failure = from_ms(r[0][2].as<int64_t>());
-  s.blocked_until = from_ms(r[0][3].as<int64_t>());
+  s.failures = r[first].as<int>();
+  s.first_failure = from_ms(r[first + 1].as<int64_t>());
+  s.last_failure = from_ms(r[first + 2].as<int64_t>());
+  s.blocked_until = from_ms(r[first + 3].as<int64_t>());
   return s;
 }
+
+ThrottleState read_state(const pqxx::result& r) { return r.empty() ? ThrottleState{} : state_of(r[0], 0); }
+
+// Both scopes of one login in one round trip. An empty key matches nothing
+// (record_failure never stores one).
+constexpr const char* kCheckStatement = "auth_throttle_check";
+constexpr const char* kCheck =
+    "SELECT scope, failures, (extract(epoch FROM first_failure_at) * 1000)::bigint,"
+    " (extract(epoch FROM last_failure_at) * 1000)::bigint,"
+    " coalesce((extract(epoch FROM blocked_until) * 1000)::bigint, 0)"
+    " FROM auth_login_throttle WHERE scope = 'ip' AND key = $1::text AND $1::text <> ''"
+    " UNION ALL"
+    " SELECT scope, failures, (extract(epoch FROM first_failure_at) * 1000)::bigint,"
+    " (extract(epoch FROM last_failure_at) * 1000)::bigint,"
+    " coalesce((extract(epoch FROM blocked_until) * 1000)::bigint, 0)"
+    " FROM auth_login_throttle WHERE scope = 'account' AND key = $2::text AND $2::text <> ''";
+
+constexpr const char* kClearAccountStatement = "auth_throttle_clear_account";
+constexpr const char* kClearAccount = "DELETE FROM auth_login_throttle WHERE scope = 'account' AND key = $1";
 
 }  // namespace
 
 ThrottleVerdict ThrottleStore::check(const std::string& ip, const std::string& account) {
   const auto now = now_();
   return pool_.with([&](pqxx::connection& c) {
-    pqxx::read_transaction tx(c);
+    // Every login runs this: one prepared statement for both scopes, outside
+    // any explicit transaction (a single read needs none).
+    c.prepare(kCheckStatement, kCheck);
+    pqxx::nontransaction tx(c);
+    ThrottleState ip_state, account_state;
+    for (const auto& r : tx.exec_prepared(kCheckStatement, ip, account)) {
+      ThrottleState s = state_of(r, 1);
+      (r[0].as<std::string>() == "ip" ? ip_state : account_state) = s;
+    }
     ThrottleVerdict vip, vacc;
-    if (!ip.empty()) vip = throttle_.check(ThrottleScope::kIp, read_state(tx.exec_params(kSelect, "ip", ip)), now);
-    if (!account.empty())
-      vacc = throttle_.check(ThrottleScope::kAccount, read_state(tx.exec_params(kSelect, "account", account)), now);
-    return Throttle::combine(vip, vacc);
+    if (!ip.empty()) vip = throttle_.check(ThrottleScope::kIp, ip_state, now);
+    if (!account.empty()) vacc = throttle_.check(ThrottleScope::kAccount, account_state, now);
+    ThrottleVerdict v = Throttle::combine(vip, vacc);
+    v.account_failures = account.empty() ? 0 : account_state.failures;
+    return v;
   });
 }
 
@@ -69,9 +97,10 @@ void ThrottleStore::record_failure(const std::string& ip, const std::string& acc
 void ThrottleStore::record_success(const std::string& account) {
   if (account.empty()) return;
   pool_.with([&](pqxx::connection& c) {
-    pqxx::work tx(c);
-    tx.exec_params("DELETE FROM auth_login_throttle WHERE scope = 'account' AND key = $1", account);
-    tx.commit();
+    // One statement: autocommit is its transaction.
+    c.prepare(kClearAccountStatement, kClearAccount);
+    pqxx::nontransaction tx(c);
+    tx.exec_prepared(kClearAccountStatement, account);
   });
 }
 

@@ -20,8 +20,11 @@ namespace v1 = mail::v1;
 
 class Platform {
  public:
-  explicit Platform(std::string admin_token = "", ThrottlePolicy policy = {})
-      : url_(postline::testing::create_test_database("auth_svc")),
+  // `shared_url`: run against another Platform's database, as a second authd
+  // replica would (its own pools, process state and verify cache).
+  explicit Platform(std::string admin_token = "", ThrottlePolicy policy = {}, std::string shared_url = "",
+                    std::chrono::seconds verify_cache_ttl = 1h)
+      : url_(shared_url.empty() ? postline::testing::create_test_database("auth_svc") : shared_url),
         pool_(url_, 4),
         hasher_({1, 8u << 10}),
         metrics_(registry_),
@@ -30,7 +33,7 @@ class Platform {
         hash_pool_(2),
         accounts_(pool_, {}),
         throttle_(pool_, Throttle(policy)),
-        ctx_{accounts_, throttle_, hasher_, db_pool_, hash_pool_, metrics_, rpc_, settings(admin_token)},
+        ctx_{accounts_, throttle_, hasher_, db_pool_, hash_pool_, metrics_, rpc_, settings(admin_token, verify_cache_ttl)},
         auth_(ctx_),
         admin_(ctx_) {
     {
@@ -49,10 +52,59 @@ class Platform {
     hash_pool_.join();
   }
 
-  static ServiceSettings settings(const std::string& token) {
+  static ServiceSettings settings(const std::string& token, std::chrono::seconds verify_cache_ttl) {
     ServiceSettings s;
     s.admin_token = token;
+    s.verify_cache_ttl = verify_cache_ttl;
     return s;
+  }
+
+  const std::string& url() const { return url_; }
+
+  // One series of a counter/gauge/histogram count in this instance's registry (0 if absent).
+  double metric(const std::string& name, const std::string& label = "", const std::string& value = "") {
+    for (const auto& family : registry_.Collect()) {
+      if (family.name != name) continue;
+      for (const auto& m : family.metric) {
+        bool match = label.empty();
+        for (const auto& l : m.label)
+          if (l.name == label && l.value == value) match = true;
+        if (!match) continue;
+        if (family.type == prometheus::MetricType::Counter) return m.counter.value;
+        if (family.type == prometheus::MetricType::Gauge) return m.gauge.value;
+        if (family.type == prometheus::MetricType::Histogram) return static_cast<double>(m.histogram.sample_count);
+      }
+    }
+    return 0;
+  }
+
+  // Text of one value from the database, for assertions about stored state.
+  std::string sql(const std::string& query, const std::string& param) {
+    pqxx::connection c(url_);
+    pqxx::nontransaction tx(c);
+    auto r = tx.exec_params(query, param);
+    return r.empty() || r[0][0].is_null() ? std::string() : r[0][0].as<std::string>();
+  }
+  void sql_exec(const std::string& statement, const std::string& param) {
+    pqxx::connection c(url_);
+    pqxx::nontransaction tx(c);
+    tx.exec_params(statement, param);
+  }
+
+  grpc::Status set_password(const std::string& email, const std::string& password) {
+    v1::SetPasswordRequest req;
+    req.set_email(email);
+    req.set_password(password);
+    v1::SetPasswordResponse resp;
+    return admin(&v1::AdminService::Stub::SetPassword, req, &resp);
+  }
+
+  grpc::Status set_disabled(const std::string& email, bool disabled) {
+    v1::UpdateUserRequest req;
+    req.set_email(email);
+    req.set_disabled(disabled);
+    v1::UpdateUserResponse resp;
+    return admin(&v1::AdminService::Stub::UpdateUser, req, &resp);
   }
 
   template <typename Req, typename Resp, typename Method>
@@ -589,6 +641,156 @@ TEST(AuthService, OnlyAdminsSetQuotasAndReadOthers) {
   u.set_disabled(true);
   ASSERT_TRUE(p.admin(&v1::AdminService::Stub::UpdateUser, u, &ur).ok());
   EXPECT_EQ(set(root_id, "anna@example.com", 1, 1, &q).error_code(), grpc::PERMISSION_DENIED);
+}
+
+// --- the verified-credential cache and login bookkeeping ------------------
+
+double hits(Platform& p) { return p.metric("postline_authd_verify_cache_lookups_total", "result", "hit"); }
+double misses(Platform& p) { return p.metric("postline_authd_verify_cache_lookups_total", "result", "miss"); }
+double hashes(Platform& p) { return p.metric("postline_authd_hash_duration_seconds"); }
+
+TEST(VerifyCache, SecondLoginSkipsArgon2) {
+  Platform p;
+  p.add_user("anna@example.com", "s3cret");
+  const double hashed = hashes(p);  // AddUser hashed through the admin path, not the histogram
+  ASSERT_EQ(p.login("anna@example.com", "s3cret").result(), v1::AUTH_RESULT_OK);
+  EXPECT_EQ(misses(p), 1);
+  EXPECT_EQ(hashes(p), hashed + 1);
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(p.login("anna@example.com", "s3cret").result(), v1::AUTH_RESULT_OK);
+  EXPECT_EQ(hits(p), 3);
+  EXPECT_EQ(hashes(p), hashed + 1);  // argon2id ran once
+  EXPECT_EQ(p.metric("postline_authd_verify_cache_entries"), 1);
+  // SASL PLAIN goes through the same pipeline.
+  auto done = p.sasl_start("PLAIN", std::string("\0anna@example.com\0s3cret", 24));
+  EXPECT_EQ(done.state(), v1::SASL_STATE_SUCCESS);
+  EXPECT_EQ(hits(p), 4);
+}
+
+TEST(VerifyCache, FailuresAreNeverRememberedAndStillCount) {
+  ThrottlePolicy policy;
+  policy.account_delay_after = 100;  // counting only; no delays in this test
+  policy.ip_delay_after = 100;
+  Platform p("", policy);
+  p.add_user("anna@example.com", "s3cret");
+  ASSERT_EQ(p.login("anna@example.com", "s3cret").result(), v1::AUTH_RESULT_OK);
+  const double hashed = hashes(p);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(p.login("anna@example.com", "wrong", "203.0.113.7").result(), v1::AUTH_RESULT_INVALID_CREDENTIALS);
+  EXPECT_EQ(hits(p), 0);
+  EXPECT_EQ(hashes(p), hashed + 3);  // every wrong guess paid for argon2id
+  v1::ListThrottlesResponse list;
+  ASSERT_TRUE(p.admin(&v1::AdminService::Stub::ListThrottles, v1::ListThrottlesRequest(), &list).ok());
+  int account_failures = 0;
+  for (const auto& e : list.entries())
+    if (e.scope() == "account") account_failures = e.failures();
+  EXPECT_EQ(account_failures, 3);
+  // The owner's entry survived the wrong guesses; the success clears the account counter.
+  EXPECT_EQ(p.login("anna@example.com", "s3cret").result(), v1::AUTH_RESULT_OK);
+  EXPECT_EQ(hits(p), 1);
+  ASSERT_TRUE(p.admin(&v1::AdminService::Stub::ListThrottles, v1::ListThrottlesRequest(), &list).ok());
+  for (const auto& e : list.entries()) EXPECT_NE(e.scope(), "account") << e.key();
+}
+
+TEST(VerifyCache, PasswordChangeOnAnotherReplicaEndsTheCachedPassword) {
+  Platform a;
+  a.add_user("anna@example.com", "old-secret");
+  Platform b("", {}, a.url());  // a second authd on the same database
+  ASSERT_EQ(a.login("anna@example.com", "old-secret").result(), v1::AUTH_RESULT_OK);
+  ASSERT_EQ(a.login("anna@example.com", "old-secret").result(), v1::AUTH_RESULT_OK);
+  ASSERT_EQ(hits(a), 1);  // cached in a
+  ASSERT_TRUE(b.set_password("anna@example.com", "new-secret").ok());
+  // a never heard of the change; the stored hash it reads is new, so its entry misses.
+  EXPECT_EQ(a.login("anna@example.com", "old-secret").result(), v1::AUTH_RESULT_INVALID_CREDENTIALS);
+  EXPECT_EQ(hits(a), 1);
+  EXPECT_EQ(a.login("anna@example.com", "new-secret").result(), v1::AUTH_RESULT_OK);
+  EXPECT_EQ(a.login("anna@example.com", "new-secret").result(), v1::AUTH_RESULT_OK);
+  EXPECT_EQ(hits(a), 2);
+  EXPECT_EQ(a.login("anna@example.com", "old-secret").result(), v1::AUTH_RESULT_INVALID_CREDENTIALS);
+  // Setting the same password again makes a new salt, so a new hash: another miss, then OK.
+  ASSERT_TRUE(b.set_password("anna@example.com", "new-secret").ok());
+  const double before = misses(a);
+  EXPECT_EQ(a.login("anna@example.com", "new-secret").result(), v1::AUTH_RESULT_OK);
+  EXPECT_EQ(misses(a), before + 1);
+}
+
+TEST(VerifyCache, DisabledUserIsRefusedEvenWithACachedEntry) {
+  Platform a;
+  a.add_user("anna@example.com", "s3cret");
+  Platform b("", {}, a.url());
+  ASSERT_EQ(a.login("anna@example.com", "s3cret").result(), v1::AUTH_RESULT_OK);
+  ASSERT_TRUE(b.set_disabled("anna@example.com", true).ok());
+  EXPECT_EQ(a.login("anna@example.com", "s3cret").result(), v1::AUTH_RESULT_DISABLED);
+  EXPECT_EQ(hits(a), 1);  // the entry was there and matched; the row said no
+  ASSERT_TRUE(b.set_disabled("anna@example.com", false).ok());
+  EXPECT_EQ(a.login("anna@example.com", "s3cret").result(), v1::AUTH_RESULT_OK);
+}
+
+TEST(VerifyCache, ABlockedIpIsRefusedEvenWithACachedEntry) {
+  ThrottlePolicy policy;
+  policy.ip_delay_after = 100;
+  policy.ip_block_after = 2;
+  Platform p("", policy);
+  p.add_user("anna@example.com", "s3cret");
+  ASSERT_EQ(p.login("anna@example.com", "s3cret", "203.0.113.8").result(), v1::AUTH_RESULT_OK);
+  for (int i = 0; i < 2; ++i) p.login("bob@example.com", "guess", "203.0.113.8");
+  EXPECT_EQ(p.login("anna@example.com", "s3cret", "203.0.113.8").result(), v1::AUTH_RESULT_THROTTLED);
+  EXPECT_EQ(p.login("anna@example.com", "s3cret", "198.51.100.2").result(), v1::AUTH_RESULT_OK);
+  EXPECT_EQ(hits(p), 1);
+}
+
+TEST(VerifyCache, ZeroTtlTurnsItOff) {
+  Platform p("", {}, "", 0s);
+  p.add_user("anna@example.com", "s3cret");
+  const double hashed = hashes(p);
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(p.login("anna@example.com", "s3cret").result(), v1::AUTH_RESULT_OK);
+  EXPECT_EQ(hashes(p), hashed + 3);
+  EXPECT_EQ(hits(p) + misses(p), 0);
+}
+
+TEST(LoginBookkeeping, ARepeatedLoginWritesNothing) {
+  Platform p;
+  p.add_user("anna@example.com", "s3cret");
+  const std::string row_version = "SELECT xmin::text FROM auth_users WHERE email = $1";
+  const std::string last_login = "SELECT last_login_at::text FROM auth_users WHERE email = $1";
+  ASSERT_EQ(p.login("anna@example.com", "s3cret").result(), v1::AUTH_RESULT_OK);
+  const std::string first = p.sql(last_login, "anna@example.com");
+  ASSERT_FALSE(first.empty());  // the first login is recorded
+  const std::string version = p.sql(row_version, "anna@example.com");
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(p.login("anna@example.com", "s3cret").result(), v1::AUTH_RESULT_OK);
+  // No new row version: the row was not rewritten, and no throttle row appeared.
+  EXPECT_EQ(p.sql(row_version, "anna@example.com"), version);
+  EXPECT_EQ(p.sql(last_login, "anna@example.com"), first);
+  EXPECT_EQ(p.sql("SELECT count(*)::text FROM auth_login_throttle WHERE key = $1", "anna@example.com"), "0");
+  // Once the stored time is older than the resolution, the next login records it again.
+  p.sql_exec("UPDATE auth_users SET last_login_at = now() - interval '10 minutes' WHERE email = $1",
+             "anna@example.com");
+  const std::string recent = "SELECT (last_login_at > now() - interval '1 minute')::text FROM auth_users WHERE email = $1";
+  ASSERT_EQ(p.sql(recent, "anna@example.com"), "false");
+  ASSERT_EQ(p.login("anna@example.com", "s3cret").result(), v1::AUTH_RESULT_OK);
+  EXPECT_EQ(p.sql(recent, "anna@example.com"), "true");
+}
+
+TEST(LoginBookkeeping, AppPasswordLastUsedFollowsTheSameRule) {
+  Platform p;
+  p.add_user("anna@example.com", "s3cret");
+  v1::AddAppPasswordRequest req;
+  req.set_email("anna@example.com");
+  req.set_label("phone");
+  v1::AddAppPasswordResponse resp;
+  ASSERT_TRUE(p.admin(&v1::AdminService::Stub::AddAppPassword, req, &resp).ok());
+  const std::string version = "SELECT xmin::text FROM auth_app_passwords WHERE label = $1";
+  const std::string used = "SELECT last_used_at::text FROM auth_app_passwords WHERE label = $1";
+  ASSERT_EQ(p.login("anna@example.com", resp.password()).result(), v1::AUTH_RESULT_OK);
+  ASSERT_FALSE(p.sql(used, "phone").empty());
+  const std::string v = p.sql(version, "phone");
+  ASSERT_EQ(p.login("anna@example.com", resp.password()).result(), v1::AUTH_RESULT_OK);
+  EXPECT_EQ(p.sql(version, "phone"), v);
+  p.sql_exec("UPDATE auth_app_passwords SET last_used_at = now() - interval '1 hour' WHERE label = $1", "phone");
+  const std::string recent =
+      "SELECT (last_used_at > now() - interval '1 minute')::text FROM auth_app_passwords WHERE label = $1";
+  ASSERT_EQ(p.sql(recent, "phone"), "false");
+  ASSERT_EQ(p.login("anna@example.com", resp.password()).result(), v1::AUTH_RESULT_OK);
+  EXPECT_EQ(p.sql(recent, "phone"), "true");
 }
 
 }  // namespace
