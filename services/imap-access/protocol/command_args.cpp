@@ -1,0 +1,693 @@
+#include "services/imap-access/protocol/command_args.h"
+
+#include "services/imap-access/protocol/encoder.h"
+
+#include <algorithm>
+#include <array>
+
+namespace postline::imap {
+
+namespace {
+
+[[noreturn]] void bad(const std::string& why) { throw SyntaxError(why); }
+
+// Strings that end up in the store, in authd or in a log: no NUL. The grammar
+// allows none either (quoted chars and CHAR8 exclude it); the Reader does not check.
+void check_text(const std::string& s, size_t max, const char* what) {
+  if (s.size() > max) bad(std::string(what) + " longer than " + std::to_string(max) + " octets");
+  if (s.find('\0') != std::string::npos) bad(std::string("NUL in ") + what);
+}
+
+std::string mailbox(Reader& r, const char* what = "mailbox name") {
+  std::string s = r.astring();
+  check_text(s, kMaxMailboxNameOctets, what);
+  return s;
+}
+
+std::string pattern(Reader& r) {
+  std::string s = r.list_mailbox();
+  check_text(s, kMaxMailboxNameOctets, "mailbox pattern");
+  return s;
+}
+
+SequenceSet sequence_set(Reader& r, const char* what = "sequence set") {
+  auto set = SequenceSet::parse(r.sequence_set_text());
+  if (!set) bad(std::string("invalid ") + what);
+  return *set;
+}
+
+// RFC 7162 3.2.5: known-uids and seq-match-data never contain '*'.
+SequenceSet sequence_set_no_star(Reader& r, const char* what) {
+  std::string text = r.sequence_set_text();
+  if (text.find('*') != std::string::npos) bad(std::string("'*' is not allowed in ") + what);
+  auto set = SequenceSet::parse(text);
+  if (!set) bad(std::string("invalid ") + what);
+  return *set;
+}
+
+uint64_t numbers_in(const SequenceSet& set) {
+  uint64_t n = 0;
+  for (auto [lo, hi] : set.resolve(1)) n += uint64_t{hi} - lo + 1;
+  return n;
+}
+
+// mod-sequence-value / mod-sequence-valzer: at most 63 bits. 0 is accepted
+// everywhere, also where RFC 7162 wants >= 1 (CHANGEDSINCE, QRESYNC): clients do
+// send CHANGEDSINCE 0 (iPhone Mail), and 0 means "everything", which is harmless.
+uint64_t mod_sequence(Reader& r) {
+  uint64_t n = r.number64();
+  if (n > kMaxModSequence) bad("mod-sequence value too large");
+  return n;
+}
+
+std::string upper_atom(Reader& r) { return to_upper(r.atom()); }
+
+// flag (RFC 9051 9) as a client may set it: the five settable system flags in
+// canonical case, or a keyword. \Recent is the server's alone, \* appears only
+// in PERMANENTFLAGS, and an unknown \flag is nothing we could store.
+std::string settable_flag(Reader& r) {
+  std::string f = r.flag();
+  if (f[0] != '\\') {
+    if (f.size() > kMaxKeywordOctets) bad("keyword longer than " + std::to_string(kMaxKeywordOctets) + " octets");
+    return f;
+  }
+  static constexpr std::array<std::string_view, 5> kSystem = {"\\Seen", "\\Answered", "\\Flagged", "\\Deleted",
+                                                              "\\Draft"};
+  for (auto s : kSystem)
+    if (iequals(f, s)) return std::string(s);
+  if (iequals(f, "\\Recent")) bad("\\Recent cannot be set by a client");
+  bad("invalid system flag " + f);
+}
+
+void add_flag(std::vector<std::string>& flags, Reader& r) {
+  if (flags.size() >= kMaxFlags) bad("more than " + std::to_string(kMaxFlags) + " flags");
+  flags.push_back(settable_flag(r));
+}
+
+// flag-list = "(" [flag *(SP flag)] ")"
+std::vector<std::string> flag_list(Reader& r) {
+  std::vector<std::string> flags;
+  r.expect('(');
+  if (r.try_char(')')) return flags;
+  for (;;) {
+    add_flag(flags, r);
+    if (r.try_char(')')) return flags;
+    r.sp();
+  }
+}
+
+// "(" status-att *(SP status-att) ")"
+StatusItems status_items(Reader& r) {
+  static constexpr std::pair<std::string_view, bool StatusItems::*> kItems[] = {
+      {"MESSAGES", &StatusItems::messages},
+      {"UIDNEXT", &StatusItems::uidnext},
+      {"UIDVALIDITY", &StatusItems::uidvalidity},
+      {"UNSEEN", &StatusItems::unseen},
+      {"DELETED", &StatusItems::deleted},
+      {"SIZE", &StatusItems::size},
+      {"RECENT", &StatusItems::recent},
+      {"HIGHESTMODSEQ", &StatusItems::highestmodseq},
+      {"APPENDLIMIT", &StatusItems::appendlimit},
+      {"MAILBOXID", &StatusItems::mailboxid},
+      {"DELETED-STORAGE", &StatusItems::deleted_storage},
+  };
+  StatusItems s;
+  r.expect('(');
+  if (r.peek() == ')') bad("empty STATUS item list");
+  for (size_t n = 1;; ++n) {
+    if (n > kMaxStatusItems) bad("more than " + std::to_string(kMaxStatusItems) + " STATUS items");
+    const std::string item = upper_atom(r);
+    auto known = std::find_if(std::begin(kItems), std::end(kItems), [&](const auto& k) { return k.first == item; });
+    if (known == std::end(kItems)) bad("unknown STATUS item " + item);
+    s.*(known->second) = true;
+    if (r.try_char(')')) return s;
+    r.sp();
+  }
+}
+
+// parse_search keeps number64's 64 bits in an int64; MODSEQ (mod-sequence-valzer)
+// and LARGER/SMALLER (number64, RFC 9051) are 63-bit, so a negative value is one
+// that was too large.
+void check_search_numbers(const SearchKey& k) {
+  if ((k.kind == SearchKey::kModseq || k.kind == SearchKey::kLarger || k.kind == SearchKey::kSmaller) && k.number < 0)
+    bad("number too large in the search criteria");
+  for (const auto& c : k.children) check_search_numbers(c);  // depth bounded by parse_search
+}
+
+// RFC 7162 3.2.5: "(" uidvalidity SP mod-sequence-value [SP known-uids] [SP seq-match-data] ")"
+SelectArgs::Qresync qresync_param(Reader& r) {
+  SelectArgs::Qresync q;
+  r.expect('(');
+  q.uidvalidity = r.nz_number();
+  r.sp();
+  q.modseq = mod_sequence(r);
+  if (r.try_sp()) {
+    bool match = r.peek() == '(';
+    if (!match) {
+      q.known_uids = sequence_set_no_star(r, "known-uids");
+      match = r.try_sp();
+    }
+    if (match) {
+      r.expect('(');
+      SelectArgs::SeqMatch m;
+      m.msns = sequence_set_no_star(r, "known-sequence-set");
+      r.sp();
+      m.uids = sequence_set_no_star(r, "known-uid-set");
+      r.expect(')');
+      // Paired number by number: sets of different sizes cannot be matched.
+      if (numbers_in(m.msns) != numbers_in(m.uids)) bad("known-sequence-set and known-uid-set differ in size");
+      q.seq_match = std::move(m);
+    }
+  }
+  r.expect(')');
+  return q;
+}
+
+}  // namespace
+
+NoArgs parse_no_args(Reader& r) {
+  r.end();
+  return {};
+}
+
+IdArgs parse_id_args(Reader& r) {
+  IdArgs a;
+  r.sp();
+  if (r.try_char('(')) {
+    auto& params = a.params.emplace();
+    // RFC 2971's "#" list: an empty one, "()", is accepted as today.
+    if (!r.try_char(')')) {
+      for (;;) {
+        if (params.size() >= kMaxIdPairs) bad("more than " + std::to_string(kMaxIdPairs) + " ID parameters");
+        std::string field = r.string();
+        check_text(field, kMaxIdFieldOctets, "ID field name");
+        r.sp();
+        std::optional<std::string> value = r.nstring();
+        if (value) check_text(*value, kMaxIdValueOctets, "ID value");
+        params.emplace_back(std::move(field), std::move(value));
+        if (r.try_char(')')) break;
+        r.sp();
+      }
+    }
+  } else if (r.nstring().has_value()) {
+    bad("ID takes a parameter list or NIL");
+  }
+  r.end();
+  return a;
+}
+
+EnableArgs parse_enable_args(Reader& r) {
+  EnableArgs a;
+  do {
+    r.sp();
+    if (a.capabilities.size() >= kMaxEnableCapabilities)
+      bad("more than " + std::to_string(kMaxEnableCapabilities) + " capabilities");
+    a.capabilities.push_back(upper_atom(r));
+  } while (!r.at_end());
+  r.end();
+  return a;
+}
+
+LoginArgs parse_login_args(Reader& r) {
+  LoginArgs a;
+  r.sp();
+  a.userid = r.astring();
+  check_text(a.userid, kMaxCredentialOctets, "user name");
+  r.sp();
+  a.password = r.astring();
+  check_text(a.password, kMaxCredentialOctets, "password");
+  r.end();
+  return a;
+}
+
+AuthenticateArgs parse_authenticate_args(Reader& r) {
+  AuthenticateArgs a;
+  r.sp();
+  a.mechanism = upper_atom(r);
+  if (r.try_sp()) {
+    // initial-resp = base64 / "=" (RFC 4959): every base64 char is an ATOM-CHAR.
+    std::string ir = r.atom();
+    if (ir == "=") {
+      a.initial_response.emplace();
+    } else {
+      a.initial_response = decode_sasl_base64(ir);
+      if (!a.initial_response) bad("invalid base64 in the initial response");
+    }
+  }
+  r.end();
+  return a;
+}
+
+SelectArgs parse_select_args(Reader& r) {
+  SelectArgs a;
+  r.sp();
+  a.mailbox = mailbox(r);
+  if (r.try_sp()) {
+    // select-params = SP "(" select-param *(SP select-param) ")" (RFC 4466)
+    r.expect('(');
+    for (;;) {
+      const std::string param = upper_atom(r);
+      if (param == "CONDSTORE") {
+        if (a.condstore) bad("CONDSTORE given twice");
+        a.condstore = true;
+      } else if (param == "QRESYNC") {
+        if (a.qresync) bad("QRESYNC given twice");
+        r.sp();
+        a.qresync = qresync_param(r);
+      } else {
+        bad("unknown SELECT parameter " + param);
+      }
+      if (r.try_char(')')) break;
+      r.sp();
+    }
+  }
+  r.end();
+  return a;
+}
+
+MailboxArgs parse_create_args(Reader& r) {
+  MailboxArgs a;
+  r.sp();
+  a.mailbox = mailbox(r);
+  // create-params (RFC 4466), e.g. USE (RFC 6154): CREATE-SPECIAL-USE is not offered.
+  if (r.peek() == ' ') bad("CREATE parameters are not supported");
+  r.end();
+  return a;
+}
+
+MailboxArgs parse_mailbox_args(Reader& r) {
+  MailboxArgs a;
+  r.sp();
+  a.mailbox = mailbox(r);
+  r.end();
+  return a;
+}
+
+RenameArgs parse_rename_args(Reader& r) {
+  RenameArgs a;
+  r.sp();
+  a.from = mailbox(r);
+  r.sp();
+  a.to = mailbox(r);
+  r.end();
+  return a;
+}
+
+ListArgs parse_list_args(Reader& r) {
+  ListArgs a;
+  r.sp();
+  if (r.try_char('(')) {
+    a.extended = true;
+    size_t n = 0;
+    while (!r.try_char(')')) {
+      if (n > 0) r.sp();
+      if (++n > kMaxListOptions) bad("too many LIST selection options");
+      const std::string opt = upper_atom(r);
+      if (opt == "SUBSCRIBED") {
+        a.select_subscribed = true;
+      } else if (opt == "REMOTE") {
+        a.select_remote = true;
+      } else if (opt == "RECURSIVEMATCH") {
+        a.select_recursivematch = true;
+      } else if (opt == "SPECIAL-USE") {
+        a.select_special_use = true;
+      } else {
+        bad("unknown LIST selection option " + opt);  // RFC 5258 3: BAD
+      }
+    }
+    // RFC 5258 3: RECURSIVEMATCH modifies another option; alone (or with only
+    // REMOTE, which selects nothing by itself) it is a BAD.
+    if (a.select_recursivematch && !a.select_subscribed && !a.select_special_use)
+      bad("RECURSIVEMATCH needs a selection option to modify");
+    r.sp();
+  }
+  a.reference = mailbox(r, "reference");
+  r.sp();
+  if (r.try_char('(')) {
+    a.extended = true;
+    if (r.peek() == ')') bad("empty mailbox pattern list");
+    for (;;) {
+      if (a.patterns.size() >= kMaxListPatterns)
+        bad("more than " + std::to_string(kMaxListPatterns) + " mailbox patterns");
+      a.patterns.push_back(pattern(r));
+      if (r.try_char(')')) break;
+      r.sp();
+    }
+  } else {
+    a.patterns.push_back(pattern(r));
+  }
+  if (r.try_sp()) {
+    if (upper_atom(r) != "RETURN") bad("expected RETURN");
+    a.extended = a.has_return = true;
+    r.sp();
+    r.expect('(');
+    size_t n = 0;
+    while (!r.try_char(')')) {
+      if (n > 0) r.sp();
+      if (++n > kMaxListOptions) bad("too many LIST return options");
+      const std::string opt = upper_atom(r);
+      if (opt == "SUBSCRIBED") {
+        a.return_subscribed = true;
+      } else if (opt == "CHILDREN") {
+        a.return_children = true;
+      } else if (opt == "SPECIAL-USE") {
+        a.return_special_use = true;
+      } else if (opt == "STATUS") {
+        if (a.return_status) bad("STATUS return option given twice");
+        r.sp();
+        a.return_status = status_items(r);
+      } else {
+        bad("unknown LIST return option " + opt);
+      }
+    }
+  }
+  r.end();
+  return a;
+}
+
+ListArgs parse_lsub_args(Reader& r) {
+  ListArgs a;
+  r.sp();
+  a.reference = mailbox(r, "reference");
+  r.sp();
+  a.patterns.push_back(pattern(r));
+  r.end();
+  return a;
+}
+
+StatusArgs parse_status_args(Reader& r) {
+  StatusArgs a;
+  r.sp();
+  a.mailbox = mailbox(r);
+  r.sp();
+  a.items = status_items(r);
+  r.end();
+  return a;
+}
+
+AppendArgs parse_append_args(Reader& r) {
+  AppendArgs a;
+  r.sp();
+  a.mailbox = mailbox(r);
+  r.sp();
+  if (r.peek() == '(') {
+    a.flags = flag_list(r);
+    r.sp();
+  }
+  if (r.peek() == '"') {
+    a.internal_date = parse_imap_datetime(r.quoted());
+    if (!a.internal_date) bad("invalid date-time");
+    r.sp();
+  }
+  if (r.peek() == '{' || r.peek() == '~') {
+    // literal / literal8 (RFC 3516): the Reader reads both once the '~' is gone.
+    a.literal8 = r.try_char('~');
+    a.message = r.literal();
+  } else if (r.at_end()) {
+    bad("missing message literal");
+  } else {
+    // append-data-ext (RFC 4466); the only one we know is UTF8 (RFC 6855 3.4):
+    // "UTF8" SP "(" literal8 ")".
+    const std::string ext = upper_atom(r);
+    if (ext != "UTF8") bad("unknown APPEND data " + ext);
+    r.sp();
+    r.expect('(');
+    if (r.peek() != '~') bad("UTF8 APPEND data must be a literal8 (~{n})");
+    r.expect('~');
+    a.message = r.literal();
+    r.expect(')');
+    a.utf8 = a.literal8 = true;
+  }
+  if (r.peek() == ' ') bad("only one message per APPEND (MULTIAPPEND is not supported)");
+  r.end();
+  return a;
+}
+
+CopyArgs parse_copy_args(Reader& r, bool uid) {
+  CopyArgs a;
+  a.uid = uid;
+  r.sp();
+  a.set = sequence_set(r);
+  r.sp();
+  a.mailbox = mailbox(r);
+  r.end();
+  return a;
+}
+
+FetchArgs parse_fetch_args(Reader& r, bool uid) {
+  FetchArgs a;
+  a.uid = uid;
+  r.sp();
+  a.set = sequence_set(r);
+  r.sp();
+  a.request = parse_fetch(r);  // reads up to and including the end
+  // parse_fetch keeps number64's 64 bits in an int64: above 2^63-1 it wraps negative.
+  if (a.request.changed_since && *a.request.changed_since < 0) bad("mod-sequence value too large");
+  // RFC 7162 3.2.6: VANISHED only in UID FETCH and only with CHANGEDSINCE.
+  if (a.request.vanished && !uid) bad("VANISHED is only allowed in UID FETCH");
+  if (a.request.vanished && !a.request.changed_since) bad("VANISHED needs CHANGEDSINCE");
+  return a;
+}
+
+StoreArgs parse_store_args(Reader& r, bool uid) {
+  StoreArgs a;
+  a.uid = uid;
+  r.sp();
+  a.set = sequence_set(r);
+  r.sp();
+  if (r.try_char('(')) {
+    // store-modifiers (RFC 4466); RFC 7162 defines UNCHANGEDSINCE, given once.
+    for (;;) {
+      const std::string mod = upper_atom(r);
+      if (mod != "UNCHANGEDSINCE") bad("unknown STORE modifier " + mod);
+      if (a.unchanged_since) bad("UNCHANGEDSINCE given twice");
+      r.sp();
+      a.unchanged_since = mod_sequence(r);
+      if (r.try_char(')')) break;
+      r.sp();
+    }
+    r.sp();
+  }
+  std::string op = upper_atom(r);
+  if (op[0] == '+') {
+    a.mode = StoreMode::kAdd;
+    op.erase(0, 1);
+  } else if (op[0] == '-') {
+    a.mode = StoreMode::kRemove;
+    op.erase(0, 1);
+  }
+  if (op == "FLAGS.SILENT") {
+    a.silent = true;
+  } else if (op != "FLAGS") {
+    bad("expected FLAGS, +FLAGS or -FLAGS");
+  }
+  r.sp();
+  if (r.peek() == '(') {
+    a.flags = flag_list(r);
+  } else {
+    do add_flag(a.flags, r);
+    while (r.try_sp());
+  }
+  r.end();
+  return a;
+}
+
+SearchArgs parse_search_args(Reader& r, bool uid) {
+  SearchArgs a;
+  a.uid = uid;
+  a.request = parse_search(r);  // reads the SP itself, then keys up to the end
+  r.end();
+  check_search_numbers(a.request.key);
+  return a;
+}
+
+UidExpungeArgs parse_uid_expunge_args(Reader& r) {
+  UidExpungeArgs a;
+  r.sp();
+  a.set = sequence_set(r, "UID set");
+  r.end();
+  return a;
+}
+
+QuotaRootArgs parse_getquota_args(Reader& r) {
+  QuotaRootArgs a;
+  r.sp();
+  a.root = mailbox(r, "quota root");
+  r.end();
+  return a;
+}
+
+SetQuotaArgs parse_setquota_args(Reader& r) {
+  SetQuotaArgs a;
+  r.sp();
+  a.root = mailbox(r, "quota root");
+  r.sp();
+  r.expect('(');
+  // setquota-list = "(" [setquota-resource *(SP setquota-resource)] ")"
+  size_t n = 0;
+  while (!r.try_char(')')) {
+    if (n > 0) r.sp();
+    if (++n > kMaxQuotaResources) bad("too many quota resources");
+    const std::string resource = upper_atom(r);
+    r.sp();
+    const uint64_t limit = r.number64();
+    if (limit > kMaxQuotaLimit) bad("resource limit too large");
+    if (resource == "STORAGE") {
+      if (a.storage_kib) bad("STORAGE given twice");
+      a.storage_kib = limit;
+    } else if (resource == "MESSAGE") {
+      if (a.messages) bad("MESSAGE given twice");
+      a.messages = limit;
+    } else if (std::find(a.unsupported.begin(), a.unsupported.end(), resource) != a.unsupported.end()) {
+      bad(resource + " given twice");
+    } else {
+      a.unsupported.push_back(resource);
+    }
+  }
+  r.end();
+  return a;
+}
+
+NotifyArgs parse_notify_args(Reader& r) {
+  NotifyParse p = parse_notify(r);
+  if (p.outcome == NotifyParse::Outcome::kBad) bad(p.error);
+  size_t names = 0;
+  for (const auto& g : p.spec.groups) {
+    for (const auto& m : g.mailboxes) {
+      check_text(m, kMaxMailboxNameOctets, "mailbox name");
+      if (++names > kMaxNotifyMailboxNames)
+        bad("more than " + std::to_string(kMaxNotifyMailboxNames) + " mailbox names");
+    }
+  }
+  NotifyArgs a;
+  a.outcome = p.outcome;
+  a.spec = std::move(p.spec);
+  if (p.outcome == NotifyParse::Outcome::kBadEvent) a.bad_event = std::move(p.error);
+  return a;
+}
+
+namespace {
+
+using Parser = CommandArgs (*)(Reader&);
+
+struct Entry {
+  std::string_view name;
+  Parser parse;
+};
+
+template <auto Fn>
+CommandArgs plain(Reader& r) {
+  return Fn(r);
+}
+template <auto Fn, bool Uid>
+CommandArgs with_uid(Reader& r) {
+  return Fn(r, Uid);
+}
+
+// The command table's names (commands/registry.cpp), in its order.
+constexpr Entry kParsers[] = {
+    {"CAPABILITY", plain<parse_no_args>},
+    {"NOOP", plain<parse_no_args>},
+    {"LOGOUT", plain<parse_no_args>},
+    {"ID", plain<parse_id_args>},
+    {"STARTTLS", plain<parse_no_args>},
+    {"LOGIN", plain<parse_login_args>},
+    {"AUTHENTICATE", plain<parse_authenticate_args>},
+    {"ENABLE", plain<parse_enable_args>},
+    {"SELECT", plain<parse_select_args>},
+    {"EXAMINE", plain<parse_select_args>},
+    {"CHECK", plain<parse_no_args>},
+    {"CLOSE", plain<parse_no_args>},
+    {"UNSELECT", plain<parse_no_args>},
+    {"FETCH", with_uid<parse_fetch_args, false>},
+    {"UID FETCH", with_uid<parse_fetch_args, true>},
+    {"STORE", with_uid<parse_store_args, false>},
+    {"UID STORE", with_uid<parse_store_args, true>},
+    {"SEARCH", with_uid<parse_search_args, false>},
+    {"UID SEARCH", with_uid<parse_search_args, true>},
+    {"COPY", with_uid<parse_copy_args, false>},
+    {"UID COPY", with_uid<parse_copy_args, true>},
+    {"MOVE", with_uid<parse_copy_args, false>},
+    {"UID MOVE", with_uid<parse_copy_args, true>},
+    {"EXPUNGE", plain<parse_no_args>},
+    {"UID EXPUNGE", plain<parse_uid_expunge_args>},
+    {"APPEND", plain<parse_append_args>},
+    {"CREATE", plain<parse_create_args>},
+    {"DELETE", plain<parse_mailbox_args>},
+    {"RENAME", plain<parse_rename_args>},
+    {"SUBSCRIBE", plain<parse_mailbox_args>},
+    {"UNSUBSCRIBE", plain<parse_mailbox_args>},
+    {"LIST", plain<parse_list_args>},
+    {"LSUB", plain<parse_lsub_args>},
+    {"NAMESPACE", plain<parse_no_args>},
+    {"STATUS", plain<parse_status_args>},
+    {"IDLE", plain<parse_no_args>},
+    {"NOTIFY", plain<parse_notify_args>},
+    {"GETQUOTAROOT", plain<parse_mailbox_args>},
+    {"GETQUOTA", plain<parse_getquota_args>},
+    {"SETQUOTA", plain<parse_setquota_args>},
+};
+
+constexpr auto kNames = [] {
+  std::array<std::string_view, std::size(kParsers)> names{};
+  for (size_t i = 0; i < names.size(); ++i) names[i] = kParsers[i].name;
+  return names;
+}();
+
+}  // namespace
+
+CommandArgs parse_command_args(std::string_view name, Reader& r) {
+  for (const auto& e : kParsers)
+    if (e.name == name) return e.parse(r);
+  bad("unknown command");
+}
+
+std::span<const std::string_view> command_args_names() { return kNames; }
+
+CommandHead parse_command_head(Reader& r) {
+  CommandHead h;
+  h.tag = r.tag();
+  r.sp();
+  h.name = to_upper(r.atom());
+  if (h.name == "UID") {
+    r.sp();
+    h.name = "UID " + to_upper(r.atom());
+  }
+  return h;
+}
+
+std::optional<std::string> decode_sasl_base64(std::string_view in) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  if (in.size() % 4 != 0) return std::nullopt;
+  std::string out;
+  out.reserve(in.size() / 4 * 3);
+  for (size_t i = 0; i < in.size(); i += 4) {
+    const bool last = i + 4 == in.size();
+    uint32_t n = 0;
+    int pad = 0;
+    for (size_t k = 0; k < 4; ++k) {
+      const char c = in[i + k];
+      int v = 0;
+      if (c == '=' && last && k >= 2) {
+        ++pad;
+      } else {
+        v = value(c);
+        if (v < 0 || pad > 0) return std::nullopt;  // "=" only at the very end
+      }
+      n = (n << 6) | static_cast<uint32_t>(v);
+    }
+    out += static_cast<char>(n >> 16);
+    if (pad < 2) out += static_cast<char>((n >> 8) & 0xff);
+    if (pad < 1) out += static_cast<char>(n & 0xff);
+  }
+  return out;
+}
+
+}  // namespace postline::imap

@@ -1,0 +1,273 @@
+// Typed arguments for every command in the command table
+// (commands/registry.cpp), parsed before anything runs. A parser consumes
+// everything after the command name, end of command included, and returns a
+// struct or throws SyntaxError with the reason (the session answers a tagged
+// BAD). So an Args value exists only for a syntactically complete command, and
+// a command that fails to parse has changed no session state: today
+// `SELECT box (CONDSTORE) x` turns CONDSTORE on before it fails on the `x`.
+//
+// The parsers are pure and do not see the session. Whatever depends on
+// session state is left to the handler, which gets the raw wire values:
+// decoding mailbox names (modified UTF-7 unless UTF8=ACCEPT), whether QRESYNC
+// is enabled (SELECT ... QRESYNC, UID FETCH ... VANISHED), whether APPEND ...
+// UTF8 is allowed, and side effects such as a CONDSTORE-using command turning
+// CONDSTORE on.
+//
+// Every parser takes a Reader positioned just after the command name, with
+// the SP before the first argument not yet read. That is where
+// server/connection.cpp leaves it ("a1 UID FETCH| 1:* FLAGS").
+//
+// Limits. The Receiver already bounds a command line (imap.max_line, 64 KiB,
+// literals excluded, so also every sequence set) and each literal
+// (imap.max_literal). Inside a line the limits below apply wherever the grammar
+// is unbounded. Each is far above what real clients send; they exist so that
+// one command costs bounded work and memory after parsing too.
+#pragma once
+
+#include "services/imap-access/protocol/fetch_items.h"
+#include "services/imap-access/protocol/notify_spec.h"
+#include "services/imap-access/protocol/reader.h"
+#include "services/imap-access/protocol/search_keys.h"
+#include "services/imap-access/protocol/sequence_set.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace postline::imap {
+
+// Mailbox names as sent (before any decoding), LIST references and patterns,
+// NOTIFY mailbox names and quota roots.
+inline constexpr size_t kMaxMailboxNameOctets = 1024;
+// LOGIN userid and password. Passwords are hashed by authd, and a 50 MiB literal
+// password would cost it just as much to hash.
+inline constexpr size_t kMaxCredentialOctets = 1024;
+// Flags in one STORE or APPEND, and the length of one keyword.
+inline constexpr size_t kMaxFlags = 256;
+inline constexpr size_t kMaxKeywordOctets = 100;
+// Items in one STATUS or LIST RETURN (STATUS (...)) list (repeats count too).
+inline constexpr size_t kMaxStatusItems = 32;
+// LIST: patterns in one pattern list; selection options; return options.
+inline constexpr size_t kMaxListPatterns = 64;
+inline constexpr size_t kMaxListOptions = 32;
+// ENABLE: capability names in one command.
+inline constexpr size_t kMaxEnableCapabilities = 32;
+// ID (RFC 2971 3.3): at most 30 pairs, field names at most 30 octets, values at most 1024.
+inline constexpr size_t kMaxIdPairs = 30;
+inline constexpr size_t kMaxIdFieldOctets = 30;
+inline constexpr size_t kMaxIdValueOctets = 1024;
+// SETQUOTA: resource/limit pairs, and each limit (KiB * 1024 must fit authd's int64).
+inline constexpr size_t kMaxQuotaResources = 16;
+inline constexpr uint64_t kMaxQuotaLimit = uint64_t{1} << 40;
+// NOTIFY: mailbox names across all subtree/mailboxes filters (the handler's own
+// cap, kMaxNotifyMailboxes, counts watched mailboxes after resolving them).
+inline constexpr size_t kMaxNotifyMailboxNames = 1000;
+// mod-sequence-value (RFC 7162 7): a 63-bit unsigned integer.
+inline constexpr uint64_t kMaxModSequence = 0x7fffffffffffffffu;
+
+// CAPABILITY NOOP LOGOUT CHECK UNSELECT CLOSE EXPUNGE IDLE STARTTLS NAMESPACE.
+struct NoArgs {};
+
+// ID (RFC 2971): nullopt for NIL; otherwise field/value pairs as sent (a NIL value is nullopt).
+struct IdArgs {
+  std::optional<std::vector<std::pair<std::string, std::optional<std::string>>>> params;
+};
+
+// ENABLE (RFC 5161): capability names upper-cased, in the order sent. Names the
+// server does not know are kept: RFC 5161 says to ignore them, and ignoring them
+// is the handler's job.
+struct EnableArgs {
+  std::vector<std::string> capabilities;
+};
+
+struct LoginArgs {
+  std::string userid, password;
+};
+
+// AUTHENTICATE (RFC 9051 6.2.2, SASL-IR RFC 4959). `mechanism` is upper-cased;
+// `initial_response` holds the decoded bytes of the base64 initial response
+// ("" for "="), or nullopt when there is none.
+struct AuthenticateArgs {
+  std::string mechanism;
+  std::optional<std::string> initial_response;
+};
+
+// SELECT / EXAMINE with RFC 7162 parameters. `condstore` means the (CONDSTORE)
+// parameter was sent; QRESYNC implying CONDSTORE is the handler's business, and
+// so is refusing QRESYNC before ENABLE QRESYNC.
+struct SelectArgs {
+  struct SeqMatch {
+    SequenceSet msns;  // known-sequence-set
+    SequenceSet uids;  // known-uid-set, as many numbers as `msns`
+  };
+  struct Qresync {
+    uint32_t uidvalidity = 0;
+    uint64_t modseq = 0;  // <= kMaxModSequence
+    std::optional<SequenceSet> known_uids;
+    std::optional<SeqMatch> seq_match;
+  };
+  std::string mailbox;
+  bool condstore = false;
+  std::optional<Qresync> qresync;
+};
+
+// CREATE, DELETE, SUBSCRIBE, UNSUBSCRIBE, GETQUOTAROOT: a single mailbox name.
+struct MailboxArgs {
+  std::string mailbox;
+};
+
+struct RenameArgs {
+  std::string from, to;
+};
+
+// STATUS data items (RFC 9051 6.3.11, RFC 3501 RECENT, RFC 7162 HIGHESTMODSEQ,
+// RFC 7889 APPENDLIMIT, RFC 8474 MAILBOXID, RFC 9208 DELETED-STORAGE).
+struct StatusItems {
+  bool messages = false, uidnext = false, uidvalidity = false, unseen = false, deleted = false, size = false,
+       recent = false, highestmodseq = false, appendlimit = false, mailboxid = false, deleted_storage = false;
+};
+
+// LIST (RFC 9051 6.3.9, LIST-EXTENDED RFC 5258, SPECIAL-USE RFC 6154, LIST-STATUS
+// RFC 5819) and LSUB. The `return_*` fields say only what the client asked for
+// in RETURN (...). Defaults such as SUBSCRIBED implying RETURN (SUBSCRIBED) are
+// up to the handler.
+struct ListArgs {
+  // Selection options, RFC 5258 3.1.
+  bool select_subscribed = false, select_remote = false, select_recursivematch = false, select_special_use = false;
+  std::string reference;
+  std::vector<std::string> patterns;  // one or more, as sent (list-mailbox)
+  bool has_return = false;            // RETURN (...) was given, even if empty
+  bool return_subscribed = false, return_children = false, return_special_use = false;
+  std::optional<StatusItems> return_status;
+  // RFC 5258 3: selection options, a pattern list or RETURN made this an extended LIST.
+  bool extended = false;
+};
+
+struct StatusArgs {
+  std::string mailbox;
+  StatusItems items;
+};
+
+// APPEND (RFC 9051 6.3.12; literal8 RFC 3516; UTF8 RFC 6855 3.4). `literal8`
+// records that the message came as ~{n}: binary content, which must not have
+// its line endings converted. `utf8` is the UTF8 (~{n}) form, which needs
+// UTF8=ACCEPT (checked by the handler).
+struct AppendArgs {
+  std::string mailbox;
+  std::vector<std::string> flags;        // system flags in canonical case
+  std::optional<int64_t> internal_date;  // seconds since the epoch
+  std::string message;
+  bool literal8 = false;
+  bool utf8 = false;
+};
+
+// COPY / MOVE and their UID forms.
+struct CopyArgs {
+  bool uid = false;
+  SequenceSet set;
+  std::string mailbox;
+};
+
+struct FetchArgs {
+  bool uid = false;
+  SequenceSet set;
+  FetchRequest request;  // changed_since, if any, is 0..kMaxModSequence
+};
+
+enum class StoreMode { kReplace, kAdd, kRemove };  // FLAGS, +FLAGS, -FLAGS
+
+// STORE (RFC 9051 6.4.6, UNCHANGEDSINCE RFC 7162 3.1.3). Flags have been
+// checked: system flags in canonical case; no \Recent, \* or unknown \flags;
+// keywords at most kMaxKeywordOctets.
+struct StoreArgs {
+  bool uid = false;
+  SequenceSet set;
+  std::optional<uint64_t> unchanged_since;  // <= kMaxModSequence
+  StoreMode mode = StoreMode::kReplace;
+  bool silent = false;
+  std::vector<std::string> flags;
+};
+
+struct SearchArgs {
+  bool uid = false;
+  SearchRequest request;
+};
+
+// UID EXPUNGE (RFC 4315 2.1).
+struct UidExpungeArgs {
+  SequenceSet set;
+};
+
+// GETQUOTA (RFC 9208 4.2).
+struct QuotaRootArgs {
+  std::string root;
+};
+
+// SETQUOTA (RFC 9208 4.1.3). Resources other than STORAGE and MESSAGE are
+// syntactically fine but unsupported. They are listed, upper-cased, so the
+// handler can fail the command with NO as the RFC requires.
+struct SetQuotaArgs {
+  std::string root;
+  std::optional<uint64_t> storage_kib, messages;  // <= kMaxQuotaLimit
+  std::vector<std::string> unsupported;
+};
+
+// NOTIFY (RFC 5465). `outcome` is kSet, kNone or kBadEvent, never kBad (that is
+// a SyntaxError). kBadEvent carries the reason in `bad_event` and is answered NO [BADEVENT ...].
+struct NotifyArgs {
+  NotifyParse::Outcome outcome = NotifyParse::Outcome::kNone;
+  NotifySpec spec;
+  std::string bad_event;
+};
+
+NoArgs parse_no_args(Reader& r);
+IdArgs parse_id_args(Reader& r);
+EnableArgs parse_enable_args(Reader& r);
+LoginArgs parse_login_args(Reader& r);
+AuthenticateArgs parse_authenticate_args(Reader& r);
+SelectArgs parse_select_args(Reader& r);    // SELECT, EXAMINE
+MailboxArgs parse_create_args(Reader& r);   // CREATE (no create-params: none is supported)
+MailboxArgs parse_mailbox_args(Reader& r);  // DELETE, SUBSCRIBE, UNSUBSCRIBE, GETQUOTAROOT
+RenameArgs parse_rename_args(Reader& r);
+ListArgs parse_list_args(Reader& r);
+ListArgs parse_lsub_args(Reader& r);  // reference and one pattern only
+StatusArgs parse_status_args(Reader& r);
+AppendArgs parse_append_args(Reader& r);
+CopyArgs parse_copy_args(Reader& r, bool uid);  // COPY, MOVE
+FetchArgs parse_fetch_args(Reader& r, bool uid);
+StoreArgs parse_store_args(Reader& r, bool uid);
+SearchArgs parse_search_args(Reader& r, bool uid);
+UidExpungeArgs parse_uid_expunge_args(Reader& r);
+QuotaRootArgs parse_getquota_args(Reader& r);
+SetQuotaArgs parse_setquota_args(Reader& r);
+NotifyArgs parse_notify_args(Reader& r);
+
+using CommandArgs = std::variant<NoArgs, IdArgs, EnableArgs, LoginArgs, AuthenticateArgs, SelectArgs, MailboxArgs,
+                                 RenameArgs, ListArgs, StatusArgs, AppendArgs, CopyArgs, FetchArgs, StoreArgs,
+                                 SearchArgs, UidExpungeArgs, QuotaRootArgs, SetQuotaArgs, NotifyArgs>;
+
+// Dispatches on the command table name ("FETCH", "UID FETCH": upper case, the
+// UID form as one name). A name not in the table is a SyntaxError too.
+CommandArgs parse_command_args(std::string_view name, Reader& r);
+// The names parse_command_args knows: those of commands/registry.cpp.
+std::span<const std::string_view> command_args_names();
+
+// The part of a command before its arguments, read as server/connection.cpp
+// reads it: tag SP name [SP name after "UID"]. `name` is upper-cased, "UID X"
+// for the UID forms. Leaves `r` just after the name.
+struct CommandHead {
+  std::string tag, name;
+};
+CommandHead parse_command_head(Reader& r);
+
+// base64 (RFC 4648, padding required) as SASL uses it in AUTHENTICATE's initial
+// response and its continuation lines. nullopt when `in` is not valid base64.
+std::optional<std::string> decode_sasl_base64(std::string_view in);
+
+}  // namespace postline::imap
