@@ -129,6 +129,8 @@ const std::vector<KeySpec>& schema() {
       {"imap", "max_connections", T::kInt, "1000", "concurrent connections in total"},
       {"imap", "expunged_history", T::kDuration, "30d", "how long expunged UIDs are remembered for QRESYNC; older clients get a full VANISHED list instead (0 = forever)"},
       {"imap", "expunged_prune_interval", T::kDuration, "1h", "how often imapd prunes expunge history older than imap.expunged_history (one instance at a time)"},
+      {"imap", "index_cache_messages", T::kInt, "2000000", "messages (about 24 bytes each) of recently selected mailboxes imapd keeps in memory, so SELECT reads only what changed since (0 = off)"},
+      {"imap", "durable_flag_updates", T::kBool, "false", "STORE and EXPUNGE wait for PostgreSQL's WAL flush; off: a crash may lose the last fraction of a second of flag changes, never a message"},
   };
   return keys;
 }

@@ -4,6 +4,8 @@
 // PostgreSQL restart heals by itself.
 #pragma once
 
+#include "common/db/unavailable.h"
+
 #include <pqxx/pqxx>
 
 #include <chrono>
@@ -16,13 +18,6 @@
 #include <vector>
 
 namespace postline::db {
-
-// Thrown when no connection can be had (database down, pool exhausted past the
-// timeout). Callers turn it into a temporary failure (4xx, NO [UNAVAILABLE]).
-class Unavailable : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 class Pool {
  public:

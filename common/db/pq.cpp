@@ -1,6 +1,6 @@
 #include "common/db/pq.h"
 
-#include "common/db/pool.h"
+#include "common/db/unavailable.h"
 
 #include <libpq-fe.h>
 

@@ -1,5 +1,5 @@
 #include "common/mailstore/accounts.h"
-#include "common/mailstore/blob_store.h"
+
 #include "common/mailstore/message_meta.h"
 
 #include <gtest/gtest.h>

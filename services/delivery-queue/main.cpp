@@ -19,6 +19,7 @@
 #include "common/db/pool.h"
 #include "common/grpc/grpc.h"
 #include "common/log/log.h"
+#include "common/mailstore/pg/pg_mail_store.h"
 #include "common/mailstore/sql/migrations.h"
 #include "common/metrics/http_server.h"
 #include "services/delivery-queue/delivery/dkim_signer.h"
@@ -95,10 +96,16 @@ int main(int argc, char** argv) {
 
   const std::string url = cfg.str("db", "url");
   const std::string address = cfg.str("queue", "listen_address");
-  // gRPC handlers share one pool; each worker needs two connections of its own
-  // (the claim transaction holding row locks, and the mailstore delivery).
+  // gRPC handlers share one pool; each worker holds one connection for its
+  // claim transaction (row locks), and delivers into the mailstore, which
+  // keeps its own connections (one per worker).
   db::Pool rpc_pool(url, static_cast<size_t>(std::max<int64_t>(1, cfg.integer("db", "pool_size"))));
-  db::Pool worker_pool(url, static_cast<size_t>(2 * wc.workers));
+  db::Pool worker_pool(url, static_cast<size_t>(wc.workers));
+  mailstore::pg::PgOptions store_options;
+  store_options.url = url;
+  store_options.pool_size = static_cast<size_t>(wc.workers);
+  store_options.index_cache_messages = 0;  // queued never opens a mailbox
+  mailstore::pg::PgMailStore store(store_options);
 
 
   auto registry = service::make_registry("postline_queued", "postline-queued", POSTLINE_VERSION);
@@ -118,7 +125,7 @@ int main(int argc, char** argv) {
   }
   std::printf("listening http on %s:%u\n", address.c_str(), static_cast<unsigned>(http.port()));
 
-  queue::MailstoreDelivery local;
+  queue::MailstoreDelivery local(store);
   queue::AuthResolver resolver(cfg.str("auth", "addr"), &client_rpc);
   queue::SmtpRemoteDelivery remote(rc, dkim->empty() ? nullptr : dkim.get());
   queue::Workers workers(worker_pool, wc, &local, &remote, &resolver, &metrics);

@@ -1,7 +1,8 @@
 // postline-imapd: IMAP access to the shared mailstore. Listens on imap.port
 // (STARTTLS) and imap.tls_port (implicit TLS, when tls.cert_file is set),
-// authenticates through authd (auth.addr) and reads/writes mailboxes in
-// PostgreSQL (db.url) via common/mailstore. Stateless apart from open
+// authenticates through authd (auth.addr) and reads/writes mailboxes through
+// the mailstore interface (common/mailstore, its PostgreSQL implementation on
+// db.url). Stateless apart from open
 // connections; any number of instances can share one database (changes reach
 // every instance through LISTEN/NOTIFY). Configuration: the `imap`, `tls`,
 // `db`, `auth.addr` and `log` keys (docs/imap.md). Security: credentials go
@@ -14,8 +15,8 @@
 #include "common/service/service.h"
 #include "common/grpc/grpc.h"
 #include "common/db/migrations.h"
-#include "common/db/pool.h"
 #include "common/log/log.h"
+#include "common/mailstore/pg/pg_mail_store.h"
 #include "common/mailstore/sql/migrations.h"
 #include "common/metrics/http_server.h"
 #include "common/net/tls.h"
@@ -91,15 +92,20 @@ int main(int argc, char** argv) {
   auto registry = service::make_registry("postline_imapd", "postline-imapd", POSTLINE_VERSION);
   imap::ImapMetrics metrics(*registry);
   const auto pool_size = static_cast<size_t>(cfg.integer("db", "pool_size"));
-  db::Pool pool(db_url, pool_size);
+  mailstore::pg::PgOptions store_options;
+  store_options.url = db_url;
+  store_options.pool_size = pool_size;
+  store_options.index_cache_messages = static_cast<size_t>(cfg.integer("imap", "index_cache_messages"));
+  store_options.durable_flag_updates = cfg.boolean("imap", "durable_flag_updates");
+  mailstore::pg::PgMailStore store(store_options);
   boost::asio::thread_pool db_threads(pool_size);
   imap::GrpcAuthenticator auth(cfg.str("auth", "addr"), *registry);
 
   boost::asio::io_context io(1);
-  imap::Notifier notifier(io, db_url);
+  imap::Notifier notifier(io, store, db_threads);
   imap::ServerContext context;
   context.services.settings = settings;
-  context.services.pool = &pool;
+  context.services.store = &store;
   context.services.db_threads = &db_threads;
   context.services.auth = &auth;
   context.services.observer = &metrics;
@@ -109,7 +115,7 @@ int main(int argc, char** argv) {
   context.tls = tls;
 
   imap::Server server(io, context, limits);
-  metrics::HttpServer http(registry, [&pool] { return pool.ping(); });
+  metrics::HttpServer http(registry, [&store] { return store.ping(); });
   const std::string address = cfg.str("imap", "listen_address");
   try {
     for (const auto& [name, port] : server.start(address, cfg.port("imap", "port"), cfg.port("imap", "tls_port")))
@@ -123,7 +129,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   notifier.start();
-  imap::start_expunge_pruner(io, pool, db_threads, prune, *registry);
+  imap::start_expunge_pruner(io, store, db_threads, prune, *registry);
 
   boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
   stop_signals.async_wait([&](boost::system::error_code ec, int sig) {

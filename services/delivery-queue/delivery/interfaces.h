@@ -3,7 +3,7 @@
 // relayhost slot in without touching the loop).
 #pragma once
 
-#include "common/mailstore/delivery.h"
+#include "common/mailstore/mail_store.h"
 #include "common/mailstore/quota.h"
 #include "services/delivery-queue/delivery/retry.h"
 #include "services/delivery-queue/store/queue_store.h"
@@ -74,8 +74,8 @@ class RemoteDelivery {
   }
 };
 
-// Delivers into a local mailbox on `conn`, in one transaction of its own,
-// idempotent on `delivery_key` (production: postline::mailstore::deliver).
+// Delivers into a local mailbox, in one transaction of its own, idempotent on
+// `delivery_key` (production: MailStore::deliver through MailstoreDelivery).
 struct LocalResult {
   int64_t uid = 0;
   bool duplicate = false;
@@ -88,17 +88,16 @@ class LocalDelivery {
   virtual ~LocalDelivery() = default;
   // Into `mailbox` ("INBOX", "Junk", ...; the mailstore creates a missing
   // one), enforcing the user's limits (0 = unlimited).
-  virtual LocalResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view mailbox,
-                              std::string_view message, std::string_view delivery_key,
-                              const mailstore::Quota& quota) = 0;
+  virtual LocalResult deliver(int64_t user_id, std::string_view mailbox, std::string_view message,
+                              std::string_view delivery_key, const mailstore::Quota& quota) = 0;
   // Several messages for one user and mailbox, results positional. The
   // mailstore does them in one transaction; the default (test fakes) one by
   // one, each under the same limits.
-  virtual std::vector<LocalResult> deliver_batch(pqxx::connection& conn, int64_t user_id, std::string_view mailbox,
+  virtual std::vector<LocalResult> deliver_batch(int64_t user_id, std::string_view mailbox,
                                                  const std::vector<mailstore::DeliveryItem>& items,
                                                  const mailstore::Quota& quota) {
     std::vector<LocalResult> out;
-    for (const auto& item : items) out.push_back(deliver(conn, user_id, mailbox, item.message, item.delivery_key, quota));
+    for (const auto& item : items) out.push_back(deliver(user_id, mailbox, item.message, item.delivery_key, quota));
     return out;
   }
 };

@@ -262,8 +262,6 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
   Claim* claim = &claim_ref;
   std::vector<ClaimedRecipient> recipients = claim->recipients();
   std::vector<Done> done;
-  std::optional<db::Pool::Lease> store_lease;
-
   auto finish = [&](const ClaimedRecipient& r, RecipientResult result, bool local, Clock::time_point started,
                     std::chrono::steady_clock::time_point t0) {
     const auto& msg = claim->message(r.message_id);
@@ -327,7 +325,6 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<RecipientResult> results(group.size());
     try {
-      if (!store_lease) store_lease.emplace(pool_.acquire());
       if (!local_) throw std::runtime_error("no local delivery configured");
       // RFC 5321 4.4: the final delivery adds Return-Path with the envelope sender.
       std::vector<std::string> bodies, keys;
@@ -343,7 +340,7 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
       mailstore::Quota quota;
       if (resolver_)
         if (auto q = resolver_->quota(group.front().address, user_id)) quota = *q;
-      auto delivered = local_->deliver_batch(**store_lease, user_id, mailbox, items, quota);
+      auto delivered = local_->deliver_batch(user_id, mailbox, items, quota);
       for (size_t i = 0; i < group.size(); ++i) {
         const LocalResult& d = delivered.at(i);
         if (d.exceeds_quota) {
@@ -363,11 +360,7 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
                         "", false, false};
         }
       }
-    } catch (const pqxx::broken_connection& e) {
-      if (store_lease) {
-        store_lease->discard();
-        store_lease.reset();
-      }
+    } catch (const db::Unavailable& e) {
       for (auto& res : results) res = {Outcome::kTemporary, "451 4.3.0 mailbox store unavailable", "", false, false};
       spdlog::warn("local delivery of {} message(s) to user {}: {}", group.size(), user_id, e.what());
     } catch (const std::exception& e) {
@@ -377,8 +370,6 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
     }
     for (size_t i = 0; i < group.size(); ++i) finish(group[i], std::move(results[i]), true, started, t0);
   }
-  store_lease.reset();
-
   // 3. Remote recipients: one SMTP transaction per (message, domain).
   for (auto& [key, group] : remote_groups) {
     const auto started = Clock::now();

@@ -27,8 +27,12 @@ namespace {
 class FakeMailbox final : public LocalDelivery {
  public:
   // Ignores the quota (QuotaMailbox below adds it); records the mailbox.
+  LocalResult deliver(int64_t user_id, std::string_view mailbox, std::string_view message, std::string_view key,
+                      const mailstore::Quota& = {}) override {
+    return pool->with([&](pqxx::connection& conn) { return deliver(conn, user_id, mailbox, message, key); });
+  }
   LocalResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view mailbox, std::string_view message,
-                      std::string_view key, const mailstore::Quota& = {}) override {
+                      std::string_view key) {
     pqxx::work tx(conn);
     auto r = tx.exec_params(
         "INSERT INTO fake_mailbox (delivery_key, user_id, body, mailbox) VALUES ($1, $2, $3, $4)"
@@ -40,8 +44,9 @@ class FakeMailbox final : public LocalDelivery {
   }
   // The worker-independent form tests use directly.
   LocalResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view message, std::string_view key) {
-    return deliver(conn, user_id, "INBOX", message, key, {});
+    return deliver(conn, user_id, "INBOX", message, key);
   }
+  db::Pool* pool = nullptr;  // the test database (the fixture sets it)
 };
 
 class ScriptedRemote final : public RemoteDelivery {
@@ -79,6 +84,7 @@ class QueuePg : public ::testing::Test {
             " user_id bigint NOT NULL, body text NOT NULL, mailbox text NOT NULL DEFAULT '')");
     tx.commit();
     pool = std::make_unique<db::Pool>(url, 16);
+    mailbox.pool = pool.get();
   }
 
   WorkerConfig config() {
@@ -517,13 +523,14 @@ namespace {
 // message alone does (nothing stored, key not claimed).
 class QuotaMailbox final : public LocalDelivery {
  public:
-  LocalResult deliver(pqxx::connection& conn, int64_t user_id, std::string_view mailbox, std::string_view message,
-                      std::string_view key, const mailstore::Quota& quota) override {
+  LocalResult deliver(int64_t user_id, std::string_view mailbox, std::string_view message, std::string_view key,
+                      const mailstore::Quota& quota) override {
     if (quota.bytes > 0 || quota.messages > 0) {
       const auto size = static_cast<int64_t>(message.size());
       int64_t used = 0, count = 0;
       {
-        pqxx::read_transaction tx(conn);
+        auto lease = inner.pool->acquire();
+        pqxx::read_transaction tx(*lease);
         auto row = tx.exec_params("SELECT COALESCE(sum(length(body)), 0), count(*) FROM fake_mailbox WHERE user_id = $1",
                                   user_id)[0];
         used = row[0].as<int64_t>();
@@ -533,7 +540,7 @@ class QuotaMailbox final : public LocalDelivery {
       if (quota.bytes > 0 && used + size > quota.bytes) return {0, false, true, false};
       if (quota.messages > 0 && count + 1 > quota.messages) return {0, false, true, false, true};
     }
-    return inner.deliver(conn, user_id, mailbox, message, key, {});
+    return inner.deliver(user_id, mailbox, message, key, {});
   }
   FakeMailbox inner;
 };
@@ -565,6 +572,7 @@ class QuotaResolver final : public RecipientResolver {
 
 TEST_F(QueuePg, OverQuotaDefersWith422AndDeliversAfterTheQuotaIsRaised) {
   QuotaMailbox box;
+  box.inner.pool = pool.get();
   QuotaResolver resolver;
   resolver.quota_bytes = 120;  // room for one test message (83 bytes with Return-Path), not two
   Workers w(*pool, config(), &box, nullptr, &resolver, nullptr);
@@ -588,6 +596,7 @@ TEST_F(QueuePg, OverQuotaDefersWith422AndDeliversAfterTheQuotaIsRaised) {
 
 TEST_F(QueuePg, MessageLargerThanTheQuotaBouncesAtOnceWith522) {
   QuotaMailbox box;
+  box.inner.pool = pool.get();
   QuotaResolver resolver;
   resolver.quota_bytes = 10;
   Workers w(*pool, config(), &box, nullptr, &resolver, nullptr);
@@ -606,6 +615,7 @@ TEST_F(QueuePg, MessageLargerThanTheQuotaBouncesAtOnceWith522) {
 
 TEST_F(QueuePg, FullMailboxExpiresWith522) {
   QuotaMailbox box;
+  box.inner.pool = pool.get();
   QuotaResolver resolver;
   resolver.quota_bytes = 120;
   {
@@ -634,6 +644,7 @@ TEST_F(QueuePg, FullMailboxExpiresWith522) {
 
 TEST_F(QueuePg, UnknownQuotaDeliversFailOpen) {
   QuotaMailbox box;
+  box.inner.pool = pool.get();
   QuotaResolver resolver;
   resolver.known = false;  // authd unreachable
   Workers w(*pool, config(), &box, nullptr, &resolver, nullptr);

@@ -4,7 +4,7 @@
 #include "services/imap-access/commands/names.h"
 #include "services/imap-access/commands/registry.h"
 
-#include "common/mailstore/store.h"
+#include "common/mailstore/mail_store.h"
 
 namespace postline::imap {
 
@@ -43,6 +43,7 @@ asio::awaitable<Result> cmd_append(Context& ctx) {
     ctx.args.sp();
   }
   std::string message;
+  bool binary = false;  // literal8: the bytes are stored exactly as sent (RFC 3516 4.4)
   if (iequals(ctx.args.rest().substr(0, 5), "UTF8 ")) {
     // RFC 6855 3.4: APPEND ... UTF8 (~{n}...) once UTF8=ACCEPT is enabled.
     if (!ctx.session.utf8_accept) co_return Result::bad("UTF8 APPEND needs ENABLE UTF8=ACCEPT");
@@ -53,7 +54,7 @@ asio::awaitable<Result> cmd_append(Context& ctx) {
     message = ctx.args.literal();
     ctx.args.expect(')');
   } else {
-    ctx.args.try_char('~');  // literal8 (BINARY): the bytes are the same to us
+    binary = ctx.args.try_char('~');
     message = ctx.args.literal();
   }
   ctx.args.end();
@@ -63,16 +64,17 @@ asio::awaitable<Result> cmd_append(Context& ctx) {
   co_await refresh_limits(ctx);
   const int64_t user_id = ctx.session.user_id;
   const mailstore::Quota quota{ctx.session.quota_bytes, ctx.session.quota_messages};
-  auto op = [user_id, quota, name, flags, date, message = std::move(message)](pqxx::connection& c) {
-    return mailstore::append(c, user_id, name, message, flags, date, quota);
+  auto op = [user_id, quota, name, flags = mailstore::flags_from_names(flags), date, binary,
+             message = std::move(message)](mailstore::MailStore& st) {
+    return st.append(user_id, name, {mailstore::AppendItem{message, flags, date, binary}}, quota);
   };
-  mailstore::AppendResult res = co_await ctx.db(std::move(op));
+  mailstore::AppendResult res = co_await ctx.store(std::move(op));
   if (res.error == mailstore::StoreError::kNoSuchMailbox) co_return Result::no("No such mailbox", "TRYCREATE");
   if (res.error == mailstore::StoreError::kOverQuota) co_return Result::no("Quota exceeded", "OVERQUOTA");
   // Appending to the selected mailbox: the client sees EXISTS before the tagged OK.
   if (ctx.session.selected && ctx.session.selected->mailbox_id == res.mailbox_id) co_await sync_selected(ctx, true);
   co_return Result::ok("APPEND completed",
-                       "APPENDUID " + std::to_string(res.uidvalidity) + " " + std::to_string(res.uid));
+                       "APPENDUID " + std::to_string(res.uidvalidity) + " " + std::to_string(res.uids.at(0)));
 }
 
 }  // namespace postline::imap

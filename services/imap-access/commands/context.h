@@ -1,13 +1,14 @@
 // What a command handler gets: the parsed command, the session state, a way to
-// send untagged responses, and the services behind the session (database,
+// send untagged responses, and the services behind the session (the mailstore,
 // authentication, metrics). Handlers return the tagged result; only the
 // dispatcher turns errors into NO/BAD (Dovecot's rule: clients get a generic
 // text, the log gets the detail).
 #pragma once
 
-#include "common/net/byte_budget.h"
 #include "common/async/offload.h"
-#include "common/db/pool.h"
+#include "common/db/unavailable.h"
+#include "common/mailstore/mail_store.h"
+#include "common/net/byte_budget.h"
 #include "services/imap-access/protocol/encoder.h"
 #include "services/imap-access/protocol/reader.h"
 #include "services/imap-access/protocol/session_state.h"
@@ -94,8 +95,8 @@ class Observer {
 
 struct Services {
   Settings settings;
-  db::Pool* pool = nullptr;
-  asio::thread_pool* db_threads = nullptr;
+  mailstore::MailStore* store = nullptr;
+  asio::thread_pool* db_threads = nullptr;  // where blocking store calls run
   Authenticator* auth = nullptr;
   Observer* observer = nullptr;
   std::function<std::shared_ptr<asio::ssl::context>()> tls_context;  // null when TLS is not configured
@@ -136,15 +137,15 @@ struct Context {
   std::function<asio::awaitable<std::optional<std::string>>(const std::string&)> continuation;
   Effect effect = Effect::kNone;
 
-  // Runs fn(pqxx::connection&) on the database pool without blocking I/O.
+  // Runs fn(mailstore::MailStore&) on the database threads without blocking I/O.
   template <typename Fn>
-  auto db(Fn fn) -> asio::awaitable<std::invoke_result_t<Fn&, pqxx::connection&>> {
-    auto* pool = services.pool;
+  auto store(Fn fn) -> asio::awaitable<std::invoke_result_t<Fn&, mailstore::MailStore&>> {
+    auto* store = services.store;
     // Named, not a temporary inside co_await: GCC 12 destroys such temporaries
     // twice across a suspension. Callers pass named lambdas for the same reason.
-    auto call = [pool, fn = std::move(fn)]() mutable {
+    auto call = [store, fn = std::move(fn)]() mutable {
       try {
-        return pool->with(fn);
+        return fn(*store);
       } catch (const db::Unavailable& e) {
         throw Unavailable(e.what());
       }

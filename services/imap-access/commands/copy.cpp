@@ -4,11 +4,11 @@
 #include "services/imap-access/commands/registry.h"
 #include "services/imap-access/commands/selection.h"
 
-#include "common/mailstore/store.h"
+#include "common/mailstore/mail_store.h"
 
 namespace postline::imap {
 
-void report_expunged(Context& ctx, const std::vector<int64_t>& uids);
+void report_expunged(Context& ctx, const std::vector<uint32_t>& uids);
 
 namespace {
 
@@ -26,28 +26,31 @@ asio::awaitable<Result> copy_or_move(Context& ctx, bool move) {
   const char* done = move ? (ctx.uid ? "UID MOVE completed" : "MOVE completed")
                           : (ctx.uid ? "UID COPY completed" : "COPY completed");
   if (targets.empty()) co_return Result::ok(done);
-  std::vector<int64_t> uids;
+  std::vector<uint32_t> uids;
   for (const auto& t : targets) uids.push_back(t.uid);
   if (!move) co_await refresh_limits(ctx);  // MOVE is never refused for quota
   const int64_t user_id = ctx.session.user_id, mailbox_id = sel.mailbox_id;
   const mailstore::Quota quota{ctx.session.quota_bytes, ctx.session.quota_messages};
-  auto call = [=](pqxx::connection& c) {
-    return mailstore::copy_messages(c, user_id, mailbox_id, uids, dest, move, quota);
-  };
-  mailstore::CopyResult res = co_await ctx.db(std::move(call));
+  auto call = [=](mailstore::MailStore& st) { return st.copy(user_id, mailbox_id, uids, dest, move, quota); };
+  mailstore::CopyResult res = co_await ctx.store(std::move(call));
   if (res.error == mailstore::StoreError::kNoSuchMailbox) co_return Result::no("No such mailbox", "TRYCREATE");
   if (res.error == mailstore::StoreError::kOverQuota) co_return Result::no("Quota exceeded", "OVERQUOTA");
   std::string code;
   if (!res.source_uids.empty()) {
-    std::vector<uint32_t> src(res.source_uids.begin(), res.source_uids.end()),
-        dst(res.dest_uids.begin(), res.dest_uids.end());
-    code = "COPYUID " + std::to_string(res.uidvalidity) + " " + SequenceSet::format(src) + " " +
-           SequenceSet::format(dst);
+    code = "COPYUID " + std::to_string(res.uidvalidity) + " " + SequenceSet::format(res.source_uids) + " " +
+           SequenceSet::format(res.dest_uids);
   }
-  if (!move) co_return Result::ok(done, code);
+  // Into the selected mailbox: the client sees the new EXISTS with this
+  // command, not at some later one (expunges only where numbers allow them).
+  const bool into_selected = res.dest_mailbox_id == sel.mailbox_id;
+  if (!move) {
+    if (into_selected) co_await sync_selected(ctx, ctx.uid);
+    co_return Result::ok(done, code);
+  }
   // RFC 6851 4.3: COPYUID goes in an untagged OK before the expunges.
   if (!code.empty()) ctx.send(untagged("OK [" + code + "] Moved"));
   report_expunged(ctx, res.source_uids);
+  if (into_selected) co_await sync_selected(ctx, ctx.uid);
   co_return Result::ok(done);
 }
 

@@ -2,27 +2,30 @@
 #include "services/imap-access/commands/registry.h"
 #include "services/imap-access/commands/selection.h"
 
-#include "common/mailstore/store.h"
+#include "common/mailstore/mail_store.h"
 
 namespace postline::imap {
 
 // Removes expunged UIDs from the view and reports them (EXPUNGE or VANISHED).
-void report_expunged(Context& ctx, const std::vector<int64_t>& uids) {
+void report_expunged(Context& ctx, const std::vector<uint32_t>& uids) {
   auto& sel = *ctx.session.selected;
   if (uids.empty()) return;
   if (ctx.session.qresync) {
     std::vector<uint32_t> v;
     for (auto u : uids)
-      if (sel.remove(static_cast<uint32_t>(u))) v.push_back(static_cast<uint32_t>(u));
+      if (sel.msn_of(u)) v.push_back(u);
+    sel.remove(v);
     if (!v.empty()) ctx.send(untagged("VANISHED " + SequenceSet::format(v)));
     return;
   }
-  for (auto u : uids)  // ascending UIDs; each number is valid when sent
-    if (uint32_t msn = sel.remove(static_cast<uint32_t>(u))) ctx.send(untagged(std::to_string(msn) + " EXPUNGE"));
+  // Ascending UIDs; each number is valid when the client applies it.
+  std::string out;
+  for (uint32_t msn : sel.remove(uids)) out += untagged(std::to_string(msn) + " EXPUNGE");
+  ctx.send(std::move(out));
 }
 
 asio::awaitable<Result> cmd_expunge(Context& ctx) {
-  std::optional<std::vector<int64_t>> only;
+  std::optional<std::vector<uint32_t>> only;
   auto& sel = *ctx.session.selected;
   if (ctx.uid) {
     ctx.args.sp();
@@ -37,8 +40,8 @@ asio::awaitable<Result> cmd_expunge(Context& ctx) {
   if (sel.read_only) co_return Result::no("Mailbox is read-only", "READ-ONLY");
   if (only && only->empty()) co_return Result::ok("UID EXPUNGE completed");
   const int64_t user_id = ctx.session.user_id, mailbox_id = sel.mailbox_id;
-  auto call = [=](pqxx::connection& c) { return mailstore::expunge(c, user_id, mailbox_id, only); };
-  std::vector<int64_t> gone = co_await ctx.db(std::move(call));
+  auto call = [=](mailstore::MailStore& st) { return st.expunge(user_id, mailbox_id, only); };
+  std::vector<uint32_t> gone = co_await ctx.store(std::move(call));
   report_expunged(ctx, gone);
   co_return Result::ok(ctx.uid ? "UID EXPUNGE completed" : "EXPUNGE completed");
 }

@@ -1,19 +1,23 @@
 // FETCH and UID FETCH (RFC 9051 6.4.5, 7.5.2; RFC 3516 BINARY; RFC 7162
-// CHANGEDSINCE). Parsed structures come from the store (common/mime's
-// serialized tree), bodies from the BlobStore by byte range, so fetching one
-// attachment reads that part only.
+// CHANGEDSINCE).
 //
-// Speed (bench/imap_fetch.py): bodies and body parts are read in bulk, one
-// query per group of messages (up to kPrefetchBytes), instead of one query per
-// message; each message is rendered straight into the response buffer (a body
-// is copied once, into the literal); one database hop renders up to
-// kChunkBytes of responses, which go out while the next chunk is read, so
+// Where each item comes from, cheapest first:
+//  - UID, FLAGS, MODSEQ: the session's view (no store call at all; a
+//    FETCH 1:* (FLAGS) of 100,000 messages is rendering only);
+//  - INTERNALDATE, RFC822.SIZE, ENVELOPE, BODY, BODYSTRUCTURE, EMAILID,
+//    SAVEDATE, PREVIEW, HEADER / HEADER.FIELDS: the message record (only the
+//    columns the items need; the parsed MIME tree and the header section are
+//    stored at delivery, so none of these reads the body);
+//  - BODY[...] of parts, BODY[TEXT], BINARY: body bytes, read in bulk for a
+//    group of messages (one store call per group up to kPrefetchBytes) and by
+//    byte range when only a part is asked for.
+// Records and bodies are read on the database threads in chunks of at most
+// kChunkBytes of responses; a chunk is written while the next is read, so
 // memory stays bounded whatever the mailbox size.
 #include "services/imap-access/commands/registry.h"
 #include "services/imap-access/commands/selection.h"
 
-#include "common/mailstore/blob_store.h"
-#include "common/mailstore/store.h"
+#include "common/mailstore/mail_store.h"
 #include "common/mime/mime.h"
 #include "services/imap-access/protocol/fetch_items.h"
 #include "services/imap-access/protocol/sequence_set.h"
@@ -35,9 +39,13 @@ namespace postline::imap {
 
 namespace {
 
-constexpr size_t kRecordBatch = 256;        // message rows read per database hop
-constexpr size_t kChunkBytes = 4u << 20;    // responses rendered per hop before they are written
-constexpr size_t kPrefetchBytes = 4u << 20; // body bytes asked for in one bulk query
+constexpr size_t kRecordBatch = 256;         // messages per store hop when bodies are read
+constexpr size_t kMetadataBatch = 2000;      // messages per store hop for records only
+constexpr size_t kChunkBytes = 4u << 20;     // responses rendered per hop before they are written
+constexpr size_t kPrefetchBytes = 4u << 20;  // body bytes asked for in one bulk read
+constexpr size_t kViewChunkBytes = 1u << 20; // view-only responses written at a time
+
+using mailstore::MessageData;
 
 // Body bytes of a group of messages, read in bulk before the group is rendered.
 struct Prefetched {
@@ -47,27 +55,27 @@ struct Prefetched {
 
 // What rendering a message will read, found by a dry run of the renderer.
 struct Wants {
-  std::vector<std::string> full;                      // blob keys
-  std::vector<mailstore::BlobStore::Range> ranges;
-  uint64_t bytes = 0;                                 // an upper bound of what they return
+  std::vector<std::string> full;  // blob keys
+  std::vector<mailstore::BodyRange> ranges;
+  uint64_t bytes = 0;  // an upper bound of what they return
 };
 
 // Reads what the items need for one message and renders its FETCH response.
 // Runs on a database thread. In collect mode it reads nothing: it records the
-// bodies and ranges it would read (so a group can be fetched in one query) and
+// bodies and ranges it would read (so a group can be fetched in one call) and
 // answers empty bytes; then render mode finds them in the Prefetched set. What
-// is not there (a blob that vanished, a renderer used without a dry run) is
-// read one at a time as before.
+// is not there (a blob that vanished) is read one at a time.
 class MessageRenderer {
  public:
-  MessageRenderer(pqxx::transaction_base& tx, const mailstore::MessageRecord& rec) : tx_(tx), rec_(rec) {}
+  MessageRenderer(mailstore::MailStore& store, int64_t user, const MessageData& rec)
+      : store_(store), user_(user), rec_(rec) {}
 
   void collect(Wants* wants) { wants_ = wants; }
   void render(const Prefetched* pre) {
     wants_ = nullptr;
     pre_ = pre;
   }
-  const mailstore::MessageRecord& record() const { return rec_; }
+  const MessageData& record() const { return rec_; }
 
   const mime::ParsedMessage& parsed() {
     if (parsed_) return *parsed_;
@@ -85,24 +93,24 @@ class MessageRenderer {
   std::string_view full() {
     if (full_) return *full_;
     if (pre_) {
-      auto it = pre_->full.find(rec_.blob_key);
+      auto it = pre_->full.find(rec_.blob);
       if (it != pre_->full.end()) return *(full_ = &it->second);
     }
     if (wants_) {
       if (!wants_full_) {
         wants_full_ = true;
-        wants_->full.push_back(rec_.blob_key);
+        wants_->full.push_back(rec_.blob);
         wants_->bytes += static_cast<uint64_t>(std::max<int64_t>(rec_.size, 0));
       }
       return {};
     }
-    own_full_ = mailstore::read_body(tx_, rec_.blob_key).value_or("");
+    own_full_ = store_.read_bodies(user_, {rec_.blob}).at(0).value_or("");
     return *(full_ = &*own_full_);
   }
 
   std::string range(uint64_t begin, uint64_t length) {
     if (!full_ && pre_) {  // the whole body may be there already (never read it just for a range)
-      auto it = pre_->full.find(rec_.blob_key);
+      auto it = pre_->full.find(rec_.blob);
       if (it != pre_->full.end()) full_ = &it->second;
     }
     if (full_) {
@@ -111,28 +119,44 @@ class MessageRenderer {
     }
     if (wants_) {
       if (!wants_full_) {
-        wants_->ranges.push_back({rec_.blob_key, begin, length});
-        uint64_t size = static_cast<uint64_t>(std::max<int64_t>(rec_.size, 0));
+        wants_->ranges.push_back({rec_.blob, begin, length});
+        const uint64_t size = static_cast<uint64_t>(std::max<int64_t>(rec_.size, 0));
         wants_->bytes += begin >= size ? 0 : std::min(length, size - begin);
       }
       return {};
     }
     if (pre_) {
-      auto it = pre_->ranges.find({rec_.blob_key, begin, length});
+      auto it = pre_->ranges.find({rec_.blob, begin, length});
       if (it != pre_->ranges.end()) return it->second;
     }
-    return mailstore::read_body_range(tx_, rec_.blob_key, begin, length).value_or("");
+    return store_.read_ranges(user_, {mailstore::BodyRange{rec_.blob, begin, length}}).at(0).value_or("");
+  }
+
+  // The header section of the message: cached in the record when small.
+  std::string header() {
+    if (rec_.header) return *rec_.header;
+    return range(0, static_cast<uint64_t>(rec_.header_size));
   }
 
   // BODY[section] bytes before <partial> is applied; nullopt for a bad spec.
-  // The whole message (empty spec) is full(), without a copy.
   std::optional<std::string> section(const std::string& spec) {
     if (spec.empty()) return std::string(full());
     auto sec = mime::parse_section(spec);
     if (!sec) return std::nullopt;
-    auto r = mime::locate(parsed(), *sec);
-    if (!r) return std::string();
-    std::string bytes = range(r->begin, r->size());
+    const bool header_text = sec->text == mime::SectionText::kHeader ||
+                             sec->text == mime::SectionText::kHeaderFields ||
+                             sec->text == mime::SectionText::kHeaderFieldsNot;
+    std::string bytes;
+    if (sec->path.empty() && header_text) {
+      bytes = header();  // the message's own header: no tree, no body
+    } else if (sec->path.empty() && sec->text == mime::SectionText::kText) {
+      const auto hs = static_cast<uint64_t>(rec_.header_size), size = static_cast<uint64_t>(rec_.size);
+      bytes = range(hs, size > hs ? size - hs : 0);
+    } else {
+      auto r = mime::locate(parsed(), *sec);
+      if (!r) return std::string();
+      bytes = range(r->begin, r->size());
+    }
     if (sec->text == mime::SectionText::kHeaderFields || sec->text == mime::SectionText::kHeaderFieldsNot)
       return mime::filter_header_fields(bytes, sec->fields, sec->text == mime::SectionText::kHeaderFieldsNot);
     return bytes;
@@ -160,8 +184,9 @@ class MessageRenderer {
   }
 
  private:
-  pqxx::transaction_base& tx_;
-  const mailstore::MessageRecord& rec_;
+  mailstore::MailStore& store_;
+  int64_t user_;
+  const MessageData& rec_;
   Wants* wants_ = nullptr;
   const Prefetched* pre_ = nullptr;
   bool wants_full_ = false;
@@ -177,17 +202,45 @@ std::string apply_partial(std::string bytes, const FetchItem& it) {
   return bytes.substr(begin, len);
 }
 
+// One message to answer: its number, UID, and (when FLAGS is asked for or
+// \Seen was just set) its flags as the view has them, rendered on the I/O thread.
 struct Job {
   uint32_t msn;
   uint32_t uid;
+  int64_t modseq;
+  std::string flags;  // "(\Seen ...)" or empty when not wanted
 };
 
 // What the items ask for, decided once per command.
 struct Wanted {
   std::vector<FetchItem> items;
   bool uid = false, flags = false, modseq = false;
+  unsigned fields = 0;  // mailstore::MessageField bits to read from the record
   bool bodies = false;  // some item reads body bytes
 };
+
+unsigned fields_for(const FetchItem& it) {
+  using namespace mailstore;
+  switch (it.kind) {
+    case FetchItem::kInternalDate: return kFieldInternalDate;
+    case FetchItem::kSize: return kFieldSize;
+    case FetchItem::kEnvelope: case FetchItem::kBody: case FetchItem::kBodyStructure: return kFieldStructure;
+    case FetchItem::kEmailId: return kFieldEmailId;
+    case FetchItem::kSaveDate: return kFieldSaveDate;
+    case FetchItem::kPreview: return kFieldPreview;
+    case FetchItem::kSection: {
+      if (it.section.empty()) return kFieldBlob | kFieldSize;
+      auto sec = mime::parse_section(it.section);
+      if (sec && sec->path.empty() && sec->text != mime::SectionText::kText && sec->text != mime::SectionText::kMime &&
+          sec->text != mime::SectionText::kNone)
+        return kFieldHeader | kFieldSize | kFieldBlob;  // blob only for an uncached (huge) header
+      if (sec && sec->path.empty() && sec->text == mime::SectionText::kText) return kFieldSize | kFieldBlob;
+      return kFieldStructure | kFieldSize | kFieldBlob;
+    }
+    case FetchItem::kBinary: case FetchItem::kBinarySize: return kFieldStructure | kFieldSize | kFieldBlob;
+    default: return 0;
+  }
+}
 
 // The dry run: every item that reads body bytes, with the output thrown away.
 void collect(MessageRenderer& m, const Wanted& w) {
@@ -208,29 +261,52 @@ void collect(MessageRenderer& m, const Wanted& w) {
   }
 }
 
-// Appends "* n FETCH (...)\r\n" for one message.
-void render(std::string& out, uint32_t msn, MessageRenderer& m, const Wanted& w, bool seen_changed) {
-  const auto& rec = m.record();
+void open_response(std::string& out, const Job& job, const Wanted& w, bool& first) {
   out += "* ";
-  out += std::to_string(msn);
+  out += std::to_string(job.msn);
   out += " FETCH (";
+  first = true;
+  auto sep = [&] {
+    if (!first) out += ' ';
+    first = false;
+  };
+  if (w.uid) {
+    sep();
+    out += "UID ";
+    out += std::to_string(job.uid);
+  }
+  if (!job.flags.empty()) {
+    sep();
+    out += "FLAGS ";
+    out += job.flags;
+  }
+  if (w.modseq) {
+    sep();
+    out += "MODSEQ (";
+    out += std::to_string(job.modseq);
+    out += ')';
+  }
+}
+
+// Appends "* n FETCH (...)\r\n" for one message.
+void render(std::string& out, const Job& job, MessageRenderer* m, const Wanted& w) {
   bool first = true;
+  open_response(out, job, w, first);
   auto item = [&]() -> std::string& {
     if (!first) out += ' ';
     first = false;
     return out;
   };
-  if (w.uid) item() += "UID " + std::to_string(rec.uid);
-  if (w.flags || seen_changed) item() += "FLAGS " + flag_list(rec.flags);
-  if (w.modseq) item() += "MODSEQ (" + std::to_string(rec.modseq) + ")";
   for (const auto& it : w.items) {
+    if (!m) break;  // view-only items
+    const auto& rec = m->record();
     switch (it.kind) {
       case FetchItem::kUid: case FetchItem::kFlags: case FetchItem::kModseq: break;
       case FetchItem::kInternalDate: item() += "INTERNALDATE \"" + imap_datetime(rec.internaldate) + "\""; break;
       case FetchItem::kSize: item() += "RFC822.SIZE " + std::to_string(rec.size); break;
-      case FetchItem::kEnvelope: item() += "ENVELOPE " + mime::imap_envelope(m.parsed()); break;
-      case FetchItem::kBody: item() += "BODY " + mime::imap_bodystructure(m.parsed(), false); break;
-      case FetchItem::kBodyStructure: item() += "BODYSTRUCTURE " + mime::imap_bodystructure(m.parsed(), true); break;
+      case FetchItem::kEnvelope: item() += "ENVELOPE " + mime::imap_envelope(m->parsed()); break;
+      case FetchItem::kBody: item() += "BODY " + mime::imap_bodystructure(m->parsed(), false); break;
+      case FetchItem::kBodyStructure: item() += "BODYSTRUCTURE " + mime::imap_bodystructure(m->parsed(), true); break;
       case FetchItem::kSection: {
         item() += it.name;
         if (it.origin) out += "<" + std::to_string(*it.origin) + ">";
@@ -238,17 +314,17 @@ void render(std::string& out, uint32_t msn, MessageRenderer& m, const Wanted& w,
         if (it.section.empty() && it.origin) {
           // BODY[]<o.n>: read only the range asked for.
           uint64_t len = it.length ? *it.length : static_cast<uint64_t>(rec.size);
-          append_literal(out, *it.origin >= static_cast<uint64_t>(rec.size) ? "" : m.range(*it.origin, len));
+          append_literal(out, *it.origin >= static_cast<uint64_t>(rec.size) ? "" : m->range(*it.origin, len));
         } else if (it.section.empty()) {
-          append_literal(out, m.full());  // the whole message: copied once, from the blob into the response
+          append_literal(out, m->full());  // the whole message: copied once, from the body into the response
         } else {
-          auto s = m.section(it.section);
+          auto s = m->section(it.section);
           append_literal(out, s ? apply_partial(std::move(*s), it) : "");
         }
         break;
       }
       case FetchItem::kBinary: {
-        auto b = m.binary(it.section);
+        auto b = m->binary(it.section);
         std::string bytes = b ? apply_partial(std::move(*b), it) : "";
         item() += it.name;
         if (it.origin) out += "<" + std::to_string(*it.origin) + ">";
@@ -258,7 +334,7 @@ void render(std::string& out, uint32_t msn, MessageRenderer& m, const Wanted& w,
         break;
       }
       case FetchItem::kBinarySize: {
-        auto b = m.binary(it.section);
+        auto b = m->binary(it.section);
         item() += it.name + " " + std::to_string(b ? b->size() : 0);
         break;
       }
@@ -271,51 +347,50 @@ void render(std::string& out, uint32_t msn, MessageRenderer& m, const Wanted& w,
   out += ")\r\n";
 }
 
-// Reads a group's bodies and ranges: one query each (duplicates asked once).
-Prefetched prefetch(pqxx::transaction_base& tx, const Wants& w) {
+// Reads a group's bodies and ranges: one call each (duplicates asked once).
+Prefetched prefetch(mailstore::MailStore& store, int64_t user, const Wants& w) {
   Prefetched pre;
-  auto& blobs = mailstore::default_blob_store();
   if (!w.full.empty()) {
     std::vector<std::string> keys;
     std::set<std::string> seen;
     for (const auto& k : w.full)
       if (seen.insert(k).second) keys.push_back(k);
-    auto got = blobs.get_many(tx, keys);
+    auto got = store.read_bodies(user, keys);
     for (size_t i = 0; i < keys.size(); ++i)
       if (got[i]) pre.full.emplace(keys[i], std::move(*got[i]));
   }
-  std::vector<mailstore::BlobStore::Range> ranges;
+  std::vector<mailstore::BodyRange> ranges;
   std::set<std::tuple<std::string, uint64_t, uint64_t>> seen;
   for (const auto& r : w.ranges)
-    if (!pre.full.count(r.key) && seen.insert({r.key, r.offset, r.length}).second) ranges.push_back(r);
+    if (!pre.full.count(r.blob) && seen.insert({r.blob, r.offset, r.length}).second) ranges.push_back(r);
   if (!ranges.empty()) {
-    auto got = blobs.get_ranges(tx, ranges);
+    auto got = store.read_ranges(user, ranges);
     for (size_t i = 0; i < ranges.size(); ++i)
-      if (got[i]) pre.ranges.emplace(std::make_tuple(ranges[i].key, ranges[i].offset, ranges[i].length),
-                                     std::move(*got[i]));
+      if (got[i])
+        pre.ranges.emplace(std::make_tuple(ranges[i].blob, ranges[i].offset, ranges[i].length), std::move(*got[i]));
   }
   return pre;
 }
 
 struct Chunk {
   std::string out;
-  size_t consumed = 0;  // jobs done (rendered, expunged meanwhile, or unchanged since CHANGEDSINCE)
+  size_t consumed = 0;  // jobs done (rendered, or expunged meanwhile)
 };
 
-// One database hop: renders jobs in order until kChunkBytes of output.
-Chunk render_chunk(pqxx::connection& c, int64_t user_id, int64_t mailbox_id, const std::vector<Job>& jobs,
-                   const Wanted& w, std::optional<int64_t> changed_since, const std::set<uint32_t>& seen_changed) {
-  pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
-  std::vector<int64_t> uids;
+// One store hop: renders jobs in order until kChunkBytes of output.
+Chunk render_chunk(mailstore::MailStore& store, int64_t user_id, int64_t mailbox_id, const std::vector<Job>& jobs,
+                   const Wanted& w) {
+  std::vector<uint32_t> uids;
+  uids.reserve(jobs.size());
   for (const auto& j : jobs) uids.push_back(j.uid);
-  auto records = mailstore::fetch_records(tx, user_id, mailbox_id, uids);
+  const unsigned fields = w.fields | (w.bodies ? mailstore::kFieldBlob | mailstore::kFieldSize : 0);
+  auto records = store.read_messages(user_id, mailbox_id, uids, fields);
 
-  // Pair jobs with their rows; a job without one was expunged meanwhile.
-  std::vector<const mailstore::MessageRecord*> rec_of(jobs.size(), nullptr);
+  // Pair jobs with their records; a job without one was expunged meanwhile.
+  std::vector<const MessageData*> rec_of(jobs.size(), nullptr);
   for (size_t i = 0, r = 0; i < jobs.size(); ++i) {
     while (r < records.size() && records[r].uid < jobs[i].uid) ++r;
     if (r == records.size() || records[r].uid != jobs[i].uid) continue;
-    if (changed_since && records[r].modseq <= *changed_since) continue;
     rec_of[i] = &records[r];
   }
 
@@ -330,12 +405,15 @@ Chunk render_chunk(pqxx::connection& c, int64_t user_id, int64_t mailbox_id, con
     for (; j < jobs.size(); ++j) {
       if (!rec_of[j]) continue;
       if (!w.bodies) {
-        group.emplace_back(tx, *rec_of[j]);
+        group.emplace_back(store, user_id, *rec_of[j]);
         group_jobs.push_back(j);
-        if (group.size() >= 64) { ++j; break; }
+        if (group.size() >= 64) {
+          ++j;
+          break;
+        }
         continue;
       }
-      MessageRenderer m(tx, *rec_of[j]);
+      MessageRenderer m(store, user_id, *rec_of[j]);
       Wants mine;
       m.collect(&mine);
       collect(m, w);
@@ -346,12 +424,11 @@ Chunk render_chunk(pqxx::connection& c, int64_t user_id, int64_t mailbox_id, con
       for (auto& k : mine.full) wants.full.push_back(std::move(k));
       for (auto& r : mine.ranges) wants.ranges.push_back(std::move(r));
     }
-    Prefetched pre = w.bodies ? prefetch(tx, wants) : Prefetched{};
+    Prefetched pre = w.bodies ? prefetch(store, user_id, wants) : Prefetched{};
     for (size_t g = 0; g < group.size(); ++g) {
       auto& m = group[g];
       m.render(&pre);
-      const auto& job = jobs[group_jobs[g]];
-      render(chunk.out, job.msn, m, w, seen_changed.count(job.uid) > 0);
+      render(chunk.out, jobs[group_jobs[g]], &m, w);
     }
     i = j;
   }
@@ -359,7 +436,7 @@ Chunk render_chunk(pqxx::connection& c, int64_t user_id, int64_t mailbox_id, con
   return chunk;
 }
 
-// A chunk being rendered on the database pool while the previous one is
+// A chunk being rendered on the database threads while the previous one is
 // written. Everything runs on the connection's one I/O thread: no locking.
 struct PendingChunk {
   explicit PendingChunk(const asio::any_io_executor& ex) : wake(ex, asio::steady_timer::time_point::max()) {}
@@ -389,7 +466,6 @@ asio::awaitable<Result> cmd_fetch(Context& ctx) {
   if (req.vanished && !(ctx.uid && ctx.session.qresync && req.changed_since))
     co_return Result::bad("VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC");
   auto& sel = *ctx.session.selected;
-  if (req.changed_since) ctx.session.condstore = true;
 
   Wanted wanted;
   wanted.items = req.items;
@@ -403,33 +479,32 @@ asio::awaitable<Result> cmd_fetch(Context& ctx) {
     if (it.kind == FetchItem::kSection || it.kind == FetchItem::kBinary || it.kind == FetchItem::kBinarySize)
       wanted.bodies = true;
     if ((it.kind == FetchItem::kSection || it.kind == FetchItem::kBinary) && !it.peek) sets_seen = true;
+    wanted.fields |= fields_for(it);
   }
+  // RFC 7162 3.1: CHANGEDSINCE or the MODSEQ item enables CONDSTORE, with the
+  // HIGHESTMODSEQ the client has not heard yet.
+  if (wanted.modseq) enable_condstore(ctx);
   if (sel.read_only) sets_seen = false;
 
   std::vector<Selected> selected;
   if (auto bad = select_messages(sel, *set, ctx.uid, selected)) co_return Result::bad(*bad);
-  std::vector<Job> jobs;
-  for (const auto& m : selected) jobs.push_back({m.msn, m.uid});
-
   const int64_t user_id = ctx.session.user_id, mailbox_id = sel.mailbox_id;
 
   // Reading a body without PEEK sets \Seen (RFC 9051 6.4.5) before we answer,
   // and the new FLAGS go out with the data.
   std::set<uint32_t> seen_changed;
-  if (sets_seen && !jobs.empty()) {
-    std::vector<int64_t> need;
-    for (const auto& j : jobs) {
-      const auto& f = sel.flags_at(j.msn);
-      if (std::find(f.begin(), f.end(), "\\Seen") == f.end()) need.push_back(j.uid);
-    }
+  if (sets_seen && !selected.empty()) {
+    std::vector<uint32_t> need;
+    for (const auto& s : selected)
+      if (!(sel.system_flags_at(s.msn) & mailstore::kSeen)) need.push_back(s.uid);
     if (!need.empty()) {
-      auto op = [=](pqxx::connection& c) {
-        return mailstore::store_flags(c, user_id, mailbox_id, need, mailstore::FlagMode::kAdd, {"\\Seen"});
+      auto op = [=](mailstore::MailStore& st) {
+        return st.store_flags(user_id, mailbox_id, need, mailstore::FlagMode::kAdd, mailstore::Flags{mailstore::kSeen, {}});
       };
-      auto update = co_await ctx.db(std::move(op));
+      auto update = co_await ctx.store(std::move(op));
       for (auto& m : update.changed) {
-        sel.set_flags(static_cast<uint32_t>(m.uid), m.flags);
-        seen_changed.insert(static_cast<uint32_t>(m.uid));
+        sel.set_flags(m.uid, m.flags, m.modseq);
+        seen_changed.insert(m.uid);
       }
     }
   }
@@ -437,30 +512,53 @@ asio::awaitable<Result> cmd_fetch(Context& ctx) {
   if (req.vanished) {
     // RFC 7162 3.2.6: expunged UIDs in the set since CHANGEDSINCE, before the FETCHes.
     const int64_t since = *req.changed_since;
-    auto query = [=](pqxx::connection& c) {
-      pqxx::read_transaction tx(c);
-      return mailstore::expunged_since(tx, user_id, mailbox_id, since);
-    };
-    std::vector<int64_t> gone = co_await ctx.db(std::move(query));
+    auto query = [=](mailstore::MailStore& st) { return st.expunged_since(user_id, mailbox_id, since); };
+    std::vector<uint32_t> gone = co_await ctx.store(std::move(query));
     std::vector<uint32_t> vanished;
-    for (int64_t uid : gone)
-      if (set->contains(static_cast<uint32_t>(uid), sel.max_uid())) vanished.push_back(static_cast<uint32_t>(uid));
+    for (uint32_t uid : gone)
+      if (set->contains(uid, sel.max_uid())) vanished.push_back(uid);
     if (!vanished.empty()) ctx.send(untagged("VANISHED (EARLIER) " + SequenceSet::format(vanished)));
   }
 
-  // Chunks of at most kRecordBatch messages / kChunkBytes of responses per
-  // database hop. The next chunk is read while this one is written (the
-  // database and the client's socket work at the same time); at most two
-  // chunks exist at once, so memory stays bounded.
-  const auto changed_since = req.changed_since;
+  // The jobs, with what the view knows (flags, MODSEQ); CHANGEDSINCE filters here.
+  std::vector<Job> jobs;
+  jobs.reserve(selected.size());
+  for (const auto& s : selected) {
+    const int64_t modseq = sel.modseq_at(s.msn);
+    if (req.changed_since && modseq <= *req.changed_since) continue;
+    Job job{s.msn, s.uid, modseq, {}};
+    if (wanted.flags || seen_changed.count(s.uid)) sel.append_flag_list(job.flags, s.msn);
+    jobs.push_back(std::move(job));
+  }
+
+  if (wanted.fields == 0 && !wanted.bodies) {
+    // Everything is in the view: render here, no store call.
+    std::string out;
+    for (const auto& job : jobs) {
+      render(out, job, nullptr, wanted);
+      if (out.size() >= kViewChunkBytes) {
+        ctx.send(std::move(out));
+        out.clear();
+        co_await ctx.flush();
+      }
+    }
+    ctx.send(std::move(out));
+    co_return Result::ok(ctx.uid ? "UID FETCH completed" : "FETCH completed");
+  }
+
+  // Chunks of at most kRecordBatch (or kMetadataBatch) messages / kChunkBytes
+  // of responses per store hop. The next chunk is read while this one is
+  // written (the database and the client's socket work at the same time); at
+  // most two chunks exist at once, so memory stays bounded.
+  const size_t batch = wanted.bodies ? kRecordBatch : kMetadataBatch;
   auto executor = co_await asio::this_coro::executor;
-  // Shared, not referenced: the database thread must not point into this frame.
-  auto seen = std::make_shared<const std::set<uint32_t>>(std::move(seen_changed));
+  auto shared_jobs = std::make_shared<const std::vector<Job>>(std::move(jobs));
   auto start = [&](size_t from) {
     auto pending = std::make_shared<PendingChunk>(executor);
-    std::vector<Job> slice(jobs.begin() + from, jobs.begin() + std::min(jobs.size(), from + kRecordBatch));
-    auto work = [=, seen = seen](pqxx::connection& c) {
-      return render_chunk(c, user_id, mailbox_id, slice, wanted, changed_since, *seen);
+    // Shared, not referenced: the database thread must not point into this frame.
+    auto work = [=, all = shared_jobs](mailstore::MailStore& st) {
+      std::vector<Job> slice(all->begin() + from, all->begin() + std::min(all->size(), from + batch));
+      return render_chunk(st, user_id, mailbox_id, slice, wanted);
     };
     auto done = [pending](std::exception_ptr e, Chunk chunk) {
       pending->error = e;
@@ -468,14 +566,15 @@ asio::awaitable<Result> cmd_fetch(Context& ctx) {
       pending->done = true;
       pending->wake.cancel();
     };
-    asio::co_spawn(executor, ctx.db(std::move(work)), std::move(done));
+    asio::co_spawn(executor, ctx.store(std::move(work)), std::move(done));
     return pending;
   };
-  std::shared_ptr<PendingChunk> pending = jobs.empty() ? nullptr : start(0);
+  const size_t total = shared_jobs->size();
+  std::shared_ptr<PendingChunk> pending = total == 0 ? nullptr : start(0);
   for (size_t next = 0; pending;) {
     Chunk chunk = co_await pending->take();
     next += chunk.consumed;
-    pending = next < jobs.size() ? start(next) : nullptr;
+    pending = next < total ? start(next) : nullptr;
     ctx.send(std::move(chunk.out));
     co_await ctx.flush();
   }

@@ -4,7 +4,7 @@
 #include "services/imap-access/commands/names.h"
 #include "services/imap-access/commands/registry.h"
 
-#include "common/mailstore/store.h"
+#include "common/mailstore/mail_store.h"
 #include "services/imap-access/protocol/mailbox_name.h"
 
 #include <map>
@@ -135,17 +135,19 @@ asio::awaitable<Result> cmd_list(Context& ctx) {
   };
   const int64_t user_id = ctx.session.user_id;
   const bool want_status = ret_status.has_value();
-  auto query = [=](pqxx::connection& c) {
+  auto query = [=](mailstore::MailStore& st) {
     Listing l;
-    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
-    l.boxes = mailstore::list_mailboxes(tx, user_id);
-    l.subscriptions = mailstore::list_subscriptions(tx, user_id);
-    if (want_status)
-      for (const auto& b : l.boxes)
-        if (auto st = mailstore::mailbox_status(tx, user_id, b.name)) l.status.emplace(b.name, *st);
+    auto list = st.list(user_id);
+    l.boxes = std::move(list.mailboxes);
+    l.subscriptions = std::move(list.subscriptions);
+    if (want_status) {
+      std::vector<std::string> names;
+      for (const auto& b : l.boxes) names.push_back(b.name);
+      for (auto& s : st.status(user_id, names)) l.status.emplace(s.info.name, std::move(s));
+    }
     return l;
   };
-  Listing listing = co_await ctx.db(std::move(query));
+  Listing listing = co_await ctx.store(std::move(query));
   std::set<std::string> subscribed(listing.subscriptions.begin(), listing.subscriptions.end());
   std::set<std::string> existing;
   for (const auto& b : listing.boxes) existing.insert(b.name);
@@ -210,15 +212,12 @@ asio::awaitable<Result> cmd_status(Context& ctx) {
   ctx.args.sp();
   StatusItems items = parse_status_items(ctx.args);
   ctx.args.end();
-  if (items.highestmodseq) ctx.session.condstore = true;
+  if (items.highestmodseq) enable_condstore(ctx);
   const int64_t user_id = ctx.session.user_id;
-  auto query = [=](pqxx::connection& c) {
-    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
-    return mailstore::mailbox_status(tx, user_id, name);
-  };
-  auto st = co_await ctx.db(std::move(query));
-  if (!st) co_return Result::no("No such mailbox", "NONEXISTENT");
-  ctx.send(render_status(ctx.session, *st, items));
+  auto query = [=](mailstore::MailStore& st) { return st.status(user_id, {name}); };
+  auto st = co_await ctx.store(std::move(query));
+  if (st.empty()) co_return Result::no("No such mailbox", "NONEXISTENT");
+  ctx.send(render_status(ctx.session, st.front(), items));
   co_return Result::ok("STATUS completed");
 }
 

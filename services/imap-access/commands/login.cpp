@@ -48,13 +48,11 @@ asio::awaitable<Result> complete_login(Context& ctx, AuthOutcome outcome, const 
   }
   const int64_t user_id = outcome.user_id;
   // First login creates the default mailboxes (INBOX, Sent, Drafts, ...).
-  auto bootstrap = [user_id](pqxx::connection& c) {
-    pqxx::work tx(c);
-    mailstore::ensure_account(tx, user_id);
-    tx.commit();
+  auto bootstrap = [user_id](mailstore::MailStore& st) {
+    st.ensure_account(user_id);
     return 0;
   };
-  co_await ctx.db(std::move(bootstrap));
+  co_await ctx.store(std::move(bootstrap));
   ctx.session.state = State::kAuthenticated;
   ctx.session.user_id = user_id;
   ctx.session.quota_bytes = outcome.quota_bytes;

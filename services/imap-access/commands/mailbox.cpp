@@ -2,7 +2,7 @@
 #include "services/imap-access/commands/names.h"
 #include "services/imap-access/commands/registry.h"
 
-#include "common/mailstore/store.h"
+#include "common/mailstore/mail_store.h"
 
 namespace postline::imap {
 
@@ -34,8 +34,8 @@ asio::awaitable<Result> cmd_create(Context& ctx) {
   if (ctx.args.try_sp()) ctx.args.fail("CREATE parameters are not supported");
   ctx.args.end();
   const int64_t user_id = ctx.session.user_id;
-  auto call = [=](pqxx::connection& c) { return mailstore::create_mailbox(c, user_id, name); };
-  auto err = co_await ctx.db(std::move(call));
+  auto call = [=](mailstore::MailStore& st) { return st.create_mailbox(user_id, name); };
+  auto err = co_await ctx.store(std::move(call));
   co_return from_error(err, "CREATE completed");
 }
 
@@ -43,8 +43,8 @@ asio::awaitable<Result> cmd_delete(Context& ctx) {
   const std::string name = name_arg(ctx);
   ctx.args.end();
   const int64_t user_id = ctx.session.user_id;
-  auto call = [=](pqxx::connection& c) { return mailstore::delete_mailbox(c, user_id, name); };
-  auto err = co_await ctx.db(std::move(call));
+  auto call = [=](mailstore::MailStore& st) { return st.delete_mailbox(user_id, name); };
+  auto err = co_await ctx.store(std::move(call));
   co_return from_error(err, "DELETE completed");
 }
 
@@ -53,8 +53,8 @@ asio::awaitable<Result> cmd_rename(Context& ctx) {
   const std::string to = name_arg(ctx);
   ctx.args.end();
   const int64_t user_id = ctx.session.user_id;
-  auto call = [=](pqxx::connection& c) { return mailstore::rename_mailbox(c, user_id, from, to); };
-  auto err = co_await ctx.db(std::move(call));
+  auto call = [=](mailstore::MailStore& st) { return st.rename_mailbox(user_id, from, to); };
+  auto err = co_await ctx.store(std::move(call));
   co_return from_error(err, "RENAME completed");
 }
 
@@ -62,17 +62,11 @@ asio::awaitable<Result> cmd_subscribe(Context& ctx) {
   const std::string name = name_arg(ctx);
   ctx.args.end();
   const int64_t user_id = ctx.session.user_id;
-  auto call = [=](pqxx::connection& c) {
-    pqxx::read_transaction tx(c);
-    bool exists = mailstore::find_mailbox(tx, user_id, name).has_value();
-    tx.commit();
-    if (exists) mailstore::set_subscribed(c, user_id, name, true);
-    return exists;
-  };
+  auto call = [=](mailstore::MailStore& st) { return st.subscribe(user_id, name); };
   // Subscribing to a name that does not exist is refused: it only confuses
   // clients (RFC 9051 allows either).
-  bool ok = co_await ctx.db(std::move(call));
-  if (!ok) co_return Result::no("No such mailbox", "NONEXISTENT");
+  auto err = co_await ctx.store(std::move(call));
+  if (err != mailstore::StoreError::kNone) co_return Result::no("No such mailbox", "NONEXISTENT");
   co_return Result::ok("SUBSCRIBE completed");
 }
 
@@ -80,11 +74,11 @@ asio::awaitable<Result> cmd_unsubscribe(Context& ctx) {
   const std::string name = name_arg(ctx);
   ctx.args.end();
   const int64_t user_id = ctx.session.user_id;
-  auto call = [=](pqxx::connection& c) {
-    mailstore::set_subscribed(c, user_id, name, false);
+  auto call = [=](mailstore::MailStore& st) {
+    st.unsubscribe(user_id, name);
     return 0;
   };
-  co_await ctx.db(std::move(call));
+  co_await ctx.store(std::move(call));
   co_return Result::ok("UNSUBSCRIBE completed");
 }
 

@@ -6,21 +6,15 @@
 #include "services/imap-access/commands/registry.h"
 
 #include "common/mailstore/accounts.h"
-#include "common/mailstore/store.h"
+#include "common/mailstore/mail_store.h"
 
 namespace postline::imap {
 
 asio::awaitable<void> send_notify_status(Context& ctx, std::vector<std::string> names) {
   if (names.empty()) co_return;
   const int64_t user_id = ctx.session.user_id;
-  auto read = [user_id, names = std::move(names)](pqxx::connection& c) {
-    pqxx::read_transaction tx(c);
-    std::vector<mailstore::MailboxStatus> out;
-    for (const auto& n : names)
-      if (auto st = mailstore::mailbox_status(tx, user_id, n)) out.push_back(std::move(*st));
-    return out;
-  };
-  auto statuses = co_await ctx.db(std::move(read));
+  auto read = [user_id, names = std::move(names)](mailstore::MailStore& st) { return st.status(user_id, names); };
+  auto statuses = co_await ctx.store(std::move(read));
   for (const auto& st : statuses) {
     ctx.send(notify_status_line(ctx.session, st));
     if (ctx.services.observer) ctx.services.observer->notification("status");
@@ -65,16 +59,8 @@ asio::awaitable<Result> cmd_notify(Context& ctx) {
 
   const int64_t user_id = ctx.session.user_id;
   const int64_t selected_id = ctx.session.selected ? ctx.session.selected->mailbox_id : 0;
-  struct Loaded {
-    std::vector<mailstore::MailboxInfo> mailboxes;
-    std::vector<std::string> subscriptions;
-  };
-  auto load = [=](pqxx::connection& c) {
-    pqxx::read_transaction tx(c);
-    Loaded l{mailstore::list_mailboxes(tx, user_id), mailstore::list_subscriptions(tx, user_id)};
-    return l;
-  };
-  Loaded loaded = co_await ctx.db(std::move(load));
+  auto load = [=](mailstore::MailStore& st) { return st.list(user_id); };
+  mailstore::MailboxList loaded = co_await ctx.store(std::move(load));
   for (const auto& mb : loaded.mailboxes) state.mailboxes.emplace(mb.mailbox_id, mb.name);
   state.subscriptions.insert(loaded.subscriptions.begin(), loaded.subscriptions.end());
 

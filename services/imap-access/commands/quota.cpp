@@ -14,7 +14,7 @@
 #include "services/imap-access/commands/names.h"
 #include "services/imap-access/commands/registry.h"
 
-#include "common/mailstore/store.h"
+#include "common/mailstore/mail_store.h"
 
 #include <spdlog/spdlog.h>
 
@@ -50,11 +50,8 @@ Result quota_error(QuotaReply::Status status) {
 // `* QUOTA root (STORAGE used limit MESSAGE used limit)` for `user_id`.
 asio::awaitable<std::string> quota_line(Context& ctx, const std::string& root, int64_t user_id, int64_t limit_bytes,
                                         int64_t limit_messages) {
-  auto query = [=](pqxx::connection& c) {
-    pqxx::read_transaction tx(c);
-    return mailstore::usage(tx, user_id);
-  };
-  mailstore::Usage u = co_await ctx.db(std::move(query));
+  auto query = [=](mailstore::MailStore& st) { return st.usage(user_id); };
+  mailstore::Usage u = co_await ctx.store(std::move(query));
   std::string resources;
   if (limit_bytes > 0)
     resources += "STORAGE " + std::to_string((u.bytes + 1023) / 1024) + " " + std::to_string(limit_bytes / 1024);
@@ -91,11 +88,8 @@ asio::awaitable<Result> cmd_getquotaroot(Context& ctx) {
   const std::string name = from_wire(ctx.session, ctx.args.astring());
   ctx.args.end();
   const int64_t user_id = ctx.session.user_id;
-  auto query = [=](pqxx::connection& c) {
-    pqxx::read_transaction tx(c);
-    return mailstore::find_mailbox(tx, user_id, name).has_value();
-  };
-  bool exists = co_await ctx.db(std::move(query));
+  auto query = [=](mailstore::MailStore& st) { return st.find_mailbox(user_id, name).has_value(); };
+  bool exists = co_await ctx.store(std::move(query));
   if (!exists) co_return Result::no("No such mailbox", "NONEXISTENT");
   co_await refresh_limits(ctx, true);
   if (!has_limits(ctx.session)) {

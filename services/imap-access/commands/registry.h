@@ -5,7 +5,7 @@
 
 #include "services/imap-access/commands/context.h"
 
-#include "common/mailstore/store.h"
+#include "common/mailstore/mail_store.h"
 
 #include <string_view>
 
@@ -34,6 +34,11 @@ const CommandSpec* find_command(std::string_view upper_name);
 std::string capabilities(const SessionState& s, const Settings& settings);
 // sync.cpp: brings the selected view up to date and queues the untagged updates.
 asio::awaitable<void> sync_selected(Context& ctx, bool allow_expunge);
+// A CONDSTORE-enabling command (RFC 7162 3.1: CHANGEDSINCE, UNCHANGEDSINCE, the
+// MODSEQ fetch item and search key, STATUS HIGHESTMODSEQ): turns CONDSTORE on
+// and, the first time with a mailbox selected, tells the client its
+// HIGHESTMODSEQ.
+void enable_condstore(Context& ctx);
 
 // Handlers, by family.
 asio::awaitable<Result> cmd_capability(Context&);  // any_state.cpp

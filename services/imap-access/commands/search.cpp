@@ -1,138 +1,136 @@
 // SEARCH and UID SEARCH (RFC 9051 6.4.4) with ESEARCH results (RFC 4731) and
-// MODSEQ (RFC 7162). The criteria tree is compiled to one parameterised SQL
-// query: flags, dates and sizes are columns; text keys use the stored,
-// case-folded search text with its pg_trgm index (LIKE / regex), never the
-// message bodies.
+// MODSEQ (RFC 7162). Sequence numbers exist only in this session, so they are
+// turned into UID ranges here; the store evaluates the rest (text keys on its
+// search index, never by reading bodies). Criteria that only look at flags,
+// UIDs and MODSEQ are answered from the session's view without the store,
+// which is what clients ask most (UNSEEN, DELETED, UID ranges).
 #include "services/imap-access/commands/registry.h"
 
-#include "common/mime/mime.h"
 #include "services/imap-access/protocol/search_keys.h"
 
-#include <pqxx/pqxx>
+#include <algorithm>
 
 namespace postline::imap {
 
 namespace {
 
-struct Compiler {
-  const SelectedMailbox& sel;
-  std::vector<std::string> params;  // $3.. (user_id, mailbox_id are $1, $2)
+using Criterion = mailstore::SearchCriterion;
 
-  std::string param(std::string v) {
-    params.push_back(std::move(v));
-    return "$" + std::to_string(params.size() + 2);
-  }
-
-  static std::string like_escape(const std::string& s) {
-    std::string out;
-    for (char c : s) {
-      if (c == '%' || c == '_' || c == '\\') out += '\\';
-      out += c;
-    }
+// Message numbers (or UIDs) of a set as inclusive UID ranges of the view.
+std::vector<std::pair<uint32_t, uint32_t>> uid_ranges(const SelectedMailbox& sel, const SequenceSet& set, bool uid) {
+  std::vector<std::pair<uint32_t, uint32_t>> out;
+  if (uid) {
+    for (auto [lo, hi] : set.resolve(sel.max_uid() ? sel.max_uid() : 1)) out.emplace_back(lo, hi);
     return out;
   }
-  static std::string regex_escape(const std::string& s) {
-    std::string out;
-    for (char c : s) {
-      unsigned char u = c;
-      if (!((u >= '0' && u <= '9') || (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || u >= 0x80 || c == ' '))
-        out += '\\';
-      out += c;
-    }
-    return out;
+  for (auto [lo, hi] : set.resolve(sel.exists())) {
+    if (sel.exists() == 0 || lo > sel.exists()) continue;
+    hi = std::min(hi, sel.exists());
+    if (lo == 0) lo = 1;
+    out.emplace_back(sel.uid_at(lo), sel.uid_at(hi));
   }
-  // Search text is folded with whitespace collapsed; fold the key the same way.
-  static std::string fold(const std::string& s) {
-    std::string f = mime::fold_case(s), out;
-    bool space = false;
-    for (char c : f) {
-      if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-        space = true;
-        continue;
-      }
-      if (space && !out.empty()) out += ' ';
-      space = false;
-      out += c;
-    }
-    return out;
-  }
+  return out;
+}
 
-  std::string set_sql(const SequenceSet& set, bool uid) {
-    std::string out = "(FALSE";
-    if (uid) {
-      for (auto [lo, hi] : set.resolve(sel.max_uid() ? sel.max_uid() : 1))
-        out += " OR uid BETWEEN " + std::to_string(lo) + " AND " + std::to_string(hi);
-    } else {
-      // Message numbers exist only in this session: turn them into UIDs.
-      for (auto [lo, hi] : set.resolve(sel.exists())) {
-        if (sel.exists() == 0 || lo > sel.exists()) continue;
-        hi = std::min(hi, sel.exists());
-        if (lo == 0) lo = 1;
-        out += " OR uid BETWEEN " + std::to_string(sel.uid_at(lo)) + " AND " + std::to_string(sel.uid_at(hi));
+Criterion convert(const SearchKey& k, const SelectedMailbox& sel) {
+  Criterion c;
+  c.number = k.number;
+  c.text = k.text;
+  c.field = k.field;
+  for (const auto& child : k.children) c.children.push_back(convert(child, sel));
+  switch (k.kind) {
+    case SearchKey::kAll: c.kind = Criterion::kAll; break;
+    case SearchKey::kNone: c.kind = Criterion::kNone; break;
+    case SearchKey::kAnd: c.kind = Criterion::kAnd; break;
+    case SearchKey::kOr: c.kind = Criterion::kOr; break;
+    case SearchKey::kNot: c.kind = Criterion::kNot; break;
+    case SearchKey::kFlag:
+    case SearchKey::kKeyword:
+      if (!k.text.empty() && k.text[0] == '\\') {
+        // A system flag (KEYWORD \Seen is read the same way); \Recent is never stored.
+        const uint8_t bit = mailstore::system_flag_bit(k.text);
+        c.kind = bit ? Criterion::kSystemFlag : Criterion::kNone;
+        c.number = bit;
+      } else {
+        c.kind = Criterion::kKeyword;
       }
-    }
-    return out + ")";
+      break;
+    case SearchKey::kBefore: c.kind = Criterion::kBefore; break;
+    case SearchKey::kOn: c.kind = Criterion::kOn; break;
+    case SearchKey::kSince: c.kind = Criterion::kSince; break;
+    case SearchKey::kSentBefore: c.kind = Criterion::kSentBefore; break;
+    case SearchKey::kSentOn: c.kind = Criterion::kSentOn; break;
+    case SearchKey::kSentSince: c.kind = Criterion::kSentSince; break;
+    case SearchKey::kSavedBefore: c.kind = Criterion::kSavedBefore; break;
+    case SearchKey::kSavedOn: c.kind = Criterion::kSavedOn; break;
+    case SearchKey::kSavedSince: c.kind = Criterion::kSavedSince; break;
+    case SearchKey::kOlder: c.kind = Criterion::kOlder; break;
+    case SearchKey::kYounger: c.kind = Criterion::kYounger; break;
+    case SearchKey::kLarger: c.kind = Criterion::kLarger; break;
+    case SearchKey::kSmaller: c.kind = Criterion::kSmaller; break;
+    case SearchKey::kHeader: c.kind = Criterion::kHeader; break;
+    case SearchKey::kBody: c.kind = Criterion::kBody; break;
+    case SearchKey::kText: c.kind = Criterion::kText; break;
+    case SearchKey::kModseq: c.kind = Criterion::kModseq; break;
+    case SearchKey::kUidSet:
+    case SearchKey::kSeqSet:
+      c.kind = Criterion::kUids;
+      c.uid_ranges = uid_ranges(sel, *k.set, k.kind == SearchKey::kUidSet);
+      break;
   }
+  return c;
+}
 
-  std::string date_cmp(const char* column, const char* op, int64_t days) {
-    return std::string("(") + column + " " + op + " DATE '1970-01-01' + " + param(std::to_string(days)) + "::integer)";
+// True when the view alone can answer (flags, keywords, UIDs, MODSEQ).
+bool view_only(const Criterion& c) {
+  switch (c.kind) {
+    case Criterion::kAll: case Criterion::kNone: case Criterion::kSystemFlag: case Criterion::kKeyword:
+    case Criterion::kUids: case Criterion::kModseq:
+      break;
+    case Criterion::kAnd: case Criterion::kOr: case Criterion::kNot:
+      for (const auto& child : c.children)
+        if (!view_only(child)) return false;
+      break;
+    default: return false;
   }
+  return true;
+}
 
-  std::string compile(const SearchKey& k) {
-    switch (k.kind) {
-      case SearchKey::kAll: return "TRUE";
-      case SearchKey::kNone: return "FALSE";
-      case SearchKey::kAnd: {
-        std::string out = "(TRUE";
-        for (const auto& c : k.children) out += " AND " + compile(c);
-        return out + ")";
-      }
-      case SearchKey::kOr: return "(" + compile(k.children[0]) + " OR " + compile(k.children[1]) + ")";
-      case SearchKey::kNot: return "(NOT " + compile(k.children[0]) + ")";
-      case SearchKey::kFlag:
-      case SearchKey::kKeyword: return "(" + param(k.text) + " = ANY(flags))";
-      case SearchKey::kBefore: return date_cmp("(internaldate AT TIME ZONE 'UTC')::date", "<", k.number);
-      case SearchKey::kOn: return date_cmp("(internaldate AT TIME ZONE 'UTC')::date", "=", k.number);
-      case SearchKey::kSince: return date_cmp("(internaldate AT TIME ZONE 'UTC')::date", ">=", k.number);
-      case SearchKey::kSentBefore: return date_cmp("sent_date", "<", k.number);
-      case SearchKey::kSentOn: return date_cmp("sent_date", "=", k.number);
-      case SearchKey::kSentSince: return date_cmp("sent_date", ">=", k.number);
-      case SearchKey::kSavedBefore: return date_cmp("(savedate AT TIME ZONE 'UTC')::date", "<", k.number);
-      case SearchKey::kSavedOn: return date_cmp("(savedate AT TIME ZONE 'UTC')::date", "=", k.number);
-      case SearchKey::kSavedSince: return date_cmp("(savedate AT TIME ZONE 'UTC')::date", ">=", k.number);
-      case SearchKey::kOlder:
-        return "(internaldate <= now() - make_interval(secs => " + param(std::to_string(k.number)) + "::bigint))";
-      case SearchKey::kYounger:
-        return "(internaldate >= now() - make_interval(secs => " + param(std::to_string(k.number)) + "::bigint))";
-      case SearchKey::kLarger: return "(size > " + param(std::to_string(k.number)) + "::bigint)";
-      case SearchKey::kSmaller: return "(size < " + param(std::to_string(k.number)) + "::bigint)";
-      case SearchKey::kModseq: return "(modseq >= " + param(std::to_string(k.number)) + "::bigint)";
-      case SearchKey::kUidSet: return set_sql(*k.set, true);
-      case SearchKey::kSeqSet: return set_sql(*k.set, false);
-      case SearchKey::kText: {
-        std::string v = fold(k.text);
-        if (v.empty()) return "TRUE";
-        return "(search_text LIKE " + param("%" + like_escape(v) + "%") + ")";
-      }
-      case SearchKey::kBody: {
-        std::string v = fold(k.text);
-        if (v.empty()) return "TRUE";
-        // The LIKE on the whole text lets the trigram index narrow first.
-        std::string p = param("%" + like_escape(v) + "%");
-        return "(search_text LIKE " + p + " AND substr(search_text, strpos(search_text, E'\\n\\n')) LIKE " + p + ")";
-      }
-      case SearchKey::kHeader: {
-        std::string field = fold(k.field), v = fold(k.text);
-        // One header line: "name: value". An empty value matches the field's presence.
-        std::string re = "(^|\\n)" + regex_escape(field) + ":[^\\n]*" + regex_escape(v);
-        std::string cond = "(search_text ~ " + param(re) + ")";
-        if (!v.empty()) cond = "(search_text LIKE " + param("%" + like_escape(v) + "%") + " AND " + cond + ")";
-        return cond;
-      }
+bool matches(const Criterion& c, const SelectedMailbox& sel, uint32_t msn) {
+  switch (c.kind) {
+    case Criterion::kAll: return true;
+    case Criterion::kNone: return false;
+    case Criterion::kAnd:
+      for (const auto& child : c.children)
+        if (!matches(child, sel, msn)) return false;
+      return true;
+    case Criterion::kOr:
+      for (const auto& child : c.children)
+        if (matches(child, sel, msn)) return true;
+      return false;
+    case Criterion::kNot: return !matches(c.children.at(0), sel, msn);
+    case Criterion::kSystemFlag: return sel.system_flags_at(msn) & c.number;
+    case Criterion::kKeyword: {
+      const auto& k = sel.keywords_at(msn);
+      return std::binary_search(k.begin(), k.end(), c.text);
     }
-    return "FALSE";
+    case Criterion::kUids: {
+      const uint32_t uid = sel.uid_at(msn);
+      for (auto [lo, hi] : c.uid_ranges)
+        if (uid >= lo && uid <= hi) return true;
+      return false;
+    }
+    case Criterion::kModseq: return sel.modseq_at(msn) >= c.number;
+    default: return false;
   }
-};
+}
+
+bool uses_modseq(const SearchKey& k) {
+  if (k.kind == SearchKey::kModseq) return true;
+  for (const auto& c : k.children)
+    if (uses_modseq(c)) return true;
+  return false;
+}
 
 }  // namespace
 
@@ -141,40 +139,33 @@ asio::awaitable<Result> cmd_search(Context& ctx) {
   if (req.charset != "US-ASCII" && req.charset != "UTF-8")
     co_return Result::no("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)");
   auto& sel = *ctx.session.selected;
-  Compiler compiler{sel, {}};
-  std::string where = compiler.compile(req.key);
-  bool uses_modseq = false;
-  std::function<void(const SearchKey&)> scan = [&](const SearchKey& k) {
-    if (k.kind == SearchKey::kModseq) uses_modseq = true;
-    for (const auto& c : k.children) scan(c);
-  };
-  scan(req.key);
-  if (uses_modseq) ctx.session.condstore = true;
-  // search_text lives in mailstore_search, one row per distinct body (keyed
-  // like the blob); the other columns the compiled keys use are the message's.
-  const std::string sql =
-      "SELECT uid, modseq FROM mailstore_messages LEFT JOIN mailstore_search ON sha256 = blob_sha256 "
-      "WHERE user_id = $1 AND mailbox_id = $2 AND " + where + " ORDER BY uid";
-  std::vector<std::string> params = compiler.params;
-  params.insert(params.begin(), std::to_string(sel.mailbox_id));
-  params.insert(params.begin(), std::to_string(ctx.session.user_id));
-  auto query = [sql, params](pqxx::connection& c) {
-    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
-    std::vector<std::pair<uint32_t, int64_t>> out;
-    for (const auto& r : tx.exec_params(sql, pqxx::prepare::make_dynamic_params(params)))
-      out.emplace_back(r[0].as<uint32_t>(), r[1].as<int64_t>());
-    return out;
-  };
-  auto rows = co_await ctx.db(std::move(query));
+  const bool modseq = uses_modseq(req.key);
+  if (modseq) enable_condstore(ctx);
+  Criterion criteria = convert(req.key, sel);
+
+  // (msn or uid, modseq) of the matches, ascending.
   std::vector<uint32_t> results;
   int64_t max_modseq = 0;
-  for (auto [uid, modseq] : rows) {
-    uint32_t msn = sel.msn_of(uid);
-    if (!msn) continue;  // not yet announced to this session
-    results.push_back(ctx.uid ? uid : msn);
-    max_modseq = std::max(max_modseq, modseq);
+  if (view_only(criteria)) {
+    for (uint32_t msn = 1; msn <= sel.exists(); ++msn) {
+      if (!matches(criteria, sel, msn)) continue;
+      results.push_back(ctx.uid ? sel.uid_at(msn) : msn);
+      max_modseq = std::max(max_modseq, sel.modseq_at(msn));
+    }
+  } else {
+    const int64_t user_id = ctx.session.user_id, mailbox_id = sel.mailbox_id;
+    auto query = [=, criteria = std::move(criteria)](mailstore::MailStore& st) {
+      return st.search(user_id, mailbox_id, criteria);
+    };
+    auto hits = co_await ctx.store(std::move(query));
+    for (const auto& h : hits) {
+      uint32_t msn = sel.msn_of(h.uid);
+      if (!msn) continue;  // not yet announced to this session
+      results.push_back(ctx.uid ? h.uid : msn);
+      max_modseq = std::max(max_modseq, h.modseq);
+    }
+    std::sort(results.begin(), results.end());
   }
-  std::sort(results.begin(), results.end());
   if (ctx.session.rev2 && !req.esearch) {
     // IMAP4rev2 has no SEARCH response: ESEARCH with ALL (RFC 9051 6.4.4).
     req.esearch = true;
@@ -189,12 +180,12 @@ asio::awaitable<Result> cmd_search(Context& ctx) {
       if (req.ret_all) line += " ALL " + SequenceSet::format(results);
     }
     if (req.ret_count) line += " COUNT " + std::to_string(results.size());
-    if (uses_modseq && !results.empty()) line += " MODSEQ " + std::to_string(max_modseq);
+    if (modseq && !results.empty()) line += " MODSEQ " + std::to_string(max_modseq);
     ctx.send(untagged(line));
   } else {
     std::string line = "SEARCH";
     for (uint32_t n : results) line += " " + std::to_string(n);
-    if (uses_modseq && !results.empty()) line += " (MODSEQ " + std::to_string(max_modseq) + ")";
+    if (modseq && !results.empty()) line += " (MODSEQ " + std::to_string(max_modseq) + ")";
     ctx.send(untagged(line));
   }
   co_return Result::ok(ctx.uid ? "UID SEARCH completed" : "SEARCH completed");

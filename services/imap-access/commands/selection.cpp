@@ -8,11 +8,10 @@ std::optional<std::string> select_messages(const SelectedMailbox& sel, const Seq
                                            std::vector<Selected>& out) {
   out.clear();
   if (by_uid) {
-    const auto& uids = sel.uids();
     // "n:*" with n above every UID still means the highest UID (RFC 9051 6.4.8).
     for (auto [lo, hi] : set.resolve(sel.max_uid())) {
-      for (auto it = std::lower_bound(uids.begin(), uids.end(), lo); it != uids.end() && *it <= hi; ++it)
-        out.push_back({static_cast<uint32_t>(it - uids.begin()) + 1, *it});
+      for (uint32_t msn = sel.first_msn_at_or_after(lo); msn <= sel.exists() && sel.uid_at(msn) <= hi; ++msn)
+        out.push_back({msn, sel.uid_at(msn)});
     }
   } else {
     if (sel.exists() == 0) return std::nullopt;  // "1:*" on an empty mailbox selects nothing

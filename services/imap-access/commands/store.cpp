@@ -3,7 +3,7 @@
 #include "services/imap-access/commands/registry.h"
 #include "services/imap-access/commands/selection.h"
 
-#include "common/mailstore/store.h"
+#include "common/mailstore/mail_store.h"
 
 #include <map>
 #include <set>
@@ -25,7 +25,6 @@ asio::awaitable<Result> cmd_store(Context& ctx) {
     unchanged_since = static_cast<int64_t>(ctx.args.number64());
     ctx.args.expect(')');
     ctx.args.sp();
-    ctx.session.condstore = true;
   }
   std::string op = to_upper(ctx.args.atom());
   mailstore::FlagMode mode = mailstore::FlagMode::kReplace;
@@ -46,25 +45,27 @@ asio::awaitable<Result> cmd_store(Context& ctx) {
   }
   ctx.args.end();
   if (!valid_flags_for_store(flags)) co_return Result::bad("Invalid system flag");
+  if (unchanged_since) enable_condstore(ctx);
   auto& sel = *ctx.session.selected;
   if (sel.read_only) co_return Result::no("Mailbox is read-only", "READ-ONLY");
 
   std::vector<Selected> targets;
   if (auto bad = select_messages(sel, *set, ctx.uid, targets)) co_return Result::bad(*bad);
-  std::vector<int64_t> uids;
+  std::vector<uint32_t> uids;
   for (const auto& t : targets) uids.push_back(t.uid);
   const int64_t user_id = ctx.session.user_id, mailbox_id = sel.mailbox_id;
-  auto call = [=](pqxx::connection& c) {
-    return mailstore::store_flags(c, user_id, mailbox_id, uids, mode, flags, unchanged_since);
+  auto call = [=, wanted = mailstore::flags_from_names(flags)](mailstore::MailStore& st) {
+    return st.store_flags(user_id, mailbox_id, uids, mode, wanted, unchanged_since);
   };
-  mailstore::FlagUpdate update = co_await ctx.db(std::move(call));
-  std::map<uint32_t, const mailstore::MessageState*> changed;
+  mailstore::FlagUpdate update = co_await ctx.store(std::move(call));
+  std::map<uint32_t, const mailstore::MessageChange*> changed;
   for (const auto& m : update.changed) {
-    sel.set_flags(static_cast<uint32_t>(m.uid), m.flags);
-    changed[static_cast<uint32_t>(m.uid)] = &m;
+    sel.set_flags(m.uid, m.flags, m.modseq);
+    changed[m.uid] = &m;
   }
-  std::set<uint32_t> modified;
-  for (auto u : update.modified) modified.insert(static_cast<uint32_t>(u));
+  // A new keyword is announced in FLAGS before any FETCH shows it (RFC 9051 7.3.5).
+  if (auto flags_update = sel.announce_new_keywords(); !flags_update.empty()) ctx.send(std::move(flags_update));
+  std::set<uint32_t> modified(update.modified.begin(), update.modified.end());
   for (const auto& t : targets) {
     if (modified.count(t.uid)) continue;
     auto it = changed.find(t.uid);
@@ -74,7 +75,8 @@ asio::awaitable<Result> cmd_store(Context& ctx) {
     if (!msn) continue;
     std::string line = std::to_string(msn) + " FETCH (";
     if (ctx.uid) line += "UID " + std::to_string(t.uid) + " ";
-    line += "FLAGS " + flag_list(sel.flags_at(msn));
+    line += "FLAGS ";
+    sel.append_flag_list(line, msn);
     if (ctx.session.condstore && it != changed.end()) line += " MODSEQ (" + std::to_string(it->second->modseq) + ")";
     line += ")";
     ctx.send(untagged(line));

@@ -12,6 +12,7 @@
 using namespace postline::imap;
 
 namespace {
+namespace mailstore = postline::mailstore;
 
 // Feeds `input` split at `cut` and collects events (a continuation request is
 // recorded as "+").
@@ -296,13 +297,19 @@ TEST(Search, Keys) {
   EXPECT_THROW(parse_search(d), SyntaxError);
 }
 
+mailstore::MailboxIndex index_of(std::initializer_list<uint32_t> uids) {
+  mailstore::MailboxIndex index;
+  index.info.highestmodseq = 1;
+  for (uint32_t u : uids) index.entries.push_back({u, 0, 1, 0});
+  return index;
+}
+
 TEST(Selected, UpdatesAndExpungeDeferral) {
   SelectedMailbox sel;
-  sel.load({{1, {}, 1}, {2, {}, 1}, {3, {}, 1}});
-  sel.highestmodseq = 1;
+  sel.load(index_of({1, 2, 3}));
   SelectedMailbox::Options no_expunge;
   no_expunge.allow_expunge = false;
-  std::string out = sel.apply({{2, {"\\Seen"}, 2}, {4, {}, 3}}, {1}, 3, 5, no_expunge);
+  std::string out = sel.apply({{2, {mailstore::kSeen, {}}, 2}, {4, {}, 3}}, {1}, 3, 5, no_expunge);
   EXPECT_EQ(out, "* 2 FETCH (UID 2 FLAGS (\\Seen))\r\n* 4 EXISTS\r\n");
   EXPECT_EQ(sel.exists(), 4u);
   EXPECT_TRUE(sel.is_pending_expunge(1));
@@ -310,6 +317,48 @@ TEST(Selected, UpdatesAndExpungeDeferral) {
   EXPECT_EQ(sel.exists(), 3u);
   EXPECT_EQ(sel.msn_of(4), 3u);
   EXPECT_EQ(sel.highestmodseq, 3);
+}
+
+TEST(Selected, ExpungesOfManyMessagesCarryTheNumbersTheClientSees) {
+  SelectedMailbox sel;
+  sel.load(index_of({10, 20, 30, 40, 50}));
+  // Removing 20 and 40: "2 EXPUNGE" first, then 40 has become number 3.
+  EXPECT_EQ(sel.apply({}, {20, 40}, 2, 51, {}), "* 2 EXPUNGE\r\n* 3 EXPUNGE\r\n");
+  EXPECT_EQ(sel.exists(), 3u);
+  EXPECT_EQ(sel.uid_at(3), 50u);
+  SelectedMailbox::Options qresync;
+  qresync.qresync = true;
+  EXPECT_EQ(sel.apply({}, {10, 50}, 3, 51, qresync), "* VANISHED 10,50\r\n");
+  EXPECT_EQ(sel.exists(), 1u);
+}
+
+TEST(Selected, ANewKeywordIsAnnouncedInFlagsBeforeTheFetchThatShowsIt) {
+  SelectedMailbox sel;
+  sel.load(index_of({1, 2}));
+  EXPECT_NE(sel.flags_responses().find("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)"), std::string::npos);
+  std::string out = sel.apply({{2, {0, {"$Work"}}, 2}}, {}, 2, 3, {});
+  const auto flags = out.find("* FLAGS (");
+  const auto perm = out.find("* OK [PERMANENTFLAGS (");
+  const auto fetch = out.find("* 2 FETCH (UID 2 FLAGS ($Work))");
+  ASSERT_NE(flags, std::string::npos) << out;
+  ASSERT_NE(perm, std::string::npos) << out;
+  ASSERT_NE(fetch, std::string::npos) << out;
+  EXPECT_LT(flags, fetch);
+  EXPECT_NE(out.find("$Work"), flags);
+  // Known now: the same keyword on another message is not announced again.
+  EXPECT_EQ(sel.apply({{1, {0, {"$Work"}}, 3}}, {}, 3, 3, {}), "* 1 FETCH (UID 1 FLAGS ($Work))\r\n");
+}
+
+TEST(Selected, OurOwnStoreIsNotReportedAgainByTheResync) {
+  SelectedMailbox sel;
+  sel.load(index_of({1}));
+  sel.set_flags(1, {mailstore::kFlagged, {}}, 7);  // what STORE answered already
+  SelectedMailbox::Options condstore;
+  condstore.modseq_in_fetch = true;
+  EXPECT_EQ(sel.apply({{1, {mailstore::kFlagged, {}}, 7}}, {}, 7, 2, condstore), "");
+  // A later change by someone else is.
+  EXPECT_EQ(sel.apply({{1, {mailstore::kFlagged, {}}, 8}}, {}, 8, 2, condstore),
+            "* 1 FETCH (UID 1 FLAGS (\\Flagged) MODSEQ (8))\r\n");
 }
 
 }  // namespace

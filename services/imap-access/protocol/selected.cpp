@@ -7,56 +7,121 @@
 
 namespace postline::imap {
 
-void SelectedMailbox::load(const std::vector<MessageUpdate>& messages) {
-  uids_.clear();
-  flags_.clear();
+namespace {
+constexpr const char* kSystemFlagNames[] = {"\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"};
+constexpr const char* kSystemFlagList = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
+}  // namespace
+
+void SelectedMailbox::load(const mailstore::MailboxIndex& index) {
+  mailbox_id = index.info.mailbox_id;
+  name = index.info.name;
+  uidvalidity = index.info.uidvalidity;
+  uidnext = index.info.uidnext;
+  highestmodseq = index.info.highestmodseq;
+  keywords_ = index.keywords;
+  entries_.clear();
+  entries_.reserve(index.entries.size());
+  for (const auto& e : index.entries) entries_.push_back({e.uid, e.keywords, e.modseq, e.system});
   pending_expunge_.clear();
-  for (const auto& m : messages) {
-    uids_.push_back(m.uid);
-    flags_.push_back(m.flags);
+  const auto all = keywords_.all_keywords();
+  announced_ = {all.begin(), all.end()};
+}
+
+void SelectedMailbox::append_flag_list(std::string& out, uint32_t msn) const {
+  const Entry& e = entries_[msn - 1];
+  out += '(';
+  bool first = true;
+  for (int bit = 0; bit < 5; ++bit) {
+    if (!(e.system & (1u << bit))) continue;
+    if (!first) out += ' ';
+    out += kSystemFlagNames[bit];
+    first = false;
   }
+  for (const auto& k : keywords_.get(e.keywords)) {
+    if (!first) out += ' ';
+    out += k;
+    first = false;
+  }
+  out += ')';
+}
+
+uint32_t SelectedMailbox::first_msn_at_or_after(uint32_t uid) const {
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), uid,
+                             [](const Entry& e, uint32_t u) { return e.uid < u; });
+  return static_cast<uint32_t>(it - entries_.begin()) + 1;
 }
 
 uint32_t SelectedMailbox::msn_of(uint32_t uid) const {
-  auto it = std::lower_bound(uids_.begin(), uids_.end(), uid);
-  if (it == uids_.end() || *it != uid) return 0;
-  return static_cast<uint32_t>(it - uids_.begin()) + 1;
+  const uint32_t msn = first_msn_at_or_after(uid);
+  return msn <= exists() && entries_[msn - 1].uid == uid ? msn : 0;
 }
 
-void SelectedMailbox::set_flags(uint32_t uid, std::vector<std::string> flags) {
-  if (uint32_t msn = msn_of(uid)) flags_[msn - 1] = std::move(flags);
-}
-
-uint32_t SelectedMailbox::remove(uint32_t uid) {
-  uint32_t msn = msn_of(uid);
-  if (msn) {
-    uids_.erase(uids_.begin() + (msn - 1));
-    flags_.erase(flags_.begin() + (msn - 1));
+void SelectedMailbox::set_flags(uint32_t uid, const mailstore::Flags& flags, int64_t modseq) {
+  if (uint32_t msn = msn_of(uid)) {
+    Entry& e = entries_[msn - 1];
+    e.system = flags.system;
+    e.keywords = keywords_.intern(flags.keywords);
+    if (modseq > e.modseq) e.modseq = modseq;
   }
-  pending_expunge_.erase(uid);
-  return msn;
+}
+
+std::vector<uint32_t> SelectedMailbox::remove(const std::vector<uint32_t>& ascending_uids) {
+  std::vector<uint32_t> msns;
+  msns.reserve(ascending_uids.size());
+  // Each removal shifts the later numbers down by one: the k-th removed
+  // message (in ascending order) is reported at its original MSN - k.
+  std::vector<char> gone(entries_.size(), 0);
+  uint32_t removed = 0;
+  for (uint32_t uid : ascending_uids) {
+    pending_expunge_.erase(uid);
+    const uint32_t msn = msn_of(uid);
+    if (!msn || gone[msn - 1]) continue;
+    gone[msn - 1] = 1;
+    msns.push_back(msn - removed);
+    ++removed;
+  }
+  if (removed) {
+    size_t out = 0;
+    for (size_t i = 0; i < entries_.size(); ++i)
+      if (!gone[i]) entries_[out++] = entries_[i];
+    entries_.resize(out);
+  }
+  return msns;
 }
 
 std::string SelectedMailbox::flush_expunges(const Options& options) {
   std::string out;
   if (pending_expunge_.empty()) return out;
+  std::vector<uint32_t> uids(pending_expunge_.begin(), pending_expunge_.end());
   if (options.qresync) {
-    std::vector<uint32_t> v(pending_expunge_.begin(), pending_expunge_.end());
-    for (uint32_t uid : v) remove(uid);
-    out += untagged("VANISHED " + SequenceSet::format(v));
+    remove(uids);
+    out += untagged("VANISHED " + SequenceSet::format(uids));
     return out;
   }
-  // Highest first, so each number is still valid when the client applies it.
-  std::vector<uint32_t> v(pending_expunge_.rbegin(), pending_expunge_.rend());
-  for (uint32_t uid : v) {
-    uint32_t msn = remove(uid);
-    if (msn) out += untagged(std::to_string(msn) + " EXPUNGE");
-  }
+  for (uint32_t msn : remove(uids)) out += untagged(std::to_string(msn) + " EXPUNGE");
   return out;
 }
 
-std::string SelectedMailbox::apply(const std::vector<MessageUpdate>& changed, const std::vector<uint32_t>& expunged,
-                                   int64_t new_highestmodseq, int64_t new_uidnext, const Options& options) {
+std::string SelectedMailbox::flags_responses() const {
+  std::string flags = kSystemFlagList;
+  for (const auto& k : announced_) flags += " " + k;
+  std::string out = untagged("FLAGS (" + flags + ")");
+  // Clients may create any keyword (\*) unless the mailbox is read-only.
+  out += untagged(std::string("OK [PERMANENTFLAGS (") + (read_only ? "" : flags + " \\*") + ")] Flags permitted");
+  return out;
+}
+
+std::string SelectedMailbox::announce_new_keywords() {
+  bool fresh = false;
+  for (size_t id = 1; id < keywords_.size(); ++id)
+    for (const auto& k : keywords_.get(static_cast<uint32_t>(id)))
+      if (announced_.insert(k).second) fresh = true;
+  return fresh ? flags_responses() : std::string();
+}
+
+std::string SelectedMailbox::apply(const std::vector<mailstore::MessageChange>& changed,
+                                   const std::vector<uint32_t>& expunged, int64_t new_highestmodseq,
+                                   int64_t new_uidnext, const Options& options) {
   std::string out;
   for (uint32_t uid : expunged)
     if (msn_of(uid)) pending_expunge_.insert(uid);
@@ -64,26 +129,36 @@ std::string SelectedMailbox::apply(const std::vector<MessageUpdate>& changed, co
 
   const uint32_t before = exists();
   const uint32_t known_max = max_uid();
+  std::string fetches;
   for (const auto& m : changed) {
     if (m.uid > known_max) {
       // New message: UIDs ascend in commit order, so appending keeps the view sorted.
-      if (uids_.empty() || m.uid > uids_.back()) {
-        uids_.push_back(m.uid);
-        flags_.push_back(m.flags);
-      }
+      if (entries_.empty() || m.uid > entries_.back().uid)
+        entries_.push_back({m.uid, keywords_.intern(m.flags.keywords), m.modseq, m.flags.system});
       continue;
     }
-    uint32_t msn = msn_of(m.uid);
+    const uint32_t msn = msn_of(m.uid);
     if (!msn || pending_expunge_.count(m.uid)) continue;
-    if (flags_[msn - 1] == m.flags && !options.modseq_in_fetch) continue;
-    flags_[msn - 1] = m.flags;
+    Entry& e = entries_[msn - 1];
+    const uint32_t kw = keywords_.intern(m.flags.keywords);
+    const bool same = e.system == m.flags.system && e.keywords == kw;
+    // Already told (our own STORE set these flags and this MODSEQ): say nothing twice.
+    const bool known = same && (m.modseq <= e.modseq || !options.modseq_in_fetch);
+    if (m.modseq > e.modseq) e.modseq = m.modseq;
+    if (known) continue;
+    e.system = m.flags.system;
+    e.keywords = kw;
     std::string line = std::to_string(msn) + " FETCH (";
     if (options.uid_in_fetch) line += "UID " + std::to_string(m.uid) + " ";
-    line += "FLAGS " + flag_list(m.flags);
+    line += "FLAGS ";
+    append_flag_list(line, msn);
     if (options.modseq_in_fetch) line += " MODSEQ (" + std::to_string(m.modseq) + ")";
     line += ")";
-    out += untagged(line);
+    fetches += untagged(line);
   }
+  // A keyword the client has not seen in FLAGS comes before the FETCH that uses it.
+  out += announce_new_keywords();
+  out += fetches;
   if (exists() != before) out += untagged(std::to_string(exists()) + " EXISTS");
   if (new_highestmodseq > highestmodseq) highestmodseq = new_highestmodseq;
   if (new_uidnext > uidnext) uidnext = new_uidnext;

@@ -1,8 +1,12 @@
 // The session's view of its selected mailbox (RFC 9051 2.3.1.2, 7.5): message
-// sequence numbers are per session, so each session keeps the UID list it has
-// announced and turns store changes into EXISTS / EXPUNGE / FETCH FLAGS at the
-// points the RFC allows. Pure data; no I/O.
+// sequence numbers are per session, so each session keeps the messages it has
+// announced (UID, flags, MODSEQ; about 24 bytes each, built from the store's
+// index snapshot) and turns store changes into EXISTS / EXPUNGE / FETCH FLAGS
+// at the points the RFC allows. FETCH FLAGS, SEARCH on flags and sequence
+// numbers are answered from here without the store. Pure data; no I/O.
 #pragma once
+
+#include "common/mailstore/mail_store.h"
 
 #include <cstdint>
 #include <set>
@@ -10,12 +14,6 @@
 #include <vector>
 
 namespace postline::imap {
-
-struct MessageUpdate {
-  uint32_t uid = 0;
-  std::vector<std::string> flags;
-  int64_t modseq = 0;
-};
 
 class SelectedMailbox {
  public:
@@ -26,36 +24,63 @@ class SelectedMailbox {
   int64_t uidnext = 1;
   int64_t highestmodseq = 0;  // every change up to here is reflected in this view
 
-  void load(const std::vector<MessageUpdate>& messages);
-  uint32_t exists() const { return static_cast<uint32_t>(uids_.size()); }
-  uint32_t uid_at(uint32_t msn) const { return uids_[msn - 1]; }
-  const std::vector<std::string>& flags_at(uint32_t msn) const { return flags_[msn - 1]; }
+  void load(const mailstore::MailboxIndex& index);
+  uint32_t exists() const { return static_cast<uint32_t>(entries_.size()); }
+  uint32_t uid_at(uint32_t msn) const { return entries_[msn - 1].uid; }
+  uint8_t system_flags_at(uint32_t msn) const { return entries_[msn - 1].system; }
+  const std::vector<std::string>& keywords_at(uint32_t msn) const { return keywords_.get(entries_[msn - 1].keywords); }
+  mailstore::Flags flags_at(uint32_t msn) const { return {system_flags_at(msn), keywords_at(msn)}; }
+  int64_t modseq_at(uint32_t msn) const { return entries_[msn - 1].modseq; }
+  // Appends "(\Seen $Work)" for the message: FETCH FLAGS without temporaries.
+  void append_flag_list(std::string& out, uint32_t msn) const;
+  std::string flag_list_at(uint32_t msn) const {
+    std::string s;
+    append_flag_list(s, msn);
+    return s;
+  }
   uint32_t msn_of(uint32_t uid) const;  // 0 when not in the view
-  uint32_t max_uid() const { return uids_.empty() ? 0 : uids_.back(); }
-  const std::vector<uint32_t>& uids() const { return uids_; }
+  // MSN of the first message with UID >= uid (exists() + 1 when none).
+  uint32_t first_msn_at_or_after(uint32_t uid) const;
+  uint32_t max_uid() const { return entries_.empty() ? 0 : entries_.back().uid; }
   bool is_pending_expunge(uint32_t uid) const { return pending_expunge_.count(uid) > 0; }
-  void set_flags(uint32_t uid, std::vector<std::string> flags);
-  // Removes a message at once (our own EXPUNGE); returns its MSN before removal.
-  uint32_t remove(uint32_t uid);
+  // Every keyword the client has been told about in FLAGS (sorted).
+  const std::set<std::string>& announced_keywords() const { return announced_; }
+  void set_flags(uint32_t uid, const mailstore::Flags& flags, int64_t modseq);
+  // Removes messages at once (our own EXPUNGE, MOVE); returns the MSN each had
+  // when it was removed, in the order given (ascending UIDs: each number is
+  // valid at the moment the client applies it).
+  std::vector<uint32_t> remove(const std::vector<uint32_t>& ascending_uids);
 
   struct Options {
-    bool allow_expunge = true;  // false while answering FETCH/STORE/SEARCH by MSN
-    bool uid_in_fetch = true;   // add UID to unsolicited FETCH (clients like it)
+    bool allow_expunge = true;     // false while answering FETCH/STORE/SEARCH by MSN
+    bool uid_in_fetch = true;      // add UID to unsolicited FETCH (clients like it)
     bool modseq_in_fetch = false;  // CONDSTORE enabled
     bool qresync = false;          // VANISHED instead of EXPUNGE
   };
   // Applies what changed in the store since `highestmodseq`: changed/new
-  // messages (modseq order irrelevant) and expunged UIDs. Returns the untagged
+  // messages (ascending UID) and expunged UIDs. Returns the untagged
   // responses to send now.
-  std::string apply(const std::vector<MessageUpdate>& changed, const std::vector<uint32_t>& expunged,
+  std::string apply(const std::vector<mailstore::MessageChange>& changed, const std::vector<uint32_t>& expunged,
                     int64_t new_highestmodseq, int64_t new_uidnext, const Options& options);
   // Sends expunges deferred while they were not allowed.
   std::string flush_expunges(const Options& options);
+  // "* FLAGS (...)" and "* OK [PERMANENTFLAGS (...)]" when a keyword appeared
+  // that the client was not told about (RFC 9051 7.3.5); empty otherwise.
+  std::string announce_new_keywords();
+  // The FLAGS / PERMANENTFLAGS lines for SELECT (and after new keywords).
+  std::string flags_responses() const;
 
  private:
-  std::vector<uint32_t> uids_;
-  std::vector<std::vector<std::string>> flags_;
+  struct Entry {
+    uint32_t uid;
+    uint32_t keywords;  // id in keywords_
+    int64_t modseq;
+    uint8_t system;
+  };
+  std::vector<Entry> entries_;
+  mailstore::KeywordSets keywords_;
   std::set<uint32_t> pending_expunge_;
+  std::set<std::string> announced_;
 };
 
 }  // namespace postline::imap

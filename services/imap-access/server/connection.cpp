@@ -8,7 +8,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
 
 namespace postline::imap {
@@ -105,7 +104,7 @@ void Connection::watch_selected() {
   watched_mailbox_ = want;
   if (!want) return;
   std::weak_ptr<Connection> weak = weak_from_this();
-  watch_id_ = server_.notifier->watch(session_.user_id, want, [weak] {
+  watch_id_ = server_.notifier->watch(session_.user_id, want, session_.selected->highestmodseq, [weak] {
     if (auto self = weak.lock()) {
       self->session_.mailbox_dirty = true;
       self->wake_.cancel();
@@ -275,9 +274,6 @@ asio::awaitable<void> Connection::handle(std::string text) {
     result = Result::bad(std::string("Invalid arguments: ") + e.what());
     server_.metrics->protocol_error("syntax");
   } catch (const Unavailable& e) {
-    unavailable = true;
-    failure = e.what();
-  } catch (const pqxx::broken_connection& e) {
     unavailable = true;
     failure = e.what();
   } catch (const std::exception& e) {
@@ -541,16 +537,8 @@ asio::awaitable<void> Connection::notify_pump() {
       if (reload_mailboxes_ && session_.notify) {
         reload_mailboxes_ = false;
         const int64_t user_id = session_.user_id;
-        struct Names {
-          std::vector<mailstore::MailboxInfo> mailboxes;
-          std::vector<std::string> subscriptions;
-        };
-        auto load = [user_id](pqxx::connection& c) {
-          pqxx::read_transaction tx(c);
-          Names n{mailstore::list_mailboxes(tx, user_id), mailstore::list_subscriptions(tx, user_id)};
-          return n;
-        };
-        Names names = co_await ctx.db(std::move(load));
+        auto load = [user_id](mailstore::MailStore& st) { return st.list(user_id); };
+        mailstore::MailboxList names = co_await ctx.store(std::move(load));
         if (session_.notify) {
           session_.notify->mailboxes.clear();
           for (const auto& mb : names.mailboxes) session_.notify->mailboxes.emplace(mb.mailbox_id, mb.name);

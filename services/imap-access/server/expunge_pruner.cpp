@@ -1,7 +1,6 @@
 #include "services/imap-access/server/expunge_pruner.h"
 
 #include "common/async/offload.h"
-#include "common/mailstore/store.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -17,7 +16,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-asio::awaitable<void> prune_loop(db::Pool* pool, asio::thread_pool* threads, PruneOptions options,
+asio::awaitable<void> prune_loop(mailstore::MailStore* store, asio::thread_pool* threads, PruneOptions options,
                                  prometheus::Counter* pruned) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   for (;;) {
@@ -26,9 +25,7 @@ asio::awaitable<void> prune_loop(db::Pool* pool, asio::thread_pool* threads, Pru
       const auto history = options.history;
       const int64_t batch = options.batch;
       // Named, not a temporary inside co_await (GCC 12 coroutine bug).
-      auto work = [pool, history, batch]() {
-        return pool->with([&](pqxx::connection& c) { return mailstore::prune_expunged(c, history, batch); });
-      };
+      auto work = [store, history, batch]() { return store->prune_expunged(history, batch); };
       mailstore::PruneResult r;
       try {
         r = co_await async::offload(*threads, std::move(work));
@@ -51,7 +48,7 @@ asio::awaitable<void> prune_loop(db::Pool* pool, asio::thread_pool* threads, Pru
 
 }  // namespace
 
-void start_expunge_pruner(asio::io_context& io, db::Pool& pool, asio::thread_pool& threads, PruneOptions options,
+void start_expunge_pruner(asio::io_context& io, mailstore::MailStore& store, asio::thread_pool& threads, PruneOptions options,
                           prometheus::Registry& registry) {
   if (options.history.count() <= 0) {
     spdlog::info("imap.expunged_history is 0: the QRESYNC expunge history is kept forever");
@@ -63,7 +60,7 @@ void start_expunge_pruner(asio::io_context& io, db::Pool& pool, asio::thread_poo
                             "imap.expunged_history")
                       .Register(registry)
                       .Add({});
-  asio::co_spawn(io, prune_loop(&pool, &threads, options, &counter), asio::detached);
+  asio::co_spawn(io, prune_loop(&store, &threads, options, &counter), asio::detached);
 }
 
 }  // namespace postline::imap

@@ -1,13 +1,13 @@
 // Keeps the QRESYNC expunge history bounded: a background loop on the I/O
 // context that, every `interval`, deletes expunged-UID rows older than
-// `history` in bounded batches (mailstore::prune_expunged, one mailbox and at
+// `history` in bounded batches (MailStore::prune_expunged, one mailbox and at
 // most `batch` rows per transaction, so no long locks). Any number of imapd
 // instances may run it: a PostgreSQL advisory lock lets one prune at a time.
 // Clients resyncing from before the pruned horizon still get a correct
 // (superset) VANISHED answer; see docs/imap.md.
 #pragma once
 
-#include "common/db/pool.h"
+#include "common/mailstore/mail_store.h"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -25,9 +25,9 @@ struct PruneOptions {
   int max_batches_per_round = 1000;  // then wait for the next round
 };
 
-// Starts the loop (first round at once). It lives as long as `io` runs; `pool`
+// Starts the loop (first round at once). It lives as long as `io` runs; `store`
 // and `threads` must outlive `io`. Exports postline_imapd_expunged_pruned_total.
-void start_expunge_pruner(boost::asio::io_context& io, db::Pool& pool, boost::asio::thread_pool& threads,
+void start_expunge_pruner(boost::asio::io_context& io, mailstore::MailStore& store, boost::asio::thread_pool& threads,
                           PruneOptions options, prometheus::Registry& registry);
 
 }  // namespace postline::imap

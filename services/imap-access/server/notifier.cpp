@@ -1,34 +1,31 @@
 #include "services/imap-access/server/notifier.h"
 
-#include "common/mailstore/accounts.h"
 
 #include <boost/asio/post.hpp>
-#include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
 
 namespace postline::imap {
 
-Notifier::Notifier(boost::asio::io_context& io, std::string db_url) : io_(io), url_(std::move(db_url)) {}
+Notifier::Notifier(boost::asio::io_context& io, mailstore::MailStore& store, boost::asio::thread_pool& threads,
+                   std::chrono::seconds check_interval)
+    : io_(io), store_(store), threads_(threads), check_interval_(check_interval), check_timer_(io) {}
 
 Notifier::~Notifier() { stop(); }
 
-void Notifier::start() { thread_ = std::thread([this] { run(); }); }
-
-void Notifier::stop() {
-  stop_ = true;
-  if (thread_.joinable()) thread_.join();
-}
-
-uint64_t Notifier::watch(int64_t user_id, int64_t mailbox_id, Callback cb) {
+uint64_t Notifier::watch(int64_t user_id, int64_t mailbox_id, int64_t modseq, Callback cb) {
   uint64_t id = next_id_++;
   watchers_.emplace(std::make_pair(user_id, mailbox_id), std::make_pair(id, std::move(cb)));
+  auto& known = known_[{user_id, mailbox_id}];
+  known = std::max(known, modseq);
   return id;
 }
 
 void Notifier::unwatch(uint64_t id) {
   for (auto it = watchers_.begin(); it != watchers_.end(); ++it)
     if (it->second.first == id) {
+      const auto key = it->first;
       watchers_.erase(it);
+      if (!watchers_.count(key)) known_.erase(key);
       return;
     }
 }
@@ -48,6 +45,7 @@ void Notifier::unwatch_user(uint64_t id) {
 }
 
 void Notifier::dispatch(const mailstore::ChangeEvent& e) {
+  if (auto it = known_.find({e.user_id, e.mailbox_id}); it != known_.end()) it->second = std::max(it->second, e.modseq);
   // Copies first: a callback may unwatch.
   std::vector<Callback> cbs;
   if (e.kind == mailstore::ChangeKind::kMessages || e.kind == mailstore::ChangeKind::kDeleted ||
@@ -71,45 +69,63 @@ void Notifier::dispatch_all() {
   for (auto& [user, cb] : ucbs) cb(mailstore::ChangeEvent{user, 0, 0});
 }
 
-namespace {
-struct Receiver : pqxx::notification_receiver {
-  std::function<void(const std::string&)> on;
-  Receiver(pqxx::connection_base& c, std::function<void(const std::string&)> f)
-      : pqxx::notification_receiver(c, mailstore::kChangeChannel), on(std::move(f)) {}
-  void operator()(const std::string& payload, int) override { on(payload); }
-};
-}  // namespace
+void Notifier::start() {
+  // The feed calls back on the store's thread: hand each event to the I/O thread.
+  auto stopped = stopped_;
+  store_.start_change_feed([this, stopped](const mailstore::ChangeEvent& e) {
+    if (*stopped) return;
+    boost::asio::post(io_, [this, stopped, e] {
+      if (*stopped) return;
+      if (e.user_id == 0 && e.mailbox_id == 0) dispatch_all();
+      else dispatch(e);
+    });
+  });
+  if (check_interval_.count() > 0) check_soon();
+}
 
-void Notifier::run() {
-  bool first = true;
-  while (!stop_) {
-    try {
-      pqxx::connection conn(url_);
-      Receiver receiver(conn, [this](const std::string& payload) {
-        // "<user_id>:<mailbox_id>:<modseq>[:<kind>...]" (mailstore::encode_change)
-        auto event = mailstore::parse_change(payload);
-        if (!event) {
-          spdlog::warn("unparsable change notification ignored ({} bytes)", payload.size());
-          return;
-        }
-        boost::asio::post(io_, [this, e = std::move(*event)] { dispatch(e); });
-      });
-      // Not the first connection: NOTIFYs may have been missed while we were
-      // away, so every watching session resyncs from its MODSEQ.
-      if (!first) {
-        spdlog::info("change notification connection re-established; resyncing sessions");
-        boost::asio::post(io_, [this] { dispatch_all(); });
-      }
-      first = false;
-      // await_notification blocks on the socket (no polling); the timeout only
-      // lets us notice stop().
-      while (!stop_) conn.await_notification(1, 0);
-    } catch (const std::exception& e) {
-      if (stop_) break;
-      spdlog::warn("change notification connection lost: {}; retrying", e.what());
-      first = false;
-      for (int i = 0; i < 10 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+void Notifier::stop() {
+  if (stopped_->exchange(true)) return;
+  check_timer_.cancel();
+  store_.stop_change_feed();
+}
+
+void Notifier::check_soon() {
+  check_timer_.expires_after(check_interval_);
+  check_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec || *stopped_) return;
+    std::vector<mailstore::WatchedMailbox> watched;
+    for (const auto& [key, w] : watchers_)
+      if (watched.empty() || watched.back().user_id != key.first || watched.back().mailbox_id != key.second)
+        watched.push_back({key.first, key.second});
+    if (watched.empty()) {
+      check_soon();
+      return;
     }
+    auto stopped = stopped_;
+    boost::asio::post(threads_, [this, stopped, watched = std::move(watched)] {
+      std::vector<std::pair<mailstore::WatchedMailbox, mailstore::Modseq>> current;
+      try {
+        current = store_.highest_modseqs(watched);
+      } catch (const std::exception& e) {
+        spdlog::debug("watched mailbox check failed: {}", e.what());
+      }
+      if (*stopped) return;
+      boost::asio::post(io_, [this, stopped, current = std::move(current)] {
+        if (*stopped) return;
+        check_done(current);
+        check_soon();
+      });
+    });
+  });
+}
+
+void Notifier::check_done(const std::vector<std::pair<mailstore::WatchedMailbox, mailstore::Modseq>>& current) {
+  for (const auto& [mb, modseq] : current) {
+    auto it = known_.find({mb.user_id, mb.mailbox_id});
+    if (it == known_.end() || modseq <= it->second) continue;
+    // A change nobody told us about (its writer died before notifying).
+    spdlog::info("mailbox {}:{} changed without a notification; waking its sessions", mb.user_id, mb.mailbox_id);
+    dispatch(mailstore::ChangeEvent{mb.user_id, mb.mailbox_id, modseq});
   }
 }
 
