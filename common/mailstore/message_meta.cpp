@@ -205,6 +205,21 @@ MessageMeta analyse(std::string_view message) {
   return meta;
 }
 
+std::string fold_search_key(const std::string& s) {
+  std::string f = mime::fold_case(s), out;
+  bool space = false;
+  for (char c : f) {
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+      space = true;
+      continue;
+    }
+    if (space && !out.empty()) out += ' ';
+    space = false;
+    out += c;
+  }
+  return out;
+}
+
 std::string sha256(std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

@@ -52,6 +52,12 @@ struct PreparedMessage {
 // otherwise line endings are canonicalised to CRLF.
 PreparedMessage prepare_message(std::string_view message, bool binary = false);
 
+// A SEARCH key (TEXT, BODY, HEADER field and value) folded the way
+// analyse() folds search_text: lowercased like common/mime, whitespace runs
+// collapsed to one space, none leading or trailing. Every store compares the
+// folded key with the stored search text.
+std::string fold_search_key(const std::string& s);
+
 // 32 raw bytes of SHA-256(data), and lower-case hex.
 std::string sha256(std::string_view data);
 std::string to_hex(std::string_view bytes);

@@ -1,6 +1,6 @@
 #include "common/mailstore/pg/search_sql.h"
 
-#include "common/mime/mime.h"
+#include "common/mailstore/message_meta.h"
 
 namespace postline::mailstore::pg {
 
@@ -120,21 +120,6 @@ bool uses_text(const SearchCriterion& k) {
 }
 
 }  // namespace
-
-std::string fold_search_key(const std::string& s) {
-  std::string f = mime::fold_case(s), out;
-  bool space = false;
-  for (char c : f) {
-    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-      space = true;
-      continue;
-    }
-    if (space && !out.empty()) out += ' ';
-    space = false;
-    out += c;
-  }
-  return out;
-}
 
 CompiledSearch compile_search(UserId user, MailboxId mailbox, const SearchCriterion& criteria) {
   Compiler c;

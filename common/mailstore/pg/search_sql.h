@@ -16,9 +16,7 @@ struct CompiledSearch {
   db::pq::Params params;  // $1.. in order
 };
 
+// Text keys are folded with fold_search_key (message_meta.h), like the stored text.
 CompiledSearch compile_search(UserId user, MailboxId mailbox, const SearchCriterion& criteria);
-
-// The search text is folded and whitespace-collapsed; a key is folded the same way.
-std::string fold_search_key(const std::string& s);
 
 }  // namespace postline::mailstore::pg
