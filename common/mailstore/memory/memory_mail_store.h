@@ -1,0 +1,152 @@
+// MailStore in memory, for unit tests of the services that use a store
+// (imapd, the queue) and as the second implementation the conformance suite
+// (mail_store_conformance_test.cpp) holds to the same observable behaviour as
+// PgMailStore: the same UID/MODSEQ/UIDVALIDITY allocation, flag semantics,
+// QRESYNC history with its pruning horizon, quota rules, exactly-once
+// delivery, mailbox hierarchy rules, search text semantics (it uses the
+// search text message_meta's analyse() computes, which PostgreSQL stores in
+// mailstore_search) and change events (the kinds and fields PgMailStore
+// posts).
+//
+// Thread-safe: one mutex around all state. Parsing and hashing of new
+// messages happen before it is taken, like PgMailStore does before its locks.
+// The change feed calls back synchronously, after the mutation and outside
+// the lock, in the order the changes were made; a callback may call the store
+// again (its own writes are delivered after the current event).
+//
+// Time comes from an injectable clock (internal and save dates, OLDER/YOUNGER,
+// the age of expunge history for prune_expunged), so tests can age entries.
+#pragma once
+
+#include "common/mailstore/mail_store.h"
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace postline::mailstore {
+
+class MemoryMailStore final : public MailStore {
+ public:
+  using Clock = std::function<std::chrono::system_clock::time_point()>;
+
+  // `clock`: the store's "now" (system_clock::now when empty).
+  explicit MemoryMailStore(Clock clock = {});
+  ~MemoryMailStore() override;
+
+  void ensure_account(UserId user) override;
+  MailboxList list(UserId user) override;
+  std::optional<MailboxInfo> find_mailbox(UserId user, const std::string& name) override;
+  std::vector<MailboxStatus> status(UserId user, const std::vector<std::string>& names) override;
+  StoreError create_mailbox(UserId user, const std::string& name) override;
+  StoreError delete_mailbox(UserId user, const std::string& name) override;
+  StoreError rename_mailbox(UserId user, const std::string& from, const std::string& to) override;
+  StoreError subscribe(UserId user, const std::string& name) override;
+  void unsubscribe(UserId user, const std::string& name) override;
+  Usage usage(UserId user) override;
+
+  Opened open(UserId user, const std::string& name, std::optional<Modseq> vanished_since = {}) override;
+  Changes changes_since(UserId user, MailboxId mailbox, Modseq since) override;
+  std::vector<Uid> expunged_since(UserId user, MailboxId mailbox, Modseq since) override;
+  std::vector<MessageData> read_messages(UserId user, MailboxId mailbox, const std::vector<Uid>& uids,
+                                         unsigned fields) override;
+  std::vector<std::optional<std::string>> read_bodies(UserId user, const std::vector<std::string>& blobs) override;
+  std::vector<std::optional<std::string>> read_ranges(UserId user, const std::vector<BodyRange>& ranges) override;
+  std::vector<SearchHit> search(UserId user, MailboxId mailbox, const SearchCriterion& criteria) override;
+
+  FlagUpdate store_flags(UserId user, MailboxId mailbox, const std::vector<Uid>& uids, FlagMode mode,
+                         const Flags& flags, std::optional<Modseq> unchanged_since = {}) override;
+  std::vector<Uid> expunge(UserId user, MailboxId mailbox, const std::optional<std::vector<Uid>>& only) override;
+  AppendResult append(UserId user, const std::string& mailbox, const std::vector<AppendItem>& items,
+                      const Quota& quota = {}) override;
+  CopyResult copy(UserId user, MailboxId source, const std::vector<Uid>& uids, const std::string& dest, bool move,
+                  const Quota& quota = {}) override;
+  std::vector<DeliveryResult> deliver(UserId user, std::string_view mailbox, const std::vector<DeliveryItem>& items,
+                                      const Quota& quota = {}) override;
+  PruneResult prune_expunged(std::chrono::seconds max_age, int64_t batch) override;
+
+  void start_change_feed(ChangeCallback callback) override;
+  void stop_change_feed() override;
+  std::vector<std::pair<WatchedMailbox, Modseq>> highest_modseqs(const std::vector<WatchedMailbox>& mb) override;
+  bool ping() override { return true; }
+
+  // For tests: distinct bodies stored (content-addressed, shared by users).
+  size_t stored_blobs() const;
+
+ private:
+  struct Message {
+    Uid uid = 0;
+    Modseq modseq = 0;
+    uint8_t system = 0;
+    std::vector<std::string> keywords;  // sorted, distinct
+    int64_t internaldate = 0, savedate = 0;
+    int64_t size = 0, header_size = 0;
+    std::string blob;  // key into blobs_
+    std::string structure;
+    std::optional<std::string> header, preview;
+    std::string email_id;
+    std::optional<int64_t> sent_day;
+  };
+  struct ExpungedRecord {
+    Modseq modseq = 0;
+    std::chrono::system_clock::time_point at;
+  };
+  struct Mailbox {
+    MailboxInfo info;
+    Modseq pruned_horizon = 0;  // highest MODSEQ of a pruned expunge record
+    std::map<Uid, Message> messages;
+    std::map<Uid, ExpungedRecord> expunged;
+    int64_t total_bytes = 0;
+    std::shared_ptr<const MailboxIndex> snapshot;  // built by open(), dropped by every change
+  };
+  struct Delivered {
+    MailboxId mailbox_id = 0;
+    int64_t uid = 0;
+  };
+  struct Account {
+    bool created = false;                         // ensure_account ran
+    std::map<std::string, Mailbox> mailboxes;     // by name (bytewise order)
+    std::set<std::string> subscriptions;
+    std::map<std::string, Delivered> deliveries;  // by delivery key
+  };
+  struct Blob {
+    std::string body;
+    std::string search_text;
+  };
+  // All under mu_.
+  Account& account(UserId user) { return accounts_[user]; }
+  Mailbox* by_id(UserId user, MailboxId id);
+  Mailbox& add_mailbox(Account& a, const std::string& name, const char* special_use);
+  void ensure_account_locked(UserId user);
+  Usage usage_locked(UserId user);
+  std::vector<Uid> expunged_since_locked(const Mailbox& mb, Modseq since) const;
+  void remove_message(Mailbox& mb, Uid uid, Modseq modseq);
+  void insert_message(Mailbox& mb, Message m);
+  int64_t now_seconds() const;
+  void post(std::vector<ChangeEvent> events);
+
+  // Delivers what post() queued (outside mu_), in order.
+  void dispatch();
+
+  Clock clock_;
+  mutable std::mutex mu_;
+  std::map<UserId, Account> accounts_;
+  std::map<std::string, Blob> blobs_;
+  int64_t next_uidvalidity_ = 1;
+  MailboxId next_mailbox_id_ = 1;
+
+  // The change feed: events queued under mu_ (so their order is the order of
+  // the changes), delivered by dispatch() under dispatch_mu_.
+  std::mutex dispatch_mu_;
+  ChangeCallback callback_;  // guarded by mu_
+  std::deque<ChangeEvent> pending_;  // guarded by mu_
+};
+
+}  // namespace postline::mailstore
