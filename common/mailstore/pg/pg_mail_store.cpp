@@ -120,14 +120,14 @@ const Statement kUnsubscribe{"ms_unsubscribe", "DELETE FROM mailstore_subscripti
 const Statement kPruneLock{"ms_prune_lock", "SELECT pg_try_advisory_xact_lock($1)"};
 const Statement kPrunePick{"ms_prune_pick",
                            "SELECT user_id, mailbox_id FROM mailstore_expunged "
-                           "WHERE expunged_at < now() - make_interval(secs => $1) LIMIT 1"};
+                           "WHERE expunged_at < now() - make_interval(secs => $1::bigint) LIMIT 1"};
 const Statement kLockMailbox{"ms_lock_mailbox",
                              "SELECT 1 FROM mailstore_mailboxes WHERE user_id = $1 AND mailbox_id = $2 FOR UPDATE"};
 const Statement kPruneBatch{
     "ms_prune_batch",
     "WITH gone AS (DELETE FROM mailstore_expunged WHERE (user_id, mailbox_id, uid) IN ("
     "   SELECT user_id, mailbox_id, uid FROM mailstore_expunged "
-    "    WHERE user_id = $1 AND mailbox_id = $2 AND expunged_at < now() - make_interval(secs => $3) LIMIT $4) "
+    "    WHERE user_id = $1 AND mailbox_id = $2 AND expunged_at < now() - make_interval(secs => $3::bigint) LIMIT $4) "
     "  RETURNING modseq), "
     " horizon AS (UPDATE mailstore_mailboxes SET expunged_pruned_modseq = "
     "   GREATEST(expunged_pruned_modseq, (SELECT max(modseq) FROM gone)) "

@@ -30,16 +30,19 @@ struct Compiler {
   db::pq::Params params;
   int next = 3;  // $1 user, $2 mailbox
 
+  // Typed in the SQL: statements are prepared without parameter types, so
+  // the server infers them from the context (smallint next to sysflags,
+  // double precision in make_interval) and would misread the binary int8.
   std::string i64(int64_t v) {
     params.i64(v);
-    return "$" + std::to_string(next++);
+    return "$" + std::to_string(next++) + "::bigint";
   }
   std::string text(const std::string& v) {
     params.text(v);
     return "$" + std::to_string(next++);
   }
   std::string date_cmp(const char* column, const char* op, int64_t days) {
-    return std::string("(") + column + " " + op + " DATE '1970-01-01' + " + i64(days) + "::integer)";
+    return std::string("(") + column + " " + op + " DATE '1970-01-01' + (" + i64(days) + ")::integer)";
   }
 
   std::string compile(const SearchCriterion& k) {
