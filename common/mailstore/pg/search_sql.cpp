@@ -44,6 +44,11 @@ struct Compiler {
   std::string date_cmp(const char* column, const char* op, int64_t days) {
     return std::string("(") + column + " " + op + " DATE '1970-01-01' + (" + i64(days) + ")::integer)";
   }
+  // sent_date is NULL without a parsable Date: header: such a message matches
+  // no SENT* key, so it must match its NOT (a NULL would make NOT NULL too).
+  std::string sent_cmp(const char* op, int64_t days) {
+    return "COALESCE(" + date_cmp("m.sent_date", op, days) + ", FALSE)";
+  }
 
   std::string compile(const SearchCriterion& k) {
     using K = SearchCriterion;
@@ -66,9 +71,9 @@ struct Compiler {
       case K::kBefore: return date_cmp("(m.internaldate AT TIME ZONE 'UTC')::date", "<", k.number);
       case K::kOn: return date_cmp("(m.internaldate AT TIME ZONE 'UTC')::date", "=", k.number);
       case K::kSince: return date_cmp("(m.internaldate AT TIME ZONE 'UTC')::date", ">=", k.number);
-      case K::kSentBefore: return date_cmp("m.sent_date", "<", k.number);
-      case K::kSentOn: return date_cmp("m.sent_date", "=", k.number);
-      case K::kSentSince: return date_cmp("m.sent_date", ">=", k.number);
+      case K::kSentBefore: return sent_cmp("<", k.number);
+      case K::kSentOn: return sent_cmp("=", k.number);
+      case K::kSentSince: return sent_cmp(">=", k.number);
       case K::kSavedBefore: return date_cmp("(m.savedate AT TIME ZONE 'UTC')::date", "<", k.number);
       case K::kSavedOn: return date_cmp("(m.savedate AT TIME ZONE 'UTC')::date", "=", k.number);
       case K::kSavedSince: return date_cmp("(m.savedate AT TIME ZONE 'UTC')::date", ">=", k.number);
