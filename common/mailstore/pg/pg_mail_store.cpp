@@ -108,6 +108,11 @@ const Statement kRenameMailboxes{"ms_rename_mailboxes",
                                  "UPDATE mailstore_mailboxes SET name = $3 || substr(name, length($2) + 1) "
                                  "WHERE user_id = $1 AND (name = $2 OR left(name, length($2) + 1) = $2 || '/') "
                                  "RETURNING mailbox_id, name, highestmodseq"};
+// An inferior whose new name is taken (a delivery creates "a/b" without "a").
+const Statement kRenameCollision{"ms_rename_collision",
+                                 "SELECT 1 FROM mailstore_mailboxes s JOIN mailstore_mailboxes t "
+                                 "ON t.user_id = s.user_id AND t.name = $3 || substr(s.name, length($2) + 1) "
+                                 "WHERE s.user_id = $1 AND left(s.name, length($2) + 1) = $2 || '/' LIMIT 1"};
 const Statement kRenameSubscriptions{
     "ms_rename_subscriptions",
     "UPDATE mailstore_subscriptions SET name = $3 || substr(name, length($2) + 1) "
@@ -397,6 +402,8 @@ StoreError PgMailStore::rename_mailbox(UserId user, const std::string& raw_from,
     const MailboxInfo info = mailbox_from(src, 0);
     if (c.exec(kMailboxByName, Params().i64(user).text(to)).rows()) return StoreError::kAlreadyExists;
     if (to.size() > from.size() && to.compare(0, from.size() + 1, from + "/") == 0) return StoreError::kInvalidName;
+    if (from != "INBOX" && c.exec(kRenameCollision, Params().i64(user).text(from).text(to)).rows())
+      return StoreError::kAlreadyExists;
     for (size_t slash = to.find('/'); slash != std::string::npos; slash = to.find('/', slash + 1)) {
       auto r = c.exec(kCreateIfMissing, Params().i64(user).text(to.substr(0, slash)).null());
       if (r.rows()) events.emplace_back(user, r.i64(0, 0), 1, ChangeKind::kCreated, to.substr(0, slash));
