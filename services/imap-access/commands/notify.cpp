@@ -10,13 +10,20 @@
 
 namespace postline::imap {
 
-asio::awaitable<void> send_notify_status(Context& ctx, std::vector<std::string> names) {
+asio::awaitable<void> send_notify_status(Context& ctx, std::vector<std::string> names,
+                                         std::map<std::string, std::string>* last_sent) {
   if (names.empty()) co_return;
   const int64_t user_id = ctx.session.user_id;
   auto read = [user_id, names = std::move(names)](mailstore::MailStore& st) { return st.status(user_id, names); };
   auto statuses = co_await ctx.store(std::move(read));
   for (const auto& st : statuses) {
-    ctx.send(notify_status_line(ctx.session, st));
+    std::string line = notify_status_line(ctx.session, st);
+    if (last_sent) {
+      auto& last = (*last_sent)[st.info.name];
+      if (last == line) continue;
+      last = line;
+    }
+    ctx.send(std::move(line));
     if (ctx.services.observer) ctx.services.observer->notification("status");
   }
 }

@@ -7,6 +7,7 @@
 
 #include "common/mailstore/mail_store.h"
 
+#include <map>
 #include <string_view>
 
 namespace postline::imap {
@@ -77,8 +78,12 @@ asio::awaitable<Result> cmd_notify(Context&);  // notify.cpp
 // NOTIFY's untagged responses, shared with the connection loop that pushes them.
 std::string notify_status_line(const SessionState& s, const mailstore::MailboxStatus& st);
 // Reads the named mailboxes' status in one transaction and sends a STATUS line
-// for each that still exists (NOTIFY SET STATUS and the pushed updates).
-asio::awaitable<void> send_notify_status(Context& ctx, std::vector<std::string> names);
+// for each that still exists (NOTIFY SET STATUS and the pushed updates). With
+// `last_sent` (mailbox name -> the line sent last), a line the client already
+// has is not sent again: notifications arrive after the data they announce,
+// so a burst's last event can come after its final count went out.
+asio::awaitable<void> send_notify_status(Context& ctx, std::vector<std::string> names,
+                                         std::map<std::string, std::string>* last_sent = nullptr);
 std::string notify_list_line(const SessionState& s, const std::string& attributes, const std::string& name,
                              const std::string& old_name = "");
 // NOTIFY caps: watched mailboxes per session, and STATUS per mailbox at most

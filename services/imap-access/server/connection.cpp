@@ -405,6 +405,7 @@ void Connection::watch_notify() {
   pending_status_.clear();
   pending_lines_.clear();
   last_status_.clear();
+  last_status_line_.clear();
   reload_mailboxes_ = false;
   if (!session_.notify) {
     if (user_watch_id_) server_.notifier->unwatch_user(user_watch_id_);
@@ -566,7 +567,7 @@ asio::awaitable<void> Connection::notify_pump() {
         names.push_back(session_.notify->mailboxes[id]);
         last_status_[id] = now;
       }
-      co_await send_notify_status(ctx, std::move(names));
+      co_await send_notify_status(ctx, std::move(names), &last_status_line_);
       co_await flush();
       if (ctx.effect == Effect::kClose) {
         closing_ = true;

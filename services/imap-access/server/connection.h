@@ -83,6 +83,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool pump_busy_ = false;        // reading the store / writing: no command may start
   std::set<int64_t> pending_status_;  // mailbox ids whose STATUS is due
   std::map<int64_t, std::chrono::steady_clock::time_point> last_status_;
+  std::map<std::string, std::string> last_status_line_;  // mailbox name -> STATUS line sent last
   std::string pending_lines_;     // LIST responses (MailboxName, SubscriptionChange)
   bool reload_mailboxes_ = false; // an event for an unknown mailbox id: re-read the names
 };
