@@ -29,6 +29,7 @@ import imaplib
 import os
 import re
 import shutil
+import smtplib
 import subprocess
 import sys
 import time
@@ -98,6 +99,7 @@ def main() -> int:
     ap.add_argument("--logins", type=int, default=2000, help="timed sequential LOGIN+LOGOUT")
     ap.add_argument("--count-logins", type=int, default=100, help="logins counted with log_statement=all")
     ap.add_argument("--users", type=int, default=100)
+    ap.add_argument("--rcpts", type=int, default=100, help="SMTP RCPTs counted with log_statement=all (0: none)")
     ap.add_argument("--authd-env", action="append", default=[], metavar="KEY=VALUE",
                     help="extra environment for authd, e.g. POSTLINE_AUTH_VERIFY_CACHE_TTL=0")
     ap.add_argument("--keep", action="store_true", help="keep the work directories")
@@ -144,8 +146,6 @@ def main() -> int:
         mark = log.stat().st_size
         for i in range(args.count_logins):
             login_logout(imap_port, *users[i % len(users)])
-        psql(url, "ALTER SYSTEM RESET log_statement")
-        psql(url, "SELECT pg_reload_conf()")
         with open(log, errors="replace") as f:
             f.seek(mark)
             lines = f.read().splitlines()
@@ -165,6 +165,25 @@ def main() -> int:
         for app, count in sorted(per_app.items()):
             print(f"  {app:24s} {count / n:6.2f}")
         print(f"  authd by verb: " + ", ".join(f"{k} {v / n:.2f}" for k, v in sorted(kinds.items())))
+
+        # 1b. the same for ResolveRecipient: SMTP RCPT TO on the MX port, one per user
+        if args.rcpts:
+            mark = log.stat().st_size
+            with smtplib.SMTP("127.0.0.1", platform.ports["smtp_mx"], timeout=60) as mx:
+                mx.ehlo("remote.test")
+                for i in range(args.rcpts):
+                    mx.mail("someone@remote.test")
+                    code, _ = mx.rcpt(users[i % len(users)][0])
+                    assert code == 250, code
+                    mx.rset()
+            with open(log, errors="replace") as f:
+                f.seek(mark)
+                authd_lines = [l for l in f.read().splitlines() if l.startswith(f"app={APP} LOG:")]
+            print(f"  ResolveRecipient (SMTP RCPT of a plain mailbox, {args.rcpts}): "
+                  f"{len(authd_lines) / args.rcpts:.2f} authd statements each")
+
+        psql(url, "ALTER SYSTEM RESET log_statement")
+        psql(url, "SELECT pg_reload_conf()")
 
         # 2. timing
         psql(url, "SELECT pg_stat_statements_reset()")
