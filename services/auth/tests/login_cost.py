@@ -13,6 +13,8 @@ cheap parameters, log.level=info), adds --users accounts and logs each in once
  1. counting: --count-logins sequential IMAP LOGIN+LOGOUT with log_statement=all;
     statements, BEGINs and writes per login are counted per application_name
     (authd connects as postline-authd), so imapd's own statements are apart;
+    then --rcpts SMTP RCPTs of plain mailboxes on the MX port (ResolveRecipient),
+    counted the same way;
  2. timing: --logins sequential LOGIN+LOGOUT round-robin over the users, logging
     off; CPU seconds (utime+stime from /proc) of authd, of authd's PostgreSQL
     backends, of the whole PostgreSQL cluster and of imapd; WAL records and
@@ -164,7 +166,7 @@ def main() -> int:
         print(f"\n== statements per LOGIN+LOGOUT (log_statement=all, {n} logins) ==")
         for app, count in sorted(per_app.items()):
             print(f"  {app:24s} {count / n:6.2f}")
-        print(f"  authd by verb: " + ", ".join(f"{k} {v / n:.2f}" for k, v in sorted(kinds.items())))
+        print("  authd by verb: " + ", ".join(f"{k} {v / n:.2f}" for k, v in sorted(kinds.items())))
 
         # 1b. the same for ResolveRecipient: SMTP RCPT TO on the MX port, one per user
         if args.rcpts:
