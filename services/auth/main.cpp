@@ -104,6 +104,10 @@ int main(int argc, char** argv) {
     if (cache_size < 0) throw config::ConfigError("auth.verify_cache_size: must not be negative (0 turns the cache off)");
     settings.verify_cache_size = static_cast<size_t>(cache_size);
     settings.verify_cache_ttl = cfg.duration("auth", "verify_cache_ttl");
+    // A remembered password outlives nothing but argon2id's cost; past a day
+    // that saving is nil while the entry lingers. Also keeps clock arithmetic sane.
+    if (settings.verify_cache_ttl > std::chrono::hours(24))
+      throw config::ConfigError("auth.verify_cache_ttl: at most 24h (0 turns the cache off)");
   } catch (const config::ConfigError& e) {
     std::fprintf(stderr, "postline-authd: %s\n", e.what());
     return 2;
