@@ -187,8 +187,23 @@ def make_messages(specs: list[tuple], processes: int | None = None) -> list[byte
     if len(specs) < 4000 or (processes or os.cpu_count() or 1) < 2:
         return [make_message(*spec) for spec in specs]
     import multiprocessing
-    with multiprocessing.get_context("fork").Pool(processes or os.cpu_count()) as pool:
-        return pool.map(_make_message_star, specs, chunksize=500)
+    pool = multiprocessing.get_context("fork").Pool(processes or os.cpu_count(), initializer=_plain_worker_signals)
+    try:
+        out = pool.map(_make_message_star, specs, chunksize=500)
+        pool.close()
+        return out
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+
+
+def _plain_worker_signals():
+    """In a forked helper process: die on SIGTERM (not sigterm_as_interrupt's exception,
+    which would leave a pool lock held), leave Ctrl-C to the parent."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 # --- PostgreSQL and Postline ----------------------------------------------------------
@@ -829,6 +844,7 @@ def bulk_append(port: int, jobs: list[AppendJob], connections: int = 4, window: 
     nbytes = [0]
     lock = threading.Lock()
     modes: set[str] = set()
+    live: set = set()  # open connections, shut down when we are interrupted
 
     def progress(n):
         with lock:
@@ -842,6 +858,8 @@ def bulk_append(port: int, jobs: list[AppendJob], connections: int = 4, window: 
                 except queue_mod.Empty:
                     return
                 c = RawImap(port, timeout=120)
+                with lock:
+                    live.add(c)
                 try:
                     c.login(job.user, job.password)
                     caps = c.capabilities()
@@ -853,6 +871,8 @@ def bulk_append(port: int, jobs: list[AppendJob], connections: int = 4, window: 
                     with lock:
                         nbytes[0] += n
                 finally:
+                    with lock:
+                        live.discard(c)
                     c.close()
         except BaseException as e:  # noqa: BLE001 - handed to the caller
             with lock:
@@ -873,6 +893,11 @@ def bulk_append(port: int, jobs: list[AppendJob], connections: int = 4, window: 
                 log(f"  {label}fill: {done[0]}/{total} after {now - t0:.0f} s ({done[0] / (now - t0):.0f} msg/s)")
     finally:
         stop.set()
+        if any(t.is_alive() for t in threads):  # interrupted (Ctrl-C, time limit): unblock the readers
+            with lock:
+                for c in live:
+                    with contextlib.suppress(OSError):
+                        c.sock.shutdown(socket.SHUT_RDWR)
         for t in threads:
             t.join(30)
     if errors:
@@ -948,29 +973,31 @@ def process_name(pid: int) -> str:
         return "?"
 
 
-def process_memory_kb(pid: int) -> tuple[int, int]:
-    """(PSS, RSS) in KiB from /proc/PID/smaps_rollup; (0, 0) when gone."""
-    pss = rss = 0
+MEMORY_FIELDS = {"Pss:": "pss", "Rss:": "rss", "Pss_Anon:": "pss_anon", "Pss_File:": "pss_file", "Pss_Shmem:": "pss_shmem"}
+
+
+def process_memory_kb(pid: int) -> dict[str, int]:
+    """/proc/PID/smaps_rollup in KiB: pss, rss, pss_anon, pss_file, pss_shmem (0s when gone)."""
+    out = dict.fromkeys(MEMORY_FIELDS.values(), 0)
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                pss = int(line.split()[1])
-            elif line.startswith("Rss:"):
-                rss = int(line.split()[1])
-    except (OSError, ValueError):
+            key = MEMORY_FIELDS.get(line.split(" ", 1)[0])
+            if key:
+                out[key] = int(line.split()[1])
+    except (OSError, ValueError, IndexError):
         pass
-    return pss, rss
+    return out
 
 
-def tree_memory_kb(roots) -> tuple[int, int, int]:
-    """(total PSS, total RSS, number of processes) of a process tree, KiB."""
+def tree_memory_kb(roots) -> dict[str, int]:
+    """process_memory_kb summed over a process tree, plus procs: the number of processes."""
     pids = process_tree(roots)
-    pss = rss = 0
+    total = dict.fromkeys(MEMORY_FIELDS.values(), 0)
     for p in pids:
-        a, r = process_memory_kb(p)
-        pss += a
-        rss += r
-    return pss, rss, len(pids)
+        for k, v in process_memory_kb(p).items():
+            total[k] += v
+    total["procs"] = len(pids)
+    return total
 
 
 def listening_pid(port: int, host: str = "127.0.0.1") -> int | None:
