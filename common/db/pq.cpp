@@ -252,15 +252,15 @@ Result Connection::take(pg_result* r, bool sent) {
   throw Error(msg, state ? state : "");
 }
 
-void Connection::ensure_prepared(const char* name, const char* sql) {
+void Connection::ensure_prepared(const char* name, const char* sql, const Params& p) {
   if (prepared_.count(name)) return;
   if (PQstatus(c_) != CONNECTION_OK) lost(false);
-  take(PQprepare(c_, name, sql, 0, nullptr), false);
+  take(PQprepare(c_, name, sql, p.size(), p.types()), false);
   prepared_.insert(name);
 }
 
 Result Connection::exec(const Statement& st, const Params& p) {
-  ensure_prepared(st.name, st.sql);
+  ensure_prepared(st.name, st.sql, p);
   const bool sent = PQsendQueryPrepared(c_, st.name, p.size(), p.values(), p.lengths(), p.formats(), 1) == 1;
   if (!sent) lost(false);
   Result last;
@@ -295,7 +295,7 @@ Result Connection::exec_dynamic(const std::string& sql, const Params& p) {
       run(("DEALLOCATE " + oldest).c_str());
     }
     const std::string name = "pq_dyn_" + std::to_string(++dynamic_seq_);
-    ensure_prepared(name.c_str(), sql.c_str());
+    ensure_prepared(name.c_str(), sql.c_str(), p);
     it = dynamic_.emplace(sql, name).first;
     dynamic_order_.push_back(name);
   }
@@ -357,7 +357,7 @@ std::vector<Result> Connection::Pipeline::run() {
   // Statements are prepared before the pipeline starts (once per connection),
   // so the pipeline itself is only Bind/Execute messages.
   for (const auto& it : items_)
-    if (it.st) c_.ensure_prepared(it.st->name, it.st->sql);
+    if (it.st) c_.ensure_prepared(it.st->name, it.st->sql, it.params);
   if (PQenterPipelineMode(c) != 1) c_.lost(false);
   bool sent_any = false;
   for (const auto& it : items_) {

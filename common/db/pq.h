@@ -178,7 +178,9 @@ class Connection {
 
  private:
   friend class Pipeline;
-  void ensure_prepared(const char* name, const char* sql);
+  // Prepares with the parameter types of `p` (binary values must be read as
+  // the type they were encoded as; an untyped NULL lets the server infer).
+  void ensure_prepared(const char* name, const char* sql, const Params& p);
   Result take(pg_result* r, bool sent);
   [[noreturn]] void lost(bool sent);
   pg_conn* c_ = nullptr;

@@ -87,12 +87,12 @@ const Statement kPutBlob{"ms_put_blob",
 const Statement kPutSearch{"ms_put_search",
                            "INSERT INTO mailstore_search (sha256, search_text) VALUES ($1, $2) "
                            "ON CONFLICT (sha256) DO NOTHING"};
-const Statement kAppendOne{"ms_append_one",
-                           "SELECT mailbox_id, uidvalidity, uid, modseq FROM mailstore_append_one("
-                           "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"};
-const Statement kDeliverOne{"ms_deliver_one",
-                            "SELECT status, mailbox_id, uid, modseq FROM mailstore_deliver_one("
-                            "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"};
+const Statement kAppend{"ms_append",
+                        "SELECT mailbox_id, uidvalidity, uid, modseq FROM mailstore_append("
+                        "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"};
+const Statement kDeliver{"ms_deliver",
+                         "SELECT item, status, mailbox_id, uid, modseq FROM mailstore_deliver("
+                         "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"};
 const Statement kCopy{"ms_copy",
                       "SELECT src_uid, dest_uid, uidvalidity, dest_id, dest_modseq, src_modseq "
                       "FROM mailstore_copy($1, $2, $3, $4, $5, $6, $7)"};
@@ -176,14 +176,14 @@ Params& keywords_param(Params& p, const std::vector<std::string>& k) { return k.
 
 // The columns read_messages selects for a field set, in a fixed order.
 struct RecordShape {
-  std::string sql;
+  std::string range_sql, list_sql;
   int flags = -1, internaldate = -1, savedate = -1, size = -1, blob = -1, structure = -1, header = -1,
       preview = -1, email_id = -1;
 };
 
 RecordShape record_shape(unsigned fields) {
   RecordShape s;
-  std::string cols = "uid, modseq";
+  std::string cols = "m.uid, m.modseq";
   int next = 2;
   auto add = [&](unsigned bit, const char* col, int& index, int width = 1) {
     if (!(fields & bit)) return;
@@ -192,17 +192,25 @@ RecordShape record_shape(unsigned fields) {
     index = next;
     next += width;
   };
-  add(kFieldFlags, "sysflags, keywords", s.flags, 2);
-  add(kFieldInternalDate, "internaldate", s.internaldate);
-  add(kFieldSaveDate, "savedate", s.savedate);
-  add(kFieldSize, "size, header_size", s.size, 2);
-  add(kFieldBlob, "blob_sha256", s.blob);
-  add(kFieldStructure, "structure", s.structure);
-  add(kFieldHeader, "header", s.header);
-  add(kFieldPreview, "preview", s.preview);
-  add(kFieldEmailId, "email_id", s.email_id);
-  s.sql = "SELECT " + cols +
-          " FROM mailstore_messages WHERE user_id = $1 AND mailbox_id = $2 AND uid = ANY($3) ORDER BY uid";
+  add(kFieldFlags, "m.sysflags, m.keywords", s.flags, 2);
+  add(kFieldInternalDate, "m.internaldate", s.internaldate);
+  add(kFieldSaveDate, "m.savedate", s.savedate);
+  add(kFieldSize, "m.size, m.header_size", s.size, 2);
+  add(kFieldBlob, "m.blob_sha256", s.blob);
+  add(kFieldStructure, "m.structure", s.structure);
+  add(kFieldHeader, "m.header", s.header);
+  add(kFieldPreview, "m.preview", s.preview);
+  add(kFieldEmailId, "m.email_id", s.email_id);
+  // Two shapes: a UID range (what FETCH 1:* and most sets are: an index range
+  // scan, the few rows in it that were not asked for are dropped by the
+  // caller), and a list joined row by row for sparse sets. `uid = ANY($3)`
+  // would be a linear search per row: quadratic for a big FETCH.
+  s.range_sql = "SELECT " + cols +
+                " FROM mailstore_messages m WHERE m.user_id = $1 AND m.mailbox_id = $2 AND m.uid BETWEEN $3 AND $4 "
+                "ORDER BY m.uid";
+  s.list_sql = "SELECT " + cols +
+               " FROM unnest($3::int8[]) AS u(uid) JOIN mailstore_messages m "
+               "ON m.user_id = $1 AND m.mailbox_id = $2 AND m.uid = u.uid ORDER BY m.uid";
   return s;
 }
 
@@ -223,18 +231,25 @@ std::vector<std::string> default_specials() {
   return out;
 }
 
-// The message columns of a prepared message, in the order mailstore_append_one
-// and mailstore_deliver_one take them (after their own leading arguments).
-void message_params(Params& p, const PreparedMessage& m) {
-  p.bytea(m.key)
-      .i64(static_cast<int64_t>(m.meta.size))
-      .i64(static_cast<int64_t>(m.meta.header_size));
-  if (m.meta.preview.empty()) p.null();
-  else p.text(m.meta.preview);
-  p.text(m.email_id).bytea(m.meta.structure);
-  p.opt_i64(m.meta.sent_day);
-  if (m.header) p.bytea(*m.header);
-  else p.null();
+// The message columns of a batch, one array each, in the order
+// mailstore_append / mailstore_deliver take them (008_engine.sql: no NULL
+// elements; "none" is an empty value or kNoNumber).
+constexpr int64_t kNoNumber = INT64_MIN;
+void message_arrays(Params& p, const std::vector<PreparedMessage>& batch) {
+  std::vector<std::string> shas, previews, email_ids, structures, headers;
+  std::vector<int64_t> sizes, header_sizes, sent_days;
+  for (const auto& m : batch) {
+    shas.push_back(m.key);
+    sizes.push_back(static_cast<int64_t>(m.meta.size));
+    header_sizes.push_back(static_cast<int64_t>(m.meta.header_size));
+    previews.push_back(m.meta.preview);
+    email_ids.push_back(m.email_id);
+    structures.push_back(m.meta.structure);
+    sent_days.push_back(m.meta.sent_day.value_or(kNoNumber));
+    headers.push_back(m.header.value_or(""));
+  }
+  p.bytea_array(shas).i64_array(sizes).i64_array(header_sizes).text_array(previews).text_array(email_ids);
+  p.bytea_array(structures).i64_array(sent_days).bytea_array(headers);
 }
 
 void add_blob(Connection::Pipeline& pipe, const PreparedMessage& m) {
@@ -589,11 +604,21 @@ std::vector<MessageData> PgMailStore::read_messages(UserId user, MailboxId mailb
   const RecordShape shape = record_shape(fields);
   return pool_.with(
       [&](Connection& c) {
-        auto r = c.exec_dynamic(shape.sql, Params().i64(user).i64(mailbox).i64_array(uids));
-        std::vector<MessageData> out(r.rows());
+        // `uids` is ascending: dense enough, read the range.
+        const uint64_t span = static_cast<uint64_t>(uids.back()) - uids.front() + 1;
+        const bool dense = span <= 2 * uids.size() + 64;
+        auto r = dense ? c.exec_dynamic(shape.range_sql,
+                                        Params().i64(user).i64(mailbox).i64(uids.front()).i64(uids.back()))
+                       : c.exec_dynamic(shape.list_sql, Params().i64(user).i64(mailbox).i64_array(uids));
+        std::vector<MessageData> out;
+        out.reserve(r.rows());
+        size_t next = 0;  // into uids, for dropping rows of the range nobody asked for
         for (int i = 0; i < r.rows(); ++i) {
-          MessageData& m = out[i];
-          m.uid = static_cast<Uid>(r.i64(i, 0));
+          const Uid uid = static_cast<Uid>(r.i64(i, 0));
+          while (next < uids.size() && uids[next] < uid) ++next;
+          if (next == uids.size() || uids[next] != uid) continue;
+          MessageData& m = out.emplace_back();
+          m.uid = uid;
           m.modseq = r.i64(i, 1);
           if (shape.flags >= 0)
             m.flags = Flags{static_cast<uint8_t>(r.i64(i, shape.flags)), r.text_array(i, shape.flags + 1)};
@@ -736,25 +761,28 @@ AppendResult PgMailStore::append(UserId user, const std::string& mailbox, const 
       Connection::Pipeline pipe(c);
       pipe.add("BEGIN");
       for (const auto& m : prepared) add_blob(pipe, m);
-      for (size_t i = 0; i < prepared.size(); ++i) {
-        Params p;
-        p.i64(user).text(name).i64(quota.bytes).i64(quota.messages);
-        message_params(p, prepared[i]);
-        p.i64(items[i].flags.system);
-        keywords_param(p, items[i].flags.keywords);
-        p.opt_i64(items[i].internaldate).i64(kMetaVersion);
-        pipe.add(kAppendOne, std::move(p));
+      Params p;
+      p.i64(user).text(name).i64(quota.bytes).i64(quota.messages);
+      message_arrays(p, prepared);
+      std::vector<int64_t> sysflags, internaldates;
+      std::vector<std::string> keywords;
+      for (const auto& item : items) {
+        sysflags.push_back(item.flags.system);
+        std::string k;
+        for (const auto& kw : item.flags.keywords) k += (k.empty() ? "" : " ") + kw;
+        keywords.push_back(std::move(k));
+        internaldates.push_back(item.internaldate.value_or(kNoNumber));
       }
+      p.i64_array(sysflags).text_array(keywords).i64_array(internaldates).i64(kMetaVersion);
+      pipe.add(kAppend, std::move(p));
       pipe.add("COMMIT");
       auto r = pipe.run();
+      const Result& row = r[1 + 2 * prepared.size()];
+      out.mailbox_id = row.i64(0, 0);
+      out.uidvalidity = row.i64(0, 1);
+      modseq = row.i64(0, 3);
       out.uids.clear();
-      for (size_t i = 0; i < prepared.size(); ++i) {
-        const Result& row = r[1 + 2 * prepared.size() + i];
-        out.mailbox_id = row.i64(0, 0);
-        out.uidvalidity = row.i64(0, 1);
-        out.uids.push_back(static_cast<Uid>(row.i64(0, 2)));
-        modseq = row.i64(0, 3);
-      }
+      for (size_t i = 0; i < prepared.size(); ++i) out.uids.push_back(static_cast<Uid>(row.i64(0, 2) + i));
     });
   } catch (const db::pq::Error& e) {
     auto err = store_error(e);
@@ -820,31 +848,33 @@ std::vector<DeliveryResult> PgMailStore::deliver(UserId user, std::string_view m
     // Bodies need no lock; the rows come last, right before the COMMIT, so the
     // mailbox row stays locked only for the inserts and the commit.
     for (const auto& m : prepared) add_blob(pipe, m);
-    for (size_t i = 0; i < items.size(); ++i) {
-      Params p;
-      p.i64(user).text(name).text(special ? special : "").text(items[i].delivery_key).i64(quota.bytes).i64(
-          quota.messages);
-      message_params(p, prepared[i]);
-      p.i64(kMetaVersion);
-      pipe.add(kDeliverOne, std::move(p));
-    }
+    Params p;
+    p.i64(user).text(name).text(special ? special : "").i64(quota.bytes).i64(quota.messages);
+    std::vector<std::string> keys;
+    for (const auto& item : items) keys.emplace_back(item.delivery_key);
+    p.text_array(keys);
+    message_arrays(p, prepared);
+    p.i64(kMetaVersion);
+    pipe.add(kDeliver, std::move(p));
     pipe.add("COMMIT");
     auto r = pipe.run();
     touched.clear();
-    for (size_t i = 0; i < items.size(); ++i) {
-      const Result& row = r[2 + 2 * items.size() + i];
-      DeliveryResult& d = results[i];
+    const Result& rows = r[2 + 2 * items.size()];
+    for (int row = 0; row < rows.rows(); ++row) {
+      const int64_t item = rows.i64(row, 0);
+      if (item < 1 || static_cast<size_t>(item) > items.size()) continue;
+      DeliveryResult& d = results[item - 1];
       d = DeliveryResult{};
-      switch (row.i64(0, 0)) {
+      switch (rows.i64(row, 1)) {
         case 0:
-          d.mailbox_id = row.i64(0, 1);
-          d.uid = row.i64(0, 2);
-          touched[d.mailbox_id] = std::max(touched[d.mailbox_id], row.i64(0, 3));
+          d.mailbox_id = rows.i64(row, 2);
+          d.uid = rows.i64(row, 3);
+          touched[d.mailbox_id] = std::max(touched[d.mailbox_id], rows.i64(row, 4));
           break;
         case 1:
           d.duplicate = true;
-          d.mailbox_id = row.null(0, 1) ? 0 : row.i64(0, 1);
-          d.uid = row.null(0, 2) ? 0 : row.i64(0, 2);
+          d.mailbox_id = rows.null(row, 2) ? 0 : rows.i64(row, 2);
+          d.uid = rows.null(row, 3) ? 0 : rows.i64(row, 3);
           break;
         case 2: d.over_quota = true; break;
         case 3: d.over_quota = d.exceeds_quota = true; break;

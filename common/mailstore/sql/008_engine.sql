@@ -45,6 +45,10 @@ EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
 END
 $$;
 
+-- UID lists arrive as arrays; they are matched with IN (SELECT unnest(...)),
+-- a hashed semi-join, never uid = ANY(array), which is a linear search per
+-- row (quadratic for STORE 1:* on a big mailbox).
+--
 -- Errors the functions below raise for the caller to map (class PL is ours):
 --   PL001 no such mailbox, PL002 over quota.
 
@@ -77,19 +81,6 @@ BEGIN
   RETURN true;
 END $$;
 
--- One message row; shared by APPEND and delivery.
-CREATE FUNCTION mailstore_insert_message(
-    p_user bigint, p_mailbox bigint, p_uid bigint, p_modseq bigint, p_sha bytea, p_size bigint,
-    p_header_size bigint, p_preview text, p_email_id text, p_structure bytea, p_sent_day bigint,
-    p_header bytea, p_sysflags bigint, p_keywords text[], p_internaldate bigint, p_meta_version bigint)
-RETURNS void LANGUAGE sql AS $$
-  INSERT INTO mailstore_messages (user_id, mailbox_id, uid, blob_sha256, size, internaldate, modseq,
-      sysflags, keywords, meta_version, header_size, preview, email_id, structure, sent_date, header)
-  VALUES (p_user, p_mailbox, p_uid, p_sha, p_size, COALESCE(to_timestamp(p_internaldate), now()), p_modseq,
-      p_sysflags::smallint, p_keywords, p_meta_version::integer, p_header_size, p_preview, p_email_id,
-      p_structure, DATE '1970-01-01' + p_sent_day::integer, p_header)
-$$;
-
 -- The user's stored bytes and messages (per-mailbox totals kept by triggers, 006).
 CREATE FUNCTION mailstore_usage(p_user bigint, OUT bytes bigint, OUT messages bigint)
 LANGUAGE sql STABLE AS $$
@@ -97,90 +88,145 @@ LANGUAGE sql STABLE AS $$
     FROM mailstore_mailboxes WHERE user_id = p_user
 $$;
 
--- APPEND of one message (MULTIAPPEND calls it once per message in one
--- transaction). The quota is a soft limit: no lock across the user's
--- mailboxes. The mailbox row is locked by the UID allocation until commit,
--- which keeps MODSEQs visible in order (mail_store.h).
-CREATE FUNCTION mailstore_append_one(
+-- A write of several messages (MULTIAPPEND, a delivery batch) is one call
+-- with one array per column (element i describes message i): one round
+-- trip, and one UID range, one MODSEQ and one update of the mailbox row per
+-- batch. The mailbox row is locked by that update until commit, which keeps
+-- MODSEQs visible in order (mail_store.h). No NULLs inside the arrays: an
+-- empty preview, header or keyword list and a sent day or internal date of
+-- -2^63 stand for "none". Keywords of one message are one space-separated
+-- text (keywords are atoms: no spaces).
+CREATE FUNCTION mailstore_insert_batch(
+    p_user bigint, p_mailbox bigint, p_first_uid bigint, p_modseq bigint, p_take bigint[],
+    p_shas bytea[], p_sizes bigint[], p_header_sizes bigint[], p_previews text[], p_email_ids text[],
+    p_structures bytea[], p_sent_days bigint[], p_headers bytea[], p_sysflags bigint[], p_keywords text[],
+    p_internaldates bigint[], p_meta_version bigint)
+RETURNS void LANGUAGE sql AS $$
+  INSERT INTO mailstore_messages (user_id, mailbox_id, uid, blob_sha256, size, internaldate, modseq,
+      sysflags, keywords, meta_version, header_size, preview, email_id, structure, sent_date, header)
+  SELECT p_user, p_mailbox, p_first_uid + k.pos - 1, t.sha, t.size,
+         CASE WHEN t.idate = -9223372036854775808 THEN now() ELSE to_timestamp(t.idate) END, p_modseq,
+         t.sys::smallint, NULLIF(string_to_array(t.kw, ' '), '{}'), p_meta_version::integer, t.hsize,
+         NULLIF(t.preview, ''), t.email_id, t.structure,
+         CASE WHEN t.day = -9223372036854775808 THEN NULL ELSE DATE '1970-01-01' + t.day::integer END,
+         NULLIF(t.header, ''::bytea)
+    FROM unnest(p_take) WITH ORDINALITY AS k(item, pos)
+    JOIN unnest(p_shas, p_sizes, p_header_sizes, p_previews, p_email_ids, p_structures, p_sent_days, p_headers,
+                p_sysflags, p_keywords, p_internaldates)
+         WITH ORDINALITY AS t(sha, size, hsize, preview, email_id, structure, day, header, sys, kw, idate, item)
+      ON t.item = k.item
+$$;
+
+-- APPEND / MULTIAPPEND (RFC 3502: all or nothing). The quota is a soft
+-- limit: no lock across the user's mailboxes. Returns (mailbox_id,
+-- uidvalidity, first uid, modseq); message i got first uid + i - 1.
+CREATE FUNCTION mailstore_append(
     p_user bigint, p_mailbox text, p_quota_bytes bigint, p_quota_messages bigint,
-    p_sha bytea, p_size bigint, p_header_size bigint, p_preview text, p_email_id text, p_structure bytea,
-    p_sent_day bigint, p_header bytea, p_sysflags bigint, p_keywords text[], p_internaldate bigint,
-    p_meta_version bigint)
+    p_shas bytea[], p_sizes bigint[], p_header_sizes bigint[], p_previews text[], p_email_ids text[],
+    p_structures bytea[], p_sent_days bigint[], p_headers bytea[], p_sysflags bigint[], p_keywords text[],
+    p_internaldates bigint[], p_meta_version bigint)
 RETURNS TABLE (mailbox_id bigint, uidvalidity bigint, uid bigint, modseq bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
-  v_id bigint; v_uv bigint; v_uid bigint; v_modseq bigint; v_bytes bigint; v_msgs bigint;
+  v_n bigint := cardinality(p_shas);
+  v_id bigint; v_uv bigint; v_first bigint; v_modseq bigint; v_bytes bigint; v_msgs bigint;
 BEGIN
   IF p_quota_bytes > 0 OR p_quota_messages > 0 THEN
     SELECT u.bytes, u.messages INTO v_bytes, v_msgs FROM mailstore_usage(p_user) u;
-    IF (p_quota_bytes > 0 AND v_bytes + p_size > p_quota_bytes)
-       OR (p_quota_messages > 0 AND v_msgs + 1 > p_quota_messages) THEN
+    IF (p_quota_bytes > 0 AND v_bytes + (SELECT sum(x) FROM unnest(p_sizes) x) > p_quota_bytes)
+       OR (p_quota_messages > 0 AND v_msgs + v_n > p_quota_messages) THEN
       RAISE EXCEPTION 'over quota' USING ERRCODE = 'PL002';
     END IF;
   END IF;
-  UPDATE mailstore_mailboxes b SET uidnext = b.uidnext + 1, highestmodseq = b.highestmodseq + 1
+  UPDATE mailstore_mailboxes b SET uidnext = b.uidnext + v_n, highestmodseq = b.highestmodseq + 1
    WHERE b.user_id = p_user AND b.name = p_mailbox
-   RETURNING b.mailbox_id, b.uidvalidity, b.uidnext - 1, b.highestmodseq INTO v_id, v_uv, v_uid, v_modseq;
+   RETURNING b.mailbox_id, b.uidvalidity, b.uidnext - v_n, b.highestmodseq INTO v_id, v_uv, v_first, v_modseq;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'no such mailbox' USING ERRCODE = 'PL001';
   END IF;
-  PERFORM mailstore_insert_message(p_user, v_id, v_uid, v_modseq, p_sha, p_size, p_header_size, p_preview,
-      p_email_id, p_structure, p_sent_day, p_header, p_sysflags, p_keywords, p_internaldate, p_meta_version);
-  RETURN QUERY SELECT v_id, v_uv, v_uid, v_modseq;
+  PERFORM mailstore_insert_batch(p_user, v_id, v_first, v_modseq, ARRAY(SELECT generate_series(1, v_n)),
+      p_shas, p_sizes, p_header_sizes, p_previews, p_email_ids, p_structures, p_sent_days, p_headers, p_sysflags,
+      p_keywords, p_internaldates, p_meta_version);
+  RETURN QUERY SELECT v_id, v_uv, v_first, v_modseq;
 END $$;
 
--- Delivery of one message from the queue, exactly once per (user, key):
---   status 0 delivered, 1 duplicate (mailbox_id/uid of the first delivery),
---   2 over the byte quota, 3 larger than the byte quota, 4 over the message quota.
--- The quota is strict: the account row lock serialises quota-checked
--- deliveries of one user. A missing mailbox is created (a default one the
--- user deleted, such as Junk, comes back with its special use).
-CREATE FUNCTION mailstore_deliver_one(
-    p_user bigint, p_mailbox text, p_special text, p_key text, p_quota_bytes bigint, p_quota_messages bigint,
-    p_sha bytea, p_size bigint, p_header_size bigint, p_preview text, p_email_id text, p_structure bytea,
-    p_sent_day bigint, p_header bytea, p_meta_version bigint)
-RETURNS TABLE (status integer, mailbox_id bigint, uid bigint, modseq bigint)
+-- Delivery from the queue: several messages for one user and mailbox,
+-- exactly once per (user, key), item by item in order. Returns one row per
+-- item: status 0 delivered, 1 duplicate (mailbox_id/uid of the first
+-- delivery), 2 over the byte quota, 3 larger than the byte quota, 4 over the
+-- message quota (2-4: nothing inserted, the key stays unclaimed so a retry
+-- may succeed). Keys are claimed first: a concurrent delivery of the same key
+-- waits for the other transaction and then sees the conflict. The quota is
+-- strict: the account row lock serialises quota-checked deliveries of one
+-- user. A missing mailbox is created (a default one the user deleted, such as
+-- Junk, comes back with its special use; p_special '' for none).
+CREATE FUNCTION mailstore_deliver(
+    p_user bigint, p_mailbox text, p_special text, p_quota_bytes bigint, p_quota_messages bigint,
+    p_keys text[], p_shas bytea[], p_sizes bigint[], p_header_sizes bigint[], p_previews text[],
+    p_email_ids text[], p_structures bytea[], p_sent_days bigint[], p_headers bytea[], p_meta_version bigint)
+RETURNS TABLE (item bigint, status integer, mailbox_id bigint, uid bigint, modseq bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
-  v_id bigint; v_uv bigint; v_uid bigint; v_modseq bigint; v_bytes bigint; v_msgs bigint;
+  v_n bigint := cardinality(p_keys);
+  v_status integer[] := array_fill(0, ARRAY[v_n::integer]);
+  v_take bigint[] := '{}';
+  v_bytes bigint; v_msgs bigint; v_size bigint;
+  v_id bigint; v_uv bigint; v_first bigint; v_modseq bigint;
 BEGIN
-  -- Claim the key first: a concurrent delivery of the same key waits here for
-  -- the other transaction and then sees the conflict.
-  INSERT INTO mailstore_deliveries (user_id, delivery_key) VALUES (p_user, p_key) ON CONFLICT DO NOTHING;
-  IF NOT FOUND THEN
-    RETURN QUERY SELECT 1, d.mailbox_id, d.uid, 0::bigint FROM mailstore_deliveries d
-                  WHERE d.user_id = p_user AND d.delivery_key = p_key;
-    RETURN;
-  END IF;
-  IF p_quota_bytes > 0 OR p_quota_messages > 0 THEN
-    PERFORM 1 FROM mailstore_accounts a WHERE a.user_id = p_user FOR UPDATE;
-    SELECT u.bytes, u.messages INTO v_bytes, v_msgs FROM mailstore_usage(p_user) u;
-    IF p_quota_bytes > 0 AND (p_size > p_quota_bytes OR v_bytes + p_size > p_quota_bytes) THEN
-      DELETE FROM mailstore_deliveries d WHERE d.user_id = p_user AND d.delivery_key = p_key;
-      RETURN QUERY SELECT CASE WHEN p_size > p_quota_bytes THEN 3 ELSE 2 END, 0::bigint, 0::bigint, 0::bigint;
-      RETURN;
-    END IF;
-    IF p_quota_messages > 0 AND v_msgs + 1 > p_quota_messages THEN
-      DELETE FROM mailstore_deliveries d WHERE d.user_id = p_user AND d.delivery_key = p_key;
-      RETURN QUERY SELECT 4, 0::bigint, 0::bigint, 0::bigint;
-      RETURN;
-    END IF;
-  END IF;
-  FOR attempt IN 1..2 LOOP
-    UPDATE mailstore_mailboxes b SET uidnext = b.uidnext + 1, highestmodseq = b.highestmodseq + 1
-     WHERE b.user_id = p_user AND b.name = p_mailbox
-     RETURNING b.mailbox_id, b.uidvalidity, b.uidnext - 1, b.highestmodseq INTO v_id, v_uv, v_uid, v_modseq;
-    EXIT WHEN FOUND;
-    INSERT INTO mailstore_mailboxes (user_id, name, special_use) VALUES (p_user, p_mailbox, NULLIF(p_special, ''))
-      ON CONFLICT DO NOTHING;
+  FOR i IN 1..v_n LOOP
+    INSERT INTO mailstore_deliveries (user_id, delivery_key) VALUES (p_user, p_keys[i]) ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN v_status[i] := 1; END IF;
   END LOOP;
-  IF v_id IS NULL THEN
-    RAISE EXCEPTION 'mailbox vanished during delivery' USING ERRCODE = 'PL001';
+  IF p_quota_bytes > 0 OR p_quota_messages > 0 THEN
+    PERFORM 1 FROM mailstore_accounts ac WHERE ac.user_id = p_user FOR UPDATE;
+    SELECT u.bytes, u.messages INTO v_bytes, v_msgs FROM mailstore_usage(p_user) u;
   END IF;
-  PERFORM mailstore_insert_message(p_user, v_id, v_uid, v_modseq, p_sha, p_size, p_header_size, p_preview,
-      p_email_id, p_structure, p_sent_day, p_header, 0, NULL, NULL, p_meta_version);
-  UPDATE mailstore_deliveries d SET mailbox_id = v_id, uid = v_uid WHERE d.user_id = p_user AND d.delivery_key = p_key;
-  RETURN QUERY SELECT 0, v_id, v_uid, v_modseq;
+  FOR i IN 1..v_n LOOP
+    CONTINUE WHEN v_status[i] = 1;
+    v_size := p_sizes[i];
+    IF p_quota_bytes > 0 AND (v_size > p_quota_bytes OR v_bytes + v_size > p_quota_bytes) THEN
+      v_status[i] := CASE WHEN v_size > p_quota_bytes THEN 3 ELSE 2 END;
+    ELSIF p_quota_messages > 0 AND v_msgs + 1 > p_quota_messages THEN
+      v_status[i] := 4;
+    END IF;
+    IF v_status[i] <> 0 THEN
+      DELETE FROM mailstore_deliveries d WHERE d.user_id = p_user AND d.delivery_key = p_keys[i];
+      CONTINUE;
+    END IF;
+    v_bytes := v_bytes + v_size;
+    v_msgs := v_msgs + 1;
+    v_take := v_take || i::bigint;
+  END LOOP;
+  IF cardinality(v_take) > 0 THEN
+    FOR attempt IN 1..2 LOOP
+      UPDATE mailstore_mailboxes b SET uidnext = b.uidnext + cardinality(v_take), highestmodseq = b.highestmodseq + 1
+       WHERE b.user_id = p_user AND b.name = p_mailbox
+       RETURNING b.mailbox_id, b.uidvalidity, b.uidnext - cardinality(v_take), b.highestmodseq
+            INTO v_id, v_uv, v_first, v_modseq;
+      EXIT WHEN FOUND;
+      INSERT INTO mailstore_mailboxes (user_id, name, special_use) VALUES (p_user, p_mailbox, NULLIF(p_special, ''))
+        ON CONFLICT DO NOTHING;
+    END LOOP;
+    IF v_id IS NULL THEN
+      RAISE EXCEPTION 'mailbox vanished during delivery' USING ERRCODE = 'PL001';
+    END IF;
+    PERFORM mailstore_insert_batch(p_user, v_id, v_first, v_modseq, v_take, p_shas, p_sizes, p_header_sizes,
+        p_previews, p_email_ids, p_structures, p_sent_days, p_headers, array_fill(0::bigint, ARRAY[v_n::integer]),
+        array_fill(''::text, ARRAY[v_n::integer]), array_fill('-9223372036854775808'::bigint, ARRAY[v_n::integer]),
+        p_meta_version);
+    UPDATE mailstore_deliveries d SET mailbox_id = v_id, uid = v_first + k.pos - 1
+      FROM unnest(v_take) WITH ORDINALITY AS k(i, pos)
+     WHERE d.user_id = p_user AND d.delivery_key = p_keys[k.i];
+  END IF;
+  RETURN QUERY
+    SELECT i::bigint, v_status[i],
+           CASE v_status[i] WHEN 0 THEN v_id WHEN 1 THEN d.mailbox_id ELSE 0 END,
+           CASE v_status[i] WHEN 0 THEN v_first + array_position(v_take, i::bigint) - 1
+                            WHEN 1 THEN d.uid ELSE 0 END,
+           CASE v_status[i] WHEN 0 THEN v_modseq ELSE 0 END
+      FROM generate_series(1, v_n::integer) AS i
+      LEFT JOIN mailstore_deliveries d ON v_status[i] = 1 AND d.user_id = p_user AND d.delivery_key = p_keys[i]
+     ORDER BY i;
 END $$;
 
 -- STORE (RFC 9051 6.4.6, RFC 7162 UNCHANGEDSINCE). p_mode 0 replace, 1 add,
@@ -212,7 +258,7 @@ BEGIN
                 WHEN p_mode = 1 THEN mailstore_kw_union(m.keywords, p_keywords)
                 ELSE mailstore_kw_minus(m.keywords, p_keywords) END AS new_kw
       FROM mailstore_messages m
-     WHERE m.user_id = p_user AND m.mailbox_id = p_mailbox AND m.uid = ANY(p_uids)
+     WHERE m.user_id = p_user AND m.mailbox_id = p_mailbox AND m.uid IN (SELECT unnest(p_uids))
        AND (p_unchanged IS NULL OR m.modseq <= p_unchanged)
   )
   UPDATE mailstore_messages m SET sysflags = t.new_sys, keywords = t.new_kw, modseq = v_modseq
@@ -225,7 +271,7 @@ BEGIN
   END IF;
   IF p_unchanged IS NOT NULL THEN
     RETURN QUERY SELECT m.uid, m.sysflags, m.keywords, m.modseq, true FROM mailstore_messages m
-                  WHERE m.user_id = p_user AND m.mailbox_id = p_mailbox AND m.uid = ANY(p_uids)
+                  WHERE m.user_id = p_user AND m.mailbox_id = p_mailbox AND m.uid IN (SELECT unnest(p_uids))
                     AND m.modseq > p_unchanged AND m.modseq <> v_modseq;
   END IF;
 END $$;
@@ -248,7 +294,7 @@ BEGIN
   WITH gone AS (
     DELETE FROM mailstore_messages m
      WHERE m.user_id = p_user AND m.mailbox_id = p_mailbox
-       AND (p_uids IS NULL OR m.uid = ANY(p_uids))
+       AND (p_uids IS NULL OR m.uid IN (SELECT unnest(p_uids)))
        AND (NOT p_only_deleted OR (m.sysflags & 8) <> 0)
     RETURNING m.uid
   ), recorded AS (
@@ -286,7 +332,7 @@ BEGIN
   PERFORM 1 FROM mailstore_mailboxes b WHERE b.user_id = p_user AND b.mailbox_id IN (p_src, v_dest)
     ORDER BY b.mailbox_id FOR UPDATE;
   SELECT array_agg(m.uid ORDER BY m.uid), COALESCE(sum(m.size), 0) INTO v_uids, v_add_bytes
-    FROM mailstore_messages m WHERE m.user_id = p_user AND m.mailbox_id = p_src AND m.uid = ANY(p_uids);
+    FROM mailstore_messages m WHERE m.user_id = p_user AND m.mailbox_id = p_src AND m.uid IN (SELECT unnest(p_uids));
   v_n := COALESCE(cardinality(v_uids), 0);
   IF v_n > 0 AND NOT p_move AND (p_quota_bytes > 0 OR p_quota_messages > 0) THEN
     SELECT u.bytes, u.messages INTO v_bytes, v_msgs FROM mailstore_usage(p_user) u;
@@ -313,7 +359,7 @@ BEGIN
   IF p_move THEN
     UPDATE mailstore_mailboxes b SET highestmodseq = b.highestmodseq + 1
      WHERE b.user_id = p_user AND b.mailbox_id = p_src RETURNING b.highestmodseq INTO v_smodseq;
-    DELETE FROM mailstore_messages m WHERE m.user_id = p_user AND m.mailbox_id = p_src AND m.uid = ANY(v_uids);
+    DELETE FROM mailstore_messages m WHERE m.user_id = p_user AND m.mailbox_id = p_src AND m.uid IN (SELECT unnest(v_uids));
     INSERT INTO mailstore_expunged AS e (user_id, mailbox_id, uid, modseq)
       SELECT p_user, p_src, u, v_smodseq FROM unnest(v_uids) u
       ON CONFLICT ON CONSTRAINT mailstore_expunged_pkey DO UPDATE SET modseq = EXCLUDED.modseq, expunged_at = now();
