@@ -139,6 +139,7 @@ const Statement kPruneBatch{
     "   WHERE user_id = $1 AND mailbox_id = $2 AND EXISTS (SELECT 1 FROM gone) RETURNING 1) "
     "SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM horizon)"};
 
+constexpr size_t kMaxEnsured = 1'000'000;
 constexpr const char* kReadSnapshot = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 
 // ---- row decoding ----
@@ -285,8 +286,17 @@ bool PgMailStore::ping() {
 
 void PgMailStore::ensure_account(UserId user) {
   static const std::vector<std::string> names = default_names(), specials = default_specials();
+  {
+    std::lock_guard lock(ensured_mu_);
+    if (ensured_.count(user)) return;
+  }
   pool_.with([&](Connection& c) { c.exec(kEnsureAccount, Params().i64(user).text_array(names).text_array(specials)); },
              true);
+  // Account rows are never deleted, so "exists" stays true; the set is only
+  // bounded (cleared when full), never wrong.
+  std::lock_guard lock(ensured_mu_);
+  if (ensured_.size() >= kMaxEnsured) ensured_.clear();
+  ensured_.insert(user);
 }
 
 MailboxList PgMailStore::list(UserId user) {

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_set>
 
 namespace postline::mailstore::pg {
 
@@ -85,6 +86,9 @@ class PgMailStore final : public MailStore {
   db::pq::Pool pool_;
   std::unique_ptr<IndexCache> cache_;
   std::unique_ptr<NotificationSender> sender_;
+  // Accounts known to exist: a LOGIN after the first costs no round trip.
+  std::mutex ensured_mu_;
+  std::unordered_set<UserId> ensured_;
   std::mutex feed_mu_;
   std::unique_ptr<ChangeListener> listener_;
 };
