@@ -755,7 +755,7 @@ class FillResult:
 
     @property
     def how(self) -> str:
-        return f"{self.connections} connections x {self.window} APPENDs in flight, {self.mode}"
+        return f"{self.connections} connections, {self.mode}"
 
     def describe(self) -> str:
         return (f"{self.messages} msgs, {self.bytes / 1e6:.1f} MB in {self.seconds:.1f} s = {self.rate:.0f} msg/s, "
@@ -865,9 +865,11 @@ def bulk_append(port: int, jobs: list[AppendJob], connections: int = 4, window: 
                     caps = c.capabilities()
                     lp = "LITERAL+" in caps or ("LITERAL-" in caps and max(map(len, job.messages), default=0) <= 4096)
                     batch = multiappend if lp and multiappend > 1 and "MULTIAPPEND" in caps else 1
-                    modes.add(("pipelined, LITERAL+" + (f", MULTIAPPEND of {batch}" if batch > 1 else ""))
-                              if lp else "one at a time, no LITERAL+")
-                    n = pipelined_append(c, job.mailbox, job.messages, window, lp, stop, deadline, progress, batch)
+                    modes.add((f"LITERAL+, MULTIAPPEND of {batch}, {min(window, 2)} in flight" if batch > 1
+                               else f"LITERAL+, {window} APPENDs in flight") if lp else "one APPEND at a time, no LITERAL+")
+                    # a MULTIAPPEND is up to `batch` messages: two of them in flight keep the server busy
+                    n = pipelined_append(c, job.mailbox, job.messages, min(window, 2) if batch > 1 else window, lp,
+                                         stop, deadline, progress, batch)
                     with lock:
                         nbytes[0] += n
                 finally:

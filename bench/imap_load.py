@@ -4,7 +4,7 @@
 U users (default 100), each with a prefilled INBOX of M messages (default 200, sizes
 2k/8k/32k in turn; benchlib.bulk_append), the same messages on both servers. C client
 processes (default 10, one process each so Python's GIL does not limit the client) loop
-over sessions for --duration seconds per server. Each client owns the users u with
+over sessions for --warmup (default 5, not counted) + --duration (default 60) seconds per server. Each client owns the users u with
 u % C == its number and picks one of them per session with its own seeded PRNG, so both
 servers see the same sequence of sessions and commands (and no two clients share a mailbox).
 A session:
