@@ -191,6 +191,23 @@ struct BodyRange {
   uint64_t offset = 0, length = 0;
 };
 
+// Body bytes read in bulk: positional views into memory the set owns (the
+// store's own result buffer), so FETCH copies a body once, into the response.
+class BodySet {
+ public:
+  BodySet() = default;
+  BodySet(std::vector<std::optional<std::string_view>> views, std::shared_ptr<const void> owner)
+      : views_(std::move(views)), owner_(std::move(owner)) {}
+  size_t size() const { return views_.size(); }
+  bool empty() const { return views_.empty(); }
+  // nullopt: no such body. Valid while this set (or a copy) lives.
+  const std::optional<std::string_view>& operator[](size_t i) const { return views_[i]; }
+
+ private:
+  std::vector<std::optional<std::string_view>> views_;
+  std::shared_ptr<const void> owner_;
+};
+
 // ---- search -----------------------------------------------------------------
 
 // SEARCH criteria as the store evaluates them (RFC 9051 6.4.4 semantics).
@@ -343,8 +360,8 @@ class MailStore {
   virtual std::vector<MessageData> read_messages(UserId user, MailboxId mailbox, const std::vector<Uid>& uids,
                                                  unsigned fields) = 0;
   // Bodies and byte ranges (clipped to the body), positional; nullopt when missing.
-  virtual std::vector<std::optional<std::string>> read_bodies(UserId user, const std::vector<std::string>& blobs) = 0;
-  virtual std::vector<std::optional<std::string>> read_ranges(UserId user, const std::vector<BodyRange>& ranges) = 0;
+  virtual BodySet read_bodies(UserId user, const std::vector<std::string>& blobs) = 0;
+  virtual BodySet read_ranges(UserId user, const std::vector<BodyRange>& ranges) = 0;
   virtual std::vector<SearchHit> search(UserId user, MailboxId mailbox, const SearchCriterion& criteria) = 0;
 
   // Writes. Each is one transaction that takes one new MODSEQ.

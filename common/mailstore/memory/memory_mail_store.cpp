@@ -9,6 +9,16 @@
 namespace postline::mailstore {
 
 namespace {
+// Copies (the store's bytes may change under a later write), owned by the set.
+BodySet as_body_set(std::shared_ptr<std::vector<std::optional<std::string>>> owned) {
+  std::vector<std::optional<std::string_view>> views;
+  views.reserve(owned->size());
+  for (const auto& b : *owned) views.push_back(b ? std::optional<std::string_view>(*b) : std::nullopt);
+  return BodySet(std::move(views), std::move(owned));
+}
+}  // namespace
+
+namespace {
 
 using TimePoint = std::chrono::system_clock::time_point;
 
@@ -569,28 +579,28 @@ std::vector<MessageData> MemoryMailStore::read_messages(UserId user, MailboxId m
   return out;
 }
 
-std::vector<std::optional<std::string>> MemoryMailStore::read_bodies(UserId, const std::vector<std::string>& blobs) {
+BodySet MemoryMailStore::read_bodies(UserId, const std::vector<std::string>& blobs) {
   std::lock_guard lock(mu_);
-  std::vector<std::optional<std::string>> out(blobs.size());
+  auto owned = std::make_shared<std::vector<std::optional<std::string>>>(blobs.size());
   for (size_t i = 0; i < blobs.size(); ++i)
-    if (auto it = blobs_.find(blobs[i]); it != blobs_.end()) out[i] = it->second.body;
-  return out;
+    if (auto it = blobs_.find(blobs[i]); it != blobs_.end()) (*owned)[i] = it->second.body;
+  return as_body_set(std::move(owned));
 }
 
-std::vector<std::optional<std::string>> MemoryMailStore::read_ranges(UserId, const std::vector<BodyRange>& ranges) {
+BodySet MemoryMailStore::read_ranges(UserId, const std::vector<BodyRange>& ranges) {
   std::lock_guard lock(mu_);
-  std::vector<std::optional<std::string>> out(ranges.size());
+  auto owned = std::make_shared<std::vector<std::optional<std::string>>>(ranges.size());
   for (size_t i = 0; i < ranges.size(); ++i) {
     auto it = blobs_.find(ranges[i].blob);
     if (it == blobs_.end()) continue;
     const std::string& body = it->second.body;
     if (ranges[i].offset >= body.size()) {
-      out[i] = std::string();
+      (*owned)[i] = std::string();
       continue;
     }
-    out[i] = body.substr(ranges[i].offset, std::min<uint64_t>(ranges[i].length, body.size() - ranges[i].offset));
+    (*owned)[i] = body.substr(ranges[i].offset, std::min<uint64_t>(ranges[i].length, body.size() - ranges[i].offset));
   }
-  return out;
+  return as_body_set(std::move(owned));
 }
 
 std::vector<SearchHit> MemoryMailStore::search(UserId user, MailboxId mailbox, const SearchCriterion& criteria) {

@@ -57,8 +57,8 @@ class MemoryMailStore final : public MailStore {
   std::vector<Uid> expunged_since(UserId user, MailboxId mailbox, Modseq since) override;
   std::vector<MessageData> read_messages(UserId user, MailboxId mailbox, const std::vector<Uid>& uids,
                                          unsigned fields) override;
-  std::vector<std::optional<std::string>> read_bodies(UserId user, const std::vector<std::string>& blobs) override;
-  std::vector<std::optional<std::string>> read_ranges(UserId user, const std::vector<BodyRange>& ranges) override;
+  BodySet read_bodies(UserId user, const std::vector<std::string>& blobs) override;
+  BodySet read_ranges(UserId user, const std::vector<BodyRange>& ranges) override;
   std::vector<SearchHit> search(UserId user, MailboxId mailbox, const SearchCriterion& criteria) override;
 
   FlagUpdate store_flags(UserId user, MailboxId mailbox, const std::vector<Uid>& uids, FlagMode mode,

@@ -649,32 +649,31 @@ std::vector<MessageData> PgMailStore::read_messages(UserId user, MailboxId mailb
       true);
 }
 
-std::vector<std::optional<std::string>> PgMailStore::read_bodies(UserId, const std::vector<std::string>& blobs) {
-  std::vector<std::optional<std::string>> out(blobs.size());
-  if (blobs.empty()) return out;
+BodySet PgMailStore::read_bodies(UserId, const std::vector<std::string>& blobs) {
+  if (blobs.empty()) return {};
   std::vector<std::string> unique;
   {
     std::set<std::string> seen;
     for (const auto& b : blobs)
       if (seen.insert(b).second) unique.push_back(b);
   }
-  pool_.with(
+  return pool_.with(
       [&](Connection& c) {
-        auto r = c.exec(kBodies, Params().bytea_array(unique));
+        auto r = std::make_shared<Result>(c.exec(kBodies, Params().bytea_array(unique)));
         std::unordered_map<std::string_view, int> row_of;
-        for (int i = 0; i < r.rows(); ++i) row_of.emplace(r.bytes(i, 0), i);
+        for (int i = 0; i < r->rows(); ++i) row_of.emplace(r->bytes(i, 0), i);
+        std::vector<std::optional<std::string_view>> views(blobs.size());
         for (size_t i = 0; i < blobs.size(); ++i) {
           auto it = row_of.find(blobs[i]);
-          if (it != row_of.end()) out[i] = std::string(r.bytes(it->second, 1));
+          if (it != row_of.end()) views[i] = r->bytes(it->second, 1);
         }
+        return BodySet(std::move(views), std::move(r));  // views into the result, no copy
       },
       true);
-  return out;
 }
 
-std::vector<std::optional<std::string>> PgMailStore::read_ranges(UserId, const std::vector<BodyRange>& ranges) {
-  std::vector<std::optional<std::string>> out(ranges.size());
-  if (ranges.empty()) return out;
+BodySet PgMailStore::read_ranges(UserId, const std::vector<BodyRange>& ranges) {
+  if (ranges.empty()) return {};
   std::vector<std::string> keys;
   std::vector<int64_t> offsets, lengths;
   for (const auto& r : ranges) {
@@ -682,16 +681,17 @@ std::vector<std::optional<std::string>> PgMailStore::read_ranges(UserId, const s
     offsets.push_back(static_cast<int64_t>(std::min<uint64_t>(r.offset, INT32_MAX - 1)));
     lengths.push_back(static_cast<int64_t>(std::min<uint64_t>(r.length, INT32_MAX)));
   }
-  pool_.with(
+  return pool_.with(
       [&](Connection& c) {
-        auto r = c.exec(kRanges, Params().bytea_array(keys).i64_array(offsets).i64_array(lengths));
-        for (int i = 0; i < r.rows(); ++i) {
-          const int64_t ord = r.i64(i, 0);
-          if (ord >= 1 && static_cast<size_t>(ord) <= out.size()) out[ord - 1] = std::string(r.bytes(i, 1));
+        auto r = std::make_shared<Result>(c.exec(kRanges, Params().bytea_array(keys).i64_array(offsets).i64_array(lengths)));
+        std::vector<std::optional<std::string_view>> views(ranges.size());
+        for (int i = 0; i < r->rows(); ++i) {
+          const int64_t ord = r->i64(i, 0);
+          if (ord >= 1 && static_cast<size_t>(ord) <= views.size()) views[ord - 1] = r->bytes(i, 1);
         }
+        return BodySet(std::move(views), std::move(r));
       },
       true);
-  return out;
 }
 
 std::vector<SearchHit> PgMailStore::search(UserId user, MailboxId mailbox, const SearchCriterion& criteria) {

@@ -19,6 +19,7 @@
 
 #include "common/mailstore/mail_store.h"
 #include "common/mime/mime.h"
+#include "services/imap-access/protocol/command_args.h"
 #include "services/imap-access/protocol/fetch_items.h"
 #include "services/imap-access/protocol/sequence_set.h"
 
@@ -41,16 +42,19 @@ namespace {
 
 constexpr size_t kRecordBatch = 256;         // messages per store hop when bodies are read
 constexpr size_t kMetadataBatch = 2000;      // messages per store hop for records only
-constexpr size_t kChunkBytes = 4u << 20;     // responses rendered per hop before they are written
-constexpr size_t kPrefetchBytes = 4u << 20;  // body bytes asked for in one bulk read
+constexpr size_t kChunkBytes = 2u << 20;     // responses rendered per hop before they are written
+constexpr size_t kPrefetchBytes = 2u << 20;  // body bytes asked for in one bulk read
+constexpr size_t kChunksInFlight = 3;        // store hops under way at once for one FETCH
 constexpr size_t kViewChunkBytes = 1u << 20; // view-only responses written at a time
 
 using mailstore::MessageData;
 
-// Body bytes of a group of messages, read in bulk before the group is rendered.
+// Body bytes of a group of messages, read in bulk before the group is rendered:
+// views into the store's result sets, which this keeps alive.
 struct Prefetched {
-  std::unordered_map<std::string, std::string> full;  // blob key -> whole body
-  std::map<std::tuple<std::string, uint64_t, uint64_t>, std::string> ranges;  // (key, begin, length)
+  std::vector<mailstore::BodySet> sets;
+  std::unordered_map<std::string, std::string_view> full;  // blob key -> whole body
+  std::map<std::tuple<std::string, uint64_t, uint64_t>, std::string_view> ranges;  // (key, begin, length)
 };
 
 // What rendering a message will read, found by a dry run of the renderer.
@@ -94,7 +98,7 @@ class MessageRenderer {
     if (full_) return *full_;
     if (pre_) {
       auto it = pre_->full.find(rec_.blob);
-      if (it != pre_->full.end()) return *(full_ = &it->second);
+      if (it != pre_->full.end()) return *(full_ = it->second);
     }
     if (wants_) {
       if (!wants_full_) {
@@ -104,14 +108,14 @@ class MessageRenderer {
       }
       return {};
     }
-    own_full_ = store_.read_bodies(user_, {rec_.blob}).at(0).value_or("");
-    return *(full_ = &*own_full_);
+    own_ = store_.read_bodies(user_, {rec_.blob});
+    return *(full_ = own_[0].value_or(std::string_view()));
   }
 
   std::string range(uint64_t begin, uint64_t length) {
     if (!full_ && pre_) {  // the whole body may be there already (never read it just for a range)
       auto it = pre_->full.find(rec_.blob);
-      if (it != pre_->full.end()) full_ = &it->second;
+      if (it != pre_->full.end()) full_ = it->second;
     }
     if (full_) {
       std::string_view f = *full_;
@@ -127,9 +131,10 @@ class MessageRenderer {
     }
     if (pre_) {
       auto it = pre_->ranges.find({rec_.blob, begin, length});
-      if (it != pre_->ranges.end()) return it->second;
+      if (it != pre_->ranges.end()) return std::string(it->second);
     }
-    return store_.read_ranges(user_, {mailstore::BodyRange{rec_.blob, begin, length}}).at(0).value_or("");
+    auto one = store_.read_ranges(user_, {mailstore::BodyRange{rec_.blob, begin, length}});
+    return std::string(one[0].value_or(std::string_view()));
   }
 
   // The header section of the message: cached in the record when small.
@@ -139,9 +144,9 @@ class MessageRenderer {
   }
 
   // BODY[section] bytes before <partial> is applied; nullopt for a bad spec.
-  std::optional<std::string> section(const std::string& spec) {
+  // `sec` is the spec parsed once per command (nullopt: it did not parse).
+  std::optional<std::string> section(const std::string& spec, const std::optional<mime::Section>& sec) {
     if (spec.empty()) return std::string(full());
-    auto sec = mime::parse_section(spec);
     if (!sec) return std::nullopt;
     const bool header_text = sec->text == mime::SectionText::kHeader ||
                              sec->text == mime::SectionText::kHeaderFields ||
@@ -191,8 +196,8 @@ class MessageRenderer {
   const Prefetched* pre_ = nullptr;
   bool wants_full_ = false;
   std::optional<mime::ParsedMessage> parsed_;
-  const std::string* full_ = nullptr;  // into pre_ or own_full_
-  std::optional<std::string> own_full_;
+  std::optional<std::string_view> full_;  // into pre_ or own_
+  mailstore::BodySet own_;
 };
 
 std::string apply_partial(std::string bytes, const FetchItem& it) {
@@ -214,6 +219,7 @@ struct Job {
 // What the items ask for, decided once per command.
 struct Wanted {
   std::vector<FetchItem> items;
+  std::vector<std::optional<mime::Section>> sections;  // items[i]'s BODY[section], parsed once
   bool uid = false, flags = false, modseq = false;
   unsigned fields = 0;  // mailstore::MessageField bits to read from the record
   bool bodies = false;  // some item reads body bytes
@@ -243,9 +249,18 @@ unsigned fields_for(const FetchItem& it) {
 }
 
 // The dry run: every item that reads body bytes, with the output thrown away.
+// The message's own header (cached in the record) needs no body bytes.
+bool from_cached_header(const std::optional<mime::Section>& sec, const MessageData& rec) {
+  return sec && sec->path.empty() && rec.header &&
+         (sec->text == mime::SectionText::kHeader || sec->text == mime::SectionText::kHeaderFields ||
+          sec->text == mime::SectionText::kHeaderFieldsNot);
+}
+
 void collect(MessageRenderer& m, const Wanted& w) {
   const auto& rec = m.record();
-  for (const auto& it : w.items) {
+  for (size_t i = 0; i < w.items.size(); ++i) {
+    const FetchItem& it = w.items[i];
+    if (it.kind == FetchItem::kSection && from_cached_header(w.sections[i], rec)) continue;
     if (it.kind == FetchItem::kSection) {
       if (it.section.empty() && it.origin) {
         uint64_t len = it.length ? *it.length : static_cast<uint64_t>(rec.size);
@@ -253,7 +268,7 @@ void collect(MessageRenderer& m, const Wanted& w) {
       } else if (it.section.empty()) {
         m.full();
       } else {
-        m.section(it.section);
+        m.section(it.section, w.sections[i]);
       }
     } else if (it.kind == FetchItem::kBinary || it.kind == FetchItem::kBinarySize) {
       m.binary(it.section);
@@ -297,7 +312,8 @@ void render(std::string& out, const Job& job, MessageRenderer* m, const Wanted& 
     first = false;
     return out;
   };
-  for (const auto& it : w.items) {
+  for (size_t i = 0; i < w.items.size(); ++i) {
+    const FetchItem& it = w.items[i];
     if (!m) break;  // view-only items
     const auto& rec = m->record();
     switch (it.kind) {
@@ -318,7 +334,7 @@ void render(std::string& out, const Job& job, MessageRenderer* m, const Wanted& 
         } else if (it.section.empty()) {
           append_literal(out, m->full());  // the whole message: copied once, from the body into the response
         } else {
-          auto s = m->section(it.section);
+          auto s = m->section(it.section, w.sections[i]);
           append_literal(out, s ? apply_partial(std::move(*s), it) : "");
         }
         break;
@@ -357,7 +373,8 @@ Prefetched prefetch(mailstore::MailStore& store, int64_t user, const Wants& w) {
       if (seen.insert(k).second) keys.push_back(k);
     auto got = store.read_bodies(user, keys);
     for (size_t i = 0; i < keys.size(); ++i)
-      if (got[i]) pre.full.emplace(keys[i], std::move(*got[i]));
+      if (got[i]) pre.full.emplace(keys[i], *got[i]);
+    pre.sets.push_back(std::move(got));
   }
   std::vector<mailstore::BodyRange> ranges;
   std::set<std::tuple<std::string, uint64_t, uint64_t>> seen;
@@ -366,8 +383,8 @@ Prefetched prefetch(mailstore::MailStore& store, int64_t user, const Wants& w) {
   if (!ranges.empty()) {
     auto got = store.read_ranges(user, ranges);
     for (size_t i = 0; i < ranges.size(); ++i)
-      if (got[i])
-        pre.ranges.emplace(std::make_tuple(ranges[i].blob, ranges[i].offset, ranges[i].length), std::move(*got[i]));
+      if (got[i]) pre.ranges.emplace(std::make_tuple(ranges[i].blob, ranges[i].offset, ranges[i].length), *got[i]);
+    pre.sets.push_back(std::move(got));
   }
   return pre;
 }
@@ -395,6 +412,14 @@ Chunk render_chunk(mailstore::MailStore& store, int64_t user_id, int64_t mailbox
   }
 
   Chunk chunk;
+  // One buffer for the chunk, not a growing string that reallocates and copies
+  // as bodies are appended (a chunk ends after the group that passes kChunkBytes).
+  if (w.bodies) {
+    uint64_t expected = 0;
+    for (const auto* r : rec_of)
+      if (r) expected += static_cast<uint64_t>(std::max<int64_t>(r->size, 0)) + 128;
+    chunk.out.reserve(std::min<uint64_t>(expected, kChunkBytes + kPrefetchBytes + (64u << 10)));
+  }
   size_t i = 0;
   while (i < jobs.size() && chunk.out.size() < kChunkBytes) {
     // A group: consecutive messages whose body reads fit kPrefetchBytes (at least one).
@@ -469,6 +494,18 @@ asio::awaitable<Result> cmd_fetch(Context& ctx) {
 
   Wanted wanted;
   wanted.items = req.items;
+  bool header_only = true;  // every body item is the message's own header (cached in the record)
+  for (const auto& it : req.items) {
+    wanted.sections.push_back(it.kind == FetchItem::kSection && !it.section.empty() ? mime::parse_section(it.section)
+                                                                                      : std::nullopt);
+    const auto& sec = wanted.sections.back();
+    if ((it.kind == FetchItem::kSection && !(sec && sec->path.empty() &&
+                                             (sec->text == mime::SectionText::kHeader ||
+                                              sec->text == mime::SectionText::kHeaderFields ||
+                                              sec->text == mime::SectionText::kHeaderFieldsNot))) ||
+        it.kind == FetchItem::kBinary || it.kind == FetchItem::kBinarySize)
+      header_only = false;
+  }
   wanted.uid = ctx.uid;
   wanted.modseq = req.changed_since.has_value();
   bool sets_seen = false;
@@ -546,18 +583,26 @@ asio::awaitable<Result> cmd_fetch(Context& ctx) {
     co_return Result::ok(ctx.uid ? "UID FETCH completed" : "FETCH completed");
   }
 
-  // Chunks of at most kRecordBatch (or kMetadataBatch) messages / kChunkBytes
-  // of responses per store hop. The next chunk is read while this one is
-  // written (the database and the client's socket work at the same time); at
-  // most two chunks exist at once, so memory stays bounded.
-  const size_t batch = wanted.bodies ? kRecordBatch : kMetadataBatch;
+  // Slices of at most kRecordBatch (or kMetadataBatch) messages, each read
+  // and rendered on a database thread into at most about kChunkBytes of
+  // responses. Up to kChunksInFlight slices are read at once, in parallel with
+  // writing the oldest one to the client: while one database thread waits for
+  // PostgreSQL another renders, and the socket is written meanwhile. A slice
+  // that stopped at the byte limit continues in a chunk of its own, ahead of
+  // the rest. Responses go out in order; memory stays bounded by the number
+  // of chunks in flight.
+  const size_t batch = wanted.bodies && !header_only ? kRecordBatch : kMetadataBatch;
   auto executor = co_await asio::this_coro::executor;
   auto shared_jobs = std::make_shared<const std::vector<Job>>(std::move(jobs));
-  auto start = [&](size_t from) {
+  struct Slice {
+    std::shared_ptr<PendingChunk> pending;
+    size_t from, to;
+  };
+  auto start = [&](size_t from, size_t to) {
     auto pending = std::make_shared<PendingChunk>(executor);
     // Shared, not referenced: the database thread must not point into this frame.
     auto work = [=, all = shared_jobs](mailstore::MailStore& st) {
-      std::vector<Job> slice(all->begin() + from, all->begin() + std::min(all->size(), from + batch));
+      std::vector<Job> slice(all->begin() + from, all->begin() + to);
       return render_chunk(st, user_id, mailbox_id, slice, wanted);
     };
     auto done = [pending](std::exception_ptr e, Chunk chunk) {
@@ -567,14 +612,26 @@ asio::awaitable<Result> cmd_fetch(Context& ctx) {
       pending->wake.cancel();
     };
     asio::co_spawn(executor, ctx.store(std::move(work)), std::move(done));
-    return pending;
+    return Slice{pending, from, to};
   };
   const size_t total = shared_jobs->size();
-  std::shared_ptr<PendingChunk> pending = total == 0 ? nullptr : start(0);
-  for (size_t next = 0; pending;) {
-    Chunk chunk = co_await pending->take();
-    next += chunk.consumed;
-    pending = next < total ? start(next) : nullptr;
+  std::deque<Slice> in_flight;
+  size_t next = 0;
+  auto fill = [&] {
+    while (in_flight.size() < kChunksInFlight && next < total) {
+      const size_t to = std::min(total, next + batch);
+      in_flight.push_back(start(next, to));
+      next = to;
+    }
+  };
+  fill();
+  while (!in_flight.empty()) {
+    Slice slice = std::move(in_flight.front());
+    in_flight.pop_front();
+    Chunk chunk = co_await slice.pending->take();
+    const size_t done_to = slice.from + std::max<size_t>(chunk.consumed, 1);
+    if (done_to < slice.to) in_flight.push_front(start(done_to, slice.to));
+    fill();
     ctx.send(std::move(chunk.out));
     co_await ctx.flush();
   }
