@@ -164,3 +164,37 @@ def test_fetch_without_peek_sets_seen_and_reports_flags(platform, mailbox):
     assert all(b"FLAGS" not in r for r in fetches(untagged).values())  # already \Seen: no FLAGS
     c.command(b"STORE 100:120 -FLAGS.SILENT (\\Seen)")
     c.close()
+
+
+def test_a_large_body_is_streamed_byte_for_byte_among_other_items(platform, mailbox):
+    """A whole body over 4 MiB goes out in pieces (the server never holds it whole); the
+    response must still be the exact bytes, with the other items of the message, and the
+    messages around it unchanged."""
+    c = login(platform)
+    line = bytes(33 + (j * 7) % 90 for j in range(70)) + b"\r\n"
+    big = (b"From: big@remote.test\r\nSubject: a big one\r\nMessage-ID: <big-stream@remote.test>\r\n\r\n"
+           + b"".join(b"%07d " % k + line for k in range(90_000)))
+    assert len(big) > 6 << 20
+    c.command(b"APPEND INBOX", big)
+    _, untagged = c.command(b"SELECT INBOX")
+    n = COUNT + 1
+    assert b"* %d EXISTS\r\n" % n in untagged
+    _, untagged = c.command(b"FETCH %d:%d (UID RFC822.SIZE ENVELOPE BODY.PEEK[])" % (n - 1, n))
+    got = fetches(untagged)
+    assert sorted(got) == [n - 1, n]
+    assert literal_after(got[n], b"BODY[]") == big
+    assert b"RFC822.SIZE %d" % len(big) in got[n]
+    assert b'"a big one"' in got[n]
+    assert got[n].endswith(b")\r\n")
+    assert literal_after(got[n - 1], b"BODY[]") == mailbox[-1]
+    # Without PEEK: \Seen is set and reported with it.
+    _, untagged = c.command(b"FETCH %d RFC822" % n)
+    r = fetches(untagged)[n]
+    assert literal_after(r, b"RFC822") == big
+    assert b"FLAGS (\\Seen)" in r
+    # A partial of it is not streamed but cut from the store.
+    _, untagged = c.command(b"FETCH %d (UID BODY.PEEK[]<5000000.100>)" % n)
+    assert literal_after(fetches(untagged)[n], b"BODY[]<5000000>") == big[5_000_000:5_000_100]
+    c.command(b"STORE %d +FLAGS.SILENT (\\Deleted)" % n)
+    c.command(b"EXPUNGE")
+    c.close()

@@ -45,6 +45,8 @@ constexpr size_t kMetadataBatch = 2000;      // messages per store hop for recor
 constexpr size_t kChunkBytes = 2u << 20;     // responses rendered per hop before they are written
 constexpr size_t kPrefetchBytes = 2u << 20;  // body bytes asked for in one bulk read
 constexpr size_t kChunksInFlight = 3;        // store hops under way at once for one FETCH
+constexpr uint64_t kStreamBytes = 4u << 20;  // a whole body larger than this goes out in pieces
+constexpr uint64_t kStreamPiece = 1u << 20;  // ... of this size, one store read each
 constexpr size_t kViewChunkBytes = 1u << 20; // view-only responses written at a time
 
 using mailstore::MessageData;
@@ -223,6 +225,10 @@ struct Wanted {
   bool uid = false, flags = false, modseq = false;
   unsigned fields = 0;  // mailstore::MessageField bits to read from the record
   bool bodies = false;  // some item reads body bytes
+  // The item that is a whole body (BODY[], BODY.PEEK[], RFC822 without a
+  // partial) when it is the only item reading body bytes: for a message larger
+  // than kStreamBytes it is sent in pieces, never held in memory whole.
+  std::optional<size_t> stream_item;
 };
 
 unsigned fields_for(const FetchItem& it) {
@@ -249,6 +255,13 @@ unsigned fields_for(const FetchItem& it) {
 }
 
 // The dry run: every item that reads body bytes, with the output thrown away.
+// The message's own header (HEADER, HEADER.FIELDS[.NOT] without a part).
+bool from_header_spec(const std::optional<mime::Section>& sec) {
+  return sec && sec->path.empty() &&
+         (sec->text == mime::SectionText::kHeader || sec->text == mime::SectionText::kHeaderFields ||
+          sec->text == mime::SectionText::kHeaderFieldsNot);
+}
+
 // The message's own header (cached in the record) needs no body bytes.
 bool from_cached_header(const std::optional<mime::Section>& sec, const MessageData& rec) {
   return sec && sec->path.empty() && rec.header &&
@@ -303,8 +316,11 @@ void open_response(std::string& out, const Job& job, const Wanted& w, bool& firs
   }
 }
 
-// Appends "* n FETCH (...)\r\n" for one message.
-void render(std::string& out, const Job& job, MessageRenderer* m, const Wanted& w) {
+// Appends "* n FETCH (...)\r\n" for one message. With `streamed` (a body of
+// `streamed_size` bytes sent in pieces by the caller) that item comes last,
+// as its name and literal length only: the caller sends the bytes and ")\r\n".
+void render(std::string& out, const Job& job, MessageRenderer* m, const Wanted& w,
+            std::optional<size_t> streamed = std::nullopt, uint64_t streamed_size = 0) {
   bool first = true;
   open_response(out, job, w, first);
   auto item = [&]() -> std::string& {
@@ -315,6 +331,7 @@ void render(std::string& out, const Job& job, MessageRenderer* m, const Wanted& 
   for (size_t i = 0; i < w.items.size(); ++i) {
     const FetchItem& it = w.items[i];
     if (!m) break;  // view-only items
+    if (streamed && i == *streamed) continue;
     const auto& rec = m->record();
     switch (it.kind) {
       case FetchItem::kUid: case FetchItem::kFlags: case FetchItem::kModseq: break;
@@ -360,6 +377,11 @@ void render(std::string& out, const Job& job, MessageRenderer* m, const Wanted& 
       case FetchItem::kPreview: item() += "PREVIEW " + nstring(rec.preview); break;
     }
   }
+  if (streamed) {
+    item() += w.items[*streamed].name;
+    out += " {" + std::to_string(streamed_size) + "}\r\n";
+    return;
+  }
   out += ")\r\n";
 }
 
@@ -392,6 +414,12 @@ Prefetched prefetch(mailstore::MailStore& store, int64_t user, const Wants& w) {
 struct Chunk {
   std::string out;
   size_t consumed = 0;  // jobs done (rendered, or expunged meanwhile)
+  // The chunk ends with the literal length of a body the caller streams.
+  struct Stream {
+    std::string blob;
+    uint64_t size = 0;
+  };
+  std::optional<Stream> stream;
 };
 
 // One store hop: renders jobs in order until kChunkBytes of output.
@@ -437,6 +465,16 @@ Chunk render_chunk(mailstore::MailStore& store, int64_t user_id, int64_t mailbox
           break;
         }
         continue;
+      }
+      if (w.stream_item && static_cast<uint64_t>(rec_of[j]->size) > kStreamBytes) {
+        if (!group.empty()) break;  // the group before it first
+        // Alone, and last in this chunk: everything but the body now.
+        const MessageData& rec = *rec_of[j];
+        MessageRenderer m(store, user_id, rec);
+        render(chunk.out, jobs[j], &m, w, w.stream_item, static_cast<uint64_t>(rec.size));
+        chunk.stream = Chunk::Stream{rec.blob, static_cast<uint64_t>(rec.size)};
+        chunk.consumed = j + 1;
+        return chunk;
       }
       MessageRenderer m(store, user_id, *rec_of[j]);
       Wants mine;
@@ -592,6 +630,17 @@ asio::awaitable<Result> cmd_fetch(Context& ctx) {
   // the rest. Responses go out in order; memory stays bounded by the number
   // of chunks in flight.
   const size_t batch = wanted.bodies && !header_only ? kRecordBatch : kMetadataBatch;
+  {
+    size_t body_items = 0;
+    for (size_t i = 0; i < wanted.items.size(); ++i) {
+      const FetchItem& it = wanted.items[i];
+      if (it.kind == FetchItem::kBinary || it.kind == FetchItem::kBinarySize ||
+          (it.kind == FetchItem::kSection && !from_header_spec(wanted.sections[i])))
+        ++body_items;
+      if (it.kind == FetchItem::kSection && it.section.empty() && !it.origin) wanted.stream_item = i;
+    }
+    if (body_items != 1) wanted.stream_item.reset();
+  }
   auto executor = co_await asio::this_coro::executor;
   auto shared_jobs = std::make_shared<const std::vector<Job>>(std::move(jobs));
   struct Slice {
@@ -634,6 +683,25 @@ asio::awaitable<Result> cmd_fetch(Context& ctx) {
     fill();
     ctx.send(std::move(chunk.out));
     co_await ctx.flush();
+    if (chunk.stream) {
+      // A large body: piece by piece, each read while nothing else of it is held.
+      const auto stream = *chunk.stream;
+      for (uint64_t off = 0; off < stream.size; off += kStreamPiece) {
+        const uint64_t len = std::min(kStreamPiece, stream.size - off);
+        auto read = [=](mailstore::MailStore& st) {
+          auto set = st.read_ranges(user_id, {mailstore::BodyRange{stream.blob, off, len}});
+          std::string piece(set[0].value_or(std::string_view()));
+          return piece;
+        };
+        std::string piece = co_await ctx.store(std::move(read));
+        // The literal's length was announced: a body that vanished meanwhile
+        // (never deleted today) is padded rather than breaking the protocol.
+        if (piece.size() != len) piece.resize(len, ' ');
+        ctx.send(std::move(piece));
+        co_await ctx.flush();
+      }
+      ctx.send(")\r\n");
+    }
   }
   co_return Result::ok(ctx.uid ? "UID FETCH completed" : "FETCH completed");
 }
