@@ -36,7 +36,7 @@ SequenceSet sequence_set(Reader& r, const char* what = "sequence set") {
   return *set;
 }
 
-// RFC 7162 3.2.5: known-uids and seq-match-data never contain '*'.
+// RFC 7162 3.2.5: seq-match-data never contains '*' (numbers are paired one by one).
 SequenceSet sequence_set_no_star(Reader& r, const char* what) {
   std::string text = r.sequence_set_text();
   if (text.find('*') != std::string::npos) bad(std::string("'*' is not allowed in ") + what);
@@ -51,7 +51,7 @@ uint64_t numbers_in(const SequenceSet& set) {
   return n;
 }
 
-// mod-sequence-value / mod-sequence-valzer: at most 63 bits. 0 is accepted
+// mod-sequence-value / mod-sequence-valzer: at most 63 bits (number64 is). 0 is accepted
 // everywhere, also where RFC 7162 wants >= 1 (CHANGEDSINCE, QRESYNC): clients do
 // send CHANGEDSINCE 0 (iPhone Mail), and 0 means "everything", which is harmless.
 uint64_t mod_sequence(Reader& r) {
@@ -125,13 +125,18 @@ StatusItems status_items(Reader& r) {
   }
 }
 
-// parse_search keeps number64's 64 bits in an int64; MODSEQ (mod-sequence-valzer)
-// and LARGER/SMALLER (number64, RFC 9051) are 63-bit, so a negative value is one
-// that was too large.
-void check_search_numbers(const SearchKey& k) {
-  if ((k.kind == SearchKey::kModseq || k.kind == SearchKey::kLarger || k.kind == SearchKey::kSmaller) && k.number < 0)
-    bad("number too large in the search criteria");
-  for (const auto& c : k.children) check_search_numbers(c);  // depth bounded by parse_search
+// parse_imap_datetime accepts any day up to 31 (so 31-Feb-2020 would become
+// 2-Mar): the day must exist in its month. `s` is a date-time it accepted.
+bool real_calendar_day(std::string_view s) {
+  static constexpr std::string_view kMonths[] = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN",
+                                                 "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"};
+  const int day = (s[0] == ' ' ? 0 : s[0] - '0') * 10 + (s[1] - '0');
+  const int year = std::stoi(std::string(s.substr(7, 4)));
+  const std::string month = to_upper(s.substr(3, 3));
+  const auto m = std::find(std::begin(kMonths), std::end(kMonths), month) - std::begin(kMonths);
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  return m < 12 && day <= kDays[m] + (m == 1 && leap ? 1 : 0);
 }
 
 // RFC 7162 3.2.5: "(" uidvalidity SP mod-sequence-value [SP known-uids] [SP seq-match-data] ")"
@@ -144,7 +149,11 @@ SelectArgs::Qresync qresync_param(Reader& r) {
   if (r.try_sp()) {
     bool match = r.peek() == '(';
     if (!match) {
-      q.known_uids = sequence_set_no_star(r, "known-uids");
+      // RFC 7162's grammar forbids '*' here, but clients send "1:*" for "every
+      // UID I have" (so do our own e2e tests): '*' reads as the highest UID
+      // there could be, which filters nothing. Refusing would cost such a
+      // client its resync for no gain.
+      q.known_uids = sequence_set(r, "known-uids");
       match = r.try_sp();
     }
     if (match) {
@@ -395,8 +404,9 @@ AppendArgs parse_append_args(Reader& r) {
     r.sp();
   }
   if (r.peek() == '"') {
-    a.internal_date = parse_imap_datetime(r.quoted());
-    if (!a.internal_date) bad("invalid date-time");
+    const std::string text = r.quoted();
+    a.internal_date = parse_imap_datetime(text);
+    if (!a.internal_date || !real_calendar_day(text)) bad("invalid date-time");
     r.sp();
   }
   if (r.peek() == '{' || r.peek() == '~') {
@@ -440,9 +450,8 @@ FetchArgs parse_fetch_args(Reader& r, bool uid) {
   r.sp();
   a.set = sequence_set(r);
   r.sp();
-  a.request = parse_fetch(r);  // reads up to and including the end
-  // parse_fetch keeps number64's 64 bits in an int64: above 2^63-1 it wraps negative.
-  if (a.request.changed_since && *a.request.changed_since < 0) bad("mod-sequence value too large");
+  // Reads up to and including the end; CHANGEDSINCE is a 63-bit number64.
+  a.request = parse_fetch(r);
   // RFC 7162 3.2.6: VANISHED only in UID FETCH and only with CHANGEDSINCE.
   if (a.request.vanished && !uid) bad("VANISHED is only allowed in UID FETCH");
   if (a.request.vanished && !a.request.changed_since) bad("VANISHED needs CHANGEDSINCE");
@@ -495,9 +504,10 @@ StoreArgs parse_store_args(Reader& r, bool uid) {
 SearchArgs parse_search_args(Reader& r, bool uid) {
   SearchArgs a;
   a.uid = uid;
-  a.request = parse_search(r);  // reads the SP itself, then keys up to the end
+  // Reads the SP itself, then keys up to the end; MODSEQ and LARGER/SMALLER
+  // take number64, which is 63-bit.
+  a.request = parse_search(r);
   r.end();
-  check_search_numbers(a.request.key);
   return a;
 }
 

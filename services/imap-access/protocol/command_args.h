@@ -3,8 +3,9 @@
 // everything after the command name, end of command included, and returns a
 // struct or throws SyntaxError with the reason (the session answers a tagged
 // BAD). So an Args value exists only for a syntactically complete command, and
-// a command that fails to parse has changed no session state: today
-// `SELECT box (CONDSTORE) x` turns CONDSTORE on before it fails on the `x`.
+// a command that fails to parse has changed no session state (`SELECT box
+// (CONDSTORE) x` does not turn CONDSTORE on): every handler in commands/
+// calls its parser before anything else.
 //
 // The parsers are pure and do not see the session. Whatever depends on
 // session state is left to the handler, which gets the raw wire values:
@@ -14,8 +15,8 @@
 // CONDSTORE on.
 //
 // Every parser takes a Reader positioned just after the command name, with
-// the SP before the first argument not yet read. That is where
-// server/connection.cpp leaves it ("a1 UID FETCH| 1:* FLAGS").
+// the SP before the first argument not yet read. That is where the
+// dispatcher (commands/dispatch.cpp) leaves it ("a1 UID FETCH| 1:* FLAGS").
 //
 // Limits. The Receiver already bounds a command line (imap.max_line, 64 KiB,
 // literals excluded, so also every sequence set) and each literal
@@ -258,7 +259,7 @@ CommandArgs parse_command_args(std::string_view name, Reader& r);
 // The names parse_command_args knows: those of commands/registry.cpp.
 std::span<const std::string_view> command_args_names();
 
-// The part of a command before its arguments, read as server/connection.cpp
+// The part of a command before its arguments, read as commands/dispatch.cpp
 // reads it: tag SP name [SP name after "UID"]. `name` is upper-cased, "UID X"
 // for the UID forms. Leaves `r` just after the name.
 struct CommandHead {

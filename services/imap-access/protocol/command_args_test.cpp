@@ -261,6 +261,12 @@ TEST(CommandArgs, SelectAndExamine) {
          EXPECT_EQ(text(a.qresync->seq_match->msns), "1:10");
          EXPECT_EQ(text(a.qresync->seq_match->uids), "41:50");
        }},
+      // '*' in known-uids, as clients (and tests/e2e/test_imap_sync.py) send it.
+      {"a SELECT INBOX (QRESYNC (1 2 1:*))",
+       [](const SelectArgs& a) {
+         ASSERT_TRUE(a.qresync && a.qresync->known_uids);
+         EXPECT_EQ(text(*a.qresync->known_uids), "1:*");
+       }},
       {"a SELECT INBOX (qresync (1 0 (1,3 5,9)))",
        [](const SelectArgs& a) {
          ASSERT_TRUE(a.qresync && a.qresync->seq_match);
@@ -300,8 +306,6 @@ TEST(CommandArgs, SelectAndExamine) {
       "a SELECT INBOX (QRESYNC (1 99999999999999999999))",
       "a SELECT INBOX (QRESYNC (1 2 ))",
       "a SELECT INBOX (QRESYNC (1 2 0))",
-      "a SELECT INBOX (QRESYNC (1 2 1:*))",
-      "a SELECT INBOX (QRESYNC (1 2 *))",
       "a SELECT INBOX (QRESYNC (1 2 1:5 (1:* 1:5)))",
       "a SELECT INBOX (QRESYNC (1 2 1:5 (1:3 1:5)))",  // sets of different sizes
       "a SELECT INBOX (QRESYNC (1 2 1:5 (1:3)))",
@@ -493,6 +497,9 @@ TEST(CommandArgs, Append) {
          EXPECT_TRUE(a.literal8);
        }},
       {"a APPEND INBOX () {0}\r\n", [](const AppendArgs& a) { EXPECT_EQ(a.message, ""); }},
+      {"a APPEND INBOX \"29-Feb-2000 00:00:00 +0000\" {1}\r\nx",  // a leap day
+       [](const AppendArgs& a) { EXPECT_EQ(a.internal_date, 951782400); }},
+      {"a APPEND INBOX \"31-Dec-2020 23:59:59 +0000\" {1}\r\nx", nullptr},
       {"a APPEND {5}\r\nINBOX {1}\r\nx", [](const AppendArgs& a) { EXPECT_EQ(a.mailbox, "INBOX"); }},
       {"a APPEND INBOX UTF8 (~{3}\r\nabc)",
        [](const AppendArgs& a) {
@@ -523,6 +530,9 @@ TEST(CommandArgs, Append) {
       "a APPEND INBOX (" + std::string(101, 'k') + ") {1}\r\nx",
       "a APPEND INBOX \"bad date\" {1}\r\nx",
       "a APPEND INBOX \"32-Jan-2020 00:00:00 +0000\" {1}\r\nx",
+      "a APPEND INBOX \"31-Apr-2020 00:00:00 +0000\" {1}\r\nx",
+      "a APPEND INBOX \"29-Feb-2021 00:00:00 +0000\" {1}\r\nx",
+      "a APPEND INBOX \"30-Feb-2000 00:00:00 +0000\" {1}\r\nx",
       "a APPEND INBOX \"01-Jan-2020 00:00:00 +0000\"{1}\r\nx",
       "a APPEND INBOX \"01-Jan-2020 00:00:00 +0000\"",
       "a APPEND INBOX \"hello\"",  // the message must be a literal
@@ -731,13 +741,24 @@ TEST(CommandArgs, Notify) {
          EXPECT_EQ(a.spec.groups[0].mailboxes, (std::vector<std::string>{"INBOX", "x y"}));
        }},
   });
-  // An event we do not implement: NO [BADEVENT]. parse_notify stops reading at
-  // that event, so here (only here) the rest of the command is not checked.
-  Reader r(" SET (personal (AnnotationChange))");
-  NotifyArgs bad_event = parse_notify_args(r);
-  EXPECT_EQ(bad_event.outcome, O::kBadEvent);
-  EXPECT_FALSE(bad_event.bad_event.empty());
-  run_invalid({"a NOTIFY", "a NOTIFY ", "a NOTIFY SET", "a NOTIFY NONE x", "a NOTIFY SET (FOO (MessageNew))",
+  // An event we do not implement: NO [BADEVENT], but only for a command that
+  // parses to its end; a syntax error after the event is still BAD.
+  run_valid<NotifyArgs>({
+      {"a NOTIFY SET (personal (MessageNew MessageExpunge AnnotationChange)) (subscribed (MailboxName))",
+       [](const NotifyArgs& a) {
+         EXPECT_EQ(a.outcome, O::kBadEvent);
+         EXPECT_EQ(a.bad_event, "ANNOTATIONCHANGE is not supported");
+       }},
+      {"a NOTIFY SET (personal (ServerMetadataChange)) (inboxes (Foo))",
+       [](const NotifyArgs& a) {
+         EXPECT_EQ(a.outcome, O::kBadEvent);
+         EXPECT_EQ(a.bad_event, "SERVERMETADATACHANGE is not supported");  // the first reason
+       }},
+  });
+  run_invalid({"a NOTIFY SET (personal (AnnotationChange)) x", "a NOTIFY SET (personal (AnnotationChange)",
+               "a NOTIFY SET (personal (AnnotationChange)) (personal (MessageNew))",
+               "a NOTIFY SET (personal (AnnotationChange))",  // RFC 5465 5: needs MessageNew and MessageExpunge
+               "a NOTIFY", "a NOTIFY ", "a NOTIFY SET", "a NOTIFY NONE x", "a NOTIFY SET (FOO (MessageNew))",
                "a NOTIFY SET (personal (MessageNew))", "a NOTIFY SET (mailboxes " + k1025 + " (MailboxName))",
                "a NOTIFY SET (mailboxes (" + numbered("m", 1001) + ") (MailboxName))"});
 }
@@ -748,6 +769,37 @@ TEST(CommandArgs, UnknownNamesAreSyntaxErrors) {
   EXPECT_THROW(parse_command_args("uid fetch", r), SyntaxError);  // names come upper-cased
   EXPECT_THROW(parse("a UID NOOP"), SyntaxError);
   EXPECT_THROW(parse("a UID"), SyntaxError);
+}
+
+// RFC 9051 9: number64 is 63-bit. The Reader refuses more, so parse_fetch
+// and parse_search (used on their own too) cannot wrap a value into a
+// negative int64 (CHANGEDSINCE, MODSEQ, LARGER, partial offsets).
+TEST(CommandArgs, Number64Is63Bit) {
+  auto number = [](const std::string& s) {
+    Reader r(s);
+    return r.number64();
+  };
+  EXPECT_EQ(number("9223372036854775807"), 9223372036854775807u);
+  EXPECT_EQ(number("0009223372036854775807"), 9223372036854775807u);  // leading zeros are digits too
+  EXPECT_EQ(number("0"), 0u);
+  for (const char* big : {"9223372036854775808", "18446744073709551615", "18446744073709551616",
+                          "99999999999999999999"})
+    EXPECT_THROW(number(big), SyntaxError) << big;
+  auto fetch = [](const std::string& s) {
+    Reader r(s);
+    return parse_fetch(r);
+  };
+  EXPECT_EQ(fetch("FLAGS (CHANGEDSINCE 9223372036854775807)").changed_since, INT64_MAX);
+  EXPECT_THROW(fetch("FLAGS (CHANGEDSINCE 9223372036854775808)"), SyntaxError);
+  EXPECT_THROW(fetch("BODY[]<9223372036854775808>"), SyntaxError);
+  auto search = [](const std::string& s) {
+    Reader r(s);
+    return parse_search(r);
+  };
+  EXPECT_EQ(search(" MODSEQ 9223372036854775807").key.children.at(0).number, INT64_MAX);
+  EXPECT_THROW(search(" MODSEQ 9223372036854775808"), SyntaxError);
+  EXPECT_THROW(search(" LARGER 9223372036854775808"), SyntaxError);
+  EXPECT_THROW(search(" SMALLER 18446744073709551615"), SyntaxError);
 }
 
 TEST(CommandArgs, Base64) {

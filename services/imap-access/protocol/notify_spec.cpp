@@ -15,10 +15,6 @@ bool NotifySpec::selected_delayed() const {
 
 namespace {
 
-struct BadEvent {
-  std::string why;
-};
-
 // fetch-att list after MessageNew: balanced parentheses over atoms (section
 // specs such as body.peek[header.fields (from to)] nest one level).
 void skip_fetch_atts(Reader& r) {
@@ -32,14 +28,21 @@ void skip_fetch_atts(Reader& r) {
   }
 }
 
-unsigned parse_events(Reader& r, bool selected_filter) {
+// An event we do not implement is not a syntax error (event-ext = atom): it
+// is answered NO [BADEVENT], but only once the whole command has parsed, so
+// that a syntax error anywhere in it is still BAD. The first reason is kept.
+void refuse(std::string& bad_event, std::string why) {
+  if (bad_event.empty()) bad_event = std::move(why);
+}
+
+unsigned parse_events(Reader& r, bool selected_filter, std::string& bad_event) {
   if (!r.try_char('(')) {
     if (to_upper(r.atom()) != "NONE") r.fail("expected an event list or NONE");
     return 0;
   }
   unsigned events = 0;
   bool first = true;
-  bool fetch_att = false;
+  bool fetch_att = false, annotation = false;
   while (!r.try_char(')')) {
     if (!first) r.sp();
     first = false;
@@ -61,21 +64,25 @@ unsigned parse_events(Reader& r, bool selected_filter) {
       events |= kEvMailboxName;
     } else if (ev == "SUBSCRIPTIONCHANGE") {
       events |= kEvSubscriptionChange;
-    } else if (ev == "ANNOTATIONCHANGE" || ev == "MAILBOXMETADATACHANGE" || ev == "SERVERMETADATACHANGE") {
-      throw BadEvent{ev + " is not supported"};
+    } else if (ev == "ANNOTATIONCHANGE") {
+      annotation = true;
+      refuse(bad_event, ev + " is not supported");
+    } else if (ev == "MAILBOXMETADATACHANGE" || ev == "SERVERMETADATACHANGE") {
+      refuse(bad_event, ev + " is not supported");
     } else {
-      throw BadEvent{"unknown event " + ev};
+      refuse(bad_event, "unknown event " + ev);
     }
   }
   if (first) r.fail("empty event list");
-  // RFC 5465 5: MessageNew and MessageExpunge come together; FlagChange
-  // (and AnnotationChange) need both.
+  // RFC 5465 5: MessageNew and MessageExpunge come together; FlagChange and
+  // AnnotationChange need both.
   if (((events & kEvMessageNew) != 0) != ((events & kEvMessageExpunge) != 0))
     r.fail("MessageNew and MessageExpunge must be given together");
   if ((events & kEvFlagChange) && !(events & kEvMessageNew))
     r.fail("FlagChange requires MessageNew and MessageExpunge");
+  if (annotation && !(events & kEvMessageNew)) r.fail("AnnotationChange requires MessageNew and MessageExpunge");
   // Our own refusal, after the syntax is known to be right.
-  if (fetch_att) throw BadEvent{"MessageNew fetch attributes are not supported"};
+  if (fetch_att) refuse(bad_event, "MessageNew fetch attributes are not supported");
   return events;
 }
 
@@ -95,6 +102,7 @@ std::vector<std::string> one_or_more_mailbox(Reader& r) {
 
 NotifyParse parse_notify(Reader& r) {
   NotifyParse p;
+  std::string bad_event;
   try {
     r.sp();
     const std::string verb = to_upper(r.atom());
@@ -137,7 +145,7 @@ NotifyParse parse_notify(Reader& r) {
         g.mailboxes = one_or_more_mailbox(r);
         r.sp();
       }
-      g.events = parse_events(r, selected);
+      g.events = parse_events(r, selected, bad_event);
       // Mailbox events are about mailboxes other than the selected one; the
       // selected filter only takes message events.
       if (selected && (g.events & ~kEvMessageEvents)) r.fail("only message events apply to the selected mailbox");
@@ -146,12 +154,13 @@ NotifyParse parse_notify(Reader& r) {
     }
     r.end();
     p.outcome = NotifyParse::Outcome::kSet;
+    if (!bad_event.empty()) {
+      p.outcome = NotifyParse::Outcome::kBadEvent;
+      p.error = std::move(bad_event);
+    }
   } catch (const SyntaxError& e) {
     p.outcome = NotifyParse::Outcome::kBad;
     p.error = e.what();
-  } catch (const BadEvent& e) {
-    p.outcome = NotifyParse::Outcome::kBadEvent;
-    p.error = e.why;
   }
   return p;
 }

@@ -51,9 +51,11 @@ struct NotifyParse {
   std::string error;  // kBad/kBadEvent: why
 };
 
-// Parses everything after "NOTIFY" (the reader is positioned at the SP).
-// Syntax errors and the RFC's MUST-reject rules give kBad; events we do not
-// implement give kBadEvent (NO [BADEVENT (...)]). Never throws.
+// Parses everything after "NOTIFY" (the reader is positioned at the SP),
+// always to the end of the command. Syntax errors and the RFC's MUST-reject
+// rules give kBad; a syntactically valid command with events we do not
+// implement gives kBadEvent (NO [BADEVENT (...)]) with the first reason.
+// Never throws.
 NotifyParse parse_notify(Reader& r);
 
 // What the session knows about one mailbox when matching it against the

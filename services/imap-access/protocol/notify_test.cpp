@@ -87,6 +87,20 @@ TEST(NotifyParse, UnsupportedEventsAreBadEvent) {
   EXPECT_NE(std::string(kSupportedNotifyEvents).find("MailboxName"), std::string::npos);
 }
 
+// The whole command is read before BADEVENT is answered: a syntax error
+// after the unsupported event is still BAD, and the first reason is kept.
+TEST(NotifyParse, BadEventOnlyForACompleteCommand) {
+  auto p = parse(" SET (personal (MessageNew MessageExpunge AnnotationChange)) (inboxes (ServerMetadataChange))");
+  EXPECT_EQ(p.outcome, O::kBadEvent);
+  EXPECT_EQ(p.error, "ANNOTATIONCHANGE is not supported");
+  EXPECT_EQ(parse(" SET (personal (MessageNew MessageExpunge AnnotationChange)) junk").outcome, O::kBad);
+  EXPECT_EQ(parse(" SET (personal (ServerMetadataChange)) (personal NONE)").outcome, O::kBad);
+  EXPECT_EQ(parse(" SET (personal (ServerMetadataChange)").outcome, O::kBad);
+  EXPECT_EQ(parse(" SET (personal (AnnotationChange))").outcome, O::kBad);  // RFC 5465 5: needs MessageNew
+  EXPECT_EQ(parse(" SET (inboxes (NewEvent)) (selected (MessageNew (uid) MessageExpunge))").error,
+            "unknown event NEWEVENT");
+}
+
 TEST(NotifyMatch, FiltersInOrder) {
   auto p = parse(" SET (selected (MessageNew MessageExpunge)) (mailboxes Trash NONE) (subtree Lists (MailboxName)) "
                  "(inboxes (MessageNew MessageExpunge FlagChange)) (subscribed (SubscriptionChange)) "

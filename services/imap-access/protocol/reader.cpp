@@ -150,11 +150,16 @@ std::optional<std::string> Reader::nstring() {
 }
 
 uint64_t Reader::number64() {
+  // RFC 9051 9: number64 is 63-bit (0 <= n <= 2^63-1), and so are what is
+  // built on it (mod-sequence-value, partial offsets, LARGER, quota limits):
+  // callers keep these in int64 fields.
+  constexpr uint64_t kMax = 0x7fffffffffffffffu;
   size_t start = pos_;
   uint64_t n = 0;
   while (peek() >= '0' && peek() <= '9') {
-    if (pos_ - start >= 19) fail("number too large");
-    n = n * 10 + (s_[pos_++] - '0');
+    const unsigned d = static_cast<unsigned>(s_[pos_++] - '0');
+    if (n > (kMax - d) / 10) fail("number too large");
+    n = n * 10 + d;
   }
   if (pos_ == start) fail("expected a number");
   return n;

@@ -42,7 +42,7 @@ class Reader {
   std::string literal();           // {n}\r\n<n bytes> (also {n+} / {n-})
   uint32_t number();               // 32-bit unsigned
   uint32_t nz_number();
-  uint64_t number64();
+  uint64_t number64();             // 63-bit (RFC 9051 number64)
   // A token of the given extra-allowed chars, e.g. list-mailbox wildcards.
   std::string list_mailbox();      // astring with '%' and '*' allowed
   std::string sequence_set_text(); // [0-9:*,$]+
