@@ -5,60 +5,24 @@
 #include "services/imap-access/commands/registry.h"
 
 #include "common/mailstore/mail_store.h"
+#include "services/imap-access/protocol/command_args.h"
 
 namespace postline::imap {
 
-namespace {
-bool valid_store_flag(const std::string& f) {
-  if (f.empty() || f[0] != '\\') return true;  // keywords
-  static const char* kAllowed[] = {"\\seen", "\\answered", "\\flagged", "\\deleted", "\\draft"};
-  std::string lower;
-  for (char c : f) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (const char* a : kAllowed)
-    if (lower == a) return true;
-  return false;
-}
-}  // namespace
-
-bool valid_flags_for_store(const std::vector<std::string>& flags) {
-  for (const auto& f : flags)
-    if (!valid_store_flag(f)) return false;
-  return true;
-}
-
 asio::awaitable<Result> cmd_append(Context& ctx) {
-  ctx.args.sp();
-  const std::string name = from_wire(ctx.session, ctx.args.astring());
-  ctx.args.sp();
-  std::vector<std::string> flags;
-  if (ctx.args.peek() == '(') {
-    flags = ctx.args.flag_list();
-    ctx.args.sp();
-  }
-  std::optional<int64_t> date;
-  if (ctx.args.peek() == '"') {
-    auto parsed = parse_imap_datetime(ctx.args.quoted());
-    if (!parsed) ctx.args.fail("invalid date-time");
-    date = parsed;
-    ctx.args.sp();
-  }
-  std::string message;
-  bool binary = false;  // literal8: the bytes are stored exactly as sent (RFC 3516 4.4)
-  if (iequals(ctx.args.rest().substr(0, 5), "UTF8 ")) {
-    // RFC 6855 3.4: APPEND ... UTF8 (~{n}...) once UTF8=ACCEPT is enabled.
-    if (!ctx.session.utf8_accept) co_return Result::bad("UTF8 APPEND needs ENABLE UTF8=ACCEPT");
-    ctx.args.atom();
-    ctx.args.sp();
-    ctx.args.expect('(');
-    ctx.args.expect('~');
-    message = ctx.args.literal();
-    ctx.args.expect(')');
-  } else {
-    binary = ctx.args.try_char('~');
-    message = ctx.args.literal();
-  }
-  ctx.args.end();
-  if (!valid_flags_for_store(flags)) co_return Result::bad("Invalid system flag");
+  // Flags come checked (no \Recent, no unknown \flags); the message is the
+  // literal's bytes.
+  AppendArgs args = parse_append_args(ctx.args);
+  // RFC 6855 3.4: APPEND ... UTF8 (~{n}...) once UTF8=ACCEPT is enabled.
+  if (args.utf8 && !ctx.session.utf8_accept) co_return Result::bad("UTF8 APPEND needs ENABLE UTF8=ACCEPT");
+  const std::string name = from_wire(ctx.session, args.mailbox);
+  const std::vector<std::string>& flags = args.flags;
+  const std::optional<int64_t> date = args.internal_date;
+  // literal8 (~{n}): the bytes are stored exactly as sent (RFC 3516 4.4). The
+  // UTF8 form's literal8 is there for 8-bit headers (RFC 6855), not for
+  // binary content: it is canonicalised like a plain literal, as before.
+  const bool binary = args.literal8 && !args.utf8;
+  std::string message = std::move(args.message);
   if (message.empty()) co_return Result::no("Empty message");
 
   co_await refresh_limits(ctx);

@@ -127,7 +127,9 @@ struct Context {
   std::string tag;
   std::string command;  // upper-case name, "UID FETCH" for UID forms
   bool uid = false;     // the UID form
-  Reader& args;         // positioned after the command name
+  // Positioned after the command name. A handler reads it once, through its
+  // parser in protocol/command_args.h, before it changes anything.
+  Reader& args;
   // Queues an untagged response (complete line(s), CRLF included).
   std::function<void(std::string)> send;
   // Writes what was queued so far (large FETCH responses stream out).

@@ -5,6 +5,7 @@
 #include "services/imap-access/commands/selection.h"
 
 #include "common/mailstore/mail_store.h"
+#include "services/imap-access/protocol/command_args.h"
 
 namespace postline::imap {
 
@@ -13,16 +14,12 @@ void report_expunged(Context& ctx, const std::vector<uint32_t>& uids);
 namespace {
 
 asio::awaitable<Result> copy_or_move(Context& ctx, bool move) {
-  ctx.args.sp();
-  auto set = SequenceSet::parse(ctx.args.sequence_set_text());
-  if (!set) ctx.args.fail("invalid sequence set");
-  ctx.args.sp();
-  const std::string dest = from_wire(ctx.session, ctx.args.astring());
-  ctx.args.end();
+  const CopyArgs args = parse_copy_args(ctx.args, ctx.uid);
+  const std::string dest = from_wire(ctx.session, args.mailbox);
   auto& sel = *ctx.session.selected;
   if (move && sel.read_only) co_return Result::no("Mailbox is read-only", "READ-ONLY");
   std::vector<Selected> targets;
-  if (auto bad = select_messages(sel, *set, ctx.uid, targets)) co_return Result::bad(*bad);
+  if (auto bad = select_messages(sel, args.set, ctx.uid, targets)) co_return Result::bad(*bad);
   const char* done = move ? (ctx.uid ? "UID MOVE completed" : "MOVE completed")
                           : (ctx.uid ? "UID COPY completed" : "COPY completed");
   if (targets.empty()) co_return Result::ok(done);

@@ -3,6 +3,7 @@
 #include "services/imap-access/commands/selection.h"
 
 #include "common/mailstore/mail_store.h"
+#include "services/imap-access/protocol/command_args.h"
 
 namespace postline::imap {
 
@@ -25,18 +26,17 @@ void report_expunged(Context& ctx, const std::vector<uint32_t>& uids) {
 }
 
 asio::awaitable<Result> cmd_expunge(Context& ctx) {
-  std::optional<std::vector<uint32_t>> only;
+  std::optional<SequenceSet> uid_set;
+  if (ctx.uid) uid_set = parse_uid_expunge_args(ctx.args).set;
+  else parse_no_args(ctx.args);
   auto& sel = *ctx.session.selected;
-  if (ctx.uid) {
-    ctx.args.sp();
-    auto set = SequenceSet::parse(ctx.args.sequence_set_text());
-    if (!set) ctx.args.fail("invalid UID set");
+  std::optional<std::vector<uint32_t>> only;
+  if (uid_set) {
     std::vector<Selected> targets;
-    select_messages(sel, *set, true, targets);
+    select_messages(sel, *uid_set, true, targets);
     only.emplace();
     for (const auto& t : targets) only->push_back(t.uid);
   }
-  ctx.args.end();
   if (sel.read_only) co_return Result::no("Mailbox is read-only", "READ-ONLY");
   if (only && only->empty()) co_return Result::ok("UID EXPUNGE completed");
   const int64_t user_id = ctx.session.user_id, mailbox_id = sel.mailbox_id;

@@ -521,14 +521,16 @@ struct PendingChunk {
 }  // namespace
 
 asio::awaitable<Result> cmd_fetch(Context& ctx) {
-  ctx.args.sp();
-  auto set = SequenceSet::parse(ctx.args.sequence_set_text());
-  if (!set) ctx.args.fail("invalid sequence set");
-  ctx.args.sp();
-  FetchRequest req = parse_fetch(ctx.args);
-  if (req.vanished && !(ctx.uid && ctx.session.qresync && req.changed_since))
+  // The whole command is parsed, and message numbers checked against the
+  // view, before anything changes (CONDSTORE, \Seen): a BAD changes nothing.
+  // The parser refuses VANISHED outside UID FETCH or without CHANGEDSINCE.
+  FetchArgs args = parse_fetch_args(ctx.args, ctx.uid);
+  if (args.request.vanished && !ctx.session.qresync)
     co_return Result::bad("VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC");
   auto& sel = *ctx.session.selected;
+  if (auto bad = check_message_numbers(sel, args.set, ctx.uid)) co_return Result::bad(*bad);
+  const SequenceSet* set = &args.set;
+  FetchRequest& req = args.request;
 
   Wanted wanted;
   wanted.items = req.items;

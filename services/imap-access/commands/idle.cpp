@@ -3,10 +3,12 @@
 // change notifier pushes EXISTS/EXPUNGE/FETCH.
 #include "services/imap-access/commands/registry.h"
 
+#include "services/imap-access/protocol/command_args.h"
+
 namespace postline::imap {
 
 asio::awaitable<Result> cmd_idle(Context& ctx) {
-  ctx.args.end();
+  parse_no_args(ctx.args);
   co_await sync_selected(ctx, true);
   ctx.effect = Effect::kIdle;
   co_return Result::ok("IDLE terminated");

@@ -1,12 +1,15 @@
 // LIST (with LIST-EXTENDED RFC 5258, SPECIAL-USE RFC 6154, CHILDREN RFC 3348,
 // LIST-STATUS RFC 5819), LSUB, NAMESPACE (RFC 2342) and STATUS (RFC 9051
-// 6.3.11, STATUS=SIZE RFC 8438, CONDSTORE HIGHESTMODSEQ).
+// 6.3.11, STATUS=SIZE RFC 8438, CONDSTORE HIGHESTMODSEQ, APPENDLIMIT RFC 7889,
+// MAILBOXID RFC 8474, DELETED-STORAGE RFC 9208).
 #include "services/imap-access/commands/names.h"
 #include "services/imap-access/commands/registry.h"
 
 #include "common/mailstore/mail_store.h"
+#include "services/imap-access/protocol/command_args.h"
 #include "services/imap-access/protocol/mailbox_name.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -14,34 +17,24 @@ namespace postline::imap {
 
 namespace {
 
-struct StatusItems {
-  bool messages = false, uidnext = false, uidvalidity = false, unseen = false, deleted = false, size = false,
-       recent = false, highestmodseq = false;
-};
-
-StatusItems parse_status_items(Reader& r) {
-  StatusItems s;
-  r.expect('(');
-  bool first = true;
-  while (!r.try_char(')')) {
-    if (!first) r.sp();
-    first = false;
-    std::string item = to_upper(r.atom());
-    if (item == "MESSAGES") s.messages = true;
-    else if (item == "UIDNEXT") s.uidnext = true;
-    else if (item == "UIDVALIDITY") s.uidvalidity = true;
-    else if (item == "UNSEEN") s.unseen = true;
-    else if (item == "DELETED") s.deleted = true;
-    else if (item == "SIZE") s.size = true;
-    else if (item == "RECENT") s.recent = true;
-    else if (item == "HIGHESTMODSEQ") s.highestmodseq = true;
-    else r.fail("unknown STATUS item " + item);
-  }
-  if (first) r.fail("empty STATUS item list");
-  return s;
+// What STATUS items need beyond MailboxStatus: DELETED-STORAGE (RFC 9208
+// 4.3), the KiB that EXPUNGE would free, rounded up like QUOTA's STORAGE.
+// Read on the database threads, next to the status it goes with.
+int64_t deleted_storage_kib(mailstore::MailStore& st, int64_t user_id, int64_t mailbox_id) {
+  mailstore::SearchCriterion deleted;
+  deleted.kind = mailstore::SearchCriterion::kSystemFlag;
+  deleted.number = mailstore::kDeleted;
+  std::vector<uint32_t> uids;
+  for (const auto& hit : st.search(user_id, mailbox_id, deleted)) uids.push_back(hit.uid);
+  if (uids.empty()) return 0;
+  std::sort(uids.begin(), uids.end());
+  int64_t bytes = 0;
+  for (const auto& m : st.read_messages(user_id, mailbox_id, uids, mailstore::kFieldSize)) bytes += m.size;
+  return (bytes + 1023) / 1024;
 }
 
-std::string render_status(const SessionState& session, const mailstore::MailboxStatus& st, const StatusItems& it) {
+std::string render_status(const SessionState& session, const Settings& settings, const mailstore::MailboxStatus& st,
+                          const StatusItems& it, int64_t deleted_kib) {
   std::vector<std::string> parts;
   if (it.messages) parts.push_back("MESSAGES " + std::to_string(st.messages));
   if (it.recent) parts.push_back("RECENT 0");
@@ -51,66 +44,31 @@ std::string render_status(const SessionState& session, const mailstore::MailboxS
   if (it.deleted) parts.push_back("DELETED " + std::to_string(st.deleted));
   if (it.size) parts.push_back("SIZE " + std::to_string(st.size));
   if (it.highestmodseq) parts.push_back("HIGHESTMODSEQ " + std::to_string(st.info.highestmodseq));
+  // RFC 7889: one limit for every mailbox, the one APPENDLIMIT= advertises.
+  if (it.appendlimit) parts.push_back("APPENDLIMIT " + std::to_string(settings.max_literal));
+  // RFC 8474: the id SELECT's OK [MAILBOXID] shows.
+  if (it.mailboxid) parts.push_back("MAILBOXID (M" + std::to_string(st.info.mailbox_id) + ")");
+  if (it.deleted_storage) parts.push_back("DELETED-STORAGE " + std::to_string(deleted_kib));
   std::string line = "STATUS " + to_wire(session, st.info.name) + " (";
   for (size_t i = 0; i < parts.size(); ++i) line += (i ? " " : "") + parts[i];
   return untagged(line + ")");
 }
 
-std::string mailbox_pattern(Reader& r) { return r.list_mailbox(); }
-
 }  // namespace
 
 asio::awaitable<Result> cmd_list(Context& ctx) {
-  bool lsub = ctx.command == "LSUB";
-  ctx.args.sp();
-  // LIST-EXTENDED selection options.
-  bool sel_subscribed = false, sel_special = false;
-  if (!lsub && ctx.args.try_char('(')) {
-    bool first = true;
-    while (!ctx.args.try_char(')')) {
-      if (!first) ctx.args.sp();
-      first = false;
-      std::string opt = to_upper(ctx.args.atom());
-      if (opt == "SUBSCRIBED") sel_subscribed = true;
-      else if (opt == "SPECIAL-USE") sel_special = true;
-      else if (opt == "REMOTE" || opt == "RECURSIVEMATCH") {
-      } else ctx.args.fail("unknown LIST selection option " + opt);
-    }
-    ctx.args.sp();
-  }
-  std::string reference = ctx.args.astring();
-  ctx.args.sp();
-  std::vector<std::string> patterns;
-  if (!lsub && ctx.args.try_char('(')) {
-    for (;;) {
-      patterns.push_back(mailbox_pattern(ctx.args));
-      if (ctx.args.try_char(')')) break;
-      ctx.args.sp();
-    }
-  } else {
-    patterns.push_back(mailbox_pattern(ctx.args));
-  }
-  bool ret_subscribed = sel_subscribed, ret_children = true, ret_special = true;
-  std::optional<StatusItems> ret_status;
-  if (!lsub && ctx.args.try_sp()) {
-    if (to_upper(ctx.args.atom()) != "RETURN") ctx.args.fail("expected RETURN");
-    ctx.args.sp();
-    ctx.args.expect('(');
-    bool first = true;
-    while (!ctx.args.try_char(')')) {
-      if (!first) ctx.args.sp();
-      first = false;
-      std::string opt = to_upper(ctx.args.atom());
-      if (opt == "SUBSCRIBED") ret_subscribed = true;
-      else if (opt == "CHILDREN") ret_children = true;
-      else if (opt == "SPECIAL-USE") ret_special = true;
-      else if (opt == "STATUS") {
-        ctx.args.sp();
-        ret_status = parse_status_items(ctx.args);
-      } else ctx.args.fail("unknown LIST return option " + opt);
-    }
-  }
-  ctx.args.end();
+  const bool lsub = ctx.command == "LSUB";
+  // RECURSIVEMATCH alone is refused by the parser (RFC 5258 3: BAD).
+  const ListArgs args = lsub ? parse_lsub_args(ctx.args) : parse_list_args(ctx.args);
+  const bool sel_subscribed = args.select_subscribed, sel_special = args.select_special_use;
+  const bool recursive = args.select_recursivematch;
+  // RFC 5258 3.1: the SUBSCRIBED selection implies RETURN (SUBSCRIBED).
+  // CHILDREN and SPECIAL-USE information is always returned (RFC 5258 4
+  // allows it; clients rely on it).
+  const bool ret_subscribed = sel_subscribed || args.return_subscribed, ret_children = true, ret_special = true;
+  const std::optional<StatusItems>& ret_status = args.return_status;
+  const std::string& reference = args.reference;
+  const std::vector<std::string>& patterns = args.patterns;
 
   // LIST "" "": the hierarchy delimiter and root (RFC 9051 6.3.9).
   if (patterns.size() == 1 && patterns[0].empty()) {
@@ -132,9 +90,11 @@ asio::awaitable<Result> cmd_list(Context& ctx) {
     std::vector<mailstore::MailboxInfo> boxes;
     std::vector<std::string> subscriptions;
     std::map<std::string, mailstore::MailboxStatus> status;
+    std::map<std::string, int64_t> deleted_kib;
   };
   const int64_t user_id = ctx.session.user_id;
   const bool want_status = ret_status.has_value();
+  const bool want_deleted_storage = want_status && ret_status->deleted_storage;
   auto query = [=](mailstore::MailStore& st) {
     Listing l;
     auto list = st.list(user_id);
@@ -143,7 +103,11 @@ asio::awaitable<Result> cmd_list(Context& ctx) {
     if (want_status) {
       std::vector<std::string> names;
       for (const auto& b : l.boxes) names.push_back(b.name);
-      for (auto& s : st.status(user_id, names)) l.status.emplace(s.info.name, std::move(s));
+      for (auto& s : st.status(user_id, names)) {
+        if (want_deleted_storage)
+          l.deleted_kib[s.info.name] = deleted_storage_kib(st, user_id, s.info.mailbox_id);
+        l.status.emplace(s.info.name, std::move(s));
+      }
     }
     return l;
   };
@@ -171,53 +135,96 @@ asio::awaitable<Result> cmd_list(Context& ctx) {
     co_return Result::ok("LSUB completed");
   }
 
-  std::vector<std::string> names;
-  if (sel_subscribed) {
-    for (const auto& n : listing.subscriptions)
-      if (matches(n)) names.push_back(n);
-  } else {
-    for (const auto& b : listing.boxes)
-      if (matches(b.name)) names.push_back(b.name);
-  }
   std::map<std::string, const mailstore::MailboxInfo*> by_name;
   for (const auto& b : listing.boxes) by_name[b.name] = &b;
+  // The selection criteria (RFC 5258 3.1): every option given must hold.
+  auto selected = [&](const std::string& name) {
+    if (sel_subscribed && !subscribed.count(name)) return false;
+    if (sel_special) {
+      auto it = by_name.find(name);
+      if (it == by_name.end() || !it->second->special_use) return false;
+    }
+    return true;
+  };
+  const std::vector<std::string>* universe = &listing.subscriptions;
+  std::vector<std::string> box_names;
+  if (!sel_subscribed) {
+    for (const auto& b : listing.boxes) box_names.push_back(b.name);
+    universe = &box_names;
+  }
+  // RECURSIVEMATCH (RFC 5258 3.5): a mailbox with a descendant that meets
+  // the criteria is listed too, with CHILDINFO, even when it does not meet
+  // them itself (or does not exist).
+  std::set<std::string> with_child;
+  if (recursive)
+    for (const auto& n : *universe) {
+      if (!selected(n)) continue;
+      for (size_t slash = n.find('/'); slash != std::string::npos; slash = n.find('/', slash + 1))
+        with_child.insert(n.substr(0, slash));
+    }
+  std::vector<std::string> names;
+  for (const auto& n : *universe)
+    if (matches(n) && (selected(n) || with_child.count(n))) names.push_back(n);
+  if (recursive) {
+    const std::set<std::string> listed(names.begin(), names.end()), known(universe->begin(), universe->end());
+    for (const auto& n : with_child)
+      if (!known.count(n) && !listed.count(n) && matches(n)) names.push_back(n);
+    std::sort(names.begin(), names.end());
+  }
+  std::string childinfo;  // the criteria, as CHILDINFO lists them
+  if (sel_subscribed) childinfo += "\"SUBSCRIBED\"";
+  if (sel_special) childinfo += std::string(childinfo.empty() ? "" : " ") + "\"SPECIAL-USE\"";
   for (const auto& name : names) {
     auto it = by_name.find(name);
     const mailstore::MailboxInfo* info = it == by_name.end() ? nullptr : it->second;
-    if (sel_special && !(info && info->special_use)) continue;
     std::vector<std::string> attrs;
     if (!info) attrs.push_back("\\NonExistent");
     if (ret_children && info) attrs.push_back(has_children(name) ? "\\HasChildren" : "\\HasNoChildren");
     if (ret_subscribed && subscribed.count(name)) attrs.push_back("\\Subscribed");
     if (ret_special && info && info->special_use) attrs.push_back(*info->special_use);
-    ctx.send(untagged("LIST " + flag_list(attrs) + " \"/\" " + to_wire(ctx.session, name)));
+    std::string line = "LIST " + flag_list(attrs) + " \"/\" " + to_wire(ctx.session, name);
+    if (with_child.count(name)) line += " (\"CHILDINFO\" (" + childinfo + "))";
+    ctx.send(untagged(line));
     if (ret_status && info) {
       auto st = listing.status.find(name);
-      if (st != listing.status.end()) ctx.send(render_status(ctx.session, st->second, *ret_status));
+      if (st != listing.status.end()) {
+        auto kib = listing.deleted_kib.find(name);
+        ctx.send(render_status(ctx.session, ctx.services.settings, st->second, *ret_status,
+                               kib == listing.deleted_kib.end() ? 0 : kib->second));
+      }
     }
   }
   co_return Result::ok("LIST completed");
 }
 
 asio::awaitable<Result> cmd_namespace(Context& ctx) {
-  ctx.args.end();
+  parse_no_args(ctx.args);
   // One personal namespace, no shared or other users' namespaces.
   ctx.send(untagged("NAMESPACE ((\"\" \"/\")) NIL NIL"));
   co_return Result::ok("NAMESPACE completed");
 }
 
 asio::awaitable<Result> cmd_status(Context& ctx) {
-  ctx.args.sp();
-  const std::string name = from_wire(ctx.session, ctx.args.astring());
-  ctx.args.sp();
-  StatusItems items = parse_status_items(ctx.args);
-  ctx.args.end();
+  const StatusArgs args = parse_status_args(ctx.args);
+  const std::string name = from_wire(ctx.session, args.mailbox);
+  const StatusItems items = args.items;
+  // STATUS HIGHESTMODSEQ is a CONDSTORE-enabling command (RFC 7162 3.1).
   if (items.highestmodseq) enable_condstore(ctx);
   const int64_t user_id = ctx.session.user_id;
-  auto query = [=](mailstore::MailStore& st) { return st.status(user_id, {name}); };
-  auto st = co_await ctx.store(std::move(query));
-  if (st.empty()) co_return Result::no("No such mailbox", "NONEXISTENT");
-  ctx.send(render_status(ctx.session, st.front(), items));
+  struct Read {
+    std::vector<mailstore::MailboxStatus> status;
+    int64_t deleted_kib = 0;
+  };
+  auto query = [=](mailstore::MailStore& st) {
+    Read r;
+    r.status = st.status(user_id, {name});
+    if (items.deleted_storage && !r.status.empty())
+      r.deleted_kib = deleted_storage_kib(st, user_id, r.status.front().info.mailbox_id);
+    return r;
+  };
+  Read read = co_await ctx.store(std::move(query));
+  if (read.status.empty()) co_return Result::no("No such mailbox", "NONEXISTENT");
+  ctx.send(render_status(ctx.session, ctx.services.settings, read.status.front(), items, read.deleted_kib));
   co_return Result::ok("STATUS completed");
 }
 

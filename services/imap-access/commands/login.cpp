@@ -5,6 +5,7 @@
 #include "services/imap-access/commands/registry.h"
 
 #include "common/mailstore/accounts.h"
+#include "services/imap-access/protocol/command_args.h"
 
 #include <spdlog/spdlog.h>
 
@@ -89,50 +90,20 @@ std::string base64_encode(std::string_view in) {
   return out;
 }
 
-// base64 (RFC 4648) for SASL; nullopt on invalid input.
-std::optional<std::string> base64_decode(std::string_view in) {
-  auto val = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  if (in.size() % 4 != 0) return std::nullopt;
-  std::string out;
-  for (size_t i = 0; i < in.size(); i += 4) {
-    int v[4];
-    int pad = 0;
-    for (int k = 0; k < 4; ++k) {
-      char c = in[i + k];
-      if (c == '=' && i + 4 == in.size() && k >= 2) {
-        v[k] = 0;
-        ++pad;
-      } else {
-        if (pad) return std::nullopt;
-        v[k] = val(c);
-        if (v[k] < 0) return std::nullopt;
-      }
-    }
-    uint32_t n = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
-    out += static_cast<char>(n >> 16);
-    if (pad < 2) out += static_cast<char>((n >> 8) & 0xff);
-    if (pad < 1) out += static_cast<char>(n & 0xff);
-  }
-  return out;
+// LOGIN's userid and password are bounded and NUL-free by the parser
+// (protocol/command_args.h); SASL PLAIN and LOGIN credentials arrive base64
+// encoded and are held to the same rule here: NUL could only be a client's
+// attempt to smuggle a second field past authd.
+bool valid_credential(const std::string& s) {
+  return s.size() <= kMaxCredentialOctets && s.find('\0') == std::string::npos;
 }
 
 }  // namespace
 
 asio::awaitable<Result> cmd_login(Context& ctx) {
-  ctx.args.sp();
-  std::string user = ctx.args.astring();
-  ctx.args.sp();
-  std::string password = ctx.args.astring();
-  ctx.args.end();
+  const LoginArgs args = parse_login_args(ctx.args);
   if (!plaintext_allowed(ctx)) co_return Result::no("LOGIN is disabled before STARTTLS", "PRIVACYREQUIRED");
-  co_return co_await finish_login(ctx, user, password, "LOGIN");
+  co_return co_await finish_login(ctx, args.userid, args.password, "LOGIN");
 }
 
 namespace {
@@ -153,7 +124,7 @@ asio::awaitable<ClientAnswer> ask_client(Context& ctx, const std::string& challe
     answer.error = Result::bad("Connection lost during authentication");
   } else if (*line == "*") {
     answer.error = Result::bad("Authentication cancelled");
-  } else if (auto decoded = base64_decode(*line)) {
+  } else if (auto decoded = decode_sasl_base64(*line)) {
     answer.data = std::move(*decoded);
   } else {
     answer.error = Result::bad("Invalid base64 in authentication data");
@@ -190,28 +161,14 @@ asio::awaitable<Result> authenticate_sasl(Context& ctx, const std::string& mecha
 }  // namespace
 
 asio::awaitable<Result> cmd_authenticate(Context& ctx) {
-  ctx.args.sp();
-  std::string mechanism = to_upper(ctx.args.atom());
-  std::optional<std::string> initial;
-  if (ctx.args.try_sp()) {
-    // SASL-IR (RFC 4959): "=" is an empty initial response.
-    std::string ir = ctx.args.atom();
-    initial = ir == "=" ? "" : ir;
-  }
-  ctx.args.end();
-  std::optional<std::string> decoded_ir;
-  auto decode_initial = [&]() -> std::optional<Result> {
-    if (!initial) return std::nullopt;
-    if (*initial == "*") return Result::bad("Authentication cancelled");
-    decoded_ir = base64_decode(*initial);
-    if (!decoded_ir) return Result::bad("Invalid base64 in authentication data");
-    return std::nullopt;
-  };
+  // The initial response (SASL-IR, RFC 4959) comes decoded; invalid base64
+  // and "*" in it are syntax errors (BAD) before anything is sent to authd.
+  AuthenticateArgs args = parse_authenticate_args(ctx.args);
+  const std::string mechanism = args.mechanism;
   if (mechanism == "SCRAM-SHA-256") {
     // Not offered before STARTTLS either (capability.cpp): the session would be cleartext.
     if (!plaintext_allowed(ctx)) co_return Result::no("Authentication is disabled before STARTTLS", "PRIVACYREQUIRED");
-    if (auto bad = decode_initial()) co_return *bad;
-    Result result = co_await authenticate_sasl(ctx, mechanism, std::move(decoded_ir));
+    Result result = co_await authenticate_sasl(ctx, mechanism, std::move(args.initial_response));
     co_return result;
   }
   if (mechanism == "LOGIN") {
@@ -219,44 +176,45 @@ asio::awaitable<Result> cmd_authenticate(Context& ctx) {
     // response is the user name. Decoded here and checked with Authenticate,
     // like PLAIN (authd README), so the quota comes with the answer.
     if (!plaintext_allowed(ctx)) co_return Result::no("LOGIN is disabled before STARTTLS", "PRIVACYREQUIRED");
-    if (auto bad = decode_initial()) co_return *bad;
     std::string user;
-    if (decoded_ir) {
-      user = *decoded_ir;
+    if (args.initial_response) {
+      user = std::move(*args.initial_response);
     } else {
       const std::string username_prompt = "Username:";
       ClientAnswer answer = co_await ask_client(ctx, username_prompt);
       if (answer.error) co_return *answer.error;
       user = *answer.data;
     }
+    if (!valid_credential(user)) co_return Result::bad("Invalid user name");
     const std::string password_prompt = "Password:";
     ClientAnswer answer = co_await ask_client(ctx, password_prompt);
     if (answer.error) co_return *answer.error;
     const std::string password = *answer.data;
+    if (!valid_credential(password)) co_return Result::bad("Invalid password");
     Result result = co_await finish_login(ctx, user, password, "LOGIN");
     co_return result;
   }
   if (mechanism != "PLAIN") co_return Result::no("Unsupported authentication mechanism", "CANNOT");
   if (!plaintext_allowed(ctx)) co_return Result::no("PLAIN is disabled before STARTTLS", "PRIVACYREQUIRED");
-  std::string encoded;
-  if (initial) {
-    encoded = *initial;
+  std::string decoded;
+  if (args.initial_response) {
+    decoded = std::move(*args.initial_response);
   } else {
-    std::string prompt;
-    auto line = co_await ctx.continuation(prompt);
-    if (!line) co_return Result::bad("Connection lost during authentication");
-    encoded = *line;
+    // An empty challenge: "+ " (RFC 4616 sends none).
+    const std::string no_challenge;
+    ClientAnswer answer = co_await ask_client(ctx, no_challenge);
+    if (answer.error) co_return *answer.error;
+    decoded = std::move(*answer.data);
   }
-  if (encoded == "*") co_return Result::bad("Authentication cancelled");
-  auto decoded = base64_decode(encoded);
-  if (!decoded) co_return Result::bad("Invalid base64 in authentication data");
-  // message = [authzid] NUL authcid NUL passwd
-  auto first = decoded->find('\0');
-  auto second = first == std::string::npos ? std::string::npos : decoded->find('\0', first + 1);
+  // message = [authzid] NUL authcid NUL passwd (RFC 4616 2); no field holds a NUL.
+  auto first = decoded.find('\0');
+  auto second = first == std::string::npos ? std::string::npos : decoded.find('\0', first + 1);
   if (second == std::string::npos) co_return Result::bad("Malformed PLAIN authentication data");
-  std::string authzid = decoded->substr(0, first);
-  std::string authcid = decoded->substr(first + 1, second - first - 1);
-  std::string password = decoded->substr(second + 1);
+  std::string authzid = decoded.substr(0, first);
+  std::string authcid = decoded.substr(first + 1, second - first - 1);
+  std::string password = decoded.substr(second + 1);
+  if (!valid_credential(authzid) || !valid_credential(authcid) || !valid_credential(password))
+    co_return Result::bad("Malformed PLAIN authentication data");
   // Acting as another user (proxy authorisation) is not supported.
   if (!authzid.empty() && authzid != authcid)
     co_return Result::no("Authorization identity must match", "AUTHORIZATIONFAILED");
@@ -264,7 +222,7 @@ asio::awaitable<Result> cmd_authenticate(Context& ctx) {
 }
 
 asio::awaitable<Result> cmd_starttls(Context& ctx) {
-  ctx.args.end();
+  parse_no_args(ctx.args);
   if (ctx.session.tls) co_return Result::bad("TLS is already active");
   if (!ctx.services.tls_context) co_return Result::no("TLS is not configured");
   ctx.effect = Effect::kStartTls;

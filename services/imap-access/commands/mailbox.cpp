@@ -3,6 +3,7 @@
 #include "services/imap-access/commands/registry.h"
 
 #include "common/mailstore/mail_store.h"
+#include "services/imap-access/protocol/command_args.h"
 
 namespace postline::imap {
 
@@ -22,17 +23,13 @@ Result from_error(mailstore::StoreError e, const char* ok_text) {
   return Result::no("Operation failed");
 }
 
-std::string name_arg(Context& ctx) {
-  ctx.args.sp();
-  return from_wire(ctx.session, ctx.args.astring());
-}
+// DELETE, SUBSCRIBE, UNSUBSCRIBE: one mailbox name, as the store spells it.
+std::string name_arg(Context& ctx) { return from_wire(ctx.session, parse_mailbox_args(ctx.args).mailbox); }
 
 }  // namespace
 
 asio::awaitable<Result> cmd_create(Context& ctx) {
-  const std::string name = name_arg(ctx);
-  if (ctx.args.try_sp()) ctx.args.fail("CREATE parameters are not supported");
-  ctx.args.end();
+  const std::string name = from_wire(ctx.session, parse_create_args(ctx.args).mailbox);
   const int64_t user_id = ctx.session.user_id;
   auto call = [=](mailstore::MailStore& st) { return st.create_mailbox(user_id, name); };
   auto err = co_await ctx.store(std::move(call));
@@ -41,7 +38,6 @@ asio::awaitable<Result> cmd_create(Context& ctx) {
 
 asio::awaitable<Result> cmd_delete(Context& ctx) {
   const std::string name = name_arg(ctx);
-  ctx.args.end();
   const int64_t user_id = ctx.session.user_id;
   auto call = [=](mailstore::MailStore& st) { return st.delete_mailbox(user_id, name); };
   auto err = co_await ctx.store(std::move(call));
@@ -49,9 +45,8 @@ asio::awaitable<Result> cmd_delete(Context& ctx) {
 }
 
 asio::awaitable<Result> cmd_rename(Context& ctx) {
-  const std::string from = name_arg(ctx);
-  const std::string to = name_arg(ctx);
-  ctx.args.end();
+  const RenameArgs args = parse_rename_args(ctx.args);
+  const std::string from = from_wire(ctx.session, args.from), to = from_wire(ctx.session, args.to);
   const int64_t user_id = ctx.session.user_id;
   auto call = [=](mailstore::MailStore& st) { return st.rename_mailbox(user_id, from, to); };
   auto err = co_await ctx.store(std::move(call));
@@ -60,7 +55,6 @@ asio::awaitable<Result> cmd_rename(Context& ctx) {
 
 asio::awaitable<Result> cmd_subscribe(Context& ctx) {
   const std::string name = name_arg(ctx);
-  ctx.args.end();
   const int64_t user_id = ctx.session.user_id;
   auto call = [=](mailstore::MailStore& st) { return st.subscribe(user_id, name); };
   // Subscribing to a name that does not exist is refused: it only confuses
@@ -72,7 +66,6 @@ asio::awaitable<Result> cmd_subscribe(Context& ctx) {
 
 asio::awaitable<Result> cmd_unsubscribe(Context& ctx) {
   const std::string name = name_arg(ctx);
-  ctx.args.end();
   const int64_t user_id = ctx.session.user_id;
   auto call = [=](mailstore::MailStore& st) {
     st.unsubscribe(user_id, name);

@@ -7,6 +7,7 @@
 
 #include "common/mailstore/accounts.h"
 #include "common/mailstore/mail_store.h"
+#include "services/imap-access/protocol/command_args.h"
 
 namespace postline::imap {
 
@@ -46,10 +47,12 @@ std::string notify_list_line(const SessionState& s, const std::string& attribute
 }
 
 asio::awaitable<Result> cmd_notify(Context& ctx) {
-  NotifyParse parsed = parse_notify(ctx.args);
+  // The whole command is read first: an unsupported event is NO [BADEVENT]
+  // only when nothing after it is a syntax error (that is BAD).
+  NotifyArgs parsed = parse_notify_args(ctx.args);
   switch (parsed.outcome) {
-    case NotifyParse::Outcome::kBad: co_return Result::bad("NOTIFY: " + parsed.error);
-    case NotifyParse::Outcome::kBadEvent: co_return Result::no("NOTIFY: " + parsed.error, kSupportedNotifyEvents);
+    case NotifyParse::Outcome::kBad: co_return Result::bad("NOTIFY: invalid arguments");  // parse_notify_args throws instead
+    case NotifyParse::Outcome::kBadEvent: co_return Result::no("NOTIFY: " + parsed.bad_event, kSupportedNotifyEvents);
     case NotifyParse::Outcome::kNone:
       ctx.session.notify.reset();
       ++ctx.session.notify_generation;

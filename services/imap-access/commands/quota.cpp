@@ -15,6 +15,7 @@
 #include "services/imap-access/commands/registry.h"
 
 #include "common/mailstore/mail_store.h"
+#include "services/imap-access/protocol/command_args.h"
 
 #include <spdlog/spdlog.h>
 
@@ -84,9 +85,7 @@ asio::awaitable<void> refresh_limits(Context& ctx, bool force) {
 }
 
 asio::awaitable<Result> cmd_getquotaroot(Context& ctx) {
-  ctx.args.sp();
-  const std::string name = from_wire(ctx.session, ctx.args.astring());
-  ctx.args.end();
+  const std::string name = from_wire(ctx.session, parse_mailbox_args(ctx.args).mailbox);
   const int64_t user_id = ctx.session.user_id;
   auto query = [=](mailstore::MailStore& st) { return st.find_mailbox(user_id, name).has_value(); };
   bool exists = co_await ctx.store(std::move(query));
@@ -104,9 +103,7 @@ asio::awaitable<Result> cmd_getquotaroot(Context& ctx) {
 }
 
 asio::awaitable<Result> cmd_getquota(Context& ctx) {
-  ctx.args.sp();
-  const std::string root = ctx.args.astring();
-  ctx.args.end();
+  const std::string root = parse_getquota_args(ctx.args).root;
   auto address = root_address(root);
   if (!address) co_return Result::no("No such quota root", "NONEXISTENT");
   if (address->empty()) {
@@ -135,32 +132,15 @@ asio::awaitable<Result> cmd_getquota(Context& ctx) {
 // limits; a resource not listed has none afterwards (RFC 9208 4.1.3), so an
 // empty list removes every limit.
 asio::awaitable<Result> cmd_setquota(Context& ctx) {
-  ctx.args.sp();
-  const std::string root = ctx.args.astring();
-  ctx.args.sp();
-  ctx.args.expect('(');
-  std::optional<int64_t> storage_kib, messages;
-  std::string unknown;
-  if (!ctx.args.try_char(')')) {
-    do {
-      std::string resource = to_upper(ctx.args.atom());
-      ctx.args.sp();
-      const uint64_t limit = ctx.args.number64();
-      // Bounded so bytes (KiB * 1024) fit authd's int64 with room to spare.
-      if (limit > (uint64_t{1} << 40)) throw SyntaxError("Resource limit too large");
-      if (resource == "STORAGE") {
-        if (storage_kib) throw SyntaxError("STORAGE given twice");
-        storage_kib = static_cast<int64_t>(limit);
-      } else if (resource == "MESSAGE") {
-        if (messages) throw SyntaxError("MESSAGE given twice");
-        messages = static_cast<int64_t>(limit);
-      } else if (unknown.empty()) {
-        unknown = resource;
-      }
-    } while (ctx.args.try_sp());
-    ctx.args.expect(')');
-  }
-  ctx.args.end();
+  // Limits are bounded (KiB * 1024 fits authd's int64 with room to spare);
+  // a resource given twice is BAD, one we do not know is listed for the NO below.
+  const SetQuotaArgs args = parse_setquota_args(ctx.args);
+  const std::string& root = args.root;
+  const std::optional<int64_t> storage_kib =
+      args.storage_kib ? std::optional<int64_t>(static_cast<int64_t>(*args.storage_kib)) : std::nullopt;
+  const std::optional<int64_t> messages =
+      args.messages ? std::optional<int64_t>(static_cast<int64_t>(*args.messages)) : std::nullopt;
+  const std::string unknown = args.unsupported.empty() ? std::string() : args.unsupported.front();
   auto address = root_address(root);
   if (!address) co_return Result::no("No such quota root", "NONEXISTENT");
   // RFC 9208 4.1.3: an unsupported resource makes the whole command fail.

@@ -6,6 +6,7 @@
 // which is what clients ask most (UNSEEN, DELETED, UID ranges).
 #include "services/imap-access/commands/registry.h"
 
+#include "services/imap-access/protocol/command_args.h"
 #include "services/imap-access/protocol/search_keys.h"
 
 #include <algorithm>
@@ -135,7 +136,7 @@ bool uses_modseq(const SearchKey& k) {
 }  // namespace
 
 asio::awaitable<Result> cmd_search(Context& ctx) {
-  SearchRequest req = parse_search(ctx.args);
+  SearchRequest req = parse_search_args(ctx.args, ctx.uid).request;
   if (req.charset != "US-ASCII" && req.charset != "UTF-8")
     co_return Result::no("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)");
   auto& sel = *ctx.session.selected;

@@ -4,62 +4,47 @@
 
 #include "common/mailstore/accounts.h"
 #include "common/mailstore/mail_store.h"
+#include "services/imap-access/protocol/command_args.h"
 #include "services/imap-access/protocol/sequence_set.h"
 
+#include <algorithm>
 
 namespace postline::imap {
 
 namespace {
 
+// RFC 7162 3.2.5.2: the client's (message number, UID) pairs. Where the
+// view still has that UID at that number, no message below it was expunged
+// since the client's state: the messages below a UID it knew are the same
+// ones now (UIDs only grow, so none can have appeared below it). Returns the
+// highest such UID, 0 when no pair matches.
+uint32_t unchanged_below(const SelectedMailbox& sel, const SelectArgs::SeqMatch& m) {
+  std::vector<uint32_t> msns, uids;
+  for (auto [lo, hi] : m.msns.resolve(UINT32_MAX))
+    for (uint64_t n = lo; n <= hi && msns.size() <= sel.exists(); ++n) msns.push_back(static_cast<uint32_t>(n));
+  for (auto [lo, hi] : m.uids.resolve(UINT32_MAX))
+    for (uint64_t n = lo; n <= hi && uids.size() < msns.size(); ++n) uids.push_back(static_cast<uint32_t>(n));
+  uint32_t floor = 0;
+  for (size_t i = 0; i < msns.size() && i < uids.size(); ++i)
+    if (msns[i] >= 1 && msns[i] <= sel.exists() && sel.uid_at(msns[i]) == uids[i]) floor = std::max(floor, uids[i]);
+  return floor;
+}
+
 asio::awaitable<Result> open(Context& ctx, bool read_only) {
-  ctx.args.sp();
-  std::string name = from_wire(ctx.session, ctx.args.astring());
-  struct Qresync {
-    int64_t uidvalidity = 0, modseq = 0;
-    std::optional<SequenceSet> known;
-  };
-  std::optional<Qresync> qresync;
-  bool condstore = false;  // applied only once the whole command parsed
-  if (ctx.args.try_sp()) {
-    // RFC 7162: SELECT mailbox (CONDSTORE) / (QRESYNC (uidvalidity modseq [known-uids [seq-match]]))
-    ctx.args.expect('(');
-    std::string param = to_upper(ctx.args.atom());
-    if (param == "CONDSTORE") {
-      condstore = true;
-    } else if (param == "QRESYNC") {
-      if (!ctx.session.qresync) co_return Result::bad("QRESYNC is not enabled");
-      ctx.args.sp();
-      ctx.args.expect('(');
-      Qresync q;
-      q.uidvalidity = ctx.args.nz_number();
-      ctx.args.sp();
-      q.modseq = static_cast<int64_t>(ctx.args.number64());
-      if (ctx.args.try_sp() && ctx.args.peek() != '(') {
-        q.known = SequenceSet::parse(ctx.args.sequence_set_text());
-        if (!q.known) ctx.args.fail("invalid known-uids");
-        ctx.args.try_sp();
-      }
-      if (ctx.args.try_char('(')) {
-        // seq-match-data only narrows what we would send anyway: accept and ignore.
-        while (!ctx.args.at_end() && ctx.args.peek() != ')') ctx.args.expect(ctx.args.peek());
-        ctx.args.expect(')');
-      }
-      ctx.args.expect(')');
-      qresync = q;
-    } else {
-      ctx.args.fail("unsupported SELECT parameter");
-    }
-    ctx.args.expect(')');
-  }
-  ctx.args.end();
-  if (condstore) ctx.session.condstore = true;
+  const SelectArgs args = parse_select_args(ctx.args);
+  // RFC 7162 3.2.5: QRESYNC without ENABLE QRESYNC is BAD (and changes nothing).
+  if (args.qresync && !ctx.session.qresync) co_return Result::bad("QRESYNC is not enabled");
+  const std::string name = from_wire(ctx.session, args.mailbox);
+  const std::optional<SelectArgs::Qresync>& qresync = args.qresync;
+  if (args.condstore) ctx.session.condstore = true;
   // A failed SELECT leaves no mailbox selected (RFC 9051 6.3.2).
   if (ctx.session.selected) {
     ctx.session.selected.reset();
     ctx.session.state = State::kAuthenticated;
     ctx.send(untagged("OK [CLOSED] Previous mailbox closed"));
   }
-  const std::optional<int64_t> since = qresync ? std::optional<int64_t>(qresync->modseq) : std::nullopt;
+  const std::optional<int64_t> since =
+      qresync ? std::optional<int64_t>(static_cast<int64_t>(qresync->modseq)) : std::nullopt;
   const int64_t user_id = ctx.session.user_id;
   // The store's index snapshot: cheap for a mailbox opened before (the store
   // reads only what changed since), and no message rows at all.
@@ -85,13 +70,17 @@ asio::awaitable<Result> open(Context& ctx, bool read_only) {
   ctx.send(untagged("OK [MAILBOXID (M" + std::to_string(sel.mailbox_id) + ")] Ok"));
   if (qresync && qresync->uidvalidity == sel.uidvalidity) {
     // RFC 7162 3.2.5.1: what vanished and what changed since the client's MODSEQ.
+    // The store's list is exact unless its history was pruned (then every
+    // missing UID); seq-match-data narrows the latter.
+    const uint32_t floor = qresync->seq_match ? unchanged_below(sel, *qresync->seq_match) : 0;
     std::vector<uint32_t> vanished;
     for (uint32_t uid : opened.vanished)
-      if (!qresync->known || qresync->known->contains(uid, UINT32_MAX)) vanished.push_back(uid);
+      if (uid > floor && (!qresync->known_uids || qresync->known_uids->contains(uid, UINT32_MAX)))
+        vanished.push_back(uid);
     if (!vanished.empty()) ctx.send(untagged("VANISHED (EARLIER) " + SequenceSet::format(vanished)));
     std::string changed;
     for (uint32_t msn = 1; msn <= sel.exists(); ++msn) {
-      if (sel.modseq_at(msn) <= qresync->modseq) continue;
+      if (sel.modseq_at(msn) <= static_cast<int64_t>(qresync->modseq)) continue;
       changed += "* " + std::to_string(msn) + " FETCH (UID " + std::to_string(sel.uid_at(msn)) + " FLAGS ";
       sel.append_flag_list(changed, msn);
       changed += " MODSEQ (" + std::to_string(sel.modseq_at(msn)) + "))\r\n";
@@ -110,7 +99,7 @@ asio::awaitable<Result> cmd_select(Context& ctx) { co_return co_await open(ctx, 
 asio::awaitable<Result> cmd_examine(Context& ctx) { co_return co_await open(ctx, true); }
 
 asio::awaitable<Result> cmd_close(Context& ctx) {
-  ctx.args.end();
+  parse_no_args(ctx.args);
   auto& sel = *ctx.session.selected;
   // CLOSE expunges silently (no EXPUNGE responses) unless read-only.
   if (!sel.read_only) {
@@ -124,7 +113,7 @@ asio::awaitable<Result> cmd_close(Context& ctx) {
 }
 
 asio::awaitable<Result> cmd_unselect(Context& ctx) {
-  ctx.args.end();
+  parse_no_args(ctx.args);
   ctx.session.selected.reset();
   ctx.session.state = State::kAuthenticated;
   co_return Result::ok("UNSELECT completed");

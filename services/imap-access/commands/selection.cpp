@@ -4,6 +4,13 @@
 
 namespace postline::imap {
 
+std::optional<std::string> check_message_numbers(const SelectedMailbox& sel, const SequenceSet& set, bool by_uid) {
+  if (by_uid || sel.exists() == 0) return std::nullopt;
+  for (auto [lo, hi] : set.resolve(sel.exists()))
+    if (lo == 0 || hi > sel.exists()) return "Invalid message sequence number";
+  return std::nullopt;
+}
+
 std::optional<std::string> select_messages(const SelectedMailbox& sel, const SequenceSet& set, bool by_uid,
                                            std::vector<Selected>& out) {
   out.clear();

@@ -20,5 +20,8 @@ struct Selected {
 // beyond the mailbox (RFC 9051: BAD); UIDs that do not exist are skipped.
 std::optional<std::string> select_messages(const SelectedMailbox& sel, const SequenceSet& set, bool by_uid,
                                            std::vector<Selected>& out);
+// The error select_messages would give, without listing the messages (so a
+// command can refuse before it changes anything, at the cost of its ranges).
+std::optional<std::string> check_message_numbers(const SelectedMailbox& sel, const SequenceSet& set, bool by_uid);
 
 }  // namespace postline::imap

@@ -4,57 +4,35 @@
 #include "services/imap-access/commands/selection.h"
 
 #include "common/mailstore/mail_store.h"
+#include "services/imap-access/protocol/command_args.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
 namespace postline::imap {
 
-bool valid_flags_for_store(const std::vector<std::string>& flags);
-
 asio::awaitable<Result> cmd_store(Context& ctx) {
-  ctx.args.sp();
-  auto set = SequenceSet::parse(ctx.args.sequence_set_text());
-  if (!set) ctx.args.fail("invalid sequence set");
-  ctx.args.sp();
-  std::optional<int64_t> unchanged_since;
-  if (ctx.args.try_char('(')) {
-    std::string mod = to_upper(ctx.args.atom());
-    if (mod != "UNCHANGEDSINCE") ctx.args.fail("unknown STORE modifier " + mod);
-    ctx.args.sp();
-    unchanged_since = static_cast<int64_t>(ctx.args.number64());
-    ctx.args.expect(')');
-    ctx.args.sp();
-  }
-  std::string op = to_upper(ctx.args.atom());
-  mailstore::FlagMode mode = mailstore::FlagMode::kReplace;
-  if (!op.empty() && op[0] == '+') mode = mailstore::FlagMode::kAdd, op.erase(0, 1);
-  else if (!op.empty() && op[0] == '-') mode = mailstore::FlagMode::kRemove, op.erase(0, 1);
-  bool silent = false;
-  if (op == "FLAGS.SILENT") silent = true;
-  else if (op != "FLAGS") ctx.args.fail("expected FLAGS, +FLAGS or -FLAGS");
-  ctx.args.sp();
-  std::vector<std::string> flags;
-  if (ctx.args.peek() == '(') {
-    flags = ctx.args.flag_list();
-  } else {
-    for (;;) {
-      flags.push_back(ctx.args.flag());
-      if (!ctx.args.try_sp()) break;
-    }
-  }
-  ctx.args.end();
-  if (!valid_flags_for_store(flags)) co_return Result::bad("Invalid system flag");
-  if (unchanged_since) enable_condstore(ctx);
+  // Flags come checked (no \Recent, no unknown \flags) with system flags in
+  // canonical case.
+  const StoreArgs args = parse_store_args(ctx.args, ctx.uid);
   auto& sel = *ctx.session.selected;
-  if (sel.read_only) co_return Result::no("Mailbox is read-only", "READ-ONLY");
-
   std::vector<Selected> targets;
-  if (auto bad = select_messages(sel, *set, ctx.uid, targets)) co_return Result::bad(*bad);
+  if (auto bad = select_messages(sel, args.set, ctx.uid, targets)) co_return Result::bad(*bad);
+  // Only a valid command enables CONDSTORE (RFC 7162 3.1), with the
+  // HIGHESTMODSEQ the client has not heard yet.
+  if (args.unchanged_since) enable_condstore(ctx);
+  if (sel.read_only) co_return Result::no("Mailbox is read-only", "READ-ONLY");
+  const mailstore::FlagMode mode = args.mode == StoreMode::kAdd      ? mailstore::FlagMode::kAdd
+                                   : args.mode == StoreMode::kRemove ? mailstore::FlagMode::kRemove
+                                                                     : mailstore::FlagMode::kReplace;
+  const bool silent = args.silent;
+  const std::optional<int64_t> unchanged_since =
+      args.unchanged_since ? std::optional<int64_t>(static_cast<int64_t>(*args.unchanged_since)) : std::nullopt;
   std::vector<uint32_t> uids;
   for (const auto& t : targets) uids.push_back(t.uid);
   const int64_t user_id = ctx.session.user_id, mailbox_id = sel.mailbox_id;
-  auto call = [=, wanted = mailstore::flags_from_names(flags)](mailstore::MailStore& st) {
+  auto call = [=, wanted = mailstore::flags_from_names(args.flags)](mailstore::MailStore& st) {
     return st.store_flags(user_id, mailbox_id, uids, mode, wanted, unchanged_since);
   };
   mailstore::FlagUpdate update = co_await ctx.store(std::move(call));
