@@ -23,6 +23,14 @@ Connection::Connection(net::tcp::socket socket, ServerContext& server, std::stri
       receiver_(ReceiverLimits{server.services.settings.max_line, server.services.settings.max_literal,
                                server.services.settings.literal_budget.get()}),
       implicit_tls_(implicit_tls),
+      dispatcher_(session_, server.services,
+                  SessionIo{[this](std::string s) { send(std::move(s)); },
+                            [this]() -> asio::awaitable<void> { co_await flush(); },
+                            [this](const std::string& prompt) -> asio::awaitable<std::optional<std::string>> {
+                              send("+ " + prompt + "\r\n");
+                              co_await flush();
+                              co_return co_await read_line();
+                            }}),
       pump_wake_(wake_.get_executor()),
       pump_done_(wake_.get_executor()) {
   session_.session_id = log::new_session_id();
@@ -70,9 +78,9 @@ asio::awaitable<void> Connection::flush() {
 }
 
 bool Connection::too_many_bad() {
-  if (++session_.bad_commands <= server_.services.settings.max_bad_commands) return false;
-  send(untagged("BYE Too many invalid commands"));
-  spdlog::info("[s:{}] too many invalid commands, closing", session_.session_id);
+  auto bye = dispatcher_.count_bad();
+  if (!bye) return false;
+  send(std::move(*bye));
   closing_ = true;
   return true;
 }
@@ -220,72 +228,9 @@ asio::awaitable<void> Connection::run(bool over_limit) {
 
 asio::awaitable<void> Connection::handle(std::string text) {
   const auto started = std::chrono::steady_clock::now();
-  Reader args(text);
-  std::string tag, name;
-  try {
-    tag = args.tag();
-    args.sp();
-    name = to_upper(args.atom());
-    if (name == "UID") {
-      args.sp();
-      name = "UID " + to_upper(args.atom());
-    }
-  } catch (const SyntaxError& e) {
-    server_.metrics->protocol_error("syntax");
-    if (tag.empty()) send(untagged(std::string("BAD ") + e.what()));
-    else send(tagged(tag, Status::kBad, "", std::string("Invalid command: ") + e.what()));
-    too_many_bad();
-    co_return;
-  }
-  const CommandSpec* spec = find_command(name);
-  if (!spec) {
-    server_.metrics->command("unknown", "bad", std::chrono::steady_clock::now() - started);
-    send(tagged(tag, Status::kBad, "", "Unknown command"));
-    too_many_bad();
-    co_return;
-  }
-  unsigned mask = session_.state == State::kNotAuthenticated ? kNotAuth
-                  : session_.state == State::kAuthenticated  ? kAuth
-                                                             : kSelectedState;
-  if (!(spec->states & mask)) {
-    const char* why = session_.state == State::kNotAuthenticated ? "Log in first"
-                      : session_.state == State::kAuthenticated  ? "Select a mailbox first"
-                                                                 : "Command not valid in this state";
-    server_.metrics->command(spec->name, "bad", std::chrono::steady_clock::now() - started);
-    send(tagged(tag, Status::kBad, "", why));
-    too_many_bad();
-    co_return;
-  }
-
-  Context ctx{session_, server_.services, tag, spec->name, name.rfind("UID ", 0) == 0, args,
-              [this](std::string s) { send(std::move(s)); },
-              [this]() -> asio::awaitable<void> { co_await flush(); },
-              [this](const std::string& prompt) -> asio::awaitable<std::optional<std::string>> {
-                send("+ " + prompt + "\r\n");
-                co_await flush();
-                co_return co_await read_line();
-              }};
-  Result result;
-  std::string failure;
-  bool unavailable = false;
-  try {
-    result = co_await spec->handler(ctx);
-  } catch (const SyntaxError& e) {
-    result = Result::bad(std::string("Invalid arguments: ") + e.what());
-    server_.metrics->protocol_error("syntax");
-  } catch (const Unavailable& e) {
-    unavailable = true;
-    failure = e.what();
-  } catch (const std::exception& e) {
-    failure = e.what();
-  }
-  if (!failure.empty()) {
-    // The client gets a generic text; the log gets the detail.
-    spdlog::error("[s:{}] {} failed: {}", session_.session_id, spec->name, failure);
-    result = unavailable ? Result::no("Server temporarily unavailable, try again later", "UNAVAILABLE")
-                         : Result::no("Internal server error", "SERVERBUG");
-  }
-  if (result.code == "AUTHENTICATIONFAILED") {
+  Dispatched d = co_await dispatcher_.dispatch(std::move(text));
+  if (d.syntax_error) server_.metrics->protocol_error("syntax");
+  if (d.login_failed) {
     // Slow down password guessing on this connection (authd throttles across
     // connections): 1 s per failure so far, at most 5 s.
     failed_logins_ = std::min(failed_logins_ + 1, 5);
@@ -293,29 +238,25 @@ asio::awaitable<void> Connection::handle(std::string text) {
     boost::system::error_code ec;
     co_await delay.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
-  if (result.status == Status::kBad && too_many_bad()) {
-    send(tagged(tag, result.status, result.code, result.text));
+  const auto record = [&](const char* status) {
+    if (!d.command.empty()) server_.metrics->command(d.command, status, std::chrono::steady_clock::now() - started);
+  };
+  if (d.close) {
+    send(std::move(d.reply));
+    record(status_label(d.status));
+    closing_ = true;
     co_return;
-  }
-  // Changes other sessions (or instances) made reach this one after each
-  // command; EXPUNGE only where sequence numbers cannot be confused.
-  if (session_.state == State::kSelected && session_.mailbox_dirty && ctx.effect == Effect::kNone) {
-    try {
-      co_await sync_selected(ctx, !spec->uses_msn);
-    } catch (const std::exception& e) {
-      spdlog::warn("[s:{}] mailbox resync failed: {}", session_.session_id, e.what());
-    }
   }
   watch_selected();
   watch_notify();
-  if (ctx.effect == Effect::kIdle) {
-    co_await idle(tag);
-    server_.metrics->command(spec->name, "ok", std::chrono::steady_clock::now() - started);
+  if (d.effect == Effect::kIdle) {
+    co_await idle(d.tag);
+    record("ok");
     co_return;
   }
-  send(tagged(tag, result.status, result.code, result.text));
-  server_.metrics->command(spec->name, status_label(result.status), std::chrono::steady_clock::now() - started);
-  if (ctx.effect == Effect::kStartTls) {
+  send(std::move(d.reply));
+  record(status_label(d.status));
+  if (d.effect == Effect::kStartTls) {
     co_await flush();
     // Anything the client pipelined after STARTTLS arrived in plaintext and
     // must not be executed after the handshake (CVE-2011-0411 class).
@@ -328,7 +269,7 @@ asio::awaitable<void> Connection::handle(std::string text) {
       co_return;
     }
     session_.tls = true;
-  } else if (ctx.effect == Effect::kClose) {
+  } else if (d.effect == Effect::kClose) {
     closing_ = true;
   }
 }

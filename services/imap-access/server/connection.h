@@ -1,11 +1,13 @@
 // One IMAP connection: reads bytes from a net::Stream, frames them with the
-// sans-I/O Receiver, dispatches commands through the command table, writes
-// responses, and handles the connection-level effects (STARTTLS, IDLE, close).
+// sans-I/O Receiver, hands each command to the Dispatcher (commands/dispatch.h),
+// writes responses, and handles the connection-level effects (STARTTLS, IDLE,
+// close), metrics, the failed-login delay and the change notifier watches.
 // All of a connection's state lives on the single I/O thread.
 #pragma once
 
 #include "common/net/stream.h"
 #include "common/net/tls.h"
+#include "services/imap-access/commands/dispatch.h"
 #include "services/imap-access/commands/registry.h"
 #include "services/imap-access/protocol/receiver.h"
 #include "services/imap-access/server/metrics.h"
@@ -65,6 +67,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Receiver receiver_;
   SessionState session_;
   bool implicit_tls_;
+  Dispatcher dispatcher_;  // after session_: it keeps a reference
   std::string out_;
   bool writing_ = false;
   bool closing_ = false;

@@ -1,0 +1,131 @@
+// APPEND (RFC 9051 6.3.12) with APPENDUID (RFC 4315), literal8 (RFC 3516),
+// UTF8 (RFC 6855 3.4) and the quota (commands/append.cpp).
+#include "services/imap-access/commands/testing/session_harness.h"
+
+#include <gtest/gtest.h>
+
+namespace postline::imap {
+namespace {
+
+using namespace testing;  // postline::imap::testing: the harness
+
+// RFC 9051 6.3.12's example message.
+const std::string kExample =
+    "Date: Mon, 7 Feb 1994 21:52:25 -0800 (PST)\r\n"
+    "From: Fred Foobar <foobar@Blurdybloop.example>\r\n"
+    "Subject: afternoon meeting\r\n"
+    "To: mooch@owatagu.siam.edu.example\r\n"
+    "Message-Id: <B27397-0100000@Blurdybloop.example>\r\n"
+    "MIME-Version: 1.0\r\n"
+    "Content-Type: TEXT/PLAIN; CHARSET=US-ASCII\r\n"
+    "\r\n"
+    "Hello Joe, do you think we can meet at 3:30 tomorrow?\r\n";
+
+std::string lit(const std::string& s, const std::string& prefix = "") {
+  return prefix + "{" + std::to_string(s.size()) + "}\r\n" + s;
+}
+
+class Append : public ::testing::Test {
+ protected:
+  SessionHarness h;
+  void SetUp() override { h.login(); }
+  // The message as stored, read by another session (EXAMINE, UID FETCH BODY.PEEK[]).
+  std::string stored(const std::string& box, uint32_t uid) {
+    auto reader = h.another_session();
+    reader->login();
+    reader->run("x EXAMINE \"" + box + "\"");
+    const std::string r = reader->run("y UID FETCH " + std::to_string(uid) + " BODY.PEEK[]");
+    const size_t open = r.find(" BODY[] {");
+    if (open == std::string::npos) return "<none: " + r + ">";
+    const size_t close = r.find('}', open);
+    return r.substr(close + 3, std::stoul(r.substr(open + 9, close - open - 9)));
+  }
+  std::string uv(const std::string& box) {
+    return std::to_string(h.store().find_mailbox(h.user_id(), box)->uidvalidity);
+  }
+};
+
+TEST_F(Append, Rfc9051Example) {
+  EXPECT_EQ(h.run("A003 APPEND Drafts (\\Seen) " + lit(kExample)),
+            "A003 OK [APPENDUID " + uv("Drafts") + " 1] APPEND completed\r\n");
+  EXPECT_EQ(stored("Drafts", 1), kExample);
+  auto index = h.store().open(h.user_id(), "Drafts").index;
+  EXPECT_EQ(index->entries.at(0).system, mailstore::kSeen);
+}
+
+TEST_F(Append, FlagsAndInternalDate) {
+  h.run("a APPEND INBOX (\\Flagged $Todo \\draft) \" 7-Feb-1994 21:52:25 -0800\" " + lit(kExample));
+  ASSERT_EQ(h.last().status, Status::kOk);
+  h.select();
+  EXPECT_EQ(h.run("b FETCH 1 (FLAGS INTERNALDATE)"),
+            "* 1 FETCH (FLAGS (\\Flagged \\Draft $Todo) INTERNALDATE \"08-Feb-1994 05:52:25 +0000\")\r\n"
+            "b OK FETCH completed\r\n");
+}
+
+TEST_F(Append, ToTheSelectedMailboxAnnouncesItBeforeTheTaggedOk) {
+  h.select();
+  EXPECT_EQ(h.run("a APPEND INBOX ($New) " + lit(kExample)),
+            "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $New)\r\n"
+            "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $New \\*)] Flags permitted\r\n"
+            "* 1 EXISTS\r\n"
+            "a OK [APPENDUID 1 1] APPEND completed\r\n");
+}
+
+TEST_F(Append, Refusals) {
+  EXPECT_EQ(h.run("a APPEND Nowhere " + lit(kExample)), "a NO [TRYCREATE] No such mailbox\r\n");
+  EXPECT_EQ(h.run("b APPEND INBOX {0}\r\n"), "b NO Empty message\r\n");
+  h.auth().account(SessionHarness::kUser).quota_bytes = 100;
+  h.session().quota_read_at = {};  // APPEND re-reads limits older than 30 s
+  EXPECT_EQ(h.run("c APPEND INBOX " + lit(kExample)), "c NO [OVERQUOTA] Quota exceeded\r\n");
+  EXPECT_EQ(h.session().quota_bytes, 100);
+  EXPECT_EQ(h.store().status(h.user_id(), {"INBOX"}).at(0).messages, 0);
+}
+
+TEST_F(Append, BadArgumentsStoreNothing) {
+  for (const std::string& bad : std::vector<std::string>{
+           "a APPEND INBOX (\\Recent) " + lit(kExample), "a APPEND INBOX (\\Foo) " + lit(kExample),
+           "a APPEND INBOX \"31-Feb-1994 00:00:00 +0000\" " + lit(kExample), "a APPEND INBOX", "a APPEND INBOX ()",
+           "a APPEND INBOX " + lit(kExample) + " " + lit(kExample),  // MULTIAPPEND is not offered
+           "a APPEND INBOX " + lit(kExample) + " x", "a APPEND INBOX \"text\"", "a APPEND " + lit(kExample),
+           "a APPEND INBOX UTF8 " + lit(kExample, "~"),  // UTF8 takes "(" literal8 ")"
+           "a APPEND INBOX FOO (" + lit(kExample, "~") + ")"}) {
+    EXPECT_EQ(h.run(bad).rfind("a BAD Invalid arguments: ", 0), 0u) << bad.substr(0, 40);
+  }
+  EXPECT_EQ(h.store().status(h.user_id(), {"INBOX"}).at(0).messages, 0);
+}
+
+// A plain literal is canonicalised (bare LF -> CRLF); literal8 (~{n}) is kept
+// byte for byte, NUL included (RFC 3516 4.4).
+TEST_F(Append, Literal8KeepsTheBytes) {
+  const std::string bare = "Subject: bare\n\nline one\nline two\n";
+  static const char kBinary[] = "Subject: bin\r\n\r\n\x00\x01\nraw\n";
+  const std::string binary(kBinary, sizeof kBinary - 1);
+  h.run("a APPEND INBOX " + lit(bare));
+  h.run("b APPEND INBOX " + lit(binary, "~"));
+  ASSERT_EQ(h.last().status, Status::kOk) << h.last().reply;
+  EXPECT_EQ(stored("INBOX", 1), "Subject: bare\r\n\r\nline one\r\nline two\r\n");
+  EXPECT_EQ(stored("INBOX", 2), binary);
+}
+
+TEST_F(Append, Utf8NeedsUtf8Accept) {
+  const std::string m = "Subject: K\xc3\xa4se\r\n\r\nx\nx\r\n";
+  EXPECT_EQ(h.run("a APPEND INBOX UTF8 (" + lit(m, "~") + ")"), "a BAD UTF8 APPEND needs ENABLE UTF8=ACCEPT\r\n");
+  h.run("e ENABLE UTF8=ACCEPT");
+  EXPECT_EQ(h.run("b APPEND INBOX UTF8 (" + lit(m, "~") + ")"),
+            "b OK [APPENDUID 1 1] APPEND completed\r\n");
+  EXPECT_EQ(stored("INBOX", 1), "Subject: K\xc3\xa4se\r\n\r\nx\r\nx\r\n");  // not binary: canonicalised
+}
+
+// Through the Receiver: a synchronising literal is invited with "+", a
+// non-synchronising one (LITERAL+) is not.
+TEST_F(Append, LiteralsFromTheWire) {
+  EXPECT_EQ(h.client("a APPEND INBOX {" + std::to_string(kExample.size()) + "}\r\n"),
+            "+ Ready for literal data\r\n");
+  EXPECT_EQ(h.client(kExample + "\r\n"), "a OK [APPENDUID 1 1] APPEND completed\r\n");
+  EXPECT_EQ(h.client("b APPEND INBOX {" + std::to_string(kExample.size()) + "+}\r\n" + kExample + "\r\n"),
+            "b OK [APPENDUID 1 2] APPEND completed\r\n");
+  EXPECT_EQ(stored("INBOX", 2), kExample);
+}
+
+}  // namespace
+}  // namespace postline::imap
