@@ -8,6 +8,7 @@
 
 #include <cstring>
 #include <functional>
+#include <mutex>
 
 namespace postline::db::pq {
 
@@ -252,11 +253,65 @@ Result Connection::take(pg_result* r, bool sent) {
   throw Error(msg, state ? state : "");
 }
 
+namespace {
+// Every named statement this process has prepared, with its parameter types:
+// a new connection prepares them all in one round trip (prepare_known), so
+// the first command that runs on it does not pay one PREPARE per statement.
+struct KnownStatement {
+  std::string name, sql;
+  std::vector<unsigned> types;
+};
+std::mutex known_mu;
+std::vector<KnownStatement> known_statements;
+std::unordered_set<std::string> known_names;
+
+void remember(const char* name, const char* sql, const Params& p) {
+  if (std::string_view(name).rfind("pq_dyn_", 0) == 0) return;  // per-connection shapes
+  std::lock_guard lock(known_mu);
+  if (!known_names.insert(name).second) return;
+  known_statements.push_back({name, sql, std::vector<unsigned>(p.types(), p.types() + p.size())});
+}
+}  // namespace
+
 void Connection::ensure_prepared(const char* name, const char* sql, const Params& p) {
   if (prepared_.count(name)) return;
   if (PQstatus(c_) != CONNECTION_OK) lost(false);
   take(PQprepare(c_, name, sql, p.size(), p.types()), false);
   prepared_.insert(name);
+  remember(name, sql, p);
+}
+
+void Connection::prepare_known() {
+  std::vector<KnownStatement> todo;
+  {
+    std::lock_guard lock(known_mu);
+    for (const auto& k : known_statements)
+      if (!prepared_.count(k.name)) todo.push_back(k);
+  }
+  if (todo.empty()) return;
+  if (PQenterPipelineMode(c_) != 1) return;
+  size_t sent = 0;
+  for (const auto& k : todo) {
+    if (PQsendPrepare(c_, k.name.c_str(), k.sql.c_str(), static_cast<int>(k.types.size()), k.types.data()) != 1)
+      break;
+    ++sent;
+  }
+  bool ok = PQpipelineSync(c_) == 1;
+  for (size_t i = 0; i < sent && ok; ++i) {
+    pg_result* r = PQgetResult(c_);
+    if (!r) {
+      ok = false;
+      break;
+    }
+    if (PQresultStatus(r) == PGRES_COMMAND_OK) prepared_.insert(todo[i].name);
+    PQclear(r);
+    while (pg_result* extra = PQgetResult(c_)) PQclear(extra);
+  }
+  if (ok) {
+    pg_result* r = PQgetResult(c_);  // the Sync
+    if (r) PQclear(r);
+  }
+  PQexitPipelineMode(c_);
 }
 
 Result Connection::exec(const Statement& st, const Params& p) {
@@ -458,6 +513,7 @@ Pool::Lease Pool::acquire(std::chrono::milliseconds timeout) {
   if (!conn) {
     try {
       conn = std::make_unique<Connection>(url_, settings_);
+      conn->prepare_known();
     } catch (const std::exception& e) {
       release(nullptr);
       throw db::Unavailable(e.what());

@@ -173,6 +173,9 @@ class Connection {
   // notifications received, as (channel, payload).
   std::vector<std::pair<std::string, std::string>> notifications();
   pg_conn* raw() { return c_; }
+  // Prepares, in one round trip, every named statement another connection of
+  // this process has prepared (the pool calls it on a new connection).
+  void prepare_known();
 
   static constexpr size_t kMaxDynamic = 64;
 

@@ -539,10 +539,25 @@ Opened PgMailStore::open(UserId user, const std::string& raw_name, std::optional
   return pool_.with(
       [&](Connection& c) -> Opened {
         if (!cached) return open_uncached(c, user, name, vanished_since);
-        // One round trip: the mailbox row and what changed since the cached
-        // snapshot, in one snapshot of our own.
         const MailboxId id = cached->info.mailbox_id;
         const Modseq since = cached->info.highestmodseq;
+        if (!vanished_since) {
+          // The common case, a mailbox nobody changed since: one short
+          // statement, no transaction. An unchanged HIGHESTMODSEQ (and UIDNEXT,
+          // id, UIDVALIDITY) means nothing changed (mail_store.h's invariant).
+          auto row = c.exec(kMailboxByName, Params().i64(user).text(name));
+          if (!row.rows()) {
+            cache_->forget(user, name);
+            return Opened{};
+          }
+          const MailboxInfo now = mailbox_from(row, 0);
+          if (now.mailbox_id == id && now.uidvalidity == cached->info.uidvalidity && now.highestmodseq == since &&
+              now.uidnext == cached->info.uidnext && now.name == cached->info.name &&
+              now.special_use == cached->info.special_use)
+            return Opened{std::move(cached), {}};
+        }
+        // One round trip: the mailbox row and what changed since the cached
+        // snapshot, in one snapshot of our own.
         Connection::Pipeline pipe(c);
         pipe.add(kReadSnapshot)
             .add(kMailboxByName, Params().i64(user).text(name))
