@@ -28,6 +28,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <prometheus/gauge.h>
 #include <spdlog/spdlog.h>
 
@@ -139,6 +140,18 @@ int main(int argc, char** argv) {
   }
   notifier.start();
   imap::start_expunge_pruner(io, store, db_threads, prune, *registry);
+
+  // The index cache's figures for /metrics, every few seconds.
+  boost::asio::steady_timer cache_metrics(io);
+  std::function<void()> report_cache = [&] {
+    const auto st = store.cache_stats();
+    metrics.index_cache(st.messages, st.mailboxes, st.hits, st.deltas, st.misses);
+    cache_metrics.expires_after(std::chrono::seconds(5));
+    cache_metrics.async_wait([&](boost::system::error_code ec) {
+      if (!ec) report_cache();
+    });
+  };
+  report_cache();
 
   boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
   stop_signals.async_wait([&](boost::system::error_code ec, int sig) {

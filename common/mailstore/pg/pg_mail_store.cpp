@@ -61,8 +61,11 @@ const Statement kExpungedSince{
     "SELECT e.uid FROM mailstore_expunged e, mb "
     " WHERE e.user_id = $1 AND e.mailbox_id = $2 AND e.modseq > $3 AND $3 >= mb.horizon "
     "UNION ALL "
-    "SELECT g.uid FROM mb, generate_series(1::bigint, mb.uidnext - 1) AS g(uid) "
-    " WHERE $3 < mb.horizon AND NOT EXISTS (SELECT 1 FROM mailstore_messages m "
+    // The series is empty unless history was pruned below $3: a filter after
+    // it would still generate and probe every UID of the mailbox.
+    "SELECT g.uid FROM mb, generate_series(1::bigint, CASE WHEN $3 < mb.horizon THEN mb.uidnext - 1 ELSE 0 END) "
+    "  AS g(uid) "
+    " WHERE NOT EXISTS (SELECT 1 FROM mailstore_messages m "
     "   WHERE m.user_id = $1 AND m.mailbox_id = $2 AND m.uid = g.uid) "
     "ORDER BY 1"};
 const Statement kBodies{"ms_bodies", "SELECT sha256, data FROM mailstore_blobs WHERE sha256 = ANY($1)"};
@@ -271,6 +274,10 @@ PgMailStore::PgMailStore(PgOptions options)
 PgMailStore::~PgMailStore() { stop_change_feed(); }
 
 size_t PgMailStore::cached_messages() const { return cache_->messages(); }
+
+PgMailStore::CacheStats PgMailStore::cache_stats() const {
+  return {cache_->messages(), cache_->mailboxes(), hits_.load(), deltas_.load(), misses_.load()};
+}
 
 void PgMailStore::notify(std::vector<ChangeEvent> events) { sender_->post(std::move(events)); }
 
@@ -503,6 +510,7 @@ void PgMailStore::unsubscribe(UserId user, const std::string& raw_name) {
 
 Opened PgMailStore::open_uncached(Connection& c, UserId user, const std::string& name,
                                   std::optional<Modseq> vanished_since) {
+  ++misses_;
   Opened out;
   auto first = c.exec(kMailboxByName, Params().i64(user).text(name));
   if (!first.rows()) return out;
@@ -553,8 +561,10 @@ Opened PgMailStore::open(UserId user, const std::string& raw_name, std::optional
           const MailboxInfo now = mailbox_from(row, 0);
           if (now.mailbox_id == id && now.uidvalidity == cached->info.uidvalidity && now.highestmodseq == since &&
               now.uidnext == cached->info.uidnext && now.name == cached->info.name &&
-              now.special_use == cached->info.special_use)
+              now.special_use == cached->info.special_use) {
+            ++hits_;
             return Opened{std::move(cached), {}};
+          }
         }
         // One round trip: the mailbox row and what changed since the cached
         // snapshot, in one snapshot of our own.
@@ -582,11 +592,13 @@ Opened PgMailStore::open(UserId user, const std::string& raw_name, std::optional
         if (vanished_since) out.vanished = uids_from(r[4]);
         if (ch.info.highestmodseq == since && ch.info.uidnext == cached->info.uidnext &&
             ch.info.name == cached->info.name && ch.info.special_use == cached->info.special_use) {
+          ++hits_;
           out.index = std::move(cached);  // nothing changed: the cached snapshot as it is
           return out;
         }
         ch.changed = changes_from(r[2]);
         ch.expunged = uids_from(r[3]);
+        ++deltas_;
         auto fresh = apply_changes(*cached, ch);
         cache_->put(user, fresh);
         out.index = std::move(fresh);

@@ -9,6 +9,7 @@
 #include "common/db/pq.h"
 #include "common/mailstore/mail_store.h"
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -76,6 +77,11 @@ class PgMailStore final : public MailStore {
 
   // For tests and metrics.
   size_t cached_messages() const;
+  struct CacheStats {
+    uint64_t messages = 0, mailboxes = 0;  // held now
+    uint64_t hits = 0, deltas = 0, misses = 0;  // opens so far: unchanged, changes applied, read whole
+  };
+  CacheStats cache_stats() const;
 
  private:
   Opened open_uncached(db::pq::Connection& c, UserId user, const std::string& name,
@@ -85,6 +91,7 @@ class PgMailStore final : public MailStore {
   PgOptions options_;
   db::pq::Pool pool_;
   std::unique_ptr<IndexCache> cache_;
+  std::atomic<uint64_t> hits_{0}, deltas_{0}, misses_{0};
   std::unique_ptr<NotificationSender> sender_;
   // Accounts known to exist: a LOGIN after the first costs no round trip.
   std::mutex ensured_mu_;

@@ -91,6 +91,8 @@ class Observer {
   virtual void login(const std::string& outcome) = 0;
   // A NOTIFY (RFC 5465) response sent: kind status|list|selected|overflow.
   virtual void notification(const std::string& kind) {}
+  // A FETCH body large enough to be sent in pieces instead of held whole.
+  virtual void body_streamed(uint64_t bytes) {}
 };
 
 struct Services {

@@ -349,6 +349,16 @@ TEST(Selected, ANewKeywordIsAnnouncedInFlagsBeforeTheFetchThatShowsIt) {
   EXPECT_EQ(sel.apply({{1, {0, {"$Work"}}, 3}}, {}, 3, 3, {}), "* 1 FETCH (UID 1 FLAGS ($Work))\r\n");
 }
 
+TEST(Selected, OurOwnWriteMovesHighestModseqOnlyWithoutAGap) {
+  SelectedMailbox sel;
+  sel.load(index_of({1, 2}));  // HIGHESTMODSEQ 1
+  sel.set_flags(1, {mailstore::kSeen, {}}, 2);
+  EXPECT_EQ(sel.highestmodseq, 2);  // nothing can lie between 1 and our 2
+  sel.set_flags(2, {mailstore::kSeen, {}}, 5);
+  EXPECT_EQ(sel.highestmodseq, 2);  // 3 and 4 were someone else's: the resync must ask for them
+  EXPECT_EQ(sel.modseq_at(2), 5);
+}
+
 TEST(Selected, OurOwnStoreIsNotReportedAgainByTheResync) {
   SelectedMailbox sel;
   sel.load(index_of({1}));

@@ -63,6 +63,9 @@ void Receiver::compact() {
     buffer_.erase(0, pos_);
     pos_ = 0;
   }
+  // A burst (an APPEND's literal) must not leave an idle connection holding
+  // its buffer: imapd keeps thousands of idle connections.
+  if (buffer_.empty() && buffer_.capacity() > 4096) std::string().swap(buffer_);
 }
 
 void Receiver::go_busy() {

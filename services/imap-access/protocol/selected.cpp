@@ -63,6 +63,8 @@ void SelectedMailbox::set_flags(uint32_t uid, const mailstore::Flags& flags, int
     e.keywords = keywords_.intern(flags.keywords);
     if (modseq > e.modseq) e.modseq = modseq;
   }
+  // One MODSEQ per write and mailbox: the one right after ours is ours alone.
+  if (modseq == highestmodseq + 1) highestmodseq = modseq;
 }
 
 std::vector<uint32_t> SelectedMailbox::remove(const std::vector<uint32_t>& ascending_uids) {

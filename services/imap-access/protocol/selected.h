@@ -45,6 +45,11 @@ class SelectedMailbox {
   bool is_pending_expunge(uint32_t uid) const { return pending_expunge_.count(uid) > 0; }
   // Every keyword the client has been told about in FLAGS (sorted).
   const std::set<std::string>& announced_keywords() const { return announced_; }
+  // Our own write changed a message (STORE, FETCH setting \Seen): the view
+  // takes its flags and MODSEQ at once. When that write's MODSEQ directly
+  // follows what the view reflects, the view's HIGHESTMODSEQ moves with it (no
+  // change of another session can lie in between); otherwise the next resync
+  // brings what lies in between.
   void set_flags(uint32_t uid, const mailstore::Flags& flags, int64_t modseq);
   // Removes messages at once (our own EXPUNGE, MOVE); returns the MSN each had
   // when it was removed, in the order given (ascending UIDs: each number is

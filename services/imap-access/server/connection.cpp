@@ -85,8 +85,20 @@ bool Connection::too_many_bad() {
   return true;
 }
 
+asio::awaitable<size_t> Connection::read_some() {
+  // A connection that waits (most of them, most of the time) holds only the
+  // small buffer; one that streams a literal gets the big one while its reads
+  // keep filling the small one, and gives it back when they stop.
+  char* buf = big_buf_ ? big_buf_.get() : small_buf_;
+  const size_t size = big_buf_ ? kBigReadBuffer : sizeof small_buf_;
+  size_t n = co_await stream_.read_some(buf, size);
+  if (n > 0) receiver_.feed(std::string_view(buf, n));
+  if (!big_buf_ && n == size) big_buf_ = std::make_unique<char[]>(kBigReadBuffer);
+  else if (big_buf_ && n < sizeof small_buf_) big_buf_.reset();
+  co_return n;
+}
+
 asio::awaitable<std::optional<std::string>> Connection::read_line() {
-  char buf[16384];
   for (;;) {
     auto ev = receiver_.next();
     switch (ev.kind) {
@@ -98,9 +110,8 @@ asio::awaitable<std::optional<std::string>> Connection::read_line() {
         continue;
       default: co_return std::nullopt;  // limits during AUTHENTICATE: give up
     }
-    size_t n = co_await stream_.read_some(buf, sizeof buf);
+    size_t n = co_await read_some();
     if (n == 0) co_return std::nullopt;
-    receiver_.feed(std::string_view(buf, n));
   }
 }
 
@@ -146,7 +157,6 @@ asio::awaitable<void> Connection::run(bool over_limit) {
   send(untagged("OK [CAPABILITY " + capabilities(session_, server_.services.settings) + "] Postline IMAP ready"));
   co_await flush();
 
-  char buf[16384];
   while (!closing_ && session_.state != State::kLogout) {
     stream_.set_idle_timeout(session_.state == State::kNotAuthenticated ? server_.services.settings.login_timeout
                                                                         : server_.services.settings.idle_timeout);
@@ -162,7 +172,7 @@ asio::awaitable<void> Connection::run(bool over_limit) {
         }
         waiting_for_command_ = receiver_.buffered() == 0;
         if (waiting_for_command_ && pump_running_) wake_pump();  // a chance to send NOTIFY responses
-        size_t n = co_await stream_.read_some(buf, sizeof buf);
+        size_t n = co_await read_some();
         waiting_for_command_ = false;
         if (n == 0) {
           if (stream_.timed_out()) {
@@ -173,7 +183,6 @@ asio::awaitable<void> Connection::run(bool over_limit) {
           closing_ = true;
           break;
         }
-        receiver_.feed(std::string_view(buf, n));
         break;
       }
       case Receiver::Kind::kContinue: send("+ Ready for literal data\r\n"); break;

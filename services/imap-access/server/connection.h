@@ -42,6 +42,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<void> handle(std::string text);
   asio::awaitable<void> flush();
   asio::awaitable<std::optional<std::string>> read_line();
+  // Reads what arrived into the receiver; 0 when the stream ended.
+  asio::awaitable<size_t> read_some();
   asio::awaitable<void> idle(const std::string& tag);
   asio::awaitable<void> idle_watcher();
   void watch_selected();
@@ -65,6 +67,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::steady_timer wake_;  // cancelled to wake the IDLE watcher
   net::Stream stream_;
   Receiver receiver_;
+  static constexpr size_t kBigReadBuffer = 64 * 1024;
+  char small_buf_[2048];
+  std::unique_ptr<char[]> big_buf_;
   SessionState session_;
   bool implicit_tls_;
   Dispatcher dispatcher_;  // after session_: it keeps a reference

@@ -36,7 +36,45 @@ ImapMetrics::ImapMetrics(prometheus::Registry& r)
                          .Name("postline_imapd_literal_bytes_buffered")
                          .Help("literal bytes all connections hold now (imap.max_inflight_literals is the ceiling)")
                          .Register(r)
-                         .Add({})) {}
+                         .Add({})),
+      streamed_(prometheus::BuildCounter()
+                    .Name("postline_imapd_fetch_bodies_streamed_total")
+                    .Help("FETCH bodies over 4 MiB sent in pieces instead of held whole")
+                    .Register(r)
+                    .Add({})),
+      streamed_bytes_(prometheus::BuildCounter()
+                          .Name("postline_imapd_fetch_streamed_bytes_total")
+                          .Help("bytes of the FETCH bodies sent in pieces")
+                          .Register(r)
+                          .Add({})),
+      cache_messages_(prometheus::BuildGauge()
+                          .Name("postline_imapd_index_cache_messages")
+                          .Help("index entries (messages) the mailbox index cache holds (imap.index_cache_messages)")
+                          .Register(r)
+                          .Add({})),
+      cache_mailboxes_(prometheus::BuildGauge()
+                           .Name("postline_imapd_index_cache_mailboxes")
+                           .Help("mailboxes whose index the cache holds")
+                           .Register(r)
+                           .Add({})),
+      cache_opens_(prometheus::BuildCounter()
+                       .Name("postline_imapd_index_cache_opens_total")
+                       .Help("mailbox opens (SELECT/EXAMINE) by how the index was read: hit (unchanged), delta "
+                             "(changes since the cached snapshot), miss (the whole index)")
+                       .Register(r)) {}
+
+void ImapMetrics::index_cache(uint64_t messages, uint64_t mailboxes, uint64_t hits, uint64_t deltas,
+                              uint64_t misses) {
+  cache_messages_.Set(static_cast<double>(messages));
+  cache_mailboxes_.Set(static_cast<double>(mailboxes));
+  auto add = [&](const char* result, uint64_t now, uint64_t& last) {
+    if (now > last) cache_opens_.Add({{"result", result}}).Increment(static_cast<double>(now - last));
+    last = now;
+  };
+  add("hit", hits, last_hits_);
+  add("delta", deltas, last_deltas_);
+  add("miss", misses, last_misses_);
+}
 
 void ImapMetrics::session_started(const std::string& listener) {
   sessions_.Add({{"listener", listener}}).Increment();

@@ -23,6 +23,13 @@ class ImapMetrics final : public Observer {
   void login(const std::string& outcome) override;
   void protocol_error(const std::string& kind);
   void notification(const std::string& kind) override;
+  void body_streamed(uint64_t bytes) override {
+    streamed_.Increment();
+    streamed_bytes_.Increment(static_cast<double>(bytes));
+  }
+  // The mailstore's index cache (imap.index_cache_messages): what it holds
+  // now and how opens were answered since the last call (cumulative totals in).
+  void index_cache(uint64_t messages, uint64_t mailboxes, uint64_t hits, uint64_t deltas, uint64_t misses);
   // imap.max_inflight_literals in use now (all connections).
   void literal_bytes(uint64_t bytes) { literal_bytes_.Set(static_cast<double>(bytes)); }
 
@@ -35,6 +42,12 @@ class ImapMetrics final : public Observer {
   prometheus::Family<prometheus::Counter>& errors_;
   prometheus::Family<prometheus::Counter>& notifications_;
   prometheus::Gauge& literal_bytes_;
+  prometheus::Counter& streamed_;
+  prometheus::Counter& streamed_bytes_;
+  prometheus::Gauge& cache_messages_;
+  prometheus::Gauge& cache_mailboxes_;
+  prometheus::Family<prometheus::Counter>& cache_opens_;
+  uint64_t last_hits_ = 0, last_deltas_ = 0, last_misses_ = 0;
 };
 
 }  // namespace postline::imap
