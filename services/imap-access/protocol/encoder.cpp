@@ -22,22 +22,46 @@ std::string literal(std::string_view bytes) {
   return out;
 }
 
-std::string quoted_or_literal(std::string_view s) {
+void append_string(std::string& out, std::string_view s) {
+  // NUL is in neither a quoted string nor a literal (CHAR8 excludes it), and a
+  // client can do nothing with an unsendable value: it is dropped.
+  std::string cleaned;
+  if (s.find('\0') != std::string_view::npos) {
+    cleaned.reserve(s.size());
+    for (char c : s)
+      if (c != 0) cleaned.push_back(c);
+    s = cleaned;
+  }
   // Long strings go as literals: quoted strings that long are legal but make
-  // clients' line-based readers struggle.
-  bool quotable = s.size() <= 1024;
-  for (unsigned char c : s)
-    if (c == '\r' || c == '\n' || c == 0 || c >= 0x80) {
-      quotable = false;
-      break;
-    }
-  if (!quotable) return literal(s);
-  std::string out = "\"";
+  // clients' line-based readers struggle, and a literal needs no escaping.
+  bool quotable = s.size() <= kMaxQuoted;
+  for (size_t i = 0; quotable && i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == '\r' || c == '\n' || c >= 0x80) quotable = false;
+  }
+  if (!quotable) {
+    append_literal(out, s);
+    return;
+  }
+  out += '"';
   for (char c : s) {
     if (c == '"' || c == '\\') out += '\\';
     out += c;
   }
   out += '"';
+}
+
+void append_nstring(std::string& out, const std::optional<std::string>& s) {
+  if (s) {
+    append_string(out, *s);
+  } else {
+    out += "NIL";
+  }
+}
+
+std::string quoted_or_literal(std::string_view s) {
+  std::string out;
+  append_string(out, s);
   return out;
 }
 
@@ -48,7 +72,11 @@ std::string astring(std::string_view s) {
   return std::string(s);
 }
 
-std::string nstring(const std::optional<std::string>& s) { return s ? quoted_or_literal(*s) : "NIL"; }
+std::string nstring(const std::optional<std::string>& s) {
+  std::string out;
+  append_nstring(out, s);
+  return out;
+}
 
 std::string flag_list(const std::vector<std::string>& flags) {
   std::string out = "(";

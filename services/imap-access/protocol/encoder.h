@@ -1,8 +1,10 @@
 // Response encoding (RFC 9051 7, 9): every string a client sees goes through
 // here so it is an atom, a correctly escaped quoted string, or a literal when
-// quoting is impossible (CR, LF, NUL, 8-bit, or long).
+// quoting is impossible (CR, LF, 8-bit, or long). NUL is in no IMAP string,
+// quoted or literal (CHAR8 excludes it), so strings lose their NULs here.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -11,9 +13,18 @@
 
 namespace postline::imap {
 
+// The one IMAP string encoder (ENVELOPE, BODYSTRUCTURE, mailbox names, quota
+// roots, PREVIEW ... all come through here). NULs are dropped; the rest is a
+// quoted string when it is at most kMaxQuoted bytes without CR, LF or 8-bit
+// bytes, else a {n} literal.
+inline constexpr size_t kMaxQuoted = 1000;
+void append_string(std::string& out, std::string_view s);
+void append_nstring(std::string& out, const std::optional<std::string>& s);  // NIL / string
+
 std::string quoted_or_literal(std::string_view s);            // string
 std::string astring(std::string_view s);                      // atom when safe
 std::string nstring(const std::optional<std::string>& s);     // NIL / string
+// Body bytes as they are (FETCH BODY[]), not strings: nothing is dropped.
 std::string literal(std::string_view bytes);                  // {n}\r\n<bytes>
 // Appends {n}\r\n<bytes> (or ~{n}\r\n<bytes>, literal8, when `binary`) to `out`
 // without a temporary: FETCH bodies are copied once, into the response.
