@@ -1,9 +1,12 @@
-// postline_mime: a sans-I/O RFC 5322 / MIME parser and the IMAP renderings built on it.
+// postline_mime: a sans-I/O RFC 5322 / MIME parser.
 //
 // The mailstore parses each message once at delivery/APPEND (parse), stores what FETCH and
-// SEARCH need (serialize_structure, imap_envelope, imap_bodystructure, search_text) and never
-// reparses: FETCH BODY[section] is served from the stored part offsets (locate/fetch_section)
-// against the stored blob, so every offset here is an exact byte offset into the raw message.
+// SEARCH need (serialize_structure, search_text, preview_text) and never reparses: imapd
+// renders ENVELOPE and BODYSTRUCTURE from the stored tree (services/imap-access/protocol/
+// structure.h), and FETCH BODY[section] is served from the stored part offsets
+// (locate/fetch_section) against the stored blob, so every offset here is an exact byte
+// offset into the raw message. The types carry what the IMAP renderings need (Envelope,
+// Address with its NILs), but no IMAP text is produced here.
 //
 // Nothing here does I/O, throws across the API, or trusts its input: every size that hostile
 // input controls is capped by Limits, recursion depth is bounded, and any byte string parses
@@ -102,18 +105,6 @@ struct ParsedMessage {
 };
 
 ParsedMessage parse(std::string_view raw, const Limits& limits = {});
-
-// ---- IMAP renderings (RFC 3501 §7.4.2 / RFC 9051 §7.5.2 grammar) ----
-
-// "(date subject from sender reply-to to cc bcc in-reply-to message-id)"
-std::string imap_envelope(const ParsedMessage& msg);
-std::string imap_envelope(const Envelope& env);
-// BODY (extended=false) or BODYSTRUCTURE (extended=true) of the whole message.
-std::string imap_bodystructure(const ParsedMessage& msg, bool extended);
-// An IMAP string: quoted when possible, a literal {n}\r\n... when not (CR, LF, NUL, 8-bit
-// or very long). nullopt -> NIL.
-std::string imap_nstring(const std::optional<std::string>& s);
-std::string imap_string(std::string_view s);
 
 // ---- FETCH BODY[section] ----
 

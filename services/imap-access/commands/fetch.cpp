@@ -22,6 +22,7 @@
 #include "services/imap-access/protocol/command_args.h"
 #include "services/imap-access/protocol/fetch_items.h"
 #include "services/imap-access/protocol/sequence_set.h"
+#include "services/imap-access/protocol/structure.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -337,9 +338,9 @@ void render(std::string& out, const Job& job, MessageRenderer* m, const Wanted& 
       case FetchItem::kUid: case FetchItem::kFlags: case FetchItem::kModseq: break;
       case FetchItem::kInternalDate: item() += "INTERNALDATE \"" + imap_datetime(rec.internaldate) + "\""; break;
       case FetchItem::kSize: item() += "RFC822.SIZE " + std::to_string(rec.size); break;
-      case FetchItem::kEnvelope: item() += "ENVELOPE " + mime::imap_envelope(m->parsed()); break;
-      case FetchItem::kBody: item() += "BODY " + mime::imap_bodystructure(m->parsed(), false); break;
-      case FetchItem::kBodyStructure: item() += "BODYSTRUCTURE " + mime::imap_bodystructure(m->parsed(), true); break;
+      case FetchItem::kEnvelope: item() += "ENVELOPE " + envelope_text(m->parsed()); break;
+      case FetchItem::kBody: item() += "BODY " + bodystructure_text(m->parsed(), false); break;
+      case FetchItem::kBodyStructure: item() += "BODYSTRUCTURE " + bodystructure_text(m->parsed(), true); break;
       case FetchItem::kSection: {
         item() += it.name;
         if (it.origin) out += "<" + std::to_string(*it.origin) + ">";

@@ -1,46 +1,21 @@
-// ENVELOPE and BODY/BODYSTRUCTURE rendering, RFC 3501 §7.4.2 and RFC 9051 §7.5.2 grammar.
-#include "common/mime/internal.h"
+// ENVELOPE and BODY/BODYSTRUCTURE text, RFC 3501 7.4.2 and RFC 9051 7.5.2
+// grammar (checked against it by testing/imap_grammar_check.h).
+#include "services/imap-access/protocol/structure.h"
 
-namespace postline::mime {
+#include "services/imap-access/protocol/encoder.h"
+
+#include <optional>
+#include <string_view>
+#include <vector>
+
+namespace postline::imap {
 
 namespace {
 
-// Longer strings go out as literals: some clients mis-handle very long quoted strings, and
-// a literal needs no escaping.
-constexpr std::size_t kMaxQuoted = 1000;
-
-void append_string(std::string& out, std::string_view s) {
-  std::string cleaned;
-  if (s.find('\0') != std::string_view::npos) {  // NUL is not allowed in any IMAP string
-    for (char c : s)
-      if (c != 0) cleaned.push_back(c);
-    s = cleaned;
-  }
-  bool quotable = s.size() <= kMaxQuoted;
-  for (unsigned char c : s)
-    if (c == '\r' || c == '\n' || c >= 0x80) quotable = false;
-  if (quotable) {
-    out.push_back('"');
-    for (char c : s) {
-      if (c == '"' || c == '\\') out.push_back('\\');
-      out.push_back(c);
-    }
-    out.push_back('"');
-  } else {
-    out += '{';
-    out += std::to_string(s.size());
-    out += "}\r\n";
-    out.append(s);
-  }
-}
-
-void append_nstring(std::string& out, const std::optional<std::string>& s) {
-  if (s) {
-    append_string(out, *s);
-  } else {
-    out += "NIL";
-  }
-}
+using mime::Address;
+using mime::Envelope;
+using mime::Param;
+using mime::Part;
 
 void append_addresses(std::string& out, const std::vector<Address>& list) {
   if (list.empty()) {
@@ -223,32 +198,20 @@ void append_body(std::string& out, const Part& p, bool extended) {
 
 }  // namespace
 
-std::string imap_string(std::string_view s) {
-  std::string out;
-  append_string(out, s);
-  return out;
-}
-
-std::string imap_nstring(const std::optional<std::string>& s) {
-  std::string out;
-  append_nstring(out, s);
-  return out;
-}
-
-std::string imap_envelope(const Envelope& env) {
+std::string envelope_text(const Envelope& env) {
   std::string out;
   append_envelope(out, env);
   return out;
 }
 
-std::string imap_envelope(const ParsedMessage& msg) {
-  return imap_envelope(msg.root.envelope ? *msg.root.envelope : Envelope{});
+std::string envelope_text(const mime::ParsedMessage& msg) {
+  return envelope_text(msg.root.envelope ? *msg.root.envelope : Envelope{});
 }
 
-std::string imap_bodystructure(const ParsedMessage& msg, bool extended) {
+std::string bodystructure_text(const mime::ParsedMessage& msg, bool extended) {
   std::string out;
   append_body(out, msg.root, extended);
   return out;
 }
 
-}  // namespace postline::mime
+}  // namespace postline::imap

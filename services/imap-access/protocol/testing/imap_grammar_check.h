@@ -1,13 +1,14 @@
 // Test-only: a strict checker of the RFC 3501 §9 grammar for `body` and `envelope`, written
-// independently of render.cpp so the renderer's output is checked against the ABNF rather
-// than against itself. Returns an empty string when the text conforms, else what is wrong.
+// independently of structure.cpp and encoder.cpp so the renderer's output is checked against
+// the ABNF rather than against itself. Returns an empty string when the text conforms, else
+// what is wrong. Used by structure_test.cpp and ../fuzz/structure_fuzz.cpp.
 #pragma once
 
 #include <cctype>
 #include <string>
 #include <string_view>
 
-namespace postline::mime::testing {
+namespace postline::imap::testing {
 
 class GrammarCheck {
  public:
@@ -243,4 +244,4 @@ class GrammarCheck {
   }
 };
 
-}  // namespace postline::mime::testing
+}  // namespace postline::imap::testing
