@@ -202,6 +202,8 @@ class BodySet {
   bool empty() const { return views_.empty(); }
   // nullopt: no such body. Valid while this set (or a copy) lives.
   const std::optional<std::string_view>& operator[](size_t i) const { return views_[i]; }
+  // What keeps the bytes alive, for callers that hand the views on.
+  const std::shared_ptr<const void>& owner() const { return owner_; }
 
  private:
   std::vector<std::optional<std::string_view>> views_;

@@ -52,6 +52,16 @@ asio::awaitable<bool> Stream::write_all(std::string_view bytes) {
   co_return !ec;
 }
 
+asio::awaitable<bool> Stream::write_all(const std::vector<asio::const_buffer>& buffers) {
+  boost::system::error_code ec;
+  if (tls_) {
+    co_await asio::async_write(*tls_, buffers, asio::redirect_error(asio::use_awaitable, ec));
+  } else {
+    co_await asio::async_write(socket_, buffers, asio::redirect_error(asio::use_awaitable, ec));
+  }
+  co_return !ec;
+}
+
 asio::awaitable<bool> Stream::start_tls(asio::ssl::context& ctx) {
   tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, ctx);
   timer_.expires_after(std::chrono::seconds(30));

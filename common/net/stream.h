@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace postline::net {
 
@@ -29,6 +30,8 @@ class Stream {
   asio::awaitable<size_t> read_some(char* data, size_t size);
   // Writes everything; returns false if the peer is gone.
   asio::awaitable<bool> write_all(std::string_view bytes);
+  // The same for several buffers in order, with gathering writes (writev).
+  asio::awaitable<bool> write_all(const std::vector<asio::const_buffer>& buffers);
   // Server-side TLS handshake on this connection; false (and logged by the
   // caller) if the handshake fails. Bytes already buffered by the caller before
   // the handshake must be discarded by the caller (STARTTLS injection).

@@ -9,6 +9,7 @@
 #include "common/db/unavailable.h"
 #include "common/mailstore/mail_store.h"
 #include "common/net/byte_budget.h"
+#include "services/imap-access/commands/output.h"
 #include "services/imap-access/protocol/encoder.h"
 #include "services/imap-access/protocol/reader.h"
 #include "services/imap-access/protocol/session_state.h"
@@ -139,7 +140,15 @@ struct Context {
   // Sends a continuation request ("+ text") and reads the client's next line
   // (AUTHENTICATE); nullopt when the connection ended.
   std::function<asio::awaitable<std::optional<std::string>>(const std::string&)> continuation;
+  // Queues a response that refers to bytes it does not own (FETCH bodies), for
+  // a gathering write; without it, emit() flattens into send().
+  std::function<void(Output)> send_output;
   Effect effect = Effect::kNone;
+
+  void emit(Output out) {
+    if (send_output) send_output(std::move(out));
+    else send(out.flatten());
+  }
 
   // Runs fn(mailstore::MailStore&) on the database threads without blocking I/O.
   template <typename Fn>

@@ -60,7 +60,7 @@ asio::awaitable<Dispatched> Dispatcher::dispatch(std::string text) {
   }
 
   Context ctx{session_, services_, d.tag, spec->name, name.rfind("UID ", 0) == 0, args, io_.send, io_.flush,
-              io_.continuation};
+              io_.continuation, io_.send_output};
   Result result;
   std::string failure;
   bool unavailable = false;

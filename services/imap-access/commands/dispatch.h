@@ -26,6 +26,8 @@ struct SessionIo {
   std::function<asio::awaitable<void>()> flush;
   // "+ prompt" and the client's next line (AUTHENTICATE); nullopt when it is gone.
   std::function<asio::awaitable<std::optional<std::string>>(const std::string&)> continuation;
+  // Optional: responses with views into bodies (Context::send_output).
+  std::function<void(Output)> send_output;
 };
 
 // What one command came to.

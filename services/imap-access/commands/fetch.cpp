@@ -56,7 +56,11 @@ using mailstore::MessageData;
 // views into the store's result sets, which this keeps alive.
 struct Prefetched {
   std::vector<mailstore::BodySet> sets;
-  std::unordered_map<std::string, std::string_view> full;  // blob key -> whole body
+  struct Body {
+    std::string_view bytes;
+    std::shared_ptr<const void> owner;  // the store's result they live in
+  };
+  std::unordered_map<std::string, Body> full;  // blob key -> whole body
   std::map<std::tuple<std::string, uint64_t, uint64_t>, std::string_view> ranges;  // (key, begin, length)
 };
 
@@ -83,6 +87,8 @@ class MessageRenderer {
     pre_ = pre;
   }
   const MessageData& record() const { return rec_; }
+  // What keeps full()'s bytes alive (after full() was called).
+  const std::shared_ptr<const void>& full_owner() const { return full_owner_; }
 
   const mime::ParsedMessage& parsed() {
     if (parsed_) return *parsed_;
@@ -101,7 +107,10 @@ class MessageRenderer {
     if (full_) return *full_;
     if (pre_) {
       auto it = pre_->full.find(rec_.blob);
-      if (it != pre_->full.end()) return *(full_ = it->second);
+      if (it != pre_->full.end()) {
+        full_owner_ = it->second.owner;
+        return *(full_ = it->second.bytes);
+      }
     }
     if (wants_) {
       if (!wants_full_) {
@@ -112,13 +121,17 @@ class MessageRenderer {
       return {};
     }
     own_ = store_.read_bodies(user_, {rec_.blob});
+    full_owner_ = own_.owner();
     return *(full_ = own_[0].value_or(std::string_view()));
   }
 
   std::string range(uint64_t begin, uint64_t length) {
     if (!full_ && pre_) {  // the whole body may be there already (never read it just for a range)
       auto it = pre_->full.find(rec_.blob);
-      if (it != pre_->full.end()) full_ = it->second;
+      if (it != pre_->full.end()) {
+        full_ = it->second.bytes;
+        full_owner_ = it->second.owner;
+      }
     }
     if (full_) {
       std::string_view f = *full_;
@@ -200,6 +213,7 @@ class MessageRenderer {
   bool wants_full_ = false;
   std::optional<mime::ParsedMessage> parsed_;
   std::optional<std::string_view> full_;  // into pre_ or own_
+  std::shared_ptr<const void> full_owner_;  // keeps full_'s bytes alive
   mailstore::BodySet own_;
 };
 
@@ -320,8 +334,9 @@ void open_response(std::string& out, const Job& job, const Wanted& w, bool& firs
 // Appends "* n FETCH (...)\r\n" for one message. With `streamed` (a body of
 // `streamed_size` bytes sent in pieces by the caller) that item comes last,
 // as its name and literal length only: the caller sends the bytes and ")\r\n".
-void render(std::string& out, const Job& job, MessageRenderer* m, const Wanted& w,
+void render(Output& output, const Job& job, MessageRenderer* m, const Wanted& w,
             std::optional<size_t> streamed = std::nullopt, uint64_t streamed_size = 0) {
+  std::string& out = output.text();  // stays the same string when a view is appended
   bool first = true;
   open_response(out, job, w, first);
   auto item = [&]() -> std::string& {
@@ -350,7 +365,9 @@ void render(std::string& out, const Job& job, MessageRenderer* m, const Wanted& 
           uint64_t len = it.length ? *it.length : static_cast<uint64_t>(rec.size);
           append_literal(out, *it.origin >= static_cast<uint64_t>(rec.size) ? "" : m->range(*it.origin, len));
         } else if (it.section.empty()) {
-          append_literal(out, m->full());  // the whole message: copied once, from the body into the response
+          // The whole message: a view into the store's answer, copied once, by the socket write.
+          std::string_view body = m->full();
+          append_literal(output, body, m->full_owner());
         } else {
           auto s = m->section(it.section, w.sections[i]);
           append_literal(out, s ? apply_partial(std::move(*s), it) : "");
@@ -396,7 +413,7 @@ Prefetched prefetch(mailstore::MailStore& store, int64_t user, const Wants& w) {
       if (seen.insert(k).second) keys.push_back(k);
     auto got = store.read_bodies(user, keys);
     for (size_t i = 0; i < keys.size(); ++i)
-      if (got[i]) pre.full.emplace(keys[i], *got[i]);
+      if (got[i]) pre.full.emplace(keys[i], Prefetched::Body{*got[i], got.owner()});
     pre.sets.push_back(std::move(got));
   }
   std::vector<mailstore::BodyRange> ranges;
@@ -413,7 +430,7 @@ Prefetched prefetch(mailstore::MailStore& store, int64_t user, const Wants& w) {
 }
 
 struct Chunk {
-  std::string out;
+  Output out;
   size_t consumed = 0;  // jobs done (rendered, or expunged meanwhile)
   // The chunk ends with the literal length of a body the caller streams.
   struct Stream {
@@ -447,7 +464,7 @@ Chunk render_chunk(mailstore::MailStore& store, int64_t user_id, int64_t mailbox
     uint64_t expected = 0;
     for (const auto* r : rec_of)
       if (r) expected += static_cast<uint64_t>(std::max<int64_t>(r->size, 0)) + 128;
-    chunk.out.reserve(std::min<uint64_t>(expected, kChunkBytes + kPrefetchBytes + (64u << 10)));
+    chunk.out.reserve_text(std::min<uint64_t>(expected, kChunkBytes + kPrefetchBytes + (64u << 10)));
   }
   size_t i = 0;
   while (i < jobs.size() && chunk.out.size() < kChunkBytes) {
@@ -611,16 +628,16 @@ asio::awaitable<Result> cmd_fetch(Context& ctx) {
 
   if (wanted.fields == 0 && !wanted.bodies) {
     // Everything is in the view: render here, no store call.
-    std::string out;
+    Output out;
     for (const auto& job : jobs) {
       render(out, job, nullptr, wanted);
       if (out.size() >= kViewChunkBytes) {
-        ctx.send(std::move(out));
-        out.clear();
+        ctx.send(std::move(out.text()));
+        out = Output();
         co_await ctx.flush();
       }
     }
-    ctx.send(std::move(out));
+    ctx.send(std::move(out.text()));
     co_return Result::ok(ctx.uid ? "UID FETCH completed" : "FETCH completed");
   }
 
@@ -669,9 +686,13 @@ asio::awaitable<Result> cmd_fetch(Context& ctx) {
   const size_t total = shared_jobs->size();
   std::deque<Slice> in_flight;
   size_t next = 0;
+  // The first slices are small so the first bytes go out early (the client's
+  // reading overlaps the rest); then full slices.
+  size_t slice_size = std::min<size_t>(batch, 32);
   auto fill = [&] {
     while (in_flight.size() < kChunksInFlight && next < total) {
-      const size_t to = std::min(total, next + batch);
+      const size_t to = std::min(total, next + slice_size);
+      slice_size = std::min(batch, slice_size * 2);
       in_flight.push_back(start(next, to));
       next = to;
     }
@@ -684,7 +705,7 @@ asio::awaitable<Result> cmd_fetch(Context& ctx) {
     const size_t done_to = slice.from + std::max<size_t>(chunk.consumed, 1);
     if (done_to < slice.to) in_flight.push_front(start(done_to, slice.to));
     fill();
-    ctx.send(std::move(chunk.out));
+    ctx.emit(std::move(chunk.out));
     co_await ctx.flush();
     if (chunk.stream) {
       // A large body: piece by piece, each read while nothing else of it is held.
@@ -704,6 +725,7 @@ asio::awaitable<Result> cmd_fetch(Context& ctx) {
         co_await ctx.flush();
       }
       ctx.send(")\r\n");
+      if (ctx.services.observer) ctx.services.observer->body_streamed(stream.size);
     }
   }
   co_return Result::ok(ctx.uid ? "UID FETCH completed" : "FETCH completed");

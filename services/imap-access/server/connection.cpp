@@ -30,7 +30,8 @@ Connection::Connection(net::tcp::socket socket, ServerContext& server, std::stri
                               send("+ " + prompt + "\r\n");
                               co_await flush();
                               co_return co_await read_line();
-                            }}),
+                            },
+                            [this](Output o) { out_.append(std::move(o)); }}),
       pump_wake_(wake_.get_executor()),
       pump_done_(wake_.get_executor()) {
   session_.session_id = log::new_session_id();
@@ -66,14 +67,16 @@ asio::awaitable<void> Connection::flush() {
   if (writing_) co_return;
   writing_ = true;
   while (!out_.empty() && !broken_) {
-    std::string chunk;
-    chunk.swap(out_);
-    if (!co_await stream_.write_all(chunk)) {
+    Output chunk;
+    std::swap(chunk, out_);
+    // Text and body views in one gathering write: a body is copied once, by
+    // the kernel (or into TLS records).
+    if (!co_await stream_.write_all(chunk.buffers())) {
       broken_ = true;  // the peer is gone: stop reading too
       closing_ = true;
     }
   }
-  out_.clear();
+  out_ = Output();
   writing_ = false;
 }
 

@@ -58,8 +58,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Queues bytes for flush(). A big FETCH chunk is moved in, not copied, when
   // nothing else is waiting.
   void send(std::string s) {
-    if (out_.empty()) out_ = std::move(s);
-    else out_ += s;
+    if (out_.empty()) out_.text() = std::move(s);
+    else out_.append(s);
   }
   bool too_many_bad();
 
@@ -73,7 +73,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   SessionState session_;
   bool implicit_tls_;
   Dispatcher dispatcher_;  // after session_: it keeps a reference
-  std::string out_;
+  Output out_;
   bool writing_ = false;
   bool closing_ = false;
   bool broken_ = false;  // a write failed
