@@ -177,10 +177,13 @@ struct MessageData {
   int64_t internaldate = 0, savedate = 0;  // Unix seconds
   int64_t size = 0, header_size = 0;
   std::string blob;                        // body key (raw SHA-256)
-  std::optional<std::string> structure;    // mime::serialize_structure
+  // The two large fields are views into memory `owner` keeps alive (the
+  // store's result), not copies: a FETCH of 100,000 headers copies each once.
+  std::optional<std::string_view> structure;  // mime::serialize_structure
   // The header section (up to and including the blank line) when it is cached
   // (at most kMaxCachedHeader bytes); nullopt: read it from the body.
-  std::optional<std::string> header;
+  std::optional<std::string_view> header;
+  std::shared_ptr<const void> owner;
   std::optional<std::string> preview;
   std::string email_id;
 };

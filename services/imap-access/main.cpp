@@ -14,10 +14,8 @@
 #include "common/config/config.h"
 #include "common/service/service.h"
 #include "common/grpc/grpc.h"
-#include "common/db/migrations.h"
 #include "common/log/log.h"
 #include "common/mailstore/pg/pg_mail_store.h"
-#include "common/mailstore/sql/migrations.h"
 #include "common/metrics/http_server.h"
 #include "common/net/tls.h"
 #include "services/imap-access/server/auth_client.h"
@@ -89,9 +87,8 @@ int main(int argc, char** argv) {
 
   const std::string db_url = cfg.str("db", "url");
   try {
-    pqxx::connection conn(db_url);
-    db::check_schema(conn, mailstore::sql::migrations());
-  } catch (const db::SchemaError& e) {
+    mailstore::pg::check_schema(db_url);
+  } catch (const mailstore::pg::SchemaMismatch& e) {
     std::cerr << "postline-imapd: " << e.what() << "\n";
     return 3;
   } catch (const std::exception& e) {

@@ -570,8 +570,15 @@ std::vector<MessageData> MemoryMailStore::read_messages(UserId user, MailboxId m
       d.header_size = m.header_size;
     }
     if (fields & kFieldBlob) d.blob = m.blob;
-    if (fields & kFieldStructure) d.structure = m.structure;
-    if (fields & kFieldHeader) d.header = m.header;
+    // Copies the record owns (a later write may change the store's own).
+    if (fields & (kFieldStructure | kFieldHeader)) {
+      auto owned = std::make_shared<std::pair<std::optional<std::string>, std::optional<std::string>>>();
+      if (fields & kFieldStructure) owned->first = m.structure;
+      if (fields & kFieldHeader) owned->second = m.header;
+      if (owned->first) d.structure = std::string_view(*owned->first);
+      if (owned->second) d.header = std::string_view(*owned->second);
+      d.owner = std::move(owned);
+    }
     if (fields & kFieldPreview) d.preview = m.preview;
     if (fields & kFieldEmailId) d.email_id = m.email_id;
     out.push_back(std::move(d));

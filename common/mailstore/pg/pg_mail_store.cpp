@@ -1,6 +1,8 @@
 #include "common/mailstore/pg/pg_mail_store.h"
 
+#include "common/db/migrations.h"
 #include "common/db/pool.h"
+#include "common/mailstore/sql/migrations.h"
 #include "common/mailstore/accounts.h"
 #include "common/mailstore/message_meta.h"
 #include "common/mailstore/pg/change_feed.h"
@@ -264,6 +266,15 @@ void add_blob(Connection::Pipeline& pipe, const PreparedMessage& m) {
 }  // namespace
 
 // ---- construction ----
+
+void check_schema(const std::string& url) {
+  pqxx::connection conn(url);
+  try {
+    db::check_schema(conn, sql::migrations());
+  } catch (const db::SchemaError& e) {
+    throw SchemaMismatch(e.what());
+  }
+}
 
 PgMailStore::PgMailStore(PgOptions options)
     : options_(std::move(options)),
@@ -644,9 +655,11 @@ std::vector<MessageData> PgMailStore::read_messages(UserId user, MailboxId mailb
         // `uids` is ascending: dense enough, read the range.
         const uint64_t span = static_cast<uint64_t>(uids.back()) - uids.front() + 1;
         const bool dense = span <= 2 * uids.size() + 64;
-        auto r = dense ? c.exec_dynamic(shape.range_sql,
-                                        Params().i64(user).i64(mailbox).i64(uids.front()).i64(uids.back()))
-                       : c.exec_dynamic(shape.list_sql, Params().i64(user).i64(mailbox).i64_array(uids));
+        auto res = std::make_shared<Result>(
+            dense ? c.exec_dynamic(shape.range_sql,
+                                   Params().i64(user).i64(mailbox).i64(uids.front()).i64(uids.back()))
+                  : c.exec_dynamic(shape.list_sql, Params().i64(user).i64(mailbox).i64_array(uids)));
+        const Result& r = *res;
         std::vector<MessageData> out;
         out.reserve(r.rows());
         size_t next = 0;  // into uids, for dropping rows of the range nobody asked for
@@ -666,8 +679,9 @@ std::vector<MessageData> PgMailStore::read_messages(UserId user, MailboxId mailb
             m.header_size = r.i64(i, shape.size + 1);
           }
           if (shape.blob >= 0) m.blob = r.text(i, shape.blob);
-          if (shape.structure >= 0 && !r.null(i, shape.structure)) m.structure = r.text(i, shape.structure);
-          if (shape.header >= 0 && !r.null(i, shape.header)) m.header = r.text(i, shape.header);
+          if (shape.structure >= 0 && !r.null(i, shape.structure)) m.structure = r.bytes(i, shape.structure);
+          if (shape.header >= 0 && !r.null(i, shape.header)) m.header = r.bytes(i, shape.header);
+          if (m.structure || m.header) m.owner = res;
           if (shape.preview >= 0 && !r.null(i, shape.preview)) m.preview = r.text(i, shape.preview);
           if (shape.email_id >= 0) m.email_id = r.text(i, shape.email_id);
         }

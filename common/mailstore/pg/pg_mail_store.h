@@ -12,6 +12,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <unordered_set>
 
@@ -33,6 +34,15 @@ struct PgOptions {
   // message; APPEND, COPY, MOVE, delivery and mailbox changes always wait.
   bool durable_flag_updates = false;
 };
+
+// The database holds the mailstore schema this build was made for. Throws
+// SchemaMismatch (run `postline migrate`, or upgrade the binary) or another
+// std::exception when the database cannot be asked.
+class SchemaMismatch : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+void check_schema(const std::string& url);
 
 class PgMailStore final : public MailStore {
  public:

@@ -155,7 +155,7 @@ class MessageRenderer {
 
   // The header section of the message: cached in the record when small.
   std::string header() {
-    if (rec_.header) return *rec_.header;
+    if (rec_.header) return std::string(*rec_.header);
     return range(0, static_cast<uint64_t>(rec_.header_size));
   }
 
@@ -167,9 +167,17 @@ class MessageRenderer {
     const bool header_text = sec->text == mime::SectionText::kHeader ||
                              sec->text == mime::SectionText::kHeaderFields ||
                              sec->text == mime::SectionText::kHeaderFieldsNot;
+    const bool fields = sec->text == mime::SectionText::kHeaderFields ||
+                        sec->text == mime::SectionText::kHeaderFieldsNot;
+    if (sec->path.empty() && header_text && rec_.header) {
+      // The message's own header, cached in the record: filtered straight from it.
+      if (fields)
+        return mime::filter_header_fields(*rec_.header, sec->fields, sec->text == mime::SectionText::kHeaderFieldsNot);
+      return std::string(*rec_.header);
+    }
     std::string bytes;
     if (sec->path.empty() && header_text) {
-      bytes = header();  // the message's own header: no tree, no body
+      bytes = header();  // an uncached (huge) header: from the body
     } else if (sec->path.empty() && sec->text == mime::SectionText::kText) {
       const auto hs = static_cast<uint64_t>(rec_.header_size), size = static_cast<uint64_t>(rec_.size);
       bytes = range(hs, size > hs ? size - hs : 0);
@@ -178,8 +186,7 @@ class MessageRenderer {
       if (!r) return std::string();
       bytes = range(r->begin, r->size());
     }
-    if (sec->text == mime::SectionText::kHeaderFields || sec->text == mime::SectionText::kHeaderFieldsNot)
-      return mime::filter_header_fields(bytes, sec->fields, sec->text == mime::SectionText::kHeaderFieldsNot);
+    if (fields) return mime::filter_header_fields(bytes, sec->fields, sec->text == mime::SectionText::kHeaderFieldsNot);
     return bytes;
   }
 
@@ -352,13 +359,20 @@ void render(Output& output, const Job& job, MessageRenderer* m, const Wanted& w,
     switch (it.kind) {
       case FetchItem::kUid: case FetchItem::kFlags: case FetchItem::kModseq: break;
       case FetchItem::kInternalDate: item() += "INTERNALDATE \"" + imap_datetime(rec.internaldate) + "\""; break;
-      case FetchItem::kSize: item() += "RFC822.SIZE " + std::to_string(rec.size); break;
+      case FetchItem::kSize:
+        item() += "RFC822.SIZE ";
+        out += std::to_string(rec.size);
+        break;
       case FetchItem::kEnvelope: item() += "ENVELOPE " + envelope_text(m->parsed()); break;
       case FetchItem::kBody: item() += "BODY " + bodystructure_text(m->parsed(), false); break;
       case FetchItem::kBodyStructure: item() += "BODYSTRUCTURE " + bodystructure_text(m->parsed(), true); break;
       case FetchItem::kSection: {
         item() += it.name;
-        if (it.origin) out += "<" + std::to_string(*it.origin) + ">";
+        if (it.origin) {
+          out += '<';
+          out += std::to_string(*it.origin);
+          out += '>';
+        }
         out += ' ';
         if (it.section.empty() && it.origin) {
           // BODY[]<o.n>: read only the range asked for.
@@ -389,7 +403,11 @@ void render(Output& output, const Job& job, MessageRenderer* m, const Wanted& w,
         item() += it.name + " " + std::to_string(b ? b->size() : 0);
         break;
       }
-      case FetchItem::kEmailId: item() += "EMAILID (" + rec.email_id + ")"; break;
+      case FetchItem::kEmailId:
+        item() += "EMAILID (";
+        out += rec.email_id;
+        out += ')';
+        break;
       case FetchItem::kThreadId: item() += "THREADID NIL"; break;
       case FetchItem::kSaveDate: item() += "SAVEDATE \"" + imap_datetime(rec.savedate) + "\""; break;
       case FetchItem::kPreview: item() += "PREVIEW " + nstring(rec.preview); break;

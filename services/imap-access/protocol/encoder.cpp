@@ -2,17 +2,25 @@
 
 #include "services/imap-access/protocol/reader.h"
 
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 
 namespace postline::imap {
 
 void append_literal(std::string& out, std::string_view bytes, bool binary) {
+  // to_chars, not snprintf: this runs once per FETCHed item.
   char head[32];
-  int n = std::snprintf(head, sizeof head, "%s{%zu}\r\n", binary ? "~" : "", bytes.size());
+  char* p = head;
+  if (binary) *p++ = '~';
+  *p++ = '{';
+  p = std::to_chars(p, head + sizeof head - 3, bytes.size()).ptr;
+  *p++ = '}';
+  *p++ = '\r';
+  *p++ = '\n';
   // No exact reserve() here: it would defeat the string's geometric growth
   // when many literals go into one response buffer.
-  out.append(head, static_cast<size_t>(n));
+  out.append(head, static_cast<size_t>(p - head));
   out.append(bytes);
 }
 
