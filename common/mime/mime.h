@@ -140,6 +140,9 @@ const Part* find_part(const ParsedMessage& msg, const std::vector<std::uint32_t>
 // the terminating blank line CRLF (RFC 3501 §6.4.5; the blank line is always present).
 std::string filter_header_fields(std::string_view header_block,
                                  const std::vector<std::string>& names, bool exclude);
+// The same, appended to `out` (no temporary per message in a bulk FETCH).
+void append_header_fields(std::string& out, std::string_view header_block, const std::vector<std::string>& names,
+                          bool exclude);
 
 // The bytes BODY[section] returns (empty when the section does not exist).
 std::string fetch_section(const ParsedMessage& msg, std::string_view raw, const Section& s);

@@ -162,6 +162,12 @@ std::optional<Range> locate(const ParsedMessage& msg, std::string_view section_s
 std::string filter_header_fields(std::string_view header, const std::vector<std::string>& names,
                                  bool exclude) {
   std::string out;
+  append_header_fields(out, header, names, exclude);
+  return out;
+}
+
+void append_header_fields(std::string& out, std::string_view header, const std::vector<std::string>& names,
+                          bool exclude) {
   std::size_t pos = 0;
   bool keep = false;  // whether the current field (and its continuation lines) is kept
   while (pos < header.size()) {
@@ -195,7 +201,6 @@ std::string filter_header_fields(std::string_view header, const std::vector<std:
     pos = next;
   }
   out += "\r\n";
-  return out;
 }
 
 std::string fetch_section(const ParsedMessage& msg, std::string_view raw, const Section& s) {

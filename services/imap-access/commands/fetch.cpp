@@ -78,8 +78,8 @@ struct Wants {
 // is not there (a blob that vanished) is read one at a time.
 class MessageRenderer {
  public:
-  MessageRenderer(mailstore::MailStore& store, int64_t user, const MessageData& rec)
-      : store_(store), user_(user), rec_(rec) {}
+  MessageRenderer(mailstore::MailStore& store, int64_t user, int64_t mailbox, const MessageData& rec)
+      : store_(store), user_(user), mailbox_(mailbox), rec_(rec) {}
 
   void collect(Wants* wants) { wants_ = wants; }
   void render(const Prefetched* pre) {
@@ -106,7 +106,7 @@ class MessageRenderer {
   std::string_view full() {
     if (full_) return *full_;
     if (pre_) {
-      auto it = pre_->full.find(rec_.blob);
+      auto it = pre_->full.find(blob());
       if (it != pre_->full.end()) {
         full_owner_ = it->second.owner;
         return *(full_ = it->second.bytes);
@@ -115,19 +115,19 @@ class MessageRenderer {
     if (wants_) {
       if (!wants_full_) {
         wants_full_ = true;
-        wants_->full.push_back(rec_.blob);
+        wants_->full.push_back(blob());
         wants_->bytes += static_cast<uint64_t>(std::max<int64_t>(rec_.size, 0));
       }
       return {};
     }
-    own_ = store_.read_bodies(user_, {rec_.blob});
+    own_ = store_.read_bodies(user_, {blob()});
     full_owner_ = own_.owner();
     return *(full_ = own_[0].value_or(std::string_view()));
   }
 
   std::string range(uint64_t begin, uint64_t length) {
     if (!full_ && pre_) {  // the whole body may be there already (never read it just for a range)
-      auto it = pre_->full.find(rec_.blob);
+      auto it = pre_->full.find(blob());
       if (it != pre_->full.end()) {
         full_ = it->second.bytes;
         full_owner_ = it->second.owner;
@@ -139,17 +139,17 @@ class MessageRenderer {
     }
     if (wants_) {
       if (!wants_full_) {
-        wants_->ranges.push_back({rec_.blob, begin, length});
+        wants_->ranges.push_back({blob(), begin, length});
         const uint64_t size = static_cast<uint64_t>(std::max<int64_t>(rec_.size, 0));
         wants_->bytes += begin >= size ? 0 : std::min(length, size - begin);
       }
       return {};
     }
     if (pre_) {
-      auto it = pre_->ranges.find({rec_.blob, begin, length});
+      auto it = pre_->ranges.find({blob(), begin, length});
       if (it != pre_->ranges.end()) return std::string(it->second);
     }
-    auto one = store_.read_ranges(user_, {mailstore::BodyRange{rec_.blob, begin, length}});
+    auto one = store_.read_ranges(user_, {mailstore::BodyRange{blob(), begin, length}});
     return std::string(one[0].value_or(std::string_view()));
   }
 
@@ -212,9 +212,22 @@ class MessageRenderer {
   }
 
  private:
+  // The body's key: in the record, or looked up when the items did not need
+  // it (a header too large for the cache, read from the body after all).
+  const std::string& blob() {
+    if (!rec_.blob.empty() || blob_looked_up_) return rec_.blob.empty() ? looked_up_blob_ : rec_.blob;
+    blob_looked_up_ = true;
+    auto recs = store_.read_messages(user_, mailbox_, {rec_.uid}, mailstore::kFieldBlob);
+    if (!recs.empty()) looked_up_blob_ = recs[0].blob;
+    return looked_up_blob_;
+  }
+
   mailstore::MailStore& store_;
   int64_t user_;
+  int64_t mailbox_;
   const MessageData& rec_;
+  bool blob_looked_up_ = false;
+  std::string looked_up_blob_;
   Wants* wants_ = nullptr;
   const Prefetched* pre_ = nullptr;
   bool wants_full_ = false;
@@ -267,7 +280,7 @@ unsigned fields_for(const FetchItem& it) {
       auto sec = mime::parse_section(it.section);
       if (sec && sec->path.empty() && sec->text != mime::SectionText::kText && sec->text != mime::SectionText::kMime &&
           sec->text != mime::SectionText::kNone)
-        return kFieldHeader | kFieldSize | kFieldBlob;  // blob only for an uncached (huge) header
+        return kFieldHeader | kFieldSize;  // the body's key is looked up for an uncached (huge) header only
       if (sec && sec->path.empty() && sec->text == mime::SectionText::kText) return kFieldSize | kFieldBlob;
       return kFieldStructure | kFieldSize | kFieldBlob;
     }
@@ -276,7 +289,6 @@ unsigned fields_for(const FetchItem& it) {
   }
 }
 
-// The dry run: every item that reads body bytes, with the output thrown away.
 // The message's own header (HEADER, HEADER.FIELDS[.NOT] without a part).
 bool from_header_spec(const std::optional<mime::Section>& sec) {
   return sec && sec->path.empty() &&
@@ -291,6 +303,7 @@ bool from_cached_header(const std::optional<mime::Section>& sec, const MessageDa
           sec->text == mime::SectionText::kHeaderFieldsNot);
 }
 
+// The dry run: every item that reads body bytes, with the output thrown away.
 void collect(MessageRenderer& m, const Wanted& w) {
   const auto& rec = m.record();
   for (size_t i = 0; i < w.items.size(); ++i) {
@@ -382,6 +395,19 @@ void render(Output& output, const Job& job, MessageRenderer* m, const Wanted& w,
           // The whole message: a view into the store's answer, copied once, by the socket write.
           std::string_view body = m->full();
           append_literal(output, body, m->full_owner());
+        } else if (!it.origin && from_cached_header(w.sections[i], rec)) {
+          // The message's own header from the record: HEADER as it is, HEADER.FIELDS
+          // filtered into a buffer this thread reuses (no string per message).
+          const mime::Section& sec = *w.sections[i];
+          if (sec.text == mime::SectionText::kHeader) {
+            append_literal(out, *rec.header);
+          } else {
+            thread_local std::string filtered;
+            filtered.clear();
+            mime::append_header_fields(filtered, *rec.header, sec.fields,
+                                       sec.text == mime::SectionText::kHeaderFieldsNot);
+            append_literal(out, filtered);
+          }
         } else {
           auto s = m->section(it.section, w.sections[i]);
           append_literal(out, s ? apply_partial(std::move(*s), it) : "");
@@ -464,7 +490,7 @@ Chunk render_chunk(mailstore::MailStore& store, int64_t user_id, int64_t mailbox
   std::vector<uint32_t> uids;
   uids.reserve(jobs.size());
   for (const auto& j : jobs) uids.push_back(j.uid);
-  const unsigned fields = w.fields | (w.bodies ? mailstore::kFieldBlob | mailstore::kFieldSize : 0);
+  const unsigned fields = w.fields;  // fields_for() added what each item reads
   auto records = store.read_messages(user_id, mailbox_id, uids, fields);
 
   // Pair jobs with their records; a job without one was expunged meanwhile.
@@ -494,7 +520,7 @@ Chunk render_chunk(mailstore::MailStore& store, int64_t user_id, int64_t mailbox
     for (; j < jobs.size(); ++j) {
       if (!rec_of[j]) continue;
       if (!w.bodies) {
-        group.emplace_back(store, user_id, *rec_of[j]);
+        group.emplace_back(store, user_id, mailbox_id, *rec_of[j]);
         group_jobs.push_back(j);
         if (group.size() >= 64) {
           ++j;
@@ -506,13 +532,13 @@ Chunk render_chunk(mailstore::MailStore& store, int64_t user_id, int64_t mailbox
         if (!group.empty()) break;  // the group before it first
         // Alone, and last in this chunk: everything but the body now.
         const MessageData& rec = *rec_of[j];
-        MessageRenderer m(store, user_id, rec);
+        MessageRenderer m(store, user_id, mailbox_id, rec);
         render(chunk.out, jobs[j], &m, w, w.stream_item, static_cast<uint64_t>(rec.size));
         chunk.stream = Chunk::Stream{rec.blob, static_cast<uint64_t>(rec.size)};
         chunk.consumed = j + 1;
         return chunk;
       }
-      MessageRenderer m(store, user_id, *rec_of[j]);
+      MessageRenderer m(store, user_id, mailbox_id, *rec_of[j]);
       Wants mine;
       m.collect(&mine);
       collect(m, w);

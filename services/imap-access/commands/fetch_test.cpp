@@ -148,6 +148,21 @@ TEST_F(FetchSections, HeaderFieldsAndNot) {
             "\r\n");
 }
 
+TEST_F(Fetch, AHeaderTooLargeForTheCacheIsReadFromTheBody) {
+  // Over mailstore::kMaxCachedHeader the record holds no header: FETCH finds the
+  // body's key itself and cuts the header out of the body.
+  const std::string big = "X-Big: " + std::string(70 * 1024, 'h') + "\r\nSubject: big\r\nFrom: a@example.test\r\n\r\nbody\r\n";
+  h.add_message(msg(1));
+  h.add_message(big);
+  h.select();
+  const std::string header = big.substr(0, big.find("\r\n\r\n") + 4);
+  auto r = fetches(h.run("a FETCH 1:2 (BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY.PEEK[HEADER])"));
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(literal_after(r[2], "BODY[HEADER.FIELDS (SUBJECT)]"), "Subject: big\r\n\r\n");
+  EXPECT_EQ(literal_after(r[2], "BODY[HEADER]"), header);
+  EXPECT_EQ(literal_after(r[1], "BODY[HEADER.FIELDS (SUBJECT)]"), "Subject: message 1\r\n\r\n");
+}
+
 TEST_F(FetchSections, PartsOfMultipartMessages) {
   EXPECT_EQ(literal_after(one("1", "BODY.PEEK[1]"), "BODY[1]"), "Lunch at noon?");
   EXPECT_EQ(literal_after(one("1", "BODY.PEEK[2]"), "BODY[2]"), "<p>Lunch at <b>noon</b>?</p>");
