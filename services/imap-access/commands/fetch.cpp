@@ -12,8 +12,10 @@
 //    group of messages (one store call per group up to kPrefetchBytes) and by
 //    byte range when only a part is asked for.
 // Records and bodies are read on the database threads in chunks of at most
-// kChunkBytes of responses; a chunk is written while the next is read, so
-// memory stays bounded whatever the mailbox size.
+// about kChunkBytes of responses, up to kChunksInFlight at once, written in
+// order while the next ones are read, so memory stays bounded whatever the
+// mailbox size. Bodies go out as views into the store's answer (one gathering
+// write, commands/output.h); a whole body over kStreamBytes is sent in pieces.
 #include "services/imap-access/commands/registry.h"
 #include "services/imap-access/commands/selection.h"
 
@@ -502,12 +504,12 @@ Chunk render_chunk(mailstore::MailStore& store, int64_t user_id, int64_t mailbox
   }
 
   Chunk chunk;
-  // One buffer for the chunk, not a growing string that reallocates and copies
-  // as bodies are appended (a chunk ends after the group that passes kChunkBytes).
+  // One text buffer for the chunk, not a growing string that reallocates and
+  // copies as bodies are appended (large bodies are views, not text).
   if (w.bodies) {
     uint64_t expected = 0;
     for (const auto* r : rec_of)
-      if (r) expected += static_cast<uint64_t>(std::max<int64_t>(r->size, 0)) + 128;
+      if (r) expected += (static_cast<uint64_t>(r->size) < Output::kMinView ? static_cast<uint64_t>(r->size) : 0) + 128;
     chunk.out.reserve_text(std::min<uint64_t>(expected, kChunkBytes + kPrefetchBytes + (64u << 10)));
   }
   size_t i = 0;
