@@ -54,7 +54,7 @@ asio::awaitable<Result> open(Context& ctx, bool read_only) {
 
   SelectedMailbox sel;
   sel.read_only = read_only;
-  sel.load(*opened.index);
+  sel.load(opened.index);  // shares the snapshot: nothing is copied
 
   uint32_t first_unseen = 0;
   if (!ctx.session.rev2)

@@ -349,6 +349,26 @@ TEST(Selected, ANewKeywordIsAnnouncedInFlagsBeforeTheFetchThatShowsIt) {
   EXPECT_EQ(sel.apply({{1, {0, {"$Work"}}, 3}}, {}, 3, 3, {}), "* 1 FETCH (UID 1 FLAGS ($Work))\r\n");
 }
 
+TEST(Selected, SharesTheSnapshotUntilItMustChange) {
+  auto snapshot = std::make_shared<mailstore::MailboxIndex>(index_of({1, 2, 3}));
+  SelectedMailbox a, b;
+  a.load(snapshot);
+  b.load(snapshot);
+  EXPECT_TRUE(a.shares_snapshot());
+  EXPECT_EQ(a.apply({}, {}, 1, 4, {}), "");  // nothing changed: still shared
+  EXPECT_TRUE(a.shares_snapshot());
+  a.set_flags(2, {mailstore::kSeen, {"$Work"}}, 2);
+  EXPECT_FALSE(a.shares_snapshot());
+  EXPECT_EQ(a.flag_list_at(2), "(\\Seen $Work)");
+  // The other session and the snapshot are untouched.
+  EXPECT_TRUE(b.shares_snapshot());
+  EXPECT_EQ(b.flag_list_at(2), "()");
+  EXPECT_EQ(snapshot->entries[1].system, 0);
+  EXPECT_EQ(b.apply({}, {3}, 2, 4, {}), "* 3 EXPUNGE\r\n");
+  EXPECT_EQ(b.exists(), 2u);
+  EXPECT_EQ(snapshot->entries.size(), 3u);
+}
+
 TEST(Selected, OurOwnWriteMovesHighestModseqOnlyWithoutAGap) {
   SelectedMailbox sel;
   sel.load(index_of({1, 2}));  // HIGHESTMODSEQ 1

@@ -12,23 +12,29 @@ constexpr const char* kSystemFlagNames[] = {"\\Seen", "\\Answered", "\\Flagged",
 constexpr const char* kSystemFlagList = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 }  // namespace
 
-void SelectedMailbox::load(const mailstore::MailboxIndex& index) {
-  mailbox_id = index.info.mailbox_id;
-  name = index.info.name;
-  uidvalidity = index.info.uidvalidity;
-  uidnext = index.info.uidnext;
-  highestmodseq = index.info.highestmodseq;
-  keywords_ = index.keywords;
+void SelectedMailbox::load(std::shared_ptr<const mailstore::MailboxIndex> index) {
+  mailbox_id = index->info.mailbox_id;
+  name = index->info.name;
+  uidvalidity = index->info.uidvalidity;
+  uidnext = index->info.uidnext;
+  highestmodseq = index->info.highestmodseq;
   entries_.clear();
-  entries_.reserve(index.entries.size());
-  for (const auto& e : index.entries) entries_.push_back({e.uid, e.keywords, e.modseq, e.system});
+  keywords_ = mailstore::KeywordSets();
   pending_expunge_.clear();
-  const auto all = keywords_.all_keywords();
+  const auto all = index->keywords.all_keywords();
   announced_ = {all.begin(), all.end()};
+  base_ = std::move(index);
+}
+
+void SelectedMailbox::make_own() {
+  if (!base_) return;
+  entries_ = base_->entries;
+  keywords_ = base_->keywords;
+  base_.reset();
 }
 
 void SelectedMailbox::append_flag_list(std::string& out, uint32_t msn) const {
-  const Entry& e = entries_[msn - 1];
+  const Entry& e = entries()[msn - 1];
   out += '(';
   bool first = true;
   for (int bit = 0; bit < 5; ++bit) {
@@ -37,7 +43,7 @@ void SelectedMailbox::append_flag_list(std::string& out, uint32_t msn) const {
     out += kSystemFlagNames[bit];
     first = false;
   }
-  for (const auto& k : keywords_.get(e.keywords)) {
+  for (const auto& k : keywords().get(e.keywords)) {
     if (!first) out += ' ';
     out += k;
     first = false;
@@ -46,18 +52,19 @@ void SelectedMailbox::append_flag_list(std::string& out, uint32_t msn) const {
 }
 
 uint32_t SelectedMailbox::first_msn_at_or_after(uint32_t uid) const {
-  auto it = std::lower_bound(entries_.begin(), entries_.end(), uid,
-                             [](const Entry& e, uint32_t u) { return e.uid < u; });
-  return static_cast<uint32_t>(it - entries_.begin()) + 1;
+  const auto& all = entries();
+  auto it = std::lower_bound(all.begin(), all.end(), uid, [](const Entry& e, uint32_t u) { return e.uid < u; });
+  return static_cast<uint32_t>(it - all.begin()) + 1;
 }
 
 uint32_t SelectedMailbox::msn_of(uint32_t uid) const {
   const uint32_t msn = first_msn_at_or_after(uid);
-  return msn <= exists() && entries_[msn - 1].uid == uid ? msn : 0;
+  return msn <= exists() && entries()[msn - 1].uid == uid ? msn : 0;
 }
 
 void SelectedMailbox::set_flags(uint32_t uid, const mailstore::Flags& flags, int64_t modseq) {
   if (uint32_t msn = msn_of(uid)) {
+    make_own();
     Entry& e = entries_[msn - 1];
     e.system = flags.system;
     e.keywords = keywords_.intern(flags.keywords);
@@ -68,6 +75,7 @@ void SelectedMailbox::set_flags(uint32_t uid, const mailstore::Flags& flags, int
 }
 
 std::vector<uint32_t> SelectedMailbox::remove(const std::vector<uint32_t>& ascending_uids) {
+  make_own();
   std::vector<uint32_t> msns;
   msns.reserve(ascending_uids.size());
   // Each removal shifts the later numbers down by one: the k-th removed
@@ -115,8 +123,8 @@ std::string SelectedMailbox::flags_responses() const {
 
 std::string SelectedMailbox::announce_new_keywords() {
   bool fresh = false;
-  for (size_t id = 1; id < keywords_.size(); ++id)
-    for (const auto& k : keywords_.get(static_cast<uint32_t>(id)))
+  for (size_t id = 1; id < keywords().size(); ++id)
+    for (const auto& k : keywords().get(static_cast<uint32_t>(id)))
       if (announced_.insert(k).second) fresh = true;
   return fresh ? flags_responses() : std::string();
 }
@@ -125,6 +133,14 @@ std::string SelectedMailbox::apply(const std::vector<mailstore::MessageChange>& 
                                    const std::vector<uint32_t>& expunged, int64_t new_highestmodseq,
                                    int64_t new_uidnext, const Options& options) {
   std::string out;
+  if (changed.empty() && expunged.empty()) {
+    // Nothing to reflect: the view (possibly still the shared snapshot) stays as it is.
+    if (new_highestmodseq > highestmodseq) highestmodseq = new_highestmodseq;
+    if (new_uidnext > uidnext) uidnext = new_uidnext;
+    if (options.allow_expunge) out += flush_expunges(options);
+    return out;
+  }
+  make_own();
   for (uint32_t uid : expunged)
     if (msn_of(uid)) pending_expunge_.insert(uid);
   if (options.allow_expunge) out += flush_expunges(options);

@@ -1,14 +1,19 @@
 // The session's view of its selected mailbox (RFC 9051 2.3.1.2, 7.5): message
 // sequence numbers are per session, so each session keeps the messages it has
-// announced (UID, flags, MODSEQ; about 24 bytes each, built from the store's
-// index snapshot) and turns store changes into EXISTS / EXPUNGE / FETCH FLAGS
-// at the points the RFC allows. FETCH FLAGS, SEARCH on flags and sequence
-// numbers are answered from here without the store. Pure data; no I/O.
+// announced (UID, flags, MODSEQ) and turns store changes into EXISTS /
+// EXPUNGE / FETCH FLAGS at the points the RFC allows. FETCH FLAGS, SEARCH on
+// flags and sequence numbers are answered from here without the store.
+//
+// The view starts as the store's immutable index snapshot itself, shared with
+// every other session that opened the mailbox in the same state (SELECT of a
+// 100,000-message mailbox copies nothing); the first change this session must
+// reflect makes it a private copy (about 24 bytes a message). Pure data; no I/O.
 #pragma once
 
 #include "common/mailstore/mail_store.h"
 
 #include <cstdint>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -24,13 +29,19 @@ class SelectedMailbox {
   int64_t uidnext = 1;
   int64_t highestmodseq = 0;  // every change up to here is reflected in this view
 
-  void load(const mailstore::MailboxIndex& index);
-  uint32_t exists() const { return static_cast<uint32_t>(entries_.size()); }
-  uint32_t uid_at(uint32_t msn) const { return entries_[msn - 1].uid; }
-  uint8_t system_flags_at(uint32_t msn) const { return entries_[msn - 1].system; }
-  const std::vector<std::string>& keywords_at(uint32_t msn) const { return keywords_.get(entries_[msn - 1].keywords); }
+  // Shares the snapshot until the view must change.
+  void load(std::shared_ptr<const mailstore::MailboxIndex> index);
+  void load(const mailstore::MailboxIndex& index) { load(std::make_shared<mailstore::MailboxIndex>(index)); }
+  uint32_t exists() const { return static_cast<uint32_t>(entries().size()); }
+  uint32_t uid_at(uint32_t msn) const { return entries()[msn - 1].uid; }
+  uint8_t system_flags_at(uint32_t msn) const { return entries()[msn - 1].system; }
+  const std::vector<std::string>& keywords_at(uint32_t msn) const {
+    return keywords().get(entries()[msn - 1].keywords);
+  }
   mailstore::Flags flags_at(uint32_t msn) const { return {system_flags_at(msn), keywords_at(msn)}; }
-  int64_t modseq_at(uint32_t msn) const { return entries_[msn - 1].modseq; }
+  int64_t modseq_at(uint32_t msn) const { return entries()[msn - 1].modseq; }
+  // True while the view is still the shared snapshot (tests, memory accounting).
+  bool shares_snapshot() const { return base_ != nullptr; }
   // Appends "(\Seen $Work)" for the message: FETCH FLAGS without temporaries.
   void append_flag_list(std::string& out, uint32_t msn) const;
   std::string flag_list_at(uint32_t msn) const {
@@ -41,7 +52,7 @@ class SelectedMailbox {
   uint32_t msn_of(uint32_t uid) const;  // 0 when not in the view
   // MSN of the first message with UID >= uid (exists() + 1 when none).
   uint32_t first_msn_at_or_after(uint32_t uid) const;
-  uint32_t max_uid() const { return entries_.empty() ? 0 : entries_.back().uid; }
+  uint32_t max_uid() const { return entries().empty() ? 0 : entries().back().uid; }
   bool is_pending_expunge(uint32_t uid) const { return pending_expunge_.count(uid) > 0; }
   // Every keyword the client has been told about in FLAGS (sorted).
   const std::set<std::string>& announced_keywords() const { return announced_; }
@@ -76,12 +87,12 @@ class SelectedMailbox {
   std::string flags_responses() const;
 
  private:
-  struct Entry {
-    uint32_t uid;
-    uint32_t keywords;  // id in keywords_
-    int64_t modseq;
-    uint8_t system;
-  };
+  using Entry = mailstore::IndexEntry;
+  const std::vector<Entry>& entries() const { return base_ ? base_->entries : entries_; }
+  const mailstore::KeywordSets& keywords() const { return base_ ? base_->keywords : keywords_; }
+  // Before any change: the view becomes a private copy of the snapshot.
+  void make_own();
+  std::shared_ptr<const mailstore::MailboxIndex> base_;  // the shared snapshot, until make_own()
   std::vector<Entry> entries_;
   mailstore::KeywordSets keywords_;
   std::set<uint32_t> pending_expunge_;
