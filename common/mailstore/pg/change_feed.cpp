@@ -53,11 +53,9 @@ NotificationSender::~NotificationSender() {
 }
 
 void NotificationSender::post(ChangeEvent e) {
-  {
-    std::lock_guard lock(mu_);
-    pending_.push_back(std::move(e));
-  }
-  cv_.notify_one();
+  std::vector<ChangeEvent> one;
+  one.push_back(std::move(e));
+  post(std::move(one));
 }
 
 void NotificationSender::post(std::vector<ChangeEvent> events) {
@@ -65,6 +63,14 @@ void NotificationSender::post(std::vector<ChangeEvent> events) {
   {
     std::lock_guard lock(mu_);
     for (auto& e : events) pending_.push_back(std::move(e));
+    // Notifications that cannot be sent (their connection is down while
+    // writes still commit) must not grow without bound: the oldest go, and
+    // readers catch up by MODSEQ (highest_modseqs, resync on reconnect).
+    if (pending_.size() > kMaxPending) {
+      const size_t drop = pending_.size() - kMaxPending;
+      pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(drop));
+      if (dropped_++ % 1000 == 0) spdlog::warn("change notifications dropped: {} pending is the limit", kMaxPending);
+    }
   }
   cv_.notify_one();
 }

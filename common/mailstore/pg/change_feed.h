@@ -39,7 +39,9 @@ class NotificationSender {
   std::string url_;
   std::mutex mu_;
   std::condition_variable cv_;
+  static constexpr size_t kMaxPending = 100000;
   std::deque<ChangeEvent> pending_;
+  uint64_t dropped_ = 0;
   bool stop_ = false;
   std::thread thread_;
 };
