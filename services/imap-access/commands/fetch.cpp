@@ -513,6 +513,19 @@ Chunk render_chunk(mailstore::MailStore& store, int64_t user_id, int64_t mailbox
     chunk.out.reserve_text(std::min<uint64_t>(expected, kChunkBytes + kPrefetchBytes + (64u << 10)));
   }
   size_t i = 0;
+  if (!w.bodies) {
+    // Nothing to prefetch: each message rendered from its record, one renderer
+    // on the stack at a time (a container of renderers cost a heap node each,
+    // 13 % of FETCH (HEADER.FIELDS) time in a profile).
+    for (; i < jobs.size() && chunk.out.size() < kChunkBytes; ++i) {
+      if (!rec_of[i]) continue;
+      MessageRenderer m(store, user_id, mailbox_id, *rec_of[i]);
+      m.render(nullptr);
+      render(chunk.out, jobs[i], &m, w);
+    }
+    chunk.consumed = i;
+    return chunk;
+  }
   while (i < jobs.size() && chunk.out.size() < kChunkBytes) {
     // A group: consecutive messages whose body reads fit kPrefetchBytes (at least one).
     std::deque<MessageRenderer> group;
@@ -521,15 +534,6 @@ Chunk render_chunk(mailstore::MailStore& store, int64_t user_id, int64_t mailbox
     size_t j = i;
     for (; j < jobs.size(); ++j) {
       if (!rec_of[j]) continue;
-      if (!w.bodies) {
-        group.emplace_back(store, user_id, mailbox_id, *rec_of[j]);
-        group_jobs.push_back(j);
-        if (group.size() >= 64) {
-          ++j;
-          break;
-        }
-        continue;
-      }
       if (w.stream_item && static_cast<uint64_t>(rec_of[j]->size) > kStreamBytes) {
         if (!group.empty()) break;  // the group before it first
         // Alone, and last in this chunk: everything but the body now.
@@ -551,7 +555,7 @@ Chunk render_chunk(mailstore::MailStore& store, int64_t user_id, int64_t mailbox
       for (auto& k : mine.full) wants.full.push_back(std::move(k));
       for (auto& r : mine.ranges) wants.ranges.push_back(std::move(r));
     }
-    Prefetched pre = w.bodies ? prefetch(store, user_id, wants) : Prefetched{};
+    Prefetched pre = prefetch(store, user_id, wants);
     for (size_t g = 0; g < group.size(); ++g) {
       auto& m = group[g];
       m.render(&pre);
