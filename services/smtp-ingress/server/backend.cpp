@@ -7,7 +7,9 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <future>
+#include <thread>
 
 namespace postline::smtp {
 
@@ -24,6 +26,11 @@ Backend::Backend(BackendOptions options, prometheus::Registry& registry)
       queue_channel_(grpcutil::make_channel(options_.queue_addr)),
       stubs_(std::make_unique<Stubs>()),
       rpc_metrics_(registry, "postline_smtpd", "client"),
+      enqueue_retries_(prometheus::BuildCounter()
+                           .Name("postline_smtpd_enqueue_retries_total")
+                           .Help("Enqueue calls sent again with the same queue id after a failure that may hide a commit")
+                           .Register(registry)
+                           .Add({})),
       pool_(options_.threads) {
   stubs_->auth = pb::AuthService::NewStub(auth_channel_);
   stubs_->queue = pb::QueueService::NewStub(queue_channel_);
@@ -113,16 +120,35 @@ boost::asio::awaitable<AuthOutcome> Backend::authenticate(AuthenticateEvent cred
   co_return result;
 }
 
+namespace {
+// Whether an Enqueue that failed this way may have committed, or may succeed
+// when sent again: the connection or queued went away (the reply can be lost
+// after the commit), or queued's database was briefly unavailable. The
+// contract errors (limits, envelope rules, a queue id reused for another
+// message) would fail again.
+bool retryable(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::UNAVAILABLE:
+    case grpc::DEADLINE_EXCEEDED:
+    case grpc::CANCELLED:
+    case grpc::UNKNOWN:
+    case grpc::INTERNAL:
+    case grpc::ABORTED: return true;
+    default: return false;
+  }
+}
+}  // namespace
+
 boost::asio::awaitable<EnqueueOutcome> Backend::enqueue(EnqueueEvent message) {
   auto msg = std::make_shared<EnqueueEvent>(std::move(message));
-  auto call = [this, msg] {
+  // One attempt: the whole message as a stream under one deadline.
+  auto attempt = [this, msg](std::chrono::milliseconds connect_wait, pb::EnqueueResponse& resp) {
     constexpr size_t kChunk = 1024 * 1024;  // well under gRPC's 4 MiB default message limit
     // After queued restarts the channel may still be waiting out its reconnect
     // back-off; give it a moment so a retrying client is not refused needlessly.
-    grpcutil::wait_connected(queue_channel_, std::chrono::seconds(5));
+    grpcutil::wait_connected(queue_channel_, connect_wait);
     grpc::ClientContext ctx;
     grpcutil::set_deadline(ctx, options_.enqueue_timeout);
-    pb::EnqueueResponse resp;
     grpcutil::RpcMetrics::Timer timer(rpc_metrics_, "Enqueue");
     auto writer = stubs_->queue->Enqueue(&ctx, &resp);
     pb::EnqueueChunk first;
@@ -160,19 +186,41 @@ boost::asio::awaitable<EnqueueOutcome> Backend::enqueue(EnqueueEvent message) {
     if (ok) writer->WritesDone();
     grpc::Status status = writer->Finish();
     timer.done(status);
-    EnqueueOutcome o;
-    if (!status.ok() || resp.queue_id().empty()) {
+    return status;
+  };
+  auto call = [this, msg, attempt] {
+    // A failure that may hide a commit (the reply lost when queued or the
+    // connection died) is retried with the same queue id before the client
+    // gets an answer: queued answers a committed queue id again instead of
+    // storing it twice, so a committed message is answered 250, never 451
+    // (which would make the sender retry and the recipient get two copies).
+    using clock = std::chrono::steady_clock;
+    const auto give_up = clock::now() + options_.enqueue_retry_window;
+    std::chrono::milliseconds pause{100};
+    for (int n = 1;; ++n) {
+      pb::EnqueueResponse resp;
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(give_up - clock::now());
+      grpc::Status status = attempt(std::clamp(left, std::chrono::milliseconds(0), std::chrono::milliseconds(5000)), resp);
+      EnqueueOutcome o;
+      if (status.ok() && !resp.queue_id().empty()) {
+        if (n > 1) spdlog::info("Enqueue of {} answered on attempt {}", msg->queue_id, n);
+        o.committed = true;
+        o.queue_id = resp.queue_id();
+        return o;
+      }
+      const bool again = retryable(status.error_code()) && clock::now() + pause < give_up;
       // INVALID_ARGUMENT / RESOURCE_EXHAUSTED mean smtpd and queued disagree
       // (limits, envelope rules): still our fault, so 451, but loud.
       const bool contract = status.error_code() == grpc::INVALID_ARGUMENT ||
                             status.error_code() == grpc::RESOURCE_EXHAUSTED;
-      spdlog::log(contract ? spdlog::level::err : spdlog::level::warn, "Enqueue of {} failed: {} {}", msg->queue_id,
-                  grpcutil::code_name(status.error_code()), status.error_message());
-      return o;
+      spdlog::log(contract ? spdlog::level::err : spdlog::level::warn, "Enqueue of {} failed (attempt {}): {} {}{}",
+                  msg->queue_id, n, grpcutil::code_name(status.error_code()), status.error_message(),
+                  again ? "; retrying with the same queue id" : "");
+      if (!again) return o;
+      enqueue_retries_.Increment();
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, std::chrono::milliseconds(2000));
     }
-    o.committed = true;
-    o.queue_id = resp.queue_id();
-    return o;
   };
   EnqueueOutcome result = co_await async::offload(pool_, std::move(call));
   co_return result;

@@ -12,6 +12,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <grpcpp/grpcpp.h>
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
 
 #include <chrono>
 #include <memory>
@@ -31,6 +33,10 @@ struct BackendOptions {
   std::chrono::milliseconds resolve_timeout{5000};
   std::chrono::milliseconds auth_timeout{15000};  // argon2 is slow on purpose
   std::chrono::milliseconds enqueue_timeout{120000};
+  // How long a failed Enqueue that may have committed is retried (same queue
+  // id) before the client gets 451; well inside the client's 10-minute wait
+  // for the reply to the final dot (RFC 5321 4.5.3.2.6).
+  std::chrono::milliseconds enqueue_retry_window{30000};
 };
 
 class Backend {
@@ -52,6 +58,7 @@ class Backend {
   std::shared_ptr<grpc::Channel> auth_channel_, queue_channel_;
   std::unique_ptr<Stubs> stubs_;
   grpcutil::RpcMetrics rpc_metrics_;
+  prometheus::Counter& enqueue_retries_;
   boost::asio::thread_pool pool_;
 };
 
