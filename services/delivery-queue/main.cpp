@@ -144,8 +144,15 @@ int main(int argc, char** argv) {
     std::getline(in, admin_token);
     while (!admin_token.empty() && (admin_token.back() == '\r' || admin_token.back() == ' ')) admin_token.pop_back();
   }
+  // New mail wakes this instance's workers at once and the other instances'
+  // through one coalesced NOTIFY outside the Enqueue transactions.
+  queue::RemoteWake remote_wake(rpc_pool.url());
   queue::QueueServiceImpl service(rpc_pool, limits, {wc.hostname, wc.bounce_from}, &metrics, &server_rpc,
-                                  [&] { workers.wake(); }, admin_token);
+                                  [&] {
+                                    workers.wake();
+                                    remote_wake.poke();
+                                  },
+                                  admin_token);
   std::unique_ptr<grpc::Server> server;
   int grpc_port = 0;
   try {

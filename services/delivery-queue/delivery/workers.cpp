@@ -484,6 +484,7 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
   }
 
   claim->commit();
+  if (!dsn_sent.empty()) wake();  // the DSNs are due now (Enqueue sends no NOTIFY)
 
   for (const auto& d : done) {
     const auto& msg = claim->message(d.recipient.message_id);

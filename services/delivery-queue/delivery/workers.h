@@ -2,9 +2,11 @@
 // them (local: mailstore; remote: RemoteDelivery), record the outcome and
 // enqueue DSNs in the same transaction as the outcome.
 //
-// Waking: a LISTEN connection on postline_queue (NOTIFY is sent by every
-// enqueue/retry commit, from any instance) and wake() from this process; when
-// idle a worker sleeps until the next recipient is due, at most poll_interval.
+// Waking: wake() from this process (after an Enqueue or a DSN commits) and a
+// LISTEN connection on postline_queue, where other instances' RemoteWake (one
+// coalesced NOTIFY after their Enqueue commits, never inside them) and admin
+// retries arrive; when idle a worker sleeps until the next recipient is due,
+// at most poll_interval.
 //
 // Exactly once: a recipient's row lock is held while it is delivered; a local
 // delivery is keyed in the mailstore by the recipient id, so if the process

@@ -354,6 +354,7 @@ grpc::Status QueueServiceImpl::DeleteMessage(grpc::ServerContext* ctx, const v1:
         }
       }
       tx.commit();
+      if (bounced && wake_) wake_();  // the DSN is due now
       spdlog::info("[q:{}] deleted by the postmaster ({} pending recipient(s){})", msg.queue_id,
                    deleted->pending.size(), bounced ? ", sender notified" : "");
       return true;

@@ -442,12 +442,15 @@ TEST_F(QueuePg, PurgeRemovesOnlyOldFinishedMessages) {
   EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE address = 'done@example.org'"), 0);
 }
 
-TEST_F(QueuePg, StartedWorkersWakeOnNotifyAndStopCleanly) {
+TEST_F(QueuePg, StartedWorkersWakeOnRemoteWakeAndStopCleanly) {
   auto c = config();
   c.poll_interval = 60000ms;  // only NOTIFY can wake them in time
   Workers w(*pool, c, &mailbox, nullptr, nullptr, nullptr);
   w.start();
+  // As another queued instance would: commit, then poke (Enqueue sends no NOTIFY).
+  RemoteWake other_instance(pool->url());
   enqueue(*conn, message({local_rcpt("bob@example.org", 1)}));
+  other_instance.poke();
   const auto deadline = std::chrono::steady_clock::now() + 20s;
   while (count("SELECT count(*) FROM queue_recipients WHERE state = 'delivered'") == 0 &&
          std::chrono::steady_clock::now() < deadline) {

@@ -1,5 +1,7 @@
 #include "services/delivery-queue/store/queue_store.h"
 
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 #include <thread>
 
@@ -124,10 +126,49 @@ EnqueueResult enqueue(pqxx::work& tx, const NewMessage& msg) {
         " VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
         message_id, r.address, address_domain(r.address), r.local, user_id, r.needs_resolve, r.notify, r.orcpt);
   }
-  // Delivered to listeners at commit only, so a worker never wakes for a
-  // message it cannot see yet.
-  tx.exec(std::string("NOTIFY ") + kNotifyChannel);
   return result;
+}
+
+RemoteWake::RemoteWake(std::string url) : url_(std::move(url)), thread_([this] { loop(); }) {}
+
+RemoteWake::~RemoteWake() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_one();
+  thread_.join();
+}
+
+void RemoteWake::poke() {
+  {
+    std::lock_guard lock(mu_);
+    pending_ = true;
+  }
+  cv_.notify_one();
+}
+
+void RemoteWake::loop() {
+  std::unique_ptr<pqxx::connection> conn;
+  std::unique_lock lock(mu_);
+  while (true) {
+    cv_.wait(lock, [&] { return pending_ || stop_; });
+    if (stop_) return;
+    pending_ = false;  // every poke from here on asks for another NOTIFY
+    lock.unlock();
+    try {
+      if (!conn) conn = std::make_unique<pqxx::connection>(url_);
+      pqxx::nontransaction tx(*conn);
+      tx.exec(std::string("NOTIFY ") + kNotifyChannel);
+    } catch (const std::exception& e) {
+      conn.reset();
+      spdlog::warn("queue wake-up NOTIFY failed: {} (workers still poll)", e.what());
+      lock.lock();
+      cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_; });
+      continue;
+    }
+    lock.lock();
+  }
 }
 
 EnqueueResult enqueue(pqxx::connection& conn, const NewMessage& msg) {

@@ -13,11 +13,14 @@
 #include <pqxx/pqxx>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace postline::queue {
@@ -67,13 +70,41 @@ bool valid_queue_id(std::string_view id);
 // Lower-cased domain of an address ("" when there is none).
 std::string address_domain(std::string_view address);
 
-// One transaction; sends NOTIFY on kNotifyChannel at commit.
+// One transaction. Sends no NOTIFY: the caller wakes the workers after the
+// commit (its own directly, other instances through a RemoteWake).
 EnqueueResult enqueue(pqxx::connection& conn, const NewMessage& msg);
 // Same, inside a transaction the caller commits (DSNs enqueued together with
 // the bounce that causes them).
 EnqueueResult enqueue(pqxx::work& tx, const NewMessage& msg);
 
 inline constexpr const char* kNotifyChannel = "postline_queue";
+
+// Wakes the workers of every queued instance (their LISTEN on kNotifyChannel)
+// after recipients became due, from outside the transaction that made them so.
+// A NOTIFY inside each Enqueue made PostgreSQL serialise all those commits on
+// its cluster-wide notification lock, held through the WAL flush (issue 14:
+// 36-65 % of active backends waited on it). Here a NOTIFY is its own
+// statement on a connection of its own, with no write and so no WAL flush, and
+// pokes that arrive while one is being sent are merged into the next: at most
+// one in flight however many messages arrive. A poke lost with a dying
+// process costs only latency: workers also poll (queue.poll_interval).
+class RemoteWake {
+ public:
+  explicit RemoteWake(std::string url);
+  ~RemoteWake();
+  RemoteWake(const RemoteWake&) = delete;
+  RemoteWake& operator=(const RemoteWake&) = delete;
+  void poke();
+
+ private:
+  void loop();
+  std::string url_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool pending_ = false;
+  bool stop_ = false;
+  std::thread thread_;
+};
 
 // --- claiming -----------------------------------------------------------------
 
