@@ -10,6 +10,14 @@ one after the other in the same run. For each: accepted msgs/s, per-message late
 mailbox (Postline: IMAP STATUS INBOX; Postfix: files in Maildir/new).
 
     /usr/bin/python3 bench/smtp_accept.py [--messages 500] [--concurrency 4] [--sizes 2k,16k,128k]
+    /usr/bin/python3 bench/smtp_accept.py --client smtp-source --messages 5000 --concurrency 20 --sizes 4k
+
+--client smtp-source sends with Postfix's own load generator (smtp-source(1), one message
+per connection) instead of the Python clients; it reports no per-message latency.
+CPU: each target's processes (Postline: smtpd, queued, authd and PostgreSQL; Postfix: its
+master and every daemon under it) from the first message sent until the last one is
+visible, per delivered message. imapd's CPU is shown apart and left out of the total: it
+is the watcher's STATUS polling (Postfix's mailbox is watched by listing a directory).
 
 Needs root (Postfix), the packages in scripts/packages/bench.txt, and the Postline
 binaries in $POSTLINE_BUILD_DIR/bin (default build/bin). PostgreSQL: $POSTLINE_TEST_PG_URL,
@@ -48,6 +56,8 @@ class Result:
         self.delivery_complete_at: float | None = None
         self.delivery_observed = True
         self.bytes = 0
+        self.cpu: dict[str, float] = {}  # CPU seconds per process group, sending .. all visible
+        self.latency_measured = True
 
     @property
     def accepted(self) -> int:
@@ -107,6 +117,27 @@ def send_all(port: int, rcpt: str, messages: list[bytes], concurrency: int, per_
     result.t_end = time.monotonic()
 
 
+def send_smtp_source(port: int, rcpt: str, count: int, sessions: int, size: int, result: Result, deadline: float):
+    """Postfix's smtp-source: `count` messages of `size` payload bytes over `sessions` parallel
+    sessions, one message per connection (no -d). Only the wall time is known."""
+    cmd = ["/usr/sbin/smtp-source", "-s", str(sessions), "-m", str(count), "-l", str(size), "-f", SENDER,
+           "-t", rcpt, "-M", "loadgen.bench.test", f"127.0.0.1:{port}"]
+    result.latency_measured = False
+    result.t_start = time.monotonic()
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=max(1.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        result.errors.append("smtp-source timed out")
+        r = None
+    result.t_end = time.monotonic()
+    if r is not None and r.returncode != 0:
+        result.errors.append(f"smtp-source exit {r.returncode}: {(r.stderr or r.stdout).strip()[:200]}")
+    elif r is not None:
+        # smtp-source stops at the first error reply; exit 0 means every message got 250.
+        result.accepted_at = [result.t_end] * count
+        result.bytes = count * size
+
+
 class Watcher(threading.Thread):
     """Polls a mailbox count every `interval` s and records when it changes."""
 
@@ -136,7 +167,8 @@ class Watcher(threading.Thread):
             time.sleep(self.interval)
 
 
-def run_target(name: str, port: int, rcpt: str, count_fn, messages, warmup, args, deadline) -> Result:
+def run_target(name: str, port: int, rcpt: str, count_fn, messages, warmup, args, deadline,
+               cpu_groups: dict[str, list[int]] | None = None) -> Result:
     result = Result(name)
     b.log(f"[{name}] warm-up: {len(warmup)} messages")
     if warmup:
@@ -153,8 +185,13 @@ def run_target(name: str, port: int, rcpt: str, count_fn, messages, warmup, args
         watcher.start()
     else:
         result.delivery_observed = False
-    b.log(f"[{name}] sending {len(messages)} messages with {args.concurrency} clients")
-    send_all(port, rcpt, messages, args.concurrency, args.msgs_per_conn, result, deadline)
+    cpu0 = {g: b.tree_cpu_seconds(pids) for g, pids in (cpu_groups or {}).items()}
+    if args.client == "smtp-source":
+        b.log(f"[{name}] smtp-source: {len(messages)} messages, {args.concurrency} sessions")
+        send_smtp_source(port, rcpt, len(messages), args.concurrency, args.source_size, result, deadline)
+    else:
+        b.log(f"[{name}] sending {len(messages)} messages with {args.concurrency} clients")
+        send_all(port, rcpt, messages, args.concurrency, args.msgs_per_conn, result, deadline)
     if watcher:
         watcher.target = result.accepted
         watcher.join(max(0.0, min(args.delivery_timeout, deadline - time.monotonic())))
@@ -162,6 +199,7 @@ def run_target(name: str, port: int, rcpt: str, count_fn, messages, warmup, args
         if watcher.error and not result.visible:
             result.delivery_observed = False
             result.note += f" delivery not observed ({watcher.error})"
+    result.cpu = {g: b.tree_cpu_seconds(pids) - cpu0[g] for g, pids in (cpu_groups or {}).items()}
     return result
 
 
@@ -181,6 +219,11 @@ def summarize(r: Result) -> dict:
         "visible_p99": float("nan"),
         "delivered": None,
     }
+    counted = {g: v for g, v in r.cpu.items() if g != "imapd"}
+    out["cpu_ms_per_msg"] = (sum(counted.values()) * 1000 / r.accepted) if r.accepted and counted else float("nan")
+    out["cpu_split"] = {g: v * 1000 / r.accepted for g, v in r.cpu.items()} if r.accepted else {}
+    if not r.latency_measured:
+        out["lat_p50"] = out["lat_p99"] = out["lat_max"] = float("nan")
     if not r.delivery_observed or not r.visible:
         return out
     out["delivered"] = r.visible[-1][1]
@@ -205,6 +248,13 @@ def summarize(r: Result) -> dict:
 
 def make_messages(n: int, sizes: list[int], rcpt: str, seed: int) -> list[bytes]:
     return [b.make_message(i, sizes[i % len(sizes)], SENDER, rcpt, seed=seed) for i in range(n)]
+
+
+def postmaster_pid(pg_url: str) -> int:
+    """The PostgreSQL server's postmaster (its backends are its children)."""
+    data = subprocess.run(["psql", pg_url, "-Atc", "SHOW data_directory"], check=True, capture_output=True,
+                          text=True).stdout.strip()
+    return int((Path(data) / "postmaster.pid").read_text().split()[0])
 
 
 @contextlib.contextmanager
@@ -238,8 +288,12 @@ def postline_target(args):
         except Exception as e:  # noqa: BLE001
             b.log(f"[postline] IMAP not usable for watching delivery ({e}); using queued metrics")
             count_fn, how = count_metrics, "postline_queued_deliveries_total{outcome=delivered}"
+        groups = {svc: [p.procs[svc].pid] for svc in ("smtpd", "queued", "authd", "imapd") if svc in p.procs}
+        with contextlib.suppress(Exception):
+            groups["postgres"] = [postmaster_pid(pg_url)]
         try:
-            yield {"port": p.ports["smtp_mx"], "rcpt": rcpt, "count": count_fn, "how": how, "platform": p}
+            yield {"port": p.ports["smtp_mx"], "rcpt": rcpt, "count": count_fn, "how": how, "platform": p,
+                   "cpu_groups": groups}
         finally:
             with contextlib.suppress(Exception):
                 if imap is not None:
@@ -263,8 +317,12 @@ def postfix_target(args):
                 yield t
             return
         try:
+            groups = {}
+            with contextlib.suppress(Exception):
+                groups["postfix"] = [int((peer.queue / "pid" / "master.pid").read_text().split()[0])]
             yield {"port": peer.port, "rcpt": "peer@peer.test", "count": lambda: peer.delivered("peer"),
-                   "how": "files in Maildir/new", "note": "private Postfix 3.7 (virtual(8) into a Maildir)"}
+                   "how": "files in Maildir/new", "note": "private Postfix 3.7 (virtual(8) into a Maildir)",
+                   "cpu_groups": groups}
         finally:
             peer.stop()
     finally:
@@ -305,10 +363,17 @@ def main() -> int:
     ap.add_argument("--delivery-timeout", type=float, default=120, help="wait for delivery after sending (s)")
     ap.add_argument("--time-limit", type=float, default=900, help="whole run, seconds (default 900)")
     ap.add_argument("--keep", action="store_true", help="keep work directories (logs)")
+    ap.add_argument("--client", choices=("python", "smtp-source"), default="python",
+                    help="load generator: Python smtplib threads (default) or Postfix's smtp-source")
     args = ap.parse_args()
     if args.messages < 1 or args.messages > 100000 or args.concurrency < 1 or args.concurrency > 256:
         ap.error("--messages must be 1..100000 and --concurrency 1..256")
     sizes = [b.parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    args.source_size = sizes[0]
+    if args.client == "smtp-source":
+        if not Path("/usr/sbin/smtp-source").exists():
+            ap.error("--client smtp-source needs /usr/sbin/smtp-source (apt-get install postfix)")
+        args.warmup = 0
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     for t in targets:
         if t not in ("postline", "postfix"):
@@ -326,7 +391,8 @@ def main() -> int:
                 with make(args) as t:
                     msgs = make_messages(args.messages, sizes, t["rcpt"], seed=1)
                     warm = make_messages(args.warmup, sizes, t["rcpt"], seed=2)
-                    r = run_target(t.get("name", name), t["port"], t["rcpt"], t["count"], msgs, warm, args, deadline)
+                    r = run_target(t.get("name", name), t["port"], t["rcpt"], t["count"], msgs, warm, args, deadline,
+                                   t.get("cpu_groups"))
                     r.note = (t.get("note", "") + r.note).strip()
                     s = summarize(r)
                     if name == "postline" and "platform" in t:
@@ -348,8 +414,12 @@ def main() -> int:
         signal.alarm(0)
 
     print()
-    print(f"smtp_accept: {args.messages} messages of {args.sizes} bytes (in turn), {args.concurrency} concurrent "
-          f"clients, {args.msgs_per_conn} messages per connection, loopback, one target at a time")
+    if args.client == "smtp-source":
+        print(f"smtp_accept: smtp-source, {args.messages} messages of {args.source_size} payload bytes, "
+              f"{args.concurrency} sessions, one message per connection, loopback, one target at a time")
+    else:
+        print(f"smtp_accept: {args.messages} messages of {args.sizes} bytes (in turn), {args.concurrency} concurrent "
+              f"clients, {args.msgs_per_conn} messages per connection, loopback, one target at a time")
     print()
     rows = []
     for r, s, how in results:
@@ -358,13 +428,27 @@ def main() -> int:
                      "-" if s["delivered"] is None else f"{s['delivered']}",
                      "-" if s["all_visible_s"] != s["all_visible_s"] else f"{s['all_visible_s']:.2f}",
                      "-" if s["deliv_rate"] != s["deliv_rate"] else f"{s['deliv_rate']:.1f}",
-                     b.fmt_ms(s["visible_p50"]), b.fmt_ms(s["visible_p99"])])
+                     b.fmt_ms(s["visible_p50"]), b.fmt_ms(s["visible_p99"]),
+                     "-" if s["cpu_ms_per_msg"] != s["cpu_ms_per_msg"] else f"{s['cpu_ms_per_msg']:.2f}"])
     print(b.table(["target", "accepted", "errors", "accepted/s", "MB/s", "p50 ms", "p99 ms", "max ms",
-                   "visible", "all visible s", "delivered/s", "250->visible p50 ms", "p99 ms"], rows))
+                   "visible", "all visible s", "delivered/s", "250->visible p50 ms", "p99 ms", "CPU ms/msg"], rows))
+    if len(results) == 2:
+        (r1, s1, _), (r2, s2, _) = results
+
+        def ratio(key):
+            a, c = s1[key], s2[key]
+            return "-" if not (a == a and c == c and c) else f"{a / c:.2f}x"
+        print(f"ratio {r1.name}/{r2.name}: accepted/s {ratio('accept_rate')}, delivered/s {ratio('deliv_rate')}, "
+              f"p50 {ratio('lat_p50')}, p99 {ratio('lat_p99')}, CPU/msg {ratio('cpu_ms_per_msg')}")
     print()
     print("accepted/s: 250s after DATA / wall time of the sending phase; p50/p99/max: MAIL FROM .. 250 per message;")
     print("visible: messages seen in the mailbox; all visible s: first send .. last one visible;")
     print("250->visible: k-th 250 matched with the k-th message to appear (mailbox polled every 25 ms).")
+    print("CPU ms/msg: the target's processes from the first message sent until the last one is visible, per")
+    print("accepted message (Postline: smtpd+queued+authd+postgres; imapd, the watcher's polling, apart).")
+    for r, s, how in results:
+        if s.get("cpu_split"):
+            print(f"  {r.name} CPU ms/msg: " + ", ".join(f"{g} {v:.2f}" for g, v in s["cpu_split"].items()))
     for r, s, how in results:
         extra = f"; queued deliveries {s['queue']}" if "queue" in s else ""
         print(f"  {r.name}: delivery watched via {how}{extra}" + (f"; {r.note}" if r.note else ""))

@@ -28,6 +28,7 @@
 #include "services/delivery-queue/delivery/remote_delivery.h"
 #include "services/delivery-queue/delivery/workers.h"
 #include "services/delivery-queue/rpc/auth_resolver.h"
+#include "services/delivery-queue/delivery/enqueue_delivery.h"
 #include "services/delivery-queue/rpc/queue_service.h"
 #include "services/delivery-queue/sql/migrations.h"
 
@@ -144,6 +145,8 @@ int main(int argc, char** argv) {
     std::getline(in, admin_token);
     while (!admin_token.empty() && (admin_token.back() == '\r' || admin_token.back() == ' ')) admin_token.pop_back();
   }
+  // Enqueue's connections (libpq), as many as the gRPC handlers may use at once.
+  db::pq::Pool enqueue_pool(url, static_cast<size_t>(std::max<int64_t>(1, cfg.integer("db", "pool_size"))));
   // New mail wakes this instance's workers at once and the other instances'
   // through one coalesced NOTIFY outside the Enqueue transactions.
   queue::RemoteWake remote_wake(rpc_pool.url());
@@ -153,6 +156,14 @@ int main(int argc, char** argv) {
                                     remote_wake.poke();
                                   },
                                   admin_token);
+  // Enqueue on libpq (enqueue_pool); local recipients are delivered inside its
+  // transaction unless queue.deliver_during_enqueue is off.
+  queue::QueueServiceImpl::EnqueueDeliveryFactory deliver_now;
+  if (cfg.boolean("queue", "deliver_during_enqueue"))
+    deliver_now = [&](const queue::NewMessage& m) -> std::unique_ptr<queue::EnqueueTimeDelivery> {
+      return std::make_unique<queue::MailstoreEnqueueDelivery>(store, m, &metrics);
+    };
+  service.use_fast_enqueue(enqueue_pool, std::move(deliver_now));
   std::unique_ptr<grpc::Server> server;
   int grpc_port = 0;
   try {

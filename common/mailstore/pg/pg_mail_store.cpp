@@ -881,61 +881,105 @@ CopyResult PgMailStore::copy(UserId user, MailboxId source, const std::vector<Ui
   return out;
 }
 
+struct PgMailStore::StagedDelivery::Impl {
+  PgMailStore* store = nullptr;
+  UserId user = 0;
+  std::string name;
+  const char* special = nullptr;
+  Quota quota;
+  std::vector<PreparedMessage> prepared;
+  std::vector<std::string> keys;
+  std::map<MailboxId, Modseq> touched;
+};
+
+PgMailStore::StagedDelivery::StagedDelivery(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PgMailStore::StagedDelivery::~StagedDelivery() = default;
+
+std::unique_ptr<PgMailStore::StagedDelivery> PgMailStore::stage_delivery(UserId user, std::string_view mailbox,
+                                                                         const std::vector<DeliveryItem>& items,
+                                                                         const Quota& quota) {
+  auto impl = std::make_unique<StagedDelivery::Impl>();
+  impl->store = this;
+  impl->user = user;
+  impl->name = normalize_mailbox_name(mailbox.empty() ? "INBOX" : mailbox);
+  impl->special = default_special_use(impl->name);
+  impl->quota = quota;
+  impl->prepared.reserve(items.size());
+  for (const auto& item : items) {
+    impl->prepared.push_back(prepare_message(item.message));
+    impl->keys.emplace_back(item.delivery_key);
+  }
+  return std::unique_ptr<StagedDelivery>(new StagedDelivery(std::move(impl)));
+}
+
+size_t PgMailStore::StagedDelivery::add_to(Connection::Pipeline& pipe) const {
+  static const std::vector<std::string> names = default_names(), specials = default_specials();
+  const Impl& d = *impl_;
+  if (d.prepared.empty()) return 0;
+  pipe.add(kEnsureAccount, Params().i64(d.user).text_array(names).text_array(specials));
+  // Bodies need no lock; the rows come last, right before the caller's
+  // COMMIT, so the mailbox row stays locked only for the inserts and the commit.
+  for (const auto& m : d.prepared) add_blob(pipe, m);
+  Params p;
+  p.i64(d.user).text(d.name).text(d.special ? d.special : "").i64(d.quota.bytes).i64(d.quota.messages);
+  p.text_array(d.keys);
+  message_arrays(p, d.prepared);
+  p.i64(kMetaVersion);
+  pipe.add(kDeliver, std::move(p));
+  return 2 + 2 * d.prepared.size();
+}
+
+std::vector<DeliveryResult> PgMailStore::StagedDelivery::read(const std::vector<Result>& results, size_t first) {
+  Impl& d = *impl_;
+  std::vector<DeliveryResult> out(d.prepared.size());
+  d.touched.clear();
+  if (d.prepared.empty()) return out;
+  const Result& rows = results.at(first + 1 + 2 * d.prepared.size());
+  for (int row = 0; row < rows.rows(); ++row) {
+    const int64_t item = rows.i64(row, 0);
+    if (item < 1 || static_cast<size_t>(item) > out.size()) continue;
+    DeliveryResult& r = out[item - 1];
+    r = DeliveryResult{};
+    switch (rows.i64(row, 1)) {
+      case 0:
+        r.mailbox_id = rows.i64(row, 2);
+        r.uid = rows.i64(row, 3);
+        d.touched[r.mailbox_id] = std::max(d.touched[r.mailbox_id], rows.i64(row, 4));
+        break;
+      case 1:
+        r.duplicate = true;
+        r.mailbox_id = rows.null(row, 2) ? 0 : rows.i64(row, 2);
+        r.uid = rows.null(row, 3) ? 0 : rows.i64(row, 3);
+        break;
+      case 2: r.over_quota = true; break;
+      case 3: r.over_quota = r.exceeds_quota = true; break;
+      case 4: r.over_quota = r.over_message_quota = true; break;
+    }
+  }
+  return out;
+}
+
+void PgMailStore::StagedDelivery::announce() {
+  Impl& d = *impl_;
+  std::vector<ChangeEvent> events;
+  for (auto [id, modseq] : d.touched) events.emplace_back(d.user, id, modseq);
+  d.touched.clear();
+  if (!events.empty()) d.store->notify(std::move(events));
+}
+
 std::vector<DeliveryResult> PgMailStore::deliver(UserId user, std::string_view mailbox,
                                                  const std::vector<DeliveryItem>& items, const Quota& quota) {
-  static const std::vector<std::string> names = default_names(), specials = default_specials();
-  std::vector<DeliveryResult> results(items.size());
-  if (items.empty()) return results;
-  const std::string name = normalize_mailbox_name(mailbox.empty() ? "INBOX" : mailbox);
-  const char* special = default_special_use(name);
-  std::vector<PreparedMessage> prepared;
-  prepared.reserve(items.size());
-  for (const auto& item : items) prepared.push_back(prepare_message(item.message));
-  std::map<MailboxId, Modseq> touched;
+  if (items.empty()) return {};
+  auto staged = stage_delivery(user, mailbox, items, quota);
+  std::vector<DeliveryResult> results;
   pool_.with([&](Connection& c) {
     Connection::Pipeline pipe(c);
     pipe.add("BEGIN");
-    pipe.add(kEnsureAccount, Params().i64(user).text_array(names).text_array(specials));
-    // Bodies need no lock; the rows come last, right before the COMMIT, so the
-    // mailbox row stays locked only for the inserts and the commit.
-    for (const auto& m : prepared) add_blob(pipe, m);
-    Params p;
-    p.i64(user).text(name).text(special ? special : "").i64(quota.bytes).i64(quota.messages);
-    std::vector<std::string> keys;
-    for (const auto& item : items) keys.emplace_back(item.delivery_key);
-    p.text_array(keys);
-    message_arrays(p, prepared);
-    p.i64(kMetaVersion);
-    pipe.add(kDeliver, std::move(p));
+    staged->add_to(pipe);
     pipe.add("COMMIT");
-    auto r = pipe.run();
-    touched.clear();
-    const Result& rows = r[2 + 2 * items.size()];
-    for (int row = 0; row < rows.rows(); ++row) {
-      const int64_t item = rows.i64(row, 0);
-      if (item < 1 || static_cast<size_t>(item) > items.size()) continue;
-      DeliveryResult& d = results[item - 1];
-      d = DeliveryResult{};
-      switch (rows.i64(row, 1)) {
-        case 0:
-          d.mailbox_id = rows.i64(row, 2);
-          d.uid = rows.i64(row, 3);
-          touched[d.mailbox_id] = std::max(touched[d.mailbox_id], rows.i64(row, 4));
-          break;
-        case 1:
-          d.duplicate = true;
-          d.mailbox_id = rows.null(row, 2) ? 0 : rows.i64(row, 2);
-          d.uid = rows.null(row, 3) ? 0 : rows.i64(row, 3);
-          break;
-        case 2: d.over_quota = true; break;
-        case 3: d.over_quota = d.exceeds_quota = true; break;
-        case 4: d.over_quota = d.over_message_quota = true; break;
-      }
-    }
+    results = staged->read(pipe.run(), 1);
   });
-  std::vector<ChangeEvent> events;
-  for (auto [id, modseq] : touched) events.emplace_back(user, id, modseq);
-  notify(std::move(events));
+  staged->announce();
   return results;
 }
 

@@ -80,6 +80,31 @@ class PgMailStore final : public MailStore {
                                       const Quota& quota = {}) override;
   PruneResult prune_expunged(std::chrono::seconds max_age, int64_t batch) override;
 
+  // A delivery that commits together with the caller's own writes on the
+  // caller's connection (queued's Enqueue: queue rows and mailbox rows in one
+  // transaction, one WAL flush instead of three). stage_delivery() does the
+  // CPU work (parsing, hashing); add_to() appends the statements to a
+  // pipeline that runs inside the caller's open transaction; read() takes
+  // their results from that run (it throws what deliver() would); once the
+  // caller has committed, announce() tells IMAP sessions, as deliver() does
+  // after its own commit. A rollback leaves no trace. The messages and keys
+  // must outlive the StagedDelivery.
+  class StagedDelivery {
+   public:
+    ~StagedDelivery();
+    size_t add_to(db::pq::Connection::Pipeline& pipe) const;  // the number of statements added
+    std::vector<DeliveryResult> read(const std::vector<db::pq::Result>& results, size_t first);
+    void announce();
+
+   private:
+    friend class PgMailStore;
+    struct Impl;
+    explicit StagedDelivery(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+  };
+  std::unique_ptr<StagedDelivery> stage_delivery(UserId user, std::string_view mailbox,
+                                                 const std::vector<DeliveryItem>& items, const Quota& quota = {});
+
   void start_change_feed(ChangeCallback callback) override;
   void stop_change_feed() override;
   std::vector<std::pair<WatchedMailbox, Modseq>> highest_modseqs(const std::vector<WatchedMailbox>& mb) override;

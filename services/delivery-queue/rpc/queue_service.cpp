@@ -190,7 +190,9 @@ grpc::Status QueueServiceImpl::do_enqueue(grpc::ServerContext* ctx, grpc::Server
   msg.body_type = env.body_type();
   msg.target_mailbox = env.target_mailbox();
   for (const auto& r : env.recipients())
-    msg.recipients.push_back({r.address(), r.local(), r.user_id(), r.notify(), r.orcpt(), false});
+    msg.recipients.push_back({r.address(), r.local(), r.user_id(), r.notify(), r.orcpt(), false,
+                              r.local() && r.quota_known(), std::max<int64_t>(0, r.quota_bytes()),
+                              std::max<int64_t>(0, r.quota_messages())});
 
   auto append = [&](const std::string& data) {
     if (msg.body.size() + data.size() > limits_.max_message_size) return false;
@@ -211,7 +213,21 @@ grpc::Status QueueServiceImpl::do_enqueue(grpc::ServerContext* ctx, grpc::Server
 
   EnqueueResult result;
   try {
-    result = pool_.with([&](pqxx::connection& c) { return enqueue(c, msg); });
+    if (fast_pool_) {
+      // The id is fixed before the first try: the delivery keys derive from
+      // it, and a retry on a fresh connection (the old one lost, maybe after
+      // COMMIT) must find its own commit as a duplicate. So running it twice
+      // is harmless (idempotent).
+      if (msg.queue_id.empty()) msg.queue_id = generate_queue_id();
+      result = fast_pool_->with(
+          [&](db::pq::Connection& c) {
+            auto now = deliver_now_ ? deliver_now_(msg) : nullptr;
+            return enqueue(c, msg, now.get());
+          },
+          true);
+    } else {
+      result = pool_.with([&](pqxx::connection& c) { return enqueue(c, msg); });
+    }
   } catch (const QueueIdConflict& e) {
     return grpc::Status(grpc::StatusCode::ALREADY_EXISTS, e.what());
   } catch (const std::exception& e) {
@@ -226,7 +242,7 @@ grpc::Status QueueServiceImpl::do_enqueue(grpc::ServerContext* ctx, grpc::Server
   spdlog::info("[q:{}] queued from=<{}> size={} nrcpt={} client={}", result.queue_id, msg.mail_from, msg.body.size(),
                msg.recipients.size(), msg.client_ip);
   if (metrics_) metrics_->enqueued();
-  if (wake_) wake_();
+  if (wake_ && result.pending) wake_();
   return grpc::Status::OK;
 }
 

@@ -178,6 +178,148 @@ EnqueueResult enqueue(pqxx::connection& conn, const NewMessage& msg) {
   return result;
 }
 
+// --- Enqueue on libpq ------------------------------------------------------------
+
+namespace {
+using db::pq::Connection;
+using db::pq::Params;
+using db::pq::Statement;
+
+const Statement kInsertMessage{
+    "q_insert_message",
+    "INSERT INTO queue_messages (queue_id, mail_from, helo, client_ip, authenticated_user, dsn_ret, dsn_envid,"
+    " smtputf8, body_type, is_dsn, size, body, target_mailbox)"
+    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
+    " ON CONFLICT (queue_id) DO NOTHING RETURNING id"};
+
+// The recipients in one statement, in the order given (ids ascend with it),
+// each either queued or - delivered inside this transaction - final, with
+// its attempt. user_id 0 is a remote recipient.
+const Statement kInsertRecipients{
+    "q_insert_recipients",
+    "WITH r AS (INSERT INTO queue_recipients (message_id, address, domain, local, user_id, notify, orcpt, state,"
+    "   attempts, last_attempt_at, last_reply, finished_at)"
+    " SELECT $1, t.address, t.domain, t.user_id > 0, NULLIF(t.user_id, 0), t.notify, t.orcpt,"
+    "   CASE WHEN t.reply = '' THEN 'queued' ELSE 'delivered' END, CASE WHEN t.reply = '' THEN 0 ELSE 1 END,"
+    "   CASE WHEN t.reply = '' THEN NULL ELSE now() END, t.reply, CASE WHEN t.reply = '' THEN NULL ELSE now() END"
+    " FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY"
+    "   AS t(address, domain, user_id, notify, orcpt, reply, ord)"
+    " ORDER BY t.ord RETURNING id, attempts, last_reply)"
+    " INSERT INTO queue_attempts (recipient_id, started_at, duration_ms, mx_host, reply, outcome)"
+    " SELECT r.id, now(), $8, '', r.last_reply, 'delivered' FROM r WHERE r.attempts > 0"};
+
+const Statement kStoreBody{"q_store_body", "UPDATE queue_messages SET body = $2 WHERE id = $1"};
+const Statement kMessageSize{"q_message_size", "SELECT size FROM queue_messages WHERE queue_id = $1"};
+
+// Answers a queue id that is already taken: the same message (a retried
+// Enqueue whose answer was lost) or a clash.
+EnqueueResult already_there(Connection& conn, const std::string& queue_id, size_t size) {
+  auto r = conn.exec(kMessageSize, Params().text(queue_id));
+  if (r.rows() == 1 && r.i64(0, 0) == static_cast<int64_t>(size)) {
+    EnqueueResult out;
+    out.queue_id = queue_id;
+    out.duplicate = true;
+    out.pending = false;
+    return out;
+  }
+  throw QueueIdConflict("queue id " + queue_id + " is already used by another message");
+}
+
+void rollback_quietly(Connection& conn) {
+  try {
+    conn.run("ROLLBACK");
+  } catch (const db::pq::Error&) {
+  }
+}
+}  // namespace
+
+EnqueueResult enqueue(Connection& conn, const NewMessage& msg, EnqueueTimeDelivery* now) {
+  EnqueueResult result;
+  result.queue_id = msg.queue_id.empty() ? generate_queue_id() : msg.queue_id;
+  const size_t n = msg.recipients.size();
+  std::vector<bool> tried(n, false);
+  bool body_needed = false;
+  for (size_t i = 0; i < n; ++i) {
+    tried[i] = now && now->tries(i);
+    body_needed = body_needed || !tried[i];
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+
+  // Round trip 1: the message row, then the delivery (it runs while the
+  // message row is being written; a clash on the queue id rolls it all back).
+  Connection::Pipeline first(conn);
+  first.add("BEGIN");
+  first.add(kInsertMessage, Params()
+                                .text(result.queue_id)
+                                .text(msg.mail_from)
+                                .text(msg.helo)
+                                .text(msg.client_ip)
+                                .text(msg.authenticated_user)
+                                .text(msg.dsn_ret)
+                                .text(msg.dsn_envid)
+                                .boolean(msg.smtputf8)
+                                .text(msg.body_type)
+                                .boolean(msg.is_dsn)
+                                .i64(static_cast<int64_t>(msg.body.size()))
+                                .bytea(body_needed ? std::string_view(msg.body) : std::string_view())
+                                .text(msg.target_mailbox));
+  const size_t staged = now ? now->stage(first) : 0;
+  std::vector<std::string> replies(n);
+  try {
+    auto r = first.run();
+    if (r.at(1).rows() == 0) {
+      rollback_quietly(conn);
+      return already_there(conn, result.queue_id, msg.body.size());
+    }
+    const int64_t message_id = r.at(1).i64(0, 0);
+    if (now) replies = now->read(r, 2);
+    replies.resize(n);
+
+    // Round trip 2: recipients (final or queued), the body if a recipient
+    // that was tried now still needs it, COMMIT.
+    std::vector<std::string> addresses, domains, notifies, orcpts;
+    std::vector<int64_t> users;
+    bool pending = false;
+    for (size_t i = 0; i < n; ++i) {
+      const auto& rc = msg.recipients[i];
+      addresses.push_back(rc.address);
+      domains.push_back(address_domain(rc.address));
+      users.push_back(rc.local ? rc.user_id : 0);
+      notifies.push_back(rc.notify);
+      orcpts.push_back(rc.orcpt);
+      if (!tried[i]) replies[i].clear();
+      if (replies[i].empty()) pending = true;
+      else ++result.delivered_now;
+    }
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    Connection::Pipeline second(conn);
+    second.add(kInsertRecipients, Params()
+                                      .i64(message_id)
+                                      .text_array(addresses)
+                                      .text_array(domains)
+                                      .i64_array(users)
+                                      .text_array(notifies)
+                                      .text_array(orcpts)
+                                      .text_array(replies)
+                                      .i32(static_cast<int32_t>(ms.count())));
+    if (pending && !body_needed) second.add(kStoreBody, Params().i64(message_id).bytea(msg.body));
+    second.add("COMMIT");
+    second.run();
+    result.pending = pending;
+  } catch (const db::pq::Error& e) {
+    rollback_quietly(conn);
+    if (!now) throw;
+    // The delivery statements failed (or the recipients did): take the
+    // message the ordinary way; the workers deliver it and report.
+    spdlog::warn("[q:{}] delivery during Enqueue failed ({}): queued for the workers", result.queue_id, e.what());
+    NewMessage again = msg;
+    again.queue_id = result.queue_id;
+    return enqueue(conn, again, nullptr);
+  }
+  if (now) now->committed(result.queue_id);
+  return result;
+}
+
 // --- Claim ---------------------------------------------------------------------
 
 namespace {

@@ -10,6 +10,8 @@
 //    without double delivery, and a crashed worker's rows are due again at once.
 #pragma once
 
+#include "common/db/pq.h"
+
 #include <pqxx/pqxx>
 
 #include <chrono>
@@ -38,6 +40,12 @@ struct NewRecipient {
   std::string notify;  // RFC 3461 NOTIFY as given ("" = default FAILURE,DELAY)
   std::string orcpt;
   bool needs_resolve = false;  // local/remote decided by authd at delivery time
+  // Local: the user's limits as smtpd had them from authd at RCPT (0 =
+  // unlimited), for a delivery during Enqueue; not stored (a worker asks
+  // authd again).
+  bool quota_known = false;
+  int64_t quota_bytes = 0;
+  int64_t quota_messages = 0;
 };
 
 struct NewMessage {
@@ -57,6 +65,8 @@ struct NewMessage {
 struct EnqueueResult {
   std::string queue_id;
   bool duplicate = false;  // the same queue id was already committed (a retried Enqueue)
+  size_t delivered_now = 0;  // recipients delivered inside the Enqueue transaction
+  bool pending = true;       // some recipient waits for a worker (wake them)
 };
 
 // Thrown when a caller-chosen queue id is already taken by a different message.
@@ -76,6 +86,44 @@ EnqueueResult enqueue(pqxx::connection& conn, const NewMessage& msg);
 // Same, inside a transaction the caller commits (DSNs enqueued together with
 // the bounce that causes them).
 EnqueueResult enqueue(pqxx::work& tx, const NewMessage& msg);
+
+// --- Enqueue on the hot path ----------------------------------------------------
+//
+// The same contract on libpq (common/db/pq.h): prepared statements, the body
+// as binary, two round trips per message. And the place where a local
+// recipient can be delivered at once: another layer's statements (the
+// mailstore's) run inside the Enqueue transaction, so message, recipients and
+// the new mailbox row commit together - one transaction and one WAL flush
+// where enqueue, claim, delivery and the claim's commit took four, and the
+// body is written once, into the mailbox, instead of also into the queue.
+// 250 is still sent only after that commit is durable.
+//
+// One object per Enqueue; the queue store calls it in this order:
+// tries() for every recipient, stage() once inside the open transaction,
+// read() with the results of that round trip, committed() after COMMIT.
+class EnqueueTimeDelivery {
+ public:
+  virtual ~EnqueueTimeDelivery() = default;
+  // Whether recipient `index` (of NewMessage::recipients) is attempted now.
+  virtual bool tries(size_t index) const = 0;
+  // Appends the delivery statements; returns how many it added.
+  virtual size_t stage(db::pq::Connection::Pipeline& pipe) = 0;
+  // From the results at [first, first + staged): per recipient index, the
+  // reply of a final delivery ("250 2.0.0 ..."), "" for one that stays queued
+  // for a worker (over quota, not attempted). Throws like the statements do.
+  virtual std::vector<std::string> read(const std::vector<db::pq::Result>& results, size_t first) = 0;
+  // After the commit (announcements, logs, metrics). Never after a rollback.
+  virtual void committed(const std::string& queue_id) = 0;
+};
+
+// One transaction on `conn` (BEGIN .. COMMIT). With `now`, the recipients it
+// tries are delivered in that transaction and stored as delivered with their
+// attempt; the body is stored only if a recipient still needs it. If the
+// delivery statements fail, the message is enqueued again without them (the
+// workers deliver it), so the mailstore can never refuse mail that the
+// queue could take. Throws QueueIdConflict, db::pq::ConnectionLost, or
+// db::pq::Error.
+EnqueueResult enqueue(db::pq::Connection& conn, const NewMessage& msg, EnqueueTimeDelivery* now = nullptr);
 
 inline constexpr const char* kNotifyChannel = "postline_queue";
 

@@ -20,6 +20,11 @@ struct EnvelopeRecipient {
   int64_t user_id = 0;
   std::string notify;  // DSN NOTIFY, upper-cased, "" when not given
   std::string orcpt;   // DSN ORCPT, as given
+  // Local: the user's limits from authd at RCPT (0 = unlimited); queued
+  // delivers during Enqueue under them (EnvelopeRecipient.quota_known).
+  bool quota_known = false;
+  int64_t quota_bytes = 0;
+  int64_t quota_messages = 0;
 };
 
 struct Envelope {
@@ -95,6 +100,9 @@ struct ResolvedTarget {
   RecipientKind kind = RecipientKind::kUnknown;
   int64_t user_id = 0;
   std::string address;
+  bool quota_known = false;  // local: authd sent the user's limits
+  int64_t quota_bytes = 0;
+  int64_t quota_messages = 0;
 };
 
 struct Resolution {

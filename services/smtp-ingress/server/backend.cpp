@@ -77,7 +77,9 @@ boost::asio::awaitable<Resolution> Backend::resolve(std::string address) {
       r.available = false;
       return r;
     }
-    for (const auto& t : resp.targets()) r.targets.push_back({kind_of(t.kind()), t.user_id(), t.address()});
+    for (const auto& t : resp.targets())
+      r.targets.push_back({kind_of(t.kind()), t.user_id(), t.address(), t.kind() == pb::RECIPIENT_KIND_LOCAL,
+                           t.quota_bytes(), t.quota_messages()});
     return r;
   };
   Resolution result = co_await async::offload(pool_, std::move(call));
@@ -163,6 +165,11 @@ boost::asio::awaitable<EnqueueOutcome> Backend::enqueue(EnqueueEvent message) {
       pr->set_user_id(r.user_id);
       pr->set_notify(r.notify);
       pr->set_orcpt(r.orcpt);
+      if (r.quota_known) {
+        pr->set_quota_known(true);
+        pr->set_quota_bytes(r.quota_bytes);
+        pr->set_quota_messages(r.quota_messages);
+      }
     }
     env->set_helo(e.helo);
     env->set_client_ip(e.client_ip);

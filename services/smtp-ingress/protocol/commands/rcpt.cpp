@@ -159,7 +159,8 @@ void Session::on_resolved(const Resolution& r) {
       for (const auto& t : r.targets) {
         if (t.kind == RecipientKind::kUnknown) continue;
         add.push_back({t.address.empty() ? rcpt_.address : t.address, t.kind == RecipientKind::kLocal, t.user_id,
-                       rcpt_.notify, rcpt_.orcpt});
+                       rcpt_.notify, rcpt_.orcpt, t.quota_known && t.kind == RecipientKind::kLocal, t.quota_bytes,
+                       t.quota_messages});
       }
     }
     if (add.empty()) {

@@ -1,0 +1,53 @@
+// Local delivery inside the Enqueue transaction (store/queue_store.h,
+// EnqueueTimeDelivery), into the PostgreSQL mailstore on the queue's own
+// connection. A recipient is delivered at once when smtpd passed the user's
+// limits along (EnvelopeRecipient.quota_known) and its DSN NOTIFY does not ask
+// for SUCCESS (that report is the workers' job); everything else - a full
+// mailbox included - stays queued and takes the ordinary path, which asks
+// authd for the limits again and defers or bounces as before.
+//
+// Exactly once: each message is keyed "e/<queue id>/<recipient index>" in the
+// mailstore, so a retried Enqueue (same queue id) cannot deliver twice even
+// before the queue notices the duplicate; the queue row and the mailbox row
+// commit together or not at all.
+#pragma once
+
+#include "common/mailstore/pg/pg_mail_store.h"
+#include "services/delivery-queue/delivery/metrics.h"
+#include "services/delivery-queue/store/queue_store.h"
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace postline::queue {
+
+class MailstoreEnqueueDelivery final : public EnqueueTimeDelivery {
+ public:
+  // `msg` must outlive this object (the staged bodies point into it).
+  MailstoreEnqueueDelivery(mailstore::pg::PgMailStore& store, const NewMessage& msg, QueueMetrics* metrics);
+  ~MailstoreEnqueueDelivery() override;
+
+  bool tries(size_t index) const override;
+  size_t stage(db::pq::Connection::Pipeline& pipe) override;
+  std::vector<std::string> read(const std::vector<db::pq::Result>& results, size_t first) override;
+  void committed(const std::string& queue_id) override;
+
+  // Whether a recipient qualifies (exposed for unit tests).
+  static bool eligible(const NewRecipient& r);
+
+ private:
+  struct Group;
+  mailstore::pg::PgMailStore& store_;
+  const NewMessage& msg_;
+  QueueMetrics* metrics_;
+  std::string mailbox_;
+  std::string body_;  // Return-Path + message, shared by the staged items
+  std::vector<bool> tries_;
+  std::vector<std::string> replies_;
+  std::vector<std::unique_ptr<Group>> groups_;
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace postline::queue

@@ -1,0 +1,208 @@
+"""Exactly once under faults (issue 14): SMTP load into one mailbox while, one
+after the other, queued is killed (kill -9), smtpd is killed (kill -9) and
+PostgreSQL crashes (immediate shutdown, crash recovery on restart). Afterwards
+every message that got 250 is in the mailbox exactly once, and every message
+whose answer was lost or was not 250 after the data (the sender cannot know)
+at most once.
+
+The senders retry a message only when it provably never reached smtpd's data
+phase (refused connection, an error before DATA), as a real MTA's retry is
+safe then. PostgreSQL is a private cluster of this test (fsync on), so its
+crash does not disturb other suites."""
+from __future__ import annotations
+
+import collections
+import imaplib
+import os
+import re
+import shutil
+import smtplib
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from platform_support import ROOT, Platform, new_workdir, start_test_postgres, stop_test_postgres, wait_until
+
+USER = "chaos@example.test"
+PASSWORD = "chaos test password"
+N = 400
+SENDERS = 4
+
+
+@pytest.fixture(scope="module")
+def chaos():
+    pgdir = new_workdir("postline-chaos-pg-")
+    env_fsync = os.environ.get("POSTLINE_PG_FSYNC")
+    os.environ["POSTLINE_PG_FSYNC"] = "on"  # a crash must not lose a committed message
+    try:
+        url = start_test_postgres(pgdir)
+    finally:
+        if env_fsync is None:
+            os.environ.pop("POSTLINE_PG_FSYNC", None)
+        else:
+            os.environ["POSTLINE_PG_FSYNC"] = env_fsync
+    port = int(re.search(r":(\d+)/", url).group(1))
+    p = Platform(url, new_workdir("postline-chaos-"), {
+        "POSTLINE_LOG_LEVEL": "info",
+        "POSTLINE_QUEUE_RETRY_SCHEDULE": "1s",
+        "POSTLINE_SMTP_MAX_CONNECTIONS_PER_IP": "100",
+    })
+    try:
+        p.start_all()
+        p.add_user(USER, PASSWORD)
+        yield p, pgdir, port
+    finally:
+        p.stop_all()
+        stop_test_postgres(pgdir)
+        shutil.rmtree(p.workdir, ignore_errors=True)
+        shutil.rmtree(pgdir, ignore_errors=True)
+
+
+def crash_postgres(pgdir, port):
+    """Immediate shutdown (no checkpoint: recovery replays the WAL), then start
+    again on the same port, as after a crash of the database host's process."""
+    data = os.path.realpath(os.path.join(pgdir, "data"))
+    pg_ctl = str(sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))[-1])
+    cmd = [pg_ctl, "-D", data, "-m", "immediate", "-w", "stop"]
+    if os.geteuid() == 0:
+        cmd = ["runuser", "-u", "postgres", "--"] + cmd
+    subprocess.run(cmd, check=True, capture_output=True)
+    env = dict(os.environ, POSTLINE_PG_FSYNC="on")
+    subprocess.run([str(ROOT / "scripts" / "pg"), "start", str(pgdir), str(port)], check=True, capture_output=True,
+                   env=env)
+
+
+def message(i: int) -> bytes:
+    filler = "".join(f"line {k} of message {i} under faults\r\n" for k in range(60))
+    return (f"From: sender@remote.test\r\nTo: {USER}\r\nSubject: chaos {i}\r\n"
+            f"Message-ID: <chaos-{i}@remote.test>\r\n\r\n{filler}").encode()
+
+
+class Senders:
+    def __init__(self, port: int):
+        self.port = port
+        self.todo = collections.deque(range(N))
+        self.lock = threading.Lock()
+        self.acked: set[int] = set()
+        self.unknown: set[int] = set()  # the data was sent, no 250 came back
+        self.retries = 0
+        self.stop = threading.Event()
+
+    def take(self):
+        with self.lock:
+            return self.todo.popleft() if self.todo else None
+
+    def give_back(self, i: int):
+        with self.lock:
+            self.todo.append(i)
+            self.retries += 1
+
+    def run(self):
+        smtp = None
+        while not self.stop.is_set():
+            i = self.take()
+            if i is None:
+                break
+            in_data = False
+            failed = True
+            try:
+                if smtp is None:
+                    smtp = smtplib.SMTP("127.0.0.1", self.port, timeout=60)
+                    smtp.ehlo("chaos.remote.test")
+                code, _ = smtp.mail("sender@remote.test")
+                if code != 250:
+                    raise smtplib.SMTPResponseException(code, b"MAIL")
+                code, _ = smtp.rcpt(USER)
+                if code != 250:
+                    raise smtplib.SMTPResponseException(code, b"RCPT")
+                in_data = True
+                code, _ = smtp.data(message(i))
+                with self.lock:
+                    (self.acked if code == 250 else self.unknown).add(i)
+                failed = False
+            except smtplib.SMTPDataError:  # DATA itself refused: the content was never sent
+                self.give_back(i)
+                time.sleep(0.1)
+            except (OSError, smtplib.SMTPException):
+                if in_data:  # the content went out (maybe committed) and no 250 came back
+                    with self.lock:
+                        self.unknown.add(i)
+                else:
+                    self.give_back(i)
+                    time.sleep(0.1)
+            if failed and smtp is not None:
+                try:
+                    smtp.close()
+                except OSError:
+                    pass
+                smtp = None
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                pass
+
+    def done(self) -> int:
+        with self.lock:
+            return len(self.acked) + len(self.unknown)
+
+
+def message_ids_in_inbox(p) -> collections.Counter:
+    imap = imaplib.IMAP4("127.0.0.1", p.ports["imap"])
+    try:
+        imap.login(USER, PASSWORD)
+        typ, data = imap.select("INBOX", readonly=True)
+        assert typ == "OK", data
+        if int(data[0]) == 0:
+            return collections.Counter()
+        typ, data = imap.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+        assert typ == "OK", data
+        ids = collections.Counter()
+        for part in data:
+            if isinstance(part, tuple):
+                m = re.search(rb"<chaos-(\d+)@remote\.test>", part[1])
+                assert m, part[1]
+                ids[int(m.group(1))] += 1
+        return ids
+    finally:
+        imap.logout()
+
+
+def test_every_acknowledged_message_is_delivered_exactly_once_across_crashes(chaos):
+    p, pgdir, pg_port = chaos
+    senders = Senders(p.ports["smtp_mx"])
+    threads = [threading.Thread(target=senders.run, daemon=True) for _ in range(SENDERS)]
+    for t in threads:
+        t.start()
+    try:
+        faults = [
+            ("kill -9 queued", lambda: (p.kill("queued"), p.start("queued"))),
+            ("kill -9 smtpd", lambda: (p.kill("smtpd"), p.start("smtpd"))),
+            ("PostgreSQL crash", lambda: crash_postgres(pgdir, pg_port)),
+        ]
+        for n, (name, fault) in enumerate(faults, start=1):
+            wait_until(lambda n=n: senders.done() >= n * N // 5, timeout=120, interval=0.02,
+                       what=f"{n * N // 5} messages before {name}")
+            fault()
+        for t in threads:
+            t.join(timeout=300)
+        assert not any(t.is_alive() for t in threads), "senders did not finish"
+    finally:
+        senders.stop.set()
+
+    assert len(senders.acked) + len(senders.unknown) == N
+    assert len(senders.acked) >= N // 2, (len(senders.acked), len(senders.unknown))
+    # The database came back; smtpd and queued reconnected on their own.
+    wait_until(lambda: p.psql("SELECT count(*) FROM queue_recipients WHERE state IN ('queued', 'deferred')").strip()
+               == "0", timeout=120, interval=0.25, what="queue drained after the faults")
+    ids = message_ids_in_inbox(p)
+    twice = sorted(i for i, c in ids.items() if c > 1)
+    assert not twice, f"delivered more than once: {twice[:20]}"
+    lost = sorted(senders.acked - set(ids))
+    assert not lost, f"answered 250 but not in the mailbox: {lost[:20]}"
+    assert set(ids) <= senders.acked | senders.unknown
+    print(f"acked {len(senders.acked)}, unknown {len(senders.unknown)} (delivered "
+          f"{len(senders.unknown & set(ids))} of those), retried before data {senders.retries}")
