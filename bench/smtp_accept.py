@@ -262,7 +262,8 @@ def postline_target(args):
     missing = b.check_postline_binaries()
     if missing:
         raise RuntimeError(f"Postline binaries missing in {b.ps.build_dir() / 'bin'}: {', '.join(missing)}")
-    with b.pg_server() as pg_url, b.postline_platform(pg_url, keep=args.keep) as p:
+    extra = dict(kv.split("=", 1) for kv in args.set)
+    with b.pg_server() as pg_url, b.postline_platform(pg_url, extra, keep=args.keep) as p:
         rcpt = "bench@postline.test"
         p.add_user(rcpt, PASSWORD)
         imap = None
@@ -365,7 +366,11 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep work directories (logs)")
     ap.add_argument("--client", choices=("python", "smtp-source"), default="python",
                     help="load generator: Python smtplib threads (default) or Postfix's smtp-source")
+    ap.add_argument("--set", action="append", default=[], metavar="POSTLINE_KEY=VALUE",
+                    help="extra Postline setting for this run, e.g. POSTLINE_QUEUE_DELIVER_DURING_ENQUEUE=false")
     args = ap.parse_args()
+    if any("=" not in kv or not kv.startswith("POSTLINE_") for kv in args.set):
+        ap.error("--set takes POSTLINE_KEY=VALUE")
     if args.messages < 1 or args.messages > 100000 or args.concurrency < 1 or args.concurrency > 256:
         ap.error("--messages must be 1..100000 and --concurrency 1..256")
     sizes = [b.parse_size(s) for s in args.sizes.split(",") if s.strip()]

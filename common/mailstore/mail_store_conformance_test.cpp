@@ -1596,6 +1596,14 @@ TEST_P(MailStoreConformance, SearchTextBodyAndHeader) {
   EXPECT_EQ(search(id, text_key(K::kText, "quarterly report")), std::vector<Uid>{1});
   EXPECT_EQ(search(id, text_key(K::kText, "  QUARTERLY \t REPORT ")), std::vector<Uid>{1});
   EXPECT_EQ(search(id, text_key(K::kText, "zebra")), (std::vector<Uid>{1, 2}));
+  // Parts of words, across a word boundary, words present but not in this order.
+  EXPECT_EQ(search(id, text_key(K::kText, "uarterl")), std::vector<Uid>{1});
+  EXPECT_EQ(search(id, text_key(K::kText, "rterly rep")), std::vector<Uid>{1});
+  EXPECT_EQ(search(id, text_key(K::kText, "budget is attached")), std::vector<Uid>{1});
+  EXPECT_TRUE(search(id, text_key(K::kText, "report quarterly")).empty());
+  EXPECT_TRUE(search(id, text_key(K::kText, "quarterly reports")).empty());
+  EXPECT_TRUE(search(id, text_key(K::kText, "squarterly")).empty());
+  EXPECT_EQ(search(id, header_key("subject", "erly rep")), std::vector<Uid>{1});
   EXPECT_EQ(search(id, text_key(K::kText, "example.org")), (std::vector<Uid>{1, 2, 3}));
   EXPECT_EQ(search(id, text_key(K::kText, "quarterly%report")), std::vector<Uid>{}) << "LIKE wildcards are literal";
   EXPECT_EQ(search(id, text_key(K::kText, "b_dget")), std::vector<Uid>{});

@@ -1,5 +1,7 @@
 #include "common/mailstore/message_meta.h"
 
+#include <unordered_set>
+
 #include "common/mime/mime.h"
 
 #include <openssl/evp.h>
@@ -202,7 +204,27 @@ MessageMeta analyse(std::string_view message) {
   // Decoded headers and text bodies; fold() collapses whitespace and strips
   // controls (NUL cannot go into a text column), valid_utf8 guards the column.
   meta.search_text = valid_utf8(fold(mime::search_text(parsed, message, limits), kMaxSearchText));
+  meta.search_words = search_words_of(meta.search_text);
   return meta;
+}
+
+std::string search_words_of(std::string_view text) {
+  auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
+  std::unordered_set<std::string_view> seen;
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && is_space(text[i])) ++i;
+    const size_t start = i;
+    while (i < text.size() && !is_space(text[i])) ++i;
+    if (i == start) break;
+    const std::string_view word = text.substr(start, i - start);
+    if (!seen.insert(word).second) continue;
+    out += ' ';
+    out.append(word);
+  }
+  if (!out.empty()) out += ' ';
+  return out;
 }
 
 std::string fold_search_key(const std::string& s) {

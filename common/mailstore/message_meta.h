@@ -20,6 +20,7 @@ struct MessageMeta {
   uint64_t size = 0;         // RFC822.SIZE
   uint64_t header_size = 0;  // bytes of the header including the empty line (0 header-only? = size)
   std::string search_text;   // case-folded, whitespace-collapsed, bounded
+  std::string search_words;  // search_words_of(search_text): what the trigram index is built on
   std::string preview;       // RFC 8970, up to 200 characters of plain text
   std::string structure;     // mime::serialize_structure
   std::optional<int64_t> sent_day;  // Date: header's calendar day, days since 1970-01-01
@@ -57,6 +58,13 @@ PreparedMessage prepare_message(std::string_view message, bool binary = false);
 // collapsed to one space, none leading or trailing. Every store compares the
 // folded key with the stored search text.
 std::string fold_search_key(const std::string& s);
+
+// The distinct whitespace-separated tokens of a search text, each once, in
+// order of first appearance, joined and surrounded by single spaces
+// (" w1 w2 ... wn "; "" for a text without tokens). Trigrams never span
+// whitespace, so this has exactly the trigrams of the text, at the cost of
+// its vocabulary (sql/009_search_words.sql). Whitespace: space, \t \n \r \f \v.
+std::string search_words_of(std::string_view text);
 
 // 32 raw bytes of SHA-256(data), and lower-case hex.
 std::string sha256(std::string_view data);

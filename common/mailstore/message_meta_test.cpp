@@ -30,6 +30,16 @@ TEST(Analyse, SearchTextIsFoldedAndBounded) {
   EXPECT_GT(analyse(big).search_text.size(), kMaxSearchText / 2);
 }
 
+TEST(SearchWords, DistinctTokensOnceInOrderBetweenSpaces) {
+  EXPECT_EQ(search_words_of("b a b\nc\ta  a"), " b a c ");
+  EXPECT_EQ(search_words_of(""), "");
+  EXPECT_EQ(search_words_of(" \n "), "");
+  EXPECT_EQ(search_words_of("one"), " one ");
+  auto m = analyse("Subject: Hello hello\r\n\r\nhello world\r\n");
+  EXPECT_EQ(m.search_words.find("hello", m.search_words.find("hello") + 1), std::string::npos) << m.search_words;
+  EXPECT_NE(m.search_words.find(" world "), std::string::npos) << m.search_words;
+}
+
 TEST(Analyse, EightBitHeaderBecomesValidUtf8) {
   auto m = analyse("Subject: caf\xE9\r\n\r\n");
   EXPECT_NE(m.search_text.find("caf\xC3\xA9"), std::string::npos) << m.search_text;

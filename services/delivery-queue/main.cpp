@@ -146,7 +146,8 @@ int main(int argc, char** argv) {
     while (!admin_token.empty() && (admin_token.back() == '\r' || admin_token.back() == ' ')) admin_token.pop_back();
   }
   // Enqueue's connections (libpq), as many as the gRPC handlers may use at once.
-  db::pq::Pool enqueue_pool(url, static_cast<size_t>(std::max<int64_t>(1, cfg.integer("db", "pool_size"))));
+  const size_t enqueue_pool_size = static_cast<size_t>(std::max<int64_t>(1, cfg.integer("db", "pool_size")));
+  db::pq::Pool enqueue_pool(url, enqueue_pool_size);
   // New mail wakes this instance's workers at once and the other instances'
   // through one coalesced NOTIFY outside the Enqueue transactions.
   queue::RemoteWake remote_wake(rpc_pool.url());
@@ -156,14 +157,19 @@ int main(int argc, char** argv) {
                                     remote_wake.poke();
                                   },
                                   admin_token);
-  // Enqueue on libpq (enqueue_pool); local recipients are delivered inside its
-  // transaction unless queue.deliver_during_enqueue is off.
-  queue::QueueServiceImpl::EnqueueDeliveryFactory deliver_now;
+  // Enqueue on libpq with group commit (enqueue_pool); local recipients are
+  // delivered inside its transactions unless queue.deliver_during_enqueue is off.
+  queue::EnqueueBatcher::DeliveryFactory deliver_now;
   if (cfg.boolean("queue", "deliver_during_enqueue"))
-    deliver_now = [&](const queue::NewMessage& m) -> std::unique_ptr<queue::EnqueueTimeDelivery> {
+    deliver_now = [&](const std::vector<const queue::NewMessage*>& m) -> std::unique_ptr<queue::EnqueueTimeDelivery> {
       return std::make_unique<queue::MailstoreEnqueueDelivery>(store, m, &metrics);
     };
-  service.use_fast_enqueue(enqueue_pool, std::move(deliver_now));
+  queue::EnqueueBatcher::Options batch_options;
+  batch_options.max_messages = static_cast<size_t>(std::max<int64_t>(1, cfg.integer("queue", "enqueue_batch_max")));
+  batch_options.parallel = std::min<size_t>(2, enqueue_pool_size);
+  queue::EnqueueBatcher batcher(enqueue_pool, std::move(deliver_now), batch_options,
+                                [&](size_t n) { metrics.enqueue_committed(n); });
+  service.use_batcher(batcher);
   std::unique_ptr<grpc::Server> server;
   int grpc_port = 0;
   try {

@@ -90,7 +90,7 @@ const Statement kPutBlob{"ms_put_blob",
                          "INSERT INTO mailstore_blobs (sha256, size, data) VALUES ($1, $2, $3) "
                          "ON CONFLICT (sha256) DO NOTHING"};
 const Statement kPutSearch{"ms_put_search",
-                           "INSERT INTO mailstore_search (sha256, search_text) VALUES ($1, $2) "
+                           "INSERT INTO mailstore_search (sha256, search_text, search_words) VALUES ($1, $2, $3) "
                            "ON CONFLICT (sha256) DO NOTHING"};
 const Statement kAppend{"ms_append",
                         "SELECT mailbox_id, uidvalidity, uid, modseq FROM mailstore_append("
@@ -260,7 +260,7 @@ void message_arrays(Params& p, const std::vector<PreparedMessage>& batch) {
 
 void add_blob(Connection::Pipeline& pipe, const PreparedMessage& m) {
   pipe.add(kPutBlob, Params().bytea(m.key).i64(static_cast<int64_t>(m.body.size())).bytea(m.body));
-  pipe.add(kPutSearch, Params().bytea(m.key).text(m.meta.search_text));
+  pipe.add(kPutSearch, Params().bytea(m.key).text(m.meta.search_text).text(m.meta.search_words));
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include "common/mailstore/message_meta.h"
 
+#include <vector>
+
 namespace postline::mailstore::pg {
 
 namespace {
@@ -26,6 +28,8 @@ std::string regex_escape(const std::string& s) {
   return out;
 }
 
+bool search_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
 struct Compiler {
   db::pq::Params params;
   int next = 3;  // $1 user, $2 mailbox
@@ -48,6 +52,29 @@ struct Compiler {
   // no SENT* key, so it must match its NOT (a NULL would make NOT NULL too).
   std::string sent_cmp(const char* op, int64_t days) {
     return "COALESCE(" + date_cmp("m.sent_date", op, days) + ", FALSE)";
+  }
+
+  // What the trigram index can answer for a folded key: every word of the key
+  // is inside one word of the text, and a word with whitespace on a side in
+  // the key ends (or starts) a word of the text there; in search_words (" w1
+  // w2 ... wn ") that is a space. The key itself is then checked against
+  // search_text. "TRUE" for a key without words.
+  std::string words_narrow(const std::string& v) {
+    std::vector<std::pair<size_t, size_t>> words;
+    for (size_t i = 0; i < v.size();) {
+      while (i < v.size() && search_space(v[i])) ++i;
+      const size_t start = i;
+      while (i < v.size() && !search_space(v[i])) ++i;
+      if (i > start) words.emplace_back(start, i);
+    }
+    if (words.empty()) return "TRUE";
+    std::string out = "(TRUE";
+    for (const auto& [a, b] : words) {
+      const bool before = a > 0, after = b < v.size();
+      out += " AND s.search_words LIKE " +
+             text(std::string("%") + (before ? " " : "") + like_escape(v.substr(a, b - a)) + (after ? " " : "") + "%");
+    }
+    return out + ")";
   }
 
   std::string compile(const SearchCriterion& k) {
@@ -96,22 +123,22 @@ struct Compiler {
       case K::kText: {
         std::string v = fold_search_key(k.text);
         if (v.empty()) return "TRUE";
-        return "(s.search_text LIKE " + text("%" + like_escape(v) + "%") + ")";
+        return "(" + words_narrow(v) + " AND s.search_text LIKE " + text("%" + like_escape(v) + "%") + ")";
       }
       case K::kBody: {
         std::string v = fold_search_key(k.text);
         if (v.empty()) return "TRUE";
-        // The LIKE on the whole text lets the trigram index narrow first.
+        // The words let the trigram index narrow first.
         std::string p = text("%" + like_escape(v) + "%");
-        return "(s.search_text LIKE " + p + " AND substr(s.search_text, strpos(s.search_text, E'\\n\\n')) LIKE " +
-               p + ")";
+        return "(" + words_narrow(v) + " AND substr(s.search_text, strpos(s.search_text, E'\\n\\n')) LIKE " + p +
+               ")";
       }
       case K::kHeader: {
         std::string field = fold_search_key(k.field), v = fold_search_key(k.text);
         // One header line: "name: value". An empty value matches the field's presence.
         std::string re = "(^|\\n)" + regex_escape(field) + ":[^\\n]*" + regex_escape(v);
         std::string cond = "(s.search_text ~ " + text(re) + ")";
-        if (!v.empty()) cond = "(s.search_text LIKE " + text("%" + like_escape(v) + "%") + " AND " + cond + ")";
+        if (!v.empty()) cond = "(" + words_narrow(v) + " AND " + cond + ")";
         return cond;
       }
     }

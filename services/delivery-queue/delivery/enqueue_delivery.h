@@ -1,14 +1,20 @@
 // Local delivery inside the Enqueue transaction (store/queue_store.h,
 // EnqueueTimeDelivery), into the PostgreSQL mailstore on the queue's own
-// connection. A recipient is delivered at once when smtpd passed the user's
-// limits along (EnvelopeRecipient.quota_known) and its DSN NOTIFY does not ask
-// for SUCCESS (that report is the workers' job); everything else - a full
-// mailbox included - stays queued and takes the ordinary path, which asks
-// authd for the limits again and defers or bounces as before.
+// connection, for a batch of messages. A recipient is delivered at once when
+// smtpd passed the user's limits along (EnvelopeRecipient.quota_known) and its
+// DSN NOTIFY does not ask for SUCCESS (that report is the workers' job);
+// everything else - a full mailbox included - stays queued and takes the
+// ordinary path, which asks authd for the limits again and defers or bounces
+// as before.
+//
+// The batch's recipients are grouped by (user, mailbox): one mailstore
+// delivery per group, so N messages for one mailbox take its row lock once and
+// get one UID range. Groups are staged in (user id, mailbox name) order, so two
+// batches lock mailbox rows in the same order.
 //
 // Exactly once: each message is keyed "e/<queue id>/<recipient index>" in the
 // mailstore, so a retried Enqueue (same queue id) cannot deliver twice even
-// before the queue notices the duplicate; the queue row and the mailbox row
+// before the queue notices the duplicate; the queue rows and the mailbox rows
 // commit together or not at all.
 #pragma once
 
@@ -25,14 +31,18 @@ namespace postline::queue {
 
 class MailstoreEnqueueDelivery final : public EnqueueTimeDelivery {
  public:
-  // `msg` must outlive this object (the staged bodies point into it).
-  MailstoreEnqueueDelivery(mailstore::pg::PgMailStore& store, const NewMessage& msg, QueueMetrics* metrics);
+  // The messages must outlive this object (the staged bodies point into them)
+  // and carry their queue ids.
+  MailstoreEnqueueDelivery(mailstore::pg::PgMailStore& store, std::vector<const NewMessage*> messages,
+                           QueueMetrics* metrics);
+  MailstoreEnqueueDelivery(mailstore::pg::PgMailStore& store, const NewMessage& message, QueueMetrics* metrics)
+      : MailstoreEnqueueDelivery(store, std::vector<const NewMessage*>{&message}, metrics) {}
   ~MailstoreEnqueueDelivery() override;
 
-  bool tries(size_t index) const override;
+  bool tries(size_t message, size_t recipient) const override;
   size_t stage(db::pq::Connection::Pipeline& pipe) override;
-  std::vector<std::string> read(const std::vector<db::pq::Result>& results, size_t first) override;
-  void committed(const std::string& queue_id) override;
+  std::vector<std::vector<std::string>> read(const std::vector<db::pq::Result>& results, size_t first) override;
+  void committed() override;
 
   // Whether a recipient qualifies (exposed for unit tests).
   static bool eligible(const NewRecipient& r);
@@ -40,12 +50,11 @@ class MailstoreEnqueueDelivery final : public EnqueueTimeDelivery {
  private:
   struct Group;
   mailstore::pg::PgMailStore& store_;
-  const NewMessage& msg_;
+  std::vector<const NewMessage*> messages_;
   QueueMetrics* metrics_;
-  std::string mailbox_;
-  std::string body_;  // Return-Path + message, shared by the staged items
-  std::vector<bool> tries_;
-  std::vector<std::string> replies_;
+  std::vector<std::vector<bool>> tries_;
+  std::vector<std::string> bodies_;  // per message: Return-Path + message, shared by its items
+  std::vector<std::vector<std::string>> replies_;
   std::vector<std::unique_ptr<Group>> groups_;
   std::chrono::steady_clock::time_point started_;
 };

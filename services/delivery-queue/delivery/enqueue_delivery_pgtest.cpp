@@ -8,12 +8,16 @@
 #include "common/mailstore/pg/pg_mail_store.h"
 #include "common/mailstore/sql/migrations.h"
 #include "services/delivery-queue/delivery/enqueue_delivery.h"
+#include "services/delivery-queue/rpc/enqueue_batcher.h"
 #include "services/delivery-queue/sql/migrations.h"
 #include "services/delivery-queue/store/queue_store.h"
 #include "tests/support/pg_test_db.h"
 
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
+
+#include <atomic>
+#include <thread>
 
 using namespace postline;
 using namespace postline::queue;
@@ -76,16 +80,16 @@ class EnqueueDeliveryPg : public ::testing::Test {
 // An EnqueueTimeDelivery whose statement fails, as a mailstore fault would.
 class FailingDelivery final : public EnqueueTimeDelivery {
  public:
-  bool tries(size_t) const override { return true; }
+  bool tries(size_t, size_t) const override { return true; }
   size_t stage(db::pq::Connection::Pipeline& pipe) override {
     pipe.add(kBroken);
     return 1;
   }
-  std::vector<std::string> read(const std::vector<db::pq::Result>&, size_t) override {
+  std::vector<std::vector<std::string>> read(const std::vector<db::pq::Result>&, size_t) override {
     ADD_FAILURE() << "read() after a failed round trip";
     return {};
   }
-  void committed(const std::string&) override { ++commits; }
+  void committed() override { ++commits; }
   int commits = 0;
   static inline const db::pq::Statement kBroken{"test_broken", "SELECT 1 / 0"};
 };
@@ -178,4 +182,70 @@ TEST_F(EnqueueDeliveryPg, WithoutADeliveryEverythingIsQueued) {
   EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE NOT local AND user_id IS NULL"), 1);
   EXPECT_EQ(text("SELECT domain FROM queue_recipients WHERE NOT local"), "remote.test");
   EXPECT_EQ(count("SELECT count(*) FROM queue_attempts"), 0);
+}
+
+TEST_F(EnqueueDeliveryPg, ABatchCommitsTogetherWithOneUidRangePerMailbox) {
+  std::vector<NewMessage> msgs;
+  for (int i = 0; i < 5; ++i) msgs.push_back(message({bob()}, "ENQBATCH" + std::to_string(i)));
+  NewRecipient carol{"carol@example.org", true, 8, "", "", false};
+  carol.quota_known = true;
+  msgs.push_back(message({carol, bob()}, "ENQBATCH9"));
+  std::vector<const NewMessage*> ptrs;
+  for (const auto& m : msgs) ptrs.push_back(&m);
+  MailstoreEnqueueDelivery now(*store, ptrs, nullptr);
+  auto results = enqueue_batch(*conn, ptrs, &now);
+  ASSERT_EQ(results.size(), 6u);
+  for (const auto& r : results) EXPECT_FALSE(r.pending);
+  EXPECT_EQ(results[5].delivered_now, 2u);
+  EXPECT_EQ(count("SELECT count(*) FROM mailstore_messages WHERE user_id = 7"), 6);
+  EXPECT_EQ(count("SELECT max(uid) FROM mailstore_messages WHERE user_id = 7"), 6);
+  EXPECT_EQ(count("SELECT count(*) FROM mailstore_messages WHERE user_id = 8"), 1);
+  // One delivery call for bob's six messages: one MODSEQ for all of them.
+  EXPECT_EQ(count("SELECT count(DISTINCT modseq) FROM mailstore_messages WHERE user_id = 7"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE state = 'delivered'"), 7);
+}
+
+TEST_F(EnqueueDeliveryPg, ABatchWithATakenQueueIdSplitsAndRollsBack) {
+  auto first = message({bob()}, "ENQSPLIT1");
+  EXPECT_FALSE(enqueue_now(first).pending);
+  auto second = message({bob()}, "ENQSPLIT2");
+  std::vector<const NewMessage*> ptrs{&second, &first};
+  MailstoreEnqueueDelivery now(*store, ptrs, nullptr);
+  EXPECT_THROW(enqueue_batch(*conn, ptrs, &now), BatchSplit);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_messages"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM mailstore_messages"), 1);
+}
+
+TEST_F(EnqueueDeliveryPg, TheBatcherGroupsConcurrentEnqueuesAndAnswersEachOnce) {
+  db::pq::Pool pool(url, 4);
+  std::atomic<int> commits{0}, committed{0};
+  EnqueueBatcher::Options options;
+  options.max_messages = 16;
+  EnqueueBatcher batcher(
+      pool,
+      [&](const std::vector<const NewMessage*>& m) -> std::unique_ptr<EnqueueTimeDelivery> {
+        return std::make_unique<MailstoreEnqueueDelivery>(*store, m, nullptr);
+      },
+      options, [&](size_t n) { ++commits, committed += static_cast<int>(n); });
+  constexpr int kThreads = 8, kEach = 25;
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0}, duplicates{0};
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        auto m = message({bob()}, "ENQPAR" + std::to_string(t) + "X" + std::to_string(i));
+        if (!batcher.submit(m).pending) ++ok;
+        // Every fifth one is sent again, as smtpd does after a lost answer.
+        if (i % 5 == 0 && batcher.submit(m).duplicate) ++duplicates;
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), kThreads * kEach);
+  EXPECT_EQ(duplicates.load(), kThreads * kEach / 5);
+  EXPECT_EQ(count("SELECT count(*) FROM mailstore_messages"), kThreads * kEach);
+  EXPECT_EQ(count("SELECT count(DISTINCT uid) FROM mailstore_messages"), kThreads * kEach);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_messages"), kThreads * kEach);
+  EXPECT_EQ(committed.load(), kThreads * kEach);
+  // Concurrent submissions shared transactions (8 threads, at most 2 in flight).
+  EXPECT_LT(commits.load(), committed.load()) << commits.load() << " commits";
 }

@@ -8,6 +8,16 @@ QueueMetrics::QueueMetrics(prometheus::Registry& registry)
                     .Help("Messages committed to the queue")
                     .Register(registry)
                     .Add({})),
+      enqueue_commits_(prometheus::BuildCounter()
+                           .Name("postline_queued_enqueue_commits_total")
+                           .Help("Enqueue transactions committed (group commit: several messages each)")
+                           .Register(registry)
+                           .Add({})),
+      enqueue_committed_messages_(prometheus::BuildCounter()
+                                      .Name("postline_queued_enqueue_committed_messages_total")
+                                      .Help("Messages committed by Enqueue transactions (divided by the commits: the batch size)")
+                                      .Register(registry)
+                                      .Add({})),
       deliveries_(prometheus::BuildCounter()
                       .Name("postline_queued_deliveries_total")
                       .Help("Delivery attempts by outcome and destination class (local|remote)")

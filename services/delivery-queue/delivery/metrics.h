@@ -20,6 +20,11 @@ class QueueMetrics {
   explicit QueueMetrics(prometheus::Registry& registry);
 
   void enqueued() { enqueued_.Increment(); }
+  // One Enqueue transaction committed `messages` messages (group commit).
+  void enqueue_committed(size_t messages) {
+    enqueue_commits_.Increment();
+    enqueue_committed_messages_.Increment(static_cast<double>(messages));
+  }
   // klass: "local" | "remote"
   void delivery(State outcome, const std::string& klass, double seconds);
   void dsn_sent(DsnAction type);
@@ -34,6 +39,8 @@ class QueueMetrics {
 
  private:
   prometheus::Counter& enqueued_;
+  prometheus::Counter& enqueue_commits_;
+  prometheus::Counter& enqueue_committed_messages_;
   prometheus::Family<prometheus::Counter>& deliveries_;
   prometheus::Family<prometheus::Gauge>& depth_;
   prometheus::Gauge& oldest_;

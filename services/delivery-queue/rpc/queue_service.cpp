@@ -213,18 +213,12 @@ grpc::Status QueueServiceImpl::do_enqueue(grpc::ServerContext* ctx, grpc::Server
 
   EnqueueResult result;
   try {
-    if (fast_pool_) {
+    if (batcher_) {
       // The id is fixed before the first try: the delivery keys derive from
-      // it, and a retry on a fresh connection (the old one lost, maybe after
-      // COMMIT) must find its own commit as a duplicate. So running it twice
-      // is harmless (idempotent).
+      // it, and a retry (the connection lost, maybe after COMMIT) must find
+      // its own commit as a duplicate.
       if (msg.queue_id.empty()) msg.queue_id = generate_queue_id();
-      result = fast_pool_->with(
-          [&](db::pq::Connection& c) {
-            auto now = deliver_now_ ? deliver_now_(msg) : nullptr;
-            return enqueue(c, msg, now.get());
-          },
-          true);
+      result = batcher_->submit(msg);
     } else {
       result = pool_.with([&](pqxx::connection& c) { return enqueue(c, msg); });
     }

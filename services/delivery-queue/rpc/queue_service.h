@@ -9,6 +9,7 @@
 #include "common/grpc/grpc.h"
 #include "services/delivery-queue/delivery/metrics.h"
 #include "services/delivery-queue/dsn/dsn.h"
+#include "services/delivery-queue/rpc/enqueue_batcher.h"
 #include "services/delivery-queue/store/queue_store.h"
 
 #include "mail/v1/queue.grpc.pb.h"
@@ -31,15 +32,10 @@ class QueueServiceImpl final : public postline::mail::v1::QueueService::Service 
   QueueServiceImpl(db::Pool& pool, ServiceLimits limits, DsnSender dsn_sender, QueueMetrics* metrics,
                    grpcutil::RpcMetrics* rpc_metrics, std::function<void()> wake, std::string admin_token = "");
 
-  // Enqueue on libpq (queue_store.h) instead of `pool`, and, when
-  // `deliver_now` gives one for the message, with its local recipients
-  // delivered inside the Enqueue transaction. queued's main() always sets it;
+  // Enqueue through `batcher` (libpq, group commit, local deliveries inside
+  // the transaction) instead of `pool`. queued's main() always sets it;
   // without, Enqueue takes the libpqxx path (tests of the admin RPCs).
-  using EnqueueDeliveryFactory = std::function<std::unique_ptr<EnqueueTimeDelivery>(const NewMessage&)>;
-  void use_fast_enqueue(db::pq::Pool& pool, EnqueueDeliveryFactory deliver_now) {
-    fast_pool_ = &pool;
-    deliver_now_ = std::move(deliver_now);
-  }
+  void use_batcher(EnqueueBatcher& batcher) { batcher_ = &batcher; }
 
   grpc::Status Enqueue(grpc::ServerContext* ctx, grpc::ServerReader<mail::v1::EnqueueChunk>* reader,
                        mail::v1::EnqueueResponse* response) override;
@@ -64,8 +60,7 @@ class QueueServiceImpl final : public postline::mail::v1::QueueService::Service 
   grpcutil::RpcMetrics* rpc_metrics_;
   std::function<void()> wake_;
   std::string admin_token_;
-  db::pq::Pool* fast_pool_ = nullptr;
-  EnqueueDeliveryFactory deliver_now_;
+  EnqueueBatcher* batcher_ = nullptr;
   bool authorized(grpc::ServerContext* ctx) const;
 };
 

@@ -233,91 +233,119 @@ void rollback_quietly(Connection& conn) {
 }
 }  // namespace
 
-EnqueueResult enqueue(Connection& conn, const NewMessage& msg, EnqueueTimeDelivery* now) {
-  EnqueueResult result;
-  result.queue_id = msg.queue_id.empty() ? generate_queue_id() : msg.queue_id;
-  const size_t n = msg.recipients.size();
-  std::vector<bool> tried(n, false);
-  bool body_needed = false;
-  for (size_t i = 0; i < n; ++i) {
-    tried[i] = now && now->tries(i);
-    body_needed = body_needed || !tried[i];
+std::vector<EnqueueResult> enqueue_batch(Connection& conn, const std::vector<const NewMessage*>& messages,
+                                         EnqueueTimeDelivery* now) {
+  const size_t count = messages.size();
+  std::vector<EnqueueResult> results(count);
+  if (count == 0) return results;
+  std::vector<std::vector<bool>> tried(count);
+  std::vector<bool> body_needed(count, false);
+  for (size_t m = 0; m < count; ++m) {
+    const NewMessage& msg = *messages[m];
+    if (msg.queue_id.empty()) throw std::invalid_argument("enqueue_batch: a message without a queue id");
+    results[m].queue_id = msg.queue_id;
+    tried[m].assign(msg.recipients.size(), false);
+    for (size_t i = 0; i < msg.recipients.size(); ++i) {
+      tried[m][i] = now && now->tries(m, i);
+      if (!tried[m][i]) body_needed[m] = true;
+    }
   }
   const auto t0 = std::chrono::steady_clock::now();
-
-  // Round trip 1: the message row, then the delivery (it runs while the
-  // message row is being written; a clash on the queue id rolls it all back).
-  Connection::Pipeline first(conn);
-  first.add("BEGIN");
-  first.add(kInsertMessage, Params()
-                                .text(result.queue_id)
-                                .text(msg.mail_from)
-                                .text(msg.helo)
-                                .text(msg.client_ip)
-                                .text(msg.authenticated_user)
-                                .text(msg.dsn_ret)
-                                .text(msg.dsn_envid)
-                                .boolean(msg.smtputf8)
-                                .text(msg.body_type)
-                                .boolean(msg.is_dsn)
-                                .i64(static_cast<int64_t>(msg.body.size()))
-                                .bytea(body_needed ? std::string_view(msg.body) : std::string_view())
-                                .text(msg.target_mailbox));
-  const size_t staged = now ? now->stage(first) : 0;
-  std::vector<std::string> replies(n);
   try {
+    // Round trip 1: the message rows, then the deliveries (a queue id that is
+    // taken rolls it all back).
+    Connection::Pipeline first(conn);
+    first.add("BEGIN");
+    for (size_t m = 0; m < count; ++m) {
+      const NewMessage& msg = *messages[m];
+      first.add(kInsertMessage, Params()
+                                    .text(msg.queue_id)
+                                    .text(msg.mail_from)
+                                    .text(msg.helo)
+                                    .text(msg.client_ip)
+                                    .text(msg.authenticated_user)
+                                    .text(msg.dsn_ret)
+                                    .text(msg.dsn_envid)
+                                    .boolean(msg.smtputf8)
+                                    .text(msg.body_type)
+                                    .boolean(msg.is_dsn)
+                                    .i64(static_cast<int64_t>(msg.body.size()))
+                                    .bytea(body_needed[m] ? std::string_view(msg.body) : std::string_view())
+                                    .text(msg.target_mailbox));
+    }
+    if (now) now->stage(first);
     auto r = first.run();
-    if (r.at(1).rows() == 0) {
-      rollback_quietly(conn);
-      return already_there(conn, result.queue_id, msg.body.size());
+    std::vector<int64_t> ids(count);
+    for (size_t m = 0; m < count; ++m) {
+      if (r.at(1 + m).rows() == 0) {
+        rollback_quietly(conn);
+        if (count > 1) throw BatchSplit("queue id " + messages[m]->queue_id + " is already there");
+        results[0] = already_there(conn, messages[0]->queue_id, messages[0]->body.size());
+        return results;
+      }
+      ids[m] = r.at(1 + m).i64(0, 0);
     }
-    const int64_t message_id = r.at(1).i64(0, 0);
-    if (now) replies = now->read(r, 2);
-    replies.resize(n);
+    std::vector<std::vector<std::string>> replies;
+    if (now) replies = now->read(r, 1 + count);
+    replies.resize(count);
 
-    // Round trip 2: recipients (final or queued), the body if a recipient
-    // that was tried now still needs it, COMMIT.
-    std::vector<std::string> addresses, domains, notifies, orcpts;
-    std::vector<int64_t> users;
-    bool pending = false;
-    for (size_t i = 0; i < n; ++i) {
-      const auto& rc = msg.recipients[i];
-      addresses.push_back(rc.address);
-      domains.push_back(address_domain(rc.address));
-      users.push_back(rc.local ? rc.user_id : 0);
-      notifies.push_back(rc.notify);
-      orcpts.push_back(rc.orcpt);
-      if (!tried[i]) replies[i].clear();
-      if (replies[i].empty()) pending = true;
-      else ++result.delivered_now;
-    }
+    // Round trip 2: recipients (final or queued), a body that a recipient
+    // tried now still needs, COMMIT.
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
     Connection::Pipeline second(conn);
-    second.add(kInsertRecipients, Params()
-                                      .i64(message_id)
-                                      .text_array(addresses)
-                                      .text_array(domains)
-                                      .i64_array(users)
-                                      .text_array(notifies)
-                                      .text_array(orcpts)
-                                      .text_array(replies)
-                                      .i32(static_cast<int32_t>(ms.count())));
-    if (pending && !body_needed) second.add(kStoreBody, Params().i64(message_id).bytea(msg.body));
+    for (size_t m = 0; m < count; ++m) {
+      const NewMessage& msg = *messages[m];
+      const size_t n = msg.recipients.size();
+      replies[m].resize(n);
+      std::vector<std::string> addresses, domains, notifies, orcpts;
+      std::vector<int64_t> users;
+      bool pending = false;
+      for (size_t i = 0; i < n; ++i) {
+        const auto& rc = msg.recipients[i];
+        addresses.push_back(rc.address);
+        domains.push_back(address_domain(rc.address));
+        users.push_back(rc.local ? rc.user_id : 0);
+        notifies.push_back(rc.notify);
+        orcpts.push_back(rc.orcpt);
+        if (!tried[m][i]) replies[m][i].clear();
+        if (replies[m][i].empty()) pending = true;
+        else ++results[m].delivered_now;
+      }
+      results[m].pending = pending;
+      second.add(kInsertRecipients, Params()
+                                        .i64(ids[m])
+                                        .text_array(addresses)
+                                        .text_array(domains)
+                                        .i64_array(users)
+                                        .text_array(notifies)
+                                        .text_array(orcpts)
+                                        .text_array(replies[m])
+                                        .i32(static_cast<int32_t>(ms.count())));
+      if (pending && !body_needed[m]) second.add(kStoreBody, Params().i64(ids[m]).bytea(msg.body));
+    }
     second.add("COMMIT");
     second.run();
-    result.pending = pending;
   } catch (const db::pq::Error& e) {
     rollback_quietly(conn);
+    if (count > 1) throw BatchSplit(e.what());
     if (!now) throw;
     // The delivery statements failed (or the recipients did): take the
     // message the ordinary way; the workers deliver it and report.
-    spdlog::warn("[q:{}] delivery during Enqueue failed ({}): queued for the workers", result.queue_id, e.what());
-    NewMessage again = msg;
-    again.queue_id = result.queue_id;
-    return enqueue(conn, again, nullptr);
+    spdlog::warn("[q:{}] delivery during Enqueue failed ({}): queued for the workers", messages[0]->queue_id,
+                 e.what());
+    return enqueue_batch(conn, messages, nullptr);
   }
-  if (now) now->committed(result.queue_id);
-  return result;
+  if (now) now->committed();
+  return results;
+}
+
+EnqueueResult enqueue(Connection& conn, const NewMessage& msg, EnqueueTimeDelivery* now) {
+  if (!msg.queue_id.empty()) return enqueue_batch(conn, {&msg}, now).front();
+  // The delivery keys derive from the queue id: `now` was built for this message.
+  if (now) throw std::invalid_argument("enqueue: a delivery during Enqueue needs the message's queue id");
+  NewMessage named = msg;
+  named.queue_id = generate_queue_id();
+  return enqueue_batch(conn, {&named}, now).front();
 }
 
 // --- Claim ---------------------------------------------------------------------

@@ -98,31 +98,48 @@ EnqueueResult enqueue(pqxx::work& tx, const NewMessage& msg);
 // body is written once, into the mailbox, instead of also into the queue.
 // 250 is still sent only after that commit is durable.
 //
-// One object per Enqueue; the queue store calls it in this order:
-// tries() for every recipient, stage() once inside the open transaction,
-// read() with the results of that round trip, committed() after COMMIT.
+// One object per Enqueue transaction (a batch of messages, see
+// rpc/enqueue_batcher.h); the queue store calls it in this order: tries() for
+// every recipient, stage() once inside the open transaction, read() with the
+// results of that round trip, committed() after COMMIT.
 class EnqueueTimeDelivery {
  public:
   virtual ~EnqueueTimeDelivery() = default;
-  // Whether recipient `index` (of NewMessage::recipients) is attempted now.
-  virtual bool tries(size_t index) const = 0;
+  // Whether recipient `recipient` of message `message` (indexes into the
+  // batch and its NewMessage::recipients) is attempted now.
+  virtual bool tries(size_t message, size_t recipient) const = 0;
   // Appends the delivery statements; returns how many it added.
   virtual size_t stage(db::pq::Connection::Pipeline& pipe) = 0;
-  // From the results at [first, first + staged): per recipient index, the
-  // reply of a final delivery ("250 2.0.0 ..."), "" for one that stays queued
-  // for a worker (over quota, not attempted). Throws like the statements do.
-  virtual std::vector<std::string> read(const std::vector<db::pq::Result>& results, size_t first) = 0;
+  // From the results at [first, first + staged): per message and recipient,
+  // the reply of a final delivery ("250 2.0.0 ..."), "" for one that stays
+  // queued for a worker (over quota, not attempted). Throws like the
+  // statements do.
+  virtual std::vector<std::vector<std::string>> read(const std::vector<db::pq::Result>& results, size_t first) = 0;
   // After the commit (announcements, logs, metrics). Never after a rollback.
-  virtual void committed(const std::string& queue_id) = 0;
+  virtual void committed() = 0;
 };
 
-// One transaction on `conn` (BEGIN .. COMMIT). With `now`, the recipients it
-// tries are delivered in that transaction and stored as delivered with their
-// attempt; the body is stored only if a recipient still needs it. If the
-// delivery statements fail, the message is enqueued again without them (the
-// workers deliver it), so the mailstore can never refuse mail that the
-// queue could take. Throws QueueIdConflict, db::pq::ConnectionLost, or
-// db::pq::Error.
+// The messages of a batch could not share one transaction (a queue id that
+// is already there, or a statement that failed): enqueue them one by one.
+class BatchSplit : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// One transaction on `conn` (BEGIN .. COMMIT) for all `messages` (each with
+// its queue id set), in two round trips whatever their number: group commit.
+// With `now`, the recipients it tries are delivered in that transaction and
+// stored as delivered with their attempt; a message's body is stored only if
+// one of its recipients still needs it.
+// A single message: a taken queue id is answered as a duplicate (or
+// QueueIdConflict), and if the delivery statements fail the message is
+// enqueued again without them (the workers deliver it), so the mailstore can
+// never refuse mail that the queue could take. Several messages: either case
+// throws BatchSplit after rolling back (the caller goes one by one).
+// Otherwise throws db::pq::ConnectionLost or db::pq::Error.
+std::vector<EnqueueResult> enqueue_batch(db::pq::Connection& conn, const std::vector<const NewMessage*>& messages,
+                                         EnqueueTimeDelivery* now = nullptr);
+// One message (its queue id is generated when empty).
 EnqueueResult enqueue(db::pq::Connection& conn, const NewMessage& msg, EnqueueTimeDelivery* now = nullptr);
 
 inline constexpr const char* kNotifyChannel = "postline_queue";
