@@ -241,8 +241,9 @@ def summarize(r: Result) -> dict:
         if vi >= len(r.visible):
             break
         delays.append(max(0.0, r.visible[vi][0] - t250))
-    out["visible_p50"] = b.percentile(delays, 50)
-    out["visible_p99"] = b.percentile(delays, 99)
+    if r.latency_measured:  # smtp-source: no time of each 250, so no 250 -> visible either
+        out["visible_p50"] = b.percentile(delays, 50)
+        out["visible_p99"] = b.percentile(delays, 99)
     return out
 
 

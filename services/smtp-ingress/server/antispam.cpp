@@ -286,6 +286,12 @@ PolicyRefusal Antispam::rate_check(const std::string& key, int64_t max_messages,
 
 asio::awaitable<PolicyRefusal> Antispam::check_recipient(ListenerKind listener, std::string client_ip,
                                                           ResolveRecipientEvent rcpt, std::string auth_user) {
+  // Nothing to look up (no DNSBL for this client, no recipient rate limit):
+  // answer here instead of handing an empty job to a worker thread and back
+  // (two thread switches per RCPT).
+  const bool dnsbl = listener == ListenerKind::kMx && auth_user.empty() && !options_.dnsbl.empty();
+  const bool rated = pool_ && (auth_user.empty() ? options_.rate_ip_recipients : options_.rate_sender_recipients) > 0;
+  if (!dnsbl && !rated) co_return PolicyRefusal{};
   auto work = [this, listener, ip = std::move(client_ip), rcpt = std::move(rcpt), user = std::move(auth_user)] {
     if (listener == ListenerKind::kMx && user.empty()) {
       if (!options_.dnsbl.empty())
