@@ -12,6 +12,11 @@ TEST(LineEndings, CanonicalIsUnchanged) {
 
 TEST(LineEndings, BareLfAndCrBecomeCrlf) {
   EXPECT_EQ(canonicalize_line_endings("a\nb\rc\r\nd"), "a\r\nb\r\nc\r\nd");
+  EXPECT_EQ(canonicalize_line_endings("a\r\r\nb"), "a\r\n\r\nb");  // a CR before a CRLF
+  EXPECT_EQ(canonicalize_line_endings("\n"), "\r\n");
+  EXPECT_EQ(canonicalize_line_endings("x\r"), "x\r\n");
+  EXPECT_EQ(canonicalize_line_endings("\r\n\r\n"), "\r\n\r\n");
+  EXPECT_EQ(canonicalize_line_endings(""), "");
 }
 
 TEST(HeaderSize, FindsBlankLine) {

@@ -247,8 +247,14 @@ std::string fold_case(std::string_view s) {
   for (std::size_t i = 0; i < s.size();) {
     unsigned char c = s[i];
     if (c < 0x80) {
-      out.push_back(detail::ascii_lower(char(c)));
-      ++i;
+      // A run of ASCII at once (most mail text is ASCII).
+      std::size_t j = i;
+      while (j < s.size() && static_cast<unsigned char>(s[j]) < 0x80) ++j;
+      const std::size_t at = out.size();
+      out.append(s.substr(i, j - i));
+      for (std::size_t k = at; k < out.size(); ++k)
+        if (out[k] >= 'A' && out[k] <= 'Z') out[k] = static_cast<char>(out[k] + 32);
+      i = j;
       continue;
     }
     // Decode one code point; invalid bytes pass through unchanged.

@@ -166,7 +166,8 @@ int main(int argc, char** argv) {
     };
   queue::EnqueueBatcher::Options batch_options;
   batch_options.max_messages = static_cast<size_t>(std::max<int64_t>(1, cfg.integer("queue", "enqueue_batch_max")));
-  batch_options.parallel = std::min<size_t>(2, enqueue_pool_size);
+  batch_options.parallel = std::min<size_t>(
+      static_cast<size_t>(std::max<int64_t>(1, cfg.integer("queue", "enqueue_parallel"))), enqueue_pool_size);
   queue::EnqueueBatcher batcher(enqueue_pool, std::move(deliver_now), batch_options,
                                 [&](size_t n) { metrics.enqueue_committed(n); });
   service.use_batcher(batcher);
