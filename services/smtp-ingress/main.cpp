@@ -140,7 +140,11 @@ int main(int argc, char** argv) {
 
   auto registry = service::make_registry("postline_smtpd", "postline-smtpd", POSTLINE_VERSION);
   smtp::SmtpMetrics metrics(*registry);
-  smtp::Backend backend({cfg.str("auth", "addr"), cfg.str("queue", "addr")}, *registry);
+  smtp::BackendOptions backend_options;
+  backend_options.auth_addr = cfg.str("auth", "addr");
+  backend_options.queue_addr = cfg.str("queue", "addr");
+  backend_options.recipient_cache_ttl = cfg.duration("smtp", "recipient_cache_ttl");
+  smtp::Backend backend(backend_options, *registry);
 
   // The database is needed only for state shared between replicas.
   std::shared_ptr<db::Pool> pool;

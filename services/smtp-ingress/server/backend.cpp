@@ -31,6 +31,13 @@ Backend::Backend(BackendOptions options, prometheus::Registry& registry)
                            .Help("Enqueue calls sent again with the same queue id after a failure that may hide a commit")
                            .Register(registry)
                            .Add({})),
+      recipient_lookups_(prometheus::BuildCounter()
+                             .Name("postline_smtpd_recipient_cache_total")
+                             .Help("RCPT look-ups answered from the recipient cache (hit) or by asking authd (miss)")
+                             .Register(registry)),
+      cache_hits_(recipient_lookups_.Add({{"result", "hit"}})),
+      cache_misses_(recipient_lookups_.Add({{"result", "miss"}})),
+      recipients_(options_.recipient_cache_ttl),
       pool_(options_.threads) {
   stubs_->auth = pb::AuthService::NewStub(auth_channel_);
   stubs_->queue = pb::QueueService::NewStub(queue_channel_);
@@ -52,6 +59,14 @@ RecipientKind kind_of(pb::RecipientKind k) {
 }  // namespace
 
 boost::asio::awaitable<Resolution> Backend::resolve(std::string address) {
+  if (recipients_.enabled()) {
+    if (auto hit = recipients_.find(address)) {
+      cache_hits_.Increment();
+      co_return std::move(*hit);
+    }
+    cache_misses_.Increment();
+  }
+  const std::string key = address;
   // GCC 12 miscompiles a lambda temporary with non-trivial captures passed
   // straight into a coroutine call inside co_await (the capture is relocated
   // bitwise: invalid free). A named lambda moved in is fine.
@@ -83,6 +98,7 @@ boost::asio::awaitable<Resolution> Backend::resolve(std::string address) {
     return r;
   };
   Resolution result = co_await async::offload(pool_, std::move(call));
+  recipients_.store(key, result);
   co_return result;
 }
 

@@ -6,6 +6,7 @@
 // committed = false): our faults are never 5xx.
 #pragma once
 
+#include "services/smtp-ingress/server/recipient_cache.h"
 #include "common/grpc/grpc.h"
 #include "services/smtp-ingress/protocol/events.h"
 
@@ -37,6 +38,8 @@ struct BackendOptions {
   // id) before the client gets 451; well inside the client's 10-minute wait
   // for the reply to the final dot (RFC 5321 4.5.3.2.6).
   std::chrono::milliseconds enqueue_retry_window{30000};
+  // authd's ResolveRecipient answers are reused this long (smtp.recipient_cache_ttl; 0 = off).
+  std::chrono::milliseconds recipient_cache_ttl{5000};
 };
 
 class Backend {
@@ -59,6 +62,10 @@ class Backend {
   std::unique_ptr<Stubs> stubs_;
   grpcutil::RpcMetrics rpc_metrics_;
   prometheus::Counter& enqueue_retries_;
+  prometheus::Family<prometheus::Counter>& recipient_lookups_;
+  prometheus::Counter& cache_hits_;
+  prometheus::Counter& cache_misses_;
+  RecipientCache recipients_;
   boost::asio::thread_pool pool_;
 };
 
