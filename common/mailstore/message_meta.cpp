@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
-#include <unordered_set>
+#include <vector>
 
 #include "common/mime/mime.h"
 
@@ -14,20 +14,20 @@
 namespace postline::mailstore {
 
 namespace {
-// Every LF has a CR before it and there are as many CRs as LFs: then every CR
-// is one of those, so none stands alone. memchr and std::count run at memory
-// speed; the byte loop this replaces was a tenth of a 128 KiB APPEND.
+// Line by line with memchr (memory speed; the byte loop this replaces was a
+// tenth of a 128 KiB APPEND): each LF has a CR right before it, and no other
+// CR is inside the line or after the last LF.
 bool is_crlf_canonical(std::string_view m) {
-  size_t lfs = 0;
-  for (size_t i = 0; i < m.size();) {
+  size_t i = 0;
+  while (i < m.size()) {
     const void* hit = std::memchr(m.data() + i, '\n', m.size() - i);
-    if (!hit) break;
-    const size_t lf = static_cast<size_t>(static_cast<const char*>(hit) - m.data());
-    if (lf == 0 || m[lf - 1] != '\r') return false;
-    ++lfs;
+    const size_t lf = hit ? static_cast<size_t>(static_cast<const char*>(hit) - m.data()) : m.size();
+    if (hit && (lf == i || m[lf - 1] != '\r')) return false;
+    const size_t body_end = hit ? lf - 1 : m.size();  // the line without its CR
+    if (body_end > i && std::memchr(m.data() + i, '\r', body_end - i)) return false;
     i = lf + 1;
   }
-  return static_cast<size_t>(std::count(m.begin(), m.end(), '\r')) == lfs;
+  return true;
 }
 }  // namespace
 
@@ -252,20 +252,52 @@ MessageMeta analyse(std::string_view message) {
 }
 
 namespace {
-// Words are short: FNV-1a beats std::hash's general-purpose mix here.
-struct WordHash {
-  size_t operator()(std::string_view w) const noexcept {
-    uint64_t h = 1469598103934665603ULL;
+// The distinct words seen so far: open addressing over (hash, view) slots,
+// which beat std::unordered_set's nodes by half on a 128 KiB text (most
+// words repeat, so nearly every probe is a hit on a short word).
+class WordSet {
+ public:
+  WordSet() : slots_(1024) {}
+  // True if `w` was not there (and is now).
+  bool insert(std::string_view w) {
+    uint64_t h = 1469598103934665603ULL;  // FNV-1a: words are short
     for (unsigned char c : w) h = (h ^ c) * 1099511628211ULL;
-    return static_cast<size_t>(h ^ (h >> 29));
+    h ^= h >> 29;
+    if (h == 0) h = 1;  // 0 marks an empty slot
+    for (size_t i = h & (slots_.size() - 1);; i = (i + 1) & (slots_.size() - 1)) {
+      Slot& s = slots_[i];
+      if (s.hash == 0) {
+        s = {h, w};
+        if (++used_ * 2 > slots_.size()) grow();
+        return true;
+      }
+      if (s.hash == h && s.word == w) return false;
+    }
   }
+
+ private:
+  struct Slot {
+    uint64_t hash = 0;
+    std::string_view word;
+  };
+  void grow() {
+    std::vector<Slot> old(slots_.size() * 2);
+    old.swap(slots_);
+    for (const Slot& s : old) {
+      if (s.hash == 0) continue;
+      size_t i = s.hash & (slots_.size() - 1);
+      while (slots_[i].hash != 0) i = (i + 1) & (slots_.size() - 1);
+      slots_[i] = s;
+    }
+  }
+  std::vector<Slot> slots_;
+  size_t used_ = 0;
 };
 }  // namespace
 
 std::string search_words_of(std::string_view text) {
   auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
-  std::unordered_set<std::string_view, WordHash> seen;
-  seen.reserve(1024);
+  WordSet seen;
   std::string out;
   size_t i = 0;
   while (i < text.size()) {
@@ -274,7 +306,7 @@ std::string search_words_of(std::string_view text) {
     while (i < text.size() && !is_space(text[i])) ++i;
     if (i == start) break;
     const std::string_view word = text.substr(start, i - start);
-    if (!seen.insert(word).second) continue;
+    if (!seen.insert(word)) continue;
     out += ' ';
     out.append(word);
   }
