@@ -1,5 +1,6 @@
 #include "services/delivery-queue/delivery/enqueue_delivery.h"
 
+#include "services/delivery-queue/delivery/local_mailbox.h"
 #include "services/delivery-queue/dsn/dsn.h"
 
 #include <spdlog/spdlog.h>
@@ -93,8 +94,7 @@ std::vector<std::vector<std::string>> MailstoreEnqueueDelivery::read(const std::
       const auto& d = delivered[k];
       if (d.over_quota) continue;  // stays queued: a worker defers or bounces it with authd's limits
       const auto [m, i] = g->targets[k];
-      out[m][i] = d.duplicate ? "250 2.0.0 already delivered (uid " + std::to_string(d.uid) + ")"
-                              : "250 2.0.0 delivered to " + g->mailbox + " uid " + std::to_string(d.uid);
+      out[m][i] = delivered_reply(g->mailbox, d.uid, d.duplicate);
     }
   }
   replies_ = out;

@@ -22,4 +22,9 @@ std::string local_mailbox(const MessageData& message) {
   return message.target_mailbox->empty() ? "INBOX" : *message.target_mailbox;
 }
 
+std::string delivered_reply(const std::string& mailbox, int64_t uid, bool duplicate) {
+  return duplicate ? "250 2.0.0 already delivered (uid " + std::to_string(uid) + ")"
+                   : "250 2.0.0 delivered to " + mailbox + " uid " + std::to_string(uid);
+}
+
 }  // namespace postline::queue

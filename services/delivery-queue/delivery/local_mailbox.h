@@ -19,4 +19,9 @@ std::string local_mailbox(const MessageData& message);
 // exact field, else "INBOX". Only the header section is read.
 std::string_view legacy_header_mailbox(std::string_view message);
 
+// The reply recorded for a local delivery that succeeded (a worker's or one
+// during Enqueue): "250 2.0.0 delivered to MAILBOX uid N", or for a key that
+// was delivered before, "250 2.0.0 already delivered (uid N)".
+std::string delivered_reply(const std::string& mailbox, int64_t uid, bool duplicate);
+
 }  // namespace postline::queue

@@ -354,10 +354,7 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
                         "", false, false};
           if (metrics_) metrics_->over_quota("deferred");
         } else {
-          results[i] = {Outcome::kDelivered,
-                        d.duplicate ? "250 2.0.0 already delivered (uid " + std::to_string(d.uid) + ")"
-                                    : "250 2.0.0 delivered to " + mailbox + " uid " + std::to_string(d.uid),
-                        "", false, false};
+          results[i] = {Outcome::kDelivered, delivered_reply(mailbox, d.uid, d.duplicate), "", false, false};
         }
       }
     } catch (const db::Unavailable& e) {
