@@ -33,7 +33,14 @@ EnqueueResult EnqueueBatcher::submit(const NewMessage& msg) {
     }
     ++running_;
     lock.unlock();
-    run(batch);
+    try {
+      run(batch);
+    } catch (...) {
+      // run() answers every item itself; this only keeps the slot count
+      // right if something unforeseen (allocation) escapes it.
+      for (Item* it : batch)
+        if (!it->error) it->error = std::current_exception();
+    }
     lock.lock();
     --running_;
     for (Item* it : batch) it->done = true;
