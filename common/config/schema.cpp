@@ -103,7 +103,7 @@ const std::vector<KeySpec>& schema() {
       {"queue", "max_recipients", T::kInt, "1000", "recipients per enqueued message"},
       {"queue", "batch_size", T::kInt, "16", "recipients one worker claims per transaction"},
       {"queue", "enqueue_batch_max", T::kInt, "64", "most messages one Enqueue transaction commits together (group commit; 1 = one transaction per message)"},
-      {"queue", "enqueue_parallel", T::kInt, "2", "Enqueue transactions in flight at once (the rest wait and join the next batch)"},
+      {"queue", "enqueue_parallel", T::kInt, "1", "Enqueue transactions in flight at once (the rest wait and join the next batch)"},
       {"queue", "deliver_during_enqueue", T::kBool, "true", "deliver local recipients inside the Enqueue transaction (one commit per message; false: the workers deliver everything)"},
       {"queue", "tls", T::kString, "opportunistic", "outbound STARTTLS: opportunistic|required|off"},
       {"queue", "connect_timeout", T::kDuration, "30s", "time allowed to connect to a remote MX"},

@@ -36,7 +36,7 @@ class EnqueueBatcher {
   struct Options {
     size_t max_messages = 64;
     size_t max_bytes = 32 * 1024 * 1024;
-    size_t parallel = 2;  // transactions in flight at once
+    size_t parallel = 1;  // transactions in flight at once (queue.enqueue_parallel)
   };
   // Called after each committed transaction with its number of messages.
   using CommitObserver = std::function<void(size_t messages)>;
