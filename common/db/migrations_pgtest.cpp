@@ -85,3 +85,30 @@ TEST(Pool, UnreachableDatabaseIsUnavailable) {
   EXPECT_THROW(pool.acquire(), postline::db::Unavailable);
   EXPECT_FALSE(pool.ping());
 }
+
+// A PostgreSQL restart closes every pooled connection; the pool notices at
+// acquire (without blocking) and hands out a fresh one, so the first statement
+// after the restart does not fail.
+TEST(PoolPg, AConnectionTheServerClosedIsReplacedAtAcquire) {
+  const std::string url = postline::testing::create_test_database("pool");
+  postline::db::Pool pool(url, 1);
+  const int first = pool.with([](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    return tx.exec("SELECT pg_backend_pid()")[0][0].as<int>();
+  });
+  {
+    pqxx::connection admin(url);
+    pqxx::nontransaction tx(admin);
+    EXPECT_TRUE(tx.exec_params("SELECT pg_terminate_backend($1)", first)[0][0].as<bool>());
+    // Wait (bounded) until the backend is gone, so its socket is closed.
+    for (int i = 0; i < 200; ++i) {
+      if (tx.exec_params("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", first)[0][0].as<int>() == 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // poll with a deadline
+    }
+  }
+  const int second = pool.with([](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    return tx.exec("SELECT pg_backend_pid()")[0][0].as<int>();
+  });
+  EXPECT_NE(first, second);
+}

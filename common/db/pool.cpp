@@ -1,6 +1,25 @@
 #include "common/db/pool.h"
 
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <cerrno>
+
 namespace postline::db {
+
+namespace {
+// Nothing should arrive on an idle connection: end of stream is the server
+// gone, and bytes are its last words (the FATAL of a shutdown). Peeks without
+// blocking or consuming; libpqxx 6.4 gives no other way to ask.
+bool idle_connection_alive(pqxx::connection& c) {
+  const int fd = c.sock();
+  if (fd < 0) return false;
+  char byte;
+  const ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n >= 0) return false;
+  return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+}
+}  // namespace
 
 Pool::Pool(std::string url, size_t size) : url_(std::move(url)), size_(size == 0 ? 1 : size) {}
 
@@ -22,6 +41,11 @@ Pool::Lease Pool::acquire(std::chrono::milliseconds timeout) {
       idle_.pop_back();
     }
   }
+  // An idle connection the server closed meanwhile (a PostgreSQL restart)
+  // still looks open until it is used; reading what arrived on its socket
+  // (non-blocking) finds the EOF, so the caller gets a fresh one instead of a
+  // failed statement (a LOGIN answered NO [UNAVAILABLE] after a restart).
+  if (conn && !idle_connection_alive(*conn)) conn.reset();
   if (conn && !conn->is_open()) conn.reset();
   if (!conn) {
     try {

@@ -198,9 +198,9 @@ def test_every_acknowledged_message_is_delivered_exactly_once_across_crashes(cha
     # The database came back; smtpd and queued reconnected on their own.
     wait_until(lambda: p.psql("SELECT count(*) FROM queue_recipients WHERE state IN ('queued', 'deferred')").strip()
                == "0", timeout=120, interval=0.25, what="queue drained after the faults")
-    # Right after the database came back, a LOGIN may still meet a pooled
-    # connection that died with it and be answered NO [UNAVAILABLE] (the
-    # client's cue to retry); retry as a client would.
+    # Right after the database came back, a LOGIN may still be answered
+    # NO [UNAVAILABLE] while the services reconnect (the client's cue to
+    # retry); retry as a client would.
     ids = wait_until(lambda: message_ids_in_inbox(p), timeout=60, interval=0.5, what="IMAP after the faults")
     twice = sorted(i for i, c in ids.items() if c > 1)
     assert not twice, f"delivered more than once: {twice[:20]}"
