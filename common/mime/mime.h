@@ -94,6 +94,9 @@ struct Part {
   std::uint64_t size() const { return body_end - body_start; }
   bool is_multipart() const { return type == "multipart"; }
   bool is_message_rfc822() const { return type == "message" && subtype == "rfc822"; }
+  // An encapsulated message: message/rfc822 or message/global (RFC 6532 3.5), which has
+  // the same nested part numbers (RFC 9051 6.4.5) and is parsed the same way.
+  bool is_message() const { return type == "message" && (subtype == "rfc822" || subtype == "global"); }
   // The Content-Type parameter value, or nullptr.
   const std::string* param(std::string_view lowercase_name) const;
 };
@@ -137,12 +140,18 @@ const Part* find_part(const ParsedMessage& msg, const std::vector<std::uint32_t>
 
 // Exact bytes of HEADER.FIELDS (exclude=false) / HEADER.FIELDS.NOT (exclude=true) taken from
 // a header block: the matching fields verbatim (folding kept) in message order, followed by
-// the terminating blank line CRLF (RFC 3501 §6.4.5; the blank line is always present).
+// the terminating blank line CRLF when the block has one (RFC 3501 §6.4.5: every header
+// fetch includes it, except for a message with no body and no blank line).
 std::string filter_header_fields(std::string_view header_block,
                                  const std::vector<std::string>& names, bool exclude);
 // The same, appended to `out` (no temporary per message in a bulk FETCH).
 void append_header_fields(std::string& out, std::string_view header_block, const std::vector<std::string>& names,
                           bool exclude);
+
+// A header block with its Content-Transfer-Encoding field (folded lines too) replaced by
+// "Content-Transfer-Encoding: binary" in place: the header of BINARY[] of a single-part
+// message, whose body goes out decoded (RFC 3516 4.2).
+std::string header_with_binary_encoding(std::string_view header);
 
 // The bytes BODY[section] returns (empty when the section does not exist).
 std::string fetch_section(const ParsedMessage& msg, std::string_view raw, const Section& s);

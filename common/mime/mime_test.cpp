@@ -281,8 +281,18 @@ TEST(MimeTree, HeaderFieldsKeepFoldingAndOrder) {
   std::string h = crlf("B: 1\nA: 2\n  cont\nb: 3\n\n");
   EXPECT_EQ(mime::filter_header_fields(h, {"b", "a"}, false), crlf("B: 1\nA: 2\n  cont\nb: 3\n\n"));
   EXPECT_EQ(mime::filter_header_fields(h, {"B"}, true), crlf("A: 2\n  cont\n\n"));
-  // A header that ends without a blank line, last field without CRLF.
-  EXPECT_EQ(mime::filter_header_fields("A: x", {"A"}, false), "A: x\r\n\r\n");
+  // A header that ends without a blank line (a message with no body), last field
+  // without CRLF: no blank line is made up (RFC 3501 6.4.5).
+  EXPECT_EQ(mime::filter_header_fields("A: x", {"A"}, false), "A: x\r\n");
+  EXPECT_EQ(mime::filter_header_fields(crlf("A: x\nB: y\n"), {"A"}, true), crlf("B: y\n"));
+}
+
+TEST(MimeTree, HeaderWithBinaryEncodingReplacesTheFieldInPlace) {
+  EXPECT_EQ(mime::header_with_binary_encoding(crlf("A: 1\nContent-Transfer-Encoding:\n  base64\nB: 2\n\n")),
+            crlf("A: 1\nContent-Transfer-Encoding: binary\nB: 2\n\n"));
+  EXPECT_EQ(mime::header_with_binary_encoding(crlf("content-transfer-encoding : quoted-printable\n\nX: body\n")),
+            crlf("Content-Transfer-Encoding: binary\n\nX: body\n"));
+  EXPECT_EQ(mime::header_with_binary_encoding(crlf("A: 1\n\n")), crlf("A: 1\n\n"));
 }
 
 TEST(MimeTree, UnterminatedInnerMultipartStopsAtOuterBoundary) {

@@ -234,12 +234,12 @@ void parse_entity(Ctx& ctx, Part& p, std::uint64_t start, std::uint64_t end, std
   p.lines = count_lines(ctx.raw.substr(p.body_start, end - p.body_start));
   apply_content_fields(p, digest_parent, ctx.limits);
   if (depth >= ctx.limits.max_depth) {
-    if (p.is_multipart() || p.is_message_rfc822()) ctx.truncated = true;
+    if (p.is_multipart() || p.is_message()) ctx.truncated = true;
     return;  // deeper structure is left as an opaque leaf
   }
   if (p.is_multipart()) {
     split_multipart(ctx, p, depth);
-  } else if (p.is_message_rfc822() && identity_encoding(p.encoding)) {
+  } else if (p.is_message() && identity_encoding(p.encoding)) {
     // An encoded message/rfc822 (forbidden by RFC 2046 §5.2.1 but seen) stays opaque.
     if (ctx.parts >= ctx.limits.max_parts) {
       ctx.truncated = true;

@@ -155,7 +155,7 @@ void add_body(Out& out, std::string_view raw, const Part& p, const Limits& limit
     }
     return;
   }
-  if (p.is_message_rfc822() && !p.children.empty()) {
+  if (p.is_message() && !p.children.empty()) {
     add_headers(out, raw, p.children[0], limits);
     out.add("\n");
     add_body(out, raw, p.children[0], limits);

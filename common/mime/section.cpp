@@ -110,7 +110,7 @@ const Part* resolve(const Part& root, const std::vector<std::uint32_t>& path) {
     if (k + 1 < path.size()) {
       if (part->is_multipart() && part != container) {
         container = part;
-      } else if (part->is_message_rfc822() && !part->children.empty()) {
+      } else if (part->is_message() && !part->children.empty()) {
         container = &part->children[0];
       } else {
         return nullptr;
@@ -143,7 +143,7 @@ std::optional<Range> locate(const ParsedMessage& msg, const Section& sec) {
       // On a part, these address the encapsulated message of a message/rfc822.
       const Part* m = part;
       if (!sec.path.empty()) {
-        if (!part->is_message_rfc822() || part->children.empty()) return std::nullopt;
+        if (!part->is_message() || part->children.empty()) return std::nullopt;
         m = &part->children[0];
       }
       if (sec.text == SectionText::kText) return Range{m->body_start, m->body_end};
@@ -170,6 +170,7 @@ void append_header_fields(std::string& out, std::string_view header, const std::
                           bool exclude) {
   std::size_t pos = 0;
   bool keep = false;  // whether the current field (and its continuation lines) is kept
+  bool blank_line = false;
   while (pos < header.size()) {
     const void* nl = std::memchr(header.data() + pos, '\n', header.size() - pos);
     std::size_t next = nl ? std::size_t(static_cast<const char*>(nl) - header.data()) + 1
@@ -178,7 +179,10 @@ void append_header_fields(std::string& out, std::string_view header, const std::
     std::string_view content = line;
     while (!content.empty() && (content.back() == '\n' || content.back() == '\r'))
       content.remove_suffix(1);
-    if (content.empty()) break;  // the blank line ends the header
+    if (content.empty()) {  // the blank line ends the header
+      blank_line = true;
+      break;
+    }
     if (detail::is_wsp(line[0])) {
       // continuation: follows its field
     } else {
@@ -200,7 +204,37 @@ void append_header_fields(std::string& out, std::string_view header, const std::
     }
     pos = next;
   }
-  out += "\r\n";
+  // "The blank line is included in all header fetches, except in the case of
+  // a message which has no body and no blank line" (RFC 3501 6.4.5).
+  if (blank_line) out += "\r\n";
+}
+
+std::string header_with_binary_encoding(std::string_view header) {
+  std::string out;
+  out.reserve(header.size() + 16);
+  std::size_t pos = 0;
+  bool dropping = false;  // inside a Content-Transfer-Encoding field (continuations too)
+  while (pos < header.size()) {
+    const void* nl = std::memchr(header.data() + pos, '\n', header.size() - pos);
+    std::size_t next = nl ? std::size_t(static_cast<const char*>(nl) - header.data()) + 1 : header.size();
+    std::string_view line = header.substr(pos, next - pos);
+    std::string_view content = line;
+    while (!content.empty() && (content.back() == '\n' || content.back() == '\r')) content.remove_suffix(1);
+    if (content.empty()) {  // the blank line and anything after it stay as they are
+      out.append(header.substr(pos));
+      return out;
+    }
+    if (!detail::is_wsp(line[0])) {
+      std::size_t colon = content.find(':');
+      std::string_view name = colon == std::string_view::npos ? std::string_view() : content.substr(0, colon);
+      while (!name.empty() && detail::is_wsp(name.back())) name.remove_suffix(1);
+      dropping = iequals(name, "Content-Transfer-Encoding");
+      if (dropping) out += "Content-Transfer-Encoding: binary\r\n";
+    }
+    if (!dropping) out.append(line);
+    pos = next;
+  }
+  return out;
 }
 
 std::string fetch_section(const ParsedMessage& msg, std::string_view raw, const Section& s) {

@@ -104,7 +104,17 @@ TEST_F(Append, Literal8KeepsTheBytes) {
   h.run("b APPEND INBOX " + lit(binary, "~"));
   ASSERT_EQ(h.last().status, Status::kOk) << h.last().reply;
   EXPECT_EQ(stored("INBOX", 1), "Subject: bare\r\n\r\nline one\r\nline two\r\n");
-  EXPECT_EQ(stored("INBOX", 2), binary);
+  // BODY[] is a {n} literal, which cannot carry NUL: it goes out as 0x80.
+  std::string as_literal = binary;
+  as_literal[16] = '\x80';
+  EXPECT_EQ(stored("INBOX", 2), as_literal);
+  // BINARY[] sends the stored octets, NUL included, as literal8.
+  auto reader = h.another_session();
+  reader->login();
+  reader->run("x EXAMINE INBOX");
+  EXPECT_EQ(reader->run("y UID FETCH 2 BINARY.PEEK[]"),
+            "* 2 FETCH (UID 2 BINARY[] ~{" + std::to_string(binary.size()) + "}\r\n" + binary +
+                ")\r\ny OK UID FETCH completed\r\n");
 }
 
 TEST_F(Append, Utf8NeedsUtf8Accept) {

@@ -43,6 +43,10 @@ namespace postline::imap {
 
 namespace {
 
+// Content-Transfer-Encodings that leave the bytes as they are (RFC 2045 6.2).
+bool identity_encoding(std::string_view e) { return e.empty() || e == "7bit" || e == "8bit" || e == "binary"; }
+
+
 constexpr size_t kRecordBatch = 256;         // messages per store hop when bodies are read
 constexpr size_t kMetadataBatch = 2000;      // messages per store hop for records only
 constexpr size_t kChunkBytes = 2u << 20;     // responses rendered per hop before they are written
@@ -204,12 +208,19 @@ class MessageRenderer {
       if (path.back() == 0) return std::nullopt;
       start = dot + 1;
     }
-    const mime::Part* p = path.empty() ? &parsed().root : mime::find_part(parsed(), path);
-    if (!p) return std::string();
-    if (path.empty() && !p->is_multipart()) {
+    if (path.empty()) {
+      // BINARY[] is the whole message (RFC 3516 4.2): as stored, unless it is one
+      // encoded part, whose body is decoded under a header that says so.
+      const mime::Part& root = parsed().root;
       std::string_view f = full();
-      return mime::decode_transfer(f.substr(std::min<uint64_t>(p->body_start, f.size())), p->encoding);
+      if (root.is_multipart() || identity_encoding(root.encoding)) return std::string(f);
+      const auto body_start = std::min<uint64_t>(root.body_start, f.size());
+      std::string out = mime::header_with_binary_encoding(f.substr(0, body_start));
+      out += mime::decode_transfer(f.substr(body_start), root.encoding);
+      return out;
     }
+    const mime::Part* p = mime::find_part(parsed(), path);
+    if (!p) return std::string();
     return mime::decode_transfer(range(p->body_start, p->size()), p->encoding);
   }
 
@@ -260,6 +271,7 @@ struct Wanted {
   std::vector<FetchItem> items;
   std::vector<std::optional<mime::Section>> sections;  // items[i]'s BODY[section], parsed once
   bool uid = false, flags = false, modseq = false;
+  bool rev2 = false;  // ENABLE IMAP4rev2: message/global renders as body-type-msg
   unsigned fields = 0;  // mailstore::MessageField bits to read from the record
   bool bodies = false;  // some item reads body bytes
   // The item that is a whole body (BODY[], BODY.PEEK[], RFC822 without a
@@ -379,8 +391,8 @@ void render(Output& output, const Job& job, MessageRenderer* m, const Wanted& w,
         out += std::to_string(rec.size);
         break;
       case FetchItem::kEnvelope: item() += "ENVELOPE " + envelope_text(m->parsed()); break;
-      case FetchItem::kBody: item() += "BODY " + bodystructure_text(m->parsed(), false); break;
-      case FetchItem::kBodyStructure: item() += "BODYSTRUCTURE " + bodystructure_text(m->parsed(), true); break;
+      case FetchItem::kBody: item() += "BODY " + bodystructure_text(m->parsed(), false, w.rev2); break;
+      case FetchItem::kBodyStructure: item() += "BODYSTRUCTURE " + bodystructure_text(m->parsed(), true, w.rev2); break;
       case FetchItem::kSection: {
         item() += it.name;
         if (it.origin) {
@@ -615,6 +627,7 @@ asio::awaitable<Result> cmd_fetch(Context& ctx) {
       header_only = false;
   }
   wanted.uid = ctx.uid;
+  wanted.rev2 = ctx.session.rev2;
   wanted.modseq = req.changed_since.has_value();
   bool sets_seen = false;
   for (const auto& it : req.items) {
@@ -771,6 +784,7 @@ asio::awaitable<Result> cmd_fetch(Context& ctx) {
         // The literal's length was announced: a body that vanished meanwhile
         // (never deleted today) is padded rather than breaking the protocol.
         if (piece.size() != len) piece.resize(len, ' ');
+        replace_nul(piece.data(), piece.size());  // a {n} literal (append_literal)
         ctx.send(std::move(piece));
         co_await ctx.flush();
       }

@@ -2,6 +2,8 @@
 
 #include "services/imap-access/protocol/encoder.h"
 
+#include <cstring>
+
 namespace postline::imap {
 
 void Output::append_view(std::string_view bytes, std::shared_ptr<const void> owner) {
@@ -54,7 +56,10 @@ std::vector<boost::asio::const_buffer> Output::buffers() const {
 }
 
 void append_literal(Output& out, std::string_view bytes, const std::shared_ptr<const void>& owner, bool binary) {
-  if (bytes.size() < Output::kMinView || !owner) {
+  // A view is sent as it is stored: one holding NUL goes through the copy,
+  // which replaces it (append_literal).
+  if (bytes.size() < Output::kMinView || !owner ||
+      (!binary && std::memchr(bytes.data(), '\0', bytes.size()) != nullptr)) {
     append_literal(out.text(), bytes, binary);
     return;
   }

@@ -3,6 +3,7 @@
 #include "services/imap-access/protocol/reader.h"
 
 #include <charconv>
+#include <cstring>
 #include <cstdio>
 #include <ctime>
 
@@ -21,7 +22,23 @@ void append_literal(std::string& out, std::string_view bytes, bool binary) {
   // No exact reserve() here: it would defeat the string's geometric growth
   // when many literals go into one response buffer.
   out.append(head, static_cast<size_t>(p - head));
+  const size_t at = out.size();
   out.append(bytes);
+  if (!binary) replace_nul(out.data() + at, bytes.size());
+}
+
+void replace_nul(char* bytes, size_t size) {
+  // CHAR8 excludes NUL, so a {n} literal cannot carry one (RFC 9051 4.3); the
+  // exact octets stay available through BINARY (literal8). 0x80 keeps every
+  // size (RFC822.SIZE, BODYSTRUCTURE, partial offsets) true; Dovecot's
+  // non-binary FETCH replaces NUL the same way.
+  char* end = bytes + size;
+  while (bytes < end) {
+    void* nul = std::memchr(bytes, '\0', static_cast<size_t>(end - bytes));
+    if (!nul) return;
+    *static_cast<char*>(nul) = static_cast<char>(0x80);
+    bytes = static_cast<char*>(nul) + 1;
+  }
 }
 
 std::string literal(std::string_view bytes) {

@@ -24,11 +24,14 @@ void append_nstring(std::string& out, const std::optional<std::string>& s);  // 
 std::string quoted_or_literal(std::string_view s);            // string
 std::string astring(std::string_view s);                      // atom when safe
 std::string nstring(const std::optional<std::string>& s);     // NIL / string
-// Body bytes as they are (FETCH BODY[]), not strings: nothing is dropped.
+// Body bytes as they are (FETCH BODY[]), not strings: nothing is dropped
+// (a NUL is sent as 0x80, see replace_nul).
 std::string literal(std::string_view bytes);                  // {n}\r\n<bytes>
 // Appends {n}\r\n<bytes> (or ~{n}\r\n<bytes>, literal8, when `binary`) to `out`
 // without a temporary: FETCH bodies are copied once, into the response.
 void append_literal(std::string& out, std::string_view bytes, bool binary = false);
+// NUL octets become 0x80 in place: what a {n} literal (not literal8) sends.
+void replace_nul(char* bytes, size_t size);
 std::string flag_list(const std::vector<std::string>& flags); // (\Seen foo)
 
 // "25-Nov-2026 19:00:00 +0000" (date-time) from seconds since the epoch (UTC).

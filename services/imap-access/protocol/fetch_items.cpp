@@ -1,5 +1,7 @@
 #include "services/imap-access/protocol/fetch_items.h"
 
+#include "common/mime/mime.h"
+
 namespace postline::imap {
 
 namespace {
@@ -114,6 +116,9 @@ void parse_att(Reader& r, FetchRequest& req) {
     it.kind = FetchItem::kSection;
     it.peek = name == "BODY.PEEK";
     it.section = read_section(r);
+    // A spec FETCH could only answer with nothing (a part number of 2^32, a
+    // trailing dot, an unknown text) is a syntax error (RFC 9051 section-spec).
+    if (!it.section.empty() && !mime::parse_section(it.section)) r.fail("invalid section " + it.section);
     it.name = "BODY[" + upper_section(it.section) + "]";
     read_partial(r, it);
     req.items.push_back(std::move(it));
@@ -126,6 +131,7 @@ void parse_att(Reader& r, FetchRequest& req) {
     it.section = read_section(r);
     for (char c : it.section)
       if (!(c >= '0' && c <= '9') && c != '.') r.fail("BINARY takes a part number only");
+    if (!it.section.empty() && !mime::parse_section(it.section)) r.fail("invalid part number " + it.section);
     it.name = (name == "BINARY.SIZE" ? "BINARY.SIZE[" : "BINARY[") + it.section + "]";
     if (it.kind == FetchItem::kBinary) read_partial(r, it);
     req.items.push_back(std::move(it));

@@ -133,11 +133,11 @@ void append_empty_text(std::string& out, bool extended) {
   out += ')';
 }
 
-void append_body(std::string& out, const Part& p, bool extended) {
+void append_body(std::string& out, const Part& p, bool extended, bool rev2) {
   if (p.is_multipart()) {
     out += '(';
     if (p.children.empty()) append_empty_text(out, extended);
-    for (const Part& c : p.children) append_body(out, c, extended);
+    for (const Part& c : p.children) append_body(out, c, extended, rev2);
     out += ' ';
     append_string(out, p.subtype);
     if (extended) {
@@ -170,12 +170,14 @@ void append_body(std::string& out, const Part& p, bool extended) {
   append_string(out, p.encoding.empty() ? std::string_view("7bit") : std::string_view(p.encoding));
   out += ' ';
   out += std::to_string(p.size());
-  if (p.is_message_rfc822()) {
+  // message/global is body-type-msg in IMAP4rev2 only (RFC 9051 media-message);
+  // IMAP4rev1's grammar has RFC822 alone, so there it is a basic body.
+  if (p.is_message_rfc822() || (rev2 && p.is_message())) {
     out += ' ';
     if (!p.children.empty() && p.children[0].envelope) {
       append_envelope(out, *p.children[0].envelope);
       out += ' ';
-      append_body(out, p.children[0], extended);
+      append_body(out, p.children[0], extended, rev2);
     } else {
       // Opaque (encoded or too deep): the grammar still wants an envelope and a body.
       append_envelope(out, Envelope{});
@@ -208,9 +210,9 @@ std::string envelope_text(const mime::ParsedMessage& msg) {
   return envelope_text(msg.root.envelope ? *msg.root.envelope : Envelope{});
 }
 
-std::string bodystructure_text(const mime::ParsedMessage& msg, bool extended) {
+std::string bodystructure_text(const mime::ParsedMessage& msg, bool extended, bool rev2) {
   std::string out;
-  append_body(out, msg.root, extended);
+  append_body(out, msg.root, extended, rev2);
   return out;
 }
 

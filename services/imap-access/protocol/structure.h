@@ -15,6 +15,6 @@ namespace postline::imap {
 std::string envelope_text(const mime::ParsedMessage& msg);
 std::string envelope_text(const mime::Envelope& env);
 // BODY (extended=false) or BODYSTRUCTURE (extended=true) of the whole message.
-std::string bodystructure_text(const mime::ParsedMessage& msg, bool extended);
+std::string bodystructure_text(const mime::ParsedMessage& msg, bool extended, bool rev2 = false);
 
 }  // namespace postline::imap

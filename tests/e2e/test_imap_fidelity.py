@@ -1,0 +1,126 @@
+"""IMAP answers that must be exactly what the RFCs say (issue 15), each seen on
+the wire through a real socket against a real imapd: BINARY and NUL octets,
+header subsets, section numbers, message/global, OBJECTID, mailbox names,
+LSUB's \\Noselect parents, \\Recent."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from imap_wire import Wire
+
+USER = "fidelity@example.test"
+PASSWORD = "fidelity password 1"
+
+# RFC 3516's own kind of data: octets a 7-bit or CRLF-normalising path would change.
+BINARY_BODY = b"\x00\x2d\xe4\x0a\x0d\x0a\x0a"
+BINARY_MESSAGE = (b"Subject: binary\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\n"
+                  b"Content-Transfer-Encoding: binary\r\n\r\n" + BINARY_BODY)
+BASE64_MESSAGE = (b"Subject: b64\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n"
+                  b"Content-Transfer-Encoding: base64\r\n\r\naGVsbG8gd29ybGQ=\r\n")
+
+
+@pytest.fixture(scope="module")
+def account(platform):
+    platform.add_user(USER, PASSWORD)
+    return USER
+
+
+@pytest.fixture
+def wire(platform, account):
+    c = Wire(platform.ports["imap"])
+    c.login(USER, PASSWORD)
+    yield c
+    c.close()
+
+
+def fresh_mailbox(c: Wire, name: str) -> str:
+    c.run(f"DELETE {name}")
+    c.ok(f"CREATE {name}")
+    return name
+
+
+def test_binary_append_keeps_every_octet_and_body_never_sends_nul(wire):
+    box = fresh_mailbox(wire, "fid-binary")
+    wire.ok(f"APPEND {box}", literal=BINARY_MESSAGE, binary=True)
+    wire.ok(f"SELECT {box}")
+    r = wire.ok("FETCH 1 (BINARY.SIZE[1] BINARY.PEEK[1] RFC822.SIZE)")
+    assert b"BINARY.SIZE[1] 7 " in r.untagged[0]
+    assert b"BINARY[1] ~{7}" in r.untagged[0]  # literal8: the data hold NUL (RFC 3516 4.2)
+    assert r.literals == [BINARY_BODY]
+    assert b"RFC822.SIZE %d" % len(BINARY_MESSAGE) in r.untagged[0]
+    # BODY[1] and BODY[] are {n} literals, where CHAR8 excludes NUL: the NUL goes
+    # out as 0x80, every other octet and the length as stored.
+    r = wire.ok("FETCH 1 (BODY.PEEK[1] BODY.PEEK[])")
+    assert r.literals[0] == b"\x80" + BINARY_BODY[1:]
+    assert r.literals[1] == BINARY_MESSAGE.replace(b"\x00", b"\x80")
+    assert all(b"\x00" not in lit for lit in r.literals)
+    assert b"~{" not in b"".join(r.untagged)
+
+
+def test_binary_of_the_whole_message_is_the_whole_message(wire):
+    box = fresh_mailbox(wire, "fid-binary-all")
+    wire.ok(f"APPEND {box}", literal=BINARY_MESSAGE, binary=True)
+    wire.ok(f"APPEND {box}", literal=BASE64_MESSAGE)
+    wire.ok(f"SELECT {box}")
+    r = wire.ok("FETCH 1 (BINARY.SIZE[] BINARY.PEEK[])")
+    assert b"BINARY.SIZE[] %d " % len(BINARY_MESSAGE) in r.untagged[0]
+    assert r.literals == [BINARY_MESSAGE]
+    # One encoded part: its body decoded, under a header that says so (as Dovecot).
+    r = wire.ok("FETCH 2 (BINARY.PEEK[] BINARY.SIZE[] BINARY.PEEK[1])")
+    expected = BASE64_MESSAGE.replace(b"base64\r\n\r\naGVsbG8gd29ybGQ=\r\n", b"binary\r\n\r\nhello world")
+    assert r.literals == [expected, b"hello world"]
+    assert b"BINARY.SIZE[] %d" % len(expected) in r.untagged[0]
+
+
+def test_header_fields_of_a_header_only_message_add_no_blank_line(wire):
+    box = fresh_mailbox(wire, "fid-header-only")
+    wire.ok(f"APPEND {box}", literal=b"Subject: header only\r\nFrom: a@example.test\r\n")
+    wire.ok(f"APPEND {box}", literal=b"Subject: with body\r\nFrom: a@example.test\r\n\r\nbody\r\n")
+    wire.ok(f"EXAMINE {box}")
+    r = wire.ok("FETCH 1 (BODY.PEEK[HEADER.FIELDS.NOT (From)] BODY.PEEK[HEADER.FIELDS (Subject)] "
+                "BODY.PEEK[HEADER])")
+    # RFC 3501 6.4.5: the blank line is in every header fetch "except in the case
+    # of a message which has no body and no blank line".
+    assert r.literals == [b"Subject: header only\r\n", b"Subject: header only\r\n",
+                          b"Subject: header only\r\nFrom: a@example.test\r\n"]
+    r = wire.ok("FETCH 2 (BODY.PEEK[HEADER.FIELDS.NOT (From)] BODY.PEEK[HEADER.FIELDS (Subject)])")
+    assert r.literals == [b"Subject: with body\r\n\r\n", b"Subject: with body\r\n\r\n"]
+
+
+def test_section_numbers_beyond_32_bits_are_bad(wire):
+    box = fresh_mailbox(wire, "fid-sections")
+    wire.ok(f"APPEND {box}", literal=BASE64_MESSAGE)
+    wire.ok(f"EXAMINE {box}")
+    for spec in (b"BODY[4294967296]", b"BODY.PEEK[1.4294967296]", b"BINARY[4294967296]", b"BODY[0]",
+                 b"BODY[1.]", b"BINARY.SIZE[0]"):
+        r = wire.run(b"FETCH 1 " + spec)
+        assert r.bad, (spec, r.status)
+    assert wire.ok("FETCH 1 BODY.PEEK[4294967295]").literals == [b""]  # the largest nz-number
+
+
+GLOBAL_MESSAGE = (b"Subject: outer\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+                  b"--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+                  b"--b\r\nContent-Type: message/global\r\n\r\n"
+                  + "Subject: =?utf-8?q?inner?=\r\nFrom: Jos\u00e9 <jos\u00e9@example.test>\r\n\r\n"
+                    "inner body\r\n".encode()
+                  + b"--b--\r\n")
+
+
+def test_message_global_is_an_encapsulated_message_in_imap4rev2(wire):
+    box = fresh_mailbox(wire, "fid-global")
+    wire.ok(f"APPEND {box}", literal=GLOBAL_MESSAGE)
+    wire.ok(f"EXAMINE {box}")
+    rev1 = wire.ok("FETCH 1 BODYSTRUCTURE").untagged[0]
+    # IMAP4rev1's body-type-msg is MESSAGE/RFC822 only: a basic body there.
+    assert re.search(rb'\("message" "global" NIL NIL NIL "7bit" \d+ NIL', rev1), rev1
+    wire.ok("ENABLE IMAP4rev2")
+    wire.ok(f"EXAMINE {box}")
+    rev2 = wire.ok("FETCH 1 BODYSTRUCTURE").untagged[0]
+    # RFC 9051 media-message covers GLOBAL: envelope, nested body, lines.
+    assert re.search(rb'\("message" "global" NIL NIL NIL "7bit" \d+ \(NIL "=\?utf-8\?q\?inner\?=" ', rev2), rev2
+    assert b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 12 1' in rev2
+    # Its parts are numbered like message/rfc822's (RFC 9051 6.4.5).
+    r = wire.ok("FETCH 1 (BODY.PEEK[2.TEXT] BODY.PEEK[2.HEADER.FIELDS (SUBJECT)])")
+    assert r.literals == [b"inner body", b"Subject: =?utf-8?q?inner?=\r\n\r\n"]
