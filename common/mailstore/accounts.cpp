@@ -23,6 +23,17 @@ bool valid_mailbox_name(const std::string& name) {
   if (name.find("//") != std::string::npos) return false;
   for (unsigned char c : name)
     if (c < 0x20 || c == 0x7f || c == '*' || c == '%') return false;
+  // "." and ".." as a level ("..", "INBOX/..", "a/./b") read as paths to
+  // every tool that maps names onto directories (doveadm, exports, mbsync's
+  // Maildir side); they name nothing sensible, so they are refused.
+  size_t start = 0;
+  while (start <= name.size()) {
+    size_t slash = name.find('/', start);
+    if (slash == std::string::npos) slash = name.size();
+    const std::string_view level(name.data() + start, slash - start);
+    if (level == "." || level == "..") return false;
+    start = slash + 1;
+  }
   return true;
 }
 

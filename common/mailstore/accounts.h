@@ -28,8 +28,8 @@ const char* default_special_use(std::string_view name);
 // hierarchy ("inbox/Lists" is "INBOX/Lists"); every other name is kept as is.
 std::string normalize_mailbox_name(std::string_view name);
 
-// A name the store accepts (UTF-8 text, no empty levels, no wildcards or
-// control characters, at most 1000 bytes).
+// A name the store accepts (UTF-8 text, no empty levels and no "." or ".."
+// levels, no wildcards or control characters, at most 1000 bytes).
 bool valid_mailbox_name(const std::string& name);
 
 // The change notification payload. Message changes (the common case) carry

@@ -124,3 +124,52 @@ def test_message_global_is_an_encapsulated_message_in_imap4rev2(wire):
     # Its parts are numbered like message/rfc822's (RFC 9051 6.4.5).
     r = wire.ok("FETCH 1 (BODY.PEEK[2.TEXT] BODY.PEEK[2.HEADER.FIELDS (SUBJECT)])")
     assert r.literals == [b"inner body", b"Subject: =?utf-8?q?inner?=\r\n\r\n"]
+
+
+def test_mailbox_names_that_are_not_canonical_are_refused(wire):
+    wire.ok("CREATE fid-names-ok")
+    # Invalid modified UTF-7 (RFC 3501 5.1.3): no "-", an unpaired surrogate,
+    # an encoded printable character ("a" is itself), leftover bits; an 8-bit
+    # name without UTF8=ACCEPT. Taken as written, each would be a second spelling
+    # of another name.
+    for name in (b"&Jjo", b"&", b"&2D0-", b"&AGE-", b"&Jjp-", b'"caf\xc3\xa9"'):
+        r = wire.run(b"CREATE " + name)
+        assert r.no and b"[CANNOT]" in r.status, (name, r.status)
+        assert wire.run(b"SELECT " + name).no, name
+    for name in (b"..", b"INBOX/..", b"fid-names-ok/./x", b"."):
+        r = wire.run(b"CREATE " + name)
+        assert r.no and b"[CANNOT]" in r.status, (name, r.status)
+        assert wire.run(b"RENAME fid-names-ok " + name).no, name
+    # Valid spellings still work: a smiley (U+263A) and "&" itself.
+    wire.ok("CREATE &Jjo-")
+    wire.ok("CREATE a&-b")
+    listed = b"\n".join(wire.ok('LIST "" "*"').untagged)
+    assert b'"/" &Jjo-' in listed and b'"/" a&-b' in listed
+    wire.ok("DELETE &Jjo-")
+    wire.ok("DELETE a&-b")
+
+
+def test_keywords_per_mailbox_are_capped(wire):
+    box = fresh_mailbox(wire, "fid-keywords")
+    wire.ok(f"APPEND {box}", literal=b"Subject: k\r\n\r\nx\r\n")
+    wire.ok(f"SELECT {box}")
+    for start in range(0, 256, 64):
+        flags = " ".join(f"kw{i}" for i in range(start, start + 64))
+        wire.ok(f"STORE 1 +FLAGS.SILENT ({flags})")
+    r = wire.run("STORE 1 +FLAGS (one-too-many)")
+    assert r.no and b"[LIMIT]" in r.status, r.status
+    wire.ok("STORE 1 +FLAGS (kw7 \\Seen)")  # known keywords still work
+    wire.ok("STORE 1 -FLAGS (kw0)")
+
+
+def test_lsub_percent_returns_the_unsubscribed_superior_as_noselect(wire):
+    for name in ("fid-par/child", "fid-par/mid/leaf"):
+        wire.ok(f"CREATE {name}")
+        wire.ok(f"SUBSCRIBE {name}")
+    wire.ok("UNSUBSCRIBE fid-par")
+    r = wire.ok('LSUB "" "fid-par%"')
+    assert r.untagged == [b'* LSUB (\\Noselect) "/" fid-par'], r.untagged
+    r = wire.ok('LSUB "" "fid-par/%"')
+    assert r.untagged == [b'* LSUB () "/" fid-par/child', b'* LSUB (\\Noselect) "/" fid-par/mid'], r.untagged
+    r = wire.ok('LSUB "" "fid-par/*"')
+    assert r.untagged == [b'* LSUB () "/" fid-par/child', b'* LSUB () "/" fid-par/mid/leaf'], r.untagged

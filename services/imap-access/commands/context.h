@@ -124,6 +124,14 @@ class Unavailable : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A well-formed argument the server refuses before anything runs (a mailbox
+// name that is not valid modified UTF-7): tagged NO [code] what().
+class Refused : public std::runtime_error {
+ public:
+  Refused(const std::string& text, std::string code) : std::runtime_error(text), code(std::move(code)) {}
+  std::string code;
+};
+
 struct Context {
   SessionState& session;
   Services& services;

@@ -71,6 +71,8 @@ asio::awaitable<Dispatched> Dispatcher::dispatch(std::string text) {
     // (protocol/command_args.h), so this BAD has changed nothing.
     result = Result::bad(std::string("Invalid arguments: ") + e.what());
     d.syntax_error = true;
+  } catch (const Refused& e) {
+    result = Result::no(e.what(), e.code);
   } catch (const Unavailable& e) {
     unavailable = true;
     failure = e.what();

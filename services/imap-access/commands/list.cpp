@@ -127,9 +127,23 @@ asio::awaitable<Result> cmd_list(Context& ctx) {
   };
 
   if (lsub) {
+    // A subscribed name, or an unsubscribed superior of one that the pattern
+    // reaches where a "%" stopped it short of the name: RFC 3501 6.3.9 says
+    // LSUB "%" with "foo/bar" subscribed and "foo" not MUST return foo, as
+    // \Noselect. (With "*" the name itself is listed, not its superiors.)
+    std::map<std::string, bool> answer;  // name -> listed only as a superior
     for (const auto& name : listing.subscriptions) {
-      if (!matches(name)) continue;
-      std::string attrs = existing.count(name) ? "" : "\\Noselect";
+      if (matches(name)) {
+        answer[name] = false;
+        continue;
+      }
+      for (size_t slash = name.find('/'); slash != std::string::npos; slash = name.find('/', slash + 1)) {
+        std::string superior = name.substr(0, slash);
+        if (!subscribed.count(superior) && matches(superior)) answer.emplace(superior, true);
+      }
+    }
+    for (const auto& [name, superior_only] : answer) {
+      std::string attrs = superior_only || !existing.count(name) ? "\\Noselect" : "";
       ctx.send(untagged("LSUB (" + attrs + ") \"/\" " + to_wire(ctx.session, name)));
     }
     co_return Result::ok("LSUB completed");

@@ -6,9 +6,15 @@
 namespace postline::imap {
 
 std::string from_wire(const SessionState& s, const std::string& name) {
-  if (s.utf8_accept) return mailstore::normalize_mailbox_name(name);
+  if (s.utf8_accept) {
+    if (!valid_utf8(name)) throw Refused("Mailbox name is not valid UTF-8", "CANNOT");
+    return mailstore::normalize_mailbox_name(name);
+  }
   auto decoded = mutf7_decode(name);
-  return mailstore::normalize_mailbox_name(decoded ? *decoded : name);
+  if (!decoded) {
+    throw Refused("Mailbox name is not valid modified UTF-7 (8-bit names need ENABLE UTF8=ACCEPT)", "CANNOT");
+  }
+  return mailstore::normalize_mailbox_name(*decoded);
 }
 
 std::string to_wire(const SessionState& s, const std::string& name) {

@@ -8,8 +8,10 @@
 
 namespace postline::imap {
 
-// The store name for a client-supplied name (decodes modified UTF-7; a name
-// that is not valid modified UTF-7 is taken as written, as Dovecot does).
+// The store name for a client-supplied name (decodes modified UTF-7). A name
+// that is not valid modified UTF-7 (or, after UTF8=ACCEPT, not UTF-8) throws
+// Refused, NO [CANNOT]: taken as written it would be a second wire spelling
+// of some other name (RFC 3501 5.1.3; Dovecot refuses it too).
 std::string from_wire(const SessionState& s, const std::string& name);
 // The client's spelling of a store name, already encoded as an astring.
 std::string to_wire(const SessionState& s, const std::string& name);

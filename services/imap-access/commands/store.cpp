@@ -23,6 +23,14 @@ asio::awaitable<Result> cmd_store(Context& ctx) {
   // HIGHESTMODSEQ the client has not heard yet.
   if (args.unchanged_since) enable_condstore(ctx);
   if (sel.read_only) co_return Result::no("Mailbox is read-only", "READ-ONLY");
+  if (args.mode != StoreMode::kRemove) {
+    size_t new_keywords = 0;
+    for (const auto& f : args.flags)
+      if (f[0] != '\\' && !sel.announced_keywords().count(f)) ++new_keywords;
+    if (new_keywords && sel.announced_keywords().size() + new_keywords > kMaxMailboxKeywords)
+      co_return Result::no("Too many keywords in this mailbox (at most " + std::to_string(kMaxMailboxKeywords) + ")",
+                           "LIMIT");
+  }
   const mailstore::FlagMode mode = args.mode == StoreMode::kAdd      ? mailstore::FlagMode::kAdd
                                    : args.mode == StoreMode::kRemove ? mailstore::FlagMode::kRemove
                                                                      : mailstore::FlagMode::kReplace;

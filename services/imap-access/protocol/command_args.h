@@ -52,6 +52,10 @@ inline constexpr size_t kMaxCredentialOctets = 1024;
 // Flags in one STORE or APPEND, and the length of one keyword.
 inline constexpr size_t kMaxFlags = 256;
 inline constexpr size_t kMaxKeywordOctets = 100;
+// Distinct keywords one mailbox may hold through STORE (Cyrus allows 128): each
+// is in every FLAGS and PERMANENTFLAGS line, so without a cap a client makes
+// those lines (and every other session's) arbitrarily long.
+inline constexpr size_t kMaxMailboxKeywords = 256;
 // Items in one STATUS or LIST RETURN (STATUS (...)) list (repeats count too).
 inline constexpr size_t kMaxStatusItems = 32;
 // LIST: patterns in one pattern list; selection options; return options.

@@ -77,9 +77,12 @@ std::optional<std::string> mutf7_decode(std::string_view s) {
         units.push_back(static_cast<uint16_t>((bits >> nbits) & 0xFFFF));
       }
     }
-    if (units.empty()) return std::nullopt;
+    // Padding: what is left over must be fewer than 6 bits, all zero.
+    if (units.empty() || nbits >= 6 || (bits & ((1u << nbits) - 1)) != 0) return std::nullopt;
     for (size_t k = 0; k < units.size(); ++k) {
       uint32_t u = units[k];
+      // A printable US-ASCII character "MUST" represent itself, not be encoded.
+      if (u >= 0x20 && u <= 0x7e) return std::nullopt;
       if (u >= 0xD800 && u <= 0xDBFF) {
         if (k + 1 >= units.size() || units[k + 1] < 0xDC00 || units[k + 1] > 0xDFFF) return std::nullopt;
         u = 0x10000 + ((u - 0xD800) << 10) + (units[k + 1] - 0xDC00);
@@ -92,6 +95,18 @@ std::optional<std::string> mutf7_decode(std::string_view s) {
     i = end + 1;
   }
   return out;
+}
+
+bool valid_utf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const size_t at = i;
+    uint32_t cp = 0;
+    if (!next_code_point(s, i, cp)) return false;
+    const size_t n = i - at;
+    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000)) return false;  // overlong
+    if ((cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) return false;
+  }
+  return true;
 }
 
 std::string mutf7_encode(std::string_view s) {

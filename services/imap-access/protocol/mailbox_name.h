@@ -8,8 +8,12 @@
 
 namespace postline::imap {
 
-// nullopt when `s` is not valid modified UTF-7.
+// nullopt when `s` is not valid modified UTF-7 (RFC 3501 5.1.3), strictly: an 8-bit
+// octet, "&" without "-", a base64 run that is empty, encodes a printable US-ASCII
+// character, leaves non-zero or 6+ bits over, or holds an unpaired surrogate.
 std::optional<std::string> mutf7_decode(std::string_view s);
+// Whether `s` is well-formed UTF-8 (no overlong forms, surrogates or > U+10FFFF).
+bool valid_utf8(std::string_view s);
 std::string mutf7_encode(std::string_view utf8);
 
 // LIST pattern matching: '*' matches anything, '%' anything but the delimiter.
