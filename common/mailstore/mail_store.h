@@ -92,6 +92,7 @@ struct MailboxInfo {
 struct MailboxStatus {
   MailboxInfo info;
   int64_t messages = 0, unseen = 0, deleted = 0, size = 0;
+  int64_t recent = 0;  // messages no session has claimed as \Recent yet
 };
 
 struct MailboxList {
@@ -231,6 +232,7 @@ struct SearchCriterion {
     kBody, kText,                         // text
     kUids,                                // uid_ranges (inclusive)
     kModseq,                              // number: MODSEQ >= number
+    kEmailId,                             // text: the message's EMAILID (RFC 8474)
   };
   Kind kind = kAll;
   std::string field, text;
@@ -358,6 +360,14 @@ class MailStore {
   // the cost follows what changed since, not the mailbox size).
   virtual Opened open(UserId user, const std::string& name, std::optional<Modseq> vanished_since = {}) = 0;
   virtual Changes changes_since(UserId user, MailboxId mailbox, Modseq since) = 0;
+  // \Recent (RFC 3501 2.3.2): the messages from a mailbox's first recent UID
+  // up are recent for the first session that claims them. claim_recent moves
+  // that mark up to `up_to` (a read-write SELECT, or new mail while selected)
+  // and returns where it was: the UIDs [returned, up_to) are this session's.
+  // nullopt when nothing below `up_to` was unclaimed (or no such mailbox).
+  virtual std::optional<Uid> claim_recent(UserId user, MailboxId mailbox, Uid up_to) = 0;
+  // The mark itself, for a session that may look but not claim (EXAMINE).
+  virtual Uid first_recent_uid(UserId user, MailboxId mailbox) = 0;
   // Expunged after `since` (exact, or every missing UID below UIDNEXT when
   // the history was pruned below `since`: RFC 7162 3.2.5.2 allows that).
   virtual std::vector<Uid> expunged_since(UserId user, MailboxId mailbox, Modseq since) = 0;

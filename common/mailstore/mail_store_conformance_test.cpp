@@ -539,6 +539,25 @@ TEST_P(MailStoreConformance, SubscriptionsAreNames) {
   EXPECT_EQ(s().list(kOther).subscriptions.size(), 6u);
 }
 
+// \Recent (RFC 3501 2.3.2): each UID is handed to one claimer, in order.
+TEST_P(MailStoreConformance, RecentIsClaimedOnceAndCountedInStatus) {
+  s().ensure_account(kUser);
+  const MailboxId inbox = box("INBOX").mailbox_id;
+  EXPECT_EQ(s().first_recent_uid(kUser, inbox), 1u);
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(append("INBOX", numbered(i)).error, StoreError::kNone);
+  EXPECT_EQ(s().status(kUser, {"INBOX"}).at(0).recent, 3);
+  EXPECT_EQ(s().claim_recent(kUser, inbox, 3), std::optional<Uid>(1));  // UIDs 1 and 2
+  EXPECT_EQ(s().claim_recent(kUser, inbox, 3), std::nullopt);           // nothing left below 3
+  EXPECT_EQ(s().claim_recent(kUser, inbox, 2), std::nullopt);           // the mark never moves back
+  EXPECT_EQ(s().first_recent_uid(kUser, inbox), 3u);
+  EXPECT_EQ(s().status(kUser, {"INBOX"}).at(0).recent, 1);
+  EXPECT_EQ(s().claim_recent(kUser, inbox, 4), std::optional<Uid>(3));
+  EXPECT_EQ(s().status(kUser, {"INBOX"}).at(0).recent, 0);
+  EXPECT_EQ(s().claim_recent(kUser, 999999, 4), std::nullopt);  // no such mailbox
+  // Marks are per mailbox.
+  EXPECT_EQ(s().first_recent_uid(kUser, box("Sent").mailbox_id), 1u);
+}
+
 TEST_P(MailStoreConformance, StatusCountsMessagesUnseenDeletedAndSize) {
   s().ensure_account(kUser);
   ASSERT_EQ(append("INBOX", kMsg, Flags{kSeen, {}}).error, StoreError::kNone);

@@ -197,6 +197,9 @@ def test_idle_sees_new_mail_from_another_session(platform, account):
     writer.append("INBOX", None, None, b"Subject: idle push\r\n\r\nhello\r\n")
     line = watcher.readline()
     assert re.match(rb"\* \d+ EXISTS\r\n", line), line
+    # IMAP4rev1: the new message is this session's \Recent, and the count follows.
+    line = watcher.readline()
+    assert re.match(rb"\* \d+ RECENT\r\n", line), line
     watcher.send(b"DONE\r\n")
     assert watcher.readline().startswith(b"i1 OK")
     writer.logout()

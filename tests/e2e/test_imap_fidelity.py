@@ -5,6 +5,7 @@ LSUB's \\Noselect parents, \\Recent."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -173,3 +174,64 @@ def test_lsub_percent_returns_the_unsubscribed_superior_as_noselect(wire):
     assert r.untagged == [b'* LSUB () "/" fid-par/child', b'* LSUB (\\Noselect) "/" fid-par/mid'], r.untagged
     r = wire.ok('LSUB "" "fid-par/*"')
     assert r.untagged == [b'* LSUB () "/" fid-par/child', b'* LSUB () "/" fid-par/mid/leaf'], r.untagged
+
+
+def test_recent_belongs_to_the_first_session_that_selects(platform, wire):
+    box = fresh_mailbox(wire, "fid-recent")
+    for i in range(2):
+        wire.ok(f"APPEND {box}", literal=b"Subject: r%d\r\n\r\nx\r\n" % i)
+    assert wire.ok(f"STATUS {box} (RECENT MESSAGES)").untagged == [b"* STATUS %s (MESSAGES 2 RECENT 2)" % box.encode()]
+    rev2, b, c = (Wire(platform.ports["imap"]) for _ in range(3))
+    try:
+        for s in (rev2, b, c):
+            s.login(USER, PASSWORD)
+        # IMAP4rev2 has no \Recent: nothing said, nothing claimed.
+        rev2.ok("ENABLE IMAP4rev2")
+        r = rev2.ok(f"SELECT {box}")
+        assert not r.lines(b"* 2 RECENT") and not any(b"RECENT" in u for u in r.untagged), r.untagged
+        assert b"\\Recent" not in rev2.ok("FETCH 1:* FLAGS").untagged[0]
+        # EXAMINE shows them and leaves them (RFC 3501 6.3.2).
+        r = b.ok(f"EXAMINE {box}")
+        assert b"* 2 RECENT" in r.untagged
+        assert b"\\Recent" in b.ok("FETCH 1 FLAGS").untagged[0]
+        # The first read-write SELECT takes them.
+        r = b.ok(f"SELECT {box}")
+        assert b"* 2 RECENT" in r.untagged
+        assert b.ok("SEARCH RECENT").untagged == [b"* SEARCH 1 2"]
+        b.ok("STORE 1 +FLAGS.SILENT (\\Seen)")
+        assert b.ok("SEARCH NEW").untagged == [b"* SEARCH 2"]
+        assert b.ok("SEARCH OLD").untagged == [b"* SEARCH"]
+        r = c.ok(f"SELECT {box}")
+        assert b"* 0 RECENT" in r.untagged
+        assert c.ok("SEARCH OLD").untagged == [b"* SEARCH 1 2"]
+        assert b"\\Recent" not in c.ok("FETCH 2 FLAGS").untagged[0]
+        assert b"RECENT 0" in wire.ok(f"STATUS {box} (RECENT)").untagged[0]
+        c.ok("UNSELECT")
+        # New mail while selected is the selecting session's: EXISTS, then RECENT.
+        wire.ok(f"APPEND {box}", literal=b"Subject: r3\r\n\r\nx\r\n")
+        seen: list[bytes] = []
+        deadline = time.monotonic() + 15  # the change feed reaches the session's next command
+        while b"* 3 EXISTS" not in seen and time.monotonic() < deadline:
+            seen += b.ok("NOOP").untagged
+        assert seen[-2:] == [b"* 3 EXISTS", b"* 3 RECENT"], seen
+        assert b"\\Recent" in b.ok("FETCH 3 FLAGS").untagged[0]
+        # A COPY into the selected mailbox brings a \Recent copy (RFC 3501 6.4.7).
+        r = b.ok(f"COPY 1 {box}")
+        assert r.untagged[-2:] == [b"* 4 EXISTS", b"* 4 RECENT"], r.untagged
+    finally:
+        for s in (rev2, b, c):
+            s.close()
+
+
+def test_objectid_status_mailboxid_and_search_emailid(wire):
+    box = fresh_mailbox(wire, "fid-objectid")
+    for i in range(3):
+        wire.ok(f"APPEND {box}", literal=b"Subject: o%d\r\n\r\nx\r\n" % i)
+    r = wire.ok(f"SELECT {box}")
+    mailbox_id = re.search(rb"MAILBOXID \((\w+)\)", b"\n".join(r.untagged)).group(1)
+    assert wire.ok(f"STATUS {box} (MAILBOXID)").untagged == [b"* STATUS %s (MAILBOXID (%s))" % (box.encode(), mailbox_id)]
+    email_id = re.search(rb"EMAILID \(([\w-]+)\)", wire.ok("FETCH 2 EMAILID").untagged[0]).group(1)
+    assert wire.ok(b"SEARCH EMAILID " + email_id).untagged == [b"* SEARCH 2"]
+    assert wire.ok(b"UID SEARCH NOT EMAILID " + email_id).untagged == [b"* SEARCH 1 3"]
+    assert wire.ok("SEARCH THREADID T1").untagged == [b"* SEARCH"]  # no threads: THREADID is NIL
+    assert wire.run("SEARCH EMAILID bad/id").bad

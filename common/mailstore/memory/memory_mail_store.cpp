@@ -100,6 +100,7 @@ struct Matcher {
       case K::kLarger: return m.size > k.number;
       case K::kSmaller: return m.size < k.number;
       case K::kModseq: return m.modseq >= k.number;
+      case K::kEmailId: return m.email_id == k.text;
       case K::kUids:
         for (auto [lo, hi] : k.uid_ranges)
           if (m.uid >= lo && m.uid <= hi) return true;
@@ -334,6 +335,7 @@ std::vector<MailboxStatus> MemoryMailStore::status(UserId user, const std::vecto
     for (const auto& [uid, m] : mb.messages) {
       if (!(m.system & kSeen)) ++st.unseen;
       if (m.system & kDeleted) ++st.deleted;
+      if (uid >= mb.first_recent_uid) ++st.recent;
     }
     out.push_back(std::move(st));
   }
@@ -523,6 +525,21 @@ Opened MemoryMailStore::open(UserId user, const std::string& raw_name, std::opti
   out.index = mb.snapshot;
   if (vanished_since) out.vanished = expunged_since_locked(mb, *vanished_since);
   return out;
+}
+
+std::optional<Uid> MemoryMailStore::claim_recent(UserId user, MailboxId mailbox, Uid up_to) {
+  std::lock_guard lock(mu_);
+  Mailbox* mb = by_id(user, mailbox);
+  if (!mb || mb->first_recent_uid >= up_to) return std::nullopt;
+  const Uid was = mb->first_recent_uid;
+  mb->first_recent_uid = up_to;
+  return was;
+}
+
+Uid MemoryMailStore::first_recent_uid(UserId user, MailboxId mailbox) {
+  std::lock_guard lock(mu_);
+  Mailbox* mb = by_id(user, mailbox);
+  return mb ? mb->first_recent_uid : 1;
 }
 
 Changes MemoryMailStore::changes_since(UserId user, MailboxId mailbox, Modseq since) {

@@ -54,6 +54,8 @@ class MemoryMailStore final : public MailStore {
 
   Opened open(UserId user, const std::string& name, std::optional<Modseq> vanished_since = {}) override;
   Changes changes_since(UserId user, MailboxId mailbox, Modseq since) override;
+  std::optional<Uid> claim_recent(UserId user, MailboxId mailbox, Uid up_to) override;
+  Uid first_recent_uid(UserId user, MailboxId mailbox) override;
   std::vector<Uid> expunged_since(UserId user, MailboxId mailbox, Modseq since) override;
   std::vector<MessageData> read_messages(UserId user, MailboxId mailbox, const std::vector<Uid>& uids,
                                          unsigned fields) override;
@@ -104,6 +106,7 @@ class MemoryMailStore final : public MailStore {
     std::map<Uid, Message> messages;
     std::map<Uid, ExpungedRecord> expunged;
     int64_t total_bytes = 0;
+    Uid first_recent_uid = 1;  // \Recent: UIDs from here up are unclaimed
     std::shared_ptr<const MailboxIndex> snapshot;  // built by open(), dropped by every change
   };
   struct Delivered {

@@ -45,8 +45,16 @@ const Statement kStatus{
     " (SELECT count(*) FROM mailstore_messages m WHERE m.user_id = b.user_id AND m.mailbox_id = b.mailbox_id "
     "   AND (m.sysflags & 1) = 0), "
     " (SELECT count(*) FROM mailstore_messages m WHERE m.user_id = b.user_id AND m.mailbox_id = b.mailbox_id "
-    "   AND (m.sysflags & 8) <> 0) "
+    "   AND (m.sysflags & 8) <> 0), "
+    // \Recent: a primary-key range scan over the (few) unclaimed UIDs.
+    " (SELECT count(*) FROM mailstore_messages m WHERE m.user_id = b.user_id AND m.mailbox_id = b.mailbox_id "
+    "   AND m.uid >= COALESCE((SELECT r.first_recent_uid FROM mailstore_recent r "
+    "                          WHERE r.user_id = b.user_id AND r.mailbox_id = b.mailbox_id), 1)) "
     "FROM mailstore_mailboxes b WHERE b.user_id = $1 AND b.name = ANY($2) ORDER BY b.name COLLATE \"C\""};
+const Statement kClaimRecent{"ms_claim_recent", "SELECT mailstore_claim_recent($1, $2, $3)"};
+const Statement kFirstRecent{"ms_first_recent",
+                             "SELECT COALESCE((SELECT first_recent_uid FROM mailstore_recent "
+                             "                 WHERE user_id = $1 AND mailbox_id = $2), 1)"};
 const Statement kUsage{"ms_usage", "SELECT bytes, messages FROM mailstore_usage($1)"};
 // The index columns are in mailstore_messages_index: index-only scans.
 const Statement kIndexAll{"ms_index_all",
@@ -358,6 +366,7 @@ std::vector<MailboxStatus> PgMailStore::status(UserId user, const std::vector<st
           st.size = r.i64(i, 7);
           st.unseen = r.i64(i, 8);
           st.deleted = r.i64(i, 9);
+          st.recent = r.i64(i, 10);
           out.push_back(std::move(st));
         }
         return out;
@@ -614,6 +623,23 @@ Opened PgMailStore::open(UserId user, const std::string& raw_name, std::optional
         cache_->put(user, fresh);
         out.index = std::move(fresh);
         return out;
+      },
+      true);
+}
+
+std::optional<Uid> PgMailStore::claim_recent(UserId user, MailboxId mailbox, Uid up_to) {
+  return pool_.with([&](Connection& c) -> std::optional<Uid> {
+    auto r = c.exec(kClaimRecent, Params().i64(user).i64(mailbox).i64(up_to));
+    if (r.rows() == 0 || r.null(0, 0)) return std::nullopt;
+    return static_cast<Uid>(r.i64(0, 0));
+  });
+}
+
+Uid PgMailStore::first_recent_uid(UserId user, MailboxId mailbox) {
+  return pool_.with(
+      [&](Connection& c) {
+        auto r = c.exec(kFirstRecent, Params().i64(user).i64(mailbox));
+        return static_cast<Uid>(r.i64(0, 0));
       },
       true);
 }

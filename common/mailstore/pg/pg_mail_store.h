@@ -62,6 +62,8 @@ class PgMailStore final : public MailStore {
 
   Opened open(UserId user, const std::string& name, std::optional<Modseq> vanished_since = {}) override;
   Changes changes_since(UserId user, MailboxId mailbox, Modseq since) override;
+  std::optional<Uid> claim_recent(UserId user, MailboxId mailbox, Uid up_to) override;
+  Uid first_recent_uid(UserId user, MailboxId mailbox) override;
   std::vector<Uid> expunged_since(UserId user, MailboxId mailbox, Modseq since) override;
   std::vector<MessageData> read_messages(UserId user, MailboxId mailbox, const std::vector<Uid>& uids,
                                          unsigned fields) override;

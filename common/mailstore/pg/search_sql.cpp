@@ -109,6 +109,7 @@ struct Compiler {
       case K::kLarger: return "(m.size > " + i64(k.number) + ")";
       case K::kSmaller: return "(m.size < " + i64(k.number) + ")";
       case K::kModseq: return "(m.modseq >= " + i64(k.number) + ")";
+      case K::kEmailId: return "(m.email_id = " + text(k.text) + ")";
       case K::kUids: {
         if (k.uid_ranges.empty()) return "FALSE";
         // As parameters, so every UID set shares one prepared statement shape.

@@ -58,7 +58,7 @@ TEST_F(Append, FlagsAndInternalDate) {
   ASSERT_EQ(h.last().status, Status::kOk);
   h.select();
   EXPECT_EQ(h.run("b FETCH 1 (FLAGS INTERNALDATE)"),
-            "* 1 FETCH (FLAGS (\\Flagged \\Draft $Todo) INTERNALDATE \"08-Feb-1994 05:52:25 +0000\")\r\n"
+            "* 1 FETCH (FLAGS (\\Flagged \\Draft \\Recent $Todo) INTERNALDATE \"08-Feb-1994 05:52:25 +0000\")\r\n"
             "b OK FETCH completed\r\n");
 }
 
@@ -68,6 +68,7 @@ TEST_F(Append, ToTheSelectedMailboxAnnouncesItBeforeTheTaggedOk) {
             "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $New)\r\n"
             "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $New \\*)] Flags permitted\r\n"
             "* 1 EXISTS\r\n"
+            "* 1 RECENT\r\n"
             "a OK [APPENDUID 1 1] APPEND completed\r\n");
 }
 

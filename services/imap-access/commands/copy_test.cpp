@@ -42,9 +42,11 @@ TEST_F(Copy, CopyKeepsFlagsAndReportsCopyuid) {
   EXPECT_EQ(inbox_id.substr(0, inbox_id.find("\r\n")).substr(12), trash_id.substr(0, trash_id.find("\r\n")).substr(12));
 }
 
+// The copy is \Recent in this session (RFC 3501 6.4.7 SHOULD), and said so.
 TEST_F(Copy, IntoTheSelectedMailboxAnnouncesTheNewMessages) {
-  EXPECT_EQ(h.run("a COPY 1 INBOX"), "* 4 EXISTS\r\na OK [COPYUID 1 1 4] COPY completed\r\n");
+  EXPECT_EQ(h.run("a COPY 1 INBOX"), "* 4 EXISTS\r\n* 1 RECENT\r\na OK [COPYUID 1 1 4] COPY completed\r\n");
   EXPECT_EQ(h.session().selected->exists(), 4u);
+  EXPECT_EQ(h.run("b FETCH 4 FLAGS"), "* 4 FETCH (FLAGS (\\Recent))\r\nb OK FETCH completed\r\n");
 }
 
 TEST_F(Copy, MissingDestinationIsTrycreate) {

@@ -33,6 +33,10 @@ class BrokenStore final : public mailstore::MailStore {
   mailstore::Usage usage(mailstore::UserId) override { fail(); }
   mailstore::Opened open(mailstore::UserId, const std::string&, std::optional<mailstore::Modseq>) override { fail(); }
   mailstore::Changes changes_since(mailstore::UserId, mailstore::MailboxId, mailstore::Modseq) override { fail(); }
+  std::optional<mailstore::Uid> claim_recent(mailstore::UserId, mailstore::MailboxId, mailstore::Uid) override {
+    fail();
+  }
+  mailstore::Uid first_recent_uid(mailstore::UserId, mailstore::MailboxId) override { fail(); }
   std::vector<mailstore::Uid> expunged_since(mailstore::UserId, mailstore::MailboxId, mailstore::Modseq) override {
     fail();
   }

@@ -37,7 +37,7 @@ std::string render_status(const SessionState& session, const Settings& settings,
                           const StatusItems& it, int64_t deleted_kib) {
   std::vector<std::string> parts;
   if (it.messages) parts.push_back("MESSAGES " + std::to_string(st.messages));
-  if (it.recent) parts.push_back("RECENT 0");
+  if (it.recent) parts.push_back("RECENT " + std::to_string(st.recent));
   if (it.uidnext) parts.push_back("UIDNEXT " + std::to_string(st.info.uidnext));
   if (it.uidvalidity) parts.push_back("UIDVALIDITY " + std::to_string(st.info.uidvalidity));
   if (it.unseen) parts.push_back("UNSEEN " + std::to_string(st.unseen));

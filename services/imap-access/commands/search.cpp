@@ -73,6 +73,12 @@ Criterion convert(const SearchKey& k, const SelectedMailbox& sel) {
     case SearchKey::kBody: c.kind = Criterion::kBody; break;
     case SearchKey::kText: c.kind = Criterion::kText; break;
     case SearchKey::kModseq: c.kind = Criterion::kModseq; break;
+    case SearchKey::kEmailId: c.kind = Criterion::kEmailId; break;
+    case SearchKey::kRecent:
+      // The session's \Recent UIDs, as UID ranges: the store has no per-session state.
+      for (auto [from, to] : sel.recent_ranges()) c.uid_ranges.emplace_back(from, to - 1);
+      c.kind = c.uid_ranges.empty() ? Criterion::kNone : Criterion::kUids;
+      break;
     case SearchKey::kUidSet:
     case SearchKey::kSeqSet:
       c.kind = Criterion::kUids;

@@ -48,20 +48,46 @@ asio::awaitable<Result> open(Context& ctx, bool read_only) {
   const int64_t user_id = ctx.session.user_id;
   // The store's index snapshot: cheap for a mailbox opened before (the store
   // reads only what changed since), and no message rows at all.
-  auto query = [=](mailstore::MailStore& st) { return st.open(user_id, name, since); };
-  mailstore::Opened opened = co_await ctx.store(std::move(query));
+  // \Recent (IMAP4rev1): a read-write SELECT claims the mailbox's unclaimed
+  // messages (they lose \Recent for every later session); EXAMINE shows them
+  // without claiming (RFC 3501 6.3.2). IMAP4rev2 has no \Recent and claims nothing.
+  const bool rev1 = !ctx.session.rev2;
+  struct Open {
+    mailstore::Opened opened;
+    std::optional<uint32_t> recent_from;
+  };
+  auto query = [=](mailstore::MailStore& st) {
+    Open o{st.open(user_id, name, since), std::nullopt};
+    if (o.opened.index && rev1) {
+      const auto& info = o.opened.index->info;
+      const auto up_to = static_cast<mailstore::Uid>(info.uidnext);
+      if (read_only) {
+        o.recent_from = st.first_recent_uid(user_id, info.mailbox_id);
+      } else if (auto from = st.claim_recent(user_id, info.mailbox_id, up_to)) {
+        o.recent_from = *from;
+      }
+    }
+    return o;
+  };
+  Open result = co_await ctx.store(std::move(query));
+  mailstore::Opened& opened = result.opened;
   if (!opened.index) co_return Result::no("No such mailbox", "NONEXISTENT");
 
   SelectedMailbox sel;
   sel.read_only = read_only;
   sel.load(opened.index);  // shares the snapshot: nothing is copied
+  sel.show_recent = rev1;
+  if (result.recent_from) sel.add_recent(*result.recent_from, static_cast<uint32_t>(sel.uidnext));
 
   uint32_t first_unseen = 0;
   if (!ctx.session.rev2)
     for (uint32_t msn = 1; msn <= sel.exists() && !first_unseen; ++msn)
       if (!(sel.system_flags_at(msn) & mailstore::kSeen)) first_unseen = msn;
   ctx.send(untagged(std::to_string(sel.exists()) + " EXISTS"));
-  if (!ctx.session.rev2) ctx.send(untagged("0 RECENT"));
+  if (rev1) {
+    sel.told_recent(sel.recent_count());
+    ctx.send(untagged(std::to_string(sel.recent_count()) + " RECENT"));
+  }
   ctx.send(sel.flags_responses());
   if (first_unseen) ctx.send(untagged("OK [UNSEEN " + std::to_string(first_unseen) + "] First unseen"));
   ctx.send(untagged("OK [UIDVALIDITY " + std::to_string(sel.uidvalidity) + "] UIDs valid"));

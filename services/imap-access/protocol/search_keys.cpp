@@ -1,5 +1,6 @@
 #include "services/imap-access/protocol/search_keys.h"
 
+#include <cctype>
 #include <ctime>
 
 namespace postline::imap {
@@ -95,11 +96,34 @@ struct Parser {
     if (name == "UNDRAFT") return flag("\\Draft", true);
     if (name == "UNFLAGGED") return flag("\\Flagged", true);
     if (name == "UNSEEN") return flag("\\Seen", true);
-    if (name == "NEW" || name == "RECENT") {
-      k.kind = SearchKey::kNone;
+    // \Recent is per session (RFC 3501 6.4.4): the view answers.
+    if (name == "RECENT" || name == "NEW" || name == "OLD") {
+      SearchKey recent;
+      recent.kind = SearchKey::kRecent;
+      if (name == "RECENT") return recent;
+      if (name == "OLD") {
+        k.kind = SearchKey::kNot;
+        k.children.push_back(std::move(recent));
+        return k;
+      }
+      k.kind = SearchKey::kAnd;
+      k.children.push_back(std::move(recent));
+      k.children.push_back(flag("\\Seen", true));
       return k;
     }
-    if (name == "OLD") return k;  // nothing is \Recent, so everything is old
+    // OBJECTID (RFC 8474 5.1): EMAILID and THREADID take an objectid (1*255 of
+    // ALPHA / DIGIT / "_" / "-"). Threads are not computed (FETCH THREADID is
+    // NIL), so THREADID matches nothing.
+    if (name == "EMAILID" || name == "THREADID") {
+      r.sp();
+      std::string id = r.atom();
+      if (id.empty() || id.size() > 255) r.fail("invalid objectid");
+      for (char c : id)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') r.fail("invalid objectid");
+      k.kind = name == "EMAILID" ? SearchKey::kEmailId : SearchKey::kNone;
+      k.text = id;
+      return k;
+    }
     if (name == "KEYWORD" || name == "UNKEYWORD") {
       r.sp();
       SearchKey kw;

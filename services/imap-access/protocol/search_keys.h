@@ -19,7 +19,9 @@ struct SearchKey {
     kAll, kAnd, kOr, kNot,
     kFlag,         // text = flag; negate via kNot
     kKeyword,      // text
-    kNone,         // matches nothing (NEW, RECENT: \Recent is never set)
+    kNone,         // matches nothing (THREADID: no message has a thread id)
+    kRecent,       // \Recent in this session (RECENT; NEW is RECENT UNSEEN, OLD NOT RECENT)
+    kEmailId,      // text = an EMAILID (RFC 8474 5.1)
     kBefore, kOn, kSince,               // internal date, number = days since epoch
     kSentBefore, kSentOn, kSentSince,   // Date: header, number = days since epoch
     kSavedBefore, kSavedOn, kSavedSince,

@@ -21,6 +21,7 @@ void SelectedMailbox::load(std::shared_ptr<const mailstore::MailboxIndex> index)
   entries_.clear();
   keywords_ = mailstore::KeywordSets();
   pending_expunge_.clear();
+  recent_.clear();
   const auto all = index->keywords.all_keywords();
   announced_ = {all.begin(), all.end()};
   base_ = std::move(index);
@@ -43,12 +44,41 @@ void SelectedMailbox::append_flag_list(std::string& out, uint32_t msn) const {
     out += kSystemFlagNames[bit];
     first = false;
   }
+  if (show_recent && is_recent(e.uid)) {
+    if (!first) out += ' ';
+    out += "\\Recent";
+    first = false;
+  }
   for (const auto& k : keywords().get(e.keywords)) {
     if (!first) out += ' ';
     out += k;
     first = false;
   }
   out += ')';
+}
+
+void SelectedMailbox::add_recent(uint32_t from, uint32_t to) {
+  if (from >= to) return;
+  if (!recent_.empty() && recent_.back().second >= from) {
+    recent_.back().second = std::max(recent_.back().second, to);
+    return;
+  }
+  recent_.emplace_back(from, to);
+}
+
+bool SelectedMailbox::is_recent(uint32_t uid) const {
+  // Claims come in ascending order and are few: the last ranges are the likely ones.
+  for (auto it = recent_.rbegin(); it != recent_.rend(); ++it) {
+    if (uid >= it->second) return false;
+    if (uid >= it->first) return true;
+  }
+  return false;
+}
+
+uint32_t SelectedMailbox::recent_count() const {
+  uint32_t n = 0;
+  for (auto [from, to] : recent_) n += first_msn_at_or_after(to) - first_msn_at_or_after(from);
+  return n;
 }
 
 uint32_t SelectedMailbox::first_msn_at_or_after(uint32_t uid) const {
@@ -177,7 +207,15 @@ std::string SelectedMailbox::apply(const std::vector<mailstore::MessageChange>& 
   // A keyword the client has not seen in FLAGS comes before the FETCH that uses it.
   out += announce_new_keywords();
   out += fetches;
-  if (exists() != before) out += untagged(std::to_string(exists()) + " EXISTS");
+  if (exists() != before) {
+    out += untagged(std::to_string(exists()) + " EXISTS");
+    // RFC 3501 7.3.2: RECENT comes with the EXISTS that changed it (and only
+    // then: new mail another session claimed leaves the count as it was).
+    if (options.recent && recent_count() != told_recent_) {
+      told_recent_ = recent_count();
+      out += untagged(std::to_string(told_recent_) + " RECENT");
+    }
+  }
   if (new_highestmodseq > highestmodseq) highestmodseq = new_highestmodseq;
   if (new_uidnext > uidnext) uidnext = new_uidnext;
   return out;

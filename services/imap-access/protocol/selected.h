@@ -28,6 +28,9 @@ class SelectedMailbox {
   int64_t uidvalidity = 0;
   int64_t uidnext = 1;
   int64_t highestmodseq = 0;  // every change up to here is reflected in this view
+  // \Recent (IMAP4rev1 only, RFC 3501 2.3.2) is shown in FLAGS and counted in
+  // RECENT responses; false after ENABLE IMAP4rev2, which has no \Recent.
+  bool show_recent = true;
 
   // Shares the snapshot until the view must change.
   void load(std::shared_ptr<const mailstore::MailboxIndex> index);
@@ -54,6 +57,15 @@ class SelectedMailbox {
   uint32_t first_msn_at_or_after(uint32_t uid) const;
   uint32_t max_uid() const { return entries().empty() ? 0 : entries().back().uid; }
   bool is_pending_expunge(uint32_t uid) const { return pending_expunge_.count(uid) > 0; }
+  // The UIDs [from, to) are \Recent in this session (the store handed them to
+  // it: mailstore claim_recent, or what an EXAMINE may show).
+  void add_recent(uint32_t from, uint32_t to);
+  bool is_recent(uint32_t uid) const;
+  // Messages in the view that are \Recent in this session.
+  uint32_t recent_count() const;
+  // The count as told to the client (SELECT's RECENT response).
+  void told_recent(uint32_t n) { told_recent_ = n; }
+  const std::vector<std::pair<uint32_t, uint32_t>>& recent_ranges() const { return recent_; }
   // Every keyword the client has been told about in FLAGS (sorted).
   const std::set<std::string>& announced_keywords() const { return announced_; }
   // Our own write changed a message (STORE, FETCH setting \Seen): the view
@@ -72,6 +84,7 @@ class SelectedMailbox {
     bool uid_in_fetch = true;      // add UID to unsolicited FETCH (clients like it)
     bool modseq_in_fetch = false;  // CONDSTORE enabled
     bool qresync = false;          // VANISHED instead of EXPUNGE
+    bool recent = false;           // "* n RECENT" after EXISTS when the count changed (IMAP4rev1)
   };
   // Applies what changed in the store since `highestmodseq`: changed/new
   // messages (ascending UID) and expunged UIDs. Returns the untagged
@@ -97,6 +110,8 @@ class SelectedMailbox {
   mailstore::KeywordSets keywords_;
   std::set<uint32_t> pending_expunge_;
   std::set<std::string> announced_;
+  std::vector<std::pair<uint32_t, uint32_t>> recent_;  // [from, to) ranges, ascending
+  uint32_t told_recent_ = 0;                            // the count the client was last told
 };
 
 }  // namespace postline::imap

@@ -226,13 +226,14 @@ std::string SessionHarness::select(const std::string& mailbox) {
 
 uint32_t SessionHarness::add_message(std::string_view message, const std::string& mailbox,
                                      std::vector<std::string> flags, std::optional<int64_t> internal_date,
-                                     bool binary) {
+                                     bool binary, bool recent) {
   if (!session_.user_id) throw std::runtime_error("add_message before login");
   store().ensure_account(session_.user_id);
   auto res = store().append(session_.user_id, mailbox,
                             {mailstore::AppendItem{message, mailstore::flags_from_names(flags), internal_date, binary}});
   if (res.error != mailstore::StoreError::kNone || res.uids.size() != 1)
     throw std::runtime_error("add_message: the store refused the message");
+  if (!recent) store().claim_recent(session_.user_id, res.mailbox_id, res.uids[0] + 1);
   return res.uids[0];
 }
 

@@ -104,10 +104,12 @@ class SessionHarness {
   // Appends through the store, as another session or a delivery would (the
   // session does not see it before mark_dirty() and a command). Returns the UID.
   // `binary`: stored exactly as given (as APPEND with literal8), e.g. to keep
-  // a corpus message's bare LFs.
+  // a corpus message's bare LFs. Unless `recent`, the message counts as seen
+  // by some earlier session already (its \Recent claimed): tests that are not
+  // about \Recent see the IMAP4rev1 answers without it.
   uint32_t add_message(std::string_view message, const std::string& mailbox = "INBOX",
                        std::vector<std::string> flags = {}, std::optional<int64_t> internal_date = {},
-                       bool binary = false);
+                       bool binary = false, bool recent = false);
   // What the change notifier does when the selected mailbox changed.
   void mark_dirty() { session_.mailbox_dirty = true; }
 
