@@ -246,7 +246,14 @@ MessageMeta analyse(std::string_view message) {
   limits.max_search_text = kMaxSearchText;
   // Decoded headers and text bodies; fold() collapses whitespace and strips
   // controls (NUL cannot go into a text column), valid_utf8 guards the column.
-  meta.search_text = valid_utf8(fold(mime::search_text(parsed, message, limits), kMaxSearchText));
+  mime::SearchSections sections = mime::search_sections(parsed, message, limits);
+  meta.search_text = valid_utf8(fold(sections.text, kMaxSearchText));
+  if (!sections.part_headers.empty()) {
+    meta.search_text += '\n';
+    meta.search_text += kSearchPartsMarker;
+    meta.search_text += '\n';
+    meta.search_text += valid_utf8(fold(sections.part_headers, kMaxSearchText / 4));
+  }
   meta.search_words = search_words_of(meta.search_text);
   return meta;
 }

@@ -73,5 +73,12 @@ std::string to_hex(std::string_view bytes);
 // The largest search text kept per message: enough for every realistic text
 // body, bounded so a 50 MB attachment does not become a 50 MB index entry.
 inline constexpr size_t kMaxSearchText = 256 * 1024;
+// The stored search text is "<header lines>\n\n<body text>" and then, after
+// this octet (which fold() removes from everything else, so it appears once),
+// the parts' MIME header lines and attachment names: SEARCH HEADER looks
+// before the first blank line, BODY between it and the marker, TEXT at all of
+// it. Rows written before the marker existed have none (BODY then includes the
+// part headers, as it did).
+inline constexpr char kSearchPartsMarker = '\x1e';
 
 }  // namespace postline::mailstore

@@ -182,6 +182,16 @@ std::string to_utf8(std::string_view bytes, std::string_view charset);
 // with the simple per-code-point Unicode lowercase (not full case folding: "ß" does not
 // match "SS"), capped at limits.max_search_text bytes on a UTF-8 boundary.
 std::string search_text(const ParsedMessage& msg, std::string_view raw, const Limits& limits = {});
+// The same in two pieces, so SEARCH can tell them apart: `text` is the message's header
+// fields, a blank line and the body text (embedded messages' headers included: they are
+// content of the body); `part_headers` the MIME header fields of the parts and the
+// attachment names (capped at a quarter of limits.max_search_text). search_text() is
+// their concatenation.
+struct SearchSections {
+  std::string text;
+  std::string part_headers;
+};
+SearchSections search_sections(const ParsedMessage& msg, std::string_view raw, const Limits& limits = {});
 // RFC 8970 PREVIEW: up to max_chars characters of the first readable text part (plain text
 // preferred in multipart/alternative, HTML reduced to text), decoded to UTF-8, quoted
 // "> " lines skipped, whitespace collapsed. Empty when there is no such part.

@@ -145,20 +145,23 @@ void add_names(Out& out, const Part& p) {
       }
 }
 
-void add_body(Out& out, std::string_view raw, const Part& p, const Limits& limits) {
+// `out` gets the body text (an embedded message's header is content of the
+// body that holds it); `parts` the MIME header fields of the parts and the
+// attachment names, which BODY must not match (RFC 9051 6.4.4) but TEXT does.
+void add_body(Out& out, Out& parts, std::string_view raw, const Part& p, const Limits& limits) {
   if (out.full()) return;
-  add_names(out, p);
+  add_names(parts, p);
   if (p.is_multipart()) {
     for (const Part& c : p.children) {
-      add_headers(out, raw, c, limits);  // MIME headers: attachment names are searchable
-      add_body(out, raw, c, limits);
+      add_headers(parts, raw, c, limits);
+      add_body(out, parts, raw, c, limits);
     }
     return;
   }
   if (p.is_message() && !p.children.empty()) {
     add_headers(out, raw, p.children[0], limits);
     out.add("\n");
-    add_body(out, raw, p.children[0], limits);
+    add_body(out, parts, raw, p.children[0], limits);
     return;
   }
   if (p.type != "text" || p.body_end > raw.size() || p.body_start > p.body_end) return;
@@ -273,12 +276,17 @@ std::string fold_case(std::string_view s) {
   return out;
 }
 
-std::string search_text(const ParsedMessage& msg, std::string_view raw, const Limits& limits) {
-  Out out(limits.max_search_text);
+SearchSections search_sections(const ParsedMessage& msg, std::string_view raw, const Limits& limits) {
+  Out out(limits.max_search_text), parts(limits.max_search_text / 4);
   add_headers(out, raw, msg.root, limits);
   out.add("\n");
-  add_body(out, raw, msg.root, limits);
-  return out.take();
+  add_body(out, parts, raw, msg.root, limits);
+  return {out.take(), parts.take()};
+}
+
+std::string search_text(const ParsedMessage& msg, std::string_view raw, const Limits& limits) {
+  SearchSections s = search_sections(msg, raw, limits);
+  return s.text + s.part_headers;
 }
 
 }  // namespace postline::mime

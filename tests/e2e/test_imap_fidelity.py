@@ -235,3 +235,32 @@ def test_objectid_status_mailboxid_and_search_emailid(wire):
     assert wire.ok(b"UID SEARCH NOT EMAILID " + email_id).untagged == [b"* SEARCH 1 3"]
     assert wire.ok("SEARCH THREADID T1").untagged == [b"* SEARCH"]  # no threads: THREADID is NIL
     assert wire.run("SEARCH EMAILID bad/id").bad
+
+
+SCOPE_PLAIN = (b"Subject: quarterly numbers\r\nFrom: Alice <alice@example.test>\r\n\r\n"
+               b"Forwarded:\r\nSubject: urgent wire transfer\r\nFrom: ceo@bank.test\r\n")
+SCOPE_MULTI = (b"Subject: with parts\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=p\r\n\r\n"
+               b"--p\r\nContent-Type: text/plain\r\n\r\nplain words here\r\n"
+               b"--p\r\nContent-Type: message/rfc822\r\n\r\n"
+               b"Subject: inner subject line\r\nFrom: bob@example.test\r\n\r\ninner text\r\n--p--\r\n")
+
+
+def test_search_header_keys_see_only_the_message_header_and_body_no_mime_headers(wire):
+    box = fresh_mailbox(wire, "fid-scope")
+    wire.ok(f"APPEND {box}", literal=SCOPE_PLAIN)
+    wire.ok(f"APPEND {box}", literal=SCOPE_MULTI)
+    wire.ok(f"EXAMINE {box}")
+    # A header-looking line in the body is body text, not a header (RFC 9051 6.4.4).
+    assert wire.ok('SEARCH SUBJECT "urgent wire"').untagged == [b"* SEARCH"]
+    assert wire.ok('SEARCH FROM "ceo@bank"').untagged == [b"* SEARCH"]
+    assert wire.ok('SEARCH BODY "urgent wire"').untagged == [b"* SEARCH 1"]
+    assert wire.ok('SEARCH SUBJECT quarterly').untagged == [b"* SEARCH 1"]
+    # Nor are the headers of an embedded message the message's own.
+    assert wire.ok('SEARCH SUBJECT "inner subject"').untagged == [b"* SEARCH"]
+    assert wire.ok('SEARCH HEADER From bob@').untagged == [b"* SEARCH"]
+    assert wire.ok('SEARCH BODY "inner subject"').untagged == [b"* SEARCH 2"]  # content of the body
+    # MIME part headers are not body text; TEXT still sees everything.
+    assert wire.ok('SEARCH BODY Content-Type').untagged == [b"* SEARCH"]
+    assert wire.ok('SEARCH BODY "plain words"').untagged == [b"* SEARCH 2"]
+    assert wire.ok('SEARCH TEXT "text/plain"').untagged == [b"* SEARCH 2"]
+    assert wire.ok('SEARCH TEXT "urgent wire"').untagged == [b"* SEARCH 1"]

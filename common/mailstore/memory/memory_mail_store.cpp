@@ -113,15 +113,22 @@ struct Matcher {
         const std::string v = fold_search_key(k.text);
         if (v.empty()) return true;
         // After the first blank line (the whole text when there is none, as
-        // PostgreSQL's substr(t, strpos(t, '\n\n')) gives).
+        // PostgreSQL's substr(t, strpos(t, '\n\n')) gives), before the parts'
+        // MIME headers (kSearchPartsMarker).
         const size_t blank = text.find("\n\n");
-        return contains(std::string_view(text).substr(blank == std::string::npos ? 0 : blank), v);
+        std::string_view body = std::string_view(text).substr(blank == std::string::npos ? 0 : blank);
+        body = body.substr(0, body.find(kSearchPartsMarker));
+        return contains(body, v);
       }
       case K::kHeader: {
         // A line "field:..." of the search text whose rest contains the value
         // (the SQL's regex (^|\n)field:[^\n]*value); empty value: the field is there.
+        // Only the message's own header (before the first blank line): not
+        // header-like lines in the body, nor the headers of parts or embedded
+        // messages (RFC 9051 6.4.4).
         const std::string field = fold_search_key(k.field) + ":", v = fold_search_key(k.text);
         std::string_view t = text;
+        t = t.substr(0, t.find("\n\n"));
         for (size_t start = 0; start <= t.size();) {
           size_t end = t.find('\n', start);
           if (end == std::string_view::npos) end = t.size();

@@ -131,14 +131,18 @@ struct Compiler {
         if (v.empty()) return "TRUE";
         // The words let the trigram index narrow first.
         std::string p = text("%" + like_escape(v) + "%");
-        return "(" + words_narrow(v) + " AND substr(s.search_text, strpos(s.search_text, E'\\n\\n')) LIKE " + p +
+        // The body text: after the header's blank line, before the parts' MIME
+        // headers (kSearchPartsMarker; absent in rows older than it).
+        return "(" + words_narrow(v) +
+               " AND split_part(substr(s.search_text, strpos(s.search_text, E'\\n\\n')), E'\\x1e', 1) LIKE " + p +
                ")";
       }
       case K::kHeader: {
         std::string field = fold_search_key(k.field), v = fold_search_key(k.text);
         // One header line: "name: value". An empty value matches the field's presence.
         std::string re = "(^|\\n)" + regex_escape(field) + ":[^\\n]*" + regex_escape(v);
-        std::string cond = "(s.search_text ~ " + text(re) + ")";
+        // Only the message's own header lines, before the first blank line.
+        std::string cond = "(split_part(s.search_text, E'\\n\\n', 1) ~ " + text(re) + ")";
         if (!v.empty()) cond = "(" + words_narrow(v) + " AND " + cond + ")";
         return cond;
       }
@@ -146,6 +150,8 @@ struct Compiler {
     return "FALSE";
   }
 };
+
+static_assert(kSearchPartsMarker == '\x1e', "the BODY condition above spells the marker as E'\\x1e'");
 
 bool uses_text(const SearchCriterion& k) {
   if (k.kind == SearchCriterion::kText || k.kind == SearchCriterion::kBody || k.kind == SearchCriterion::kHeader)
