@@ -185,10 +185,10 @@ struct Parser {
         angle(j + 1, k, a);
         i = k < t.size() ? k + 1 : k;
         // Anything up to the next separator is junk, except a comment may give the name.
+        // A comment inside the brackets is part of the addr-spec, never the name.
         std::size_t m = i;
         while (m < t.size() && !is_special(t[m], ',') && !is_special(t[m], ';')) ++m;
         if (!a.name) a.name = last_comment(t, i, m);
-        if (!a.name) a.name = last_comment(t, j, k);
         i = m;
         out.push_back(std::move(a));
         continue;
@@ -200,7 +200,11 @@ struct Parser {
       if (!only_comments) {
         Address a;
         addr_spec(t, i, j, a);
-        a.name = last_comment(t, i, j);
+        // Only a comment after the addr-spec ("a@b (Name)"): one inside it
+        // ("a(c)@b") is no name.
+        std::size_t tail = j;
+        while (tail > i && t[tail - 1].kind == Tok::kComment) --tail;
+        a.name = last_comment(t, tail, j);
         out.push_back(std::move(a));
       }
       i = j;

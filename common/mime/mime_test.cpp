@@ -435,6 +435,24 @@ TEST(MimeEnvelope, GroupsAndOddAddresses) {
   EXPECT_EQ(e.from[0].name, "Joe Q. Public");
 }
 
+TEST(MimeEnvelope, CommentsInsideAnAddrSpecAreNoName) {
+  auto m = mime::parse(crlf(
+      "From: <user (comment)@ (comment) example.test>\n"
+      "To: a(inside)@b.test, c@d.test (After), (Before) e@f.test\n\n"));
+  const auto& e = *m.root.envelope;
+  ASSERT_EQ(e.from.size(), 1u);
+  EXPECT_FALSE(e.from[0].name.has_value());
+  EXPECT_EQ(e.from[0].mailbox, "user");
+  EXPECT_EQ(e.from[0].host, "example.test");
+  ASSERT_EQ(e.to.size(), 3u);
+  EXPECT_FALSE(e.to[0].name.has_value());
+  EXPECT_EQ(e.to[1].name, "After");
+  EXPECT_FALSE(e.to[2].name.has_value());
+  // The search text has the address fields once more as plain addresses.
+  std::string raw = crlf("From: <user (comment)@ (comment) example.test>\n\nx\n");
+  EXPECT_NE(mime::search_text(mime::parse(raw), raw).find("from: <user@example.test>"), std::string::npos);
+}
+
 // ---------------------------------------------------------------- decoding
 
 TEST(MimeDecode, Rfc2047Examples) {

@@ -40,6 +40,12 @@ class Out {
   std::string s_;
 };
 
+bool is_address_field(std::string_view name) {
+  for (std::string_view f : {"from", "sender", "reply-to", "to", "cc", "bcc"})
+    if (detail::iequals(name, f)) return true;
+  return false;
+}
+
 void add_headers(Out& out, std::string_view raw, const Part& p, const Limits& limits) {
   std::vector<HeaderField> fields;
   bool truncated = false;
@@ -53,6 +59,23 @@ void add_headers(Out& out, std::string_view raw, const Part& p, const Limits& li
     out.add(": ");
     out.add(v);
     out.add("\n");
+    // An address field once more as its addresses, comments and quoting gone,
+    // so SEARCH FROM user@domain finds "<user (c)@ (c) domain>" too.
+    if (is_address_field(f.name)) {
+      std::string plain;
+      for (const Address& a : detail::parse_address_list(f.value)) {
+        if (!a.mailbox || !a.host) continue;  // group markers
+        if (!plain.empty()) plain += ", ";
+        if (a.name) plain += decode_header_value(*a.name) + " ";
+        plain += "<" + *a.mailbox + "@" + *a.host + ">";
+      }
+      if (!plain.empty() && plain != v) {
+        out.add(f.name);
+        out.add(": ");
+        out.add(plain);
+        out.add("\n");
+      }
+    }
   }
 }
 

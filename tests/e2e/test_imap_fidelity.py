@@ -264,3 +264,19 @@ def test_search_header_keys_see_only_the_message_header_and_body_no_mime_headers
     assert wire.ok('SEARCH BODY "plain words"').untagged == [b"* SEARCH 2"]
     assert wire.ok('SEARCH TEXT "text/plain"').untagged == [b"* SEARCH 2"]
     assert wire.ok('SEARCH TEXT "urgent wire"').untagged == [b"* SEARCH 1"]
+
+
+def test_comments_in_addresses_are_neither_names_nor_in_the_way_of_search(wire):
+    box = fresh_mailbox(wire, "fid-addr")
+    wire.ok(f"APPEND {box}", literal=b"From: <user (comment)@ (comment) example.test>\r\n"
+                                     b"To: Pete(A nice \\) chap) <pete(his account)@silly.test(his host)>\r\n"
+                                     b"Cc: (lead) jdoe@example.test (John Doe)\r\nSubject: a\r\n\r\nx\r\n")
+    wire.ok(f"EXAMINE {box}")
+    env = wire.ok("FETCH 1 ENVELOPE").untagged[0]
+    # The same ENVELOPE as Dovecot's: a comment inside <...> is no display name;
+    # one after a bare addr-spec is (the "a@b (Name)" convention).
+    assert b'((NIL NIL "user" "example.test")) ((NIL NIL "user" "example.test"))' in env, env
+    assert b'(("Pete" NIL "pete" "silly.test")) (("John Doe" NIL "jdoe" "example.test"))' in env, env
+    assert wire.ok("SEARCH FROM user@example.test").untagged == [b"* SEARCH 1"]
+    assert wire.ok("SEARCH TO pete@silly.test").untagged == [b"* SEARCH 1"]
+    assert wire.ok('SEARCH CC "john doe"').untagged == [b"* SEARCH 1"]
