@@ -66,6 +66,7 @@ const std::vector<KeySpec>& schema() {
       {"smtp", "max_header_size", T::kSize, "256KiB", "largest header section of a message"},
       {"smtp", "max_auth_failures", T::kInt, "3", "failed AUTH attempts per session before 421 and disconnect"},
       {"smtp", "max_messages_per_session", T::kInt, "100", "messages per connection before 421 (reconnect)"},
+      {"smtp", "enqueue_retry_window", T::kDuration, "30s", "how long an Enqueue that failed in a way that may hide a commit is sent again (same queue id) before the client gets 451 4.3.0"},
       {"smtp", "recipient_cache_ttl", T::kDuration, "5s", "reuse authd's answer for a recipient address this long (0 = ask at every RCPT)"},
       {"smtp", "allow_plaintext_auth", T::kBool, "false", "offer AUTH on submission without TLS (testing only)"},
       // spam: smtpd's inbound checks on the MX listener (docs/antispam.md)

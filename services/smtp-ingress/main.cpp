@@ -144,6 +144,7 @@ int main(int argc, char** argv) {
   backend_options.auth_addr = cfg.str("auth", "addr");
   backend_options.queue_addr = cfg.str("queue", "addr");
   backend_options.recipient_cache_ttl = cfg.duration("smtp", "recipient_cache_ttl");
+  backend_options.enqueue_retry_window = cfg.duration("smtp", "enqueue_retry_window");
   smtp::Backend backend(backend_options, *registry);
 
   // The database is needed only for state shared between replicas.

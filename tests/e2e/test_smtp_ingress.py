@@ -24,7 +24,9 @@ from smtp_support import (ALICE, BOB, PASSWORD, REMOTE, add_accounts, delivered_
 
 @pytest.fixture(scope="module")
 def plat(fresh_platform_factory):
-    p = start_without_imapd(fresh_platform_factory)
+    # A short Enqueue retry window: test_queue_down_gives_451_4_3_0 waits it out
+    # (the 30 s default would race the client's 30 s read timeout).
+    p = start_without_imapd(fresh_platform_factory, {"POSTLINE_SMTP_ENQUEUE_RETRY_WINDOW": "3s"})
     add_accounts(p)
     return p
 

@@ -36,7 +36,7 @@ struct BackendOptions {
   std::chrono::milliseconds enqueue_timeout{120000};
   // How long a failed Enqueue that may have committed is retried (same queue
   // id) before the client gets 451; well inside the client's 10-minute wait
-  // for the reply to the final dot (RFC 5321 4.5.3.2.6).
+  // for the reply to the final dot (RFC 5321 4.5.3.2.6). smtp.enqueue_retry_window.
   std::chrono::milliseconds enqueue_retry_window{30000};
   // authd's ResolveRecipient answers are reused this long (smtp.recipient_cache_ttl; 0 = off).
   std::chrono::milliseconds recipient_cache_ttl{5000};
