@@ -278,6 +278,29 @@ def test_session_works_compressed(platform, account):
     assert in_plain > len(big)
 
 
+def test_bytes_pipelined_right_after_compress_are_compressed(platform, account):
+    # A client that compresses at once (before it sees the OK) sends its next
+    # command in the same segment: the server must take those bytes as
+    # DEFLATE, not as plaintext it already buffered.
+    c = ZWire.plain(platform.ports["imap"])
+    try:
+        c.login()
+        deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+        c.send_raw(b"p1 COMPRESS DEFLATE\r\n" + deflate.compress(b"p2 NOOP\r\n") + deflate.flush(zlib.Z_SYNC_FLUSH))
+        line = c.readline()
+        assert line == b"p1 OK DEFLATE active\r\n", line
+        c.deflate, c.inflate = deflate, zlib.decompressobj(-15)
+        rest, c.buf = c.buf, b""
+        c.buf = c.inflate.decompress(rest)
+        line = c.readline()
+        while not line.startswith(b"p2 "):
+            line = c.readline()
+        assert line.startswith(b"p2 OK"), line
+        c.ok("NOOP")
+    finally:
+        c.close()
+
+
 def test_idle_gets_a_delivery_compressed(platform, account):
     c = compressed_session(platform)
     try:
