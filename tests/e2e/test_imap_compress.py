@@ -336,6 +336,30 @@ def test_idle_gets_a_delivery_compressed(platform, account):
         c.close()
 
 
+def test_notify_status_pushed_compressed(platform, account):
+    # NOTIFY responses come from the connection's pump between commands: they
+    # must go through the deflater and its flush like any response.
+    c = compressed_session(platform)
+    other = ZWire.plain(platform.ports["imap"])
+    try:
+        c.run("DELETE znotify")
+        c.ok("CREATE znotify")
+        c.ok("SELECT INBOX")
+        c.ok("NOTIFY SET (personal (MessageNew MessageExpunge))")
+        other.login()
+        other.ok("APPEND znotify", literal=b"Subject: notify\r\n\r\npushed\r\n")
+        # No command from c: the STATUS arrives by itself (socket timeout = deadline).
+        deadline = time.monotonic() + 30
+        line = b""
+        while time.monotonic() < deadline and not line.startswith(b"* STATUS"):
+            line = c.readline()
+        assert re.match(rb'\* STATUS "?znotify"? \(MESSAGES 1 ', line), line
+        c.ok("NOTIFY NONE")
+    finally:
+        other.close()
+        c.close()
+
+
 def test_decompression_bomb_hits_the_line_limit(platform, account):
     errors_before = platform.metric_value("imapd", "postline_imapd_protocol_errors_total",
                                           {"kind": "line_too_long"})
