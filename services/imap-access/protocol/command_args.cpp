@@ -612,6 +612,14 @@ NotifyArgs parse_notify_args(Reader& r) {
   return a;
 }
 
+CompressArgs parse_compress_args(Reader& r) {
+  r.sp();
+  const std::string mechanism = upper_atom(r);
+  if (mechanism != "DEFLATE") bad("unknown compression mechanism");
+  r.end();
+  return CompressArgs{CompressMechanism::kDeflate};
+}
+
 namespace {
 
 using Parser = CommandArgs (*)(Reader&);
@@ -675,6 +683,7 @@ constexpr Entry kParsers[] = {
     {"GETQUOTAROOT", plain<parse_mailbox_args>},
     {"GETQUOTA", plain<parse_getquota_args>},
     {"SETQUOTA", plain<parse_setquota_args>},
+    {"COMPRESS", plain<parse_compress_args>},
 };
 
 constexpr auto kNames = [] {

@@ -79,6 +79,13 @@ inline constexpr uint64_t kMaxModSequence = 0x7fffffffffffffffu;
 // CAPABILITY NOOP LOGOUT CHECK UNSELECT CLOSE EXPUNGE IDLE STARTTLS NAMESPACE.
 struct NoArgs {};
 
+// COMPRESS (RFC 4978 3): the one algorithm there is. Any other name is a
+// SyntaxError (the RFC wants a tagged BAD for an unknown algorithm).
+enum class CompressMechanism { kDeflate };
+struct CompressArgs {
+  CompressMechanism mechanism = CompressMechanism::kDeflate;
+};
+
 // ID (RFC 2971): nullopt for NIL; otherwise field/value pairs as sent (a NIL value is nullopt).
 struct IdArgs {
   std::optional<std::vector<std::pair<std::string, std::optional<std::string>>>> params;
@@ -270,10 +277,11 @@ UidExpungeArgs parse_uid_expunge_args(Reader& r);
 QuotaRootArgs parse_getquota_args(Reader& r);
 SetQuotaArgs parse_setquota_args(Reader& r);
 NotifyArgs parse_notify_args(Reader& r);
+CompressArgs parse_compress_args(Reader& r);
 
 using CommandArgs = std::variant<NoArgs, IdArgs, EnableArgs, LoginArgs, AuthenticateArgs, SelectArgs, MailboxArgs,
                                  RenameArgs, ListArgs, StatusArgs, AppendArgs, ReplaceArgs, CopyArgs, FetchArgs, StoreArgs,
-                                 SearchArgs, UidExpungeArgs, QuotaRootArgs, SetQuotaArgs, NotifyArgs>;
+                                 SearchArgs, UidExpungeArgs, QuotaRootArgs, SetQuotaArgs, NotifyArgs, CompressArgs>;
 
 // Dispatches on the command table name ("FETCH", "UID FETCH": upper case, the
 // UID form as one name). A name not in the table is a SyntaxError too.

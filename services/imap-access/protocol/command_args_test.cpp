@@ -100,6 +100,16 @@ TEST(CommandArgs, NoArgs) {
   }
 }
 
+TEST(CommandArgs, Compress) {
+  run_valid<CompressArgs>({
+      {"a COMPRESS DEFLATE", [](const CompressArgs& a) { EXPECT_EQ(a.mechanism, CompressMechanism::kDeflate); }},
+      {"a compress deflate", nullptr},
+      {"a COMPRESS Deflate", nullptr},
+  });
+  run_invalid({"a COMPRESS", "a COMPRESS ", "a COMPRESS GZIP", "a COMPRESS DEFLATE ", "a COMPRESS DEFLATE X",
+               "a COMPRESS \"DEFLATE\"", "a COMPRESS (DEFLATE)", "a COMPRESS  DEFLATE", "a COMPRESS DEFLATE64"});
+}
+
 TEST(CommandArgs, Id) {
   run_valid<IdArgs>({
       {"a ID NIL", [](const IdArgs& a) { EXPECT_FALSE(a.params); }},
