@@ -418,9 +418,36 @@ AppendMessage append_message(Reader& r) {
   } else if (r.at_end()) {
     bad("missing message literal");
   } else {
-    // append-data-ext (RFC 4466); the only one we know is UTF8 (RFC 6855 3.4):
-    // "UTF8" SP "(" literal8 ")".
+    // append-data-ext (RFC 4466): UTF8 (RFC 6855 3.4), "UTF8" SP "(" literal8 ")",
+    // or CATENATE (RFC 4469), "CATENATE" SP "(" cat-part *(SP cat-part) ")".
     const std::string ext = upper_atom(r);
+    if (ext == "CATENATE") {
+      r.sp();
+      r.expect('(');
+      for (;;) {
+        if (m.catenate.size() >= kMaxCatenateParts)
+          bad("more than " + std::to_string(kMaxCatenateParts) + " CATENATE parts");
+        CatenatePart part;
+        const std::string kind = upper_atom(r);
+        r.sp();
+        if (kind == "TEXT") {
+          // text-literal; literal8 too, as BINARY (RFC 3516) allows it in APPEND.
+          part.literal8 = r.try_char('~');
+          if (r.peek() != '{') bad("CATENATE TEXT takes a literal");
+          part.text = r.literal();
+        } else if (kind == "URL") {
+          part.is_url = true;
+          part.text = r.astring();
+          if (part.text.size() > kMaxImapUrlOctets) bad("URL too long");
+        } else {
+          bad("unknown CATENATE part " + kind);
+        }
+        m.catenate.push_back(std::move(part));
+        if (r.try_char(')')) break;
+        r.sp();
+      }
+      return m;
+    }
     if (ext != "UTF8") bad("unknown APPEND data " + ext);
     r.sp();
     r.expect('(');

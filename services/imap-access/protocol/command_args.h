@@ -25,6 +25,7 @@
 // one command costs bounded work and memory after parsing too.
 #pragma once
 
+#include "services/imap-access/protocol/imap_url.h"
 #include "services/imap-access/protocol/fetch_items.h"
 #include "services/imap-access/protocol/notify_spec.h"
 #include "services/imap-access/protocol/reader.h"
@@ -171,12 +172,26 @@ struct StatusArgs {
 // records that a message came as ~{n}: binary content, which must not have
 // its line endings converted. `utf8` is the UTF8 (~{n}) form, which needs
 // UTF8=ACCEPT (checked by the handler).
+// CATENATE (RFC 4469): the message is built from text literals and IMAP URLs
+// of messages (or parts of them) the user already has.
+struct CatenatePart {
+  bool is_url = false;
+  // TEXT literal bytes, or the URL as sent (at most kMaxImapUrlOctets). The
+  // URL is parsed by the handler, which knows the user (parse_imap_url) and
+  // answers NO [BADURL] for one it cannot use (RFC 4469 5).
+  std::string text;
+  bool literal8 = false;
+};
+inline constexpr size_t kMaxCatenateParts = 100;
+
 struct AppendMessage {
   std::vector<std::string> flags;        // system flags in canonical case
   std::optional<int64_t> internal_date;  // seconds since the epoch
   std::string message;
   bool literal8 = false;
   bool utf8 = false;
+  // CATENATE: the parts the handler assembles into `message` (then non-empty).
+  std::vector<CatenatePart> catenate;
 };
 struct AppendArgs {
   std::string mailbox;
