@@ -440,9 +440,10 @@ def _search_label(criteria: str, literal: str | None) -> str:
     return criteria + (" " + literal if literal else "")
 
 
-@pytest.mark.parametrize("criteria,literal", [(c, None) for c in SEARCHES] +
-                         [(f"CHARSET UTF-8 {k}", t) for k, t in UTF8_SEARCHES],
-                         ids=lambda v: v if isinstance(v, str) else "")
+SEARCH_CASES = [(c, None) for c in SEARCHES] + [(f"CHARSET UTF-8 {k}", t) for k, t in UTF8_SEARCHES]
+
+
+@pytest.mark.parametrize("criteria,literal", SEARCH_CASES, ids=[_search_label(c, t) for c, t in SEARCH_CASES])
 def test_search_matches_dovecot(servers, corpus, criteria, literal):
     p, d = servers
     names = {msn: name for msn, (name, _) in enumerate(corpus, 1)}
