@@ -4,6 +4,9 @@ values that can be compared across servers.
 
     parse_fetch(line, literals) -> {"ENVELOPE": [...], "BODY[1]": Str(b"..."), ...}
 
+The literals of a line are taken from the front of `literals`, so the lines of one
+reply are parsed in order with the reply's one list.
+
 Values: None for NIL, Str for a string (quoted, literal or literal8: the form is
 kept in .form but is not part of equality), Atom for atoms and numbers, and
 Python lists for parenthesised lists.
@@ -42,7 +45,7 @@ class _Reader:
     def __init__(self, line: bytes, literals: list[bytes]):
         self.s = line
         self.i = 0
-        self.literals = list(literals)
+        self.literals = literals  # consumed from the front, shared with the caller
 
     def peek(self) -> int | None:
         return self.s[self.i] if self.i < len(self.s) else None

@@ -191,15 +191,12 @@ def fetch(server: Server, msn: int, items: str) -> tuple[str, dict]:
     r = server.run(f"FETCH {msn} ({items})")
     values = {}
     for line in r.untagged:
-        if not line.startswith(b"* %d FETCH " % msn):
-            continue
-        # Literals belong to the line they came with: re-read them in order.
-        n = len(re.findall(rb"~?\{\d+\}", line))
-        lits, r.literals[:] = r.literals[:n], r.literals[n:]
-        _, got = parse_fetch(line, lits)
-        values.update(got)
-    # FLAGS that a server adds on its own (none with .PEEK) and UID are not asked for.
-    values.pop("UID", None)
+        if not re.match(rb"\* \d+ FETCH ", line):
+            continue  # EXISTS, RECENT, ...: no literals
+        n, got = parse_fetch(line, r.literals)  # takes this line's literals off the front
+        if n == msn:  # not an unsolicited FETCH of another message
+            values.update(got)
+    values.pop("UID", None)  # not asked for; a server may add it
     return status_word(r), {k: normalise_item(k, v) for k, v in values.items()}
 
 
