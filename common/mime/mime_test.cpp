@@ -116,6 +116,24 @@ TEST(MimeHeader, LimitsDropOrdinaryFieldsFirst) {
 
 // ---------------------------------------------------------------- content fields
 
+// RFC 2046 5.1.1, note to implementors: a line that starts with the boundary is a
+// delimiter even with junk after it - unless an inner multipart declares a boundary
+// that extends this one, whose delimiter lines would look the same.
+TEST(MimeMultipart, ABoundaryFollowedByJunkIsStillADelimiter) {
+  auto m = mime::parse("Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+                       "--b\r\n\r\none\r\n--bJUNK after the boundary\r\n\r\ntwo\r\n--b--\r\n");
+  ASSERT_EQ(m.root.children.size(), 2u);
+  auto two = m.root.children[1];
+  EXPECT_EQ(two.body_end - two.body_start, 3u);  // "two"
+  // Here "--bc" is the inner multipart's: the outer one only takes exact lines.
+  auto n = mime::parse("Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+                       "--b\r\nContent-Type: multipart/alternative; boundary=bc\r\n\r\n"
+                       "--bc\r\n\r\ninner one\r\n--bc\r\n\r\ninner two\r\n--bc--\r\n"
+                       "--b\r\n\r\nouter two\r\n--b--\r\n");
+  ASSERT_EQ(n.root.children.size(), 2u);
+  EXPECT_EQ(n.root.children[0].children.size(), 2u);
+}
+
 TEST(MimeContent, DefaultsPerRfc2045) {
   auto m = mime::parse("Subject: x\r\n\r\nhi");
   EXPECT_EQ(m.root.type, "text");

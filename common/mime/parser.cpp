@@ -4,6 +4,7 @@
 // body are parsed inside those bounds. That makes unterminated inner multiparts, missing
 // close delimiters and junk harmless: nothing can run past its parent's end.
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 
 #include "common/mime/internal.h"
@@ -125,7 +126,8 @@ bool identity_encoding(const std::string& enc) {
 void parse_entity(Ctx& ctx, Part& p, std::uint64_t start, std::uint64_t end, std::size_t depth,
                   bool digest_parent);
 
-// Is the line at `pos` a delimiter for `boundary`? Returns 0 = no, 1 = delimiter, 2 = close.
+// Is the line at `pos` a delimiter for `boundary`? Returns 0 = no, 1 = delimiter, 2 = close,
+// 3 = the boundary followed by more than transport padding (see split_multipart).
 int delimiter_kind(std::string_view raw, std::uint64_t pos, std::uint64_t end,
                    std::string_view boundary) {
   std::uint64_t need = 2 + boundary.size();
@@ -135,10 +137,42 @@ int delimiter_kind(std::string_view raw, std::uint64_t pos, std::uint64_t end,
   std::uint64_t i = pos + need;
   if (end - i >= 2 && raw[i] == '-' && raw[i + 1] == '-') return 2;  // trailing junk tolerated
   // RFC 2046: only transport padding (LWSP) may follow a delimiter on its line. Anything
-  // else means this is a longer boundary (the RFC lets one be a prefix of another).
+  // else is either a longer boundary of an inner multipart or a damaged delimiter line.
   for (; i < end && raw[i] != '\n'; ++i)
-    if (!detail::is_wsp(raw[i]) && raw[i] != '\r') return 0;
+    if (!detail::is_wsp(raw[i]) && raw[i] != '\r') return 3;
   return 1;
+}
+
+// Does some boundary= parameter in raw[start, end) extend `boundary` (have it as a proper
+// prefix)? Then a line "--<boundary>junk" may be that inner multipart's delimiter, and only
+// an exact delimiter line is ours. A textual scan: a "boundary=" in a text part only makes
+// the answer more careful. Case-insensitive on the parameter name, as RFC 2045 5.1 says.
+bool boundary_extended_within(std::string_view raw, std::uint64_t start, std::uint64_t end,
+                              std::string_view boundary) {
+  static constexpr std::string_view kName = "boundary";
+  for (std::uint64_t pos = start; pos + kName.size() < end; ++pos) {
+    const char c = raw[pos];
+    if (c != 'b' && c != 'B') continue;
+    bool match = true;
+    for (std::size_t k = 1; k < kName.size() && match; ++k)
+      match = std::tolower(static_cast<unsigned char>(raw[pos + k])) == kName[k];
+    if (!match) continue;
+    std::uint64_t i = pos + kName.size();
+    while (i < end && detail::is_wsp(raw[i])) ++i;
+    if (i >= end || raw[i] != '=') continue;
+    ++i;
+    while (i < end && detail::is_wsp(raw[i])) ++i;
+    const bool quoted = i < end && raw[i] == '"';
+    if (quoted) ++i;
+    std::uint64_t v = i;
+    while (v < end && (quoted ? raw[v] != '"' : !detail::is_wsp(raw[v]) && raw[v] != ';' && raw[v] != '\r' &&
+                                                    raw[v] != '\n'))
+      ++v;
+    const std::string_view value = raw.substr(i, v - i);
+    if (value.size() > boundary.size() && value.compare(0, boundary.size(), boundary) == 0) return true;
+    pos = v;
+  }
+  return false;
 }
 
 // Does the part starting at `start` declare itself multipart with this same boundary? Only
@@ -187,10 +221,20 @@ void split_multipart(Ctx& ctx, Part& p, std::size_t depth) {
   // Inner multiparts that (illegally) reuse this boundary: their delimiters are theirs, not
   // ours, until their close delimiter — the nesting a sender meant, and what Dovecot does.
   std::size_t same_boundary_depth = 0;
+  // RFC 2046 5.1.1, note to implementors: "it is sufficient that the boundary appear in its
+  // entirety following the CRLF" - a delimiter line with junk after the boundary is still a
+  // delimiter (Dovecot reads it so), unless an inner multipart declares a boundary that this
+  // one is a prefix of (its lines would look the same). Asked once, and only when such a
+  // line turns up.
+  std::optional<bool> prefix_is_enough;
   while (pos < end) {
     const void* nl = std::memchr(raw.data() + pos, '\n', end - pos);
     std::uint64_t next = nl ? std::uint64_t(static_cast<const char*>(nl) - raw.data()) + 1 : end;
     int kind = raw[pos] == '-' ? delimiter_kind(raw, pos, end, boundary) : 0;
+    if (kind == 3) {
+      if (!prefix_is_enough) prefix_is_enough = !boundary_extended_within(raw, p.body_start, end, boundary);
+      kind = *prefix_is_enough ? 1 : 0;
+    }
     if (kind != 0 && same_boundary_depth > 0) {
       if (kind == 2) {
         --same_boundary_depth;
