@@ -15,6 +15,7 @@ std::string capabilities(const SessionState& s, const Settings& settings) {
     return caps;
   }
   caps += " UTF8=ACCEPT NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH"
+          " SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES"
           " CONDSTORE QRESYNC STATUS=SIZE SAVEDATE OBJECTID BINARY PREVIEW QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE NOTIFY APPENDLIMIT=" +
           std::to_string(settings.max_literal);
   return caps;

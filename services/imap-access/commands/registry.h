@@ -12,6 +12,8 @@
 
 namespace postline::imap {
 
+struct SearchKey;  // protocol/search_keys.h
+
 using Handler = asio::awaitable<Result> (*)(Context&);
 
 enum StateMask : unsigned {
@@ -70,6 +72,12 @@ asio::awaitable<Result> cmd_list(Context&);  // list.cpp (LIST and LSUB)
 asio::awaitable<Result> cmd_namespace(Context&);
 asio::awaitable<Result> cmd_status(Context&);
 asio::awaitable<Result> cmd_search(Context&);  // search.cpp
+// A parsed search key as the store evaluates it: sequence numbers and the
+// session's \Recent become UID ranges of `sel` (SEARCH, SORT, THREAD).
+mailstore::SearchCriterion store_criterion(const SearchKey& key, const SelectedMailbox& sel);
+bool uses_modseq(const SearchKey& key);
+asio::awaitable<Result> cmd_sort(Context&);  // sort.cpp (SORT, UID SORT)
+asio::awaitable<Result> cmd_thread(Context&);  // (THREAD, UID THREAD)
 asio::awaitable<Result> cmd_idle(Context&);  // idle.cpp
 asio::awaitable<Result> cmd_getquotaroot(Context&);  // quota.cpp
 asio::awaitable<Result> cmd_getquota(Context&);
