@@ -1891,6 +1891,20 @@ TEST_P(SortConformance, KeysOfBodiesStoredBeforeThemAreComputedOnFirstUse) {
   EXPECT_EQ(t, want);
 }
 
+// Keys go into text columns: NUL and other controls from RFC 2047 words or a
+// literal8 APPEND must not make the message unstorable.
+TEST_P(SortConformance, ControlOctetsInKeysAreHarmless) {
+  s().ensure_account(kUser);
+  append_uid("INBOX", "Subject: =?UTF-8?Q?b=00x?=\r\nFrom: =?UTF-8?Q?=00=01Al=07?= <a\x01@example.test>\r\n\r\nx\r\n");
+  AppendItem raw = item(std::string_view("Subject: a\0\x7f\xff\r\nFrom: \"z\0\" <z@x>\r\n\r\nx", 36));
+  raw.binary = true;
+  ASSERT_EQ(s().append(kUser, "INBOX", {raw}).error, StoreError::kNone);
+  const MailboxId id = box("INBOX").mailbox_id;
+  EXPECT_EQ(sorted(id, by({{SortKey::kSubject}})), (std::vector<Uid>{2, 1}));
+  EXPECT_EQ(sorted(id, by({{SortKey::kDisplayFrom}})), (std::vector<Uid>{1, 2}));  // "al" before "z"
+  EXPECT_EQ(s().thread(kUser, id, key(SearchCriterion::kAll), ThreadAlgorithm::kReferences).size(), 2u);
+}
+
 TEST_P(SortConformance, DatesCompareInUtc) {
   s().ensure_account(kUser);
   // 01:00 +0200 on 1 Jan is 23:00 UTC on 31 Dec: before 23:30 +0000.

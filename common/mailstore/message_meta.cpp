@@ -558,6 +558,19 @@ std::optional<int64_t> rfc5322_time(std::string_view s) {
 
 namespace {
 
+// A text column cannot hold NUL, and other controls (which RFC 2047 words
+// and literal8 APPENDs can carry) mean nothing to a sort: whitespace ones
+// become spaces (collapsed later), the rest go; invalid UTF-8 is repaired.
+std::string text_column(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if (c == '\t' || c == '\r' || c == '\n') out += ' ';
+    else if (c >= 0x20 && c != 0x7f) out += static_cast<char>(c);
+  }
+  return valid_utf8(std::move(out));
+}
+
 // The first real address of a list: group markers (no host) are skipped.
 const mime::Address* first_address(const std::vector<mime::Address>& list) {
   for (const auto& a : list)
@@ -567,7 +580,7 @@ const mime::Address* first_address(const std::vector<mime::Address>& list) {
 
 std::string addr_mailbox(const std::vector<mime::Address>& list) {
   const mime::Address* a = first_address(list);
-  return a ? valid_utf8(ascii_lower(*a->mailbox)) : "";
+  return a ? text_column(ascii_lower(*a->mailbox)) : "";
 }
 
 // RFC 5957: the display name when it is there and not blank, else the addr-spec.
@@ -575,10 +588,10 @@ std::string display_of(const std::vector<mime::Address>& list) {
   const mime::Address* a = first_address(list);
   if (!a) return "";
   if (a->name) {
-    std::string name = collapse_spaces(mime::fold_case(mime::decode_header_value(*a->name)));
-    if (!name.empty()) return valid_utf8(std::move(name));
+    std::string name = collapse_spaces(text_column(mime::fold_case(mime::decode_header_value(*a->name))));
+    if (!name.empty()) return name;
   }
-  return valid_utf8(mime::fold_case(*a->mailbox + "@" + *a->host));
+  return text_column(mime::fold_case(*a->mailbox + "@" + *a->host));
 }
 
 SortKeys sort_keys_from(const mime::ParsedMessage& parsed) {
@@ -586,8 +599,8 @@ SortKeys sort_keys_from(const mime::ParsedMessage& parsed) {
   if (!parsed.root.envelope) return k;
   const mime::Envelope& env = *parsed.root.envelope;
   if (env.subject) {
-    k.subject = valid_utf8(
-        base_subject(mime::fold_case(mime::decode_header_value(mime::unfold(*env.subject))), &k.reply_or_forward));
+    k.subject = base_subject(text_column(mime::fold_case(mime::decode_header_value(mime::unfold(*env.subject)))),
+                             &k.reply_or_forward);
     // Bounded like a header line; a cut may not split a UTF-8 sequence.
     if (k.subject.size() > 1024) k.subject = valid_utf8(fold(k.subject, 1024));
   }
