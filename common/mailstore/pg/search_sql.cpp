@@ -189,6 +189,10 @@ CompiledSearch finish(Compiler& c, std::string sql) {
 // go by UID), in both stores alike.
 constexpr const char* kArrivalSeconds = "floor(extract(epoch FROM m.internaldate))::bigint";
 
+// The body key only where the keys are missing: a large mailbox's answer
+// does not carry 32 bytes a row that are needed (almost) never.
+constexpr const char* kBlobIfMissing = "CASE WHEN sk.sha256 IS NULL THEN m.blob_sha256 END";
+
 std::string order_column(SortKey k) {
   // Fixed column names only: nothing from the client reaches the SQL text.
   switch (k) {
@@ -216,7 +220,8 @@ CompiledSearch compile_search(UserId user, MailboxId mailbox, const SearchCriter
 CompiledSearch compile_sort(UserId user, MailboxId mailbox, const SearchCriterion& criteria,
                             const std::vector<SortCriterion>& keys) {
   Compiler c;
-  std::string sql = "SELECT m.uid, sk.sha256 IS NULL, m.blob_sha256" + from_where(c, user, mailbox, criteria, true) + " ORDER BY ";
+  std::string sql = std::string("SELECT m.uid, sk.sha256 IS NULL, ") + kBlobIfMissing +
+                    from_where(c, user, mailbox, criteria, true) + " ORDER BY ";
   for (const auto& k : keys) sql += order_column(k.key) + (k.reverse ? " DESC, " : ", ");
   sql += "m.uid";
   return finish(c, std::move(sql));
@@ -224,7 +229,7 @@ CompiledSearch compile_sort(UserId user, MailboxId mailbox, const SearchCriterio
 
 CompiledSearch compile_thread_keys(UserId user, MailboxId mailbox, const SearchCriterion& criteria) {
   Compiler c;
-  std::string sql = std::string("SELECT m.uid, sk.sha256 IS NULL, m.blob_sha256, COALESCE(sk.sent_at, ") +
+  std::string sql = std::string("SELECT m.uid, sk.sha256 IS NULL, ") + kBlobIfMissing + ", COALESCE(sk.sent_at, " +
                     kArrivalSeconds +
                     "), sk.base_subject, sk.reply_or_forward, sk.message_id, sk.thread_refs" +
                     from_where(c, user, mailbox, criteria, true) + " ORDER BY m.uid";

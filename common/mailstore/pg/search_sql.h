@@ -22,8 +22,9 @@ CompiledSearch compile_search(UserId user, MailboxId mailbox, const SearchCriter
 
 // SORT: the same criteria, ordered in SQL by the stored sort keys
 // (mailstore_sort_keys, LEFT JOINed), then by UID. Returns (uid, missing,
-// blob_sha256): `missing` is true for a body stored before migration 012,
-// whose keys the caller computes and inserts before asking again.
+// blob_sha256 when missing, else NULL): `missing` is true for a body stored
+// before migration 012, whose keys the caller computes and inserts before
+// asking again.
 CompiledSearch compile_sort(UserId user, MailboxId mailbox, const SearchCriterion& criteria,
                             const std::vector<SortCriterion>& keys);
 

@@ -75,9 +75,11 @@ struct ThreadRenderer {
         continue;
       }
       if (n->children.empty()) break;
-      if (any) out += ' ';
       const size_t before = out.size();
+      if (any) out += ' ';
+      const size_t lists = out.size();
       for (const auto& c : n->children) list(c, out);
+      if (out.size() == lists) out.resize(before);  // no child could be named: no stray space
       any = any || out.size() > before;
       break;
     }
