@@ -297,6 +297,12 @@ struct AppendResult {
   std::vector<Uid> uids;  // one per item, in order (all or nothing)
 };
 
+struct ReplaceResult {
+  StoreError error = StoreError::kNone;
+  AppendResult appended;      // the new message
+  std::vector<Uid> expunged;  // the replaced UID; empty when it was gone already
+};
+
 struct CopyResult {
   StoreError error = StoreError::kNone;
   int64_t uidvalidity = 0;                 // of the destination
@@ -425,6 +431,12 @@ class MailStore {
   // concurrent APPENDs may both pass).
   virtual AppendResult append(UserId user, const std::string& mailbox, const std::vector<AppendItem>& items,
                               const Quota& quota = {}) = 0;
+  // REPLACE (RFC 8508): appends `item` to `dest` and expunges `uid` of `source`
+  // (whatever its flags) in one transaction. A `uid` that is gone already does
+  // not stop the append. The quota is counted as for APPEND (before the
+  // expunge frees anything).
+  virtual ReplaceResult replace(UserId user, MailboxId source, Uid uid, const std::string& dest,
+                                const AppendItem& item, const Quota& quota = {}) = 0;
   // COPY, or MOVE (copy + expunge in one transaction; never refused for quota).
   virtual CopyResult copy(UserId user, MailboxId source, const std::vector<Uid>& uids, const std::string& dest,
                           bool move, const Quota& quota = {}) = 0;

@@ -1194,6 +1194,50 @@ TEST_P(MailStoreConformance, CopyKeepsFlagsAndAssignsUidsInAscendingSourceOrder)
   EXPECT_EQ(no_source.uidvalidity, box("Trash").uidvalidity);
 }
 
+// REPLACE (RFC 8508): the new message and the expunge of the old one commit
+// together; a replaced message that is gone already does not stop the append.
+TEST_P(MailStoreConformance, ReplaceAppendsAndExpungesTogether) {
+  s().ensure_account(kUser);
+  append_uid("Drafts", numbered(1), Flags{kDraft, {}});
+  append_uid("Drafts", numbered(2));
+  const auto drafts = box("Drafts");
+  const std::string v2 = numbered(11);
+  auto r = s().replace(kUser, drafts.mailbox_id, 1, "Drafts", item(v2, Flags{kSeen, {}}));
+  ASSERT_EQ(r.error, StoreError::kNone);
+  EXPECT_EQ(r.appended.uids, std::vector<Uid>{3});
+  EXPECT_EQ(r.appended.mailbox_id, drafts.mailbox_id);
+  EXPECT_EQ(r.appended.uidvalidity, drafts.uidvalidity);
+  EXPECT_EQ(r.expunged, std::vector<Uid>{1});
+  EXPECT_EQ(uids_in("Drafts"), (std::vector<Uid>{2, 3}));
+  EXPECT_GT(box("Drafts").highestmodseq, drafts.highestmodseq);
+  EXPECT_EQ(s().expunged_since(kUser, drafts.mailbox_id, drafts.highestmodseq), std::vector<Uid>{1});
+  auto recs = s().read_messages(kUser, drafts.mailbox_id, {3}, kFieldFlags | kFieldBlob);
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_EQ(recs[0].flags, (Flags{kSeen, {}}));
+  EXPECT_EQ(recs[0].blob, sha256(v2));
+  EXPECT_EQ(checked_usage(kUser, "replace").messages, 2);
+
+  // Into another mailbox.
+  r = s().replace(kUser, drafts.mailbox_id, 2, "INBOX", item(numbered(12)));
+  ASSERT_EQ(r.error, StoreError::kNone);
+  EXPECT_EQ(r.expunged, std::vector<Uid>{2});
+  EXPECT_EQ(uids_in("Drafts"), std::vector<Uid>{3});
+  EXPECT_EQ(uids_in("INBOX"), std::vector<Uid>{1});
+
+  // The old message gone already: the new one is stored all the same.
+  r = s().replace(kUser, drafts.mailbox_id, 1, "Drafts", item(numbered(13)));
+  ASSERT_EQ(r.error, StoreError::kNone);
+  EXPECT_TRUE(r.expunged.empty());
+  EXPECT_EQ(uids_in("Drafts"), (std::vector<Uid>{3, 4}));
+
+  // A refused append expunges nothing.
+  EXPECT_EQ(s().replace(kUser, drafts.mailbox_id, 3, "Nope", item(numbered(14))).error, StoreError::kNoSuchMailbox);
+  EXPECT_EQ(s().replace(kUser, drafts.mailbox_id, 3, "Drafts", item(numbered(15)), Quota{0, 1}).error,
+            StoreError::kOverQuota);
+  EXPECT_EQ(uids_in("Drafts"), (std::vector<Uid>{3, 4}));
+  EXPECT_EQ(checked_usage(kUser, "refused replace").messages, 3);
+}
+
 TEST_P(MailStoreConformance, MoveCopiesAndExpungesInOneStep) {
   s().ensure_account(kUser);
   for (int i = 1; i <= 3; ++i) append_uid("INBOX", numbered(i), Flags{kSeen, {}});

@@ -798,52 +798,82 @@ std::vector<Uid> MemoryMailStore::expunge(UserId user, MailboxId mailbox, const 
   return out;
 }
 
-AppendResult MemoryMailStore::append(UserId user, const std::string& mailbox, const std::vector<AppendItem>& items,
-                                     const Quota& quota) {
+AppendResult MemoryMailStore::append_locked(UserId user, const std::string& name, const std::vector<AppendItem>& items,
+                                            const std::vector<PreparedMessage>& prepared, const Quota& quota) {
   AppendResult out;
-  if (items.empty()) return out;
-  std::vector<PreparedMessage> prepared;
-  prepared.reserve(items.size());
-  for (const auto& item : items) prepared.push_back(prepare_message(item.message, item.binary));
-  const std::string name = normalize_mailbox_name(mailbox);
   auto failed = [](StoreError e) {
     AppendResult r;
     r.error = e;
     return r;
   };
+  // All or nothing: check every item before inserting any. The quota counts
+  // the items before this one (the soft limit of mailstore_append_one).
+  Usage used = usage_locked(user);
+  for (const auto& p : prepared) {
+    const auto size = static_cast<int64_t>(p.meta.size);
+    if ((quota.bytes > 0 && used.bytes + size > quota.bytes) ||
+        (quota.messages > 0 && used.messages + 1 > quota.messages))
+      return failed(StoreError::kOverQuota);
+    auto a = accounts_.find(user);
+    if (a == accounts_.end() || !a->second.mailboxes.count(name)) return failed(StoreError::kNoSuchMailbox);
+    used.bytes += size;
+    used.messages += 1;
+  }
+  Mailbox& mb = accounts_.at(user).mailboxes.at(name);
+  const Modseq modseq = ++mb.info.highestmodseq;  // one MODSEQ for the whole APPEND
+  const int64_t now = now_seconds();
+  for (size_t i = 0; i < prepared.size(); ++i) {
+    Message m = message_from<Message>(prepared[i]);
+    m.uid = static_cast<Uid>(mb.info.uidnext++);
+    m.modseq = modseq;
+    m.system = items[i].flags.system;
+    m.keywords = normal_keywords(items[i].flags.keywords);
+    m.internaldate = items[i].internaldate.value_or(now);
+    m.savedate = now;
+    blobs_.try_emplace(prepared[i].key, Blob{prepared[i].body, prepared[i].meta.search_text, prepared[i].meta.sort});
+    out.uids.push_back(m.uid);
+    insert_message(mb, std::move(m));
+  }
+  out.mailbox_id = mb.info.mailbox_id;
+  out.uidvalidity = mb.info.uidvalidity;
+  post({ChangeEvent{user, mb.info.mailbox_id, modseq}});
+  return out;
+}
+
+AppendResult MemoryMailStore::append(UserId user, const std::string& mailbox, const std::vector<AppendItem>& items,
+                                     const Quota& quota) {
+  if (items.empty()) return {};
+  std::vector<PreparedMessage> prepared;
+  prepared.reserve(items.size());
+  for (const auto& item : items) prepared.push_back(prepare_message(item.message, item.binary));
+  AppendResult out;
   {
     std::lock_guard lock(mu_);
-    // All or nothing: check every item before inserting any. The quota counts
-    // the items before this one (the soft limit of mailstore_append_one).
-    Usage used = usage_locked(user);
-    for (const auto& p : prepared) {
-      const auto size = static_cast<int64_t>(p.meta.size);
-      if ((quota.bytes > 0 && used.bytes + size > quota.bytes) ||
-          (quota.messages > 0 && used.messages + 1 > quota.messages))
-        return failed(StoreError::kOverQuota);
-      auto a = accounts_.find(user);
-      if (a == accounts_.end() || !a->second.mailboxes.count(name)) return failed(StoreError::kNoSuchMailbox);
-      used.bytes += size;
-      used.messages += 1;
+    out = append_locked(user, normalize_mailbox_name(mailbox), items, prepared, quota);
+  }
+  dispatch();
+  return out;
+}
+
+ReplaceResult MemoryMailStore::replace(UserId user, MailboxId source, Uid uid, const std::string& dest,
+                                       const AppendItem& item, const Quota& quota) {
+  const std::vector<AppendItem> items{item};
+  const std::vector<PreparedMessage> prepared{prepare_message(item.message, item.binary)};
+  ReplaceResult out;
+  {
+    std::lock_guard lock(mu_);
+    out.appended = append_locked(user, normalize_mailbox_name(dest), items, prepared, quota);
+    if (out.appended.error != StoreError::kNone) {
+      out.error = out.appended.error;
+      return out;
     }
-    Mailbox& mb = accounts_.at(user).mailboxes.at(name);
-    const Modseq modseq = ++mb.info.highestmodseq;  // one MODSEQ for the whole APPEND
-    const int64_t now = now_seconds();
-    for (size_t i = 0; i < prepared.size(); ++i) {
-      Message m = message_from<Message>(prepared[i]);
-      m.uid = static_cast<Uid>(mb.info.uidnext++);
-      m.modseq = modseq;
-      m.system = items[i].flags.system;
-      m.keywords = normal_keywords(items[i].flags.keywords);
-      m.internaldate = items[i].internaldate.value_or(now);
-      m.savedate = now;
-      blobs_.try_emplace(prepared[i].key, Blob{prepared[i].body, prepared[i].meta.search_text, prepared[i].meta.sort});
-      out.uids.push_back(m.uid);
-      insert_message(mb, std::move(m));
+    Mailbox* mb = by_id(user, source);
+    if (mb && mb->messages.count(uid)) {
+      const Modseq modseq = ++mb->info.highestmodseq;
+      remove_message(*mb, uid, modseq);
+      out.expunged.push_back(uid);
+      post({ChangeEvent{user, source, modseq}});
     }
-    out.mailbox_id = mb.info.mailbox_id;
-    out.uidvalidity = mb.info.uidvalidity;
-    post({ChangeEvent{user, mb.info.mailbox_id, modseq}});
   }
   dispatch();
   return out;

@@ -73,6 +73,8 @@ class MemoryMailStore final : public MailStore {
   std::vector<Uid> expunge(UserId user, MailboxId mailbox, const std::optional<std::vector<Uid>>& only) override;
   AppendResult append(UserId user, const std::string& mailbox, const std::vector<AppendItem>& items,
                       const Quota& quota = {}) override;
+  ReplaceResult replace(UserId user, MailboxId source, Uid uid, const std::string& dest, const AppendItem& item,
+                        const Quota& quota) override;
   CopyResult copy(UserId user, MailboxId source, const std::vector<Uid>& uids, const std::string& dest, bool move,
                   const Quota& quota = {}) override;
   std::vector<DeliveryResult> deliver(UserId user, std::string_view mailbox, const std::vector<DeliveryItem>& items,
@@ -142,6 +144,9 @@ class MemoryMailStore final : public MailStore {
   Mailbox& add_mailbox(Account& a, const std::string& name, const char* special_use);
   void ensure_account_locked(UserId user);
   Usage usage_locked(UserId user);
+  // APPEND's checks and inserts, under mu_ (APPEND and REPLACE).
+  AppendResult append_locked(UserId user, const std::string& name, const std::vector<AppendItem>& items,
+                             const std::vector<PreparedMessage>& prepared, const Quota& quota);
   std::vector<Uid> expunged_since_locked(const Mailbox& mb, Modseq since) const;
   void remove_message(Mailbox& mb, Uid uid, Modseq modseq);
   void insert_message(Mailbox& mb, Message m);

@@ -95,6 +95,11 @@ const Statement kStoreFlags{"ms_store_flags",
                             "SELECT uid, sysflags, keywords, modseq, modified "
                             "FROM mailstore_store_flags($1, $2, $3, $4, $5, $6, $7, $8)"};
 const Statement kExpunge{"ms_expunge", "SELECT uid, modseq FROM mailstore_expunge($1, $2, $3, $4, $5)"};
+// REPLACE's two mailboxes (the source by id, the destination by name), locked
+// in id order before either is written.
+const Statement kLockTwoMailboxes{"ms_lock_two_mailboxes",
+                                  "SELECT mailbox_id FROM mailstore_mailboxes WHERE user_id = $1 "
+                                  "AND (mailbox_id = $2 OR name = $3) ORDER BY mailbox_id FOR UPDATE"};
 const Statement kPutBlob{"ms_put_blob",
                          "INSERT INTO mailstore_blobs (sha256, size, data) VALUES ($1, $2, $3) "
                          "ON CONFLICT (sha256) DO NOTHING"};
@@ -914,6 +919,36 @@ std::vector<Uid> PgMailStore::expunge(UserId user, MailboxId mailbox, const std:
   return out;
 }
 
+namespace {
+// The APPEND statement's parameters: the mailbox, the quota, one array per
+// column of the messages (mailstore_append in sql/008_engine.sql).
+Params append_params(UserId user, const std::string& name, const Quota& quota,
+                     const std::vector<PreparedMessage>& prepared, const std::vector<AppendItem>& items) {
+  Params p;
+  p.i64(user).text(name).i64(quota.bytes).i64(quota.messages);
+  message_arrays(p, prepared);
+  std::vector<int64_t> sysflags, internaldates;
+  std::vector<std::string> keywords;
+  for (const auto& item : items) {
+    sysflags.push_back(item.flags.system);
+    std::string k;
+    for (const auto& kw : item.flags.keywords) k += (k.empty() ? "" : " ") + kw;
+    keywords.push_back(std::move(k));
+    internaldates.push_back(item.internaldate.value_or(kNoNumber));
+  }
+  p.i64_array(sysflags).text_array(keywords).i64_array(internaldates).i64(kMetaVersion);
+  return p;
+}
+
+void read_append_row(const Result& row, size_t count, AppendResult& out, Modseq& modseq) {
+  out.mailbox_id = row.i64(0, 0);
+  out.uidvalidity = row.i64(0, 1);
+  modseq = row.i64(0, 3);
+  out.uids.clear();
+  for (size_t i = 0; i < count; ++i) out.uids.push_back(static_cast<Uid>(row.i64(0, 2) + i));
+}
+}  // namespace
+
 AppendResult PgMailStore::append(UserId user, const std::string& mailbox, const std::vector<AppendItem>& items,
                                  const Quota& quota) {
   AppendResult out;
@@ -932,28 +967,10 @@ AppendResult PgMailStore::append(UserId user, const std::string& mailbox, const 
       Connection::Pipeline pipe(c);
       pipe.add("BEGIN");
       for (const auto& m : prepared) add_blob(pipe, m);
-      Params p;
-      p.i64(user).text(name).i64(quota.bytes).i64(quota.messages);
-      message_arrays(p, prepared);
-      std::vector<int64_t> sysflags, internaldates;
-      std::vector<std::string> keywords;
-      for (const auto& item : items) {
-        sysflags.push_back(item.flags.system);
-        std::string k;
-        for (const auto& kw : item.flags.keywords) k += (k.empty() ? "" : " ") + kw;
-        keywords.push_back(std::move(k));
-        internaldates.push_back(item.internaldate.value_or(kNoNumber));
-      }
-      p.i64_array(sysflags).text_array(keywords).i64_array(internaldates).i64(kMetaVersion);
-      pipe.add(kAppend, std::move(p));
+      pipe.add(kAppend, append_params(user, name, quota, prepared, items));
       pipe.add("COMMIT");
       auto r = pipe.run();
-      const Result& row = r[1 + kBlobStatements * prepared.size()];
-      out.mailbox_id = row.i64(0, 0);
-      out.uidvalidity = row.i64(0, 1);
-      modseq = row.i64(0, 3);
-      out.uids.clear();
-      for (size_t i = 0; i < prepared.size(); ++i) out.uids.push_back(static_cast<Uid>(row.i64(0, 2) + i));
+      read_append_row(r[1 + kBlobStatements * prepared.size()], prepared.size(), out, modseq);
     });
   } catch (const db::pq::Error& e) {
     auto err = store_error(e);
@@ -961,6 +978,45 @@ AppendResult PgMailStore::append(UserId user, const std::string& mailbox, const 
     return AppendResult{*err};
   }
   notify({ChangeEvent{user, out.mailbox_id, modseq}});
+  return out;
+}
+
+ReplaceResult PgMailStore::replace(UserId user, MailboxId source, Uid uid, const std::string& dest,
+                                   const AppendItem& item, const Quota& quota) {
+  ReplaceResult out;
+  const std::vector<AppendItem> items{item};
+  const std::vector<PreparedMessage> prepared{prepare_message(item.message, item.binary)};
+  const std::string name = normalize_mailbox_name(dest);
+  Modseq append_modseq = 0, expunge_modseq = 0;
+  try {
+    pool_.with([&](Connection& c) {
+      // One transaction: the new message and the expunge of the old one
+      // commit together. Both mailbox rows are locked first, in id order (as
+      // mailstore_copy does), so two REPLACEs between the same two mailboxes
+      // in opposite directions cannot deadlock.
+      Connection::Pipeline pipe(c);
+      pipe.add("BEGIN");
+      for (const auto& m : prepared) add_blob(pipe, m);
+      pipe.add(kLockTwoMailboxes, Params().i64(user).i64(source).text(name));
+      pipe.add(kAppend, append_params(user, name, quota, prepared, items));
+      pipe.add(kExpunge, Params().i64(user).i64(source).i64_array(std::vector<Uid>{uid}).boolean(false).boolean(false));
+      pipe.add("COMMIT");
+      auto r = pipe.run();
+      const size_t at = 1 + kBlobStatements * prepared.size() + 1;
+      read_append_row(r[at], 1, out.appended, append_modseq);
+      out.expunged = uids_from(r[at + 1]);
+      if (r[at + 1].rows()) expunge_modseq = r[at + 1].i64(0, 1);
+    });
+  } catch (const db::pq::Error& e) {
+    auto err = store_error(e);
+    if (!err) throw;
+    ReplaceResult failed;
+    failed.error = *err;
+    return failed;
+  }
+  std::vector<ChangeEvent> events{ChangeEvent{user, out.appended.mailbox_id, append_modseq}};
+  if (!out.expunged.empty()) events.emplace_back(user, source, expunge_modseq);
+  notify(std::move(events));
   return out;
 }
 

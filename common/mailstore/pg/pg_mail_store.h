@@ -80,6 +80,8 @@ class PgMailStore final : public MailStore {
   std::vector<Uid> expunge(UserId user, MailboxId mailbox, const std::optional<std::vector<Uid>>& only) override;
   AppendResult append(UserId user, const std::string& mailbox, const std::vector<AppendItem>& items,
                       const Quota& quota = {}) override;
+  ReplaceResult replace(UserId user, MailboxId source, Uid uid, const std::string& dest, const AppendItem& item,
+                        const Quota& quota) override;
   CopyResult copy(UserId user, MailboxId source, const std::vector<Uid>& uids, const std::string& dest, bool move,
                   const Quota& quota = {}) override;
   std::vector<DeliveryResult> deliver(UserId user, std::string_view mailbox, const std::vector<DeliveryItem>& items,

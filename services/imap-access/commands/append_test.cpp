@@ -53,6 +53,65 @@ TEST_F(Append, Rfc9051Example) {
   EXPECT_EQ(index->entries.at(0).system, mailstore::kSeen);
 }
 
+// MULTIAPPEND (RFC 3502): every message with its own flags and date, one
+// APPENDUID uid-set (RFC 4315), one EXISTS for the selected mailbox.
+TEST_F(Append, MultiappendStoresAllInOrder) {
+  h.select();
+  const std::string second = "Subject: two\r\n\r\nsecond\r\n";
+  EXPECT_EQ(h.run("a APPEND INBOX " + lit(kExample) + " (\\Flagged) \" 7-Feb-1994 21:52:25 -0800\" " + lit(second)),
+            "* 2 EXISTS\r\n* 2 RECENT\r\na OK [APPENDUID " + uv("INBOX") + " 1:2] APPEND completed\r\n");
+  EXPECT_EQ(stored("INBOX", 1), kExample);
+  EXPECT_EQ(stored("INBOX", 2), second);
+  const std::string r = h.run("b FETCH 2 (FLAGS INTERNALDATE)");
+  EXPECT_EQ(r, "* 2 FETCH (FLAGS (\\Flagged \\Recent) INTERNALDATE \"08-Feb-1994 05:52:25 +0000\")\r\n"
+               "b OK FETCH completed\r\n");
+}
+
+// RFC 3502 6.3.11: if one message cannot be appended, none is.
+TEST_F(Append, MultiappendIsAllOrNothing) {
+  EXPECT_EQ(h.run("a APPEND INBOX " + lit(kExample) + " {0}\r\n"), "a NO Empty message\r\n");
+  EXPECT_EQ(h.run("b APPEND Nonexistent " + lit(kExample) + " " + lit(kExample)),
+            "b NO [TRYCREATE] No such mailbox\r\n");
+  EXPECT_EQ(h.store().status(h.user_id(), {"INBOX"}).at(0).messages, 0);
+}
+
+// REPLACE (RFC 8508): APPENDUID, then the old message's EXPUNGE, then (into
+// the selected mailbox) the new EXISTS, then the tagged OK.
+TEST_F(Append, ReplaceInTheSelectedMailbox) {
+  h.run("a APPEND Drafts (\\Draft) " + lit(kExample));
+  h.run("b APPEND Drafts " + lit(kExample));
+  h.select("Drafts");
+  const std::string v2 = "Subject: draft v2\r\n\r\nsecond version\r\n";
+  const std::string r = h.run("c REPLACE 1 Drafts (\\Seen \\Draft) " + lit(v2));
+  const std::string appenduid = "* OK [APPENDUID " + uv("Drafts") + " 3] Replacement message ready\r\n";
+  ASSERT_EQ(r.rfind(appenduid + "* 1 EXPUNGE\r\n* 2 EXISTS\r\n", 0), 0u) << r;
+  EXPECT_NE(r.find("c OK REPLACE completed\r\n"), std::string::npos) << r;
+  EXPECT_EQ(stored("Drafts", 3), v2);
+  EXPECT_EQ(h.run("d UID SEARCH ALL"), "* SEARCH 2 3\r\nd OK UID SEARCH completed\r\n");
+  // UID REPLACE into another mailbox: only the EXPUNGE here.
+  const std::string r2 = h.run("e UID REPLACE 3 INBOX " + lit(v2));
+  EXPECT_EQ(r2, "* OK [APPENDUID " + uv("INBOX") + " 1] Replacement message ready\r\n* 2 EXPUNGE\r\n"
+                "e OK UID REPLACE completed\r\n");
+  EXPECT_EQ(stored("INBOX", 1), v2);
+}
+
+TEST_F(Append, ReplaceRefusals) {
+  h.run("a APPEND Drafts " + lit(kExample));
+  h.select("Drafts");
+  EXPECT_EQ(h.run("b REPLACE 2 Drafts " + lit(kExample)).rfind("b BAD ", 0), 0u);  // no message 2
+  EXPECT_EQ(h.run("c UID REPLACE 9 Drafts " + lit(kExample)), "c NO No such message\r\n");
+  EXPECT_EQ(h.run("d REPLACE 1 Nope " + lit(kExample)), "d NO [TRYCREATE] No such mailbox\r\n");
+  EXPECT_EQ(h.run("e REPLACE 1:2 Drafts " + lit(kExample)).rfind("e BAD Invalid arguments: ", 0), 0u);
+  EXPECT_EQ(h.run("f REPLACE 1 Drafts " + lit(kExample) + " " + lit(kExample)).rfind("f BAD Invalid arguments: ", 0),
+            0u);
+  EXPECT_EQ(h.store().status(h.user_id(), {"Drafts"}).at(0).messages, 1);
+  h.run("g EXAMINE Drafts");
+  EXPECT_EQ(h.run("h REPLACE 1 Drafts " + lit(kExample)), "h NO [READ-ONLY] Mailbox is read-only\r\n");
+  h.run("i UNSELECT");
+  EXPECT_EQ(h.run("j REPLACE 1 Drafts " + lit(kExample)), "j BAD Select a mailbox first\r\n");
+  EXPECT_EQ(h.store().status(h.user_id(), {"Drafts"}).at(0).messages, 1);
+}
+
 TEST_F(Append, FlagsAndInternalDate) {
   h.run("a APPEND INBOX (\\Flagged $Todo \\draft) \" 7-Feb-1994 21:52:25 -0800\" " + lit(kExample));
   ASSERT_EQ(h.last().status, Status::kOk);
@@ -86,7 +145,8 @@ TEST_F(Append, BadArgumentsStoreNothing) {
   for (const std::string& bad : std::vector<std::string>{
            "a APPEND INBOX (\\Recent) " + lit(kExample), "a APPEND INBOX (\\Foo) " + lit(kExample),
            "a APPEND INBOX \"31-Feb-1994 00:00:00 +0000\" " + lit(kExample), "a APPEND INBOX", "a APPEND INBOX ()",
-           "a APPEND INBOX " + lit(kExample) + " " + lit(kExample),  // MULTIAPPEND is not offered
+           "a APPEND INBOX " + lit(kExample) + "  " + lit(kExample),  // MULTIAPPEND takes one SP
+           "a APPEND INBOX " + lit(kExample) + " (\\Recent) " + lit(kExample),  // the second's flags checked too
            "a APPEND INBOX " + lit(kExample) + " x", "a APPEND INBOX \"text\"", "a APPEND " + lit(kExample),
            "a APPEND INBOX UTF8 " + lit(kExample, "~"),  // UTF8 takes "(" literal8 ")"
            "a APPEND INBOX FOO (" + lit(kExample, "~") + ")"}) {

@@ -71,6 +71,10 @@ class BrokenStore final : public mailstore::MailStore {
                                  const mailstore::Quota&) override {
     fail();
   }
+  mailstore::ReplaceResult replace(mailstore::UserId, mailstore::MailboxId, mailstore::Uid, const std::string&,
+                                   const mailstore::AppendItem&, const mailstore::Quota&) override {
+    fail();
+  }
   mailstore::CopyResult copy(mailstore::UserId, mailstore::MailboxId, const std::vector<mailstore::Uid>&,
                              const std::string&, bool, const mailstore::Quota&) override {
     fail();

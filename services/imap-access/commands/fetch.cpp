@@ -196,7 +196,8 @@ class MessageRenderer {
     return bytes;
   }
 
-  std::optional<std::string> binary(const std::string& spec) {
+  // A BINARY section's part numbers; nullopt when the spec is not one.
+  static std::optional<std::vector<uint32_t>> binary_path(const std::string& spec) {
     std::vector<uint32_t> path;
     size_t start = 0;
     while (start < spec.size()) {
@@ -208,6 +209,25 @@ class MessageRenderer {
       if (path.back() == 0) return std::nullopt;
       start = dot + 1;
     }
+    return path;
+  }
+
+  // False when BINARY[spec] would have to undo a Content-Transfer-Encoding we
+  // do not know (x-uuencode, a typo): RFC 3516 4.3 wants NO [UNKNOWN-CTE]
+  // then, not the encoded bytes passed off as decoded. From the structure
+  // alone, so it is known before anything of the message is sent.
+  bool binary_decodable(const std::string& spec) {
+    auto path = binary_path(spec);
+    if (!path) return true;
+    const mime::Part* p = path->empty() ? &parsed().root : mime::find_part(parsed(), *path);
+    if (!p || p->is_multipart()) return true;
+    return mime::is_known_transfer_encoding(p->encoding);
+  }
+
+  std::optional<std::string> binary(const std::string& spec) {
+    auto parsed_path = binary_path(spec);
+    if (!parsed_path) return std::nullopt;
+    const std::vector<uint32_t>& path = *parsed_path;
     if (path.empty()) {
       // BINARY[] is the whole message (RFC 3516 4.2): as stored, unless it is one
       // encoded part, whose body is decoded under a header that says so.
@@ -336,6 +356,13 @@ void collect(MessageRenderer& m, const Wanted& w) {
       m.binary(it.section);
     }
   }
+}
+
+bool binary_decodable(MessageRenderer& m, const Wanted& w) {
+  for (const FetchItem& it : w.items)
+    if ((it.kind == FetchItem::kBinary || it.kind == FetchItem::kBinarySize) && !m.binary_decodable(it.section))
+      return false;
+  return true;
 }
 
 void open_response(std::string& out, const Job& job, const Wanted& w, bool& first) {
@@ -496,6 +523,8 @@ struct Chunk {
     uint64_t size = 0;
   };
   std::optional<Stream> stream;
+  // A message was left out: BINARY of an encoding we cannot decode (RFC 3516 4.3).
+  bool unknown_cte = false;
 };
 
 // One store hop: renders jobs in order until kChunkBytes of output.
@@ -559,6 +588,10 @@ Chunk render_chunk(mailstore::MailStore& store, int64_t user_id, int64_t mailbox
       MessageRenderer m(store, user_id, mailbox_id, *rec_of[j]);
       Wants mine;
       m.collect(&mine);
+      if (!binary_decodable(m, w)) {
+        chunk.unknown_cte = true;  // no response for this message; the FETCH ends NO [UNKNOWN-CTE]
+        continue;
+      }
       collect(m, w);
       if (!group.empty() && wants.bytes + mine.bytes > kPrefetchBytes) break;
       group.push_back(std::move(m));
@@ -761,6 +794,7 @@ asio::awaitable<Result> cmd_fetch(Context& ctx) {
     }
   };
   fill();
+  bool unknown_cte = false;
   while (!in_flight.empty()) {
     Slice slice = std::move(in_flight.front());
     in_flight.pop_front();
@@ -768,6 +802,7 @@ asio::awaitable<Result> cmd_fetch(Context& ctx) {
     const size_t done_to = slice.from + std::max<size_t>(chunk.consumed, 1);
     if (done_to < slice.to) in_flight.push_front(start(done_to, slice.to));
     fill();
+    unknown_cte = unknown_cte || chunk.unknown_cte;
     ctx.emit(std::move(chunk.out));
     co_await ctx.flush();
     if (chunk.stream) {
@@ -792,6 +827,8 @@ asio::awaitable<Result> cmd_fetch(Context& ctx) {
       if (ctx.services.observer) ctx.services.observer->body_streamed(stream.size);
     }
   }
+  // RFC 3516 4.3: the messages that could be answered were; the rest is this NO.
+  if (unknown_cte) co_return Result::no("Unknown Content-Transfer-Encoding", "UNKNOWN-CTE");
   co_return Result::ok(ctx.uid ? "UID FETCH completed" : "FETCH completed");
 }
 

@@ -435,3 +435,22 @@ TEST_F(Fetch, BulkFetchEqualsSingleFetchesAndTheStoredBytes) {
 
 }  // namespace
 }  // namespace postline::imap
+
+namespace postline::imap {
+namespace {
+// RFC 3516 4.3: BINARY of a part whose Content-Transfer-Encoding the server
+// cannot decode is NO [UNKNOWN-CTE]; the other messages are still answered,
+// and BODY[] of the same part stays as it is.
+TEST_F(FetchSections, BinaryOfAnUnknownEncodingIsUnknownCte) {
+  h.add_message("Subject: uu\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\n"
+                "Content-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 f\r\nend\r\n");
+  h.mark_dirty();
+  h.run("n NOOP");
+  EXPECT_EQ(h.run("s FETCH 4 BINARY.PEEK[1]"), "s NO [UNKNOWN-CTE] Unknown Content-Transfer-Encoding\r\n");
+  EXPECT_EQ(h.run("s FETCH 4 BINARY.SIZE[]"), "s NO [UNKNOWN-CTE] Unknown Content-Transfer-Encoding\r\n");
+  const std::string r = h.run("s FETCH 1,4 (BINARY.SIZE[1])");
+  EXPECT_EQ(r, "* 1 FETCH (BINARY.SIZE[1] 14)\r\ns NO [UNKNOWN-CTE] Unknown Content-Transfer-Encoding\r\n");
+  EXPECT_NE(h.run("s FETCH 4 BODY.PEEK[1]").find("begin 644 f"), std::string::npos);
+}
+}  // namespace
+}  // namespace postline::imap

@@ -221,6 +221,29 @@ asio::awaitable<Result> cmd_authenticate(Context& ctx) {
   co_return co_await finish_login(ctx, authcid, password, "PLAIN");
 }
 
+// UNAUTHENTICATE (RFC 8437): back to the not-authenticated state on the same
+// connection, so a client (an admin tool, a proxy) can log in as someone else.
+// Everything that belongs to the login goes: the user, the selected mailbox
+// (without an expunge, like UNSELECT), what was ENABLEd, NOTIFY; what belongs
+// to the connection stays: TLS, the session id, the count of bad commands.
+asio::awaitable<Result> cmd_unauthenticate(Context& ctx) {
+  parse_no_args(ctx.args);
+  SessionState& s = ctx.session;
+  spdlog::info("[s:{}] {} unauthenticated", s.session_id, s.username);
+  s.selected.reset();
+  if (s.notify) ++s.notify_generation;  // the connection drops its NOTIFY watch
+  s.notify.reset();
+  s.user_id = 0;
+  s.username.clear();
+  s.quota_bytes = s.quota_messages = 0;
+  s.admin = false;
+  s.quota_read_at = {};
+  s.utf8_accept = s.rev2 = s.condstore = s.qresync = false;
+  s.mailbox_dirty = false;
+  s.state = State::kNotAuthenticated;
+  co_return Result::ok("UNAUTHENTICATE completed");
+}
+
 asio::awaitable<Result> cmd_starttls(Context& ctx) {
   parse_no_args(ctx.args);
   if (ctx.session.tls) co_return Result::bad("TLS is already active");

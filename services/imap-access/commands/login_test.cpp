@@ -27,6 +27,27 @@ TEST(Login, SucceedsWithCapabilitiesAndCreatesTheDefaultMailboxes) {
   EXPECT_EQ(names, (std::vector<std::string>{"Archive", "Drafts", "INBOX", "Junk", "Sent", "Trash"}));
 }
 
+// UNAUTHENTICATE (RFC 8437): the login and everything it set up are gone, the
+// connection can log in as another user.
+TEST(Login, UnauthenticateReturnsToNotAuthenticated) {
+  SessionHarness h;
+  h.auth().add("other@example.test", "other secret");
+  h.login();
+  EXPECT_NE(h.run("c CAPABILITY").find(" UNAUTHENTICATE"), std::string::npos);
+  h.run("e ENABLE CONDSTORE UTF8=ACCEPT");
+  h.select();
+  EXPECT_EQ(h.run("u UNAUTHENTICATE"), "u OK UNAUTHENTICATE completed\r\n");
+  EXPECT_EQ(h.session().state, State::kNotAuthenticated);
+  EXPECT_FALSE(h.session().selected);
+  EXPECT_FALSE(h.session().condstore || h.session().utf8_accept);
+  EXPECT_EQ(h.session().user_id, 0);
+  EXPECT_EQ(h.run("s SELECT INBOX"), "s BAD Log in first\r\n");
+  EXPECT_EQ(h.run("u UNAUTHENTICATE"), "u BAD Log in first\r\n");
+  EXPECT_EQ(h.run("a LOGIN other@example.test \"other secret\"").rfind("a OK ", 0), 0u);
+  EXPECT_EQ(h.session().username, "other@example.test");
+  EXPECT_EQ(h.run("x UNAUTHENTICATE now").rfind("x BAD Invalid arguments: ", 0), 0u);
+}
+
 TEST(Login, QuotedAndLiteralCredentials) {
   SessionHarness h;
   h.auth().add("user@example.test", "pass word \"quoted\"");

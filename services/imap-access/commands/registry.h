@@ -53,6 +53,7 @@ asio::awaitable<Result> cmd_check(Context&);
 asio::awaitable<Result> cmd_login(Context&);  // login.cpp
 asio::awaitable<Result> cmd_authenticate(Context&);
 asio::awaitable<Result> cmd_starttls(Context&);
+asio::awaitable<Result> cmd_unauthenticate(Context&);
 asio::awaitable<Result> cmd_select(Context&);  // select.cpp
 asio::awaitable<Result> cmd_examine(Context&);
 asio::awaitable<Result> cmd_close(Context&);
@@ -63,6 +64,7 @@ asio::awaitable<Result> cmd_expunge(Context&);  // expunge.cpp
 asio::awaitable<Result> cmd_copy(Context&);  // copy.cpp
 asio::awaitable<Result> cmd_move(Context&);
 asio::awaitable<Result> cmd_append(Context&);  // append.cpp
+asio::awaitable<Result> cmd_replace(Context&);
 asio::awaitable<Result> cmd_create(Context&);  // mailbox.cpp
 asio::awaitable<Result> cmd_delete(Context&);
 asio::awaitable<Result> cmd_rename(Context&);

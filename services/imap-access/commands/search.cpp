@@ -20,6 +20,9 @@ using Criterion = mailstore::SearchCriterion;
 // Message numbers (or UIDs) of a set as inclusive UID ranges of the view.
 std::vector<std::pair<uint32_t, uint32_t>> uid_ranges(const SelectedMailbox& sel, const SequenceSet& set, bool uid) {
   std::vector<std::pair<uint32_t, uint32_t>> out;
+  // "$" (RFC 5182): the saved UIDs, whether the key was a sequence set or UID.
+  if (set.saved())
+    for (uint32_t u : sel.saved_uids) out.emplace_back(u, u);
   if (uid) {
     for (auto [lo, hi] : set.resolve(sel.max_uid() ? sel.max_uid() : 1)) out.emplace_back(lo, hi);
     return out;
@@ -145,11 +148,34 @@ bool uses_modseq(const SearchKey& k) {
   return false;
 }
 
+}  // namespace
+
+// RFC 5182 2.1: a SEARCH that asked to SAVE and failed leaves "$" empty. A
+// command that does not parse never got as far as knowing its options, so
+// this looks for SAVE in its RETURN list.
+bool asks_to_save(std::string_view args) {
+  const std::string text = to_upper(args.substr(0, std::min<size_t>(args.size(), 200)));
+  const size_t ret = text.find("RETURN (");
+  if (ret == std::string::npos || ret > 1) return false;
+  const size_t close = text.find(')', ret);
+  return text.substr(ret, close == std::string::npos ? std::string::npos : close - ret).find("SAVE") !=
+         std::string::npos;
+}
+
 asio::awaitable<Result> cmd_search(Context& ctx) {
-  SearchRequest req = parse_search_args(ctx.args, ctx.uid).request;
-  if (req.charset != "US-ASCII" && req.charset != "UTF-8")
-    co_return Result::no("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)");
   auto& sel = *ctx.session.selected;
+  SearchRequest req;
+  const std::string_view args_text = ctx.args.rest();
+  try {
+    req = parse_search_args(ctx.args, ctx.uid).request;
+  } catch (const SyntaxError&) {
+    if (asks_to_save(args_text)) sel.saved_uids.clear();
+    throw;
+  }
+  if (req.charset != "US-ASCII" && req.charset != "UTF-8") {
+    if (req.ret_save) sel.saved_uids.clear();
+    co_return Result::no("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)");
+  }
   const bool modseq = uses_modseq(req.key);
   if (modseq) enable_condstore(ctx);
   Criterion criteria = store_criterion(req.key, sel);
@@ -176,6 +202,25 @@ asio::awaitable<Result> cmd_search(Context& ctx) {
       max_modseq = std::max(max_modseq, h.modseq);
     }
     std::sort(results.begin(), results.end());
+  }
+  if (req.ret_save) {
+    // RFC 5182 2.4: with MIN and/or MAX but neither ALL nor COUNT only those
+    // are saved; otherwise the whole result.
+    std::vector<uint32_t> keep;
+    if ((req.ret_min || req.ret_max) && !req.ret_all && !req.ret_count) {
+      if (!results.empty()) {
+        if (req.ret_min) keep.push_back(results.front());
+        if (req.ret_max && (keep.empty() || results.back() != keep.front())) keep.push_back(results.back());
+      }
+    } else {
+      keep = results;
+    }
+    sel.saved_uids.clear();
+    for (uint32_t n : keep) sel.saved_uids.push_back(ctx.uid ? n : sel.uid_at(n));
+    std::sort(sel.saved_uids.begin(), sel.saved_uids.end());
+    // SAVE alone: the result is kept, nothing is sent (RFC 5182 2.1).
+    if (!req.ret_min && !req.ret_max && !req.ret_count && !req.ret_all)
+      co_return Result::ok(ctx.uid ? "UID SEARCH completed" : "SEARCH completed");
   }
   if (ctx.session.rev2 && !req.esearch) {
     // IMAP4rev2 has no SEARCH response: ESEARCH with ALL (RFC 9051 6.4.4).

@@ -141,5 +141,39 @@ TEST_F(Search, OnlyWhatTheSessionWasToldAbout) {
   EXPECT_EQ(h.run("d SEARCH ALL"), "* SEARCH 1 2 3\r\nd OK SEARCH completed\r\n");
 }
 
+// SEARCHRES (RFC 5182): RETURN (SAVE) keeps the result for "$", which FETCH,
+// STORE, COPY, SEARCH and their UID forms accept; SAVE alone sends nothing.
+TEST_F(Search, SearchResSavesTheResultForDollar) {
+  EXPECT_EQ(h.run("a SEARCH RETURN (SAVE) SEEN"), "a OK SEARCH completed\r\n");
+  EXPECT_EQ(h.run("b FETCH $ (UID)"), "* 1 FETCH (UID 1)\r\n* 3 FETCH (UID 3)\r\nb OK FETCH completed\r\n");
+  EXPECT_EQ(h.run("c UID SEARCH $"), "* SEARCH 1 3\r\nc OK UID SEARCH completed\r\n");
+  EXPECT_EQ(h.run("d SEARCH UID $ UNDELETED"), "* SEARCH 1\r\nd OK SEARCH completed\r\n");
+  EXPECT_EQ(h.run("e SEARCH OR $ 2"), "* SEARCH 1 2 3\r\ne OK SEARCH completed\r\n");
+  // With other options: the ESEARCH response as usual, and the result kept.
+  EXPECT_EQ(h.run("f UID SEARCH RETURN (SAVE COUNT) UNSEEN"),
+            "* ESEARCH (TAG \"f\") UID COUNT 1\r\nf OK UID SEARCH completed\r\n");
+  EXPECT_EQ(h.run("g UID STORE $ +FLAGS.SILENT (\\Answered)"), "g OK UID STORE completed\r\n");
+  EXPECT_EQ(h.run("h SEARCH ANSWERED"), "* SEARCH 2\r\nh OK SEARCH completed\r\n");
+  // MIN and MAX without ALL or COUNT save just those (RFC 5182 2.4).
+  EXPECT_EQ(h.run("i SEARCH RETURN (MIN MAX SAVE) ALL"),
+            "* ESEARCH (TAG \"i\") MIN 1 MAX 3\r\ni OK SEARCH completed\r\n");
+  EXPECT_EQ(h.run("j SEARCH $"), "* SEARCH 1 3\r\nj OK SEARCH completed\r\n");
+  // Expunged messages drop out of "$".
+  EXPECT_EQ(h.run("k EXPUNGE"), "* 3 EXPUNGE\r\nk OK EXPUNGE completed\r\n");
+  EXPECT_EQ(h.run("l SEARCH $"), "* SEARCH 1\r\nl OK SEARCH completed\r\n");
+  // A SEARCH that asked to SAVE and failed leaves "$" empty (RFC 5182 2.1).
+  EXPECT_EQ(h.run("m SEARCH RETURN (SAVE) CHARSET KOI8-R ALL"),
+            "m NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset\r\n");
+  EXPECT_EQ(h.run("n SEARCH $"), "* SEARCH\r\nn OK SEARCH completed\r\n");
+  h.run("o SEARCH RETURN (SAVE) ALL");
+  EXPECT_EQ(h.run("p SEARCH RETURN (SAVE) NOSUCHKEY").rfind("p BAD ", 0), 0u);
+  EXPECT_EQ(h.run("q SEARCH $"), "* SEARCH\r\nq OK SEARCH completed\r\n");
+  // A new SELECT starts with nothing saved.
+  h.run("r SEARCH RETURN (SAVE) ALL");
+  h.select();
+  EXPECT_EQ(h.run("s FETCH $ UID"), "s OK FETCH completed\r\n");
+  EXPECT_NE(h.run("t CAPABILITY").find(" SEARCHRES"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace postline::imap

@@ -5,6 +5,7 @@
 namespace postline::imap {
 
 std::optional<std::string> check_message_numbers(const SelectedMailbox& sel, const SequenceSet& set, bool by_uid) {
+  // "$" is checked nowhere: what it holds was valid when it was saved.
   if (by_uid || sel.exists() == 0) return std::nullopt;
   for (auto [lo, hi] : set.resolve(sel.exists()))
     if (lo == 0 || hi > sel.exists()) return "Invalid message sequence number";
@@ -27,6 +28,11 @@ std::optional<std::string> select_messages(const SelectedMailbox& sel, const Seq
       for (uint32_t msn = lo; msn <= hi; ++msn) out.push_back({msn, sel.uid_at(msn)});
     }
   }
+  // "$" (RFC 5182): the saved result's messages that are still here, by UID
+  // whatever the command's form (UID or not).
+  if (set.saved())
+    for (uint32_t uid : sel.saved_uids)
+      if (uint32_t msn = sel.msn_of(uid)) out.push_back({msn, uid});
   std::sort(out.begin(), out.end(), [](const Selected& a, const Selected& b) { return a.msn < b.msn; });
   out.erase(std::unique(out.begin(), out.end(), [](const Selected& a, const Selected& b) { return a.msn == b.msn; }),
             out.end());

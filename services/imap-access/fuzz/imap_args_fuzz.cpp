@@ -63,6 +63,11 @@ void check(const CommandArgs& parsed) {
         } else if constexpr (std::is_same_v<T, MailboxArgs> || std::is_same_v<T, StatusArgs> ||
                              std::is_same_v<T, CopyArgs>) {
           require_name(a.mailbox);
+        } else if constexpr (std::is_same_v<T, ReplaceArgs>) {
+          require_name(a.mailbox);
+          require(!a.target.empty());
+          require_flags(a.message.flags);
+          require(!a.message.utf8 || a.message.literal8);
         } else if constexpr (std::is_same_v<T, RenameArgs>) {
           require_name(a.from);
           require_name(a.to);
@@ -73,8 +78,11 @@ void check(const CommandArgs& parsed) {
           require(!a.select_recursivematch || a.select_subscribed || a.select_special_use);
         } else if constexpr (std::is_same_v<T, AppendArgs>) {
           require_name(a.mailbox);
-          require_flags(a.flags);
-          require(!a.utf8 || a.literal8);
+          require(!a.messages.empty() && a.messages.size() <= kMaxAppendMessages);
+          for (const auto& m : a.messages) {
+            require_flags(m.flags);
+            require(!m.utf8 || m.literal8);
+          }
         } else if constexpr (std::is_same_v<T, FetchArgs>) {
           require(!a.request.changed_since || *a.request.changed_since >= 0);
           require(!a.request.vanished || (a.uid && a.request.changed_since));

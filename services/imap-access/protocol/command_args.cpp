@@ -30,8 +30,10 @@ std::string pattern(Reader& r) {
   return s;
 }
 
-SequenceSet sequence_set(Reader& r, const char* what = "sequence set") {
-  auto set = SequenceSet::parse(r.sequence_set_text());
+// `allow_saved`: "$" (RFC 5182) is allowed, where a command acts on messages
+// of the selected mailbox (not in SELECT's QRESYNC parameters).
+SequenceSet sequence_set(Reader& r, const char* what = "sequence set", bool allow_saved = false) {
+  auto set = SequenceSet::parse(r.sequence_set_text(), allow_saved);
   if (!set) bad(std::string("invalid ") + what);
   return *set;
 }
@@ -394,25 +396,25 @@ StatusArgs parse_status_args(Reader& r) {
   return a;
 }
 
-AppendArgs parse_append_args(Reader& r) {
-  AppendArgs a;
-  r.sp();
-  a.mailbox = mailbox(r);
-  r.sp();
+namespace {
+// One append-message: [SP flag-list] [SP date-time] SP append-data, the leading
+// SP already consumed.
+AppendMessage append_message(Reader& r) {
+  AppendMessage m;
   if (r.peek() == '(') {
-    a.flags = flag_list(r);
+    m.flags = flag_list(r);
     r.sp();
   }
   if (r.peek() == '"') {
     const std::string text = r.quoted();
-    a.internal_date = parse_imap_datetime(text);
-    if (!a.internal_date || !real_calendar_day(text)) bad("invalid date-time");
+    m.internal_date = parse_imap_datetime(text);
+    if (!m.internal_date || !real_calendar_day(text)) bad("invalid date-time");
     r.sp();
   }
   if (r.peek() == '{' || r.peek() == '~') {
     // literal / literal8 (RFC 3516): the Reader reads both once the '~' is gone.
-    a.literal8 = r.try_char('~');
-    a.message = r.literal();
+    m.literal8 = r.try_char('~');
+    m.message = r.literal();
   } else if (r.at_end()) {
     bad("missing message literal");
   } else {
@@ -424,11 +426,45 @@ AppendArgs parse_append_args(Reader& r) {
     r.expect('(');
     if (r.peek() != '~') bad("UTF8 APPEND data must be a literal8 (~{n})");
     r.expect('~');
-    a.message = r.literal();
+    m.message = r.literal();
     r.expect(')');
-    a.utf8 = a.literal8 = true;
+    m.utf8 = m.literal8 = true;
   }
-  if (r.peek() == ' ') bad("only one message per APPEND (MULTIAPPEND is not supported)");
+  return m;
+}
+}  // namespace
+
+AppendArgs parse_append_args(Reader& r) {
+  AppendArgs a;
+  r.sp();
+  a.mailbox = mailbox(r);
+  r.sp();
+  a.messages.push_back(append_message(r));
+  // MULTIAPPEND (RFC 3502): further messages, each after one SP.
+  while (!r.at_end()) {
+    if (a.messages.size() >= kMaxAppendMessages)
+      bad("more than " + std::to_string(kMaxAppendMessages) + " messages in one APPEND");
+    r.sp();
+    a.messages.push_back(append_message(r));
+  }
+  r.end();
+  return a;
+}
+
+ReplaceArgs parse_replace_args(Reader& r, bool uid) {
+  ReplaceArgs a;
+  a.uid = uid;
+  r.sp();
+  // seq-number / uniqueid: one number or '*', no ranges or lists.
+  const std::string text = r.sequence_set_text();
+  if (text.find_first_of(":,$") != std::string::npos) bad("REPLACE takes a single message");
+  auto set = SequenceSet::parse(text);
+  if (!set) bad(uid ? "invalid UID" : "invalid message sequence number");
+  a.target = *set;
+  r.sp();
+  a.mailbox = mailbox(r);
+  r.sp();
+  a.message = append_message(r);
   r.end();
   return a;
 }
@@ -437,7 +473,7 @@ CopyArgs parse_copy_args(Reader& r, bool uid) {
   CopyArgs a;
   a.uid = uid;
   r.sp();
-  a.set = sequence_set(r);
+  a.set = sequence_set(r, "sequence set", true);
   r.sp();
   a.mailbox = mailbox(r);
   r.end();
@@ -448,7 +484,7 @@ FetchArgs parse_fetch_args(Reader& r, bool uid) {
   FetchArgs a;
   a.uid = uid;
   r.sp();
-  a.set = sequence_set(r);
+  a.set = sequence_set(r, "sequence set", true);
   r.sp();
   // Reads up to and including the end; CHANGEDSINCE is a 63-bit number64.
   a.request = parse_fetch(r);
@@ -462,7 +498,7 @@ StoreArgs parse_store_args(Reader& r, bool uid) {
   StoreArgs a;
   a.uid = uid;
   r.sp();
-  a.set = sequence_set(r);
+  a.set = sequence_set(r, "sequence set", true);
   r.sp();
   if (r.try_char('(')) {
     // store-modifiers (RFC 4466); RFC 7162 defines UNCHANGEDSINCE, given once.
@@ -595,7 +631,7 @@ ThreadArgs parse_thread_args(Reader& r, bool uid) {
 UidExpungeArgs parse_uid_expunge_args(Reader& r) {
   UidExpungeArgs a;
   r.sp();
-  a.set = sequence_set(r, "UID set");
+  a.set = sequence_set(r, "UID set", true);
   r.end();
   return a;
 }
@@ -682,6 +718,7 @@ constexpr Entry kParsers[] = {
     {"LOGOUT", plain<parse_no_args>},
     {"ID", plain<parse_id_args>},
     {"STARTTLS", plain<parse_no_args>},
+    {"UNAUTHENTICATE", plain<parse_no_args>},
     {"LOGIN", plain<parse_login_args>},
     {"AUTHENTICATE", plain<parse_authenticate_args>},
     {"ENABLE", plain<parse_enable_args>},
@@ -700,6 +737,8 @@ constexpr Entry kParsers[] = {
     {"UID SORT", with_uid<parse_sort_args, true>},
     {"THREAD", with_uid<parse_thread_args, false>},
     {"UID THREAD", with_uid<parse_thread_args, true>},
+    {"REPLACE", with_uid<parse_replace_args, false>},
+    {"UID REPLACE", with_uid<parse_replace_args, true>},
     {"COPY", with_uid<parse_copy_args, false>},
     {"UID COPY", with_uid<parse_copy_args, true>},
     {"MOVE", with_uid<parse_copy_args, false>},

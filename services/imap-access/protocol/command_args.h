@@ -163,17 +163,34 @@ struct StatusArgs {
   StatusItems items;
 };
 
-// APPEND (RFC 9051 6.3.12; literal8 RFC 3516; UTF8 RFC 6855 3.4). `literal8`
-// records that the message came as ~{n}: binary content, which must not have
+// APPEND (RFC 9051 6.3.12; literal8 RFC 3516; UTF8 RFC 6855 3.4; MULTIAPPEND
+// RFC 3502: several messages in one command, all stored or none). `literal8`
+// records that a message came as ~{n}: binary content, which must not have
 // its line endings converted. `utf8` is the UTF8 (~{n}) form, which needs
 // UTF8=ACCEPT (checked by the handler).
-struct AppendArgs {
-  std::string mailbox;
+struct AppendMessage {
   std::vector<std::string> flags;        // system flags in canonical case
   std::optional<int64_t> internal_date;  // seconds since the epoch
   std::string message;
   bool literal8 = false;
   bool utf8 = false;
+};
+struct AppendArgs {
+  std::string mailbox;
+  std::vector<AppendMessage> messages;  // 1..kMaxAppendMessages
+};
+// Messages in one MULTIAPPEND. Each message is bounded by imap.max_literal (the
+// Receiver refuses a bigger literal before reading it) and all of a command's
+// literal bytes by the shared imap.max_inflight_literals budget.
+inline constexpr size_t kMaxAppendMessages = 1000;
+
+// REPLACE / UID REPLACE (RFC 8508): one message (a number or '*') of the
+// selected mailbox is replaced by a message appended to `mailbox`.
+struct ReplaceArgs {
+  bool uid = false;
+  SequenceSet target;  // exactly one number, or '*'
+  std::string mailbox;
+  AppendMessage message;
 };
 
 // COPY / MOVE and their UID forms.
@@ -269,6 +286,7 @@ ListArgs parse_list_args(Reader& r);
 ListArgs parse_lsub_args(Reader& r);  // reference and one pattern only
 StatusArgs parse_status_args(Reader& r);
 AppendArgs parse_append_args(Reader& r);
+ReplaceArgs parse_replace_args(Reader& r, bool uid);
 CopyArgs parse_copy_args(Reader& r, bool uid);  // COPY, MOVE
 FetchArgs parse_fetch_args(Reader& r, bool uid);
 StoreArgs parse_store_args(Reader& r, bool uid);
@@ -281,7 +299,7 @@ SetQuotaArgs parse_setquota_args(Reader& r);
 NotifyArgs parse_notify_args(Reader& r);
 
 using CommandArgs = std::variant<NoArgs, IdArgs, EnableArgs, LoginArgs, AuthenticateArgs, SelectArgs, MailboxArgs,
-                                 RenameArgs, ListArgs, StatusArgs, AppendArgs, CopyArgs, FetchArgs, StoreArgs,
+                                 RenameArgs, ListArgs, StatusArgs, AppendArgs, ReplaceArgs, CopyArgs, FetchArgs, StoreArgs,
                                  SearchArgs, UidExpungeArgs, QuotaRootArgs, SetQuotaArgs, NotifyArgs, SortArgs,
                                  ThreadArgs>;
 

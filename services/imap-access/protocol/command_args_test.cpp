@@ -284,6 +284,7 @@ TEST(CommandArgs, SelectAndExamine) {
       {"a SELECT \"" + k1024 + "\"", nullptr},
   });
   run_invalid({
+      "a SELECT INBOX (QRESYNC (1 2 $))",  // "$" is a selected mailbox's, not SELECT's
       "a SELECT",
       "a SELECT ",
       "a SELECT INBOX ",
@@ -474,42 +475,60 @@ TEST(CommandArgs, Append) {
       {"a APPEND INBOX {5}\r\nhello",
        [](const AppendArgs& a) {
          EXPECT_EQ(a.mailbox, "INBOX");
-         EXPECT_EQ(a.message, "hello");
-         EXPECT_TRUE(a.flags.empty());
-         EXPECT_FALSE(a.internal_date);
-         EXPECT_FALSE(a.literal8);
-         EXPECT_FALSE(a.utf8);
+         EXPECT_EQ(a.messages.at(0).message, "hello");
+         EXPECT_TRUE(a.messages.at(0).flags.empty());
+         EXPECT_FALSE(a.messages.at(0).internal_date);
+         EXPECT_FALSE(a.messages.at(0).literal8);
+         EXPECT_FALSE(a.messages.at(0).utf8);
        }},
       {"a APPEND INBOX ~{5}\r\nh\0\r\no"s,
        [](const AppendArgs& a) {
-         EXPECT_TRUE(a.literal8);
-         EXPECT_EQ(a.message, std::string("h\0\r\no", 5));
+         EXPECT_TRUE(a.messages.at(0).literal8);
+         EXPECT_EQ(a.messages.at(0).message, std::string("h\0\r\no", 5));
        }},
       {"a append Drafts (\\Seen $Label1 \\draft) \" 1-Jan-2020 00:00:00 +0000\" {5+}\r\nhello",
        [](const AppendArgs& a) {
          EXPECT_EQ(a.mailbox, "Drafts");
-         EXPECT_EQ(a.flags, (std::vector<std::string>{"\\Seen", "$Label1", "\\Draft"}));
-         EXPECT_EQ(a.internal_date, 1577836800);
+         EXPECT_EQ(a.messages.at(0).flags, (std::vector<std::string>{"\\Seen", "$Label1", "\\Draft"}));
+         EXPECT_EQ(a.messages.at(0).internal_date, 1577836800);
        }},
       {"a APPEND INBOX \"01-Jan-2020 01:00:00 +0100\" ~{1+}\r\nx",
        [](const AppendArgs& a) {
-         EXPECT_EQ(a.internal_date, 1577836800);
-         EXPECT_TRUE(a.literal8);
+         EXPECT_EQ(a.messages.at(0).internal_date, 1577836800);
+         EXPECT_TRUE(a.messages.at(0).literal8);
        }},
-      {"a APPEND INBOX () {0}\r\n", [](const AppendArgs& a) { EXPECT_EQ(a.message, ""); }},
+      {"a APPEND INBOX () {0}\r\n", [](const AppendArgs& a) { EXPECT_EQ(a.messages.at(0).message, ""); }},
       {"a APPEND INBOX \"29-Feb-2000 00:00:00 +0000\" {1}\r\nx",  // a leap day
-       [](const AppendArgs& a) { EXPECT_EQ(a.internal_date, 951782400); }},
+       [](const AppendArgs& a) { EXPECT_EQ(a.messages.at(0).internal_date, 951782400); }},
       {"a APPEND INBOX \"31-Dec-2020 23:59:59 +0000\" {1}\r\nx", nullptr},
       {"a APPEND {5}\r\nINBOX {1}\r\nx", [](const AppendArgs& a) { EXPECT_EQ(a.mailbox, "INBOX"); }},
       {"a APPEND INBOX UTF8 (~{3}\r\nabc)",
        [](const AppendArgs& a) {
-         EXPECT_TRUE(a.utf8 && a.literal8);
-         EXPECT_EQ(a.message, "abc");
+         EXPECT_TRUE(a.messages.at(0).utf8 && a.messages.at(0).literal8);
+         EXPECT_EQ(a.messages.at(0).message, "abc");
        }},
-      {"a APPEND INBOX (\\Seen) utf8 (~{3+}\r\nabc)", [](const AppendArgs& a) { EXPECT_TRUE(a.utf8); }},
+      {"a APPEND INBOX (\\Seen) utf8 (~{3+}\r\nabc)", [](const AppendArgs& a) { EXPECT_TRUE(a.messages.at(0).utf8); }},
       {"a APPEND INBOX (" + numbered("k", 256) + ") {1}\r\nx",
-       [](const AppendArgs& a) { EXPECT_EQ(a.flags.size(), 256u); }},
+       [](const AppendArgs& a) { EXPECT_EQ(a.messages.at(0).flags.size(), 256u); }},
       {"a APPEND INBOX (" + std::string(100, 'k') + ") {1}\r\nx", nullptr},
+      // MULTIAPPEND (RFC 3502): each message with its own flags and date.
+      {"a APPEND INBOX {5}\r\nhello (\\Seen) \"01-Jan-2020 01:00:00 +0100\" ~{1+}\r\nx UTF8 (~{2}\r\nyz)",
+       [](const AppendArgs& a) {
+         ASSERT_EQ(a.messages.size(), 3u);
+         EXPECT_EQ(a.messages[0].message, "hello");
+         EXPECT_TRUE(a.messages[0].flags.empty());
+         EXPECT_EQ(a.messages[1].flags, std::vector<std::string>{"\\Seen"});
+         EXPECT_EQ(a.messages[1].internal_date, 1577836800);
+         EXPECT_TRUE(a.messages[1].literal8);
+         EXPECT_TRUE(a.messages[2].utf8);
+         EXPECT_EQ(a.messages[2].message, "yz");
+       }},
+      {"a APPEND INBOX" + [] {
+         std::string s;
+         for (int i = 0; i < 1000; ++i) s += " {1}\r\nx";
+         return s;
+       }(),
+       [](const AppendArgs& a) { EXPECT_EQ(a.messages.size(), 1000u); }},
   });
   run_invalid({
       "a APPEND",
@@ -518,7 +537,13 @@ TEST(CommandArgs, Append) {
       "a APPEND INBOX {5}\r\nhel",
       "a APPEND INBOX {5}\r\nhello ",
       "a APPEND INBOX {5}\r\nhello x",
-      "a APPEND INBOX {5}\r\nhello {1}\r\nx",  // MULTIAPPEND
+      "a APPEND INBOX {5}\r\nhello  {1}\r\nx",
+      "a APPEND INBOX {5}\r\nhello (){1}\r\nx",  // no SP after the flag list of the second
+      "a APPEND INBOX" + [] {
+        std::string s;
+        for (int i = 0; i < 1001; ++i) s += " {1}\r\nx";
+        return s;
+      }(),
       "a APPEND INBOX {5}",
       "a APPEND INBOX (\\Recent) {1}\r\nx",
       "a APPEND INBOX (\\*) {1}\r\nx",
@@ -552,6 +577,30 @@ TEST(CommandArgs, Append) {
   });
 }
 
+TEST(CommandArgs, Replace) {
+  run_valid<ReplaceArgs>({
+      {"a REPLACE 4 Drafts (\\Seen \\Draft) {5}\r\nhello",
+       [](const ReplaceArgs& a) {
+         EXPECT_FALSE(a.uid);
+         EXPECT_EQ(text(a.target), "4");
+         EXPECT_EQ(a.mailbox, "Drafts");
+         EXPECT_EQ(a.message.flags, (std::vector<std::string>{"\\Seen", "\\Draft"}));
+         EXPECT_EQ(a.message.message, "hello");
+       }},
+      {"a UID REPLACE * INBOX \"01-Jan-2020 00:00:00 +0000\" ~{1+}\r\nx",
+       [](const ReplaceArgs& a) {
+         EXPECT_TRUE(a.uid);
+         EXPECT_EQ(text(a.target), "*");
+         EXPECT_EQ(a.message.internal_date, 1577836800);
+         EXPECT_TRUE(a.message.literal8);
+       }},
+  });
+  run_invalid({"a REPLACE", "a REPLACE 1", "a REPLACE 1 Drafts", "a REPLACE 1:2 Drafts {1}\r\nx",
+               "a REPLACE 1,2 Drafts {1}\r\nx", "a REPLACE 0 Drafts {1}\r\nx", "a REPLACE $ Drafts {1}\r\nx",
+               "a REPLACE 1 Drafts {1}\r\nx {1}\r\ny", "a REPLACE 1 Drafts (\\Recent) {1}\r\nx",
+               "a UID REPLACE x Drafts {1}\r\nx"});
+}
+
 TEST(CommandArgs, CopyAndMove) {
   run_valid<CopyArgs>({
       {"a COPY 1:3,5 Trash",
@@ -568,11 +617,22 @@ TEST(CommandArgs, CopyAndMove) {
        }},
       {"a uid copy 4294967295 x", [](const CopyArgs& a) { EXPECT_TRUE(a.uid); }},
       {"a move 5:2 x", [](const CopyArgs& a) { EXPECT_EQ(text(a.set), "2:5"); }},
+      // SEARCHRES (RFC 5182): "$", alone or among the items.
+      {"a COPY $ Trash",
+       [](const CopyArgs& a) {
+         EXPECT_TRUE(a.set.saved());
+         EXPECT_EQ(text(a.set), "");
+       }},
+      {"a UID MOVE 1:2,$ Trash",
+       [](const CopyArgs& a) {
+         EXPECT_TRUE(a.set.saved());
+         EXPECT_EQ(text(a.set), "1:2");
+       }},
   });
   for (const char* cmd : {"COPY", "MOVE", "UID COPY", "UID MOVE"}) {
     const std::string c = std::string("a ") + cmd;
     run_invalid({c, c + " ", c + " 1", c + " 1 ", c + " Trash", c + " 0 Trash", c + " 1:0 Trash",
-                 c + " 4294967296 Trash", c + " 1:2 Trash x", c + " $ Trash", c + " 1,,2 Trash", c + " 1: Trash",
+                 c + " 4294967296 Trash", c + " 1:2 Trash x", c + " $:3 Trash", c + " $$ Trash", c + " 1,,2 Trash", c + " 1: Trash",
                  c + " (1) Trash", c + " 1 " + k1025});
   }
 }
@@ -957,9 +1017,9 @@ TEST(CommandArgs, ThroughTheReceiver) {
     }
     ASSERT_EQ(commands.size(), 3u) << split;
     auto append = parse_as<AppendArgs>(commands[0]);
-    EXPECT_TRUE(append.literal8);
-    EXPECT_EQ(append.message, std::string("x\r\n\0y\r\n", 7));
-    EXPECT_EQ(append.flags, std::vector<std::string>{"\\Seen"});
+    EXPECT_TRUE(append.messages.at(0).literal8);
+    EXPECT_EQ(append.messages.at(0).message, std::string("x\r\n\0y\r\n", 7));
+    EXPECT_EQ(append.messages.at(0).flags, std::vector<std::string>{"\\Seen"});
     auto login = parse_as<LoginArgs>(commands[1]);
     EXPECT_EQ(login.userid, "user");
     EXPECT_EQ(login.password, "pass");

@@ -60,7 +60,7 @@ struct Parser {
     }
     if ((r.peek() >= '0' && r.peek() <= '9') || r.peek() == '*' || r.peek() == '$') {
       k.kind = SearchKey::kSeqSet;
-      k.set = SequenceSet::parse(r.sequence_set_text());
+      k.set = SequenceSet::parse(r.sequence_set_text(), true);
       if (!k.set) r.fail("invalid sequence set");
       return k;
     }
@@ -175,7 +175,7 @@ struct Parser {
     if (name == "UID") {
       r.sp();
       k.kind = SearchKey::kUidSet;
-      k.set = SequenceSet::parse(r.sequence_set_text());
+      k.set = SequenceSet::parse(r.sequence_set_text(), true);
       if (!k.set) r.fail("invalid UID set");
       return k;
     }
@@ -236,16 +236,17 @@ SearchRequest parse_search(Reader& r) {
     r.expect('(');
     req.esearch = true;
     while (!r.try_char(')')) {
-      if (req.ret_min || req.ret_max || req.ret_count || req.ret_all) r.sp();
+      if (req.ret_min || req.ret_max || req.ret_count || req.ret_all || req.ret_save) r.sp();
       std::string opt = to_upper(r.atom());
       if (opt == "MIN") req.ret_min = true;
       else if (opt == "MAX") req.ret_max = true;
       else if (opt == "COUNT") req.ret_count = true;
       else if (opt == "ALL") req.ret_all = true;
-      else if (opt == "SAVE") r.fail("SEARCHRES is not supported");
+      else if (opt == "SAVE") req.ret_save = true;  // SEARCHRES (RFC 5182)
       else r.fail("unknown RETURN option " + opt);
     }
-    if (!(req.ret_min || req.ret_max || req.ret_count || req.ret_all)) req.ret_all = true;  // RFC 4731: () = ALL
+    // RFC 4731: () = ALL. RFC 5182 2.1: SAVE alone asks for no ESEARCH response.
+    if (!(req.ret_min || req.ret_max || req.ret_count || req.ret_all || req.ret_save)) req.ret_all = true;
     r.sp();
   }
   if (iequals(r.rest().substr(0, 8), "CHARSET ")) {

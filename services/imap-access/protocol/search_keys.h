@@ -44,6 +44,7 @@ struct SearchRequest {
   std::string charset = "US-ASCII";
   bool esearch = false;  // RETURN (...) given
   bool ret_min = false, ret_max = false, ret_count = false, ret_all = false;
+  bool ret_save = false;  // SEARCHRES (RFC 5182): keep the result for "$"
 };
 
 // Throws SyntaxError. Limits nesting depth and the number of keys.

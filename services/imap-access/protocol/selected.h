@@ -31,6 +31,11 @@ class SelectedMailbox {
   // \Recent (IMAP4rev1 only, RFC 3501 2.3.2) is shown in FLAGS and counted in
   // RECENT responses; false after ENABLE IMAP4rev2, which has no \Recent.
   bool show_recent = true;
+  // SEARCHRES (RFC 5182): the UIDs the last SEARCH RETURN (SAVE) found, what
+  // "$" stands for. UIDs, so it needs no update when messages are expunged: a
+  // UID no longer in the view is simply not selected. A new SELECT starts a
+  // new view and so an empty result.
+  std::vector<uint32_t> saved_uids;
 
   // Shares the snapshot until the view must change.
   void load(std::shared_ptr<const mailstore::MailboxIndex> index);

@@ -18,13 +18,20 @@ std::optional<uint32_t> parse_number(std::string_view s) {
 }
 }  // namespace
 
-std::optional<SequenceSet> SequenceSet::parse(std::string_view text) {
+std::optional<SequenceSet> SequenceSet::parse(std::string_view text, bool allow_saved) {
   SequenceSet set;
   if (text.empty()) return std::nullopt;
   size_t start = 0;
   for (;;) {
     size_t comma = text.find(',', start);
     std::string_view item = text.substr(start, comma == std::string_view::npos ? text.npos : comma - start);
+    if (item == "$") {
+      if (!allow_saved) return std::nullopt;
+      set.saved_ = true;
+      if (comma == std::string_view::npos) break;
+      start = comma + 1;
+      continue;
+    }
     size_t colon = item.find(':');
     auto a = parse_number(item.substr(0, colon));
     if (!a) return std::nullopt;
