@@ -145,6 +145,17 @@ def test_esort(wire, five):
     assert r.untagged == [b'* ESEARCH (TAG "w%d")' % wire.n]
 
 
+def test_sort_return_save_feeds_dollar(wire, five):
+    """SEARCHRES (RFC 5182) with ESORT: the saved result is a set for "$"."""
+    r = wire.ok("SORT RETURN (SAVE) (DATE) UTF-8 UNSEEN")
+    assert r.untagged == []
+    assert wire.ok("UID SEARCH $").untagged == [b"* SEARCH 1 3 5"]
+    assert wire.ok("SORT (REVERSE DATE) UTF-8 $").untagged == [b"* SORT 1 5 3"]
+    assert wire.ok("THREAD ORDEREDSUBJECT UTF-8 $").untagged == [b"* THREAD (3 5)(1)"]
+    assert wire.run("SORT RETURN (SAVE) (DATE) KOI8-R ALL").no
+    assert wire.ok("UID SEARCH $").untagged == [b"* SEARCH"]
+
+
 @pytest.fixture
 def ninety_six(wire):
     """RFC 5256 section 4's example answer, (2)(3 6 (4 23)(44 7 96)): 96
@@ -208,7 +219,7 @@ def test_thread_subjects_dummies_and_sequence_numbers(wire):
 def test_errors(wire, five):
     for bad in ("SORT", "SORT ()", "SORT (FOO) UTF-8 ALL", "SORT (DATE) UTF-8", "SORT DATE UTF-8 ALL",
                 "SORT (REVERSE) UTF-8 ALL", "SORT (DATE) UTF-8 FOO", "SORT RETURN (PARTIAL 1:5) (DATE) UTF-8 ALL",
-                "SORT RETURN (SAVE) (DATE) UTF-8 ALL", "SORT (" + " ".join(["DATE"] * 33) + ") UTF-8 ALL",
+"SORT (" + " ".join(["DATE"] * 33) + ") UTF-8 ALL",
                 "THREAD FOO UTF-8 ALL", "THREAD REFERENCES UTF-8", "THREAD (REFERENCES) UTF-8 ALL"):
         r = wire.run(bad)
         assert r.bad, (bad, r.status)

@@ -148,8 +148,6 @@ bool uses_modseq(const SearchKey& k) {
   return false;
 }
 
-}  // namespace
-
 // RFC 5182 2.1: a SEARCH that asked to SAVE and failed leaves "$" empty. A
 // command that does not parse never got as far as knowing its options, so
 // this looks for SAVE in its RETURN list.

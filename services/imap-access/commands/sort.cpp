@@ -10,6 +10,7 @@
 #include "services/imap-access/protocol/search_keys.h"
 
 #include <algorithm>
+#include <string_view>
 
 namespace postline::imap {
 
@@ -94,9 +95,19 @@ struct ThreadRenderer {
 }  // namespace
 
 asio::awaitable<Result> cmd_sort(Context& ctx) {
-  SortArgs a = parse_sort_args(ctx.args, ctx.uid);
-  if (!supported_charset(a.charset)) co_return Result::no("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)");
   auto& sel = *ctx.session.selected;
+  SortArgs a;
+  const std::string_view args_text = ctx.args.rest();
+  try {
+    a = parse_sort_args(ctx.args, ctx.uid);
+  } catch (const SyntaxError&) {
+    if (asks_to_save(args_text)) sel.saved_uids.clear();
+    throw;
+  }
+  if (!supported_charset(a.charset)) {
+    if (a.ret_save) sel.saved_uids.clear();
+    co_return Result::no("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)");
+  }
   const bool modseq = uses_modseq(a.key);
   if (modseq) enable_condstore(ctx);
   std::vector<uint32_t> results;
@@ -113,6 +124,25 @@ asio::awaitable<Result> cmd_sort(Context& ctx) {
       results.push_back(ctx.uid ? uid : msn);
       max_modseq = std::max(max_modseq, sel.modseq_at(msn));
     }
+  }
+  if (a.ret_save) {
+    // SEARCHRES (RFC 5182 2.4): with MIN and/or MAX but neither ALL nor COUNT
+    // only those (here: the first and the last in sort order) are saved,
+    // otherwise the whole result; "$" is a set, so the order goes.
+    std::vector<uint32_t> keep;
+    if ((a.ret_min || a.ret_max) && !a.ret_all && !a.ret_count) {
+      if (!results.empty()) {
+        if (a.ret_min) keep.push_back(results.front());
+        if (a.ret_max && (keep.empty() || results.back() != keep.front())) keep.push_back(results.back());
+      }
+    } else {
+      keep = results;
+    }
+    sel.saved_uids.clear();
+    for (uint32_t n : keep) sel.saved_uids.push_back(ctx.uid ? n : sel.uid_at(n));
+    std::sort(sel.saved_uids.begin(), sel.saved_uids.end());
+    if (!a.ret_min && !a.ret_max && !a.ret_count && !a.ret_all)
+      co_return Result::ok(ctx.uid ? "UID SORT completed" : "SORT completed");  // SAVE alone: nothing is sent
   }
   if (a.esort) {
     // RFC 5267 4.2: MIN and MAX are the first and the last in sort order.

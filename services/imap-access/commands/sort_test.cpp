@@ -76,6 +76,25 @@ TEST_F(Sort, Esort) {
             "* ESEARCH (TAG \"c\") COUNT 0\r\nc OK SORT completed\r\n");
 }
 
+// SEARCHRES (RFC 5182): SORT RETURN (SAVE) keeps the result as "$" (a set),
+// which later SORT, THREAD and FETCH use; a failed SORT with SAVE empties it.
+TEST_F(Sort, SaveKeepsTheResultForDollar) {
+  EXPECT_EQ(h.run("a SORT RETURN (SAVE) (DATE) UTF-8 UNSEEN"), "a OK SORT completed\r\n");
+  EXPECT_EQ(h.run("b UID SEARCH $"), "* SEARCH 1 3 5\r\nb OK UID SEARCH completed\r\n");
+  EXPECT_EQ(h.run("c SORT (REVERSE DATE) UTF-8 $"), "* SORT 1 5 3\r\nc OK SORT completed\r\n");
+  EXPECT_EQ(h.run("d THREAD ORDEREDSUBJECT UTF-8 $"), "* THREAD (3 5)(1)\r\nd OK THREAD completed\r\n");
+  // With MIN alone only the first in sort order is saved.
+  EXPECT_EQ(h.run("e SORT RETURN (SAVE MIN) (DATE) UTF-8 ALL"),
+            "* ESEARCH (TAG \"e\") MIN 2\r\ne OK SORT completed\r\n");
+  EXPECT_EQ(h.run("f UID SEARCH $"), "* SEARCH 2\r\nf OK UID SEARCH completed\r\n");
+  EXPECT_EQ(h.run("g SORT RETURN (SAVE) (DATE) KOI8-R ALL"),
+            "g NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset\r\n");
+  EXPECT_EQ(h.run("h UID SEARCH $"), "* SEARCH\r\nh OK UID SEARCH completed\r\n");
+  h.run("i SORT RETURN (SAVE) (DATE) UTF-8 ALL");
+  EXPECT_EQ(h.run("j SORT RETURN (SAVE) (FOO) UTF-8 ALL").rfind("j BAD ", 0), 0u);
+  EXPECT_EQ(h.run("k UID SEARCH $"), "* SEARCH\r\nk OK UID SEARCH completed\r\n");
+}
+
 TEST_F(Sort, ModseqIsReported) {
   EXPECT_EQ(h.run("a SORT (DATE) UTF-8 MODSEQ 1"),
             "* OK [HIGHESTMODSEQ 6] Highest\r\n* SORT 2 4 3 5 1 (MODSEQ 6)\r\na OK SORT completed\r\n");
@@ -91,7 +110,7 @@ TEST_F(Sort, BadArgumentsAndCharsets) {
   for (const std::string& bad : std::vector<std::string>{"a SORT", "a SORT ()", "a SORT (FOO) UTF-8 ALL", "a SORT (DATE) UTF-8", "a SORT (DATE)", "a SORT DATE UTF-8 ALL",
         "a SORT (REVERSE) UTF-8 ALL", "a SORT (REVERSE REVERSE DATE) UTF-8 ALL", "a SORT (DATE) UTF-8 ALL )",
         "a SORT (DATE ) UTF-8 ALL", "a SORT RETURN (PARTIAL 1:5) (DATE) UTF-8 ALL",
-        "a SORT RETURN (SAVE) (DATE) UTF-8 ALL", "a SORT RETURN (DATE) UTF-8 ALL", "a SORT (DATE) UTF-8 FOO",
+"a SORT RETURN (DATE) UTF-8 ALL", "a SORT (DATE) UTF-8 FOO",
         many}) {
     const std::string r = h.run(bad);
     EXPECT_EQ(r.rfind("a BAD ", 0), 0u) << bad << " -> " << r;

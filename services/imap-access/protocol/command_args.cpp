@@ -578,10 +578,11 @@ SortArgs parse_sort_args(Reader& r, bool uid) {
       else if (opt == "MAX") a.ret_max = true;
       else if (opt == "COUNT") a.ret_count = true;
       else if (opt == "ALL") a.ret_all = true;
-      else if (opt == "SAVE") bad("SEARCHRES is not supported");
+      else if (opt == "SAVE") a.ret_save = true;  // SEARCHRES (RFC 5182)
       else bad("unsupported RETURN option " + opt);
     }
-    if (!(a.ret_min || a.ret_max || a.ret_count || a.ret_all)) a.ret_all = true;  // RFC 4731 3.1: () is ALL
+    // RFC 4731 3.1: () is ALL; RFC 5182 2.1: SAVE alone asks for no ESEARCH response.
+    if (!(a.ret_min || a.ret_max || a.ret_count || a.ret_all || a.ret_save)) a.ret_all = true;
     r.sp();
   }
   // sort-criteria = "(" sort-criterion *(SP sort-criterion) ")"

@@ -226,8 +226,8 @@ struct SearchArgs {
 };
 
 // SORT and UID SORT (RFC 5256 3, SORT=DISPLAY RFC 5957, ESORT RFC 5267 4:
-// RETURN with MIN MAX COUNT ALL; PARTIAL and CONTEXT are not offered, SAVE
-// needs SEARCHRES). The charset is upper-cased but not checked (the handler
+// RETURN with MIN MAX COUNT ALL, and SAVE of SEARCHRES (RFC 5182); PARTIAL
+// and CONTEXT are not offered). The charset is upper-cased but not checked (the handler
 // answers NO [BADCHARSET]).
 struct SortArgs {
   bool uid = false;
@@ -235,7 +235,7 @@ struct SortArgs {
   std::string charset;
   SearchKey key;  // kAnd of the keys
   bool esort = false;  // RETURN (...) given: the answer is ESEARCH
-  bool ret_min = false, ret_max = false, ret_count = false, ret_all = false;
+  bool ret_min = false, ret_max = false, ret_count = false, ret_all = false, ret_save = false;
 };
 
 // THREAD and UID THREAD (RFC 5256 3): ORDEREDSUBJECT or REFERENCES.

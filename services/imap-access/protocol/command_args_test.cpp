@@ -778,13 +778,14 @@ TEST(CommandArgs, Sort) {
          EXPECT_TRUE(a.ret_min && a.ret_max && a.ret_count && a.ret_all);
        }},
       {"a SORT RETURN () (DATE) UTF-8 ALL", [](const SortArgs& a) { EXPECT_TRUE(a.esort && a.ret_all && !a.ret_min); }},
+      {"a SORT RETURN (SAVE) (DATE) UTF-8 ALL", [](const SortArgs& a) { EXPECT_TRUE(a.ret_save && !a.ret_all); }},
       {"a SORT (" + repeat("DATE", kMaxSortCriteria) + ") UTF-8 ALL", nullptr},
   });
   run_invalid({"a SORT", "a SORT ", "a SORT ()", "a SORT (DATE)", "a SORT (DATE) UTF-8", "a SORT (DATE) UTF-8 ",
                "a SORT (DATE)UTF-8 ALL", "a SORT DATE UTF-8 ALL", "a SORT (FOO) UTF-8 ALL", "a SORT (REVERSE) UTF-8 ALL",
                "a SORT (REVERSE REVERSE DATE) UTF-8 ALL", "a SORT (DATE  SUBJECT) UTF-8 ALL",
                "a SORT (DATE) \"\" ALL", "a SORT (DATE) UTF-8 FOO", "a SORT RETURN (PARTIAL 1:10) (DATE) UTF-8 ALL",
-               "a SORT RETURN (SAVE) (DATE) UTF-8 ALL", "a SORT RETURN (MIN (DATE) UTF-8 ALL",
+"a SORT RETURN (MIN (DATE) UTF-8 ALL",
                "a SORT RETURN (DATE) UTF-8 ALL", "a SORT RETURN(MIN) (DATE) UTF-8 ALL",
                "a SORT (" + repeat("DATE", kMaxSortCriteria + 1) + ") UTF-8 ALL",
                "a SORT (DATE) UTF-8 " + repeat("(", 40) + "ALL" + repeat(")", 40),
