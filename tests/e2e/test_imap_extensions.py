@@ -1,6 +1,7 @@
 """IMAP extensions added for issue 15, each on the wire through a real socket
 against a real imapd: MULTIAPPEND (RFC 3502), REPLACE (RFC 8508),
-UNAUTHENTICATE (RFC 8437), WITHIN (RFC 5032); and MOVE within the selected
+UNAUTHENTICATE (RFC 8437), WITHIN (RFC 5032), CATENATE (RFC 4469), SEARCHRES
+(RFC 5182); and MOVE within the selected
 mailbox reporting its EXPUNGEs and EXISTS with the command (issue 15 item 8)."""
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ def capabilities(c: Wire) -> list[bytes]:
 
 def test_capabilities_are_advertised(wire):
     caps = capabilities(wire)
-    for cap in (b"MULTIAPPEND", b"REPLACE", b"UNAUTHENTICATE", b"WITHIN", b"LITERAL+"):
+    for cap in (b"MULTIAPPEND", b"CATENATE", b"REPLACE", b"UNAUTHENTICATE", b"WITHIN", b"SEARCHRES", b"LITERAL+"):
         assert cap in caps
 
 
@@ -128,6 +129,60 @@ def test_multiappend_into_the_selected_mailbox_reports_exists(wire):
     r = raw(wire, b"APPEND " + box.encode() + b" " + nonsync(message("x")) + b" " + nonsync(message("y")))
     assert r.ok, r.status
     assert b"* 2 EXISTS" in r.untagged
+
+
+# ------------------------------------------------------------------ CATENATE
+
+
+FORWARD = (b"From: a@example.test\r\nSubject: with attachment\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/mixed; boundary=xx\r\n\r\n"
+           b"--xx\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+           b"--xx\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           b"AAECAw==\r\n--xx--\r\n")
+
+
+def test_catenate_builds_a_message_from_urls_and_text(wire):
+    """RFC 4469 5's use: a new draft from the old one's header and attachment."""
+    box = fresh_mailbox(wire, "ext-catenate")
+    wire.ok(f"APPEND {box}", literal=FORWARD)
+    uv = uidvalidity(wire, box)
+    new_text = b"\r\n--xx\r\nContent-Type: text/plain\r\n\r\nnew text\r\n--xx\r\n"
+    r = raw(wire, b"APPEND " + box.encode() + b" (\\Seen \\Draft) CATENATE (URL \"/" + box.encode() +
+            b";UIDVALIDITY=%d/;UID=1/;section=HEADER\" TEXT " % uv + nonsync(new_text) +
+            b" URL \"/" + box.encode() + b"/;UID=1/;SECTION=2.MIME\" URL \"/" + box.encode() +
+            b"/;UID=1/;SECTION=2\" TEXT " + nonsync(b"\r\n--xx--\r\n") + b")")
+    assert r.ok, r.status
+    assert b"[APPENDUID %d 2]" % uv in r.status
+    wire.ok(f"EXAMINE {box}")
+    r = wire.ok("UID FETCH 2 (BODY.PEEK[] BINARY.PEEK[2] FLAGS)")
+    header = FORWARD[:FORWARD.index(b"\r\n\r\n") + 4]
+    expected = (header + new_text + b"Content-Type: application/octet-stream\r\n"
+                b"Content-Transfer-Encoding: base64\r\n\r\nAAECAw==\r\n--xx--\r\n")
+    assert r.literals[0] == expected
+    assert r.literals[1] == b"\x00\x01\x02\x03"
+    assert b"\\Draft" in r.untagged[0]
+
+
+def test_catenate_bad_urls_store_nothing(platform, wire):
+    box = fresh_mailbox(wire, "ext-catenate-bad")
+    wire.ok(f"APPEND {box}", literal=FORWARD)
+    for url in (f"/{box};UIDVALIDITY=1/;UID=1", f"/{box}/;UID=9", "/ext-catenate-none/;UID=1",
+                f"imap://{OTHER}@localhost/{box}/;UID=1", f"/{box}/;UID=1/;URLAUTH=anonymous:internal:00"):
+        r = raw(wire, b"APPEND " + box.encode() + b" CATENATE (TEXT {1+}\r\nx URL \"" + url.encode() + b"\")")
+        assert r.no and b"[BADURL \"" + url.encode() + b"\"]" in r.status, (url, r.status)
+    # MULTIAPPEND with one bad CATENATE: none of them.
+    r = raw(wire, b"APPEND " + box.encode() + b" " + nonsync(message("fine")) + b" CATENATE (URL \"/" +
+            box.encode() + b"/;UID=9\")")
+    assert r.no
+    assert b"MESSAGES 1" in wire.ok(f"STATUS {box} (MESSAGES)").untagged[0]
+    # Another user cannot reach this user's messages through a URL.
+    c = Wire(platform.ports["imap"])
+    try:
+        c.login(OTHER, OTHER_PASSWORD)
+        r = raw(c, b"APPEND INBOX CATENATE (URL \"/" + box.encode() + b"/;UID=1\")")
+        assert r.no and b"BADURL" in r.status
+    finally:
+        c.close()
 
 
 # ------------------------------------------------------------------ REPLACE
@@ -221,6 +276,31 @@ def test_unauthenticate_wrong_password_afterwards_fails(platform, accounts):
         assert c.run("LIST \"\" \"*\"").bad
     finally:
         c.close()
+
+
+# ------------------------------------------------------------------ SEARCHRES
+
+
+def test_searchres_dollar_across_commands(wire):
+    box = fresh_mailbox(wire, "ext-searchres")
+    for i in range(5):
+        wire.ok(f"APPEND {box}" + (" (\\Flagged)" if i % 2 == 0 else ""), literal=message(f"s{i}"))
+    wire.ok(f"SELECT {box}")
+    r = wire.ok("SEARCH RETURN (SAVE) FLAGGED")
+    assert r.untagged == []  # SAVE alone: nothing sent (RFC 5182 2.1)
+    r = wire.ok("FETCH $ (UID)")
+    assert [re.search(rb"UID (\d+)", u).group(1) for u in r.untagged] == [b"1", b"3", b"5"]
+    wire.ok("STORE $ +FLAGS.SILENT (\\Deleted)")
+    # Pipelined as RFC 5182 3 shows: SEARCH SAVE then MOVE $ in one write.
+    wire.sock.sendall(b"p1 UID SEARCH RETURN (SAVE) DELETED\r\np2 UID MOVE $ INBOX\r\n")
+    lines = []
+    while not any(l.startswith(b"p2 ") for l in lines):
+        lines.append(wire.f.readline())
+    assert lines[0].startswith(b"p1 OK"), lines
+    assert lines[-1].startswith(b"p2 OK"), lines
+    assert sum(1 for l in lines if l.endswith(b" EXPUNGE\r\n")) == 3
+    assert wire.ok("SEARCH ALL").untagged == [b"* SEARCH 1 2"]
+    assert wire.run("SELECT INBOX (QRESYNC (1 1 $))").bad
 
 
 # ------------------------------------------------------------------ WITHIN

@@ -112,6 +112,40 @@ TEST_F(Append, ReplaceRefusals) {
   EXPECT_EQ(h.store().status(h.user_id(), {"Drafts"}).at(0).messages, 1);
 }
 
+// CATENATE (RFC 4469): a new message from TEXT literals and URLs of the
+// user's own messages (header, a section, a partial), one APPEND.
+TEST_F(Append, CatenateBuildsTheMessageFromUrlsAndText) {
+  const std::string original =
+      "From: a@example.test\r\nSubject: draft\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+      "--b\r\nContent-Type: text/plain\r\n\r\nthe text\r\n"
+      "--b\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.4\r\n--b--\r\n";
+  h.run("a APPEND Drafts " + lit(original));
+  const std::string v = uv("Drafts");
+  const std::string header = original.substr(0, original.find("\r\n\r\n") + 4);
+  const std::string r = h.run("b APPEND Drafts (\\Seen) CATENATE (URL \"/Drafts;UIDVALIDITY=" + v +
+                              "/;UID=1/;section=HEADER\" TEXT " + lit("--b\r\n") + " URL \"/Drafts/;UID=1/;SECTION=2.MIME\"" +
+                              " URL \"/Drafts/;UID=1/;SECTION=2\" TEXT " + lit("\r\n--b--\r\n") +
+                              " URL \"/Drafts/;UID=1/;SECTION=1/;PARTIAL=4.4\")");
+  EXPECT_EQ(r, "b OK [APPENDUID " + v + " 2] APPEND completed\r\n");
+  EXPECT_EQ(stored("Drafts", 2), header + "--b\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.4\r\n--b--\r\ntext");
+}
+
+// RFC 4469 5: a URL that names nothing (stale UIDVALIDITY, no such message or
+// mailbox, another user's, not a message URL) is NO [BADURL url]; nothing stored.
+TEST_F(Append, CatenateRefusesUnusableUrls) {
+  h.run("a APPEND Drafts " + lit(kExample));
+  const std::string v = uv("Drafts");
+  for (const std::string& url : {"/Drafts;UIDVALIDITY=1/;UID=1", "/Drafts/;UID=2", "/Nope/;UID=1",
+                                 "imap://someone.else@example.test/Drafts/;UID=1", "/Drafts",
+                                 "/Drafts/;UID=1/;SECTION=NOT-A-SECTION"}) {
+    EXPECT_EQ(h.run("b APPEND Drafts CATENATE (TEXT {1}\r\nx URL \"" + url + "\")"),
+              "b NO [BADURL \"" + url + "\"] Unusable CATENATE URL\r\n");
+  }
+  EXPECT_EQ(h.store().status(h.user_id(), {"Drafts"}).at(0).messages, 1);
+  EXPECT_NE(h.run("c CAPABILITY").find(" CATENATE"), std::string::npos);
+}
+
 TEST_F(Append, FlagsAndInternalDate) {
   h.run("a APPEND INBOX (\\Flagged $Todo \\draft) \" 7-Feb-1994 21:52:25 -0800\" " + lit(kExample));
   ASSERT_EQ(h.last().status, Status::kOk);

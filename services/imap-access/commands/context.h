@@ -116,7 +116,9 @@ struct Result {
 };
 
 // Connection-level effects a handler asks for (performed by the server loop).
-enum class Effect { kNone, kStartTls, kIdle, kClose };
+// kCompress: after the tagged OK (sent uncompressed) both directions are
+// DEFLATE (RFC 4978).
+enum class Effect { kNone, kStartTls, kIdle, kClose, kCompress };
 
 // A failure the client did not cause and can retry (database down): NO [UNAVAILABLE].
 class Unavailable : public std::runtime_error {

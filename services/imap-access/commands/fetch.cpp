@@ -832,4 +832,23 @@ asio::awaitable<Result> cmd_fetch(Context& ctx) {
   co_return Result::ok(ctx.uid ? "UID FETCH completed" : "FETCH completed");
 }
 
+std::optional<std::string> read_message_section(mailstore::MailStore& st, int64_t user, int64_t mailbox, uint32_t uid,
+                                                const std::string& section, std::optional<uint64_t> offset,
+                                                std::optional<uint64_t> length) {
+  auto records = st.read_messages(user, mailbox, {uid}, mailstore::kFieldSize | mailstore::kFieldBlob |
+                                                            mailstore::kFieldStructure | mailstore::kFieldHeader);
+  if (records.empty()) return std::nullopt;
+  std::optional<mime::Section> sec;
+  if (!section.empty()) {
+    sec = mime::parse_section(section);
+    if (!sec) return std::nullopt;
+  }
+  MessageRenderer m(st, user, mailbox, records[0]);
+  m.render(nullptr);  // read what it needs itself, now
+  auto bytes = m.section(section, sec);
+  if (!bytes || !offset) return bytes;
+  const uint64_t begin = std::min<uint64_t>(*offset, bytes->size());
+  return bytes->substr(begin, length ? *length : bytes->size());
+}
+
 }  // namespace postline::imap

@@ -247,6 +247,10 @@ asio::awaitable<Result> cmd_unauthenticate(Context& ctx) {
 asio::awaitable<Result> cmd_starttls(Context& ctx) {
   parse_no_args(ctx.args);
   if (ctx.session.tls) co_return Result::bad("TLS is already active");
+  // The stack is IMAP -> deflate -> TLS (RFC 4978 4); TLS under a running
+  // deflate stream cannot be set up. The command table already refuses
+  // STARTTLS once logged in, where COMPRESS is allowed; this keeps it so.
+  if (ctx.session.compressed) co_return Result::bad("STARTTLS is not possible after COMPRESS");
   if (!ctx.services.tls_context) co_return Result::no("TLS is not configured");
   ctx.effect = Effect::kStartTls;
   co_return Result::ok("Begin TLS negotiation now");

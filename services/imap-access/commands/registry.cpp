@@ -53,6 +53,7 @@ const CommandSpec kCommands[] = {
     {"GETQUOTAROOT", cmd_getquotaroot, kAuthOrSelected, false},
     {"GETQUOTA", cmd_getquota, kAuthOrSelected, false},
     {"SETQUOTA", cmd_setquota, kAuthOrSelected, false},
+    {"COMPRESS", cmd_compress, kAuthOrSelected, false},
 };
 }  // namespace
 

@@ -43,6 +43,13 @@ asio::awaitable<void> sync_selected(Context& ctx, bool allow_expunge);
 // HIGHESTMODSEQ.
 void enable_condstore(Context& ctx);
 
+// fetch.cpp: BODY[section]<offset.length> of one message, read on the calling
+// (database) thread: what CATENATE's URLs (RFC 4469) name. nullopt: no such
+// message, or a section that does not parse (RFC 5092 isection = BODY's).
+std::optional<std::string> read_message_section(mailstore::MailStore& st, int64_t user, int64_t mailbox, uint32_t uid,
+                                                const std::string& section, std::optional<uint64_t> offset,
+                                                std::optional<uint64_t> length);
+
 // Handlers, by family.
 asio::awaitable<Result> cmd_capability(Context&);  // any_state.cpp
 asio::awaitable<Result> cmd_noop(Context&);
@@ -88,6 +95,7 @@ asio::awaitable<Result> cmd_getquotaroot(Context&);  // quota.cpp
 asio::awaitable<Result> cmd_getquota(Context&);
 asio::awaitable<Result> cmd_setquota(Context&);
 asio::awaitable<Result> cmd_notify(Context&);  // notify.cpp
+asio::awaitable<Result> cmd_compress(Context&);  // compress.cpp
 // NOTIFY's untagged responses, shared with the connection loop that pushes them.
 std::string notify_status_line(const SessionState& s, const mailstore::MailboxStatus& st);
 // Reads the named mailboxes' status in one transaction and sends a STATUS line

@@ -82,6 +82,13 @@ void check(const CommandArgs& parsed) {
           for (const auto& m : a.messages) {
             require_flags(m.flags);
             require(!m.utf8 || m.literal8);
+            require(m.catenate.size() <= kMaxCatenateParts);
+            for (const auto& part : m.catenate) {
+              if (!part.is_url) continue;
+              require(part.text.size() <= kMaxImapUrlOctets);
+              // The handler parses the URL: it must never throw or accept what is not one.
+              if (auto url = parse_imap_url(part.text, "user@example.test")) require(url->uid != 0 && !url->mailbox.empty());
+            }
           }
         } else if constexpr (std::is_same_v<T, FetchArgs>) {
           require(!a.request.changed_since || *a.request.changed_since >= 0);

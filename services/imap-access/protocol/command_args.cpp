@@ -418,9 +418,36 @@ AppendMessage append_message(Reader& r) {
   } else if (r.at_end()) {
     bad("missing message literal");
   } else {
-    // append-data-ext (RFC 4466); the only one we know is UTF8 (RFC 6855 3.4):
-    // "UTF8" SP "(" literal8 ")".
+    // append-data-ext (RFC 4466): UTF8 (RFC 6855 3.4), "UTF8" SP "(" literal8 ")",
+    // or CATENATE (RFC 4469), "CATENATE" SP "(" cat-part *(SP cat-part) ")".
     const std::string ext = upper_atom(r);
+    if (ext == "CATENATE") {
+      r.sp();
+      r.expect('(');
+      for (;;) {
+        if (m.catenate.size() >= kMaxCatenateParts)
+          bad("more than " + std::to_string(kMaxCatenateParts) + " CATENATE parts");
+        CatenatePart part;
+        const std::string kind = upper_atom(r);
+        r.sp();
+        if (kind == "TEXT") {
+          // text-literal; literal8 too, as BINARY (RFC 3516) allows it in APPEND.
+          part.literal8 = r.try_char('~');
+          if (r.peek() != '{') bad("CATENATE TEXT takes a literal");
+          part.text = r.literal();
+        } else if (kind == "URL") {
+          part.is_url = true;
+          part.text = r.astring();
+          if (part.text.size() > kMaxImapUrlOctets) bad("URL too long");
+        } else {
+          bad("unknown CATENATE part " + kind);
+        }
+        m.catenate.push_back(std::move(part));
+        if (r.try_char(')')) break;
+        r.sp();
+      }
+      return m;
+    }
     if (ext != "UTF8") bad("unknown APPEND data " + ext);
     r.sp();
     r.expect('(');
@@ -694,6 +721,14 @@ NotifyArgs parse_notify_args(Reader& r) {
   return a;
 }
 
+CompressArgs parse_compress_args(Reader& r) {
+  r.sp();
+  const std::string mechanism = upper_atom(r);
+  if (mechanism != "DEFLATE") bad("unknown compression mechanism");
+  r.end();
+  return CompressArgs{CompressMechanism::kDeflate};
+}
+
 namespace {
 
 using Parser = CommandArgs (*)(Reader&);
@@ -761,6 +796,7 @@ constexpr Entry kParsers[] = {
     {"GETQUOTAROOT", plain<parse_mailbox_args>},
     {"GETQUOTA", plain<parse_getquota_args>},
     {"SETQUOTA", plain<parse_setquota_args>},
+    {"COMPRESS", plain<parse_compress_args>},
 };
 
 constexpr auto kNames = [] {

@@ -26,6 +26,7 @@
 #pragma once
 
 #include "common/mailstore/mail_store.h"
+#include "services/imap-access/protocol/imap_url.h"
 #include "services/imap-access/protocol/fetch_items.h"
 #include "services/imap-access/protocol/notify_spec.h"
 #include "services/imap-access/protocol/reader.h"
@@ -82,6 +83,13 @@ inline constexpr uint64_t kMaxModSequence = 0x7fffffffffffffffu;
 
 // CAPABILITY NOOP LOGOUT CHECK UNSELECT CLOSE EXPUNGE IDLE STARTTLS NAMESPACE.
 struct NoArgs {};
+
+// COMPRESS (RFC 4978 3): the one algorithm there is. Any other name is a
+// SyntaxError (the RFC wants a tagged BAD for an unknown algorithm).
+enum class CompressMechanism { kDeflate };
+struct CompressArgs {
+  CompressMechanism mechanism = CompressMechanism::kDeflate;
+};
 
 // ID (RFC 2971): nullopt for NIL; otherwise field/value pairs as sent (a NIL value is nullopt).
 struct IdArgs {
@@ -168,12 +176,26 @@ struct StatusArgs {
 // records that a message came as ~{n}: binary content, which must not have
 // its line endings converted. `utf8` is the UTF8 (~{n}) form, which needs
 // UTF8=ACCEPT (checked by the handler).
+// CATENATE (RFC 4469): the message is built from text literals and IMAP URLs
+// of messages (or parts of them) the user already has.
+struct CatenatePart {
+  bool is_url = false;
+  // TEXT literal bytes, or the URL as sent (at most kMaxImapUrlOctets). The
+  // URL is parsed by the handler, which knows the user (parse_imap_url) and
+  // answers NO [BADURL] for one it cannot use (RFC 4469 5).
+  std::string text;
+  bool literal8 = false;
+};
+inline constexpr size_t kMaxCatenateParts = 100;
+
 struct AppendMessage {
   std::vector<std::string> flags;        // system flags in canonical case
   std::optional<int64_t> internal_date;  // seconds since the epoch
   std::string message;
   bool literal8 = false;
   bool utf8 = false;
+  // CATENATE: the parts the handler assembles into `message` (then non-empty).
+  std::vector<CatenatePart> catenate;
 };
 struct AppendArgs {
   std::string mailbox;
@@ -297,11 +319,12 @@ UidExpungeArgs parse_uid_expunge_args(Reader& r);
 QuotaRootArgs parse_getquota_args(Reader& r);
 SetQuotaArgs parse_setquota_args(Reader& r);
 NotifyArgs parse_notify_args(Reader& r);
+CompressArgs parse_compress_args(Reader& r);
 
 using CommandArgs = std::variant<NoArgs, IdArgs, EnableArgs, LoginArgs, AuthenticateArgs, SelectArgs, MailboxArgs,
                                  RenameArgs, ListArgs, StatusArgs, AppendArgs, ReplaceArgs, CopyArgs, FetchArgs, StoreArgs,
-                                 SearchArgs, UidExpungeArgs, QuotaRootArgs, SetQuotaArgs, NotifyArgs, SortArgs,
-                                 ThreadArgs>;
+                                 SearchArgs, UidExpungeArgs, QuotaRootArgs, SetQuotaArgs, NotifyArgs, CompressArgs,
+                                 SortArgs, ThreadArgs>;
 
 // Dispatches on the command table name ("FETCH", "UID FETCH": upper case, the
 // UID form as one name). A name not in the table is a SyntaxError too.

@@ -100,6 +100,16 @@ TEST(CommandArgs, NoArgs) {
   }
 }
 
+TEST(CommandArgs, Compress) {
+  run_valid<CompressArgs>({
+      {"a COMPRESS DEFLATE", [](const CompressArgs& a) { EXPECT_EQ(a.mechanism, CompressMechanism::kDeflate); }},
+      {"a compress deflate", nullptr},
+      {"a COMPRESS Deflate", nullptr},
+  });
+  run_invalid({"a COMPRESS", "a COMPRESS ", "a COMPRESS GZIP", "a COMPRESS DEFLATE ", "a COMPRESS DEFLATE X",
+               "a COMPRESS \"DEFLATE\"", "a COMPRESS (DEFLATE)", "a COMPRESS  DEFLATE", "a COMPRESS DEFLATE64"});
+}
+
 TEST(CommandArgs, Id) {
   run_valid<IdArgs>({
       {"a ID NIL", [](const IdArgs& a) { EXPECT_FALSE(a.params); }},
@@ -523,6 +533,28 @@ TEST(CommandArgs, Append) {
          EXPECT_TRUE(a.messages[2].utf8);
          EXPECT_EQ(a.messages[2].message, "yz");
        }},
+      // CATENATE (RFC 4469 5's example, and literal8 text, with MULTIAPPEND).
+      {"A003 APPEND Drafts (\\Seen \\Draft $MDNSent) CATENATE (URL \"/Drafts;UIDVALIDITY=385759045/;UID=20/;section=HEADER\" "
+       "TEXT {42}\r\n\r\n--------------030308070208000400050907\r\n "
+       "URL \"/Drafts;UIDVALIDITY=385759045/;UID=20/;section=1.MIME\")",
+       [](const AppendArgs& a) {
+         ASSERT_EQ(a.messages.size(), 1u);
+         const auto& parts = a.messages[0].catenate;
+         ASSERT_EQ(parts.size(), 3u);
+         EXPECT_TRUE(parts[0].is_url);
+         EXPECT_EQ(parts[0].text, "/Drafts;UIDVALIDITY=385759045/;UID=20/;section=HEADER");
+         EXPECT_FALSE(parts[1].is_url);
+         EXPECT_EQ(parts[1].text, "\r\n--------------030308070208000400050907\r\n");
+         EXPECT_TRUE(parts[2].is_url);
+         EXPECT_TRUE(a.messages[0].message.empty());
+       }},
+      {"a APPEND INBOX catenate (text ~{2}\r\nx\0) {1}\r\ny"s,
+       [](const AppendArgs& a) {
+         ASSERT_EQ(a.messages.size(), 2u);
+         EXPECT_TRUE(a.messages[0].catenate.at(0).literal8);
+         EXPECT_EQ(a.messages[0].catenate.at(0).text, std::string("x\0", 2));
+         EXPECT_EQ(a.messages[1].message, "y");
+       }},
       {"a APPEND INBOX" + [] {
          std::string s;
          for (int i = 0; i < 1000; ++i) s += " {1}\r\nx";
@@ -539,6 +571,13 @@ TEST(CommandArgs, Append) {
       "a APPEND INBOX {5}\r\nhello x",
       "a APPEND INBOX {5}\r\nhello  {1}\r\nx",
       "a APPEND INBOX {5}\r\nhello (){1}\r\nx",  // no SP after the flag list of the second
+      "a APPEND INBOX CATENATE ()",
+      "a APPEND INBOX CATENATE (TEXT \"quoted\")",  // TEXT takes a literal
+      "a APPEND INBOX CATENATE (FILE {1}\r\nx)",
+      "a APPEND INBOX CATENATE (URL)",
+      "a APPEND INBOX CATENATE (URL \"/INBOX/;UID=1\"",
+      "a APPEND INBOX CATENATE (URL {4097}\r\n" + std::string(4097, 'u') + ")",
+      "a APPEND INBOX CATENATE (" + repeat("TEXT {1}\r\nx", 101) + ")",
       "a APPEND INBOX" + [] {
         std::string s;
         for (int i = 0; i < 1001; ++i) s += " {1}\r\nx";

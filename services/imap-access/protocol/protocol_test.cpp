@@ -42,6 +42,21 @@ TEST(Receiver, SimpleLines) {
   EXPECT_EQ(ev, (std::vector<std::string>{"a1 NOOP", "a2 CAPABILITY"}));
 }
 
+TEST(Receiver, TakeBufferedHandsOverWhatFollowsTheCommand) {
+  // COMPRESS (RFC 4978): bytes after the command's CRLF are the compressed
+  // stream's start; they leave the receiver unparsed and it starts afresh.
+  Receiver r;
+  r.feed(std::string("a1 COMPRESS DEFLATE\r\n\x2a\xca\x00\r\na2", 28));
+  auto ev = r.next();
+  ASSERT_EQ(ev.kind, Receiver::Kind::kCommand);
+  EXPECT_EQ(ev.text, "a1 COMPRESS DEFLATE");
+  EXPECT_EQ(r.take_buffered(), std::string("\x2a\xca\x00\r\na2", 7));
+  EXPECT_EQ(r.buffered(), 0u);
+  EXPECT_EQ(r.next().kind, Receiver::Kind::kNeedMore);
+  EXPECT_EQ(r.take_buffered(), "");
+  EXPECT_EQ(run(r, "a3 NOOP\r\n", 0), (std::vector<std::string>{"a3 NOOP"}));
+}
+
 TEST(Receiver, LiteralsSplitAtEveryByte) {
   const std::string input = "a1 LOGIN {5}\r\nal\r\ne {3+}\r\n\"x\"\r\na2 NOOP\r\n";
   for (size_t cut = 0; cut <= input.size(); ++cut) {

@@ -58,6 +58,12 @@ void Receiver::reset() {
   lease_.reset();
 }
 
+std::string Receiver::take_buffered() {
+  std::string rest = buffer_.substr(pos_);
+  reset();
+  return rest;
+}
+
 void Receiver::compact() {
   if (pos_ > 0 && (pos_ >= buffer_.size() || pos_ > 65536)) {
     buffer_.erase(0, pos_);

@@ -47,6 +47,10 @@ class Receiver {
   // handshake must never be processed as if they came over TLS).
   void reset();
   size_t buffered() const { return buffer_.size() - pos_; }
+  // Hands over the bytes not yet consumed and resets the framing: after
+  // COMPRESS (RFC 4978) whatever followed the command's CRLF is part of the
+  // compressed stream, so it goes to the inflater rather than being parsed.
+  std::string take_buffered();
   const ReceiverLimits& limits() const { return limits_; }
   // The last kCommand has been handled: its literal bytes leave the budget.
   void command_done() { lease_.reset(); }

@@ -20,6 +20,7 @@ struct SessionState {
   std::string remote_ip;
   std::string listener;  // "imap" or "imaps"
   bool tls = false;
+  bool compressed = false;  // COMPRESS DEFLATE (RFC 4978) is on: set by its handler, for good
   int64_t user_id = 0;
   std::string username;
   int64_t quota_bytes = 0;     // from authd at login, refreshed (commands/quota.cpp); 0 = unlimited

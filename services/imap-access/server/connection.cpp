@@ -1,6 +1,7 @@
 #include "services/imap-access/server/connection.h"
 
 #include "common/log/log.h"
+#include "common/log/printable.h"
 
 #include <boost/asio/co_spawn.hpp>
 
@@ -70,14 +71,86 @@ asio::awaitable<void> Connection::flush() {
     Output chunk;
     std::swap(chunk, out_);
     // Text and body views in one gathering write: a body is copied once, by
-    // the kernel (or into TLS records).
-    if (!co_await stream_.write_all(chunk.buffers())) {
+    // the kernel (or into TLS records). Compressed, it is copied once into
+    // the deflate output instead.
+    bool written = false;
+    if (deflate_) {
+      written = co_await write_deflated(chunk);
+    } else {
+      written = co_await stream_.write_all(chunk.buffers());
+    }
+    if (!written) {
       broken_ = true;  // the peer is gone: stop reading too
       closing_ = true;
     }
   }
   out_ = Output();
   writing_ = false;
+}
+
+namespace {
+// Plain bytes handed to zlib at a time, and the compressed bytes collected
+// before they are written: a 4 MB FETCH chunk (or a streamed body's piece)
+// never exists a second time in compressed form.
+constexpr size_t kDeflateSlice = 64 * 1024;
+constexpr size_t kDeflateWriteBytes = 64 * 1024;
+}  // namespace
+
+asio::awaitable<bool> Connection::write_deflated(const Output& chunk) {
+  std::string z;
+  const uint64_t plain_before = deflate_->plain_out(), z_before = deflate_->compressed_out();
+  bool ok = true;
+  for (const auto& b : chunk.buffers()) {
+    std::string_view rest(static_cast<const char*>(b.data()), b.size());
+    while (ok && !rest.empty()) {
+      const std::string_view piece = rest.substr(0, kDeflateSlice);
+      rest.remove_prefix(piece.size());
+      deflate_->compress(piece, z);
+      if (z.size() >= kDeflateWriteBytes) {
+        const std::string_view bytes(z);
+        ok = co_await stream_.write_all(bytes);
+        z.clear();
+      }
+    }
+    if (!ok) break;
+  }
+  if (ok) {
+    // The end of a write burst: flush, so nothing the client waits for
+    // stays inside zlib until the next response.
+    deflate_->flush(z);
+    const std::string_view bytes(z);
+    ok = co_await stream_.write_all(bytes);
+  }
+  server_.metrics->compress_out(deflate_->plain_out() - plain_before, deflate_->compressed_out() - z_before);
+  co_return ok;
+}
+
+bool Connection::start_compress() {
+  auto codec = std::make_unique<DeflateCodec>();
+  if (!codec->ok()) {
+    spdlog::error("[s:{}] COMPRESS: {}", session_.session_id, codec->error());
+    return false;
+  }
+  deflate_ = std::move(codec);
+  // Whatever the client sent after the COMPRESS line is already compressed.
+  const std::string rest = receiver_.take_buffered();
+  if (!rest.empty()) {
+    deflate_->feed(rest);
+    server_.metrics->compress_in(rest.size(), 0);
+  }
+  server_.metrics->compress_started();
+  spdlog::debug("[s:{}] COMPRESS DEFLATE on", session_.session_id);
+  return true;
+}
+
+void Connection::inflate_failed() {
+  // Peer bytes that are not DEFLATE: nothing after them can be framed, so
+  // the session ends, with a BYE (our direction still works).
+  server_.metrics->protocol_error("deflate");
+  spdlog::info("[s:{}] COMPRESS: undecodable data from {} after {} compressed bytes: {}", session_.session_id,
+               session_.remote_ip, deflate_->compressed_in(), log::printable(deflate_->error()));
+  send(untagged("BYE Compressed data error"));
+  closing_ = true;
 }
 
 bool Connection::too_many_bad() {
@@ -89,6 +162,7 @@ bool Connection::too_many_bad() {
 }
 
 asio::awaitable<size_t> Connection::read_some() {
+  if (deflate_) co_return co_await read_some_inflated();
   // A connection that waits (most of them, most of the time) holds only the
   // small buffer; one that streams a literal gets the big one while its reads
   // keep filling the small one, and gives it back when they stop.
@@ -99,6 +173,35 @@ asio::awaitable<size_t> Connection::read_some() {
   if (!big_buf_ && n == size) big_buf_ = std::make_unique<char[]>(kBigReadBuffer);
   else if (big_buf_ && n < sizeof small_buf_) big_buf_.reset();
   co_return n;
+}
+
+asio::awaitable<size_t> Connection::read_some_inflated() {
+  // Socket bytes go to the inflater, and at most one buffer of plain bytes
+  // comes out per call, so a decompression bomb is never held whole: the
+  // receiver takes each buffer and applies its line and literal limits.
+  // The same buffers as without compression (the inflater keeps its own
+  // copy of the compressed input).
+  for (;;) {
+    char* buf = big_buf_ ? big_buf_.get() : small_buf_;
+    const size_t size = big_buf_ ? kBigReadBuffer : sizeof small_buf_;
+    if (deflate_->input_pending()) {
+      const DeflateCodec::Inflated r = deflate_->inflate(buf, size);
+      if (r.error) {
+        inflate_failed();
+        co_return 0;
+      }
+      if (r.bytes == 0) continue;  // a flush marker alone: read more
+      server_.metrics->compress_in(0, r.bytes);
+      receiver_.feed(std::string_view(buf, r.bytes));
+      if (!big_buf_ && r.bytes == size) big_buf_ = std::make_unique<char[]>(kBigReadBuffer);
+      else if (big_buf_ && r.bytes < sizeof small_buf_ && !deflate_->input_pending()) big_buf_.reset();
+      co_return r.bytes;
+    }
+    const size_t n = co_await stream_.read_some(buf, size);
+    if (n == 0) co_return 0;
+    server_.metrics->compress_in(n, 0);
+    deflate_->feed(std::string_view(buf, n));
+  }
 }
 
 asio::awaitable<std::optional<std::string>> Connection::read_line() {
@@ -264,6 +367,24 @@ asio::awaitable<void> Connection::handle(std::string text) {
   if (d.effect == Effect::kIdle) {
     co_await idle(d.tag);
     record("ok");
+    co_return;
+  }
+  if (d.effect == Effect::kCompress && !deflate_ && !start_compress()) {
+    // zlib could not start (memory): say so instead of OK; nothing changed.
+    session_.compressed = false;
+    d.status = Status::kNo;
+    d.reply = tagged(d.tag, Status::kNo, "SERVERBUG", "Compression is not available now");
+    d.effect = Effect::kNone;
+  }
+  if (d.effect == Effect::kCompress) {
+    // The tagged OK is the last thing sent uncompressed (RFC 4978 3): the
+    // codec is ready (start_compress above) but flush() only uses it once
+    // the OK is on the wire.
+    auto codec = std::move(deflate_);
+    send(std::move(d.reply));
+    record(status_label(d.status));
+    co_await flush();
+    deflate_ = std::move(codec);
     co_return;
   }
   send(std::move(d.reply));

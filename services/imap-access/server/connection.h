@@ -9,6 +9,7 @@
 #include "common/net/tls.h"
 #include "services/imap-access/commands/dispatch.h"
 #include "services/imap-access/commands/registry.h"
+#include "services/imap-access/protocol/deflate.h"
 #include "services/imap-access/protocol/receiver.h"
 #include "services/imap-access/server/metrics.h"
 #include "services/imap-access/server/notifier.h"
@@ -44,6 +45,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<std::optional<std::string>> read_line();
   // Reads what arrived into the receiver; 0 when the stream ended.
   asio::awaitable<size_t> read_some();
+  // COMPRESS=DEFLATE (RFC 4978): the deflate stage between the protocol and
+  // the stream (TLS or TCP). read_some_inflated() reads through it,
+  // write_deflated() writes one chunk through it and ends with a sync flush.
+  asio::awaitable<size_t> read_some_inflated();
+  asio::awaitable<bool> write_deflated(const Output& chunk);
+  // Turns the stage on once the tagged OK is out; false if zlib cannot start.
+  bool start_compress();
+  void inflate_failed();
   asio::awaitable<void> idle(const std::string& tag);
   asio::awaitable<void> idle_watcher();
   void watch_selected();
@@ -70,6 +79,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   static constexpr size_t kBigReadBuffer = 64 * 1024;
   char small_buf_[2048];
   std::unique_ptr<char[]> big_buf_;
+  std::unique_ptr<DeflateCodec> deflate_;  // set once COMPRESS DEFLATE is on
   SessionState session_;
   bool implicit_tls_;
   Dispatcher dispatcher_;  // after session_: it keeps a reference

@@ -61,7 +61,21 @@ ImapMetrics::ImapMetrics(prometheus::Registry& r)
                        .Name("postline_imapd_index_cache_opens_total")
                        .Help("mailbox opens (SELECT/EXAMINE) by how the index was read: hit (unchanged), delta "
                              "(changes since the cached snapshot), miss (the whole index)")
-                       .Register(r)) {}
+                       .Register(r)),
+      compress_sessions_(prometheus::BuildCounter()
+                             .Name("postline_imapd_compress_sessions_total")
+                             .Help("sessions that turned on COMPRESS=DEFLATE (RFC 4978)")
+                             .Register(r)
+                             .Add({})),
+      compress_bytes_(prometheus::BuildCounter()
+                          .Name("postline_imapd_compress_bytes_total")
+                          .Help("bytes of COMPRESS=DEFLATE sessions by direction (in: from clients, out: to them) "
+                                "and form (plain: IMAP bytes, deflate: on the wire under TLS)")
+                          .Register(r)),
+      compress_in_deflate_(compress_bytes_.Add({{"direction", "in"}, {"form", "deflate"}})),
+      compress_in_plain_(compress_bytes_.Add({{"direction", "in"}, {"form", "plain"}})),
+      compress_out_plain_(compress_bytes_.Add({{"direction", "out"}, {"form", "plain"}})),
+      compress_out_deflate_(compress_bytes_.Add({{"direction", "out"}, {"form", "deflate"}})) {}
 
 void ImapMetrics::index_cache(uint64_t messages, uint64_t mailboxes, uint64_t hits, uint64_t deltas,
                               uint64_t misses) {

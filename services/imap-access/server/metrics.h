@@ -30,6 +30,17 @@ class ImapMetrics final : public Observer {
   // The mailstore's index cache (imap.index_cache_messages): what it holds
   // now and how opens were answered since the last call (cumulative totals in).
   void index_cache(uint64_t messages, uint64_t mailboxes, uint64_t hits, uint64_t deltas, uint64_t misses);
+  // COMPRESS=DEFLATE (RFC 4978): a session turned it on; bytes each way
+  // before (plain) and after (deflate) the codec, added as they pass.
+  void compress_started() { compress_sessions_.Increment(); }
+  void compress_in(uint64_t deflate_bytes, uint64_t plain_bytes) {
+    compress_in_deflate_.Increment(static_cast<double>(deflate_bytes));
+    compress_in_plain_.Increment(static_cast<double>(plain_bytes));
+  }
+  void compress_out(uint64_t plain_bytes, uint64_t deflate_bytes) {
+    compress_out_plain_.Increment(static_cast<double>(plain_bytes));
+    compress_out_deflate_.Increment(static_cast<double>(deflate_bytes));
+  }
   // imap.max_inflight_literals in use now (all connections).
   void literal_bytes(uint64_t bytes) { literal_bytes_.Set(static_cast<double>(bytes)); }
 
@@ -47,6 +58,12 @@ class ImapMetrics final : public Observer {
   prometheus::Gauge& cache_messages_;
   prometheus::Gauge& cache_mailboxes_;
   prometheus::Family<prometheus::Counter>& cache_opens_;
+  prometheus::Counter& compress_sessions_;
+  prometheus::Family<prometheus::Counter>& compress_bytes_;
+  prometheus::Counter& compress_in_deflate_;
+  prometheus::Counter& compress_in_plain_;
+  prometheus::Counter& compress_out_plain_;
+  prometheus::Counter& compress_out_deflate_;
   uint64_t last_hits_ = 0, last_deltas_ = 0, last_misses_ = 0;
 };
 

@@ -1,0 +1,33 @@
+// Text from a peer (or about its bytes) made safe for one log line: control
+// characters, DEL, '"' and '\' become \xNN, so a line cannot be split or
+// forged, and it is cut at `max` characters ("..." marks the cut). Header-only
+// so a sans-I/O library can use it without linking spdlog. The same rule as
+// authd's audit lines (services/auth/server/context.h printable()).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace postline::log {
+
+inline std::string printable(std::string_view s, size_t max = 128) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    if (out.size() >= max) {
+      out += "...";
+      break;
+    }
+    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace postline::log
