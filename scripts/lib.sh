@@ -36,6 +36,28 @@ postline_install_packages() {
   export DEBIAN_FRONTEND=noninteractive
   "${sudo[@]}" apt-get update -q >/dev/null
   "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  postline_stop_system_daemons "${missing[@]}"
+}
+
+# Installing postfix or dovecot-imapd starts the system's own daemon on ports 25 / 143 /
+# 993 on a host that allows it. Postline's tests and benchmarks run private instances on
+# free ports and never use those, so a daemon we just installed is stopped and disabled.
+postline_stop_system_daemons() {
+  local pkg service sudo=()
+  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+  for pkg in "$@"; do
+    case "$pkg" in
+      postfix) service=postfix ;;
+      dovecot-imapd|dovecot-core) service=dovecot ;;
+      *) continue ;;
+    esac
+    if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
+      "${sudo[@]}" systemctl disable --now "$service" >/dev/null 2>&1 || true
+    elif [[ -x /etc/init.d/$service ]]; then
+      "${sudo[@]}" /etc/init.d/"$service" stop >/dev/null 2>&1 || true
+    fi
+    postline_log "stopped the system $service service (tests use private instances)"
+  done
 }
 
 # Configure (once) and build everything with Ninja; ccache keeps rebuilds cheap.

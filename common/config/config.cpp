@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <climits>
+#include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <unistd.h>
 
@@ -32,21 +35,48 @@ const KeySpec* find_spec(const std::string& section, const std::string& key) {
   return nullptr;
 }
 
+const KeyLimits* find_limits(const std::string& section, const std::string& key) {
+  for (const auto& l : key_limits())
+    if (l.section == section && l.key == key) return &l;
+  return nullptr;
+}
+
+// The key's min/max, in its unit, for a value already of the right type.
+void check_range(const KeySpec& spec, int64_t value, const std::string& text, const std::string& what) {
+  const KeyLimits* l = find_limits(spec.section, spec.key);
+  const int64_t min = l && l->min ? *l->min : 0;
+  if (value < min)
+    throw ConfigError(what + ": must be at least " + std::to_string(min) +
+                      (spec.type == ValueType::kDuration ? " seconds" : spec.type == ValueType::kSize ? " bytes" : "") +
+                      ", got '" + text + "'");
+  if (l && l->max && value > *l->max)
+    throw ConfigError(what + ": must be at most " + std::to_string(*l->max) + ", got '" + text + "'");
+}
+
 // Validates `text` for `spec`, throwing ConfigError naming the key and its source.
 void validate(const KeySpec& spec, const std::string& text, const std::string& source) {
   const std::string what = spec.section + "." + spec.key + " (" + source + ")";
   switch (spec.type) {
     case ValueType::kString:
-    case ValueType::kStringList:
+    case ValueType::kStringList: {
+      const KeyLimits* l = find_limits(spec.section, spec.key);
+      if (l && !l->choices.empty() && std::find(l->choices.begin(), l->choices.end(), text) == l->choices.end()) {
+        std::string one_of;
+        for (const auto& c : l->choices) one_of += (one_of.empty() ? "" : "|") + c;
+        throw ConfigError(what + ": expected one of " + one_of + ", got '" + text + "'");
+      }
       return;
+    }
     case ValueType::kInt: {
+      long long v = 0;
       try {
         size_t used = 0;
-        (void)std::stoll(text, &used);
+        v = std::stoll(text, &used);
         if (used != text.size()) throw std::invalid_argument(text);
       } catch (const std::exception&) {
         throw ConfigError(what + ": expected an integer, got '" + text + "'");
       }
+      check_range(spec, v, text, what);
       return;
     }
     case ValueType::kPort: {
@@ -66,11 +96,13 @@ void validate(const KeySpec& spec, const std::string& text, const std::string& s
         throw ConfigError(what + ": expected true or false, got '" + text + "'");
       return;
     case ValueType::kDuration:
-      (void)parse_duration(text, what);
+      check_range(spec, parse_duration(text, what).count(), text, what);
       return;
-    case ValueType::kSize:
-      (void)parse_size(text, what);
+    case ValueType::kSize: {
+      const uint64_t bytes = parse_size(text, what);
+      check_range(spec, bytes > uint64_t(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(bytes), text, what);
       return;
+    }
   }
 }
 
@@ -138,6 +170,10 @@ std::vector<std::string> split_list(const std::string& text) {
 
 Config Config::load(const std::string& path, const std::map<std::string, std::string>& env) {
   if (path.empty()) return load_from_string("", env);
+  // A directory opens as a stream that reads nothing: it would run on defaults.
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw ConfigError("config file " + path + (std::filesystem::exists(path, ec) ? " is not a regular file" : " does not exist"));
   std::ifstream in(path);
   if (!in) throw ConfigError("cannot read config file " + path);
   std::stringstream ss;
@@ -158,8 +194,13 @@ Config Config::load_from_string(const std::string& yaml,
 
   if (root && !root.IsNull()) {
     if (!root.IsMap()) throw ConfigError("config file: top level must be a mapping of sections");
+    // YAML says a mapping's keys are unique; yaml-cpp keeps both and the last
+    // would win silently, so a second copy of a key is refused here.
+    std::set<std::string> sections_seen, keys_seen;
     for (const auto& section_it : root) {
       const std::string section = section_it.first.as<std::string>();
+      if (!sections_seen.insert(section).second)
+        throw ConfigError("config file: section '" + section + "' appears twice");
       const YAML::Node& body = section_it.second;
       bool known_section = false;
       for (const auto& spec : schema()) known_section |= spec.section == section;
@@ -168,6 +209,8 @@ Config Config::load_from_string(const std::string& yaml,
       if (!body.IsMap()) throw ConfigError("config file: section '" + section + "' must be a mapping");
       for (const auto& kv : body) {
         const std::string key = kv.first.as<std::string>();
+        if (!keys_seen.insert(section + "." + key).second)
+          throw ConfigError("config file: key '" + section + "." + key + "' appears twice");
         const KeySpec* spec = find_spec(section, key);
         if (!spec) throw ConfigError("config file: unknown key '" + section + "." + key + "'");
         const std::string text = scalar_text(kv.second, section + "." + key);

@@ -34,6 +34,19 @@ struct KeySpec {
 // Every known key, in documentation order.
 const std::vector<KeySpec>& schema();
 
+// What a value must be beyond its type, for the keys where the type alone
+// lets through a value the services cannot run with (a 0s command timeout
+// that answers every session 421, -1 recipients, a log level nobody knows).
+// Every integer is >= 0 whatever this says; `min`/`max` are in the key's
+// unit (count, seconds, bytes).
+struct KeyLimits {
+  std::string section;
+  std::string key;
+  std::vector<std::string> choices;  // non-empty: the value must be one of them
+  std::optional<int64_t> min, max;
+};
+const std::vector<KeyLimits>& key_limits();
+
 // A validated configuration. Values are stored textually after validation and
 // converted by the typed getters; asking for a key missing from the schema is a
 // programming error and throws std::logic_error.

@@ -88,3 +88,59 @@ TEST(CommandLine, ConfigFileHelpAndMisuse) {
   const char* dangling[] = {"postline-x", "--config"};
   EXPECT_EQ(postline::config::parse_command_line(2, dangling, "postline-x").exit_code, 2);
 }
+
+// Values of the right type that no service can run with are refused at load,
+// naming the key (issue 16): unknown words, zero timeouts, negative counts.
+TEST(Config, ValuesOutsideTheirLimitsAreRefusedNamingTheKey) {
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"log:\n  level: shouting\n", "log.level"},
+      {"log:\n  format: xml\n", "log.format"},
+      {"queue:\n  tls: sometimes\n", "queue.tls"},
+      {"smtp:\n  command_timeout: 0s\n", "smtp.command_timeout"},
+      {"smtp:\n  max_recipients: -1\n", "smtp.max_recipients"},
+      {"smtp:\n  max_recipients: 0\n", "smtp.max_recipients"},
+      {"spam:\n  rate_ip_messages: -5\n", "spam.rate_ip_messages"},  // every integer is >= 0
+      {"imap:\n  idle_timeout: 5m\n", "imap.idle_timeout"},
+      {"auth:\n  scram_iterations: 100\n", "auth.scram_iterations"},
+      {"db:\n  pool_size: 0\n", "db.pool_size"},
+      {"imap:\n  max_literal_size: 0\n", "imap.max_literal_size"},
+      {"auth:\n  hash_threads: 1000\n", "auth.hash_threads"},
+  };
+  for (const auto& [yaml, key] : refused) {
+    try {
+      Config::load_from_string(yaml, {});
+      ADD_FAILURE() << "accepted: " << yaml;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+    }
+  }
+  // The same rules for the environment.
+  EXPECT_THROW(Config::load_from_string("", {{"POSTLINE_SMTP_DATA_TIMEOUT", "0"}}), ConfigError);
+  // What is allowed stays allowed: 0 where it means "off", the edges themselves.
+  auto cfg = Config::load_from_string(
+      "smtp:\n  recipient_cache_ttl: 0s\n  max_recipients: 1\n  enqueue_retry_window: 0s\n"
+      "spam:\n  rate_ip_messages: 0\nimap:\n  idle_timeout: 30m\nlog:\n  level: warn\n",
+      {});
+  EXPECT_EQ(cfg.integer("smtp", "max_recipients"), 1);
+  EXPECT_EQ(cfg.str("log", "level"), "warn");
+}
+
+TEST(Config, DuplicateKeysAndSectionsAreRefused) {
+  EXPECT_THROW(Config::load_from_string("smtp:\n  max_recipients: 5\n  max_recipients: 6\n", {}), ConfigError);
+  EXPECT_THROW(Config::load_from_string("smtp:\n  max_recipients: 5\nsmtp:\n  max_errors: 6\n", {}), ConfigError);
+}
+
+TEST(Config, ADirectoryOrAMissingFileIsNotAConfiguration) {
+  EXPECT_THROW(Config::load("/tmp", {}), ConfigError);
+  EXPECT_THROW(Config::load("/nonexistent/postline.yaml", {}), ConfigError);
+}
+
+// Every limit names a key that exists, and every default satisfies its limits.
+TEST(Config, LimitsNameRealKeysAndDefaultsPassThem) {
+  for (const auto& l : postline::config::key_limits()) {
+    bool found = false;
+    for (const auto& spec : postline::config::schema()) found |= spec.section == l.section && spec.key == l.key;
+    EXPECT_TRUE(found) << l.section << "." << l.key;
+  }
+  EXPECT_NO_THROW(Config::load_from_string("", {}));
+}

@@ -4,6 +4,57 @@
 
 namespace postline::config {
 
+const std::vector<KeyLimits>& key_limits() {
+  static const std::vector<KeyLimits> limits = {
+      {"log", "level", {"trace", "debug", "info", "warn", "error"}, {}, {}},
+      {"log", "format", {"text", "json"}, {}, {}},
+      {"queue", "tls", {"opportunistic", "required", "off"}, {}, {}},
+      {"db", "pool_size", {}, 1, 1000},
+      {"auth", "hash_threads", {}, 1, 256},
+      {"auth", "hash_ops_limit", {}, 1, {}},
+      {"auth", "hash_mem_limit", {}, 8 * 1024, {}},  // libsodium's argon2id minimum
+      {"auth", "scram_iterations", {}, 4096, {}},    // RFC 7677 5.1
+      {"auth", "throttle_window", {}, 1, {}},
+      {"smtp", "max_message_size", {}, 1, {}},
+      {"smtp", "max_recipients", {}, 1, {}},
+      {"smtp", "max_line_length", {}, 512, {}},      // RFC 5321 4.5.3.1.4
+      {"smtp", "command_timeout", {}, 1, {}},
+      {"smtp", "data_timeout", {}, 1, {}},
+      {"smtp", "max_connections", {}, 1, {}},
+      {"smtp", "max_errors", {}, 1, {}},
+      {"smtp", "max_connections_per_ip", {}, 1, {}},
+      {"smtp", "max_inflight_data", {}, 1, {}},
+      {"smtp", "max_header_size", {}, 1024, {}},
+      {"smtp", "max_auth_failures", {}, 1, {}},
+      {"smtp", "max_messages_per_session", {}, 1, {}},
+      {"spam", "rate_window", {}, 1, {}},
+      {"spam", "rspamd_timeout", {}, 1, {}},
+      {"spam", "dns_timeout", {}, 1, {}},
+      {"queue", "workers", {}, 1, {}},
+      {"queue", "poll_interval", {}, 1, {}},
+      {"queue", "max_lifetime", {}, 1, {}},
+      {"queue", "max_message_size", {}, 1, {}},
+      {"queue", "max_recipients", {}, 1, {}},
+      {"queue", "batch_size", {}, 1, {}},
+      {"queue", "enqueue_batch_max", {}, 1, {}},
+      {"queue", "enqueue_parallel", {}, 1, {}},
+      {"queue", "connect_timeout", {}, 1, {}},
+      {"queue", "command_timeout", {}, 1, {}},
+      {"queue", "max_per_domain", {}, 1, {}},
+      {"queue", "max_messages_per_connection", {}, 1, {}},
+      {"queue", "connection_idle_timeout", {}, 1, {}},
+      {"imap", "max_line_length", {}, 1024, {}},
+      {"imap", "max_literal_size", {}, 1, {}},
+      {"imap", "idle_timeout", {}, 30 * 60, {}},      // RFC 9051 5.4: at least 30 minutes
+      {"imap", "login_timeout", {}, 1, {}},
+      {"imap", "max_inflight_literals", {}, 1, {}},
+      {"imap", "max_bad_commands", {}, 1, {}},
+      {"imap", "max_connections", {}, 1, {}},
+      {"imap", "expunged_prune_interval", {}, 1, {}},
+  };
+  return limits;
+}
+
 const std::vector<KeySpec>& schema() {
   using T = ValueType;
   static const std::vector<KeySpec> keys = {

@@ -92,16 +92,6 @@ std::vector<Token> tokenize(std::string_view s) {
 
 bool is_special(const Token& t, char c) { return t.kind == Tok::kSpecial && t.text[0] == c; }
 
-std::string quote_local(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    out.push_back(c);
-  }
-  out.push_back('"');
-  return out;
-}
-
 // A display name: quoted strings unquoted, comments dropped, and runs of whitespace between
 // words collapsed to one space; words written without space between them ("J.R.R.") stay so.
 std::optional<std::string> phrase(const std::vector<Token>& t, std::size_t b, std::size_t e) {
@@ -125,7 +115,9 @@ std::optional<std::string> last_comment(const std::vector<Token>& t, std::size_t
   return c;
 }
 
-// addr-spec in t[b, e): local-part "@" domain, comments ignored.
+// addr-spec in t[b, e): local-part "@" domain, comments ignored. The local part is given
+// without its quoting: RFC 3501/9051 addr-mailbox "holds [RFC-2822] local-part after removing
+// [RFC-2822] quoting" ("john doe"@example.com -> mailbox `john doe`), as Dovecot does.
 void addr_spec(const std::vector<Token>& t, std::size_t b, std::size_t e, Address& a) {
   std::size_t at = e;
   for (std::size_t i = b; i < e; ++i)
@@ -133,11 +125,7 @@ void addr_spec(const std::vector<Token>& t, std::size_t b, std::size_t e, Addres
   std::string local, domain;
   for (std::size_t i = b; i < at; ++i) {
     if (t[i].kind == Tok::kComment) continue;
-    if (t[i].kind == Tok::kQuoted) {
-      local += quote_local(t[i].text);
-    } else {
-      local += t[i].text;
-    }
+    local += t[i].text;  // a quoted string's text is already unescaped
   }
   for (std::size_t i = at + 1; i < e; ++i) {
     if (t[i].kind == Tok::kComment) continue;

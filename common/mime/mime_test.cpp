@@ -453,6 +453,22 @@ TEST(MimeEnvelope, CommentsInsideAnAddrSpecAreNoName) {
   EXPECT_NE(mime::search_text(mime::parse(raw), raw).find("from: <user@example.test>"), std::string::npos);
 }
 
+TEST(MimeEnvelope, QuotedLocalPartsLoseTheirQuoting) {
+  // RFC 3501/9051 addr-mailbox: "holds [RFC-2822] local-part after removing [RFC-2822]
+  // quoting" (found by tests/differential against Dovecot, which answers the same).
+  auto m = mime::parse(crlf(
+      "From: \"john doe\"@example.com\n"
+      "To: \"a\\\"b\".c@example.com, <\"x@y\"@example.com>\n\n"));
+  const auto& e = *m.root.envelope;
+  ASSERT_EQ(e.from.size(), 1u);
+  EXPECT_EQ(e.from[0].mailbox, "john doe");
+  EXPECT_EQ(e.from[0].host, "example.com");
+  ASSERT_EQ(e.to.size(), 2u);
+  EXPECT_EQ(e.to[0].mailbox, "a\"b.c");
+  EXPECT_EQ(e.to[1].mailbox, "x@y");  // the '@' inside the quotes is not the separator
+  EXPECT_EQ(e.to[1].host, "example.com");
+}
+
 // ---------------------------------------------------------------- decoding
 
 TEST(MimeDecode, Rfc2047Examples) {

@@ -82,12 +82,11 @@ int main(int argc, char** argv) {
   auth::ThrottlePolicy policy;
   int hash_threads = 0, pool_size = 0;
   try {
+    // Ranges (hash_threads 1-256, pool_size >= 1, ops >= 1) are checked when
+    // the configuration loads (common/config key_limits()).
     hash_threads = static_cast<int>(cfg.integer("auth", "hash_threads"));
-    if (hash_threads < 1 || hash_threads > 256) throw config::ConfigError("auth.hash_threads: must be 1-256");
     pool_size = static_cast<int>(cfg.integer("db", "pool_size"));
-    if (pool_size < 1) throw config::ConfigError("db.pool_size: must be at least 1");
     const auto ops = cfg.integer("auth", "hash_ops_limit");
-    if (ops < 1) throw config::ConfigError("auth.hash_ops_limit: must be at least 1");
     hash_params.ops_limit = static_cast<unsigned long long>(ops);
     hash_params.mem_limit = cfg.size("auth", "hash_mem_limit");
     settings.scram_iterations = static_cast<int>(cfg.integer("auth", "scram_iterations"));

@@ -70,12 +70,10 @@ int main(int argc, char** argv) {
     settings.max_bad_commands = static_cast<int>(cfg.integer("imap", "max_bad_commands"));
     settings.allow_plaintext_auth = cfg.boolean("imap", "allow_plaintext_auth");
     settings.tls_available = tls != nullptr;
-    if (settings.max_line < 1024) throw config::ConfigError("imap.max_line_length: must be at least 1024");
-    if (settings.idle_timeout < std::chrono::minutes(30))
-      throw config::ConfigError("imap.idle_timeout: must be at least 30m (RFC 9051 5.4)");
+    // imap.max_line_length >= 1024 and imap.idle_timeout >= 30m (RFC 9051 5.4)
+    // are checked when the configuration loads (common/config key_limits()).
     prune.history = cfg.duration("imap", "expunged_history");
     prune.interval = cfg.duration("imap", "expunged_prune_interval");
-    if (prune.interval.count() < 1) throw config::ConfigError("imap.expunged_prune_interval: must be at least 1s");
     limits.max_total = static_cast<size_t>(cfg.integer("imap", "max_connections"));
     // IMAP clients open several connections per account and offices share
     // one address behind NAT: no per-address limit below the total.

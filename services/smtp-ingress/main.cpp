@@ -85,7 +85,6 @@ int main(int argc, char** argv) {
     s.max_auth_failures = static_cast<int>(cfg.integer("smtp", "max_auth_failures"));
     s.max_messages = static_cast<int>(cfg.integer("smtp", "max_messages_per_session"));
     s.allow_plaintext_auth = cfg.boolean("smtp", "allow_plaintext_auth");
-    if (s.max_line_length < 512) throw config::ConfigError("smtp.max_line_length: must be at least 512 (RFC 5321)");
     s.new_queue_id = smtp::new_queue_id;
     s.now_rfc5322 = smtp::rfc5322_now;
     s.random_token = random_token;
@@ -118,7 +117,6 @@ int main(int argc, char** argv) {
     spam.greylist_retry_window = cfg.duration("spam", "greylist_retry_window");
     spam.greylist_whitelist_ttl = cfg.duration("spam", "greylist_whitelist_ttl");
     spam.rate_window = cfg.duration("spam", "rate_window");
-    if (spam.rate_window.count() <= 0) throw config::ConfigError("spam.rate_window: must be positive");
     spam.rate_ip_messages = cfg.integer("spam", "rate_ip_messages");
     spam.rate_ip_recipients = cfg.integer("spam", "rate_ip_recipients");
     spam.rate_sender_messages = cfg.integer("spam", "rate_sender_messages");
