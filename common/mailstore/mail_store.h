@@ -246,6 +246,34 @@ struct SearchHit {
   Modseq modseq = 0;
 };
 
+// ---- sort and thread (RFC 5256, RFC 5957) -------------------------------------
+
+// SORT keys. The values compared are computed once per distinct body when it
+// is stored (message_meta.h SortKeys), so a store sorts without reading
+// bodies: SUBJECT the base subject (RFC 5256 2.1, case-folded), FROM/TO/CC
+// the local part of the first address (ASCII case-folded), DISPLAYFROM/
+// DISPLAYTO (RFC 5957) the decoded display name or else the addr-spec
+// (case-folded), DATE the Date: header as UTC (the internal date when it is
+// missing or unparsable), ARRIVAL the internal date, SIZE RFC822.SIZE.
+// Strings compare bytewise on their folded UTF-8; ties go to the next key,
+// and in the end to the UID (the mailbox order, RFC 5256 3).
+enum class SortKey { kArrival, kCc, kDate, kFrom, kSize, kSubject, kTo, kDisplayFrom, kDisplayTo };
+struct SortCriterion {
+  SortKey key = SortKey::kArrival;
+  bool reverse = false;
+  bool operator==(const SortCriterion&) const = default;
+};
+
+enum class ThreadAlgorithm { kOrderedSubject, kReferences };
+
+// One node of a THREAD answer: uid 0 is a dummy (a message that is referred
+// to but not in the answer; only at the top level, RFC 5256 REFERENCES step 3).
+struct ThreadNode {
+  Uid uid = 0;
+  std::vector<ThreadNode> children;
+  bool operator==(const ThreadNode&) const = default;
+};
+
 // ---- writes -------------------------------------------------------------------
 
 enum class FlagMode { kReplace, kAdd, kRemove };
@@ -384,6 +412,15 @@ class MailStore {
   virtual BodySet read_bodies(UserId user, const std::vector<std::string>& blobs) = 0;
   virtual BodySet read_ranges(UserId user, const std::vector<BodyRange>& ranges) = 0;
   virtual std::vector<SearchHit> search(UserId user, MailboxId mailbox, const SearchCriterion& criteria) = 0;
+  // SORT: the UIDs matching `criteria`, ordered by `keys` (at least one),
+  // then by UID. Evaluated in the store from the stored sort keys.
+  virtual std::vector<Uid> sort(UserId user, MailboxId mailbox, const SearchCriterion& criteria,
+                                const std::vector<SortCriterion>& keys) = 0;
+  // THREAD: the matching messages as threads (top level in thread order),
+  // computed from the stored threading keys (message ids, base subject, sent
+  // date), never from bodies.
+  virtual std::vector<ThreadNode> thread(UserId user, MailboxId mailbox, const SearchCriterion& criteria,
+                                         ThreadAlgorithm algorithm) = 0;
 
   // Writes. Each is one transaction that takes one new MODSEQ.
   virtual FlagUpdate store_flags(UserId user, MailboxId mailbox, const std::vector<Uid>& uids, FlagMode mode,

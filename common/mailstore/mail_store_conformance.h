@@ -35,6 +35,9 @@ class Backend {
   // (PostgreSQL LISTEN/NOTIFY, message events coalesced per mailbox) rather
   // than before the write returns.
   virtual bool asynchronous_feed() const = 0;
+  // Drops every stored SORT/THREAD key, as if all bodies had been stored
+  // before the keys existed (PostgreSQL: rows older than migration 012).
+  virtual void forget_sort_keys() = 0;
 };
 
 struct BackendFactory {

@@ -29,6 +29,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <ostream>
 #include <set>
@@ -57,6 +58,7 @@ class MemoryBackend : public Backend {
   void age_expunged(std::chrono::seconds by) override { offset_ += by.count(); }
   int64_t stored_blobs() override { return static_cast<int64_t>(store_.stored_blobs()); }
   bool asynchronous_feed() const override { return false; }
+  void forget_sort_keys() override { store_.forget_sort_keys(); }
 
  private:
   std::atomic<int64_t> offset_{0};
@@ -102,6 +104,12 @@ class PgBackend : public Backend {
     return std::make_shared<Holder>(url_);
   }
   bool asynchronous_feed() const override { return true; }
+  void forget_sort_keys() override {
+    pqxx::connection c(url_);
+    pqxx::work tx(c);
+    tx.exec("DELETE FROM mailstore_sort_keys");
+    tx.commit();
+  }
 
  private:
   std::string url_;
@@ -1838,7 +1846,186 @@ TEST_P(MailStoreConformance, HighestModseqsAndPing) {
   EXPECT_TRUE(s().ping());
 }
 
+
+// ---- SORT and THREAD (RFC 5256, RFC 5957) ---------------------------------------
+
+namespace {
+int64_t unix_time(int y, unsigned m, unsigned d, int hour = 0) { return unix_day(y, m, d) * 86400 + hour * 3600; }
+std::vector<SortCriterion> by(std::initializer_list<SortCriterion> keys) { return keys; }
+}  // namespace
+
+class SortConformance : public MailStoreConformance {
+ protected:
+  // Four messages whose every sort key differs (expected orders per key below).
+  MailboxId four() {
+    s().ensure_account(kUser);
+    append_uid("INBOX",
+               "From: \"Zed Alpha\" <bob@example.test>\r\nTo: carol@example.test\r\nSubject: Re: apple\r\n"
+               "Date: Wed, 3 Jan 2024 10:00:00 +0000\r\n\r\n" + std::string(1000, 'a') + "\r\n",
+               {}, unix_time(2024, 2, 1));
+    append_uid("INBOX",
+               "From: Alice <ALICE@example.test>\r\nTo: \"Bob B\" <dave@example.test>\r\nCc: zoe@example.test\r\n"
+               "Subject: banana\r\nDate: Mon, 1 Jan 2024 10:00:00 +0100\r\n\r\n" + std::string(2000, 'b') + "\r\n",
+               {}, unix_time(2024, 1, 15));
+    // No Date: DATE uses the internal date (RFC 5256 2.2).
+    append_uid("INBOX",
+               "From: carl@example.test\r\nSubject: [list] Apple (fwd)\r\n\r\n" + std::string(3000, 'c') + "\r\n", {},
+               unix_time(2024, 1, 2));
+    append_uid("INBOX",
+               "From: =?UTF-8?Q?=C3=89mile?= <emile@example.test>\r\nCc: adam@example.test\r\n"
+               "Subject: Fwd: Cherry\r\nDate: garbage\r\n\r\n" + std::string(500, 'e') + "\r\n",
+               {}, unix_time(2023, 12, 31));
+    return box("INBOX").mailbox_id;
+  }
+  std::vector<Uid> sorted(MailboxId id, std::vector<SortCriterion> keys, SearchCriterion c = key(SearchCriterion::kAll)) {
+    return s().sort(kUser, id, c, keys);
+  }
+};
+
+TEST_P(SortConformance, EveryKeyOrdersByTheStoredValues) {
+  const MailboxId id = four();
+  using K = SortKey;
+  // Local parts, ASCII case-insensitive: alice bob carl emile.
+  EXPECT_EQ(sorted(id, by({{K::kFrom}})), (std::vector<Uid>{2, 1, 3, 4}));
+  // Display names, else the address (RFC 5957): alice, carl@..., zed alpha, émile (UTF-8 after ASCII).
+  EXPECT_EQ(sorted(id, by({{K::kDisplayFrom}})), (std::vector<Uid>{2, 3, 1, 4}));
+  // No To is the empty string, first; ties by UID.
+  EXPECT_EQ(sorted(id, by({{K::kTo}})), (std::vector<Uid>{3, 4, 1, 2}));
+  EXPECT_EQ(sorted(id, by({{K::kDisplayTo}})), (std::vector<Uid>{3, 4, 2, 1}));
+  EXPECT_EQ(sorted(id, by({{K::kCc}})), (std::vector<Uid>{1, 3, 4, 2}));
+  // Base subjects: apple, banana, apple, cherry.
+  EXPECT_EQ(sorted(id, by({{K::kSubject}})), (std::vector<Uid>{1, 3, 2, 4}));
+  // Sent dates in UTC (2 is 09:00Z on 1 Jan), the internal date without a usable Date:.
+  EXPECT_EQ(sorted(id, by({{K::kDate}})), (std::vector<Uid>{4, 2, 3, 1}));
+  EXPECT_EQ(sorted(id, by({{K::kArrival}})), (std::vector<Uid>{4, 3, 2, 1}));
+  EXPECT_EQ(sorted(id, by({{K::kSize}})), (std::vector<Uid>{4, 1, 2, 3}));
+}
+
+TEST_P(SortConformance, ReverseAndSecondaryKeysAndTheUidLast) {
+  const MailboxId id = four();
+  using K = SortKey;
+  // REVERSE turns one key; equal subjects stay in UID order.
+  EXPECT_EQ(sorted(id, by({{K::kSubject, true}})), (std::vector<Uid>{4, 2, 1, 3}));
+  EXPECT_EQ(sorted(id, by({{K::kSubject}, {K::kDate}})), (std::vector<Uid>{3, 1, 2, 4}));
+  EXPECT_EQ(sorted(id, by({{K::kSubject}, {K::kDate, true}})), (std::vector<Uid>{1, 3, 2, 4}));
+  EXPECT_EQ(sorted(id, by({{K::kSize, true}})), (std::vector<Uid>{3, 2, 1, 4}));
+}
+
+TEST_P(SortConformance, OnlyTheMatchingMessages) {
+  const MailboxId id = four();
+  using K = SortKey;
+  EXPECT_EQ(sorted(id, by({{K::kSubject}}), uid_key({{2, 4}})), (std::vector<Uid>{3, 2, 4}));
+  EXPECT_EQ(sorted(id, by({{K::kDate}}), header_key("subject", "apple")), (std::vector<Uid>{3, 1}));
+  EXPECT_EQ(sorted(id, by({{K::kFrom}}), text_key(SearchCriterion::kText, "bbbb")), std::vector<Uid>{2});
+  EXPECT_TRUE(sorted(id, by({{K::kFrom}}), key(SearchCriterion::kNone)).empty());
+  EXPECT_TRUE(s().sort(kUser, id + 1000, key(SearchCriterion::kAll), by({{K::kFrom}})).empty());
+}
+
+TEST_P(SortConformance, KeysOfBodiesStoredBeforeThemAreComputedOnFirstUse) {
+  const MailboxId id = four();
+  backend_->forget_sort_keys();
+  using K = SortKey;
+  EXPECT_EQ(sorted(id, by({{K::kDisplayFrom}})), (std::vector<Uid>{2, 3, 1, 4}));
+  EXPECT_EQ(sorted(id, by({{K::kDate}})), (std::vector<Uid>{4, 2, 3, 1}));
+  EXPECT_EQ(sorted(id, by({{K::kSubject}, {K::kDate}})), (std::vector<Uid>{3, 1, 2, 4}));
+  backend_->forget_sort_keys();
+  auto t = s().thread(kUser, id, key(SearchCriterion::kAll), ThreadAlgorithm::kOrderedSubject);
+  // cherry (31 Dec), banana (1 Jan), apple (3, from its internal date 2 Jan; then 1).
+  const std::vector<ThreadNode> want{ThreadNode{4, {}}, ThreadNode{2, {}}, ThreadNode{3, {ThreadNode{1, {}}}}};
+  EXPECT_EQ(t, want);
+}
+
+// Keys go into text columns: NUL and other controls from RFC 2047 words or a
+// literal8 APPEND must not make the message unstorable.
+TEST_P(SortConformance, ControlOctetsInKeysAreHarmless) {
+  s().ensure_account(kUser);
+  append_uid("INBOX", "Subject: =?UTF-8?Q?b=00x?=\r\nFrom: =?UTF-8?Q?=00=01Al=07?= <a\x01@example.test>\r\n\r\nx\r\n");
+  AppendItem raw = item(std::string_view("Subject: a\0\x7f\xff\r\nFrom: \"z\0\" <z@x>\r\n\r\nx", 36));
+  raw.binary = true;
+  ASSERT_EQ(s().append(kUser, "INBOX", {raw}).error, StoreError::kNone);
+  const MailboxId id = box("INBOX").mailbox_id;
+  EXPECT_EQ(sorted(id, by({{SortKey::kSubject}})), (std::vector<Uid>{2, 1}));
+  EXPECT_EQ(sorted(id, by({{SortKey::kDisplayFrom}})), (std::vector<Uid>{1, 2}));  // "al" before "z"
+  EXPECT_EQ(s().thread(kUser, id, key(SearchCriterion::kAll), ThreadAlgorithm::kReferences).size(), 2u);
+}
+
+TEST_P(SortConformance, DatesCompareInUtc) {
+  s().ensure_account(kUser);
+  // 01:00 +0200 on 1 Jan is 23:00 UTC on 31 Dec: before 23:30 +0000.
+  append_uid("INBOX", "Subject: a\r\nDate: Mon, 1 Jan 2024 01:00:00 +0200\r\n\r\nx\r\n");
+  append_uid("INBOX", "Subject: b\r\nDate: Sun, 31 Dec 2023 23:30:00 +0000\r\n\r\nx\r\n");
+  append_uid("INBOX", "Subject: c\r\nDate: Sun, 31 Dec 2023 18:00:00 EST\r\n\r\nx\r\n");  // 23:00Z + 0
+  const MailboxId id = box("INBOX").mailbox_id;
+  EXPECT_EQ(sorted(id, by({{SortKey::kDate}})), (std::vector<Uid>{1, 3, 2}));
+  EXPECT_EQ(sorted(id, by({{SortKey::kDate, true}})), (std::vector<Uid>{2, 1, 3}));
+}
+
+class ThreadConformance : public MailStoreConformance {
+ protected:
+  static std::string msg(const std::string& id, const std::string& refs, const std::string& subject, int day) {
+    std::string m;
+    if (!id.empty()) m += "Message-ID: <" + id + ">\r\n";
+    m += refs;
+    m += "Subject: " + subject + "\r\nDate: " + std::to_string(day) + " Jan 2024 12:00:00 +0000\r\n\r\nx\r\n";
+    return m;
+  }
+  MailboxId conversation() {
+    s().ensure_account(kUser);
+    append_uid("INBOX", msg("a@x", "", "Meeting", 1));                                        // 1
+    append_uid("INBOX", msg("b@x", "In-Reply-To: <a@x>\r\n", "Re: Meeting", 3));              // 2
+    append_uid("INBOX", msg("c@x", "References: <a@x> <b@x>\r\n", "Re: Meeting", 4));         // 3
+    append_uid("INBOX", msg("d@x", "References: <a@x>\r\n", "RE: [list] Meeting", 2));        // 4: sent before 2
+    append_uid("INBOX", msg("e@x", "", "Lunch", 5));                                          // 5
+    append_uid("INBOX", msg("f@x", "References: <zz@x>\r\n", "Re: Party", 6));                // 6: parent never arrived
+    append_uid("INBOX", msg("g@x", "References: <zz@x>\r\n", "Re: Party", 7));                // 7
+    append_uid("INBOX", msg("", "", "Re: Lunch", 8));                                         // 8: no Message-ID
+    append_uid("INBOX", msg("h@x", "", "lunch", 9));                                          // 9: a second Lunch
+    return box("INBOX").mailbox_id;
+  }
+  static ThreadNode n(Uid uid, std::vector<ThreadNode> children = {}) { return ThreadNode{uid, std::move(children)}; }
+};
+
+TEST_P(ThreadConformance, References) {
+  const MailboxId id = conversation();
+  auto t = s().thread(kUser, id, key(SearchCriterion::kAll), ThreadAlgorithm::kReferences);
+  // (1 (4)(2 3)) ((5 8)(9)) ((6)(7)): siblings by sent date; 8 (a reply by
+  // subject) joins 5; 9 is no reply, so 5's thread and 9 go under a dummy;
+  // the missing <zz@x> stays as a dummy with two children.
+  const std::vector<ThreadNode> want{n(1, {n(4), n(2, {n(3)})}), n(0, {n(5, {n(8)}), n(9)}), n(0, {n(6), n(7)})};
+  EXPECT_EQ(t, want);
+  auto some = s().thread(kUser, id, uid_key({{2, 3}}), ThreadAlgorithm::kReferences);
+  EXPECT_EQ(some, (std::vector<ThreadNode>{n(2, {n(3)})}));
+}
+
+TEST_P(ThreadConformance, OrderedSubject) {
+  const MailboxId id = conversation();
+  auto t = s().thread(kUser, id, key(SearchCriterion::kAll), ThreadAlgorithm::kOrderedSubject);
+  const std::vector<ThreadNode> want{n(1, {n(4), n(2), n(3)}), n(5, {n(8), n(9)}), n(6, {n(7)})};
+  EXPECT_EQ(t, want);
+}
+
+TEST_P(ThreadConformance, LoopsAndDuplicateIdsAreHarmless) {
+  s().ensure_account(kUser);
+  append_uid("INBOX", msg("a@x", "References: <b@x>\r\n", "x", 1));  // a under b
+  append_uid("INBOX", msg("b@x", "References: <a@x>\r\n", "y", 2));  // b under a: would loop
+  append_uid("INBOX", msg("a@x", "", "z", 3));                       // the same id again
+  append_uid("INBOX", msg("s@x", "References: <s@x>\r\n", "w", 4));  // itself
+  const MailboxId id = box("INBOX").mailbox_id;
+  auto t = s().thread(kUser, id, key(SearchCriterion::kAll), ThreadAlgorithm::kReferences);
+  size_t count = 0;
+  std::function<void(const ThreadNode&)> walk = [&](const ThreadNode& x) {
+    if (x.uid) ++count;
+    for (const auto& c : x.children) walk(c);
+  };
+  for (const auto& x : t) walk(x);
+  EXPECT_EQ(count, 4u) << "every message exactly once";
+}
+
 INSTANTIATE_TEST_SUITE_P(Store, MailStoreConformance, ::testing::ValuesIn(backends()),
+                         [](const ::testing::TestParamInfo<BackendFactory>& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Store, SortConformance, ::testing::ValuesIn(backends()),
+                         [](const ::testing::TestParamInfo<BackendFactory>& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Store, ThreadConformance, ::testing::ValuesIn(backends()),
                          [](const ::testing::TestParamInfo<BackendFactory>& info) { return info.param.name; });
 
 // ---- what only the in-memory store promises ----------------------------------------------

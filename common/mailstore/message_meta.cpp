@@ -1,6 +1,7 @@
 #include "common/mailstore/message_meta.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <vector>
 
@@ -233,6 +234,10 @@ std::string make_preview(const mime::ParsedMessage& parsed, std::string_view raw
 
 }  // namespace
 
+namespace {
+SortKeys sort_keys_from(const mime::ParsedMessage& parsed);  // with the other SORT code below
+}  // namespace
+
 MessageMeta analyse(std::string_view message) {
   MessageMeta meta;
   meta.size = message.size();
@@ -242,6 +247,7 @@ MessageMeta analyse(std::string_view message) {
   meta.structure = mime::serialize_structure(parsed);
   meta.preview = valid_utf8(make_preview(parsed, message));
   if (parsed.root.envelope && parsed.root.envelope->date) meta.sent_day = rfc5322_day(*parsed.root.envelope->date);
+  meta.sort = sort_keys_from(parsed);
   mime::Limits limits;
   limits.max_search_text = kMaxSearchText;
   // Decoded headers and text bodies; fold() collapses whitespace and strips
@@ -335,6 +341,301 @@ std::string fold_search_key(const std::string& s) {
   }
   return out;
 }
+
+
+// ---- SORT and THREAD keys ----------------------------------------------------
+
+namespace {
+
+bool ascii_ieq(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if ((a[i] | 0x20) != (b[i] | 0x20) && a[i] != b[i]) return false;
+  return true;
+}
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+  return out;
+}
+
+// Whitespace runs (tabs, folding) to one space, no leading or trailing space.
+std::string collapse_spaces(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  bool space = false;
+  for (char c : s) {
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+      space = true;
+      continue;
+    }
+    if (space && !out.empty()) out += ' ';
+    space = false;
+    out += c;
+  }
+  return out;
+}
+
+// subj-blob = "[" *BLOBCHAR "]" *WSP at `p`; the length matched, 0 if none.
+size_t match_blob(std::string_view s, size_t p) {
+  if (p >= s.size() || s[p] != '[') return 0;
+  size_t i = p + 1;
+  while (i < s.size() && s[i] != '[' && s[i] != ']') ++i;
+  if (i >= s.size() || s[i] != ']') return 0;
+  ++i;
+  while (i < s.size() && s[i] == ' ') ++i;
+  return i - p;
+}
+
+// subj-leader's first form: *subj-blob subj-refwd, where subj-refwd =
+// ("re" / ("fw" ["d"])) *WSP [subj-blob] ":". Greedy is exact here: after a
+// blob comes "[" or the refwd, never both. The length matched, 0 if none.
+size_t match_refwd_leader(std::string_view s) {
+  size_t p = 0;
+  while (size_t n = match_blob(s, p)) p += n;
+  if (s.substr(p, 2) == "re") p += 2;
+  else if (s.substr(p, 3) == "fwd") p += 3;
+  else if (s.substr(p, 2) == "fw") p += 2;
+  else return 0;
+  while (p < s.size() && s[p] == ' ') ++p;
+  p += match_blob(s, p);
+  if (p >= s.size() || s[p] != ':') return 0;
+  return p + 1;
+}
+
+}  // namespace
+
+std::string base_subject(std::string_view folded_subject, bool* reply_or_forward) {
+  // (1) The caller decoded RFC 2047 and folded case; tabs and continuations
+  // become spaces, runs of spaces one.
+  std::string s = collapse_spaces(folded_subject);
+  bool marked = false;
+  for (;;) {
+    // (2) subj-trailer = "(fwd)" / WSP, repeatedly.
+    for (;;) {
+      if (!s.empty() && s.back() == ' ') {
+        s.pop_back();
+      } else if (s.size() >= 5 && s.compare(s.size() - 5, 5, "(fwd)") == 0) {
+        s.resize(s.size() - 5);
+        marked = true;
+      } else {
+        break;
+      }
+    }
+    // (3)-(5): subj-leader, then a subj-blob that leaves a non-empty base,
+    // until neither matches.
+    for (;;) {
+      const size_t before = s.size();
+      for (;;) {
+        if (!s.empty() && s.front() == ' ') {
+          s.erase(0, 1);
+        } else if (size_t n = match_refwd_leader(s)) {
+          s.erase(0, n);
+          marked = true;
+        } else {
+          break;
+        }
+      }
+      if (size_t n = match_blob(s, 0); n && n < s.size()) s.erase(0, n);
+      if (s.size() == before) break;
+    }
+    // (6) "[fwd:" ... "]" around the whole rest: unwrap and start again at (2).
+    if (s.size() >= 6 && s.compare(0, 5, "[fwd:") == 0 && s.back() == ']') {
+      s = s.substr(5, s.size() - 6);
+      marked = true;
+      continue;
+    }
+    break;
+  }
+  if (reply_or_forward) *reply_or_forward = marked;
+  return s;
+}
+
+std::vector<std::string> message_ids(std::string_view v, size_t max) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < v.size() && out.size() < max) {
+    const char c = v[i];
+    if (c == '(') {
+      // A comment (nested), which may contain '<' that is no msg-id.
+      int depth = 0;
+      for (; i < v.size(); ++i) {
+        if (v[i] == '\\') { ++i; continue; }
+        if (v[i] == '(') ++depth;
+        else if (v[i] == ')' && --depth == 0) break;
+      }
+      ++i;
+      continue;
+    }
+    if (c != '<') {
+      ++i;
+      continue;
+    }
+    const size_t close = v.find('>', i + 1);
+    if (close == std::string_view::npos) break;
+    std::string id;
+    for (size_t k = i + 1; k < close; ++k)
+      if (v[k] != ' ' && v[k] != '\t' && v[k] != '\r' && v[k] != '\n' && v[k] != '<') id += v[k];
+    i = close + 1;
+    // Control bytes cannot go into a text column; such an id is no id.
+    if (id.empty() || id.size() > kMaxMessageIdOctets ||
+        std::any_of(id.begin(), id.end(), [](char ch) { return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f; }))
+      continue;
+    out.push_back(std::move(id));
+  }
+  return out;
+}
+
+std::optional<int64_t> rfc5322_time(std::string_view s) {
+  size_t i = 0;
+  auto skip_ws = [&] {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n')) ++i;
+  };
+  auto digits = [&](int max, int& value) {
+    int n = 0;
+    value = 0;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9' && n < max) value = value * 10 + (s[i++] - '0'), ++n;
+    return n;
+  };
+  skip_ws();
+  if (auto comma = s.find(','); comma != std::string_view::npos && comma < 12) {
+    i = comma + 1;
+    skip_ws();
+  }
+  int day = 0, year = 0, hour = 0, minute = 0, second = 0;
+  if (!digits(2, day)) return std::nullopt;
+  skip_ws();
+  static const char* months[] = {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"};
+  if (i + 3 > s.size()) return std::nullopt;
+  int month = -1;
+  for (int m = 0; m < 12; ++m)
+    if (ascii_ieq(s.substr(i, 3), months[m])) month = m;
+  if (month < 0) return std::nullopt;
+  i += 3;
+  skip_ws();
+  const int year_digits = digits(4, year);
+  if (year_digits == 2) year += year < 50 ? 2000 : 1900;  // RFC 5322 4.3
+  else if (year_digits == 3) year += 1900;
+  else if (year_digits != 4) return std::nullopt;
+  skip_ws();
+  if (digits(2, hour) == 0 || i >= s.size() || s[i] != ':') return std::nullopt;
+  ++i;
+  if (digits(2, minute) != 2) return std::nullopt;
+  if (i < s.size() && s[i] == ':') {
+    ++i;
+    if (digits(2, second) != 2) return std::nullopt;
+  }
+  if (day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return std::nullopt;
+  skip_ws();
+  int offset = 0;  // minutes east of UTC
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
+    const int sign = s[i++] == '-' ? -1 : 1;
+    int hhmm = 0;
+    if (digits(4, hhmm) != 4) return std::nullopt;
+    offset = sign * ((hhmm / 100) * 60 + hhmm % 100);
+  } else {
+    size_t e = i;
+    while (e < s.size() && std::isalpha(static_cast<unsigned char>(s[e]))) ++e;
+    const std::string_view zone = s.substr(i, e - i);
+    static const std::pair<const char*, int> zones[] = {{"est", -5}, {"edt", -4}, {"cst", -6}, {"cdt", -5},
+                                                        {"mst", -7}, {"mdt", -6}, {"pst", -8}, {"pdt", -7}};
+    for (auto [name, hours] : zones)
+      if (ascii_ieq(zone, name)) offset = hours * 60;
+    // UT, GMT, military zones and no zone at all: +0000 (RFC 5322 4.3 says
+    // military zones are to be taken as -0000, "unknown").
+  }
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = minute;
+  tm.tm_sec = second;
+  return static_cast<int64_t>(timegm(&tm)) - offset * 60;
+}
+
+namespace {
+
+// A text column cannot hold NUL, and other controls (which RFC 2047 words
+// and literal8 APPENDs can carry) mean nothing to a sort: whitespace ones
+// become spaces (collapsed later), the rest go; invalid UTF-8 is repaired.
+std::string text_column(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if (c == '\t' || c == '\r' || c == '\n') out += ' ';
+    else if (c >= 0x20 && c != 0x7f) out += static_cast<char>(c);
+  }
+  return valid_utf8(std::move(out));
+}
+
+// The first real address of a list: group markers (no host) are skipped.
+const mime::Address* first_address(const std::vector<mime::Address>& list) {
+  for (const auto& a : list)
+    if (a.host && a.mailbox) return &a;
+  return nullptr;
+}
+
+std::string addr_mailbox(const std::vector<mime::Address>& list) {
+  const mime::Address* a = first_address(list);
+  return a ? text_column(ascii_lower(*a->mailbox)) : "";
+}
+
+// RFC 5957: the display name when it is there and not blank, else the addr-spec.
+std::string display_of(const std::vector<mime::Address>& list) {
+  const mime::Address* a = first_address(list);
+  if (!a) return "";
+  if (a->name) {
+    std::string name = collapse_spaces(text_column(mime::fold_case(mime::decode_header_value(*a->name))));
+    if (!name.empty()) return name;
+  }
+  return text_column(mime::fold_case(*a->mailbox + "@" + *a->host));
+}
+
+SortKeys sort_keys_from(const mime::ParsedMessage& parsed) {
+  SortKeys k;
+  if (!parsed.root.envelope) return k;
+  const mime::Envelope& env = *parsed.root.envelope;
+  if (env.subject) {
+    k.subject = base_subject(text_column(mime::fold_case(mime::decode_header_value(mime::unfold(*env.subject)))),
+                             &k.reply_or_forward);
+    // Bounded like a header line; a cut may not split a UTF-8 sequence.
+    if (k.subject.size() > 1024) k.subject = valid_utf8(fold(k.subject, 1024));
+  }
+  k.from = addr_mailbox(env.from);
+  k.to = addr_mailbox(env.to);
+  k.cc = addr_mailbox(env.cc);
+  k.display_from = display_of(env.from);
+  k.display_to = display_of(env.to);
+  for (std::string* f : {&k.from, &k.to, &k.cc, &k.display_from, &k.display_to})
+    if (f->size() > 1024) *f = valid_utf8(fold(*f, 1024));
+  if (env.date) k.sent = rfc5322_time(*env.date);
+  if (env.message_id) {
+    auto ids = message_ids(*env.message_id, 1);
+    if (!ids.empty()) k.message_id = valid_utf8(std::move(ids[0]));
+  }
+  for (const auto& f : parsed.root.fields) {
+    if (!ascii_ieq(f.name, "references")) continue;
+    // The first and the last ids: the thread's root and the nearest parents.
+    std::vector<std::string> all = message_ids(f.value, 100000);
+    if (all.size() > kMaxReferences) {
+      all.erase(all.begin() + 1, all.end() - static_cast<std::ptrdiff_t>(kMaxReferences - 1));
+    }
+    for (auto& id : all) k.references.push_back(valid_utf8(std::move(id)));
+    break;
+  }
+  if (k.references.empty() && env.in_reply_to) {
+    auto ids = message_ids(*env.in_reply_to, 1);
+    if (!ids.empty()) k.references.push_back(valid_utf8(std::move(ids[0])));
+  }
+  return k;
+}
+
+}  // namespace
+
+SortKeys sort_keys_of(std::string_view message) { return sort_keys_from(mime::parse(message)); }
 
 std::string sha256(std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];

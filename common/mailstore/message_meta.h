@@ -9,12 +9,34 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/mailstore/mail_store.h"
 
 namespace postline::mailstore {
 
 inline constexpr int kMetaVersion = 2;
+
+// What SORT (RFC 5256, RFC 5957) and THREAD compare, derived from the header
+// once per distinct body (PostgreSQL: mailstore_sort_keys, migration 012).
+struct SortKeys {
+  std::string subject;            // base_subject() of the decoded, case-folded Subject
+  bool reply_or_forward = false;  // base_subject() removed a "re:"/"fwd:"/"(fwd)"/"[fwd: ]"
+  // Local part (addr-mailbox) of the first address, ASCII-lowercased; "" when none.
+  std::string from, to, cc;
+  // RFC 5957: the first address's decoded display name, else its addr-spec;
+  // case-folded like search text (mime::fold_case). "" when there is no address.
+  std::string display_from, display_to;
+  std::optional<int64_t> sent;    // Date: as Unix seconds (UTC); nullopt: missing or unparsable
+  std::string message_id;         // the first msg-id of Message-ID, without <>; "" when none
+  // The parent chain for REFERENCES threading, oldest first: the msg-ids of
+  // References, or else the first of In-Reply-To. At most kMaxReferences
+  // (the first and the last ones: the thread root and the nearest parents).
+  std::vector<std::string> references;
+  bool operator==(const SortKeys&) const = default;
+};
+inline constexpr size_t kMaxReferences = 64;
+inline constexpr size_t kMaxMessageIdOctets = 250;
 
 struct MessageMeta {
   uint64_t size = 0;         // RFC822.SIZE
@@ -24,6 +46,7 @@ struct MessageMeta {
   std::string preview;       // RFC 8970, up to 200 characters of plain text
   std::string structure;     // mime::serialize_structure
   std::optional<int64_t> sent_day;  // Date: header's calendar day, days since 1970-01-01
+  SortKeys sort;
 };
 
 // Mail on disk is CRLF (IMAP sizes and offsets count CR). Bare LF and bare CR
@@ -39,6 +62,27 @@ MessageMeta analyse(std::string_view message);
 // The calendar day of an RFC 5322 date ("Wed, 25 Nov 2026 19:00:00 +0000"),
 // as written (no timezone shift), in days since 1970-01-01.
 std::optional<int64_t> rfc5322_day(std::string_view date);
+
+// An RFC 5322 date-time with its zone ("Wed, 25 Nov 2026 19:00:00 +0100") as
+// Unix seconds in UTC. Zone names of RFC 5322 4.3 are understood; a missing or
+// military zone counts as +0000. nullopt when there is no valid date and time.
+std::optional<int64_t> rfc5322_time(std::string_view date);
+
+// RFC 5256 2.1 base subject of a subject that is already RFC 2047-decoded and
+// case-folded: whitespace runs become one space, then "(fwd)" trailers,
+// "re:"/"fw:"/"fwd:" leaders with their "[blob]"s, leading "[blob]"s and a
+// "[fwd: ...]" wrapper are removed until none is left. `reply_or_forward`
+// (optional) says whether one of the reply/forward markers was removed
+// (what REFERENCES step 5 asks).
+std::string base_subject(std::string_view folded_subject, bool* reply_or_forward = nullptr);
+
+// The msg-ids ("<id>") in a header value (Message-ID, In-Reply-To,
+// References), without the brackets, comments skipped, at most `max`.
+std::vector<std::string> message_ids(std::string_view value, size_t max);
+
+// The sort keys of a stored message, parsed from its bytes: for bodies stored
+// before the keys existed (the stores compute them on first use).
+SortKeys sort_keys_of(std::string_view message);
 
 // Everything a stored message needs that depends only on its bytes, computed
 // before any lock is taken (parsing, hashing), the same for every store.

@@ -78,3 +78,93 @@ TEST(Names, InboxIsCaseInsensitive) {
 TEST(Sha256, KnownVector) {
   EXPECT_EQ(to_hex(sha256("abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
+
+// ---- SORT and THREAD keys (RFC 5256, RFC 5957) ----
+
+TEST(BaseSubject, Rfc5256Rules) {
+  bool reply = true;
+  EXPECT_EQ(base_subject("hello", &reply), "hello");
+  EXPECT_FALSE(reply);
+  // Leaders (re, fw, fwd with optional blobs before the colon) and trailers.
+  for (const char* s : {"re: hello", "re:hello", "fw: hello", "fwd: hello", "re[2]: hello", "re [2] : hello",
+                        "[list] re: hello", "re: re: fwd: hello", "hello (fwd)", "hello (fwd) (fwd) ",
+                        "[fwd: hello]", "re: [fwd: re: hello (fwd)]", "  re:   hello  "}) {
+    EXPECT_EQ(base_subject(s, &reply), "hello") << s;
+    EXPECT_TRUE(reply) << s;
+  }
+  // A blob alone is dropped when something is left, and is no reply marker.
+  EXPECT_EQ(base_subject("[list] hello", &reply), "hello");
+  EXPECT_FALSE(reply);
+  EXPECT_EQ(base_subject("[list] [other] hello", &reply), "hello");
+  EXPECT_EQ(base_subject("[list]"), "[list]");  // nothing would be left
+  EXPECT_EQ(base_subject("[fwd: ]"), "");
+  // Whitespace runs become one space; "re" inside a word is no leader.
+  EXPECT_EQ(base_subject("a \t  b"), "a b");
+  EXPECT_EQ(base_subject("reply: x"), "reply: x");
+  EXPECT_EQ(base_subject("re"), "re");
+  EXPECT_EQ(base_subject(""), "");
+  EXPECT_EQ(base_subject("[unclosed re: x"), "[unclosed re: x");
+}
+
+TEST(SortKeys, FromTheHeader) {
+  auto k = analyse("Subject: =?UTF-8?Q?R=C3=89?= =?UTF-8?Q?:_Caf=C3=A9?= (fwd)\r\n"
+                   "From: \"Doe, Jane\" <Jane.Doe@Example.TEST>, bob@example.test\r\n"
+                   "To: undisclosed:;, =?ISO-8859-1?Q?Andr=E9?= <andre@example.test>\r\n"
+                   "Cc: <CC@example.test>\r\n"
+                   "Date: Mon, 1 Jan 2024 01:00:00 +0200\r\n"
+                   "Message-ID: <id1@example.test> (comment)\r\n"
+                   "In-Reply-To: <p@x>\r\nReferences: <r1@x> (a <note>)\r\n <r2@x>\r\n\r\nbody\r\n")
+               .sort;
+  // RFC 2047 decoded, case-folded: "RÉ: Café (fwd)" -> "ré: café": é is no leader.
+  EXPECT_EQ(k.subject, "r\xC3\xA9: caf\xC3\xA9");
+  EXPECT_TRUE(k.reply_or_forward);  // the (fwd) trailer
+  EXPECT_EQ(k.from, "jane.doe");
+  EXPECT_EQ(k.display_from, "doe, jane");
+  EXPECT_EQ(k.to, "andre");  // the group marker is skipped
+  EXPECT_EQ(k.display_to, "andr\xC3\xA9");
+  EXPECT_EQ(k.cc, "cc");
+  EXPECT_EQ(k.sent, 1704063600);  // 2023-12-31 23:00:00 UTC
+  EXPECT_EQ(k.message_id, "id1@example.test");
+  EXPECT_EQ(k.references, (std::vector<std::string>{"r1@x", "r2@x"}));  // References wins over In-Reply-To
+}
+
+TEST(SortKeys, MissingFieldsAndInReplyTo) {
+  auto k = analyse("In-Reply-To: Jane's message <p@x>\r\nDate: someday\r\n\r\nx\r\n").sort;
+  EXPECT_EQ(k.subject, "");
+  EXPECT_EQ(k.from, "");
+  EXPECT_EQ(k.display_from, "");
+  EXPECT_FALSE(k.sent.has_value());
+  EXPECT_EQ(k.message_id, "");
+  EXPECT_EQ(k.references, std::vector<std::string>{"p@x"});
+  // The display name falls back to the address.
+  EXPECT_EQ(analyse("From: Bob@Example.TEST\r\n\r\nx").sort.display_from, "bob@example.test");
+  // Long References keep the first (the thread's root) and the last ones.
+  std::string refs = "References:";
+  for (int i = 0; i < 100; ++i) refs += " <r" + std::to_string(i) + "@x>";
+  auto many = analyse(refs + "\r\n\r\nx").sort.references;
+  ASSERT_EQ(many.size(), kMaxReferences);
+  EXPECT_EQ(many.front(), "r0@x");
+  EXPECT_EQ(many[1], "r37@x");
+  EXPECT_EQ(many.back(), "r99@x");
+  EXPECT_EQ(sort_keys_of("Subject: Re: x\r\n\r\n"), analyse("Subject: Re: x\r\n\r\n").sort);
+}
+
+TEST(SortKeys, Rfc5322Times) {
+  EXPECT_EQ(rfc5322_time("Thu, 1 Jan 1970 00:00:00 +0000"), 0);
+  EXPECT_EQ(rfc5322_time("1 Jan 1970 01:00 +0100"), 0);  // no weekday, no seconds
+  EXPECT_EQ(rfc5322_time("Wed, 31 Dec 1969 19:00:00 EST"), 0);
+  EXPECT_EQ(rfc5322_time("1 jan 70 00:00:00 GMT"), 0);  // two-digit year, zone name
+  EXPECT_EQ(rfc5322_time("1 Jan 1970 00:00:00"), 0);    // no zone: UTC
+  EXPECT_EQ(rfc5322_time("1 Jan 1970 00:00:00 -0130"), 5400);
+  for (const char* bad : {"", "garbage", "1 Jan 1970", "32 Jan 2024 00:00", "1 Foo 2024 00:00", "1 Jan 2024 25:00",
+                          "1 Jan 2024 10:61", "1 Jan 2024 10:00 +01"})
+    EXPECT_FALSE(rfc5322_time(bad).has_value()) << bad;
+}
+
+TEST(SortKeys, MessageIds) {
+  EXPECT_EQ(message_ids("<a@x> <b@x>\t<c@x>", 10), (std::vector<std::string>{"a@x", "b@x", "c@x"}));
+  EXPECT_EQ(message_ids("<a@x> <b@x>", 1), std::vector<std::string>{"a@x"});
+  EXPECT_EQ(message_ids("(not <this@x>) <a @x>", 10), std::vector<std::string>{"a@x"});
+  EXPECT_TRUE(message_ids("<> <unclosed", 10).empty());
+  EXPECT_TRUE(message_ids("<" + std::string(300, 'a') + ">", 10).empty());
+}

@@ -2,6 +2,7 @@
 
 #include "common/mailstore/accounts.h"
 #include "common/mailstore/message_meta.h"
+#include "common/mailstore/threading.h"
 
 #include <algorithm>
 #include <climits>
@@ -649,6 +650,82 @@ std::vector<SearchHit> MemoryMailStore::search(UserId user, MailboxId mailbox, c
   return out;
 }
 
+void MemoryMailStore::forget_sort_keys() {
+  std::lock_guard lock(mu_);
+  for (auto& [key, blob] : blobs_) blob.sort.reset();
+}
+
+std::vector<std::pair<const MemoryMailStore::Message*, const SortKeys*>> MemoryMailStore::sortable(
+    UserId user, MailboxId mailbox, const SearchCriterion& criteria) {
+  std::vector<std::pair<const Message*, const SortKeys*>> out;
+  const Mailbox* mb = by_id(user, mailbox);
+  if (!mb) return out;
+  Matcher matcher{now_seconds()};
+  static const std::string kNoText;
+  static const SortKeys kNoKeys;
+  for (const auto& [uid, m] : mb->messages) {
+    auto blob = blobs_.find(m.blob);
+    if (!matcher.match(criteria, m, blob == blobs_.end() ? kNoText : blob->second.search_text)) continue;
+    if (blob == blobs_.end()) {
+      out.emplace_back(&m, &kNoKeys);
+      continue;
+    }
+    // Keys missing (stored before they existed): computed from the body once,
+    // as PgMailStore does for rows older than migration 012.
+    if (!blob->second.sort) blob->second.sort = sort_keys_of(blob->second.body);
+    out.emplace_back(&m, &*blob->second.sort);
+  }
+  return out;
+}
+
+std::vector<Uid> MemoryMailStore::sort(UserId user, MailboxId mailbox, const SearchCriterion& criteria,
+                                       const std::vector<SortCriterion>& keys) {
+  std::lock_guard lock(mu_);
+  auto rows = sortable(user, mailbox, criteria);
+  // The same order as pg/search_sql.cpp's ORDER BY: strings bytewise
+  // (COLLATE "C"; char_traits<char> compares as unsigned char), the sent
+  // date falling back to the internal date, UID last.
+  auto cmp = [&](const std::pair<const Message*, const SortKeys*>& a,
+                 const std::pair<const Message*, const SortKeys*>& b) {
+    for (const auto& k : keys) {
+      int c = 0;
+      auto three = [](const auto& x, const auto& y) { return x < y ? -1 : y < x ? 1 : 0; };
+      switch (k.key) {
+        case SortKey::kArrival: c = three(a.first->internaldate, b.first->internaldate); break;
+        case SortKey::kSize: c = three(a.first->size, b.first->size); break;
+        case SortKey::kDate:
+          c = three(a.second->sent.value_or(a.first->internaldate), b.second->sent.value_or(b.first->internaldate));
+          break;
+        case SortKey::kSubject: c = a.second->subject.compare(b.second->subject); break;
+        case SortKey::kFrom: c = a.second->from.compare(b.second->from); break;
+        case SortKey::kTo: c = a.second->to.compare(b.second->to); break;
+        case SortKey::kCc: c = a.second->cc.compare(b.second->cc); break;
+        case SortKey::kDisplayFrom: c = a.second->display_from.compare(b.second->display_from); break;
+        case SortKey::kDisplayTo: c = a.second->display_to.compare(b.second->display_to); break;
+      }
+      if (c != 0) return k.reverse ? c > 0 : c < 0;
+    }
+    return a.first->uid < b.first->uid;
+  };
+  std::sort(rows.begin(), rows.end(), cmp);
+  std::vector<Uid> out;
+  out.reserve(rows.size());
+  for (const auto& r : rows) out.push_back(r.first->uid);
+  return out;
+}
+
+std::vector<ThreadNode> MemoryMailStore::thread(UserId user, MailboxId mailbox, const SearchCriterion& criteria,
+                                                ThreadAlgorithm algorithm) {
+  std::vector<ThreadInput> in;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [m, k] : sortable(user, mailbox, criteria))
+      in.push_back(ThreadInput{m->uid, k->sent.value_or(m->internaldate), k->subject, k->reply_or_forward,
+                               k->message_id, k->references});
+  }
+  return compute_threads(in, algorithm);
+}
+
 // ---- writes ----
 
 FlagUpdate MemoryMailStore::store_flags(UserId user, MailboxId mailbox, const std::vector<Uid>& uids, FlagMode mode,
@@ -753,7 +830,7 @@ AppendResult MemoryMailStore::append_locked(UserId user, const std::string& name
     m.keywords = normal_keywords(items[i].flags.keywords);
     m.internaldate = items[i].internaldate.value_or(now);
     m.savedate = now;
-    blobs_.try_emplace(prepared[i].key, Blob{prepared[i].body, prepared[i].meta.search_text});
+    blobs_.try_emplace(prepared[i].key, Blob{prepared[i].body, prepared[i].meta.search_text, prepared[i].meta.sort});
     out.uids.push_back(m.uid);
     insert_message(mb, std::move(m));
   }
@@ -912,7 +989,7 @@ std::vector<DeliveryResult> MemoryMailStore::deliver(UserId user, std::string_vi
       m.uid = static_cast<Uid>(mb.info.uidnext++);
       m.modseq = modseq;
       m.internaldate = m.savedate = now;
-      blobs_.try_emplace(p.key, Blob{p.body, p.meta.search_text});
+      blobs_.try_emplace(p.key, Blob{p.body, p.meta.search_text, p.meta.sort});
       d.mailbox_id = mb.info.mailbox_id;
       d.uid = m.uid;
       a.deliveries[key] = Delivered{d.mailbox_id, d.uid};

@@ -63,6 +63,10 @@ class MemoryMailStore final : public MailStore {
   BodySet read_bodies(UserId user, const std::vector<std::string>& blobs) override;
   BodySet read_ranges(UserId user, const std::vector<BodyRange>& ranges) override;
   std::vector<SearchHit> search(UserId user, MailboxId mailbox, const SearchCriterion& criteria) override;
+  std::vector<Uid> sort(UserId user, MailboxId mailbox, const SearchCriterion& criteria,
+                        const std::vector<SortCriterion>& keys) override;
+  std::vector<ThreadNode> thread(UserId user, MailboxId mailbox, const SearchCriterion& criteria,
+                                 ThreadAlgorithm algorithm) override;
 
   FlagUpdate store_flags(UserId user, MailboxId mailbox, const std::vector<Uid>& uids, FlagMode mode,
                          const Flags& flags, std::optional<Modseq> unchanged_since = {}) override;
@@ -84,6 +88,10 @@ class MemoryMailStore final : public MailStore {
 
   // For tests: distinct bodies stored (content-addressed, shared by users).
   size_t stored_blobs() const;
+  // For tests: drops every stored sort key, as if the bodies had been stored
+  // before sort keys existed (PostgreSQL rows from before migration 012); the
+  // next SORT or THREAD computes them again from the bodies.
+  void forget_sort_keys();
 
  private:
   struct Message {
@@ -125,7 +133,11 @@ class MemoryMailStore final : public MailStore {
   struct Blob {
     std::string body;
     std::string search_text;
+    std::optional<SortKeys> sort;  // nullopt: computed on first use (forget_sort_keys)
   };
+  // The matching messages (under mu_), with their sort keys.
+  std::vector<std::pair<const Message*, const SortKeys*>> sortable(UserId user, MailboxId mailbox,
+                                                                   const SearchCriterion& criteria);
   // All under mu_.
   Account& account(UserId user) { return accounts_[user]; }
   Mailbox* by_id(UserId user, MailboxId id);

@@ -8,6 +8,7 @@
 #include "common/mailstore/pg/change_feed.h"
 #include "common/mailstore/pg/index_cache.h"
 #include "common/mailstore/pg/search_sql.h"
+#include "common/mailstore/threading.h"
 
 #include <algorithm>
 #include <climits>
@@ -105,6 +106,11 @@ const Statement kPutBlob{"ms_put_blob",
 const Statement kPutSearch{"ms_put_search",
                            "INSERT INTO mailstore_search (sha256, search_text, search_words) VALUES ($1, $2, $3) "
                            "ON CONFLICT (sha256) DO NOTHING"};
+const Statement kPutSortKeys{
+    "ms_put_sort_keys",
+    "INSERT INTO mailstore_sort_keys (sha256, base_subject, reply_or_forward, from_mailbox, to_mailbox, cc_mailbox, "
+    " display_from, display_to, sent_at, message_id, thread_refs) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::bigint, $10, $11::text[]) ON CONFLICT (sha256) DO NOTHING"};
 const Statement kAppend{"ms_append",
                         "SELECT mailbox_id, uidvalidity, uid, modseq FROM mailstore_append("
                         "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"};
@@ -271,9 +277,38 @@ void message_arrays(Params& p, const std::vector<PreparedMessage>& batch) {
   p.bytea_array(structures).i64_array(sent_days).bytea_array(headers);
 }
 
+Params sort_key_params(const std::string& sha, const SortKeys& k) {
+  Params p;
+  p.bytea(sha).text(k.subject).boolean(k.reply_or_forward).text(k.from).text(k.to).text(k.cc);
+  p.text(k.display_from).text(k.display_to).opt_i64(k.sent).text(k.message_id).text_array(k.references);
+  return p;
+}
+
+// Statements add_blob() adds per message: the body, its search text, its sort keys.
+constexpr size_t kBlobStatements = 3;
 void add_blob(Connection::Pipeline& pipe, const PreparedMessage& m) {
   pipe.add(kPutBlob, Params().bytea(m.key).i64(static_cast<int64_t>(m.body.size())).bytea(m.body));
   pipe.add(kPutSearch, Params().bytea(m.key).text(m.meta.search_text).text(m.meta.search_words));
+  pipe.add(kPutSortKeys, sort_key_params(m.key, m.meta.sort));
+}
+
+// Sort keys for bodies stored before migration 012, computed from the blobs
+// (once: later SORTs find the rows). A few bodies per round trip bounds the
+// memory a mailbox of large old messages takes.
+void backfill_sort_keys(Connection& c, std::vector<std::string> blobs) {
+  std::sort(blobs.begin(), blobs.end());
+  blobs.erase(std::unique(blobs.begin(), blobs.end()), blobs.end());
+  constexpr size_t kChunk = 16;
+  for (size_t i = 0; i < blobs.size(); i += kChunk) {
+    std::vector<std::string> chunk(blobs.begin() + static_cast<std::ptrdiff_t>(i),
+                                   blobs.begin() + static_cast<std::ptrdiff_t>(std::min(blobs.size(), i + kChunk)));
+    auto bodies = c.exec(kBodies, Params().bytea_array(chunk));
+    if (bodies.rows() == 0) continue;
+    Connection::Pipeline pipe(c);
+    for (int r = 0; r < bodies.rows(); ++r)
+      pipe.add(kPutSortKeys, sort_key_params(bodies.text(r, 0), sort_keys_of(bodies.bytes(r, 1))));
+    pipe.run();
+  }
 }
 
 }  // namespace
@@ -779,6 +814,65 @@ std::vector<SearchHit> PgMailStore::search(UserId user, MailboxId mailbox, const
       true);
 }
 
+std::vector<Uid> PgMailStore::sort(UserId user, MailboxId mailbox, const SearchCriterion& criteria,
+                                   const std::vector<SortCriterion>& keys) {
+  CompiledSearch q = compile_sort(user, mailbox, criteria, keys);
+  return pool_.with(
+      [&](Connection& c) {
+        // One query, ordered by PostgreSQL; a second only after computing the
+        // keys of bodies older than them (rows the LEFT JOIN found no keys for).
+        for (int attempt = 0;; ++attempt) {
+          auto r = c.exec_dynamic(q.sql, q.params);
+          std::vector<std::string> missing;
+          for (int i = 0; i < r.rows(); ++i)
+            if (r.boolean(i, 1)) missing.push_back(r.text(i, 2));
+          if (missing.empty() || attempt > 0) {
+            std::vector<Uid> out;
+            out.reserve(r.rows());
+            for (int i = 0; i < r.rows(); ++i) out.push_back(static_cast<Uid>(r.i64(i, 0)));
+            return out;
+          }
+          backfill_sort_keys(c, std::move(missing));
+        }
+      },
+      true);
+}
+
+std::vector<ThreadNode> PgMailStore::thread(UserId user, MailboxId mailbox, const SearchCriterion& criteria,
+                                            ThreadAlgorithm algorithm) {
+  CompiledSearch q = compile_thread_keys(user, mailbox, criteria);
+  std::vector<ThreadInput> in = pool_.with(
+      [&](Connection& c) {
+        for (int attempt = 0;; ++attempt) {
+          auto r = c.exec_dynamic(q.sql, q.params);
+          std::vector<std::string> missing;
+          for (int i = 0; i < r.rows(); ++i)
+            if (r.boolean(i, 1)) missing.push_back(r.text(i, 2));
+          if (missing.empty() || attempt > 0) {
+            std::vector<ThreadInput> rows;
+            rows.reserve(r.rows());
+            for (int i = 0; i < r.rows(); ++i) {
+              ThreadInput t;
+              t.uid = static_cast<Uid>(r.i64(i, 0));
+              t.sent = r.i64(i, 3);
+              if (!r.null(i, 4)) {
+                t.subject = r.text(i, 4);
+                t.reply_or_forward = r.boolean(i, 5);
+                t.message_id = r.text(i, 6);
+                t.references = r.text_array(i, 7);
+              }
+              rows.push_back(std::move(t));
+            }
+            return rows;
+          }
+          backfill_sort_keys(c, std::move(missing));
+        }
+      },
+      true);
+  // The algorithm itself runs here, on the keys of one query (threading.h).
+  return compute_threads(in, algorithm);
+}
+
 // ---- writes ----
 
 FlagUpdate PgMailStore::store_flags(UserId user, MailboxId mailbox, const std::vector<Uid>& uids, FlagMode mode,
@@ -876,7 +970,7 @@ AppendResult PgMailStore::append(UserId user, const std::string& mailbox, const 
       pipe.add(kAppend, append_params(user, name, quota, prepared, items));
       pipe.add("COMMIT");
       auto r = pipe.run();
-      read_append_row(r[1 + 2 * prepared.size()], prepared.size(), out, modseq);
+      read_append_row(r[1 + kBlobStatements * prepared.size()], prepared.size(), out, modseq);
     });
   } catch (const db::pq::Error& e) {
     auto err = store_error(e);
@@ -908,7 +1002,7 @@ ReplaceResult PgMailStore::replace(UserId user, MailboxId source, Uid uid, const
       pipe.add(kExpunge, Params().i64(user).i64(source).i64_array(std::vector<Uid>{uid}).boolean(false).boolean(false));
       pipe.add("COMMIT");
       auto r = pipe.run();
-      const size_t at = 1 + 2 * prepared.size() + 1;
+      const size_t at = 1 + kBlobStatements * prepared.size() + 1;
       read_append_row(r[at], 1, out.appended, append_modseq);
       out.expunged = uids_from(r[at + 1]);
       if (r[at + 1].rows()) expunge_modseq = r[at + 1].i64(0, 1);
@@ -1008,7 +1102,7 @@ size_t PgMailStore::StagedDelivery::add_to(Connection::Pipeline& pipe) const {
   message_arrays(p, d.prepared);
   p.i64(kMetaVersion);
   pipe.add(kDeliver, std::move(p));
-  return 2 + 2 * d.prepared.size();
+  return 2 + kBlobStatements * d.prepared.size();
 }
 
 std::vector<DeliveryResult> PgMailStore::StagedDelivery::read(const std::vector<Result>& results, size_t first) {
@@ -1016,7 +1110,7 @@ std::vector<DeliveryResult> PgMailStore::StagedDelivery::read(const std::vector<
   std::vector<DeliveryResult> out(d.prepared.size());
   d.touched.clear();
   if (d.prepared.empty()) return out;
-  const Result& rows = results.at(first + 1 + 2 * d.prepared.size());
+  const Result& rows = results.at(first + 1 + kBlobStatements * d.prepared.size());
   for (int row = 0; row < rows.rows(); ++row) {
     const int64_t item = rows.i64(row, 0);
     if (item < 1 || static_cast<size_t>(item) > out.size()) continue;

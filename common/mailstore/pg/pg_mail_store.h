@@ -70,6 +70,10 @@ class PgMailStore final : public MailStore {
   BodySet read_bodies(UserId user, const std::vector<std::string>& blobs) override;
   BodySet read_ranges(UserId user, const std::vector<BodyRange>& ranges) override;
   std::vector<SearchHit> search(UserId user, MailboxId mailbox, const SearchCriterion& criteria) override;
+  std::vector<Uid> sort(UserId user, MailboxId mailbox, const SearchCriterion& criteria,
+                        const std::vector<SortCriterion>& keys) override;
+  std::vector<ThreadNode> thread(UserId user, MailboxId mailbox, const SearchCriterion& criteria,
+                                 ThreadAlgorithm algorithm) override;
 
   FlagUpdate store_flags(UserId user, MailboxId mailbox, const std::vector<Uid>& uids, FlagMode mode,
                          const Flags& flags, std::optional<Modseq> unchanged_since = {}) override;

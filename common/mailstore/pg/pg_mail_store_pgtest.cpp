@@ -129,3 +129,39 @@ TEST_F(PgMailStoreTest, ChangeNotificationsReachAnotherInstanceAfterTheCommit) {
 }
 
 }  // namespace
+
+namespace {
+int64_t count(const std::string& url, const std::string& sql) {
+  pqxx::connection c(url);
+  pqxx::read_transaction tx(c);
+  return tx.exec(sql)[0][0].as<int64_t>();
+}
+}  // namespace
+
+// Sort keys live once per distinct body, written with it (APPEND, delivery,
+// the staged delivery queued uses); bodies stored before migration 012 get
+// theirs written by the first SORT or THREAD that meets them, and COPY reuses them.
+TEST_F(PgMailStoreTest, SortKeysAreStoredOncePerBodyAndBackfilledForOldBodies) {
+  for (int i = 1; i <= 3; ++i) append(*store_, i);
+  const std::string again = message(1);
+  store_->deliver(kUser, "INBOX", {DeliveryItem{again, "k1"}, DeliveryItem{message(4), "k2"}});
+  EXPECT_EQ(count(url_, "SELECT count(*) FROM mailstore_sort_keys"), 4);
+  {
+    pqxx::connection c(url_);
+    pqxx::work tx(c);
+    tx.exec("DELETE FROM mailstore_sort_keys WHERE base_subject <> 'hello 4'");
+    tx.commit();
+  }
+  const MailboxId inbox = store_->find_mailbox(kUser, "INBOX")->mailbox_id;
+  SearchCriterion all;
+  auto uids = store_->sort(kUser, inbox, all, {SortCriterion{SortKey::kSubject, true}});
+  EXPECT_EQ(uids, (std::vector<Uid>{5, 3, 2, 1, 4}));  // hello 4, 3, 2, 1 (twice: UIDs 1 and 4)
+  EXPECT_EQ(count(url_, "SELECT count(*) FROM mailstore_sort_keys"), 4);
+  EXPECT_EQ(count(url_, "SELECT count(*) FROM mailstore_sort_keys WHERE message_id = 'm2@example.test' "
+                        "AND from_mailbox = 'a' AND display_to = 'b@example.test' AND sent_at IS NULL"),
+            1);
+  ASSERT_EQ(store_->copy(kUser, inbox, {1, 2}, "Archive", false).error, StoreError::kNone);
+  EXPECT_EQ(count(url_, "SELECT count(*) FROM mailstore_sort_keys"), 4);
+  const MailboxId archive = store_->find_mailbox(kUser, "Archive")->mailbox_id;
+  EXPECT_EQ(store_->sort(kUser, archive, all, {SortCriterion{SortKey::kSubject}}), (std::vector<Uid>{1, 2}));
+}

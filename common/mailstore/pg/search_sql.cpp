@@ -163,18 +163,77 @@ bool uses_text(const SearchCriterion& k) {
 
 }  // namespace
 
-CompiledSearch compile_search(UserId user, MailboxId mailbox, const SearchCriterion& criteria) {
-  Compiler c;
+namespace {
+
+// FROM and WHERE of every statement over a mailbox's messages by criteria.
+// Sort keys (alias sk) and search text (alias s) are one row per distinct
+// body, joined only when asked for.
+std::string from_where(Compiler& c, UserId user, MailboxId mailbox, const SearchCriterion& criteria,
+                       bool sort_keys) {
   c.params.i64(user).i64(mailbox);
   std::string where = c.compile(criteria);
+  return std::string(" FROM mailstore_messages m ") +
+         (sort_keys ? "LEFT JOIN mailstore_sort_keys sk ON sk.sha256 = m.blob_sha256 " : "") +
+         (uses_text(criteria) ? "LEFT JOIN mailstore_search s ON s.sha256 = m.blob_sha256 " : "") +
+         "WHERE m.user_id = $1 AND m.mailbox_id = $2 AND " + where;
+}
+
+CompiledSearch finish(Compiler& c, std::string sql) {
   CompiledSearch out;
-  // search_text lives in mailstore_search, one row per distinct body (keyed
-  // like the blob); joined only when a text key needs it.
-  out.sql = std::string("SELECT m.uid, m.modseq FROM mailstore_messages m ") +
-            (uses_text(criteria) ? "LEFT JOIN mailstore_search s ON s.sha256 = m.blob_sha256 " : "") +
-            "WHERE m.user_id = $1 AND m.mailbox_id = $2 AND " + where + " ORDER BY m.uid";
+  out.sql = std::move(sql);
   out.params = std::move(c.params);
   return out;
+}
+
+// Seconds, as IMAP shows INTERNALDATE: messages within one second tie (and
+// go by UID), in both stores alike.
+constexpr const char* kArrivalSeconds = "floor(extract(epoch FROM m.internaldate))::bigint";
+
+// The body key only where the keys are missing: a large mailbox's answer
+// does not carry 32 bytes a row that are needed (almost) never.
+constexpr const char* kBlobIfMissing = "CASE WHEN sk.sha256 IS NULL THEN m.blob_sha256 END";
+
+std::string order_column(SortKey k) {
+  // Fixed column names only: nothing from the client reaches the SQL text.
+  switch (k) {
+    case SortKey::kArrival: return kArrivalSeconds;
+    case SortKey::kCc: return "sk.cc_mailbox COLLATE \"C\"";
+    case SortKey::kDate: return std::string("COALESCE(sk.sent_at, ") + kArrivalSeconds + ")";
+    case SortKey::kFrom: return "sk.from_mailbox COLLATE \"C\"";
+    case SortKey::kSize: return "m.size";
+    case SortKey::kSubject: return "sk.base_subject COLLATE \"C\"";
+    case SortKey::kTo: return "sk.to_mailbox COLLATE \"C\"";
+    case SortKey::kDisplayFrom: return "sk.display_from COLLATE \"C\"";
+    case SortKey::kDisplayTo: return "sk.display_to COLLATE \"C\"";
+  }
+  return "m.uid";
+}
+
+}  // namespace
+
+CompiledSearch compile_search(UserId user, MailboxId mailbox, const SearchCriterion& criteria) {
+  Compiler c;
+  std::string sql = "SELECT m.uid, m.modseq" + from_where(c, user, mailbox, criteria, false) + " ORDER BY m.uid";
+  return finish(c, std::move(sql));
+}
+
+CompiledSearch compile_sort(UserId user, MailboxId mailbox, const SearchCriterion& criteria,
+                            const std::vector<SortCriterion>& keys) {
+  Compiler c;
+  std::string sql = std::string("SELECT m.uid, sk.sha256 IS NULL, ") + kBlobIfMissing +
+                    from_where(c, user, mailbox, criteria, true) + " ORDER BY ";
+  for (const auto& k : keys) sql += order_column(k.key) + (k.reverse ? " DESC, " : ", ");
+  sql += "m.uid";
+  return finish(c, std::move(sql));
+}
+
+CompiledSearch compile_thread_keys(UserId user, MailboxId mailbox, const SearchCriterion& criteria) {
+  Compiler c;
+  std::string sql = std::string("SELECT m.uid, sk.sha256 IS NULL, ") + kBlobIfMissing + ", COALESCE(sk.sent_at, " +
+                    kArrivalSeconds +
+                    "), sk.base_subject, sk.reply_or_forward, sk.message_id, sk.thread_refs" +
+                    from_where(c, user, mailbox, criteria, true) + " ORDER BY m.uid";
+  return finish(c, std::move(sql));
 }
 
 }  // namespace postline::mailstore::pg

@@ -8,6 +8,7 @@
 #include "common/mailstore/mail_store.h"
 
 #include <string>
+#include <vector>
 
 namespace postline::mailstore::pg {
 
@@ -18,5 +19,18 @@ struct CompiledSearch {
 
 // Text keys are folded with fold_search_key (message_meta.h), like the stored text.
 CompiledSearch compile_search(UserId user, MailboxId mailbox, const SearchCriterion& criteria);
+
+// SORT: the same criteria, ordered in SQL by the stored sort keys
+// (mailstore_sort_keys, LEFT JOINed), then by UID. Returns (uid, missing,
+// blob_sha256 when missing, else NULL): `missing` is true for a body stored
+// before migration 012, whose keys the caller computes and inserts before
+// asking again.
+CompiledSearch compile_sort(UserId user, MailboxId mailbox, const SearchCriterion& criteria,
+                            const std::vector<SortCriterion>& keys);
+
+// THREAD: the threading keys of the matching messages by UID: (uid, missing,
+// blob_sha256, sent date (the internal date when there is none) as Unix
+// seconds, base_subject, reply_or_forward, message_id, thread_refs).
+CompiledSearch compile_thread_keys(UserId user, MailboxId mailbox, const SearchCriterion& criteria);
 
 }  // namespace postline::mailstore::pg

@@ -50,6 +50,14 @@ class BrokenStore final : public mailstore::MailStore {
                                            const mailstore::SearchCriterion&) override {
     fail();
   }
+  std::vector<mailstore::Uid> sort(mailstore::UserId, mailstore::MailboxId, const mailstore::SearchCriterion&,
+                                   const std::vector<mailstore::SortCriterion>&) override {
+    fail();
+  }
+  std::vector<mailstore::ThreadNode> thread(mailstore::UserId, mailstore::MailboxId,
+                                            const mailstore::SearchCriterion&, mailstore::ThreadAlgorithm) override {
+    fail();
+  }
   mailstore::FlagUpdate store_flags(mailstore::UserId, mailstore::MailboxId, const std::vector<mailstore::Uid>&,
                                     mailstore::FlagMode, const mailstore::Flags&,
                                     std::optional<mailstore::Modseq>) override {

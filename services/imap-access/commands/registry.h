@@ -12,6 +12,8 @@
 
 namespace postline::imap {
 
+struct SearchKey;  // protocol/search_keys.h
+
 using Handler = asio::awaitable<Result> (*)(Context&);
 
 enum StateMask : unsigned {
@@ -79,6 +81,15 @@ asio::awaitable<Result> cmd_list(Context&);  // list.cpp (LIST and LSUB)
 asio::awaitable<Result> cmd_namespace(Context&);
 asio::awaitable<Result> cmd_status(Context&);
 asio::awaitable<Result> cmd_search(Context&);  // search.cpp
+// A parsed search key as the store evaluates it: sequence numbers and the
+// session's \Recent become UID ranges of `sel` (SEARCH, SORT, THREAD).
+mailstore::SearchCriterion store_criterion(const SearchKey& key, const SelectedMailbox& sel);
+bool uses_modseq(const SearchKey& key);
+// Whether a command's arguments (that may not parse) ask for RETURN (... SAVE ...):
+// a failed SEARCH or SORT with SAVE leaves "$" empty (RFC 5182 2.1).
+bool asks_to_save(std::string_view args);
+asio::awaitable<Result> cmd_sort(Context&);  // sort.cpp (SORT, UID SORT)
+asio::awaitable<Result> cmd_thread(Context&);  // (THREAD, UID THREAD)
 asio::awaitable<Result> cmd_idle(Context&);  // idle.cpp
 asio::awaitable<Result> cmd_getquotaroot(Context&);  // quota.cpp
 asio::awaitable<Result> cmd_getquota(Context&);

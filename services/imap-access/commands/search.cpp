@@ -36,12 +36,14 @@ std::vector<std::pair<uint32_t, uint32_t>> uid_ranges(const SelectedMailbox& sel
   return out;
 }
 
-Criterion convert(const SearchKey& k, const SelectedMailbox& sel) {
+}  // namespace
+
+Criterion store_criterion(const SearchKey& k, const SelectedMailbox& sel) {
   Criterion c;
   c.number = k.number;
   c.text = k.text;
   c.field = k.field;
-  for (const auto& child : k.children) c.children.push_back(convert(child, sel));
+  for (const auto& child : k.children) c.children.push_back(store_criterion(child, sel));
   switch (k.kind) {
     case SearchKey::kAll: c.kind = Criterion::kAll; break;
     case SearchKey::kNone: c.kind = Criterion::kNone; break;
@@ -91,6 +93,8 @@ Criterion convert(const SearchKey& k, const SelectedMailbox& sel) {
   return c;
 }
 
+namespace {
+
 // True when the view alone can answer (flags, keywords, UIDs, MODSEQ).
 bool view_only(const Criterion& c) {
   switch (c.kind) {
@@ -135,14 +139,14 @@ bool matches(const Criterion& c, const SelectedMailbox& sel, uint32_t msn) {
   }
 }
 
+}  // namespace
+
 bool uses_modseq(const SearchKey& k) {
   if (k.kind == SearchKey::kModseq) return true;
   for (const auto& c : k.children)
     if (uses_modseq(c)) return true;
   return false;
 }
-
-}  // namespace
 
 // RFC 5182 2.1: a SEARCH that asked to SAVE and failed leaves "$" empty. A
 // command that does not parse never got as far as knowing its options, so
@@ -172,7 +176,7 @@ asio::awaitable<Result> cmd_search(Context& ctx) {
   }
   const bool modseq = uses_modseq(req.key);
   if (modseq) enable_condstore(ctx);
-  Criterion criteria = convert(req.key, sel);
+  Criterion criteria = store_criterion(req.key, sel);
 
   // (msn or uid, modseq) of the matches, ascending.
   std::vector<uint32_t> results;

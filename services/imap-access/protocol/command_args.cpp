@@ -574,6 +574,88 @@ SearchArgs parse_search_args(Reader& r, bool uid) {
   return a;
 }
 
+namespace {
+// charset SP 1*search-key (RFC 5256 search-criteria): the charset is an
+// astring, and there is no CHARSET keyword before it.
+void sort_search_criteria(Reader& r, std::string& charset, SearchKey& key) {
+  r.sp();
+  charset = to_upper(r.astring());
+  if (charset.empty() || charset.size() > 64) bad("invalid charset");
+  r.sp();
+  key = parse_search_key_list(r);
+}
+}  // namespace
+
+SortArgs parse_sort_args(Reader& r, bool uid) {
+  SortArgs a;
+  a.uid = uid;
+  r.sp();
+  if (r.peek() != '(') {
+    // ESORT (RFC 5267 4): sort-return-opts before the criteria.
+    if (to_upper(r.atom()) != "RETURN") bad("expected ( or RETURN");
+    r.sp();
+    r.expect('(');
+    a.esort = true;
+    size_t opts = 0;
+    while (!r.try_char(')')) {
+      if (opts++ > 0) r.sp();
+      if (opts > 8) bad("too many RETURN options");
+      const std::string opt = to_upper(r.atom());
+      if (opt == "MIN") a.ret_min = true;
+      else if (opt == "MAX") a.ret_max = true;
+      else if (opt == "COUNT") a.ret_count = true;
+      else if (opt == "ALL") a.ret_all = true;
+      else if (opt == "SAVE") a.ret_save = true;  // SEARCHRES (RFC 5182)
+      else bad("unsupported RETURN option " + opt);
+    }
+    // RFC 4731 3.1: () is ALL; RFC 5182 2.1: SAVE alone asks for no ESEARCH response.
+    if (!(a.ret_min || a.ret_max || a.ret_count || a.ret_all || a.ret_save)) a.ret_all = true;
+    r.sp();
+  }
+  // sort-criteria = "(" sort-criterion *(SP sort-criterion) ")"
+  r.expect('(');
+  for (;;) {
+    if (a.criteria.size() >= kMaxSortCriteria) bad("too many sort criteria");
+    mailstore::SortCriterion c;
+    std::string key = to_upper(r.atom());
+    if (key == "REVERSE") {
+      c.reverse = true;
+      r.sp();
+      key = to_upper(r.atom());
+    }
+    using K = mailstore::SortKey;
+    if (key == "ARRIVAL") c.key = K::kArrival;
+    else if (key == "CC") c.key = K::kCc;
+    else if (key == "DATE") c.key = K::kDate;
+    else if (key == "FROM") c.key = K::kFrom;
+    else if (key == "SIZE") c.key = K::kSize;
+    else if (key == "SUBJECT") c.key = K::kSubject;
+    else if (key == "TO") c.key = K::kTo;
+    else if (key == "DISPLAYFROM") c.key = K::kDisplayFrom;  // RFC 5957
+    else if (key == "DISPLAYTO") c.key = K::kDisplayTo;
+    else bad("unknown sort key " + key);
+    a.criteria.push_back(c);
+    if (r.try_char(')')) break;
+    r.sp();
+  }
+  sort_search_criteria(r, a.charset, a.key);
+  r.end();
+  return a;
+}
+
+ThreadArgs parse_thread_args(Reader& r, bool uid) {
+  ThreadArgs a;
+  a.uid = uid;
+  r.sp();
+  const std::string alg = to_upper(r.atom());
+  if (alg == "ORDEREDSUBJECT") a.algorithm = mailstore::ThreadAlgorithm::kOrderedSubject;
+  else if (alg == "REFERENCES") a.algorithm = mailstore::ThreadAlgorithm::kReferences;
+  else bad("unknown threading algorithm " + alg);
+  sort_search_criteria(r, a.charset, a.key);
+  r.end();
+  return a;
+}
+
 UidExpungeArgs parse_uid_expunge_args(Reader& r) {
   UidExpungeArgs a;
   r.sp();
@@ -687,6 +769,10 @@ constexpr Entry kParsers[] = {
     {"UID STORE", with_uid<parse_store_args, true>},
     {"SEARCH", with_uid<parse_search_args, false>},
     {"UID SEARCH", with_uid<parse_search_args, true>},
+    {"SORT", with_uid<parse_sort_args, false>},
+    {"UID SORT", with_uid<parse_sort_args, true>},
+    {"THREAD", with_uid<parse_thread_args, false>},
+    {"UID THREAD", with_uid<parse_thread_args, true>},
     {"REPLACE", with_uid<parse_replace_args, false>},
     {"UID REPLACE", with_uid<parse_replace_args, true>},
     {"COPY", with_uid<parse_copy_args, false>},

@@ -25,6 +25,7 @@
 // one command costs bounded work and memory after parsing too.
 #pragma once
 
+#include "common/mailstore/mail_store.h"
 #include "services/imap-access/protocol/imap_url.h"
 #include "services/imap-access/protocol/fetch_items.h"
 #include "services/imap-access/protocol/notify_spec.h"
@@ -74,6 +75,9 @@ inline constexpr uint64_t kMaxQuotaLimit = uint64_t{1} << 40;
 // NOTIFY: mailbox names across all subtree/mailboxes filters (the handler's own
 // cap, kMaxNotifyMailboxes, counts watched mailboxes after resolving them).
 inline constexpr size_t kMaxNotifyMailboxNames = 1000;
+// SORT criteria in one command (RFC 5256 allows repeating a key; nothing
+// after its first use can change the order).
+inline constexpr size_t kMaxSortCriteria = 32;
 // mod-sequence-value (RFC 7162 7): a 63-bit unsigned integer.
 inline constexpr uint64_t kMaxModSequence = 0x7fffffffffffffffu;
 
@@ -243,6 +247,27 @@ struct SearchArgs {
   SearchRequest request;
 };
 
+// SORT and UID SORT (RFC 5256 3, SORT=DISPLAY RFC 5957, ESORT RFC 5267 4:
+// RETURN with MIN MAX COUNT ALL, and SAVE of SEARCHRES (RFC 5182); PARTIAL
+// and CONTEXT are not offered). The charset is upper-cased but not checked (the handler
+// answers NO [BADCHARSET]).
+struct SortArgs {
+  bool uid = false;
+  std::vector<mailstore::SortCriterion> criteria;  // 1..kMaxSortCriteria
+  std::string charset;
+  SearchKey key;  // kAnd of the keys
+  bool esort = false;  // RETURN (...) given: the answer is ESEARCH
+  bool ret_min = false, ret_max = false, ret_count = false, ret_all = false, ret_save = false;
+};
+
+// THREAD and UID THREAD (RFC 5256 3): ORDEREDSUBJECT or REFERENCES.
+struct ThreadArgs {
+  bool uid = false;
+  mailstore::ThreadAlgorithm algorithm = mailstore::ThreadAlgorithm::kReferences;
+  std::string charset;
+  SearchKey key;
+};
+
 // UID EXPUNGE (RFC 4315 2.1).
 struct UidExpungeArgs {
   SequenceSet set;
@@ -288,6 +313,8 @@ CopyArgs parse_copy_args(Reader& r, bool uid);  // COPY, MOVE
 FetchArgs parse_fetch_args(Reader& r, bool uid);
 StoreArgs parse_store_args(Reader& r, bool uid);
 SearchArgs parse_search_args(Reader& r, bool uid);
+SortArgs parse_sort_args(Reader& r, bool uid);
+ThreadArgs parse_thread_args(Reader& r, bool uid);
 UidExpungeArgs parse_uid_expunge_args(Reader& r);
 QuotaRootArgs parse_getquota_args(Reader& r);
 SetQuotaArgs parse_setquota_args(Reader& r);
@@ -296,7 +323,8 @@ CompressArgs parse_compress_args(Reader& r);
 
 using CommandArgs = std::variant<NoArgs, IdArgs, EnableArgs, LoginArgs, AuthenticateArgs, SelectArgs, MailboxArgs,
                                  RenameArgs, ListArgs, StatusArgs, AppendArgs, ReplaceArgs, CopyArgs, FetchArgs, StoreArgs,
-                                 SearchArgs, UidExpungeArgs, QuotaRootArgs, SetQuotaArgs, NotifyArgs, CompressArgs>;
+                                 SearchArgs, UidExpungeArgs, QuotaRootArgs, SetQuotaArgs, NotifyArgs, CompressArgs,
+                                 SortArgs, ThreadArgs>;
 
 // Dispatches on the command table name ("FETCH", "UID FETCH": upper case, the
 // UID form as one name). A name not in the table is a SyntaxError too.

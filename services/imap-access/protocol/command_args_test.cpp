@@ -785,6 +785,72 @@ TEST(CommandArgs, Search) {
                "a SEARCH " + repeat("(", 40) + "ALL" + repeat(")", 40)});
 }
 
+TEST(CommandArgs, Sort) {
+  using K = mailstore::SortKey;
+  run_valid<SortArgs>({
+      {"a SORT (SUBJECT REVERSE DATE) UTF-8 ALL",
+       [](const SortArgs& a) {
+         EXPECT_FALSE(a.uid);
+         EXPECT_FALSE(a.esort);
+         EXPECT_EQ(a.criteria, (std::vector<mailstore::SortCriterion>{{K::kSubject, false}, {K::kDate, true}}));
+         EXPECT_EQ(a.charset, "UTF-8");
+         ASSERT_EQ(a.key.kind, SearchKey::kAnd);
+         ASSERT_EQ(a.key.children.size(), 1u);
+         EXPECT_EQ(a.key.children[0].kind, SearchKey::kAll);
+       }},
+      {"a uid sort (arrival cc from size to displayfrom displayto) us-ascii since 1-Feb-1994 unseen",
+       [](const SortArgs& a) {
+         EXPECT_TRUE(a.uid);
+         EXPECT_EQ(a.criteria.size(), 7u);
+         EXPECT_EQ(a.criteria[5].key, K::kDisplayFrom);
+         EXPECT_EQ(a.charset, "US-ASCII");
+         EXPECT_EQ(a.key.children.size(), 2u);
+       }},
+      {"a SORT (DATE) \"koi8-r\" TEXT {3}\r\nabc",
+       [](const SortArgs& a) {
+         EXPECT_EQ(a.charset, "KOI8-R");  // the handler refuses it with BADCHARSET
+         EXPECT_EQ(a.key.children[0].text, "abc");
+       }},
+      {"a SORT RETURN (MIN MAX COUNT ALL) (DATE) UTF-8 ALL",
+       [](const SortArgs& a) {
+         EXPECT_TRUE(a.esort);
+         EXPECT_TRUE(a.ret_min && a.ret_max && a.ret_count && a.ret_all);
+       }},
+      {"a SORT RETURN () (DATE) UTF-8 ALL", [](const SortArgs& a) { EXPECT_TRUE(a.esort && a.ret_all && !a.ret_min); }},
+      {"a SORT RETURN (SAVE) (DATE) UTF-8 ALL", [](const SortArgs& a) { EXPECT_TRUE(a.ret_save && !a.ret_all); }},
+      {"a SORT (" + repeat("DATE", kMaxSortCriteria) + ") UTF-8 ALL", nullptr},
+  });
+  run_invalid({"a SORT", "a SORT ", "a SORT ()", "a SORT (DATE)", "a SORT (DATE) UTF-8", "a SORT (DATE) UTF-8 ",
+               "a SORT (DATE)UTF-8 ALL", "a SORT DATE UTF-8 ALL", "a SORT (FOO) UTF-8 ALL", "a SORT (REVERSE) UTF-8 ALL",
+               "a SORT (REVERSE REVERSE DATE) UTF-8 ALL", "a SORT (DATE  SUBJECT) UTF-8 ALL",
+               "a SORT (DATE) \"\" ALL", "a SORT (DATE) UTF-8 FOO", "a SORT RETURN (PARTIAL 1:10) (DATE) UTF-8 ALL",
+"a SORT RETURN (MIN (DATE) UTF-8 ALL",
+               "a SORT RETURN (DATE) UTF-8 ALL", "a SORT RETURN(MIN) (DATE) UTF-8 ALL",
+               "a SORT (" + repeat("DATE", kMaxSortCriteria + 1) + ") UTF-8 ALL",
+               "a SORT (DATE) UTF-8 " + repeat("(", 40) + "ALL" + repeat(")", 40),
+               "a SORT (DATE) " + std::string(65, 'C') + " ALL"});
+}
+
+TEST(CommandArgs, Thread) {
+  run_valid<ThreadArgs>({
+      {"a THREAD ORDEREDSUBJECT UTF-8 SINCE 5-MAR-2000",
+       [](const ThreadArgs& a) {
+         EXPECT_FALSE(a.uid);
+         EXPECT_EQ(a.algorithm, mailstore::ThreadAlgorithm::kOrderedSubject);
+         EXPECT_EQ(a.key.children[0].kind, SearchKey::kSince);
+       }},
+      {"a UID THREAD references US-ASCII TEXT \"gewp\"",
+       [](const ThreadArgs& a) {
+         EXPECT_TRUE(a.uid);
+         EXPECT_EQ(a.algorithm, mailstore::ThreadAlgorithm::kReferences);
+         EXPECT_EQ(a.charset, "US-ASCII");
+       }},
+  });
+  run_invalid({"a THREAD", "a THREAD ", "a THREAD REFERENCES", "a THREAD REFERENCES UTF-8",
+               "a THREAD REFERENCES UTF-8 ", "a THREAD FOO UTF-8 ALL", "a THREAD (REFERENCES) UTF-8 ALL",
+               "a THREAD REFS UTF-8 ALL", "a THREAD REFERENCES UTF-8 ALL x"});
+}
+
 TEST(CommandArgs, UidExpunge) {
   run_valid<UidExpungeArgs>({{"a UID EXPUNGE 1:3,7", [](const UidExpungeArgs& a) { EXPECT_EQ(text(a.set), "1:3,7"); }},
                              {"a uid expunge *", nullptr}});
@@ -933,6 +999,9 @@ std::vector<std::string> samples() {
       "a STORE 1 (UNCHANGEDSINCE 3) +FLAGS.SILENT (\\Deleted)",
       "a UID STORE 1 FLAGS \\Seen $x",
       "a SEARCH RETURN (MIN) CHARSET UTF-8 OR SUBJECT {3}\r\nabc UID 1:5",
+      "a SORT (REVERSE SUBJECT DISPLAYFROM) UTF-8 OR SUBJECT {3}\r\nabc UID 1:5",
+      "a UID SORT RETURN (MIN COUNT) (ARRIVAL) US-ASCII ALL",
+      "a THREAD REFERENCES UTF-8 SINCE 5-MAR-2000 NOT DELETED",
       "a UID EXPUNGE 1:3",
       "a GETQUOTA \"\"",
       "a SETQUOTA \"\" (STORAGE 512 MESSAGE 10)",

@@ -212,6 +212,18 @@ struct Parser {
 
 }  // namespace
 
+SearchKey parse_search_key_list(Reader& r) {
+  SearchKey all;
+  all.kind = SearchKey::kAnd;
+  Parser p{r};
+  for (;;) {
+    all.children.push_back(p.key(0));
+    if (r.at_end()) break;
+    r.sp();
+  }
+  return all;
+}
+
 SearchRequest parse_search(Reader& r) {
   SearchRequest req;
   req.key.kind = SearchKey::kAnd;

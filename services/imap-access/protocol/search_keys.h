@@ -50,6 +50,11 @@ struct SearchRequest {
 // Throws SyntaxError. Limits nesting depth and the number of keys.
 SearchRequest parse_search(Reader& r);
 
+// The search keys of SORT and THREAD (RFC 5256 search-criteria after the
+// charset): 1*key separated by SP up to the end, as one kAnd. `r` is at the
+// first key. The same limits as parse_search.
+SearchKey parse_search_key_list(Reader& r);
+
 // "1-Feb-1994" -> days since 1970-01-01; nullopt if invalid.
 std::optional<int64_t> parse_search_date(std::string_view s);
 
