@@ -78,6 +78,8 @@ asio::awaitable<Result> cmd_getquota(Context&);
 asio::awaitable<Result> cmd_setquota(Context&);
 asio::awaitable<Result> cmd_notify(Context&);  // notify.cpp
 asio::awaitable<Result> cmd_compress(Context&);  // compress.cpp
+asio::awaitable<Result> cmd_getmetadata(Context&);  // metadata.cpp (RFC 5464)
+asio::awaitable<Result> cmd_setmetadata(Context&);
 // NOTIFY's untagged responses, shared with the connection loop that pushes them.
 std::string notify_status_line(const SessionState& s, const mailstore::MailboxStatus& st);
 // Reads the named mailboxes' status in one transaction and sends a STATUS line
