@@ -318,6 +318,9 @@ enum class ChangeKind : char {
   kRenamed = 'r',       // name = new name, old_name
   kSubscribed = 's',    // name (mailbox_id 0 when no such mailbox)
   kUnsubscribed = 'u',  // name
+  // METADATA (RFC 5464) entries set or removed: name = the mailbox ("" for the
+  // server annotations, mailbox_id 0), `entries` = the entry names (lower case).
+  kMetadata = 'a',
 };
 
 struct ChangeEvent {
@@ -330,6 +333,7 @@ struct ChangeEvent {
   Modseq modseq = 0;
   ChangeKind kind = ChangeKind::kMessages;
   std::string name, old_name;
+  std::vector<std::string> entries;  // kMetadata
 };
 
 // Called on the store's own thread; must be quick (hand the event over).

@@ -1962,6 +1962,34 @@ TEST_P(MailStoreConformance, MetadataLimitsRefuseTheWholeChange) {
   EXPECT_EQ(s().set_metadata(kUser, "", {set("/private/x", "v"), set("/private/y", "v")}), MetadataError::kTooMany);
 }
 
+TEST_P(MailStoreConformance, MetadataChangesAreAnnouncedAfterTheyCommit) {
+  s().ensure_account(kUser);
+  Events events;
+  s().start_change_feed(events.callback());
+  const MailboxId sent = box("Sent").mailbox_id;
+  ASSERT_EQ(s().set_metadata(kUser, "Sent", {set("/private/B", "1"), nil("/shared/a")}), MetadataError::kNone);
+  ASSERT_EQ(s().set_metadata(kUser, "", {set("/private/comment", "x")}), MetadataError::kNone);
+  // Refused changes announce nothing.
+  EXPECT_EQ(s().set_metadata(kUser, "Nope", {set("/private/x", "1")}), MetadataError::kNoSuchMailbox);
+  auto metadata_events = [&](const std::vector<ChangeEvent>& all) {
+    std::vector<ChangeEvent> out;
+    for (const auto& e : all)
+      if (e.kind == ChangeKind::kMetadata) out.push_back(e);
+    return out;
+  };
+  ASSERT_TRUE(events.wait([&](const std::vector<ChangeEvent>& all) { return metadata_events(all).size() >= 2; }));
+  auto got = metadata_events(events.all());
+  ASSERT_EQ(got.size(), 2u);
+  std::sort(got.begin(), got.end(), [](const ChangeEvent& a, const ChangeEvent& b) { return a.mailbox_id > b.mailbox_id; });
+  EXPECT_EQ(got[0].user_id, kUser);
+  EXPECT_EQ(got[0].mailbox_id, sent);
+  EXPECT_EQ(got[0].name, "Sent");
+  EXPECT_EQ(got[0].entries, (std::vector<std::string>{"/private/b", "/shared/a"}));
+  EXPECT_EQ(got[1].mailbox_id, 0);
+  EXPECT_EQ(got[1].name, "");
+  EXPECT_EQ(got[1].entries, (std::vector<std::string>{"/private/comment"}));
+}
+
 TEST_P(MailStoreConformance, MetadataFollowsRenameAndGoesWithDelete) {
   s().ensure_account(kUser);
   ASSERT_EQ(s().create_mailbox(kUser, "Projects/Alpha"), StoreError::kNone);

@@ -235,3 +235,32 @@ def test_another_user_sees_nothing_and_another_session_everything(platform, wire
             b'* METADATA INBOX (/shared/comment "mine")']
     finally:
         again.close()
+
+
+def test_notify_metadata_events(platform, wire):
+    """NOTIFY MailboxMetadataChange / ServerMetadataChange (RFC 5465 5.9,
+    5.10: required once METADATA is advertised): changes made in another
+    session of the user are pushed as `* METADATA mailbox entry ...`;
+    another user's changes never are."""
+    watcher = Wire(platform.ports["imap"])
+    other = Wire(platform.ports["imap"])
+    try:
+        watcher.login(USER, PASSWORD)
+        other.login(OTHER, OTHER_PASSWORD)
+        watcher.ok("NOTIFY SET (personal (MailboxMetadataChange ServerMetadataChange))")
+        wire.ok('SETMETADATA INBOX (/private/Comment "pushed" /shared/comment NIL)')
+        assert watcher.f.readline() == b"* METADATA INBOX /private/comment /shared/comment\r\n"
+        other.ok('SETMETADATA INBOX (/private/not-yours "x")')
+        other.ok('SETMETADATA "" (/private/not-yours "x")')
+        wire.ok('SETMETADATA "" (/shared/admin "mailto:admin@example.test")')
+        assert watcher.f.readline() == b'* METADATA "" /shared/admin\r\n'
+        # Only the mailboxes the filter names: Sent is not in `inboxes`.
+        watcher.ok("NOTIFY SET (inboxes (MailboxMetadataChange))")
+        wire.ok('SETMETADATA Sent (/private/x "1")')
+        wire.ok('SETMETADATA "" (/private/x "1")')
+        wire.ok('SETMETADATA INBOX (/private/x "1")')
+        assert watcher.f.readline() == b"* METADATA INBOX /private/x\r\n"
+        watcher.ok("NOTIFY NONE")
+    finally:
+        watcher.close()
+        other.close()

@@ -973,25 +973,35 @@ MetadataError MemoryMailStore::set_metadata(UserId user, const std::string& mail
                                             const std::vector<MetadataUpdate>& raw_updates) {
   std::vector<MetadataUpdate> updates;
   if (auto err = normalize_metadata_updates(raw_updates, updates); err != MetadataError::kNone) return err;
-  std::lock_guard lock(mu_);
-  std::map<std::string, std::string>* table = nullptr;
-  if (mailbox.empty()) {
-    table = &account(user).server_metadata;
-  } else {
-    auto a = accounts_.find(user);
-    if (a == accounts_.end()) return MetadataError::kNoSuchMailbox;
-    auto it = a->second.mailboxes.find(normalize_mailbox_name(mailbox));
-    if (it == a->second.mailboxes.end()) return MetadataError::kNoSuchMailbox;
-    table = &it->second.metadata;
+  {
+    std::lock_guard lock(mu_);
+    std::map<std::string, std::string>* table = nullptr;
+    MailboxId id = 0;
+    std::string name;
+    if (mailbox.empty()) {
+      table = &account(user).server_metadata;
+    } else {
+      auto a = accounts_.find(user);
+      if (a == accounts_.end()) return MetadataError::kNoSuchMailbox;
+      auto it = a->second.mailboxes.find(normalize_mailbox_name(mailbox));
+      if (it == a->second.mailboxes.end()) return MetadataError::kNoSuchMailbox;
+      table = &it->second.metadata;
+      id = it->second.info.mailbox_id;
+      name = it->first;
+    }
+    // Work on a copy: all or nothing.
+    std::map<std::string, std::string> next = *table;
+    std::vector<std::string> entries;
+    for (const auto& u : updates) {
+      if (u.value) next[u.entry] = *u.value;
+      else next.erase(u.entry);
+      entries.push_back(u.entry);
+    }
+    if (next.size() > kMaxMetadataEntries && next.size() > table->size()) return MetadataError::kTooMany;
+    *table = std::move(next);
+    post(metadata_change_events(user, id, name, entries));
   }
-  // Work on a copy: all or nothing.
-  std::map<std::string, std::string> next = *table;
-  for (const auto& u : updates) {
-    if (u.value) next[u.entry] = *u.value;
-    else next.erase(u.entry);
-  }
-  if (next.size() > kMaxMetadataEntries && next.size() > table->size()) return MetadataError::kTooMany;
-  *table = std::move(next);
+  dispatch();
   return MetadataError::kNone;
 }
 

@@ -1127,7 +1127,7 @@ MetadataError PgMailStore::set_metadata(UserId user, const std::string& mailbox,
     }
   }
   const std::string name = mailbox.empty() ? std::string() : normalize_mailbox_name(mailbox);
-  return pool_.with([&](Connection& c) {
+  const int64_t result = pool_.with([&](Connection& c) {
     auto r = c.exec(kSetMetadata, Params()
                                       .i64(user)
                                       .text(name)
@@ -1135,12 +1135,17 @@ MetadataError PgMailStore::set_metadata(UserId user, const std::string& mailbox,
                                       .bytea_array(set_values)
                                       .text_array(del_entries)
                                       .i64(static_cast<int64_t>(kMaxMetadataEntries)));
-    switch (r.i64(0, 0)) {
-      case 0: return MetadataError::kNone;
-      case 1: return MetadataError::kNoSuchMailbox;
-      default: return MetadataError::kTooMany;
-    }
+    return r.i64(0, 0);
   });
+  if (result == -1) return MetadataError::kNoSuchMailbox;
+  if (result < 0) return MetadataError::kTooMany;
+  // After the commit, like every other change (NOTIFY MailboxMetadataChange /
+  // ServerMetadataChange in imapd): every entry the command named.
+  std::vector<std::string> entries = set_entries;
+  entries.insert(entries.end(), del_entries.begin(), del_entries.end());
+  std::sort(entries.begin(), entries.end());
+  notify(metadata_change_events(user, result, name, entries));
+  return MetadataError::kNone;
 }
 
 PruneResult PgMailStore::prune_expunged(std::chrono::seconds max_age, int64_t batch) {

@@ -31,12 +31,13 @@ CREATE TRIGGER mailstore_metadata_mailbox_gone AFTER DELETE ON mailstore_mailbox
 -- SETMETADATA in one statement (so one transaction: all or nothing).
 -- p_mailbox NULL or '' = server annotations. p_set_entries/p_set_values are
 -- the values to set, p_del_entries the entries to remove (NIL); the caller
--- passes each entry once. Returns 0 done, 1 no such mailbox, 2 too many
+-- passes each entry once. Returns the mailbox id (0 for the server: the
+-- change notification names it), -1 for no such mailbox, -2 for too many
 -- entries (nothing written): the change may not leave more than p_max entries
 -- unless it leaves no more than there were (removals always work).
 CREATE FUNCTION mailstore_set_metadata(p_user bigint, p_mailbox text, p_set_entries text[], p_set_values bytea[],
                                        p_del_entries text[], p_max bigint)
-RETURNS integer LANGUAGE plpgsql AS $$
+RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
   v_mailbox bigint := 0;
   v_before bigint;
@@ -48,7 +49,7 @@ BEGIN
     SELECT b.mailbox_id INTO v_mailbox FROM mailstore_mailboxes b
      WHERE b.user_id = p_user AND b.name = p_mailbox FOR KEY SHARE;
     IF NOT FOUND THEN
-      RETURN 1;
+      RETURN -1;
     END IF;
   END IF;
   -- Concurrent SETMETADATAs of one mailbox count one after the other.
@@ -60,12 +61,12 @@ BEGIN
          + coalesce(cardinality(p_set_entries), 0)
     INTO v_after;
   IF v_after > p_max AND v_after > v_before THEN
-    RETURN 2;
+    RETURN -2;
   END IF;
   DELETE FROM mailstore_metadata m
    WHERE m.user_id = p_user AND m.mailbox_id = v_mailbox AND m.entry = ANY(p_del_entries);
   INSERT INTO mailstore_metadata (user_id, mailbox_id, entry, value)
     SELECT p_user, v_mailbox, e, v FROM unnest(p_set_entries, p_set_values) AS n(e, v)
     ON CONFLICT (user_id, mailbox_id, entry) DO UPDATE SET value = EXCLUDED.value;
-  RETURN 0;
+  RETURN v_mailbox;
 END $$;

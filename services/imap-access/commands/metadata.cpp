@@ -6,8 +6,11 @@
 // no mailbox sharing in Postline there is nobody else to share /shared
 // entries with, so a user's /shared entries are visible to that user only
 // (docs/imap.md). NOPRIVATE is therefore never answered. No unsolicited
-// METADATA responses are sent (RFC 5464 4.4.2 asks for them only for changes
-// made by others to shared mailboxes).
+// METADATA responses are sent outside NOTIFY (RFC 5464 4.4.2 asks for them
+// only for changes made by others to shared mailboxes); with NOTIFY
+// MailboxMetadataChange / ServerMetadataChange (RFC 5465 5.9, 5.10) the
+// connection pushes `* METADATA mailbox entry ...` for changes of any session
+// of the user, as it does LIST for MailboxName.
 //
 // Answers: a mailbox that does not exist is NO [NONEXISTENT] (RFC 5464 names
 // no code; not TRYCREATE, creating the mailbox is not what the client needs);
@@ -41,6 +44,13 @@ void append_value(std::string& out, const std::string& value) {
 }
 
 }  // namespace
+
+std::string notify_metadata_line(const SessionState& s, const std::string& name,
+                                 const std::vector<std::string>& entries) {
+  std::string line = "* METADATA " + wire_name(s, name);
+  for (const auto& e : entries) line += " " + astring(e);
+  return line + "\r\n";
+}
 
 asio::awaitable<Result> cmd_getmetadata(Context& ctx) {
   const GetMetadataArgs args = parse_getmetadata_args(ctx.args);

@@ -91,6 +91,11 @@ asio::awaitable<void> send_notify_status(Context& ctx, std::vector<std::string> 
                                          std::map<std::string, std::string>* last_sent = nullptr);
 std::string notify_list_line(const SessionState& s, const std::string& attributes, const std::string& name,
                              const std::string& old_name = "");
+// NOTIFY MailboxMetadataChange / ServerMetadataChange (RFC 5465 5.9, 5.10):
+// the unsolicited `* METADATA mailbox entry ...` (RFC 5464 4.4.2, no values);
+// `name` "" for the server annotations (metadata.cpp).
+std::string notify_metadata_line(const SessionState& s, const std::string& name,
+                                 const std::vector<std::string>& entries);
 // NOTIFY caps: watched mailboxes per session, and STATUS per mailbox at most
 // once per kNotifyStatusInterval (bursts coalesce into one).
 inline constexpr size_t kMaxNotifyMailboxes = 1000;

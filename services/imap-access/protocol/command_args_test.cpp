@@ -910,10 +910,10 @@ TEST(CommandArgs, Notify) {
          EXPECT_EQ(a.outcome, O::kBadEvent);
          EXPECT_EQ(a.bad_event, "ANNOTATIONCHANGE is not supported");
        }},
-      {"a NOTIFY SET (personal (ServerMetadataChange)) (inboxes (Foo))",
+      {"a NOTIFY SET (personal (ServerMetadataChange Bar)) (inboxes (Foo))",
        [](const NotifyArgs& a) {
          EXPECT_EQ(a.outcome, O::kBadEvent);
-         EXPECT_EQ(a.bad_event, "SERVERMETADATACHANGE is not supported");  // the first reason
+         EXPECT_EQ(a.bad_event, "unknown event BAR");  // the first reason
        }},
   });
   run_invalid({"a NOTIFY SET (personal (AnnotationChange)) x", "a NOTIFY SET (personal (AnnotationChange)",
