@@ -1936,7 +1936,8 @@ TEST_P(MailStoreConformance, MetadataLimitsRefuseTheWholeChange) {
   s().ensure_account(kUser);
   // A value over the limit: nothing of the command is written.
   EXPECT_EQ(s().set_metadata(kUser, "INBOX",
-                             {set("/private/ok", "fine"), set("/private/big", std::string(kMaxMetadataValueOctets + 1, 'x'))}),
+                             {set("/private/ok", "fine"),
+                              set("/private/big", std::string(kMaxMetadataValueOctets + 1, 'x'))}),
             MetadataError::kTooLarge);
   EXPECT_EQ(s().set_metadata(kUser, "INBOX", {set("/private/max", std::string(kMaxMetadataValueOctets, 'x'))}),
             MetadataError::kNone);
@@ -1980,7 +1981,8 @@ TEST_P(MailStoreConformance, MetadataChangesAreAnnouncedAfterTheyCommit) {
   ASSERT_TRUE(events.wait([&](const std::vector<ChangeEvent>& all) { return metadata_events(all).size() >= 2; }));
   auto got = metadata_events(events.all());
   ASSERT_EQ(got.size(), 2u);
-  std::sort(got.begin(), got.end(), [](const ChangeEvent& a, const ChangeEvent& b) { return a.mailbox_id > b.mailbox_id; });
+  std::sort(got.begin(), got.end(),
+            [](const ChangeEvent& a, const ChangeEvent& b) { return a.mailbox_id > b.mailbox_id; });
   EXPECT_EQ(got[0].user_id, kUser);
   EXPECT_EQ(got[0].mailbox_id, sent);
   EXPECT_EQ(got[0].name, "Sent");

@@ -31,9 +31,13 @@ namespace postline::imap {
 namespace {
 
 // The store's name for the wire name: "" stays "" (the server).
-std::string store_name(const SessionState& s, const std::string& wire) { return wire.empty() ? wire : from_wire(s, wire); }
+std::string store_name(const SessionState& s, const std::string& wire) {
+  return wire.empty() ? wire : from_wire(s, wire);
+}
 
-std::string wire_name(const SessionState& s, const std::string& name) { return name.empty() ? "\"\"" : to_wire(s, name); }
+std::string wire_name(const SessionState& s, const std::string& name) {
+  return name.empty() ? "\"\"" : to_wire(s, name);
+}
 
 // A value as RFC 5464 5 `value` (nstring / literal8): NUL can travel only in
 // a literal8 (a {n} literal is CHAR8, RFC 9051 4.3), anything else as a

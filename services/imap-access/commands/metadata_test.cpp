@@ -94,7 +94,8 @@ TEST_F(Metadata, Limits) {
             "a NO [METADATA MAXSIZE 65536] Metadata value too long\r\n");
   EXPECT_EQ(h.run("b GETMETADATA INBOX /private/ok"), "b OK GETMETADATA completed\r\n");  // all or nothing
   std::string many = "c SETMETADATA INBOX (";
-  for (size_t i = 0; i < mailstore::kMaxMetadataEntries; ++i) many += (i ? " /private/e" : "/private/e") + std::to_string(i) + " \"v\"";
+  for (size_t i = 0; i < mailstore::kMaxMetadataEntries; ++i)
+    many += (i ? " /private/e" : "/private/e") + std::to_string(i) + " \"v\"";
   EXPECT_EQ(h.run(many + ")"), "c OK SETMETADATA completed\r\n");
   EXPECT_EQ(h.run("d SETMETADATA INBOX (/private/one-more \"v\")"),
             "d NO [METADATA TOOMANY] Too many metadata entries (at most 100)\r\n");
