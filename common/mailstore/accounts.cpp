@@ -57,6 +57,25 @@ std::string encode_change(const ChangeEvent& e) {
   out += static_cast<char>(e.kind);
   out += ':' + std::to_string(e.name.size()) + ':' + e.name;
   if (e.kind == ChangeKind::kRenamed) out += ':' + e.old_name;
+  if (e.kind == ChangeKind::kMetadata) {
+    out += ':';
+    for (size_t i = 0; i < e.entries.size(); ++i) out += (i ? "\n" : "") + e.entries[i];
+  }
+  return out;
+}
+
+std::vector<ChangeEvent> metadata_change_events(UserId user, MailboxId mailbox, const std::string& name,
+                                                const std::vector<std::string>& entries) {
+  std::vector<ChangeEvent> out;
+  size_t size = 0;
+  for (const auto& entry : entries) {
+    if (out.empty() || size + entry.size() + 1 > kMaxMetadataPayload) {
+      out.emplace_back(user, mailbox, 0, ChangeKind::kMetadata, name);
+      size = name.size() + 64;  // the ids, the kind and the separators
+    }
+    out.back().entries.push_back(entry);
+    size += entry.size() + 1;
+  }
   return out;
 }
 
@@ -93,7 +112,7 @@ std::optional<ChangeEvent> parse_change(std::string_view s) {
   const char kind = s.front();
   s.remove_prefix(1);
   switch (kind) {
-    case 'c': case 'd': case 'r': case 's': case 'u': e.kind = static_cast<ChangeKind>(kind); break;
+    case 'c': case 'd': case 'r': case 's': case 'u': case 'a': e.kind = static_cast<ChangeKind>(kind); break;
     default: return e;  // a kind from a newer writer: at least the ids are known
   }
   int64_t len = 0;
@@ -104,6 +123,14 @@ std::optional<ChangeEvent> parse_change(std::string_view s) {
   if (e.kind == ChangeKind::kRenamed) {
     if (!take_colon(s)) return std::nullopt;
     e.old_name = std::string(s);
+  } else if (e.kind == ChangeKind::kMetadata) {
+    if (!take_colon(s)) return std::nullopt;
+    while (!s.empty()) {
+      const size_t nl = s.find('\n');
+      e.entries.emplace_back(s.substr(0, nl));
+      if (nl == std::string_view::npos) break;
+      s.remove_prefix(nl + 1);
+    }
   } else if (!s.empty()) {
     return std::nullopt;
   }

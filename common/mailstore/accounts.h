@@ -39,7 +39,16 @@ bool valid_mailbox_name(const std::string& name);
 // read from the store: "<user>:<mailbox>:<modseq>:<kind>:<len>:<name>[:<old
 // name>]" where <len> is the byte length of <name> (names may contain ':').
 // Readers that only scan the first two numbers keep working with both forms.
+// METADATA changes (kind 'a') append ":" and the entry names separated by
+// "\n" (entry names have no control characters): "<user>:<mailbox>:0:a:<len>:
+// <mailbox name>:<entries>", mailbox 0 and an empty name for the server.
 std::string encode_change(const ChangeEvent& e);
+// The kMetadata events for a SETMETADATA: the entries split over as many
+// events as it takes to keep each payload under kMaxMetadataPayload
+// (PostgreSQL refuses a NOTIFY payload of 8000 bytes or more).
+inline constexpr size_t kMaxMetadataPayload = 4000;
+std::vector<ChangeEvent> metadata_change_events(UserId user, MailboxId mailbox, const std::string& name,
+                                                const std::vector<std::string>& entries);
 // nullopt for a payload that is not a change notification (logged by the caller).
 std::optional<ChangeEvent> parse_change(std::string_view payload);
 

@@ -34,6 +34,37 @@ TEST(ChangePayload, NamedEventsRoundTrip) {
   EXPECT_EQ(encode_change(ChangeEvent{1, 5, 8, ChangeKind::kRenamed, "new", "old"}), "1:5:8:r:3:new:old");
 }
 
+TEST(ChangePayload, MetadataEventsCarryTheEntries) {
+  ChangeEvent in{1, 5, 0, ChangeKind::kMetadata, "a:b"};
+  in.entries = {"/private/comment", "/shared/with space:colon"};
+  EXPECT_EQ(encode_change(in), "1:5:0:a:3:a:b:/private/comment\n/shared/with space:colon");
+  auto out = parse_change(encode_change(in));
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->kind, ChangeKind::kMetadata);
+  EXPECT_EQ(out->name, "a:b");
+  EXPECT_EQ(out->entries, in.entries);
+  // Server annotations: mailbox 0, no name.
+  out = parse_change("7:0:0:a:0::/private/x");
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->mailbox_id, 0);
+  EXPECT_EQ(out->user_id, 7);
+  EXPECT_EQ(out->entries, (std::vector<std::string>{"/private/x"}));
+  EXPECT_FALSE(parse_change("1:5:0:a:1:x"));
+  // Many long entries are split so that every payload stays far below 8000 bytes.
+  std::vector<std::string> many;
+  for (int i = 0; i < 100; ++i) many.push_back("/private/" + std::string(240, 'a' + i % 26) + std::to_string(i));
+  const auto events = metadata_change_events(1, 5, std::string(1000, 'm'), many);
+  ASSERT_GT(events.size(), 1u);
+  std::vector<std::string> all;
+  for (const auto& e : events) {
+    EXPECT_LT(encode_change(e).size(), 8000u);
+    EXPECT_EQ(parse_change(encode_change(e))->entries, e.entries);
+    all.insert(all.end(), e.entries.begin(), e.entries.end());
+  }
+  EXPECT_EQ(all, many);
+  EXPECT_TRUE(metadata_change_events(1, 5, "x", {}).empty());
+}
+
 TEST(ChangePayload, GarbageIsRejectedAndUnknownKindsKeepTheIds) {
   for (const char* bad : {"", "x", "1", "1:", "1:x", "1:2:3:", "1:2:3:c", "1:2:3:c:9:ab", "1:2:3:c:-1:",
                           "1:2:3:c:2:abc", "1:2:3:r:1:a", "99999999999999999999:1:1"})

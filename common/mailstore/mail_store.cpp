@@ -2,6 +2,7 @@
 #include "common/mailstore/mail_store.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 namespace postline::mailstore {
@@ -73,6 +74,24 @@ std::vector<std::string> KeywordSets::all_keywords() const {
   std::set<std::string> all;
   for (const auto& s : sets_) all.insert(s.begin(), s.end());
   return {all.begin(), all.end()};
+}
+
+std::string metadata_entry_key(std::string_view entry) {
+  std::string key(entry);
+  for (auto& c : key)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return key;
+}
+
+MetadataError normalize_metadata_updates(const std::vector<MetadataUpdate>& in, std::vector<MetadataUpdate>& out) {
+  std::map<std::string, const MetadataUpdate*> last;
+  for (const auto& u : in) {
+    if (u.value && u.value->size() > kMaxMetadataValueOctets) return MetadataError::kTooLarge;
+    last[metadata_entry_key(u.entry)] = &u;
+  }
+  out.clear();
+  for (const auto& [key, u] : last) out.push_back(MetadataUpdate{key, u->value});
+  return MetadataError::kNone;
 }
 
 }  // namespace postline::mailstore

@@ -346,6 +346,9 @@ enum class ChangeKind : char {
   kRenamed = 'r',       // name = new name, old_name
   kSubscribed = 's',    // name (mailbox_id 0 when no such mailbox)
   kUnsubscribed = 'u',  // name
+  // METADATA (RFC 5464) entries set or removed: name = the mailbox ("" for the
+  // server annotations, mailbox_id 0), `entries` = the entry names (lower case).
+  kMetadata = 'a',
 };
 
 struct ChangeEvent {
@@ -358,6 +361,7 @@ struct ChangeEvent {
   Modseq modseq = 0;
   ChangeKind kind = ChangeKind::kMessages;
   std::string name, old_name;
+  std::vector<std::string> entries;  // kMetadata
 };
 
 // Called on the store's own thread; must be quick (hand the event over).
@@ -367,6 +371,56 @@ struct WatchedMailbox {
   UserId user_id = 0;
   MailboxId mailbox_id = 0;
 };
+
+// ---- METADATA (RFC 5464) ------------------------------------------------------
+
+// Annotations of a mailbox, or of the account ("server" annotations, METADATA-
+// SERVER: the empty mailbox name). Both /private and /shared entries belong to
+// the user: Postline has no mailbox sharing, so a /shared entry of a user's
+// mailbox (or of their server annotations) is seen by that user alone.
+// Entry names are case-insensitive (RFC 5464 3.2); the store keeps them
+// lower-cased (metadata_entry_key) and answers with that spelling. Callers
+// check the name rules first (imapd's parser); the store enforces the limits.
+//
+// Limits: one value at most kMaxMetadataValueOctets (SETMETADATA answers
+// NO [METADATA MAXSIZE n]); at most kMaxMetadataEntries entries per mailbox
+// and as many server entries per user (NO [METADATA TOOMANY]).
+inline constexpr size_t kMaxMetadataValueOctets = 64 * 1024;
+inline constexpr size_t kMaxMetadataEntries = 100;
+
+enum class MetadataDepth { kZero, kOne, kInfinity };  // GETMETADATA DEPTH 0 / 1 / infinity
+
+enum class MetadataError {
+  kNone,
+  kNoSuchMailbox,  // NO [NONEXISTENT]
+  kTooLarge,       // a value over kMaxMetadataValueOctets: NO [METADATA MAXSIZE n]
+  kTooMany,        // the change would leave more than kMaxMetadataEntries: NO [METADATA TOOMANY]
+};
+
+struct MetadataEntry {
+  std::string entry;  // lower case
+  std::string value;  // any octets, NUL included
+  bool operator==(const MetadataEntry&) const = default;
+};
+
+struct MetadataResult {
+  MetadataError error = MetadataError::kNone;
+  std::vector<MetadataEntry> entries;  // distinct, ordered by name (bytewise)
+  // The largest value that MAXSIZE left out (RFC 5464 4.2.1 LONGENTRIES); 0 = none.
+  size_t longest_omitted = 0;
+};
+
+// One entry of a SETMETADATA: a value to set, or nullopt (NIL) to remove it.
+struct MetadataUpdate {
+  std::string entry;
+  std::optional<std::string> value;
+};
+
+// The stored spelling of an entry name: ASCII lower case.
+std::string metadata_entry_key(std::string_view entry);
+// For implementations: keys lower-cased, one update per entry (the last one
+// sent wins), ordered by entry; kTooLarge if any value is over the limit.
+MetadataError normalize_metadata_updates(const std::vector<MetadataUpdate>& in, std::vector<MetadataUpdate>& out);
 
 // ---- the store ----------------------------------------------------------------
 
@@ -449,6 +503,20 @@ class MailStore {
 
   // QRESYNC history pruning, in bounded batches (see the PostgreSQL README).
   virtual PruneResult prune_expunged(std::chrono::seconds max_age, int64_t batch) = 0;
+
+  // METADATA (RFC 5464). `mailbox` "" is the user's server annotations.
+  // get_metadata: the entries named, with their children (DEPTH 1) or all
+  // descendants (DEPTH infinity); entries that do not exist are left out.
+  // Values larger than `maxsize` are left out too and counted in
+  // `longest_omitted`. set_metadata: all updates or none, in one transaction;
+  // a repeated entry takes its last value; removing what is not there is fine.
+  // The entry limit refuses a change only when it leaves more entries than
+  // both kMaxMetadataEntries and what was there before (removals always work).
+  virtual MetadataResult get_metadata(UserId user, const std::string& mailbox,
+                                      const std::vector<std::string>& entries, MetadataDepth depth,
+                                      std::optional<size_t> maxsize = {}) = 0;
+  virtual MetadataError set_metadata(UserId user, const std::string& mailbox,
+                                     const std::vector<MetadataUpdate>& updates) = 0;
 
   // The change feed: every committed change of any instance, delivered to
   // `callback`. One subscriber per store object; returns when it is set up.

@@ -2019,6 +2019,188 @@ TEST_P(ThreadConformance, LoopsAndDuplicateIdsAreHarmless) {
   };
   for (const auto& x : t) walk(x);
   EXPECT_EQ(count, 4u) << "every message exactly once";
+
+// ---- METADATA (RFC 5464) ------------------------------------------------------
+
+std::vector<std::string> entry_names(const MetadataResult& r) {
+  std::vector<std::string> out;
+  for (const auto& e : r.entries) out.push_back(e.entry);
+  return out;
+}
+
+MetadataUpdate set(std::string entry, std::string value) { return MetadataUpdate{std::move(entry), std::move(value)}; }
+MetadataUpdate nil(std::string entry) { return MetadataUpdate{std::move(entry), std::nullopt}; }
+
+TEST_P(MailStoreConformance, MetadataSetGetAndRemove) {
+  s().ensure_account(kUser);
+  EXPECT_EQ(s().set_metadata(kUser, "INBOX", {set("/private/comment", "My comment"), set("/shared/comment", "Shared")}),
+            MetadataError::kNone);
+  auto r = s().get_metadata(kUser, "INBOX", {"/private/comment", "/shared/comment", "/private/nothing"},
+                            MetadataDepth::kZero);
+  EXPECT_EQ(r.error, MetadataError::kNone);
+  EXPECT_EQ(r.entries, (std::vector<MetadataEntry>{{"/private/comment", "My comment"}, {"/shared/comment", "Shared"}}));
+  EXPECT_EQ(r.longest_omitted, 0u);
+  // Names are case-insensitive and stored lower-cased; a value is replaced.
+  EXPECT_EQ(s().set_metadata(kUser, "inbox", {set("/PRIVATE/Comment", "Changed")}), MetadataError::kNone);
+  r = s().get_metadata(kUser, "INBOX", {"/Private/COMMENT"}, MetadataDepth::kZero);
+  EXPECT_EQ(r.entries, (std::vector<MetadataEntry>{{"/private/comment", "Changed"}}));
+  // NIL removes; removing what is not there is fine.
+  EXPECT_EQ(s().set_metadata(kUser, "INBOX", {nil("/private/comment"), nil("/private/never")}), MetadataError::kNone);
+  r = s().get_metadata(kUser, "INBOX", {"/private/comment", "/shared/comment"}, MetadataDepth::kZero);
+  EXPECT_EQ(entry_names(r), (std::vector<std::string>{"/shared/comment"}));
+  // A repeated entry takes its last value.
+  EXPECT_EQ(s().set_metadata(kUser, "INBOX", {set("/private/x", "1"), nil("/private/x"), set("/private/x", "3")}),
+            MetadataError::kNone);
+  EXPECT_EQ(s().get_metadata(kUser, "INBOX", {"/private/x"}, MetadataDepth::kZero).entries,
+            (std::vector<MetadataEntry>{{"/private/x", "3"}}));
+}
+
+TEST_P(MailStoreConformance, MetadataValuesAreOctetsAndServerEntriesAreSeparate) {
+  s().ensure_account(kUser);
+  const std::string binary("a\0b\r\n\xff\x80z", 8);
+  EXPECT_EQ(s().set_metadata(kUser, "", {set("/private/blob", binary), set("/shared/comment", "server")}),
+            MetadataError::kNone);
+  EXPECT_EQ(s().set_metadata(kUser, "Sent", {set("/shared/comment", "sent")}), MetadataError::kNone);
+  EXPECT_EQ(s().get_metadata(kUser, "", {"/private/blob"}, MetadataDepth::kZero).entries,
+            (std::vector<MetadataEntry>{{"/private/blob", binary}}));
+  EXPECT_EQ(s().get_metadata(kUser, "", {"/shared/comment"}, MetadataDepth::kZero).entries,
+            (std::vector<MetadataEntry>{{"/shared/comment", "server"}}));
+  EXPECT_EQ(s().get_metadata(kUser, "Sent", {"/shared/comment"}, MetadataDepth::kZero).entries,
+            (std::vector<MetadataEntry>{{"/shared/comment", "sent"}}));
+  EXPECT_TRUE(s().get_metadata(kUser, "INBOX", {"/shared/comment"}, MetadataDepth::kZero).entries.empty());
+  // Another user sees none of it, /shared included (no sharing in Postline).
+  s().ensure_account(kOther);
+  EXPECT_TRUE(s().get_metadata(kOther, "", {"/shared", "/private"}, MetadataDepth::kInfinity).entries.empty());
+  EXPECT_TRUE(s().get_metadata(kOther, "Sent", {"/shared"}, MetadataDepth::kInfinity).entries.empty());
+  // A user with no account yet has no server entries (and no mailboxes).
+  EXPECT_EQ(s().get_metadata(999, "", {"/shared"}, MetadataDepth::kInfinity).error, MetadataError::kNone);
+  EXPECT_EQ(s().get_metadata(999, "INBOX", {"/shared"}, MetadataDepth::kInfinity).error,
+            MetadataError::kNoSuchMailbox);
+}
+
+TEST_P(MailStoreConformance, MetadataDepth) {
+  s().ensure_account(kUser);
+  ASSERT_EQ(s().set_metadata(kUser, "INBOX",
+                             {set("/private/a", "1"), set("/private/a/b", "2"), set("/private/a/b/c", "3"),
+                              set("/private/ab", "4"), set("/shared/a", "5")}),
+            MetadataError::kNone);
+  EXPECT_EQ(entry_names(s().get_metadata(kUser, "INBOX", {"/private/a"}, MetadataDepth::kZero)),
+            (std::vector<std::string>{"/private/a"}));
+  EXPECT_EQ(entry_names(s().get_metadata(kUser, "INBOX", {"/private/a"}, MetadataDepth::kOne)),
+            (std::vector<std::string>{"/private/a", "/private/a/b"}));
+  EXPECT_EQ(entry_names(s().get_metadata(kUser, "INBOX", {"/private/a"}, MetadataDepth::kInfinity)),
+            (std::vector<std::string>{"/private/a", "/private/a/b", "/private/a/b/c"}));
+  // The requested entry need not exist itself; overlapping requests list each entry once.
+  EXPECT_EQ(entry_names(s().get_metadata(kUser, "INBOX", {"/private", "/private/a"}, MetadataDepth::kOne)),
+            (std::vector<std::string>{"/private/a", "/private/a/b", "/private/ab"}));
+  EXPECT_EQ(entry_names(s().get_metadata(kUser, "INBOX", {"/shared", "/private"}, MetadataDepth::kInfinity)).size(),
+            5u);
+}
+
+TEST_P(MailStoreConformance, MetadataMaxsizeLeavesOutLargerValues) {
+  s().ensure_account(kUser);
+  ASSERT_EQ(s().set_metadata(kUser, "INBOX",
+                             {set("/private/small", "12345"), set("/private/big", std::string(2199, 'x')),
+                              set("/private/mid", std::string(100, 'y'))}),
+            MetadataError::kNone);
+  auto r = s().get_metadata(kUser, "INBOX", {"/private"}, MetadataDepth::kOne, 100);
+  EXPECT_EQ(entry_names(r), (std::vector<std::string>{"/private/mid", "/private/small"}));
+  EXPECT_EQ(r.longest_omitted, 2199u);
+  r = s().get_metadata(kUser, "INBOX", {"/private"}, MetadataDepth::kOne, 0);
+  EXPECT_TRUE(r.entries.empty());
+  EXPECT_EQ(r.longest_omitted, 2199u);
+  r = s().get_metadata(kUser, "INBOX", {"/private"}, MetadataDepth::kOne);
+  EXPECT_EQ(r.entries.size(), 3u);
+  EXPECT_EQ(r.longest_omitted, 0u);
+}
+
+TEST_P(MailStoreConformance, MetadataLimitsRefuseTheWholeChange) {
+  s().ensure_account(kUser);
+  // A value over the limit: nothing of the command is written.
+  EXPECT_EQ(s().set_metadata(kUser, "INBOX",
+                             {set("/private/ok", "fine"),
+                              set("/private/big", std::string(kMaxMetadataValueOctets + 1, 'x'))}),
+            MetadataError::kTooLarge);
+  EXPECT_EQ(s().set_metadata(kUser, "INBOX", {set("/private/max", std::string(kMaxMetadataValueOctets, 'x'))}),
+            MetadataError::kNone);
+  EXPECT_EQ(entry_names(s().get_metadata(kUser, "INBOX", {"/private"}, MetadataDepth::kOne)),
+            (std::vector<std::string>{"/private/max"}));
+  // Up to kMaxMetadataEntries per mailbox; one more is refused, all or nothing.
+  std::vector<MetadataUpdate> many;
+  for (size_t i = 1; i < kMaxMetadataEntries; ++i) many.push_back(set("/private/e" + std::to_string(i), "v"));
+  ASSERT_EQ(s().set_metadata(kUser, "INBOX", many), MetadataError::kNone);
+  EXPECT_EQ(s().set_metadata(kUser, "INBOX", {nil("/private/e1"), set("/private/x", "v"), set("/private/y", "v")}),
+            MetadataError::kTooMany);
+  auto r = s().get_metadata(kUser, "INBOX", {"/private"}, MetadataDepth::kOne);
+  EXPECT_EQ(r.entries.size(), kMaxMetadataEntries);
+  const auto names = entry_names(r);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "/private/e1"), 1);
+  // Replacing and swapping entries at the limit works; so does removal.
+  EXPECT_EQ(s().set_metadata(kUser, "INBOX", {set("/private/e2", "new"), nil("/private/e3"), set("/private/z", "v")}),
+            MetadataError::kNone);
+  EXPECT_EQ(s().set_metadata(kUser, "INBOX", {nil("/private/e4")}), MetadataError::kNone);
+  // The limit is per mailbox: the server entries and Sent have their own.
+  EXPECT_EQ(s().set_metadata(kUser, "Sent", {set("/private/x", "v")}), MetadataError::kNone);
+  EXPECT_EQ(s().set_metadata(kUser, "", many), MetadataError::kNone);
+  EXPECT_EQ(s().set_metadata(kUser, "", {set("/private/x", "v"), set("/private/y", "v")}), MetadataError::kTooMany);
+}
+
+TEST_P(MailStoreConformance, MetadataChangesAreAnnouncedAfterTheyCommit) {
+  s().ensure_account(kUser);
+  Events events;
+  s().start_change_feed(events.callback());
+  const MailboxId sent = box("Sent").mailbox_id;
+  ASSERT_EQ(s().set_metadata(kUser, "Sent", {set("/private/B", "1"), nil("/shared/a")}), MetadataError::kNone);
+  ASSERT_EQ(s().set_metadata(kUser, "", {set("/private/comment", "x")}), MetadataError::kNone);
+  // Refused changes announce nothing.
+  EXPECT_EQ(s().set_metadata(kUser, "Nope", {set("/private/x", "1")}), MetadataError::kNoSuchMailbox);
+  auto metadata_events = [&](const std::vector<ChangeEvent>& all) {
+    std::vector<ChangeEvent> out;
+    for (const auto& e : all)
+      if (e.kind == ChangeKind::kMetadata) out.push_back(e);
+    return out;
+  };
+  ASSERT_TRUE(events.wait([&](const std::vector<ChangeEvent>& all) { return metadata_events(all).size() >= 2; }));
+  auto got = metadata_events(events.all());
+  ASSERT_EQ(got.size(), 2u);
+  std::sort(got.begin(), got.end(),
+            [](const ChangeEvent& a, const ChangeEvent& b) { return a.mailbox_id > b.mailbox_id; });
+  EXPECT_EQ(got[0].user_id, kUser);
+  EXPECT_EQ(got[0].mailbox_id, sent);
+  EXPECT_EQ(got[0].name, "Sent");
+  EXPECT_EQ(got[0].entries, (std::vector<std::string>{"/private/b", "/shared/a"}));
+  EXPECT_EQ(got[1].mailbox_id, 0);
+  EXPECT_EQ(got[1].name, "");
+  EXPECT_EQ(got[1].entries, (std::vector<std::string>{"/private/comment"}));
+}
+
+TEST_P(MailStoreConformance, MetadataFollowsRenameAndGoesWithDelete) {
+  s().ensure_account(kUser);
+  ASSERT_EQ(s().create_mailbox(kUser, "Projects/Alpha"), StoreError::kNone);
+  ASSERT_EQ(s().set_metadata(kUser, "Projects/Alpha", {set("/private/comment", "alpha")}), MetadataError::kNone);
+  ASSERT_EQ(s().set_metadata(kUser, "Projects", {set("/private/comment", "parent")}), MetadataError::kNone);
+  ASSERT_EQ(s().rename_mailbox(kUser, "Projects", "Work"), StoreError::kNone);
+  EXPECT_EQ(s().get_metadata(kUser, "Projects/Alpha", {"/private/comment"}, MetadataDepth::kZero).error,
+            MetadataError::kNoSuchMailbox);
+  EXPECT_EQ(s().get_metadata(kUser, "Work/Alpha", {"/private/comment"}, MetadataDepth::kZero).entries,
+            (std::vector<MetadataEntry>{{"/private/comment", "alpha"}}));
+  EXPECT_EQ(s().get_metadata(kUser, "Work", {"/private/comment"}, MetadataDepth::kZero).entries,
+            (std::vector<MetadataEntry>{{"/private/comment", "parent"}}));
+  // DELETE takes the annotations along; a new mailbox of that name starts empty.
+  ASSERT_EQ(s().delete_mailbox(kUser, "Work/Alpha"), StoreError::kNone);
+  EXPECT_EQ(s().set_metadata(kUser, "Work/Alpha", {set("/private/comment", "x")}), MetadataError::kNoSuchMailbox);
+  ASSERT_EQ(s().create_mailbox(kUser, "Work/Alpha"), StoreError::kNone);
+  EXPECT_TRUE(s().get_metadata(kUser, "Work/Alpha", {"/private"}, MetadataDepth::kInfinity).entries.empty());
+  // RENAME INBOX moves the messages to a new mailbox; INBOX keeps its annotations.
+  ASSERT_EQ(s().set_metadata(kUser, "INBOX", {set("/private/comment", "inbox")}), MetadataError::kNone);
+  ASSERT_EQ(s().rename_mailbox(kUser, "INBOX", "Old"), StoreError::kNone);
+  EXPECT_EQ(entry_names(s().get_metadata(kUser, "INBOX", {"/private/comment"}, MetadataDepth::kZero)),
+            (std::vector<std::string>{"/private/comment"}));
+  EXPECT_TRUE(s().get_metadata(kUser, "Old", {"/private"}, MetadataDepth::kInfinity).entries.empty());
+  // The server entries are not a mailbox's: they survive all of this.
+  EXPECT_EQ(s().set_metadata(kUser, "", {set("/private/comment", "server")}), MetadataError::kNone);
+  ASSERT_EQ(s().delete_mailbox(kUser, "Old"), StoreError::kNone);
+  EXPECT_EQ(s().get_metadata(kUser, "", {"/private/comment"}, MetadataDepth::kZero).entries.size(), 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Store, MailStoreConformance, ::testing::ValuesIn(backends()),

@@ -1001,6 +1001,87 @@ std::vector<DeliveryResult> MemoryMailStore::deliver(UserId user, std::string_vi
   return results;
 }
 
+// ---- METADATA (RFC 5464) ----
+
+namespace {
+// `stored` is `requested` itself, or below it within `depth`.
+bool metadata_matches(const std::string& stored, const std::string& requested, MetadataDepth depth) {
+  if (stored == requested) return true;
+  if (depth == MetadataDepth::kZero) return false;
+  if (stored.size() <= requested.size() + 1 || stored.compare(0, requested.size(), requested) != 0 ||
+      stored[requested.size()] != '/')
+    return false;
+  return depth == MetadataDepth::kInfinity || stored.find('/', requested.size() + 1) == std::string::npos;
+}
+}  // namespace
+
+MetadataResult MemoryMailStore::get_metadata(UserId user, const std::string& mailbox,
+                                             const std::vector<std::string>& entries, MetadataDepth depth,
+                                             std::optional<size_t> maxsize) {
+  std::vector<std::string> wanted;
+  for (const auto& e : entries) wanted.push_back(metadata_entry_key(e));
+  std::lock_guard lock(mu_);
+  MetadataResult out;
+  const std::map<std::string, std::string>* table = nullptr;
+  auto a = accounts_.find(user);
+  if (mailbox.empty()) {
+    if (a == accounts_.end()) return out;
+    table = &a->second.server_metadata;
+  } else {
+    if (a == accounts_.end()) return MetadataResult{MetadataError::kNoSuchMailbox, {}, 0};
+    auto it = a->second.mailboxes.find(normalize_mailbox_name(mailbox));
+    if (it == a->second.mailboxes.end()) return MetadataResult{MetadataError::kNoSuchMailbox, {}, 0};
+    table = &it->second.metadata;
+  }
+  for (const auto& [key, value] : *table) {  // ordered by name, each once
+    bool match = false;
+    for (const auto& w : wanted) match = match || metadata_matches(key, w, depth);
+    if (!match) continue;
+    if (maxsize && value.size() > *maxsize) {
+      out.longest_omitted = std::max(out.longest_omitted, value.size());
+      continue;
+    }
+    out.entries.push_back(MetadataEntry{key, value});
+  }
+  return out;
+}
+
+MetadataError MemoryMailStore::set_metadata(UserId user, const std::string& mailbox,
+                                            const std::vector<MetadataUpdate>& raw_updates) {
+  std::vector<MetadataUpdate> updates;
+  if (auto err = normalize_metadata_updates(raw_updates, updates); err != MetadataError::kNone) return err;
+  {
+    std::lock_guard lock(mu_);
+    std::map<std::string, std::string>* table = nullptr;
+    MailboxId id = 0;
+    std::string name;
+    if (mailbox.empty()) {
+      table = &account(user).server_metadata;
+    } else {
+      auto a = accounts_.find(user);
+      if (a == accounts_.end()) return MetadataError::kNoSuchMailbox;
+      auto it = a->second.mailboxes.find(normalize_mailbox_name(mailbox));
+      if (it == a->second.mailboxes.end()) return MetadataError::kNoSuchMailbox;
+      table = &it->second.metadata;
+      id = it->second.info.mailbox_id;
+      name = it->first;
+    }
+    // Work on a copy: all or nothing.
+    std::map<std::string, std::string> next = *table;
+    std::vector<std::string> entries;
+    for (const auto& u : updates) {
+      if (u.value) next[u.entry] = *u.value;
+      else next.erase(u.entry);
+      entries.push_back(u.entry);
+    }
+    if (next.size() > kMaxMetadataEntries && next.size() > table->size()) return MetadataError::kTooMany;
+    *table = std::move(next);
+    post(metadata_change_events(user, id, name, entries));
+  }
+  dispatch();
+  return MetadataError::kNone;
+}
+
 PruneResult MemoryMailStore::prune_expunged(std::chrono::seconds max_age, int64_t batch) {
   std::lock_guard lock(mu_);  // the one lock: pruners never run at once here
   PruneResult res;

@@ -81,6 +81,11 @@ class MemoryMailStore final : public MailStore {
                                       const Quota& quota = {}) override;
   PruneResult prune_expunged(std::chrono::seconds max_age, int64_t batch) override;
 
+  MetadataResult get_metadata(UserId user, const std::string& mailbox, const std::vector<std::string>& entries,
+                              MetadataDepth depth, std::optional<size_t> maxsize = {}) override;
+  MetadataError set_metadata(UserId user, const std::string& mailbox,
+                             const std::vector<MetadataUpdate>& updates) override;
+
   void start_change_feed(ChangeCallback callback) override;
   void stop_change_feed() override;
   std::vector<std::pair<WatchedMailbox, Modseq>> highest_modseqs(const std::vector<WatchedMailbox>& mb) override;
@@ -119,6 +124,9 @@ class MemoryMailStore final : public MailStore {
     int64_t total_bytes = 0;
     Uid first_recent_uid = 1;  // \Recent: UIDs from here up are unclaimed
     std::shared_ptr<const MailboxIndex> snapshot;  // built by open(), dropped by every change
+    // METADATA by entry (lower case): goes with the mailbox (DELETE) and keeps
+    // following it under a new name (RENAME), like mailbox_id in PostgreSQL.
+    std::map<std::string, std::string> metadata;
   };
   struct Delivered {
     MailboxId mailbox_id = 0;
@@ -129,6 +137,7 @@ class MemoryMailStore final : public MailStore {
     std::map<std::string, Mailbox> mailboxes;     // by name (bytewise order)
     std::set<std::string> subscriptions;
     std::map<std::string, Delivered> deliveries;  // by delivery key
+    std::map<std::string, std::string> server_metadata;  // METADATA-SERVER entries
   };
   struct Blob {
     std::string body;

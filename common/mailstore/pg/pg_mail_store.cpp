@@ -163,6 +163,20 @@ const Statement kPruneBatch{
     "   WHERE user_id = $1 AND mailbox_id = $2 AND EXISTS (SELECT 1 FROM gone) RETURNING 1) "
     "SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM horizon)"};
 
+// METADATA (RFC 5464, 013_metadata.sql). $4: 0, 1 or 2 (DEPTH 0, 1,
+// infinity); a value longer than $5 comes back as NULL with its length, so
+// the caller can report LONGENTRIES without receiving it. At most
+// kMaxMetadataEntries rows per mailbox: a scan of the (user, mailbox) prefix.
+const Statement kGetMetadata{
+    "ms_get_metadata",
+    "SELECT m.entry, octet_length(m.value), CASE WHEN octet_length(m.value) <= $5 THEN m.value END "
+    "FROM mailstore_metadata m WHERE m.user_id = $1 AND m.mailbox_id = $2 AND EXISTS ("
+    "  SELECT 1 FROM unnest($3::text[]) AS q(e) WHERE m.entry = q.e OR ($4 > 0 "
+    "    AND left(m.entry, length(q.e) + 1) = q.e || '/' "
+    "    AND ($4 = 2 OR strpos(substr(m.entry, length(q.e) + 2), '/') = 0))) "
+    "ORDER BY m.entry COLLATE \"C\""};
+const Statement kSetMetadata{"ms_set_metadata", "SELECT mailstore_set_metadata($1, $2, $3, $4, $5, $6)"};
+
 constexpr size_t kMaxEnsured = 1'000'000;
 constexpr const char* kReadSnapshot = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 
@@ -1157,6 +1171,75 @@ std::vector<DeliveryResult> PgMailStore::deliver(UserId user, std::string_view m
   });
   staged->announce();
   return results;
+}
+
+// ---- METADATA (RFC 5464) ----
+
+MetadataResult PgMailStore::get_metadata(UserId user, const std::string& mailbox,
+                                         const std::vector<std::string>& entries, MetadataDepth depth,
+                                         std::optional<size_t> maxsize) {
+  std::vector<std::string> keys;
+  for (const auto& e : entries) keys.push_back(metadata_entry_key(e));
+  const int32_t depth_code = depth == MetadataDepth::kZero ? 0 : depth == MetadataDepth::kOne ? 1 : 2;
+  const int64_t limit = maxsize ? static_cast<int64_t>(std::min<size_t>(*maxsize, INT64_MAX)) : INT64_MAX;
+  return pool_.with(
+      [&](Connection& c) {
+        MetadataResult out;
+        int64_t mailbox_id = 0;
+        if (!mailbox.empty()) {
+          auto mb = c.exec(kMailboxByName, Params().i64(user).text(normalize_mailbox_name(mailbox)));
+          if (!mb.rows()) {
+            out.error = MetadataError::kNoSuchMailbox;
+            return out;
+          }
+          mailbox_id = mb.i64(0, 0);
+        }
+        auto r = c.exec(kGetMetadata, Params().i64(user).i64(mailbox_id).text_array(keys).i32(depth_code).i64(limit));
+        for (int i = 0; i < r.rows(); ++i) {
+          if (r.null(i, 2)) {
+            out.longest_omitted = std::max(out.longest_omitted, static_cast<size_t>(r.i64(i, 1)));
+            continue;
+          }
+          out.entries.push_back(MetadataEntry{r.text(i, 0), std::string(r.bytes(i, 2))});
+        }
+        return out;
+      },
+      true);
+}
+
+MetadataError PgMailStore::set_metadata(UserId user, const std::string& mailbox,
+                                        const std::vector<MetadataUpdate>& raw_updates) {
+  std::vector<MetadataUpdate> updates;
+  if (auto err = normalize_metadata_updates(raw_updates, updates); err != MetadataError::kNone) return err;
+  std::vector<std::string> set_entries, set_values, del_entries;
+  for (auto& u : updates) {
+    if (u.value) {
+      set_entries.push_back(u.entry);
+      set_values.push_back(std::move(*u.value));
+    } else {
+      del_entries.push_back(u.entry);
+    }
+  }
+  const std::string name = mailbox.empty() ? std::string() : normalize_mailbox_name(mailbox);
+  const int64_t result = pool_.with([&](Connection& c) {
+    auto r = c.exec(kSetMetadata, Params()
+                                      .i64(user)
+                                      .text(name)
+                                      .text_array(set_entries)
+                                      .bytea_array(set_values)
+                                      .text_array(del_entries)
+                                      .i64(static_cast<int64_t>(kMaxMetadataEntries)));
+    return r.i64(0, 0);
+  });
+  if (result == -1) return MetadataError::kNoSuchMailbox;
+  if (result < 0) return MetadataError::kTooMany;
+  // After the commit, like every other change (NOTIFY MailboxMetadataChange /
+  // ServerMetadataChange in imapd): every entry the command named.
+  std::vector<std::string> entries = set_entries;
+  entries.insert(entries.end(), del_entries.begin(), del_entries.end());
+  std::sort(entries.begin(), entries.end());
+  notify(metadata_change_events(user, result, name, entries));
+  return MetadataError::kNone;
 }
 
 PruneResult PgMailStore::prune_expunged(std::chrono::seconds max_age, int64_t batch) {

@@ -87,6 +87,10 @@ class PgMailStore final : public MailStore {
   std::vector<DeliveryResult> deliver(UserId user, std::string_view mailbox, const std::vector<DeliveryItem>& items,
                                       const Quota& quota = {}) override;
   PruneResult prune_expunged(std::chrono::seconds max_age, int64_t batch) override;
+  MetadataResult get_metadata(UserId user, const std::string& mailbox, const std::vector<std::string>& entries,
+                              MetadataDepth depth, std::optional<size_t> maxsize = {}) override;
+  MetadataError set_metadata(UserId user, const std::string& mailbox,
+                             const std::vector<MetadataUpdate>& updates) override;
 
   // A delivery that commits together with the caller's own writes on the
   // caller's connection (queued's Enqueue: queue rows and mailbox rows in one

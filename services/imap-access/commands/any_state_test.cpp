@@ -18,7 +18,7 @@ TEST(Capability, BeforeAndAfterLogin) {
   h.login();
   const std::string r = h.run("a2 CAPABILITY");
   EXPECT_NE(r.find(" CONDSTORE QRESYNC "), std::string::npos) << r;
-  EXPECT_NE(r.find(" NOTIFY APPENDLIMIT=1000\r\n"), std::string::npos) << r;
+  EXPECT_NE(r.find(" NOTIFY METADATA METADATA-SERVER APPENDLIMIT=1000\r\n"), std::string::npos) << r;
   EXPECT_EQ(r.find("AUTH="), std::string::npos) << r;
   EXPECT_EQ(h.run("a3 CAPABILITY IMAP4rev2"),
             "a3 BAD Invalid arguments: unexpected characters after the command\r\n");

@@ -85,6 +85,14 @@ class BrokenStore final : public mailstore::MailStore {
     fail();
   }
   mailstore::PruneResult prune_expunged(std::chrono::seconds, int64_t) override { fail(); }
+  mailstore::MetadataResult get_metadata(mailstore::UserId, const std::string&, const std::vector<std::string>&,
+                                         mailstore::MetadataDepth, std::optional<size_t>) override {
+    fail();
+  }
+  mailstore::MetadataError set_metadata(mailstore::UserId, const std::string&,
+                                        const std::vector<mailstore::MetadataUpdate>&) override {
+    fail();
+  }
   void start_change_feed(mailstore::ChangeCallback) override { fail(); }
   void stop_change_feed() override {}
   std::vector<std::pair<mailstore::WatchedMailbox, mailstore::Modseq>> highest_modseqs(

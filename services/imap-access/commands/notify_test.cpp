@@ -3,6 +3,8 @@
 // (server/connection.cpp), matching them protocol/notify_spec.h's.
 #include "services/imap-access/commands/testing/session_harness.h"
 
+#include "services/imap-access/commands/registry.h"
+
 #include <gtest/gtest.h>
 
 namespace postline::imap {
@@ -10,7 +12,9 @@ namespace {
 
 using namespace testing;  // postline::imap::testing: the harness
 
-const char* kBadEvent = "NO [BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange)] ";
+const char* kBadEvent =
+    "NO [BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange MailboxMetadataChange "
+    "ServerMetadataChange)] ";
 
 class Notify : public ::testing::Test {
  protected:
@@ -51,11 +55,22 @@ TEST_F(Notify, SetWithoutStatusAndNone) {
   EXPECT_EQ(h.session().notify_generation, 2u);
 }
 
+// With METADATA advertised, its events are part of NOTIFY (RFC 5465 5.9, 5.10).
+TEST_F(Notify, MetadataEventsAreAccepted) {
+  EXPECT_EQ(h.run("a NOTIFY SET (personal (MailboxMetadataChange ServerMetadataChange))"), "a OK NOTIFY completed\r\n");
+  ASSERT_TRUE(h.session().notify);
+  EXPECT_TRUE(h.session().notify->spec.server_metadata());
+  EXPECT_EQ(h.session().notify->events_for_name("INBOX"), unsigned{kEvMailboxMetadataChange | kEvServerMetadataChange});
+  EXPECT_EQ(notify_metadata_line(h.session(), "", {"/private/a", "/shared/b c"}),
+            "* METADATA \"\" /private/a \"/shared/b c\"\r\n");
+  EXPECT_EQ(notify_metadata_line(h.session(), "INBOX", {"/private/a"}), "* METADATA INBOX /private/a\r\n");
+}
+
 // An unsupported event: NO [BADEVENT], and the NOTIFY in force stays.
 TEST_F(Notify, UnsupportedEventIsBadeventAndChangesNothing) {
   h.run("a NOTIFY SET (inboxes (MessageNew MessageExpunge))");
   for (const char* ev : {"a NOTIFY SET (personal (MessageNew MessageExpunge AnnotationChange))",
-                         "a NOTIFY SET (personal (ServerMetadataChange))", "a NOTIFY SET (personal (Whatever))",
+                         "a NOTIFY SET (personal (Whatever))",
                          "a NOTIFY SET (selected (MessageNew (uid) MessageExpunge))"}) {
     const std::string r = h.run(ev);
     EXPECT_EQ(r.rfind(std::string("a ") + kBadEvent, 0), 0u) << ev << " -> " << r;
@@ -69,10 +84,10 @@ TEST_F(Notify, UnsupportedEventIsBadeventAndChangesNothing) {
 // command is parsed before BADEVENT is answered).
 TEST_F(Notify, SyntaxErrorAfterAnUnsupportedEventIsBad) {
   for (const char* bad : {"a NOTIFY SET (personal (AnnotationChange MessageNew MessageExpunge)) junk",
-                          "a NOTIFY SET (personal (ServerMetadataChange)) (personal (MailboxName))",
-                          "a NOTIFY SET (personal (ServerMetadataChange)) (subtree)",
+                          "a NOTIFY SET (personal (Whatever)) (personal (MailboxName))",
+                          "a NOTIFY SET (personal (Whatever)) (subtree)",
                           "a NOTIFY SET (personal (AnnotationChange))",  // needs MessageNew and MessageExpunge
-                          "a NOTIFY SET (personal (ServerMetadataChange)"}) {
+                          "a NOTIFY SET (personal (Whatever)"}) {
     const std::string r = h.run(bad);
     EXPECT_EQ(r.rfind("a BAD Invalid arguments: ", 0), 0u) << bad << " -> " << r;
   }

@@ -54,6 +54,8 @@ const CommandSpec kCommands[] = {
     {"GETQUOTA", cmd_getquota, kAuthOrSelected, false},
     {"SETQUOTA", cmd_setquota, kAuthOrSelected, false},
     {"COMPRESS", cmd_compress, kAuthOrSelected, false},
+    {"GETMETADATA", cmd_getmetadata, kAuthOrSelected, false},
+    {"SETMETADATA", cmd_setmetadata, kAuthOrSelected, false},
 };
 }  // namespace
 

@@ -96,6 +96,8 @@ asio::awaitable<Result> cmd_getquota(Context&);
 asio::awaitable<Result> cmd_setquota(Context&);
 asio::awaitable<Result> cmd_notify(Context&);  // notify.cpp
 asio::awaitable<Result> cmd_compress(Context&);  // compress.cpp
+asio::awaitable<Result> cmd_getmetadata(Context&);  // metadata.cpp (RFC 5464)
+asio::awaitable<Result> cmd_setmetadata(Context&);
 // NOTIFY's untagged responses, shared with the connection loop that pushes them.
 std::string notify_status_line(const SessionState& s, const mailstore::MailboxStatus& st);
 // Reads the named mailboxes' status in one transaction and sends a STATUS line
@@ -107,6 +109,11 @@ asio::awaitable<void> send_notify_status(Context& ctx, std::vector<std::string> 
                                          std::map<std::string, std::string>* last_sent = nullptr);
 std::string notify_list_line(const SessionState& s, const std::string& attributes, const std::string& name,
                              const std::string& old_name = "");
+// NOTIFY MailboxMetadataChange / ServerMetadataChange (RFC 5465 5.9, 5.10):
+// the unsolicited `* METADATA mailbox entry ...` (RFC 5464 4.4.2, no values);
+// `name` "" for the server annotations (metadata.cpp).
+std::string notify_metadata_line(const SessionState& s, const std::string& name,
+                                 const std::vector<std::string>& entries);
 // NOTIFY caps: watched mailboxes per session, and STATUS per mailbox at most
 // once per kNotifyStatusInterval (bursts coalesce into one).
 inline constexpr size_t kMaxNotifyMailboxes = 1000;

@@ -39,6 +39,11 @@ void require_flags(const std::vector<std::string>& flags) {
   }
 }
 
+void require_metadata_entry(const std::string& e) {
+  require(e.size() <= kMaxMetadataEntryOctets && !metadata_entry_error(e));
+  for (char c : e) require(c >= 0x20 && c < 0x7f && c != '*' && c != '%');
+}
+
 // What the header promises about a parsed struct.
 void check(const CommandArgs& parsed) {
   std::visit(
@@ -101,6 +106,17 @@ void check(const CommandArgs& parsed) {
           require(!a.storage_kib || *a.storage_kib <= kMaxQuotaLimit);
           require(!a.messages || *a.messages <= kMaxQuotaLimit);
           require(a.unsupported.size() <= kMaxQuotaResources);
+        } else if constexpr (std::is_same_v<T, GetMetadataArgs>) {
+          require_name(a.mailbox);
+          require(!a.entries.empty() && a.entries.size() <= kMaxMetadataEntriesPerCommand);
+          for (const auto& e : a.entries) require_metadata_entry(e);
+        } else if constexpr (std::is_same_v<T, SetMetadataArgs>) {
+          require_name(a.mailbox);
+          require(!a.updates.empty() && a.updates.size() <= kMaxMetadataEntriesPerCommand);
+          for (const auto& u : a.updates) {
+            require_metadata_entry(u.entry);
+            require(u.entry.find('/', 1) != std::string::npos);  // never /private or /shared alone
+          }
         } else if constexpr (std::is_same_v<T, NotifyArgs>) {
           require(a.outcome != NotifyParse::Outcome::kBad);
         }

@@ -729,6 +729,117 @@ CompressArgs parse_compress_args(Reader& r) {
   return CompressArgs{CompressMechanism::kDeflate};
 }
 
+// ---- METADATA (RFC 5464) ----
+
+std::optional<std::string> metadata_entry_error(std::string_view entry) {
+  if (entry.size() > kMaxMetadataEntryOctets)
+    return "metadata entry name longer than " + std::to_string(kMaxMetadataEntryOctets) + " octets";
+  for (char c : entry) {
+    const auto u = static_cast<unsigned char>(c);
+    // RFC 5464 3.2: no "*" or "%", nothing outside ASCII, no octets 0x00-0x19;
+    // DEL is no name character either.
+    if (u < 0x20 || u >= 0x7f) return std::string("invalid character in metadata entry name");
+    if (c == '*' || c == '%') return std::string("\"*\" and \"%\" are not allowed in metadata entry names");
+  }
+  auto below = [&](std::string_view prefix) {
+    return entry.size() >= prefix.size() && iequals(entry.substr(0, prefix.size()), prefix) &&
+           (entry.size() == prefix.size() || entry[prefix.size()] == '/');
+  };
+  if (!below("/private") && !below("/shared"))
+    return std::string("metadata entry names start with /private or /shared");
+  if (entry.find("//") != std::string_view::npos) return std::string("\"//\" in metadata entry name");
+  if (entry.back() == '/') return std::string("metadata entry name ends with \"/\"");
+  return std::nullopt;
+}
+
+namespace {
+
+std::string metadata_entry(Reader& r) {
+  std::string e = r.astring();
+  if (auto why = metadata_entry_error(e)) bad(*why);
+  return e;
+}
+
+void count_entry(size_t n) {
+  if (n > kMaxMetadataEntriesPerCommand)
+    bad("more than " + std::to_string(kMaxMetadataEntriesPerCommand) + " metadata entries");
+}
+
+}  // namespace
+
+GetMetadataArgs parse_getmetadata_args(Reader& r) {
+  GetMetadataArgs a;
+  r.sp();
+  // getmetadata-options: a mailbox name never starts with "(" (not an atom
+  // character, and quoted strings and literals start otherwise).
+  if (r.try_char('(')) {
+    bool have_maxsize = false, have_depth = false;
+    for (;;) {
+      const std::string option = upper_atom(r);
+      r.sp();
+      if (option == "MAXSIZE" && !have_maxsize) {
+        have_maxsize = true;
+        a.maxsize = r.number();
+      } else if (option == "DEPTH" && !have_depth) {
+        have_depth = true;
+        const std::string d = to_upper(r.atom());
+        if (d == "0") a.depth = mailstore::MetadataDepth::kZero;
+        else if (d == "1") a.depth = mailstore::MetadataDepth::kOne;
+        else if (d == "INFINITY") a.depth = mailstore::MetadataDepth::kInfinity;
+        else bad("DEPTH is 0, 1 or infinity");
+      } else if (option == "MAXSIZE" || option == "DEPTH") {
+        bad(option + " given twice");
+      } else {
+        bad("unknown GETMETADATA option " + option);
+      }
+      if (r.try_char(')')) break;
+      r.sp();
+    }
+    r.sp();
+  }
+  a.mailbox = mailbox(r);
+  r.sp();
+  if (r.try_char('(')) {
+    for (;;) {
+      count_entry(a.entries.size() + 1);
+      a.entries.push_back(metadata_entry(r));
+      if (r.try_char(')')) break;
+      r.sp();
+    }
+  } else {
+    a.entries.push_back(metadata_entry(r));
+  }
+  r.end();
+  return a;
+}
+
+SetMetadataArgs parse_setmetadata_args(Reader& r) {
+  SetMetadataArgs a;
+  r.sp();
+  a.mailbox = mailbox(r);
+  r.sp();
+  r.expect('(');
+  for (;;) {
+    count_entry(a.updates.size() + 1);
+    mailstore::MetadataUpdate u;
+    u.entry = metadata_entry(r);
+    if (u.entry.find('/', 1) == std::string::npos) bad("cannot set " + u.entry + " itself, only entries below it");
+    r.sp();
+    if (r.try_char('~')) {
+      if (!r.is_literal_start()) bad("literal8 expected after ~");
+      u.value = r.literal();  // literal8: any octets (RFC 3516)
+    } else {
+      u.value = r.nstring();
+      if (u.value && u.value->find('\0') != std::string::npos) bad("NUL in a metadata value needs a literal8 (~{n})");
+    }
+    a.updates.push_back(std::move(u));
+    if (r.try_char(')')) break;
+    r.sp();
+  }
+  r.end();
+  return a;
+}
+
 namespace {
 
 using Parser = CommandArgs (*)(Reader&);
@@ -797,6 +908,8 @@ constexpr Entry kParsers[] = {
     {"GETQUOTA", plain<parse_getquota_args>},
     {"SETQUOTA", plain<parse_setquota_args>},
     {"COMPRESS", plain<parse_compress_args>},
+    {"GETMETADATA", plain<parse_getmetadata_args>},
+    {"SETMETADATA", plain<parse_setmetadata_args>},
 };
 
 constexpr auto kNames = [] {

@@ -78,6 +78,14 @@ inline constexpr size_t kMaxNotifyMailboxNames = 1000;
 // SORT criteria in one command (RFC 5256 allows repeating a key; nothing
 // after its first use can change the order).
 inline constexpr size_t kMaxSortCriteria = 32;
+
+// METADATA (RFC 5464): the length of one entry name, and entries in one
+// GETMETADATA or SETMETADATA (as many as a mailbox may hold,
+// mailstore::kMaxMetadataEntries). Value sizes are the store's limit
+// (mailstore::kMaxMetadataValueOctets, NO [METADATA MAXSIZE]): a value is a
+// literal the Receiver has bounded already, and the RFC wants NO, not BAD.
+inline constexpr size_t kMaxMetadataEntryOctets = 256;
+inline constexpr size_t kMaxMetadataEntriesPerCommand = 100;
 // mod-sequence-value (RFC 7162 7): a 63-bit unsigned integer.
 inline constexpr uint64_t kMaxModSequence = 0x7fffffffffffffffu;
 
@@ -295,6 +303,31 @@ struct NotifyArgs {
   std::string bad_event;
 };
 
+// GETMETADATA (RFC 5464 4.2, options before the mailbox as in the ABNF and
+// errata 2785/2786). Entry names follow RFC 5464 3.2 (checked here, BAD
+// otherwise): "/private" or "/shared", alone or followed by "/" and more;
+// printable ASCII only, no "*" or "%", no "//", no trailing "/", at most
+// kMaxMetadataEntryOctets. They are kept as sent (the store folds case).
+// `mailbox` "" means the server annotations (METADATA-SERVER).
+struct GetMetadataArgs {
+  std::optional<uint32_t> maxsize;
+  mailstore::MetadataDepth depth = mailstore::MetadataDepth::kZero;
+  std::string mailbox;
+  std::vector<std::string> entries;  // 1..kMaxMetadataEntriesPerCommand
+};
+
+// SETMETADATA (RFC 5464 4.3): entry/value pairs, a value nullopt for NIL
+// (remove). Values are string or literal8 (any octets; NUL only in a
+// literal8, where RFC 3516 allows it). An entry must name something below
+// /private or /shared (those two alone cannot be set).
+struct SetMetadataArgs {
+  std::string mailbox;
+  std::vector<mailstore::MetadataUpdate> updates;  // 1..kMaxMetadataEntriesPerCommand
+};
+
+// RFC 5464 3.2 entry name rules; nullopt when `entry` follows them, else why not.
+std::optional<std::string> metadata_entry_error(std::string_view entry);
+
 NoArgs parse_no_args(Reader& r);
 IdArgs parse_id_args(Reader& r);
 EnableArgs parse_enable_args(Reader& r);
@@ -320,11 +353,13 @@ QuotaRootArgs parse_getquota_args(Reader& r);
 SetQuotaArgs parse_setquota_args(Reader& r);
 NotifyArgs parse_notify_args(Reader& r);
 CompressArgs parse_compress_args(Reader& r);
+GetMetadataArgs parse_getmetadata_args(Reader& r);
+SetMetadataArgs parse_setmetadata_args(Reader& r);
 
 using CommandArgs = std::variant<NoArgs, IdArgs, EnableArgs, LoginArgs, AuthenticateArgs, SelectArgs, MailboxArgs,
                                  RenameArgs, ListArgs, StatusArgs, AppendArgs, ReplaceArgs, CopyArgs, FetchArgs, StoreArgs,
                                  SearchArgs, UidExpungeArgs, QuotaRootArgs, SetQuotaArgs, NotifyArgs, CompressArgs,
-                                 SortArgs, ThreadArgs>;
+                                 SortArgs, ThreadArgs, GetMetadataArgs, SetMetadataArgs>;
 
 // Dispatches on the command table name ("FETCH", "UID FETCH": upper case, the
 // UID form as one name). A name not in the table is a SyntaxError too.

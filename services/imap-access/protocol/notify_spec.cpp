@@ -8,6 +8,12 @@ const NotifyGroup* NotifySpec::selected_group() const {
   return nullptr;
 }
 
+bool NotifySpec::server_metadata() const {
+  for (const auto& g : groups)
+    if (g.events & kEvServerMetadataChange) return true;
+  return false;
+}
+
 bool NotifySpec::selected_delayed() const {
   const auto* g = selected_group();
   return g && g->filter == NotifyFilter::kSelectedDelayed;
@@ -67,8 +73,10 @@ unsigned parse_events(Reader& r, bool selected_filter, std::string& bad_event) {
     } else if (ev == "ANNOTATIONCHANGE") {
       annotation = true;
       refuse(bad_event, ev + " is not supported");
-    } else if (ev == "MAILBOXMETADATACHANGE" || ev == "SERVERMETADATACHANGE") {
-      refuse(bad_event, ev + " is not supported");
+    } else if (ev == "MAILBOXMETADATACHANGE") {
+      events |= kEvMailboxMetadataChange;
+    } else if (ev == "SERVERMETADATACHANGE") {
+      events |= kEvServerMetadataChange;
     } else {
       refuse(bad_event, "unknown event " + ev);
     }

@@ -16,19 +16,24 @@
 
 namespace postline::imap {
 
-// Events we implement (bit set). AnnotationChange, MailboxMetadataChange and
-// ServerMetadataChange are refused with NO [BADEVENT ...].
+// Events we implement (bit set). AnnotationChange is refused with NO
+// [BADEVENT ...] (no ANNOTATE). MailboxMetadataChange and ServerMetadataChange
+// are required once METADATA / METADATA-SERVER are advertised (RFC 5465 5.9,
+// 5.10); they become unsolicited `* METADATA mailbox entry ...` responses.
 enum NotifyEvent : unsigned {
   kEvMessageNew = 1,
   kEvMessageExpunge = 2,
   kEvFlagChange = 4,
   kEvMailboxName = 8,
   kEvSubscriptionChange = 16,
+  kEvMailboxMetadataChange = 32,
+  kEvServerMetadataChange = 64,
 };
 inline constexpr unsigned kEvMessageEvents = kEvMessageNew | kEvMessageExpunge | kEvFlagChange;
 // The BADEVENT response code's list (RFC 5465 6: what the server supports).
 inline constexpr const char* kSupportedNotifyEvents =
-    "BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange)";
+    "BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange MailboxMetadataChange "
+    "ServerMetadataChange)";
 
 enum class NotifyFilter { kSelected, kSelectedDelayed, kInboxes, kPersonal, kSubscribed, kSubtree, kMailboxes };
 
@@ -41,6 +46,9 @@ struct NotifyGroup {
 struct NotifySpec {
   bool status = false;  // NOTIFY SET STATUS
   std::vector<NotifyGroup> groups;
+  // ServerMetadataChange is about no mailbox: any group that names it turns it
+  // on, whatever its filter.
+  bool server_metadata() const;
   const NotifyGroup* selected_group() const;  // selected / selected-delayed, if given
   bool selected_delayed() const;
 };

@@ -76,10 +76,20 @@ TEST(NotifyParse, RfcMustRejectWithBad) {
 }
 
 TEST(NotifyParse, UnsupportedEventsAreBadEvent) {
-  for (const char* ev : {"AnnotationChange", "MailboxMetadataChange", "ServerMetadataChange", "SomethingNew"}) {
+  for (const char* ev : {"AnnotationChange", "SomethingNew"}) {
     auto p = parse(std::string(" SET (personal (MessageNew MessageExpunge ") + ev + "))");
     EXPECT_EQ(p.outcome, O::kBadEvent) << ev;
   }
+  // The METADATA events are supported (RFC 5465 5.9/5.10: required with METADATA).
+  auto m = parse(" SET (personal (MailboxMetadataChange)) (inboxes (ServerMetadataChange MessageNew MessageExpunge))");
+  ASSERT_EQ(m.outcome, O::kSet) << m.error;
+  EXPECT_EQ(m.spec.groups[0].events, unsigned{kEvMailboxMetadataChange});
+  EXPECT_TRUE(m.spec.server_metadata());
+  EXPECT_FALSE(parse(" SET (personal (MailboxMetadataChange))").spec.server_metadata());
+  // Like the other mailbox events, not on the selected filter.
+  EXPECT_EQ(parse(" SET (selected (MessageNew MessageExpunge MailboxMetadataChange))").outcome, O::kBad);
+  EXPECT_NE(std::string(kSupportedNotifyEvents).find("MailboxMetadataChange ServerMetadataChange"),
+            std::string::npos);
   // fetch attributes for the selected mailbox parse (nested parentheses
   // included) and are then refused as not supported.
   auto p = parse(" SET (selected (MessageNew (uid body.peek[header.fields (from to subject)]) MessageExpunge))");
@@ -90,12 +100,12 @@ TEST(NotifyParse, UnsupportedEventsAreBadEvent) {
 // The whole command is read before BADEVENT is answered: a syntax error
 // after the unsupported event is still BAD, and the first reason is kept.
 TEST(NotifyParse, BadEventOnlyForACompleteCommand) {
-  auto p = parse(" SET (personal (MessageNew MessageExpunge AnnotationChange)) (inboxes (ServerMetadataChange))");
+  auto p = parse(" SET (personal (MessageNew MessageExpunge AnnotationChange)) (inboxes (NewThing))");
   EXPECT_EQ(p.outcome, O::kBadEvent);
   EXPECT_EQ(p.error, "ANNOTATIONCHANGE is not supported");
   EXPECT_EQ(parse(" SET (personal (MessageNew MessageExpunge AnnotationChange)) junk").outcome, O::kBad);
-  EXPECT_EQ(parse(" SET (personal (ServerMetadataChange)) (personal NONE)").outcome, O::kBad);
-  EXPECT_EQ(parse(" SET (personal (ServerMetadataChange)").outcome, O::kBad);
+  EXPECT_EQ(parse(" SET (personal (NewThing)) (personal NONE)").outcome, O::kBad);
+  EXPECT_EQ(parse(" SET (personal (NewThing)").outcome, O::kBad);
   EXPECT_EQ(parse(" SET (personal (AnnotationChange))").outcome, O::kBad);  // RFC 5465 5: needs MessageNew
   EXPECT_EQ(parse(" SET (inboxes (NewEvent)) (selected (MessageNew (uid) MessageExpunge))").error,
             "unknown event NEWEVENT");

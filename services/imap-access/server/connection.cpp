@@ -553,6 +553,15 @@ void Connection::on_notify_event(const mailstore::ChangeEvent& e) {
         pending_lines_ += notify_list_line(session_, on ? "\\Subscribed" : "", e.name);
       break;
     }
+    case K::kMetadata:
+      if (e.entries.empty()) break;
+      if (e.mailbox_id == 0) {
+        if (n.spec.server_metadata()) pending_lines_ += notify_metadata_line(session_, "", e.entries);
+      } else if (n.events_for_name(e.name) & kEvMailboxMetadataChange) {
+        // By the name the event carries: the mailbox may be new to this session.
+        pending_lines_ += notify_metadata_line(session_, e.name, e.entries);
+      }
+      break;
   }
   if (pending_lines_.size() > kMaxPendingNotifyBytes) {
     // The client does not read fast enough (RFC 5465 5.8): stop notifying
