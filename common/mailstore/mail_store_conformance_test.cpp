@@ -2019,6 +2019,7 @@ TEST_P(ThreadConformance, LoopsAndDuplicateIdsAreHarmless) {
   };
   for (const auto& x : t) walk(x);
   EXPECT_EQ(count, 4u) << "every message exactly once";
+}
 
 // ---- METADATA (RFC 5464) ------------------------------------------------------
 
