@@ -1,8 +1,8 @@
 // Text from a peer (or about its bytes) made safe for one log line: control
 // characters, DEL, '"' and '\' become \xNN, so a line cannot be split or
 // forged, and it is cut at `max` characters ("..." marks the cut). Header-only
-// so a sans-I/O library can use it without linking spdlog. The same rule as
-// authd's audit lines (services/auth/server/context.h printable()).
+// so a sans-I/O library can use it without linking spdlog. authd's audit lines
+// use it too (services/auth/server/context.h printable() forwards here).
 #pragma once
 
 #include <cstddef>

@@ -4,6 +4,7 @@ NUL octets, the exact untagged responses of one command) stays visible.
     c = Wire(port); c.login(user, password)
     r = c.run(b"FETCH 1 (BINARY.PEEK[1])")   # r.status, r.untagged, r.literals
     c.run(b"APPEND INBOX", literal=b"...", binary=True)   # ~{n} literal8
+    raw(c, b"APPEND INBOX " + nonsync(m1) + b" " + nonsync(m2))  # a whole command at once
 
 Untagged responses come back as bytes with every literal replaced by the
 marker b"{N}" / b"~{N}"; the literal data are in r.literals, in order.
@@ -102,3 +103,30 @@ class Wire:
 
     def login(self, user: str, password: str) -> Reply:
         return self.ok(f'LOGIN "{user}" "{password}"')
+
+
+def raw(c: Wire, payload: bytes) -> Reply:
+    """Sends one complete command (non-synchronising literals inline, see
+    nonsync) under the next tag and reads its reply."""
+    c.n += 1
+    tag = b"w%d" % c.n
+    c.sock.sendall(tag + b" " + payload + b"\r\n")
+    reply = Reply(tag, b"")
+    while True:
+        line = c._line(reply.literals)
+        if line.startswith(tag + b" "):
+            reply.status = line
+            return reply
+        reply.untagged.append(line)
+
+
+def nonsync(data: bytes) -> bytes:
+    """A LITERAL+ literal (RFC 7888): {n+} and the bytes, no continuation."""
+    return b"{%d+}\r\n" % len(data) + data
+
+
+def fresh_mailbox(c: Wire, name: str) -> str:
+    """`name` deleted if it was there and created empty."""
+    c.run(f"DELETE {name}")
+    c.ok(f"CREATE {name}")
+    return name

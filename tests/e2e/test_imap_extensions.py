@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from imap_wire import Reply, Wire
+from imap_wire import Wire, fresh_mailbox, raw, nonsync
 
 USER = "extensions@example.test"
 PASSWORD = "extensions password 1"
@@ -35,29 +35,10 @@ def wire(platform, accounts):
     c.close()
 
 
-def fresh_mailbox(c: Wire, name: str) -> str:
-    c.run(f"DELETE {name}")
-    c.ok(f"CREATE {name}")
-    return name
 
 
-def raw(c: Wire, payload: bytes) -> Reply:
-    """Sends one complete command (non-synchronising literals inline) tagged
-    with the next tag and reads its reply."""
-    c.n += 1
-    tag = b"w%d" % c.n
-    c.sock.sendall(tag + b" " + payload + b"\r\n")
-    reply = Reply(tag, b"")
-    while True:
-        line = c._line(reply.literals)
-        if line.startswith(tag + b" "):
-            reply.status = line
-            return reply
-        reply.untagged.append(line)
 
 
-def nonsync(data: bytes) -> bytes:
-    return b"{%d+}\r\n" % len(data) + data
 
 
 def uidvalidity(c: Wire, box: str) -> int:
@@ -226,7 +207,7 @@ def test_replace_refusals_change_nothing(wire):
     wire.ok(f"SELECT {box}")
     assert wire.run(f"REPLACE 2 {box}", literal=message("x")).bad  # no message 2
     assert wire.run(f"UID REPLACE 7 {box}", literal=message("x")).no  # no such UID
-    r = wire.run(f"REPLACE 1 ext-replace-missing", literal=message("x"))
+    r = wire.run("REPLACE 1 ext-replace-missing", literal=message("x"))
     assert r.no and b"[TRYCREATE]" in r.status
     assert wire.run(f"REPLACE 1:2 {box}", literal=message("x")).bad
     wire.ok(f"EXAMINE {box}")

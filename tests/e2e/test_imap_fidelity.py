@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from imap_wire import Wire
+from imap_wire import Wire, fresh_mailbox
 
 USER = "fidelity@example.test"
 PASSWORD = "fidelity password 1"
@@ -36,10 +36,6 @@ def wire(platform, account):
     c.close()
 
 
-def fresh_mailbox(c: Wire, name: str) -> str:
-    c.run(f"DELETE {name}")
-    c.ok(f"CREATE {name}")
-    return name
 
 
 def test_binary_append_keeps_every_octet_and_body_never_sends_nul(wire):

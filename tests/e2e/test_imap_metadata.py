@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from imap_wire import Reply, Wire
+from imap_wire import Wire, fresh_mailbox, raw, nonsync
 
 USER = "metadata@example.test"
 PASSWORD = "metadata password 1"
@@ -34,28 +34,10 @@ def wire(platform, accounts):
     c.close()
 
 
-def fresh_mailbox(c: Wire, name: str) -> str:
-    c.run(f"DELETE {name}")
-    c.ok(f"CREATE {name}")
-    return name
 
 
-def raw(c: Wire, payload: bytes) -> Reply:
-    """One complete command (non-synchronising literals inline), next tag."""
-    c.n += 1
-    tag = b"w%d" % c.n
-    c.sock.sendall(tag + b" " + payload + b"\r\n")
-    reply = Reply(tag, b"")
-    while True:
-        line = c._line(reply.literals)
-        if line.startswith(tag + b" "):
-            reply.status = line
-            return reply
-        reply.untagged.append(line)
 
 
-def nonsync(data: bytes) -> bytes:
-    return b"{%d+}\r\n" % len(data) + data
 
 
 def test_capabilities(platform, accounts):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from imap_wire import Wire
+from imap_wire import Wire, fresh_mailbox
 
 USER = "sorter@example.test"
 PASSWORD = "sort password 1"
@@ -27,10 +27,6 @@ def wire(platform, account):
     c.close()
 
 
-def fresh_mailbox(c: Wire, name: str) -> str:
-    c.run(f"DELETE {name}")
-    c.ok(f"CREATE {name}")
-    return name
 
 
 def dated(headers: str, day: int, body: str = "body") -> bytes:

@@ -1,5 +1,7 @@
 #include "services/auth/server/context.h"
 
+#include "common/log/printable.h"
+
 #include <spdlog/spdlog.h>
 
 namespace postline::auth {
@@ -51,23 +53,7 @@ void ServiceContext::refresh_counts() {
   }
 }
 
-std::string printable(std::string_view s, size_t max) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (out.size() >= max) {
-      out += "...";
-      break;
-    }
-    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
-      static const char* hex = "0123456789abcdef";
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
+// One escaping rule for every service's log lines: common/log/printable.h.
+std::string printable(std::string_view s, size_t max) { return postline::log::printable(s, max); }
 
 }  // namespace postline::auth
