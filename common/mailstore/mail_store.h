@@ -233,6 +233,7 @@ struct SearchCriterion {
     kUids,                                // uid_ranges (inclusive)
     kModseq,                              // number: MODSEQ >= number
     kEmailId,                             // text: the message's EMAILID (RFC 8474)
+    kThreadId,                            // text: the message's THREADID (RFC 8474, thread_id_of)
   };
   Kind kind = kAll;
   std::string field, text;

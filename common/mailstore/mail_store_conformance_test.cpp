@@ -1196,6 +1196,32 @@ TEST_P(MailStoreConformance, CopyKeepsFlagsAndAssignsUidsInAscendingSourceOrder)
 
 // REPLACE (RFC 8508): the new message and the expunge of the old one commit
 // together; a replaced message that is gone already does not stop the append.
+// RFC 8474 THREADID: a thread's messages share one id (the root's, from the
+// parent chain), in any mailbox; a message that names no thread has none.
+TEST_P(MailStoreConformance, SearchThreadIdFindsTheThreadsMessages) {
+  s().ensure_account(kUser);
+  const std::string root = "Message-ID: <root@x>\r\nSubject: plan\r\n\r\nx\r\n";
+  const std::string reply = "Message-ID: <r1@x>\r\nIn-Reply-To: <root@x>\r\nSubject: Re: plan\r\n\r\ny\r\n";
+  const std::string deeper = "Message-ID: <r2@x>\r\nReferences: <root@x> <r1@x>\r\nSubject: Re: plan\r\n\r\nz\r\n";
+  const std::string other = "Message-ID: <other@x>\r\nSubject: else\r\n\r\nw\r\n";
+  const std::string none = "Subject: no ids\r\n\r\nv\r\n";
+  for (const auto* m : {&root, &reply, &deeper, &other, &none}) append_uid("INBOX", *m);
+  append_uid("Archive", deeper);  // the same thread elsewhere
+  const auto id = thread_id_of(sort_keys_of(root));
+  ASSERT_TRUE(id);
+  EXPECT_EQ(thread_id_of(sort_keys_of(reply)), id);
+  EXPECT_EQ(thread_id_of(sort_keys_of(deeper)), id);
+  EXPECT_NE(thread_id_of(sort_keys_of(other)), id);
+  EXPECT_FALSE(thread_id_of(sort_keys_of(none)));
+  EXPECT_EQ(id->size(), 25u);
+  SearchCriterion c = key(SearchCriterion::kThreadId);
+  c.text = *id;
+  EXPECT_EQ(search(box("INBOX").mailbox_id, c), (std::vector<Uid>{1, 2, 3}));
+  EXPECT_EQ(search(box("Archive").mailbox_id, c), std::vector<Uid>{1});
+  c.text = "T000000000000000000000000";
+  EXPECT_TRUE(search(box("INBOX").mailbox_id, c).empty());
+}
+
 TEST_P(MailStoreConformance, ReplaceAppendsAndExpungesTogether) {
   s().ensure_account(kUser);
   append_uid("Drafts", numbered(1), Flags{kDraft, {}});

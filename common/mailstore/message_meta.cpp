@@ -656,6 +656,12 @@ std::string to_hex(std::string_view bytes) {
   return out;
 }
 
+std::optional<std::string> thread_id_of(const SortKeys& keys) {
+  const std::string& root = keys.references.empty() ? keys.message_id : keys.references.front();
+  if (root.empty()) return std::nullopt;
+  return "T" + to_hex(sha256("thread:" + root)).substr(0, 24);
+}
+
 PreparedMessage prepare_message(std::string_view message, bool binary) {
   PreparedMessage p;
   p.body = binary ? std::string(message) : canonicalize_line_endings(message);

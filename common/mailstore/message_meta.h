@@ -84,6 +84,16 @@ std::vector<std::string> message_ids(std::string_view value, size_t max);
 // before the keys existed (the stores compute them on first use).
 SortKeys sort_keys_of(std::string_view message);
 
+// RFC 8474 THREADID: "T" and 24 hex digits of SHA-256("thread:" + root), the
+// root being the oldest msg-id of the parent chain (References' first, else
+// In-Reply-To), else the message's own Message-ID; nullopt without any (the
+// server cannot tell a thread then: FETCH says NIL). A function of the bytes,
+// so a thread's messages agree in every mailbox and across COPY/MOVE; the SQL
+// in pg/search_sql.cpp (SEARCH THREADID) computes the same from
+// mailstore_sort_keys. Replies whose References omit the root start a thread
+// of their own (RFC 8474 5.2 lets a server split threads it cannot join).
+std::optional<std::string> thread_id_of(const SortKeys& keys);
+
 // Everything a stored message needs that depends only on its bytes, computed
 // before any lock is taken (parsing, hashing), the same for every store.
 struct PreparedMessage {

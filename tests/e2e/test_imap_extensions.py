@@ -284,6 +284,35 @@ def test_searchres_dollar_across_commands(wire):
     assert wire.run("SELECT INBOX (QRESYNC (1 1 $))").bad
 
 
+# ------------------------------------------------------------------ THREADID
+
+
+def test_threadid_is_shared_by_a_thread_across_mailboxes(wire):
+    """RFC 8474 5.2: FETCH THREADID and SEARCH THREADID."""
+    a = fresh_mailbox(wire, "ext-thread-a")
+    b = fresh_mailbox(wire, "ext-thread-b")
+    root = b"Message-ID: <root.ext@x>\r\nSubject: plan\r\n\r\nx\r\n"
+    reply = b"Message-ID: <r.ext@x>\r\nIn-Reply-To: <root.ext@x>\r\nSubject: Re: plan\r\n\r\ny\r\n"
+    later = b"Message-ID: <s.ext@x>\r\nReferences: <root.ext@x> <r.ext@x>\r\nSubject: Re: plan\r\n\r\nz\r\n"
+    lonely = b"Subject: no ids at all\r\n\r\nw\r\n"
+    for m in (root, reply, lonely):
+        wire.ok(f"APPEND {a}", literal=m)
+    wire.ok(f"APPEND {b}", literal=later)
+    wire.ok(f"SELECT {a}")
+    r = wire.ok("FETCH 1:3 (THREADID EMAILID)")
+    ids = [re.search(rb"THREADID (\(T[0-9a-f]{24}\)|NIL)", u).group(1) for u in r.untagged]
+    assert ids[0] == ids[1] and ids[0].startswith(b"(T"), ids
+    assert ids[2] == b"NIL"
+    thread = ids[0][1:-1].decode()
+    assert wire.ok(f"SEARCH THREADID {thread}").untagged == [b"* SEARCH 1 2"]
+    wire.ok("COPY 1 " + b)  # a copy keeps its thread
+    wire.ok(f"SELECT {b}")
+    r = wire.ok("FETCH 1:* THREADID")
+    assert all(thread.encode() in u for u in r.untagged), r.untagged
+    assert wire.ok(f"UID SEARCH THREADID {thread}").untagged == [b"* SEARCH 1 2"]
+    assert wire.run("SEARCH THREADID not/valid").bad
+
+
 # ------------------------------------------------------------------ WITHIN
 
 

@@ -102,6 +102,7 @@ struct Matcher {
       case K::kSmaller: return m.size < k.number;
       case K::kModseq: return m.modseq >= k.number;
       case K::kEmailId: return m.email_id == k.text;
+      case K::kThreadId: return !m.thread_id.empty() && m.thread_id == k.text;
       case K::kUids:
         for (auto [lo, hi] : k.uid_ranges)
           if (m.uid >= lo && m.uid <= hi) return true;
@@ -294,6 +295,7 @@ Message message_from(const PreparedMessage& p) {
   m.header = p.header;
   if (!p.meta.preview.empty()) m.preview = p.meta.preview;  // PostgreSQL stores an empty preview as NULL
   m.email_id = p.email_id;
+  m.thread_id = thread_id_of(p.meta.sort).value_or("");
   m.sent_day = p.meta.sent_day;
   return m;
 }

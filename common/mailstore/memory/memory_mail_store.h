@@ -110,6 +110,7 @@ class MemoryMailStore final : public MailStore {
     std::string structure;
     std::optional<std::string> header, preview;
     std::string email_id;
+    std::string thread_id;  // RFC 8474, thread_id_of(); "" when there is none
     std::optional<int64_t> sent_day;
   };
   struct ExpungedRecord {

@@ -110,6 +110,11 @@ struct Compiler {
       case K::kSmaller: return "(m.size < " + i64(k.number) + ")";
       case K::kModseq: return "(m.modseq >= " + i64(k.number) + ")";
       case K::kEmailId: return "(m.email_id = " + text(k.text) + ")";
+      // message_meta.h thread_id_of(), in SQL over the body's sort keys.
+      case K::kThreadId:
+        return "(EXISTS (SELECT 1 FROM mailstore_sort_keys tk WHERE tk.sha256 = m.blob_sha256 AND 'T' || "
+               "left(encode(sha256(convert_to('thread:' || COALESCE(tk.thread_refs[1], NULLIF(tk.message_id, '')), "
+               "'UTF8')), 'hex'), 24) = " + text(k.text) + "))";
       case K::kUids: {
         if (k.uid_ranges.empty()) return "FALSE";
         // As parameters, so every UID set shares one prepared statement shape.

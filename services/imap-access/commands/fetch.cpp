@@ -19,6 +19,7 @@
 #include "services/imap-access/commands/registry.h"
 #include "services/imap-access/commands/selection.h"
 
+#include "common/mailstore/message_meta.h"
 #include "common/mailstore/mail_store.h"
 #include "common/mime/mime.h"
 #include "services/imap-access/protocol/command_args.h"
@@ -307,6 +308,8 @@ unsigned fields_for(const FetchItem& it) {
     case FetchItem::kSize: return kFieldSize;
     case FetchItem::kEnvelope: case FetchItem::kBody: case FetchItem::kBodyStructure: return kFieldStructure;
     case FetchItem::kEmailId: return kFieldEmailId;
+    // THREADID is derived from the header's Message-ID/References/In-Reply-To.
+    case FetchItem::kThreadId: return kFieldHeader | kFieldSize | kFieldBlob;
     case FetchItem::kSaveDate: return kFieldSaveDate;
     case FetchItem::kPreview: return kFieldPreview;
     case FetchItem::kSection: {
@@ -475,7 +478,13 @@ void render(Output& output, const Job& job, MessageRenderer* m, const Wanted& w,
         out += rec.email_id;
         out += ')';
         break;
-      case FetchItem::kThreadId: item() += "THREADID NIL"; break;
+      case FetchItem::kThreadId: {
+        // RFC 8474 5.2; NIL when the message names no thread (no Message-ID,
+        // References or In-Reply-To), as the RFC allows.
+        const auto id = mailstore::thread_id_of(mailstore::sort_keys_of(m->header()));
+        item() += id ? "THREADID (" + *id + ")" : std::string("THREADID NIL");
+        break;
+      }
       case FetchItem::kSaveDate: item() += "SAVEDATE \"" + imap_datetime(rec.savedate) + "\""; break;
       case FetchItem::kPreview: item() += "PREVIEW " + nstring(rec.preview); break;
     }

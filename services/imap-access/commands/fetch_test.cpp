@@ -3,6 +3,8 @@
 // RFC 8970 PREVIEW) through the dispatcher against the in-memory store.
 #include "services/imap-access/commands/testing/session_harness.h"
 
+#include "common/mailstore/message_meta.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -79,7 +81,8 @@ TEST_F(Fetch, RecordItems) {
   const std::string r = h.run("a FETCH 1 (INTERNALDATE RFC822.SIZE ENVELOPE SAVEDATE THREADID)");
   EXPECT_EQ(r, "* 1 FETCH (INTERNALDATE \"25-Nov-2026 18:00:00 +0000\" RFC822.SIZE " + std::to_string(m.size()) +
                    " ENVELOPE " + golden("02-multipart-alternative.envelope") +
-                   " SAVEDATE \"25-Nov-2026 19:00:00 +0000\" THREADID NIL)\r\na OK FETCH completed\r\n");
+                   " SAVEDATE \"25-Nov-2026 19:00:00 +0000\" THREADID (" +
+                   *mailstore::thread_id_of(mailstore::sort_keys_of(m)) + "))\r\na OK FETCH completed\r\n");
   const std::string id = h.run("b FETCH 1 EMAILID");
   EXPECT_TRUE(std::regex_search(id, std::regex(R"(^\* 1 FETCH \(EMAILID \([A-Za-z0-9_-]+\)\)\r\n)"))) << id;
   EXPECT_EQ(h.run("c FETCH 1 PREVIEW"), "* 1 FETCH (PREVIEW \"Lunch at noon?\")\r\nc OK FETCH completed\r\n");
@@ -451,6 +454,30 @@ TEST_F(FetchSections, BinaryOfAnUnknownEncodingIsUnknownCte) {
   const std::string r = h.run("s FETCH 1,4 (BINARY.SIZE[1])");
   EXPECT_EQ(r, "* 1 FETCH (BINARY.SIZE[1] 14)\r\ns NO [UNKNOWN-CTE] Unknown Content-Transfer-Encoding\r\n");
   EXPECT_NE(h.run("s FETCH 4 BODY.PEEK[1]").find("begin 644 f"), std::string::npos);
+}
+}  // namespace
+}  // namespace postline::imap
+
+namespace postline::imap {
+namespace {
+// RFC 8474 THREADID: the same for a message and its replies, NIL for a
+// message that names no thread; SEARCH THREADID finds the thread.
+TEST(FetchThreadId, RepliesShareTheRootsThreadId) {
+  SessionHarness h;
+  h.login();
+  h.add_message("Message-ID: <root@x>\r\nSubject: a\r\n\r\nx\r\n");
+  h.add_message("Message-ID: <r@x>\r\nReferences: <root@x>\r\nSubject: Re: a\r\n\r\ny\r\n");
+  h.add_message("Subject: nothing to thread by\r\n\r\nz\r\n");
+  h.select();
+  const std::string r = h.run("a FETCH 1:3 THREADID");
+  const auto first = r.find("* 1 FETCH (THREADID (T"), second = r.find("* 2 FETCH (THREADID (T");
+  ASSERT_NE(first, std::string::npos) << r;
+  ASSERT_NE(second, std::string::npos) << r;
+  const std::string id = r.substr(first + 21, 25);
+  EXPECT_EQ(r.substr(second + 21, 25), id);
+  EXPECT_NE(r.find("* 3 FETCH (THREADID NIL)"), std::string::npos) << r;
+  EXPECT_EQ(h.run("b SEARCH THREADID " + id), "* SEARCH 1 2\r\nb OK SEARCH completed\r\n");
+  EXPECT_EQ(h.run("c SEARCH THREADID T0"), "* SEARCH\r\nc OK SEARCH completed\r\n");
 }
 }  // namespace
 }  // namespace postline::imap

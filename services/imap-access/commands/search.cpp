@@ -79,6 +79,7 @@ Criterion store_criterion(const SearchKey& k, const SelectedMailbox& sel) {
     case SearchKey::kText: c.kind = Criterion::kText; break;
     case SearchKey::kModseq: c.kind = Criterion::kModseq; break;
     case SearchKey::kEmailId: c.kind = Criterion::kEmailId; break;
+    case SearchKey::kThreadId: c.kind = Criterion::kThreadId; break;
     case SearchKey::kRecent:
       // The session's \Recent UIDs, as UID ranges: the store has no per-session state.
       for (auto [from, to] : sel.recent_ranges()) c.uid_ranges.emplace_back(from, to - 1);

@@ -112,15 +112,14 @@ struct Parser {
       return k;
     }
     // OBJECTID (RFC 8474 5.1): EMAILID and THREADID take an objectid (1*255 of
-    // ALPHA / DIGIT / "_" / "-"). Threads are not computed (FETCH THREADID is
-    // NIL), so THREADID matches nothing.
+    // ALPHA / DIGIT / "_" / "-").
     if (name == "EMAILID" || name == "THREADID") {
       r.sp();
       std::string id = r.atom();
       if (id.empty() || id.size() > 255) r.fail("invalid objectid");
       for (char c : id)
         if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') r.fail("invalid objectid");
-      k.kind = name == "EMAILID" ? SearchKey::kEmailId : SearchKey::kNone;
+      k.kind = name == "EMAILID" ? SearchKey::kEmailId : SearchKey::kThreadId;
       k.text = id;
       return k;
     }

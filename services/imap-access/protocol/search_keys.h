@@ -22,6 +22,7 @@ struct SearchKey {
     kNone,         // matches nothing (THREADID: no message has a thread id)
     kRecent,       // \Recent in this session (RECENT; NEW is RECENT UNSEEN, OLD NOT RECENT)
     kEmailId,      // text = an EMAILID (RFC 8474 5.1)
+    kThreadId,     // text = a THREADID (RFC 8474 5.2)
     kBefore, kOn, kSince,               // internal date, number = days since epoch
     kSentBefore, kSentOn, kSentSince,   // Date: header, number = days since epoch
     kSavedBefore, kSavedOn, kSavedSince,
