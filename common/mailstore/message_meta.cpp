@@ -327,10 +327,13 @@ std::string search_words_of(std::string_view text) {
   return out;
 }
 
-std::string fold_search_key(const std::string& s) {
-  std::string f = mime::fold_case(s), out;
+namespace {
+// Whitespace runs (tabs, folding) to one space, no leading or trailing space.
+std::string collapse_spaces(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
   bool space = false;
-  for (char c : f) {
+  for (char c : s) {
     if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
       space = true;
       continue;
@@ -341,6 +344,11 @@ std::string fold_search_key(const std::string& s) {
   }
   return out;
 }
+
+}  // namespace
+
+// The search text's own form: folded, whitespace runs as one space.
+std::string fold_search_key(const std::string& s) { return collapse_spaces(mime::fold_case(s)); }
 
 
 // ---- SORT and THREAD keys ----------------------------------------------------
@@ -358,23 +366,6 @@ std::string ascii_lower(std::string_view s) {
   std::string out(s);
   for (char& c : out)
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  return out;
-}
-
-// Whitespace runs (tabs, folding) to one space, no leading or trailing space.
-std::string collapse_spaces(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  bool space = false;
-  for (char c : s) {
-    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-      space = true;
-      continue;
-    }
-    if (space && !out.empty()) out += ' ';
-    space = false;
-    out += c;
-  }
   return out;
 }
 

@@ -325,6 +325,19 @@ void backfill_sort_keys(Connection& c, std::vector<std::string> blobs) {
   }
 }
 
+// Runs a SORT/THREAD key query (column 1: the row has no keys yet, column 2:
+// its body key). Bodies without keys get them computed once, then the query
+// runs a second and last time; the rows of that run are the answer.
+Result query_with_sort_keys(Connection& c, const CompiledSearch& q) {
+  Result r = c.exec_dynamic(q.sql, q.params);
+  std::vector<std::string> missing;
+  for (int i = 0; i < r.rows(); ++i)
+    if (r.boolean(i, 1)) missing.push_back(r.text(i, 2));
+  if (missing.empty()) return r;
+  backfill_sort_keys(c, std::move(missing));
+  return c.exec_dynamic(q.sql, q.params);
+}
+
 }  // namespace
 
 // ---- construction ----
@@ -833,21 +846,12 @@ std::vector<Uid> PgMailStore::sort(UserId user, MailboxId mailbox, const SearchC
   CompiledSearch q = compile_sort(user, mailbox, criteria, keys);
   return pool_.with(
       [&](Connection& c) {
-        // One query, ordered by PostgreSQL; a second only after computing the
-        // keys of bodies older than them (rows the LEFT JOIN found no keys for).
-        for (int attempt = 0;; ++attempt) {
-          auto r = c.exec_dynamic(q.sql, q.params);
-          std::vector<std::string> missing;
-          for (int i = 0; i < r.rows(); ++i)
-            if (r.boolean(i, 1)) missing.push_back(r.text(i, 2));
-          if (missing.empty() || attempt > 0) {
-            std::vector<Uid> out;
-            out.reserve(r.rows());
-            for (int i = 0; i < r.rows(); ++i) out.push_back(static_cast<Uid>(r.i64(i, 0)));
-            return out;
-          }
-          backfill_sort_keys(c, std::move(missing));
-        }
+        // Ordered by PostgreSQL (query_with_sort_keys: keys of older bodies first).
+        const Result r = query_with_sort_keys(c, q);
+        std::vector<Uid> out;
+        out.reserve(r.rows());
+        for (int i = 0; i < r.rows(); ++i) out.push_back(static_cast<Uid>(r.i64(i, 0)));
+        return out;
       },
       true);
 }
@@ -857,30 +861,22 @@ std::vector<ThreadNode> PgMailStore::thread(UserId user, MailboxId mailbox, cons
   CompiledSearch q = compile_thread_keys(user, mailbox, criteria);
   std::vector<ThreadInput> in = pool_.with(
       [&](Connection& c) {
-        for (int attempt = 0;; ++attempt) {
-          auto r = c.exec_dynamic(q.sql, q.params);
-          std::vector<std::string> missing;
-          for (int i = 0; i < r.rows(); ++i)
-            if (r.boolean(i, 1)) missing.push_back(r.text(i, 2));
-          if (missing.empty() || attempt > 0) {
-            std::vector<ThreadInput> rows;
-            rows.reserve(r.rows());
-            for (int i = 0; i < r.rows(); ++i) {
-              ThreadInput t;
-              t.uid = static_cast<Uid>(r.i64(i, 0));
-              t.sent = r.i64(i, 3);
-              if (!r.null(i, 4)) {
-                t.subject = r.text(i, 4);
-                t.reply_or_forward = r.boolean(i, 5);
-                t.message_id = r.text(i, 6);
-                t.references = r.text_array(i, 7);
-              }
-              rows.push_back(std::move(t));
-            }
-            return rows;
+        const Result r = query_with_sort_keys(c, q);
+        std::vector<ThreadInput> rows;
+        rows.reserve(r.rows());
+        for (int i = 0; i < r.rows(); ++i) {
+          ThreadInput t;
+          t.uid = static_cast<Uid>(r.i64(i, 0));
+          t.sent = r.i64(i, 3);
+          if (!r.null(i, 4)) {
+            t.subject = r.text(i, 4);
+            t.reply_or_forward = r.boolean(i, 5);
+            t.message_id = r.text(i, 6);
+            t.references = r.text_array(i, 7);
           }
-          backfill_sort_keys(c, std::move(missing));
+          rows.push_back(std::move(t));
         }
+        return rows;
       },
       true);
   // The algorithm itself runs here, on the keys of one query (threading.h).
