@@ -238,31 +238,40 @@ namespace {
 SortKeys sort_keys_from(const mime::ParsedMessage& parsed);  // with the other SORT code below
 }  // namespace
 
-MessageMeta analyse(std::string_view message) {
+namespace {
+MessageMeta analyse_parsed(const mime::ParsedMessage& parsed, std::string_view message) {
   MessageMeta meta;
   meta.size = message.size();
-  meta.header_size = header_size(message);
-  const mime::ParsedMessage parsed = mime::parse(message);
   meta.header_size = parsed.root.body_start;
   meta.structure = mime::serialize_structure(parsed);
   meta.preview = valid_utf8(make_preview(parsed, message));
   if (parsed.root.envelope && parsed.root.envelope->date) meta.sent_day = rfc5322_day(*parsed.root.envelope->date);
   meta.sort = sort_keys_from(parsed);
+  return meta;
+}
+
+SearchIndex search_index_parsed(const mime::ParsedMessage& parsed, std::string_view message) {
+  SearchIndex out;
   mime::Limits limits;
   limits.max_search_text = kMaxSearchText;
   // Decoded headers and text bodies; fold() collapses whitespace and strips
   // controls (NUL cannot go into a text column), valid_utf8 guards the column.
   mime::SearchSections sections = mime::search_sections(parsed, message, limits);
-  meta.search_text = valid_utf8(fold(sections.text, kMaxSearchText));
+  out.text = valid_utf8(fold(sections.text, kMaxSearchText));
   if (!sections.part_headers.empty()) {
-    meta.search_text += '\n';
-    meta.search_text += kSearchPartsMarker;
-    meta.search_text += '\n';
-    meta.search_text += valid_utf8(fold(sections.part_headers, kMaxSearchText / 4));
+    out.text += '\n';
+    out.text += kSearchPartsMarker;
+    out.text += '\n';
+    out.text += valid_utf8(fold(sections.part_headers, kMaxSearchText / 4));
   }
-  meta.search_words = search_words_of(meta.search_text);
-  return meta;
+  out.words = search_words_of(out.text);
+  return out;
 }
+}  // namespace
+
+MessageMeta analyse(std::string_view message) { return analyse_parsed(mime::parse(message), message); }
+
+SearchIndex search_index_of(std::string_view message) { return search_index_parsed(mime::parse(message), message); }
 
 namespace {
 // The distinct words seen so far: open addressing over (hash, view) slots,
@@ -653,10 +662,12 @@ std::optional<std::string> thread_id_of(const SortKeys& keys) {
   return "T" + to_hex(sha256("thread:" + root)).substr(0, 24);
 }
 
-PreparedMessage prepare_message(std::string_view message, bool binary) {
+PreparedMessage prepare_message(std::string_view message, bool binary, bool with_search) {
   PreparedMessage p;
   p.body = binary ? std::string(message) : canonicalize_line_endings(message);
-  p.meta = analyse(p.body);
+  const mime::ParsedMessage parsed = mime::parse(p.body);
+  p.meta = analyse_parsed(parsed, p.body);
+  if (with_search) p.search = search_index_parsed(parsed, p.body);
   p.key = sha256(p.body);
   p.email_id = "M" + to_hex(p.key).substr(0, 24);
   if (p.meta.header_size <= kMaxCachedHeader) p.header = p.body.substr(0, p.meta.header_size);

@@ -41,8 +41,6 @@ inline constexpr size_t kMaxMessageIdOctets = 250;
 struct MessageMeta {
   uint64_t size = 0;         // RFC822.SIZE
   uint64_t header_size = 0;  // bytes of the header including the empty line (0 header-only? = size)
-  std::string search_text;   // case-folded, whitespace-collapsed, bounded
-  std::string search_words;  // search_words_of(search_text): what the trigram index is built on
   std::string preview;       // RFC 8970, up to 200 characters of plain text
   std::string structure;     // mime::serialize_structure
   std::optional<int64_t> sent_day;  // Date: header's calendar day, days since 1970-01-01
@@ -58,6 +56,15 @@ std::string canonicalize_line_endings(std::string_view message);
 uint64_t header_size(std::string_view message);
 
 MessageMeta analyse(std::string_view message);
+
+// What SEARCH's text keys compare with, per distinct body. Kept apart from
+// MessageMeta: PostgreSQL indexes it after the delivery has committed
+// (sql/014_search_backlog.sql), so building it is not on the path to a 250.
+struct SearchIndex {
+  std::string text;   // case-folded, whitespace-collapsed, bounded (kMaxSearchText)
+  std::string words;  // search_words_of(text): what the trigram index is built on
+};
+SearchIndex search_index_of(std::string_view message);
 
 // The calendar day of an RFC 5322 date ("Wed, 25 Nov 2026 19:00:00 +0000"),
 // as written (no timezone shift), in days since 1970-01-01.
@@ -102,13 +109,15 @@ struct PreparedMessage {
   std::string key;                    // raw SHA-256 of body: the blob key
   std::string email_id;               // RFC 8474 EMAILID, stable across COPY/MOVE
   std::optional<std::string> header;  // the header section when <= kMaxCachedHeader bytes
+  std::optional<SearchIndex> search;  // only when asked for (the in-memory store)
 };
 // `binary`: a literal8 APPEND (RFC 3516) whose bytes are kept exactly as sent;
-// otherwise line endings are canonicalised to CRLF.
-PreparedMessage prepare_message(std::string_view message, bool binary = false);
+// otherwise line endings are canonicalised to CRLF. `with_search` also builds
+// the search index from the same parse.
+PreparedMessage prepare_message(std::string_view message, bool binary = false, bool with_search = false);
 
 // A SEARCH key (TEXT, BODY, HEADER field and value) folded the way
-// analyse() folds search_text: lowercased like common/mime, whitespace runs
+// search_index_of() folds the text: lowercased like common/mime, whitespace runs
 // collapsed to one space, none leading or trailing. Every store compares the
 // folded key with the stored search text.
 std::string fold_search_key(const std::string& s);

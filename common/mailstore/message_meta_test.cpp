@@ -26,13 +26,23 @@ TEST(HeaderSize, FindsBlankLine) {
 }
 
 TEST(Analyse, SearchTextIsFoldedAndBounded) {
-  auto m = analyse("Subject: Hello\tWORLD\r\n\r\nBody\x01 \xC3\xA9");
-  EXPECT_NE(m.search_text.find("hello world"), std::string::npos) << m.search_text;
-  EXPECT_NE(m.search_text.find("body \xC3\xA9"), std::string::npos) << m.search_text;
-  EXPECT_EQ(m.search_text.find('\x01'), std::string::npos);
+  auto m = search_index_of("Subject: Hello\tWORLD\r\n\r\nBody\x01 \xC3\xA9");
+  EXPECT_NE(m.text.find("hello world"), std::string::npos) << m.text;
+  EXPECT_NE(m.text.find("body \xC3\xA9"), std::string::npos) << m.text;
+  EXPECT_EQ(m.text.find('\x01'), std::string::npos);
+  EXPECT_EQ(m.words, search_words_of(m.text));
   std::string big = "Subject: x\r\n\r\n" + std::string(kMaxSearchText * 2, 'A');
-  EXPECT_LE(analyse(big).search_text.size(), kMaxSearchText);
-  EXPECT_GT(analyse(big).search_text.size(), kMaxSearchText / 2);
+  EXPECT_LE(search_index_of(big).text.size(), kMaxSearchText);
+  EXPECT_GT(search_index_of(big).text.size(), kMaxSearchText / 2);
+}
+
+TEST(PrepareMessage, BuildsTheSearchIndexOnlyWhenAsked) {
+  const std::string raw = "Subject: Hello\r\n\r\nneedle\r\n";
+  EXPECT_FALSE(prepare_message(raw).search.has_value());
+  const PreparedMessage p = prepare_message(raw, false, true);
+  ASSERT_TRUE(p.search.has_value());
+  EXPECT_EQ(p.search->text, search_index_of(raw).text);
+  EXPECT_NE(p.search->text.find("needle"), std::string::npos);
 }
 
 TEST(SearchWords, DistinctTokensOnceInOrderBetweenSpaces) {
@@ -40,14 +50,14 @@ TEST(SearchWords, DistinctTokensOnceInOrderBetweenSpaces) {
   EXPECT_EQ(search_words_of(""), "");
   EXPECT_EQ(search_words_of(" \n "), "");
   EXPECT_EQ(search_words_of("one"), " one ");
-  auto m = analyse("Subject: Hello hello\r\n\r\nhello world\r\n");
-  EXPECT_EQ(m.search_words.find("hello", m.search_words.find("hello") + 1), std::string::npos) << m.search_words;
-  EXPECT_NE(m.search_words.find(" world "), std::string::npos) << m.search_words;
+  auto m = search_index_of("Subject: Hello hello\r\n\r\nhello world\r\n");
+  EXPECT_EQ(m.words.find("hello", m.words.find("hello") + 1), std::string::npos) << m.words;
+  EXPECT_NE(m.words.find(" world "), std::string::npos) << m.words;
 }
 
 TEST(Analyse, EightBitHeaderBecomesValidUtf8) {
+  EXPECT_NE(search_index_of("Subject: caf\xE9\r\n\r\n").text.find("caf\xC3\xA9"), std::string::npos);
   auto m = analyse("Subject: caf\xE9\r\n\r\n");
-  EXPECT_NE(m.search_text.find("caf\xC3\xA9"), std::string::npos) << m.search_text;
   EXPECT_EQ(m.header_size, 17u);
   EXPECT_FALSE(m.structure.empty());
 }

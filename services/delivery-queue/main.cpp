@@ -19,11 +19,13 @@
 #include "common/db/pool.h"
 #include "common/grpc/grpc.h"
 #include "common/log/log.h"
+#include "common/log/printable.h"
 #include "common/mailstore/pg/pg_mail_store.h"
 #include "common/mailstore/sql/migrations.h"
 #include "common/metrics/http_server.h"
 #include "services/delivery-queue/delivery/dkim_signer.h"
 #include "services/delivery-queue/delivery/mailstore_delivery.h"
+#include "services/delivery-queue/delivery/search_indexer.h"
 #include "services/delivery-queue/delivery/metrics.h"
 #include "services/delivery-queue/delivery/remote_delivery.h"
 #include "services/delivery-queue/delivery/workers.h"
@@ -168,8 +170,21 @@ int main(int argc, char** argv) {
   batch_options.max_messages = static_cast<size_t>(std::max<int64_t>(1, cfg.integer("queue", "enqueue_batch_max")));
   batch_options.parallel = std::min<size_t>(
       static_cast<size_t>(std::max<int64_t>(1, cfg.integer("queue", "enqueue_parallel"))), enqueue_pool_size);
-  queue::EnqueueBatcher batcher(enqueue_pool, std::move(deliver_now), batch_options,
-                                [&](size_t n) { metrics.enqueue_committed(n); });
+  // Search indexing after the commit (common/mailstore/sql/014_search_backlog.sql).
+  queue::SearchIndexer indexer(
+      [&](size_t max) { return store.index_search_backlog(max); },
+      static_cast<size_t>(cfg.integer("queue", "search_index_batch")), std::chrono::seconds(1),
+      std::chrono::milliseconds(cfg.integer("queue", "search_index_delay_ms")),
+      {[&](size_t n) { metrics.search_indexed(n); },
+       [&](const char* what) {
+         metrics.search_index_failed();
+         spdlog::warn("search indexing failed (tried again later): {}", log::printable(what));
+       }});
+  const bool index_search = cfg.boolean("queue", "search_indexer");
+  queue::EnqueueBatcher batcher(enqueue_pool, std::move(deliver_now), batch_options, [&](size_t n) {
+    metrics.enqueue_committed(n);
+    if (index_search) indexer.wake();
+  });
   service.use_batcher(batcher);
   std::unique_ptr<grpc::Server> server;
   int grpc_port = 0;
@@ -197,6 +212,7 @@ int main(int argc, char** argv) {
     return 3;
   }
   workers.start();
+  if (index_search) indexer.start();
   serving = true;
   std::printf("listening grpc on %s:%d\n", address.c_str(), grpc_port);
   std::fflush(stdout);
@@ -211,6 +227,7 @@ int main(int argc, char** argv) {
   // progress get a few seconds to commit.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
   workers.stop();
+  indexer.stop();
   http.stop();
   spdlog::info("stopped");
   return 0;

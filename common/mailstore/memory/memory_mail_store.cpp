@@ -66,7 +66,7 @@ bool is_inferior(const std::string& name, const std::string& of) {
 }
 
 // SEARCH text semantics as pg/search_sql.cpp compiles them (search_text is
-// what analyse() computed; keys are folded by fold_search_key).
+// what search_index_of() computed; keys are folded by fold_search_key).
 struct Matcher {
   int64_t now = 0;
 
@@ -832,7 +832,7 @@ AppendResult MemoryMailStore::append_locked(UserId user, const std::string& name
     m.keywords = normal_keywords(items[i].flags.keywords);
     m.internaldate = items[i].internaldate.value_or(now);
     m.savedate = now;
-    blobs_.try_emplace(prepared[i].key, Blob{prepared[i].body, prepared[i].meta.search_text, prepared[i].meta.sort});
+    blobs_.try_emplace(prepared[i].key, Blob{prepared[i].body, prepared[i].search->text, prepared[i].meta.sort});
     out.uids.push_back(m.uid);
     insert_message(mb, std::move(m));
   }
@@ -847,7 +847,7 @@ AppendResult MemoryMailStore::append(UserId user, const std::string& mailbox, co
   if (items.empty()) return {};
   std::vector<PreparedMessage> prepared;
   prepared.reserve(items.size());
-  for (const auto& item : items) prepared.push_back(prepare_message(item.message, item.binary));
+  for (const auto& item : items) prepared.push_back(prepare_message(item.message, item.binary, true));
   AppendResult out;
   {
     std::lock_guard lock(mu_);
@@ -860,7 +860,7 @@ AppendResult MemoryMailStore::append(UserId user, const std::string& mailbox, co
 ReplaceResult MemoryMailStore::replace(UserId user, MailboxId source, Uid uid, const std::string& dest,
                                        const AppendItem& item, const Quota& quota) {
   const std::vector<AppendItem> items{item};
-  const std::vector<PreparedMessage> prepared{prepare_message(item.message, item.binary)};
+  const std::vector<PreparedMessage> prepared{prepare_message(item.message, item.binary, true)};
   ReplaceResult out;
   {
     std::lock_guard lock(mu_);
@@ -949,7 +949,7 @@ std::vector<DeliveryResult> MemoryMailStore::deliver(UserId user, std::string_vi
   const char* special = default_special_use(name);
   std::vector<PreparedMessage> prepared;
   prepared.reserve(items.size());
-  for (const auto& item : items) prepared.push_back(prepare_message(item.message));
+  for (const auto& item : items) prepared.push_back(prepare_message(item.message, false, true));
   {
     std::lock_guard lock(mu_);
     ensure_account_locked(user);
@@ -991,7 +991,7 @@ std::vector<DeliveryResult> MemoryMailStore::deliver(UserId user, std::string_vi
       m.uid = static_cast<Uid>(mb.info.uidnext++);
       m.modseq = modseq;
       m.internaldate = m.savedate = now;
-      blobs_.try_emplace(p.key, Blob{p.body, p.meta.search_text, p.meta.sort});
+      blobs_.try_emplace(p.key, Blob{p.body, p.search->text, p.meta.sort});
       d.mailbox_id = mb.info.mailbox_id;
       d.uid = m.uid;
       a.deliveries[key] = Delivered{d.mailbox_id, d.uid};

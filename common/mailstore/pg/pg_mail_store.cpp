@@ -100,12 +100,31 @@ const Statement kExpunge{"ms_expunge", "SELECT uid, modseq FROM mailstore_expung
 const Statement kLockTwoMailboxes{"ms_lock_two_mailboxes",
                                   "SELECT mailbox_id FROM mailstore_mailboxes WHERE user_id = $1 "
                                   "AND (mailbox_id = $2 OR name = $3) ORDER BY mailbox_id FOR UPDATE"};
+// A new body goes on the search backlog in the same statement; a body that
+// was already stored is indexed or listed already.
 const Statement kPutBlob{"ms_put_blob",
-                         "INSERT INTO mailstore_blobs (sha256, size, data) VALUES ($1, $2, $3) "
-                         "ON CONFLICT (sha256) DO NOTHING"};
-const Statement kPutSearch{"ms_put_search",
-                           "INSERT INTO mailstore_search (sha256, search_text, search_words) VALUES ($1, $2, $3) "
-                           "ON CONFLICT (sha256) DO NOTHING"};
+                         "WITH b AS (INSERT INTO mailstore_blobs (sha256, size, data) VALUES ($1, $2, $3) "
+                         "ON CONFLICT (sha256) DO NOTHING RETURNING sha256) "
+                         "INSERT INTO mailstore_search_backlog (sha256) SELECT sha256 FROM b"};
+// The search backlog (sql/014_search_backlog.sql). The indexer skips what
+// another holds; a SEARCH waits for its mailbox's rows instead (an indexer
+// never waits, so the two cannot deadlock; two SEARCHes lock in key order).
+const Statement kClaimBacklog{"ms_claim_backlog",
+                              "SELECT b.sha256, bl.size FROM mailstore_search_backlog b "
+                              "JOIN mailstore_blobs bl ON bl.sha256 = b.sha256 "
+                              "ORDER BY b.queued_at LIMIT $1 FOR UPDATE OF b SKIP LOCKED"};
+const Statement kClaimMailboxBacklog{"ms_claim_mailbox_backlog",
+                                     "SELECT b.sha256, bl.size FROM mailstore_search_backlog b "
+                                     "JOIN mailstore_messages m ON m.blob_sha256 = b.sha256 "
+                                     "JOIN mailstore_blobs bl ON bl.sha256 = b.sha256 "
+                                     "WHERE m.user_id = $1 AND m.mailbox_id = $2 "
+                                     "ORDER BY b.sha256 FOR UPDATE OF b"};
+const Statement kPutSearchBatch{"ms_put_search_batch",
+                                "INSERT INTO mailstore_search (sha256, search_text, search_words) "
+                                "SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[]) "
+                                "ON CONFLICT (sha256) DO NOTHING"};
+const Statement kBacklogDone{"ms_backlog_done", "DELETE FROM mailstore_search_backlog WHERE sha256 = ANY($1)"};
+const Statement kBacklogSize{"ms_backlog_size", "SELECT count(*) FROM mailstore_search_backlog"};
 const Statement kPutSortKeys{
     "ms_put_sort_keys",
     "INSERT INTO mailstore_sort_keys (sha256, base_subject, reply_or_forward, from_mailbox, to_mailbox, cc_mailbox, "
@@ -298,12 +317,53 @@ Params sort_key_params(const std::string& sha, const SortKeys& k) {
   return p;
 }
 
-// Statements add_blob() adds per message: the body, its search text, its sort keys.
-constexpr size_t kBlobStatements = 3;
+// Statements add_blob() adds per message: the body (and its place on the
+// search backlog), its sort keys.
+constexpr size_t kBlobStatements = 2;
 void add_blob(Connection::Pipeline& pipe, const PreparedMessage& m) {
   pipe.add(kPutBlob, Params().bytea(m.key).i64(static_cast<int64_t>(m.body.size())).bytea(m.body));
-  pipe.add(kPutSearch, Params().bytea(m.key).text(m.meta.search_text).text(m.meta.search_words));
   pipe.add(kPutSortKeys, sort_key_params(m.key, m.meta.sort));
+}
+
+// Builds the search rows of the claimed bodies (key, size) inside the open
+// transaction and takes them off the backlog. Bodies are read a few MiB at a
+// time, so a batch of large messages does not sit in memory at once.
+void index_claimed(Connection& c, const Result& claimed) {
+  constexpr int64_t kChunkBytes = 8 << 20;
+  std::vector<std::string> done;
+  for (int row = 0; row < claimed.rows();) {
+    std::vector<std::string> chunk;
+    int64_t bytes = 0;
+    for (; row < claimed.rows() && (chunk.empty() || bytes + claimed.i64(row, 1) <= kChunkBytes); ++row) {
+      chunk.push_back(claimed.text(row, 0));
+      bytes += claimed.i64(row, 1);
+    }
+    std::sort(chunk.begin(), chunk.end());
+    chunk.erase(std::unique(chunk.begin(), chunk.end()), chunk.end());
+    const Result bodies = c.exec(kBodies, Params().bytea_array(chunk));
+    std::vector<std::string> keys, texts, words;
+    for (int r = 0; r < bodies.rows(); ++r) {
+      SearchIndex index = search_index_of(bodies.bytes(r, 1));
+      keys.push_back(bodies.text(r, 0));
+      texts.push_back(std::move(index.text));
+      words.push_back(std::move(index.words));
+    }
+    if (!keys.empty()) c.exec(kPutSearchBatch, Params().bytea_array(keys).text_array(texts).text_array(words));
+    done.insert(done.end(), chunk.begin(), chunk.end());
+  }
+  if (!done.empty()) c.exec(kBacklogDone, Params().bytea_array(done));
+}
+
+// Before a text key runs over a mailbox: its bodies still on the backlog get
+// their search rows now, so SEARCH finds every message it can see. Nothing to
+// do (one index probe per backlog row) is the common case.
+void index_mailbox_backlog(Connection& c, UserId user, MailboxId mailbox) {
+  db::pq::Transaction tx(c);
+  c.run("SET LOCAL synchronous_commit = off");
+  const Result claimed = c.exec(kClaimMailboxBacklog, Params().i64(user).i64(mailbox));
+  if (claimed.rows() == 0) return;  // rolls back: nothing was written
+  index_claimed(c, claimed);
+  tx.commit();
 }
 
 // Sort keys for bodies stored before migration 012, computed from the blobs
@@ -832,6 +892,7 @@ std::vector<SearchHit> PgMailStore::search(UserId user, MailboxId mailbox, const
   CompiledSearch q = compile_search(user, mailbox, criteria);
   return pool_.with(
       [&](Connection& c) {
+        if (uses_text(criteria)) index_mailbox_backlog(c, user, mailbox);
         auto r = c.exec_dynamic(q.sql, q.params);
         std::vector<SearchHit> out;
         out.reserve(r.rows());
@@ -846,6 +907,7 @@ std::vector<Uid> PgMailStore::sort(UserId user, MailboxId mailbox, const SearchC
   CompiledSearch q = compile_sort(user, mailbox, criteria, keys);
   return pool_.with(
       [&](Connection& c) {
+        if (uses_text(criteria)) index_mailbox_backlog(c, user, mailbox);
         // Ordered by PostgreSQL (query_with_sort_keys: keys of older bodies first).
         const Result r = query_with_sort_keys(c, q);
         std::vector<Uid> out;
@@ -861,6 +923,7 @@ std::vector<ThreadNode> PgMailStore::thread(UserId user, MailboxId mailbox, cons
   CompiledSearch q = compile_thread_keys(user, mailbox, criteria);
   std::vector<ThreadInput> in = pool_.with(
       [&](Connection& c) {
+        if (uses_text(criteria)) index_mailbox_backlog(c, user, mailbox);
         const Result r = query_with_sort_keys(c, q);
         std::vector<ThreadInput> rows;
         rows.reserve(r.rows());
@@ -1167,6 +1230,27 @@ std::vector<DeliveryResult> PgMailStore::deliver(UserId user, std::string_view m
   });
   staged->announce();
   return results;
+}
+
+// ---- the search backlog (sql/014_search_backlog.sql) ----
+
+size_t PgMailStore::index_search_backlog(size_t max_bodies) {
+  if (max_bodies == 0) return 0;
+  return pool_.with(
+      [&](Connection& c) -> size_t {
+        db::pq::Transaction tx(c);
+        c.run("SET LOCAL synchronous_commit = off");
+        const Result claimed = c.exec(kClaimBacklog, Params().i64(static_cast<int64_t>(max_bodies)));
+        if (claimed.rows() == 0) return 0;
+        index_claimed(c, claimed);
+        tx.commit();
+        return static_cast<size_t>(claimed.rows());
+      },
+      true);
+}
+
+int64_t PgMailStore::search_backlog() {
+  return pool_.with([&](Connection& c) { return c.exec(kBacklogSize).i64(0, 0); }, true);
 }
 
 // ---- METADATA (RFC 5464) ----

@@ -117,6 +117,17 @@ class PgMailStore final : public MailStore {
   std::unique_ptr<StagedDelivery> stage_delivery(UserId user, std::string_view mailbox,
                                                  const std::vector<DeliveryItem>& items, const Quota& quota = {});
 
+  // Builds the search index (mailstore_search) of up to `max_bodies` bodies
+  // listed in mailstore_search_backlog, oldest first, in one transaction that
+  // does not wait for its WAL flush (the index can be built again from the
+  // blobs). Rows another indexer holds are skipped. Returns how many bodies
+  // it indexed; 0 when the backlog is empty. queued runs it after its
+  // deliveries (sql/014_search_backlog.sql); SEARCH, SORT and THREAD with a
+  // text key index their own mailbox's part of the backlog first.
+  size_t index_search_backlog(size_t max_bodies = 64);
+  // Bodies still waiting for their search index (a metric; counts the table).
+  int64_t search_backlog();
+
   void start_change_feed(ChangeCallback callback) override;
   void stop_change_feed() override;
   std::vector<std::pair<WatchedMailbox, Modseq>> highest_modseqs(const std::vector<WatchedMailbox>& mb) override;

@@ -165,3 +165,83 @@ TEST_F(PgMailStoreTest, SortKeysAreStoredOncePerBodyAndBackfilledForOldBodies) {
   const MailboxId archive = store_->find_mailbox(kUser, "Archive")->mailbox_id;
   EXPECT_EQ(store_->sort(kUser, archive, all, {SortCriterion{SortKey::kSubject}}), (std::vector<Uid>{1, 2}));
 }
+
+// The search index is built after the delivery (sql/014_search_backlog.sql):
+// a delivery lists its new bodies on the backlog and writes no search row;
+// a text SEARCH indexes its mailbox's part first, so it finds the message
+// anyway; index_search_backlog() (queued's indexer) takes the rest in batches.
+namespace {
+SearchCriterion text_search(std::string text) {
+  SearchCriterion c;
+  c.kind = SearchCriterion::kText;
+  c.text = std::move(text);
+  return c;
+}
+}  // namespace
+
+TEST_F(PgMailStoreTest, SearchIndexIsBuiltAfterDeliveryAndBeforeATextSearch) {
+  store_->deliver(kUser, "INBOX",
+                  {DeliveryItem{message(1), "k1"}, DeliveryItem{message(2, "needle"), "k2"}, DeliveryItem{message(3), "k3"}});
+  EXPECT_EQ(count(url_, "SELECT count(*) FROM mailstore_search_backlog"), 3);
+  EXPECT_EQ(count(url_, "SELECT count(*) FROM mailstore_search"), 0);
+  // A body stored in another user's mailbox is on the backlog too, and stays
+  // there when user 42 searches: only the searched mailbox is indexed.
+  store_->ensure_account(kUser + 1);
+  store_->deliver(kUser + 1, "INBOX", {DeliveryItem{message(9), "other"}});
+  const MailboxId inbox = store_->find_mailbox(kUser, "INBOX")->mailbox_id;
+
+  const auto hits = store_->search(kUser, inbox, text_search("NEEDLE"));
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].uid, 2u);
+  EXPECT_EQ(count(url_, "SELECT count(*) FROM mailstore_search"), 3);
+  EXPECT_EQ(count(url_, "SELECT count(*) FROM mailstore_search_backlog"), 1);
+  EXPECT_EQ(store_->search_backlog(), 1);
+
+  // The same body again: stored once, indexed once, not listed again.
+  store_->deliver(kUser, "INBOX", {DeliveryItem{message(2, "needle"), "k4"}});
+  EXPECT_EQ(count(url_, "SELECT count(*) FROM mailstore_search_backlog"), 1);
+  EXPECT_EQ(store_->search(kUser, inbox, text_search("needle")).size(), 2u);
+
+  // The background path, in batches, oldest first.
+  store_->deliver(kUser, "INBOX", {DeliveryItem{message(5), "k5"}, DeliveryItem{message(6), "k6"}});
+  EXPECT_EQ(store_->index_search_backlog(2), 2u);
+  EXPECT_EQ(store_->index_search_backlog(2), 1u);
+  EXPECT_EQ(store_->index_search_backlog(2), 0u);
+  EXPECT_EQ(count(url_, "SELECT count(*) FROM mailstore_search_backlog"), 0);
+  EXPECT_EQ(count(url_, "SELECT count(*) FROM mailstore_search"), 6);
+  EXPECT_EQ(count(url_, "SELECT count(*) FROM mailstore_search WHERE search_text LIKE '%hello 6%' "
+                        "AND search_words LIKE '% body %'"),
+            1);
+  // SORT and THREAD with a text key see new mail too.
+  store_->deliver(kUser, "INBOX", {DeliveryItem{message(7, "needle"), "k7"}});
+  EXPECT_EQ(store_->sort(kUser, inbox, text_search("needle"), {SortCriterion{SortKey::kArrival}}),
+            (std::vector<Uid>{2, 4, 7}));
+}
+
+// An indexer in the middle of a batch holds its backlog rows; a SEARCH over
+// one of those bodies waits for it instead of skipping the body, and finds it.
+TEST_F(PgMailStoreTest, ATextSearchWaitsForTheIndexerHoldingItsBodies) {
+  store_->deliver(kUser, "INBOX", {DeliveryItem{message(1, "needle"), "k1"}});
+  const MailboxId inbox = store_->find_mailbox(kUser, "INBOX")->mailbox_id;
+  pqxx::connection indexer(url_);
+  pqxx::work tx(indexer);
+  ASSERT_EQ(tx.exec("SELECT sha256 FROM mailstore_search_backlog FOR UPDATE").size(), 1u);
+
+  std::vector<SearchHit> hits;
+  std::thread searcher([&] { hits = store_->search(kUser, inbox, text_search("needle")); });
+  // Poll until the search is waiting on the row lock (with a deadline).
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  bool waiting = false;
+  while (!waiting && std::chrono::steady_clock::now() < until)
+    waiting = count(url_, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                          "AND query LIKE '%mailstore_search_backlog%'") > 0;
+  EXPECT_TRUE(waiting) << "the search did not wait for the indexer's rows";
+  // The indexer finishes its batch the way index_search_backlog does.
+  tx.exec("INSERT INTO mailstore_search (sha256, search_text, search_words) "
+          "SELECT sha256, 'subject: needle', ' subject: needle ' FROM mailstore_search_backlog");
+  tx.exec("DELETE FROM mailstore_search_backlog");
+  tx.commit();
+  searcher.join();
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].uid, 1u);
+}

@@ -158,6 +158,8 @@ struct Compiler {
 
 static_assert(kSearchPartsMarker == '\x1e', "the BODY condition above spells the marker as E'\\x1e'");
 
+}  // namespace
+
 bool uses_text(const SearchCriterion& k) {
   if (k.kind == SearchCriterion::kText || k.kind == SearchCriterion::kBody || k.kind == SearchCriterion::kHeader)
     return true;
@@ -165,8 +167,6 @@ bool uses_text(const SearchCriterion& k) {
     if (uses_text(c)) return true;
   return false;
 }
-
-}  // namespace
 
 namespace {
 

@@ -17,6 +17,10 @@ struct CompiledSearch {
   db::pq::Params params;  // $1.. in order
 };
 
+// Whether the criteria have a text key (TEXT, BODY, HEADER): the statement
+// reads mailstore_search, so the mailbox's search backlog must be indexed first.
+bool uses_text(const SearchCriterion& criteria);
+
 // Text keys are folded with fold_search_key (message_meta.h), like the stored text.
 CompiledSearch compile_search(UserId user, MailboxId mailbox, const SearchCriterion& criteria);
 

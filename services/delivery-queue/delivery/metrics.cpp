@@ -49,7 +49,17 @@ QueueMetrics::QueueMetrics(prometheus::Registry& registry)
                                   "already open connection (reused=true)")
                             .Register(registry)),
       opened_(smtp_connections_.Add({{"reused", "false"}})),
-      reused_(smtp_connections_.Add({{"reused", "true"}})) {
+      reused_(smtp_connections_.Add({{"reused", "true"}})),
+      search_indexed_(prometheus::BuildCounter()
+                          .Name("postline_queued_search_indexed_total")
+                          .Help("Message bodies whose search index the background indexer built after delivery")
+                          .Register(registry)
+                          .Add({})),
+      search_index_failures_(prometheus::BuildCounter()
+                                 .Name("postline_queued_search_index_failures_total")
+                                 .Help("Search indexing batches that failed (tried again on the next round)")
+                                 .Register(registry)
+                                 .Add({})) {
   // Pre-create the common series so dashboards and rate() see zeros, not gaps.
   for (const char* klass : {"local", "remote"})
     for (State s : {State::kDelivered, State::kDeferred, State::kBounced, State::kExpired})

@@ -32,6 +32,9 @@ class QueueMetrics {
   void over_quota(const std::string& result) { over_quota_.Add({{"result", result}}).Increment(); }
   void set_stats(const QueueStats& s);
   // Outbound SMTP connections opened, and transactions over an open one.
+  // The background search indexer (search_indexer.h): bodies indexed, failed batches.
+  void search_indexed(size_t bodies) { search_indexed_.Increment(static_cast<double>(bodies)); }
+  void search_index_failed() { search_index_failures_.Increment(); }
   void smtp_connections(int opened, int reused) {
     if (opened > 0) opened_.Increment(opened);
     if (reused > 0) reused_.Increment(reused);
@@ -50,6 +53,8 @@ class QueueMetrics {
   prometheus::Family<prometheus::Counter>& smtp_connections_;
   prometheus::Counter& opened_;
   prometheus::Counter& reused_;
+  prometheus::Counter& search_indexed_;
+  prometheus::Counter& search_index_failures_;
 };
 
 }  // namespace postline::queue

@@ -1,0 +1,53 @@
+// Builds the mailstore's search index after delivery, off the path to a 250
+// (common/mailstore/sql/014_search_backlog.sql). One background thread: woken
+// after every committed Enqueue batch, and every `poll` for bodies that came
+// another way (imapd's APPEND, COPY from another instance); a wake-up waits
+// `delay` first, so the bodies of several commits share one batch and one
+// transaction; each round takes batches until the backlog is empty. The
+// thread runs at a lower CPU priority (nice 10) than the delivery threads. A batch that fails is logged, counted
+// and tried again on the next round: the messages stay searchable anyway
+// (a SEARCH indexes its own mailbox's backlog first), only later.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+namespace postline::queue {
+
+class SearchIndexer {
+ public:
+  // index_batch(max) indexes up to `max` bodies and returns how many it did
+  // (PgMailStore::index_search_backlog); it may throw.
+  using IndexBatch = std::function<size_t(size_t max)>;
+  // Called after each batch with the bodies indexed, or with a failure.
+  struct Observer {
+    std::function<void(size_t)> indexed;
+    std::function<void(const char* what)> failed;
+  };
+  SearchIndexer(IndexBatch index_batch, size_t batch, std::chrono::milliseconds poll,
+                std::chrono::milliseconds delay, Observer observer = {});
+  ~SearchIndexer();  // stops
+  SearchIndexer(const SearchIndexer&) = delete;
+  SearchIndexer& operator=(const SearchIndexer&) = delete;
+
+  void start();
+  void wake();  // cheap: a flag and a notify, safe from any thread
+  void stop();  // finishes the batch in progress
+
+ private:
+  void run();
+  IndexBatch index_batch_;
+  size_t batch_;
+  std::chrono::milliseconds poll_, delay_;
+  Observer observer_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool woken_ = false, stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace postline::queue
