@@ -147,3 +147,57 @@ def test_kill_9_in_the_middle_of_1000_deliveries(local_platform):
     subjects = subjects_in_inbox(p, "crash")
     assert len(subjects) == N
     assert len(set(subjects)) == N
+
+
+def backlog(platform) -> int:
+    return int(platform.psql("SELECT count(*) FROM mailstore_search_backlog").strip())
+
+
+def test_search_index_is_built_in_the_background_after_delivery(local_platform):
+    """Issue 14: the search text is built after the commit, by queued's indexer
+    (mailstore migration 014); SEARCH finds the message meanwhile anyway."""
+    p = local_platform
+    http = p.ports["queued_http"]
+    before = metric(http, "postline_queued_search_indexed_total", {})
+    with smtplib.SMTP("127.0.0.1", p.ports["smtp_mx"], timeout=30) as smtp:
+        smtp.sendmail("bob@remote.test", [USER],
+                      b"Subject: indexed later\r\n\r\nthe word zanzibarite is in here\r\n")
+    wait_until(lambda: backlog(p) == 0 and metric(http, "postline_queued_search_indexed_total", {}) > before,
+               timeout=30, interval=0.05, what="the indexer to take the delivered body")
+    assert p.psql("SELECT count(*) FROM mailstore_search WHERE search_text LIKE '%zanzibarite%'").strip() == "1"
+    # An APPEND over IMAP is not a queued delivery: the indexer's poll takes it.
+    imap = imaplib.IMAP4("127.0.0.1", p.ports["imap"])
+    try:
+        imap.login(USER, PASSWORD)
+        typ, _ = imap.append("INBOX", None, None, b"Subject: appended\r\n\r\nquixotically appended\r\n")
+        assert typ == "OK"
+        indexed = metric(http, "postline_queued_search_indexed_total", {})
+        wait_until(lambda: backlog(p) == 0 and metric(http, "postline_queued_search_indexed_total", {}) > indexed,
+                   timeout=30, interval=0.1, what="the indexer's poll to take the appended body")
+        imap.select("INBOX", readonly=True)
+        typ, data = imap.search(None, "TEXT", "zanzibarite")
+        assert typ == "OK" and len(data[0].split()) == 1, data
+        typ, data = imap.search(None, "BODY", "quixotically")
+        assert typ == "OK" and len(data[0].split()) == 1, data
+    finally:
+        imap.logout()
+    assert metric(http, "postline_queued_search_index_failures_total", {}) == 0
+
+
+def test_search_finds_new_mail_before_the_indexer_runs(local_platform):
+    """With queued's indexer away, a SEARCH indexes its own mailbox first."""
+    p = local_platform
+    p.stop("queued")
+    try:
+        imap = imaplib.IMAP4("127.0.0.1", p.ports["imap"])
+        imap.login(USER, PASSWORD)
+        typ, _ = imap.append("INBOX", None, None, b"Subject: not yet indexed\r\n\r\nperspicacious llama\r\n")
+        assert typ == "OK"
+        assert backlog(p) == 1
+        imap.select("INBOX", readonly=True)
+        typ, data = imap.search(None, "TEXT", "perspicacious")
+        assert typ == "OK" and len(data[0].split()) == 1, data
+        assert backlog(p) == 0
+        imap.logout()
+    finally:
+        p.start("queued")
