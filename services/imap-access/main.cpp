@@ -7,7 +7,7 @@
 // every instance through LISTEN/NOTIFY). Configuration: the `imap`, `tls`,
 // `db`, `auth.addr` and `log` keys (docs/imap.md). Security: credentials go
 // only to authd and are never logged; no plaintext authentication before TLS
-// unless imap.allow_plaintext_auth.
+// unless the client is on loopback or imap.allow_plaintext_auth.
 //
 // This file only wires things together; the protocol is in protocol/, the
 // commands in commands/, the network loop in server/.
@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
     settings.login_timeout = cfg.duration("imap", "login_timeout");
     settings.max_bad_commands = static_cast<int>(cfg.integer("imap", "max_bad_commands"));
     settings.allow_plaintext_auth = cfg.boolean("imap", "allow_plaintext_auth");
+    settings.max_unauthenticated_command = cfg.size("imap", "max_unauthenticated_command");
     settings.tls_available = tls != nullptr;
     // imap.max_line_length >= 1024 and imap.idle_timeout >= 30m (RFC 9051 5.4)
     // are checked when the configuration loads (common/config key_limits()).
@@ -76,7 +77,9 @@ int main(int argc, char** argv) {
     prune.interval = cfg.duration("imap", "expunged_prune_interval");
     limits.max_total = static_cast<size_t>(cfg.integer("imap", "max_connections"));
     // IMAP clients open several connections per account and offices share
-    // one address behind NAT: no per-address limit below the total.
+    // one address behind NAT: no per-address limit on logged-in connections
+    // below the total (imap.max_unauthenticated_per_ip and
+    // imap.max_connections_per_user bound the rest; see context below).
     limits.max_per_ip = limits.max_total;
   } catch (const std::exception& e) {  // ConfigError, log level/format, TLS files
     std::cerr << "postline-imapd: " << e.what() << "\n";
@@ -118,6 +121,12 @@ int main(int argc, char** argv) {
   context.metrics = &metrics;
   context.notifier = &notifier;
   context.tls = tls;
+  // Per-address and per-account limits (issue 16): strangers that never log
+  // in, or one account holding hundreds of IDLEs, cannot take every slot.
+  context.unauthenticated = std::make_shared<net::ConnectionCounter>(
+      net::ConnectionLimits{SIZE_MAX, static_cast<size_t>(cfg.integer("imap", "max_unauthenticated_per_ip"))});
+  context.services.user_slots = std::make_shared<net::ConnectionCounter>(
+      net::ConnectionLimits{SIZE_MAX, static_cast<size_t>(cfg.integer("imap", "max_connections_per_user"))});
 
   imap::Server server(io, context, limits);
   metrics::HttpServer http(registry, [&store] { return store.ping(); });

@@ -9,7 +9,7 @@ namespace {
 using namespace testing;  // postline::imap::testing: the harness
 
 TEST(Capability, BeforeAndAfterLogin) {
-  Settings settings;
+  Settings settings = SessionHarness::plaintext_settings();
   settings.max_literal = 1000;
   SessionHarness h(settings);
   EXPECT_EQ(h.run("a1 CAPABILITY"),
@@ -25,7 +25,7 @@ TEST(Capability, BeforeAndAfterLogin) {
 }
 
 TEST(Capability, StarttlsOfferedOnlyWithoutTls) {
-  Settings settings;
+  Settings settings = SessionHarness::plaintext_settings();
   settings.tls_available = true;
   settings.allow_plaintext_auth = false;
   SessionHarness h(settings);

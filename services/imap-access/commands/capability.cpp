@@ -2,15 +2,22 @@
 
 namespace postline::imap {
 
+bool may_authenticate(const SessionState& s, const Settings& settings) {
+  if (s.tls || settings.allow_plaintext_auth) return true;
+  const std::string& ip = s.remote_ip;
+  return ip.rfind("127.", 0) == 0 || ip == "::1" || ip.rfind("::ffff:127.", 0) == 0;
+}
+
 std::string capabilities(const SessionState& s, const Settings& settings) {
   std::string caps = "IMAP4rev1 IMAP4rev2 SASL-IR LITERAL+ ID ENABLE IDLE";
   if (s.state == State::kNotAuthenticated) {
     if (settings.tls_available && !s.tls) caps += " STARTTLS";
-    // RFC 9051 6.2.3: without TLS (and unless the operator allows it) no
-    // plaintext mechanism is offered and LOGIN is disabled.
+    // RFC 9051 6.2.3: without TLS (and unless the operator allows it, or the
+    // client is on this host) no plaintext mechanism is offered and LOGIN is
+    // disabled.
     // SCRAM-SHA-256 would be safe for the password, but the session after it
     // would not be: all mechanisms follow the same rule.
-    if (s.tls || settings.allow_plaintext_auth) caps += " AUTH=PLAIN AUTH=LOGIN AUTH=SCRAM-SHA-256";
+    if (may_authenticate(s, settings)) caps += " AUTH=PLAIN AUTH=LOGIN AUTH=SCRAM-SHA-256";
     else caps += " LOGINDISABLED";
     return caps;
   }

@@ -9,6 +9,7 @@
 #include "common/db/unavailable.h"
 #include "common/mailstore/mail_store.h"
 #include "common/net/byte_budget.h"
+#include "common/net/listener.h"
 #include "services/imap-access/commands/output.h"
 #include "services/imap-access/protocol/encoder.h"
 #include "services/imap-access/protocol/reader.h"
@@ -33,10 +34,12 @@ struct Settings {
   uint64_t max_literal = 50u << 20;
   // imap.max_inflight_literals, shared by every connection; null = no ceiling.
   std::shared_ptr<net::ByteBudget> literal_budget;
+  uint64_t max_unauthenticated_command = 8192;  // imap.max_unauthenticated_command
   int max_bad_commands = 20;
-  bool allow_plaintext_auth = true;
+  // Without TLS, LOGIN/AUTHENTICATE only from loopback unless this is set.
+  bool allow_plaintext_auth = false;
   std::chrono::seconds idle_timeout{1800};
-  std::chrono::seconds login_timeout{60};
+  std::chrono::seconds login_timeout{30};
   bool tls_available = false;
 };
 
@@ -96,6 +99,11 @@ class Observer {
   virtual void body_streamed(uint64_t bytes) {}
 };
 
+// Whether this session may send a password: over TLS, from a loopback
+// address (the same host: nothing crosses a network), or when the operator
+// allows plaintext (imap.allow_plaintext_auth).
+bool may_authenticate(const SessionState& session, const Settings& settings);
+
 struct Services {
   Settings settings;
   mailstore::MailStore* store = nullptr;
@@ -103,7 +111,14 @@ struct Services {
   Authenticator* auth = nullptr;
   Observer* observer = nullptr;
   std::function<std::shared_ptr<asio::ssl::context>()> tls_context;  // null when TLS is not configured
+  // Logged-in connections per account (imap.max_connections_per_user), keyed
+  // by user id; null = no limit. Shared by every connection of this imapd.
+  std::shared_ptr<net::ConnectionCounter> user_slots;
 };
+
+// Gives back the session's slot in Services::user_slots, if it holds one
+// (UNAUTHENTICATE, the end of the connection).
+void release_user_slot(SessionState& session, Services& services);
 
 // The tagged result of a command.
 struct Result {

@@ -164,7 +164,7 @@ TEST(Dispatch, ArgumentSyntaxErrorsAreBad) {
 }
 
 TEST(Dispatch, TooManyBadCommandsCloseTheSession) {
-  Settings settings;
+  Settings settings = SessionHarness::plaintext_settings();
   settings.max_bad_commands = 2;
   SessionHarness h(settings);
   h.run("a1 XYZZY");
@@ -182,7 +182,7 @@ TEST(Dispatch, TooManyBadCommandsCloseTheSession) {
 }
 
 TEST(Dispatch, BadCountedOutsideCommands) {
-  Settings settings;
+  Settings settings = SessionHarness::plaintext_settings();
   settings.max_bad_commands = 1;
   SessionHarness h(settings);
   Dispatcher d(h.session(), h.services(), {});
@@ -191,7 +191,7 @@ TEST(Dispatch, BadCountedOutsideCommands) {
 }
 
 TEST(Dispatch, NoAndOkAnswersAreNotCounted) {
-  Settings settings;
+  Settings settings = SessionHarness::plaintext_settings();
   settings.max_bad_commands = 0;
   SessionHarness h(settings);
   h.login();

@@ -159,7 +159,7 @@ class StatusCommand : public List {
 };
 
 TEST_F(StatusCommand, EveryItem) {
-  Settings settings;
+  Settings settings = SessionHarness::plaintext_settings();
   EXPECT_EQ(h.run("a STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE RECENT)"),
             "* STATUS INBOX (MESSAGES 2 RECENT 0 UIDNEXT 3 UIDVALIDITY 1 UNSEEN 1 DELETED 1 SIZE " +
                 std::to_string(small.size() + big.size()) + ")\r\na OK STATUS completed\r\n");
@@ -183,7 +183,7 @@ TEST_F(StatusCommand, MailboxIdIsTheOneSelectShows) {
 }
 
 TEST_F(StatusCommand, AppendlimitFollowsTheSettings) {
-  Settings settings;
+  Settings settings = SessionHarness::plaintext_settings();
   settings.max_literal = 12345;
   SessionHarness limited(settings);
   limited.login();

@@ -4,6 +4,7 @@
 // Credentials are never logged.
 #include "services/imap-access/commands/registry.h"
 
+#include "common/log/printable.h"
 #include "common/mailstore/accounts.h"
 #include "services/imap-access/protocol/command_args.h"
 
@@ -13,9 +14,7 @@ namespace postline::imap {
 
 namespace {
 
-bool plaintext_allowed(const Context& ctx) {
-  return ctx.session.tls || ctx.services.settings.allow_plaintext_auth;
-}
+bool plaintext_allowed(const Context& ctx) { return may_authenticate(ctx.session, ctx.services.settings); }
 
 // Shared by LOGIN and AUTHENTICATE once the credentials are known.
 // Turns authd's verdict into the tagged result (and the session state, the
@@ -42,18 +41,37 @@ asio::awaitable<Result> complete_login(Context& ctx, AuthOutcome outcome, const 
       result = Result::no("Authentication service unavailable, try again later", "UNAVAILABLE");
       break;
   }
-  if (ctx.services.observer) ctx.services.observer->login(label);
+  if (ctx.services.observer && outcome.status != AuthStatus::kOk) ctx.services.observer->login(label);
   if (outcome.status != AuthStatus::kOk) {
-    spdlog::info("[s:{}] {} login failed for {}: {}", ctx.session.session_id, mechanism, user, label);
+    spdlog::info("[s:{}] {} login failed for {}: {}", ctx.session.session_id, mechanism, log::printable(user), label);
     co_return result;
   }
   const int64_t user_id = outcome.user_id;
+  // imap.max_connections_per_user: one account cannot take every slot of
+  // the server (1,000 IDLE sessions would lock everybody else out).
+  if (auto& slots = ctx.services.user_slots) {
+    if (!slots->try_add(std::to_string(user_id))) {
+      if (ctx.services.observer) ctx.services.observer->login("limit");
+      spdlog::info("[s:{}] {} login refused for {}: imap.max_connections_per_user reached", ctx.session.session_id,
+                   mechanism, log::printable(outcome.email.empty() ? user : outcome.email));
+      co_return Result::no("Too many connections for this account", "LIMIT");
+    }
+    ctx.session.holds_user_slot = true;
+  }
   // First login creates the default mailboxes (INBOX, Sent, Drafts, ...).
   auto bootstrap = [user_id](mailstore::MailStore& st) {
     st.ensure_account(user_id);
     return 0;
   };
-  co_await ctx.store(std::move(bootstrap));
+  try {
+    co_await ctx.store(std::move(bootstrap));
+  } catch (...) {
+    ctx.session.user_id = user_id;  // whose slot it is
+    release_user_slot(ctx.session, ctx.services);
+    ctx.session.user_id = 0;
+    throw;
+  }
+  if (ctx.services.observer) ctx.services.observer->login(label);
   ctx.session.state = State::kAuthenticated;
   ctx.session.user_id = user_id;
   ctx.session.quota_bytes = outcome.quota_bytes;
@@ -61,7 +79,7 @@ asio::awaitable<Result> complete_login(Context& ctx, AuthOutcome outcome, const 
   ctx.session.admin = outcome.admin;
   ctx.session.quota_read_at = std::chrono::steady_clock::now();
   ctx.session.username = outcome.email.empty() ? user : outcome.email;
-  spdlog::info("[s:{}] logged in as {} ({}){}", ctx.session.session_id, ctx.session.username, mechanism,
+  spdlog::info("[s:{}] logged in as {} ({}){}", ctx.session.session_id, log::printable(ctx.session.username), mechanism,
                outcome.admin ? " [admin]" : "");
   co_return Result::ok("Logged in", "CAPABILITY " + capabilities(ctx.session, ctx.services.settings));
 }
@@ -99,6 +117,12 @@ bool valid_credential(const std::string& s) {
 }
 
 }  // namespace
+
+void release_user_slot(SessionState& session, Services& services) {
+  if (!session.holds_user_slot) return;
+  session.holds_user_slot = false;
+  if (services.user_slots) services.user_slots->remove(std::to_string(session.user_id));
+}
 
 asio::awaitable<Result> cmd_login(Context& ctx) {
   const LoginArgs args = parse_login_args(ctx.args);
@@ -229,7 +253,8 @@ asio::awaitable<Result> cmd_authenticate(Context& ctx) {
 asio::awaitable<Result> cmd_unauthenticate(Context& ctx) {
   parse_no_args(ctx.args);
   SessionState& s = ctx.session;
-  spdlog::info("[s:{}] {} unauthenticated", s.session_id, s.username);
+  spdlog::info("[s:{}] {} unauthenticated", s.session_id, log::printable(s.username));
+  release_user_slot(s, ctx.services);
   s.selected.reset();
   if (s.notify) ++s.notify_generation;  // the connection drops its NOTIFY watch
   s.notify.reset();

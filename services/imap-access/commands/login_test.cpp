@@ -83,7 +83,7 @@ TEST(Login, NulInCredentialsIsBadAndNeverReachesAuthd) {
 }
 
 TEST(Login, RefusedBeforeTlsWhenPlaintextIsOff) {
-  Settings settings;
+  Settings settings = SessionHarness::plaintext_settings();
   settings.allow_plaintext_auth = false;
   SessionHarness h(settings);
   h.auth().add("user@example.test", "secret");
@@ -95,6 +95,45 @@ TEST(Login, RefusedBeforeTlsWhenPlaintextIsOff) {
   h.session().tls = true;
   h.run("a3 LOGIN user@example.test secret");
   EXPECT_EQ(h.last().status, Status::kOk);
+}
+
+// The default (imap.allow_plaintext_auth false): a remote client without TLS
+// may not send a password, one on this host may (Dovecot's rule too).
+TEST(Login, PlaintextOffByDefaultExceptFromLoopback) {
+  SessionHarness h{Settings{}};
+  h.auth().add("user@example.test", "secret");
+  EXPECT_NE(h.run("a0 CAPABILITY").find("LOGINDISABLED"), std::string::npos);
+  EXPECT_EQ(h.run("a1 LOGIN user@example.test secret"),
+            "a1 NO [PRIVACYREQUIRED] LOGIN is disabled before STARTTLS\r\n");
+  for (const char* local : {"127.0.0.1", "127.3.4.5", "::1", "::ffff:127.0.0.1"}) {
+    SessionHarness l{Settings{}};
+    l.auth().add("user@example.test", "secret");
+    l.session().remote_ip = local;
+    EXPECT_NE(l.run("b0 CAPABILITY").find("AUTH=PLAIN"), std::string::npos) << local;
+    l.run("b1 LOGIN user@example.test secret");
+    EXPECT_EQ(l.last().status, Status::kOk) << local;
+  }
+  SessionHarness near{Settings{}};
+  near.session().remote_ip = "128.0.0.1";
+  EXPECT_NE(near.run("c0 CAPABILITY").find("LOGINDISABLED"), std::string::npos);
+}
+
+// imap.max_connections_per_user: the slot is taken at login and given back
+// by UNAUTHENTICATE (and by the end of the connection, server/connection.cpp).
+TEST(Login, AnAccountOverItsConnectionLimitGetsNoLimit) {
+  SessionHarness a;
+  a.auth().add("user@example.test", "secret");
+  auto slots = std::make_shared<net::ConnectionCounter>(net::ConnectionLimits{100, 1});
+  a.services().user_slots = slots;
+  a.run("a1 LOGIN user@example.test secret");
+  EXPECT_EQ(a.last().status, Status::kOk);
+  auto b = a.another_session();
+  b->services().user_slots = slots;
+  EXPECT_EQ(b->run("b1 LOGIN user@example.test secret"), "b1 NO [LIMIT] Too many connections for this account\r\n");
+  EXPECT_EQ(b->session().state, State::kNotAuthenticated);
+  a.run("a2 UNAUTHENTICATE");
+  b->run("b2 LOGIN user@example.test secret");
+  EXPECT_EQ(b->last().status, Status::kOk);
 }
 
 // "\0user@example.test\0secret" in base64.

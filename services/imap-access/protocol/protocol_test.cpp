@@ -156,6 +156,23 @@ TEST(Receiver, LiteralLimits) {
   EXPECT_EQ(run(r3, "a X {99999999999999999999999}\r\n", 0), (std::vector<std::string>{"TOOBIG:a"}));
 }
 
+// Before login (imap.max_unauthenticated_command) a whole command, line and
+// literals together, is bounded: many small literals add up as one big one.
+TEST(Receiver, CommandLimitCountsEveryLiteralOfOneCommand) {
+  Receiver r({.max_line = 1000, .max_literal = 1000, .max_command = 40});
+  EXPECT_EQ(run(r, "a LOGIN {5}\r\nalice {5}\r\nsecre\r\n", 0), (std::vector<std::string>{"+", "+", "a LOGIN {5}\r\nalice {5}\r\nsecre"}));
+  Receiver r2({.max_line = 1000, .max_literal = 1000, .max_command = 40});
+  EXPECT_EQ(run(r2, "a LOGIN {20}\r\n01234567890123456789 {20}\r\nb NOOP\r\n", 0),
+            (std::vector<std::string>{"+", "TOOBIG:a", "b NOOP"}));
+  Receiver r3({.max_line = 1000, .max_literal = 1000, .max_command = 40});
+  EXPECT_EQ(run(r3, "a LOGIN {20+}\r\n01234567890123456789 {20+}\r\n", 0), (std::vector<std::string>{"FATAL:a"}));
+  // After login the limits change for the next command.
+  Receiver r4({.max_line = 1000, .max_literal = 1000, .max_command = 10});
+  EXPECT_EQ(run(r4, "a X {20}\r\n", 0), (std::vector<std::string>{"TOOBIG:a"}));
+  r4.set_limits({.max_line = 1000, .max_literal = 1000, .max_command = 0});
+  EXPECT_EQ(run(r4, "b X {20}\r\n", 0), (std::vector<std::string>{"+"}));
+}
+
 TEST(Receiver, ResetDropsBufferedBytes) {
   Receiver r;
   r.feed("a STARTTLS\r\nb NOOP\r\n");

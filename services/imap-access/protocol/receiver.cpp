@@ -158,7 +158,9 @@ Receiver::Event Receiver::next() {
         compact();
         return e;
       }
-      if (overflow || size > limits_.max_literal) {
+      const bool command_too_big =
+          limits_.max_command > 0 && command_.size() + size > limits_.max_command;
+      if (overflow || size > limits_.max_literal || command_too_big) {
         Event e{sync ? Kind::kLiteralTooBig : Kind::kFatal, extract_tag(command_)};
         e.literal_size = overflow ? UINT64_MAX : size;
         command_.clear();

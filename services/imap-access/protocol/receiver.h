@@ -20,6 +20,11 @@ struct ReceiverLimits {
   // Literal bytes all connections may buffer at once (imap.max_inflight_literals);
   // null = no ceiling. Shared, so it outlives every receiver.
   net::ByteBudget* budget = nullptr;
+  // One command's line text and literals together; 0 = only the other limits.
+  // Before login it is small (imap.max_unauthenticated_command): LOGIN and
+  // AUTHENTICATE need a few hundred bytes, and a stranger must not make the
+  // server hold megabytes.
+  uint64_t max_command = 0;
 };
 
 class Receiver {
@@ -52,6 +57,13 @@ class Receiver {
   // compressed stream, so it goes to the inflater rather than being parsed.
   std::string take_buffered();
   const ReceiverLimits& limits() const { return limits_; }
+  // New limits from the next command on (after login; after UNAUTHENTICATE);
+  // the shared budget stays the one given at construction.
+  void set_limits(const ReceiverLimits& limits) {
+    limits_.max_line = limits.max_line;
+    limits_.max_literal = limits.max_literal;
+    limits_.max_command = limits.max_command;
+  }
   // The last kCommand has been handled: its literal bytes leave the budget.
   void command_done() { lease_.reset(); }
 

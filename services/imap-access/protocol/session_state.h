@@ -22,6 +22,7 @@ struct SessionState {
   bool tls = false;
   bool compressed = false;  // COMPRESS DEFLATE (RFC 4978) is on: set by its handler, for good
   int64_t user_id = 0;
+  bool holds_user_slot = false;  // counted in Services::user_slots (released at UNAUTHENTICATE and close)
   std::string username;
   int64_t quota_bytes = 0;     // from authd at login, refreshed (commands/quota.cpp); 0 = unlimited
   int64_t quota_messages = 0;  // likewise, the MESSAGE limit

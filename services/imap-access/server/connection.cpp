@@ -21,8 +21,11 @@ Connection::Connection(net::tcp::socket socket, ServerContext& server, std::stri
     : server_(server),
       wake_(socket.get_executor()),
       stream_(std::move(socket)),
-      receiver_(ReceiverLimits{server.services.settings.max_line, server.services.settings.max_literal,
-                               server.services.settings.literal_budget.get()}),
+      receiver_(ReceiverLimits{.max_line = server.services.settings.max_line,
+                               .max_literal = std::min(server.services.settings.max_literal,
+                                                       server.services.settings.max_unauthenticated_command),
+                               .budget = server.services.settings.literal_budget.get(),
+                               .max_command = server.services.settings.max_unauthenticated_command}),
       implicit_tls_(implicit_tls),
       dispatcher_(session_, server.services,
                   SessionIo{[this](std::string s) { send(std::move(s)); },
@@ -255,7 +258,19 @@ asio::awaitable<void> Connection::run(bool over_limit) {
     session_.tls = true;
   }
   if (over_limit) {
+    metrics->connection_refused("total");
     send(untagged("BYE [UNAVAILABLE] Too many connections, try again later"));
+    co_await flush();
+    co_return;
+  }
+  struct Release {
+    Connection* c;
+    ~Release() { c->release_limits(); }
+  } release{this};
+  if (!sync_login_state()) {
+    spdlog::info("[s:{}] connection from {} refused: imap.max_unauthenticated_per_ip reached", session_.session_id,
+                 session_.remote_ip);
+    send(untagged("BYE [UNAVAILABLE] Too many connections from your address, try again later"));
     co_await flush();
     co_return;
   }
@@ -325,6 +340,10 @@ asio::awaitable<void> Connection::run(bool over_limit) {
         co_await wait_for_pump();
         co_await handle(std::move(ev.text));
         receiver_.command_done();  // its literals leave imap.max_inflight_literals
+        if (!sync_login_state()) {  // back to not-authenticated (UNAUTHENTICATE) and over the count
+          send(untagged("BYE [UNAVAILABLE] Too many connections from your address, try again later"));
+          closing_ = true;
+        }
         if (auto* budget = server_.services.settings.literal_budget.get()) metrics->literal_bytes(budget->used());
         break;
     }
@@ -339,6 +358,39 @@ asio::awaitable<void> Connection::run(bool over_limit) {
   closing_ = true;
   wake_pump();  // lets the pump coroutine end
   spdlog::debug("[s:{}] connection closed", session_.session_id);
+}
+
+bool Connection::sync_login_state() {
+  const bool before_login = session_.state == State::kNotAuthenticated;
+  if (before_login != unauthenticated_limits_) {
+    const Settings& st = server_.services.settings;
+    ReceiverLimits limits{.max_line = st.max_line, .max_literal = st.max_literal};
+    if (before_login) {
+      limits.max_literal = std::min(st.max_literal, st.max_unauthenticated_command);
+      limits.max_command = st.max_unauthenticated_command;
+    }
+    receiver_.set_limits(limits);
+    unauthenticated_limits_ = before_login;
+  }
+  auto* counter = server_.unauthenticated.get();
+  if (!counter) return true;
+  if (!before_login && counted_unauthenticated_) {
+    counter->remove(session_.remote_ip);
+    counted_unauthenticated_ = false;
+  } else if (before_login && !counted_unauthenticated_) {
+    if (!counter->try_add(session_.remote_ip)) {
+      server_.metrics->connection_refused("per_ip");
+      return false;
+    }
+    counted_unauthenticated_ = true;
+  }
+  return true;
+}
+
+void Connection::release_limits() {
+  if (counted_unauthenticated_ && server_.unauthenticated) server_.unauthenticated->remove(session_.remote_ip);
+  counted_unauthenticated_ = false;
+  release_user_slot(session_, server_.services);
 }
 
 asio::awaitable<void> Connection::handle(std::string text) {

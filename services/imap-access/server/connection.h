@@ -29,6 +29,9 @@ struct ServerContext {
   ImapMetrics* metrics = nullptr;
   Notifier* notifier = nullptr;
   std::shared_ptr<net::TlsContext> tls;
+  // Connections per client address that have not logged in
+  // (imap.max_unauthenticated_per_ip); null = no limit.
+  std::shared_ptr<net::ConnectionCounter> unauthenticated;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -71,6 +74,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     else out_.append(s);
   }
   bool too_many_bad();
+  // Follows the session into and out of the not-authenticated state (login,
+  // UNAUTHENTICATE): the receiver's limits and the per-address count of
+  // unauthenticated connections. False: over that count, say BYE.
+  bool sync_login_state();
+  void release_limits();
 
   ServerContext& server_;
   asio::steady_timer wake_;  // cancelled to wake the IDLE watcher
@@ -88,6 +96,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closing_ = false;
   bool broken_ = false;  // a write failed
   int failed_logins_ = 0;
+  bool unauthenticated_limits_ = true;  // the receiver has the before-login limits
+  bool counted_unauthenticated_ = false;
   bool waiting_for_command_ = false;
   bool stopping_ = false;
   uint64_t watch_id_ = 0;

@@ -28,6 +28,11 @@ ImapMetrics::ImapMetrics(prometheus::Registry& r)
                   .Name("postline_imapd_protocol_errors_total")
                   .Help("Client protocol errors by kind (bad syntax, over-long line, literal too big, timeout)")
                   .Register(r)),
+      refused_(prometheus::BuildCounter()
+                   .Name("postline_imapd_connections_refused_total")
+                   .Help("Connections turned away by reason: total (imap.max_connections), per_ip "
+                         "(imap.max_unauthenticated_per_ip)")
+                   .Register(r)),
       notifications_(prometheus::BuildCounter()
                          .Name("postline_imapd_notifications_sent_total")
                          .Help("NOTIFY (RFC 5465) responses sent: status, list, selected (a pushed resync), overflow")

@@ -22,6 +22,10 @@ class ImapMetrics final : public Observer {
   void command(const std::string& name, const std::string& status, std::chrono::steady_clock::duration took);
   void login(const std::string& outcome) override;
   void protocol_error(const std::string& kind);
+  // A connection turned away: total (imap.max_connections), per_ip
+  // (imap.max_unauthenticated_per_ip); LOGINs over imap.max_connections_per_user
+  // are counted as login outcome "limit".
+  void connection_refused(const std::string& reason) { refused_.Add({{"reason", reason}}).Increment(); }
   void notification(const std::string& kind) override;
   void body_streamed(uint64_t bytes) override {
     streamed_.Increment();
@@ -51,6 +55,7 @@ class ImapMetrics final : public Observer {
   prometheus::Family<prometheus::Histogram>& durations_;
   prometheus::Family<prometheus::Counter>& logins_;
   prometheus::Family<prometheus::Counter>& errors_;
+  prometheus::Family<prometheus::Counter>& refused_;
   prometheus::Family<prometheus::Counter>& notifications_;
   prometheus::Gauge& literal_bytes_;
   prometheus::Counter& streamed_;

@@ -76,7 +76,15 @@ class SessionHarness {
   static constexpr const char* kUser = "user@example.test";
   static constexpr const char* kPassword = "secret";
 
-  explicit SessionHarness(Settings settings = {});
+  // The harness's client is a remote host (192.0.2.1) without TLS, and the
+  // server allows plaintext LOGIN unless a test says otherwise: most tests are
+  // about what happens after login.
+  static Settings plaintext_settings() {
+    Settings s;
+    s.allow_plaintext_auth = true;
+    return s;
+  }
+  explicit SessionHarness(Settings settings = plaintext_settings());
   ~SessionHarness();
   SessionHarness(const SessionHarness&) = delete;
   SessionHarness& operator=(const SessionHarness&) = delete;
