@@ -1,5 +1,6 @@
-// SEARCH and UID SEARCH (RFC 9051 6.4.4) with ESEARCH results (RFC 4731) and
-// MODSEQ (RFC 7162). Sequence numbers exist only in this session, so they are
+// SEARCH and UID SEARCH (RFC 9051 6.4.4) with ESEARCH results (RFC 4731),
+// MODSEQ (RFC 7162) and CONTEXT=SEARCH's PARTIAL and UPDATE (RFC 5267 4,
+// search_context.cpp). Sequence numbers exist only in this session, so they are
 // turned into UID ranges here; the store evaluates the rest (text keys on its
 // search index, never by reading bodies). Criteria that only look at flags,
 // UIDs and MODSEQ are answered from the session's view without the store,

@@ -1,4 +1,5 @@
-// SORT and UID SORT (RFC 5256 3, SORT=DISPLAY RFC 5957, ESORT RFC 5267 4),
+// SORT and UID SORT (RFC 5256 3, SORT=DISPLAY RFC 5957, ESORT RFC 5267 3,
+// CONTEXT=SORT RFC 5267 4: search_context.cpp),
 // THREAD and UID THREAD (RFC 5256 3: ORDEREDSUBJECT, REFERENCES). The store
 // orders and threads from sort keys it computed when each body was stored
 // (mail_store.h sort/thread), never by reading messages here. Sequence
