@@ -214,7 +214,7 @@ def test_thread_subjects_dummies_and_sequence_numbers(wire):
 
 def test_errors(wire, five):
     for bad in ("SORT", "SORT ()", "SORT (FOO) UTF-8 ALL", "SORT (DATE) UTF-8", "SORT DATE UTF-8 ALL",
-                "SORT (REVERSE) UTF-8 ALL", "SORT (DATE) UTF-8 FOO", "SORT RETURN (PARTIAL 1:5) (DATE) UTF-8 ALL",
+                "SORT (REVERSE) UTF-8 ALL", "SORT (DATE) UTF-8 FOO", "SORT RETURN (PARTIAL 1:5 ALL) (DATE) UTF-8 ALL",
 "SORT (" + " ".join(["DATE"] * 33) + ") UTF-8 ALL",
                 "THREAD FOO UTF-8 ALL", "THREAD REFERENCES UTF-8", "THREAD (REFERENCES) UTF-8 ALL"):
         r = wire.run(bad)

@@ -102,6 +102,16 @@ asio::awaitable<Dispatched> Dispatcher::dispatch(std::string text) {
       spdlog::warn("[s:{}] mailbox resync failed: {}", session_.session_id, e.what());
     }
   }
+  // This session's own changes (STORE, FETCH setting \Seen, APPEND) reach its
+  // RFC 5267 contexts the same way, at the end of a command that allows EXPUNGE.
+  if (session_.state == State::kSelected && session_.selected && !spec->uses_msn && ctx.effect == Effect::kNone &&
+      session_.selected->contexts.has_dirty()) {
+    try {
+      co_await update_contexts(ctx);
+    } catch (const std::exception& e) {
+      spdlog::warn("[s:{}] context update failed: {}", session_.session_id, e.what());
+    }
+  }
   d.effect = ctx.effect;
   d.reply = d.effect == Effect::kIdle ? std::string() : tagged(d.tag, result.status, result.code, result.text);
   co_return d;

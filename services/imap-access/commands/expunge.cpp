@@ -16,12 +16,16 @@ void report_expunged(Context& ctx, const std::vector<uint32_t>& uids) {
     for (auto u : uids)
       if (sel.msn_of(u)) v.push_back(u);
     sel.remove(v);
-    if (!v.empty()) ctx.send(untagged("VANISHED " + SequenceSet::format(v)));
+    // RFC 5267 contexts: REMOVEFROM before the messages are gone.
+    std::string out = sel.take_context_output();
+    if (!v.empty()) out += untagged("VANISHED " + SequenceSet::format(v));
+    if (!out.empty()) ctx.send(std::move(out));
     return;
   }
   // Ascending UIDs; each number is valid when the client applies it.
-  std::string out;
-  for (uint32_t msn : sel.remove(uids)) out += untagged(std::to_string(msn) + " EXPUNGE");
+  const std::vector<uint32_t> msns = sel.remove(uids);
+  std::string out = sel.take_context_output();
+  for (uint32_t msn : msns) out += untagged(std::to_string(msn) + " EXPUNGE");
   ctx.send(std::move(out));
 }
 

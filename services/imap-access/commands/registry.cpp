@@ -26,6 +26,7 @@ const CommandSpec kCommands[] = {
     {"UID STORE", cmd_store, kSelectedState, false},
     {"SEARCH", cmd_search, kSelectedState, true},
     {"UID SEARCH", cmd_search, kSelectedState, false},
+    {"CANCELUPDATE", cmd_cancelupdate, kSelectedState, false},
     {"SORT", cmd_sort, kSelectedState, true},
     {"UID SORT", cmd_sort, kSelectedState, false},
     {"THREAD", cmd_thread, kSelectedState, true},

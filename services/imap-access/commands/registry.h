@@ -12,7 +12,8 @@
 
 namespace postline::imap {
 
-struct SearchKey;  // protocol/search_keys.h
+struct SearchKey;     // protocol/search_keys.h
+struct PartialRange;  // protocol/search_keys.h
 
 using Handler = asio::awaitable<Result> (*)(Context&);
 
@@ -88,7 +89,25 @@ bool uses_modseq(const SearchKey& key);
 // Whether a command's arguments (that may not parse) ask for RETURN (... SAVE ...):
 // a failed SEARCH or SORT with SAVE leaves "$" empty (RFC 5182 2.1).
 bool asks_to_save(std::string_view args);
+// The view-only evaluation SEARCH uses (flags, keywords, UIDs, MODSEQ): whether
+// `c` can be answered without the store, and whether message `msn` matches.
+bool view_only(const mailstore::SearchCriterion& c);
+bool matches(const mailstore::SearchCriterion& c, const SelectedMailbox& sel, uint32_t msn);
 asio::awaitable<Result> cmd_sort(Context&);  // sort.cpp (SORT, UID SORT)
+// search_context.cpp: RFC 5267 contexts (CONTEXT=SEARCH, CONTEXT=SORT).
+asio::awaitable<Result> cmd_cancelupdate(Context&);
+// After a SEARCH or SORT with RETURN (UPDATE) found `results` (as sent:
+// UIDs or message numbers, in result order): starts the context, or sends
+// NO [NOUPDATE "tag"] when the session has kMaxUpdateContexts already.
+// `keys` is null for SEARCH.
+void start_update_context(Context& ctx, const std::vector<uint32_t>& results, mailstore::SearchCriterion criteria,
+                          const std::vector<mailstore::SortCriterion>* keys);
+// " PARTIAL (range set)" / " PARTIAL (range NIL)" of an ESEARCH response.
+std::string partial_item(const PartialRange& range, const std::vector<uint32_t>& results, bool sorted);
+// Re-evaluates the contexts for the messages that changed and sends ADDTO /
+// REMOVEFROM. Only where EXPUNGE could be sent (sync_selected with
+// allow_expunge, or after a command that does not use message numbers).
+asio::awaitable<void> update_contexts(Context& ctx);
 asio::awaitable<Result> cmd_thread(Context&);  // (THREAD, UID THREAD)
 asio::awaitable<Result> cmd_idle(Context&);  // idle.cpp
 asio::awaitable<Result> cmd_getquotaroot(Context&);  // quota.cpp

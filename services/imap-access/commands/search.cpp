@@ -1,5 +1,6 @@
-// SEARCH and UID SEARCH (RFC 9051 6.4.4) with ESEARCH results (RFC 4731) and
-// MODSEQ (RFC 7162). Sequence numbers exist only in this session, so they are
+// SEARCH and UID SEARCH (RFC 9051 6.4.4) with ESEARCH results (RFC 4731),
+// MODSEQ (RFC 7162) and CONTEXT=SEARCH's PARTIAL and UPDATE (RFC 5267 4,
+// search_context.cpp). Sequence numbers exist only in this session, so they are
 // turned into UID ranges here; the store evaluates the rest (text keys on its
 // search index, never by reading bodies). Criteria that only look at flags,
 // UIDs and MODSEQ are answered from the session's view without the store,
@@ -94,8 +95,6 @@ Criterion store_criterion(const SearchKey& k, const SelectedMailbox& sel) {
   return c;
 }
 
-namespace {
-
 // True when the view alone can answer (flags, keywords, UIDs, MODSEQ).
 bool view_only(const Criterion& c) {
   switch (c.kind) {
@@ -140,8 +139,6 @@ bool matches(const Criterion& c, const SelectedMailbox& sel, uint32_t msn) {
   }
 }
 
-}  // namespace
-
 bool uses_modseq(const SearchKey& k) {
   if (k.kind == SearchKey::kModseq) return true;
   for (const auto& c : k.children)
@@ -175,9 +172,14 @@ asio::awaitable<Result> cmd_search(Context& ctx) {
     if (req.ret_save) sel.saved_uids.clear();
     co_return Result::no("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)");
   }
+  // RFC 5267 4.3: the tag names the context in every update, so it must be unique.
+  if (req.ctx.update && sel.contexts.find(ctx.tag))
+    co_return Result::bad("An UPDATE context with this tag is active (CANCELUPDATE it first)");
   const bool modseq = uses_modseq(req.key);
   if (modseq) enable_condstore(ctx);
   Criterion criteria = store_criterion(req.key, sel);
+  std::optional<Criterion> context_criteria;
+  if (req.ctx.update) context_criteria = criteria;
 
   // (msn or uid, modseq) of the matches, ascending.
   std::vector<uint32_t> results;
@@ -206,7 +208,11 @@ asio::awaitable<Result> cmd_search(Context& ctx) {
     // RFC 5182 2.4: with MIN and/or MAX but neither ALL nor COUNT only those
     // are saved; otherwise the whole result.
     std::vector<uint32_t> keep;
-    if ((req.ret_min || req.ret_max) && !req.ret_all && !req.ret_count) {
+    if (req.ctx.partial) {
+      // PARTIAL (RFC 9394 3.1): what was asked for is what is saved.
+      auto [begin, end] = partial_span(*req.ctx.partial, results.size());
+      keep.assign(results.begin() + begin, results.begin() + end);
+    } else if ((req.ret_min || req.ret_max) && !req.ret_all && !req.ret_count) {
       if (!results.empty()) {
         if (req.ret_min) keep.push_back(results.front());
         if (req.ret_max && (keep.empty() || results.back() != keep.front())) keep.push_back(results.back());
@@ -218,9 +224,12 @@ asio::awaitable<Result> cmd_search(Context& ctx) {
     for (uint32_t n : keep) sel.saved_uids.push_back(ctx.uid ? n : sel.uid_at(n));
     std::sort(sel.saved_uids.begin(), sel.saved_uids.end());
     // SAVE alone: the result is kept, nothing is sent (RFC 5182 2.1).
-    if (!req.ret_min && !req.ret_max && !req.ret_count && !req.ret_all)
+    if (!req.ret_min && !req.ret_max && !req.ret_count && !req.ret_all && !req.ctx.partial) {
+      if (context_criteria) start_update_context(ctx, results, std::move(*context_criteria), nullptr);
       co_return Result::ok(ctx.uid ? "UID SEARCH completed" : "SEARCH completed");
+    }
   }
+  if (context_criteria) start_update_context(ctx, results, std::move(*context_criteria), nullptr);
   if (ctx.session.rev2 && !req.esearch) {
     // IMAP4rev2 has no SEARCH response: ESEARCH with ALL (RFC 9051 6.4.4).
     req.esearch = true;
@@ -234,6 +243,7 @@ asio::awaitable<Result> cmd_search(Context& ctx) {
       if (req.ret_max) line += " MAX " + std::to_string(results.back());
       if (req.ret_all) line += " ALL " + SequenceSet::format(results);
     }
+    if (req.ctx.partial) line += partial_item(*req.ctx.partial, results, false);
     if (req.ret_count) line += " COUNT " + std::to_string(results.size());
     if (modseq && !results.empty()) line += " MODSEQ " + std::to_string(max_modseq);
     ctx.send(untagged(line));

@@ -1,4 +1,5 @@
-// SORT and UID SORT (RFC 5256 3, SORT=DISPLAY RFC 5957, ESORT RFC 5267 4),
+// SORT and UID SORT (RFC 5256 3, SORT=DISPLAY RFC 5957, ESORT RFC 5267 3,
+// CONTEXT=SORT RFC 5267 4: search_context.cpp),
 // THREAD and UID THREAD (RFC 5256 3: ORDEREDSUBJECT, REFERENCES). The store
 // orders and threads from sort keys it computed when each body was stored
 // (mail_store.h sort/thread), never by reading messages here. Sequence
@@ -108,8 +109,13 @@ asio::awaitable<Result> cmd_sort(Context& ctx) {
     if (a.ret_save) sel.saved_uids.clear();
     co_return Result::no("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)");
   }
+  // RFC 5267 4.3: the tag names the context in every update, so it must be unique.
+  if (a.ctx.update && sel.contexts.find(ctx.tag))
+    co_return Result::bad("An UPDATE context with this tag is active (CANCELUPDATE it first)");
   const bool modseq = uses_modseq(a.key);
   if (modseq) enable_condstore(ctx);
+  std::optional<Criterion> context_criteria;
+  if (a.ctx.update) context_criteria = store_criterion(a.key, sel);
   std::vector<uint32_t> results;
   int64_t max_modseq = 0;
   if (sel.exists() > 0) {
@@ -130,7 +136,11 @@ asio::awaitable<Result> cmd_sort(Context& ctx) {
     // only those (here: the first and the last in sort order) are saved,
     // otherwise the whole result; "$" is a set, so the order goes.
     std::vector<uint32_t> keep;
-    if ((a.ret_min || a.ret_max) && !a.ret_all && !a.ret_count) {
+    if (a.ctx.partial) {
+      // PARTIAL (RFC 9394 3.1): what was asked for is what is saved.
+      auto [begin, end] = partial_span(*a.ctx.partial, results.size());
+      keep.assign(results.begin() + begin, results.begin() + end);
+    } else if ((a.ret_min || a.ret_max) && !a.ret_all && !a.ret_count) {
       if (!results.empty()) {
         if (a.ret_min) keep.push_back(results.front());
         if (a.ret_max && (keep.empty() || results.back() != keep.front())) keep.push_back(results.back());
@@ -141,9 +151,12 @@ asio::awaitable<Result> cmd_sort(Context& ctx) {
     sel.saved_uids.clear();
     for (uint32_t n : keep) sel.saved_uids.push_back(ctx.uid ? n : sel.uid_at(n));
     std::sort(sel.saved_uids.begin(), sel.saved_uids.end());
-    if (!a.ret_min && !a.ret_max && !a.ret_count && !a.ret_all)
+    if (!a.ret_min && !a.ret_max && !a.ret_count && !a.ret_all && !a.ctx.partial) {
+      if (context_criteria) start_update_context(ctx, results, std::move(*context_criteria), &a.criteria);
       co_return Result::ok(ctx.uid ? "UID SORT completed" : "SORT completed");  // SAVE alone: nothing is sent
+    }
   }
+  if (context_criteria) start_update_context(ctx, results, std::move(*context_criteria), &a.criteria);
   if (a.esort) {
     // RFC 5267 4.2: MIN and MAX are the first and the last in sort order.
     std::string line = "ESEARCH (TAG " + quoted_or_literal(ctx.tag) + ")";
@@ -153,6 +166,7 @@ asio::awaitable<Result> cmd_sort(Context& ctx) {
       if (a.ret_max) line += " MAX " + std::to_string(results.back());
       if (a.ret_all) line += " ALL " + ordered_set(results);
     }
+    if (a.ctx.partial) line += partial_item(*a.ctx.partial, results, true);
     if (a.ret_count) line += " COUNT " + std::to_string(results.size());
     if (modseq && !results.empty()) line += " MODSEQ " + std::to_string(max_modseq);
     ctx.send(untagged(line));

@@ -109,7 +109,7 @@ TEST_F(Sort, BadArgumentsAndCharsets) {
   many += ") UTF-8 ALL";
   for (const std::string& bad : std::vector<std::string>{"a SORT", "a SORT ()", "a SORT (FOO) UTF-8 ALL", "a SORT (DATE) UTF-8", "a SORT (DATE)", "a SORT DATE UTF-8 ALL",
         "a SORT (REVERSE) UTF-8 ALL", "a SORT (REVERSE REVERSE DATE) UTF-8 ALL", "a SORT (DATE) UTF-8 ALL )",
-        "a SORT (DATE ) UTF-8 ALL", "a SORT RETURN (PARTIAL 1:5) (DATE) UTF-8 ALL",
+        "a SORT (DATE ) UTF-8 ALL", "a SORT RETURN (PARTIAL 1:5 ALL) (DATE) UTF-8 ALL",
 "a SORT RETURN (DATE) UTF-8 ALL", "a SORT (DATE) UTF-8 FOO",
         many}) {
     const std::string r = h.run(bad);

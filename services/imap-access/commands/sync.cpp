@@ -44,6 +44,8 @@ asio::awaitable<void> sync_selected(Context& ctx, bool allow_expunge) {
   std::string out =
       sel.apply(snap.changed, snap.expunged, snap.info.highestmodseq, snap.info.uidnext, opt);
   if (!out.empty()) ctx.send(std::move(out));
+  // RFC 5267 contexts follow the view, where EXPUNGE could go out too.
+  if (allow_expunge && sel.contexts.has_dirty()) co_await update_contexts(ctx);
 }
 
 void enable_condstore(Context& ctx) {

@@ -586,6 +586,19 @@ void sort_search_criteria(Reader& r, std::string& charset, SearchKey& key) {
 }
 }  // namespace
 
+CancelUpdateArgs parse_cancelupdate_args(Reader& r) {
+  // RFC 5267 5: "CANCELUPDATE" 1*(SP quoted)
+  CancelUpdateArgs a;
+  do {
+    r.sp();
+    if (r.peek() != '"') bad("CANCELUPDATE takes quoted tags");
+    if (a.tags.size() >= kMaxCancelUpdateTags) bad("too many tags");
+    a.tags.push_back(r.quoted());
+  } while (!r.at_end());
+  r.end();
+  return a;
+}
+
 SortArgs parse_sort_args(Reader& r, bool uid) {
   SortArgs a;
   a.uid = uid;
@@ -599,17 +612,20 @@ SortArgs parse_sort_args(Reader& r, bool uid) {
     size_t opts = 0;
     while (!r.try_char(')')) {
       if (opts++ > 0) r.sp();
-      if (opts > 8) bad("too many RETURN options");
+      if (opts > 16) bad("too many RETURN options");
       const std::string opt = to_upper(r.atom());
       if (opt == "MIN") a.ret_min = true;
       else if (opt == "MAX") a.ret_max = true;
       else if (opt == "COUNT") a.ret_count = true;
       else if (opt == "ALL") a.ret_all = true;
       else if (opt == "SAVE") a.ret_save = true;  // SEARCHRES (RFC 5182)
-      else bad("unsupported RETURN option " + opt);
+      else if (!parse_context_return_option(opt, r, a.ctx)) bad("unsupported RETURN option " + opt);
     }
-    // RFC 4731 3.1: () is ALL; RFC 5182 2.1: SAVE alone asks for no ESEARCH response.
-    if (!(a.ret_min || a.ret_max || a.ret_count || a.ret_all || a.ret_save)) a.ret_all = true;
+    // RFC 5267 4.4: one PARTIAL or one ALL, not both.
+    if (a.ret_all && a.ctx.partial) bad("PARTIAL and ALL cannot be combined");
+    // RFC 4731 3.1: () is ALL; RFC 5182 2.1: SAVE alone asks for no ESEARCH
+    // response; CONTEXT and UPDATE ask for no result data of their own.
+    if (!(a.ret_min || a.ret_max || a.ret_count || a.ret_all || a.ret_save || a.ctx.partial)) a.ret_all = true;
     r.sp();
   }
   // sort-criteria = "(" sort-criterion *(SP sort-criterion) ")"
@@ -880,6 +896,7 @@ constexpr Entry kParsers[] = {
     {"UID STORE", with_uid<parse_store_args, true>},
     {"SEARCH", with_uid<parse_search_args, false>},
     {"UID SEARCH", with_uid<parse_search_args, true>},
+    {"CANCELUPDATE", plain<parse_cancelupdate_args>},
     {"SORT", with_uid<parse_sort_args, false>},
     {"UID SORT", with_uid<parse_sort_args, true>},
     {"THREAD", with_uid<parse_thread_args, false>},

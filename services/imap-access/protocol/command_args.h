@@ -256,8 +256,8 @@ struct SearchArgs {
 };
 
 // SORT and UID SORT (RFC 5256 3, SORT=DISPLAY RFC 5957, ESORT RFC 5267 4:
-// RETURN with MIN MAX COUNT ALL, and SAVE of SEARCHRES (RFC 5182); PARTIAL
-// and CONTEXT are not offered). The charset is upper-cased but not checked (the handler
+// RETURN with MIN MAX COUNT ALL, SAVE of SEARCHRES (RFC 5182), and
+// CONTEXT=SORT's CONTEXT, UPDATE and PARTIAL). The charset is upper-cased but not checked (the handler
 // answers NO [BADCHARSET]).
 struct SortArgs {
   bool uid = false;
@@ -266,7 +266,14 @@ struct SortArgs {
   SearchKey key;  // kAnd of the keys
   bool esort = false;  // RETURN (...) given: the answer is ESEARCH
   bool ret_min = false, ret_max = false, ret_count = false, ret_all = false, ret_save = false;
+  ContextOptions ctx;  // CONTEXT=SORT (RFC 5267 4): CONTEXT, UPDATE, PARTIAL
 };
+
+// CANCELUPDATE (RFC 5267 4.3.5): the tags of the UPDATE contexts to end.
+struct CancelUpdateArgs {
+  std::vector<std::string> tags;  // 1..kMaxCancelUpdateTags
+};
+inline constexpr size_t kMaxCancelUpdateTags = 100;
 
 // THREAD and UID THREAD (RFC 5256 3): ORDEREDSUBJECT or REFERENCES.
 struct ThreadArgs {
@@ -347,6 +354,7 @@ FetchArgs parse_fetch_args(Reader& r, bool uid);
 StoreArgs parse_store_args(Reader& r, bool uid);
 SearchArgs parse_search_args(Reader& r, bool uid);
 SortArgs parse_sort_args(Reader& r, bool uid);
+CancelUpdateArgs parse_cancelupdate_args(Reader& r);
 ThreadArgs parse_thread_args(Reader& r, bool uid);
 UidExpungeArgs parse_uid_expunge_args(Reader& r);
 QuotaRootArgs parse_getquota_args(Reader& r);
@@ -359,7 +367,7 @@ SetMetadataArgs parse_setmetadata_args(Reader& r);
 using CommandArgs = std::variant<NoArgs, IdArgs, EnableArgs, LoginArgs, AuthenticateArgs, SelectArgs, MailboxArgs,
                                  RenameArgs, ListArgs, StatusArgs, AppendArgs, ReplaceArgs, CopyArgs, FetchArgs, StoreArgs,
                                  SearchArgs, UidExpungeArgs, QuotaRootArgs, SetQuotaArgs, NotifyArgs, CompressArgs,
-                                 SortArgs, ThreadArgs, GetMetadataArgs, SetMetadataArgs>;
+                                 SortArgs, ThreadArgs, GetMetadataArgs, SetMetadataArgs, CancelUpdateArgs>;
 
 // Dispatches on the command table name ("FETCH", "UID FETCH": upper case, the
 // UID form as one name). A name not in the table is a SyntaxError too.

@@ -819,16 +819,43 @@ TEST(CommandArgs, Sort) {
       {"a SORT RETURN () (DATE) UTF-8 ALL", [](const SortArgs& a) { EXPECT_TRUE(a.esort && a.ret_all && !a.ret_min); }},
       {"a SORT RETURN (SAVE) (DATE) UTF-8 ALL", [](const SortArgs& a) { EXPECT_TRUE(a.ret_save && !a.ret_all); }},
       {"a SORT (" + repeat("DATE", kMaxSortCriteria) + ") UTF-8 ALL", nullptr},
+      // CONTEXT=SORT (RFC 5267 4): CONTEXT, UPDATE, PARTIAL (RFC 9394 negative ranges too).
+      {"a SORT RETURN (CONTEXT UPDATE PARTIAL 10:1) (DATE) UTF-8 ALL",
+       [](const SortArgs& a) {
+         EXPECT_TRUE(a.ctx.context && a.ctx.update && !a.ret_all);
+         ASSERT_TRUE(a.ctx.partial);
+         EXPECT_EQ(a.ctx.partial->first, 1);
+         EXPECT_EQ(a.ctx.partial->last, 10);
+       }},
+      {"a SORT RETURN (UPDATE) (DATE) UTF-8 ALL", [](const SortArgs& a) { EXPECT_TRUE(a.ctx.update && a.ret_all); }},
+      {"a SORT RETURN (PARTIAL -10:-1) (DATE) UTF-8 ALL",
+       [](const SortArgs& a) {
+         ASSERT_TRUE(a.ctx.partial);
+         EXPECT_EQ(a.ctx.partial->first, -1);
+         EXPECT_EQ(a.ctx.partial->last, -10);
+       }},
   });
   run_invalid({"a SORT", "a SORT ", "a SORT ()", "a SORT (DATE)", "a SORT (DATE) UTF-8", "a SORT (DATE) UTF-8 ",
                "a SORT (DATE)UTF-8 ALL", "a SORT DATE UTF-8 ALL", "a SORT (FOO) UTF-8 ALL", "a SORT (REVERSE) UTF-8 ALL",
                "a SORT (REVERSE REVERSE DATE) UTF-8 ALL", "a SORT (DATE  SUBJECT) UTF-8 ALL",
-               "a SORT (DATE) \"\" ALL", "a SORT (DATE) UTF-8 FOO", "a SORT RETURN (PARTIAL 1:10) (DATE) UTF-8 ALL",
+               "a SORT (DATE) \"\" ALL", "a SORT (DATE) UTF-8 FOO", "a SORT RETURN (PARTIAL 1:10 ALL) (DATE) UTF-8 ALL",
+               "a SORT RETURN (PARTIAL -1:2) (DATE) UTF-8 ALL", "a SORT RETURN (UPDATE UPDATE) (DATE) UTF-8 ALL",
 "a SORT RETURN (MIN (DATE) UTF-8 ALL",
                "a SORT RETURN (DATE) UTF-8 ALL", "a SORT RETURN(MIN) (DATE) UTF-8 ALL",
                "a SORT (" + repeat("DATE", kMaxSortCriteria + 1) + ") UTF-8 ALL",
                "a SORT (DATE) UTF-8 " + repeat("(", 40) + "ALL" + repeat(")", 40),
                "a SORT (DATE) " + std::string(65, 'C') + " ALL"});
+}
+
+TEST(CommandArgs, CancelUpdate) {
+  run_valid<CancelUpdateArgs>({
+      {"a CANCELUPDATE \"x\"", [](const CancelUpdateArgs& a) { EXPECT_EQ(a.tags, (std::vector<std::string>{"x"})); }},
+      {"a cancelupdate \"x\" \"y z\"",
+       [](const CancelUpdateArgs& a) { EXPECT_EQ(a.tags, (std::vector<std::string>{"x", "y z"})); }},
+  });
+  run_invalid({"a CANCELUPDATE", "a CANCELUPDATE ", "a CANCELUPDATE x", "a CANCELUPDATE {1}\r\nx",
+               "a CANCELUPDATE \"x\" ", "a CANCELUPDATE \"x\"  \"y\"", "a CANCELUPDATE (\"x\")",
+               "a CANCELUPDATE " + repeat("\"t\"", kMaxCancelUpdateTags + 1)});
 }
 
 TEST(CommandArgs, Thread) {

@@ -1,5 +1,6 @@
 #include "services/imap-access/protocol/search_keys.h"
 
+#include <algorithm>
 #include <cctype>
 #include <ctime>
 
@@ -223,6 +224,65 @@ SearchKey parse_search_key_list(Reader& r) {
   return all;
 }
 
+bool parse_context_return_option(const std::string& opt, Reader& r, ContextOptions& out) {
+  if (opt == "CONTEXT") {
+    out.context = true;  // a hint (RFC 5267 4.2); every result is computed afresh anyway
+    return true;
+  }
+  if (opt == "UPDATE") {
+    if (out.update) r.fail("UPDATE given twice");
+    out.update = true;
+    return true;
+  }
+  if (opt != "PARTIAL") return false;
+  if (out.partial) r.fail("PARTIAL given twice");
+  r.sp();
+  const std::string range = r.atom();
+  // partial-range = nz-number ":" nz-number / "-" nz-number ":" "-" nz-number
+  const size_t colon = range.find(':');
+  if (colon == std::string::npos) r.fail("PARTIAL needs a range n:m");
+  auto number = [&](std::string_view t, bool& negative) -> int64_t {
+    negative = !t.empty() && t[0] == '-';
+    if (negative) t.remove_prefix(1);
+    if (t.empty() || t.size() > 10 || t[0] == '0') r.fail("invalid PARTIAL range");
+    int64_t v = 0;
+    for (char c : t) {
+      if (c < '0' || c > '9') r.fail("invalid PARTIAL range");
+      v = v * 10 + (c - '0');
+    }
+    if (v > kMaxPartialPosition) r.fail("PARTIAL range beyond 4294967295");
+    return v;
+  };
+  bool neg1 = false, neg2 = false;
+  int64_t a = number(std::string_view(range).substr(0, colon), neg1);
+  int64_t b = number(std::string_view(range).substr(colon + 1), neg2);
+  if (neg1 != neg2) r.fail("PARTIAL range mixes positive and negative positions");
+  if (a > b) std::swap(a, b);  // 500:400 is 400:500 (RFC 5267 5)
+  out.partial = neg1 ? PartialRange{-a, -b} : PartialRange{a, b};
+  return true;
+}
+
+std::string format_partial_range(const PartialRange& range) {
+  return std::to_string(range.first) + ":" + std::to_string(range.last);
+}
+
+std::pair<size_t, size_t> partial_span(const PartialRange& range, size_t n) {
+  const int64_t size = static_cast<int64_t>(n);
+  int64_t lo, hi;  // 0-based, inclusive
+  if (range.first > 0) {
+    lo = range.first - 1;
+    hi = range.last - 1;
+  } else {
+    // -1 is the last entry: -1:-10 is the last ten, in result order.
+    lo = size + range.last;
+    hi = size + range.first;
+  }
+  lo = std::max<int64_t>(lo, 0);
+  hi = std::min<int64_t>(hi, size - 1);
+  if (size == 0 || lo > hi) return {0, 0};
+  return {static_cast<size_t>(lo), static_cast<size_t>(hi + 1)};
+}
+
 SearchRequest parse_search(Reader& r) {
   SearchRequest req;
   req.key.kind = SearchKey::kAnd;
@@ -234,18 +294,24 @@ SearchRequest parse_search(Reader& r) {
     r.sp();
     r.expect('(');
     req.esearch = true;
+    size_t opts = 0;
     while (!r.try_char(')')) {
-      if (req.ret_min || req.ret_max || req.ret_count || req.ret_all || req.ret_save) r.sp();
+      if (opts++ > 0) r.sp();
+      if (opts > 16) r.fail("too many RETURN options");
       std::string opt = to_upper(r.atom());
       if (opt == "MIN") req.ret_min = true;
       else if (opt == "MAX") req.ret_max = true;
       else if (opt == "COUNT") req.ret_count = true;
       else if (opt == "ALL") req.ret_all = true;
       else if (opt == "SAVE") req.ret_save = true;  // SEARCHRES (RFC 5182)
-      else r.fail("unknown RETURN option " + opt);
+      else if (!parse_context_return_option(opt, r, req.ctx)) r.fail("unknown RETURN option " + opt);
     }
-    // RFC 4731: () = ALL. RFC 5182 2.1: SAVE alone asks for no ESEARCH response.
-    if (!(req.ret_min || req.ret_max || req.ret_count || req.ret_all || req.ret_save)) req.ret_all = true;
+    // RFC 5267 4.4: one PARTIAL or one ALL, not both.
+    if (req.ret_all && req.ctx.partial) r.fail("PARTIAL and ALL cannot be combined");
+    // RFC 4731: () = ALL. RFC 5182 2.1: SAVE alone asks for no ESEARCH
+    // response. CONTEXT and UPDATE ask for no result data of their own.
+    if (!(req.ret_min || req.ret_max || req.ret_count || req.ret_all || req.ret_save || req.ctx.partial))
+      req.ret_all = true;
     r.sp();
   }
   if (iequals(r.rest().substr(0, 8), "CHARSET ")) {

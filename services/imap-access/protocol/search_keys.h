@@ -40,12 +40,39 @@ struct SearchKey {
   std::vector<SearchKey> children;
 };
 
+// RFC 5267 4.4 PARTIAL (with RFC 9394's negative ranges): positions in the
+// result, 1 the first; -1 the last. Normalised as the response echoes it:
+// 1 <= first <= last, or -1 >= first >= last (-1:-10 is the last ten).
+struct PartialRange {
+  int64_t first = 1, last = 1;
+};
+// Positions are nz-number (32 bits): a range past that is BAD.
+inline constexpr int64_t kMaxPartialPosition = 0xffffffffLL;
+
+// The RETURN options RFC 5267 adds to SEARCH and SORT (CONTEXT=SEARCH,
+// CONTEXT=SORT): CONTEXT (a hint), UPDATE (live result) and PARTIAL.
+struct ContextOptions {
+  bool context = false;
+  bool update = false;
+  std::optional<PartialRange> partial;
+};
+// Reads what follows `opt` (upper-cased, already read) when it is one of
+// CONTEXT, UPDATE, PARTIAL; false for any other option. Throws SyntaxError for
+// a repeated UPDATE or PARTIAL and for a malformed range.
+bool parse_context_return_option(const std::string& opt, Reader& r, ContextOptions& out);
+// "1:10" / "-1:-10" as the PARTIAL response item echoes the range.
+std::string format_partial_range(const PartialRange& range);
+// The [begin, end) indexes of a result of `n` entries that `range` names
+// (empty when it lies outside).
+std::pair<size_t, size_t> partial_span(const PartialRange& range, size_t n);
+
 struct SearchRequest {
   SearchKey key;  // kAnd of the top-level keys
   std::string charset = "US-ASCII";
   bool esearch = false;  // RETURN (...) given
   bool ret_min = false, ret_max = false, ret_count = false, ret_all = false;
   bool ret_save = false;  // SEARCHRES (RFC 5182): keep the result for "$"
+  ContextOptions ctx;     // RFC 5267: CONTEXT, UPDATE, PARTIAL (never together with ALL)
 };
 
 // Throws SyntaxError. Limits nesting depth and the number of keys.

@@ -22,6 +22,8 @@ void SelectedMailbox::load(std::shared_ptr<const mailstore::MailboxIndex> index)
   keywords_ = mailstore::KeywordSets();
   pending_expunge_.clear();
   recent_.clear();
+  contexts.clear();
+  context_output_.clear();
   const auto all = index->keywords.all_keywords();
   announced_ = {all.begin(), all.end()};
   base_ = std::move(index);
@@ -99,12 +101,16 @@ void SelectedMailbox::set_flags(uint32_t uid, const mailstore::Flags& flags, int
     e.system = flags.system;
     e.keywords = keywords_.intern(flags.keywords);
     if (modseq > e.modseq) e.modseq = modseq;
+    contexts.touch(uid);
   }
   // One MODSEQ per write and mailbox: the one right after ours is ours alone.
   if (modseq == highestmodseq + 1) highestmodseq = modseq;
 }
 
 std::vector<uint32_t> SelectedMailbox::remove(const std::vector<uint32_t>& ascending_uids) {
+  // Numbers first: the REMOVEFROM responses name messages still in the view.
+  if (!contexts.empty())
+    context_output_ += contexts.expunge(ascending_uids, [this](uint32_t uid) { return msn_of(uid); });
   make_own();
   std::vector<uint32_t> msns;
   msns.reserve(ascending_uids.size());
@@ -135,10 +141,13 @@ std::string SelectedMailbox::flush_expunges(const Options& options) {
   std::vector<uint32_t> uids(pending_expunge_.begin(), pending_expunge_.end());
   if (options.qresync) {
     remove(uids);
+    out += take_context_output();
     out += untagged("VANISHED " + SequenceSet::format(uids));
     return out;
   }
-  for (uint32_t msn : remove(uids)) out += untagged(std::to_string(msn) + " EXPUNGE");
+  const std::vector<uint32_t> msns = remove(uids);
+  out += take_context_output();
+  for (uint32_t msn : msns) out += untagged(std::to_string(msn) + " EXPUNGE");
   return out;
 }
 
@@ -181,8 +190,10 @@ std::string SelectedMailbox::apply(const std::vector<mailstore::MessageChange>& 
   for (const auto& m : changed) {
     if (m.uid > known_max) {
       // New message: UIDs ascend in commit order, so appending keeps the view sorted.
-      if (entries_.empty() || m.uid > entries_.back().uid)
+      if (entries_.empty() || m.uid > entries_.back().uid) {
         entries_.push_back({m.uid, keywords_.intern(m.flags.keywords), m.modseq, m.flags.system});
+        contexts.touch(m.uid);
+      }
       continue;
     }
     const uint32_t msn = msn_of(m.uid);
@@ -194,6 +205,7 @@ std::string SelectedMailbox::apply(const std::vector<mailstore::MessageChange>& 
     const bool known = same && (m.modseq <= e.modseq || !options.modseq_in_fetch);
     if (m.modseq > e.modseq) e.modseq = m.modseq;
     if (known) continue;
+    contexts.touch(m.uid);
     e.system = m.flags.system;
     e.keywords = kw;
     std::string line = std::to_string(msn) + " FETCH (";

@@ -11,11 +11,13 @@
 #pragma once
 
 #include "common/mailstore/mail_store.h"
+#include "services/imap-access/protocol/search_context.h"
 
 #include <cstdint>
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace postline::imap {
@@ -36,6 +38,13 @@ class SelectedMailbox {
   // UID no longer in the view is simply not selected. A new SELECT starts a
   // new view and so an empty result.
   std::vector<uint32_t> saved_uids;
+  // CONTEXT=SEARCH / CONTEXT=SORT (RFC 5267 4.3): the live results. Every
+  // change the view takes marks the message in them; messages leaving the
+  // view leave them (their REMOVEFROM, see take_context_output()).
+  SearchContexts contexts;
+  // The REMOVEFROM responses of messages remove() took out of the view: the
+  // caller sends them before its EXPUNGE/VANISHED responses.
+  std::string take_context_output() { return std::exchange(context_output_, {}); }
 
   // Shares the snapshot until the view must change.
   void load(std::shared_ptr<const mailstore::MailboxIndex> index);
@@ -117,6 +126,7 @@ class SelectedMailbox {
   std::set<std::string> announced_;
   std::vector<std::pair<uint32_t, uint32_t>> recent_;  // [from, to) ranges, ascending
   uint32_t told_recent_ = 0;                            // the count the client was last told
+  std::string context_output_;
 };
 
 }  // namespace postline::imap
