@@ -35,7 +35,9 @@ int hex_value(char c) {
 }
 
 // RFC 5092 enc-user: 1*achar (unreserved, sub-delims less ";" "/", "&" "=",
-// %XX); decoded. nullopt on anything else.
+// %XX); decoded. nullopt on anything else. A bare "@" is taken too (clients
+// write "imap://joe@example.com@host/" for a user named by address; the
+// server part starts after the last "@").
 std::optional<std::string> decode_user(std::string_view s) {
   if (s.empty()) return std::nullopt;
   std::string out;
@@ -52,7 +54,7 @@ std::optional<std::string> decode_user(std::string_view s) {
       continue;
     }
     const auto u = static_cast<unsigned char>(c);
-    if (!(std::isalnum(u) || std::string_view("-._~!$'()*+,&=").find(c) != std::string_view::npos))
+    if (!(std::isalnum(u) || std::string_view("-._~!$'()*+,&=@").find(c) != std::string_view::npos))
       return std::nullopt;
     out += c;
   }
