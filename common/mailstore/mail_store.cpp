@@ -1,7 +1,10 @@
 // The parts of mail_store.h that are the same for every implementation.
 #include "common/mailstore/mail_store.h"
 
+#include <openssl/rand.h>
+
 #include <algorithm>
+#include <stdexcept>
 #include <map>
 #include <set>
 
@@ -74,6 +77,13 @@ std::vector<std::string> KeywordSets::all_keywords() const {
   std::set<std::string> all;
   for (const auto& s : sets_) all.insert(s.begin(), s.end());
   return {all.begin(), all.end()};
+}
+
+std::string new_urlauth_key() {
+  std::string key(kUrlauthKeyOctets, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), static_cast<int>(key.size())) != 1)
+    throw std::runtime_error("no random bytes for a URLAUTH key");
+  return key;
 }
 
 std::string metadata_entry_key(std::string_view entry) {

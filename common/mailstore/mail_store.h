@@ -423,6 +423,18 @@ std::string metadata_entry_key(std::string_view entry);
 // sent wins), ordered by entry; kTooLarge if any value is over the limit.
 MetadataError normalize_metadata_updates(const std::vector<MetadataUpdate>& in, std::vector<MetadataUpdate>& out);
 
+// ---- URLAUTH (RFC 4467) mailbox access keys ------------------------------------
+
+// Each mailbox of a user has its own access key for URLAUTH's INTERNAL
+// mechanism (common/urlauth: the token is HMAC-SHA256 of the URL under it):
+// kUrlauthKeyOctets random octets, made by the first GENURLAUTH of the mailbox,
+// forgotten by RESETKEY (so every URL authorized under it stops working and
+// the next GENURLAUTH makes a new one), gone with the mailbox, kept through
+// RENAME (the mailbox id stays; the old name in old URLs no longer resolves).
+inline constexpr size_t kUrlauthKeyOctets = 32;
+// kUrlauthKeyOctets octets from a cryptographic random source (OpenSSL).
+std::string new_urlauth_key();
+
 // ---- the store ----------------------------------------------------------------
 
 class MailStore {
@@ -518,6 +530,15 @@ class MailStore {
                                       std::optional<size_t> maxsize = {}) = 0;
   virtual MetadataError set_metadata(UserId user, const std::string& mailbox,
                                      const std::vector<MetadataUpdate>& updates) = 0;
+
+  // URLAUTH access keys (above). urlauth_key: the mailbox's key; with
+  // `create`, one is made when it has none yet (concurrent callers get the
+  // same key). nullopt when there is no such mailbox, or no key and not
+  // `create`. reset_urlauth_keys: forgets the key of `mailbox`, or of every
+  // mailbox of the user when it is ""; false when the named mailbox does not
+  // exist.
+  virtual std::optional<std::string> urlauth_key(UserId user, const std::string& mailbox, bool create) = 0;
+  virtual bool reset_urlauth_keys(UserId user, const std::string& mailbox) = 0;
 
   // The change feed: every committed change of any instance, delivered to
   // `callback`. One subscriber per store object; returns when it is set up.

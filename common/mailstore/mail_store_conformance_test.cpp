@@ -2058,6 +2058,50 @@ std::vector<std::string> entry_names(const MetadataResult& r) {
 MetadataUpdate set(std::string entry, std::string value) { return MetadataUpdate{std::move(entry), std::move(value)}; }
 MetadataUpdate nil(std::string entry) { return MetadataUpdate{std::move(entry), std::nullopt}; }
 
+// ---- URLAUTH access keys (RFC 4467) ----------------------------------------------
+
+TEST_P(MailStoreConformance, UrlauthKeysAreMadeOnceResetAndGoWithTheMailbox) {
+  s().ensure_account(kUser);
+  s().ensure_account(kOther);
+  EXPECT_EQ(s().urlauth_key(kUser, "INBOX", false), std::nullopt) << "no key before the first GENURLAUTH";
+  auto key = s().urlauth_key(kUser, "INBOX", true);
+  ASSERT_TRUE(key.has_value());
+  EXPECT_EQ(key->size(), kUrlauthKeyOctets);
+  EXPECT_EQ(s().urlauth_key(kUser, "inbox", true), key) << "made once; INBOX is case-insensitive";
+  EXPECT_EQ(s().urlauth_key(kUser, "INBOX", false), key);
+  EXPECT_EQ(s().urlauth_key(kOther, "INBOX", false), std::nullopt) << "per user";
+  auto other = s().urlauth_key(kOther, "INBOX", true);
+  ASSERT_TRUE(other.has_value());
+  EXPECT_NE(other, key);
+  auto sent = s().urlauth_key(kUser, "Sent", true);
+  ASSERT_TRUE(sent.has_value());
+  EXPECT_NE(sent, key) << "per mailbox";
+  EXPECT_EQ(s().urlauth_key(kUser, "Nope", true), std::nullopt) << "no such mailbox";
+
+  // RESETKEY of one mailbox forgets that key only; the next one is new.
+  EXPECT_TRUE(s().reset_urlauth_keys(kUser, "INBOX"));
+  EXPECT_EQ(s().urlauth_key(kUser, "INBOX", false), std::nullopt);
+  EXPECT_EQ(s().urlauth_key(kUser, "Sent", false), sent);
+  auto again = s().urlauth_key(kUser, "INBOX", true);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_NE(again, key);
+  EXPECT_FALSE(s().reset_urlauth_keys(kUser, "Nope"));
+  // RESETKEY without a mailbox: all of the user's, nobody else's.
+  EXPECT_TRUE(s().reset_urlauth_keys(kUser, ""));
+  EXPECT_EQ(s().urlauth_key(kUser, "INBOX", false), std::nullopt);
+  EXPECT_EQ(s().urlauth_key(kUser, "Sent", false), std::nullopt);
+  EXPECT_EQ(s().urlauth_key(kOther, "INBOX", false), other);
+
+  // RENAME keeps the key; DELETE takes it, and a new mailbox of that name starts without.
+  ASSERT_EQ(s().create_mailbox(kUser, "Drafts2"), StoreError::kNone);
+  auto drafts = s().urlauth_key(kUser, "Drafts2", true);
+  ASSERT_EQ(s().rename_mailbox(kUser, "Drafts2", "Drafts3"), StoreError::kNone);
+  EXPECT_EQ(s().urlauth_key(kUser, "Drafts3", false), drafts);
+  ASSERT_EQ(s().delete_mailbox(kUser, "Drafts3"), StoreError::kNone);
+  ASSERT_EQ(s().create_mailbox(kUser, "Drafts3"), StoreError::kNone);
+  EXPECT_EQ(s().urlauth_key(kUser, "Drafts3", false), std::nullopt);
+}
+
 TEST_P(MailStoreConformance, MetadataSetGetAndRemove) {
   s().ensure_account(kUser);
   EXPECT_EQ(s().set_metadata(kUser, "INBOX", {set("/private/comment", "My comment"), set("/shared/comment", "Shared")}),

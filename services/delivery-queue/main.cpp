@@ -159,6 +159,8 @@ int main(int argc, char** argv) {
                                     remote_wake.poke();
                                   },
                                   admin_token);
+  // BURL (RFC 4468): smtpd's FetchUrl reads URLAUTH URLs through the mailstore.
+  service.use_url_fetcher(store, resolver);
   // Enqueue on libpq with group commit (enqueue_pool); local recipients are
   // delivered inside its transactions unless queue.deliver_during_enqueue is off.
   queue::EnqueueBatcher::DeliveryFactory deliver_now;

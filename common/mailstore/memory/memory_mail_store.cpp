@@ -1084,6 +1084,32 @@ MetadataError MemoryMailStore::set_metadata(UserId user, const std::string& mail
   return MetadataError::kNone;
 }
 
+// ---- URLAUTH access keys (RFC 4467) ----
+
+std::optional<std::string> MemoryMailStore::urlauth_key(UserId user, const std::string& mailbox, bool create) {
+  std::lock_guard lock(mu_);
+  auto a = accounts_.find(user);
+  if (a == accounts_.end()) return std::nullopt;
+  auto it = a->second.mailboxes.find(normalize_mailbox_name(mailbox));
+  if (it == a->second.mailboxes.end()) return std::nullopt;
+  if (!it->second.urlauth_key && create) it->second.urlauth_key = new_urlauth_key();
+  return it->second.urlauth_key;
+}
+
+bool MemoryMailStore::reset_urlauth_keys(UserId user, const std::string& mailbox) {
+  std::lock_guard lock(mu_);
+  auto a = accounts_.find(user);
+  if (a == accounts_.end()) return mailbox.empty();
+  if (mailbox.empty()) {
+    for (auto& [name, mb] : a->second.mailboxes) mb.urlauth_key.reset();
+    return true;
+  }
+  auto it = a->second.mailboxes.find(normalize_mailbox_name(mailbox));
+  if (it == a->second.mailboxes.end()) return false;
+  it->second.urlauth_key.reset();
+  return true;
+}
+
 PruneResult MemoryMailStore::prune_expunged(std::chrono::seconds max_age, int64_t batch) {
   std::lock_guard lock(mu_);  // the one lock: pruners never run at once here
   PruneResult res;

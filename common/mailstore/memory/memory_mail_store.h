@@ -83,6 +83,8 @@ class MemoryMailStore final : public MailStore {
 
   MetadataResult get_metadata(UserId user, const std::string& mailbox, const std::vector<std::string>& entries,
                               MetadataDepth depth, std::optional<size_t> maxsize = {}) override;
+  std::optional<std::string> urlauth_key(UserId user, const std::string& mailbox, bool create) override;
+  bool reset_urlauth_keys(UserId user, const std::string& mailbox) override;
   MetadataError set_metadata(UserId user, const std::string& mailbox,
                              const std::vector<MetadataUpdate>& updates) override;
 
@@ -128,6 +130,7 @@ class MemoryMailStore final : public MailStore {
     // METADATA by entry (lower case): goes with the mailbox (DELETE) and keeps
     // following it under a new name (RENAME), like mailbox_id in PostgreSQL.
     std::map<std::string, std::string> metadata;
+    std::optional<std::string> urlauth_key;  // URLAUTH (RFC 4467); follows RENAME, goes with DELETE
   };
   struct Delivered {
     MailboxId mailbox_id = 0;

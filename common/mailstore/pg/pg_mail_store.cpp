@@ -194,6 +194,26 @@ const Statement kGetMetadata{
     "    AND left(m.entry, length(q.e) + 1) = q.e || '/' "
     "    AND ($4 = 2 OR strpos(substr(m.entry, length(q.e) + 2), '/') = 0))) "
     "ORDER BY m.entry COLLATE \"C\""};
+// URLAUTH access keys (015_urlauth_keys.sql). kUrlauthKey: the mailbox's key,
+// inserting $3 first when $4 and it has none; the outer SELECT sees the table
+// as it was before the insert, so the key is the old one or the inserted one
+// (both NULL only when a concurrent insert won: read it again). Column 2 says
+// whether the mailbox exists.
+const Statement kUrlauthKey{
+    "ms_urlauth_key",
+    "WITH mb AS (SELECT b.mailbox_id FROM mailstore_mailboxes b WHERE b.user_id = $1 AND b.name = $2), "
+    " ins AS (INSERT INTO mailstore_urlauth_keys (user_id, mailbox_id, access_key) "
+    "   SELECT $1, mb.mailbox_id, $3 FROM mb WHERE $4 ON CONFLICT DO NOTHING RETURNING access_key) "
+    "SELECT coalesce((SELECT k.access_key FROM mailstore_urlauth_keys k, mb "
+    "                  WHERE k.user_id = $1 AND k.mailbox_id = mb.mailbox_id), (SELECT access_key FROM ins)), "
+    "       EXISTS (SELECT 1 FROM mb)"};
+// Column 0: whether the mailbox exists ('' = all of the user's: always).
+const Statement kResetUrlauthKeys{
+    "ms_reset_urlauth_keys",
+    "WITH mb AS (SELECT b.mailbox_id FROM mailstore_mailboxes b WHERE b.user_id = $1 AND b.name = $2), "
+    " del AS (DELETE FROM mailstore_urlauth_keys k WHERE k.user_id = $1 "
+    "   AND ($2 = '' OR k.mailbox_id IN (SELECT mailbox_id FROM mb)) RETURNING 1) "
+    "SELECT $2 = '' OR EXISTS (SELECT 1 FROM mb), (SELECT count(*) FROM del)"};
 const Statement kSetMetadata{"ms_set_metadata", "SELECT mailstore_set_metadata($1, $2, $3, $4, $5, $6)"};
 
 constexpr size_t kMaxEnsured = 1'000'000;
@@ -1320,6 +1340,34 @@ MetadataError PgMailStore::set_metadata(UserId user, const std::string& mailbox,
   std::sort(entries.begin(), entries.end());
   notify(metadata_change_events(user, result, name, entries));
   return MetadataError::kNone;
+}
+
+// ---- URLAUTH access keys (RFC 4467) ----
+
+std::optional<std::string> PgMailStore::urlauth_key(UserId user, const std::string& mailbox, bool create) {
+  const std::string name = normalize_mailbox_name(mailbox);
+  const std::string fresh = create ? new_urlauth_key() : std::string(kUrlauthKeyOctets, '\0');
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto key = pool_.with([&](Connection& c) -> std::optional<std::optional<std::string>> {
+      auto r = c.exec(kUrlauthKey, Params().i64(user).text(name).bytea(fresh).boolean(create));
+      if (!r.boolean(0, 1)) return std::optional<std::string>();  // no such mailbox
+      if (r.null(0, 0)) {
+        if (!create) return std::optional<std::string>();
+        return std::nullopt;  // lost a race with another insert: read it again
+      }
+      return std::optional<std::string>(std::string(r.bytes(0, 0)));
+    });
+    if (key) return *key;
+  }
+  throw std::runtime_error("urlauth_key: no key after three attempts");
+}
+
+bool PgMailStore::reset_urlauth_keys(UserId user, const std::string& mailbox) {
+  const std::string name = mailbox.empty() ? std::string() : normalize_mailbox_name(mailbox);
+  return pool_.with([&](Connection& c) {
+    auto r = c.exec(kResetUrlauthKeys, Params().i64(user).text(name));
+    return r.boolean(0, 0);
+  });
 }
 
 PruneResult PgMailStore::prune_expunged(std::chrono::seconds max_age, int64_t batch) {

@@ -89,6 +89,8 @@ class PgMailStore final : public MailStore {
   PruneResult prune_expunged(std::chrono::seconds max_age, int64_t batch) override;
   MetadataResult get_metadata(UserId user, const std::string& mailbox, const std::vector<std::string>& entries,
                               MetadataDepth depth, std::optional<size_t> maxsize = {}) override;
+  std::optional<std::string> urlauth_key(UserId user, const std::string& mailbox, bool create) override;
+  bool reset_urlauth_keys(UserId user, const std::string& mailbox) override;
   MetadataError set_metadata(UserId user, const std::string& mailbox,
                              const std::vector<MetadataUpdate>& updates) override;
 

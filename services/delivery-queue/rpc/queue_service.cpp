@@ -1,5 +1,8 @@
 #include "services/delivery-queue/rpc/queue_service.h"
 
+#include "common/log/printable.h"
+#include "common/urlauth/urlauth.h"
+
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
@@ -323,6 +326,70 @@ grpc::Status QueueServiceImpl::Flush(grpc::ServerContext* ctx, const v1::FlushRe
     if (wake_) wake_();
   } catch (const std::exception& e) {
     status = unavailable("Flush", e);
+  }
+  if (timer) timer->done(status);
+  return status;
+}
+
+v1::FetchUrlResponse fetch_url(mailstore::MailStore& store, RecipientResolver& resolver,
+                               const v1::FetchUrlRequest& request, int64_t now) {
+  v1::FetchUrlResponse out;
+  auto refuse = [&](v1::FetchUrlResult result, std::string reason) {
+    out.set_result(result);
+    out.set_reason(std::move(reason));
+    return out;
+  };
+  auto url = urlauth::parse_urlauth_url(request.url());
+  if (!url || url->token.empty()) return refuse(v1::FETCH_URL_RESULT_NOT_AUTHORIZED, "not an authorized IMAP URL");
+  if (!urlauth::access_permits(url->access, urlauth::Fetcher::kSubmission, request.submit_user()))
+    return refuse(v1::FETCH_URL_RESULT_NOT_AUTHORIZED, "access identifier does not admit this submitter");
+  // Whose mailbox: the submitter's own (the usual case), else the URL's user
+  // as authd knows it (an address that is a user, not an alias of one).
+  mailstore::UserId owner = 0;
+  auto same = [](std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+             return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+  };
+  if (request.submit_user_id() > 0 && same(url->owner, request.submit_user())) {
+    owner = request.submit_user_id();
+  } else {
+    const Resolution r = resolver.resolve(url->owner);
+    if (r.kind == Resolution::kTemporaryFailure) throw std::runtime_error("authd did not answer");
+    if (r.kind != Resolution::kLocal || !same(r.address, url->owner))
+      return refuse(v1::FETCH_URL_RESULT_NOT_AUTHORIZED, "the URL's user is not a user here");
+    owner = r.user_id;
+  }
+  urlauth::Fetched f = urlauth::fetch_authorized(store, owner, *url, now);
+  if (f.status == urlauth::FetchStatus::kInvalid)
+    return refuse(v1::FETCH_URL_RESULT_NOT_AUTHORIZED, "token, expiry or mailbox does not verify");
+  if (f.status == urlauth::FetchStatus::kNotFound)
+    return refuse(v1::FETCH_URL_RESULT_NOT_FOUND, "no such message or part");
+  if (request.max_size() > 0 && f.bytes.size() > static_cast<uint64_t>(request.max_size()))
+    return refuse(v1::FETCH_URL_RESULT_TOO_BIG, "larger than the message size limit");
+  out.set_result(v1::FETCH_URL_RESULT_OK);
+  out.set_data(std::move(f.bytes));
+  return out;
+}
+
+grpc::Status QueueServiceImpl::FetchUrl(grpc::ServerContext*, const v1::FetchUrlRequest* request,
+                                        v1::FetchUrlResponse* response) {
+  std::optional<grpcutil::RpcMetrics::Timer> timer;
+  if (rpc_metrics_) timer.emplace(*rpc_metrics_, "FetchUrl");
+  grpc::Status status;
+  if (!url_store_ || !url_resolver_) {
+    status = grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "FetchUrl is not configured");
+  } else {
+    try {
+      const int64_t now =
+          std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+              .count();
+      *response = fetch_url(*url_store_, *url_resolver_, *request, now);
+      if (response->result() != v1::FETCH_URL_RESULT_OK)
+        spdlog::info("FetchUrl for {} refused: {}", log::printable(request->submit_user()), response->reason());
+    } catch (const std::exception& e) {
+      status = unavailable("FetchUrl", e);
+    }
   }
   if (timer) timer->done(status);
   return status;

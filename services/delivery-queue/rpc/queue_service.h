@@ -12,6 +12,9 @@
 #include "services/delivery-queue/rpc/enqueue_batcher.h"
 #include "services/delivery-queue/store/queue_store.h"
 
+#include "common/mailstore/mail_store.h"
+#include "services/delivery-queue/delivery/interfaces.h"
+
 #include "mail/v1/queue.grpc.pb.h"
 
 #include <functional>
@@ -36,6 +39,12 @@ class QueueServiceImpl final : public postline::mail::v1::QueueService::Service 
   // the transaction) instead of `pool`. queued's main() always sets it;
   // without, Enqueue takes the libpqxx path (tests of the admin RPCs).
   void use_batcher(EnqueueBatcher& batcher) { batcher_ = &batcher; }
+  // FetchUrl (BURL) reads through `store` and resolves a URL's user other
+  // than the submitter through `resolver`. Without, FetchUrl is UNIMPLEMENTED.
+  void use_url_fetcher(mailstore::MailStore& store, RecipientResolver& resolver) {
+    url_store_ = &store;
+    url_resolver_ = &resolver;
+  }
 
   grpc::Status Enqueue(grpc::ServerContext* ctx, grpc::ServerReader<mail::v1::EnqueueChunk>* reader,
                        mail::v1::EnqueueResponse* response) override;
@@ -49,6 +58,8 @@ class QueueServiceImpl final : public postline::mail::v1::QueueService::Service 
                              mail::v1::DeleteMessageResponse* response) override;
   grpc::Status Flush(grpc::ServerContext* ctx, const mail::v1::FlushRequest* request,
                      mail::v1::FlushResponse* response) override;
+  grpc::Status FetchUrl(grpc::ServerContext* ctx, const mail::v1::FetchUrlRequest* request,
+                        mail::v1::FetchUrlResponse* response) override;
 
  private:
   grpc::Status do_enqueue(grpc::ServerContext* ctx, grpc::ServerReader<mail::v1::EnqueueChunk>* reader,
@@ -61,6 +72,8 @@ class QueueServiceImpl final : public postline::mail::v1::QueueService::Service 
   std::function<void()> wake_;
   std::string admin_token_;
   EnqueueBatcher* batcher_ = nullptr;
+  mailstore::MailStore* url_store_ = nullptr;
+  RecipientResolver* url_resolver_ = nullptr;
   bool authorized(grpc::ServerContext* ctx) const;
 };
 
@@ -69,5 +82,10 @@ class QueueServiceImpl final : public postline::mail::v1::QueueService::Service 
 std::string validate_envelope(const mail::v1::Envelope& env, int max_recipients);
 
 mail::v1::RecipientState to_proto(State s);
+
+// FetchUrl's work without gRPC (unit-testable): verify `request`'s URL and
+// read its bytes. Throws what the store throws (db::Unavailable).
+mail::v1::FetchUrlResponse fetch_url(mailstore::MailStore& store, RecipientResolver& resolver,
+                                     const mail::v1::FetchUrlRequest& request, int64_t now);
 
 }  // namespace postline::queue

@@ -93,6 +93,8 @@ class BrokenStore final : public mailstore::MailStore {
                                         const std::vector<mailstore::MetadataUpdate>&) override {
     fail();
   }
+  std::optional<std::string> urlauth_key(mailstore::UserId, const std::string&, bool) override { fail(); }
+  bool reset_urlauth_keys(mailstore::UserId, const std::string&) override { fail(); }
   void start_change_feed(mailstore::ChangeCallback) override { fail(); }
   void stop_change_feed() override {}
   std::vector<std::pair<mailstore::WatchedMailbox, mailstore::Modseq>> highest_modseqs(

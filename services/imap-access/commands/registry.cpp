@@ -57,6 +57,9 @@ const CommandSpec kCommands[] = {
     {"COMPRESS", cmd_compress, kAuthOrSelected, false},
     {"GETMETADATA", cmd_getmetadata, kAuthOrSelected, false},
     {"SETMETADATA", cmd_setmetadata, kAuthOrSelected, false},
+    {"GENURLAUTH", cmd_genurlauth, kAuthOrSelected, false},
+    {"RESETKEY", cmd_resetkey, kAuthOrSelected, false},
+    {"URLFETCH", cmd_urlfetch, kAuthOrSelected, false},
 };
 }  // namespace
 

@@ -117,6 +117,9 @@ asio::awaitable<Result> cmd_notify(Context&);  // notify.cpp
 asio::awaitable<Result> cmd_compress(Context&);  // compress.cpp
 asio::awaitable<Result> cmd_getmetadata(Context&);  // metadata.cpp (RFC 5464)
 asio::awaitable<Result> cmd_setmetadata(Context&);
+asio::awaitable<Result> cmd_genurlauth(Context&);  // urlauth.cpp (RFC 4467)
+asio::awaitable<Result> cmd_resetkey(Context&);
+asio::awaitable<Result> cmd_urlfetch(Context&);
 // NOTIFY's untagged responses, shared with the connection loop that pushes them.
 std::string notify_status_line(const SessionState& s, const mailstore::MailboxStatus& st);
 // Reads the named mailboxes' status in one transaction and sends a STATUS line

@@ -3,6 +3,7 @@
 #include "services/imap-access/protocol/encoder.h"
 
 #include <algorithm>
+#include <cctype>
 #include <array>
 
 namespace postline::imap {
@@ -783,6 +784,59 @@ void count_entry(size_t n) {
 
 }  // namespace
 
+namespace {
+// RFC 4467 mechanism: "INTERNAL" / 1*(ALPHA / DIGIT / "-" / "."), upper-cased.
+std::string urlauth_mechanism(Reader& r) {
+  std::string m = to_upper(r.atom());
+  for (char c : m)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') bad("bad URLAUTH mechanism");
+  return m;
+}
+std::string url_text(Reader& r) {
+  std::string url = r.astring();
+  if (url.empty() || url.size() > kMaxImapUrlOctets) bad("bad URL");
+  return url;
+}
+}  // namespace
+
+GenUrlauthArgs parse_genurlauth_args(Reader& r) {
+  GenUrlauthArgs a;
+  do {
+    if (a.items.size() == kMaxUrlsPerCommand) bad("too many URLs");
+    r.sp();
+    GenUrlauthArgs::Item item;
+    item.rump = url_text(r);
+    r.sp();
+    item.mechanism = urlauth_mechanism(r);
+    a.items.push_back(std::move(item));
+  } while (!r.at_end());
+  r.end();
+  return a;
+}
+
+ResetKeyArgs parse_resetkey_args(Reader& r) {
+  ResetKeyArgs a;
+  if (r.at_end()) return a;
+  r.sp();
+  a.mailbox = mailbox(r);
+  while (!r.at_end()) {
+    r.sp();
+    a.mechanisms.push_back(urlauth_mechanism(r));
+  }
+  return a;
+}
+
+UrlFetchArgs parse_urlfetch_args(Reader& r) {
+  UrlFetchArgs a;
+  do {
+    if (a.urls.size() == kMaxUrlsPerCommand) bad("too many URLs");
+    r.sp();
+    a.urls.push_back(url_text(r));
+  } while (!r.at_end());
+  r.end();
+  return a;
+}
+
 GetMetadataArgs parse_getmetadata_args(Reader& r) {
   GetMetadataArgs a;
   r.sp();
@@ -927,6 +981,9 @@ constexpr Entry kParsers[] = {
     {"COMPRESS", plain<parse_compress_args>},
     {"GETMETADATA", plain<parse_getmetadata_args>},
     {"SETMETADATA", plain<parse_setmetadata_args>},
+    {"GENURLAUTH", plain<parse_genurlauth_args>},
+    {"RESETKEY", plain<parse_resetkey_args>},
+    {"URLFETCH", plain<parse_urlfetch_args>},
 };
 
 constexpr auto kNames = [] {

@@ -335,6 +335,26 @@ struct SetMetadataArgs {
 // RFC 5464 3.2 entry name rules; nullopt when `entry` follows them, else why not.
 std::optional<std::string> metadata_entry_error(std::string_view entry);
 
+// URLAUTH (RFC 4467). URLs stay text here: commands/urlauth.cpp parses them
+// with common/urlauth (it knows the user and the clock). Mechanisms are
+// upper-cased atoms (1*(ALPHA / DIGIT / "-" / ".")); which ones are
+// supported is the handler's business (INTERNAL only).
+inline constexpr size_t kMaxUrlsPerCommand = 100;
+struct GenUrlauthArgs {
+  struct Item {
+    std::string rump;       // astring: the URL ending in ";URLAUTH=<access>"
+    std::string mechanism;  // upper case
+  };
+  std::vector<Item> items;  // 1..kMaxUrlsPerCommand
+};
+struct ResetKeyArgs {
+  std::optional<std::string> mailbox;   // nullopt: every mailbox
+  std::vector<std::string> mechanisms;  // upper case; only with a mailbox
+};
+struct UrlFetchArgs {
+  std::vector<std::string> urls;  // astrings, 1..kMaxUrlsPerCommand
+};
+
 NoArgs parse_no_args(Reader& r);
 IdArgs parse_id_args(Reader& r);
 EnableArgs parse_enable_args(Reader& r);
@@ -363,11 +383,15 @@ NotifyArgs parse_notify_args(Reader& r);
 CompressArgs parse_compress_args(Reader& r);
 GetMetadataArgs parse_getmetadata_args(Reader& r);
 SetMetadataArgs parse_setmetadata_args(Reader& r);
+GenUrlauthArgs parse_genurlauth_args(Reader& r);
+ResetKeyArgs parse_resetkey_args(Reader& r);
+UrlFetchArgs parse_urlfetch_args(Reader& r);
 
 using CommandArgs = std::variant<NoArgs, IdArgs, EnableArgs, LoginArgs, AuthenticateArgs, SelectArgs, MailboxArgs,
                                  RenameArgs, ListArgs, StatusArgs, AppendArgs, ReplaceArgs, CopyArgs, FetchArgs, StoreArgs,
                                  SearchArgs, UidExpungeArgs, QuotaRootArgs, SetQuotaArgs, NotifyArgs, CompressArgs,
-                                 SortArgs, ThreadArgs, GetMetadataArgs, SetMetadataArgs, CancelUpdateArgs>;
+                                 SortArgs, ThreadArgs, GetMetadataArgs, SetMetadataArgs, CancelUpdateArgs,
+                                 GenUrlauthArgs, ResetKeyArgs, UrlFetchArgs>;
 
 // Dispatches on the command table name ("FETCH", "UID FETCH": upper case, the
 // UID form as one name). A name not in the table is a SyntaxError too.

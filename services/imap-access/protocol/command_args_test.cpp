@@ -1203,5 +1203,41 @@ TEST(CommandArgs, CoversTheCommandTable) {
   EXPECT_EQ(table, parsed);
 }
 
+TEST(CommandArgs, Urlauth) {
+  run_valid<GenUrlauthArgs>({
+      {"a GENURLAUTH \"imap://joe@h/INBOX/;uid=20;urlauth=anonymous\" INTERNAL",
+       [](const GenUrlauthArgs& a) {
+         ASSERT_EQ(a.items.size(), 1u);
+         EXPECT_EQ(a.items[0].rump, "imap://joe@h/INBOX/;uid=20;urlauth=anonymous");
+         EXPECT_EQ(a.items[0].mechanism, "INTERNAL");
+       }},
+      {"a GENURLAUTH u1 internal {2}\r\nu2 x-mech.1",
+       [](const GenUrlauthArgs& a) {
+         ASSERT_EQ(a.items.size(), 2u);
+         EXPECT_EQ(a.items[0].mechanism, "INTERNAL");
+         EXPECT_EQ(a.items[1].rump, "u2");
+         EXPECT_EQ(a.items[1].mechanism, "X-MECH.1");
+       }},
+  });
+  run_valid<ResetKeyArgs>({
+      {"a RESETKEY", [](const ResetKeyArgs& a) { EXPECT_FALSE(a.mailbox.has_value()); }},
+      {"a RESETKEY INBOX",
+       [](const ResetKeyArgs& a) {
+         EXPECT_EQ(a.mailbox, "INBOX");
+         EXPECT_TRUE(a.mechanisms.empty());
+       }},
+      {"a RESETKEY \"Drafts\" internal OTHER",
+       [](const ResetKeyArgs& a) { EXPECT_EQ(a.mechanisms, (std::vector<std::string>{"INTERNAL", "OTHER"})); }},
+  });
+  run_valid<UrlFetchArgs>({
+      {"a URLFETCH \"imap://joe@h/INBOX/;uid=20;urlauth=anonymous:internal:00\" other",
+       [](const UrlFetchArgs& a) { EXPECT_EQ(a.urls.size(), 2u); }},
+  });
+  run_invalid({"a GENURLAUTH", "a GENURLAUTH url", "a GENURLAUTH url INTERNAL url2", "a GENURLAUTH url INTER_NAL",
+               "a GENURLAUTH \"\" INTERNAL", "a RESETKEY INBOX in(ternal", "a RESETKEY ", "a URLFETCH",
+               "a URLFETCH \"\"", "a URLFETCH " + repeat("u", kMaxUrlsPerCommand + 1),
+               "a GENURLAUTH " + repeat("u INTERNAL", kMaxUrlsPerCommand + 1)});
+}
+
 }  // namespace
 }  // namespace postline::imap

@@ -90,11 +90,22 @@ struct EnqueueEvent {
   size_t added_header_bytes = 0;
 };
 
+// BURL (RFC 4468): fetch the bytes of this URLAUTH URL (RFC 4467) as the
+// submission server acting for the authenticated user → Session::on_url_fetched.
+// The URL carries its authorization token: log it only through redact_url().
+struct FetchUrlEvent {
+  std::string url;
+  std::string submit_user;  // canonical address (the access identifier's submit+<user>)
+  int64_t submit_user_id = 0;
+  uint64_t max_size = 0;    // what is left of smtp.max_message_size
+};
+
 // STARTTLS accepted: run the server-side handshake → Session::on_tls_started
 // (or close the connection if it fails).
 struct StartTlsEvent {};
 
-using Event = std::variant<ResolveRecipientEvent, AuthenticateEvent, EnqueueEvent, StartTlsEvent, SaslEvent>;
+using Event = std::variant<ResolveRecipientEvent, AuthenticateEvent, EnqueueEvent, StartTlsEvent, SaslEvent,
+                           FetchUrlEvent>;
 
 struct ResolvedTarget {
   RecipientKind kind = RecipientKind::kUnknown;
@@ -128,6 +139,22 @@ struct SaslAnswer {
   std::string email;            // kSuccess
   int64_t user_id = 0;          // kSuccess
 };
+
+struct UrlFetched {
+  enum class Status {
+    kOk,
+    kNotAuthorized,  // not a URLAUTH URL, wrong token/access/user, expired: 554 5.7.0
+    kNotFound,       // authorized, but the message or part is gone: 554 5.6.6
+    kTooBig,         // over what is left of the size limit: 552 5.3.4
+    kUnavailable,    // queued (or its database, or authd) did not answer: 451 4.4.1
+  } status = Status::kUnavailable;
+  std::string data;
+  std::string reason;  // for the log
+};
+
+// The URL without its token (everything after the last ':' of ";URLAUTH=..."),
+// for log lines: the token is a bearer credential.
+std::string redact_url(std::string_view url);
 
 struct EnqueueOutcome {
   bool committed = false;

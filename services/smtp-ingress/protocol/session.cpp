@@ -181,6 +181,7 @@ void Session::dispatch(std::string_view line) {
       {"BDAT", &Session::cmd_bdat},   {"RSET", &Session::cmd_rset},   {"NOOP", &Session::cmd_noop},
       {"QUIT", &Session::cmd_quit},   {"AUTH", &Session::cmd_auth},   {"STARTTLS", &Session::cmd_starttls},
       {"HELP", &Session::cmd_help},   {"VRFY", &Session::cmd_vrfy},   {"EXPN", &Session::cmd_expn},
+      {"BURL", &Session::cmd_burl},
   };
   if (verb == "EHLO" || verb == "HELO") {
     observer_->on_command(verb);
@@ -190,8 +191,10 @@ void Session::dispatch(std::string_view line) {
   for (const auto& e : kCommands) {
     if (verb == e.verb) {
       observer_->on_command(verb);
-      // RFC 3030 §2: once BDAT has started, only BDAT, RSET and QUIT make sense.
-      if (tx_.bdat_started && verb != "BDAT" && verb != "RSET" && verb != "QUIT" && verb != "NOOP") {
+      // RFC 3030 §2: once BDAT has started, only BDAT, RSET and QUIT make
+      // sense; BURL mixes with BDAT chunks (RFC 4468 3.2).
+      if (tx_.bdat_started && verb != "BDAT" && verb != "BURL" && verb != "RSET" && verb != "QUIT" &&
+          verb != "NOOP") {
         error_reply(503, "5.5.1", "Bad sequence of commands: BDAT transfer in progress");
         return;
       }

@@ -62,6 +62,7 @@ class SessionObserver {
   virtual void on_message_rejected(std::string_view reason) {}
   virtual void on_limit(std::string_view limit) {}
   virtual void on_auth(std::string_view mechanism, std::string_view outcome) {}
+  virtual void on_burl(std::string_view result) {}  // ok, not_authorized, not_found, too_big, unavailable, refused
   virtual void on_log(int level, std::string_view line) {}  // 0 debug, 1 info, 2 warn
 };
 
@@ -80,6 +81,7 @@ class Session {
   void on_sasl(const SaslAnswer& a);
   void on_enqueued(const EnqueueOutcome& o);
   void on_tls_started(std::string version, std::string cipher);
+  void on_url_fetched(const UrlFetched& f);
 
   // The connection idled out: emit 421 and close.
   void on_timeout();
@@ -97,7 +99,7 @@ class Session {
 
  private:
   enum class Mode { kCommand, kAuthResponse, kData, kBdat };
-  enum class Pending { kNone, kRcpt, kSender, kAuth, kSasl, kEnqueue };
+  enum class Pending { kNone, kRcpt, kSender, kAuth, kSasl, kEnqueue, kBurl };
 
   struct RcptRequest {
     std::string address;
@@ -146,6 +148,11 @@ class Session {
   // commands/bdat.cpp
   void cmd_bdat(std::string_view args);
   bool process_bdat();
+  // commands/burl.cpp
+  void cmd_burl(std::string_view args);
+  bool burl_offered() const { return submission() && authenticated(); }
+  bool burl_last_ = false;
+  std::string burl_url_;  // the URL being fetched (for the log, redacted)
   // commands/auth.cpp
   void cmd_auth(std::string_view args);
   void auth_response(std::string_view line);

@@ -58,6 +58,42 @@ RecipientKind kind_of(pb::RecipientKind k) {
 }
 }  // namespace
 
+boost::asio::awaitable<UrlFetched> Backend::fetch_url(FetchUrlEvent request) {
+  auto call = [this, request = std::move(request)] {
+    grpc::ClientContext ctx;
+    grpcutil::set_deadline(ctx, options_.fetch_url_timeout);
+    grpcutil::wait_connected(queue_channel_, std::chrono::seconds(2));
+    pb::FetchUrlRequest req;
+    req.set_url(request.url);
+    req.set_submit_user(request.submit_user);
+    req.set_submit_user_id(request.submit_user_id);
+    req.set_max_size(static_cast<int64_t>(request.max_size));
+    pb::FetchUrlResponse resp;
+    grpcutil::RpcMetrics::Timer timer(rpc_metrics_, "FetchUrl");
+    grpc::Status status = stubs_->queue->FetchUrl(&ctx, req, &resp);
+    timer.done(status);
+    UrlFetched out;
+    if (!status.ok()) {
+      spdlog::warn("FetchUrl failed: {} {}", grpcutil::code_name(status.error_code()), status.error_message());
+      out.reason = "queued: " + grpcutil::code_name(status.error_code());
+      return out;
+    }
+    out.reason = resp.reason();
+    switch (resp.result()) {
+      case pb::FETCH_URL_RESULT_OK:
+        out.status = UrlFetched::Status::kOk;
+        out.data = std::move(*resp.mutable_data());
+        break;
+      case pb::FETCH_URL_RESULT_NOT_AUTHORIZED: out.status = UrlFetched::Status::kNotAuthorized; break;
+      case pb::FETCH_URL_RESULT_NOT_FOUND: out.status = UrlFetched::Status::kNotFound; break;
+      case pb::FETCH_URL_RESULT_TOO_BIG: out.status = UrlFetched::Status::kTooBig; break;
+      default: out.status = UrlFetched::Status::kUnavailable; break;  // a bug on queued's side: our fault
+    }
+    return out;
+  };
+  co_return co_await async::offload(pool_, std::move(call));
+}
+
 boost::asio::awaitable<Resolution> Backend::resolve(std::string address) {
   if (recipients_.enabled()) {
     if (auto hit = recipients_.find(address)) {

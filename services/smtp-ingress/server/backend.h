@@ -34,6 +34,7 @@ struct BackendOptions {
   std::chrono::milliseconds resolve_timeout{5000};
   std::chrono::milliseconds auth_timeout{15000};  // argon2 is slow on purpose
   std::chrono::milliseconds enqueue_timeout{120000};
+  std::chrono::milliseconds fetch_url_timeout{60000};  // BURL: up to smtp.max_message_size from the mailstore
   // How long a failed Enqueue that may have committed is retried (same queue
   // id) before the client gets 451; well inside the client's 10-minute wait
   // for the reply to the final dot (RFC 5321 4.5.3.2.6). smtp.enqueue_retry_window.
@@ -51,6 +52,8 @@ class Backend {
   boost::asio::awaitable<AuthOutcome> authenticate(AuthenticateEvent credentials, std::string remote_ip);
   boost::asio::awaitable<EnqueueOutcome> enqueue(EnqueueEvent message);
   boost::asio::awaitable<SaslAnswer> sasl(SaslEvent step, std::string remote_ip);
+  // BURL: queued's FetchUrl (verifies the URLAUTH URL, reads the mailstore).
+  boost::asio::awaitable<UrlFetched> fetch_url(FetchUrlEvent request);
 
   // Both channels connect within a short deadline (readiness; HTTP thread).
   bool ready();

@@ -33,7 +33,8 @@ SmtpMetrics::SmtpMetrics(prometheus::Registry& r)
                                                                             60, 300, 600})),
       auth(counter(r, "postline_smtpd_auth_total", "AUTH attempts, by mechanism and outcome")),
       tls_handshakes(counter(r, "postline_smtpd_tls_handshakes_total", "TLS handshakes, by outcome")),
-      limits(counter(r, "postline_smtpd_limits_hit_total", "configured limits reached, by limit")) {}
+      limits(counter(r, "postline_smtpd_limits_hit_total", "configured limits reached, by limit")),
+      burl(counter(r, "postline_smtpd_burl_total", "BURL commands (RFC 4468), by result")) {}
 
 void ConnectionObserver::on_command(std::string_view verb) { m_.commands.Add({{"command", std::string(verb)}}).Increment(); }
 
@@ -50,6 +51,8 @@ void ConnectionObserver::on_limit(std::string_view limit) { m_.limits.Add({{"lim
 void ConnectionObserver::on_auth(std::string_view mechanism, std::string_view outcome) {
   m_.auth.Add({{"mechanism", std::string(mechanism)}, {"outcome", std::string(outcome)}}).Increment();
 }
+
+void ConnectionObserver::on_burl(std::string_view result) { m_.burl.Add({{"result", std::string(result)}}).Increment(); }
 
 void ConnectionObserver::on_log(int level, std::string_view line) {
   switch (level) {

@@ -27,6 +27,7 @@ struct SmtpMetrics {
   prometheus::Family<prometheus::Counter>& auth;
   prometheus::Family<prometheus::Counter>& tls_handshakes;
   prometheus::Family<prometheus::Counter>& limits;
+  prometheus::Family<prometheus::Counter>& burl;
 };
 
 // Metrics + log lines for one session; every line carries the session id.
@@ -40,6 +41,7 @@ class ConnectionObserver : public SessionObserver {
   void on_limit(std::string_view limit) override;
   void on_auth(std::string_view mechanism, std::string_view outcome) override;
   void on_log(int level, std::string_view line) override;
+  void on_burl(std::string_view result) override;
   const std::string& id() const { return id_; }
 
  private:

@@ -238,6 +238,9 @@ asio::awaitable<void> Server::handle_event(Connection& c, Event event) {
     }
     EnqueueOutcome o = co_await backend_.enqueue(std::move(*e));
     c.session->on_enqueued(o);
+  } else if (auto* f = std::get_if<FetchUrlEvent>(&event)) {
+    UrlFetched fetched = co_await backend_.fetch_url(std::move(*f));
+    c.session->on_url_fetched(fetched);
   }
 }
 

@@ -22,6 +22,9 @@ struct Harness : SessionObserver {
   std::map<std::string, int> limits;
   std::map<std::string, int> rejected;
   std::map<std::string, int> auth_outcomes;  // "MECH/outcome"
+  std::vector<FetchUrlEvent> fetched;         // BURL requests
+  std::map<std::string, UrlFetched> urls;     // "queued"'s answers by URL (else not authorized)
+  std::map<std::string, int> burl;            // on_burl results
   bool authd_down = false;
   bool queue_down = false;
   int tls_starts = 0;
@@ -139,6 +142,14 @@ struct Harness : SessionObserver {
           a.result = AuthResult::kInvalid;
         }
         session->on_sasl(a);
+      } else if (auto* fu = std::get_if<FetchUrlEvent>(&*ev)) {
+        fetched.push_back(*fu);
+        UrlFetched f;
+        if (queue_down) f.status = UrlFetched::Status::kUnavailable;
+        else if (auto it = urls.find(fu->url); it != urls.end()) f = it->second;
+        else f.status = UrlFetched::Status::kNotAuthorized;
+        if (f.status == UrlFetched::Status::kOk && f.data.size() > fu->max_size) f = {UrlFetched::Status::kTooBig, "", ""};
+        session->on_url_fetched(f);
       } else if (std::get_if<StartTlsEvent>(&*ev)) {
         ++tls_starts;
         session->on_tls_started("TLSv1.3", "TLS_AES_256_GCM_SHA384");
@@ -148,6 +159,7 @@ struct Harness : SessionObserver {
 
   void on_reply(int code) override { ++replies[std::to_string(code)]; }
   void on_limit(std::string_view l) override { ++limits[std::string(l)]; }
+  void on_burl(std::string_view r) override { ++burl[std::string(r)]; }
   void on_message_rejected(std::string_view r) override { ++rejected[std::string(r)]; }
   void on_auth(std::string_view m, std::string_view o) override { ++auth_outcomes[std::string(m) + "/" + std::string(o)]; }
 };

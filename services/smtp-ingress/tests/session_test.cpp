@@ -324,6 +324,108 @@ Harness submission_harness(bool tls = true) {
 const std::string kPlainOk = "AGFsaWNlQGV4YW1wbGUuY29tAHNlY3JldA==";
 }  // namespace
 
+// ---- BURL (RFC 4468) -----------------------------------------------------------
+
+namespace {
+const std::string kUrl = "imap://alice%40example.com@imap.example.com/Drafts/;UID=1;URLAUTH=submit+alice%40example.com"
+                         ":internal:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+const std::string kDraft = "Subject: draft\r\nDate: Wed, 25 Nov 2026 19:00:00 +0000\r\nMessage-ID: <d@x>\r\n\r\nBody\r\n";
+const std::string kMail = "MAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.com>\r\n";
+}  // namespace
+
+TEST(Session, BurlIsOfferedOnSubmissionAfterAuthOnly) {
+  Harness h = submission_harness();
+  std::string out = h.run("EHLO a\r\nAUTH PLAIN " + kPlainOk + "\r\nEHLO a\r\n");
+  EXPECT_NE(out.find("250-BURL imap\r\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("BURL"), out.rfind("BURL")) << "once";
+  EXPECT_LT(out.find("235 2.7.0"), out.find("BURL imap")) << "only in the EHLO after AUTH";
+  Harness before = submission_harness();
+  out = before.run("EHLO a\r\nBURL " + kUrl + " LAST\r\n");
+  EXPECT_EQ(out.find("BURL imap"), std::string::npos);
+  EXPECT_EQ(codes(out), (V{"220", "250", "530 5.7.0"}));
+  Harness mx;
+  out = mx.run("EHLO a\r\n" + kMail + "BURL " + kUrl + " LAST\r\n");
+  EXPECT_EQ(out.find("BURL imap"), std::string::npos);
+  EXPECT_EQ(codes(out).back(), "502 5.5.1");
+  EXPECT_TRUE(mx.fetched.empty());
+}
+
+TEST(Session, BurlLastSubmitsTheFetchedBytes) {
+  Harness h = submission_harness();
+  h.urls[kUrl] = {UrlFetched::Status::kOk, kDraft, ""};
+  std::string out = h.run("EHLO a\r\nAUTH PLAIN " + kPlainOk + "\r\n" + kMail + "BURL " + kUrl + " LAST\r\n");
+  EXPECT_EQ(codes(out), (V{"220", "250", "235 2.7.0", "250 2.1.0", "250 2.1.5", "250 2.0.0"}));
+  ASSERT_EQ(h.fetched.size(), 1u);
+  EXPECT_EQ(h.fetched[0].submit_user, "alice@example.com");
+  EXPECT_EQ(h.fetched[0].submit_user_id, 1);
+  EXPECT_EQ(h.fetched[0].max_size, h.config.max_message_size);
+  ASSERT_EQ(h.enqueued.size(), 1u);
+  const std::string& data = h.enqueued[0].data;
+  EXPECT_EQ(data.substr(h.enqueued[0].added_header_bytes), kDraft) << "exactly the draft below our Received:";
+  EXPECT_TRUE(data.starts_with("Received: "));
+  EXPECT_EQ(h.burl["ok"], 1);
+}
+
+TEST(Session, BurlMixesWithBdatInOrder) {
+  Harness h = submission_harness();
+  h.urls[kUrl] = {UrlFetched::Status::kOk, "Subject: part\r\n\r\n", ""};
+  std::string out = h.run("EHLO a\r\nAUTH PLAIN " + kPlainOk + "\r\n" + kMail + "BDAT 10\r\nX-First: 1BURL " + kUrl +
+                          "\r\nBDAT 6 LAST\r\nbody\r\n");
+  EXPECT_EQ(codes(out), (V{"220", "250", "235 2.7.0", "250 2.1.0", "250 2.1.5", "250 2.0.0", "250 2.5.0", "250 2.0.0"}));
+  ASSERT_EQ(h.enqueued.size(), 1u);
+  EXPECT_EQ(h.enqueued[0].data.substr(h.enqueued[0].added_header_bytes), "X-First: 1Subject: part\r\n\r\nbody\r\n");
+  // DATA does not fit once BURL started.
+  Harness d = submission_harness();
+  d.urls[kUrl] = {UrlFetched::Status::kOk, "x", ""};
+  out = d.run("EHLO a\r\nAUTH PLAIN " + kPlainOk + "\r\n" + kMail + "BURL " + kUrl + "\r\nDATA\r\n");
+  EXPECT_EQ(codes(out).back(), "503 5.5.1");
+}
+
+TEST(Session, BurlErrorsMapToTheRfcReplies) {
+  struct Case {
+    UrlFetched answer;
+    std::string reply, result;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{UrlFetched::Status::kNotAuthorized, "", "bad token"}, "554 5.7.0", "not_authorized"},
+           {{UrlFetched::Status::kNotFound, "", "gone"}, "554 5.6.6", "not_found"},
+           {{UrlFetched::Status::kTooBig, "", ""}, "552 5.3.4", "too_big"},
+           {{UrlFetched::Status::kUnavailable, "", ""}, "451 4.4.1", "unavailable"},
+       }) {
+    Harness h = submission_harness();
+    h.urls[kUrl] = c.answer;
+    // The transaction is gone after a failed BURL: the next BDAT is 503.
+    std::string out = h.run("EHLO a\r\nAUTH PLAIN " + kPlainOk + "\r\n" + kMail + "BURL " + kUrl +
+                            "\r\nBDAT 2 LAST\r\nxx");
+    const V got = codes(out);
+    ASSERT_GE(got.size(), 2u);
+    EXPECT_EQ(got[got.size() - 2], c.reply) << c.result;
+    EXPECT_EQ(got.back(), "503 5.5.1") << c.result;
+    EXPECT_TRUE(h.enqueued.empty());
+    EXPECT_EQ(h.burl[c.result], 1);
+  }
+  // Not an IMAP URL, a bad argument, no MAIL, no recipients.
+  Harness h = submission_harness();
+  std::string out = h.run("EHLO a\r\nAUTH PLAIN " + kPlainOk + "\r\nBURL " + kUrl + "\r\n" + kMail +
+                          "BURL " + kUrl + " NOW\r\nBURL https://example.com/x LAST\r\n");
+  EXPECT_EQ(codes(out), (V{"220", "250", "235 2.7.0", "503 5.5.1", "250 2.1.0", "250 2.1.5", "501 5.5.4", "554 5.7.0"}));
+  EXPECT_TRUE(h.fetched.empty());
+  // Size: the fetched bytes count against smtp.max_message_size.
+  Harness s = submission_harness();
+  s.config.max_message_size = 10;
+  s.urls[kUrl] = {UrlFetched::Status::kOk, "0123456", ""};
+  out = s.run("EHLO a\r\nAUTH PLAIN " + kPlainOk + "\r\n" + kMail + "BDAT 5\r\n01234BURL " + kUrl + " LAST\r\n");
+  EXPECT_EQ(codes(out).back(), "552 5.3.4");
+  ASSERT_EQ(s.fetched.size(), 1u);
+  EXPECT_EQ(s.fetched[0].max_size, 5u);
+}
+
+TEST(Session, BurlLogsTheUrlWithoutItsToken) {
+  EXPECT_EQ(redact_url(kUrl), kUrl.substr(0, kUrl.rfind(':')) + ":<token>");
+  EXPECT_EQ(redact_url("imap://a@h/INBOX/;UID=1;URLAUTH=anonymous"), "imap://a@h/INBOX/;UID=1;URLAUTH=anonymous");
+  EXPECT_EQ(redact_url("imap://a@h/\r\nX"), "imap://a@h/\\x0d\\x0aX");
+}
+
 TEST(Session, SubmissionRequiresTlsThenAuthBeforeMail) {
   Harness h = submission_harness(/*tls=*/false);
   std::string out = h.run("EHLO a\r\nAUTH PLAIN " + kPlainOk + "\r\nMAIL FROM:<alice@example.com>\r\n");

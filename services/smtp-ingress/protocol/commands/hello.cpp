@@ -33,6 +33,8 @@ void Session::cmd_ehlo(std::string_view args, bool extended) {
   if (starttls_offered()) lines.push_back("STARTTLS");
   if (auth_offered() && !authenticated()) lines.push_back("AUTH SCRAM-SHA-256 PLAIN LOGIN");
   lines.push_back("CHUNKING");
+  // RFC 4468: BURL with IMAP URLAUTH URLs of this server, once authenticated.
+  if (burl_offered()) lines.push_back("BURL imap");
   lines.push_back("DSN");
   raw_reply(250, format_multiline(250, "", lines));
 }

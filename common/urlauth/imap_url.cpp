@@ -1,8 +1,8 @@
-#include "services/imap-access/protocol/imap_url.h"
+#include "common/urlauth/imap_url.h"
 
 #include <cctype>
 
-namespace postline::imap {
+namespace postline::urlauth {
 
 namespace {
 
@@ -143,4 +143,4 @@ std::optional<ImapUrl> parse_imap_url(std::string_view text, std::string_view us
   return url;
 }
 
-}  // namespace postline::imap
+}  // namespace postline::urlauth
