@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
     settings.login_timeout = cfg.duration("imap", "login_timeout");
     settings.max_bad_commands = static_cast<int>(cfg.integer("imap", "max_bad_commands"));
     settings.allow_plaintext_auth = cfg.boolean("imap", "allow_plaintext_auth");
+    settings.allow_plaintext_auth_from_loopback = cfg.boolean("imap", "allow_plaintext_auth_from_loopback");
     settings.max_unauthenticated_command = cfg.size("imap", "max_unauthenticated_command");
     settings.tls_available = tls != nullptr;
     // imap.max_line_length >= 1024 and imap.idle_timeout >= 30m (RFC 9051 5.4)

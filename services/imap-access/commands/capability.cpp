@@ -4,6 +4,7 @@ namespace postline::imap {
 
 bool may_authenticate(const SessionState& s, const Settings& settings) {
   if (s.tls || settings.allow_plaintext_auth) return true;
+  if (!settings.allow_plaintext_auth_from_loopback) return false;
   const std::string& ip = s.remote_ip;
   return ip.rfind("127.", 0) == 0 || ip == "::1" || ip.rfind("::ffff:127.", 0) == 0;
 }

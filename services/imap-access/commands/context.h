@@ -36,8 +36,10 @@ struct Settings {
   std::shared_ptr<net::ByteBudget> literal_budget;
   uint64_t max_unauthenticated_command = 8192;  // imap.max_unauthenticated_command
   int max_bad_commands = 20;
-  // Without TLS, LOGIN/AUTHENTICATE only from loopback unless this is set.
+  // Without TLS, LOGIN/AUTHENTICATE only from loopback (unless that is off
+  // too) unless allow_plaintext_auth is set.
   bool allow_plaintext_auth = false;
+  bool allow_plaintext_auth_from_loopback = true;
   std::chrono::seconds idle_timeout{1800};
   std::chrono::seconds login_timeout{30};
   bool tls_available = false;

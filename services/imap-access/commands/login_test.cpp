@@ -116,6 +116,12 @@ TEST(Login, PlaintextOffByDefaultExceptFromLoopback) {
   SessionHarness near{Settings{}};
   near.session().remote_ip = "128.0.0.1";
   EXPECT_NE(near.run("c0 CAPABILITY").find("LOGINDISABLED"), std::string::npos);
+  // A TCP proxy on this host forwarding outside connections: loopback is not local then.
+  Settings proxied;
+  proxied.allow_plaintext_auth_from_loopback = false;
+  SessionHarness p{proxied};
+  p.session().remote_ip = "127.0.0.1";
+  EXPECT_NE(p.run("d0 CAPABILITY").find("LOGINDISABLED"), std::string::npos);
 }
 
 // imap.max_connections_per_user: the slot is taken at login and given back
