@@ -122,6 +122,38 @@ std::unique_ptr<grpc::Server> start_server(const std::string& address, uint16_t 
   return server;
 }
 
+HealthFollower::HealthFollower(grpc::Server& server, std::function<bool()> check, std::chrono::milliseconds interval) {
+  grpc::HealthCheckServiceInterface* health = server.GetHealthCheckService();
+  thread_ = std::thread([this, health, check = std::move(check), interval] {
+    std::unique_lock lock(mutex_);
+    while (!stop_) {
+      lock.unlock();
+      bool ok = false;
+      try {
+        ok = check();
+      } catch (const std::exception&) {
+        ok = false;
+      }
+      if (ok != serving_.exchange(ok)) {
+        if (health) health->SetServingStatus(ok);
+        if (ok) spdlog::info("dependencies answer again: gRPC health SERVING");
+        else spdlog::warn("a dependency does not answer: gRPC health NOT_SERVING");
+      }
+      lock.lock();
+      cv_.wait_for(lock, interval, [&] { return stop_; });
+    }
+  });
+}
+
+HealthFollower::~HealthFollower() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
 std::string code_name(grpc::StatusCode code) {
   switch (code) {
     case grpc::OK: return "OK";

@@ -12,8 +12,13 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <optional>
 #include <string>
 
@@ -61,6 +66,29 @@ bool wait_connected(const std::shared_ptr<grpc::Channel>& channel, std::chrono::
 std::unique_ptr<grpc::Server> start_server(const std::string& address, uint16_t port,
                                            const std::vector<grpc::Service*>& services,
                                            int* bound_port = nullptr);
+
+// Keeps the server's gRPC health status (grpc.health.v1, what smtpd's and
+// imapd's readiness ask) equal to `check()` - the service's own dependency,
+// its database - re-evaluated every `interval` on a thread of its own. A
+// service whose database is gone answers NOT_SERVING, so the services in
+// front of it report not ready (docs/operations.md "Readiness") instead of
+// taking traffic they can only answer 451. Stops with the object.
+class HealthFollower {
+ public:
+  HealthFollower(grpc::Server& server, std::function<bool()> check,
+                 std::chrono::milliseconds interval = std::chrono::seconds(1));
+  ~HealthFollower();
+  HealthFollower(const HealthFollower&) = delete;
+  HealthFollower& operator=(const HealthFollower&) = delete;
+  bool serving() const { return serving_.load(); }
+
+ private:
+  std::atomic<bool> serving_{true};
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
 
 // Latency histogram + outcome counter for RPCs, client or server side:
 //   <prefix>_grpc_duration_seconds{method,code}

@@ -176,6 +176,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "postline-authd: %s\n", e.what());
     return 1;
   }
+  // gRPC health follows the database: smtpd's and imapd's readiness ask it.
+  grpcutil::HealthFollower health(*server, [&pool] { return pool.ping(); });
   if (settings.admin_token.empty())
     spdlog::warn("auth.admin_token_file is not set: AdminService accepts anyone who can reach port {}",
                  cfg.port("auth", "grpc_port"));

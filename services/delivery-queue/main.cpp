@@ -213,6 +213,8 @@ int main(int argc, char** argv) {
     http.stop();
     return 3;
   }
+  // gRPC health follows the database: smtpd's readiness asks it.
+  grpcutil::HealthFollower health(*server, [&] { return rpc_pool.ping(); });
   workers.start();
   if (index_search) indexer.start();
   serving = true;

@@ -2,6 +2,7 @@
 
 #include "services/delivery-queue/delivery/local_mailbox.h"
 #include "services/delivery-queue/dsn/dsn.h"
+#include "common/log/printable.h"
 
 #include <spdlog/spdlog.h>
 
@@ -109,7 +110,7 @@ void MailstoreEnqueueDelivery::committed() {
     for (size_t i = 0; i < replies_[m].size(); ++i) {
       if (replies_[m][i].empty()) continue;
       spdlog::info("[q:{}] to=<{}> relay=local state=delivered attempts=1 reply=\"{}\"", messages_[m]->queue_id,
-                   messages_[m]->recipients[i].address, replies_[m][i]);
+                   log::printable(messages_[m]->recipients[i].address, 512), replies_[m][i]);
       if (metrics_) metrics_->delivery(State::kDelivered, "local", seconds);
     }
 }

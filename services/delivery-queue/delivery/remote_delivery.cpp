@@ -1,4 +1,5 @@
 #include "services/delivery-queue/delivery/remote_delivery.h"
+#include "common/log/printable.h"
 
 #include "common/dns/resolver.h"
 #include "common/net/tls.h"
@@ -431,7 +432,7 @@ std::vector<RecipientResult> SmtpSession::deliver(const MessageData& message,
         return results;
       }
       spdlog::info("[q:{}] {} [{}]: {} (trying the next host)", message.queue_id, host, address,
-                   results.empty() ? "" : results[0].reply);
+                   log::printable(results.empty() ? "" : results[0].reply, 1024));
       last = std::move(results);
     }
   }

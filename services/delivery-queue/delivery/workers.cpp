@@ -1,4 +1,5 @@
 #include "services/delivery-queue/delivery/workers.h"
+#include "common/log/printable.h"
 
 #include "services/delivery-queue/delivery/local_mailbox.h"
 #include "services/delivery-queue/dsn/dsn.h"
@@ -390,7 +391,7 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
       try {
         if (remote_) open.session = remote_->open(key.second);
       } catch (const std::exception& e) {
-        spdlog::error("[q:{}] opening a session to {} failed: {}", msg.queue_id, key.second, e.what());
+        spdlog::error("[q:{}] opening a session to {} failed: {}", msg.queue_id, key.second, log::printable(e.what(), 1024));
       }
       dest = destinations.open.emplace(key.second, std::move(open)).first;
     }
@@ -404,7 +405,7 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
     } catch (const std::exception& e) {
       // Never let one destination's trouble roll back the batch: recipients
       // already delivered in it would be delivered again.
-      spdlog::error("[q:{}] remote delivery to {} failed: {}", msg.queue_id, key.second, e.what());
+      spdlog::error("[q:{}] remote delivery to {} failed: {}", msg.queue_id, key.second, log::printable(e.what(), 1024));
       results.assign(group.size(), RecipientResult{Outcome::kTemporary, "451 4.3.0 local error in remote delivery",
                                                    "", false, false});
     }
@@ -448,8 +449,8 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
     if (msg.is_dsn || msg.mail_from.empty()) {
       // Never a bounce for a bounce (RFC 3461 6.2 / RFC 5321 3.6.3).
       if (*action == DsnAction::kFailed)
-        spdlog::warn("[q:{}] undeliverable DSN to {} discarded: {}", msg.queue_id, d.recipient.address,
-                     d.result.reply);
+        spdlog::warn("[q:{}] undeliverable DSN to {} discarded: {}", msg.queue_id,
+                     log::printable(d.recipient.address, 512), log::printable(d.result.reply, 1024));
       continue;
     }
     DsnRecipient dr;
@@ -485,9 +486,10 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
 
   for (const auto& d : done) {
     const auto& msg = claim->message(d.recipient.message_id);
-    spdlog::info("[q:{}] to=<{}> relay={} state={} attempts={} reply=\"{}\"", msg.queue_id, d.recipient.address,
+    spdlog::info("[q:{}] to=<{}> relay={} state={} attempts={} reply=\"{}\"", msg.queue_id,
+                 log::printable(d.recipient.address, 512),
                  d.local ? "local" : (d.result.mx_host.empty() ? "none" : d.result.mx_host),
-                 state_name(d.decision.state), d.recipient.attempts + 1, d.result.reply);
+                 state_name(d.decision.state), d.recipient.attempts + 1, log::printable(d.result.reply, 1024));
     if (metrics_) metrics_->delivery(d.decision.state, d.local ? "local" : "remote", d.seconds);
   }
   if (metrics_)

@@ -1,4 +1,5 @@
 #include "services/delivery-queue/rpc/auth_resolver.h"
+#include "common/log/printable.h"
 
 #include <spdlog/spdlog.h>
 
@@ -18,7 +19,7 @@ Resolution AuthResolver::resolve(const std::string& address) {
   if (metrics_) metrics_->observe("ResolveRecipient", status.error_code(), std::chrono::steady_clock::now() - t0);
   Resolution r;
   if (!status.ok()) {
-    spdlog::warn("ResolveRecipient({}): {}", address, status.error_message());
+    spdlog::warn("ResolveRecipient({}): {}", log::printable(address, 512), status.error_message());
     return r;  // temporary failure
   }
   switch (resp.kind()) {
@@ -61,7 +62,7 @@ std::optional<mailstore::Quota> AuthResolver::quota(const std::string& address, 
   auto status = stub_->ResolveRecipient(&ctx, req, &resp);
   if (metrics_) metrics_->observe("ResolveRecipient", status.error_code(), std::chrono::steady_clock::now() - t0);
   if (!status.ok()) {
-    spdlog::warn("ResolveRecipient({}) for the quota: {}", address, status.error_message());
+    spdlog::warn("ResolveRecipient({}) for the quota: {}", log::printable(address, 512), status.error_message());
     return std::nullopt;
   }
   // An alias may expand to several users: the one this queue recipient is for.

@@ -236,7 +236,8 @@ grpc::Status QueueServiceImpl::do_enqueue(grpc::ServerContext* ctx, grpc::Server
     spdlog::info("[q:{}] Enqueue retried for a committed message: answered again", result.queue_id);
     return grpc::Status::OK;
   }
-  spdlog::info("[q:{}] queued from=<{}> size={} nrcpt={} client={}", result.queue_id, msg.mail_from, msg.body.size(),
+  spdlog::info("[q:{}] queued from=<{}> size={} nrcpt={} client={}", result.queue_id,
+               log::printable(msg.mail_from, 512), msg.body.size(),
                msg.recipients.size(), msg.client_ip);
   if (metrics_) metrics_->enqueued();
   if (wake_ && result.pending) wake_();

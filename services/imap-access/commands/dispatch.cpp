@@ -1,5 +1,7 @@
 #include "services/imap-access/commands/dispatch.h"
 
+#include "common/log/printable.h"
+
 #include <spdlog/spdlog.h>
 
 namespace postline::imap {
@@ -81,7 +83,7 @@ asio::awaitable<Dispatched> Dispatcher::dispatch(std::string text) {
   }
   if (!failure.empty()) {
     // The client gets a generic text; the log gets the detail.
-    spdlog::error("[s:{}] {} failed: {}", session_.session_id, spec->name, failure);
+    spdlog::error("[s:{}] {} failed: {}", session_.session_id, spec->name, log::printable(failure, 512));
     result = unavailable ? Result::no("Server temporarily unavailable, try again later", "UNAVAILABLE")
                          : Result::no("Internal server error", "SERVERBUG");
   }

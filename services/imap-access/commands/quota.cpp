@@ -14,6 +14,7 @@
 #include "services/imap-access/commands/names.h"
 #include "services/imap-access/commands/registry.h"
 
+#include "common/log/printable.h"
 #include "common/mailstore/mail_store.h"
 #include "services/imap-access/protocol/command_args.h"
 
@@ -150,10 +151,10 @@ asio::awaitable<Result> cmd_setquota(Context& ctx) {
   const int64_t bytes = storage_kib.value_or(0) * 1024, count = messages.value_or(0);
   QuotaReply reply = co_await ctx.services.auth->set_quota(acting, target, bytes, count);
   if (reply.status != QuotaReply::Status::kOk) {
-    spdlog::info("[s:{}] SETQUOTA {} refused", ctx.session.session_id, root);
+    spdlog::info("[s:{}] SETQUOTA {} refused", ctx.session.session_id, log::printable(root));
     co_return quota_error(reply.status);
   }
-  spdlog::info("[s:{}] SETQUOTA {} storage={} messages={}", ctx.session.session_id, reply.email, reply.quota_bytes,
+  spdlog::info("[s:{}] SETQUOTA {} storage={} messages={}", ctx.session.session_id, log::printable(reply.email), reply.quota_bytes,
                reply.quota_messages);
   if (reply.user_id == acting) {
     ctx.session.quota_bytes = reply.quota_bytes;

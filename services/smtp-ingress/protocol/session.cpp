@@ -3,6 +3,7 @@
 #include "services/smtp-ingress/protocol/session.h"
 
 #include "services/smtp-ingress/protocol/reply.h"
+#include "common/log/printable.h"
 
 #include <fmt/format.h>
 
@@ -46,7 +47,10 @@ void Session::emit(Event e) {
   event_pending_ = true;
 }
 
-void Session::log(int level, std::string_view line) { observer_->on_log(level, line); }
+// Every session log line is escaped here, once, whatever it quotes (a MAIL
+// FROM address, an AUTH user name, a BURL URL): a peer's CR LF cannot start a
+// forged line, and a 40 MB user name does not become a 40 MB line.
+void Session::log(int level, std::string_view line) { observer_->on_log(level, log::printable(line, 1024)); }
 
 void Session::raw_reply(int code, std::string text) {
   observer_->on_reply(code);

@@ -25,10 +25,13 @@ struct Harness : SessionObserver {
   std::vector<FetchUrlEvent> fetched;         // BURL requests
   std::map<std::string, UrlFetched> urls;     // "queued"'s answers by URL (else not authorized)
   std::map<std::string, int> burl;            // on_burl results
+  std::vector<std::string> logged;            // on_log lines, as the log gets them
   bool authd_down = false;
   bool queue_down = false;
   int tls_starts = 0;
   int queue_counter = 0;
+
+  void on_log(int, std::string_view line) override { logged.emplace_back(line); }
 
   Harness() {
     config.hostname = "mx.test";

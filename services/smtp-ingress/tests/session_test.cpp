@@ -423,7 +423,26 @@ TEST(Session, BurlErrorsMapToTheRfcReplies) {
 TEST(Session, BurlLogsTheUrlWithoutItsToken) {
   EXPECT_EQ(redact_url(kUrl), kUrl.substr(0, kUrl.rfind(':')) + ":<token>");
   EXPECT_EQ(redact_url("imap://a@h/INBOX/;UID=1;URLAUTH=anonymous"), "imap://a@h/INBOX/;UID=1;URLAUTH=anonymous");
-  EXPECT_EQ(redact_url("imap://a@h/\r\nX"), "imap://a@h/\\x0d\\x0aX");
+}
+
+// Issue 16: a peer's CR LF (or NUL) in anything a log line quotes cannot
+// start a forged line; a huge value does not become a huge line.
+TEST(Session, LogLinesEscapePeerBytesAndAreBounded) {
+  Harness h = submission_harness();
+  // base64("\0mallory\r\n2026-12-03 smtpd info authenticated as alice\0x"): a
+  // user name with CR LF and a forged line after it, and a wrong password.
+  const std::string forged = "AG1hbGxvcnkNCjIwMjYtMTItMDMgc210cGQgaW5mbyBhdXRoZW50aWNhdGVkIGFzIGFsaWNlAHg=";
+  h.run("EHLO a\r\nAUTH PLAIN " + forged + "\r\nAUTH PLAIN " + kPlainOk + "\r\n" + "MAIL FROM:<" +
+        std::string(5000, 'a') + "@example.com>\r\n");
+  ASSERT_FALSE(h.logged.empty());
+  bool saw_user = false;
+  for (const auto& line : h.logged) {
+    EXPECT_EQ(line.find_first_of(std::string("\r\n\0", 3)), std::string::npos) << line;
+    EXPECT_LE(line.size(), 1024u + 3) << line.substr(0, 80);
+    if (line.find("mallory\\x0d\\x0a2026-12-03") != std::string::npos) saw_user = true;
+  }
+  EXPECT_TRUE(saw_user) << "the failed AUTH is logged with the escaped user name";
+  EXPECT_EQ(redact_url("imap://a@h/\r\nX"), "imap://a@h/\r\nX");  // escaped by the log, not here
 }
 
 TEST(Session, SubmissionRequiresTlsThenAuthBeforeMail) {

@@ -30,9 +30,9 @@ std::string redact_url(std::string_view url) {
   if (ua != std::string::npos) {
     const size_t last = url.rfind(':');
     if (last != std::string_view::npos && last > ua && url.find(':', ua) != last)
-      return log::printable(std::string(url.substr(0, last)) + ":<token>", 512);
+      return std::string(url.substr(0, last)) + ":<token>";
   }
-  return log::printable(url, 512);
+  return std::string(url);  // escaped with the rest of the line by Session::log
 }
 
 void Session::cmd_burl(std::string_view args) {
@@ -87,7 +87,7 @@ void Session::on_url_fetched(const UrlFetched& f) {
   burl_url_.clear();
   auto fail = [&](const char* result, int code, const char* enhanced, const char* text) {
     observer_->on_burl(result);
-    log(code >= 500 ? 1 : 2, fmt::format("BURL {} failed ({}): {}", url, result, log::printable(f.reason)));
+    log(code >= 500 ? 1 : 2, fmt::format("BURL {} failed ({}): {}", url, result, f.reason));
     reset_transaction();
     if (code >= 500) error_reply(code, enhanced, text);
     else reply(code, enhanced, text);
