@@ -276,3 +276,62 @@ def test_comments_in_addresses_are_neither_names_nor_in_the_way_of_search(wire):
     assert wire.ok("SEARCH FROM user@example.test").untagged == [b"* SEARCH 1"]
     assert wire.ok("SEARCH TO pete@silly.test").untagged == [b"* SEARCH 1"]
     assert wire.ok('SEARCH CC "john doe"').untagged == [b"* SEARCH 1"]
+
+
+def test_fetch_modseq_turns_condstore_on_and_store_answers_once(wire):
+    """Issue 15 item 4: a FETCH of MODSEQ in the selected state enables CONDSTORE
+    (RFC 7162 3.1: OK [HIGHESTMODSEQ] before the tagged OK), and from then on
+    a STORE answers with one FETCH per message, carrying its MODSEQ."""
+    box = fresh_mailbox(wire, "fid-condstore")
+    for i in range(2):
+        wire.ok(f"APPEND {box}", literal=b"Subject: m%d\r\n\r\nbody\r\n" % i)
+    wire.ok(f"SELECT {box}")
+    r = wire.ok("STORE 1 +FLAGS (\\Seen)")
+    assert r.lines(b"* 1 FETCH") and b"MODSEQ" not in r.lines(b"* 1 FETCH")[0], r.untagged  # not on yet
+    r = wire.ok("FETCH 1 (MODSEQ)")
+    assert r.lines(b"* OK [HIGHESTMODSEQ "), r.untagged
+    assert re.match(rb"\* 1 FETCH \(MODSEQ \(\d+\)\)", r.lines(b"* 1 FETCH")[0]), r.untagged
+    r = wire.ok("STORE 2 +FLAGS (\\Flagged)")
+    fetches = r.lines(b"* 2 FETCH")
+    assert len(fetches) == 1, r.untagged
+    assert b"MODSEQ (" in fetches[0] and b"\\Flagged" in fetches[0], fetches
+
+
+def test_list_extended_recursivematch_alone_is_bad_and_childinfo_names_subscribed(wire):
+    """Issue 15 item 5 (RFC 5258 3): RECURSIVEMATCH without another selection
+    option is BAD; a subscribed child shows as CHILDINFO ("SUBSCRIBED") on its
+    unsubscribed parent."""
+    r = wire.run('LIST (RECURSIVEMATCH) "" ""')
+    assert r.bad, r.status
+    r = wire.run('LIST (RECURSIVEMATCH) "" "*"')
+    assert r.bad, r.status
+    wire.run("DELETE fid-ci/kid")
+    wire.run("DELETE fid-ci")
+    wire.ok("CREATE fid-ci/kid")
+    wire.ok("SUBSCRIBE fid-ci/kid")
+    wire.run("UNSUBSCRIBE fid-ci")
+    r = wire.ok('LIST (SUBSCRIBED RECURSIVEMATCH) "" "fid-ci"')
+    assert len(r.untagged) == 1, r.untagged
+    assert r.untagged[0].startswith(b"* LIST (") and b'fid-ci ("CHILDINFO" ("SUBSCRIBED"))' in r.untagged[0], r.untagged
+    assert b"\\Subscribed" not in r.untagged[0], r.untagged
+
+
+def test_store_of_a_new_keyword_announces_it_before_the_fetch_that_shows_it(wire):
+    """Issue 15 item 7: a keyword new to the mailbox comes with * FLAGS and
+    * OK [PERMANENTFLAGS], before the FETCH that carries it."""
+    box = fresh_mailbox(wire, "fid-keyword")
+    wire.ok(f"APPEND {box}", literal=b"Subject: k\r\n\r\nbody\r\n")
+    r = wire.ok(f"SELECT {box}")
+    assert b"Project$Fresh" not in b" ".join(r.untagged)
+    r = wire.ok("STORE 1 +FLAGS (Project$Fresh)")
+    kinds = [u.split(b" ")[1] if not u.startswith(b"* OK") else b"OK" for u in r.untagged]
+    flags = [i for i, u in enumerate(r.untagged) if u.startswith(b"* FLAGS (")]
+    perm = [i for i, u in enumerate(r.untagged) if u.startswith(b"* OK [PERMANENTFLAGS (")]
+    fetch = [i for i, u in enumerate(r.untagged) if u.startswith(b"* 1 FETCH")]
+    assert flags and perm and fetch, (kinds, r.untagged)
+    assert b"Project$Fresh" in r.untagged[flags[0]] and b"Project$Fresh" in r.untagged[perm[0]], r.untagged
+    assert flags[0] < fetch[0] and perm[0] < fetch[0], r.untagged
+    # Known now: the next STORE of it announces nothing again.
+    wire.ok("STORE 1 -FLAGS (Project$Fresh)")
+    r = wire.ok("STORE 1 +FLAGS (Project$Fresh)")
+    assert not [u for u in r.untagged if u.startswith(b"* FLAGS")], r.untagged
