@@ -45,6 +45,7 @@ const std::vector<KeyLimits>& key_limits() {
       {"queue", "max_per_domain", {}, 1, {}},
       {"queue", "max_messages_per_connection", {}, 1, {}},
       {"queue", "connection_idle_timeout", {}, 1, {}},
+      {"auth", "password_min_length", {}, 0, 1024},
       {"imap", "max_line_length", {}, 1024, {}},
       {"imap", "max_literal_size", {}, 1, {}},
       {"imap", "idle_timeout", {}, 30 * 60, {}},      // RFC 9051 5.4: at least 30 minutes
@@ -89,6 +90,8 @@ const std::vector<KeySpec>& schema() {
       {"auth", "hash_threads", T::kInt, "2", "threads hashing passwords (argon2id is deliberately slow)"},
       {"auth", "hash_ops_limit", T::kInt, "2", "argon2id passes (libsodium opslimit)"},
       {"auth", "hash_mem_limit", T::kSize, "64MiB", "argon2id memory per hash"},
+      {"auth", "password_min_length", T::kInt, "10", "shortest new password, in characters (0 = any); set by `user add`, `user passwd` and later the web pages, not checked at login"},
+      {"auth", "password_dictionary", T::kString, "/var/cache/cracklib/cracklib_dict", "cracklib dictionary new passwords are checked against (Debian cracklib-runtime; \"\" = no check); authd refuses to start when it is missing"},
       {"auth", "scram_iterations", T::kInt, "4096", "PBKDF2 iterations for SCRAM-SHA-256 keys derived at password set (RFC 7677 minimum 4096)"},
       {"auth", "local_part_case_sensitive", T::kBool, "false", "compare local parts case-sensitively (domains never are)"},
       {"auth", "recipient_delimiter", T::kString, "+", "characters that start a sub-address (anna+tag@); empty turns plus-addressing off"},

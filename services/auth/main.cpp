@@ -95,6 +95,12 @@ int main(int argc, char** argv) {
     settings.address_policy.local_part_case_sensitive = cfg.boolean("auth", "local_part_case_sensitive");
     settings.address_policy.recipient_delimiter = cfg.str("auth", "recipient_delimiter");
     settings.allow_plaintext_mechanisms = cfg.boolean("auth", "allow_plaintext_mechanisms");
+    settings.password_policy.min_length = static_cast<size_t>(cfg.integer("auth", "password_min_length"));
+    settings.password_policy.dictionary = cfg.str("auth", "password_dictionary");
+    if (!settings.password_policy.dictionary.empty() && !auth::dictionary_available(settings.password_policy.dictionary))
+      throw config::ConfigError("auth.password_dictionary: no cracklib dictionary at " +
+                                settings.password_policy.dictionary +
+                                " (install cracklib-runtime, or set \"\" to check new passwords without it)");
     settings.hash_queue_limit = static_cast<size_t>(hash_threads) * 32;
     const auto token_file = cfg.str("auth", "admin_token_file");
     if (!token_file.empty()) settings.admin_token = read_token(token_file);

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "corpus" / "mime"
 DOCS = ROOT / "docs" / "imap.md"
 USER = "differential@example.test"
-PASSWORD = "differential password 1"
+PASSWORD = "di-fferential password 1"
 BOX = "differential"
 
 FLAG_SETS = ["()", "(\\Seen)", "(\\Seen \\Flagged)", "($Label1)", "(\\Answered \\Draft)"]

@@ -23,7 +23,7 @@ def guarded(fresh_platform_factory):
 
 
 def test_cli_with_the_token_works(guarded):
-    guarded.add_user("boss@token.example", "pw-boss-1")
+    guarded.add_user("boss@token.example", "Quartz-Falcon-7713")
     assert "boss@token.example" in guarded.cli("user", "list").stdout
 
 
@@ -46,7 +46,7 @@ def test_mail_logins_need_no_admin_token(guarded):
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    guarded.add_user("worker@token.example", "pw-worker-2")
+    guarded.add_user("worker@token.example", "Quartz-Heron-7714")
     with smtplib.SMTP("127.0.0.1", guarded.ports["smtp_submission"], timeout=30) as smtp:
         smtp.starttls(context=ctx)
-        assert smtp.login("worker@token.example", "pw-worker-2")[0] == 235
+        assert smtp.login("worker@token.example", "Quartz-Heron-7714")[0] == 235

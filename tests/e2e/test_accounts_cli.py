@@ -32,10 +32,20 @@ def test_domains(platform):
 def test_users_and_removal_rules(platform):
     cli_ok(platform, "domain", "add", "users.example")
     cli_ok(platform, "user", "add", "Anna@Users.Example", "--password-stdin", "--name", "Anna", "--quota", "1GiB",
-           input="pw-anna\n")
+           input="Quartz-Lantern-4821\n")
     assert "already exists" in cli_fails(platform, "user", "add", "anna@users.example", "--password-stdin",
-                                         input="x\n")
-    assert "not hosted" in cli_fails(platform, "user", "add", "x@nowhere.example", "--password-stdin", input="x\n")
+                                         input="Quartz-Lantern-4821\n")
+    assert "not hosted" in cli_fails(platform, "user", "add", "x@nowhere.example", "--password-stdin",
+                                     input="Quartz-Lantern-4821\n")
+    # The password policy (auth.password_min_length, cracklib): a clear reason, nothing created.
+    assert "shorter than 10 characters" in cli_fails(platform, "user", "add", "weak@users.example",
+                                                     "--password-stdin", input="x\n")
+    assert "too easy to guess" in cli_fails(platform, "user", "add", "weak@users.example", "--password-stdin",
+                                            input="password123\n")
+    assert "contains the user name" in cli_fails(platform, "user", "add", "weak@users.example",
+                                                 "--password-stdin", input="my-weak-password-9\n")
+    assert "too easy to guess" in cli_fails(platform, "user", "passwd", "anna@users.example", "--password-stdin",
+                                            input="qwertyuiop\n")
     assert "--password-stdin" in cli_fails(platform, "user", "add", "y@users.example")  # no tty, no password
     users = json.loads(cli_ok(platform, "--json", "user", "list", "users.example"))
     assert [(u["email"], u["display_name"], u["quota_bytes"], u["disabled"]) for u in users] == [
@@ -51,14 +61,14 @@ def test_users_and_removal_rules(platform):
 
 
 def test_force_removes_a_domain_with_users(platform):
-    platform.add_user("gone@force.example", "pw")
+    platform.add_user("gone@force.example", "Quartz-Lantern-4821")
     cli_ok(platform, "domain", "remove", "force.example", "--force")
     emails = [u["email"] for u in json.loads(cli_ok(platform, "user", "list", "--json"))]
     assert "gone@force.example" not in emails
 
 
 def test_quota_disable_and_names(platform):
-    platform.add_user("q@quota.example", "pw")
+    platform.add_user("q@quota.example", "Quartz-Lantern-4821")
     assert "5GiB" in cli_ok(platform, "quota", "set", "q@quota.example", "5GiB")
     cli_ok(platform, "user", "disable", "q@quota.example")
     cli_ok(platform, "user", "set-name", "q@quota.example", "Quinn")
@@ -72,8 +82,8 @@ def test_quota_disable_and_names(platform):
 
 
 def test_aliases_and_catch_all(platform):
-    platform.add_user("a@alias.example", "pw")
-    platform.add_user("b@alias.example", "pw")
+    platform.add_user("a@alias.example", "Quartz-Lantern-4821")
+    platform.add_user("b@alias.example", "Quartz-Lantern-4821")
     out = cli_ok(platform, "alias", "add", "Team@alias.example", "a@alias.example", "b@alias.example",
                  "c@remote.example")
     assert "team@alias.example" in out
@@ -93,7 +103,7 @@ def test_aliases_and_catch_all(platform):
 
 
 def test_app_passwords(platform):
-    platform.add_user("app@apps.example", "pw")
+    platform.add_user("app@apps.example", "Quartz-Lantern-4821")
     password = cli_ok(platform, "app-password", "add", "app@apps.example", "phone").strip()
     assert len(password) == 24 and password.count("-") == 4
     assert "already has" in cli_fails(platform, "app-password", "add", "app@apps.example", "phone")
@@ -124,7 +134,7 @@ def test_errors_name_the_problem(platform):
 
 
 def test_gauges(platform):
-    platform.add_user("g1@gauge.example", "pw")
+    platform.add_user("g1@gauge.example", "Quartz-Lantern-4821")
     assert platform.metric_value("authd", "postline_authd_accounts") >= 1
     assert platform.metric_value("authd", "postline_authd_domains") >= 1
     assert platform.metric_value("authd", "postline_authd_build_info") == 1

@@ -11,7 +11,7 @@ from platform_support import wait_until
 
 DOMAIN = "deliver.example"
 ANNA, BOB = f"anna@{DOMAIN}", f"bob@{DOMAIN}"
-PASSWORDS = {ANNA: "Anna-Pass-1", BOB: "Bob-Pass-2"}
+PASSWORDS = {ANNA: "Quartz-Lantern-4821", BOB: "Quartz-Falcon-7713"}
 
 
 def rcpt_codes(platform, *recipients) -> list[int]:

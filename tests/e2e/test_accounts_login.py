@@ -253,17 +253,17 @@ def test_imap_authenticate_login(platform, accounts):
 
 # --- disabled accounts, audit, metrics -----------------------------------------
 def test_disabled_user_cannot_log_in_or_receive(platform):
-    platform.add_user("off@accounts.example", "pw-off-1")
-    assert smtp_login(platform, "off@accounts.example", "pw-off-1") == 235
+    platform.add_user("off@accounts.example", "Quartz-Otter-7715")
+    assert smtp_login(platform, "off@accounts.example", "Quartz-Otter-7715") == 235
     platform.cli("user", "disable", "off@accounts.example")
-    assert smtp_login(platform, "off@accounts.example", "pw-off-1") == 535
+    assert smtp_login(platform, "off@accounts.example", "Quartz-Otter-7715") == 535
     with smtplib.SMTP("127.0.0.1", platform.ports["smtp_mx"], timeout=30) as mx:
         mx.ehlo("remote.test")
         mx.mail("someone@remote.test")
         code, _ = mx.rcpt("off@accounts.example")
         assert code == 550
     platform.cli("user", "enable", "off@accounts.example")
-    assert smtp_login(platform, "off@accounts.example", "pw-off-1") == 235
+    assert smtp_login(platform, "off@accounts.example", "Quartz-Otter-7715") == 235
 
 
 def test_audit_log_and_metrics(platform, accounts):

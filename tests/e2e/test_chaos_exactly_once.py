@@ -27,7 +27,7 @@ import pytest
 from platform_support import ROOT, Platform, new_workdir, start_test_postgres, stop_test_postgres, wait_until
 
 USER = "chaos@example.test"
-PASSWORD = "chaos test password"
+PASSWORD = "ch-aos test password"
 N = 400
 SENDERS = 4
 

@@ -19,7 +19,7 @@ import zlib
 import pytest
 
 USER = "compress@example.test"
-PASSWORD = "compress password 1"
+PASSWORD = "co-mpress password 1"
 STREAM_THRESHOLD = 4 << 20  # commands/fetch.cpp kStreamBytes
 _LITERAL = re.compile(rb"(~?)\{(\d+)\+?\}\r\n$")
 

@@ -13,7 +13,7 @@ import pytest
 from imap_wire import Wire, fresh_mailbox
 
 USER = "context@example.test"
-PASSWORD = "context password 1"
+PASSWORD = "co-ntext password 1"
 DEADLINE = 15.0
 
 

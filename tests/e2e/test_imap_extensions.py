@@ -12,9 +12,9 @@ import pytest
 from imap_wire import Wire, fresh_mailbox, raw, nonsync
 
 USER = "extensions@example.test"
-PASSWORD = "extensions password 1"
+PASSWORD = "ex-tensions password 1"
 OTHER = "extensions-other@example.test"
-OTHER_PASSWORD = "extensions password 2"
+OTHER_PASSWORD = "ex-tensions password 2"
 
 
 def message(subject: str, body: str = "hello") -> bytes:

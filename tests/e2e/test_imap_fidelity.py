@@ -12,7 +12,7 @@ import pytest
 from imap_wire import Wire, fresh_mailbox
 
 USER = "fidelity@example.test"
-PASSWORD = "fidelity password 1"
+PASSWORD = "fi-delity password 1"
 
 # RFC 3516's own kind of data: octets a 7-bit or CRLF-normalising path would change.
 BINARY_BODY = b"\x00\x2d\xe4\x0a\x0d\x0a\x0a"

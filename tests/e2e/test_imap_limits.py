@@ -15,7 +15,7 @@ from platform_support import parse_metrics, wait_until
 USER = "limits@example.test"
 STRANGERS_USER = "strangers@example.test"
 BIG_USER = "big@example.test"
-PASSWORD = "limits test password"
+PASSWORD = "li-mits test password"
 OTHER = "other@example.test"
 
 

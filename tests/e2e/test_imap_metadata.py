@@ -11,9 +11,9 @@ import pytest
 from imap_wire import Wire, fresh_mailbox, raw, nonsync
 
 USER = "metadata@example.test"
-PASSWORD = "metadata password 1"
+PASSWORD = "me-tadata password 1"
 OTHER = "metadata-other@example.test"
-OTHER_PASSWORD = "metadata password 2"
+OTHER_PASSWORD = "me-tadata password 2"
 
 # The limits of docs/imap.md ("METADATA").
 MAX_VALUE = 64 * 1024

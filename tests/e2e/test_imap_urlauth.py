@@ -19,11 +19,11 @@ from platform_support import wait_until
 from smtp_support import tls_context
 
 USER = "urlauth@example.test"
-PASSWORD = "urlauth password 1"
+PASSWORD = "ur-lauth password 1"
 OTHER = "urlauth-other@example.test"
-OTHER_PASSWORD = "urlauth password 2"
+OTHER_PASSWORD = "ur-lauth password 2"
 RCPT = "urlauth-rcpt@example.test"
-RCPT_PASSWORD = "urlauth password 3"
+RCPT_PASSWORD = "ur-lauth password 3"
 
 DRAFT = (b"From: urlauth@example.test\r\n"
          b"To: urlauth-rcpt@example.test\r\n"

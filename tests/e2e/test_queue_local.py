@@ -19,7 +19,7 @@ import pytest
 from platform_support import free_port, wait_until
 
 USER = "bulk@example.test"
-PASSWORD = "bulk test password"
+PASSWORD = "bu-lk test password"
 N = 1000
 
 

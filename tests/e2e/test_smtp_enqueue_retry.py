@@ -22,7 +22,7 @@ import pytest
 from platform_support import free_port, wait_until
 
 USER = "retry@example.test"
-PASSWORD = "retry test password"
+PASSWORD = "re-try test password"
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 DATA, HEADERS = 0x0, 0x1
 END_STREAM = 0x1

@@ -41,9 +41,10 @@ AddressArg domain_arg(const std::string& field, const std::string& text) {
   return {parsed.value, grpc::Status::OK};
 }
 
-grpc::Status check_password(const std::string& password) {
+grpc::Status check_password(const PasswordPolicy& policy, const std::string& password, const std::string& email) {
   if (password.empty()) return grpc::Status(grpc::INVALID_ARGUMENT, "password must not be empty");
   if (password.size() > kMaxPassword) return grpc::Status(grpc::INVALID_ARGUMENT, "password longer than 4096 bytes");
+  if (auto why = password_problem(policy, password, email)) return grpc::Status(grpc::INVALID_ARGUMENT, *why);
   return grpc::Status::OK;
 }
 
@@ -172,7 +173,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::AddUser(grpc::CallbackServerContext*
   return run(c, "AddUser", ctx_.hash_pool, [this, req, resp](const std::string& peer) {
     auto e = address_arg(ctx_, "email", req->email());
     if (!e.status.ok()) return e.status;
-    if (auto s = check_password(req->password()); !s.ok()) return s;
+    if (auto s = check_password(ctx_.settings.password_policy, req->password(), e.value); !s.ok()) return s;
     if (req->quota_bytes() < 0) return grpc::Status(grpc::INVALID_ARGUMENT, "quota_bytes must not be negative");
     if (req->quota_messages() < 0) return grpc::Status(grpc::INVALID_ARGUMENT, "quota_messages must not be negative");
     NewUser u;
@@ -227,7 +228,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::SetPassword(grpc::CallbackServerCont
   return run(c, "SetPassword", ctx_.hash_pool, [this, req](const std::string& peer) {
     auto e = address_arg(ctx_, "email", req->email());
     if (!e.status.ok()) return e.status;
-    if (auto s = check_password(req->password()); !s.ok()) return s;
+    if (auto s = check_password(ctx_.settings.password_policy, req->password(), e.value); !s.ok()) return s;
     const auto start = std::chrono::steady_clock::now();
     const std::string hash = ctx_.hasher.hash(req->password());
     ctx_.metrics.hash_duration(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());

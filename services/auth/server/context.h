@@ -19,7 +19,9 @@
 
 #include "common/grpc/grpc.h"
 #include "services/auth/core/address.h"
+#include "services/auth/core/password_policy.h"
 #include "services/auth/core/password.h"
+#include "services/auth/core/password_policy.h"
 #include "services/auth/core/verify_cache.h"
 #include "services/auth/store/account_store.h"
 #include "services/auth/store/throttle_store.h"
@@ -57,6 +59,7 @@ class AuthMetrics {
 
 struct ServiceSettings {
   AddressPolicy address_policy;
+  PasswordPolicy password_policy;  // new passwords (AddUser, SetPassword); none by default in code
   int scram_iterations = 4096;
   bool allow_plaintext_mechanisms = false;
   std::string admin_token;  // empty: admin API open
