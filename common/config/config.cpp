@@ -140,6 +140,17 @@ std::chrono::seconds parse_duration(const std::string& raw_text, const std::stri
   return std::chrono::seconds(n * mult);
 }
 
+std::string read_secret_file(const std::string& key, const std::string& path, size_t min_length) {
+  std::ifstream in(path);
+  if (path.empty() || !in) throw ConfigError(key + ": cannot read '" + path + "'");
+  std::string value;
+  std::getline(in, value);
+  while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) value.pop_back();
+  if (value.size() < min_length)
+    throw ConfigError(key + ": '" + path + "' holds no value of at least " + std::to_string(min_length) + " characters");
+  return value;
+}
+
 uint64_t parse_size(const std::string& raw_text, const std::string& what) {
   const std::string text = trim(raw_text);
   size_t i = 0;

@@ -81,4 +81,11 @@ std::chrono::seconds parse_duration(const std::string& text, const std::string& 
 uint64_t parse_size(const std::string& text, const std::string& what);
 std::vector<std::string> split_list(const std::string& text);
 
+// A secret a key names a file of (auth.admin_token_file, queue.relayhost_password_file):
+// its first line without trailing CR, LF or spaces. Throws ConfigError naming
+// `key` when the file cannot be read or holds fewer than `min_length`
+// characters. The same function in every service and in `postline config
+// check`, so the check refuses exactly what a service would.
+std::string read_secret_file(const std::string& key, const std::string& path, size_t min_length = 1);
+
 }  // namespace postline::config

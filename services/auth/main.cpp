@@ -39,18 +39,6 @@ using namespace postline;
 
 namespace {
 
-std::string read_token(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw config::ConfigError("auth.admin_token_file: cannot read " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string token = ss.str();
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
-  if (token.size() < 16)
-    throw config::ConfigError("auth.admin_token_file: " + path + " holds no token of at least 16 characters");
-  return token;
-}
-
 auth::ThrottlePolicy throttle_policy(const config::Config& cfg) {
   auth::ThrottlePolicy p;
   auto positive = [&](const char* key) {
@@ -103,7 +91,7 @@ int main(int argc, char** argv) {
                                 " (install cracklib-runtime, or set \"\" to check new passwords without it)");
     settings.hash_queue_limit = static_cast<size_t>(hash_threads) * 32;
     const auto token_file = cfg.str("auth", "admin_token_file");
-    if (!token_file.empty()) settings.admin_token = read_token(token_file);
+    if (!token_file.empty()) settings.admin_token = config::read_secret_file("auth.admin_token_file", token_file, 16);
     policy = throttle_policy(cfg);
     const auto cache_size = cfg.integer("auth", "verify_cache_size");
     if (cache_size < 0) throw config::ConfigError("auth.verify_cache_size: must not be negative (0 turns the cache off)");

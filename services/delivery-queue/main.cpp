@@ -139,13 +139,12 @@ int main(int argc, char** argv) {
   // The admin RPCs take the same bearer token as authd's AdminService.
   std::string admin_token;
   if (auto path = cfg.str("auth", "admin_token_file"); !path.empty()) {
-    std::ifstream in(path);
-    if (!in) {
-      std::fprintf(stderr, "%s: auth.admin_token_file: cannot read %s\n", kName, path.c_str());
+    try {
+      admin_token = config::read_secret_file("auth.admin_token_file", path, 16);
+    } catch (const config::ConfigError& e) {
+      std::fprintf(stderr, "%s: %s\n", kName, e.what());
       return 2;
     }
-    std::getline(in, admin_token);
-    while (!admin_token.empty() && (admin_token.back() == '\r' || admin_token.back() == ' ')) admin_token.pop_back();
   }
   // Enqueue's connections (libpq), as many as the gRPC handlers may use at once.
   const size_t enqueue_pool_size = static_cast<size_t>(std::max<int64_t>(1, cfg.integer("db", "pool_size")));

@@ -47,3 +47,49 @@ def test_unmigrated_database_is_refused(unstarted, service):
     result = run(unstarted, service)
     assert result.returncode not in (0, 2), result
     assert "postline migrate" in result.stderr, result.stderr
+
+
+def cli(p: Platform, *args, extra_env=None):
+    return subprocess.run([str(p.bin / "postline"), *args], capture_output=True, text=True,
+                          env=p.process_env(extra_env), timeout=60, stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.parametrize("env,key", [
+    ({"POSTLINE_TLS_CERT_FILE": "/nonexistent/cert.pem", "POSTLINE_TLS_KEY_FILE": "/nonexistent/key.pem"},
+     "tls.cert_file"),
+    ({"POSTLINE_QUEUE_DKIM_KEYS": "example.test:s1:/nonexistent/dkim.pem"}, "queue.dkim_keys"),
+    ({"POSTLINE_QUEUE_DKIM_KEYS": "example.test-without-selector"}, "queue.dkim_keys"),
+    ({"POSTLINE_AUTH_PASSWORD_DICTIONARY": "/nonexistent/dict"}, "auth.password_dictionary"),
+    ({"POSTLINE_GRPC_TLS_CERT_FILE": "/nonexistent/c.pem"}, "grpc.tls_"),
+])
+def test_config_check_loads_what_the_services_load(unstarted, tmp_path, env, key):
+    """Issue 16: `config check` refuses a file a service would refuse, naming its key."""
+    result = cli(unstarted, "config", "check", extra_env=env)
+    assert result.returncode == 2, result
+    assert key in result.stderr, result.stderr
+
+
+def test_config_check_refuses_a_short_admin_token_as_authd_does(unstarted, tmp_path):
+    token = tmp_path / "token"
+    token.write_text("short\n")
+    env = {"POSTLINE_AUTH_ADMIN_TOKEN_FILE": str(token)}
+    result = cli(unstarted, "config", "check", extra_env=env)
+    assert result.returncode == 2 and "auth.admin_token_file" in result.stderr, result
+    authd = run(unstarted, "authd", extra_env=env)
+    assert authd.returncode == 2 and "auth.admin_token_file" in authd.stderr, authd
+    token.write_text("a-token-of-thirty-two-characters\n")
+    result = cli(unstarted, "config", "check", extra_env=env)
+    assert result.returncode == 0 and "configuration ok" in result.stdout, result
+
+
+def test_config_check_accepts_a_real_certificate_and_key(unstarted):
+    env = {"POSTLINE_TLS_CERT_FILE": str(unstarted.cert), "POSTLINE_TLS_KEY_FILE": str(unstarted.key)}
+    result = cli(unstarted, "config", "check", extra_env=env)
+    assert result.returncode == 0, result
+    # The key of another certificate: TLS would refuse the pair, so does the check.
+    other_key = unstarted.workdir / "other.key"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out",
+                    str(other_key)], check=True, capture_output=True)
+    env["POSTLINE_TLS_KEY_FILE"] = str(other_key)
+    result = cli(unstarted, "config", "check", extra_env=env)
+    assert result.returncode == 2 and "tls." in result.stderr, result

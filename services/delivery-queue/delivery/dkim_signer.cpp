@@ -3,6 +3,7 @@
 #include "common/config/config.h"
 #include "common/mailauth/crypto.h"
 #include "common/mailauth/dkim.h"
+#include "common/mailauth/dkim_keys.h"
 
 #include <spdlog/spdlog.h>
 
@@ -19,18 +20,13 @@ std::string lower(std::string s) {
 }  // namespace
 
 DkimSigner::DkimSigner(const std::vector<std::string>& entries) {
-  for (const auto& e : entries) {
-    if (e.empty()) continue;
-    auto a = e.find(':');
-    auto b = a == std::string::npos ? a : e.find(':', a + 1);
-    if (b == std::string::npos)
-      throw config::ConfigError("queue.dkim_keys: expected domain:selector:keyfile, got '" + e + "'");
-    std::string domain = lower(e.substr(0, a)), selector = e.substr(a + 1, b - a - 1), path = e.substr(b + 1);
-    std::string error;
-    auto key = mailauth::PrivateKey::from_pem_file(path, &error);
-    if (!key) throw config::ConfigError("queue.dkim_keys: cannot load the key for " + domain + " from " + path + ": " + error);
-    keys_[domain] = Key{selector, std::make_shared<mailauth::PrivateKey>(std::move(*key))};
+  std::vector<mailauth::DkimKey> keys;
+  try {
+    keys = mailauth::load_dkim_keys(entries);
+  } catch (const std::runtime_error& e) {
+    throw config::ConfigError(std::string("queue.dkim_keys: ") + e.what());
   }
+  for (auto& k : keys) keys_[k.domain] = Key{k.selector, std::move(k.key)};
 }
 
 DkimSigner::~DkimSigner() = default;

@@ -249,13 +249,9 @@ RemoteConfig RemoteConfig::from(const config::Config& cfg) {
     c.relayhost = host;
     c.relay_username = cfg.str("queue", "relayhost_username");
     if (!c.relay_username.empty()) {
-      const auto path = cfg.str("queue", "relayhost_password_file");
-      std::ifstream in(path);
-      if (path.empty() || !in)
-        throw config::ConfigError("queue.relayhost_password_file: cannot read '" + path + "' (needed with relayhost_username)");
-      std::getline(in, c.relay_password);
-      while (!c.relay_password.empty() && (c.relay_password.back() == '\r' || c.relay_password.back() == ' '))
-        c.relay_password.pop_back();
+      // Needed with relayhost_username.
+      c.relay_password = config::read_secret_file("queue.relayhost_password_file",
+                                                  cfg.str("queue", "relayhost_password_file"));
     }
   }
   return c;
