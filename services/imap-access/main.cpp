@@ -12,6 +12,7 @@
 // This file only wires things together; the protocol is in protocol/, the
 // commands in commands/, the network loop in server/.
 #include "common/config/config.h"
+#include "common/service/memory.h"
 #include "common/service/service.h"
 #include "common/grpc/grpc.h"
 #include "common/log/log.h"
@@ -61,9 +62,18 @@ int main(int argc, char** argv) {
     if (!cert.empty() || !key.empty()) tls = std::make_shared<net::TlsContext>(cert, key);
     settings.max_line = static_cast<size_t>(cfg.integer("imap", "max_line_length"));
     settings.max_literal = cfg.size("imap", "max_literal_size");
-    const uint64_t inflight = cfg.size("imap", "max_inflight_literals");
-    if (inflight < settings.max_literal)
-      throw config::ConfigError("imap.max_inflight_literals: must be at least imap.max_literal_size");
+    uint64_t inflight = cfg.size("imap", "max_inflight_literals");
+    // 0: from the memory this process may use (common/service/memory.h).
+    // The budget counts each literal byte literal_cost_factor times (what an
+    // APPEND really holds while it runs), so one literal of the largest size
+    // must fit that many times.
+    const uint64_t one_literal = settings.max_literal * settings.literal_cost_factor;
+    if (inflight == 0) inflight = service::buffer_budget_for(service::memory_limit_bytes(), one_literal);
+    spdlog::info("imap.max_inflight_literals: {} MiB for literals and the copies their commands make", inflight >> 20);
+    if (inflight < one_literal)
+      throw config::ConfigError("imap.max_inflight_literals: must be at least " +
+                                std::to_string(settings.literal_cost_factor) +
+                                " times imap.max_literal_size (each literal is counted with the copies its command makes)");
     settings.literal_budget = std::make_shared<net::ByteBudget>(inflight);
     settings.idle_timeout = cfg.duration("imap", "idle_timeout");
     settings.login_timeout = cfg.duration("imap", "login_timeout");

@@ -15,6 +15,7 @@
 // This file only wires things together; the protocol is in protocol/, the
 // network loop in server/.
 #include "common/config/config.h"
+#include "common/service/memory.h"
 #include "common/service/service.h"
 #include "common/grpc/grpc.h"
 #include "common/db/migrations.h"
@@ -74,9 +75,18 @@ int main(int argc, char** argv) {
     auto& s = options.session;
     s.hostname = cfg.str("smtp", "hostname");
     s.max_message_size = cfg.size("smtp", "max_message_size");
-    const uint64_t inflight = cfg.size("smtp", "max_inflight_data");
-    if (inflight < s.max_message_size)
-      throw config::ConfigError("smtp.max_inflight_data: must be at least smtp.max_message_size");
+    // Measured: a 10 MiB message costs smtpd about 7.5 times its size until
+    // queued has it (tests/e2e/test_memory_under_attack.py).
+    s.data_cost_factor = 8;
+    const uint64_t one_message = s.max_message_size * s.data_cost_factor;
+    uint64_t inflight = cfg.size("smtp", "max_inflight_data");
+    // 0: from the memory this process may use (a container's limit), so the
+    // budget cannot exceed it (common/service/memory.h).
+    if (inflight == 0) inflight = service::buffer_budget_for(service::memory_limit_bytes(), one_message);
+    spdlog::info("smtp.max_inflight_data: {} MiB for messages and the copies smtpd makes of them", inflight >> 20);
+    if (inflight < one_message)
+      throw config::ConfigError("smtp.max_inflight_data: must be at least " + std::to_string(s.data_cost_factor) +
+                                " times smtp.max_message_size (each message is counted with the copies smtpd makes)");
     s.data_budget = std::make_shared<net::ByteBudget>(inflight);
     s.max_recipients = static_cast<size_t>(cfg.integer("smtp", "max_recipients"));
     s.max_line_length = static_cast<size_t>(cfg.integer("smtp", "max_line_length"));

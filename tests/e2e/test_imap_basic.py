@@ -304,9 +304,10 @@ def test_inflight_literal_budget_refuses_for_now_then_accepts(fresh_platform_fac
     """imap.max_inflight_literals caps literal bytes all connections buffer at
     once (charged as they arrive): while one APPEND holds most of it, another's
     synchronising literal is refused with NO [UNAVAILABLE] before any byte is
-    sent, and accepted once the first is done."""
+    sent, and accepted once the first is done. Each literal byte counts 5 times
+    (the copies its command makes), so 5 MiB hold one 900 KiB literal."""
     p = fresh_platform_factory({"POSTLINE_IMAP_MAX_LITERAL_SIZE": "1MiB",
-                                "POSTLINE_IMAP_MAX_INFLIGHT_LITERALS": "1MiB"})
+                                "POSTLINE_IMAP_MAX_INFLIGHT_LITERALS": "5MiB"})
     p.add_user(USER, PASSWORD)
 
     def login():
@@ -325,7 +326,7 @@ def test_inflight_literal_budget_refuses_for_now_then_accepts(fresh_platform_fac
         hs.sendall(b"h APPEND INBOX {%d}\r\n" % len(big))
         assert hf.readline().startswith(b"+")
         hs.sendall(big[:-10])  # the holder is mid-literal: 900 KiB charged once they arrive
-        wait_until(lambda: p.metric_value("imapd", "postline_imapd_literal_bytes_buffered") >= 900 * 1024,
+        wait_until(lambda: p.metric_value("imapd", "postline_imapd_literal_bytes_buffered") >= 5 * 900 * 1024,
                    what="the holder's literal bytes buffered")
 
         small = b"Subject: waits\r\n\r\n" + b"y" * (200 * 1024)

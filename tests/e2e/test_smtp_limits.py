@@ -230,9 +230,11 @@ def test_total_connections(fresh_platform_factory):
 def test_inflight_data_budget_answers_452_until_memory_is_free(fresh_platform_factory):
     """smtp.max_inflight_data caps the message bytes all sessions buffer at
     once: while one session holds most of it, another's message gets 452 4.3.1
-    (try later, nothing lost); once the first is queued, the retry is taken."""
+    (try later, nothing lost); once the first is queued, the retry is taken.
+    Each message byte counts 8 times (the copies smtpd makes until queued has
+    it), so 8 MiB hold the 900 KiB one and not 200 KiB more."""
     p = start_without_imapd(fresh_platform_factory, {"POSTLINE_SMTP_MAX_MESSAGE_SIZE": "1MiB",
-                                                     "POSTLINE_SMTP_MAX_INFLIGHT_DATA": "1MiB"})
+                                                     "POSTLINE_SMTP_MAX_INFLIGHT_DATA": "8MiB"})
     add_accounts(p)
     with RawSmtp(p.ports["smtp_mx"]) as holder, RawSmtp(p.ports["smtp_mx"]) as other:
         for c in (holder, other):

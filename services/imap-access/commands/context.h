@@ -34,6 +34,11 @@ struct Settings {
   uint64_t max_literal = 50u << 20;
   // imap.max_inflight_literals, shared by every connection; null = no ceiling.
   std::shared_ptr<net::ByteBudget> literal_budget;
+  // Budget bytes per literal byte (ReceiverLimits::cost_factor): an APPEND
+  // holds its message about this many times over while it runs (command
+  // text, the stored form, the PostgreSQL parameter and libpq's buffer),
+  // measured with tests/e2e/test_memory_under_attack.py.
+  uint64_t literal_cost_factor = 5;
   uint64_t max_unauthenticated_command = 8192;  // imap.max_unauthenticated_command
   int max_bad_commands = 20;
   // Without TLS, LOGIN/AUTHENTICATE only from loopback (unless that is off

@@ -89,7 +89,7 @@ Receiver::Event Receiver::next() {
         command_.append(buffer_, pos_, take);
         // Bytes are charged to the shared budget as they arrive, so a client
         // that announces a literal and sends nothing holds no share.
-        if (!lease_.cover(command_.size())) go_busy();
+        if (!lease_.cover(command_.size() * limits_.cost_factor)) go_busy();
       }
       pos_ += take;
       literal_left_ -= take;
@@ -173,7 +173,7 @@ Receiver::Event Receiver::next() {
       // A synchronising literal is invited ("+") only if it fits now; a
       // non-synchronising one is on its way anyway: if it does not fit, it is
       // consumed and the command answered kBusy at its end.
-      if (!busy_ && !lease_.fits(command_.size() + size)) {
+      if (!busy_ && !lease_.fits((command_.size() + size) * limits_.cost_factor)) {
         if (sync) {
           Event e{Kind::kBusy, extract_tag(command_)};
           e.literal_size = size;
@@ -185,6 +185,9 @@ Receiver::Event Receiver::next() {
         }
         go_busy();
       }
+      // One allocation for the whole literal (it fits the budget): growing by
+      // doubling would hold up to twice its size while it arrives.
+      if (!busy_ && size > 0) command_.reserve(command_.size() + size + 64);
       in_literal_ = size > 0;
       literal_left_ = size;
       if (sync) {

@@ -25,6 +25,11 @@ struct ReceiverLimits {
   // AUTHENTICATE need a few hundred bytes, and a stranger must not make the
   // server hold megabytes.
   uint64_t max_command = 0;
+  // Budget bytes charged per literal byte: a command holds its literal more
+  // than once while it runs (the command text, the parsed argument, the
+  // stored form, the database client's buffers), so the budget is charged
+  // for all of them up front and bounds the memory, not one copy of it.
+  uint64_t cost_factor = 1;
 };
 
 class Receiver {
@@ -63,6 +68,7 @@ class Receiver {
     limits_.max_line = limits.max_line;
     limits_.max_literal = limits.max_literal;
     limits_.max_command = limits.max_command;
+    limits_.cost_factor = limits.cost_factor;
   }
   // The last kCommand has been handled: its literal bytes leave the budget.
   void command_done() { lease_.reset(); }

@@ -25,7 +25,8 @@ Connection::Connection(net::tcp::socket socket, ServerContext& server, std::stri
                                .max_literal = std::min(server.services.settings.max_literal,
                                                        server.services.settings.max_unauthenticated_command),
                                .budget = server.services.settings.literal_budget.get(),
-                               .max_command = server.services.settings.max_unauthenticated_command}),
+                               .max_command = server.services.settings.max_unauthenticated_command,
+                               .cost_factor = server.services.settings.literal_cost_factor}),
       implicit_tls_(implicit_tls),
       dispatcher_(session_, server.services,
                   SessionIo{[this](std::string s) { send(std::move(s)); },
@@ -364,7 +365,7 @@ bool Connection::sync_login_state() {
   const bool before_login = session_.state == State::kNotAuthenticated;
   if (before_login != unauthenticated_limits_) {
     const Settings& st = server_.services.settings;
-    ReceiverLimits limits{.max_line = st.max_line, .max_literal = st.max_literal};
+    ReceiverLimits limits{.max_line = st.max_line, .max_literal = st.max_literal, .cost_factor = st.literal_cost_factor};
     if (before_login) {
       limits.max_literal = std::min(st.max_literal, st.max_unauthenticated_command);
       limits.max_command = st.max_unauthenticated_command;

@@ -49,6 +49,12 @@ struct SessionConfig {
   std::function<std::string()> random_token = [] { return std::string("0"); };
   // Shared by every session of the server (smtp.max_inflight_data); null = no ceiling.
   std::shared_ptr<net::ByteBudget> data_budget;
+  // Budget bytes charged per message byte: until queued has the message,
+  // smtpd holds it several times over (the received data, the copy with the
+  // trace headers, the antispam checks' canonical forms, the gRPC request and
+  // its serialised form), so the budget bounds the memory, not one copy.
+  // smtpd sets it from tests/e2e/test_memory_under_attack.py's measurement.
+  uint64_t data_cost_factor = 1;
 };
 
 // Hooks for metrics and logs. Defaults do nothing, so tests can observe only

@@ -49,7 +49,7 @@ bool Session::process_bdat() {
     tx_.data.append(in_, 0, n);
     // Charged as the bytes arrive (smtp.max_inflight_data), so announcing a big
     // chunk and sending nothing holds no share; over it, the rest is dropped.
-    if (!data_lease_.cover(tx_.data.size())) {
+    if (!data_lease_.cover(tx_.data.size() * config_.data_cost_factor)) {
       bdat_error_ = BdatError::kNoStorage;
       std::string().swap(tx_.data);
       data_lease_.reset();

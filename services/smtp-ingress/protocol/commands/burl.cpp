@@ -110,7 +110,7 @@ void Session::on_url_fetched(const UrlFetched& f) {
     return fail("too_big", 552, "5.3.4", "Message size exceeds fixed maximum message size");
   }
   tx_.data += f.data;
-  if (!data_lease_.cover(tx_.data.size())) {
+  if (!data_lease_.cover(tx_.data.size() * config_.data_cost_factor)) {
     observer_->on_limit("inflight_data");
     observer_->on_message_rejected("inflight_data");
     observer_->on_burl("no_storage");

@@ -22,7 +22,7 @@ bool Session::process_data() {
   in_.erase(0, used);
   // Hold a share of smtp.max_inflight_data for what is stored; when the
   // server is full, stop storing and refuse the message with 452 at its end.
-  if (!data_over_budget_ && !data_lease_.cover(data_reader_.stored())) {
+  if (!data_over_budget_ && !data_lease_.cover(data_reader_.stored() * config_.data_cost_factor)) {
     data_over_budget_ = true;
     data_reader_.discard();
     data_lease_.reset();
