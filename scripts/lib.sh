@@ -66,7 +66,9 @@ postline_build() {
   export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
   export CCACHE_BASEDIR=$POSTLINE_ROOT CCACHE_NOHASHDIR=true
   if [[ ! -f "$build/build.ninja" ]]; then
-    cmake -S "$POSTLINE_ROOT" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=${POSTLINE_BUILD_TYPE:-RelWithDebInfo} >/dev/null
+    # shellcheck disable=SC2086  # POSTLINE_CMAKE_ARGS: words on purpose
+    cmake -S "$POSTLINE_ROOT" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=${POSTLINE_BUILD_TYPE:-RelWithDebInfo} \
+      ${POSTLINE_CMAKE_ARGS:-} >/dev/null
   fi
   cmake --build "$build" -- -j "$(nproc)"
 }
