@@ -42,17 +42,24 @@ def build_dir() -> Path:
 # connection on the machine, which made parallel test runs flaky.
 _PORT_LOW, _PORT_HIGH = 20000, 32000
 _rng = random.Random()
+# Ports this process handed out: never twice, so two services of one test (an
+# extra imapd's HTTP port and a listener of the first) cannot be given the
+# same free-looking port before either has bound it.
+_handed_out: set[int] = set()
 
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free now (the caller binds it soon after)."""
     for _ in range(200):
         port = _rng.randrange(_PORT_LOW, _PORT_HIGH)
+        if port in _handed_out:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _handed_out.add(port)
             return port
     with socket.socket() as s:  # everything busy: let the kernel choose
         s.bind(("127.0.0.1", 0))
@@ -262,22 +269,33 @@ class Platform:
     def extra_imapd(self, log_name: str):
         """Another postline-imapd on the same database and config, started the
         way an operator adds an instance (DESIGN.md: only POSTLINE_IMAP_PORT,
-        _TLS_PORT and _HTTP_PORT differ). Yields its IMAP port; stopped after."""
-        ports = {"POSTLINE_IMAP_PORT": str(free_port()), "POSTLINE_IMAP_TLS_PORT": str(free_port()),
-                 "POSTLINE_IMAP_HTTP_PORT": str(free_port())}
+        _TLS_PORT and _HTTP_PORT differ). Yields its IMAP port; stopped after.
+        A port taken by another process between choosing and binding it gives
+        fresh ports and another try, as for the platform's own services."""
         log_path = self.workdir / log_name
-        with open(log_path, "ab") as log:
-            proc = subprocess.Popen([str(self.bin / "postline-imapd")], stdout=log, stderr=subprocess.STDOUT,
-                                    env=self.process_env(ports), stdin=subprocess.DEVNULL)
+        proc = None
+        for attempt in range(3):
+            ports = {"POSTLINE_IMAP_PORT": str(free_port()), "POSTLINE_IMAP_TLS_PORT": str(free_port()),
+                     "POSTLINE_IMAP_HTTP_PORT": str(free_port())}
+            with open(log_path, "ab") as log:
+                proc = subprocess.Popen([str(self.bin / "postline-imapd")], stdout=log, stderr=subprocess.STDOUT,
+                                        env=self.process_env(ports), stdin=subprocess.DEVNULL)
 
-        def ready():
-            assert proc.poll() is None, log_path.read_text()
-            with urllib.request.urlopen(f"http://127.0.0.1:{ports['POSTLINE_IMAP_HTTP_PORT']}/readyz",
-                                        timeout=2) as r:
-                return r.status == 200
+            def ready():
+                assert proc.poll() is None, log_path.read_text()
+                with urllib.request.urlopen(f"http://127.0.0.1:{ports['POSTLINE_IMAP_HTTP_PORT']}/readyz",
+                                            timeout=2) as r:
+                    return r.status == 200
 
+            try:
+                wait_until(ready, what=f"extra imapd ({log_name}) /readyz")
+                break
+            except (TimeoutError, AssertionError):
+                proc.terminate()
+                proc.wait(timeout=15)
+                if attempt == 2 or "Address already in use" not in log_path.read_text(errors="replace"):
+                    raise
         try:
-            wait_until(ready, what=f"extra imapd ({log_name}) /readyz")
             yield int(ports["POSTLINE_IMAP_PORT"])
         finally:
             proc.terminate()
