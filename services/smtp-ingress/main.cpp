@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
     options.data_timeout = cfg.duration("smtp", "data_timeout");
     options.connection_limits.max_total = static_cast<size_t>(cfg.integer("smtp", "max_connections"));
     options.connection_limits.max_per_ip = static_cast<size_t>(cfg.integer("smtp", "max_connections_per_ip"));
+    options.max_sessions_per_user = static_cast<size_t>(cfg.integer("smtp", "max_sessions_per_user"));
     auto& s = options.session;
     s.hostname = cfg.str("smtp", "hostname");
     s.max_message_size = cfg.size("smtp", "max_message_size");

@@ -9,7 +9,7 @@ import pytest
 
 from platform_support import wait_until
 from smtp_client import RawSmtp
-from smtp_support import ALICE, BOB, add_accounts, metric, start_without_imapd, tls_context, wait_delivered
+from smtp_support import ALICE, BOB, PASSWORD, add_accounts, metric, start_without_imapd, tls_context, wait_delivered
 
 LIMITS = {
     "POSTLINE_SMTP_MAX_MESSAGE_SIZE": "4KiB",
@@ -19,6 +19,7 @@ LIMITS = {
     "POSTLINE_SMTP_MAX_AUTH_FAILURES": "2",
     "POSTLINE_SMTP_MAX_MESSAGES_PER_SESSION": "1",
     "POSTLINE_SMTP_MAX_CONNECTIONS_PER_IP": "3",
+    "POSTLINE_SMTP_MAX_SESSIONS_PER_USER": "1",
     "POSTLINE_SMTP_COMMAND_TIMEOUT": "3s",
     "POSTLINE_SMTP_DATA_TIMEOUT": "3s",
 }
@@ -117,6 +118,47 @@ def test_auth_failures_per_session(plat):
         assert c.closed_by_server()
     assert hits(plat, "auth_failures") == before + 1
     assert metric(plat, "postline_smtpd_auth_total", {"mechanism": "PLAIN", "outcome": "failed"}) >= 2
+
+
+def plain(user: str) -> str:
+    import base64
+    return base64.b64encode(f"\0{user}\0{PASSWORD}".encode()).decode()
+
+
+def authenticated(plat, user: str):
+    c = RawSmtp(plat.ports["smtp_submission"])
+    c.cmd("EHLO c")
+    c.starttls(tls_context(plat))
+    c.cmd("EHLO c")
+    return c, c.cmd("AUTH PLAIN " + plain(user))
+
+
+def test_one_account_cannot_hold_every_submission_session(plat):
+    """Issue 16: smtp.max_sessions_per_user (1 here): the account's next AUTH
+    is refused with 454 4.7.0 while another account still logs in; the slot
+    comes back when the session ends."""
+    opened = []
+    try:
+        first, r = authenticated(plat, ALICE)
+        opened.append(first)
+        assert r.code == 235, r
+        second, r = authenticated(plat, ALICE)
+        opened.append(second)
+        assert (r.code, r.enhanced) == (454, "4.7.0") and "Too many sessions" in r.text, r
+        assert metric(plat, "postline_smtpd_auth_total", {"mechanism": "PLAIN", "outcome": "limit"}) >= 1
+        other, r = authenticated(plat, BOB)
+        opened.append(other)
+        assert r.code == 235, r
+        first.cmd("QUIT")
+    finally:
+        for c in opened:
+            c.close()
+
+    def again():
+        c, r = authenticated(plat, ALICE)
+        c.close()
+        return r.code == 235
+    wait_until(again, timeout=10, interval=0.05, what="ALICE's slot back after QUIT")
 
 
 def test_messages_per_session(plat):

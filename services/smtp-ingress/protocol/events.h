@@ -123,7 +123,9 @@ struct Resolution {
   PolicyRefusal refusal;  // antispam said no (checked before authd is asked); last: aggregates stay valid
 };
 
-enum class AuthResult { kOk, kInvalid, kThrottled, kDisabled, kTemporaryFailure };
+// kTooManySessions: the credentials were right, but the account has
+// smtp.max_sessions_per_user authenticated sessions already (set by the server).
+enum class AuthResult { kOk, kInvalid, kThrottled, kDisabled, kTemporaryFailure, kTooManySessions };
 
 struct AuthOutcome {
   AuthResult result = AuthResult::kTemporaryFailure;

@@ -45,6 +45,7 @@ struct Server::Connection {
   ConnectionObserver* observer = nullptr;
   ListenerKind kind = ListenerKind::kMx;
   bool reading = false;  // suspended waiting for client bytes
+  int64_t user_slot = 0;  // the account counted in user_sessions_, 0 = none
 };
 
 Server::Server(asio::io_context& io, ServerOptions options, std::shared_ptr<net::TlsContext> tls, Backend& backend,
@@ -55,7 +56,11 @@ Server::Server(asio::io_context& io, ServerOptions options, std::shared_ptr<net:
       backend_(backend),
       metrics_(metrics),
       antispam_(antispam),
-      counter_(std::make_shared<net::ConnectionCounter>(options_.connection_limits)) {}
+      counter_(std::make_shared<net::ConnectionCounter>(options_.connection_limits)),
+      user_sessions_(options_.max_sessions_per_user == 0
+                         ? nullptr
+                         : std::make_shared<net::ConnectionCounter>(
+                               net::ConnectionLimits{SIZE_MAX, options_.max_sessions_per_user})) {}
 
 std::vector<std::pair<std::string, uint16_t>> Server::start() {
   std::vector<std::pair<std::string, uint16_t>> started;
@@ -191,12 +196,21 @@ asio::awaitable<void> Server::serve(tcp::socket socket, bool over_limit, Listene
     }
   }
   connections_.erase(&conn);
+  if (conn.user_slot && user_sessions_) user_sessions_->remove(std::to_string(conn.user_slot));
   stream.close();
   metrics_.sessions_active.Decrement();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   metrics_.session_duration.Observe(secs);
   observer.on_log(1, fmt::format("disconnect after {:.3f}s", secs));
   check_drained();
+}
+
+bool Server::take_user_slot(Connection& c, int64_t user_id) {
+  if (!user_sessions_ || user_id <= 0 || c.user_slot == user_id) return true;
+  if (!user_sessions_->try_add(std::to_string(user_id))) return false;
+  if (c.user_slot) user_sessions_->remove(std::to_string(c.user_slot));  // a second AUTH after STARTTLS
+  c.user_slot = user_id;
+  return true;
 }
 
 asio::awaitable<void> Server::handle_event(Connection& c, Event event) {
@@ -222,9 +236,14 @@ asio::awaitable<void> Server::handle_event(Connection& c, Event event) {
     c.session->on_resolved(res);
   } else if (auto* a = std::get_if<AuthenticateEvent>(&event)) {
     AuthOutcome o = co_await backend_.authenticate(std::move(*a), c.stream->remote_ip());
+    if (o.result == AuthResult::kOk && !take_user_slot(c, o.user_id)) o.result = AuthResult::kTooManySessions;
     c.session->on_authenticated(o);
   } else if (auto* s = std::get_if<SaslEvent>(&event)) {
     SaslAnswer a = co_await backend_.sasl(std::move(*s), c.stream->remote_ip());
+    if (a.state == SaslAnswer::State::kSuccess && !take_user_slot(c, a.user_id)) {
+      a.state = SaslAnswer::State::kFailure;
+      a.result = AuthResult::kTooManySessions;
+    }
     c.session->on_sasl(a);
   } else if (auto* e = std::get_if<EnqueueEvent>(&event)) {
     if (antispam_) {

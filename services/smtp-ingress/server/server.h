@@ -34,6 +34,9 @@ struct ServerOptions {
   std::chrono::seconds command_timeout{300};
   std::chrono::seconds data_timeout{600};
   net::ConnectionLimits connection_limits;
+  // Authenticated sessions per account at once (smtp.max_sessions_per_user);
+  // 0 = no limit. One stolen password cannot hold every slot.
+  size_t max_sessions_per_user = 0;
 };
 
 class Server {
@@ -53,6 +56,9 @@ class Server {
   struct Connection;
   boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket, bool over_limit, ListenerKind kind);
   boost::asio::awaitable<void> handle_event(Connection& c, Event event);
+  // Counts the connection for its account (smtp.max_sessions_per_user);
+  // false when the account has its limit already.
+  bool take_user_slot(Connection& c, int64_t user_id);
   void check_drained();
 
   boost::asio::io_context& io_;
@@ -62,6 +68,7 @@ class Server {
   SmtpMetrics& metrics_;
   Antispam* antispam_;
   std::shared_ptr<net::ConnectionCounter> counter_;
+  std::shared_ptr<net::ConnectionCounter> user_sessions_;  // keyed by user id; null = no limit
   std::vector<std::unique_ptr<net::Listener>> listeners_;
   std::set<Connection*> connections_;
   bool stopping_ = false;

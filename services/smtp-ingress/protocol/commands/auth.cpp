@@ -194,6 +194,12 @@ void Session::auth_result(AuthResult result, const std::string& email, int64_t u
       log(2, "authentication unavailable: authd failed");
       reply(454, "4.7.0", "Temporary authentication failure");
       break;
+    case AuthResult::kTooManySessions:
+      observer_->on_auth(auth_mechanism_, "limit");
+      log(1, fmt::format("authentication refused for {} ({}): smtp.max_sessions_per_user reached",
+                         email.empty() ? auth_username_ : email, auth_mechanism_));
+      reply(454, "4.7.0", "Too many sessions for this account, try again later");
+      break;
   }
   auth_username_.clear();
   sasl_conversation_.clear();
