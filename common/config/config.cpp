@@ -154,6 +154,8 @@ uint64_t parse_size(const std::string& raw_text, const std::string& what) {
   else if (unit == "MiB" || unit == "M") mult = 1024ull * 1024;
   else if (unit == "GiB" || unit == "G") mult = 1024ull * 1024 * 1024;
   else throw ConfigError(what + ": unknown size unit '" + unit + "' in '" + raw_text + "'");
+  // 15 digits of GiB do not fit in 64 bits: a wrapped product could pass a maximum.
+  if (n > UINT64_MAX / mult) throw ConfigError(what + ": size '" + raw_text + "' is too large");
   return n * mult;
 }
 
