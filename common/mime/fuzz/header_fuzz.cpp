@@ -2,7 +2,7 @@
 // rather than through parse() (mime_fuzz.cpp), so each gets its whole input and
 // its documented output checked. The first byte picks one (modulo 6):
 //   0 decode_header_value (RFC 2047)  -> valid UTF-8, never longer than 4x + 64
-//   1 parse_address_list (To/From/Cc) -> no CR or LF in any part; a group end is all NIL
+//   1 parse_address_list (To/From/Cc) -> unfolded (no CRLF) parts; a group end is all NIL
 //   2 to_utf8(body, charset)          -> valid UTF-8 (the charset is the first line)
 //   3 parse_content_value (RFC 2231)  -> at most max_params, lowercase names, UTF-8 values
 //   4 fold_case                       -> UTF-8 in, UTF-8 out, idempotent
@@ -25,9 +25,9 @@ void require(bool ok) {
   if (!ok) std::abort();
 }
 
-bool no_line_break(const std::optional<std::string>& s) {
-  return !s || (s->find('\r') == std::string::npos && s->find('\n') == std::string::npos);
-}
+// Unfolded: no CRLF left. (An obs-qp quoted-pair may still carry a lone CR or LF,
+// RFC 5322 4.1; structure.cpp renders such a string as a literal.)
+bool no_line_break(const std::optional<std::string>& s) { return !s || s->find("\r\n") == std::string::npos; }
 
 void addresses(std::string_view text) {
   for (const auto& a : detail::parse_address_list(text)) {

@@ -155,7 +155,8 @@ void data_reader(std::string_view in) {
   if (whole.done()) require(in.substr(0, used_whole).ends_with("\r\n.\r\n") || used_whole == 3);
   std::string a = whole.take_message(), b = bytewise.take_message();
   require(a == b);
-  if (!whole.bare_newline()) require(!has_bare_newline(a));
+  // Past max_size the stored bytes may end in the CR of a cut-off CRLF.
+  if (!whole.bare_newline() && !whole.too_big()) require(!has_bare_newline(a));
 }
 
 }  // namespace
