@@ -5,7 +5,7 @@
 #   <name>_corpus  always built (gcc too): tests/fuzz/corpus_main.cpp runs the entry
 #                  point once per seed file; ctest <name>_corpus, label unit.
 #   <name>         with -DPOSTLINE_FUZZ=ON and clang++ only: the libFuzzer binary
-#                  (ASan + UBSan, UBSan aborts); ctest <name>_fuzz, label fuzz, runs
+#                  (ASan + UBSan, UBSan aborts); ctest <name>_run, label fuzz, runs
 #                  it for POSTLINE_FUZZ_SECONDS on a copy of the seeds in a temporary
 #                  directory (tests/fuzz/run_fuzzer.sh).
 # Such a build directory instruments the parser libraries (postline_fuzz_instrument)
@@ -66,10 +66,10 @@ function(postline_add_fuzzer)
   if(F_MAX_LEN)
     list(APPEND flags -max_len=${F_MAX_LEN})
   endif()
-  add_test(NAME ${F_NAME}_fuzz
+  add_test(NAME ${F_NAME}_run
            COMMAND ${PROJECT_SOURCE_DIR}/tests/fuzz/run_fuzzer.sh $<TARGET_FILE:${F_NAME}> ${F_CORPUS}
                    ${POSTLINE_FUZZ_SECONDS} ${CMAKE_BINARY_DIR}/fuzz-artifacts/${F_NAME} ${flags})
   # Seconds of fuzzing plus start-up and the final merge of the corpus.
   math(EXPR timeout "${POSTLINE_FUZZ_SECONDS} * 2 + 120")
-  set_tests_properties(${F_NAME}_fuzz PROPERTIES LABELS fuzz TIMEOUT ${timeout})
+  set_tests_properties(${F_NAME}_run PROPERTIES LABELS fuzz TIMEOUT ${timeout})
 endfunction()

@@ -8,9 +8,10 @@
 #
 #   run_fuzzer.sh FUZZER SEED_DIR SECONDS ARTIFACT_DIR [libFuzzer flags...]
 #
-# POSTLINE_FUZZ_SECONDS in the environment overrides SECONDS (scripts/test --fuzz).
+# SECONDS is the cache variable POSTLINE_FUZZ_SECONDS (the ctest TIMEOUT follows it).
+#
 set -euo pipefail
-fuzzer=$1 seeds=$2 seconds=${POSTLINE_FUZZ_SECONDS:-$3} artifacts=$4
+fuzzer=$1 seeds=$2 seconds=$3 artifacts=$4
 shift 4
 work=$(mktemp -d "${TMPDIR:-/tmp}/postline-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT
