@@ -35,8 +35,8 @@ const config::KeyLimits* limits_of(const config::KeySpec& spec) {
 
 // The number a size or duration text means, in unsigned 128-bit arithmetic.
 unsigned __int128 exact_value(std::string text, bool size) {
-  auto b = text.find_first_not_of(" \t\r\n");
-  auto e = text.find_last_not_of(" \t\r\n");
+  auto b = text.find_first_not_of(" \t\r\n\v\f");  // std::isspace, as the loader trims
+  auto e = text.find_last_not_of(" \t\r\n\v\f");
   text = b == std::string::npos ? "" : text.substr(b, e - b + 1);
   size_t i = 0;
   unsigned __int128 n = 0;

@@ -5,7 +5,7 @@
 // what runs (modulo 7):
 //   0 TagList::parse           at most max_tags tags, names unique, within max_bytes
 //   1 parse_dkim_key_record    nullopt exactly when *error is set
-//   2 parse_dmarc_record       starts with v=DMARC1, pct within 0..100
+//   2 parse_dmarc_record       first tag v=DMARC1, pct within 0..100
 //   3 spf_check_host           the text is example.com's SPF record, its later lines
 //                              the records of a.example .. e.example: RFC 7208 4.6.4
 //                              lookup limits hold (at most max_dns_mechanisms counted,
@@ -62,8 +62,9 @@ void dmarc(std::string_view text) {
   auto rec = parse_dmarc_record(text, &error);
   if (!rec) return;
   require(rec->pct >= 0 && rec->pct <= 100);
-  size_t i = text.find_first_not_of(" \t\r\n");
-  require(i != text.npos && text.substr(i, 8) == "v=DMARC1");
+  // RFC 7489 6.4: the first tag is v, its value DMARC1 (whitespace around "=" allowed).
+  auto tags = TagList::parse(text);
+  require(tags && !tags->tags().empty() && tags->tags()[0].name == "v" && tags->tags()[0].value == "DMARC1");
 }
 
 std::string_view next_line(std::string_view& text) {
