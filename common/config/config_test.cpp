@@ -130,6 +130,14 @@ TEST(Config, ValuesOutsideTheirLimitsAreRefusedNamingTheKey) {
   EXPECT_EQ(cfg.str("log", "level"), "warn");
 }
 
+// Found by config_fuzz: a complex or empty key escaped as YAML::BadConversion.
+TEST(Config, KeysThatAreNotPlainNamesAreConfigErrors) {
+  EXPECT_THROW(Config::load_from_string("? [a, b]\n: c\n", {}), ConfigError);
+  EXPECT_THROW(Config::load_from_string("log:\n  ? [a, b]\n  : c\n", {}), ConfigError);
+  EXPECT_THROW(Config::load_from_string("log:\n  ?\n  : info\n", {}), ConfigError);
+  EXPECT_THROW(Config::load_from_string("? {a: b}\n", {}), ConfigError);
+}
+
 TEST(Config, DuplicateKeysAndSectionsAreRefused) {
   EXPECT_THROW(Config::load_from_string("smtp:\n  max_recipients: 5\n  max_recipients: 6\n", {}), ConfigError);
   EXPECT_THROW(Config::load_from_string("smtp:\n  max_recipients: 5\nsmtp:\n  max_errors: 6\n", {}), ConfigError);
