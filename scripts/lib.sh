@@ -73,6 +73,19 @@ postline_build() {
   cmake --build "$build" -- -j "$(nproc)"
 }
 
+# The libFuzzer build (cmake/PostlineFuzz.cmake): clang, ASan+UBSan, instrumented
+# parser libraries. Only the `fuzzers` target is built there (the services would not
+# link against the instrumented libraries without the sanitizer runtimes). SECONDS is
+# how long each ctest of label fuzz runs its fuzzer.
+postline_build_fuzz() {
+  local build=$1 seconds=$2
+  export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+  export CCACHE_BASEDIR=$POSTLINE_ROOT CCACHE_NOHASHDIR=true
+  cmake -S "$POSTLINE_ROOT" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPOSTLINE_FUZZ=ON \
+    -DCMAKE_CXX_COMPILER=clang++ -DPOSTLINE_FUZZ_SECONDS="$seconds" >/dev/null
+  cmake --build "$build" --target fuzzers -- -j "$(nproc)"
+}
+
 # A self-signed certificate for localhost in DIR (cert.pem, key.pem), once.
 postline_make_cert() {
   local dir=$1

@@ -165,6 +165,8 @@ uint64_t parse_size(const std::string& raw_text, const std::string& what) {
   else if (unit == "MiB" || unit == "M") mult = 1024ull * 1024;
   else if (unit == "GiB" || unit == "G") mult = 1024ull * 1024 * 1024;
   else throw ConfigError(what + ": unknown size unit '" + unit + "' in '" + raw_text + "'");
+  // 15 digits of GiB do not fit in 64 bits: a wrapped product could pass a maximum.
+  if (n > UINT64_MAX / mult) throw ConfigError(what + ": size '" + raw_text + "' is too large");
   return n * mult;
 }
 
@@ -208,8 +210,14 @@ Config Config::load_from_string(const std::string& yaml,
     // YAML says a mapping's keys are unique; yaml-cpp keeps both and the last
     // would win silently, so a second copy of a key is refused here.
     std::set<std::string> sections_seen, keys_seen;
+    // A key must be a plain value: as<std::string>() on a null, sequence or mapping key
+    // ("? [a, b]", "? ") throws YAML::BadConversion, which is not a ConfigError.
+    auto key_text = [](const YAML::Node& key, const std::string& where) {
+      if (!key.IsScalar()) throw ConfigError("config file: " + where + " has a key that is not a plain name");
+      return key.Scalar();
+    };
     for (const auto& section_it : root) {
-      const std::string section = section_it.first.as<std::string>();
+      const std::string section = key_text(section_it.first, "the top level");
       if (!sections_seen.insert(section).second)
         throw ConfigError("config file: section '" + section + "' appears twice");
       const YAML::Node& body = section_it.second;
@@ -219,7 +227,7 @@ Config Config::load_from_string(const std::string& yaml,
       if (body.IsNull()) continue;
       if (!body.IsMap()) throw ConfigError("config file: section '" + section + "' must be a mapping");
       for (const auto& kv : body) {
-        const std::string key = kv.first.as<std::string>();
+        const std::string key = key_text(kv.first, "section '" + section + "'");
         if (!keys_seen.insert(section + "." + key).second)
           throw ConfigError("config file: key '" + section + "." + key + "' appears twice");
         const KeySpec* spec = find_spec(section, key);

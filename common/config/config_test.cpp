@@ -55,6 +55,11 @@ TEST(Config, DurationsAndSizes) {
   EXPECT_THROW(postline::config::parse_duration("5 weeks", "x"), ConfigError);
   EXPECT_EQ(postline::config::parse_size("512KiB", "x"), 512u * 1024);
   EXPECT_THROW(postline::config::parse_size("-1", "x"), ConfigError);
+  // Found by config_fuzz: 2^34 GiB is 2^64 bytes, which wrapped to 0 and passed as a size.
+  EXPECT_THROW(postline::config::parse_size("17179869184GiB", "x"), ConfigError);
+  EXPECT_THROW(postline::config::parse_size("999999999999999G", "x"), ConfigError);
+  EXPECT_EQ(postline::config::parse_size("17179869183GiB", "x"), 17179869183ull << 30);
+  EXPECT_THROW(Config::load_from_string("smtp:\n  max_message_size: 17179869184GiB\n", {}), ConfigError);
 }
 
 TEST(Config, ListsFromYamlSequenceOrCommaString) {
@@ -123,6 +128,14 @@ TEST(Config, ValuesOutsideTheirLimitsAreRefusedNamingTheKey) {
       {});
   EXPECT_EQ(cfg.integer("smtp", "max_recipients"), 1);
   EXPECT_EQ(cfg.str("log", "level"), "warn");
+}
+
+// Found by config_fuzz: a complex or empty key escaped as YAML::BadConversion.
+TEST(Config, KeysThatAreNotPlainNamesAreConfigErrors) {
+  EXPECT_THROW(Config::load_from_string("? [a, b]\n: c\n", {}), ConfigError);
+  EXPECT_THROW(Config::load_from_string("log:\n  ? [a, b]\n  : c\n", {}), ConfigError);
+  EXPECT_THROW(Config::load_from_string("log:\n  ?\n  : info\n", {}), ConfigError);
+  EXPECT_THROW(Config::load_from_string("? {a: b}\n", {}), ConfigError);
 }
 
 TEST(Config, DuplicateKeysAndSectionsAreRefused) {

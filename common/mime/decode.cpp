@@ -89,6 +89,27 @@ using detail::ascii_lower;
 
 // Valid UTF-8 is kept; anything else is read as Windows-1252, so 8-bit junk in headers still
 // becomes readable text instead of disappearing.
+// Every octet that does not start a well-formed UTF-8 sequence (RFC 3629: no
+// overlongs, surrogates or values over U+10FFFF) becomes one U+FFFD.
+std::string replace_invalid_utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n > 1 && i + n <= s.size() && detail::valid_utf8(s.substr(i, n))) {
+      out.append(s.substr(i, n));
+      i += n;
+    } else if (n == 1) {
+      out.push_back(s[i++]);
+    } else {
+      detail::append_utf8(out, 0xFFFD);
+      ++i;
+    }
+  }
+  return out;
+}
+
 std::string utf8_or_cp1252(std::string_view s) {
   if (detail::valid_utf8(s)) return std::string(s);
   // Mixed input: keep valid sequences, map the stray bytes.
@@ -177,6 +198,9 @@ std::string to_utf8(std::string_view bytes, std::string_view charset) {
     out.append(buf, std::size_t(outp - buf));
   }
   iconv_close(cd);
+  // glibc's UCS-4/UTF-32 decoders pass code points above U+10FFFF through, and its
+  // UTF-8 encoder writes them as obsolete 5- and 6-byte sequences: not UTF-8.
+  if (!detail::valid_utf8(out)) out = replace_invalid_utf8(out);
   return out;
 }
 

@@ -547,6 +547,11 @@ TEST(MimeDecode, Charsets) {
   EXPECT_EQ(mime::to_utf8("caf\xE9", "ISO-8859-1"), "caf\xC3\xA9");
   EXPECT_EQ(mime::to_utf8("\x80", "windows-1252"), "\xE2\x82\xAC");
   EXPECT_EQ(mime::to_utf8("\xA4", "iso-8859-15"), "\xE2\x82\xAC");
+  // Found by mime_header_fuzz: iconv wrote UCS-4 0x7FFFFFFF as a 6-byte "UTF-8" sequence.
+  EXPECT_EQ(mime::to_utf8(std::string("\x7F\xFF\xFF\xFF\x00\x00\x00\x41", 8), "UCS-4"),
+            "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD" "A");
+  EXPECT_EQ(mime::decode_header_value("=?ucs-4?B?f////wAAAEE=?="),
+            "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD" "A");
   EXPECT_EQ(mime::to_utf8("\x1B$B$3$s$K$A$O\x1B(B", "ISO-2022-JP"),
             "\xE3\x81\x93\xE3\x82\x93\xE3\x81\xAB\xE3\x81\xA1\xE3\x81\xAF");
   EXPECT_EQ(mime::to_utf8("\x82\xA0", "Shift_JIS"), "\xE3\x81\x82");

@@ -307,6 +307,12 @@ TEST(MailboxName, ListMatch) {
   EXPECT_FALSE(list_match("a/%", "a/b/c"));
   EXPECT_TRUE(list_match("a*c", "a/b/c"));
   EXPECT_FALSE(list_match("Sent", "Sentx"));
+  // '*' and '%' together (found by imap_items_fuzz): '*' takes "a/", '%' takes "b".
+  EXPECT_TRUE(list_match("*%", "a/b"));
+  EXPECT_TRUE(list_match("*/%", "a/b/c"));
+  EXPECT_TRUE(list_match("%/*%", "a/b/c"));
+  EXPECT_FALSE(list_match("%%", "a/b"));
+  EXPECT_FALSE(list_match("*%x", "a/b"));
 }
 
 TEST(Search, Keys) {

@@ -1,8 +1,8 @@
-// Runs the fuzz entry point once over each file named on the command line, or
-// over every file in a named directory. This is how gcc builds, which have no
-// libFuzzer, keep imap_args_fuzz.cpp compiling and check the seed corpus
-// (ctest imap_args_fuzz_corpus). A crash or a broken invariant aborts.
-#ifndef POSTLINE_LIBFUZZER
+// Runs a fuzz entry point once over each file named on the command line, or over
+// every file in a named directory. Linked into every <name>_corpus target
+// (cmake/PostlineFuzz.cmake), so gcc builds, which have no libFuzzer, keep each
+// entry point compiling and run its seed corpus (ctest <name>_corpus, label unit).
+// A crash or a broken invariant aborts.
 
 #include <cstdint>
 #include <cstdio>
@@ -43,4 +43,3 @@ int main(int argc, char** argv) {
   return 0;
 }
 
-#endif  // POSTLINE_LIBFUZZER
