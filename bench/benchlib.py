@@ -299,6 +299,11 @@ def postline_platform(pg_url: str, extra_env: dict | None = None, keep: bool = F
     """A started Postline (four services, fresh database) with benchmark settings."""
     env = {"POSTLINE_LOG_LEVEL": "info",  # the e2e default (debug) would measure logging
            "POSTLINE_SMTP_MAX_CONNECTIONS_PER_IP": "1000",
+           # Every benchmark client is one loopback address and often one account:
+           # the abuse limits (issue 16) are raised like the peers' own.
+           "POSTLINE_SMTP_MAX_SESSIONS_PER_USER": "0",
+           "POSTLINE_IMAP_MAX_UNAUTHENTICATED_PER_IP": "100000",
+           "POSTLINE_IMAP_MAX_CONNECTIONS_PER_USER": "100000",
            "POSTLINE_SMTP_MAX_MESSAGES_PER_SESSION": "100000",
            "POSTLINE_DB_POOL_SIZE": "8"}
     env.update(extra_env or {})
