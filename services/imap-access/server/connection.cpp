@@ -249,6 +249,15 @@ asio::awaitable<void> Connection::run(bool over_limit) {
     ~Ended() { m->session_ended(); }
   } ended{metrics};
 
+  // Counted per address before anything else, the TLS handshake included: a
+  // stranger stalling handshakes holds a slot of his own address only.
+  // (Server::serve gives the slots back when run() ends, however it ends.)
+  admitted_ = sync_login_state();
+  if (!admitted_) {
+    spdlog::info("[s:{}] connection from {} refused: imap.max_unauthenticated_per_ip reached", session_.session_id,
+                 session_.remote_ip);
+    if (implicit_tls_) co_return;  // no TLS yet: nothing can be said
+  }
   if (implicit_tls_) {
     std::shared_ptr<asio::ssl::context> tls_ctx = server_.tls ? server_.tls->current() : nullptr;
     if (!tls_ctx || !co_await stream_.start_tls(*tls_ctx)) {
@@ -264,13 +273,7 @@ asio::awaitable<void> Connection::run(bool over_limit) {
     co_await flush();
     co_return;
   }
-  struct Release {
-    Connection* c;
-    ~Release() { c->release_limits(); }
-  } release{this};
-  if (!sync_login_state()) {
-    spdlog::info("[s:{}] connection from {} refused: imap.max_unauthenticated_per_ip reached", session_.session_id,
-                 session_.remote_ip);
+  if (!admitted_) {
     send(untagged("BYE [UNAVAILABLE] Too many connections from your address, try again later"));
     co_await flush();
     co_return;

@@ -41,6 +41,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<void> run(bool over_limit);
   // Graceful shutdown: BYE now if waiting for a command, else after the current one.
   void stop();
+  // Gives back the per-address and per-account slots this connection holds;
+  // called by Server::serve when run() has ended (not from a destructor: at
+  // process exit coroutine frames outlive the server context).
+  void release_limits();
 
  private:
   asio::awaitable<void> handle(std::string text);
@@ -78,7 +82,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // UNAUTHENTICATE): the receiver's limits and the per-address count of
   // unauthenticated connections. False: over that count, say BYE.
   bool sync_login_state();
-  void release_limits();
 
   ServerContext& server_;
   asio::steady_timer wake_;  // cancelled to wake the IDLE watcher
@@ -98,6 +101,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   int failed_logins_ = 0;
   bool unauthenticated_limits_ = true;  // the receiver has the before-login limits
   bool counted_unauthenticated_ = false;
+  bool admitted_ = true;  // within imap.max_unauthenticated_per_ip at connect
   bool waiting_for_command_ = false;
   bool stopping_ = false;
   uint64_t watch_id_ = 0;

@@ -18,6 +18,7 @@ asio::awaitable<void> Server::serve(net::tcp::socket socket, bool over_limit, st
     // A bug must cost one session, never the process.
     spdlog::error("IMAP session ended by an internal error: {}", e.what());
   }
+  conn->release_limits();
   connections_.erase(conn);
   if (connections_.empty() && on_empty_) {
     auto done = std::move(on_empty_);
