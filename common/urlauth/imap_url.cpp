@@ -14,30 +14,9 @@ int hex_value(char c) {
 }
 
 // RFC 5092 achar/bchar: unreserved, sub-delims (less ";" and "/" where they
-// separate parts), ":" "@" "&" "=" "?" and %XX escapes. Returns the decoded
-// text, nullopt on a bad escape, a NUL or a character outside the set.
+// separate parts), ":" "@" "&" "=" "?" and %XX escapes.
 std::optional<std::string> decode(std::string_view s, bool allow_slash) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (c == '%') {
-      if (i + 2 >= s.size()) return std::nullopt;
-      const int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      const char d = static_cast<char>(hi * 16 + lo);
-      if (d == '\0' || d == '\r' || d == '\n') return std::nullopt;
-      out += d;
-      i += 2;
-      continue;
-    }
-    const auto u = static_cast<unsigned char>(c);
-    const bool ok = std::isalnum(u) || std::string_view("-._~!$'()*+,:@&=?").find(c) != std::string_view::npos ||
-                    (allow_slash && c == '/');
-    if (!ok) return std::nullopt;
-    out += c;
-  }
-  return out;
+  return percent_decode(s, allow_slash ? "-._~!$'()*+,:@&=?/" : "-._~!$'()*+,:@&=?");
 }
 
 std::optional<uint64_t> number(std::string_view s, uint64_t max) {
@@ -66,6 +45,28 @@ bool take_param(std::string_view& s, std::string_view name) {
 }
 
 }  // namespace
+
+std::optional<std::string> percent_decode(std::string_view s, std::string_view also_allowed) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '%') {
+      if (i + 2 >= s.size()) return std::nullopt;
+      const int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      const char d = static_cast<char>(hi * 16 + lo);
+      if (d == '\0' || d == '\r' || d == '\n') return std::nullopt;
+      out += d;
+      i += 2;
+      continue;
+    }
+    if (!std::isalnum(static_cast<unsigned char>(c)) && also_allowed.find(c) == std::string_view::npos)
+      return std::nullopt;
+    out += c;
+  }
+  return out;
+}
 
 std::optional<ImapUrl> parse_imap_url(std::string_view text, std::string_view user) {
   if (text.empty() || text.size() > kMaxImapUrlOctets) return std::nullopt;

@@ -31,4 +31,10 @@ inline constexpr size_t kMaxImapUrlOctets = 4096;
 // reaches the acting user's own mailboxes, so it cannot read anything else.
 std::optional<ImapUrl> parse_imap_url(std::string_view text, std::string_view user = {});
 
+// RFC 3986 percent-decoding of one URL part whose literal characters must be
+// letters, digits or one of `also_allowed`. nullopt on a bad %XX escape, on
+// an escaped NUL, CR or LF, or on any other character. Shared by the IMAP URL
+// parts and URLAUTH's user part.
+std::optional<std::string> percent_decode(std::string_view s, std::string_view also_allowed);
+
 }  // namespace postline::urlauth

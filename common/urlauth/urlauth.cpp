@@ -40,25 +40,7 @@ int hex_value(char c) {
 // server part starts after the last "@").
 std::optional<std::string> decode_user(std::string_view s) {
   if (s.empty()) return std::nullopt;
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (c == '%') {
-      if (i + 2 >= s.size()) return std::nullopt;
-      const int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      const char d = static_cast<char>(hi * 16 + lo);
-      if (d == '\0' || d == '\r' || d == '\n') return std::nullopt;
-      out += d;
-      i += 2;
-      continue;
-    }
-    const auto u = static_cast<unsigned char>(c);
-    if (!(std::isalnum(u) || std::string_view("-._~!$'()*+,&=@").find(c) != std::string_view::npos))
-      return std::nullopt;
-    out += c;
-  }
-  return out;
+  return percent_decode(s, "-._~!$'()*+,&=@");
 }
 
 size_t ifind(std::string_view hay, std::string_view needle) {
