@@ -1,5 +1,6 @@
 #include "common/urlauth/urlauth.h"
 
+#include "common/mailstore/message_meta.h"
 #include "common/mime/mime.h"
 
 #include <openssl/crypto.h>
@@ -177,15 +178,7 @@ std::optional<UrlauthUrl> parse_urlauth_url(std::string_view text) {
 }
 
 std::string internal_token(std::string_view key, std::string_view rump) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  const std::string mac = hmac_sha256(key, rump);
-  std::string out;
-  out.reserve(mac.size() * 2);
-  for (unsigned char b : mac) {
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
-  }
-  return out;
+  return mailstore::to_hex(hmac_sha256(key, rump));  // lower-case hex, RFC 4467's token form
 }
 
 bool verify_internal_token(std::string_view key, std::string_view rump, std::string_view token) {
