@@ -3,7 +3,6 @@
 // the configuration (smtp.hostname, queue.hostname, queue.dkim_keys and its key
 // files, dns.servers) and, for `check`, ask DNS through common/dns (c-ares).
 // The records themselves are made and compared in dns_records.cpp.
-#include <algorithm>
 #include <cctype>
 #include <iostream>
 
@@ -106,8 +105,9 @@ dnsrec::Observed addresses_of(dns::MailauthLookup& dns, const std::string& host,
     if (r.status == DnsStatus::kNoData || r.status == DnsStatus::kOk) exists = true;
     for (auto& t : texts(r)) o.values.push_back(t);
   }
-  o.status = !o.values.empty() ? DnsStatus::kOk : temp ? DnsStatus::kTempFail : exists ? DnsStatus::kNoData
-                                                                                        : DnsStatus::kNxDomain;
+  if (!o.values.empty()) o.status = DnsStatus::kOk;
+  else if (temp) o.status = DnsStatus::kTempFail;
+  else if (exists) o.status = DnsStatus::kNoData;
   return o;
 }
 
@@ -185,17 +185,17 @@ int check(CliContext& ctx, const DomainSetup& s, const std::vector<std::string>&
                        .add("found", f.found)
                        .add("detail", f.detail)
                        .add("fails", bad));
+    // Problems in capitals so they stand out among the ok lines.
     std::string status = dnsrec::verdict_name(f.verdict);
     if (f.verdict != dnsrec::Verdict::kOk)
       for (auto& c : status) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    std::string line = status;
-    line += std::string(11 - std::min<size_t>(10, status.size()), ' ');
-    line += std::string(dnsrec::type_name(r.type)) + std::string(7 - std::string(dnsrec::type_name(r.type)).size(), ' ');
-    line += r.name + " (" + r.purpose + ", " + (r.required ? "required" : "recommended") + ")\n";
-    if (f.verdict != dnsrec::Verdict::kOk && !r.value.empty()) line += "             expected: " + r.value + "\n";
-    for (const auto& v : f.found) line += "             found:    " + v + "\n";
-    if (!f.detail.empty()) line += "             " + f.detail + "\n";
-    text += line;
+    const std::string type = dnsrec::type_name(r.type);
+    text += status + std::string(11 - status.size(), ' ') + type + std::string(7 - type.size(), ' ') + r.name + " (" +
+            r.purpose + ", " + (r.required ? "required" : "recommended") + ")\n";
+    const std::string indent(13, ' ');
+    if (f.verdict != dnsrec::Verdict::kOk && !r.value.empty()) text += indent + "expected: " + r.value + "\n";
+    for (const auto& v : f.found) text += indent + "found:    " + v + "\n";
+    if (!f.detail.empty()) text += indent + f.detail + "\n";
   }
   const bool ok = failed_required == 0 && failed_optional == 0;
   const std::string resolver = servers.empty() ? "the system resolver" : servers.front();
