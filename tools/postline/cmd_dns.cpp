@@ -10,6 +10,7 @@
 #include "common/dns/resolver.h"
 #include "common/mailauth/dkim_keygen.h"
 #include "common/mailauth/dkim_keys.h"
+#include "common/mailauth/text_util.h"
 #include "tools/postline/cli_context.h"
 #include "tools/postline/dns_records.h"
 #include "tools/postline/output.h"
@@ -49,7 +50,11 @@ void add_setup_options(CLI::App* cmd, DnsArgs& a) {
   cmd->add_option("--imaps-port", a.imaps_port, "public IMAPS port (default 993)");
 }
 
-bool plausible_host(const std::string& h) { return h.find('.') != std::string::npos && h != "localhost"; }
+// A name DNS can hold (mailauth's check: labels of letters, digits, '-', '_')
+// with at least two labels: "localhost" cannot be an MX target on the Internet.
+bool plausible_host(const std::string& h) {
+  return mailauth::normalize_domain(h).has_value() && h.find('.') != std::string::npos;
+}
 
 DomainSetup setup_from(CliContext& ctx, const DnsArgs& a, const std::string& what) {
   const config::Config& cfg = ctx.config();
