@@ -140,7 +140,7 @@ JsonObject RemovalPlan::json() const {
 
 void require_force(const CliContext& ctx, const RemovalPlan& plan, bool force) {
   if (force) return;
-  const std::string listing = "this removes " + plan.target + (plan.removes_more() ? " and:\n" : "\n") + plan.text();
+  const std::string listing = "this removes " + plan.target() + (plan.removes_more() ? " and:\n" : "\n") + plan.text();
   // Ask only a person: a script or a pipe gets the refusal, never a hanging read.
   if (!ctx.json && isatty(STDIN_FILENO) && isatty(STDERR_FILENO)) {
     std::cerr << plan.command << ": " << listing << "type yes to go ahead: " << std::flush;
@@ -151,7 +151,7 @@ void require_force(const CliContext& ctx, const RemovalPlan& plan, bool force) {
   throw CliError(plan.command + ": refused without --force; " + listing + "nothing removed; run again with --force",
                  1,
                  JsonObject().add("refused", true).add("would_remove",
-                                                       JsonObject().add("target", plan.target).merge(plan.json())));
+                                                       JsonObject().add("target", plan.target()).merge(plan.json())));
 }
 
 std::string read_password(bool from_stdin, const std::string& prompt) {

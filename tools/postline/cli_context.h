@@ -84,10 +84,11 @@ struct RemovalPlan {
   };
   static constexpr size_t kListedNames = 10;
   std::string command;             // "domain remove example.org": prefixes the messages
-  std::string target;              // "domain example.org": the thing named on the command line
+  std::string kind, name;          // "domain", "example.org": the thing named, as the server stores it
   std::vector<Part> parts;         // what goes with it; empty parts are left out of the listing
   std::vector<std::string> stays;  // what is not removed, said so nobody assumes it is
 
+  std::string target() const { return kind + " " + name; }
   bool removes_more() const;  // any non-empty part
   std::string text() const;   // "  2 users: a@x, b@x\n  ..." (indented lines)
   JsonObject json() const;    // {"users": [...], "user_count": 2, ..., "stays": [...]}

@@ -26,7 +26,8 @@ RemovalPlan alias_removal_plan(CliContext& ctx, const std::string& what, const s
     if (a.address() != wanted && a.address() != wanted_lower) continue;
     RemovalPlan plan;
     plan.command = what;
-    plan.target = "alias " + a.address();
+    plan.kind = "alias";
+    plan.name = a.address();
     plan.parts = {{"targets", "target", "targets", {a.targets().begin(), a.targets().end()}}};
     return plan;
   }
@@ -107,7 +108,7 @@ void register_alias_commands(CLI::App& app, CliContext& ctx) {
     admin_call<mail::v1::RemoveAliasRequest, mail::v1::RemoveAliasResponse>(ctx, what,
                                                                             &AdminService::Stub::RemoveAlias, req);
     print_outcome(ctx, JsonObject().add("alias", *rm_address).add("removed", true).merge(plan.json()),
-                  "removed " + plan.target + " and:\n" + plan.text());
+                  "removed " + plan.target() + " and:\n" + plan.text());
   });
 }
 

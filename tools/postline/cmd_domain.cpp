@@ -31,7 +31,8 @@ RemovalPlan domain_removal_plan(CliContext& ctx, const std::string& what, const 
       ctx, what, &AdminService::Stub::ListAliases, areq);
   RemovalPlan plan;
   plan.command = what;
-  plan.target = "domain " + found->name();
+  plan.kind = "domain";
+  plan.name = found->name();
   RemovalPlan::Part u{"users", "user", "users", {}}, a{"aliases", "alias", "aliases", {}},
       c{"catch_all", "catch-all", "catch-alls", {}};
   for (const auto& x : users.users()) u.names.push_back(x.email());
@@ -95,12 +96,12 @@ void register_domain_commands(CLI::App& app, CliContext& ctx) {
     // An empty domain is exactly what the command names; anything more must be confirmed.
     if (plan.removes_more()) require_force(ctx, plan, *force);
     mail::v1::RemoveDomainRequest req;
-    req.set_name(plan.target.substr(plan.target.find(' ') + 1));
+    req.set_name(plan.name);
     req.set_force(*force);
     admin_call<mail::v1::RemoveDomainRequest, mail::v1::RemoveDomainResponse>(ctx, what,
                                                                               &AdminService::Stub::RemoveDomain, req);
     print_outcome(ctx, JsonObject().add("domain", req.name()).add("removed", true).merge(plan.json()),
-                  "removed " + plan.target + (plan.removes_more() ? " and:\n" + plan.text() : "\n"));
+                  "removed " + plan.target() + (plan.removes_more() ? " and:\n" + plan.text() : "\n"));
   });
 
   auto ca_domain = std::make_shared<std::string>();

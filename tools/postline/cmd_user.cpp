@@ -83,7 +83,8 @@ RemovalPlan user_removal_plan(CliContext& ctx, const std::string& what, const st
       ctx, what, &AdminService::Stub::ListAliases, mail::v1::ListAliasesRequest());
   RemovalPlan plan;
   plan.command = what;
-  plan.target = "user " + found->email();
+  plan.kind = "user";
+  plan.name = found->email();
   RemovalPlan::Part p{"app_passwords", "app password", "app passwords", {}};
   for (const auto& a : passwords.app_passwords()) p.names.push_back(a.label());
   plan.parts = {p};
@@ -159,8 +160,8 @@ void register_user_commands(CLI::App& app, CliContext& ctx) {
     req.set_email(*rm_email);
     admin_call<mail::v1::RemoveUserRequest, mail::v1::RemoveUserResponse>(ctx, what, &AdminService::Stub::RemoveUser,
                                                                           req);
-    print_outcome(ctx, JsonObject().add("email", plan.target.substr(5)).add("removed", true).merge(plan.json()),
-                  "removed " + plan.target + (plan.removes_more() ? " and:\n" : "\n") + plan.text());
+    print_outcome(ctx, JsonObject().add("email", plan.name).add("removed", true).merge(plan.json()),
+                  "removed " + plan.target() + (plan.removes_more() ? " and:\n" : "\n") + plan.text());
   });
 
   auto pw_email = std::make_shared<std::string>();

@@ -56,7 +56,8 @@ TEST(Output, NestedObjectsAndMerge) {
 RemovalPlan plan_with_users(size_t n) {
   RemovalPlan plan;
   plan.command = "domain remove x.example";
-  plan.target = "domain x.example";
+  plan.kind = "domain";
+  plan.name = "x.example";
   RemovalPlan::Part users{"users", "user", "users", {}}, aliases{"aliases", "alias", "aliases", {}};
   for (size_t i = 0; i < n; ++i) users.names.push_back("u" + std::to_string(i) + "@x.example");
   plan.parts = {users, aliases};
