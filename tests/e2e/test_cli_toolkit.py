@@ -342,6 +342,9 @@ def test_dns_check_right_zone(platform, dkim_keys, zones):
     assert set(statuses.values()) == {"ok"}, statuses
     autodiscover = [r for r in j["records"] if r["purpose"] == "autodiscover"][0]
     assert autodiscover["detail"] == "an A record with the server's address"
+    # Without --resolver: dns.servers, as the services use it.
+    j = json.loads(ok(platform, "--json", "dns", "check", "right.test", extra_env={**env, "POSTLINE_DNS_SERVERS": zones}))
+    assert j["ok"] is True and j["resolver"] == zones
 
 
 def test_dns_check_wrong_zone(platform, dkim_keys, zones):
