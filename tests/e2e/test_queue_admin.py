@@ -250,6 +250,23 @@ def test_held_message_is_not_attempted_until_released(platform, remote_mx):
     assert not queue_json(platform, "show", qid)["held"]
 
 
+def test_requeue_releases_and_delivers_now(platform, remote_mx):
+    handler, _ = remote_mx
+    address = "requeued@slow.test"
+    handler.deferring.add(address)
+    submit(platform, [address], message("requeue me", "requeue-1@example.test"))
+    qid = queue_id_of(platform, address)
+    wait_until(lambda: attempts(platform, qid) >= 1, timeout=30, what="first (deferred) attempt")
+    queue_json(platform, "hold", qid)
+    handler.deferring.discard(address)
+    requeued = queue_json(platform, "requeue", qid)
+    assert requeued == {"action": "requeue", "messages": 1, "recipients": 1, "queue_ids": [qid]}
+    wait_until(lambda: handler.messages_for(address), timeout=30, what="delivery after requeue")
+    shown = queue_json(platform, "show", qid)
+    assert not shown["held"] and shown["requeued"] != "-"
+    assert platform.metric_value("queued", "postline_queued_admin_actions_total", {"action": "requeue"}) >= 1
+
+
 def test_filters_select_the_right_messages_and_bulk_delete_needs_force(platform, remote_mx):
     handler, _ = remote_mx
     addresses = ["f1@slow.test", "f2@slow.test", "f3@other.test"]
