@@ -394,3 +394,14 @@ def test_show_names_the_destination_of_a_dns_failure(platform):
     [line] = [l for l in text.splitlines() if "5.1.2" in l]
     assert "nowhere.test [local decision (DNS, no host reached)]" in line
     assert "  local  " not in line
+
+
+def test_unknown_and_missing_words_are_named(platform):
+    unknown = platform.cli("queue", "bogus", check=False)
+    assert unknown.returncode == 2 and "bogus" in unknown.stderr
+    bare = platform.cli("queue", check=False)
+    assert bare.returncode == 2 and "hold" in bare.stderr and "view" in bare.stderr
+    nothing = platform.cli("queue", "hold", check=False)
+    assert nothing.returncode == 2 and "--all" in nothing.stderr
+    both = platform.cli("queue", "release", "SOMEQUEUEID", "--all", check=False)
+    assert both.returncode == 2 and "only one" in both.stderr

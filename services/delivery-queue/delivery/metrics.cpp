@@ -28,7 +28,7 @@ QueueMetrics::QueueMetrics(prometheus::Registry& registry)
                  .Register(registry)),
       oldest_(prometheus::BuildGauge()
                   .Name("postline_queued_oldest_message_age_seconds")
-                  .Help("Age of the oldest message that still has a pending recipient")
+                  .Help("Age of the oldest message that still has a pending recipient (held messages not counted)")
                   .Register(registry)
                   .Add({})),
       held_(prometheus::BuildGauge()
