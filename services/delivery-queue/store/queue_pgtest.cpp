@@ -1086,3 +1086,63 @@ TEST(QueueStore, HeaderMessageIdTakesTheHeaderOnly) {
   EXPECT_EQ(header_message_id("Message-ID: <ctl\x01@b>\r\n\r\n"), "");
   EXPECT_EQ(header_message_id(""), "");
 }
+
+// Blocks in deliver() until opened, then defers.
+class DeferGate final : public RemoteDelivery {
+ public:
+  std::vector<RecipientResult> deliver(const MessageData&, const std::vector<const ClaimedRecipient*>& r) override {
+    std::unique_lock lock(mutex);
+    ++inside;
+    cv.notify_all();
+    cv.wait(lock, [&] { return open; });
+    return std::vector<RecipientResult>(
+        r.size(), RecipientResult{Outcome::kTemporary, "451 4.3.0 later", "mx.gate.test", true, false});
+  }
+  std::mutex mutex;
+  std::condition_variable cv;
+  int inside = 0;
+  bool open = false;
+};
+
+TEST_F(QueuePg, HoldWaitsForAnAttemptInFlightThenHolds) {
+  auto q = enqueue(*conn, message({remote_rcpt("x@gate.test")}));
+  DeferGate remote;
+  Workers w(*pool, config(), &mailbox, &remote, nullptr, nullptr);
+  std::thread worker([&] { w.run_once(); });
+  {
+    std::unique_lock lock(remote.mutex);
+    remote.cv.wait(lock, [&] { return remote.inside == 1; });
+  }
+  ActionCount held;
+  std::thread holder([&] {
+    pqxx::connection c(url);
+    held = act(c, AdminAction::kHold, q.queue_id);
+  });
+  // The hold waits on the recipient's row lock (the attempt in flight).
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+               " AND wait_event_type = 'Lock'") == 0) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the hold never waited for the attempt";
+    std::this_thread::sleep_for(10ms);
+  }
+  {
+    std::lock_guard lock(remote.mutex);
+    remote.open = true;
+  }
+  remote.cv.notify_all();
+  worker.join();
+  holder.join();
+  // The attempt's outcome is kept, and the recipient is held after it.
+  EXPECT_EQ(held.recipients, 1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE state = 'deferred' AND attempts = 1"
+                  " AND held_at IS NOT NULL"),
+            1);
+  {
+    pqxx::work tx(*conn);
+    tx.exec("UPDATE queue_recipients SET next_attempt_at = now() - interval '1 minute'");
+    tx.commit();
+  }
+  pqxx::connection c1(url);
+  Claim claim(c1, 10);
+  EXPECT_TRUE(claim.recipients().empty());
+}
