@@ -168,7 +168,12 @@ def build():
     b.panel("Search indexing /s", [
         (rate("postline_queued_search_indexed_total"), "bodies indexed"),
         (rate("postline_queued_search_index_failures_total"), "failed batches"),
-    ], unit="ops", w=24, h=6)
+    ], unit="ops")
+    b.panel("Operator actions and held mail", [
+        ("max(postline_queued_held_messages)", "messages held"),
+        ("sum by (action) (increase(postline_queued_admin_actions_total[$__rate_interval]))", "{{action}}"),
+    ], description="postline queue hold/release/requeue/retry/delete: held messages (gauge) and the "
+                   "messages each command changed.")
 
     b.row("IMAP (postline-imapd)")
     b.panel("Active sessions", [("sum(postline_imapd_sessions_active)", "active")])
