@@ -14,9 +14,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-SERVICES = ("smtpd", "queued", "imapd", "authd")
+SERVICES = ("smtpd", "queued", "imapd", "authd", "webd")
 # config section of each service (POSTLINE_<SECTION>_HTTP_PORT etc.)
-SECTION = {"smtpd": "smtp", "queued": "queue", "imapd": "imap", "authd": "auth"}
+SECTION = {"smtpd": "smtp", "queued": "queue", "imapd": "imap", "authd": "auth", "webd": "web"}
 
 
 def load_module(path: Path, name: str):
@@ -117,7 +117,7 @@ def known_metrics() -> tuple[set[str], str]:
                 names.add(f"postline_{svc}_grpc_{m2.group(1)}_{suffix}")
     if "postline_<svc>_build_info" in section:
         names.update(f"postline_{svc}_build_info" for svc in SERVICES)
-    names.update(re.findall(r"\bpostline_(?:smtpd|queued|imapd|authd)_[a-z0-9_]+", section))
+    names.update(re.findall(r"\bpostline_(?:smtpd|queued|imapd|authd|webd)_[a-z0-9_]+", section))
     return names, source
 
 
