@@ -149,7 +149,8 @@ struct WebServer::Impl {
           auto [c, answer_] = co_await answer(req);
           cls = std::move(c);
           a = std::move(answer_);
-        } else if (auto location = https_location(req[http::field::host], req.target(), options.public_https_port)) {
+        } else if (auto location = https_location(std::string(req[http::field::host]), std::string(req.target()),
+                                                  options.public_https_port)) {
           // 301 keeps GET a GET; anything else gets 308 so the method and body survive.
           const bool safe = req.method() == http::verb::get || req.method() == http::verb::head;
           a = plain(safe ? 301 : 308, "moved to HTTPS");
