@@ -135,8 +135,10 @@ struct WebServer::Impl {
       unsigned version = 11;
       if (refusal) {
         a = std::move(*refusal);
-        if (parser.is_header_done() && secure) {
-          // Name the path class even for a refused body, so 413s show under autodiscover.
+        if (secure) {
+          // Name the path class even for a refused body, so 413s show under autodiscover:
+          // the request line is stored before the header is complete (Beast checks
+          // Content-Length against the body limit as it reads that field).
           const std::string target(parser.get().target());
           cls = path_class_name(route(RequestView{"", target, "", ""}).path_class);
         }
