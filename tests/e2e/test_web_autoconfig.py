@@ -118,6 +118,15 @@ def test_autoconfig_well_known_with_emailaddress(web, tmp_path):
     assert {a.text for a in root.iter("authentication")} == {"password-cleartext"}
 
 
+def test_head_gets_the_headers_of_get_without_a_body(web):
+    path = f"/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress={q(USER)}"
+    _, get_headers, body = web.get(path)
+    status, headers, head_body = web.request("HEAD", path)
+    assert (status, head_body) == (200, b"")
+    assert headers["content-length"] == get_headers["content-length"] == str(len(body))
+    assert headers["content-type"] == get_headers["content-type"]
+
+
 def test_autoconfig_by_host_name_uses_the_placeholder(web, tmp_path):
     status, _, body = web.get("/mail/config-v1.1.xml", headers={"Host": f"autoconfig.{DOMAIN}"})
     assert status == 200, body
@@ -269,6 +278,10 @@ def test_plain_http_only_redirects_to_https(web):
                  headers={"Host": f"autodiscover.{DOMAIN}"})
     r = conn.getresponse()
     assert r.status == 308 and b"<" not in r.read()  # no document over plain HTTP
+    conn.request("GET", "/", headers={"Host": "evil.example/x"})
+    r = conn.getresponse()
+    assert (r.status, r.getheader("Location")) == (400, None)
+    r.read()
     conn.close()
     assert web.metric("postline_webd_requests_total", {"path": "redirect", "status": "301"}) >= 1
 
