@@ -355,3 +355,22 @@ def test_signed_mobileconfig_verifies_with_the_server_certificate(web, tmp_path)
     out = subprocess.run(["openssl", "cms", "-verify", "-inform", "DER", "-in", str(signed), "-CAfile",
                           str(plat.cert), "-purpose", "any", "-out", "/dev/null"], capture_output=True, text=True)
     assert out.returncode != 0
+
+
+@pytest.mark.parametrize("env,message", [
+    ({"POSTLINE_TLS_CERT_FILE": "", "POSTLINE_TLS_KEY_FILE": ""},
+     "web.cert_file (or tls.cert_file) and its key are required: webd serves HTTPS only"),
+    ({"POSTLINE_WEB_CERT_FILE": "/nonexistent/web.pem", "POSTLINE_WEB_KEY_FILE": "/nonexistent/web.key"},
+     "web.cert_file: cannot load certificate chain /nonexistent/web.pem"),
+    ({"POSTLINE_WEB_CERT_FILE": "/nonexistent/web.pem"}, "web.cert_file, web.key_file: set both or neither"),
+    ({"POSTLINE_WEB_IMAPS_PORT": "0", "POSTLINE_WEB_IMAP_STARTTLS_PORT": "0"},
+     "web.imaps_port, web.imap_starttls_port: at least one must be offered"),
+    ({"POSTLINE_WEB_SMTP_HOSTNAME": "smtp example"}, 'web.smtp_hostname: "smtp example" is not a host name'),
+    ({"POSTLINE_WEB_MAX_BODY_SIZE": "12"}, "web.max_body_size"),
+])
+def test_bad_configuration_stops_webd_naming_the_key(platform, env, message):
+    """Exit 2 and a message naming the key, before any port is bound."""
+    result = subprocess.run([str(platform.bin / "postline-webd")], capture_output=True, text=True, timeout=30,
+                            env=platform.process_env({**SETTINGS_ENV, **env}), stdin=subprocess.DEVNULL)
+    assert result.returncode == 2, result
+    assert message in result.stderr, result.stderr
