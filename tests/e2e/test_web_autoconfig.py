@@ -266,6 +266,33 @@ def test_request_limits(web):
     assert (status, body) == (431, b"request header fields too large\n")
 
 
+def test_expect_100_continue_gets_a_continue_before_the_body(web):
+    """curl and .NET send larger POSTs with Expect: 100-continue and wait for
+    the interim answer before the body (curl gives up waiting after a second)."""
+    import socket
+    body = autodiscover_request(USER)
+    raw = socket.create_connection(("127.0.0.1", web.port), timeout=10)
+    with web.ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        tls.sendall(b"POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: autodiscover.example.test\r\n"
+                    b"Content-Type: text/xml\r\nExpect: 100-continue\r\nConnection: close\r\n"
+                    b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+        interim = b""
+        while b"\r\n\r\n" not in interim:
+            chunk = tls.recv(4096)
+            assert chunk, interim
+            interim += chunk
+        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n"), interim
+        tls.sendall(body)
+        rest = interim.split(b"\r\n\r\n", 1)[1]
+        while True:
+            chunk = tls.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+    assert rest.startswith(b"HTTP/1.1 200 OK\r\n"), rest[:200]
+    assert f"<LoginName>{USER}</LoginName>".encode() in rest
+
+
 def test_plain_http_only_redirects_to_https(web):
     port = web.platform.ports["web_redirect"]
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)

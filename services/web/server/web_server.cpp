@@ -115,7 +115,17 @@ struct WebServer::Impl {
       parser.header_limit(static_cast<std::uint32_t>(options.max_header_size));
       parser.body_limit(options.max_body_size);
       boost::system::error_code ec;
-      co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      co_await http::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      if (!ec && !parser.is_done()) {
+        // A client that sent "Expect: 100-continue" (curl, .NET for larger
+        // POSTs) waits for this before its body; the limits were checked on
+        // the header already (Content-Length against web.max_body_size).
+        if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+          http::response<http::empty_body> go_on{http::status::continue_, parser.get().version()};
+          co_await http::async_write(stream, go_on, asio::redirect_error(asio::use_awaitable, ec));
+        }
+        if (!ec) co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      }
       std::optional<Answer> refusal;
       if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
           ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
