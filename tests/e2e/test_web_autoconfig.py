@@ -348,10 +348,10 @@ def test_domain_check_unavailable_gives_503_and_readyz_follows_authd(web):
 
 
 def test_signed_mobileconfig_verifies_with_the_server_certificate(web, tmp_path):
-    """Last: restarts webd with web.sign_mobileconfig on."""
+    """Last: restarts webd with web.sign_mobileconfig on (and the domain cache on)."""
     plat = web.platform
     plat.stop("webd")
-    web.port = plat.start_webd({"POSTLINE_WEB_SIGN_MOBILECONFIG": "true"})
+    web.port = plat.start_webd({"POSTLINE_WEB_SIGN_MOBILECONFIG": "true", "POSTLINE_WEB_DOMAIN_CACHE_TTL": "1h"})
     status, headers, body = web.get(f"/apple/mobileconfig?email={q(SPECIAL)}")
     assert status == 200, body
     assert headers["content-type"] == "application/x-apple-aspen-config"
@@ -382,6 +382,10 @@ def test_signed_mobileconfig_verifies_with_the_server_certificate(web, tmp_path)
     out = subprocess.run(["openssl", "cms", "-verify", "-inform", "DER", "-in", str(signed), "-CAfile",
                           str(plat.cert), "-purpose", "any", "-out", "/dev/null"], capture_output=True, text=True)
     assert out.returncode != 0
+    # With web.domain_cache_ttl, authd was asked once for both requests of the domain.
+    assert web.get(f"/apple/mobileconfig?email={q(USER)}")[0] == 200
+    assert web.metric("postline_webd_domain_lookups_total", {"result": "hosted"}) == 1
+    assert web.metric("postline_webd_domain_cache_hits_total", {}) == 1
 
 
 @pytest.mark.parametrize("env,message", [
