@@ -3,6 +3,7 @@
 #include "services/web/core/xml.h"
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace postline::web {
@@ -75,6 +76,10 @@ class Reader {
     }
     if (!stack_.empty()) return fail(why, "the document ends inside an element");
     if (!seen_root) return fail(why, "no root element");
+    if (!found_email_ && email_too_long_) {
+      error_ = "EMailAddress is longer than " + std::to_string(limits_.max_value) + " octets";
+      return fail(why);
+    }
     if (!found_email_) return fail(why, "no Autodiscover/Request/EMailAddress element");
     return result_;
   }
@@ -229,6 +234,7 @@ class Reader {
     const auto local = local_name(open.name);
     if (local == "EMailAddress" && !found_email_) {
       found_email_ = !too_long_;
+      email_too_long_ = too_long_;
       result_.email = trim(open.value);
     } else if (local == "AcceptableResponseSchema" && result_.schema.empty()) {
       result_.schema = trim(open.value);
@@ -251,6 +257,7 @@ class Reader {
   AutodiscoverRequest result_;
   bool found_email_ = false;
   bool too_long_ = false;
+  bool email_too_long_ = false;
   std::string error_ = "malformed XML";
 };
 

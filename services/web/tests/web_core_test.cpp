@@ -162,7 +162,7 @@ TEST(AutodiscoverRequest, EnforcesDepthElementAndValueLimits) {
   EXPECT_FALSE(parse_autodiscover_request(many + "</Autodiscover>", &why));
   EXPECT_EQ(why, "too many elements");
   EXPECT_FALSE(parse_autodiscover_request(request(std::string(2000, 'a') + "@example.org"), &why));
-  EXPECT_EQ(why, "no Autodiscover/Request/EMailAddress element");
+  EXPECT_EQ(why, "EMailAddress is longer than 1024 octets");
 }
 
 TEST(Autoconfig, ListsEveryServerInPreferenceOrderWithTheAddressAsUsername) {
