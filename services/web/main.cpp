@@ -113,6 +113,10 @@ int main(int argc, char** argv) {
   web::Site site(settings, signer.get());
 
   boost::asio::io_context io(1);
+  // Signals are taken over before /readyz can say ready, so a SIGHUP sent as
+  // soon as the service is up reloads instead of killing it.
+  boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
+  boost::asio::signal_set hup(io, SIGHUP);
   web::WebServer server(io, site, directory, tls, metrics, options);
   metrics::HttpServer http(registry, [&directory] { return directory.ready(); });
   const std::string address = cfg.str("web", "listen_address");
@@ -130,13 +134,11 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
   stop_signals.async_wait([&](boost::system::error_code ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: stopping, {} connection(s) open", sig, server.active());
     server.shutdown(std::chrono::seconds(10), [&io] { io.stop(); });
   });
-  boost::asio::signal_set hup(io, SIGHUP);
   std::function<void()> wait_hup = [&] {
     hup.async_wait([&](boost::system::error_code ec, int) {
       if (ec) return;

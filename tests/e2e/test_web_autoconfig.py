@@ -405,3 +405,45 @@ def test_bad_configuration_stops_webd_naming_the_key(platform, env, message):
                             env=platform.process_env({**SETTINGS_ENV, **env}), stdin=subprocess.DEVNULL)
     assert result.returncode == 2, result
     assert message in result.stderr, result.stderr
+
+
+def test_sighup_reloads_the_certificate_and_the_signing_key(web, tmp_path):
+    """Last (it leaves web.cert_file set): a renewed certificate is served, and
+    signs profiles, after SIGHUP, without a restart."""
+    import signal
+
+    plat = web.platform
+
+    def make_pair(name: str) -> tuple[Path, Path]:
+        cert, key = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                        f"/CN={name}", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key),
+                        "-out", str(cert)], check=True, capture_output=True)
+        return cert, key
+
+    def der(pem_file: Path) -> bytes:
+        return ssl.PEM_cert_to_DER_cert(pem_file.read_text())
+
+    def served() -> bytes:
+        return ssl.PEM_cert_to_DER_cert(ssl.get_server_certificate(("127.0.0.1", web.port), timeout=5))
+
+    first_cert, first_key = make_pair("first")
+    live_cert, live_key = tmp_path / "web.crt", tmp_path / "web.key"
+    shutil.copy(first_cert, live_cert)
+    shutil.copy(first_key, live_key)
+    plat.stop("webd")
+    web.port = plat.start_webd({"POSTLINE_WEB_CERT_FILE": str(live_cert), "POSTLINE_WEB_KEY_FILE": str(live_key)})
+    assert served() == der(first_cert)
+    second_cert, second_key = make_pair("second")
+    shutil.copy(second_key, live_key)
+    shutil.copy(second_cert, live_cert)
+    plat.procs["webd"].send_signal(signal.SIGHUP)
+    wait_until(lambda: served() == der(second_cert), what="the renewed certificate to be served")
+    # Profiles are signed with the renewed pair too (web.sign_mobileconfig is still on).
+    web.ctx = ssl.create_default_context(cafile=str(second_cert))
+    status, _, body = web.get(f"/apple/mobileconfig?email={q(USER)}")
+    assert status == 200
+    (tmp_path / "p.der").write_bytes(body)
+    out = subprocess.run(["openssl", "cms", "-verify", "-inform", "DER", "-in", str(tmp_path / "p.der"), "-CAfile",
+                          str(second_cert), "-purpose", "any", "-out", "/dev/null"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
