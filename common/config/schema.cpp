@@ -58,6 +58,11 @@ const std::vector<KeyLimits>& key_limits() {
       {"imap", "max_connections_per_user", {}, 1, {}},
       {"imap", "max_unauthenticated_command", {}, 1024, {}},
       {"imap", "expunged_prune_interval", {}, 1, {}},
+      {"web", "max_header_size", {}, 1024, 1024 * 1024},
+      {"web", "max_body_size", {}, 1024, 16 * 1024 * 1024},
+      {"web", "request_timeout", {}, 1, {}},
+      {"web", "max_connections", {}, 1, {}},
+      {"web", "max_connections_per_ip", {}, 1, {}},
   };
   return limits;
 }
@@ -204,6 +209,27 @@ const std::vector<KeySpec>& schema() {
       {"imap", "expunged_prune_interval", T::kDuration, "1h", "how often imapd prunes expunge history older than imap.expunged_history (one instance at a time)"},
       {"imap", "index_cache_messages", T::kInt, "2000000", "messages (about 24 bytes each) of recently selected mailboxes imapd keeps in memory, so SELECT reads only what changed since (0 = off)"},
       {"imap", "durable_flag_updates", T::kBool, "false", "STORE and EXPUNGE wait for PostgreSQL's WAL flush; off: a crash may lose the last fraction of a second of flag changes, never a message"},
+      // web: postline-webd, the public HTTPS side (client set-up now, the portal later; docs/web.md)
+      {"web", "listen_address", T::kString, "127.0.0.1", "address webd binds its ports to"},
+      {"web", "https_port", T::kPort, "8443", "HTTPS listener: autoconfig, autodiscover, mobileconfig (443)"},
+      {"web", "http_redirect_port", T::kPort, "0", "plain-HTTP listener that only redirects to HTTPS (80; 0 = none)"},
+      {"web", "public_https_port", T::kPort, "443", "HTTPS port clients reach (after any port mapping); redirects point there"},
+      {"web", "http_port", T::kPort, "9105", "webd /metrics /healthz /readyz"},
+      {"web", "cert_file", T::kString, "", "PEM certificate chain for HTTPS (and for signing mobileconfig profiles); empty = tls.cert_file"},
+      {"web", "key_file", T::kString, "", "PEM private key matching web.cert_file; empty = tls.key_file"},
+      {"web", "sign_mobileconfig", T::kBool, "false", "sign Apple mobileconfig profiles (CMS) with the HTTPS certificate, so devices show them as verified"},
+      {"web", "imap_hostname", T::kString, "", "IMAP server name handed to mail clients (empty = smtp.hostname)"},
+      {"web", "smtp_hostname", T::kString, "", "submission server name handed to mail clients (empty = smtp.hostname)"},
+      {"web", "imaps_port", T::kPort, "993", "public implicit-TLS IMAP port offered to clients (0 = not offered)"},
+      {"web", "imap_starttls_port", T::kPort, "143", "public IMAP+STARTTLS port offered to clients (0 = not offered)"},
+      {"web", "submissions_port", T::kPort, "465", "public implicit-TLS submission port offered to clients (0 = not offered)"},
+      {"web", "submission_port", T::kPort, "587", "public submission+STARTTLS port offered to clients (0 = not offered)"},
+      {"web", "domain_cache_ttl", T::kDuration, "30s", "reuse authd's answer whether a domain is hosted here this long (0 = ask every time)"},
+      {"web", "max_header_size", T::kSize, "8KiB", "largest request header section; larger gets 431"},
+      {"web", "max_body_size", T::kSize, "64KiB", "largest request body (autodiscover POST); larger gets 413"},
+      {"web", "request_timeout", T::kDuration, "30s", "time allowed for the TLS handshake and for each request, and idle time between requests"},
+      {"web", "max_connections", T::kInt, "1000", "concurrent HTTPS connections in total"},
+      {"web", "max_connections_per_ip", T::kInt, "50", "concurrent HTTPS connections from one client address"},
   };
   return keys;
 }

@@ -2,10 +2,12 @@
 
 #include "common/config/config.h"
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
 
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
@@ -195,6 +197,26 @@ void RpcMetrics::observe(const std::string& method, grpc::StatusCode code,
   const std::map<std::string, std::string> labels = {{"method", method}, {"code", code_name(code)}};
   duration_.Add(labels, buckets).Observe(std::chrono::duration<double>(took).count());
   calls_.Add(labels).Increment();
+}
+
+// Through the generic stub (Debian ships no generated health stubs). Request
+// {service: ""} is the empty message; the answer {status: SERVING} is the two
+// octets 08 01.
+bool health_serving(const std::shared_ptr<grpc::Channel>& channel, std::chrono::milliseconds timeout) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext ctx;
+  set_deadline(ctx, timeout);
+  grpc::ByteBuffer request(nullptr, 0), response;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&done](grpc::Status status) { done.set_value(std::move(status)); });
+  grpc::Status status = done.get_future().get();
+  if (!status.ok()) return false;
+  std::vector<grpc::Slice> slices;
+  if (!response.Dump(&slices).ok()) return false;
+  std::string bytes;
+  for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return bytes == std::string("\x08\x01", 2);
 }
 
 }  // namespace postline::grpcutil

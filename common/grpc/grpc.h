@@ -61,6 +61,11 @@ void set_deadline(grpc::ClientContext& ctx, std::chrono::milliseconds timeout);
 // on the blocking side (inside offload), never on an I/O thread.
 bool wait_connected(const std::shared_ptr<grpc::Channel>& channel, std::chrono::milliseconds wait);
 
+// grpc.health.v1.Health/Check of the whole server behind `channel` (service
+// ""): true when it answers SERVING within `timeout`. What a service's /readyz
+// asks of the services it depends on. Blocking: HTTP thread or a pool.
+bool health_serving(const std::shared_ptr<grpc::Channel>& channel, std::chrono::milliseconds timeout);
+
 // Builds and starts a server on address:port with the health service enabled
 // and reporting SERVING. Throws std::runtime_error if the port cannot be bound.
 std::unique_ptr<grpc::Server> start_server(const std::string& address, uint16_t port,

@@ -37,8 +37,9 @@ std::optional<double> TlsContext::not_after() const {
   return not_after_of(SSL_CTX_get0_certificate(ctx->native_handle()));
 }
 
-TlsContext::TlsContext(std::string cert_file, std::string key_file)
-    : cert_file_(std::move(cert_file)), key_file_(std::move(key_file)), ctx_(build()) {}
+TlsContext::TlsContext(std::string cert_file, std::string key_file, std::string key_section)
+    : cert_file_(std::move(cert_file)), key_file_(std::move(key_file)), key_section_(std::move(key_section)),
+      ctx_(build()) {}
 
 std::shared_ptr<ssl::context> TlsContext::build() const {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
@@ -48,11 +49,11 @@ std::shared_ptr<ssl::context> TlsContext::build() const {
   SSL_CTX_set_options(ctx->native_handle(), SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
   boost::system::error_code ec;
   ctx->use_certificate_chain_file(cert_file_, ec);
-  if (ec) throw std::runtime_error("tls.cert_file: cannot load certificate chain " + cert_file_ + ": " + ec.message());
+  if (ec) throw std::runtime_error(key_section_ + ".cert_file: cannot load certificate chain " + cert_file_ + ": " + ec.message());
   ctx->use_private_key_file(key_file_, ssl::context::pem, ec);
-  if (ec) throw std::runtime_error("tls.key_file: cannot load private key " + key_file_ + ": " + ec.message());
+  if (ec) throw std::runtime_error(key_section_ + ".key_file: cannot load private key " + key_file_ + ": " + ec.message());
   if (SSL_CTX_check_private_key(ctx->native_handle()) != 1)
-    throw std::runtime_error("tls.key_file: private key does not match tls.cert_file");
+    throw std::runtime_error(key_section_ + ".key_file: private key does not match " + key_section_ + ".cert_file");
   return ctx;
 }
 

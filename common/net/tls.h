@@ -14,8 +14,9 @@ namespace postline::net {
 
 class TlsContext {
  public:
-  // Throws std::runtime_error naming the file on failure.
-  TlsContext(std::string cert_file, std::string key_file);
+  // Throws std::runtime_error naming the file on failure, and the keys that
+  // name the files as `<key_section>.cert_file` / `.key_file` (webd has its own).
+  TlsContext(std::string cert_file, std::string key_file, std::string key_section = "tls");
   void reload();
   // The context new connections should use.
   std::shared_ptr<boost::asio::ssl::context> current() const;
@@ -26,7 +27,7 @@ class TlsContext {
 
  private:
   std::shared_ptr<boost::asio::ssl::context> build() const;
-  std::string cert_file_, key_file_;
+  std::string cert_file_, key_file_, key_section_;
   mutable std::mutex mutex_;
   std::shared_ptr<boost::asio::ssl::context> ctx_;
 };

@@ -225,6 +225,18 @@ def build():
         ("sum(postline_authd_verify_cache_entries)", "entries"),
     ], w=24, h=6)
 
+    b.row("Client set-up (postline-webd)")
+    b.panel("Requests /s by path and status", [
+        (rate("postline_webd_requests_total", "path, status"), "{{path}} {{status}}")], unit="ops",
+        description="autoconfig, autodiscover, mobileconfig, the plain-HTTP redirect; many 404s under one path "
+                    "often mean a domain missing from `postline domain add` (docs/web.md).")
+    b.panel("Domain checks /s", [
+        (rate("postline_webd_domain_lookups_total", "result"), "{{result}}"),
+        (rate("postline_webd_domain_cache_hits_total"), "cache hit")], unit="ops")
+    b.panel("TLS handshake failures and refused connections /s", [
+        (rate("postline_webd_tls_handshake_failures_total"), "handshake failed"),
+        (rate("postline_webd_connections_rejected_total"), "over connection limit")], unit="ops")
+
     b.row("gRPC")
     for svc in ("authd", "queued"):
         b.panel(f"{svc} server latency p95 by method", [
@@ -232,12 +244,12 @@ def build():
     b.panel("gRPC server errors /s", [
         (rate(f"postline_{svc}_grpc_server_calls_total", "method, code", 'code!="OK"'), svc + " {{method}} {{code}}")
         for svc in ("authd", "queued")], unit="ops")
-    for svc in ("smtpd", "imapd", "queued"):
+    for svc in ("smtpd", "imapd", "queued", "webd"):
         b.panel(f"{svc} client latency p95 by method", [
             (quantile(0.95, f"postline_{svc}_grpc_client_duration_seconds", "method"), "{{method}}")], unit="s")
     b.panel("gRPC client errors /s", [
         (rate(f"postline_{svc}_grpc_client_calls_total", "method, code", 'code!="OK"'), svc + " {{method}} {{code}}")
-        for svc in ("smtpd", "imapd", "queued")], unit="ops", w=24, h=6)
+        for svc in ("smtpd", "imapd", "queued", "webd")], unit="ops", w=24, h=6)
 
     b.row("Processes")
     job = 'job=~"postline-.*"'

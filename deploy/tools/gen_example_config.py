@@ -36,6 +36,7 @@ SECTION_NOTES = {
     "spam": "postline-smtpd's inbound checks on the MX listener (docs/antispam.md).",
     "queue": "postline-queued: the durable queue and outbound delivery.",
     "imap": "postline-imapd: IMAP and IMAPS listeners.",
+    "web": "postline-webd: HTTPS for mail-client set-up (autoconfig, autodiscover, mobileconfig; docs/web.md).",
 }
 
 

@@ -14,9 +14,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-SERVICES = ("smtpd", "queued", "imapd", "authd")
+SERVICES = ("smtpd", "queued", "imapd", "authd", "webd")
 # config section of each service (POSTLINE_<SECTION>_HTTP_PORT etc.)
-SECTION = {"smtpd": "smtp", "queued": "queue", "imapd": "imap", "authd": "auth"}
+SECTION = {"smtpd": "smtp", "queued": "queue", "imapd": "imap", "authd": "auth", "webd": "web"}
 
 
 def load_module(path: Path, name: str):

@@ -78,6 +78,7 @@ def test_mail_ports_published_to_the_listeners():
     want = {
         "smtpd": {25: ("smtp", "mx_port"), 465: ("smtp", "submissions_port"), 587: ("smtp", "submission_port")},
         "imapd": {143: ("imap", "port"), 993: ("imap", "tls_port")},
+        "webd": {443: ("web", "https_port"), 80: ("web", "http_redirect_port")},
     }
     for svc, ports in want.items():
         published = {}
@@ -229,7 +230,7 @@ def test_grpc_between_services_is_mutual_tls_with_init_made_files():
     services = compose()["services"]
     keys = ("POSTLINE_GRPC_TLS_CERT_FILE", "POSTLINE_GRPC_TLS_KEY_FILE", "POSTLINE_GRPC_TLS_CA_FILE")
     entrypoint = (DEPLOY / "docker" / "entrypoint.sh").read_text()
-    for svc in ("authd", "queued", "smtpd", "imapd"):
+    for svc in ("authd", "queued", "smtpd", "imapd", "webd"):
         env = env_of(services[svc])
         assert all(env.get(k, "").startswith("/etc/postline/tls/internal/") for k in keys), (svc, env)
         assert "tls:/etc/postline/tls:ro" in services[svc]["volumes"], svc

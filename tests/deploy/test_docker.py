@@ -14,7 +14,7 @@ from deploylib import DEPLOY, ROOT, require_tool, run
 
 DOCKER = DEPLOY / "docker"
 DOCKERFILE = DOCKER / "Dockerfile"
-BINARIES = ("postline", "postline-smtpd", "postline-queued", "postline-imapd", "postline-authd")
+BINARIES = ("postline", "postline-smtpd", "postline-queued", "postline-imapd", "postline-authd", "postline-webd")
 
 
 def instructions():

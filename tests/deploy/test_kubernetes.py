@@ -9,8 +9,8 @@ from deploylib import (DEPLOY, SERVICES, config_problems, kubectl_render, mini_k
                        selector_matches)
 
 K8S = DEPLOY / "k8s"
-MAIL_PORTS = {"smtpd": {25, 465, 587}, "imapd": {143, 993}}
-ENTRYPOINT_COMMANDS = {"smtpd", "queued", "imapd", "authd", "migrate", "postline", "make-cert"}
+MAIL_PORTS = {"smtpd": {25, 465, 587}, "imapd": {143, 993}, "webd": {443, 80}}
+ENTRYPOINT_COMMANDS = {"smtpd", "queued", "imapd", "authd", "webd", "migrate", "postline", "make-cert"}
 # Objects the manifests refer to but the operator provides (docs/operations.md).
 EXTERNAL_SECRETS = {"postline-tls", "postline-admin-token"}
 # ... and ones a deployment may leave out (mounted with optional: true).
@@ -107,7 +107,8 @@ def test_http_port_is_the_configured_one(rendered):
         want = int((conf.get(section) or {}).get("http_port") or defaults[(section, "http_port")][1])
         assert container_ports(d)["http"] == want, f"{name(d)}: http port differs from the config"
         for port_name, key in {"grpc": "grpc_port", "mx": "mx_port", "submission": "submission_port",
-                               "submissions": "submissions_port", "imap": "port", "imaps": "tls_port"}.items():
+                               "submissions": "submissions_port", "imap": "port", "imaps": "tls_port",
+                               "https": "https_port", "http-redirect": "http_redirect_port"}.items():
             if port_name in container_ports(d):
                 want = int((conf.get(section) or {}).get(key) or defaults[(section, key)][1])
                 assert container_ports(d)[port_name] == want, f"{name(d)}: {port_name} differs from config"
@@ -249,11 +250,12 @@ def test_networkpolicies_allow_exactly_the_intended_paths(rendered):
     comp = {component_of(w): pod_labels(w) for w in workloads(docs)}
     everyone = set(comp)
     expect = {
-        ("authd", "grpc"): {"smtpd", "imapd", "queued", "admin"},
+        ("authd", "grpc"): {"smtpd", "imapd", "queued", "webd", "admin"},
         ("queued", "grpc"): {"smtpd", "admin"},
         ("authd", "http"): set(), ("queued", "http"): set(), ("smtpd", "http"): set(), ("imapd", "http"): set(),
         ("smtpd", "mx"): everyone, ("smtpd", "submission"): everyone, ("smtpd", "submissions"): everyone,
         ("imapd", "imap"): everyone, ("imapd", "imaps"): everyone,
+        ("webd", "http"): set(), ("webd", "https"): everyone, ("webd", "http-redirect"): everyone,
     }
     for (target, port), sources in expect.items():
         got = {s for s in everyone if allowed(policies, comp[target], comp[s], port)}

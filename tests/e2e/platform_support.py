@@ -23,13 +23,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("authd", "queued", "smtpd", "imapd")
-HTTP_PORT_KEY = {"authd": "authd_http", "queued": "queued_http", "smtpd": "smtpd_http", "imapd": "imapd_http"}
+# Started only by the tests that ask (Platform.start_webd), after the four above.
+OPTIONAL_SERVICES = ("webd",)
+HTTP_PORT_KEY = {"authd": "authd_http", "queued": "queued_http", "smtpd": "smtpd_http", "imapd": "imapd_http",
+                 "webd": "webd_http"}
 # The ports each service listens on (keys of Platform.ports).
 SERVICE_PORTS = {
     "authd": ("auth_grpc", "authd_http"),
     "queued": ("queue_grpc", "queued_http"),
     "smtpd": ("smtp_mx", "smtp_submission", "smtp_submissions", "smtpd_http"),
     "imapd": ("imap", "imaps", "imapd_http"),
+    "webd": ("web_https", "web_redirect", "webd_http"),
 }
 
 
@@ -133,7 +137,7 @@ class Platform:
         self.db_url = self._create_database(server_url)
         self.ports = {k: free_port() for k in (
             "smtp_mx", "smtp_submission", "smtp_submissions", "imap", "imaps", "auth_grpc", "queue_grpc",
-            "smtpd_http", "queued_http", "imapd_http", "authd_http")}
+            "smtpd_http", "queued_http", "imapd_http", "authd_http", "web_https", "web_redirect", "webd_http")}
         self.cert, self.key = make_cert(workdir)
         self.env = {
             "POSTLINE_DB_URL": self.db_url,
@@ -168,6 +172,10 @@ class Platform:
             "POSTLINE_IMAP_PORT": str(p["imap"]),
             "POSTLINE_IMAP_TLS_PORT": str(p["imaps"]),
             "POSTLINE_IMAP_HTTP_PORT": str(p["imapd_http"]),
+            "POSTLINE_WEB_HTTPS_PORT": str(p["web_https"]),
+            "POSTLINE_WEB_HTTP_REDIRECT_PORT": str(p["web_redirect"]),
+            "POSTLINE_WEB_PUBLIC_HTTPS_PORT": str(p["web_https"]),
+            "POSTLINE_WEB_HTTP_PORT": str(p["webd_http"]),
         }
 
     # --- database ---------------------------------------------------------
@@ -201,7 +209,9 @@ class Platform:
         self.cli("migrate")
 
     def start(self, service: str, extra_env: dict | None = None, wait: bool = True):
-        assert service in SERVICES, service
+        assert service in SERVICES or service in OPTIONAL_SERVICES, service
+        if not (self.bin / f"postline-{service}").exists():
+            raise RuntimeError(f"{self.bin / f'postline-{service}'} is missing: build first (scripts/build)")
         log = self.workdir / f"{service}.log"
         self.logs[service] = log
         handle = open(log, "ab")
@@ -247,6 +257,15 @@ class Platform:
         self.migrate()
         for s in SERVICES:
             self._start_with_fresh_ports_on_conflict(s)
+
+    def start_webd(self, extra_env: dict | None = None):
+        """Starts postline-webd (HTTPS, the redirect port and its HTTP port, all
+        free ports) against this platform's authd; only tests that ask pay for it.
+        `extra_env` is kept for restarts by later calls. Returns the HTTPS port."""
+        self.extra_env.update(extra_env or {})
+        self.env.update(self.extra_env)
+        self._start_with_fresh_ports_on_conflict("webd")
+        return self.ports["web_https"]
 
     def _start_with_fresh_ports_on_conflict(self, service: str, attempts: int = 3):
         """Starts a service; if one of its ports was taken between choosing and
@@ -304,7 +323,7 @@ class Platform:
     def stop_all(self):
         for s in reversed(SERVICES):
             self.stop(s)
-        for s in list(self.procs):
+        for s in list(self.procs):  # webd and anything else a test started
             self.stop(s)
 
     def log_tail(self, service: str, lines: int = 40) -> str:

@@ -4,7 +4,6 @@
 #include "mail/v1/auth.grpc.pb.h"
 #include "mail/v1/queue.grpc.pb.h"
 
-#include <grpcpp/generic/generic_stub.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -352,28 +351,10 @@ boost::asio::awaitable<SaslAnswer> Backend::sasl(SaslEvent step, std::string rem
   co_return result;
 }
 
-namespace {
-// grpc.health.v1.Health/Check through the generic stub (Debian ships no
-// generated health stubs). Request {service: ""} is the empty message; the
-// answer {status: SERVING} is the two octets 08 01.
-bool serving(const std::shared_ptr<grpc::Channel>& channel) {
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext ctx;
-  grpcutil::set_deadline(ctx, std::chrono::milliseconds(500));
-  grpc::ByteBuffer request(nullptr, 0), response;
-  std::promise<grpc::Status> done;
-  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
-                 [&done](grpc::Status status) { done.set_value(std::move(status)); });
-  grpc::Status status = done.get_future().get();
-  if (!status.ok()) return false;
-  std::vector<grpc::Slice> slices;
-  if (!response.Dump(&slices).ok()) return false;
-  std::string bytes;
-  for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  return bytes == std::string("\x08\x01", 2);
-}
-}  // namespace
 
-bool Backend::ready() { return serving(auth_channel_) && serving(queue_channel_); }
+bool Backend::ready() {
+  return grpcutil::health_serving(auth_channel_, std::chrono::milliseconds(500)) &&
+         grpcutil::health_serving(queue_channel_, std::chrono::milliseconds(500));
+}
 
 }  // namespace postline::smtp

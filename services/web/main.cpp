@@ -1,0 +1,162 @@
+// postline-webd: the public HTTPS side of Postline. Today it serves mail-client
+// set-up: Thunderbird autoconfig, Outlook Autodiscover (POX) and Apple
+// mobileconfig profiles, each only for domains authd says are hosted here;
+// the web portal (issue 18) will be built on the same server. Optionally a
+// plain-HTTP port that only redirects to HTTPS. /metrics /healthz /readyz on
+// web.http_port like every service.
+//
+// Config keys: web.* (common/config/schema.cpp, docs/web.md), tls.cert_file /
+// tls.key_file when web.cert_file is empty, smtp.hostname for the default
+// server names, auth.addr, grpc.tls_*, log.*.
+// Security posture: HTTPS only (TLS 1.2+); no credentials are asked or held;
+// every value put into a document is XML-escaped; requests are bounded in
+// header and body size and time; answers for domains we do not host are the
+// same 404 as for unknown paths; the domain check asks authd about
+// postmaster@<domain>, never about the client's address.
+//
+// Exit codes: 0 after SIGTERM/SIGINT, 2 bad configuration (including missing
+// or unreadable certificate), 1 anything else at start-up.
+#include "common/config/config.h"
+#include "common/log/log.h"
+#include "common/metrics/http_server.h"
+#include "common/net/tls.h"
+#include "common/service/service.h"
+#include "services/web/core/site.h"
+#include "services/web/core/xml.h"
+#include "services/web/server/domain_directory.h"
+#include "services/web/server/metrics.h"
+#include "services/web/server/web_server.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <iostream>
+
+#ifndef POSTLINE_VERSION
+#define POSTLINE_VERSION "0.0.0"
+#endif
+
+using namespace postline;
+
+namespace {
+
+// The servers clients are told about, from web.* (smtp.hostname as the default name).
+web::ClientSettings client_settings(const config::Config& cfg) {
+  auto host = [&](const char* key) {
+    std::string h = cfg.str("web", key);
+    if (h.empty()) h = cfg.str("smtp", "hostname");
+    if (!web::normalise_domain(h))
+      throw config::ConfigError(std::string("web.") + key + ": \"" + h + "\" is not a host name (empty = smtp.hostname)");
+    return h;
+  };
+  const std::string imap_host = host("imap_hostname"), smtp_host = host("smtp_hostname");
+  web::ClientSettings s;
+  // Implicit TLS first (RFC 8314 3.3), then STARTTLS.
+  if (auto p = cfg.port("web", "imaps_port")) s.imap.push_back({imap_host, p, web::Security::kImplicitTls});
+  if (auto p = cfg.port("web", "imap_starttls_port")) s.imap.push_back({imap_host, p, web::Security::kStartTls});
+  if (auto p = cfg.port("web", "submissions_port")) s.smtp.push_back({smtp_host, p, web::Security::kImplicitTls});
+  if (auto p = cfg.port("web", "submission_port")) s.smtp.push_back({smtp_host, p, web::Security::kStartTls});
+  if (s.imap.empty())
+    throw config::ConfigError("web.imaps_port, web.imap_starttls_port: at least one must be offered (not 0)");
+  if (s.smtp.empty())
+    throw config::ConfigError("web.submissions_port, web.submission_port: at least one must be offered (not 0)");
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const auto startup = service::start(argc, argv, "postline-webd", "webd");
+  if (startup.exit_code) return *startup.exit_code;
+  const config::Config& cfg = startup.config;
+
+  std::shared_ptr<net::TlsContext> tls;
+  std::unique_ptr<web::ProfileSigner> signer;
+  web::ClientSettings settings;
+  web::ServerOptions options;
+  std::string cert_file, key_file, key_section = "web";
+  try {
+    cert_file = cfg.str("web", "cert_file");
+    key_file = cfg.str("web", "key_file");
+    if (cert_file.empty() != key_file.empty())
+      throw config::ConfigError("web.cert_file, web.key_file: set both or neither (neither = tls.cert_file, tls.key_file)");
+    if (cert_file.empty()) {
+      cert_file = cfg.str("tls", "cert_file");
+      key_file = cfg.str("tls", "key_file");
+      key_section = "tls";
+    }
+    if (cert_file.empty() || key_file.empty())
+      throw config::ConfigError("web.cert_file (or tls.cert_file) and its key are required: webd serves HTTPS only");
+    tls = std::make_shared<net::TlsContext>(cert_file, key_file, key_section);
+    if (cfg.boolean("web", "sign_mobileconfig"))
+      signer = std::make_unique<web::ProfileSigner>(cert_file, key_file, key_section);
+    settings = client_settings(cfg);
+    options.max_header_size = cfg.size("web", "max_header_size");
+    options.max_body_size = cfg.size("web", "max_body_size");
+    options.request_timeout = cfg.duration("web", "request_timeout");
+    options.limits.max_total = static_cast<size_t>(cfg.integer("web", "max_connections"));
+    options.limits.max_per_ip = static_cast<size_t>(cfg.integer("web", "max_connections_per_ip"));
+    options.public_https_port = cfg.port("web", "public_https_port");
+    if (options.public_https_port == 0) throw config::ConfigError("web.public_https_port: must not be 0");
+    if (cfg.port("web", "https_port") == 0)
+      throw config::ConfigError("web.https_port: must not be 0 (webd serves HTTPS)");
+  } catch (const std::exception& e) {  // ConfigError, TLS and key files
+    std::cerr << "postline-webd: " << e.what() << "\n";
+    return 2;
+  }
+
+  auto registry = service::make_registry("postline_webd", "postline-webd", POSTLINE_VERSION);
+  web::WebMetrics metrics(*registry);
+  web::DomainDirectory directory(cfg.str("auth", "addr"), cfg.duration("web", "domain_cache_ttl"), *registry);
+  web::Site site(settings, signer.get());
+
+  boost::asio::io_context io(1);
+  // Signals are taken over before /readyz can say ready, so a SIGHUP sent as
+  // soon as the service is up reloads instead of killing it.
+  boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
+  boost::asio::signal_set hup(io, SIGHUP);
+  web::WebServer server(io, site, directory, tls, metrics, options);
+  metrics::HttpServer http(registry, [&directory] { return directory.ready(); });
+  const std::string address = cfg.str("web", "listen_address");
+  try {
+    // Our listeners before any outbound connection (DESIGN.md: dev ports in the ephemeral range).
+    for (const auto& [name, port] :
+         server.start(address, cfg.port("web", "https_port"), cfg.port("web", "http_redirect_port")))
+      std::printf("listening %s on %s:%u\n", name.c_str(), address.c_str(), port);
+    http.start(address, cfg.port("web", "http_port"));
+    std::printf("listening http on %s:%u\n", address.c_str(), http.port());
+    std::fflush(stdout);
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    std::cerr << "postline-webd: " << e.what() << "\n";
+    return 1;
+  }
+
+  stop_signals.async_wait([&](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: stopping, {} connection(s) open", sig, server.active());
+    server.shutdown(std::chrono::seconds(10), [&io] { io.stop(); });
+  });
+  std::function<void()> wait_hup = [&] {
+    hup.async_wait([&](boost::system::error_code ec, int) {
+      if (ec) return;
+      try {
+        tls->reload();
+        if (signer) signer->reload();
+        spdlog::info("SIGHUP: TLS certificate reloaded");
+      } catch (const std::exception& e) {
+        spdlog::error("SIGHUP: TLS reload failed, keeping the old certificate: {}", e.what());
+      }
+      wait_hup();
+    });
+  };
+  wait_hup();
+
+  spdlog::info("postline-webd {} started (profiles {})", POSTLINE_VERSION, signer ? "signed" : "unsigned");
+  io.run();
+  http.stop();
+  spdlog::info("stopped");
+  return 0;
+}

@@ -1,0 +1,51 @@
+// webd's listeners: HTTPS (HTTP/1.1 over TLS 1.2+, Boost.Beast) serving the
+// Site, and optionally plain HTTP that answers every request with a redirect
+// to HTTPS. Each request is read within web.max_header_size and
+// web.max_body_size (431 / 413 otherwise) and web.request_timeout; a
+// connection over web.max_connections(_per_ip) is closed at once.
+#pragma once
+
+#include "common/net/listener.h"
+#include "common/net/tls.h"
+#include "services/web/core/site.h"
+#include "services/web/server/domain_directory.h"
+#include "services/web/server/metrics.h"
+
+#include <boost/asio/io_context.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace postline::web {
+
+struct ServerOptions {
+  size_t max_header_size = 8 * 1024;
+  size_t max_body_size = 64 * 1024;
+  std::chrono::seconds request_timeout{30};
+  net::ConnectionLimits limits;
+  uint16_t public_https_port = 443;  // where redirects send clients
+};
+
+class WebServer {
+ public:
+  WebServer(boost::asio::io_context& io, const Site& site, DomainDirectory& directory,
+            std::shared_ptr<net::TlsContext> tls, WebMetrics& metrics, ServerOptions options);
+  ~WebServer();
+  // Binds HTTPS and, when redirect_port != 0, the redirect listener; returns
+  // (name, bound port) pairs. Throws std::runtime_error naming the port.
+  std::vector<std::pair<std::string, uint16_t>> start(const std::string& address, uint16_t https_port,
+                                                      uint16_t redirect_port);
+  // Stops accepting; calls `done` once open connections have ended or `grace` passed.
+  void shutdown(std::chrono::seconds grace, std::function<void()> done);
+  size_t active() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace postline::web
