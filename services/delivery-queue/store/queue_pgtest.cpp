@@ -558,7 +558,7 @@ class QuotaResolver final : public RecipientResolver {
     r.address = address;
     return r;
   }
-  std::optional<mailstore::Quota> quota(const std::string&, int64_t user_id) override {
+  std::optional<mailstore::Quota> quota(const std::string&, int64_t user_id, const std::string&) override {
     std::lock_guard lock(mutex);
     ++asked;
     if (user_id == 42) return mailstore::Quota{};

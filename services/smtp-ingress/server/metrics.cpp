@@ -36,7 +36,10 @@ SmtpMetrics::SmtpMetrics(prometheus::Registry& r)
       limits(counter(r, "postline_smtpd_limits_hit_total", "configured limits reached, by limit")),
       burl(counter(r, "postline_smtpd_burl_total", "BURL commands (RFC 4468), by result")) {}
 
-void ConnectionObserver::on_command(std::string_view verb) { m_.commands.Add({{"command", std::string(verb)}}).Increment(); }
+void ConnectionObserver::on_command(std::string_view verb) {
+  m_.commands.Add({{"command", std::string(verb)}}).Increment();
+  if (verb == "QUIT") quit_seen_ = true;
+}
 
 void ConnectionObserver::on_reply(int code) { m_.replies.Add({{"code", std::to_string(code)}}).Increment(); }
 
