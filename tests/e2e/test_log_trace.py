@@ -13,10 +13,11 @@ import json
 import re
 import smtplib
 import socket
+import ssl
 
 import pytest
 
-from platform_support import SERVICES, wait_until
+from platform_support import SERVICES, free_port, wait_until
 
 USER = "trace@example.test"
 PASSWORD = "correct horse battery staple"
@@ -196,3 +197,58 @@ def test_peer_strings_stay_inside_their_fields(fresh_platform_factory):
     assert "FORGED" in record["msg"] and "\\x0d\\x0a" in record["msg"], record
     assert not any(r.get("queue_id") == "FORGED" or r.get("user") == "alice" for s in SERVICES
                    for r in records(platform, s))
+
+
+def test_remote_attempts_carry_the_trace_id(fresh_platform_factory):
+    """Mail from an authenticated user to another domain, through a smarthost
+    that defers the first try: smtpd's 250 names the user, authd resolved the
+    remote address for that message, and each of queued's attempts is a record
+    with the message's ids."""
+    controller_mod = pytest.importorskip("aiosmtpd.controller", reason="aiosmtpd (python3-aiosmtpd) is not installed")
+    tries = []
+
+    class Smarthost:
+        async def handle_DATA(self, server, session, envelope):
+            tries.append(list(envelope.rcpt_tos))
+            return "451 4.7.1 try again" if len(tries) == 1 else "250 2.0.0 relayed"
+
+    controller = controller_mod.Controller(Smarthost(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        platform = fresh_platform_factory({
+            "POSTLINE_LOG_FORMAT": "json",
+            "POSTLINE_QUEUE_RELAYHOST": f"127.0.0.1:{controller.port}",
+            "POSTLINE_QUEUE_TLS": "off",
+            "POSTLINE_QUEUE_RETRY_SCHEDULE": "1s",
+        })
+        platform.add_user(USER, PASSWORD)
+        remote = "carol@elsewhere.test"
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with smtplib.SMTP("127.0.0.1", platform.ports["smtp_submission"], timeout=30) as smtp:
+            smtp.starttls(context=ctx)
+            smtp.login(USER, PASSWORD)
+            assert smtp.mail(USER)[0] == 250
+            assert smtp.rcpt(remote)[0] == 250
+            code, reply = smtp.data(b"Subject: out\r\n\r\nto the world\r\n")
+        assert code == 250, reply
+        qid = re.search(rb"queued as ([0-9A-Za-z]+)", reply).group(1).decode()
+
+        def attempts():
+            found = [r for r in records(platform, "queued")
+                     if r.get("queue_id") == qid and f"to=<{remote}>" in r["msg"]]
+            return found if any("state=delivered" in r["msg"] for r in found) else None
+
+        found = wait_until(attempts, timeout=30, what="the second, successful attempt")
+        assert [re.search(r"state=(\w+) attempts=(\d+)", r["msg"]).groups() for r in found] == \
+            [("deferred", "1"), ("delivered", "2")], found
+        assert all(r["trace_id"] == qid and "user" not in r for r in found), found
+        assert len(tries) == 2
+
+        accepted = one([r for r in records(platform, "smtpd") if r.get("queue_id") == qid and "message queued" in r["msg"]],
+                       "smtpd's 250")
+        assert accepted["user"] == USER and CLIENT.match(accepted["client"]), accepted
+        assert any(r.get("trace_id") == qid and f"<{remote}>: remote" in r["msg"] for r in records(platform, "authd"))
+    finally:
+        controller.stop()
