@@ -2,6 +2,7 @@
 
 #include "common/config/config.h"
 
+#include <grpc/support/log.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
@@ -59,6 +60,15 @@ void configure_tls(const TlsFiles& files) {
 TlsFiles tls_files(const config::Config& cfg) {
   return {cfg.str("grpc", "tls_cert_file"), cfg.str("grpc", "tls_key_file"), cfg.str("grpc", "tls_ca_file"),
           cfg.str("grpc", "tls_server_name")};
+}
+
+void route_grpc_logs_to_spdlog() {
+  gpr_set_log_function([](gpr_log_func_args* args) {
+    const auto level = args->severity == GPR_LOG_SEVERITY_ERROR  ? spdlog::level::err
+                       : args->severity == GPR_LOG_SEVERITY_INFO ? spdlog::level::info
+                                                                 : spdlog::level::debug;
+    spdlog::log(level, "grpc {}:{}: {}", args->file ? args->file : "?", args->line, args->message ? args->message : "");
+  });
 }
 
 void configure_tls(const config::Config& cfg) {

@@ -49,6 +49,9 @@ TlsFiles tls_files(const config::Config& cfg);
 // (services; the CLI uses the quiet form).
 void configure_tls(const config::Config& cfg);
 bool tls_enabled();
+// gRPC's own messages (connection errors and the like, at its GRPC_VERBOSITY)
+// go through spdlog like every other line, so JSON logs stay JSON.
+void route_grpc_logs_to_spdlog();
 
 // A channel to host:port; TLS when configure_tls() was given files.
 std::shared_ptr<grpc::Channel> make_channel(const std::string& address);

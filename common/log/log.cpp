@@ -3,41 +3,41 @@
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include "common/log/record.h"
+
+#include <atomic>
+#include <cstdio>
 #include <random>
 #include <stdexcept>
 
 namespace postline::log {
 namespace {
 
-// %* in the JSON pattern: the message, escaped as a JSON string body.
-class JsonEscapedMessage : public spdlog::custom_flag_formatter {
+// %* in the JSON pattern: "msg" and the fields lifted from the message's
+// leading tags (record.h), every value escaped.
+class JsonFields : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
-    static const char* hex = "0123456789abcdef";
-    for (char ch : msg.payload) {
-      const auto c = static_cast<unsigned char>(ch);
-      switch (c) {
-        case '"': dest.append(std::string_view("\\\"")); break;
-        case '\\': dest.append(std::string_view("\\\\")); break;
-        case '\n': dest.append(std::string_view("\\n")); break;
-        case '\r': dest.append(std::string_view("\\r")); break;
-        case '\t': dest.append(std::string_view("\\t")); break;
-        default:
-          if (c < 0x20) {
-            const char esc[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            dest.append(esc, esc + 6);
-          } else {
-            dest.push_back(ch);
-          }
-      }
-    }
+    const std::string body = json_fields(std::string_view(msg.payload.data(), msg.payload.size()));
+    dest.append(body.data(), body.data() + body.size());
   }
-  std::unique_ptr<custom_flag_formatter> clone() const override {
-    return std::make_unique<JsonEscapedMessage>();
-  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonFields>(); }
 };
 
+std::atomic<bool> json_mode{false};
+
 }  // namespace
+
+std::unique_ptr<spdlog::formatter> make_formatter(const std::string& format) {
+  if (format == "json") {
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<JsonFields>('*').set_pattern(
+        "{\"ts\":\"%Y-%m-%dT%H:%M:%S.%e%z\",\"level\":\"%l\",\"service\":\"%n\",%*}");
+    return formatter;
+  }
+  if (format == "text") return std::make_unique<spdlog::pattern_formatter>("%Y-%m-%dT%H:%M:%S.%e%z %n %l %v");
+  throw std::invalid_argument("unknown log format '" + format + "'");
+}
 
 void init(const std::string& service, const std::string& level, const std::string& format) {
   auto logger = std::make_shared<spdlog::logger>(service, std::make_shared<spdlog::sinks::stderr_sink_mt>());
@@ -45,18 +45,24 @@ void init(const std::string& service, const std::string& level, const std::strin
   if (lvl == spdlog::level::off && level != "off")
     throw std::invalid_argument("unknown log level '" + level + "'");
   logger->set_level(lvl);
-  if (format == "json") {
-    auto formatter = std::make_unique<spdlog::pattern_formatter>();
-    formatter->add_flag<JsonEscapedMessage>('*').set_pattern(
-        "{\"ts\":\"%Y-%m-%dT%H:%M:%S.%e%z\",\"level\":\"%l\",\"service\":\"%n\",\"msg\":\"%*\"}");
-    logger->set_formatter(std::move(formatter));
-  } else if (format == "text") {
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %n %l %v");
-  } else {
-    throw std::invalid_argument("unknown log format '" + format + "'");
-  }
+  logger->set_formatter(make_formatter(format));
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(logger);
+  json_mode = format == "json";
+}
+
+void listening(std::string_view what, std::string_view address, unsigned port) {
+  spdlog::info("listening {} on {}:{}", what, address, port);
+}
+
+void fatal(std::string_view program, std::string_view why) {
+  if (json_mode) {
+    spdlog::critical("{}", why);
+    spdlog::default_logger()->flush();
+  } else {
+    std::fprintf(stderr, "%.*s: %.*s\n", static_cast<int>(program.size()), program.data(),
+                 static_cast<int>(why.size()), why.data());
+  }
 }
 
 std::string new_session_id() {

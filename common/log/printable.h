@@ -30,4 +30,18 @@ inline std::string printable(std::string_view s, size_t max = 128) {
   return out;
 }
 
+// A value for a log tag ("[u:...]", common/log/record.h) made from a string a
+// peer chose: printable() with ' ', '[' and ']' escaped as \xNN too, so the
+// value cannot end its tag early and forge the next one. Never empty ("-").
+inline std::string tag_value(std::string_view s, size_t max = 128) {
+  std::string out;
+  for (char c : printable(s, max)) {
+    if (c == ' ') out += "\\x20";
+    else if (c == '[') out += "\\x5b";
+    else if (c == ']') out += "\\x5d";
+    else out += c;
+  }
+  return out.empty() ? std::string("-") : out;
+}
+
 }  // namespace postline::log

@@ -472,6 +472,13 @@ class MailStore {
   // Expunged after `since` (exact, or every missing UID below UIDNEXT when
   // the history was pruned below `since`: RFC 7162 3.2.5.2 allows that).
   virtual std::vector<Uid> expunged_since(UserId user, MailboxId mailbox, Modseq since) = 0;
+  // The delivery keys (DeliveryItem) under which the given messages came from
+  // the queue, ascending by UID; messages that came another way (APPEND,
+  // COPY) are left out. For logs only (imapd names a fetched message's trace
+  // id, common/mailstore/delivery_key.h): no index serves it, so each call
+  // reads the user's delivery records; callers use it at debug level.
+  virtual std::vector<std::pair<Uid, std::string>> delivery_keys(UserId user, MailboxId mailbox,
+                                                                 const std::vector<Uid>& uids) = 0;
   // Records of the given UIDs (ascending) that still exist, ascending.
   virtual std::vector<MessageData> read_messages(UserId user, MailboxId mailbox, const std::vector<Uid>& uids,
                                                  unsigned fields) = 0;

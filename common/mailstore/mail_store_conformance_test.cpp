@@ -6,6 +6,7 @@
 // What only PostgreSQL has (the index cache across instances, notifications
 // between processes) is in pg/pg_mail_store_pgtest.cpp.
 #include "common/mailstore/mail_store_conformance.h"
+#include "common/mailstore/delivery_key.h"
 
 #include "common/mailstore/accounts.h"
 #include "common/mailstore/message_meta.h"
@@ -1360,6 +1361,29 @@ TEST_P(MailStoreConformance, DeliveryUidsAndModseqIncrease) {
   EXPECT_EQ(recs[2].modseq, inbox.highestmodseq);
   EXPECT_TRUE(recs[0].flags == Flags{});  // delivered mail is new: no flags
   EXPECT_NEAR(static_cast<double>(recs[0].internaldate), static_cast<double>(now_seconds()), 60);
+}
+
+TEST(DeliveryKey, TheQueueIdComesBackOut) {
+  EXPECT_EQ(enqueue_delivery_key("6751A2C03F9E2B", 3), "e/6751A2C03F9E2B/3");
+  EXPECT_EQ(worker_delivery_key("6751A2C03F9E2B", 42), "w/6751A2C03F9E2B/42");
+  EXPECT_EQ(queue_id_of_delivery_key("e/6751A2C03F9E2B/3"), std::optional<std::string>("6751A2C03F9E2B"));
+  EXPECT_EQ(queue_id_of_delivery_key("w/Q/42"), std::optional<std::string>("Q"));
+  for (const char* other : {"12345", "", "e/", "e//1", "e/Q/", "x/Q/1", "e/Q"})
+    EXPECT_EQ(queue_id_of_delivery_key(other), std::nullopt) << other;
+}
+
+TEST_P(MailStoreConformance, DeliveryKeysNameTheDeliveredMessages) {
+  deliver(7, "INBOX", kMsg, "e/Q1/0");
+  deliver(7, "INBOX", kMsg + "x", "w/Q2/15");
+  deliver(8, "INBOX", kMsg, "e/OTHER/0");  // another user's key is never seen
+  const auto inbox = box("INBOX", 7);
+  const auto appended = s().append(7, "INBOX", {item(kMsg + "y")});  // no key: left out
+  ASSERT_EQ(appended.uids.size(), 1u);
+  using Keys = std::vector<std::pair<Uid, std::string>>;
+  EXPECT_EQ(s().delivery_keys(7, inbox.mailbox_id, {1, 2, appended.uids[0], 99}), (Keys{{1, "e/Q1/0"}, {2, "w/Q2/15"}}));
+  EXPECT_EQ(s().delivery_keys(7, inbox.mailbox_id, {2}), (Keys{{2, "w/Q2/15"}}));
+  EXPECT_EQ(s().delivery_keys(7, inbox.mailbox_id + 1000, {1, 2}), Keys{});
+  EXPECT_EQ(s().delivery_keys(7, inbox.mailbox_id, {}), Keys{});
 }
 
 TEST_P(MailStoreConformance, SameKeyDeliversOnce) {

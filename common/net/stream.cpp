@@ -14,6 +14,7 @@ Stream::Stream(tcp::socket socket) : socket_(std::move(socket)), timer_(socket_.
     if (addr.is_v6() && addr.to_v6().is_v4_mapped())
       addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
     remote_ip_ = addr.to_string();
+    remote_port_ = remote.port();
   }
   auto local = socket_.local_endpoint(ec);
   if (!ec) local_port_ = local.port();
@@ -39,26 +40,31 @@ asio::awaitable<size_t> Stream::read_some(char* data, size_t size) {
   }
   timer_.cancel();
   if (ec) co_return 0;
+  bytes_read_ += n;
   co_return n;
 }
 
 asio::awaitable<bool> Stream::write_all(std::string_view bytes) {
   boost::system::error_code ec;
+  size_t n = 0;
   if (tls_) {
-    co_await asio::async_write(*tls_, asio::buffer(bytes), asio::redirect_error(asio::use_awaitable, ec));
+    n = co_await asio::async_write(*tls_, asio::buffer(bytes), asio::redirect_error(asio::use_awaitable, ec));
   } else {
-    co_await asio::async_write(socket_, asio::buffer(bytes), asio::redirect_error(asio::use_awaitable, ec));
+    n = co_await asio::async_write(socket_, asio::buffer(bytes), asio::redirect_error(asio::use_awaitable, ec));
   }
+  bytes_written_ += n;
   co_return !ec;
 }
 
 asio::awaitable<bool> Stream::write_all(const std::vector<asio::const_buffer>& buffers) {
   boost::system::error_code ec;
+  size_t n = 0;
   if (tls_) {
-    co_await asio::async_write(*tls_, buffers, asio::redirect_error(asio::use_awaitable, ec));
+    n = co_await asio::async_write(*tls_, buffers, asio::redirect_error(asio::use_awaitable, ec));
   } else {
-    co_await asio::async_write(socket_, buffers, asio::redirect_error(asio::use_awaitable, ec));
+    n = co_await asio::async_write(socket_, buffers, asio::redirect_error(asio::use_awaitable, ec));
   }
+  bytes_written_ += n;
   co_return !ec;
 }
 
@@ -75,6 +81,12 @@ asio::awaitable<bool> Stream::start_tls(asio::ssl::context& ctx) {
   co_await tls_->async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
   timer_.cancel();
   co_return !ec;
+}
+
+std::string Stream::remote_address() const {
+  if (remote_ip_.empty()) return "unknown";
+  if (remote_ip_.find(':') != std::string::npos) return "[" + remote_ip_ + "]:" + std::to_string(remote_port_);
+  return remote_ip_ + ":" + std::to_string(remote_port_);
 }
 
 std::string Stream::tls_version() const {

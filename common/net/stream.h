@@ -46,6 +46,12 @@ class Stream {
   std::string tls_version() const;  // "TLSv1.3" or ""
   std::string tls_cipher() const;   // "TLS_AES_256_GCM_SHA384" or ""
   std::string remote_ip() const { return remote_ip_; }
+  // "192.0.2.1:51234" or "[2001:db8::1]:51234", for logs ("unknown" when the
+  // peer had gone before the connection was set up).
+  std::string remote_address() const;
+  // Application bytes read and written so far (after TLS; logged at disconnect).
+  uint64_t bytes_read() const { return bytes_read_; }
+  uint64_t bytes_written() const { return bytes_written_; }
   uint16_t local_port() const { return local_port_; }
   void close();
   // Ends a pending read_some (it returns 0 and interrupted() becomes true)
@@ -63,7 +69,10 @@ class Stream {
   bool timed_out_ = false;
   bool interrupted_ = false;
   std::string remote_ip_;
+  uint16_t remote_port_ = 0;
   uint16_t local_port_ = 0;
+  uint64_t bytes_read_ = 0;
+  uint64_t bytes_written_ = 0;
 };
 
 }  // namespace postline::net

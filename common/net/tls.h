@@ -24,6 +24,8 @@ class TlsContext {
   // postline_tls_certificate_not_after_timestamp_seconds; follows reload().
   std::optional<double> not_after() const;
   const std::string& cert_file() const { return cert_file_; }
+  // "tls" or "web": the config section whose cert_file/key_file this holds.
+  const std::string& key_section() const { return key_section_; }
 
  private:
   std::shared_ptr<boost::asio::ssl::context> build() const;

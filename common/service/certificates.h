@@ -1,5 +1,6 @@
 // postline_tls_certificate_not_after_timestamp_seconds for every certificate a
-// service loads: tls.cert_file (smtpd's and imapd's listeners; the value
+// service loads: tls.cert_file (smtpd's and imapd's listeners; webd's
+// web.cert_file or tls.cert_file; the value
 // follows SIGHUP reloads) and grpc.tls_cert_file (every service, when gRPC
 // runs over mutual TLS; read once, as gRPC loads it once).
 #pragma once

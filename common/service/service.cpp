@@ -20,9 +20,10 @@ Startup start(int argc, char** argv, const std::string& program, const std::stri
   try {
     s.config = config::Config::load(command_line.config_file, config::Config::process_environment());
     log::init(log_name, s.config.str("log", "level"), s.config.str("log", "format"));
+    grpcutil::route_grpc_logs_to_spdlog();
     grpcutil::configure_tls(s.config);
   } catch (const std::exception& e) {  // ConfigError, log level/format, grpc.tls_* files
-    std::cerr << program << ": " << e.what() << "\n";
+    log::fatal(program, e.what());  // plain text unless init() chose JSON
     s.exit_code = 2;
   }
   return s;

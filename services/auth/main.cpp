@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
     if (settings.verify_cache_ttl > std::chrono::hours(24))
       throw config::ConfigError("auth.verify_cache_ttl: at most 24h (0 turns the cache off)");
   } catch (const config::ConfigError& e) {
-    std::fprintf(stderr, "postline-authd: %s\n", e.what());
+    log::fatal("postline-authd", e.what());
     return 2;
   }
 
@@ -111,10 +111,10 @@ int main(int argc, char** argv) {
   try {
     hasher = std::make_unique<auth::PasswordHasher>(hash_params);
   } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "postline-authd: %s\n", e.what());
+    log::fatal("postline-authd", e.what());
     return 2;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "postline-authd: cannot hash with auth.hash_mem_limit: %s\n", e.what());
+    log::fatal("postline-authd", std::string("cannot hash with auth.hash_mem_limit: ") + e.what());
     return 2;
   }
 
@@ -130,10 +130,10 @@ int main(int argc, char** argv) {
   try {
     pool.with([](pqxx::connection& c) { db::check_schema(c, auth::sql::migrations()); });
   } catch (const db::SchemaError& e) {
-    std::fprintf(stderr, "postline-authd: %s\n", e.what());
+    log::fatal("postline-authd", e.what());
     return 3;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "postline-authd: database not usable (db.url): %s\n", e.what());
+    log::fatal("postline-authd", std::string("database not usable (db.url): ") + e.what());
     return 3;
   }
 
@@ -148,7 +148,7 @@ int main(int argc, char** argv) {
   try {
     settings.fake_salt_secret = accounts.secret("scram_fake_salt");
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "postline-authd: %s\n", e.what());
+    log::fatal("postline-authd", e.what());
     return 3;
   }
   auth::ServiceContext ctx{accounts, throttle, *hasher, db_pool, hash_pool, metrics, rpc_metrics, settings};
@@ -164,13 +164,12 @@ int main(int argc, char** argv) {
   std::unique_ptr<grpc::Server> server;
   try {
     http.start(address, cfg.port("auth", "http_port"));
-    std::printf("listening http on %s:%u\n", address.c_str(), static_cast<unsigned>(http.port()));
+    log::listening("http", address, http.port());
     int bound = 0;
     server = grpcutil::start_server(address, cfg.port("auth", "grpc_port"), {&auth_service, &admin_service}, &bound);
-    std::printf("listening grpc on %s:%d\n", address.c_str(), bound);
-    std::fflush(stdout);
+    log::listening("grpc", address, static_cast<unsigned>(bound));
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "postline-authd: %s\n", e.what());
+    log::fatal("postline-authd", e.what());
     return 1;
   }
   // gRPC health follows the database: smtpd's and imapd's readiness ask it.

@@ -85,7 +85,7 @@ int main(int argc, char** argv) {
     dkim = std::make_unique<queue::DkimSigner>(cfg.list("queue", "dkim_keys"));
     if (cfg.integer("queue", "max_recipients") < 1) throw config::ConfigError("queue.max_recipients: must be positive");
   } catch (const config::ConfigError& e) {
-    std::fprintf(stderr, "%s: %s\n", kName, e.what());
+    log::fatal(kName, e.what());
     return 2;
   }
 
@@ -128,10 +128,10 @@ int main(int argc, char** argv) {
   try {
     http.start(address, cfg.port("queue", "http_port"));
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %s\n", kName, e.what());
+    log::fatal(kName, e.what());
     return 1;
   }
-  std::printf("listening http on %s:%u\n", address.c_str(), static_cast<unsigned>(http.port()));
+  log::listening("http", address, http.port());
 
   queue::MailstoreDelivery local(store);
   queue::AuthResolver resolver(cfg.str("auth", "addr"), &client_rpc);
@@ -147,7 +147,7 @@ int main(int argc, char** argv) {
     try {
       admin_token = config::read_secret_file("auth.admin_token_file", path, 16);
     } catch (const config::ConfigError& e) {
-      std::fprintf(stderr, "%s: %s\n", kName, e.what());
+      log::fatal(kName, e.what());
       return 2;
     }
   }
@@ -198,7 +198,7 @@ int main(int argc, char** argv) {
   try {
     server = grpcutil::start_server(address, cfg.port("queue", "grpc_port"), {&service}, &grpc_port);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %s\n", kName, e.what());
+    log::fatal(kName, e.what());
     http.stop();
     return 1;
   }
@@ -213,7 +213,7 @@ int main(int argc, char** argv) {
     auto lease = rpc_pool.acquire();
     db::check_schema(*lease, known);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %s\n", kName, e.what());
+    log::fatal(kName, e.what());
     server->Shutdown();
     http.stop();
     return 3;
@@ -223,8 +223,7 @@ int main(int argc, char** argv) {
   workers.start();
   if (index_search) indexer.start();
   serving = true;
-  std::printf("listening grpc on %s:%d\n", address.c_str(), grpc_port);
-  std::fflush(stdout);
+  log::listening("grpc", address, static_cast<unsigned>(grpc_port));
   spdlog::info("{} ready: {} workers, retry schedule of {} steps, max lifetime {}s", kName, wc.workers,
                wc.policy.schedule.size(), wc.policy.max_lifetime.count());
 

@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
     // imap.max_connections_per_user bound the rest; see context below).
     limits.max_per_ip = limits.max_total;
   } catch (const std::exception& e) {  // ConfigError, log level/format, TLS files
-    std::cerr << "postline-imapd: " << e.what() << "\n";
+    log::fatal("postline-imapd", e.what());
     return 2;
   }
 
@@ -102,10 +102,10 @@ int main(int argc, char** argv) {
   try {
     mailstore::pg::check_schema(db_url);
   } catch (const mailstore::pg::SchemaMismatch& e) {
-    std::cerr << "postline-imapd: " << e.what() << "\n";
+    log::fatal("postline-imapd", e.what());
     return 3;
   } catch (const std::exception& e) {
-    std::cerr << "postline-imapd: cannot check the database schema: " << e.what() << "\n";
+    log::fatal("postline-imapd", std::string("cannot check the database schema: ") + e.what());
     return 3;
   }
 
@@ -148,14 +148,13 @@ int main(int argc, char** argv) {
   try {
     for (const auto& [name, port] : server.start(address, cfg.port("imap", "port"), cfg.port("imap", "tls_port"))) {
       metrics.listener_started(name);
-      std::printf("listening %s on %s:%u\n", name.c_str(), address.c_str(), port);
+      log::listening(name, address, port);
     }
     http.start(address, cfg.port("imap", "http_port"));
-    std::printf("listening http on %s:%u\n", address.c_str(), http.port());
-    std::fflush(stdout);
+    log::listening("http", address, http.port());
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
-    std::cerr << "postline-imapd: " << e.what() << "\n";
+    log::fatal("postline-imapd", e.what());
     return 1;
   }
   notifier.start();

@@ -141,10 +141,10 @@ int main(int argc, char** argv) {
     spam.dns_servers = cfg.list("dns", "servers");
     spam.dns_timeout = cfg.duration("spam", "dns_timeout");
   } catch (const config::ConfigError& e) {
-    std::cerr << "postline-smtpd: " << e.what() << "\n";
+    log::fatal("postline-smtpd", e.what());
     return 2;
   } catch (const std::exception& e) {  // TLS files
-    std::cerr << "postline-smtpd: " << e.what() << "\n";
+    log::fatal("postline-smtpd", e.what());
     return 2;
   }
 
@@ -167,7 +167,7 @@ int main(int argc, char** argv) {
       auto lease = pool->acquire();
       db::check_schema(*lease, smtp::sql::migrations());
     } catch (const std::exception& e) {
-      std::cerr << "postline-smtpd: database (needed by spam.greylist / spam.rate_*): " << e.what() << "\n";
+      log::fatal("postline-smtpd", std::string("database (needed by spam.greylist / spam.rate_*): ") + e.what());
       return 1;
     }
   }
@@ -185,14 +185,13 @@ int main(int argc, char** argv) {
   try {
     for (const auto& [name, port] : server.start()) {
       metrics.sessions.Add({{"listener", name}});  // at zero until the first session
-      std::printf("listening %s on %s:%u\n", name.c_str(), options.listen_address.c_str(), port);
+      log::listening(name, options.listen_address, port);
     }
     http.start(options.listen_address, cfg.port("smtp", "http_port"));
-    std::printf("listening http on %s:%u\n", options.listen_address.c_str(), http.port());
-    std::fflush(stdout);
+    log::listening("http", options.listen_address, http.port());
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
-    std::cerr << "postline-smtpd: " << e.what() << "\n";
+    log::fatal("postline-smtpd", e.what());
     return 1;
   }
 

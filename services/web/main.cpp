@@ -20,6 +20,7 @@
 #include "common/log/log.h"
 #include "common/metrics/http_server.h"
 #include "common/net/tls.h"
+#include "common/service/certificates.h"
 #include "common/service/service.h"
 #include "services/web/core/site.h"
 #include "services/web/core/xml.h"
@@ -119,18 +120,18 @@ int main(int argc, char** argv) {
   boost::asio::signal_set hup(io, SIGHUP);
   web::WebServer server(io, site, directory, tls, metrics, options);
   metrics::HttpServer http(registry, [&directory] { return directory.ready(); });
+  service::export_certificate_expiry(http, cfg, tls);
   const std::string address = cfg.str("web", "listen_address");
   try {
     // Our listeners before any outbound connection (DESIGN.md: dev ports in the ephemeral range).
     for (const auto& [name, port] :
          server.start(address, cfg.port("web", "https_port"), cfg.port("web", "http_redirect_port")))
-      std::printf("listening %s on %s:%u\n", name.c_str(), address.c_str(), port);
+      log::listening(name, address, port);
     http.start(address, cfg.port("web", "http_port"));
-    std::printf("listening http on %s:%u\n", address.c_str(), http.port());
-    std::fflush(stdout);
+    log::listening("http", address, http.port());
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
-    std::cerr << "postline-webd: " << e.what() << "\n";
+    log::fatal("postline-webd", e.what());
     return 1;
   }
 

@@ -566,6 +566,19 @@ Changes MemoryMailStore::changes_since(UserId user, MailboxId mailbox, Modseq si
   return ch;
 }
 
+std::vector<std::pair<Uid, std::string>> MemoryMailStore::delivery_keys(UserId user, MailboxId mailbox,
+                                                                        const std::vector<Uid>& uids) {
+  std::lock_guard lock(mu_);
+  std::vector<std::pair<Uid, std::string>> out;
+  auto a = accounts_.find(user);
+  if (a == accounts_.end()) return out;
+  const std::set<Uid> wanted(uids.begin(), uids.end());
+  for (const auto& [key, d] : a->second.deliveries)
+    if (d.mailbox_id == mailbox && wanted.count(static_cast<Uid>(d.uid))) out.emplace_back(static_cast<Uid>(d.uid), key);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 std::vector<Uid> MemoryMailStore::expunged_since(UserId user, MailboxId mailbox, Modseq since) {
   std::lock_guard lock(mu_);
   const Mailbox* mb = by_id(user, mailbox);

@@ -79,6 +79,11 @@ const Statement kExpungedSince{
     " WHERE NOT EXISTS (SELECT 1 FROM mailstore_messages m "
     "   WHERE m.user_id = $1 AND m.mailbox_id = $2 AND m.uid = g.uid) "
     "ORDER BY 1"};
+// Only the primary key's user_id prefix narrows this (an index on (mailbox_id,
+// uid) would cost every delivery its HOT update, 010_delivery_keys.sql).
+const Statement kDeliveryKeys{"ms_delivery_keys",
+                              "SELECT uid, delivery_key FROM mailstore_deliveries "
+                              "WHERE user_id = $1 AND mailbox_id = $2 AND uid = ANY($3) ORDER BY uid"};
 const Statement kBodies{"ms_bodies", "SELECT sha256, data FROM mailstore_blobs WHERE sha256 = ANY($1)"};
 const Statement kRanges{
     "ms_ranges",
@@ -816,6 +821,19 @@ Changes PgMailStore::changes_since(UserId user, MailboxId mailbox, Modseq since)
 std::vector<Uid> PgMailStore::expunged_since(UserId user, MailboxId mailbox, Modseq since) {
   return pool_.with(
       [&](Connection& c) { return uids_from(c.exec(kExpungedSince, Params().i64(user).i64(mailbox).i64(since))); },
+      true);
+}
+
+std::vector<std::pair<Uid, std::string>> PgMailStore::delivery_keys(UserId user, MailboxId mailbox,
+                                                                    const std::vector<Uid>& uids) {
+  if (uids.empty()) return {};
+  return pool_.with(
+      [&](Connection& c) {
+        const Result r = c.exec(kDeliveryKeys, Params().i64(user).i64(mailbox).i64_array(uids));
+        std::vector<std::pair<Uid, std::string>> out;
+        for (int i = 0; i < r.rows(); ++i) out.emplace_back(static_cast<Uid>(r.i64(i, 0)), r.text(i, 1));
+        return out;
+      },
       true);
 }
 

@@ -65,6 +65,8 @@ class PgMailStore final : public MailStore {
   std::optional<Uid> claim_recent(UserId user, MailboxId mailbox, Uid up_to) override;
   Uid first_recent_uid(UserId user, MailboxId mailbox) override;
   std::vector<Uid> expunged_since(UserId user, MailboxId mailbox, Modseq since) override;
+  std::vector<std::pair<Uid, std::string>> delivery_keys(UserId user, MailboxId mailbox,
+                                                         const std::vector<Uid>& uids) override;
   std::vector<MessageData> read_messages(UserId user, MailboxId mailbox, const std::vector<Uid>& uids,
                                          unsigned fields) override;
   BodySet read_bodies(UserId user, const std::vector<std::string>& blobs) override;

@@ -4,6 +4,7 @@
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
+#include "common/log/log.h"
 #include "services/auth/core/sasl.h"
 
 namespace postline::auth {
@@ -28,6 +29,24 @@ std::string random_id() {
   char hex[sizeof raw * 2 + 1];
   sodium_bin2hex(hex, sizeof hex, raw, sizeof raw);
   return hex;
+}
+
+// "[t:<id>] " when the caller named the message this call is for (smtpd's
+// RCPT look-up, queued's delivery: x-postline-trace metadata), else "".
+std::string trace_tag(const grpc::CallbackServerContext* context) {
+  const auto& md = context->client_metadata();
+  auto it = md.find(log::kTraceMetadata);
+  if (it == md.end() || it->second.empty()) return {};
+  return "[t:" + log::tag_value(std::string_view(it->second.data(), it->second.size()), 64) + "] ";
+}
+
+std::string_view kind_name(mail::v1::RecipientKind k) {
+  switch (k) {
+    case mail::v1::RECIPIENT_KIND_LOCAL: return "local";
+    case mail::v1::RECIPIENT_KIND_REMOTE: return "remote";
+    case mail::v1::RECIPIENT_KIND_UNKNOWN: return "unknown";
+    default: return "unspecified";
+  }
 }
 
 void finish(grpc::ServerUnaryReactor* reactor, const std::shared_ptr<Timer>& timer, const grpc::Status& status) {
@@ -118,6 +137,9 @@ grpc::ServerUnaryReactor* AuthServiceImpl::ResolveRecipient(grpc::CallbackServer
   auto* reactor = context->DefaultReactor();
   auto timer = std::make_shared<Timer>(ctx_.rpc_metrics, "ResolveRecipient");
   auto parsed = normalise_address(req->address(), ctx_.settings.address_policy);
+  // Debug, not info: smtpd and queued log every recipient at info already;
+  // this line only ties authd's answer to the message (docs/operations.md, "Logs").
+  std::string trace = trace_tag(context);
   if (!parsed.ok()) {
     // A local part we never create (quoted, odd characters) can still be a valid
     // SMTP address: UNKNOWN in our domains (550, not a retry loop), REMOTE in
@@ -129,7 +151,7 @@ grpc::ServerUnaryReactor* AuthServiceImpl::ResolveRecipient(grpc::CallbackServer
       finish(reactor, timer, grpc::Status(grpc::INVALID_ARGUMENT, "bad address: " + parsed.error));
       return reactor;
     }
-    asio::post(ctx_.db_pool, [this, text, domain = domain.value, resp, reactor, timer]() {
+    asio::post(ctx_.db_pool, [this, text, domain = domain.value, resp, reactor, timer, trace]() {
       try {
         if (ctx_.accounts.is_hosted(domain)) {
           resp->set_kind(mail::v1::RECIPIENT_KIND_UNKNOWN);
@@ -139,15 +161,16 @@ grpc::ServerUnaryReactor* AuthServiceImpl::ResolveRecipient(grpc::CallbackServer
           target->set_kind(mail::v1::RECIPIENT_KIND_REMOTE);
           target->set_address(text.substr(0, text.rfind('@')) + "@" + domain);
         }
+        spdlog::debug("{}ResolveRecipient <{}>: {}", trace, printable(text, 512), kind_name(resp->kind()));
         finish(reactor, timer, grpc::Status::OK);
       } catch (const std::exception& e) {
-        spdlog::error("ResolveRecipient: {}", e.what());
+        spdlog::error("{}ResolveRecipient: {}", trace, e.what());
         finish(reactor, timer, grpc::Status(grpc::UNAVAILABLE, "cannot resolve recipient now: database unavailable"));
       }
     });
     return reactor;
   }
-  asio::post(ctx_.db_pool, [this, address = std::move(parsed.value), resp, reactor, timer]() {
+  asio::post(ctx_.db_pool, [this, address = std::move(parsed.value), resp, reactor, timer, trace = std::move(trace)]() {
     try {
       auto res = ctx_.accounts.resolve(address);
       switch (res.kind) {
@@ -163,9 +186,16 @@ grpc::ServerUnaryReactor* AuthServiceImpl::ResolveRecipient(grpc::CallbackServer
         target->set_quota_bytes(t.quota_bytes);
         target->set_quota_messages(t.quota_messages);
       }
+      if (spdlog::should_log(spdlog::level::debug)) {
+        std::string users;
+        for (const auto& t : res.targets)
+          if (t.local) users += (users.empty() ? "" : ",") + std::to_string(t.user_id);
+        spdlog::debug("{}ResolveRecipient <{}>: {}{}", trace, printable(address.str(), 512), kind_name(resp->kind()),
+                      users.empty() ? "" : " user_id=" + users);
+      }
       finish(reactor, timer, grpc::Status::OK);
     } catch (const std::exception& e) {
-      spdlog::error("ResolveRecipient {}: {}", printable(address.str()), e.what());
+      spdlog::error("{}ResolveRecipient {}: {}", trace, printable(address.str()), e.what());
       finish(reactor, timer, grpc::Status(grpc::UNAVAILABLE, "cannot resolve recipient now: database unavailable"));
     }
   });

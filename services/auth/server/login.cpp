@@ -1,5 +1,7 @@
 #include "services/auth/server/login.h"
 
+#include "common/log/printable.h"
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
@@ -42,8 +44,8 @@ std::string account_key(const ServiceContext& ctx, const std::string& username) 
 namespace {
 
 void audit_login(const LoginRequest& req, const std::string& account, AuthResult result, const std::string& detail) {
-  spdlog::info("audit login outcome={} user=\"{}\" protocol={} mechanism={} ip={}{}", outcome_label(result),
-               printable(account), req.protocol, printable(req.mechanism, 32), printable(req.remote_ip, 64),
+  spdlog::info("[u:{}] audit login outcome={} user=\"{}\" protocol={} mechanism={} ip={}{}", log::tag_value(account),
+               outcome_label(result), printable(account), req.protocol, printable(req.mechanism, 32), printable(req.remote_ip, 64),
                detail.empty() ? "" : " detail=" + detail);
 }
 

@@ -3,6 +3,7 @@
 #include "services/delivery-queue/delivery/local_mailbox.h"
 #include "services/delivery-queue/dsn/dsn.h"
 #include "common/log/printable.h"
+#include "common/mailstore/delivery_key.h"
 
 #include <spdlog/spdlog.h>
 
@@ -67,7 +68,7 @@ size_t MailstoreEnqueueDelivery::stage(db::pq::Connection::Pipeline& pipe) {
         g->quota = {r.quota_bytes, r.quota_messages};
       }
       g->targets.emplace_back(m, i);
-      g->keys.push_back("e/" + msg.queue_id + "/" + std::to_string(i));
+      g->keys.push_back(mailstore::enqueue_delivery_key(msg.queue_id, i));
       // RFC 5321 4.4: the final delivery adds Return-Path with the envelope
       // sender. One copy serves every recipient of the message.
       if (bodies_[m].empty()) bodies_[m] = "Return-Path: <" + msg.mail_from + ">\r\n" + msg.body;
@@ -109,8 +110,10 @@ void MailstoreEnqueueDelivery::committed() {
   for (size_t m = 0; m < replies_.size(); ++m)
     for (size_t i = 0; i < replies_[m].size(); ++i) {
       if (replies_[m][i].empty()) continue;
-      spdlog::info("[q:{}] to=<{}> relay=local state=delivered attempts=1 reply=\"{}\"", messages_[m]->queue_id,
-                   log::printable(messages_[m]->recipients[i].address, 512), replies_[m][i]);
+      const auto& r = messages_[m]->recipients[i];
+      spdlog::info("[q:{}] [u:{}] to=<{}> relay=local user_id={} state=delivered attempts=1 reply=\"{}\"",
+                   messages_[m]->queue_id, log::tag_value(r.address, 512), log::printable(r.address, 512), r.user_id,
+                   replies_[m][i]);
       if (metrics_) metrics_->delivery(State::kDelivered, "local", seconds);
     }
 }

@@ -118,10 +118,13 @@ class RecipientResolver {
   // `user_id` that `address` delivers to, asked at delivery time so a raised
   // quota counts on retry. nullopt: unknown (authd unreachable, or no such
   // target): the caller delivers without a quota check (fail open). The
-  // default knows nothing.
-  virtual std::optional<mailstore::Quota> quota(const std::string& address, int64_t user_id) {
+  // default knows nothing. `trace_id` (the message's queue id) goes to authd
+  // as x-postline-trace metadata for its log.
+  virtual std::optional<mailstore::Quota> quota(const std::string& address, int64_t user_id,
+                                                const std::string& trace_id) {
     (void)address;
     (void)user_id;
+    (void)trace_id;
     return std::nullopt;
   }
 };

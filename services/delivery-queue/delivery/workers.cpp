@@ -1,5 +1,6 @@
 #include "services/delivery-queue/delivery/workers.h"
 #include "common/log/printable.h"
+#include "common/mailstore/delivery_key.h"
 
 #include "services/delivery-queue/delivery/local_mailbox.h"
 #include "services/delivery-queue/dsn/dsn.h"
@@ -334,7 +335,7 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
       for (const auto& r : group) {
         const auto& msg = claim->message(r.message_id);
         bodies.push_back("Return-Path: <" + msg.mail_from + ">\r\n" + msg.body);
-        keys.push_back(std::to_string(r.id));
+        keys.push_back(mailstore::worker_delivery_key(msg.queue_id, r.id));
       }
       std::vector<mailstore::DeliveryItem> items;
       for (size_t i = 0; i < group.size(); ++i) items.push_back({bodies[i], keys[i]});
@@ -342,7 +343,9 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
       // raised while the message waits counts on the next retry.
       mailstore::Quota quota;
       if (resolver_)
-        if (auto q = resolver_->quota(group.front().address, user_id)) quota = *q;
+        if (auto q = resolver_->quota(group.front().address, user_id,
+                                      claim->message(group.front().message_id).queue_id))
+          quota = *q;
       auto delivered = local_->deliver_batch(user_id, mailbox, items, quota);
       for (size_t i = 0; i < group.size(); ++i) {
         const LocalResult& d = delivered.at(i);
@@ -488,7 +491,8 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
 
   for (const auto& d : done) {
     const auto& msg = claim->message(d.recipient.message_id);
-    spdlog::info("[q:{}] to=<{}> relay={} state={} attempts={} reply=\"{}\"", msg.queue_id,
+    spdlog::info("[q:{}]{} to=<{}> relay={} state={} attempts={} reply=\"{}\"", msg.queue_id,
+                 d.local ? " [u:" + log::tag_value(d.recipient.address, 512) + "]" : std::string(),
                  log::printable(d.recipient.address, 512),
                  d.local ? "local" : (d.result.mx_host.empty() ? "none" : d.result.mx_host),
                  state_name(d.decision.state), d.recipient.attempts + 1, log::printable(d.result.reply, 1024));

@@ -1,5 +1,5 @@
 #include "services/delivery-queue/rpc/auth_resolver.h"
-#include "common/log/printable.h"
+#include "common/log/log.h"
 
 #include <spdlog/spdlog.h>
 
@@ -52,9 +52,11 @@ Resolution AuthResolver::resolve(const std::string& address) {
   }
 }
 
-std::optional<mailstore::Quota> AuthResolver::quota(const std::string& address, int64_t user_id) {
+std::optional<mailstore::Quota> AuthResolver::quota(const std::string& address, int64_t user_id,
+                                                    const std::string& trace_id) {
   grpc::ClientContext ctx;
   grpcutil::set_deadline(ctx, std::chrono::seconds(5));
+  if (!trace_id.empty()) ctx.AddMetadata(log::kTraceMetadata, trace_id);
   mail::v1::ResolveRecipientRequest req;
   req.set_address(address);
   mail::v1::ResolveRecipientResponse resp;
@@ -62,7 +64,8 @@ std::optional<mailstore::Quota> AuthResolver::quota(const std::string& address, 
   auto status = stub_->ResolveRecipient(&ctx, req, &resp);
   if (metrics_) metrics_->observe("ResolveRecipient", status.error_code(), std::chrono::steady_clock::now() - t0);
   if (!status.ok()) {
-    spdlog::warn("ResolveRecipient({}) for the quota: {}", log::printable(address, 512), status.error_message());
+    spdlog::warn("[q:{}] ResolveRecipient({}) for the quota: {}", trace_id, log::printable(address, 512),
+                 status.error_message());
     return std::nullopt;
   }
   // An alias may expand to several users: the one this queue recipient is for.

@@ -16,7 +16,8 @@ class AuthResolver final : public RecipientResolver {
  public:
   AuthResolver(const std::string& auth_addr, grpcutil::RpcMetrics* metrics);
   Resolution resolve(const std::string& address) override;
-  std::optional<mailstore::Quota> quota(const std::string& address, int64_t user_id) override;
+  std::optional<mailstore::Quota> quota(const std::string& address, int64_t user_id,
+                                        const std::string& trace_id) override;
 
  private:
   std::unique_ptr<mail::v1::AuthService::Stub> stub_;

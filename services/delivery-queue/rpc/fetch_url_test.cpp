@@ -21,7 +21,9 @@ class FakeResolver : public RecipientResolver {
     if (address == "down@example.test") return Resolution{};
     return Resolution{Resolution::kUnknown, 0, ""};
   }
-  std::optional<mailstore::Quota> quota(const std::string&, int64_t) override { return std::nullopt; }
+  std::optional<mailstore::Quota> quota(const std::string&, int64_t, const std::string&) override {
+    return std::nullopt;
+  }
   std::vector<std::string> asked;
 };
 

@@ -4,6 +4,7 @@
 #include "common/db/pool.h"
 #include "services/delivery-queue/delivery/workers.h"
 #include "common/grpc/grpc.h"
+#include "common/mailstore/delivery_key.h"
 #include "services/delivery-queue/rpc/queue_service.h"
 #include "services/delivery-queue/sql/migrations.h"
 #include "services/delivery-queue/store/queue_store.h"
@@ -220,7 +221,9 @@ TEST_F(QueuePg, CrashBetweenMailboxCommitAndQueueCommitDeliversOnce) {
     pqxx::connection c1(url), c2(url);
     Claim claim(c1, 10);
     ASSERT_EQ(claim.recipients().size(), 1u);
-    mailbox.deliver(c2, 1, "body", std::to_string(claim.recipients()[0].id));
+    const auto& r = claim.recipients()[0];
+    // The key the worker delivers under (common/mailstore/delivery_key.h).
+    mailbox.deliver(c2, 1, "body", mailstore::worker_delivery_key(claim.message(r.message_id).queue_id, r.id));
     // The process dies here: the claim transaction is rolled back.
   }
   EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE state = 'queued'"), 1);
@@ -558,7 +561,7 @@ class QuotaResolver final : public RecipientResolver {
     r.address = address;
     return r;
   }
-  std::optional<mailstore::Quota> quota(const std::string&, int64_t user_id) override {
+  std::optional<mailstore::Quota> quota(const std::string&, int64_t user_id, const std::string&) override {
     std::lock_guard lock(mutex);
     ++asked;
     if (user_id == 42) return mailstore::Quota{};

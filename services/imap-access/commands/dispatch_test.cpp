@@ -40,6 +40,10 @@ class BrokenStore final : public mailstore::MailStore {
   std::vector<mailstore::Uid> expunged_since(mailstore::UserId, mailstore::MailboxId, mailstore::Modseq) override {
     fail();
   }
+  std::vector<std::pair<mailstore::Uid, std::string>> delivery_keys(mailstore::UserId, mailstore::MailboxId,
+                                                                    const std::vector<mailstore::Uid>&) override {
+    fail();
+  }
   std::vector<mailstore::MessageData> read_messages(mailstore::UserId, mailstore::MailboxId,
                                                     const std::vector<mailstore::Uid>&, unsigned) override {
     fail();

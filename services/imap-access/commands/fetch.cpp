@@ -19,6 +19,8 @@
 #include "services/imap-access/commands/registry.h"
 #include "services/imap-access/commands/selection.h"
 
+#include "common/log/printable.h"
+#include "common/mailstore/delivery_key.h"
 #include "common/mailstore/message_meta.h"
 #include "common/mailstore/mail_store.h"
 #include "common/mime/mime.h"
@@ -32,6 +34,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <deque>
@@ -729,6 +732,26 @@ asio::awaitable<Result> cmd_fetch(Context& ctx) {
     Job job{s.msn, s.uid, modseq, {}};
     if (wanted.flags || seen_changed.count(s.uid)) sel.append_flag_list(job.flags, s.msn);
     jobs.push_back(std::move(job));
+  }
+
+  // Which message's body goes out, by its trace id (the queue id in its
+  // delivery key): at debug only, as it costs one more query per FETCH
+  // command (MailStore::delivery_keys). Never fails the FETCH.
+  if (wanted.bodies && !header_only && !jobs.empty() && spdlog::should_log(spdlog::level::debug)) {
+    std::vector<uint32_t> uids;
+    uids.reserve(jobs.size());
+    for (const auto& job : jobs) uids.push_back(job.uid);
+    try {
+      auto keys_of = [=](mailstore::MailStore& st) { return st.delivery_keys(user_id, mailbox_id, uids); };
+      const auto keys = co_await ctx.store(std::move(keys_of));
+      for (const auto& [uid, key] : keys)
+        if (auto trace = mailstore::queue_id_of_delivery_key(key))
+          spdlog::debug("[s:{}] [t:{}] [c:{}] [u:{}] FETCH body of uid {} in \"{}\"", ctx.session.session_id,
+                        log::tag_value(*trace, 64), ctx.session.remote_address, log::tag_value(ctx.session.username),
+                        uid, log::printable(sel.name));
+    } catch (const std::exception& e) {
+      spdlog::debug("[s:{}] FETCH: delivery keys not read: {}", ctx.session.session_id, e.what());
+    }
   }
 
   if (wanted.fields == 0 && !wanted.bodies) {

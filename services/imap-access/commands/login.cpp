@@ -43,7 +43,8 @@ asio::awaitable<Result> complete_login(Context& ctx, AuthOutcome outcome, const 
   }
   if (ctx.services.observer && outcome.status != AuthStatus::kOk) ctx.services.observer->login(label);
   if (outcome.status != AuthStatus::kOk) {
-    spdlog::info("[s:{}] {} login failed for {}: {}", ctx.session.session_id, mechanism, log::printable(user), label);
+    spdlog::info("[s:{}] [c:{}] {} login failed for {}: {}", ctx.session.session_id, ctx.session.remote_address,
+                 mechanism, log::printable(user), label);
     co_return result;
   }
   const int64_t user_id = outcome.user_id;
@@ -79,7 +80,8 @@ asio::awaitable<Result> complete_login(Context& ctx, AuthOutcome outcome, const 
   ctx.session.admin = outcome.admin;
   ctx.session.quota_read_at = std::chrono::steady_clock::now();
   ctx.session.username = outcome.email.empty() ? user : outcome.email;
-  spdlog::info("[s:{}] logged in as {} ({}){}", ctx.session.session_id, log::printable(ctx.session.username), mechanism,
+  spdlog::info("[s:{}] [c:{}] [u:{}] logged in as {} ({}){}", ctx.session.session_id, ctx.session.remote_address,
+               log::tag_value(ctx.session.username), log::printable(ctx.session.username), mechanism,
                outcome.admin ? " [admin]" : "");
   co_return Result::ok("Logged in", "CAPABILITY " + capabilities(ctx.session, ctx.services.settings));
 }

@@ -18,6 +18,7 @@ struct SessionState {
   State state = State::kNotAuthenticated;
   std::string session_id;
   std::string remote_ip;
+  std::string remote_address;  // "ip:port", for log tags ([c:...])
   std::string listener;  // "imap" or "imaps"
   bool tls = false;
   bool compressed = false;  // COMPRESS DEFLATE (RFC 4978) is on: set by its handler, for good

@@ -41,6 +41,7 @@ Connection::Connection(net::tcp::socket socket, ServerContext& server, std::stri
       pump_done_(wake_.get_executor()) {
   session_.session_id = log::new_session_id();
   session_.remote_ip = stream_.remote_ip();
+  session_.remote_address = stream_.remote_address();
   session_.listener = std::move(listener);
 }
 
@@ -248,26 +249,48 @@ asio::awaitable<void> Connection::run(bool over_limit) {
     ImapMetrics* m;
     ~Ended() { m->session_ended(); }
   } ended{metrics};
+  // connect and disconnect at info, with the fields smtpd's lines have
+  // (docs/operations.md, "Logs"); the disconnect line however run() ends.
+  spdlog::info("[s:{}] [c:{}] connect listener={} tls={}", session_.session_id, session_.remote_address,
+               session_.listener, implicit_tls_ ? "implicit" : "no");
+  struct Disconnect {
+    Connection* c;
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    ~Disconnect() {
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      const auto& s = c->session_;
+      const char* reason = c->end_reason_;
+      if (s.state == State::kLogout) reason = "logout";
+      else if (c->stopping_ && reason == std::string_view("server_closed")) reason = "shutdown";
+      spdlog::info("[s:{}] [c:{}]{} disconnect after {:.3f}s reason={} bytes_in={} bytes_out={} tls={}", s.session_id,
+                   s.remote_address, s.username.empty() ? "" : " [u:" + log::tag_value(s.username) + "]", secs,
+                   reason, c->stream_.bytes_read(), c->stream_.bytes_written(),
+                   c->stream_.tls_version().empty() ? std::string("no") : c->stream_.tls_version());
+    }
+  } disconnect{this};
 
   // Counted per address before anything else, the TLS handshake included: a
   // stranger stalling handshakes holds a slot of his own address only.
   // (Server::serve gives the slots back when run() ends, however it ends.)
   admitted_ = sync_login_state();
   if (!admitted_) {
-    spdlog::info("[s:{}] connection from {} refused: imap.max_unauthenticated_per_ip reached", session_.session_id,
-                 session_.remote_ip);
+    spdlog::info("[s:{}] [c:{}] connection refused: imap.max_unauthenticated_per_ip reached", session_.session_id,
+                 session_.remote_address);
+    end_reason_ = "refused";
     if (implicit_tls_) co_return;  // no TLS yet: nothing can be said
   }
   if (implicit_tls_) {
     std::shared_ptr<asio::ssl::context> tls_ctx = server_.tls ? server_.tls->current() : nullptr;
     if (!tls_ctx || !co_await stream_.start_tls(*tls_ctx)) {
-      spdlog::info("[s:{}] TLS handshake with {} failed", session_.session_id, session_.remote_ip);
+      spdlog::info("[s:{}] [c:{}] TLS handshake failed", session_.session_id, session_.remote_address);
+      end_reason_ = "tls_failed";
       metrics->protocol_error("tls_handshake");
       co_return;
     }
     session_.tls = true;
   }
   if (over_limit) {
+    end_reason_ = "refused";
     metrics->connection_refused("total");
     send(untagged("BYE [UNAVAILABLE] Too many connections, try again later"));
     co_await flush();
@@ -278,7 +301,6 @@ asio::awaitable<void> Connection::run(bool over_limit) {
     co_await flush();
     co_return;
   }
-  spdlog::debug("[s:{}] connection from {} on {}", session_.session_id, session_.remote_ip, session_.listener);
   send(untagged("OK [CAPABILITY " + capabilities(session_, server_.services.settings) + "] Postline IMAP ready"));
   co_await flush();
 
@@ -300,6 +322,7 @@ asio::awaitable<void> Connection::run(bool over_limit) {
         size_t n = co_await read_some();
         waiting_for_command_ = false;
         if (n == 0) {
+          end_reason_ = stream_.timed_out() ? "timeout" : stopping_ ? "shutdown" : "client_closed";
           if (stream_.timed_out()) {
             metrics->protocol_error("timeout");
             send(untagged("BYE Idle timeout, closing connection"));
@@ -361,7 +384,6 @@ asio::awaitable<void> Connection::run(bool over_limit) {
   user_watch_id_ = 0;
   closing_ = true;
   wake_pump();  // lets the pump coroutine end
-  spdlog::debug("[s:{}] connection closed", session_.session_id);
 }
 
 bool Connection::sync_login_state() {
@@ -453,6 +475,7 @@ asio::awaitable<void> Connection::handle(std::string text) {
     std::shared_ptr<asio::ssl::context> tls_ctx = server_.tls->current();
     if (!co_await stream_.start_tls(*tls_ctx)) {
       spdlog::info("[s:{}] STARTTLS handshake failed", session_.session_id);
+      end_reason_ = "tls_failed";
       server_.metrics->protocol_error("tls_handshake");
       closing_ = true;
       co_return;

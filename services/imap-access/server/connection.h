@@ -104,6 +104,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool admitted_ = true;  // within imap.max_unauthenticated_per_ip at connect
   bool waiting_for_command_ = false;
   bool stopping_ = false;
+  const char* end_reason_ = "server_closed";  // for the disconnect line (logout and shutdown are seen there)
   uint64_t watch_id_ = 0;
   int64_t watched_mailbox_ = 0;
   // NOTIFY state owned by the connection (the spec lives in session_.notify).

@@ -49,6 +49,7 @@ struct ResolveRecipientEvent {
   bool is_recipient = false;
   std::string mail_from;
   std::string helo;
+  std::string trace_id;  // the transaction's queue id, sent to authd as x-postline-trace
 };
 
 // A refusal decided outside the protocol layer (antispam policy): the session

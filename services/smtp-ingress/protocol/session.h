@@ -32,6 +32,7 @@ struct SessionConfig {
   ListenerKind listener = ListenerKind::kMx;
   std::string hostname = "localhost";
   std::string remote_ip;
+  std::string remote_address;  // "ip:port", for log lines
   uint64_t max_message_size = 50ull * 1024 * 1024;
   size_t max_recipients = 100;
   size_t max_line_length = 1000;  // including CRLF
@@ -114,6 +115,10 @@ class Session {
   };
   struct Transaction {
     bool active = false;
+    // Allocated at MAIL FROM, so the RCPT look-ups already carry it as the
+    // message's trace id (authd logs it); queued keeps it as the queue id.
+    std::string queue_id;
+    uint64_t size = 0;  // of the message as enqueued, for the log line at 250
     std::string mail_from;
     bool smtputf8 = false;
     std::string body_type;
@@ -139,6 +144,10 @@ class Session {
   void emit(Event e);
   void reset_transaction();
   void log(int level, std::string_view line);
+  // The client for log tags: "ip:port" from the server, the bare IP otherwise (tests).
+  const std::string& client_address() const {
+    return config_.remote_address.empty() ? config_.remote_ip : config_.remote_address;
+  }
 
   // commands/hello.cpp
   void cmd_ehlo(std::string_view args, bool extended);

@@ -395,7 +395,7 @@ policy::RspamdResult Antispam::rspamd_check(const EnqueueEvent& m, const std::st
   } catch (const std::exception& e) {
     metrics_->rspamd_errors.Increment();
     metrics_->rspamd.Add({{"action", "error"}}).Increment();
-    spdlog::warn("Rspamd check of {} failed: {}", m.queue_id, e.what());
+    spdlog::warn("[q:{}] Rspamd check failed: {}", m.queue_id, e.what());
   }
   return out;
 }
@@ -451,7 +451,7 @@ asio::awaitable<PolicyRefusal> Antispam::check_message(ListenerKind listener, En
     auto v = mailauth::authenticate_inbound(dns, in);
     if (v.removed_forged_headers) {
       metrics_->removed_headers.Increment(static_cast<double>(v.removed_forged_headers));
-      spdlog::info("{}: removed {} forged Authentication-Results", msg->queue_id, v.removed_forged_headers);
+      spdlog::info("[q:{}] removed {} forged Authentication-Results", msg->queue_id, v.removed_forged_headers);
     }
     metrics_->auth_results.Add({{"method", "spf"}, {"result", mailauth::to_string(v.spf.result)}}).Increment();
     metrics_->auth_results.Add({{"method", "spf_helo"}, {"result", mailauth::to_string(v.spf_helo.result)}})
@@ -474,7 +474,7 @@ asio::awaitable<PolicyRefusal> Antispam::check_message(ListenerKind listener, En
     }
     auto d = policy::decide(checks, options_.policy);
     metrics_->verdicts.Add({{"action", policy::to_string(d.action)}}).Increment();
-    spdlog::info("{}: spf={} ({}) dkim={} dmarc={} ({}) score={:.1f} action={} reason={}", msg->queue_id,
+    spdlog::info("[q:{}] spf={} ({}) dkim={} dmarc={} ({}) score={:.1f} action={} reason={}", msg->queue_id,
                  mailauth::to_string(v.spf.result), v.spf.domain, mailauth::to_string(v.dkim.overall()),
                  mailauth::to_string(v.dmarc.result), v.dmarc.from_domain, d.score, policy::to_string(d.action),
                  d.reason);

@@ -1,6 +1,7 @@
 #include "services/smtp-ingress/server/backend.h"
 
 #include "common/async/offload.h"
+#include "common/log/log.h"
 #include "mail/v1/auth.grpc.pb.h"
 #include "mail/v1/queue.grpc.pb.h"
 
@@ -93,7 +94,7 @@ boost::asio::awaitable<UrlFetched> Backend::fetch_url(FetchUrlEvent request) {
   co_return co_await async::offload(pool_, std::move(call));
 }
 
-boost::asio::awaitable<Resolution> Backend::resolve(std::string address) {
+boost::asio::awaitable<Resolution> Backend::resolve(std::string address, std::string trace_id) {
   if (recipients_.enabled()) {
     if (auto hit = recipients_.find(address)) {
       cache_hits_.Increment();
@@ -105,9 +106,10 @@ boost::asio::awaitable<Resolution> Backend::resolve(std::string address) {
   // GCC 12 miscompiles a lambda temporary with non-trivial captures passed
   // straight into a coroutine call inside co_await (the capture is relocated
   // bitwise: invalid free). A named lambda moved in is fine.
-  auto call = [this, address = std::move(address)] {
+  auto call = [this, address = std::move(address), trace_id = std::move(trace_id)] {
     grpc::ClientContext ctx;
     grpcutil::set_deadline(ctx, options_.resolve_timeout);
+    if (!trace_id.empty()) ctx.AddMetadata(log::kTraceMetadata, trace_id);
     grpcutil::wait_connected(auth_channel_, std::chrono::seconds(2));
     pb::ResolveRecipientRequest req;
     req.set_address(address);
@@ -261,7 +263,7 @@ boost::asio::awaitable<EnqueueOutcome> Backend::enqueue(EnqueueEvent message) {
       grpc::Status status = attempt(std::clamp(left, std::chrono::milliseconds(0), std::chrono::milliseconds(5000)), resp);
       EnqueueOutcome o;
       if (status.ok() && !resp.queue_id().empty()) {
-        if (n > 1) spdlog::info("Enqueue of {} answered on attempt {}", msg->queue_id, n);
+        if (n > 1) spdlog::info("[q:{}] Enqueue answered on attempt {}", msg->queue_id, n);
         o.committed = true;
         o.queue_id = resp.queue_id();
         return o;
@@ -271,7 +273,7 @@ boost::asio::awaitable<EnqueueOutcome> Backend::enqueue(EnqueueEvent message) {
       // (limits, envelope rules): still our fault, so 451, but loud.
       const bool contract = status.error_code() == grpc::INVALID_ARGUMENT ||
                             status.error_code() == grpc::RESOURCE_EXHAUSTED;
-      spdlog::log(contract ? spdlog::level::err : spdlog::level::warn, "Enqueue of {} failed (attempt {}): {} {}{}",
+      spdlog::log(contract ? spdlog::level::err : spdlog::level::warn, "[q:{}] Enqueue failed (attempt {}): {} {}{}",
                   msg->queue_id, n, grpcutil::code_name(status.error_code()), status.error_message(),
                   again ? "; retrying with the same queue id" : "");
       if (!again) return o;

@@ -48,7 +48,9 @@ class Backend {
   Backend(BackendOptions options, prometheus::Registry& registry);
   ~Backend();
 
-  boost::asio::awaitable<Resolution> resolve(std::string address);
+  // `trace_id` (the transaction's queue id) goes to authd as x-postline-trace
+  // metadata, so its log can name the message the look-up was for.
+  boost::asio::awaitable<Resolution> resolve(std::string address, std::string trace_id = {});
   boost::asio::awaitable<AuthOutcome> authenticate(AuthenticateEvent credentials, std::string remote_ip);
   boost::asio::awaitable<EnqueueOutcome> enqueue(EnqueueEvent message);
   boost::asio::awaitable<SaslAnswer> sasl(SaslEvent step, std::string remote_ip);

@@ -49,7 +49,10 @@ SmtpMetrics::SmtpMetrics(prometheus::Registry& r)
     messages_rejected.Add({{"reason", reason}});
 }
 
-void ConnectionObserver::on_command(std::string_view verb) { m_.commands.Add({{"command", std::string(verb)}}).Increment(); }
+void ConnectionObserver::on_command(std::string_view verb) {
+  m_.commands.Add({{"command", std::string(verb)}}).Increment();
+  if (verb == "QUIT") quit_seen_ = true;
+}
 
 void ConnectionObserver::on_reply(int code) { m_.replies.Add({{"code", std::to_string(code)}}).Increment(); }
 

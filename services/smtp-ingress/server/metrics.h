@@ -43,10 +43,12 @@ class ConnectionObserver : public SessionObserver {
   void on_log(int level, std::string_view line) override;
   void on_burl(std::string_view result) override;
   const std::string& id() const { return id_; }
+  bool quit_seen() const { return quit_seen_; }  // for the disconnect line's reason
 
  private:
   SmtpMetrics& m_;
   std::string id_;
+  bool quit_seen_ = false;
 };
 
 }  // namespace postline::smtp

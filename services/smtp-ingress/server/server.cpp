@@ -122,7 +122,7 @@ asio::awaitable<void> Server::serve(tcp::socket socket, bool over_limit, Listene
 
   if (over_limit || stopping_) {
     observer.on_limit(stopping_ ? "shutdown" : "connections");
-    observer.on_log(1, fmt::format("connection from {} refused: {}", stream.remote_ip(),
+    observer.on_log(1, fmt::format("[c:{}] connection refused: {}", stream.remote_address(),
                                    stopping_ ? "shutting down" : "connection limit reached"));
     observer.on_reply(421);
     const std::string refusal = fmt::format("421 4.7.0 {} Too many connections, try again later\r\n", host);
@@ -134,16 +134,23 @@ asio::awaitable<void> Server::serve(tcp::socket socket, bool over_limit, Listene
   SessionConfig cfg = options_.session;
   cfg.listener = kind;
   cfg.remote_ip = stream.remote_ip();
+  cfg.remote_address = stream.remote_address();
   cfg.tls_available = tls_ != nullptr;
   std::shared_ptr<asio::ssl::context> ssl_ctx = tls_ ? tls_->current() : nullptr;
-  observer.on_log(1, fmt::format("connect from {} on {}", cfg.remote_ip, listener_name(kind)));
+  // The same fields as imapd's connect and disconnect lines (docs/operations.md, "Logs").
+  observer.on_log(1, fmt::format("[c:{}] connect listener={} tls={}", cfg.remote_address, listener_name(kind),
+                                 kind == ListenerKind::kSubmissions ? "implicit" : "no"));
+  const char* reason = "server_closed";  // why the session ended, for the disconnect line
 
   bool ok = true;
   if (kind == ListenerKind::kSubmissions) {
     stream.set_idle_timeout(std::chrono::seconds(30));
     ok = co_await stream.start_tls(*ssl_ctx);
     metrics_.tls_handshakes.Add({{"outcome", ok ? "success" : "failure"}}).Increment();
-    if (!ok) observer.on_log(1, "implicit TLS handshake failed");
+    if (!ok) {
+      observer.on_log(1, "implicit TLS handshake failed");
+      reason = "tls_failed";
+    }
     cfg.tls_active = true;
     cfg.tls_version = stream.tls_version();
     cfg.tls_cipher = stream.tls_cipher();
@@ -157,14 +164,21 @@ asio::awaitable<void> Server::serve(tcp::socket socket, bool over_limit, Listene
     std::vector<char> buf(64 * 1024);
     for (;;) {
       std::string out = session.take_output();
-      if (!out.empty() && !co_await stream.write_all(out)) break;
-      if (session.closed()) break;
+      if (!out.empty() && !co_await stream.write_all(out)) {
+        reason = "write_failed";
+        break;
+      }
+      if (session.closed()) {
+        reason = observer.quit_seen() ? "quit" : "server_closed";
+        break;
+      }
       if (auto event = session.take_event()) {
         if (std::holds_alternative<StartTlsEvent>(*event)) {
           bool tls_ok = co_await stream.start_tls(*ssl_ctx);
           metrics_.tls_handshakes.Add({{"outcome", tls_ok ? "success" : "failure"}}).Increment();
           if (!tls_ok) {
             observer.on_log(1, "STARTTLS handshake failed");
+            reason = "tls_failed";
             break;
           }
           observer.on_log(0, fmt::format("TLS established: {} {}", stream.tls_version(), stream.tls_cipher()));
@@ -181,14 +195,16 @@ asio::awaitable<void> Server::serve(tcp::socket socket, bool over_limit, Listene
       conn.reading = false;
       if (n == 0) {
         if (stream.timed_out()) {
+          reason = "timeout";
           session.on_timeout();
           out = session.take_output();
           // The socket was cancelled, not closed: a last write may still work.
           co_await stream.write_all(out);
         } else if (stopping_ && stream.interrupted()) {
+          reason = "shutdown";
           if (session.shutdown_if_idle()) co_await stream.write_all(session.take_output());
-        } else if (!stopping_) {
-          observer.on_log(0, "client closed the connection");
+        } else {
+          reason = "client_closed";
         }
         break;
       }
@@ -201,7 +217,13 @@ asio::awaitable<void> Server::serve(tcp::socket socket, bool over_limit, Listene
   metrics_.sessions_active.Decrement();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   metrics_.session_duration.Observe(secs);
-  observer.on_log(1, fmt::format("disconnect after {:.3f}s", secs));
+  observer.on_log(1, fmt::format("[c:{}]{} disconnect after {:.3f}s reason={} bytes_in={} bytes_out={} tls={}",
+                                 cfg.remote_address,
+                                 session.authenticated_user().empty()
+                                     ? ""
+                                     : " [u:" + log::tag_value(session.authenticated_user()) + "]",
+                                 secs, reason, stream.bytes_read(), stream.bytes_written(),
+                                 stream.tls_version().empty() ? std::string("no") : stream.tls_version()));
   check_drained();
 }
 
@@ -227,7 +249,7 @@ asio::awaitable<void> Server::handle_event(Connection& c, Event event) {
         co_return;
       }
     }
-    Resolution res = co_await backend_.resolve(r->address);
+    Resolution res = co_await backend_.resolve(r->address, r->trace_id);
     if (antispam_ && r->is_recipient && res.available && res.kind == RecipientKind::kLocal) {
       std::string ip = c.stream->remote_ip();
       std::string user = c.session->authenticated_user();

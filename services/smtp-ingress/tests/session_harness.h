@@ -16,6 +16,7 @@ struct Harness : SessionObserver {
   std::unique_ptr<Session> session;
   std::vector<EnqueueEvent> enqueued;
   std::vector<std::string> resolved;      // addresses asked of "authd"
+  std::vector<std::string> resolve_traces;  // the trace id sent with each of them
   std::vector<std::string> auth_users;    // usernames tried
   std::vector<std::string> sasl_steps;    // relayed SASL messages
   std::map<std::string, int> replies;     // code -> count
@@ -105,6 +106,7 @@ struct Harness : SessionObserver {
     while (auto ev = session->take_event()) {
       if (auto* rr = std::get_if<ResolveRecipientEvent>(&*ev)) {
         resolved.push_back(rr->address);
+        resolve_traces.push_back(rr->trace_id);
         session->on_resolved(resolve(rr->address));
       } else if (auto* en = std::get_if<EnqueueEvent>(&*ev)) {
         if (queue_down) {

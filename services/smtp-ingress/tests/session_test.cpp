@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <sstream>
 
@@ -427,6 +428,24 @@ TEST(Session, BurlLogsTheUrlWithoutItsToken) {
 
 // Issue 16: a peer's CR LF (or NUL) in anything a log line quotes cannot
 // start a forged line; a huge value does not become a huge line.
+TEST(Session, TheQueueIdIsChosenAtMailFromAndTracesTheLookupsAndThe250) {
+  Harness h;
+  h.config.remote_address = "192.0.2.1:40000";
+  h.run("EHLO a\r\nMAIL FROM:<x@remote.example>\r\nRCPT TO:<alice@example.com>\r\nRSET\r\n"
+        "MAIL FROM:<sender@remote.example>\r\nRCPT TO:<alice@example.com>\r\nRCPT TO:<bob@example.com>\r\n"
+        "DATA\r\nSubject: t\r\n\r\nhi\r\n.\r\nQUIT\r\n");
+  // Each transaction its id, from MAIL FROM on: the RCPT look-ups carry it to authd.
+  EXPECT_EQ(h.resolve_traces, (std::vector<std::string>{"Q1", "Q2", "Q2"}));
+  ASSERT_EQ(h.enqueued.size(), 1u);
+  EXPECT_EQ(h.enqueued[0].queue_id, "Q2");
+  const auto line = std::find_if(h.logged.begin(), h.logged.end(),
+                                 [](const std::string& l) { return l.find("message queued") != std::string::npos; });
+  ASSERT_NE(line, h.logged.end());
+  EXPECT_EQ(line->rfind("[q:Q2] [c:192.0.2.1:40000] message queued as Q2 from=<sender@remote.example> size=", 0), 0u)
+      << *line;
+  EXPECT_NE(line->find(" nrcpt=2"), std::string::npos) << *line;
+}
+
 TEST(Session, LogLinesEscapePeerBytesAndAreBounded) {
   Harness h = submission_harness();
   // base64("\0mallory\r\n2026-12-03 smtpd info authenticated as alice\0x"): a

@@ -8,6 +8,7 @@
 #include "services/smtp-ingress/protocol/base64.h"
 #include "services/smtp-ingress/protocol/commands/params.h"
 #include "services/smtp-ingress/protocol/session.h"
+#include "common/log/printable.h"
 
 #include <fmt/format.h>
 
@@ -172,7 +173,8 @@ void Session::auth_result(AuthResult result, const std::string& email, int64_t u
       auth_user_ = email.empty() ? auth_username_ : email;
       auth_user_id_ = user_id;
       observer_->on_auth(auth_mechanism_, "ok");
-      log(1, fmt::format("authenticated as {} ({})", auth_user_, auth_mechanism_));
+      log(1, fmt::format("[c:{}] [u:{}] authenticated as {} ({})", client_address(), log::tag_value(auth_user_),
+                         auth_user_, auth_mechanism_));
       reply(235, "2.7.0", "Authentication successful");
       break;
     case AuthResult::kInvalid:

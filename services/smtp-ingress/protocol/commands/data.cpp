@@ -3,6 +3,7 @@
 // line endings), our trace headers, and the hand-over to the queue. 250 is
 // only sent from on_enqueued(), i.e. after queued has committed.
 #include "services/smtp-ingress/protocol/session.h"
+#include "common/log/printable.h"
 
 #include <fmt/format.h>
 
@@ -76,7 +77,7 @@ void Session::finish_message(std::string message, bool bare_newline, bool too_bi
     reset_transaction();
     return error_reply(552, "5.3.4", "Message header too large");
   }
-  const std::string queue_id = config_.new_queue_id();
+  const std::string queue_id = tx_.queue_id.empty() ? config_.new_queue_id() : tx_.queue_id;
   EnqueueEvent ev;
   ev.queue_id = queue_id;
   ev.envelope.mail_from = tx_.mail_from;
@@ -91,6 +92,7 @@ void Session::finish_message(std::string message, bool bare_newline, bool too_bi
   ev.data = build_headers(queue_id, message);
   ev.added_header_bytes = ev.data.size();
   ev.data += message;
+  tx_.size = ev.data.size();
   pending_ = Pending::kEnqueue;
   emit(std::move(ev));
 }
@@ -108,8 +110,10 @@ void Session::on_enqueued(const EnqueueOutcome& o) {
   } else if (o.committed) {
     ++messages_;
     observer_->on_message_accepted(o.queue_id, 0);
-    log(1, fmt::format("message queued as {} from <{}> for {} recipient(s)", o.queue_id, tx_.mail_from,
-                       tx_.recipients.size()));
+    log(1, fmt::format("[q:{}] [c:{}]{} message queued as {} from=<{}> size={} nrcpt={}", o.queue_id,
+                       client_address(),
+                       auth_user_.empty() ? "" : " [u:" + log::tag_value(auth_user_) + "]", o.queue_id,
+                       tx_.mail_from, tx_.size, tx_.recipients.size()));
     reply(250, "2.0.0", "Ok: queued as " + o.queue_id);
   } else {
     // Our fault, never the sender's: 4xx so the client retries (DESIGN.md).

@@ -54,6 +54,7 @@ void Session::cmd_mail(std::string_view args) {
   if (!path.params.empty() && !esmtp_) return error_reply(555, "5.5.4", "Parameters need EHLO");
 
   Transaction tx;
+  tx.queue_id = config_.new_queue_id();
   tx.mail_from = path.null_path ? std::string() : path.mailbox.text();  // a source route is ignored (§4.1.1.3)
   for (const auto& p : path.params) {
     const std::string value = p.value.value_or("");
@@ -93,7 +94,9 @@ void Session::cmd_mail(std::string_view args) {
     if (auth_user_id_ > 0 && !path.mailbox.domain.empty() && path.mailbox.domain.front() != '[') {
       pending_tx_ = std::move(tx);
       pending_ = Pending::kSender;
-      return emit(ResolveRecipientEvent{pending_tx_.mail_from});
+      ResolveRecipientEvent lookup{pending_tx_.mail_from};
+      lookup.trace_id = pending_tx_.queue_id;
+      return emit(std::move(lookup));
     }
     log(1, fmt::format("sender <{}> not owned by {}", tx.mail_from, auth_user_));
     observer_->on_message_rejected("sender_mismatch");

@@ -112,7 +112,7 @@ void Session::cmd_rcpt(std::string_view args) {
   }
   rcpt_ = std::move(req);
   pending_ = Pending::kRcpt;
-  emit(ResolveRecipientEvent{rcpt_.address, true, tx_.mail_from, helo_});
+  emit(ResolveRecipientEvent{rcpt_.address, true, tx_.mail_from, helo_, tx_.queue_id});
 }
 
 void Session::on_resolved(const Resolution& r) {
