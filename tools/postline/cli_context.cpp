@@ -94,7 +94,7 @@ void CliContext::rpc_failed(const std::string& what, const grpc::Status& status,
   }
 }
 
-std::string read_password(bool from_stdin, const std::string& prompt) {
+std::string read_password(bool from_stdin, const std::string& prompt, bool confirm) {
   std::string password;
   if (from_stdin) {
     if (!std::getline(std::cin, password) && password.empty())
@@ -114,8 +114,12 @@ std::string read_password(bool from_stdin, const std::string& prompt) {
   std::string again;
   std::cerr << prompt << ": " << std::flush;
   std::getline(std::cin, password);
-  std::cerr << "\nagain: " << std::flush;
-  std::getline(std::cin, again);
+  if (confirm) {
+    std::cerr << "\nagain: " << std::flush;
+    std::getline(std::cin, again);
+  } else {
+    again = password;
+  }
   std::cerr << "\n";
   tcsetattr(STDIN_FILENO, TCSANOW, &old);
   if (password != again) throw CliError("the two passwords differ");

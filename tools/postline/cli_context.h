@@ -63,8 +63,10 @@ class CliContext {
 };
 
 // Reads a password: one line from stdin with --password-stdin, otherwise a
-// prompt without echo (twice, to catch typos) when stdin is a terminal.
-std::string read_password(bool from_stdin, const std::string& prompt);
+// prompt without echo when stdin is a terminal (twice, to catch typos, unless
+// `confirm` is false: a password that is checked at once, such as the source
+// server's for `import imap`).
+std::string read_password(bool from_stdin, const std::string& prompt, bool confirm = true);
 
 // Parses "1GiB", "500MiB", "0", "unlimited" into bytes (0 = unlimited).
 int64_t parse_quota(const std::string& text);
@@ -78,6 +80,7 @@ void register_app_password_commands(CLI::App& app, CliContext& ctx);
 void register_throttle_commands(CLI::App& app, CliContext& ctx);
 void register_migrate_commands(CLI::App& app, CliContext& ctx);
 void register_config_commands(CLI::App& app, CliContext& ctx);
+void register_import_commands(CLI::App& app, CliContext& ctx);  // cmd_import.cpp
 // cmd_queue.cpp (the delivery queue owner).
 void register_queue_commands(CLI::App& app, CliContext& ctx);
 

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   register_config_commands(app, ctx);
   register_queue_commands(app, ctx);
   register_dkim_commands(app, ctx);
+  register_import_commands(app, ctx);
 
   try {
     app.parse(argc, argv);
