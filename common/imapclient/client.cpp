@@ -58,12 +58,12 @@ Response Client::read_response() {
       case ResponseParser::Status::kResponse:
         return r;
       case ResponseParser::Status::kError:
-        throw ImapError("the server sent something that is not IMAP: " + parser_.error());
+        throw TransportError("the server sent something that is not IMAP: " + parser_.error());
       case ResponseParser::Status::kNeedMore:
         break;
     }
     const size_t n = transport_->read(read_buf_.data(), read_buf_.size());
-    if (n == 0) throw ImapError("the server closed the connection");
+    if (n == 0) throw TransportError("the server closed the connection");
     parser_.feed(std::string_view(read_buf_.data(), n));
   }
 }
@@ -111,16 +111,16 @@ Response Client::run(const Command& command, const Untagged& on_untagged, bool c
   }
   for (;;) {
     Response r = read_response();
-    if (r.type == Response::kContinuation) throw ImapError("the server asked for more data where none was due");
+    if (r.type == Response::kContinuation) throw TransportError("the server asked for more data where none was due");
     if (r.type == Response::kUntagged) {
       if (r.keyword == "BYE") {
         // The server is closing: the tagged answer may never come.
-        throw ImapError("the server closed the session: " + server_says(r));
+        throw TransportError("the server closed the session: " + server_says(r));
       }
       if (on_untagged) on_untagged(r);
       continue;
     }
-    if (r.tag != tag) throw ImapError("the server answered tag " + log::printable(r.tag, 32) + ", expected " + tag);
+    if (r.tag != tag) throw TransportError("the server answered tag " + log::printable(r.tag, 32) + ", expected " + tag);
     if (check && r.keyword != "OK") throw ImapError(command.describe() + ": " + server_says(r));
     return r;
   }
@@ -178,12 +178,18 @@ std::vector<ListEntry> Client::list() {
   std::string error;
   const bool special_use = has_capability("SPECIAL-USE") && has_capability("LIST-EXTENDED");
   Command c(special_use ? "LIST \"\" \"*\" RETURN (SPECIAL-USE)" : "LIST \"\" \"*\"");
+  std::string first_error;
   run(c, [&](Response& r) {
     if (r.keyword != "LIST") return;
     auto e = parse_list(r, error);
-    if (!e) throw ImapError(error);
+    if (!e) {
+      if (first_error.empty()) first_error = error;
+      return;
+    }
     out.push_back(std::move(*e));
   });
+  // Thrown only now: the tagged answer has been read, the connection stays usable.
+  if (!first_error.empty()) throw ImapError("LIST: " + first_error);
   return out;
 }
 

@@ -18,7 +18,9 @@
 
 namespace postline::imapclient {
 
-// A server answered NO or BAD, or broke the protocol.
+// A server answered NO or BAD (or sent data a command cannot use): the
+// connection is still usable. A broken connection or protocol (closed, BYE,
+// bytes that are not IMAP, a wrong tag) is a TransportError instead.
 class ImapError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -70,6 +72,8 @@ class Client {
 
   // Runs one command; untagged responses go to `on_untagged` (or are dropped).
   // Returns the tagged response; throws ImapError for NO/BAD when `check`.
+  // `on_untagged` should not throw ImapError: the tagged answer would stay
+  // unread and the connection out of step (collect errors, throw after).
   Response run(const Command& command, const Untagged& on_untagged = {}, bool check = true);
 
   std::vector<ListEntry> list();

@@ -157,6 +157,95 @@ std::unique_ptr<ic::Client> connect(const ImapSource& src) {
   return client;
 }
 
+// One folder: batches of UID FETCH, appended in one transaction each, the
+// checkpoint moved after each. Throws ImapError for a NO/BAD (the connection
+// stays in step), QuotaExceeded, TransportError.
+void copy_folder(ic::Client& client, const ImapSource& src, ms::MailStore& store, ms::UserId user,
+                 const ms::Quota& quota, const std::string& source_base, const PlannedFolder& pf, Progress& progress,
+                 FolderResult& result) {
+  progress.folder(pf.plan.display);
+  MailboxWriter writer(store, user, pf.plan.destination, quota);
+  writer.open();
+  const std::string source = source_base + "/" + pf.plan.raw;
+  FolderState state{pf.uidvalidity, pf.start_uid - 1};
+  std::optional<uint32_t> first_failed;
+  auto failed = [&](uint32_t uid, const std::string& why) {
+    progress.warn(pf.plan.display + ": UID " + std::to_string(uid) + ": " + why);
+    ++result.errors;
+    if (!first_failed || uid < *first_failed) first_failed = uid;
+  };
+  const auto sel = client.examine(pf.plan.raw);
+  if (sel.uidvalidity != pf.uidvalidity) throw ic::ImapError("UIDVALIDITY changed during the import: run it again");
+  size_t i = 0;
+  while (i < pf.todo.size()) {
+    std::vector<uint32_t> batch;
+    std::map<uint32_t, uint64_t> sizes;
+    size_t bytes = 0;
+    while (i < pf.todo.size() && batch.size() < kBatchMessages && (batch.empty() || bytes < kBatchBytes)) {
+      const auto [uid, size] = pf.todo[i++];
+      if (size > src.max_message) {
+        // Not fetched: it could not be APPENDed either. Tried again next time.
+        failed(uid, human_bytes(static_cast<double>(size)) + " is larger than imap.max_literal_size; left out");
+        progress.advance(static_cast<int64_t>(size));
+        continue;
+      }
+      batch.push_back(uid);
+      sizes[uid] = size;
+      bytes += size;
+    }
+    if (batch.empty()) continue;
+    int64_t imported = 0, imported_bytes = 0, skipped = 0;
+    std::set<uint32_t> answered;
+    std::string err, first_error;
+    ic::Command c("UID FETCH " + uid_set(batch) + " (UID FLAGS INTERNALDATE BODY.PEEK[])");
+    client.run(c, [&](ic::Response& r) {
+      if (r.keyword != "FETCH") return;
+      auto f = ic::parse_fetch(r, err);
+      if (!f) {
+        if (first_error.empty()) first_error = err;
+        return;
+      }
+      if (!f->uid || !sizes.count(*f->uid)) return;           // an unsolicited flag update
+      if (!f->body && !f->internaldate) return;                // flags only: not our answer
+      if (!answered.insert(*f->uid).second) return;
+      progress.advance(static_cast<int64_t>(sizes[*f->uid]));
+      if (!f->body) {
+        failed(*f->uid, "the server sent no body; it is tried again next time");
+        return;
+      }
+      IncomingMessage m;
+      m.exact = true;
+      m.flags = flags_from_source(f->flags.value_or(std::vector<std::string>{}));
+      if (f->internaldate) m.internaldate = ic::parse_internaldate(*f->internaldate);
+      const int64_t size = static_cast<int64_t>(f->body->size());
+      m.bytes = std::move(*f->body);
+      if (writer.add(std::move(m))) {
+        ++imported;
+        imported_bytes += size;
+      } else {
+        ++skipped;
+      }
+    });
+    if (!first_error.empty()) throw ic::ImapError(first_error);
+    // UIDs that did not come back were expunged at the source meanwhile.
+    for (uint32_t uid : batch)
+      if (!answered.count(uid)) progress.advance(static_cast<int64_t>(sizes[uid]));
+    writer.flush();
+    result.messages += imported;
+    result.bytes += imported_bytes;
+    result.skipped += skipped;
+    uint32_t last = batch.back();
+    if (first_failed) last = std::min(last, *first_failed - 1);
+    if (last > state.last_uid) {
+      state.last_uid = last;
+      save_state(store, user, pf.plan.destination, pf.entry, state, source);
+    }
+  }
+  // An empty folder, or one with nothing new: remember its UIDVALIDITY.
+  if (pf.todo.empty() && pf.prior != state) save_state(store, user, pf.plan.destination, pf.entry, state, source);
+  if (pf.todo.empty() && pf.note.empty()) result.note = "up to date";
+}
+
 }  // namespace
 
 void import_imap(const ImapSource& src, ms::MailStore& store, ms::UserId user, const ms::Quota& quota,
@@ -198,14 +287,18 @@ void import_imap(const ImapSource& src, ms::MailStore& store, ms::UserId user, c
         progress.warn(plan.display + ": " + pf.note);
       }
       if (sel.exists > 0 && (!sel.uidnext || *sel.uidnext > pf.start_uid)) {
-        std::string err;
+        std::string err, first_error;
         ic::Command c("UID FETCH " + std::to_string(pf.start_uid) + ":* (UID RFC822.SIZE)");
         client->run(c, [&](ic::Response& r) {
           if (r.keyword != "FETCH") return;
           auto f = ic::parse_fetch(r, err);
-          if (!f) throw ic::ImapError(err);
+          if (!f) {
+            if (first_error.empty()) first_error = err;
+            return;
+          }
           if (f->uid && *f->uid >= pf.start_uid) pf.todo.emplace_back(*f->uid, f->size.value_or(0));
         });
+        if (!first_error.empty()) throw ic::ImapError(first_error);
         std::sort(pf.todo.begin(), pf.todo.end());
         pf.todo.erase(std::unique(pf.todo.begin(), pf.todo.end(),
                                   [](const auto& a, const auto& b) { return a.first == b.first; }),
@@ -228,115 +321,32 @@ void import_imap(const ImapSource& src, ms::MailStore& store, ms::UserId user, c
   // Pass 2: copy.
   for (auto& pf : planned) {
     FolderResult result{pf.plan.display, pf.plan.destination, 0, 0, 0, 0, pf.note};
-    ++totals.folders;
-    if (pf.failed) {
-      ++result.errors;
-      totals.folder_results.push_back(result);
-      continue;
-    }
-    progress.folder(pf.plan.display);
-    MailboxWriter writer(store, user, pf.plan.destination, quota);
-    writer.open();
-    const std::string source = source_base + "/" + pf.plan.raw;
-    FolderState state{pf.uidvalidity, pf.start_uid - 1};
-    std::optional<uint32_t> first_failed;
-    const auto sel = client->examine(pf.plan.raw);
-    if (sel.uidvalidity != pf.uidvalidity) {
-      result.note = "UIDVALIDITY changed during the import: run it again";
-      progress.warn(pf.plan.display + ": " + result.note);
-      ++result.errors;
-      ++totals.errors;
-      totals.folder_results.push_back(result);
-      continue;
-    }
-    try {
-      size_t i = 0;
-      while (i < pf.todo.size()) {
-        std::vector<uint32_t> batch;
-        std::map<uint32_t, uint64_t> sizes;
-        size_t bytes = 0;
-        while (i < pf.todo.size() && batch.size() < kBatchMessages && (batch.empty() || bytes < kBatchBytes)) {
-          if (pf.todo[i].second > src.max_message) {
-            // Not fetched: it could not be APPENDed either. Tried again next time.
-            progress.warn(pf.plan.display + ": UID " + std::to_string(pf.todo[i].first) + " (" +
-                          human_bytes(static_cast<double>(pf.todo[i].second)) +
-                          ") is larger than imap.max_literal_size; left out");
-            progress.advance(static_cast<int64_t>(pf.todo[i].second));
-            ++result.errors;
-            if (!first_failed || pf.todo[i].first < *first_failed) first_failed = pf.todo[i].first;
-            ++i;
-            continue;
-          }
-          batch.push_back(pf.todo[i].first);
-          sizes[pf.todo[i].first] = pf.todo[i].second;
-          bytes += pf.todo[i].second;
-          ++i;
-        }
-        if (batch.empty()) continue;
-        int64_t imported = 0, imported_bytes = 0, skipped = 0;
-        std::set<uint32_t> answered;
-        std::string err;
-        ic::Command c("UID FETCH " + uid_set(batch) + " (UID FLAGS INTERNALDATE BODY.PEEK[])");
-        client->run(c, [&](ic::Response& r) {
-          if (r.keyword != "FETCH") return;
-          auto f = ic::parse_fetch(r, err);
-          if (!f) throw ic::ImapError(err);
-          if (!f->uid || !sizes.count(*f->uid)) return;  // an unsolicited flag update
-          if (!f->flags && !f->body && !f->internaldate) return;
-          if (!answered.insert(*f->uid).second) return;
-          progress.advance(static_cast<int64_t>(sizes[*f->uid]));
-          if (!f->body) {
-            progress.warn(pf.plan.display + ": UID " + std::to_string(*f->uid) +
-                          ": the server sent no body; it is tried again next time");
-            ++result.errors;
-            if (!first_failed || *f->uid < *first_failed) first_failed = *f->uid;
-            return;
-          }
-          IncomingMessage m;
-          m.exact = true;
-          m.flags = flags_from_source(f->flags.value_or(std::vector<std::string>{}));
-          if (f->internaldate) m.internaldate = ic::parse_internaldate(*f->internaldate);
-          const int64_t size = static_cast<int64_t>(f->body->size());
-          m.bytes = std::move(*f->body);
-          if (writer.add(std::move(m))) {
-            ++imported;
-            imported_bytes += size;
-          } else {
-            ++skipped;
-          }
-        });
-        // UIDs that did not come back were expunged at the source meanwhile.
-        for (uint32_t uid : batch)
-          if (!answered.count(uid)) progress.advance(static_cast<int64_t>(sizes[uid]));
-        writer.flush();
-        result.messages += imported;
-        result.bytes += imported_bytes;
-        result.skipped += skipped;
-        uint32_t last = batch.back();
-        if (first_failed) last = std::min(last, *first_failed - 1);
-        if (last > state.last_uid) {
-          state.last_uid = last;
-          save_state(store, user, pf.plan.destination, pf.entry, state, source);
-        }
-      }
-      // An empty folder, or one with nothing new: remember its UIDVALIDITY.
-      if (pf.todo.empty() && pf.prior != state) save_state(store, user, pf.plan.destination, pf.entry, state, source);
-      if (pf.todo.empty() && pf.note.empty()) result.note = "up to date";
-    } catch (const QuotaExceeded& e) {
-      totals.stopped = e.what();
+    auto done = [&] {
+      ++totals.folders;
       totals.messages += result.messages;
       totals.bytes += result.bytes;
       totals.skipped += result.skipped;
       totals.errors += result.errors;
       totals.folder_results.push_back(result);
-      client->logout();
+    };
+    if (pf.failed) {
+      ++totals.folders;
+      result.errors = 0;  // counted in pass 1
+      totals.folder_results.push_back(result);
+      continue;
+    }
+    try {
+      copy_folder(*client, src, store, user, quota, source_base, pf, progress, result);
+    } catch (const ic::ImapError& e) {
+      // A NO/BAD for this folder: the connection is fine, go on with the next one.
+      result.note = e.what();
+      ++result.errors;
+      progress.warn(pf.plan.display + ": " + e.what());
+    } catch (...) {
+      done();  // what was committed is in the summary
       throw;
     }
-    totals.messages += result.messages;
-    totals.bytes += result.bytes;
-    totals.skipped += result.skipped;
-    totals.errors += result.errors;
-    totals.folder_results.push_back(result);
+    done();
   }
   client->logout();
 }
