@@ -193,6 +193,19 @@ std::vector<ListEntry> Client::list() {
   return out;
 }
 
+std::string Client::personal_namespace_prefix() {
+  if (!has_capability("NAMESPACE")) return "";
+  std::string prefix;
+  run(Command("NAMESPACE"), [&](Response& r) {
+    // * NAMESPACE (("INBOX." ".")) NIL NIL
+    if (r.keyword != "NAMESPACE" || r.data.empty() || r.data[0].kind != Value::kList) return;
+    const auto& personal = r.data[0].items;
+    if (personal.empty() || personal[0].kind != Value::kList || personal[0].items.empty()) return;
+    if (personal[0].items[0].is_text()) prefix = personal[0].items[0].text;
+  });
+  return prefix;
+}
+
 SelectedState Client::examine(const std::string& mailbox) {
   SelectedState s;
   Command c("EXAMINE ");

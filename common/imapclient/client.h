@@ -77,6 +77,9 @@ class Client {
   Response run(const Command& command, const Untagged& on_untagged = {}, bool check = true);
 
   std::vector<ListEntry> list();
+  // The prefix of the first personal namespace (RFC 2342), e.g. "INBOX." on
+  // Courier and Cyrus; "" without NAMESPACE or when it has none.
+  std::string personal_namespace_prefix();
   SelectedState examine(const std::string& mailbox_as_sent);
   void logout();
   Transport& transport() { return *transport_; }

@@ -133,6 +133,15 @@ TEST(ResponseParser, StatusAndUnknownData) {
   EXPECT_EQ(rs[2].keyword, "EXISTS");
 }
 
+TEST(ResponseParser, Namespace) {
+  auto rs = parse_all("* NAMESPACE ((\"INBOX.\" \".\")) NIL ((\"#shared.\" \".\")(\"shared.\" \".\"))\r\n");
+  ASSERT_EQ(rs.size(), 1u);
+  ASSERT_EQ(rs[0].data.size(), 3u);
+  EXPECT_EQ(rs[0].data[0].items[0].items[0].text, "INBOX.");
+  EXPECT_EQ(rs[0].data[1].kind, Value::kNil);
+  EXPECT_EQ(rs[0].data[2].items.size(), 2u);
+}
+
 TEST(ResponseParser, LimitsAreErrorsThatSayWhich) {
   Limits small;
   small.max_line = 64;

@@ -68,23 +68,29 @@ std::string uid_set(const std::vector<uint32_t>& uids) {
 std::vector<FolderPlan> plan_folders(const std::vector<ic::ListEntry>& entries,
                                      const std::map<std::string, std::string>& ours,
                                      const std::vector<std::string>& include, const std::vector<std::string>& exclude,
-                                     std::vector<std::string>& problems) {
+                                     std::vector<std::string>& problems, const std::string& prefix) {
   static const char* kUses[] = {"\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive"};
   struct Source {
     const ic::ListEntry* entry;
     std::vector<std::string> levels;  // decoded
     std::string display;
+    std::string full;  // display with the namespace prefix (what --folder may also name)
   };
   std::vector<Source> sources;
   for (const auto& e : entries) {
     if (e.has_attribute("\\Noselect") || e.has_attribute("\\NonExistent")) continue;
-    Source s{&e, {}, {}};
-    for (auto& level : split_levels(e.name, e.delimiter)) {
+    Source s{&e, {}, {}, {}};
+    // "INBOX.Sent" under the personal namespace "INBOX." is our "Sent"; INBOX itself stays.
+    std::string local = e.name;
+    if (!prefix.empty() && local.size() > prefix.size() && local.compare(0, prefix.size(), prefix) == 0)
+      local = local.substr(prefix.size());
+    for (auto& level : split_levels(local, e.delimiter)) {
       auto utf8 = ic::decode_mutf7(level);
       s.levels.push_back(utf8 ? *utf8 : level);
     }
     if (!s.levels.empty() && lower(s.levels[0]) == "inbox") s.levels[0] = "INBOX";
     s.display = join(s.levels, e.delimiter ? std::string(1, *e.delimiter) : std::string());
+    s.full = local == e.name ? s.display : prefix + s.display;
     sources.push_back(std::move(s));
   }
   // Special-use folders first: they decide where their subfolders go.
@@ -104,8 +110,8 @@ std::vector<FolderPlan> plan_folders(const std::vector<ic::ListEntry>& entries,
   std::vector<FolderPlan> out;
   std::set<std::string> seen;
   for (const auto& s : sources) {
-    if (!include.empty() && !matches_any(include, s.display)) continue;
-    if (matches_any(exclude, s.display)) continue;
+    if (!include.empty() && !matches_any(include, s.display) && !matches_any(include, s.full)) continue;
+    if (matches_any(exclude, s.display) || matches_any(exclude, s.full)) continue;
     std::vector<std::string> dest;
     std::string use;
     for (size_t n = s.levels.size(); n > 0 && dest.empty(); --n) {
@@ -258,7 +264,8 @@ void import_imap(const ImapSource& src, ms::MailStore& store, ms::UserId user, c
   for (const auto& mb : store.list(user).mailboxes)
     if (mb.special_use && !ours.count(*mb.special_use)) ours[*mb.special_use] = mb.name;
   std::vector<std::string> problems;
-  const auto plans = plan_folders(entries, ours, src.include, src.exclude, problems);
+  const auto plans =
+      plan_folders(entries, ours, src.include, src.exclude, problems, client->personal_namespace_prefix());
   for (const auto& p : problems) {
     progress.warn(p);
     ++totals.errors;

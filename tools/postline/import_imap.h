@@ -45,8 +45,10 @@ struct FolderPlan {
   std::string special_use;  // the source's attribute that chose the destination, if any
 };
 
-// Maps LIST entries to our mailbox names: the hierarchy delimiter becomes '/'
-// (a '/' inside a level becomes '_'), names are decoded from modified UTF-7,
+// Maps LIST entries to our mailbox names: the personal namespace's prefix
+// (`prefix`, "INBOX." on Courier and Cyrus) is removed, the hierarchy
+// delimiter becomes '/' (a '/' inside a level becomes '_'), names are decoded
+// from modified UTF-7,
 // INBOX stays INBOX, a folder with one of the special uses \Sent \Drafts
 // \Trash \Junk \Archive goes to our mailbox with that use (`ours`: use ->
 // name; the first such source folder wins), and its subfolders follow it.
@@ -56,7 +58,7 @@ struct FolderPlan {
 std::vector<FolderPlan> plan_folders(const std::vector<imapclient::ListEntry>& entries,
                                      const std::map<std::string, std::string>& ours,
                                      const std::vector<std::string>& include, const std::vector<std::string>& exclude,
-                                     std::vector<std::string>& problems);
+                                     std::vector<std::string>& problems, const std::string& prefix = "");
 
 // "1:5,7,9:12" for ascending UIDs.
 std::string uid_set(const std::vector<uint32_t>& uids);

@@ -197,6 +197,21 @@ TEST(PlanFolders, DelimitersSpecialUseInboxAndPatterns) {
   EXPECT_NE(problems[0].find("x..y"), std::string::npos);
 }
 
+TEST(PlanFolders, PersonalNamespacePrefixIsRemoved) {
+  // Courier and Cyrus: everything lives under "INBOX.".
+  std::vector<imapclient::ListEntry> list = {entry("INBOX"), entry("INBOX.Sent", {"\\Sent"}),
+                                             entry("INBOX.Projects"), entry("INBOX.Projects.2026")};
+  std::vector<std::string> problems;
+  auto plans = plan_folders(list, {{"\\Sent", "Sent"}}, {}, {}, problems, "INBOX.");
+  std::vector<std::string> dest;
+  for (const auto& p : plans) dest.push_back(p.destination);
+  EXPECT_EQ(dest, (std::vector<std::string>{"INBOX", "Sent", "Projects", "Projects/2026"}));
+  EXPECT_EQ(plans[2].display, "Projects");
+  // Patterns may name folders with or without the prefix.
+  EXPECT_EQ(plan_folders(list, {}, {"INBOX.Projects*"}, {}, problems, "INBOX.").size(), 2u);
+  EXPECT_EQ(plan_folders(list, {}, {"Projects*"}, {"*2026"}, problems, "INBOX.").size(), 1u);
+}
+
 TEST(UidSet, Ranges) {
   EXPECT_EQ(uid_set({1, 2, 3, 5, 7, 8}), "1:3,5,7:8");
   EXPECT_EQ(uid_set({42}), "42");
