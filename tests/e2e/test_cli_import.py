@@ -82,8 +82,14 @@ CONTENT = {
 }
 
 
-def dovecot_conf(cert: Path, key: Path) -> str:
+def dovecot_conf(cert: Path, key: Path, imaps_port: int) -> str:
     return f"""
+service imap-login {{
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {imaps_port}
+  }}
+}}
 ssl = yes
 ssl_cert = <{cert}
 ssl_key = <{key}
@@ -110,7 +116,9 @@ def dovecot():
         pytest.skip(message)
     workdir = dovecot_peer.peer_workdir("postline-import-dovecot-")
     cert, key = ps.make_cert(workdir)
-    peer = dovecot_peer.DovecotPeer(workdir, extra_conf=dovecot_conf(cert, key))
+    imaps_port = ps.free_port()
+    peer = dovecot_peer.DovecotPeer(workdir, extra_conf=dovecot_conf(cert, key, imaps_port))
+    peer.imaps_port = imaps_port
     peer.add_user(SRC_USER, SRC_PASSWORD)
     peer.cert = cert
     try:
@@ -276,9 +284,17 @@ def test_changed_uidvalidity_reimports_without_duplicates(dest, source):
     compare_all(dest, source, [f for f in FOLDERS if f[0] == "Lists.Postline"])
 
 
-def test_folder_filters(dest, source):
-    s = summary(run_import(dest, source, "--folder", "INBOX", "--folder", "Caf*", "--exclude", "INBOX"))
+def test_folder_filters_and_the_other_transports(dest, source):
+    # --plain (loopback): no TLS at all.
+    s = summary(run_import(dest, source, "--folder", "INBOX", "--folder", "Caf*", "--exclude", "INBOX",
+                           security=("--plain",)))
     assert (s["folders"], s["messages"]) == (1, 0), s
+    # --tls: implicit TLS on Dovecot's imaps port, certificate checked against --ca-file.
+    r = dest.cli("import", "imap", DEST, "--host", "127.0.0.1", "--port", str(source.imaps_port), "--tls",
+                 "--ca-file", str(source.cert), "--user", SRC_USER, "--password-stdin", "--folder", "INBOX",
+                 input=SRC_PASSWORD + "\n", check=False)
+    assert r.returncode == 0, r.stderr
+    assert summary(r)["folders"] == 1
 
 
 def test_wrong_password_and_tls_checks(dest, source):
@@ -351,6 +367,24 @@ def test_import_mbox(dest, tmp_path):
     assert r.returncode == 1 and "not an mbox file: line 1" in r.stderr, r.stderr
     r = dest.cli("import", "mbox", DEST, str(tmp_path / "missing.mbox"), check=False)
     assert r.returncode == 1 and "cannot read" in r.stderr and "No such file" in r.stderr
+
+
+def test_quota_stops_the_import_and_it_resumes(dest, tmp_path):
+    user = "quota-import@import.example"
+    dest.add_user(user, DEST_PASSWORD)
+    dest.cli("quota", "set", user, "--messages", "3")
+    path = tmp_path / "five.mbox"
+    path.write_bytes(b"".join(b"From x Thu Dec  3 15:16:36 2026\nSubject: q%d\n\nbody\n\n" % i for i in range(5)))
+    r = dest.cli("import", "mbox", user, str(path), check=False)
+    assert r.returncode == 1
+    assert "the account is at its quota" in r.stderr and "postline quota set" in r.stderr, r.stderr
+    s = summary(r)
+    assert s["messages"] == 0 and "quota" in s["stopped"], s  # one batch: all or nothing
+    # --ignore-quota goes past it; a second run then finds everything there.
+    s = summary(dest.cli("import", "mbox", user, str(path), "--ignore-quota"))
+    assert (s["messages"], s["skipped"]) == (5, 0), s
+    s = summary(dest.cli("import", "mbox", user, str(path)))
+    assert (s["messages"], s["skipped"]) == (0, 5), s
 
 
 def write_maildir_file(path: Path, data: bytes, mtime: int):
