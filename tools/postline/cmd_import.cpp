@@ -359,8 +359,11 @@ void register_import_commands(CLI::App& app, CliContext& ctx) {
   imap->add_flag("--plain", ia->plain, "no TLS (loopback or a trusted network only)");
   imap->add_option("--user", ia->user, "login name at the source")->required();
   imap->add_flag("--password-stdin", ia->password_stdin, "read the source password from the first line of stdin");
-  imap->add_option("--folder", ia->folders, "only folders matching this pattern (the source's names, * wildcard; repeatable)");
-  imap->add_option("--exclude", ia->excludes, "leave out folders matching this pattern (repeatable)");
+  // One pattern per occurrence, so a pattern never swallows EMAIL.
+  imap->add_option("--folder", ia->folders, "only folders matching this pattern (the source's names, * wildcard; repeatable)")
+      ->allow_extra_args(false);
+  imap->add_option("--exclude", ia->excludes, "leave out folders matching this pattern (repeatable)")
+      ->allow_extra_args(false);
   imap->add_option("--ca-file", ia->ca_file, "PEM CA bundle to verify the source's certificate with");
   imap->add_flag("--insecure", ia->insecure, "do not verify the source's TLS certificate");
   imap->add_flag("--ignore-quota", ia->ignore_quota, "import past the account's quota");
