@@ -173,10 +173,10 @@ void copy_folder(ic::Client& client, const ImapSource& src, ms::MailStore& store
   MailboxWriter writer(store, user, pf.plan.destination, quota);
   writer.open();
   const std::string source = source_base + "/" + pf.plan.raw;
-  FolderState state{pf.uidvalidity, pf.start_uid - 1};
+  FolderState state{pf.uidvalidity, pf.start_uid == 0 ? UINT32_MAX : pf.start_uid - 1};
   std::optional<uint32_t> first_failed;
   auto failed = [&](uint32_t uid, const std::string& why) {
-    progress.warn(pf.plan.display + ": UID " + std::to_string(uid) + ": " + why);
+    progress.warn(log::printable(pf.plan.display, 200) + ": UID " + std::to_string(uid) + ": " + why);
     ++result.errors;
     if (!first_failed || uid < *first_failed) first_failed = uid;
   };
@@ -287,13 +287,13 @@ void import_imap(const ImapSource& src, ms::MailStore& store, ms::UserId user, c
       auto& prior = pf.prior;
       if (store.find_mailbox(user, plan.destination)) prior = load_state(store, user, plan.destination, pf.entry);
       if (prior && prior->uidvalidity == sel.uidvalidity) {
-        pf.start_uid = prior->last_uid + 1;
+        pf.start_uid = prior->last_uid == UINT32_MAX ? 0 : prior->last_uid + 1;  // 0: nothing can follow
       } else if (prior) {
         pf.note = "UIDVALIDITY changed from " + std::to_string(prior->uidvalidity) + " to " +
                   std::to_string(sel.uidvalidity) + ": imported again, messages already here skipped";
-        progress.warn(plan.display + ": " + pf.note);
+        progress.warn(log::printable(plan.display, 200) + ": " + pf.note);
       }
-      if (sel.exists > 0 && (!sel.uidnext || *sel.uidnext > pf.start_uid)) {
+      if (pf.start_uid > 0 && sel.exists > 0 && (!sel.uidnext || *sel.uidnext > pf.start_uid)) {
         std::string err, first_error;
         ic::Command c("UID FETCH " + std::to_string(pf.start_uid) + ":* (UID RFC822.SIZE)");
         client->run(c, [&](ic::Response& r) {
@@ -314,7 +314,7 @@ void import_imap(const ImapSource& src, ms::MailStore& store, ms::UserId user, c
     } catch (const ic::ImapError& e) {
       pf.failed = true;
       pf.note = e.what();
-      progress.warn(plan.display + ": " + e.what());
+      progress.warn(log::printable(plan.display, 200) + ": " + e.what());
       ++totals.errors;
     }
     for (const auto& [uid, size] : pf.todo) {
@@ -348,7 +348,7 @@ void import_imap(const ImapSource& src, ms::MailStore& store, ms::UserId user, c
       // A NO/BAD for this folder: the connection is fine, go on with the next one.
       result.note = e.what();
       ++result.errors;
-      progress.warn(pf.plan.display + ": " + e.what());
+      progress.warn(log::printable(pf.plan.display, 200) + ": " + e.what());
     } catch (...) {
       done();  // what was committed is in the summary
       throw;

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "common/log/printable.h"
 #include "tools/postline/output.h"
 
 namespace postline::cli::import {
@@ -42,8 +43,9 @@ void Progress::set_total(int64_t messages, int64_t bytes) {
   draw(true);
 }
 
+// Folder names come from the source server: shown without control characters.
 void Progress::folder(const std::string& name) {
-  folder_ = name;
+  folder_ = log::printable(name, 100);
   draw(true);
 }
 
@@ -96,10 +98,11 @@ void print_summary(const Totals& t, double seconds, bool json) {
     return;
   }
   for (const auto& f : t.folder_results) {
-    std::cout << f.source << (f.source == f.destination ? "" : " -> " + f.destination) << ": " << f.messages
+    std::cout << log::printable(f.source, 200)
+              << (f.source == f.destination ? "" : " -> " + log::printable(f.destination, 200)) << ": " << f.messages
               << " imported (" << human_bytes(static_cast<double>(f.bytes)) << "), " << f.skipped << " skipped";
     if (f.errors) std::cout << ", " << f.errors << " failed";
-    if (!f.note.empty()) std::cout << " (" << f.note << ")";
+    if (!f.note.empty()) std::cout << " (" << log::printable(f.note, 300) << ")";
     std::cout << "\n";
   }
   std::cout << "imported " << t.messages << " message(s), " << human_bytes(static_cast<double>(t.bytes)) << " in "
