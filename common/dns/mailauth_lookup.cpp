@@ -223,4 +223,45 @@ mailauth::PtrResult MailauthLookup::ptr(const mailauth::IpAddress& address) {
   return r;
 }
 
+SrvResult MailauthLookup::srv(std::string_view name_in) {
+  SrvResult r;
+  std::string name = strip_dot(std::string(name_in));
+  if (!plausible_dns_name(name)) return r.status = DnsStatus::kNxDomain, r;
+  Answer a = query(servers_, timeout_, name, ns_t_srv);
+  r.status = classify(a.status);
+  if (r.status != DnsStatus::kOk) return r;
+  ares_srv_reply* head = nullptr;
+  int rc = ares_parse_srv_reply(a.buf.data(), static_cast<int>(a.buf.size()), &head);
+  if (rc != ARES_SUCCESS) return r.status = parse_status(rc), r;
+  for (auto* s = head; s; s = s->next)
+    r.records.push_back({s->priority, s->weight, s->port, strip_dot(s->host ? s->host : "")});
+  ares_free_data(head);
+  if (r.records.empty()) r.status = DnsStatus::kNoData;
+  return r;
+}
+
+CanonicalResult MailauthLookup::canonical(std::string_view name_in) {
+  CanonicalResult r;
+  std::string name = strip_dot(std::string(name_in));
+  if (!plausible_dns_name(name)) return r.status = DnsStatus::kNxDomain, r;
+  Answer a = query(servers_, timeout_, name, ns_t_a);
+  r.status = classify(a.status);
+  if (r.status != DnsStatus::kOk) return r;
+  hostent* he = nullptr;
+  ares_addrttl ttls[64];
+  int n = 64;
+  // With a hostent, c-ares follows the answer's CNAME records: h_name is where they end.
+  int rc = ares_parse_a_reply(a.buf.data(), static_cast<int>(a.buf.size()), &he, ttls, &n);
+  if (rc != ARES_SUCCESS) return r.status = parse_status(rc), r;
+  r.canonical_name = strip_dot(he && he->h_name ? he->h_name : name);
+  if (he) ares_free_hostent(he);
+  for (int i = 0; i < n; ++i) {
+    mailauth::IpAddress ip;
+    std::memcpy(ip.bytes.data(), &ttls[i].ipaddr, 4);
+    r.addresses.push_back(ip);
+  }
+  if (r.addresses.empty()) r.status = DnsStatus::kNoData;
+  return r;
+}
+
 }  // namespace postline::dns

@@ -5,6 +5,10 @@
 // type" and temporary failure apart, which SPF's void-lookup limit and DMARC's
 // temperror depend on (RFC 7208 4.6.4, 2.6.6; RFC 7489 6.6.3).
 //
+// It also answers the two questions `postline dns check` needs beyond those:
+// SRV records (RFC 6186 mail client discovery) and where a name's CNAME chain
+// ends (autoconfig.<domain> -> the mail server).
+//
 // Blocking with a deadline: call it on a worker thread, never on an I/O thread.
 #pragma once
 
@@ -15,6 +19,22 @@
 #include <vector>
 
 namespace postline::dns {
+
+struct SrvRecord {
+  uint16_t priority = 0, weight = 0, port = 0;
+  std::string target;  // without trailing dot; "" for "." (service not offered, RFC 2782)
+};
+
+struct SrvResult {
+  mailauth::DnsStatus status = mailauth::DnsStatus::kNoData;
+  std::vector<SrvRecord> records;
+};
+
+struct CanonicalResult {
+  mailauth::DnsStatus status = mailauth::DnsStatus::kNoData;
+  std::string canonical_name;                   // the end of the CNAME chain; the name itself without one
+  std::vector<mailauth::IpAddress> addresses;  // its A records
+};
 
 class MailauthLookup final : public mailauth::DnsLookup {
  public:
@@ -28,6 +48,10 @@ class MailauthLookup final : public mailauth::DnsLookup {
   mailauth::AddrResult aaaa(std::string_view name) override;
   mailauth::MxResult mx(std::string_view name) override;
   mailauth::PtrResult ptr(const mailauth::IpAddress& address) override;
+
+  SrvResult srv(std::string_view name);
+  // An A query for `name`, reporting the name its CNAME chain (if any) ends at.
+  CanonicalResult canonical(std::string_view name);
 
  private:
   std::vector<std::string> servers_;

@@ -52,9 +52,9 @@ def test_users_and_removal_rules(platform):
         ("anna@users.example", "Anna", 1 << 30, False)]
     # A domain with users is not removed by accident.
     err = cli_fails(platform, "domain", "remove", "users.example")
-    assert "still has 1 user" in err and "--force" in err
-    cli_ok(platform, "user", "remove", "anna@users.example")
-    assert "no such user" in cli_fails(platform, "user", "remove", "anna@users.example")
+    assert "1 user: anna@users.example" in err and "--force" in err
+    cli_ok(platform, "user", "remove", "anna@users.example", "--force")
+    assert "no such user" in cli_fails(platform, "user", "remove", "anna@users.example", "--force")
     cli_ok(platform, "domain", "remove", "users.example")
     names = [d["name"] for d in json.loads(cli_ok(platform, "domain", "list", "--json"))]
     assert "users.example" not in names
@@ -98,7 +98,7 @@ def test_aliases_and_catch_all(platform):
     [domain] = [d for d in json.loads(cli_ok(platform, "domain", "list", "--json")) if d["name"] == "alias.example"]
     assert domain["catch_all"] == "a@alias.example" and domain["aliases"] == 1
     cli_ok(platform, "domain", "catch-all", "alias.example", "--clear")
-    cli_ok(platform, "alias", "remove", "team@alias.example")
+    cli_ok(platform, "alias", "remove", "team@alias.example", "--force")
     assert json.loads(cli_ok(platform, "alias", "list", "alias.example", "--json")) == []
 
 

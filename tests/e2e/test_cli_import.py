@@ -315,7 +315,11 @@ def test_wrong_password_and_tls_checks(dest, source):
                  "--user", SRC_USER, "--password-stdin", "--insecure", "--timeout", "5",
                  input=SRC_PASSWORD + "\n", check=False)
     assert r.returncode == 1 and "TLS handshake" in r.stderr, r.stderr
-    # Usage errors: exit 2.
+    # Usage errors: exit 2, naming the word.
+    r = dest.cli("import", check=False)
+    assert r.returncode == 2 and '"import" needs a command (one of: imap, mbox, maildir)' in r.stderr, r.stderr
+    r = dest.cli("import", "pop3", check=False)
+    assert r.returncode == 2 and 'unknown command "pop3" for "import"' in r.stderr, r.stderr
     r = dest.cli("import", "imap", DEST, "--host", "h", "--tls", "--plain", "--user", "u", "--password-stdin",
                  input="x\n", check=False)
     assert r.returncode == 2 and "one of --tls, --starttls, --plain" in r.stderr

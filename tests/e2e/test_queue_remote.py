@@ -361,3 +361,25 @@ def test_recipients_at_one_domain_share_one_transaction(queue_platform, remote_m
     wait_until(lambda: handler.messages_for("one@remote.test"), timeout=30, what="delivery")
     [got] = handler.messages_for("one@remote.test")
     assert sorted(got["rcpts"]) == ["one@remote.test", "two@remote.test"]
+
+
+def test_remote_reply_reaches_the_log_escaped(queue_platform, remote_mx):
+    """A remote MX's reply is peer text: a bare CR, a NUL and an escape sequence inside it
+    must not reach queued's log as raw bytes that split, forge or colour a line. (The SMTP
+    client turns control characters of a reply into spaces when it reads it; the log line
+    then goes through log::printable.)"""
+    handler, _ = remote_mx
+    forged = "451 4.7.1 grey\x00listed\r2026-12-03 queued info [q:deadbeef] delivered\x1b[2J"
+    handler.script("escaped@remote.test", data=[forged] + ["250 2.0.0 OK"] * 3)
+    submit(queue_platform, ["escaped@remote.test"], "escaped reply")
+    log = queue_platform.logs["queued"]
+
+    def deferral_line():
+        return next((line for line in log.read_bytes().splitlines()
+                     if b"to=<escaped@remote.test>" in line and b"state=deferred" in line), None)
+    line = wait_until(deferral_line, timeout=30, interval=0.05, what="the deferral in queued's log")
+    # The forged "line" stays inside the real one, after the reply code.
+    assert b'reply="451 4.7.1 grey listed 2026-12-03 queued info [q:deadbeef] delivered' in line, line
+    for raw in log.read_bytes().splitlines():
+        assert not any(c < 0x20 and c != 0x09 for c in raw), raw
+        assert b"queued info [q:deadbeef]" not in raw or b"to=<escaped@remote.test>" in raw, raw

@@ -3,11 +3,13 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "common/grpc/grpc.h"
+#include "common/mailauth/public_suffix.h"
 
 namespace postline::cli {
 
@@ -94,6 +96,64 @@ void CliContext::rpc_failed(const std::string& what, const grpc::Status& status,
   }
 }
 
+std::string error_line(const std::string& message, int code, const JsonObject& details, bool json) {
+  if (!json) return "postline: " + message;
+  return JsonObject().add("error", message).add("exit_code", static_cast<int64_t>(code)).merge(details).str();
+}
+
+void print_outcome(const CliContext& ctx, const JsonObject& json, const std::string& text) {
+  if (ctx.json) std::cout << json.str() << "\n";
+  else std::cout << text;
+}
+
+bool RemovalPlan::removes_more() const {
+  for (const auto& p : parts)
+    if (!p.names.empty()) return true;
+  return false;
+}
+
+std::string RemovalPlan::text() const {
+  std::string out;
+  for (const auto& p : parts) {
+    if (p.names.empty()) continue;
+    out += "  " + std::to_string(p.names.size()) + " " + (p.names.size() == 1 ? p.singular : p.plural) + ": ";
+    for (size_t i = 0; i < p.names.size() && i < kListedNames; ++i) out += (i ? ", " : "") + p.names[i];
+    if (p.names.size() > kListedNames) out += ", ... and " + std::to_string(p.names.size() - kListedNames) + " more";
+    out += "\n";
+  }
+  for (const auto& s : stays) out += "  kept: " + s + "\n";
+  return out;
+}
+
+JsonObject RemovalPlan::json() const {
+  JsonObject o;
+  for (const auto& p : parts) {
+    o.add(p.json_key, p.names);
+    std::string count_key = p.singular;
+    for (auto& c : count_key)
+      if (c == ' ' || c == '-') c = '_';
+    o.add(count_key + "_count", static_cast<int64_t>(p.names.size()));
+  }
+  o.add("stays", stays);
+  return o;
+}
+
+void require_force(const CliContext& ctx, const RemovalPlan& plan, bool force) {
+  if (force) return;
+  const std::string listing = "this removes " + plan.target() + (plan.removes_more() ? " and:\n" : "\n") + plan.text();
+  // Ask only a person: a script or a pipe gets the refusal, never a hanging read.
+  if (!ctx.json && isatty(STDIN_FILENO) && isatty(STDERR_FILENO)) {
+    std::cerr << plan.command << ": " << listing << "type yes to go ahead: " << std::flush;
+    std::string answer;
+    if (std::getline(std::cin, answer) && (answer == "yes" || answer == "y")) return;
+    throw CliError(plan.command + ": not confirmed; nothing removed");
+  }
+  throw CliError(plan.command + ": refused without --force; " + listing + "nothing removed; run again with --force",
+                 1,
+                 JsonObject().add("refused", true).add("would_remove",
+                                                       JsonObject().add("target", plan.target()).merge(plan.json())));
+}
+
 std::string read_password(bool from_stdin, const std::string& prompt, bool confirm) {
   std::string password;
   if (from_stdin) {
@@ -125,6 +185,19 @@ std::string read_password(bool from_stdin, const std::string& prompt, bool confi
   if (password != again) throw CliError("the two passwords differ");
   if (password.empty()) throw CliError("the password is empty");
   return password;
+}
+
+std::string ascii_domain(const std::string& name) {
+  std::string lower = name;
+  while (!lower.empty() && lower.back() == '.') lower.pop_back();
+  bool ascii = true;
+  for (auto& c : lower) {
+    if (static_cast<unsigned char>(c) >= 0x80) ascii = false;
+    else c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (ascii) return lower;
+  std::string a = mailauth::idn_to_ascii_for_psl(lower);
+  return a.empty() ? lower : a;
 }
 
 int64_t parse_quota(const std::string& text) {

@@ -13,18 +13,27 @@
 #include <string>
 
 #include "common/config/config.h"
+#include "tools/postline/output.h"
 
 namespace postline::cli {
 
 // A failure to report: main prints "postline: <message>" and exits with `code`.
+// With --json it prints {"error": message, "exit_code": code, ...details} on
+// stderr instead, so scripts get the same facts in both modes.
 class CliError : public std::runtime_error {
  public:
-  explicit CliError(const std::string& message, int code = 1) : std::runtime_error(message), code_(code) {}
+  explicit CliError(const std::string& message, int code = 1, JsonObject details = {})
+      : std::runtime_error(message), code_(code), details_(std::move(details)) {}
   int code() const { return code_; }
+  const JsonObject& details() const { return details_; }
 
  private:
   int code_;
+  JsonObject details_;
 };
+
+// The one line main prints for a failure, in the output mode asked for.
+std::string error_line(const std::string& message, int code, const JsonObject& details, bool json);
 
 class CliContext {
  public:
@@ -34,7 +43,7 @@ class CliContext {
   std::string config_file;       // --config
   std::string db_url;            // --db-url, POSTLINE_DB_URL, db.url
   std::string admin_token_file;  // --admin-token-file, POSTLINE_AUTH_ADMIN_TOKEN_FILE, auth.admin_token_file
-  bool json = false;             // --json: listings as JSON
+  bool json = false;             // --json: listings, results and errors as JSON
 
   // The configuration (file if --config given, plus POSTLINE_* environment),
   // loaded on first use. Throws CliError naming the bad key.
@@ -62,11 +71,46 @@ class CliContext {
   std::optional<std::string> token_;
 };
 
+// What a command did: with --json one JSON object on stdout, else the text
+// line(s) (text is printed as given; end it with "\n").
+void print_outcome(const CliContext& ctx, const JsonObject& json, const std::string& text);
+
+// What a destructive command would remove, listed before it goes ahead.
+struct RemovalPlan {
+  struct Part {
+    std::string json_key;            // "users"
+    std::string singular, plural;    // "user", "users"
+    std::vector<std::string> names;  // every one (text shows the first kListedNames)
+  };
+  static constexpr size_t kListedNames = 10;
+  std::string command;             // "domain remove example.org": prefixes the messages
+  std::string kind, name;          // "domain", "example.org": the thing named, as the server stores it
+  std::vector<Part> parts;         // what goes with it; empty parts are left out of the listing
+  std::vector<std::string> stays;  // what is not removed, said so nobody assumes it is
+
+  std::string target() const { return kind + " " + name; }
+  bool removes_more() const;  // any non-empty part
+  std::string text() const;   // "  2 users: a@x, b@x\n  ..." (indented lines)
+  JsonObject json() const;    // {"users": [...], "user_count": 2, ..., "stays": [...]}
+};
+
+// The one gate of every destructive command (domain/user/alias remove, and
+// queue deletes): returns when the removal may go ahead — `force` given, or an
+// operator at a terminal typed "yes" to the listing. Otherwise throws CliError
+// (exit 1) that lists what would be removed and asks for --force; with --json
+// the listing is in the error object. Never reads stdin unless stdin and
+// stderr are both terminals and --json is off.
+void require_force(const CliContext& ctx, const RemovalPlan& plan, bool force);
+
 // Reads a password: one line from stdin with --password-stdin, otherwise a
 // prompt without echo when stdin is a terminal (twice, to catch typos, unless
 // `confirm` is false: a password that is checked at once, such as the source
 // server's for `import imap`).
 std::string read_password(bool from_stdin, const std::string& prompt, bool confirm = true);
+
+// A domain the way authd stores it and DNS wants it: lower case, internationalised
+// labels as A-labels ("Bücher.Example" -> "xn--bcher-kva.example"), no final dot.
+std::string ascii_domain(const std::string& name);
 
 // Parses "1GiB", "500MiB", "0", "unlimited" into bytes (0 = unlimited).
 int64_t parse_quota(const std::string& text);
@@ -80,6 +124,8 @@ void register_app_password_commands(CLI::App& app, CliContext& ctx);
 void register_throttle_commands(CLI::App& app, CliContext& ctx);
 void register_migrate_commands(CLI::App& app, CliContext& ctx);
 void register_config_commands(CLI::App& app, CliContext& ctx);
+void register_dkim_commands(CLI::App& app, CliContext& ctx);
+void register_dns_commands(CLI::App& app, CliContext& ctx);
 void register_import_commands(CLI::App& app, CliContext& ctx);  // cmd_import.cpp
 // cmd_queue.cpp (the delivery queue owner).
 void register_queue_commands(CLI::App& app, CliContext& ctx);

@@ -66,7 +66,8 @@ void register_app_password_commands(CLI::App& app, CliContext& ctx) {
     req.set_label(*rm_label);
     admin_call<mail::v1::RemoveAppPasswordRequest, mail::v1::RemoveAppPasswordResponse>(
         ctx, "app-password remove " + *rm_email, &AdminService::Stub::RemoveAppPassword, req);
-    std::cout << "revoked app password '" << *rm_label << "' of " << *rm_email << "\n";
+    print_outcome(ctx, JsonObject().add("email", *rm_email).add("label", *rm_label).add("revoked", true),
+                  "revoked app password '" + *rm_label + "' of " + *rm_email + "\n");
   });
 }
 

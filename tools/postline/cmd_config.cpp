@@ -61,12 +61,30 @@ void register_config_commands(CLI::App& app, CliContext& ctx) {
   auto* config = app.add_subcommand("config", "show or check the effective configuration");
   config->require_subcommand(1);
   auto* show = config->add_subcommand("show", "print the effective configuration (file + environment + defaults) as YAML");
-  show->callback([&ctx] { std::cout << ctx.config().to_yaml(); });
+  show->callback([&ctx] {
+    if (!ctx.json) {
+      std::cout << ctx.config().to_yaml();
+      return;
+    }
+    // One object per section, every value as its text (as the YAML has it).
+    JsonObject all, section;
+    std::string current;
+    for (const auto& spec : config::schema()) {
+      if (spec.section != current) {
+        if (!current.empty()) all.add(current, section);
+        current = spec.section;
+        section = JsonObject();
+      }
+      section.add(spec.key, ctx.config().str(spec.section, spec.key));
+    }
+    if (!current.empty()) all.add(current, section);
+    std::cout << all.str() << "\n";
+  });
   auto* check = config->add_subcommand(
       "check", "validate the configuration and load its certificates, keys and secret files; exit 2 naming the first bad key");
   check->callback([&ctx] {
     check_files(ctx.config());
-    std::cout << "configuration ok\n";
+    print_outcome(ctx, JsonObject().add("ok", true), "configuration ok\n");
   });
 }
 

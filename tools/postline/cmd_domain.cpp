@@ -8,6 +8,44 @@ namespace postline::cli {
 
 using mail::v1::AdminService;
 
+namespace {
+
+// What authd deletes with the domain (its foreign keys cascade): users with
+// their app passwords, aliases, the catch-all. Mailbox contents are the
+// mailstore's and stay (see user remove).
+RemovalPlan domain_removal_plan(CliContext& ctx, const std::string& what, const std::string& name) {
+  auto domains = admin_call<mail::v1::ListDomainsRequest, mail::v1::ListDomainsResponse>(
+      ctx, what, &AdminService::Stub::ListDomains, mail::v1::ListDomainsRequest());
+  const std::string wanted = ascii_domain(name);  // authd stores lower-case A-labels
+  const mail::v1::Domain* found = nullptr;
+  for (const auto& d : domains.domains())
+    if (d.name() == wanted) found = &d;
+  if (!found) throw CliError(what + ": no such domain " + name + " (see postline domain list)");
+  mail::v1::ListUsersRequest ureq;
+  ureq.set_domain(found->name());
+  auto users = admin_call<mail::v1::ListUsersRequest, mail::v1::ListUsersResponse>(ctx, what,
+                                                                                  &AdminService::Stub::ListUsers, ureq);
+  mail::v1::ListAliasesRequest areq;
+  areq.set_domain(found->name());
+  auto aliases = admin_call<mail::v1::ListAliasesRequest, mail::v1::ListAliasesResponse>(
+      ctx, what, &AdminService::Stub::ListAliases, areq);
+  RemovalPlan plan;
+  plan.command = what;
+  plan.kind = "domain";
+  plan.name = found->name();
+  RemovalPlan::Part u{"users", "user", "users", {}}, a{"aliases", "alias", "aliases", {}},
+      c{"catch_all", "catch-all", "catch-alls", {}};
+  for (const auto& x : users.users()) u.names.push_back(x.email());
+  for (const auto& x : aliases.aliases()) a.names.push_back(x.address());
+  if (!found->catch_all().empty()) c.names.push_back("-> " + found->catch_all());
+  plan.parts = {u, a, c};
+  if (!u.names.empty())
+    plan.stays.push_back("the users' mailboxes and messages (mailstore data, unreachable once the accounts are gone)");
+  return plan;
+}
+
+}  // namespace
+
 void register_domain_commands(CLI::App& app, CliContext& ctx) {
   auto* domain = app.add_subcommand("domain", "hosted domains");
   domain->require_subcommand(1);
@@ -20,7 +58,8 @@ void register_domain_commands(CLI::App& app, CliContext& ctx) {
     req.set_name(*name);
     auto resp = admin_call<mail::v1::AddDomainRequest, mail::v1::AddDomainResponse>(ctx, "domain add " + *name,
                                                                                     &AdminService::Stub::AddDomain, req);
-    std::cout << "added domain " << resp.domain().name() << "\n";
+    print_outcome(ctx, JsonObject().add("domain", resp.domain().name()).add("added", true),
+                  "added domain " + resp.domain().name() + "\n");
   });
 
   auto* list = domain->add_subcommand("list", "list hosted domains");
@@ -47,16 +86,22 @@ void register_domain_commands(CLI::App& app, CliContext& ctx) {
 
   auto force = std::make_shared<bool>(false);
   auto rm_name = std::make_shared<std::string>();
-  auto* remove = domain->add_subcommand("remove", "stop hosting a domain (refused while it has users, unless --force)");
+  auto* remove = domain->add_subcommand(
+      "remove", "stop hosting a domain; with users, aliases or a catch-all it lists them and needs --force");
   remove->add_option("DOMAIN", *rm_name, "domain name")->required();
-  remove->add_flag("--force", *force, "also remove its users, aliases and catch-all");
+  remove->add_flag("--force", *force, "also remove its users, their app passwords, its aliases and catch-all");
   remove->callback([&ctx, rm_name, force] {
+    const std::string what = "domain remove " + *rm_name;
+    const RemovalPlan plan = domain_removal_plan(ctx, what, *rm_name);
+    // An empty domain is exactly what the command names; anything more must be confirmed.
+    if (plan.removes_more()) require_force(ctx, plan, *force);
     mail::v1::RemoveDomainRequest req;
-    req.set_name(*rm_name);
+    req.set_name(plan.name);
     req.set_force(*force);
-    admin_call<mail::v1::RemoveDomainRequest, mail::v1::RemoveDomainResponse>(ctx, "domain remove " + *rm_name,
+    admin_call<mail::v1::RemoveDomainRequest, mail::v1::RemoveDomainResponse>(ctx, what,
                                                                               &AdminService::Stub::RemoveDomain, req);
-    std::cout << "removed domain " << *rm_name << "\n";
+    print_outcome(ctx, JsonObject().add("domain", req.name()).add("removed", true).merge(plan.json()),
+                  "removed " + plan.target() + (plan.removes_more() ? " and:\n" + plan.text() : "\n"));
   });
 
   auto ca_domain = std::make_shared<std::string>();
@@ -75,8 +120,9 @@ void register_domain_commands(CLI::App& app, CliContext& ctx) {
     req.set_target(*ca_target);
     admin_call<mail::v1::SetCatchAllRequest, mail::v1::SetCatchAllResponse>(ctx, "domain catch-all " + *ca_domain,
                                                                             &AdminService::Stub::SetCatchAll, req);
-    if (*ca_clear) std::cout << "cleared catch-all of " << *ca_domain << "\n";
-    else std::cout << "catch-all of " << *ca_domain << " -> " << *ca_target << "\n";
+    print_outcome(ctx, JsonObject().add("domain", *ca_domain).add("catch_all", *ca_target),
+                  *ca_clear ? "cleared catch-all of " + *ca_domain + "\n"
+                            : "catch-all of " + *ca_domain + " -> " + *ca_target + "\n");
   });
 }
 

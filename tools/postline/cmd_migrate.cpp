@@ -35,7 +35,11 @@ void register_migrate_commands(CLI::App& app, CliContext& ctx) {
       for (const auto& m : migrations) components.insert(m.component);
       std::string names;
       for (const auto& c : components) names += (names.empty() ? "" : ", ") + c;
-      std::cout << "applied " << applied << " migration(s); schema current for " << names << "\n";
+      print_outcome(ctx,
+                    JsonObject()
+                        .add("applied", static_cast<int64_t>(applied))
+                        .add("components", std::vector<std::string>(components.begin(), components.end())),
+                    "applied " + std::to_string(applied) + " migration(s); schema current for " + names + "\n");
     } catch (const pqxx::broken_connection& e) {
       throw CliError(std::string("migrate: cannot connect to the database (--db-url / POSTLINE_DB_URL / db.url): ") +
                      e.what());

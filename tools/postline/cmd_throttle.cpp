@@ -43,7 +43,8 @@ void register_throttle_commands(CLI::App& app, CliContext& ctx) {
     req.set_key(*key);
     auto resp = admin_call<mail::v1::UnblockRequest, mail::v1::UnblockResponse>(ctx, "throttle unblock " + *key,
                                                                                 &AdminService::Stub::Unblock, req);
-    std::cout << "unblocked " << *key << " (" << resp.removed() << " record(s) removed)\n";
+    print_outcome(ctx, JsonObject().add("key", *key).add("records_removed", static_cast<int64_t>(resp.removed())),
+                  "unblocked " + *key + " (" + std::to_string(resp.removed()) + " record(s) removed)\n");
   });
 }
 

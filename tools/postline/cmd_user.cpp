@@ -55,6 +55,52 @@ void print_users(CliContext& ctx, const google::protobuf::RepeatedPtrField<mail:
   t.print(std::cout);
 }
 
+// authd deletes the account row; its app passwords go with it (foreign key).
+// The mailstore has no foreign key to accounts (services own their tables), so
+// the mailboxes and messages stay in the database, unreachable: user ids are
+// never reused. Aliases are addresses, so aliases naming it stay and bounce.
+RemovalPlan user_removal_plan(CliContext& ctx, const std::string& what, const std::string& email) {
+  const auto at = email.rfind('@');
+  if (at == std::string::npos) throw CliError("EMAIL: expected an address, got '" + email + "'", 2);
+  mail::v1::ListUsersRequest ureq;
+  ureq.set_domain(email.substr(at + 1));
+  auto users = admin_call<mail::v1::ListUsersRequest, mail::v1::ListUsersResponse>(ctx, what,
+                                                                                  &AdminService::Stub::ListUsers, ureq);
+  const std::string domain = ascii_domain(email.substr(at + 1));
+  std::string local = email.substr(0, at);
+  const mail::v1::User* found = nullptr;
+  for (const auto& u : users.users()) {
+    std::string lower = local;
+    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (u.email() == local + "@" + domain || u.email() == lower + "@" + domain) found = &u;
+  }
+  if (!found) throw CliError(what + ": no such user " + email);
+  mail::v1::ListAppPasswordsRequest preq;
+  preq.set_email(found->email());
+  auto passwords = admin_call<mail::v1::ListAppPasswordsRequest, mail::v1::ListAppPasswordsResponse>(
+      ctx, what, &AdminService::Stub::ListAppPasswords, preq);
+  auto aliases = admin_call<mail::v1::ListAliasesRequest, mail::v1::ListAliasesResponse>(
+      ctx, what, &AdminService::Stub::ListAliases, mail::v1::ListAliasesRequest());
+  RemovalPlan plan;
+  plan.command = what;
+  plan.kind = "user";
+  plan.name = found->email();
+  RemovalPlan::Part p{"app_passwords", "app password", "app passwords", {}};
+  for (const auto& a : passwords.app_passwords()) p.names.push_back(a.label());
+  plan.parts = {p};
+  plan.stays.push_back("its mailboxes and messages stay in the database but can no longer be read (no account)");
+  std::vector<std::string> pointing;
+  for (const auto& a : aliases.aliases())
+    for (const auto& t : a.targets())
+      if (t == found->email()) pointing.push_back(a.address());
+  if (!pointing.empty()) {
+    std::string names;
+    for (const auto& n : pointing) names += (names.empty() ? "" : ", ") + n;
+    plan.stays.push_back("aliases delivering to it (mail to them will bounce for this target): " + names);
+  }
+  return plan;
+}
+
 void update(CliContext& ctx, const std::string& what, mail::v1::UpdateUserRequest req) {
   admin_call<mail::v1::UpdateUserRequest, mail::v1::UpdateUserResponse>(ctx, what, &AdminService::Stub::UpdateUser, req);
 }
@@ -85,7 +131,8 @@ void register_user_commands(CLI::App& app, CliContext& ctx) {
     req.set_password(read_password(a->password_stdin, "password for " + a->email));
     auto resp = admin_call<mail::v1::AddUserRequest, mail::v1::AddUserResponse>(ctx, "user add " + a->email,
                                                                                 &AdminService::Stub::AddUser, req);
-    std::cout << "added user " << resp.user().email() << " (id " << resp.user().id() << ")\n";
+    print_outcome(ctx, JsonObject().add("added", true).merge(user_json(resp.user())),
+                  "added user " + resp.user().email() + " (id " + std::to_string(resp.user().id()) + ")\n");
   });
 
   auto list_domain = std::make_shared<std::string>();
@@ -100,14 +147,21 @@ void register_user_commands(CLI::App& app, CliContext& ctx) {
   });
 
   auto rm_email = std::make_shared<std::string>();
-  auto* remove = user->add_subcommand("remove", "delete an account and its app passwords");
+  auto rm_force = std::make_shared<bool>(false);
+  auto* remove = user->add_subcommand(
+      "remove", "delete an account and its app passwords (lists what goes; needs --force); its mail can no longer be read");
   remove->add_option("EMAIL", *rm_email, "the account")->required();
-  remove->callback([&ctx, rm_email] {
+  remove->add_flag("--force", *rm_force, "really delete it");
+  remove->callback([&ctx, rm_email, rm_force] {
+    const std::string what = "user remove " + *rm_email;
+    const RemovalPlan plan = user_removal_plan(ctx, what, *rm_email);
+    require_force(ctx, plan, *rm_force);
     mail::v1::RemoveUserRequest req;
     req.set_email(*rm_email);
-    admin_call<mail::v1::RemoveUserRequest, mail::v1::RemoveUserResponse>(ctx, "user remove " + *rm_email,
-                                                                          &AdminService::Stub::RemoveUser, req);
-    std::cout << "removed user " << *rm_email << "\n";
+    admin_call<mail::v1::RemoveUserRequest, mail::v1::RemoveUserResponse>(ctx, what, &AdminService::Stub::RemoveUser,
+                                                                          req);
+    print_outcome(ctx, JsonObject().add("email", plan.name).add("removed", true).merge(plan.json()),
+                  "removed " + plan.target() + (plan.removes_more() ? " and:\n" : "\n") + plan.text());
   });
 
   auto pw_email = std::make_shared<std::string>();
@@ -121,7 +175,8 @@ void register_user_commands(CLI::App& app, CliContext& ctx) {
     req.set_password(read_password(*pw_stdin, "new password for " + *pw_email));
     admin_call<mail::v1::SetPasswordRequest, mail::v1::SetPasswordResponse>(ctx, "user passwd " + *pw_email,
                                                                             &AdminService::Stub::SetPassword, req);
-    std::cout << "password changed for " << *pw_email << "\n";
+    print_outcome(ctx, JsonObject().add("email", *pw_email).add("password_changed", true).add("app_passwords_revoked", true),
+                  "password changed for " + *pw_email + " (its app passwords are revoked)\n");
   });
 
   for (bool disable : {true, false}) {
@@ -135,7 +190,8 @@ void register_user_commands(CLI::App& app, CliContext& ctx) {
       req.set_email(*email);
       req.set_disabled(disable);
       update(ctx, std::string("user ") + (disable ? "disable " : "enable ") + *email, req);
-      std::cout << (disable ? "disabled " : "enabled ") << *email << "\n";
+      print_outcome(ctx, JsonObject().add("email", *email).add("disabled", disable),
+                    std::string(disable ? "disabled " : "enabled ") + *email + "\n");
     });
   }
 
@@ -149,7 +205,8 @@ void register_user_commands(CLI::App& app, CliContext& ctx) {
     req.set_email(*rn_email);
     req.set_display_name(*rn_name);
     update(ctx, "user set-name " + *rn_email, req);
-    std::cout << "display name of " << *rn_email << " set\n";
+    print_outcome(ctx, JsonObject().add("email", *rn_email).add("display_name", *rn_name),
+                  "display name of " + *rn_email + " set\n");
   });
 
   auto set_email = std::make_shared<std::string>();
@@ -165,7 +222,8 @@ void register_user_commands(CLI::App& app, CliContext& ctx) {
     req.set_email(*set_email);
     req.set_admin(parse_on_off(*set_admin, "--admin"));
     update(ctx, "user set " + *set_email, req);
-    std::cout << *set_email << (req.admin() ? " is now an admin\n" : " is no longer an admin\n");
+    print_outcome(ctx, JsonObject().add("email", *set_email).add("admin", req.admin()),
+                  *set_email + (req.admin() ? " is now an admin\n" : " is no longer an admin\n"));
   });
 }
 
@@ -193,8 +251,13 @@ void register_quota_commands(CLI::App& app, CliContext& ctx) {
     if (!a->messages.empty()) req.set_quota_messages(parse_message_limit(a->messages));
     auto resp = admin_call<mail::v1::UpdateUserRequest, mail::v1::UpdateUserResponse>(
         ctx, "quota set " + a->email, &AdminService::Stub::UpdateUser, req);
-    std::cout << "quota of " << a->email << " set to " << format_bytes(resp.user().quota_bytes()) << ", "
-              << format_messages(resp.user().quota_messages()) << " messages\n";
+    print_outcome(ctx,
+                  JsonObject()
+                      .add("email", resp.user().email())
+                      .add("quota_bytes", static_cast<int64_t>(resp.user().quota_bytes()))
+                      .add("quota_messages", static_cast<int64_t>(resp.user().quota_messages())),
+                  "quota of " + a->email + " set to " + format_bytes(resp.user().quota_bytes()) + ", " +
+                      format_messages(resp.user().quota_messages()) + " messages\n");
   });
 
   auto show_email = std::make_shared<std::string>();

@@ -4,14 +4,13 @@
 //   postline [--auth-addr A] [--queue-addr Q] [--config FILE] [--json] COMMAND ...
 //
 // Exit codes: 0 success, 1 the operation failed (message on stderr naming what
-// was wrong), 2 usage or configuration error.
+// was wrong), 2 usage or configuration error. With --json the message is a
+// JSON object on stderr (README.md).
+#include <cstring>
 #include <iostream>
 
 #include "tools/postline/cli_context.h"
-
-namespace postline::cli {
-void register_dkim_commands(CLI::App& app, CliContext& ctx);  // cmd_dkim.cpp (issue 9)
-}
+#include "tools/postline/parse_errors.h"
 
 int main(int argc, char** argv) {
   using namespace postline::cli;
@@ -29,7 +28,7 @@ int main(int argc, char** argv) {
   app.add_option("--config", ctx.config_file, "Postline YAML config file (for addresses, db.url, admin token)");
   app.add_option("--admin-token-file", ctx.admin_token_file, "file with the AdminService bearer token")
       ->envname("POSTLINE_AUTH_ADMIN_TOKEN_FILE");
-  app.add_flag("--json", ctx.json, "print listings as JSON");
+  app.add_flag("--json", ctx.json, "print listings, results and errors as JSON");
 
   register_domain_commands(app, ctx);
   register_user_commands(app, ctx);
@@ -41,8 +40,12 @@ int main(int argc, char** argv) {
   register_config_commands(app, ctx);
   register_queue_commands(app, ctx);
   register_dkim_commands(app, ctx);
+  register_dns_commands(app, ctx);
   register_import_commands(app, ctx);
 
+  // A parse that fails may stop before --json is stored; the word decides.
+  bool json = false;
+  for (int i = 1; i < argc && std::strcmp(argv[i], "--") != 0; ++i) json = json || std::strcmp(argv[i], "--json") == 0;
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -50,13 +53,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
+    std::cerr << error_line(describe_parse_error(app, e), 2, {}, json) << "\n";
     return 2;
   } catch (const CliError& e) {
-    std::cerr << "postline: " << e.what() << "\n";
+    std::cerr << error_line(e.what(), e.code(), e.details(), json || ctx.json) << "\n";
     return e.code();
   } catch (const std::exception& e) {
-    std::cerr << "postline: " << e.what() << "\n";
+    std::cerr << error_line(e.what(), 1, {}, json || ctx.json) << "\n";
     return 1;
   }
   return 0;

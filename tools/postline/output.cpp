@@ -69,6 +69,27 @@ JsonObject& JsonObject::add(const std::string& k, const std::vector<std::string>
   return *this;
 }
 
+JsonObject& JsonObject::add(const std::string& k, const JsonObject& value) {
+  key(k);
+  body_ += value.str();
+  return *this;
+}
+
+JsonObject& JsonObject::add(const std::string& k, const std::vector<JsonObject>& values) {
+  key(k);
+  body_ += "[";
+  for (size_t i = 0; i < values.size(); ++i) body_ += (i ? ", " : "") + values[i].str();
+  body_ += "]";
+  return *this;
+}
+
+JsonObject& JsonObject::merge(const JsonObject& other) {
+  if (other.body_.empty()) return *this;
+  if (!body_.empty()) body_ += ", ";
+  body_ += other.body_;
+  return *this;
+}
+
 void print_json_array(std::ostream& out, const std::vector<JsonObject>& rows) {
   if (rows.empty()) {
     out << "[]\n";

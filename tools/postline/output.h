@@ -1,6 +1,6 @@
 // Output for listings: an aligned text table by default, JSON with --json.
 // Hand-written JSON (no JSON library in the stack): objects of strings,
-// numbers, booleans and string arrays are all the CLI needs.
+// numbers, booleans, string arrays and nested objects are all the CLI needs.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +23,11 @@ class JsonObject {
   JsonObject& add(const std::string& key, bool value);
   JsonObject& add(const std::string& key, double value);  // finite; printed with 3 decimals
   JsonObject& add(const std::string& key, const std::vector<std::string>& values);
+  JsonObject& add(const std::string& key, const JsonObject& value);
+  JsonObject& add(const std::string& key, const std::vector<JsonObject>& values);
+  // Appends the fields of another object (error details merged into the error).
+  JsonObject& merge(const JsonObject& other);
+  bool empty() const { return body_.empty(); }
   std::string str() const { return "{" + body_ + "}"; }
 
  private:

@@ -28,9 +28,19 @@ QueueMetrics::QueueMetrics(prometheus::Registry& registry)
                  .Register(registry)),
       oldest_(prometheus::BuildGauge()
                   .Name("postline_queued_oldest_message_age_seconds")
-                  .Help("Age of the oldest message that still has a pending recipient")
+                  .Help("Age of the oldest message that still has a pending recipient (held messages not counted)")
                   .Register(registry)
                   .Add({})),
+      held_(prometheus::BuildGauge()
+                .Name("postline_queued_held_messages")
+                .Help("Messages on hold (postline queue hold): never attempted until released")
+                .Register(registry)
+                .Add({})),
+      admin_actions_(prometheus::BuildCounter()
+                         .Name("postline_queued_admin_actions_total")
+                         .Help("Messages changed by operator queue commands, by action "
+                               "(hold|release|requeue|retry|delete)")
+                         .Register(registry)),
       duration_(prometheus::BuildHistogram()
                     .Name("postline_queued_delivery_duration_seconds")
                     .Help("Duration of one delivery attempt by destination class")
@@ -67,6 +77,7 @@ QueueMetrics::QueueMetrics(prometheus::Registry& registry)
   for (DsnAction a : {DsnAction::kFailed, DsnAction::kDelayed, DsnAction::kDelivered, DsnAction::kRelayed})
     dsn_.Add({{"type", std::string(dsn_action_name(a))}});
   for (const char* result : {"deferred", "bounced"}) over_quota_.Add({{"result", result}});
+  for (const char* action : {"hold", "release", "requeue", "retry", "delete"}) admin_actions_.Add({{"action", action}});
 }
 
 void QueueMetrics::delivery(State outcome, const std::string& klass, double seconds) {
@@ -81,6 +92,7 @@ void QueueMetrics::dsn_sent(DsnAction type) { dsn_.Add({{"type", std::string(dsn
 void QueueMetrics::set_stats(const QueueStats& s) {
   for (const auto& [state, n] : s.depth) depth_.Add({{"state", std::string(state_name(state))}}).Set(static_cast<double>(n));
   oldest_.Set(s.oldest_pending_age_seconds);
+  held_.Set(static_cast<double>(s.held_messages));
 }
 
 }  // namespace postline::queue

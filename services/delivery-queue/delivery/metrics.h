@@ -31,6 +31,11 @@ class QueueMetrics {
   // A local delivery refused by the quota; result: "deferred" | "bounced".
   void over_quota(const std::string& result) { over_quota_.Add({{"result", result}}).Increment(); }
   void set_stats(const QueueStats& s);
+  // An operator's queue command changed `messages` messages; action: hold |
+  // release | requeue | retry | delete.
+  void admin_action(const std::string& action, int64_t messages) {
+    admin_actions_.Add({{"action", action}}).Increment(static_cast<double>(messages));
+  }
   // Outbound SMTP connections opened, and transactions over an open one.
   // The background search indexer (search_indexer.h): bodies indexed, failed batches.
   void search_indexed(size_t bodies) { search_indexed_.Increment(static_cast<double>(bodies)); }
@@ -47,6 +52,8 @@ class QueueMetrics {
   prometheus::Family<prometheus::Counter>& deliveries_;
   prometheus::Family<prometheus::Gauge>& depth_;
   prometheus::Gauge& oldest_;
+  prometheus::Gauge& held_;
+  prometheus::Family<prometheus::Counter>& admin_actions_;
   prometheus::Family<prometheus::Histogram>& duration_;
   prometheus::Family<prometheus::Counter>& dsn_;
   prometheus::Family<prometheus::Counter>& over_quota_;

@@ -269,11 +269,13 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
     const auto now = Clock::now();
     Done d{r, std::move(result), {}, local,
            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
-    d.decision = decide(d.result.outcome, r.attempts + 1, msg.created_at, now, config_.policy, random01());
+    // The schedule's step and the lifetime start over after `queue requeue`.
+    d.decision = decide(d.result.outcome, r.attempts - r.backoff_base + 1, msg.lifetime_start, now, config_.policy,
+                        random01());
     d.result.reply = truncate(d.result.reply, 1000);
     d.result.mx_host = truncate(d.result.mx_host, 255);
     Attempt a{started, std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0),
-              d.result.mx_host, d.result.reply};
+              d.result.mx_host, d.result.reply, d.result.remote_reply};
     claim->record(r, d.decision.state, a, d.decision.next_attempt_at);
     done.push_back(std::move(d));
   };
@@ -467,7 +469,7 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
     dr.diagnostic = d.result.reply;
     dr.smtp_diagnostic = d.result.remote_reply;
     dr.last_attempt = Clock::now();
-    if (*action == DsnAction::kDelayed) dr.will_retry_until = msg.created_at + config_.policy.max_lifetime;
+    if (*action == DsnAction::kDelayed) dr.will_retry_until = msg.lifetime_start + config_.policy.max_lifetime;
     reports[{msg.id, static_cast<int>(*action)}].push_back(std::move(dr));
   }
   for (auto& [key, rcpts] : reports) {

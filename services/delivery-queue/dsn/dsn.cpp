@@ -147,7 +147,11 @@ std::string build_dsn(const DsnInput& in, Clock::time_point now, const std::stri
     m += "<" + r.address + ">: " + std::string(dsn_action_name(r.action));
     if (!r.diagnostic.empty()) {
       m += ": ";
-      if (!r.remote_mta.empty()) m += "host " + r.remote_mta + " said: ";
+      // "host X said" only for the remote's own reply: a decision of ours
+      // (SMTPUTF8 or SIZE the server lacks, DNS, connection trouble) is
+      // never put in its mouth (RFC 3464 2.3.5, issue 22).
+      if (!r.remote_mta.empty() && r.smtp_diagnostic) m += "host " + r.remote_mta + " said: ";
+      else if (!r.remote_mta.empty()) m += "our decision (while connected to host " + r.remote_mta + "): ";
       m += one_line(r.diagnostic);
     }
     m += "\r\n";
@@ -168,7 +172,9 @@ std::string build_dsn(const DsnInput& in, Clock::time_point now, const std::stri
       m += "Original-Recipient: " + one_line(r.orcpt) + "\r\n";
     m += "Action: " + std::string(dsn_action_name(r.action)) + "\r\n";
     m += "Status: " + r.status + "\r\n";
-    if (!r.remote_mta.empty()) m += "Remote-MTA: dns; " + one_line(r.remote_mta, 255) + "\r\n";
+    // Remote-MTA names the MTA that reported the status: only when it did.
+    if (!r.remote_mta.empty() && r.smtp_diagnostic)
+      m += "Remote-MTA: dns; " + one_line(r.remote_mta, 255) + "\r\n";
     if (r.smtp_diagnostic && !r.diagnostic.empty()) m += "Diagnostic-Code: smtp; " + one_line(r.diagnostic) + "\r\n";
     m += "Last-Attempt-Date: " + rfc5322_date(r.last_attempt) + "\r\n";
     if (r.will_retry_until) m += "Will-Retry-Until: " + rfc5322_date(*r.will_retry_until) + "\r\n";

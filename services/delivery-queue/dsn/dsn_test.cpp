@@ -49,6 +49,20 @@ TEST(Dsn, IsAMultipartReportWithDeliveryStatus) {
   EXPECT_NE(m.find("Subject: Undelivered Mail Returned to Sender\r\n"), std::string::npos);
 }
 
+// Issue 22: a failure we decided (here: SMTPUTF8 not offered, after EHLO
+// to the MX) is not reported as the remote's reply.
+TEST(Dsn, LocalDecisionIsNotReportedAsTheRemotesReply) {
+  auto in = sample();
+  in.recipients[0].status = "5.6.7";
+  in.recipients[0].diagnostic = "553 5.6.7 the message needs SMTPUTF8 but the server does not support it";
+  in.recipients[0].smtp_diagnostic = false;
+  auto m = build_dsn(in, Clock::from_time_t(1700000200), "BOUNDARY");
+  EXPECT_EQ(m.find("said:"), std::string::npos);
+  EXPECT_NE(m.find("our decision (while connected to host mx.remote.test): 553 5.6.7"), std::string::npos);
+  EXPECT_EQ(m.find("Remote-MTA:"), std::string::npos);
+  EXPECT_EQ(m.find("Diagnostic-Code: smtp;"), std::string::npos);
+}
+
 TEST(Dsn, RetHdrsReturnsOnlyTheHeader) {
   auto in = sample();
   in.ret = "HDRS";

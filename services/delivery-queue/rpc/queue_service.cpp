@@ -56,11 +56,17 @@ void fill_message(const MessageView& m, v1::QueuedMessage* out) {
   env->set_target_mailbox(m.target_mailbox);
   out->set_size(m.size);
   out->set_created_unix(m.created_unix);
+  out->set_header_message_id(m.header_message_id);
+  out->set_held(m.held);
+  out->set_requeued_unix(m.requeued_unix);
   for (const auto& r : m.recipients) {
     auto* pr = out->add_recipients();
     pr->set_id(r.id);
     pr->set_address(r.address);
     pr->set_local(r.local);
+    pr->set_held(r.held);
+    pr->set_held_since_unix(r.held_since_unix);
+    pr->set_domain(r.domain);
     pr->set_state(to_proto(r.state));
     pr->set_attempts(r.attempts);
     pr->set_last_reply(r.last_reply);
@@ -72,10 +78,13 @@ void fill_message(const MessageView& m, v1::QueuedMessage* out) {
       pa->set_mx_host(a.mx_host);
       pa->set_reply(a.reply);
       pa->set_outcome(to_proto(a.outcome));
+      pa->set_remote_reply(a.remote_reply);
     }
     auto* er = env->add_recipients();
     er->set_address(r.address);
     er->set_local(r.local);
+    er->set_notify(r.notify);
+    er->set_orcpt(r.orcpt);
   }
 }
 
@@ -89,6 +98,56 @@ std::optional<State> from_proto(v1::RecipientState s) {
     case v1::RECIPIENT_STATE_EXPIRED: return State::kExpired;
     default: return std::nullopt;
   }
+}
+
+// Bulk commands change at most this many messages per call (the CLI says so
+// when a call reaches it: run it again for the rest).
+constexpr int kMaxBulkMessages = 100000;
+
+bool filter_given(const v1::MessageFilter& f) {
+  return f.match_sender() || !f.recipient().empty() || !f.domain().empty() || !f.message_id().empty() ||
+         f.older_than_seconds() != 0 || f.newer_than_seconds() != 0 ||
+         f.state() != v1::RECIPIENT_STATE_UNSPECIFIED || f.held_only();
+}
+
+// "" when `in` is a usable filter, else what is wrong (INVALID_ARGUMENT).
+std::string to_filter(const v1::MessageFilter& in, MessageFilter& out) {
+  for (const auto* text : {&in.sender(), &in.recipient(), &in.domain(), &in.message_id()})
+    if (text->size() > kMaxAddress || has_control(*text)) return "invalid filter value";
+  if (in.older_than_seconds() < 0 || in.newer_than_seconds() < 0) return "filter ages must not be negative";
+  if (in.older_than_seconds() && in.newer_than_seconds() && in.older_than_seconds() >= in.newer_than_seconds())
+    return "older_than must be shorter than newer_than (no message can match)";
+  if (in.match_sender()) out.sender = in.sender();
+  out.recipient = in.recipient();
+  out.domain = in.domain();
+  out.message_id = in.message_id();
+  out.older_than_seconds = in.older_than_seconds();
+  out.newer_than_seconds = in.newer_than_seconds();
+  if (in.state() != v1::RECIPIENT_STATE_UNSPECIFIED) {
+    out.state = from_proto(in.state());
+    if (!out.state) return "unknown recipient state in the filter";
+  }
+  out.held_only = in.held_only();
+  return "";
+}
+
+// "" when `in` names exactly one of: queue ids, a filter, all.
+std::string to_selection(const v1::MessageSelection& in, Selection& out) {
+  const bool ids = in.queue_ids_size() > 0;
+  const bool filter = in.has_filter() && filter_given(in.filter());
+  if (ids + filter + in.all() != 1) return "give queue ids, a filter or all (exactly one of them)";
+  for (const auto& id : in.queue_ids()) {
+    if (!valid_queue_id(id)) return "invalid queue id '" + log::printable(id, 80) + "'";
+    out.queue_ids.push_back(id);
+  }
+  if (filter) return to_filter(in.filter(), out.filter);
+  return "";
+}
+
+grpc::Status not_found(const std::vector<std::string>& missing) {
+  std::string names;
+  for (const auto& id : missing) names += (names.empty() ? "" : ", ") + id;
+  return grpc::Status(grpc::StatusCode::NOT_FOUND, "no message " + names + " in the queue");
 }
 
 }  // namespace
@@ -277,7 +336,17 @@ grpc::Status QueueServiceImpl::ListMessages(grpc::ServerContext* ctx, const v1::
   grpc::Status status;
   int limit = request->limit() <= 0 ? 1000 : std::min(request->limit(), 10000);
   try {
-    auto list = pool_.with([&](pqxx::connection& c) { return list_messages(c, from_proto(request->state()), limit); });
+    MessageFilter filter;
+    if (request->has_filter()) {
+      if (auto why = to_filter(request->filter(), filter); !why.empty()) {
+        status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, why);
+        if (timer) timer->done(status);
+        return status;
+      }
+    } else {
+      filter.state = from_proto(request->state());
+    }
+    auto list = pool_.with([&](pqxx::connection& c) { return list_messages(c, filter, limit); });
     for (const auto& m : list) fill_message(m, response->add_messages());
   } catch (const std::exception& e) {
     status = unavailable("ListMessages", e);
@@ -294,21 +363,120 @@ grpc::Status QueueServiceImpl::Retry(grpc::ServerContext* ctx, const v1::RetryRe
     if (timer) timer->done(kUnauthenticated);
     return kUnauthenticated;
   }
+  // queue_id / all are the older form of a selection.
+  v1::MessageSelection selection = request->selection();
+  if (!request->has_selection()) {
+    if (!request->queue_id().empty()) selection.add_queue_ids(request->queue_id());
+    selection.set_all(request->all());
+  }
+  v1::QueueActionResponse changed;
+  auto status = run_action(AdminAction::kRetry, selection, false, &changed);
+  response->set_recipients(changed.recipients());
+  response->set_messages(changed.messages());
+  *response->mutable_queue_ids() = changed.queue_ids();
+  if (timer) timer->done(status);
+  return status;
+}
+
+grpc::Status QueueServiceImpl::Hold(grpc::ServerContext* ctx, const v1::QueueActionRequest* request,
+                                    v1::QueueActionResponse* response) {
+  return action_rpc(ctx, "Hold", AdminAction::kHold, *request, response);
+}
+
+grpc::Status QueueServiceImpl::Release(grpc::ServerContext* ctx, const v1::QueueActionRequest* request,
+                                       v1::QueueActionResponse* response) {
+  return action_rpc(ctx, "Release", AdminAction::kRelease, *request, response);
+}
+
+grpc::Status QueueServiceImpl::Requeue(grpc::ServerContext* ctx, const v1::QueueActionRequest* request,
+                                       v1::QueueActionResponse* response) {
+  return action_rpc(ctx, "Requeue", AdminAction::kRequeue, *request, response);
+}
+
+grpc::Status QueueServiceImpl::action_rpc(grpc::ServerContext* ctx, const char* method, AdminAction action,
+                                          const v1::QueueActionRequest& request, v1::QueueActionResponse* response) {
+  std::optional<grpcutil::RpcMetrics::Timer> timer;
+  if (rpc_metrics_) timer.emplace(*rpc_metrics_, method);
+  if (!authorized(ctx)) {
+    if (timer) timer->done(kUnauthenticated);
+    return kUnauthenticated;
+  }
+  auto status = run_action(action, request.selection(), request.dry_run(), response);
+  if (timer) timer->done(status);
+  return status;
+}
+
+grpc::Status QueueServiceImpl::run_action(AdminAction action, const v1::MessageSelection& selection, bool dry_run,
+                                          v1::QueueActionResponse* response) {
+  Selection sel;
+  if (auto why = to_selection(selection, sel); !why.empty())
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, why);
+  std::vector<std::string> missing;
+  ActionCount count;
+  try {
+    pool_.with([&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      auto messages = resolve_selection(tx, sel, kMaxBulkMessages, &missing);
+      if (!missing.empty()) return;  // nothing changes (the transaction rolls back)
+      count = apply_action(tx, action, messages);
+      if (!dry_run) tx.commit();  // a dry run counts by doing it and rolling back
+    });
+  } catch (const std::exception& e) {
+    return unavailable(std::string("queue ") + std::string(admin_action_name(action)), e);
+  }
+  if (!missing.empty()) return not_found(missing);
+  response->set_messages(count.messages);
+  response->set_recipients(count.recipients);
+  for (const auto& id : count.queue_ids) response->add_queue_ids(id);
+  if (dry_run) return grpc::Status::OK;
+  for (const auto& id : count.queue_ids)
+    spdlog::info("[q:{}] {} by the postmaster", id,
+                 action == AdminAction::kHold      ? "held"
+                 : action == AdminAction::kRelease ? "released"
+                 : action == AdminAction::kRequeue ? "requeued"
+                                                   : "retried now");
+  if (metrics_) metrics_->admin_action(std::string(admin_action_name(action)), count.messages);
+  if (action != AdminAction::kHold && count.recipients > 0 && wake_) wake_();
+  return grpc::Status::OK;
+}
+
+grpc::Status QueueServiceImpl::ReadMessage(grpc::ServerContext* ctx, const v1::ReadMessageRequest* request,
+                                           grpc::ServerWriter<v1::ReadMessageChunk>* writer) {
+  std::optional<grpcutil::RpcMetrics::Timer> timer;
+  if (rpc_metrics_) timer.emplace(*rpc_metrics_, "ReadMessage");
+  if (!authorized(ctx)) {
+    if (timer) timer->done(kUnauthenticated);
+    return kUnauthenticated;
+  }
   grpc::Status status;
-  if (request->queue_id().empty() && !request->all()) {
-    status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "give a queue id or all");
-  } else {
-    try {
-      bool found = pool_.with([&](pqxx::connection& c) {
-        if (!request->all() && !get_message(c, request->queue_id(), false)) return false;
-        response->set_recipients(retry_now(c, request->all() ? "" : request->queue_id()));
-        return true;
-      });
-      if (!found) status = grpc::Status(grpc::StatusCode::NOT_FOUND, "no message " + request->queue_id());
-      else if (wake_) wake_();
-    } catch (const std::exception& e) {
-      status = unavailable("Retry", e);
+  try {
+    std::optional<MessageView> view;
+    std::optional<StoredBody> body;
+    pool_.with([&](pqxx::connection& c) {
+      view = get_message(c, request->queue_id(), false);
+      if (view) body = message_body(c, request->queue_id());
+    });
+    if (!view || !body) {
+      status = grpc::Status(grpc::StatusCode::NOT_FOUND, "no message " + request->queue_id() + " in the queue");
+    } else {
+      // 1 MiB per chunk: far under gRPC's 4 MiB default message limit, so a
+      // message of any size the queue takes can be read.
+      constexpr size_t kChunk = 1024 * 1024;
+      v1::ReadMessageChunk first;
+      fill_message(*view, first.mutable_message());
+      first.set_body_stored(body->stored);
+      const std::string_view bytes = body->body;
+      first.set_data(std::string(bytes.substr(0, kChunk)));
+      bool ok = writer->Write(first);
+      for (size_t at = kChunk; ok && at < bytes.size(); at += kChunk) {
+        v1::ReadMessageChunk chunk;
+        chunk.set_data(std::string(bytes.substr(at, kChunk)));
+        ok = writer->Write(chunk);
+      }
+      if (!ok) status = grpc::Status(grpc::StatusCode::CANCELLED, "the reader went away");
     }
+  } catch (const std::exception& e) {
+    status = unavailable("ReadMessage", e);
   }
   if (timer) timer->done(status);
   return status;
@@ -396,6 +564,44 @@ grpc::Status QueueServiceImpl::FetchUrl(grpc::ServerContext*, const v1::FetchUrl
   return status;
 }
 
+bool QueueServiceImpl::delete_one(const std::string& queue_id, bool bounce, int64_t* pending) {
+  bool bounced = false;
+  bool found = pool_.with([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    auto deleted = delete_message(tx, queue_id);
+    if (!deleted) return false;
+    *pending = static_cast<int64_t>(deleted->pending.size());
+    const auto& msg = deleted->message;
+    if (bounce && !deleted->pending.empty() && !msg.is_dsn && !msg.mail_from.empty()) {
+      std::vector<DsnRecipient> rcpts;
+      for (const auto& r : deleted->pending) {
+        if (!notify_wants(r.notify, DsnAction::kFailed)) continue;
+        DsnRecipient d;
+        d.address = r.address;
+        d.orcpt = r.orcpt;
+        d.action = DsnAction::kFailed;
+        d.status = "5.0.0";
+        d.diagnostic = "message deleted from the queue by the postmaster";
+        d.last_attempt = Clock::now();
+        rcpts.push_back(std::move(d));
+      }
+      if (!rcpts.empty()) {
+        enqueue(tx, make_dsn_message(dsn_sender_, msg, std::move(rcpts), Clock::now()));
+        bounced = true;
+      }
+    }
+    tx.commit();
+    spdlog::info("[q:{}] deleted by the postmaster ({} pending recipient(s){})", msg.queue_id,
+                 deleted->pending.size(), bounced ? ", sender notified" : "");
+    return true;
+  });
+  if (bounced) {
+    if (metrics_) metrics_->dsn_sent(DsnAction::kFailed);
+    if (wake_) wake_();  // the DSN is due now
+  }
+  return found;
+}
+
 grpc::Status QueueServiceImpl::DeleteMessage(grpc::ServerContext* ctx, const v1::DeleteMessageRequest* request,
                                              v1::DeleteMessageResponse* response) {
   std::optional<grpcutil::RpcMetrics::Timer> timer;
@@ -405,42 +611,43 @@ grpc::Status QueueServiceImpl::DeleteMessage(grpc::ServerContext* ctx, const v1:
     return kUnauthenticated;
   }
   grpc::Status status;
+  Selection sel;
+  if (request->has_selection()) {
+    if (auto why = to_selection(request->selection(), sel); !why.empty())
+      status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, why);
+  } else {
+    sel.queue_ids.push_back(request->queue_id());
+  }
   try {
-    bool bounced = false;
-    bool found = pool_.with([&](pqxx::connection& c) {
-      pqxx::work tx(c);
-      auto deleted = delete_message(tx, request->queue_id());
-      if (!deleted) return false;
-      response->set_recipients(static_cast<int64_t>(deleted->pending.size()));
-      const auto& msg = deleted->message;
-      if (request->bounce() && !deleted->pending.empty() && !msg.is_dsn && !msg.mail_from.empty()) {
-        std::vector<DsnRecipient> rcpts;
-        for (const auto& r : deleted->pending) {
-          if (!notify_wants(r.notify, DsnAction::kFailed)) continue;
-          DsnRecipient d;
-          d.address = r.address;
-          d.orcpt = r.orcpt;
-          d.action = DsnAction::kFailed;
-          d.status = "5.0.0";
-          d.diagnostic = "message deleted from the queue by the postmaster";
-          d.last_attempt = Clock::now();
-          rcpts.push_back(std::move(d));
-        }
-        if (!rcpts.empty()) {
-          enqueue(tx, make_dsn_message(dsn_sender_, msg, std::move(rcpts), Clock::now()));
-          bounced = true;
-        }
+    std::vector<std::string> missing;
+    std::vector<SelectedMessage> messages;
+    if (status.ok())
+      pool_.with([&](pqxx::connection& c) {
+        pqxx::read_transaction tx(c);
+        messages = resolve_selection(tx, sel, kMaxBulkMessages, &missing);
+      });
+    if (!status.ok()) {
+    } else if (!missing.empty()) {
+      status = not_found(missing);
+    } else if (request->dry_run()) {
+      response->set_messages(static_cast<int64_t>(messages.size()));
+      for (const auto& m : messages) response->add_queue_ids(m.queue_id);
+    } else {
+      // One transaction per message: each waits only for its own recipients
+      // in flight, and one message's DSN never holds up the others.
+      int64_t recipients = 0, deleted = 0;
+      for (const auto& m : messages) {
+        int64_t pending = 0;
+        if (!delete_one(m.queue_id, request->bounce(), &pending)) continue;  // gone meanwhile
+        recipients += pending;
+        ++deleted;
+        response->add_queue_ids(m.queue_id);
       }
-      tx.commit();
-      if (bounced && wake_) wake_();  // the DSN is due now
-      spdlog::info("[q:{}] deleted by the postmaster ({} pending recipient(s){})", msg.queue_id,
-                   deleted->pending.size(), bounced ? ", sender notified" : "");
-      return true;
-    });
-    if (!found) status = grpc::Status(grpc::StatusCode::NOT_FOUND, "no message " + request->queue_id());
-    if (bounced) {
-      if (metrics_) metrics_->dsn_sent(DsnAction::kFailed);
-      if (wake_) wake_();
+      response->set_recipients(recipients);
+      response->set_messages(deleted);
+      if (metrics_) metrics_->admin_action("delete", deleted);
+      if (deleted == 0 && !request->has_selection())
+        status = grpc::Status(grpc::StatusCode::NOT_FOUND, "no message " + request->queue_id());
     }
   } catch (const std::exception& e) {
     status = unavailable("DeleteMessage", e);

@@ -60,8 +60,23 @@ class QueueServiceImpl final : public postline::mail::v1::QueueService::Service 
                      mail::v1::FlushResponse* response) override;
   grpc::Status FetchUrl(grpc::ServerContext* ctx, const mail::v1::FetchUrlRequest* request,
                         mail::v1::FetchUrlResponse* response) override;
+  grpc::Status Hold(grpc::ServerContext* ctx, const mail::v1::QueueActionRequest* request,
+                    mail::v1::QueueActionResponse* response) override;
+  grpc::Status Release(grpc::ServerContext* ctx, const mail::v1::QueueActionRequest* request,
+                       mail::v1::QueueActionResponse* response) override;
+  grpc::Status Requeue(grpc::ServerContext* ctx, const mail::v1::QueueActionRequest* request,
+                       mail::v1::QueueActionResponse* response) override;
+  grpc::Status ReadMessage(grpc::ServerContext* ctx, const mail::v1::ReadMessageRequest* request,
+                           grpc::ServerWriter<mail::v1::ReadMessageChunk>* writer) override;
 
  private:
+  grpc::Status action_rpc(grpc::ServerContext* ctx, const char* method, AdminAction action,
+                          const mail::v1::QueueActionRequest& request, mail::v1::QueueActionResponse* response);
+  grpc::Status run_action(AdminAction action, const mail::v1::MessageSelection& selection, bool dry_run,
+                          mail::v1::QueueActionResponse* response);
+  // Deletes one message (and bounces its pending recipients when asked);
+  // false when it is not there. Throws on database errors.
+  bool delete_one(const std::string& queue_id, bool bounce, int64_t* pending);
   grpc::Status do_enqueue(grpc::ServerContext* ctx, grpc::ServerReader<mail::v1::EnqueueChunk>* reader,
                           mail::v1::EnqueueResponse* response);
   db::Pool& pool_;

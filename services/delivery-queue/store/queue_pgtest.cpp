@@ -820,3 +820,329 @@ TEST_F(QueuePg, ADeadHoldersSlotFreesAtOnce) {
   EXPECT_EQ(remote.calls, 1);
   EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE address = 'a@dead.test' AND state = 'delivered'"), 1);
 }
+
+// --- operator tools (issue 17): hold, release, requeue, filters -------------------
+
+namespace {
+std::vector<SelectedMessage> by_id(pqxx::transaction_base& tx, const std::string& queue_id) {
+  Selection sel;
+  sel.queue_ids.push_back(queue_id);
+  return resolve_selection(tx, sel, 10, nullptr);
+}
+ActionCount act(pqxx::connection& conn, AdminAction action, const std::string& queue_id) {
+  pqxx::work tx(conn);
+  auto n = apply_action(tx, action, by_id(tx, queue_id));
+  tx.commit();
+  return n;
+}
+std::vector<std::string> ids_of(const std::vector<MessageView>& list) {
+  std::vector<std::string> out;
+  for (const auto& m : list) out.push_back(m.queue_id);
+  return out;
+}
+}  // namespace
+
+TEST_F(QueuePg, HeldRecipientsAreNeverClaimedUntilReleased) {
+  auto q = enqueue(*conn, message({remote_rcpt("x@remote.test"), local_rcpt("bob@example.org", 1)}));
+  auto other = enqueue(*conn, message({remote_rcpt("y@remote.test")}));
+  auto held = act(*conn, AdminAction::kHold, q.queue_id);
+  EXPECT_EQ(held.messages, 1);
+  EXPECT_EQ(held.recipients, 2);
+  EXPECT_EQ(act(*conn, AdminAction::kHold, q.queue_id).recipients, 0);  // already held
+  {
+    auto m = get_message(*conn, q.queue_id, false);
+    ASSERT_TRUE(m);
+    EXPECT_TRUE(m->held);
+    for (const auto& r : m->recipients) EXPECT_TRUE(r.held);
+    EXPECT_EQ(stats(*conn).held_messages, 1);
+  }
+  {
+    // Neither claim form takes them; the other message is claimed.
+    pqxx::connection c1(url);
+    Claim all(c1, 10);
+    ASSERT_EQ(all.recipients().size(), 1u);
+    EXPECT_EQ(all.recipients()[0].address, "y@remote.test");
+  }
+  {
+    pqxx::connection c1(url);
+    Claim domain(c1, 10, "remote.test");
+    ASSERT_EQ(domain.recipients().size(), 1u);
+    EXPECT_EQ(domain.recipients()[0].address, "y@remote.test");
+  }
+  // Workers neither deliver nor expire held mail, however old, and do not
+  // spin on it (nothing due).
+  {
+    pqxx::work tx(*conn);
+    tx.exec_params("DELETE FROM queue_messages WHERE queue_id = $1", other.queue_id);
+    tx.exec("UPDATE queue_messages SET created_at = now() - interval '3 days'");
+    tx.commit();
+  }
+  EXPECT_FALSE(time_until_next_due(*conn).has_value());
+  ScriptedRemote remote;
+  auto c = config();
+  c.policy = RetryPolicy::parse({"1m"}, std::chrono::seconds(86400), "test");
+  Workers w(*pool, c, &mailbox, &remote, nullptr, nullptr);
+  EXPECT_EQ(w.run_once(), 0);
+  EXPECT_EQ(remote.calls, 0);
+  EXPECT_EQ(retry_now(*conn, q.queue_id), 0);  // retry does not release
+  EXPECT_EQ(retry_now(*conn, ""), 0);
+  EXPECT_EQ(w.run_once(), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE state = 'queued'"), 2);
+  // Released: due at once; the lifetime still counts from arrival (postsuper
+  // -H), so the remote recipient's temporary failure expires it.
+  auto released = act(*conn, AdminAction::kRelease, q.queue_id);
+  EXPECT_EQ(released.recipients, 2);
+  EXPECT_EQ(stats(*conn).held_messages, 0);
+  int handled = 0;
+  while (int n = w.run_once()) handled += n;
+  EXPECT_GE(handled, 2);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE address = 'bob@example.org' AND state = 'delivered'"),
+            1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE address = 'x@remote.test' AND state = 'expired'"), 1);
+}
+
+TEST_F(QueuePg, RequeueStartsTheBackoffAndTheLifetimeOver) {
+  auto q = enqueue(*conn, message({remote_rcpt("x@remote.test")}));
+  {
+    // Three failed attempts, two days old, on hold, next try far away.
+    pqxx::work tx(*conn);
+    tx.exec("UPDATE queue_recipients SET state = 'deferred', attempts = 3, held_at = now(),"
+            " next_attempt_at = now() + interval '1 day'");
+    tx.exec("UPDATE queue_messages SET created_at = now() - interval '2 days'");
+    tx.commit();
+  }
+  auto n = act(*conn, AdminAction::kRequeue, q.queue_id);
+  EXPECT_EQ(n.messages, 1);
+  EXPECT_EQ(n.recipients, 1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE held_at IS NULL AND backoff_base = 3"
+                  " AND next_attempt_at <= now()"),
+            1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_messages WHERE requeued_at IS NOT NULL"), 1);
+  ScriptedRemote remote;
+  auto c = config();
+  c.policy = RetryPolicy::parse({"1m", "1h"}, std::chrono::seconds(86400), "test");
+  Workers w(*pool, c, &mailbox, &remote, nullptr, nullptr);
+  EXPECT_EQ(w.run_once(), 1);
+  // Not expired (the lifetime restarted), and the first step again (1m, not 1h).
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE state = 'deferred' AND attempts = 4"
+                  " AND next_attempt_at < now() + interval '2 minutes'"),
+            1);
+}
+
+TEST_F(QueuePg, FiltersSelectMessagesInSql) {
+  auto a = message({remote_rcpt("Carol@Remote.test"), local_rcpt("bob@example.org", 1)}, "Alice@Example.org");
+  a.body = "Subject: a\r\nMessage-ID:\r\n <id-a@example.org>\r\n\r\nbody\r\n";
+  auto qa = enqueue(*conn, a);
+  auto b = message({remote_rcpt("dave@other.test")}, "");
+  b.body = "message-id: <id-b@example.org>\r\nSubject: b\r\n\r\nMessage-ID: <not-a-header@x>\r\n";
+  auto qb = enqueue(*conn, b);
+  auto old = message({remote_rcpt("erin@remote.test")}, "zed@example.org");
+  old.body = "Subject: no id\r\n\r\nMessage-ID: <in-the-body@x>\r\n";
+  auto qold = enqueue(*conn, old);
+  {
+    pqxx::work tx(*conn);
+    tx.exec_params("UPDATE queue_messages SET created_at = now() - interval '3 hours' WHERE queue_id = $1",
+                   qold.queue_id);
+    // carol@remote.test bounced: finished, not pending.
+    tx.exec("UPDATE queue_recipients SET state = 'bounced' WHERE address = 'Carol@Remote.test'");
+    tx.commit();
+  }
+  auto match = [&](MessageFilter f) { return ids_of(list_messages(*conn, f, 100)); };
+  using V = std::vector<std::string>;
+  MessageFilter f;
+  EXPECT_EQ(match(f), (V{qold.queue_id, qa.queue_id, qb.queue_id}));  // oldest first
+  f = {};
+  f.sender = "alice@example.ORG";
+  EXPECT_EQ(match(f), V{qa.queue_id});
+  f.sender = "";  // the null sender
+  EXPECT_EQ(match(f), V{qb.queue_id});
+  f = {};
+  f.recipient = "DAVE@other.test";
+  EXPECT_EQ(match(f), V{qb.queue_id});
+  f = {};
+  f.domain = "remote.test";  // carol's is bounced: only erin's message is pending there
+  EXPECT_EQ(match(f), V{qold.queue_id});
+  f.state = State::kBounced;  // the same recipient must be at remote.test and bounced
+  EXPECT_EQ(match(f), V{qa.queue_id});
+  f = {};
+  f.recipient = "bob@example.org";
+  f.state = State::kBounced;  // bob is queued; carol (bounced) is another recipient
+  EXPECT_TRUE(match(f).empty());
+  f = {};
+  f.message_id = "<id-a@example.org>";  // folded header, angle brackets optional
+  EXPECT_EQ(match(f), V{qa.queue_id});
+  f.message_id = "id-b@example.org";  // lower-case header name
+  EXPECT_EQ(match(f), V{qb.queue_id});
+  f.message_id = "in-the-body@x";  // only the header block counts
+  EXPECT_TRUE(match(f).empty());
+  f = {};
+  f.older_than_seconds = 3600;
+  EXPECT_EQ(match(f), V{qold.queue_id});
+  f = {};
+  f.newer_than_seconds = 3600;
+  EXPECT_EQ(match(f), (V{qa.queue_id, qb.queue_id}));
+  // A value that looks like SQL is only ever a parameter.
+  f = {};
+  f.sender = "x' OR '1'='1";
+  EXPECT_TRUE(match(f).empty());
+  // Held: only after hold.
+  f = {};
+  f.held_only = true;
+  EXPECT_TRUE(match(f).empty());
+  act(*conn, AdminAction::kHold, qb.queue_id);
+  EXPECT_EQ(match(f), V{qb.queue_id});
+  f.sender = "";
+  EXPECT_EQ(match(f), V{qb.queue_id});
+}
+
+TEST_F(QueuePg, AdminRpcsHoldReleaseAndDeleteBySelection) {
+  auto q1 = enqueue(*conn, message({remote_rcpt("x@broken.test")}));
+  auto q2 = enqueue(*conn, message({remote_rcpt("y@broken.test")}));
+  auto q3 = enqueue(*conn, message({remote_rcpt("z@fine.test")}));
+  QueueServiceImpl svc(*pool, {}, {"mx.example.org", "MAILER-DAEMON"}, nullptr, nullptr, nullptr);
+  namespace v1 = mail::v1;
+
+  v1::QueueActionRequest hold;
+  hold.mutable_selection()->mutable_filter()->set_domain("broken.test");
+  v1::QueueActionResponse held;
+  ASSERT_TRUE(svc.Hold(nullptr, &hold, &held).ok());
+  EXPECT_EQ(held.messages(), 2);
+  EXPECT_EQ(held.recipients(), 2);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE held_at IS NOT NULL"), 2);
+
+  // An unknown explicit id: NOT_FOUND naming it, and nothing changes.
+  v1::QueueActionRequest release;
+  release.mutable_selection()->add_queue_ids(q1.queue_id);
+  release.mutable_selection()->add_queue_ids("NOSUCHID1");
+  v1::QueueActionResponse released;
+  auto st = svc.Release(nullptr, &release, &released);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_NE(st.error_message().find("NOSUCHID1"), std::string::npos);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE held_at IS NOT NULL"), 2);
+  // Neither ids nor filter nor all; or two of them: INVALID_ARGUMENT.
+  v1::QueueActionRequest none;
+  EXPECT_EQ(svc.Release(nullptr, &none, &released).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  none.mutable_selection()->set_all(true);
+  none.mutable_selection()->add_queue_ids(q1.queue_id);
+  EXPECT_EQ(svc.Release(nullptr, &none, &released).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  release.mutable_selection()->clear_queue_ids();
+  release.mutable_selection()->add_queue_ids(q1.queue_id);
+  ASSERT_TRUE(svc.Release(nullptr, &release, &released).ok());
+  EXPECT_EQ(released.messages(), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE held_at IS NOT NULL"), 1);
+
+  // Retry leaves held mail alone.
+  v1::RetryRequest retry;
+  retry.mutable_selection()->set_all(true);
+  v1::RetryResponse retried;
+  ASSERT_TRUE(svc.Retry(nullptr, &retry, &retried).ok());
+  EXPECT_EQ(retried.recipients(), 2);  // q1 and q3, not q2
+
+  // Delete by filter: a dry run counts and deletes nothing; then for real.
+  v1::DeleteMessageRequest del;
+  del.mutable_selection()->mutable_filter()->set_domain("broken.test");
+  del.set_dry_run(true);
+  v1::DeleteMessageResponse deleted;
+  ASSERT_TRUE(svc.DeleteMessage(nullptr, &del, &deleted).ok());
+  EXPECT_EQ(deleted.messages(), 2);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_messages"), 3);
+  del.set_dry_run(false);
+  ASSERT_TRUE(svc.DeleteMessage(nullptr, &del, &deleted).ok());
+  EXPECT_EQ(deleted.messages(), 2);
+  EXPECT_EQ(deleted.recipients(), 2);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_messages"), 1);
+  auto left = get_message(*conn, q3.queue_id, false);
+  EXPECT_TRUE(left.has_value());
+  (void)q2;
+}
+
+TEST_F(QueuePg, AttemptsRecordWhetherTheReplyWasTheRemotes) {
+  auto q = enqueue(*conn, message({remote_rcpt("x@nowhere.test"), remote_rcpt("y@remote.test")}));
+  ScriptedRemote remote;
+  // What the SMTP driver returns for NXDOMAIN: no host, our own decision.
+  remote.next = {Outcome::kPermanent, "550 5.1.2 domain nowhere.test does not exist", "", false, false};
+  Workers w(*pool, config(), &mailbox, &remote, nullptr, nullptr);
+  EXPECT_EQ(w.run_once(), 1);
+  remote.next = {Outcome::kTemporary, "451 4.7.1 greylisted", "mx.remote.test", true, false};
+  EXPECT_EQ(w.run_once(), 1);
+  auto m = get_message(*conn, q.queue_id, true);
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->recipients.size(), 2u);
+  const auto& dns = m->recipients[0];
+  EXPECT_EQ(dns.domain, "nowhere.test");
+  ASSERT_EQ(dns.history.size(), 1u);
+  EXPECT_EQ(dns.history[0].mx_host, "");
+  EXPECT_FALSE(dns.history[0].remote_reply);
+  ASSERT_EQ(m->recipients[1].history.size(), 1u);
+  EXPECT_TRUE(m->recipients[1].history[0].remote_reply);
+  EXPECT_EQ(m->recipients[1].history[0].mx_host, "mx.remote.test");
+}
+
+TEST(QueueStore, HeaderMessageIdTakesTheHeaderOnly) {
+  EXPECT_EQ(header_message_id("Message-ID: <a@b>\r\n\r\n"), "a@b");
+  EXPECT_EQ(header_message_id("Subject: x\nMESSAGE-ID:\n\t<folded@b>\n\nbody"), "folded@b");
+  EXPECT_EQ(header_message_id("Subject: x\r\n\r\nMessage-ID: <body@b>\r\n"), "");
+  EXPECT_EQ(header_message_id("Message-ID: <ctl\x01@b>\r\n\r\n"), "");
+  EXPECT_EQ(header_message_id(""), "");
+}
+
+// Blocks in deliver() until opened, then defers.
+class DeferGate final : public RemoteDelivery {
+ public:
+  std::vector<RecipientResult> deliver(const MessageData&, const std::vector<const ClaimedRecipient*>& r) override {
+    std::unique_lock lock(mutex);
+    ++inside;
+    cv.notify_all();
+    cv.wait(lock, [&] { return open; });
+    return std::vector<RecipientResult>(
+        r.size(), RecipientResult{Outcome::kTemporary, "451 4.3.0 later", "mx.gate.test", true, false});
+  }
+  std::mutex mutex;
+  std::condition_variable cv;
+  int inside = 0;
+  bool open = false;
+};
+
+TEST_F(QueuePg, HoldWaitsForAnAttemptInFlightThenHolds) {
+  auto q = enqueue(*conn, message({remote_rcpt("x@gate.test")}));
+  DeferGate remote;
+  Workers w(*pool, config(), &mailbox, &remote, nullptr, nullptr);
+  std::thread worker([&] { w.run_once(); });
+  {
+    std::unique_lock lock(remote.mutex);
+    remote.cv.wait(lock, [&] { return remote.inside == 1; });
+  }
+  ActionCount held;
+  std::thread holder([&] {
+    pqxx::connection c(url);
+    held = act(c, AdminAction::kHold, q.queue_id);
+  });
+  // The hold waits on the recipient's row lock (the attempt in flight).
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+               " AND wait_event_type = 'Lock'") == 0) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the hold never waited for the attempt";
+    std::this_thread::sleep_for(10ms);
+  }
+  {
+    std::lock_guard lock(remote.mutex);
+    remote.open = true;
+  }
+  remote.cv.notify_all();
+  worker.join();
+  holder.join();
+  // The attempt's outcome is kept, and the recipient is held after it.
+  EXPECT_EQ(held.recipients, 1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE state = 'deferred' AND attempts = 1"
+                  " AND held_at IS NOT NULL"),
+            1);
+  {
+    pqxx::work tx(*conn);
+    tx.exec("UPDATE queue_recipients SET next_attempt_at = now() - interval '1 minute'");
+    tx.commit();
+  }
+  pqxx::connection c1(url);
+  Claim claim(c1, 10);
+  EXPECT_TRUE(claim.recipients().empty());
+}

@@ -88,6 +88,48 @@ bool valid_queue_id(std::string_view id) {
   return std::all_of(id.begin(), id.end(), [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_'; });
 }
 
+std::string header_message_id(std::string_view message) {
+  // The header block only (up to the first empty line), and only its first
+  // 256 KiB: enough for any real header, bounded for a hostile one.
+  message = message.substr(0, 256 * 1024);
+  size_t pos = 0;
+  while (pos < message.size()) {
+    size_t eol = message.find('\n', pos);
+    if (eol == std::string_view::npos) eol = message.size();
+    std::string_view line = message.substr(pos, eol - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) break;  // end of the header block
+    constexpr std::string_view kName = "message-id:";
+    bool match = line.size() >= kName.size();
+    for (size_t i = 0; match && i < kName.size(); ++i)
+      match = std::tolower(static_cast<unsigned char>(line[i])) == kName[i];
+    if (!match) {
+      pos = eol + 1;
+      continue;
+    }
+    // The value, with its continuation lines (folding) joined.
+    std::string value(line.substr(kName.size()));
+    pos = eol + 1;
+    while (pos < message.size() && (message[pos] == ' ' || message[pos] == '\t')) {
+      eol = message.find('\n', pos);
+      if (eol == std::string_view::npos) eol = message.size();
+      std::string_view more = message.substr(pos, eol - pos);
+      if (!more.empty() && more.back() == '\r') more.remove_suffix(1);
+      value += more;
+      pos = eol + 1;
+    }
+    auto is_space = [](unsigned char c) { return c == ' ' || c == '\t'; };
+    while (!value.empty() && is_space(value.front())) value.erase(value.begin());
+    while (!value.empty() && is_space(value.back())) value.pop_back();
+    if (value.size() >= 2 && value.front() == '<' && value.back() == '>') value = value.substr(1, value.size() - 2);
+    // Stored in a text column: no control characters, no invalid UTF-8.
+    const bool clean = std::all_of(value.begin(), value.end(), [](unsigned char c) { return c >= 0x20 && c < 0x7f; });
+    if (!clean || value.size() > 998) return "";
+    return value;
+  }
+  return "";
+}
+
 std::string address_domain(std::string_view address) {
   auto at = address.rfind('@');
   if (at == std::string_view::npos) return "";
@@ -101,12 +143,12 @@ EnqueueResult enqueue(pqxx::work& tx, const NewMessage& msg) {
   result.queue_id = msg.queue_id.empty() ? generate_queue_id() : msg.queue_id;
   auto inserted = tx.exec_params(
       "INSERT INTO queue_messages (queue_id, mail_from, helo, client_ip, authenticated_user, dsn_ret, dsn_envid,"
-      " smtputf8, body_type, is_dsn, size, body, target_mailbox)"
-      " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
+      " smtputf8, body_type, is_dsn, size, body, target_mailbox, header_message_id)"
+      " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,NULLIF($14,''))"
       " ON CONFLICT (queue_id) DO NOTHING RETURNING id",
       result.queue_id, msg.mail_from, msg.helo, msg.client_ip, msg.authenticated_user, msg.dsn_ret, msg.dsn_envid,
       msg.smtputf8, msg.body_type, msg.is_dsn, static_cast<int64_t>(msg.body.size()),
-      pqxx::binarystring(msg.body.data(), msg.body.size()), msg.target_mailbox);
+      pqxx::binarystring(msg.body.data(), msg.body.size()), msg.target_mailbox, header_message_id(msg.body));
   if (inserted.empty()) {
     // smtpd retried an Enqueue whose answer it lost: the first one committed.
     // Same id and same size is the same message; anything else is a clash.
@@ -188,8 +230,8 @@ using db::pq::Statement;
 const Statement kInsertMessage{
     "q_insert_message",
     "INSERT INTO queue_messages (queue_id, mail_from, helo, client_ip, authenticated_user, dsn_ret, dsn_envid,"
-    " smtputf8, body_type, is_dsn, size, body, target_mailbox)"
-    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
+    " smtputf8, body_type, is_dsn, size, body, target_mailbox, header_message_id)"
+    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,NULLIF($14,''))"
     " ON CONFLICT (queue_id) DO NOTHING RETURNING id"};
 
 // The recipients in one statement, in the order given (ids ascend with it),
@@ -271,7 +313,8 @@ std::vector<EnqueueResult> enqueue_batch(Connection& conn, const std::vector<con
                                     .boolean(msg.is_dsn)
                                     .i64(static_cast<int64_t>(msg.body.size()))
                                     .bytea(body_needed[m] ? std::string_view(msg.body) : std::string_view())
-                                    .text(msg.target_mailbox));
+                                    .text(msg.target_mailbox)
+                                    .text(header_message_id(msg.body)));
     }
     if (now) now->stage(first);
     auto r = first.run();
@@ -378,7 +421,7 @@ struct ClaimSerialiser {
 };
 
 // A row of the claim statements' column list (id, message_id, address, domain,
-// local, user_id, needs_resolve, notify, orcpt, attempts, delay_warned).
+// local, user_id, needs_resolve, notify, orcpt, attempts, delay_warned, backoff_base).
 ClaimedRecipient claimed_recipient(const pqxx::row& row) {
   ClaimedRecipient r;
   r.id = row[0].as<int64_t>();
@@ -392,6 +435,7 @@ ClaimedRecipient claimed_recipient(const pqxx::row& row) {
   r.orcpt = row[8].as<std::string>();
   r.attempts = row[9].as<int>();
   r.delay_warned = row[10].as<bool>();
+  r.backoff_base = row[11].as<int>();
   return r;
 }
 }  // namespace
@@ -403,8 +447,8 @@ Claim::Claim(pqxx::connection& conn, int limit, const std::string& domain) : tx_
     ClaimSerialiser serialised(tx_);
     for (const auto& row : tx_.exec_params(
              "SELECT id, message_id, address, domain, local, coalesce(user_id, 0), needs_resolve, notify, orcpt,"
-             " attempts, delay_warned FROM queue_recipients"
-             " WHERE state IN ('queued', 'deferred') AND next_attempt_at <= now()"
+             " attempts, delay_warned, backoff_base FROM queue_recipients"
+             " WHERE state IN ('queued', 'deferred') AND held_at IS NULL AND next_attempt_at <= now()"
              " AND NOT local AND NOT needs_resolve AND domain = $2"
              " ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED",
              limit, domain)) {
@@ -461,8 +505,8 @@ Claim::Claim(pqxx::connection& conn, int limit) : tx_(conn) {
   // deliveries (head-of-line blocking).
   static const std::string kColumns =
       "SELECT id, message_id, address, domain, local, coalesce(user_id, 0), needs_resolve, notify, orcpt,"
-      " attempts, delay_warned FROM queue_recipients"
-      " WHERE state IN ('queued', 'deferred') AND next_attempt_at <= now()";
+      " attempts, delay_warned, backoff_base FROM queue_recipients"
+      " WHERE state IN ('queued', 'deferred') AND held_at IS NULL AND next_attempt_at <= now()";
   auto take = [&](const pqxx::result& rows) {
     for (const auto& row : rows) {
       recipients_.push_back(claimed_recipient(row));
@@ -479,10 +523,11 @@ Claim::Claim(pqxx::connection& conn, int limit) : tx_(conn) {
   ClaimSerialiser serialised(tx_);
   take(tx_.exec_params(
       "WITH f AS (SELECT local OR needs_resolve AS loc, domain FROM queue_recipients"
-      "  WHERE state IN ('queued', 'deferred') AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT 1)"
+      "  WHERE state IN ('queued', 'deferred') AND held_at IS NULL AND next_attempt_at <= now()"
+      "  ORDER BY next_attempt_at, id LIMIT 1)"
       " SELECT r.id, r.message_id, r.address, r.domain, r.local, coalesce(r.user_id, 0), r.needs_resolve, r.notify,"
-      " r.orcpt, r.attempts, r.delay_warned FROM queue_recipients r, f"
-      " WHERE r.state IN ('queued', 'deferred') AND r.next_attempt_at <= now()"
+      " r.orcpt, r.attempts, r.delay_warned, r.backoff_base FROM queue_recipients r, f"
+      " WHERE r.state IN ('queued', 'deferred') AND r.held_at IS NULL AND r.next_attempt_at <= now()"
       " AND ((f.loc AND (r.local OR r.needs_resolve))"
       "   OR (NOT f.loc AND NOT r.local AND NOT r.needs_resolve AND r.domain = f.domain))"
       " ORDER BY r.next_attempt_at, r.id LIMIT $1 FOR UPDATE OF r SKIP LOCKED",
@@ -504,7 +549,8 @@ const MessageData& Claim::message(int64_t message_id) {
     if (m->id == message_id) return *m;
   auto rows = tx_.exec_params(
       "SELECT id, queue_id, mail_from, dsn_ret, dsn_envid, smtputf8, body_type, is_dsn, size,"
-      " extract(epoch from created_at)::float8, body, target_mailbox FROM queue_messages WHERE id = $1",
+      " extract(epoch from created_at)::float8, body, target_mailbox,"
+      " extract(epoch from coalesce(requeued_at, created_at))::float8 FROM queue_messages WHERE id = $1",
       message_id);
   if (rows.empty()) throw std::runtime_error("queue message " + std::to_string(message_id) + " vanished");
   const auto& row = rows[0];
@@ -522,6 +568,7 @@ const MessageData& Claim::message(int64_t message_id) {
   pqxx::binarystring body(row[10]);
   m->body = body.str();
   if (!row[11].is_null()) m->target_mailbox = row[11].as<std::string>();
+  m->lifetime_start = from_epoch(row[12].as<double>());
   messages_.push_back(std::move(m));
   return *messages_.back();
 }
@@ -535,10 +582,10 @@ void Claim::record(const ClaimedRecipient& r, State state, const Attempt& attemp
       " finished_at = CASE WHEN $6 THEN now() ELSE NULL END WHERE id = $1",
       r.id, name, to_epoch(attempt.started), attempt.reply, to_epoch(next_attempt_at), is_final(state));
   tx_.exec_params(
-      "INSERT INTO queue_attempts (recipient_id, started_at, duration_ms, mx_host, reply, outcome)"
-      " VALUES ($1, to_timestamp($2), $3, $4, $5, $6)",
+      "INSERT INTO queue_attempts (recipient_id, started_at, duration_ms, mx_host, reply, outcome, remote_reply)"
+      " VALUES ($1, to_timestamp($2), $3, $4, $5, $6, $7)",
       r.id, to_epoch(attempt.started), static_cast<int64_t>(attempt.duration.count()), attempt.mx_host,
-      attempt.reply, name);
+      attempt.reply, name, attempt.remote_reply);
 }
 
 void Claim::set_resolution(ClaimedRecipient& r, bool local, int64_t user_id, const std::string& address) {
@@ -568,7 +615,7 @@ std::optional<std::chrono::milliseconds> time_until_next_due(pqxx::connection& c
   pqxx::read_transaction tx(conn);
   auto rows = tx.exec(
       "SELECT extract(epoch from (min(next_attempt_at) - now()))::float8 FROM queue_recipients"
-      " WHERE state IN ('queued', 'deferred')");
+      " WHERE state IN ('queued', 'deferred') AND held_at IS NULL");
   if (rows.empty() || rows[0][0].is_null()) return std::nullopt;
   double s = rows[0][0].as<double>();
   if (s < 0) s = 0;
@@ -590,15 +637,19 @@ MessageView message_from_row(const pqxx::row& row) {
   m.dsn_envid = row["dsn_envid"].as<std::string>();
   m.body_type = row["body_type"].as<std::string>();
   m.target_mailbox = row["target_mailbox"].is_null() ? "" : row["target_mailbox"].as<std::string>();
+  m.header_message_id = row["header_message_id"].is_null() ? "" : row["header_message_id"].as<std::string>();
   m.smtputf8 = row["smtputf8"].as<bool>();
   m.size = row["size"].as<int64_t>();
   m.created_unix = row["created_unix"].as<int64_t>();
+  m.requeued_unix = row["requeued_unix"].is_null() ? 0 : row["requeued_unix"].as<int64_t>();
   return m;
 }
 
 constexpr const char* kMessageColumns =
     "m.id, m.queue_id, m.mail_from, m.helo, m.client_ip, m.authenticated_user, m.dsn_ret, m.dsn_envid,"
-    " m.body_type, m.target_mailbox, m.smtputf8, m.size, extract(epoch from m.created_at)::bigint AS created_unix";
+    " m.body_type, m.target_mailbox, m.header_message_id, m.smtputf8, m.size,"
+    " extract(epoch from m.created_at)::bigint AS created_unix,"
+    " extract(epoch from m.requeued_at)::bigint AS requeued_unix";
 
 std::set<int64_t> delivering_keys(pqxx::transaction_base& tx) {
   std::set<int64_t> keys;
@@ -606,10 +657,18 @@ std::set<int64_t> delivering_keys(pqxx::transaction_base& tx) {
   return keys;
 }
 
+template <typename Ids>
+std::string pg_array(const Ids& ids) {
+  std::string out = "{";
+  for (const auto& id : ids) out += (out.size() > 1 ? "," : "") + std::to_string(id);
+  return out + "}";
+}
+
 void load_recipients(pqxx::transaction_base& tx, int64_t message_id, MessageView& m, bool with_history,
                      const std::set<int64_t>& delivering) {
   auto rows = tx.exec_params(
-      "SELECT id, address, local, state, attempts, last_reply, extract(epoch from next_attempt_at)::bigint"
+      "SELECT id, address, local, state, attempts, last_reply, extract(epoch from next_attempt_at)::bigint,"
+      " domain, notify, orcpt, extract(epoch from held_at)::bigint"
       " FROM queue_recipients WHERE message_id = $1 ORDER BY id",
       message_id);
   for (const auto& row : rows) {
@@ -621,11 +680,20 @@ void load_recipients(pqxx::transaction_base& tx, int64_t message_id, MessageView
     r.attempts = row[4].as<int>();
     r.last_reply = row[5].as<std::string>();
     r.next_attempt_unix = row[6].as<int64_t>();
-    if ((r.state == State::kQueued || r.state == State::kDeferred) && delivering.count(lock_key(r.id)))
-      r.state = State::kDelivering;
+    r.domain = row[7].as<std::string>();
+    r.notify = row[8].as<std::string>();
+    r.orcpt = row[9].as<std::string>();
+    const bool pending = r.state == State::kQueued || r.state == State::kDeferred;
+    if (pending && !row[10].is_null()) {
+      r.held = true;
+      r.held_since_unix = row[10].as<int64_t>();
+      m.held = true;
+    }
+    if (pending && delivering.count(lock_key(r.id))) r.state = State::kDelivering;
     if (with_history) {
       auto attempts = tx.exec_params(
-          "SELECT extract(epoch from started_at)::bigint, duration_ms, mx_host, reply, outcome"
+          "SELECT extract(epoch from started_at)::bigint, duration_ms, mx_host, reply, outcome,"
+          " coalesce(remote_reply, mx_host <> '')"
           " FROM queue_attempts WHERE recipient_id = $1 ORDER BY started_at, id",
           r.id);
       for (const auto& a : attempts) {
@@ -635,11 +703,44 @@ void load_recipients(pqxx::transaction_base& tx, int64_t message_id, MessageView
         v.mx_host = a[2].as<std::string>();
         v.reply = a[3].as<std::string>();
         v.outcome = state_or(a[4]);
+        v.remote_reply = a[5].as<bool>();
         r.history.push_back(std::move(v));
       }
     }
     m.recipients.push_back(std::move(r));
   }
+}
+
+// One statement for every filter: each condition is a parameter that is
+// "off" when empty/zero, so the SQL text never depends on the input.
+// $1 sender given, $2 sender, $3 message id, $4 older than (s), $5 newer than
+// (s), $6 recipient, $7 domain, $8 state ('' = pending), $9 held only,
+// $10 the delivering recipients' lock keys, $11 limit.
+constexpr const char* kSelectFiltered =
+    " FROM queue_messages m"
+    " WHERE (NOT $1::boolean OR lower(m.mail_from) = lower($2::text))"
+    " AND ($3::text = '' OR m.header_message_id = $3)"
+    " AND ($4::bigint = 0 OR m.created_at < now() - make_interval(secs => $4::float8))"
+    " AND ($5::bigint = 0 OR m.created_at > now() - make_interval(secs => $5::float8))"
+    " AND EXISTS (SELECT 1 FROM queue_recipients r WHERE r.message_id = m.id"
+    "   AND ($6::text = '' OR lower(r.address) = lower($6))"
+    "   AND ($7::text = '' OR r.domain = lower($7))"
+    "   AND CASE WHEN $8::text = '' THEN r.state IN ('queued', 'deferred')"
+    "            WHEN $8 = 'delivering' THEN r.state IN ('queued', 'deferred')"
+    "                 AND (r.id % 2147483647) = ANY($10::bigint[])"
+    "            ELSE r.state = $8 END"
+    "   AND (NOT $9::boolean OR (r.held_at IS NOT NULL AND r.state IN ('queued', 'deferred'))))"
+    " ORDER BY m.created_at, m.id LIMIT $11::bigint";
+
+pqxx::result run_filter(pqxx::transaction_base& tx, const std::string& columns, const MessageFilter& f, int limit) {
+  std::string message_id = f.message_id;
+  if (message_id.size() >= 2 && message_id.front() == '<' && message_id.back() == '>')
+    message_id = message_id.substr(1, message_id.size() - 2);
+  const std::string state = f.state ? std::string(state_name(*f.state)) : "";
+  const std::string delivering = state == "delivering" ? pg_array(delivering_keys(tx)) : "{}";
+  return tx.exec_params("SELECT " + columns + kSelectFiltered, f.sender.has_value(), f.sender.value_or(""),
+                        message_id, f.older_than_seconds, f.newer_than_seconds, f.recipient, f.domain, state,
+                        f.held_only, delivering, limit);
 }
 
 }  // namespace
@@ -654,34 +755,11 @@ std::optional<MessageView> get_message(pqxx::connection& conn, const std::string
   return m;
 }
 
-std::vector<MessageView> list_messages(pqxx::connection& conn, std::optional<State> state, int limit) {
+std::vector<MessageView> list_messages(pqxx::connection& conn, const MessageFilter& filter, int limit) {
   pqxx::read_transaction tx(conn);
-  pqxx::result rows;
   const auto delivering = delivering_keys(tx);
-  if (state == State::kDelivering) {
-    // Not a stored state: pending recipients that a worker holds right now.
-    std::string ids = "{";
-    for (auto k : delivering) ids += (ids.size() > 1 ? "," : "") + std::to_string(k);
-    ids += "}";
-    rows = tx.exec_params(std::string("SELECT ") + kMessageColumns +
-                              " FROM queue_messages m WHERE EXISTS (SELECT 1 FROM queue_recipients r"
-                              " WHERE r.message_id = m.id AND r.state IN ('queued', 'deferred')"
-                              " AND (r.id % 2147483647) = ANY($1::bigint[])) ORDER BY m.created_at, m.id LIMIT $2",
-                          ids, limit);
-  } else if (state) {
-    rows = tx.exec_params(std::string("SELECT ") + kMessageColumns +
-                              " FROM queue_messages m WHERE EXISTS (SELECT 1 FROM queue_recipients r"
-                              " WHERE r.message_id = m.id AND r.state = $1) ORDER BY m.created_at, m.id LIMIT $2",
-                          std::string(state_name(*state)), limit);
-  } else {
-    rows = tx.exec_params(std::string("SELECT ") + kMessageColumns +
-                              " FROM queue_messages m WHERE EXISTS (SELECT 1 FROM queue_recipients r"
-                              " WHERE r.message_id = m.id AND r.state IN ('queued', 'deferred'))"
-                              " ORDER BY m.created_at, m.id LIMIT $1",
-                          limit);
-  }
   std::vector<MessageView> out;
-  for (const auto& row : rows) {
+  for (const auto& row : run_filter(tx, kMessageColumns, filter, limit)) {
     auto m = message_from_row(row);
     load_recipients(tx, row["id"].as<int64_t>(), m, false, delivering);
     out.push_back(std::move(m));
@@ -689,17 +767,110 @@ std::vector<MessageView> list_messages(pqxx::connection& conn, std::optional<Sta
   return out;
 }
 
+std::vector<MessageView> list_messages(pqxx::connection& conn, std::optional<State> state, int limit) {
+  MessageFilter f;
+  f.state = state;
+  return list_messages(conn, f, limit);
+}
+
+std::vector<SelectedMessage> select_messages(pqxx::transaction_base& tx, const MessageFilter& filter, int limit) {
+  std::vector<SelectedMessage> out;
+  for (const auto& row : run_filter(tx, "m.id, m.queue_id", filter, limit))
+    out.push_back({row[0].as<int64_t>(), row[1].as<std::string>()});
+  return out;
+}
+
+std::vector<SelectedMessage> resolve_selection(pqxx::transaction_base& tx, const Selection& sel, int limit,
+                                               std::vector<std::string>* missing) {
+  if (sel.queue_ids.empty()) return select_messages(tx, sel.filter, limit);
+  std::vector<SelectedMessage> out;
+  std::set<std::string> seen;
+  for (const auto& qid : sel.queue_ids) {
+    if (!seen.insert(qid).second) continue;
+    auto rows = tx.exec_params("SELECT id FROM queue_messages WHERE queue_id = $1", qid);
+    if (rows.empty()) {
+      if (missing) missing->push_back(qid);
+      continue;
+    }
+    out.push_back({rows[0][0].as<int64_t>(), qid});
+  }
+  return out;
+}
+
+std::string_view admin_action_name(AdminAction a) {
+  switch (a) {
+    case AdminAction::kHold: return "hold";
+    case AdminAction::kRelease: return "release";
+    case AdminAction::kRequeue: return "requeue";
+    case AdminAction::kRetry: return "retry";
+  }
+  return "retry";
+}
+
+ActionCount apply_action(pqxx::transaction_base& tx, AdminAction action,
+                         const std::vector<SelectedMessage>& messages) {
+  ActionCount out;
+  if (messages.empty()) return out;
+  std::vector<int64_t> ids;
+  for (const auto& m : messages) ids.push_back(m.id);
+  const std::string array = pg_array(ids);
+  // Every statement touches pending recipients only: a delivered, bounced or
+  // expired recipient has nothing left to hold or retry.
+  const char* sql = nullptr;
+  switch (action) {
+    case AdminAction::kHold:
+      sql = "UPDATE queue_recipients SET held_at = now() WHERE message_id = ANY($1::bigint[])"
+            " AND state IN ('queued', 'deferred') AND held_at IS NULL RETURNING message_id";
+      break;
+    case AdminAction::kRelease:
+      sql = "UPDATE queue_recipients SET held_at = NULL, next_attempt_at = now() WHERE message_id = ANY($1::bigint[])"
+            " AND state IN ('queued', 'deferred') AND held_at IS NOT NULL RETURNING message_id";
+      break;
+    case AdminAction::kRequeue:
+      sql = "UPDATE queue_recipients SET held_at = NULL, next_attempt_at = now(), backoff_base = attempts"
+            " WHERE message_id = ANY($1::bigint[]) AND state IN ('queued', 'deferred') RETURNING message_id";
+      break;
+    case AdminAction::kRetry:
+      sql = "UPDATE queue_recipients SET next_attempt_at = now() WHERE message_id = ANY($1::bigint[])"
+            " AND state IN ('queued', 'deferred') AND held_at IS NULL RETURNING message_id";
+      break;
+  }
+  auto rows = tx.exec_params(sql, array);
+  std::set<int64_t> changed;
+  for (const auto& row : rows) changed.insert(row[0].as<int64_t>());
+  out.recipients = static_cast<int64_t>(rows.size());
+  out.messages = static_cast<int64_t>(changed.size());
+  for (const auto& m : messages)
+    if (changed.count(m.id)) out.queue_ids.push_back(m.queue_id);
+  if (action == AdminAction::kRequeue && !changed.empty())
+    tx.exec_params("UPDATE queue_messages SET requeued_at = now() WHERE id = ANY($1::bigint[])", pg_array(changed));
+  if (action != AdminAction::kHold && out.recipients > 0) tx.exec(std::string("NOTIFY ") + kNotifyChannel);
+  return out;
+}
+
+std::optional<StoredBody> message_body(pqxx::connection& conn, const std::string& queue_id) {
+  pqxx::read_transaction tx(conn);
+  auto rows = tx.exec_params("SELECT body, size FROM queue_messages WHERE queue_id = $1", queue_id);
+  if (rows.empty()) return std::nullopt;
+  StoredBody out;
+  out.body = pqxx::binarystring(rows[0][0]).str();
+  out.stored = !(out.body.empty() && rows[0][1].as<int64_t>() > 0);
+  return out;
+}
+
 int64_t retry_now(pqxx::connection& conn, const std::string& queue_id) {
   pqxx::work tx(conn);
   pqxx::result r;
+  // Held recipients wait for `queue release` (postqueue -f does not deliver
+  // the hold queue either).
   if (queue_id.empty()) {
     r = tx.exec(
         "UPDATE queue_recipients SET next_attempt_at = now() WHERE state IN ('queued', 'deferred')"
-        " AND next_attempt_at > now()");
+        " AND held_at IS NULL AND next_attempt_at > now()");
   } else {
     r = tx.exec_params(
         "UPDATE queue_recipients SET next_attempt_at = now() WHERE state IN ('queued', 'deferred')"
-        " AND message_id = (SELECT id FROM queue_messages WHERE queue_id = $1)",
+        " AND held_at IS NULL AND message_id = (SELECT id FROM queue_messages WHERE queue_id = $1)",
         queue_id);
   }
   tx.exec(std::string("NOTIFY ") + kNotifyChannel);
@@ -727,6 +898,7 @@ std::optional<DeletedMessage> delete_message(pqxx::work& tx, const std::string& 
   out.message.is_dsn = row[7].as<bool>();
   out.message.size = row[8].as<int64_t>();
   out.message.created_at = from_epoch(row[9].as<double>());
+  out.message.lifetime_start = out.message.created_at;
   out.message.body = pqxx::binarystring(row[10]).str();
   // Waits for a worker that is delivering one of these recipients right now:
   // deleting under its feet would lose the outcome of a delivery in flight.
@@ -784,7 +956,10 @@ QueueStats stats(pqxx::connection& conn) {
   auto oldest = tx.exec(
       "SELECT coalesce(extract(epoch from now() - min(m.created_at)), 0)::float8 FROM queue_messages m"
       " WHERE EXISTS (SELECT 1 FROM queue_recipients r WHERE r.message_id = m.id"
-      " AND r.state IN ('queued', 'deferred'))");
+      " AND r.state IN ('queued', 'deferred') AND r.held_at IS NULL)");
+  s.held_messages = tx.exec(
+      "SELECT count(DISTINCT message_id) FROM queue_recipients WHERE held_at IS NOT NULL"
+      " AND state IN ('queued', 'deferred')")[0][0].as<int64_t>();
   s.oldest_pending_age_seconds = oldest[0][0].as<double>();
   return s;
 }

@@ -77,6 +77,9 @@ class QueueIdConflict : public std::runtime_error {
 
 std::string generate_queue_id();
 bool valid_queue_id(std::string_view id);
+// The Message-ID header of `message` (unfolded, without the angle brackets;
+// "" when there is none in the header block), stored for `--message-id`.
+std::string header_message_id(std::string_view message);
 // Lower-cased domain of an address ("" when there is none).
 std::string address_domain(std::string_view address);
 
@@ -183,6 +186,9 @@ struct ClaimedRecipient {
   bool needs_resolve = false;
   std::string notify, orcpt;
   int attempts = 0;  // before this attempt
+  // attempts at the last requeue: the retry schedule's step is
+  // attempts - backoff_base (`queue requeue` starts the backoff over).
+  int backoff_base = 0;
   bool delay_warned = false;
 };
 
@@ -196,6 +202,8 @@ struct MessageData {
   bool is_dsn = false;
   int64_t size = 0;
   Clock::time_point created_at;
+  // Where queue.max_lifetime counts from: the last `queue requeue`, else arrival.
+  Clock::time_point lifetime_start;
   std::string body;
   // "" = INBOX. nullopt: enqueued before migration 002 (the column is NULL);
   // local delivery then reads smtpd's old X-Postline-Mailbox header instead.
@@ -207,6 +215,7 @@ struct Attempt {
   std::chrono::milliseconds duration{0};
   std::string mx_host;
   std::string reply;
+  bool remote_reply = false;  // `reply` is the remote server's, not our own decision
 };
 
 // A transaction holding row locks on claimed recipients. Destroying it without
@@ -263,8 +272,12 @@ std::optional<std::chrono::milliseconds> time_until_next_due(pqxx::connection& c
 struct RecipientView {
   int64_t id = 0;
   std::string address;
+  std::string domain;  // lower-case destination domain
+  std::string notify, orcpt;
   bool local = false;
   State state = State::kQueued;
+  bool held = false;           // pending and on hold
+  int64_t held_since_unix = 0;
   int attempts = 0;
   std::string last_reply;
   int64_t next_attempt_unix = 0;
@@ -272,6 +285,9 @@ struct RecipientView {
     int64_t started_unix = 0;
     int64_t duration_ms = 0;
     std::string mx_host, reply;
+    // The reply is the remote server's (rows older than migration 003: taken
+    // to be so whenever a host is named).
+    bool remote_reply = false;
     State outcome = State::kDeferred;
   };
   std::vector<AttemptView> history;
@@ -281,15 +297,80 @@ struct MessageView {
   std::string queue_id;
   std::string mail_from, helo, client_ip, authenticated_user, dsn_ret, dsn_envid, body_type;
   std::string target_mailbox;  // "" = INBOX (also for rows older than the column)
+  std::string header_message_id;  // "" when none (or enqueued before migration 003)
   bool smtputf8 = false;
+  bool held = false;  // some pending recipient is on hold
   int64_t size = 0;
   int64_t created_unix = 0;
+  int64_t requeued_unix = 0;  // 0 = never requeued
   std::vector<RecipientView> recipients;
 };
+
+// Which messages an administrative command means (queue list, and the bulk
+// forms of hold, release, requeue, retry and delete). Every condition given
+// must hold; the recipient conditions (recipient, domain, state, held) must
+// hold for one and the same recipient. Empty = not a condition.
+struct MessageFilter {
+  std::optional<std::string> sender;  // envelope sender, case-insensitive; "" = the null sender <>
+  std::string recipient;              // a recipient address, case-insensitive
+  std::string domain;                 // a recipient's destination domain
+  std::string message_id;             // the Message-ID header, without <>
+  int64_t older_than_seconds = 0;     // arrived more than this long ago
+  int64_t newer_than_seconds = 0;     // arrived less than this long ago
+  std::optional<State> state;         // nullopt: a pending (queued or deferred) recipient
+  bool held_only = false;             // a pending recipient on hold
+};
+// A selection: explicit queue ids, or every message the filter matches.
+struct Selection {
+  std::vector<std::string> queue_ids;
+  MessageFilter filter;
+};
+struct SelectedMessage {
+  int64_t id = 0;
+  std::string queue_id;
+};
+// Messages matching `filter`, oldest first, at most `limit`.
+std::vector<SelectedMessage> select_messages(pqxx::transaction_base& tx, const MessageFilter& filter, int limit);
+// The messages of `sel`: its queue ids (those missing are appended to
+// `missing`), else the filter's matches (at most `limit`).
+std::vector<SelectedMessage> resolve_selection(pqxx::transaction_base& tx, const Selection& sel, int limit,
+                                               std::vector<std::string>* missing);
+
+// What an administrative change did: messages it changed and their recipients.
+struct ActionCount {
+  int64_t messages = 0;
+  int64_t recipients = 0;
+  std::vector<std::string> queue_ids;  // the messages changed
+};
+enum class AdminAction { kHold, kRelease, kRequeue, kRetry };
+std::string_view admin_action_name(AdminAction a);
+// One statement over the pending recipients of `messages`, in `tx`:
+//  hold     - held from now on: no worker claims them, they do not expire;
+//             a recipient being delivered right now is held once its attempt
+//             ends (the statement waits for its row lock);
+//  release  - no longer held, due now; queue.max_lifetime still counts from
+//             arrival (or the last requeue);
+//  requeue  - released, due now, the retry schedule starts over and the
+//             lifetime counts from now (postsuper -r);
+//  retry    - due now, unless held.
+// Wakes the workers of every instance on commit (NOTIFY) when recipients
+// became due.
+ActionCount apply_action(pqxx::transaction_base& tx, AdminAction action, const std::vector<SelectedMessage>& messages);
+
 
 std::optional<MessageView> get_message(pqxx::connection& conn, const std::string& queue_id, bool with_history);
 // state nullopt: messages that still have a pending (queued/deferred) recipient.
 std::vector<MessageView> list_messages(pqxx::connection& conn, std::optional<State> state, int limit);
+// The messages `filter` matches (see MessageFilter), oldest first.
+std::vector<MessageView> list_messages(pqxx::connection& conn, const MessageFilter& filter, int limit);
+// The stored message bytes of `queue_id` (nullopt: no such message). `stored`
+// is false when the body was not kept (every recipient was delivered during
+// Enqueue, see docs/queue.md): then `body` is empty although size is not.
+struct StoredBody {
+  std::string body;
+  bool stored = true;
+};
+std::optional<StoredBody> message_body(pqxx::connection& conn, const std::string& queue_id);
 // Makes pending recipients due now; returns how many. queue_id "" = all.
 int64_t retry_now(pqxx::connection& conn, const std::string& queue_id);
 // Deletes a message and everything about it; returns its pending recipients
@@ -307,7 +388,8 @@ int64_t purge_finished(pqxx::connection& conn, std::chrono::seconds keep, int li
 // Queue depth by state and the age of the oldest pending message (metrics).
 struct QueueStats {
   std::vector<std::pair<State, int64_t>> depth;
-  double oldest_pending_age_seconds = 0;
+  double oldest_pending_age_seconds = 0;  // held messages not counted: they wait on purpose
+  int64_t held_messages = 0;
 };
 QueueStats stats(pqxx::connection& conn);
 
