@@ -33,7 +33,7 @@ Pool::Lease Pool::acquire(std::chrono::milliseconds timeout) {
   std::unique_ptr<pqxx::connection> conn;
   {
     std::unique_lock lock(mutex_);
-    if (!cv_.wait_for(lock, timeout, [&] { return !idle_.empty() || out_ + idle_.size() < size_; }))
+    if (!counters_.wait(lock, cv_, timeout, [&] { return !idle_.empty() || out_ + idle_.size() < size_; }))
       throw Unavailable("no database connection free within " + std::to_string(timeout.count()) + " ms");
     ++out_;
     if (!idle_.empty()) {
@@ -65,6 +65,11 @@ void Pool::release(std::unique_ptr<pqxx::connection> conn) {
     if (conn && conn->is_open()) idle_.push_back(std::move(conn));
   }
   cv_.notify_one();
+}
+
+PoolStats Pool::stats() {
+  std::lock_guard lock(mutex_);
+  return counters_.snapshot(size_, idle_.size(), out_);
 }
 
 bool Pool::ping() {

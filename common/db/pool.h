@@ -4,6 +4,7 @@
 // PostgreSQL restart heals by itself.
 #pragma once
 
+#include "common/db/pool_stats.h"
 #include "common/db/unavailable.h"
 
 #include <pqxx/pqxx>
@@ -59,6 +60,8 @@ class Pool {
   // True if a connection can run SELECT 1 now (for /readyz).
   bool ping();
   const std::string& url() const { return url_; }
+  // For /metrics (common/metrics PoolCollector).
+  PoolStats stats();
 
  private:
   void release(std::unique_ptr<pqxx::connection> conn);
@@ -68,6 +71,7 @@ class Pool {
   std::condition_variable cv_;
   std::vector<std::unique_ptr<pqxx::connection>> idle_;
   size_t out_ = 0;  // leased connections
+  PoolCounters counters_;
 };
 
 }  // namespace postline::db

@@ -501,7 +501,7 @@ Pool::Lease Pool::acquire(std::chrono::milliseconds timeout) {
   std::unique_ptr<Connection> conn;
   {
     std::unique_lock lock(mutex_);
-    if (!cv_.wait_for(lock, timeout, [&] { return !idle_.empty() || out_ + idle_.size() < size_; }))
+    if (!counters_.wait(lock, cv_, timeout, [&] { return !idle_.empty() || out_ + idle_.size() < size_; }))
       throw db::Unavailable("no database connection free within " + std::to_string(timeout.count()) + " ms");
     ++out_;
     if (!idle_.empty()) {
@@ -520,6 +520,11 @@ Pool::Lease Pool::acquire(std::chrono::milliseconds timeout) {
     }
   }
   return Lease(this, std::move(conn));
+}
+
+PoolStats Pool::stats() {
+  std::lock_guard lock(mutex_);
+  return counters_.snapshot(size_, idle_.size(), out_);
 }
 
 void Pool::release(std::unique_ptr<Connection> conn) {

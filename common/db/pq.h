@@ -13,6 +13,8 @@
 // Not thread-safe: one Connection per thread at a time (Pool hands them out).
 #pragma once
 
+#include "common/db/pool_stats.h"
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -248,6 +250,8 @@ class Pool {
     }
   }
   const std::string& url() const { return url_; }
+  // For /metrics (common/metrics PoolCollector).
+  PoolStats stats();
 
  private:
   [[noreturn]] static void throw_unavailable(const std::string& why);
@@ -259,6 +263,7 @@ class Pool {
   std::condition_variable cv_;
   std::vector<std::unique_ptr<Connection>> idle_;
   size_t out_ = 0;
+  PoolCounters counters_;
 };
 
 }  // namespace postline::db::pq

@@ -1,5 +1,7 @@
 #include "common/metrics/http_server.h"
 
+#include "common/metrics/process_collector.h"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -8,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <prometheus/gauge.h>
 #include <prometheus/text_serializer.h>
 #include <spdlog/spdlog.h>
 
@@ -21,19 +24,40 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-std::string render(prometheus::Registry& registry) {
+std::string render(prometheus::Registry& registry, const std::vector<std::shared_ptr<prometheus::Collectable>>& more) {
   prometheus::TextSerializer serializer;
   std::ostringstream out;
-  serializer.Serialize(out, registry.Collect());
+  auto families = registry.Collect();
+  for (const auto& c : more) {
+    auto extra = c->Collect();
+    families.insert(families.end(), std::make_move_iterator(extra.begin()), std::make_move_iterator(extra.end()));
+  }
+  serializer.Serialize(out, families);
   return out.str();
 }
 
 struct HttpServer::Impl {
   std::shared_ptr<prometheus::Registry> registry;
   std::function<bool()> readiness;
+  prometheus::Gauge* ready_gauge = nullptr;
+  std::shared_ptr<PoolCollector> pools = std::make_shared<PoolCollector>();
+  std::shared_ptr<CertificateCollector> certificates = std::make_shared<CertificateCollector>();
+  std::vector<std::shared_ptr<prometheus::Collectable>> collectables{std::make_shared<ProcessCollector>(), pools,
+                                                                     certificates};
   asio::io_context io{1};
   tcp::acceptor acceptor{io};
   std::thread thread;
+
+  bool ready() {
+    bool ok = false;
+    try {
+      ok = !readiness || readiness();
+    } catch (const std::exception& e) {
+      spdlog::warn("readiness check failed: {}", e.what());
+    }
+    ready_gauge->Set(ok ? 1 : 0);
+    return ok;
+  }
 
   asio::awaitable<void> serve(tcp::socket socket) {
     beast::tcp_stream stream(std::move(socket));
@@ -57,19 +81,15 @@ struct HttpServer::Impl {
         } else if (path == "/metrics") {
           res.result(http::status::ok);
           res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-          res.body() = render(*registry);
+          ready();  // postline_ready: what /readyz answers now
+          res.body() = render(*registry, collectables);
         } else if (path == "/healthz") {
           res.result(http::status::ok);
           res.body() = "ok\n";
         } else if (path == "/readyz") {
-          bool ready = false;
-          try {
-            ready = !readiness || readiness();
-          } catch (const std::exception& e) {
-            spdlog::warn("readiness check failed: {}", e.what());
-          }
-          res.result(ready ? http::status::ok : http::status::service_unavailable);
-          res.body() = ready ? "ready\n" : "not ready\n";
+          const bool is_ready = ready();
+          res.result(is_ready ? http::status::ok : http::status::service_unavailable);
+          res.body() = is_ready ? "ready\n" : "not ready\n";
         } else {
           res.result(http::status::not_found);
           res.body() = "not found\n";
@@ -101,7 +121,16 @@ HttpServer::HttpServer(std::shared_ptr<prometheus::Registry> registry, std::func
     : impl_(std::make_unique<Impl>()) {
   impl_->registry = std::move(registry);
   impl_->readiness = std::move(readiness);
+  impl_->ready_gauge = &prometheus::BuildGauge()
+                            .Name("postline_ready")
+                            .Help("1 while the service's dependencies answer (what /readyz says), else 0; "
+                                  "checked at each scrape")
+                            .Register(*impl_->registry)
+                            .Add({});
 }
+
+PoolCollector& HttpServer::pools() { return *impl_->pools; }
+CertificateCollector& HttpServer::certificates() { return *impl_->certificates; }
 
 HttpServer::~HttpServer() { stop(); }
 

@@ -1,12 +1,41 @@
 #include "common/net/tls.h"
 
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
+#include <cstdio>
+#include <ctime>
 #include <stdexcept>
 
 namespace postline::net {
 
 namespace ssl = boost::asio::ssl;
+
+namespace {
+std::optional<double> not_after_of(const X509* cert) {
+  if (!cert) return std::nullopt;
+  const ASN1_TIME* t = X509_get0_notAfter(cert);
+  std::tm tm{};
+  if (!t || ASN1_TIME_to_tm(t, &tm) != 1) return std::nullopt;
+  return static_cast<double>(timegm(&tm));
+}
+}  // namespace
+
+std::optional<double> certificate_file_not_after(const std::string& pem_file) {
+  std::FILE* f = std::fopen(pem_file.c_str(), "r");
+  if (!f) return std::nullopt;
+  X509* cert = PEM_read_X509(f, nullptr, nullptr, nullptr);
+  std::fclose(f);
+  auto out = not_after_of(cert);
+  X509_free(cert);
+  return out;
+}
+
+std::optional<double> TlsContext::not_after() const {
+  const auto ctx = current();
+  return not_after_of(SSL_CTX_get0_certificate(ctx->native_handle()));
+}
 
 TlsContext::TlsContext(std::string cert_file, std::string key_file)
     : cert_file_(std::move(cert_file)), key_file_(std::move(key_file)), ctx_(build()) {}

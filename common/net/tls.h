@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 namespace postline::net {
@@ -18,6 +19,10 @@ class TlsContext {
   void reload();
   // The context new connections should use.
   std::shared_ptr<boost::asio::ssl::context> current() const;
+  // notAfter of the certificate new connections get (Unix seconds), for
+  // postline_tls_certificate_not_after_timestamp_seconds; follows reload().
+  std::optional<double> not_after() const;
+  const std::string& cert_file() const { return cert_file_; }
 
  private:
   std::shared_ptr<boost::asio::ssl::context> build() const;
@@ -25,6 +30,10 @@ class TlsContext {
   mutable std::mutex mutex_;
   std::shared_ptr<boost::asio::ssl::context> ctx_;
 };
+
+// notAfter (Unix seconds) of the first certificate in a PEM file, nullopt when
+// the file holds none (the gRPC certificate, whose files grpc reads itself).
+std::optional<double> certificate_file_not_after(const std::string& pem_file);
 
 // A client context (verification off unless `verify`), TLS 1.2 minimum.
 std::shared_ptr<boost::asio::ssl::context> make_client_context(bool verify);

@@ -75,15 +75,27 @@ class Builder:
 def build():
     b = Builder()
     b.row("Overview")
-    b.panel("Targets up", [('sum by (job) (up{job=~"postline-.*"})', "{{job}}")], kind="stat", w=8, h=5,
+    b.panel("Targets up", [('sum by (job) (up{job=~"postline-.*"})', "{{job}}")], kind="stat", w=6, h=5,
             description="Scraped instances per service that answer /metrics.")
+    b.panel("Ready", [('sum by (job) (postline_ready{job=~"postline-.*"})', "{{job}}")], kind="stat", w=6, h=5,
+            description="Instances whose /readyz says 200 (postline_ready, asked at each scrape). Fewer than "
+                        "Targets up: a dependency does not answer (alert PostlineNotReady).")
     b.panel("Waiting recipients",
             [('max(sum by (instance) (postline_queued_queue_depth{state=~"queued|deferred|delivering"}))', "waiting")],
             kind="stat", w=4, h=5)
     b.panel("Oldest queued message", [("max(postline_queued_oldest_message_age_seconds)", "oldest")],
             unit="s", kind="stat", w=4, h=5)
-    b.panel("Accounts", [("max(postline_authd_accounts)", "accounts")], kind="stat", w=4, h=5)
-    b.panel("Domains", [("max(postline_authd_domains)", "domains")], kind="stat", w=4, h=5)
+    b.panel("Accounts / domains", [("max(postline_authd_accounts)", "accounts"),
+                                   ("max(postline_authd_domains)", "domains")], kind="stat", w=4, h=5)
+    b.panel("Versions running", [(f"count by (version) (postline_{svc}_build_info)", f"{svc} {{{{version}}}}")
+                                 for svc in ("smtpd", "queued", "imapd", "authd")],
+            kind="stat", w=12, h=5, description="Instances per service and version (postline_<svc>_build_info); "
+                                                "two versions of one service at once: a rollout in progress.")
+    b.panel("Certificate lifetime left",
+            [("min by (job, setting, file) (postline_tls_certificate_not_after_timestamp_seconds) - time()",
+              "{{job}} {{setting}} {{file}}")],
+            unit="s", kind="stat", w=12, h=5,
+            description="Time until each loaded certificate's notAfter (alerts at 14 and 3 days).")
 
     b.row("SMTP (postline-smtpd)")
     b.panel("Sessions started /s", [(rate("postline_smtpd_sessions_total", "listener"), "{{listener}}")],
@@ -103,12 +115,40 @@ def build():
             unit="ops")
     b.panel("TLS handshakes /s", [(rate("postline_smtpd_tls_handshakes_total", "outcome"), "{{outcome}}")],
             unit="ops")
+    b.panel("Limits reached /s", [(rate("postline_smtpd_limits_hit_total", "limit"), "{{limit}}")], unit="ops")
+    b.panel("Recipient cache /s", [(rate("postline_smtpd_recipient_cache_total", "result"), "{{result}}")],
+            unit="ops", description="RCPT look-ups answered from the cache (hit) or by authd (miss).")
+    b.panel("Enqueue retries and BURL /s", [
+        (rate("postline_smtpd_enqueue_retries_total"), "enqueue retried"),
+        (rate("postline_smtpd_burl_total", "result"), "BURL {{result}}"),
+    ], unit="ops")
+
+    b.row("Antispam (postline-smtpd MX)")
+    b.panel("SPF / DKIM / DMARC results /s",
+            [(rate("postline_smtpd_auth_results_total", "method, result"), "{{method}} {{result}}")], unit="ops", w=12)
+    b.panel("Spam verdicts /s", [(rate("postline_smtpd_spam_verdicts_total", "action"), "{{action}}")], unit="ops",
+            w=12)
+    b.panel("DNSBL lookups /s", [(rate("postline_smtpd_dnsbl_lookups_total", "zone, outcome"), "{{zone}} {{outcome}}")],
+            unit="ops")
+    b.panel("Greylisting and rate limits /s", [
+        (rate("postline_smtpd_greylist_total", "outcome"), "greylist {{outcome}}"),
+        (rate("postline_smtpd_rate_limited_total", "kind"), "rate limited by {{kind}}"),
+    ], unit="ops")
+    b.panel("Rspamd /s", [
+        (rate("postline_smtpd_rspamd_checks_total", "action"), "{{action}}"),
+        (rate("postline_smtpd_rspamd_errors_total"), "errors"),
+        (rate("postline_smtpd_forged_headers_removed_total"), "forged Authentication-Results removed"),
+    ], unit="ops")
 
     b.row("Queue and delivery (postline-queued)")
     b.panel("Queue depth by state", [
         ('max by (state) (postline_queued_queue_depth{state=~"queued|deferred|delivering"})', "{{state}}")])
     b.panel("Oldest queued message", [("max(postline_queued_oldest_message_age_seconds)", "oldest")], unit="s")
-    b.panel("Enqueued /s", [(rate("postline_queued_messages_enqueued_total"), "enqueued")], unit="ops")
+    b.panel("Enqueued /s", [
+        (rate("postline_queued_messages_enqueued_total"), "enqueued"),
+        (rate("postline_queued_enqueue_committed_messages_total") + " / " + rate("postline_queued_enqueue_commits_total"),
+         "messages per commit (group commit)"),
+    ], unit="ops")
     b.panel("Delivery outcomes /s",
             [(rate("postline_queued_deliveries_total", "outcome, class"), "{{class}} {{outcome}}")], unit="ops")
     failed = rate("postline_queued_deliveries_total", None, 'outcome!="delivered"')
@@ -119,6 +159,16 @@ def build():
         (quantile(0.95, "postline_queued_delivery_duration_seconds"), "p95"),
     ], unit="s")
     b.panel("DSNs sent /s", [(rate("postline_queued_dsn_sent_total", "type"), "{{type}}")], unit="ops")
+    b.panel("Over quota /s", [(rate("postline_queued_over_quota_total", "result"), "{{result}}")], unit="ops",
+            description="Local deliveries refused by the recipient's quota: deferred (retried) or bounced.")
+    b.panel("Outbound SMTP connection reuse", [
+        (rate("postline_queued_smtp_connections_total", None, 'reused="false"'), "connections opened /s"),
+        (rate("postline_queued_smtp_connections_total", None, 'reused="true"'), "messages over an open one /s"),
+    ], unit="ops")
+    b.panel("Search indexing /s", [
+        (rate("postline_queued_search_indexed_total"), "bodies indexed"),
+        (rate("postline_queued_search_index_failures_total"), "failed batches"),
+    ], unit="ops", w=24, h=6)
 
     b.row("IMAP (postline-imapd)")
     b.panel("Active sessions", [("sum(postline_imapd_sessions_active)", "active")])
@@ -129,6 +179,30 @@ def build():
             unit="ops", w=12)
     b.panel("Command latency p95", [
         (quantile(0.95, "postline_imapd_command_duration_seconds", "command"), "{{command}}")], unit="s", w=12)
+    b.panel("Protocol errors and refused connections /s", [
+        (rate("postline_imapd_protocol_errors_total", "kind"), "{{kind}}"),
+        (rate("postline_imapd_connections_refused_total", "reason"), "refused: {{reason}}"),
+    ], unit="ops")
+    b.panel("NOTIFY responses /s", [(rate("postline_imapd_notifications_sent_total", "kind"), "{{kind}}")],
+            unit="ops")
+    b.panel("Literal bytes buffered", [("sum(postline_imapd_literal_bytes_buffered)", "buffered")], unit="bytes",
+            description="Bytes of literals all connections hold now; imap.max_inflight_literals is the ceiling.")
+    b.panel("Index cache", [
+        ("sum(postline_imapd_index_cache_messages)", "messages held"),
+        ("sum(postline_imapd_index_cache_mailboxes)", "mailboxes held"),
+    ])
+    b.panel("Index cache opens /s", [(rate("postline_imapd_index_cache_opens_total", "result"), "{{result}}")],
+            unit="ops")
+    b.panel("Streamed FETCH bodies", [
+        (rate("postline_imapd_fetch_bodies_streamed_total"), "bodies /s"),
+        (rate("postline_imapd_fetch_streamed_bytes_total"), "bytes /s"),
+    ], unit="ops")
+    b.panel("COMPRESS=DEFLATE", [
+        (rate("postline_imapd_compress_sessions_total"), "sessions /s"),
+        (rate("postline_imapd_compress_bytes_total", "direction, form"), "{{direction}} {{form}} bytes /s"),
+    ], unit="ops")
+    b.panel("QRESYNC history pruned /s", [(rate("postline_imapd_expunged_pruned_total"), "rows")], unit="ops",
+            w=16)
 
     b.row("Auth (postline-authd)")
     b.panel("Logins /s", [(rate("postline_authd_logins_total", "protocol, outcome"), "{{protocol}} {{outcome}}")],
@@ -136,11 +210,15 @@ def build():
     b.panel("Failed logins /s", [
         (rate("postline_authd_logins_total", "protocol, mechanism", 'outcome=~"invalid_credentials|throttled"'),
          "{{protocol}} {{mechanism}}"),
-        (rate("postline_authd_throttled_total"), "throttled")], unit="ops")
+        (rate("postline_authd_throttled_total", "action"), "throttled: {{action}}")], unit="ops")
     b.panel("Password hash duration", [
         (quantile(0.5, "postline_authd_hash_duration_seconds"), "p50"),
         (quantile(0.95, "postline_authd_hash_duration_seconds"), "p95"),
     ], unit="s")
+    b.panel("Verified-credential cache", [
+        (rate("postline_authd_verify_cache_lookups_total", "result"), "{{result}} /s"),
+        ("sum(postline_authd_verify_cache_entries)", "entries"),
+    ], w=24, h=6)
 
     b.row("gRPC")
     for svc in ("authd", "queued"):
@@ -149,15 +227,42 @@ def build():
     b.panel("gRPC server errors /s", [
         (rate(f"postline_{svc}_grpc_server_calls_total", "method, code", 'code!="OK"'), svc + " {{method}} {{code}}")
         for svc in ("authd", "queued")], unit="ops")
-    for svc in ("smtpd", "imapd"):
+    for svc in ("smtpd", "imapd", "queued"):
         b.panel(f"{svc} client latency p95 by method", [
-            (quantile(0.95, f"postline_{svc}_grpc_client_duration_seconds", "method"), "{{method}}")], unit="s",
-            w=12)
+            (quantile(0.95, f"postline_{svc}_grpc_client_duration_seconds", "method"), "{{method}}")], unit="s")
+    b.panel("gRPC client errors /s", [
+        (rate(f"postline_{svc}_grpc_client_calls_total", "method, code", 'code!="OK"'), svc + " {{method}} {{code}}")
+        for svc in ("smtpd", "imapd", "queued")], unit="ops", w=24, h=6)
+
+    b.row("Processes")
+    job = 'job=~"postline-.*"'
+    b.panel("CPU (cores)", [(f"sum by (job, instance) (rate(process_cpu_seconds_total{{{job}}}[{RI}]))",
+                             "{{job}} {{instance}}")])
+    b.panel("Resident memory", [(f"process_resident_memory_bytes{{{job}}}", "{{job}} {{instance}}")], unit="bytes",
+            description="Compare with the container limit: smtpd's and imapd's buffer budgets are a quarter of it.")
+    b.panel("Virtual memory", [(f"process_virtual_memory_bytes{{{job}}}", "{{job}} {{instance}}")], unit="bytes")
+    b.panel("Open file descriptors (share of the limit)",
+            [(f"process_open_fds{{{job}}} / process_max_fds{{{job}}}", "{{job}} {{instance}}")], unit="percentunit")
+    b.panel("Open file descriptors", [(f"process_open_fds{{{job}}}", "{{job}} {{instance}}")])
+    b.panel("Uptime", [(f"time() - process_start_time_seconds{{{job}}}", "{{job}} {{instance}}")], unit="s")
+
+    b.row("Database connection pools")
+    b.panel("Connections in use (share of the pool)", [
+        ('sum by (job, instance, pool) (postline_db_pool_connections{state="in_use"})'
+         " / sum by (job, instance, pool) (postline_db_pool_max_connections)", "{{job}} {{pool}} {{instance}}")],
+        unit="percentunit")
+    b.panel("Connections open", [
+        ("sum by (job, pool, state) (postline_db_pool_connections)", "{{job}} {{pool}} {{state}}")])
+    b.panel("Waiting for a connection", [
+        (rate("postline_db_pool_wait_seconds_total", "job, pool"), "{{job}} {{pool}} seconds waited /s"),
+        (rate("postline_db_pool_acquire_timeouts_total", "job, pool"), "{{job}} {{pool}} timeouts /s"),
+    ], description="Seconds per second spent waiting for a free connection; timeouts are requests that gave up "
+                   "(alert PostlineDatabasePoolExhausted).")
 
     return {
         "uid": "postline-overview",
         "title": "Postline",
-        "description": "SMTP, queue, IMAP, auth and gRPC (deploy/grafana/gen_dashboard.py)",
+        "description": "SMTP, antispam, queue, IMAP, auth, gRPC, processes and database pools (deploy/grafana/gen_dashboard.py)",
         "tags": ["postline", "mail"],
         "timezone": "utc",
         "schemaVersion": 39,

@@ -24,6 +24,7 @@
 #include <sstream>
 
 #include "common/config/config.h"
+#include "common/service/certificates.h"
 #include "common/service/service.h"
 #include "common/db/migrations.h"
 #include "common/db/pool.h"
@@ -158,6 +159,8 @@ int main(int argc, char** argv) {
   auth::AuthServiceImpl auth_service(ctx);
   auth::AdminServiceImpl admin_service(ctx);
   metrics::HttpServer http(registry, [&pool] { return pool.ping(); });
+  http.pools().add("auth", [&pool] { return pool.stats(); });
+  service::export_certificate_expiry(http, cfg);
   std::unique_ptr<grpc::Server> server;
   try {
     http.start(address, cfg.port("auth", "http_port"));

@@ -13,6 +13,7 @@
 // This file only wires things together; the logic lives in store/, delivery/,
 // rpc/, protocol/ and dsn/.
 #include "common/config/config.h"
+#include "common/service/certificates.h"
 #include "common/service/service.h"
 #include "common/dns/resolver.h"
 #include "common/db/migrations.h"
@@ -120,6 +121,10 @@ int main(int argc, char** argv) {
   // readiness before gRPC listens would let smtpd (and tests) send too early.
   std::atomic<bool> serving{false};
   metrics::HttpServer http(registry, [&] { return serving.load() && rpc_pool.ping(); });
+  http.pools().add("rpc", [&] { return rpc_pool.stats(); });
+  http.pools().add("workers", [&] { return worker_pool.stats(); });
+  http.pools().add("mailstore", [&] { return store.pool_stats(); });
+  service::export_certificate_expiry(http, cfg);
   try {
     http.start(address, cfg.port("queue", "http_port"));
   } catch (const std::exception& e) {
@@ -149,6 +154,7 @@ int main(int argc, char** argv) {
   // Enqueue's connections (libpq), as many as the gRPC handlers may use at once.
   const size_t enqueue_pool_size = static_cast<size_t>(std::max<int64_t>(1, cfg.integer("db", "pool_size")));
   db::pq::Pool enqueue_pool(url, enqueue_pool_size);
+  http.pools().add("enqueue", [&] { return enqueue_pool.stats(); });
   // New mail wakes this instance's workers at once and the other instances'
   // through one coalesced NOTIFY outside the Enqueue transactions.
   queue::RemoteWake remote_wake(rpc_pool.url());

@@ -13,6 +13,7 @@
 // commands in commands/, the network loop in server/.
 #include "common/config/config.h"
 #include "common/service/memory.h"
+#include "common/service/certificates.h"
 #include "common/service/service.h"
 #include "common/grpc/grpc.h"
 #include "common/log/log.h"
@@ -141,10 +142,14 @@ int main(int argc, char** argv) {
 
   imap::Server server(io, context, limits);
   metrics::HttpServer http(registry, [&store] { return store.ping(); });
+  http.pools().add("mailstore", [&store] { return store.pool_stats(); });
+  service::export_certificate_expiry(http, cfg, tls);
   const std::string address = cfg.str("imap", "listen_address");
   try {
-    for (const auto& [name, port] : server.start(address, cfg.port("imap", "port"), cfg.port("imap", "tls_port")))
+    for (const auto& [name, port] : server.start(address, cfg.port("imap", "port"), cfg.port("imap", "tls_port"))) {
+      metrics.listener_started(name);
       std::printf("listening %s on %s:%u\n", name.c_str(), address.c_str(), port);
+    }
     http.start(address, cfg.port("imap", "http_port"));
     std::printf("listening http on %s:%u\n", address.c_str(), http.port());
     std::fflush(stdout);

@@ -16,6 +16,7 @@
 // network loop in server/.
 #include "common/config/config.h"
 #include "common/service/memory.h"
+#include "common/service/certificates.h"
 #include "common/service/service.h"
 #include "common/grpc/grpc.h"
 #include "common/db/migrations.h"
@@ -179,9 +180,13 @@ int main(int argc, char** argv) {
   boost::asio::io_context io(1);
   smtp::Server server(io, options, tls, backend, metrics, antispam.get());
   metrics::HttpServer http(registry, [&backend] { return backend.ready(); });
+  if (pool) http.pools().add("antispam", [pool] { return pool->stats(); });
+  service::export_certificate_expiry(http, cfg, tls);
   try {
-    for (const auto& [name, port] : server.start())
+    for (const auto& [name, port] : server.start()) {
+      metrics.sessions.Add({{"listener", name}});  // at zero until the first session
       std::printf("listening %s on %s:%u\n", name.c_str(), options.listen_address.c_str(), port);
+    }
     http.start(options.listen_address, cfg.port("smtp", "http_port"));
     std::printf("listening http on %s:%u\n", options.listen_address.c_str(), http.port());
     std::fflush(stdout);

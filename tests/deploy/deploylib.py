@@ -117,8 +117,38 @@ def known_metrics() -> tuple[set[str], str]:
                 names.add(f"postline_{svc}_grpc_{m2.group(1)}_{suffix}")
     if "postline_<svc>_build_info" in section:
         names.update(f"postline_{svc}_build_info" for svc in SERVICES)
-    names.update(re.findall(r"\bpostline_(?:smtpd|queued|imapd|authd)_[a-z0-9_]+", section))
+    # per-service names and the shared ones (postline_ready, postline_db_pool_*, process_* ...)
+    names.update(re.findall(r"\b(?:postline|process)_[a-z0-9_]+", section))
     return names, source
+
+
+def omitted_metrics() -> dict[str, str]:
+    """{family: why} from the "On no dashboard panel, on purpose" list of docs/HELPERS.md."""
+    text = (ROOT / "docs" / "HELPERS.md").read_text()
+    m = re.search(r"^### On no dashboard panel, on purpose\n(.*?)(?=^#|\Z)", text, re.M | re.S)
+    assert m, "docs/HELPERS.md has no '### On no dashboard panel, on purpose' list"
+    return dict(re.findall(r"^- ((?:postline|process)_[a-z0-9_]+): (.+(?:\n  .+)*)", m.group(1), re.M))
+
+
+def exported_metrics() -> dict[str, str]:
+    """{family: source file} for every metric family the C++ code registers: prometheus-cpp
+    .Name("..."), smtpd's counter(r, "...") helper, the scrape-time family("...") of
+    common/metrics (and its process collector's one("...")), the RpcMetrics families per service and side, and build_info."""
+    found = {}
+    sources = [p for d in ("services", "common") for p in (ROOT / d).rglob("*.cpp")
+               if not p.name.endswith(("_test.cpp", "_pgtest.cpp")) and "/fuzz/" not in str(p)]
+    rpc_suffixes = ("duration_seconds", "calls_total")
+    for path in sources:
+        text = path.read_text()
+        rel = str(path.relative_to(ROOT))
+        for name in re.findall(r'(?:\.Name\(|counter\(r, |family\(|one\()\s*"((?:postline|process)_[a-z0-9_]+)"', text):
+            found.setdefault(name, rel)
+        for prefix, side in re.findall(r'"(postline_[a-z]+)", "(server|client)"\)', text):
+            for suffix in rpc_suffixes:
+                found.setdefault(f"{prefix}_grpc_{side}_{suffix}", rel)
+        for prefix in re.findall(r'make_registry\("(postline_[a-z]+)"', text):
+            found.setdefault(f"{prefix}_build_info", rel)
+    return found
 
 
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
@@ -126,7 +156,7 @@ HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
 def unknown_metrics(expr: str, known: set[str]) -> list[str]:
     bad = []
-    for name in re.findall(r"\bpostline_[a-zA-Z0-9_]+", expr):
+    for name in re.findall(r"\b(?:postline|process)_[a-zA-Z0-9_]+", expr):
         if name in known:
             continue
         if any(name.endswith(s) and name[: -len(s)] in known for s in HISTOGRAM_SUFFIXES):

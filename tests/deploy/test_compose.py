@@ -131,13 +131,85 @@ def test_bind_mounted_files_and_build_context_exist():
             assert (ROOT / build["context"] / build["dockerfile"]).exists()
 
 
-def test_docker_compose_config_validates():
+SECRETS = ("POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD")
+
+
+def compose_config(tmp_path, env_lines, *args):
+    """`docker-compose config` with only `env_lines` as the .env (the real .env, if a developer
+    has one, and the caller's environment are left out)."""
+    tool = require_tool("docker-compose", "docker-compose")
+    env_file = tmp_path / "compose.env"
+    env_file.write_text("".join(f"{line}\n" for line in env_lines))
+    return run([tool, "-f", str(COMPOSE), "--project-directory", str(ROOT), "--env-file", str(env_file), "config",
+                *args], cwd=ROOT, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+
+
+def test_docker_compose_config_validates(tmp_path):
     """Debian's docker-compose (v1) validates the file against the compose schema
     without a docker engine."""
-    tool = require_tool("docker-compose", "docker-compose")
-    out = run([tool, "-f", str(COMPOSE), "--project-directory", str(ROOT), "config", "-q"], cwd=ROOT,
-              env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"})
+    out = compose_config(tmp_path, [f"{v}=test-{v.lower()}" for v in SECRETS], "-q")
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_example_env_file_is_enough(tmp_path):
+    out = compose_config(tmp_path, (DEPLOY / "compose.env.example").read_text().splitlines(), "-q")
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_refuses_to_start_without_its_secrets(tmp_path):
+    """No silent fallback to a known password: each secret missing stops compose, naming it."""
+    text = COMPOSE.read_text()
+    for var in SECRETS:
+        assert re.search(r"\$\{" + var + r":\?[^}]+\}", text), f"{var} must be ${{{var}:?message}}"
+        assert not re.search(r"\$\{" + var + r":?-", text), f"{var} has a default value"
+        others = [f"{v}=x-{v.lower()}" for v in SECRETS if v != var]
+        out = compose_config(tmp_path, others, "-q")
+        assert out.returncode != 0, f"compose started without {var}"
+        assert f"set {var} in .env" in out.stdout + out.stderr, out.stdout + out.stderr
+    for known in ("postline", "admin"):
+        assert f":-{known}}}" not in text, f"a fallback to the password {known!r} is left in docker-compose.yml"
+    example = dict(line.split("=", 1) for line in (DEPLOY / "compose.env.example").read_text().splitlines()
+                   if line and not line.startswith("#"))
+    for var in SECRETS:
+        assert example.get(var), f"deploy/compose.env.example does not set {var}"
+
+
+SIZE = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def size_bytes(text: str) -> int:
+    m = re.fullmatch(r"(\d+)\s*([KMG])?(?:i?B)?", str(text))
+    assert m, text
+    return int(m.group(1)) * SIZE.get(m.group(2) or "", 1)
+
+
+def test_every_container_has_cpu_and_memory_limits():
+    services = compose()["services"]
+    for name, svc in services.items():
+        limits = ((svc.get("deploy") or {}).get("resources") or {}).get("limits") or {}
+        assert float(limits.get("cpus", 0)) > 0, f"{name}: no cpus limit"
+        assert size_bytes(limits.get("memory", "0")) > 0, f"{name}: no memory limit"
+        reserved = svc["deploy"]["resources"].get("reservations", {}).get("memory")
+        if reserved:
+            assert size_bytes(reserved) <= size_bytes(limits["memory"]), name
+
+
+def test_memory_limits_fit_the_buffer_budgets():
+    """smtpd and imapd derive their buffer budgets from the container's limit
+    (common/service/memory.h: a quarter of it, at least one largest message or literal with
+    its copies). With the default sizes the budget must leave at least half the limit to the rest."""
+    services = compose()["services"]
+    defaults = schema_map()
+    one_message = 8 * size_bytes(defaults[("smtp", "max_message_size")][1])  # smtpd main.cpp data_cost_factor
+    one_literal = 5 * size_bytes(defaults[("imap", "max_literal_size")][1])  # imap Settings literal_cost_factor
+    for name, at_least in (("smtpd", one_message), ("imapd", one_literal)):
+        limit = size_bytes(services[name]["deploy"]["resources"]["limits"]["memory"])
+        budget = max(min(limit // 4, 1 << 30), 64 << 20, at_least)
+        assert budget <= limit // 2, f"{name}: a {limit >> 20} MiB limit leaves too little beside a {budget >> 20} MiB budget"
+    # argon2id: hash_threads hashes of hash_mem_limit each fit in authd's limit with room to spare
+    authd = size_bytes(services["authd"]["deploy"]["resources"]["limits"]["memory"])
+    hashing = int(defaults[("auth", "hash_threads")][1]) * size_bytes(defaults[("auth", "hash_mem_limit")][1])
+    assert hashing <= authd // 2, "authd's memory limit is too small for its password hashing"
 
 
 def test_docker_compose_v2_plugin_if_present():

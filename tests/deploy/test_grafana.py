@@ -5,7 +5,8 @@ import re
 
 import yaml
 
-from deploylib import DEPLOY, ROOT, known_metrics, load_module, unknown_metrics
+from deploylib import (DEPLOY, HISTOGRAM_SUFFIXES, ROOT, exported_metrics, known_metrics, load_module, omitted_metrics,
+                       unknown_metrics)
 
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "postline.json"
 
@@ -49,8 +50,47 @@ def test_dashboard_covers_what_operators_watch():
                    "postline_queued_queue_depth", "postline_queued_oldest_message_age_seconds",
                    "postline_queued_deliveries_total", "postline_imapd_sessions_active",
                    "postline_imapd_command_duration_seconds_bucket", "postline_authd_logins_total",
-                   "grpc_server_duration_seconds_bucket"):
+                   "grpc_server_duration_seconds_bucket",
+                   # issue 17: exported but on no panel before
+                   "postline_smtpd_spam_verdicts_total", "postline_smtpd_auth_results_total",
+                   "postline_queued_over_quota_total", "postline_queued_smtp_connections_total",
+                   "postline_smtpd_build_info", "postline_ready", "process_resident_memory_bytes",
+                   "process_cpu_seconds_total", "postline_db_pool_connections",
+                   "postline_tls_certificate_not_after_timestamp_seconds"):
         assert needed in text, f"no panel uses {needed}"
+
+
+def queried_names(d) -> set[str]:
+    names = set()
+    for e in exprs(d):
+        for name in re.findall(r"\b(?:postline|process)_[a-z0-9_]+", e):
+            names.add(name)
+            names.update(name[: -len(s)] for s in HISTOGRAM_SUFFIXES if name.endswith(s))
+    return names
+
+
+def test_catalogue_lists_every_family_the_code_exports():
+    """docs/HELPERS.md is the list dashboards and alerts are checked against: a family the C++
+    registers but the catalogue lacks would escape every other check here."""
+    known, source = known_metrics()
+    exported = exported_metrics()
+    assert len(exported) > 60, "the scan of the C++ sources found too few metric families"
+    missing = {name: where for name, where in exported.items() if name not in known}
+    assert not missing, f"exported but not in {source}: {missing}"
+
+
+def test_every_exported_family_is_on_a_panel_or_omitted_on_purpose():
+    queried = queried_names(dashboard())
+    omitted = omitted_metrics()
+    exported = exported_metrics()
+    for name, why in omitted.items():
+        assert name in exported, f"docs/HELPERS.md omits {name}, which nothing exports"
+        assert name not in queried, f"{name} is on a panel yet listed as omitted in docs/HELPERS.md"
+        assert len(why.split()) >= 4, f"say why {name} is on no panel"
+    bare = sorted(name for name in exported if name not in queried and name not in omitted)
+    assert not bare, ("exported families on no panel of postline.json and not in docs/HELPERS.md "
+                      f"'On no dashboard panel, on purpose': {bare} (their sources: "
+                      f"{ {n: exported[n] for n in bare} })")
 
 
 def test_promql_brackets_balance():

@@ -13,6 +13,8 @@ MAIL_PORTS = {"smtpd": {25, 465, 587}, "imapd": {143, 993}}
 ENTRYPOINT_COMMANDS = {"smtpd", "queued", "imapd", "authd", "migrate", "postline", "make-cert"}
 # Objects the manifests refer to but the operator provides (docs/operations.md).
 EXTERNAL_SECRETS = {"postline-tls", "postline-admin-token"}
+# ... and ones a deployment may leave out (mounted with optional: true).
+OPTIONAL_SECRETS = {"postline-dkim"}
 # Label selectors of pods that are not in the manifests: CloudNativePG's.
 EXTERNAL_LABELS = {"cnpg.io/cluster"}
 
@@ -121,6 +123,9 @@ def test_referenced_configmaps_and_secrets_exist(rendered):
             if "configMap" in v:
                 assert v["configMap"]["name"] in cms, f"{name(w)}: ConfigMap {v['configMap']['name']} missing"
             if "secret" in v:
+                if v["secret"]["secretName"] in OPTIONAL_SECRETS:
+                    assert v["secret"].get("optional") is True, f"{name(w)}: {v['secret']['secretName']} must be optional"
+                    continue
                 assert v["secret"]["secretName"] in secrets, f"{name(w)}: Secret {v['secret']['secretName']}"
         for c in spec["containers"]:
             for e in c.get("env", []):
@@ -297,3 +302,33 @@ def test_admin_token_reaches_every_process_serving_or_calling_admin_rpcs(rendere
             vol = next(v for v in pod_spec(d)["volumes"] if v["name"] == mount["name"])
             assert vol["secret"]["secretName"] == "postline-admin-token", name(d)
             assert env["POSTLINE_AUTH_ADMIN_TOKEN_FILE"].endswith("/admin-token"), "the Secret's key is admin-token"
+
+
+def test_no_pod_mounts_a_service_account_token(rendered):
+    """Nothing in Postline talks to the Kubernetes API (issue 17)."""
+    _, docs = rendered
+    for w in workloads(docs):
+        assert pod_spec(w).get("automountServiceAccountToken") is False, f"{name(w)} mounts a service-account token"
+
+
+def test_queued_mounts_its_dkim_keys_where_the_docs_say():
+    """queue.dkim_keys names files (domain:selector:/path/key.pem, common/config/schema.cpp); the
+    Secret postline-dkim is mounted at the directory docs/operations.md tells operators to use, and
+    optional so a deployment that does not sign yet still starts."""
+    docs, _ = kubectl_render(K8S / "base")
+    (queued,) = [d for d in service_deployments(docs) if component_of(d) == "queued"]
+    spec = pod_spec(queued)
+    (volume,) = [v for v in spec["volumes"] if v.get("secret", {}).get("secretName") == "postline-dkim"]
+    assert volume["secret"]["optional"] is True
+    assert volume["secret"]["defaultMode"] & 0o007 == 0, "private keys must not be world-readable"
+    (container,) = spec["containers"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount["readOnly"] is True
+    ops = (DEPLOY.parent / "docs" / "operations.md").read_text()
+    assert f"{mount['mountPath']}/" in ops and "postline-dkim" in ops, "docs/operations.md: where the DKIM keys go"
+    schema = (DEPLOY.parent / "common" / "config" / "schema.cpp").read_text()
+    assert '"queue", "dkim_keys"' in schema
+    for other in service_deployments(docs):
+        if other is not queued:
+            assert all(v.get("secret", {}).get("secretName") != "postline-dkim" for v in pod_spec(other)["volumes"]), \
+                f"{name(other)} has no use for the DKIM keys"

@@ -49,6 +49,19 @@ def test_the_alerts_the_issue_asks_for_exist():
     assert "> 3600" in exprs["PostlineQueueOldestMessageOld"], "oldest message alert is about one hour"
 
 
+def test_readiness_and_certificate_alerts():
+    rules = {r["alert"]: r for r in alert_rules()}
+    ready = rules["PostlineNotReady"]
+    assert "postline_ready" in ready["expr"] and "== 0" in ready["expr"]
+    assert re.search(r"\bup\b.*== 1", ready["expr"]), "not ready *while the process is up*"
+    assert ready["for"] == "2m"
+    soon, very_soon = rules["PostlineCertificateExpiresSoon"], rules["PostlineCertificateExpiresVerySoon"]
+    for rule, days, severity in ((soon, 14, "warning"), (very_soon, 3, "critical")):
+        assert "postline_tls_certificate_not_after_timestamp_seconds" in rule["expr"]
+        assert f"< {days} * 86400" in rule["expr"], rule["expr"]
+        assert rule["labels"]["severity"] == severity
+
+
 def test_every_alert_has_severity_summary_and_a_runbook_section():
     ops = (DEPLOY.parent / "docs" / "operations.md").read_text()
     anchors = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")

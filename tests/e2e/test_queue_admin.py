@@ -310,7 +310,7 @@ def test_filters_select_the_right_messages_and_bulk_delete_needs_force(platform,
     # delete with a filter: without --force it names the count and deletes nothing.
     refused = platform.cli("queue", "delete", "--domain", "slow.test", check=False)
     assert refused.returncode == 1
-    assert "2 message(s) would be deleted" in refused.stderr and "--force" in refused.stderr
+    assert "this removes 2 message(s)" in refused.stderr and "--force" in refused.stderr
     assert listed() == mine
     # A single explicit id needs no --force.
     assert "deleted" in platform.cli("queue", "delete", qids["f3@other.test"]).stdout

@@ -616,17 +616,20 @@ void register_queue_commands(CLI::App& app, CliContext& ctx) {
     *req.mutable_selection() = build_selection("queue delete", *del_sel, &bulk);
     req.set_bounce(*bounce);
     if (bulk && !*force) {
-      // Say what it would remove, and remove nothing.
+      // Ask the server what the selection holds (a dry run removes nothing), then
+      // the one gate of every destructive command decides: --force, a "yes" typed
+      // at a terminal, or a refusal that names the count and the ids.
       req.set_dry_run(true);
-      auto resp = queue_call<v1::DeleteMessageRequest, v1::DeleteMessageResponse>(
+      auto dry = queue_call<v1::DeleteMessageRequest, v1::DeleteMessageResponse>(
           ctx, "queue delete", &v1::QueueService::Stub::DeleteMessage, req);
-      std::string ids;
-      for (int i = 0; i < resp.queue_ids_size() && i < 20; ++i) ids += " " + resp.queue_ids(i);
-      if (resp.queue_ids_size() > 20) ids += " ...";
-      throw CliError("queue delete: " + std::to_string(resp.messages()) +
-                         " message(s) would be deleted" + (ids.empty() ? "" : " (" + ids.substr(1) + ")") +
-                         "; nothing was deleted: add --force to delete them",
-                     1);
+      RemovalPlan plan;
+      plan.command = "queue delete";
+      plan.kind = std::to_string(dry.messages()) + " message(s)";
+      plan.name = "(" + std::to_string(dry.recipients()) + " pending recipient(s)) matching the selection";
+      plan.parts.push_back({"queue_ids", "queued message", "queued messages",
+                            {dry.queue_ids().begin(), dry.queue_ids().end()}});
+      require_force(ctx, plan, false);
+      req.set_dry_run(false);
     }
     auto resp = queue_call<v1::DeleteMessageRequest, v1::DeleteMessageResponse>(
         ctx, "queue delete", &v1::QueueService::Stub::DeleteMessage, req);

@@ -142,6 +142,8 @@ class PgMailStore final : public MailStore {
     uint64_t hits = 0, deltas = 0, misses = 0;  // opens so far: unchanged, changes applied, read whole
   };
   CacheStats cache_stats() const;
+  // The connection pool's figures (postline_db_pool_*).
+  db::PoolStats pool_stats() { return pool_.stats(); }
 
  private:
   Opened open_uncached(db::pq::Connection& c, UserId user, const std::string& name,

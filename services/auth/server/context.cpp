@@ -39,7 +39,11 @@ AuthMetrics::AuthMetrics(prometheus::Registry& registry)
                          .Help("Users the verified-credential cache holds an entry for (expired ones included "
                                "until looked up or evicted)")
                          .Register(registry)
-                         .Add({})) {}
+                         .Add({})) {
+  // Series exist at zero from the start, so rate() and the alerts on them see
+  // 0 rather than nothing until the first throttled login (login.cpp).
+  for (const char* action : {"delayed", "blocked"}) throttled_.Add({{"action", action}});
+}
 
 void AuthMetrics::login(const std::string& protocol, const std::string& mechanism, const std::string& outcome) {
   logins_.Add({{"protocol", protocol}, {"mechanism", mechanism}, {"outcome", outcome}}).Increment();

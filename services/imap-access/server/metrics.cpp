@@ -80,7 +80,21 @@ ImapMetrics::ImapMetrics(prometheus::Registry& r)
       compress_in_deflate_(compress_bytes_.Add({{"direction", "in"}, {"form", "deflate"}})),
       compress_in_plain_(compress_bytes_.Add({{"direction", "in"}, {"form", "plain"}})),
       compress_out_plain_(compress_bytes_.Add({{"direction", "out"}, {"form", "plain"}})),
-      compress_out_deflate_(compress_bytes_.Add({{"direction", "out"}, {"form", "deflate"}})) {}
+      compress_out_deflate_(compress_bytes_.Add({{"direction", "out"}, {"form", "deflate"}})) {
+  // Every family whose label values are fixed here exists at zero from the
+  // start (dashboards and rate() see 0, not a gap). Commands and listeners
+  // depend on what clients send and what main.cpp starts (listener_started).
+  for (const char* outcome : {"success", "failure", "throttled", "disabled", "unavailable", "limit"})
+    logins_.Add({{"outcome", outcome}});
+  for (const char* kind : {"syntax", "line_too_long", "literal_too_big", "literal_budget", "timeout", "tls_handshake",
+                           "deflate"})
+    errors_.Add({{"kind", kind}});
+  for (const char* reason : {"total", "per_ip"}) refused_.Add({{"reason", reason}});
+  for (const char* kind : {"status", "list", "selected", "overflow"}) notifications_.Add({{"kind", kind}});
+  for (const char* result : {"hit", "delta", "miss"}) cache_opens_.Add({{"result", result}});
+}
+
+void ImapMetrics::listener_started(const std::string& listener) { sessions_.Add({{"listener", listener}}); }
 
 void ImapMetrics::index_cache(uint64_t messages, uint64_t mailboxes, uint64_t hits, uint64_t deltas,
                               uint64_t misses) {

@@ -25,6 +25,8 @@ class ImapMetrics final : public Observer {
   // A connection turned away: total (imap.max_connections), per_ip
   // (imap.max_unauthenticated_per_ip); LOGINs over imap.max_connections_per_user
   // are counted as login outcome "limit".
+  // The sessions_total series of a listener, at zero (main.cpp, once it listens).
+  void listener_started(const std::string& listener);
   void connection_refused(const std::string& reason) { refused_.Add({{"reason", reason}}).Increment(); }
   void notification(const std::string& kind) override;
   void body_streamed(uint64_t bytes) override {

@@ -171,7 +171,35 @@ Antispam::Antispam(AntispamOptions options, std::unique_ptr<mailauth::DnsLookup>
       dns_(std::move(dns)),
       pool_(std::move(pool)),
       metrics_(std::make_unique<Metrics>(registry)),
-      workers_(options_.threads) {}
+      workers_(options_.threads) {
+  // The series of what is configured exist at zero from the start (dashboards
+  // and rate() see 0, not a gap until the first message).
+  auto& m = *metrics_;
+  if (options_.enabled) {
+    for (auto r : {mailauth::SpfResult::kNone, mailauth::SpfResult::kNeutral, mailauth::SpfResult::kPass,
+                   mailauth::SpfResult::kFail, mailauth::SpfResult::kSoftFail, mailauth::SpfResult::kTempError,
+                   mailauth::SpfResult::kPermError})
+      for (const char* method : {"spf", "spf_helo"}) m.auth_results.Add({{"method", method}, {"result", mailauth::to_string(r)}});
+    for (auto r : {mailauth::AuthResult::kNone, mailauth::AuthResult::kPass, mailauth::AuthResult::kFail,
+                   mailauth::AuthResult::kPolicy, mailauth::AuthResult::kNeutral, mailauth::AuthResult::kTempError,
+                   mailauth::AuthResult::kPermError})
+      m.auth_results.Add({{"method", "dkim"}, {"result", mailauth::to_string(r)}});
+    for (auto r : {mailauth::DmarcResult::kNone, mailauth::DmarcResult::kPass, mailauth::DmarcResult::kFail,
+                   mailauth::DmarcResult::kTempError, mailauth::DmarcResult::kPermError})
+      m.auth_results.Add({{"method", "dmarc"}, {"result", mailauth::to_string(r)}});
+    for (auto a : {policy::Action::kAccept, policy::Action::kJunk, policy::Action::kReject, policy::Action::kTempFail})
+      m.verdicts.Add({{"action", policy::to_string(a)}});
+  }
+  for (const auto& zone : options_.dnsbl)
+    for (const char* outcome : {"listed", "clean", "error"}) m.dnsbl.Add({{"zone", zone.zone}, {"outcome", outcome}});
+  if (options_.greylist)
+    for (const char* outcome : {"new", "early", "passed", "error"}) m.greylist.Add({{"outcome", outcome}});
+  if (options_.rate_ip_messages > 0 || options_.rate_ip_recipients > 0) m.rate_limited.Add({{"kind", "ip"}});
+  if (options_.rate_sender_messages > 0 || options_.rate_sender_recipients > 0) m.rate_limited.Add({{"kind", "sender"}});
+  if (!options_.rspamd_url.empty())  // Rspamd's actions (its metric "default")
+    for (const char* action : {"no action", "greylist", "add header", "rewrite subject", "soft reject", "reject", "error"})
+      m.rspamd.Add({{"action", action}});
+}
 
 Antispam::~Antispam() { workers_.join(); }
 

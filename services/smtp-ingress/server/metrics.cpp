@@ -34,7 +34,20 @@ SmtpMetrics::SmtpMetrics(prometheus::Registry& r)
       auth(counter(r, "postline_smtpd_auth_total", "AUTH attempts, by mechanism and outcome")),
       tls_handshakes(counter(r, "postline_smtpd_tls_handshakes_total", "TLS handshakes, by outcome")),
       limits(counter(r, "postline_smtpd_limits_hit_total", "configured limits reached, by limit")),
-      burl(counter(r, "postline_smtpd_burl_total", "BURL commands (RFC 4468), by result")) {}
+      burl(counter(r, "postline_smtpd_burl_total", "BURL commands (RFC 4468), by result")) {
+  // Families whose label values are fixed in the code exist at zero from the
+  // start (dashboards and rate() see 0, not a gap). Commands, replies and AUTH
+  // mechanisms depend on what clients send; listeners on what main.cpp starts.
+  for (const char* outcome : {"success", "failure"}) tls_handshakes.Add({{"outcome", outcome}});
+  for (const char* limit : {"connections", "shutdown", "errors", "command_timeout", "data_timeout", "line_length",
+                            "message_size", "inflight_data", "header_size", "auth_failures", "starttls_injection",
+                            "messages_per_session"})
+    limits.Add({{"limit", limit}});
+  for (const char* result : {"ok", "refused", "no_storage", "not_authorized", "not_found", "too_big", "unavailable"})
+    burl.Add({{"result", result}});
+  for (const char* reason : {"size", "inflight_data", "bare_newline", "header_size", "queue_unavailable"})
+    messages_rejected.Add({{"reason", reason}});
+}
 
 void ConnectionObserver::on_command(std::string_view verb) { m_.commands.Add({{"command", std::string(verb)}}).Increment(); }
 
