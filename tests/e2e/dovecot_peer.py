@@ -1,6 +1,7 @@
 """A private Dovecot IMAP server on a free loopback port, for the benchmarks in
-bench/ (Postline's peer) and the differential tests in tests/differential
-(Postline's reference). One launcher for both: bench/benchlib.py imports it.
+bench/ (Postline's peer), the differential tests in tests/differential
+(Postline's reference) and the source server of `postline import imap`'s test
+(tests/e2e/test_cli_import.py). One launcher for all: bench/benchlib.py imports it.
 
 Dovecot comes from Debian's dovecot-imapd (scripts/packages/bench.txt, an
 optional set: `bash -c 'source scripts/lib.sh && postline_install_packages bench'`).

@@ -39,8 +39,8 @@ def fails(platform, *args, code=None, input=None, extra_env=None):
 # --- unknown words -------------------------------------------------------------------
 
 def test_unknown_words_are_named(platform):
-    r = fails(platform, "import", code=2)
-    assert 'unknown command "import" for "postline" (expected one of: domain, user, alias' in r.stderr, r.stderr
+    r = fails(platform, "frobnicate", code=2)  # (this was "import" until `postline import` existed)
+    assert 'unknown command "frobnicate" for "postline" (expected one of: domain, user, alias' in r.stderr, r.stderr
     r = fails(platform, "user", "show", "anna@example.org", code=2)
     assert r.stderr.startswith('postline: unknown command "show" for "user" (expected one of: add, list, remove'), r.stderr
     r = fails(platform, "queue", "explode", code=2)

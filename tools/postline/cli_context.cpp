@@ -154,7 +154,7 @@ void require_force(const CliContext& ctx, const RemovalPlan& plan, bool force) {
                                                        JsonObject().add("target", plan.target()).merge(plan.json())));
 }
 
-std::string read_password(bool from_stdin, const std::string& prompt) {
+std::string read_password(bool from_stdin, const std::string& prompt, bool confirm) {
   std::string password;
   if (from_stdin) {
     if (!std::getline(std::cin, password) && password.empty())
@@ -174,8 +174,12 @@ std::string read_password(bool from_stdin, const std::string& prompt) {
   std::string again;
   std::cerr << prompt << ": " << std::flush;
   std::getline(std::cin, password);
-  std::cerr << "\nagain: " << std::flush;
-  std::getline(std::cin, again);
+  if (confirm) {
+    std::cerr << "\nagain: " << std::flush;
+    std::getline(std::cin, again);
+  } else {
+    again = password;
+  }
   std::cerr << "\n";
   tcsetattr(STDIN_FILENO, TCSANOW, &old);
   if (password != again) throw CliError("the two passwords differ");

@@ -103,8 +103,10 @@ struct RemovalPlan {
 void require_force(const CliContext& ctx, const RemovalPlan& plan, bool force);
 
 // Reads a password: one line from stdin with --password-stdin, otherwise a
-// prompt without echo (twice, to catch typos) when stdin is a terminal.
-std::string read_password(bool from_stdin, const std::string& prompt);
+// prompt without echo when stdin is a terminal (twice, to catch typos, unless
+// `confirm` is false: a password that is checked at once, such as the source
+// server's for `import imap`).
+std::string read_password(bool from_stdin, const std::string& prompt, bool confirm = true);
 
 // A domain the way authd stores it and DNS wants it: lower case, internationalised
 // labels as A-labels ("Bücher.Example" -> "xn--bcher-kva.example"), no final dot.
@@ -124,6 +126,7 @@ void register_migrate_commands(CLI::App& app, CliContext& ctx);
 void register_config_commands(CLI::App& app, CliContext& ctx);
 void register_dkim_commands(CLI::App& app, CliContext& ctx);
 void register_dns_commands(CLI::App& app, CliContext& ctx);
+void register_import_commands(CLI::App& app, CliContext& ctx);  // cmd_import.cpp
 // cmd_queue.cpp (the delivery queue owner).
 void register_queue_commands(CLI::App& app, CliContext& ctx);
 

@@ -1,5 +1,8 @@
 #include "tools/postline/output.h"
 
+#include <cmath>
+#include <cstdio>
+
 #include <algorithm>
 
 namespace postline::cli {
@@ -47,6 +50,14 @@ JsonObject& JsonObject::add(const std::string& k, int64_t value) {
 JsonObject& JsonObject::add(const std::string& k, bool value) {
   key(k);
   body_ += value ? "true" : "false";
+  return *this;
+}
+
+JsonObject& JsonObject::add(const std::string& k, double value) {
+  key(k);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.3f", std::isfinite(value) ? value : 0.0);
+  body_ += buf;
   return *this;
 }
 

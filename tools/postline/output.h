@@ -21,6 +21,7 @@ class JsonObject {
   JsonObject& add(const std::string& key, const char* value) { return add(key, std::string(value)); }
   JsonObject& add(const std::string& key, int64_t value);
   JsonObject& add(const std::string& key, bool value);
+  JsonObject& add(const std::string& key, double value);  // finite; printed with 3 decimals
   JsonObject& add(const std::string& key, const std::vector<std::string>& values);
   JsonObject& add(const std::string& key, const JsonObject& value);
   JsonObject& add(const std::string& key, const std::vector<JsonObject>& values);
