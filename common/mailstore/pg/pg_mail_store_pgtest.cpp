@@ -254,7 +254,10 @@ TEST_F(PgMailStoreTest, RecalculateUsageRestoresTotalsThatDriftedFromTheMessages
   append(*store_, 4, "Archive");
   constexpr UserId kOther = 43;
   store_->ensure_account(kOther);
-  ASSERT_EQ(store_->append(kOther, "INBOX", {AppendItem{message(9)}}).error, StoreError::kNone);
+  const std::string theirs = message(9);
+  AppendItem item;
+  item.message = theirs;
+  ASSERT_EQ(store_->append(kOther, "INBOX", {item}).error, StoreError::kNone);
   const Usage right = store_->usage(kUser);
   const Usage other = store_->usage(kOther);
   EXPECT_EQ(right.messages, 4);
@@ -279,7 +282,7 @@ TEST_F(PgMailStoreTest, RecalculateUsageRestoresTotalsThatDriftedFromTheMessages
   EXPECT_EQ(fixed.after.bytes, right.bytes);
   EXPECT_EQ(fixed.after.messages, right.messages);
   EXPECT_EQ(store_->usage(kUser).bytes, right.bytes);
-  // The other user's drifted INBOX is theirs to recount.
-  EXPECT_EQ(store_->usage(kOther).messages, 17);
+  // The other user's drifted INBOX and Trash are theirs to recount.
+  EXPECT_EQ(store_->usage(kOther).messages, 17 + 17);
   EXPECT_EQ(store_->recalculate_usage(kOther).after.messages, other.messages);
 }
