@@ -208,6 +208,8 @@ def test_search_finds_what_imap_search_finds(mp):
     finally:
         m.logout()
     assert [int(x) for x in mp.cli("mailbox", "search", ANNA, "INBOX", "from", "carol").stdout.split()] == [1, 3]
+    # One argument with spaces is split as --search strings are.
+    assert mp.cli("mailbox", "search", ANNA, "INBOX", "from carol 'unseen'").stdout == "3\n"
     found = cli_json(mp, "mailbox", "search", ANNA, "INBOX", "subject", "Monthly report")
     assert found["mailbox"] == "INBOX" and found["uids"] == [1] and found["uidvalidity"] > 0, found
     bad = mp.cli("mailbox", "search", ANNA, "INBOX", "frm", "carol", check=False)
@@ -223,6 +225,13 @@ def test_expunge_asks_for_force_and_an_idle_client_sees_it(mp):
     assert "would expunge 1 message(s) from INBOX of anna@mbtools.test (UIDs 2)" in dry.stdout, dry
     assert "add --force" in dry.stderr, dry
     assert status(mp, "INBOX")["messages"] == before["messages"]
+    dry = mp.cli("mailbox", "expunge", ANNA, "INBOX", "--uid", "1:3", check=False)
+    assert dry.returncode == 2 and "would expunge 3 message(s) from INBOX of anna@mbtools.test (UIDs 1:3)\n" \
+        == dry.stdout, dry
+    dry = mp.cli("mailbox", "expunge", ANNA, "INBOX", "--uid", "1:3", "--search", "larger 2K", check=False)
+    assert dry.returncode == 2 and "(UIDs 3)" in dry.stdout, dry
+    neither = mp.cli("mailbox", "expunge", ANNA, "INBOX", "--force", check=False)
+    assert neither.returncode == 2 and "--uid SET or --search QUERY" in neither.stderr, neither
 
     # A listener on the mailstore's change channel, as imapd has: the CLI's
     # store must itself announce its commits before the command returns (imapd

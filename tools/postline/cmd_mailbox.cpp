@@ -86,12 +86,35 @@ std::string json_uid_array(const std::vector<ms::Uid>& uids) {
   return out + "]";
 }
 
+// `mailbox search`'s QUERY words as the shell passed them, one word each;
+// a single argument with spaces in it ('from carol unseen') is split like
+// --search, so both spellings work.
+std::vector<std::string> query_words(const std::vector<std::string>& args) {
+  if (args.size() == 1 && args[0].find_first_of(" \t") != std::string::npos) return tokenize_query(args[0]);
+  return args;
+}
+
 // The messages a command works on: --uid SET and/or --search QUERY (both:
 // messages matching both), ascending.
 struct Selection {
   std::string uid, search;
   std::vector<std::string> words;  // `mailbox search`'s QUERY words
 };
+
+// --uid and --search checked before any connection (a bad query is a usage
+// error whatever the servers do); at least one of them is required.
+void check_selection(const Selection& sel, const std::string& what) {
+  if (sel.uid.empty() && sel.search.empty())
+    throw CliError(what + ": say which messages: --uid SET or --search QUERY (--search all: every message)", 2);
+  if (!sel.search.empty()) parse_query(tokenize_query(sel.search));
+  if (!sel.uid.empty()) {
+    try {
+      parse_uid_set(sel.uid);
+    } catch (const CliError& e) {
+      throw CliError(std::string("--uid: ") + e.what(), 2);
+    }
+  }
+}
 
 std::vector<ms::Uid> select_uids(Target& t, const ms::MailboxInfo& box, const Selection& sel) {
   ms::SearchCriterion all;
@@ -159,53 +182,38 @@ const char* field_name(Field f) {
 void fetch(CliContext& ctx, const std::string& email, const std::string& mailbox, const Selection& sel,
            const std::vector<std::string>& field_options) {
   const std::string what = "mailbox fetch " + email + " " + mailbox;
-  if (sel.uid.empty() && sel.search.empty())
-    throw CliError(what + ": say which messages: --uid SET or --search QUERY (--search all: every message)", 2);
+  check_selection(sel, what);
   const std::vector<Field> fields = parse_fields(field_options);
-  // Parse before connecting: a bad query is a usage error whatever the servers do.
-  if (!sel.search.empty()) parse_query(tokenize_query(sel.search));
-  if (!sel.uid.empty()) {
-    try {
-      parse_uid_set(sel.uid);
-    } catch (const CliError& e) {
-      throw CliError(std::string("--uid: ") + e.what(), 2);
-    }
-  }
   with_mailstore_errors(what, [&] {
     Target t = open_target(ctx, email, what);
     const ms::MailboxInfo box = find_mailbox(t, mailbox, what);
     const std::vector<ms::Uid> uids = select_uids(t, box, sel);
-    bool need_body = false;
+    const bool need_body = std::any_of(fields.begin(), fields.end(),
+                                       [](Field f) { return f == Field::kBody || f == Field::kText; });
+    const bool want_headers = std::any_of(fields.begin(), fields.end(), [](Field f) { return f == Field::kHeaders; });
     unsigned read = ms::kFieldFlags | ms::kFieldInternalDate | ms::kFieldSize;
-    for (Field f : fields) {
-      if (f == Field::kHeaders) read |= ms::kFieldHeader | ms::kFieldBlob;
-      if (f == Field::kBody || f == Field::kText) need_body = true;
-    }
+    if (want_headers) read |= ms::kFieldHeader | ms::kFieldBlob;
     if (need_body) read |= ms::kFieldBlob;
-    // In groups, so a large mailbox is never held in memory at once.
+    // In groups, printed as they come, so a large mailbox is never held in
+    // memory at once (the JSON array too is streamed, in print_json_array's layout).
     constexpr size_t kGroup = 256;
-    bool first = true;
-    std::vector<JsonObject> rows;
+    size_t printed = 0;
     const bool raw = !ctx.json && fields.size() == 1 && is_bytes(fields[0]);
     for (size_t start = 0; start < uids.size(); start += kGroup) {
       std::vector<ms::Uid> group(uids.begin() + static_cast<std::ptrdiff_t>(start),
                                  uids.begin() + static_cast<std::ptrdiff_t>(std::min(uids.size(), start + kGroup)));
       auto records = t.store->read_messages(t.user.id(), box.mailbox_id, group, read);
       // Bodies: every message's when body or text is asked for; headers that
-      // are not cached (over 64 KiB) read from the body too.
+      // are not cached (over 64 KiB) are read from the body too.
+      auto needs_body = [&](const ms::MessageData& m) { return need_body || (want_headers && !m.header); };
       std::vector<std::string> blobs;
       for (const auto& m : records)
-        if (need_body || !m.header) blobs.push_back(m.blob);
-      ms::BodySet bodies;
-      if (need_body || std::any_of(fields.begin(), fields.end(), [](Field f) { return f == Field::kHeaders; }))
-        bodies = blobs.empty() ? ms::BodySet{} : t.store->read_bodies(t.user.id(), blobs);
+        if (needs_body(m)) blobs.push_back(m.blob);
+      const ms::BodySet bodies = blobs.empty() ? ms::BodySet{} : t.store->read_bodies(t.user.id(), blobs);
       size_t next_body = 0;
       for (const auto& m : records) {
         std::optional<std::string_view> body;
-        if (need_body || !m.header) {
-          if (next_body < bodies.size()) body = bodies[next_body];
-          ++next_body;
-        }
+        if (needs_body(m)) body = bodies[next_body++];
         auto bytes_of = [&](Field f) -> std::string {
           const auto header_size = static_cast<size_t>(m.header_size);
           if (f == Field::kHeaders && m.header) return std::string(*m.header);
@@ -231,13 +239,12 @@ void fetch(CliContext& ctx, const std::string& email, const std::string& mailbox
               default: o.add(std::string(field_name(f)) + "_base64", mailauth::base64_encode(bytes_of(f)));
             }
           }
-          rows.push_back(std::move(o));
+          std::cout << (printed++ ? ",\n  " : "[\n  ") << o.str();
           continue;
         }
         // doveadm's "flow" layout: one "name: value" line per field, byte
         // fields on the lines after "name:", a form feed line between messages.
-        if (!first) std::cout << "\f\n";
-        first = false;
+        if (printed++) std::cout << "\f\n";
         for (Field f : fields) {
           switch (f) {
             case Field::kUid: std::cout << "uid: " << m.uid << "\n"; break;
@@ -254,7 +261,7 @@ void fetch(CliContext& ctx, const std::string& email, const std::string& mailbox
         }
       }
     }
-    if (ctx.json) print_json_array(std::cout, rows);
+    if (ctx.json) std::cout << (printed ? "\n]\n" : "[]\n");
     std::cout.flush();
   });
 }
@@ -272,6 +279,8 @@ std::shared_ptr<std::string> positional(CLI::App* cmd, const char* name, const c
 void register_mailbox_commands(CLI::App& app, CliContext& ctx) {
   auto* mailbox = app.add_subcommand("mailbox", "a user's mailboxes: list, status, fetch, search, expunge, recalc");
   mailbox->require_subcommand(1);
+  mailbox->add_option("--db-url", ctx.db_url, "the mailstore's PostgreSQL URL (default: POSTLINE_DB_URL, then db.url)")
+      ->envname("POSTLINE_DB_URL");
 
   // list
   auto* list = mailbox->add_subcommand("list", "the user's mailboxes with their counts");
@@ -378,6 +387,7 @@ void register_mailbox_commands(CLI::App& app, CliContext& ctx) {
       ->required();
   search->callback([&ctx, sa] {
     const std::string what = "mailbox search " + sa->email + " " + sa->mailbox;
+    sa->words = query_words(sa->words);
     parse_query(sa->words);  // a usage error before any connection
     with_mailstore_errors(what, [&] {
       Target t = open_target(ctx, sa->email, what);
@@ -403,15 +413,15 @@ void register_mailbox_commands(CLI::App& app, CliContext& ctx) {
   };
   auto ea = std::make_shared<ExpungeArgs>();
   auto* expunge = mailbox->add_subcommand(
-      "expunge", "remove the messages matching --search (and --uid); says what it would remove unless --force");
+      "expunge", "remove the messages matching --search and/or --uid; says what it would remove unless --force");
   expunge->add_option("EMAIL", ea->email, "the account")->required();
   expunge->add_option("MAILBOX", ea->mailbox, "the mailbox")->required();
-  expunge->add_option("--search", ea->sel.search, "which messages, e.g. 'before 2025-01-01' or 'all'")->required();
-  expunge->add_option("--uid", ea->sel.uid, "only among these UIDs");
+  expunge->add_option("--search", ea->sel.search, "which messages, e.g. 'before 2025-01-01' or 'all'");
+  expunge->add_option("--uid", ea->sel.uid, "which UIDs (with --search: only those of them that match)");
   expunge->add_flag("--force", ea->force, "really remove them (without it: only say what would go)");
   expunge->callback([&ctx, ea] {
     const std::string what = "mailbox expunge " + ea->email + " " + ea->mailbox;
-    parse_query(tokenize_query(ea->sel.search));
+    check_selection(ea->sel, what);
     with_mailstore_errors(what, [&] {
       Target t = open_target(ctx, ea->email, what);
       const ms::MailboxInfo box = find_mailbox(t, ea->mailbox, what);

@@ -263,6 +263,9 @@ void register_quota_commands(CLI::App& app, CliContext& ctx) {
   auto show_email = std::make_shared<std::string>();
   auto* show = quota->add_subcommand("show", "show an account's usage next to its limits");
   show->add_option("EMAIL", *show_email, "the account")->required();
+  show->add_option("--db-url", ctx.db_url, "the mailstore's PostgreSQL URL, for the usage (default: POSTLINE_DB_URL, "
+                                           "then db.url)")
+      ->envname("POSTLINE_DB_URL");
   show->callback([&ctx, show_email] {
     const std::string what = "quota show " + *show_email;
     // Limits from authd, usage from the mailstore (what the quota checks read).
