@@ -1,10 +1,9 @@
 #include "tools/postline/mailstore_access.h"
 
-#include <cctype>
 #include <cstdio>
 
 #include "common/db/unavailable.h"
-#include "tools/postline/admin_rpc.h"
+#include "mail/v1/auth.grpc.pb.h"
 
 namespace postline::cli {
 
@@ -12,19 +11,18 @@ mail::v1::User find_user(CliContext& ctx, const std::string& email, const std::s
   const auto at = email.rfind('@');
   if (at == std::string::npos || at == 0 || at + 1 == email.size())
     throw CliError("EMAIL: expected an address, got '" + email + "'", 2);
-  // ListUsers of the domain: the AdminService call that carries the id, under
-  // the admin token like every other account command (ResolveRecipient would
-  // expand aliases and answer unauthenticated).
-  mail::v1::ListUsersRequest req;
-  req.set_domain(email.substr(at + 1));
-  auto resp = admin_call<mail::v1::ListUsersRequest, mail::v1::ListUsersResponse>(
-      ctx, what, &mail::v1::AdminService::Stub::ListUsers, req);
-  // authd lower-cases addresses (unless local parts are case-sensitive); compare both ways.
-  std::string lower = email;
-  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (const auto& u : resp.users())
-    if (u.email() == email || u.email() == lower) return u;
-  throw CliError(what + ": no such user");
+  // GetUser rather than ResolveRecipient: under the admin token like every
+  // account command, and an alias resolves to nobody's mailboxes here.
+  mail::v1::GetUserRequest req;
+  req.set_email(email);
+  auto stub = mail::v1::AdminService::NewStub(ctx.auth_channel());
+  grpc::ClientContext call;
+  ctx.prepare(call);
+  mail::v1::GetUserResponse resp;
+  const grpc::Status status = stub->GetUser(&call, req, &resp);
+  if (status.error_code() == grpc::NOT_FOUND) throw CliError(what + ": no such user");
+  if (!status.ok()) ctx.rpc_failed(what, status, "authd at " + ctx.resolved_auth_addr());
+  return resp.user();
 }
 
 std::unique_ptr<mailstore::pg::PgMailStore> open_mailstore(CliContext& ctx, const std::string& what) {

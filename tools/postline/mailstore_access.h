@@ -1,5 +1,5 @@
 // How the CLI reaches a user's mail, as doveadm does: the account (id and
-// limits) from authd's AdminService over gRPC, the mailboxes through the
+// limits) from authd's AdminService over gRPC (GetUser), the mailboxes through the
 // mailstore's typed interface (mailstore::MailStore, PgMailStore on db.url),
 // opened directly by this process. No SQL here: the mailstore owns its
 // tables, and its writes announce themselves to IMAP sessions after commit
@@ -17,8 +17,9 @@
 
 namespace postline::cli {
 
-// The account with this address (authd's spelling, case as authd keeps it).
-// Throws CliError "<what>: no such user" (exit 1), or the RPC's error.
+// The account with this address (AdminService GetUser: authd canonicalises
+// the address). Throws CliError "<what>: no such user" (exit 1), or the RPC's
+// error.
 mail::v1::User find_user(CliContext& ctx, const std::string& email, const std::string& what);
 
 // The mailstore on db.url (POSTLINE_DB_URL, db.url), after checking that the
