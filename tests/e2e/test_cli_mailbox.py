@@ -220,16 +220,19 @@ def test_search_finds_what_imap_search_finds(mp):
 
 def test_expunge_asks_for_force_and_an_idle_client_sees_it(mp):
     before = status(mp, "INBOX")
+    # Without --force (and not at a terminal): refused, listing what would go.
     dry = mp.cli("mailbox", "expunge", ANNA, "INBOX", "--search", "from dave", check=False)
-    assert dry.returncode == 2, dry
-    assert "would expunge 1 message(s) from INBOX of anna@mbtools.test (UIDs 2)" in dry.stdout, dry
-    assert "add --force" in dry.stderr, dry
+    assert dry.returncode == 1 and dry.stdout == "", dry
+    assert ("refused without --force; this removes 1 message from INBOX of anna@mbtools.test and:\n"
+            "  1 uid: 2\n  kept: the mailbox INBOX and its other messages\nnothing removed") in dry.stderr, dry
     assert status(mp, "INBOX")["messages"] == before["messages"]
-    dry = mp.cli("mailbox", "expunge", ANNA, "INBOX", "--uid", "1:3", check=False)
-    assert dry.returncode == 2 and "would expunge 3 message(s) from INBOX of anna@mbtools.test (UIDs 1:3)\n" \
-        == dry.stdout, dry
+    dry = mp.cli("--json", "mailbox", "expunge", ANNA, "INBOX", "--uid", "1:3", check=False)
+    refusal = json.loads(dry.stderr)
+    assert dry.returncode == 1 and refusal["refused"] is True, dry
+    assert refusal["would_remove"]["uids"] == ["1", "2", "3"] and refusal["would_remove"]["uid_count"] == 3, refusal
     dry = mp.cli("mailbox", "expunge", ANNA, "INBOX", "--uid", "1:3", "--search", "larger 2K", check=False)
-    assert dry.returncode == 2 and "(UIDs 3)" in dry.stdout, dry
+    assert dry.returncode == 1 and "  1 uid: 3\n" in dry.stderr, dry
+    assert status(mp, "INBOX")["messages"] == before["messages"]
     neither = mp.cli("mailbox", "expunge", ANNA, "INBOX", "--force", check=False)
     assert neither.returncode == 2 and "--uid SET or --search QUERY" in neither.stderr, neither
 
@@ -295,7 +298,8 @@ def test_create_rename_delete(mp):
         "created mailbox Projects/2026 of anna@mbtools.test\n"
     again = mp.cli("mailbox", "create", ANNA, "Projects/2026", check=False)
     assert again.returncode == 1 and "exists already" in again.stderr, again
-    mp.cli("mailbox", "rename", ANNA, "Projects", "Work")
+    assert cli_json(mp, "mailbox", "rename", ANNA, "Projects", "Work") == {
+        "email": ANNA, "mailbox": "Projects", "renamed_to": "Work"}
     names = [r["name"] for r in cli_json(mp, "mailbox", "list", ANNA)]
     assert "Work/2026" in names and "Projects" not in names, names
     m = login(mp)
@@ -304,9 +308,13 @@ def test_create_rename_delete(mp):
     finally:
         m.logout()
     refused = mp.cli("mailbox", "delete", ANNA, "Work/2026", check=False)
-    assert refused.returncode == 2 and "would delete Work/2026 with its 1 message(s); add --force" in refused.stderr
-    assert mp.cli("mailbox", "delete", ANNA, "Work/2026", "--force").stdout == \
-        "deleted mailbox Work/2026 of anna@mbtools.test (1 message(s))\n"
+    assert refused.returncode == 1 and "this removes mailbox Work/2026 of anna@mbtools.test and:\n  1 message uid: 1\n" \
+        in refused.stderr, refused
+    assert mp.cli("mailbox", "delete", ANNA, "Work/2026", "--force").stdout == (
+        "removed mailbox Work/2026 of anna@mbtools.test and:\n  1 message uid: 1\n"
+        "  kept: the account's other mailboxes\n")
+    # An empty mailbox goes without --force, as an empty domain does.
+    assert cli_json(mp, "mailbox", "delete", ANNA, "Work")["deleted"] is True
     inbox = mp.cli("mailbox", "delete", ANNA, "INBOX", "--force", check=False)
     assert inbox.returncode == 1 and "INBOX cannot be deleted" in inbox.stderr, inbox
     unknown = mp.cli("mailbox", "list", f"nobody@{DOMAIN}", check=False)

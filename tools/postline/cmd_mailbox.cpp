@@ -266,6 +266,39 @@ void fetch(CliContext& ctx, const std::string& email, const std::string& mailbox
   });
 }
 
+// ---- what destructive commands remove ------------------------------------------
+
+std::vector<std::string> uid_names(const std::vector<ms::Uid>& uids) {
+  std::vector<std::string> out;
+  out.reserve(uids.size());
+  for (auto uid : uids) out.push_back(std::to_string(uid));
+  return out;
+}
+
+RemovalPlan expunge_plan(const std::string& what, const ms::MailboxInfo& box, const std::string& email,
+                         const std::vector<ms::Uid>& uids) {
+  RemovalPlan plan;
+  plan.command = what;
+  plan.kind = std::to_string(uids.size()) + (uids.size() == 1 ? " message from" : " messages from");
+  plan.name = box.name + " of " + email;
+  plan.parts.push_back({"uids", "uid", "uids", uid_names(uids)});
+  plan.stays.push_back("the mailbox " + box.name + " and its other messages");
+  return plan;
+}
+
+RemovalPlan delete_plan(const std::string& what, Target& t, const ms::MailboxInfo& box) {
+  RemovalPlan plan;
+  plan.command = what;
+  plan.kind = "mailbox";
+  plan.name = box.name + " of " + t.user.email();
+  std::vector<ms::Uid> uids;
+  if (auto opened = t.store->open(t.user.id(), box.name); opened.index)
+    for (const auto& e : opened.index->entries) uids.push_back(e.uid);
+  plan.parts.push_back({"uids", "message uid", "message uids", uid_names(uids)});
+  plan.stays.push_back("the account's other mailboxes");
+  return plan;
+}
+
 // ---- the commands ---------------------------------------------------------------
 
 std::shared_ptr<std::string> positional(CLI::App* cmd, const char* name, const char* help) {
@@ -418,7 +451,7 @@ void register_mailbox_commands(CLI::App& app, CliContext& ctx) {
   expunge->add_option("MAILBOX", ea->mailbox, "the mailbox")->required();
   expunge->add_option("--search", ea->sel.search, "which messages, e.g. 'before 2025-01-01' or 'all'");
   expunge->add_option("--uid", ea->sel.uid, "which UIDs (with --search: only those of them that match)");
-  expunge->add_flag("--force", ea->force, "really remove them (without it: only say what would go)");
+  expunge->add_flag("--force", ea->force, "remove them (without: list what would go and refuse)");
   expunge->callback([&ctx, ea] {
     const std::string what = "mailbox expunge " + ea->email + " " + ea->mailbox;
     check_selection(ea->sel, what);
@@ -426,21 +459,7 @@ void register_mailbox_commands(CLI::App& app, CliContext& ctx) {
       Target t = open_target(ctx, ea->email, what);
       const ms::MailboxInfo box = find_mailbox(t, ea->mailbox, what);
       const auto uids = select_uids(t, box, ea->sel);
-      if (!ea->force) {
-        if (ctx.json)
-          std::cout << JsonObject()
-                           .add("mailbox", box.name)
-                           .add("would_expunge", static_cast<int64_t>(uids.size()))
-                           .add("expunged", static_cast<int64_t>(0))
-                           .str()
-                    << "\n";
-        else
-          std::cout << "would expunge " << uids.size() << " message(s) from " << box.name << " of "
-                    << t.user.email() << (uids.empty() ? "" : " (UIDs " + uid_set(uids) + ")") << "\n";
-        throw CliError(what + ": nothing removed; add --force to expunge " + std::to_string(uids.size()) +
-                           " message(s)",
-                       2);
-      }
+      if (!uids.empty()) require_force(ctx, expunge_plan(what, box, t.user.email(), uids), ea->force);
       std::vector<ms::Uid> gone;
       if (!uids.empty()) {
         // As an IMAP client does it (STORE +FLAGS \Deleted, UID EXPUNGE): each
@@ -470,8 +489,8 @@ void register_mailbox_commands(CLI::App& app, CliContext& ctx) {
       t.store->ensure_account(t.user.id());  // as a first login would
       const auto e = t.store->create_mailbox(t.user.id(), *cr_box);
       if (e != ms::StoreError::kNone) throw CliError(what + ": " + store_error(e));
-      if (ctx.json) std::cout << JsonObject().add("created", *cr_box).str() << "\n";
-      else std::cout << "created mailbox " << *cr_box << " of " << t.user.email() << "\n";
+      print_outcome(ctx, JsonObject().add("email", t.user.email()).add("mailbox", *cr_box).add("created", true),
+                    "created mailbox " + *cr_box + " of " + t.user.email() + "\n");
     });
   });
 
@@ -479,25 +498,18 @@ void register_mailbox_commands(CLI::App& app, CliContext& ctx) {
   auto* del = mailbox->add_subcommand("delete", "delete a mailbox and its messages (asks for --force)");
   auto del_email = positional(del, "EMAIL", "the account");
   auto del_box = positional(del, "MAILBOX", "the mailbox");
-  del->add_flag("--force", *del_force, "really delete it with its messages");
+  del->add_flag("--force", *del_force, "delete it with its messages (without: list what would go)");
   del->callback([&ctx, del_email, del_box, del_force] {
     const std::string what = "mailbox delete " + *del_email + " " + *del_box;
     with_mailstore_errors(what, [&] {
       Target t = open_target(ctx, *del_email, what);
       const ms::MailboxInfo box = find_mailbox(t, *del_box, what);
-      auto st = t.store->status(t.user.id(), {box.name});
-      const int64_t messages = st.empty() ? 0 : st[0].messages;
-      if (!*del_force)
-        throw CliError(what + ": would delete " + box.name + " with its " + std::to_string(messages) +
-                           " message(s); add --force to delete it",
-                       2);
+      const RemovalPlan plan = delete_plan(what, t, box);
+      if (plan.removes_more()) require_force(ctx, plan, *del_force);  // an empty mailbox goes without
       const auto e = t.store->delete_mailbox(t.user.id(), box.name);
       if (e != ms::StoreError::kNone) throw CliError(what + ": " + store_error(e));
-      if (ctx.json)
-        std::cout << JsonObject().add("deleted", box.name).add("messages", messages).str() << "\n";
-      else
-        std::cout << "deleted mailbox " << box.name << " of " << t.user.email() << " (" << messages
-                  << " message(s))\n";
+      print_outcome(ctx, JsonObject().add("mailbox", box.name).add("deleted", true).merge(plan.json()),
+                    "removed " + plan.target() + (plan.removes_more() ? " and:\n" : "\n") + plan.text());
     });
   });
 
@@ -511,8 +523,9 @@ void register_mailbox_commands(CLI::App& app, CliContext& ctx) {
       Target t = open_target(ctx, *rn_email, what);
       const auto e = t.store->rename_mailbox(t.user.id(), *rn_from, *rn_to);
       if (e != ms::StoreError::kNone) throw CliError(what + " to " + *rn_to + ": " + store_error(e));
-      if (ctx.json) std::cout << JsonObject().add("renamed", *rn_from).add("to", *rn_to).str() << "\n";
-      else std::cout << "renamed mailbox " << *rn_from << " of " << t.user.email() << " to " << *rn_to << "\n";
+      print_outcome(ctx,
+                    JsonObject().add("email", t.user.email()).add("mailbox", *rn_from).add("renamed_to", *rn_to),
+                    "renamed mailbox " + *rn_from + " of " + t.user.email() + " to " + *rn_to + "\n");
     });
   });
 
