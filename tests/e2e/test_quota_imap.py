@@ -57,7 +57,8 @@ def test_cli_sets_and_shows_both_limits(qp):
     [user] = [u for u in json.loads(qp.cli("--json", "user", "list", "quota-imap.test").stdout) if u["email"] == ANNA]
     assert user["quota_bytes"] == 1 << 30 and user["quota_messages"] == 10000 and user["admin"] is False
     assert json.loads(qp.cli("--json", "quota", "show", ANNA).stdout) == {
-        "email": ANNA, "quota_bytes": 1 << 30, "quota_messages": 10000}
+        "email": ANNA, "quota_bytes": 1 << 30, "quota_messages": 10000, "used_bytes": 0, "used_messages": 0,
+        "used_bytes_percent": 0, "used_messages_percent": 0}
     assert "MESSAGES" in qp.cli("user", "list", "quota-imap.test").stdout
     assert qp.cli("quota", "set", ANNA, "--messages", "lots", check=False).returncode == 2
     assert qp.cli("quota", "set", ANNA, check=False).returncode == 2

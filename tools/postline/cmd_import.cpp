@@ -2,7 +2,7 @@
 // files into a Postline account. Messages are written through the mailstore's
 // typed interface (PgMailStore on db.url, as `postline migrate` reaches the
 // database; no SQL here); the account's id and quota come from authd
-// (AdminService ListUsers, the same look-up as `quota show`). See README.md
+// (AdminService GetUser, as `quota show` and `mailbox` do). See README.md
 // ("import") and docs/operations.md ("Migrating from another server").
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,11 +17,11 @@
 #include "common/mailstore/accounts.h"
 #include "common/mailstore/message_meta.h"
 #include "common/mailstore/pg/pg_mail_store.h"
-#include "tools/postline/admin_rpc.h"
 #include "tools/postline/import_imap.h"
 #include "tools/postline/import_maildir.h"
 #include "tools/postline/import_mbox.h"
 #include "tools/postline/import_writer.h"
+#include "tools/postline/mailstore_access.h"
 
 namespace postline::cli {
 
@@ -40,39 +40,15 @@ struct Account {
   ms::Quota quota;
 };
 
-// The account by its address, from authd (AdminService.ListUsers of its
-// domain, as `quota show` does; a GetUser RPC would make it one row).
+// The account by its address (authd's GetUser) and the mailstore on db.url:
+// the one way every mailstore command of the CLI reaches them (mailstore_access.h).
 Account resolve_account(CliContext& ctx, const std::string& email, const std::string& what) {
-  const auto at = email.rfind('@');
-  if (at == std::string::npos || at == 0 || at + 1 == email.size())
-    throw CliError(what + ": EMAIL: expected an address, got '" + email + "'", 2);
-  mail::v1::ListUsersRequest req;
-  req.set_domain(email.substr(at + 1));
-  auto resp = admin_call<mail::v1::ListUsersRequest, mail::v1::ListUsersResponse>(
-      ctx, what, &mail::v1::AdminService::Stub::ListUsers, req);
-  std::string lower = email;
-  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (const auto& u : resp.users()) {
-    if (u.email() != email && u.email() != lower) continue;
-    return Account{u.id(), u.email(), ms::Quota{u.quota_bytes(), u.quota_messages()}};
-  }
-  throw CliError(what + ": no such user " + email + " (create it first: postline user add " + email + ")");
+  const mail::v1::User u = find_user(ctx, email, what);
+  return Account{u.id(), u.email(), ms::Quota{u.quota_bytes(), u.quota_messages()}};
 }
 
 std::unique_ptr<ms::pg::PgMailStore> open_store(CliContext& ctx, const std::string& what) {
-  const std::string url = ctx.resolved_db_url();
-  try {
-    ms::pg::check_schema(url);
-  } catch (const ms::pg::SchemaMismatch& e) {
-    throw CliError(what + ": " + e.what());
-  } catch (const std::exception& e) {
-    throw CliError(what + ": cannot reach the database (--db-url / POSTLINE_DB_URL / db.url): " + e.what());
-  }
-  ms::pg::PgOptions options;
-  options.url = url;
-  options.pool_size = 2;
-  options.index_cache_messages = 0;  // one pass over each mailbox: nothing to reuse
-  return std::make_unique<ms::pg::PgMailStore>(options);
+  return open_mailstore(ctx, what);
 }
 
 bool stderr_is_tty() { return ::isatty(STDERR_FILENO) == 1; }

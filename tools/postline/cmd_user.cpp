@@ -1,8 +1,8 @@
 // postline user add|list|remove|passwd|disable|enable|set-name|set, postline quota set|show
-#include <cctype>
 #include <iostream>
 
 #include "tools/postline/admin_rpc.h"
+#include "tools/postline/mailstore_access.h"
 #include "tools/postline/output.h"
 
 namespace postline::cli {
@@ -261,37 +261,38 @@ void register_quota_commands(CLI::App& app, CliContext& ctx) {
   });
 
   auto show_email = std::make_shared<std::string>();
-  auto* show = quota->add_subcommand("show", "show an account's limits");
+  auto* show = quota->add_subcommand("show", "show an account's usage next to its limits");
   show->add_option("EMAIL", *show_email, "the account")->required();
+  show->add_option("--db-url", ctx.db_url, "the mailstore's PostgreSQL URL, for the usage (default: POSTLINE_DB_URL, "
+                                           "then db.url)")
+      ->envname("POSTLINE_DB_URL");
   show->callback([&ctx, show_email] {
-    const auto at = show_email->rfind('@');
-    if (at == std::string::npos) throw CliError("EMAIL: expected an address, got '" + *show_email + "'", 2);
-    mail::v1::ListUsersRequest req;
-    req.set_domain(show_email->substr(at + 1));
-    auto resp = admin_call<mail::v1::ListUsersRequest, mail::v1::ListUsersResponse>(
-        ctx, "quota show " + *show_email, &AdminService::Stub::ListUsers, req);
-    // authd lower-cases addresses (unless local parts are case-sensitive); compare both ways.
-    auto lower = [](std::string s) {
-      for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      return s;
-    };
-    for (const auto& u : resp.users()) {
-      if (u.email() != *show_email && u.email() != lower(*show_email)) continue;
-      if (ctx.json) {
-        std::cout << JsonObject()
-                         .add("email", u.email())
-                         .add("quota_bytes", static_cast<int64_t>(u.quota_bytes()))
-                         .add("quota_messages", static_cast<int64_t>(u.quota_messages()))
-                         .str()
-                  << "\n";
-      } else {
-        Table t({"EMAIL", "STORAGE", "MESSAGES"});
-        t.row({u.email(), format_bytes(u.quota_bytes()), format_messages(u.quota_messages())});
-        t.print(std::cout);
-      }
+    const std::string what = "quota show " + *show_email;
+    // Limits from authd, usage from the mailstore (what the quota checks read).
+    const mail::v1::User u = find_user(ctx, *show_email, what);
+    const mailstore::Usage used = with_mailstore_errors(what, [&] { return open_mailstore(ctx, what)->usage(u.id()); });
+    const int64_t bytes_pct = percent_of(used.bytes, u.quota_bytes());
+    const int64_t messages_pct = percent_of(used.messages, u.quota_messages());
+    if (ctx.json) {
+      JsonObject o;
+      o.add("email", u.email())
+          .add("quota_bytes", static_cast<int64_t>(u.quota_bytes()))
+          .add("quota_messages", static_cast<int64_t>(u.quota_messages()))
+          .add("used_bytes", used.bytes)
+          .add("used_messages", used.messages);
+      // Percentages only where there is a limit to be a percentage of.
+      if (bytes_pct >= 0) o.add("used_bytes_percent", bytes_pct);
+      if (messages_pct >= 0) o.add("used_messages_percent", messages_pct);
+      std::cout << o.str() << "\n";
       return;
     }
-    throw CliError("quota show " + *show_email + ": no such user");
+    auto cell = [](const std::string& used_text, const std::string& limit, int64_t pct) {
+      return used_text + " / " + limit + (pct >= 0 ? " (" + std::to_string(pct) + "%)" : "");
+    };
+    Table t({"EMAIL", "STORAGE", "MESSAGES"});
+    t.row({u.email(), cell(format_used_bytes(used.bytes), format_bytes(u.quota_bytes()), bytes_pct),
+           cell(std::to_string(used.messages), format_messages(u.quota_messages()), messages_pct)});
+    t.print(std::cout);
   });
 }
 

@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
   register_throttle_commands(app, ctx);
   register_migrate_commands(app, ctx);
   register_config_commands(app, ctx);
+  register_mailbox_commands(app, ctx);
   register_queue_commands(app, ctx);
   register_dkim_commands(app, ctx);
   register_dns_commands(app, ctx);

@@ -57,6 +57,25 @@ const Statement kFirstRecent{"ms_first_recent",
                              "SELECT COALESCE((SELECT first_recent_uid FROM mailstore_recent "
                              "                 WHERE user_id = $1 AND mailbox_id = $2), 1)"};
 const Statement kUsage{"ms_usage", "SELECT bytes, messages FROM mailstore_usage($1)"};
+// recalculate_usage: the user's mailbox rows locked in id order (the order
+// COPY/MOVE lock two in, so no deadlock), then, in a statement whose snapshot
+// is taken after every writer that held them has committed, the totals set to
+// what the messages add up to where they differ.
+const Statement kLockUserMailboxes{"ms_lock_user_mailboxes",
+                                   "SELECT mailbox_id FROM mailstore_mailboxes WHERE user_id = $1 "
+                                   "ORDER BY mailbox_id FOR UPDATE"};
+const Statement kRecountTotals{
+    "ms_recount_totals",
+    "WITH actual AS ("
+    "  SELECT b.mailbox_id, COALESCE(s.bytes, 0)::bigint AS bytes, COALESCE(s.n, 0)::bigint AS n"
+    "    FROM mailstore_mailboxes b"
+    "    LEFT JOIN (SELECT mailbox_id, sum(size) AS bytes, count(*) AS n FROM mailstore_messages"
+    "                WHERE user_id = $1 GROUP BY mailbox_id) s ON s.mailbox_id = b.mailbox_id"
+    "   WHERE b.user_id = $1) "
+    "UPDATE mailstore_mailboxes b SET total_bytes = a.bytes, total_messages = a.n FROM actual a "
+    " WHERE b.user_id = $1 AND b.mailbox_id = a.mailbox_id"
+    "   AND (b.total_bytes <> a.bytes OR b.total_messages <> a.n) "
+    "RETURNING b.mailbox_id"};
 // The index columns are in mailstore_messages_index: index-only scans.
 const Statement kIndexAll{"ms_index_all",
                           "SELECT uid, modseq, sysflags, keywords FROM mailstore_messages "
@@ -533,6 +552,21 @@ Usage PgMailStore::usage(UserId user) {
         return Usage{r.i64(0, 0), r.i64(0, 1)};
       },
       true);
+}
+
+PgMailStore::UsageRecount PgMailStore::recalculate_usage(UserId user) {
+  return pool_.with([&](Connection& c) {
+    db::pq::Transaction tx(c);
+    c.exec(kLockUserMailboxes, Params().i64(user));
+    UsageRecount out;
+    auto before = c.exec(kUsage, Params().i64(user));
+    out.before = Usage{before.i64(0, 0), before.i64(0, 1)};
+    out.mailboxes_fixed = c.exec(kRecountTotals, Params().i64(user)).rows();
+    auto after = c.exec(kUsage, Params().i64(user));
+    out.after = Usage{after.i64(0, 0), after.i64(0, 1)};
+    tx.commit();
+    return out;
+  });
 }
 
 namespace {

@@ -132,6 +132,18 @@ class PgMailStore final : public MailStore {
   // Bodies still waiting for their search index (a metric; counts the table).
   int64_t search_backlog();
 
+  // Recomputes the per-mailbox totals that usage(), STATUS SIZE and the quota
+  // checks read (kept by triggers, sql/006) from the messages themselves, for
+  // every mailbox of the user, in one transaction that holds the mailbox rows
+  // so no concurrent write is miscounted (Dovecot's `quota recalc`; `postline
+  // mailbox recalc`). A maintenance operation of this store's bookkeeping, so
+  // not part of MailStore (MemoryMailStore's totals cannot drift).
+  struct UsageRecount {
+    Usage before, after;          // what the totals said, what the messages add up to
+    int64_t mailboxes_fixed = 0;  // mailboxes whose totals were wrong
+  };
+  UsageRecount recalculate_usage(UserId user);
+
   void start_change_feed(ChangeCallback callback) override;
   void stop_change_feed() override;
   std::vector<std::pair<WatchedMailbox, Modseq>> highest_modseqs(const std::vector<WatchedMailbox>& mb) override;

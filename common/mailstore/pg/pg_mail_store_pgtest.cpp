@@ -245,3 +245,44 @@ TEST_F(PgMailStoreTest, ATextSearchWaitsForTheIndexerHoldingItsBodies) {
   ASSERT_EQ(hits.size(), 1u);
   EXPECT_EQ(hits[0].uid, 1u);
 }
+
+// recalculate_usage (`postline mailbox recalc`): totals that drifted from the
+// messages (a bug, a restore, a hand edit) are set back to what the messages
+// add up to, for every mailbox of the user and no other user's.
+TEST_F(PgMailStoreTest, RecalculateUsageRestoresTotalsThatDriftedFromTheMessages) {
+  for (int i = 1; i <= 3; ++i) append(*store_, i);
+  append(*store_, 4, "Archive");
+  constexpr UserId kOther = 43;
+  store_->ensure_account(kOther);
+  const std::string theirs = message(9);
+  AppendItem item;
+  item.message = theirs;
+  ASSERT_EQ(store_->append(kOther, "INBOX", {item}).error, StoreError::kNone);
+  const Usage right = store_->usage(kUser);
+  const Usage other = store_->usage(kOther);
+  EXPECT_EQ(right.messages, 4);
+
+  auto clean = store_->recalculate_usage(kUser);
+  EXPECT_EQ(clean.mailboxes_fixed, 0);
+  EXPECT_EQ(clean.before.bytes, right.bytes);
+  EXPECT_EQ(clean.after.messages, right.messages);
+
+  {
+    pqxx::connection c(url_);
+    pqxx::work tx(c);
+    tx.exec("UPDATE mailstore_mailboxes SET total_bytes = total_bytes + 1000, total_messages = 17 "
+            "WHERE name IN ('INBOX', 'Trash')");
+    tx.commit();
+  }
+  EXPECT_EQ(store_->usage(kUser).messages, 17 + 17 + 1);
+  auto fixed = store_->recalculate_usage(kUser);
+  EXPECT_EQ(fixed.mailboxes_fixed, 2);  // INBOX and Trash; Archive was right
+  EXPECT_EQ(fixed.before.messages, 35);
+  EXPECT_EQ(fixed.before.bytes, right.bytes + 2000);
+  EXPECT_EQ(fixed.after.bytes, right.bytes);
+  EXPECT_EQ(fixed.after.messages, right.messages);
+  EXPECT_EQ(store_->usage(kUser).bytes, right.bytes);
+  // The other user's drifted INBOX and Trash are theirs to recount.
+  EXPECT_EQ(store_->usage(kOther).messages, 17 + 17);
+  EXPECT_EQ(store_->recalculate_usage(kOther).after.messages, other.messages);
+}

@@ -209,6 +209,18 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListUsers(grpc::CallbackServerContex
   });
 }
 
+grpc::ServerUnaryReactor* AdminServiceImpl::GetUser(grpc::CallbackServerContext* c, const mail::v1::GetUserRequest* req,
+                                                    mail::v1::GetUserResponse* resp) {
+  return run(c, "GetUser", ctx_.db_pool, [this, req, resp](const std::string&) {
+    auto e = address_arg(ctx_, "email", req->email());
+    if (!e.status.ok()) return e.status;
+    auto row = ctx_.accounts.get_user(e.value);
+    if (!row) return grpc::Status(grpc::NOT_FOUND, "no such user " + e.value);
+    fill_user(resp->mutable_user(), *row);
+    return grpc::Status::OK;
+  });
+}
+
 grpc::ServerUnaryReactor* AdminServiceImpl::RemoveUser(grpc::CallbackServerContext* c,
                                                        const mail::v1::RemoveUserRequest* req,
                                                        mail::v1::RemoveUserResponse* resp) {

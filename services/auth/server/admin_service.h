@@ -21,6 +21,7 @@ class AdminServiceImpl final : public mail::v1::AdminService::CallbackService {
   POSTLINE_ADMIN_RPC(RemoveDomain)
   POSTLINE_ADMIN_RPC(AddUser)
   POSTLINE_ADMIN_RPC(ListUsers)
+  POSTLINE_ADMIN_RPC(GetUser)
   POSTLINE_ADMIN_RPC(RemoveUser)
   POSTLINE_ADMIN_RPC(SetPassword)
   POSTLINE_ADMIN_RPC(UpdateUser)

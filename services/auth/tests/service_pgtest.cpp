@@ -464,6 +464,27 @@ TEST(AdminService, ErrorsNameTheProblem) {
   EXPECT_EQ(p.admin(&v1::AdminService::Stub::AddUser, req, &resp).error_code(), grpc::INVALID_ARGUMENT);
 }
 
+// GetUser: one account by address, with the id the mailstore keys it by
+// (what `postline mailbox …` and `quota show` ask for).
+TEST(AdminService, GetUserFindsOneAccountByAddress) {
+  Platform p;
+  p.add_user("anna@example.com", "pw");
+  p.add_user("bob@example.com", "pw");
+  const int64_t anna_id = p.login("anna@example.com", "pw").user_id();
+  v1::GetUserRequest req;
+  req.set_email("Anna@EXAMPLE.com");  // canonicalised like every other call
+  v1::GetUserResponse resp;
+  ASSERT_TRUE(p.admin(&v1::AdminService::Stub::GetUser, req, &resp).ok());
+  EXPECT_EQ(resp.user().id(), anna_id);
+  EXPECT_EQ(resp.user().email(), "anna@example.com");
+  req.set_email("carol@example.com");
+  auto s = p.admin(&v1::AdminService::Stub::GetUser, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::NOT_FOUND);
+  EXPECT_NE(s.error_message().find("no such user carol@example.com"), std::string::npos) << s.error_message();
+  req.set_email("not-an-address");
+  EXPECT_EQ(p.admin(&v1::AdminService::Stub::GetUser, req, &resp).error_code(), grpc::INVALID_ARGUMENT);
+}
+
 TEST(AuthService, ThrottlingBlocksTheIpButNotTheOwnerElsewhere) {
   ThrottlePolicy policy;
   policy.ip_delay_after = 2;
