@@ -88,7 +88,7 @@ def build():
     b.panel("Accounts / domains", [("max(postline_authd_accounts)", "accounts"),
                                    ("max(postline_authd_domains)", "domains")], kind="stat", w=4, h=5)
     b.panel("Versions running", [(f"count by (version) (postline_{svc}_build_info)", f"{svc} {{{{version}}}}")
-                                 for svc in ("smtpd", "queued", "imapd", "authd")],
+                                 for svc in ("smtpd", "queued", "imapd", "authd", "webd")],
             kind="stat", w=12, h=5, description="Instances per service and version (postline_<svc>_build_info); "
                                                 "two versions of one service at once: a rollout in progress.")
     b.panel("Certificate lifetime left",
