@@ -195,6 +195,11 @@ def test_peer_strings_stay_inside_their_fields(fresh_platform_factory):
     record = found[0]
     assert "queue_id" not in record and "user" not in record, record
     assert "FORGED" in record["msg"] and "\\x0d\\x0a" in record["msg"], record
+    # authd audits the same login: the user name escaped inside its own record too.
+    audited = wait_until(lambda: [r for r in records(platform, "authd")
+                                  if "audit login" in r["msg"] and "mallory" in r["msg"]],
+                         timeout=15, what="authd's audit record of the failed login")
+    assert all("\\x0d\\x0a" in r["msg"] and "\r" not in r["msg"] and "\n" not in r["msg"] for r in audited), audited
     assert not any(r.get("queue_id") == "FORGED" or r.get("user") == "alice" for s in SERVICES
                    for r in records(platform, s))
 
