@@ -61,6 +61,9 @@ def cli(p: Platform, *args, extra_env=None):
     ({"POSTLINE_QUEUE_DKIM_KEYS": "example.test-without-selector"}, "queue.dkim_keys"),
     ({"POSTLINE_AUTH_PASSWORD_DICTIONARY": "/nonexistent/dict"}, "auth.password_dictionary"),
     ({"POSTLINE_GRPC_TLS_CERT_FILE": "/nonexistent/c.pem"}, "grpc.tls_"),
+    ({"POSTLINE_WEB_CERT_FILE": "/nonexistent/web.pem", "POSTLINE_WEB_KEY_FILE": "/nonexistent/web.key"},
+     "web.cert_file"),
+    ({"POSTLINE_WEB_CERT_FILE": "/nonexistent/web.pem"}, "web.key_file"),
 ])
 def test_config_check_loads_what_the_services_load(unstarted, tmp_path, env, key):
     """Issue 16: `config check` refuses a file a service would refuse, naming its key."""

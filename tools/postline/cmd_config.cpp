@@ -32,6 +32,17 @@ void check_files(const config::Config& cfg) {
       fail(std::string("tls.cert_file/tls.key_file: ") + e.what());
     }
   }
+  // webd's own certificate (it falls back to tls.* when web.* is empty), loaded as webd does.
+  const std::string web_cert = cfg.str("web", "cert_file"), web_key = cfg.str("web", "key_file");
+  if (web_cert.empty() != web_key.empty())
+    fail("web.cert_file, web.key_file: set both or neither (neither = tls.cert_file, tls.key_file)");
+  if (!web_cert.empty()) {
+    try {
+      net::TlsContext tls(web_cert, web_key, "web");
+    } catch (const std::exception& e) {
+      fail(std::string("web.cert_file/web.key_file: ") + e.what());
+    }
+  }
   try {
     const grpcutil::TlsFiles files = grpcutil::tls_files(cfg);
     grpcutil::configure_tls(files);
