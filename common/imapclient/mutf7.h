@@ -8,13 +8,13 @@
 
 namespace postline::imapclient {
 
-// To UTF-8. nullopt when `name` is not valid modified UTF-7 (an unclosed or
-// badly padded "&...-" run, an invalid UTF-16 sequence, or a printable ASCII
-// character that should not have been encoded); callers then keep the name
-// as it was sent.
+// To UTF-8. nullopt when `name` is not valid modified UTF-7, strictly: an 8-bit
+// octet, "&" without "-", a base64 run that is empty, encodes a printable US-ASCII
+// character, leaves non-zero or 6+ bits over, or holds an unpaired surrogate.
+// The import then keeps the name as it was sent; imapd answers BAD.
 std::optional<std::string> decode_mutf7(std::string_view name);
-// From UTF-8 (for tests and for naming a folder to a server). Invalid UTF-8
-// bytes are passed through as U+FFFD.
+// From UTF-8 (imapd's mailbox names to IMAP4rev1 clients, naming a folder to a
+// server). Invalid UTF-8 octets are encoded as U+FFFD.
 std::string encode_mutf7(std::string_view utf8);
 
 }  // namespace postline::imapclient
