@@ -24,10 +24,15 @@ from platform_support import ROOT, free_port, wait_until
 PROM_DIR = ROOT / "deploy" / "prometheus"
 
 
-def postline_jobs() -> list[str]:
+def postline_jobs(platform) -> list[str]:
+    """The repository's postline-* scrape jobs; starts webd, which the platform
+    starts only for tests that ask, so that every job has its service."""
+    if "webd" not in platform.procs:
+        platform.start_webd()
     doc = yaml.safe_load((PROM_DIR / "prometheus.yml").read_text())
     jobs = [j["job_name"] for j in doc["scrape_configs"] if j["job_name"].startswith("postline-")]
-    assert sorted(jobs) == ["postline-authd", "postline-imapd", "postline-queued", "postline-smtpd"], jobs
+    assert sorted(jobs) == ["postline-authd", "postline-imapd", "postline-queued", "postline-smtpd",
+                            "postline-webd"], jobs
     return jobs
 
 
@@ -141,7 +146,7 @@ def failed_imap_login(port: int):
 
 
 def test_prometheus_scrapes_every_service_up(platform, tmp_path):
-    jobs = postline_jobs()
+    jobs = postline_jobs(platform)
     targets = {job: f"127.0.0.1:{platform.ports[job.removeprefix('postline-') + '_http']}" for job in jobs}
     prom = Prometheus(tmp_path, targets)
     try:
@@ -193,7 +198,7 @@ def test_prometheus_scrapes_every_service_up(platform, tmp_path):
 
 def test_a_stopped_service_shows_down(platform, tmp_path):
     """The same set-up notices a service that goes away (what PostlineServiceDown alerts on)."""
-    jobs = postline_jobs()
+    jobs = postline_jobs(platform)
     targets = {job: f"127.0.0.1:{platform.ports[job.removeprefix('postline-') + '_http']}" for job in jobs}
     prom = Prometheus(tmp_path, targets)
     try:
