@@ -1,5 +1,7 @@
 #include "common/imapclient/response.h"
 
+#include <ctime>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -545,14 +547,14 @@ std::vector<std::string> parse_capabilities(const Response& r) {
 
 namespace {
 
-// Days from 1970-01-01 to y-m-d (proleptic Gregorian; Howard Hinnant's algorithm).
+// Days from 1970-01-01 to y-m-d, by libc's timegm (as the mailstore's date code does).
 int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+  std::tm tm{};
+  tm.tm_year = static_cast<int>(y - 1900);
+  tm.tm_mon = static_cast<int>(m) - 1;
+  tm.tm_mday = static_cast<int>(d);
+  tm.tm_hour = 12;  // noon: no edge can move the day
+  return (static_cast<int64_t>(timegm(&tm)) - 43200) / 86400;  // midnight: exact for days before 1970 too
 }
 
 constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
