@@ -46,7 +46,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib as b  # noqa: E402
 
-PASSWORD = "bench password 1"
+PASSWORD = "Qm7 tile vapor 42"  # passes authd's policy: no user name in it, not a dictionary word
 NEEDLE = "zanzibarquux"
 SENDER = "someone@sender.example"
 RCPT = "reader@bench.test"  # the To: of every message, the same on both sides

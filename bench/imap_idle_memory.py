@@ -39,7 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib as b  # noqa: E402
 
-PASSWORD = "bench password 1"
+PASSWORD = "Qm7 tile vapor 42"  # passes authd's policy: no user name in it, not a dictionary word
 SENDER = "idler@sender.example"
 VARIANTS = ("login", "idle")
 
