@@ -10,17 +10,14 @@ import json
 import os
 import pty
 import select
-import shutil
-import socket
-import struct
 import subprocess
 import time
 
 import pytest
 
-from platform_support import build_dir, free_port, wait_until
+from dns_support import dnsmasq
+from platform_support import build_dir, free_port
 
-DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 PASSWORD = "Quartz-Lantern-4821"
 
 
@@ -213,21 +210,6 @@ def test_dkim_generate_prints_the_configuration(platform, tmp_path):
 
 # --- dns records / dns check ---------------------------------------------------------------
 
-def dns_query_ok(port: int, name: str) -> bool:
-    q = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0)
-    for label in name.split("."):
-        q += bytes([len(label)]) + label.encode()
-    q += b"\x00" + struct.pack(">HH", 1, 1)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(0.5)
-        try:
-            s.sendto(q, ("127.0.0.1", port))
-            data, _ = s.recvfrom(512)
-            return data[:2] == b"\x42\x42"
-        except OSError:
-            return False
-
-
 @pytest.fixture(scope="module")
 def dkim_keys(tmp_path_factory):
     """An RSA key for right.test (its record needs two strings) and one for wrong.test."""
@@ -245,14 +227,8 @@ def dkim_keys(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def zones(dkim_keys):
-    if not shutil.which("dnsmasq") and not os.path.exists(DNSMASQ):
-        pytest.skip("dnsmasq is not installed (scripts/packages/queue.txt)")
     right_dkim = dkim_keys["right.test"]["txt_record"]
-    port = free_port()
-    args = [
-        DNSMASQ, "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll", "--pid-file",
-        "--user=root", f"--port={port}", "--listen-address=127.0.0.1", "--bind-interfaces",
-        "--local=/test/",
+    records = [
         # right.test: everything `dns records` asks for.
         "--mx-host=right.test,mail.right.test,10",
         "--host-record=mail.right.test,127.0.0.1",
@@ -281,13 +257,8 @@ def zones(dkim_keys):
         "--cname=autoconfig.wrong.test,web.elsewhere.test",
         "--host-record=web.elsewhere.test,127.0.0.10",
     ]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_until(lambda: dns_query_ok(port, "mail.right.test"), timeout=10, what="dnsmasq answering")
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with dnsmasq(records, probe="mail.right.test") as address:
+        yield address
 
 
 def dns_env(domain, dkim_keys):

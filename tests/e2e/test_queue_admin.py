@@ -13,24 +13,21 @@ import base64
 import json
 import os
 import pty
-import shutil
 import smtplib
-import socket
 import ssl
-import struct
 import subprocess
 import threading
 import time
 
 import pytest
 
+from dns_support import dnsmasq
 from platform_support import free_port, server_tls_context, wait_until
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
 
 SENDER = "admin-sender@example.test"
 PASSWORD = "queue admin test password"
-DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 
 
 class RemoteMx:
@@ -64,41 +61,15 @@ class RemoteMx:
         return "250 2.0.0 OK queued"
 
 
-def dns_query_ok(port: int) -> bool:
-    q = struct.pack(">HHHHHH", 0x4321, 0x0100, 1, 0, 0, 0)
-    for label in "mx.slow.test".split("."):
-        q += bytes([len(label)]) + label.encode()
-    q += b"\x00" + struct.pack(">HH", 1, 1)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(0.5)
-        try:
-            s.sendto(q, ("127.0.0.1", port))
-            data, _ = s.recvfrom(512)
-            return data[:2] == b"\x43\x21"
-        except OSError:
-            return False
-
-
 @pytest.fixture(scope="module")
 def dns():
-    if not shutil.which("dnsmasq") and not os.path.exists(DNSMASQ):
-        pytest.skip("dnsmasq is not installed (scripts/packages/queue.txt)")
-    port = free_port()
-    proc = subprocess.Popen([
-        DNSMASQ, "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll", "--pid-file",
-        "--user=root", f"--port={port}", "--listen-address=127.0.0.1", "--bind-interfaces",
-        "--local=/test/",  # anything else under .test: NXDOMAIN
+    with dnsmasq([
         "--mx-host=slow.test,mx.slow.test,10",
         "--host-record=mx.slow.test,127.0.0.1",
         "--mx-host=other.test,mx.other.test,10",
         "--host-record=mx.other.test,127.0.0.1",
-    ], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_until(lambda: dns_query_ok(port), timeout=10, what="dnsmasq answering")
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    ], probe="mx.slow.test") as address:
+        yield address
 
 
 @pytest.fixture(scope="module")

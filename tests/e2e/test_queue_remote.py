@@ -10,24 +10,21 @@ from __future__ import annotations
 import email
 import imaplib
 import json
-import shutil
 import smtplib
-import socket
 import ssl
-import struct
 import subprocess
 import threading
 from email import policy
 
 import pytest
 
+from dns_support import dnsmasq
 from platform_support import free_port, server_tls_context, wait_until
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
 
 SENDER = "sender@example.test"
 PASSWORD = "queue test password"
-DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 
 
 # --- the remote MX -------------------------------------------------------------
@@ -74,31 +71,9 @@ class RemoteMx:
 
 # --- DNS on loopback ----------------------------------------------------------------
 
-def dns_query_ok(port: int) -> bool:
-    """One A query for mx.remote.test; true when dnsmasq answers."""
-    q = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
-    for label in "mx.remote.test".split("."):
-        q += bytes([len(label)]) + label.encode()
-    q += b"\x00" + struct.pack(">HH", 1, 1)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(0.5)
-        try:
-            s.sendto(q, ("127.0.0.1", port))
-            data, _ = s.recvfrom(512)
-            return data[:2] == b"\x12\x34"
-        except OSError:
-            return False
-
-
 @pytest.fixture(scope="module")
 def dns():
-    if not shutil.which("dnsmasq") and not shutil.which(DNSMASQ):
-        pytest.skip("dnsmasq is not installed (scripts/packages/queue.txt)")
-    port = free_port()
-    proc = subprocess.Popen([
-        DNSMASQ, "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll", "--pid-file",
-        "--user=root", f"--port={port}", "--listen-address=127.0.0.1", "--bind-interfaces",
-        "--local=/test/",  # anything else under .test: NXDOMAIN
+    with dnsmasq([
         "--mx-host=remote.test,mx.remote.test,10",
         "--host-record=mx.remote.test,127.0.0.1",
         "--mx-host=slow.test,mx.slow.test,10",
@@ -110,13 +85,8 @@ def dns():
         "--host-record=mx2.fallback.test,127.0.0.1",
         # RFC 7505 null MX: preference 0, exchange "." (raw RR type 15)
         "--dns-rr=nullmx.test,15,000000",
-    ], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_until(lambda: dns_query_ok(port), timeout=10, what="dnsmasq answering")
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    ], probe="mx.remote.test") as address:
+        yield address
 
 
 @pytest.fixture(scope="module")
