@@ -147,4 +147,16 @@ std::string encode_mutf7(std::string_view s) {
   return out;
 }
 
+bool valid_utf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const size_t at = i;
+    uint32_t cp = 0;
+    if (!next_code_point(s, i, cp)) return false;
+    const size_t n = i - at;
+    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000)) return false;  // overlong
+    if ((cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) return false;
+  }
+  return true;
+}
+
 }  // namespace postline::imapclient

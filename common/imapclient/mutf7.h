@@ -17,4 +17,8 @@ std::optional<std::string> decode_mutf7(std::string_view name);
 // server). Invalid UTF-8 octets are encoded as U+FFFD.
 std::string encode_mutf7(std::string_view utf8);
 
+// Whether `s` is well-formed UTF-8 (no overlong forms, surrogates or > U+10FFFF):
+// imapd checks UTF-8 mailbox names with it (UTF8=ACCEPT, IMAP4rev2).
+bool valid_utf8(std::string_view s);
+
 }  // namespace postline::imapclient

@@ -15,7 +15,7 @@ namespace postline::imap {
 // character, leaves non-zero or 6+ bits over, or holds an unpaired surrogate.
 inline std::optional<std::string> mutf7_decode(std::string_view s) { return imapclient::decode_mutf7(s); }
 // Whether `s` is well-formed UTF-8 (no overlong forms, surrogates or > U+10FFFF).
-bool valid_utf8(std::string_view s);
+inline bool valid_utf8(std::string_view s) { return imapclient::valid_utf8(s); }
 // Invalid UTF-8 octets are encoded as U+FFFD. Both are common/imapclient/mutf7.h,
 // the one codec (the import reads folder names with it too).
 inline std::string mutf7_encode(std::string_view utf8) { return imapclient::encode_mutf7(utf8); }
