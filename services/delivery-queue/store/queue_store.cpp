@@ -712,35 +712,42 @@ void load_recipients(pqxx::transaction_base& tx, int64_t message_id, MessageView
 }
 
 // One statement for every filter: each condition is a parameter that is
-// "off" when empty/zero, so the SQL text never depends on the input.
+// "off" when empty/zero, so the SQL text never depends on the input (only the
+// ORDER BY direction is one of two constant texts).
 // $1 sender given, $2 sender, $3 message id, $4 older than (s), $5 newer than
-// (s), $6 recipient, $7 domain, $8 state ('' = pending), $9 held only,
-// $10 the delivering recipients' lock keys, $11 limit.
+// (s), $6 recipient, $7 domain, $8 state ('' = pending, 'any' = any state),
+// $9 held only, $10 the delivering recipients' lock keys, $11 limit,
+// $12 authenticated user ('' = any).
 constexpr const char* kSelectFiltered =
     " FROM queue_messages m"
     " WHERE (NOT $1::boolean OR lower(m.mail_from) = lower($2::text))"
     " AND ($3::text = '' OR m.header_message_id = $3)"
     " AND ($4::bigint = 0 OR m.created_at < now() - make_interval(secs => $4::float8))"
     " AND ($5::bigint = 0 OR m.created_at > now() - make_interval(secs => $5::float8))"
+    " AND ($12::text = '' OR lower(m.authenticated_user) = lower($12::text))"
     " AND EXISTS (SELECT 1 FROM queue_recipients r WHERE r.message_id = m.id"
     "   AND ($6::text = '' OR lower(r.address) = lower($6))"
     "   AND ($7::text = '' OR r.domain = lower($7))"
     "   AND CASE WHEN $8::text = '' THEN r.state IN ('queued', 'deferred')"
+    "            WHEN $8 = 'any' THEN true"
     "            WHEN $8 = 'delivering' THEN r.state IN ('queued', 'deferred')"
     "                 AND (r.id % 2147483647) = ANY($10::bigint[])"
     "            ELSE r.state = $8 END"
-    "   AND (NOT $9::boolean OR (r.held_at IS NOT NULL AND r.state IN ('queued', 'deferred'))))"
-    " ORDER BY m.created_at, m.id LIMIT $11::bigint";
+    "   AND (NOT $9::boolean OR (r.held_at IS NOT NULL AND r.state IN ('queued', 'deferred'))))";
+constexpr const char* kOldestFirst = " ORDER BY m.created_at, m.id LIMIT $11::bigint";
+constexpr const char* kNewestFirst = " ORDER BY m.created_at DESC, m.id DESC LIMIT $11::bigint";
 
-pqxx::result run_filter(pqxx::transaction_base& tx, const std::string& columns, const MessageFilter& f, int limit) {
+pqxx::result run_filter(pqxx::transaction_base& tx, const std::string& columns, const MessageFilter& f, int limit,
+                        bool newest_first = false) {
   std::string message_id = f.message_id;
   if (message_id.size() >= 2 && message_id.front() == '<' && message_id.back() == '>')
     message_id = message_id.substr(1, message_id.size() - 2);
-  const std::string state = f.state ? std::string(state_name(*f.state)) : "";
+  const std::string state = f.state ? std::string(state_name(*f.state)) : f.any_state ? "any" : "";
   const std::string delivering = state == "delivering" ? pg_array(delivering_keys(tx)) : "{}";
-  return tx.exec_params("SELECT " + columns + kSelectFiltered, f.sender.has_value(), f.sender.value_or(""),
-                        message_id, f.older_than_seconds, f.newer_than_seconds, f.recipient, f.domain, state,
-                        f.held_only, delivering, limit);
+  return tx.exec_params("SELECT " + columns + kSelectFiltered + (newest_first ? kNewestFirst : kOldestFirst),
+                        f.sender.has_value(), f.sender.value_or(""), message_id, f.older_than_seconds,
+                        f.newer_than_seconds, f.recipient, f.domain, state, f.held_only, delivering, limit,
+                        f.authenticated_user);
 }
 
 }  // namespace
@@ -755,13 +762,14 @@ std::optional<MessageView> get_message(pqxx::connection& conn, const std::string
   return m;
 }
 
-std::vector<MessageView> list_messages(pqxx::connection& conn, const MessageFilter& filter, int limit) {
+std::vector<MessageView> list_messages(pqxx::connection& conn, const MessageFilter& filter, int limit,
+                                       bool with_history, bool newest_first) {
   pqxx::read_transaction tx(conn);
   const auto delivering = delivering_keys(tx);
   std::vector<MessageView> out;
-  for (const auto& row : run_filter(tx, kMessageColumns, filter, limit)) {
+  for (const auto& row : run_filter(tx, kMessageColumns, filter, limit, newest_first)) {
     auto m = message_from_row(row);
-    load_recipients(tx, row["id"].as<int64_t>(), m, false, delivering);
+    load_recipients(tx, row["id"].as<int64_t>(), m, with_history, delivering);
     out.push_back(std::move(m));
   }
   return out;

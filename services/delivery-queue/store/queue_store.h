@@ -319,6 +319,8 @@ struct MessageFilter {
   int64_t newer_than_seconds = 0;     // arrived less than this long ago
   std::optional<State> state;         // nullopt: a pending (queued or deferred) recipient
   bool held_only = false;             // a pending recipient on hold
+  bool any_state = false;             // a recipient in any state (state must be nullopt); listing only
+  std::string authenticated_user;     // the submitter (Envelope.authenticated_user), case-insensitive
 };
 // A selection: explicit queue ids, or every message the filter matches.
 struct Selection {
@@ -361,8 +363,10 @@ ActionCount apply_action(pqxx::transaction_base& tx, AdminAction action, const s
 std::optional<MessageView> get_message(pqxx::connection& conn, const std::string& queue_id, bool with_history);
 // state nullopt: messages that still have a pending (queued/deferred) recipient.
 std::vector<MessageView> list_messages(pqxx::connection& conn, std::optional<State> state, int limit);
-// The messages `filter` matches (see MessageFilter), oldest first.
-std::vector<MessageView> list_messages(pqxx::connection& conn, const MessageFilter& filter, int limit);
+// The messages `filter` matches (see MessageFilter), oldest first (or newest
+// first), with each recipient's attempt history when `with_history`.
+std::vector<MessageView> list_messages(pqxx::connection& conn, const MessageFilter& filter, int limit,
+                                       bool with_history = false, bool newest_first = false);
 // The stored message bytes of `queue_id` (nullopt: no such message). `stored`
 // is false when the body was not kept (every recipient was delivered during
 // Enqueue, see docs/queue.md): then `body` is empty although size is not.

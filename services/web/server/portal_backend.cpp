@@ -1,0 +1,273 @@
+#include "services/web/server/portal_backend.h"
+
+#include "common/grpc/grpc.h"
+#include "common/log/printable.h"
+#include "common/mailstore/pg/pg_mail_store.h"
+#include "mail/v1/auth.grpc.pb.h"
+#include "mail/v1/queue.grpc.pb.h"
+
+#include <spdlog/spdlog.h>
+
+#include <mutex>
+
+namespace postline::web {
+
+namespace pb = mail::v1;
+using namespace portal;
+
+namespace {
+
+RecipientState state_of(pb::RecipientState s) {
+  switch (s) {
+    case pb::RECIPIENT_STATE_QUEUED: return RecipientState::kQueued;
+    case pb::RECIPIENT_STATE_DELIVERING: return RecipientState::kDelivering;
+    case pb::RECIPIENT_STATE_DELIVERED: return RecipientState::kDelivered;
+    case pb::RECIPIENT_STATE_DEFERRED: return RecipientState::kDeferred;
+    case pb::RECIPIENT_STATE_BOUNCED: return RecipientState::kBounced;
+    case pb::RECIPIENT_STATE_EXPIRED: return RecipientState::kExpired;
+    default: return RecipientState::kUnknown;
+  }
+}
+
+SentMessage from_proto(const pb::QueuedMessage& m) {
+  SentMessage out;
+  out.queue_id = m.queue_id();
+  out.created_unix = m.created_unix();
+  out.mail_from = m.envelope().mail_from();
+  out.submitter = m.envelope().authenticated_user();
+  out.message_id = m.header_message_id();
+  out.size = m.size();
+  for (const auto& r : m.recipients()) {
+    SentRecipient sr;
+    sr.address = r.address();
+    sr.state = state_of(r.state());
+    sr.local = r.local();
+    sr.next_attempt_unix = r.next_attempt_unix();
+    sr.last_reply = r.last_reply();
+    for (const auto& a : r.history()) {
+      Attempt at;
+      at.started_unix = a.started_unix();
+      at.mx_host = a.mx_host();
+      at.reply = a.reply();
+      at.outcome = state_of(a.outcome());
+      at.remote_reply = a.remote_reply();
+      sr.attempts.push_back(std::move(at));
+    }
+    out.recipients.push_back(std::move(sr));
+  }
+  return out;
+}
+
+// A failed call: the user's mistake (Refused, authd's message shown) or an outage.
+[[noreturn]] void failed(const char* method, const grpc::Status& status) {
+  switch (status.error_code()) {
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::ALREADY_EXISTS:
+    case grpc::StatusCode::NOT_FOUND:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      throw Refused(status.error_message());
+    default:
+      spdlog::warn("portal: {} failed: {} {}", method, grpcutil::code_name(status.error_code()),
+                   log::printable(status.error_message()));
+      throw Unavailable(std::string(method) + " failed");
+  }
+}
+
+}  // namespace
+
+struct GrpcPortalBackend::Impl {
+  PortalBackendOptions options;
+  std::unique_ptr<pb::AuthService::Stub> auth;
+  std::unique_ptr<pb::AdminService::Stub> admin;
+  std::unique_ptr<pb::QueueService::Stub> queue;
+  grpcutil::RpcMetrics metrics;
+  std::mutex store_mutex;
+  std::unique_ptr<mailstore::pg::PgMailStore> store;  // opened at first use
+
+  Impl(PortalBackendOptions o, prometheus::Registry& registry)
+      : options(std::move(o)),
+        metrics(registry, "postline_webd", "client") {
+    auto auth_channel = grpcutil::make_channel(options.auth_addr);
+    auth = pb::AuthService::NewStub(auth_channel);
+    admin = pb::AdminService::NewStub(auth_channel);
+    queue = pb::QueueService::NewStub(grpcutil::make_channel(options.queue_addr));
+  }
+
+  void prepare(grpc::ClientContext& ctx, bool admin_call) {
+    grpcutil::set_deadline(ctx, std::chrono::seconds(10));
+    if (admin_call && !options.admin_token.empty()) ctx.AddMetadata("authorization", "Bearer " + options.admin_token);
+  }
+};
+
+GrpcPortalBackend::GrpcPortalBackend(PortalBackendOptions options, prometheus::Registry& registry)
+    : impl_(std::make_unique<Impl>(std::move(options), registry)) {}
+
+GrpcPortalBackend::~GrpcPortalBackend() = default;
+
+LoginResult GrpcPortalBackend::authenticate(const std::string& username, const std::string& password,
+                                            const std::string& client_ip) {
+  pb::AuthenticateRequest req;
+  req.set_username(username);
+  req.set_password(password);
+  req.set_protocol(pb::PROTOCOL_WEB);
+  req.set_mechanism("PLAIN");  // a password in a form inside TLS: what PLAIN is
+  req.set_remote_ip(client_ip);
+  pb::AuthenticateResponse resp;
+  grpc::ClientContext ctx;
+  impl_->prepare(ctx, false);
+  grpcutil::RpcMetrics::Timer timer(impl_->metrics, "Authenticate");
+  const grpc::Status status = impl_->auth->Authenticate(&ctx, req, &resp);
+  timer.done(status);
+  LoginResult out;
+  if (!status.ok()) {
+    spdlog::warn("portal: authd Authenticate failed: {} {}", grpcutil::code_name(status.error_code()),
+                 log::printable(status.error_message()));
+    return out;  // kUnavailable
+  }
+  switch (resp.result()) {
+    case pb::AUTH_RESULT_OK:
+      out.outcome = LoginOutcome::kOk;
+      out.user_id = resp.user_id();
+      out.email = resp.email();
+      out.admin = resp.admin();
+      break;
+    case pb::AUTH_RESULT_INVALID_CREDENTIALS: out.outcome = LoginOutcome::kInvalid; break;
+    case pb::AUTH_RESULT_THROTTLED: out.outcome = LoginOutcome::kThrottled; break;
+    case pb::AUTH_RESULT_DISABLED: out.outcome = LoginOutcome::kDisabled; break;
+    default: break;
+  }
+  return out;
+}
+
+std::vector<SentMessage> GrpcPortalBackend::sent_messages(const std::string& email, int limit) {
+  pb::ListMessagesRequest req;
+  req.set_limit(limit);
+  req.set_with_history(true);
+  req.set_newest_first(true);
+  req.mutable_filter()->set_any_state(true);
+  req.mutable_filter()->set_authenticated_user(email);
+  pb::ListMessagesResponse resp;
+  grpc::ClientContext ctx;
+  impl_->prepare(ctx, true);
+  grpcutil::RpcMetrics::Timer timer(impl_->metrics, "ListMessages");
+  const grpc::Status status = impl_->queue->ListMessages(&ctx, req, &resp);
+  timer.done(status);
+  if (!status.ok()) {
+    spdlog::warn("portal: queued ListMessages failed: {} {}", grpcutil::code_name(status.error_code()),
+                 log::printable(status.error_message()));
+    throw Unavailable("ListMessages failed");
+  }
+  std::vector<SentMessage> out;
+  for (const auto& m : resp.messages()) out.push_back(from_proto(m));
+  return out;
+}
+
+std::optional<SentMessage> GrpcPortalBackend::message(const std::string& queue_id) {
+  pb::GetMessageRequest req;
+  req.set_queue_id(queue_id);
+  pb::GetMessageResponse resp;
+  grpc::ClientContext ctx;
+  impl_->prepare(ctx, true);
+  grpcutil::RpcMetrics::Timer timer(impl_->metrics, "GetMessage");
+  const grpc::Status status = impl_->queue->GetMessage(&ctx, req, &resp);
+  timer.done(status);
+  // NOT_FOUND, and INVALID_ARGUMENT for an id that is not one: no such message.
+  if (status.error_code() == grpc::StatusCode::NOT_FOUND || status.error_code() == grpc::StatusCode::INVALID_ARGUMENT)
+    return std::nullopt;
+  if (!status.ok()) {
+    spdlog::warn("portal: queued GetMessage failed: {} {}", grpcutil::code_name(status.error_code()),
+                 log::printable(status.error_message()));
+    throw Unavailable("GetMessage failed");
+  }
+  return from_proto(resp.message());
+}
+
+std::vector<AppPasswordInfo> GrpcPortalBackend::app_passwords(const std::string& email) {
+  pb::ListAppPasswordsRequest req;
+  req.set_email(email);
+  pb::ListAppPasswordsResponse resp;
+  grpc::ClientContext ctx;
+  impl_->prepare(ctx, true);
+  grpcutil::RpcMetrics::Timer timer(impl_->metrics, "ListAppPasswords");
+  const grpc::Status status = impl_->admin->ListAppPasswords(&ctx, req, &resp);
+  timer.done(status);
+  if (!status.ok()) failed("ListAppPasswords", status);
+  std::vector<AppPasswordInfo> out;
+  for (const auto& p : resp.app_passwords()) out.push_back({p.label(), p.created_at(), p.last_used_at()});
+  return out;
+}
+
+std::string GrpcPortalBackend::add_app_password(const std::string& email, const std::string& label) {
+  pb::AddAppPasswordRequest req;
+  req.set_email(email);
+  req.set_label(label);
+  pb::AddAppPasswordResponse resp;
+  grpc::ClientContext ctx;
+  impl_->prepare(ctx, true);
+  grpcutil::RpcMetrics::Timer timer(impl_->metrics, "AddAppPassword");
+  const grpc::Status status = impl_->admin->AddAppPassword(&ctx, req, &resp);
+  timer.done(status);
+  if (!status.ok()) failed("AddAppPassword", status);
+  return resp.password();
+}
+
+void GrpcPortalBackend::remove_app_password(const std::string& email, const std::string& label) {
+  pb::RemoveAppPasswordRequest req;
+  req.set_email(email);
+  req.set_label(label);
+  pb::RemoveAppPasswordResponse resp;
+  grpc::ClientContext ctx;
+  impl_->prepare(ctx, true);
+  grpcutil::RpcMetrics::Timer timer(impl_->metrics, "RemoveAppPassword");
+  const grpc::Status status = impl_->admin->RemoveAppPassword(&ctx, req, &resp);
+  timer.done(status);
+  if (!status.ok()) failed("RemoveAppPassword", status);
+}
+
+void GrpcPortalBackend::set_password(const std::string& email, const std::string& password) {
+  pb::SetPasswordRequest req;
+  req.set_email(email);
+  req.set_password(password);
+  pb::SetPasswordResponse resp;
+  grpc::ClientContext ctx;
+  impl_->prepare(ctx, true);
+  grpcutil::RpcMetrics::Timer timer(impl_->metrics, "SetPassword");
+  const grpc::Status status = impl_->admin->SetPassword(&ctx, req, &resp);
+  timer.done(status);
+  if (!status.ok()) failed("SetPassword", status);
+}
+
+QuotaInfo GrpcPortalBackend::quota(int64_t user_id, const std::string& email) {
+  pb::GetQuotaRequest req;
+  req.set_acting_user_id(user_id);
+  pb::QuotaResponse resp;
+  grpc::ClientContext ctx;
+  impl_->prepare(ctx, false);
+  grpcutil::RpcMetrics::Timer timer(impl_->metrics, "GetQuota");
+  const grpc::Status status = impl_->auth->GetQuota(&ctx, req, &resp);
+  timer.done(status);
+  if (!status.ok()) failed("GetQuota", status);
+  QuotaInfo q;
+  q.limit_bytes = resp.quota_bytes();
+  q.limit_messages = resp.quota_messages();
+  if (impl_->options.db_url.empty()) return q;
+  try {
+    std::lock_guard lock(impl_->store_mutex);
+    if (!impl_->store) {
+      mailstore::pg::PgOptions o;
+      o.url = impl_->options.db_url;
+      o.pool_size = 2;
+      o.index_cache_messages = 0;  // webd reads totals only
+      impl_->store = std::make_unique<mailstore::pg::PgMailStore>(o);
+    }
+    const auto usage = impl_->store->usage(resp.user_id() ? resp.user_id() : user_id);
+    q.used_bytes = usage.bytes;
+    q.used_messages = usage.messages;
+  } catch (const std::exception& e) {
+    // Limits are still worth showing; usage says "not known".
+    spdlog::warn("portal: mailstore usage of {} failed: {}", log::printable(email), e.what());
+  }
+  return q;
+}
+
+}  // namespace postline::web
