@@ -251,7 +251,7 @@ def test_networkpolicies_allow_exactly_the_intended_paths(rendered):
     everyone = set(comp)
     expect = {
         ("authd", "grpc"): {"smtpd", "imapd", "queued", "webd", "admin"},
-        ("queued", "grpc"): {"smtpd", "admin"},
+        ("queued", "grpc"): {"smtpd", "webd", "admin"},  # webd: the portal's sent mail
         ("authd", "http"): set(), ("queued", "http"): set(), ("smtpd", "http"): set(), ("imapd", "http"): set(),
         ("smtpd", "mx"): everyone, ("smtpd", "submission"): everyone, ("smtpd", "submissions"): everyone,
         ("imapd", "imap"): everyone, ("imapd", "imaps"): everyone,
