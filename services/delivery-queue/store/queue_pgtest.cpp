@@ -998,6 +998,52 @@ TEST_F(QueuePg, FiltersSelectMessagesInSql) {
   EXPECT_EQ(match(f), V{qb.queue_id});
 }
 
+// The web portal's "sent mail": by submitter, finished recipients included,
+// newest first, with each recipient's attempts.
+TEST_F(QueuePg, ListsBySubmitterInAnyStateNewestFirstWithHistory) {
+  auto older = message({remote_rcpt("rita@remote.test")}, "anna@example.org");
+  older.authenticated_user = "anna@example.org";
+  auto q_older = enqueue(*conn, older);
+  auto newer = message({remote_rcpt("sam@remote.test")}, "anna@example.org");
+  newer.authenticated_user = "Anna@Example.org";
+  auto q_newer = enqueue(*conn, newer);
+  // Same envelope sender, submitted by nobody (arrived from outside): not hers.
+  auto forged = message({remote_rcpt("x@remote.test")}, "anna@example.org");
+  auto q_forged = enqueue(*conn, forged);
+  auto other = message({remote_rcpt("y@remote.test")}, "bert@example.org");
+  other.authenticated_user = "bert@example.org";
+  enqueue(*conn, other);
+  {
+    pqxx::work tx(*conn);
+    tx.exec_params("UPDATE queue_messages SET created_at = now() - interval '1 hour' WHERE queue_id = $1",
+                   q_older.queue_id);
+    tx.exec("UPDATE queue_recipients SET state = 'delivered' WHERE address = 'rita@remote.test'");
+    tx.exec("INSERT INTO queue_attempts (recipient_id, started_at, duration_ms, mx_host, reply, outcome, remote_reply)"
+            " SELECT id, now() - interval '50 minutes', 12, 'mx.remote.test', '451 4.7.1 later', 'deferred', true"
+            " FROM queue_recipients WHERE address = 'rita@remote.test'");
+    tx.exec("INSERT INTO queue_attempts (recipient_id, started_at, duration_ms, mx_host, reply, outcome, remote_reply)"
+            " SELECT id, now() - interval '40 minutes', 12, 'mx.remote.test', '250 ok', 'delivered', true"
+            " FROM queue_recipients WHERE address = 'rita@remote.test'");
+    tx.commit();
+  }
+  MessageFilter f;
+  f.authenticated_user = "anna@example.ORG";
+  // Pending only (the default): the delivered message is not listed.
+  EXPECT_EQ(ids_of(list_messages(*conn, f, 100)), std::vector<std::string>{q_newer.queue_id});
+  f.any_state = true;
+  auto list = list_messages(*conn, f, 100, true, true);
+  EXPECT_EQ(ids_of(list), (std::vector<std::string>{q_newer.queue_id, q_older.queue_id}));
+  ASSERT_EQ(list[1].recipients.size(), 1u);
+  ASSERT_EQ(list[1].recipients[0].history.size(), 2u);
+  EXPECT_EQ(list[1].recipients[0].history[0].reply, "451 4.7.1 later");
+  EXPECT_EQ(list[1].recipients[0].history[1].outcome, State::kDelivered);
+  EXPECT_EQ(ids_of(list_messages(*conn, f, 100)), (std::vector<std::string>{q_older.queue_id, q_newer.queue_id}));
+  EXPECT_TRUE(list_messages(*conn, f, 100)[0].recipients[0].history.empty()) << "history only when asked";
+  for (const auto& m : list) EXPECT_NE(m.queue_id, q_forged.queue_id);
+  f.authenticated_user = "x' OR '1'='1";
+  EXPECT_TRUE(list_messages(*conn, f, 100).empty());
+}
+
 TEST_F(QueuePg, AdminRpcsHoldReleaseAndDeleteBySelection) {
   auto q1 = enqueue(*conn, message({remote_rcpt("x@broken.test")}));
   auto q2 = enqueue(*conn, message({remote_rcpt("y@broken.test")}));
