@@ -35,6 +35,8 @@ LOCAL_RCPT = "bob@example.test"
 OTHER = "carol@example.test"
 OTHER_PASSWORD = "portal test password 2"
 REMOTE_RCPT = "rita@remote.test"
+# Markup in a stored subject must come back as text.
+SUBJECT = "<script>document.title='owned'</script> portal <b>test</b>"
 ARTIFACTS = build_dir() / "Testing" / "artifacts" / "web_portal"
 # authd's per-IP throttle, low so the brute-force test (last) is quick; every
 # test before it stays well under it (all requests come from 127.0.0.1).
@@ -160,7 +162,7 @@ def submit(platform, rcpts):
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    msg = (f"From: {USER}\r\nTo: {', '.join(rcpts)}\r\nSubject: portal test\r\n"
+    msg = (f"From: {USER}\r\nTo: {', '.join(rcpts)}\r\nSubject: {SUBJECT}\r\n"
            f"Message-ID: <portal-test@example.test>\r\n\r\nhello\r\n")
     with smtplib.SMTP("127.0.0.1", platform.ports["smtp_submission"], timeout=30) as smtp:
         smtp.starttls(context=ctx)
@@ -257,6 +259,11 @@ def test_browser_sign_in_and_live_delivery_timeline(portal, browser, mx):
     finally:
         shot(browser, "04-sent-delivered")
     assert browser.execute_script("return window.__portalNoReload;") == "kept", "the page was reloaded"
+    # The subject, drawn by the script from the JSON, is text: no element made from it ran or exists.
+    subject = browser.find_element(By.CSS_SELECTOR, "article.message .subject")
+    assert subject.text == SUBJECT
+    assert browser.execute_script("return document.querySelectorAll('main script, main b').length;") == 0
+    assert browser.title != "owned"
     assert handler.received == [[REMOTE_RCPT]]
 
     # The remote recipient's timeline: queued, the 451 with the MX's words, the delivery.
@@ -345,6 +352,9 @@ def test_another_user_sees_none_of_the_messages(portal):
     queue_id = mine[0]["queue_id"]
     status, _, page = portal.request("GET", f"/sent/{queue_id}", cookie=anna)
     assert status == 200 and REMOTE_RCPT in page
+    # The stored subject, server-rendered: escaped.
+    assert "&lt;script&gt;document.title=&apos;owned&apos;&lt;/script&gt; portal &lt;b&gt;test&lt;/b&gt;" in page
+    assert "<script>document" not in page and "<b>test" not in page
 
     carol = portal.login(OTHER, OTHER_PASSWORD)
     status, _, body = portal.request("GET", "/sent.json", cookie=carol)

@@ -57,6 +57,7 @@ void fill_message(const MessageView& m, v1::QueuedMessage* out) {
   out->set_size(m.size);
   out->set_created_unix(m.created_unix);
   out->set_header_message_id(m.header_message_id);
+  out->set_header_subject(m.header_subject);
   out->set_held(m.held);
   out->set_requeued_unix(m.requeued_unix);
   for (const auto& r : m.recipients) {

@@ -4,3 +4,7 @@
 -- queue.keep_finished.
 CREATE INDEX queue_messages_authenticated_user ON queue_messages (lower(authenticated_user), created_at)
   WHERE authenticated_user <> '';
+-- The Subject header (RFC 2047-decoded, at most 200 characters), taken at
+-- Enqueue like header_message_id, so the portal can name a message whose body
+-- was never stored (delivered during Enqueue). '' for rows from before 004.
+ALTER TABLE queue_messages ADD COLUMN header_subject text NOT NULL DEFAULT '';

@@ -998,11 +998,27 @@ TEST_F(QueuePg, FiltersSelectMessagesInSql) {
   EXPECT_EQ(match(f), V{qb.queue_id});
 }
 
+TEST(QueueHeaders, SubjectIsDecodedBoundedAndClean) {
+  EXPECT_EQ(header_subject("Subject: plain\r\n\r\nbody"), "plain");
+  EXPECT_EQ(header_subject("From: a\r\nsubject:\r\n  folded\r\n  twice\r\n\r\n"), "folded  twice");
+  EXPECT_EQ(header_subject("Subject: =?UTF-8?B?R3LDvMOfZQ==?=\r\n\r\n"), "Gr\xc3\xbc\xc3\x9f" "e");
+  EXPECT_EQ(header_subject("Subject: =?UTF-8?Q?a=0Ab?=\r\n\r\n"), "a b");  // a decoded LF is a space
+  EXPECT_EQ(header_subject("Subject: <script>x</script>\r\n\r\n"), "<script>x</script>");  // escaping is the page's job
+  EXPECT_EQ(header_subject("X: y\r\n\r\nSubject: in the body\r\n"), "");
+  const std::string longer(300, 'x');
+  EXPECT_EQ(header_subject("Subject: " + longer + "\r\n\r\n").size(), 200u);
+  std::string umlauts;
+  for (int i = 0; i < 150; ++i) umlauts += "\xc3\xa4";
+  EXPECT_EQ(header_subject("Subject: " + umlauts + "\r\n\r\n").size(), 2 * 150u);
+  EXPECT_EQ(header_subject("Subject: x" + umlauts + umlauts + "\r\n\r\n").size(), 1 + 2 * 199u);
+}
+
 // The web portal's "sent mail": by submitter, finished recipients included,
 // newest first, with each recipient's attempts.
 TEST_F(QueuePg, ListsBySubmitterInAnyStateNewestFirstWithHistory) {
   auto older = message({remote_rcpt("rita@remote.test")}, "anna@example.org");
   older.authenticated_user = "anna@example.org";
+  older.body = "Subject: =?UTF-8?Q?caf=C3=A9?= <b>\r\n\r\nbody\r\n";
   auto q_older = enqueue(*conn, older);
   auto newer = message({remote_rcpt("sam@remote.test")}, "anna@example.org");
   newer.authenticated_user = "Anna@Example.org";
@@ -1026,6 +1042,8 @@ TEST_F(QueuePg, ListsBySubmitterInAnyStateNewestFirstWithHistory) {
             " FROM queue_recipients WHERE address = 'rita@remote.test'");
     tx.commit();
   }
+  EXPECT_EQ(get_message(*conn, q_older.queue_id, false)->header_subject, "caf\xc3\xa9 <b>");
+  EXPECT_EQ(get_message(*conn, q_newer.queue_id, false)->header_subject, "test");  // message()'s body
   MessageFilter f;
   f.authenticated_user = "anna@example.ORG";
   // Pending only (the default): the delivered message is not listed.

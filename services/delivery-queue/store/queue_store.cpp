@@ -1,5 +1,7 @@
 #include "services/delivery-queue/store/queue_store.h"
 
+#include "common/mime/mime.h"
+
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -7,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 #include <cctype>
 #include <cmath>
 #include <random>
@@ -88,9 +91,13 @@ bool valid_queue_id(std::string_view id) {
   return std::all_of(id.begin(), id.end(), [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_'; });
 }
 
-std::string header_message_id(std::string_view message) {
-  // The header block only (up to the first empty line), and only its first
-  // 256 KiB: enough for any real header, bounded for a hostile one.
+namespace {
+
+// The first `name` header field's value (name lower-case, with the colon),
+// folding joined and surrounding blanks trimmed; nullopt when there is none.
+// The header block only (up to the first empty line), and only its first
+// 256 KiB: enough for any real header, bounded for a hostile one.
+std::optional<std::string> first_header(std::string_view message, std::string_view name) {
   message = message.substr(0, 256 * 1024);
   size_t pos = 0;
   while (pos < message.size()) {
@@ -99,16 +106,15 @@ std::string header_message_id(std::string_view message) {
     std::string_view line = message.substr(pos, eol - pos);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) break;  // end of the header block
-    constexpr std::string_view kName = "message-id:";
-    bool match = line.size() >= kName.size();
-    for (size_t i = 0; match && i < kName.size(); ++i)
-      match = std::tolower(static_cast<unsigned char>(line[i])) == kName[i];
+    bool match = line.size() >= name.size();
+    for (size_t i = 0; match && i < name.size(); ++i)
+      match = std::tolower(static_cast<unsigned char>(line[i])) == name[i];
     if (!match) {
       pos = eol + 1;
       continue;
     }
     // The value, with its continuation lines (folding) joined.
-    std::string value(line.substr(kName.size()));
+    std::string value(line.substr(name.size()));
     pos = eol + 1;
     while (pos < message.size() && (message[pos] == ' ' || message[pos] == '\t')) {
       eol = message.find('\n', pos);
@@ -121,13 +127,55 @@ std::string header_message_id(std::string_view message) {
     auto is_space = [](unsigned char c) { return c == ' ' || c == '\t'; };
     while (!value.empty() && is_space(value.front())) value.erase(value.begin());
     while (!value.empty() && is_space(value.back())) value.pop_back();
-    if (value.size() >= 2 && value.front() == '<' && value.back() == '>') value = value.substr(1, value.size() - 2);
-    // Stored in a text column: no control characters, no invalid UTF-8.
-    const bool clean = std::all_of(value.begin(), value.end(), [](unsigned char c) { return c >= 0x20 && c < 0x7f; });
-    if (!clean || value.size() > 998) return "";
     return value;
   }
-  return "";
+  return std::nullopt;
+}
+
+// Valid UTF-8, as a text column needs.
+bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
+    i += n;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string header_message_id(std::string_view message) {
+  auto found = first_header(message, "message-id:");
+  if (!found) return "";
+  std::string value = std::move(*found);
+  if (value.size() >= 2 && value.front() == '<' && value.back() == '>') value = value.substr(1, value.size() - 2);
+  // Stored in a text column: no control characters, no invalid UTF-8.
+  const bool clean = std::all_of(value.begin(), value.end(), [](unsigned char c) { return c >= 0x20 && c < 0x7f; });
+  if (!clean || value.size() > 998) return "";
+  return value;
+}
+
+std::string header_subject(std::string_view message) {
+  auto found = first_header(message, "subject:");
+  if (!found) return "";
+  std::string value = mime::decode_header_value(*found);
+  // Control characters (a decoded =0A, a tab) become spaces; at most 200
+  // characters, cut at a character boundary.
+  for (auto& c : value)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  if (!valid_utf8(value)) return "";
+  size_t chars = 0, cut = 0;
+  while (cut < value.size() && chars < 200) {
+    const auto c = static_cast<unsigned char>(value[cut]);
+    cut += c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : 4;
+    ++chars;
+  }
+  value.resize(std::min(cut, value.size()));
+  return value;
 }
 
 std::string address_domain(std::string_view address) {
@@ -143,12 +191,13 @@ EnqueueResult enqueue(pqxx::work& tx, const NewMessage& msg) {
   result.queue_id = msg.queue_id.empty() ? generate_queue_id() : msg.queue_id;
   auto inserted = tx.exec_params(
       "INSERT INTO queue_messages (queue_id, mail_from, helo, client_ip, authenticated_user, dsn_ret, dsn_envid,"
-      " smtputf8, body_type, is_dsn, size, body, target_mailbox, header_message_id)"
-      " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,NULLIF($14,''))"
+      " smtputf8, body_type, is_dsn, size, body, target_mailbox, header_message_id, header_subject)"
+      " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,NULLIF($14,''),$15)"
       " ON CONFLICT (queue_id) DO NOTHING RETURNING id",
       result.queue_id, msg.mail_from, msg.helo, msg.client_ip, msg.authenticated_user, msg.dsn_ret, msg.dsn_envid,
       msg.smtputf8, msg.body_type, msg.is_dsn, static_cast<int64_t>(msg.body.size()),
-      pqxx::binarystring(msg.body.data(), msg.body.size()), msg.target_mailbox, header_message_id(msg.body));
+      pqxx::binarystring(msg.body.data(), msg.body.size()), msg.target_mailbox, header_message_id(msg.body),
+      header_subject(msg.body));
   if (inserted.empty()) {
     // smtpd retried an Enqueue whose answer it lost: the first one committed.
     // Same id and same size is the same message; anything else is a clash.
@@ -230,8 +279,8 @@ using db::pq::Statement;
 const Statement kInsertMessage{
     "q_insert_message",
     "INSERT INTO queue_messages (queue_id, mail_from, helo, client_ip, authenticated_user, dsn_ret, dsn_envid,"
-    " smtputf8, body_type, is_dsn, size, body, target_mailbox, header_message_id)"
-    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,NULLIF($14,''))"
+    " smtputf8, body_type, is_dsn, size, body, target_mailbox, header_message_id, header_subject)"
+    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,NULLIF($14,''),$15)"
     " ON CONFLICT (queue_id) DO NOTHING RETURNING id"};
 
 // The recipients in one statement, in the order given (ids ascend with it),
@@ -314,7 +363,8 @@ std::vector<EnqueueResult> enqueue_batch(Connection& conn, const std::vector<con
                                     .i64(static_cast<int64_t>(msg.body.size()))
                                     .bytea(body_needed[m] ? std::string_view(msg.body) : std::string_view())
                                     .text(msg.target_mailbox)
-                                    .text(header_message_id(msg.body)));
+                                    .text(header_message_id(msg.body))
+                                    .text(header_subject(msg.body)));
     }
     if (now) now->stage(first);
     auto r = first.run();
@@ -638,6 +688,7 @@ MessageView message_from_row(const pqxx::row& row) {
   m.body_type = row["body_type"].as<std::string>();
   m.target_mailbox = row["target_mailbox"].is_null() ? "" : row["target_mailbox"].as<std::string>();
   m.header_message_id = row["header_message_id"].is_null() ? "" : row["header_message_id"].as<std::string>();
+  m.header_subject = row["header_subject"].as<std::string>();
   m.smtputf8 = row["smtputf8"].as<bool>();
   m.size = row["size"].as<int64_t>();
   m.created_unix = row["created_unix"].as<int64_t>();
@@ -647,7 +698,7 @@ MessageView message_from_row(const pqxx::row& row) {
 
 constexpr const char* kMessageColumns =
     "m.id, m.queue_id, m.mail_from, m.helo, m.client_ip, m.authenticated_user, m.dsn_ret, m.dsn_envid,"
-    " m.body_type, m.target_mailbox, m.header_message_id, m.smtputf8, m.size,"
+    " m.body_type, m.target_mailbox, m.header_message_id, m.header_subject, m.smtputf8, m.size,"
     " extract(epoch from m.created_at)::bigint AS created_unix,"
     " extract(epoch from m.requeued_at)::bigint AS requeued_unix";
 

@@ -80,6 +80,10 @@ bool valid_queue_id(std::string_view id);
 // The Message-ID header of `message` (unfolded, without the angle brackets;
 // "" when there is none in the header block), stored for `--message-id`.
 std::string header_message_id(std::string_view message);
+// The Subject header field of `message`, RFC 2047-decoded to UTF-8, control
+// characters as spaces, at most 200 characters; "" when there is none (or it
+// is not valid UTF-8). Kept for the web portal's sent-mail list.
+std::string header_subject(std::string_view message);
 // Lower-cased domain of an address ("" when there is none).
 std::string address_domain(std::string_view address);
 
@@ -298,6 +302,7 @@ struct MessageView {
   std::string mail_from, helo, client_ip, authenticated_user, dsn_ret, dsn_envid, body_type;
   std::string target_mailbox;  // "" = INBOX (also for rows older than the column)
   std::string header_message_id;  // "" when none (or enqueued before migration 003)
+  std::string header_subject;     // "" when none (or enqueued before migration 004)
   bool smtputf8 = false;
   bool held = false;  // some pending recipient is on hold
   int64_t size = 0;

@@ -41,8 +41,10 @@
     const art = el("article", { class: "message", "data-queue-id": m.queue_id });
     const h = el("h2");
     const link = el("a", { href: "/sent/" + encodeURIComponent(m.queue_id) });
-    link.append("Sent ", timeEl(m.created));
-    h.append(link);
+    link.append(el("span", { class: "subject" }, m.subject || "(no subject)"));
+    const when = timeEl(m.created);
+    when.setAttribute("class", "sent-at");
+    h.append(link, " ", when);
     const dl = el("dl", { class: "meta" });
     dl.append(el("dt", null, "From"), el("dd", null, m.mail_from || "<>"));
     if (m.message_id) dl.append(el("dt", null, "Message-ID"), el("dd", null, m.message_id));

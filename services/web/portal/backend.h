@@ -58,6 +58,7 @@ struct SentMessage {
   std::string mail_from;
   std::string submitter;  // Envelope.authenticated_user
   std::string message_id;
+  std::string subject;  // decoded; "" = none
   int64_t size = 0;
   std::vector<SentRecipient> recipients;
 };

@@ -62,8 +62,9 @@ std::string attempt_html(const Attempt& a) {
 std::string message_html(const SentMessage& m, bool link_to_detail) {
   std::string out = "<article class=\"message\" data-queue-id=\"" + esc(m.queue_id) + "\">\n<h2>";
   if (link_to_detail) out += "<a href=\"/sent/" + esc(m.queue_id) + "\">";
-  out += "Sent <time>" + esc(format_time(m.created_unix)) + "</time>";
+  out += "<span class=\"subject\">" + esc(m.subject.empty() ? "(no subject)" : m.subject) + "</span>";
   if (link_to_detail) out += "</a>";
+  out += " <time class=\"sent-at\">" + esc(format_time(m.created_unix)) + "</time>";
   out += "</h2>\n<dl class=\"meta\"><dt>From</dt><dd>" + esc(m.mail_from.empty() ? "<>" : m.mail_from) + "</dd>";
   if (!m.message_id.empty()) out += "<dt>Message-ID</dt><dd>" + esc(m.message_id) + "</dd>";
   out += "<dt>Queue id</dt><dd>" + esc(m.queue_id) + "</dd></dl>\n<ul class=\"recipients\">\n";

@@ -143,7 +143,8 @@ std::string sent_json(const std::vector<SentMessage>& messages) {
     if (!first_m) out += ",";
     first_m = false;
     out += "{\"queue_id\":" + js(m.queue_id) + ",\"created\":" + std::to_string(m.created_unix) +
-           ",\"mail_from\":" + js(m.mail_from) + ",\"message_id\":" + js(m.message_id) + ",\"recipients\":[";
+           ",\"mail_from\":" + js(m.mail_from) + ",\"message_id\":" + js(m.message_id) +
+           ",\"subject\":" + js(m.subject) + ",\"recipients\":[";
     bool first_r = true;
     for (const auto& r : m.recipients) {
       if (!first_r) out += ",";

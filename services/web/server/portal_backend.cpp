@@ -36,6 +36,7 @@ SentMessage from_proto(const pb::QueuedMessage& m) {
   out.mail_from = m.envelope().mail_from();
   out.submitter = m.envelope().authenticated_user();
   out.message_id = m.header_message_id();
+  out.subject = m.header_subject();
   out.size = m.size();
   for (const auto& r : m.recipients()) {
     SentRecipient sr;

@@ -277,6 +277,7 @@ SentMessage message(const std::string& id, const std::string& submitter) {
   m.mail_from = submitter;
   m.created_unix = kNow - 60;
   m.message_id = "<script>alert(1)</script>@x";
+  m.subject = "Hi <img src=x onerror=alert(2)> & \"bye\"";
   SentRecipient r;
   r.address = "rita@remote.example";
   r.state = RecipientState::kDeferred;
@@ -295,6 +296,9 @@ TEST_F(PortalFixture, SentMailShowsOnlyOwnMessagesEscaped) {
   EXPECT_EQ(page.find("<script>alert"), std::string::npos);
   EXPECT_NE(page.find("&lt;script&gt;alert(1)&lt;/script&gt;@x"), std::string::npos);
   EXPECT_NE(page.find("&lt;b&gt;greylisted&lt;/b&gt;"), std::string::npos);
+  EXPECT_NE(page.find("<span class=\"subject\">Hi &lt;img src=x onerror=alert(2)&gt; &amp; &quot;bye&quot;</span>"),
+            std::string::npos);
+  EXPECT_EQ(page.find("<img"), std::string::npos);
   EXPECT_NE(page.find("deferred until <time>2027-01-15 08:05:00 UTC</time>"), std::string::npos) << page;
   EXPECT_NE(page.find("data-recipient=\"rita@remote.example\" data-state=\"deferred\""), std::string::npos);
   auto json = get("/sent.json", anna).answer;
