@@ -1077,6 +1077,24 @@ TEST_F(QueuePg, AdminRpcsHoldReleaseAndDeleteBySelection) {
   EXPECT_EQ(held.recipients(), 2);
   EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE held_at IS NOT NULL"), 2);
 
+  // any_state is for listing: an action over it is refused, and so is mixing it with a state.
+  v1::QueueActionRequest any;
+  any.mutable_selection()->mutable_filter()->set_any_state(true);
+  v1::QueueActionResponse none;
+  auto refused = svc.Hold(nullptr, &any, &none);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(refused.error_message(), "any_state is for listing only, not for queue actions");
+  v1::ListMessagesRequest mixed;
+  mixed.mutable_filter()->set_any_state(true);
+  mixed.mutable_filter()->set_state(v1::RECIPIENT_STATE_BOUNCED);
+  v1::ListMessagesResponse listed;
+  EXPECT_EQ(svc.ListMessages(nullptr, &mixed, &listed).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  v1::ListMessagesRequest by_submitter;
+  by_submitter.mutable_filter()->set_any_state(true);
+  by_submitter.mutable_filter()->set_authenticated_user("nobody@example.org");
+  ASSERT_TRUE(svc.ListMessages(nullptr, &by_submitter, &listed).ok());
+  EXPECT_EQ(listed.messages_size(), 0);
+
   // An unknown explicit id: NOT_FOUND naming it, and nothing changes.
   v1::QueueActionRequest release;
   release.mutable_selection()->add_queue_ids(q1.queue_id);

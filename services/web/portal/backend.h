@@ -74,6 +74,28 @@ struct QuotaInfo {
   std::optional<int64_t> used_bytes, used_messages;  // nullopt: the mailstore is not reachable from webd
 };
 
+// Administration (accounts authd marks admin; docs/web.md "Administration").
+struct DomainInfo {
+  std::string name;
+  int64_t users = 0, aliases = 0;
+};
+struct UserInfo {
+  std::string email;
+  bool disabled = false, admin = false;
+  int64_t quota_bytes = 0;  // 0 = unlimited
+  std::string last_login_at;
+};
+struct AliasInfo {
+  std::string address;
+  std::vector<std::string> targets;
+};
+struct NewUser {
+  std::string email, password;
+  int64_t quota_bytes = 0;
+  bool admin = false;
+};
+enum class QueueAction { kRetry, kHold, kRelease, kDelete };
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -93,6 +115,20 @@ class Backend {
   virtual void remove_app_password(const std::string& email, const std::string& label) = 0;
   virtual void set_password(const std::string& email, const std::string& password) = 0;
   virtual QuotaInfo quota(int64_t user_id, const std::string& email) = 0;
+
+  // Administration. is_admin asks authd now (a flag taken away since sign-in
+  // counts at once). The rest throw Unavailable or Refused.
+  virtual bool is_admin(const std::string& email) = 0;
+  virtual std::vector<DomainInfo> domains() = 0;
+  virtual void add_domain(const std::string& name) = 0;
+  virtual std::vector<UserInfo> users() = 0;
+  virtual void add_user(const NewUser& user) = 0;
+  virtual std::vector<AliasInfo> aliases() = 0;
+  virtual void add_alias(const std::string& address, const std::string& target) = 0;
+  // Messages with a pending recipient, oldest first (at most `limit`).
+  virtual std::vector<SentMessage> queue(int limit) = 0;
+  // The number of messages changed (0: no such message, or nothing pending).
+  virtual int64_t queue_action(QueueAction action, const std::string& queue_id) = 0;
 };
 
 }  // namespace postline::web::portal

@@ -7,6 +7,33 @@ namespace postline::web::portal {
 
 std::string esc(std::string_view text) { return xml_escape(text); }
 
+Answer html(unsigned status, std::string body) {
+  Answer a;
+  a.status = status;
+  a.content_type = "text/html; charset=utf-8";
+  a.body = std::move(body);
+  return a;
+}
+
+Answer redirect(std::string_view location) {
+  Answer a;
+  a.status = 303;  // after a POST the browser GETs the new page
+  a.body = "see " + std::string(location) + "\n";
+  a.headers.emplace_back("Location", std::string(location));
+  return a;
+}
+
+Answer text(unsigned status, std::string body) {
+  Answer a;
+  a.status = status;
+  a.body = std::move(body) + "\n";
+  return a;
+}
+
+std::string error_box(std::string_view message) {
+  return "<p class=\"error\" role=\"alert\">" + esc(message) + "</p>\n";
+}
+
 std::string hidden_csrf(std::string_view csrf) {
   return "<input type=\"hidden\" name=\"csrf\" value=\"" + esc(csrf) + "\">";
 }
@@ -31,6 +58,9 @@ std::string page(std::string_view title, const PageUser* user, std::string_view 
       if (current == href) out += " aria-current=\"page\"";
       out += ">" + std::string(label) + "</a></li>\n";
     }
+    if (user->admin)
+      out += std::string("<li><a href=\"/admin\"") + (current.substr(0, 6) == "/admin" ? " aria-current=\"page\"" : "") +
+             ">Administration</a></li>\n";
     out += "</ul></nav>\n<form class=\"signout\" method=\"post\" action=\"/logout\">" + hidden_csrf(user->csrf) +
            "<span class=\"who\">" + esc(user->email) + "</span> <button type=\"submit\">Sign out</button></form>\n";
   }

@@ -5,6 +5,7 @@
 // Content-Security-Policy forbids both.
 #pragma once
 
+#include "services/web/core/site.h"
 #include "services/web/portal/backend.h"
 
 #include <string>
@@ -14,9 +15,17 @@ namespace postline::web::portal {
 
 std::string esc(std::string_view text);
 
+// Answers: an HTML page, a 303 to `location` (after a POST, or to sign in), plain text.
+Answer html(unsigned status, std::string body);
+Answer redirect(std::string_view location);
+Answer text(unsigned status, std::string body);
+// An error message the page announces (role=alert).
+std::string error_box(std::string_view message);
+
 struct PageUser {
   std::string email;
-  std::string csrf;  // for the sign-out form
+  std::string csrf;    // for the sign-out form
+  bool admin = false;  // show the Administration link
 };
 
 // A complete page: head (CSS, optional script), skip link, navigation when

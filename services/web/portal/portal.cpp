@@ -2,8 +2,6 @@
 
 #include "services/web/core/query.h"
 #include "services/web/portal/assets.h"
-#include "services/web/portal/html.h"
-#include "services/web/portal/http_input.h"
 
 #include <cstdio>
 #include <ctime>
@@ -81,33 +79,6 @@ void security_headers(Answer& a, bool private_page) {
   if (private_page) a.headers.emplace_back("Cache-Control", "no-store");
 }
 
-Answer html(unsigned status, std::string body) {
-  Answer a;
-  a.status = status;
-  a.content_type = "text/html; charset=utf-8";
-  a.body = std::move(body);
-  return a;
-}
-
-Answer redirect(std::string_view location) {
-  Answer a;
-  a.status = 303;  // after a POST the browser GETs the new page
-  a.body = "see " + std::string(location) + "\n";
-  a.headers.emplace_back("Location", std::string(location));
-  return a;
-}
-
-Answer text(unsigned status, std::string body) {
-  Answer a;
-  a.status = status;
-  a.body = std::move(body) + "\n";
-  return a;
-}
-
-std::string error_box(std::string_view message) {
-  return "<p class=\"error\" role=\"alert\">" + esc(message) + "</p>\n";
-}
-
 std::string login_page_body(std::string_view error, std::string_view username) {
   std::string out;
   if (!error.empty()) out += error_box(error);
@@ -173,7 +144,8 @@ bool Portal::handles(std::string_view path) {
                                                 "/setup"};
   for (auto p : kPaths)
     if (path == p) return true;
-  return starts_with(path, "/sent/") || starts_with(path, "/assets/");
+  return starts_with(path, "/sent/") || starts_with(path, "/assets/") || path == "/admin" ||
+         starts_with(path, "/admin/");
 }
 
 Response Portal::handle(const Request& req) const {
@@ -294,6 +266,7 @@ Response Portal::handle(const Request& req) const {
   else if (path == "/password") res.route = "password";
   else if (path == "/quota") res.route = "quota";
   else if (path == "/setup") res.route = "setup";
+  else if (starts_with(path, "/admin")) res.route = "admin";
 
   if (!session) {
     if (post) return finish(text(403, "refused: not signed in (or the session expired)"));
@@ -304,12 +277,14 @@ Response Portal::handle(const Request& req) const {
     return finish(text(403, "refused: the form's CSRF token is missing or wrong; reload the page and try again"));
 
   const std::string csrf = sessions_.csrf_token(*session);
-  const PageUser user{session->email, csrf};
+  const PageUser user{session->email, csrf, session->admin};
   auto unavailable_page = [&](const char* title, const std::string& current) {
     Answer a = html(503, page(title, &user, current, error_box("This is not available right now; try again shortly.")));
     a.headers.emplace_back("Retry-After", "30");
     return finish(with_cookie(std::move(a)));
   };
+
+  if (res.route == "admin") return finish(with_cookie(admin(req, path, form, user)));
 
   if (path == "/logout") {
     if (!post) return not_allowed("POST");

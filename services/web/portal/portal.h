@@ -10,6 +10,8 @@
 #include "services/web/core/client_settings.h"
 #include "services/web/core/site.h"
 #include "services/web/portal/backend.h"
+#include "services/web/portal/html.h"
+#include "services/web/portal/http_input.h"
 #include "services/web/portal/session.h"
 
 #include <optional>
@@ -39,7 +41,7 @@ struct Response {
 
 // Every `route` label, for metrics that exist at zero.
 inline constexpr const char* kRoutes[] = {"home",     "login", "logout", "sent",  "sent_json", "message",
-                                          "app_passwords", "password", "quota", "setup", "assets", "other"};
+                                          "app_passwords", "password", "quota", "setup", "admin", "assets", "other"};
 
 class Portal {
  public:
@@ -51,6 +53,10 @@ class Portal {
   Response handle(const Request& req) const;
 
  private:
+  // /admin/...: the signed-in account must be an administrator now (authd).
+  // `form`: the POST's fields (CSRF already checked).
+  Answer admin(const Request& req, std::string_view path, const std::optional<Fields>& form,
+               const PageUser& user) const;
   Backend& backend_;
   const SessionCodec& sessions_;
   const ClientSettings& settings_;

@@ -271,4 +271,128 @@ QuotaInfo GrpcPortalBackend::quota(int64_t user_id, const std::string& email) {
   return q;
 }
 
+// ---- administration -----------------------------------------------------------
+
+// One AdminService/QueueService call with the admin token: `rpc(ctx)` makes
+// it; failures as Refused (the user's mistake, in authd's words) or Unavailable.
+template <typename Rpc>
+void admin_call(GrpcPortalBackend::Impl& impl, const char* method, Rpc&& rpc) {
+  grpc::ClientContext ctx;
+  impl.prepare(ctx, true);
+  grpcutil::RpcMetrics::Timer timer(impl.metrics, method);
+  const grpc::Status status = rpc(ctx);
+  timer.done(status);
+  if (!status.ok()) failed(method, status);
+}
+
+bool GrpcPortalBackend::is_admin(const std::string& email) {
+  pb::GetUserRequest req;
+  req.set_email(email);
+  pb::GetUserResponse resp;
+  grpc::ClientContext ctx;
+  impl_->prepare(ctx, true);
+  grpcutil::RpcMetrics::Timer timer(impl_->metrics, "GetUser");
+  const grpc::Status status = impl_->admin->GetUser(&ctx, req, &resp);
+  timer.done(status);
+  if (status.error_code() == grpc::StatusCode::NOT_FOUND) return false;  // removed since sign-in
+  if (!status.ok()) failed("GetUser", status);
+  return resp.user().admin() && !resp.user().disabled();
+}
+
+std::vector<DomainInfo> GrpcPortalBackend::domains() {
+  pb::ListDomainsRequest req;
+  pb::ListDomainsResponse resp;
+  admin_call(*impl_, "ListDomains", [&](grpc::ClientContext& c) { return impl_->admin->ListDomains(&c, req, &resp); });
+  std::vector<DomainInfo> out;
+  for (const auto& d : resp.domains()) out.push_back({d.name(), d.user_count(), d.alias_count()});
+  return out;
+}
+
+void GrpcPortalBackend::add_domain(const std::string& name) {
+  pb::AddDomainRequest req;
+  req.set_name(name);
+  pb::AddDomainResponse resp;
+  admin_call(*impl_, "AddDomain", [&](grpc::ClientContext& c) { return impl_->admin->AddDomain(&c, req, &resp); });
+}
+
+std::vector<UserInfo> GrpcPortalBackend::users() {
+  pb::ListUsersRequest req;
+  pb::ListUsersResponse resp;
+  admin_call(*impl_, "ListUsers", [&](grpc::ClientContext& c) { return impl_->admin->ListUsers(&c, req, &resp); });
+  std::vector<UserInfo> out;
+  for (const auto& u : resp.users()) out.push_back({u.email(), u.disabled(), u.admin(), u.quota_bytes(), u.last_login_at()});
+  return out;
+}
+
+void GrpcPortalBackend::add_user(const NewUser& user) {
+  pb::AddUserRequest req;
+  req.set_email(user.email);
+  req.set_password(user.password);
+  req.set_quota_bytes(user.quota_bytes);
+  req.set_admin(user.admin);
+  pb::AddUserResponse resp;
+  admin_call(*impl_, "AddUser", [&](grpc::ClientContext& c) { return impl_->admin->AddUser(&c, req, &resp); });
+}
+
+std::vector<AliasInfo> GrpcPortalBackend::aliases() {
+  pb::ListAliasesRequest req;
+  pb::ListAliasesResponse resp;
+  admin_call(*impl_, "ListAliases", [&](grpc::ClientContext& c) { return impl_->admin->ListAliases(&c, req, &resp); });
+  std::vector<AliasInfo> out;
+  for (const auto& a : resp.aliases()) out.push_back({a.address(), {a.targets().begin(), a.targets().end()}});
+  return out;
+}
+
+void GrpcPortalBackend::add_alias(const std::string& address, const std::string& target) {
+  pb::AddAliasRequest req;
+  req.set_address(address);
+  req.add_targets(target);
+  pb::AddAliasResponse resp;
+  admin_call(*impl_, "AddAlias", [&](grpc::ClientContext& c) { return impl_->admin->AddAlias(&c, req, &resp); });
+}
+
+std::vector<SentMessage> GrpcPortalBackend::queue(int limit) {
+  pb::ListMessagesRequest req;  // no filter, state UNSPECIFIED: every message with a pending recipient
+  req.set_limit(limit);
+  req.set_with_history(true);
+  pb::ListMessagesResponse resp;
+  admin_call(*impl_, "ListMessages", [&](grpc::ClientContext& c) { return impl_->queue->ListMessages(&c, req, &resp); });
+  std::vector<SentMessage> out;
+  for (const auto& m : resp.messages()) out.push_back(from_proto(m));
+  return out;
+}
+
+int64_t GrpcPortalBackend::queue_action(QueueAction action, const std::string& queue_id) {
+  try {
+    switch (action) {
+      case QueueAction::kRetry: {
+        pb::RetryRequest req;
+        req.mutable_selection()->add_queue_ids(queue_id);
+        pb::RetryResponse resp;
+        admin_call(*impl_, "Retry", [&](grpc::ClientContext& c) { return impl_->queue->Retry(&c, req, &resp); });
+        return resp.messages();
+      }
+      case QueueAction::kDelete: {
+        pb::DeleteMessageRequest req;
+        req.set_queue_id(queue_id);
+        pb::DeleteMessageResponse resp;
+        admin_call(*impl_, "DeleteMessage", [&](grpc::ClientContext& c) { return impl_->queue->DeleteMessage(&c, req, &resp); });
+        return resp.messages();
+      }
+      case QueueAction::kHold:
+      case QueueAction::kRelease: {
+        pb::QueueActionRequest req;
+        req.mutable_selection()->add_queue_ids(queue_id);
+        pb::QueueActionResponse resp;
+        if (action == QueueAction::kHold) admin_call(*impl_, "Hold", [&](grpc::ClientContext& c) { return impl_->queue->Hold(&c, req, &resp); });
+        else admin_call(*impl_, "Release", [&](grpc::ClientContext& c) { return impl_->queue->Release(&c, req, &resp); });
+        return resp.messages();
+      }
+    }
+  } catch (const Refused& e) {
+    throw Refused(std::string("queue: ") + e.what());
+  }
+  return 0;
+}
+
 }  // namespace postline::web

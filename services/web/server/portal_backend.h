@@ -36,9 +36,19 @@ class GrpcPortalBackend : public portal::Backend {
   void remove_app_password(const std::string& email, const std::string& label) override;
   void set_password(const std::string& email, const std::string& password) override;
   portal::QuotaInfo quota(int64_t user_id, const std::string& email) override;
+  bool is_admin(const std::string& email) override;
+  std::vector<portal::DomainInfo> domains() override;
+  void add_domain(const std::string& name) override;
+  std::vector<portal::UserInfo> users() override;
+  void add_user(const portal::NewUser& user) override;
+  std::vector<portal::AliasInfo> aliases() override;
+  void add_alias(const std::string& address, const std::string& target) override;
+  std::vector<portal::SentMessage> queue(int limit) override;
+  int64_t queue_action(portal::QueueAction action, const std::string& queue_id) override;
+
+  struct Impl;  // public so the call helper in the .cpp can name it
 
  private:
-  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 
 using namespace postline::web;
 using namespace postline::web::portal;
@@ -108,6 +109,7 @@ struct FakeBackend : Backend {
   std::vector<SentMessage> messages;
   std::vector<std::string> calls;
   bool queue_down = false;
+  std::set<std::string> admins{"anna@example.org"};
   LoginResult authenticate(const std::string& u, const std::string& p, const std::string& ip) override {
     calls.push_back("auth " + u + " " + ip);
     LoginResult r;
@@ -117,6 +119,7 @@ struct FakeBackend : Backend {
     r.outcome = LoginOutcome::kOk;
     r.user_id = u[0] == 'a' ? 1 : 2;
     r.email = u;
+    r.admin = admins.count(u) > 0;
     return r;
   }
   std::vector<SentMessage> sent_messages(const std::string& email, int) override {
@@ -142,6 +145,23 @@ struct FakeBackend : Backend {
     passwords[e] = p;
   }
   QuotaInfo quota(int64_t, const std::string&) override { return {1024 * 1024, 0, 512 * 1024, 3}; }
+  std::vector<UserInfo> user_list;
+  bool is_admin(const std::string& e) override { return admins.count(e) > 0; }
+  std::vector<DomainInfo> domains() override { return {{"example.org", 2, 0}}; }
+  void add_domain(const std::string& n) override { calls.push_back("domain " + n); }
+  std::vector<UserInfo> users() override { return user_list; }
+  void add_user(const NewUser& u) override {
+    if (u.password.size() < 8) throw Refused("password is shorter than 8 characters");
+    calls.push_back("user " + u.email + " " + std::to_string(u.quota_bytes) + (u.admin ? " admin" : ""));
+    user_list.push_back({u.email, false, u.admin, u.quota_bytes, ""});
+  }
+  std::vector<AliasInfo> aliases() override { return {{"info@example.org", {"anna@example.org"}}}; }
+  void add_alias(const std::string& a, const std::string& t) override { calls.push_back("alias " + a + " " + t); }
+  std::vector<SentMessage> queue(int) override { return messages; }
+  int64_t queue_action(QueueAction a, const std::string& id) override {
+    calls.push_back("queue " + std::to_string(static_cast<int>(a)) + " " + id);
+    return id == "AAA1" ? 1 : 0;
+  }
 };
 
 struct PortalFixture : ::testing::Test {
@@ -368,6 +388,50 @@ TEST_F(PortalFixture, AssetsAndRoutes) {
   EXPECT_FALSE(Portal::handles("/mail/config-v1.1.xml"));
   EXPECT_FALSE(Portal::handles("/autodiscover/autodiscover.xml"));
   EXPECT_EQ(get("/").answer.status, 303u);
+}
+
+TEST_F(PortalFixture, AdministrationIsForAdminsAskedOfAuthdEachTime) {
+  const std::string bert = sign_in("bert@example.org", "bert-pw");
+  EXPECT_EQ(get("/admin/users", bert).answer.status, 404u);
+  EXPECT_EQ(get("/sent", bert).answer.body.find("/admin"), std::string::npos) << "no link for non-admins";
+  EXPECT_EQ(post("/admin/users", "email=x%40example.org&password=longenough&csrf=" + csrf(bert), bert).answer.status,
+            404u);
+  EXPECT_TRUE(backend.user_list.empty());
+
+  backend.admins.insert("bert@example.org");  // made admin after sign-in: counts now (the token says no)
+  EXPECT_EQ(get("/admin/users", bert).answer.status, 200u);
+  backend.admins.clear();  // and taken away: counts now too
+  EXPECT_EQ(get("/admin/users", bert).answer.status, 404u);
+  backend.admins.insert("anna@example.org");
+
+  const std::string anna = sign_in();
+  EXPECT_NE(get("/sent", anna).answer.body.find("href=\"/admin\""), std::string::npos);
+  EXPECT_EQ(header(get("/admin", anna).answer, "Location"), "/admin/users");
+  // CSRF applies here as everywhere.
+  EXPECT_EQ(post("/admin/users", "email=x%40example.org&password=longenough", anna).answer.status, 403u);
+  auto r = post("/admin/users", "email=new%40example.org&password=longenough&quota=2GiB&admin=on&csrf=" + csrf(anna), anna);
+  EXPECT_EQ(r.answer.status, 200u);
+  EXPECT_EQ(backend.calls.back(), "user new@example.org 2147483648 admin");
+  EXPECT_NE(r.answer.body.find("data-user=\"new@example.org\""), std::string::npos);
+  r = post("/admin/users", "email=x%40example.org&password=short&csrf=" + csrf(anna), anna);
+  EXPECT_EQ(r.answer.status, 400u);
+  EXPECT_NE(r.answer.body.find("password is shorter than 8 characters"), std::string::npos);
+  r = post("/admin/users", "email=x%40example.org&password=longenough&quota=lots&csrf=" + csrf(anna), anna);
+  EXPECT_EQ(r.answer.status, 400u);
+  EXPECT_NE(r.answer.body.find("quota: give a size"), std::string::npos);
+  EXPECT_EQ(post("/admin/domains", "name=new.example&csrf=" + csrf(anna), anna).answer.status, 200u);
+  EXPECT_EQ(backend.calls.back(), "domain new.example");
+  EXPECT_EQ(post("/admin/aliases", "address=a%40example.org&target=b%40example.org&csrf=" + csrf(anna), anna).answer.status,
+            200u);
+  EXPECT_EQ(backend.calls.back(), "alias a@example.org b@example.org");
+  backend.messages = {message("AAA1", "bert@example.org")};
+  auto q = get("/admin/queue", anna).answer.body;
+  EXPECT_NE(q.find("AAA1"), std::string::npos);
+  EXPECT_NE(q.find("value=\"hold\""), std::string::npos);
+  EXPECT_EQ(post("/admin/queue", "queue_id=AAA1&action=hold&csrf=" + csrf(anna), anna).answer.status, 200u);
+  EXPECT_EQ(backend.calls.back(), "queue 1 AAA1");
+  EXPECT_EQ(post("/admin/queue", "queue_id=GONE&action=delete&csrf=" + csrf(anna), anna).answer.status, 400u);
+  EXPECT_EQ(post("/admin/queue", "queue_id=AAA1&action=explode&csrf=" + csrf(anna), anna).answer.status, 400u);
 }
 
 }  // namespace
