@@ -34,6 +34,10 @@ PASSWORD = "portal test password 1"
 LOCAL_RCPT = "bob@example.test"
 OTHER = "carol@example.test"
 OTHER_PASSWORD = "portal test password 2"
+ADMIN = "root@example.test"
+ADMIN_PASSWORD = "portal admin password 3"
+CREATED = "dora@example.test"
+CREATED_PASSWORD = "made in the browser 4"
 REMOTE_RCPT = "rita@remote.test"
 # Markup in a stored subject must come back as text.
 SUBJECT = "<script>document.title='owned'</script> portal <b>test</b>"
@@ -101,6 +105,8 @@ def portal(fresh_platform_factory, dns, mx):
     p.add_user(USER, PASSWORD)
     p.add_user(LOCAL_RCPT, "the recipient's secret 123")
     p.add_user(OTHER, OTHER_PASSWORD)
+    p.add_user(ADMIN, ADMIN_PASSWORD)
+    p.cli("user", "set", ADMIN, "--admin", "on")
     port = p.start_webd({"POSTLINE_WEB_DOMAIN_CACHE_TTL": "0"})
     return Https(p, port)
 
@@ -423,6 +429,52 @@ def test_metrics_count_logins_and_routes(portal):
     assert portal.metric("postline_webd_portal_logins_total", {"outcome": "invalid_credentials"}) >= 1
     assert portal.metric("postline_webd_portal_requests_total", {"route": "sent_json", "status": "200"}) >= 1
     assert portal.metric("postline_webd_portal_requests_total", {"route": "app_passwords", "status": "403"}) >= 1
+
+
+def test_administrator_creates_a_user_who_logs_in_over_imap(portal, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    # Not for everybody: a user without the flag gets 404, and no link.
+    anna = portal.login(USER, PASSWORD)
+    status, _, _ = portal.request("GET", "/admin/users", cookie=anna)
+    assert status == 404
+    status, _, page = portal.request("GET", "/sent", cookie=anna)
+    assert 'href="/admin"' not in page
+
+    browser.get(portal.origin + "/login")
+    browser.find_element(By.ID, "username").send_keys(ADMIN)
+    browser.find_element(By.ID, "password").send_keys(ADMIN_PASSWORD, Keys.ENTER)
+    wait_until(lambda: browser.current_url.endswith("/sent"), timeout=15, what="signed in as the administrator")
+    browser.find_element(By.LINK_TEXT, "Administration").click()
+    wait_until(lambda: browser.current_url.endswith("/admin/users"), timeout=10, what="the users page")
+    browser.find_element(By.ID, "email").send_keys(CREATED)
+    browser.find_element(By.ID, "new-password").send_keys(CREATED_PASSWORD)
+    browser.find_element(By.ID, "quota").send_keys("100MiB", Keys.ENTER)
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, f'tr[data-user="{CREATED}"]'), timeout=15,
+               what="the new user in the list")
+    assert f"User {CREATED} added." in browser.find_element(By.CSS_SELECTOR, ".ok").text
+    shot(browser, "08-admin-user-added")
+    # authd's policy speaks here too.
+    browser.find_element(By.ID, "email").send_keys("erik@example.test")
+    browser.find_element(By.ID, "new-password").send_keys("short", Keys.ENTER)
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".error[role=alert]"), timeout=15, what="policy error")
+    assert "password is shorter than" in browser.find_element(By.CSS_SELECTOR, ".error").text
+    # The new account works over IMAP, with the quota the form gave.
+    imap = imaplib.IMAP4("127.0.0.1", portal.platform.ports["imap"])
+    try:
+        typ, _ = imap.login(CREATED, CREATED_PASSWORD)
+        assert typ == "OK"
+    finally:
+        imap.logout()
+    listed = json.loads(portal.platform.cli("--json", "user", "list", "example.test").stdout)
+    [shown] = [u for u in (listed if isinstance(listed, list) else listed["users"]) if u["email"] == CREATED]
+    assert shown["quota_bytes"] == 100 * 1024 * 1024 and not shown["admin"], shown
+    browser.find_element(By.LINK_TEXT, "Queue").click()
+    wait_until(lambda: browser.current_url.endswith("/admin/queue"), timeout=10, what="the queue page")
+    shot(browser, "09-admin-queue")
+    browser.find_element(By.CSS_SELECTOR, "form.signout button").click()
+    wait_until(lambda: browser.current_url.endswith("/login"), timeout=10, what="signed out")
 
 
 def test_brute_force_is_throttled(portal):
