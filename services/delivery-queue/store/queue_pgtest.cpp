@@ -1080,8 +1080,8 @@ TEST_F(QueuePg, AdminRpcsHoldReleaseAndDeleteBySelection) {
   // any_state is for listing: an action over it is refused, and so is mixing it with a state.
   v1::QueueActionRequest any;
   any.mutable_selection()->mutable_filter()->set_any_state(true);
-  v1::QueueActionResponse none;
-  auto refused = svc.Hold(nullptr, &any, &none);
+  v1::QueueActionResponse any_changed;
+  auto refused = svc.Hold(nullptr, &any, &any_changed);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(refused.error_message(), "any_state is for listing only, not for queue actions");
   v1::ListMessagesRequest mixed;
