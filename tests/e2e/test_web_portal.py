@@ -470,6 +470,14 @@ def test_administrator_creates_a_user_who_logs_in_over_imap(portal, browser):
     listed = json.loads(portal.platform.cli("--json", "user", "list", "example.test").stdout)
     [shown] = [u for u in (listed if isinstance(listed, list) else listed["users"]) if u["email"] == CREATED]
     assert shown["quota_bytes"] == 100 * 1024 * 1024 and not shown["admin"], shown
+    # And the administrator changes that quota.
+    row_quota = browser.find_element(By.CSS_SELECTOR, f'tr[data-user="{CREATED}"] input[name=quota]')
+    row_quota.send_keys("200MiB", Keys.ENTER)
+    wait_until(lambda: any("Quota of" in e.text for e in browser.find_elements(By.CSS_SELECTOR, ".ok")),
+               timeout=15, what="quota set")
+    listed = json.loads(portal.platform.cli("--json", "user", "list", "example.test").stdout)
+    [shown] = [u for u in (listed if isinstance(listed, list) else listed["users"]) if u["email"] == CREATED]
+    assert shown["quota_bytes"] == 200 * 1024 * 1024, shown
     browser.find_element(By.LINK_TEXT, "Queue").click()
     wait_until(lambda: browser.current_url.endswith("/admin/queue"), timeout=10, what="the queue page")
     shot(browser, "09-admin-queue")

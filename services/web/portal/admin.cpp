@@ -108,8 +108,18 @@ Answer Portal::admin(const Request& req, std::string_view path, const std::optio
       return html(status, page("Domains", &user, path, main));
     }
 
-    if (path == "/admin/users") {
-      if (post) {
+    if (path == "/admin/users" || path == "/admin/users/quota") {
+      if (post && path == "/admin/users/quota") {
+        const std::string email = field(form, "email");
+        auto quota = parse_quota(field(form, "quota"));
+        if (!quota) {
+          notice = error_box("quota: give a size such as 500MiB or 2GiB (empty or 0 = unlimited)");
+          status = 400;
+        } else {
+          attempt([&] { backend_.set_quota(email, *quota); },
+                  "Quota of " + email + " set to " + (*quota ? std::to_string(*quota / (1024 * 1024)) + " MiB" : "unlimited") + ".");
+        }
+      } else if (post) {
         NewUser u;
         u.email = field(form, "email");
         u.password = field(form, "password");
@@ -122,13 +132,13 @@ Answer Portal::admin(const Request& req, std::string_view path, const std::optio
           u.quota_bytes = *quota;
           attempt([&] { backend_.add_user(u); }, "User " + u.email + " added.");
         }
-      } else if (!get) {
-        return method_not_allowed("GET, HEAD, POST");
+      } else if (!get || path != "/admin/users") {
+        return method_not_allowed(path == "/admin/users" ? "GET, HEAD, POST" : "POST");
       }
-      std::string main = admin_nav(path) + notice +
+      std::string main = admin_nav("/admin/users") + notice +
                          "<table class=\"list\"><caption>Users</caption>\n<thead><tr><th scope=\"col\">Address</th>"
                          "<th scope=\"col\">Quota</th><th scope=\"col\">Last sign-in</th><th scope=\"col\">Flags</th>"
-                         "</tr></thead>\n<tbody>\n";
+                         "<th scope=\"col\">Change quota</th></tr></thead>\n<tbody>\n";
       for (const auto& u : backend_.users()) {
         std::string flags;
         if (u.admin) flags += "admin ";
@@ -136,7 +146,10 @@ Answer Portal::admin(const Request& req, std::string_view path, const std::optio
         main += "<tr data-user=\"" + esc(u.email) + "\"><td>" + esc(u.email) + "</td><td>" +
                 (u.quota_bytes ? std::to_string(u.quota_bytes / (1024 * 1024)) + " MiB" : std::string("unlimited")) +
                 "</td><td>" + esc(u.last_login_at.empty() ? "never" : u.last_login_at) + "</td><td>" + esc(flags) +
-                "</td></tr>\n";
+                "</td><td><form class=\"inline\" method=\"post\" action=\"/admin/users/quota\">" + csrf_field +
+                "<input type=\"hidden\" name=\"email\" value=\"" + esc(u.email) +
+                "\"><input name=\"quota\" aria-label=\"New quota of " + esc(u.email) +
+                "\" placeholder=\"2GiB\" size=\"8\"> <button type=\"submit\">Set</button></form></td></tr>\n";
       }
       main += "</tbody></table>\n<form class=\"card\" method=\"post\" action=\"/admin/users\">" + csrf_field +
               "\n<h2>Add a user</h2>\n<p><label for=\"email\">Address</label>\n"
@@ -146,7 +159,7 @@ Answer Portal::admin(const Request& req, std::string_view path, const std::optio
               "<p><label for=\"quota\">Quota (e.g. 2GiB; empty = unlimited)</label>\n<input id=\"quota\" name=\"quota\"></p>\n"
               "<p class=\"check\"><input id=\"admin\" name=\"admin\" type=\"checkbox\"> <label for=\"admin\">Administrator</label></p>\n"
               "<p><button type=\"submit\">Add user</button></p>\n</form>\n";
-      return html(status, page("Users", &user, path, main));
+      return html(status, page("Users", &user, "/admin/users", main));
     }
 
     if (path == "/admin/aliases") {

@@ -123,6 +123,7 @@ class Backend {
   virtual void add_domain(const std::string& name) = 0;
   virtual std::vector<UserInfo> users() = 0;
   virtual void add_user(const NewUser& user) = 0;
+  virtual void set_quota(const std::string& email, int64_t quota_bytes) = 0;  // 0 = unlimited
   virtual std::vector<AliasInfo> aliases() = 0;
   virtual void add_alias(const std::string& address, const std::string& target) = 0;
   // Messages with a pending recipient, oldest first (at most `limit`).

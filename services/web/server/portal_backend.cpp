@@ -334,6 +334,14 @@ void GrpcPortalBackend::add_user(const NewUser& user) {
   admin_call(*impl_, "AddUser", [&](grpc::ClientContext& c) { return impl_->admin->AddUser(&c, req, &resp); });
 }
 
+void GrpcPortalBackend::set_quota(const std::string& email, int64_t quota_bytes) {
+  pb::UpdateUserRequest req;
+  req.set_email(email);
+  req.set_quota_bytes(quota_bytes);
+  pb::UpdateUserResponse resp;
+  admin_call(*impl_, "UpdateUser", [&](grpc::ClientContext& c) { return impl_->admin->UpdateUser(&c, req, &resp); });
+}
+
 std::vector<AliasInfo> GrpcPortalBackend::aliases() {
   pb::ListAliasesRequest req;
   pb::ListAliasesResponse resp;

@@ -41,6 +41,7 @@ class GrpcPortalBackend : public portal::Backend {
   void add_domain(const std::string& name) override;
   std::vector<portal::UserInfo> users() override;
   void add_user(const portal::NewUser& user) override;
+  void set_quota(const std::string& email, int64_t quota_bytes) override;
   std::vector<portal::AliasInfo> aliases() override;
   void add_alias(const std::string& address, const std::string& target) override;
   std::vector<portal::SentMessage> queue(int limit) override;

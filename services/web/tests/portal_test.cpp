@@ -155,6 +155,7 @@ struct FakeBackend : Backend {
     calls.push_back("user " + u.email + " " + std::to_string(u.quota_bytes) + (u.admin ? " admin" : ""));
     user_list.push_back({u.email, false, u.admin, u.quota_bytes, ""});
   }
+  void set_quota(const std::string& e, int64_t q) override { calls.push_back("quota " + e + " " + std::to_string(q)); }
   std::vector<AliasInfo> aliases() override { return {{"info@example.org", {"anna@example.org"}}}; }
   void add_alias(const std::string& a, const std::string& t) override { calls.push_back("alias " + a + " " + t); }
   std::vector<SentMessage> queue(int) override { return messages; }
@@ -419,6 +420,12 @@ TEST_F(PortalFixture, AdministrationIsForAdminsAskedOfAuthdEachTime) {
   r = post("/admin/users", "email=x%40example.org&password=longenough&quota=lots&csrf=" + csrf(anna), anna);
   EXPECT_EQ(r.answer.status, 400u);
   EXPECT_NE(r.answer.body.find("quota: give a size"), std::string::npos);
+  EXPECT_NE(r.answer.body.find("action=\"/admin/users/quota\""), std::string::npos);
+  EXPECT_EQ(post("/admin/users/quota", "email=new%40example.org&quota=500MiB&csrf=" + csrf(anna), anna).answer.status,
+            200u);
+  EXPECT_EQ(backend.calls.back(), "quota new@example.org 524288000");
+  EXPECT_EQ(post("/admin/users/quota", "email=new%40example.org&quota=1TB&csrf=" + csrf(anna), anna).answer.status, 400u);
+  EXPECT_EQ(get("/admin/users/quota", anna).answer.status, 405u);
   EXPECT_EQ(post("/admin/domains", "name=new.example&csrf=" + csrf(anna), anna).answer.status, 200u);
   EXPECT_EQ(backend.calls.back(), "domain new.example");
   EXPECT_EQ(post("/admin/aliases", "address=a%40example.org&target=b%40example.org&csrf=" + csrf(anna), anna).answer.status,
