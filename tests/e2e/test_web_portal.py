@@ -39,6 +39,7 @@ ADMIN_PASSWORD = "portal admin password 3"
 CREATED = "dora@example.test"
 CREATED_PASSWORD = "made in the browser 4"
 REMOTE_RCPT = "rita@remote.test"
+STUCK_RCPT = "stuck@remote.test"  # the MX always defers it: a message that stays in the queue
 # Markup in a stored subject must come back as text.
 SUBJECT = "<script>document.title='owned'</script> portal <b>test</b>"
 ARTIFACTS = build_dir() / "Testing" / "artifacts" / "web_portal"
@@ -61,6 +62,8 @@ class ScriptedMx:
         self.received: list[list[str]] = []
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address == STUCK_RCPT:
+            return "451 4.3.0 try again much later"
         with self.lock:
             reply = self.rcpt_replies.pop(0) if self.rcpt_replies else "250 2.1.5 OK"
         if reply.startswith("250"):
@@ -478,9 +481,29 @@ def test_administrator_creates_a_user_who_logs_in_over_imap(portal, browser):
     listed = json.loads(portal.platform.cli("--json", "user", "list", "example.test").stdout)
     [shown] = [u for u in (listed if isinstance(listed, list) else listed["users"]) if u["email"] == CREATED]
     assert shown["quota_bytes"] == 200 * 1024 * 1024, shown
+    # The queue: a message that keeps being deferred, found by the filter, held, then deleted.
+    submit(portal.platform, [STUCK_RCPT])
     browser.find_element(By.LINK_TEXT, "Queue").click()
     wait_until(lambda: browser.current_url.endswith("/admin/queue"), timeout=10, what="the queue page")
+    browser.find_element(By.ID, "f-recipient").send_keys(STUCK_RCPT, Keys.ENTER)
+
+    def stuck_article():
+        browser.refresh()  # this page does not update by itself
+        found = browser.find_elements(By.CSS_SELECTOR, f'li.recipient[data-recipient="{STUCK_RCPT}"][data-state="deferred"]')
+        return found and browser.find_element(By.CSS_SELECTOR, "article.message").get_attribute("data-queue-id")
+
+    queue_id = wait_until(stuck_article, timeout=30, interval=0.5, what="the deferred message on the queue page")
+    assert "recipient=stuck%40remote.test" in browser.current_url
     shot(browser, "09-admin-queue")
+    browser.find_element(By.CSS_SELECTOR, f'button[aria-label="hold {queue_id}"]').click()
+    wait_until(lambda: any(f"hold: {queue_id} done." in e.text for e in browser.find_elements(By.CSS_SELECTOR, ".ok")),
+               timeout=15, what="held")
+    shown = json.loads(portal.platform.cli("--json", "queue", "show", queue_id).stdout)
+    assert shown["recipients"][0]["held"], shown
+    browser.find_element(By.CSS_SELECTOR, f'button[aria-label="delete {queue_id}"]').click()
+    wait_until(lambda: any(f"delete: {queue_id} done." in e.text for e in browser.find_elements(By.CSS_SELECTOR, ".ok")),
+               timeout=15, what="deleted")
+    assert not browser.find_elements(By.CSS_SELECTOR, f'article.message[data-queue-id="{queue_id}"]')
     browser.find_element(By.CSS_SELECTOR, "form.signout button").click()
     wait_until(lambda: browser.current_url.endswith("/login"), timeout=10, what="signed out")
 

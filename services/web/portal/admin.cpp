@@ -5,6 +5,8 @@
 // as for a page that does not exist.
 #include "services/web/portal/portal.h"
 
+#include "services/web/core/query.h"
+
 #include <charconv>
 
 namespace postline::web::portal {
@@ -204,9 +206,20 @@ Answer Portal::admin(const Request& req, std::string_view path, const std::optio
       } else if (!get) {
         return method_not_allowed("GET, HEAD, POST");
       }
-      const auto messages = backend_.queue(200);
-      std::string main = admin_nav(path) + notice +
-                         "<p class=\"hint\">Messages with a recipient still on its way, oldest first.</p>\n";
+      QueueFilter filter;
+      filter.sender = query_param(req.target, "sender").value_or("");
+      filter.recipient = query_param(req.target, "recipient").value_or("");
+      filter.domain = query_param(req.target, "domain").value_or("");
+      const auto messages = backend_.queue(200, filter);
+      std::string main =
+          admin_nav(path) + notice +
+          "<form class=\"card filter\" method=\"get\" action=\"/admin/queue\">\n<h2>Filter</h2>\n"
+          "<p><label for=\"f-sender\">Sender (<code>&lt;&gt;</code>: bounces)</label>\n<input id=\"f-sender\" "
+          "name=\"sender\" value=\"" + esc(filter.sender) + "\"></p>\n<p><label for=\"f-recipient\">Recipient</label>\n"
+          "<input id=\"f-recipient\" name=\"recipient\" value=\"" + esc(filter.recipient) + "\"></p>\n"
+          "<p><label for=\"f-domain\">Recipient domain</label>\n<input id=\"f-domain\" name=\"domain\" value=\"" +
+          esc(filter.domain) + "\"></p>\n<p><button type=\"submit\">Show</button> <a href=\"/admin/queue\">All</a></p>\n</form>\n"
+          "<p class=\"hint\">Messages with a recipient still on its way, oldest first.</p>\n";
       if (messages.empty()) main += "<p class=\"empty\">The queue is empty.</p>\n";
       for (const auto& m : messages) {
         main += message_html(m, false);

@@ -95,6 +95,9 @@ struct NewUser {
   bool admin = false;
 };
 enum class QueueAction { kRetry, kHold, kRelease, kDelete };
+struct QueueFilter {  // "" = no condition (queue.proto MessageFilter)
+  std::string sender, recipient, domain;
+};
 
 class Backend {
  public:
@@ -126,8 +129,8 @@ class Backend {
   virtual void set_quota(const std::string& email, int64_t quota_bytes) = 0;  // 0 = unlimited
   virtual std::vector<AliasInfo> aliases() = 0;
   virtual void add_alias(const std::string& address, const std::string& target) = 0;
-  // Messages with a pending recipient, oldest first (at most `limit`).
-  virtual std::vector<SentMessage> queue(int limit) = 0;
+  // Messages with a pending recipient (matching `filter`), oldest first (at most `limit`).
+  virtual std::vector<SentMessage> queue(int limit, const QueueFilter& filter) = 0;
   // The number of messages changed (0: no such message, or nothing pending).
   virtual int64_t queue_action(QueueAction action, const std::string& queue_id) = 0;
 };

@@ -359,9 +359,18 @@ void GrpcPortalBackend::add_alias(const std::string& address, const std::string&
   admin_call(*impl_, "AddAlias", [&](grpc::ClientContext& c) { return impl_->admin->AddAlias(&c, req, &resp); });
 }
 
-std::vector<SentMessage> GrpcPortalBackend::queue(int limit) {
-  pb::ListMessagesRequest req;  // no filter, state UNSPECIFIED: every message with a pending recipient
+std::vector<SentMessage> GrpcPortalBackend::queue(int limit, const QueueFilter& filter) {
+  pb::ListMessagesRequest req;  // state UNSPECIFIED: messages with a pending recipient
   req.set_limit(limit);
+  if (!filter.sender.empty() || !filter.recipient.empty() || !filter.domain.empty()) {
+    auto* f = req.mutable_filter();
+    if (!filter.sender.empty()) {
+      f->set_match_sender(true);
+      f->set_sender(filter.sender == "<>" ? "" : filter.sender);  // "<>": the null sender
+    }
+    f->set_recipient(filter.recipient);
+    f->set_domain(filter.domain);
+  }
   req.set_with_history(true);
   pb::ListMessagesResponse resp;
   admin_call(*impl_, "ListMessages", [&](grpc::ClientContext& c) { return impl_->queue->ListMessages(&c, req, &resp); });

@@ -44,7 +44,7 @@ class GrpcPortalBackend : public portal::Backend {
   void set_quota(const std::string& email, int64_t quota_bytes) override;
   std::vector<portal::AliasInfo> aliases() override;
   void add_alias(const std::string& address, const std::string& target) override;
-  std::vector<portal::SentMessage> queue(int limit) override;
+  std::vector<portal::SentMessage> queue(int limit, const portal::QueueFilter& filter) override;
   int64_t queue_action(portal::QueueAction action, const std::string& queue_id) override;
 
   struct Impl;  // public so the call helper in the .cpp can name it

@@ -158,7 +158,11 @@ struct FakeBackend : Backend {
   void set_quota(const std::string& e, int64_t q) override { calls.push_back("quota " + e + " " + std::to_string(q)); }
   std::vector<AliasInfo> aliases() override { return {{"info@example.org", {"anna@example.org"}}}; }
   void add_alias(const std::string& a, const std::string& t) override { calls.push_back("alias " + a + " " + t); }
-  std::vector<SentMessage> queue(int) override { return messages; }
+  QueueFilter last_filter;
+  std::vector<SentMessage> queue(int, const QueueFilter& f) override {
+    last_filter = f;
+    return messages;
+  }
   int64_t queue_action(QueueAction a, const std::string& id) override {
     calls.push_back("queue " + std::to_string(static_cast<int>(a)) + " " + id);
     return id == "AAA1" ? 1 : 0;
@@ -435,6 +439,10 @@ TEST_F(PortalFixture, AdministrationIsForAdminsAskedOfAuthdEachTime) {
   auto q = get("/admin/queue", anna).answer.body;
   EXPECT_NE(q.find("AAA1"), std::string::npos);
   EXPECT_NE(q.find("value=\"hold\""), std::string::npos);
+  q = get("/admin/queue?sender=%3C%3E&domain=broken.example&recipient=a%22b", anna).answer.body;
+  EXPECT_EQ(backend.last_filter.sender, "<>");
+  EXPECT_EQ(backend.last_filter.domain, "broken.example");
+  EXPECT_NE(q.find("value=\"a&quot;b\""), std::string::npos) << "the filter comes back escaped";
   EXPECT_EQ(post("/admin/queue", "queue_id=AAA1&action=hold&csrf=" + csrf(anna), anna).answer.status, 200u);
   EXPECT_EQ(backend.calls.back(), "queue 1 AAA1");
   EXPECT_EQ(post("/admin/queue", "queue_id=GONE&action=delete&csrf=" + csrf(anna), anna).answer.status, 400u);
