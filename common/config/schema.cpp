@@ -238,7 +238,7 @@ const std::vector<KeySpec>& schema() {
       {"acme", "enabled", T::kBool, "false", "obtain and renew the TLS certificate from an ACME CA (needs web.http_redirect_port reachable as port 80 of every name)"},
       {"acme", "directory_url", T::kString, "", "the ACME server's directory (https://...), e.g. Let's Encrypt's"},
       {"acme", "contact_email", T::kString, "", "address the CA may write to about the account (expiry notices); empty = none"},
-      {"acme", "names", T::kStringList, "", "host names the certificate is for; empty = smtp.hostname, web.imap_hostname, web.smtp_hostname (de-duplicated)"},
+      {"acme", "names", T::kStringList, "", "host names the certificate is for; empty = smtp.hostname, web.imap_hostname, web.smtp_hostname, each once"},
       {"acme", "account_key_file", T::kString, "", "PEM P-256 private key of the ACME account; created (0600) if missing"},
       {"acme", "ca_file", T::kString, "", "PEM CA bundle to verify the ACME server's HTTPS certificate with; empty = the system's trust store"},
       {"acme", "renew_before", T::kDuration, "30d", "renew when less validity than this remains"},
