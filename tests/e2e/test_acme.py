@@ -307,3 +307,30 @@ def test_a_failing_order_keeps_the_certificate_and_is_retried(acme):
                timeout=30, what="webd's check finding the certificate not due")
     assert platform.metric_value("webd", "postline_acme_orders_total", {"outcome": "failed"}) == 0
     assert installed_serial(cert) == serial
+
+
+def test_webd_starts_on_a_placeholder_when_there_is_no_certificate(acme):
+    """A new installation: no file at tls.cert_file. webd writes a self-signed
+    placeholder, starts on it, and replaces it with an issued certificate."""
+    platform, pebble, _, _, _ = acme
+    fresh = platform.workdir / "fresh-tls"
+    fresh.mkdir()
+    cert, key = fresh / "cert.pem", fresh / "key.pem"
+    saved = {k: platform.env[k] for k in ("POSTLINE_TLS_CERT_FILE", "POSTLINE_TLS_KEY_FILE")}
+    platform.stop("webd")
+    try:
+        platform.start_webd({"POSTLINE_TLS_CERT_FILE": str(cert), "POSTLINE_TLS_KEY_FILE": str(key)})
+        assert "wrote a self-signed placeholder" in platform.logs["webd"].read_text(errors="replace")
+        wait_until(lambda: platform.metric_value("webd", "postline_acme_orders_total", {"outcome": "issued"}) >= 1,
+                   timeout=60, what="webd replacing its placeholder")
+        ctx = verifying_context(pebble.issuing_root())
+        serial = installed_serial(cert)
+        got = wait_until(lambda: (lambda c: c if c["serial"] == serial else None)(
+            presented(ctx, "tls", platform.ports["web_https"])), timeout=30, what="webd presenting the issued one")
+        assert got["names"] == sorted(NAMES)
+        assert oct(key.stat().st_mode & 0o777) == "0o600"
+    finally:
+        platform.stop("webd")
+        for k, v in saved.items():
+            platform.extra_env[k] = platform.env[k] = v
+        platform.start_webd()

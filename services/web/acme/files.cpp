@@ -76,7 +76,11 @@ AccountKey load_or_create_account_key(const std::string& path, bool* created) {
     }
   }
   AccountKey key = AccountKey::generate();
-  write_atomically(path, key.to_pem(), 0600);
+  try {
+    write_atomically(path, key.to_pem(), 0600);
+  } catch (const AcmeError& e) {
+    throw AcmeError(std::string("acme.account_key_file: ") + e.what());
+  }
   if (created) *created = true;
   return key;
 }
