@@ -204,8 +204,12 @@ std::chrono::seconds retry_after(std::string_view header, std::chrono::seconds f
   const std::string text(header);
   const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
   if (!end || *end != '\0') return clamp(fallback);
-  const auto when = std::chrono::system_clock::from_time_t(timegm(&tm));
-  return clamp(std::chrono::duration_cast<std::chrono::seconds>(when - now));
+  // In whole seconds of time_t: a date centuries away does not fit the clock's
+  // nanoseconds (web_acme_response_fuzz found "Sun, 06 Nov 1494 ...").
+  const long long when = static_cast<long long>(timegm(&tm));
+  const long long diff = when - static_cast<long long>(std::chrono::system_clock::to_time_t(now));
+  if (diff > cap.count()) return clamp(cap);
+  return clamp(std::chrono::seconds(diff));
 }
 
 }  // namespace postline::web::acme

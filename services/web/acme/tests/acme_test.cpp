@@ -246,6 +246,9 @@ TEST(Protocol, RetryAfter) {
   EXPECT_EQ(retry_after("99999999999999999999", seconds(2), seconds(30), now), seconds(30));
   EXPECT_EQ(retry_after("Sun, 06 Nov 1994 08:49:47 GMT", seconds(2), seconds(30), now), seconds(10));
   EXPECT_EQ(retry_after("soon", seconds(2), seconds(30), now), seconds(2));
+  // Dates far away (found by web_acme_response_fuzz: the clock's nanoseconds overflowed).
+  EXPECT_EQ(retry_after("Sun, 06 Nov 1494 08:49:37 GMT", seconds(2), seconds(30), now), seconds(1));
+  EXPECT_EQ(retry_after("Sun, 06 Nov 9994 08:49:37 GMT", seconds(2), seconds(30), now), seconds(30));
 }
 
 TEST(Certificate, CsrNamesEveryNameAndIsSigned) {
