@@ -334,3 +334,31 @@ def test_webd_starts_on_a_placeholder_when_there_is_no_certificate(acme):
         for k, v in saved.items():
             platform.extra_env[k] = platform.env[k] = v
         platform.start_webd()
+
+
+def test_an_acme_server_outside_acme_ca_file_is_refused(acme):
+    """webd verifies the CA's HTTPS certificate against acme.ca_file: trusting
+    another CA (the platform's self-signed certificate), every order fails at
+    the TLS handshake and the installed certificate stays."""
+    platform, _, _, cert, _ = acme
+    before = cert.read_bytes()
+    platform.stop("webd")
+    # renew_before above any lifetime: every check finds the certificate due.
+    override = {"POSTLINE_ACME_CA_FILE": str(platform.cert), "POSTLINE_ACME_RENEW_BEFORE": "100000d"}
+    saved = {k: platform.env[k] for k in override if k in platform.env}
+    try:
+        platform.start_webd(override)
+        wait_until(lambda: platform.metric_value("webd", "postline_acme_orders_total", {"outcome": "failed"}) >= 1,
+                   timeout=60, what="the order to fail at the TLS handshake")
+        assert platform.metric_value("webd", "postline_acme_orders_total", {"outcome": "issued"}) == 0
+        log = platform.logs["webd"].read_text(errors="replace")
+        assert "certificate verify failed" in log, platform.log_tail("webd")
+        assert cert.read_bytes() == before
+    finally:
+        platform.stop("webd")
+        for k in override:
+            platform.extra_env.pop(k, None)
+            platform.env.pop(k, None)
+        platform.env.update(saved)
+        platform.extra_env.update(saved)
+        platform.start_webd()
