@@ -7,8 +7,12 @@
 //
 // Config keys: web.* (common/config/schema.cpp, docs/web.md), tls.cert_file /
 // tls.key_file when web.cert_file is empty, smtp.hostname for the default
-// server names, auth.addr, grpc.tls_*, log.*.
-// Security posture: HTTPS only (TLS 1.2+); no credentials are asked or held;
+// server names, auth.addr, grpc.tls_*, log.*, tls.reload_check_interval, and
+// acme.* for the built-in ACME client (services/web/acme: it obtains and renews
+// tls.cert_file, answering http-01 on web.http_redirect_port).
+// Security posture: HTTPS only (TLS 1.2+); no user credentials are asked or
+// held (with ACME on, the account key, acme.account_key_file 0600, is the one
+// secret: never logged, never sent; only signatures made with it are);
 // every value put into a document is XML-escaped; requests are bounded in
 // header and body size and time; answers for domains we do not host are the
 // same 404 as for unknown paths; the domain check asks authd about
