@@ -25,7 +25,10 @@ std::string directory_of(const std::string& path) {
 }
 }  // namespace
 
-void write_atomically(const std::string& path, const std::string& content, mode_t mode) {
+namespace {
+
+// Writes `content` to a new temporary file beside `path` and syncs it; returns its name.
+std::string stage(const std::string& path, const std::string& content, mode_t mode) {
   std::random_device rd;
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(rd() % 1000000);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
@@ -42,17 +45,42 @@ void write_atomically(const std::string& path, const std::string& content, mode_
   ok = ok && ::fsync(fd) == 0;
   const std::string error = ok ? "" : why();
   ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string e = ok ? why() : error;
+  if (!ok) {
+    ::unlink(tmp.c_str());
+    throw AcmeError("cannot write " + tmp + ": " + error);
+  }
+  return tmp;
+}
+
+// Renames the staged file over `path`; the rename is durable once the directory is synced.
+void commit(const std::string& tmp, const std::string& path) {
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string e = why();
     ::unlink(tmp.c_str());
     throw AcmeError("cannot write " + path + ": " + e);
   }
-  // The rename itself is durable once the directory is synced.
   const int dir = ::open(directory_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir >= 0) {
     ::fsync(dir);
     ::close(dir);
   }
+}
+
+}  // namespace
+
+void write_atomically(const std::string& path, const std::string& content, mode_t mode) {
+  commit(stage(path, content, mode), path);
+}
+
+void write_all_atomically(const std::vector<FileContent>& files) {
+  std::vector<std::string> staged;
+  try {
+    for (const auto& f : files) staged.push_back(stage(f.path, f.content, f.mode));
+  } catch (...) {
+    for (const auto& tmp : staged) ::unlink(tmp.c_str());
+    throw;
+  }
+  for (size_t i = 0; i < files.size(); ++i) commit(staged[i], files[i].path);
 }
 
 std::optional<std::string> read_whole_file(const std::string& path) {

@@ -9,11 +9,21 @@
 #include <optional>
 #include <string>
 #include <sys/types.h>
+#include <vector>
 
 namespace postline::web::acme {
 
 // Throws AcmeError naming the path.
 void write_atomically(const std::string& path, const std::string& content, mode_t mode);
+
+struct FileContent {
+  std::string path, content;
+  mode_t mode;
+};
+// Every file written and synced under a temporary name first, then renamed in
+// order: when any cannot be written, none is replaced (a key without its
+// certificate would not load anywhere).
+void write_all_atomically(const std::vector<FileContent>& files);
 // nullopt when the file does not exist; throws AcmeError when it cannot be read.
 std::optional<std::string> read_whole_file(const std::string& path);
 // The key in `path`, or a new P-256 key written there (0600) when there is none.

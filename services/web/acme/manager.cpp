@@ -24,16 +24,17 @@ std::string joined(const std::vector<std::string>& names) {
   return out;
 }
 
-// Key first: a service that looks between the two renames sees a new key with
-// the old certificate, which does not load, and keeps what it has until the
-// certificate follows (common/service/tls_reloader.h).
+// All files staged before any is renamed, key first: a service that looks
+// between two renames sees a new key with the old certificate, which does not
+// load, and keeps what it has until the certificate follows
+// (common/service/tls_reloader.h).
 void install(const config::AcmeSettings& s, const std::string& cert_pem, const std::string& key_pem) {
-  write_atomically(s.key_file, key_pem, 0600);
-  write_atomically(s.cert_file, cert_pem, 0644);
+  std::vector<FileContent> files = {{s.key_file, key_pem, 0600}, {s.cert_file, cert_pem, 0644}};
   if (!s.web_cert_file.empty() && s.web_cert_file != s.cert_file) {
-    write_atomically(s.web_key_file, key_pem, 0600);
-    write_atomically(s.web_cert_file, cert_pem, 0644);
+    files.push_back({s.web_key_file, key_pem, 0600});
+    files.push_back({s.web_cert_file, cert_pem, 0644});
   }
+  write_all_atomically(files);
 }
 }  // namespace
 

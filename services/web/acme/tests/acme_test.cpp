@@ -351,6 +351,21 @@ TEST(Files, AtomicWriteSetsTheModeAndLeavesNoTemporaryFile) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(Files, AFileThatCannotBeWrittenReplacesNoneOfTheOthers) {
+  const std::string dir = temp_dir();
+  write_atomically(dir + "/key.pem", "old key", 0600);
+  EXPECT_THROW(write_all_atomically({{dir + "/key.pem", "new key", 0600}, {dir + "/missing/cert.pem", "new", 0644}}),
+               AcmeError);
+  EXPECT_EQ(read_whole_file(dir + "/key.pem"), "old key");
+  size_t entries = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++entries;
+  EXPECT_EQ(entries, 1u) << "the staged temporary file is removed";
+  write_all_atomically({{dir + "/key.pem", "new key", 0600}, {dir + "/cert.pem", "new cert", 0644}});
+  EXPECT_EQ(read_whole_file(dir + "/key.pem"), "new key");
+  EXPECT_EQ(read_whole_file(dir + "/cert.pem"), "new cert");
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Files, AccountKeyIsCreatedOnceWith0600) {
   const std::string dir = temp_dir();
   const std::string path = dir + "/account.key";
