@@ -1,5 +1,5 @@
 // One ACME account's conversation with the CA (RFC 8555 7): directory, nonces
-// (a badNonce answer is retried with the fresh nonce, up to 5 times), the
+// (a badNonce answer is retried with the fresh nonce, up to 10 times), the
 // account (newAccount with termsOfServiceAgreed; an existing account for the
 // key is found the same way), then per order: newOrder, each authorization's
 // http-01 challenge (answered through the ChallengeStore), finalize with a CSR,
