@@ -213,6 +213,8 @@ def test_webd_obtains_a_certificate_and_every_service_presents_it(acme):
                                       {"setting": "tls.cert_file"})
     assert not_after > platform.metric_value("webd", "postline_acme_last_renewal_timestamp_seconds") > 0
     assert platform.metric_value("webd", "postline_acme_renewal_due_timestamp_seconds") > 0
+    # Pebble fetched the key authorizations from webd's plain-HTTP port.
+    assert platform.metric_value("webd", "postline_webd_requests_total", {"path": "acme_challenge", "status": "200"}) > 0
     # The challenge port still redirects everything else, and unknown tokens are not answered.
     conn = socket.create_connection(("127.0.0.1", platform.ports["web_redirect"]), timeout=5)
     conn.sendall(b"GET /.well-known/acme-challenge/not-a-pending-token HTTP/1.1\r\nHost: mail.acme.test\r\n"
