@@ -8,6 +8,7 @@
 #include "services/web/acme/challenges.h"
 #include "services/web/acme/errors.h"
 #include "services/web/acme/files.h"
+#include "services/web/acme/https_client.h"
 #include "services/web/acme/jws.h"
 #include "services/web/acme/protocol.h"
 
@@ -318,6 +319,20 @@ TEST(Certificate, IssuedChainMustBeForOurKeyAndNames) {
   EXPECT_THROW(check_issued(p.cert_pem, p.key_pem, {"a.test", "b.test"}), AcmeError);
   EXPECT_THROW(check_issued("no certificate here", p.key_pem, {"a.test"}), AcmeError);
   EXPECT_FALSE(inspect_certificate("garbage").has_value());
+}
+
+TEST(HttpsUrl, HostPortAndTarget) {
+  const Url u = parse_https_url("https://127.0.0.1:14000/dir");
+  EXPECT_EQ(u.host, "127.0.0.1");
+  EXPECT_EQ(u.port, "14000");
+  EXPECT_EQ(u.target, "/dir");
+  const Url d = parse_https_url("https://acme-v02.api.letsencrypt.org");
+  EXPECT_EQ(d.port, "443");
+  EXPECT_EQ(d.target, "/");
+  EXPECT_THROW(parse_https_url("http://ca.test/dir"), AcmeError);  // never plaintext to the CA
+  EXPECT_THROW(parse_https_url("https://ca.test:x/dir"), AcmeError);
+  EXPECT_THROW(parse_https_url("https://user@ca.test/dir"), AcmeError);
+  EXPECT_THROW(parse_https_url("https:///dir"), AcmeError);
 }
 
 TEST(Challenges, AnswersOnlyPendingTokensUnderTheWellKnownPath) {
