@@ -171,6 +171,15 @@ TEST(Protocol, Directory) {
   refused(R"({"newNonce":"ftp://a","newAccount":"https://b","newOrder":"https://c"})", "not an http(s) URL");
 }
 
+TEST(Protocol, DeepNestingWithinTheAnswerLimitIsRefusedNotACrash) {
+  // 1 MiB is what the HTTPS client lets through: half a million levels of nesting.
+  const std::string deep = std::string(500000, '[') + std::string(500000, ']');
+  EXPECT_THROW(parse_order(deep), AcmeError);
+  const std::string deep_object = "{\"status\":" + std::string(200000, '[') + std::string(200000, ']') + "}";
+  EXPECT_THROW(parse_order(deep_object), AcmeError);
+  EXPECT_FALSE(parse_problem(deep).has_value());
+}
+
 TEST(Protocol, OrderStates) {
   const Order o = parse_order(R"({"status":"pending","identifiers":[{"type":"dns","value":"a.test"}],
       "authorizations":["https://ca.test/authz/1","https://ca.test/authz/2"],"finalize":"https://ca.test/fin/1"})");
