@@ -1,5 +1,7 @@
 #include "services/web/acme/manager.h"
 
+#include "common/log/printable.h"
+
 #include "services/web/acme/certificate.h"
 #include "services/web/acme/client.h"
 #include "services/web/acme/errors.h"
@@ -90,7 +92,7 @@ struct AcmeManager::Impl : std::enable_shared_from_this<AcmeManager::Impl> {
     try {
       if (auto pem = read_whole_file(settings.cert_file)) return inspect_certificate(*pem);
     } catch (const std::exception& e) {
-      spdlog::warn("acme: {}", e.what());
+      spdlog::warn("acme: {}", log::printable(e.what(), 512));
     }
     return std::nullopt;
   }
@@ -123,7 +125,9 @@ struct AcmeManager::Impl : std::enable_shared_from_this<AcmeManager::Impl> {
     } catch (const std::exception& e) {
       failed->Increment();
       spdlog::error("acme: order for {} failed, keeping the current certificate (next try in {}s): {}",
-                    joined(settings.names), settings.check_interval.count(), e.what());
+                    joined(settings.names), settings.check_interval.count(),
+                    // The CA's problem documents end up in the text: peer bytes.
+                    log::printable(e.what(), 512));
     }
   }
 
@@ -154,7 +158,7 @@ void AcmeManager::start() {
     try {
       std::rethrow_exception(e);
     } catch (const std::exception& ex) {
-      spdlog::error("acme: stopped: {}", ex.what());
+      spdlog::error("acme: stopped: {}", log::printable(ex.what(), 512));
     }
   });
 }
