@@ -256,6 +256,9 @@ def zones(dkim_keys):
         "--srv-host=_imaps._tcp.wrong.test,mail.wrong.test,1993,0,1",
         "--cname=autoconfig.wrong.test,web.elsewhere.test",
         "--host-record=web.elsewhere.test,127.0.0.10",
+        # Reverse DNS: the host records above give their addresses PTRs; any other
+        # loopback address has none (NXDOMAIN, not a refusal).
+        "--local=/127.in-addr.arpa/",
     ]
     with dnsmasq(records, probe="mail.right.test") as address:
         yield address
@@ -343,12 +346,30 @@ def test_dns_check_wrong_zone(platform, dkim_keys, zones):
     assert by["imap"]["status"] == "missing" and by["imap"]["fails"] is False  # recommended, may be absent
     assert by["autoconfig"]["status"] == "wrong" and by["autoconfig"]["found"][0] == "-> web.elsewhere.test"
     assert by["tls-rpt"]["status"] == "missing"
+    # Reverse DNS of the server's address (127.0.0.2, from mail.wrong.test's A record).
+    assert by["ptr"]["status"] == "ok" and by["ptr"]["name"] == "2.0.0.127.in-addr.arpa", by["ptr"]
+
+    # --ipv4: the reverse DNS of the given addresses. 127.0.0.9's names another
+    # host (mx.elsewhere.test); 127.0.0.77 has none.
+    r = platform.cli("--json", "dns", "check", "wrong.test", "--resolver", zones, "--ipv4", "127.0.0.9",
+                     "--ipv4", "127.0.0.77", extra_env=env, check=False)
+    ptr = {x["name"]: x for x in json.loads(r.stdout)["records"]
+           if x["purpose"] == "ptr"}
+    assert ptr["9.0.0.127.in-addr.arpa"]["status"] == "wrong", ptr
+    assert ptr["9.0.0.127.in-addr.arpa"]["address"] == "127.0.0.9"
+    assert ptr["9.0.0.127.in-addr.arpa"]["found"] == ["mx.elsewhere.test"]
+    assert "does not name mail.wrong.test" in ptr["9.0.0.127.in-addr.arpa"]["detail"]
+    assert ptr["77.0.0.127.in-addr.arpa"]["status"] == "missing" and ptr["77.0.0.127.in-addr.arpa"]["fails"]
+    r = fails(platform, "dns", "check", "wrong.test", "--resolver", zones, "--ipv4", "2001:db8::1", code=2,
+              extra_env=env)
+    assert "--ipv4 '2001:db8::1' is not an IPv4 address" in r.stderr
 
     # An unknown domain: everything missing, nothing crashes.
     r = platform.cli("--json", "dns", "check", "absent.test", "--resolver", zones, extra_env=env, check=False)
     assert r.returncode == 1
     statuses = {x["purpose"]: x["status"] for x in json.loads(r.stdout)["records"]}
     assert statuses.pop("address") == "ok" and statuses.pop("dkim") == "unchecked"  # no key configured for it
+    assert statuses.pop("ptr") == "ok"  # smtp.hostname is mail.wrong.test here: its address has a PTR
     assert set(statuses.values()) == {"missing"}, statuses
 
 

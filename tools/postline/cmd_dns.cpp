@@ -3,6 +3,7 @@
 // the configuration (smtp.hostname, queue.hostname, queue.dkim_keys and its key
 // files, dns.servers) and, for `check`, ask DNS through common/dns (c-ares).
 // The records themselves are made and compared in dns_records.cpp.
+#include <algorithm>
 #include <cctype>
 #include <iostream>
 
@@ -68,8 +69,15 @@ DomainSetup setup_from(CliContext& ctx, const DnsArgs& a, const std::string& wha
                    2);
   s.outbound_host = ascii_domain(cfg.str("queue", "hostname"));
   if (!plausible_host(s.outbound_host)) s.outbound_host = s.host;
-  s.ipv4 = a.ipv4;
-  s.ipv6 = a.ipv6;
+  for (bool six : {false, true})
+    for (const auto& text : six ? a.ipv6 : a.ipv4) {
+      auto ip = mailauth::IpAddress::parse(text);
+      if (!ip || ip->v6 != six)
+        throw CliError(what + ": --ipv" + (six ? "6" : "4") + " '" + text + "' is not an IPv" + (six ? "6" : "4") +
+                           " address",
+                       2);
+      (six ? s.ipv6 : s.ipv4).push_back(ip->to_string());
+    }
   s.spf = a.spf;
   s.dmarc_policy = a.dmarc_policy;
   s.report_address = a.report_address;
@@ -143,6 +151,25 @@ dnsrec::Observed observe(dns::MailauthLookup& dns, const Record& r) {
                            " " + (x.target.empty() ? "." : x.target + "."));
       return o;
     }
+    case Type::kPtr: {
+      auto ip = mailauth::IpAddress::parse(r.address);
+      if (!ip) return o;
+      auto p = dns.ptr(*ip);
+      o.status = p.status;
+      for (const auto& name : p.names) {
+        // c-ares lists the answer's name again among its aliases: once each.
+        if (std::find(o.values.begin(), o.values.end(), name) != o.values.end()) continue;
+        o.values.push_back(name);
+        // Forward confirmation: the name's addresses include this one.
+        auto fwd = ip->v6 ? dns.aaaa(name) : dns.a(name);
+        for (const auto& back : fwd.addresses)
+          if (back == *ip) {
+            o.confirmed.push_back(name);
+            break;
+          }
+      }
+      return o;
+    }
     case Type::kCname: {
       auto c = dns.canonical(r.name);
       o.status = c.status;
@@ -175,8 +202,15 @@ void print_records(CliContext& ctx, const DomainSetup& s) {
 // Returns the exit status: 0 when everything required is right.
 int check(CliContext& ctx, const DomainSetup& s, const std::vector<std::string>& servers) {
   dns::MailauthLookup dns(servers);
-  const auto records = dnsrec::records_for(s);
+  auto records = dnsrec::records_for(s);
   const std::vector<std::string> server_addresses = addresses_of(dns, s.host, true, true).values;
+  // Without --ipv4/--ipv6 the reverse DNS checked is that of the addresses the
+  // mail server's name has (where queued sends from in a one-host set-up).
+  if (s.ipv4.empty() && s.ipv6.empty()) {
+    auto ptrs = dnsrec::ptr_records(s, server_addresses);
+    auto at = std::find_if(records.begin(), records.end(), [](const Record& r) { return r.purpose == "spf"; });
+    records.insert(at, ptrs.begin(), ptrs.end());
+  }
   std::vector<JsonObject> rows;
   int failed_required = 0, failed_optional = 0, missing_optional = 0;
   std::string text;

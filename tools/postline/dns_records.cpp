@@ -126,6 +126,7 @@ const char* type_name(Type t) {
     case Type::kTxt: return "TXT";
     case Type::kSrv: return "SRV";
     case Type::kCname: return "CNAME";
+    case Type::kPtr: return "PTR";
   }
   return "?";
 }
@@ -210,6 +211,10 @@ std::vector<Record> records_for(const DomainSetup& s) {
     out.push_back(a);
   }
 
+  std::vector<std::string> addresses = s.ipv4;
+  addresses.insert(addresses.end(), s.ipv6.begin(), s.ipv6.end());
+  for (auto& r : ptr_records(s, addresses)) out.push_back(std::move(r));
+
   out.push_back(txt("spf", d, s.spf, true, "SPF: which hosts may send mail from " + d));
   if (s.dkim.empty()) {
     out.push_back(txt("dkim", "<selector>._domainkey." + d, "", true,
@@ -244,6 +249,27 @@ std::vector<Record> records_for(const DomainSetup& s) {
   return out;
 }
 
+std::vector<Record> ptr_records(const DomainSetup& s, const std::vector<std::string>& addresses) {
+  const std::string host = s.outbound_host.empty() ? s.host : s.outbound_host;
+  std::vector<Record> out;
+  for (const auto& text : addresses) {
+    auto ip = mailauth::IpAddress::parse(text);
+    if (!ip) continue;  // --ipv4/--ipv6 values are checked where they are read
+    Record r;
+    r.purpose = "ptr";
+    r.name = ip->reverse_name();
+    r.type = Type::kPtr;
+    r.value = dot(host);
+    r.target = host;
+    r.address = ip->to_string();
+    r.required = true;
+    r.note = "reverse DNS of " + r.address + ": set by whoever owns the address (the hosting provider), not in " +
+             s.domain + "'s zone; it must name " + host + " (the name queued greets with), which must resolve back";
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 std::string zone_file(const DomainSetup& s, const std::vector<Record>& records) {
   std::string out = "; DNS records for " + s.domain + ", mail server " + s.host + " (postline dns records)\n";
   bool in_required = false, in_optional = false;
@@ -270,13 +296,15 @@ std::string zone_file(const DomainSetup& s, const std::vector<Record>& records) 
 }
 
 JsonObject record_json(const Record& r) {
-  return JsonObject()
-      .add("purpose", r.purpose)
+  JsonObject j;
+  j.add("purpose", r.purpose)
       .add("name", r.name)
       .add("type", type_name(r.type))
       .add("value", r.value)
       .add("required", r.required)
       .add("note", r.note);
+  if (!r.address.empty()) j.add("address", r.address);
+  return j;
 }
 
 Finding compare(const Record& r, const Observed& o, const std::vector<std::string>& server_addresses) {
@@ -326,6 +354,24 @@ Finding compare(const Record& r, const Observed& o, const std::vector<std::strin
         found.insert(found.begin(), "-> " + o.canonical);
       if (!mine.empty() && mine == theirs) return make(Verdict::kOk, found, "an A record with the server's address");
       return make(Verdict::kWrong, found, "neither a CNAME to " + r.target + " nor the server's addresses");
+    }
+    case Type::kPtr: {
+      if (none)
+        return make(Verdict::kMissing, {},
+                    "no reverse DNS for " + r.address + ": many receivers refuse or junk mail from it; ask the "
+                    "address's owner to set a PTR to " + r.target);
+      const std::string want = mailauth::to_lower(r.target);
+      for (const auto& v : o.values) {
+        if (mailauth::to_lower(strip_dot(v)) != want) continue;
+        for (const auto& c : o.confirmed)
+          if (mailauth::to_lower(strip_dot(c)) == want) return make(Verdict::kOk, o.values, "");
+        return make(Verdict::kWrong, o.values,
+                    r.target + " does not resolve back to " + r.address + " (receivers check forward-confirmed "
+                    "reverse DNS)");
+      }
+      return make(Verdict::kWrong, o.values,
+                  "the address's reverse DNS does not name " + r.target +
+                      " (queue.hostname, the name queued greets with): receivers compare the two");
     }
     case Type::kTxt: break;
   }

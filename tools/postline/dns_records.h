@@ -34,7 +34,7 @@ struct DomainSetup {
   std::vector<DkimSelector> dkim;  // empty: no key configured for the domain
 };
 
-enum class Type { kMx, kA, kAaaa, kTxt, kSrv, kCname };
+enum class Type { kMx, kA, kAaaa, kTxt, kSrv, kCname, kPtr };
 const char* type_name(Type t);
 
 struct Record {
@@ -49,8 +49,9 @@ struct Record {
   bool required = false;
   std::string note;
   // Parsed expectations for the comparison.
-  std::string target;  // MX exchange, SRV target, CNAME target (no final dot)
+  std::string target;  // MX exchange, SRV target, CNAME target, PTR name (no final dot)
   uint16_t port = 0;   // SRV
+  std::string address;  // PTR: the address whose reverse name `name` is
 };
 
 std::string report_address(const DomainSetup& s);
@@ -60,8 +61,16 @@ std::string mta_sts_policy_url(const DomainSetup& s);
 // the policy does, which is what RFC 8461 3.1 asks of the id.
 std::string mta_sts_id(const std::string& policy);
 
-// In the order a zone file lists them: required first.
+// In the order a zone file lists them: required first. With --ipv4/--ipv6 this
+// includes the PTR record each address needs (ptr_records).
 std::vector<Record> records_for(const DomainSetup& s);
+
+// The reverse DNS each of the server's addresses needs: a PTR naming the host
+// queued greets with (queue.hostname, else smtp.hostname) that resolves back to
+// the address (forward-confirmed reverse DNS). Receivers such as Gmail refuse or
+// junk mail from an address without one. Required: it decides deliverability,
+// although it lives in the address owner's zone, not the domain's.
+std::vector<Record> ptr_records(const DomainSetup& s, const std::vector<std::string>& addresses);
 
 // A zone-file fragment (records with unknown values as comments), ending with
 // the MTA-STS policy to serve.
@@ -71,11 +80,13 @@ JsonObject record_json(const Record& r);
 // What DNS answered for one record. values in the Record::value presentation
 // (MX "10 host.", SRV "0 1 465 host.", TXT the joined string, A/AAAA the
 // address); for CNAME records the answer to an A query, canonical = where its
-// CNAME chain ended.
+// CNAME chain ended; for PTR records the names (no final dot), confirmed = those
+// of them whose A/AAAA records include the address.
 struct Observed {
   mailauth::DnsStatus status = mailauth::DnsStatus::kNoData;
   std::vector<std::string> values;
   std::string canonical;
+  std::vector<std::string> confirmed;
 };
 
 enum class Verdict {

@@ -24,7 +24,7 @@ std::map<std::string, Record> by_purpose(const std::vector<Record>& rs) {
 }
 
 Observed seen(std::vector<std::string> values, std::string canonical = "") {
-  return Observed{DnsStatus::kOk, std::move(values), std::move(canonical)};
+  return Observed{DnsStatus::kOk, std::move(values), std::move(canonical), {}};
 }
 
 TEST(DnsRecords, EveryRecordTheDomainNeeds) {
@@ -109,8 +109,8 @@ TEST(DnsCheck, MxAndSrv) {
   auto wrong = compare(m["mx"], seen({"10 mx.elsewhere.example."}), {});
   EXPECT_EQ(wrong.verdict, Verdict::kWrong);
   EXPECT_EQ(wrong.found, std::vector<std::string>{"10 mx.elsewhere.example."});
-  EXPECT_EQ(compare(m["mx"], Observed{DnsStatus::kNxDomain, {}, ""}, {}).verdict, Verdict::kMissing);
-  EXPECT_EQ(compare(m["mx"], Observed{DnsStatus::kTempFail, {}, ""}, {}).verdict, Verdict::kUnchecked);
+  EXPECT_EQ(compare(m["mx"], Observed{DnsStatus::kNxDomain, {}, "", {}}, {}).verdict, Verdict::kMissing);
+  EXPECT_EQ(compare(m["mx"], Observed{DnsStatus::kTempFail, {}, "", {}}, {}).verdict, Verdict::kUnchecked);
   EXPECT_EQ(compare(m["submissions"], seen({"0 1 465 mail.example.org."}), {}).verdict, Verdict::kOk);
   EXPECT_EQ(compare(m["submissions"], seen({"0 1 4465 mail.example.org."}), {}).verdict, Verdict::kWrong);
   EXPECT_EQ(compare(m["imap"], seen({"0 0 0 ."}), {}).verdict, Verdict::kWrong);
@@ -146,7 +146,7 @@ TEST(DnsCheck, AddressesAndCnames) {
   DomainSetup s = setup();
   auto m = by_purpose(records_for(s));
   EXPECT_EQ(compare(m["address"], seen({"192.0.2.25"}), {}).verdict, Verdict::kOk);  // any address when none given
-  EXPECT_EQ(compare(m["address"], Observed{DnsStatus::kNoData, {}, ""}, {}).verdict, Verdict::kMissing);
+  EXPECT_EQ(compare(m["address"], Observed{DnsStatus::kNoData, {}, "", {}}, {}).verdict, Verdict::kMissing);
   s.ipv4 = {"192.0.2.25"};
   auto given = by_purpose(records_for(s));
   EXPECT_EQ(compare(given["address"], seen({"192.0.2.26"}), {}).verdict, Verdict::kWrong);
@@ -156,7 +156,49 @@ TEST(DnsCheck, AddressesAndCnames) {
   EXPECT_EQ(compare(m["autoconfig"], seen({"198.51.100.1"}, "autoconfig.example.org"), server).verdict,
             Verdict::kWrong);
   EXPECT_EQ(compare(m["autoconfig"], seen({"198.51.100.1"}, "web.example.net"), server).verdict, Verdict::kWrong);
-  EXPECT_EQ(compare(m["autodiscover"], Observed{DnsStatus::kNxDomain, {}, ""}, server).verdict, Verdict::kMissing);
+  EXPECT_EQ(compare(m["autodiscover"], Observed{DnsStatus::kNxDomain, {}, "", {}}, server).verdict, Verdict::kMissing);
+}
+
+TEST(DnsRecords, PtrForEachGivenAddress) {
+  DomainSetup s = setup();
+  s.outbound_host = "out.example.org";
+  s.ipv4 = {"192.0.2.25"};
+  s.ipv6 = {"2001:db8::25"};
+  std::vector<Record> ptrs;
+  for (const auto& r : records_for(s))
+    if (r.type == Type::kPtr) ptrs.push_back(r);
+  ASSERT_EQ(ptrs.size(), 2u);
+  EXPECT_EQ(ptrs[0].name, "25.2.0.192.in-addr.arpa");
+  EXPECT_EQ(ptrs[0].value, "out.example.org.");  // the EHLO name, not the MX name
+  EXPECT_EQ(ptrs[0].address, "192.0.2.25");
+  EXPECT_TRUE(ptrs[0].required);
+  EXPECT_EQ(ptrs[1].name.substr(ptrs[1].name.size() - 9), ".ip6.arpa");
+  const std::string zone = zone_file(s, records_for(s));
+  const auto line_at = zone.find("\n25.2.0.192.in-addr.arpa. ");
+  ASSERT_NE(line_at, std::string::npos) << zone;
+  const std::string line = zone.substr(line_at + 1, zone.find('\n', line_at + 1) - line_at - 1);
+  EXPECT_NE(line.find(" IN PTR   out.example.org."), std::string::npos) << line;
+  EXPECT_TRUE(ptr_records(setup(), {}).empty());  // no address given: `dns check` resolves them
+}
+
+TEST(DnsCheck, ReverseDnsMustNameTheHostAndResolveBack) {
+  DomainSetup s = setup();
+  const Record r = ptr_records(s, {"192.0.2.25"}).at(0);
+  EXPECT_EQ(compare(r, Observed{DnsStatus::kNxDomain, {}, "", {}}, {}).verdict, Verdict::kMissing);
+  Observed right{DnsStatus::kOk, {"mail.example.org"}, "", {"mail.example.org"}};
+  EXPECT_EQ(compare(r, right, {}).verdict, Verdict::kOk);
+  Observed upper{DnsStatus::kOk, {"MAIL.example.org."}, "", {"MAIL.example.org."}};
+  EXPECT_EQ(compare(r, upper, {}).verdict, Verdict::kOk);
+  Observed unconfirmed{DnsStatus::kOk, {"mail.example.org"}, "", {}};
+  auto f = compare(r, unconfirmed, {});
+  EXPECT_EQ(f.verdict, Verdict::kWrong);
+  EXPECT_NE(f.detail.find("does not resolve back"), std::string::npos);
+  Observed generic{DnsStatus::kOk, {"25-2-0-192.pool.example.net"}, "", {"25-2-0-192.pool.example.net"}};
+  f = compare(r, generic, {});
+  EXPECT_EQ(f.verdict, Verdict::kWrong);
+  EXPECT_NE(f.detail.find("does not name mail.example.org"), std::string::npos);
+  EXPECT_TRUE(fails(r, f));
+  EXPECT_EQ(compare(r, Observed{DnsStatus::kTempFail, {}, "", {}}, {}).verdict, Verdict::kUnchecked);
 }
 
 TEST(DnsCheck, WhatFails) {

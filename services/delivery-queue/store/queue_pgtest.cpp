@@ -136,6 +136,25 @@ TEST_F(QueuePg, EnqueueCommitsMessageAndRecipientsTogether) {
   EXPECT_EQ(count("SELECT count(*) FROM queue_recipients"), 2);
 }
 
+TEST_F(QueuePg, LargeBodiesAreLz4Compressed) {
+  // Migration 004: pglz would spend the Enqueue transaction's CPU on it. Where
+  // PostgreSQL has no lz4 the migration keeps pglz, and so does this check.
+  pqxx::read_transaction probe(*conn);
+  const bool has_lz4 = probe.exec("SELECT 'lz4' = ANY(enumvals) FROM pg_settings "
+                                  "WHERE name = 'default_toast_compression'")[0][0].as<bool>();
+  probe.commit();
+  NewMessage m = message({remote_rcpt("carol@remote.test")});
+  for (int i = 0; i < 4000; ++i) m.body += "line " + std::to_string(i % 50) + " of a compressible body\r\n";
+  auto r = enqueue(*conn, m);
+  pqxx::read_transaction tx(*conn);
+  auto row = tx.exec_params1("SELECT pg_column_compression(body), octet_length(body) FROM queue_messages "
+                             "WHERE queue_id = $1", r.queue_id);
+  EXPECT_EQ(row[0].as<std::string>(), has_lz4 ? "lz4" : "pglz");
+  EXPECT_EQ(row[1].as<size_t>(), m.body.size());
+  tx.commit();
+  EXPECT_EQ(message_body(*conn, r.queue_id)->body, m.body);
+}
+
 TEST_F(QueuePg, RetriedEnqueueWithTheSameIdIsIdempotent) {
   auto m = message({local_rcpt("bob@example.org", 1)});
   m.queue_id = "SMTPD0001";

@@ -302,7 +302,7 @@ struct MessageView {
   std::string mail_from, helo, client_ip, authenticated_user, dsn_ret, dsn_envid, body_type;
   std::string target_mailbox;  // "" = INBOX (also for rows older than the column)
   std::string header_message_id;  // "" when none (or enqueued before migration 003)
-  std::string header_subject;     // "" when none (or enqueued before migration 004)
+  std::string header_subject;     // "" when none (or enqueued before migration 005)
   bool smtputf8 = false;
   bool held = false;  // some pending recipient is on hold
   int64_t size = 0;

@@ -7,5 +7,5 @@
 CREATE INDEX queue_messages_authenticated_user ON queue_messages (lower(authenticated_user), created_at);
 -- The Subject header (RFC 2047-decoded, at most 200 characters), taken at
 -- Enqueue like header_message_id, so the portal can name a message whose body
--- was never stored (delivered during Enqueue). '' for rows from before 004.
+-- was never stored (delivered during Enqueue). '' for rows from before 005.
 ALTER TABLE queue_messages ADD COLUMN header_subject text NOT NULL DEFAULT '';
