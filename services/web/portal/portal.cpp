@@ -43,6 +43,11 @@ std::string format_time(int64_t unix_seconds) {
 
 namespace {
 
+// Messages on the sent-mail page and in each poll of its JSON. Each costs
+// queued one query per recipient for the attempt history (load_recipients),
+// and an open page polls every 2 s while something is on its way.
+constexpr int kSentListLimit = 50;
+
 // JSON string: quotes, backslash and control characters escaped; also < > &
 // so the text could never end a script element should anyone embed it.
 std::string js(std::string_view s) {
@@ -298,7 +303,7 @@ Response Portal::handle(const Request& req) const {
     if (!get) return not_allowed("GET, HEAD");
     std::vector<SentMessage> messages;
     try {
-      messages = backend_.sent_messages(session->email, 100);
+      messages = backend_.sent_messages(session->email, kSentListLimit);
     } catch (const Unavailable&) {
       if (path == "/sent.json") return finish(text(503, "the queue is not available"));
       return unavailable_page("Sent mail", "/sent");
@@ -315,7 +320,8 @@ Response Portal::handle(const Request& req) const {
         "<div id=\"sent-list\" data-source=\"/sent.json\">\n";
     if (messages.empty()) main += "<p class=\"empty\">No sent messages are kept in the queue.</p>\n";
     for (const auto& m : messages) main += message_html(m, true);
-    main += "</div>\n";
+    main += "</div>\n<noscript><p class=\"hint\">Without JavaScript this page does not update by itself: "
+            "reload it to see the latest.</p></noscript>\n";
     return finish(with_cookie(html(200, page("Sent mail", &user, "/sent", main, "/assets/sent.js"))));
   }
 
