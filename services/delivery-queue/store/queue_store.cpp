@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 #include <optional>
 #include <cctype>
 #include <cmath>
@@ -741,24 +742,30 @@ void load_recipients(pqxx::transaction_base& tx, int64_t message_id, MessageView
       m.held = true;
     }
     if (pending && delivering.count(lock_key(r.id))) r.state = State::kDelivering;
-    if (with_history) {
-      auto attempts = tx.exec_params(
-          "SELECT extract(epoch from started_at)::bigint, duration_ms, mx_host, reply, outcome,"
-          " coalesce(remote_reply, mx_host <> '')"
-          " FROM queue_attempts WHERE recipient_id = $1 ORDER BY started_at, id",
-          r.id);
-      for (const auto& a : attempts) {
-        RecipientView::AttemptView v;
-        v.started_unix = a[0].as<int64_t>();
-        v.duration_ms = a[1].as<int64_t>();
-        v.mx_host = a[2].as<std::string>();
-        v.reply = a[3].as<std::string>();
-        v.outcome = state_or(a[4]);
-        v.remote_reply = a[5].as<bool>();
-        r.history.push_back(std::move(v));
-      }
-    }
     m.recipients.push_back(std::move(r));
+  }
+  if (!with_history || m.recipients.empty()) return;
+  // Every attempt of the message's recipients in one statement (not one per
+  // recipient: the portal lists many messages with their history).
+  std::map<int64_t, RecipientView*> by_id;
+  for (auto& r : m.recipients) by_id[r.id] = &r;
+  auto attempts = tx.exec_params(
+      "SELECT a.recipient_id, extract(epoch from a.started_at)::bigint, a.duration_ms, a.mx_host, a.reply, a.outcome,"
+      " coalesce(a.remote_reply, a.mx_host <> '')"
+      " FROM queue_attempts a JOIN queue_recipients r ON r.id = a.recipient_id"
+      " WHERE r.message_id = $1 ORDER BY a.started_at, a.id",
+      message_id);
+  for (const auto& a : attempts) {
+    auto it = by_id.find(a[0].as<int64_t>());
+    if (it == by_id.end()) continue;  // a recipient added after the first statement read them
+    RecipientView::AttemptView v;
+    v.started_unix = a[1].as<int64_t>();
+    v.duration_ms = a[2].as<int64_t>();
+    v.mx_host = a[3].as<std::string>();
+    v.reply = a[4].as<std::string>();
+    v.outcome = state_or(a[5]);
+    v.remote_reply = a[6].as<bool>();
+    it->second->history.push_back(std::move(v));
   }
 }
 

@@ -44,8 +44,8 @@ std::string format_time(int64_t unix_seconds) {
 namespace {
 
 // Messages on the sent-mail page and in each poll of its JSON. Each costs
-// queued one query per recipient for the attempt history (load_recipients),
-// and an open page polls every 2 s while something is on its way.
+// queued two statements (its recipients, their attempts), and an open page
+// polls every 2 s while something is on its way.
 constexpr int kSentListLimit = 50;
 
 // JSON string: quotes, backslash and control characters escaped; also < > &
