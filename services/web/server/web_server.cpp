@@ -221,7 +221,9 @@ struct WebServer::Impl {
         }
       }
       metrics.request(cls, a.status);
-      if (a.status >= 500) spdlog::warn("{} {} from {}: {}", cls, a.status, ip, log::printable(a.body));
+      // The portal's bodies are whole pages (the cause was logged where it happened).
+      if (a.status >= 500)
+        spdlog::warn("{} {} from {}: {}", cls, a.status, ip, cls == "portal" ? "" : log::printable(a.body));
       else spdlog::debug("{} {} from {}", cls, a.status, ip);
       Response res = to_response(a, version, keep_alive, head);
       tcp.expires_after(options.request_timeout);
