@@ -285,7 +285,12 @@ def test_browser_sign_in_and_live_delivery_timeline(portal, browser, mx):
 
     # Keyboard: the nav links are real links; focus moves there with Tab.
     browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
-    assert browser.switch_to.active_element.get_attribute("href").endswith("#main")  # the skip link first
+    focused = browser.switch_to.active_element
+    assert focused.get_attribute("href").endswith("#main")  # the skip link first
+    # Focus is visible: the keyboard-focused element has an outline.
+    assert browser.execute_script("return getComputedStyle(document.activeElement).outlineStyle;") != "none"
+    # Phone-sized: nothing wider than the screen (no sideways scrolling).
+    assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth;")
     browser.find_element(By.LINK_TEXT, "Set up a client").click()
     wait_until(lambda: browser.current_url.endswith("/setup"), timeout=10, what="set-up page")
     link = browser.find_element(By.PARTIAL_LINK_TEXT, "autoconfig")
