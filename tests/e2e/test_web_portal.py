@@ -486,6 +486,24 @@ def test_administrator_creates_a_user_who_logs_in_over_imap(portal, browser):
     listed = json.loads(portal.platform.cli("--json", "user", "list", "example.test").stdout)
     [shown] = [u for u in (listed if isinstance(listed, list) else listed["users"]) if u["email"] == CREATED]
     assert shown["quota_bytes"] == 200 * 1024 * 1024, shown
+    # Disabled: IMAP refuses the account; enabled again: it works.
+    browser.find_element(By.CSS_SELECTOR, f'button[aria-label="Disable {CREATED}"]').click()
+    wait_until(lambda: any(f"User {CREATED} disabled." in e.text for e in browser.find_elements(By.CSS_SELECTOR, ".ok")),
+               timeout=15, what="user disabled")
+    imap = imaplib.IMAP4("127.0.0.1", portal.platform.ports["imap"])
+    try:
+        with pytest.raises(imaplib.IMAP4.error):
+            imap.login(CREATED, CREATED_PASSWORD)
+    finally:
+        imap.shutdown()
+    browser.find_element(By.CSS_SELECTOR, f'button[aria-label="Enable {CREATED}"]').click()
+    wait_until(lambda: any(f"User {CREATED} enabled." in e.text for e in browser.find_elements(By.CSS_SELECTOR, ".ok")),
+               timeout=15, what="user enabled")
+    imap = imaplib.IMAP4("127.0.0.1", portal.platform.ports["imap"])
+    try:
+        assert imap.login(CREATED, CREATED_PASSWORD)[0] == "OK"
+    finally:
+        imap.logout()
     # The queue: a message that keeps being deferred, found by the filter, held, then deleted.
     submit(portal.platform, [STUCK_RCPT])
     browser.find_element(By.LINK_TEXT, "Queue").click()

@@ -110,8 +110,19 @@ Answer Portal::admin(const Request& req, std::string_view path, const std::optio
       return html(status, page("Domains", &user, path, main));
     }
 
-    if (path == "/admin/users" || path == "/admin/users/quota") {
-      if (post && path == "/admin/users/quota") {
+    if (path == "/admin/users" || path == "/admin/users/quota" || path == "/admin/users/state") {
+      if (post && path == "/admin/users/state") {
+        const std::string email = field(form, "email"), state = field(form, "state");
+        if (email == user.email) {
+          notice = error_box("You cannot disable the account you are signed in with.");
+          status = 400;
+        } else if (state != "disabled" && state != "enabled") {
+          notice = error_box("state: disabled or enabled");
+          status = 400;
+        } else {
+          attempt([&] { backend_.set_disabled(email, state == "disabled"); }, "User " + email + " " + state + ".");
+        }
+      } else if (post && path == "/admin/users/quota") {
         const std::string email = field(form, "email");
         auto quota = parse_quota(field(form, "quota"));
         if (!quota) {
@@ -140,7 +151,7 @@ Answer Portal::admin(const Request& req, std::string_view path, const std::optio
       std::string main = admin_nav("/admin/users") + notice +
                          "<table class=\"list\"><caption>Users</caption>\n<thead><tr><th scope=\"col\">Address</th>"
                          "<th scope=\"col\">Quota</th><th scope=\"col\">Last sign-in</th><th scope=\"col\">Flags</th>"
-                         "<th scope=\"col\">Change quota</th></tr></thead>\n<tbody>\n";
+                         "<th scope=\"col\">Change</th></tr></thead>\n<tbody>\n";
       for (const auto& u : backend_.users()) {
         std::string flags;
         if (u.admin) flags += "admin ";
@@ -151,7 +162,12 @@ Answer Portal::admin(const Request& req, std::string_view path, const std::optio
                 "</td><td><form class=\"inline\" method=\"post\" action=\"/admin/users/quota\">" + csrf_field +
                 "<input type=\"hidden\" name=\"email\" value=\"" + esc(u.email) +
                 "\"><input name=\"quota\" aria-label=\"New quota of " + esc(u.email) +
-                "\" placeholder=\"2GiB\" size=\"8\"> <button type=\"submit\">Set</button></form></td></tr>\n";
+                "\" placeholder=\"2GiB\" size=\"8\"> <button type=\"submit\">Set</button></form>"
+                "<form class=\"inline\" method=\"post\" action=\"/admin/users/state\">" + csrf_field +
+                "<input type=\"hidden\" name=\"email\" value=\"" + esc(u.email) + "\"><input type=\"hidden\" name=\"state\" value=\"" +
+                (u.disabled ? "enabled" : "disabled") + "\"><button type=\"submit\" aria-label=\"" +
+                (u.disabled ? "Enable " : "Disable ") + esc(u.email) + "\">" + (u.disabled ? "Enable" : "Disable") +
+                "</button></form></td></tr>\n";
       }
       main += "</tbody></table>\n<form class=\"card\" method=\"post\" action=\"/admin/users\">" + csrf_field +
               "\n<h2>Add a user</h2>\n<p><label for=\"email\">Address</label>\n"
@@ -164,27 +180,35 @@ Answer Portal::admin(const Request& req, std::string_view path, const std::optio
       return html(status, page("Users", &user, "/admin/users", main));
     }
 
-    if (path == "/admin/aliases") {
-      if (post) {
+    if (path == "/admin/aliases" || path == "/admin/aliases/remove") {
+      if (post && path == "/admin/aliases/remove") {
+        const std::string address = field(form, "address"), target = field(form, "target");
+        attempt([&] { backend_.remove_alias(address, target); }, "Alias " + address + " -> " + target + " removed.");
+      } else if (post) {
         const std::string address = field(form, "address"), target = field(form, "target");
         attempt([&] { backend_.add_alias(address, target); }, "Alias " + address + " -> " + target + " added.");
-      } else if (!get) {
-        return method_not_allowed("GET, HEAD, POST");
+      } else if (!get || path != "/admin/aliases") {
+        return method_not_allowed(path == "/admin/aliases" ? "GET, HEAD, POST" : "POST");
       }
-      std::string main = admin_nav(path) + notice +
+      std::string main = admin_nav("/admin/aliases") + notice +
                          "<table class=\"list\"><caption>Aliases</caption>\n<thead><tr><th scope=\"col\">Address</th>"
                          "<th scope=\"col\">Delivers to</th></tr></thead>\n<tbody>\n";
       for (const auto& a : backend_.aliases()) {
-        std::string targets;
-        for (const auto& t : a.targets) targets += (targets.empty() ? "" : ", ") + t;
-        main += "<tr><td>" + esc(a.address) + "</td><td>" + esc(targets) + "</td></tr>\n";
+        main += "<tr><td>" + esc(a.address) + "</td><td><ul class=\"targets\">";
+        for (const auto& t : a.targets)
+          main += "<li>" + esc(t) + " <form class=\"inline\" method=\"post\" action=\"/admin/aliases/remove\">" +
+                  csrf_field + "<input type=\"hidden\" name=\"address\" value=\"" + esc(a.address) +
+                  "\"><input type=\"hidden\" name=\"target\" value=\"" + esc(t) +
+                  "\"><button type=\"submit\" aria-label=\"Remove " + esc(t) + " from " + esc(a.address) +
+                  "\">Remove</button></form></li>";
+        main += "</ul></td></tr>\n";
       }
       main += "</tbody></table>\n<form class=\"card\" method=\"post\" action=\"/admin/aliases\">" + csrf_field +
               "\n<h2>Add an alias</h2>\n<p><label for=\"address\">Alias address</label>\n"
               "<input id=\"address\" name=\"address\" required></p>\n<p><label for=\"target\">Delivers to</label>\n"
               "<input id=\"target\" name=\"target\" type=\"email\" required></p>\n"
               "<p><button type=\"submit\">Add alias</button></p>\n</form>\n";
-      return html(status, page("Aliases", &user, path, main));
+      return html(status, page("Aliases", &user, "/admin/aliases", main));
     }
 
     if (path == "/admin/queue") {

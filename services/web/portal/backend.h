@@ -127,8 +127,10 @@ class Backend {
   virtual std::vector<UserInfo> users() = 0;
   virtual void add_user(const NewUser& user) = 0;
   virtual void set_quota(const std::string& email, int64_t quota_bytes) = 0;  // 0 = unlimited
+  virtual void set_disabled(const std::string& email, bool disabled) = 0;
   virtual std::vector<AliasInfo> aliases() = 0;
   virtual void add_alias(const std::string& address, const std::string& target) = 0;
+  virtual void remove_alias(const std::string& address, const std::string& target) = 0;
   // Messages with a pending recipient (matching `filter`), oldest first (at most `limit`).
   virtual std::vector<SentMessage> queue(int limit, const QueueFilter& filter) = 0;
   // The number of messages changed (0: no such message, or nothing pending).

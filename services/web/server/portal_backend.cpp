@@ -342,6 +342,22 @@ void GrpcPortalBackend::set_quota(const std::string& email, int64_t quota_bytes)
   admin_call(*impl_, "UpdateUser", [&](grpc::ClientContext& c) { return impl_->admin->UpdateUser(&c, req, &resp); });
 }
 
+void GrpcPortalBackend::set_disabled(const std::string& email, bool disabled) {
+  pb::UpdateUserRequest req;
+  req.set_email(email);
+  req.set_disabled(disabled);
+  pb::UpdateUserResponse resp;
+  admin_call(*impl_, "UpdateUser", [&](grpc::ClientContext& c) { return impl_->admin->UpdateUser(&c, req, &resp); });
+}
+
+void GrpcPortalBackend::remove_alias(const std::string& address, const std::string& target) {
+  pb::RemoveAliasRequest req;
+  req.set_address(address);
+  req.set_target(target);
+  pb::RemoveAliasResponse resp;
+  admin_call(*impl_, "RemoveAlias", [&](grpc::ClientContext& c) { return impl_->admin->RemoveAlias(&c, req, &resp); });
+}
+
 std::vector<AliasInfo> GrpcPortalBackend::aliases() {
   pb::ListAliasesRequest req;
   pb::ListAliasesResponse resp;

@@ -42,8 +42,10 @@ class GrpcPortalBackend : public portal::Backend {
   std::vector<portal::UserInfo> users() override;
   void add_user(const portal::NewUser& user) override;
   void set_quota(const std::string& email, int64_t quota_bytes) override;
+  void set_disabled(const std::string& email, bool disabled) override;
   std::vector<portal::AliasInfo> aliases() override;
   void add_alias(const std::string& address, const std::string& target) override;
+  void remove_alias(const std::string& address, const std::string& target) override;
   std::vector<portal::SentMessage> queue(int limit, const portal::QueueFilter& filter) override;
   int64_t queue_action(portal::QueueAction action, const std::string& queue_id) override;
 

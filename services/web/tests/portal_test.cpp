@@ -156,6 +156,8 @@ struct FakeBackend : Backend {
     user_list.push_back({u.email, false, u.admin, u.quota_bytes, ""});
   }
   void set_quota(const std::string& e, int64_t q) override { calls.push_back("quota " + e + " " + std::to_string(q)); }
+  void set_disabled(const std::string& e, bool d) override { calls.push_back(std::string(d ? "disable " : "enable ") + e); }
+  void remove_alias(const std::string& a, const std::string& t) override { calls.push_back("unalias " + a + " " + t); }
   std::vector<AliasInfo> aliases() override { return {{"info@example.org", {"anna@example.org"}}}; }
   void add_alias(const std::string& a, const std::string& t) override { calls.push_back("alias " + a + " " + t); }
   QueueFilter last_filter;
@@ -430,6 +432,16 @@ TEST_F(PortalFixture, AdministrationIsForAdminsAskedOfAuthdEachTime) {
   EXPECT_EQ(backend.calls.back(), "quota new@example.org 524288000");
   EXPECT_EQ(post("/admin/users/quota", "email=new%40example.org&quota=1TB&csrf=" + csrf(anna), anna).answer.status, 400u);
   EXPECT_EQ(get("/admin/users/quota", anna).answer.status, 405u);
+  EXPECT_EQ(post("/admin/users/state", "email=new%40example.org&state=disabled&csrf=" + csrf(anna), anna).answer.status,
+            200u);
+  EXPECT_EQ(backend.calls.back(), "disable new@example.org");
+  auto self = post("/admin/users/state", "email=anna%40example.org&state=disabled&csrf=" + csrf(anna), anna);
+  EXPECT_EQ(self.answer.status, 400u) << "not the account in use";
+  EXPECT_EQ(backend.calls.back(), "disable new@example.org");
+  EXPECT_EQ(post("/admin/aliases/remove", "address=info%40example.org&target=anna%40example.org&csrf=" + csrf(anna), anna)
+                .answer.status,
+            200u);
+  EXPECT_EQ(backend.calls.back(), "unalias info@example.org anna@example.org");
   EXPECT_EQ(post("/admin/domains", "name=new.example&csrf=" + csrf(anna), anna).answer.status, 200u);
   EXPECT_EQ(backend.calls.back(), "domain new.example");
   EXPECT_EQ(post("/admin/aliases", "address=a%40example.org&target=b%40example.org&csrf=" + csrf(anna), anna).answer.status,
