@@ -110,6 +110,23 @@ bool same_origin(const Request& req) {
   return req.referer == self || starts_with(req.referer, self + "/");
 }
 
+// The `route` label of a path (one of kRoutes).
+const char* route_of(std::string_view path) {
+  if (path == "/") return "home";
+  if (path == "/login") return "login";
+  if (path == "/logout") return "logout";
+  if (path == "/sent") return "sent";
+  if (path == "/sent.json") return "sent_json";
+  if (starts_with(path, "/sent/")) return "message";
+  if (path == "/app-passwords" || path == "/app-passwords/revoke") return "app_passwords";
+  if (path == "/password") return "password";
+  if (path == "/quota") return "quota";
+  if (path == "/setup") return "setup";
+  if (path == "/admin" || starts_with(path, "/admin/")) return "admin";
+  if (starts_with(path, "/assets/")) return "assets";
+  return "other";
+}
+
 }  // namespace
 
 std::string sent_json(const std::vector<SentMessage>& messages) {
@@ -158,7 +175,7 @@ Response Portal::handle(const Request& req) const {
   const bool get = req.method == "GET" || req.method == "HEAD";
   const bool post = req.method == "POST";
   Response res;
-  res.route = "other";
+  res.route = route_of(path);
   auto finish = [&](Answer a, bool private_page = true) {
     security_headers(a, private_page);
     res.answer = std::move(a);
@@ -171,7 +188,6 @@ Response Portal::handle(const Request& req) const {
   };
 
   if (starts_with(path, "/assets/")) {
-    res.route = "assets";
     if (!get) return not_allowed("GET, HEAD");
     auto asset = find_asset(path);
     if (!asset) return finish(text(404, "not found"), false);
@@ -200,7 +216,6 @@ Response Portal::handle(const Request& req) const {
   std::optional<Fields> form;
   if (post) {
     if (!same_origin(req)) {
-      res.route = path == "/login" ? "login" : "other";
       return finish(text(403, "refused: the request did not come from this site's own pages (Origin)"));
     }
     std::string why;
@@ -218,7 +233,6 @@ Response Portal::handle(const Request& req) const {
   };
 
   if (path == "/login") {
-    res.route = "login";
     if (get) {
       if (session) return finish(with_cookie(redirect("/sent")));
       return finish(html(200, page("Sign in", nullptr, "", login_page_body("", ""))));
@@ -257,21 +271,11 @@ Response Portal::handle(const Request& req) const {
   }
 
   if (path == "/") {
-    res.route = "home";
     if (!get) return not_allowed("GET, HEAD");
     return finish(with_cookie(redirect(session ? "/sent" : "/login")));
   }
 
   // Everything below needs a session.
-  if (path == "/logout") res.route = "logout";
-  else if (path == "/sent") res.route = "sent";
-  else if (path == "/sent.json") res.route = "sent_json";
-  else if (starts_with(path, "/sent/")) res.route = "message";
-  else if (starts_with(path, "/app-passwords")) res.route = "app_passwords";
-  else if (path == "/password") res.route = "password";
-  else if (path == "/quota") res.route = "quota";
-  else if (path == "/setup") res.route = "setup";
-  else if (starts_with(path, "/admin")) res.route = "admin";
 
   if (!session) {
     if (post) return finish(text(403, "refused: not signed in (or the session expired)"));

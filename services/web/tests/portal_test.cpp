@@ -244,7 +244,10 @@ TEST_F(PortalFixture, WrongPasswordAndThrottle) {
 }
 
 TEST_F(PortalFixture, PostsNeedOriginAndCsrf) {
-  EXPECT_EQ(post("/login", "username=a&password=b", "", "https://evil.example").answer.status, 403u);
+  auto cross = post("/login", "username=a&password=b", "", "https://evil.example");
+  EXPECT_EQ(cross.answer.status, 403u);
+  EXPECT_EQ(cross.route, "login");
+  EXPECT_EQ(post("/app-passwords", "label=x", "", "https://evil.example").route, "app_passwords");
   EXPECT_EQ(post("/login", "username=a&password=b", "", "").answer.status, 403u);  // no Origin, no Referer
   EXPECT_TRUE(backend.calls.empty()) << "authd was not even asked";
   const std::string cookie = sign_in();
@@ -395,6 +398,11 @@ TEST_F(PortalFixture, AssetsAndRoutes) {
   EXPECT_FALSE(Portal::handles("/mail/config-v1.1.xml"));
   EXPECT_FALSE(Portal::handles("/autodiscover/autodiscover.xml"));
   EXPECT_EQ(get("/").answer.status, 303u);
+  EXPECT_EQ(get("/").route, "home");
+  EXPECT_EQ(get("/assets/portal.css").route, "assets");
+  EXPECT_EQ(get("/admin/users").route, "admin");
+  EXPECT_EQ(get("/sent/X").route, "message");
+  EXPECT_EQ(get("/nope").route, "other");
 }
 
 TEST_F(PortalFixture, AdministrationIsForAdminsAskedOfAuthdEachTime) {
