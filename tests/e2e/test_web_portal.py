@@ -504,6 +504,12 @@ def test_administrator_creates_a_user_who_logs_in_over_imap(portal, browser):
         assert imap.login(CREATED, CREATED_PASSWORD)[0] == "OK"
     finally:
         imap.logout()
+    # Health: what webd reaches, all up here.
+    browser.find_element(By.LINK_TEXT, "Health").click()
+    wait_until(lambda: browser.current_url.endswith("/admin/health"), timeout=10, what="the health page")
+    health = {r.get_attribute("data-service"): r.get_attribute("data-ok")
+              for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-service]")}
+    assert health == {"authd": "true", "queued": "true", "mailstore database": "true"}, health
     # The queue: a message that keeps being deferred, found by the filter, held, then deleted.
     submit(portal.platform, [STUCK_RCPT])
     browser.find_element(By.LINK_TEXT, "Queue").click()

@@ -21,7 +21,8 @@ std::string field(const std::optional<Fields>& form, const char* name) {
 
 std::string admin_nav(std::string_view current) {
   static constexpr std::pair<const char*, const char*> kPages[] = {
-      {"/admin/domains", "Domains"}, {"/admin/users", "Users"}, {"/admin/aliases", "Aliases"}, {"/admin/queue", "Queue"}};
+      {"/admin/domains", "Domains"}, {"/admin/users", "Users"}, {"/admin/aliases", "Aliases"}, {"/admin/queue", "Queue"},
+      {"/admin/health", "Health"}};
   std::string out = "<nav aria-label=\"Administration\" class=\"subnav\"><ul>\n";
   for (const auto& [href, label] : kPages) {
     out += "<li><a href=\"" + std::string(href) + "\"";
@@ -209,6 +210,21 @@ Answer Portal::admin(const Request& req, std::string_view path, const std::optio
               "<input id=\"target\" name=\"target\" type=\"email\" required></p>\n"
               "<p><button type=\"submit\">Add alias</button></p>\n</form>\n";
       return html(status, page("Aliases", &user, "/admin/aliases", main));
+    }
+
+    if (path == "/admin/health") {
+      if (!get) return method_not_allowed("GET, HEAD");
+      std::string main = admin_nav(path) +
+                         "<table class=\"list\"><caption>What webd reaches</caption>\n<thead><tr><th scope=\"col\">"
+                         "Service</th><th scope=\"col\">Where</th><th scope=\"col\">State</th><th scope=\"col\">"
+                         "Detail</th></tr></thead>\n<tbody>\n";
+      for (const auto& h : backend_.health())
+        main += "<tr data-service=\"" + esc(h.name) + "\" data-ok=\"" + (h.ok ? "true" : "false") + "\"><td>" +
+                esc(h.name) + "</td><td><code>" + esc(h.target) + "</code></td><td><span class=\"state state-" +
+                (h.ok ? "delivered\">up" : "bounced\">down") + "</span></td><td>" + esc(h.detail) + "</td></tr>\n";
+      main += "</tbody></table>\n<p class=\"hint\">smtpd and imapd are not asked from here: their /readyz is on "
+              "the internal metrics port (docs/operations.md, the dashboard's service row).</p>\n";
+      return html(200, page("Health", &user, path, main));
     }
 
     if (path == "/admin/queue") {

@@ -95,6 +95,12 @@ struct NewUser {
   bool admin = false;
 };
 enum class QueueAction { kRetry, kHold, kRelease, kDelete };
+struct ServiceHealth {
+  std::string name;    // "authd", "queued", "mailstore database"
+  std::string target;  // where webd reaches it
+  bool ok = false;
+  std::string detail;  // why not, or what was asked
+};
 struct QueueFilter {  // "" = no condition (queue.proto MessageFilter)
   std::string sender, recipient, domain;
 };
@@ -135,6 +141,8 @@ class Backend {
   virtual std::vector<SentMessage> queue(int limit, const QueueFilter& filter) = 0;
   // The number of messages changed (0: no such message, or nothing pending).
   virtual int64_t queue_action(QueueAction action, const std::string& queue_id) = 0;
+  // What webd can see of the services it talks to (gRPC health, the database). Never throws.
+  virtual std::vector<ServiceHealth> health() = 0;
 };
 
 }  // namespace postline::web::portal

@@ -85,13 +85,16 @@ struct GrpcPortalBackend::Impl {
   std::mutex store_mutex;
   std::unique_ptr<mailstore::pg::PgMailStore> store;  // opened at first use
 
+  std::shared_ptr<grpc::Channel> auth_channel, queue_channel;
+
   Impl(PortalBackendOptions o, prometheus::Registry& registry)
       : options(std::move(o)),
-        metrics(registry, "postline_webd", "client") {
-    auto auth_channel = grpcutil::make_channel(options.auth_addr);
+        metrics(registry, "postline_webd", "client"),
+        auth_channel(grpcutil::make_channel(options.auth_addr)),
+        queue_channel(grpcutil::make_channel(options.queue_addr)) {
     auth = pb::AuthService::NewStub(auth_channel);
     admin = pb::AdminService::NewStub(auth_channel);
-    queue = pb::QueueService::NewStub(grpcutil::make_channel(options.queue_addr));
+    queue = pb::QueueService::NewStub(queue_channel);
   }
 
   void prepare(grpc::ClientContext& ctx, bool admin_call) {
@@ -426,6 +429,27 @@ int64_t GrpcPortalBackend::queue_action(QueueAction action, const std::string& q
     throw Refused(std::string("queue: ") + e.what());
   }
   return 0;
+}
+
+std::vector<ServiceHealth> GrpcPortalBackend::health() {
+  std::vector<ServiceHealth> out;
+  const auto timeout = std::chrono::milliseconds(1000);
+  out.push_back({"authd", impl_->options.auth_addr, grpcutil::health_serving(impl_->auth_channel, timeout),
+                 "gRPC health"});
+  out.push_back({"queued", impl_->options.queue_addr, grpcutil::health_serving(impl_->queue_channel, timeout),
+                 "gRPC health"});
+  ServiceHealth db{"mailstore database", "db.url", false, "not configured"};
+  if (!impl_->options.db_url.empty()) {
+    try {
+      mailstore::pg::check_schema(impl_->options.db_url);  // reachable, and the schema this build knows
+      db.ok = true;
+      db.detail = "reachable, schema current";
+    } catch (const std::exception& e) {
+      db.detail = e.what();
+    }
+  }
+  out.push_back(std::move(db));
+  return out;
 }
 
 }  // namespace postline::web

@@ -48,6 +48,7 @@ class GrpcPortalBackend : public portal::Backend {
   void remove_alias(const std::string& address, const std::string& target) override;
   std::vector<portal::SentMessage> queue(int limit, const portal::QueueFilter& filter) override;
   int64_t queue_action(portal::QueueAction action, const std::string& queue_id) override;
+  std::vector<portal::ServiceHealth> health() override;
 
   struct Impl;  // public so the call helper in the .cpp can name it
 

@@ -160,6 +160,9 @@ struct FakeBackend : Backend {
   void remove_alias(const std::string& a, const std::string& t) override { calls.push_back("unalias " + a + " " + t); }
   std::vector<AliasInfo> aliases() override { return {{"info@example.org", {"anna@example.org"}}}; }
   void add_alias(const std::string& a, const std::string& t) override { calls.push_back("alias " + a + " " + t); }
+  std::vector<ServiceHealth> health() override {
+    return {{"authd", "a:1", true, "gRPC health"}, {"queued", "q:2", false, "<down>"}};
+  }
   QueueFilter last_filter;
   std::vector<SentMessage> queue(int, const QueueFilter& f) override {
     last_filter = f;
@@ -467,6 +470,11 @@ TEST_F(PortalFixture, AdministrationIsForAdminsAskedOfAuthdEachTime) {
   EXPECT_EQ(backend.calls.back(), "queue 1 AAA1");
   EXPECT_EQ(post("/admin/queue", "queue_id=GONE&action=delete&csrf=" + csrf(anna), anna).answer.status, 400u);
   EXPECT_EQ(post("/admin/queue", "queue_id=AAA1&action=explode&csrf=" + csrf(anna), anna).answer.status, 400u);
+  auto health = get("/admin/health", anna).answer.body;
+  EXPECT_NE(health.find("data-service=\"authd\" data-ok=\"true\""), std::string::npos);
+  EXPECT_NE(health.find("data-service=\"queued\" data-ok=\"false\""), std::string::npos);
+  EXPECT_NE(health.find("&lt;down&gt;"), std::string::npos);
+  EXPECT_EQ(get("/admin/health", bert).answer.status, 404u);
 }
 
 }  // namespace
