@@ -157,10 +157,11 @@ Answer Portal::admin(const Request& req, std::string_view path, const std::optio
         std::string flags;
         if (u.admin) flags += "admin ";
         if (u.disabled) flags += "disabled";
-        main += "<tr data-user=\"" + esc(u.email) + "\"><td>" + esc(u.email) + "</td><td>" +
+        main += "<tr data-user=\"" + esc(u.email) + "\"><td data-label=\"Address\">" + esc(u.email) +
+                "</td><td data-label=\"Quota\">" +
                 (u.quota_bytes ? std::to_string(u.quota_bytes / (1024 * 1024)) + " MiB" : std::string("unlimited")) +
-                "</td><td>" + esc(u.last_login_at.empty() ? "never" : u.last_login_at) + "</td><td>" + esc(flags) +
-                "</td><td><form class=\"inline\" method=\"post\" action=\"/admin/users/quota\">" + csrf_field +
+                "</td><td data-label=\"Last sign-in\">" + esc(u.last_login_at.empty() ? "never" : u.last_login_at) +
+                "</td><td data-label=\"Flags\">" + esc(flags) + "</td><td><form class=\"inline\" method=\"post\" action=\"/admin/users/quota\">" + csrf_field +
                 "<input type=\"hidden\" name=\"email\" value=\"" + esc(u.email) +
                 "\"><input name=\"quota\" aria-label=\"New quota of " + esc(u.email) +
                 "\" placeholder=\"2GiB\" size=\"8\"> <button type=\"submit\">Set</button></form>"

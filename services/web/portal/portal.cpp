@@ -399,7 +399,8 @@ Response Portal::handle(const Request& req) const {
       main += "<table class=\"list\"><caption>Your app passwords</caption>\n<thead><tr><th scope=\"col\">Name</th>"
               "<th scope=\"col\">Created</th><th scope=\"col\">Last used</th><th scope=\"col\"><span class=\"sr\">Action</span></th></tr></thead>\n<tbody>\n";
       for (const auto& p : list) {
-        main += "<tr><td>" + esc(p.label) + "</td><td>" + esc(p.created_at) + "</td><td>" +
+        main += "<tr><td data-label=\"Name\">" + esc(p.label) + "</td><td data-label=\"Created\">" +
+                esc(p.created_at) + "</td><td data-label=\"Last used\">" +
                 esc(p.last_used_at.empty() ? "never" : p.last_used_at) +
                 "</td><td><form method=\"post\" action=\"/app-passwords/revoke\">" + hidden_csrf(csrf) +
                 "<input type=\"hidden\" name=\"label\" value=\"" + esc(p.label) +
