@@ -15,6 +15,7 @@ from __future__ import annotations
 import http.client
 import imaplib
 import json
+import secrets
 import re
 import shutil
 import smtplib
@@ -551,3 +552,23 @@ def test_brute_force_is_throttled(portal):
     status, _, _ = portal.request("POST", "/login", form={"username": USER, "password": PASSWORD})
     assert status == 429
     assert portal.metric("postline_webd_portal_logins_total", {"outcome": "throttled"}) >= 1
+
+
+def test_admin_token_and_session_key_from_files(fresh_platform_factory, tmp_path):
+    """A platform whose admin APIs need the bearer token: webd reads auth.admin_token_file for the
+    account and sent-mail pages; with web.session_secret_file a session outlives a webd restart."""
+    token = tmp_path / "admin-token"
+    token.write_text(secrets.token_urlsafe(32) + "\n")
+    key = tmp_path / "session-secret"
+    key.write_text(secrets.token_hex(32) + "\n")
+    p = fresh_platform_factory({"POSTLINE_AUTH_ADMIN_TOKEN_FILE": str(token)})
+    p.add_user(USER, PASSWORD)
+    web = Https(p, p.start_webd({"POSTLINE_WEB_SESSION_SECRET_FILE": str(key)}))
+    cookie = web.login(USER, PASSWORD)
+    for path in ("/app-passwords", "/sent.json", "/quota"):
+        status, _, body = web.request("GET", path, cookie=cookie)
+        assert status == 200, (path, status, body)
+    p.stop("webd")
+    web = Https(p, p.start_webd())
+    status, _, _ = web.request("GET", "/sent.json", cookie=cookie)
+    assert status == 200, "the same key signs and checks after a restart"
