@@ -611,6 +611,33 @@ void Claim::postpone(const ClaimedRecipient& r, Clock::time_point when) {
                   to_epoch(when));
 }
 
+std::vector<ClaimedRecipient> Claim::claim_destination_siblings(int64_t message_id, const std::string& domain) {
+  std::string held = "{";
+  for (const auto& r : recipients_) held += (held.size() > 1 ? "," : "") + std::to_string(r.id);
+  held += "}";
+  // Not-yet-due siblings too (Postfix retries a message's pending recipients
+  // together as well): sending one earlier than its schedule costs nothing,
+  // splitting the transaction costs the remote a second copy.
+  std::vector<ClaimedRecipient> added;
+  for (const auto& row : tx_.exec_params(
+           "SELECT id, message_id, address, domain, local, coalesce(user_id, 0), needs_resolve, notify, orcpt,"
+           " attempts, delay_warned, backoff_base FROM queue_recipients"
+           " WHERE message_id = $1 AND domain = $2 AND state IN ('queued', 'deferred') AND held_at IS NULL"
+           " AND NOT local AND NOT needs_resolve AND NOT (id = ANY($3::bigint[]))"
+           " ORDER BY id FOR UPDATE SKIP LOCKED",
+           message_id, domain, held)) {
+    added.push_back(claimed_recipient(row));
+  }
+  if (added.empty()) return added;
+  std::string ids = "{";
+  for (const auto& r : added) ids += (ids.size() > 1 ? "," : "") + std::to_string(r.id);
+  ids += "}";
+  tx_.exec_params("SELECT pg_try_advisory_xact_lock($1, (id % 2147483647)::int4) FROM unnest($2::bigint[]) AS id",
+                  kDeliveringLockSpace, ids);
+  recipients_.insert(recipients_.end(), added.begin(), added.end());
+  return added;
+}
+
 std::optional<std::chrono::milliseconds> time_until_next_due(pqxx::connection& conn) {
   pqxx::read_transaction tx(conn);
   auto rows = tx.exec(

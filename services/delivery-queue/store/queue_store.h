@@ -240,6 +240,13 @@ class Claim {
   // Not attempted now (a local concurrency limit): due again at `when`, no
   // attempt counted.
   void postpone(const ClaimedRecipient& r, Clock::time_point when);
+  // Issue 22 item 4: the other pending remote recipients of `message_id` at
+  // `domain` that this claim does not hold yet - due or not, not held, not
+  // locked by another claim - locked, added to recipients() and returned. So
+  // the recipients of one message for one destination travel in one SMTP
+  // transaction even when the claim's LIMIT cut between them or their retry
+  // times drifted apart.
+  std::vector<ClaimedRecipient> claim_destination_siblings(int64_t message_id, const std::string& domain);
   pqxx::work& tx() { return tx_; }
   void commit() { tx_.commit(); }
 

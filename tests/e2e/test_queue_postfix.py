@@ -1,0 +1,220 @@
+"""Remote delivery conformance against a real Postfix (issue 22), both directions.
+
+Postline -> Postfix: a private Postfix (tests/e2e/postfix_peer.py) is the MX of
+pf.test on loopback (dnsmasq answers the MX), delivering with virtual(8) into
+Maildirs, its 8BITMIME, SMTPUTF8 and DSN keywords hidden
+(`smtpd_discard_ehlo_keywords`): a 7-bit-only receiver. Postfix's log tells how many
+SMTP transactions carried a message (one queue id per received transaction).
+
+Postfix -> Postline: a second private Postfix with `relayhost = [127.0.0.1]:<Postline's
+MX port>` relays into Postline's MX; the mail is read back over IMAP.
+
+Needs root and Debian's postfix; skips with the reason otherwise."""
+from __future__ import annotations
+
+import base64
+import email
+import imaplib
+import json
+import smtplib
+import ssl
+import subprocess
+import uuid
+from email import policy
+
+import pytest
+
+import postfix_peer
+from dns_support import dnsmasq
+from platform_support import new_workdir, wait_until
+
+_reason = postfix_peer.unavailable_reason()
+if _reason:
+    print(f"test_queue_postfix skipped: {_reason}")
+    pytest.skip(_reason, allow_module_level=True)
+
+SENDER = "sender@example.test"
+PASSWORD = "postfix conformance password"
+LOCAL_USERS = [f"in{i}@example.test" for i in range(1, 5)]
+REMOTE_USERS = ["a", "b", "c", "d"]
+REMOTE_DOMAIN = "pf.test"
+
+
+# --- fixtures ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def dns():
+    with dnsmasq([
+        f"--mx-host={REMOTE_DOMAIN},mx.{REMOTE_DOMAIN},10",
+        f"--host-record=mx.{REMOTE_DOMAIN},127.0.0.1",
+    ], probe=f"mx.{REMOTE_DOMAIN}") as address:
+        yield address
+
+
+@pytest.fixture(scope="module")
+def postfix_mx():
+    """Postfix as the remote MX of pf.test, offering neither 8BITMIME nor SMTPUTF8 nor DSN."""
+    workdir = new_workdir("postline-postfix-mx-")
+    peer = postfix_peer.PostfixPeer(workdir, users=REMOTE_USERS, domain=REMOTE_DOMAIN,
+                                    hostname=f"mx.{REMOTE_DOMAIN}", syslog_name="postfix-e2e-mx",
+                                    extra={"smtpd_discard_ehlo_keywords": "8bitmime, smtputf8, dsn"})
+    with peer:
+        yield peer
+
+
+@pytest.fixture(scope="module")
+def dkim_key(tmp_path_factory):
+    """An RSA key for example.test (selector "pl") and its DNS TXT record."""
+    directory = tmp_path_factory.mktemp("dkim")
+    key = directory / "example.test.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(key)],
+                   check=True, capture_output=True)
+    der = subprocess.run(["openssl", "pkey", "-in", str(key), "-pubout", "-outform", "DER"], check=True,
+                         capture_output=True).stdout
+    return key, "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+
+
+@pytest.fixture(scope="module")
+def platform(fresh_platform_factory, dns, postfix_mx, dkim_key):
+    p = fresh_platform_factory({
+        "POSTLINE_QUEUE_DKIM_KEYS": f"example.test:pl:{dkim_key[0]}",
+        "POSTLINE_DNS_SERVERS": dns,
+        "POSTLINE_QUEUE_REMOTE_SMTP_PORT": str(postfix_mx.port),
+        "POSTLINE_QUEUE_RETRY_SCHEDULE": "1s",
+        "POSTLINE_QUEUE_HOSTNAME": "mail.example.test",
+        "POSTLINE_QUEUE_CONNECT_TIMEOUT": "5s",
+        "POSTLINE_QUEUE_COMMAND_TIMEOUT": "20s",
+        # Two recipients per claim: a four-recipient message used to be cut in two here.
+        "POSTLINE_QUEUE_BATCH_SIZE": "2",
+    })
+    p.add_user(SENDER, PASSWORD)
+    for u in LOCAL_USERS:
+        p.add_user(u, PASSWORD)
+    return p
+
+
+@pytest.fixture(scope="module")
+def postfix_client(platform):
+    """Postfix as a sending client: everything it gets goes to Postline's MX port."""
+    workdir = new_workdir("postline-postfix-client-")
+    peer = postfix_peer.PostfixPeer(workdir, users=(), hostname="client.bench.test", syslog_name="postfix-e2e-client",
+                                    extra={
+                                        "relayhost": f"[127.0.0.1]:{platform.ports['smtp_mx']}",
+                                        "default_transport": "smtp",
+                                        "relay_transport": "smtp",
+                                        "smtp_tls_security_level": "may",
+                                        "smtp_helo_name": "client.bench.test",
+                                    })
+    with peer:
+        yield peer
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+def submit(platform, rcpts: list[str], data: bytes) -> None:
+    """Port 587, STARTTLS, AUTH - as a mail client would."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with smtplib.SMTP("127.0.0.1", platform.ports["smtp_submission"], timeout=30) as smtp:
+        smtp.ehlo("client.example.test")
+        smtp.starttls(context=ctx)
+        smtp.ehlo("client.example.test")
+        smtp.login(SENDER, PASSWORD)
+        smtp.sendmail(SENDER, rcpts, data)
+
+
+def message(subject: str, rcpts: list[str], body: str = "", extra_headers: str = "") -> tuple[str, bytes]:
+    mid = f"{uuid.uuid4().hex}@example.test"
+    text = (f"From: {SENDER}\r\nTo: {', '.join(rcpts)}\r\nSubject: {subject}\r\nMessage-ID: <{mid}>\r\n"
+            f"{extra_headers}\r\n{body or 'body of ' + subject + chr(13) + chr(10)}")
+    return mid, text.encode()
+
+
+def queue_json(platform, *args):
+    return json.loads(platform.cli("--json", "queue", *args).stdout)
+
+
+def queue_id_by_message_id(platform, mid: str) -> str:
+    [row] = queue_json(platform, "list", "--message-id", mid, "--state", "delivered") or [None]
+    return row["queue_id"]
+
+
+def inbox(platform, user: str) -> list[bytes]:
+    imap = imaplib.IMAP4("127.0.0.1", platform.ports["imap"])
+    try:
+        imap.login(user, PASSWORD)
+        typ, data = imap.select("INBOX", readonly=True)
+        assert typ == "OK", data
+        count = int(data[0])
+        if count == 0:
+            return []
+        typ, data = imap.fetch(f"1:{count}", "(BODY.PEEK[])")
+        assert typ == "OK", data
+        return [part[1] for part in data if isinstance(part, tuple)]
+    finally:
+        imap.logout()
+
+
+def with_message_id(messages: list[bytes], mid: str) -> list[bytes]:
+    return [m for m in messages if f"<{mid}>".encode() in m]
+
+
+# --- item 4: one transaction per message and destination ------------------------------
+
+def test_four_recipients_arrive_in_one_transaction_on_first_try(platform, postfix_mx):
+    rcpts = [f"{u}@{REMOTE_DOMAIN}" for u in REMOTE_USERS]
+    mid, data = message("four at once", rcpts)
+    submit(platform, rcpts, data)
+    wait_until(lambda: all(with_message_id(postfix_mx.received(u), mid) for u in REMOTE_USERS), timeout=60,
+               what="the message in all four Maildirs")
+    transactions = postfix_mx.transactions(mid)
+    assert len(transactions) == 1, (transactions, postfix_mx.log_tail())
+    assert sorted(next(iter(transactions.values()))) == sorted(rcpts)
+
+
+def test_four_recipients_retry_together_after_an_outage(platform, postfix_mx):
+    rcpts = [f"{u}@{REMOTE_DOMAIN}" for u in REMOTE_USERS]
+    mid, data = message("four after an outage", rcpts)
+    postfix_mx.stop()
+    try:
+        submit(platform, rcpts, data)
+
+        def deferred_twice():
+            rows = queue_json(platform, "list", "--message-id", mid)
+            if not rows:
+                return None
+            shown = queue_json(platform, "show", rows[0]["queue_id"])
+            rs = shown["recipients"]
+            return shown if len(rs) == 4 and all(r["state"] == "deferred" and r["attempts"] >= 2 for r in rs) else None
+        shown = wait_until(deferred_twice, timeout=60, what="all four deferred twice while the MX is down")
+        # One retry time for the transaction's recipients, and every attempt made together.
+        assert len({r["next_attempt"] for r in shown["recipients"]}) == 1, shown["recipients"]
+        times = [[a["time"] for a in r["history"]][:2] for r in shown["recipients"]]
+        assert all(t == times[0] for t in times), times
+        assert all(a["destination"] == f"mx.{REMOTE_DOMAIN}" and not a["remote_reply"]
+                   for r in shown["recipients"] for a in r["history"]), shown["recipients"]
+    finally:
+        postfix_mx.restart()
+    wait_until(lambda: all(with_message_id(postfix_mx.received(u), mid) for u in REMOTE_USERS), timeout=60,
+               what="the message in all four Maildirs after the outage")
+    transactions = postfix_mx.transactions(mid)
+    assert len(transactions) == 1, (transactions, postfix_mx.log_tail())
+    assert sorted(next(iter(transactions.values()))) == sorted(rcpts)
+
+
+def test_postfix_relays_four_recipients_into_postline_as_one_message(platform, postfix_client):
+    mid, data = message("four from postfix", LOCAL_USERS)
+    postfix_client.sendmail("someone@bench.test", LOCAL_USERS, data)
+    wait_until(lambda: all(with_message_id(inbox(platform, u), mid) for u in LOCAL_USERS), timeout=60,
+               what="the relayed message in all four INBOXes")
+    for u in LOCAL_USERS:
+        [got] = with_message_id(inbox(platform, u), mid)
+        assert got.endswith(data.split(b"\r\n\r\n", 1)[1]), got
+    # One relayed transaction at Postfix, one message in Postline's queue.
+    [sent] = postfix_client.transactions(mid).values()
+    assert sorted(sent) == sorted(LOCAL_USERS)
+    rows = platform.psql(
+        "SELECT count(DISTINCT m.id) FROM queue_messages m JOIN queue_recipients r ON r.message_id = m.id"
+        f" WHERE m.header_message_id = '<{mid}>' OR m.header_message_id = '{mid}'").split()
+    assert rows == ["1"], rows
