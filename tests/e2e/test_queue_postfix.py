@@ -218,3 +218,67 @@ def test_postfix_relays_four_recipients_into_postline_as_one_message(platform, p
         "SELECT count(DISTINCT m.id) FROM queue_messages m JOIN queue_recipients r ON r.message_id = m.id"
         f" WHERE m.header_message_id = '<{mid}>' OR m.header_message_id = '{mid}'").split()
     assert rows == ["1"], rows
+
+
+# --- items 3 and 5: a local decision is reported as ours ------------------------------
+
+def reports(platform, marker: str) -> list[email.message.EmailMessage]:
+    out = []
+    for raw in inbox(platform, SENDER):
+        m = email.message_from_bytes(raw, policy=policy.default)
+        if m.get_content_type() == "multipart/report" and marker in raw.decode("utf-8", "replace"):
+            out.append(m)
+    return out
+
+
+def report_parts(report: email.message.EmailMessage) -> tuple[str, str]:
+    """(the human-readable text, the message/delivery-status part) of a DSN."""
+    parts = list(report.iter_parts())
+    assert parts[1].get_content_type() in ("message/delivery-status", "message/global-delivery-status")
+    return parts[0].get_content(), parts[1].as_string()
+
+
+def test_smtputf8_refusal_is_reported_as_a_local_decision(platform, postfix_mx):
+    """Postfix does not offer SMTPUTF8: queued decides 553 5.6.7 after EHLO, before any
+    MAIL. The DSN must not put that in the remote's mouth (RFC 3464 2.3.5, 2.3.6)."""
+    rcpt = f"j\u00fcrgen@{REMOTE_DOMAIN}"
+    mid = f"{uuid.uuid4().hex}@example.test"
+    data = (f"From: {SENDER}\r\nTo: {rcpt}\r\nSubject: utf8 envelope\r\nMessage-ID: <{mid}>\r\n\r\nhi\r\n").encode()
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with smtplib.SMTP("127.0.0.1", platform.ports["smtp_submission"], timeout=30) as smtp:
+        smtp.ehlo("client.example.test")
+        smtp.starttls(context=ctx)
+        smtp.ehlo("client.example.test")
+        smtp.login(SENDER, PASSWORD)
+        smtp.sendmail(SENDER, [rcpt], data, mail_options=["SMTPUTF8"])
+    [report] = wait_until(lambda: reports(platform, mid), timeout=60, what="the DSN for the SMTPUTF8 message")
+    text, status = report_parts(report)
+    assert f"decided by Postline at mail.example.test, while connected to host mx.{REMOTE_DOMAIN}" in text, text
+    assert "said:" not in text, text
+    assert "Status: 5.6.7" in status, status
+    assert "Remote-MTA" not in status, status
+    assert "Diagnostic-Code: smtp;" not in status, status
+    assert "Diagnostic-Code: X-Postline; 553 5.6.7" in status, status
+    assert mid not in postfix_mx.log_text(), "the remote never saw the message"
+    # postline queue show: our decision while connected, not "local".
+    [row] = queue_json(platform, "list", "--message-id", mid, "--state", "bounced")
+    [r] = queue_json(platform, "show", row["queue_id"])["recipients"]
+    [attempt] = r["history"]
+    assert attempt["destination"] == f"mx.{REMOTE_DOMAIN}" and attempt["remote_reply"] is False, attempt
+    shown = platform.cli("queue", "show", row["queue_id"]).stdout
+    assert f"mx.{REMOTE_DOMAIN} [local decision]" in shown, shown
+
+
+def test_a_remote_refusal_is_reported_as_the_remotes(platform, postfix_mx):
+    """The counterpart: Postfix itself refuses an unknown user (550 5.1.1)."""
+    rcpt = f"nobody@{REMOTE_DOMAIN}"
+    mid, data = message("to an unknown remote user", [rcpt])
+    submit(platform, [rcpt], data)
+    [report] = wait_until(lambda: reports(platform, mid), timeout=60, what="the DSN for the refused recipient")
+    text, status = report_parts(report)
+    assert f"host mx.{REMOTE_DOMAIN} said: 550 5.1.1" in text, text
+    assert "decided by Postline" not in text, text
+    assert f"Remote-MTA: dns; mx.{REMOTE_DOMAIN}" in status, status
+    assert "Diagnostic-Code: smtp; 550 5.1.1" in status, status
