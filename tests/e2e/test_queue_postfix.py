@@ -282,3 +282,94 @@ def test_a_remote_refusal_is_reported_as_the_remotes(platform, postfix_mx):
     assert "decided by Postline" not in text, text
     assert f"Remote-MTA: dns; mx.{REMOTE_DOMAIN}" in status, status
     assert "Diagnostic-Code: smtp; 550 5.1.1" in status, status
+
+
+# --- item 1: 8-bit data to a server without 8BITMIME ------------------------------------
+
+TEXT_8BIT = "Gr\u00fc\u00dfe aus K\u00f6ln, caf\u00e9 \u2013 na\u00efve \u00e9t\u00e9\r\nzweite Zeile = gleich\r\n"
+BLOB_8BIT = bytes(range(0x80, 0x100)) * 4  # no CR/LF: legal in an 8bit part
+
+
+def submit_8bit(platform, rcpts: list[str], data: bytes) -> None:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with smtplib.SMTP("127.0.0.1", platform.ports["smtp_submission"], timeout=30) as smtp:
+        smtp.ehlo("client.example.test")
+        smtp.starttls(context=ctx)
+        smtp.ehlo("client.example.test")
+        smtp.login(SENDER, PASSWORD)
+        smtp.sendmail(SENDER, rcpts, data, mail_options=["BODY=8BITMIME"])
+
+
+def eight_bit_multipart(mid: str, rcpt: str, subject: str) -> bytes:
+    return (f"From: {SENDER}\r\nTo: {rcpt}\r\nSubject: {subject}\r\nMessage-ID: <{mid}>\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"=-b-=\"\r\n\r\n"
+            "--=-b-=\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n").encode() \
+        + TEXT_8BIT.encode() \
+        + (b"--=-b-=\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: 8bit\r\n\r\n") \
+        + BLOB_8BIT + b"\r\n--=-b-=--\r\n"
+
+
+def crlf(data: bytes) -> bytes:
+    """virtual(8) stores Maildir files with LF line ends; what was sent had CRLF."""
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def dkim_verifies(data: bytes, dkim_key) -> bool:
+    dkim = pytest.importorskip("dkim", reason="python3-dkim (Debian) verifies the signature independently")
+    txt = dkim_key[1].encode()
+
+    def dnsfunc(name, timeout=5):
+        return txt if name in (b"pl._domainkey.example.test.", "pl._domainkey.example.test.") else None
+    return bool(dkim.verify(data, dnsfunc=dnsfunc))
+
+
+def test_eight_bit_to_a_seven_bit_postfix_arrives_converted_and_verifies(platform, postfix_mx, dkim_key):
+    rcpt = f"a@{REMOTE_DOMAIN}"
+    mid = f"{uuid.uuid4().hex}@example.test"
+    submit_8bit(platform, [rcpt], eight_bit_multipart(mid, rcpt, "eight bit to seven"))
+    [got] = wait_until(lambda: with_message_id(postfix_mx.received("a"), mid), timeout=60,
+                       what="the converted message in a@'s Maildir")
+    got = crlf(got)
+    assert all(b < 0x80 for b in got), "8-bit octets reached a server without 8BITMIME"
+    assert dkim_verifies(got, dkim_key), got[:600]
+    parsed = email.message_from_bytes(got, policy=policy.default)
+    text, blob = list(parsed.iter_parts())
+    assert text["Content-Transfer-Encoding"] == "quoted-printable"
+    # (The CRLF before the next boundary belongs to the delimiter, not to the part.)
+    assert text.get_content().replace("\r\n", "\n") == TEXT_8BIT.replace("\r\n", "\n").rstrip("\n")
+    assert blob["Content-Transfer-Encoding"] == "base64"
+    assert blob.get_content() == BLOB_8BIT
+    # The message as queued is still the 8-bit original: the conversion is per next hop.
+    [row] = queue_json(platform, "list", "--message-id", mid, "--state", "delivered")
+    stored = subprocess.run([str(platform.bin / "postline"), "queue", "view", row["queue_id"], "--body"],
+                            capture_output=True, env=platform.process_env(), check=True).stdout
+    assert BLOB_8BIT in stored
+
+
+def test_eight_bit_header_without_smtputf8_bounces_as_our_decision(platform, postfix_mx):
+    rcpt = f"b@{REMOTE_DOMAIN}"
+    mid = f"{uuid.uuid4().hex}@example.test"
+    data = (f"From: {SENDER}\r\nTo: {rcpt}\r\nSubject: Gr\u00fc\u00dfe im Betreff\r\nMessage-ID: <{mid}>\r\n\r\n"
+            "K\u00f6ln\r\n").encode()
+    submit_8bit(platform, [rcpt], data)
+    [report] = wait_until(lambda: reports(platform, mid), timeout=60, what="the 5.6.3 DSN")
+    text, status = report_parts(report)
+    assert "Status: 5.6.3" in status, status
+    assert "Remote-MTA" not in status and "Diagnostic-Code: smtp;" not in status, status
+    assert "Diagnostic-Code: X-Postline; 554 5.6.3" in status, status
+    assert "decided by Postline at mail.example.test" in text and "8BITMIME" in text, text
+    assert "header" in text, text
+    assert mid not in postfix_mx.log_text(), "nothing of it may reach the 7-bit server"
+
+
+def test_postfix_relays_eight_bit_into_postline_unchanged(platform, postfix_client):
+    """Postline's MX offers 8BITMIME: Postfix sends BODY=8BITMIME and the body arrives as sent."""
+    mid = f"{uuid.uuid4().hex}@example.test"
+    data = eight_bit_multipart(mid, LOCAL_USERS[0], "eight bit from postfix")
+    postfix_client.sendmail("someone@bench.test", [LOCAL_USERS[0]], data)
+    [got] = wait_until(lambda: with_message_id(inbox(platform, LOCAL_USERS[0]), mid), timeout=60,
+                       what="the 8-bit message in the INBOX")
+    assert got.endswith(data.split(b"\r\n\r\n", 1)[1]), got[-400:]
+    assert BLOB_8BIT in got
