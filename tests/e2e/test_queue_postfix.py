@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import email
+import email.utils
 import imaplib
 import json
 import smtplib
@@ -373,3 +374,68 @@ def test_postfix_relays_eight_bit_into_postline_unchanged(platform, postfix_clie
                        what="the 8-bit message in the INBOX")
     assert got.endswith(data.split(b"\r\n\r\n", 1)[1]), got[-400:]
     assert BLOB_8BIT in got
+
+
+# --- item 2: lines over 998 octets -------------------------------------------------------
+
+def test_submission_refuses_a_line_over_998_octets_naming_it(platform):
+    rcpt = f"c@{REMOTE_DOMAIN}"
+    mid, data = message("too long", [rcpt], body="short\r\n" + "x" * 1500 + "\r\n")
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        submit(platform, [rcpt], data)
+    assert refused.value.smtp_code == 550, refused.value
+    text = refused.value.smtp_error.decode()
+    assert text.startswith("5.6.0 Line 7 of the message is longer than 998 octets"), text
+    assert queue_json(platform, "list", "--message-id", mid) == []
+    # 998 octets is fine.
+    mid, data = message("just fits", [rcpt], body="y" * 998 + "\r\n")
+    submit(platform, [rcpt], data)
+    assert queue_json(platform, "list", "--message-id", mid, "--state", "delivered") or \
+        wait_until(lambda: queue_json(platform, "list", "--message-id", mid, "--state", "delivered"), timeout=60,
+                   what="the 998-octet line delivered")
+
+
+def mx_send(platform, mail_from: str, rcpts: list[str], data: bytes) -> None:
+    """Another MTA delivering to Postline's MX (no AUTH)."""
+    with smtplib.SMTP("127.0.0.1", platform.ports["smtp_mx"], timeout=30) as smtp:
+        smtp.ehlo("other-mta.outside.test")
+        smtp.sendmail(mail_from, rcpts, data)
+
+
+def test_long_lines_accepted_on_the_mx_are_re_encoded_when_relayed(platform, postfix_mx, dkim_key):
+    """An alias at example.test forwards to pf.test: the MX takes the long lines (other
+    MTAs send them), queued re-encodes them before signing and sending."""
+    platform.cli("alias", "add", "fwd-long@example.test", f"c@{REMOTE_DOMAIN}")
+    long_text = ("a" * 1500 + "\r\n" + "b" * 3000 + " end\r\nlast\r\n")
+    mid = f"{uuid.uuid4().hex}@example.test"
+    data = (f"From: {SENDER}\r\nTo: fwd-long@example.test\r\nSubject: long lines via the MX\r\n"
+            f"Message-ID: <{mid}>\r\nDate: {email.utils.formatdate()}\r\n"
+            # (without a Date: Postfix would add one, and the signature covers Date: as absent)
+            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
+            + long_text).encode()
+    mx_send(platform, "friend@outside.test", ["fwd-long@example.test"], data)
+    [got] = wait_until(lambda: with_message_id(postfix_mx.received("c"), mid), timeout=60,
+                       what="the relayed message in c@'s Maildir")
+    got = crlf(got)
+    assert max(len(line) for line in got.split(b"\r\n")) <= 998
+    parsed = email.message_from_bytes(got, policy=policy.default)
+    assert parsed["Content-Transfer-Encoding"] == "quoted-printable"
+    assert parsed.get_content().replace("\r\n", "\n") == long_text.replace("\r\n", "\n")
+    assert dkim_verifies(got, dkim_key), "signed after the re-encoding"
+
+
+def test_a_long_header_line_that_cannot_be_re_encoded_bounces_as_our_decision(platform, postfix_mx):
+    platform.cli("alias", "add", "fwd-hdr@example.test", f"d@{REMOTE_DOMAIN}")
+    mid = f"{uuid.uuid4().hex}@example.test"
+    data = (f"From: friend@outside.test\r\nTo: fwd-hdr@example.test\r\nSubject: {'s' * 1200}\r\n"
+            f"Message-ID: <{mid}>\r\n\r\nbody\r\n").encode()
+    mx_send(platform, "friend@outside.test", ["fwd-hdr@example.test"], data)
+    rows = wait_until(lambda: queue_json(platform, "list", "--message-id", mid, "--state", "bounced"), timeout=60,
+                      what="the relayed copy bounced")
+    [r] = queue_json(platform, "show", rows[0]["queue_id"])["recipients"]
+    assert r["address"] == f"d@{REMOTE_DOMAIN}"
+    [attempt] = r["history"]
+    assert attempt["reply"].startswith("554 5.6.3 the message has lines longer than 998 octets"), attempt
+    assert "header line" in attempt["reply"], attempt
+    assert attempt["remote_reply"] is False and attempt["destination"] == REMOTE_DOMAIN, attempt
+    assert mid not in postfix_mx.log_text()
