@@ -28,7 +28,8 @@ from dovecot_peer import MAIL_USER, _ids, _pid_alive  # noqa: E402
 def unavailable_reason() -> str | None:
     """Why a private Postfix cannot run here (None when it can)."""
     if not shutil.which("postfix", path="/usr/sbin:/usr/bin"):
-        return "postfix is not installed (apt-get install postfix; scripts/packages/bench.txt)"
+        return ("postfix is not installed (an optional set: as root, bash -c 'source scripts/lib.sh && "
+                "postline_install_packages bench', or apt-get install postfix)")
     if os.geteuid() != 0:
         return "a private Postfix needs root (master drops to the postfix user)"
     return None
@@ -44,7 +45,8 @@ class PostfixPeer:
 
     def __init__(self, workdir: Path, users=("peer",), domain: str = "peer.test", mail_root: Path | None = None,
                  extra: dict[str, str] | None = None, hostname: str = "peer-mx.bench.test",
-                 syslog_name: str = "postfix-bench"):
+                 syslog_name: str = "postfix-bench", extra_listeners: dict[str, list[str]] | None = None,
+                 extra_mailboxes: dict[str, str] | None = None):
         self.dir = workdir
         self.domain = domain
         self.users = list(users)
@@ -57,6 +59,12 @@ class PostfixPeer:
         self.extra = dict(extra or {})
         self.hostname = hostname
         self.syslog_name = syslog_name
+        # More smtpd listeners on the same port at other loopback addresses, with their
+        # own master.cf "-o" overrides: {"127.0.0.2": ["-o", "smtpd_discard_ehlo_keywords="]}.
+        self.extra_listeners = dict(extra_listeners or {})
+        # More accepted addresses: {"a@other.test": "other-a/"} (a Maildir under mail_root);
+        # their domains are added to virtual_mailbox_domains.
+        self.extra_mailboxes = dict(extra_mailboxes or {})
         self.started = False
 
     def maildir(self, localpart: str) -> Path:
@@ -91,13 +99,17 @@ class PostfixPeer:
             "mydomain": "bench.test",
             "myorigin": "bench.test",
             "mydestination": "",
-            "inet_interfaces": "127.0.0.1",
+            # Postfix refuses an inet_interfaces address no interface has (127.0.0.2 is only
+            # routed to lo); the master.cf entries name their addresses, so "all" binds no more.
+            "inet_interfaces": "all" if self.extra_listeners else "127.0.0.1",
             "inet_protocols": "ipv4",
             "mynetworks": "127.0.0.0/8",
             "relay_domains": "",
             "smtpd_relay_restrictions": "permit_mynetworks, reject_unauth_destination",
             "smtpd_recipient_restrictions": "",
-            "virtual_mailbox_domains": self.domain if self.users else "",
+            "virtual_mailbox_domains": " ".join(
+                ([self.domain] if self.users else [])
+                + sorted({a.rsplit("@", 1)[1] for a in self.extra_mailboxes})),
             "virtual_mailbox_base": str(self.mail_root),
             # user@domain -> Maildir user/ (texthash: no postmap step)
             "virtual_mailbox_maps": "texthash:" + str(self.etc / "vmailbox"),
@@ -130,11 +142,15 @@ class PostfixPeer:
             "syslog_name": self.syslog_name,
         }
         settings.update(self.extra)
-        (self.etc / "vmailbox").write_text("".join(f"{u}@{self.domain} {u}/\n" for u in self.users))
+        (self.etc / "vmailbox").write_text("".join(f"{u}@{self.domain} {u}/\n" for u in self.users)
+                                           + "".join(f"{a} {m}\n" for a, m in self.extra_mailboxes.items()))
         self._postconf("-e", *[f"{k}={v}" for k, v in settings.items()])
         # Our port instead of 25; no chroot (the queue directory is not a prepared jail).
         subprocess.run(["postconf", "-c", str(self.etc), "-M#", "smtp/inet"], check=True, capture_output=True)
-        self._postconf("-M", f"{self.port}/inet={self.port} inet n - n - - smtpd")
+        self._postconf("-M", f"127.0.0.1:{self.port}/inet=127.0.0.1:{self.port} inet n - n - - smtpd")
+        for address, options in self.extra_listeners.items():
+            self._postconf("-M", f"{address}:{self.port}/inet={address}:{self.port} inet n - n - - smtpd "
+                           + " ".join(options))
         self._postconf("-F", "*/*/chroot=n")
         self._postconf("-M", "postlog/unix-dgram=postlog unix-dgram n - n - 1 postlogd")
         self._run_master()

@@ -38,7 +38,8 @@ SENDER = "sender@example.test"
 PASSWORD = "postfix conformance password"
 LOCAL_USERS = [f"in{i}@example.test" for i in range(1, 5)]
 REMOTE_USERS = ["a", "b", "c", "d"]
-REMOTE_DOMAIN = "pf.test"
+REMOTE_DOMAIN = "pf.test"         # MX 127.0.0.1: no 8BITMIME, SMTPUTF8, DSN
+EIGHT_BIT_DOMAIN = "pf8.test"     # MX 127.0.0.2: the same Postfix, 8BITMIME offered
 
 
 # --- fixtures ----------------------------------------------------------------------------
@@ -48,17 +49,23 @@ def dns():
     with dnsmasq([
         f"--mx-host={REMOTE_DOMAIN},mx.{REMOTE_DOMAIN},10",
         f"--host-record=mx.{REMOTE_DOMAIN},127.0.0.1",
+        # The same Postfix on 127.0.0.2, offering 8BITMIME there.
+        f"--mx-host={EIGHT_BIT_DOMAIN},mx.{EIGHT_BIT_DOMAIN},10",
+        f"--host-record=mx.{EIGHT_BIT_DOMAIN},127.0.0.2",
     ], probe=f"mx.{REMOTE_DOMAIN}") as address:
         yield address
 
 
 @pytest.fixture(scope="module")
 def postfix_mx():
-    """Postfix as the remote MX of pf.test, offering neither 8BITMIME nor SMTPUTF8 nor DSN."""
+    """Postfix as the remote MX of pf.test on 127.0.0.1, offering neither 8BITMIME nor
+    SMTPUTF8 nor DSN; on 127.0.0.2 (pf8.test) it offers them."""
     workdir = new_workdir("postline-postfix-mx-")
     peer = postfix_peer.PostfixPeer(workdir, users=REMOTE_USERS, domain=REMOTE_DOMAIN,
                                     hostname=f"mx.{REMOTE_DOMAIN}", syslog_name="postfix-e2e-mx",
-                                    extra={"smtpd_discard_ehlo_keywords": "8bitmime, smtputf8, dsn"})
+                                    extra={"smtpd_discard_ehlo_keywords": "8bitmime, smtputf8, dsn"},
+                                    extra_listeners={"127.0.0.2": ["-o", "smtpd_discard_ehlo_keywords="]},
+                                    extra_mailboxes={f"a@{EIGHT_BIT_DOMAIN}": "pf8-a/"})
     with peer:
         yield peer
 
@@ -347,6 +354,20 @@ def test_eight_bit_to_a_seven_bit_postfix_arrives_converted_and_verifies(platfor
     stored = subprocess.run([str(platform.bin / "postline"), "queue", "view", row["queue_id"], "--body"],
                             capture_output=True, env=platform.process_env(), check=True).stdout
     assert BLOB_8BIT in stored
+
+
+def test_eight_bit_to_an_eight_bit_postfix_goes_as_it_is(platform, postfix_mx, dkim_key):
+    """The conversion is per next hop: where 8BITMIME is offered the original goes out."""
+    rcpt = f"a@{EIGHT_BIT_DOMAIN}"
+    mid = f"{uuid.uuid4().hex}@example.test"
+    data = eight_bit_multipart(mid, rcpt, "eight bit to eight")
+    submit_8bit(platform, [rcpt], data)
+    [got] = wait_until(lambda: with_message_id(postfix_mx.received("pf8-a"), mid), timeout=60,
+                       what="the message in the 8BITMIME MX's Maildir")
+    got = crlf(got)
+    assert got.endswith(data.split(b"\r\n\r\n", 1)[1]), got[-300:]
+    assert BLOB_8BIT in got and b"quoted-printable" not in got
+    assert dkim_verifies(got, dkim_key)
 
 
 def test_eight_bit_header_without_smtputf8_bounces_as_our_decision(platform, postfix_mx):
