@@ -393,9 +393,14 @@ std::vector<RecipientResult> SmtpSession::deliver(const MessageData& message,
         seven_bit->error = encoded.error;
         return *seven_bit;
       }
-      MessageData converted = *outgoing;
-      if (encoded.status == TransportEncoding::Status::kConverted) converted.body = std::move(encoded.message);
       seven_bit->ok = true;
+      if (encoded.status == TransportEncoding::Status::kUnchanged) {
+        // BODY=8BITMIME, but every octet is 7-bit: the signed original fits.
+        seven_bit->message = std::string(body);
+        return *seven_bit;
+      }
+      MessageData converted = *outgoing;
+      converted.body = std::move(encoded.message);
       seven_bit->message = converted.body;
       if (owner_.signer())
         if (auto s = owner_.signer()->sign(converted); !s.empty()) seven_bit->message = std::move(s);
