@@ -170,6 +170,11 @@ class PostfixPeer:
         """Starts it again after stop(), with the same configuration, port and queue."""
         self._run_master()
 
+    def reload(self):
+        """postfix reload: main.cf and the maps it names are read again."""
+        subprocess.run(["postfix", "-c", str(self.etc), "reload"], capture_output=True, text=True, env=self._env(),
+                       check=True)
+
     def flush(self):
         """postqueue -f: attempt deferred mail now (a sending client after an outage)."""
         subprocess.run(["postqueue", "-c", str(self.etc), "-f"], capture_output=True, text=True, env=self._env())

@@ -40,6 +40,7 @@ LOCAL_USERS = [f"in{i}@example.test" for i in range(1, 5)]
 REMOTE_USERS = ["a", "b", "c", "d"]
 REMOTE_DOMAIN = "pf.test"         # MX 127.0.0.1: no 8BITMIME, SMTPUTF8, DSN
 EIGHT_BIT_DOMAIN = "pf8.test"     # MX 127.0.0.2: the same Postfix, 8BITMIME offered
+DEFER_SUBJECT = "defer me once"   # Postfix answers 4xx to DATA for it (header_checks)
 
 
 # --- fixtures ----------------------------------------------------------------------------
@@ -61,9 +62,13 @@ def postfix_mx():
     """Postfix as the remote MX of pf.test on 127.0.0.1, offering neither 8BITMIME nor
     SMTPUTF8 nor DSN; on 127.0.0.2 (pf8.test) it offers them."""
     workdir = new_workdir("postline-postfix-mx-")
+    # header_checks(5): a 4xx to the end of DATA for one test's subject, until that test
+    # removes the rule (a rule added later would race with cleanup(8) processes already up).
+    (workdir / "header_checks").write_text(f"/^Subject: {DEFER_SUBJECT}/ REJECT 4.7.1 come back later\n")
     peer = postfix_peer.PostfixPeer(workdir, users=REMOTE_USERS, domain=REMOTE_DOMAIN,
                                     hostname=f"mx.{REMOTE_DOMAIN}", syslog_name="postfix-e2e-mx",
-                                    extra={"smtpd_discard_ehlo_keywords": "8bitmime, smtputf8, dsn"},
+                                    extra={"smtpd_discard_ehlo_keywords": "8bitmime, smtputf8, dsn",
+                                           "header_checks": f"regexp:{workdir / 'header_checks'}"},
                                     extra_listeners={"127.0.0.2": ["-o", "smtpd_discard_ehlo_keywords="]},
                                     extra_mailboxes={f"a@{EIGHT_BIT_DOMAIN}": "pf8-a/"})
     with peer:
@@ -212,6 +217,40 @@ def test_four_recipients_retry_together_after_an_outage(platform, postfix_mx):
     transactions = postfix_mx.transactions(mid)
     assert len(transactions) == 1, (transactions, postfix_mx.log_tail())
     assert sorted(next(iter(transactions.values()))) == sorted(rcpts)
+
+
+def test_four_recipients_retry_together_after_a_4xx_to_the_transaction(platform, postfix_mx):
+    """Postfix answers the end of DATA with 4xx (header_checks REJECT with 4.7.1) until the
+    rule is gone: the four are
+    deferred together and delivered together in one transaction on the retry."""
+    rcpts = [f"{u}@{REMOTE_DOMAIN}" for u in REMOTE_USERS]
+    mid, data = message(DEFER_SUBJECT, rcpts)
+    rules = postfix_mx.dir / "header_checks"
+    try:
+        submit(platform, rcpts, data)
+
+        def deferred_by_postfix():
+            rows = queue_json(platform, "list", "--message-id", mid)
+            if not rows:
+                return None
+            rs = queue_json(platform, "show", rows[0]["queue_id"])["recipients"]
+            return rs if len(rs) == 4 and all(r["state"] == "deferred" for r in rs) else None
+        rs = wait_until(deferred_by_postfix, timeout=60, interval=0.02, what="the four deferred by Postfix's 4xx")
+        assert len({r["next_attempt"] for r in rs}) == 1, rs
+        for r in rs:
+            last = r["history"][-1]
+            assert last["reply"].startswith("4") and "come back later" in last["reply"], last
+            assert last["remote_reply"] is True, last
+    finally:
+        rules.write_text("")
+        postfix_mx.reload()
+    wait_until(lambda: all(with_message_id(postfix_mx.received(u), mid) for u in REMOTE_USERS), timeout=60,
+               what="the message in all four Maildirs after the 4xx")
+    delivered = {q: r for q, r in postfix_mx.transactions(mid).items() if r}
+    assert len(delivered) == 1, (postfix_mx.transactions(mid), postfix_mx.log_tail())
+    assert sorted(next(iter(delivered.values()))) == sorted(rcpts)
+    for u in REMOTE_USERS:
+        assert len(with_message_id(postfix_mx.received(u), mid)) == 1, u
 
 
 def test_postfix_relays_four_recipients_into_postline_as_one_message(platform, postfix_client):

@@ -1225,3 +1225,17 @@ TEST_F(QueuePg, OneMessagesRecipientsAtOneDomainTravelTogetherDespiteTheBatchLim
     for (const auto& r : rcpts) EXPECT_TRUE(r != "f@other.test" || rcpts.size() == 1) << qid;
   EXPECT_EQ(remote.transactions.size(), 5u);  // the four: 3 attempts, 3 transactions; e@ and f@: one each
 }
+
+// The claim itself takes a message's recipients at a domain whole: a second
+// claimer right behind it (its transaction still open) gets none of them.
+TEST_F(QueuePg, AConcurrentClaimCannotSplitAMessagesRecipientsAtADomain) {
+  enqueue(*conn, message({remote_rcpt("a@remote.test"), remote_rcpt("b@remote.test"), remote_rcpt("c@remote.test"),
+                          remote_rcpt("d@remote.test")}));
+  pqxx::connection first_conn(url), second_conn(url), third_conn(url);
+  Claim first(first_conn, 2);
+  EXPECT_EQ(first.recipients().size(), 4u);
+  Claim second(second_conn, 2);
+  EXPECT_TRUE(second.recipients().empty());
+  Claim by_domain(third_conn, 2, "remote.test");
+  EXPECT_TRUE(by_domain.recipients().empty());
+}
