@@ -63,6 +63,9 @@ const std::vector<KeyLimits>& key_limits() {
       {"web", "request_timeout", {}, 1, {}},
       {"web", "max_connections", {}, 1, {}},
       {"web", "max_connections_per_ip", {}, 1, {}},
+      {"acme", "check_interval", {}, 1, {}},
+      {"acme", "request_timeout", {}, 1, {}},
+      {"acme", "order_timeout", {}, 1, {}},
   };
   return limits;
 }
@@ -77,6 +80,7 @@ const std::vector<KeySpec>& schema() {
       // tls
       {"tls", "cert_file", T::kString, "", "PEM certificate chain for SMTP STARTTLS/465 and IMAP STARTTLS/993"},
       {"tls", "key_file", T::kString, "", "PEM private key matching tls.cert_file"},
+      {"tls", "reload_check_interval", T::kDuration, "60s", "how often smtpd, imapd and webd look at tls.cert_file/key_file (web.cert_file) and reload a changed certificate for new connections (0 = only on SIGHUP)"},
       // grpc: TLS between the services (mutual: every server asks for a client
       // certificate signed by tls_ca_file). All three files or none.
       {"grpc", "tls_cert_file", T::kString, "", "PEM certificate this process presents on gRPC, as server and as client; empty = plaintext gRPC (one host or a trusted network only)"},
@@ -230,6 +234,17 @@ const std::vector<KeySpec>& schema() {
       {"web", "request_timeout", T::kDuration, "30s", "time allowed for the TLS handshake and for each request, and idle time between requests"},
       {"web", "max_connections", T::kInt, "1000", "concurrent HTTPS connections in total"},
       {"web", "max_connections_per_ip", T::kInt, "50", "concurrent HTTPS connections from one client address"},
+      // acme: webd's built-in ACME client (RFC 8555, http-01 on web.http_redirect_port; docs/web.md)
+      {"acme", "enabled", T::kBool, "false", "obtain and renew the TLS certificate from an ACME CA (needs web.http_redirect_port reachable as port 80 of every name)"},
+      {"acme", "directory_url", T::kString, "", "the ACME server's directory (https://...), e.g. Let's Encrypt's"},
+      {"acme", "contact_email", T::kString, "", "address the CA may write to about the account (expiry notices); empty = none"},
+      {"acme", "names", T::kStringList, "", "host names the certificate is for; empty = smtp.hostname, web.imap_hostname, web.smtp_hostname, each once"},
+      {"acme", "account_key_file", T::kString, "", "PEM P-256 private key of the ACME account; created (0600) if missing"},
+      {"acme", "ca_file", T::kString, "", "PEM CA bundle to verify the ACME server's HTTPS certificate with; empty = the system's trust store"},
+      {"acme", "renew_before", T::kDuration, "30d", "renew when less validity than this remains"},
+      {"acme", "check_interval", T::kDuration, "1h", "how often the certificate is checked; a failed order is retried at the next check"},
+      {"acme", "request_timeout", T::kDuration, "30s", "time allowed for each request to the ACME server (connect, TLS, answer)"},
+      {"acme", "order_timeout", T::kDuration, "5m", "time allowed for one whole order (challenges validated, certificate issued) before it counts as failed"},
   };
   return keys;
 }

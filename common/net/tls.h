@@ -1,6 +1,7 @@
 // Server TLS contexts: TLS 1.2 minimum, server cipher preference, certificate
-// and key from PEM files. reload() re-reads the files (wired to SIGHUP) so a
-// renewed certificate is used by new connections without a restart.
+// and key from PEM files. reload() re-reads the files (called on SIGHUP and when
+// the files change, common/service/tls_reloader.h) so a renewed certificate is
+// used by new connections without a restart.
 #pragma once
 
 #include <boost/asio/ssl/context.hpp>

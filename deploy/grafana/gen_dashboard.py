@@ -237,6 +237,24 @@ def build():
         (rate("postline_webd_tls_handshake_failures_total"), "handshake failed"),
         (rate("postline_webd_connections_rejected_total"), "over connection limit")], unit="ops")
 
+    b.row("Certificates: ACME and reloads")
+    b.panel("ACME orders (1h)", [
+        ('sum by (outcome) (increase(postline_acme_orders_total[1h]))', "{{outcome}}"),
+        ('sum(increase(postline_acme_bad_nonce_retries_total[1h]))', "badNonce retries")],
+        description="Orders webd's ACME client ran: issued (installed) or failed (the old certificate kept, "
+                    "retried at the next acme.check_interval; alert PostlineAcmeRenewalFailing).")
+    b.panel("ACME renewal due in / last renewal ago", [
+        ("min(postline_acme_renewal_due_timestamp_seconds) - time()", "renewal due in"),
+        ("time() - max(postline_acme_last_renewal_timestamp_seconds > 0)", "last renewal ago")],
+        unit="s", kind="stat",
+        description="When the installed certificate reaches acme.renew_before (negative or 0: due now), "
+                    "and how long ago webd last installed one (empty: none since it started).")
+    b.panel("Certificate reloads (1h)", [
+        ('sum by (job, trigger, outcome) (increase(postline_tls_reloads_total[1h]))',
+         "{{job}} {{trigger}} {{outcome}}")],
+        description="smtpd, imapd and webd loading a changed certificate (file: noticed by the watcher, "
+                    "signal: SIGHUP); errors keep the old one (alert PostlineTlsReloadFailing).")
+
     b.row("gRPC")
     for svc in ("authd", "queued"):
         b.panel(f"{svc} server latency p95 by method", [

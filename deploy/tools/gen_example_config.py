@@ -28,7 +28,7 @@ ENTRY = re.compile(r"\{\s*" + _STR + r",\s*" + _STR + r",\s*T::k(\w+),\s*" + _ST
 
 SECTION_NOTES = {
     "db": "PostgreSQL, shared by every service (each service owns its tables).",
-    "tls": "Certificate for SMTP STARTTLS/465 and IMAP STARTTLS/993. Reloaded on SIGHUP.",
+    "tls": "Certificate for SMTP STARTTLS/465 and IMAP STARTTLS/993. Reloaded on SIGHUP and when the files change.",
     "log": "Logging of every service.",
     "dns": "Resolver for postline-queued (MX lookups) and postline-smtpd (SPF/DKIM/DMARC/DNSBL).",
     "auth": "postline-authd, and how the other services reach it.",
@@ -37,6 +37,7 @@ SECTION_NOTES = {
     "queue": "postline-queued: the durable queue and outbound delivery.",
     "imap": "postline-imapd: IMAP and IMAPS listeners.",
     "web": "postline-webd: HTTPS for mail-client set-up (autoconfig, autodiscover, mobileconfig; docs/web.md).",
+    "acme": "postline-webd's ACME client (RFC 8555, http-01): obtains and renews tls.cert_file (docs/web.md).",
 }
 
 

@@ -14,6 +14,7 @@
 #include "common/config/config.h"
 #include "common/service/memory.h"
 #include "common/service/certificates.h"
+#include "common/service/tls_reloader.h"
 #include "common/service/service.h"
 #include "common/grpc/grpc.h"
 #include "common/log/log.h"
@@ -178,22 +179,10 @@ int main(int argc, char** argv) {
     spdlog::info("signal {}: stopping, {} session(s) open", sig, server.active());
     server.shutdown(std::chrono::seconds(10), [&io] { io.stop(); });
   });
-  boost::asio::signal_set hup(io, SIGHUP);
-  std::function<void()> wait_hup = [&] {
-    hup.async_wait([&](boost::system::error_code ec, int) {
-      if (ec) return;
-      if (tls) {
-        try {
-          tls->reload();
-          spdlog::info("SIGHUP: TLS certificate reloaded");
-        } catch (const std::exception& e) {
-          spdlog::error("SIGHUP: TLS reload failed, keeping the old certificate: {}", e.what());
-        }
-      }
-      wait_hup();
-    });
-  };
-  wait_hup();
+  // SIGHUP and a changed tls.cert_file/key_file reload the certificate for new connections.
+  service::TlsReloader tls_reloader(io, tls, cfg.str("tls", "key_file"), cfg.duration("tls", "reload_check_interval"),
+                                    *registry);
+  tls_reloader.start();
 
   spdlog::info("postline-imapd {} started", POSTLINE_VERSION);
   io.run();

@@ -7,8 +7,12 @@
 //
 // Config keys: web.* (common/config/schema.cpp, docs/web.md), tls.cert_file /
 // tls.key_file when web.cert_file is empty, smtp.hostname for the default
-// server names, auth.addr, grpc.tls_*, log.*.
-// Security posture: HTTPS only (TLS 1.2+); no credentials are asked or held;
+// server names, auth.addr, grpc.tls_*, log.*, tls.reload_check_interval, and
+// acme.* for the built-in ACME client (services/web/acme: it obtains and renews
+// tls.cert_file, answering http-01 on web.http_redirect_port).
+// Security posture: HTTPS only (TLS 1.2+); no user credentials are asked or
+// held (with ACME on, the account key, acme.account_key_file 0600, is the one
+// secret: never logged, never sent; only signatures made with it are);
 // every value put into a document is XML-escaped; requests are bounded in
 // header and body size and time; answers for domains we do not host are the
 // same 404 as for unknown paths; the domain check asks authd about
@@ -16,12 +20,16 @@
 //
 // Exit codes: 0 after SIGTERM/SIGINT, 2 bad configuration (including missing
 // or unreadable certificate), 1 anything else at start-up.
+#include "common/config/acme_settings.h"
 #include "common/config/config.h"
 #include "common/log/log.h"
 #include "common/metrics/http_server.h"
 #include "common/net/tls.h"
 #include "common/service/certificates.h"
 #include "common/service/service.h"
+#include "common/service/tls_reloader.h"
+#include "services/web/acme/challenges.h"
+#include "services/web/acme/manager.h"
 #include "services/web/core/site.h"
 #include "services/web/core/xml.h"
 #include "services/web/server/domain_directory.h"
@@ -78,7 +86,14 @@ int main(int argc, char** argv) {
   web::ClientSettings settings;
   web::ServerOptions options;
   std::string cert_file, key_file, key_section = "web";
+  config::AcmeSettings acme_settings;
   try {
+    // ACME before the certificate is loaded: with no certificate yet, a
+    // self-signed placeholder lets every service start (docs/web.md).
+    acme_settings = config::acme_settings(cfg);
+    if (web::acme::ensure_placeholder(acme_settings))
+      spdlog::warn("acme: no certificate at {} yet: wrote a self-signed placeholder until the first order is issued",
+                   acme_settings.cert_file);
     cert_file = cfg.str("web", "cert_file");
     key_file = cfg.str("web", "key_file");
     if (cert_file.empty() != key_file.empty())
@@ -112,15 +127,34 @@ int main(int argc, char** argv) {
   web::WebMetrics metrics(*registry);
   web::DomainDirectory directory(cfg.str("auth", "addr"), cfg.duration("web", "domain_cache_ttl"), *registry);
   web::Site site(settings, signer.get());
+  web::acme::ChallengeStore challenges;
+  if (acme_settings.enabled)
+    options.acme_challenge = [&challenges](std::string_view target) { return challenges.answer(target); };
 
   boost::asio::io_context io(1);
   // Signals are taken over before /readyz can say ready, so a SIGHUP sent as
   // soon as the service is up reloads instead of killing it.
   boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
-  boost::asio::signal_set hup(io, SIGHUP);
   web::WebServer server(io, site, directory, tls, metrics, options);
   metrics::HttpServer http(registry, [&directory] { return directory.ready(); });
   service::export_certificate_expiry(http, cfg, tls);
+  // SIGHUP and a changed certificate file reload it (and the profile signer) for new connections.
+  service::TlsReloader tls_reloader(io, tls, key_file, cfg.duration("tls", "reload_check_interval"), *registry,
+                                    [&signer] {
+                                      if (signer) signer->reload();
+                                    });
+  tls_reloader.start();
+  std::unique_ptr<web::acme::AcmeManager> acme;
+  if (acme_settings.enabled) {
+    try {
+      acme = std::make_unique<web::acme::AcmeManager>(io, acme_settings, challenges, *registry,
+                                                      [&tls_reloader] { tls_reloader.check_now(); });
+    } catch (const std::exception& e) {  // the account key or the CA bundle
+      std::cerr << "postline-webd: " << e.what() << "\n";
+      return 2;
+    }
+    acme->start();
+  }
   const std::string address = cfg.str("web", "listen_address");
   try {
     // Our listeners before any outbound connection (DESIGN.md: dev ports in the ephemeral range).
@@ -140,20 +174,6 @@ int main(int argc, char** argv) {
     spdlog::info("signal {}: stopping, {} connection(s) open", sig, server.active());
     server.shutdown(std::chrono::seconds(10), [&io] { io.stop(); });
   });
-  std::function<void()> wait_hup = [&] {
-    hup.async_wait([&](boost::system::error_code ec, int) {
-      if (ec) return;
-      try {
-        tls->reload();
-        if (signer) signer->reload();
-        spdlog::info("SIGHUP: TLS certificate reloaded");
-      } catch (const std::exception& e) {
-        spdlog::error("SIGHUP: TLS reload failed, keeping the old certificate: {}", e.what());
-      }
-      wait_hup();
-    });
-  };
-  wait_hup();
 
   spdlog::info("postline-webd {} started (profiles {})", POSTLINE_VERSION, signer ? "signed" : "unsigned");
   io.run();

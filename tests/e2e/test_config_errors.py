@@ -54,6 +54,12 @@ def cli(p: Platform, *args, extra_env=None):
                           env=p.process_env(extra_env), timeout=60, stdin=subprocess.DEVNULL)
 
 
+# acme.* valid but for the one key each case below breaks.
+ACME_ON = {"POSTLINE_ACME_ENABLED": "true", "POSTLINE_ACME_DIRECTORY_URL": "https://ca.example/dir",
+           "POSTLINE_ACME_ACCOUNT_KEY_FILE": "/nonexistent/dir/account.key", "POSTLINE_SMTP_HOSTNAME": "mail.example.test",
+           "POSTLINE_WEB_HTTP_REDIRECT_PORT": "8080"}
+
+
 @pytest.mark.parametrize("env,key", [
     ({"POSTLINE_TLS_CERT_FILE": "/nonexistent/cert.pem", "POSTLINE_TLS_KEY_FILE": "/nonexistent/key.pem"},
      "tls.cert_file"),
@@ -64,6 +70,12 @@ def cli(p: Platform, *args, extra_env=None):
     ({"POSTLINE_WEB_CERT_FILE": "/nonexistent/web.pem", "POSTLINE_WEB_KEY_FILE": "/nonexistent/web.key"},
      "web.cert_file"),
     ({"POSTLINE_WEB_CERT_FILE": "/nonexistent/web.pem"}, "web.key_file"),
+    # Issue 17: the acme.* keys, checked by the function webd uses.
+    (ACME_ON | {"POSTLINE_ACME_DIRECTORY_URL": "http://ca.example/dir"}, "acme.directory_url"),
+    (ACME_ON | {"POSTLINE_ACME_NAMES": "*.example.test"}, "acme.names"),
+    (ACME_ON | {"POSTLINE_ACME_ACCOUNT_KEY_FILE": ""}, "acme.account_key_file"),
+    (ACME_ON | {"POSTLINE_ACME_CA_FILE": "/nonexistent/ca.pem"}, "acme.ca_file"),
+    (ACME_ON | {"POSTLINE_WEB_HTTP_REDIRECT_PORT": "0"}, "web.http_redirect_port"),
 ])
 def test_config_check_loads_what_the_services_load(unstarted, tmp_path, env, key):
     """Issue 16: `config check` refuses a file a service would refuse, naming its key."""
@@ -96,3 +108,13 @@ def test_config_check_accepts_a_real_certificate_and_key(unstarted):
     env["POSTLINE_TLS_KEY_FILE"] = str(other_key)
     result = cli(unstarted, "config", "check", extra_env=env)
     assert result.returncode == 2 and "tls." in result.stderr, result
+
+
+def test_webd_refuses_bad_acme_settings_like_config_check(unstarted):
+    env = ACME_ON | {"POSTLINE_ACME_DIRECTORY_URL": "http://ca.example/dir"}
+    result = run(unstarted, "webd", extra_env=env)
+    assert result.returncode == 2 and "acme.directory_url" in result.stderr, result
+    # Valid keys pass the check; a good acme section is not a reason to refuse.
+    env = {**ACME_ON, "POSTLINE_TLS_CERT_FILE": str(unstarted.cert), "POSTLINE_TLS_KEY_FILE": str(unstarted.key)}
+    result = cli(unstarted, "config", "check", extra_env=env)
+    assert result.returncode == 0, result

@@ -82,6 +82,11 @@ def test_counters_with_known_labels_exist_at_zero_from_start(plat):
         assert value(imapd, "postline_imapd_logins_total", outcome=outcome) == 0, outcome
     for reason in ("total", "per_ip"):
         assert value(imapd, "postline_imapd_connections_refused_total", reason=reason) == 0
+    # Issue 17: certificate reloads (the file watcher and SIGHUP) in every TLS-serving service.
+    for m in (smtpd, imapd):
+        for trigger in ("file", "signal"):
+            for outcome in ("ok", "error"):
+                assert value(m, "postline_tls_reloads_total", trigger=trigger, outcome=outcome) == 0, (trigger, outcome)
     queued = series(plat, "queued")
     for result in ("deferred", "bounced"):
         assert value(queued, "postline_queued_over_quota_total", result=result) == 0, result

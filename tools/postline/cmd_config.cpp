@@ -6,10 +6,12 @@
 // `check` validates every key and then loads what the services load at start
 // with the services' own code: the TLS certificate and key (common/net), the
 // gRPC mutual-TLS files (common/grpc), the DKIM keys (common/mailauth), the
-// secret files (common/config), the password dictionary (authd's policy). A
+// secret files (common/config), the password dictionary (authd's policy), the
+// acme.* keys (common/config/acme_settings.h, as webd reads them). A
 // file a service would refuse is reported here, naming its key, exit 2.
 #include <iostream>
 
+#include "common/config/acme_settings.h"
 #include "common/config/config.h"
 #include "common/grpc/grpc.h"
 #include "common/mailauth/dkim_keys.h"
@@ -42,6 +44,12 @@ void check_files(const config::Config& cfg) {
     } catch (const std::exception& e) {
       fail(std::string("web.cert_file/web.key_file: ") + e.what());
     }
+  }
+  // webd's ACME keys, read by the function webd reads them with.
+  try {
+    (void)config::acme_settings(cfg);
+  } catch (const config::ConfigError& e) {
+    fail(e.what());
   }
   try {
     const grpcutil::TlsFiles files = grpcutil::tls_files(cfg);

@@ -6,7 +6,7 @@ WebMetrics::WebMetrics(prometheus::Registry& registry)
     : requests_(prometheus::BuildCounter()
                     .Name("postline_webd_requests_total")
                     .Help("HTTP requests answered, by path class (autoconfig, autodiscover, mobileconfig, redirect, "
-                          "other) and status code")
+                          "acme_challenge, other) and status code")
                     .Register(registry)),
       handshake_failures_(prometheus::BuildCounter()
                               .Name("postline_webd_tls_handshake_failures_total")

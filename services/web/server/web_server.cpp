@@ -82,6 +82,13 @@ struct WebServer::Impl {
       : io(io_), site(site_), directory(dir), tls(std::move(tls_)), metrics(m), options(opts),
         counter(std::make_shared<net::ConnectionCounter>(opts.limits)) {}
 
+  // The key authorization when `req` fetches a pending http-01 token.
+  std::optional<std::string> challenge_answer(const http::request<http::string_body>& req) const {
+    if (!options.acme_challenge) return std::nullopt;
+    if (req.method() != http::verb::get && req.method() != http::verb::head) return std::nullopt;
+    return options.acme_challenge(std::string_view(req.target().data(), req.target().size()));
+  }
+
   // What the HTTPS side answers for one complete request.
   asio::awaitable<std::pair<std::string, Answer>> answer(const http::request<http::string_body>& req) {
     const std::string method(req.method_string());
@@ -161,6 +168,10 @@ struct WebServer::Impl {
           auto [c, answer_] = co_await answer(req);
           cls = std::move(c);
           a = std::move(answer_);
+        } else if (auto key_authorization = challenge_answer(req)) {
+          a.content_type = "application/octet-stream";
+          a.body = std::move(*key_authorization);  // exactly the key authorization (RFC 8555 8.3)
+          cls = "acme_challenge";
         } else if (auto location = https_location(std::string(req[http::field::host]), std::string(req.target()),
                                                   options.public_https_port)) {
           // 301 keeps GET a GET; anything else gets 308 so the method and body survive.

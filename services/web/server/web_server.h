@@ -16,6 +16,8 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,6 +30,10 @@ struct ServerOptions {
   std::chrono::seconds request_timeout{30};
   net::ConnectionLimits limits;
   uint16_t public_https_port = 443;  // where redirects send clients
+  // The plain-HTTP port's one exception to redirecting: for GET/HEAD of a
+  // target this returns a value for (a pending ACME http-01 token,
+  // services/web/acme/challenges.h), answer 200 with it. Unset: redirect all.
+  std::function<std::optional<std::string>(std::string_view target)> acme_challenge;
 };
 
 class WebServer {
