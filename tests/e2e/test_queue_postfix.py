@@ -533,4 +533,6 @@ def test_a_long_header_line_that_cannot_be_re_encoded_bounces_as_our_decision(pl
     assert attempt["reply"].startswith("554 5.6.3 the message has lines longer than 998 octets"), attempt
     assert "header line" in attempt["reply"], attempt
     assert attempt["remote_reply"] is False and attempt["destination"] == REMOTE_DOMAIN, attempt
+    shown = platform.cli("queue", "show", rows[0]["queue_id"]).stdout
+    assert f"{REMOTE_DOMAIN} [local decision (no host reached)]" in shown, shown
     assert mid not in postfix_mx.log_text()
