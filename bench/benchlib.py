@@ -26,6 +26,7 @@ import platform_support as ps  # noqa: E402  (Platform, free_port, wait_until, .
 # The private Dovecot (and the helpers Postfix shares with it) live beside platform_support,
 # where tests/differential uses the same launcher.
 from dovecot_peer import MAIL_USER, DovecotPeer, _ids, _pid_alive, peer_workdir  # noqa: E402,F401
+from postfix_peer import PostfixPeer  # noqa: E402,F401  (shared with tests/e2e/test_queue_postfix.py)
 
 # Ports a benchmark must never use: the development defaults (DESIGN.md).
 DEV_PORTS = {25, 143, 993, 2525, 5587, 4465, 1143, 1993, 50051, 50052, 9101, 9102, 9103, 9104, 55432}
@@ -354,141 +355,8 @@ def postline_add_users(p, users: list[str], password: str, parallel: int = 4):
 
 
 # --- Postfix ----------------------------------------------------------------------
-
-class PostfixPeer:
-    """A private Postfix instance: its own config_directory, queue and log in a temp dir,
-    smtpd on 127.0.0.1:PORT only, accepting mail for `domain` into Maildirs under
-    `mail_root/<localpart>/` (virtual(8), owned by MAIL_USER). Needs root."""
-
-    def __init__(self, workdir: Path, users=("peer",), domain: str = "peer.test", mail_root: Path | None = None):
-        self.dir = workdir
-        self.domain = domain
-        self.users = list(users)
-        self.port = free_port()
-        self.etc = workdir / "etc"
-        self.queue = workdir / "queue"
-        self.data = workdir / "data"
-        self.mail_root = mail_root or (workdir / "vmail")
-        self.logfile = workdir / "postfix.log"
-        self.started = False
-
-    def maildir(self, localpart: str) -> Path:
-        return self.mail_root / localpart
-
-    def _postconf(self, *args):
-        subprocess.run(["postconf", "-c", str(self.etc), *args], check=True, capture_output=True, text=True)
-
-    def start(self):
-        if not shutil.which("postfix", path="/usr/sbin:/usr/bin"):
-            raise RuntimeError("postfix is not installed: apt-get install postfix (scripts/packages/bench.txt)")
-        uid, gid = _ids(MAIL_USER)
-        for d in (self.etc, self.data, self.mail_root):
-            d.mkdir(parents=True, exist_ok=True)
-        os.chown(self.mail_root, uid, gid)
-        os.chown(self.data, *_ids("postfix"))
-        self.queue.mkdir(exist_ok=True)
-        shutil.copy("/usr/share/postfix/master.cf.dist", self.etc / "master.cf")
-        (self.etc / "main.cf").write_text("")
-        settings = {
-            "compatibility_level": "3.6",
-            "config_directory": str(self.etc),
-            "queue_directory": str(self.queue),
-            "data_directory": str(self.data),
-            "mail_owner": "postfix",
-            "setgid_group": "postdrop",
-            "myhostname": "peer-mx.bench.test",
-            "mydomain": "bench.test",
-            "myorigin": "bench.test",
-            "mydestination": "",
-            "inet_interfaces": "127.0.0.1",
-            "inet_protocols": "ipv4",
-            "mynetworks": "127.0.0.0/8",
-            "relay_domains": "",
-            "smtpd_relay_restrictions": "permit_mynetworks, reject_unauth_destination",
-            "smtpd_recipient_restrictions": "",
-            "virtual_mailbox_domains": self.domain,
-            "virtual_mailbox_base": str(self.mail_root),
-            # user@domain -> Maildir user/ (texthash: no postmap step)
-            "virtual_mailbox_maps": "texthash:" + str(self.etc / "vmailbox"),
-            # nothing ever leaves this instance (bounces included)
-            "default_transport": "discard:",
-            "relay_transport": "discard:",
-            "recipient_delimiter": "+",
-            "virtual_uid_maps": f"static:{uid}",
-            "virtual_gid_maps": f"static:{gid}",
-            "virtual_minimum_uid": "1",
-            "maillog_file": str(self.logfile),
-            "maillog_file_prefixes": str(self.dir),
-            "biff": "no",
-            "append_dot_mydomain": "no",
-            "smtpd_banner": "$myhostname ESMTP",
-            "disable_dns_lookups": "yes",
-            "smtp_dns_support_level": "disabled",
-            "message_size_limit": str(64 << 20),
-            "virtual_mailbox_limit": "0",
-            "mailbox_size_limit": "0",
-            "smtpd_client_connection_count_limit": "1000",
-            "alias_maps": "",
-            "alias_database": "",
-            "local_recipient_maps": "",
-            "smtputf8_enable": "no",
-            "shlib_directory": "/usr/lib/postfix",
-            "daemon_directory": "/usr/lib/postfix/sbin",
-            "multi_instance_enable": "no",
-            "import_environment": "MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C",
-            "syslog_name": "postfix-bench",
-        }
-        (self.etc / "vmailbox").write_text("".join(f"{u}@{self.domain} {u}/\n" for u in self.users))
-        self._postconf("-e", *[f"{k}={v}" for k, v in settings.items()])
-        # Our port instead of 25; no chroot (the queue directory is not a prepared jail).
-        subprocess.run(["postconf", "-c", str(self.etc), "-M#", "smtp/inet"], check=True, capture_output=True)
-        self._postconf("-M", f"{self.port}/inet={self.port} inet n - n - - smtpd")
-        self._postconf("-F", "*/*/chroot=n")
-        self._postconf("-M", "postlog/unix-dgram=postlog unix-dgram n - n - 1 postlogd")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MAIL_")}
-        r = subprocess.run(["postfix", "-c", str(self.etc), "start"], capture_output=True, text=True, env=env)
-        if r.returncode != 0:
-            # postfix(1) reports fatal errors to syslog, or to stderr only when it is a tty
-            r = subprocess.run(["script", "-qc", f"postfix -c {shlex.quote(str(self.etc))} start", "/dev/null"],
-                               capture_output=True, text=True, env=env)
-            raise RuntimeError(f"postfix start failed ({r.returncode}): {r.stdout}{r.stderr}\n{self.log_tail()}")
-        self.started = True
-        ps.wait_until(self._smtp_ready, timeout=30, what="postfix smtpd")
-
-    def _smtp_ready(self):
-        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
-            return s.recv(100).startswith(b"220")
-
-    def stop(self):
-        if not self.started:
-            return
-        subprocess.run(["postfix", "-c", str(self.etc), "stop"], capture_output=True, text=True)
-        # master waits for its children; make sure none outlives us
-        with contextlib.suppress(Exception):
-            ps.wait_until(lambda: not (self.queue / "pid" / "master.pid").exists() or not _pid_alive(self.queue / "pid" / "master.pid"),
-                          timeout=15, what="postfix master exit")
-        self.started = False
-
-    def log_tail(self, lines: int = 30) -> str:
-        if not self.logfile.exists():
-            return "(no postfix log)"
-        return "\n".join(self.logfile.read_text(errors="replace").splitlines()[-lines:])
-
-    def delivered(self, localpart: str) -> int:
-        with contextlib.suppress(FileNotFoundError):
-            return len(os.listdir(self.maildir(localpart) / "new"))
-        return 0
-
-    def __enter__(self):
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
+# The private Postfix lives in tests/e2e/postfix_peer.py (the queue's conformance tests
+# run it as a remote MX and as a sending client too); PostfixPeer is re-exported above.
 
 
 # --- a minimal IMAP client ----------------------------------------------------------

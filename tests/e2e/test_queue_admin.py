@@ -364,7 +364,7 @@ def test_show_names_the_destination_of_a_dns_failure(platform):
     assert attempt["mx_host"] == "" and attempt["remote_reply"] is False
     text = platform.cli("queue", "show", qid).stdout
     [line] = [l for l in text.splitlines() if "5.1.2" in l]
-    assert "nowhere.test [local decision (DNS, no host reached)]" in line
+    assert "nowhere.test [local decision (no host reached)]" in line
     assert "  local  " not in line
 
 

@@ -70,7 +70,8 @@ bool pending(v1::RecipientState s) {
 }
 
 // Where an attempt went and who decided its outcome. A remote recipient's
-// attempt without a host (NXDOMAIN, null MX, no address) is our decision
+// attempt without a host (NXDOMAIN, null MX, no address, a message that
+// cannot be re-encoded to fit the line limit) is our decision
 // about the destination domain: never "local", which means local delivery.
 std::string attempt_destination(const v1::QueuedRecipient& r, const v1::DeliveryAttempt& a) {
   if (r.local()) return "local";
@@ -79,7 +80,7 @@ std::string attempt_destination(const v1::QueuedRecipient& r, const v1::Delivery
 std::string attempt_source(const v1::QueuedRecipient& r, const v1::DeliveryAttempt& a) {
   if (r.local()) return "local delivery";
   if (a.remote_reply()) return "remote reply";
-  return a.mx_host().empty() ? "local decision (DNS, no host reached)" : "local decision";
+  return a.mx_host().empty() ? "local decision (no host reached)" : "local decision";
 }
 
 std::string json_recipient(const v1::QueuedRecipient& r, const v1::EnvelopeRecipient* env, bool with_history) {

@@ -3,6 +3,7 @@
 
 #include "common/dns/resolver.h"
 #include "common/net/tls.h"
+#include "services/delivery-queue/delivery/transport_encoding.h"
 #include "services/delivery-queue/protocol/smtp_client.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -349,14 +350,63 @@ std::vector<RecipientResult> SmtpSession::deliver(const MessageData& message,
   env.ret = message.dsn_ret;
   env.envid = message.dsn_envid;
   env.smtputf8 = message.smtputf8;
-  env.eight_bit = message.body_type == "8BITMIME" || eight_bit(message.body);
 
-  // DKIM (or any other signing) happens once per message, before the first host.
+  // What goes on the wire stays within 998 octets a line (RFC 5321 4.5.3.1.6):
+  // parts with longer lines (mail the MX accepted from others and we relay on)
+  // are re-encoded before signing; if that is not possible, nobody gets it.
+  std::optional<MessageData> wire;  // the re-encoded copy, only when something changed
+  const MessageData* outgoing = &message;
+  if (needs_transport_encoding(message.body, true)) {
+    auto encoded = encode_for_transport(message.body, true);
+    if (encoded.status == TransportEncoding::Status::kImpossible) {
+      spdlog::info("[q:{}] lines over 998 octets that cannot be re-encoded: {}", message.queue_id, encoded.error);
+      return all(n, Outcome::kPermanent,
+                 "554 5.6.3 the message has lines longer than 998 octets that cannot be re-encoded: " + encoded.error);
+    }
+    wire.emplace(message);
+    wire->body = std::move(encoded.message);
+    outgoing = &*wire;
+    spdlog::info("[q:{}] parts with lines over 998 octets re-encoded", message.queue_id);
+  }
+  env.eight_bit = message.body_type == "8BITMIME" || eight_bit(outgoing->body);
+
+  // DKIM (or any other signing) happens once per message, before the first
+  // host, over the bytes that are sent.
   std::string signed_body;
-  std::string_view body = message.body;
+  std::string_view body = outgoing->body;
   if (owner_.signer()) {
-    signed_body = owner_.signer()->sign(message);
+    signed_body = owner_.signer()->sign(*outgoing);
     if (!signed_body.empty()) body = signed_body;
+  }
+  // A server without 8BITMIME gets the 7-bit form, converted (RFC 6152 3,
+  // RFC 2045) and then signed: the signature covers what that server
+  // receives. Made once per message, when the first such server asks.
+  // (The callback refers to this call's locals: the client calls it only in
+  // the transaction started below, before deliver() returns.)
+  std::optional<smtp::Envelope::SevenBit> seven_bit;
+  if (env.eight_bit) {
+    env.seven_bit = [&, this]() {
+      if (seven_bit) return *seven_bit;
+      seven_bit.emplace();
+      auto encoded = encode_for_transport(outgoing->body, false);
+      if (encoded.status == TransportEncoding::Status::kImpossible) {
+        seven_bit->error = encoded.error;
+        return *seven_bit;
+      }
+      seven_bit->ok = true;
+      if (encoded.status == TransportEncoding::Status::kUnchanged) {
+        // BODY=8BITMIME, but every octet is 7-bit: the signed original fits.
+        seven_bit->message = std::string(body);
+        return *seven_bit;
+      }
+      MessageData converted = *outgoing;
+      converted.body = std::move(encoded.message);
+      seven_bit->message = converted.body;
+      if (owner_.signer())
+        if (auto s = owner_.signer()->sign(converted); !s.empty()) seven_bit->message = std::move(s);
+      spdlog::info("[q:{}] converted to 7 bit for a server without 8BITMIME", message.queue_id);
+      return *seven_bit;
+    };
   }
   auto results_of = [&](Connection& c) {
     std::vector<RecipientResult> results;

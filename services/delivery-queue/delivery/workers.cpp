@@ -264,15 +264,21 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
   Claim* claim = &claim_ref;
   std::vector<ClaimedRecipient> recipients = claim->recipients();
   std::vector<Done> done;
-  auto finish = [&](const ClaimedRecipient& r, RecipientResult result, bool local, Clock::time_point started,
-                    std::chrono::steady_clock::time_point t0) {
+  // A retry decision of one recipient; with `deferred_next` (one SMTP
+  // transaction's recipients) every deferred recipient is due again at the same
+  // moment, so they are retried together instead of drifting apart.
+  auto decide_for = [&](const ClaimedRecipient& r, Outcome outcome, Clock::time_point now, double rnd) {
     const auto& msg = claim->message(r.message_id);
-    const auto now = Clock::now();
+    // The schedule's step and the lifetime start over after `queue requeue`.
+    return decide(outcome, r.attempts - r.backoff_base + 1, msg.lifetime_start, now, config_.policy, rnd);
+  };
+  auto finish = [&](const ClaimedRecipient& r, RecipientResult result, bool local, Clock::time_point started,
+                    std::chrono::steady_clock::time_point t0,
+                    std::optional<Clock::time_point> deferred_next = std::nullopt) {
     Done d{r, std::move(result), {}, local,
            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
-    // The schedule's step and the lifetime start over after `queue requeue`.
-    d.decision = decide(d.result.outcome, r.attempts - r.backoff_base + 1, msg.lifetime_start, now, config_.policy,
-                        random01());
+    d.decision = decide_for(r, d.result.outcome, Clock::now(), random01());
+    if (d.decision.state == State::kDeferred && deferred_next) d.decision.next_attempt_at = *deferred_next;
     d.result.reply = truncate(d.result.reply, 1000);
     d.result.mx_host = truncate(d.result.mx_host, 255);
     Attempt a{started, std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0),
@@ -373,7 +379,15 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
     }
     for (size_t i = 0; i < group.size(); ++i) finish(group[i], std::move(results[i]), true, started, t0);
   }
-  // 3. Remote recipients: one SMTP transaction per (message, domain).
+  // 3. Remote recipients: one SMTP transaction per (message, domain), with
+  // every pending recipient of the message at that domain - also those the
+  // claim's LIMIT left out or whose retry time lies a little ahead.
+  for (auto& [key, group] : remote_groups) {
+    for (auto& sibling : claim->claim_destination_siblings(key.first, key.second)) {
+      group.push_back(std::move(sibling));
+      recipients.push_back(group.back());
+    }
+  }
   for (auto& [key, group] : remote_groups) {
     const auto started = Clock::now();
     const auto t0 = std::chrono::steady_clock::now();
@@ -387,7 +401,8 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
         // The destination already has max_per_domain sessions, from this
         // instance or others: try again shortly without counting an attempt
         // against the recipients.
-        for (const auto& r : group) claim->postpone(r, Clock::now() + std::chrono::seconds(2));
+        const auto when = Clock::now() + std::chrono::seconds(2);  // together again, like a retry
+        for (const auto& r : group) claim->postpone(r, when);
         spdlog::debug("[q:{}] {} busy ({} sessions): postponed", msg.queue_id, key.second, config_.max_per_domain);
         continue;
       }
@@ -414,13 +429,22 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
       results.assign(group.size(), RecipientResult{Outcome::kTemporary, "451 4.3.0 local error in remote delivery",
                                                    "", false, false});
     }
+    results.resize(group.size(), RecipientResult{Outcome::kTemporary, "451 4.3.2 remote delivery is not available",
+                                                 "", false, false});
+    // One retry time for the transaction's deferred recipients (one jitter
+    // draw, the earliest schedule among them): a 4xx to the whole transaction
+    // or an outage brings them back together. A recipient deferred alone
+    // inside an accepted transaction (a 4xx to its RCPT) shares it too, which
+    // at worst retries it a little earlier than its own schedule.
+    const auto now = Clock::now();
+    const double rnd = random01();
+    std::optional<Clock::time_point> deferred_next;
     for (size_t i = 0; i < group.size(); ++i) {
-      RecipientResult res = i < results.size()
-                                ? results[i]
-                                : RecipientResult{Outcome::kTemporary, "451 4.3.2 remote delivery is not available",
-                                                  "", false, false};
-      finish(group[i], std::move(res), false, started, t0);
+      const auto d = decide_for(group[i], results[i].outcome, now, rnd);
+      if (d.state == State::kDeferred && (!deferred_next || d.next_attempt_at < *deferred_next))
+        deferred_next = d.next_attempt_at;
     }
+    for (size_t i = 0; i < group.size(); ++i) finish(group[i], std::move(results[i]), false, started, t0, deferred_next);
   }
 
   // 4. DSNs, in the same transaction as the outcomes that cause them: a bounce

@@ -151,7 +151,11 @@ std::string build_dsn(const DsnInput& in, Clock::time_point now, const std::stri
       // (SMTPUTF8 or SIZE the server lacks, DNS, connection trouble) is
       // never put in its mouth (RFC 3464 2.3.5, issue 22).
       if (!r.remote_mta.empty() && r.smtp_diagnostic) m += "host " + r.remote_mta + " said: ";
-      else if (!r.remote_mta.empty()) m += "our decision (while connected to host " + r.remote_mta + "): ";
+      else if (!r.remote_mta.empty())
+        m += "decided by Postline at " + in.reporting_mta + ", while connected to host " + r.remote_mta +
+             " (not that host's reply): ";
+      else if (!r.smtp_diagnostic)
+        m += "decided by Postline at " + in.reporting_mta + " (not a remote server's reply): ";
       m += one_line(r.diagnostic);
     }
     m += "\r\n";
@@ -175,7 +179,11 @@ std::string build_dsn(const DsnInput& in, Clock::time_point now, const std::stri
     // Remote-MTA names the MTA that reported the status: only when it did.
     if (!r.remote_mta.empty() && r.smtp_diagnostic)
       m += "Remote-MTA: dns; " + one_line(r.remote_mta, 255) + "\r\n";
-    if (r.smtp_diagnostic && !r.diagnostic.empty()) m += "Diagnostic-Code: smtp; " + one_line(r.diagnostic) + "\r\n";
+    // RFC 3464 2.3.6: "smtp" only for a reply an SMTP server gave; our own
+    // decisions get our own diagnostic type (as Postfix's X-Postfix).
+    if (!r.diagnostic.empty())
+      m += std::string("Diagnostic-Code: ") + (r.smtp_diagnostic ? "smtp; " : "X-Postline; ") + one_line(r.diagnostic) +
+           "\r\n";
     m += "Last-Attempt-Date: " + rfc5322_date(r.last_attempt) + "\r\n";
     if (r.will_retry_until) m += "Will-Retry-Until: " + rfc5322_date(*r.will_retry_until) + "\r\n";
   }

@@ -58,9 +58,26 @@ TEST(Dsn, LocalDecisionIsNotReportedAsTheRemotesReply) {
   in.recipients[0].smtp_diagnostic = false;
   auto m = build_dsn(in, Clock::from_time_t(1700000200), "BOUNDARY");
   EXPECT_EQ(m.find("said:"), std::string::npos);
-  EXPECT_NE(m.find("our decision (while connected to host mx.remote.test): 553 5.6.7"), std::string::npos);
+  EXPECT_NE(m.find("decided by Postline at " + in.reporting_mta +
+                    ", while connected to host mx.remote.test (not that host's reply): 553 5.6.7"),
+            std::string::npos) << m;
   EXPECT_EQ(m.find("Remote-MTA:"), std::string::npos);
   EXPECT_EQ(m.find("Diagnostic-Code: smtp;"), std::string::npos);
+  EXPECT_NE(m.find("Diagnostic-Code: X-Postline; 553 5.6.7 the message needs SMTPUTF8"), std::string::npos);
+}
+
+// No host reached (DNS) or local delivery: still ours, and said so.
+TEST(Dsn, LocalDecisionWithoutAHostNamesPostline) {
+  auto in = sample();
+  in.recipients[0].status = "5.1.2";
+  in.recipients[0].remote_mta = "";
+  in.recipients[0].diagnostic = "550 5.1.2 nowhere.test: no such domain";
+  in.recipients[0].smtp_diagnostic = false;
+  auto m = build_dsn(in, Clock::from_time_t(1700000200), "BOUNDARY");
+  EXPECT_NE(m.find("decided by Postline at " + in.reporting_mta + " (not a remote server's reply): 550 5.1.2"),
+            std::string::npos) << m;
+  EXPECT_EQ(m.find("Remote-MTA:"), std::string::npos);
+  EXPECT_NE(m.find("Diagnostic-Code: X-Postline; 550 5.1.2 nowhere.test"), std::string::npos);
 }
 
 TEST(Dsn, RetHdrsReturnsOnlyTheHeader) {

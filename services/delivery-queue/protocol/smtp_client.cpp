@@ -92,6 +92,7 @@ void Client::next_transaction(Envelope envelope, std::string_view message) {
   if (state_ != State::kIdle) return;
   set_envelope(std::move(envelope));
   message_ = message;
+  converted_.clear();
   outcomes_.clear();
   pending_.clear();
   mail_ok_ = false;
@@ -371,6 +372,20 @@ void Client::begin_transaction() {
   state_ = State::kTransaction;
   if (envelope_.smtputf8 && !has_extension("SMTPUTF8"))
     return fail_all('5', "553 5.6.7 the message needs SMTPUTF8 but the server does not support it", false, false);
+  if (envelope_.eight_bit && !has_extension("8BITMIME")) {
+    // RFC 6152 3: never 8-bit octets to a server that did not offer 8BITMIME.
+    Envelope::SevenBit seven;
+    if (envelope_.seven_bit) seven = envelope_.seven_bit();
+    else seven.error = "no 7-bit form of the message is available";
+    if (!seven.ok)
+      return fail_all('5',
+                      "554 5.6.3 the message has 8-bit content, the server does not offer 8BITMIME, and "
+                      "conversion to 7 bit is not possible: " + seven.error,
+                      false, false);
+    converted_ = std::move(seven.message);
+    message_ = converted_;
+    envelope_.eight_bit = false;  // no BODY=8BITMIME: it is 7-bit now
+  }
   if (size_limit_ > 0 && message_.size() > size_limit_)
     return fail_all('5',
                     "552 5.3.4 message size " + std::to_string(message_.size()) +
@@ -396,8 +411,7 @@ void Client::send_rcpt(size_t i) {
 std::string Client::mail_command() const {
   std::string cmd = "MAIL FROM:<" + envelope_.mail_from + ">";
   if (has_extension("SIZE")) cmd += " SIZE=" + std::to_string(message_.size());
-  // Without 8BITMIME we send 8-bit data anyway, as Postfix does by default:
-  // practically every server accepts it, and a bounce helps nobody.
+  // Without 8BITMIME the message was converted to 7 bit (begin_transaction).
   if (envelope_.eight_bit && has_extension("8BITMIME")) cmd += " BODY=8BITMIME";
   if (envelope_.smtputf8) cmd += " SMTPUTF8";
   if (dsn_) {

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -69,6 +70,16 @@ struct Envelope {
   std::string ret, envid;
   bool smtputf8 = false;   // the sender used SMTPUTF8, or addresses are non-ASCII
   bool eight_bit = false;  // 8BITMIME body
+  // For a server without 8BITMIME (RFC 6152 3): the 7-bit form of the message
+  // (converted, and signed again), asked for only then, after EHLO. Without it,
+  // or when it reports failure, the recipients fail with 554 5.6.3 - our
+  // decision, the message is never sent 8-bit to a 7-bit server.
+  struct SevenBit {
+    bool ok = false;
+    std::string message;  // when ok
+    std::string error;    // when not: why the conversion is not possible
+  };
+  std::function<SevenBit()> seven_bit;
 };
 
 enum class TlsPolicy { kOpportunistic, kRequired, kOff };
@@ -154,6 +165,7 @@ class Client {
   Options options_;
   Envelope envelope_;
   std::string_view message_;
+  std::string converted_;  // the 7-bit form, when message_ points at it
   ReplyParser parser_;
   State state_ = State::kGreeting;
   std::string output_;

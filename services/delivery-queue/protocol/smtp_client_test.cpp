@@ -453,3 +453,61 @@ TEST(SmtpClientReuse, NextTransactionOnlyFromIdle) {
   c.quit();
   EXPECT_FALSE(c.done());
 }
+
+// Issue 22 item 1 (RFC 6152 3): never 8-bit octets to a server without 8BITMIME.
+TEST(SmtpClientEightBit, WithoutEightBitMimeTheSevenBitFormIsSentWithoutBody) {
+  const std::string eight = "Subject: x\r\n\r\ncaf\xc3\xa9\r\n";
+  auto env = envelope({"a@remote.test"});
+  env.eight_bit = true;
+  int asked = 0;
+  env.seven_bit = [&] {
+    ++asked;
+    return Envelope::SevenBit{true, "Subject: x\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\ncaf=C3=A9\r\n", ""};
+  };
+  Client c(opts(), env, eight);
+  c.feed("220 hi\r\n");
+  c.take_output();
+  c.feed("250-hi\r\n250 PIPELINING\r\n");
+  EXPECT_EQ(c.take_output(), "MAIL FROM:<alice@example.org>\r\nRCPT TO:<a@remote.test>\r\nDATA\r\n");
+  c.feed("250 ok\r\n250 ok\r\n354 go\r\n");
+  const auto sent = c.take_output();
+  EXPECT_EQ(sent, "Subject: x\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\ncaf=C3=A9\r\n.\r\n");
+  EXPECT_EQ(asked, 1);
+}
+
+TEST(SmtpClientEightBit, WithEightBitMimeTheMessageGoesAsItIs) {
+  const std::string eight = "Subject: x\r\n\r\ncaf\xc3\xa9\r\n";
+  auto env = envelope({"a@remote.test"});
+  env.eight_bit = true;
+  bool asked = false;
+  env.seven_bit = [&] {
+    asked = true;
+    return Envelope::SevenBit{};
+  };
+  Client c(opts(), env, eight);
+  c.feed("220 hi\r\n");
+  c.take_output();
+  c.feed("250-hi\r\n250-8BITMIME\r\n250 PIPELINING\r\n");
+  EXPECT_EQ(c.take_output(), "MAIL FROM:<alice@example.org> BODY=8BITMIME\r\nRCPT TO:<a@remote.test>\r\nDATA\r\n");
+  EXPECT_FALSE(asked);
+}
+
+TEST(SmtpClientEightBit, NotConvertibleFailsWith563AsOurDecisionBeforeMail) {
+  auto env = envelope({"a@remote.test", "b@remote.test"});
+  env.eight_bit = true;
+  env.seven_bit = [] { return Envelope::SevenBit{false, "", "8-bit octets in a header need SMTPUTF8"}; };
+  Client c(opts(), env, "Subject: caf\xc3\xa9\r\n\r\nx\r\n");
+  c.feed("220 hi\r\n");
+  c.take_output();
+  c.feed("250-hi\r\n250 PIPELINING\r\n");
+  ASSERT_TRUE(c.done());
+  EXPECT_EQ(c.take_output().find("MAIL"), std::string::npos);
+  ASSERT_EQ(c.outcomes().size(), 2u);
+  for (const auto& o : c.outcomes()) {
+    EXPECT_EQ(o.cls, '5');
+    EXPECT_EQ(o.reply.rfind("554 5.6.3 ", 0), 0u) << o.reply;
+    EXPECT_NE(o.reply.find("8-bit octets in a header need SMTPUTF8"), std::string::npos);
+    EXPECT_FALSE(o.remote_reply);
+  }
+  EXPECT_FALSE(c.host_failure());
+}

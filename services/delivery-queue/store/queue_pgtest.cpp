@@ -1250,3 +1250,74 @@ TEST_F(QueuePg, HoldWaitsForAnAttemptInFlightThenHolds) {
   Claim claim(c1, 10);
   EXPECT_TRUE(claim.recipients().empty());
 }
+
+namespace {
+// Records the recipients of every SMTP transaction it is asked for.
+class RecordingRemote final : public RemoteDelivery {
+ public:
+  std::vector<RecipientResult> deliver(const MessageData& m,
+                                       const std::vector<const ClaimedRecipient*>& rcpts) override {
+    std::lock_guard lock(mutex);
+    std::vector<std::string> addresses;
+    for (const auto* r : rcpts) addresses.push_back(r->address);
+    std::sort(addresses.begin(), addresses.end());
+    transactions.push_back({m.queue_id, addresses});
+    return std::vector<RecipientResult>(rcpts.size(), next);
+  }
+  std::mutex mutex;
+  std::vector<std::pair<std::string, std::vector<std::string>>> transactions;
+  RecipientResult next{Outcome::kTemporary, "451 4.7.1 try later", "mx.remote.test", true, false};
+};
+}  // namespace
+
+// Issue 22 item 4: one transaction per message and destination, first try and retry.
+TEST_F(QueuePg, OneMessagesRecipientsAtOneDomainTravelTogetherDespiteTheBatchLimit) {
+  auto four = message({remote_rcpt("a@remote.test"), remote_rcpt("b@remote.test"), remote_rcpt("c@remote.test"),
+                       remote_rcpt("d@remote.test")});
+  enqueue(*conn, four);
+  RecordingRemote remote;
+  auto cfg = config();
+  cfg.batch_size = 2;  // smaller than the message: the claim alone would cut it in two
+  Workers w(*pool, cfg, &mailbox, &remote, nullptr, nullptr);
+  EXPECT_EQ(w.run_once(), 4);
+  const std::vector<std::string> all4{"a@remote.test", "b@remote.test", "c@remote.test", "d@remote.test"};
+  ASSERT_EQ(remote.transactions.size(), 1u);
+  EXPECT_EQ(remote.transactions[0].second, all4);
+  // Deferred together: one retry time for the four (one jitter draw).
+  EXPECT_EQ(count("SELECT count(DISTINCT next_attempt_at) FROM queue_recipients WHERE state = 'deferred'"), 1);
+  // A sibling whose time drifted (here: one made due alone) brings the others along.
+  {
+    pqxx::work tx(*conn);
+    tx.exec("UPDATE queue_recipients SET next_attempt_at = now() WHERE address = 'c@remote.test'");
+    tx.commit();
+  }
+  EXPECT_EQ(w.run_once(), 4);
+  ASSERT_EQ(remote.transactions.size(), 2u);
+  EXPECT_EQ(remote.transactions[1].second, all4);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE attempts = 2"), 4);
+  // Another domain of a message is its own transaction.
+  auto mixed = message({remote_rcpt("e@remote.test"), remote_rcpt("f@other.test")});
+  enqueue(*conn, mixed);
+  remote.next = {Outcome::kDelivered, "250 2.0.0 ok", "mx.remote.test", true, false};
+  EXPECT_EQ(retry_now(*conn, ""), 4);  // the four again, now delivered
+  while (w.run_once() > 0) {
+  }
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE state = 'delivered'"), 6);
+  for (const auto& [qid, rcpts] : remote.transactions)
+    for (const auto& r : rcpts) EXPECT_TRUE(r != "f@other.test" || rcpts.size() == 1) << qid;
+  EXPECT_EQ(remote.transactions.size(), 5u);  // the four: 3 attempts, 3 transactions; e@ and f@: one each
+}
+
+// The claim itself takes a message's recipients at a domain whole: a second
+// claimer right behind it (its transaction still open) gets none of them.
+TEST_F(QueuePg, AConcurrentClaimCannotSplitAMessagesRecipientsAtADomain) {
+  enqueue(*conn, message({remote_rcpt("a@remote.test"), remote_rcpt("b@remote.test"), remote_rcpt("c@remote.test"),
+                          remote_rcpt("d@remote.test")}));
+  pqxx::connection first_conn(url), second_conn(url), third_conn(url);
+  Claim first(first_conn, 2);
+  EXPECT_EQ(first.recipients().size(), 4u);
+  Claim second(second_conn, 2);
+  EXPECT_TRUE(second.recipients().empty());
+  Claim by_domain(third_conn, 2, "remote.test");
+  EXPECT_TRUE(by_domain.recipients().empty());
+}

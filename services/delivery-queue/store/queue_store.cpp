@@ -505,6 +505,9 @@ Claim::Claim(pqxx::connection& conn, int limit, const std::string& domain) : tx_
              limit, domain)) {
       recipients_.push_back(claimed_recipient(row));
     }
+    // Still serialised: a concurrent claimer cannot take part of a message's
+    // recipients at the domain between our LIMIT and this.
+    take_siblings_of_claimed();
   }
   if (!recipients_.empty()) {
     std::string ids = "{";
@@ -585,6 +588,10 @@ Claim::Claim(pqxx::connection& conn, int limit) : tx_(conn) {
       limit));
   if (recipients_.empty())
     take(tx_.exec_params(kColumns + " ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED", limit));
+  // Issue 22 item 4: the LIMIT may have cut a message's recipients at one
+  // domain; the rest join now, while the claim statements are still
+  // serialised, so no concurrent claimer can take them first.
+  take_siblings_of_claimed();
   if (!recipients_.empty()) {
     std::string ids = "{";
     for (const auto& r : recipients_) ids += (ids.size() > 1 ? "," : "") + std::to_string(r.id);
@@ -660,6 +667,64 @@ void Claim::mark_delay_warned(const ClaimedRecipient& r) {
 void Claim::postpone(const ClaimedRecipient& r, Clock::time_point when) {
   tx_.exec_params("UPDATE queue_recipients SET next_attempt_at = to_timestamp($2) WHERE id = $1", r.id,
                   to_epoch(when));
+}
+
+std::vector<ClaimedRecipient> Claim::take_destination_siblings(
+    const std::vector<std::pair<int64_t, std::string>>& groups) {
+  std::vector<ClaimedRecipient> added;
+  if (groups.empty()) return added;
+  std::string held = "{", messages = "{", domains = "{";
+  for (const auto& r : recipients_) held += (held.size() > 1 ? "," : "") + std::to_string(r.id);
+  held += "}";
+  // Text arrays travel as one parameter: quote each domain (no quotes or
+  // backslashes in a domain, but escape them anyway).
+  for (const auto& [message_id, domain] : groups) {
+    messages += (messages.size() > 1 ? "," : "") + std::to_string(message_id);
+    std::string quoted = "\"";
+    for (char c : domain) {
+      if (c == '"' || c == '\\') quoted += '\\';
+      quoted += c;
+    }
+    domains += (domains.size() > 1 ? "," : "") + quoted + "\"";
+  }
+  messages += "}";
+  domains += "}";
+  // Not-yet-due siblings too (Postfix retries a message's pending recipients
+  // together as well): sending one earlier than its schedule costs nothing,
+  // splitting the transaction costs the remote a second copy.
+  for (const auto& row : tx_.exec_params(
+           "SELECT id, message_id, address, domain, local, coalesce(user_id, 0), needs_resolve, notify, orcpt,"
+           " attempts, delay_warned, backoff_base FROM queue_recipients"
+           " WHERE (message_id, domain) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))"
+           " AND state IN ('queued', 'deferred') AND held_at IS NULL"
+           " AND NOT local AND NOT needs_resolve AND NOT (id = ANY($3::bigint[]))"
+           " ORDER BY id FOR UPDATE SKIP LOCKED",
+           messages, domains, held)) {
+    added.push_back(claimed_recipient(row));
+  }
+  recipients_.insert(recipients_.end(), added.begin(), added.end());
+  return added;
+}
+
+void Claim::take_siblings_of_claimed() {
+  std::vector<std::pair<int64_t, std::string>> groups;
+  for (const auto& r : recipients_) {
+    if (r.local || r.needs_resolve) continue;
+    std::pair<int64_t, std::string> key{r.message_id, r.domain};
+    if (std::find(groups.begin(), groups.end(), key) == groups.end()) groups.push_back(std::move(key));
+  }
+  take_destination_siblings(groups);
+}
+
+std::vector<ClaimedRecipient> Claim::claim_destination_siblings(int64_t message_id, const std::string& domain) {
+  auto added = take_destination_siblings({{message_id, domain}});
+  if (added.empty()) return added;
+  std::string ids = "{";
+  for (const auto& r : added) ids += (ids.size() > 1 ? "," : "") + std::to_string(r.id);
+  ids += "}";
+  tx_.exec_params("SELECT pg_try_advisory_xact_lock($1, (id % 2147483647)::int4) FROM unnest($2::bigint[]) AS id",
+                  kDeliveringLockSpace, ids);
+  return added;
 }
 
 std::optional<std::chrono::milliseconds> time_until_next_due(pqxx::connection& conn) {

@@ -244,10 +244,25 @@ class Claim {
   // Not attempted now (a local concurrency limit): due again at `when`, no
   // attempt counted.
   void postpone(const ClaimedRecipient& r, Clock::time_point when);
+  // Issue 22 item 4: the other pending remote recipients of `message_id` at
+  // `domain` that this claim does not hold yet - due or not, not held, not
+  // locked by another claim - locked, added to recipients() and returned. So
+  // the recipients of one message for one destination travel in one SMTP
+  // transaction even when the claim's LIMIT cut between them or their retry
+  // times drifted apart.
+  // The constructors already do this for what they claimed, while the claim
+  // statements are serialised (so two claimers never split a message); the
+  // workers call it again for recipients whose domain is known only after
+  // resolution.
+  std::vector<ClaimedRecipient> claim_destination_siblings(int64_t message_id, const std::string& domain);
   pqxx::work& tx() { return tx_; }
   void commit() { tx_.commit(); }
 
  private:
+  // The pending remote siblings of each (message id, domain), locked and added.
+  std::vector<ClaimedRecipient> take_destination_siblings(const std::vector<std::pair<int64_t, std::string>>& groups);
+  void take_siblings_of_claimed();
+
   pqxx::work tx_;
   std::vector<ClaimedRecipient> recipients_;
   std::vector<std::unique_ptr<MessageData>> messages_;

@@ -45,7 +45,7 @@ SmtpMetrics::SmtpMetrics(prometheus::Registry& r)
     limits.Add({{"limit", limit}});
   for (const char* result : {"ok", "refused", "no_storage", "not_authorized", "not_found", "too_big", "unavailable"})
     burl.Add({{"result", result}});
-  for (const char* reason : {"size", "inflight_data", "bare_newline", "header_size", "queue_unavailable"})
+  for (const char* reason : {"size", "inflight_data", "bare_newline", "header_size", "line_length", "queue_unavailable"})
     messages_rejected.Add({{"reason", reason}});
 }
 

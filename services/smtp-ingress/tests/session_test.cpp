@@ -325,6 +325,34 @@ Harness submission_harness(bool tls = true) {
 const std::string kPlainOk = "AGFsaWNlQGV4YW1wbGUuY29tAHNlY3JldA==";
 }  // namespace
 
+// Issue 22 item 2: submission refuses lines over 998 octets, naming the line;
+// the MX still accepts them.
+TEST(Session, SubmissionRefusesLinesOver998OctetsAndNamesTheLine) {
+  const std::string ok_line(998, 'a'), long_line(999, 'b');
+  auto transcript = [](const std::string& body) {
+    return "EHLO a\r\nAUTH PLAIN " + kPlainOk +
+           "\r\nMAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n"
+           "Subject: long\r\n\r\nfirst\r\n" + body + "\r\n.\r\nQUIT\r\n";
+  };
+  Harness h = submission_harness();
+  std::string out = h.run(transcript(ok_line + "\r\n" + long_line));
+  EXPECT_NE(out.find("550 5.6.0 Line 5 of the message is longer than 998 octets"), std::string::npos) << out;
+  EXPECT_TRUE(h.enqueued.empty());
+  EXPECT_EQ(h.rejected["line_length"], 1);
+
+  Harness fits = submission_harness();
+  out = fits.run(transcript(ok_line));
+  EXPECT_NE(out.find("250 2.0.0 Ok: queued"), std::string::npos) << out;
+  ASSERT_EQ(fits.enqueued.size(), 1u);
+
+  Harness mx;  // what other MTAs send is accepted as it is
+  out = mx.run("EHLO a\r\nMAIL FROM:<x@remote.example>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n"
+               "Subject: long\r\n\r\n" + std::string(1500, 'c') + "\r\n.\r\n");
+  EXPECT_NE(out.find("250 2.0.0 Ok: queued"), std::string::npos) << out;
+  ASSERT_EQ(mx.enqueued.size(), 1u);
+  EXPECT_NE(mx.enqueued[0].data.find(std::string(1500, 'c')), std::string::npos);
+}
+
 // ---- BURL (RFC 4468) -----------------------------------------------------------
 
 namespace {

@@ -51,6 +51,24 @@ size_t header_length(const std::string& message) {
   size_t end = message.find("\r\n\r\n");
   return end == std::string::npos ? message.size() : end + 4;
 }
+
+// RFC 5321 4.5.3.1.6 / RFC 5322 2.1.1: at most 998 octets a line, CRLF not
+// counted. The 1-based number of the first longer line, or 0.
+constexpr size_t kMaxTextLine = 998;
+size_t first_long_line(std::string_view message) {
+  size_t start = 0, number = 1;
+  while (start < message.size()) {
+    size_t eol = message.find('\n', start);
+    size_t end = eol == std::string_view::npos ? message.size() : eol;
+    size_t len = end - start;
+    if (eol != std::string_view::npos && len > 0 && message[end - 1] == '\r') --len;
+    if (len > kMaxTextLine) return number;
+    if (eol == std::string_view::npos) break;
+    start = eol + 1;
+    ++number;
+  }
+  return 0;
+}
 }  // namespace
 
 void Session::finish_message(std::string message, bool bare_newline, bool too_big) {
@@ -76,6 +94,22 @@ void Session::finish_message(std::string message, bool bare_newline, bool too_bi
     log(1, "message refused: header larger than smtp.max_header_size");
     reset_transaction();
     return error_reply(552, "5.3.4", "Message header too large");
+  }
+  // Submission: what our users send is what we sign and relay, so it must fit
+  // the 998-octet line limit; the author's client gets the reason now instead
+  // of a conversion later (docs/queue.md, "What goes on the wire"). The MX
+  // keeps accepting what other MTAs send. (BODY=BINARYMIME, which has no
+  // lines, is not offered.)
+  if (submission()) {
+    if (const size_t line = first_long_line(message)) {
+      observer_->on_message_rejected("line_length");
+      log(1, fmt::format("message refused: line {} is longer than 998 octets", line));
+      reset_transaction();
+      return error_reply(550, "5.6.0",
+                         fmt::format("Line {} of the message is longer than 998 octets (RFC 5322 2.1.1); "
+                                     "encode it (quoted-printable or base64) or break it",
+                                     line));
+    }
   }
   const std::string queue_id = tx_.queue_id.empty() ? config_.new_queue_id() : tx_.queue_id;
   EnqueueEvent ev;
