@@ -63,6 +63,8 @@ const std::vector<KeyLimits>& key_limits() {
       {"web", "request_timeout", {}, 1, {}},
       {"web", "max_connections", {}, 1, {}},
       {"web", "max_connections_per_ip", {}, 1, {}},
+      {"web", "session_idle_timeout", {}, 60, {}},
+      {"web", "session_lifetime", {}, 60, {}},
       {"acme", "check_interval", {}, 1, {}},
       {"acme", "request_timeout", {}, 1, {}},
       {"acme", "order_timeout", {}, 1, {}},
@@ -234,6 +236,9 @@ const std::vector<KeySpec>& schema() {
       {"web", "request_timeout", T::kDuration, "30s", "time allowed for the TLS handshake and for each request, and idle time between requests"},
       {"web", "max_connections", T::kInt, "1000", "concurrent HTTPS connections in total"},
       {"web", "max_connections_per_ip", T::kInt, "50", "concurrent HTTPS connections from one client address"},
+      {"web", "session_secret_file", T::kString, "", "file holding the key (at least 32 characters) that signs portal session cookies; every webd replica needs the same; empty = a random key per process (development: sessions end at restart)"},
+      {"web", "session_idle_timeout", T::kDuration, "30m", "a portal session unused this long ends"},
+      {"web", "session_lifetime", T::kDuration, "12h", "a portal session ends this long after sign-in, used or not"},
       // acme: webd's built-in ACME client (RFC 8555, http-01 on web.http_redirect_port; docs/web.md)
       {"acme", "enabled", T::kBool, "false", "obtain and renew the TLS certificate from an ACME CA (needs web.http_redirect_port reachable as port 80 of every name)"},
       {"acme", "directory_url", T::kString, "", "the ACME server's directory (https://...), e.g. Let's Encrypt's"},

@@ -237,6 +237,15 @@ def build():
         (rate("postline_webd_tls_handshake_failures_total"), "handshake failed"),
         (rate("postline_webd_connections_rejected_total"), "over connection limit")], unit="ops")
 
+    b.row("Web portal (postline-webd)")
+    b.panel("Portal sign-ins /s by outcome", [
+        (rate("postline_webd_portal_logins_total", "outcome"), "{{outcome}}")], unit="ops",
+        description="Sign-ins and current-password checks on the portal, by authd's answer; throttled is authd's "
+                    "brute-force throttle, shared with IMAP and SMTP logins (docs/web.md).")
+    b.panel("Portal requests /s by route and status", [
+        (rate("postline_webd_portal_requests_total", "route, status"), "{{route}} {{status}}")], unit="ops",
+        description="403 under a route: a POST without this site's Origin or CSRF token; 503: authd or queued "
+                    "did not answer.")
     b.row("Certificates: ACME and reloads")
     b.panel("ACME orders (1h)", [
         ('sum by (outcome) (increase(postline_acme_orders_total[1h]))', "{{outcome}}"),

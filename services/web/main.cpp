@@ -1,18 +1,23 @@
-// postline-webd: the public HTTPS side of Postline. Today it serves mail-client
-// set-up: Thunderbird autoconfig, Outlook Autodiscover (POX) and Apple
-// mobileconfig profiles, each only for domains authd says are hosted here;
-// the web portal (issue 18) will be built on the same server. Optionally a
+// postline-webd: the public HTTPS side of Postline. It serves mail-client
+// set-up (Thunderbird autoconfig, Outlook Autodiscover (POX) and Apple
+// mobileconfig profiles, each only for domains authd says are hosted here)
+// and the web portal for users (services/web/portal, docs/web.md). Optionally a
 // plain-HTTP port that only redirects to HTTPS. /metrics /healthz /readyz on
 // web.http_port like every service.
 //
 // Config keys: web.* (common/config/schema.cpp, docs/web.md), tls.cert_file /
 // tls.key_file when web.cert_file is empty, smtp.hostname for the default
-// server names, auth.addr, grpc.tls_*, log.*, tls.reload_check_interval, and
+// server names, auth.addr, grpc.tls_*, log.*, tls.reload_check_interval,
 // acme.* for the built-in ACME client (services/web/acme: it obtains and renews
-// tls.cert_file, answering http-01 on web.http_redirect_port).
-// Security posture: HTTPS only (TLS 1.2+); no user credentials are asked or
-// held (with ACME on, the account key, acme.account_key_file 0600, is the one
-// secret: never logged, never sent; only signatures made with it are);
+// tls.cert_file, answering http-01 on web.http_redirect_port), and for the
+// portal auth.admin_token_file, queue.addr, db.url (quota usage, through the
+// mailstore) and web.session_*.
+// Security posture: HTTPS only (TLS 1.2+); passwords typed into the portal
+// go to authd and nowhere else (never logged); the admin token is held for
+// the portal's account pages, which act only on the signed-in account (and on
+// others only after authd says it is an administrator); with ACME on, the
+// account key, acme.account_key_file 0600, is a secret too: never logged,
+// never sent, only signatures made with it are;
 // every value put into a document is XML-escaped; requests are bounded in
 // header and body size and time; answers for domains we do not host are the
 // same 404 as for unknown paths; the domain check asks authd about
@@ -33,7 +38,11 @@
 #include "services/web/core/site.h"
 #include "services/web/core/xml.h"
 #include "services/web/server/domain_directory.h"
+#include "services/web/portal/portal.h"
+#include "services/web/portal/session.h"
 #include "services/web/server/metrics.h"
+#include "services/web/server/portal_backend.h"
+#include "services/web/server/portal_metrics.h"
 #include "services/web/server/web_server.h"
 
 #include <boost/asio/io_context.hpp>
@@ -87,6 +96,8 @@ int main(int argc, char** argv) {
   web::ServerOptions options;
   std::string cert_file, key_file, key_section = "web";
   config::AcmeSettings acme_settings;
+  std::string session_key, admin_token;
+  web::portal::SessionTimes session_times;
   try {
     // ACME before the certificate is loaded: with no certificate yet, a
     // self-signed placeholder lets every service start (docs/web.md).
@@ -118,6 +129,15 @@ int main(int argc, char** argv) {
     if (options.public_https_port == 0) throw config::ConfigError("web.public_https_port: must not be 0");
     if (cfg.port("web", "https_port") == 0)
       throw config::ConfigError("web.https_port: must not be 0 (webd serves HTTPS)");
+    // The portal: the session key, and the admin token its account pages use.
+    if (auto path = cfg.str("web", "session_secret_file"); !path.empty())
+      session_key = config::read_secret_file("web.session_secret_file", path, 32);
+    if (auto path = cfg.str("auth", "admin_token_file"); !path.empty())
+      admin_token = config::read_secret_file("auth.admin_token_file", path, 16);
+    session_times.idle = cfg.duration("web", "session_idle_timeout");
+    session_times.absolute = cfg.duration("web", "session_lifetime");
+    if (session_times.idle > session_times.absolute)
+      throw config::ConfigError("web.session_idle_timeout: must not be longer than web.session_lifetime");
   } catch (const std::exception& e) {  // ConfigError, TLS and key files
     std::cerr << "postline-webd: " << e.what() << "\n";
     return 2;
@@ -130,12 +150,24 @@ int main(int argc, char** argv) {
   web::acme::ChallengeStore challenges;
   if (acme_settings.enabled)
     options.acme_challenge = [&challenges](std::string_view target) { return challenges.answer(target); };
+  if (session_key.empty()) {
+    spdlog::warn("web.session_secret_file is empty: portal sessions are signed with a random key of this process "
+                 "(they end when webd restarts and other replicas refuse them)");
+    session_key = web::portal::random_bytes(32);
+  }
+  const web::portal::SessionCodec sessions(session_key, session_times);
+  web::PortalMetrics portal_metrics(*registry);
+  web::GrpcPortalBackend portal_backend(
+      web::PortalBackendOptions{cfg.str("auth", "addr"), cfg.str("queue", "addr"), admin_token, cfg.str("db", "url")},
+      *registry);
+  const web::portal::Portal portal(portal_backend, sessions, settings);
 
   boost::asio::io_context io(1);
   // Signals are taken over before /readyz can say ready, so a SIGHUP sent as
   // soon as the service is up reloads instead of killing it.
   boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
   web::WebServer server(io, site, directory, tls, metrics, options);
+  server.enable_portal(portal, portal_metrics, 4);
   metrics::HttpServer http(registry, [&directory] { return directory.ready(); });
   service::export_certificate_expiry(http, cfg, tls);
   // SIGHUP and a changed certificate file reload it (and the profile signer) for new connections.

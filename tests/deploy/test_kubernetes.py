@@ -12,7 +12,7 @@ K8S = DEPLOY / "k8s"
 MAIL_PORTS = {"smtpd": {25, 465, 587}, "imapd": {143, 993}, "webd": {443, 80}}
 ENTRYPOINT_COMMANDS = {"smtpd", "queued", "imapd", "authd", "webd", "migrate", "postline", "make-cert"}
 # Objects the manifests refer to but the operator provides (docs/operations.md).
-EXTERNAL_SECRETS = {"postline-tls", "postline-admin-token"}
+EXTERNAL_SECRETS = {"postline-tls", "postline-admin-token", "postline-web-session"}
 # ... and ones a deployment may leave out (mounted with optional: true).
 OPTIONAL_SECRETS = {"postline-dkim"}
 # Label selectors of pods that are not in the manifests: CloudNativePG's.
@@ -251,7 +251,7 @@ def test_networkpolicies_allow_exactly_the_intended_paths(rendered):
     everyone = set(comp)
     expect = {
         ("authd", "grpc"): {"smtpd", "imapd", "queued", "webd", "admin"},
-        ("queued", "grpc"): {"smtpd", "admin"},
+        ("queued", "grpc"): {"smtpd", "webd", "admin"},  # webd: the portal's sent mail
         ("authd", "http"): set(), ("queued", "http"): set(), ("smtpd", "http"): set(), ("imapd", "http"): set(),
         ("smtpd", "mx"): everyone, ("smtpd", "submission"): everyone, ("smtpd", "submissions"): everyone,
         ("imapd", "imap"): everyone, ("imapd", "imaps"): everyone,
@@ -292,13 +292,14 @@ def test_python_fallback_agrees_with_kubectl():
 
 
 def test_admin_token_reaches_every_process_serving_or_calling_admin_rpcs(rendered):
-    """authd (AdminService), queued (queue admin RPCs) and the admin toolbox (the CLI)."""
+    """authd (AdminService), queued (queue admin RPCs), the admin toolbox (the CLI) and webd (the
+    portal's account pages and sent mail call both)."""
     _, docs = rendered
     for d in by_kind(docs, "Deployment"):
         c = pod_spec(d)["containers"][0]
         env = {e["name"]: e.get("value") for e in c.get("env", [])}
         has = "POSTLINE_AUTH_ADMIN_TOKEN_FILE" in env
-        assert has == (component_of(d) in ("authd", "queued", "admin")), name(d)
+        assert has == (component_of(d) in ("authd", "queued", "admin", "webd")), name(d)
         if has:
             mount = next(m for m in c["volumeMounts"] if env["POSTLINE_AUTH_ADMIN_TOKEN_FILE"].startswith(m["mountPath"]))
             vol = next(v for v in pod_spec(d)["volumes"] if v["name"] == mount["name"])

@@ -65,6 +65,8 @@ void check_files(const config::Config& cfg) {
   try {
     if (auto path = cfg.str("auth", "admin_token_file"); !path.empty())
       (void)config::read_secret_file("auth.admin_token_file", path, 16);
+    if (auto path = cfg.str("web", "session_secret_file"); !path.empty())
+      (void)config::read_secret_file("web.session_secret_file", path, 32);  // as postline-webd reads it
     if (!cfg.str("queue", "relayhost").empty() && !cfg.str("queue", "relayhost_username").empty())
       (void)config::read_secret_file("queue.relayhost_password_file", cfg.str("queue", "relayhost_password_file"));
   } catch (const config::ConfigError& e) {

@@ -17,6 +17,7 @@ std::string protocol_label(mail::v1::Protocol p) {
   switch (p) {
     case mail::v1::PROTOCOL_SMTP: return "smtp";
     case mail::v1::PROTOCOL_IMAP: return "imap";
+    case mail::v1::PROTOCOL_WEB: return "web";
     default: return "unspecified";
   }
 }

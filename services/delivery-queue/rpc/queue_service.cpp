@@ -57,6 +57,7 @@ void fill_message(const MessageView& m, v1::QueuedMessage* out) {
   out->set_size(m.size);
   out->set_created_unix(m.created_unix);
   out->set_header_message_id(m.header_message_id);
+  out->set_header_subject(m.header_subject);
   out->set_held(m.held);
   out->set_requeued_unix(m.requeued_unix);
   for (const auto& r : m.recipients) {
@@ -107,12 +108,13 @@ constexpr int kMaxBulkMessages = 100000;
 bool filter_given(const v1::MessageFilter& f) {
   return f.match_sender() || !f.recipient().empty() || !f.domain().empty() || !f.message_id().empty() ||
          f.older_than_seconds() != 0 || f.newer_than_seconds() != 0 ||
-         f.state() != v1::RECIPIENT_STATE_UNSPECIFIED || f.held_only();
+         f.state() != v1::RECIPIENT_STATE_UNSPECIFIED || f.held_only() || f.any_state() ||
+         !f.authenticated_user().empty();
 }
 
 // "" when `in` is a usable filter, else what is wrong (INVALID_ARGUMENT).
 std::string to_filter(const v1::MessageFilter& in, MessageFilter& out) {
-  for (const auto* text : {&in.sender(), &in.recipient(), &in.domain(), &in.message_id()})
+  for (const auto* text : {&in.sender(), &in.recipient(), &in.domain(), &in.message_id(), &in.authenticated_user()})
     if (text->size() > kMaxAddress || has_control(*text)) return "invalid filter value";
   if (in.older_than_seconds() < 0 || in.newer_than_seconds() < 0) return "filter ages must not be negative";
   if (in.older_than_seconds() && in.newer_than_seconds() && in.older_than_seconds() >= in.newer_than_seconds())
@@ -128,6 +130,10 @@ std::string to_filter(const v1::MessageFilter& in, MessageFilter& out) {
     if (!out.state) return "unknown recipient state in the filter";
   }
   out.held_only = in.held_only();
+  if (in.any_state() && out.state) return "any_state and a recipient state exclude each other";
+  if (in.any_state() && in.held_only()) return "any_state and held_only exclude each other";
+  out.any_state = in.any_state();
+  out.authenticated_user = in.authenticated_user();
   return "";
 }
 
@@ -140,6 +146,8 @@ std::string to_selection(const v1::MessageSelection& in, Selection& out) {
     if (!valid_queue_id(id)) return "invalid queue id '" + log::printable(id, 80) + "'";
     out.queue_ids.push_back(id);
   }
+  // Actions change pending recipients only; "any state" is for listing.
+  if (filter && in.filter().any_state()) return "any_state is for listing only, not for queue actions";
   if (filter) return to_filter(in.filter(), out.filter);
   return "";
 }
@@ -346,7 +354,9 @@ grpc::Status QueueServiceImpl::ListMessages(grpc::ServerContext* ctx, const v1::
     } else {
       filter.state = from_proto(request->state());
     }
-    auto list = pool_.with([&](pqxx::connection& c) { return list_messages(c, filter, limit); });
+    auto list = pool_.with([&](pqxx::connection& c) {
+      return list_messages(c, filter, limit, request->with_history(), request->newest_first());
+    });
     for (const auto& m : list) fill_message(m, response->add_messages());
   } catch (const std::exception& e) {
     status = unavailable("ListMessages", e);

@@ -1017,6 +1017,70 @@ TEST_F(QueuePg, FiltersSelectMessagesInSql) {
   EXPECT_EQ(match(f), V{qb.queue_id});
 }
 
+TEST(QueueHeaders, SubjectIsDecodedBoundedAndClean) {
+  EXPECT_EQ(header_subject("Subject: plain\r\n\r\nbody"), "plain");
+  EXPECT_EQ(header_subject("From: a\r\nsubject:\r\n  folded\r\n  twice\r\n\r\n"), "folded  twice");
+  EXPECT_EQ(header_subject("Subject: =?UTF-8?B?R3LDvMOfZQ==?=\r\n\r\n"), "Gr\xc3\xbc\xc3\x9f" "e");
+  EXPECT_EQ(header_subject("Subject: =?UTF-8?Q?a=0Ab?=\r\n\r\n"), "a b");  // a decoded LF is a space
+  EXPECT_EQ(header_subject("Subject: <script>x</script>\r\n\r\n"), "<script>x</script>");  // escaping is the page's job
+  EXPECT_EQ(header_subject("X: y\r\n\r\nSubject: in the body\r\n"), "");
+  const std::string longer(300, 'x');
+  EXPECT_EQ(header_subject("Subject: " + longer + "\r\n\r\n").size(), 200u);
+  std::string umlauts;
+  for (int i = 0; i < 150; ++i) umlauts += "\xc3\xa4";
+  EXPECT_EQ(header_subject("Subject: " + umlauts + "\r\n\r\n").size(), 2 * 150u);
+  EXPECT_EQ(header_subject("Subject: x" + umlauts + umlauts + "\r\n\r\n").size(), 1 + 2 * 199u);
+}
+
+// The web portal's "sent mail": by submitter, finished recipients included,
+// newest first, with each recipient's attempts.
+TEST_F(QueuePg, ListsBySubmitterInAnyStateNewestFirstWithHistory) {
+  auto older = message({remote_rcpt("rita@remote.test")}, "anna@example.org");
+  older.authenticated_user = "anna@example.org";
+  older.body = "Subject: =?UTF-8?Q?caf=C3=A9?= <b>\r\n\r\nbody\r\n";
+  auto q_older = enqueue(*conn, older);
+  auto newer = message({remote_rcpt("sam@remote.test")}, "anna@example.org");
+  newer.authenticated_user = "Anna@Example.org";
+  auto q_newer = enqueue(*conn, newer);
+  // Same envelope sender, submitted by nobody (arrived from outside): not hers.
+  auto forged = message({remote_rcpt("x@remote.test")}, "anna@example.org");
+  auto q_forged = enqueue(*conn, forged);
+  auto other = message({remote_rcpt("y@remote.test")}, "bert@example.org");
+  other.authenticated_user = "bert@example.org";
+  enqueue(*conn, other);
+  {
+    pqxx::work tx(*conn);
+    tx.exec_params("UPDATE queue_messages SET created_at = now() - interval '1 hour' WHERE queue_id = $1",
+                   q_older.queue_id);
+    tx.exec("UPDATE queue_recipients SET state = 'delivered' WHERE address = 'rita@remote.test'");
+    tx.exec("INSERT INTO queue_attempts (recipient_id, started_at, duration_ms, mx_host, reply, outcome, remote_reply)"
+            " SELECT id, now() - interval '50 minutes', 12, 'mx.remote.test', '451 4.7.1 later', 'deferred', true"
+            " FROM queue_recipients WHERE address = 'rita@remote.test'");
+    tx.exec("INSERT INTO queue_attempts (recipient_id, started_at, duration_ms, mx_host, reply, outcome, remote_reply)"
+            " SELECT id, now() - interval '40 minutes', 12, 'mx.remote.test', '250 ok', 'delivered', true"
+            " FROM queue_recipients WHERE address = 'rita@remote.test'");
+    tx.commit();
+  }
+  EXPECT_EQ(get_message(*conn, q_older.queue_id, false)->header_subject, "caf\xc3\xa9 <b>");
+  EXPECT_EQ(get_message(*conn, q_newer.queue_id, false)->header_subject, "test");  // message()'s body
+  MessageFilter f;
+  f.authenticated_user = "anna@example.ORG";
+  // Pending only (the default): the delivered message is not listed.
+  EXPECT_EQ(ids_of(list_messages(*conn, f, 100)), std::vector<std::string>{q_newer.queue_id});
+  f.any_state = true;
+  auto list = list_messages(*conn, f, 100, true, true);
+  EXPECT_EQ(ids_of(list), (std::vector<std::string>{q_newer.queue_id, q_older.queue_id}));
+  ASSERT_EQ(list[1].recipients.size(), 1u);
+  ASSERT_EQ(list[1].recipients[0].history.size(), 2u);
+  EXPECT_EQ(list[1].recipients[0].history[0].reply, "451 4.7.1 later");
+  EXPECT_EQ(list[1].recipients[0].history[1].outcome, State::kDelivered);
+  EXPECT_EQ(ids_of(list_messages(*conn, f, 100)), (std::vector<std::string>{q_older.queue_id, q_newer.queue_id}));
+  EXPECT_TRUE(list_messages(*conn, f, 100)[0].recipients[0].history.empty()) << "history only when asked";
+  for (const auto& m : list) EXPECT_NE(m.queue_id, q_forged.queue_id);
+  f.authenticated_user = "x' OR '1'='1";
+  EXPECT_TRUE(list_messages(*conn, f, 100).empty());
+}
+
 TEST_F(QueuePg, AdminRpcsHoldReleaseAndDeleteBySelection) {
   auto q1 = enqueue(*conn, message({remote_rcpt("x@broken.test")}));
   auto q2 = enqueue(*conn, message({remote_rcpt("y@broken.test")}));
@@ -1031,6 +1095,24 @@ TEST_F(QueuePg, AdminRpcsHoldReleaseAndDeleteBySelection) {
   EXPECT_EQ(held.messages(), 2);
   EXPECT_EQ(held.recipients(), 2);
   EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE held_at IS NOT NULL"), 2);
+
+  // any_state is for listing: an action over it is refused, and so is mixing it with a state.
+  v1::QueueActionRequest any;
+  any.mutable_selection()->mutable_filter()->set_any_state(true);
+  v1::QueueActionResponse any_changed;
+  auto refused = svc.Hold(nullptr, &any, &any_changed);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(refused.error_message(), "any_state is for listing only, not for queue actions");
+  v1::ListMessagesRequest mixed;
+  mixed.mutable_filter()->set_any_state(true);
+  mixed.mutable_filter()->set_state(v1::RECIPIENT_STATE_BOUNCED);
+  v1::ListMessagesResponse listed;
+  EXPECT_EQ(svc.ListMessages(nullptr, &mixed, &listed).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  v1::ListMessagesRequest by_submitter;
+  by_submitter.mutable_filter()->set_any_state(true);
+  by_submitter.mutable_filter()->set_authenticated_user("nobody@example.org");
+  ASSERT_TRUE(svc.ListMessages(nullptr, &by_submitter, &listed).ok());
+  EXPECT_EQ(listed.messages_size(), 0);
 
   // An unknown explicit id: NOT_FOUND naming it, and nothing changes.
   v1::QueueActionRequest release;

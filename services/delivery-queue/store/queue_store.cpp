@@ -1,5 +1,7 @@
 #include "services/delivery-queue/store/queue_store.h"
 
+#include "common/mime/mime.h"
+
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -7,6 +9,8 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
+#include <optional>
 #include <cctype>
 #include <cmath>
 #include <random>
@@ -88,9 +92,13 @@ bool valid_queue_id(std::string_view id) {
   return std::all_of(id.begin(), id.end(), [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_'; });
 }
 
-std::string header_message_id(std::string_view message) {
-  // The header block only (up to the first empty line), and only its first
-  // 256 KiB: enough for any real header, bounded for a hostile one.
+namespace {
+
+// The first `name` header field's value (name lower-case, with the colon),
+// folding joined and surrounding blanks trimmed; nullopt when there is none.
+// The header block only (up to the first empty line), and only its first
+// 256 KiB: enough for any real header, bounded for a hostile one.
+std::optional<std::string> first_header(std::string_view message, std::string_view name) {
   message = message.substr(0, 256 * 1024);
   size_t pos = 0;
   while (pos < message.size()) {
@@ -99,16 +107,15 @@ std::string header_message_id(std::string_view message) {
     std::string_view line = message.substr(pos, eol - pos);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) break;  // end of the header block
-    constexpr std::string_view kName = "message-id:";
-    bool match = line.size() >= kName.size();
-    for (size_t i = 0; match && i < kName.size(); ++i)
-      match = std::tolower(static_cast<unsigned char>(line[i])) == kName[i];
+    bool match = line.size() >= name.size();
+    for (size_t i = 0; match && i < name.size(); ++i)
+      match = std::tolower(static_cast<unsigned char>(line[i])) == name[i];
     if (!match) {
       pos = eol + 1;
       continue;
     }
     // The value, with its continuation lines (folding) joined.
-    std::string value(line.substr(kName.size()));
+    std::string value(line.substr(name.size()));
     pos = eol + 1;
     while (pos < message.size() && (message[pos] == ' ' || message[pos] == '\t')) {
       eol = message.find('\n', pos);
@@ -121,13 +128,55 @@ std::string header_message_id(std::string_view message) {
     auto is_space = [](unsigned char c) { return c == ' ' || c == '\t'; };
     while (!value.empty() && is_space(value.front())) value.erase(value.begin());
     while (!value.empty() && is_space(value.back())) value.pop_back();
-    if (value.size() >= 2 && value.front() == '<' && value.back() == '>') value = value.substr(1, value.size() - 2);
-    // Stored in a text column: no control characters, no invalid UTF-8.
-    const bool clean = std::all_of(value.begin(), value.end(), [](unsigned char c) { return c >= 0x20 && c < 0x7f; });
-    if (!clean || value.size() > 998) return "";
     return value;
   }
-  return "";
+  return std::nullopt;
+}
+
+// Valid UTF-8, as a text column needs.
+bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
+    i += n;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string header_message_id(std::string_view message) {
+  auto found = first_header(message, "message-id:");
+  if (!found) return "";
+  std::string value = std::move(*found);
+  if (value.size() >= 2 && value.front() == '<' && value.back() == '>') value = value.substr(1, value.size() - 2);
+  // Stored in a text column: no control characters, no invalid UTF-8.
+  const bool clean = std::all_of(value.begin(), value.end(), [](unsigned char c) { return c >= 0x20 && c < 0x7f; });
+  if (!clean || value.size() > 998) return "";
+  return value;
+}
+
+std::string header_subject(std::string_view message) {
+  auto found = first_header(message, "subject:");
+  if (!found) return "";
+  std::string value = mime::decode_header_value(*found);
+  // Control characters (a decoded =0A, a tab) become spaces; at most 200
+  // characters, cut at a character boundary.
+  for (auto& c : value)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  if (!valid_utf8(value)) return "";
+  size_t chars = 0, cut = 0;
+  while (cut < value.size() && chars < 200) {
+    const auto c = static_cast<unsigned char>(value[cut]);
+    cut += c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : 4;
+    ++chars;
+  }
+  value.resize(std::min(cut, value.size()));
+  return value;
 }
 
 std::string address_domain(std::string_view address) {
@@ -143,12 +192,13 @@ EnqueueResult enqueue(pqxx::work& tx, const NewMessage& msg) {
   result.queue_id = msg.queue_id.empty() ? generate_queue_id() : msg.queue_id;
   auto inserted = tx.exec_params(
       "INSERT INTO queue_messages (queue_id, mail_from, helo, client_ip, authenticated_user, dsn_ret, dsn_envid,"
-      " smtputf8, body_type, is_dsn, size, body, target_mailbox, header_message_id)"
-      " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,NULLIF($14,''))"
+      " smtputf8, body_type, is_dsn, size, body, target_mailbox, header_message_id, header_subject)"
+      " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,NULLIF($14,''),$15)"
       " ON CONFLICT (queue_id) DO NOTHING RETURNING id",
       result.queue_id, msg.mail_from, msg.helo, msg.client_ip, msg.authenticated_user, msg.dsn_ret, msg.dsn_envid,
       msg.smtputf8, msg.body_type, msg.is_dsn, static_cast<int64_t>(msg.body.size()),
-      pqxx::binarystring(msg.body.data(), msg.body.size()), msg.target_mailbox, header_message_id(msg.body));
+      pqxx::binarystring(msg.body.data(), msg.body.size()), msg.target_mailbox, header_message_id(msg.body),
+      header_subject(msg.body));
   if (inserted.empty()) {
     // smtpd retried an Enqueue whose answer it lost: the first one committed.
     // Same id and same size is the same message; anything else is a clash.
@@ -230,8 +280,8 @@ using db::pq::Statement;
 const Statement kInsertMessage{
     "q_insert_message",
     "INSERT INTO queue_messages (queue_id, mail_from, helo, client_ip, authenticated_user, dsn_ret, dsn_envid,"
-    " smtputf8, body_type, is_dsn, size, body, target_mailbox, header_message_id)"
-    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,NULLIF($14,''))"
+    " smtputf8, body_type, is_dsn, size, body, target_mailbox, header_message_id, header_subject)"
+    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,NULLIF($14,''),$15)"
     " ON CONFLICT (queue_id) DO NOTHING RETURNING id"};
 
 // The recipients in one statement, in the order given (ids ascend with it),
@@ -314,7 +364,8 @@ std::vector<EnqueueResult> enqueue_batch(Connection& conn, const std::vector<con
                                     .i64(static_cast<int64_t>(msg.body.size()))
                                     .bytea(body_needed[m] ? std::string_view(msg.body) : std::string_view())
                                     .text(msg.target_mailbox)
-                                    .text(header_message_id(msg.body)));
+                                    .text(header_message_id(msg.body))
+                                    .text(header_subject(msg.body)));
     }
     if (now) now->stage(first);
     auto r = first.run();
@@ -703,6 +754,7 @@ MessageView message_from_row(const pqxx::row& row) {
   m.body_type = row["body_type"].as<std::string>();
   m.target_mailbox = row["target_mailbox"].is_null() ? "" : row["target_mailbox"].as<std::string>();
   m.header_message_id = row["header_message_id"].is_null() ? "" : row["header_message_id"].as<std::string>();
+  m.header_subject = row["header_subject"].as<std::string>();
   m.smtputf8 = row["smtputf8"].as<bool>();
   m.size = row["size"].as<int64_t>();
   m.created_unix = row["created_unix"].as<int64_t>();
@@ -712,7 +764,7 @@ MessageView message_from_row(const pqxx::row& row) {
 
 constexpr const char* kMessageColumns =
     "m.id, m.queue_id, m.mail_from, m.helo, m.client_ip, m.authenticated_user, m.dsn_ret, m.dsn_envid,"
-    " m.body_type, m.target_mailbox, m.header_message_id, m.smtputf8, m.size,"
+    " m.body_type, m.target_mailbox, m.header_message_id, m.header_subject, m.smtputf8, m.size,"
     " extract(epoch from m.created_at)::bigint AS created_unix,"
     " extract(epoch from m.requeued_at)::bigint AS requeued_unix";
 
@@ -755,57 +807,70 @@ void load_recipients(pqxx::transaction_base& tx, int64_t message_id, MessageView
       m.held = true;
     }
     if (pending && delivering.count(lock_key(r.id))) r.state = State::kDelivering;
-    if (with_history) {
-      auto attempts = tx.exec_params(
-          "SELECT extract(epoch from started_at)::bigint, duration_ms, mx_host, reply, outcome,"
-          " coalesce(remote_reply, mx_host <> '')"
-          " FROM queue_attempts WHERE recipient_id = $1 ORDER BY started_at, id",
-          r.id);
-      for (const auto& a : attempts) {
-        RecipientView::AttemptView v;
-        v.started_unix = a[0].as<int64_t>();
-        v.duration_ms = a[1].as<int64_t>();
-        v.mx_host = a[2].as<std::string>();
-        v.reply = a[3].as<std::string>();
-        v.outcome = state_or(a[4]);
-        v.remote_reply = a[5].as<bool>();
-        r.history.push_back(std::move(v));
-      }
-    }
     m.recipients.push_back(std::move(r));
+  }
+  if (!with_history || m.recipients.empty()) return;
+  // Every attempt of the message's recipients in one statement (not one per
+  // recipient: the portal lists many messages with their history).
+  std::map<int64_t, RecipientView*> by_id;
+  for (auto& r : m.recipients) by_id[r.id] = &r;
+  auto attempts = tx.exec_params(
+      "SELECT a.recipient_id, extract(epoch from a.started_at)::bigint, a.duration_ms, a.mx_host, a.reply, a.outcome,"
+      " coalesce(a.remote_reply, a.mx_host <> '')"
+      " FROM queue_attempts a JOIN queue_recipients r ON r.id = a.recipient_id"
+      " WHERE r.message_id = $1 ORDER BY a.started_at, a.id",
+      message_id);
+  for (const auto& a : attempts) {
+    auto it = by_id.find(a[0].as<int64_t>());
+    if (it == by_id.end()) continue;  // a recipient added after the first statement read them
+    RecipientView::AttemptView v;
+    v.started_unix = a[1].as<int64_t>();
+    v.duration_ms = a[2].as<int64_t>();
+    v.mx_host = a[3].as<std::string>();
+    v.reply = a[4].as<std::string>();
+    v.outcome = state_or(a[5]);
+    v.remote_reply = a[6].as<bool>();
+    it->second->history.push_back(std::move(v));
   }
 }
 
 // One statement for every filter: each condition is a parameter that is
-// "off" when empty/zero, so the SQL text never depends on the input.
+// "off" when empty/zero, so the SQL text never depends on the input (only the
+// ORDER BY direction is one of two constant texts).
 // $1 sender given, $2 sender, $3 message id, $4 older than (s), $5 newer than
-// (s), $6 recipient, $7 domain, $8 state ('' = pending), $9 held only,
-// $10 the delivering recipients' lock keys, $11 limit.
+// (s), $6 recipient, $7 domain, $8 state ('' = pending, 'any' = any state),
+// $9 held only, $10 the delivering recipients' lock keys, $11 limit,
+// $12 authenticated user ('' = any).
 constexpr const char* kSelectFiltered =
     " FROM queue_messages m"
     " WHERE (NOT $1::boolean OR lower(m.mail_from) = lower($2::text))"
     " AND ($3::text = '' OR m.header_message_id = $3)"
     " AND ($4::bigint = 0 OR m.created_at < now() - make_interval(secs => $4::float8))"
     " AND ($5::bigint = 0 OR m.created_at > now() - make_interval(secs => $5::float8))"
+    " AND ($12::text = '' OR lower(m.authenticated_user) = lower($12::text))"
     " AND EXISTS (SELECT 1 FROM queue_recipients r WHERE r.message_id = m.id"
     "   AND ($6::text = '' OR lower(r.address) = lower($6))"
     "   AND ($7::text = '' OR r.domain = lower($7))"
     "   AND CASE WHEN $8::text = '' THEN r.state IN ('queued', 'deferred')"
+    "            WHEN $8 = 'any' THEN true"
     "            WHEN $8 = 'delivering' THEN r.state IN ('queued', 'deferred')"
     "                 AND (r.id % 2147483647) = ANY($10::bigint[])"
     "            ELSE r.state = $8 END"
-    "   AND (NOT $9::boolean OR (r.held_at IS NOT NULL AND r.state IN ('queued', 'deferred'))))"
-    " ORDER BY m.created_at, m.id LIMIT $11::bigint";
+    "   AND (NOT $9::boolean OR (r.held_at IS NOT NULL AND r.state IN ('queued', 'deferred'))))";
+constexpr const char* kOldestFirst = " ORDER BY m.created_at, m.id LIMIT $11::bigint";
+constexpr const char* kNewestFirst = " ORDER BY m.created_at DESC, m.id DESC LIMIT $11::bigint";
 
-pqxx::result run_filter(pqxx::transaction_base& tx, const std::string& columns, const MessageFilter& f, int limit) {
+pqxx::result run_filter(pqxx::transaction_base& tx, const std::string& columns, const MessageFilter& f, int limit,
+                        bool newest_first = false) {
   std::string message_id = f.message_id;
   if (message_id.size() >= 2 && message_id.front() == '<' && message_id.back() == '>')
     message_id = message_id.substr(1, message_id.size() - 2);
-  const std::string state = f.state ? std::string(state_name(*f.state)) : "";
+  const std::string state = f.state ? std::string(state_name(*f.state)) : f.any_state ? "any" : "";
   const std::string delivering = state == "delivering" ? pg_array(delivering_keys(tx)) : "{}";
-  return tx.exec_params("SELECT " + columns + kSelectFiltered, f.sender.has_value(), f.sender.value_or(""),
-                        message_id, f.older_than_seconds, f.newer_than_seconds, f.recipient, f.domain, state,
-                        f.held_only, delivering, limit);
+  return tx.exec_params("SELECT " + columns + kSelectFiltered + (newest_first ? kNewestFirst : kOldestFirst),
+                        f.sender.has_value(), f.sender.value_or(""), message_id, f.older_than_seconds,
+                        f.newer_than_seconds, f.recipient, f.domain, state, f.held_only, delivering, limit,
+                        f.authenticated_user);
 }
 
 }  // namespace
@@ -820,13 +885,14 @@ std::optional<MessageView> get_message(pqxx::connection& conn, const std::string
   return m;
 }
 
-std::vector<MessageView> list_messages(pqxx::connection& conn, const MessageFilter& filter, int limit) {
+std::vector<MessageView> list_messages(pqxx::connection& conn, const MessageFilter& filter, int limit,
+                                       bool with_history, bool newest_first) {
   pqxx::read_transaction tx(conn);
   const auto delivering = delivering_keys(tx);
   std::vector<MessageView> out;
-  for (const auto& row : run_filter(tx, kMessageColumns, filter, limit)) {
+  for (const auto& row : run_filter(tx, kMessageColumns, filter, limit, newest_first)) {
     auto m = message_from_row(row);
-    load_recipients(tx, row["id"].as<int64_t>(), m, false, delivering);
+    load_recipients(tx, row["id"].as<int64_t>(), m, with_history, delivering);
     out.push_back(std::move(m));
   }
   return out;

@@ -80,6 +80,10 @@ bool valid_queue_id(std::string_view id);
 // The Message-ID header of `message` (unfolded, without the angle brackets;
 // "" when there is none in the header block), stored for `--message-id`.
 std::string header_message_id(std::string_view message);
+// The Subject header field of `message`, RFC 2047-decoded to UTF-8, control
+// characters as spaces, at most 200 characters; "" when there is none (or it
+// is not valid UTF-8). Kept for the web portal's sent-mail list.
+std::string header_subject(std::string_view message);
 // Lower-cased domain of an address ("" when there is none).
 std::string address_domain(std::string_view address);
 
@@ -313,6 +317,7 @@ struct MessageView {
   std::string mail_from, helo, client_ip, authenticated_user, dsn_ret, dsn_envid, body_type;
   std::string target_mailbox;  // "" = INBOX (also for rows older than the column)
   std::string header_message_id;  // "" when none (or enqueued before migration 003)
+  std::string header_subject;     // "" when none (or enqueued before migration 005)
   bool smtputf8 = false;
   bool held = false;  // some pending recipient is on hold
   int64_t size = 0;
@@ -334,6 +339,8 @@ struct MessageFilter {
   int64_t newer_than_seconds = 0;     // arrived less than this long ago
   std::optional<State> state;         // nullopt: a pending (queued or deferred) recipient
   bool held_only = false;             // a pending recipient on hold
+  bool any_state = false;             // a recipient in any state (state must be nullopt); listing only
+  std::string authenticated_user;     // the submitter (Envelope.authenticated_user), case-insensitive
 };
 // A selection: explicit queue ids, or every message the filter matches.
 struct Selection {
@@ -376,8 +383,10 @@ ActionCount apply_action(pqxx::transaction_base& tx, AdminAction action, const s
 std::optional<MessageView> get_message(pqxx::connection& conn, const std::string& queue_id, bool with_history);
 // state nullopt: messages that still have a pending (queued/deferred) recipient.
 std::vector<MessageView> list_messages(pqxx::connection& conn, std::optional<State> state, int limit);
-// The messages `filter` matches (see MessageFilter), oldest first.
-std::vector<MessageView> list_messages(pqxx::connection& conn, const MessageFilter& filter, int limit);
+// The messages `filter` matches (see MessageFilter), oldest first (or newest
+// first), with each recipient's attempt history when `with_history`.
+std::vector<MessageView> list_messages(pqxx::connection& conn, const MessageFilter& filter, int limit,
+                                       bool with_history = false, bool newest_first = false);
 // The stored message bytes of `queue_id` (nullopt: no such message). `stored`
 // is false when the body was not kept (every recipient was delivered during
 // Enqueue, see docs/queue.md): then `body` is empty although size is not.

@@ -11,6 +11,8 @@ int hex_value(char c) {
   return -1;
 }
 
+}  // namespace
+
 std::optional<std::string> form_decode(std::string_view s) {
   std::string out;
   out.reserve(s.size());
@@ -30,8 +32,6 @@ std::optional<std::string> form_decode(std::string_view s) {
   }
   return out;
 }
-
-}  // namespace
 
 std::string_view target_path(std::string_view target) { return target.substr(0, target.find('?')); }
 

@@ -11,6 +11,10 @@
 
 namespace postline::web {
 
+// One application/x-www-form-urlencoded component decoded: '+' is a space,
+// %XX an octet; nullopt for a malformed escape or a NUL octet.
+std::optional<std::string> form_decode(std::string_view s);
+
 // The path part of `target` (before '?').
 std::string_view target_path(std::string_view target);
 

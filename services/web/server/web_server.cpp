@@ -1,6 +1,9 @@
 #include "services/web/server/web_server.h"
 
+#include "common/async/offload.h"
 #include "common/log/printable.h"
+#include "services/web/core/query.h"
+#include "services/web/portal/portal.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -13,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <ctime>
 #include <optional>
 
 namespace postline::web {
@@ -34,7 +38,10 @@ Response to_response(const Answer& a, unsigned version, bool keep_alive, bool he
   res.set(http::field::content_type, a.content_type);
   // Nothing webd serves may be framed or sniffed into something else.
   res.set("X-Content-Type-Options", "nosniff");
-  for (const auto& [name, value] : a.headers) res.set(name, value);
+  for (const auto& [name, value] : a.headers) {
+    if (beast::iequals(name, "Set-Cookie")) res.insert(name, value);  // may repeat
+    else res.set(name, value);
+  }
   res.keep_alive(keep_alive);
   res.body() = a.body;
   res.prepare_payload();
@@ -65,6 +72,9 @@ struct WebServer::Impl {
   asio::steady_timer drain_timer{io};
   std::chrono::steady_clock::time_point drain_deadline;
   std::function<void()> on_drained;
+  const portal::Portal* portal = nullptr;
+  PortalMetrics* portal_metrics = nullptr;
+  std::unique_ptr<asio::thread_pool> portal_threads;
 
   void drain_check() {
     if (counter->total() == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
@@ -90,10 +100,12 @@ struct WebServer::Impl {
   }
 
   // What the HTTPS side answers for one complete request.
-  asio::awaitable<std::pair<std::string, Answer>> answer(const http::request<http::string_body>& req) {
+  asio::awaitable<std::pair<std::string, Answer>> answer(const http::request<http::string_body>& req,
+                                                         const std::string& ip) {
     const std::string method(req.method_string());
     const std::string target(req.target());
     const std::string host(req[http::field::host]);
+    if (portal && portal::Portal::handles(target_path(target))) co_return co_await portal_answer(req, ip);
     Routed routed = route(RequestView{method, target, host, req.body()});
     std::string cls = path_class_name(routed.path_class);
     if (routed.answer) co_return std::make_pair(cls, std::move(*routed.answer));
@@ -109,6 +121,31 @@ struct WebServer::Impl {
       spdlog::error("{} for domain {}: {}", cls, log::printable(routed.query->domain), e.what());
       co_return std::make_pair(cls, plain(500, "internal error"));
     }
+  }
+
+  // A portal request, on the worker pool (its backend calls block).
+  asio::awaitable<std::pair<std::string, Answer>> portal_answer(const http::request<http::string_body>& req,
+                                                                const std::string& ip) {
+    auto work = [this, &req, ip]() {
+      const std::string method(req.method_string()), target(req.target()), host(req[http::field::host]),
+          cookie(req[http::field::cookie]), origin(req[http::field::origin]), referer(req[http::field::referer]),
+          content_type(req[http::field::content_type]);
+      portal::Request pr{method, target, host, cookie, origin, referer, content_type, req.body(), ip,
+                         static_cast<int64_t>(std::time(nullptr))};
+      try {
+        return portal->handle(pr);
+      } catch (const std::exception& e) {
+        spdlog::error("portal {}: {}", log::printable(std::string(target_path(target))), e.what());
+        portal::Response r;
+        r.route = "other";
+        r.answer = plain(500, "internal error");
+        return r;
+      }
+    };
+    portal::Response r = co_await async::offload(*portal_threads, std::move(work));
+    portal_metrics->request(r.route, r.answer.status);
+    if (r.login) portal_metrics->login(*r.login);
+    co_return std::make_pair(std::string("portal"), std::move(r.answer));
   }
 
   // Reads requests from `stream` and writes answers until the peer stops,
@@ -165,7 +202,7 @@ struct WebServer::Impl {
         keep_alive = req.keep_alive() && !stopping;
         head = req.method() == http::verb::head;
         if (secure) {
-          auto [c, answer_] = co_await answer(req);
+          auto [c, answer_] = co_await answer(req, ip);
           cls = std::move(c);
           a = std::move(answer_);
         } else if (auto key_authorization = challenge_answer(req)) {
@@ -184,7 +221,9 @@ struct WebServer::Impl {
         }
       }
       metrics.request(cls, a.status);
-      if (a.status >= 500) spdlog::warn("{} {} from {}: {}", cls, a.status, ip, log::printable(a.body));
+      // The portal's bodies are whole pages (the cause was logged where it happened).
+      if (a.status >= 500)
+        spdlog::warn("{} {} from {}: {}", cls, a.status, ip, cls == "portal" ? "" : log::printable(a.body));
       else spdlog::debug("{} {} from {}", cls, a.status, ip);
       Response res = to_response(a, version, keep_alive, head);
       tcp.expires_after(options.request_timeout);
@@ -270,6 +309,12 @@ std::vector<std::pair<std::string, uint16_t>> WebServer::start(const std::string
     bound.emplace_back("http-redirect", impl->redirect->port());
   }
   return bound;
+}
+
+void WebServer::enable_portal(const portal::Portal& portal, PortalMetrics& metrics, size_t threads) {
+  impl_->portal = &portal;
+  impl_->portal_metrics = &metrics;
+  impl_->portal_threads = std::make_unique<asio::thread_pool>(threads);
 }
 
 size_t WebServer::active() const { return impl_->counter->total(); }

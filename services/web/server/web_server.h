@@ -10,6 +10,11 @@
 #include "services/web/core/site.h"
 #include "services/web/server/domain_directory.h"
 #include "services/web/server/metrics.h"
+#include "services/web/server/portal_metrics.h"
+
+namespace postline::web::portal {
+class Portal;
+}
 
 #include <boost/asio/io_context.hpp>
 
@@ -48,6 +53,10 @@ class WebServer {
   // Stops accepting; calls `done` once open connections have ended or `grace` passed.
   void shutdown(std::chrono::seconds grace, std::function<void()> done);
   size_t active() const;
+  // Serve the web portal's paths (portal::Portal::handles) on HTTPS too; its
+  // blocking handler runs on a pool of `threads` worker threads. Call before
+  // start(); both must outlive the server.
+  void enable_portal(const portal::Portal& portal, PortalMetrics& metrics, size_t threads);
 
  private:
   struct Impl;

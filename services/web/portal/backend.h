@@ -1,0 +1,148 @@
+// What the portal asks of the rest of Postline, as plain structs so the
+// portal's pages and rules are tested without gRPC. The server's
+// implementation (services/web/server/portal_backend.h) calls authd, queued
+// and the mailstore; every call blocks and runs on webd's worker threads.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace postline::web::portal {
+
+// A service could not answer (503 page, "try again").
+struct Unavailable : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+// The request was refused with a reason meant for the user (authd's password
+// policy, an app-password label already taken, ...).
+struct Refused : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+enum class LoginOutcome { kOk, kInvalid, kThrottled, kDisabled, kUnavailable };
+const char* login_outcome_name(LoginOutcome o);  // the `outcome` label
+
+struct LoginResult {
+  LoginOutcome outcome = LoginOutcome::kUnavailable;
+  int64_t user_id = 0;
+  std::string email;
+  bool admin = false;
+};
+
+enum class RecipientState { kQueued, kDelivering, kDelivered, kDeferred, kBounced, kExpired, kUnknown };
+const char* recipient_state_name(RecipientState s);  // "queued", "delivered", ...
+
+struct Attempt {
+  int64_t started_unix = 0;
+  std::string mx_host;  // "" for local delivery
+  std::string reply;
+  RecipientState outcome = RecipientState::kUnknown;
+  bool remote_reply = false;
+};
+
+struct SentRecipient {
+  std::string address;
+  RecipientState state = RecipientState::kUnknown;
+  bool local = false;
+  int64_t next_attempt_unix = 0;  // when pending
+  std::string last_reply;
+  std::vector<Attempt> attempts;
+};
+
+struct SentMessage {
+  std::string queue_id;
+  int64_t created_unix = 0;
+  std::string mail_from;
+  std::string submitter;  // Envelope.authenticated_user
+  std::string message_id;
+  std::string subject;  // decoded; "" = none
+  int64_t size = 0;
+  std::vector<SentRecipient> recipients;
+};
+
+struct AppPasswordInfo {
+  std::string label;
+  std::string created_at;    // RFC 3339
+  std::string last_used_at;  // "" = never
+};
+
+struct QuotaInfo {
+  int64_t limit_bytes = 0, limit_messages = 0;  // 0 = unlimited
+  std::optional<int64_t> used_bytes, used_messages;  // nullopt: the mailstore is not reachable from webd
+};
+
+// Administration (accounts authd marks admin; docs/web.md "Administration").
+struct DomainInfo {
+  std::string name;
+  int64_t users = 0, aliases = 0;
+};
+struct UserInfo {
+  std::string email;
+  bool disabled = false, admin = false;
+  int64_t quota_bytes = 0;  // 0 = unlimited
+  std::string last_login_at;
+};
+struct AliasInfo {
+  std::string address;
+  std::vector<std::string> targets;
+};
+struct NewUser {
+  std::string email, password;
+  int64_t quota_bytes = 0;
+  bool admin = false;
+};
+enum class QueueAction { kRetry, kHold, kRelease, kDelete };
+struct ServiceHealth {
+  std::string name;    // "authd", "queued", "mailstore database"
+  std::string target;  // where webd reaches it
+  bool ok = false;
+  std::string detail;  // why not, or what was asked
+};
+struct QueueFilter {  // "" = no condition (queue.proto MessageFilter)
+  std::string sender, recipient, domain;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // Password or app password, throttled by authd on `client_ip` exactly like
+  // an IMAP or SMTP login. Never throws.
+  virtual LoginResult authenticate(const std::string& username, const std::string& password,
+                                   const std::string& client_ip) = 0;
+  // Messages submitted by `email` (Envelope.authenticated_user), newest first,
+  // with every recipient's attempts. Throws Unavailable.
+  virtual std::vector<SentMessage> sent_messages(const std::string& email, int limit) = 0;
+  // One queued message by id, whoever sent it (the portal checks); nullopt
+  // when there is none. Throws Unavailable.
+  virtual std::optional<SentMessage> message(const std::string& queue_id) = 0;
+  // Throw Unavailable or Refused.
+  virtual std::vector<AppPasswordInfo> app_passwords(const std::string& email) = 0;
+  virtual std::string add_app_password(const std::string& email, const std::string& label) = 0;  // the secret
+  virtual void remove_app_password(const std::string& email, const std::string& label) = 0;
+  virtual void set_password(const std::string& email, const std::string& password) = 0;
+  virtual QuotaInfo quota(int64_t user_id, const std::string& email) = 0;
+
+  // Administration. is_admin asks authd now (a flag taken away since sign-in
+  // counts at once). The rest throw Unavailable or Refused.
+  virtual bool is_admin(const std::string& email) = 0;
+  virtual std::vector<DomainInfo> domains() = 0;
+  virtual void add_domain(const std::string& name) = 0;
+  virtual std::vector<UserInfo> users() = 0;
+  virtual void add_user(const NewUser& user) = 0;
+  virtual void set_quota(const std::string& email, int64_t quota_bytes) = 0;  // 0 = unlimited
+  virtual void set_disabled(const std::string& email, bool disabled) = 0;
+  virtual std::vector<AliasInfo> aliases() = 0;
+  virtual void add_alias(const std::string& address, const std::string& target) = 0;
+  virtual void remove_alias(const std::string& address, const std::string& target) = 0;
+  // Messages with a pending recipient (matching `filter`), oldest first (at most `limit`).
+  virtual std::vector<SentMessage> queue(int limit, const QueueFilter& filter) = 0;
+  // The number of messages changed (0: no such message, or nothing pending).
+  virtual int64_t queue_action(QueueAction action, const std::string& queue_id) = 0;
+  // What webd can see of the services it talks to (gRPC health, the database). Never throws.
+  virtual std::vector<ServiceHealth> health() = 0;
+};
+
+}  // namespace postline::web::portal

@@ -1,0 +1,455 @@
+#include "services/web/server/portal_backend.h"
+
+#include "common/grpc/grpc.h"
+#include "common/log/printable.h"
+#include "common/mailstore/pg/pg_mail_store.h"
+#include "mail/v1/auth.grpc.pb.h"
+#include "mail/v1/queue.grpc.pb.h"
+
+#include <spdlog/spdlog.h>
+
+#include <mutex>
+
+namespace postline::web {
+
+namespace pb = mail::v1;
+using namespace portal;
+
+namespace {
+
+RecipientState state_of(pb::RecipientState s) {
+  switch (s) {
+    case pb::RECIPIENT_STATE_QUEUED: return RecipientState::kQueued;
+    case pb::RECIPIENT_STATE_DELIVERING: return RecipientState::kDelivering;
+    case pb::RECIPIENT_STATE_DELIVERED: return RecipientState::kDelivered;
+    case pb::RECIPIENT_STATE_DEFERRED: return RecipientState::kDeferred;
+    case pb::RECIPIENT_STATE_BOUNCED: return RecipientState::kBounced;
+    case pb::RECIPIENT_STATE_EXPIRED: return RecipientState::kExpired;
+    default: return RecipientState::kUnknown;
+  }
+}
+
+SentMessage from_proto(const pb::QueuedMessage& m) {
+  SentMessage out;
+  out.queue_id = m.queue_id();
+  out.created_unix = m.created_unix();
+  out.mail_from = m.envelope().mail_from();
+  out.submitter = m.envelope().authenticated_user();
+  out.message_id = m.header_message_id();
+  out.subject = m.header_subject();
+  out.size = m.size();
+  for (const auto& r : m.recipients()) {
+    SentRecipient sr;
+    sr.address = r.address();
+    sr.state = state_of(r.state());
+    sr.local = r.local();
+    sr.next_attempt_unix = r.next_attempt_unix();
+    sr.last_reply = r.last_reply();
+    for (const auto& a : r.history()) {
+      Attempt at;
+      at.started_unix = a.started_unix();
+      at.mx_host = a.mx_host();
+      at.reply = a.reply();
+      at.outcome = state_of(a.outcome());
+      at.remote_reply = a.remote_reply();
+      sr.attempts.push_back(std::move(at));
+    }
+    out.recipients.push_back(std::move(sr));
+  }
+  return out;
+}
+
+// A failed call: the user's mistake (Refused, authd's message shown) or an outage.
+[[noreturn]] void failed(const char* method, const grpc::Status& status) {
+  switch (status.error_code()) {
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::ALREADY_EXISTS:
+    case grpc::StatusCode::NOT_FOUND:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      throw Refused(status.error_message());
+    default:
+      spdlog::warn("portal: {} failed: {} {}", method, grpcutil::code_name(status.error_code()),
+                   log::printable(status.error_message()));
+      throw Unavailable(std::string(method) + " failed");
+  }
+}
+
+}  // namespace
+
+struct GrpcPortalBackend::Impl {
+  PortalBackendOptions options;
+  std::unique_ptr<pb::AuthService::Stub> auth;
+  std::unique_ptr<pb::AdminService::Stub> admin;
+  std::unique_ptr<pb::QueueService::Stub> queue;
+  grpcutil::RpcMetrics metrics;
+  std::mutex store_mutex;
+  std::unique_ptr<mailstore::pg::PgMailStore> store;  // opened at first use
+
+  std::shared_ptr<grpc::Channel> auth_channel, queue_channel;
+
+  Impl(PortalBackendOptions o, prometheus::Registry& registry)
+      : options(std::move(o)),
+        metrics(registry, "postline_webd", "client"),
+        auth_channel(grpcutil::make_channel(options.auth_addr)),
+        queue_channel(grpcutil::make_channel(options.queue_addr)) {
+    auth = pb::AuthService::NewStub(auth_channel);
+    admin = pb::AdminService::NewStub(auth_channel);
+    queue = pb::QueueService::NewStub(queue_channel);
+  }
+
+  void prepare(grpc::ClientContext& ctx, bool admin_call) {
+    grpcutil::set_deadline(ctx, std::chrono::seconds(10));
+    if (admin_call && !options.admin_token.empty()) ctx.AddMetadata("authorization", "Bearer " + options.admin_token);
+  }
+};
+
+GrpcPortalBackend::GrpcPortalBackend(PortalBackendOptions options, prometheus::Registry& registry)
+    : impl_(std::make_unique<Impl>(std::move(options), registry)) {}
+
+GrpcPortalBackend::~GrpcPortalBackend() = default;
+
+LoginResult GrpcPortalBackend::authenticate(const std::string& username, const std::string& password,
+                                            const std::string& client_ip) {
+  pb::AuthenticateRequest req;
+  req.set_username(username);
+  req.set_password(password);
+  req.set_protocol(pb::PROTOCOL_WEB);
+  req.set_mechanism("PLAIN");  // a password in a form inside TLS: what PLAIN is
+  req.set_remote_ip(client_ip);
+  pb::AuthenticateResponse resp;
+  grpc::ClientContext ctx;
+  impl_->prepare(ctx, false);
+  grpcutil::RpcMetrics::Timer timer(impl_->metrics, "Authenticate");
+  const grpc::Status status = impl_->auth->Authenticate(&ctx, req, &resp);
+  timer.done(status);
+  LoginResult out;
+  if (!status.ok()) {
+    spdlog::warn("portal: authd Authenticate failed: {} {}", grpcutil::code_name(status.error_code()),
+                 log::printable(status.error_message()));
+    return out;  // kUnavailable
+  }
+  switch (resp.result()) {
+    case pb::AUTH_RESULT_OK:
+      out.outcome = LoginOutcome::kOk;
+      out.user_id = resp.user_id();
+      out.email = resp.email();
+      out.admin = resp.admin();
+      break;
+    case pb::AUTH_RESULT_INVALID_CREDENTIALS: out.outcome = LoginOutcome::kInvalid; break;
+    case pb::AUTH_RESULT_THROTTLED: out.outcome = LoginOutcome::kThrottled; break;
+    case pb::AUTH_RESULT_DISABLED: out.outcome = LoginOutcome::kDisabled; break;
+    default: break;
+  }
+  return out;
+}
+
+std::vector<SentMessage> GrpcPortalBackend::sent_messages(const std::string& email, int limit) {
+  pb::ListMessagesRequest req;
+  req.set_limit(limit);
+  req.set_with_history(true);
+  req.set_newest_first(true);
+  req.mutable_filter()->set_any_state(true);
+  req.mutable_filter()->set_authenticated_user(email);
+  pb::ListMessagesResponse resp;
+  grpc::ClientContext ctx;
+  impl_->prepare(ctx, true);
+  grpcutil::RpcMetrics::Timer timer(impl_->metrics, "ListMessages");
+  const grpc::Status status = impl_->queue->ListMessages(&ctx, req, &resp);
+  timer.done(status);
+  if (!status.ok()) {
+    spdlog::warn("portal: queued ListMessages failed: {} {}", grpcutil::code_name(status.error_code()),
+                 log::printable(status.error_message()));
+    throw Unavailable("ListMessages failed");
+  }
+  std::vector<SentMessage> out;
+  for (const auto& m : resp.messages()) out.push_back(from_proto(m));
+  return out;
+}
+
+std::optional<SentMessage> GrpcPortalBackend::message(const std::string& queue_id) {
+  pb::GetMessageRequest req;
+  req.set_queue_id(queue_id);
+  pb::GetMessageResponse resp;
+  grpc::ClientContext ctx;
+  impl_->prepare(ctx, true);
+  grpcutil::RpcMetrics::Timer timer(impl_->metrics, "GetMessage");
+  const grpc::Status status = impl_->queue->GetMessage(&ctx, req, &resp);
+  timer.done(status);
+  // NOT_FOUND, and INVALID_ARGUMENT for an id that is not one: no such message.
+  if (status.error_code() == grpc::StatusCode::NOT_FOUND || status.error_code() == grpc::StatusCode::INVALID_ARGUMENT)
+    return std::nullopt;
+  if (!status.ok()) {
+    spdlog::warn("portal: queued GetMessage failed: {} {}", grpcutil::code_name(status.error_code()),
+                 log::printable(status.error_message()));
+    throw Unavailable("GetMessage failed");
+  }
+  return from_proto(resp.message());
+}
+
+std::vector<AppPasswordInfo> GrpcPortalBackend::app_passwords(const std::string& email) {
+  pb::ListAppPasswordsRequest req;
+  req.set_email(email);
+  pb::ListAppPasswordsResponse resp;
+  grpc::ClientContext ctx;
+  impl_->prepare(ctx, true);
+  grpcutil::RpcMetrics::Timer timer(impl_->metrics, "ListAppPasswords");
+  const grpc::Status status = impl_->admin->ListAppPasswords(&ctx, req, &resp);
+  timer.done(status);
+  if (!status.ok()) failed("ListAppPasswords", status);
+  std::vector<AppPasswordInfo> out;
+  for (const auto& p : resp.app_passwords()) out.push_back({p.label(), p.created_at(), p.last_used_at()});
+  return out;
+}
+
+std::string GrpcPortalBackend::add_app_password(const std::string& email, const std::string& label) {
+  pb::AddAppPasswordRequest req;
+  req.set_email(email);
+  req.set_label(label);
+  pb::AddAppPasswordResponse resp;
+  grpc::ClientContext ctx;
+  impl_->prepare(ctx, true);
+  grpcutil::RpcMetrics::Timer timer(impl_->metrics, "AddAppPassword");
+  const grpc::Status status = impl_->admin->AddAppPassword(&ctx, req, &resp);
+  timer.done(status);
+  if (!status.ok()) failed("AddAppPassword", status);
+  return resp.password();
+}
+
+void GrpcPortalBackend::remove_app_password(const std::string& email, const std::string& label) {
+  pb::RemoveAppPasswordRequest req;
+  req.set_email(email);
+  req.set_label(label);
+  pb::RemoveAppPasswordResponse resp;
+  grpc::ClientContext ctx;
+  impl_->prepare(ctx, true);
+  grpcutil::RpcMetrics::Timer timer(impl_->metrics, "RemoveAppPassword");
+  const grpc::Status status = impl_->admin->RemoveAppPassword(&ctx, req, &resp);
+  timer.done(status);
+  if (!status.ok()) failed("RemoveAppPassword", status);
+}
+
+void GrpcPortalBackend::set_password(const std::string& email, const std::string& password) {
+  pb::SetPasswordRequest req;
+  req.set_email(email);
+  req.set_password(password);
+  pb::SetPasswordResponse resp;
+  grpc::ClientContext ctx;
+  impl_->prepare(ctx, true);
+  grpcutil::RpcMetrics::Timer timer(impl_->metrics, "SetPassword");
+  const grpc::Status status = impl_->admin->SetPassword(&ctx, req, &resp);
+  timer.done(status);
+  if (!status.ok()) failed("SetPassword", status);
+}
+
+QuotaInfo GrpcPortalBackend::quota(int64_t user_id, const std::string& email) {
+  pb::GetQuotaRequest req;
+  req.set_acting_user_id(user_id);
+  pb::QuotaResponse resp;
+  grpc::ClientContext ctx;
+  impl_->prepare(ctx, false);
+  grpcutil::RpcMetrics::Timer timer(impl_->metrics, "GetQuota");
+  const grpc::Status status = impl_->auth->GetQuota(&ctx, req, &resp);
+  timer.done(status);
+  if (!status.ok()) failed("GetQuota", status);
+  QuotaInfo q;
+  q.limit_bytes = resp.quota_bytes();
+  q.limit_messages = resp.quota_messages();
+  if (impl_->options.db_url.empty()) return q;
+  try {
+    std::lock_guard lock(impl_->store_mutex);
+    if (!impl_->store) {
+      mailstore::pg::PgOptions o;
+      o.url = impl_->options.db_url;
+      o.pool_size = 2;
+      o.index_cache_messages = 0;  // webd reads totals only
+      impl_->store = std::make_unique<mailstore::pg::PgMailStore>(o);
+    }
+    const auto usage = impl_->store->usage(resp.user_id() ? resp.user_id() : user_id);
+    q.used_bytes = usage.bytes;
+    q.used_messages = usage.messages;
+  } catch (const std::exception& e) {
+    // Limits are still worth showing; usage says "not known".
+    spdlog::warn("portal: mailstore usage of {} failed: {}", log::printable(email), e.what());
+  }
+  return q;
+}
+
+// ---- administration -----------------------------------------------------------
+
+// One AdminService/QueueService call with the admin token: `rpc(ctx)` makes
+// it; failures as Refused (the user's mistake, in authd's words) or Unavailable.
+template <typename Rpc>
+void admin_call(GrpcPortalBackend::Impl& impl, const char* method, Rpc&& rpc) {
+  grpc::ClientContext ctx;
+  impl.prepare(ctx, true);
+  grpcutil::RpcMetrics::Timer timer(impl.metrics, method);
+  const grpc::Status status = rpc(ctx);
+  timer.done(status);
+  if (!status.ok()) failed(method, status);
+}
+
+bool GrpcPortalBackend::is_admin(const std::string& email) {
+  pb::GetUserRequest req;
+  req.set_email(email);
+  pb::GetUserResponse resp;
+  grpc::ClientContext ctx;
+  impl_->prepare(ctx, true);
+  grpcutil::RpcMetrics::Timer timer(impl_->metrics, "GetUser");
+  const grpc::Status status = impl_->admin->GetUser(&ctx, req, &resp);
+  timer.done(status);
+  if (status.error_code() == grpc::StatusCode::NOT_FOUND) return false;  // removed since sign-in
+  if (!status.ok()) failed("GetUser", status);
+  return resp.user().admin() && !resp.user().disabled();
+}
+
+std::vector<DomainInfo> GrpcPortalBackend::domains() {
+  pb::ListDomainsRequest req;
+  pb::ListDomainsResponse resp;
+  admin_call(*impl_, "ListDomains", [&](grpc::ClientContext& c) { return impl_->admin->ListDomains(&c, req, &resp); });
+  std::vector<DomainInfo> out;
+  for (const auto& d : resp.domains()) out.push_back({d.name(), d.user_count(), d.alias_count()});
+  return out;
+}
+
+void GrpcPortalBackend::add_domain(const std::string& name) {
+  pb::AddDomainRequest req;
+  req.set_name(name);
+  pb::AddDomainResponse resp;
+  admin_call(*impl_, "AddDomain", [&](grpc::ClientContext& c) { return impl_->admin->AddDomain(&c, req, &resp); });
+}
+
+std::vector<UserInfo> GrpcPortalBackend::users() {
+  pb::ListUsersRequest req;
+  pb::ListUsersResponse resp;
+  admin_call(*impl_, "ListUsers", [&](grpc::ClientContext& c) { return impl_->admin->ListUsers(&c, req, &resp); });
+  std::vector<UserInfo> out;
+  for (const auto& u : resp.users()) out.push_back({u.email(), u.disabled(), u.admin(), u.quota_bytes(), u.last_login_at()});
+  return out;
+}
+
+void GrpcPortalBackend::add_user(const NewUser& user) {
+  pb::AddUserRequest req;
+  req.set_email(user.email);
+  req.set_password(user.password);
+  req.set_quota_bytes(user.quota_bytes);
+  req.set_admin(user.admin);
+  pb::AddUserResponse resp;
+  admin_call(*impl_, "AddUser", [&](grpc::ClientContext& c) { return impl_->admin->AddUser(&c, req, &resp); });
+}
+
+void GrpcPortalBackend::set_quota(const std::string& email, int64_t quota_bytes) {
+  pb::UpdateUserRequest req;
+  req.set_email(email);
+  req.set_quota_bytes(quota_bytes);
+  pb::UpdateUserResponse resp;
+  admin_call(*impl_, "UpdateUser", [&](grpc::ClientContext& c) { return impl_->admin->UpdateUser(&c, req, &resp); });
+}
+
+void GrpcPortalBackend::set_disabled(const std::string& email, bool disabled) {
+  pb::UpdateUserRequest req;
+  req.set_email(email);
+  req.set_disabled(disabled);
+  pb::UpdateUserResponse resp;
+  admin_call(*impl_, "UpdateUser", [&](grpc::ClientContext& c) { return impl_->admin->UpdateUser(&c, req, &resp); });
+}
+
+void GrpcPortalBackend::remove_alias(const std::string& address, const std::string& target) {
+  pb::RemoveAliasRequest req;
+  req.set_address(address);
+  req.set_target(target);
+  pb::RemoveAliasResponse resp;
+  admin_call(*impl_, "RemoveAlias", [&](grpc::ClientContext& c) { return impl_->admin->RemoveAlias(&c, req, &resp); });
+}
+
+std::vector<AliasInfo> GrpcPortalBackend::aliases() {
+  pb::ListAliasesRequest req;
+  pb::ListAliasesResponse resp;
+  admin_call(*impl_, "ListAliases", [&](grpc::ClientContext& c) { return impl_->admin->ListAliases(&c, req, &resp); });
+  std::vector<AliasInfo> out;
+  for (const auto& a : resp.aliases()) out.push_back({a.address(), {a.targets().begin(), a.targets().end()}});
+  return out;
+}
+
+void GrpcPortalBackend::add_alias(const std::string& address, const std::string& target) {
+  pb::AddAliasRequest req;
+  req.set_address(address);
+  req.add_targets(target);
+  pb::AddAliasResponse resp;
+  admin_call(*impl_, "AddAlias", [&](grpc::ClientContext& c) { return impl_->admin->AddAlias(&c, req, &resp); });
+}
+
+std::vector<SentMessage> GrpcPortalBackend::queue(int limit, const QueueFilter& filter) {
+  pb::ListMessagesRequest req;  // state UNSPECIFIED: messages with a pending recipient
+  req.set_limit(limit);
+  if (!filter.sender.empty() || !filter.recipient.empty() || !filter.domain.empty()) {
+    auto* f = req.mutable_filter();
+    if (!filter.sender.empty()) {
+      f->set_match_sender(true);
+      f->set_sender(filter.sender == "<>" ? "" : filter.sender);  // "<>": the null sender
+    }
+    f->set_recipient(filter.recipient);
+    f->set_domain(filter.domain);
+  }
+  req.set_with_history(true);
+  pb::ListMessagesResponse resp;
+  admin_call(*impl_, "ListMessages", [&](grpc::ClientContext& c) { return impl_->queue->ListMessages(&c, req, &resp); });
+  std::vector<SentMessage> out;
+  for (const auto& m : resp.messages()) out.push_back(from_proto(m));
+  return out;
+}
+
+int64_t GrpcPortalBackend::queue_action(QueueAction action, const std::string& queue_id) {
+  try {
+    switch (action) {
+      case QueueAction::kRetry: {
+        pb::RetryRequest req;
+        req.mutable_selection()->add_queue_ids(queue_id);
+        pb::RetryResponse resp;
+        admin_call(*impl_, "Retry", [&](grpc::ClientContext& c) { return impl_->queue->Retry(&c, req, &resp); });
+        return resp.messages();
+      }
+      case QueueAction::kDelete: {
+        pb::DeleteMessageRequest req;
+        req.set_queue_id(queue_id);
+        pb::DeleteMessageResponse resp;
+        admin_call(*impl_, "DeleteMessage", [&](grpc::ClientContext& c) { return impl_->queue->DeleteMessage(&c, req, &resp); });
+        return resp.messages();
+      }
+      case QueueAction::kHold:
+      case QueueAction::kRelease: {
+        pb::QueueActionRequest req;
+        req.mutable_selection()->add_queue_ids(queue_id);
+        pb::QueueActionResponse resp;
+        if (action == QueueAction::kHold) admin_call(*impl_, "Hold", [&](grpc::ClientContext& c) { return impl_->queue->Hold(&c, req, &resp); });
+        else admin_call(*impl_, "Release", [&](grpc::ClientContext& c) { return impl_->queue->Release(&c, req, &resp); });
+        return resp.messages();
+      }
+    }
+  } catch (const Refused& e) {
+    throw Refused(std::string("queue: ") + e.what());
+  }
+  return 0;
+}
+
+std::vector<ServiceHealth> GrpcPortalBackend::health() {
+  std::vector<ServiceHealth> out;
+  const auto timeout = std::chrono::milliseconds(1000);
+  out.push_back({"authd", impl_->options.auth_addr, grpcutil::health_serving(impl_->auth_channel, timeout),
+                 "gRPC health"});
+  out.push_back({"queued", impl_->options.queue_addr, grpcutil::health_serving(impl_->queue_channel, timeout),
+                 "gRPC health"});
+  ServiceHealth db{"mailstore database", "db.url", false, "not configured"};
+  if (!impl_->options.db_url.empty()) {
+    try {
+      mailstore::pg::check_schema(impl_->options.db_url);  // reachable, and the schema this build knows
+      db.ok = true;
+      db.detail = "reachable, schema current";
+    } catch (const std::exception& e) {
+      db.detail = e.what();
+    }
+  }
+  out.push_back(std::move(db));
+  return out;
+}
+
+}  // namespace postline::web

@@ -1,0 +1,59 @@
+// The portal's Backend over gRPC and the mailstore: authd's AuthService
+// (Authenticate, GetQuota) and AdminService (app passwords, SetPassword),
+// queued's QueueService (ListMessages, GetMessage), and the mailstore's
+// interface for usage (mailstore::MailStore, only when db.url is set). The
+// admin RPCs carry the bearer token from auth.admin_token_file, which webd
+// holds for this purpose only: every call names the signed-in account, which
+// the portal took from its verified session, never from the request.
+#pragma once
+
+#include "services/web/portal/backend.h"
+
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+
+namespace postline::web {
+
+struct PortalBackendOptions {
+  std::string auth_addr;
+  std::string queue_addr;
+  std::string admin_token;  // "" = the admin APIs are open (development)
+  std::string db_url;       // "" = quota usage not shown
+};
+
+class GrpcPortalBackend : public portal::Backend {
+ public:
+  GrpcPortalBackend(PortalBackendOptions options, prometheus::Registry& registry);
+  ~GrpcPortalBackend() override;
+  portal::LoginResult authenticate(const std::string& username, const std::string& password,
+                                   const std::string& client_ip) override;
+  std::vector<portal::SentMessage> sent_messages(const std::string& email, int limit) override;
+  std::optional<portal::SentMessage> message(const std::string& queue_id) override;
+  std::vector<portal::AppPasswordInfo> app_passwords(const std::string& email) override;
+  std::string add_app_password(const std::string& email, const std::string& label) override;
+  void remove_app_password(const std::string& email, const std::string& label) override;
+  void set_password(const std::string& email, const std::string& password) override;
+  portal::QuotaInfo quota(int64_t user_id, const std::string& email) override;
+  bool is_admin(const std::string& email) override;
+  std::vector<portal::DomainInfo> domains() override;
+  void add_domain(const std::string& name) override;
+  std::vector<portal::UserInfo> users() override;
+  void add_user(const portal::NewUser& user) override;
+  void set_quota(const std::string& email, int64_t quota_bytes) override;
+  void set_disabled(const std::string& email, bool disabled) override;
+  std::vector<portal::AliasInfo> aliases() override;
+  void add_alias(const std::string& address, const std::string& target) override;
+  void remove_alias(const std::string& address, const std::string& target) override;
+  std::vector<portal::SentMessage> queue(int limit, const portal::QueueFilter& filter) override;
+  int64_t queue_action(portal::QueueAction action, const std::string& queue_id) override;
+  std::vector<portal::ServiceHealth> health() override;
+
+  struct Impl;  // public so the call helper in the .cpp can name it
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace postline::web

@@ -1,0 +1,480 @@
+// GoogleTest of the portal's sans-I/O code: form and cookie parsing, session
+// tokens (MAC, expiry, revocation), and Portal::handle's rules against a
+// scripted Backend (the e2e test, tests/e2e/test_web_portal.py, runs them
+// against the real services in a browser).
+#include "services/web/portal/http_input.h"
+#include "services/web/portal/portal.h"
+#include "services/web/portal/session.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+using namespace postline::web;
+using namespace postline::web::portal;
+
+namespace {
+
+constexpr int64_t kNow = 1'800'000'000;
+
+TEST(PortalForm, ParsesDecodesAndKeepsFirst) {
+  std::string why;
+  auto f = parse_form("username=anna%40example.org&password=a+b%26c&username=second&empty=", &why);
+  ASSERT_TRUE(f) << why;
+  EXPECT_EQ(f->at("username"), "anna@example.org");
+  EXPECT_EQ(f->at("password"), "a b&c");
+  EXPECT_EQ(f->at("empty"), "");
+}
+
+TEST(PortalForm, RefusesWithReasons) {
+  std::string why;
+  EXPECT_FALSE(parse_form("a=%zz", &why));
+  EXPECT_EQ(why, "form field 'a': malformed %-escape");
+  EXPECT_FALSE(parse_form("a=%00", &why));
+  EXPECT_FALSE(parse_form("bad name=1", &why));
+  EXPECT_EQ(why, "malformed form field name");
+  std::string many;
+  for (int i = 0; i < 17; ++i) many += "f" + std::to_string(i) + "=1&";
+  EXPECT_FALSE(parse_form(many, &why));
+  EXPECT_EQ(why, "too many form fields (at most 16)");
+  EXPECT_FALSE(parse_form("p=" + std::string(4097, 'x'), &why));
+  EXPECT_EQ(why, "form field 'p': longer than 4096 octets");
+}
+
+TEST(PortalCookie, FindsByExactName) {
+  EXPECT_EQ(find_cookie("a=1; __Host-postline-session=tok; b=2", kSessionCookie), "tok");
+  EXPECT_EQ(find_cookie("x__Host-postline-session=evil", kSessionCookie), std::nullopt);
+  EXPECT_EQ(find_cookie("__Host-postline-session=\"q\"", kSessionCookie), "q");
+  EXPECT_EQ(find_cookie("novalue; __Host-postline-session=t", kSessionCookie), "t");
+  EXPECT_EQ(find_cookie(std::string(5000, 'a'), kSessionCookie), std::nullopt);
+}
+
+SessionCodec codec(SessionTimes t = {}) { return SessionCodec(std::string(32, 's'), t); }
+
+TEST(PortalSession, RoundTripAndForgery) {
+  auto c = codec();
+  Session s = c.start(42, "anna@example.org", true, kNow);
+  const std::string token = c.encode(s);
+  auto back = c.decode(token, kNow + 5);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->user_id, 42);
+  EXPECT_EQ(back->email, "anna@example.org");
+  EXPECT_TRUE(back->admin);
+  // Another key, a changed field, a changed MAC: refused.
+  EXPECT_FALSE(SessionCodec(std::string(32, 't'), {}).decode(token, kNow));
+  std::string other = token;
+  other.replace(other.find(to_hex("anna")), 8, to_hex("bert"));
+  EXPECT_FALSE(c.decode(other, kNow));
+  std::string mac = token;
+  mac.back() = mac.back() == '0' ? '1' : '0';
+  EXPECT_FALSE(c.decode(mac, kNow));
+  EXPECT_FALSE(c.decode("", kNow));
+  EXPECT_FALSE(c.decode(std::string(2000, 'a'), kNow));
+  // Two sign-ins: two different tokens and CSRF tokens.
+  Session s2 = c.start(42, "anna@example.org", true, kNow);
+  EXPECT_NE(c.encode(s2), token);
+  EXPECT_NE(c.csrf_token(s2), c.csrf_token(s));
+  EXPECT_TRUE(c.csrf_ok(s, c.csrf_token(s)));
+  EXPECT_FALSE(c.csrf_ok(s, c.csrf_token(s2)));
+  EXPECT_FALSE(c.csrf_ok(s, ""));
+}
+
+TEST(PortalSession, IdleAbsoluteAndRevocation) {
+  SessionTimes t;
+  t.idle = std::chrono::seconds(100);
+  t.absolute = std::chrono::seconds(1000);
+  t.refresh = std::chrono::seconds(10);
+  auto c = codec(t);
+  Session s = c.start(1, "a@b.c", false, kNow);
+  EXPECT_TRUE(c.decode(c.encode(s), kNow + 99));
+  EXPECT_FALSE(c.decode(c.encode(s), kNow + 100));  // idle
+  EXPECT_FALSE(c.needs_refresh(s, kNow + 9));
+  EXPECT_TRUE(c.needs_refresh(s, kNow + 10));
+  s.seen_unix = kNow + 950;  // refreshed all along
+  EXPECT_TRUE(c.decode(c.encode(s), kNow + 999));
+  EXPECT_FALSE(c.decode(c.encode(s), kNow + 1000));  // absolute
+  EXPECT_FALSE(c.decode(c.encode(c.start(1, "a@b.c", false, kNow + 500)), kNow));  // from the future
+  Session r = c.start(1, "a@b.c", false, kNow);
+  EXPECT_TRUE(c.decode(c.encode(r), kNow));
+  c.revoke(r);
+  EXPECT_FALSE(c.decode(c.encode(r), kNow));
+  EXPECT_NE(c.set_cookie(r).find("; Path=/; Secure; HttpOnly; SameSite=Strict"), std::string::npos);
+  EXPECT_NE(SessionCodec::clear_cookie().find("Max-Age=0"), std::string::npos);
+}
+
+// A scripted backend: one account per password, messages per submitter.
+struct FakeBackend : Backend {
+  std::map<std::string, std::string> passwords{{"anna@example.org", "right"}, {"bert@example.org", "bert-pw"}};
+  std::vector<SentMessage> messages;
+  std::vector<std::string> calls;
+  bool queue_down = false;
+  std::set<std::string> admins{"anna@example.org"};
+  LoginResult authenticate(const std::string& u, const std::string& p, const std::string& ip) override {
+    calls.push_back("auth " + u + " " + ip);
+    LoginResult r;
+    if (p == "throttle") return {LoginOutcome::kThrottled};
+    auto it = passwords.find(u);
+    if (it == passwords.end() || it->second != p) return {LoginOutcome::kInvalid};
+    r.outcome = LoginOutcome::kOk;
+    r.user_id = u[0] == 'a' ? 1 : 2;
+    r.email = u;
+    r.admin = admins.count(u) > 0;
+    return r;
+  }
+  std::vector<SentMessage> sent_messages(const std::string& email, int) override {
+    if (queue_down) throw Unavailable("down");
+    std::vector<SentMessage> out;
+    for (const auto& m : messages)
+      if (m.submitter == email) out.push_back(m);
+    return out;
+  }
+  std::optional<SentMessage> message(const std::string& id) override {
+    for (const auto& m : messages)
+      if (m.queue_id == id) return m;
+    return std::nullopt;
+  }
+  std::vector<AppPasswordInfo> app_passwords(const std::string&) override { return {{"ph<o>ne", "2026-01-01", ""}}; }
+  std::string add_app_password(const std::string& e, const std::string& l) override {
+    calls.push_back("add " + e + " " + l);
+    return "secret-value";
+  }
+  void remove_app_password(const std::string& e, const std::string& l) override { calls.push_back("rm " + e + " " + l); }
+  void set_password(const std::string& e, const std::string& p) override {
+    if (p.size() < 8) throw Refused("password is shorter than 8 characters");
+    passwords[e] = p;
+  }
+  QuotaInfo quota(int64_t, const std::string&) override { return {1024 * 1024, 0, 512 * 1024, 3}; }
+  std::vector<UserInfo> user_list;
+  bool is_admin(const std::string& e) override { return admins.count(e) > 0; }
+  std::vector<DomainInfo> domains() override { return {{"example.org", 2, 0}}; }
+  void add_domain(const std::string& n) override { calls.push_back("domain " + n); }
+  std::vector<UserInfo> users() override { return user_list; }
+  void add_user(const NewUser& u) override {
+    if (u.password.size() < 8) throw Refused("password is shorter than 8 characters");
+    calls.push_back("user " + u.email + " " + std::to_string(u.quota_bytes) + (u.admin ? " admin" : ""));
+    user_list.push_back({u.email, false, u.admin, u.quota_bytes, ""});
+  }
+  void set_quota(const std::string& e, int64_t q) override { calls.push_back("quota " + e + " " + std::to_string(q)); }
+  void set_disabled(const std::string& e, bool d) override { calls.push_back(std::string(d ? "disable " : "enable ") + e); }
+  void remove_alias(const std::string& a, const std::string& t) override { calls.push_back("unalias " + a + " " + t); }
+  std::vector<AliasInfo> aliases() override { return {{"info@example.org", {"anna@example.org"}}}; }
+  void add_alias(const std::string& a, const std::string& t) override { calls.push_back("alias " + a + " " + t); }
+  std::vector<ServiceHealth> health() override {
+    return {{"authd", "a:1", true, "gRPC health"}, {"queued", "q:2", false, "<down>"}};
+  }
+  QueueFilter last_filter;
+  std::vector<SentMessage> queue(int, const QueueFilter& f) override {
+    last_filter = f;
+    return messages;
+  }
+  int64_t queue_action(QueueAction a, const std::string& id) override {
+    calls.push_back("queue " + std::to_string(static_cast<int>(a)) + " " + id);
+    return id == "AAA1" ? 1 : 0;
+  }
+};
+
+struct PortalFixture : ::testing::Test {
+  FakeBackend backend;
+  SessionCodec sessions = codec();
+  ClientSettings settings{{{"imap.example.org", 993, Security::kImplicitTls}},
+                          {{"smtp.example.org", 465, Security::kImplicitTls}}};
+  Portal portal{backend, sessions, settings};
+  std::string host = "mail.example.org";
+  std::string origin = "https://mail.example.org";
+
+  Response get(const std::string& target, const std::string& cookie = "") {
+    Request r;
+    r.method = "GET";
+    r.target = target;
+    r.host = host;
+    r.cookie = cookie;
+    r.client_ip = "192.0.2.7";
+    r.now_unix = kNow;
+    return portal.handle(r);
+  }
+  Response post(const std::string& target, const std::string& body, const std::string& cookie = "",
+                std::string_view from = "self") {
+    Request r;
+    r.method = "POST";
+    r.target = target;
+    r.host = host;
+    r.cookie = cookie;
+    r.origin = from == "self" ? std::string_view(origin) : from;
+    r.content_type = "application/x-www-form-urlencoded";
+    r.body = body;
+    r.client_ip = "192.0.2.7";
+    r.now_unix = kNow;
+    return portal.handle(r);
+  }
+  static std::string header(const Answer& a, const std::string& name) {
+    for (const auto& [k, v] : a.headers)
+      if (k == name) return v;
+    return "";
+  }
+  std::string sign_in(const std::string& user = "anna@example.org", const std::string& pw = "right") {
+    auto r = post("/login", "username=" + user + "&password=" + pw);
+    EXPECT_EQ(r.answer.status, 303u);
+    const std::string set = header(r.answer, "Set-Cookie");
+    return set.substr(0, set.find(';'));
+  }
+  std::string csrf(const std::string& cookie) {
+    auto token = find_cookie(cookie, kSessionCookie);
+    return sessions.csrf_token(*sessions.decode(*token, kNow));
+  }
+};
+
+TEST_F(PortalFixture, SignInPassesTheClientAddressAndSetsASecureCookie) {
+  auto r = post("/login", "username=anna%40example.org&password=right");
+  EXPECT_EQ(r.answer.status, 303u);
+  EXPECT_EQ(header(r.answer, "Location"), "/sent");
+  EXPECT_EQ(r.login, LoginOutcome::kOk);
+  EXPECT_EQ(backend.calls.at(0), "auth anna@example.org 192.0.2.7");
+  const std::string cookie = header(r.answer, "Set-Cookie");
+  EXPECT_EQ(cookie.rfind("__Host-postline-session=v1.1.", 0), 0u) << cookie;
+  EXPECT_NE(cookie.find("Secure; HttpOnly; SameSite=Strict"), std::string::npos);
+}
+
+TEST_F(PortalFixture, WrongPasswordAndThrottle) {
+  auto r = post("/login", "username=anna%40example.org&password=wrong");
+  EXPECT_EQ(r.answer.status, 401u);
+  EXPECT_EQ(r.login, LoginOutcome::kInvalid);
+  EXPECT_NE(r.answer.body.find("Wrong address or password"), std::string::npos);
+  EXPECT_EQ(header(r.answer, "Set-Cookie"), "");
+  r = post("/login", "username=anna%40example.org&password=throttle");
+  EXPECT_EQ(r.answer.status, 429u);
+  EXPECT_EQ(header(r.answer, "Retry-After"), "60");
+}
+
+TEST_F(PortalFixture, PostsNeedOriginAndCsrf) {
+  auto cross = post("/login", "username=a&password=b", "", "https://evil.example");
+  EXPECT_EQ(cross.answer.status, 403u);
+  EXPECT_EQ(cross.route, "login");
+  EXPECT_EQ(post("/app-passwords", "label=x", "", "https://evil.example").route, "app_passwords");
+  EXPECT_EQ(post("/login", "username=a&password=b", "", "").answer.status, 403u);  // no Origin, no Referer
+  EXPECT_TRUE(backend.calls.empty()) << "authd was not even asked";
+  const std::string cookie = sign_in();
+  EXPECT_EQ(post("/app-passwords", "label=x", cookie).answer.status, 403u);
+  EXPECT_EQ(post("/app-passwords", "label=x&csrf=00", cookie).answer.status, 403u);
+  EXPECT_EQ(post("/app-passwords", "label=x&csrf=" + csrf(cookie), cookie, "https://evil.example").answer.status, 403u);
+  auto ok = post("/app-passwords", "label=x&csrf=" + csrf(cookie), cookie);
+  EXPECT_EQ(ok.answer.status, 200u);
+  EXPECT_NE(ok.answer.body.find("secret-value"), std::string::npos);
+  EXPECT_EQ(backend.calls.back(), "add anna@example.org x");
+  EXPECT_EQ(get("/logout", cookie).answer.status, 405u);
+  // A non-form body is not read as one.
+  Request r;
+  r.method = "POST";
+  r.target = "/logout";
+  r.host = host;
+  r.origin = origin;
+  r.cookie = cookie;
+  r.content_type = "application/json";
+  r.now_unix = kNow;
+  EXPECT_EQ(portal.handle(r).answer.status, 415u);
+}
+
+TEST_F(PortalFixture, RefererStandsInForAMissingOrigin) {
+  Request r;
+  r.method = "POST";
+  r.target = "/login";
+  r.host = host;
+  r.referer = "https://mail.example.org/login";
+  r.content_type = "application/x-www-form-urlencoded";
+  r.body = "username=anna%40example.org&password=right";
+  r.now_unix = kNow;
+  EXPECT_EQ(portal.handle(r).answer.status, 303u);
+  r.referer = "https://mail.example.org.evil.example/login";
+  EXPECT_EQ(portal.handle(r).answer.status, 403u);
+}
+
+TEST_F(PortalFixture, PrivatePagesNeedASessionAndAreNotCached) {
+  EXPECT_EQ(get("/sent").answer.status, 303u);
+  EXPECT_EQ(header(get("/sent").answer, "Location"), "/login");
+  EXPECT_EQ(get("/sent.json").answer.status, 401u);
+  EXPECT_EQ(get("/sent.json", "__Host-postline-session=v1.forged").answer.status, 401u);
+  auto r = get("/sent", sign_in());
+  EXPECT_EQ(r.answer.status, 200u);
+  EXPECT_EQ(header(r.answer, "Cache-Control"), "no-store");
+  const std::string csp = header(r.answer, "Content-Security-Policy");
+  EXPECT_NE(csp.find("frame-ancestors 'none'"), std::string::npos);
+  EXPECT_NE(csp.find("script-src 'self'"), std::string::npos);
+  EXPECT_EQ(r.answer.body.find("<script>"), std::string::npos) << "no inline script";
+  EXPECT_NE(r.answer.body.find("<script src=\"/assets/sent.js\" defer></script>"), std::string::npos);
+}
+
+SentMessage message(const std::string& id, const std::string& submitter) {
+  SentMessage m;
+  m.queue_id = id;
+  m.submitter = submitter;
+  m.mail_from = submitter;
+  m.created_unix = kNow - 60;
+  m.message_id = "<script>alert(1)</script>@x";
+  m.subject = "Hi <img src=x onerror=alert(2)> & \"bye\"";
+  SentRecipient r;
+  r.address = "rita@remote.example";
+  r.state = RecipientState::kDeferred;
+  r.next_attempt_unix = kNow + 300;
+  r.attempts.push_back({kNow - 30, "mx.remote.example", "451 4.7.1 <b>greylisted</b>", RecipientState::kDeferred, true});
+  m.recipients.push_back(r);
+  return m;
+}
+
+TEST_F(PortalFixture, SentMailShowsOnlyOwnMessagesEscaped) {
+  backend.messages = {message("AAA1", "anna@example.org"), message("BBB2", "bert@example.org")};
+  const std::string anna = sign_in();
+  auto page = get("/sent", anna).answer.body;
+  EXPECT_NE(page.find("AAA1"), std::string::npos);
+  EXPECT_EQ(page.find("BBB2"), std::string::npos);
+  EXPECT_EQ(page.find("<script>alert"), std::string::npos);
+  EXPECT_NE(page.find("&lt;script&gt;alert(1)&lt;/script&gt;@x"), std::string::npos);
+  EXPECT_NE(page.find("&lt;b&gt;greylisted&lt;/b&gt;"), std::string::npos);
+  EXPECT_NE(page.find("<span class=\"subject\">Hi &lt;img src=x onerror=alert(2)&gt; &amp; &quot;bye&quot;</span>"),
+            std::string::npos);
+  EXPECT_EQ(page.find("<img"), std::string::npos);
+  EXPECT_NE(page.find("deferred until <time>2027-01-15 08:05:00 UTC</time>"), std::string::npos) << page;
+  EXPECT_NE(page.find("data-recipient=\"rita@remote.example\" data-state=\"deferred\""), std::string::npos);
+  auto json = get("/sent.json", anna).answer;
+  EXPECT_EQ(json.content_type, "application/json");
+  EXPECT_NE(json.body.find("\"queue_id\":\"AAA1\""), std::string::npos);
+  EXPECT_EQ(json.body.find("BBB2"), std::string::npos);
+  EXPECT_EQ(json.body.find('<'), std::string::npos) << "escaped as \\u003c";
+  EXPECT_NE(json.body.find("\"reply\":\"451 4.7.1 \\u003cb\\u003egreylisted"), std::string::npos);
+  // Another user's id is the same 404 as an unknown one.
+  EXPECT_EQ(get("/sent/AAA1", anna).answer.status, 200u);
+  EXPECT_EQ(get("/sent/BBB2", anna).answer.status, 404u);
+  EXPECT_EQ(get("/sent/NOPE", anna).answer.status, 404u);
+  backend.queue_down = true;
+  EXPECT_EQ(get("/sent.json", anna).answer.status, 503u);
+  EXPECT_EQ(get("/sent", anna).answer.status, 503u);
+}
+
+TEST_F(PortalFixture, PasswordChangeChecksTheCurrentOneAndShowsThePolicy) {
+  const std::string cookie = sign_in();
+  const std::string token = csrf(cookie);
+  auto r = post("/password", "csrf=" + token + "&current=right&new=short&confirm=short", cookie);
+  EXPECT_EQ(r.answer.status, 400u);
+  EXPECT_NE(r.answer.body.find("password is shorter than 8 characters"), std::string::npos);
+  r = post("/password", "csrf=" + token + "&current=bad&new=longenough&confirm=longenough", cookie);
+  EXPECT_EQ(r.answer.status, 403u);
+  EXPECT_EQ(r.login, LoginOutcome::kInvalid);
+  r = post("/password", "csrf=" + token + "&current=right&new=longenough&confirm=other", cookie);
+  EXPECT_EQ(r.answer.status, 400u);
+  r = post("/password", "csrf=" + token + "&current=right&new=longenough&confirm=longenough", cookie);
+  EXPECT_EQ(r.answer.status, 200u);
+  EXPECT_EQ(backend.passwords["anna@example.org"], "longenough");
+}
+
+TEST_F(PortalFixture, AppPasswordsQuotaSetupAndLogout) {
+  const std::string cookie = sign_in();
+  auto list = get("/app-passwords", cookie).answer.body;
+  EXPECT_NE(list.find("ph&lt;o&gt;ne"), std::string::npos);
+  auto rm = post("/app-passwords/revoke", "label=phone&csrf=" + csrf(cookie), cookie);
+  EXPECT_EQ(rm.answer.status, 303u);
+  EXPECT_EQ(backend.calls.back(), "rm anna@example.org phone");
+  auto quota = get("/quota", cookie).answer.body;
+  EXPECT_NE(quota.find("512.0 KiB"), std::string::npos);
+  EXPECT_NE(quota.find("value=\"50\""), std::string::npos);
+  EXPECT_NE(quota.find("unlimited"), std::string::npos);
+  auto setup = get("/setup", cookie).answer.body;
+  EXPECT_NE(setup.find("/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=anna%40example.org"),
+            std::string::npos);
+  EXPECT_NE(setup.find("/apple/mobileconfig?email=anna%40example.org"), std::string::npos);
+  EXPECT_NE(setup.find("<code>imap.example.org</code> port <code>993</code>, SSL/TLS"), std::string::npos);
+  auto out = post("/logout", "csrf=" + csrf(cookie), cookie);
+  EXPECT_EQ(out.answer.status, 303u);
+  EXPECT_NE(header(out.answer, "Set-Cookie").find("Max-Age=0"), std::string::npos);
+  EXPECT_EQ(get("/sent.json", cookie).answer.status, 401u) << "revoked on this process";
+}
+
+TEST_F(PortalFixture, AssetsAndRoutes) {
+  auto css = get("/assets/portal.css").answer;
+  EXPECT_EQ(css.status, 200u);
+  EXPECT_EQ(css.content_type, "text/css; charset=utf-8");
+  EXPECT_NE(css.body.find("@media"), std::string::npos);
+  auto js = get("/assets/sent.js").answer;
+  EXPECT_NE(js.body.find("textContent"), std::string::npos);
+  EXPECT_EQ(js.body.find("innerHTML ="), std::string::npos);
+  EXPECT_EQ(get("/assets/nope.js").answer.status, 404u);
+  EXPECT_TRUE(Portal::handles("/sent/ABC"));
+  EXPECT_TRUE(Portal::handles("/"));
+  EXPECT_FALSE(Portal::handles("/mail/config-v1.1.xml"));
+  EXPECT_FALSE(Portal::handles("/autodiscover/autodiscover.xml"));
+  EXPECT_EQ(get("/").answer.status, 303u);
+  EXPECT_EQ(get("/").route, "home");
+  EXPECT_EQ(get("/assets/portal.css").route, "assets");
+  EXPECT_EQ(get("/admin/users").route, "admin");
+  EXPECT_EQ(get("/sent/X").route, "message");
+  EXPECT_EQ(get("/nope").route, "other");
+}
+
+TEST_F(PortalFixture, AdministrationIsForAdminsAskedOfAuthdEachTime) {
+  const std::string bert = sign_in("bert@example.org", "bert-pw");
+  EXPECT_EQ(get("/admin/users", bert).answer.status, 404u);
+  EXPECT_EQ(get("/sent", bert).answer.body.find("/admin"), std::string::npos) << "no link for non-admins";
+  EXPECT_EQ(post("/admin/users", "email=x%40example.org&password=longenough&csrf=" + csrf(bert), bert).answer.status,
+            404u);
+  EXPECT_TRUE(backend.user_list.empty());
+
+  backend.admins.insert("bert@example.org");  // made admin after sign-in: counts now (the token says no)
+  EXPECT_EQ(get("/admin/users", bert).answer.status, 200u);
+  backend.admins.clear();  // and taken away: counts now too
+  EXPECT_EQ(get("/admin/users", bert).answer.status, 404u);
+  backend.admins.insert("anna@example.org");
+
+  const std::string anna = sign_in();
+  EXPECT_NE(get("/sent", anna).answer.body.find("href=\"/admin\""), std::string::npos);
+  EXPECT_EQ(header(get("/admin", anna).answer, "Location"), "/admin/users");
+  // CSRF applies here as everywhere.
+  EXPECT_EQ(post("/admin/users", "email=x%40example.org&password=longenough", anna).answer.status, 403u);
+  auto r = post("/admin/users", "email=new%40example.org&password=longenough&quota=2GiB&admin=on&csrf=" + csrf(anna), anna);
+  EXPECT_EQ(r.answer.status, 200u);
+  EXPECT_EQ(backend.calls.back(), "user new@example.org 2147483648 admin");
+  EXPECT_NE(r.answer.body.find("data-user=\"new@example.org\""), std::string::npos);
+  r = post("/admin/users", "email=x%40example.org&password=short&csrf=" + csrf(anna), anna);
+  EXPECT_EQ(r.answer.status, 400u);
+  EXPECT_NE(r.answer.body.find("password is shorter than 8 characters"), std::string::npos);
+  r = post("/admin/users", "email=x%40example.org&password=longenough&quota=lots&csrf=" + csrf(anna), anna);
+  EXPECT_EQ(r.answer.status, 400u);
+  EXPECT_NE(r.answer.body.find("quota: give a size"), std::string::npos);
+  EXPECT_NE(r.answer.body.find("action=\"/admin/users/quota\""), std::string::npos);
+  EXPECT_EQ(post("/admin/users/quota", "email=new%40example.org&quota=500MiB&csrf=" + csrf(anna), anna).answer.status,
+            200u);
+  EXPECT_EQ(backend.calls.back(), "quota new@example.org 524288000");
+  EXPECT_EQ(post("/admin/users/quota", "email=new%40example.org&quota=1TB&csrf=" + csrf(anna), anna).answer.status, 400u);
+  EXPECT_EQ(get("/admin/users/quota", anna).answer.status, 405u);
+  EXPECT_EQ(post("/admin/users/state", "email=new%40example.org&state=disabled&csrf=" + csrf(anna), anna).answer.status,
+            200u);
+  EXPECT_EQ(backend.calls.back(), "disable new@example.org");
+  auto self = post("/admin/users/state", "email=anna%40example.org&state=disabled&csrf=" + csrf(anna), anna);
+  EXPECT_EQ(self.answer.status, 400u) << "not the account in use";
+  EXPECT_EQ(backend.calls.back(), "disable new@example.org");
+  EXPECT_EQ(post("/admin/aliases/remove", "address=info%40example.org&target=anna%40example.org&csrf=" + csrf(anna), anna)
+                .answer.status,
+            200u);
+  EXPECT_EQ(backend.calls.back(), "unalias info@example.org anna@example.org");
+  EXPECT_EQ(post("/admin/domains", "name=new.example&csrf=" + csrf(anna), anna).answer.status, 200u);
+  EXPECT_EQ(backend.calls.back(), "domain new.example");
+  EXPECT_EQ(post("/admin/aliases", "address=a%40example.org&target=b%40example.org&csrf=" + csrf(anna), anna).answer.status,
+            200u);
+  EXPECT_EQ(backend.calls.back(), "alias a@example.org b@example.org");
+  backend.messages = {message("AAA1", "bert@example.org")};
+  auto q = get("/admin/queue", anna).answer.body;
+  EXPECT_NE(q.find("AAA1"), std::string::npos);
+  EXPECT_NE(q.find("value=\"hold\""), std::string::npos);
+  q = get("/admin/queue?sender=%3C%3E&domain=broken.example&recipient=a%22b", anna).answer.body;
+  EXPECT_EQ(backend.last_filter.sender, "<>");
+  EXPECT_EQ(backend.last_filter.domain, "broken.example");
+  EXPECT_NE(q.find("value=\"a&quot;b\""), std::string::npos) << "the filter comes back escaped";
+  EXPECT_EQ(post("/admin/queue", "queue_id=AAA1&action=hold&csrf=" + csrf(anna), anna).answer.status, 200u);
+  EXPECT_EQ(backend.calls.back(), "queue 1 AAA1");
+  EXPECT_EQ(post("/admin/queue", "queue_id=GONE&action=delete&csrf=" + csrf(anna), anna).answer.status, 400u);
+  EXPECT_EQ(post("/admin/queue", "queue_id=AAA1&action=explode&csrf=" + csrf(anna), anna).answer.status, 400u);
+  auto health = get("/admin/health", anna).answer.body;
+  EXPECT_NE(health.find("data-service=\"authd\" data-ok=\"true\""), std::string::npos);
+  EXPECT_NE(health.find("data-service=\"queued\" data-ok=\"false\""), std::string::npos);
+  EXPECT_NE(health.find("&lt;down&gt;"), std::string::npos);
+  EXPECT_EQ(get("/admin/health", bert).answer.status, 404u);
+}
+
+}  // namespace

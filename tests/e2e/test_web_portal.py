@@ -1,0 +1,574 @@
+"""The web portal (issue 18) end to end: real authd, smtpd, queued, imapd,
+webd and PostgreSQL; dnsmasq serving the MX of remote.test on loopback and
+aiosmtpd as that MX (451 first, then 250); headless Chromium driven by
+chromedriver (Debian's chromium, chromium-driver, python3-selenium).
+
+A user signs in in the browser (keyboard only), submits one message to a
+local and one to a remote recipient over SMTP submission, and watches both
+reach "delivered" on the "Sent mail" page without a reload. The security
+rules are checked over plain HTTPS (http.client): CSRF, Origin, another
+user's messages, session rotation and logout, the password policy, brute
+force throttling. Screenshots go to <build>/Testing/artifacts/web_portal/.
+"""
+from __future__ import annotations
+
+import http.client
+import imaplib
+import json
+import secrets
+import re
+import shutil
+import smtplib
+import ssl
+import threading
+import urllib.parse
+
+import pytest
+
+from dns_support import dnsmasq
+from platform_support import build_dir, free_port, server_tls_context, wait_until
+
+aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
+
+USER = "anna@example.test"
+PASSWORD = "portal test password 1"
+LOCAL_RCPT = "bob@example.test"
+OTHER = "carol@example.test"
+OTHER_PASSWORD = "portal test password 2"
+ADMIN = "root@example.test"
+ADMIN_PASSWORD = "portal admin password 3"
+CREATED = "dora@example.test"
+CREATED_PASSWORD = "made in the browser 4"
+REMOTE_RCPT = "rita@remote.test"
+STUCK_RCPT = "stuck@remote.test"  # the MX always defers it: a message that stays in the queue
+# Markup in a stored subject must come back as text.
+SUBJECT = "<script>document.title='owned'</script> portal <b>test</b>"
+ARTIFACTS = build_dir() / "Testing" / "artifacts" / "web_portal"
+# authd's per-IP throttle, low so the brute-force test (last) is quick; every
+# test before it stays well under it (all requests come from 127.0.0.1).
+THROTTLE_ENV = {
+    "POSTLINE_AUTH_THROTTLE_IP_DELAY_AFTER": "6",
+    "POSTLINE_AUTH_THROTTLE_IP_BLOCK_AFTER": "8",
+    "POSTLINE_AUTH_THROTTLE_MAX_DELAY": "1s",
+    "POSTLINE_AUTH_THROTTLE_ACCOUNT_DELAY_AFTER": "50",
+}
+
+
+class ScriptedMx:
+    """aiosmtpd handler: RCPT of REMOTE_RCPT gets 451 once, then 250."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.rcpt_replies = ["451 4.7.1 greylisted, try again later"]
+        self.received: list[list[str]] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address == STUCK_RCPT:
+            return "451 4.3.0 try again much later"
+        with self.lock:
+            reply = self.rcpt_replies.pop(0) if self.rcpt_replies else "250 2.1.5 OK"
+        if reply.startswith("250"):
+            envelope.rcpt_tos.append(address)
+        return reply
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.received.append(list(envelope.rcpt_tos))
+        return "250 2.0.0 OK queued"
+
+
+@pytest.fixture(scope="module")
+def dns():
+    with dnsmasq(["--mx-host=remote.test,mx.remote.test,10", "--host-record=mx.remote.test,127.0.0.1"],
+                 probe="mx.remote.test") as address:
+        yield address
+
+
+@pytest.fixture(scope="module")
+def mx(tmp_path_factory):
+    ctx = server_tls_context(tmp_path_factory.mktemp("mx"), "mx.remote.test")
+    handler = ScriptedMx()
+    controller = aiosmtpd_controller.Controller(handler, hostname="127.0.0.1", port=free_port(), tls_context=ctx)
+    controller.start()
+    try:
+        yield handler, controller.port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="module")
+def portal(fresh_platform_factory, dns, mx):
+    _, mx_port = mx
+    p = fresh_platform_factory({
+        "POSTLINE_DNS_SERVERS": dns,
+        "POSTLINE_QUEUE_REMOTE_SMTP_PORT": str(mx_port),
+        "POSTLINE_QUEUE_RETRY_SCHEDULE": "1s",
+        "POSTLINE_QUEUE_HOSTNAME": "mail.example.test",
+        **THROTTLE_ENV,
+    })
+    p.add_user(USER, PASSWORD)
+    p.add_user(LOCAL_RCPT, "the recipient's secret 123")
+    p.add_user(OTHER, OTHER_PASSWORD)
+    p.add_user(ADMIN, ADMIN_PASSWORD)
+    p.cli("user", "set", ADMIN, "--admin", "on")
+    port = p.start_webd({"POSTLINE_WEB_DOMAIN_CACHE_TTL": "0"})
+    return Https(p, port)
+
+
+class Https:
+    """Plain HTTPS to webd (the platform's certificate as the only trusted CA)."""
+
+    def __init__(self, platform, port: int):
+        self.platform = platform
+        self.port = port
+        self.origin = f"https://127.0.0.1:{port}"
+        self.ctx = ssl.create_default_context(cafile=str(platform.cert))
+
+    def request(self, method, path, body=None, cookie=None, origin="self", form=None):
+        headers = {}
+        if cookie:
+            headers["Cookie"] = cookie
+        if origin == "self":
+            headers["Origin"] = self.origin
+        elif origin:
+            headers["Origin"] = origin
+        if form is not None:
+            body = urllib.parse.urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=20)
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            r = conn.getresponse()
+            return r.status, r.getheaders(), r.read().decode()
+        finally:
+            conn.close()
+
+    def login(self, user, password):
+        """Signs in; returns the Cookie header value of the new session."""
+        status, headers, body = self.request("POST", "/login", form={"username": user, "password": password})
+        assert status == 303, (status, body)
+        return session_cookie(headers)
+
+    def metric(self, name, labels):
+        return self.platform.metric_value("webd", name, labels)
+
+
+def session_cookie(headers) -> str:
+    cookies = [v for k, v in headers if k.lower() == "set-cookie" and v.startswith("__Host-postline-session=")]
+    assert len(cookies) == 1, headers
+    attributes = [a.strip() for a in cookies[0].split(";")]
+    assert {"Secure", "HttpOnly", "SameSite=Strict", "Path=/"} <= set(attributes), attributes
+    assert not any(a.lower().startswith("domain=") for a in attributes)
+    return attributes[0]
+
+
+def csrf_of(page: str) -> str:
+    m = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
+    assert m, page
+    return m.group(1)
+
+
+def submit(platform, rcpts):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    msg = (f"From: {USER}\r\nTo: {', '.join(rcpts)}\r\nSubject: {SUBJECT}\r\n"
+           f"Message-ID: <portal-test@example.test>\r\n\r\nhello\r\n")
+    with smtplib.SMTP("127.0.0.1", platform.ports["smtp_submission"], timeout=30) as smtp:
+        smtp.starttls(context=ctx)
+        smtp.login(USER, PASSWORD)
+        smtp.sendmail(USER, rcpts, msg.encode())
+
+
+# --- the browser ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = shutil.which("chromium")
+    driver_path = shutil.which("chromedriver")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        pytest.skip("python3-selenium is not installed (scripts/packages/test.txt)")
+    if not chromium or not driver_path:
+        pytest.skip("chromium or chromedriver is missing: apt-get install chromium chromium-driver")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                # The platform's certificate is self-signed; Chromium would have to
+                # trust it through an NSS database. The cookies stay Secure: it is HTTPS.
+                "--ignore-certificate-errors",
+                "--window-size=412,915"):  # a phone-sized screen
+        opts.add_argument(arg)
+    opts.set_capability("acceptInsecureCerts", True)
+    driver = webdriver.Chrome(service=Service(driver_path), options=opts)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def shot(driver, name):
+    """The whole page at phone width (the window grows to the page's height for the shot)."""
+    size = driver.get_window_size()
+    height = driver.execute_script("return document.documentElement.scrollHeight;")
+    driver.set_window_size(size["width"], max(size["height"], min(height + 140, 4000)))
+    try:
+        driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+    finally:
+        driver.set_window_size(size["width"], size["height"])
+
+
+def recipient_states(driver) -> dict:
+    return driver.execute_script(
+        "const out = {}; for (const li of document.querySelectorAll('li.recipient'))"
+        " out[li.getAttribute('data-recipient')] = li.getAttribute('data-state'); return out;")
+
+
+def test_browser_sign_in_and_live_delivery_timeline(portal, browser, mx):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    handler, _ = mx
+    browser.get(portal.origin + "/")
+    assert browser.current_url.endswith("/login")
+    shot(browser, "01-sign-in")
+
+    # Wrong password: an error on the page, no session.
+    browser.find_element(By.ID, "username").send_keys(USER)
+    browser.find_element(By.ID, "password").send_keys("not the password", Keys.ENTER)
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".error[role=alert]"), timeout=15,
+               what="the sign-in error")
+    assert "Wrong address or password" in browser.find_element(By.CSS_SELECTOR, ".error").text
+    assert not [c for c in browser.get_cookies() if c["name"].startswith("__Host-")]
+    shot(browser, "02-wrong-password")
+
+    # Keyboard only: the address is kept, Tab to the password, Enter submits.
+    username = browser.find_element(By.ID, "username")
+    assert username.get_attribute("value") == USER
+    username.click()
+    browser.switch_to.active_element.send_keys(Keys.TAB)
+    browser.switch_to.active_element.send_keys(PASSWORD, Keys.ENTER)
+    wait_until(lambda: browser.current_url.endswith("/sent"), timeout=15, what="the sent-mail page")
+    [cookie] = [c for c in browser.get_cookies() if c["name"] == "__Host-postline-session"]
+    assert cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    shot(browser, "03-sent-empty")
+
+    # Marker: it survives only if the page is never reloaded.
+    browser.execute_script("window.__portalNoReload = 'kept';")
+    submit(portal.platform, [LOCAL_RCPT, REMOTE_RCPT])
+
+    def both_delivered():
+        states = recipient_states(browser)
+        return states if states.get(LOCAL_RCPT) == "delivered" and states.get(REMOTE_RCPT) == "delivered" else None
+
+    try:
+        wait_until(both_delivered, timeout=45, interval=0.25, what="both recipients delivered on the page")
+    finally:
+        shot(browser, "04-sent-delivered")
+    assert browser.execute_script("return window.__portalNoReload;") == "kept", "the page was reloaded"
+    # The subject, drawn by the script from the JSON, is text: no element made from it ran or exists.
+    subject = browser.find_element(By.CSS_SELECTOR, "article.message .subject")
+    assert subject.text == SUBJECT
+    assert browser.execute_script("return document.querySelectorAll('main script, main b').length;") == 0
+    assert browser.title != "owned"
+    assert handler.received == [[REMOTE_RCPT]]
+
+    # The remote recipient's timeline: queued, the 451 with the MX's words, the delivery.
+    remote = browser.find_element(By.CSS_SELECTOR, f'li.recipient[data-recipient="{REMOTE_RCPT}"]')
+    timeline = remote.find_element(By.CSS_SELECTOR, "ol.timeline").text
+    assert "queued" in timeline
+    assert "451 4.7.1 greylisted" in timeline and "mx.remote.test" in timeline
+    assert "the server said" in timeline
+    assert timeline.strip().endswith("delivered")
+
+    # Keyboard: the nav links are real links; focus moves there with Tab.
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    focused = browser.switch_to.active_element
+    assert focused.get_attribute("href").endswith("#main")  # the skip link first
+    # Focus is visible: the keyboard-focused element has an outline.
+    assert browser.execute_script("return getComputedStyle(document.activeElement).outlineStyle;") != "none"
+    # Phone-sized: nothing wider than the screen (no sideways scrolling).
+    assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth;")
+    browser.find_element(By.LINK_TEXT, "Set up a client").click()
+    wait_until(lambda: browser.current_url.endswith("/setup"), timeout=10, what="set-up page")
+    link = browser.find_element(By.PARTIAL_LINK_TEXT, "autoconfig")
+    assert "emailaddress=anna%40example.test" in link.get_attribute("href")
+    shot(browser, "05-setup")
+    browser.find_element(By.LINK_TEXT, "Quota").click()
+    wait_until(lambda: browser.current_url.endswith("/quota"), timeout=10, what="quota page")
+    assert "Storage" in browser.find_element(By.TAG_NAME, "table").text
+    shot(browser, "06-quota")
+    browser.find_element(By.LINK_TEXT, "App passwords").click()
+    browser.find_element(By.ID, "label").send_keys("phone", Keys.ENTER)
+    wait_until(lambda: browser.find_elements(By.ID, "new-secret"), timeout=10, what="the new app password")
+    secret = browser.find_element(By.ID, "new-secret").text
+    shot(browser, "07-app-password")
+    # The app password works over IMAP.
+    imap = imaplib.IMAP4("127.0.0.1", portal.platform.ports["imap"])
+    try:
+        imap.login(USER, secret)
+    finally:
+        imap.logout()
+    # Sign out; the page is the sign-in form again.
+    browser.find_element(By.CSS_SELECTOR, "form.signout button").click()
+    wait_until(lambda: browser.current_url.endswith("/login"), timeout=10, what="signed out")
+
+
+def test_csrf_origin_and_methods(portal):
+    cookie = portal.login(USER, PASSWORD)
+    status, _, page = portal.request("GET", "/app-passwords", cookie=cookie)
+    assert status == 200
+    token = csrf_of(page)
+    # No CSRF token: refused, nothing created.
+    status, _, body = portal.request("POST", "/app-passwords", cookie=cookie, form={"label": "nocsrf"})
+    assert status == 403 and "CSRF" in body
+    # Wrong token.
+    status, _, _ = portal.request("POST", "/app-passwords", cookie=cookie, form={"label": "nocsrf", "csrf": "0" * 64})
+    assert status == 403
+    # The right token from another site's page (Origin): refused.
+    status, _, body = portal.request("POST", "/app-passwords", cookie=cookie, origin="https://evil.example",
+                                     form={"label": "nocsrf", "csrf": token})
+    assert status == 403 and "Origin" in body
+    # Neither Origin nor Referer: refused too.
+    status, _, _ = portal.request("POST", "/app-passwords", cookie=cookie, origin=None,
+                                  form={"label": "nocsrf", "csrf": token})
+    assert status == 403
+    status, _, page = portal.request("GET", "/app-passwords", cookie=cookie)
+    assert "nocsrf" not in page
+    # State changes are POST only.
+    status, headers, _ = portal.request("GET", "/logout", cookie=cookie)
+    assert status == 405
+    # With everything right it works.
+    status, _, page = portal.request("POST", "/app-passwords", cookie=cookie, form={"label": "laptop", "csrf": token})
+    assert status == 200 and 'id="new-secret"' in page
+    status, _, _ = portal.request("POST", "/app-passwords/revoke", cookie=cookie,
+                                  form={"label": "laptop", "csrf": token})
+    assert status == 303
+    status, _, page = portal.request("GET", "/app-passwords", cookie=cookie)
+    assert "laptop" not in page
+    # Security headers on a private page.
+    status, headers, _ = portal.request("GET", "/sent", cookie=cookie)
+    h = {k.lower(): v for k, v in headers}
+    assert "frame-ancestors 'none'" in h["content-security-policy"]
+    assert "script-src 'self'" in h["content-security-policy"] and "unsafe-inline" not in h["content-security-policy"]
+    assert h["cache-control"] == "no-store"
+    assert h["x-content-type-options"] == "nosniff"
+
+
+def test_another_user_sees_none_of_the_messages(portal):
+    anna = portal.login(USER, PASSWORD)
+    status, _, body = portal.request("GET", "/sent.json", cookie=anna)
+    assert status == 200
+    mine = json.loads(body)["messages"]
+    assert mine, "anna's message from the browser test"
+    queue_id = mine[0]["queue_id"]
+    status, _, page = portal.request("GET", f"/sent/{queue_id}", cookie=anna)
+    assert status == 200 and REMOTE_RCPT in page
+    # The stored subject, server-rendered: escaped.
+    assert "&lt;script&gt;document.title=&apos;owned&apos;&lt;/script&gt; portal &lt;b&gt;test&lt;/b&gt;" in page
+    assert "<script>document" not in page and "<b>test" not in page
+
+    carol = portal.login(OTHER, OTHER_PASSWORD)
+    status, _, body = portal.request("GET", "/sent.json", cookie=carol)
+    assert status == 200 and json.loads(body) == {"messages": []}
+    status, _, page = portal.request("GET", "/sent", cookie=carol)
+    assert REMOTE_RCPT not in page and queue_id not in page
+    # Her id or no id: the same 404.
+    status, _, page = portal.request("GET", f"/sent/{queue_id}", cookie=carol)
+    assert status == 404 and REMOTE_RCPT not in page
+    status, _, _ = portal.request("GET", "/sent/NOSUCHID", cookie=carol)
+    assert status == 404
+    # No session: no data.
+    status, _, _ = portal.request("GET", "/sent.json")
+    assert status == 401
+    # A forged cookie (anna's token with carol's address swapped in) is refused.
+    forged = anna.replace(USER.encode().hex(), OTHER.encode().hex())
+    status, _, _ = portal.request("GET", "/sent.json", cookie=forged)
+    assert status == 401
+
+
+def test_session_rotation_and_logout(portal):
+    first = portal.login(USER, PASSWORD)
+    second = portal.login(USER, PASSWORD)
+    assert first != second, "each sign-in gets a new session"
+    # Signing in with an old cookie still present replaces it.
+    status, headers, _ = portal.request("POST", "/login", cookie=first, form={"username": USER, "password": PASSWORD})
+    assert status == 303 and session_cookie(headers) not in (first, second)
+    status, _, page = portal.request("GET", "/sent", cookie=second)
+    status, headers, _ = portal.request("POST", "/logout", cookie=second, form={"csrf": csrf_of(page)})
+    assert status == 303
+    assert any(k.lower() == "set-cookie" and "Max-Age=0" in v for k, v in headers)
+    # The token is dead on this server even if the browser kept it.
+    status, _, _ = portal.request("GET", "/sent.json", cookie=second)
+    assert status == 401
+    status, _, _ = portal.request("GET", "/sent.json", cookie=first)
+    assert status == 200
+
+
+def test_password_change_under_policy(portal):
+    cookie = portal.login(OTHER, OTHER_PASSWORD)
+    status, _, page = portal.request("GET", "/password", cookie=cookie)
+    token = csrf_of(page)
+    # authd's policy speaks on the page.
+    status, _, page = portal.request("POST", "/password", cookie=cookie,
+                                     form={"csrf": token, "current": OTHER_PASSWORD, "new": "short", "confirm": "short"})
+    assert status == 400 and "password is shorter than" in page
+    # The current password must be right.
+    new = "a much better password 42"
+    status, _, page = portal.request("POST", "/password", cookie=cookie,
+                                     form={"csrf": token, "current": "wrong", "new": new, "confirm": new})
+    assert status == 403 and "current password is not right" in page
+    status, _, page = portal.request("POST", "/password", cookie=cookie,
+                                     form={"csrf": token, "current": OTHER_PASSWORD, "new": new, "confirm": new})
+    assert status == 200 and "password was changed" in page
+    imap = imaplib.IMAP4("127.0.0.1", portal.platform.ports["imap"])
+    try:
+        imap.login(OTHER, new)
+    finally:
+        imap.logout()
+
+
+def test_metrics_count_logins_and_routes(portal):
+    for outcome in ("ok", "invalid_credentials", "throttled", "disabled", "unavailable"):
+        assert f'outcome="{outcome}"' in portal.platform.metrics_text("webd")
+    assert portal.metric("postline_webd_portal_logins_total", {"outcome": "ok"}) >= 5
+    assert portal.metric("postline_webd_portal_logins_total", {"outcome": "invalid_credentials"}) >= 1
+    assert portal.metric("postline_webd_portal_requests_total", {"route": "sent_json", "status": "200"}) >= 1
+    assert portal.metric("postline_webd_portal_requests_total", {"route": "app_passwords", "status": "403"}) >= 1
+
+
+def test_administrator_creates_a_user_who_logs_in_over_imap(portal, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    # Not for everybody: a user without the flag gets 404, and no link.
+    anna = portal.login(USER, PASSWORD)
+    status, _, _ = portal.request("GET", "/admin/users", cookie=anna)
+    assert status == 404
+    status, _, page = portal.request("GET", "/sent", cookie=anna)
+    assert 'href="/admin"' not in page
+
+    browser.get(portal.origin + "/login")
+    browser.find_element(By.ID, "username").send_keys(ADMIN)
+    browser.find_element(By.ID, "password").send_keys(ADMIN_PASSWORD, Keys.ENTER)
+    wait_until(lambda: browser.current_url.endswith("/sent"), timeout=15, what="signed in as the administrator")
+    browser.find_element(By.LINK_TEXT, "Administration").click()
+    wait_until(lambda: browser.current_url.endswith("/admin/users"), timeout=10, what="the users page")
+    browser.find_element(By.ID, "email").send_keys(CREATED)
+    browser.find_element(By.ID, "new-password").send_keys(CREATED_PASSWORD)
+    browser.find_element(By.ID, "quota").send_keys("100MiB", Keys.ENTER)
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, f'tr[data-user="{CREATED}"]'), timeout=15,
+               what="the new user in the list")
+    assert f"User {CREATED} added." in browser.find_element(By.CSS_SELECTOR, ".ok").text
+    shot(browser, "08-admin-user-added")
+    # authd's policy speaks here too.
+    browser.find_element(By.ID, "email").send_keys("erik@example.test")
+    browser.find_element(By.ID, "new-password").send_keys("short", Keys.ENTER)
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".error[role=alert]"), timeout=15, what="policy error")
+    assert "password is shorter than" in browser.find_element(By.CSS_SELECTOR, ".error").text
+    # The new account works over IMAP, with the quota the form gave.
+    imap = imaplib.IMAP4("127.0.0.1", portal.platform.ports["imap"])
+    try:
+        typ, _ = imap.login(CREATED, CREATED_PASSWORD)
+        assert typ == "OK"
+    finally:
+        imap.logout()
+    listed = json.loads(portal.platform.cli("--json", "user", "list", "example.test").stdout)
+    [shown] = [u for u in (listed if isinstance(listed, list) else listed["users"]) if u["email"] == CREATED]
+    assert shown["quota_bytes"] == 100 * 1024 * 1024 and not shown["admin"], shown
+    # And the administrator changes that quota.
+    row_quota = browser.find_element(By.CSS_SELECTOR, f'tr[data-user="{CREATED}"] input[name=quota]')
+    row_quota.send_keys("200MiB", Keys.ENTER)
+    wait_until(lambda: any("Quota of" in e.text for e in browser.find_elements(By.CSS_SELECTOR, ".ok")),
+               timeout=15, what="quota set")
+    listed = json.loads(portal.platform.cli("--json", "user", "list", "example.test").stdout)
+    [shown] = [u for u in (listed if isinstance(listed, list) else listed["users"]) if u["email"] == CREATED]
+    assert shown["quota_bytes"] == 200 * 1024 * 1024, shown
+    # Disabled: IMAP refuses the account; enabled again: it works.
+    browser.find_element(By.CSS_SELECTOR, f'button[aria-label="Disable {CREATED}"]').click()
+    wait_until(lambda: any(f"User {CREATED} disabled." in e.text for e in browser.find_elements(By.CSS_SELECTOR, ".ok")),
+               timeout=15, what="user disabled")
+    imap = imaplib.IMAP4("127.0.0.1", portal.platform.ports["imap"])
+    try:
+        with pytest.raises(imaplib.IMAP4.error):
+            imap.login(CREATED, CREATED_PASSWORD)
+    finally:
+        imap.shutdown()
+    browser.find_element(By.CSS_SELECTOR, f'button[aria-label="Enable {CREATED}"]').click()
+    wait_until(lambda: any(f"User {CREATED} enabled." in e.text for e in browser.find_elements(By.CSS_SELECTOR, ".ok")),
+               timeout=15, what="user enabled")
+    imap = imaplib.IMAP4("127.0.0.1", portal.platform.ports["imap"])
+    try:
+        assert imap.login(CREATED, CREATED_PASSWORD)[0] == "OK"
+    finally:
+        imap.logout()
+    # Health: what webd reaches, all up here.
+    browser.find_element(By.LINK_TEXT, "Health").click()
+    wait_until(lambda: browser.current_url.endswith("/admin/health"), timeout=10, what="the health page")
+    health = {r.get_attribute("data-service"): r.get_attribute("data-ok")
+              for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-service]")}
+    assert health == {"authd": "true", "queued": "true", "mailstore database": "true"}, health
+    # The queue: a message that keeps being deferred, found by the filter, held, then deleted.
+    submit(portal.platform, [STUCK_RCPT])
+    browser.find_element(By.LINK_TEXT, "Queue").click()
+    wait_until(lambda: browser.current_url.endswith("/admin/queue"), timeout=10, what="the queue page")
+    browser.find_element(By.ID, "f-recipient").send_keys(STUCK_RCPT, Keys.ENTER)
+
+    def stuck_article():
+        browser.refresh()  # this page does not update by itself
+        found = browser.find_elements(By.CSS_SELECTOR, f'li.recipient[data-recipient="{STUCK_RCPT}"][data-state="deferred"]')
+        return found and browser.find_element(By.CSS_SELECTOR, "article.message").get_attribute("data-queue-id")
+
+    queue_id = wait_until(stuck_article, timeout=30, interval=0.5, what="the deferred message on the queue page")
+    assert "recipient=stuck%40remote.test" in browser.current_url
+    shot(browser, "09-admin-queue")
+    browser.find_element(By.CSS_SELECTOR, f'button[aria-label="hold {queue_id}"]').click()
+    wait_until(lambda: any(f"hold: {queue_id} done." in e.text for e in browser.find_elements(By.CSS_SELECTOR, ".ok")),
+               timeout=15, what="held")
+    shown = json.loads(portal.platform.cli("--json", "queue", "show", queue_id).stdout)
+    assert shown["recipients"][0]["held"], shown
+    browser.find_element(By.CSS_SELECTOR, f'button[aria-label="delete {queue_id}"]').click()
+    wait_until(lambda: any(f"delete: {queue_id} done." in e.text for e in browser.find_elements(By.CSS_SELECTOR, ".ok")),
+               timeout=15, what="deleted")
+    assert not browser.find_elements(By.CSS_SELECTOR, f'article.message[data-queue-id="{queue_id}"]')
+    browser.find_element(By.CSS_SELECTOR, "form.signout button").click()
+    wait_until(lambda: browser.current_url.endswith("/login"), timeout=10, what="signed out")
+
+
+def test_brute_force_is_throttled(portal):
+    """Last: it gets 127.0.0.1 blocked by authd for every later login."""
+    statuses = []
+    for i in range(12):
+        status, _, page = portal.request("POST", "/login", form={"username": USER, "password": f"guess {i}"})
+        statuses.append(status)
+        if status == 429:
+            assert "Too many failed sign-ins" in page
+            break
+    assert statuses[-1] == 429, statuses
+    # Even the right password is refused now, as for IMAP and SMTP.
+    status, _, _ = portal.request("POST", "/login", form={"username": USER, "password": PASSWORD})
+    assert status == 429
+    assert portal.metric("postline_webd_portal_logins_total", {"outcome": "throttled"}) >= 1
+
+
+def test_admin_token_and_session_key_from_files(fresh_platform_factory, tmp_path):
+    """A platform whose admin APIs need the bearer token: webd reads auth.admin_token_file for the
+    account and sent-mail pages; with web.session_secret_file a session outlives a webd restart."""
+    token = tmp_path / "admin-token"
+    token.write_text(secrets.token_urlsafe(32) + "\n")
+    key = tmp_path / "session-secret"
+    key.write_text(secrets.token_hex(32) + "\n")
+    p = fresh_platform_factory({"POSTLINE_AUTH_ADMIN_TOKEN_FILE": str(token)})
+    p.add_user(USER, PASSWORD)
+    web = Https(p, p.start_webd({"POSTLINE_WEB_SESSION_SECRET_FILE": str(key)}))
+    cookie = web.login(USER, PASSWORD)
+    for path in ("/app-passwords", "/sent.json", "/quota"):
+        status, _, body = web.request("GET", path, cookie=cookie)
+        assert status == 200, (path, status, body)
+    p.stop("webd")
+    web = Https(p, p.start_webd())
+    status, _, _ = web.request("GET", "/sent.json", cookie=cookie)
+    assert status == 200, "the same key signs and checks after a restart"
