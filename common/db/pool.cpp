@@ -50,6 +50,18 @@ Pool::Lease Pool::acquire(std::chrono::milliseconds timeout) {
   if (!conn) {
     try {
       conn = std::make_unique<pqxx::connection>(url_);
+      // One round trip per new connection (libpqxx 6.4 does not expose
+      // libpq's in_hot_standby report): a standby reached without
+      // target_session_attrs=read-write, or through an endpoint that has not
+      // followed a failover yet, would fail every write.
+      bool standby = false;
+      {
+        pqxx::nontransaction tx(*conn);
+        standby = tx.exec("SELECT pg_is_in_recovery()")[0][0].as<bool>();
+      }
+      if (standby)
+        throw std::runtime_error("reached a read-only standby, not the primary (give db.url every member and "
+                                 "target_session_attrs=read-write)");
     } catch (const std::exception& e) {
       release(nullptr);
       throw Unavailable(std::string("cannot connect to the database: ") + e.what());

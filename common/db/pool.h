@@ -54,6 +54,12 @@ class Pool {
     } catch (const pqxx::broken_connection& e) {
       lease.discard();
       throw Unavailable(std::string("database connection lost: ") + e.what());
+    } catch (const pqxx::sql_error& e) {
+      // 25006: the server is a standby now (failover); writes cannot succeed
+      // on this connection, and the refused statement applied nothing.
+      if (e.sqlstate() != "25006") throw;
+      lease.discard();
+      throw Unavailable(std::string("the database is read-only (a standby; failover in progress?): ") + e.what());
     }
   }
 
