@@ -1,0 +1,193 @@
+"""PostgreSQL failover under load (issue 21; ctest label `ha`, `scripts/test --ha`):
+three etcd members and two PostgreSQL members under Patroni on loopback
+(tests/e2e/ha_support.py; synchronous replication, synchronous_mode on), the
+four services on the multi-host URL with target_session_attrs=read-write.
+Thousands of messages with unique Message-IDs (POSTLINE_HA_MESSAGES, default
+3000) go over SMTP while the primary's PostgreSQL is killed with SIGKILL (the
+postmaster and every backend at once); Patroni promotes the synchronous
+standby. Once the old primary is back as the synchronous standby, the new
+primary is killed the same way, so the cluster fails back.
+
+Afterwards: every message that got 250 is in the mailbox exactly once (every
+message whose answer was lost at most once), IDLE clients that stayed
+connected all along were pushed every message, including those delivered
+after each failover, and the time to recover (the kill to the first 250 of a
+message sent after it) is printed.
+
+Skips, saying why, when Patroni or etcd is not installed (scripts/packages/ha.txt)."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+
+import pytest
+
+from exactly_once_support import Senders, assert_exactly_once, message_ids_in_inbox
+from ha_support import HaCluster, missing_tools
+from imap_wire import Wire
+from platform_support import Platform, new_workdir, wait_until
+
+USER = "ha@example.test"
+PASSWORD = "ha failover test password"
+PREFIX = "ha"
+N = int(os.environ.get("POSTLINE_HA_MESSAGES", "3000"))
+SENDERS = 8
+IDLERS = 2
+
+
+@pytest.fixture(scope="module")
+def ha():
+    why = missing_tools()
+    if why:
+        pytest.skip(why)
+    workdir = new_workdir("postline-ha-")
+    cluster = HaCluster(workdir)
+    p = None
+    try:
+        cluster.start()
+        p = Platform(cluster.url("postgres"), workdir, {
+            "POSTLINE_LOG_LEVEL": "info",
+            "POSTLINE_QUEUE_RETRY_SCHEDULE": "1s",
+            "POSTLINE_SMTP_MAX_CONNECTIONS_PER_IP": "100",
+        })
+        assert "," in p.db_url and "target_session_attrs=read-write" in p.db_url, p.db_url
+        p.start_all()
+        p.add_user(USER, PASSWORD)
+        yield p, cluster
+    except BaseException:
+        print(cluster.log_tail())
+        raise
+    finally:
+        if p is not None:
+            p.stop_all()
+        cluster.stop()
+        if os.environ.get("POSTLINE_KEEP_TEST_DIRS"):
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+class IdleWatcher:
+    """An IMAP client in IDLE on INBOX for the whole test, recording every
+    EXISTS the server pushes (and when)."""
+
+    def __init__(self, port: int):
+        self.wire = Wire(port)
+        self.wire.login(USER, PASSWORD)
+        r = self.wire.ok("SELECT INBOX")
+        self.lock = threading.Lock()
+        self.exists = [(time.monotonic(), int(m.group(1))) for u in r.untagged
+                       if (m := re.match(rb"\* (\d+) EXISTS", u))]
+        self.closed = None
+        self.wire.sock.sendall(b"i1 IDLE\r\n")
+        line = self.wire.f.readline()
+        assert line.startswith(b"+"), line
+        self.wire.sock.settimeout(None)  # pushes may pause while the database fails over
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        try:
+            while True:
+                line = self.wire.f.readline()
+                if not line:
+                    self.closed = "the server closed the connection"
+                    return
+                if line.startswith(b"* BYE"):
+                    self.closed = line.decode(errors="replace").strip()
+                m = re.match(rb"\* (\d+) EXISTS", line)
+                if m:
+                    with self.lock:
+                        self.exists.append((time.monotonic(), int(m.group(1))))
+        except OSError as e:
+            self.closed = self.closed or f"read failed: {e}"
+
+    def latest(self) -> int:
+        with self.lock:
+            return self.exists[-1][1] if self.exists else 0
+
+    def pushed_after(self, moment: float) -> int:
+        with self.lock:
+            return sum(1 for t, _ in self.exists if t > moment)
+
+    def close(self):
+        try:
+            self.wire.sock.sendall(b"DONE\r\n")
+            self.wire.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.wire.close()
+
+
+def fail_over(cluster: HaCluster, senders: Senders, what: str) -> dict:
+    """Kills the primary's PostgreSQL; returns what happened and when."""
+    old = cluster.primary()
+    assert old, "no primary before the kill"
+    killed_at = time.monotonic()
+    cluster.kill_postgres(old)
+    new = wait_until(lambda: (lambda m: m if m and m != old else None)(cluster.primary()), timeout=90, interval=0.1,
+                     what=f"Patroni promoting the standby after {what}")
+    promoted_at = time.monotonic()
+    first_ack = wait_until(lambda: senders.first_ack_after(killed_at), timeout=90, interval=0.05,
+                           what=f"the first 250 after {what}")
+    return {"what": what, "old": old, "new": new, "killed_at": killed_at,
+            "promoted": promoted_at - killed_at, "recovered": first_ack - killed_at}
+
+
+def test_failover_loses_and_duplicates_nothing_and_idle_clients_keep_their_pushes(ha):
+    p, cluster = ha
+    watchers = [IdleWatcher(p.ports["imap"]) for _ in range(IDLERS)]
+    senders = Senders(p.ports["smtp_mx"], USER, N, prefix=PREFIX)
+    threads = [threading.Thread(target=senders.run, daemon=True) for _ in range(SENDERS)]
+    for t in threads:
+        t.start()
+    failovers = []
+    try:
+        wait_until(lambda: senders.done() >= N // 3, timeout=180, interval=0.02, what=f"{N // 3} messages")
+        failovers.append(fail_over(cluster, senders, "SIGKILL of the primary"))
+        # Back to two members: the old primary rejoins (pg_rewind) as the
+        # synchronous standby, so the second kill loses nothing either.
+        wait_until(lambda: cluster.sync_standby() == failovers[0]["old"], timeout=120, interval=0.2,
+                   what="the old primary back as the synchronous standby")
+        wait_until(lambda: senders.done() >= 2 * N // 3, timeout=180, interval=0.02, what=f"{2 * N // 3} messages")
+        failovers.append(fail_over(cluster, senders, "SIGKILL of the new primary"))
+        for t in threads:
+            t.join(timeout=300)
+        assert not any(t.is_alive() for t in threads), "senders did not finish"
+    finally:
+        senders.stop.set()
+
+    try:
+        assert len(senders.acked) + len(senders.unknown) == N
+        assert len(senders.acked) >= N // 2, (len(senders.acked), len(senders.unknown))
+        wait_until(lambda: p.psql("SELECT count(*) FROM queue_recipients WHERE state IN ('queued', 'deferred')")
+                   .strip() == "0", timeout=120, interval=0.25, what="queue drained after the failovers")
+        ids = wait_until(lambda: message_ids_in_inbox(p.ports["imap"], USER, PASSWORD, PREFIX), timeout=60,
+                         interval=0.5, what="IMAP after the failovers")
+        assert_exactly_once(senders, ids)
+
+        # The IDLE sessions never noticed the database change hands: still
+        # connected, pushed after each failover, and their last EXISTS is the
+        # mailbox's size.
+        total = sum(ids.values())
+        for w in watchers:
+            wait_until(lambda w=w: w.latest() == total or w.closed, timeout=60, interval=0.1,
+                       what=f"an IDLE client told about all {total} messages (it has {w.latest()})")
+            assert w.closed is None, w.closed
+            assert w.latest() == total
+            for f in failovers:
+                assert w.pushed_after(f["killed_at"] + f["recovered"]) > 0, f"no push after {f['what']}"
+    finally:
+        for w in watchers:
+            w.close()
+
+    for f in failovers:
+        print(f"{f['what']}: {f['old']} -> {f['new']}; promoted after {f['promoted']:.2f}s, "
+              f"first 250 after the kill {f['recovered']:.2f}s (time to recover)")
+    print(f"{N} messages: acknowledged {len(senders.acked)}, lost 0, duplicated 0; answer unknown "
+          f"{len(senders.unknown)}, delivered without a 250 {len(senders.unknown & set(ids))}; "
+          f"retried before data {senders.retries}")
