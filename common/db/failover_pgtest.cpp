@@ -77,6 +77,7 @@ TEST(Failover, LibpqPoolDropsAReadOnlyConnectionAndRunsTheWriteOnAFreshOne) {
   EXPECT_EQ(pool.with([](pq::Connection& c) { return c.exec(kCount).i64(0, 0); }), 1);
   // The read-only connection was closed, not kept: one connection, the fresh one.
   EXPECT_EQ(pool.stats().open, 1u);
+  EXPECT_EQ(pool.stats().dropped, 1u);
 
   // A connection that met 25006 outside with() is not taken back either.
   {
@@ -92,6 +93,7 @@ TEST(Failover, LibpqPoolDropsAReadOnlyConnectionAndRunsTheWriteOnAFreshOne) {
     EXPECT_FALSE(lease->healthy());
   }
   EXPECT_EQ(pool.stats().open, 0u);
+  EXPECT_EQ(pool.stats().dropped, 2u);
 }
 
 TEST(Failover, PqxxPoolDropsAReadOnlyConnectionAndReportsUnavailable) {
@@ -110,12 +112,30 @@ TEST(Failover, PqxxPoolDropsAReadOnlyConnectionAndReportsUnavailable) {
   }),
                Unavailable);
   EXPECT_EQ(pool.stats().open, 0u);
+  EXPECT_EQ(pool.stats().dropped, 1u);
   // The next request gets a fresh connection, which can write.
   pool.with([](pqxx::connection& c) {
     pqxx::work tx(c);
     tx.exec("INSERT INTO t VALUES (1)");
     tx.commit();
   });
+}
+
+TEST(Failover, BothPoolsCountConnectionsThatCouldNotBeMade) {
+  // No member reachable: what a service sees between a primary's death and
+  // the promotion of its standby.
+  const std::string url = "postgresql://postgres@127.0.0.1:" + std::to_string(refused_port()) +
+                          ",127.0.0.1:" + std::to_string(refused_port()) +
+                          "/postline?target_session_attrs=read-write&connect_timeout=2";
+  postline::db::Pool pqxx_pool(url, 2);
+  EXPECT_THROW(pqxx_pool.acquire(), Unavailable);
+  EXPECT_EQ(pqxx_pool.stats().connect_failures, 1u);
+  EXPECT_EQ(pqxx_pool.stats().open, 0u);
+  pq::Pool pq_pool(url, 2);
+  EXPECT_THROW(pq_pool.acquire(), Unavailable);
+  EXPECT_THROW(pq_pool.acquire(), Unavailable);
+  EXPECT_EQ(pq_pool.stats().connect_failures, 2u);
+  EXPECT_EQ(pq_pool.stats().open, 0u);
 }
 
 }  // namespace

@@ -35,7 +35,10 @@ class Pool {
     pqxx::connection& operator*() { return *conn_; }
     pqxx::connection* operator->() { return conn_.get(); }
     // The connection is suspect (an exception other than a SQL error): do not reuse.
-    void discard() { conn_.reset(); }
+    void discard() {
+      if (conn_ && pool_) pool_->count_dropped();
+      conn_.reset();
+    }
 
    private:
     Pool* pool_;
@@ -71,6 +74,7 @@ class Pool {
 
  private:
   void release(std::unique_ptr<pqxx::connection> conn);
+  void count_dropped();
   std::string url_;
   size_t size_;
   std::mutex mutex_;

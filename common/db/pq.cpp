@@ -518,7 +518,10 @@ Pool::Lease Pool::acquire(std::chrono::milliseconds timeout) {
       idle_.pop_back();
     }
   }
-  if (conn && !conn->healthy()) conn.reset();
+  if (conn && !conn->healthy()) {
+    conn.reset();
+    count_dropped();
+  }
   if (!conn) {
     try {
       conn = std::make_unique<Connection>(url_, settings_);
@@ -531,6 +534,10 @@ Pool::Lease Pool::acquire(std::chrono::milliseconds timeout) {
                              false);
       conn->prepare_known();
     } catch (const std::exception& e) {
+      {
+        std::lock_guard lock(mutex_);
+        counters_.connect_failed();
+      }
       release(nullptr);
       throw db::Unavailable(e.what());
     }
@@ -550,8 +557,15 @@ void Pool::release(std::unique_ptr<Connection> conn) {
     if (conn && PQstatus(conn->raw()) == CONNECTION_OK && PQtransactionStatus(conn->raw()) == PQTRANS_IDLE &&
         !conn->on_standby())
       idle_.push_back(std::move(conn));
+    else if (conn)
+      counters_.dropped();
   }
   cv_.notify_one();
+}
+
+void Pool::count_dropped() {
+  std::lock_guard lock(mutex_);
+  counters_.dropped();
 }
 
 }  // namespace postline::db::pq

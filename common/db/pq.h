@@ -231,7 +231,10 @@ class Pool {
     ~Lease();
     Connection& operator*() { return *conn_; }
     Connection* operator->() { return conn_.get(); }
-    void discard() { conn_.reset(); }
+    void discard() {
+      if (conn_ && pool_) pool_->count_dropped();
+      conn_.reset();
+    }
 
    private:
     Pool* pool_;
@@ -274,6 +277,7 @@ class Pool {
  private:
   [[noreturn]] static void throw_unavailable(const std::string& why);
   void release(std::unique_ptr<Connection> conn);
+  void count_dropped();
   std::string url_;
   size_t size_;
   std::vector<std::pair<std::string, std::string>> settings_;
