@@ -55,6 +55,7 @@ def ha():
             "POSTLINE_SMTP_MAX_CONNECTIONS_PER_IP": "100",
         })
         assert "," in p.db_url and "target_session_attrs=read-write" in p.db_url, p.db_url
+        assert "configuration ok" in p.cli("config", "check").stdout
         p.start_all()
         p.add_user(USER, PASSWORD)
         yield p, cluster
