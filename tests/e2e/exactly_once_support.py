@@ -37,6 +37,7 @@ class Senders:
         self.retries = 0
         # (time.monotonic() when DATA's content was sent, when the 250 came) per acknowledged message
         self.ack_times: list[tuple[float, float]] = []
+        self.data_replies: collections.Counter = collections.Counter()  # the code after the content, per code
         self.stop = threading.Event()
 
     def take(self):
@@ -70,6 +71,7 @@ class Senders:
                 started = time.monotonic()
                 code, _ = smtp.data(numbered_message(self.prefix, self.user, i))
                 with self.lock:
+                    self.data_replies[code] += 1
                     (self.acked if code == 250 else self.unknown).add(i)
                     if code == 250:
                         self.ack_times.append((started, time.monotonic()))

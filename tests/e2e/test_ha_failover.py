@@ -5,8 +5,12 @@ four services on the multi-host URL with target_session_attrs=read-write.
 Thousands of messages with unique Message-IDs (POSTLINE_HA_MESSAGES, default
 2000) go over SMTP while the primary's PostgreSQL is killed with SIGKILL (the
 postmaster and every backend at once); Patroni promotes the synchronous
-standby. Once the old primary is back as the synchronous standby, the new
-primary is killed the same way, so the cluster fails back.
+standby. Once the old primary is back as the synchronous standby, smtpd is
+restarted with smtp.enqueue_retry_window 0s (shorter than any failover) and
+the new primary is killed the same way, so the cluster fails back: the first
+failover is invisible to senders (smtpd retries the Enqueue with the same queue
+id until the new primary commits it), the second answers 451 4.3.0 for what
+could not be committed - never 250.
 
 Afterwards: every message that got 250 is in the mailbox exactly once (every
 message whose answer was lost at most once), IDLE clients that stayed
@@ -155,7 +159,13 @@ def test_failover_loses_and_duplicates_nothing_and_idle_clients_keep_their_pushe
         # synchronous standby, so the second kill loses nothing either.
         wait_until(lambda: cluster.sync_standby() == failovers[0]["old"], timeout=120, interval=0.2,
                    what="the old primary back as the synchronous standby")
+        # No Enqueue retries from here on: what cannot commit during the next
+        # failover must be answered 451, and nothing may be answered 250 that
+        # the new primary does not hold.
+        p.stop("smtpd")
+        p.start("smtpd", extra_env={"POSTLINE_SMTP_ENQUEUE_RETRY_WINDOW": "0s"})
         wait_until(lambda: senders.done() >= 2 * N // 3, timeout=180, interval=0.02, what=f"{2 * N // 3} messages")
+        replies_before = senders.data_replies[451]
         failovers.append(fail_over(cluster, senders, "SIGKILL of the new primary"))
         for t in threads:
             t.join(timeout=300)
@@ -189,11 +199,18 @@ def test_failover_loses_and_duplicates_nothing_and_idle_clients_keep_their_pushe
         for w in watchers:
             w.close()
 
+    # The first failover was covered by smtpd's Enqueue retries; without them
+    # the second had to answer 451 (4.3.0) for the messages it could not commit.
+    answered_451 = senders.data_replies[451] - replies_before
+    assert answered_451 > 0, dict(senders.data_replies)
+    assert all(code < 500 for code in senders.data_replies), dict(senders.data_replies)  # never 5xx for our fault
+
     for f in failovers:
         print(f"{f['what']}: {f['old']} -> {f['new']}; promoted after {f['promoted']:.2f}s, "
               f"first 250 after the kill {f['recovered']:.2f}s (time to recover)")
     print(f"{N} messages: acknowledged {len(senders.acked)}, lost 0, duplicated 0; answer unknown "
           f"{len(senders.unknown)}, delivered without a 250 {len(senders.unknown & set(ids))}; "
-          f"retried before data {senders.retries}")
+          f"retried before data {senders.retries}; replies after the data {dict(senders.data_replies)} "
+          f"({answered_451} times 451 in the second failover, smtpd without Enqueue retries)")
     print(f"sending took {sent - started:.1f}s ({N / (sent - started):.0f} messages/s through both failovers), "
           f"draining and counting {checked - sent:.1f}s")
