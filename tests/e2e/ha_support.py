@@ -294,6 +294,20 @@ class HaCluster:
                 pass
         return pid
 
+    def patronictl(self, *args: str) -> str:
+        conf = self.root / MEMBERS[0] / "patroni.yml"
+        out = subprocess.run(["patronictl", "-c", str(conf), *args, self.scope], check=True, capture_output=True,
+                             text=True, timeout=60)
+        return out.stdout
+
+    def pause(self):
+        """Maintenance mode: Patroni neither restarts nor fails over a crashed
+        primary until resume() (a failover that takes as long as the test wants)."""
+        self.patronictl("pause", "--wait")
+
+    def resume(self):
+        self.patronictl("resume", "--wait")
+
     def log_tail(self, lines: int = 30) -> str:
         out = []
         for m in MEMBERS:

@@ -6,11 +6,12 @@ Thousands of messages with unique Message-IDs (POSTLINE_HA_MESSAGES, default
 2000) go over SMTP while the primary's PostgreSQL is killed with SIGKILL (the
 postmaster and every backend at once); Patroni promotes the synchronous
 standby. Once the old primary is back as the synchronous standby, smtpd is
-restarted with smtp.enqueue_retry_window 0s (shorter than any failover) and
-the new primary is killed the same way, so the cluster fails back: the first
-failover is invisible to senders (smtpd retries the Enqueue with the same queue
-id until the new primary commits it), the second answers 451 4.3.0 for what
-could not be committed - never 250.
+restarted with smtp.enqueue_retry_window 0s (shorter than any failover), Patroni
+is paused, and the new primary is killed the same way; once smtpd has answered
+451 for what could not commit, Patroni resumes and the cluster fails back. The
+first failover is invisible to senders (smtpd retries the Enqueue with the same
+queue id until the new primary commits it); the second answers 451 4.3.0 for
+what could not be committed - never 250.
 
 Afterwards: every message that got 250 is in the mailbox exactly once (every
 message whose answer was lost at most once), IDLE clients that stayed
@@ -128,18 +129,26 @@ class IdleWatcher:
         self.wire.close()
 
 
-def fail_over(cluster: HaCluster, senders: Senders, what: str) -> dict:
-    """Kills the primary's PostgreSQL; returns what happened and when."""
+def fail_over(cluster: HaCluster, senders: Senders, what: str, outage=None) -> dict:
+    """Kills the primary's PostgreSQL; returns what happened and when. With
+    `outage`, Patroni is paused first and `outage()` runs while there is no
+    primary at all; the failover starts when it returns (times count from then)."""
     old = cluster.primary()
     assert old, "no primary before the kill"
+    if outage:
+        cluster.pause()
     killed_at = time.monotonic()
     cluster.kill_postgres(old)
+    if outage:
+        outage()
+        cluster.resume()
+        killed_at = time.monotonic()
     new = wait_until(lambda: (lambda m: m if m and m != old else None)(cluster.primary()), timeout=90, interval=0.1,
                      what=f"Patroni promoting the standby after {what}")
     promoted_at = time.monotonic()
     first_ack = wait_until(lambda: senders.first_ack_after(killed_at), timeout=90, interval=0.05,
                            what=f"the first 250 after {what}")
-    return {"what": what, "old": old, "new": new, "killed_at": killed_at,
+    return {"what": what, "old": old, "new": new, "killed_at": killed_at, "from": "resume" if outage else "kill",
             "promoted": promoted_at - killed_at, "recovered": first_ack - killed_at}
 
 
@@ -166,7 +175,13 @@ def test_failover_loses_and_duplicates_nothing_and_idle_clients_keep_their_pushe
         p.start("smtpd", extra_env={"POSTLINE_SMTP_ENQUEUE_RETRY_WINDOW": "0s"})
         wait_until(lambda: senders.done() >= 2 * N // 3, timeout=180, interval=0.02, what=f"{2 * N // 3} messages")
         replies_before = senders.data_replies[451]
-        failovers.append(fail_over(cluster, senders, "SIGKILL of the new primary"))
+
+        def no_primary_means_451():
+            wait_until(lambda: senders.data_replies[451] > replies_before, timeout=60, interval=0.05,
+                       what="451 answers while there is no primary")
+
+        failovers.append(fail_over(cluster, senders, "SIGKILL of the new primary (failover held until smtpd "
+                                   "answered 451)", outage=no_primary_means_451))
         for t in threads:
             t.join(timeout=300)
         assert not any(t.is_alive() for t in threads), "senders did not finish"
@@ -199,6 +214,21 @@ def test_failover_loses_and_duplicates_nothing_and_idle_clients_keep_their_pushe
         for w in watchers:
             w.close()
 
+    # What an operator sees (docs/operations.md "High availability"): the
+    # pools dropped the dead primary's connections; queued, which smtpd kept
+    # asking to Enqueue while there was no primary, counted the connects that
+    # found none (imapd's and authd's pools may not have been asked during
+    # those seconds); the LISTEN connections came back and said so.
+    for service in ("queued", "imapd", "authd"):
+        assert p.metric_value(service, "postline_db_pool_connections_dropped_total") > 0, service
+    assert p.metric_value("queued", "postline_db_pool_connect_failures_total") > 0
+    imapd_log = p.logs["imapd"].read_text(errors="replace")
+    assert imapd_log.count("change notification connection re-established; resyncing sessions") >= 2, \
+        p.log_tail("imapd")
+    queued_log = p.logs["queued"].read_text(errors="replace")
+    assert queued_log.count("queue notification listener reconnected; running a claim pass") >= 2, \
+        p.log_tail("queued")
+
     # The first failover was covered by smtpd's Enqueue retries; without them
     # the second had to answer 451 (4.3.0) for the messages it could not commit.
     answered_451 = senders.data_replies[451] - replies_before
@@ -206,8 +236,8 @@ def test_failover_loses_and_duplicates_nothing_and_idle_clients_keep_their_pushe
     assert all(code < 500 for code in senders.data_replies), dict(senders.data_replies)  # never 5xx for our fault
 
     for f in failovers:
-        print(f"{f['what']}: {f['old']} -> {f['new']}; promoted after {f['promoted']:.2f}s, "
-              f"first 250 after the kill {f['recovered']:.2f}s (time to recover)")
+        print(f"{f['what']}: {f['old']} -> {f['new']}; promoted {f['promoted']:.2f}s after the {f['from']}, "
+              f"first 250 {f['recovered']:.2f}s after it (time to recover)")
     print(f"{N} messages: acknowledged {len(senders.acked)}, lost 0, duplicated 0; answer unknown "
           f"{len(senders.unknown)}, delivered without a 250 {len(senders.unknown & set(ids))}; "
           f"retried before data {senders.retries}; replies after the data {dict(senders.data_replies)} "
