@@ -13,8 +13,8 @@ postline_log() { echo "postline: $*" >&2; }
 # Every package listed in scripts/packages/*.txt, installed with apt when
 # missing. Optional sets (bench.txt: Postfix and Dovecot as benchmark peers,
 # which on a real host would start system mail daemons) are installed only when
-# named: `postline_install_packages bench`.
-POSTLINE_OPTIONAL_PACKAGE_SETS="bench"
+# named: `postline_install_packages bench`; ha.txt (Patroni, etcd) for `scripts/test --ha`.
+POSTLINE_OPTIONAL_PACKAGE_SETS="bench ha"
 postline_install_packages() {
   local wanted missing=() pkg file set skip
   local files=()
@@ -39,8 +39,8 @@ postline_install_packages() {
   postline_stop_system_daemons "${missing[@]}"
 }
 
-# Installing postfix or dovecot-imapd starts the system's own daemon on ports 25 / 143 /
-# 993 on a host that allows it. Postline's tests and benchmarks run private instances on
+# Installing postfix, dovecot-imapd or etcd-server starts the system's own daemon on ports
+# 25 / 143 / 993 / 2379 on a host that allows it. Postline's tests and benchmarks run private instances on
 # free ports and never use those, so a daemon we just installed is stopped and disabled.
 postline_stop_system_daemons() {
   local pkg service sudo=()
@@ -49,6 +49,7 @@ postline_stop_system_daemons() {
     case "$pkg" in
       postfix) service=postfix ;;
       dovecot-imapd|dovecot-core) service=dovecot ;;
+      etcd-server) service=etcd ;;
       *) continue ;;
     esac
     if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then

@@ -77,7 +77,7 @@ const std::vector<KeySpec>& schema() {
   static const std::vector<KeySpec> keys = {
       // db
       {"db", "url", T::kString, "postgresql://postgres@127.0.0.1:55432/postline",
-       "libpq connection URI of the shared PostgreSQL database"},
+       "libpq connection URI of the shared PostgreSQL database; for failover list every member with target_session_attrs=read-write (docs/operations.md, High availability)"},
       {"db", "pool_size", T::kInt, "8", "connections per service process"},
       // tls
       {"tls", "cert_file", T::kString, "", "PEM certificate chain for SMTP STARTTLS/465 and IMAP STARTTLS/993"},

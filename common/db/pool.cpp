@@ -45,12 +45,30 @@ Pool::Lease Pool::acquire(std::chrono::milliseconds timeout) {
   // still looks open until it is used; reading what arrived on its socket
   // (non-blocking) finds the EOF, so the caller gets a fresh one instead of a
   // failed statement (a LOGIN answered NO [UNAVAILABLE] after a restart).
-  if (conn && !idle_connection_alive(*conn)) conn.reset();
-  if (conn && !conn->is_open()) conn.reset();
+  if (conn && (!idle_connection_alive(*conn) || !conn->is_open())) {
+    conn.reset();
+    count_dropped();
+  }
   if (!conn) {
     try {
       conn = std::make_unique<pqxx::connection>(url_);
+      // One round trip per new connection (libpqxx 6.4 does not expose
+      // libpq's in_hot_standby report): a standby reached without
+      // target_session_attrs=read-write, or through an endpoint that has not
+      // followed a failover yet, would fail every write.
+      bool standby = false;
+      {
+        pqxx::nontransaction tx(*conn);
+        standby = tx.exec("SELECT pg_is_in_recovery()")[0][0].as<bool>();
+      }
+      if (standby)
+        throw std::runtime_error("reached a read-only standby, not the primary (give db.url every member and "
+                                 "target_session_attrs=read-write)");
     } catch (const std::exception& e) {
+      {
+        std::lock_guard lock(mutex_);
+        counters_.connect_failed();
+      }
       release(nullptr);
       throw Unavailable(std::string("cannot connect to the database: ") + e.what());
     }
@@ -62,9 +80,17 @@ void Pool::release(std::unique_ptr<pqxx::connection> conn) {
   {
     std::lock_guard lock(mutex_);
     --out_;
-    if (conn && conn->is_open()) idle_.push_back(std::move(conn));
+    if (conn && conn->is_open())
+      idle_.push_back(std::move(conn));
+    else if (conn)
+      counters_.dropped();
   }
   cv_.notify_one();
+}
+
+void Pool::count_dropped() {
+  std::lock_guard lock(mutex_);
+  counters_.dropped();
 }
 
 PoolStats Pool::stats() {

@@ -35,7 +35,10 @@ class Pool {
     pqxx::connection& operator*() { return *conn_; }
     pqxx::connection* operator->() { return conn_.get(); }
     // The connection is suspect (an exception other than a SQL error): do not reuse.
-    void discard() { conn_.reset(); }
+    void discard() {
+      if (conn_ && pool_) pool_->count_dropped();
+      conn_.reset();
+    }
 
    private:
     Pool* pool_;
@@ -54,6 +57,12 @@ class Pool {
     } catch (const pqxx::broken_connection& e) {
       lease.discard();
       throw Unavailable(std::string("database connection lost: ") + e.what());
+    } catch (const pqxx::sql_error& e) {
+      // 25006: the server is a standby now (failover); writes cannot succeed
+      // on this connection, and the refused statement applied nothing.
+      if (e.sqlstate() != "25006") throw;
+      lease.discard();
+      throw Unavailable(std::string("the database is read-only (a standby; failover in progress?): ") + e.what());
     }
   }
 
@@ -65,6 +74,7 @@ class Pool {
 
  private:
   void release(std::unique_ptr<pqxx::connection> conn);
+  void count_dropped();
   std::string url_;
   size_t size_;
   std::mutex mutex_;

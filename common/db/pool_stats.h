@@ -18,6 +18,11 @@ struct PoolStats {
   uint64_t waits = 0;        // acquires that found none free and had to wait
   uint64_t timeouts = 0;     // acquires that gave up waiting (db::Unavailable)
   double wait_seconds = 0;   // time all acquires spent waiting for a free connection
+  // Connections closed because they were found broken (the server restarted
+  // or failed over) or on a read-only server (SQLSTATE 25006, a standby):
+  // a burst of these is what a failover looks like from a service.
+  uint64_t dropped = 0;
+  uint64_t connect_failures = 0;  // new connections that could not be made (no primary reachable)
 };
 
 // The waiting part of a pool's acquire(), counted. Every member is used with
@@ -43,11 +48,15 @@ class PoolCounters {
     s.waits = waits_;
     s.timeouts = timeouts_;
     s.wait_seconds = wait_seconds_;
+    s.dropped = dropped_;
+    s.connect_failures = connect_failures_;
     return s;
   }
+  void dropped() { ++dropped_; }
+  void connect_failed() { ++connect_failures_; }
 
  private:
-  uint64_t waits_ = 0, timeouts_ = 0;
+  uint64_t waits_ = 0, timeouts_ = 0, dropped_ = 0, connect_failures_ = 0;
   double wait_seconds_ = 0;
 };
 

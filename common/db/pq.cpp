@@ -248,6 +248,7 @@ Result Connection::take(pg_result* r, bool sent) {
   }
   if (PQstatus(c_) != CONNECTION_OK) lost(sent);
   const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  if (state && std::string_view(state) == "25006") read_only_seen_ = true;
   std::string msg = PQresultErrorMessage(r);
   while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
   throw Error(msg, state ? state : "");
@@ -382,7 +383,15 @@ bool Connection::healthy() {
   // (a server that shut down left an error message and EOF).
   if (PQconsumeInput(c_) == 0) return false;
   while (PGnotify* n = PQnotifies(c_)) PQfreemem(n);  // nobody LISTENs on pooled connections
-  return PQstatus(c_) == CONNECTION_OK && PQtransactionStatus(c_) == PQTRANS_IDLE;
+  return PQstatus(c_) == CONNECTION_OK && PQtransactionStatus(c_) == PQTRANS_IDLE && !on_standby();
+}
+
+bool Connection::on_standby() const {
+  if (read_only_seen_) return true;
+  // PostgreSQL 14+ reports in_hot_standby at connect and when a promotion
+  // ends recovery; older servers do not send it (nullptr: assume a primary).
+  const char* standby = c_ ? PQparameterStatus(c_, "in_hot_standby") : nullptr;
+  return standby && std::string_view(standby) == "on";
 }
 
 std::vector<std::pair<std::string, std::string>> Connection::notifications() {
@@ -509,12 +518,26 @@ Pool::Lease Pool::acquire(std::chrono::milliseconds timeout) {
       idle_.pop_back();
     }
   }
-  if (conn && !conn->healthy()) conn.reset();
+  if (conn && !conn->healthy()) {
+    conn.reset();
+    count_dropped();
+  }
   if (!conn) {
     try {
       conn = std::make_unique<Connection>(url_, settings_);
+      // Without target_session_attrs=read-write (or behind an endpoint that
+      // has not followed a failover yet) libpq may land on a standby, where
+      // every write would fail: a temporary failure, like no connection.
+      if (conn->on_standby())
+        throw ConnectionLost("reached a read-only standby, not the primary (give db.url every member and "
+                             "target_session_attrs=read-write)",
+                             false);
       conn->prepare_known();
     } catch (const std::exception& e) {
+      {
+        std::lock_guard lock(mutex_);
+        counters_.connect_failed();
+      }
       release(nullptr);
       throw db::Unavailable(e.what());
     }
@@ -531,10 +554,18 @@ void Pool::release(std::unique_ptr<Connection> conn) {
   {
     std::lock_guard lock(mutex_);
     --out_;
-    if (conn && PQstatus(conn->raw()) == CONNECTION_OK && PQtransactionStatus(conn->raw()) == PQTRANS_IDLE)
+    if (conn && PQstatus(conn->raw()) == CONNECTION_OK && PQtransactionStatus(conn->raw()) == PQTRANS_IDLE &&
+        !conn->on_standby())
       idle_.push_back(std::move(conn));
+    else if (conn)
+      counters_.dropped();
   }
   cv_.notify_one();
+}
+
+void Pool::count_dropped() {
+  std::lock_guard lock(mutex_);
+  counters_.dropped();
 }
 
 }  // namespace postline::db::pq

@@ -40,6 +40,10 @@ class Error : public std::runtime_error {
   const std::string& sqlstate() const { return sqlstate_; }
   bool serialization_failure() const { return sqlstate_ == "40001" || sqlstate_ == "40P01"; }
   bool unique_violation() const { return sqlstate_ == "23505"; }
+  // 25006 read_only_sql_transaction: the server is a standby (a demoted
+  // primary, or an endpoint that still points at one after a failover). It
+  // refused the write, so nothing of the transaction was applied.
+  bool read_only() const { return sqlstate_ == "25006"; }
 
  private:
   std::string sqlstate_;
@@ -168,8 +172,12 @@ class Connection {
 
   // True while the connection is usable; checks, without blocking, whether the
   // server closed it since the last use (a restart), so a pool never hands
-  // out a connection that will fail its first statement.
+  // out a connection that will fail its first statement. A connection that
+  // met a read-only error (25006) is not healthy: its server is a standby.
   bool healthy();
+  // The server said it is a hot standby (libpq's in_hot_standby report, no
+  // round trip), or a statement here failed with 25006.
+  bool on_standby() const;
   int socket() const;
   // LISTEN support: reads what arrived (non-blocking) and returns the
   // notifications received, as (channel, payload).
@@ -189,6 +197,7 @@ class Connection {
   Result take(pg_result* r, bool sent);
   [[noreturn]] void lost(bool sent);
   pg_conn* c_ = nullptr;
+  bool read_only_seen_ = false;
   std::unordered_set<std::string> prepared_;
   std::unordered_map<std::string, std::string> dynamic_;  // sql -> statement name
   std::vector<std::string> dynamic_order_;
@@ -222,7 +231,10 @@ class Pool {
     ~Lease();
     Connection& operator*() { return *conn_; }
     Connection* operator->() { return conn_.get(); }
-    void discard() { conn_.reset(); }
+    void discard() {
+      if (conn_ && pool_) pool_->count_dropped();
+      conn_.reset();
+    }
 
    private:
     Pool* pool_;
@@ -246,6 +258,15 @@ class Pool {
         lease.discard();
         if (attempt == 0 && (idempotent || !e.sent())) continue;
         throw_unavailable(e.what());
+      } catch (const Error& e) {
+        // A read-only server after a failover: the connection is useless for
+        // writes, and the refused statement applied nothing, so it runs once
+        // more on a fresh connection (which libpq's target_session_attrs
+        // places on the new primary).
+        if (!e.read_only()) throw;
+        lease.discard();
+        if (attempt == 0) continue;
+        throw_unavailable("the database is read-only (a standby; failover in progress?): " + std::string(e.what()));
       }
     }
   }
@@ -256,6 +277,7 @@ class Pool {
  private:
   [[noreturn]] static void throw_unavailable(const std::string& why);
   void release(std::unique_ptr<Connection> conn);
+  void count_dropped();
   std::string url_;
   size_t size_;
   std::vector<std::pair<std::string, std::string>> settings_;

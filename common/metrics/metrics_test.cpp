@@ -108,8 +108,10 @@ TEST(PoolCollector, ReportsEachPool) {
   a.waits = 3;
   a.timeouts = 1;
   a.wait_seconds = 0.25;
+  a.dropped = 6;
+  a.connect_failures = 7;
   pools.add("rpc", [&] { return a; });
-  pools.add("workers", [] { return db::PoolStats{4, 0, 0, 0, 0, 0}; });
+  pools.add("workers", [] { return db::PoolStats{4, 0, 0, 0, 0, 0, 0, 0}; });
   const auto f = pools.Collect();
   ASSERT_TRUE(sample(f, "postline_db_pool_connections", {{"pool", "rpc"}, {"state", "in_use"}}));
   EXPECT_EQ(sample(f, "postline_db_pool_connections", {{"pool", "rpc"}, {"state", "in_use"}})->gauge.value, 2);
@@ -118,6 +120,8 @@ TEST(PoolCollector, ReportsEachPool) {
   EXPECT_EQ(sample(f, "postline_db_pool_waits_total", {{"pool", "rpc"}})->counter.value, 3);
   EXPECT_EQ(sample(f, "postline_db_pool_acquire_timeouts_total", {{"pool", "rpc"}})->counter.value, 1);
   EXPECT_EQ(sample(f, "postline_db_pool_wait_seconds_total", {{"pool", "rpc"}})->counter.value, 0.25);
+  EXPECT_EQ(sample(f, "postline_db_pool_connections_dropped_total", {{"pool", "rpc"}})->counter.value, 6);
+  EXPECT_EQ(sample(f, "postline_db_pool_connect_failures_total", {{"pool", "rpc"}})->counter.value, 7);
   EXPECT_EQ(sample(f, "postline_db_pool_max_connections", {{"pool", "workers"}})->gauge.value, 4);
   // Read at each scrape, not copied once.
   a.in_use = 5;
@@ -159,7 +163,7 @@ TEST(HttpServer, MetricsCarryReadinessProcessAndPools) {
   auto registry = std::make_shared<prometheus::Registry>();
   std::atomic<bool> ready{true};
   HttpServer http(registry, [&] { return ready.load(); });
-  http.pools().add("main", [] { return db::PoolStats{4, 1, 1, 0, 0, 0}; });
+  http.pools().add("main", [] { return db::PoolStats{4, 1, 1, 0, 0, 0, 0, 0}; });
   http.start("127.0.0.1", 0);
   int status = 0;
   std::string body = http_get(http.port(), "/metrics", &status);

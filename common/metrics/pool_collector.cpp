@@ -22,6 +22,13 @@ std::vector<prometheus::MetricFamily> PoolCollector::Collect() const {
   auto timeouts = family("postline_db_pool_acquire_timeouts_total",
                          "Connection requests that gave up waiting (the caller got 'database unavailable')",
                          MetricType::Counter);
+  auto dropped = family("postline_db_pool_connections_dropped_total",
+                        "Connections closed because they broke or reached a read-only server (a restart or "
+                        "failover of PostgreSQL)",
+                        MetricType::Counter);
+  auto connect_failures = family("postline_db_pool_connect_failures_total",
+                                 "New connections that could not be made (no writable PostgreSQL reachable)",
+                                 MetricType::Counter);
   std::lock_guard lock(mutex_);
   for (const auto& [name, stats_of] : pools_) {
     const db::PoolStats s = stats_of();
@@ -32,10 +39,13 @@ std::vector<prometheus::MetricFamily> PoolCollector::Collect() const {
     add_sample(waits, static_cast<double>(s.waits), {pool});
     add_sample(wait_seconds, s.wait_seconds, {pool});
     add_sample(timeouts, static_cast<double>(s.timeouts), {pool});
+    add_sample(dropped, static_cast<double>(s.dropped), {pool});
+    add_sample(connect_failures, static_cast<double>(s.connect_failures), {pool});
   }
   std::vector<prometheus::MetricFamily> out;
   if (pools_.empty()) return out;
-  for (auto* f : {&connections, &max, &waits, &wait_seconds, &timeouts}) out.push_back(std::move(*f));
+  for (auto* f : {&connections, &max, &waits, &wait_seconds, &timeouts, &dropped, &connect_failures})
+    out.push_back(std::move(*f));
   return out;
 }
 

@@ -19,7 +19,7 @@ OPTIONAL_SECRETS = {"postline-dkim"}
 EXTERNAL_LABELS = {"cnpg.io/cluster"}
 
 
-@pytest.fixture(scope="module", params=["base", "overlays/example"])
+@pytest.fixture(scope="module", params=["base", "overlays/example", "overlays/ha"])
 def rendered(request):
     docs, how = kubectl_render(K8S / request.param)
     print(f"{request.param}: {len(docs)} objects rendered by {how}")
@@ -278,13 +278,40 @@ def test_overlay_sets_namespace_and_image():
             assert c["image"].startswith("registry.example.org/postline:"), c["image"]
 
 
+def test_ha_overlay_follows_a_failover_and_replicates_synchronously():
+    """overlays/ha (docs/operations.md "High availability"): the database URL asks
+    libpq for the read-write member and bounds how long a dead one can hold a
+    connection; the CloudNativePG cluster keeps a synchronous standby."""
+    import base64
+    from urllib.parse import parse_qs, urlsplit
+
+    docs, _ = kubectl_render(K8S / "overlays" / "ha")
+    secrets = [d for d in docs if d["kind"] == "Secret" and name(d).startswith("postline-db")]
+    assert len(secrets) == 1, [name(d) for d in secrets]
+    secret = secrets[0]
+    url = secret.get("stringData", {}).get("url") or base64.b64decode(secret["data"]["url"]).decode()
+    params = parse_qs(urlsplit(url.strip()).query)
+    assert params.get("target_session_attrs") == ["read-write"], url
+    for key in ("connect_timeout", "keepalives_idle", "tcp_user_timeout"):
+        assert key in params, f"{key} missing from {url}"
+    clusters = [d for d in docs if d["kind"] == "Cluster" and d["apiVersion"].startswith("postgresql.cnpg.io/")]
+    assert len(clusters) == 1
+    cluster = clusters[0]
+    assert cluster["metadata"]["namespace"] == "postline"
+    assert name(cluster) == "postline-db"  # what the base's postline-postgres NetworkPolicy admits
+    spec = cluster["spec"]
+    assert spec["instances"] >= 2 and spec["minSyncReplicas"] >= 1, spec
+    assert spec["postgresql"]["parameters"]["synchronous_commit"] == "on"
+    assert urlsplit(url.strip()).hostname == "postline-db-rw.postline.svc"
+
+
 def test_python_fallback_agrees_with_kubectl():
     """The fallback renderer (used when kubectl is missing) must see the same objects."""
     if not shutil.which("kubectl"):
         reason = "kubectl not found: the fallback renderer cannot be compared with it here"
         print(reason)
         pytest.skip(reason)
-    for sub in ("base", "overlays/example"):
+    for sub in ("base", "overlays/example", "overlays/ha"):
         real, _ = kubectl_render(K8S / sub)
         mine = mini_kustomize(K8S / sub)
         strip = lambda n: n.rsplit("-", 1)[0] if n.startswith(("postline-config-", "postline-db-")) else n  # noqa: E731

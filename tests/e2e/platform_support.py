@@ -183,8 +183,11 @@ class Platform:
         name = "e2e_" + os.urandom(6).hex()
         subprocess.run(["psql", server_url, "-v", f"name={name}", "-q"], input='CREATE DATABASE :"name"',
                        text=True, check=True, capture_output=True)
-        base, _, _ = server_url.rpartition("/")
-        return f"{base}/{name}"
+        # Connection parameters after the path (a multi-host URL's
+        # target_session_attrs, tests/e2e/ha_support.py) stay on the new URL.
+        path, sep, query = server_url.partition("?")
+        base, _, _ = path.rpartition("/")
+        return f"{base}/{name}{sep}{query}"
 
     def psql(self, sql: str) -> str:
         """Runs SQL for assertions about stored state; returns unaligned output."""

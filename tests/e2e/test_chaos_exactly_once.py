@@ -7,25 +7,22 @@ every message that got 250 is in the mailbox exactly once, and every message
 whose answer was lost or was not 250 after the data (the sender cannot know)
 at most once.
 
-The senders retry a message only when it provably never reached smtpd's data
-phase (refused connection, an error before DATA), as a real MTA's retry is
-safe then. PostgreSQL is a private cluster of this test (fsync on), so its
+The senders (exactly_once_support.py, shared with test_ha_failover.py) retry a
+message only when it provably never reached smtpd's data phase (refused
+connection, an error before DATA), as a real MTA's retry is safe then. PostgreSQL is a private cluster of this test (fsync on), so its
 crash does not disturb other suites."""
 from __future__ import annotations
 
-import collections
-import imaplib
 import os
 import re
 import shutil
-import smtplib
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
+from exactly_once_support import Senders, assert_exactly_once, message_ids_in_inbox
 from platform_support import ROOT, Platform, new_workdir, start_test_postgres, stop_test_postgres, wait_until
 
 USER = "chaos@example.test"
@@ -77,105 +74,9 @@ def crash_postgres(pgdir, port):
                    env=env)
 
 
-def message(i: int) -> bytes:
-    filler = "".join(f"line {k} of message {i} under faults\r\n" for k in range(60))
-    return (f"From: sender@remote.test\r\nTo: {USER}\r\nSubject: chaos {i}\r\n"
-            f"Message-ID: <chaos-{i}@remote.test>\r\n\r\n{filler}").encode()
-
-
-class Senders:
-    def __init__(self, port: int):
-        self.port = port
-        self.todo = collections.deque(range(N))
-        self.lock = threading.Lock()
-        self.acked: set[int] = set()
-        self.unknown: set[int] = set()  # the data was sent, no 250 came back
-        self.retries = 0
-        self.stop = threading.Event()
-
-    def take(self):
-        with self.lock:
-            return self.todo.popleft() if self.todo else None
-
-    def give_back(self, i: int):
-        with self.lock:
-            self.todo.append(i)
-            self.retries += 1
-
-    def run(self):
-        smtp = None
-        while not self.stop.is_set():
-            i = self.take()
-            if i is None:
-                break
-            in_data = False
-            failed = True
-            try:
-                if smtp is None:
-                    smtp = smtplib.SMTP("127.0.0.1", self.port, timeout=60)
-                    smtp.ehlo("chaos.remote.test")
-                code, _ = smtp.mail("sender@remote.test")
-                if code != 250:
-                    raise smtplib.SMTPResponseException(code, b"MAIL")
-                code, _ = smtp.rcpt(USER)
-                if code != 250:
-                    raise smtplib.SMTPResponseException(code, b"RCPT")
-                in_data = True
-                code, _ = smtp.data(message(i))
-                with self.lock:
-                    (self.acked if code == 250 else self.unknown).add(i)
-                failed = False
-            except smtplib.SMTPDataError:  # DATA itself refused: the content was never sent
-                self.give_back(i)
-                time.sleep(0.1)
-            except (OSError, smtplib.SMTPException):
-                if in_data:  # the content went out (maybe committed) and no 250 came back
-                    with self.lock:
-                        self.unknown.add(i)
-                else:
-                    self.give_back(i)
-                    time.sleep(0.1)
-            if failed and smtp is not None:
-                try:
-                    smtp.close()
-                except OSError:
-                    pass
-                smtp = None
-        if smtp is not None:
-            try:
-                smtp.quit()
-            except (OSError, smtplib.SMTPException):
-                pass
-
-    def done(self) -> int:
-        with self.lock:
-            return len(self.acked) + len(self.unknown)
-
-
-def message_ids_in_inbox(p) -> collections.Counter:
-    imap = imaplib.IMAP4("127.0.0.1", p.ports["imap"])
-    try:
-        imap.login(USER, PASSWORD)
-        typ, data = imap.select("INBOX", readonly=True)
-        assert typ == "OK", data
-        if int(data[0]) == 0:
-            return collections.Counter()
-        typ, data = imap.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
-        assert typ == "OK", data
-        ids = collections.Counter()
-        for part in data:
-            if isinstance(part, tuple):
-                m = re.search(rb"<chaos-(\d+)@remote\.test>", part[1])
-                assert m, part[1]
-                ids[int(m.group(1))] += 1
-        return ids
-    finally:
-        imap.logout()
-
-
 def test_every_acknowledged_message_is_delivered_exactly_once_across_crashes(chaos):
     p, pgdir, pg_port = chaos
-    senders = Senders(p.ports["smtp_mx"])
+    senders = Senders(p.ports["smtp_mx"], USER, N)
     threads = [threading.Thread(target=senders.run, daemon=True) for _ in range(SENDERS)]
     for t in threads:
         t.start()
@@ -206,12 +107,9 @@ def test_every_acknowledged_message_is_delivered_exactly_once_across_crashes(cha
     # Right after the database came back, a LOGIN may still be answered
     # NO [UNAVAILABLE] while the services reconnect (the client's cue to
     # retry); retry as a client would.
-    ids = wait_until(lambda: message_ids_in_inbox(p), timeout=60, interval=0.5, what="IMAP after the faults")
-    twice = sorted(i for i, c in ids.items() if c > 1)
-    assert not twice, f"delivered more than once: {twice[:20]}"
-    lost = sorted(senders.acked - set(ids))
-    assert not lost, f"answered 250 but not in the mailbox: {lost[:20]}"
-    assert set(ids) <= senders.acked | senders.unknown
+    ids = wait_until(lambda: message_ids_in_inbox(p.ports["imap"], USER, PASSWORD), timeout=60, interval=0.5,
+                     what="IMAP after the faults")
+    assert_exactly_once(senders, ids)
     print(f"{N} messages: acknowledged {len(senders.acked)}, lost 0, duplicated 0; answer unknown "
           f"{len(senders.unknown)}, delivered without a 250 {len(senders.unknown & set(ids))}; "
           f"retried before data {senders.retries}")

@@ -76,12 +76,26 @@ ACME_ON = {"POSTLINE_ACME_ENABLED": "true", "POSTLINE_ACME_DIRECTORY_URL": "http
     (ACME_ON | {"POSTLINE_ACME_ACCOUNT_KEY_FILE": ""}, "acme.account_key_file"),
     (ACME_ON | {"POSTLINE_ACME_CA_FILE": "/nonexistent/ca.pem"}, "acme.ca_file"),
     (ACME_ON | {"POSTLINE_WEB_HTTP_REDIRECT_PORT": "0"}, "web.http_redirect_port"),
+    # Issue 21: several servers must come with target_session_attrs=read-write (else a standby
+    # may be chosen), and libpq must be able to parse the URL at all.
+    ({"POSTLINE_DB_URL": "postgresql://postgres@127.0.0.1:5432,127.0.0.1:5433/postline"}, "db.url"),
+    ({"POSTLINE_DB_URL": "postgresql://postgres:hunter2@127.0.0.1/postline?no_such_option=1"}, "db.url"),
 ])
 def test_config_check_loads_what_the_services_load(unstarted, tmp_path, env, key):
     """Issue 16: `config check` refuses a file a service would refuse, naming its key."""
     result = cli(unstarted, "config", "check", extra_env=env)
     assert result.returncode == 2, result
     assert key in result.stderr, result.stderr
+
+
+def test_config_check_accepts_a_multi_host_url_that_asks_for_the_primary(unstarted):
+    url = ("postgresql://postline:hunter2@db1.example.test:5432,db2.example.test:5432/postline"
+           "?target_session_attrs=read-write&connect_timeout=5&keepalives_idle=10&tcp_user_timeout=15000")
+    result = cli(unstarted, "config", "check", extra_env={"POSTLINE_DB_URL": url})
+    assert result.returncode == 0 and "configuration ok" in result.stdout, result
+    bad = cli(unstarted, "config", "check",
+              extra_env={"POSTLINE_DB_URL": "postgresql://postline:hunter2@db1/postline?no_such_option=1"})
+    assert "hunter2" not in bad.stderr + bad.stdout, bad
 
 
 def test_config_check_refuses_a_short_admin_token_as_authd_does(unstarted, tmp_path):

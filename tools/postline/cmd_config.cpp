@@ -5,7 +5,8 @@
 //
 // `check` validates every key and then loads what the services load at start
 // with the services' own code: the TLS certificate and key (common/net), the
-// gRPC mutual-TLS files (common/grpc), the DKIM keys (common/mailauth), the
+// gRPC mutual-TLS files (common/grpc), the DKIM keys (common/mailauth), db.url
+// as libpq parses it (common/db: a multi-host URL must ask for read-write), the
 // secret files (common/config), the password dictionary (authd's policy), the
 // acme.* keys (common/config/acme_settings.h, as webd reads them). A
 // file a service would refuse is reported here, naming its key, exit 2.
@@ -13,6 +14,7 @@
 
 #include "common/config/acme_settings.h"
 #include "common/config/config.h"
+#include "common/db/url_check.h"
 #include "common/grpc/grpc.h"
 #include "common/mailauth/dkim_keys.h"
 #include "common/net/tls.h"
@@ -25,6 +27,7 @@ namespace {
 
 void check_files(const config::Config& cfg) {
   auto fail = [](const std::string& what) { throw CliError(what, 2); };
+  if (auto why = db::url_problem(cfg.str("db", "url"))) fail("db.url " + *why);
   const std::string cert = cfg.str("tls", "cert_file"), key = cfg.str("tls", "key_file");
   if (cert.empty() != key.empty()) fail("tls.cert_file and tls.key_file: set both or neither");
   if (!cert.empty()) {

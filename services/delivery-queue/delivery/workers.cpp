@@ -113,8 +113,11 @@ void Workers::worker_loop() {
       // recipients are due again. Back off so a dead database is not hammered.
       backoff = std::min(std::chrono::milliseconds(5000), backoff * 2 + std::chrono::milliseconds(200));
       spdlog::warn("delivery round failed (retrying in {} ms): {}", backoff.count(), e.what());
+      // A wake-up ends the pause early: the listener wakes everyone when its
+      // connection is back (a PostgreSQL restart, a failover to a standby),
+      // so the backlog is claimed then, not after up to five seconds.
       std::unique_lock lock(mutex_);
-      cv_.wait_for(lock, backoff, [&] { return stopping_; });
+      cv_.wait_for(lock, backoff, [&] { return stopping_ || wake_seq_ != seen; });
       continue;
     }
     if (handled >= config_.batch_size) {
@@ -149,7 +152,10 @@ void Workers::listener_loop() {
         void operator()(const std::string&, int) override { workers->wake(); }
         Workers* workers;
       } receiver(conn, this);
-      wake();  // notifications sent while we were not listening are lost: rescan
+      // Notifications sent while we were not listening are lost: rescan. After
+      // a failover this is the first moment the new primary answers.
+      if (reconnects_++ > 0) spdlog::info("queue notification listener reconnected; running a claim pass");
+      wake();
       while (true) {
         {
           std::lock_guard lock(mutex_);

@@ -80,6 +80,7 @@ class Workers {
   uint64_t wake_seq_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
+  uint64_t reconnects_ = 0;  // the listener thread's LISTEN connections so far
 
   // Open destination sessions and their slots within one run_once().
   struct Destinations;

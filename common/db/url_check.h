@@ -1,0 +1,18 @@
+// What is wrong with a db.url before anything connects with it (for
+// `postline config check`). libpq parses it - the same parser every pool and
+// LISTEN connection uses, multi-host URLs included - and the one rule libpq
+// cannot know is added: a URL naming several servers must ask for the
+// writable one, or libpq takes the first that answers, even a standby, and
+// every write fails (docs/operations.md "High availability").
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace postline::db {
+
+// nullopt when the URL is usable; otherwise why not, in words for an operator
+// (never echoing the URL, which may hold a password).
+std::optional<std::string> url_problem(const std::string& url);
+
+}  // namespace postline::db
