@@ -1,0 +1,1010 @@
+// run(): executes a checked script against one message. Runtime errors (a limit, a
+// failed include, conflicting actions) throw RuntimeError inside; run() catches it and
+// returns the implicit keep with the error (RFC 5228 2.10.6), so callers can always
+// execute RunResult::actions.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <stdexcept>
+
+#include "common/mime/mime.h"
+#include "common/sieve/internal.h"
+#include "common/sieve/sieve.h"
+
+namespace postline::sieve {
+
+using namespace detail;
+
+namespace {
+
+struct RuntimeError : std::runtime_error {
+  Position pos;
+  RuntimeError(Position p, const std::string& m) : std::runtime_error(m), pos(p) {}
+};
+
+struct StopSignal {};    // `stop`: ends every script
+struct ReturnSignal {};  // `return`: ends the current included script
+
+struct Scope {
+  const Script* script = nullptr;
+  std::map<std::string, std::string> vars;  // lowercased names
+  std::set<std::string> globals;            // names declared `global` here
+  std::vector<std::string> match;           // ${0}..${n}
+};
+
+struct Address3 {
+  std::string local, domain;
+  bool has_domain = true;
+};
+
+std::string trim_ws(std::string_view s) {
+  std::size_t b = 0, e = s.size();
+  while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r' || s[b] == '\n')) ++b;
+  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r' || s[e - 1] == '\n')) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+// Splits "local@domain" (envelope addresses are single addr-specs, RFC 5321 paths).
+Address3 split_address(std::string_view a) {
+  Address3 r;
+  auto at = a.rfind('@');
+  if (at == std::string_view::npos) {
+    r.local = std::string(a);
+    r.has_domain = false;
+  } else {
+    r.local = std::string(a.substr(0, at));
+    r.domain = std::string(a.substr(at + 1));
+  }
+  return r;
+}
+
+class Interpreter {
+ public:
+  Interpreter(const Message& m, const RunContext& ctx) : msg_(m), ctx_(ctx), lim_(ctx.limits) {
+    start_ = std::chrono::steady_clock::now();
+    now_ = ctx.now ? ctx.now : std::time(nullptr);
+    for (const auto& f : m.header_fields()) header_.push_back(f);
+  }
+
+  RunResult execute(const Script& script) {
+    RunResult r;
+    try {
+      Scope top;
+      top.script = &script;
+      try {
+        block(script.commands, top);
+      } catch (const ReturnSignal&) {
+      } catch (const StopSignal&) {
+      }
+      finish(r);
+    } catch (const RuntimeError& e) {
+      r = RunResult{};
+      r.ok = false;
+      r.error = Error{e.pos, e.what()};
+      Action keep;
+      keep.kind = Action::Kind::kKeep;
+      keep.implicit = true;
+      keep.mailbox = ctx_.default_mailbox;
+      r.actions.push_back(keep);
+    }
+    r.notes.insert(r.notes.end(), notes_.begin(), notes_.end());
+    return r;
+  }
+
+ private:
+  // ---- bookkeeping ----
+
+  void step(Position p) {
+    if (++steps_ > lim_.max_steps)
+      throw RuntimeError(p, "script ran more than " + std::to_string(lim_.max_steps) + " steps");
+    if ((steps_ & 1023) == 0) {
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start_).count();
+      if (static_cast<std::uint64_t>(ms) > lim_.max_run_ms)
+        throw RuntimeError(p, "script ran longer than " + std::to_string(lim_.max_run_ms) + " ms");
+    }
+  }
+
+  bool has(const Scope& s, std::string_view ext) const { return s.script->required.count(std::string(ext)) > 0; }
+
+  // ---- variables (RFC 5229) ----
+
+  std::string* var_slot(Scope& s, const std::string& lname, bool create) {
+    bool global = s.globals.count(lname) || lname.rfind("global.", 0) == 0;
+    auto& m = global ? globals_ : s.vars;
+    std::string key = lname.rfind("global.", 0) == 0 ? lname.substr(7) : lname;
+    auto it = m.find(key);
+    if (it != m.end()) return &it->second;
+    if (!create) return nullptr;
+    if (m.size() >= lim_.max_variables) throw RuntimeError({}, "more than " + std::to_string(lim_.max_variables) + " variables");
+    return &m[key];
+  }
+
+  std::string expand(Scope& s, const std::string& in) {
+    bool vars = has(s, "variables");
+    bool enc = has(s, "encoded-character");
+    if ((!vars && !enc) || in.find("${") == std::string::npos) return in;
+    std::string out;
+    for (std::size_t i = 0; i < in.size();) {
+      if (in[i] == '$' && i + 1 < in.size() && in[i + 1] == '{') {
+        std::size_t close = in.find('}', i + 2);
+        if (close != std::string::npos) {
+          std::string name = in.substr(i + 2, close - i - 2);
+          std::string lname = ascii_lower(name);
+          std::optional<std::string> value;
+          if (enc && (lname.rfind("hex:", 0) == 0 || lname.rfind("unicode:", 0) == 0)) value = decode_encoded(lname);
+          else if (vars) value = variable_value(s, lname);
+          if (value) {
+            out += *value;
+            i = close + 1;
+            continue;
+          }
+        }
+      }
+      out += in[i++];
+    }
+    if (out.size() > lim_.max_variable_size * 4) out.resize(lim_.max_variable_size * 4);
+    return out;
+  }
+
+  // nullopt: not a variable reference (kept literally, RFC 5229 3).
+  std::optional<std::string> variable_value(Scope& s, const std::string& lname) {
+    if (lname.empty()) return std::nullopt;
+    if (std::all_of(lname.begin(), lname.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      std::size_t n = lname.size() > 3 ? 1000 : std::stoul(lname);
+      return n < s.match.size() ? s.match[n] : std::string();
+    }
+    if (!valid_variable_name(lname)) return std::nullopt;
+    if (const std::string* v = var_slot(s, lname, false)) return *v;
+    return std::string();
+  }
+
+  // RFC 5228 2.4.2.4: ${hex:41 42} and ${unicode:263a}; nullopt if malformed.
+  static std::optional<std::string> decode_encoded(const std::string& lname) {
+    bool hex = lname.rfind("hex:", 0) == 0;
+    std::string body = lname.substr(hex ? 4 : 8);
+    std::string out;
+    std::size_t i = 0;
+    while (i < body.size()) {
+      while (i < body.size() && (body[i] == ' ' || body[i] == '\t')) ++i;
+      std::size_t j = i;
+      while (j < body.size() && std::isxdigit(static_cast<unsigned char>(body[j]))) ++j;
+      if (j == i) {
+        if (i < body.size()) return std::nullopt;
+        break;
+      }
+      if (j - i > 8) return std::nullopt;
+      unsigned long v = std::stoul(body.substr(i, j - i), nullptr, 16);
+      if (hex) {
+        if (v > 0xff) return std::nullopt;
+        out += static_cast<char>(v);
+      } else {
+        if (v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return std::nullopt;
+        append_utf8(out, static_cast<std::uint32_t>(v));
+      }
+      i = j;
+    }
+    return out;
+  }
+
+  static void append_utf8(std::string& out, std::uint32_t cp) {
+    if (cp < 0x80) out += static_cast<char>(cp);
+    else if (cp < 0x800) { out += static_cast<char>(0xC0 | (cp >> 6)); out += static_cast<char>(0x80 | (cp & 0x3F)); }
+    else if (cp < 0x10000) {
+      out += static_cast<char>(0xE0 | (cp >> 12)); out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (cp >> 18)); out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F)); out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
+
+  std::string str(Scope& s, const Argument* a) { return expand(s, a->strings.at(0)); }
+  std::vector<std::string> list(Scope& s, const Argument* a) {
+    std::vector<std::string> out;
+    for (const auto& x : a->strings) out.push_back(expand(s, x));
+    return out;
+  }
+  template <class Node>
+  const Argument* tag(const Node& n, const char* name) const {
+    auto it = n.tags.find(name);
+    return it == n.tags.end() ? nullptr : it->second;
+  }
+  template <class Node>
+  bool has_tag(const Node& n, const char* name) const {
+    return n.tags.count(name) > 0;
+  }
+
+  // ---- matching ----
+
+  struct Matcher {
+    Comparator comparator = Comparator::kAsciiCasemap;
+    MatchType type = MatchType::kIs;
+    Relation relation = Relation::kEq;
+  };
+
+  template <class Node>
+  Matcher matcher(const Node& n) const {
+    Matcher m;
+    if (const Argument* c = tag(n, "comparator")) m.comparator = *comparator_named(c->strings[0]);
+    if (has_tag(n, "contains")) m.type = MatchType::kContains;
+    else if (has_tag(n, "matches")) m.type = MatchType::kMatches;
+    else if (const Argument* r = tag(n, "count")) { m.type = MatchType::kCount; m.relation = *relation_named(r->strings[0]); }
+    else if (const Argument* r = tag(n, "value")) { m.type = MatchType::kValue; m.relation = *relation_named(r->strings[0]); }
+    return m;
+  }
+
+  // Does any value match any key? Sets match variables on success for :matches (RFC 5229 3.2).
+  bool match_any(Scope& s, const Matcher& m, const std::vector<std::string>& values,
+                 const std::vector<std::string>& keys, Position p) {
+    if (m.type == MatchType::kCount) {
+      std::string count = std::to_string(values.size());
+      for (const auto& k : keys) {
+        step(p);
+        if (relation_holds(m.relation, compare(m.comparator, count, k))) return true;
+      }
+      return false;
+    }
+    for (const auto& v : values) {
+      for (const auto& k : keys) {
+        step(p);
+        switch (m.type) {
+          case MatchType::kIs:
+            if (compare(m.comparator, v, k) == 0) return true;
+            break;
+          case MatchType::kContains:
+            if (contains(m.comparator, v, k)) return true;
+            break;
+          case MatchType::kValue:
+            if (relation_holds(m.relation, compare(m.comparator, v, k))) return true;
+            break;
+          case MatchType::kMatches: {
+            std::vector<std::string> caps;
+            bool vars = has(s, "variables");
+            if (glob_match(m.comparator, v, k, vars ? &caps : nullptr)) {
+              if (vars) {
+                s.match.clear();
+                s.match.push_back(v);
+                for (auto& c : caps) s.match.push_back(std::move(c));
+              }
+              return true;
+            }
+            break;
+          }
+          case MatchType::kCount: break;
+        }
+      }
+    }
+    return false;
+  }
+
+  // ---- headers ----
+
+  // Decoded, unfolded values of the fields named (in message order), or one index of them.
+  template <class Node>
+  std::vector<std::string> header_values(Scope& s, const Node& n, const std::vector<std::string>& names, bool decode) {
+    std::vector<std::string> out;
+    for (const auto& name : names) {
+      std::vector<const HeaderField*> fields;
+      for (const auto& f : header_) {
+        if (iequals(f.name, trim_ws(name))) fields.push_back(&f);
+      }
+      if (const Argument* idx = tag(n, "index")) {
+        std::size_t i = idx->number;
+        if (i == 0 || i > fields.size()) continue;
+        const HeaderField* f = has_tag(n, "last") ? fields[fields.size() - i] : fields[i - 1];
+        fields = {f};
+      }
+      for (const HeaderField* f : fields) {
+        std::string v = mime::unfold(f->value);
+        out.push_back(decode ? mime::decode_header_value(v) : v);
+      }
+    }
+    return out;
+  }
+
+  // The part of an address the test asks for; `skip` when it has none (RFC 5233 4: no
+  // separator -> :detail does not match).
+  std::optional<std::string> select_part(const Address3& a, const std::string& part) const {
+    if (part == "localpart") return a.local;
+    if (part == "domain") return a.domain;
+    if (part == "user" || part == "detail") {
+      auto plus = a.local.find('+');
+      if (part == "user") return plus == std::string::npos ? a.local : a.local.substr(0, plus);
+      if (plus == std::string::npos) return std::nullopt;
+      return a.local.substr(plus + 1);
+    }
+    if (!a.has_domain) return a.local;
+    return a.local + "@" + a.domain;
+  }
+
+  template <class Node>
+  std::string address_part_name(const Node& n) const {
+    for (const char* p : {"localpart", "domain", "user", "detail"})
+      if (has_tag(n, p)) return p;
+    return "all";
+  }
+
+  // ---- tests ----
+
+  bool test(const Test& t, Scope& s) {
+    step(t.pos);
+    const std::string& n = t.name;
+    if (n == "true") return true;
+    if (n == "false") return false;
+    if (n == "not") return !test(t.tests[0], s);
+    if (n == "allof") {
+      for (const auto& x : t.tests)
+        if (!test(x, s)) return false;
+      return true;
+    }
+    if (n == "anyof") {
+      for (const auto& x : t.tests)
+        if (test(x, s)) return true;
+      return false;
+    }
+    if (n == "exists") {
+      for (const auto& name : list(s, t.positional[0])) {
+        bool found = false;
+        for (const auto& f : header_)
+          if (iequals(f.name, name)) found = true;
+        if (!found) return false;
+      }
+      return true;
+    }
+    if (n == "size") {
+      std::uint64_t lim = t.positional[0]->number;
+      return has_tag(t, "over") ? msg_.size() > lim : msg_.size() < lim;
+    }
+    Matcher m = matcher(t);
+    if (n == "header") {
+      auto values = header_values(s, t, list(s, t.positional[0]), true);
+      return match_any(s, m, values, list(s, t.positional[1]), t.pos);
+    }
+    if (n == "address") {
+      std::string part = address_part_name(t);
+      std::vector<std::string> values;
+      for (const auto& raw : header_values(s, t, list(s, t.positional[0]), false)) {
+        for (const auto& a : mime::parse_addresses(raw)) {
+          if (!a.host && !a.mailbox) continue;    // group end
+          if (!a.host && a.mailbox) continue;     // group start
+          Address3 x;
+          x.local = a.mailbox.value_or("");
+          x.domain = *a.host;
+          if (x.local == "MISSING_MAILBOX") x.local.clear();
+          if (x.domain == "MISSING_DOMAIN") { x.domain.clear(); x.has_domain = false; }
+          if (auto v = select_part(x, part)) values.push_back(*v);
+        }
+      }
+      return match_any(s, m, values, list(s, t.positional[1]), t.pos);
+    }
+    if (n == "envelope") {
+      std::string part = address_part_name(t);
+      std::vector<std::string> values;
+      for (const auto& ep : list(s, t.positional[0])) {
+        std::string e = ascii_lower(ep);
+        std::string a;
+        if (e == "from") a = ctx_.envelope.from;
+        else if (e == "to") a = ctx_.envelope.to;
+        else if (e == "auth") {
+          if (ctx_.envelope.auth.empty()) continue;
+          a = ctx_.envelope.auth;
+        } else {
+          throw RuntimeError(t.pos, "unknown envelope part \"" + ep + "\"");
+        }
+        if (a.empty()) {
+          // RFC 5228 5.4: the null reverse-path is the empty string.
+          if (part == "all" || part == "localpart" || part == "domain") values.push_back("");
+          continue;
+        }
+        if (auto v = select_part(split_address(a), part)) values.push_back(*v);
+      }
+      return match_any(s, m, values, list(s, t.positional[1]), t.pos);
+    }
+    if (n == "string") {
+      std::vector<std::string> values;
+      for (auto& v : list(s, t.positional[0])) {
+        // RFC 5229 5: with :count, empty strings are not counted.
+        if (m.type == MatchType::kCount && v.empty()) continue;
+        values.push_back(std::move(v));
+      }
+      return match_any(s, m, values, list(s, t.positional[1]), t.pos);
+    }
+    if (n == "hasflag") {
+      std::vector<std::string> values;
+      if (t.positional.size() == 2) {
+        for (const auto& name : list(s, t.positional[0])) {
+          std::string* v = var_slot(s, ascii_lower(name), false);
+          if (v) for (auto& f : split_flags(*v)) values.push_back(f);
+        }
+      } else {
+        values = flags_;
+      }
+      return match_any(s, m, values, list(s, t.positional.back()), t.pos);
+    }
+    if (n == "body") return body_test(t, s, m);
+    if (n == "mailboxexists") {
+      for (const auto& name : list(s, t.positional[0]))
+        if (ctx_.mailboxes && !ctx_.mailboxes->exists(name)) return false;
+      return true;
+    }
+    if (n == "date" || n == "currentdate") return date_test(t, s, m);
+    if (n == "duplicate") return duplicate_test(t, s);
+    if (n == "spamtest") {
+      std::string value;
+      if (has_tag(t, "percent")) {
+        value = ctx_.spam_percent ? std::to_string(std::clamp(*ctx_.spam_percent, 0, 100)) : "0";
+      } else {
+        value = ctx_.spam_score ? std::to_string(std::clamp(*ctx_.spam_score, 0, 10)) : "0";
+      }
+      return match_any(s, m, {value}, list(s, t.positional[0]), t.pos);
+    }
+    throw RuntimeError(t.pos, "test '" + n + "' is not implemented");
+  }
+
+  bool body_test(const Test& t, Scope& s, const Matcher& m) {
+    std::vector<std::string> values;
+    if (has_tag(t, "raw")) {
+      values.push_back(msg_.raw_body());
+    } else {
+      std::vector<std::string> types = {"text"};
+      if (const Argument* c = tag(t, "content")) types = list(s, c);
+      for (const auto& p : msg_.body_parts()) {
+        auto slash = p.content_type.find('/');
+        std::string top = p.content_type.substr(0, slash);
+        bool want = false;
+        for (const auto& ty : types) {
+          std::string lt = ascii_lower(ty);
+          // RFC 5173 5.2: "" matches all, "type" all of that type, "type/subtype" exact.
+          if (lt.empty() || lt == top || lt == p.content_type) want = true;
+        }
+        if (want) values.push_back(p.text);
+      }
+    }
+    return match_any(s, m, values, list(s, t.positional[0]), t.pos);
+  }
+
+  bool date_test(const Test& t, Scope& s, const Matcher& m) {
+    std::optional<DateTime> dt;
+    std::string part;
+    std::vector<std::string> keys;
+    int zone = ctx_.zone_minutes;
+    bool original = has_tag(t, "originalzone");
+    if (const Argument* z = tag(t, "zone")) {
+      auto pz = parse_zone(str(s, z));
+      if (!pz) return false;  // RFC 5260 4.1.1: an invalid zone makes the test fail
+      zone = *pz;
+    }
+    if (t.name == "currentdate") {
+      dt = DateTime{static_cast<std::int64_t>(now_), zone};
+      part = str(s, t.positional[0]);
+      keys = list(s, t.positional[1]);
+    } else {
+      auto values = header_values(s, t, {str(s, t.positional[0])}, false);
+      part = str(s, t.positional[1]);
+      keys = list(s, t.positional[2]);
+      if (values.empty()) return false;
+      // RFC 5260 4.2: the Received field's date is after its last ';'.
+      std::string v = values[0];
+      if (iequals(str(s, t.positional[0]), "received")) {
+        auto semi = v.rfind(';');
+        if (semi != std::string::npos) v = v.substr(semi + 1);
+      }
+      dt = parse_rfc5322_date(v);
+      if (!dt) return false;
+      if (!original) dt->zone_minutes = zone;
+    }
+    auto value = date_part(*dt, part);
+    if (!value) throw RuntimeError(t.pos, "unknown date part \"" + part + "\"");
+    return match_any(s, m, {*value}, keys, t.pos);
+  }
+
+  bool duplicate_test(const Test& t, Scope& s) {
+    std::string id;
+    if (const Argument* u = tag(t, "uniqueid")) {
+      id = str(s, u);
+    } else {
+      std::string name = "message-id";
+      if (const Argument* h = tag(t, "header")) name = str(s, h);
+      auto values = header_values(s, t, {name}, false);
+      if (values.empty()) return false;  // RFC 7352 3.1: no such header -> false, not tracked
+      id = trim_ws(values[0]);
+    }
+    std::string handle;
+    if (const Argument* h = tag(t, "handle")) handle = str(s, h);
+    std::uint64_t seconds = 7 * 86400;
+    if (const Argument* sec = tag(t, "seconds")) seconds = sec->number;
+    std::string key = "duplicate\n" + ctx_.user + "\n" + handle + "\n" + (tag(t, "uniqueid") ? "u:" : "h:") + id;
+    bool seen = ctx_.duplicates && ctx_.duplicates->seen_within(key, seconds);
+    bool refresh = has_tag(t, "last");
+    bool recorded = false;
+    for (auto& mk : marks_) {
+      if (mk.key == key) { recorded = true; seen = true; }
+    }
+    if (!recorded) marks_.push_back({key, seconds, refresh});
+    return seen;
+  }
+
+  // ---- flags (RFC 5232) ----
+
+  static std::vector<std::string> split_flags(const std::string& s) {
+    std::vector<std::string> out;
+    std::size_t i = 0;
+    while (i < s.size()) {
+      while (i < s.size() && s[i] == ' ') ++i;
+      std::size_t j = i;
+      while (j < s.size() && s[j] != ' ') ++j;
+      if (j > i) {
+        std::string f = s.substr(i, j - i);
+        bool dup = false;
+        for (const auto& x : out)
+          if (iequals(x, f)) dup = true;
+        if (!dup) out.push_back(f);
+      }
+      i = j;
+    }
+    return out;
+  }
+  static std::string join_flags(const std::vector<std::string>& f) {
+    std::string out;
+    for (const auto& x : f) {
+      if (!out.empty()) out += ' ';
+      out += x;
+    }
+    return out;
+  }
+  std::vector<std::string> flag_list(Scope& s, const Argument* a) {
+    std::vector<std::string> all;
+    for (const auto& x : list(s, a))
+      for (auto& f : split_flags(x)) all.push_back(f);
+    return split_flags(join_flags(all));
+  }
+
+  void flag_command(const Command& c, Scope& s) {
+    std::vector<std::string>* target = &flags_;
+    std::vector<std::string> var_flags;
+    std::string* var = nullptr;
+    if (c.positional.size() == 2) {
+      std::string name = ascii_lower(str(s, c.positional[0]));
+      if (!valid_variable_name(name)) throw RuntimeError(c.pos, "\"" + name + "\" is not a variable name");
+      var = var_slot(s, name, true);
+      var_flags = split_flags(*var);
+      target = &var_flags;
+    }
+    std::vector<std::string> given = flag_list(s, c.positional.back());
+    if (c.name == "setflag") {
+      *target = given;
+    } else if (c.name == "addflag") {
+      for (auto& f : given) target->push_back(f);
+      *target = split_flags(join_flags(*target));
+    } else {
+      target->erase(std::remove_if(target->begin(), target->end(),
+                                   [&](const std::string& f) {
+                                     for (const auto& g : given)
+                                       if (iequals(f, g)) return true;
+                                     return false;
+                                   }),
+                    target->end());
+    }
+    if (var) *var = join_flags(var_flags);
+  }
+
+  // ---- actions ----
+
+  void add_action(Action a) {
+    if (actions_.size() >= lim_.max_actions)
+      throw RuntimeError(a.pos, "more than " + std::to_string(lim_.max_actions) + " actions");
+    bool delivers = a.kind == Action::Kind::kKeep || a.kind == Action::Kind::kFileinto ||
+                    a.kind == Action::Kind::kRedirect || a.kind == Action::Kind::kVacation;
+    bool rejects = a.kind == Action::Kind::kReject || a.kind == Action::Kind::kEreject;
+    for (const auto& x : actions_) {
+      bool x_rejects = x.kind == Action::Kind::kReject || x.kind == Action::Kind::kEreject;
+      if (rejects && x_rejects) throw RuntimeError(a.pos, "more than one reject");
+      // RFC 5429 2.1/2.2: reject is incompatible with vacation; SHOULD with keep,
+      // fileinto and redirect (Pigeonhole refuses too).
+      if ((rejects && (x.kind != Action::Kind::kDiscard)) || (x_rejects && delivers))
+        throw RuntimeError(a.pos, "reject cannot be combined with keep, fileinto, redirect or vacation");
+      if (a.kind == Action::Kind::kVacation && x.kind == Action::Kind::kVacation)
+        throw RuntimeError(a.pos, "vacation used more than once (RFC 5230 4.7)");
+      // Duplicates are one action (RFC 5228 2.10.3): the same mailbox, the same address.
+      bool same_box = (a.kind == Action::Kind::kFileinto || a.kind == Action::Kind::kKeep) &&
+                      (x.kind == Action::Kind::kFileinto || x.kind == Action::Kind::kKeep) && a.mailbox == x.mailbox;
+      bool same_addr = a.kind == Action::Kind::kRedirect && x.kind == Action::Kind::kRedirect &&
+                       iequals(a.address, x.address);
+      if (same_box || same_addr) {
+        if (same_box) {
+          // Flags of the repeated store are merged into the first one.
+          Action& first = const_cast<Action&>(x);
+          for (const auto& f : a.flags) first.flags.push_back(f);
+          first.flags = split_flags(join_flags(first.flags));
+          first.create = first.create || a.create;
+        }
+        if (!a.copy) implicit_keep_ = false;
+        return;
+      }
+    }
+    if (a.kind == Action::Kind::kRedirect && ++redirects_ > lim_.max_redirects)
+      throw RuntimeError(a.pos, "more than " + std::to_string(lim_.max_redirects) + " redirects");
+    if (!a.copy && a.kind != Action::Kind::kVacation) implicit_keep_ = false;
+    actions_.push_back(std::move(a));
+  }
+
+  void vacation(const Command& c, Scope& s) {
+    Action a;
+    a.kind = Action::Kind::kVacation;
+    a.pos = c.pos;
+    a.copy = true;  // vacation does not cancel the implicit keep
+    VacationAction& v = a.vacation;
+    v.reason = str(s, c.positional[0]);
+    v.mime = has_tag(c, "mime");
+    std::uint64_t seconds = 7ull * 86400;
+    if (const Argument* d = tag(c, "days")) {
+      std::uint64_t days = std::clamp<std::uint64_t>(d->number, static_cast<std::uint64_t>(ctx_.vacation_min_days),
+                                                     static_cast<std::uint64_t>(ctx_.vacation_max_days));
+      seconds = days * 86400;
+    } else if (const Argument* sec = tag(c, "seconds")) {
+      seconds = std::min<std::uint64_t>(sec->number, static_cast<std::uint64_t>(ctx_.vacation_max_days) * 86400);
+    }
+    v.seconds = seconds;
+    std::vector<std::string> mine;
+    if (!ctx_.envelope.to.empty()) mine.push_back(ctx_.envelope.to);
+    if (!ctx_.envelope.orig_to.empty()) mine.push_back(ctx_.envelope.orig_to);
+    for (const auto& x : ctx_.user_addresses) mine.push_back(x);
+    if (const Argument* ad = tag(c, "addresses"))
+      for (const auto& x : list(s, ad)) mine.push_back(x);
+    std::string subject;
+    bool has_subject = false;
+    if (const Argument* sub = tag(c, "subject")) {
+      subject = str(s, sub);
+      has_subject = true;
+    }
+    if (const Argument* f = tag(c, "from")) v.from = str(s, f);
+    else v.from = ctx_.envelope.to;
+    // RFC 5230 4.2: the default handle is derived from the arguments.
+    if (const Argument* h = tag(c, "handle")) v.handle = str(s, h);
+    else v.handle = v.reason + "\n" + subject + "\n" + v.from + "\n" + (v.mime ? "mime" : "");
+    std::string orig_subject;
+    for (const auto& sv : header_values(s, c, {"subject"}, true)) { orig_subject = sv; break; }
+    v.subject = has_subject ? subject : "Auto: " + orig_subject;
+    for (const auto& id : header_values(s, c, {"message-id"}, false)) { v.in_reply_to = trim_ws(id); break; }
+    std::string refs;
+    for (const auto& r : header_values(s, c, {"references"}, false)) { refs = trim_ws(r); break; }
+    v.references = refs.empty() ? v.in_reply_to : refs + " " + v.in_reply_to;
+    v.to = ctx_.envelope.from;
+    v.key = "vacation\n" + ctx_.user + "\n" + v.handle + "\n" + ascii_lower(v.to);
+    if (auto why = vacation_refusal(s, c, mine, v)) {
+      notes_.push_back("vacation: no reply to <" + v.to + ">: " + *why);
+      // Still "used": a second vacation is an error either way.
+      vacation_used_ = true;
+      return;
+    }
+    if (vacation_used_) throw RuntimeError(c.pos, "vacation used more than once (RFC 5230 4.7)");
+    vacation_used_ = true;
+    add_action(std::move(a));
+  }
+
+  // RFC 5230 4.5-4.6 and RFC 3834 2: when not to reply. nullopt = reply.
+  std::optional<std::string> vacation_refusal(Scope& s, const Command& c, const std::vector<std::string>& mine,
+                                              const VacationAction& v) {
+    if (vacation_used_) throw RuntimeError(c.pos, "vacation used more than once (RFC 5230 4.7)");
+    const std::string& sender = v.to;
+    if (sender.empty()) return "null sender";
+    Address3 sa = split_address(sender);
+    std::string local = ascii_lower(sa.local);
+    if (local == "mailer-daemon" || local == "listserv" || local == "majordomo" || local.rfind("owner-", 0) == 0 ||
+        (local.size() > 8 && local.compare(local.size() - 8, 8, "-request") == 0))
+      return "sender " + sender + " is a system or list address";
+    for (const auto& m : mine)
+      if (iequals(m, sender)) return "sender is the recipient";
+    for (const auto& f : header_) {
+      std::string n = ascii_lower(f.name);
+      std::string val = ascii_lower(trim_ws(mime::unfold(f.value)));
+      if (n == "auto-submitted" && val.rfind("no", 0) != 0) return "Auto-Submitted: " + val;
+      if (n == "precedence" && (val == "bulk" || val == "list" || val == "junk")) return "Precedence: " + val;
+      if (n.rfind("list-", 0) == 0 &&
+          (n == "list-id" || n == "list-help" || n == "list-subscribe" || n == "list-unsubscribe" ||
+           n == "list-post" || n == "list-owner" || n == "list-archive"))
+        return "mailing list (" + f.name + ")";
+      if (n == "x-auto-response-suppress" && (val.find("all") != std::string::npos || val.find("oof") != std::string::npos))
+        return "X-Auto-Response-Suppress: " + val;
+    }
+    // RFC 5230 4.5: one of the user's addresses must be in a recipient header.
+    bool addressed = false;
+    for (const char* h : {"to", "cc", "bcc", "resent-to", "resent-cc", "resent-bcc"}) {
+      for (const auto& f : header_) {
+        if (!iequals(f.name, h)) continue;
+        for (const auto& a : mime::parse_addresses(f.value)) {
+          if (!a.host || !a.mailbox) continue;
+          std::string addr = *a.mailbox + "@" + *a.host;
+          for (const auto& m : mine)
+            if (iequals(m, addr)) addressed = true;
+        }
+      }
+    }
+    if (!addressed) return "none of the recipient's addresses is in To/Cc/Bcc";
+    if (ctx_.vacation_history && ctx_.vacation_history->replied_within(v.key, v.seconds))
+      return "already replied within the period";
+    return std::nullopt;
+  }
+
+  void fileinto(const Command& c, Scope& s, bool keep) {
+    Action a;
+    a.kind = keep ? Action::Kind::kKeep : Action::Kind::kFileinto;
+    a.pos = c.pos;
+    a.mailbox = keep ? ctx_.default_mailbox : str(s, c.positional[0]);
+    if (!keep && a.mailbox.empty()) throw RuntimeError(c.pos, "fileinto: empty mailbox name");
+    a.copy = has_tag(c, "copy");
+    a.create = has_tag(c, "create");
+    if (const Argument* f = tag(c, "flags")) a.flags = flag_list(s, f);
+    else a.flags = flags_;
+    add_action(std::move(a));
+  }
+
+  void edit_header(const Command& c, Scope& s) {
+    if (++header_edits_ > lim_.max_header_edits)
+      throw RuntimeError(c.pos, "more than " + std::to_string(lim_.max_header_edits) + " header edits");
+    std::string name = str(s, c.positional[0]);
+    if (!valid_header_name(name)) throw RuntimeError(c.pos, c.name + ": \"" + name + "\" is not a header field name");
+    // RFC 5293 6: Received and Auto-Submitted are protected (as in Pigeonhole).
+    bool protect = iequals(name, "received") || iequals(name, "auto-submitted");
+    HeaderEdit e;
+    e.name = name;
+    if (c.name == "addheader") {
+      std::string value = str(s, c.positional[1]);
+      if (protect) { notes_.push_back("editheader: " + name + " is protected"); return; }
+      e.kind = HeaderEdit::Kind::kAdd;
+      e.value = value;
+      e.last = has_tag(c, "last");
+      HeaderField f{name, " " + value};
+      if (e.last) header_.push_back(f);
+      else header_.insert(header_.begin(), f);
+      edits_.push_back(std::move(e));
+      return;
+    }
+    if (protect) { notes_.push_back("editheader: " + name + " is protected"); return; }
+    e.kind = HeaderEdit::Kind::kDelete;
+    Matcher m = matcher(c);
+    std::vector<std::string> patterns;
+    if (c.positional.size() == 2) patterns = list(s, c.positional[1]);
+    std::vector<std::size_t> positions;  // indexes into header_
+    for (std::size_t i = 0; i < header_.size(); ++i)
+      if (iequals(header_[i].name, name)) positions.push_back(i);
+    std::vector<std::size_t> chosen;  // 1-based occurrences
+    if (const Argument* idx = tag(c, "index")) {
+      std::size_t n = idx->number;
+      if (n >= 1 && n <= positions.size()) chosen.push_back(has_tag(c, "last") ? positions.size() - n + 1 : n);
+    } else {
+      for (std::size_t k = 1; k <= positions.size(); ++k) chosen.push_back(k);
+    }
+    std::vector<std::size_t> del;
+    for (std::size_t occ : chosen) {
+      const HeaderField& f = header_[positions[occ - 1]];
+      if (!patterns.empty()) {
+        std::string v = mime::decode_header_value(mime::unfold(f.value));
+        Scope tmp = s;  // deleteheader does not set match variables
+        if (!match_any(tmp, m, {v}, patterns, c.pos)) continue;
+      }
+      del.push_back(occ);
+    }
+    if (del.empty()) return;
+    for (auto it = del.rbegin(); it != del.rend(); ++it) header_.erase(header_.begin() + static_cast<long>(positions[*it - 1]));
+    e.occurrences = del;
+    edits_.push_back(std::move(e));
+  }
+
+  void set_command(const Command& c, Scope& s) {
+    std::string name = ascii_lower(c.positional[0]->strings[0]);
+    std::string value = str(s, c.positional[1]);
+    if (has_tag(c, "lower")) value = ascii_lower(value);
+    if (has_tag(c, "upper")) for (char& ch : value) if (ch >= 'a' && ch <= 'z') ch = char(ch - 32);
+    if (has_tag(c, "lowerfirst") && !value.empty() && value[0] >= 'A' && value[0] <= 'Z') value[0] = char(value[0] + 32);
+    if (has_tag(c, "upperfirst") && !value.empty() && value[0] >= 'a' && value[0] <= 'z') value[0] = char(value[0] - 32);
+    if (has_tag(c, "quotewildcard")) value = quote_wildcards(value);
+    if (has_tag(c, "length")) {
+      // RFC 5229 4: the length in characters.
+      std::size_t n = 0;
+      for (unsigned char ch : value) if ((ch & 0xC0) != 0x80) ++n;
+      value = std::to_string(n);
+    }
+    if (value.size() > lim_.max_variable_size) {
+      std::size_t cut = lim_.max_variable_size;
+      while (cut > 0 && (static_cast<unsigned char>(value[cut]) & 0xC0) == 0x80) --cut;
+      value.resize(cut);
+    }
+    *var_slot(s, name, true) = std::move(value);
+  }
+
+  void include(const Command& c, Scope& s) {
+    if (++includes_ > lim_.max_includes) throw RuntimeError(c.pos, "more than " + std::to_string(lim_.max_includes) + " includes");
+    if (depth_ >= lim_.max_include_depth)
+      throw RuntimeError(c.pos, "include nested deeper than " + std::to_string(lim_.max_include_depth));
+    std::string name = str(s, c.positional[0]);
+    bool global = has_tag(c, "global");
+    if (name.empty() || name.find('/') != std::string::npos)
+      throw RuntimeError(c.pos, "include: \"" + name + "\" is not a script name");
+    std::string key = (global ? "g:" : "p:") + name;
+    if (has_tag(c, "once") && included_once_.count(key)) return;
+    // RFC 6609 3.2: including a script that is being executed is an error (recursion).
+    for (const auto& active : include_stack_)
+      if (active == key) throw RuntimeError(c.pos, "include: \"" + name + "\" includes itself");
+    std::optional<std::string> text;
+    if (ctx_.loader) text = ctx_.loader->load(global ? ScriptLoader::Location::kGlobal : ScriptLoader::Location::kPersonal, name);
+    if (!text) {
+      if (has_tag(c, "optional")) return;
+      throw RuntimeError(c.pos, "include: script \"" + name + "\" does not exist");
+    }
+    auto it = compiled_.find(key);
+    if (it == compiled_.end()) {
+      CheckOptions opts;
+      opts.limits = lim_;
+      ParseResult pr = compile(*text, opts);
+      if (!pr.script) throw RuntimeError(c.pos, "include: script \"" + name + "\": " + pr.errors[0].text());
+      it = compiled_.emplace(key, std::move(pr.script)).first;
+    }
+    included_once_.insert(key);
+    include_stack_.push_back(key);
+    ++depth_;
+    Scope inner;
+    inner.script = it->second.get();
+    try {
+      block(inner.script->commands, inner);
+    } catch (const ReturnSignal&) {
+    }
+    --depth_;
+    include_stack_.pop_back();
+  }
+
+  // ---- commands ----
+
+  void block(const std::vector<Command>& cmds, Scope& s) {
+    bool last_if_taken = false;  // for elsif/else: did an earlier branch of the chain run?
+    for (const Command& c : cmds) {
+      step(c.pos);
+      const std::string& n = c.name;
+      if (n == "if") {
+        last_if_taken = test(*c.test, s);
+        if (last_if_taken) block(c.block, s);
+        continue;
+      }
+      if (n == "elsif") {
+        if (!last_if_taken) {
+          last_if_taken = test(*c.test, s);
+          if (last_if_taken) block(c.block, s);
+        }
+        continue;
+      }
+      if (n == "else") {
+        if (!last_if_taken) block(c.block, s);
+        continue;
+      }
+      if (n == "require") continue;
+      if (n == "stop") throw StopSignal{};
+      if (n == "return") throw ReturnSignal{};
+      if (n == "keep") fileinto(c, s, true);
+      else if (n == "fileinto") fileinto(c, s, false);
+      else if (n == "discard") {
+        Action a;
+        a.kind = Action::Kind::kDiscard;
+        a.pos = c.pos;
+        discard_ = true;
+        implicit_keep_ = false;
+        bool seen = false;
+        for (const auto& x : actions_) if (x.kind == Action::Kind::kDiscard) seen = true;
+        if (!seen) add_action(std::move(a));
+      } else if (n == "redirect") {
+        Action a;
+        a.kind = Action::Kind::kRedirect;
+        a.pos = c.pos;
+        a.address = trim_ws(str(s, c.positional[0]));
+        if (a.address.size() > 2 && a.address.front() == '<' && a.address.back() == '>')
+          a.address = a.address.substr(1, a.address.size() - 2);
+        if (!plausible_address(a.address)) throw RuntimeError(c.pos, "redirect: \"" + a.address + "\" is not an address");
+        a.copy = has_tag(c, "copy");
+        add_action(std::move(a));
+      } else if (n == "reject" || n == "ereject") {
+        Action a;
+        a.kind = n == "reject" ? Action::Kind::kReject : Action::Kind::kEreject;
+        a.pos = c.pos;
+        a.reason = str(s, c.positional[0]);
+        add_action(std::move(a));
+      } else if (n == "set") set_command(c, s);
+      else if (n == "vacation") vacation(c, s);
+      else if (n == "setflag" || n == "addflag" || n == "removeflag") flag_command(c, s);
+      else if (n == "include") include(c, s);
+      else if (n == "global") {
+        for (const auto& name : list(s, c.positional[0])) {
+          std::string ln = ascii_lower(name);
+          if (!valid_variable_name(ln)) throw RuntimeError(c.pos, "global: \"" + name + "\" is not a variable name");
+          s.globals.insert(ln);
+        }
+      } else if (n == "addheader" || n == "deleteheader") edit_header(c, s);
+      else throw RuntimeError(c.pos, "command '" + n + "' is not implemented");
+      last_if_taken = false;
+    }
+  }
+
+  void finish(RunResult& r) {
+    r.actions = std::move(actions_);
+    if (implicit_keep_) {
+      Action keep;
+      keep.kind = Action::Kind::kKeep;
+      keep.implicit = true;
+      keep.mailbox = ctx_.default_mailbox;
+      keep.flags = flags_;
+      // An explicit keep/fileinto of INBOX already stored it (RFC 5228 2.10.3).
+      bool stored = false;
+      for (auto& a : r.actions)
+        if ((a.kind == Action::Kind::kKeep || a.kind == Action::Kind::kFileinto) && a.mailbox == keep.mailbox) stored = true;
+      if (!stored) r.actions.push_back(keep);
+    }
+    r.header_edits = std::move(edits_);
+    if (!r.header_edits.empty()) r.edited_header = header_;
+    r.duplicate_marks = std::move(marks_);
+  }
+
+  const Message& msg_;
+  const RunContext& ctx_;
+  const Limits& lim_;
+  std::chrono::steady_clock::time_point start_;
+  std::time_t now_;
+  std::uint64_t steps_ = 0;
+  std::vector<HeaderField> header_;  // the working header (editheader changes it)
+  std::vector<Action> actions_;
+  std::vector<HeaderEdit> edits_;
+  std::vector<RunResult::DuplicateMark> marks_;
+  std::vector<std::string> notes_;
+  std::vector<std::string> flags_;   // the internal flags variable (RFC 5232 3)
+  std::map<std::string, std::string> globals_;
+  std::map<std::string, std::unique_ptr<Script>> compiled_;
+  std::set<std::string> included_once_;
+  std::vector<std::string> include_stack_;
+  std::size_t depth_ = 0, includes_ = 0, redirects_ = 0, header_edits_ = 0;
+  bool implicit_keep_ = true, discard_ = false, vacation_used_ = false;
+};
+
+}  // namespace
+
+RunResult run(const Script& script, const Message& message, const RunContext& context) {
+  if (!script.checked) {
+    RunResult r;
+    r.ok = false;
+    r.error = Error{{}, "script was not checked (call check() or compile() first)"};
+    Action keep;
+    keep.kind = Action::Kind::kKeep;
+    keep.implicit = true;
+    keep.mailbox = context.default_mailbox;
+    r.actions.push_back(keep);
+    return r;
+  }
+  return Interpreter(message, context).execute(script);
+}
+
+std::string describe(const RunResult& r) {
+  std::string out;
+  if (!r.ok && r.error) out += "error " + r.error->text() + "\n";
+  auto flags = [](const std::vector<std::string>& f) {
+    std::vector<std::string> l;
+    for (const auto& x : f) l.push_back(ascii_lower(x));
+    std::sort(l.begin(), l.end());
+    std::string s;
+    for (const auto& x : l) s += " " + x;
+    return s.empty() ? std::string() : " flags" + s;
+  };
+  for (const auto& a : r.actions) {
+    switch (a.kind) {
+      case Action::Kind::kKeep:
+      case Action::Kind::kFileinto:
+        out += "store " + a.mailbox + flags(a.flags) + (a.create ? " create" : "") + "\n";
+        break;
+      case Action::Kind::kRedirect: out += "redirect " + a.address + "\n"; break;
+      case Action::Kind::kDiscard: out += "discard\n"; break;
+      case Action::Kind::kReject: out += "reject " + a.reason + "\n"; break;
+      case Action::Kind::kEreject: out += "ereject " + a.reason + "\n"; break;
+      case Action::Kind::kVacation:
+        out += "vacation seconds=" + std::to_string(a.vacation.seconds) + " subject=" + a.vacation.subject + "\n";
+        break;
+    }
+  }
+  return out;
+}
+
+}  // namespace postline::sieve
