@@ -223,7 +223,7 @@ class Checker {
       error(c.pos, "command '" + c.name + "' needs require \"" + spec->exts[0] + "\"");
       return;
     }
-    arguments(c.name, "command", *spec, c.args, c.tags, c.positional);
+    arguments(c.name, "command", c.pos, *spec, c.args, c.tags, c.positional);
     if (spec->sub == Spec::Sub::kTest) {
       if (!c.test) error(c.pos, "'" + c.name + "' needs a test");
       else test(*c.test, depth + 1);
@@ -263,7 +263,7 @@ class Checker {
       error(t.pos, "test '" + t.name + "' needs require \"" + spec->exts[0] + "\"");
       return;
     }
-    arguments(t.name, "test", *spec, t.args, t.tags, t.positional);
+    arguments(t.name, "test", t.pos, *spec, t.args, t.tags, t.positional);
     if (spec->sub == Spec::Sub::kTest && t.tests.size() != 1) error(t.pos, "'" + t.name + "' needs exactly one test");
     if (spec->sub == Spec::Sub::kTestList && t.tests.empty()) error(t.pos, "'" + t.name + "' needs a test list");
     if (spec->sub == Spec::Sub::kNone && !t.tests.empty()) error(t.pos, "'" + t.name + "' takes no test");
@@ -271,7 +271,7 @@ class Checker {
     for (auto& inner : t.tests) test(inner, depth + 1);
   }
 
-  void arguments(const std::string& name, const char* what, const Spec& spec, const std::vector<Argument>& args,
+  void arguments(const std::string& name, const char* what, Position where, const Spec& spec, const std::vector<Argument>& args,
                  std::map<std::string, const Argument*>& tags, std::vector<const Argument*>& positional) {
     tags.clear();
     positional.clear();
@@ -315,7 +315,7 @@ class Checker {
     std::size_t want = spec.positional.size();
     std::size_t min = want - spec.optional_positional;
     if (positional.size() < min || positional.size() > want) {
-      error(args.empty() ? Position{} : args.front().pos, name + " takes " +
+      error(where, name + " takes " +
                 (min == want ? std::to_string(want) : std::to_string(min) + " to " + std::to_string(want)) +
                 " positional argument(s), found " + std::to_string(positional.size()));
       if (positional.size() > want) positional.resize(want);

@@ -4,7 +4,7 @@
 // are printed as "error line N: ..."), 2 usage or file errors.
 //
 //   postline-sieve-eval [--from ADDR] [--to ADDR] [--auth ID] [--now EPOCH] [--zone +HHMM]
-//                       [--spam 0..10] [--spam-percent 0..100] [--mailbox NAME]...
+//                       [--spam-score S [--spam-max M]] [--mailbox NAME]...
 //                       [--include-dir DIR] [--header] SCRIPT MESSAGE
 //
 // --mailbox names an existing mailbox (without any, every mailbox exists);
@@ -45,7 +45,7 @@ class DirScripts : public ScriptLoader {
 int usage(const std::string& why) {
   std::cerr << "postline-sieve-eval: " << why << "\n"
             << "usage: postline-sieve-eval [--from A] [--to A] [--auth ID] [--now EPOCH] [--zone +HHMM] "
-               "[--spam N] [--spam-percent N] [--mailbox NAME]... [--include-dir DIR] [--header] SCRIPT MESSAGE\n";
+               "[--spam-score S] [--spam-max M] [--mailbox NAME]... [--include-dir DIR] [--header] SCRIPT MESSAGE\n";
   return 2;
 }
 
@@ -57,6 +57,8 @@ int main(int argc, char** argv) {
   MemoryMailboxes boxes;
   std::optional<DirScripts> scripts;
   bool print_header = false;
+  std::optional<double> spam_score;
+  double spam_max = 10;
   std::vector<std::string> files;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -75,8 +77,13 @@ int main(int argc, char** argv) {
         if (!z) return usage("--zone needs +HHMM or -HHMM");
         ctx.zone_minutes = *z;
       }
-      else if (a == "--spam") { auto v = value(); if (!v) return usage("--spam needs a value"); ctx.spam_score = std::stoi(*v); }
-      else if (a == "--spam-percent") { auto v = value(); if (!v) return usage("--spam-percent needs a value"); ctx.spam_percent = std::stoi(*v); }
+      else if (a == "--spam-score") {
+        // A raw score on the scale [0, --spam-max] (default 10), mapped as the queue does.
+        auto v = value();
+        if (!v) return usage("--spam-score needs a value");
+        spam_score = std::stod(*v);
+      }
+      else if (a == "--spam-max") { auto v = value(); if (!v) return usage("--spam-max needs a value"); spam_max = std::stod(*v); }
       else if (a == "--mailbox") { auto v = value(); if (!v) return usage("--mailbox needs a value"); boxes.names.insert(*v); }
       else if (a == "--include-dir") { auto v = value(); if (!v) return usage("--include-dir needs a value"); scripts.emplace(*v); }
       else if (a == "--header") print_header = true;
@@ -91,6 +98,10 @@ int main(int argc, char** argv) {
   if (!script_text) return usage("cannot read " + files[0]);
   auto raw = read_file(files[1]);
   if (!raw) return usage("cannot read " + files[1]);
+  if (spam_score) {
+    ctx.spam_score = spamtest_value(*spam_score, spam_max);
+    ctx.spam_percent = spamtest_percent(*spam_score, spam_max);
+  }
   if (!boxes.names.empty()) ctx.mailboxes = &boxes;
   if (scripts) ctx.loader = &*scripts;
   ctx.user = ctx.envelope.to;

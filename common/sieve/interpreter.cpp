@@ -516,11 +516,12 @@ class Interpreter {
     std::string key = "duplicate\n" + ctx_.user + "\n" + handle + "\n" + (tag(t, "uniqueid") ? "u:" : "h:") + id;
     bool seen = ctx_.duplicates && ctx_.duplicates->seen_within(key, seconds);
     bool refresh = has_tag(t, "last");
+    // RFC 7352 3: the id is recorded only when the run completes; a second test of the
+    // same id in this run still sees only what was stored before.
     bool recorded = false;
-    for (auto& mk : marks_) {
-      if (mk.key == key) { recorded = true; seen = true; }
-    }
-    if (!recorded) marks_.push_back({key, seconds, refresh});
+    for (auto& mk : marks_)
+      if (mk.key == key) recorded = true;
+    if (!recorded) marks_.push_back({key, handle, seconds, refresh});
     return seen;
   }
 
@@ -978,6 +979,19 @@ RunResult run(const Script& script, const Message& message, const RunContext& co
   return Interpreter(message, context).execute(script);
 }
 
+namespace {
+double spam_ratio(double score, double max_score) {
+  if (!(max_score > 0)) return 0;
+  double r = score / max_score;
+  return r < 0 ? 0 : (r > 1 ? 1 : r);
+}
+}  // namespace
+
+int spamtest_value(double score, double max_score) { return 1 + static_cast<int>(spam_ratio(score, max_score) * 9); }
+int spamtest_percent(double score, double max_score) {
+  return static_cast<int>(spam_ratio(score, max_score) * 100 + 0.5);
+}
+
 std::string describe(const RunResult& r) {
   std::string out;
   if (!r.ok && r.error) out += "error " + r.error->text() + "\n";
@@ -1004,6 +1018,8 @@ std::string describe(const RunResult& r) {
         break;
     }
   }
+  for (const auto& m : r.duplicate_marks)
+    out += m.handle.empty() ? "track duplicate\n" : "track duplicate with handle: " + m.handle + "\n";
   return out;
 }
 

@@ -259,6 +259,7 @@ struct RunResult {
   // test had :last, so an existing entry's period starts again.
   struct DuplicateMark {
     std::string key;
+    std::string handle;  // :handle as given ("" = none), for logs
     std::uint64_t seconds = 0;
     bool refresh = false;
   };
@@ -267,6 +268,14 @@ struct RunResult {
 };
 
 RunResult run(const Script& script, const Message& message, const RunContext& context);
+
+// RFC 3685 / RFC 5235 values from a spam score on a scale [0, max_score] (Rspamd's score
+// against its reject threshold, say): spamtest 1 + 9 * score/max truncated (1..10; "0" is
+// reserved for "not tested", which is RunContext::spam_score = nullopt), :percent
+// 100 * score/max rounded (0..100). Scores outside the scale are clamped. The same mapping
+// as Pigeonhole's sieve_spamtest_status_type = score.
+int spamtest_value(double score, double max_score);
+int spamtest_percent(double score, double max_score);
 
 // The actions one per line in the differential tier's normalised form (README.md).
 std::string describe(const RunResult& result);
