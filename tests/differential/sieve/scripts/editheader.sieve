@@ -1,4 +1,4 @@
-require ["editheader", "fileinto"];
+require ["editheader", "fileinto", "index", "relational", "comparator-i;ascii-numeric"];
 addheader "X-Filtered" "yes";
 if header :is "x-filtered" "yes" { fileinto "added"; }
 deleteheader "x-label";

@@ -1,4 +1,4 @@
-require ["imap4flags", "variables", "fileinto"];
+require ["imap4flags", "variables", "fileinto", "relational", "comparator-i;ascii-numeric"];
 set "myflags" "";
 addflag "myflags" "\\Draft";
 addflag "myflags" ["$A $B", "$A"];

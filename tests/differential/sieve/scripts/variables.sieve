@@ -1,4 +1,4 @@
-require ["variables", "fileinto"];
+require ["variables", "fileinto", "relational", "comparator-i;ascii-numeric"];
 if header :matches "subject" "*] *" {
   set "list" "${1}";
   fileinto "lists/${list}";
