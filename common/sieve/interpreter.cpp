@@ -45,6 +45,13 @@ std::string trim_ws(std::string_view s) {
 }
 
 // Splits "local@domain" (envelope addresses are single addr-specs, RFC 5321 paths).
+// RFC 5321 2.4: the local part is case-sensitive, the domain is not.
+bool same_address(std::string_view a, std::string_view b) {
+  auto at_a = a.rfind('@'), at_b = b.rfind('@');
+  if (at_a == std::string_view::npos || at_b == std::string_view::npos) return a == b;
+  return a.substr(0, at_a) == b.substr(0, at_b) && iequals(a.substr(at_a), b.substr(at_b));
+}
+
 Address3 split_address(std::string_view a) {
   Address3 r;
   auto at = a.rfind('@');
@@ -610,13 +617,13 @@ class Interpreter {
       bool same_box = (a.kind == Action::Kind::kFileinto || a.kind == Action::Kind::kKeep) &&
                       (x.kind == Action::Kind::kFileinto || x.kind == Action::Kind::kKeep) && a.mailbox == x.mailbox;
       bool same_addr = a.kind == Action::Kind::kRedirect && x.kind == Action::Kind::kRedirect &&
-                       iequals(a.address, x.address);
+                       same_address(a.address, x.address);
       if (same_box || same_addr) {
         if (same_box) {
-          // Flags of the repeated store are merged into the first one.
+          // The repeated store's flags replace the first one's (RFC 5232 is silent; this is
+          // what Pigeonhole does, so scripts moved from Dovecot keep their meaning).
           Action& first = const_cast<Action&>(x);
-          for (const auto& f : a.flags) first.flags.push_back(f);
-          first.flags = split_flags(join_flags(first.flags));
+          first.flags = a.flags;
           first.create = first.create || a.create;
         }
         if (!a.copy) implicit_keep_ = false;
@@ -994,6 +1001,12 @@ int spamtest_percent(double score, double max_score) {
 
 std::string describe(const RunResult& r) {
   std::string out;
+  // One line per action: control characters (the CRLF of a text: reason) become '?'.
+  auto line = [](std::string s) {
+    for (char& c : s)
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    return s;
+  };
   if (!r.ok && r.error) out += "error " + r.error->text() + "\n";
   auto flags = [](const std::vector<std::string>& f) {
     std::vector<std::string> l;
@@ -1007,14 +1020,14 @@ std::string describe(const RunResult& r) {
     switch (a.kind) {
       case Action::Kind::kKeep:
       case Action::Kind::kFileinto:
-        out += "store " + a.mailbox + flags(a.flags) + (a.create ? " create" : "") + "\n";
+        out += "store " + line(a.mailbox) + flags(a.flags) + (a.create ? " create" : "") + "\n";
         break;
-      case Action::Kind::kRedirect: out += "redirect " + a.address + "\n"; break;
+      case Action::Kind::kRedirect: out += "redirect " + line(a.address) + "\n"; break;
       case Action::Kind::kDiscard: out += "discard\n"; break;
-      case Action::Kind::kReject: out += "reject " + a.reason + "\n"; break;
-      case Action::Kind::kEreject: out += "ereject " + a.reason + "\n"; break;
+      case Action::Kind::kReject: out += "reject " + line(a.reason) + "\n"; break;
+      case Action::Kind::kEreject: out += "ereject " + line(a.reason) + "\n"; break;
       case Action::Kind::kVacation:
-        out += "vacation seconds=" + std::to_string(a.vacation.seconds) + " subject=" + a.vacation.subject + "\n";
+        out += "vacation seconds=" + std::to_string(a.vacation.seconds) + " subject=" + line(a.vacation.subject) + "\n";
         break;
     }
   }

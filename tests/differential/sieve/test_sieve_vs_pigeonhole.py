@@ -202,7 +202,8 @@ def _normalise_pigeonhole(out: str) -> list[str]:
             continue
         if section is None:
             continue
-        s = line.strip()
+        # Only leading indentation goes: a folder name may end in a space.
+        s = line.lstrip().rstrip("\r")
         if s.startswith("* "):
             flush()
             body = s[2:]
