@@ -187,7 +187,8 @@ class Checker {
 
  private:
   void error(Position p, std::string m) {
-    if (errors_.size() < 50) errors_.push_back({p, std::move(m)});
+    ++error_count_;
+    if (errors_.size() < 50) errors_.push_back({p, std::move(m)});  // enough for any reader
   }
   bool has(std::string_view ext) const { return script_.required.count(std::string(ext)) > 0; }
   bool enabled(const std::vector<const char*>& exts) const {
@@ -223,7 +224,7 @@ class Checker {
       error(c.pos, "command '" + c.name + "' needs require \"" + spec->exts[0] + "\"");
       return;
     }
-    arguments(c.name, "command", c.pos, *spec, c.args, c.tags, c.positional);
+    bool args_ok = arguments(c.name, "command", c.pos, *spec, c.args, c.tags, c.positional);
     if (spec->sub == Spec::Sub::kTest) {
       if (!c.test) error(c.pos, "'" + c.name + "' needs a test");
       else test(*c.test, depth + 1);
@@ -232,7 +233,7 @@ class Checker {
     }
     if (spec->block == Spec::Block::kRequired && !c.has_block) error(c.pos, "'" + c.name + "' needs a block");
     if (spec->block == Spec::Block::kNone && c.has_block) error(c.pos, "'" + c.name + "' takes no block");
-    if (c.name == "require") {
+    if (c.name == "require" && args_ok) {
       if (!c.positional.empty()) {
         for (const auto& cap : c.positional[0]->strings) {
           auto& sup = supported_extensions();
@@ -246,7 +247,8 @@ class Checker {
         }
       }
     }
-    semantics_command(c);
+    // The semantic checks read argument values: only when the types are right.
+    if (args_ok) semantics_command(c);
     if (c.has_block) {
       bool no_require = false;
       commands(c.block, no_require, depth + 1);
@@ -263,18 +265,19 @@ class Checker {
       error(t.pos, "test '" + t.name + "' needs require \"" + spec->exts[0] + "\"");
       return;
     }
-    arguments(t.name, "test", t.pos, *spec, t.args, t.tags, t.positional);
+    bool args_ok = arguments(t.name, "test", t.pos, *spec, t.args, t.tags, t.positional);
     if (spec->sub == Spec::Sub::kTest && t.tests.size() != 1) error(t.pos, "'" + t.name + "' needs exactly one test");
     if (spec->sub == Spec::Sub::kTestList && t.tests.empty()) error(t.pos, "'" + t.name + "' needs a test list");
     if (spec->sub == Spec::Sub::kNone && !t.tests.empty()) error(t.pos, "'" + t.name + "' takes no test");
-    semantics_test(t);
+    if (args_ok) semantics_test(t);
     for (auto& inner : t.tests) test(inner, depth + 1);
   }
 
-  void arguments(const std::string& name, const char* what, Position where, const Spec& spec, const std::vector<Argument>& args,
+  bool arguments(const std::string& name, const char* what, Position where, const Spec& spec, const std::vector<Argument>& args,
                  std::map<std::string, const Argument*>& tags, std::vector<const Argument*>& positional) {
     tags.clear();
     positional.clear();
+    std::size_t errors_before = error_count_;
     std::map<std::string, std::string> groups;
     std::size_t i = 0;
     for (; i < args.size(); ++i) {
@@ -319,7 +322,7 @@ class Checker {
                 (min == want ? std::to_string(want) : std::to_string(min) + " to " + std::to_string(want)) +
                 " positional argument(s), found " + std::to_string(positional.size()));
       if (positional.size() > want) positional.resize(want);
-      return;
+      return false;
     }
     // Optional positionals are leading ones (setflag [varname] list): shift types.
     std::size_t offset = want - positional.size();
@@ -329,6 +332,7 @@ class Checker {
                                       type_name(spec.positional[k + offset]));
       }
     }
+    return error_count_ == errors_before;
   }
 
   void comparator_and_match(const std::map<std::string, const Argument*>& tags, Position p) {
@@ -377,6 +381,10 @@ class Checker {
 
   void semantics_command(Command& c) {
     comparator_and_match(c.tags, c.pos);
+    if (c.name == "deleteheader" && c.positional[0]->kind != Argument::Kind::kString) {
+      error(c.positional[0]->pos, "argument 1 of deleteheader must be a string");
+      return;
+    }
     if (c.name == "deleteheader" && c.tags.count("last") && !c.tags.count("index"))
       error(c.pos, "':last' needs ':index'");
     if (c.name == "redirect" && !c.positional.empty() && !has("variables")) {
@@ -398,6 +406,7 @@ class Checker {
   Script& script_;
   const CheckOptions& opts_;
   std::vector<Error> errors_;
+  std::size_t error_count_ = 0;
 };
 
 }  // namespace

@@ -262,7 +262,7 @@ class Parser {
   }
 
   bool command(Command& c, std::size_t depth) {
-    if (depth > limits_.max_nesting) return fail("blocks nested deeper than " + std::to_string(limits_.max_nesting));
+    if (depth > limits_.max_nesting) return fail("blocks and tests nested deeper than " + std::to_string(limits_.max_nesting) + " levels");
     if (cur_.kind != Tok::kIdentifier) return fail("expected a command name, found " + describe(cur_));
     c.name = cur_.text;
     c.pos = cur_.pos;
@@ -296,7 +296,7 @@ class Parser {
   }
 
   bool test(Test& t, std::size_t depth) {
-    if (depth > limits_.max_nesting) return fail("tests nested deeper than " + std::to_string(limits_.max_nesting));
+    if (depth > limits_.max_nesting) return fail("blocks and tests nested deeper than " + std::to_string(limits_.max_nesting) + " levels");
     if (cur_.kind != Tok::kIdentifier) return fail("expected a test, found " + describe(cur_));
     t.name = cur_.text;
     t.pos = cur_.pos;
