@@ -633,6 +633,7 @@ class Interpreter {
     if (a.kind == Action::Kind::kRedirect && ++redirects_ > lim_.max_redirects)
       throw RuntimeError(a.pos, "more than " + std::to_string(lim_.max_redirects) + " redirects");
     if (!a.copy && a.kind != Action::Kind::kVacation) implicit_keep_ = false;
+    a.edits_before = edits_.size();
     actions_.push_back(std::move(a));
   }
 
@@ -938,6 +939,7 @@ class Interpreter {
       keep.implicit = true;
       keep.mailbox = ctx_.default_mailbox;
       keep.flags = flags_;
+      keep.edits_before = edits_.size();
       // An explicit keep/fileinto of INBOX already stored it (RFC 5228 2.10.3).
       bool stored = false;
       for (auto& a : r.actions)
@@ -984,6 +986,23 @@ RunResult run(const Script& script, const Message& message, const RunContext& co
     return r;
   }
   return Interpreter(message, context).execute(script);
+}
+
+bool already_delivered_to(const Message& message, std::string_view address) {
+  for (const auto& f : message.header_fields()) {
+    if (!iequals(f.name, "delivered-to")) continue;
+    std::string v = trim_ws(mime::unfold(f.value));
+    if (v.size() > 2 && v.front() == '<' && v.back() == '>') v = v.substr(1, v.size() - 2);
+    if (same_address(v, address) || iequals(v, address)) return true;
+  }
+  return false;
+}
+
+std::size_t count_fields(const Message& message, std::string_view name) {
+  std::size_t n = 0;
+  for (const auto& f : message.header_fields())
+    if (iequals(f.name, name)) ++n;
+  return n;
 }
 
 namespace {

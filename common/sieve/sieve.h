@@ -233,6 +233,10 @@ struct Action {
   std::string address;              // kRedirect
   std::string reason;               // kReject/kEreject
   VacationAction vacation;          // kVacation
+  // editheader: how many of RunResult::header_edits were made before this action; the copy
+  // this action stores or redirects carries the original header with those edits applied
+  // (RFC 5293 3: edits affect the actions that follow them).
+  std::size_t edits_before = 0;
 };
 
 // editheader (RFC 5293): the header the delivered copy must carry, as a list of edits
@@ -248,6 +252,15 @@ struct HeaderEdit {
   // these; empty = every field with this name).
   std::vector<std::size_t> occurrences;  // 1-based occurrences among fields named `name`
 };
+
+// Loop protection for redirect is the caller's (docs/sieve.md "Redirect loops"): before
+// running a user's script, it asks whether this message already went through this
+// recipient (a Delivered-To field naming it, RFC 9228 / the Postfix and Dovecot convention);
+// if so it must not redirect again (deliver the keep only), and it adds
+// "Delivered-To: <recipient>" to every copy it redirects.
+bool already_delivered_to(const Message& message, std::string_view address);
+// Fields named `name` in the message (the caller's hop limit: Received).
+std::size_t count_fields(const Message& message, std::string_view name);
 
 struct RunResult {
   bool ok = true;                   // false: `error` is set and actions is one implicit keep

@@ -176,6 +176,15 @@ TEST(SieveLimits, RuntimeErrorsKeep) {
             "error line 1: redirect: \"no address\" is not an address\nstore INBOX\n");
 }
 
+TEST(SieveRun, LoopHelpers) {
+  MemoryMessage m("Delivered-To: <Bob@example.net>\r\nReceived: a\r\nReceived: b\r\n\r\n");
+  EXPECT_TRUE(already_delivered_to(m, "Bob@EXAMPLE.net"));
+  EXPECT_TRUE(already_delivered_to(m, "bob@example.net"));  // Delivered-To is written by us, lowercase-insensitive
+  EXPECT_FALSE(already_delivered_to(m, "carol@example.net"));
+  EXPECT_EQ(count_fields(m, "received"), 2u);
+  EXPECT_EQ(count_fields(m, "x-none"), 0u);
+}
+
 TEST(SieveRun, DefaultMailboxIsConfigurable) {
   auto ctx = default_context();
   ctx.default_mailbox = "Inbox";

@@ -374,6 +374,14 @@ TEST(SieveEditheader, AddDeleteAndTestsSeeTheChange) {
   EXPECT_EQ(r.edited_header.back().name, "X-End");
   for (const auto& f : r.edited_header) EXPECT_NE(f.name, "Cc");
 
+  // Each action says how many edits came before it (RFC 5293 3).
+  r = run_on("require [\"editheader\", \"fileinto\", \"copy\"]; fileinto :copy \"A\"; addheader \"X-1\" \"1\";"
+             "redirect :copy \"x@example.org\"; addheader \"X-2\" \"2\";");
+  ASSERT_EQ(r.actions.size(), 3u);
+  EXPECT_EQ(r.actions[0].edits_before, 0u);
+  EXPECT_EQ(r.actions[1].edits_before, 1u);
+  EXPECT_EQ(r.actions[2].edits_before, 2u);  // the implicit keep gets all of them
+
   std::string msg = "X-A: one\r\nX-A: two\r\nX-A: three\r\nReceived: x\r\n\r\n";
   r = run_on(req + "deleteheader :index 1 :last \"x-a\"; deleteheader :matches \"x-a\" \"o*\";", msg);
   ASSERT_EQ(r.header_edits.size(), 2u);
