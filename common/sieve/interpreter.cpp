@@ -130,8 +130,10 @@ class Interpreter {
     bool vars = has(s, "variables");
     bool enc = has(s, "encoded-character");
     if ((!vars && !enc) || in.find("${") == std::string::npos) return in;
+    // Bounded while it grows: "${a}${a}..." must not build gigabytes before any check.
+    const std::size_t cap = std::max<std::size_t>(lim_.max_variable_size * 4, in.size());
     std::string out;
-    for (std::size_t i = 0; i < in.size();) {
+    for (std::size_t i = 0; i < in.size() && out.size() <= cap;) {
       if (in[i] == '$' && i + 1 < in.size() && in[i + 1] == '{') {
         std::size_t close = in.find('}', i + 2);
         if (close != std::string::npos) {
@@ -149,7 +151,7 @@ class Interpreter {
       }
       out += in[i++];
     }
-    if (out.size() > lim_.max_variable_size * 4) out.resize(lim_.max_variable_size * 4);
+    if (out.size() > cap) out.resize(cap);
     return out;
   }
 

@@ -195,6 +195,24 @@ bool match_from(Comparator c, std::string_view v, std::size_t vi, const std::vec
       return false;
     }
     case Piece::kStar: {
+      // A final star takes the rest. A star followed by a literal only needs to try the
+      // places where that literal occurs, so "*word*" over a long body costs one scan
+      // rather than a call per octet.
+      if (pi + 1 == ps.size()) {
+        if (caps) caps->push_back(std::string(v.substr(vi)));
+        return true;
+      }
+      if (ps[pi + 1].kind == Piece::kLiteral) {
+        const std::string& lit = ps[pi + 1].text;
+        for (std::size_t at = vi; at + lit.size() <= v.size(); ++at) {
+          if (!literal_at(c, v, at, lit)) continue;
+          if (budget == 0) return false;
+          if (caps) caps->push_back(std::string(v.substr(vi, at - vi)));
+          if (match_from(c, v, at, ps, pi + 1, caps, budget)) return true;
+          if (caps) caps->pop_back();
+        }
+        return false;
+      }
       for (std::size_t end = vi; end <= v.size(); end += (end < v.size() ? char_len(v, end) : 1)) {
         if (caps) caps->push_back(std::string(v.substr(vi, end - vi)));
         if (match_from(c, v, end, ps, pi + 1, caps, budget)) return true;
@@ -212,8 +230,7 @@ bool match_from(Comparator c, std::string_view v, std::size_t vi, const std::vec
 bool glob_match(Comparator c, std::string_view value, std::string_view pattern, std::vector<std::string>* captures) {
   if (c == Comparator::kAsciiNumeric) return compare(c, value, pattern) == 0;
   std::vector<Piece> ps = compile_glob(pattern);
-  // Merge runs of stars: "**" matches what "*" does, and the captures stay meaningful.
-  std::uint64_t budget = 200000;
+  std::uint64_t budget = 1000000;
   std::vector<std::string> caps;
   bool ok = match_from(c, value, 0, ps, 0, captures ? &caps : nullptr, budget);
   if (ok && captures) *captures = std::move(caps);

@@ -138,6 +138,29 @@ TEST(SieveMatch, GlobAndCaptures) {
   EXPECT_FALSE(glob_match(Comparator::kOctet, value, pat, nullptr));
 }
 
+TEST(SieveMatch, LongValues) {
+  using namespace detail;
+  std::string body(2 * 1024 * 1024, 'x');
+  body.replace(body.size() - 100, 6, "needle");
+  std::vector<std::string> caps;
+  EXPECT_TRUE(glob_match(Comparator::kAsciiCasemap, body, "*NEEDLE*", &caps));
+  ASSERT_EQ(caps.size(), 2u);
+  EXPECT_EQ(caps[0].size(), body.size() - 100);
+  EXPECT_EQ(caps[1].size(), 94u);
+  EXPECT_FALSE(glob_match(Comparator::kOctet, body, "*needles*", nullptr));
+  EXPECT_TRUE(glob_match(Comparator::kOctet, body, "x*x?x*", nullptr));
+}
+
+TEST(SieveLimits, VariableExpansionIsBounded) {
+  auto ctx = default_context();
+  std::string s = "require \"variables\"; set \"a\" \"" + std::string(4000, 'a') + "\"; set \"b\" \"";
+  for (int i = 0; i < 20000; ++i) s += "${a}";
+  s += "\"; if string :is \"${b}\" \"\" { discard; }";
+  RunResult r = run_on(s, kPlain, ctx);
+  EXPECT_TRUE(r.ok);
+  EXPECT_EQ(describe(r), "store INBOX\n");
+}
+
 TEST(SieveLimits, ActionsRedirectsSteps) {
   Limits lim;
   auto ctx = default_context();
