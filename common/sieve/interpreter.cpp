@@ -45,6 +45,22 @@ std::string trim_ws(std::string_view s) {
 }
 
 // Splits "local@domain" (envelope addresses are single addr-specs, RFC 5321 paths).
+// CR and LF runs become one space: for values that end up in header fields.
+std::string single_line(std::string_view in) {
+  std::string out;
+  bool in_break = false;
+  for (char c : in) {
+    if (c == '\r' || c == '\n') {
+      if (!in_break) out += ' ';
+      in_break = true;
+      continue;
+    }
+    in_break = false;
+    out += c;
+  }
+  return out;
+}
+
 // RFC 5321 2.4: the local part is case-sensitive, the domain is not.
 bool same_address(std::string_view a, std::string_view b) {
   auto at_a = a.rfind('@'), at_b = b.rfind('@');
@@ -668,14 +684,25 @@ class Interpreter {
       subject = str(s, sub);
       has_subject = true;
     }
-    if (const Argument* f = tag(c, "from")) v.from = str(s, f);
-    else v.from = ctx_.envelope.to;
+    v.from = ctx_.envelope.to;
+    if (const Argument* f = tag(c, "from")) {
+      // RFC 5230 4.3: a mailbox (an address, optionally with a phrase). Anything else is
+      // ignored with a note rather than put into the reply's From field.
+      std::string given = single_line(str(s, f));
+      auto addrs = mime::parse_addresses(given);
+      if (addrs.size() == 1 && addrs[0].mailbox && addrs[0].host && *addrs[0].host != "MISSING_DOMAIN" &&
+          *addrs[0].mailbox != "MISSING_MAILBOX")
+        v.from = given;
+      else
+        notes_.push_back("vacation: :from \"" + given + "\" is not an address; using " + v.from);
+    }
     // RFC 5230 4.2: the default handle is derived from the arguments.
     if (const Argument* h = tag(c, "handle")) v.handle = str(s, h);
     else v.handle = v.reason + "\n" + subject + "\n" + v.from + "\n" + (v.mime ? "mime" : "");
     std::string orig_subject;
     for (const auto& sv : header_values(s, c, {"subject"}, true)) { orig_subject = sv; break; }
-    v.subject = has_subject ? subject : "Auto: " + orig_subject;
+    // One line: the caller writes it into a header field (no header injection).
+    v.subject = single_line(has_subject ? subject : "Auto: " + orig_subject);
     for (const auto& id : header_values(s, c, {"message-id"}, false)) { v.in_reply_to = trim_ws(id); break; }
     std::string refs;
     for (const auto& r : header_values(s, c, {"references"}, false)) { refs = trim_ws(r); break; }
@@ -760,7 +787,9 @@ class Interpreter {
     HeaderEdit e;
     e.name = name;
     if (c.name == "addheader") {
-      std::string value = str(s, c.positional[1]);
+      // Line breaks would start new header fields in the stored copy: they become spaces
+      // (the caller folds long values and RFC 2047-encodes non-ASCII ones).
+      std::string value = single_line(str(s, c.positional[1]));
       if (protect) { notes_.push_back("editheader: " + name + " is protected"); return; }
       e.kind = HeaderEdit::Kind::kAdd;
       e.value = value;

@@ -103,6 +103,17 @@ TEST(SieveVacation, RepliesWithResolvedParameters) {
   EXPECT_TRUE(r.actions[0].vacation.mime);
 }
 
+TEST(SieveVacation, NoHeaderInjection) {
+  RunResult r = run_on("require \"vacation\"; vacation :subject \"a\r\nBcc: x@evil.example\" "
+                       ":from \"not an address\" \"x\";");
+  ASSERT_EQ(r.actions[0].kind, Action::Kind::kVacation);
+  EXPECT_EQ(r.actions[0].vacation.subject, "a Bcc: x@evil.example");
+  EXPECT_EQ(r.actions[0].vacation.from, "bob@example.net");
+  ASSERT_EQ(r.notes.size(), 1u);
+  r = run_on("require \"vacation\"; vacation :from \"Bob B <b@example.net>\" \"x\";");
+  EXPECT_EQ(r.actions[0].vacation.from, "Bob B <b@example.net>");
+}
+
 TEST(SieveVacation, PeriodIsClamped) {
   EXPECT_EQ(reply(kPlain, default_context(), ":days 0"), "vacation seconds=86400 subject=Auto: Hello there\nstore INBOX\n");
   EXPECT_EQ(reply(kPlain, default_context(), ":days 1000"), "vacation seconds=7776000 subject=Auto: Hello there\nstore INBOX\n");
@@ -394,6 +405,10 @@ TEST(SieveEditheader, AddDeleteAndTestsSeeTheChange) {
   EXPECT_TRUE(r.header_edits.empty());
   EXPECT_EQ(r.notes.size(), 2u);
   EXPECT_EQ(compile_error(req + "addheader \"bad name\" \"v\";"), "line 2: addheader: \"bad name\" is not a header field name");
+  r = run_on(req + "addheader \"X-A\" \"one\r\nBcc: evil@example.org\";");
+  ASSERT_EQ(r.edited_header.size(), 7u);
+  EXPECT_EQ(r.edited_header[0].value, " one Bcc: evil@example.org");
+  EXPECT_EQ(r.header_edits[0].value, "one Bcc: evil@example.org");
   auto ctx = default_context();
   ctx.limits.max_header_edits = 2;
   EXPECT_EQ(actions(req + "addheader \"a\" \"1\"; addheader \"a\" \"1\"; addheader \"a\" \"1\";", kPlain, ctx),
