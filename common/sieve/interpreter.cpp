@@ -473,7 +473,9 @@ class Interpreter {
     } else {
       std::vector<std::string> types = {"text"};
       if (const Argument* c = tag(t, "content")) types = list(s, c);
-      for (const auto& p : msg_.body_parts()) {
+      // Decoded once per run: several body tests on a large message share it.
+      if (!body_parts_) body_parts_ = msg_.body_parts();
+      for (const auto& p : *body_parts_) {
         auto slash = p.content_type.find('/');
         std::string top = p.content_type.substr(0, slash);
         bool want = false;
@@ -989,6 +991,7 @@ class Interpreter {
   std::time_t now_;
   std::uint64_t steps_ = 0;
   std::vector<HeaderField> header_;  // the working header (editheader changes it)
+  std::optional<std::vector<BodyPart>> body_parts_;
   std::vector<Action> actions_;
   std::vector<HeaderEdit> edits_;
   std::vector<RunResult::DuplicateMark> marks_;

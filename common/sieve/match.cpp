@@ -389,6 +389,9 @@ std::optional<std::string> date_part(const DateTime& dt, std::string_view part_i
   else if (part == "minute") std::snprintf(buf, sizeof buf, "%02d", mi);
   else if (part == "second") std::snprintf(buf, sizeof buf, "%02d", ss);
   else if (part == "time") std::snprintf(buf, sizeof buf, "%02d:%02d:%02d", hh, mi, ss);
+  else if (part == "iso8601" && dt.zone_minutes == 0)
+    // RFC 3339 5.6 time-offset "Z" for UTC (Pigeonhole writes it so too).
+    std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02dZ", static_cast<long long>(y), m, d, hh, mi, ss);
   else if (part == "iso8601")
     std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d%c%02d:%02d", static_cast<long long>(y), m, d, hh,
                   mi, ss, dt.zone_minutes < 0 ? '-' : '+', za / 60, za % 60);

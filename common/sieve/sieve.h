@@ -85,7 +85,15 @@ struct Command {
   std::vector<const Argument*> positional;
 };
 
+// After check(), Test/Command::tags and positional point into the nodes' own args, so a
+// Script is not copyable (a copy would point into the original); it may be moved, and a
+// checked Script may be shared by threads: run() never modifies it.
 struct Script {
+  Script() = default;
+  Script(const Script&) = delete;
+  Script& operator=(const Script&) = delete;
+  Script(Script&&) = default;
+  Script& operator=(Script&&) = default;
   std::vector<Command> commands;
   std::set<std::string> required;     // capabilities named by `require` (filled by check)
   bool checked = false;

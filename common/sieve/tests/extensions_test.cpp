@@ -311,6 +311,8 @@ TEST(SieveDate, PartsAndZones) {
   ASSERT_TRUE(obs);
   EXPECT_EQ(*date_part(*obs, "iso8601"), "2026-12-03T10:00:00-05:00");
   EXPECT_FALSE(date_part(*obs, "fortnight"));
+  obs->zone_minutes = 0;
+  EXPECT_EQ(*date_part(*obs, "iso8601"), "2026-12-03T15:00:00Z");
 
   std::string req = "require [\"date\", \"relational\"];\n";
   EXPECT_EQ(actions(req + "if date :originalzone :is \"date\" \"hour\" \"17\" { discard; }"), "discard\n");
