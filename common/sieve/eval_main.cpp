@@ -5,10 +5,11 @@
 //
 //   postline-sieve-eval [--from ADDR] [--to ADDR] [--auth ID] [--now EPOCH] [--zone +HHMM]
 //                       [--spam-score S [--spam-max M]] [--mailbox NAME]...
-//                       [--include-dir DIR] [--header] SCRIPT MESSAGE
+//                       [--include-dir DIR] [--before SCRIPT]... [--header] SCRIPT MESSAGE
 //
 // --mailbox names an existing mailbox (without any, every mailbox exists);
 // --include-dir holds personal scripts as NAME.sieve and global ones in DIR/global/;
+// --before runs scripts ahead of SCRIPT as one delivery (an administrator's sieve_before);
 // --header also prints the header after editheader changes ("header NAME: VALUE").
 #include <fstream>
 #include <iostream>
@@ -55,11 +56,12 @@ int main(int argc, char** argv) {
   RunContext ctx;
   ctx.now = 0;
   MemoryMailboxes boxes;
-  std::optional<DirScripts> scripts;
+  std::optional<DirScripts> loader;
   bool print_header = false;
   std::optional<double> spam_score;
   double spam_max = 10;
   std::vector<std::string> files;
+  std::vector<std::string> before;  // scripts run before the main one (run()'s sequence)
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::optional<std::string> {
@@ -85,7 +87,8 @@ int main(int argc, char** argv) {
       }
       else if (a == "--spam-max") { auto v = value(); if (!v) return usage("--spam-max needs a value"); spam_max = std::stod(*v); }
       else if (a == "--mailbox") { auto v = value(); if (!v) return usage("--mailbox needs a value"); boxes.names.insert(*v); }
-      else if (a == "--include-dir") { auto v = value(); if (!v) return usage("--include-dir needs a value"); scripts.emplace(*v); }
+      else if (a == "--include-dir") { auto v = value(); if (!v) return usage("--include-dir needs a value"); loader.emplace(*v); }
+      else if (a == "--before") { auto v = value(); if (!v) return usage("--before needs a file"); before.push_back(*v); }
       else if (a == "--header") print_header = true;
       else if (!a.empty() && a[0] == '-') return usage("unknown option " + a);
       else files.push_back(a);
@@ -103,16 +106,29 @@ int main(int argc, char** argv) {
     ctx.spam_percent = spamtest_percent(*spam_score, spam_max);
   }
   if (!boxes.names.empty()) ctx.mailboxes = &boxes;
-  if (scripts) ctx.loader = &*scripts;
+  if (loader) ctx.loader = &*loader;
   ctx.user = ctx.envelope.to;
 
-  ParseResult compiled = compile(*script_text);
-  if (!compiled.script) {
-    for (const auto& e : compiled.errors) std::cout << "error " << e.text() << "\n";
-    return 1;
+  std::vector<std::unique_ptr<Script>> scripts;
+  std::vector<std::string> texts;
+  for (const auto& b : before) {
+    auto t = read_file(b);
+    if (!t) return usage("cannot read " + b);
+    texts.push_back(*t);
   }
+  texts.push_back(*script_text);
+  for (const auto& t : texts) {
+    ParseResult compiled = compile(t);
+    if (!compiled.script) {
+      for (const auto& e : compiled.errors) std::cout << "error " << e.text() << "\n";
+      return 1;
+    }
+    scripts.push_back(std::move(compiled.script));
+  }
+  std::vector<const Script*> sequence;
+  for (const auto& s : scripts) sequence.push_back(s.get());
   MemoryMessage message(*raw);
-  RunResult result = run(*compiled.script, message, ctx);
+  RunResult result = run(sequence, message, ctx);
   std::cout << describe(result);
   for (const auto& n : result.notes) std::cerr << "note: " << n << "\n";
   if (print_header)

@@ -89,21 +89,36 @@ class Interpreter {
     for (const auto& f : m.header_fields()) header_.push_back(f);
   }
 
-  RunResult execute(const Script& script) {
+  // Runs the scripts in order as one delivery (administrator's before scripts, the user's,
+  // after scripts): the actions, the flags variable and the header edits carry over, the
+  // variables do not. The next script runs only while the message is still kept: the
+  // implicit keep is in force or the script did an explicit keep (Pigeonhole's rule, so
+  // `fileinto`, `redirect` or `discard` without keep in a before script end the sequence).
+  // `stop` ends the sequence; `return` ends one script.
+  RunResult execute(const std::vector<const Script*>& scripts) {
     RunResult r;
+    std::size_t index = 0;
     try {
-      Scope top;
-      top.script = &script;
-      try {
-        block(script.commands, top);
-      } catch (const ReturnSignal&) {
-      } catch (const StopSignal&) {
+      for (; index < scripts.size(); ++index) {
+        Scope top;
+        top.script = scripts[index];
+        implicit_keep_ = true;
+        explicit_keep_ = false;
+        bool stopped = false;
+        try {
+          block(top.script->commands, top);
+        } catch (const ReturnSignal&) {
+        } catch (const StopSignal&) {
+          stopped = true;
+        }
+        if (stopped || (!implicit_keep_ && !explicit_keep_)) break;
       }
       finish(r);
     } catch (const RuntimeError& e) {
       r = RunResult{};
       r.ok = false;
       r.error = Error{e.pos, e.what()};
+      r.error_script = index;
       Action keep;
       keep.kind = Action::Kind::kKeep;
       keep.implicit = true;
@@ -770,6 +785,7 @@ class Interpreter {
     Action a;
     a.kind = keep ? Action::Kind::kKeep : Action::Kind::kFileinto;
     a.pos = c.pos;
+    if (keep) explicit_keep_ = true;
     a.mailbox = keep ? ctx_.default_mailbox : str(s, c.positional[0]);
     if (!keep && a.mailbox.empty()) throw RuntimeError(c.pos, "fileinto: empty mailbox name");
     a.copy = has_tag(c, "copy");
@@ -1002,13 +1018,20 @@ class Interpreter {
   std::set<std::string> included_once_;
   std::vector<std::string> include_stack_;
   std::size_t depth_ = 0, includes_ = 0, redirects_ = 0, header_edits_ = 0;
-  bool implicit_keep_ = true, discard_ = false, vacation_used_ = false;
+  bool implicit_keep_ = true, explicit_keep_ = false, discard_ = false, vacation_used_ = false;
 };
 
 }  // namespace
 
 RunResult run(const Script& script, const Message& message, const RunContext& context) {
-  if (!script.checked) {
+  return run(std::vector<const Script*>{&script}, message, context);
+}
+
+RunResult run(const std::vector<const Script*>& scripts, const Message& message, const RunContext& context) {
+  bool checked = !scripts.empty();
+  for (const Script* s : scripts)
+    if (!s || !s->checked) checked = false;
+  if (!checked) {
     RunResult r;
     r.ok = false;
     r.error = Error{{}, "script was not checked (call check() or compile() first)"};
@@ -1019,7 +1042,7 @@ RunResult run(const Script& script, const Message& message, const RunContext& co
     r.actions.push_back(keep);
     return r;
   }
-  return Interpreter(message, context).execute(script);
+  return Interpreter(message, context).execute(scripts);
 }
 
 bool already_delivered_to(const Message& message, std::string_view address) {

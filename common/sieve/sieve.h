@@ -273,6 +273,7 @@ std::size_t count_fields(const Message& message, std::string_view name);
 struct RunResult {
   bool ok = true;                   // false: `error` is set and actions is one implicit keep
   std::optional<Error> error;
+  std::size_t error_script = 0;     // index of the failing script in run()'s sequence
   std::vector<Action> actions;      // in execution order; implicit keep last if in force
   std::vector<HeaderEdit> header_edits;
   std::vector<HeaderField> edited_header;  // the header after the edits (when there were any)
@@ -289,6 +290,12 @@ struct RunResult {
 };
 
 RunResult run(const Script& script, const Message& message, const RunContext& context);
+// Several scripts as one delivery, in order: the administrator's before scripts, the
+// user's, the after scripts. Actions, the imap4flags variable and header edits carry over,
+// variables do not; the next script runs only while the message is still kept (implicit
+// keep in force, or an explicit keep), as in Pigeonhole; `stop` ends the sequence. An
+// error in any of them is the error of the run (RunResult::error_script says which).
+RunResult run(const std::vector<const Script*>& scripts, const Message& message, const RunContext& context);
 
 // RFC 3685 / RFC 5235 values from a spam score on a scale [0, max_score] (Rspamd's score
 // against its reject threshold, say): spamtest 1 + 9 * score/max truncated (1..10; "0" is

@@ -199,6 +199,34 @@ TEST(SieveLimits, RuntimeErrorsKeep) {
             "error line 1: redirect: \"no address\" is not an address\nstore INBOX\n");
 }
 
+TEST(SieveRun, BeforeUserAfterSequence) {
+  auto c = [](const std::string& text) { return testing::compile_ok(text); };
+  auto before_flag = c("require \"imap4flags\"; addflag \"\\\\Seen\"; ");
+  auto before_junk = c("require \"fileinto\"; if header :contains \"subject\" \"hello\" { fileinto \"Junk\"; }");
+  auto before_var = c("require \"variables\"; set \"x\" \"before\";");
+  auto user = c("require [\"fileinto\", \"variables\"]; fileinto \"user${x}\";");
+  auto after_plain = c("require [\"fileinto\", \"copy\"]; fileinto :copy \"after\";");
+  auto broken = c("redirect \"a@x.org\"; redirect \"b@x.org\"; redirect \"c@x.org\"; redirect \"d@x.org\"; redirect \"e@x.org\";");
+  MemoryMessage m(kPlain);
+  auto ctx = default_context();
+  // Flags carry over, variables do not.
+  EXPECT_EQ(describe(run({before_flag.get(), before_var.get(), user.get()}, m, ctx)), "store user flags \\seen\n");
+  // fileinto without keep in a before script ends the sequence.
+  EXPECT_EQ(describe(run({before_junk.get(), user.get()}, m, ctx)), "store Junk\n");
+  // The user's fileinto cancels the implicit keep: the after script does not run.
+  EXPECT_NE(testing::compile_error("require \"fileinto\"; fileinto :copy \"after\";"), "");  // needs "copy"
+  EXPECT_EQ(describe(run({user.get(), after_plain.get()}, m, ctx)), "store user\n");
+  // ... but it runs when the keep is still in force, and its :copy keeps it.
+  auto user_nothing = c("if false { discard; }");
+  EXPECT_EQ(describe(run({user_nothing.get(), after_plain.get()}, m, ctx)), "store after\nstore INBOX\n");
+  // An error in any script is the run's: one implicit keep, and which script it was.
+  RunResult r = run({before_flag.get(), broken.get()}, m, ctx);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.error_script, 1u);
+  EXPECT_EQ(describe(r), "error line 1: more than 4 redirects\nstore INBOX\n");
+  EXPECT_FALSE(run(std::vector<const Script*>{}, m, ctx).ok);
+}
+
 TEST(SieveRun, LoopHelpers) {
   MemoryMessage m("Delivered-To: <Bob@example.net>\r\nReceived: a\r\nReceived: b\r\n\r\n");
   EXPECT_TRUE(already_delivered_to(m, "Bob@EXAMPLE.net"));
