@@ -113,6 +113,8 @@ TEST(SieveChecker, ArgumentsAndTags) {
   EXPECT_EQ(compile_error("if header :comparator \"i;ascii-numeric\" \"a\" \"b\" {}"),
             "line 1: comparator \"i;ascii-numeric\" needs require \"comparator-i;ascii-numeric\"");
   EXPECT_EQ(compile_error("if header :comparator \"a\" \"b\" {}"), "line 1: header takes 2 positional argument(s), found 1");
+  EXPECT_EQ(compile_error("require \"comparator-i;ascii-numeric\";\nif header :matches :comparator \"i;ascii-numeric\" \"a\" \"1*\" {}"),
+            "line 2: comparator \"i;ascii-numeric\" cannot do :matches");
   EXPECT_EQ(compile_error("if header \"a\" :is \"b\" {}"), "line 1: tag ':is' must come before the other arguments of header");
   EXPECT_EQ(compile_error("if size 10 {}"), "line 1: size needs :over or :under");
   EXPECT_EQ(compile_error("if header :count \"gt\" \"a\" \"b\" {}"),
