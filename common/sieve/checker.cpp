@@ -344,7 +344,7 @@ class Checker {
       } else if (name != "i;octet" && name != "i;ascii-casemap") {
         error(p, "unknown comparator \"" + name + "\"");
       }
-      // RFC 4790 9.1: i;ascii-numeric has equality and ordering, no substring operation,
+      // RFC 4790: i;ascii-numeric has equality and ordering, no substring operation,
       // and RFC 5228 2.7.3 makes such a combination an error.
       if (name == "i;ascii-numeric")
         for (const char* mt : {"contains", "matches"})

@@ -28,7 +28,7 @@ std::optional<Comparator> comparator_named(std::string_view name);
 std::optional<Relation> relation_named(std::string_view name);
 
 // Ordering under a comparator: <0, 0, >0. i;ascii-numeric: leading digits as a number,
-// strings without leading digits are positive infinity (RFC 4790 9.1).
+// strings without leading digits are positive infinity (RFC 4790).
 int compare(Comparator c, std::string_view a, std::string_view b);
 bool relation_holds(Relation r, int cmp);
 // :contains under a comparator (i;ascii-numeric has no substring operation: false).

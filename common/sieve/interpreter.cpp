@@ -342,7 +342,7 @@ class Interpreter {
     return out;
   }
 
-  // The part of an address the test asks for; `skip` when it has none (RFC 5233 4: no
+  // The part of an address the test asks for; `skip` when it has none (RFC 5233: no
   // separator -> :detail does not match).
   std::optional<std::string> select_part(const Address3& a, const std::string& part) const {
     if (part == "localpart") return a.local;
@@ -496,7 +496,7 @@ class Interpreter {
         bool want = false;
         for (const auto& ty : types) {
           std::string lt = ascii_lower(ty);
-          // RFC 5173 5.2: "" matches all, "type" all of that type, "type/subtype" exact.
+          // RFC 5173: "" matches all, "type" all of that type, "type/subtype" exact.
           if (lt.empty() || lt == top || lt == p.content_type) want = true;
         }
         if (want) values.push_back(p.text);
@@ -513,7 +513,7 @@ class Interpreter {
     bool original = has_tag(t, "originalzone");
     if (const Argument* z = tag(t, "zone")) {
       auto pz = parse_zone(str(s, z));
-      if (!pz) return false;  // RFC 5260 4.1.1: an invalid zone makes the test fail
+      if (!pz) return false;  // RFC 5260: an invalid zone makes the test fail
       zone = *pz;
     }
     if (t.name == "currentdate") {
@@ -525,7 +525,7 @@ class Interpreter {
       part = str(s, t.positional[1]);
       keys = list(s, t.positional[2]);
       if (values.empty()) return false;
-      // RFC 5260 4.2: the Received field's date is after its last ';'.
+      // RFC 5260: the Received field's date is after its last ';'.
       std::string v = values[0];
       if (iequals(str(s, t.positional[0]), "received")) {
         auto semi = v.rfind(';');
@@ -548,7 +548,7 @@ class Interpreter {
       std::string name = "message-id";
       if (const Argument* h = tag(t, "header")) name = str(s, h);
       auto values = header_values(s, t, {name}, false);
-      if (values.empty()) return false;  // RFC 7352 3.1: no such header -> false, not tracked
+      if (values.empty()) return false;  // RFC 7352: no such header -> false, not tracked
       id = trim_ws(values[0]);
     }
     std::string handle;
@@ -558,7 +558,7 @@ class Interpreter {
     std::string key = "duplicate\n" + ctx_.user + "\n" + handle + "\n" + (tag(t, "uniqueid") ? "u:" : "h:") + id;
     bool seen = ctx_.duplicates && ctx_.duplicates->seen_within(key, seconds);
     bool refresh = has_tag(t, "last");
-    // RFC 7352 3: the id is recorded only when the run completes; a second test of the
+    // RFC 7352: the id is recorded only when the run completes; a second test of the
     // same id in this run still sees only what was stored before.
     bool recorded = false;
     for (auto& mk : marks_)
@@ -647,7 +647,7 @@ class Interpreter {
       if ((rejects && (x.kind != Action::Kind::kDiscard)) || (x_rejects && delivers))
         throw RuntimeError(a.pos, "reject cannot be combined with keep, fileinto, redirect or vacation");
       if (a.kind == Action::Kind::kVacation && x.kind == Action::Kind::kVacation)
-        throw RuntimeError(a.pos, "vacation used more than once (RFC 5230 4.7)");
+        throw RuntimeError(a.pos, "vacation used more than once (RFC 5230)");
       // Duplicates are one action (RFC 5228 2.10.3): the same mailbox, the same address.
       bool same_box = (a.kind == Action::Kind::kFileinto || a.kind == Action::Kind::kKeep) &&
                       (x.kind == Action::Kind::kFileinto || x.kind == Action::Kind::kKeep) && a.mailbox == x.mailbox;
@@ -732,15 +732,15 @@ class Interpreter {
       vacation_used_ = true;
       return;
     }
-    if (vacation_used_) throw RuntimeError(c.pos, "vacation used more than once (RFC 5230 4.7)");
+    if (vacation_used_) throw RuntimeError(c.pos, "vacation used more than once (RFC 5230)");
     vacation_used_ = true;
     add_action(std::move(a));
   }
 
-  // RFC 5230 4.5-4.6 and RFC 3834 2: when not to reply. nullopt = reply.
+  // RFC 5230 4.5-4.6 and RFC 3834: when not to reply. nullopt = reply.
   std::optional<std::string> vacation_refusal(Scope& s, const Command& c, const std::vector<std::string>& mine,
                                               const VacationAction& v) {
-    if (vacation_used_) throw RuntimeError(c.pos, "vacation used more than once (RFC 5230 4.7)");
+    if (vacation_used_) throw RuntimeError(c.pos, "vacation used more than once (RFC 5230)");
     const std::string& sender = v.to;
     if (sender.empty()) return "null sender";
     Address3 sa = split_address(sender);
@@ -800,7 +800,7 @@ class Interpreter {
       throw RuntimeError(c.pos, "more than " + std::to_string(lim_.max_header_edits) + " header edits");
     std::string name = str(s, c.positional[0]);
     if (!valid_header_name(name)) throw RuntimeError(c.pos, c.name + ": \"" + name + "\" is not a header field name");
-    // RFC 5293 6: Received and Auto-Submitted are protected (as in Pigeonhole).
+    // RFC 5293 lets implementations protect fields; Received and Auto-Submitted are protected (as in Pigeonhole).
     bool protect = iequals(name, "received") || iequals(name, "auto-submitted");
     HeaderEdit e;
     e.name = name;
@@ -881,7 +881,7 @@ class Interpreter {
       throw RuntimeError(c.pos, "include: \"" + name + "\" is not a script name");
     std::string key = (global ? "g:" : "p:") + name;
     if (has_tag(c, "once") && included_once_.count(key)) return;
-    // RFC 6609 3.2: including a script that is being executed is an error (recursion).
+    // RFC 6609: including a script that is being executed is an error (recursion).
     for (const auto& active : include_stack_)
       if (active == key) throw RuntimeError(c.pos, "include: \"" + name + "\" includes itself");
     std::optional<std::string> text;

@@ -36,7 +36,7 @@ struct Limits {
   std::size_t max_redirects = 4;              // redirect actions per run
   std::uint64_t max_steps = 200000;           // commands + tests + match comparisons per run
   std::uint64_t max_run_ms = 2000;            // wall clock per run (checked with the steps)
-  std::size_t max_include_depth = 8;          // nested include (RFC 6609 3.2)
+  std::size_t max_include_depth = 8;          // nested include (RFC 6609)
   std::size_t max_includes = 32;              // include commands executed per run
   std::size_t max_variable_size = 4096;       // bytes of one variable value (longer: truncated,
                                               // RFC 5229 3 allows it)
@@ -179,7 +179,7 @@ class VacationHistory {
 
 // RFC 7352: "has a message with this id been seen for this handle within `seconds`". The
 // interpreter only asks; RunResult::duplicate_marks lists what the caller must record once
-// the delivery committed (RFC 7352 3: recorded only when the script ran successfully).
+// the delivery committed (RFC 7352: recorded only when the script ran successfully).
 class DuplicateTracker {
  public:
   virtual ~DuplicateTracker() = default;
@@ -243,7 +243,7 @@ struct Action {
   VacationAction vacation;          // kVacation
   // editheader: how many of RunResult::header_edits were made before this action; the copy
   // this action stores or redirects carries the original header with those edits applied
-  // (RFC 5293 3: edits affect the actions that follow them).
+  // (RFC 5293: edits affect the actions that follow them).
   std::size_t edits_before = 0;
 };
 

@@ -179,7 +179,7 @@ TEST(SieveVacation, OncePerSenderPerPeriod) {
 
 TEST(SieveVacation, OnlyOnce) {
   EXPECT_EQ(actions("require \"vacation\"; vacation \"a\"; vacation \"b\";"),
-            "error line 1: vacation used more than once (RFC 5230 4.7)\nstore INBOX\n");
+            "error line 1: vacation used more than once (RFC 5230)\nstore INBOX\n");
 }
 
 // ---- imap4flags (RFC 5232) ----
@@ -202,7 +202,7 @@ TEST(SieveSubaddress, UserAndDetail) {
   std::string req = "require [\"subaddress\"];\n";
   EXPECT_EQ(actions(req + "if address :user \"cc\" \"carol\" { discard; }"), "discard\n");
   EXPECT_EQ(actions(req + "if address :detail \"cc\" \"work\" { discard; }"), "discard\n");
-  // No separator: :detail matches nothing, not even "" (RFC 5233 4).
+  // No separator: :detail matches nothing, not even "" (RFC 5233).
   EXPECT_EQ(actions(req + "if address :detail :matches \"from\" \"*\" { discard; }"), "store INBOX\n");
   EXPECT_EQ(actions(req + "if address :detail \"to\" \"\" { discard; }", "To: a+@x.org\r\n\r\n"), "discard\n");
 }
@@ -387,7 +387,7 @@ TEST(SieveEditheader, AddDeleteAndTestsSeeTheChange) {
   EXPECT_EQ(r.edited_header.back().name, "X-End");
   for (const auto& f : r.edited_header) EXPECT_NE(f.name, "Cc");
 
-  // Each action says how many edits came before it (RFC 5293 3).
+  // Each action says how many edits came before it (RFC 5293).
   r = run_on("require [\"editheader\", \"fileinto\", \"copy\"]; fileinto :copy \"A\"; addheader \"X-1\" \"1\";"
              "redirect :copy \"x@example.org\"; addheader \"X-2\" \"2\";");
   ASSERT_EQ(r.actions.size(), 3u);
@@ -402,7 +402,7 @@ TEST(SieveEditheader, AddDeleteAndTestsSeeTheChange) {
   EXPECT_EQ(r.header_edits[1].occurrences, (std::vector<std::size_t>{1}));
   ASSERT_EQ(r.edited_header.size(), 2u);
   EXPECT_EQ(r.edited_header[0].value, " two");
-  // Received is protected (RFC 5293 6, as in Pigeonhole).
+  // Received is protected (as in Pigeonhole).
   r = run_on(req + "deleteheader \"received\"; addheader \"Received\" \"forged\";", msg);
   EXPECT_TRUE(r.header_edits.empty());
   EXPECT_EQ(r.notes.size(), 2u);
