@@ -261,6 +261,13 @@ struct HeaderEdit {
   std::vector<std::size_t> occurrences;  // 1-based occurrences among fields named `name`
 };
 
+// editheader's result in bytes: `raw` with the first `count` edits applied (an action's
+// copy: count = Action::edits_before; the implicit keep's copy: all). Added fields are
+// RFC 2047-encoded when not ASCII and folded when long; deletions remove the numbered
+// occurrences. Everything after the header is unchanged.
+std::string apply_header_edits(std::string_view raw, const std::vector<HeaderEdit>& edits,
+                               std::size_t count = static_cast<std::size_t>(-1));
+
 // Loop protection for redirect is the caller's (docs/sieve.md "Redirect loops"): before
 // running a user's script, it asks whether this message already went through this
 // recipient (a Delivered-To field naming it, RFC 9228 / the Postfix and Dovecot convention);

@@ -417,6 +417,42 @@ TEST(SieveEditheader, AddDeleteAndTestsSeeTheChange) {
             "error line 2: more than 2 header edits\nstore INBOX\n");
 }
 
+TEST(SieveEditheader, ApplyToBytesAgreesWithTheWorkingHeader) {
+  std::string raw = std::string("X-A: one\r\nX-A: two\r\nSubject: hi\r\n folded\r\nReceived: by x\r\n\r\nbody line\r\n");
+  std::string script =
+      "require [\"editheader\", \"index\"];\n"
+      "addheader \"X-Top\" \"café au lait\";\n"
+      "deleteheader :index 1 \"x-a\";\n"
+      "addheader :last \"X-Long\" \"" + std::string(30, 'w') + " " + std::string(30, 'x') + " " + std::string(30, 'y') + "\";\n"
+      "deleteheader :contains \"subject\" \"folded\";\n";
+  RunResult r = run_on(script, raw);
+  ASSERT_TRUE(r.ok);
+  ASSERT_EQ(r.header_edits.size(), 4u);
+  std::string edited = apply_header_edits(raw, r.header_edits);
+  // Parsing the bytes gives the header run() worked on, field for field.
+  MemoryMessage m(edited);
+  ASSERT_EQ(m.header_fields().size(), r.edited_header.size()) << edited;
+  for (std::size_t i = 0; i < r.edited_header.size(); ++i) {
+    EXPECT_EQ(m.header_fields()[i].name, r.edited_header[i].name);
+    EXPECT_EQ(mime::decode_header_value(mime::unfold(m.header_fields()[i].value)),
+              mime::decode_header_value(mime::unfold(r.edited_header[i].value)));
+  }
+  EXPECT_NE(edited.find("X-Top: =?UTF-8?B?"), std::string::npos);  // RFC 2047 for non-ASCII
+  for (std::size_t at = 0, next; at < edited.size(); at = next + 2) {  // folded: no line over 78
+    next = edited.find("\r\n", at);
+    if (next == std::string::npos) break;
+    EXPECT_LE(next - at, 78u) << edited.substr(at, next - at);
+  }
+  EXPECT_EQ(edited.substr(edited.size() - 13), "\r\nbody line\r\n");
+  // An action's copy gets only the edits before it.
+  EXPECT_EQ(apply_header_edits(raw, r.header_edits, 0), raw);
+  RunResult bare = run_on("require \"editheader\"; addheader \"X-New\" \"v\";", "\r\nonly body\r\n");
+  EXPECT_EQ(apply_header_edits("\r\nonly body\r\n", bare.header_edits), "X-New: v\r\n\r\nonly body\r\n");
+  std::string one = apply_header_edits(raw, r.header_edits, 1);
+  EXPECT_EQ(one.rfind("X-Top:", 0), 0u);
+  EXPECT_NE(one.find("X-A: one"), std::string::npos);
+}
+
 // ---- spamtest (RFC 3685, RFC 5235) ----
 
 TEST(SieveSpamtest, ScoreFromTheContext) {
