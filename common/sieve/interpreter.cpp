@@ -628,6 +628,8 @@ class Interpreter {
                                    }),
                     target->end());
     }
+    // The flags are a variable (RFC 5232 3), so the variable size limit holds for them too.
+    while (!target->empty() && join_flags(*target).size() > lim_.max_variable_size) target->pop_back();
     if (var) *var = join_flags(var_flags);
   }
 

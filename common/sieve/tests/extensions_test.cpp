@@ -194,6 +194,9 @@ TEST(SieveImap4flags, InternalVariableAndTags) {
             "store $x $y\n");
   EXPECT_EQ(actions(req + "addflag \"$q\"; if hasflag :contains \"q\" { discard; }"), "discard\n");
   EXPECT_EQ(actions(req + "if hasflag \"$nothing\" { discard; }"), "store INBOX\n");
+  auto ctx = default_context();
+  ctx.limits.max_variable_size = 11;  // "$aaaa $bbbb"
+  EXPECT_EQ(actions(req + "addflag [\"$aaaa\", \"$bbbb\", \"$cccc\"];", kPlain, ctx), "store INBOX flags $aaaa $bbbb\n");
 }
 
 // ---- subaddress (RFC 5233) ----
