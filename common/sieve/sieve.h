@@ -149,7 +149,9 @@ class Message {
   virtual ~Message() = default;
   virtual const std::vector<HeaderField>& header_fields() const = 0;  // top level, in order
   virtual std::uint64_t size() const = 0;                             // octets (RFC 5228 5.9)
-  // Leaf parts for `body :content` / `:text` (RFC 5173 5.2), in message order.
+  // The parts for `body :content` / `:text` (RFC 5173), in message order: every leaf, and
+  // for each multipart its prologue and epilogue (the text outside its body parts) with
+  // its multipart/* type.
   virtual std::vector<BodyPart> body_parts() const = 0;
   // The body as it is (after the blank line), for `body :raw`.
   virtual std::string raw_body() const = 0;

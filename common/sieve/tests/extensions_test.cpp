@@ -242,6 +242,11 @@ TEST(SieveBody, TransformsAndContentTypes) {
   EXPECT_EQ(actions(req + "if body :raw :contains \"caf=E9\" { discard; }", kMultipart), "discard\n");
   EXPECT_EQ(actions(req + "if body :raw :contains \"café\" { discard; }", kMultipart), "store INBOX\n");
   EXPECT_EQ(actions(req + "if body :contains \"meeting\" { discard; }"), "discard\n");
+  std::string pre = "Content-Type: multipart/mixed; boundary=Q\r\n\r\nthe prologue\r\n--Q\r\n\r\ninner\r\n--Q--\r\nthe epilogue\r\n";
+  EXPECT_EQ(actions(req + "if body :content \"multipart\" :contains \"prologue\" { discard; }", pre), "discard\n");
+  EXPECT_EQ(actions(req + "if body :content \"multipart\" :contains \"epilogue\" { discard; }", pre), "discard\n");
+  EXPECT_EQ(actions(req + "if body :content \"multipart\" :contains \"inner\" { discard; }", pre), "store INBOX\n");
+  EXPECT_EQ(actions(req + "if body :text :contains \"prologue\" { discard; }", pre), "store INBOX\n");
 }
 
 // ---- mailbox (RFC 5490) ----
