@@ -959,7 +959,13 @@ class Interpreter {
           a.address = a.address.substr(1, a.address.size() - 2);
         if (!plausible_address(a.address)) throw RuntimeError(c.pos, "redirect: \"" + a.address + "\" is not an address");
         a.copy = has_tag(c, "copy");
-        add_action(std::move(a));
+        if (!ctx_.redirects_allowed) {
+          // A loop (the caller saw its own Delivered-To): no copy goes out, and the
+          // implicit keep stays, so the message is not lost with the redirect.
+          notes_.push_back("redirect to <" + a.address + "> suppressed: the message already passed this recipient");
+        } else {
+          add_action(std::move(a));
+        }
       } else if (n == "reject" || n == "ereject") {
         Action a;
         a.kind = n == "reject" ? Action::Kind::kReject : Action::Kind::kEreject;

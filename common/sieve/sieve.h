@@ -213,6 +213,9 @@ struct RunContext {
   int vacation_min_days = 1;            // :days is clamped into [min, max] (RFC 5230 4.1)
   int vacation_max_days = 90;
   std::string default_mailbox = "INBOX";
+  // false when already_delivered_to(message, recipient): redirect then does nothing (a
+  // note says so) and, unlike a redirect, leaves the implicit keep in force.
+  bool redirects_allowed = true;
 };
 
 // ---- what a run produces ----
@@ -272,9 +275,9 @@ std::string apply_header_edits(std::string_view raw, const std::vector<HeaderEdi
 
 // Loop protection for redirect is the caller's (docs/sieve.md "Redirect loops"): before
 // running a user's script, it asks whether this message already went through this
-// recipient (a Delivered-To field naming it, RFC 9228 / the Postfix and Dovecot convention);
-// if so it must not redirect again (deliver the keep only), and it adds
-// "Delivered-To: <recipient>" to every copy it redirects.
+// recipient (a Delivered-To field naming it, the Postfix and Dovecot convention); if so it
+// runs with RunContext::redirects_allowed = false. It adds "Delivered-To: <recipient>" to
+// every copy it redirects.
 bool already_delivered_to(const Message& message, std::string_view address);
 // Fields named `name` in the message (the caller's hop limit: Received).
 std::size_t count_fields(const Message& message, std::string_view name);

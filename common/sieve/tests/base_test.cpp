@@ -236,6 +236,15 @@ TEST(SieveRun, LoopHelpers) {
   EXPECT_EQ(count_fields(m, "x-none"), 0u);
 }
 
+TEST(SieveRun, RedirectsSuppressedOnALoopKeepTheMessage) {
+  auto ctx = default_context();
+  ctx.redirects_allowed = false;
+  RunResult r = run_on("redirect \"elsewhere@example.org\";", kPlain, ctx);
+  EXPECT_EQ(describe(r), "store INBOX\n");
+  ASSERT_EQ(r.notes.size(), 1u);
+  EXPECT_EQ(actions("require \"fileinto\"; redirect \"a@example.org\"; fileinto \"A\";", kPlain, ctx), "store A\n");
+}
+
 TEST(SieveRun, DefaultMailboxIsConfigurable) {
   auto ctx = default_context();
   ctx.default_mailbox = "Inbox";
