@@ -1083,6 +1083,17 @@ int spamtest_percent(double score, double max_score) {
   return static_cast<int>(spam_ratio(score, max_score) * 100 + 0.5);
 }
 
+std::string spam_to_junk_script(int threshold, std::string_view mailbox) {
+  std::string quoted;
+  for (char c : mailbox) {
+    if (c == '"' || c == '\\') quoted += '\\';
+    quoted += c;
+  }
+  return "require [\"spamtest\", \"relational\", \"comparator-i;ascii-numeric\", \"fileinto\"];\r\n"
+         "if spamtest :value \"ge\" :comparator \"i;ascii-numeric\" \"" +
+         std::to_string(std::clamp(threshold, 1, 10)) + "\" {\r\n  fileinto \"" + quoted + "\";\r\n  stop;\r\n}\r\n";
+}
+
 std::string describe(const RunResult& r) {
   std::string out;
   // One line per action: control characters (the CRLF of a text: reason) become '?'.

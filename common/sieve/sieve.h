@@ -317,6 +317,11 @@ RunResult run(const std::vector<const Script*>& scripts, const Message& message,
 int spamtest_value(double score, double max_score);
 int spamtest_percent(double score, double max_score);
 
+// The per-user default as a Sieve script (issue 19: "spam to Junk"): when spamtest is at
+// least `threshold` (1..10), file into `mailbox` and stop. Meant as a before script
+// (run()'s sequence), so the user's own script still sees everything else.
+std::string spam_to_junk_script(int threshold = 8, std::string_view mailbox = "Junk");
+
 // The actions one per line in the differential tier's normalised form (README.md).
 std::string describe(const RunResult& result);
 

@@ -479,6 +479,17 @@ TEST(SieveSpamtest, ScoreFromTheContext) {
   EXPECT_EQ(actions(req + "if spamtest :value \"ge\" :comparator \"i;ascii-numeric\" \"6\" { discard; }", kPlain, ctx), "discard\n");
   EXPECT_EQ(actions(req + "if spamtest :percent :value \"gt\" :comparator \"i;ascii-numeric\" \"80\" { discard; }", kPlain, ctx),
             "store INBOX\n");
+  // The per-user default, as a before script.
+  auto junk = testing::compile_ok(spam_to_junk_script(8, "Spam \"x\""));
+  auto user = testing::compile_ok("require \"fileinto\"; fileinto \"User\";");
+  ASSERT_TRUE(junk && user);
+  MemoryMessage m(kPlain);
+  ctx.spam_score = 9;
+  EXPECT_EQ(describe(run({junk.get(), user.get()}, m, ctx)), "store Spam \"x\"\n");
+  ctx.spam_score = 7;
+  EXPECT_EQ(describe(run({junk.get(), user.get()}, m, ctx)), "store User\n");
+  ctx.spam_score = std::nullopt;
+  EXPECT_EQ(describe(run({junk.get(), user.get()}, m, ctx)), "store User\n");
   EXPECT_EQ(compile_error("require \"spamtest\"; if spamtest :percent \"5\" {}"),
             "line 1: unknown tag ':percent' for the spamtest test (needs require \"spamtestplus\")");
 }
