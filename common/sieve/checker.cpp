@@ -366,6 +366,20 @@ class Checker {
     if (t.tags.count("index") && t.tags.at("index") && t.tags.at("index")->number == 0)
       error(t.pos, "':index' counts from 1");
     if (t.name == "size" && !t.tags.count("over") && !t.tags.count("under")) error(t.pos, "size needs :over or :under");
+    if (t.name == "address" && !t.positional.empty()) {
+      // RFC 5228 2.7.4: the address test is restricted to headers that contain addresses.
+      // The list is Pigeonhole's, so scripts move between the two unchanged.
+      static const std::set<std::string> address_headers = {
+          "from", "sender", "reply-to", "to", "cc", "bcc", "resent-from", "resent-sender", "resent-to",
+          "resent-cc", "resent-bcc", "resent-reply-to", "delivered-to", "errors-to", "x-original-to",
+          "mail-followup-to", "mail-reply-to"};
+      for (const auto& h : t.positional[0]->strings) {
+        if (has("variables") && h.find("${") != std::string::npos) continue;
+        if (!address_headers.count(detail::ascii_lower(h)))
+          error(t.pos, "header \"" + h + "\" does not hold addresses (the address test allows From, To, Cc, "
+                       "Bcc, Sender, Reply-To, Resent-*, Delivered-To and the like)");
+      }
+    }
     if (t.name == "envelope" && !t.positional.empty()) {
       for (const auto& part : t.positional[0]->strings) {
         std::string p = detail::ascii_lower(part);

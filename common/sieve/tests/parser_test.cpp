@@ -117,6 +117,10 @@ TEST(SieveChecker, ArgumentsAndTags) {
             "line 2: comparator \"i;ascii-numeric\" cannot do :matches");
   EXPECT_EQ(compile_error("if header \"a\" :is \"b\" {}"), "line 1: tag ':is' must come before the other arguments of header");
   EXPECT_EQ(compile_error("if size 10 {}"), "line 1: size needs :over or :under");
+  EXPECT_EQ(compile_error("if address :is \"subject\" \"x\" {}"),
+            "line 1: header \"subject\" does not hold addresses (the address test allows From, To, Cc, Bcc, "
+            "Sender, Reply-To, Resent-*, Delivered-To and the like)");
+  EXPECT_TRUE(compile_ok("if address :is [\"From\", \"resent-to\", \"X-Original-To\"] \"x\" {}"));
   EXPECT_EQ(compile_error("if header :count \"gt\" \"a\" \"b\" {}"),
             "line 1: unknown tag ':count' for the header test (needs require \"relational\")");
   EXPECT_EQ(compile_error("require \"relational\"; if header :value \"gg\" \"a\" \"b\" {}"),
