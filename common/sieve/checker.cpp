@@ -412,7 +412,24 @@ class Checker {
     }
     if (c.name == "set" && !c.positional.empty()) {
       const std::string& n = c.positional[0]->strings[0];
-      if (!detail::valid_variable_name(n)) error(c.positional[0]->pos, "set: \"" + n + "\" is not a variable name");
+      if (!detail::valid_variable_name(n)) {
+        error(c.positional[0]->pos, "set: \"" + n + "\" is not a variable name");
+      } else if (auto dot = n.find('.'); dot != std::string::npos) {
+        // RFC 5229 3: namespaces come from extensions; the only one here is include's
+        // "global." (RFC 6609).
+        std::string ns = detail::ascii_lower(n.substr(0, dot));
+        if (ns != "global" || !has("include"))
+          error(c.positional[0]->pos, "set: unknown variable namespace \"" + n.substr(0, dot) + "\"");
+      }
+    }
+    auto literal = [&](const Argument* a) { return !has("variables") || a->strings[0].find("${") == std::string::npos; };
+    if (c.name == "include" && !c.positional.empty() && literal(c.positional[0]) &&
+        !detail::valid_script_name(c.positional[0]->strings[0]))
+      error(c.positional[0]->pos, "include: \"" + c.positional[0]->strings[0] + "\" is not a script name");
+    if (c.name == "vacation") {
+      auto f = c.tags.find("from");
+      if (f != c.tags.end() && f->second && literal(f->second) && !detail::valid_mailbox(f->second->strings[0]))
+        error(f->second->pos, "vacation: :from \"" + f->second->strings[0] + "\" is not an address");
     }
     if ((c.name == "addheader" || c.name == "deleteheader") && !c.positional.empty()) {
       const std::string& n = c.positional[0]->strings[0];

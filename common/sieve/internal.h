@@ -17,6 +17,10 @@ bool iequals(std::string_view a, std::string_view b);
 bool plausible_address(std::string_view a);
 bool valid_variable_name(std::string_view n);
 bool valid_header_name(std::string_view n);
+// One RFC 5322 mailbox ("a@b.c" or "Name <a@b.c>"): vacation's :from.
+bool valid_mailbox(std::string_view s);
+// An include name: not empty, no '/' (RFC 6609: names, not paths).
+bool valid_script_name(std::string_view n);
 
 // ---- comparators and match types (RFC 5228 2.7, RFC 4790, RFC 5231) ----
 

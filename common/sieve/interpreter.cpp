@@ -708,9 +708,7 @@ class Interpreter {
       // RFC 5230 4.3: a mailbox (an address, optionally with a phrase). Anything else is
       // ignored with a note rather than put into the reply's From field.
       std::string given = single_line(str(s, f));
-      auto addrs = mime::parse_addresses(given);
-      if (addrs.size() == 1 && addrs[0].mailbox && addrs[0].host && *addrs[0].host != "MISSING_DOMAIN" &&
-          *addrs[0].mailbox != "MISSING_MAILBOX")
+      if (valid_mailbox(given))
         v.from = given;
       else
         notes_.push_back("vacation: :from \"" + given + "\" is not an address; using " + v.from);
@@ -879,8 +877,7 @@ class Interpreter {
       throw RuntimeError(c.pos, "include nested deeper than " + std::to_string(lim_.max_include_depth));
     std::string name = str(s, c.positional[0]);
     bool global = has_tag(c, "global");
-    if (name.empty() || name.find('/') != std::string::npos)
-      throw RuntimeError(c.pos, "include: \"" + name + "\" is not a script name");
+    if (!valid_script_name(name)) throw RuntimeError(c.pos, "include: \"" + name + "\" is not a script name");
     std::string key = (global ? "g:" : "p:") + name;
     if (has_tag(c, "once") && included_once_.count(key)) return;
     // RFC 6609: including a script that is being executed is an error (recursion).
@@ -1030,6 +1027,18 @@ class Interpreter {
 };
 
 }  // namespace
+
+namespace detail {
+
+bool valid_mailbox(std::string_view s) {
+  auto addrs = mime::parse_addresses(s);
+  return addrs.size() == 1 && addrs[0].mailbox && addrs[0].host && *addrs[0].host != "MISSING_DOMAIN" &&
+         *addrs[0].mailbox != "MISSING_MAILBOX";
+}
+
+bool valid_script_name(std::string_view n) { return !n.empty() && n.find('/') == std::string_view::npos; }
+
+}  // namespace detail
 
 RunResult run(const Script& script, const Message& message, const RunContext& context) {
   return run(std::vector<const Script*>{&script}, message, context);

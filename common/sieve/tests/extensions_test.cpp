@@ -104,8 +104,9 @@ TEST(SieveVacation, RepliesWithResolvedParameters) {
 }
 
 TEST(SieveVacation, NoHeaderInjection) {
-  RunResult r = run_on("require \"vacation\"; vacation :subject \"a\r\nBcc: x@evil.example\" "
-                       ":from \"not an address\" \"x\";");
+  // A literal bad :from is a check error; through a variable it is caught at run time.
+  RunResult r = run_on("require [\"vacation\", \"variables\"]; set \"f\" \"not an address\";"
+                       "vacation :subject \"a\r\nBcc: x@evil.example\" :from \"${f}\" \"x\";");
   ASSERT_EQ(r.actions[0].kind, Action::Kind::kVacation);
   EXPECT_EQ(r.actions[0].vacation.subject, "a Bcc: x@evil.example");
   EXPECT_EQ(r.actions[0].vacation.from, "bob@example.net");

@@ -129,6 +129,16 @@ TEST(SieveChecker, ArgumentsAndTags) {
   EXPECT_EQ(compile_error("if true false {}"), "line 1: 'true' takes no test");
 }
 
+TEST(SieveChecker, NamesOfVariablesScriptsAndAddresses) {
+  EXPECT_EQ(compile_error("require \"variables\"; set \"a.b\" \"x\";"), "line 1: set: unknown variable namespace \"a\"");
+  EXPECT_EQ(compile_error("require \"variables\"; set \"global.b\" \"x\";"), "line 1: set: unknown variable namespace \"global\"");
+  EXPECT_TRUE(compile_ok("require [\"variables\", \"include\"]; set \"global.b\" \"x\";"));
+  EXPECT_EQ(compile_error("require \"include\"; include \"../x\";"), "line 1: include: \"../x\" is not a script name");
+  EXPECT_EQ(compile_error("require \"vacation\"; vacation :from \"not an address\" \"x\";"),
+            "line 1: vacation: :from \"not an address\" is not an address");
+  EXPECT_TRUE(compile_ok("require [\"vacation\", \"variables\"]; vacation :from \"${me}\" \"x\";"));
+}
+
 TEST(SieveChecker, SeveralErrorsAreAllReported) {
   ParseResult r = compile("frob;\nif header :bogus \"a\" \"b\" {}\nfileinto \"x\";\n");
   ASSERT_EQ(r.errors.size(), 3u);
