@@ -239,11 +239,15 @@ class Checker {
           auto& sup = supported_extensions();
           bool known = std::find(sup.begin(), sup.end(), cap) != sup.end();
           if (known && !opts_.allowed_extensions.empty() && !opts_.allowed_extensions.count(cap)) known = false;
-          if (!known) error(c.pos, "unknown or disabled extension \"" + cap + "\" in require");
-          else script_.required.insert(cap);
+          if (!known) {
+            error(c.pos, "unknown or disabled extension \"" + cap + "\" in require");
+            continue;
+          }
+          script_.required.insert(cap);
+          // These imply their base (RFC 5235, RFC 6131): "spamtestplus" alone enables
+          // spamtest, "vacation-seconds" alone enables vacation.
           if (cap == "spamtestplus") script_.required.insert("spamtest");
           if (cap == "vacation-seconds") script_.required.insert("vacation");
-          if (cap == "imap4flags" || cap == "include" || cap == "editheader") {}
         }
       }
     }
@@ -436,7 +440,6 @@ class Checker {
       if (!has("variables") && !detail::valid_header_name(n))
         error(c.positional[0]->pos, c.name + ": \"" + n + "\" is not a header field name");
     }
-    if (c.name == "vacation" && c.tags.count("mime") == 0) {}
   }
 
   Script& script_;

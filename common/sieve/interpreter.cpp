@@ -942,7 +942,6 @@ class Interpreter {
         Action a;
         a.kind = Action::Kind::kDiscard;
         a.pos = c.pos;
-        discard_ = true;
         implicit_keep_ = false;
         bool seen = false;
         for (const auto& x : actions_) if (x.kind == Action::Kind::kDiscard) seen = true;
@@ -1023,7 +1022,7 @@ class Interpreter {
   std::set<std::string> included_once_;
   std::vector<std::string> include_stack_;
   std::size_t depth_ = 0, includes_ = 0, redirects_ = 0, header_edits_ = 0;
-  bool implicit_keep_ = true, explicit_keep_ = false, discard_ = false, vacation_used_ = false;
+  bool implicit_keep_ = true, explicit_keep_ = false, vacation_used_ = false;
 };
 
 }  // namespace
