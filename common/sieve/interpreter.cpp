@@ -750,10 +750,13 @@ class Interpreter {
       return "sender " + sender + " is a system or list address";
     for (const auto& m : mine)
       if (iequals(m, sender)) return "sender is the recipient";
-    for (const auto& f : header_) {
+    // The message as it arrived: an editheader deletion before `vacation` must not turn a
+    // list message into one that gets a reply.
+    const std::vector<HeaderField>& original = msg_.header_fields();
+    for (const auto& f : original) {
       std::string n = ascii_lower(f.name);
       std::string val = ascii_lower(trim_ws(mime::unfold(f.value)));
-      if (n == "auto-submitted" && val.rfind("no", 0) != 0) return "Auto-Submitted: " + val;
+      if (n == "auto-submitted" && trim_ws(val.substr(0, val.find(';'))) != "no") return "Auto-Submitted: " + val;
       if (n == "precedence" && (val == "bulk" || val == "list" || val == "junk")) return "Precedence: " + val;
       if (n.rfind("list-", 0) == 0 &&
           (n == "list-id" || n == "list-help" || n == "list-subscribe" || n == "list-unsubscribe" ||
@@ -765,7 +768,7 @@ class Interpreter {
     // RFC 5230 4.5: one of the user's addresses must be in a recipient header.
     bool addressed = false;
     for (const char* h : {"to", "cc", "bcc", "resent-to", "resent-cc", "resent-bcc"}) {
-      for (const auto& f : header_) {
+      for (const auto& f : original) {
         if (!iequals(f.name, h)) continue;
         for (const auto& a : mime::parse_addresses(f.value)) {
           if (!a.host || !a.mailbox) continue;

@@ -144,6 +144,15 @@ TEST(SieveVacation, NeverToListsBulkAutomatsOrNullSenders) {
   }
 }
 
+TEST(SieveVacation, RulesSeeTheMessageAsItArrived) {
+  const std::string list = "From: a@example.com\r\nTo: bob@example.net\r\nList-Id: <l.example.com>\r\nSubject: s\r\n\r\nx";
+  EXPECT_EQ(actions("require [\"vacation\", \"editheader\"]; deleteheader \"list-id\"; vacation \"x\";", list),
+            "store INBOX\n");
+  EXPECT_EQ(actions("require \"vacation\"; vacation \"x\";",
+                    "From: a@example.com\r\nTo: bob@example.net\r\nAuto-Submitted: no; x=1\r\nSubject: s\r\n\r\nx"),
+            "vacation seconds=604800 subject=Auto: s\nstore INBOX\n");
+}
+
 TEST(SieveVacation, OnlyWhenAddressedToTheUser) {
   auto ctx = default_context();
   std::string bcc = "From: a@example.com\r\nTo: friends@example.com\r\nSubject: s\r\n\r\nx";
