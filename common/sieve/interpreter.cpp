@@ -908,6 +908,11 @@ class Interpreter {
     try {
       block(inner.script->commands, inner);
     } catch (const ReturnSignal&) {
+    } catch (const RuntimeError& e) {
+      // Name the included script: its line alone would point into the wrong file. Nested
+      // includes give a chain, outermost first.
+      throw RuntimeError(c.pos, "in included script \"" + name + "\", line " + std::to_string(e.pos.line) + ": " +
+                                    e.what());
     }
     --depth_;
     include_stack_.pop_back();

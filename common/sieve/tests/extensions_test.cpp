@@ -289,9 +289,14 @@ TEST(SieveInclude, PersonalGlobalOnceOptionalReturn) {
   EXPECT_EQ(actions(req + "include \"missing\";", kPlain, ctx),
             "error line 2: include: script \"missing\" does not exist\nstore INBOX\n");
   EXPECT_EQ(actions(req + "include \"loop\";", kPlain, ctx),
-            "error line 1: include: \"loop\" includes itself\nstore INBOX\n");
+            "error line 2: in included script \"loop\", line 1: include: \"loop\" includes itself\nstore INBOX\n");
   EXPECT_EQ(actions(req + "include \"bad\";", kPlain, ctx),
             "error line 2: include: script \"bad\": line 1: unknown command 'frob'\nstore INBOX\n");
+  // A runtime error inside an included script names it.
+  scripts.personal["rej"] = "require [\"reject\"];\n\nreject \"no\";";
+  EXPECT_EQ(actions(req + "keep;\ninclude \"rej\";", kPlain, ctx),
+            "error line 3: in included script \"rej\", line 3: reject cannot be combined with keep, fileinto, "
+            "redirect or vacation\nstore INBOX\n");
   // Variables are local unless declared global in both scripts.
   scripts.personal["local"] = "require [\"variables\"]; set \"v\" \"inner\";";
   EXPECT_EQ(actions(req + "set \"v\" \"outer\"; include \"local\"; fileinto \"${v}\";", kPlain, ctx), "store outer\n");
@@ -304,8 +309,11 @@ TEST(SieveInclude, DepthLimit) {
   scripts.personal["s12"] = "keep;";
   auto ctx = default_context();
   ctx.loader = &scripts;
-  EXPECT_EQ(actions("require \"include\"; include \"s0\";", kPlain, ctx),
-            "error line 1: include nested deeper than 8\nstore INBOX\n");
+  RunResult deep = run_on("require \"include\"; include \"s0\";", kPlain, ctx);
+  ASSERT_TRUE(deep.error);
+  EXPECT_EQ(deep.error->pos.line, 1);
+  EXPECT_EQ(deep.error->message.rfind("in included script \"s0\", line 1: in included script \"s1\"", 0), 0u);
+  EXPECT_NE(deep.error->message.find("in included script \"s7\", line 1: include nested deeper than 8"), std::string::npos);
   ctx.limits.max_include_depth = 20;
   EXPECT_EQ(actions("require \"include\"; include \"s0\";", kPlain, ctx), "store INBOX\n");
 }
