@@ -69,13 +69,21 @@ std::string field_text(const std::string& name, const std::string& value) {
 std::string apply_header_edits(std::string_view raw, const std::vector<HeaderEdit>& edits, std::size_t count) {
   if (count > edits.size()) count = edits.size();
   if (count == 0) return std::string(raw);
-  mime::ParsedMessage parsed = mime::parse(raw);
+  // Every field, not only the ones run() saw: the parser's limits (mime::Limits) keep the
+  // first 1000 fields for the tests, but the stored copy must lose none. Bytes between
+  // fields that are not fields (a line without a colon) stay where they were, as entries
+  // with no name, which no deletion matches.
+  mime::Limits all;
+  all.max_header_fields = static_cast<std::size_t>(-1);
+  all.max_header_bytes = static_cast<std::size_t>(-1);
+  mime::ParsedMessage parsed = mime::parse(raw, all);
   struct Field {
     std::string name, text;
   };
   std::vector<Field> fields;
   std::uint64_t rest = 0;  // where the part after the last field starts (blank line, body)
   for (const auto& f : parsed.root.fields) {
+    if (f.start > rest) fields.push_back({"", std::string(raw.substr(rest, f.start - rest))});
     fields.push_back({f.name, std::string(raw.substr(f.start, f.end - f.start))});
     rest = f.end;
   }
@@ -83,13 +91,20 @@ std::string apply_header_edits(std::string_view raw, const std::vector<HeaderEdi
     const HeaderEdit& edit = edits[e];
     if (edit.kind == HeaderEdit::Kind::kAdd) {
       Field f{edit.name, field_text(edit.name, edit.value)};
-      if (edit.last) fields.push_back(std::move(f));
-      else fields.insert(fields.begin(), std::move(f));
+      if (!edit.last) {
+        fields.insert(fields.begin(), std::move(f));
+      } else {
+        // After the last field, before trailing non-field bytes (an mbox "From " line at
+        // the top is not trailing).
+        std::size_t at = fields.size();
+        while (at > 0 && fields[at - 1].name.empty()) --at;
+        fields.insert(fields.begin() + static_cast<long>(at), std::move(f));
+      }
       continue;
     }
     std::vector<std::size_t> positions;
     for (std::size_t i = 0; i < fields.size(); ++i)
-      if (iequal(fields[i].name, edit.name)) positions.push_back(i);
+      if (!fields[i].name.empty() && iequal(fields[i].name, edit.name)) positions.push_back(i);
     std::vector<std::size_t> doomed;
     for (std::size_t occ : edit.occurrences)
       if (occ >= 1 && occ <= positions.size()) doomed.push_back(positions[occ - 1]);

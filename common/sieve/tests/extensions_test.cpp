@@ -474,6 +474,13 @@ TEST(SieveEditheader, ApplyToBytesAgreesWithTheWorkingHeader) {
   EXPECT_EQ(apply_header_edits(raw, r.header_edits, 0), raw);
   RunResult bare = run_on("require \"editheader\"; addheader \"X-New\" \"v\";", "\r\nonly body\r\n");
   EXPECT_EQ(apply_header_edits("\r\nonly body\r\n", bare.header_edits), "X-New: v\r\n\r\nonly body\r\n");
+  // More fields than the parser keeps for the tests: the stored copy loses none.
+  std::string many;
+  for (int i = 0; i < 1500; ++i) many += "X-N: " + std::to_string(i) + "\r\n";
+  many += "Subject: s\r\n\r\nbody\r\n";
+  RunResult big = run_on("require \"editheader\"; addheader \"X-Top\" \"t\"; addheader :last \"X-End\" \"e\";", many);
+  std::string big_edited = apply_header_edits(many, big.header_edits);
+  EXPECT_EQ(big_edited, "X-Top: t\r\n" + many.substr(0, many.size() - 8) + "X-End: e\r\n\r\nbody\r\n");
   std::string one = apply_header_edits(raw, r.header_edits, 1);
   EXPECT_EQ(one.rfind("X-Top:", 0), 0u);
   EXPECT_NE(one.find("X-A: one"), std::string::npos);
