@@ -398,12 +398,17 @@ class Checker {
           !has("variables"))
         error(t.pos, "unknown date part \"" + part->strings[0] + "\"");
     }
+    if (t.name == "hasflag" && t.positional.size() == 2 && !has("variables"))
+      error(t.pos, "hasflag names a variable only with require \"variables\" (RFC 5232)");
     if (t.name == "spamtest" && t.tags.count("percent") && !has("spamtestplus"))
       error(t.pos, "':percent' needs require \"spamtestplus\"");
   }
 
   void semantics_command(Command& c) {
     comparator_and_match(c.tags, c.pos);
+    if ((c.name == "setflag" || c.name == "addflag" || c.name == "removeflag") && c.positional.size() == 2 &&
+        !has("variables"))
+      error(c.pos, c.name + " names a variable only with require \"variables\" (RFC 5232)");
     if (c.name == "deleteheader" && c.positional[0]->kind != Argument::Kind::kString) {
       error(c.positional[0]->pos, "argument 1 of deleteheader must be a string");
       return;

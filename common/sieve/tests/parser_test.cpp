@@ -139,6 +139,14 @@ TEST(SieveChecker, NamesOfVariablesScriptsAndAddresses) {
   EXPECT_TRUE(compile_ok("require [\"vacation\", \"variables\"]; vacation :from \"${me}\" \"x\";"));
 }
 
+TEST(SieveChecker, FlagVariablesNeedVariables) {
+  EXPECT_EQ(compile_error("require \"imap4flags\"; addflag \"v\" \"\\\\Seen\";"),
+            "line 1: addflag names a variable only with require \"variables\" (RFC 5232)");
+  EXPECT_EQ(compile_error("require \"imap4flags\"; if hasflag \"v\" \"\\\\Seen\" {}"),
+            "line 1: hasflag names a variable only with require \"variables\" (RFC 5232)");
+  EXPECT_TRUE(compile_ok("require [\"imap4flags\", \"variables\"]; addflag \"v\" \"x\"; if hasflag \"v\" \"x\" {}"));
+}
+
 TEST(SieveChecker, SeveralErrorsAreAllReported) {
   ParseResult r = compile("frob;\nif header :bogus \"a\" \"b\" {}\nfileinto \"x\";\n");
   ASSERT_EQ(r.errors.size(), 3u);
