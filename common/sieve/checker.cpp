@@ -366,7 +366,9 @@ class Checker {
 
   void semantics_test(Test& t) {
     comparator_and_match(t.tags, t.pos);
-    if (t.tags.count("last") && !t.tags.count("index")) error(t.pos, "':last' needs ':index'");
+    // RFC 5260: :last counts :index from the end, so alone it means nothing (duplicate's
+    // own :last is another tag).
+    if (t.name != "duplicate" && t.tags.count("last") && !t.tags.count("index")) error(t.pos, "':last' needs ':index'");
     if (t.tags.count("index") && t.tags.at("index") && t.tags.at("index")->number == 0)
       error(t.pos, "':index' counts from 1");
     if (t.name == "size" && !t.tags.count("over") && !t.tags.count("under")) error(t.pos, "size needs :over or :under");
@@ -413,8 +415,11 @@ class Checker {
       error(c.positional[0]->pos, "argument 1 of deleteheader must be a string");
       return;
     }
-    if (c.name == "deleteheader" && c.tags.count("last") && !c.tags.count("index"))
-      error(c.pos, "':last' needs ':index'");
+    // deleteheader :last without :index is accepted and means nothing (as in Pigeonhole).
+    if (c.name == "global")
+      for (const auto& n : c.positional[0]->strings)
+        if (!(has("variables") && n.find("${") != std::string::npos) && !detail::valid_variable_name(n))
+          error(c.positional[0]->pos, "global: \"" + n + "\" is not a variable name");
     if (c.name == "redirect" && !c.positional.empty() && !has("variables")) {
       const std::string& a = c.positional[0]->strings[0];
       if (!detail::plausible_address(a)) error(c.positional[0]->pos, "redirect: \"" + a + "\" is not an address");

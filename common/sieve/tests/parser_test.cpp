@@ -139,6 +139,12 @@ TEST(SieveChecker, NamesOfVariablesScriptsAndAddresses) {
   EXPECT_TRUE(compile_ok("require [\"vacation\", \"variables\"]; vacation :from \"${me}\" \"x\";"));
 }
 
+TEST(SieveChecker, LastAndGlobal) {
+  EXPECT_TRUE(compile_ok("require \"duplicate\"; if duplicate :seconds 10 :last { keep; }"));
+  EXPECT_TRUE(compile_ok("require \"editheader\"; deleteheader :last \"x\";"));
+  EXPECT_EQ(compile_error("require \"include\"; global \"1a\";"), "line 1: global: \"1a\" is not a variable name");
+}
+
 TEST(SieveChecker, FlagVariablesNeedVariables) {
   EXPECT_EQ(compile_error("require \"imap4flags\"; addflag \"v\" \"\\\\Seen\";"),
             "line 1: addflag names a variable only with require \"variables\" (RFC 5232)");
