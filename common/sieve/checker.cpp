@@ -415,6 +415,10 @@ class Checker {
       error(c.positional[0]->pos, "argument 1 of deleteheader must be a string");
       return;
     }
+    // deleteheader compares each field on its own, so there is nothing for :count to count;
+    // refused rather than given an invented meaning (Pigeonhole 0.5.19 crashes on it).
+    if (c.name == "deleteheader" && c.tags.count("count"))
+      error(c.pos, "deleteheader cannot use :count (it matches one field at a time)");
     // deleteheader :last without :index is accepted and means nothing (as in Pigeonhole).
     if (c.name == "global")
       for (const auto& n : c.positional[0]->strings)

@@ -142,6 +142,8 @@ TEST(SieveChecker, NamesOfVariablesScriptsAndAddresses) {
 TEST(SieveChecker, LastAndGlobal) {
   EXPECT_TRUE(compile_ok("require \"duplicate\"; if duplicate :seconds 10 :last { keep; }"));
   EXPECT_TRUE(compile_ok("require \"editheader\"; deleteheader :last \"x\";"));
+  EXPECT_EQ(compile_error("require [\"editheader\", \"relational\"]; deleteheader :count \"ge\" \"x\" \"1\";"),
+            "line 1: deleteheader cannot use :count (it matches one field at a time)");
   EXPECT_EQ(compile_error("require \"include\"; global \"1a\";"), "line 1: global: \"1a\" is not a variable name");
 }
 
