@@ -196,6 +196,9 @@ struct SearchSections {
   std::string part_headers;
 };
 SearchSections search_sections(const ParsedMessage& msg, std::string_view raw, const Limits& limits = {});
+// The text of an HTML body: tags, comments, style and script out, the common entities
+// decoded (what SEARCH and PREVIEW use; the Sieve `body :text` transform too).
+std::string html_to_text(std::string_view html);
 // RFC 8970 PREVIEW: up to max_chars characters of the first readable text part (plain text
 // preferred in multipart/alternative, HTML reduced to text), decoded to UTF-8, quoted
 // "> " lines skipped, whitespace collapsed. Empty when there is no such part.

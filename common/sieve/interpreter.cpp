@@ -485,9 +485,16 @@ class Interpreter {
     std::vector<std::string> values;
     if (has_tag(t, "raw")) {
       values.push_back(msg_.raw_body());
+    } else if (!tag(t, "content")) {
+      // :text, the default (RFC 5173): the text of the text/* parts, HTML reduced to its
+      // text as Pigeonhole does, so a word matches whatever markup surrounds it.
+      if (!body_parts_) body_parts_ = msg_.body_parts();
+      for (const auto& p : *body_parts_) {
+        if (p.content_type.rfind("text/", 0) != 0) continue;
+        values.push_back(p.content_type == "text/html" ? mime::html_to_text(p.text) : p.text);
+      }
     } else {
-      std::vector<std::string> types = {"text"};
-      if (const Argument* c = tag(t, "content")) types = list(s, c);
+      std::vector<std::string> types = list(s, tag(t, "content"));
       // Decoded once per run: several body tests on a large message share it.
       if (!body_parts_) body_parts_ = msg_.body_parts();
       for (const auto& p : *body_parts_) {

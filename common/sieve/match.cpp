@@ -155,15 +155,10 @@ std::vector<Piece> compile_glob(std::string_view p) {
   return out;
 }
 
-// Length of one UTF-8 character at s[i] (RFC 5228 2.7.1: "?" matches one character).
-std::size_t char_len(std::string_view s, std::size_t i) {
-  unsigned char c = static_cast<unsigned char>(s[i]);
-  std::size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
-  if (i + n > s.size()) n = 1;
-  for (std::size_t k = 1; k < n; ++k)
-    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 1;
-  return n;
-}
+// What "?" matches (RFC 5228 2.7.1: "a single character"): the comparators here are
+// defined on octets (RFC 4790: i;octet, i;ascii-casemap, i;ascii-numeric), so one octet, as
+// in Pigeonhole; "caf?" does not match "café" (five octets), "caf??" does.
+std::size_t char_len(std::string_view, std::size_t) { return 1; }
 
 bool literal_at(Comparator c, std::string_view v, std::size_t i, std::string_view lit) {
   if (i + lit.size() > v.size()) return false;

@@ -246,6 +246,9 @@ TEST(SieveBody, TransformsAndContentTypes) {
   std::string req = "require \"body\";\n";
   EXPECT_EQ(actions(req + "if body :contains \"café\" { discard; }", kMultipart), "discard\n");
   EXPECT_EQ(actions(req + "if body :text :contains \"html part\" { discard; }", kMultipart), "discard\n");
+  // :text (the default) reduces HTML to its text; :content gives the markup.
+  EXPECT_EQ(actions(req + "if body :contains \"<b>\" { discard; }", kMultipart), "store INBOX\n");
+  EXPECT_EQ(actions(req + "if body :content \"text/html\" :contains \"<b>\" { discard; }", kMultipart), "discard\n");
   EXPECT_EQ(actions(req + "if body :content \"text/plain\" :contains \"html part\" { discard; }", kMultipart), "store INBOX\n");
   EXPECT_EQ(actions(req + "if body :content \"application\" :contains \"binary\" { discard; }", kMultipart), "discard\n");
   EXPECT_EQ(actions(req + "if body :content \"\" :contains \"binary\" { discard; }", kMultipart), "discard\n");
