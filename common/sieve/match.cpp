@@ -340,6 +340,9 @@ std::optional<DateTime> parse_rfc5322_date(std::string_view in) {
   if (n < 2) return std::nullopt;
   hh = parts[0], mi = parts[1], ss = parts[2];
   if (hh > 23 || mi > 59 || ss > 60) return std::nullopt;
+  // A leap second (RFC 5322 3.3 allows 60) has no place in epoch seconds: it stays in its
+  // minute as :59 rather than rolling the date over (Pigeonhole does the same).
+  if (ss == 60) ss = 59;
   int zone = 0;
   if (t.size() > k + 4) {
     const std::string& z = t[k + 4];

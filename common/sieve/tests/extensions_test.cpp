@@ -335,6 +335,9 @@ TEST(SieveDate, PartsAndZones) {
   EXPECT_EQ(*date_part(*dt, "time"), "11:18:46");
   EXPECT_EQ(*date_part(*dt, "zone"), "-0530");
   EXPECT_FALSE(parse_rfc5322_date("yesterday"));
+  auto leap = parse_rfc5322_date("Thu, 31 Dec 2026 23:59:60 +0000");
+  ASSERT_TRUE(leap);
+  EXPECT_EQ(*date_part(*leap, "iso8601"), "2026-12-31T23:59:59Z");
   EXPECT_FALSE(parse_rfc5322_date("3 Foo 2026 10:00 +0000"));
   auto obs = parse_rfc5322_date("3 Dec 26 10:00 EST");
   ASSERT_TRUE(obs);
