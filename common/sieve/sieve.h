@@ -258,12 +258,12 @@ struct HeaderEdit {
   enum class Kind { kAdd, kDelete };
   Kind kind = Kind::kAdd;
   std::string name;
-  std::string value;       // kAdd: the new value (UTF-8, the caller encodes per RFC 2047)
+  std::string value;       // kAdd: the new value, one line of UTF-8 (apply_header_edits
+                           // RFC 2047-encodes and folds it)
   bool last = false;       // kAdd: append at the end instead of the top
-  // kDelete: index into the then-current fields with this name (0 = all matching fields)
-  // and the values that matched (the caller deletes the fields whose decoded value is one of
-  // these; empty = every field with this name).
-  std::vector<std::size_t> occurrences;  // 1-based occurrences among fields named `name`
+  // kDelete: the fields deleted, as 1-based occurrences among the fields named `name` in
+  // the header as it was at that edit (after the edits before it).
+  std::vector<std::size_t> occurrences;
 };
 
 // editheader's result in bytes: `raw` with the first `count` edits applied (an action's
