@@ -224,6 +224,7 @@ class Checker {
       error(c.pos, "command '" + c.name + "' needs require \"" + spec->exts[0] + "\"");
       return;
     }
+    decode_encoded(c.args);
     bool args_ok = arguments(c.name, "command", c.pos, *spec, c.args, c.tags, c.positional);
     if (spec->sub == Spec::Sub::kTest) {
       if (!c.test) error(c.pos, "'" + c.name + "' needs a test");
@@ -269,6 +270,7 @@ class Checker {
       error(t.pos, "test '" + t.name + "' needs require \"" + spec->exts[0] + "\"");
       return;
     }
+    decode_encoded(t.args);
     bool args_ok = arguments(t.name, "test", t.pos, *spec, t.args, t.tags, t.positional);
     if (spec->sub == Spec::Sub::kTest && t.tests.size() != 1) error(t.pos, "'" + t.name + "' needs exactly one test");
     if (spec->sub == Spec::Sub::kTestList && t.tests.empty()) error(t.pos, "'" + t.name + "' needs a test list");
@@ -337,6 +339,21 @@ class Checker {
       }
     }
     return error_count_ == errors_before;
+  }
+
+  // RFC 5228 2.4.2.4: with "encoded-character" required, encoded characters are part of
+  // the string's value from the start (before variables see it), as in Pigeonhole.
+  void decode_encoded(std::vector<Argument>& args) {
+    if (!has("encoded-character")) return;
+    for (auto& a : args) {
+      for (auto& str : a.strings) {
+        if (str.find("${") == std::string::npos) continue;
+        std::string why;
+        auto decoded = detail::decode_encoded_characters(str, &why);
+        if (decoded) str = std::move(*decoded);
+        else error(a.pos, why);
+      }
+    }
   }
 
   void comparator_and_match(const std::map<std::string, const Argument*>& tags, Position p) {

@@ -22,6 +22,11 @@ bool valid_mailbox(std::string_view s);
 // An include name: not empty, no '/' (RFC 6609: names, not paths).
 bool valid_script_name(std::string_view n);
 
+// RFC 5228 2.4.2.4 (encoded-character): "${hex:41 42}" and "${unicode:263a}" in a string
+// replaced by what they encode; anything that does not fit the grammar stays as written.
+// A unicode value outside 0..D7FF and E000..10FFFF is an error: nullopt, *error says why.
+std::optional<std::string> decode_encoded_characters(std::string_view in, std::string* error);
+
 // ---- comparators and match types (RFC 5228 2.7, RFC 4790, RFC 5231) ----
 
 enum class Comparator { kOctet, kAsciiCasemap, kAsciiNumeric };

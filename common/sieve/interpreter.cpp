@@ -157,10 +157,9 @@ class Interpreter {
     return &m[key];
   }
 
+  // Variables (RFC 5229). Encoded characters were already decoded by check().
   std::string expand(Scope& s, const std::string& in) {
-    bool vars = has(s, "variables");
-    bool enc = has(s, "encoded-character");
-    if ((!vars && !enc) || in.find("${") == std::string::npos) return in;
+    if (!has(s, "variables") || in.find("${") == std::string::npos) return in;
     // Bounded while it grows: "${a}${a}..." must not build gigabytes before any check.
     const std::size_t cap = std::max<std::size_t>(lim_.max_variable_size * 4, in.size());
     std::string out;
@@ -170,9 +169,7 @@ class Interpreter {
         if (close != std::string::npos) {
           std::string name = in.substr(i + 2, close - i - 2);
           std::string lname = ascii_lower(name);
-          std::optional<std::string> value;
-          if (enc && (lname.rfind("hex:", 0) == 0 || lname.rfind("unicode:", 0) == 0)) value = decode_encoded(lname);
-          else if (vars) value = variable_value(s, lname);
+          std::optional<std::string> value = variable_value(s, lname);
           if (value) {
             out += *value;
             i = close + 1;
@@ -196,46 +193,6 @@ class Interpreter {
     if (!valid_variable_name(lname)) return std::nullopt;
     if (const std::string* v = var_slot(s, lname, false)) return *v;
     return std::string();
-  }
-
-  // RFC 5228 2.4.2.4: ${hex:41 42} and ${unicode:263a}; nullopt if malformed.
-  static std::optional<std::string> decode_encoded(const std::string& lname) {
-    bool hex = lname.rfind("hex:", 0) == 0;
-    std::string body = lname.substr(hex ? 4 : 8);
-    std::string out;
-    std::size_t i = 0;
-    while (i < body.size()) {
-      while (i < body.size() && (body[i] == ' ' || body[i] == '\t')) ++i;
-      std::size_t j = i;
-      while (j < body.size() && std::isxdigit(static_cast<unsigned char>(body[j]))) ++j;
-      if (j == i) {
-        if (i < body.size()) return std::nullopt;
-        break;
-      }
-      if (j - i > 8) return std::nullopt;
-      unsigned long v = std::stoul(body.substr(i, j - i), nullptr, 16);
-      if (hex) {
-        if (v > 0xff) return std::nullopt;
-        out += static_cast<char>(v);
-      } else {
-        if (v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return std::nullopt;
-        append_utf8(out, static_cast<std::uint32_t>(v));
-      }
-      i = j;
-    }
-    return out;
-  }
-
-  static void append_utf8(std::string& out, std::uint32_t cp) {
-    if (cp < 0x80) out += static_cast<char>(cp);
-    else if (cp < 0x800) { out += static_cast<char>(0xC0 | (cp >> 6)); out += static_cast<char>(0x80 | (cp & 0x3F)); }
-    else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12)); out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18)); out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F)); out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
   }
 
   std::string str(Scope& s, const Argument* a) { return expand(s, a->strings.at(0)); }

@@ -63,6 +63,81 @@ bool valid_header_name(std::string_view n) {
   return true;
 }
 
+namespace {
+void append_utf8(std::string& out, std::uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+// The inside of one ${...}: hex-pair-seq or unicode-hex-seq (RFC 5228 2.4.2.4), at least
+// one value, blanks around and between. nullopt: not an encoded character (kept as text).
+std::optional<std::string> decode_one(std::string_view body, bool hex, std::string* error) {
+  std::string out;
+  std::size_t i = 0, values = 0;
+  while (true) {
+    while (i < body.size() && (body[i] == ' ' || body[i] == '\t')) ++i;
+    if (i == body.size()) break;
+    std::size_t j = i;
+    while (j < body.size() && std::isxdigit(static_cast<unsigned char>(body[j]))) ++j;
+    if (j == i || j - i > (hex ? 2u : 6u)) return std::nullopt;
+    if (j < body.size() && body[j] != ' ' && body[j] != '\t') return std::nullopt;
+    unsigned long v = std::stoul(std::string(body.substr(i, j - i)), nullptr, 16);
+    if (hex) {
+      out += static_cast<char>(v);
+    } else {
+      if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) {
+        *error = "${unicode:" + std::string(body) + "} is not a Unicode scalar value";
+        return std::nullopt;
+      }
+      append_utf8(out, static_cast<std::uint32_t>(v));
+    }
+    ++values;
+    i = j;
+  }
+  if (values == 0) return std::nullopt;
+  return out;
+}
+}  // namespace
+
+std::optional<std::string> decode_encoded_characters(std::string_view in, std::string* error) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < in.size()) {
+    if (in[i] == '$' && i + 1 < in.size() && in[i + 1] == '{') {
+      std::size_t close = in.find('}', i + 2);
+      if (close != std::string_view::npos) {
+        std::string_view inner = in.substr(i + 2, close - i - 2);
+        std::string lower = ascii_lower(inner.substr(0, 8));
+        bool hex = lower.rfind("hex:", 0) == 0, uni = lower.rfind("unicode:", 0) == 0;
+        if (hex || uni) {
+          auto v = decode_one(inner.substr(hex ? 4 : 8), hex, error);
+          if (!error->empty()) return std::nullopt;
+          if (v) {
+            out += *v;
+            i = close + 1;
+            continue;
+          }
+        }
+      }
+    }
+    out += in[i++];
+  }
+  return out;
+}
+
 std::optional<Comparator> comparator_named(std::string_view name) {
   if (name == "i;octet") return Comparator::kOctet;
   if (name == "i;ascii-casemap") return Comparator::kAsciiCasemap;

@@ -69,6 +69,17 @@ TEST(SieveVariables, StringTestAndSizeLimit) {
 TEST(SieveEncodedCharacter, HexAndUnicode) {
   EXPECT_EQ(actions("require [\"encoded-character\", \"fileinto\"]; fileinto \"${hex:41 42}${unicode:e9}\";"), "store ABé\n");
   EXPECT_EQ(actions("require [\"encoded-character\", \"fileinto\"]; fileinto \"${hex:zz}\";"), "store ${hex:zz}\n");
+  EXPECT_EQ(actions("require [\"encoded-character\", \"fileinto\"]; fileinto \"x${hex:}${hex:123}\";"), "store x${hex:}${hex:123}\n");
+  EXPECT_EQ(actions("require [\"encoded-character\", \"fileinto\"]; fileinto \"${HEX: 41 42 }${unicode:1F600}\";"),
+            "store AB\xF0\x9F\x98\x80\n");
+  EXPECT_EQ(compile_error("require [\"encoded-character\", \"fileinto\"];\nfileinto \"${unicode:D800}\";"),
+            "line 2: ${unicode:D800} is not a Unicode scalar value");
+  // Decoded before variables see the string: "${hex:24}{b}" is the reference ${b}.
+  EXPECT_EQ(actions("require [\"encoded-character\", \"fileinto\", \"variables\"]; set \"b\" \"x\";"
+                    "fileinto \"${hex:24}{b}\";"),
+            "store x\n");
+  // Without the capability nothing is decoded.
+  EXPECT_EQ(actions("require \"fileinto\"; fileinto \"${hex:41}\";"), "store ${hex:41}\n");
 }
 
 // ---- vacation (RFC 5230, RFC 3834) ----
