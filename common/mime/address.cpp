@@ -256,3 +256,7 @@ Envelope build_envelope(const std::vector<HeaderField>& fields) {
 }
 
 }  // namespace postline::mime::detail
+
+namespace postline::mime {
+std::vector<Address> parse_addresses(std::string_view value) { return detail::parse_address_list(value); }
+}  // namespace postline::mime

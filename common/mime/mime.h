@@ -162,6 +162,10 @@ std::string fetch_section(const ParsedMessage& msg, std::string_view raw, const 
 // UTF-8; undecodable words are kept as written; 8-bit bytes that are not UTF-8 are taken as
 // Latin-1/Windows-1252 rather than dropped.
 std::string decode_header_value(std::string_view value);
+// An address-list header value (From/To/Cc...) as ENVELOPE addresses: group markers as in
+// RFC 3501 7.4.2, MISSING_MAILBOX/MISSING_DOMAIN for absent parts. The Sieve `address` test
+// (common/sieve) reads addresses through this, so both agree on what an address is.
+std::vector<Address> parse_addresses(std::string_view value);
 // Removes CR/LF of folding (RFC 5322 §2.2.3) and trims surrounding whitespace.
 std::string unfold(std::string_view value);
 // Body transfer decoding (for BINARY[] and search). Unknown encodings: returned unchanged.
@@ -192,6 +196,9 @@ struct SearchSections {
   std::string part_headers;
 };
 SearchSections search_sections(const ParsedMessage& msg, std::string_view raw, const Limits& limits = {});
+// The text of an HTML body: tags, comments, style and script out, the common entities
+// decoded (what SEARCH and PREVIEW use; the Sieve `body :text` transform too).
+std::string html_to_text(std::string_view html);
 // RFC 8970 PREVIEW: up to max_chars characters of the first readable text part (plain text
 // preferred in multipart/alternative, HTML reduced to text), decoded to UTF-8, quoted
 // "> " lines skipped, whitespace collapsed. Empty when there is no such part.

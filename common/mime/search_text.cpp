@@ -223,6 +223,8 @@ const Part* preview_part(const Part& p, std::size_t depth) {
 
 }  // namespace
 
+std::string html_to_text(std::string_view html) { return html_text(html); }
+
 std::string preview_text(const ParsedMessage& msg, std::string_view raw, std::size_t max_chars) {
   const Part* p = preview_part(msg.root, 0);
   if (!p || p->body_end > raw.size() || p->body_start > p->body_end) return {};

@@ -1,0 +1,1 @@
+redirect "x@example.org";

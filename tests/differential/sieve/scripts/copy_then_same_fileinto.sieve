@@ -1,0 +1,4 @@
+# messages: plain.eml
+require ["fileinto", "copy"];
+fileinto :copy "a";
+fileinto "a";

@@ -1,0 +1,6 @@
+# messages: plain.eml
+require "fileinto";
+
+if header :comparator "i;bogus" "subject" "x" {
+  fileinto "a";
+}

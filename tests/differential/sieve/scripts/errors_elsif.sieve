@@ -1,0 +1,3 @@
+# messages: plain.eml
+keep;
+elsif true { keep; }

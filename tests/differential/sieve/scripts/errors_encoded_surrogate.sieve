@@ -1,0 +1,4 @@
+# messages: plain.eml
+require ["encoded-character", "fileinto"];
+keep;
+fileinto "${unicode:D800}";

@@ -1,0 +1,4 @@
+# messages: plain.eml
+require "imap4flags";
+addflag "\\Seen";
+addflag "v" "\\Seen";

@@ -1,0 +1,4 @@
+# messages: plain.eml
+require "include";
+
+include "../etc/passwd";

@@ -1,0 +1,3 @@
+# messages: plain.eml
+keep;
+require "fileinto";

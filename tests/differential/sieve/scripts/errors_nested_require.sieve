@@ -1,0 +1,5 @@
+# messages: plain.eml
+require "fileinto";
+if true {
+  require "copy";
+}

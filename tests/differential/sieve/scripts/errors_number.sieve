@@ -1,0 +1,2 @@
+# messages: plain.eml
+if size :over 1X { keep; }

@@ -1,0 +1,5 @@
+# messages: plain.eml
+require ["fileinto"];
+if anyof (true, false {
+  keep;
+}

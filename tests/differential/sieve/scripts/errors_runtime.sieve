@@ -1,0 +1,3 @@
+require ["reject", "fileinto"];
+fileinto "First";
+reject "and then reject";

@@ -1,0 +1,4 @@
+# messages: plain.eml
+require "fileinto";
+fileinto "unterminated;
+keep;

@@ -1,0 +1,3 @@
+# messages: plain.eml
+require "variables";
+set "a" "b" "c";

@@ -1,0 +1,2 @@
+require ["fileinto"];
+if header :bogus "subject" "x" { fileinto "a"; }

@@ -1,0 +1,5 @@
+# messages: plain.eml
+require "vacation";
+vacation
+  :from "not an address"
+  "x";

@@ -1,0 +1,4 @@
+# messages: plain.eml
+require ["include", "fileinto"];
+include :global "nothing-here";
+fileinto "after";

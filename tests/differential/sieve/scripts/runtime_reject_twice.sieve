@@ -1,0 +1,4 @@
+# messages: plain.eml
+require "reject";
+reject "a";
+reject "b";

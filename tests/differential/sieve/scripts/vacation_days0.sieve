@@ -1,0 +1,2 @@
+require ["vacation"];
+vacation :days 0 :addresses "bob@example.net" :subject "zero" "zero days";

@@ -1,0 +1,3 @@
+# messages: plain.eml
+require ["vacation-seconds"];
+vacation :days 500 :addresses "bob@example.net" "long";
