@@ -302,6 +302,12 @@ def build():
         (rate("postline_db_pool_acquire_timeouts_total", "job, pool"), "{{job}} {{pool}} timeouts /s"),
     ], description="Seconds per second spent waiting for a free connection; timeouts are requests that gave up "
                    "(alert PostlineDatabasePoolExhausted).")
+    b.panel("Dropped connections and failed connects", [
+        (rate("postline_db_pool_connections_dropped_total", "job, pool"), "{{job}} {{pool}} dropped /s"),
+        (rate("postline_db_pool_connect_failures_total", "job, pool"), "{{job}} {{pool}} connect failures /s"),
+    ], description="Connections the pool threw away (the server closed them, or it became read-only: a "
+                   "failover) and new connections that found no writable server; a burst is a database "
+                   "restart or failover (docs/operations.md, High availability).")
 
     return {
         "uid": "postline-overview",
