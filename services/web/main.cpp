@@ -157,9 +157,13 @@ int main(int argc, char** argv) {
   }
   const web::portal::SessionCodec sessions(session_key, session_times);
   web::PortalMetrics portal_metrics(*registry);
-  web::GrpcPortalBackend portal_backend(
-      web::PortalBackendOptions{cfg.str("auth", "addr"), cfg.str("queue", "addr"), admin_token, cfg.str("db", "url")},
-      *registry);
+  web::PortalBackendOptions backend_options{cfg.str("auth", "addr"), cfg.str("queue", "addr"), admin_token,
+                                            cfg.str("db", "url")};
+  backend_options.mail_host = cfg.str("smtp", "hostname");
+  backend_options.outbound_host = cfg.str("queue", "hostname");
+  backend_options.dkim_keys = cfg.list("queue", "dkim_keys");
+  backend_options.dns_servers = cfg.list("dns", "servers");
+  web::GrpcPortalBackend portal_backend(std::move(backend_options), *registry);
   const web::portal::Portal portal(portal_backend, sessions, settings);
 
   boost::asio::io_context io(1);

@@ -163,6 +163,22 @@ struct FakeBackend : Backend {
   std::vector<ServiceHealth> health() override {
     return {{"authd", "a:1", true, "gRPC health"}, {"queued", "q:2", false, "<down>"}};
   }
+  DomainDns dns(const std::string& d, bool check) override {
+    calls.push_back(std::string(check ? "dns check " : "dns ") + d);
+    if (d != "example.org") throw Refused("'" + d + "' is not a hosted <domain>");
+    DomainDns out{"example.org", "mail.example.org", "example.org. MX 10 mail.example.org.\n<zone>", "", "", {}};
+    DnsRecordView mx{"mx", "example.org", "MX", "10 mail.example.org.", "", true, "", false, {}, ""};
+    DnsRecordView spf{"spf", "example.org", "TXT", "v=spf1 mx -all", "", true, "", false, {}, ""};
+    if (check) {
+      out.resolver = "127.0.0.1:53";
+      mx.verdict = "ok";
+      spf.verdict = "wrong";
+      spf.fails = true;
+      spf.found = {"v=spf1 <all>"};
+    }
+    out.records = {mx, spf};
+    return out;
+  }
   QueueFilter last_filter;
   std::vector<SentMessage> queue(int, const QueueFilter& f) override {
     last_filter = f;
@@ -475,6 +491,35 @@ TEST_F(PortalFixture, AdministrationIsForAdminsAskedOfAuthdEachTime) {
   EXPECT_NE(health.find("data-service=\"queued\" data-ok=\"false\""), std::string::npos);
   EXPECT_NE(health.find("&lt;down&gt;"), std::string::npos);
   EXPECT_EQ(get("/admin/health", bert).answer.status, 404u);
+}
+
+TEST_F(PortalFixture, DnsPageShowsTheZoneAndOnCheckEachVerdictEscaped) {
+  const std::string anna = sign_in();
+  auto list = get("/admin/dns", anna).answer;
+  EXPECT_EQ(list.status, 200u);
+  EXPECT_NE(list.body.find("href=\"/admin/dns?domain=example.org\""), std::string::npos);
+  EXPECT_NE(get("/admin/domains", anna).answer.body.find("/admin/dns?domain=example.org"), std::string::npos);
+
+  auto records = get("/admin/dns?domain=example.org", anna).answer;
+  EXPECT_EQ(records.status, 200u);
+  EXPECT_EQ(backend.calls.back(), "dns example.org") << "no DNS asked until \"check now\"";
+  EXPECT_NE(records.body.find("&lt;zone&gt;"), std::string::npos) << "zone text escaped";
+  EXPECT_EQ(records.body.find("data-verdict"), std::string::npos);
+  EXPECT_NE(records.body.find("name=\"check\" value=\"1\""), std::string::npos) << "the check-now form";
+
+  auto checked = get("/admin/dns?domain=example.org&check=1", anna).answer;
+  EXPECT_EQ(backend.calls.back(), "dns check example.org");
+  EXPECT_NE(checked.body.find("data-record=\"mx\" data-name=\"example.org\" data-verdict=\"ok\""), std::string::npos);
+  EXPECT_NE(checked.body.find("data-record=\"spf\" data-name=\"example.org\" data-verdict=\"wrong\""), std::string::npos);
+  EXPECT_NE(checked.body.find("found: <code>v=spf1 &lt;all&gt;</code>"), std::string::npos);
+  EXPECT_NE(checked.body.find("127.0.0.1:53"), std::string::npos);
+
+  auto refused = get("/admin/dns?domain=other.example", anna).answer;
+  EXPECT_EQ(refused.status, 400u);
+  EXPECT_NE(refused.body.find("hosted &lt;domain&gt;"), std::string::npos);
+  EXPECT_EQ(post("/admin/dns", "csrf=" + csrf(anna), anna).answer.status, 405u);
+  const std::string bert = sign_in("bert@example.org", "bert-pw");
+  EXPECT_EQ(get("/admin/dns?domain=example.org", bert).answer.status, 404u);
 }
 
 }  // namespace
