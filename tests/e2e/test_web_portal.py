@@ -13,6 +13,7 @@ force throttling. Screenshots go to <build>/Testing/artifacts/web_portal/.
 from __future__ import annotations
 
 import http.client
+import http.server
 import imaplib
 import json
 import secrets
@@ -102,8 +103,34 @@ def mx(tmp_path_factory):
         controller.stop()
 
 
+class NotReady(http.server.BaseHTTPRequestHandler):
+    """A /readyz that answers 503, as a service does while it cannot serve."""
+
+    def do_GET(self):
+        body = b"not ready: database unreachable\n"
+        self.send_response(503)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
 @pytest.fixture(scope="module")
-def portal(fresh_platform_factory, dns, mx):
+def not_ready_readyz():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), NotReady)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/readyz"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def portal(fresh_platform_factory, dns, mx, not_ready_readyz):
     _, mx_port = mx
     p = fresh_platform_factory({
         "POSTLINE_DNS_SERVERS": dns,
@@ -119,7 +146,11 @@ def portal(fresh_platform_factory, dns, mx):
     p.cli("user", "set", ADMIN, "--admin", "on")
     p.cli("domain", "add", ZONE_DOMAIN)
     # smtp.hostname for webd only (the DNS page's MX target); smtpd keeps its own.
-    port = p.start_webd({"POSTLINE_WEB_DOMAIN_CACHE_TTL": "0", "POSTLINE_SMTP_HOSTNAME": ZONE_HOST})
+    # The health page asks the real smtpd and imapd on their internal ports, and a /readyz answering 503.
+    health_urls = (f"smtpd=http://127.0.0.1:{p.ports['smtpd_http']}/readyz,"
+                   f"imapd=http://127.0.0.1:{p.ports['imapd_http']}/readyz,reporting={not_ready_readyz}")
+    port = p.start_webd({"POSTLINE_WEB_DOMAIN_CACHE_TTL": "0", "POSTLINE_SMTP_HOSTNAME": ZONE_HOST,
+                         "POSTLINE_WEB_HEALTH_URLS": health_urls})
     return Https(p, port)
 
 
@@ -518,7 +549,8 @@ def test_administrator_creates_a_user_who_logs_in_over_imap(portal, browser):
     wait_until(lambda: browser.current_url.endswith("/admin/health"), timeout=10, what="the health page")
     health = {r.get_attribute("data-service"): r.get_attribute("data-ok")
               for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-service]")}
-    assert health == {"authd": "true", "queued": "true", "mailstore database": "true"}, health
+    assert health == {"authd": "true", "queued": "true", "mailstore database": "true", "smtpd": "true",
+                      "imapd": "true", "reporting": "false"}, health
     # The queue: a message that keeps being deferred, found by the filter, held, then deleted.
     submit(portal.platform, [STUCK_RCPT])
     browser.find_element(By.LINK_TEXT, "Queue").click()
@@ -579,6 +611,36 @@ def test_dns_page_shows_records_and_checks_them(portal):
     assert status == 400 and "is not a domain name" in page
     status, _, _ = portal.request("GET", f"/admin/dns?domain={ZONE_DOMAIN}", cookie=portal.login(USER, PASSWORD))
     assert status == 404
+
+
+def health_states(page: str) -> dict:
+    """{service: (data-state, detail)} from the health page."""
+    return {m.group(1): (m.group(2), m.group(3)) for m in re.finditer(
+        r'<tr data-service="([^"]*)" data-ok="[^"]*" data-state="([^"]*)">.*?<td>([^<]*)</td></tr>', page)}
+
+
+def test_health_page_asks_smtpd_and_imapd(portal):
+    admin = portal.login(ADMIN, ADMIN_PASSWORD)
+    status, _, page = portal.request("GET", "/admin/health", cookie=admin)
+    assert status == 200, page
+    states = health_states(page)
+    assert states["smtpd"] == ("ready", "HTTP 200"), states
+    assert states["imapd"] == ("ready", "HTTP 200"), states
+    assert states["reporting"] == ("not ready", "HTTP 503: not ready: database unreachable"), states
+    assert states["authd"][0] == "up" and states["queued"][0] == "up", states
+    # smtpd stopped: nothing answers on its port.
+    platform = portal.platform
+    platform.stop("smtpd")
+    try:
+        status, _, page = portal.request("GET", "/admin/health", cookie=admin)
+        states = health_states(page)
+        assert states["smtpd"][0] == "unreachable", states
+        assert states["smtpd"][1], "says why"
+        assert states["imapd"][0] == "ready", states
+    finally:
+        platform.start("smtpd")
+    status, _, page = portal.request("GET", "/admin/health", cookie=admin)
+    assert health_states(page)["smtpd"][0] == "ready"
 
 
 def test_brute_force_is_throttled(portal):

@@ -291,12 +291,16 @@ Answer Portal::admin(const Request& req, std::string_view path, const std::optio
                          "<table class=\"list\"><caption>What webd reaches</caption>\n<thead><tr><th scope=\"col\">"
                          "Service</th><th scope=\"col\">Where</th><th scope=\"col\">State</th><th scope=\"col\">"
                          "Detail</th></tr></thead>\n<tbody>\n";
-      for (const auto& h : backend_.health())
-        main += "<tr data-service=\"" + esc(h.name) + "\" data-ok=\"" + (h.ok ? "true" : "false") + "\"><td>" +
-                esc(h.name) + "</td><td><code>" + esc(h.target) + "</code></td><td><span class=\"state state-" +
-                (h.ok ? "delivered\">up" : "bounced\">down") + "</span></td><td>" + esc(h.detail) + "</td></tr>\n";
-      main += "</tbody></table>\n<p class=\"hint\">smtpd and imapd are not asked from here: their /readyz is on "
-              "the internal metrics port (docs/operations.md, the dashboard's service row).</p>\n";
+      for (const auto& h : backend_.health()) {
+        const std::string state = h.state.empty() ? (h.ok ? "up" : "down") : h.state;
+        const char* state_class = h.ok ? "delivered" : h.state == "not ready" ? "deferred" : "bounced";
+        main += "<tr data-service=\"" + esc(h.name) + "\" data-ok=\"" + (h.ok ? "true" : "false") +
+                "\" data-state=\"" + esc(state) + "\"><td>" + esc(h.name) + "</td><td><code>" + esc(h.target) +
+                "</code></td><td><span class=\"state state-" + state_class + "\">" + esc(state) + "</span></td><td>" +
+                esc(h.detail) + "</td></tr>\n";
+      }
+      main += "</tbody></table>\n<p class=\"hint\">authd and queued: gRPC health; smtpd, imapd and any other "
+              "service in <code>web.health_urls</code>: its internal <code>/readyz</code>.</p>\n";
       return html(200, page("Health", &user, path, main));
     }
 

@@ -96,10 +96,13 @@ struct NewUser {
 };
 enum class QueueAction { kRetry, kHold, kRelease, kDelete };
 struct ServiceHealth {
-  std::string name;    // "authd", "queued", "mailstore database"
+  std::string name;    // "authd", "queued", "mailstore database", "smtpd", "imapd"
   std::string target;  // where webd reaches it
   bool ok = false;
   std::string detail;  // why not, or what was asked
+  // The services asked over HTTP /readyz (web.health_urls): "ready", "not
+  // ready" (it answered, not 200) or "unreachable"; "" = up/down from `ok`.
+  std::string state;
 };
 // One DNS record a hosted domain needs (common/dnsrecords), and when checked
 // what DNS answered.

@@ -519,6 +519,10 @@ std::vector<ServiceHealth> GrpcPortalBackend::health() {
     }
   }
   out.push_back(std::move(db));
+  for (const auto& u : impl_->options.health_urls) {
+    const ProbeResult r = probe_readyz(u, timeout);
+    out.push_back({u.name, u.url, r.readiness == Readiness::kReady, r.detail, readiness_name(r.readiness)});
+  }
   return out;
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "services/web/portal/backend.h"
+#include "services/web/server/readiness_probe.h"
 
 #include <prometheus/registry.h>
 
@@ -27,6 +28,8 @@ struct PortalBackendOptions {
   // queue.dkim_keys, dns.servers (empty = /etc/resolv.conf).
   std::string mail_host, outbound_host;
   std::vector<std::string> dkim_keys, dns_servers;
+  // The health page's HTTP /readyz probes (web.health_urls, parse_health_urls).
+  std::vector<HealthUrl> health_urls;
 };
 
 class GrpcPortalBackend : public portal::Backend {

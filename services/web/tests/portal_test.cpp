@@ -161,7 +161,11 @@ struct FakeBackend : Backend {
   std::vector<AliasInfo> aliases() override { return {{"info@example.org", {"anna@example.org"}}}; }
   void add_alias(const std::string& a, const std::string& t) override { calls.push_back("alias " + a + " " + t); }
   std::vector<ServiceHealth> health() override {
-    return {{"authd", "a:1", true, "gRPC health"}, {"queued", "q:2", false, "<down>"}};
+    return {{"authd", "a:1", true, "gRPC health", ""},
+            {"queued", "q:2", false, "<down>", ""},
+            {"smtpd", "http://s:3/readyz", true, "HTTP 200", "ready"},
+            {"imapd", "http://i:4/readyz", false, "HTTP 503: db", "not ready"},
+            {"imapd-2", "http://i:5/readyz", false, "Connection refused", "unreachable"}};
   }
   DomainDns dns(const std::string& d, bool check) override {
     calls.push_back(std::string(check ? "dns check " : "dns ") + d);
@@ -490,6 +494,10 @@ TEST_F(PortalFixture, AdministrationIsForAdminsAskedOfAuthdEachTime) {
   EXPECT_NE(health.find("data-service=\"authd\" data-ok=\"true\""), std::string::npos);
   EXPECT_NE(health.find("data-service=\"queued\" data-ok=\"false\""), std::string::npos);
   EXPECT_NE(health.find("&lt;down&gt;"), std::string::npos);
+  EXPECT_NE(health.find("data-service=\"smtpd\" data-ok=\"true\" data-state=\"ready\""), std::string::npos);
+  EXPECT_NE(health.find("data-service=\"imapd\" data-ok=\"false\" data-state=\"not ready\""), std::string::npos);
+  EXPECT_NE(health.find("data-service=\"imapd-2\" data-ok=\"false\" data-state=\"unreachable\""), std::string::npos);
+  EXPECT_NE(health.find("data-service=\"queued\" data-ok=\"false\" data-state=\"down\""), std::string::npos);
   EXPECT_EQ(get("/admin/health", bert).answer.status, 404u);
 }
 
