@@ -230,6 +230,8 @@ const std::vector<KeySpec>& schema() {
       {"web", "imap_starttls_port", T::kPort, "143", "public IMAP+STARTTLS port offered to clients (0 = not offered)"},
       {"web", "submissions_port", T::kPort, "465", "public implicit-TLS submission port offered to clients (0 = not offered)"},
       {"web", "submission_port", T::kPort, "587", "public submission+STARTTLS port offered to clients (0 = not offered)"},
+      {"web", "health_urls", T::kStringList, "smtpd=http://127.0.0.1:9101/readyz,imapd=http://127.0.0.1:9103/readyz",
+       "services the portal's health page asks over HTTP: name=http://host:port/readyz,... (their internal http_port; empty = none)"},
       {"web", "domain_cache_ttl", T::kDuration, "30s", "reuse authd's answer whether a domain is hosted here this long (0 = ask every time)"},
       {"web", "max_header_size", T::kSize, "8KiB", "largest request header section; larger gets 431"},
       {"web", "max_body_size", T::kSize, "64KiB", "largest request body (autodiscover POST); larger gets 413"},

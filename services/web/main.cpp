@@ -98,6 +98,7 @@ int main(int argc, char** argv) {
   config::AcmeSettings acme_settings;
   std::string session_key, admin_token;
   web::portal::SessionTimes session_times;
+  std::vector<web::HealthUrl> health_urls;
   try {
     // ACME before the certificate is loaded: with no certificate yet, a
     // self-signed placeholder lets every service start (docs/web.md).
@@ -138,6 +139,11 @@ int main(int argc, char** argv) {
     session_times.absolute = cfg.duration("web", "session_lifetime");
     if (session_times.idle > session_times.absolute)
       throw config::ConfigError("web.session_idle_timeout: must not be longer than web.session_lifetime");
+    try {
+      health_urls = web::parse_health_urls(cfg.list("web", "health_urls"));
+    } catch (const std::invalid_argument& e) {
+      throw config::ConfigError(std::string("web.health_urls: ") + e.what());
+    }
   } catch (const std::exception& e) {  // ConfigError, TLS and key files
     std::cerr << "postline-webd: " << e.what() << "\n";
     return 2;
@@ -157,9 +163,14 @@ int main(int argc, char** argv) {
   }
   const web::portal::SessionCodec sessions(session_key, session_times);
   web::PortalMetrics portal_metrics(*registry);
-  web::GrpcPortalBackend portal_backend(
-      web::PortalBackendOptions{cfg.str("auth", "addr"), cfg.str("queue", "addr"), admin_token, cfg.str("db", "url")},
-      *registry);
+  web::PortalBackendOptions backend_options{cfg.str("auth", "addr"), cfg.str("queue", "addr"), admin_token,
+                                            cfg.str("db", "url")};
+  backend_options.mail_host = cfg.str("smtp", "hostname");
+  backend_options.outbound_host = cfg.str("queue", "hostname");
+  backend_options.dkim_keys = cfg.list("queue", "dkim_keys");
+  backend_options.dns_servers = cfg.list("dns", "servers");
+  backend_options.health_urls = std::move(health_urls);
+  web::GrpcPortalBackend portal_backend(std::move(backend_options), *registry);
   const web::portal::Portal portal(portal_backend, sessions, settings);
 
   boost::asio::io_context io(1);

@@ -13,6 +13,7 @@ force throttling. Screenshots go to <build>/Testing/artifacts/web_portal/.
 from __future__ import annotations
 
 import http.client
+import http.server
 import imaplib
 import json
 import secrets
@@ -41,6 +42,9 @@ CREATED = "dora@example.test"
 CREATED_PASSWORD = "made in the browser 4"
 REMOTE_RCPT = "rita@remote.test"
 STUCK_RCPT = "stuck@remote.test"  # the MX always defers it: a message that stays in the queue
+# A hosted domain for the DNS page, and the mail server's name webd makes its records with.
+ZONE_DOMAIN = "zone.test"
+ZONE_HOST = "mail.zone.test"
 # Markup in a stored subject must come back as text.
 SUBJECT = "<script>document.title='owned'</script> portal <b>test</b>"
 ARTIFACTS = build_dir() / "Testing" / "artifacts" / "web_portal"
@@ -79,7 +83,10 @@ class ScriptedMx:
 
 @pytest.fixture(scope="module")
 def dns():
-    with dnsmasq(["--mx-host=remote.test,mx.remote.test,10", "--host-record=mx.remote.test,127.0.0.1"],
+    with dnsmasq(["--mx-host=remote.test,mx.remote.test,10", "--host-record=mx.remote.test,127.0.0.1",
+                  # zone.test, for the DNS page: the MX is right, the SPF record is wrong.
+                  f"--mx-host={ZONE_DOMAIN},{ZONE_HOST},10", f"--host-record={ZONE_HOST},127.0.0.2",
+                  f"--txt-record={ZONE_DOMAIN},v=spf1 -all"],
                  probe="mx.remote.test") as address:
         yield address
 
@@ -96,8 +103,34 @@ def mx(tmp_path_factory):
         controller.stop()
 
 
+class NotReady(http.server.BaseHTTPRequestHandler):
+    """A /readyz that answers 503, as a service does while it cannot serve."""
+
+    def do_GET(self):
+        body = b"not ready: database unreachable\n"
+        self.send_response(503)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
 @pytest.fixture(scope="module")
-def portal(fresh_platform_factory, dns, mx):
+def not_ready_readyz():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), NotReady)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/readyz"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def portal(fresh_platform_factory, dns, mx, not_ready_readyz):
     _, mx_port = mx
     p = fresh_platform_factory({
         "POSTLINE_DNS_SERVERS": dns,
@@ -111,7 +144,13 @@ def portal(fresh_platform_factory, dns, mx):
     p.add_user(OTHER, OTHER_PASSWORD)
     p.add_user(ADMIN, ADMIN_PASSWORD)
     p.cli("user", "set", ADMIN, "--admin", "on")
-    port = p.start_webd({"POSTLINE_WEB_DOMAIN_CACHE_TTL": "0"})
+    p.cli("domain", "add", ZONE_DOMAIN)
+    # smtp.hostname for webd only (the DNS page's MX target); smtpd keeps its own.
+    # The health page asks the real smtpd and imapd on their internal ports, and a /readyz answering 503.
+    health_urls = (f"smtpd=http://127.0.0.1:{p.ports['smtpd_http']}/readyz,"
+                   f"imapd=http://127.0.0.1:{p.ports['imapd_http']}/readyz,reporting={not_ready_readyz}")
+    port = p.start_webd({"POSTLINE_WEB_DOMAIN_CACHE_TTL": "0", "POSTLINE_SMTP_HOSTNAME": ZONE_HOST,
+                         "POSTLINE_WEB_HEALTH_URLS": health_urls})
     return Https(p, port)
 
 
@@ -510,7 +549,8 @@ def test_administrator_creates_a_user_who_logs_in_over_imap(portal, browser):
     wait_until(lambda: browser.current_url.endswith("/admin/health"), timeout=10, what="the health page")
     health = {r.get_attribute("data-service"): r.get_attribute("data-ok")
               for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-service]")}
-    assert health == {"authd": "true", "queued": "true", "mailstore database": "true"}, health
+    assert health == {"authd": "true", "queued": "true", "mailstore database": "true", "smtpd": "true",
+                      "imapd": "true", "reporting": "false"}, health
     # The queue: a message that keeps being deferred, found by the filter, held, then deleted.
     submit(portal.platform, [STUCK_RCPT])
     browser.find_element(By.LINK_TEXT, "Queue").click()
@@ -536,6 +576,71 @@ def test_administrator_creates_a_user_who_logs_in_over_imap(portal, browser):
     assert not browser.find_elements(By.CSS_SELECTOR, f'article.message[data-queue-id="{queue_id}"]')
     browser.find_element(By.CSS_SELECTOR, "form.signout button").click()
     wait_until(lambda: browser.current_url.endswith("/login"), timeout=10, what="signed out")
+
+
+def record_rows(page: str) -> dict:
+    """{(purpose, name): verdict or None} from the DNS page's table rows."""
+    rows = {}
+    for m in re.finditer(r'<tr data-record="([^"]*)" data-name="([^"]*)"(?: data-verdict="([^"]*)")?', page):
+        rows[(m.group(1), m.group(2))] = m.group(3)
+    return rows
+
+
+def test_dns_page_shows_records_and_checks_them(portal):
+    admin = portal.login(ADMIN, ADMIN_PASSWORD)
+    status, _, page = portal.request("GET", "/admin/domains", cookie=admin)
+    assert status == 200 and f'href="/admin/dns?domain={ZONE_DOMAIN}"' in page
+    # What to publish, from webd's configuration; DNS is not asked yet.
+    status, _, page = portal.request("GET", f"/admin/dns?domain={ZONE_DOMAIN}", cookie=admin)
+    assert status == 200, page
+    assert f"{ZONE_DOMAIN}.".ljust(35) + f"IN MX    10 {ZONE_HOST}.\n" in page, page
+    assert "&quot;v=spf1 mx -all&quot;" in page  # the zone text, escaped
+    rows = record_rows(page)
+    assert rows[("mx", ZONE_DOMAIN)] is None and rows[("spf", ZONE_DOMAIN)] is None, rows
+    # Check now: the right MX is ok, the SPF record found is named as wrong.
+    status, _, page = portal.request("GET", f"/admin/dns?domain={ZONE_DOMAIN}&check=1", cookie=admin)
+    assert status == 200, page
+    rows = record_rows(page)
+    assert rows[("mx", ZONE_DOMAIN)] == "ok", rows
+    assert rows[("spf", ZONE_DOMAIN)] == "wrong", rows
+    assert rows[("dmarc", f"_dmarc.{ZONE_DOMAIN}")] == "missing", rows
+    assert "found: <code>v=spf1 -all</code>" in page
+    assert f"Asked {portal.platform.env['POSTLINE_DNS_SERVERS']}" in page
+    # Not a domain name: a clear 400; not an administrator: 404.
+    status, _, page = portal.request("GET", "/admin/dns?domain=not%20a%20domain", cookie=admin)
+    assert status == 400 and "is not a domain name" in page
+    status, _, _ = portal.request("GET", f"/admin/dns?domain={ZONE_DOMAIN}", cookie=portal.login(USER, PASSWORD))
+    assert status == 404
+
+
+def health_states(page: str) -> dict:
+    """{service: (data-state, detail)} from the health page."""
+    return {m.group(1): (m.group(2), m.group(3)) for m in re.finditer(
+        r'<tr data-service="([^"]*)" data-ok="[^"]*" data-state="([^"]*)">.*?<td>([^<]*)</td></tr>', page)}
+
+
+def test_health_page_asks_smtpd_and_imapd(portal):
+    admin = portal.login(ADMIN, ADMIN_PASSWORD)
+    status, _, page = portal.request("GET", "/admin/health", cookie=admin)
+    assert status == 200, page
+    states = health_states(page)
+    assert states["smtpd"] == ("ready", "HTTP 200"), states
+    assert states["imapd"] == ("ready", "HTTP 200"), states
+    assert states["reporting"] == ("not ready", "HTTP 503: not ready: database unreachable"), states
+    assert states["authd"][0] == "up" and states["queued"][0] == "up", states
+    # smtpd stopped: nothing answers on its port.
+    platform = portal.platform
+    platform.stop("smtpd")
+    try:
+        status, _, page = portal.request("GET", "/admin/health", cookie=admin)
+        states = health_states(page)
+        assert states["smtpd"][0] == "unreachable", states
+        assert states["smtpd"][1], "says why"
+        assert states["imapd"][0] == "ready", states
+    finally:
+        platform.start("smtpd")
+    status, _, page = portal.request("GET", "/admin/health", cookie=admin)
+    assert health_states(page)["smtpd"][0] == "ready"
 
 
 def test_brute_force_is_throttled(portal):

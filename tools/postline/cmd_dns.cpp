@@ -2,15 +2,14 @@
 // and whether DNS serves them. Both are offline from the services: they read
 // the configuration (smtp.hostname, queue.hostname, queue.dkim_keys and its key
 // files, dns.servers) and, for `check`, ask DNS through common/dns (c-ares).
-// The records themselves are made and compared in dns_records.cpp.
-#include <algorithm>
+// The records themselves are made, asked for and compared in common/dnsrecords
+// (shared with the portal's DNS page).
 #include <cctype>
 #include <iostream>
 
 #include "common/dns/mailauth_lookup.h"
 #include "common/dns/resolver.h"
-#include "common/mailauth/dkim_keygen.h"
-#include "common/mailauth/dkim_keys.h"
+#include "common/dnsrecords/check.h"
 #include "common/mailauth/text_util.h"
 #include "tools/postline/cli_context.h"
 #include "tools/postline/dns_records.h"
@@ -21,8 +20,6 @@ namespace {
 
 using dnsrec::DomainSetup;
 using dnsrec::Record;
-using dnsrec::Type;
-using mailauth::DnsStatus;
 
 struct DnsArgs {
   std::string domain, host, spf = "v=spf1 mx -all", dmarc_policy = "quarantine", report_address,
@@ -88,97 +85,12 @@ DomainSetup setup_from(CliContext& ctx, const DnsArgs& a, const std::string& wha
   s.imaps_port = a.imaps_port;
   // The public keys come from the private keys queued signs with, loaded the
   // way queued loads them, so the record printed is the one that verifies.
-  std::vector<mailauth::DkimKey> keys;
   try {
-    keys = mailauth::load_dkim_keys(cfg.list("queue", "dkim_keys"));
+    s.dkim = dnsrecords::dkim_selectors(cfg.list("queue", "dkim_keys"), s.domain);
   } catch (const std::exception& e) {
     throw CliError(std::string("queue.dkim_keys: ") + e.what(), 2);
   }
-  for (const auto& k : keys)
-    if (k.domain == s.domain) s.dkim.push_back({k.selector, mailauth::dkim_txt_record(*k.key)});
   return s;
-}
-
-std::vector<std::string> texts(const mailauth::AddrResult& r) {
-  std::vector<std::string> out;
-  for (const auto& ip : r.addresses) out.push_back(ip.to_string());
-  return out;
-}
-
-// Both families: ok if either has addresses; a temporary failure only when
-// neither answered.
-dnsrec::Observed addresses_of(dns::MailauthLookup& dns, const std::string& host, bool v4, bool v6) {
-  dnsrec::Observed o;
-  o.status = DnsStatus::kNxDomain;
-  bool temp = false, exists = false;
-  for (bool six : {false, true}) {
-    if ((six && !v6) || (!six && !v4)) continue;
-    auto r = six ? dns.aaaa(host) : dns.a(host);
-    if (r.status == DnsStatus::kTempFail) temp = true;
-    if (r.status == DnsStatus::kNoData || r.status == DnsStatus::kOk) exists = true;
-    for (auto& t : texts(r)) o.values.push_back(t);
-  }
-  if (!o.values.empty()) o.status = DnsStatus::kOk;
-  else if (temp) o.status = DnsStatus::kTempFail;
-  else if (exists) o.status = DnsStatus::kNoData;
-  return o;
-}
-
-dnsrec::Observed observe(dns::MailauthLookup& dns, const Record& r) {
-  dnsrec::Observed o;
-  switch (r.type) {
-    case Type::kMx: {
-      auto m = dns.mx(r.name);
-      o.status = m.status;
-      for (const auto& x : m.records)
-        o.values.push_back(std::to_string(x.preference) + " " + (x.exchange.empty() ? "." : x.exchange + "."));
-      return o;
-    }
-    case Type::kA: return addresses_of(dns, r.name, true, r.value.empty());  // advice: either family
-    case Type::kAaaa: return addresses_of(dns, r.name, false, true);
-    case Type::kTxt: {
-      if (r.value.empty()) return o;  // nothing configured to look for
-      auto t = dns.txt(r.name);
-      o.status = t.status;
-      o.values = t.records;
-      return o;
-    }
-    case Type::kSrv: {
-      auto s = dns.srv(r.name);
-      o.status = s.status;
-      for (const auto& x : s.records)
-        o.values.push_back(std::to_string(x.priority) + " " + std::to_string(x.weight) + " " + std::to_string(x.port) +
-                           " " + (x.target.empty() ? "." : x.target + "."));
-      return o;
-    }
-    case Type::kPtr: {
-      auto ip = mailauth::IpAddress::parse(r.address);
-      if (!ip) return o;
-      auto p = dns.ptr(*ip);
-      o.status = p.status;
-      for (const auto& name : p.names) {
-        // c-ares lists the answer's name again among its aliases: once each.
-        if (std::find(o.values.begin(), o.values.end(), name) != o.values.end()) continue;
-        o.values.push_back(name);
-        // Forward confirmation: the name's addresses include this one.
-        auto fwd = ip->v6 ? dns.aaaa(name) : dns.a(name);
-        for (const auto& back : fwd.addresses)
-          if (back == *ip) {
-            o.confirmed.push_back(name);
-            break;
-          }
-      }
-      return o;
-    }
-    case Type::kCname: {
-      auto c = dns.canonical(r.name);
-      o.status = c.status;
-      o.canonical = c.canonical_name;
-      for (const auto& ip : c.addresses) o.values.push_back(ip.to_string());
-      return o;
-    }
-  }
-  return o;
 }
 
 void print_records(CliContext& ctx, const DomainSetup& s) {
@@ -202,21 +114,11 @@ void print_records(CliContext& ctx, const DomainSetup& s) {
 // Returns the exit status: 0 when everything required is right.
 int check(CliContext& ctx, const DomainSetup& s, const std::vector<std::string>& servers) {
   dns::MailauthLookup dns(servers);
-  auto records = dnsrec::records_for(s);
-  const std::vector<std::string> server_addresses = addresses_of(dns, s.host, true, true).values;
-  // Without --ipv4/--ipv6 the reverse DNS checked is that of the addresses the
-  // mail server's name has (where queued sends from in a one-host set-up).
-  if (s.ipv4.empty() && s.ipv6.empty()) {
-    auto ptrs = dnsrec::ptr_records(s, server_addresses);
-    auto at = std::find_if(records.begin(), records.end(), [](const Record& r) { return r.purpose == "spf"; });
-    records.insert(at, ptrs.begin(), ptrs.end());
-  }
+  const dnsrecords::DomainCheck checked = dnsrecords::check_domain(dns, s);
   std::vector<JsonObject> rows;
   int failed_required = 0, failed_optional = 0, missing_optional = 0;
   std::string text;
-  for (const auto& r : records) {
-    const dnsrec::Finding f = dnsrec::compare(r, observe(dns, r), server_addresses);
-    const bool bad = dnsrec::fails(r, f);
+  for (const auto& [r, f, bad] : checked.records) {
     if (bad) ++(r.required ? failed_required : failed_optional);
     if (!bad && f.verdict == dnsrec::Verdict::kMissing) ++missing_optional;
     rows.push_back(dnsrec::record_json(r)

@@ -7,6 +7,7 @@
 
 #include "services/web/core/query.h"
 
+#include <cctype>
 #include <charconv>
 
 namespace postline::web::portal {
@@ -22,7 +23,7 @@ std::string field(const std::optional<Fields>& form, const char* name) {
 std::string admin_nav(std::string_view current) {
   static constexpr std::pair<const char*, const char*> kPages[] = {
       {"/admin/domains", "Domains"}, {"/admin/users", "Users"}, {"/admin/aliases", "Aliases"}, {"/admin/queue", "Queue"},
-      {"/admin/health", "Health"}};
+      {"/admin/dns", "DNS"}, {"/admin/health", "Health"}};
   std::string out = "<nav aria-label=\"Administration\" class=\"subnav\"><ul>\n";
   for (const auto& [href, label] : kPages) {
     out += "<li><a href=\"" + std::string(href) + "\"";
@@ -30,6 +31,22 @@ std::string admin_nav(std::string_view current) {
     out += ">" + std::string(label) + "</a></li>\n";
   }
   return out + "</ul></nav>\n";
+}
+
+// A query-string component: unreserved characters as they are, the rest %XX.
+std::string url_encode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
 }
 
 std::string ok_box(std::string_view message) {
@@ -103,7 +120,8 @@ Answer Portal::admin(const Request& req, std::string_view path, const std::optio
                          "<table class=\"list\"><caption>Hosted domains</caption>\n<thead><tr><th scope=\"col\">Domain"
                          "</th><th scope=\"col\">Users</th><th scope=\"col\">Aliases</th></tr></thead>\n<tbody>\n";
       for (const auto& d : backend_.domains())
-        main += "<tr><td>" + esc(d.name) + "</td><td>" + std::to_string(d.users) + "</td><td>" +
+        main += "<tr><td>" + esc(d.name) + " <a href=\"/admin/dns?domain=" + esc(url_encode(d.name)) +
+                "\" aria-label=\"DNS records of " + esc(d.name) + "\">DNS records</a></td><td>" + std::to_string(d.users) + "</td><td>" +
                 std::to_string(d.aliases) + "</td></tr>\n";
       main += "</tbody></table>\n<form class=\"card\" method=\"post\" action=\"/admin/domains\">" + csrf_field +
               "\n<h2>Add a domain</h2>\n<p><label for=\"name\">Domain name</label>\n"
@@ -213,18 +231,76 @@ Answer Portal::admin(const Request& req, std::string_view path, const std::optio
       return html(status, page("Aliases", &user, "/admin/aliases", main));
     }
 
+    if (path == "/admin/dns") {
+      if (!get) return method_not_allowed("GET, HEAD");
+      // "Check now" is a GET: it changes nothing, it only asks DNS.
+      const std::string domain = query_param(req.target, "domain").value_or("");
+      const bool check = query_param(req.target, "check").value_or("") == "1";
+      std::string main = admin_nav(path);
+      if (domain.empty()) {
+        main += "<p class=\"hint\">The records each hosted domain needs (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, "
+                "SRV, autoconfig) and whether DNS serves them.</p>\n<ul class=\"domains\">\n";
+        for (const auto& d : backend_.domains())
+          main += "<li><a href=\"/admin/dns?domain=" + esc(url_encode(d.name)) + "\">" + esc(d.name) + "</a></li>\n";
+        main += "</ul>\n";
+        return html(200, page("DNS records", &user, path, main));
+      }
+      DomainDns dns;
+      try {
+        dns = backend_.dns(domain, check);
+      } catch (const Refused& e) {
+        main += error_box(e.what());
+        return html(400, page("DNS records", &user, path, main));
+      }
+      if (!dns.warning.empty()) main += error_box(dns.warning);
+      main += "<h2>" + esc(dns.domain) + "</h2>\n<p>Mail server <code>" + esc(dns.host) + "</code>.</p>\n"
+              "<form class=\"card\" method=\"get\" action=\"/admin/dns\"><input type=\"hidden\" name=\"domain\" "
+              "value=\"" + esc(dns.domain) + "\"><input type=\"hidden\" name=\"check\" value=\"1\">"
+              "<button type=\"submit\">Check now</button></form>\n";
+      if (check)
+        main += "<p class=\"hint\">Asked " + esc(dns.resolver) + " just now.</p>\n";
+      main += "<table class=\"list\"><caption>Records of " + esc(dns.domain) + "</caption>\n<thead><tr>"
+              "<th scope=\"col\">Purpose</th><th scope=\"col\">Type</th><th scope=\"col\">Name</th>"
+              "<th scope=\"col\">Value</th>" + std::string(check ? "<th scope=\"col\">In DNS</th>" : "") +
+              "</tr></thead>\n<tbody>\n";
+      for (const auto& r : dns.records) {
+        main += "<tr data-record=\"" + esc(r.purpose) + "\" data-name=\"" + esc(r.name) + "\"";
+        if (check) main += " data-verdict=\"" + esc(r.verdict) + "\"";
+        main += "><td data-label=\"Purpose\">" + esc(r.purpose) + (r.required ? " (required)" : " (recommended)") +
+                "</td><td data-label=\"Type\">" + esc(r.type) + "</td><td data-label=\"Name\"><code>" + esc(r.name) +
+                "</code></td><td data-label=\"Value\">" +
+                (r.value.empty() ? esc(r.note) : "<code>" + esc(r.value) + "</code>") + "</td>";
+        if (check) {
+          std::string verdict_class = r.verdict == "ok" ? "delivered" : r.fails ? "bounced" : "deferred";
+          main += "<td data-label=\"In DNS\"><span class=\"state state-" + verdict_class + "\">" + esc(r.verdict) +
+                  "</span>";
+          for (const auto& f : r.found) main += "<br>found: <code>" + esc(f) + "</code>";
+          if (!r.detail.empty()) main += "<br>" + esc(r.detail);
+          main += "</td>";
+        }
+        main += "</tr>\n";
+      }
+      main += "</tbody></table>\n<h2>Zone-file text to publish</h2>\n<pre class=\"zone\" tabindex=\"0\">" +
+              esc(dns.zone_file) + "</pre>\n";
+      return html(200, page("DNS records", &user, path, main));
+    }
+
     if (path == "/admin/health") {
       if (!get) return method_not_allowed("GET, HEAD");
       std::string main = admin_nav(path) +
                          "<table class=\"list\"><caption>What webd reaches</caption>\n<thead><tr><th scope=\"col\">"
                          "Service</th><th scope=\"col\">Where</th><th scope=\"col\">State</th><th scope=\"col\">"
                          "Detail</th></tr></thead>\n<tbody>\n";
-      for (const auto& h : backend_.health())
-        main += "<tr data-service=\"" + esc(h.name) + "\" data-ok=\"" + (h.ok ? "true" : "false") + "\"><td>" +
-                esc(h.name) + "</td><td><code>" + esc(h.target) + "</code></td><td><span class=\"state state-" +
-                (h.ok ? "delivered\">up" : "bounced\">down") + "</span></td><td>" + esc(h.detail) + "</td></tr>\n";
-      main += "</tbody></table>\n<p class=\"hint\">smtpd and imapd are not asked from here: their /readyz is on "
-              "the internal metrics port (docs/operations.md, the dashboard's service row).</p>\n";
+      for (const auto& h : backend_.health()) {
+        const std::string state = h.state.empty() ? (h.ok ? "up" : "down") : h.state;
+        const char* state_class = h.ok ? "delivered" : h.state == "not ready" ? "deferred" : "bounced";
+        main += "<tr data-service=\"" + esc(h.name) + "\" data-ok=\"" + (h.ok ? "true" : "false") +
+                "\" data-state=\"" + esc(state) + "\"><td>" + esc(h.name) + "</td><td><code>" + esc(h.target) +
+                "</code></td><td><span class=\"state state-" + state_class + "\">" + esc(state) + "</span></td><td>" +
+                esc(h.detail) + "</td></tr>\n";
+      }
+      main += "</tbody></table>\n<p class=\"hint\">authd and queued: gRPC health; smtpd, imapd and any other "
+              "service in <code>web.health_urls</code>: its internal <code>/readyz</code>.</p>\n";
       return html(200, page("Health", &user, path, main));
     }
 

@@ -96,10 +96,30 @@ struct NewUser {
 };
 enum class QueueAction { kRetry, kHold, kRelease, kDelete };
 struct ServiceHealth {
-  std::string name;    // "authd", "queued", "mailstore database"
+  std::string name;    // "authd", "queued", "mailstore database", "smtpd", "imapd"
   std::string target;  // where webd reaches it
   bool ok = false;
   std::string detail;  // why not, or what was asked
+  // The services asked over HTTP /readyz (web.health_urls): "ready", "not
+  // ready" (it answered, not 200) or "unreachable"; "" = up/down from `ok`.
+  std::string state;
+};
+// One DNS record a hosted domain needs (common/dnsrecords), and when checked
+// what DNS answered.
+struct DnsRecordView {
+  std::string purpose, name, type, value, note;  // value "" = not known here (note says why)
+  bool required = false;
+  std::string verdict;  // "" = not checked; ok, missing, wrong, unchecked
+  bool fails = false;   // a problem (`postline dns check` would exit 1 for it)
+  std::vector<std::string> found;
+  std::string detail;
+};
+struct DomainDns {
+  std::string domain, host;  // host: the mail server (smtp.hostname)
+  std::string zone_file;     // what to publish, zone-file text
+  std::string resolver;      // checked: whom webd asked
+  std::string warning;       // "" or why part of it is unknown (a DKIM key webd cannot read)
+  std::vector<DnsRecordView> records;
 };
 struct QueueFilter {  // "" = no condition (queue.proto MessageFilter)
   std::string sender, recipient, domain;
@@ -141,6 +161,11 @@ class Backend {
   virtual std::vector<SentMessage> queue(int limit, const QueueFilter& filter) = 0;
   // The number of messages changed (0: no such message, or nothing pending).
   virtual int64_t queue_action(QueueAction action, const std::string& queue_id) = 0;
+  // The records `domain` needs (from webd's configuration: smtp.hostname,
+  // queue.hostname, queue.dkim_keys); with `check`, each asked of DNS
+  // (dns.servers). Throws Refused (not a domain name, the configuration cannot
+  // make the records).
+  virtual DomainDns dns(const std::string& domain, bool check) = 0;
   // What webd can see of the services it talks to (gRPC health, the database). Never throws.
   virtual std::vector<ServiceHealth> health() = 0;
 };

@@ -1,6 +1,9 @@
 #include "services/web/server/portal_backend.h"
 
+#include "common/dns/resolver.h"
+#include "common/dnsrecords/check.h"
 #include "common/grpc/grpc.h"
+#include "common/mailauth/text_util.h"
 #include "common/log/printable.h"
 #include "common/mailstore/pg/pg_mail_store.h"
 #include "mail/v1/auth.grpc.pb.h"
@@ -431,6 +434,73 @@ int64_t GrpcPortalBackend::queue_action(QueueAction action, const std::string& q
   return 0;
 }
 
+namespace {
+
+// A name DNS can hold with at least two labels ("localhost" is no MX target).
+std::optional<std::string> dns_name(const std::string& text) {
+  auto name = mailauth::normalize_domain(text);
+  if (!name || name->find('.') == std::string::npos) return std::nullopt;
+  return name;
+}
+
+DnsRecordView record_view(const dnsrecords::Record& r) {
+  DnsRecordView v;
+  v.purpose = r.purpose;
+  v.name = r.name;
+  v.type = dnsrecords::type_name(r.type);
+  v.value = r.value;
+  v.note = r.note;
+  v.required = r.required;
+  return v;
+}
+
+}  // namespace
+
+DomainDns GrpcPortalBackend::dns(const std::string& domain, bool check) {
+  const PortalBackendOptions& o = impl_->options;
+  dnsrecords::DomainSetup s;
+  auto name = dns_name(domain);
+  if (!name) throw Refused("'" + domain + "' is not a domain name");
+  s.domain = *name;
+  auto host = dns_name(o.mail_host);
+  if (!host)
+    throw Refused("the mail server's name is '" + o.mail_host +
+                  "': set smtp.hostname (POSTLINE_SMTP_HOSTNAME) to its public name");
+  s.host = *host;
+  s.outbound_host = dns_name(o.outbound_host).value_or(s.host);
+  DomainDns out;
+  out.domain = s.domain;
+  out.host = s.host;
+  try {
+    s.dkim = dnsrecords::dkim_selectors(o.dkim_keys, s.domain);
+  } catch (const std::exception& e) {
+    // webd may not hold queued's key files; the rest of the page still helps.
+    out.warning = std::string("queue.dkim_keys: ") + e.what();
+  }
+  const auto records = dnsrecords::records_for(s);
+  out.zone_file = dnsrecords::zone_file(s, records);
+  if (!check) {
+    for (const auto& r : records) out.records.push_back(record_view(r));
+    return out;
+  }
+  try {
+    dns::Resolver(o.dns_servers).check();
+  } catch (const std::exception& e) {
+    throw Refused(std::string("dns.servers: ") + e.what());
+  }
+  out.resolver = o.dns_servers.empty() ? "the system resolver" : o.dns_servers.front();
+  dns::MailauthLookup lookup(o.dns_servers);
+  for (const auto& c : dnsrecords::check_domain(lookup, s).records) {
+    DnsRecordView v = record_view(c.record);
+    v.verdict = dnsrecords::verdict_name(c.finding.verdict);
+    v.fails = c.fails;
+    v.found = c.finding.found;
+    v.detail = c.finding.detail;
+    out.records.push_back(std::move(v));
+  }
+  return out;
+}
+
 std::vector<ServiceHealth> GrpcPortalBackend::health() {
   std::vector<ServiceHealth> out;
   const auto timeout = std::chrono::milliseconds(1000);
@@ -449,6 +519,10 @@ std::vector<ServiceHealth> GrpcPortalBackend::health() {
     }
   }
   out.push_back(std::move(db));
+  for (const auto& u : impl_->options.health_urls) {
+    const ProbeResult r = probe_readyz(u, timeout);
+    out.push_back({u.name, u.url, r.readiness == Readiness::kReady, r.detail, readiness_name(r.readiness)});
+  }
   return out;
 }
 

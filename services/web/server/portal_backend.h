@@ -1,6 +1,7 @@
 // The portal's Backend over gRPC and the mailstore: authd's AuthService
 // (Authenticate, GetQuota) and AdminService (app passwords, SetPassword),
-// queued's QueueService (ListMessages, GetMessage), and the mailstore's
+// queued's QueueService (ListMessages, GetMessage), DNS for the records page
+// (common/dnsrecords), and the mailstore's
 // interface for usage (mailstore::MailStore, only when db.url is set). The
 // admin RPCs carry the bearer token from auth.admin_token_file, which webd
 // holds for this purpose only: every call names the signed-in account, which
@@ -8,11 +9,13 @@
 #pragma once
 
 #include "services/web/portal/backend.h"
+#include "services/web/server/readiness_probe.h"
 
 #include <prometheus/registry.h>
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace postline::web {
 
@@ -21,6 +24,12 @@ struct PortalBackendOptions {
   std::string queue_addr;
   std::string admin_token;  // "" = the admin APIs are open (development)
   std::string db_url;       // "" = quota usage not shown
+  // The DNS page (common/dnsrecords): smtp.hostname, queue.hostname,
+  // queue.dkim_keys, dns.servers (empty = /etc/resolv.conf).
+  std::string mail_host, outbound_host;
+  std::vector<std::string> dkim_keys, dns_servers;
+  // The health page's HTTP /readyz probes (web.health_urls, parse_health_urls).
+  std::vector<HealthUrl> health_urls;
 };
 
 class GrpcPortalBackend : public portal::Backend {
@@ -48,6 +57,7 @@ class GrpcPortalBackend : public portal::Backend {
   void remove_alias(const std::string& address, const std::string& target) override;
   std::vector<portal::SentMessage> queue(int limit, const portal::QueueFilter& filter) override;
   int64_t queue_action(portal::QueueAction action, const std::string& queue_id) override;
+  portal::DomainDns dns(const std::string& domain, bool check) override;
   std::vector<portal::ServiceHealth> health() override;
 
   struct Impl;  // public so the call helper in the .cpp can name it

@@ -161,7 +161,27 @@ struct FakeBackend : Backend {
   std::vector<AliasInfo> aliases() override { return {{"info@example.org", {"anna@example.org"}}}; }
   void add_alias(const std::string& a, const std::string& t) override { calls.push_back("alias " + a + " " + t); }
   std::vector<ServiceHealth> health() override {
-    return {{"authd", "a:1", true, "gRPC health"}, {"queued", "q:2", false, "<down>"}};
+    return {{"authd", "a:1", true, "gRPC health", ""},
+            {"queued", "q:2", false, "<down>", ""},
+            {"smtpd", "http://s:3/readyz", true, "HTTP 200", "ready"},
+            {"imapd", "http://i:4/readyz", false, "HTTP 503: db", "not ready"},
+            {"imapd-2", "http://i:5/readyz", false, "Connection refused", "unreachable"}};
+  }
+  DomainDns dns(const std::string& d, bool check) override {
+    calls.push_back(std::string(check ? "dns check " : "dns ") + d);
+    if (d != "example.org") throw Refused("'" + d + "' is not a hosted <domain>");
+    DomainDns out{"example.org", "mail.example.org", "example.org. MX 10 mail.example.org.\n<zone>", "", "", {}};
+    DnsRecordView mx{"mx", "example.org", "MX", "10 mail.example.org.", "", true, "", false, {}, ""};
+    DnsRecordView spf{"spf", "example.org", "TXT", "v=spf1 mx -all", "", true, "", false, {}, ""};
+    if (check) {
+      out.resolver = "127.0.0.1:53";
+      mx.verdict = "ok";
+      spf.verdict = "wrong";
+      spf.fails = true;
+      spf.found = {"v=spf1 <all>"};
+    }
+    out.records = {mx, spf};
+    return out;
   }
   QueueFilter last_filter;
   std::vector<SentMessage> queue(int, const QueueFilter& f) override {
@@ -474,7 +494,40 @@ TEST_F(PortalFixture, AdministrationIsForAdminsAskedOfAuthdEachTime) {
   EXPECT_NE(health.find("data-service=\"authd\" data-ok=\"true\""), std::string::npos);
   EXPECT_NE(health.find("data-service=\"queued\" data-ok=\"false\""), std::string::npos);
   EXPECT_NE(health.find("&lt;down&gt;"), std::string::npos);
+  EXPECT_NE(health.find("data-service=\"smtpd\" data-ok=\"true\" data-state=\"ready\""), std::string::npos);
+  EXPECT_NE(health.find("data-service=\"imapd\" data-ok=\"false\" data-state=\"not ready\""), std::string::npos);
+  EXPECT_NE(health.find("data-service=\"imapd-2\" data-ok=\"false\" data-state=\"unreachable\""), std::string::npos);
+  EXPECT_NE(health.find("data-service=\"queued\" data-ok=\"false\" data-state=\"down\""), std::string::npos);
   EXPECT_EQ(get("/admin/health", bert).answer.status, 404u);
+}
+
+TEST_F(PortalFixture, DnsPageShowsTheZoneAndOnCheckEachVerdictEscaped) {
+  const std::string anna = sign_in();
+  auto list = get("/admin/dns", anna).answer;
+  EXPECT_EQ(list.status, 200u);
+  EXPECT_NE(list.body.find("href=\"/admin/dns?domain=example.org\""), std::string::npos);
+  EXPECT_NE(get("/admin/domains", anna).answer.body.find("/admin/dns?domain=example.org"), std::string::npos);
+
+  auto records = get("/admin/dns?domain=example.org", anna).answer;
+  EXPECT_EQ(records.status, 200u);
+  EXPECT_EQ(backend.calls.back(), "dns example.org") << "no DNS asked until \"check now\"";
+  EXPECT_NE(records.body.find("&lt;zone&gt;"), std::string::npos) << "zone text escaped";
+  EXPECT_EQ(records.body.find("data-verdict"), std::string::npos);
+  EXPECT_NE(records.body.find("name=\"check\" value=\"1\""), std::string::npos) << "the check-now form";
+
+  auto checked = get("/admin/dns?domain=example.org&check=1", anna).answer;
+  EXPECT_EQ(backend.calls.back(), "dns check example.org");
+  EXPECT_NE(checked.body.find("data-record=\"mx\" data-name=\"example.org\" data-verdict=\"ok\""), std::string::npos);
+  EXPECT_NE(checked.body.find("data-record=\"spf\" data-name=\"example.org\" data-verdict=\"wrong\""), std::string::npos);
+  EXPECT_NE(checked.body.find("found: <code>v=spf1 &lt;all&gt;</code>"), std::string::npos);
+  EXPECT_NE(checked.body.find("127.0.0.1:53"), std::string::npos);
+
+  auto refused = get("/admin/dns?domain=other.example", anna).answer;
+  EXPECT_EQ(refused.status, 400u);
+  EXPECT_NE(refused.body.find("hosted &lt;domain&gt;"), std::string::npos);
+  EXPECT_EQ(post("/admin/dns", "csrf=" + csrf(anna), anna).answer.status, 405u);
+  const std::string bert = sign_in("bert@example.org", "bert-pw");
+  EXPECT_EQ(get("/admin/dns?domain=example.org", bert).answer.status, 404u);
 }
 
 }  // namespace
