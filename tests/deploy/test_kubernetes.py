@@ -252,7 +252,8 @@ def test_networkpolicies_allow_exactly_the_intended_paths(rendered):
     expect = {
         ("authd", "grpc"): {"smtpd", "imapd", "queued", "webd", "admin"},
         ("queued", "grpc"): {"smtpd", "webd", "admin"},  # webd: the portal's sent mail
-        ("authd", "http"): set(), ("queued", "http"): set(), ("smtpd", "http"): set(), ("imapd", "http"): set(),
+        # webd: the portal's health page asks smtpd's and imapd's /readyz.
+        ("authd", "http"): set(), ("queued", "http"): set(), ("smtpd", "http"): {"webd"}, ("imapd", "http"): {"webd"},
         ("smtpd", "mx"): everyone, ("smtpd", "submission"): everyone, ("smtpd", "submissions"): everyone,
         ("imapd", "imap"): everyone, ("imapd", "imaps"): everyone,
         ("webd", "http"): set(), ("webd", "https"): everyone, ("webd", "http-redirect"): everyone,
