@@ -8,8 +8,6 @@
 
 namespace postline::mime {
 
-namespace detail {
-
 void append_utf8(std::string& out, std::uint32_t cp) {
   if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) cp = 0xFFFD;
   if (cp < 0x80) {
@@ -28,6 +26,8 @@ void append_utf8(std::string& out, std::uint32_t cp) {
     out.push_back(char(0x80 | (cp & 0x3F)));
   }
 }
+
+namespace detail {
 
 // Length of the valid UTF-8 sequence at s[i], or 0 (overlongs, surrogates, > U+10FFFF and
 // truncated sequences are invalid).

@@ -37,6 +37,6 @@ std::vector<Address> parse_address_list(std::string_view value);
 bool valid_utf8(std::string_view s);
 // Windows-1252 (a superset of Latin-1 printable range) to UTF-8; the safe fallback.
 std::string cp1252_to_utf8(std::string_view s);
-void append_utf8(std::string& out, std::uint32_t cp);
+using mime::append_utf8;  // public in mime.h
 
 }  // namespace postline::mime::detail

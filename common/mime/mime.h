@@ -199,6 +199,11 @@ SearchSections search_sections(const ParsedMessage& msg, std::string_view raw, c
 // The text of an HTML body: tags, comments, style and script out, the common entities
 // decoded (what SEARCH and PREVIEW use; the Sieve `body :text` transform too).
 std::string html_to_text(std::string_view html);
+
+// Appends code point `cp` as UTF-8; surrogates and values past U+10FFFF become
+// U+FFFD. The one encoder of the libraries that link common/mime (the Sieve
+// interpreter's ${unicode:...} among them).
+void append_utf8(std::string& out, std::uint32_t cp);
 // RFC 8970 PREVIEW: up to max_chars characters of the first readable text part (plain text
 // preferred in multipart/alternative, HTML reduced to text), decoded to UTF-8, quoted
 // "> " lines skipped, whitespace collapsed. Empty when there is no such part.

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/mime/mime.h"
 #include "common/sieve/internal.h"
 
 namespace postline::sieve::detail {
@@ -64,23 +65,6 @@ bool valid_header_name(std::string_view n) {
 }
 
 namespace {
-void append_utf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 // The inside of one ${...}: hex-pair-seq or unicode-hex-seq (RFC 5228 2.4.2.4), at least
 // one value, blanks around and between. nullopt: not an encoded character (kept as text).
@@ -102,7 +86,7 @@ std::optional<std::string> decode_one(std::string_view body, bool hex, std::stri
         *error = "${unicode:" + std::string(body) + "} is not a Unicode scalar value";
         return std::nullopt;
       }
-      append_utf8(out, static_cast<std::uint32_t>(v));
+      postline::mime::append_utf8(out, static_cast<std::uint32_t>(v));
     }
     ++values;
     i = j;
