@@ -182,6 +182,7 @@ int main(int argc, char** argv) {
       [&](size_t max) { return store.index_search_backlog(max); },
       static_cast<size_t>(cfg.integer("queue", "search_index_batch")), std::chrono::seconds(1),
       std::chrono::milliseconds(cfg.integer("queue", "search_index_delay_ms")),
+      std::chrono::milliseconds(cfg.integer("queue", "search_index_max_delay_ms")),
       {[&](size_t n) { metrics.search_indexed(n); },
        [&](const char* what) {
          metrics.search_index_failed();
