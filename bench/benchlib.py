@@ -274,14 +274,22 @@ def _dns_answers(port: int) -> bool:
 
 @contextlib.contextmanager
 def loopback_dns():
-    """A private dnsmasq on 127.0.0.1 that knows nothing: NXDOMAIN for the benchmark's domains
-    (.test, .example, reverse zones), REFUSED for anything else; it forwards nowhere. Postline's
-    SPF/DKIM/DMARC look-ups go here instead of the machine's resolver, so no query leaves the
-    loopback and the figures do not depend on a remote resolver's timeouts."""
+    """A private dnsmasq on 127.0.0.1 for the benchmark's domains (.test, .example, reverse
+    zones; REFUSED for anything else; it forwards nowhere). The sending side looks like a real
+    sender: sender.example publishes SPF and DMARC (p=none), the load generator's HELO name
+    loadgen.bench.test has SPF, an A record and the PTR of 127.0.0.1, all with TTL 300; other
+    names are NXDOMAIN. Postline's SPF/DKIM/DMARC look-ups go here instead of the machine's
+    resolver, so no query leaves the loopback and the figures do not depend on a remote
+    resolver's timeouts."""
     port = free_port()
     proc = subprocess.Popen(["/usr/sbin/dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll",
                              "--pid-file", "--user=root", f"--port={port}", "--listen-address=127.0.0.1",
-                             "--bind-interfaces", "--local=/test/", "--local=/example/", "--local=/arpa/"],
+                             "--bind-interfaces", "--local=/test/", "--local=/example/", "--local=/arpa/",
+                             "--local-ttl=300",
+                             "--txt-record=sender.example,v=spf1 ip4:127.0.0.1 -all",
+                             "--txt-record=_dmarc.sender.example,v=DMARC1; p=none",
+                             "--txt-record=loadgen.bench.test,v=spf1 a -all",
+                             "--host-record=loadgen.bench.test,127.0.0.1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     try:
         ps.wait_until(lambda: _dns_answers(port), timeout=10, what="dnsmasq answering")

@@ -31,6 +31,7 @@ const std::vector<KeyLimits>& key_limits() {
       {"spam", "rate_window", {}, 1, {}},
       {"spam", "rspamd_timeout", {}, 1, {}},
       {"spam", "dns_timeout", {}, 1, {}},
+      {"dns", "cache_size", {}, 0, 10000000},
       {"queue", "workers", {}, 1, {}},
       {"queue", "poll_interval", {}, 1, {}},
       {"queue", "max_lifetime", {}, 1, {}},
@@ -95,6 +96,8 @@ const std::vector<KeySpec>& schema() {
       {"log", "format", T::kString, "text", "text|json"},
       // dns
       {"dns", "servers", T::kStringList, "", "comma-separated resolvers (host:port); empty = /etc/resolv.conf"},
+      {"dns", "cache_size", T::kInt, "10000", "answers smtpd keeps for its SPF/DKIM/DMARC/DNSBL look-ups, each for its TTL (negative answers: the SOA rule of RFC 2308; never a failure); 0 = ask every time"},
+      {"dns", "cache_max_ttl", T::kDuration, "5m", "the longest smtpd keeps a cached DNS answer, whatever its TTL"},
       // auth
       {"auth", "listen_address", T::kString, "127.0.0.1", "address authd binds its gRPC and HTTP ports to"},
       {"auth", "grpc_port", T::kPort, "50051", "authd gRPC port (AuthService, AdminService, health)"},

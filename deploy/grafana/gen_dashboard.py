@@ -130,6 +130,8 @@ def build():
             w=12)
     b.panel("DNSBL lookups /s", [(rate("postline_smtpd_dnsbl_lookups_total", "zone, outcome"), "{{zone}} {{outcome}}")],
             unit="ops")
+    b.panel("DNS answers from smtpd's cache /s",
+            [(rate("postline_smtpd_dns_cache_lookups_total", "result"), "{{result}}")], unit="ops")
     b.panel("Greylisting and rate limits /s", [
         (rate("postline_smtpd_greylist_total", "outcome"), "greylist {{outcome}}"),
         (rate("postline_smtpd_rate_limited_total", "kind"), "rate limited by {{kind}}"),
