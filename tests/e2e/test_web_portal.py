@@ -809,7 +809,7 @@ def test_admin_removes_a_domain_with_what_it_holds(portal, browser):
     from selenium.webdriver.common.by import By
 
     p = portal.platform
-    p.add_user(f"gus@{GONE_DOMAIN}", "gus has a password 7")
+    p.add_user(f"gus@{GONE_DOMAIN}", "a long secret for g 7")
     p.cli("alias", "add", f"info@{GONE_DOMAIN}", f"gus@{GONE_DOMAIN}")
     p.cli("domain", "catch-all", GONE_DOMAIN, f"gus@{GONE_DOMAIN}")
     browser_sign_in(browser, portal, ADMIN, ADMIN_PASSWORD)

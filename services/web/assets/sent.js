@@ -80,7 +80,7 @@
   // The newer/older links, as the server draws them (only same-site paths).
   function renderPager(newer, older) {
     if (!pager) return;
-    const sameSite = (u) => typeof u === "string" && u.startsWith("/sent?");
+    const sameSite = (u) => typeof u === "string" && (u === "/sent" || u.startsWith("/sent?"));
     const ul = el("ul");
     if (sameSite(newer)) { const li = el("li"); li.append(el("a", { rel: "prev", href: newer }, "Newer messages")); ul.append(li); }
     if (sameSite(older)) { const li = el("li"); li.append(el("a", { rel: "next", href: older }, "Older messages")); ul.append(li); }

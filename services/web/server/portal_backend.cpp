@@ -511,11 +511,19 @@ std::vector<SentMessage> GrpcPortalBackend::queue(int limit, const QueueFilter& 
   req.set_page_before(page.before);
   req.set_with_history(true);
   pb::ListMessagesResponse resp;
-  try {
-    admin_call(*impl_, "ListMessages", [&](grpc::ClientContext& c) { return impl_->queue->ListMessages(&c, req, &resp); });
-  } catch (const Refused& e) {
-    if (!(page.after.empty() && page.before.empty())) throw PageGone(e.what());  // NOT_FOUND: the cursor is gone
-    throw Refused(std::string("queue: ") + e.what());
+  grpc::ClientContext ctx;
+  impl_->prepare(ctx, true);
+  grpcutil::RpcMetrics::Timer timer(impl_->metrics, "ListMessages");
+  const grpc::Status status = impl_->queue->ListMessages(&ctx, req, &resp);
+  timer.done(status);
+  if (status.error_code() == grpc::StatusCode::NOT_FOUND && !(page.after.empty() && page.before.empty()))
+    throw PageGone(status.error_message());  // the cursor's message left the queue
+  if (!status.ok()) {
+    try {
+      failed("ListMessages", status);
+    } catch (const Refused& e) {
+      throw Refused(std::string("queue: ") + e.what());  // queued's words about the filter
+    }
   }
   std::vector<SentMessage> out;
   for (const auto& m : resp.messages()) out.push_back(from_proto(m));
