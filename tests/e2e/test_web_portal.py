@@ -5,7 +5,10 @@ chromedriver (Debian's chromium, chromium-driver, python3-selenium).
 
 A user signs in in the browser (keyboard only), submits one message to a
 local and one to a remote recipient over SMTP submission, and watches both
-reach "delivered" on the "Sent mail" page without a reload. The security
+reach "delivered" on the "Sent mail" page without a reload. An administrator
+views a queued message (its <script> as text), removes a user and a domain
+after the confirmation page, sets and clears a catch-all (checked over SMTP and
+IMAP), and a user pages through more than 50 sent messages. The security
 rules are checked over plain HTTPS (http.client): CSRF, Origin, another
 user's messages, session rotation and logout, the password policy, brute
 force throttling. Screenshots go to <build>/Testing/artifacts/web_portal/.
