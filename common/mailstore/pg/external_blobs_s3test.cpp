@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 
 using namespace postline::mailstore;
@@ -226,9 +227,10 @@ TEST_F(ExternalBlobsTest, ABodyReferencedAgainIsUnmarkedAndKept) {
 
 TEST_F(ExternalBlobsTest, AWriterSlowerThanTheGraceFailsRatherThanReferADeletedObject) {
   pg::PgMailStore* sweeper = store_.get();
-  auto slow = make(blobs_, [sweeper](std::string_view point) {
-    // Between this writer's upload and its commit, a sweep with no grace.
-    if (point == "uploaded") EXPECT_EQ(sweeper->sweep_blobs(0s).objects_deleted, 1);
+  auto once = std::make_shared<std::atomic<bool>>(true);
+  auto slow = make(blobs_, [sweeper, once](std::string_view point) {
+    // Between this writer's (first) upload and its commit, a sweep with no grace.
+    if (point == "uploaded" && once->exchange(false)) EXPECT_EQ(sweeper->sweep_blobs(0s).objects_deleted, 1);
   });
   slow->ensure_account(kUser);
   const std::string m = message(9);
