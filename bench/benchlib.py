@@ -304,6 +304,28 @@ def loopback_dns():
 
 
 @contextlib.contextmanager
+def s3_test_server(keep: bool = False):
+    """The tests' S3 server (scripts/s3: s3rver behind a SigV4 check) on loopback; yields
+    the POSTLINE_MAILSTORE_* environment that points a Postline at it."""
+    workdir = ps.new_workdir("postline-bench-s3-")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "s3"
+    subprocess.run([str(script), "start", str(workdir)], check=True, stdout=subprocess.DEVNULL)
+    try:
+        env = {}
+        for line in (workdir / "env").read_text().splitlines():
+            k, _, v = line.partition("=")
+            if k:
+                env[k] = v
+        yield env
+    finally:
+        subprocess.run([str(script), "stop", str(workdir)], check=False)
+        if keep:
+            log(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def postline_platform(pg_url: str, extra_env: dict | None = None, keep: bool = False):
     """A started Postline (four services, fresh database) with benchmark settings."""
     env = {"POSTLINE_LOG_LEVEL": "info",  # the e2e default (debug) would measure logging

@@ -292,6 +292,25 @@ def build():
     b.panel("Open file descriptors", [(f"process_open_fds{{{job}}}", "{{job}} {{instance}}")])
     b.panel("Uptime", [(f"time() - process_start_time_seconds{{{job}}}", "{{job}} {{instance}}")], unit="s")
 
+    b.row("Blob storage in S3 (mailstore.blob_backend: s3)")
+    b.panel("S3 requests /s", [(rate("postline_s3_requests_total", "job, op, status"), "{{job}} {{op}} {{status}}")],
+            unit="ops", description="Every attempt, retries included; status \"error\": no answer (connect, "
+                                    "timeout, reset). Empty while bodies are in PostgreSQL.")
+    b.panel("S3 request latency p50 / p99", [
+        (quantile(0.5, "postline_s3_request_duration_seconds", "job, op"), "p50 {{job}} {{op}}"),
+        (quantile(0.99, "postline_s3_request_duration_seconds", "job, op"), "p99 {{job}} {{op}}"),
+    ], unit="s")
+    b.panel("S3 bytes and retries /s", [
+        (rate("postline_s3_bytes_total", "direction"), "bytes {{direction}}"),
+        (rate("postline_s3_retries_total", "job, op"), "retries {{job}} {{op}}"),
+    ], unit="short")
+    b.panel("Blob sweeper", [
+        (rate("postline_mailstore_blob_sweeps_total", "result"), "sweeps {{result}}"),
+        ("sum by (kind) (increase(postline_mailstore_blob_sweep_items_total[$__rate_interval]))", "{{kind}}"),
+    ], description="queued's sweeper (mailstore.s3_sweep_interval): expired upload intents (writers that "
+                   "crashed between upload and commit), catalogue rows marked and collected, objects deleted. "
+                   "docs/operations.md, S3 blob storage.")
+
     b.row("Database connection pools")
     b.panel("Connections in use (share of the pool)", [
         ('sum by (job, instance, pool) (postline_db_pool_connections{state="in_use"})'

@@ -28,6 +28,7 @@ ENTRY = re.compile(r"\{\s*" + _STR + r",\s*" + _STR + r",\s*T::k(\w+),\s*" + _ST
 
 SECTION_NOTES = {
     "db": "PostgreSQL, shared by every service (each service owns its tables).",
+    "mailstore": "Where message bodies live: PostgreSQL (default) or an S3-compatible bucket (docs/operations.md, S3 blob storage).",
     "tls": "Certificate for SMTP STARTTLS/465 and IMAP STARTTLS/993. Reloaded on SIGHUP and when the files change.",
     "log": "Logging of every service.",
     "dns": "Resolver for postline-queued (MX lookups) and postline-smtpd (SPF/DKIM/DMARC/DNSBL).",

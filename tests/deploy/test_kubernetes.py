@@ -19,7 +19,7 @@ OPTIONAL_SECRETS = {"postline-dkim"}
 EXTERNAL_LABELS = {"cnpg.io/cluster"}
 
 
-@pytest.fixture(scope="module", params=["base", "overlays/example", "overlays/ha"])
+@pytest.fixture(scope="module", params=["base", "overlays/example", "overlays/ha", "overlays/s3"])
 def rendered(request):
     docs, how = kubectl_render(K8S / request.param)
     print(f"{request.param}: {len(docs)} objects rendered by {how}")
@@ -304,6 +304,30 @@ def test_ha_overlay_follows_a_failover_and_replicates_synchronously():
     assert spec["instances"] >= 2 and spec["minSyncReplicas"] >= 1, spec
     assert spec["postgresql"]["parameters"]["synchronous_commit"] == "on"
     assert urlsplit(url.strip()).hostname == "postline-db-rw.postline.svc"
+
+
+def test_s3_overlay_gives_the_body_readers_the_bucket_and_credentials():
+    """overlays/s3 (docs/operations.md "S3 blob storage"): imapd, queued and the admin
+    pod's CLI (imports write bodies) get mailstore.blob_backend s3, the bucket, and the
+    keys from a Secret; the other services do not read bodies and get nothing."""
+    docs, _ = kubectl_render(K8S / "overlays" / "s3")
+    maps = {name(d): d for d in docs if d["kind"] == "ConfigMap"}
+    secrets = {name(d): d for d in docs if d["kind"] == "Secret"}
+    for d in by_kind(docs, "Deployment"):
+        c = pod_spec(d)["containers"][0]
+        refs = c.get("envFrom", [])
+        if component_of(d) not in ("imapd", "queued", "admin"):
+            assert not refs, name(d)
+            continue
+        cms = [r["configMapRef"]["name"] for r in refs if "configMapRef" in r]
+        sec = [r["secretRef"]["name"] for r in refs if "secretRef" in r]
+        assert len(cms) == 1 and len(sec) == 1, (name(d), refs)
+        settings = maps[cms[0]]["data"]
+        assert settings["POSTLINE_MAILSTORE_BLOB_BACKEND"] == "s3"
+        assert settings["POSTLINE_MAILSTORE_S3_ENDPOINT"].startswith("https://")
+        assert settings["POSTLINE_MAILSTORE_S3_BUCKET"]
+        keys = set(secrets[sec[0]].get("data", {})) | set(secrets[sec[0]].get("stringData", {}))
+        assert keys == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}, keys
 
 
 def test_python_fallback_agrees_with_kubectl():
