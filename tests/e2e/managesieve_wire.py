@@ -132,8 +132,9 @@ class ManageSieve:
             lines.append(tokens)
 
     def command(self, line: bytes | str) -> Response:
+        """Sends one command (CRLF added: a literal's own last CRLF does not end the command)."""
         data = line.encode() if isinstance(line, str) else line
-        self.send(data if data.endswith(b"\r\n") else data + b"\r\n")
+        self.send(data + b"\r\n")
         return self.read_response()
 
     # --- conveniences -------------------------------------------------------

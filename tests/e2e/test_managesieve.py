@@ -21,7 +21,7 @@ from platform_support import Platform, parse_metrics, wait_until
 from sasl_support import ScramClient
 
 USER = "sieve@sieve.example"
-PASSWORD = "Sieve-Password-7"
+PASSWORD = "Correct-Horse-93"
 OTHER = "other@sieve.example"
 
 FILTER = b'require ["fileinto"];\r\nif header :contains "subject" "[list]" {\r\n  fileinto "Lists";\r\n}\r\n'
@@ -332,9 +332,15 @@ def test_unauthenticate_and_login_again(platform, accounts):
 def test_metrics_and_readiness(platform, accounts):
     assert platform.http_status("managesieved", "/readyz") == 200
     assert platform.http_status("managesieved", "/healthz") == 200
+    sessions = metric(platform, "postline_managesieved_sessions_total")
+    with logged_in(platform) as ms:
+        assert metric(platform, "postline_managesieved_sessions_active") == 1
+        assert ms.putscript("counted", "keep;").status == "OK"
+        assert ms.command("LOGOUT").status == "OK"
+    wait_until(lambda: metric(platform, "postline_managesieved_sessions_active") == 0, timeout=10,
+               what="the session to end")
     m = metrics(platform)
-    assert m[("postline_managesieved_sessions_total", ())] >= 10
-    assert m[("postline_managesieved_sessions_active", ())] >= 0
+    assert m[("postline_managesieved_sessions_total", ())] == sessions + 1
     assert m[("postline_managesieved_commands_total", (("command", "PUTSCRIPT"), ("result", "ok")))] >= 1
     assert m[("postline_managesieved_commands_total", (("command", "AUTHENTICATE"), ("result", "ok")))] >= 1
     assert m[("postline_managesieved_logins_total", (("outcome", "success"),))] >= 1
