@@ -14,12 +14,14 @@ namespace postline::managesieve {
 void Session::cmd_authenticate(const Command& cmd) {
   const AuthenticateArgs args = parse_authenticate(cmd);
   if (!may_authenticate()) {
+    observer_->protocol_error("auth_before_tls");
     observer_->info("AUTHENTICATE refused before TLS");
     reply(Status::kNo, "ENCRYPT-NEEDED", "Authentication needs TLS: use STARTTLS first");
     return;
   }
   const auto& offered = mechanisms_.empty() ? std::vector<std::string>{"PLAIN"} : mechanisms_;
   if (std::find(offered.begin(), offered.end(), args.mechanism) == offered.end()) {
+    observer_->protocol_error("unsupported_mechanism");
     observer_->info("AUTHENTICATE with unsupported mechanism " + log::printable(args.mechanism, 32));
     reply(Status::kNo, "", "Unsupported SASL mechanism");
     return;
@@ -83,6 +85,7 @@ void Session::sasl_answer(Parser::Event ev) {
     // conversation after 60 s.
     end_sasl();
     observer_->login("cancelled");
+    observer_->info("AUTHENTICATE " + sasl_mechanism_ + " cancelled by the client");
     reply(Status::kNo, "", "Authentication cancelled");
     return;
   }
@@ -179,10 +182,12 @@ void Session::cmd_unauthenticate(const Command& cmd) {
 void Session::cmd_starttls(const Command& cmd) {
   parse_no_args(cmd);
   if (tls_) {
+    observer_->info("STARTTLS refused: TLS is already active");
     reply(Status::kNo, "", "TLS is already active");
     return;
   }
   if (!settings_.tls_available) {
+    observer_->info("STARTTLS refused: no certificate configured");
     reply(Status::kNo, "", "TLS is not available");
     return;
   }

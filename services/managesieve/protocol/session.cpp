@@ -224,10 +224,12 @@ void Session::dispatch_command(Command cmd) {
   }
   current_ = spec->name;
   if (authenticated() && !spec->after_login) {
+    observer_->info(current_ + " refused: already authenticated");
     reply(Status::kNo, "", cmd.name == "AUTHENTICATE" ? "Already authenticated" : "Not allowed after authentication");
     return;
   }
   if (!authenticated() && !spec->before_login) {
+    observer_->info(current_ + " refused: not authenticated");
     reply(Status::kNo, "", "Authenticate first");
     return;
   }

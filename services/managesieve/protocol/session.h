@@ -103,7 +103,8 @@ class Observer {
   virtual void script_stored() {}
   // PUTSCRIPT refused: syntax|maxsize|maxscripts|quota
   virtual void script_refused(const std::string& reason) {}
-  // syntax|unknown_command|line_too_long|literal_too_big|too_many_errors
+  // syntax|unknown_command|line_too_long|literal_too_big|too_many_errors|auth_before_tls|
+  // unsupported_mechanism|tls_handshake (the connection adds timeout)
   virtual void protocol_error(const std::string& kind) {}
   // managesieve.max_connections_per_user: may this account log in on one more connection?
   virtual bool admit_user(std::int64_t user_id) { return true; }

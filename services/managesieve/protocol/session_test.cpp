@@ -196,6 +196,8 @@ TEST(Greeting, BeforeTlsNoMechanismsAndStartTls) {
   EXPECT_EQ(r, "NO (ENCRYPT-NEEDED) \"Authentication needs TLS: use STARTTLS first\"\r\n");
   EXPECT_TRUE(h.sasl_seen.empty()) << "nothing went to authd";
   EXPECT_FALSE(h.s->authenticated());
+  EXPECT_EQ(h.obs.errors["auth_before_tls"], 1);
+  EXPECT_NE(h.obs.log().find("AUTHENTICATE refused before TLS"), std::string::npos);
 }
 
 TEST(Greeting, LoopbackAndConfiguredPlaintext) {
@@ -299,6 +301,7 @@ TEST(Authenticate, FailuresPauseAndSayWhy) {
   EXPECT_EQ(h.send("AUTHENTICATE \"PLAIN\" \"" + plain_ir("bob@example.org") + "\"\r\n"), "NO \"Account disabled\"\r\n");
   EXPECT_EQ(h.obs.logins["disabled"], 1);
   EXPECT_EQ(h.send("AUTHENTICATE \"GSSAPI\"\r\n"), "NO \"Unsupported SASL mechanism\"\r\n");
+  EXPECT_EQ(h.obs.errors["unsupported_mechanism"], 1);
   EXPECT_EQ(h.send("AUTHENTICATE \"PLAIN\" \"not base64!\"\r\n"), "NO \"Invalid base64 in the initial response\"\r\n");
   EXPECT_FALSE(h.s->authenticated());
   EXPECT_EQ(h.login(), "OK \"Logged in\"\r\n");
@@ -310,6 +313,7 @@ TEST(Authenticate, CancelAndBadAnswers) {
   h.send("AUTHENTICATE \"PLAIN\"\r\n");
   EXPECT_EQ(h.send("\"*\"\r\n"), "NO \"Authentication cancelled\"\r\n");
   EXPECT_EQ(h.obs.logins["cancelled"], 1);
+  EXPECT_NE(h.obs.log().find("AUTHENTICATE PLAIN cancelled by the client"), std::string::npos);
   h.send("AUTHENTICATE \"PLAIN\"\r\n");
   EXPECT_EQ(h.send("\"%%%\"\r\n"), "NO \"Invalid base64 in the SASL response\"\r\n");
   h.send("AUTHENTICATE \"PLAIN\"\r\n");
@@ -354,6 +358,7 @@ TEST(Commands, BeforeLogin) {
   for (const char* c : {"LISTSCRIPTS", "PUTSCRIPT \"a\" \"keep;\"", "GETSCRIPT \"a\"", "SETACTIVE \"a\"",
                         "DELETESCRIPT \"a\"", "RENAMESCRIPT \"a\" \"b\"", "CHECKSCRIPT \"keep;\"", "HAVESPACE \"a\" 1"})
     EXPECT_EQ(h.send(std::string(c) + "\r\n"), "NO \"Authenticate first\"\r\n") << c;
+  EXPECT_NE(h.obs.log().find("LISTSCRIPTS refused: not authenticated"), std::string::npos);
   EXPECT_EQ(h.send("NOOP \"abc\"\r\n"), "OK (TAG \"abc\") \"Done\"\r\n");
   EXPECT_TRUE(ends_with(h.send("CAPABILITY\r\n"), "OK \"Capability completed\"\r\n"));
 }

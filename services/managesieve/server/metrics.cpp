@@ -34,7 +34,7 @@ ManageSieveMetrics::ManageSieveMetrics(prometheus::Registry& r)
       errors_(prometheus::BuildCounter()
                   .Name("postline_managesieved_protocol_errors_total")
                   .Help("Client protocol errors by kind (syntax, unknown_command, line_too_long, literal_too_big, "
-                        "too_many_errors, timeout, tls_handshake)")
+                        "too_many_errors, auth_before_tls, unsupported_mechanism, timeout, tls_handshake)")
                   .Register(r)),
       refused_(prometheus::BuildCounter()
                    .Name("postline_managesieved_connections_refused_total")
@@ -45,8 +45,8 @@ ManageSieveMetrics::ManageSieveMetrics(prometheus::Registry& r)
   for (const char* outcome : {"success", "failure", "throttled", "disabled", "unavailable", "limit", "cancelled"})
     logins_.Add({{"outcome", outcome}});
   for (const char* reason : {"syntax", "maxsize", "maxscripts", "quota", "name"}) refused_scripts_.Add({{"reason", reason}});
-  for (const char* kind : {"syntax", "unknown_command", "line_too_long", "literal_too_big", "too_many_errors", "timeout",
-                           "tls_handshake"})
+  for (const char* kind : {"syntax", "unknown_command", "line_too_long", "literal_too_big", "too_many_errors",
+                           "auth_before_tls", "unsupported_mechanism", "timeout", "tls_handshake"})
     errors_.Add({{"kind", kind}});
   for (const char* reason : {"total", "per_ip"}) refused_.Add({{"reason", reason}});
 }
