@@ -347,3 +347,14 @@ def test_metrics_and_readiness(platform, accounts):
     assert [v for (n, _), v in m.items() if n == "postline_managesieved_build_info"] == [1]
     assert any(n == "postline_managesieved_grpc_client_calls_total" for n, _ in m), "authd calls are counted"
     assert m[("postline_ready", ())] == 1
+
+
+def test_shutdown_says_bye_to_idle_sessions(platform, accounts):
+    with logged_in(platform) as ms:
+        try:
+            assert platform.stop("managesieved") == 0
+            r = ms.read_response()
+            assert (r.status, r.text) == ("BYE", "Server shutting down"), r
+        finally:
+            platform.start("managesieved")
+    assert "reason=shutdown" in managesieved_log(platform)
