@@ -9,8 +9,8 @@ from deploylib import (DEPLOY, SERVICES, config_problems, kubectl_render, mini_k
                        selector_matches)
 
 K8S = DEPLOY / "k8s"
-MAIL_PORTS = {"smtpd": {25, 465, 587}, "imapd": {143, 993}, "webd": {443, 80}}
-ENTRYPOINT_COMMANDS = {"smtpd", "queued", "imapd", "authd", "webd", "migrate", "postline", "make-cert"}
+MAIL_PORTS = {"smtpd": {25, 465, 587}, "imapd": {143, 993}, "managesieved": {4190}, "webd": {443, 80}}
+ENTRYPOINT_COMMANDS = {"smtpd", "queued", "imapd", "managesieved", "authd", "webd", "migrate", "postline", "make-cert"}
 # Objects the manifests refer to but the operator provides (docs/operations.md).
 EXTERNAL_SECRETS = {"postline-tls", "postline-admin-token", "postline-web-session"}
 # ... and ones a deployment may leave out (mounted with optional: true).
@@ -43,7 +43,7 @@ def workloads(docs):
 
 
 def service_deployments(docs):
-    """The four services' Deployments (not the admin toolbox)."""
+    """The services' Deployments (not the admin toolbox)."""
     return [d for d in by_kind(docs, "Deployment") if component_of(d) in SERVICES]
 
 
@@ -108,7 +108,8 @@ def test_http_port_is_the_configured_one(rendered):
         assert container_ports(d)["http"] == want, f"{name(d)}: http port differs from the config"
         for port_name, key in {"grpc": "grpc_port", "mx": "mx_port", "submission": "submission_port",
                                "submissions": "submissions_port", "imap": "port", "imaps": "tls_port",
-                               "https": "https_port", "http-redirect": "http_redirect_port"}.items():
+                               "https": "https_port", "http-redirect": "http_redirect_port",
+                               "managesieve": "port"}.items():
             if port_name in container_ports(d):
                 want = int((conf.get(section) or {}).get(key) or defaults[(section, key)][1])
                 assert container_ports(d)[port_name] == want, f"{name(d)}: {port_name} differs from config"
@@ -250,13 +251,14 @@ def test_networkpolicies_allow_exactly_the_intended_paths(rendered):
     comp = {component_of(w): pod_labels(w) for w in workloads(docs)}
     everyone = set(comp)
     expect = {
-        ("authd", "grpc"): {"smtpd", "imapd", "queued", "webd", "admin"},
+        ("authd", "grpc"): {"smtpd", "imapd", "managesieved", "queued", "webd", "admin"},
         ("queued", "grpc"): {"smtpd", "webd", "admin"},  # webd: the portal's sent mail
         # webd: the portal's health page asks smtpd's and imapd's /readyz.
         ("authd", "http"): set(), ("queued", "http"): set(), ("smtpd", "http"): {"webd"}, ("imapd", "http"): {"webd"},
         ("smtpd", "mx"): everyone, ("smtpd", "submission"): everyone, ("smtpd", "submissions"): everyone,
         ("imapd", "imap"): everyone, ("imapd", "imaps"): everyone,
         ("webd", "http"): set(), ("webd", "https"): everyone, ("webd", "http-redirect"): everyone,
+        ("managesieved", "managesieve"): everyone, ("managesieved", "http"): set(),
     }
     for (target, port), sources in expect.items():
         got = {s for s in everyone if allowed(policies, comp[target], comp[s], port)}
