@@ -964,7 +964,7 @@ TEST(Session, RequireTlsOnlyOverTls) {
   tls.config.max_errors = 100;
   out = tls.run("EHLO a\r\nMAIL FROM:<s@r.example> REQUIRETLS=yes\r\nMAIL FROM:<s@r.example> REQUIRETLS\r\n"
                 "RCPT TO:<alice@example.com>\r\nDATA\r\nSubject: x\r\n\r\nsecret\r\n.\r\n");
-  EXPECT_NE(out.find("250-REQUIRETLS\r\n"), std::string::npos);
+  EXPECT_NE(out.find("250 REQUIRETLS\r\n"), std::string::npos);
   EXPECT_EQ(codes(out), (V{"220", "250", "501 5.5.4", "250 2.1.0", "250 2.1.5", "354", "250 2.0.0"}));
   ASSERT_EQ(tls.enqueued.size(), 1u);
   EXPECT_TRUE(tls.enqueued[0].envelope.requiretls);
