@@ -1,8 +1,9 @@
 """Peers for tests/e2e/test_queue_transport_security.py (issue 20), all on loopback:
 
 - a test CA and certificates made with the openssl CLI;
-- DNS: a private Debian `unbound` serving two auth-zones, `dane.test.` signed with
-  ldnsutils (ldns-keygen, ldns-signzone) and `sts.test.` unsigned; unbound itself does not
+- DNS: a private Debian `unbound` serving two auth-zones (under example., not test.: unbound
+  and libunbound answer NXDOMAIN for test. by default, RFC 6761), `dane.example.` signed with
+  ldnsutils (ldns-keygen, ldns-signzone) and `sts.example.` unsigned; unbound itself does not
   validate (module-config "iterator"), queued's libunbound does, with the zone's KSK as
   its trust anchor. Records can be changed and the zones reloaded (SIGHUP);
 - an HTTPS server (http.server + ssl) publishing MTA-STS policies per Host;
@@ -68,6 +69,9 @@ class TestCa:
                  "-out", str(csr), cwd=self.dir)
         _openssl("x509", "-req", "-in", str(csr), "-CA", str(self.cert), "-CAkey", str(self.key), "-CAcreateserial",
                  "-days", "2", "-extfile", str(ext), "-out", str(cert), cwd=self.dir)
+        # The chain as servers send it: leaf, then the CA (DANE-TA(2) with a digest needs
+        # the trust anchor in the chain, RFC 7671 5.2.2).
+        cert.write_text(cert.read_text() + self.cert.read_text())
         return cert, key
 
 
@@ -90,10 +94,10 @@ def cert_sha256(cert: Path) -> str:
 # --- DNS --------------------------------------------------------------------------------
 
 class Unbound:
-    """unbound on 127.0.0.1:<port> with the signed zone dane.test. and the unsigned sts.test."""
+    """unbound on 127.0.0.1:<port> with the signed zone dane.example. and the unsigned sts.example."""
 
-    SIGNED = "dane.test"
-    UNSIGNED = "sts.test"
+    SIGNED = "dane.example"
+    UNSIGNED = "sts.example"
 
     def __init__(self, directory: Path):
         self.dir = directory
@@ -153,7 +157,6 @@ class Unbound:
   pidfile: "{self.dir}/unbound.pid"
   access-control: 127.0.0.0/8 allow
   module-config: "iterator"
-  local-zone: "test." nodefault
   do-not-query-localhost: no
 auth-zone:
   name: "{self.SIGNED}."
