@@ -98,7 +98,7 @@ const std::vector<KeySpec>& schema() {
       {"log", "format", T::kString, "text", "text|json"},
       // dns
       {"dns", "servers", T::kStringList, "", "comma-separated resolvers (host:port); empty = /etc/resolv.conf"},
-      {"dns", "trust_anchor_file", T::kString, "", "DNSSEC trust anchor (DS/DNSKEY records, e.g. /usr/share/dns/root.key) for queued's validating look-ups; set = DANE on (queue.dane=auto); dns.servers must pass DNSSEC records through"},
+      {"dns", "trust_anchor_file", T::kString, "", "DNSSEC trust anchor (DS/DNSKEY records, e.g. /usr/share/dns/root.key) for queued's validating lookups; set = DANE on (queue.dane=auto); dns.servers must pass DNSSEC records through"},
       // auth
       {"auth", "listen_address", T::kString, "127.0.0.1", "address authd binds its gRPC and HTTP ports to"},
       {"auth", "grpc_port", T::kPort, "50051", "authd gRPC port (AuthService, AdminService, health)"},

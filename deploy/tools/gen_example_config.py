@@ -30,13 +30,13 @@ SECTION_NOTES = {
     "db": "PostgreSQL, shared by every service (each service owns its tables).",
     "tls": "Certificate for SMTP STARTTLS/465 and IMAP STARTTLS/993. Reloaded on SIGHUP and when the files change.",
     "log": "Logging of every service.",
-    "dns": "Resolver for postline-queued (MX, MTA-STS and, with a trust anchor, DNSSEC-validated DANE lookups) and postline-smtpd (SPF/DKIM/DMARC/DNSBL).",
+    "dns": "Resolver for postline-queued (MX, MTA-STS; DANE with a trust anchor) and postline-smtpd (SPF/DKIM/DMARC/DNSBL).",
     "auth": "postline-authd, and how the other services reach it.",
     "smtp": "postline-smtpd: MX, submission and submissions listeners.",
     "spam": "postline-smtpd's inbound checks on the MX listener (docs/antispam.md).",
     "queue": "postline-queued: the durable queue and outbound delivery.",
     "imap": "postline-imapd: IMAP and IMAPS listeners.",
-    "web": "postline-webd: HTTPS for mail-client set-up (autoconfig, autodiscover, mobileconfig) and the MTA-STS policy (docs/web.md).",
+    "web": "postline-webd: HTTPS for client set-up (autoconfig, autodiscover, mobileconfig), MTA-STS (docs/web.md).",
     "acme": "postline-webd's ACME client (RFC 8555, http-01): obtains and renews tls.cert_file (docs/web.md).",
 }
 
