@@ -82,6 +82,8 @@ def peers(tmp_path_factory):
         dns_.signed_records += [f"{name} IN MX 10 mx.{name}", f"mx.{name} IN A 127.0.0.1",
                                 f"_{mx_port}._tcp.mx.{name} IN TLSA {tlsa}"]
     dns_.signed_records += ['_mta-sts.good IN TXT "v=STSv1; id=g1"', "mta-sts.good IN A 127.0.0.1"]
+    # Signed, but no TLSA (a secure proof of absence): no DANE, opportunistic TLS.
+    dns_.signed_records += ["notlsa IN MX 10 mx.notlsa", "mx.notlsa IN A 127.0.0.1"]
     # Changed after signing: its RRSIG no longer verifies.
     dns_.corrupt.append((f"_{mx_port}._tcp.mx.bogus.dane.example.", "TLSA", f"3 1 1 {other_key}"))
     dns_.start()
@@ -296,6 +298,14 @@ def test_a_certificate_no_tlsa_record_matches_is_deferred(platform, peers):
     assert "454 4.7.5 DANE: mx.bad.dane.example" in reply and "TLSA" in reply, reply
     wait_count(platform, "tlsa", "validation-failure", before + 1)
     assert not peers["mx1"].messages_for("bob@bad.dane.example")
+
+
+def test_a_signed_zone_without_tlsa_falls_back_to_opportunistic_tls(platform, peers):
+    before = policy_count(platform, "no-policy-found", "success")
+    submit(platform, "bob@notlsa.dane.example", "dane no tlsa")
+    wait_for(platform, lambda: peers["mx1"].messages_for("bob@notlsa.dane.example"), what="opportunistic delivery")
+    assert peers["mx1"].messages_for("bob@notlsa.dane.example")[0]["tls"]
+    wait_count(platform, "no-policy-found", "success", before + 1)
 
 
 def test_bogus_tlsa_records_defer_without_connecting(platform, peers):

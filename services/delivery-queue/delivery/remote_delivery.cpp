@@ -543,6 +543,13 @@ std::optional<std::vector<RecipientResult>> SmtpSession::resolve(size_t n, dns::
         case dns::Status::kOk: break;
       }
       mx_secure_ = mx.security == dns::Security::kSecure;
+      if (mx.implicit) {
+        // No MX: the domain itself, if it has an address (RFC 5321 5.1), as
+        // the c-ares path decides it.
+        auto a = dnssec_->lookup_addresses(domain_);
+        if (a.status == dns::Status::kNoDomain)
+          return all(n, Outcome::kPermanent, "550 5.1.2 domain " + domain_ + " has no MX and no address records");
+      }
       hosts = std::move(mx.hosts);
       done = true;
     }
