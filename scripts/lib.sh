@@ -56,8 +56,8 @@ postline_install_s3_test_server() {
   echo "$want" >"$stamp"
 }
 
-# Installing postfix, dovecot-imapd or etcd-server starts the system's own daemon on ports
-# 25 / 143 / 993 / 2379 on a host that allows it. Postline's tests and benchmarks run private instances on
+# Installing postfix, dovecot-imapd, etcd-server or unbound starts the system's own daemon on ports
+# 25 / 143 / 993 / 2379 / 53 on a host that allows it. Postline's tests and benchmarks run private instances on
 # free ports and never use those, so a daemon we just installed is stopped and disabled.
 postline_stop_system_daemons() {
   local pkg service sudo=()
@@ -67,6 +67,7 @@ postline_stop_system_daemons() {
       postfix) service=postfix ;;
       dovecot-imapd|dovecot-core) service=dovecot ;;
       etcd-server) service=etcd ;;
+      unbound) service=unbound ;;
       *) continue ;;
     esac
     if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then

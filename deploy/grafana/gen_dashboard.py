@@ -167,6 +167,12 @@ def build():
         (rate("postline_queued_smtp_connections_total", None, 'reused="false"'), "connections opened /s"),
         (rate("postline_queued_smtp_connections_total", None, 'reused="true"'), "messages over an open one /s"),
     ], unit="ops")
+    b.panel("Transport security (MTA-STS, DANE) /s", [
+        (rate("postline_queued_transport_policy_total", "policy, result"), "{{policy}} {{result}}"),
+    ], unit="ops",
+        description="One per outbound connection or MX host skipped: policy sts|tlsa|no-policy-found and the "
+                    "RFC 8460 result type. Anything but success under sts/tlsa is a misconfigured or attacked "
+                    "destination; enforce and DANE failures defer the mail (docs/queue.md, Transport security).")
     b.panel("Search indexing /s", [
         (rate("postline_queued_search_indexed_total"), "bodies indexed"),
         (rate("postline_queued_search_index_failures_total"), "failed batches"),

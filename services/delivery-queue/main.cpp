@@ -15,6 +15,7 @@
 #include "common/config/config.h"
 #include "common/service/certificates.h"
 #include "common/service/service.h"
+#include "common/dns/dnssec_resolver.h"
 #include "common/dns/resolver.h"
 #include "common/db/migrations.h"
 #include "common/db/pool.h"
@@ -32,6 +33,7 @@
 #include "services/delivery-queue/delivery/metrics.h"
 #include "services/delivery-queue/delivery/remote_delivery.h"
 #include "services/delivery-queue/delivery/workers.h"
+#include "services/delivery-queue/store/mta_sts_cache.h"
 #include "services/delivery-queue/rpc/auth_resolver.h"
 #include "services/delivery-queue/delivery/enqueue_delivery.h"
 #include "services/delivery-queue/rpc/queue_service.h"
@@ -83,6 +85,15 @@ int main(int argc, char** argv) {
       dns::Resolver(rc.dns_servers).check();
     } catch (const std::exception& e) {
       throw config::ConfigError(std::string("dns.servers: ") + e.what());
+    }
+    if (rc.dane) {
+      // libunbound must accept the forwarders and the trust anchor now, not
+      // at the first delivery.
+      try {
+        dns::DnssecResolver(rc.dns_servers, rc.trust_anchor_file);
+      } catch (const std::exception& e) {
+        throw config::ConfigError(std::string("dns.trust_anchor_file: ") + e.what());
+      }
     }
     dkim = std::make_unique<queue::DkimSigner>(cfg.list("queue", "dkim_keys"));
     if (cfg.integer("queue", "max_recipients") < 1) throw config::ConfigError("queue.max_recipients: must be positive");
@@ -147,7 +158,20 @@ int main(int argc, char** argv) {
 
   queue::MailstoreDelivery local(store);
   queue::AuthResolver resolver(cfg.str("auth", "addr"), &client_rpc);
-  queue::SmtpRemoteDelivery remote(rc, dkim->empty() ? nullptr : dkim.get());
+  // MTA-STS policies are cached in PostgreSQL (queue_mta_sts_policies), shared
+  // by the instances; two connections are plenty (one read per session).
+  db::Pool sts_pool(url, 2);
+  queue::PgStsCache sts_cache(sts_pool);
+  std::unique_ptr<queue::SmtpRemoteDelivery> remote_holder;
+  try {
+    remote_holder = std::make_unique<queue::SmtpRemoteDelivery>(rc, dkim->empty() ? nullptr : dkim.get(), &sts_cache);
+  } catch (const std::exception& e) {
+    log::fatal(kName, e.what());
+    http.stop();
+    return 2;
+  }
+  queue::SmtpRemoteDelivery& remote = *remote_holder;
+  spdlog::info("outbound transport security: MTA-STS {}, DANE {}", rc.mta_sts ? "on" : "off", rc.dane ? "on" : "off");
   queue::Workers workers(worker_pool, wc, &local, &remote, &resolver, &metrics);
 
   queue::ServiceLimits limits;

@@ -6,6 +6,7 @@
 #include "common/mailstore/mail_store.h"
 #include "common/mailstore/quota.h"
 #include "services/delivery-queue/delivery/retry.h"
+#include "services/delivery-queue/policy/transport_result.h"
 #include "services/delivery-queue/store/queue_store.h"
 
 #include <cstdint>
@@ -49,6 +50,10 @@ class RemoteSession {
     int reused = 0;
   };
   virtual Counts take_counts() { return {}; }
+  // The transport-security policy evaluations (MTA-STS, DANE, none) since the
+  // last call, one per connection attempt that got as far as the TLS decision
+  // and one per host skipped for policy reasons (metrics; TLS-RPT, RFC 8460).
+  virtual std::vector<TransportPolicyResult> take_policy_results() { return {}; }
 };
 
 // Delivers one message to several recipients at one destination domain.

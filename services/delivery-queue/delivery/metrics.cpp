@@ -60,6 +60,12 @@ QueueMetrics::QueueMetrics(prometheus::Registry& registry)
                             .Register(registry)),
       opened_(smtp_connections_.Add({{"reused", "false"}})),
       reused_(smtp_connections_.Add({{"reused", "true"}})),
+      transport_policy_(prometheus::BuildCounter()
+                            .Name("postline_queued_transport_policy_total")
+                            .Help("Transport-security policy evaluations of remote deliveries, by policy "
+                                  "(sts|tlsa|no-policy-found) and RFC 8460 result type (success, "
+                                  "starttls-not-supported, certificate-host-mismatch, validation-failure, ...)")
+                            .Register(registry)),
       search_indexed_(prometheus::BuildCounter()
                           .Name("postline_queued_search_indexed_total")
                           .Help("Message bodies whose search index the background indexer built after delivery")
@@ -78,6 +84,8 @@ QueueMetrics::QueueMetrics(prometheus::Registry& registry)
     dsn_.Add({{"type", std::string(dsn_action_name(a))}});
   for (const char* result : {"deferred", "bounced"}) over_quota_.Add({{"result", result}});
   for (const char* action : {"hold", "release", "requeue", "retry", "delete"}) admin_actions_.Add({{"action", action}});
+  for (PolicyType t : {PolicyType::kSts, PolicyType::kTlsa, PolicyType::kNoPolicyFound})
+    transport_policy_.Add({{"policy", policy_type_name(t)}, {"result", "success"}});
 }
 
 void QueueMetrics::delivery(State outcome, const std::string& klass, double seconds) {

@@ -427,6 +427,8 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
         results = dest->second.session->deliver(msg, ptrs);
         const auto counts = dest->second.session->take_counts();
         if (metrics_) metrics_->smtp_connections(counts.opened, counts.reused);
+        for (const auto& r : dest->second.session->take_policy_results())
+          if (metrics_) metrics_->transport_policy(r);
       }
     } catch (const std::exception& e) {
       // Never let one destination's trouble roll back the batch: recipients

@@ -52,6 +52,7 @@ void fill_message(const MessageView& m, v1::QueuedMessage* out) {
   env->set_dsn_ret(m.dsn_ret);
   env->set_dsn_envid(m.dsn_envid);
   env->set_smtputf8(m.smtputf8);
+  env->set_requiretls(m.requiretls);
   env->set_body_type(m.body_type);
   env->set_target_mailbox(m.target_mailbox);
   out->set_size(m.size);
@@ -257,6 +258,7 @@ grpc::Status QueueServiceImpl::do_enqueue(grpc::ServerContext* ctx, grpc::Server
   msg.dsn_ret = env.dsn_ret();
   msg.dsn_envid = env.dsn_envid();
   msg.smtputf8 = env.smtputf8();
+  msg.requiretls = env.requiretls();
   msg.body_type = env.body_type();
   msg.target_mailbox = env.target_mailbox();
   for (const auto& r : env.recipients())

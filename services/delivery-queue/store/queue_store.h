@@ -55,6 +55,7 @@ struct NewMessage {
   std::string helo, client_ip, authenticated_user;
   std::string dsn_ret, dsn_envid;
   bool smtputf8 = false;
+  bool requiretls = false;  // RFC 8689 MAIL FROM ... REQUIRETLS
   std::string body_type;
   bool is_dsn = false;
   // Mailbox for local recipients ("" = INBOX; smtpd's spam verdict: "Junk").
@@ -203,6 +204,9 @@ struct MessageData {
   std::string mail_from;
   std::string dsn_ret, dsn_envid;
   bool smtputf8 = false;
+  // RFC 8689 MAIL FROM ... REQUIRETLS (migration 006): delivered only over TLS
+  // authenticated by MTA-STS or DANE to a server offering REQUIRETLS.
+  bool requiretls = false;
   std::string body_type;
   bool is_dsn = false;
   int64_t size = 0;
@@ -320,6 +324,7 @@ struct MessageView {
   std::string header_message_id;  // "" when none (or enqueued before migration 003)
   std::string header_subject;     // "" when none (or enqueued before migration 005)
   bool smtputf8 = false;
+  bool requiretls = false;
   bool held = false;  // some pending recipient is on hold
   int64_t size = 0;
   int64_t created_unix = 0;

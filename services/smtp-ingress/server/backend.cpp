@@ -230,6 +230,7 @@ boost::asio::awaitable<EnqueueOutcome> Backend::enqueue(EnqueueEvent message) {
     env->set_dsn_ret(e.dsn_ret);
     env->set_dsn_envid(e.dsn_envid);
     env->set_smtputf8(e.smtputf8);
+    env->set_requiretls(e.requiretls);
     env->set_body_type(e.body_type);
     env->set_target_mailbox(e.target_mailbox);
     const std::string& data = msg->data;

@@ -638,6 +638,8 @@ DomainDns GrpcPortalBackend::dns(const std::string& domain, bool check) {
                   "': set smtp.hostname (POSTLINE_SMTP_HOSTNAME) to its public name");
   s.host = *host;
   s.outbound_host = dns_name(o.outbound_host).value_or(s.host);
+  s.mta_sts_mode = o.mta_sts_mode;
+  s.mta_sts_max_age = o.mta_sts_max_age;
   DomainDns out;
   out.domain = s.domain;
   out.host = s.host;

@@ -29,6 +29,10 @@ struct PortalBackendOptions {
   // queue.dkim_keys, dns.servers (empty = /etc/resolv.conf).
   std::string mail_host, outbound_host;
   std::vector<std::string> dkim_keys, dns_servers;
+  // The MTA-STS policy webd serves (web.mta_sts_mode, web.mta_sts_max_age): the
+  // DNS page's TXT id is its hash.
+  std::string mta_sts_mode = "testing";
+  int64_t mta_sts_max_age = 604800;
   // The health page's HTTP /readyz probes (web.health_urls, parse_health_urls).
   std::vector<HealthUrl> health_urls;
 };
