@@ -35,6 +35,7 @@ SECTION_NOTES = {
     "smtp": "postline-smtpd: MX, submission and submissions listeners.",
     "spam": "postline-smtpd's inbound checks on the MX listener (docs/antispam.md).",
     "queue": "postline-queued: the durable queue and outbound delivery.",
+    "sieve": "Sieve scripts at local delivery in postline-queued (docs/sieve.md).",
     "imap": "postline-imapd: IMAP and IMAPS listeners.",
     "web": "postline-webd: HTTPS for mail-client set-up (autoconfig, autodiscover, mobileconfig; docs/web.md).",
     "acme": "postline-webd's ACME client (RFC 8555, http-01): obtains and renews tls.cert_file (docs/web.md).",

@@ -40,6 +40,12 @@ class QueueMetrics {
   // The background search indexer (search_indexer.h): bodies indexed, failed batches.
   void search_indexed(size_t bodies) { search_indexed_.Increment(static_cast<double>(bodies)); }
   void search_index_failed() { search_index_failures_.Increment(); }
+  // Sieve at local delivery (sieve_delivery.h). result: ok | compile_error |
+  // runtime_error (the message kept in INBOX) | replayed (a retry found the run
+  // committed) | failed (database trouble: deferred, nothing applied).
+  void sieve_run(const std::string& result) { sieve_runs_.Add({{"result", result}}).Increment(); }
+  // action: keep | implicit_keep | fileinto | discard | redirect | vacation | reject | ereject
+  void sieve_action(const std::string& action) { sieve_actions_.Add({{"action", action}}).Increment(); }
   void smtp_connections(int opened, int reused) {
     if (opened > 0) opened_.Increment(opened);
     if (reused > 0) reused_.Increment(reused);
@@ -62,6 +68,8 @@ class QueueMetrics {
   prometheus::Counter& reused_;
   prometheus::Counter& search_indexed_;
   prometheus::Counter& search_index_failures_;
+  prometheus::Family<prometheus::Counter>& sieve_runs_;
+  prometheus::Family<prometheus::Counter>& sieve_actions_;
 };
 
 }  // namespace postline::queue

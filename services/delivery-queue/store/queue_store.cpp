@@ -433,6 +433,50 @@ std::vector<EnqueueResult> enqueue_batch(Connection& conn, const std::vector<con
   return results;
 }
 
+namespace {
+const Statement kStageEnqueue{
+    "q_stage_enqueue",
+    "WITH m AS (INSERT INTO queue_messages (queue_id, mail_from, helo, client_ip, authenticated_user, dsn_ret,"
+    " dsn_envid, smtputf8, body_type, is_dsn, size, body, target_mailbox, header_message_id, header_subject)"
+    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,NULLIF($14,''),$15) RETURNING id)"
+    " INSERT INTO queue_recipients (message_id, address, domain, local, user_id, needs_resolve, notify, orcpt)"
+    " SELECT m.id, t.address, t.domain, false, NULL, true, t.notify, t.orcpt"
+    " FROM m, unnest($16::text[], $17::text[], $18::text[], $19::text[]) WITH ORDINALITY"
+    "   AS t(address, domain, notify, orcpt, ord) ORDER BY t.ord"};
+}  // namespace
+
+size_t stage_enqueue(Connection::Pipeline& pipe, const NewMessage& msg) {
+  if (msg.queue_id.empty()) throw std::invalid_argument("stage_enqueue: a message without a queue id");
+  std::vector<std::string> addresses, domains, notifies, orcpts;
+  for (const auto& r : msg.recipients) {
+    addresses.push_back(r.address);
+    domains.push_back(address_domain(r.address));
+    notifies.push_back(r.notify);
+    orcpts.push_back(r.orcpt);
+  }
+  pipe.add(kStageEnqueue, Params()
+                              .text(msg.queue_id)
+                              .text(msg.mail_from)
+                              .text(msg.helo)
+                              .text(msg.client_ip)
+                              .text(msg.authenticated_user)
+                              .text(msg.dsn_ret)
+                              .text(msg.dsn_envid)
+                              .boolean(msg.smtputf8)
+                              .text(msg.body_type)
+                              .boolean(msg.is_dsn)
+                              .i64(static_cast<int64_t>(msg.body.size()))
+                              .bytea(msg.body)
+                              .text(msg.target_mailbox)
+                              .text(header_message_id(msg.body))
+                              .text(header_subject(msg.body))
+                              .text_array(addresses)
+                              .text_array(domains)
+                              .text_array(notifies)
+                              .text_array(orcpts));
+  return 1;
+}
+
 EnqueueResult enqueue(Connection& conn, const NewMessage& msg, EnqueueTimeDelivery* now) {
   if (!msg.queue_id.empty()) return enqueue_batch(conn, {&msg}, now).front();
   // The delivery keys derive from the queue id: `now` was built for this message.
@@ -608,7 +652,8 @@ const MessageData& Claim::message(int64_t message_id) {
   auto rows = tx_.exec_params(
       "SELECT id, queue_id, mail_from, dsn_ret, dsn_envid, smtputf8, body_type, is_dsn, size,"
       " extract(epoch from created_at)::float8, body, target_mailbox,"
-      " extract(epoch from coalesce(requeued_at, created_at))::float8 FROM queue_messages WHERE id = $1",
+      " extract(epoch from coalesce(requeued_at, created_at))::float8, authenticated_user FROM queue_messages"
+      " WHERE id = $1",
       message_id);
   if (rows.empty()) throw std::runtime_error("queue message " + std::to_string(message_id) + " vanished");
   const auto& row = rows[0];
@@ -627,6 +672,7 @@ const MessageData& Claim::message(int64_t message_id) {
   m->body = body.str();
   if (!row[11].is_null()) m->target_mailbox = row[11].as<std::string>();
   m->lifetime_start = from_epoch(row[12].as<double>());
+  m->authenticated_user = row[13].as<std::string>();
   messages_.push_back(std::move(m));
   return *messages_.back();
 }

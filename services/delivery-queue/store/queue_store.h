@@ -149,6 +149,15 @@ std::vector<EnqueueResult> enqueue_batch(db::pq::Connection& conn, const std::ve
 // One message (its queue id is generated when empty).
 EnqueueResult enqueue(db::pq::Connection& conn, const NewMessage& msg, EnqueueTimeDelivery* now = nullptr);
 
+// A message made by a delivery (a Sieve redirect or vacation reply), queued in
+// the delivery's own transaction on `pipe` (libpq, inside BEGIN .. COMMIT the
+// caller runs), so it exists if and only if that delivery committed. One
+// statement: the message row and its recipients, which are resolved by authd
+// when a worker takes them (NewRecipient::needs_resolve is implied; `local`
+// and `user_id` are ignored). The queue id must be set; the body is stored.
+// Sends no NOTIFY: wake the workers after the commit. Returns the statements added.
+size_t stage_enqueue(db::pq::Connection::Pipeline& pipe, const NewMessage& msg);
+
 inline constexpr const char* kNotifyChannel = "postline_queue";
 
 // Wakes the workers of every queued instance (their LISTEN on kNotifyChannel)
@@ -212,6 +221,7 @@ struct MessageData {
   // "" = INBOX. nullopt: enqueued before migration 002 (the column is NULL);
   // local delivery then reads smtpd's old X-Postline-Mailbox header instead.
   std::optional<std::string> target_mailbox;
+  std::string authenticated_user;  // who submitted it (Sieve's envelope "auth")
 };
 
 struct Attempt {
