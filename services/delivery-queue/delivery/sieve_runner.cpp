@@ -19,39 +19,6 @@ namespace sst = mailstore::pg::sieve_state;
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-  return true;
-}
-
-// The value of the first header field `name` (unfolded), nullopt when absent.
-// Reads only the header section; no MIME parsing (this runs on every delivery).
-std::optional<std::string> first_field(std::string_view msg, std::string_view name) {
-  size_t pos = 0;
-  while (pos < msg.size()) {
-    if (msg.compare(pos, 2, "\r\n") == 0 || msg[pos] == '\n') return std::nullopt;  // end of the header section
-    size_t eol = msg.find('\n', pos);
-    size_t end = eol == std::string_view::npos ? msg.size() : eol + 1;
-    // Continuation lines.
-    while (end < msg.size() && (msg[end] == ' ' || msg[end] == '\t')) {
-      eol = msg.find('\n', end);
-      end = eol == std::string_view::npos ? msg.size() : eol + 1;
-    }
-    const std::string_view field = msg.substr(pos, end - pos);
-    const size_t colon = field.find(':');
-    if (colon != std::string_view::npos && iequals(field.substr(0, colon), name)) {
-      std::string v;
-      for (char c : field.substr(colon + 1))
-        if (c != '\r' && c != '\n') v += c;
-      return v;
-    }
-    pos = end;
-  }
-  return std::nullopt;
-}
-
 std::string one_line(std::string_view s, size_t max = 400) {
   std::string out;
   bool space = false;
@@ -264,7 +231,7 @@ SieveSettings SieveSettings::from(const config::Config& cfg) {
 
 SpamVerdict spam_verdict(std::string_view message, bool junk, const SieveSettings& s) {
   SpamVerdict v;
-  if (auto status = first_field(message, "X-Spam-Status")) {
+  if (auto status = first_header(message, "x-spam-status:")) {
     // "Yes, score=7.5 required=5.0 tests=..." (smtpd's spam_policy.cpp)
     if (const size_t at = status->find("score="); at != std::string::npos) {
       const char* begin = status->c_str() + at + 6;
@@ -278,18 +245,6 @@ SpamVerdict spam_verdict(std::string_view message, bool junk, const SieveSetting
   }
   if (junk && s.spam_threshold > 0) v.score = std::max(v.score.value_or(0), s.spam_threshold);
   return v;
-}
-
-size_t received_count(std::string_view msg) {
-  size_t n = 0, pos = 0;
-  while (pos < msg.size()) {
-    if (msg.compare(pos, 2, "\r\n") == 0 || msg[pos] == '\n') break;
-    if (msg[pos] != ' ' && msg[pos] != '\t' && msg.size() - pos >= 9 && iequals(msg.substr(pos, 9), "received:")) ++n;
-    const size_t eol = msg.find('\n', pos);
-    if (eol == std::string_view::npos) break;
-    pos = eol + 1;
-  }
-  return n;
 }
 
 mailstore::Flags sieve_flags(const std::vector<std::string>& names, std::vector<std::string>* dropped) {
@@ -414,7 +369,7 @@ sieve::RunContext context_for(const SieveInput& in, const SieveSettings& s, cons
   // Redirect loops (docs/sieve.md): a message that went through this
   // recipient already, or through too many hosts, is not sent on again.
   ctx.redirects_allowed = !sieve::already_delivered_to(msg, in.recipient) &&
-                          received_count(in.message) < static_cast<size_t>(std::max(1, s.max_hops));
+                          sieve::count_fields(msg, "Received") < static_cast<size_t>(std::max(1, s.max_hops));
   return ctx;
 }
 }  // namespace

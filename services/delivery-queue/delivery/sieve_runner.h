@@ -166,14 +166,11 @@ class SieveRunner {
   std::unordered_map<std::string, std::list<Entry>::iterator> index_;
 };
 
-// The text of a Sieve reply's Message-ID domain etc. are exposed for tests:
-// the vacation reply composed from the action (RFC 5230 5, RFC 3834).
+// The vacation reply composed from the action (RFC 5230 5, RFC 3834); exposed for tests.
 std::string compose_vacation(const sieve::VacationAction& v, const std::string& hostname, std::time_t now,
                              const std::string& unique);
 // IMAP flags from Sieve's flag strings: system flags by name, keywords that are
 // valid IMAP atoms; the rest is left out and named in `dropped`.
 mailstore::Flags sieve_flags(const std::vector<std::string>& names, std::vector<std::string>* dropped);
-// "Received" fields of the message's header section.
-size_t received_count(std::string_view message);
 
 }  // namespace postline::queue

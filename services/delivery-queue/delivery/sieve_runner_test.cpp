@@ -201,7 +201,8 @@ TEST(SieveRun, RedirectLoopsAreKept) {
   p = run_all(runner, input(hops), &mine);
   EXPECT_TRUE(p.outgoing.empty());
   EXPECT_EQ(boxes(p), std::vector<std::string>{"INBOX"});
-  EXPECT_EQ(received_count(hops), 3u);
+  // Two hops are fine.
+  EXPECT_EQ(run_all(runner, input("Received: a\r\nReceived: b\r\n" + kMessage), &mine).outgoing.size(), 1u);
 }
 
 TEST(SieveRun, VacationOncePerPeriodWithANullSender) {

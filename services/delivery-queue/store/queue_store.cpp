@@ -92,12 +92,6 @@ bool valid_queue_id(std::string_view id) {
   return std::all_of(id.begin(), id.end(), [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_'; });
 }
 
-namespace {
-
-// The first `name` header field's value (name lower-case, with the colon),
-// folding joined and surrounding blanks trimmed; nullopt when there is none.
-// The header block only (up to the first empty line), and only its first
-// 256 KiB: enough for any real header, bounded for a hostile one.
 std::optional<std::string> first_header(std::string_view message, std::string_view name) {
   message = message.substr(0, 256 * 1024);
   size_t pos = 0;
@@ -132,6 +126,8 @@ std::optional<std::string> first_header(std::string_view message, std::string_vi
   }
   return std::nullopt;
 }
+
+namespace {
 
 // Valid UTF-8, as a text column needs.
 bool valid_utf8(std::string_view s) {

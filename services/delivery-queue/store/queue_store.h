@@ -84,6 +84,11 @@ std::string header_message_id(std::string_view message);
 // characters as spaces, at most 200 characters; "" when there is none (or it
 // is not valid UTF-8). Kept for the web portal's sent-mail list.
 std::string header_subject(std::string_view message);
+// The first `name` header field's value (name lower-case, with the colon:
+// "x-spam-status:"), folding joined and surrounding blanks trimmed; nullopt
+// when there is none. The header block only (up to the first empty line), and
+// only its first 256 KiB: enough for any real header, bounded for a hostile one.
+std::optional<std::string> first_header(std::string_view message, std::string_view name);
 // Lower-cased domain of an address ("" when there is none).
 std::string address_domain(std::string_view address);
 
