@@ -1,6 +1,8 @@
 """Sieve at local delivery (issue 19), end to end: real authd, smtpd, queued and
 imapd on PostgreSQL; dnsmasq serving the remote senders' MX on loopback and
-aiosmtpd as that MX, where the vacation replies arrive.
+aiosmtpd as that MX, where the vacation replies arrive. Last, queued is killed
+with -9 in the middle of 300 Sieve deliveries: every copy, redirect and
+vacation reply exists exactly once.
 
 A user's script is uploaded with `postline sieve put` (ManageSieve is another
 change); mail comes in over SMTP on the MX port; IMAP shows the folder the
@@ -111,10 +113,10 @@ def send_mx(platform, sender: str, subject: str, extra: str = "") -> str:
     return subject
 
 
-def subjects(platform, mailbox: str) -> list[str]:
+def subjects(platform, mailbox: str, user: str = BOB) -> list[str]:
     client = imaplib.IMAP4("127.0.0.1", platform.ports["imap"])
     try:
-        client.login(BOB, PASSWORD)
+        client.login(user, PASSWORD)
         typ, data = client.select(f'"{mailbox}"', readonly=True)
         if typ != "OK":
             return []
@@ -209,3 +211,59 @@ def test_a_broken_script_keeps_mail_in_inbox(sieve_platform, tmp_path):
                                                    {"result": "compile_error"}) == 1, timeout=10,
                what="the compile_error metric")
     assert "sieve compile_error" in sieve_platform.log_tail("queued", 200)
+
+
+BULK, COPY = f"bulk@{DOMAIN}", f"copy@{DOMAIN}"
+N = 300
+
+
+def inject(platform, uid: int, tag: str, n: int = N):
+    """n queued messages for BULK from n different senders, committed in one statement
+    while queued is stopped (so every delivery happens with the instance under test)."""
+    platform.psql(
+        "WITH src AS (SELECT g, format(E'From: k%s@remote.test\\r\\nTo: " + BULK + "\\r\\n"
+        "Subject: " + tag + " %s\\r\\nMessage-ID: <" + tag + "-%s@remote.test>\\r\\n\\r\\nbody\\r\\n', g, g, g) AS b"
+        f" FROM generate_series(1, {n}) g),"
+        " m AS (INSERT INTO queue_messages (queue_id, mail_from, size, body)"
+        f" SELECT '{tag}' || lpad(g::text, 6, '0'), 'k' || g || '@remote.test', octet_length(b), convert_to(b, 'UTF8')"
+        " FROM src RETURNING id)"
+        " INSERT INTO queue_recipients (message_id, address, domain, local, user_id)"
+        f" SELECT id, '{BULK}', '{DOMAIN}', true, {uid} FROM m")
+
+
+def delivered(platform, tag: str) -> int:
+    return int(platform.psql(
+        "SELECT count(*) FROM queue_recipients r JOIN queue_messages m ON m.id = r.message_id"
+        f" WHERE m.queue_id LIKE '{tag}%' AND r.state = 'delivered'").strip())
+
+
+def test_kill_9_during_sieve_deliveries_repeats_nothing(sieve_platform, remote_mx, tmp_path):
+    handler, _ = remote_mx
+    p = sieve_platform
+    p.add_user(BULK, PASSWORD)
+    p.add_user(COPY, PASSWORD)
+    script = tmp_path / "bulk.sieve"
+    script.write_text('require ["fileinto", "mailbox", "copy", "vacation"];\n'
+                      'fileinto :create "Sorted";\n'
+                      f'redirect :copy "{COPY}";\n'
+                      'vacation :days 1 "Away, back soon.";\n')
+    p.cli("sieve", "put", BULK, "main", str(script), "--activate")
+    uid = int(p.psql(f"SELECT id FROM auth_users WHERE email = '{BULK}'").strip())
+    p.stop("queued")
+    inject(p, uid, "kill")
+    p.start("queued")
+    wait_until(lambda: delivered(p, "kill") >= 20, timeout=60, interval=0.02, what="Sieve deliveries under way")
+    p.kill("queued")
+    done_at_kill = delivered(p, "kill")
+    assert done_at_kill < N, "all delivered before the kill: the test proves nothing"
+    print(f"queued killed with {done_at_kill} of {N} Sieve deliveries done")
+    p.start("queued")
+    wait_until(lambda: delivered(p, "kill") == N, timeout=180, interval=0.25, what="the rest after the restart")
+    wait_until(lambda: queue_drained(p), timeout=180, interval=0.25, what="the copies and replies delivered")
+    expected = {f"kill {i}" for i in range(1, N + 1)}
+    sorted_box = [s for s in subjects(p, "Sorted", BULK) if s.startswith("kill ")]
+    assert len(sorted_box) == N and set(sorted_box) == expected
+    copies = [s for s in subjects(p, "INBOX", COPY) if s.startswith("kill ")]
+    assert len(copies) == N and set(copies) == expected
+    for i in range(1, N + 1):
+        assert len(handler.to(f"k{i}@remote.test")) == 1, f"k{i}@remote.test"
