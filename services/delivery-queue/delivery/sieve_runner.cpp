@@ -297,6 +297,8 @@ SieveRunner::SieveRunner(SieveSettings settings) : settings_(std::move(settings)
   };
   compile_all("sieve.before", settings_.before, before_);
   compile_all("sieve.after", settings_.after, after_);
+  for (const auto* list : {&settings_.before, &settings_.after})
+    for (const auto& [n, t] : *list) globals_.emplace(n, t);
   if (settings_.spam_threshold > 0) {
     default_ = compile("spam-to-junk", sieve::spam_to_junk_script(settings_.spam_threshold, "Junk"), settings_.limits);
     if (!default_->script) throw std::logic_error("the spam-to-junk default does not compile: " + errors_text(default_->errors));
@@ -389,10 +391,7 @@ SievePlan SieveRunner::run(const SieveInput& in, const CompiledScript* user, con
     plan.error = "script " + user->name + ": " + errors_text(user->errors);
   }
 
-  std::map<std::string, std::string> globals;
-  for (const auto* list : {&settings_.before, &settings_.after})
-    for (const auto& [n, t] : *list) globals.emplace(n, t);
-  Lookups lookups(known, answered, asked, globals);
+  Lookups lookups(known, answered, asked, globals_);
   sieve::RunContext ctx = context_for(in, settings_, msg);
   ctx.mailboxes = &lookups;
   ctx.vacation_history = &lookups;

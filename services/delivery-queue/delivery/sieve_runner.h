@@ -156,6 +156,7 @@ class SieveRunner {
   SieveSettings settings_;
   std::vector<std::unique_ptr<CompiledScript>> before_, after_;
   std::unique_ptr<CompiledScript> default_;
+  std::map<std::string, std::string> globals_;  // include :global, by name
   // LRU of users' compiled scripts.
   struct Entry {
     std::string key;
