@@ -52,6 +52,9 @@ const std::vector<KeyLimits>& key_limits() {
       {"queue", "max_per_domain", {}, 1, {}},
       {"queue", "max_messages_per_connection", {}, 1, {}},
       {"queue", "connection_idle_timeout", {}, 1, {}},
+      {"sieve", "spam_to_junk_threshold", {}, 0, 10},
+      {"sieve", "max_hops", {}, 1, {}},
+      {"sieve", "script_cache", {}, 1, {}},
       {"auth", "password_min_length", {}, 0, 1024},
       {"imap", "max_line_length", {}, 1024, {}},
       {"imap", "max_literal_size", {}, 1, {}},
@@ -244,6 +247,12 @@ const std::vector<KeySpec>& schema() {
       {"queue", "relayhost", T::kString, "", "smarthost for all remote mail: host, host:port or [v6]:port (empty = deliver to MX hosts)"},
       {"queue", "relayhost_username", T::kString, "", "AUTH PLAIN user for the relayhost (sent only over TLS)"},
       {"queue", "relayhost_password_file", T::kString, "", "file holding the relayhost password"},
+      // sieve: scripts at local delivery in queued (docs/sieve.md "How delivery runs scripts")
+      {"sieve", "before", T::kStringList, "", "the administrator's Sieve scripts run before every user's own, in order: /path/a.sieve,... (empty = none); read and compiled at start, a script that does not compile stops queued"},
+      {"sieve", "after", T::kStringList, "", "the administrator's Sieve scripts run after every user's own while the message is still kept (empty = none)"},
+      {"sieve", "spam_to_junk_threshold", T::kInt, "4", "per-user default ahead of the user's script: spamtest (1-10 on the scale 0..spam.reject_score; smtpd's Junk verdict counts as at least this) at or above it files into Junk and stops; 4 = spam.junk_score 5.0 on 15.0; 0 = no default (the implicit keep then goes where smtpd's verdict says)"},
+      {"sieve", "max_hops", T::kInt, "50", "a message with this many Received fields is not redirected by Sieve (kept instead): the loop limit"},
+      {"sieve", "script_cache", T::kInt, "10000", "compiled user scripts queued keeps in memory (keyed by user and script version)"},
       // imap
       {"imap", "listen_address", T::kString, "127.0.0.1", "address imapd binds its ports to"},
       {"imap", "port", T::kPort, "1143", "IMAP listener with STARTTLS (143)"},

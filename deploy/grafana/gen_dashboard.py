@@ -182,6 +182,14 @@ def build():
         ("sum by (action) (increase(postline_queued_admin_actions_total[$__rate_interval]))", "{{action}}"),
     ], description="postline queue hold/release/requeue/retry/delete: held messages (gauge) and the "
                    "messages each command changed.")
+    b.panel("Sieve runs /s", [
+        (rate("postline_queued_sieve_runs_total", "result"), "{{result}}"),
+    ], unit="ops", description="Sieve at local delivery (docs/sieve.md): ok; compile_error and runtime_error kept "
+                               "the message in INBOX (the log names the script and line); replayed: a retry found "
+                               "the run already committed; failed: database trouble, the recipient was deferred.")
+    b.panel("Sieve actions /s", [(rate("postline_queued_sieve_actions_total", "action"), "{{action}}")], unit="ops",
+            description="What users' and the administrator's scripts did: keep, fileinto, discard, redirect, "
+                        "vacation, reject.")
 
     b.row("IMAP (postline-imapd)")
     b.panel("Active sessions", [("sum(postline_imapd_sessions_active)", "active")])

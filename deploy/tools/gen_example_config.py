@@ -36,6 +36,7 @@ SECTION_NOTES = {
     "smtp": "postline-smtpd: MX, submission and submissions listeners.",
     "spam": "postline-smtpd's inbound checks on the MX listener (docs/antispam.md).",
     "queue": "postline-queued: the durable queue and outbound delivery.",
+    "sieve": "Sieve scripts at local delivery in postline-queued (docs/sieve.md).",
     "imap": "postline-imapd: IMAP and IMAPS listeners.",
     "managesieve": "postline-managesieved: ManageSieve (RFC 5804) for uploading Sieve scripts (docs/managesieve.md).",
     "web": "postline-webd: HTTPS for client set-up (autoconfig, autodiscover, mobileconfig), MTA-STS (docs/web.md).",

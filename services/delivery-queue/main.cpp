@@ -30,6 +30,8 @@
 #include "services/delivery-queue/delivery/search_indexer.h"
 #include "common/mailstore/blob/blob_config.h"
 #include "common/mailstore/pg/blob_sweeper.h"
+#include "services/delivery-queue/delivery/sieve_delivery.h"
+#include "services/delivery-queue/delivery/sieve_runner.h"
 #include "services/delivery-queue/delivery/metrics.h"
 #include "services/delivery-queue/delivery/remote_delivery.h"
 #include "services/delivery-queue/delivery/workers.h"
@@ -65,6 +67,7 @@ int main(int argc, char** argv) {
   queue::WorkerConfig wc;
   queue::RemoteConfig rc;
   std::unique_ptr<queue::DkimSigner> dkim;
+  std::unique_ptr<queue::SieveRunner> sieve_runner;
   try {
     wc.workers = static_cast<int>(cfg.integer("queue", "workers"));
     if (wc.workers < 1 || wc.workers > 256) throw config::ConfigError("queue.workers: must be 1-256");
@@ -97,6 +100,9 @@ int main(int argc, char** argv) {
     }
     dkim = std::make_unique<queue::DkimSigner>(cfg.list("queue", "dkim_keys"));
     if (cfg.integer("queue", "max_recipients") < 1) throw config::ConfigError("queue.max_recipients: must be positive");
+    // Sieve at local delivery: the administrator's scripts are read and
+    // compiled now, so one that does not compile stops queued here.
+    sieve_runner = std::make_unique<queue::SieveRunner>(queue::SieveSettings::from(cfg));
   } catch (const config::ConfigError& e) {
     log::fatal(kName, e.what());
     return 2;
@@ -173,6 +179,17 @@ int main(int argc, char** argv) {
   queue::SmtpRemoteDelivery& remote = *remote_holder;
   spdlog::info("outbound transport security: MTA-STS {}, DANE {}", rc.mta_sts ? "on" : "off", rc.dane ? "on" : "off");
   queue::Workers workers(worker_pool, wc, &local, &remote, &resolver, &metrics);
+  // Sieve runs on connections of its own (one transaction per recipient with a script).
+  db::pq::Pool sieve_pool(url, static_cast<size_t>(wc.workers));
+  http.pools().add("sieve", [&] { return sieve_pool.stats(); });
+  // New mail wakes this instance's workers at once and the other instances'
+  // through one coalesced NOTIFY outside the Enqueue transactions.
+  queue::RemoteWake remote_wake(rpc_pool.url());
+  queue::SieveDelivery sieve(sieve_pool, store, *sieve_runner, &metrics, [&] {
+    workers.wake();  // the redirects and vacation replies a run queued are due now
+    remote_wake.poke();
+  });
+  workers.use_sieve(&sieve);
 
   queue::ServiceLimits limits;
   limits.max_message_size = cfg.size("queue", "max_message_size");
@@ -191,9 +208,6 @@ int main(int argc, char** argv) {
   const size_t enqueue_pool_size = static_cast<size_t>(std::max<int64_t>(1, cfg.integer("db", "pool_size")));
   db::pq::Pool enqueue_pool(url, enqueue_pool_size);
   http.pools().add("enqueue", [&] { return enqueue_pool.stats(); });
-  // New mail wakes this instance's workers at once and the other instances'
-  // through one coalesced NOTIFY outside the Enqueue transactions.
-  queue::RemoteWake remote_wake(rpc_pool.url());
   queue::QueueServiceImpl service(rpc_pool, limits, {wc.hostname, wc.bounce_from}, &metrics, &server_rpc,
                                   [&] {
                                     workers.wake();
@@ -207,7 +221,7 @@ int main(int argc, char** argv) {
   queue::EnqueueBatcher::DeliveryFactory deliver_now;
   if (cfg.boolean("queue", "deliver_during_enqueue"))
     deliver_now = [&](const std::vector<const queue::NewMessage*>& m) -> std::unique_ptr<queue::EnqueueTimeDelivery> {
-      return std::make_unique<queue::MailstoreEnqueueDelivery>(store, m, &metrics);
+      return std::make_unique<queue::MailstoreEnqueueDelivery>(store, m, &metrics, sieve_runner.get());
     };
   queue::EnqueueBatcher::Options batch_options;
   batch_options.max_messages = static_cast<size_t>(std::max<int64_t>(1, cfg.integer("queue", "enqueue_batch_max")));

@@ -4,6 +4,7 @@
 
 #include "common/db/unavailable.h"
 #include "common/mailstore/blob/blob_config.h"
+#include "common/mailstore/pg/pg_sieve_scripts.h"
 #include "mail/v1/auth.grpc.pb.h"
 
 namespace postline::cli {
@@ -27,7 +28,8 @@ mail::v1::User find_user(CliContext& ctx, const std::string& email, const std::s
   return resp.user();
 }
 
-std::unique_ptr<mailstore::pg::PgMailStore> open_mailstore(CliContext& ctx, const std::string& what) {
+namespace {
+std::string checked_url(CliContext& ctx, const std::string& what) {
   const std::string url = ctx.resolved_db_url();
   if (url.empty()) throw CliError(what + ": no database configured (--db-url, POSTLINE_DB_URL or db.url)", 2);
   try {
@@ -38,6 +40,16 @@ std::unique_ptr<mailstore::pg::PgMailStore> open_mailstore(CliContext& ctx, cons
     throw CliError(what + ": cannot reach the mailstore database (--db-url / POSTLINE_DB_URL / db.url): " +
                    e.what());
   }
+  return url;
+}
+}  // namespace
+
+std::unique_ptr<mailstore::SieveScriptStore> open_sieve_scripts(CliContext& ctx, const std::string& what) {
+  return std::make_unique<mailstore::pg::PgSieveScriptStore>(checked_url(ctx, what), 1);
+}
+
+std::unique_ptr<mailstore::pg::PgMailStore> open_mailstore(CliContext& ctx, const std::string& what) {
+  const std::string url = checked_url(ctx, what);
   mailstore::pg::PgOptions options;
   options.url = url;
   options.pool_size = 2;

@@ -12,6 +12,7 @@
 
 #include "common/mailstore/mail_store.h"
 #include "common/mailstore/pg/pg_mail_store.h"
+#include "common/mailstore/sieve_scripts.h"
 #include "mail/v1/auth.pb.h"
 #include "tools/postline/cli_context.h"
 
@@ -28,6 +29,9 @@ mail::v1::User find_user(CliContext& ctx, const std::string& email, const std::s
 // Commands use it as a mailstore::MailStore; only `mailbox recalc` needs
 // PgMailStore's own maintenance call (recalculate_usage).
 std::unique_ptr<mailstore::pg::PgMailStore> open_mailstore(CliContext& ctx, const std::string& what);
+
+// The users' Sieve scripts on db.url (`postline sieve`), after the same check.
+std::unique_ptr<mailstore::SieveScriptStore> open_sieve_scripts(CliContext& ctx, const std::string& what);
 
 // Runs `fn` (mailstore calls) and turns the database going away into a
 // CliError that names the operation.

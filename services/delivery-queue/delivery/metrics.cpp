@@ -75,7 +75,16 @@ QueueMetrics::QueueMetrics(prometheus::Registry& registry)
                                  .Name("postline_queued_search_index_failures_total")
                                  .Help("Search indexing batches that failed (tried again on the next round)")
                                  .Register(registry)
-                                 .Add({})) {
+                                 .Add({})),
+      sieve_runs_(prometheus::BuildCounter()
+                      .Name("postline_queued_sieve_runs_total")
+                      .Help("Sieve runs at local delivery by result (ok|compile_error|runtime_error: kept in "
+                            "INBOX|replayed: a retry found the run done|failed: deferred)")
+                      .Register(registry)),
+      sieve_actions_(prometheus::BuildCounter()
+                         .Name("postline_queued_sieve_actions_total")
+                         .Help("Actions of Sieve runs carried out at local delivery, by action")
+                         .Register(registry)) {
   // Pre-create the common series so dashboards and rate() see zeros, not gaps.
   for (const char* klass : {"local", "remote"})
     for (State s : {State::kDelivered, State::kDeferred, State::kBounced, State::kExpired})
@@ -86,6 +95,8 @@ QueueMetrics::QueueMetrics(prometheus::Registry& registry)
   for (const char* action : {"hold", "release", "requeue", "retry", "delete"}) admin_actions_.Add({{"action", action}});
   for (PolicyType t : {PolicyType::kSts, PolicyType::kTlsa, PolicyType::kNoPolicyFound})
     transport_policy_.Add({{"policy", policy_type_name(t)}, {"result", "success"}});
+  for (const char* result : {"ok", "compile_error", "runtime_error", "replayed", "failed"})
+    sieve_runs_.Add({{"result", result}});
 }
 
 void QueueMetrics::delivery(State outcome, const std::string& klass, double seconds) {

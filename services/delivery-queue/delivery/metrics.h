@@ -47,6 +47,12 @@ class QueueMetrics {
     transport_policy_.Add({{"policy", policy_type_name(r.policy_type)}, {"result", result_type_name(r.result)}})
         .Increment();
   }
+  // Sieve at local delivery (sieve_delivery.h). result: ok | compile_error |
+  // runtime_error (the message kept in INBOX) | replayed (a retry found the run
+  // committed) | failed (database trouble: deferred, nothing applied).
+  void sieve_run(const std::string& result) { sieve_runs_.Add({{"result", result}}).Increment(); }
+  // action: keep | implicit_keep | fileinto | discard | redirect | vacation | reject | ereject
+  void sieve_action(const std::string& action) { sieve_actions_.Add({{"action", action}}).Increment(); }
   void smtp_connections(int opened, int reused) {
     if (opened > 0) opened_.Increment(opened);
     if (reused > 0) reused_.Increment(reused);
@@ -70,6 +76,8 @@ class QueueMetrics {
   prometheus::Family<prometheus::Counter>& transport_policy_;
   prometheus::Counter& search_indexed_;
   prometheus::Counter& search_index_failures_;
+  prometheus::Family<prometheus::Counter>& sieve_runs_;
+  prometheus::Family<prometheus::Counter>& sieve_actions_;
 };
 
 }  // namespace postline::queue

@@ -92,12 +92,6 @@ bool valid_queue_id(std::string_view id) {
   return std::all_of(id.begin(), id.end(), [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_'; });
 }
 
-namespace {
-
-// The first `name` header field's value (name lower-case, with the colon),
-// folding joined and surrounding blanks trimmed; nullopt when there is none.
-// The header block only (up to the first empty line), and only its first
-// 256 KiB: enough for any real header, bounded for a hostile one.
 std::optional<std::string> first_header(std::string_view message, std::string_view name) {
   message = message.substr(0, 256 * 1024);
   size_t pos = 0;
@@ -132,6 +126,8 @@ std::optional<std::string> first_header(std::string_view message, std::string_vi
   }
   return std::nullopt;
 }
+
+namespace {
 
 // Valid UTF-8, as a text column needs.
 bool valid_utf8(std::string_view s) {
@@ -434,6 +430,50 @@ std::vector<EnqueueResult> enqueue_batch(Connection& conn, const std::vector<con
   return results;
 }
 
+namespace {
+const Statement kStageEnqueue{
+    "q_stage_enqueue",
+    "WITH m AS (INSERT INTO queue_messages (queue_id, mail_from, helo, client_ip, authenticated_user, dsn_ret,"
+    " dsn_envid, smtputf8, body_type, is_dsn, size, body, target_mailbox, header_message_id, header_subject)"
+    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,NULLIF($14,''),$15) RETURNING id)"
+    " INSERT INTO queue_recipients (message_id, address, domain, local, user_id, needs_resolve, notify, orcpt)"
+    " SELECT m.id, t.address, t.domain, false, NULL, true, t.notify, t.orcpt"
+    " FROM m, unnest($16::text[], $17::text[], $18::text[], $19::text[]) WITH ORDINALITY"
+    "   AS t(address, domain, notify, orcpt, ord) ORDER BY t.ord"};
+}  // namespace
+
+size_t stage_enqueue(Connection::Pipeline& pipe, const NewMessage& msg) {
+  if (msg.queue_id.empty()) throw std::invalid_argument("stage_enqueue: a message without a queue id");
+  std::vector<std::string> addresses, domains, notifies, orcpts;
+  for (const auto& r : msg.recipients) {
+    addresses.push_back(r.address);
+    domains.push_back(address_domain(r.address));
+    notifies.push_back(r.notify);
+    orcpts.push_back(r.orcpt);
+  }
+  pipe.add(kStageEnqueue, Params()
+                              .text(msg.queue_id)
+                              .text(msg.mail_from)
+                              .text(msg.helo)
+                              .text(msg.client_ip)
+                              .text(msg.authenticated_user)
+                              .text(msg.dsn_ret)
+                              .text(msg.dsn_envid)
+                              .boolean(msg.smtputf8)
+                              .text(msg.body_type)
+                              .boolean(msg.is_dsn)
+                              .i64(static_cast<int64_t>(msg.body.size()))
+                              .bytea(msg.body)
+                              .text(msg.target_mailbox)
+                              .text(header_message_id(msg.body))
+                              .text(header_subject(msg.body))
+                              .text_array(addresses)
+                              .text_array(domains)
+                              .text_array(notifies)
+                              .text_array(orcpts));
+  return 1;
+}
+
 EnqueueResult enqueue(Connection& conn, const NewMessage& msg, EnqueueTimeDelivery* now) {
   if (!msg.queue_id.empty()) return enqueue_batch(conn, {&msg}, now).front();
   // The delivery keys derive from the queue id: `now` was built for this message.
@@ -609,7 +649,8 @@ const MessageData& Claim::message(int64_t message_id) {
   auto rows = tx_.exec_params(
       "SELECT id, queue_id, mail_from, dsn_ret, dsn_envid, smtputf8, body_type, is_dsn, size,"
       " extract(epoch from created_at)::float8, body, target_mailbox,"
-      " extract(epoch from coalesce(requeued_at, created_at))::float8, requiretls FROM queue_messages WHERE id = $1",
+      " extract(epoch from coalesce(requeued_at, created_at))::float8, requiretls, authenticated_user FROM queue_messages"
+      " WHERE id = $1",
       message_id);
   if (rows.empty()) throw std::runtime_error("queue message " + std::to_string(message_id) + " vanished");
   const auto& row = rows[0];
@@ -629,6 +670,7 @@ const MessageData& Claim::message(int64_t message_id) {
   if (!row[11].is_null()) m->target_mailbox = row[11].as<std::string>();
   m->lifetime_start = from_epoch(row[12].as<double>());
   m->requiretls = row[13].as<bool>();
+  m->authenticated_user = row[14].as<std::string>();
   messages_.push_back(std::move(m));
   return *messages_.back();
 }
