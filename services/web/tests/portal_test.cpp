@@ -819,13 +819,13 @@ TEST_F(PortalFixture, QuotaPageShowsMessagesAgainstTheLimit) {
   backend.quota_info = {0, 2, 4096, 2};
   const std::string cookie = sign_in();
   auto body = get("/quota", cookie).answer.body;
-  EXPECT_NE(body.find("<tr><th scope=\"row\">Messages</th><td>2</td><td>2</td><td><meter min=\"0\" max=\"100\" "
+  EXPECT_NE(body.find("<tr><th scope=\"row\">Messages</th><td data-label=\"Used\">2</td><td data-label=\"Limit\">2</td><td><meter min=\"0\" max=\"100\" "
                       "value=\"100\">100%</meter> 100%</td></tr>"), std::string::npos) << body;
-  EXPECT_NE(body.find("<tr><th scope=\"row\">Storage</th><td>4.0 KiB</td><td>unlimited</td><td></td></tr>"),
+  EXPECT_NE(body.find("<tr><th scope=\"row\">Storage</th><td data-label=\"Used\">4.0 KiB</td><td data-label=\"Limit\">unlimited</td><td></td></tr>"),
             std::string::npos) << body;
   backend.quota_info = {0, 10000, std::nullopt, std::nullopt};  // the mailstore not reachable
   body = get("/quota", cookie).answer.body;
-  EXPECT_NE(body.find("<tr><th scope=\"row\">Messages</th><td>not known</td><td>10000</td><td></td></tr>"),
+  EXPECT_NE(body.find("<tr><th scope=\"row\">Messages</th><td data-label=\"Used\">not known</td><td data-label=\"Limit\">10000</td><td></td></tr>"),
             std::string::npos) << body;
 }
 
