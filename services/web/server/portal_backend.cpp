@@ -432,7 +432,8 @@ std::vector<UserInfo> GrpcPortalBackend::users() {
   pb::ListUsersResponse resp;
   admin_call(*impl_, "ListUsers", [&](grpc::ClientContext& c) { return impl_->admin->ListUsers(&c, req, &resp); });
   std::vector<UserInfo> out;
-  for (const auto& u : resp.users()) out.push_back({u.email(), u.disabled(), u.admin(), u.quota_bytes(), u.last_login_at()});
+  for (const auto& u : resp.users())
+    out.push_back({u.email(), u.disabled(), u.admin(), u.quota_bytes(), u.last_login_at(), u.quota_messages()});
   return out;
 }
 
@@ -441,15 +442,17 @@ void GrpcPortalBackend::add_user(const NewUser& user) {
   req.set_email(user.email);
   req.set_password(user.password);
   req.set_quota_bytes(user.quota_bytes);
+  req.set_quota_messages(user.quota_messages);
   req.set_admin(user.admin);
   pb::AddUserResponse resp;
   admin_call(*impl_, "AddUser", [&](grpc::ClientContext& c) { return impl_->admin->AddUser(&c, req, &resp); });
 }
 
-void GrpcPortalBackend::set_quota(const std::string& email, int64_t quota_bytes) {
+void GrpcPortalBackend::set_quota(const std::string& email, const QuotaChange& change) {
   pb::UpdateUserRequest req;
   req.set_email(email);
-  req.set_quota_bytes(quota_bytes);
+  if (change.bytes) req.set_quota_bytes(*change.bytes);
+  if (change.messages) req.set_quota_messages(*change.messages);
   pb::UpdateUserResponse resp;
   admin_call(*impl_, "UpdateUser", [&](grpc::ClientContext& c) { return impl_->admin->UpdateUser(&c, req, &resp); });
 }

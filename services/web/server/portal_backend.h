@@ -61,7 +61,7 @@ class GrpcPortalBackend : public portal::Backend {
   void remove_user(const std::string& email) override;
   std::vector<portal::UserInfo> users() override;
   void add_user(const portal::NewUser& user) override;
-  void set_quota(const std::string& email, int64_t quota_bytes) override;
+  void set_quota(const std::string& email, const portal::QuotaChange& change) override;
   void set_disabled(const std::string& email, bool disabled) override;
   std::vector<portal::AliasInfo> aliases() override;
   void add_alias(const std::string& address, const std::string& target) override;
