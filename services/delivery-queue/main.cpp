@@ -33,6 +33,8 @@
 #include "services/delivery-queue/rpc/auth_resolver.h"
 #include "services/delivery-queue/delivery/enqueue_delivery.h"
 #include "services/delivery-queue/rpc/queue_service.h"
+#include "services/delivery-queue/reports/reporter.h"
+#include "common/dns/mailauth_lookup.h"
 #include "services/delivery-queue/sql/migrations.h"
 
 #include <prometheus/gauge.h>
@@ -61,6 +63,7 @@ int main(int argc, char** argv) {
   queue::WorkerConfig wc;
   queue::RemoteConfig rc;
   std::unique_ptr<queue::DkimSigner> dkim;
+  queue::reports::ReporterConfig report_config;
   try {
     wc.workers = static_cast<int>(cfg.integer("queue", "workers"));
     if (wc.workers < 1 || wc.workers > 256) throw config::ConfigError("queue.workers: must be 1-256");
@@ -84,6 +87,7 @@ int main(int argc, char** argv) {
     }
     dkim = std::make_unique<queue::DkimSigner>(cfg.list("queue", "dkim_keys"));
     if (cfg.integer("queue", "max_recipients") < 1) throw config::ConfigError("queue.max_recipients: must be positive");
+    report_config = queue::reports::ReporterConfig::from(cfg);
   } catch (const config::ConfigError& e) {
     log::fatal(kName, e.what());
     return 2;
@@ -137,6 +141,18 @@ int main(int argc, char** argv) {
   queue::AuthResolver resolver(cfg.str("auth", "addr"), &client_rpc);
   queue::SmtpRemoteDelivery remote(rc, dkim->empty() ? nullptr : dkim.get());
   queue::Workers workers(worker_pool, wc, &local, &remote, &resolver, &metrics);
+  // DMARC and TLS reports (reports/): recorded, sent once a period through
+  // this queue, and received ones parsed. Its own two connections.
+  db::Pool report_pool(url, 2);
+  http.pools().add("reports", [&] { return report_pool.stats(); });
+  std::unique_ptr<queue::RemoteWake> report_wake;
+  queue::reports::Reporter reporter(report_config, report_pool,
+                                    std::make_unique<dns::MailauthLookup>(rc.dns_servers, std::chrono::seconds(5)),
+                                    &resolver, *registry, [&] {
+                                      workers.wake();
+                                      if (report_wake) report_wake->poke();
+                                    });
+  remote.set_tls_recorder(reporter.tls_recorder());
 
   queue::ServiceLimits limits;
   limits.max_message_size = cfg.size("queue", "max_message_size");
@@ -158,6 +174,7 @@ int main(int argc, char** argv) {
   // New mail wakes this instance's workers at once and the other instances'
   // through one coalesced NOTIFY outside the Enqueue transactions.
   queue::RemoteWake remote_wake(rpc_pool.url());
+  report_wake = std::make_unique<queue::RemoteWake>(rpc_pool.url());
   queue::QueueServiceImpl service(rpc_pool, limits, {wc.hostname, wc.bounce_from}, &metrics, &server_rpc,
                                   [&] {
                                     workers.wake();
@@ -166,6 +183,7 @@ int main(int argc, char** argv) {
                                   admin_token);
   // BURL (RFC 4468): smtpd's FetchUrl reads URLAUTH URLs through the mailstore.
   service.use_url_fetcher(store, resolver);
+  service.use_reporter(reporter);
   // Enqueue on libpq with group commit (enqueue_pool); local recipients are
   // delivered inside its transactions unless queue.deliver_during_enqueue is off.
   queue::EnqueueBatcher::DeliveryFactory deliver_now;
@@ -222,6 +240,7 @@ int main(int argc, char** argv) {
   grpcutil::HealthFollower health(*server, [&] { return rpc_pool.ping(); });
   workers.start();
   if (index_search) indexer.start();
+  reporter.start();
   serving = true;
   log::listening("grpc", address, static_cast<unsigned>(grpc_port));
   spdlog::info("{} ready: {} workers, retry schedule of {} steps, max lifetime {}s", kName, wc.workers,
@@ -236,6 +255,7 @@ int main(int argc, char** argv) {
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
   workers.stop();
   indexer.stop();
+  reporter.stop();
   http.stop();
   spdlog::info("stopped");
   return 0;

@@ -5,6 +5,7 @@
 #include "common/net/tls.h"
 #include "services/delivery-queue/delivery/transport_encoding.h"
 #include "services/delivery-queue/protocol/smtp_client.h"
+#include "services/delivery-queue/reports/tls_outcomes.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -296,6 +297,21 @@ class SmtpSession final : public RemoteSession {
   // error result for every recipient when there is nowhere to go.
   std::optional<std::vector<RecipientResult>> resolve(size_t n, dns::Resolver& resolver);
 
+  // Opportunistic STARTTLS as TLS reporting sees it: no policy, and a
+  // session that got past EHLO either has TLS or says why not.
+  void record_tls(const Connection& c) {
+    auto* recorder = owner_.tls_recorder();
+    if (!recorder || !cfg().relayhost.empty() || cfg().tls == TlsPolicy::kOff) return;
+    using Stage = smtp::Client::TlsStage;
+    const Stage stage = c.client().tls_stage();
+    if (stage == Stage::kNotReached) return;
+    const bool ok = stage == Stage::kEstablished;
+    const char* result = stage == Stage::kHandshakeFailed ? "validation-failure"
+                         : ok                             ? ""
+                                                          : "starttls-not-supported";
+    recorder->record(domain_, reports::TlsPolicyType::kNoPolicyFound, {}, c.host(), c.address(), result, ok);
+  }
+
   SmtpRemoteDelivery& owner_;
   std::string domain_;
   bool resolved_ = false;
@@ -470,6 +486,7 @@ std::vector<RecipientResult> SmtpSession::deliver(const MessageData& message,
       auto c = std::make_unique<Connection>(cfg(), owner_.tls_context(), port, host, address);
       c->start(std::make_unique<smtp::Client>(opts, env, body));
       if (c->connected()) ++counts_.opened;
+      record_tls(*c);
       auto results = results_of(*c);
       if (!c->client().host_failure()) {
         spdlog::debug("[q:{}] {} [{}] tls={}", message.queue_id, host, address, c->client().tls_active());

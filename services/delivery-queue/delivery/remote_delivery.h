@@ -14,6 +14,10 @@
 
 namespace postline::queue {
 
+namespace reports {
+class TlsOutcomeRecorder;
+}
+
 enum class TlsPolicy { kOpportunistic, kRequired, kOff };
 
 struct RemoteConfig {
@@ -58,11 +62,15 @@ class SmtpRemoteDelivery final : public RemoteDelivery {
 
   const RemoteConfig& config() const { return config_; }
   MessageSigner* signer() const { return signer_; }
+  // TLS outcomes of MX connections go here (TLS reporting, RFC 8460); null = none.
+  void set_tls_recorder(reports::TlsOutcomeRecorder* recorder) { tls_recorder_ = recorder; }
+  reports::TlsOutcomeRecorder* tls_recorder() const { return tls_recorder_; }
   const std::shared_ptr<boost::asio::ssl::context>& tls_context() const { return tls_ctx_; }
 
  private:
   RemoteConfig config_;
   MessageSigner* signer_;
+  reports::TlsOutcomeRecorder* tls_recorder_ = nullptr;
   std::shared_ptr<boost::asio::ssl::context> tls_ctx_;
 };
 
