@@ -2,6 +2,8 @@
 
 #include "common/async/offload.h"
 #include "common/mailauth/inbound.h"
+#include "services/smtp-ingress/policy/dmarc_report.h"
+#include "services/smtp-ingress/server/dmarc_reports.h"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -448,7 +450,9 @@ asio::awaitable<PolicyRefusal> Antispam::check_message(ListenerKind listener, En
     thread_local std::mt19937 rng{std::random_device{}()};
     in.pct_roll = std::uniform_int_distribution<int>(0, 99)(rng);
     BudgetDnsLookup dns(*dns_, 6 * options_.dns_timeout);
-    auto v = mailauth::authenticate_inbound(dns, in);
+    mailauth::InboundOptions inbound_options;
+    inbound_options.arc_trusted_sealers = options_.arc_trusted_sealers;
+    auto v = mailauth::authenticate_inbound(dns, in, inbound_options);
     if (v.removed_forged_headers) {
       metrics_->removed_headers.Increment(static_cast<double>(v.removed_forged_headers));
       spdlog::info("[q:{}] removed {} forged Authentication-Results", msg->queue_id, v.removed_forged_headers);
@@ -465,6 +469,7 @@ asio::awaitable<PolicyRefusal> Antispam::check_message(ListenerKind listener, En
     checks.dmarc = v.dmarc.result;
     checks.dmarc_apply = v.dmarc.apply;
     checks.dmarc_domain = v.dmarc.policy_domain.empty() ? v.dmarc.from_domain : v.dmarc.policy_domain;
+    checks.dmarc_overridden = v.dmarc.arc_override;
     if (!options_.rspamd_url.empty()) {
       checks.rspamd = rspamd_check(*msg, v.message);
       if (!checks.rspamd.available && !options_.rspamd_fail_open) {
@@ -474,6 +479,18 @@ asio::awaitable<PolicyRefusal> Antispam::check_message(ListenerKind listener, En
     }
     auto d = policy::decide(checks, options_.policy);
     metrics_->verdicts.Add({{"action", policy::to_string(d.action)}}).Increment();
+    if (dmarc_sink_) {
+      policy::DmarcReportInput ri;
+      ri.verdict = &v;
+      ri.client_ip = msg->envelope.client_ip;
+      ri.helo = msg->envelope.helo;
+      ri.mail_from = msg->envelope.mail_from;
+      if (!msg->envelope.recipients.empty()) ri.first_recipient = msg->envelope.recipients.front().address;
+      ri.decision = &d;
+      ri.dmarc_enforce = options_.policy.dmarc_enforce;
+      ri.now = static_cast<int64_t>(in.now);
+      if (auto entry = policy::dmarc_report_entry(ri)) dmarc_sink_->add(*entry);
+    }
     spdlog::info("[q:{}] spf={} ({}) dkim={} dmarc={} ({}) score={:.1f} action={} reason={}", msg->queue_id,
                  mailauth::to_string(v.spf.result), v.spf.domain, mailauth::to_string(v.dkim.overall()),
                  mailauth::to_string(v.dmarc.result), v.dmarc.from_domain, d.score, policy::to_string(d.action),
