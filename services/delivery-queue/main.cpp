@@ -86,6 +86,14 @@ int main(int argc, char** argv) {
       throw config::ConfigError(std::string("dns.servers: ") + e.what());
     }
     dkim = std::make_unique<queue::DkimSigner>(cfg.list("queue", "dkim_keys"));
+    {
+      queue::DkimSigner::ArcOptions arc;
+      arc.enabled = cfg.boolean("queue", "arc_seal");
+      arc.domain = cfg.str("queue", "arc_domain");
+      arc.authserv_id = cfg.str("spam", "authserv_id");
+      if (arc.authserv_id.empty()) arc.authserv_id = cfg.str("smtp", "hostname");
+      dkim->enable_arc(arc);
+    }
     if (cfg.integer("queue", "max_recipients") < 1) throw config::ConfigError("queue.max_recipients: must be positive");
     report_config = queue::reports::ReporterConfig::from(cfg);
   } catch (const config::ConfigError& e) {
