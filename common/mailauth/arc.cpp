@@ -347,7 +347,11 @@ ArcSealResult arc_seal(std::string_view message, const PrivateKey& key, const Ar
   if (o.timestamp) stags.push_back("t=" + std::to_string(*o.timestamp));
   std::string as = fold_signature_header("ARC-Seal", stags);
   const std::string as_unsigned = as + "\r\n";
-  std::string sinput = seal_input(sets, n, &aar, &ams, &as_unsigned);
+  // A failed chain is not extended: the seal covers only its own set
+  // (RFC 8617 5.1.1), like dkimpy's.
+  static const std::map<int, ArcSet> kNoSets;
+  std::string sinput = seal_input(cv == ArcResult::kFail ? kNoSets : sets, cv == ArcResult::kFail ? 0 : n, &aar,
+                                  &ams, &as_unsigned);
   auto ssig = postline::mailauth::dkim_sign(key, HashAlg::kSha256, sinput);
   if (!ssig) {
     r.error = "signing failed";
