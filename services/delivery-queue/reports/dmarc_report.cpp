@@ -144,8 +144,9 @@ std::string build_dmarc_xml(const DmarcAggregate& r) {
 
 namespace {
 
+// Counts and times: at most 12 digits, so sums of many cannot overflow.
 std::optional<int64_t> number(const std::string& s) {
-  auto v = mailauth::parse_uint(s, 18);
+  auto v = mailauth::parse_uint(s, 12);
   if (!v) return std::nullopt;
   return static_cast<int64_t>(*v);
 }

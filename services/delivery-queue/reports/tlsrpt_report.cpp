@@ -126,10 +126,16 @@ std::string str(const json& j, const char* key) {
   return it->get<std::string>();
 }
 
+// -1 when absent, not an integer, negative or absurd (sums of many stay far from overflow).
 int64_t count(const json& j, const char* key) {
   auto it = j.find(key);
   if (it == j.end() || !it->is_number_integer()) return -1;
-  return it->get<int64_t>();
+  if (it->is_number_unsigned()) {
+    auto u = it->get<uint64_t>();
+    return u > 1000000000000ull ? -1 : static_cast<int64_t>(u);
+  }
+  auto v = it->get<int64_t>();
+  return v < 0 || v > 1000000000000ll ? -1 : v;
 }
 
 std::vector<std::string> strings(const json& j, const char* key) {
