@@ -157,7 +157,10 @@ def send_reports_until(plat, wanted: list[str]) -> list[str]:
         seen.extend(out["outcomes"])
         return all(any(line.startswith(w + " ") for line in seen) for w in wanted)
 
-    wait_until(done, timeout=60, interval=0.5, what=f"reports for {wanted}")
+    try:
+        wait_until(done, timeout=60, interval=0.5, what=f"reports for {wanted}")
+    except TimeoutError as e:
+        raise AssertionError(f"{e}\nqueued log:\n{plat.log_tail('queued', 60)}") from None
     return seen
 
 

@@ -138,10 +138,10 @@ std::vector<PendingReport> pending(pqxx::transaction_base& tx, const char* table
   std::vector<PendingReport> out;
   const std::string sql =
       std::string("SELECT DISTINCT r.policy_domain, extract(epoch FROM r.period_start)::bigint FROM ") + table +
-      " r WHERE r.period_start <= to_timestamp($1 - $2)"
+      " r WHERE r.period_start <= to_timestamp($1::bigint - $2::bigint)"
       " AND NOT EXISTS (SELECT 1 FROM report_runs x WHERE x.kind = $3 AND x.policy_domain = r.policy_domain"
       "   AND x.period_start = r.period_start)"
-      " ORDER BY 2, 1 LIMIT $4";
+      " ORDER BY 2, 1 LIMIT $4::int";
   for (const auto& row : tx.exec_params(sql, now, period, kind, limit))
     out.push_back({row[0].as<std::string>(), row[1].as<int64_t>()});
   return out;
@@ -163,7 +163,7 @@ DmarcPeriod load_dmarc_period(pqxx::transaction_base& tx, const std::string& dom
   out.policy.domain = domain;
   auto pol = tx.exec_params(
       "SELECT rua, adkim, aspf, p, sp, pct, fo FROM dmarc_report_policies"
-      " WHERE policy_domain = $1 AND period_start = to_timestamp($2)",
+      " WHERE policy_domain = $1 AND period_start = to_timestamp($2::bigint)",
       domain, period_start);
   if (!pol.empty()) {
     out.rua = pol[0][0].as<std::string>();
@@ -177,7 +177,7 @@ DmarcPeriod load_dmarc_period(pqxx::transaction_base& tx, const std::string& dom
   for (const auto& row : tx.exec_params(
            "SELECT source_ip, header_from, envelope_from, envelope_to, disposition, dkim_aligned, spf_aligned,"
            " reason, dkim_auth, spf_auth, messages FROM dmarc_report_rows"
-           " WHERE policy_domain = $1 AND period_start = to_timestamp($2)"
+           " WHERE policy_domain = $1 AND period_start = to_timestamp($2::bigint)"
            " ORDER BY source_ip, header_from, envelope_from, envelope_to, disposition, dkim_aligned, spf_aligned",
            domain, period_start)) {
     DmarcRow r;
@@ -190,7 +190,8 @@ DmarcPeriod load_dmarc_period(pqxx::transaction_base& tx, const std::string& dom
     r.spf = row[6].as<std::string>();
     r.reason = row[7].as<std::string>();
     r.dkim_auth = split_dkim(row[8].as<std::string>());
-    auto spf = mailauth::split(row[9].as<std::string>(), ' ');
+    const std::string spf_auth = row[9].as<std::string>();  // split() views into it
+    auto spf = mailauth::split(spf_auth, ' ');
     if (spf.size() == 3) {
       r.spf_domain = std::string(spf[0]);
       r.spf_scope = std::string(spf[1]);
@@ -207,7 +208,7 @@ std::vector<TlsPolicyReport> load_tls_period(pqxx::transaction_base& tx, const s
   std::vector<TlsPolicyReport> out;
   for (const auto& row : tx.exec_params(
            "SELECT policy_type, policy_strings, mx_host, receiving_ip, result_type, sessions FROM tls_report_rows"
-           " WHERE policy_domain = $1 AND period_start = to_timestamp($2)"
+           " WHERE policy_domain = $1 AND period_start = to_timestamp($2::bigint)"
            " ORDER BY policy_type, policy_strings, result_type, mx_host, receiving_ip",
            domain, period_start)) {
     const std::string type = row[0].as<std::string>(), strings = row[1].as<std::string>();
@@ -247,16 +248,16 @@ bool claim_report(pqxx::transaction_base& tx, const std::string& kind, const std
                   const std::string& detail) {
   auto r = tx.exec_params(
       "INSERT INTO report_runs (kind, policy_domain, period_start, report_id, outcome, detail)"
-      " VALUES ($1, $2, to_timestamp($3), $4, $5, $6) ON CONFLICT DO NOTHING RETURNING 1",
+      " VALUES ($1, $2, to_timestamp($3::bigint), $4, $5, $6) ON CONFLICT DO NOTHING RETURNING 1",
       kind, domain, period_start, report_id, outcome, detail);
   if (r.empty()) return false;
   if (kind == "dmarc") {
-    tx.exec_params("DELETE FROM dmarc_report_rows WHERE policy_domain = $1 AND period_start = to_timestamp($2)",
+    tx.exec_params("DELETE FROM dmarc_report_rows WHERE policy_domain = $1 AND period_start = to_timestamp($2::bigint)",
                    domain, period_start);
-    tx.exec_params("DELETE FROM dmarc_report_policies WHERE policy_domain = $1 AND period_start = to_timestamp($2)",
+    tx.exec_params("DELETE FROM dmarc_report_policies WHERE policy_domain = $1 AND period_start = to_timestamp($2::bigint)",
                    domain, period_start);
   } else {
-    tx.exec_params("DELETE FROM tls_report_rows WHERE policy_domain = $1 AND period_start = to_timestamp($2)",
+    tx.exec_params("DELETE FROM tls_report_rows WHERE policy_domain = $1 AND period_start = to_timestamp($2::bigint)",
                    domain, period_start);
   }
   return true;
@@ -265,7 +266,7 @@ bool claim_report(pqxx::transaction_base& tx, const std::string& kind, const std
 bool store_received(pqxx::transaction_base& tx, const ReceivedReport& r) {
   auto res = tx.exec_params(
       "INSERT INTO received_reports (kind, policy_domain, org_name, report_id, contact, begin_at, end_at, total,"
-      " failed, detail) VALUES ($1, $2, $3, $4, $5, to_timestamp($6), to_timestamp($7), $8, $9, $10::jsonb)"
+      " failed, detail) VALUES ($1, $2, $3, $4, $5, to_timestamp($6::bigint), to_timestamp($7::bigint), $8, $9, $10::jsonb)"
       " ON CONFLICT (kind, org_name, report_id, policy_domain) DO NOTHING RETURNING id",
       r.kind, r.policy_domain, r.org_name, r.report_id, r.contact, r.begin, r.end, r.total, r.failed,
       r.detail_json);
@@ -278,8 +279,8 @@ std::vector<ReceivedReport> list_received(pqxx::transaction_base& tx, const std:
   for (const auto& row : tx.exec_params(
            "SELECT id, kind, extract(epoch FROM received_at)::bigint, policy_domain, org_name, report_id, contact,"
            " extract(epoch FROM begin_at)::bigint, extract(epoch FROM end_at)::bigint, total, failed, detail::text"
-           " FROM received_reports WHERE ($1 = '' OR kind = $1) AND ($2 = '' OR policy_domain = lower($2))"
-           " ORDER BY begin_at DESC, id DESC LIMIT $3",
+           " FROM received_reports WHERE ($1::text = '' OR kind = $1::text) AND ($2::text = '' OR policy_domain = lower($2::text))"
+           " ORDER BY begin_at DESC, id DESC LIMIT $3::int",
            kind, domain, limit)) {
     ReceivedReport r;
     r.id = row[0].as<int64_t>();

@@ -210,8 +210,8 @@ void Reporter::loop() {
     lock.unlock();
     try {
       if (std::chrono::steady_clock::now() >= next_run) {
+        next_run = std::chrono::steady_clock::now() + config_.check_interval;  // a failed run waits its turn too
         run_once();
-        next_run = std::chrono::steady_clock::now() + config_.check_interval;
       } else {
         flush_tls();
       }
@@ -278,7 +278,7 @@ std::vector<std::string> Reporter::run_once(bool* skipped) {
   pqxx::connection& c = *lease;
   {
     pqxx::nontransaction n(c);
-    if (!n.exec_params("SELECT pg_try_advisory_lock($1)", kLockKey)[0][0].as<bool>()) {
+    if (!n.exec_params("SELECT pg_try_advisory_lock($1::bigint)", kLockKey)[0][0].as<bool>()) {
       if (skipped) *skipped = true;
       spdlog::debug("report job: another instance is running it");
       return lines;
@@ -288,7 +288,7 @@ std::vector<std::string> Reporter::run_once(bool* skipped) {
   auto unlock = [&] {
     try {
       pqxx::nontransaction n(c);
-      n.exec_params("SELECT pg_advisory_unlock($1)", kLockKey);
+      n.exec_params("SELECT pg_advisory_unlock($1::bigint)", kLockKey);
     } catch (...) {
       lease.discard();  // the lock goes with the connection
     }
