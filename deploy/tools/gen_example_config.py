@@ -38,7 +38,7 @@ SECTION_NOTES = {
     "imap": "postline-imapd: IMAP and IMAPS listeners.",
     "web": "postline-webd: HTTPS for mail-client set-up (autoconfig, autodiscover, mobileconfig; docs/web.md).",
     "acme": "postline-webd's ACME client (RFC 8555, http-01): obtains and renews tls.cert_file (docs/web.md).",
-    "reports": "DMARC aggregate reports (RFC 7489) and SMTP TLS reports (RFC 8460), sent and received (docs/antispam.md, docs/queue.md).",
+    "reports": "DMARC aggregate (RFC 7489) and SMTP TLS (RFC 8460) reports, sent and received (docs/antispam.md).",
 }
 
 
