@@ -273,15 +273,17 @@ def _dns_answers(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def loopback_dns():
+def loopback_dns(txt_records: dict | None = None):
     """A private dnsmasq on 127.0.0.1 that knows nothing: NXDOMAIN for the benchmark's domains
     (.test, .example, reverse zones), REFUSED for anything else; it forwards nowhere. Postline's
     SPF/DKIM/DMARC look-ups go here instead of the machine's resolver, so no query leaves the
-    loopback and the figures do not depend on a remote resolver's timeouts."""
+    loopback and the figures do not depend on a remote resolver's timeouts. txt_records: name ->
+    TXT text it answers (e.g. a DMARC record, so every message is a DMARC evaluation)."""
     port = free_port()
+    txt = [f"--txt-record={name},{text}" for name, text in (txt_records or {}).items()]
     proc = subprocess.Popen(["/usr/sbin/dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll",
                              "--pid-file", "--user=root", f"--port={port}", "--listen-address=127.0.0.1",
-                             "--bind-interfaces", "--local=/test/", "--local=/example/", "--local=/arpa/"],
+                             "--bind-interfaces", "--local=/test/", "--local=/example/", "--local=/arpa/", *txt],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     try:
         ps.wait_until(lambda: _dns_answers(port), timeout=10, what="dnsmasq answering")
@@ -296,7 +298,7 @@ def loopback_dns():
 
 
 @contextlib.contextmanager
-def postline_platform(pg_url: str, extra_env: dict | None = None, keep: bool = False):
+def postline_platform(pg_url: str, extra_env: dict | None = None, keep: bool = False, txt_records: dict | None = None):
     """A started Postline (four services, fresh database) with benchmark settings."""
     env = {"POSTLINE_LOG_LEVEL": "info",  # the e2e default (debug) would measure logging
            "POSTLINE_SMTP_MAX_CONNECTIONS_PER_IP": "1000",
@@ -312,7 +314,7 @@ def postline_platform(pg_url: str, extra_env: dict | None = None, keep: bool = F
     try:
         with contextlib.ExitStack() as stack:
             if "POSTLINE_DNS_SERVERS" not in env and not os.environ.get("POSTLINE_BENCH_SYSTEM_DNS"):
-                env["POSTLINE_DNS_SERVERS"] = stack.enter_context(loopback_dns())
+                env["POSTLINE_DNS_SERVERS"] = stack.enter_context(loopback_dns(txt_records))
             p = ps.Platform(pg_url, workdir, env)
             try:
                 p.start_all()
