@@ -210,6 +210,7 @@ const std::vector<KeySpec>& schema() {
       {"reports", "check_interval", T::kDuration, "5m", "how often queued looks for report periods that have ended"},
       {"reports", "flush_interval", T::kDuration, "10s", "how often counted DMARC evaluations (smtpd) and TLS outcomes (queued) are written"},
       {"reports", "max_decompressed_size", T::kSize, "16MiB", "largest decompressed report attachment accepted (gzip/zip bombs stop here)"},
+      {"reports", "keep_received", T::kDuration, "365d", "how long received reports are kept for the CLI (0 = for ever)"},
       // imap
       {"imap", "listen_address", T::kString, "127.0.0.1", "address imapd binds its ports to"},
       {"imap", "port", T::kPort, "1143", "IMAP listener with STARTTLS (143)"},

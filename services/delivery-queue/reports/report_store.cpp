@@ -263,6 +263,27 @@ bool claim_report(pqxx::transaction_base& tx, const std::string& kind, const std
   return true;
 }
 
+int64_t housekeeping(pqxx::transaction_base& tx, int64_t keep_received_seconds) {
+  int64_t n = 0;
+  n += tx.exec("DELETE FROM dmarc_report_rows r USING report_runs x WHERE x.kind = 'dmarc'"
+               " AND x.policy_domain = r.policy_domain AND x.period_start = r.period_start")
+           .affected_rows();
+  n += tx.exec("DELETE FROM dmarc_report_policies r USING report_runs x WHERE x.kind = 'dmarc'"
+               " AND x.policy_domain = r.policy_domain AND x.period_start = r.period_start")
+           .affected_rows();
+  n += tx.exec("DELETE FROM tls_report_rows r USING report_runs x WHERE x.kind = 'tlsrpt'"
+               " AND x.policy_domain = r.policy_domain AND x.period_start = r.period_start")
+           .affected_rows();
+  n += tx.exec("DELETE FROM report_runs WHERE created_at < now() - interval '60 days'"
+               " AND period_start < now() - interval '60 days'")
+           .affected_rows();
+  if (keep_received_seconds > 0)
+    n += tx.exec_params("DELETE FROM received_reports WHERE received_at < now() - make_interval(secs => $1::bigint)",
+                        keep_received_seconds)
+             .affected_rows();
+  return n;
+}
+
 bool store_received(pqxx::transaction_base& tx, const ReceivedReport& r) {
   auto res = tx.exec_params(
       "INSERT INTO received_reports (kind, policy_domain, org_name, report_id, contact, begin_at, end_at, total,"

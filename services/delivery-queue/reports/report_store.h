@@ -71,6 +71,12 @@ bool store_received(pqxx::transaction_base& tx, const ReceivedReport& r);
 std::vector<ReceivedReport> list_received(pqxx::transaction_base& tx, const std::string& kind,
                                           const std::string& domain, int limit);
 
+// Housekeeping, run with the job: counts that arrived for a period already
+// reported (a late smtpd batch) go; report_runs older than 60 days go (no
+// evaluation that old can arrive); received reports older than
+// keep_received_seconds go (0 = kept for ever). Returns the rows deleted.
+int64_t housekeeping(pqxx::transaction_base& tx, int64_t keep_received_seconds);
+
 // Postgres text[] literal: {"a","b\"c"}.
 std::string text_array_literal(const std::vector<std::string>& values);
 

@@ -124,6 +124,7 @@ ReporterConfig ReporterConfig::from(const config::Config& cfg) {
   if (c.check_interval.count() < 1) throw config::ConfigError("reports.check_interval: must be positive");
   if (c.flush_interval.count() < 1) throw config::ConfigError("reports.flush_interval: must be positive");
   c.max_decompressed = cfg.size("reports", "max_decompressed_size");
+  c.keep_received = cfg.duration("reports", "keep_received").count();
   return c;
 }
 
@@ -330,6 +331,9 @@ std::vector<std::string> Reporter::run_once(bool* skipped) {
       one("tlsrpt", p, [this](pqxx::work& tx, const PendingReport& pr, int64_t t, bool* e) {
         return send_tls(tx, pr, t, e);
       });
+    pqxx::work tx(c);
+    if (int64_t n = housekeeping(tx, config_.keep_received)) spdlog::info("report housekeeping: {} rows removed", n);
+    tx.commit();
   } catch (...) {
     unlock();
     throw;

@@ -46,6 +46,7 @@ struct ReporterConfig {
   std::chrono::seconds check_interval{300};
   std::chrono::seconds flush_interval{10};
   size_t max_decompressed = 16 * 1024 * 1024;
+  int64_t keep_received = 365 * 86400;  // reports.keep_received, seconds (0 = for ever)
   std::string hostname;         // queue.hostname
   // Throws config::ConfigError naming the key.
   static ReporterConfig from(const config::Config& cfg);

@@ -109,6 +109,11 @@ TEST_F(ReportsPg, BatchesAddUpAndOneReportGoesOutOnceUnderConcurrency) {
   EXPECT_EQ(q("SELECT r.address FROM queue_recipients r"), "d@bank.example");
   EXPECT_EQ(q("SELECT mail_from FROM queue_messages"), "dmarc-reports@postline.test");
   EXPECT_TRUE(a->run_once().empty());
+  // A late batch for the period already reported is not kept for ever.
+  a->record_dmarc({row("bank.example", "192.0.2.9", "mailto:d@bank.example", yesterday)});
+  EXPECT_EQ(q("SELECT count(*) FROM dmarc_report_rows"), "1");
+  EXPECT_TRUE(a->run_once().empty());
+  EXPECT_EQ(q("SELECT count(*) FROM dmarc_report_rows"), "0");
   // The attachment is the gzip'd XML with both rows.
   std::string body = q("SELECT convert_from(body, 'UTF8') FROM queue_messages");
   EXPECT_NE(body.find("Subject: Report Domain: bank.example Submitter: postline.test"), std::string::npos);
