@@ -16,6 +16,9 @@ authd, smtpd and queued on PostgreSQL; every DNS answer from a local server
   and `postline tlsrpt reports`; one about somebody else's domain is not.
 - An alias forwarding to remote.test: the message leaves ARC-sealed by
   example.test, and dkimpy's arc_verify says pass.
+- A message whose DMARC fails (p=reject) but which a mailing list sealed with
+  ARC (dkimpy's arc_sign): delivered when the list is in
+  spam.arc_trusted_sealers, refused (550) when the sealer is somebody else.
 """
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ import pytest
 
 from antispam_support import LocalDns, make_dkim_key
 from platform_support import free_port, wait_until
-from smtp_support import ALICE, PASSWORD
+from smtp_support import ALICE, PASSWORD, stored_bodies, wait_delivered
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
 jsonschema = pytest.importorskip("jsonschema")
@@ -85,10 +88,15 @@ def world(tmp_path_factory):
         d.add_mx(name, 10, "mx." + name)
         d.add_a("mx." + name, "127.0.0.1")
     d.add_txt("_smtp._tls.remote.test", "v=TLSRPTv1; rua=mailto:tlsrpt@reports.test")
+    # ARC: a bank whose DMARC says reject, a list we trust to seal honestly, one we do not.
+    d.add_txt("bank.test", "v=spf1 -all")
+    d.add_txt("_dmarc.bank.test", "v=DMARC1; p=reject")
+    arc_keys = {dom: make_dkim_key(keydir, dom, "arc", d) for dom in ("lists.test", "untrusted.test")}
     sink = Sink()
     controller = aiosmtpd_controller.Controller(sink, hostname="127.0.0.1", port=free_port())
     controller.start()
-    yield {"dns": d, "sink": sink, "mx_port": controller.port, "key": keydir / "example.test.pl.pem", "pem": pem}
+    yield {"dns": d, "sink": sink, "mx_port": controller.port, "key": keydir / "example.test.pl.pem", "pem": pem,
+           "arc_keys": arc_keys}
     controller.stop()
     d.stop()
 
@@ -108,6 +116,7 @@ def plat(fresh_platform_factory, world):
         "POSTLINE_REPORTS_PERIOD": "2s",
         "POSTLINE_REPORTS_CHECK_INTERVAL": "1h",   # the test runs the job (postline reports send)
         "POSTLINE_REPORTS_FLUSH_INTERVAL": "1s",
+        "POSTLINE_SPAM_ARC_TRUSTED_SEALERS": "lists.test",
     }, start=False)
     p.migrate()
     for service in ("authd", "queued", "smtpd"):
@@ -335,3 +344,38 @@ def test_forwarded_mail_is_arc_sealed(plat, world):
     assert b"ARC-Authentication-Results: i=1; mx.example.test;" in head
     cv, _results, comment = dkim.arc_verify(raw, dnsfunc=dnsfunc(world))
     assert cv == b"pass", comment
+
+
+def sealed_by(world, sealer: str, marker: str) -> bytes:
+    """A message from bank.test that went through a list at `sealer`, which checked it
+    (its Authentication-Results), sealed it with ARC and changed nothing we could verify."""
+    msg = (f"Authentication-Results: {sealer}; spf=pass smtp.mailfrom=bank.test; dkim=pass header.d=bank.test;"
+           f" dmarc=pass header.from=bank.test\r\nFrom: CEO <ceo@bank.test>\r\nTo: {ALICE}\r\n"
+           f"Subject: {marker}\r\nDate: Thu, 03 Dec 2026 10:00:00 +0000\r\nMessage-ID: <{marker}@bank.test>\r\n\r\n"
+           f"list mail {marker}\r\n").encode()
+    headers = dkim.arc_sign(msg, b"arc", sealer.encode(), world["arc_keys"][sealer], sealer.encode(),
+                            include_headers=[b"from", b"to", b"subject", b"date", b"message-id"])
+    assert headers, "dkimpy did not seal"
+    return b"".join(headers) + msg
+
+
+def test_trusted_arc_sealer_overrides_dmarc_reject(plat, world):
+    # From the list's server: SPF for bank.test fails, no bank.test DKIM: DMARC fails (p=reject).
+    marker = "arc-" + uuid.uuid4().hex[:6]
+    with smtplib.SMTP("127.0.0.1", plat.ports["smtp_mx"], timeout=60) as s:
+        s.ehlo("mail.lists.test")
+        s.sendmail("bounces@lists.test", [ALICE], sealed_by(world, "lists.test", marker))
+    head = wait_delivered(plat, marker)[0].split(b"\r\n\r\n", 1)[0].decode()
+    unfolded = head.replace("\r\n\t", " ").replace("\r\n ", " ")
+    ours = [l for l in unfolded.split("\r\n") if l.startswith("Authentication-Results: mx.example.test")]
+    assert ours, head
+    assert "arc=pass" in ours[0] and "dmarc=fail" in ours[0] and "arc-override=lists.test" in ours[0], ours[0]
+    # The same from a sealer nobody trusts is refused as DMARC says.
+    other = "arc-" + uuid.uuid4().hex[:6]
+    with smtplib.SMTP("127.0.0.1", plat.ports["smtp_mx"], timeout=60) as s:
+        s.ehlo("mail.untrusted.test")
+        with pytest.raises(smtplib.SMTPDataError) as err:
+            s.sendmail("bounces@untrusted.test", [ALICE], sealed_by(world, "untrusted.test", other))
+    assert err.value.smtp_code == 550 and b"DMARC" in err.value.smtp_error, err.value
+    assert not stored_bodies(plat, other)
+    assert plat.metric_value("smtpd", "postline_smtpd_auth_results_total", {"method": "arc", "result": "pass"}) >= 2

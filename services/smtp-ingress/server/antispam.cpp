@@ -1,6 +1,7 @@
 #include "services/smtp-ingress/server/antispam.h"
 
 #include "common/async/offload.h"
+#include "common/log/printable.h"
 #include "common/mailauth/inbound.h"
 #include "services/smtp-ingress/policy/dmarc_report.h"
 #include "services/smtp-ingress/server/dmarc_reports.h"
@@ -26,7 +27,7 @@ struct Antispam::Metrics {
   explicit Metrics(prometheus::Registry& r)
       : auth_results(prometheus::BuildCounter()
                          .Name("postline_smtpd_auth_results_total")
-                         .Help("sender authentication results on the MX listener by method (spf, spf_helo, dkim, dmarc)")
+                         .Help("sender authentication results on the MX listener by method (spf, spf_helo, dkim, dmarc, arc)")
                          .Register(r)),
         verdicts(prometheus::BuildCounter()
                      .Name("postline_smtpd_spam_verdicts_total")
@@ -189,6 +190,8 @@ Antispam::Antispam(AntispamOptions options, std::unique_ptr<mailauth::DnsLookup>
     for (auto r : {mailauth::DmarcResult::kNone, mailauth::DmarcResult::kPass, mailauth::DmarcResult::kFail,
                    mailauth::DmarcResult::kTempError, mailauth::DmarcResult::kPermError})
       m.auth_results.Add({{"method", "dmarc"}, {"result", mailauth::to_string(r)}});
+    for (auto r : {mailauth::ArcResult::kNone, mailauth::ArcResult::kPass, mailauth::ArcResult::kFail})
+      m.auth_results.Add({{"method", "arc"}, {"result", mailauth::to_string(r)}});
     for (auto a : {policy::Action::kAccept, policy::Action::kJunk, policy::Action::kReject, policy::Action::kTempFail})
       m.verdicts.Add({{"action", policy::to_string(a)}});
   }
@@ -462,6 +465,12 @@ asio::awaitable<PolicyRefusal> Antispam::check_message(ListenerKind listener, En
         .Increment();
     metrics_->auth_results.Add({{"method", "dkim"}, {"result", mailauth::to_string(v.dkim.overall())}}).Increment();
     metrics_->auth_results.Add({{"method", "dmarc"}, {"result", mailauth::to_string(v.dmarc.result)}}).Increment();
+    metrics_->auth_results.Add({{"method", "arc"}, {"result", mailauth::to_string(v.arc.result)}}).Increment();
+    if (v.arc.result == mailauth::ArcResult::kFail)
+      spdlog::info("[q:{}] ARC chain failed: {}", msg->queue_id, log::printable(v.arc.reason, 512));
+    if (v.dmarc.arc_override)
+      spdlog::info("[q:{}] DMARC failure of {} not enforced: ARC chain sealed by trusted {}", msg->queue_id,
+                   log::printable(v.dmarc.from_domain, 256), log::printable(v.dmarc.arc_override_sealer, 256));
 
     policy::Checks checks;
     checks.spf = v.spf.result;
