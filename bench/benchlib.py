@@ -273,17 +273,25 @@ def _dns_answers(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def loopback_dns(txt_records: dict | None = None):
-    """A private dnsmasq on 127.0.0.1 that knows nothing: NXDOMAIN for the benchmark's domains
-    (.test, .example, reverse zones), REFUSED for anything else; it forwards nowhere. Postline's
-    SPF/DKIM/DMARC look-ups go here instead of the machine's resolver, so no query leaves the
-    loopback and the figures do not depend on a remote resolver's timeouts. txt_records: name ->
-    TXT text it answers (e.g. a DMARC record, so every message is a DMARC evaluation)."""
+def loopback_dns(dmarc_rua: bool = False):
+    """A private dnsmasq on 127.0.0.1 for the benchmark's domains (.test, .example, reverse
+    zones; REFUSED for anything else; it forwards nowhere). The sending side looks like a real
+    sender: sender.example publishes SPF and DMARC (p=none), the load generator's HELO name
+    loadgen.bench.test has SPF, an A record and the PTR of 127.0.0.1, all with TTL 300; other
+    names are NXDOMAIN. Postline's SPF/DKIM/DMARC look-ups go here instead of the machine's
+    resolver, so no query leaves the loopback and the figures do not depend on a remote
+    resolver's timeouts. dmarc_rua: the DMARC record asks for aggregate reports (rua=), so
+    every message is an evaluation smtpd records when reports.send is on (issue 20)."""
+    dmarc = "v=DMARC1; p=none" + ("; rua=mailto:dmarc@sender.example" if dmarc_rua else "")
     port = free_port()
-    txt = [f"--txt-record={name},{text}" for name, text in (txt_records or {}).items()]
     proc = subprocess.Popen(["/usr/sbin/dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll",
                              "--pid-file", "--user=root", f"--port={port}", "--listen-address=127.0.0.1",
-                             "--bind-interfaces", "--local=/test/", "--local=/example/", "--local=/arpa/", *txt],
+                             "--bind-interfaces", "--local=/test/", "--local=/example/", "--local=/arpa/",
+                             "--local-ttl=300",
+                             "--txt-record=sender.example,v=spf1 ip4:127.0.0.1 -all",
+                             f"--txt-record=_dmarc.sender.example,{dmarc}",
+                             "--txt-record=loadgen.bench.test,v=spf1 a -all",
+                             "--host-record=loadgen.bench.test,127.0.0.1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     try:
         ps.wait_until(lambda: _dns_answers(port), timeout=10, what="dnsmasq answering")
@@ -298,7 +306,29 @@ def loopback_dns(txt_records: dict | None = None):
 
 
 @contextlib.contextmanager
-def postline_platform(pg_url: str, extra_env: dict | None = None, keep: bool = False, txt_records: dict | None = None):
+def s3_test_server(keep: bool = False):
+    """The tests' S3 server (scripts/s3: s3rver behind a SigV4 check) on loopback; yields
+    the POSTLINE_MAILSTORE_* environment that points a Postline at it."""
+    workdir = ps.new_workdir("postline-bench-s3-")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "s3"
+    subprocess.run([str(script), "start", str(workdir)], check=True, stdout=subprocess.DEVNULL)
+    try:
+        env = {}
+        for line in (workdir / "env").read_text().splitlines():
+            k, _, v = line.partition("=")
+            if k:
+                env[k] = v
+        yield env
+    finally:
+        subprocess.run([str(script), "stop", str(workdir)], check=False)
+        if keep:
+            log(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def postline_platform(pg_url: str, extra_env: dict | None = None, keep: bool = False, dmarc_rua: bool = False):
     """A started Postline (four services, fresh database) with benchmark settings."""
     env = {"POSTLINE_LOG_LEVEL": "info",  # the e2e default (debug) would measure logging
            "POSTLINE_SMTP_MAX_CONNECTIONS_PER_IP": "1000",
@@ -314,7 +344,7 @@ def postline_platform(pg_url: str, extra_env: dict | None = None, keep: bool = F
     try:
         with contextlib.ExitStack() as stack:
             if "POSTLINE_DNS_SERVERS" not in env and not os.environ.get("POSTLINE_BENCH_SYSTEM_DNS"):
-                env["POSTLINE_DNS_SERVERS"] = stack.enter_context(loopback_dns(txt_records))
+                env["POSTLINE_DNS_SERVERS"] = stack.enter_context(loopback_dns(dmarc_rua))
             p = ps.Platform(pg_url, workdir, env)
             try:
                 p.start_all()

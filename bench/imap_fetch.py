@@ -24,6 +24,13 @@ warmed by any read; the OS page cache is not dropped).
     /usr/bin/python3 bench/imap_fetch.py --messages 10000
     /usr/bin/python3 bench/imap_fetch.py --scenario large   # 100,000 x 4 KiB; body FETCHes on the last 1000
 
+--targets postline,postline-s3 reads the same mailbox from two Postlines, one with its bodies in
+PostgreSQL (the default) and one with `mailstore.blob_backend: s3` against the tests' S3 server
+(scripts/s3: s3rver behind a SigV4 check, on loopback; bodies on its local disk), and prints the
+s3/postgres ratio (issue 21):
+
+    /usr/bin/python3 bench/imap_fetch.py --targets postline,postline-s3 [--skip search]
+
 --scenario large is --messages 100000 --sizes 4k --body-range 1000 --time-limit 3600 (each
 can still be overridden): the whole-mailbox rows stay 1:*, the two body rows fetch the last
 1000 messages (N:*), since 1:* would be 400 MB per round. --skip drops rows by name.
@@ -187,8 +194,8 @@ def main() -> int:
         ap.error("--load-connections and --load-window at least 1, --body-range at least 0")
     sizes = [b.parse_size(s) for s in args.sizes.split(",") if s.strip()]
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
-    if any(t not in ("postline", "dovecot") for t in targets):
-        ap.error("targets: postline, dovecot")
+    if any(t not in ("postline", "postline-s3", "dovecot") for t in targets):
+        ap.error("targets: postline, postline-s3, dovecot")
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     if skip - {n for n, _ in OPERATIONS}:
         ap.error(f"--skip: unknown rows {', '.join(sorted(skip - {n for n, _ in OPERATIONS}))}")
@@ -243,6 +250,21 @@ def main() -> int:
                     except Exception as e:  # noqa: BLE001
                         failures.append(f"postline: {e}")
                         b.log(f"[postline] FAILED: {e}")
+            if "postline-s3" in targets:
+                # The same, with the bodies in S3 (the tests' S3 server on loopback).
+                try:
+                    pg_url = pg_url if "postline" in servers else stack.enter_context(b.pg_server())
+                    s3_env = stack.enter_context(b.s3_test_server(keep=args.keep))
+                    p3 = stack.enter_context(b.postline_platform(pg_url, extra_env=s3_env, keep=args.keep))
+                    user = "bench@postline.test"
+                    p3.add_user(user, PASSWORD)
+                    loads["postline-s3"] = (fill("postline-s3", p3.ports["imap"], user, msgs, args, deadline), "append")
+                    servers["postline-s3"] = (p3.ports["imap"], user)
+                except b.BenchTimeout:
+                    raise
+                except Exception as e:  # noqa: BLE001
+                    failures.append(f"postline-s3: {e}")
+                    b.log(f"[postline-s3] FAILED: {e}")
             if "dovecot" in targets:
                 try:
                     workdir = b.peer_workdir("postline-bench-dovecot-")
@@ -287,6 +309,7 @@ def main() -> int:
 
     names = [t for t in targets if timings.get(t) or cold.get(t)]
     both = set(names) >= {"postline", "dovecot"}
+    s3_pair = set(names) >= {"postline", "postline-s3"}
     print()
     print(f"imap_fetch: mailbox of {m} messages ({args.sizes} bytes in turn, needle in {expect_hits}), the same "
           f"messages on both servers; {args.warmup} warm-up + {args.repeats} timed rounds alternating servers, "
@@ -307,7 +330,7 @@ def main() -> int:
     def print_table(title: str, per_server: dict[str, list[dict]], with_min: bool):
         print()
         print(title)
-        headers = ["operation"] + names + (["postline/dovecot"] if both else [])
+        headers = ["operation"] + names + (["postline/dovecot"] if both else []) + (["s3/postgres"] if s3_pair else [])
         rows = []
         for name, cmd, _ in ops:
             row = [cmd]
@@ -322,6 +345,8 @@ def main() -> int:
                 row.append(cell + (f" {'; '.join(c for c in checks if c)}" if any(checks) else ""))
             if both:
                 row.append(f"{med['postline'] / med['dovecot']:.2f}x" if med.get("dovecot") else "-")
+            if s3_pair:
+                row.append(f"{med['postline-s3'] / med['postline']:.2f}x" if med.get("postline") else "-")
             rows.append(row)
         print(b.table(headers, rows))
 
@@ -329,6 +354,9 @@ def main() -> int:
     if cold:
         print_table("cold: ms, each server's first round after the fill", {n: [t] for n, t in cold.items()}, False)
     print()
+    if s3_pair:
+        print("s3/postgres > 1 means bodies from S3 are slower than from PostgreSQL (postline-s3: "
+              "mailstore.blob_backend s3, the S3 test server on loopback; both Postlines share one PostgreSQL).")
     print("postline/dovecot > 1 means Postline is slower. Dovecot: Maildir, no FTS plugin (SEARCH TEXT reads"
           " every message; its cache file fills on first use). Postline: mailstore in PostgreSQL."
           " Cold: no read since the fill, OS page cache not dropped."

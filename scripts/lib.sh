@@ -39,6 +39,23 @@ postline_install_packages() {
   postline_stop_system_daemons "${missing[@]}"
 }
 
+# The tests' S3-compatible server (tests/s3: s3rver behind a SigV4 check) from
+# the npm registry, pinned by tests/s3/package-lock.json, into POSTLINE_NODE_DIR;
+# again only when the lock file changed. Needs node and npm (scripts/packages/test.txt).
+POSTLINE_NODE_DIR=${POSTLINE_NODE_DIR:-$HOME/.cache/postline/node-s3}
+postline_install_s3_test_server() {
+  local lock="$POSTLINE_ROOT/tests/s3/package-lock.json" stamp="$POSTLINE_NODE_DIR/.lock.sha256"
+  local want
+  want=$(sha256sum "$lock" | cut -d' ' -f1)
+  [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -d "$POSTLINE_NODE_DIR/node_modules/s3rver" ]] && return 0
+  command -v npm >/dev/null || { postline_log "npm is missing (apt-get install npm)"; return 1; }
+  postline_log "installing the S3 test server's npm packages into $POSTLINE_NODE_DIR"
+  mkdir -p "$POSTLINE_NODE_DIR"
+  cp "$POSTLINE_ROOT/tests/s3/package.json" "$lock" "$POSTLINE_NODE_DIR/"
+  (cd "$POSTLINE_NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error </dev/null >/dev/null)
+  echo "$want" >"$stamp"
+}
+
 # Installing postfix, dovecot-imapd or etcd-server starts the system's own daemon on ports
 # 25 / 143 / 993 / 2379 on a host that allows it. Postline's tests and benchmarks run private instances on
 # free ports and never use those, so a daemon we just installed is stopped and disabled.

@@ -29,8 +29,8 @@ struct Answer {
 
 // One channel per query: no shared mutable state between worker threads, and
 // a query's deadline is its own.
-Answer query(const std::vector<std::string>& servers, std::chrono::milliseconds timeout, const std::string& name,
-             int type) {
+Answer ask(const std::vector<std::string>& servers, std::chrono::milliseconds timeout, const std::string& name,
+           int type) {
   library_init();
   Answer ans;
   ares_channel ch;
@@ -92,6 +92,29 @@ Answer query(const std::vector<std::string>& servers, std::chrono::milliseconds 
   return ans;
 }
 
+// ask() through the cache: an answer it may keep (answer_cache.h) is kept.
+Answer query(const std::vector<std::string>& servers, std::chrono::milliseconds timeout, const std::string& name,
+             int type, AnswerCache* cache) {
+  if (cache) {
+    if (auto hit = cache->get(type, name)) {
+      Answer a;
+      a.done = true;
+      a.status = hit->status;
+      a.buf = std::move(hit->message);
+      return a;
+    }
+  }
+  Answer a = ask(servers, timeout, name, type);
+  if (cache && a.done && (a.status == ARES_SUCCESS || a.status == ARES_ENOTFOUND || a.status == ARES_ENODATA)) {
+    const bool positive = a.status == ARES_SUCCESS;
+    if (auto ttl = cacheable_ttl(a.buf, positive)) {
+      const auto cap = positive ? cache->options().max_ttl : cache->options().max_negative_ttl;
+      cache->put(type, name, {a.status, a.buf}, std::min(*ttl, cap));
+    }
+  }
+  return a;
+}
+
 DnsStatus classify(int status) {
   switch (status) {
     case ARES_SUCCESS: return DnsStatus::kOk;
@@ -129,14 +152,15 @@ bool plausible_dns_name(std::string_view name) {
   return true;
 }
 
-MailauthLookup::MailauthLookup(std::vector<std::string> servers, std::chrono::milliseconds timeout)
-    : servers_(std::move(servers)), timeout_(timeout) {}
+MailauthLookup::MailauthLookup(std::vector<std::string> servers, std::chrono::milliseconds timeout,
+                               std::shared_ptr<AnswerCache> cache)
+    : servers_(std::move(servers)), timeout_(timeout), cache_(std::move(cache)) {}
 
 mailauth::TxtResult MailauthLookup::txt(std::string_view name_in) {
   mailauth::TxtResult r;
   std::string name = strip_dot(std::string(name_in));
   if (!plausible_dns_name(name)) return r.status = DnsStatus::kNxDomain, r;
-  Answer a = query(servers_, timeout_, name, ns_t_txt);
+  Answer a = query(servers_, timeout_, name, ns_t_txt, cache_.get());
   r.status = classify(a.status);
   if (r.status != DnsStatus::kOk) return r;
   ares_txt_ext* head = nullptr;
@@ -154,11 +178,11 @@ mailauth::TxtResult MailauthLookup::txt(std::string_view name_in) {
 
 namespace {
 mailauth::AddrResult addr_query(const std::vector<std::string>& servers, std::chrono::milliseconds timeout,
-                                std::string_view name_in, bool v6) {
+                                std::string_view name_in, bool v6, AnswerCache* cache) {
   mailauth::AddrResult r;
   std::string name = strip_dot(std::string(name_in));
   if (!plausible_dns_name(name)) return r.status = DnsStatus::kNxDomain, r;
-  Answer a = query(servers, timeout, name, v6 ? ns_t_aaaa : ns_t_a);
+  Answer a = query(servers, timeout, name, v6 ? ns_t_aaaa : ns_t_a, cache);
   r.status = classify(a.status);
   if (r.status != DnsStatus::kOk) return r;
   if (v6) {
@@ -188,14 +212,14 @@ mailauth::AddrResult addr_query(const std::vector<std::string>& servers, std::ch
 }
 }  // namespace
 
-mailauth::AddrResult MailauthLookup::a(std::string_view name) { return addr_query(servers_, timeout_, name, false); }
-mailauth::AddrResult MailauthLookup::aaaa(std::string_view name) { return addr_query(servers_, timeout_, name, true); }
+mailauth::AddrResult MailauthLookup::a(std::string_view name) { return addr_query(servers_, timeout_, name, false, cache_.get()); }
+mailauth::AddrResult MailauthLookup::aaaa(std::string_view name) { return addr_query(servers_, timeout_, name, true, cache_.get()); }
 
 mailauth::MxResult MailauthLookup::mx(std::string_view name_in) {
   mailauth::MxResult r;
   std::string name = strip_dot(std::string(name_in));
   if (!plausible_dns_name(name)) return r.status = DnsStatus::kNxDomain, r;
-  Answer a = query(servers_, timeout_, name, ns_t_mx);
+  Answer a = query(servers_, timeout_, name, ns_t_mx, cache_.get());
   r.status = classify(a.status);
   if (r.status != DnsStatus::kOk) return r;
   ares_mx_reply* head = nullptr;
@@ -209,7 +233,7 @@ mailauth::MxResult MailauthLookup::mx(std::string_view name_in) {
 
 mailauth::PtrResult MailauthLookup::ptr(const mailauth::IpAddress& address) {
   mailauth::PtrResult r;
-  Answer a = query(servers_, timeout_, address.reverse_name(), ns_t_ptr);
+  Answer a = query(servers_, timeout_, address.reverse_name(), ns_t_ptr, cache_.get());
   r.status = classify(a.status);
   if (r.status != DnsStatus::kOk) return r;
   hostent* he = nullptr;
@@ -227,7 +251,7 @@ SrvResult MailauthLookup::srv(std::string_view name_in) {
   SrvResult r;
   std::string name = strip_dot(std::string(name_in));
   if (!plausible_dns_name(name)) return r.status = DnsStatus::kNxDomain, r;
-  Answer a = query(servers_, timeout_, name, ns_t_srv);
+  Answer a = query(servers_, timeout_, name, ns_t_srv, cache_.get());
   r.status = classify(a.status);
   if (r.status != DnsStatus::kOk) return r;
   ares_srv_reply* head = nullptr;
@@ -244,7 +268,7 @@ CanonicalResult MailauthLookup::canonical(std::string_view name_in) {
   CanonicalResult r;
   std::string name = strip_dot(std::string(name_in));
   if (!plausible_dns_name(name)) return r.status = DnsStatus::kNxDomain, r;
-  Answer a = query(servers_, timeout_, name, ns_t_a);
+  Answer a = query(servers_, timeout_, name, ns_t_a, cache_.get());
   r.status = classify(a.status);
   if (r.status != DnsStatus::kOk) return r;
   hostent* he = nullptr;

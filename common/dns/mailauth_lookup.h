@@ -12,9 +12,11 @@
 // Blocking with a deadline: call it on a worker thread, never on an I/O thread.
 #pragma once
 
+#include "common/dns/answer_cache.h"
 #include "common/mailauth/dns_lookup.h"
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -39,9 +41,11 @@ struct CanonicalResult {
 class MailauthLookup final : public mailauth::DnsLookup {
  public:
   // servers as for Resolver ("127.0.0.1:5354", empty = /etc/resolv.conf);
-  // timeout bounds one query including its retries.
+  // timeout bounds one query including its retries; answers go through
+  // `cache` when given (shared by every thread of the process).
   explicit MailauthLookup(std::vector<std::string> servers,
-                          std::chrono::milliseconds timeout = std::chrono::seconds(5));
+                          std::chrono::milliseconds timeout = std::chrono::seconds(5),
+                          std::shared_ptr<AnswerCache> cache = nullptr);
 
   mailauth::TxtResult txt(std::string_view name) override;
   mailauth::AddrResult a(std::string_view name) override;
@@ -56,6 +60,7 @@ class MailauthLookup final : public mailauth::DnsLookup {
  private:
   std::vector<std::string> servers_;
   std::chrono::milliseconds timeout_;
+  std::shared_ptr<AnswerCache> cache_;
 };
 
 // Names built by SPF macros may contain any printable ASCII; c-ares sends

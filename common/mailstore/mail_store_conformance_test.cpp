@@ -3,6 +3,8 @@
 //   POSTLINE_CONFORMANCE_MEMORY  MemoryMailStore (mailstore_conformance_test, label unit)
 //   POSTLINE_CONFORMANCE_PG      PgMailStore on a fresh migrated database per
 //                                test (mailstore_conformance_pgtest, label pg)
+//   POSTLINE_CONFORMANCE_S3      the same with bodies in S3 (S3BlobStore on the
+//                                S3 test server; mailstore_conformance_s3test, label pg)
 // What only PostgreSQL has (the index cache across instances, notifications
 // between processes) is in pg/pg_mail_store_pgtest.cpp.
 #include "common/mailstore/mail_store_conformance.h"
@@ -13,15 +15,19 @@
 
 #if defined(POSTLINE_CONFORMANCE_MEMORY)
 #include "common/mailstore/memory/memory_mail_store.h"
-#elif defined(POSTLINE_CONFORMANCE_PG)
+#elif defined(POSTLINE_CONFORMANCE_PG) || defined(POSTLINE_CONFORMANCE_S3)
 #include "common/db/migrations.h"
+#if defined(POSTLINE_CONFORMANCE_S3)
+#include "common/mailstore/blob/s3/s3_blob_store.h"
+#include "tests/support/s3_test_server.h"
+#endif
 #include "common/mailstore/pg/pg_mail_store.h"
 #include "common/mailstore/sql/migrations.h"
 #include "tests/support/pg_test_db.h"
 
 #include <pqxx/pqxx>
 #else
-#error "define POSTLINE_CONFORMANCE_MEMORY or POSTLINE_CONFORMANCE_PG"
+#error "define POSTLINE_CONFORMANCE_MEMORY, POSTLINE_CONFORMANCE_PG or POSTLINE_CONFORMANCE_S3"
 #endif
 
 #include <gtest/gtest.h>
@@ -79,6 +85,17 @@ class PgBackend : public Backend {
     pg::PgOptions o;
     o.url = url_;
     o.pool_size = 4;
+#if defined(POSTLINE_CONFORMANCE_S3)
+    // Bodies in the S3 test server, under a prefix of this test's own.
+    const auto server = postline::testing::s3_test_server();
+    s3::S3BlobOptions b;
+    b.s3.endpoint = server.endpoint;
+    b.s3.bucket = server.bucket;
+    b.s3.region = server.region;
+    b.s3.credentials = {server.access_key_id, server.secret_access_key, ""};
+    b.prefix = postline::testing::s3_test_prefix();
+    o.blobs = std::make_shared<s3::S3BlobStore>(b);
+#endif
     store_ = std::make_unique<pg::PgMailStore>(o);
   }
   MailStore& store() override { return *store_; }
@@ -118,7 +135,11 @@ class PgBackend : public Backend {
 };
 
 std::vector<BackendFactory> backends() {
+#if defined(POSTLINE_CONFORMANCE_S3)
+  return {{"PgS3", [] { return std::make_unique<PgBackend>(); }}};
+#else
   return {{"Pg", [] { return std::make_unique<PgBackend>(); }}};
+#endif
 }
 #endif
 

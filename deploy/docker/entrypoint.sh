@@ -1,7 +1,8 @@
 #!/bin/sh
 # Entrypoint of the Postline image: the first argument selects what runs.
 #
-#   smtpd | queued | imapd | authd | webd [ARGS]  the service (exec'd: it is PID 1 and gets SIGTERM/SIGHUP)
+#   smtpd | queued | imapd | managesieved | authd | webd [ARGS]
+#                                          the service (exec'd: it is PID 1 and gets SIGTERM/SIGHUP)
 #   migrate [ARGS]                         `postline migrate` (needs POSTLINE_DB_URL)
 #   postline [ARGS]                        the admin CLI (POSTLINE_AUTH_ADDR, POSTLINE_QUEUE_ADDR)
 #   make-cert [HOSTNAME]                   writes a self-signed pair into $POSTLINE_TLS_DIR
@@ -103,7 +104,7 @@ make_internal_pki() {
 what=$1
 shift
 case "$what" in
-  smtpd|queued|imapd|authd|webd)
+  smtpd|queued|imapd|managesieved|authd|webd)
     if has_config_arg "$@" || [ ! -f "$CONFIG" ]; then
       exec "/usr/local/bin/postline-$what" "$@"
     fi

@@ -18,6 +18,7 @@ case "${binary##*/}" in
   postline-imapd)  port=${POSTLINE_IMAP_HTTP_PORT:-9103} ;;
   postline-authd)  port=${POSTLINE_AUTH_HTTP_PORT:-9104} ;;
   postline-webd)   port=${POSTLINE_WEB_HTTP_PORT:-9105} ;;
+  postline-managesieved) port=${POSTLINE_MANAGESIEVE_HTTP_PORT:-9106} ;;
   *) exit 0 ;;
 esac
 exec curl -fsS -o /dev/null --max-time 4 "http://127.0.0.1:$port/readyz"

@@ -88,7 +88,7 @@ def build():
     b.panel("Accounts / domains", [("max(postline_authd_accounts)", "accounts"),
                                    ("max(postline_authd_domains)", "domains")], kind="stat", w=4, h=5)
     b.panel("Versions running", [(f"count by (version) (postline_{svc}_build_info)", f"{svc} {{{{version}}}}")
-                                 for svc in ("smtpd", "queued", "imapd", "authd", "webd")],
+                                 for svc in ("smtpd", "queued", "imapd", "managesieved", "authd", "webd")],
             kind="stat", w=12, h=5, description="Instances per service and version (postline_<svc>_build_info); "
                                                 "two versions of one service at once: a rollout in progress.")
     b.panel("Certificate lifetime left",
@@ -130,6 +130,8 @@ def build():
             w=12)
     b.panel("DNSBL lookups /s", [(rate("postline_smtpd_dnsbl_lookups_total", "zone, outcome"), "{{zone}} {{outcome}}")],
             unit="ops")
+    b.panel("DNS answers from smtpd's cache /s",
+            [(rate("postline_smtpd_dns_cache_lookups_total", "result"), "{{result}}")], unit="ops")
     b.panel("Greylisting and rate limits /s", [
         (rate("postline_smtpd_greylist_total", "outcome"), "greylist {{outcome}}"),
         (rate("postline_smtpd_rate_limited_total", "kind"), "rate limited by {{kind}}"),
@@ -224,6 +226,23 @@ def build():
     b.panel("QRESYNC history pruned /s", [(rate("postline_imapd_expunged_pruned_total"), "rows")], unit="ops",
             w=16)
 
+    b.row("ManageSieve (postline-managesieved)")
+    b.panel("Active sessions", [("sum(postline_managesieved_sessions_active)", "active"),
+                                (rate("postline_managesieved_sessions_total"), "started /s")])
+    b.panel("Logins /s", [(rate("postline_managesieved_logins_total", "outcome"), "{{outcome}}")], unit="ops",
+            description="AUTHENTICATE outcomes; throttled is authd's brute-force throttle, shared with IMAP and SMTP.")
+    b.panel("Commands /s", [(rate("postline_managesieved_commands_total", "command, result"),
+                             "{{command}} {{result}}")], unit="ops")
+    b.panel("Scripts stored and refused /s", [
+        (rate("postline_managesieved_scripts_stored_total"), "stored"),
+        (rate("postline_managesieved_scripts_refused_total", "reason"), "refused: {{reason}}")], unit="ops",
+        description="PUTSCRIPT: stored, or refused because it does not compile (syntax), is too large (maxsize), "
+                    "or the user is at managesieve.max_scripts (maxscripts) or max_total_size (quota).")
+    b.panel("Protocol errors and refused connections /s", [
+        (rate("postline_managesieved_protocol_errors_total", "kind"), "{{kind}}"),
+        (rate("postline_managesieved_connections_refused_total", "reason"), "refused: {{reason}}")], unit="ops",
+        w=16)
+
     b.row("Auth (postline-authd)")
     b.panel("Logins /s", [(rate("postline_authd_logins_total", "protocol, outcome"), "{{protocol}} {{outcome}}")],
             unit="ops")
@@ -286,12 +305,12 @@ def build():
     b.panel("gRPC server errors /s", [
         (rate(f"postline_{svc}_grpc_server_calls_total", "method, code", 'code!="OK"'), svc + " {{method}} {{code}}")
         for svc in ("authd", "queued")], unit="ops")
-    for svc in ("smtpd", "imapd", "queued", "webd"):
+    for svc in ("smtpd", "imapd", "managesieved", "queued", "webd"):
         b.panel(f"{svc} client latency p95 by method", [
             (quantile(0.95, f"postline_{svc}_grpc_client_duration_seconds", "method"), "{{method}}")], unit="s")
     b.panel("gRPC client errors /s", [
         (rate(f"postline_{svc}_grpc_client_calls_total", "method, code", 'code!="OK"'), svc + " {{method}} {{code}}")
-        for svc in ("smtpd", "imapd", "queued", "webd")], unit="ops", w=24, h=6)
+        for svc in ("smtpd", "imapd", "managesieved", "queued", "webd")], unit="ops", w=16, h=8)
 
     b.row("Processes")
     job = 'job=~"postline-.*"'
@@ -304,6 +323,25 @@ def build():
             [(f"process_open_fds{{{job}}} / process_max_fds{{{job}}}", "{{job}} {{instance}}")], unit="percentunit")
     b.panel("Open file descriptors", [(f"process_open_fds{{{job}}}", "{{job}} {{instance}}")])
     b.panel("Uptime", [(f"time() - process_start_time_seconds{{{job}}}", "{{job}} {{instance}}")], unit="s")
+
+    b.row("Blob storage in S3 (mailstore.blob_backend: s3)")
+    b.panel("S3 requests /s", [(rate("postline_s3_requests_total", "job, op, status"), "{{job}} {{op}} {{status}}")],
+            unit="ops", description="Every attempt, retries included; status \"error\": no answer (connect, "
+                                    "timeout, reset). Empty while bodies are in PostgreSQL.")
+    b.panel("S3 request latency p50 / p99", [
+        (quantile(0.5, "postline_s3_request_duration_seconds", "job, op"), "p50 {{job}} {{op}}"),
+        (quantile(0.99, "postline_s3_request_duration_seconds", "job, op"), "p99 {{job}} {{op}}"),
+    ], unit="s")
+    b.panel("S3 bytes and retries /s", [
+        (rate("postline_s3_bytes_total", "direction"), "bytes {{direction}}"),
+        (rate("postline_s3_retries_total", "job, op"), "retries {{job}} {{op}}"),
+    ], unit="short")
+    b.panel("Blob sweeper", [
+        (rate("postline_mailstore_blob_sweeps_total", "result"), "sweeps {{result}}"),
+        ("sum by (kind) (increase(postline_mailstore_blob_sweep_items_total[$__rate_interval]))", "{{kind}}"),
+    ], description="queued's sweeper (mailstore.s3_sweep_interval): expired upload intents (writers that "
+                   "crashed between upload and commit), catalogue rows marked and collected, objects deleted. "
+                   "docs/operations.md, S3 blob storage.")
 
     b.row("Database connection pools")
     b.panel("Connections in use (share of the pool)", [

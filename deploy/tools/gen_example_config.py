@@ -28,6 +28,7 @@ ENTRY = re.compile(r"\{\s*" + _STR + r",\s*" + _STR + r",\s*T::k(\w+),\s*" + _ST
 
 SECTION_NOTES = {
     "db": "PostgreSQL, shared by every service (each service owns its tables).",
+    "mailstore": "Where message bodies live: PostgreSQL (default) or an S3-compatible bucket (docs/operations.md, S3 blob storage).",
     "tls": "Certificate for SMTP STARTTLS/465 and IMAP STARTTLS/993. Reloaded on SIGHUP and when the files change.",
     "log": "Logging of every service.",
     "dns": "Resolver for postline-queued (MX lookups) and postline-smtpd (SPF/DKIM/DMARC/DNSBL).",
@@ -36,6 +37,7 @@ SECTION_NOTES = {
     "spam": "postline-smtpd's inbound checks on the MX listener (docs/antispam.md).",
     "queue": "postline-queued: the durable queue and outbound delivery.",
     "imap": "postline-imapd: IMAP and IMAPS listeners.",
+    "managesieve": "postline-managesieved: ManageSieve (RFC 5804) for uploading Sieve scripts (docs/managesieve.md).",
     "web": "postline-webd: HTTPS for mail-client set-up (autoconfig, autodiscover, mobileconfig; docs/web.md).",
     "acme": "postline-webd's ACME client (RFC 8555, http-01): obtains and renews tls.cert_file (docs/web.md).",
     "reports": "DMARC aggregate (RFC 7489) and SMTP TLS (RFC 8460) reports, sent and received (docs/antispam.md).",

@@ -27,6 +27,8 @@
 #include "services/delivery-queue/delivery/dkim_signer.h"
 #include "services/delivery-queue/delivery/mailstore_delivery.h"
 #include "services/delivery-queue/delivery/search_indexer.h"
+#include "common/mailstore/blob/blob_config.h"
+#include "common/mailstore/pg/blob_sweeper.h"
 #include "services/delivery-queue/delivery/metrics.h"
 #include "services/delivery-queue/delivery/remote_delivery.h"
 #include "services/delivery-queue/delivery/workers.h"
@@ -117,14 +119,24 @@ int main(int argc, char** argv) {
   // keeps its own connections (one per worker).
   db::Pool rpc_pool(url, static_cast<size_t>(std::max<int64_t>(1, cfg.integer("db", "pool_size"))));
   db::Pool worker_pool(url, static_cast<size_t>(wc.workers));
+  auto registry = service::make_registry("postline_queued", "postline-queued", POSTLINE_VERSION);
   mailstore::pg::PgOptions store_options;
   store_options.url = url;
   store_options.pool_size = static_cast<size_t>(wc.workers);
   store_options.index_cache_messages = 0;  // queued never opens a mailbox
+  try {
+    // mailstore.blob_backend: bodies in PostgreSQL (null) or in S3.
+    store_options.blobs = mailstore::blob_store_from_config(cfg, registry.get(), config::Config::process_environment());
+  } catch (const std::exception& e) {
+    log::fatal(kName, e.what());
+    return 2;
+  }
   mailstore::pg::PgMailStore store(store_options);
+  // With bodies in S3: objects no row refers to (crashed uploads, bodies of
+  // expunged messages) are deleted after mailstore.s3_orphan_grace.
+  const auto sweep = mailstore::blob_sweep_settings(cfg);
+  mailstore::pg::BlobSweeper blob_sweeper(store, sweep.interval, sweep.grace, registry.get());
 
-
-  auto registry = service::make_registry("postline_queued", "postline-queued", POSTLINE_VERSION);
   queue::QueueMetrics metrics(*registry);
   grpcutil::RpcMetrics server_rpc(*registry, "postline_queued", "server");
   grpcutil::RpcMetrics client_rpc(*registry, "postline_queued", "client");
@@ -208,6 +220,7 @@ int main(int argc, char** argv) {
       [&](size_t max) { return store.index_search_backlog(max); },
       static_cast<size_t>(cfg.integer("queue", "search_index_batch")), std::chrono::seconds(1),
       std::chrono::milliseconds(cfg.integer("queue", "search_index_delay_ms")),
+      std::chrono::milliseconds(cfg.integer("queue", "search_index_max_delay_ms")),
       {[&](size_t n) { metrics.search_indexed(n); },
        [&](const char* what) {
          metrics.search_index_failed();
@@ -248,6 +261,7 @@ int main(int argc, char** argv) {
   grpcutil::HealthFollower health(*server, [&] { return rpc_pool.ping(); });
   workers.start();
   if (index_search) indexer.start();
+  blob_sweeper.start();
   reporter.start();
   serving = true;
   log::listening("grpc", address, static_cast<unsigned>(grpc_port));
@@ -263,6 +277,7 @@ int main(int argc, char** argv) {
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
   workers.stop();
   indexer.stop();
+  blob_sweeper.stop();
   reporter.stop();
   http.stop();
   spdlog::info("stopped");

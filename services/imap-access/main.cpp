@@ -18,6 +18,7 @@
 #include "common/service/service.h"
 #include "common/grpc/grpc.h"
 #include "common/log/log.h"
+#include "common/mailstore/blob/blob_config.h"
 #include "common/mailstore/pg/pg_mail_store.h"
 #include "common/metrics/http_server.h"
 #include "common/net/tls.h"
@@ -118,6 +119,13 @@ int main(int argc, char** argv) {
   store_options.pool_size = pool_size;
   store_options.index_cache_messages = static_cast<size_t>(cfg.integer("imap", "index_cache_messages"));
   store_options.durable_flag_updates = cfg.boolean("imap", "durable_flag_updates");
+  try {
+    // mailstore.blob_backend: bodies in PostgreSQL (null) or in S3.
+    store_options.blobs = mailstore::blob_store_from_config(cfg, registry.get(), config::Config::process_environment());
+  } catch (const std::exception& e) {
+    log::fatal("postline-imapd", e.what());
+    return 2;
+  }
   mailstore::pg::PgMailStore store(store_options);
   boost::asio::thread_pool db_threads(pool_size);
   imap::GrpcAuthenticator auth(cfg.str("auth", "addr"), *registry);

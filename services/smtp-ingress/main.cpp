@@ -35,9 +35,11 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <iostream>
@@ -183,7 +185,22 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<smtp::Antispam> antispam;
   {
-    auto dns = std::make_unique<dns::MailauthLookup>(spam.dns_servers, std::chrono::milliseconds(spam.dns_timeout));
+    std::shared_ptr<dns::AnswerCache> dns_cache;
+    if (const auto entries = cfg.integer("dns", "cache_size"); entries > 0) {
+      dns::AnswerCache::Options o;
+      o.max_entries = static_cast<size_t>(entries);
+      o.max_ttl = o.max_negative_ttl =
+          std::max(std::chrono::seconds(1), cfg.duration("dns", "cache_max_ttl"));
+      auto& lookups = prometheus::BuildCounter()
+                          .Name("postline_smtpd_dns_cache_lookups_total")
+                          .Help("SPF/DKIM/DMARC/DNSBL DNS questions answered from smtpd's cache (hit) or asked of the resolver (miss)")
+                          .Register(*registry);
+      auto* hit = &lookups.Add({{"result", "hit"}});
+      auto* miss = &lookups.Add({{"result", "miss"}});
+      dns_cache = std::make_shared<dns::AnswerCache>(o, [hit, miss](bool h) { (h ? hit : miss)->Increment(); });
+    }
+    auto dns = std::make_unique<dns::MailauthLookup>(spam.dns_servers, std::chrono::milliseconds(spam.dns_timeout),
+                                                     dns_cache);
     antispam = std::make_unique<smtp::Antispam>(spam, std::move(dns), pool, *registry);
   }
 

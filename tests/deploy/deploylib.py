@@ -14,9 +14,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-SERVICES = ("smtpd", "queued", "imapd", "authd", "webd")
+SERVICES = ("smtpd", "queued", "imapd", "authd", "webd", "managesieved")
 # config section of each service (POSTLINE_<SECTION>_HTTP_PORT etc.)
-SECTION = {"smtpd": "smtp", "queued": "queue", "imapd": "imap", "authd": "auth", "webd": "web"}
+SECTION = {"smtpd": "smtp", "queued": "queue", "imapd": "imap", "authd": "auth", "webd": "web",
+           "managesieved": "managesieve"}
 
 
 def load_module(path: Path, name: str):

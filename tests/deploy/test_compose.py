@@ -78,6 +78,7 @@ def test_mail_ports_published_to_the_listeners():
     want = {
         "smtpd": {25: ("smtp", "mx_port"), 465: ("smtp", "submissions_port"), 587: ("smtp", "submission_port")},
         "imapd": {143: ("imap", "port"), 993: ("imap", "tls_port")},
+        "managesieved": {4190: ("managesieve", "port")},
         "webd": {443: ("web", "https_port"), 80: ("web", "http_redirect_port")},
     }
     for svc, ports in want.items():
@@ -94,7 +95,7 @@ def test_mail_ports_published_to_the_listeners():
 
 def test_containers_listen_on_every_interface():
     conf = yaml.safe_load((DEPLOY / "docker" / "postline.container.yaml").read_text())
-    for section in ("auth", "queue", "smtp", "imap"):
+    for section in ("auth", "queue", "smtp", "imap", "managesieve"):
         assert conf[section]["listen_address"] == "0.0.0.0", section
     assert conf["auth"]["addr"] == "authd:50051" and conf["queue"]["addr"] == "queued:50052"
     assert set(compose()["services"]) >= {"authd", "queued"}
@@ -114,7 +115,7 @@ def test_certificates_and_admin_token_come_from_volumes_filled_by_init():
         assert services[svc]["depends_on"]["init"]["condition"] == "service_completed_successfully", svc
     assert "/etc/postline/secrets/admin-token" in (DEPLOY / "docker" / "entrypoint.sh").read_text()
     conf = yaml.safe_load((DEPLOY / "docker" / "postline.container.yaml").read_text())
-    for svc in ("smtpd", "imapd"):
+    for svc in ("smtpd", "imapd", "managesieved"):
         assert "tls:/etc/postline/tls:ro" in services[svc]["volumes"]
         assert services[svc]["depends_on"]["init"]["condition"] == "service_completed_successfully"
     assert conf["tls"]["cert_file"].startswith("/etc/postline/tls/")

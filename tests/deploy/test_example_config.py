@@ -87,7 +87,8 @@ def test_env_overrides_named_in_deploy_files_exist():
     allowed = env_names() | {"POSTLINE_TLS_DIR", "POSTLINE_HEALTHCHECK_URL", "POSTLINE_HEALTHCHECK_PID",
                              "POSTLINE_IMAGE", "POSTLINE_HOSTNAME"}
     files = [ROOT / "docker-compose.yml", DEPLOY / "compose.env.example",
-             *sorted((DEPLOY / "k8s").rglob("*.yaml")), *sorted((DEPLOY / "docker").glob("*.sh"))]
+             *sorted((DEPLOY / "k8s").rglob("*.yaml")), *sorted((DEPLOY / "k8s").rglob("*.env")),
+             *sorted((DEPLOY / "docker").glob("*.sh"))]
     unknown = set()
     for path in files:
         for name in re.findall(r"\bPOSTLINE_[A-Z0-9_]+\b", path.read_text()):

@@ -9,8 +9,8 @@ from deploylib import (DEPLOY, SERVICES, config_problems, kubectl_render, mini_k
                        selector_matches)
 
 K8S = DEPLOY / "k8s"
-MAIL_PORTS = {"smtpd": {25, 465, 587}, "imapd": {143, 993}, "webd": {443, 80}}
-ENTRYPOINT_COMMANDS = {"smtpd", "queued", "imapd", "authd", "webd", "migrate", "postline", "make-cert"}
+MAIL_PORTS = {"smtpd": {25, 465, 587}, "imapd": {143, 993}, "managesieved": {4190}, "webd": {443, 80}}
+ENTRYPOINT_COMMANDS = {"smtpd", "queued", "imapd", "managesieved", "authd", "webd", "migrate", "postline", "make-cert"}
 # Objects the manifests refer to but the operator provides (docs/operations.md).
 EXTERNAL_SECRETS = {"postline-tls", "postline-admin-token", "postline-web-session"}
 # ... and ones a deployment may leave out (mounted with optional: true).
@@ -19,7 +19,7 @@ OPTIONAL_SECRETS = {"postline-dkim"}
 EXTERNAL_LABELS = {"cnpg.io/cluster"}
 
 
-@pytest.fixture(scope="module", params=["base", "overlays/example", "overlays/ha"])
+@pytest.fixture(scope="module", params=["base", "overlays/example", "overlays/ha", "overlays/s3"])
 def rendered(request):
     docs, how = kubectl_render(K8S / request.param)
     print(f"{request.param}: {len(docs)} objects rendered by {how}")
@@ -43,7 +43,7 @@ def workloads(docs):
 
 
 def service_deployments(docs):
-    """The four services' Deployments (not the admin toolbox)."""
+    """The services' Deployments (not the admin toolbox)."""
     return [d for d in by_kind(docs, "Deployment") if component_of(d) in SERVICES]
 
 
@@ -108,7 +108,8 @@ def test_http_port_is_the_configured_one(rendered):
         assert container_ports(d)["http"] == want, f"{name(d)}: http port differs from the config"
         for port_name, key in {"grpc": "grpc_port", "mx": "mx_port", "submission": "submission_port",
                                "submissions": "submissions_port", "imap": "port", "imaps": "tls_port",
-                               "https": "https_port", "http-redirect": "http_redirect_port"}.items():
+                               "https": "https_port", "http-redirect": "http_redirect_port",
+                               "managesieve": "port"}.items():
             if port_name in container_ports(d):
                 want = int((conf.get(section) or {}).get(key) or defaults[(section, key)][1])
                 assert container_ports(d)[port_name] == want, f"{name(d)}: {port_name} differs from config"
@@ -250,13 +251,14 @@ def test_networkpolicies_allow_exactly_the_intended_paths(rendered):
     comp = {component_of(w): pod_labels(w) for w in workloads(docs)}
     everyone = set(comp)
     expect = {
-        ("authd", "grpc"): {"smtpd", "imapd", "queued", "webd", "admin"},
+        ("authd", "grpc"): {"smtpd", "imapd", "managesieved", "queued", "webd", "admin"},
         ("queued", "grpc"): {"smtpd", "webd", "admin"},  # webd: the portal's sent mail
         # webd: the portal's health page asks smtpd's and imapd's /readyz.
         ("authd", "http"): set(), ("queued", "http"): set(), ("smtpd", "http"): {"webd"}, ("imapd", "http"): {"webd"},
         ("smtpd", "mx"): everyone, ("smtpd", "submission"): everyone, ("smtpd", "submissions"): everyone,
         ("imapd", "imap"): everyone, ("imapd", "imaps"): everyone,
         ("webd", "http"): set(), ("webd", "https"): everyone, ("webd", "http-redirect"): everyone,
+        ("managesieved", "managesieve"): everyone, ("managesieved", "http"): set(),
     }
     for (target, port), sources in expect.items():
         got = {s for s in everyone if allowed(policies, comp[target], comp[s], port)}
@@ -304,6 +306,30 @@ def test_ha_overlay_follows_a_failover_and_replicates_synchronously():
     assert spec["instances"] >= 2 and spec["minSyncReplicas"] >= 1, spec
     assert spec["postgresql"]["parameters"]["synchronous_commit"] == "on"
     assert urlsplit(url.strip()).hostname == "postline-db-rw.postline.svc"
+
+
+def test_s3_overlay_gives_the_body_readers_the_bucket_and_credentials():
+    """overlays/s3 (docs/operations.md "S3 blob storage"): imapd, queued and the admin
+    pod's CLI (imports write bodies) get mailstore.blob_backend s3, the bucket, and the
+    keys from a Secret; the other services do not read bodies and get nothing."""
+    docs, _ = kubectl_render(K8S / "overlays" / "s3")
+    maps = {name(d): d for d in docs if d["kind"] == "ConfigMap"}
+    secrets = {name(d): d for d in docs if d["kind"] == "Secret"}
+    for d in by_kind(docs, "Deployment"):
+        c = pod_spec(d)["containers"][0]
+        refs = c.get("envFrom", [])
+        if component_of(d) not in ("imapd", "queued", "admin"):
+            assert not refs, name(d)
+            continue
+        cms = [r["configMapRef"]["name"] for r in refs if "configMapRef" in r]
+        sec = [r["secretRef"]["name"] for r in refs if "secretRef" in r]
+        assert len(cms) == 1 and len(sec) == 1, (name(d), refs)
+        settings = maps[cms[0]]["data"]
+        assert settings["POSTLINE_MAILSTORE_BLOB_BACKEND"] == "s3"
+        assert settings["POSTLINE_MAILSTORE_S3_ENDPOINT"].startswith("https://")
+        assert settings["POSTLINE_MAILSTORE_S3_BUCKET"]
+        keys = set(secrets[sec[0]].get("data", {})) | set(secrets[sec[0]].get("stringData", {}))
+        assert keys == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}, keys
 
 
 def test_python_fallback_agrees_with_kubectl():

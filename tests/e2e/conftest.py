@@ -29,7 +29,7 @@ def pg_server_url():
 
 @pytest.fixture(scope="module")
 def platform(pg_server_url):
-    """All four services running against a fresh database (one per test module)."""
+    """All five services running against a fresh database (one per test module)."""
     workdir = new_workdir("postline-e2e-")
     p = Platform(pg_server_url, workdir)
     try:

@@ -1,4 +1,4 @@
-"""A whole Postline platform for end-to-end tests: real PostgreSQL, the four
+"""A whole Postline platform for end-to-end tests: real PostgreSQL, the five
 services as real processes on free ports, and the real CLI.
 
 Use the `platform` fixture (conftest.py). Every test module gets its own
@@ -22,17 +22,18 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("authd", "queued", "smtpd", "imapd")
-# Started only by the tests that ask (Platform.start_webd), after the four above.
+SERVICES = ("authd", "queued", "smtpd", "imapd", "managesieved")
+# Started only by the tests that ask (Platform.start_webd), after the five above.
 OPTIONAL_SERVICES = ("webd",)
 HTTP_PORT_KEY = {"authd": "authd_http", "queued": "queued_http", "smtpd": "smtpd_http", "imapd": "imapd_http",
-                 "webd": "webd_http"}
+                 "managesieved": "managesieved_http", "webd": "webd_http"}
 # The ports each service listens on (keys of Platform.ports).
 SERVICE_PORTS = {
     "authd": ("auth_grpc", "authd_http"),
     "queued": ("queue_grpc", "queued_http"),
     "smtpd": ("smtp_mx", "smtp_submission", "smtp_submissions", "smtpd_http"),
     "imapd": ("imap", "imaps", "imapd_http"),
+    "managesieved": ("managesieve", "managesieved_http"),
     "webd": ("web_https", "web_redirect", "webd_http"),
 }
 
@@ -137,7 +138,8 @@ class Platform:
         self.db_url = self._create_database(server_url)
         self.ports = {k: free_port() for k in (
             "smtp_mx", "smtp_submission", "smtp_submissions", "imap", "imaps", "auth_grpc", "queue_grpc",
-            "smtpd_http", "queued_http", "imapd_http", "authd_http", "web_https", "web_redirect", "webd_http")}
+            "smtpd_http", "queued_http", "imapd_http", "authd_http", "web_https", "web_redirect", "webd_http",
+            "managesieve", "managesieved_http")}
         self.cert, self.key = make_cert(workdir)
         self.env = {
             "POSTLINE_DB_URL": self.db_url,
@@ -172,6 +174,8 @@ class Platform:
             "POSTLINE_IMAP_PORT": str(p["imap"]),
             "POSTLINE_IMAP_TLS_PORT": str(p["imaps"]),
             "POSTLINE_IMAP_HTTP_PORT": str(p["imapd_http"]),
+            "POSTLINE_MANAGESIEVE_PORT": str(p["managesieve"]),
+            "POSTLINE_MANAGESIEVE_HTTP_PORT": str(p["managesieved_http"]),
             "POSTLINE_WEB_HTTPS_PORT": str(p["web_https"]),
             "POSTLINE_WEB_HTTP_REDIRECT_PORT": str(p["web_redirect"]),
             "POSTLINE_WEB_PUBLIC_HTTPS_PORT": str(p["web_https"]),

@@ -220,6 +220,17 @@ class PostfixPeer:
             out[qid] = re.findall(r" " + qid + r": to=<([^>]*)>.*status=sent", text)
         return out
 
+    def logged_transactions(self, message_id: str, recipients: list[str], timeout: float = 30.0) -> dict[str, list[str]]:
+        """transactions() once every one of `recipients` is logged as status=sent. Postfix writes
+        the Maildir file before its log line, so a test that saw the file must still wait for
+        the log before it counts transactions."""
+        def all_logged():
+            out = self.transactions(message_id)
+            sent = [r for rs in out.values() for r in rs]
+            return out if all(r in sent for r in recipients) else None
+        return ps.wait_until(all_logged, timeout=timeout, interval=0.02,
+                             what=f"Postfix logging status=sent for {recipients}")
+
     def received(self, localpart: str) -> list[bytes]:
         """The messages in the Maildir of `localpart` (new/), oldest first."""
         new = self.maildir(localpart) / "new"

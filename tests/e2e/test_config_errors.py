@@ -42,7 +42,7 @@ def test_missing_config_file_is_an_error(unstarted, tmp_path):
     assert "nope.yaml" in result.stderr
 
 
-@pytest.mark.parametrize("service", ["authd", "queued", "imapd"])
+@pytest.mark.parametrize("service", ["authd", "queued", "imapd", "managesieved"])
 def test_unmigrated_database_is_refused(unstarted, service):
     result = run(unstarted, service)
     assert result.returncode not in (0, 2), result

@@ -8,6 +8,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from platform_support import ROOT, free_port, wait_until
 
 DOCKER = ROOT / "deploy" / "docker"
@@ -24,18 +26,24 @@ def entrypoint_copy(directory: Path, bin_dir: Path) -> Path:
     return path
 
 
-def test_entrypoint_starts_a_service_with_the_image_config_and_healthcheck_passes(platform, tmp_path):
+# A second instance next to the platform's: its own ports, loopback instead of the image's 0.0.0.0.
+SECOND_INSTANCE = {
+    "imapd": ("IMAP", ("PORT", "TLS_PORT")),
+    "managesieved": ("MANAGESIEVE", ("PORT",)),
+}
+
+
+@pytest.mark.parametrize("service", sorted(SECOND_INSTANCE))
+def test_entrypoint_starts_a_service_with_the_image_config_and_healthcheck_passes(platform, tmp_path, service):
     script = entrypoint_copy(tmp_path, platform.bin)
     http_port = free_port()
-    env = platform.process_env({
-        # a second imapd next to the platform's: its own ports, loopback instead of 0.0.0.0
-        "POSTLINE_IMAP_LISTEN_ADDRESS": "127.0.0.1",
-        "POSTLINE_IMAP_PORT": str(free_port()),
-        "POSTLINE_IMAP_TLS_PORT": str(free_port()),
-        "POSTLINE_IMAP_HTTP_PORT": str(http_port),
-    })
-    log = open(tmp_path / "imapd.log", "wb")
-    proc = subprocess.Popen(["sh", str(script), "imapd"], env=env, stdout=log, stderr=subprocess.STDOUT,
+    section, port_keys = SECOND_INSTANCE[service]
+    overrides = {f"POSTLINE_{section}_LISTEN_ADDRESS": "127.0.0.1", f"POSTLINE_{section}_HTTP_PORT": str(http_port)}
+    overrides.update({f"POSTLINE_{section}_{key}": str(free_port()) for key in port_keys})
+    env = platform.process_env(overrides)
+    log_path = tmp_path / f"{service}.log"
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(["sh", str(script), service], env=env, stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL)
     log.close()
     try:
@@ -43,16 +51,16 @@ def test_entrypoint_starts_a_service_with_the_image_config_and_healthcheck_passe
             return Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
 
         # the entrypoint exec's the service: same PID, the binary with --config and the image's file
-        args = wait_until(lambda: (c := cmdline()) and c[0].endswith(b"postline-imapd") and c, timeout=10,
-                          what="the entrypoint to exec postline-imapd")
+        args = wait_until(lambda: (c := cmdline()) and c[0].endswith(f"postline-{service}".encode()) and c,
+                          timeout=10, what=f"the entrypoint to exec postline-{service}")
         assert args[1:3] == [b"--config", str(DOCKER / "postline.container.yaml").encode()], args
 
         health_env = {"PATH": os.environ["PATH"], "POSTLINE_HEALTHCHECK_PID": str(proc.pid),
-                      "POSTLINE_IMAP_HTTP_PORT": str(http_port)}
+                      f"POSTLINE_{section}_HTTP_PORT": str(http_port)}
 
         def healthy():
             if proc.poll() is not None:
-                raise AssertionError(f"imapd exited {proc.returncode}:\n{(tmp_path / 'imapd.log').read_text()}")
+                raise AssertionError(f"{service} exited {proc.returncode}:\n{log_path.read_text()}")
             return subprocess.run(["sh", str(DOCKER / "healthcheck.sh")], env=health_env,
                                   capture_output=True).returncode == 0
 

@@ -108,6 +108,17 @@ def test_mail_travels_with_mutual_tls_between_services(tls_platform):
     assert listing.strip().startswith("["), listing
 
 
+def test_managesieve_login_over_mutual_tls(tls_platform):
+    """managesieved relays AUTHENTICATE to authd over the same mutual TLS."""
+    from managesieve_wire import ManageSieve
+    with ManageSieve(tls_platform.ports["managesieve"]) as ms:
+        ms.starttls()
+        assert ms.authenticate_plain(USER, PASSWORD).status == "OK"
+        assert ms.command("LISTSCRIPTS").status == "OK"
+    assert tls_platform.metric_value("managesieved", "postline_managesieved_grpc_client_calls_total",
+                                     {"method": "SaslStart", "code": "OK"}) >= 1
+
+
 def test_peer_with_certificate_from_our_ca_gets_http2(tls_platform, pki):
     answer = h2_answer(tls_platform.ports["auth_grpc"], pki["service.pem"], pki["service.key"], pki["ca.pem"])
     assert len(answer) >= 9 and answer[3] == 0x04, answer  # a SETTINGS frame
@@ -132,7 +143,7 @@ def test_plaintext_client_cannot_use_a_tls_server(tls_platform):
     assert USER not in result.stdout
 
 
-@pytest.mark.parametrize("service", ["authd", "queued", "smtpd", "imapd"])
+@pytest.mark.parametrize("service", ["authd", "queued", "smtpd", "imapd", "managesieved"])
 def test_half_a_tls_configuration_stops_the_service(pg_server_url, pki, service):
     p = Platform(pg_server_url, new_workdir("postline-grpc-cfg-"))
     only_cert = {"POSTLINE_GRPC_TLS_CERT_FILE": str(pki["service.pem"])}

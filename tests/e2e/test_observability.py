@@ -27,7 +27,7 @@ from platform_support import new_workdir, parse_metrics, wait_until
 from test_grpc_tls import make_pki, tls_env
 from test_readiness import admin
 
-SERVICES = ("authd", "queued", "smtpd", "imapd")
+SERVICES = ("authd", "queued", "smtpd", "imapd", "managesieved")
 
 
 def not_after(cert: Path) -> float:
@@ -132,7 +132,7 @@ def test_ready_gauge_and_build_info_for_every_service(plat):
 
 
 POOLS = {"authd": ["auth"], "queued": ["rpc", "workers", "enqueue", "mailstore"], "imapd": ["mailstore"],
-         "smtpd": ["antispam"]}
+         "smtpd": ["antispam"], "managesieved": ["sieve"]}
 
 
 def test_every_pool_is_reported(plat):
@@ -157,7 +157,7 @@ def test_every_pool_is_reported(plat):
 def test_certificate_expiry_is_the_loaded_certificates_not_after(plat):
     listener_cert = not_after(plat.cert)
     grpc_cert = not_after(plat.pki["service.pem"])
-    for service in ("smtpd", "imapd"):
+    for service in ("smtpd", "imapd", "managesieved"):
         m = series(plat, service)
         assert value(m, "postline_tls_certificate_not_after_timestamp_seconds", setting="tls.cert_file",
                      file=str(plat.cert)) == listener_cert, service

@@ -2,7 +2,7 @@
 repository's scrape configuration and alert rules, and reports every target up.
 
 The scrape jobs are those of deploy/prometheus/prometheus.yml (postline-smtpd,
--queued, -imapd, -authd), with their targets pointed at the platform's free HTTP
+-queued, -imapd, -managesieved, -authd, -webd), with their targets pointed at the platform's free HTTP
 ports instead of the compose host names."""
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ def postline_jobs(platform) -> list[str]:
         platform.start_webd()
     doc = yaml.safe_load((PROM_DIR / "prometheus.yml").read_text())
     jobs = [j["job_name"] for j in doc["scrape_configs"] if j["job_name"].startswith("postline-")]
-    assert sorted(jobs) == ["postline-authd", "postline-imapd", "postline-queued", "postline-smtpd",
-                            "postline-webd"], jobs
+    assert sorted(jobs) == ["postline-authd", "postline-imapd", "postline-managesieved", "postline-queued",
+                            "postline-smtpd", "postline-webd"], jobs
     return jobs
 
 

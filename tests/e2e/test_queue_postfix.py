@@ -184,7 +184,7 @@ def test_four_recipients_arrive_in_one_transaction_on_first_try(platform, postfi
     submit(platform, rcpts, data)
     wait_until(lambda: all(with_message_id(postfix_mx.received(u), mid) for u in REMOTE_USERS), timeout=60,
                what="the message in all four Maildirs")
-    transactions = postfix_mx.transactions(mid)
+    transactions = postfix_mx.logged_transactions(mid, rcpts)
     assert len(transactions) == 1, (transactions, postfix_mx.log_tail())
     assert sorted(next(iter(transactions.values()))) == sorted(rcpts)
 
@@ -214,7 +214,7 @@ def test_four_recipients_retry_together_after_an_outage(platform, postfix_mx):
         postfix_mx.restart()
     wait_until(lambda: all(with_message_id(postfix_mx.received(u), mid) for u in REMOTE_USERS), timeout=60,
                what="the message in all four Maildirs after the outage")
-    transactions = postfix_mx.transactions(mid)
+    transactions = postfix_mx.logged_transactions(mid, rcpts)
     assert len(transactions) == 1, (transactions, postfix_mx.log_tail())
     assert sorted(next(iter(transactions.values()))) == sorted(rcpts)
 
@@ -246,7 +246,7 @@ def test_four_recipients_retry_together_after_a_4xx_to_the_transaction(platform,
         postfix_mx.reload()
     wait_until(lambda: all(with_message_id(postfix_mx.received(u), mid) for u in REMOTE_USERS), timeout=60,
                what="the message in all four Maildirs after the 4xx")
-    delivered = {q: r for q, r in postfix_mx.transactions(mid).items() if r}
+    delivered = {q: r for q, r in postfix_mx.logged_transactions(mid, rcpts).items() if r}
     assert len(delivered) == 1, (postfix_mx.transactions(mid), postfix_mx.log_tail())
     assert sorted(next(iter(delivered.values()))) == sorted(rcpts)
     for u in REMOTE_USERS:
@@ -262,7 +262,7 @@ def test_postfix_relays_four_recipients_into_postline_as_one_message(platform, p
         [got] = with_message_id(inbox(platform, u), mid)
         assert got.endswith(data.split(b"\r\n\r\n", 1)[1]), got
     # One relayed transaction at Postfix, one message in Postline's queue.
-    [sent] = postfix_client.transactions(mid).values()
+    [sent] = postfix_client.logged_transactions(mid, LOCAL_USERS).values()
     assert sorted(sent) == sorted(LOCAL_USERS)
     rows = platform.psql(
         "SELECT count(DISTINCT m.id) FROM queue_messages m JOIN queue_recipients r ON r.message_id = m.id"
@@ -288,7 +288,7 @@ def test_postfix_retries_four_recipients_into_postline_after_an_outage(platform,
                what="the relayed message in all four INBOXes after the outage")
     for u in LOCAL_USERS:
         assert len(with_message_id(inbox(platform, u), mid)) == 1, u
-    [sent] = postfix_client.transactions(mid).values()
+    [sent] = postfix_client.logged_transactions(mid, LOCAL_USERS).values()
     assert sorted(sent) == sorted(LOCAL_USERS)
     rows = platform.psql(f"SELECT count(*) FROM queue_messages WHERE header_message_id = '{mid}'").split()
     assert rows == ["1"], rows

@@ -5,7 +5,10 @@ chromedriver (Debian's chromium, chromium-driver, python3-selenium).
 
 A user signs in in the browser (keyboard only), submits one message to a
 local and one to a remote recipient over SMTP submission, and watches both
-reach "delivered" on the "Sent mail" page without a reload. The security
+reach "delivered" on the "Sent mail" page without a reload. An administrator
+views a queued message (its <script> as text), removes a user and a domain
+after the confirmation page, sets and clears a catch-all (checked over SMTP and
+IMAP), and a user pages through more than 50 sent messages. The security
 rules are checked over plain HTTPS (http.client): CSRF, Origin, another
 user's messages, session rotation and logout, the password policy, brute
 force throttling. Screenshots go to <build>/Testing/artifacts/web_portal/.
@@ -42,6 +45,12 @@ CREATED = "dora@example.test"
 CREATED_PASSWORD = "made in the browser 4"
 REMOTE_RCPT = "rita@remote.test"
 STUCK_RCPT = "stuck@remote.test"  # the MX always defers it: a message that stays in the queue
+VIEW_RCPT = "view@remote.test"  # deferred too: the message an administrator views
+PAGER = "pat@example.test"  # sends more than a page of messages
+PAGER_PASSWORD = "paging test password 5"
+REMOVED = "ernie@example.test"  # removed in the browser
+REMOVED_PASSWORD = "removed in the browser 6"
+GONE_DOMAIN = "gone.test"  # a domain removed with what it holds
 # A hosted domain for the DNS page, and the mail server's name webd makes its records with.
 ZONE_DOMAIN = "zone.test"
 ZONE_HOST = "mail.zone.test"
@@ -67,7 +76,7 @@ class ScriptedMx:
         self.received: list[list[str]] = []
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address == STUCK_RCPT:
+        if address in (STUCK_RCPT, VIEW_RCPT):
             return "451 4.3.0 try again much later"
         with self.lock:
             reply = self.rcpt_replies.pop(0) if self.rcpt_replies else "250 2.1.5 OK"
@@ -144,6 +153,7 @@ def portal(fresh_platform_factory, dns, mx, not_ready_readyz):
     p.add_user(OTHER, OTHER_PASSWORD)
     p.add_user(ADMIN, ADMIN_PASSWORD)
     p.cli("user", "set", ADMIN, "--admin", "on")
+    p.add_user(PAGER, PAGER_PASSWORD)
     p.cli("domain", "add", ZONE_DOMAIN)
     # smtp.hostname for webd only (the DNS page's MX target); smtpd keeps its own.
     # The health page asks the real smtpd and imapd on their internal ports, and a /readyz answering 503.
@@ -208,15 +218,21 @@ def csrf_of(page: str) -> str:
 
 
 def submit(platform, rcpts):
+    submit_as(platform, USER, PASSWORD, rcpts, [(SUBJECT, "<portal-test@example.test>", "hello\r\n")])
+
+
+def submit_as(platform, user, password, rcpts, messages):
+    """Submits each (subject, message id, body) in one authenticated submission session."""
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    msg = (f"From: {USER}\r\nTo: {', '.join(rcpts)}\r\nSubject: {SUBJECT}\r\n"
-           f"Message-ID: <portal-test@example.test>\r\n\r\nhello\r\n")
-    with smtplib.SMTP("127.0.0.1", platform.ports["smtp_submission"], timeout=30) as smtp:
+    with smtplib.SMTP("127.0.0.1", platform.ports["smtp_submission"], timeout=60) as smtp:
         smtp.starttls(context=ctx)
-        smtp.login(USER, PASSWORD)
-        smtp.sendmail(USER, rcpts, msg.encode())
+        smtp.login(user, password)
+        for subject, message_id, body in messages:
+            msg = (f"From: {user}\r\nTo: {', '.join(rcpts)}\r\nSubject: {subject}\r\n"
+                   f"Message-ID: {message_id}\r\n\r\n{body}")
+            smtp.sendmail(user, rcpts, msg.encode())
 
 
 # --- the browser ---------------------------------------------------------------------
@@ -412,7 +428,7 @@ def test_another_user_sees_none_of_the_messages(portal):
 
     carol = portal.login(OTHER, OTHER_PASSWORD)
     status, _, body = portal.request("GET", "/sent.json", cookie=carol)
-    assert status == 200 and json.loads(body) == {"messages": []}
+    assert status == 200 and json.loads(body)["messages"] == []
     status, _, page = portal.request("GET", "/sent", cookie=carol)
     assert REMOTE_RCPT not in page and queue_id not in page
     # Her id or no id: the same 404.
@@ -641,6 +657,295 @@ def test_health_page_asks_smtpd_and_imapd(portal):
         platform.start("smtpd")
     status, _, page = portal.request("GET", "/admin/health", cookie=admin)
     assert health_states(page)["smtpd"][0] == "ready"
+
+
+# --- administration: the queued message, removals, catch-all; paging -------------------
+
+def browser_sign_in(browser, portal, user, password):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    browser.get(portal.origin + "/login")
+    browser.find_element(By.ID, "username").send_keys(user)
+    browser.find_element(By.ID, "password").send_keys(password, Keys.ENTER)
+    wait_until(lambda: browser.current_url.endswith("/sent"), timeout=15, what=f"signed in as {user}")
+
+
+def browser_sign_out(browser):
+    from selenium.webdriver.common.by import By
+
+    browser.find_element(By.CSS_SELECTOR, "form.signout button").click()
+    wait_until(lambda: browser.current_url.endswith("/login"), timeout=10, what="signed out")
+
+
+def notice(browser, text):
+    from selenium.webdriver.common.by import By
+
+    wait_until(lambda: any(text in e.text for e in browser.find_elements(By.CSS_SELECTOR, ".ok")), timeout=15,
+               what=f"the notice {text!r}")
+
+
+def imap_login_works(platform, user, password) -> bool:
+    imap = imaplib.IMAP4("127.0.0.1", platform.ports["imap"])
+    try:
+        imap.login(user, password)
+        imap.logout()
+        return True
+    except imaplib.IMAP4.error:
+        imap.shutdown()
+        return False
+
+
+def queue_ids(page: str) -> list[str]:
+    return re.findall(r'<article class="message" data-queue-id="([^"]+)"', page)
+
+
+def test_admin_views_a_queued_message_as_text_and_filters_the_queue(portal, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    # A message the MX keeps deferring, with markup in its body and over 256 KiB of it.
+    body = ("<script>document.title='owned'</script>\r\n<b>not bold</b>\r\n" +
+            "".join(f"line {i:05d} " + "x" * 64 + "\r\n" for i in range(4000)))
+    submit_as(portal.platform, ADMIN, ADMIN_PASSWORD, [VIEW_RCPT],
+              [("a message to look at", "<view-test@example.test>", body)])
+    browser_sign_in(browser, portal, ADMIN, ADMIN_PASSWORD)
+    try:
+        browser.get(portal.origin + "/admin/queue")
+        browser.find_element(By.ID, "f-message-id").send_keys("<view-test@example.test>", Keys.ENTER)
+
+        def deferred_article():
+            browser.refresh()
+            found = browser.find_elements(By.CSS_SELECTOR,
+                                          f'li.recipient[data-recipient="{VIEW_RCPT}"][data-state="deferred"]')
+            return found and browser.find_element(By.CSS_SELECTOR, "article.message").get_attribute("data-queue-id")
+
+        queue_id = wait_until(deferred_article, timeout=30, interval=0.5, what="the deferred message, by Message-ID")
+        assert "message_id=%3Cview-test%40example.test%3E" in browser.current_url
+        # Its subject opens it: the header and the body as text, the first 256 KiB.
+        browser.find_element(By.CSS_SELECTOR, f'article[data-queue-id="{queue_id}"] h2 a').click()
+        wait_until(lambda: browser.current_url.endswith(f"/admin/queue/{queue_id}"), timeout=10, what="the view")
+        shown = browser.find_element(By.ID, "message-body").text
+        assert shown.startswith("<script>document.title='owned'</script>\n<b>not bold</b>\nline 00000 "), shown[:200]
+        assert "line 03999" not in shown, "cut at 256 KiB"
+        assert "Only the first 256 KiB" in browser.find_element(By.ID, "cut").text
+        assert "Message-ID: <view-test@example.test>" in browser.find_element(By.ID, "message-header").text
+        assert browser.execute_script("return document.querySelectorAll('main script, main b').length;") == 0
+        assert browser.title != "owned"
+        browser.execute_script("window.scrollTo(0, 0);")
+        shot(browser, "10-admin-queued-message")
+        # The body is reachable with the keyboard (it scrolls): it takes focus.
+        assert browser.find_element(By.ID, "message-body").get_attribute("tabindex") == "0"
+    finally:
+        browser_sign_out(browser)
+
+    # The filters as queued applies them, over plain HTTPS.
+    admin = portal.login(ADMIN, ADMIN_PASSWORD)
+
+    def listed(query):
+        status, _, page = portal.request("GET", "/admin/queue?" + query, cookie=admin)
+        assert status == 200, (query, status, page)
+        return queue_id in queue_ids(page)
+
+    assert listed("message_id=view-test%40example.test"), "without the angle brackets too"
+    assert listed("state=deferred&recipient=" + urllib.parse.quote(VIEW_RCPT))
+    assert not listed("state=delivered&message_id=view-test%40example.test")
+    assert not listed("older=1h&message_id=view-test%40example.test")
+    wait_until(lambda: listed("older=1s&message_id=view-test%40example.test"), timeout=15, what="older than 1s")
+    status, _, page = portal.request("GET", "/admin/queue?older=soon", cookie=admin)
+    assert status == 400 and "older than: expected a duration" in page
+    # Another administrator-only page: 404 for anybody else, 404 for an id that is not there.
+    status, _, _ = portal.request("GET", f"/admin/queue/{queue_id}", cookie=portal.login(USER, PASSWORD))
+    assert status == 404
+    status, _, _ = portal.request("GET", "/admin/queue/NOSUCHMESSAGE", cookie=admin)
+    assert status == 404
+    status, _, page = portal.request("GET", "/admin/queue", cookie=admin)
+    status, _, _ = portal.request("POST", "/admin/queue", cookie=admin,
+                                  form={"csrf": csrf_of(page), "queue_id": queue_id, "action": "delete"})
+    assert status == 200
+
+
+def test_admin_removes_a_user_who_then_cannot_log_in(portal, browser):
+    from selenium.webdriver.common.by import By
+
+    portal.platform.add_user(REMOVED, REMOVED_PASSWORD)
+    portal.platform.cli("alias", "add", "ernie-alias@example.test", REMOVED)
+    assert imap_login_works(portal.platform, REMOVED, REMOVED_PASSWORD)
+    browser_sign_in(browser, portal, ADMIN, ADMIN_PASSWORD)
+    try:
+        browser.get(portal.origin + "/admin/users")
+        assert not browser.find_elements(By.CSS_SELECTOR, f'button[aria-label="Remove {ADMIN}"]'), "not oneself"
+        browser.find_element(By.CSS_SELECTOR, f'button[aria-label="Remove {REMOVED}"]').click()
+        # First the confirmation, with what goes and what stays.
+        wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".confirm"), timeout=10, what="the confirmation")
+        confirm = browser.find_element(By.CSS_SELECTOR, ".confirm").text
+        assert f"Remove {REMOVED}?" in confirm and "ernie-alias@example.test" in confirm, confirm
+        assert imap_login_works(portal.platform, REMOVED, REMOVED_PASSWORD), "nothing removed yet"
+        shot(browser, "11-admin-remove-user")
+        browser.find_element(By.CSS_SELECTOR, ".confirm button.danger").click()
+        notice(browser, f"User {REMOVED} removed.")
+        assert not browser.find_elements(By.CSS_SELECTOR, f'tr[data-user="{REMOVED}"]')
+    finally:
+        browser_sign_out(browser)
+    assert not imap_login_works(portal.platform, REMOVED, REMOVED_PASSWORD), "the removed account is refused"
+    # The alias stays (as `postline user remove` says).
+    assert "ernie-alias@example.test" in portal.platform.cli("alias", "list", "example.test").stdout
+
+    admin = portal.login(ADMIN, ADMIN_PASSWORD)
+    status, _, page = portal.request("GET", "/admin/users", cookie=admin)
+    token = csrf_of(page)
+    # Never the signed-in account, even confirmed; never without the CSRF token or from elsewhere.
+    status, _, page = portal.request("POST", "/admin/users/remove", cookie=admin,
+                                     form={"csrf": token, "email": ADMIN, "confirm": "yes"})
+    assert status == 400 and "signed in with" in page
+    status, _, _ = portal.request("POST", "/admin/users/remove", cookie=admin, form={"email": OTHER, "confirm": "yes"})
+    assert status == 403
+    status, _, _ = portal.request("POST", "/admin/users/remove", cookie=admin, origin="https://evil.example",
+                                  form={"csrf": token, "email": OTHER, "confirm": "yes"})
+    assert status == 403
+    assert imap_login_works(portal.platform, ADMIN, ADMIN_PASSWORD)
+    status, _, page = portal.request("GET", "/admin/users", cookie=admin)
+    assert f'data-user="{OTHER}"' in page
+
+
+def test_admin_removes_a_domain_with_what_it_holds(portal, browser):
+    from selenium.webdriver.common.by import By
+
+    p = portal.platform
+    p.add_user(f"gus@{GONE_DOMAIN}", "a long secret for g 7")
+    p.cli("alias", "add", f"info@{GONE_DOMAIN}", f"gus@{GONE_DOMAIN}")
+    p.cli("domain", "catch-all", GONE_DOMAIN, f"gus@{GONE_DOMAIN}")
+    browser_sign_in(browser, portal, ADMIN, ADMIN_PASSWORD)
+    try:
+        browser.get(portal.origin + "/admin/domains")
+        assert not browser.find_elements(By.CSS_SELECTOR, 'button[aria-label="Remove example.test"]'), "the admin's own"
+        browser.find_element(By.CSS_SELECTOR, f'button[aria-label="Remove {GONE_DOMAIN}"]').click()
+        wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".confirm"), timeout=10, what="the confirmation")
+        confirm = browser.find_element(By.CSS_SELECTOR, ".confirm").text
+        assert f"1 user and their app passwords: gus@{GONE_DOMAIN}" in confirm, confirm
+        assert f"1 alias: info@{GONE_DOMAIN}" in confirm and f"its catch-all (to gus@{GONE_DOMAIN})" in confirm
+        assert "mailboxes and messages" in confirm
+        shot(browser, "12-admin-remove-domain")
+        browser.find_element(By.CSS_SELECTOR, ".confirm button.danger").click()
+        notice(browser, f"Domain {GONE_DOMAIN} removed, with 1 user, 1 alias, its catch-all.")
+    finally:
+        browser_sign_out(browser)
+    domains = json.loads(p.cli("--json", "domain", "list").stdout)
+    assert GONE_DOMAIN not in [d["name"] for d in domains], domains
+    users = json.loads(p.cli("--json", "user", "list").stdout)
+    assert f"gus@{GONE_DOMAIN}" not in [u["email"] for u in (users if isinstance(users, list) else users["users"])]
+    # The domain of the signed-in account stays, confirmed or not.
+    admin = portal.login(ADMIN, ADMIN_PASSWORD)
+    status, _, page = portal.request("GET", "/admin/domains", cookie=admin)
+    status, _, page = portal.request("POST", "/admin/domains/remove", cookie=admin,
+                                     form={"csrf": csrf_of(page), "name": "example.test", "confirm": "yes"})
+    assert status == 400 and "belongs to it" in page
+    assert "example.test" in [d["name"] for d in json.loads(p.cli("--json", "domain", "list").stdout)]
+
+
+def smtp_rcpt(platform, rcpt, subject=None):
+    """RCPT over port 25 (as from outside); with a subject the message is sent. Returns RCPT's reply code."""
+    with smtplib.SMTP("127.0.0.1", platform.ports["smtp_mx"], timeout=30) as smtp:
+        smtp.ehlo("client.remote.test")
+        smtp.mail("someone@remote.test")
+        code, _ = smtp.rcpt(rcpt)
+        if code == 250 and subject:
+            smtp.data(f"From: someone@remote.test\r\nTo: {rcpt}\r\nSubject: {subject}\r\n\r\nfor anybody\r\n".encode())
+        return code
+
+
+def test_catch_all_takes_mail_for_unknown_addresses(portal, browser):
+    from selenium.webdriver.common.by import By
+
+    p = portal.platform
+    token = secrets.token_hex(4)
+    assert smtp_rcpt(p, f"nobody-{token}-before@example.test") == 550, "no catch-all yet"
+    browser_sign_in(browser, portal, ADMIN, ADMIN_PASSWORD)
+    try:
+        browser.get(portal.origin + "/admin/domains")
+        row = browser.find_element(By.CSS_SELECTOR, 'tr[data-domain="example.test"]')
+        row.find_element(By.CSS_SELECTOR, "input[name=target]").send_keys(LOCAL_RCPT)
+        row.find_element(By.CSS_SELECTOR, 'button[value="set"]').click()
+        notice(browser, f"Mail to unknown addresses of example.test now goes to {LOCAL_RCPT}.")
+        row = browser.find_element(By.CSS_SELECTOR, 'tr[data-domain="example.test"]')
+        assert row.find_element(By.CSS_SELECTOR, ".catch-all").text == LOCAL_RCPT
+        shot(browser, "13-admin-catch-all")
+        # Mail to an address nobody has is accepted and lands in the catch-all's INBOX.
+        subject = f"catch-all test {token}"
+        assert smtp_rcpt(p, f"nobody-{token}@example.test", subject) == 250
+
+        def arrived():
+            imap = imaplib.IMAP4("127.0.0.1", p.ports["imap"])
+            try:
+                imap.login(LOCAL_RCPT, "the recipient's secret 123")
+                imap.select("INBOX", readonly=True)
+                _, data = imap.search(None, "SUBJECT", f'"{subject}"')
+                return data[0].split()
+            finally:
+                imap.logout()
+
+        wait_until(arrived, timeout=30, interval=0.5, what="the catch-all's delivery")
+        # Cleared: refused again (a new address: smtpd remembers answers for a few seconds).
+        row = browser.find_element(By.CSS_SELECTOR, 'tr[data-domain="example.test"]')
+        row.find_element(By.CSS_SELECTOR, 'button[value="clear"]').click()
+        notice(browser, "Catch-all of example.test cleared")
+        assert smtp_rcpt(p, f"nobody-{token}-after@example.test") == 550
+    finally:
+        browser_sign_out(browser)
+
+
+def test_sent_mail_and_queue_pages_beyond_fifty(portal, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    total = 55
+    submit_as(portal.platform, PAGER, PAGER_PASSWORD, [LOCAL_RCPT],
+              [(f"paging message {i:02d}", f"<paging-{i:02d}@example.test>", "hello\r\n") for i in range(total)])
+    browser_sign_in(browser, portal, PAGER, PAGER_PASSWORD)
+    try:
+        def subjects():
+            return [e.text for e in browser.find_elements(By.CSS_SELECTOR, "article.message .subject")]
+
+        first = subjects()
+        assert len(first) == 50 and first[0] == f"paging message {total - 1:02d}", first[:3]
+        assert not browser.find_elements(By.CSS_SELECTOR, "a[rel=prev]")
+        # The link is a real link: the keyboard reaches it and Enter follows it.
+        older = browser.find_element(By.CSS_SELECTOR, ".pager a[rel=next]")
+        assert older.text == "Older messages" and older.get_attribute("tabIndex") == "0"
+        browser.execute_script("arguments[0].focus();", older)
+        assert browser.switch_to.active_element == older
+        browser.switch_to.active_element.send_keys(Keys.ENTER)
+        wait_until(lambda: "/sent?after=" in browser.current_url, timeout=10, what="the second page")
+        second = subjects()
+        assert len(second) == total - 50, second
+        assert not set(first) & set(second)
+        assert sorted(first + second) == sorted(f"paging message {i:02d}" for i in range(total))
+        assert not browser.find_elements(By.CSS_SELECTOR, "a[rel=next]")
+        shot(browser, "14-sent-second-page")
+        # The live update keeps this page (it polls the same cursor), then back to the newest.
+        wait_until(lambda: "Updated" in browser.find_element(By.ID, "live-status").text, timeout=20,
+                   what="a live update of the second page")
+        assert subjects() == second
+        browser.find_element(By.CSS_SELECTOR, ".pager a[rel=prev]").send_keys(Keys.ENTER)
+        wait_until(lambda: "/sent?before=" in browser.current_url, timeout=10, what="back to the first page")
+        assert subjects() == first
+    finally:
+        browser_sign_out(browser)
+
+    # The administrator's queue pages the same way (oldest first; state=any lists delivered messages too).
+    admin = portal.login(ADMIN, ADMIN_PASSWORD)
+    status, _, page = portal.request("GET", f"/admin/queue?sender={urllib.parse.quote(PAGER)}&state=any", cookie=admin)
+    assert status == 200
+    page_one = queue_ids(page)
+    assert len(page_one) == 50
+    m = re.search(r'<a rel="next" href="([^"]+)">Later messages</a>', page)
+    assert m, page
+    status, _, page = portal.request("GET", m.group(1).replace("&amp;", "&"), cookie=admin)
+    page_two = queue_ids(page)
+    assert len(page_two) == total - 50 and not set(page_one) & set(page_two)
+    m = re.search(r'<a rel="prev" href="([^"]+)">Earlier messages</a>', page)
+    status, _, page = portal.request("GET", m.group(1).replace("&amp;", "&"), cookie=admin)
+    assert queue_ids(page) == page_one
 
 
 def test_brute_force_is_throttled(portal):

@@ -14,6 +14,7 @@
 
 #include "common/config/acme_settings.h"
 #include "common/config/config.h"
+#include "common/mailstore/blob/blob_config.h"
 #include "common/db/url_check.h"
 #include "common/grpc/grpc.h"
 #include "common/mailauth/dkim_keys.h"
@@ -73,6 +74,12 @@ void check_files(const config::Config& cfg) {
     if (!cfg.str("queue", "relayhost").empty() && !cfg.str("queue", "relayhost_username").empty())
       (void)config::read_secret_file("queue.relayhost_password_file", cfg.str("queue", "relayhost_password_file"));
   } catch (const config::ConfigError& e) {
+    fail(e.what());
+  }
+  try {
+    // mailstore.blob_backend s3: the endpoint parses, the credentials are there (no request is sent).
+    (void)mailstore::blob_store_from_config(cfg, nullptr, config::Config::process_environment());
+  } catch (const std::exception& e) {
     fail(e.what());
   }
   if (auto dict = cfg.str("auth", "password_dictionary"); !dict.empty() && !auth::dictionary_available(dict))

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "common/db/unavailable.h"
+#include "common/mailstore/blob/blob_config.h"
 #include "mail/v1/auth.grpc.pb.h"
 
 namespace postline::cli {
@@ -44,6 +45,12 @@ std::unique_ptr<mailstore::pg::PgMailStore> open_mailstore(CliContext& ctx, cons
   // A command's writes wait for their WAL flush: an operator's expunge should
   // not come back after a database crash (imapd trades that for STORE speed).
   options.durable_flag_updates = true;
+  // Bodies where the configuration keeps them (an import writes them).
+  try {
+    options.blobs = mailstore::blob_store_from_config(ctx.config(), nullptr, config::Config::process_environment());
+  } catch (const config::ConfigError& e) {
+    throw CliError(what + ": " + e.what(), 2);
+  }
   return std::make_unique<mailstore::pg::PgMailStore>(options);
 }
 

@@ -10,6 +10,8 @@
 #include "common/mailstore/pg/search_sql.h"
 #include "common/mailstore/threading.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <climits>
 #include <map>
@@ -109,6 +111,73 @@ const Statement kRanges{
     "SELECT r.ord, substring(b.data FROM (r.off + 1)::integer FOR r.len::integer) "
     "FROM unnest($1::bytea[], $2::int8[], $3::int8[]) WITH ORDINALITY AS r(key, off, len, ord) "
     "JOIN mailstore_blobs b ON b.sha256 = r.key"};
+// External blobs (sql/016_external_blobs.sql). Byte ranges with what a
+// caller needs to read an external body's range itself (NULL data: external).
+const Statement kRangesExternal{
+    "ms_ranges_external",
+    "SELECT r.ord, CASE WHEN b.data IS NOT NULL THEN substring(b.data FROM (r.off + 1)::integer FOR r.len::integer) "
+    " END, b.data IS NULL, b.size "
+    "FROM unnest($1::bytea[], $2::int8[], $3::int8[]) WITH ORDINALITY AS r(key, off, len, ord) "
+    "JOIN mailstore_blobs b ON b.sha256 = r.key"};
+// A writer's intents: taken under a shared advisory lock per body (the
+// sweeper deletes an object only under the exclusive one), in a statement
+// after the locks, so its EXISTS sees every sweep that finished before.
+const Statement kLockBlobsShared{
+    "ms_lock_blobs_shared",
+    "SELECT count(pg_advisory_xact_lock_shared(k)) FROM (SELECT DISTINCT unnest($1::int8[]) AS k ORDER BY 1) s"};
+const Statement kAddIntents{"ms_add_intents",
+                            "WITH i AS (INSERT INTO mailstore_blob_intents (sha256) SELECT unnest($1::bytea[]) "
+                            "  RETURNING intent_id, sha256) "
+                            "SELECT i.intent_id, i.sha256, EXISTS (SELECT 1 FROM mailstore_blobs b WHERE b.sha256 = i.sha256) "
+                            "FROM i"};
+const Statement kFinishIntents{"ms_finish_intents", "SELECT mailstore_finish_blob_intents($1::int8[], $2::bytea[])"};
+const Statement kAbandonIntents{"ms_abandon_intents",
+                                "UPDATE mailstore_blob_intents SET created_at = '-infinity' WHERE intent_id = ANY($1)"};
+// The sweeper.
+const Statement kSweepTryLock{"ms_sweep_try_lock", "SELECT pg_try_advisory_lock($1)"};
+const Statement kSweepUnlock{"ms_sweep_unlock", "SELECT pg_advisory_unlock($1)"};
+const Statement kLockBlob{"ms_lock_blob", "SELECT pg_advisory_xact_lock($1)"};
+const Statement kExpiredIntents{"ms_expired_intents",
+                                "SELECT intent_id, sha256 FROM mailstore_blob_intents "
+                                "WHERE created_at < now() - make_interval(secs => $1::bigint) ORDER BY created_at LIMIT $2"};
+const Statement kDropIntent{"ms_drop_intent", "DELETE FROM mailstore_blob_intents WHERE intent_id = $1 RETURNING 1"};
+const Statement kBlobNamed{"ms_blob_named",
+                           "SELECT EXISTS (SELECT 1 FROM mailstore_blobs WHERE sha256 = $1) "
+                           "    OR EXISTS (SELECT 1 FROM mailstore_blob_intents WHERE sha256 = $1)"};
+const Statement kExternalPage{"ms_external_page",
+                              "SELECT sha256 FROM mailstore_blobs WHERE data IS NULL AND sha256 > $1 "
+                              "ORDER BY sha256 LIMIT $2"};
+// Marks unreferenced rows and unmarks referenced ones among a page; returns
+// whether each changed row is marked now.
+const Statement kMarkPage{
+    "ms_mark_page",
+    "UPDATE mailstore_blobs b SET gc_marked_at = CASE WHEN b.gc_marked_at IS NULL THEN now() END "
+    "WHERE b.sha256 = ANY($1) AND b.data IS NULL "
+    "  AND (b.gc_marked_at IS NOT NULL) = EXISTS (SELECT 1 FROM mailstore_messages m WHERE m.blob_sha256 = b.sha256) "
+    "RETURNING b.gc_marked_at IS NOT NULL"};
+const Statement kMarkedCandidates{"ms_marked_candidates",
+                                  "SELECT sha256 FROM mailstore_blobs WHERE gc_marked_at IS NOT NULL "
+                                  "AND gc_marked_at < now() - make_interval(secs => $1::bigint) AND data IS NULL "
+                                  "ORDER BY gc_marked_at LIMIT $2"};
+const Statement kCheckCollectable{
+    "ms_check_collectable",
+    "SELECT 1 FROM mailstore_blobs b WHERE b.sha256 = $1 AND b.data IS NULL AND b.gc_marked_at IS NOT NULL "
+    "  AND b.gc_marked_at < now() - make_interval(secs => $2::bigint) "
+    "  AND NOT EXISTS (SELECT 1 FROM mailstore_messages m WHERE m.blob_sha256 = b.sha256) "
+    "  AND NOT EXISTS (SELECT 1 FROM mailstore_blob_intents i WHERE i.sha256 = b.sha256) "
+    "FOR UPDATE"};
+// A collected row's dependants, the row, and an intent (already expired) that
+// makes its object the next step's business - also after a crash here.
+const Statement kCollectBlob{
+    "ms_collect_blob",
+    "WITH bl AS (DELETE FROM mailstore_search_backlog WHERE sha256 = $1), "
+    " se AS (DELETE FROM mailstore_search WHERE sha256 = $1), "
+    " so AS (DELETE FROM mailstore_sort_keys WHERE sha256 = $1) "
+    "SELECT 1"};
+const Statement kDeleteBlobRow{"ms_delete_blob_row", "DELETE FROM mailstore_blobs WHERE sha256 = $1"};
+const Statement kDeletionIntent{"ms_deletion_intent",
+                                "INSERT INTO mailstore_blob_intents (sha256, created_at) VALUES ($1, '-infinity') "
+                                "RETURNING intent_id"};
 const Statement kHighestModseqs{
     "ms_highest_modseqs",
     "SELECT b.user_id, b.mailbox_id, b.highestmodseq FROM mailstore_mailboxes b "
@@ -364,15 +433,72 @@ Params sort_key_params(const std::string& sha, const SortKeys& k) {
 // Statements add_blob() adds per message: the body (and its place on the
 // search backlog), its sort keys.
 constexpr size_t kBlobStatements = 2;
-void add_blob(Connection::Pipeline& pipe, const PreparedMessage& m) {
-  pipe.add(kPutBlob, Params().bytea(m.key).i64(static_cast<int64_t>(m.body.size())).bytea(m.body));
+void add_blob(Connection::Pipeline& pipe, const PreparedMessage& m, bool external = false) {
+  Params p;
+  p.bytea(m.key).i64(static_cast<int64_t>(m.body.size()));
+  if (external) p.null();  // the catalogue row: the bytes are in the blob store
+  else p.bytea(m.body);
+  pipe.add(kPutBlob, std::move(p));
   pipe.add(kPutSortKeys, sort_key_params(m.key, m.meta.sort));
+}
+
+// With an external blob store, the statement after the bodies' rows that
+// finishes the writer's intents (mailstore_finish_blob_intents: PL003 when
+// the sweeper expired one). Returns the statements added (0 or 1).
+size_t add_finish_intents(Connection::Pipeline& pipe, const std::vector<int64_t>& intents,
+                          const std::vector<PreparedMessage>& prepared, bool external) {
+  if (!external) return 0;
+  std::vector<std::string> keys;
+  for (const auto& m : prepared) keys.push_back(m.key);
+  pipe.add(kFinishIntents, Params().i64_array(intents).bytea_array(keys));
+  return 1;
+}
+
+// The advisory lock key of a body: its hash's first eight bytes (a collision
+// only makes two bodies share a lock).
+int64_t blob_lock_key(std::string_view sha) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8 && i < sha.size(); ++i) v = (v << 8) | static_cast<unsigned char>(sha[i]);
+  return static_cast<int64_t>(v);
+}
+
+// kBodies for `keys`, with the bodies whose data is NULL (external) read
+// from the blob store: (key, bytes) views into what the result owns.
+struct FetchedBodies {
+  Result rows;
+  std::vector<std::optional<std::string>> external;
+  std::vector<std::pair<std::string_view, std::optional<std::string_view>>> items;
+};
+std::shared_ptr<FetchedBodies> fetch_bodies(Connection& c, BlobStore* blobs, const std::vector<std::string>& keys) {
+  auto out = std::make_shared<FetchedBodies>();
+  out->rows = c.exec(kBodies, Params().bytea_array(keys));
+  const Result& r = out->rows;
+  std::vector<std::string> missing;
+  std::vector<int> missing_rows;
+  for (int i = 0; i < r.rows(); ++i) {
+    if (r.null(i, 1) && blobs) {
+      missing.emplace_back(r.bytes(i, 0));
+      missing_rows.push_back(i);
+    }
+  }
+  if (!missing.empty()) out->external = blobs->get_many(missing);
+  size_t next = 0;
+  for (int i = 0; i < r.rows(); ++i) {
+    if (next < missing_rows.size() && missing_rows[next] == i) {
+      const auto& b = out->external[next++];
+      if (!b) spdlog::error("mailstore: body {} is in the catalogue but not in the blob store", hex_of(r.bytes(i, 0)));
+      out->items.emplace_back(r.bytes(i, 0), b ? std::optional<std::string_view>(*b) : std::nullopt);
+    } else if (!r.null(i, 1)) {
+      out->items.emplace_back(r.bytes(i, 0), r.bytes(i, 1));
+    }
+  }
+  return out;
 }
 
 // Builds the search rows of the claimed bodies (key, size) inside the open
 // transaction and takes them off the backlog. Bodies are read a few MiB at a
 // time, so a batch of large messages does not sit in memory at once.
-void index_claimed(Connection& c, const Result& claimed) {
+void index_claimed(Connection& c, const Result& claimed, BlobStore* blobs) {
   constexpr int64_t kChunkBytes = 8 << 20;
   std::vector<std::string> done;
   for (int row = 0; row < claimed.rows();) {
@@ -384,11 +510,12 @@ void index_claimed(Connection& c, const Result& claimed) {
     }
     std::sort(chunk.begin(), chunk.end());
     chunk.erase(std::unique(chunk.begin(), chunk.end()), chunk.end());
-    const Result bodies = c.exec(kBodies, Params().bytea_array(chunk));
+    const auto bodies = fetch_bodies(c, blobs, chunk);
     std::vector<std::string> keys, texts, words;
-    for (int r = 0; r < bodies.rows(); ++r) {
-      SearchIndex index = search_index_of(bodies.bytes(r, 1));
-      keys.push_back(bodies.text(r, 0));
+    for (const auto& [key, bytes] : bodies->items) {
+      if (!bytes) continue;
+      SearchIndex index = search_index_of(*bytes);
+      keys.emplace_back(key);
       texts.push_back(std::move(index.text));
       words.push_back(std::move(index.words));
     }
@@ -401,30 +528,30 @@ void index_claimed(Connection& c, const Result& claimed) {
 // Before a text key runs over a mailbox: its bodies still on the backlog get
 // their search rows now, so SEARCH finds every message it can see. Nothing to
 // do (one index probe per backlog row) is the common case.
-void index_mailbox_backlog(Connection& c, UserId user, MailboxId mailbox) {
+void index_mailbox_backlog(Connection& c, UserId user, MailboxId mailbox, BlobStore* blobs) {
   db::pq::Transaction tx(c);
   c.run("SET LOCAL synchronous_commit = off");
   const Result claimed = c.exec(kClaimMailboxBacklog, Params().i64(user).i64(mailbox));
   if (claimed.rows() == 0) return;  // rolls back: nothing was written
-  index_claimed(c, claimed);
+  index_claimed(c, claimed, blobs);
   tx.commit();
 }
 
 // Sort keys for bodies stored before migration 012, computed from the blobs
 // (once: later SORTs find the rows). A few bodies per round trip bounds the
 // memory a mailbox of large old messages takes.
-void backfill_sort_keys(Connection& c, std::vector<std::string> blobs) {
+void backfill_sort_keys(Connection& c, std::vector<std::string> blobs, BlobStore* store) {
   std::sort(blobs.begin(), blobs.end());
   blobs.erase(std::unique(blobs.begin(), blobs.end()), blobs.end());
   constexpr size_t kChunk = 16;
   for (size_t i = 0; i < blobs.size(); i += kChunk) {
     std::vector<std::string> chunk(blobs.begin() + static_cast<std::ptrdiff_t>(i),
                                    blobs.begin() + static_cast<std::ptrdiff_t>(std::min(blobs.size(), i + kChunk)));
-    auto bodies = c.exec(kBodies, Params().bytea_array(chunk));
-    if (bodies.rows() == 0) continue;
+    const auto bodies = fetch_bodies(c, store, chunk);
+    if (bodies->items.empty()) continue;
     Connection::Pipeline pipe(c);
-    for (int r = 0; r < bodies.rows(); ++r)
-      pipe.add(kPutSortKeys, sort_key_params(bodies.text(r, 0), sort_keys_of(bodies.bytes(r, 1))));
+    for (const auto& [key, bytes] : bodies->items)
+      if (bytes) pipe.add(kPutSortKeys, sort_key_params(std::string(key), sort_keys_of(*bytes)));
     pipe.run();
   }
 }
@@ -432,13 +559,13 @@ void backfill_sort_keys(Connection& c, std::vector<std::string> blobs) {
 // Runs a SORT/THREAD key query (column 1: the row has no keys yet, column 2:
 // its body key). Bodies without keys get them computed once, then the query
 // runs a second and last time; the rows of that run are the answer.
-Result query_with_sort_keys(Connection& c, const CompiledSearch& q) {
+Result query_with_sort_keys(Connection& c, const CompiledSearch& q, BlobStore* blobs) {
   Result r = c.exec_dynamic(q.sql, q.params);
   std::vector<std::string> missing;
   for (int i = 0; i < r.rows(); ++i)
     if (r.boolean(i, 1)) missing.push_back(r.text(i, 2));
   if (missing.empty()) return r;
-  backfill_sort_keys(c, std::move(missing));
+  backfill_sort_keys(c, std::move(missing), blobs);
   return c.exec_dynamic(q.sql, q.params);
 }
 
@@ -923,6 +1050,17 @@ BodySet PgMailStore::read_bodies(UserId, const std::vector<std::string>& blobs) 
     for (const auto& b : blobs)
       if (seen.insert(b).second) unique.push_back(b);
   }
+  if (options_.blobs) {
+    auto fetched = pool_.with([&](Connection& c) { return fetch_bodies(c, options_.blobs.get(), unique); }, true);
+    std::unordered_map<std::string_view, std::optional<std::string_view>> of;
+    for (const auto& [key, bytes] : fetched->items) of.emplace(key, bytes);
+    std::vector<std::optional<std::string_view>> views(blobs.size());
+    for (size_t i = 0; i < blobs.size(); ++i) {
+      auto it = of.find(blobs[i]);
+      if (it != of.end()) views[i] = it->second;
+    }
+    return BodySet(std::move(views), std::move(fetched));
+  }
   return pool_.with(
       [&](Connection& c) {
         auto r = std::make_shared<Result>(c.exec(kBodies, Params().bytea_array(unique)));
@@ -947,6 +1085,45 @@ BodySet PgMailStore::read_ranges(UserId, const std::vector<BodyRange>& ranges) {
     offsets.push_back(static_cast<int64_t>(std::min<uint64_t>(r.offset, INT32_MAX - 1)));
     lengths.push_back(static_cast<int64_t>(std::min<uint64_t>(r.length, INT32_MAX)));
   }
+  if (options_.blobs) {
+    // The catalogue says which bodies are external and how long they are;
+    // their ranges, clipped to that, come from the blob store.
+    struct Owned {
+      Result rows;
+      std::vector<std::string> external;
+    };
+    auto owned = std::make_shared<Owned>();
+    owned->rows = pool_.with(
+        [&](Connection& c) {
+          return c.exec(kRangesExternal, Params().bytea_array(keys).i64_array(offsets).i64_array(lengths));
+        },
+        true);
+    const Result& r = owned->rows;
+    std::vector<std::optional<std::string_view>> views(ranges.size());
+    std::vector<std::pair<size_t, size_t>> external_at;  // (view, index into owned->external)
+    owned->external.reserve(r.rows());
+    for (int i = 0; i < r.rows(); ++i) {
+      const int64_t ord = r.i64(i, 0);
+      if (ord < 1 || static_cast<size_t>(ord) > views.size()) continue;
+      const BodyRange& want = ranges[ord - 1];
+      if (!r.boolean(i, 2)) {
+        views[ord - 1] = r.bytes(i, 1);
+        continue;
+      }
+      const uint64_t size = static_cast<uint64_t>(r.i64(i, 3));
+      const uint64_t off = std::min(want.offset, size);
+      const uint64_t len = std::min(want.length, size - off);
+      std::optional<std::string> bytes = len ? options_.blobs->get_range(want.blob, off, len) : std::string();
+      if (!bytes) {
+        spdlog::error("mailstore: body {} is in the catalogue but not in the blob store", hex_of(want.blob));
+        continue;
+      }
+      owned->external.push_back(std::move(*bytes));
+      external_at.emplace_back(ord - 1, owned->external.size() - 1);
+    }
+    for (auto [view, at] : external_at) views[view] = owned->external[at];
+    return BodySet(std::move(views), std::move(owned));
+  }
   return pool_.with(
       [&](Connection& c) {
         auto r = std::make_shared<Result>(c.exec(kRanges, Params().bytea_array(keys).i64_array(offsets).i64_array(lengths)));
@@ -964,7 +1141,7 @@ std::vector<SearchHit> PgMailStore::search(UserId user, MailboxId mailbox, const
   CompiledSearch q = compile_search(user, mailbox, criteria);
   return pool_.with(
       [&](Connection& c) {
-        if (uses_text(criteria)) index_mailbox_backlog(c, user, mailbox);
+        if (uses_text(criteria)) index_mailbox_backlog(c, user, mailbox, options_.blobs.get());
         auto r = c.exec_dynamic(q.sql, q.params);
         std::vector<SearchHit> out;
         out.reserve(r.rows());
@@ -979,9 +1156,9 @@ std::vector<Uid> PgMailStore::sort(UserId user, MailboxId mailbox, const SearchC
   CompiledSearch q = compile_sort(user, mailbox, criteria, keys);
   return pool_.with(
       [&](Connection& c) {
-        if (uses_text(criteria)) index_mailbox_backlog(c, user, mailbox);
+        if (uses_text(criteria)) index_mailbox_backlog(c, user, mailbox, options_.blobs.get());
         // Ordered by PostgreSQL (query_with_sort_keys: keys of older bodies first).
-        const Result r = query_with_sort_keys(c, q);
+        const Result r = query_with_sort_keys(c, q, options_.blobs.get());
         std::vector<Uid> out;
         out.reserve(r.rows());
         for (int i = 0; i < r.rows(); ++i) out.push_back(static_cast<Uid>(r.i64(i, 0)));
@@ -995,8 +1172,8 @@ std::vector<ThreadNode> PgMailStore::thread(UserId user, MailboxId mailbox, cons
   CompiledSearch q = compile_thread_keys(user, mailbox, criteria);
   std::vector<ThreadInput> in = pool_.with(
       [&](Connection& c) {
-        if (uses_text(criteria)) index_mailbox_backlog(c, user, mailbox);
-        const Result r = query_with_sort_keys(c, q);
+        if (uses_text(criteria)) index_mailbox_backlog(c, user, mailbox, options_.blobs.get());
+        const Result r = query_with_sort_keys(c, q, options_.blobs.get());
         std::vector<ThreadInput> rows;
         rows.reserve(r.rows());
         for (int i = 0; i < r.rows(); ++i) {
@@ -1104,6 +1281,8 @@ AppendResult PgMailStore::append(UserId user, const std::string& mailbox, const 
   for (const auto& item : items) prepared.push_back(prepare_message(item.message, item.binary));
   const std::string name = normalize_mailbox_name(mailbox);
   Modseq modseq = 0;
+  const bool external = external_blobs();
+  const std::vector<int64_t> intents = upload_bodies(prepared);
   try {
     pool_.with([&](Connection& c) {
       // One round trip: bodies first (content-addressed, no lock needed), then
@@ -1111,16 +1290,22 @@ AppendResult PgMailStore::append(UserId user, const std::string& mailbox, const 
       // right behind it.
       Connection::Pipeline pipe(c);
       pipe.add("BEGIN");
-      for (const auto& m : prepared) add_blob(pipe, m);
+      for (const auto& m : prepared) add_blob(pipe, m, external);
+      const size_t at = 1 + kBlobStatements * prepared.size() + add_finish_intents(pipe, intents, prepared, external);
       pipe.add(kAppend, append_params(user, name, quota, prepared, items));
       pipe.add("COMMIT");
       auto r = pipe.run();
-      read_append_row(r[1 + kBlobStatements * prepared.size()], prepared.size(), out, modseq);
+      read_append_row(r[at], prepared.size(), out, modseq);
     });
   } catch (const db::pq::Error& e) {
+    abandon_intents(intents);
+    if (e.sqlstate() == "PL003") throw BlobUnavailable(std::string("mailstore: ") + e.what() + " (try again)");
     auto err = store_error(e);
     if (!err) throw;
     return AppendResult{*err};
+  } catch (...) {
+    abandon_intents(intents);
+    throw;
   }
   notify({ChangeEvent{user, out.mailbox_id, modseq}});
   return out;
@@ -1133,6 +1318,8 @@ ReplaceResult PgMailStore::replace(UserId user, MailboxId source, Uid uid, const
   const std::vector<PreparedMessage> prepared{prepare_message(item.message, item.binary)};
   const std::string name = normalize_mailbox_name(dest);
   Modseq append_modseq = 0, expunge_modseq = 0;
+  const bool external = external_blobs();
+  const std::vector<int64_t> intents = upload_bodies(prepared);
   try {
     pool_.with([&](Connection& c) {
       // One transaction: the new message and the expunge of the old one
@@ -1141,23 +1328,29 @@ ReplaceResult PgMailStore::replace(UserId user, MailboxId source, Uid uid, const
       // in opposite directions cannot deadlock.
       Connection::Pipeline pipe(c);
       pipe.add("BEGIN");
-      for (const auto& m : prepared) add_blob(pipe, m);
+      for (const auto& m : prepared) add_blob(pipe, m, external);
+      const size_t at =
+          1 + kBlobStatements * prepared.size() + add_finish_intents(pipe, intents, prepared, external) + 1;
       pipe.add(kLockTwoMailboxes, Params().i64(user).i64(source).text(name));
       pipe.add(kAppend, append_params(user, name, quota, prepared, items));
       pipe.add(kExpunge, Params().i64(user).i64(source).i64_array(std::vector<Uid>{uid}).boolean(false).boolean(false));
       pipe.add("COMMIT");
       auto r = pipe.run();
-      const size_t at = 1 + kBlobStatements * prepared.size() + 1;
       read_append_row(r[at], 1, out.appended, append_modseq);
       out.expunged = uids_from(r[at + 1]);
       if (r[at + 1].rows()) expunge_modseq = r[at + 1].i64(0, 1);
     });
   } catch (const db::pq::Error& e) {
+    abandon_intents(intents);
+    if (e.sqlstate() == "PL003") throw BlobUnavailable(std::string("mailstore: ") + e.what() + " (try again)");
     auto err = store_error(e);
     if (!err) throw;
     ReplaceResult failed;
     failed.error = *err;
     return failed;
+  } catch (...) {
+    abandon_intents(intents);
+    throw;
   }
   std::vector<ChangeEvent> events{ChangeEvent{user, out.appended.mailbox_id, append_modseq}};
   if (!out.expunged.empty()) events.emplace_back(user, source, expunge_modseq);
@@ -1210,6 +1403,7 @@ struct PgMailStore::StagedDelivery::Impl {
   Quota quota;
   std::vector<PreparedMessage> prepared;
   std::vector<std::string> keys;
+  std::vector<int64_t> intents;  // external blobs: what the caller's transaction finishes
   std::map<MailboxId, Modseq> touched;
 };
 
@@ -1230,6 +1424,9 @@ std::unique_ptr<PgMailStore::StagedDelivery> PgMailStore::stage_delivery(UserId 
     impl->prepared.push_back(prepare_message(item.message));
     impl->keys.emplace_back(item.delivery_key);
   }
+  // External blobs: uploaded now, before the caller's transaction; a caller
+  // that never commits leaves intents the sweeper resolves.
+  impl->intents = upload_bodies(impl->prepared);
   return std::unique_ptr<StagedDelivery>(new StagedDelivery(std::move(impl)));
 }
 
@@ -1240,14 +1437,16 @@ size_t PgMailStore::StagedDelivery::add_to(Connection::Pipeline& pipe) const {
   pipe.add(kEnsureAccount, Params().i64(d.user).text_array(names).text_array(specials));
   // Bodies need no lock; the rows come last, right before the caller's
   // COMMIT, so the mailbox row stays locked only for the inserts and the commit.
-  for (const auto& m : d.prepared) add_blob(pipe, m);
+  const bool external = d.store->external_blobs();
+  for (const auto& m : d.prepared) add_blob(pipe, m, external);
+  const size_t finish = add_finish_intents(pipe, d.intents, d.prepared, external);
   Params p;
   p.i64(d.user).text(d.name).text(d.special ? d.special : "").i64(d.quota.bytes).i64(d.quota.messages);
   p.text_array(d.keys);
   message_arrays(p, d.prepared);
   p.i64(kMetaVersion);
   pipe.add(kDeliver, std::move(p));
-  return 2 + kBlobStatements * d.prepared.size();
+  return 2 + kBlobStatements * d.prepared.size() + finish;
 }
 
 std::vector<DeliveryResult> PgMailStore::StagedDelivery::read(const std::vector<Result>& results, size_t first) {
@@ -1255,7 +1454,8 @@ std::vector<DeliveryResult> PgMailStore::StagedDelivery::read(const std::vector<
   std::vector<DeliveryResult> out(d.prepared.size());
   d.touched.clear();
   if (d.prepared.empty()) return out;
-  const Result& rows = results.at(first + 1 + kBlobStatements * d.prepared.size());
+  const Result& rows =
+      results.at(first + 1 + kBlobStatements * d.prepared.size() + (d.store->external_blobs() ? 1 : 0));
   for (int row = 0; row < rows.rows(); ++row) {
     const int64_t item = rows.i64(row, 0);
     if (item < 1 || static_cast<size_t>(item) > out.size()) continue;
@@ -1293,15 +1493,154 @@ std::vector<DeliveryResult> PgMailStore::deliver(UserId user, std::string_view m
   if (items.empty()) return {};
   auto staged = stage_delivery(user, mailbox, items, quota);
   std::vector<DeliveryResult> results;
-  pool_.with([&](Connection& c) {
-    Connection::Pipeline pipe(c);
-    pipe.add("BEGIN");
-    staged->add_to(pipe);
-    pipe.add("COMMIT");
-    results = staged->read(pipe.run(), 1);
-  });
+  try {
+    pool_.with([&](Connection& c) {
+      Connection::Pipeline pipe(c);
+      pipe.add("BEGIN");
+      staged->add_to(pipe);
+      pipe.add("COMMIT");
+      results = staged->read(pipe.run(), 1);
+    });
+  } catch (const db::pq::Error& e) {
+    abandon_intents(staged->impl_->intents);
+    if (e.sqlstate() == "PL003") throw BlobUnavailable(std::string("mailstore: ") + e.what() + " (try again)");
+    throw;
+  } catch (...) {
+    abandon_intents(staged->impl_->intents);
+    throw;
+  }
   staged->announce();
   return results;
+}
+
+// ---- external blobs (sql/016_external_blobs.sql) ----
+
+std::vector<int64_t> PgMailStore::upload_bodies(const std::vector<PreparedMessage>& prepared) {
+  if (!options_.blobs || prepared.empty()) return {};
+  std::vector<std::string> keys;
+  std::vector<int64_t> locks;
+  std::unordered_map<std::string_view, const PreparedMessage*> body_of;
+  for (const auto& m : prepared) {
+    if (!body_of.emplace(m.key, &m).second) continue;
+    keys.push_back(m.key);
+    locks.push_back(blob_lock_key(m.key));
+  }
+  std::vector<int64_t> intents;
+  std::vector<std::string> upload;
+  // Committed (and flushed) before the upload: a crash after it leaves a row
+  // the sweeper finds. A body the catalogue has already is not uploaded again.
+  pool_.with([&](Connection& c) {
+    auto r = Connection::Pipeline(c)
+                 .add("BEGIN")
+                 .add(kLockBlobsShared, Params().i64_array(locks))
+                 .add(kAddIntents, Params().bytea_array(keys))
+                 .add("COMMIT")
+                 .run();
+    for (int i = 0; i < r[2].rows(); ++i) {
+      intents.push_back(r[2].i64(i, 0));
+      if (!r[2].boolean(i, 2)) upload.push_back(r[2].text(i, 1));
+    }
+  });
+  try {
+    for (const auto& key : upload) options_.blobs->put(key, body_of.at(key)->body);
+  } catch (...) {
+    abandon_intents(intents);
+    throw;
+  }
+  if (options_.fault_hook) options_.fault_hook("uploaded");
+  return intents;
+}
+
+void PgMailStore::abandon_intents(const std::vector<int64_t>& intents) noexcept {
+  if (intents.empty()) return;
+  try {
+    pool_.with([&](Connection& c) { c.exec(kAbandonIntents, Params().i64_array(intents)); }, true);
+  } catch (const std::exception& e) {
+    // They expire by age instead.
+    spdlog::warn("mailstore: cannot hand {} upload intents to the sweeper now: {}", intents.size(), e.what());
+  }
+}
+
+bool PgMailStore::finish_expired_intent(Connection& c, int64_t intent, const std::string& sha) {
+  db::pq::Transaction tx(c);
+  // The lock first, the checks in later statements: they see every intent
+  // and catalogue row committed before the lock was granted, and no writer
+  // can add one for this body until the commit below.
+  c.exec(kLockBlob, Params().i64(blob_lock_key(sha)));
+  if (c.exec(kDropIntent, Params().i64(intent)).rows() == 0) {
+    tx.commit();  // its writer committed (or another sweeper was here)
+    return false;
+  }
+  const bool named = c.exec(kBlobNamed, Params().bytea(sha)).boolean(0, 0);
+  if (!named) options_.blobs->remove(sha);  // under the lock; a failure keeps the intent
+  tx.commit();
+  return !named;
+}
+
+PgMailStore::BlobSweep PgMailStore::sweep_blobs(std::chrono::seconds grace, size_t batch) {
+  BlobSweep out;
+  if (!options_.blobs) return out;
+  constexpr int64_t kSweepLockKey = 0x7073746c0002;  // "pstl" + 2
+  const int64_t grace_s = grace.count(), limit = static_cast<int64_t>(std::max<size_t>(batch, 1));
+  pool_.with([&](Connection& c) {
+    if (!c.exec(kSweepTryLock, Params().i64(kSweepLockKey)).boolean(0, 0)) {
+      out.locked = false;
+      return;
+    }
+    struct Unlock {
+      Connection& c;
+      int64_t key;
+      ~Unlock() {
+        try {
+          c.exec(kSweepUnlock, Params().i64(key));
+        } catch (...) {
+        }
+      }
+    } unlock{c, kSweepLockKey};
+    // 1. Writers that never committed.
+    for (;;) {
+      const Result expired = c.exec(kExpiredIntents, Params().i64(grace_s).i64(limit));
+      for (int i = 0; i < expired.rows(); ++i) {
+        ++out.expired_intents;
+        if (finish_expired_intent(c, expired.i64(i, 0), expired.text(i, 1))) ++out.objects_deleted;
+      }
+      if (expired.rows() < limit) break;
+    }
+    // 2. Mark what no message refers to (and unmark what is referred to again).
+    std::string cursor;
+    for (;;) {
+      const Result page = c.exec(kExternalPage, Params().bytea(cursor).i64(limit));
+      if (page.rows() == 0) break;
+      std::vector<std::string> keys;
+      for (int i = 0; i < page.rows(); ++i) keys.push_back(page.text(i, 0));
+      const Result changed = c.exec(kMarkPage, Params().bytea_array(keys));
+      for (int i = 0; i < changed.rows(); ++i) ++(changed.boolean(i, 0) ? out.marked : out.unmarked);
+      cursor = keys.back();
+      if (page.rows() < limit) break;
+    }
+    // 3. Collect rows unreferenced for the grace period, then their objects.
+    const Result candidates = c.exec(kMarkedCandidates, Params().i64(grace_s).i64(limit));
+    for (int i = 0; i < candidates.rows(); ++i) {
+      const std::string sha = candidates.text(i, 0);
+      int64_t intent = 0;
+      try {
+        db::pq::Transaction tx(c);
+        c.exec(kLockBlob, Params().i64(blob_lock_key(sha)));
+        if (c.exec(kCheckCollectable, Params().bytea(sha).i64(grace_s)).rows() == 0) continue;  // rolls back
+        c.exec(kCollectBlob, Params().bytea(sha));
+        c.exec(kDeleteBlobRow, Params().bytea(sha));
+        intent = c.exec(kDeletionIntent, Params().bytea(sha)).i64(0, 0);
+        tx.commit();
+      } catch (const db::pq::Error& e) {
+        // 23503: a message refers to it after all (the foreign key is the last word).
+        if (e.sqlstate() != "23503") throw;
+        continue;
+      }
+      ++out.collected;
+      if (finish_expired_intent(c, intent, sha)) ++out.objects_deleted;
+    }
+  });
+  return out;
 }
 
 // ---- the search backlog (sql/014_search_backlog.sql) ----
@@ -1314,7 +1653,7 @@ size_t PgMailStore::index_search_backlog(size_t max_bodies) {
         c.run("SET LOCAL synchronous_commit = off");
         const Result claimed = c.exec(kClaimBacklog, Params().i64(static_cast<int64_t>(max_bodies)));
         if (claimed.rows() == 0) return 0;
-        index_claimed(c, claimed);
+        index_claimed(c, claimed, options_.blobs.get());
         tx.commit();
         return static_cast<size_t>(claimed.rows());
       },

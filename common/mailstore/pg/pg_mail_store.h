@@ -7,14 +7,20 @@
 #pragma once
 
 #include "common/db/pq.h"
+#include "common/mailstore/blob/blob_store.h"
 #include "common/mailstore/mail_store.h"
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
 #include <unordered_set>
+
+namespace postline::mailstore {
+struct PreparedMessage;
+}
 
 namespace postline::mailstore::pg {
 
@@ -33,6 +39,18 @@ struct PgOptions {
   // changes (a message may show up unread or undeleted again), never a
   // message; APPEND, COPY, MOVE, delivery and mailbox changes always wait.
   bool durable_flag_updates = false;
+  // Where message bodies live. Null (the default, `mailstore.blob_backend:
+  // postgres`): in mailstore_blobs.data, written in the same pipeline as the
+  // rows. A BlobStore (S3): there, uploaded before the transaction that
+  // refers to them, with mailstore_blobs as the catalogue (data NULL,
+  // sql/016_external_blobs.sql); bodies stored in PostgreSQL before stay
+  // readable.
+  std::shared_ptr<BlobStore> blobs;
+  // Tests only: called at named points of a write with an external blob
+  // store ("uploaded": the bodies are in the blob store, their intents
+  // committed, the transaction that refers to them not begun). An exception
+  // thrown here leaves everything as a crash at that point would.
+  std::function<void(std::string_view point)> fault_hook;
 };
 
 // The database holds the mailstore schema this build was made for. Throws
@@ -144,6 +162,27 @@ class PgMailStore final : public MailStore {
   };
   UsageRecount recalculate_usage(UserId user);
 
+  // The external blob store's garbage collector (nothing to do without one):
+  // 1. upload intents older than `grace` whose writer never committed: their
+  //    object goes unless a catalogue row or another intent names it;
+  // 2. mark: external catalogue rows no message refers to get gc_marked_at
+  //    (rows referred to again lose it);
+  // 3. sweep: rows marked longer than `grace` ago and still unreferenced go
+  //    (with their search and sort rows), then their object.
+  // Every object deletion holds the body's advisory lock and re-checks first
+  // (sql/016_external_blobs.sql). One sweeper at a time across processes
+  // (`locked` false: another one is running). queued runs it every
+  // mailstore.s3_sweep_interval with mailstore.s3_orphan_grace.
+  struct BlobSweep {
+    bool locked = true;
+    int64_t expired_intents = 0;  // intents of writers that never committed
+    int64_t marked = 0, unmarked = 0;
+    int64_t collected = 0;        // catalogue rows removed
+    int64_t objects_deleted = 0;  // objects removed from the blob store
+  };
+  BlobSweep sweep_blobs(std::chrono::seconds grace, size_t batch = 500);
+  bool external_blobs() const { return static_cast<bool>(options_.blobs); }
+
   void start_change_feed(ChangeCallback callback) override;
   void stop_change_feed() override;
   std::vector<std::pair<WatchedMailbox, Modseq>> highest_modseqs(const std::vector<WatchedMailbox>& mb) override;
@@ -163,6 +202,14 @@ class PgMailStore final : public MailStore {
   Opened open_uncached(db::pq::Connection& c, UserId user, const std::string& name,
                        std::optional<Modseq> vanished_since);
   void notify(std::vector<ChangeEvent> events);
+  // External blobs: records intents, uploads the bodies not stored yet and
+  // returns the intent ids the writing transaction must finish.
+  std::vector<int64_t> upload_bodies(const std::vector<PreparedMessage>& prepared);
+  // After a write failed: its intents are left to the next sweep at once.
+  void abandon_intents(const std::vector<int64_t>& intents) noexcept;
+  // One expired (or sweeper-made) intent: drops it and, when nothing else
+  // names its body, the object. Returns whether the object was deleted.
+  bool finish_expired_intent(db::pq::Connection& c, int64_t intent, const std::string& sha);
 
   PgOptions options_;
   db::pq::Pool pool_;

@@ -18,6 +18,7 @@ std::string protocol_label(mail::v1::Protocol p) {
     case mail::v1::PROTOCOL_SMTP: return "smtp";
     case mail::v1::PROTOCOL_IMAP: return "imap";
     case mail::v1::PROTOCOL_WEB: return "web";
+    case mail::v1::PROTOCOL_MANAGESIEVE: return "managesieve";
     default: return "unspecified";
   }
 }

@@ -3,14 +3,16 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <exception>
+#include <optional>
 
 namespace postline::queue {
 
 SearchIndexer::SearchIndexer(IndexBatch index_batch, size_t batch, std::chrono::milliseconds poll,
-                             std::chrono::milliseconds delay, Observer observer)
+                             std::chrono::milliseconds delay, std::chrono::milliseconds max_delay, Observer observer)
     : index_batch_(std::move(index_batch)), batch_(batch == 0 ? 1 : batch), poll_(poll), delay_(delay),
-      observer_(std::move(observer)) {}
+      max_delay_(max_delay), observer_(std::move(observer)) {}
 
 SearchIndexer::~SearchIndexer() { stop(); }
 
@@ -39,18 +41,34 @@ void SearchIndexer::stop() {
 }
 
 void SearchIndexer::run() {
+  using Clock = std::chrono::steady_clock;
   // Below the threads that answer smtpd: indexing can wait, a 250 cannot.
   setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
   std::unique_lock lock(mutex_);
+  // The first wake-up since the backlog was last seen empty: max_delay counts from it.
+  std::optional<Clock::time_point> pending_since;
+  auto may_wait = [&] { return delay_.count() > 0 && pending_since && Clock::now() < *pending_since + max_delay_; };
   while (!stopping_) {
     const bool woken = cv_.wait_for(lock, poll_, [&] { return woken_ || stopping_; });
-    if (woken && delay_.count() > 0) cv_.wait_for(lock, delay_, [&] { return stopping_; });
     if (stopping_) break;
+    if (woken) {
+      if (!pending_since) pending_since = Clock::now();
+      // The quiet period: every wake-up within it starts it again.
+      while (may_wait()) {
+        woken_ = false;
+        const auto until = std::min(Clock::now() + delay_, *pending_since + max_delay_);
+        if (!cv_.wait_until(lock, until, [&] { return woken_ || stopping_; })) break;
+        if (stopping_) break;
+      }
+      if (stopping_) break;
+    }
     woken_ = false;
     lock.unlock();
     // Drain: a full batch means there may be more. A wake-up that arrives
     // meanwhile is kept for the next round (its bodies may have committed
-    // after this round's last claim).
+    // after this round's last claim); while the backlog may still wait, it
+    // also ends this round, so new deliveries get the CPU first.
+    bool drained = false;
     for (;;) {
       size_t done = 0;
       try {
@@ -60,11 +78,15 @@ void SearchIndexer::run() {
         break;
       }
       if (done > 0 && observer_.indexed) observer_.indexed(done);
-      if (done < batch_) break;
+      if (done < batch_) {
+        drained = true;
+        break;
+      }
       std::lock_guard check(mutex_);
-      if (stopping_) break;
+      if (stopping_ || (woken_ && may_wait())) break;
     }
     lock.lock();
+    if (drained && !woken_) pending_since.reset();
   }
 }
 

@@ -1,9 +1,13 @@
 // Builds the mailstore's search index after delivery, off the path to a 250
 // (common/mailstore/sql/014_search_backlog.sql). One background thread: woken
 // after every committed Enqueue batch, and every `poll` for bodies that came
-// another way (imapd's APPEND, COPY from another instance); a wake-up waits
-// `delay` first, so the bodies of several commits share one batch and one
-// transaction; each round takes batches until the backlog is empty. The
+// another way (imapd's APPEND, COPY from another instance). A wake-up starts
+// a round only once deliveries have paused for `delay` (each new wake-up
+// starts the quiet period again), or at the latest `max_delay` after the
+// first wake-up that is not indexed yet: a burst of mail is answered first and
+// indexed in the pause after it, and under sustained load the backlog still
+// waits no longer than `max_delay`. A round takes batches until the backlog is
+// empty, and gives way again (within `max_delay`) when deliveries resume. The
 // thread runs at a lower CPU priority (nice 10) than the delivery threads. A batch that fails is logged, counted
 // and tried again on the next round: the messages stay searchable anyway
 // (a SEARCH indexes its own mailbox's backlog first), only later.
@@ -29,7 +33,7 @@ class SearchIndexer {
     std::function<void(const char* what)> failed;
   };
   SearchIndexer(IndexBatch index_batch, size_t batch, std::chrono::milliseconds poll,
-                std::chrono::milliseconds delay, Observer observer = {});
+                std::chrono::milliseconds delay, std::chrono::milliseconds max_delay, Observer observer = {});
   ~SearchIndexer();  // stops
   SearchIndexer(const SearchIndexer&) = delete;
   SearchIndexer& operator=(const SearchIndexer&) = delete;
@@ -42,7 +46,7 @@ class SearchIndexer {
   void run();
   IndexBatch index_batch_;
   size_t batch_;
-  std::chrono::milliseconds poll_, delay_;
+  std::chrono::milliseconds poll_, delay_, max_delay_;
   Observer observer_;
   std::mutex mutex_;
   std::condition_variable cv_;

@@ -359,10 +359,23 @@ grpc::Status QueueServiceImpl::ListMessages(grpc::ServerContext* ctx, const v1::
     } else {
       filter.state = from_proto(request->state());
     }
+    Page page{request->page_after(), request->page_before()};
+    if (!page.after.empty() && !page.before.empty()) {
+      status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "page_after and page_before exclude each other");
+    } else if ((!page.after.empty() && !valid_queue_id(page.after)) ||
+               (!page.before.empty() && !valid_queue_id(page.before))) {
+      status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "page_after/page_before: not a queue id");
+    }
+    if (!status.ok()) {
+      if (timer) timer->done(status);
+      return status;
+    }
     auto list = pool_.with([&](pqxx::connection& c) {
-      return list_messages(c, filter, limit, request->with_history(), request->newest_first());
+      return list_messages(c, filter, limit, request->with_history(), request->newest_first(), page);
     });
     for (const auto& m : list) fill_message(m, response->add_messages());
+  } catch (const PageCursorGone& e) {
+    status = grpc::Status(grpc::StatusCode::NOT_FOUND, e.what());
   } catch (const std::exception& e) {
     status = unavailable("ListMessages", e);
   }

@@ -1081,6 +1081,71 @@ TEST_F(QueuePg, ListsBySubmitterInAnyStateNewestFirstWithHistory) {
   EXPECT_TRUE(list_messages(*conn, f, 100).empty());
 }
 
+TEST_F(QueuePg, PagesAfterAndBeforeAMessageInEitherOrder) {
+  // Seven messages of one submitter; two share a second (the id breaks the tie).
+  std::vector<std::string> ids;
+  for (int i = 0; i < 7; ++i) {
+    auto m = message({remote_rcpt("r" + std::to_string(i) + "@remote.test")}, "pat@example.org");
+    m.authenticated_user = "pat@example.org";
+    ids.push_back(enqueue(*conn, m).queue_id);
+  }
+  {
+    pqxx::work tx(*conn);
+    for (int i = 0; i < 7; ++i)
+      tx.exec_params("UPDATE queue_messages SET created_at = timestamptz '2030-01-01 00:00:00+00' + $2 * interval '1 minute'"
+                     " WHERE queue_id = $1",
+                     ids[i], i == 4 ? 3 : i);
+    tx.commit();
+  }
+  auto other = message({remote_rcpt("x@remote.test")}, "bert@example.org");
+  other.authenticated_user = "bert@example.org";
+  enqueue(*conn, other);
+  MessageFilter f;
+  f.authenticated_user = "pat@example.org";
+  auto page = [&](int limit, bool newest_first, Page p) {
+    return ids_of(list_messages(*conn, f, limit, false, newest_first, p));
+  };
+  auto slice = [&](std::vector<int> idx) {
+    std::vector<std::string> out;
+    for (int i : idx) out.push_back(ids[i]);
+    return out;
+  };
+  // Oldest first: 0 1 2 3 4 5 6 (3 and 4 share created_at; 3 has the smaller id).
+  EXPECT_EQ(page(3, false, {}), slice({0, 1, 2}));
+  EXPECT_EQ(page(3, false, {ids[2], ""}), slice({3, 4, 5}));
+  EXPECT_EQ(page(3, false, {ids[3], ""}), slice({4, 5, 6})) << "the tie is broken by the id";
+  EXPECT_EQ(page(3, false, {ids[6], ""}), slice({}));
+  EXPECT_EQ(page(3, false, {"", ids[5]}), slice({2, 3, 4})) << "the nearest before, in listing order";
+  EXPECT_EQ(page(3, false, {"", ids[2]}), slice({0, 1}));
+  // Newest first: 6 5 4 3 2 1 0.
+  EXPECT_EQ(page(3, true, {}), slice({6, 5, 4}));
+  EXPECT_EQ(page(3, true, {ids[4], ""}), slice({3, 2, 1}));
+  EXPECT_EQ(page(3, true, {"", ids[3]}), slice({6, 5, 4}));
+  EXPECT_EQ(page(3, true, {"", ids[1]}), slice({4, 3, 2}));
+  EXPECT_EQ(page(3, true, {"", ids[6]}), slice({}));
+  // A cursor outside the filter still places the page; one that is gone is said so.
+  EXPECT_THROW(list_messages(*conn, f, 3, false, false, {"NOSUCHMESSAGE1", ""}), PageCursorGone);
+  EXPECT_THROW(list_messages(*conn, f, 3, false, true, {"", "NOSUCHMESSAGE1"}), PageCursorGone);
+
+  // Over gRPC: the fields, their checks and NOT_FOUND.
+  QueueServiceImpl svc(*pool, {}, {"mx.example.org", "MAILER-DAEMON"}, nullptr, nullptr, nullptr);
+  mail::v1::ListMessagesRequest req;
+  req.mutable_filter()->set_authenticated_user("pat@example.org");
+  req.set_limit(2);
+  req.set_page_after(ids[0]);
+  mail::v1::ListMessagesResponse resp;
+  ASSERT_TRUE(svc.ListMessages(nullptr, &req, &resp).ok());
+  ASSERT_EQ(resp.messages_size(), 2);
+  EXPECT_EQ(resp.messages(0).queue_id(), ids[1]);
+  req.set_page_before(ids[3]);
+  EXPECT_EQ(svc.ListMessages(nullptr, &req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  req.clear_page_after();
+  req.set_page_before("x' OR '1'='1");
+  EXPECT_EQ(svc.ListMessages(nullptr, &req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  req.set_page_before("NOSUCHMESSAGE1");
+  EXPECT_EQ(svc.ListMessages(nullptr, &req, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
 TEST_F(QueuePg, AdminRpcsHoldReleaseAndDeleteBySelection) {
   auto q1 = enqueue(*conn, message({remote_rcpt("x@broken.test")}));
   auto q2 = enqueue(*conn, message({remote_rcpt("y@broken.test")}));

@@ -840,7 +840,9 @@ void load_recipients(pqxx::transaction_base& tx, int64_t message_id, MessageView
 // $1 sender given, $2 sender, $3 message id, $4 older than (s), $5 newer than
 // (s), $6 recipient, $7 domain, $8 state ('' = pending, 'any' = any state),
 // $9 held only, $10 the delivering recipients' lock keys, $11 limit,
-// $12 authenticated user ('' = any).
+// $12 authenticated user ('' = any), $13 the queue id of a page's boundary
+// message ('' = none), $14 true: the rows after it in (created_at, id) order,
+// false: those before it.
 constexpr const char* kSelectFiltered =
     " FROM queue_messages m"
     " WHERE (NOT $1::boolean OR lower(m.mail_from) = lower($2::text))"
@@ -848,6 +850,9 @@ constexpr const char* kSelectFiltered =
     " AND ($4::bigint = 0 OR m.created_at < now() - make_interval(secs => $4::float8))"
     " AND ($5::bigint = 0 OR m.created_at > now() - make_interval(secs => $5::float8))"
     " AND ($12::text = '' OR lower(m.authenticated_user) = lower($12::text))"
+    " AND ($13::text = '' OR CASE WHEN $14::boolean"
+    "   THEN (m.created_at, m.id) > (SELECT c.created_at, c.id FROM queue_messages c WHERE c.queue_id = $13)"
+    "   ELSE (m.created_at, m.id) < (SELECT c.created_at, c.id FROM queue_messages c WHERE c.queue_id = $13) END)"
     " AND EXISTS (SELECT 1 FROM queue_recipients r WHERE r.message_id = m.id"
     "   AND ($6::text = '' OR lower(r.address) = lower($6))"
     "   AND ($7::text = '' OR r.domain = lower($7))"
@@ -860,8 +865,10 @@ constexpr const char* kSelectFiltered =
 constexpr const char* kOldestFirst = " ORDER BY m.created_at, m.id LIMIT $11::bigint";
 constexpr const char* kNewestFirst = " ORDER BY m.created_at DESC, m.id DESC LIMIT $11::bigint";
 
+// `cursor`: a page's boundary message ("" = none); `after`: the rows after it
+// in (created_at, id) order, else those before it.
 pqxx::result run_filter(pqxx::transaction_base& tx, const std::string& columns, const MessageFilter& f, int limit,
-                        bool newest_first = false) {
+                        bool newest_first = false, const std::string& cursor = "", bool after = true) {
   std::string message_id = f.message_id;
   if (message_id.size() >= 2 && message_id.front() == '<' && message_id.back() == '>')
     message_id = message_id.substr(1, message_id.size() - 2);
@@ -870,7 +877,7 @@ pqxx::result run_filter(pqxx::transaction_base& tx, const std::string& columns, 
   return tx.exec_params("SELECT " + columns + kSelectFiltered + (newest_first ? kNewestFirst : kOldestFirst),
                         f.sender.has_value(), f.sender.value_or(""), message_id, f.older_than_seconds,
                         f.newer_than_seconds, f.recipient, f.domain, state, f.held_only, delivering, limit,
-                        f.authenticated_user);
+                        f.authenticated_user, cursor, after);
 }
 
 }  // namespace
@@ -886,15 +893,23 @@ std::optional<MessageView> get_message(pqxx::connection& conn, const std::string
 }
 
 std::vector<MessageView> list_messages(pqxx::connection& conn, const MessageFilter& filter, int limit,
-                                       bool with_history, bool newest_first) {
+                                       bool with_history, bool newest_first, const Page& page) {
   pqxx::read_transaction tx(conn);
+  const bool backward = !page.before.empty();
+  const std::string& cursor = backward ? page.before : page.after;
+  if (!cursor.empty() && tx.exec_params("SELECT 1 FROM queue_messages WHERE queue_id = $1", cursor).empty())
+    throw PageCursorGone("no message " + cursor + " in the queue");
+  // A page before the cursor is read towards it from the far side's end: the
+  // `limit` nearest matches in the opposite order, turned round below.
+  const bool descending = newest_first != backward;
   const auto delivering = delivering_keys(tx);
   std::vector<MessageView> out;
-  for (const auto& row : run_filter(tx, kMessageColumns, filter, limit, newest_first)) {
+  for (const auto& row : run_filter(tx, kMessageColumns, filter, limit, descending, cursor, !descending)) {
     auto m = message_from_row(row);
     load_recipients(tx, row["id"].as<int64_t>(), m, with_history, delivering);
     out.push_back(std::move(m));
   }
+  if (backward) std::reverse(out.begin(), out.end());
   return out;
 }
 

@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -383,10 +384,21 @@ ActionCount apply_action(pqxx::transaction_base& tx, AdminAction action, const s
 std::optional<MessageView> get_message(pqxx::connection& conn, const std::string& queue_id, bool with_history);
 // state nullopt: messages that still have a pending (queued/deferred) recipient.
 std::vector<MessageView> list_messages(pqxx::connection& conn, std::optional<State> state, int limit);
+// A page of a listing (keyset paging): only the matches after, or before, the
+// message with this queue id in the listing's order. At most one is set.
+struct Page {
+  std::string after, before;
+};
+// The message a Page names is no longer in the queue (ListMessages: NOT_FOUND).
+struct PageCursorGone : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 // The messages `filter` matches (see MessageFilter), oldest first (or newest
-// first), with each recipient's attempt history when `with_history`.
+// first), with each recipient's attempt history when `with_history`; with a
+// `page`, only those after (or the `limit` just before) its message, still in
+// that order. Throws PageCursorGone.
 std::vector<MessageView> list_messages(pqxx::connection& conn, const MessageFilter& filter, int limit,
-                                       bool with_history = false, bool newest_first = false);
+                                       bool with_history = false, bool newest_first = false, const Page& page = {});
 // The stored message bytes of `queue_id` (nullopt: no such message). `stored`
 // is false when the body was not kept (every recipient was delivered during
 // Enqueue, see docs/queue.md): then `body` is empty although size is not.

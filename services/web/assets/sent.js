@@ -7,6 +7,7 @@
   const list = document.getElementById("sent-list");
   if (!list) return;
   const status = document.getElementById("live-status");
+  const pager = document.getElementById("sent-pager");
   const source = list.getAttribute("data-source");
   const FINAL = new Set(["delivered", "bounced", "expired"]);
   let timer = null;
@@ -76,11 +77,29 @@
     return art;
   }
 
+  // The newer/older links, as the server draws them (only same-site paths).
+  function renderPager(newer, older) {
+    if (!pager) return;
+    const sameSite = (u) => typeof u === "string" && (u === "/sent" || u.startsWith("/sent?"));
+    const ul = el("ul");
+    if (sameSite(newer)) { const li = el("li"); li.append(el("a", { rel: "prev", href: newer }, "Newer messages")); ul.append(li); }
+    if (sameSite(older)) { const li = el("li"); li.append(el("a", { rel: "next", href: older }, "Older messages")); ul.append(li); }
+    if (!ul.children.length) { pager.replaceChildren(); return; }
+    // Links the user may be on (focus) stay where they are when nothing changed.
+    const current = pager.querySelectorAll("a");
+    if (current.length === ul.children.length &&
+        [...current].every((a, i) => a.getAttribute("href") === ul.children[i].firstChild.getAttribute("href"))) return;
+    const nav = el("nav", { class: "pager", "aria-label": "Pages" });
+    nav.append(ul);
+    pager.replaceChildren(nav);
+  }
+
   function render(data) {
     const frag = document.createDocumentFragment();
     if (!data.messages.length) frag.append(el("p", { class: "empty" }, "No sent messages are kept in the queue."));
     for (const m of data.messages) frag.append(messageEl(m));
     list.replaceChildren(frag);
+    renderPager(data.newer, data.older);
     const pending = data.messages.some((m) => m.recipients.some((r) => !FINAL.has(r.state)));
     return pending;
   }

@@ -22,4 +22,8 @@ std::string_view target_path(std::string_view target);
 // when its value has a malformed %XX escape or decodes to a NUL octet.
 std::optional<std::string> query_param(std::string_view target, std::string_view name);
 
+// The other way round: a query-string component with the unreserved
+// characters (RFC 3986 2.3) as they are and every other octet as %XX.
+std::string url_encode(std::string_view s);
+
 }  // namespace postline::web

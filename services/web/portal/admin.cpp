@@ -1,18 +1,19 @@
-// The administrator pages of the portal (docs/web.md "Administration"):
-// domains, users, aliases and the queue, for accounts authd marks admin. The
-// flag is asked of authd on every request (GetUser), not taken from the
-// session, so taking it away counts at once. Everybody else gets the same 404
-// as for a page that does not exist.
+// The administrator pages of the portal (docs/web.md "Administration"), for
+// accounts authd marks admin. The flag is asked of authd on every request
+// (GetUser), not taken from the session, so taking it away counts at once.
+// Everybody else gets the same 404 as for a page that does not exist. Here:
+// the check, aliases, DNS records and health; domains and users are in
+// admin_accounts.cpp, the queue in admin_queue.cpp.
 #include "services/web/portal/portal.h"
+
+#include "services/web/portal/admin_pages.h"
 
 #include "services/web/core/query.h"
 
-#include <cctype>
-#include <charconv>
 
 namespace postline::web::portal {
 
-namespace {
+namespace admin_pages {
 
 std::string field(const std::optional<Fields>& form, const char* name) {
   if (!form) return "";
@@ -33,44 +34,19 @@ std::string admin_nav(std::string_view current) {
   return out + "</ul></nav>\n";
 }
 
-// A query-string component: unreserved characters as they are, the rest %XX.
-std::string url_encode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 std::string ok_box(std::string_view message) {
   return "<p class=\"ok\" role=\"status\">" + esc(message) + "</p>\n";
 }
 
-// "1GiB", "500MiB", "0": octets; nullopt when not a size.
-std::optional<int64_t> parse_quota(std::string_view text) {
-  if (text.empty()) return 0;
-  int64_t n = 0;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc() || n < 0) return std::nullopt;
-  const std::string_view unit = text.substr(static_cast<size_t>(p - text.data()));
-  int64_t mult = 1;
-  if (unit == "" || unit == "B") mult = 1;
-  else if (unit == "KiB") mult = 1024;
-  else if (unit == "MiB") mult = 1024 * 1024;
-  else if (unit == "GiB") mult = 1024LL * 1024 * 1024;
-  else return std::nullopt;
-  if (n > INT64_MAX / mult) return std::nullopt;
-  return n * mult;
+Answer method_not_allowed(const char* allow) {
+  Answer a = text(405, "method not allowed");
+  a.headers.emplace_back("Allow", allow);
+  return a;
 }
 
-}  // namespace
+}  // namespace admin_pages
+
+using namespace admin_pages;
 
 Answer Portal::admin(const Request& req, std::string_view path, const std::optional<Fields>& form,
                      const PageUser& user) const {
@@ -85,23 +61,8 @@ Answer Portal::admin(const Request& req, std::string_view path, const std::optio
     return a;
   }
   if (!allowed) return html(404, page("Not found", &user, "", "<p>No such page.</p>\n"));
-  auto method_not_allowed = [](const char* allow) {
-    Answer a = text(405, "method not allowed");
-    a.headers.emplace_back("Allow", allow);
-    return a;
-  };
   const std::string csrf_field = hidden_csrf(user.csrf);
-  std::string notice;
-  unsigned status = 200;
-  auto attempt = [&](auto&& fn, const std::string& done) {
-    try {
-      fn();
-      notice = ok_box(done);
-    } catch (const Refused& e) {
-      notice = error_box(e.what());
-      status = 400;
-    }
-  };
+  Outcome done;
 
   try {
     if (path == "/admin") {
@@ -109,108 +70,21 @@ Answer Portal::admin(const Request& req, std::string_view path, const std::optio
       return redirect("/admin/users");
     }
 
-    if (path == "/admin/domains") {
-      if (post) {
-        const std::string name = field(form, "name");
-        attempt([&] { backend_.add_domain(name); }, "Domain " + name + " added.");
-      } else if (!get) {
-        return method_not_allowed("GET, HEAD, POST");
-      }
-      std::string main = admin_nav(path) + notice +
-                         "<table class=\"list\"><caption>Hosted domains</caption>\n<thead><tr><th scope=\"col\">Domain"
-                         "</th><th scope=\"col\">Users</th><th scope=\"col\">Aliases</th></tr></thead>\n<tbody>\n";
-      for (const auto& d : backend_.domains())
-        main += "<tr><td>" + esc(d.name) + " <a href=\"/admin/dns?domain=" + esc(url_encode(d.name)) +
-                "\" aria-label=\"DNS records of " + esc(d.name) + "\">DNS records</a></td><td>" + std::to_string(d.users) + "</td><td>" +
-                std::to_string(d.aliases) + "</td></tr>\n";
-      main += "</tbody></table>\n<form class=\"card\" method=\"post\" action=\"/admin/domains\">" + csrf_field +
-              "\n<h2>Add a domain</h2>\n<p><label for=\"name\">Domain name</label>\n"
-              "<input id=\"name\" name=\"name\" required></p>\n<p><button type=\"submit\">Add domain</button></p>\n</form>\n";
-      return html(status, page("Domains", &user, path, main));
-    }
-
-    if (path == "/admin/users" || path == "/admin/users/quota" || path == "/admin/users/state") {
-      if (post && path == "/admin/users/state") {
-        const std::string email = field(form, "email"), state = field(form, "state");
-        if (email == user.email) {
-          notice = error_box("You cannot disable the account you are signed in with.");
-          status = 400;
-        } else if (state != "disabled" && state != "enabled") {
-          notice = error_box("state: disabled or enabled");
-          status = 400;
-        } else {
-          attempt([&] { backend_.set_disabled(email, state == "disabled"); }, "User " + email + " " + state + ".");
-        }
-      } else if (post && path == "/admin/users/quota") {
-        const std::string email = field(form, "email");
-        auto quota = parse_quota(field(form, "quota"));
-        if (!quota) {
-          notice = error_box("quota: give a size such as 500MiB or 2GiB (empty or 0 = unlimited)");
-          status = 400;
-        } else {
-          attempt([&] { backend_.set_quota(email, *quota); },
-                  "Quota of " + email + " set to " + (*quota ? std::to_string(*quota / (1024 * 1024)) + " MiB" : "unlimited") + ".");
-        }
-      } else if (post) {
-        NewUser u;
-        u.email = field(form, "email");
-        u.password = field(form, "password");
-        u.admin = field(form, "admin") == "on";
-        auto quota = parse_quota(field(form, "quota"));
-        if (!quota) {
-          notice = error_box("quota: give a size such as 500MiB or 2GiB (empty or 0 = unlimited)");
-          status = 400;
-        } else {
-          u.quota_bytes = *quota;
-          attempt([&] { backend_.add_user(u); }, "User " + u.email + " added.");
-        }
-      } else if (!get || path != "/admin/users") {
-        return method_not_allowed(path == "/admin/users" ? "GET, HEAD, POST" : "POST");
-      }
-      std::string main = admin_nav("/admin/users") + notice +
-                         "<table class=\"list\"><caption>Users</caption>\n<thead><tr><th scope=\"col\">Address</th>"
-                         "<th scope=\"col\">Quota</th><th scope=\"col\">Last sign-in</th><th scope=\"col\">Flags</th>"
-                         "<th scope=\"col\">Change</th></tr></thead>\n<tbody>\n";
-      for (const auto& u : backend_.users()) {
-        std::string flags;
-        if (u.admin) flags += "admin ";
-        if (u.disabled) flags += "disabled";
-        main += "<tr data-user=\"" + esc(u.email) + "\"><td data-label=\"Address\">" + esc(u.email) +
-                "</td><td data-label=\"Quota\">" +
-                (u.quota_bytes ? std::to_string(u.quota_bytes / (1024 * 1024)) + " MiB" : std::string("unlimited")) +
-                "</td><td data-label=\"Last sign-in\">" + esc(u.last_login_at.empty() ? "never" : u.last_login_at) +
-                "</td><td data-label=\"Flags\">" + esc(flags) + "</td><td><form class=\"inline\" method=\"post\" action=\"/admin/users/quota\">" + csrf_field +
-                "<input type=\"hidden\" name=\"email\" value=\"" + esc(u.email) +
-                "\"><input name=\"quota\" aria-label=\"New quota of " + esc(u.email) +
-                "\" placeholder=\"2GiB\" size=\"8\"> <button type=\"submit\">Set</button></form>"
-                "<form class=\"inline\" method=\"post\" action=\"/admin/users/state\">" + csrf_field +
-                "<input type=\"hidden\" name=\"email\" value=\"" + esc(u.email) + "\"><input type=\"hidden\" name=\"state\" value=\"" +
-                (u.disabled ? "enabled" : "disabled") + "\"><button type=\"submit\" aria-label=\"" +
-                (u.disabled ? "Enable " : "Disable ") + esc(u.email) + "\">" + (u.disabled ? "Enable" : "Disable") +
-                "</button></form></td></tr>\n";
-      }
-      main += "</tbody></table>\n<form class=\"card\" method=\"post\" action=\"/admin/users\">" + csrf_field +
-              "\n<h2>Add a user</h2>\n<p><label for=\"email\">Address</label>\n"
-              "<input id=\"email\" name=\"email\" type=\"email\" required></p>\n"
-              "<p><label for=\"new-password\">Password</label>\n<input id=\"new-password\" name=\"password\" "
-              "type=\"password\" autocomplete=\"new-password\" required></p>\n"
-              "<p><label for=\"quota\">Quota (e.g. 2GiB; empty = unlimited)</label>\n<input id=\"quota\" name=\"quota\"></p>\n"
-              "<p class=\"check\"><input id=\"admin\" name=\"admin\" type=\"checkbox\"> <label for=\"admin\">Administrator</label></p>\n"
-              "<p><button type=\"submit\">Add user</button></p>\n</form>\n";
-      return html(status, page("Users", &user, "/admin/users", main));
-    }
+    if (path == "/admin/domains" || path.substr(0, 15) == "/admin/domains/") return admin_domains(req, path, form, user);
+    if (path == "/admin/users" || path.substr(0, 13) == "/admin/users/") return admin_users(req, path, form, user);
+    if (path == "/admin/queue" || path.substr(0, 13) == "/admin/queue/") return admin_queue(req, path, form, user);
 
     if (path == "/admin/aliases" || path == "/admin/aliases/remove") {
       if (post && path == "/admin/aliases/remove") {
         const std::string address = field(form, "address"), target = field(form, "target");
-        attempt([&] { backend_.remove_alias(address, target); }, "Alias " + address + " -> " + target + " removed.");
+        done.attempt([&] { backend_.remove_alias(address, target); }, "Alias " + address + " -> " + target + " removed.");
       } else if (post) {
         const std::string address = field(form, "address"), target = field(form, "target");
-        attempt([&] { backend_.add_alias(address, target); }, "Alias " + address + " -> " + target + " added.");
+        done.attempt([&] { backend_.add_alias(address, target); }, "Alias " + address + " -> " + target + " added.");
       } else if (!get || path != "/admin/aliases") {
         return method_not_allowed(path == "/admin/aliases" ? "GET, HEAD, POST" : "POST");
       }
-      std::string main = admin_nav("/admin/aliases") + notice +
+      std::string main = admin_nav("/admin/aliases") + done.notice +
                          "<table class=\"list\"><caption>Aliases</caption>\n<thead><tr><th scope=\"col\">Address</th>"
                          "<th scope=\"col\">Delivers to</th></tr></thead>\n<tbody>\n";
       for (const auto& a : backend_.aliases()) {
@@ -228,7 +102,7 @@ Answer Portal::admin(const Request& req, std::string_view path, const std::optio
               "<input id=\"address\" name=\"address\" required></p>\n<p><label for=\"target\">Delivers to</label>\n"
               "<input id=\"target\" name=\"target\" type=\"email\" required></p>\n"
               "<p><button type=\"submit\">Add alias</button></p>\n</form>\n";
-      return html(status, page("Aliases", &user, "/admin/aliases", main));
+      return html(done.status, page("Aliases", &user, "/admin/aliases", main));
     }
 
     if (path == "/admin/dns") {
@@ -304,51 +178,6 @@ Answer Portal::admin(const Request& req, std::string_view path, const std::optio
       return html(200, page("Health", &user, path, main));
     }
 
-    if (path == "/admin/queue") {
-      if (post) {
-        const std::string id = field(form, "queue_id"), action = field(form, "action");
-        std::optional<QueueAction> a;
-        if (action == "retry") a = QueueAction::kRetry;
-        else if (action == "hold") a = QueueAction::kHold;
-        else if (action == "release") a = QueueAction::kRelease;
-        else if (action == "delete") a = QueueAction::kDelete;
-        if (!a) {
-          notice = error_box("action: one of retry, hold, release, delete");
-          status = 400;
-        } else {
-          attempt([&] {
-            if (backend_.queue_action(*a, id) == 0) throw Refused("no pending message " + id + " in the queue");
-          }, action + ": " + id + " done.");
-        }
-      } else if (!get) {
-        return method_not_allowed("GET, HEAD, POST");
-      }
-      QueueFilter filter;
-      filter.sender = query_param(req.target, "sender").value_or("");
-      filter.recipient = query_param(req.target, "recipient").value_or("");
-      filter.domain = query_param(req.target, "domain").value_or("");
-      const auto messages = backend_.queue(200, filter);
-      std::string main =
-          admin_nav(path) + notice +
-          "<form class=\"card filter\" method=\"get\" action=\"/admin/queue\">\n<h2>Filter</h2>\n"
-          "<p><label for=\"f-sender\">Sender (<code>&lt;&gt;</code>: bounces)</label>\n<input id=\"f-sender\" "
-          "name=\"sender\" value=\"" + esc(filter.sender) + "\"></p>\n<p><label for=\"f-recipient\">Recipient</label>\n"
-          "<input id=\"f-recipient\" name=\"recipient\" value=\"" + esc(filter.recipient) + "\"></p>\n"
-          "<p><label for=\"f-domain\">Recipient domain</label>\n<input id=\"f-domain\" name=\"domain\" value=\"" +
-          esc(filter.domain) + "\"></p>\n<p><button type=\"submit\">Show</button> <a href=\"/admin/queue\">All</a></p>\n</form>\n"
-          "<p class=\"hint\">Messages with a recipient still on its way, oldest first.</p>\n";
-      if (messages.empty()) main += "<p class=\"empty\">The queue is empty.</p>\n";
-      for (const auto& m : messages) {
-        main += message_html(m, false);
-        main += "<form class=\"actions\" method=\"post\" action=\"/admin/queue\">" + csrf_field +
-                "<input type=\"hidden\" name=\"queue_id\" value=\"" + esc(m.queue_id) + "\">";
-        for (const char* act : {"retry", "hold", "release", "delete"})
-          main += std::string("<button type=\"submit\" name=\"action\" value=\"") + act + "\" aria-label=\"" + act +
-                  " " + esc(m.queue_id) + "\">" + act + "</button> ";
-        main += "</form>\n";
-      }
-      return html(status, page("Queue", &user, path, main));
-    }
   } catch (const Unavailable&) {
     Answer a = html(503, page("Administration", &user, "/admin", error_box("This is not available right now; try again shortly.")));
     a.headers.emplace_back("Retry-After", "30");

@@ -21,6 +21,11 @@ struct Unavailable : std::runtime_error {
 struct Refused : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// The message a page cursor names is no longer in the queue (deleted, or
+// purged after queue.keep_finished): the portal starts at the first page.
+struct PageGone : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 enum class LoginOutcome { kOk, kInvalid, kThrottled, kDisabled, kUnavailable };
 const char* login_outcome_name(LoginOutcome o);  // the `outcome` label
@@ -78,6 +83,7 @@ struct QuotaInfo {
 struct DomainInfo {
   std::string name;
   int64_t users = 0, aliases = 0;
+  std::string catch_all;  // "" = none
 };
 struct UserInfo {
   std::string email;
@@ -121,8 +127,41 @@ struct DomainDns {
   std::string warning;       // "" or why part of it is unknown (a DKIM key webd cannot read)
   std::vector<DnsRecordView> records;
 };
-struct QueueFilter {  // "" = no condition (queue.proto MessageFilter)
-  std::string sender, recipient, domain;
+struct QueueFilter {  // "" / 0 = no condition (queue.proto MessageFilter)
+  std::string sender, recipient, domain, message_id;
+  std::string older;               // the age as typed ("2h"), shown again in the form
+  int64_t older_than_seconds = 0;  // parsed from `older`
+  // "" = a pending recipient (queued or deferred); queued, deferred,
+  // delivering, delivered, bounced, expired; held; any (finished ones too).
+  std::string state;
+};
+// One page of a listing (keyset paging, queue.proto page_after/page_before):
+// the messages after, or before, the one with this queue id. At most one set.
+struct PageCursor {
+  std::string after, before;
+};
+// A queued message as an administrator views it (QueueService.ReadMessage).
+struct QueuedContent {
+  SentMessage message;
+  bool body_stored = true;  // false: delivered during Enqueue, the bytes were never kept
+  std::string data;         // the message's first bytes as queued stores them
+  bool cut = false;         // there are more than `data` holds (message.size says how many)
+};
+// What removing an account takes with it (as `postline user remove` lists it).
+struct UserRemoval {
+  std::string email;  // authd's canonical address
+  int64_t user_id = 0;
+  std::vector<std::string> app_passwords;  // labels: they go
+  std::vector<std::string> aliases_to_it;  // aliases delivering to it: they stay (and bounce for it)
+};
+// What removing a domain takes with it (as `postline domain remove` lists it):
+// authd's foreign keys remove its users with their app passwords, its aliases
+// and its catch-all; the mailboxes stay in the mailstore.
+struct DomainRemoval {
+  std::string name;  // authd's form (lower-case A-labels)
+  std::vector<std::string> users, aliases;
+  std::string catch_all;                      // "" = none
+  std::vector<std::string> aliases_elsewhere;  // other domains' aliases delivering into it: they stay
 };
 
 class Backend {
@@ -133,8 +172,9 @@ class Backend {
   virtual LoginResult authenticate(const std::string& username, const std::string& password,
                                    const std::string& client_ip) = 0;
   // Messages submitted by `email` (Envelope.authenticated_user), newest first,
-  // with every recipient's attempts. Throws Unavailable.
-  virtual std::vector<SentMessage> sent_messages(const std::string& email, int limit) = 0;
+  // with every recipient's attempts; at most `limit`, from `page` on. Throws
+  // Unavailable, PageGone.
+  virtual std::vector<SentMessage> sent_messages(const std::string& email, int limit, const PageCursor& page) = 0;
   // One queued message by id, whoever sent it (the portal checks); nullopt
   // when there is none. Throws Unavailable.
   virtual std::optional<SentMessage> message(const std::string& queue_id) = 0;
@@ -150,6 +190,14 @@ class Backend {
   virtual bool is_admin(const std::string& email) = 0;
   virtual std::vector<DomainInfo> domains() = 0;
   virtual void add_domain(const std::string& name) = 0;
+  // What removing `name` would remove; nullopt when there is no such domain.
+  virtual std::optional<DomainRemoval> domain_removal(const std::string& name) = 0;
+  // force: also when it still has users (they go with it).
+  virtual void remove_domain(const std::string& name, bool force) = 0;
+  virtual void set_catch_all(const std::string& domain, const std::string& target) = 0;  // "" = none
+  // What removing the account would remove; nullopt when there is no such account.
+  virtual std::optional<UserRemoval> user_removal(const std::string& email) = 0;
+  virtual void remove_user(const std::string& email) = 0;
   virtual std::vector<UserInfo> users() = 0;
   virtual void add_user(const NewUser& user) = 0;
   virtual void set_quota(const std::string& email, int64_t quota_bytes) = 0;  // 0 = unlimited
@@ -157,8 +205,13 @@ class Backend {
   virtual std::vector<AliasInfo> aliases() = 0;
   virtual void add_alias(const std::string& address, const std::string& target) = 0;
   virtual void remove_alias(const std::string& address, const std::string& target) = 0;
-  // Messages with a pending recipient (matching `filter`), oldest first (at most `limit`).
-  virtual std::vector<SentMessage> queue(int limit, const QueueFilter& filter) = 0;
+  // Messages matching `filter` (by default: with a pending recipient), oldest
+  // first, at most `limit`, from `page` on. Throws PageGone too.
+  virtual std::vector<SentMessage> queue(int limit, const QueueFilter& filter, const PageCursor& page) = 0;
+  // One queued message with its first `max_bytes` bytes; nullopt when there
+  // is none. `viewer` (the administrator) is named in webd's log.
+  virtual std::optional<QueuedContent> read_message(const std::string& queue_id, size_t max_bytes,
+                                                    const std::string& viewer) = 0;
   // The number of messages changed (0: no such message, or nothing pending).
   virtual int64_t queue_action(QueueAction action, const std::string& queue_id) = 0;
   // The records `domain` needs (from webd's configuration: smtp.hostname,

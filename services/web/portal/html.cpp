@@ -1,5 +1,6 @@
 #include "services/web/portal/html.h"
 
+#include "services/web/core/query.h"
 #include "services/web/core/xml.h"
 #include "services/web/portal/portal.h"
 
@@ -89,11 +90,11 @@ std::string attempt_html(const Attempt& a) {
 
 }  // namespace
 
-std::string message_html(const SentMessage& m, bool link_to_detail) {
+std::string message_html(const SentMessage& m, std::string_view detail_prefix) {
   std::string out = "<article class=\"message\" data-queue-id=\"" + esc(m.queue_id) + "\">\n<h2>";
-  if (link_to_detail) out += "<a href=\"/sent/" + esc(m.queue_id) + "\">";
+  if (!detail_prefix.empty()) out += "<a href=\"" + esc(detail_prefix) + esc(url_encode(m.queue_id)) + "\">";
   out += "<span class=\"subject\">" + esc(m.subject.empty() ? "(no subject)" : m.subject) + "</span>";
-  if (link_to_detail) out += "</a>";
+  if (!detail_prefix.empty()) out += "</a>";
   out += " <time class=\"sent-at\">" + esc(format_time(m.created_unix)) + "</time>";
   out += "</h2>\n<dl class=\"meta\"><dt>From</dt><dd>" + esc(m.mail_from.empty() ? "<>" : m.mail_from) + "</dd>";
   if (!m.message_id.empty()) out += "<dt>Message-ID</dt><dd>" + esc(m.message_id) + "</dd>";

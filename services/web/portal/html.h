@@ -26,6 +26,7 @@ struct PageUser {
   std::string email;
   std::string csrf;    // for the sign-out form
   bool admin = false;  // show the Administration link
+  int64_t user_id = 0;  // authd's id of the signed-in account
 };
 
 // A complete page: head (CSS, optional script), skip link, navigation when
@@ -34,7 +35,8 @@ std::string page(std::string_view title, const PageUser* user, std::string_view 
                  std::string_view script = {});
 
 std::string hidden_csrf(std::string_view csrf);
-// A message (and its recipients' timelines) as the sent-mail list shows it.
-std::string message_html(const SentMessage& m, bool link_to_detail);
+// A message (and its recipients' timelines) as the sent-mail list shows it;
+// with `detail_prefix` ("/sent/") its subject links to prefix + queue id.
+std::string message_html(const SentMessage& m, std::string_view detail_prefix = {});
 
 }  // namespace postline::web::portal

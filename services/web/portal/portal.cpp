@@ -1,7 +1,9 @@
 #include "services/web/portal/portal.h"
 
+#include "common/mailauth/text_util.h"
 #include "services/web/core/query.h"
 #include "services/web/portal/assets.h"
+#include "services/web/portal/listing.h"
 
 #include <cstdio>
 #include <ctime>
@@ -129,8 +131,8 @@ const char* route_of(std::string_view path) {
 
 }  // namespace
 
-std::string sent_json(const std::vector<SentMessage>& messages) {
-  std::string out = "{\"messages\":[";
+std::string sent_json(const std::vector<SentMessage>& messages, std::string_view newer, std::string_view older) {
+  std::string out = "{\"newer\":" + js(newer) + ",\"older\":" + js(older) + ",\"messages\":[";
   bool first_m = true;
   for (const auto& m : messages) {
     if (!first_m) out += ",";
@@ -286,7 +288,7 @@ Response Portal::handle(const Request& req) const {
     return finish(text(403, "refused: the form's CSRF token is missing or wrong; reload the page and try again"));
 
   const std::string csrf = sessions_.csrf_token(*session);
-  const PageUser user{session->email, csrf, session->admin};
+  const PageUser user{session->email, csrf, session->admin, session->user_id};
   auto unavailable_page = [&](const char* title, const std::string& current) {
     Answer a = html(503, page(title, &user, current, error_box("This is not available right now; try again shortly.")));
     a.headers.emplace_back("Retry-After", "30");
@@ -305,26 +307,44 @@ Response Portal::handle(const Request& req) const {
 
   if (path == "/sent" || path == "/sent.json") {
     if (!get) return not_allowed("GET, HEAD");
+    std::string why;
+    const auto cursor = parse_page_cursor(req.target, &why);
+    if (!cursor) {
+      if (path == "/sent.json") return finish(text(400, why));
+      return finish(with_cookie(html(400, page("Sent mail", &user, "/sent", error_box(why)))));
+    }
     std::vector<SentMessage> messages;
+    PageLinks links;
+    bool restarted = false;
     try {
-      messages = backend_.sent_messages(session->email, kSentListLimit);
+      messages = fetch_page(
+          [&](const PageCursor& c) { return backend_.sent_messages(session->email, kSentListLimit + 1, c); }, *cursor,
+          kSentListLimit, &links, &restarted);
     } catch (const Unavailable&) {
       if (path == "/sent.json") return finish(text(503, "the queue is not available"));
       return unavailable_page("Sent mail", "/sent");
     }
+    // Newest first: the previous page holds newer messages, the next older ones.
+    const std::string newer = links.prev ? page_url("/sent", "", "before", links.prev_before) : "";
+    const std::string older = links.next ? page_url("/sent", "", "after", links.next_after) : "";
     if (path == "/sent.json") {
       Answer a;
       a.content_type = "application/json";
-      a.body = sent_json(messages);
+      a.body = sent_json(messages, newer, older);
       return finish(with_cookie(std::move(a)));
     }
+    // The live updates ask for this same page.
+    const std::string source = page_url("/sent.json", "", cursor->after.empty() ? "before" : "after",
+                                        cursor->after.empty() ? cursor->before : cursor->after);
     std::string main =
         "<p class=\"hint\">Each recipient's delivery, as the queue records it. This page updates by itself.</p>\n"
-        "<p class=\"live\" id=\"live-status\" role=\"status\" aria-live=\"polite\"></p>\n"
-        "<div id=\"sent-list\" data-source=\"/sent.json\">\n";
+        "<p class=\"live\" id=\"live-status\" role=\"status\" aria-live=\"polite\"></p>\n";
+    if (restarted) main += "<p class=\"hint\">That page is gone (its messages left the queue): here are the newest.</p>\n";
+    main += "<div id=\"sent-list\" data-source=\"" + esc(restarted ? std::string("/sent.json") : source) + "\">\n";
     if (messages.empty()) main += "<p class=\"empty\">No sent messages are kept in the queue.</p>\n";
-    for (const auto& m : messages) main += message_html(m, true);
-    main += "</div>\n<noscript><p class=\"hint\">Without JavaScript this page does not update by itself: "
+    for (const auto& m : messages) main += message_html(m, "/sent/");
+    main += "</div>\n<div id=\"sent-pager\">" + pager_html(links, "/sent", "", "Newer messages", "Older messages") +
+            "</div>\n<noscript><p class=\"hint\">Without JavaScript this page does not update by itself: "
             "reload it to see the latest.</p></noscript>\n";
     return finish(with_cookie(html(200, page("Sent mail", &user, "/sent", main, "/assets/sent.js"))));
   }
@@ -339,17 +359,10 @@ Response Portal::handle(const Request& req) const {
       return unavailable_page("Message", "/sent");
     }
     // Somebody else's message is "not found", exactly like one that does not exist.
-    auto same_user = [&](const std::string& a) {
-      if (a.size() != session->email.size()) return false;
-      for (size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(session->email[i])))
-          return false;
-      return true;
-    };
-    if (!m || !same_user(m->submitter))
+    if (!m || !mailauth::iequals(m->submitter, session->email))
       return finish(with_cookie(html(404, page("Not found", &user, "/sent", "<p>No such message.</p>\n"))));
     return finish(with_cookie(html(200, page("Message", &user, "/sent",
-                                             message_html(*m, false) + "<p><a href=\"/sent\">All sent mail</a></p>\n"))));
+                                             message_html(*m) + "<p><a href=\"/sent\">All sent mail</a></p>\n"))));
   }
 
   if (path == "/app-passwords" || path == "/app-passwords/revoke") {
@@ -500,17 +513,7 @@ Response Portal::handle(const Request& req) const {
   if (path == "/setup") {
     if (!get) return not_allowed("GET, HEAD");
     const std::string email_q = esc(session->email);
-    std::string encoded;  // the address in a query string
-    for (unsigned char c : session->email) {
-      if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
-          c == '_') {
-        encoded += static_cast<char>(c);
-      } else {
-        char buf[4];
-        std::snprintf(buf, sizeof buf, "%%%02X", c);
-        encoded += buf;
-      }
-    }
+    const std::string encoded = esc(url_encode(session->email));  // the address in a query string
     auto endpoints = [](const std::vector<Endpoint>& list) {
       std::string out;
       for (const auto& e : list)

@@ -57,13 +57,24 @@ class Portal {
   // `form`: the POST's fields (CSRF already checked).
   Answer admin(const Request& req, std::string_view path, const std::optional<Fields>& form,
                const PageUser& user) const;
+  // Its pages (after the check): /admin/domains..., /admin/users...
+  // (admin_accounts.cpp), /admin/queue... (admin_queue.cpp). They throw
+  // Unavailable, which admin() answers with 503.
+  Answer admin_domains(const Request& req, std::string_view path, const std::optional<Fields>& form,
+                       const PageUser& user) const;
+  Answer admin_users(const Request& req, std::string_view path, const std::optional<Fields>& form,
+                     const PageUser& user) const;
+  Answer admin_queue(const Request& req, std::string_view path, const std::optional<Fields>& form,
+                     const PageUser& user) const;
   Backend& backend_;
   const SessionCodec& sessions_;
   const ClientSettings& settings_;
 };
 
-// For tests and the JS: the JSON the live page polls.
-std::string sent_json(const std::vector<SentMessage>& messages);
+// For tests and the JS: the JSON the live page polls; `newer` and `older`
+// are the URLs of the neighbouring pages ("" = none).
+std::string sent_json(const std::vector<SentMessage>& messages, std::string_view newer = {},
+                      std::string_view older = {});
 // "2026-12-03 18:20:11 UTC"
 std::string format_time(int64_t unix_seconds);
 

@@ -146,19 +146,24 @@ LoginResult GrpcPortalBackend::authenticate(const std::string& username, const s
   return out;
 }
 
-std::vector<SentMessage> GrpcPortalBackend::sent_messages(const std::string& email, int limit) {
+std::vector<SentMessage> GrpcPortalBackend::sent_messages(const std::string& email, int limit,
+                                                         const PageCursor& page) {
   pb::ListMessagesRequest req;
   req.set_limit(limit);
   req.set_with_history(true);
   req.set_newest_first(true);
   req.mutable_filter()->set_any_state(true);
   req.mutable_filter()->set_authenticated_user(email);
+  req.set_page_after(page.after);
+  req.set_page_before(page.before);
   pb::ListMessagesResponse resp;
   grpc::ClientContext ctx;
   impl_->prepare(ctx, true);
   grpcutil::RpcMetrics::Timer timer(impl_->metrics, "ListMessages");
   const grpc::Status status = impl_->queue->ListMessages(&ctx, req, &resp);
   timer.done(status);
+  if (status.error_code() == grpc::StatusCode::NOT_FOUND && !(page.after.empty() && page.before.empty()))
+    throw PageGone(status.error_message());
   if (!status.ok()) {
     spdlog::warn("portal: queued ListMessages failed: {} {}", grpcutil::code_name(status.error_code()),
                  log::printable(status.error_message()));
@@ -310,7 +315,7 @@ std::vector<DomainInfo> GrpcPortalBackend::domains() {
   pb::ListDomainsResponse resp;
   admin_call(*impl_, "ListDomains", [&](grpc::ClientContext& c) { return impl_->admin->ListDomains(&c, req, &resp); });
   std::vector<DomainInfo> out;
-  for (const auto& d : resp.domains()) out.push_back({d.name(), d.user_count(), d.alias_count()});
+  for (const auto& d : resp.domains()) out.push_back({d.name(), d.user_count(), d.alias_count(), d.catch_all()});
   return out;
 }
 
@@ -319,6 +324,107 @@ void GrpcPortalBackend::add_domain(const std::string& name) {
   req.set_name(name);
   pb::AddDomainResponse resp;
   admin_call(*impl_, "AddDomain", [&](grpc::ClientContext& c) { return impl_->admin->AddDomain(&c, req, &resp); });
+}
+
+namespace {
+
+std::string domain_part(std::string_view address) {
+  const auto at = address.rfind('@');
+  return at == std::string_view::npos ? std::string() : mailauth::to_lower(address.substr(at + 1));
+}
+
+}  // namespace
+
+// As `postline domain remove` lists it (tools/postline/cmd_domain.cpp): the
+// users, aliases and catch-all authd's foreign keys remove with the domain,
+// and, beyond the CLI, the other domains' aliases that deliver into it.
+std::optional<DomainRemoval> GrpcPortalBackend::domain_removal(const std::string& name) {
+  const std::string wanted = mailauth::normalize_domain(name).value_or(name);
+  pb::ListDomainsRequest dreq;
+  pb::ListDomainsResponse domains;
+  admin_call(*impl_, "ListDomains", [&](grpc::ClientContext& c) { return impl_->admin->ListDomains(&c, dreq, &domains); });
+  const pb::Domain* found = nullptr;
+  for (const auto& d : domains.domains())
+    if (d.name() == wanted) found = &d;
+  if (!found) return std::nullopt;
+  DomainRemoval plan;
+  plan.name = found->name();
+  plan.catch_all = found->catch_all();
+  pb::ListUsersRequest ureq;
+  ureq.set_domain(plan.name);
+  pb::ListUsersResponse users;
+  admin_call(*impl_, "ListUsers", [&](grpc::ClientContext& c) { return impl_->admin->ListUsers(&c, ureq, &users); });
+  for (const auto& u : users.users()) plan.users.push_back(u.email());
+  pb::ListAliasesRequest areq;  // every domain's: those elsewhere that point here are named too
+  pb::ListAliasesResponse aliases;
+  admin_call(*impl_, "ListAliases", [&](grpc::ClientContext& c) { return impl_->admin->ListAliases(&c, areq, &aliases); });
+  for (const auto& a : aliases.aliases()) {
+    if (domain_part(a.address()) == plan.name) {
+      plan.aliases.push_back(a.address());
+      continue;
+    }
+    for (const auto& t : a.targets())
+      if (domain_part(t) == plan.name) {
+        plan.aliases_elsewhere.push_back(a.address() + " -> " + t);
+      }
+  }
+  return plan;
+}
+
+void GrpcPortalBackend::remove_domain(const std::string& name, bool force) {
+  pb::RemoveDomainRequest req;
+  req.set_name(name);
+  req.set_force(force);
+  pb::RemoveDomainResponse resp;
+  admin_call(*impl_, "RemoveDomain", [&](grpc::ClientContext& c) { return impl_->admin->RemoveDomain(&c, req, &resp); });
+}
+
+void GrpcPortalBackend::set_catch_all(const std::string& domain, const std::string& target) {
+  pb::SetCatchAllRequest req;
+  req.set_domain(domain);
+  req.set_target(target);
+  pb::SetCatchAllResponse resp;
+  admin_call(*impl_, "SetCatchAll", [&](grpc::ClientContext& c) { return impl_->admin->SetCatchAll(&c, req, &resp); });
+}
+
+// As `postline user remove` lists it (tools/postline/cmd_user.cpp): its app
+// passwords go; its mail and the aliases delivering to it stay.
+std::optional<UserRemoval> GrpcPortalBackend::user_removal(const std::string& email) {
+  pb::GetUserRequest greq;
+  greq.set_email(email);
+  pb::GetUserResponse got;
+  grpc::ClientContext ctx;
+  impl_->prepare(ctx, true);
+  grpcutil::RpcMetrics::Timer timer(impl_->metrics, "GetUser");
+  const grpc::Status status = impl_->admin->GetUser(&ctx, greq, &got);
+  timer.done(status);
+  if (status.error_code() == grpc::StatusCode::NOT_FOUND || status.error_code() == grpc::StatusCode::INVALID_ARGUMENT)
+    return std::nullopt;
+  if (!status.ok()) failed("GetUser", status);
+  UserRemoval plan;
+  plan.email = got.user().email();
+  plan.user_id = got.user().id();
+  pb::ListAppPasswordsRequest preq;
+  preq.set_email(plan.email);
+  pb::ListAppPasswordsResponse passwords;
+  admin_call(*impl_, "ListAppPasswords",
+             [&](grpc::ClientContext& c) { return impl_->admin->ListAppPasswords(&c, preq, &passwords); });
+  for (const auto& p : passwords.app_passwords()) plan.app_passwords.push_back(p.label());
+  pb::ListAliasesRequest areq;
+  pb::ListAliasesResponse aliases;
+  admin_call(*impl_, "ListAliases", [&](grpc::ClientContext& c) { return impl_->admin->ListAliases(&c, areq, &aliases); });
+  const std::string lower = mailauth::to_lower(plan.email);
+  for (const auto& a : aliases.aliases())
+    for (const auto& t : a.targets())
+      if (mailauth::to_lower(t) == lower) plan.aliases_to_it.push_back(a.address());
+  return plan;
+}
+
+void GrpcPortalBackend::remove_user(const std::string& email) {
+  pb::RemoveUserRequest req;
+  req.set_email(email);
+  pb::RemoveUserResponse resp;
+  admin_call(*impl_, "RemoveUser", [&](grpc::ClientContext& c) { return impl_->admin->RemoveUser(&c, req, &resp); });
 }
 
 std::vector<UserInfo> GrpcPortalBackend::users() {
@@ -381,21 +487,44 @@ void GrpcPortalBackend::add_alias(const std::string& address, const std::string&
   admin_call(*impl_, "AddAlias", [&](grpc::ClientContext& c) { return impl_->admin->AddAlias(&c, req, &resp); });
 }
 
-std::vector<SentMessage> GrpcPortalBackend::queue(int limit, const QueueFilter& filter) {
+std::vector<SentMessage> GrpcPortalBackend::queue(int limit, const QueueFilter& filter, const PageCursor& page) {
   pb::ListMessagesRequest req;  // state UNSPECIFIED: messages with a pending recipient
   req.set_limit(limit);
-  if (!filter.sender.empty() || !filter.recipient.empty() || !filter.domain.empty()) {
-    auto* f = req.mutable_filter();
-    if (!filter.sender.empty()) {
-      f->set_match_sender(true);
-      f->set_sender(filter.sender == "<>" ? "" : filter.sender);  // "<>": the null sender
-    }
-    f->set_recipient(filter.recipient);
-    f->set_domain(filter.domain);
+  auto* f = req.mutable_filter();  // empty: the same (MessageFilter.state UNSPECIFIED is "pending")
+  if (!filter.sender.empty()) {
+    f->set_match_sender(true);
+    f->set_sender(filter.sender == "<>" ? "" : filter.sender);  // "<>": the null sender
   }
+  f->set_recipient(filter.recipient);
+  f->set_domain(filter.domain);
+  f->set_message_id(filter.message_id);
+  f->set_older_than_seconds(filter.older_than_seconds);
+  static const std::pair<const char*, pb::RecipientState> kStates[] = {
+      {"queued", pb::RECIPIENT_STATE_QUEUED},       {"deferred", pb::RECIPIENT_STATE_DEFERRED},
+      {"delivering", pb::RECIPIENT_STATE_DELIVERING}, {"delivered", pb::RECIPIENT_STATE_DELIVERED},
+      {"bounced", pb::RECIPIENT_STATE_BOUNCED},     {"expired", pb::RECIPIENT_STATE_EXPIRED}};
+  for (const auto& [name, state] : kStates)
+    if (filter.state == name) f->set_state(state);
+  if (filter.state == "held") f->set_held_only(true);
+  if (filter.state == "any") f->set_any_state(true);
+  req.set_page_after(page.after);
+  req.set_page_before(page.before);
   req.set_with_history(true);
   pb::ListMessagesResponse resp;
-  admin_call(*impl_, "ListMessages", [&](grpc::ClientContext& c) { return impl_->queue->ListMessages(&c, req, &resp); });
+  grpc::ClientContext ctx;
+  impl_->prepare(ctx, true);
+  grpcutil::RpcMetrics::Timer timer(impl_->metrics, "ListMessages");
+  const grpc::Status status = impl_->queue->ListMessages(&ctx, req, &resp);
+  timer.done(status);
+  if (status.error_code() == grpc::StatusCode::NOT_FOUND && !(page.after.empty() && page.before.empty()))
+    throw PageGone(status.error_message());  // the cursor's message left the queue
+  if (!status.ok()) {
+    try {
+      failed("ListMessages", status);
+    } catch (const Refused& e) {
+      throw Refused(std::string("queue: ") + e.what());  // queued's words about the filter
+    }
+  }
   std::vector<SentMessage> out;
   for (const auto& m : resp.messages()) out.push_back(from_proto(m));
   return out;
@@ -432,6 +561,47 @@ int64_t GrpcPortalBackend::queue_action(QueueAction action, const std::string& q
     throw Refused(std::string("queue: ") + e.what());
   }
   return 0;
+}
+
+std::optional<QueuedContent> GrpcPortalBackend::read_message(const std::string& queue_id, size_t max_bytes,
+                                                             const std::string& viewer) {
+  pb::ReadMessageRequest req;
+  req.set_queue_id(queue_id);
+  grpc::ClientContext ctx;
+  impl_->prepare(ctx, true);
+  grpcutil::RpcMetrics::Timer timer(impl_->metrics, "ReadMessage");
+  auto reader = impl_->queue->ReadMessage(&ctx, req);
+  QueuedContent out;
+  bool first = true, enough = false;
+  pb::ReadMessageChunk chunk;
+  while (reader->Read(&chunk)) {
+    if (first) {
+      out.message = from_proto(chunk.message());
+      out.body_stored = chunk.body_stored();
+      first = false;
+    }
+    const std::string& data = chunk.data();
+    const size_t room = max_bytes - out.data.size();
+    out.data.append(data, 0, std::min(room, data.size()));
+    if (data.size() > room) {
+      // Enough: the rest (up to the message's size) stays in queued.
+      out.cut = true;
+      enough = true;
+      ctx.TryCancel();
+      break;
+    }
+  }
+  const grpc::Status status = reader->Finish();
+  timer.done(enough ? grpc::Status::OK : status);
+  if (!enough) {
+    if (status.error_code() == grpc::StatusCode::NOT_FOUND || status.error_code() == grpc::StatusCode::INVALID_ARGUMENT)
+      return std::nullopt;
+    if (!status.ok()) failed("ReadMessage", status);
+    if (first) return std::nullopt;  // an empty stream: nothing to show
+  }
+  spdlog::info("portal: {} viewed queued message {} ({} of {} bytes)", log::printable(viewer),
+               log::printable(queue_id), out.data.size(), out.message.size);
+  return out;
 }
 
 namespace {

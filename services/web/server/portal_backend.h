@@ -1,6 +1,7 @@
 // The portal's Backend over gRPC and the mailstore: authd's AuthService
-// (Authenticate, GetQuota) and AdminService (app passwords, SetPassword),
-// queued's QueueService (ListMessages, GetMessage), DNS for the records page
+// (Authenticate, GetQuota) and AdminService (accounts, domains, aliases, app
+// passwords, SetPassword), queued's QueueService (ListMessages, GetMessage,
+// ReadMessage, the admin actions), DNS for the records page
 // (common/dnsrecords), and the mailstore's
 // interface for usage (mailstore::MailStore, only when db.url is set). The
 // admin RPCs carry the bearer token from auth.admin_token_file, which webd
@@ -38,7 +39,8 @@ class GrpcPortalBackend : public portal::Backend {
   ~GrpcPortalBackend() override;
   portal::LoginResult authenticate(const std::string& username, const std::string& password,
                                    const std::string& client_ip) override;
-  std::vector<portal::SentMessage> sent_messages(const std::string& email, int limit) override;
+  std::vector<portal::SentMessage> sent_messages(const std::string& email, int limit,
+                                                const portal::PageCursor& page) override;
   std::optional<portal::SentMessage> message(const std::string& queue_id) override;
   std::vector<portal::AppPasswordInfo> app_passwords(const std::string& email) override;
   std::string add_app_password(const std::string& email, const std::string& label) override;
@@ -48,6 +50,11 @@ class GrpcPortalBackend : public portal::Backend {
   bool is_admin(const std::string& email) override;
   std::vector<portal::DomainInfo> domains() override;
   void add_domain(const std::string& name) override;
+  std::optional<portal::DomainRemoval> domain_removal(const std::string& name) override;
+  void remove_domain(const std::string& name, bool force) override;
+  void set_catch_all(const std::string& domain, const std::string& target) override;
+  std::optional<portal::UserRemoval> user_removal(const std::string& email) override;
+  void remove_user(const std::string& email) override;
   std::vector<portal::UserInfo> users() override;
   void add_user(const portal::NewUser& user) override;
   void set_quota(const std::string& email, int64_t quota_bytes) override;
@@ -55,7 +62,10 @@ class GrpcPortalBackend : public portal::Backend {
   std::vector<portal::AliasInfo> aliases() override;
   void add_alias(const std::string& address, const std::string& target) override;
   void remove_alias(const std::string& address, const std::string& target) override;
-  std::vector<portal::SentMessage> queue(int limit, const portal::QueueFilter& filter) override;
+  std::vector<portal::SentMessage> queue(int limit, const portal::QueueFilter& filter,
+                                        const portal::PageCursor& page) override;
+  std::optional<portal::QueuedContent> read_message(const std::string& queue_id, size_t max_bytes,
+                                                    const std::string& viewer) override;
   int64_t queue_action(portal::QueueAction action, const std::string& queue_id) override;
   portal::DomainDns dns(const std::string& domain, bool check) override;
   std::vector<portal::ServiceHealth> health() override;

@@ -3,6 +3,8 @@
 // scripted Backend (the e2e test, tests/e2e/test_web_portal.py, runs them
 // against the real services in a browser).
 #include "services/web/portal/http_input.h"
+#include "services/web/portal/listing.h"
+#include "services/web/portal/message_text.h"
 #include "services/web/portal/portal.h"
 #include "services/web/portal/session.h"
 
@@ -103,6 +105,134 @@ TEST(PortalSession, IdleAbsoluteAndRevocation) {
   EXPECT_NE(SessionCodec::clear_cookie().find("Max-Age=0"), std::string::npos);
 }
 
+TEST(PortalListing, PageCursorIsOneQueueId) {
+  std::string why;
+  auto c = parse_page_cursor("/sent?after=0ABCDEF123456789XY", &why);
+  ASSERT_TRUE(c) << why;
+  EXPECT_EQ(c->after, "0ABCDEF123456789XY");
+  EXPECT_EQ(c->before, "");
+  c = parse_page_cursor("/sent", &why);
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c->after.empty() && c->before.empty());
+  EXPECT_FALSE(parse_page_cursor("/sent?after=AAAAAA&before=BBBBBB", &why));
+  EXPECT_EQ(why, "after and before exclude each other");
+  EXPECT_FALSE(parse_page_cursor("/sent?before=x%27%20OR%201", &why));
+  EXPECT_EQ(why, "before: not a queue id");
+  EXPECT_FALSE(parse_page_cursor("/sent?after=short", &why));
+  EXPECT_FALSE(parse_page_cursor("/sent?after=" + std::string(65, 'A'), &why));
+  EXPECT_TRUE(valid_queue_id(std::string(64, 'A')));
+  EXPECT_FALSE(valid_queue_id("ABCDEF/"));
+}
+
+TEST(PortalListing, QueueFilterIsCheckedAndComesBackAsAQuery) {
+  std::string why;
+  QueueFilter f;
+  ASSERT_TRUE(parse_queue_filter("/admin/queue?sender=%3C%3E&message_id=%3Ca%40b%3E&older=2h&state=held&domain=x.test",
+                                 f, &why)) << why;
+  EXPECT_EQ(f.sender, "<>");
+  EXPECT_EQ(f.message_id, "<a@b>");
+  EXPECT_EQ(f.older_than_seconds, 7200);
+  EXPECT_EQ(f.state, "held");
+  EXPECT_EQ(queue_filter_query(f), "sender=%3C%3E&domain=x.test&message_id=%3Ca%40b%3E&older=2h&state=held");
+  QueueFilter back;
+  ASSERT_TRUE(parse_queue_filter("/admin/queue?" + queue_filter_query(f), back, &why));
+  EXPECT_EQ(back.message_id, f.message_id);
+  EXPECT_EQ(back.older_than_seconds, 7200);
+  EXPECT_EQ(queue_filter_query(QueueFilter{}), "");
+  for (const char* s : kQueueStates) EXPECT_TRUE(parse_queue_filter(std::string("/q?state=") + s, f, &why)) << s;
+
+  EXPECT_FALSE(parse_queue_filter("/q?state=lost", f, &why));
+  EXPECT_EQ(why, "state: one of queued, deferred, delivering, held, delivered, bounced, expired, any");
+  EXPECT_FALSE(parse_queue_filter("/q?older=soon", f, &why));
+  EXPECT_NE(why.find("older than: "), std::string::npos) << why;
+  EXPECT_EQ(f.older, "soon") << "kept as typed, for the form";
+  EXPECT_FALSE(parse_queue_filter("/q?older=0", f, &why));
+  EXPECT_EQ(why, "older than: give a duration longer than 0, such as 30m, 2h or 3d");
+  EXPECT_FALSE(parse_queue_filter("/q?recipient=a%0Db", f, &why));
+  EXPECT_EQ(why, "recipient: at most 512 characters, no control characters");
+  EXPECT_FALSE(parse_queue_filter("/q?message_id=" + std::string(513, 'm'), f, &why));
+  EXPECT_TRUE(parse_queue_filter("/q?message_id=" + std::string(512, 'm'), f, &why));
+}
+
+SentMessage listed(const std::string& id) {
+  SentMessage m;
+  m.queue_id = id;
+  return m;
+}
+
+TEST(PortalListing, PageOfCutsTheExtraOneAndLinksTheNeighbours) {
+  auto ids = [](const std::vector<SentMessage>& v) {
+    std::string out;
+    for (const auto& m : v) out += m.queue_id + " ";
+    return out;
+  };
+  std::vector<SentMessage> got{listed("AAAAA1"), listed("AAAAA2"), listed("AAAAA3")};
+  auto links = page_of(got, {}, 2);  // the first page, more behind it
+  EXPECT_EQ(ids(got), "AAAAA1 AAAAA2 ");
+  EXPECT_FALSE(links.prev);
+  EXPECT_TRUE(links.next);
+  EXPECT_EQ(links.next_after, "AAAAA2");
+  got = {listed("AAAAA3")};
+  links = page_of(got, {"AAAAA2", ""}, 2);  // the last page
+  EXPECT_TRUE(links.prev);
+  EXPECT_EQ(links.prev_before, "AAAAA3");
+  EXPECT_FALSE(links.next);
+  got = {listed("AAAAA1"), listed("AAAAA2"), listed("AAAAA3")};
+  links = page_of(got, {"", "AAAAA4"}, 2);  // before: the surplus is the far end
+  EXPECT_EQ(ids(got), "AAAAA2 AAAAA3 ");
+  EXPECT_TRUE(links.prev);
+  EXPECT_EQ(links.prev_before, "AAAAA2");
+  EXPECT_TRUE(links.next);
+  EXPECT_EQ(links.next_after, "AAAAA3");
+  got = {};
+  links = page_of(got, {"AAAAA9", ""}, 2);  // nothing after: back to the first page
+  EXPECT_TRUE(links.prev);
+  EXPECT_EQ(links.prev_before, "");
+  EXPECT_EQ(page_url("/sent", "", "before", ""), "/sent");
+  EXPECT_EQ(page_url("/admin/queue", "state=any", "after", "AAAAA3"), "/admin/queue?state=any&after=AAAAA3");
+  const std::string nav = pager_html({true, "AAAAA1", true, "AAAAA2"}, "/admin/queue", "sender=a%26b", "Earlier", "Later");
+  EXPECT_NE(nav.find("<a rel=\"prev\" href=\"/admin/queue?sender=a%26b&amp;before=AAAAA1\">Earlier</a>"), std::string::npos)
+      << nav;
+  EXPECT_NE(nav.find("<a rel=\"next\" href=\"/admin/queue?sender=a%26b&amp;after=AAAAA2\">Later</a>"), std::string::npos);
+  EXPECT_EQ(pager_html({}, "/sent", "", "a", "b"), "");
+}
+
+TEST(PortalMessageText, SplitsAtTheFirstEmptyLine) {
+  auto t = message_text("Subject: hi\r\nTo: a@b\r\n\r\nline 1\r\n\r\nline 2\r\n");
+  EXPECT_TRUE(t.has_body);
+  EXPECT_FALSE(t.cut);
+  EXPECT_EQ(t.header, "Subject: hi\nTo: a@b");
+  EXPECT_EQ(t.body, "line 1\n\nline 2\n");
+  t = message_text("A: 1\n\nbody");
+  EXPECT_EQ(t.header, "A: 1");
+  EXPECT_EQ(t.body, "body");
+  t = message_text("A: 1\r\n\nbody");
+  EXPECT_EQ(t.header, "A: 1");
+  EXPECT_EQ(t.body, "body");
+  t = message_text("\r\nonly a body");
+  EXPECT_EQ(t.header, "");
+  EXPECT_EQ(t.body, "only a body");
+  t = message_text("A: 1\r\nB: 2\r\n");
+  EXPECT_FALSE(t.has_body);
+  EXPECT_EQ(t.header, "A: 1\nB: 2\n");
+}
+
+TEST(PortalMessageText, ControlCharactersShowAndBytesBecomeText) {
+  // NUL, ESC, a lone CR and DEL as control pictures; TAB stays.
+  EXPECT_EQ(display_text(std::string("a\0b\x1b[31m\rc\x7f\td", 13)),
+            "a\xe2\x90\x80" "b\xe2\x90\x9b[31m\xe2\x90\x8d" "c\xe2\x90\xa1\td");
+  EXPECT_EQ(display_text("caf\xc3\xa9"), "caf\xc3\xa9");  // UTF-8 as it is
+  EXPECT_EQ(display_text("caf\xe9"), "caf\xc3\xa9");      // a stray byte as Windows-1252
+  // Cut at the limit, never inside a character.
+  const std::string raw = "A: 1\r\n\r\n" + std::string(10, 'x') + "\xc3\xa9\xc3\xa9";
+  auto t = message_text(raw, raw.size() - 1);
+  EXPECT_TRUE(t.cut);
+  EXPECT_EQ(t.body, std::string(10, 'x') + "\xc3\xa9");
+  t = message_text(raw, raw.size());
+  EXPECT_FALSE(t.cut);
+  EXPECT_EQ(message_text(std::string(kMessageViewLimit + 10, 'h')).header.size(), kMessageViewLimit);
+}
+
 // A scripted backend: one account per password, messages per submitter.
 struct FakeBackend : Backend {
   std::map<std::string, std::string> passwords{{"anna@example.org", "right"}, {"bert@example.org", "bert-pw"}};
@@ -122,12 +252,28 @@ struct FakeBackend : Backend {
     r.admin = admins.count(u) > 0;
     return r;
   }
-  std::vector<SentMessage> sent_messages(const std::string& email, int) override {
+  // Like queued: a listing in order, a page after/before a queue id, at most `limit`.
+  static std::vector<SentMessage> page_of_list(const std::vector<SentMessage>& all, int limit, const PageCursor& p) {
+    size_t from = 0, to = all.size();
+    auto at = [&](const std::string& id) {
+      for (size_t i = 0; i < all.size(); ++i)
+        if (all[i].queue_id == id) return i;
+      throw PageGone("no message " + id);
+    };
+    if (!p.after.empty()) from = at(p.after) + 1;
+    if (!p.before.empty()) to = at(p.before);
+    if (!p.before.empty()) from = to > static_cast<size_t>(limit) ? to - limit : 0;
+    else to = std::min(to, from + limit);
+    return {all.begin() + static_cast<std::ptrdiff_t>(from), all.begin() + static_cast<std::ptrdiff_t>(to)};
+  }
+  std::vector<PageCursor> pages_asked;
+  std::vector<SentMessage> sent_messages(const std::string& email, int limit, const PageCursor& p) override {
     if (queue_down) throw Unavailable("down");
-    std::vector<SentMessage> out;
+    pages_asked.push_back(p);
+    std::vector<SentMessage> mine;
     for (const auto& m : messages)
-      if (m.submitter == email) out.push_back(m);
-    return out;
+      if (m.submitter == email) mine.push_back(m);
+    return page_of_list(mine, limit, p);
   }
   std::optional<SentMessage> message(const std::string& id) override {
     for (const auto& m : messages)
@@ -147,8 +293,30 @@ struct FakeBackend : Backend {
   QuotaInfo quota(int64_t, const std::string&) override { return {1024 * 1024, 0, 512 * 1024, 3}; }
   std::vector<UserInfo> user_list;
   bool is_admin(const std::string& e) override { return admins.count(e) > 0; }
-  std::vector<DomainInfo> domains() override { return {{"example.org", 2, 0}}; }
+  std::vector<DomainInfo> domain_list{{"example.org", 2, 0, ""}, {"other.example", 1, 1, "all@other.example"}};
+  std::vector<DomainInfo> domains() override { return domain_list; }
   void add_domain(const std::string& n) override { calls.push_back("domain " + n); }
+  std::optional<DomainRemoval> domain_removal(const std::string& n) override {
+    if (n == "example.org") return DomainRemoval{"example.org", {"anna@example.org", "bert@example.org"}, {}, "", {}};
+    if (n == "other.example")
+      return DomainRemoval{"other.example", other_users, {"info@other.example"}, "all@other.example",
+                           {"x@example.org -> z@other.example"}};
+    return std::nullopt;
+  }
+  std::vector<std::string> other_users{"<zed>@other.example"};
+  void remove_domain(const std::string& n, bool force) override {
+    calls.push_back("rmdomain " + n + (force ? " force" : ""));
+  }
+  void set_catch_all(const std::string& d, const std::string& t) override {
+    if (!t.empty() && t.find('@') == std::string::npos) throw Refused("target: not an address");
+    calls.push_back("catchall " + d + " " + t);
+  }
+  std::optional<UserRemoval> user_removal(const std::string& e) override {
+    if (e == "anna@example.org" || e == "ANNA@example.org") return UserRemoval{"anna@example.org", 1, {}, {}};
+    if (e == "new@example.org") return UserRemoval{"new@example.org", 7, {"ph<o>ne"}, {"info@example.org"}};
+    return std::nullopt;
+  }
+  void remove_user(const std::string& e) override { calls.push_back("rmuser " + e); }
   std::vector<UserInfo> users() override { return user_list; }
   void add_user(const NewUser& u) override {
     if (u.password.size() < 8) throw Refused("password is shorter than 8 characters");
@@ -184,9 +352,21 @@ struct FakeBackend : Backend {
     return out;
   }
   QueueFilter last_filter;
-  std::vector<SentMessage> queue(int, const QueueFilter& f) override {
+  std::vector<SentMessage> queue(int limit, const QueueFilter& f, const PageCursor& p) override {
     last_filter = f;
-    return messages;
+    if (f.state == "bounced") throw Refused("queued says no");
+    return page_of_list(messages, limit, p);
+  }
+  std::string stored_body = "Subject: <b>hi</b>\r\nX-Ctl: a\x01" "b\r\n\r\n<script>alert(1)</script>\r\n";
+  std::string last_viewer;
+  std::optional<QueuedContent> read_message(const std::string& id, size_t max, const std::string& viewer) override {
+    last_viewer = viewer;
+    for (const auto& m : messages)
+      if (m.queue_id == id) {
+        QueuedContent c{m, true, stored_body.substr(0, max), stored_body.size() > max};
+        return c;
+      }
+    return std::nullopt;
   }
   int64_t queue_action(QueueAction a, const std::string& id) override {
     calls.push_back("queue " + std::to_string(static_cast<int>(a)) + " " + id);
@@ -531,3 +711,217 @@ TEST_F(PortalFixture, DnsPageShowsTheZoneAndOnCheckEachVerdictEscaped) {
 }
 
 }  // namespace
+
+namespace {
+
+// Queue ids as queued makes them (time-ordered), newest last.
+std::string qid(int i) {
+  char buf[20];
+  std::snprintf(buf, sizeof buf, "Q%05d", i);
+  return buf;
+}
+
+}  // namespace
+
+TEST_F(PortalFixture, SentMailPagesWithNewerAndOlderLinks) {
+  for (int i = 120; i >= 1; --i) backend.messages.push_back(message(qid(i), "anna@example.org"));  // newest first
+  const std::string anna = sign_in();
+  auto first = get("/sent", anna).answer;
+  EXPECT_EQ(first.status, 200u);
+  EXPECT_NE(first.body.find("data-queue-id=\"Q00120\""), std::string::npos);
+  EXPECT_NE(first.body.find("data-queue-id=\"Q00071\""), std::string::npos);
+  EXPECT_EQ(first.body.find("data-queue-id=\"Q00070\""), std::string::npos) << "50 a page";
+  EXPECT_EQ(backend.pages_asked.size(), 1u);
+  EXPECT_NE(first.body.find("<a rel=\"next\" href=\"/sent?after=Q00071\">Older messages</a>"), std::string::npos);
+  EXPECT_EQ(first.body.find("rel=\"prev\""), std::string::npos);
+  EXPECT_NE(first.body.find("data-source=\"/sent.json\""), std::string::npos);
+
+  auto second = get("/sent?after=Q00071", anna).answer;
+  EXPECT_NE(second.body.find("data-queue-id=\"Q00070\""), std::string::npos);
+  EXPECT_NE(second.body.find("data-queue-id=\"Q00021\""), std::string::npos);
+  EXPECT_EQ(second.body.find("data-queue-id=\"Q00071\""), std::string::npos);
+  EXPECT_NE(second.body.find("<a rel=\"prev\" href=\"/sent?before=Q00070\">Newer messages</a>"), std::string::npos);
+  EXPECT_NE(second.body.find("<a rel=\"next\" href=\"/sent?after=Q00021\">Older messages</a>"), std::string::npos);
+  EXPECT_NE(second.body.find("data-source=\"/sent.json?after=Q00071\""), std::string::npos) << "polls its own page";
+
+  auto last = get("/sent?after=Q00021", anna).answer;
+  EXPECT_NE(last.body.find("data-queue-id=\"Q00001\""), std::string::npos);
+  EXPECT_EQ(last.body.find("rel=\"next\""), std::string::npos);
+  // Back from the last page: the same second page.
+  auto back = get("/sent?before=Q00020", anna).answer;
+  EXPECT_NE(back.body.find("data-queue-id=\"Q00070\""), std::string::npos);
+  EXPECT_NE(back.body.find("data-queue-id=\"Q00021\""), std::string::npos);
+  EXPECT_NE(back.body.find("<a rel=\"prev\" href=\"/sent?before=Q00070\">"), std::string::npos);
+  // Back to the start: the full first page, without a newer link.
+  auto start = get("/sent?before=Q00100", anna).answer;
+  EXPECT_NE(start.body.find("data-queue-id=\"Q00120\""), std::string::npos);
+  EXPECT_NE(start.body.find("data-queue-id=\"Q00071\""), std::string::npos);
+  EXPECT_EQ(start.body.find("rel=\"prev\""), std::string::npos);
+
+  // The JSON says the same, for the script.
+  auto json = get("/sent.json?after=Q00071", anna).answer.body;
+  EXPECT_EQ(json.rfind("{\"newer\":\"/sent?before=Q00070\",\"older\":\"/sent?after=Q00021\",\"messages\":[", 0), 0u)
+      << json.substr(0, 120);
+  EXPECT_EQ(get("/sent.json", anna).answer.body.rfind("{\"newer\":\"\",\"older\":\"/sent?after=Q00071\"", 0), 0u);
+
+  // A cursor whose message left the queue: the first page, said so; a bad one: 400.
+  auto gone = get("/sent?after=GONE99", anna).answer;
+  EXPECT_EQ(gone.status, 200u);
+  EXPECT_NE(gone.body.find("That page is gone"), std::string::npos);
+  EXPECT_NE(gone.body.find("data-queue-id=\"Q00120\""), std::string::npos);
+  EXPECT_EQ(get("/sent?after=%3Cscript%3E", anna).answer.status, 400u);
+  EXPECT_EQ(get("/sent.json?after=A&before=B", anna).answer.status, 400u);
+  // Only her messages, whatever the cursor.
+  backend.messages.push_back(message("BERT01", "bert@example.org"));
+  EXPECT_EQ(get("/sent?after=BERT01", anna).answer.body.find("data-queue-id=\"BERT01\""), std::string::npos);
+}
+
+TEST_F(PortalFixture, QueueFiltersPagesAndTheMessageView) {
+  for (int i = 1; i <= 60; ++i) backend.messages.push_back(message(qid(i), "bert@example.org"));  // oldest first
+  const std::string anna = sign_in();
+  auto q = get("/admin/queue?message_id=%3Cm%40x%3E&older=90m&state=deferred", anna).answer;
+  EXPECT_EQ(q.status, 200u);
+  EXPECT_EQ(backend.last_filter.message_id, "<m@x>");
+  EXPECT_EQ(backend.last_filter.older_than_seconds, 5400);
+  EXPECT_EQ(backend.last_filter.state, "deferred");
+  EXPECT_NE(q.body.find("<option value=\"deferred\" selected>deferred</option>"), std::string::npos);
+  EXPECT_NE(q.body.find("name=\"message_id\" value=\"&lt;m@x&gt;\""), std::string::npos);
+  EXPECT_EQ(q.body.find("data-queue-id=\"Q00051\""), std::string::npos) << "50 a page";
+  EXPECT_NE(q.body.find("<a rel=\"next\" href=\"/admin/queue?message_id=%3Cm%40x%3E&amp;older=90m&amp;state=deferred"
+                        "&amp;after=Q00050\">Later messages</a>"),
+            std::string::npos)
+      << "the filter stays on the page links";
+  EXPECT_NE(q.body.find("<a href=\"/admin/queue/Q00001\">"), std::string::npos) << "each message opens";
+  auto second = get("/admin/queue?state=deferred&after=Q00050", anna).answer;
+  EXPECT_NE(second.body.find("data-queue-id=\"Q00060\""), std::string::npos);
+  EXPECT_NE(second.body.find("rel=\"prev\""), std::string::npos);
+  // The action buttons post back to this very list.
+  EXPECT_NE(second.body.find("action=\"/admin/queue?state=deferred&amp;after=Q00050\""), std::string::npos);
+  EXPECT_EQ(post("/admin/queue?state=deferred&after=Q00050", "queue_id=AAA1&action=retry&csrf=" + csrf(anna), anna)
+                .answer.status,
+            200u);
+  EXPECT_EQ(backend.calls.back(), "queue 0 AAA1");
+
+  // A filter that is not one: 400, named, and nothing listed.
+  auto bad = get("/admin/queue?older=yesterday&recipient=keep%40me", anna).answer;
+  EXPECT_EQ(bad.status, 400u);
+  EXPECT_NE(bad.body.find("older than: "), std::string::npos);
+  EXPECT_NE(bad.body.find("value=\"keep@me\""), std::string::npos);
+  EXPECT_EQ(bad.body.find("data-queue-id"), std::string::npos);
+  auto refused = get("/admin/queue?state=bounced", anna).answer;
+  EXPECT_EQ(refused.status, 400u);
+  EXPECT_NE(refused.body.find("queued says no"), std::string::npos);
+
+  // One message: header and body as text, never markup; control characters shown.
+  auto view = get("/admin/queue/Q00007", anna).answer;
+  EXPECT_EQ(view.status, 200u);
+  EXPECT_EQ(backend.last_viewer, "anna@example.org");
+  EXPECT_EQ(view.body.find("<script>alert(1)"), std::string::npos);
+  EXPECT_NE(view.body.find("<pre class=\"raw\" id=\"message-body\" tabindex=\"0\">&lt;script&gt;alert(1)&lt;/script&gt;\n</pre>"),
+            std::string::npos)
+      << view.body;
+  EXPECT_NE(view.body.find("Subject: &lt;b&gt;hi&lt;/b&gt;\nX-Ctl: a\xe2\x90\x81" "b</pre>"), std::string::npos);
+  EXPECT_EQ(view.body.find("id=\"cut\""), std::string::npos);
+  EXPECT_NE(view.body.find("aria-label=\"delete Q00007\""), std::string::npos);
+  backend.stored_body = "Subject: big\r\n\r\n" + std::string(kMessageViewLimit, 'b');
+  view = get("/admin/queue/Q00007", anna).answer;
+  EXPECT_NE(view.body.find("id=\"cut\">Only the first 256 KiB"), std::string::npos);
+  EXPECT_EQ(get("/admin/queue/NOSUCH1", anna).answer.status, 404u);
+  EXPECT_EQ(get("/admin/queue/..%2F..", anna).answer.status, 404u);
+  EXPECT_EQ(post("/admin/queue/Q00007", "csrf=" + csrf(anna), anna).answer.status, 405u);
+  const std::string bert = sign_in("bert@example.org", "bert-pw");
+  EXPECT_EQ(get("/admin/queue/Q00007", bert).answer.status, 404u);
+  EXPECT_EQ(backend.last_viewer, "anna@example.org") << "not even asked for a non-administrator";
+}
+
+TEST_F(PortalFixture, RemovingAUserTakesTwoStepsAndNeverTheSignedInOne) {
+  backend.user_list = {{"anna@example.org", false, true, 0, ""}, {"new@example.org", false, false, 0, ""}};
+  const std::string anna = sign_in();
+  auto list = get("/admin/users", anna).answer.body;
+  EXPECT_NE(list.find("aria-label=\"Remove new@example.org\""), std::string::npos);
+  EXPECT_EQ(list.find("aria-label=\"Remove anna@example.org\""), std::string::npos) << "no button for oneself";
+  EXPECT_EQ(list.find("aria-label=\"Disable anna@example.org\""), std::string::npos);
+  // CSRF, and POST only.
+  EXPECT_EQ(post("/admin/users/remove", "email=new%40example.org&confirm=yes", anna).answer.status, 403u);
+  EXPECT_EQ(get("/admin/users/remove", anna).answer.status, 405u);
+  // The first POST only asks.
+  auto ask = post("/admin/users/remove", "email=new%40example.org&csrf=" + csrf(anna), anna).answer;
+  EXPECT_EQ(ask.status, 200u);
+  EXPECT_NE(ask.body.find("Remove new@example.org?"), std::string::npos);
+  EXPECT_NE(ask.body.find("1 app password: <code>ph&lt;o&gt;ne</code>"), std::string::npos);
+  EXPECT_NE(ask.body.find("aliases that deliver to it: <code>info@example.org</code>"), std::string::npos);
+  EXPECT_NE(ask.body.find("name=\"confirm\" value=\"yes\""), std::string::npos);
+  EXPECT_NE(ask.body.find("<a href=\"/admin/users\">Cancel</a>"), std::string::npos);
+  EXPECT_TRUE(backend.calls.empty() || backend.calls.back().rfind("rmuser", 0) != 0);
+  auto done = post("/admin/users/remove", "email=new%40example.org&confirm=yes&csrf=" + csrf(anna), anna).answer;
+  EXPECT_EQ(done.status, 200u);
+  EXPECT_EQ(backend.calls.back(), "rmuser new@example.org");
+  EXPECT_NE(done.body.find("User new@example.org removed."), std::string::npos);
+  // Never oneself, however the address is written.
+  const size_t before = backend.calls.size();
+  auto self = post("/admin/users/remove", "email=ANNA%40example.org&confirm=yes&csrf=" + csrf(anna), anna).answer;
+  EXPECT_EQ(self.status, 400u);
+  EXPECT_NE(self.body.find("You cannot remove the account you are signed in with."), std::string::npos);
+  EXPECT_EQ(backend.calls.size(), before);
+  auto none = post("/admin/users/remove", "email=nobody%40example.org&csrf=" + csrf(anna), anna).answer;
+  EXPECT_EQ(none.status, 400u);
+  EXPECT_NE(none.body.find("No such user nobody@example.org."), std::string::npos);
+}
+
+TEST_F(PortalFixture, RemovingADomainListsWhatGoesAndCatchAllsAreSetAndCleared) {
+  const std::string anna = sign_in();
+  auto list = get("/admin/domains", anna).answer.body;
+  EXPECT_NE(list.find("<span class=\"catch-all\">all@other.example</span>"), std::string::npos);
+  EXPECT_NE(list.find("aria-label=\"Clear the catch-all of other.example\""), std::string::npos);
+  EXPECT_EQ(list.find("aria-label=\"Clear the catch-all of example.org\""), std::string::npos);
+  EXPECT_NE(list.find("aria-label=\"Remove other.example\""), std::string::npos);
+  EXPECT_EQ(list.find("aria-label=\"Remove example.org\""), std::string::npos) << "the admin's own domain";
+
+  auto ask = post("/admin/domains/remove", "name=other.example&csrf=" + csrf(anna), anna).answer;
+  EXPECT_EQ(ask.status, 200u);
+  EXPECT_NE(ask.body.find("1 user and their app passwords: <code>&lt;zed&gt;@other.example</code>"), std::string::npos)
+      << ask.body;
+  EXPECT_NE(ask.body.find("1 alias: <code>info@other.example</code>"), std::string::npos);
+  EXPECT_NE(ask.body.find("its catch-all (to <code>all@other.example</code>)"), std::string::npos);
+  EXPECT_NE(ask.body.find("<code>x@example.org -&gt; z@other.example</code>"), std::string::npos);
+  const auto at = ask.body.find("name=\"plan\" value=\"");
+  ASSERT_NE(at, std::string::npos);
+  const std::string plan = ask.body.substr(at + 19, 32);
+  EXPECT_EQ(ask.body.substr(at + 19 + 32, 1), "\"");
+  // The domain changed between the two steps: asked again, nothing removed.
+  backend.other_users.push_back("new@other.example");
+  auto changed = post("/admin/domains/remove", "name=other.example&confirm=yes&plan=" + plan + "&csrf=" + csrf(anna), anna).answer;
+  EXPECT_EQ(changed.status, 200u);
+  EXPECT_NE(changed.body.find("changed since the confirmation was shown"), std::string::npos);
+  EXPECT_NE(changed.body.find("2 users"), std::string::npos);
+  EXPECT_TRUE(backend.calls.empty() || backend.calls.back().rfind("rmdomain", 0) != 0);
+  const auto at2 = changed.body.find("name=\"plan\" value=\"");
+  const std::string plan2 = changed.body.substr(at2 + 19, 32);
+  EXPECT_NE(plan2, plan);
+  auto done = post("/admin/domains/remove", "name=other.example&confirm=yes&plan=" + plan2 + "&csrf=" + csrf(anna), anna).answer;
+  EXPECT_EQ(backend.calls.back(), "rmdomain other.example force");
+  EXPECT_NE(done.body.find("Domain other.example removed, with 2 users, 1 alias, its catch-all."), std::string::npos);
+  // Not the domain of the signed-in account, confirmed or not.
+  const size_t before = backend.calls.size();
+  auto own = post("/admin/domains/remove", "name=example.org&confirm=yes&csrf=" + csrf(anna), anna).answer;
+  EXPECT_EQ(own.status, 400u);
+  EXPECT_NE(own.body.find("the account you are signed in with (anna@example.org) belongs to it"), std::string::npos);
+  EXPECT_EQ(backend.calls.size(), before);
+  EXPECT_EQ(post("/admin/domains/remove", "name=other.example&confirm=yes", anna).answer.status, 403u) << "CSRF";
+
+  // Catch-all: set, refused with authd's words, cleared.
+  auto set = post("/admin/domains/catch-all", "name=example.org&action=set&target=bob%40example.org&csrf=" + csrf(anna), anna);
+  EXPECT_EQ(set.answer.status, 200u);
+  EXPECT_EQ(backend.calls.back(), "catchall example.org bob@example.org");
+  EXPECT_NE(set.answer.body.find("Mail to unknown addresses of example.org now goes to bob@example.org."), std::string::npos);
+  EXPECT_EQ(post("/admin/domains/catch-all", "name=example.org&action=set&target=&csrf=" + csrf(anna), anna).answer.status,
+            400u);
+  auto refused = post("/admin/domains/catch-all", "name=example.org&action=set&target=bob&csrf=" + csrf(anna), anna).answer;
+  EXPECT_EQ(refused.status, 400u);
+  EXPECT_NE(refused.body.find("target: not an address"), std::string::npos);
+  EXPECT_EQ(post("/admin/domains/catch-all", "name=other.example&action=clear&csrf=" + csrf(anna), anna).answer.status, 200u);
+  EXPECT_EQ(backend.calls.back(), "catchall other.example ");
+  EXPECT_EQ(post("/admin/domains/catch-all", "name=other.example&action=zap&csrf=" + csrf(anna), anna).answer.status, 400u);
+  EXPECT_EQ(get("/admin/domains/catch-all", anna).answer.status, 405u);
+  EXPECT_EQ(get("/admin/domains/nope", anna).answer.status, 404u);
+}
