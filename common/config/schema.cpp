@@ -93,6 +93,9 @@ const std::vector<KeyLimits>& key_limits() {
       {"mailstore", "s3_part_size", {}, 5 * 1024 * 1024, 5LL * 1024 * 1024 * 1024},
       {"mailstore", "s3_orphan_grace", {}, 60, {}},
       {"acme", "check_interval", {}, 1, {}},
+      {"reports", "check_interval", {}, 1, {}},
+      {"reports", "flush_interval", {}, 1, {}},
+      {"reports", "max_decompressed_size", {}, 1024, {}},
       {"acme", "request_timeout", {}, 1, {}},
       {"acme", "order_timeout", {}, 1, {}},
   };
@@ -208,6 +211,7 @@ const std::vector<KeySpec>& schema() {
       {"spam", "rspamd_fail_open", T::kBool, "true", "accept mail when Rspamd is unreachable (false: 451 4.7.1)"},
       {"spam", "rspamd_timeout", T::kDuration, "10s", "read/write timeout of one Rspamd call"},
       {"spam", "dns_timeout", T::kDuration, "5s", "timeout of one DNS query for SPF/DKIM/DMARC/DNSBL"},
+      {"spam", "arc_trusted_sealers", T::kStringList, "", "ARC sealers (domains) whose validated chain may override a DMARC failure of mail they forward (RFC 8617 7.2; empty = ARC is checked and reported, never trusted)"},
       // queue
       {"queue", "listen_address", T::kString, "127.0.0.1", "address queued binds its gRPC and HTTP ports to"},
       {"queue", "grpc_port", T::kPort, "50052", "queued gRPC port (QueueService, health)"},
@@ -253,6 +257,19 @@ const std::vector<KeySpec>& schema() {
       {"sieve", "spam_to_junk_threshold", T::kInt, "4", "per-user default ahead of the user's script: spamtest (1-10 on the scale 0..spam.reject_score; smtpd's Junk verdict counts as at least this) at or above it files into Junk and stops; 4 = spam.junk_score 5.0 on 15.0; 0 = no default (the implicit keep then goes where smtpd's verdict says)"},
       {"sieve", "max_hops", T::kInt, "50", "a message with this many Received fields is not redirected by Sieve (kept instead): the loop limit"},
       {"sieve", "script_cache", T::kInt, "10000", "compiled user scripts queued keeps in memory (keyed by user and script version)"},
+      {"queue", "arc_seal", T::kBool, "true", "ARC-seal (RFC 8617) mail from outside that we forward to a remote address (alias expansion), with the DKIM key of queue.arc_domain"},
+      {"queue", "arc_domain", T::kString, "", "the domain whose queue.dkim_keys key seals forwarded mail (empty = the first key's domain; no keys = no sealing)"},
+      // reports: DMARC aggregate reports (RFC 7489) and SMTP TLS reports (RFC 8460); docs/antispam.md, docs/queue.md
+      {"reports", "send", T::kBool, "false", "record DMARC evaluations (smtpd) and TLS outcomes (queued) and send the daily aggregate reports to the domains' rua addresses"},
+      {"reports", "receive", T::kBool, "true", "parse DMARC and TLS reports delivered to local users and keep them for `postline dmarc reports` / `postline tlsrpt reports`"},
+      {"reports", "org_name", T::kString, "", "org_name / organization-name of our reports (empty = queue.hostname)"},
+      {"reports", "email", T::kString, "", "From: and contact address of our reports; DKIM-signed when its domain has a queue.dkim_keys key (empty = postmaster@queue.hostname)"},
+      {"reports", "extra_contact_info", T::kString, "", "extra_contact_info of DMARC reports (e.g. a URL)"},
+      {"reports", "period", T::kDuration, "1d", "what one report covers (a UTC day; shorter only for tests)"},
+      {"reports", "check_interval", T::kDuration, "5m", "how often queued looks for report periods that have ended"},
+      {"reports", "flush_interval", T::kDuration, "10s", "how often counted DMARC evaluations (smtpd) and TLS outcomes (queued) are written"},
+      {"reports", "max_decompressed_size", T::kSize, "16MiB", "largest decompressed report attachment accepted (gzip/zip bombs stop here)"},
+      {"reports", "keep_received", T::kDuration, "365d", "how long received reports are kept for the CLI (0 = for ever)"},
       // imap
       {"imap", "listen_address", T::kString, "127.0.0.1", "address imapd binds its ports to"},
       {"imap", "port", T::kPort, "1143", "IMAP listener with STARTTLS (143)"},

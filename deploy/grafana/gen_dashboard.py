@@ -141,6 +141,11 @@ def build():
         (rate("postline_smtpd_rspamd_errors_total"), "errors"),
         (rate("postline_smtpd_forged_headers_removed_total"), "forged Authentication-Results removed"),
     ], unit="ops")
+    b.panel("DMARC evaluations for reports /s", [
+        (rate("postline_smtpd_dmarc_report_evaluations_total", "outcome"), "smtpd {{outcome}}"),
+        (rate("postline_queued_dmarc_evaluations_total", "disposition"), "queued recorded: {{disposition}}"),
+    ], unit="ops", description="DMARC evaluations on their way to aggregate reports (reports.send): smtpd sent, "
+                               "dropped (buffer full) or retried them; queued recorded them by disposition.")
 
     b.row("Queue and delivery (postline-queued)")
     b.panel("Queue depth by state", [
@@ -177,6 +182,16 @@ def build():
         (rate("postline_queued_search_indexed_total"), "bodies indexed"),
         (rate("postline_queued_search_index_failures_total"), "failed batches"),
     ], unit="ops")
+    b.panel("DMARC and TLS reports /s", [
+        (rate("postline_queued_reports_sent_total", "kind, outcome"), "sent {{kind}} {{outcome}}"),
+        (rate("postline_queued_reports_received_total", "kind, outcome"), "received {{kind}} {{outcome}}"),
+    ], unit="ops", description="Aggregate reports (RFC 7489, RFC 8460) queued built for other domains, by outcome "
+                               "(sent, no_rua, unverified, too_large, dns_error, error), and reports others sent "
+                               "us (stored, duplicate, not_ours, invalid, dropped, error).")
+    b.panel("Outbound TLS sessions /s (TLS-RPT)",
+            [(rate("postline_queued_tls_sessions_total", "policy_type, result"), "{{policy_type}} {{result}}")],
+            unit="ops", description="TLS outcome of every outbound MX session, as TLS reports count it: success "
+                                    "or an RFC 8460 result type (starttls-not-supported, validation-failure, ...).")
     b.panel("Operator actions and held mail", [
         ("max(postline_queued_held_messages)", "messages held"),
         ("sum by (action) (increase(postline_queued_admin_actions_total[$__rate_interval]))", "{{action}}"),

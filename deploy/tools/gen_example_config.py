@@ -41,6 +41,7 @@ SECTION_NOTES = {
     "managesieve": "postline-managesieved: ManageSieve (RFC 5804) for uploading Sieve scripts (docs/managesieve.md).",
     "web": "postline-webd: HTTPS for client set-up (autoconfig, autodiscover, mobileconfig), MTA-STS (docs/web.md).",
     "acme": "postline-webd's ACME client (RFC 8555, http-01): obtains and renews tls.cert_file (docs/web.md).",
+    "reports": "DMARC aggregate (RFC 7489) and SMTP TLS (RFC 8460) reports, sent and received (docs/antispam.md).",
 }
 
 

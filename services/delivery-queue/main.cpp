@@ -39,6 +39,8 @@
 #include "services/delivery-queue/rpc/auth_resolver.h"
 #include "services/delivery-queue/delivery/enqueue_delivery.h"
 #include "services/delivery-queue/rpc/queue_service.h"
+#include "services/delivery-queue/reports/reporter.h"
+#include "common/dns/mailauth_lookup.h"
 #include "services/delivery-queue/sql/migrations.h"
 
 #include <prometheus/gauge.h>
@@ -68,6 +70,7 @@ int main(int argc, char** argv) {
   queue::RemoteConfig rc;
   std::unique_ptr<queue::DkimSigner> dkim;
   std::unique_ptr<queue::SieveRunner> sieve_runner;
+  queue::reports::ReporterConfig report_config;
   try {
     wc.workers = static_cast<int>(cfg.integer("queue", "workers"));
     if (wc.workers < 1 || wc.workers > 256) throw config::ConfigError("queue.workers: must be 1-256");
@@ -99,10 +102,19 @@ int main(int argc, char** argv) {
       }
     }
     dkim = std::make_unique<queue::DkimSigner>(cfg.list("queue", "dkim_keys"));
+    {
+      queue::DkimSigner::ArcOptions arc;
+      arc.enabled = cfg.boolean("queue", "arc_seal");
+      arc.domain = cfg.str("queue", "arc_domain");
+      arc.authserv_id = cfg.str("spam", "authserv_id");
+      if (arc.authserv_id.empty()) arc.authserv_id = cfg.str("smtp", "hostname");
+      dkim->enable_arc(arc);
+    }
     if (cfg.integer("queue", "max_recipients") < 1) throw config::ConfigError("queue.max_recipients: must be positive");
     // Sieve at local delivery: the administrator's scripts are read and
     // compiled now, so one that does not compile stops queued here.
     sieve_runner = std::make_unique<queue::SieveRunner>(queue::SieveSettings::from(cfg));
+    report_config = queue::reports::ReporterConfig::from(cfg);
   } catch (const config::ConfigError& e) {
     log::fatal(kName, e.what());
     return 2;
@@ -190,6 +202,18 @@ int main(int argc, char** argv) {
     remote_wake.poke();
   });
   workers.use_sieve(&sieve);
+  // DMARC and TLS reports (reports/): recorded, sent once a period through
+  // this queue, and received ones parsed. Its own two connections.
+  db::Pool report_pool(url, 2);
+  http.pools().add("reports", [&] { return report_pool.stats(); });
+  std::unique_ptr<queue::RemoteWake> report_wake;
+  queue::reports::Reporter reporter(report_config, report_pool,
+                                    std::make_unique<dns::MailauthLookup>(rc.dns_servers, std::chrono::seconds(5)),
+                                    &resolver, *registry, [&] {
+                                      workers.wake();
+                                      if (report_wake) report_wake->poke();
+                                    });
+  remote.set_tls_recorder(reporter.tls_recorder());
 
   queue::ServiceLimits limits;
   limits.max_message_size = cfg.size("queue", "max_message_size");
@@ -208,6 +232,7 @@ int main(int argc, char** argv) {
   const size_t enqueue_pool_size = static_cast<size_t>(std::max<int64_t>(1, cfg.integer("db", "pool_size")));
   db::pq::Pool enqueue_pool(url, enqueue_pool_size);
   http.pools().add("enqueue", [&] { return enqueue_pool.stats(); });
+  report_wake = std::make_unique<queue::RemoteWake>(rpc_pool.url());
   queue::QueueServiceImpl service(rpc_pool, limits, {wc.hostname, wc.bounce_from}, &metrics, &server_rpc,
                                   [&] {
                                     workers.wake();
@@ -216,6 +241,7 @@ int main(int argc, char** argv) {
                                   admin_token);
   // BURL (RFC 4468): smtpd's FetchUrl reads URLAUTH URLs through the mailstore.
   service.use_url_fetcher(store, resolver);
+  service.use_reporter(reporter);
   // Enqueue on libpq with group commit (enqueue_pool); local recipients are
   // delivered inside its transactions unless queue.deliver_during_enqueue is off.
   queue::EnqueueBatcher::DeliveryFactory deliver_now;
@@ -274,6 +300,7 @@ int main(int argc, char** argv) {
   workers.start();
   if (index_search) indexer.start();
   blob_sweeper.start();
+  reporter.start();
   serving = true;
   log::listening("grpc", address, static_cast<unsigned>(grpc_port));
   spdlog::info("{} ready: {} workers, retry schedule of {} steps, max lifetime {}s", kName, wc.workers,
@@ -289,6 +316,7 @@ int main(int argc, char** argv) {
   workers.stop();
   indexer.stop();
   blob_sweeper.stop();
+  reporter.stop();
   http.stop();
   spdlog::info("stopped");
   return 0;

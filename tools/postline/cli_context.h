@@ -131,5 +131,7 @@ void register_mailbox_commands(CLI::App& app, CliContext& ctx);  // cmd_mailbox.
 void register_sieve_commands(CLI::App& app, CliContext& ctx);    // cmd_sieve.cpp
 // cmd_queue.cpp (the delivery queue owner).
 void register_queue_commands(CLI::App& app, CliContext& ctx);
+// cmd_reports.cpp: postline dmarc|tlsrpt reports, postline reports send (queued).
+void register_report_commands(CLI::App& app, CliContext& ctx);
 
 }  // namespace postline::cli

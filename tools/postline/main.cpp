@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   register_mailbox_commands(app, ctx);
   register_sieve_commands(app, ctx);
   register_queue_commands(app, ctx);
+  register_report_commands(app, ctx);
   register_dkim_commands(app, ctx);
   register_dns_commands(app, ctx);
   register_import_commands(app, ctx);

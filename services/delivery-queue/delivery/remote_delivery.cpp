@@ -7,6 +7,7 @@
 #include "services/delivery-queue/policy/tls_required.h"
 #include "services/delivery-queue/delivery/transport_encoding.h"
 #include "services/delivery-queue/protocol/smtp_client.h"
+#include "services/delivery-queue/reports/tls_outcomes.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -481,6 +482,21 @@ class SmtpSession final : public RemoteSession {
     return cfg().relayhost.empty() && cfg().tls != TlsPolicy::kOff && !(domain_.front() == '[' && domain_.back() == ']');
   }
 
+  // Opportunistic STARTTLS as TLS reporting sees it: no policy, and a
+  // session that got past EHLO either has TLS or says why not.
+  void record_tls(const Connection& c) {
+    auto* recorder = owner_.tls_recorder();
+    if (!recorder || !cfg().relayhost.empty() || cfg().tls == TlsPolicy::kOff) return;
+    using Stage = smtp::Client::TlsStage;
+    const Stage stage = c.client().tls_stage();
+    if (stage == Stage::kNotReached) return;
+    const bool ok = stage == Stage::kEstablished;
+    const char* result = stage == Stage::kHandshakeFailed ? "validation-failure"
+                         : ok                             ? ""
+                                                          : "starttls-not-supported";
+    recorder->record(domain_, reports::TlsPolicyType::kNoPolicyFound, {}, c.host(), c.address(), result, ok);
+  }
+
   SmtpRemoteDelivery& owner_;
   std::string domain_;
   bool resolved_ = false;
@@ -887,6 +903,7 @@ std::vector<RecipientResult> SmtpSession::deliver(const MessageData& message,
       auto c = std::make_unique<Connection>(cfg(), owner_.tls_context(), port, target.host, address, plan);
       c->start(std::make_unique<smtp::Client>(opts, env, body));
       if (c->connected()) ++counts_.opened;
+      record_tls(*c);
       auto results = results_of(*c);
       // What the policy made of this connection (RFC 8460), once it got as
       // far as the TLS decision.

@@ -16,6 +16,10 @@
 
 namespace postline::queue {
 
+namespace reports {
+class TlsOutcomeRecorder;
+}
+
 enum class TlsPolicy { kOpportunistic, kRequired, kOff };
 
 struct RemoteConfig {
@@ -76,6 +80,9 @@ class SmtpRemoteDelivery final : public RemoteDelivery {
 
   const RemoteConfig& config() const { return config_; }
   MessageSigner* signer() const { return signer_; }
+  // TLS outcomes of MX connections go here (TLS reporting, RFC 8460); null = none.
+  void set_tls_recorder(reports::TlsOutcomeRecorder* recorder) { tls_recorder_ = recorder; }
+  reports::TlsOutcomeRecorder* tls_recorder() const { return tls_recorder_; }
   const std::shared_ptr<boost::asio::ssl::context>& tls_context() const { return tls_ctx_; }
   // MTA-STS policies (null when queue.mta_sts is off).
   StsPolicySource* sts() const { return sts_.get(); }
@@ -85,6 +92,7 @@ class SmtpRemoteDelivery final : public RemoteDelivery {
  private:
   RemoteConfig config_;
   MessageSigner* signer_;
+  reports::TlsOutcomeRecorder* tls_recorder_ = nullptr;
   std::shared_ptr<boost::asio::ssl::context> tls_ctx_;
   std::unique_ptr<MemoryStsCache> own_cache_;
   StsPolicyCache* cache_ = nullptr;

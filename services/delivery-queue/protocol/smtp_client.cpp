@@ -149,6 +149,7 @@ void Client::feed(std::string_view bytes) {
 void Client::tls_established() {
   if (state_ != State::kTlsHandshake) return;
   tls_ = true;
+  tls_stage_ = TlsStage::kEstablished;
   // RFC 3207 4.2: forget everything learned before TLS and say EHLO again.
   extensions_.clear();
   auth_mechanisms_.clear();
@@ -158,6 +159,7 @@ void Client::tls_established() {
 
 void Client::tls_failed(const std::string& why) {
   if (state_ != State::kTlsHandshake) return;
+  tls_stage_ = TlsStage::kHandshakeFailed;
   // A failed handshake leaves the connection unusable either way; with
   // opportunistic TLS the driver may retry this host in plaintext later.
   fail_all('4', "454 4.7.0 TLS handshake failed: " + why, false, true);
@@ -239,6 +241,7 @@ void Client::on_reply(const Reply& r) {
         state_ = State::kTlsHandshake;
         return;
       }
+      tls_stage_ = TlsStage::kRefused;
       if (options_.tls == TlsPolicy::kRequired)
         return fail_all('4', "454 4.7.10 STARTTLS refused and TLS is required: " + r.text(), false, true);
       return maybe_auth();  // opportunistic: carry on in plaintext
@@ -331,6 +334,7 @@ void Client::after_ehlo() {
     greeted_ = true;
     offered_starttls_ = has_extension("STARTTLS");
   }
+  if (!tls_ && options_.tls != TlsPolicy::kOff && !has_extension("STARTTLS")) tls_stage_ = TlsStage::kNotOffered;
   if (!tls_ && options_.tls != TlsPolicy::kOff && has_extension("STARTTLS")) {
     output_ += "STARTTLS\r\n";
     state_ = State::kStartTls;

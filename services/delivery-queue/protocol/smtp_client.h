@@ -154,6 +154,11 @@ class Client {
   // got that far (RFC 8460 starttls-not-supported).
   bool greeted() const { return greeted_; }
   bool offered_starttls() const { return offered_starttls_; }
+  // How far TLS got on this connection (TLS reporting, RFC 8460): EHLO not
+  // reached; STARTTLS not offered; offered but refused; handshake failed;
+  // established.
+  enum class TlsStage { kNotReached, kNotOffered, kRefused, kHandshakeFailed, kEstablished };
+  TlsStage tls_stage() const { return tls_stage_; }
   bool has_extension(const std::string& keyword) const { return extensions_.count(keyword) > 0; }
   // Message bytes as sent after DATA (dot-stuffed, CRLF, terminated): exposed for tests.
   static std::string encode_data(std::string_view message);
@@ -187,6 +192,7 @@ class Client {
   std::set<std::string> auth_mechanisms_;
   uint64_t size_limit_ = 0;
   bool tls_ = false;
+  TlsStage tls_stage_ = TlsStage::kNotReached;
   bool pipelining_ = false;
   bool dsn_ = false;
   std::deque<std::pair<Cmd, size_t>> pending_;

@@ -2,6 +2,7 @@
 
 #include "common/log/printable.h"
 #include "common/urlauth/urlauth.h"
+#include "services/delivery-queue/reports/reporter.h"
 
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
@@ -10,6 +11,12 @@
 
 namespace postline::queue {
 namespace v1 = postline::mail::v1;
+
+grpc::Status unavailable(const std::string& what, const std::exception& e) {
+  // The detail is for our log; smtpd only needs to know it is temporary.
+  spdlog::error("{}: {}", what, log::printable(e.what()));
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "queue database unavailable");
+}
 
 namespace {
 
@@ -34,12 +41,6 @@ bool has_control(const std::string& s) {
     i += n;
   }
   return false;
-}
-
-grpc::Status unavailable(const std::string& what, const std::exception& e) {
-  // The detail is for our log; smtpd only needs to know it is temporary.
-  spdlog::error("{}: {}", what, e.what());
-  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "queue database unavailable");
 }
 
 void fill_message(const MessageView& m, v1::QueuedMessage* out) {
@@ -310,6 +311,10 @@ grpc::Status QueueServiceImpl::do_enqueue(grpc::ServerContext* ctx, grpc::Server
                msg.recipients.size(), msg.client_ip);
   if (metrics_) metrics_->enqueued();
   if (wake_ && result.pending) wake_();
+  // Aggregate reports addressed to local users are parsed on the reporter's
+  // own thread; here only a look at the header block.
+  if (reporter_ && std::any_of(msg.recipients.begin(), msg.recipients.end(), [](const auto& r) { return r.local; }))
+    reporter_->offer(msg.body);
   return grpc::Status::OK;
 }
 
