@@ -115,6 +115,9 @@ def platform(fresh_platform_factory, peers):
         "POSTLINE_QUEUE_HOSTNAME": "mail.example.test",
         "POSTLINE_QUEUE_CONNECT_TIMEOUT": "5s",
         "POSTLINE_QUEUE_COMMAND_TIMEOUT": "10s",
+        # TLS reporting (RFC 8460) records every policy outcome; counts reach the table each second.
+        "POSTLINE_REPORTS_SEND": "true",
+        "POSTLINE_REPORTS_FLUSH_INTERVAL": "1s",
     })
     p.add_user(SENDER, PASSWORD)
     return p
@@ -345,3 +348,29 @@ def test_requiretls_bounces_with_5_7_30_and_returns_headers_only(platform, peers
     assert parts[2].get_content_type() == "text/rfc822-headers", "RFC 8689 4.3: the header only"
     assert "secret body" not in report.as_string()
     assert not peers["mx1"].messages_for(address) and not peers["mx2"].messages_for(address)
+
+
+# --- TLS reporting (RFC 8460) of the outcomes above -----------------------------------------------
+
+def tls_rows(platform, domain: str) -> list[tuple[str, str, str, int]]:
+    out = platform.psql("SELECT policy_type, result_type, mx_host, sessions FROM tls_report_rows"
+                        f" WHERE policy_domain = '{domain}' ORDER BY 1, 2, 3")
+    return [tuple(c.strip() for c in line.split("|")[:3]) + (int(line.split("|")[3]),)
+            for line in out.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("domain, policy, result", [
+    ("enforce.sts.example", "sts", ""),                             # a successful session
+    ("mismatch.sts.example", "sts", "certificate-host-mismatch"),
+    ("testing.sts.example", "sts", "certificate-host-mismatch"),
+    ("good.dane.example", "tlsa", ""),
+    ("bad.dane.example", "tlsa", "validation-failure"),
+])
+def test_policy_outcomes_reach_the_tls_report_rows(platform, peers, domain, policy, result):
+    """What the MTA-STS and DANE tests above did is what TLS reporting counts, with the policy type
+    of the domain (not no-policy-found) and the RFC 8460 result type."""
+    def reported():
+        rows = tls_rows(platform, domain)
+        return rows if any(r[0] == policy and r[1] == result and r[3] >= 1 for r in rows) else None
+    rows = wait_for(platform, reported, timeout=20, what=f"a {policy}/{result or 'success'} row for {domain}")
+    assert all(r[0] == policy for r in rows), rows

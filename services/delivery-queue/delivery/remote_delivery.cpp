@@ -472,6 +472,14 @@ class SmtpSession final : public RemoteSession {
   // the host must not be used for it.
   Plan plan_for(const Target& t, const MessageData& message, bool relax, std::optional<RecipientResult>* skip);
   void record(TransportPolicyResult r) {
+    // MTA-STS and DANE outcomes go to TLS reporting as they are (RFC 8460 4.4);
+    // sessions without a policy are record_tls()'s.
+    if (auto* recorder = owner_.tls_recorder(); recorder && r.policy_type != PolicyType::kNoPolicyFound)
+      recorder->record(r.policy_domain.empty() ? domain_ : r.policy_domain,
+                       r.policy_type == PolicyType::kSts ? reports::TlsPolicyType::kSts : reports::TlsPolicyType::kTlsa,
+                       r.policy_strings, r.receiving_mx_hostname, r.receiving_ip,
+                       r.result == PolicyResultType::kSuccess ? "" : result_type_name(r.result),
+                       r.result == PolicyResultType::kSuccess);
     if (r.result != PolicyResultType::kSuccess)
       spdlog::info("transport policy {} for {}: {} at {} [{}]: {}{}", policy_type_name(r.policy_type), domain_,
                    result_type_name(r.result), r.receiving_mx_hostname, r.receiving_ip,
@@ -487,6 +495,8 @@ class SmtpSession final : public RemoteSession {
   void record_tls(const Connection& c) {
     auto* recorder = owner_.tls_recorder();
     if (!recorder || !cfg().relayhost.empty() || cfg().tls == TlsPolicy::kOff) return;
+    // A connection under MTA-STS or DANE is reported by record() with its policy.
+    if (c.plan.auth != Plan::Auth::kNone || c.plan.result.policy_type != PolicyType::kNoPolicyFound) return;
     using Stage = smtp::Client::TlsStage;
     const Stage stage = c.client().tls_stage();
     if (stage == Stage::kNotReached) return;
