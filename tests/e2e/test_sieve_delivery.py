@@ -182,6 +182,37 @@ def test_vacation_replies_once_per_period_signed_with_a_null_sender(sieve_platfo
     wait_until(lambda: handler.to("erin@remote.test"), timeout=30, what="the vacation reply to erin")
 
 
+def test_a_sieve_redirect_leaves_arc_sealed(sieve_platform, remote_mx, dkim_key, tmp_path):
+    """RFC 8617: mail a user's script redirects elsewhere is forwarded mail; it leaves with our
+    ARC seal over smtpd's Authentication-Results, and dkimpy's arc_verify says pass."""
+    handler, _ = remote_mx
+    forwarder = f"fwd@{DOMAIN}"
+    sieve_platform.add_user(forwarder, PASSWORD)
+    script = tmp_path / "fwd.sieve"
+    script.write_text('redirect "carol@remote.test";\n')
+    sieve_platform.cli("sieve", "put", forwarder, "fwd", str(script), "--activate")
+    marker = "redirect-" + uuid.uuid4().hex[:8]
+    message = (f"From: News <news@remote.test>\r\nTo: {forwarder}\r\nSubject: {marker}\r\n"
+               f"Message-ID: <{marker}@remote.test>\r\n\r\nforwarded by Sieve\r\n")
+    with smtplib.SMTP("127.0.0.1", sieve_platform.ports["smtp_mx"], timeout=30) as mx:
+        mx.ehlo("mx.remote.test")
+        mx.sendmail("news@remote.test", [forwarder], message.encode())
+
+    def arrived():
+        return [m for m in handler.to("carol@remote.test") if marker.encode() in m["data"]]
+    [got] = wait_until(arrived, timeout=30, what="the redirected copy at the remote MX")
+    head = got["data"].split(b"\r\n\r\n", 1)[0]
+    assert head.startswith(b"ARC-Seal: i=1; a=rsa-sha256; cv=none; d=example.test; s=pl;"), head[:300]
+    assert f"Delivered-To: {forwarder}".encode() in head, head
+    dkim = pytest.importorskip("dkim")
+    txt = dkim_key[1].encode()
+
+    def dnsfunc(name, timeout=5):
+        return txt if name in (b"pl._domainkey.example.test.", "pl._domainkey.example.test.") else None
+    cv, _results, comment = dkim.arc_verify(got["data"], dnsfunc=dnsfunc)
+    assert cv == b"pass", comment
+
+
 def test_no_vacation_reply_to_lists_bulk_or_the_null_sender(sieve_platform, remote_mx):
     handler, _ = remote_mx
     sent = [
