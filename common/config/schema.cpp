@@ -251,14 +251,14 @@ const std::vector<KeySpec>& schema() {
       {"queue", "relayhost", T::kString, "", "smarthost for all remote mail: host, host:port or [v6]:port (empty = deliver to MX hosts)"},
       {"queue", "relayhost_username", T::kString, "", "AUTH PLAIN user for the relayhost (sent only over TLS)"},
       {"queue", "relayhost_password_file", T::kString, "", "file holding the relayhost password"},
+      {"queue", "arc_seal", T::kBool, "true", "ARC-seal (RFC 8617) mail from outside that we forward to a remote address (alias expansion), with the DKIM key of queue.arc_domain"},
+      {"queue", "arc_domain", T::kString, "", "the domain whose queue.dkim_keys key seals forwarded mail (empty = the first key's domain; no keys = no sealing)"},
       // sieve: scripts at local delivery in queued (docs/sieve.md "How delivery runs scripts")
       {"sieve", "before", T::kStringList, "", "the administrator's Sieve scripts run before every user's own, in order: /path/a.sieve,... (empty = none); read and compiled at start, a script that does not compile stops queued"},
       {"sieve", "after", T::kStringList, "", "the administrator's Sieve scripts run after every user's own while the message is still kept (empty = none)"},
       {"sieve", "spam_to_junk_threshold", T::kInt, "4", "per-user default ahead of the user's script: spamtest (1-10 on the scale 0..spam.reject_score; smtpd's Junk verdict counts as at least this) at or above it files into Junk and stops; 4 = spam.junk_score 5.0 on 15.0; 0 = no default (the implicit keep then goes where smtpd's verdict says)"},
       {"sieve", "max_hops", T::kInt, "50", "a message with this many Received fields is not redirected by Sieve (kept instead): the loop limit"},
       {"sieve", "script_cache", T::kInt, "10000", "compiled user scripts queued keeps in memory (keyed by user and script version)"},
-      {"queue", "arc_seal", T::kBool, "true", "ARC-seal (RFC 8617) mail from outside that we forward to a remote address (alias expansion), with the DKIM key of queue.arc_domain"},
-      {"queue", "arc_domain", T::kString, "", "the domain whose queue.dkim_keys key seals forwarded mail (empty = the first key's domain; no keys = no sealing)"},
       // reports: DMARC aggregate reports (RFC 7489) and SMTP TLS reports (RFC 8460); docs/antispam.md, docs/queue.md
       {"reports", "send", T::kBool, "false", "record DMARC evaluations (smtpd) and TLS outcomes (queued) and send the daily aggregate reports to the domains' rua addresses"},
       {"reports", "receive", T::kBool, "true", "parse DMARC and TLS reports delivered to local users and keep them for `postline dmarc reports` / `postline tlsrpt reports`"},
