@@ -27,7 +27,14 @@ postline_install_packages() {
   done
   wanted=$(cat "${files[@]}" | sed 's/#.*//' | tr -s ' \t' '\n' | sed '/^$/d' | sort -u)
   for pkg in $wanted; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" && continue
+    # A program another source already put on PATH counts: a vendor's Node.js
+    # package bundles npm and conflicts with Debian's npm package.
+    case "$pkg" in
+      npm) command -v npm >/dev/null && continue ;;
+      nodejs) command -v node >/dev/null && continue ;;
+    esac
+    missing+=("$pkg")
   done
   [[ ${#missing[@]} -eq 0 ]] && return 0
   postline_log "installing ${missing[*]}"
