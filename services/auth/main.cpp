@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
     hash_params.ops_limit = static_cast<unsigned long long>(ops);
     hash_params.mem_limit = cfg.size("auth", "hash_mem_limit");
     settings.scram_iterations = static_cast<int>(cfg.integer("auth", "scram_iterations"));
+    settings.default_shard = cfg.str("auth", "default_shard");
     if (settings.scram_iterations < 4096)
       throw config::ConfigError("auth.scram_iterations: RFC 7677 asks for at least 4096");
     settings.address_policy.local_part_case_sensitive = cfg.boolean("auth", "local_part_case_sensitive");

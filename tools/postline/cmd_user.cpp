@@ -20,6 +20,8 @@ JsonObject user_json(const mail::v1::User& u) {
       .add("quota_bytes", static_cast<int64_t>(u.quota_bytes()))
       .add("quota_messages", static_cast<int64_t>(u.quota_messages()))
       .add("admin", u.admin())
+      .add("shard", u.shard())
+      .add("moving", u.moving())
       .add("last_login_at", u.last_login_at());
 }
 
@@ -146,6 +148,25 @@ void register_user_commands(CLI::App& app, CliContext& ctx) {
     print_users(ctx, resp.users());
   });
 
+  auto show_user_email = std::make_shared<std::string>();
+  auto* show_user = user->add_subcommand("show", "one account: limits, status and the mailstore shard its mail is on");
+  show_user->add_option("EMAIL", *show_user_email, "the account")->required();
+  show_user->callback([&ctx, show_user_email] {
+    const mail::v1::User u = find_user(ctx, *show_user_email, "user show " + *show_user_email);
+    if (ctx.json) {
+      std::cout << user_json(u).str() << "\n";
+      return;
+    }
+    std::cout << "email:      " << u.email() << "\n"
+              << "id:         " << u.id() << "\n"
+              << "name:       " << (u.display_name().empty() ? "-" : u.display_name()) << "\n"
+              << "status:     " << (u.disabled() ? "disabled" : "active") << (u.admin() ? ",admin" : "") << "\n"
+              << "quota:      " << format_bytes(u.quota_bytes()) << ", " << format_messages(u.quota_messages())
+              << " messages\n"
+              << "shard:      " << (u.shard().empty() ? "main" : u.shard()) << (u.moving() ? " (moving)" : "") << "\n"
+              << "last login: " << (u.last_login_at().empty() ? "never" : u.last_login_at()) << "\n";
+  });
+
   auto rm_email = std::make_shared<std::string>();
   auto rm_force = std::make_shared<bool>(false);
   auto* remove = user->add_subcommand(
@@ -270,7 +291,7 @@ void register_quota_commands(CLI::App& app, CliContext& ctx) {
     const std::string what = "quota show " + *show_email;
     // Limits from authd, usage from the mailstore (what the quota checks read).
     const mail::v1::User u = find_user(ctx, *show_email, what);
-    const mailstore::Usage used = with_mailstore_errors(what, [&] { return open_mailstore(ctx, what)->usage(u.id()); });
+    const mailstore::Usage used = with_mailstore_errors(what, [&] { return open_mailstore(ctx, what, u.shard())->usage(u.id()); });
     const int64_t bytes_pct = percent_of(used.bytes, u.quota_bytes());
     const int64_t messages_pct = percent_of(used.messages, u.quota_messages());
     if (ctx.json) {
