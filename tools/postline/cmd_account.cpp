@@ -127,7 +127,7 @@ void register_account_commands(CLI::App& app, CliContext& ctx) {
     }
     const mpg::CopyStats delta = sw->delta();
     try {
-      sw->finish(!*mv_keep);
+      sw->finish(!*mv_keep, *mv_to);
     } catch (const std::exception& e) {
       std::cerr << "postline: " << what << ": the account is on " << *mv_to
                 << " but deleting its rows on " << from << " failed (postline account cleanup " << u.email()
@@ -182,7 +182,7 @@ void register_account_commands(CLI::App& app, CliContext& ctx) {
     plan.parts.push_back(part);
     plan.stays.push_back("the account's mail on " + on);
     require_force(ctx, plan, *cl_force);
-    const auto st = mpg::AccountMover::cleanup(url, u.id());
+    const auto st = mpg::AccountMover::cleanup(url, u.id(), on);
     print_outcome(ctx, JsonObject().add("email", u.email()).add("shard", *cl_shard).add("deleted", st.total_rows()),
                   "deleted " + std::to_string(st.total_rows()) + " rows of " + u.email() + " from " + *cl_shard +
                       "\n");

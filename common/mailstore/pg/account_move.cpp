@@ -137,6 +137,13 @@ void bump_sequences(pq::Connection& c, UserId user) {
       pq::Params().i64(user));
 }
 
+void mark_moved(pq::Connection& c, UserId user, const std::string& moved_to) {
+  c.exec_dynamic(
+      "INSERT INTO mailstore_moved_accounts (user_id, moved_to) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE "
+      "SET moved_to = EXCLUDED.moved_to, moved_at = now()",
+      pq::Params().i64(user).text(moved_to));
+}
+
 }  // namespace
 
 struct AccountMover::Impl {
@@ -201,6 +208,8 @@ AccountMover::Bulk AccountMover::bulk_copy(UserId user) {
   pq::Transaction read(src, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
   out.since = src.exec_dynamic("SELECT now()::text").text(0, 0);
   pq::Transaction write(dst);
+  // A move back to a shard the account once left: it may be written here again.
+  dst.exec_dynamic("DELETE FROM mailstore_moved_accounts WHERE user_id = $1", pq::Params().i64(user));
   delete_user_rows(dst, user, kUserTables, nullptr);
   const ParamsFn by_user = [user] { return pq::Params().i64(user); };
   for (const auto& n : kUserTables) {
@@ -233,8 +242,9 @@ void AccountMover::Switch::abandon() {
   impl_->tx.reset();  // rolls back: the locks go, the source stays as it was
 }
 
-void AccountMover::Switch::finish(bool delete_source) {
+void AccountMover::Switch::finish(bool delete_source, const std::string& moved_to) {
   if (!impl_ || impl_->done) throw AccountMoveError("the switch is over already");
+  mark_moved(*impl_->src, impl_->user, moved_to);
   if (delete_source) delete_user_rows(*impl_->src, impl_->user, kUserTables, nullptr);
   impl_->tx->commit();
   impl_->done = true;
@@ -321,10 +331,11 @@ std::unique_ptr<AccountMover::Switch> AccountMover::begin_switch(UserId user, co
   return sw;
 }
 
-CopyStats AccountMover::cleanup(const std::string& url, UserId user) {
+CopyStats AccountMover::cleanup(const std::string& url, UserId user, const std::string& moved_to) {
   pq::Connection c(url);
   CopyStats st;
   pq::Transaction tx(c);
+  if (!moved_to.empty()) mark_moved(c, user, moved_to);
   delete_user_rows(c, user, kUserTables, &st);
   tx.commit();
   return st;

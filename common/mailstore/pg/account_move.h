@@ -72,9 +72,10 @@ class AccountMover {
    public:
     ~Switch();  // abandons when not finished
     const CopyStats& delta() const { return delta_; }
-    // Deletes the user's rows on the source (when `delete_source`) and
-    // releases the locks.
-    void finish(bool delete_source);
+    // Marks the account moved on the source (mailstore_moved_accounts, sql/018:
+    // later inserts of its mailboxes or messages there fail with PL010),
+    // deletes its rows there (when `delete_source`) and releases the locks.
+    void finish(bool delete_source, const std::string& moved_to);
     void abandon();
 
    private:
@@ -89,8 +90,9 @@ class AccountMover {
 
   // Deletes every row of the user from the database at `url` (the source
   // after a move that ended before finish(), or the target of an abandoned
-  // move). Bodies stay (shared, content-addressed).
-  static CopyStats cleanup(const std::string& url, UserId user);
+  // move) and, with `moved_to`, marks the account moved there. Bodies stay
+  // (shared, content-addressed).
+  static CopyStats cleanup(const std::string& url, UserId user, const std::string& moved_to = "");
 
   // Rows of the user at `url`, per table (tests, `postline account move`'s
   // report).

@@ -186,8 +186,13 @@ TEST_F(AccountMoveTest, MoveCopiesEverythingAndTheDeltaAndDeletesTheSource) {
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the writer is blocked, not merely slow
   EXPECT_FALSE(write_done.load());
-  sw->finish(true);
+  sw->finish(true, "s2");
   late.join();
+  // The late writer's mailbox is gone; a delivery that resolved the account
+  // before the move cannot recreate it on the old shard either.
+  EXPECT_THROW(a_->deliver(kUser, "INBOX", {DeliveryItem{message(99), "q7-99"}}), std::exception);
+  EXPECT_NE(a_->append(kUser, "INBOX", {AppendItem{message(98), {}}}).error, StoreError::kNone);
+  EXPECT_THROW(a_->create_mailbox(kUser, "INBOX"), std::exception);
 
   EXPECT_EQ(snapshot(*b_, kUser), before);
   EXPECT_EQ(sieve_b.active_script(kUser)->first, "main");
@@ -225,6 +230,12 @@ TEST_F(AccountMoveTest, AnAbandonedSwitchLeavesTheSourceAsItWas) {
   auto st = pg::AccountMover::cleanup(b_url_, kUser);
   EXPECT_EQ(st.rows["mailstore_messages"], 3);
   EXPECT_EQ(b_->usage(kUser).messages, 0);
+  // A shard the account left refuses its writes; a move back lifts the mark.
+  pg::AccountMover::cleanup(b_url_, kUser, "main");
+  EXPECT_THROW(b_->deliver(kUser, "INBOX", {DeliveryItem{message(5), "q7-5"}}), std::exception);
+  bulk = mover.bulk_copy(kUser);
+  deliver(*b_, kUser, 5);
+  EXPECT_EQ(b_->usage(kUser).messages, 5);
 }
 
 }  // namespace

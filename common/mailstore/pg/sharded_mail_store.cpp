@@ -48,6 +48,11 @@ std::vector<std::pair<std::string, std::string>> parse_shards(const std::string&
 ShardedMailStore::ShardedMailStore(std::vector<std::pair<std::string, std::string>> shards, std::string default_shard,
                                    Factory make)
     : default_(std::move(default_shard)), make_(std::move(make)) {
+  if (default_.empty() && !shards.empty()) {
+    default_ = shards.front().first;
+    for (const auto& [name, url] : shards)
+      if (name == kDefaultShard) default_ = name;
+  }
   for (auto& [name, url] : shards) shards_[name].url = std::move(url);
   if (!shards_.count(default_)) throw UnknownShard("the default shard " + default_ + " is not among mailstore.shards");
 }

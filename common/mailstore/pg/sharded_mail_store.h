@@ -35,6 +35,7 @@ class UnknownShard : public std::runtime_error {
 class ShardedMailStore final : public MailStore {
  public:
   // Builds the store of one shard from its URL (the caller's PgOptions).
+  // `default_shard` empty: "main" when configured, else the first shard.
   using Factory = std::function<std::unique_ptr<PgMailStore>(const std::string& url)>;
   ShardedMailStore(std::vector<std::pair<std::string, std::string>> shards, std::string default_shard, Factory make);
   ~ShardedMailStore() override;
