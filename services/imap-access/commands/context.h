@@ -116,10 +116,6 @@ bool may_authenticate(const SessionState& session, const Settings& settings);
 struct Services {
   Settings settings;
   mailstore::MailStore* store = nullptr;
-  // Sharding: tells the store which shard a user who just logged in is on
-  // (ShardedMailStore::assign); throws when this imapd has no such shard.
-  // Null: one store, no routing (unit tests).
-  std::function<void(int64_t user_id, const std::string& shard)> assign_shard;
   asio::thread_pool* db_threads = nullptr;  // where blocking store calls run
   Authenticator* auth = nullptr;
   Observer* observer = nullptr;
@@ -127,6 +123,10 @@ struct Services {
   // Logged-in connections per account (imap.max_connections_per_user), keyed
   // by user id; null = no limit. Shared by every connection of this imapd.
   std::shared_ptr<net::ConnectionCounter> user_slots;
+  // Sharding: tells the store which shard a user who just logged in is on
+  // (ShardedMailStore::assign); throws when this imapd has no such shard.
+  // Null: one store, no routing (unit tests).
+  std::function<void(int64_t user_id, const std::string& shard)> assign_shard;
 };
 
 // Gives back the session's slot in Services::user_slots, if it holds one
