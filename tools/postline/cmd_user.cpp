@@ -114,7 +114,7 @@ void register_user_commands(CLI::App& app, CliContext& ctx) {
   user->require_subcommand(1);
 
   struct AddArgs {
-    std::string email, quota, messages, name;
+    std::string email, quota, messages, name, shard;
     bool password_stdin = false;
   };
   auto a = std::make_shared<AddArgs>();
@@ -124,12 +124,14 @@ void register_user_commands(CLI::App& app, CliContext& ctx) {
   add->add_option("--quota", a->quota, "mailbox quota, e.g. 2GiB (default unlimited)");
   add->add_option("--messages", a->messages, "message limit, e.g. 10000 (default unlimited)");
   add->add_option("--name", a->name, "display name");
+  add->add_option("--shard", a->shard, "the mailstore shard for its mail (default auth.default_shard)");
   add->callback([&ctx, a] {
     mail::v1::AddUserRequest req;
     req.set_email(a->email);
     if (!a->quota.empty()) req.set_quota_bytes(parse_quota(a->quota));
     if (!a->messages.empty()) req.set_quota_messages(parse_message_limit(a->messages));
     req.set_display_name(a->name);
+    req.set_shard(a->shard);
     req.set_password(read_password(a->password_stdin, "password for " + a->email));
     auto resp = admin_call<mail::v1::AddUserRequest, mail::v1::AddUserResponse>(ctx, "user add " + a->email,
                                                                                 &AdminService::Stub::AddUser, req);

@@ -151,6 +151,7 @@ void AccountStore::set_catch_all(const std::string& domain, const std::string& t
 }
 
 UserRow AccountStore::add_user(const NewUser& u) {
+  if (!valid_shard_name(u.shard)) throw StoreError(Kind::kInvalidArgument, "shard name: use 1-63 of a-z, 0-9, '-', '_'");
   return pool_.with([&](pqxx::connection& c) {
     pqxx::work tx(c);
     const int64_t did = domain_id(tx, domain_of(u.email));
