@@ -482,6 +482,7 @@ void fill_quota(mail::v1::QuotaResponse* resp, const UserRow& u) {
   resp->set_email(u.email);
   resp->set_quota_bytes(u.quota_bytes);
   resp->set_quota_messages(u.quota_messages);
+  resp->set_shard(u.shard);
 }
 
 }  // namespace
