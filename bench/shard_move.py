@@ -132,11 +132,14 @@ def run_move(pg_a, pg_b, args, deadline):
         send_all(p.ports["smtp_mx"], msgs, args.concurrency, deadline)
         b.ps.wait_until(lambda: stored([p.db_url]) >= len(msgs), timeout=300, what="the account filled")
         size = int(psql(p.db_url, "SELECT sum(size) FROM mailstore_messages"))
+        empty = int(psql(s2_url, "SELECT pg_database_size(current_database())"))
         t0 = time.monotonic()
         out = json.loads(p.cli("--json", "account", "move", user, "--to", "s2", "--settle", "1s").stdout)
         wall = time.monotonic() - t0
         on_target = int(psql(s2_url, "SELECT count(*) FROM mailstore_messages"))
-        return {**out, "messages": len(msgs), "on_target": on_target, "bytes": size, "wall": wall}
+        psql(s2_url, "VACUUM ANALYZE")
+        disk = int(psql(s2_url, "SELECT pg_database_size(current_database())")) - empty
+        return {**out, "messages": len(msgs), "on_target": on_target, "bytes": size, "wall": wall, "disk": disk}
 
 
 def main() -> int:
@@ -189,6 +192,9 @@ def main() -> int:
           f"{move['messages'] / max(1e-9, move['seconds'] - move['switch_seconds'] - 1):.0f} msgs/s, "
           f"{mb / max(1e-9, move['seconds'] - move['switch_seconds'] - 1):.1f} MB/s; switch {move['switch_seconds']:.3f} s "
           f"(+1 s settle: deliveries for the account deferred that long); {move['on_target']} messages on cluster 2")
+    print(f"storage on the target shard: {move['disk'] / 1e6:.1f} MB for {move['messages']} messages of {args.size} bytes "
+          f"({move['disk'] / max(1, move['messages']):.0f} bytes per message on disk, tables and indexes, "
+          f"{move['disk'] / max(1, move['bytes']):.2f}x the message bytes; without WAL)")
     ok = move["on_target"] == move["messages"] and all(r["accepted"] == args.messages for r in results)
     b.print_footer()
     return 0 if ok else 1
