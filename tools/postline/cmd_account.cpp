@@ -107,7 +107,7 @@ void register_account_commands(CLI::App& app, CliContext& ctx) {
       std::cerr << "postline: copied " << rows_text(bulk.stats) << " to " << *mv_to << " in " << secs() << " s\n";
     // 2. The switch: deliveries defer, sessions on the old shard are told to go.
     set_shard_state(ctx, what, u.email(), std::nullopt, true);
-    mpg::AccountMover::announce_moved(source, u.id());
+    mpg::AccountMover::announce_moved(source, u.id(), from);
     std::this_thread::sleep_for(settle);  // cached answers (smtpd's recipient cache) expire
     const auto switch_started = std::chrono::steady_clock::now();
     std::unique_ptr<mpg::AccountMover::Switch> sw;
@@ -135,7 +135,7 @@ void register_account_commands(CLI::App& app, CliContext& ctx) {
     }
     const double switch_secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - switch_started).count();
-    mpg::AccountMover::announce_moved(source, u.id());  // sessions that logged in during the switch
+    mpg::AccountMover::announce_moved(source, u.id(), from);  // sessions that logged in during the switch
     set_shard_state(ctx, what, u.email(), std::nullopt, false);
     print_outcome(ctx,
                   JsonObject()

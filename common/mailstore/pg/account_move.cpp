@@ -350,9 +350,9 @@ std::map<std::string, int64_t> AccountMover::count_rows(const std::string& url, 
   return out;
 }
 
-void AccountMover::announce_moved(const std::string& url, UserId user) {
+void AccountMover::announce_moved(const std::string& url, UserId user, const std::string& from_shard) {
   pq::Connection c(url);
-  ChangeEvent e(user, 0, 0, ChangeKind::kMoved);
+  ChangeEvent e(user, 0, 0, ChangeKind::kMoved, from_shard);
   c.exec_dynamic("SELECT pg_notify($1, $2)", pq::Params().text(kChangeChannel).text(encode_change(e)));
 }
 

@@ -100,7 +100,9 @@ class AccountMover {
 
   // Sends the "account moved" change event on the database's change channel:
   // imapd sessions of that user on that shard end with BYE [UNAVAILABLE].
-  static void announce_moved(const std::string& url, UserId user);
+  // `from_shard` (the shard's name) goes with the event, so sessions on
+  // another shard stay.
+  static void announce_moved(const std::string& url, UserId user, const std::string& from_shard = "");
 
  private:
   struct Impl;

@@ -129,7 +129,19 @@ TEST_F(AccountMoveTest, RouterSendsEachUserToItsShard) {
   pg::AccountMover::announce_moved(b_url_, kOther);
   for (int i = 0; i < 500 && !moved; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(moved.load(), 1);
+  // Until someone places the account again, nothing of it goes anywhere.
   EXPECT_EQ(router.shard_of(kOther), "main");
+  EXPECT_THROW(router.usage(kOther), pg::AccountMoved);
+  router.assign(kOther, "main");
+  EXPECT_EQ(router.usage(kOther).messages, 0);
+  // A kMoved from a shard the user is not on here changes nothing.
+  pg::AccountMover::announce_moved(b_url_, kUser);
+  router.assign(kOther, "s2");
+  pg::AccountMover::announce_moved(a_url_, kOther);
+  pg::AccountMover::announce_moved(b_url_, kOther);
+  for (int i = 0; i < 500 && moved < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_THROW(router.usage(kOther), pg::AccountMoved);
+  EXPECT_EQ(router.usage(kUser).messages, 1);
   router.stop_change_feed();
 }
 

@@ -79,7 +79,11 @@ void ShardedMailStore::attach_feed_locked(const std::string& name, PgMailStore& 
     if (e.kind == ChangeKind::kMoved) {
       std::lock_guard lock(mu_);
       auto it = assigned_.find(e.user_id);
-      if (it != assigned_.end() && it->second == name) assigned_.erase(it);
+      const std::string& on = it == assigned_.end() ? default_ : it->second;
+      if (on == name) {
+        if (it != assigned_.end()) assigned_.erase(it);
+        moved_.insert(e.user_id);
+      }
     }
     cb(e);
   });
@@ -89,6 +93,7 @@ void ShardedMailStore::assign(UserId user, const std::string& shard) {
   if (shard.empty()) return;
   std::lock_guard lock(mu_);
   find(shard);
+  moved_.erase(user);
   if (shard == default_)
     assigned_.erase(user);
   else
@@ -103,6 +108,7 @@ std::string ShardedMailStore::shard_of(UserId user) {
 
 PgMailStore& ShardedMailStore::for_user(UserId user) {
   std::lock_guard lock(mu_);
+  if (moved_.count(user)) throw AccountMoved("the account moved to another mailstore shard");
   auto it = assigned_.find(user);
   const std::string& name = it == assigned_.end() ? default_ : it->second;
   return open_locked(name, find(name));

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -28,6 +29,14 @@ std::vector<std::pair<std::string, std::string>> parse_shards(const std::string&
 inline constexpr const char* kDefaultShard = "main";
 
 class UnknownShard : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A call for an account whose move away from the shard this process had it on
+// was announced (kMoved) and that nobody has placed again since (a login, a
+// delivery: assign()). Its sessions are ending; nothing may write anywhere.
+class AccountMoved : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
@@ -151,7 +160,8 @@ class ShardedMailStore final : public MailStore {
     return for_user(user).set_metadata(user, mailbox, updates);
   }
   // Follows every configured shard's feed (opening them). A kMoved event from
-  // the shard a user is assigned to drops the assignment before it is passed on.
+  // the shard a user is on here makes the user's calls throw AccountMoved until
+  // the next assign() (the event is passed on: imapd ends the sessions).
   void start_change_feed(ChangeCallback callback) override;
   void stop_change_feed() override;
   std::vector<std::pair<WatchedMailbox, Modseq>> highest_modseqs(const std::vector<WatchedMailbox>& mb) override;
@@ -172,6 +182,7 @@ class ShardedMailStore final : public MailStore {
   mutable std::mutex mu_;
   std::map<std::string, Shard> shards_;
   std::unordered_map<UserId, std::string> assigned_;
+  std::unordered_set<UserId> moved_;
   ChangeCallback feed_;
 };
 

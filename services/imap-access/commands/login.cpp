@@ -99,6 +99,7 @@ asio::awaitable<Result> complete_login(Context& ctx, AuthOutcome outcome, const 
   ctx.session.admin = outcome.admin;
   ctx.session.quota_read_at = std::chrono::steady_clock::now();
   ctx.session.username = outcome.email.empty() ? user : outcome.email;
+  ctx.session.shard = outcome.shard.empty() ? "main" : outcome.shard;
   spdlog::info("[s:{}] [c:{}] [u:{}] logged in as {} ({}){}", ctx.session.session_id, ctx.session.remote_address,
                log::tag_value(ctx.session.username), log::printable(ctx.session.username), mechanism,
                outcome.admin ? " [admin]" : "");

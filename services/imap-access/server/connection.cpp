@@ -230,8 +230,8 @@ void Connection::watch_account() {
   const bool logged_in = session_.state != State::kNotAuthenticated && session_.user_id != 0;
   if (logged_in && !account_watch_id_) {
     std::weak_ptr<Connection> weak = weak_from_this();
-    account_watch_id_ = server_.notifier->watch_account(session_.user_id, [weak] {
-      if (auto self = weak.lock()) self->on_moved();
+    account_watch_id_ = server_.notifier->watch_account(session_.user_id, [weak](const mailstore::ChangeEvent& e) {
+      if (auto self = weak.lock()) self->on_moved(e);
     });
   } else if (!logged_in && account_watch_id_) {
     server_.notifier->unwatch_account(account_watch_id_);
@@ -239,8 +239,11 @@ void Connection::watch_account() {
   }
 }
 
-void Connection::on_moved() {
+void Connection::on_moved(const mailstore::ChangeEvent& e) {
   if (moved_ || closing_) return;
+  // Only the sessions on the shard the account left (a session that logged in
+  // on the new shard meanwhile stays).
+  if (!e.name.empty() && !session_.shard.empty() && e.name != session_.shard) return;
   moved_ = true;
   spdlog::info("[s:{}] the account moved to another shard: ending the session", session_.session_id);
   wake_.cancel();  // IDLE: the watcher says BYE

@@ -67,7 +67,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // shard and then ends with BYE [UNAVAILABLE] (the client reconnects and
   // lands on the new shard).
   void watch_account();
-  void on_moved();
+  void on_moved(const mailstore::ChangeEvent& e);
   asio::awaitable<void> say_moved();
   // NOTIFY (RFC 5465): events of the whole account become pending responses
   // that notify_pump() sends while no command runs (waiting for one, or IDLE).

@@ -44,7 +44,7 @@ void Notifier::unwatch_user(uint64_t id) {
     }
 }
 
-uint64_t Notifier::watch_account(int64_t user_id, Callback cb) {
+uint64_t Notifier::watch_account(int64_t user_id, UserCallback cb) {
   const uint64_t id = next_id_++;
   account_watchers_.emplace(user_id, std::make_pair(id, std::move(cb)));
   return id;
@@ -60,10 +60,10 @@ void Notifier::unwatch_account(uint64_t id) {
 
 void Notifier::dispatch(const mailstore::ChangeEvent& e) {
   if (e.kind == mailstore::ChangeKind::kMoved) {
-    std::vector<Callback> moved;
+    std::vector<UserCallback> moved;
     auto [lo, hi] = account_watchers_.equal_range(e.user_id);
     for (auto it = lo; it != hi; ++it) moved.push_back(it->second.second);
-    for (auto& cb : moved) cb();
+    for (auto& cb : moved) cb(e);
     return;
   }
   if (auto it = known_.find({e.user_id, e.mailbox_id}); it != known_.end()) it->second = std::max(it->second, e.modseq);
