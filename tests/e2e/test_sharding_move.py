@@ -2,8 +2,9 @@
 mailstore shards while an IMAP client is connected in IDLE and SMTP deliveries
 keep arriving loses nothing.
 
-Two databases of the test PostgreSQL are the two shards ("main" on db.url, where
-the directory and the queue live too, and "s2"). During `postline account move`:
+Two shards: "main" on db.url (where the directory and the queue live too) and
+"s2", once a second database of the test PostgreSQL and once a database of a
+second PostgreSQL cluster. During `postline account move`:
 the IDLE client is told `* BYE [UNAVAILABLE]`, deliveries for the account defer
 (452) and the queue retries them; afterwards every 250-acknowledged message is
 in the INBOX on the new shard exactly once, the messages from before the move
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import smtplib
 import socket
 import threading
@@ -21,7 +23,7 @@ import time
 import pytest
 
 from imap_wire import Wire
-from platform_support import wait_until
+from platform_support import new_workdir, start_test_postgres, stop_test_postgres, wait_until
 
 USER = "mover@example.test"
 OTHER = "stayer@example.test"
@@ -29,18 +31,27 @@ PASSWORD = "mo-ver test password"
 BEFORE = 40
 
 
-@pytest.fixture(scope="module")
-def sharded(fresh_platform_factory, pg_server_url):
+@pytest.fixture(scope="module", params=["database", "cluster"])
+def sharded(request, fresh_platform_factory, pg_server_url):
+    """s2 as a second database of the test server, then as a second PostgreSQL
+    cluster of its own (scripts/pg on another free port)."""
     p = fresh_platform_factory({
         "POSTLINE_QUEUE_RETRY_SCHEDULE": "1s",
         "POSTLINE_SMTP_RECIPIENT_CACHE_TTL": "1s",
     }, start=False)
-    p.s2_url = p._create_database(pg_server_url)
+    second = pg_server_url
+    cluster_dir = None
+    if request.param == "cluster":
+        cluster_dir = new_workdir("postline-e2e-pg2-")
+        second = start_test_postgres(cluster_dir)
+        request.addfinalizer(lambda: (stop_test_postgres(cluster_dir), shutil.rmtree(cluster_dir, ignore_errors=True)))
+    p.s2_url = p._create_database(second)
     p.env["POSTLINE_MAILSTORE_SHARDS"] = f"main={p.db_url},s2={p.s2_url}"
     p.start_all()  # `postline migrate` runs the mailstore migrations on s2 too
     p.add_user(USER, PASSWORD)
     p.add_user(OTHER, PASSWORD)
-    return p
+    yield p
+    p.stop_all()
 
 
 def psql_on(url: str, sql: str) -> str:
