@@ -17,12 +17,14 @@ import re
 import shutil
 import smtplib
 import socket
+import ssl
 import threading
 import time
 
 import pytest
 
 from imap_wire import Wire
+from managesieve_wire import ManageSieve
 from platform_support import new_workdir, start_test_postgres, stop_test_postgres, wait_until
 
 USER = "mover@example.test"
@@ -63,6 +65,15 @@ def send(platform, rcpt: str, mid: str):
     body = f"From: bob@remote.test\r\nTo: {rcpt}\r\nSubject: {mid}\r\nMessage-ID: <{mid}>\r\n\r\n{mid}\r\n"
     with smtplib.SMTP("127.0.0.1", platform.ports["smtp_mx"], timeout=30) as smtp:
         smtp.sendmail("bob@remote.test", [rcpt], body.encode())
+
+
+def sieve_session(p) -> ManageSieve:
+    ms = ManageSieve(p.ports["managesieve"])
+    ctx = ssl.create_default_context(cafile=str(p.cert))
+    ms.starttls(ctx)
+    r = ms.authenticate_plain(USER, PASSWORD)
+    assert r.status == "OK", r
+    return ms
 
 
 def message_ids(c: Wire) -> dict[int, str]:
@@ -111,6 +122,10 @@ def test_account_moves_between_shards_while_connected_and_loses_nothing(sharded)
     assert info["shard"] == "main" and not info["moving"], info
     user_id = info["id"]
 
+    # A Sieve script (ManageSieve on the account's shard) moves with the account.
+    with sieve_session(p) as ms:
+        assert ms.command('PUTSCRIPT "mine" "keep;"').status == "OK"
+        assert ms.command('SETACTIVE "mine"').status == "OK"
     for i in range(BEFORE):
         send(p, USER, f"before-{i}@remote.test")
     send(p, OTHER, "other-0@remote.test")
@@ -198,6 +213,11 @@ def test_account_moves_between_shards_while_connected_and_loses_nothing(sharded)
     o.ok(b"SELECT INBOX")
     assert list(message_ids(o).values()) == ["other-0@remote.test"]
     o.close()
+
+    with sieve_session(p) as ms:
+        r = ms.command("LISTSCRIPTS")
+        assert r.status == "OK" and any("mine" in str(l) and "ACTIVE" in str(l) for l in r.lines), r
+    assert psql_on(p.s2_url, f"SELECT count(*) FROM mailstore_sieve_active WHERE user_id = {user_id}").strip() == "1"
 
     # The reconnected client is on the new shard and is pushed new mail.
     exists = len(ids)

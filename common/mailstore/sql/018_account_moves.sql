@@ -1,7 +1,7 @@
 -- Sharding (docs/DESIGN.md "Sharding"): accounts moved away from this shard
 -- by `postline account move`. A writer that resolved the account before the
 -- move and writes after it (a delivery that waited on the switch's locks, an
--- IMAP session that missed the BYE) must fail rather than recreate the
+-- IMAP session that missed the BYE, a ManageSieve session) must fail rather than recreate the
 -- account here, where nobody would read it: inserting a mailbox or a message
 -- of a moved account raises PL010, which the writer's caller treats as a
 -- temporary failure (the queue retries and asks authd again). A move back to
@@ -23,4 +23,6 @@ END $$;
 CREATE TRIGGER mailstore_messages_refuse_moved AFTER INSERT ON mailstore_messages
   REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION mailstore_refuse_moved();
 CREATE TRIGGER mailstore_mailboxes_refuse_moved AFTER INSERT ON mailstore_mailboxes
+  REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION mailstore_refuse_moved();
+CREATE TRIGGER mailstore_sieve_scripts_refuse_moved AFTER INSERT ON mailstore_sieve_scripts
   REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION mailstore_refuse_moved();
