@@ -273,21 +273,23 @@ def _dns_answers(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def loopback_dns():
+def loopback_dns(dmarc_rua: bool = False):
     """A private dnsmasq on 127.0.0.1 for the benchmark's domains (.test, .example, reverse
     zones; REFUSED for anything else; it forwards nowhere). The sending side looks like a real
     sender: sender.example publishes SPF and DMARC (p=none), the load generator's HELO name
     loadgen.bench.test has SPF, an A record and the PTR of 127.0.0.1, all with TTL 300; other
     names are NXDOMAIN. Postline's SPF/DKIM/DMARC look-ups go here instead of the machine's
     resolver, so no query leaves the loopback and the figures do not depend on a remote
-    resolver's timeouts."""
+    resolver's timeouts. dmarc_rua: the DMARC record asks for aggregate reports (rua=), so
+    every message is an evaluation smtpd records when reports.send is on (issue 20)."""
+    dmarc = "v=DMARC1; p=none" + ("; rua=mailto:dmarc@sender.example" if dmarc_rua else "")
     port = free_port()
     proc = subprocess.Popen(["/usr/sbin/dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll",
                              "--pid-file", "--user=root", f"--port={port}", "--listen-address=127.0.0.1",
                              "--bind-interfaces", "--local=/test/", "--local=/example/", "--local=/arpa/",
                              "--local-ttl=300",
                              "--txt-record=sender.example,v=spf1 ip4:127.0.0.1 -all",
-                             "--txt-record=_dmarc.sender.example,v=DMARC1; p=none",
+                             f"--txt-record=_dmarc.sender.example,{dmarc}",
                              "--txt-record=loadgen.bench.test,v=spf1 a -all",
                              "--host-record=loadgen.bench.test,127.0.0.1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
@@ -326,7 +328,7 @@ def s3_test_server(keep: bool = False):
 
 
 @contextlib.contextmanager
-def postline_platform(pg_url: str, extra_env: dict | None = None, keep: bool = False):
+def postline_platform(pg_url: str, extra_env: dict | None = None, keep: bool = False, dmarc_rua: bool = False):
     """A started Postline (four services, fresh database) with benchmark settings."""
     env = {"POSTLINE_LOG_LEVEL": "info",  # the e2e default (debug) would measure logging
            "POSTLINE_SMTP_MAX_CONNECTIONS_PER_IP": "1000",
@@ -342,7 +344,7 @@ def postline_platform(pg_url: str, extra_env: dict | None = None, keep: bool = F
     try:
         with contextlib.ExitStack() as stack:
             if "POSTLINE_DNS_SERVERS" not in env and not os.environ.get("POSTLINE_BENCH_SYSTEM_DNS"):
-                env["POSTLINE_DNS_SERVERS"] = stack.enter_context(loopback_dns())
+                env["POSTLINE_DNS_SERVERS"] = stack.enter_context(loopback_dns(dmarc_rua))
             p = ps.Platform(pg_url, workdir, env)
             try:
                 p.start_all()

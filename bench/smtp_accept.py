@@ -264,7 +264,9 @@ def postline_target(args):
     if missing:
         raise RuntimeError(f"Postline binaries missing in {b.ps.build_dir() / 'bin'}: {', '.join(missing)}")
     extra = dict(kv.split("=", 1) for kv in args.set)
-    with b.pg_server() as pg_url, b.postline_platform(pg_url, extra, keep=args.keep) as p:
+    # --dmarc: the sender's DMARC record asks for reports (rua=), so every message is a DMARC
+    # evaluation that smtpd records for aggregate reports when POSTLINE_REPORTS_SEND=true.
+    with b.pg_server() as pg_url, b.postline_platform(pg_url, extra, keep=args.keep, dmarc_rua=args.dmarc) as p:
         rcpt = "bench@postline.test"
         p.add_user(rcpt, PASSWORD)
         imap = None
@@ -367,6 +369,9 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep work directories (logs)")
     ap.add_argument("--client", choices=("python", "smtp-source"), default="python",
                     help="load generator: Python smtplib threads (default) or Postfix's smtp-source")
+    ap.add_argument("--dmarc", action="store_true",
+                    help="the sender's domain publishes DMARC with rua= (issue 20: measure "
+                         "--set POSTLINE_REPORTS_SEND=true against false)")
     ap.add_argument("--set", action="append", default=[], metavar="POSTLINE_KEY=VALUE",
                     help="extra Postline setting for this run, e.g. POSTLINE_QUEUE_DELIVER_DURING_ENQUEUE=false")
     args = ap.parse_args()

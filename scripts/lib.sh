@@ -27,7 +27,14 @@ postline_install_packages() {
   done
   wanted=$(cat "${files[@]}" | sed 's/#.*//' | tr -s ' \t' '\n' | sed '/^$/d' | sort -u)
   for pkg in $wanted; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" && continue
+    # A program another source already put on PATH counts: a vendor's Node.js
+    # package bundles npm and conflicts with Debian's npm package.
+    case "$pkg" in
+      npm) command -v npm >/dev/null && continue ;;
+      nodejs) command -v node >/dev/null && continue ;;
+    esac
+    missing+=("$pkg")
   done
   [[ ${#missing[@]} -eq 0 ]] && return 0
   postline_log "installing ${missing[*]}"
@@ -56,8 +63,8 @@ postline_install_s3_test_server() {
   echo "$want" >"$stamp"
 }
 
-# Installing postfix, dovecot-imapd or etcd-server starts the system's own daemon on ports
-# 25 / 143 / 993 / 2379 on a host that allows it. Postline's tests and benchmarks run private instances on
+# Installing postfix, dovecot-imapd, etcd-server or unbound starts the system's own daemon on ports
+# 25 / 143 / 993 / 2379 / 53 on a host that allows it. Postline's tests and benchmarks run private instances on
 # free ports and never use those, so a daemon we just installed is stopped and disabled.
 postline_stop_system_daemons() {
   local pkg service sudo=()
@@ -67,6 +74,7 @@ postline_stop_system_daemons() {
       postfix) service=postfix ;;
       dovecot-imapd|dovecot-core) service=dovecot ;;
       etcd-server) service=etcd ;;
+      unbound) service=unbound ;;
       *) continue ;;
     esac
     if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then

@@ -109,8 +109,20 @@ AuthResultsEntry auth_results_entry(const DmarcVerdict& d) {
   if (d.record) {
     e.comment = std::string("p=") + to_string(d.record->p) + " dis=" + to_string(d.apply);
     if (d.record->sp) e.comment += std::string(" sp=") + to_string(*d.record->sp);
+    if (d.arc_override) e.comment += " arc-override=" + d.arc_override_sealer;
   }
   e.properties = {{"header.from", d.from_domain}};
+  return e;
+}
+
+AuthResultsEntry auth_results_entry(const ArcVerdict& a) {
+  AuthResultsEntry e{"arc", to_string(a.result), "", {}, ""};
+  if (a.result == ArcResult::kFail) e.reason = a.reason;
+  if (a.instances > 0) {
+    e.comment = "i=" + std::to_string(a.instances);
+    if (!a.sealers.empty()) e.comment += " as.d=" + a.latest_sealer();
+  }
+  if (a.result == ArcResult::kPass) e.properties = {{"header.oldest-pass", std::to_string(a.oldest_pass)}};
   return e;
 }
 

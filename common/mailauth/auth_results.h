@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/mailauth/arc.h"
 #include "common/mailauth/dkim.h"
 #include "common/mailauth/dmarc.h"
 #include "common/mailauth/spf.h"
@@ -31,6 +32,8 @@ std::vector<AuthResultsEntry> auth_results_entries(const DkimVerifyResult& dkim)
 // mail_from: the reverse-path ("" for null sender, then smtp.helo is reported).
 AuthResultsEntry auth_results_entry(const SpfVerdict& spf, std::string_view mail_from, std::string_view helo);
 AuthResultsEntry auth_results_entry(const DmarcVerdict& dmarc);
+// arc=pass/fail/none (RFC 8617 10.2: header.oldest-pass; comment with the sealers).
+AuthResultsEntry auth_results_entry(const ArcVerdict& arc);
 
 // The authserv-id of an Authentication-Results value (after comments/whitespace), "" when none.
 std::string authserv_id_of(std::string_view header_value);

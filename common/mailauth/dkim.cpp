@@ -10,10 +10,12 @@
 namespace postline::mailauth {
 
 namespace {
-
 constexpr size_t kMaxSignedHeaderNames = 128;
 constexpr size_t kMaxKeyRecordBytes = 8 * 1024;
 constexpr size_t kMaxKeyRecordsTried = 4;
+}  // namespace
+
+namespace detail {
 
 bool is_b64_char(char c) { return is_alnum(c) || c == '+' || c == '/' || c == '='; }
 
@@ -100,7 +102,85 @@ bool domain_is_or_under(std::string_view sub, std::string_view parent) {
   return sub.size() > parent.size() && iends_with(sub, parent) && sub[sub.size() - parent.size() - 1] == '.';
 }
 
-}  // namespace
+// Folds "Name: tag; tag; ...\r\n\tb=" between tags (and inside h= at colons)
+// to keep lines under ~78 octets; the folds are part of what is signed, which
+// is fine for both canonicalisations. The caller appends the b= value.
+std::string fold_signature_header(std::string_view field_name, const std::vector<std::string>& tags) {
+  std::string header = std::string(field_name) + ":";
+  size_t line_len = header.size();
+  for (const auto& t : tags) {
+    std::string piece = " " + t + ";";
+    if (line_len + piece.size() > 78 && line_len > 1) {
+      header += "\r\n\t";
+      line_len = 1;
+      piece = t + ";";
+      if (t.rfind("h=", 0) == 0 && piece.size() > 76) {
+        // Break the header list at colons: FWS is allowed around ':' in h=.
+        std::string folded;
+        size_t cur = 1;
+        for (auto part : split(std::string_view(piece), ':')) {
+          std::string seg = std::string(part);
+          if (!folded.empty()) {
+            if (cur + seg.size() + 1 > 76) {
+              folded += ":\r\n\t";
+              cur = 1;
+            } else {
+              folded += ":";
+              ++cur;
+            }
+          }
+          folded += seg;
+          cur += seg.size();
+        }
+        header += folded;
+        line_len = cur;
+        continue;
+      }
+    }
+    header += piece;
+    line_len += piece.size();
+  }
+  header += "\r\n\tb=";
+
+  return header;
+}
+
+KeyLookup lookup_key(DnsLookup& dns, const std::string& selector, const std::string& domain, KeyType ktype,
+                     HashAlg hash, int min_rsa_bits) {
+  KeyLookup out;
+  auto done = [&](AuthResult r, std::string reason) {
+    out.result = r;
+    out.reason = std::move(reason);
+    return std::move(out);
+  };
+  auto txt = dns.txt(selector + "._domainkey." + domain);
+  if (txt.status == DnsStatus::kTempFail) return done(AuthResult::kTempError, "key lookup failed temporarily");
+  if (txt.status != DnsStatus::kOk || txt.records.empty()) return done(AuthResult::kPermError, "no key for signature");
+  std::optional<DkimKeyRecord> key;
+  std::string key_err;
+  for (size_t i = 0; i < txt.records.size() && i < kMaxKeyRecordsTried && !key; ++i)
+    key = parse_dkim_key_record(txt.records[i], &key_err);
+  if (!key) return done(AuthResult::kPermError, "bad key record: " + key_err);
+  out.testing = key->testing;
+  out.strict_identity = key->strict_identity;
+  if (key->revoked()) return done(AuthResult::kPermError, "key revoked");
+  if (key->key_type != ktype) return done(AuthResult::kPermError, "key type does not match a=");
+  if (!key->hashes.empty()) {
+    std::string hname = hash == HashAlg::kSha1 ? "sha1" : "sha256";
+    if (std::find(key->hashes.begin(), key->hashes.end(), hname) == key->hashes.end())
+      return done(AuthResult::kPermError, "hash algorithm not allowed by key");
+  }
+  auto pkey = public_key_from_dkim(ktype, key->public_key, &key_err);
+  if (!pkey) return done(AuthResult::kPermError, key_err);
+  out.bits = public_key_bits(pkey->get());
+  if (ktype == KeyType::kRsa && out.bits < min_rsa_bits) return done(AuthResult::kPermError, "RSA key too short");
+  out.key = std::move(*pkey);
+  return done(AuthResult::kPass, "");
+}
+
+}  // namespace detail
+
+using namespace detail;
 
 // ------------------------------------------------------------------ key record
 
@@ -246,44 +326,7 @@ DkimSignResult dkim_sign(std::string_view message, const PrivateKey& key, const 
   tags.push_back(h);
   tags.push_back("bh=" + bh);
 
-  // Fold between tags (and inside h= at colons) to keep lines under ~78 octets; the
-  // folds are part of what we sign, which is fine for both canonicalisations.
-  std::string header = "DKIM-Signature:";
-  size_t line_len = header.size();
-  for (const auto& t : tags) {
-    std::string piece = " " + t + ";";
-    if (line_len + piece.size() > 78 && line_len > 1) {
-      header += "\r\n\t";
-      line_len = 1;
-      piece = t + ";";
-      if (t.rfind("h=", 0) == 0 && piece.size() > 76) {
-        // Break the header list at colons: FWS is allowed around ':' in h=.
-        std::string folded;
-        size_t cur = 1;
-        for (auto part : split(std::string_view(piece), ':')) {
-          std::string seg = std::string(part);
-          if (!folded.empty()) {
-            if (cur + seg.size() + 1 > 76) {
-              folded += ":\r\n\t";
-              cur = 1;
-            } else {
-              folded += ":";
-              ++cur;
-            }
-          }
-          folded += seg;
-          cur += seg.size();
-        }
-        header += folded;
-        line_len = cur;
-        continue;
-      }
-    }
-    header += piece;
-    line_len += piece.size();
-  }
-  header += "\r\n\tb=";
-  line_len = 3;
+  std::string header = fold_signature_header("DKIM-Signature", tags);
 
   std::string input = hash_input_headers(msg->headers, names, o.header_canon, nullptr);
   input += sig_header_input(header + "\r\n", o.header_canon);
@@ -448,37 +491,18 @@ class Verifier {
     if (!equal_ct(body.digest, *bh)) return done(AuthResult::kFail, "body hash did not verify");
 
     // Key.
-    std::string qname = r.selector + "._domainkey." + r.domain;
-    auto txt = dns_.txt(qname);
-    if (txt.status == DnsStatus::kTempFail) return done(AuthResult::kTempError, "key lookup failed temporarily");
-    if (txt.status != DnsStatus::kOk || txt.records.empty())
-      return done(AuthResult::kPermError, "no key for signature");
-    std::optional<DkimKeyRecord> key;
-    std::string key_err;
-    for (size_t i = 0; i < txt.records.size() && i < kMaxKeyRecordsTried && !key; ++i)
-      key = parse_dkim_key_record(txt.records[i], &key_err);
-    if (!key) return done(AuthResult::kPermError, "bad key record: " + key_err);
-    r.testing = key->testing;
-    if (key->revoked()) return done(AuthResult::kPermError, "key revoked");
-    if (key->key_type != ktype) return done(AuthResult::kPermError, "key type does not match a=");
-    if (!key->hashes.empty()) {
-      std::string hname = hash == HashAlg::kSha1 ? "sha1" : "sha256";
-      if (std::find(key->hashes.begin(), key->hashes.end(), hname) == key->hashes.end())
-        return done(AuthResult::kPermError, "hash algorithm not allowed by key");
-    }
-    if (key->strict_identity && !iequals(i_domain, r.domain))
+    KeyLookup key = lookup_key(dns_, r.selector, r.domain, ktype, hash, o_.min_rsa_bits);
+    r.testing = key.testing;
+    r.key_bits = key.bits;
+    if (key.result != AuthResult::kPass) return done(key.result, key.reason);
+    if (key.strict_identity && !iequals(i_domain, r.domain))
       return done(AuthResult::kPermError, "key requires i= domain equal to d=");
-    auto pkey = public_key_from_dkim(ktype, key->public_key, &key_err);
-    if (!pkey) return done(AuthResult::kPermError, key_err);
-    r.key_bits = public_key_bits(pkey->get());
-    if (ktype == KeyType::kRsa) {
-      if (r.key_bits < o_.min_rsa_bits) return done(AuthResult::kPermError, "RSA key too short");
-      if (r.key_bits < 2048) r.weak = true;
-    }
+    if (ktype == KeyType::kRsa && r.key_bits < 2048) r.weak = true;
+    auto& pkey = key.key;
 
     std::string input = hash_input_headers(msg_.headers, names, hc, &field);
     input += sig_header_input(remove_b_value(field.raw), hc);
-    if (!dkim_verify(pkey->get(), ktype, hash, input, *b)) return done(AuthResult::kFail, "signature did not verify");
+    if (!dkim_verify(pkey.get(), ktype, hash, input, *b)) return done(AuthResult::kFail, "signature did not verify");
 
     if (r.body_length_partial && !o_.accept_partial_body)
       return done(AuthResult::kPolicy, "l= leaves " + std::to_string(r.unsigned_body_bytes) +

@@ -107,4 +107,33 @@ struct DkimVerifyResult {
 DkimVerifyResult dkim_verify(std::string_view message, DnsLookup& dns, const DkimVerifyOptions& options = {});
 DkimVerifyResult dkim_verify(const ParsedMessage& message, DnsLookup& dns, const DkimVerifyOptions& options = {});
 
+// Building blocks shared with ARC (arc.h), which signs and verifies with the
+// same canonicalisation, header selection and key records.
+namespace detail {
+// The raw field with the base64 of its b= tag removed (RFC 6376 3.7).
+std::string remove_b_value(std::string_view raw);
+// The canonical header fields named in h=, selected bottom-up (RFC 6376 5.4.2);
+// `exclude` (the signature field itself) is never selected.
+std::string hash_input_headers(const std::vector<HeaderField>& headers, const std::vector<std::string>& names,
+                               Canon canon, const HeaderField* exclude);
+// The signature field canonicalised, without its final CRLF.
+std::string sig_header_input(std::string_view raw_without_b, Canon canon);
+// "Name: t1; t2;\r\n\tb=" folded under 78 octets; the caller appends b's value.
+std::string fold_signature_header(std::string_view field_name, const std::vector<std::string>& tags);
+// base64 folded into lines of `width` (the first `first_room` wide).
+std::string fold_value(std::string_view v, size_t first_room, size_t width);
+
+struct KeyLookup {
+  AuthResult result = AuthResult::kPermError;  // kPass: `key` is usable
+  std::string reason;
+  PkeyPtr key;
+  int bits = 0;
+  bool testing = false;
+  bool strict_identity = false;
+};
+// <selector>._domainkey.<domain> TXT, parsed and checked against a= (type, hash, RSA size).
+KeyLookup lookup_key(DnsLookup& dns, const std::string& selector, const std::string& domain, KeyType ktype,
+                     HashAlg hash, int min_rsa_bits);
+}  // namespace detail
+
 }  // namespace postline::mailauth

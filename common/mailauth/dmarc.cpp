@@ -64,6 +64,7 @@ std::optional<DmarcRecord> parse_dmarc_record(std::string_view text, std::string
   if (const auto* a = tags->get("aspf"); a && *a == "s") rec.aspf = Alignment::kStrict;
   if (const auto* r = tags->get("rua")) rec.rua = *r;
   if (const auto* r = tags->get("ruf")) rec.ruf = *r;
+  if (const auto* f = tags->get("fo")) rec.fo = std::string(trim_fws(*f)).substr(0, 16);
   return rec;
 }
 

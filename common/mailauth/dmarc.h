@@ -23,8 +23,10 @@ struct DmarcRecord {
   int pct = 100;
   Alignment adkim = Alignment::kRelaxed;
   Alignment aspf = Alignment::kRelaxed;
-  // rua/ruf are parsed for completeness but Postline sends no reports.
+  // rua: where aggregate reports go (queued sends them, reports.send);
+  // ruf (failure reports) is parsed but not acted on.
   std::string rua, ruf;
+  std::string fo;  // failure reporting options, as written ("" = "0")
 };
 
 // RFC 7489 6.3/6.6.3: v=DMARC1 must come first; p= is required; bad values of other
@@ -56,6 +58,10 @@ struct DmarcVerdict {
   bool spf_aligned = false;    // SPF passed and aligned
   DmarcPolicy published = DmarcPolicy::kNone;  // p or sp as applicable
   DmarcPolicy apply = DmarcPolicy::kNone;      // what to do: after pass / pct sampling
+  // The policy was not applied because a trusted ARC sealer vouched for an
+  // earlier authentication (RFC 8617 7.2; InboundOptions::arc_trusted_sealers).
+  bool arc_override = false;
+  std::string arc_override_sealer;
 };
 
 DmarcVerdict dmarc_evaluate(DnsLookup& dns, const DmarcInput& in,

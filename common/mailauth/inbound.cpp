@@ -27,6 +27,9 @@ InboundVerdict authenticate_inbound(DnsLookup& uncached_dns, const InboundInput&
   dm.pct_roll = in.pct_roll;
   if (parsed) {
     v.dkim = dkim_verify(*parsed, dns, dkim_opts);
+    ArcVerifyOptions arc_opts = options.arc;
+    if (in.now) arc_opts.now = in.now;
+    v.arc = arc_verify(*parsed, dns, arc_opts);
     // DMARC needs exactly one From field with exactly one address (RFC 7489 6.6.1).
     const HeaderField* from = nullptr;
     int from_count = 0;
@@ -51,10 +54,24 @@ InboundVerdict authenticate_inbound(DnsLookup& uncached_dns, const InboundInput&
   } else {
     v.dmarc = dmarc_evaluate(dns, dm, psl);
   }
+  // RFC 8617 7.2: local policy may let a validated chain from a sealer it
+  // trusts stand in for the authentication that forwarding broke.
+  if (v.dmarc.result == DmarcResult::kFail && v.arc.result == ArcResult::kPass && v.dmarc.apply != DmarcPolicy::kNone) {
+    const std::string sealer = v.arc.latest_sealer();
+    for (const auto& trusted : options.arc_trusted_sealers)
+      if (iequals(trusted, sealer)) {
+        v.dmarc.arc_override = true;
+        v.dmarc.arc_override_sealer = sealer;
+        v.dmarc.apply = DmarcPolicy::kNone;
+        v.dmarc.reason += "; not enforced: ARC chain sealed by trusted " + sealer;
+        break;
+      }
+  }
 
   auto entries = auth_results_entries(v.dkim);
   entries.push_back(auth_results_entry(v.spf, in.mail_from, in.helo));
   entries.push_back(auth_results_entry(v.dmarc));
+  if (v.arc.result != ArcResult::kNone) entries.push_back(auth_results_entry(v.arc));
   v.authentication_results = render_authentication_results(in.authserv_id, entries);
   return v;
 }

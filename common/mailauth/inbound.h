@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/mailauth/arc.h"
 #include "common/mailauth/auth_results.h"
 #include "common/mailauth/dkim.h"
 #include "common/mailauth/dmarc.h"
@@ -29,6 +30,13 @@ struct InboundInput {
 struct InboundOptions {
   SpfOptions spf;
   DkimVerifyOptions dkim;
+  ArcVerifyOptions arc;
+  // ARC sealers (d= of the newest ARC-Seal) trusted to vouch for mail they
+  // forward: a DMARC failure of a message whose ARC chain passes and whose
+  // newest seal is theirs is not enforced (DmarcVerdict::arc_override; RFC
+  // 8617 7.2). Empty (the default): ARC is verified and reported, never
+  // trusted. Lower-case domain names.
+  std::vector<std::string> arc_trusted_sealers;
 };
 
 struct InboundVerdict {
@@ -36,6 +44,7 @@ struct InboundVerdict {
   SpfVerdict spf_helo;       // HELO identity, informational
   DkimVerifyResult dkim;
   DmarcVerdict dmarc;
+  ArcVerdict arc;
   std::string authentication_results;  // the header field to prepend, CRLF-terminated
   std::string message;       // the input with forged Authentication-Results for our id removed
   size_t removed_forged_headers = 0;

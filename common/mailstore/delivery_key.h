@@ -6,6 +6,10 @@
 //
 //   e/<queue id>/<recipient index>   delivered inside the Enqueue transaction
 //   w/<queue id>/<queue recipient id> delivered by a queue worker
+//   w/<queue id>/<queue recipient id>.<n>  the n-th copy (n >= 2) a Sieve run
+//                                    stored for that recipient (fileinto :copy ...)
+//   s/<queue id>/<queue recipient id> not a delivery: the Sieve run record
+//                                    (mailstore_sieve_runs, sql/018)
 //
 // Keys written before the worker form existed are the bare recipient id
 // ("12345"): they name no queue id.
@@ -26,7 +30,17 @@ inline std::string worker_delivery_key(std::string_view queue_id, int64_t recipi
   return "w/" + std::string(queue_id) + "/" + std::to_string(recipient_id);
 }
 
-// The queue id in a key of either form; nullopt for anything else.
+// The key of copy `n` (0-based) a Sieve run stores: the first is the plain
+// worker key, so a retry of a delivery from before Sieve ran matches it.
+inline std::string sieve_copy_key(std::string_view queue_id, int64_t recipient_id, size_t n) {
+  return worker_delivery_key(queue_id, recipient_id) + (n == 0 ? std::string() : "." + std::to_string(n + 1));
+}
+
+inline std::string sieve_run_key(std::string_view queue_id, int64_t recipient_id) {
+  return "s/" + std::string(queue_id) + "/" + std::to_string(recipient_id);
+}
+
+// The queue id in a key of either delivery form; nullopt for anything else.
 inline std::optional<std::string> queue_id_of_delivery_key(std::string_view key) {
   if (key.size() < 5 || (key[0] != 'e' && key[0] != 'w') || key[1] != '/') return std::nullopt;
   const auto slash = key.rfind('/');

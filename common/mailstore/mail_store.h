@@ -326,6 +326,7 @@ struct PruneResult {
 struct DeliveryItem {
   std::string_view message;
   std::string_view delivery_key;  // the queue recipient id: delivering the same key twice inserts once
+  Flags flags{};                  // set on the new message (Sieve's imap4flags, fileinto :flags)
 };
 
 struct DeliveryResult {
@@ -335,6 +336,10 @@ struct DeliveryResult {
   bool over_quota = false;          // nothing inserted, the key is not recorded (a retry may succeed)
   bool exceeds_quota = false;       // the message alone is larger than the byte limit (bounce)
   bool over_message_quota = false;  // the MESSAGE limit is the reason (defer)
+  // Nothing inserted, the key is not recorded: the user has an active Sieve
+  // script and the delivery was staged `unless_sieve` (PgMailStore::stage_delivery):
+  // the caller runs the script instead.
+  bool sieve = false;
 };
 
 // ---- change feed --------------------------------------------------------------

@@ -1589,6 +1589,23 @@ TEST_P(MailStoreConformance, DeliveryRecreatesAMissingMailbox) {
   EXPECT_EQ(lists.mailbox_id, dev.mailbox_id);
 }
 
+// Sieve's imap4flags and fileinto :flags: the new message carries the item's flags.
+TEST_P(MailStoreConformance, DeliverySetsTheItemsFlags) {
+  const Flags seen_work = flags_from_names({"\\Seen", "$Work", "$Alpha"});
+  auto r = s().deliver(7, "INBOX", {DeliveryItem{kMsg, "f1", seen_work}, DeliveryItem{kMsg, "f2"}});
+  ASSERT_EQ(r.size(), 2u);
+  const auto inbox = box("INBOX", 7);
+  auto got = s().read_messages(7, inbox.mailbox_id, {static_cast<Uid>(r[0].uid), static_cast<Uid>(r[1].uid)},
+                               kFieldFlags);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].flags.system, kSeen);
+  EXPECT_EQ(got[0].flags.keywords, (std::vector<std::string>{"$Alpha", "$Work"}));
+  EXPECT_EQ(got[1].flags, Flags{});
+  EXPECT_FALSE(r[0].sieve);
+  // Unseen counts follow the flags.
+  EXPECT_EQ(s().status(7, {"INBOX"}).at(0).unseen, 1);
+}
+
 TEST_P(MailStoreConformance, DeliveredBodiesAreCanonicalAndAnalysed) {
   deliver(7, "INBOX", "Subject: x\n\nbody\n", "q1");
   const auto inbox = box("INBOX", 7);

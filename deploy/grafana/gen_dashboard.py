@@ -141,6 +141,11 @@ def build():
         (rate("postline_smtpd_rspamd_errors_total"), "errors"),
         (rate("postline_smtpd_forged_headers_removed_total"), "forged Authentication-Results removed"),
     ], unit="ops")
+    b.panel("DMARC evaluations for reports /s", [
+        (rate("postline_smtpd_dmarc_report_evaluations_total", "outcome"), "smtpd {{outcome}}"),
+        (rate("postline_queued_dmarc_evaluations_total", "disposition"), "queued recorded: {{disposition}}"),
+    ], unit="ops", description="DMARC evaluations on their way to aggregate reports (reports.send): smtpd sent, "
+                               "dropped (buffer full) or retried them; queued recorded them by disposition.")
 
     b.row("Queue and delivery (postline-queued)")
     b.panel("Queue depth by state", [
@@ -167,15 +172,39 @@ def build():
         (rate("postline_queued_smtp_connections_total", None, 'reused="false"'), "connections opened /s"),
         (rate("postline_queued_smtp_connections_total", None, 'reused="true"'), "messages over an open one /s"),
     ], unit="ops")
+    b.panel("Transport security (MTA-STS, DANE) /s", [
+        (rate("postline_queued_transport_policy_total", "policy, result"), "{{policy}} {{result}}"),
+    ], unit="ops",
+        description="One per outbound connection or MX host skipped: policy sts|tlsa|no-policy-found and the "
+                    "RFC 8460 result type. Anything but success under sts/tlsa is a misconfigured or attacked "
+                    "destination; enforce and DANE failures defer the mail (docs/queue.md, Transport security).")
     b.panel("Search indexing /s", [
         (rate("postline_queued_search_indexed_total"), "bodies indexed"),
         (rate("postline_queued_search_index_failures_total"), "failed batches"),
     ], unit="ops")
+    b.panel("DMARC and TLS reports /s", [
+        (rate("postline_queued_reports_sent_total", "kind, outcome"), "sent {{kind}} {{outcome}}"),
+        (rate("postline_queued_reports_received_total", "kind, outcome"), "received {{kind}} {{outcome}}"),
+    ], unit="ops", description="Aggregate reports (RFC 7489, RFC 8460) queued built for other domains, by outcome "
+                               "(sent, no_rua, unverified, too_large, dns_error, error), and reports others sent "
+                               "us (stored, duplicate, not_ours, invalid, dropped, error).")
+    b.panel("Outbound TLS sessions /s (TLS-RPT)",
+            [(rate("postline_queued_tls_sessions_total", "policy_type, result"), "{{policy_type}} {{result}}")],
+            unit="ops", description="TLS outcome of every outbound MX session, as TLS reports count it: success "
+                                    "or an RFC 8460 result type (starttls-not-supported, validation-failure, ...).")
     b.panel("Operator actions and held mail", [
         ("max(postline_queued_held_messages)", "messages held"),
         ("sum by (action) (increase(postline_queued_admin_actions_total[$__rate_interval]))", "{{action}}"),
     ], description="postline queue hold/release/requeue/retry/delete: held messages (gauge) and the "
                    "messages each command changed.")
+    b.panel("Sieve runs /s", [
+        (rate("postline_queued_sieve_runs_total", "result"), "{{result}}"),
+    ], unit="ops", description="Sieve at local delivery (docs/sieve.md): ok; compile_error and runtime_error kept "
+                               "the message in INBOX (the log names the script and line); replayed: a retry found "
+                               "the run already committed; failed: database trouble, the recipient was deferred.")
+    b.panel("Sieve actions /s", [(rate("postline_queued_sieve_actions_total", "action"), "{{action}}")], unit="ops",
+            description="What users' and the administrator's scripts did: keep, fileinto, discard, redirect, "
+                        "vacation, reject.")
 
     b.row("IMAP (postline-imapd)")
     b.panel("Active sessions", [("sum(postline_imapd_sessions_active)", "active")])

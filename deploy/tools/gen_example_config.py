@@ -31,15 +31,17 @@ SECTION_NOTES = {
     "mailstore": "Where message bodies live: PostgreSQL (default) or an S3-compatible bucket (docs/operations.md, S3 blob storage).",
     "tls": "Certificate for SMTP STARTTLS/465 and IMAP STARTTLS/993. Reloaded on SIGHUP and when the files change.",
     "log": "Logging of every service.",
-    "dns": "Resolver for postline-queued (MX lookups) and postline-smtpd (SPF/DKIM/DMARC/DNSBL).",
+    "dns": "Resolver for postline-queued (MX, MTA-STS; DANE with a trust anchor) and postline-smtpd (SPF/DKIM/DMARC/DNSBL).",
     "auth": "postline-authd, and how the other services reach it.",
     "smtp": "postline-smtpd: MX, submission and submissions listeners.",
     "spam": "postline-smtpd's inbound checks on the MX listener (docs/antispam.md).",
     "queue": "postline-queued: the durable queue and outbound delivery.",
+    "sieve": "Sieve scripts at local delivery in postline-queued (docs/sieve.md).",
     "imap": "postline-imapd: IMAP and IMAPS listeners.",
     "managesieve": "postline-managesieved: ManageSieve (RFC 5804) for uploading Sieve scripts (docs/managesieve.md).",
-    "web": "postline-webd: HTTPS for mail-client set-up (autoconfig, autodiscover, mobileconfig; docs/web.md).",
+    "web": "postline-webd: HTTPS for client set-up (autoconfig, autodiscover, mobileconfig), MTA-STS (docs/web.md).",
     "acme": "postline-webd's ACME client (RFC 8555, http-01): obtains and renews tls.cert_file (docs/web.md).",
+    "reports": "DMARC aggregate (RFC 7489) and SMTP TLS (RFC 8460) reports, sent and received (docs/antispam.md).",
 }
 
 

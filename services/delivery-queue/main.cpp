@@ -15,6 +15,7 @@
 #include "common/config/config.h"
 #include "common/service/certificates.h"
 #include "common/service/service.h"
+#include "common/dns/dnssec_resolver.h"
 #include "common/dns/resolver.h"
 #include "common/db/migrations.h"
 #include "common/db/pool.h"
@@ -30,12 +31,17 @@
 #include "services/delivery-queue/delivery/search_indexer.h"
 #include "common/mailstore/blob/blob_config.h"
 #include "common/mailstore/pg/blob_sweeper.h"
+#include "services/delivery-queue/delivery/sieve_delivery.h"
+#include "services/delivery-queue/delivery/sieve_runner.h"
 #include "services/delivery-queue/delivery/metrics.h"
 #include "services/delivery-queue/delivery/remote_delivery.h"
 #include "services/delivery-queue/delivery/workers.h"
+#include "services/delivery-queue/store/mta_sts_cache.h"
 #include "services/delivery-queue/rpc/auth_resolver.h"
 #include "services/delivery-queue/delivery/enqueue_delivery.h"
 #include "services/delivery-queue/rpc/queue_service.h"
+#include "services/delivery-queue/reports/reporter.h"
+#include "common/dns/mailauth_lookup.h"
 #include "services/delivery-queue/sql/migrations.h"
 
 #include <prometheus/gauge.h>
@@ -64,6 +70,8 @@ int main(int argc, char** argv) {
   queue::WorkerConfig wc;
   queue::RemoteConfig rc;
   std::unique_ptr<queue::DkimSigner> dkim;
+  std::unique_ptr<queue::SieveRunner> sieve_runner;
+  queue::reports::ReporterConfig report_config;
   try {
     wc.workers = static_cast<int>(cfg.integer("queue", "workers"));
     if (wc.workers < 1 || wc.workers > 256) throw config::ConfigError("queue.workers: must be 1-256");
@@ -85,8 +93,29 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
       throw config::ConfigError(std::string("dns.servers: ") + e.what());
     }
+    if (rc.dane) {
+      // libunbound must accept the forwarders and the trust anchor now, not
+      // at the first delivery.
+      try {
+        dns::DnssecResolver(rc.dns_servers, rc.trust_anchor_file);
+      } catch (const std::exception& e) {
+        throw config::ConfigError(std::string("dns.trust_anchor_file: ") + e.what());
+      }
+    }
     dkim = std::make_unique<queue::DkimSigner>(cfg.list("queue", "dkim_keys"));
+    {
+      queue::DkimSigner::ArcOptions arc;
+      arc.enabled = cfg.boolean("queue", "arc_seal");
+      arc.domain = cfg.str("queue", "arc_domain");
+      arc.authserv_id = cfg.str("spam", "authserv_id");
+      if (arc.authserv_id.empty()) arc.authserv_id = cfg.str("smtp", "hostname");
+      dkim->enable_arc(arc);
+    }
     if (cfg.integer("queue", "max_recipients") < 1) throw config::ConfigError("queue.max_recipients: must be positive");
+    // Sieve at local delivery: the administrator's scripts are read and
+    // compiled now, so one that does not compile stops queued here.
+    sieve_runner = std::make_unique<queue::SieveRunner>(queue::SieveSettings::from(cfg));
+    report_config = queue::reports::ReporterConfig::from(cfg);
   } catch (const config::ConfigError& e) {
     log::fatal(kName, e.what());
     return 2;
@@ -178,8 +207,44 @@ int main(int argc, char** argv) {
       },
       shards.size() > 1);
   queue::AuthResolver resolver(cfg.str("auth", "addr"), &client_rpc);
-  queue::SmtpRemoteDelivery remote(rc, dkim->empty() ? nullptr : dkim.get());
+  // MTA-STS policies are cached in PostgreSQL (queue_mta_sts_policies), shared
+  // by the instances; two connections are plenty (one read per session).
+  db::Pool sts_pool(url, 2);
+  queue::PgStsCache sts_cache(sts_pool);
+  std::unique_ptr<queue::SmtpRemoteDelivery> remote_holder;
+  try {
+    remote_holder = std::make_unique<queue::SmtpRemoteDelivery>(rc, dkim->empty() ? nullptr : dkim.get(), &sts_cache);
+  } catch (const std::exception& e) {
+    log::fatal(kName, e.what());
+    http.stop();
+    return 2;
+  }
+  queue::SmtpRemoteDelivery& remote = *remote_holder;
+  spdlog::info("outbound transport security: MTA-STS {}, DANE {}", rc.mta_sts ? "on" : "off", rc.dane ? "on" : "off");
   queue::Workers workers(worker_pool, wc, &local, &remote, &resolver, &metrics);
+  // Sieve runs on connections of its own (one transaction per recipient with a script).
+  db::pq::Pool sieve_pool(url, static_cast<size_t>(wc.workers));
+  http.pools().add("sieve", [&] { return sieve_pool.stats(); });
+  // New mail wakes this instance's workers at once and the other instances'
+  // through one coalesced NOTIFY outside the Enqueue transactions.
+  queue::RemoteWake remote_wake(rpc_pool.url());
+  queue::SieveDelivery sieve(sieve_pool, store, *sieve_runner, &metrics, [&] {
+    workers.wake();  // the redirects and vacation replies a run queued are due now
+    remote_wake.poke();
+  });
+  workers.use_sieve(&sieve);
+  // DMARC and TLS reports (reports/): recorded, sent once a period through
+  // this queue, and received ones parsed. Its own two connections.
+  db::Pool report_pool(url, 2);
+  http.pools().add("reports", [&] { return report_pool.stats(); });
+  std::unique_ptr<queue::RemoteWake> report_wake;
+  queue::reports::Reporter reporter(report_config, report_pool,
+                                    std::make_unique<dns::MailauthLookup>(rc.dns_servers, std::chrono::seconds(5)),
+                                    &resolver, *registry, [&] {
+                                      workers.wake();
+                                      if (report_wake) report_wake->poke();
+                                    });
+  remote.set_tls_recorder(reporter.tls_recorder());
 
   queue::ServiceLimits limits;
   limits.max_message_size = cfg.size("queue", "max_message_size");
@@ -198,9 +263,7 @@ int main(int argc, char** argv) {
   const size_t enqueue_pool_size = static_cast<size_t>(std::max<int64_t>(1, cfg.integer("db", "pool_size")));
   db::pq::Pool enqueue_pool(url, enqueue_pool_size);
   http.pools().add("enqueue", [&] { return enqueue_pool.stats(); });
-  // New mail wakes this instance's workers at once and the other instances'
-  // through one coalesced NOTIFY outside the Enqueue transactions.
-  queue::RemoteWake remote_wake(rpc_pool.url());
+  report_wake = std::make_unique<queue::RemoteWake>(rpc_pool.url());
   queue::QueueServiceImpl service(rpc_pool, limits, {wc.hostname, wc.bounce_from}, &metrics, &server_rpc,
                                   [&] {
                                     workers.wake();
@@ -210,13 +273,14 @@ int main(int argc, char** argv) {
   // BURL (RFC 4468): smtpd's FetchUrl reads URLAUTH URLs through the mailstore.
   service.use_url_fetcher(sharded, resolver);
   service.set_enqueue_shard(enqueue_shard);
+  service.use_reporter(reporter);
   // Enqueue on libpq with group commit (enqueue_pool); local recipients are
   // delivered inside its transactions unless queue.deliver_during_enqueue is off.
   queue::EnqueueBatcher::DeliveryFactory deliver_now;
   if (cfg.boolean("queue", "deliver_during_enqueue") && !enqueue_shard.empty()) {
     auto& local_shard = sharded.shard(enqueue_shard);
     deliver_now = [&](const std::vector<const queue::NewMessage*>& m) -> std::unique_ptr<queue::EnqueueTimeDelivery> {
-      return std::make_unique<queue::MailstoreEnqueueDelivery>(local_shard, m, &metrics);
+      return std::make_unique<queue::MailstoreEnqueueDelivery>(local_shard, m, &metrics, sieve_runner.get());
     };
   }
   queue::EnqueueBatcher::Options batch_options;
@@ -276,6 +340,7 @@ int main(int argc, char** argv) {
   workers.start();
   if (index_search) indexer.start();
   blob_sweeper.start();
+  reporter.start();
   serving = true;
   log::listening("grpc", address, static_cast<unsigned>(grpc_port));
   spdlog::info("{} ready: {} workers, retry schedule of {} steps, max lifetime {}s", kName, wc.workers,
@@ -291,6 +356,7 @@ int main(int argc, char** argv) {
   workers.stop();
   indexer.stop();
   blob_sweeper.stop();
+  reporter.stop();
   http.stop();
   spdlog::info("stopped");
   return 0;

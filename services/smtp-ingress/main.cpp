@@ -24,6 +24,7 @@
 #include "common/db/pool.h"
 #include "common/dns/mailauth_lookup.h"
 #include "services/smtp-ingress/server/antispam.h"
+#include "services/smtp-ingress/server/dmarc_reports.h"
 #include "services/smtp-ingress/sql/migrations.h"
 #include "common/log/log.h"
 #include "common/metrics/http_server.h"
@@ -39,6 +40,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <iostream>
 #include <random>
@@ -143,6 +145,13 @@ int main(int argc, char** argv) {
     spam.rspamd_timeout = cfg.duration("spam", "rspamd_timeout");
     spam.dns_servers = cfg.list("dns", "servers");
     spam.dns_timeout = cfg.duration("spam", "dns_timeout");
+    for (const auto& sealer : cfg.list("spam", "arc_trusted_sealers")) {
+      std::string d;
+      for (char c : sealer) d += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (d.empty() || d.find_first_of(" @;") != std::string::npos)
+        throw config::ConfigError("spam.arc_trusted_sealers: expected domain names, got '" + sealer + "'");
+      spam.arc_trusted_sealers.push_back(d);
+    }
   } catch (const config::ConfigError& e) {
     log::fatal("postline-smtpd", e.what());
     return 2;
@@ -193,6 +202,15 @@ int main(int argc, char** argv) {
     auto dns = std::make_unique<dns::MailauthLookup>(spam.dns_servers, std::chrono::milliseconds(spam.dns_timeout),
                                                      dns_cache);
     antispam = std::make_unique<smtp::Antispam>(spam, std::move(dns), pool, *registry);
+  }
+
+  // DMARC aggregate reports (reports.send): evaluations go to queued in batches.
+  std::unique_ptr<smtp::DmarcReportSink> dmarc_reports;
+  if (cfg.boolean("reports", "send") && spam.enabled) {
+    dmarc_reports = std::make_unique<smtp::DmarcReportSink>(
+        [&backend](const postline::mail::v1::RecordDmarcRequest& r) { return backend.record_dmarc(r); },
+        cfg.duration("reports", "flush_interval"), *registry);
+    antispam->set_dmarc_sink(dmarc_reports.get());
   }
 
   boost::asio::io_context io(1);

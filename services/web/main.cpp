@@ -152,7 +152,11 @@ int main(int argc, char** argv) {
   auto registry = service::make_registry("postline_webd", "postline-webd", POSTLINE_VERSION);
   web::WebMetrics metrics(*registry);
   web::DomainDirectory directory(cfg.str("auth", "addr"), cfg.duration("web", "domain_cache_ttl"), *registry);
-  web::Site site(settings, signer.get());
+  web::MtaStsSettings mta_sts;
+  mta_sts.mx_host = cfg.str("smtp", "hostname");
+  mta_sts.mode = cfg.str("web", "mta_sts_mode");
+  mta_sts.max_age = cfg.integer("web", "mta_sts_max_age");
+  web::Site site(settings, signer.get(), mta_sts);
   web::acme::ChallengeStore challenges;
   if (acme_settings.enabled)
     options.acme_challenge = [&challenges](std::string_view target) { return challenges.answer(target); };
@@ -169,6 +173,8 @@ int main(int argc, char** argv) {
   backend_options.mail_host = cfg.str("smtp", "hostname");
   backend_options.outbound_host = cfg.str("queue", "hostname");
   backend_options.dkim_keys = cfg.list("queue", "dkim_keys");
+  backend_options.mta_sts_mode = mta_sts.mode;
+  backend_options.mta_sts_max_age = mta_sts.max_age;
   backend_options.dns_servers = cfg.list("dns", "servers");
   backend_options.health_urls = std::move(health_urls);
   web::GrpcPortalBackend portal_backend(std::move(backend_options), *registry);

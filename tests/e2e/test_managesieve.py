@@ -123,6 +123,48 @@ def test_sieve_connect_uploads_lists_activates_over_starttls(platform, accounts,
     assert metric(platform, "postline_managesieved_scripts_stored_total") >= 1
 
 
+def test_mail_over_smtp_lands_in_the_folder_the_uploaded_script_names(platform, accounts, tmp_path):
+    """The whole path of issue 19 with real clients: the script sieve-connect uploaded and
+    activated above files a message that arrives over SMTP into "Lists"; another stays in INBOX."""
+    import imaplib
+    import smtplib
+    import uuid
+    (tmp_path / "filter.siv").write_bytes(FILTER)
+    assert sieve_connect(platform, tmp_path, "--localsieve", "filter.siv", "--remotesieve", "filter",
+                         "--upload").returncode == 0
+    assert sieve_connect(platform, tmp_path, "--remotesieve", "filter", "--activate").returncode == 0
+    imap = imaplib.IMAP4("127.0.0.1", platform.ports["imap"])
+    try:
+        imap.login(USER, PASSWORD)
+        imap.create("Lists")  # NO when an earlier run made it: fine
+    finally:
+        imap.logout()
+    marker = uuid.uuid4().hex[:8]
+    for subject in (f"[list] digest {marker}", f"personal {marker}"):
+        msg = (f"From: someone@remote.example\r\nTo: {USER}\r\nSubject: {subject}\r\n"
+               f"Message-ID: <{uuid.uuid4().hex}@remote.example>\r\n\r\nbody\r\n")
+        with smtplib.SMTP("127.0.0.1", platform.ports["smtp_mx"], timeout=30) as mx:
+            mx.sendmail("someone@remote.example", [USER], msg.encode())
+
+    def subjects(mailbox: str) -> list[str]:
+        c = imaplib.IMAP4("127.0.0.1", platform.ports["imap"])
+        try:
+            c.login(USER, PASSWORD)
+            typ, data = c.select(mailbox, readonly=True)
+            if typ != "OK" or int(data[0]) == 0:
+                return []
+            typ, data = c.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+            return [part[1].decode().strip() for part in data if isinstance(part, tuple)]
+        finally:
+            c.logout()
+    wait_until(lambda: any(marker in s and "[list]" in s for s in subjects("Lists")), timeout=30,
+               what="the [list] message in Lists")
+    wait_until(lambda: any(f"personal {marker}" in s for s in subjects("INBOX")), timeout=30,
+               what="the other message in INBOX")
+    assert not any(f"personal {marker}" in s for s in subjects("Lists"))
+    assert not any(marker in s and "[list]" in s for s in subjects("INBOX"))
+
+
 def test_sieve_connect_reports_the_syntax_error(platform, accounts, tmp_path):
     refused_before = metric(platform, "postline_managesieved_scripts_refused_total", reason="syntax")
     (tmp_path / "broken.siv").write_bytes(BROKEN)

@@ -11,7 +11,10 @@ is read with plistlib, and the signed one is verified with `openssl cms
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.client
+import json
 import plistlib
 import shutil
 import ssl
@@ -36,6 +39,10 @@ SETTINGS_ENV = {
     "POSTLINE_WEB_SUBMISSION_PORT": "2587",  # not the default, so "from config" is what is tested
     # Each test sees authd's answer now, not a cached one.
     "POSTLINE_WEB_DOMAIN_CACHE_TTL": "0",
+    # The MTA-STS policy (issue 20): smtp.hostname is its mx, web.mta_sts_* its mode and max_age.
+    "POSTLINE_SMTP_HOSTNAME": "mx.example.test",
+    "POSTLINE_WEB_MTA_STS_MODE": "enforce",
+    "POSTLINE_WEB_MTA_STS_MAX_AGE": "86400",
 }
 WANT_IMAP = [("imap.example.test", 993, "SSL"), ("imap.example.test", 143, "STARTTLS")]
 WANT_SMTP = [("smtp.example.test", 465, "SSL"), ("smtp.example.test", 2587, "STARTTLS")]
@@ -200,6 +207,26 @@ def test_mobileconfig_unsigned(web, tmp_path):
     assert mail["PayloadUUID"] != profile["PayloadUUID"]
     # The same address gets the same UUIDs: a new profile replaces the old one on the device.
     assert plistlib.loads(web.get(f"/apple/mobileconfig?email={q(USER)}")[2])["PayloadUUID"] == profile["PayloadUUID"]
+
+
+def test_mta_sts_policy_is_served_and_its_id_is_the_one_dns_records_prints(web):
+    status, headers, body = web.get("/.well-known/mta-sts.txt", headers={"Host": f"mta-sts.{DOMAIN}"})
+    assert status == 200
+    assert headers["content-type"] == "text/plain"
+    assert body == b"version: STSv1\nmode: enforce\nmx: mx.example.test\nmax_age: 86400\n"
+    # `postline dns records` with the same configuration prints this very policy, and a TXT id
+    # derived from it (RFC 8461 3.1: the id changes exactly when the policy does).
+    env = {k: v for k, v in SETTINGS_ENV.items() if k.startswith(("POSTLINE_SMTP_", "POSTLINE_WEB_MTA_STS"))}
+    out = json.loads(web.platform.cli("--json", "dns", "records", DOMAIN, extra_env=env).stdout)
+    assert out["mta_sts_policy"].encode() == body
+    assert out["mta_sts_policy_url"] == f"https://mta-sts.{DOMAIN}/.well-known/mta-sts.txt"
+    [txt] = [r for r in out["records"] if r["purpose"] == "mta-sts"]
+    digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    assert txt["value"] == "v=STSv1; id=" + "".join(c for c in digest if c.isalnum())[:20]
+    # Only on mta-sts.<hosted domain>.
+    assert web.get("/.well-known/mta-sts.txt", headers={"Host": DOMAIN})[0] == 404
+    assert web.get("/.well-known/mta-sts.txt", headers={"Host": "mta-sts.elsewhere.test"})[0] == 404
+    assert web.metric("postline_webd_requests_total", {"path": "mta-sts", "status": "200"}) >= 1
 
 
 def test_unknown_domain_gets_the_same_404_as_an_unknown_path(web):

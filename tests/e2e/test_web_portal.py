@@ -8,7 +8,9 @@ local and one to a remote recipient over SMTP submission, and watches both
 reach "delivered" on the "Sent mail" page without a reload. An administrator
 views a queued message (its <script> as text), removes a user and a domain
 after the confirmation page, sets and clears a catch-all (checked over SMTP and
-IMAP), and a user pages through more than 50 sent messages. The security
+IMAP), gives a user a 2-message limit (the third message over SMTP is deferred
+by queued for the message count quota until the limit is emptied), and a user
+pages through more than 50 sent messages. The security
 rules are checked over plain HTTPS (http.client): CSRF, Origin, another
 user's messages, session rotation and logout, the password policy, brute
 force throttling. Screenshots go to <build>/Testing/artifacts/web_portal/.
@@ -51,6 +53,8 @@ PAGER_PASSWORD = "paging test password 5"
 REMOVED = "ernie@example.test"  # removed in the browser
 REMOVED_PASSWORD = "removed in the browser 6"
 GONE_DOMAIN = "gone.test"  # a domain removed with what it holds
+LIMITED = "lena@example.test"  # given a 2-message limit in the browser
+LIMITED_PASSWORD = "two messages only 7"
 # A hosted domain for the DNS page, and the mail server's name webd makes its records with.
 ZONE_DOMAIN = "zone.test"
 ZONE_HOST = "mail.zone.test"
@@ -536,6 +540,8 @@ def test_administrator_creates_a_user_who_logs_in_over_imap(portal, browser):
     assert shown["quota_bytes"] == 100 * 1024 * 1024 and not shown["admin"], shown
     # And the administrator changes that quota.
     row_quota = browser.find_element(By.CSS_SELECTOR, f'tr[data-user="{CREATED}"] input[name=quota]')
+    assert row_quota.get_attribute("value") == "100MiB", "the form shows the current quota"
+    row_quota.clear()
     row_quota.send_keys("200MiB", Keys.ENTER)
     wait_until(lambda: any("Quota of" in e.text for e in browser.find_elements(By.CSS_SELECTOR, ".ok")),
                timeout=15, what="quota set")
@@ -946,6 +952,118 @@ def test_sent_mail_and_queue_pages_beyond_fifty(portal, browser):
     m = re.search(r'<a rel="prev" href="([^"]+)">Earlier messages</a>', page)
     status, _, page = portal.request("GET", m.group(1).replace("&amp;", "&"), cookie=admin)
     assert queue_ids(page) == page_one
+
+
+def users_listed(platform) -> dict:
+    listed = json.loads(platform.cli("--json", "user", "list", "example.test").stdout)
+    return {u["email"]: u for u in (listed if isinstance(listed, list) else listed["users"])}
+
+
+def inbox_count(platform, user, password) -> int:
+    imap = imaplib.IMAP4("127.0.0.1", platform.ports["imap"])
+    try:
+        imap.login(user, password)
+        typ, data = imap.status("INBOX", "(MESSAGES)")
+        assert typ == "OK", data
+        return int(re.search(rb"MESSAGES (\d+)", data[0]).group(1))
+    finally:
+        imap.logout()
+
+
+def test_admin_sets_a_message_limit_and_the_third_message_waits(portal, browser):
+    """The message-count limit (authd's quota_messages) from the users page: with 2 allowed, a third
+    message is accepted over SMTP and deferred by queued with 452 4.2.2 "mailbox full (message count
+    quota)" (docs/queue.md "Quota"); emptying the field (unlimited) lets the retry deliver it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    p = portal.platform
+    token = secrets.token_hex(4)
+    browser_sign_in(browser, portal, ADMIN, ADMIN_PASSWORD)
+    try:
+        browser.get(portal.origin + "/admin/users")
+        # Added with a message limit of 5 ...
+        browser.find_element(By.ID, "email").send_keys(LIMITED)
+        browser.find_element(By.ID, "new-password").send_keys(LIMITED_PASSWORD)
+        browser.find_element(By.ID, "messages").send_keys("5", Keys.ENTER)
+        notice(browser, f"User {LIMITED} added.")
+        assert users_listed(p)[LIMITED]["quota_messages"] == 5
+        # ... then set to 2 in its row; the storage quota (unlimited) stays.
+        row = browser.find_element(By.CSS_SELECTOR, f'tr[data-user="{LIMITED}"]')
+        messages = row.find_element(By.CSS_SELECTOR, "input[name=messages]")
+        assert messages.get_attribute("value") == "5"
+        assert row.find_element(By.CSS_SELECTOR, "input[name=quota]").get_attribute("value") == ""
+        messages.clear()
+        messages.send_keys("2", Keys.ENTER)
+        notice(browser, f"Quota of {LIMITED} set: storage unlimited, messages 2.")
+        row = browser.find_element(By.CSS_SELECTOR, f'tr[data-user="{LIMITED}"]')
+        assert row.find_element(By.CSS_SELECTOR, 'td[data-label="Message limit"]').text == "2"
+        assert row.find_element(By.CSS_SELECTOR, 'td[data-label="Storage quota"]').text == "unlimited"
+        shown = users_listed(p)[LIMITED]
+        assert shown["quota_messages"] == 2 and shown["quota_bytes"] == 0, shown
+        shot(browser, "15-admin-message-limit")
+    finally:
+        browser_sign_out(browser)
+
+    # Over plain HTTPS: a value that is not a plain number is refused, naming the field; authd keeps 2.
+    admin = portal.login(ADMIN, ADMIN_PASSWORD)
+    status, _, page = portal.request("GET", "/admin/users", cookie=admin)
+    csrf = csrf_of(page)
+    for bad in ("-1", "2.5", "1e3", " 3", "1000000000000000"):
+        status, _, page = portal.request("POST", "/admin/users/quota", cookie=admin,
+                                         form={"csrf": csrf, "email": LIMITED, "quota": "", "messages": bad})
+        assert status == 400 and '<p class="error" role="alert">messages: ' in page, (bad, status)
+    status, _, _ = portal.request("POST", "/admin/users/quota", cookie=admin,
+                                  form={"email": LIMITED, "quota": "", "messages": "9"})
+    assert status == 403, "no CSRF token"
+    status, _, _ = portal.request("POST", "/admin/users/quota", cookie=admin, origin="https://evil.example",
+                                  form={"csrf": csrf, "email": LIMITED, "quota": "", "messages": "9"})
+    assert status == 403, "another site's Origin"
+    assert users_listed(p)[LIMITED]["quota_messages"] == 2
+
+    # Two messages fit; the third is accepted (250) and deferred by queued, as docs/queue.md says.
+    over_quota_before = p.metric_value("queued", "postline_queued_over_quota_total", {"result": "deferred"})
+    for i in (1, 2):
+        assert smtp_rcpt(p, LIMITED, f"limit test {token} {i}") == 250
+    wait_until(lambda: inbox_count(p, LIMITED, LIMITED_PASSWORD) == 2, timeout=30, interval=0.5,
+               what="the first two messages delivered")
+    assert smtp_rcpt(p, LIMITED, f"limit test {token} 3") == 250, "accepted: the limit is applied at delivery"
+
+    def deferred_for_the_count():
+        status, _, page = portal.request("GET", "/admin/queue?recipient=" + urllib.parse.quote(LIMITED), cookie=admin)
+        assert status == 200
+        m = re.search(r'<li class="recipient" data-recipient="' + re.escape(LIMITED) +
+                      r'" data-state="deferred">(.*?)</ol>', page, re.S)
+        return m and "452 4.2.2 mailbox full (message count quota)" in m.group(1) and m.group(1)
+
+    timeline = wait_until(deferred_for_the_count, timeout=30, interval=0.5, what="the third message deferred")
+    assert "Postline said" in timeline and "deferred until" in timeline, timeline
+    assert inbox_count(p, LIMITED, LIMITED_PASSWORD) == 2
+    assert p.metric_value("queued", "postline_queued_over_quota_total", {"result": "deferred"}) > over_quota_before
+
+    # The user's quota page: 2 of 2 messages.
+    browser_sign_in(browser, portal, LIMITED, LIMITED_PASSWORD)
+    try:
+        browser.find_element(By.LINK_TEXT, "Quota").click()
+        wait_until(lambda: browser.current_url.endswith("/quota"), timeout=10, what="quota page")
+        # {row: {cell's data-label (what a phone-sized screen shows before it): text}}
+        rows = {r.find_element(By.TAG_NAME, "th").text: {td.get_attribute("data-label") or "share": td.text
+                                                          for td in r.find_elements(By.TAG_NAME, "td")}
+                for r in browser.find_elements(By.CSS_SELECTOR, "tbody tr")}
+        assert rows["Messages"]["Used"] == "2" and rows["Messages"]["Limit"] == "2", rows
+        assert "100%" in rows["Messages"]["share"], rows
+        assert rows["Storage"]["Limit"] == "unlimited", rows
+        shot(browser, "16-quota-message-limit")
+    finally:
+        browser_sign_out(browser)
+
+    # Unlimited again (the field emptied): queued's next attempt delivers the third.
+    status, _, page = portal.request("POST", "/admin/users/quota", cookie=admin,
+                                     form={"csrf": csrf, "email": LIMITED, "quota": "", "messages": ""})
+    assert status == 200 and "messages unlimited." in page
+    assert users_listed(p)[LIMITED]["quota_messages"] == 0
+    wait_until(lambda: inbox_count(p, LIMITED, LIMITED_PASSWORD) == 3, timeout=30, interval=0.5,
+               what="the third message delivered once the limit is gone")
 
 
 def test_brute_force_is_throttled(portal):

@@ -129,7 +129,10 @@ void register_dns_commands(CLI::App& app, CliContext& ctx);
 void register_import_commands(CLI::App& app, CliContext& ctx);  // cmd_import.cpp
 void register_account_commands(CLI::App& app, CliContext& ctx);  // cmd_account.cpp
 void register_mailbox_commands(CLI::App& app, CliContext& ctx);  // cmd_mailbox.cpp
+void register_sieve_commands(CLI::App& app, CliContext& ctx);    // cmd_sieve.cpp
 // cmd_queue.cpp (the delivery queue owner).
 void register_queue_commands(CLI::App& app, CliContext& ctx);
+// cmd_reports.cpp: postline dmarc|tlsrpt reports, postline reports send (queued).
+void register_report_commands(CLI::App& app, CliContext& ctx);
 
 }  // namespace postline::cli

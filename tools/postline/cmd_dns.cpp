@@ -23,7 +23,7 @@ using dnsrec::Record;
 
 struct DnsArgs {
   std::string domain, host, spf = "v=spf1 mx -all", dmarc_policy = "quarantine", report_address,
-                             mta_sts_mode = "testing", resolver;
+                             mta_sts_mode, resolver;
   std::vector<std::string> ipv4, ipv6;
   uint16_t submission_port = 587, submissions_port = 465, imap_port = 143, imaps_port = 993;
 };
@@ -38,8 +38,9 @@ void add_setup_options(CLI::App* cmd, DnsArgs& a) {
       ->check(CLI::IsMember({"none", "quarantine", "reject"}));
   cmd->add_option("--report-address", a.report_address,
                   "where DMARC and TLS-RPT reports go (default: postmaster@DOMAIN)");
-  cmd->add_option("--mta-sts-mode", a.mta_sts_mode, "MTA-STS policy mode (default: testing)")
-      ->check(CLI::IsMember({"testing", "enforce"}));
+  cmd->add_option("--mta-sts-mode", a.mta_sts_mode,
+                  "MTA-STS policy mode (default: web.mta_sts_mode, the mode webd serves; testing)")
+      ->check(CLI::IsMember({"testing", "enforce", "none"}));
   // The config's ports are what the processes bind (5587 inside the container);
   // clients reach the ports published in front of them, normally the standard ones.
   cmd->add_option("--submission-port", a.submission_port, "public submission (STARTTLS) port in SRV (default 587)");
@@ -78,7 +79,10 @@ DomainSetup setup_from(CliContext& ctx, const DnsArgs& a, const std::string& wha
   s.spf = a.spf;
   s.dmarc_policy = a.dmarc_policy;
   s.report_address = a.report_address;
-  s.mta_sts_mode = a.mta_sts_mode;
+  // The policy webd serves (web.mta_sts_mode, web.mta_sts_max_age): the id
+  // printed is the hash of exactly that text.
+  s.mta_sts_mode = a.mta_sts_mode.empty() ? cfg.str("web", "mta_sts_mode") : a.mta_sts_mode;
+  s.mta_sts_max_age = cfg.integer("web", "mta_sts_max_age");
   s.submission_port = a.submission_port;
   s.submissions_port = a.submissions_port;
   s.imap_port = a.imap_port;

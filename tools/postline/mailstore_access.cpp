@@ -4,6 +4,7 @@
 
 #include "common/db/unavailable.h"
 #include "common/mailstore/blob/blob_config.h"
+#include "common/mailstore/pg/pg_sieve_scripts.h"
 #include "common/mailstore/pg/sharded_mail_store.h"
 #include "mail/v1/auth.grpc.pb.h"
 
@@ -41,8 +42,8 @@ std::string shard_url(CliContext& ctx, const std::string& shard, const std::stri
   throw CliError(what + ": the account is on shard '" + name + "', which mailstore.shards does not name", 2);
 }
 
-std::unique_ptr<mailstore::pg::PgMailStore> open_mailstore(CliContext& ctx, const std::string& what,
-                                                           const std::string& shard) {
+namespace {
+std::string checked_url(CliContext& ctx, const std::string& what, const std::string& shard) {
   const std::string url = shard_url(ctx, shard, what);
   if (url.empty()) throw CliError(what + ": no database configured (--db-url, POSTLINE_DB_URL or db.url)", 2);
   try {
@@ -53,6 +54,18 @@ std::unique_ptr<mailstore::pg::PgMailStore> open_mailstore(CliContext& ctx, cons
     throw CliError(what + ": cannot reach the mailstore database (--db-url / POSTLINE_DB_URL / db.url): " +
                    e.what());
   }
+  return url;
+}
+}  // namespace
+
+std::unique_ptr<mailstore::SieveScriptStore> open_sieve_scripts(CliContext& ctx, const std::string& what,
+                                                                const std::string& shard) {
+  return std::make_unique<mailstore::pg::PgSieveScriptStore>(checked_url(ctx, what, shard), 1);
+}
+
+std::unique_ptr<mailstore::pg::PgMailStore> open_mailstore(CliContext& ctx, const std::string& what,
+                                                           const std::string& shard) {
+  const std::string url = checked_url(ctx, what, shard);
   mailstore::pg::PgOptions options;
   options.url = url;
   options.pool_size = 2;

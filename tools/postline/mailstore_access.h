@@ -12,6 +12,7 @@
 
 #include "common/mailstore/mail_store.h"
 #include "common/mailstore/pg/pg_mail_store.h"
+#include "common/mailstore/sieve_scripts.h"
 #include "mail/v1/auth.pb.h"
 #include "tools/postline/cli_context.h"
 
@@ -34,6 +35,10 @@ std::unique_ptr<mailstore::pg::PgMailStore> open_mailstore(CliContext& ctx, cons
 // The PostgreSQL URL of a mailstore shard (mailstore.shards; "main" is db.url
 // when no shards are configured). Throws CliError for an unknown name.
 std::string shard_url(CliContext& ctx, const std::string& shard, const std::string& what);
+
+// The users' Sieve scripts (`postline sieve`) on the account's shard, after the same check.
+std::unique_ptr<mailstore::SieveScriptStore> open_sieve_scripts(CliContext& ctx, const std::string& what,
+                                                                const std::string& shard = "");
 
 // Runs `fn` (mailstore calls) and turns the database going away into a
 // CliError that names the operation.

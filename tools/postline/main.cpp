@@ -39,7 +39,9 @@ int main(int argc, char** argv) {
   register_migrate_commands(app, ctx);
   register_config_commands(app, ctx);
   register_mailbox_commands(app, ctx);
+  register_sieve_commands(app, ctx);
   register_queue_commands(app, ctx);
+  register_report_commands(app, ctx);
   register_dkim_commands(app, ctx);
   register_dns_commands(app, ctx);
   register_import_commands(app, ctx);

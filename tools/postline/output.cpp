@@ -75,6 +75,12 @@ JsonObject& JsonObject::add(const std::string& k, const JsonObject& value) {
   return *this;
 }
 
+JsonObject& JsonObject::add_json(const std::string& k, const std::string& json_text) {
+  key(k);
+  body_ += json_text.empty() ? "null" : json_text;
+  return *this;
+}
+
 JsonObject& JsonObject::add(const std::string& k, const std::vector<JsonObject>& values) {
   key(k);
   body_ += "[";

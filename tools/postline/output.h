@@ -25,6 +25,8 @@ class JsonObject {
   JsonObject& add(const std::string& key, const std::vector<std::string>& values);
   JsonObject& add(const std::string& key, const JsonObject& value);
   JsonObject& add(const std::string& key, const std::vector<JsonObject>& values);
+  // A value that is JSON already (a document a service produced); the caller vouches for it.
+  JsonObject& add_json(const std::string& key, const std::string& json_text);
   // Appends the fields of another object (error details merged into the error).
   JsonObject& merge(const JsonObject& other);
   bool empty() const { return body_.empty(); }

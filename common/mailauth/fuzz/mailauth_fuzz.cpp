@@ -2,7 +2,7 @@
 // publish or send: DNS TXT records (DKIM keys, DMARC policies, SPF) and message
 // headers (DKIM-Signature, Authentication-Results, From). DNS is FakeDnsLookup
 // serving the fuzzed text, so nothing leaves the process. The first byte picks
-// what runs (modulo 7):
+// what runs (modulo 8):
 //   0 TagList::parse           at most max_tags tags, names unique, within max_bytes
 //   1 parse_dkim_key_record    nullopt exactly when *error is set
 //   2 parse_dmarc_record       first tag v=DMARC1, pct within 0..100
@@ -14,7 +14,11 @@
 //                              max_signatures, no pass without a key that verifies
 //   5 remove_own_authentication_results  idempotent, never adds bytes, removes all of ours
 //   6 from_header_domain / authserv_id_of  no crash, a domain has no '@' or space
+//   7 arc_verify               the text is a message: never pass without keys that
+//                              verify, at most 2 key look-ups per instance, at most
+//                              50 instances; arc_result_in_auth_results on each line
 // No exception may come out: these APIs report errors as values.
+#include "common/mailauth/arc.h"
 #include "common/mailauth/dkim.h"
 #include "common/mailauth/dmarc.h"
 #include "common/mailauth/auth_results.h"
@@ -126,12 +130,30 @@ void headers(std::string_view value) {
   (void)authserv_id_of(value);
 }
 
+void arc(std::string_view message) {
+  FakeDnsLookup dns;
+  dns.add_txt("arc._domainkey.example.com", "v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC");
+  dns.add_txt("ed._domainkey.example.com", "v=DKIM1; k=ed25519; p=4DyzjFt0AqBAmKZXpzWoxzX81rUub0/9SmNjBt7oKyQ=");
+  ArcVerifyOptions opt;
+  opt.now = 1700000000;
+  opt.limits.max_message_bytes = 1 << 20;
+  ArcVerdict v = arc_verify(message, dns, opt);
+  require(v.result != ArcResult::kPass);
+  require(v.instances >= 0 && v.instances <= 50);
+  require(dns.queries() <= 2 * 50 + 2);
+  std::string_view rest = message;
+  while (!rest.empty()) {
+    std::string r = arc_result_in_auth_results(next_line(rest));
+    require(r.find(' ') == std::string::npos);
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0 || size > 64 * 1024) return 0;
   std::string_view text(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 7) {
+  switch (data[0] % 8) {
     case 0: tag_list(text); break;
     case 1: dkim_key(text); break;
     case 2: dmarc(text); break;
@@ -139,6 +161,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 4: dkim(text); break;
     case 5: authentication_results(text); break;
     case 6: headers(text); break;
+    case 7: arc(text); break;
   }
   return 0;
 }

@@ -1004,6 +1004,8 @@ std::vector<DeliveryResult> MemoryMailStore::deliver(UserId user, std::string_vi
       m.uid = static_cast<Uid>(mb.info.uidnext++);
       m.modseq = modseq;
       m.internaldate = m.savedate = now;
+      m.system = items[i].flags.system;
+      m.keywords = items[i].flags.keywords;
       blobs_.try_emplace(p.key, Blob{p.body, p.search->text, p.meta.sort});
       d.mailbox_id = mb.info.mailbox_id;
       d.uid = m.uid;

@@ -72,7 +72,7 @@ class AccountMover {
    public:
     ~Switch();  // abandons when not finished
     const CopyStats& delta() const { return delta_; }
-    // Marks the account moved on the source (mailstore_moved_accounts, sql/018:
+    // Marks the account moved on the source (mailstore_moved_accounts, sql/019:
     // later inserts of its mailboxes or messages there fail with PL010),
     // deletes its rows there (when `delete_source`) and releases the locks.
     void finish(bool delete_source, const std::string& moved_to);

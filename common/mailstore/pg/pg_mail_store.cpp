@@ -228,7 +228,7 @@ const Statement kAppend{"ms_append",
                         "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"};
 const Statement kDeliver{"ms_deliver",
                          "SELECT item, status, mailbox_id, uid, modseq FROM mailstore_deliver("
-                         "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"};
+                         "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"};
 const Statement kCopy{"ms_copy",
                       "SELECT src_uid, dest_uid, uidvalidity, dest_id, dest_modseq, src_modseq "
                       "FROM mailstore_copy($1, $2, $3, $4, $5, $6, $7)"};
@@ -1404,6 +1404,9 @@ struct PgMailStore::StagedDelivery::Impl {
   std::vector<PreparedMessage> prepared;
   std::vector<std::string> keys;
   std::vector<int64_t> intents;  // external blobs: what the caller's transaction finishes
+  std::vector<int64_t> sysflags;
+  std::vector<std::string> keywords;  // space-separated, sorted (mailstore_insert_batch)
+  bool unless_sieve = false;
   std::map<MailboxId, Modseq> touched;
 };
 
@@ -1412,8 +1415,9 @@ PgMailStore::StagedDelivery::~StagedDelivery() = default;
 
 std::unique_ptr<PgMailStore::StagedDelivery> PgMailStore::stage_delivery(UserId user, std::string_view mailbox,
                                                                          const std::vector<DeliveryItem>& items,
-                                                                         const Quota& quota) {
+                                                                         const Quota& quota, bool unless_sieve) {
   auto impl = std::make_unique<StagedDelivery::Impl>();
+  impl->unless_sieve = unless_sieve;
   impl->store = this;
   impl->user = user;
   impl->name = normalize_mailbox_name(mailbox.empty() ? "INBOX" : mailbox);
@@ -1423,6 +1427,10 @@ std::unique_ptr<PgMailStore::StagedDelivery> PgMailStore::stage_delivery(UserId 
   for (const auto& item : items) {
     impl->prepared.push_back(prepare_message(item.message));
     impl->keys.emplace_back(item.delivery_key);
+    impl->sysflags.push_back(item.flags.system);
+    std::string k;
+    for (const auto& kw : item.flags.keywords) k += (k.empty() ? "" : " ") + kw;
+    impl->keywords.push_back(std::move(k));
   }
   // External blobs: uploaded now, before the caller's transaction; a caller
   // that never commits leaves intents the sweeper resolves.
@@ -1445,6 +1453,7 @@ size_t PgMailStore::StagedDelivery::add_to(Connection::Pipeline& pipe) const {
   p.text_array(d.keys);
   message_arrays(p, d.prepared);
   p.i64(kMetaVersion);
+  p.i64_array(d.sysflags).text_array(d.keywords).boolean(d.unless_sieve);
   pipe.add(kDeliver, std::move(p));
   return 2 + kBlobStatements * d.prepared.size() + finish;
 }
@@ -1475,6 +1484,7 @@ std::vector<DeliveryResult> PgMailStore::StagedDelivery::read(const std::vector<
       case 2: r.over_quota = true; break;
       case 3: r.over_quota = r.exceeds_quota = true; break;
       case 4: r.over_quota = r.over_message_quota = true; break;
+      case 5: r.sieve = true; break;
     }
   }
   return out;

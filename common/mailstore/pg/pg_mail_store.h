@@ -122,7 +122,9 @@ class PgMailStore final : public MailStore {
   // their results from that run (it throws what deliver() would); once the
   // caller has committed, announce() tells IMAP sessions, as deliver() does
   // after its own commit. A rollback leaves no trace. The messages and keys
-  // must outlive the StagedDelivery.
+  // must outlive the StagedDelivery. `unless_sieve`: when the user has an
+  // active Sieve script, nothing is delivered and every result says `sieve`
+  // (queued then runs the script; the check is inside the delivery statement).
   class StagedDelivery {
    public:
     ~StagedDelivery();
@@ -137,7 +139,8 @@ class PgMailStore final : public MailStore {
     std::unique_ptr<Impl> impl_;
   };
   std::unique_ptr<StagedDelivery> stage_delivery(UserId user, std::string_view mailbox,
-                                                 const std::vector<DeliveryItem>& items, const Quota& quota = {});
+                                                 const std::vector<DeliveryItem>& items, const Quota& quota = {},
+                                                 bool unless_sieve = false);
 
   // Builds the search index (mailstore_search) of up to `max_bodies` bodies
   // listed in mailstore_search_backlog, oldest first, in one transaction that

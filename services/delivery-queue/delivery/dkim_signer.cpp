@@ -4,6 +4,9 @@
 #include "common/mailauth/crypto.h"
 #include "common/mailauth/dkim.h"
 #include "common/mailauth/dkim_keys.h"
+#include "common/mailauth/arc.h"
+#include "common/mailauth/auth_results.h"
+#include "common/mailauth/text_util.h"
 
 #include <spdlog/spdlog.h>
 
@@ -26,7 +29,20 @@ DkimSigner::DkimSigner(const std::vector<std::string>& entries) {
   } catch (const std::runtime_error& e) {
     throw config::ConfigError(std::string("queue.dkim_keys: ") + e.what());
   }
-  for (auto& k : keys) keys_[k.domain] = Key{k.selector, std::move(k.key)};
+  for (auto& k : keys) {
+    if (first_domain_.empty()) first_domain_ = k.domain;
+    keys_[k.domain] = Key{k.selector, std::move(k.key)};
+  }
+}
+
+void DkimSigner::enable_arc(ArcOptions options) {
+  if (!options.enabled) return;
+  if (options.domain.empty()) options.domain = first_domain_;
+  options.domain = lower(options.domain);
+  if (options.domain.empty()) return;  // no keys: nothing to seal with
+  if (!keys_.count(options.domain))
+    throw config::ConfigError("queue.arc_domain: no queue.dkim_keys key for " + options.domain);
+  arc_ = std::move(options);
 }
 
 DkimSigner::~DkimSigner() = default;
@@ -68,7 +84,7 @@ std::string DkimSigner::sign(const MessageData& message) {
   if (keys_.empty()) return "";
   const std::string domain = from_domain(message.body);
   auto it = keys_.find(domain);
-  if (it == keys_.end()) return "";
+  if (it == keys_.end()) return arc_.enabled ? arc_seal(message) : "";
   mailauth::DkimSignOptions opts;
   opts.domain = domain;
   opts.selector = it->second.selector;
@@ -80,6 +96,52 @@ std::string DkimSigner::sign(const MessageData& message) {
     return "";
   }
   return result.header + message.body;
+}
+
+std::string DkimSigner::arc_seal(const MessageData& message) {
+  // Our verdict at arrival: only mail smtpd judged on the MX carries it.
+  std::string_view body = message.body;
+  size_t end = body.find("\r\n\r\n");
+  std::string_view head = body.substr(0, end == std::string_view::npos ? body.size() : end);
+  std::string ar_value;
+  bool found = false;
+  for (size_t pos = 0; pos < head.size() && !found;) {
+    size_t eol = head.find("\r\n", pos);
+    if (eol == std::string_view::npos) eol = head.size();
+    if (mailauth::istarts_with(head.substr(pos, eol - pos), "Authentication-Results:")) {
+      size_t next = eol;
+      while (next + 2 < head.size() && (head[next + 2] == ' ' || head[next + 2] == '\t')) {
+        next = head.find("\r\n", next + 2);
+        if (next == std::string_view::npos) next = head.size();
+      }
+      std::string_view value = head.substr(pos + 23, next - pos - 23);
+      if (mailauth::iequals(mailauth::authserv_id_of(value), arc_.authserv_id)) {
+        ar_value = std::string(value);
+        found = true;
+      }
+      pos = next + 2;
+    } else {
+      pos = eol + 2;
+    }
+  }
+  if (!found) return "";
+  const std::string arc = mailauth::arc_result_in_auth_results(ar_value);
+  mailauth::ArcSealOptions o;
+  o.domain = arc_.domain;
+  o.selector = keys_.at(arc_.domain).selector;
+  o.authserv_id = arc_.authserv_id;
+  o.timestamp = static_cast<uint64_t>(std::time(nullptr));
+  o.chain = arc == "pass" ? mailauth::ArcResult::kPass
+            : arc == "fail" ? mailauth::ArcResult::kFail
+                            : mailauth::ArcResult::kNone;
+  auto sealed = mailauth::arc_seal(message.body, *keys_.at(arc_.domain).key, o);
+  if (!sealed.ok) {
+    spdlog::info("[q:{}] not ARC-sealed: {}", message.queue_id, sealed.error);
+    return "";
+  }
+  spdlog::info("[q:{}] ARC-sealed as instance {} (cv={}) by {}", message.queue_id, sealed.instance,
+               mailauth::to_string(sealed.cv), arc_.domain);
+  return sealed.headers + message.body;
 }
 
 }  // namespace postline::queue

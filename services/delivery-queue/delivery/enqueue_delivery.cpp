@@ -31,17 +31,50 @@ bool MailstoreEnqueueDelivery::eligible(const NewRecipient& r) {
 }
 
 MailstoreEnqueueDelivery::MailstoreEnqueueDelivery(mailstore::pg::PgMailStore& store,
-                                                   std::vector<const NewMessage*> messages, QueueMetrics* metrics)
-    : store_(store), messages_(std::move(messages)), metrics_(metrics) {
+                                                   std::vector<const NewMessage*> messages, QueueMetrics* metrics,
+                                                   const SieveRunner* sieve)
+    : store_(store), messages_(std::move(messages)), metrics_(metrics), sieve_(sieve) {
   tries_.resize(messages_.size());
   replies_.resize(messages_.size());
   bodies_.resize(messages_.size());
+  targets_.resize(messages_.size());
   for (size_t m = 0; m < messages_.size(); ++m) {
     const NewMessage& msg = *messages_[m];
     tries_[m].assign(msg.recipients.size(), false);
     replies_[m].assign(msg.recipients.size(), "");
-    for (size_t i = 0; i < msg.recipients.size(); ++i)
+    targets_[m].resize(msg.recipients.size());
+    // Without Sieve: the target mailbox. With it and no administrator's
+    // scripts: the per-user default's decision (no script runs; whether the
+    // user has a script of their own is asked by the delivery statement).
+    // With administrator's scripts: their run in process, when it comes to
+    // one copy of the message and nothing else; otherwise a worker runs them.
+    std::string fallback = mailbox_of(msg);
+    if (sieve_ && !sieve_->has_global_scripts()) fallback = sieve_->default_mailbox(msg.body, msg.target_mailbox);
+    for (size_t i = 0; i < msg.recipients.size(); ++i) {
       tries_[m][i] = !msg.is_dsn && !msg.queue_id.empty() && eligible(msg.recipients[i]);
+      if (!tries_[m][i]) continue;
+      targets_[m][i].mailbox = fallback;
+      if (sieve_ && sieve_->has_global_scripts()) {
+        SieveInput in;
+        in.message = msg.body;
+        in.mail_from = msg.mail_from;
+        in.recipient = msg.recipients[i].address;
+        in.orcpt = msg.recipients[i].orcpt;
+        in.authenticated_user = msg.authenticated_user;
+        in.user_id = msg.recipients[i].user_id;
+        in.target_mailbox = msg.target_mailbox;
+        in.smtputf8 = msg.smtputf8;
+        in.body_type = msg.body_type;
+        in.queue_id = msg.queue_id;
+        auto simple = sieve_->simple_store(in);
+        if (!simple) {
+          tries_[m][i] = false;  // a worker runs the scripts (they do more than store one copy)
+          continue;
+        }
+        targets_[m][i].mailbox = simple->mailbox;
+        targets_[m][i].flags = simple->flags;
+      }
+    }
   }
 }
 
@@ -60,11 +93,12 @@ size_t MailstoreEnqueueDelivery::stage(db::pq::Connection::Pipeline& pipe) {
     for (size_t i = 0; i < msg.recipients.size(); ++i) {
       if (!tries_[m][i]) continue;
       const auto& r = msg.recipients[i];
-      auto& g = by_box[{r.user_id, mailbox_of(msg)}];
+      const std::string& box = targets_[m][i].mailbox;
+      auto& g = by_box[{r.user_id, box}];
       if (!g) {
         g = std::make_unique<Group>();
         g->user_id = r.user_id;
-        g->mailbox = mailbox_of(msg);
+        g->mailbox = box;
         g->quota = {r.quota_bytes, r.quota_messages};
       }
       g->targets.emplace_back(m, i);
@@ -77,8 +111,14 @@ size_t MailstoreEnqueueDelivery::stage(db::pq::Connection::Pipeline& pipe) {
   size_t added = 0;
   for (auto& [key, g] : by_box) {
     std::vector<mailstore::DeliveryItem> items;
-    for (size_t k = 0; k < g->targets.size(); ++k) items.push_back({bodies_[g->targets[k].first], g->keys[k]});
-    g->staged = store_.stage_delivery(g->user_id, g->mailbox, items, g->quota);
+    for (size_t k = 0; k < g->targets.size(); ++k) {
+      const auto [m, i] = g->targets[k];
+      items.push_back({bodies_[m], g->keys[k], targets_[m][i].flags});
+    }
+    // With Sieve, a user who has an active script gets nothing delivered here
+    // (the statement itself checks, so users without one cost nothing more):
+    // the recipient stays queued and a worker runs the script.
+    g->staged = store_.stage_delivery(g->user_id, g->mailbox, items, g->quota, /*unless_sieve=*/sieve_ != nullptr);
     g->first = added;
     added += g->staged->add_to(pipe);
     groups_.push_back(std::move(g));
@@ -95,6 +135,7 @@ std::vector<std::vector<std::string>> MailstoreEnqueueDelivery::read(const std::
     for (size_t k = 0; k < g->targets.size() && k < delivered.size(); ++k) {
       const auto& d = delivered[k];
       if (d.over_quota) continue;  // stays queued: a worker defers or bounces it with authd's limits
+      if (d.sieve) continue;       // stays queued: a worker runs the user's Sieve script
       const auto [m, i] = g->targets[k];
       out[m][i] = delivered_reply(g->mailbox, d.uid, d.duplicate);
     }

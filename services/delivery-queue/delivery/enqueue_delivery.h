@@ -12,6 +12,15 @@
 // get one UID range. Groups are staged in (user id, mailbox name) order, so two
 // batches lock mailbox rows in the same order.
 //
+// Sieve (docs/sieve.md "How delivery runs scripts"): with a SieveRunner, the
+// delivery statement itself skips users who have an active script (they stay
+// queued and a worker runs the script, exactly once), so learning that a
+// user has none costs no statement of its own; the others go where the
+// per-user default (spam to Junk) puts them. When the administrator has
+// before/after scripts, they run here in process and a recipient is
+// delivered now only if they come to one copy of the message and nothing
+// else (no redirect, vacation, reject, header edit, lookup).
+//
 // Exactly once: each message is keyed "e/<queue id>/<recipient index>" in the
 // mailstore, so a retried Enqueue (same queue id) cannot deliver twice even
 // before the queue notices the duplicate; the queue rows and the mailbox rows
@@ -20,6 +29,7 @@
 
 #include "common/mailstore/pg/pg_mail_store.h"
 #include "services/delivery-queue/delivery/metrics.h"
+#include "services/delivery-queue/delivery/sieve_runner.h"
 #include "services/delivery-queue/store/queue_store.h"
 
 #include <chrono>
@@ -33,10 +43,12 @@ class MailstoreEnqueueDelivery final : public EnqueueTimeDelivery {
  public:
   // The messages must outlive this object (the staged bodies point into them)
   // and carry their queue ids.
+  // `sieve` (null: no Sieve): see the top.
   MailstoreEnqueueDelivery(mailstore::pg::PgMailStore& store, std::vector<const NewMessage*> messages,
-                           QueueMetrics* metrics);
-  MailstoreEnqueueDelivery(mailstore::pg::PgMailStore& store, const NewMessage& message, QueueMetrics* metrics)
-      : MailstoreEnqueueDelivery(store, std::vector<const NewMessage*>{&message}, metrics) {}
+                           QueueMetrics* metrics, const SieveRunner* sieve = nullptr);
+  MailstoreEnqueueDelivery(mailstore::pg::PgMailStore& store, const NewMessage& message, QueueMetrics* metrics,
+                           const SieveRunner* sieve = nullptr)
+      : MailstoreEnqueueDelivery(store, std::vector<const NewMessage*>{&message}, metrics, sieve) {}
   ~MailstoreEnqueueDelivery() override;
 
   bool tries(size_t message, size_t recipient) const override;
@@ -55,6 +67,12 @@ class MailstoreEnqueueDelivery final : public EnqueueTimeDelivery {
   std::vector<std::vector<bool>> tries_;
   std::vector<std::string> bodies_;  // per message: Return-Path + message, shared by its items
   std::vector<std::vector<std::string>> replies_;
+  const SieveRunner* sieve_;
+  struct Target {
+    std::string mailbox;
+    mailstore::Flags flags;
+  };
+  std::vector<std::vector<Target>> targets_;  // per message and recipient tried
   std::vector<std::unique_ptr<Group>> groups_;
   std::chrono::steady_clock::time_point started_;
 };

@@ -6,9 +6,12 @@
 #include "common/mailstore/mail_store.h"
 #include "common/mailstore/quota.h"
 #include "services/delivery-queue/delivery/retry.h"
+#include "services/delivery-queue/policy/transport_result.h"
 #include "services/delivery-queue/store/queue_store.h"
 
+#include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -49,6 +52,10 @@ class RemoteSession {
     int reused = 0;
   };
   virtual Counts take_counts() { return {}; }
+  // The transport-security policy evaluations (MTA-STS, DANE, none) since the
+  // last call, one per connection attempt that got as far as the TLS decision
+  // and one per host skipped for policy reasons (metrics; TLS-RPT, RFC 8460).
+  virtual std::vector<TransportPolicyResult> take_policy_results() { return {}; }
 };
 
 // Delivers one message to several recipients at one destination domain.
@@ -107,6 +114,36 @@ class LocalDelivery {
     std::vector<LocalResult> out;
     for (const auto& item : items) out.push_back(deliver(user_id, mailbox, item.message, item.delivery_key, quota));
     return out;
+  }
+};
+
+// Sieve at local delivery (production: SieveDelivery, sieve_delivery.h;
+// null: no Sieve, every local recipient goes into its target mailbox).
+class LocalSieve {
+ public:
+  virtual ~LocalSieve() = default;
+  struct Script {
+    std::string name;
+    std::string sha256;  // of the text: the compiled-script cache's key
+  };
+  // The active scripts of `users` (one query for a whole claim). Throws on a
+  // database error.
+  virtual std::map<int64_t, Script> active_scripts(const std::vector<int64_t>& users) = 0;
+  // Whether a recipient whose user has (or has not) an active script goes
+  // through deliver() instead of the plain mailbox delivery.
+  virtual bool runs(bool has_script) const = 0;
+  // The mailbox of a plain delivery (no script runs): the per-user default's
+  // decision (spam to Junk) or the message's target mailbox.
+  virtual std::string default_mailbox(const MessageData& message) const = 0;
+  // One recipient through the scripts, its side effects committed together
+  // and exactly once (a retry repeats nothing). Never throws.
+  virtual RecipientResult deliver(const MessageData& message, const ClaimedRecipient& recipient,
+                                  const std::optional<Script>& active, const mailstore::Quota& quota) = 0;
+  // Housekeeping of the Sieve state (run records, vacation history, duplicate
+  // ids), called now and then; returns the rows deleted.
+  virtual int64_t prune(std::chrono::seconds runs_max_age) {
+    (void)runs_max_age;
+    return 0;
   }
 };
 

@@ -60,6 +60,12 @@ QueueMetrics::QueueMetrics(prometheus::Registry& registry)
                             .Register(registry)),
       opened_(smtp_connections_.Add({{"reused", "false"}})),
       reused_(smtp_connections_.Add({{"reused", "true"}})),
+      transport_policy_(prometheus::BuildCounter()
+                            .Name("postline_queued_transport_policy_total")
+                            .Help("Transport-security policy evaluations of remote deliveries, by policy "
+                                  "(sts|tlsa|no-policy-found) and RFC 8460 result type (success, "
+                                  "starttls-not-supported, certificate-host-mismatch, validation-failure, ...)")
+                            .Register(registry)),
       search_indexed_(prometheus::BuildCounter()
                           .Name("postline_queued_search_indexed_total")
                           .Help("Message bodies whose search index the background indexer built after delivery")
@@ -69,7 +75,16 @@ QueueMetrics::QueueMetrics(prometheus::Registry& registry)
                                  .Name("postline_queued_search_index_failures_total")
                                  .Help("Search indexing batches that failed (tried again on the next round)")
                                  .Register(registry)
-                                 .Add({})) {
+                                 .Add({})),
+      sieve_runs_(prometheus::BuildCounter()
+                      .Name("postline_queued_sieve_runs_total")
+                      .Help("Sieve runs at local delivery by result (ok|compile_error|runtime_error: kept in "
+                            "INBOX|replayed: a retry found the run done|failed: deferred)")
+                      .Register(registry)),
+      sieve_actions_(prometheus::BuildCounter()
+                         .Name("postline_queued_sieve_actions_total")
+                         .Help("Actions of Sieve runs carried out at local delivery, by action")
+                         .Register(registry)) {
   // Pre-create the common series so dashboards and rate() see zeros, not gaps.
   for (const char* klass : {"local", "remote"})
     for (State s : {State::kDelivered, State::kDeferred, State::kBounced, State::kExpired})
@@ -78,6 +93,10 @@ QueueMetrics::QueueMetrics(prometheus::Registry& registry)
     dsn_.Add({{"type", std::string(dsn_action_name(a))}});
   for (const char* result : {"deferred", "bounced"}) over_quota_.Add({{"result", result}});
   for (const char* action : {"hold", "release", "requeue", "retry", "delete"}) admin_actions_.Add({{"action", action}});
+  for (PolicyType t : {PolicyType::kSts, PolicyType::kTlsa, PolicyType::kNoPolicyFound})
+    transport_policy_.Add({{"policy", policy_type_name(t)}, {"result", "success"}});
+  for (const char* result : {"ok", "compile_error", "runtime_error", "replayed", "failed"})
+    sieve_runs_.Add({{"result", result}});
 }
 
 void QueueMetrics::delivery(State outcome, const std::string& klass, double seconds) {

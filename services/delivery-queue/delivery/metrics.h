@@ -4,6 +4,7 @@
 
 #include "services/delivery-queue/dsn/dsn.h"
 #include "services/delivery-queue/delivery/retry.h"
+#include "services/delivery-queue/policy/transport_result.h"
 #include "services/delivery-queue/store/queue_store.h"
 
 #include <prometheus/counter.h>
@@ -40,6 +41,18 @@ class QueueMetrics {
   // The background search indexer (search_indexer.h): bodies indexed, failed batches.
   void search_indexed(size_t bodies) { search_indexed_.Increment(static_cast<double>(bodies)); }
   void search_index_failed() { search_index_failures_.Increment(); }
+  // One transport-security policy evaluation (MTA-STS, DANE, none) of a
+  // remote delivery attempt, by policy type and RFC 8460 result type.
+  void transport_policy(const TransportPolicyResult& r) {
+    transport_policy_.Add({{"policy", policy_type_name(r.policy_type)}, {"result", result_type_name(r.result)}})
+        .Increment();
+  }
+  // Sieve at local delivery (sieve_delivery.h). result: ok | compile_error |
+  // runtime_error (the message kept in INBOX) | replayed (a retry found the run
+  // committed) | failed (database trouble: deferred, nothing applied).
+  void sieve_run(const std::string& result) { sieve_runs_.Add({{"result", result}}).Increment(); }
+  // action: keep | implicit_keep | fileinto | discard | redirect | vacation | reject | ereject
+  void sieve_action(const std::string& action) { sieve_actions_.Add({{"action", action}}).Increment(); }
   void smtp_connections(int opened, int reused) {
     if (opened > 0) opened_.Increment(opened);
     if (reused > 0) reused_.Increment(reused);
@@ -60,8 +73,11 @@ class QueueMetrics {
   prometheus::Family<prometheus::Counter>& smtp_connections_;
   prometheus::Counter& opened_;
   prometheus::Counter& reused_;
+  prometheus::Family<prometheus::Counter>& transport_policy_;
   prometheus::Counter& search_indexed_;
   prometheus::Counter& search_index_failures_;
+  prometheus::Family<prometheus::Counter>& sieve_runs_;
+  prometheus::Family<prometheus::Counter>& sieve_actions_;
 };
 
 }  // namespace postline::queue

@@ -3,10 +3,12 @@
 #include "common/mailstore/delivery_key.h"
 
 #include "services/delivery-queue/delivery/local_mailbox.h"
+#include "services/delivery-queue/delivery/safe_text.h"
 #include "services/delivery-queue/dsn/dsn.h"
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <random>
@@ -27,28 +29,7 @@ double random01() {
   return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
 }
 
-// Text from peers (remote replies, host names, exception messages) goes into
-// `text` columns: PostgreSQL refuses invalid UTF-8 and NUL, and a refused
-// UPDATE after a remote 250 would roll the batch back and deliver again.
-// So: invalid bytes become '?', control characters spaces, and the length is
-// cut on a character boundary.
-std::string truncate(std::string_view s, size_t n = 400) {
-  std::string out;
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-    bool valid = len > 0 && i + len <= s.size();
-    for (size_t k = 1; valid && k < len; ++k) valid = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
-    if (!valid) len = 1;
-    if (out.size() + (valid ? len : 1) > n) break;
-    if (!valid) out += '?';
-    else if (len == 1 && (c < 0x20 || c == 0x7f)) out += ' ';
-    else out.append(s.substr(i, len));
-    i += len;
-  }
-  return out;
-}
+std::string truncate(std::string_view s, size_t n = 400) { return safe_text(s, n); }
 
 // What one recipient's attempt came to, collected until the batch commits.
 struct Done {
@@ -175,10 +156,20 @@ void Workers::listener_loop() {
           last_stats = std::chrono::steady_clock::now();
           metrics_->set_stats(stats(conn));
         }
-        if (config_.keep_finished.count() > 0 && std::chrono::steady_clock::now() - last_purge > std::chrono::minutes(1)) {
+        if (std::chrono::steady_clock::now() - last_purge > std::chrono::minutes(1)) {
           last_purge = std::chrono::steady_clock::now();
-          if (auto n = purge_finished(conn, config_.keep_finished, 1000); n > 0)
-            spdlog::info("purged {} finished message(s) older than {}s", n, config_.keep_finished.count());
+          if (config_.keep_finished.count() > 0)
+            if (auto n = purge_finished(conn, config_.keep_finished, 1000); n > 0)
+              spdlog::info("purged {} finished message(s) older than {}s", n, config_.keep_finished.count());
+          // Sieve run records are needed only while a retry may come.
+          if (sieve_) {
+            try {
+              if (auto n = sieve_->prune(config_.policy.max_lifetime + std::chrono::hours(24)); n > 0)
+                spdlog::info("pruned {} Sieve state row(s)", n);
+            } catch (const std::exception& e) {
+              spdlog::warn("pruning the Sieve state failed (tried again later): {}", log::printable(e.what(), 1024));
+            }
+          }
         }
       }
     } catch (const std::exception& e) {
@@ -335,12 +326,53 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
   // each message keyed by its recipient id so a retry never duplicates.
   std::map<std::pair<int64_t, std::string>, std::vector<ClaimedRecipient>> remote_groups;
   std::map<std::pair<int64_t, std::string>, std::vector<ClaimedRecipient>> local_groups;
+  // Sieve (docs/sieve.md "How delivery runs scripts"): one query for the
+  // claim's users tells who has an active script; their recipients (every
+  // local one when the administrator has before/after scripts) run it one by
+  // one, the rest go into the default's mailbox in groups as before.
+  std::vector<ClaimedRecipient> sieve_recipients;
+  std::map<int64_t, LocalSieve::Script> scripts;
+  bool scripts_known = true;
+  if (sieve_) {
+    std::vector<int64_t> users;
+    for (const auto& r : ready)
+      if (r.local && std::find(users.begin(), users.end(), r.user_id) == users.end()) users.push_back(r.user_id);
+    try {
+      scripts = sieve_->active_scripts(users);
+    } catch (const std::exception& e) {
+      scripts_known = false;
+      spdlog::warn("reading the Sieve scripts of {} user(s) failed (their mail is deferred): {}", users.size(),
+                   log::printable(e.what(), 1024));
+    }
+  }
   for (const auto& r : ready) {
     if (!r.local) {
       remote_groups[{r.message_id, r.domain}].push_back(r);
       continue;
     }
-    local_groups[{r.user_id, local_mailbox(claim->message(r.message_id))}].push_back(r);
+    const auto& msg = claim->message(r.message_id);
+    if (!sieve_) {
+      local_groups[{r.user_id, local_mailbox(msg)}].push_back(r);
+    } else if (!scripts_known) {
+      const auto now = Clock::now();
+      finish(r, {Outcome::kTemporary, "451 4.3.0 mailbox store unavailable (Sieve scripts)", "", false, false}, true,
+             now, std::chrono::steady_clock::now());
+    } else if (sieve_->runs(scripts.count(r.user_id) > 0)) {
+      sieve_recipients.push_back(r);
+    } else {
+      local_groups[{r.user_id, sieve_->default_mailbox(msg)}].push_back(r);
+    }
+  }
+  for (const auto& r : sieve_recipients) {
+    const auto started = Clock::now();
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto& msg = claim->message(r.message_id);
+    mailstore::Quota quota;
+    if (resolver_)
+      if (auto q = resolver_->quota(r.address, r.user_id, msg.queue_id)) quota = *q;
+    std::optional<LocalSieve::Script> script;
+    if (auto it = scripts.find(r.user_id); it != scripts.end()) script = it->second;
+    finish(r, sieve_->deliver(msg, r, script, quota), true, started, t0);
   }
   for (auto& [key, group] : local_groups) {
     const auto& [user_id, mailbox] = key;
@@ -447,6 +479,8 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
         results = dest->second.session->deliver(msg, ptrs);
         const auto counts = dest->second.session->take_counts();
         if (metrics_) metrics_->smtp_connections(counts.opened, counts.reused);
+        for (const auto& r : dest->second.session->take_policy_results())
+          if (metrics_) metrics_->transport_policy(r);
       }
     } catch (const std::exception& e) {
       // Never let one destination's trouble roll back the batch: recipients

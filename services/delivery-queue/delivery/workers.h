@@ -53,6 +53,9 @@ class Workers {
           RecipientResolver* resolver, QueueMetrics* metrics);
   ~Workers();
 
+  // Sieve at local delivery (null: none). Before start().
+  void use_sieve(LocalSieve* sieve) { sieve_ = sieve; }
+
   void start();
   // Stops claiming, lets in-flight batches finish, joins every thread.
   void stop();
@@ -74,6 +77,7 @@ class Workers {
   RemoteDelivery* remote_;
   RecipientResolver* resolver_;
   QueueMetrics* metrics_;
+  LocalSieve* sieve_ = nullptr;
 
   std::mutex mutex_;
   std::condition_variable cv_;

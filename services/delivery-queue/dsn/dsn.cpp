@@ -217,7 +217,9 @@ NewMessage make_dsn_message(const DsnSender& sender, const MessageData& original
   in.to = original.mail_from;
   in.queue_id = original.queue_id;
   in.envid = original.dsn_envid;
-  in.ret = original.dsn_ret;
+  // RFC 8689 4.3: a report about a REQUIRETLS message returns its header only
+  // (as with RET=HDRS) and travels under REQUIRETLS itself.
+  in.ret = original.requiretls ? "HDRS" : original.dsn_ret;
   in.arrival = original.created_at;
   in.original = original.body;
   in.recipients = std::move(recipients);
@@ -225,6 +227,7 @@ NewMessage make_dsn_message(const DsnSender& sender, const MessageData& original
   dsn.mail_from = "";  // null reverse-path: nobody answers a DSN
   dsn.is_dsn = true;
   dsn.smtputf8 = original.smtputf8;
+  dsn.requiretls = original.requiretls;
   NewRecipient to;
   to.address = original.mail_from;
   to.needs_resolve = true;

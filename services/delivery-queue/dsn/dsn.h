@@ -53,7 +53,9 @@ struct DsnSender {
 
 // A DSN about `original` as a queue message: null reverse-path, marked is_dsn
 // (so it is never bounced itself), addressed to the original sender, who is
-// resolved (local or remote) when the DSN is delivered.
+// resolved (local or remote) when the DSN is delivered. For a REQUIRETLS
+// original (RFC 8689 4.3) only the header is returned and the DSN is itself
+// REQUIRETLS.
 NewMessage make_dsn_message(const DsnSender& sender, const MessageData& original,
                             std::vector<DsnRecipient> recipients, Clock::time_point now);
 

@@ -149,6 +149,7 @@ void Client::feed(std::string_view bytes) {
 void Client::tls_established() {
   if (state_ != State::kTlsHandshake) return;
   tls_ = true;
+  tls_stage_ = TlsStage::kEstablished;
   // RFC 3207 4.2: forget everything learned before TLS and say EHLO again.
   extensions_.clear();
   auth_mechanisms_.clear();
@@ -158,9 +159,20 @@ void Client::tls_established() {
 
 void Client::tls_failed(const std::string& why) {
   if (state_ != State::kTlsHandshake) return;
+  tls_stage_ = TlsStage::kHandshakeFailed;
   // A failed handshake leaves the connection unusable either way; with
   // opportunistic TLS the driver may retry this host in plaintext later.
   fail_all('4', "454 4.7.0 TLS handshake failed: " + why, false, true);
+}
+
+void Client::tls_rejected(const std::string& reply) {
+  if (state_ != State::kTlsHandshake) return;
+  // TLS is up but we will not talk to this peer: the driver writes QUIT over
+  // the TLS channel and closes.
+  tls_ = true;
+  broken_ = true;
+  state_ = State::kTransaction;
+  fail_all('4', reply, false, true);
 }
 
 void Client::connection_lost(const std::string& why) {
@@ -229,6 +241,7 @@ void Client::on_reply(const Reply& r) {
         state_ = State::kTlsHandshake;
         return;
       }
+      tls_stage_ = TlsStage::kRefused;
       if (options_.tls == TlsPolicy::kRequired)
         return fail_all('4', "454 4.7.10 STARTTLS refused and TLS is required: " + r.text(), false, true);
       return maybe_auth();  // opportunistic: carry on in plaintext
@@ -317,6 +330,11 @@ void Client::on_reply(const Reply& r) {
 void Client::after_ehlo() {
   pipelining_ = has_extension("PIPELINING");
   dsn_ = has_extension("DSN");
+  if (!tls_) {
+    greeted_ = true;
+    offered_starttls_ = has_extension("STARTTLS");
+  }
+  if (!tls_ && options_.tls != TlsPolicy::kOff && !has_extension("STARTTLS")) tls_stage_ = TlsStage::kNotOffered;
   if (!tls_ && options_.tls != TlsPolicy::kOff && has_extension("STARTTLS")) {
     output_ += "STARTTLS\r\n";
     state_ = State::kStartTls;
@@ -370,6 +388,13 @@ std::string Client::base64(std::string_view in) {
 
 void Client::begin_transaction() {
   state_ = State::kTransaction;
+  // RFC 8689 4.2.1: only to a server that offers REQUIRETLS over TLS; another
+  // MX may (host level), else the sender learns it (5.7.30, our decision).
+  if (envelope_.requiretls && !(tls_ && has_extension("REQUIRETLS")))
+    return fail_all('5',
+                    tls_ ? "550 5.7.30 REQUIRETLS support required: the server does not offer REQUIRETLS"
+                         : "550 5.7.30 REQUIRETLS support required: the server does not offer STARTTLS",
+                    false, true);
   if (envelope_.smtputf8 && !has_extension("SMTPUTF8"))
     return fail_all('5', "553 5.6.7 the message needs SMTPUTF8 but the server does not support it", false, false);
   if (envelope_.eight_bit && !has_extension("8BITMIME")) {
@@ -414,6 +439,7 @@ std::string Client::mail_command() const {
   // Without 8BITMIME the message was converted to 7 bit (begin_transaction).
   if (envelope_.eight_bit && has_extension("8BITMIME")) cmd += " BODY=8BITMIME";
   if (envelope_.smtputf8) cmd += " SMTPUTF8";
+  if (envelope_.requiretls) cmd += " REQUIRETLS";
   if (dsn_) {
     if (!envelope_.ret.empty()) cmd += " RET=" + envelope_.ret;
     if (!envelope_.envid.empty()) cmd += " ENVID=" + envelope_.envid;

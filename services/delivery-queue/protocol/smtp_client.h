@@ -69,6 +69,11 @@ struct Envelope {
   std::vector<Recipient> recipients;
   std::string ret, envid;
   bool smtputf8 = false;   // the sender used SMTPUTF8, or addresses are non-ASCII
+  // RFC 8689: MAIL FROM ... REQUIRETLS. Sent only over TLS to a server that
+  // offers REQUIRETLS after STARTTLS; any other server fails the recipients
+  // with 550 5.7.30 at the host level (the driver tries the next MX). Whether
+  // the TLS is authenticated (MTA-STS or DANE) is the driver's part.
+  bool requiretls = false;
   bool eight_bit = false;  // 8BITMIME body
   // For a server without 8BITMIME (RFC 6152 3): the 7-bit form of the message
   // (converted, and signed again), asked for only then, after EHLO. Without it,
@@ -116,6 +121,10 @@ class Client {
   bool wants_tls() const { return state_ == State::kTlsHandshake; }
   void tls_established();
   void tls_failed(const std::string& why);
+  // The handshake succeeded but the driver refuses the peer (its certificate
+  // fails the MTA-STS or DANE check): the session ends with `reply` for every
+  // recipient, as a host failure (the next MX may do).
+  void tls_rejected(const std::string& reply);
   // EOF, reset or timeout from the driver.
   void connection_lost(const std::string& why);
 
@@ -140,6 +149,16 @@ class Client {
   const std::vector<RecipientOutcome>& outcomes() const { return outcomes_; }
 
   bool tls_active() const { return tls_; }
+  // The server answered EHLO (or HELO) before any TLS, and whether that
+  // answer offered STARTTLS: tells "no STARTTLS" from a connection that never
+  // got that far (RFC 8460 starttls-not-supported).
+  bool greeted() const { return greeted_; }
+  bool offered_starttls() const { return offered_starttls_; }
+  // How far TLS got on this connection (TLS reporting, RFC 8460): EHLO not
+  // reached; STARTTLS not offered; offered but refused; handshake failed;
+  // established.
+  enum class TlsStage { kNotReached, kNotOffered, kRefused, kHandshakeFailed, kEstablished };
+  TlsStage tls_stage() const { return tls_stage_; }
   bool has_extension(const std::string& keyword) const { return extensions_.count(keyword) > 0; }
   // Message bytes as sent after DATA (dot-stuffed, CRLF, terminated): exposed for tests.
   static std::string encode_data(std::string_view message);
@@ -173,6 +192,7 @@ class Client {
   std::set<std::string> auth_mechanisms_;
   uint64_t size_limit_ = 0;
   bool tls_ = false;
+  TlsStage tls_stage_ = TlsStage::kNotReached;
   bool pipelining_ = false;
   bool dsn_ = false;
   std::deque<std::pair<Cmd, size_t>> pending_;
@@ -183,6 +203,8 @@ class Client {
   std::vector<RecipientOutcome> outcomes_;
   bool host_failure_ = false;
   bool reused_ = false;
+  bool greeted_ = false;
+  bool offered_starttls_ = false;
   // The connection cannot carry another transaction (lost, protocol error,
   // a 421 from the server).
   bool broken_ = false;

@@ -511,3 +511,68 @@ TEST(SmtpClientEightBit, NotConvertibleFailsWith563AsOurDecisionBeforeMail) {
   }
   EXPECT_FALSE(c.host_failure());
 }
+
+// RFC 8689: REQUIRETLS goes on MAIL FROM only over TLS to a server offering it.
+TEST(SmtpClient, RequireTlsSentToAServerThatOffersItAfterStartTls) {
+  Envelope e = envelope({"a@remote.test"});
+  e.requiretls = true;
+  Client c(opts(TlsPolicy::kRequired), e, kMessage);
+  c.feed("220 hi\r\n");
+  c.take_output();
+  c.feed("250-hi\r\n250 STARTTLS\r\n");
+  EXPECT_TRUE(c.greeted());
+  EXPECT_TRUE(c.offered_starttls());
+  EXPECT_EQ(c.take_output(), "STARTTLS\r\n");
+  c.feed("220 go\r\n");
+  c.tls_established();
+  EXPECT_EQ(c.take_output(), "EHLO mx.example.org\r\n");
+  c.feed("250-hi\r\n250-REQUIRETLS\r\n250 PIPELINING\r\n");
+  EXPECT_EQ(c.take_output(), "MAIL FROM:<alice@example.org> REQUIRETLS\r\nRCPT TO:<a@remote.test>\r\nDATA\r\n");
+}
+
+TEST(SmtpClient, RequireTlsToAServerWithoutItFailsPermanentlyAtTheHostLevel) {
+  Envelope e = envelope({"a@remote.test"});
+  e.requiretls = true;
+  Client c(opts(TlsPolicy::kRequired), e, kMessage);
+  c.feed("220 hi\r\n");
+  c.take_output();
+  c.feed("250-hi\r\n250 STARTTLS\r\n");
+  c.take_output();
+  c.feed("220 go\r\n");
+  c.tls_established();
+  c.take_output();
+  c.feed("250-hi\r\n250 PIPELINING\r\n");  // no REQUIRETLS after TLS
+  ASSERT_TRUE(c.done());
+  EXPECT_EQ(c.take_output(), "QUIT\r\n");
+  EXPECT_TRUE(c.host_failure());  // another MX may offer it
+  ASSERT_EQ(c.outcomes().size(), 1u);
+  EXPECT_EQ(c.outcomes()[0].cls, '5');
+  EXPECT_NE(c.outcomes()[0].reply.find("5.7.30"), std::string::npos);
+  EXPECT_FALSE(c.outcomes()[0].remote_reply);
+}
+
+TEST(SmtpClient, ARejectedCertificateEndsTheSessionAsAHostFailure) {
+  Client c(opts(TlsPolicy::kRequired), envelope({"a@remote.test"}), kMessage);
+  c.feed("220 hi\r\n");
+  c.take_output();
+  c.feed("250-hi\r\n250 STARTTLS\r\n");
+  c.take_output();
+  c.feed("220 go\r\n");
+  ASSERT_TRUE(c.wants_tls());
+  c.tls_rejected("454 4.7.5 MTA-STS: mx.remote.test: the certificate is not valid for the host");
+  ASSERT_TRUE(c.done());
+  EXPECT_EQ(c.take_output(), "QUIT\r\n");
+  EXPECT_TRUE(c.host_failure());
+  EXPECT_EQ(c.outcomes()[0].cls, '4');
+  EXPECT_NE(c.outcomes()[0].reply.find("MTA-STS"), std::string::npos);
+}
+
+TEST(SmtpClient, NoStartTlsIsVisibleToTheDriver) {
+  Client c(opts(), envelope({"a@remote.test"}), kMessage);
+  EXPECT_FALSE(c.greeted());
+  c.feed("220 hi\r\n");
+  c.take_output();
+  c.feed("250-hi\r\n250 PIPELINING\r\n");
+  EXPECT_TRUE(c.greeted());
+  EXPECT_FALSE(c.offered_starttls());
+}

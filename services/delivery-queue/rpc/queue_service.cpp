@@ -2,6 +2,7 @@
 
 #include "common/log/printable.h"
 #include "common/urlauth/urlauth.h"
+#include "services/delivery-queue/reports/reporter.h"
 
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
@@ -10,6 +11,12 @@
 
 namespace postline::queue {
 namespace v1 = postline::mail::v1;
+
+grpc::Status unavailable(const std::string& what, const std::exception& e) {
+  // The detail is for our log; smtpd only needs to know it is temporary.
+  spdlog::error("{}: {}", what, log::printable(e.what()));
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "queue database unavailable");
+}
 
 namespace {
 
@@ -36,12 +43,6 @@ bool has_control(const std::string& s) {
   return false;
 }
 
-grpc::Status unavailable(const std::string& what, const std::exception& e) {
-  // The detail is for our log; smtpd only needs to know it is temporary.
-  spdlog::error("{}: {}", what, e.what());
-  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "queue database unavailable");
-}
-
 void fill_message(const MessageView& m, v1::QueuedMessage* out) {
   out->set_queue_id(m.queue_id);
   auto* env = out->mutable_envelope();
@@ -52,6 +53,7 @@ void fill_message(const MessageView& m, v1::QueuedMessage* out) {
   env->set_dsn_ret(m.dsn_ret);
   env->set_dsn_envid(m.dsn_envid);
   env->set_smtputf8(m.smtputf8);
+  env->set_requiretls(m.requiretls);
   env->set_body_type(m.body_type);
   env->set_target_mailbox(m.target_mailbox);
   out->set_size(m.size);
@@ -257,6 +259,7 @@ grpc::Status QueueServiceImpl::do_enqueue(grpc::ServerContext* ctx, grpc::Server
   msg.dsn_ret = env.dsn_ret();
   msg.dsn_envid = env.dsn_envid();
   msg.smtputf8 = env.smtputf8();
+  msg.requiretls = env.requiretls();
   msg.body_type = env.body_type();
   msg.target_mailbox = env.target_mailbox();
   for (const auto& r : env.recipients())
@@ -310,6 +313,10 @@ grpc::Status QueueServiceImpl::do_enqueue(grpc::ServerContext* ctx, grpc::Server
                msg.recipients.size(), msg.client_ip);
   if (metrics_) metrics_->enqueued();
   if (wake_ && result.pending) wake_();
+  // Aggregate reports addressed to local users are parsed on the reporter's
+  // own thread; here only a look at the header block.
+  if (reporter_ && std::any_of(msg.recipients.begin(), msg.recipients.end(), [](const auto& r) { return r.local; }))
+    reporter_->offer(msg.body);
   return grpc::Status::OK;
 }
 

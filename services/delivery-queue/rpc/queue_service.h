@@ -17,6 +17,10 @@
 
 #include "mail/v1/queue.grpc.pb.h"
 
+namespace postline::queue::reports {
+class Reporter;
+}
+
 #include <functional>
 #include <memory>
 
@@ -50,6 +54,11 @@ class QueueServiceImpl final : public postline::mail::v1::QueueService::Service 
     url_resolver_ = &resolver;
   }
 
+  // DMARC/TLS reporting (reports/): RecordDmarc, ListReports, SendReports,
+  // and received reports offered after Enqueue. Without, those RPCs are
+  // UNIMPLEMENTED.
+  void use_reporter(reports::Reporter& reporter) { reporter_ = &reporter; }
+
   grpc::Status Enqueue(grpc::ServerContext* ctx, grpc::ServerReader<mail::v1::EnqueueChunk>* reader,
                        mail::v1::EnqueueResponse* response) override;
   grpc::Status GetMessage(grpc::ServerContext* ctx, const mail::v1::GetMessageRequest* request,
@@ -72,6 +81,13 @@ class QueueServiceImpl final : public postline::mail::v1::QueueService::Service 
                        mail::v1::QueueActionResponse* response) override;
   grpc::Status ReadMessage(grpc::ServerContext* ctx, const mail::v1::ReadMessageRequest* request,
                            grpc::ServerWriter<mail::v1::ReadMessageChunk>* writer) override;
+  // rpc/report_rpcs.cpp
+  grpc::Status RecordDmarc(grpc::ServerContext* ctx, const mail::v1::RecordDmarcRequest* request,
+                           mail::v1::RecordDmarcResponse* response) override;
+  grpc::Status ListReports(grpc::ServerContext* ctx, const mail::v1::ListReportsRequest* request,
+                           mail::v1::ListReportsResponse* response) override;
+  grpc::Status SendReports(grpc::ServerContext* ctx, const mail::v1::SendReportsRequest* request,
+                           mail::v1::SendReportsResponse* response) override;
 
  private:
   grpc::Status action_rpc(grpc::ServerContext* ctx, const char* method, AdminAction action,
@@ -94,6 +110,7 @@ class QueueServiceImpl final : public postline::mail::v1::QueueService::Service 
   std::string enqueue_shard_ = "main";
   mailstore::MailStore* url_store_ = nullptr;
   RecipientResolver* url_resolver_ = nullptr;
+  reports::Reporter* reporter_ = nullptr;
   bool authorized(grpc::ServerContext* ctx) const;
 };
 
@@ -102,6 +119,9 @@ class QueueServiceImpl final : public postline::mail::v1::QueueService::Service 
 std::string validate_envelope(const mail::v1::Envelope& env, int max_recipients);
 
 mail::v1::RecipientState to_proto(State s);
+
+// A database fault as the RPC's answer (UNAVAILABLE), logged with `what`.
+grpc::Status unavailable(const std::string& what, const std::exception& e);
 
 // FetchUrl's work without gRPC (unit-testable): verify `request`'s URL and
 // read its bytes. Throws what the store throws (db::Unavailable).

@@ -92,12 +92,6 @@ bool valid_queue_id(std::string_view id) {
   return std::all_of(id.begin(), id.end(), [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_'; });
 }
 
-namespace {
-
-// The first `name` header field's value (name lower-case, with the colon),
-// folding joined and surrounding blanks trimmed; nullopt when there is none.
-// The header block only (up to the first empty line), and only its first
-// 256 KiB: enough for any real header, bounded for a hostile one.
 std::optional<std::string> first_header(std::string_view message, std::string_view name) {
   message = message.substr(0, 256 * 1024);
   size_t pos = 0;
@@ -132,6 +126,8 @@ std::optional<std::string> first_header(std::string_view message, std::string_vi
   }
   return std::nullopt;
 }
+
+namespace {
 
 // Valid UTF-8, as a text column needs.
 bool valid_utf8(std::string_view s) {
@@ -192,13 +188,13 @@ EnqueueResult enqueue(pqxx::work& tx, const NewMessage& msg) {
   result.queue_id = msg.queue_id.empty() ? generate_queue_id() : msg.queue_id;
   auto inserted = tx.exec_params(
       "INSERT INTO queue_messages (queue_id, mail_from, helo, client_ip, authenticated_user, dsn_ret, dsn_envid,"
-      " smtputf8, body_type, is_dsn, size, body, target_mailbox, header_message_id, header_subject)"
-      " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,NULLIF($14,''),$15)"
+      " smtputf8, body_type, is_dsn, size, body, target_mailbox, header_message_id, header_subject, requiretls)"
+      " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,NULLIF($14,''),$15,$16)"
       " ON CONFLICT (queue_id) DO NOTHING RETURNING id",
       result.queue_id, msg.mail_from, msg.helo, msg.client_ip, msg.authenticated_user, msg.dsn_ret, msg.dsn_envid,
       msg.smtputf8, msg.body_type, msg.is_dsn, static_cast<int64_t>(msg.body.size()),
       pqxx::binarystring(msg.body.data(), msg.body.size()), msg.target_mailbox, header_message_id(msg.body),
-      header_subject(msg.body));
+      header_subject(msg.body), msg.requiretls);
   if (inserted.empty()) {
     // smtpd retried an Enqueue whose answer it lost: the first one committed.
     // Same id and same size is the same message; anything else is a clash.
@@ -280,8 +276,8 @@ using db::pq::Statement;
 const Statement kInsertMessage{
     "q_insert_message",
     "INSERT INTO queue_messages (queue_id, mail_from, helo, client_ip, authenticated_user, dsn_ret, dsn_envid,"
-    " smtputf8, body_type, is_dsn, size, body, target_mailbox, header_message_id, header_subject)"
-    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,NULLIF($14,''),$15)"
+    " smtputf8, body_type, is_dsn, size, body, target_mailbox, header_message_id, header_subject, requiretls)"
+    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,NULLIF($14,''),$15,$16)"
     " ON CONFLICT (queue_id) DO NOTHING RETURNING id"};
 
 // The recipients in one statement, in the order given (ids ascend with it),
@@ -365,7 +361,8 @@ std::vector<EnqueueResult> enqueue_batch(Connection& conn, const std::vector<con
                                     .bytea(body_needed[m] ? std::string_view(msg.body) : std::string_view())
                                     .text(msg.target_mailbox)
                                     .text(header_message_id(msg.body))
-                                    .text(header_subject(msg.body)));
+                                    .text(header_subject(msg.body))
+                                    .boolean(msg.requiretls));
     }
     if (now) now->stage(first);
     auto r = first.run();
@@ -431,6 +428,50 @@ std::vector<EnqueueResult> enqueue_batch(Connection& conn, const std::vector<con
   }
   if (now) now->committed();
   return results;
+}
+
+namespace {
+const Statement kStageEnqueue{
+    "q_stage_enqueue",
+    "WITH m AS (INSERT INTO queue_messages (queue_id, mail_from, helo, client_ip, authenticated_user, dsn_ret,"
+    " dsn_envid, smtputf8, body_type, is_dsn, size, body, target_mailbox, header_message_id, header_subject)"
+    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,NULLIF($14,''),$15) RETURNING id)"
+    " INSERT INTO queue_recipients (message_id, address, domain, local, user_id, needs_resolve, notify, orcpt)"
+    " SELECT m.id, t.address, t.domain, false, NULL, true, t.notify, t.orcpt"
+    " FROM m, unnest($16::text[], $17::text[], $18::text[], $19::text[]) WITH ORDINALITY"
+    "   AS t(address, domain, notify, orcpt, ord) ORDER BY t.ord"};
+}  // namespace
+
+size_t stage_enqueue(Connection::Pipeline& pipe, const NewMessage& msg) {
+  if (msg.queue_id.empty()) throw std::invalid_argument("stage_enqueue: a message without a queue id");
+  std::vector<std::string> addresses, domains, notifies, orcpts;
+  for (const auto& r : msg.recipients) {
+    addresses.push_back(r.address);
+    domains.push_back(address_domain(r.address));
+    notifies.push_back(r.notify);
+    orcpts.push_back(r.orcpt);
+  }
+  pipe.add(kStageEnqueue, Params()
+                              .text(msg.queue_id)
+                              .text(msg.mail_from)
+                              .text(msg.helo)
+                              .text(msg.client_ip)
+                              .text(msg.authenticated_user)
+                              .text(msg.dsn_ret)
+                              .text(msg.dsn_envid)
+                              .boolean(msg.smtputf8)
+                              .text(msg.body_type)
+                              .boolean(msg.is_dsn)
+                              .i64(static_cast<int64_t>(msg.body.size()))
+                              .bytea(msg.body)
+                              .text(msg.target_mailbox)
+                              .text(header_message_id(msg.body))
+                              .text(header_subject(msg.body))
+                              .text_array(addresses)
+                              .text_array(domains)
+                              .text_array(notifies)
+                              .text_array(orcpts));
+  return 1;
 }
 
 EnqueueResult enqueue(Connection& conn, const NewMessage& msg, EnqueueTimeDelivery* now) {
@@ -608,7 +649,8 @@ const MessageData& Claim::message(int64_t message_id) {
   auto rows = tx_.exec_params(
       "SELECT id, queue_id, mail_from, dsn_ret, dsn_envid, smtputf8, body_type, is_dsn, size,"
       " extract(epoch from created_at)::float8, body, target_mailbox,"
-      " extract(epoch from coalesce(requeued_at, created_at))::float8 FROM queue_messages WHERE id = $1",
+      " extract(epoch from coalesce(requeued_at, created_at))::float8, requiretls, authenticated_user FROM queue_messages"
+      " WHERE id = $1",
       message_id);
   if (rows.empty()) throw std::runtime_error("queue message " + std::to_string(message_id) + " vanished");
   const auto& row = rows[0];
@@ -627,6 +669,8 @@ const MessageData& Claim::message(int64_t message_id) {
   m->body = body.str();
   if (!row[11].is_null()) m->target_mailbox = row[11].as<std::string>();
   m->lifetime_start = from_epoch(row[12].as<double>());
+  m->requiretls = row[13].as<bool>();
+  m->authenticated_user = row[14].as<std::string>();
   messages_.push_back(std::move(m));
   return *messages_.back();
 }
@@ -756,6 +800,7 @@ MessageView message_from_row(const pqxx::row& row) {
   m.header_message_id = row["header_message_id"].is_null() ? "" : row["header_message_id"].as<std::string>();
   m.header_subject = row["header_subject"].as<std::string>();
   m.smtputf8 = row["smtputf8"].as<bool>();
+  m.requiretls = row["requiretls"].as<bool>();
   m.size = row["size"].as<int64_t>();
   m.created_unix = row["created_unix"].as<int64_t>();
   m.requeued_unix = row["requeued_unix"].is_null() ? 0 : row["requeued_unix"].as<int64_t>();
@@ -764,7 +809,7 @@ MessageView message_from_row(const pqxx::row& row) {
 
 constexpr const char* kMessageColumns =
     "m.id, m.queue_id, m.mail_from, m.helo, m.client_ip, m.authenticated_user, m.dsn_ret, m.dsn_envid,"
-    " m.body_type, m.target_mailbox, m.header_message_id, m.header_subject, m.smtputf8, m.size,"
+    " m.body_type, m.target_mailbox, m.header_message_id, m.header_subject, m.smtputf8, m.requiretls, m.size,"
     " extract(epoch from m.created_at)::bigint AS created_unix,"
     " extract(epoch from m.requeued_at)::bigint AS requeued_unix";
 
@@ -1031,9 +1076,10 @@ std::optional<DeletedMessage> delete_message(pqxx::work& tx, const std::string& 
   DeletedMessage out;
   auto m = tx.exec_params(
       "SELECT id, queue_id, mail_from, dsn_ret, dsn_envid, smtputf8, body_type, is_dsn, size,"
-      " extract(epoch from created_at)::float8, body FROM queue_messages WHERE id = $1",
+      " extract(epoch from created_at)::float8, body, requiretls FROM queue_messages WHERE id = $1",
       id);
   const auto& row = m[0];
+  out.message.requiretls = row[11].as<bool>();
   out.message.id = id;
   out.message.queue_id = row[1].as<std::string>();
   out.message.mail_from = row[2].as<std::string>();

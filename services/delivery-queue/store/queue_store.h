@@ -55,6 +55,7 @@ struct NewMessage {
   std::string helo, client_ip, authenticated_user;
   std::string dsn_ret, dsn_envid;
   bool smtputf8 = false;
+  bool requiretls = false;  // RFC 8689 MAIL FROM ... REQUIRETLS
   std::string body_type;
   bool is_dsn = false;
   // Mailbox for local recipients ("" = INBOX; smtpd's spam verdict: "Junk").
@@ -85,6 +86,11 @@ std::string header_message_id(std::string_view message);
 // characters as spaces, at most 200 characters; "" when there is none (or it
 // is not valid UTF-8). Kept for the web portal's sent-mail list.
 std::string header_subject(std::string_view message);
+// The first `name` header field's value (name lower-case, with the colon:
+// "x-spam-status:"), folding joined and surrounding blanks trimmed; nullopt
+// when there is none. The header block only (up to the first empty line), and
+// only its first 256 KiB: enough for any real header, bounded for a hostile one.
+std::optional<std::string> first_header(std::string_view message, std::string_view name);
 // Lower-cased domain of an address ("" when there is none).
 std::string address_domain(std::string_view address);
 
@@ -150,6 +156,15 @@ std::vector<EnqueueResult> enqueue_batch(db::pq::Connection& conn, const std::ve
 // One message (its queue id is generated when empty).
 EnqueueResult enqueue(db::pq::Connection& conn, const NewMessage& msg, EnqueueTimeDelivery* now = nullptr);
 
+// A message made by a delivery (a Sieve redirect or vacation reply), queued in
+// the delivery's own transaction on `pipe` (libpq, inside BEGIN .. COMMIT the
+// caller runs), so it exists if and only if that delivery committed. One
+// statement: the message row and its recipients, which are resolved by authd
+// when a worker takes them (NewRecipient::needs_resolve is implied; `local`
+// and `user_id` are ignored). The queue id must be set; the body is stored.
+// Sends no NOTIFY: wake the workers after the commit. Returns the statements added.
+size_t stage_enqueue(db::pq::Connection::Pipeline& pipe, const NewMessage& msg);
+
 inline constexpr const char* kNotifyChannel = "postline_queue";
 
 // Wakes the workers of every queued instance (their LISTEN on kNotifyChannel)
@@ -203,6 +218,9 @@ struct MessageData {
   std::string mail_from;
   std::string dsn_ret, dsn_envid;
   bool smtputf8 = false;
+  // RFC 8689 MAIL FROM ... REQUIRETLS (migration 006): delivered only over TLS
+  // authenticated by MTA-STS or DANE to a server offering REQUIRETLS.
+  bool requiretls = false;
   std::string body_type;
   bool is_dsn = false;
   int64_t size = 0;
@@ -213,6 +231,7 @@ struct MessageData {
   // "" = INBOX. nullopt: enqueued before migration 002 (the column is NULL);
   // local delivery then reads smtpd's old X-Postline-Mailbox header instead.
   std::optional<std::string> target_mailbox;
+  std::string authenticated_user;  // who submitted it (Sieve's envelope "auth")
 };
 
 struct Attempt {
@@ -320,6 +339,7 @@ struct MessageView {
   std::string header_message_id;  // "" when none (or enqueued before migration 003)
   std::string header_subject;     // "" when none (or enqueued before migration 005)
   bool smtputf8 = false;
+  bool requiretls = false;
   bool held = false;  // some pending recipient is on hold
   int64_t size = 0;
   int64_t created_unix = 0;

@@ -99,7 +99,8 @@ Decision decide(const Checks& c, const PolicyConfig& cfg) {
     case AuthResult::kPass: add(d, "DKIM_PASS", -0.5); break;
     default: break;
   }
-  if (c.dmarc == DmarcResult::kFail) add(d, "DMARC_FAIL", 2.0);
+  if (c.dmarc == DmarcResult::kFail && !c.dmarc_overridden) add(d, "DMARC_FAIL", 2.0);
+  if (c.dmarc_overridden) d.symbols.push_back("ARC_TRUSTED_OVERRIDE");
   if (c.rspamd.available) {
     d.score += c.rspamd.score;
     d.symbols.push_back(fmt::format("RSPAMD({:.1f})", c.rspamd.score));

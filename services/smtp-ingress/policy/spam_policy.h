@@ -54,6 +54,9 @@ struct Checks {
   mailauth::DmarcResult dmarc = mailauth::DmarcResult::kNone;
   mailauth::DmarcPolicy dmarc_apply = mailauth::DmarcPolicy::kNone;  // after pct
   std::string dmarc_domain;
+  // A trusted ARC sealer vouched for the message: DMARC failed here but the
+  // policy is not applied (apply is none) and the failure scores nothing.
+  bool dmarc_overridden = false;
   RspamdResult rspamd;
 };
 

@@ -38,6 +38,7 @@ struct Envelope {
   std::string dsn_ret;    // FULL | HDRS | ""
   std::string dsn_envid;  // xtext as given
   bool smtputf8 = false;
+  bool requiretls = false;  // RFC 8689 MAIL FROM ... REQUIRETLS (only over TLS)
   std::string body_type;  // 7BIT | 8BITMIME | ""
   // Set by the server's antispam verdict ("Junk"); "" = INBOX.
   std::string target_mailbox;

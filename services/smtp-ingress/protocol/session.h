@@ -121,6 +121,7 @@ class Session {
     uint64_t size = 0;  // of the message as enqueued, for the log line at 250
     std::string mail_from;
     bool smtputf8 = false;
+    bool requiretls = false;  // MAIL FROM ... REQUIRETLS (RFC 8689)
     std::string body_type;
     std::string dsn_ret;
     std::string dsn_envid;

@@ -1,7 +1,10 @@
 #include "services/smtp-ingress/server/antispam.h"
 
 #include "common/async/offload.h"
+#include "common/log/printable.h"
 #include "common/mailauth/inbound.h"
+#include "services/smtp-ingress/policy/dmarc_report.h"
+#include "services/smtp-ingress/server/dmarc_reports.h"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -24,7 +27,7 @@ struct Antispam::Metrics {
   explicit Metrics(prometheus::Registry& r)
       : auth_results(prometheus::BuildCounter()
                          .Name("postline_smtpd_auth_results_total")
-                         .Help("sender authentication results on the MX listener by method (spf, spf_helo, dkim, dmarc)")
+                         .Help("sender authentication results on the MX listener by method (spf, spf_helo, dkim, dmarc, arc)")
                          .Register(r)),
         verdicts(prometheus::BuildCounter()
                      .Name("postline_smtpd_spam_verdicts_total")
@@ -187,6 +190,8 @@ Antispam::Antispam(AntispamOptions options, std::unique_ptr<mailauth::DnsLookup>
     for (auto r : {mailauth::DmarcResult::kNone, mailauth::DmarcResult::kPass, mailauth::DmarcResult::kFail,
                    mailauth::DmarcResult::kTempError, mailauth::DmarcResult::kPermError})
       m.auth_results.Add({{"method", "dmarc"}, {"result", mailauth::to_string(r)}});
+    for (auto r : {mailauth::ArcResult::kNone, mailauth::ArcResult::kPass, mailauth::ArcResult::kFail})
+      m.auth_results.Add({{"method", "arc"}, {"result", mailauth::to_string(r)}});
     for (auto a : {policy::Action::kAccept, policy::Action::kJunk, policy::Action::kReject, policy::Action::kTempFail})
       m.verdicts.Add({{"action", policy::to_string(a)}});
   }
@@ -448,7 +453,9 @@ asio::awaitable<PolicyRefusal> Antispam::check_message(ListenerKind listener, En
     thread_local std::mt19937 rng{std::random_device{}()};
     in.pct_roll = std::uniform_int_distribution<int>(0, 99)(rng);
     BudgetDnsLookup dns(*dns_, 6 * options_.dns_timeout);
-    auto v = mailauth::authenticate_inbound(dns, in);
+    mailauth::InboundOptions inbound_options;
+    inbound_options.arc_trusted_sealers = options_.arc_trusted_sealers;
+    auto v = mailauth::authenticate_inbound(dns, in, inbound_options);
     if (v.removed_forged_headers) {
       metrics_->removed_headers.Increment(static_cast<double>(v.removed_forged_headers));
       spdlog::info("[q:{}] removed {} forged Authentication-Results", msg->queue_id, v.removed_forged_headers);
@@ -458,6 +465,12 @@ asio::awaitable<PolicyRefusal> Antispam::check_message(ListenerKind listener, En
         .Increment();
     metrics_->auth_results.Add({{"method", "dkim"}, {"result", mailauth::to_string(v.dkim.overall())}}).Increment();
     metrics_->auth_results.Add({{"method", "dmarc"}, {"result", mailauth::to_string(v.dmarc.result)}}).Increment();
+    metrics_->auth_results.Add({{"method", "arc"}, {"result", mailauth::to_string(v.arc.result)}}).Increment();
+    if (v.arc.result == mailauth::ArcResult::kFail)
+      spdlog::info("[q:{}] ARC chain failed: {}", msg->queue_id, log::printable(v.arc.reason, 512));
+    if (v.dmarc.arc_override)
+      spdlog::info("[q:{}] DMARC failure of {} not enforced: ARC chain sealed by trusted {}", msg->queue_id,
+                   log::printable(v.dmarc.from_domain, 256), log::printable(v.dmarc.arc_override_sealer, 256));
 
     policy::Checks checks;
     checks.spf = v.spf.result;
@@ -465,6 +478,7 @@ asio::awaitable<PolicyRefusal> Antispam::check_message(ListenerKind listener, En
     checks.dmarc = v.dmarc.result;
     checks.dmarc_apply = v.dmarc.apply;
     checks.dmarc_domain = v.dmarc.policy_domain.empty() ? v.dmarc.from_domain : v.dmarc.policy_domain;
+    checks.dmarc_overridden = v.dmarc.arc_override;
     if (!options_.rspamd_url.empty()) {
       checks.rspamd = rspamd_check(*msg, v.message);
       if (!checks.rspamd.available && !options_.rspamd_fail_open) {
@@ -474,6 +488,18 @@ asio::awaitable<PolicyRefusal> Antispam::check_message(ListenerKind listener, En
     }
     auto d = policy::decide(checks, options_.policy);
     metrics_->verdicts.Add({{"action", policy::to_string(d.action)}}).Increment();
+    if (dmarc_sink_) {
+      policy::DmarcReportInput ri;
+      ri.verdict = &v;
+      ri.client_ip = msg->envelope.client_ip;
+      ri.helo = msg->envelope.helo;
+      ri.mail_from = msg->envelope.mail_from;
+      if (!msg->envelope.recipients.empty()) ri.first_recipient = msg->envelope.recipients.front().address;
+      ri.decision = &d;
+      ri.dmarc_enforce = options_.policy.dmarc_enforce;
+      ri.now = static_cast<int64_t>(in.now);
+      if (auto entry = policy::dmarc_report_entry(ri)) dmarc_sink_->add(*entry);
+    }
     spdlog::info("[q:{}] spf={} ({}) dkim={} dmarc={} ({}) score={:.1f} action={} reason={}", msg->queue_id,
                  mailauth::to_string(v.spf.result), v.spf.domain, mailauth::to_string(v.dkim.overall()),
                  mailauth::to_string(v.dmarc.result), v.dmarc.from_domain, d.score, policy::to_string(d.action),

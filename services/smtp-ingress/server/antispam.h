@@ -50,8 +50,13 @@ struct AntispamOptions {
   std::chrono::milliseconds rspamd_timeout{10000};
   std::vector<std::string> dns_servers;
   std::chrono::milliseconds dns_timeout{5000};
+  // ARC (RFC 8617): sealers whose cv=pass chain may override a DMARC failure
+  // (spam.arc_trusted_sealers; empty = ARC is reported, never trusted).
+  std::vector<std::string> arc_trusted_sealers;
   size_t threads = 8;
 };
+
+class DmarcReportSink;
 
 class Antispam {
  public:
@@ -74,6 +79,8 @@ class Antispam {
   boost::asio::awaitable<PolicyRefusal> check_message(ListenerKind listener, EnqueueEvent& message);
 
   const AntispamOptions& options() const { return options_; }
+  // DMARC evaluations go here for aggregate reports (reports.send); null = none.
+  void set_dmarc_sink(DmarcReportSink* sink) { dmarc_sink_ = sink; }
 
  private:
   struct Metrics;
@@ -87,6 +94,7 @@ class Antispam {
   std::unique_ptr<mailauth::DnsLookup> dns_;
   std::shared_ptr<db::Pool> pool_;
   std::unique_ptr<Metrics> metrics_;
+  DmarcReportSink* dmarc_sink_ = nullptr;
   boost::asio::thread_pool workers_;
   // DNSBL answers per client IP for a minute: a session asks once per RCPT.
   std::mutex cache_mutex_;

@@ -58,6 +58,21 @@ RecipientKind kind_of(pb::RecipientKind k) {
 }
 }  // namespace
 
+bool Backend::record_dmarc(const pb::RecordDmarcRequest& req) {
+  grpc::ClientContext ctx;
+  grpcutil::set_deadline(ctx, std::chrono::seconds(30));
+  pb::RecordDmarcResponse resp;
+  grpcutil::RpcMetrics::Timer timer(rpc_metrics_, "RecordDmarc");
+  grpc::Status status = stubs_->queue->RecordDmarc(&ctx, req, &resp);
+  timer.done(status);
+  if (!status.ok()) {
+    spdlog::warn("RecordDmarc failed ({} evaluations kept for the next try): {} {}", req.evaluations_size(),
+                 grpcutil::code_name(status.error_code()), status.error_message());
+    return false;
+  }
+  return true;
+}
+
 boost::asio::awaitable<UrlFetched> Backend::fetch_url(FetchUrlEvent request) {
   auto call = [this, request = std::move(request)] {
     grpc::ClientContext ctx;
@@ -232,6 +247,7 @@ boost::asio::awaitable<EnqueueOutcome> Backend::enqueue(EnqueueEvent message) {
     env->set_dsn_ret(e.dsn_ret);
     env->set_dsn_envid(e.dsn_envid);
     env->set_smtputf8(e.smtputf8);
+    env->set_requiretls(e.requiretls);
     env->set_body_type(e.body_type);
     env->set_target_mailbox(e.target_mailbox);
     const std::string& data = msg->data;

@@ -23,6 +23,7 @@
 namespace postline::mail::v1 {
 class AuthService;
 class QueueService;
+class RecordDmarcRequest;
 }  // namespace postline::mail::v1
 
 namespace postline::smtp {
@@ -56,6 +57,10 @@ class Backend {
   boost::asio::awaitable<SaslAnswer> sasl(SaslEvent step, std::string remote_ip);
   // BURL: queued's FetchUrl (verifies the URLAUTH URL, reads the mailstore).
   boost::asio::awaitable<UrlFetched> fetch_url(FetchUrlEvent request);
+
+  // DMARC evaluations for queued's aggregate reports; blocking (the
+  // DmarcReportSink's own thread calls it). False when the call failed.
+  bool record_dmarc(const mail::v1::RecordDmarcRequest& request);
 
   // Both channels connect within a short deadline (readiness; HTTP thread).
   bool ready();

@@ -949,3 +949,29 @@ TEST(Session, MessagesBeyondTheSharedDataBudgetAre452AndTheBudgetIsReturned) {
   EXPECT_EQ(holder.enqueued.size(), 1u);
   EXPECT_EQ(budget->used(), 0u);
 }
+
+// RFC 8689: REQUIRETLS is offered, and accepted, over TLS only; it travels to the queue.
+TEST(Session, RequireTlsOnlyOverTls) {
+  Harness plain;
+  plain.config.max_errors = 100;
+  std::string out = plain.run("EHLO a\r\nMAIL FROM:<s@r.example> REQUIRETLS\r\n");
+  EXPECT_EQ(out.find("REQUIRETLS\r\n"), std::string::npos);
+  EXPECT_EQ(codes(out), (V{"220", "250", "530 5.7.10"}));
+
+  Harness tls;
+  tls.config.tls_available = true;
+  tls.config.tls_active = true;
+  tls.config.max_errors = 100;
+  out = tls.run("EHLO a\r\nMAIL FROM:<s@r.example> REQUIRETLS=yes\r\nMAIL FROM:<s@r.example> REQUIRETLS\r\n"
+                "RCPT TO:<alice@example.com>\r\nDATA\r\nSubject: x\r\n\r\nsecret\r\n.\r\n");
+  EXPECT_NE(out.find("250 REQUIRETLS\r\n"), std::string::npos);
+  EXPECT_EQ(codes(out), (V{"220", "250", "501 5.5.4", "250 2.1.0", "250 2.1.5", "354", "250 2.0.0"}));
+  ASSERT_EQ(tls.enqueued.size(), 1u);
+  EXPECT_TRUE(tls.enqueued[0].envelope.requiretls);
+
+  Harness without;
+  without.config.tls_active = true;
+  without.run("EHLO a\r\nMAIL FROM:<s@r.example>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\nx\r\n.\r\n");
+  ASSERT_EQ(without.enqueued.size(), 1u);
+  EXPECT_FALSE(without.enqueued[0].envelope.requiretls);
+}

@@ -5,6 +5,8 @@
 #include "services/web/core/mobileconfig.h"
 #include "services/web/core/query.h"
 
+#include "common/dnsrecords/records.h"
+
 #include <algorithm>
 #include <cctype>
 
@@ -67,6 +69,7 @@ const char* path_class_name(PathClass c) {
     case PathClass::kAutoconfig: return "autoconfig";
     case PathClass::kAutodiscover: return "autodiscover";
     case PathClass::kMobileconfig: return "mobileconfig";
+    case PathClass::kMtaSts: return "mta-sts";
     case PathClass::kOther: break;
   }
   return "other";
@@ -148,6 +151,20 @@ Routed route(const RequestView& req) {
     if (!email) email = query_param(req.target, "emailaddress");
     return setup_for_address(PathClass::kMobileconfig, Document::kMobileconfig, std::move(email), "email");
   }
+  if (path == kMtaStsPath) {
+    if (!get) return {PathClass::kMtaSts, method_not_allowed("GET, HEAD"), std::nullopt};
+    // Only as https://mta-sts.<domain>/ (RFC 8461 3.3): the domain is the Host's rest.
+    const auto host = host_name(req.host);
+    constexpr std::string_view prefix = "mta-sts.";
+    if (host.size() > prefix.size() && iequals(host.substr(0, prefix.size()), prefix))
+      if (auto domain = normalise_domain(host.substr(prefix.size()))) {
+        Routed r;
+        r.path_class = PathClass::kMtaSts;
+        r.query = SetupQuery{Document::kMtaSts, *domain, std::nullopt};
+        return r;
+      }
+    return {PathClass::kMtaSts, not_found(), std::nullopt};
+  }
   return {PathClass::kOther, not_found(), std::nullopt};
 }
 
@@ -163,6 +180,20 @@ Answer Site::render(const SetupQuery& q) const {
       a.content_type = kXml;
       a.body = autodiscover_response_xml(settings_, *q.address);
       break;
+    case Document::kMtaSts: {
+      if (mta_sts_.mx_host.empty()) return not_found();
+      dnsrecords::DomainSetup setup;
+      setup.domain = q.domain;
+      setup.host = mta_sts_.mx_host;
+      setup.mta_sts_mode = mta_sts_.mode;
+      setup.mta_sts_max_age = mta_sts_.max_age;
+      a.content_type = "text/plain";  // RFC 8461 3.2
+      a.body = dnsrecords::mta_sts_policy(setup);
+      a.headers.clear();
+      // Senders cache by max_age themselves; caches in between may keep it an hour.
+      a.headers.emplace_back("Cache-Control", "max-age=3600");
+      break;
+    }
     case Document::kMobileconfig: {
       a.content_type = "application/x-apple-aspen-config";
       const std::string plist = mobileconfig_plist(settings_, *q.address);

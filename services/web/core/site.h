@@ -19,7 +19,7 @@
 namespace postline::web {
 
 // The `path` label of postline_webd_requests_total.
-enum class PathClass { kAutoconfig, kAutodiscover, kMobileconfig, kOther };
+enum class PathClass { kAutoconfig, kAutodiscover, kMobileconfig, kMtaSts, kOther };
 const char* path_class_name(PathClass c);
 
 // Paths (docs/web.md).
@@ -27,6 +27,8 @@ inline constexpr std::string_view kWellKnownAutoconfigPath = "/.well-known/autoc
 inline constexpr std::string_view kAutoconfigPath = "/mail/config-v1.1.xml";
 inline constexpr std::string_view kAutodiscoverPath = "/autodiscover/autodiscover.xml";  // any case
 inline constexpr std::string_view kMobileconfigPath = "/apple/mobileconfig";
+// RFC 8461 3.2, on the host mta-sts.<domain> only.
+inline constexpr std::string_view kMtaStsPath = "/.well-known/mta-sts.txt";
 
 struct Answer {
   unsigned status = 200;
@@ -35,7 +37,17 @@ struct Answer {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-enum class Document { kAutoconfig, kAutodiscover, kMobileconfig };
+enum class Document { kAutoconfig, kAutodiscover, kMobileconfig, kMtaSts };
+
+// The MTA-STS policy webd publishes for every hosted domain (web.mta_sts_mode,
+// web.mta_sts_max_age; the MX is smtp.hostname). The text is
+// common/dnsrecords' mta_sts_policy(), the same `postline dns records`
+// derives the TXT id from, so the id printed there names what is served here.
+struct MtaStsSettings {
+  std::string mx_host;          // smtp.hostname; empty = not served (404)
+  std::string mode = "testing";  // testing|enforce|none
+  int64_t max_age = 604800;
+};
 
 struct SetupQuery {
   Document document = Document::kAutoconfig;
@@ -68,7 +80,8 @@ Answer unavailable();  // authd could not say: 503, the client retries
 class Site {
  public:
   // `signer` may be null (profiles unsigned); it must outlive the Site.
-  Site(ClientSettings settings, const ProfileSigner* signer) : settings_(std::move(settings)), signer_(signer) {}
+  Site(ClientSettings settings, const ProfileSigner* signer, MtaStsSettings mta_sts = {})
+      : settings_(std::move(settings)), signer_(signer), mta_sts_(std::move(mta_sts)) {}
   // The document for a domain authd says is ours. Throws std::runtime_error
   // when signing fails (the server answers 500 and logs it).
   Answer render(const SetupQuery& query) const;
@@ -77,6 +90,7 @@ class Site {
  private:
   ClientSettings settings_;
   const ProfileSigner* signer_;
+  MtaStsSettings mta_sts_;
 };
 
 }  // namespace postline::web

@@ -8,8 +8,15 @@
 //     of at most kMaxFormValue octets;
 //   - find_cookie never throws and returns nothing for a header over the limit;
 //   - a token that is not one this key signed is never accepted, and one the
-//     codec itself issued is accepted and reads back the same session.
+//     codec itself issued is accepted and reads back the same session;
+//   - the users page's limits (portal/quota_input.h), for the body and every
+//     accepted field value: parse_message_limit accepts only "" or at most
+//     kMaxMessageLimitDigits digits, with their value; parse_quota_size gives
+//     a size in [0, INT64_MAX]; both refuse with a reason naming the field,
+//     and what the form shows again (message_limit_text, quota_size_text)
+//     parses back to the same number.
 #include "services/web/portal/http_input.h"
+#include "services/web/portal/quota_input.h"
 #include "services/web/portal/session.h"
 
 #include <cstdint>
@@ -23,6 +30,28 @@ namespace {
 const SessionCodec& codec() {
   static const SessionCodec c(std::string(32, 'k'), SessionTimes{});
   return c;
+}
+
+void check_limits(std::string_view value) {
+  std::string why;
+  if (auto n = parse_message_limit(value, &why)) {
+    if (!why.empty() || value.size() > kMaxMessageLimitDigits || *n < 0 || *n > kMaxMessageLimit) std::abort();
+    int64_t expect = 0;
+    for (char c : value) {
+      if (c < '0' || c > '9') std::abort();
+      expect = expect * 10 + (c - '0');
+    }
+    if (*n != expect || parse_message_limit(message_limit_text(*n), nullptr) != *n) std::abort();
+  } else if (why.rfind("messages: ", 0) != 0) {
+    std::abort();
+  }
+  why.clear();
+  if (auto bytes = parse_quota_size(value, &why)) {
+    if (!why.empty() || *bytes < 0 || parse_quota_size(quota_size_text(*bytes), nullptr) != *bytes) std::abort();
+    if (value.empty() && *bytes != 0) std::abort();
+  } else if (why.rfind("quota: ", 0) != 0) {
+    std::abort();
+  }
 }
 }  // namespace
 
@@ -43,8 +72,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       for (char c : name)
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
           std::abort();
+      check_limits(value);
     }
   }
+  check_limits(body);
 
   auto token = find_cookie(cookie, kSessionCookie);
   if (token && cookie.size() > kMaxCookieHeader) std::abort();

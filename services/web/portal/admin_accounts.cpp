@@ -5,10 +5,10 @@
 // confirm=yes, removes. Neither ever removes the signed-in account.
 #include "services/web/portal/portal.h"
 
-#include "common/config/config.h"
 #include "common/mailauth/text_util.h"
 #include "services/web/core/query.h"
 #include "services/web/portal/admin_pages.h"
+#include "services/web/portal/quota_input.h"
 
 #include <openssl/sha.h>
 
@@ -18,19 +18,18 @@ using namespace admin_pages;
 
 namespace {
 
-// "1GiB", "500MiB", "0", "": octets (0 = unlimited); nullopt when not a size.
-std::optional<int64_t> parse_quota(const std::string& text) {
-  if (text.empty()) return 0;
-  try {
-    const uint64_t bytes = config::parse_size(text, "quota");
-    if (bytes > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
-    return static_cast<int64_t>(bytes);
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
+// "2 GiB", "1536 MiB", "unlimited": a storage quota as the pages say it.
+std::string size_label(int64_t bytes) {
+  std::string t = quota_size_text(bytes);
+  if (t.empty()) return "unlimited";
+  const auto unit = t.find_first_not_of("0123456789");
+  return unit == std::string::npos ? t + " bytes" : t.substr(0, unit) + " " + t.substr(unit);
 }
 
-std::string mib(int64_t bytes) { return bytes ? std::to_string(bytes / (1024 * 1024)) + " MiB" : "unlimited"; }
+// "10000", "unlimited": a message limit as the pages say it.
+std::string messages_label(int64_t messages) { return messages > 0 ? std::to_string(messages) : "unlimited"; }
+
+bool has_field(const std::optional<Fields>& form, const char* name) { return form && form->count(name) > 0; }
 
 std::string domain_of(std::string_view email) {
   const auto at = email.rfind('@');
@@ -198,7 +197,6 @@ Answer Portal::admin_users(const Request& req, std::string_view path, const std:
   const bool post = req.method == "POST";
   const std::string csrf_field = hidden_csrf(user.csrf);
   Outcome done;
-  const auto quota_hint = "quota: give a size such as 500MiB or 2GiB (empty or 0 = unlimited)";
 
   if (path == "/admin/users/remove") {
     if (!post) return method_not_allowed("POST");
@@ -239,13 +237,24 @@ Answer Portal::admin_users(const Request& req, std::string_view path, const std:
       done.attempt([&] { backend_.set_disabled(email, state == "disabled"); }, "User " + email + " " + state + ".");
     }
   } else if (path == "/admin/users/quota") {
+    // Both fields come with the form (filled with the current limits, so an
+    // unchanged one stays as it was); a field left out is not changed.
     if (!post) return method_not_allowed("POST");
     const std::string email = field(form, "email");
-    auto quota = parse_quota(field(form, "quota"));
-    if (!quota) {
-      done.refuse(quota_hint);
+    QuotaChange change;
+    std::string why;
+    if (has_field(form, "quota") && !(change.bytes = parse_quota_size(field(form, "quota"), &why))) {
+      done.refuse(why);
+    } else if (has_field(form, "messages") &&
+               !(change.messages = parse_message_limit(field(form, "messages"), &why))) {
+      done.refuse(why);
+    } else if (!change.bytes && !change.messages) {
+      done.refuse("Give quota (a size such as 2GiB), messages (a number such as 10000), or both.");
     } else {
-      done.attempt([&] { backend_.set_quota(email, *quota); }, "Quota of " + email + " set to " + mib(*quota) + ".");
+      std::string what;
+      if (change.bytes) what = "storage " + size_label(*change.bytes);
+      if (change.messages) what += (what.empty() ? "" : ", ") + std::string("messages ") + messages_label(*change.messages);
+      done.attempt([&] { backend_.set_quota(email, change); }, "Quota of " + email + " set: " + what + ".");
     }
   } else if (path == "/admin/users") {
     if (post) {
@@ -253,11 +262,14 @@ Answer Portal::admin_users(const Request& req, std::string_view path, const std:
       u.email = field(form, "email");
       u.password = field(form, "password");
       u.admin = field(form, "admin") == "on";
-      auto quota = parse_quota(field(form, "quota"));
-      if (!quota) {
-        done.refuse(quota_hint);
+      std::string why;
+      const auto quota = parse_quota_size(field(form, "quota"), &why);
+      const auto messages = quota ? parse_message_limit(field(form, "messages"), &why) : std::nullopt;
+      if (!quota || !messages) {
+        done.refuse(why);
       } else {
         u.quota_bytes = *quota;
+        u.quota_messages = *messages;
         done.attempt([&] { backend_.add_user(u); }, "User " + u.email + " added.");
       }
     } else if (!get) {
@@ -269,7 +281,8 @@ Answer Portal::admin_users(const Request& req, std::string_view path, const std:
 
   std::string main = admin_nav("/admin/users") + done.notice +
                      "<table class=\"list\"><caption>Users</caption>\n<thead><tr><th scope=\"col\">Address</th>"
-                     "<th scope=\"col\">Quota</th><th scope=\"col\">Last sign-in</th><th scope=\"col\">Flags</th>"
+                     "<th scope=\"col\">Storage quota</th><th scope=\"col\">Message limit</th>"
+                     "<th scope=\"col\">Last sign-in</th><th scope=\"col\">Flags</th>"
                      "<th scope=\"col\">Change</th></tr></thead>\n<tbody>\n";
   for (const auto& u : backend_.users()) {
     const bool self = mailauth::iequals(u.email, user.email);
@@ -277,12 +290,16 @@ Answer Portal::admin_users(const Request& req, std::string_view path, const std:
     if (u.admin) flags += "admin ";
     if (u.disabled) flags += "disabled";
     main += "<tr data-user=\"" + esc(u.email) + "\"><td data-label=\"Address\">" + esc(u.email) +
-            (self ? " <span class=\"hint\">(you)</span>" : "") + "</td><td data-label=\"Quota\">" + mib(u.quota_bytes) +
+            (self ? " <span class=\"hint\">(you)</span>" : "") + "</td><td data-label=\"Storage quota\">" +
+            size_label(u.quota_bytes) + "</td><td data-label=\"Message limit\">" + messages_label(u.quota_messages) +
             "</td><td data-label=\"Last sign-in\">" + esc(u.last_login_at.empty() ? "never" : u.last_login_at) +
             "</td><td data-label=\"Flags\">" + esc(flags) +
             "</td><td><form class=\"inline\" method=\"post\" action=\"/admin/users/quota\">" + csrf_field +
-            hidden("email", u.email) + "<input name=\"quota\" aria-label=\"New quota of " + esc(u.email) +
-            "\" placeholder=\"2GiB\" size=\"8\"> <button type=\"submit\">Set</button></form>";
+            hidden("email", u.email) + "<input name=\"quota\" aria-label=\"Storage quota of " + esc(u.email) +
+            "\" placeholder=\"2GiB\" size=\"7\" value=\"" + esc(quota_size_text(u.quota_bytes)) +
+            "\"> <input name=\"messages\" inputmode=\"numeric\" aria-label=\"Message limit of " + esc(u.email) +
+            "\" placeholder=\"messages\" size=\"7\" value=\"" + esc(message_limit_text(u.quota_messages)) +
+            "\"> <button type=\"submit\" aria-label=\"Set the quota of " + esc(u.email) + "\">Set</button></form>";
     if (!self)
       main += "<form class=\"inline\" method=\"post\" action=\"/admin/users/state\">" + csrf_field +
               hidden("email", u.email) + hidden("state", u.disabled ? "enabled" : "disabled") +
@@ -298,7 +315,9 @@ Answer Portal::admin_users(const Request& req, std::string_view path, const std:
           "<input id=\"email\" name=\"email\" type=\"email\" required></p>\n"
           "<p><label for=\"new-password\">Password</label>\n<input id=\"new-password\" name=\"password\" "
           "type=\"password\" autocomplete=\"new-password\" required></p>\n"
-          "<p><label for=\"quota\">Quota (e.g. 2GiB; empty = unlimited)</label>\n<input id=\"quota\" name=\"quota\"></p>\n"
+          "<p><label for=\"quota\">Storage quota (e.g. 2GiB; empty = unlimited)</label>\n<input id=\"quota\" name=\"quota\"></p>\n"
+          "<p><label for=\"messages\">Message limit (a number such as 10000; empty = unlimited)</label>\n"
+          "<input id=\"messages\" name=\"messages\" inputmode=\"numeric\"></p>\n"
           "<p class=\"check\"><input id=\"admin\" name=\"admin\" type=\"checkbox\"> <label for=\"admin\">Administrator</label></p>\n"
           "<p><button type=\"submit\">Add user</button></p>\n</form>\n";
   return html(done.status, page("Users", &user, "/admin/users", main));

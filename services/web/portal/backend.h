@@ -90,6 +90,7 @@ struct UserInfo {
   bool disabled = false, admin = false;
   int64_t quota_bytes = 0;  // 0 = unlimited
   std::string last_login_at;
+  int64_t quota_messages = 0;  // 0 = unlimited
 };
 struct AliasInfo {
   std::string address;
@@ -99,6 +100,12 @@ struct NewUser {
   std::string email, password;
   int64_t quota_bytes = 0;
   bool admin = false;
+  int64_t quota_messages = 0;  // 0 = unlimited
+};
+// A change of an account's limits (AdminService UpdateUser): only what is
+// set changes; 0 = unlimited.
+struct QuotaChange {
+  std::optional<int64_t> bytes, messages;
 };
 enum class QueueAction { kRetry, kHold, kRelease, kDelete };
 struct ServiceHealth {
@@ -200,7 +207,7 @@ class Backend {
   virtual void remove_user(const std::string& email) = 0;
   virtual std::vector<UserInfo> users() = 0;
   virtual void add_user(const NewUser& user) = 0;
-  virtual void set_quota(const std::string& email, int64_t quota_bytes) = 0;  // 0 = unlimited
+  virtual void set_quota(const std::string& email, const QuotaChange& change) = 0;
   virtual void set_disabled(const std::string& email, bool disabled) = 0;
   virtual std::vector<AliasInfo> aliases() = 0;
   virtual void add_alias(const std::string& address, const std::string& target) = 0;

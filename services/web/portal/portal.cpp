@@ -492,8 +492,9 @@ Response Portal::handle(const Request& req) const {
     };
     auto row = [&](const char* what, std::optional<int64_t> used, int64_t limit, bool as_bytes) {
       auto show = [&](int64_t v) { return as_bytes ? bytes(v) : std::to_string(v); };
-      std::string out = "<tr><th scope=\"row\">" + std::string(what) + "</th><td>" +
-                        (used ? show(*used) : std::string("not known")) + "</td><td>" +
+      // data-label: on a phone-sized screen each cell says what it is (portal.css).
+      std::string out = "<tr><th scope=\"row\">" + std::string(what) + "</th><td data-label=\"Used\">" +
+                        (used ? show(*used) : std::string("not known")) + "</td><td data-label=\"Limit\">" +
                         (limit > 0 ? show(limit) : std::string("unlimited")) + "</td><td>";
       if (used && limit > 0) {
         const int64_t pct = std::min<int64_t>(100, *used * 100 / limit);

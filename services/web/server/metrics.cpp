@@ -5,7 +5,7 @@ namespace postline::web {
 WebMetrics::WebMetrics(prometheus::Registry& registry)
     : requests_(prometheus::BuildCounter()
                     .Name("postline_webd_requests_total")
-                    .Help("HTTP requests answered, by path class (autoconfig, autodiscover, mobileconfig, redirect, "
+                    .Help("HTTP requests answered, by path class (autoconfig, autodiscover, mobileconfig, mta-sts, redirect, "
                           "acme_challenge, other) and status code")
                     .Register(registry)),
       handshake_failures_(prometheus::BuildCounter()
@@ -19,7 +19,7 @@ WebMetrics::WebMetrics(prometheus::Registry& registry)
                             "web.max_connections_per_ip was reached")
                       .Register(registry)
                       .Add({})) {
-  for (const char* path : {"autoconfig", "autodiscover", "mobileconfig"})
+  for (const char* path : {"autoconfig", "autodiscover", "mobileconfig", "mta-sts"})
     for (const char* status : {"200", "404"}) requests_.Add({{"path", path}, {"status", status}});
 }
 

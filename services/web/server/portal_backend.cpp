@@ -438,7 +438,8 @@ std::vector<UserInfo> GrpcPortalBackend::users() {
   pb::ListUsersResponse resp;
   admin_call(*impl_, "ListUsers", [&](grpc::ClientContext& c) { return impl_->admin->ListUsers(&c, req, &resp); });
   std::vector<UserInfo> out;
-  for (const auto& u : resp.users()) out.push_back({u.email(), u.disabled(), u.admin(), u.quota_bytes(), u.last_login_at()});
+  for (const auto& u : resp.users())
+    out.push_back({u.email(), u.disabled(), u.admin(), u.quota_bytes(), u.last_login_at(), u.quota_messages()});
   return out;
 }
 
@@ -447,15 +448,17 @@ void GrpcPortalBackend::add_user(const NewUser& user) {
   req.set_email(user.email);
   req.set_password(user.password);
   req.set_quota_bytes(user.quota_bytes);
+  req.set_quota_messages(user.quota_messages);
   req.set_admin(user.admin);
   pb::AddUserResponse resp;
   admin_call(*impl_, "AddUser", [&](grpc::ClientContext& c) { return impl_->admin->AddUser(&c, req, &resp); });
 }
 
-void GrpcPortalBackend::set_quota(const std::string& email, int64_t quota_bytes) {
+void GrpcPortalBackend::set_quota(const std::string& email, const QuotaChange& change) {
   pb::UpdateUserRequest req;
   req.set_email(email);
-  req.set_quota_bytes(quota_bytes);
+  if (change.bytes) req.set_quota_bytes(*change.bytes);
+  if (change.messages) req.set_quota_messages(*change.messages);
   pb::UpdateUserResponse resp;
   admin_call(*impl_, "UpdateUser", [&](grpc::ClientContext& c) { return impl_->admin->UpdateUser(&c, req, &resp); });
 }
@@ -644,6 +647,8 @@ DomainDns GrpcPortalBackend::dns(const std::string& domain, bool check) {
                   "': set smtp.hostname (POSTLINE_SMTP_HOSTNAME) to its public name");
   s.host = *host;
   s.outbound_host = dns_name(o.outbound_host).value_or(s.host);
+  s.mta_sts_mode = o.mta_sts_mode;
+  s.mta_sts_max_age = o.mta_sts_max_age;
   DomainDns out;
   out.domain = s.domain;
   out.host = s.host;

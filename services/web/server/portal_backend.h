@@ -30,6 +30,10 @@ struct PortalBackendOptions {
   // queue.dkim_keys, dns.servers (empty = /etc/resolv.conf).
   std::string mail_host, outbound_host;
   std::vector<std::string> dkim_keys, dns_servers;
+  // The MTA-STS policy webd serves (web.mta_sts_mode, web.mta_sts_max_age): the
+  // DNS page's TXT id is its hash.
+  std::string mta_sts_mode = "testing";
+  int64_t mta_sts_max_age = 604800;
   // The health page's HTTP /readyz probes (web.health_urls, parse_health_urls).
   std::vector<HealthUrl> health_urls;
 };
@@ -58,7 +62,7 @@ class GrpcPortalBackend : public portal::Backend {
   void remove_user(const std::string& email) override;
   std::vector<portal::UserInfo> users() override;
   void add_user(const portal::NewUser& user) override;
-  void set_quota(const std::string& email, int64_t quota_bytes) override;
+  void set_quota(const std::string& email, const portal::QuotaChange& change) override;
   void set_disabled(const std::string& email, bool disabled) override;
   std::vector<portal::AliasInfo> aliases() override;
   void add_alias(const std::string& address, const std::string& target) override;

@@ -6,6 +6,7 @@
 #include "services/web/portal/listing.h"
 #include "services/web/portal/message_text.h"
 #include "services/web/portal/portal.h"
+#include "services/web/portal/quota_input.h"
 #include "services/web/portal/session.h"
 
 #include <gtest/gtest.h>
@@ -233,6 +234,55 @@ TEST(PortalMessageText, ControlCharactersShowAndBytesBecomeText) {
   EXPECT_EQ(message_text(std::string(kMessageViewLimit + 10, 'h')).header.size(), kMessageViewLimit);
 }
 
+TEST(PortalQuotaInput, MessageLimitIsDigitsOnlyAndBounded) {
+  std::string why;
+  EXPECT_EQ(parse_message_limit("", &why), 0) << "empty = unlimited";
+  EXPECT_EQ(parse_message_limit("0", &why), 0);
+  EXPECT_EQ(parse_message_limit("2", &why), 2);
+  EXPECT_EQ(parse_message_limit("007", &why), 7);
+  EXPECT_EQ(parse_message_limit("999999999999999", &why), kMaxMessageLimit);
+  EXPECT_TRUE(why.empty());
+  EXPECT_FALSE(parse_message_limit("1000000000000000", &why)) << "16 digits";
+  EXPECT_EQ(why, "messages: at most 15 digits (empty or 0 = unlimited)");
+  EXPECT_FALSE(parse_message_limit("99999999999999999999999", &why)) << "would not even fit 64 bits";
+  for (const char* bad : {"-1", "+2", " 2", "2 ", "1e3", "10,000", "10.000", "10_000", "0x10", "unlimited", "2k",
+                          "\xef\xbc\x92" /* fullwidth 2 */, "\xd9\xa2" /* Arabic-Indic 2 */, "2\n"}) {
+    why.clear();
+    EXPECT_FALSE(parse_message_limit(bad, &why)) << bad;
+    EXPECT_EQ(why.rfind("messages: give a whole number of messages such as 10000, digits only", 0), 0u) << bad;
+  }
+  EXPECT_FALSE(parse_message_limit(std::string_view("2\0", 2), &why)) << "a NUL is not a digit";
+  EXPECT_EQ(parse_message_limit("5", nullptr), 5);
+  EXPECT_FALSE(parse_message_limit("x", nullptr)) << "no reason asked for: still refused";
+  for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{10000}, kMaxMessageLimit})
+    EXPECT_EQ(parse_message_limit(message_limit_text(n), &why), n);
+  EXPECT_EQ(message_limit_text(0), "") << "unlimited shows as an empty field";
+}
+
+TEST(PortalQuotaInput, SizeIsTheConfigurationSyntaxAndComesBackExactly) {
+  std::string why;
+  EXPECT_EQ(parse_quota_size("", &why), 0);
+  EXPECT_EQ(parse_quota_size("0", &why), 0);
+  EXPECT_EQ(parse_quota_size("2GiB", &why), 2LL << 30);
+  EXPECT_EQ(parse_quota_size("500MiB", &why), 500LL << 20);
+  EXPECT_EQ(parse_quota_size("1048577", &why), 1048577);
+  for (const char* bad : {"lots", "1TB", "-1", "2 GiB", "GiB", "9999999999999999"}) {
+    why.clear();
+    EXPECT_FALSE(parse_quota_size(bad, &why)) << bad;
+    EXPECT_EQ(why.rfind("quota: give a size", 0), 0u) << bad;
+  }
+  EXPECT_FALSE(parse_quota_size("999999999999999GiB", &why)) << "over INT64_MAX";
+  EXPECT_EQ(quota_size_text(0), "");
+  EXPECT_EQ(quota_size_text(2LL << 30), "2GiB");
+  EXPECT_EQ(quota_size_text(1536LL << 20), "1536MiB");
+  EXPECT_EQ(quota_size_text(12 * 1024), "12KiB");
+  EXPECT_EQ(quota_size_text(1000), "1000");
+  for (int64_t n : std::vector<int64_t>{1, 1023, 1024, 1025, int64_t{5} << 30, (int64_t{5} << 30) + 1024,
+                                        999'999'999'999'999, int64_t{999'999'999'999} << 20,
+                                        int64_t{8'589'934'591} << 30})
+    EXPECT_EQ(parse_quota_size(quota_size_text(n), &why), n) << n;
+}
+
 // A scripted backend: one account per password, messages per submitter.
 struct FakeBackend : Backend {
   std::map<std::string, std::string> passwords{{"anna@example.org", "right"}, {"bert@example.org", "bert-pw"}};
@@ -290,7 +340,8 @@ struct FakeBackend : Backend {
     if (p.size() < 8) throw Refused("password is shorter than 8 characters");
     passwords[e] = p;
   }
-  QuotaInfo quota(int64_t, const std::string&) override { return {1024 * 1024, 0, 512 * 1024, 3}; }
+  QuotaInfo quota_info{1024 * 1024, 0, 512 * 1024, 3};
+  QuotaInfo quota(int64_t, const std::string&) override { return quota_info; }
   std::vector<UserInfo> user_list;
   bool is_admin(const std::string& e) override { return admins.count(e) > 0; }
   std::vector<DomainInfo> domain_list{{"example.org", 2, 0, ""}, {"other.example", 1, 1, "all@other.example"}};
@@ -320,10 +371,15 @@ struct FakeBackend : Backend {
   std::vector<UserInfo> users() override { return user_list; }
   void add_user(const NewUser& u) override {
     if (u.password.size() < 8) throw Refused("password is shorter than 8 characters");
-    calls.push_back("user " + u.email + " " + std::to_string(u.quota_bytes) + (u.admin ? " admin" : ""));
-    user_list.push_back({u.email, false, u.admin, u.quota_bytes, ""});
+    calls.push_back("user " + u.email + " " + std::to_string(u.quota_bytes) + (u.admin ? " admin" : "") +
+                    (u.quota_messages ? " messages=" + std::to_string(u.quota_messages) : ""));
+    user_list.push_back({u.email, false, u.admin, u.quota_bytes, "", u.quota_messages});
   }
-  void set_quota(const std::string& e, int64_t q) override { calls.push_back("quota " + e + " " + std::to_string(q)); }
+  // "quota EMAIL BYTES MESSAGES", "-" for what does not change.
+  void set_quota(const std::string& e, const QuotaChange& q) override {
+    auto part = [](const std::optional<int64_t>& v) { return v ? std::to_string(*v) : std::string("-"); };
+    calls.push_back("quota " + e + " " + part(q.bytes) + " " + part(q.messages));
+  }
   void set_disabled(const std::string& e, bool d) override { calls.push_back(std::string(d ? "disable " : "enable ") + e); }
   void remove_alias(const std::string& a, const std::string& t) override { calls.push_back("unalias " + a + " " + t); }
   std::vector<AliasInfo> aliases() override { return {{"info@example.org", {"anna@example.org"}}}; }
@@ -640,7 +696,7 @@ TEST_F(PortalFixture, AdministrationIsForAdminsAskedOfAuthdEachTime) {
   EXPECT_NE(r.answer.body.find("action=\"/admin/users/quota\""), std::string::npos);
   EXPECT_EQ(post("/admin/users/quota", "email=new%40example.org&quota=500MiB&csrf=" + csrf(anna), anna).answer.status,
             200u);
-  EXPECT_EQ(backend.calls.back(), "quota new@example.org 524288000");
+  EXPECT_EQ(backend.calls.back(), "quota new@example.org 524288000 -") << "no messages field: not changed";
   EXPECT_EQ(post("/admin/users/quota", "email=new%40example.org&quota=1TB&csrf=" + csrf(anna), anna).answer.status, 400u);
   EXPECT_EQ(get("/admin/users/quota", anna).answer.status, 405u);
   EXPECT_EQ(post("/admin/users/state", "email=new%40example.org&state=disabled&csrf=" + csrf(anna), anna).answer.status,
@@ -679,6 +735,98 @@ TEST_F(PortalFixture, AdministrationIsForAdminsAskedOfAuthdEachTime) {
   EXPECT_NE(health.find("data-service=\"imapd-2\" data-ok=\"false\" data-state=\"unreachable\""), std::string::npos);
   EXPECT_NE(health.find("data-service=\"queued\" data-ok=\"false\" data-state=\"down\""), std::string::npos);
   EXPECT_EQ(get("/admin/health", bert).answer.status, 404u);
+}
+
+TEST_F(PortalFixture, AdministratorSetsTheMessageLimitWithTheStorageQuota) {
+  backend.user_list = {{"new@example.org", false, false, 2LL << 30, "", 2},
+                       {"o'n&<co>@example.org", false, false, 0, "", 0}};
+  const std::string anna = sign_in();
+  auto page = get("/admin/users", anna).answer.body;
+  // The table: the message limit next to the storage quota, and the form filled with both.
+  EXPECT_NE(page.find("<th scope=\"col\">Storage quota</th><th scope=\"col\">Message limit</th>"), std::string::npos);
+  EXPECT_NE(page.find("<td data-label=\"Storage quota\">2 GiB</td><td data-label=\"Message limit\">2</td>"),
+            std::string::npos) << page;
+  EXPECT_NE(page.find("name=\"quota\" aria-label=\"Storage quota of new@example.org\" placeholder=\"2GiB\" "
+                      "size=\"7\" value=\"2GiB\">"), std::string::npos);
+  EXPECT_NE(page.find("name=\"messages\" inputmode=\"numeric\" aria-label=\"Message limit of new@example.org\" "
+                      "placeholder=\"messages\" size=\"7\" value=\"2\">"), std::string::npos);
+  EXPECT_NE(page.find("<td data-label=\"Message limit\">unlimited</td>"), std::string::npos);
+  EXPECT_EQ(page.find("<co>"), std::string::npos) << "addresses escaped in the new attributes too";
+  EXPECT_NE(page.find("aria-label=\"Message limit of o&apos;n&amp;&lt;co&gt;@example.org\""), std::string::npos);
+  EXPECT_NE(page.find("<input id=\"messages\" name=\"messages\" inputmode=\"numeric\">"), std::string::npos)
+      << "the add-user form takes one too";
+
+  // Both fields.
+  auto r = post("/admin/users/quota", "email=new%40example.org&quota=2GiB&messages=2&csrf=" + csrf(anna), anna);
+  EXPECT_EQ(r.answer.status, 200u);
+  EXPECT_EQ(backend.calls.back(), "quota new@example.org 2147483648 2");
+  EXPECT_NE(r.answer.body.find("Quota of new@example.org set: storage 2 GiB, messages 2."), std::string::npos);
+  // Empty = unlimited (0), for both.
+  r = post("/admin/users/quota", "email=new%40example.org&quota=&messages=&csrf=" + csrf(anna), anna);
+  EXPECT_EQ(backend.calls.back(), "quota new@example.org 0 0");
+  EXPECT_NE(r.answer.body.find("set: storage unlimited, messages unlimited."), std::string::npos);
+  r = post("/admin/users/quota", "email=new%40example.org&quota=1536MiB&messages=0&csrf=" + csrf(anna), anna);
+  EXPECT_NE(r.answer.body.find("set: storage 1536 MiB, messages unlimited."), std::string::npos);
+  // Only the messages field: the storage quota is not touched.
+  r = post("/admin/users/quota", "email=new%40example.org&messages=10000&csrf=" + csrf(anna), anna);
+  EXPECT_EQ(r.answer.status, 200u);
+  EXPECT_EQ(backend.calls.back(), "quota new@example.org - 10000");
+  EXPECT_NE(r.answer.body.find("Quota of new@example.org set: messages 10000."), std::string::npos);
+
+  // Refused, naming the field, and authd is not asked.
+  const size_t calls = backend.calls.size();
+  for (const char* bad : {"-1", "%2B2", "2%20", "1e3", "10%2C000", "two", "%EF%BC%92", "1000000000000000"}) {
+    r = post("/admin/users/quota", "email=new%40example.org&quota=2GiB&messages=" + std::string(bad) + "&csrf=" +
+                                       csrf(anna), anna);
+    EXPECT_EQ(r.answer.status, 400u) << bad;
+    EXPECT_NE(r.answer.body.find("<p class=\"error\" role=\"alert\">messages: "), std::string::npos) << bad;
+  }
+  r = post("/admin/users/quota", "email=new%40example.org&quota=lots&messages=2&csrf=" + csrf(anna), anna);
+  EXPECT_EQ(r.answer.status, 400u);
+  EXPECT_NE(r.answer.body.find("quota: give a size"), std::string::npos);
+  r = post("/admin/users/quota", "email=new%40example.org&csrf=" + csrf(anna), anna);
+  EXPECT_EQ(r.answer.status, 400u) << "neither field";
+  EXPECT_NE(r.answer.body.find("Give quota (a size such as 2GiB), messages (a number such as 10000), or both."),
+            std::string::npos);
+  // CSRF and Origin as for every form.
+  EXPECT_EQ(post("/admin/users/quota", "email=new%40example.org&messages=2", anna).answer.status, 403u);
+  EXPECT_EQ(post("/admin/users/quota", "email=new%40example.org&messages=2&csrf=00", anna).answer.status, 403u);
+  EXPECT_EQ(post("/admin/users/quota", "email=new%40example.org&messages=2&csrf=" + csrf(anna), anna,
+                 "https://evil.example").answer.status, 403u);
+  EXPECT_EQ(backend.calls.size(), calls);
+  // Not for non-administrators.
+  const std::string bert = sign_in("bert@example.org", "bert-pw");
+  EXPECT_EQ(post("/admin/users/quota", "email=new%40example.org&messages=2&csrf=" + csrf(bert), bert).answer.status,
+            404u);
+  EXPECT_EQ(backend.calls.size(), calls + 1) << "only bert's sign-in";
+
+  // Adding a user with a message limit; without one it is unlimited.
+  r = post("/admin/users", "email=m%40example.org&password=longenough&quota=1GiB&messages=500&csrf=" + csrf(anna), anna);
+  EXPECT_EQ(r.answer.status, 200u);
+  EXPECT_EQ(backend.calls.back(), "user m@example.org 1073741824 messages=500");
+  EXPECT_NE(r.answer.body.find("<td data-label=\"Storage quota\">1 GiB</td><td data-label=\"Message limit\">500</td>"),
+            std::string::npos);
+  r = post("/admin/users", "email=n%40example.org&password=longenough&messages=&csrf=" + csrf(anna), anna);
+  EXPECT_EQ(backend.calls.back(), "user n@example.org 0");
+  r = post("/admin/users", "email=o%40example.org&password=longenough&messages=5%20&csrf=" + csrf(anna), anna);
+  EXPECT_EQ(r.answer.status, 400u);
+  EXPECT_NE(r.answer.body.find("messages: give a whole number of messages such as 10000, digits only"),
+            std::string::npos);
+  EXPECT_EQ(backend.calls.back(), "user n@example.org 0") << "not added";
+}
+
+TEST_F(PortalFixture, QuotaPageShowsMessagesAgainstTheLimit) {
+  backend.quota_info = {0, 2, 4096, 2};
+  const std::string cookie = sign_in();
+  auto body = get("/quota", cookie).answer.body;
+  EXPECT_NE(body.find("<tr><th scope=\"row\">Messages</th><td data-label=\"Used\">2</td><td data-label=\"Limit\">2</td><td><meter min=\"0\" max=\"100\" "
+                      "value=\"100\">100%</meter> 100%</td></tr>"), std::string::npos) << body;
+  EXPECT_NE(body.find("<tr><th scope=\"row\">Storage</th><td data-label=\"Used\">4.0 KiB</td><td data-label=\"Limit\">unlimited</td><td></td></tr>"),
+            std::string::npos) << body;
+  backend.quota_info = {0, 10000, std::nullopt, std::nullopt};  // the mailstore not reachable
+  body = get("/quota", cookie).answer.body;
+  EXPECT_NE(body.find("<tr><th scope=\"row\">Messages</th><td data-label=\"Used\">not known</td><td data-label=\"Limit\">10000</td><td></td></tr>"),
+            std::string::npos) << body;
 }
 
 TEST_F(PortalFixture, DnsPageShowsTheZoneAndOnCheckEachVerdictEscaped) {

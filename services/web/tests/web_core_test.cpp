@@ -291,3 +291,32 @@ TEST(Redirect, LocationKeepsTheTargetAndNamesThePublicPort) {
   EXPECT_FALSE(https_location("evil.example/x", "/", 443));
   EXPECT_FALSE(https_location("a b", "/", 443));
 }
+
+// RFC 8461 3.2: the policy on https://mta-sts.<domain>/.well-known/mta-sts.txt only,
+// as text/plain, the very text whose hash `postline dns records` prints as the TXT id.
+TEST(Route, MtaStsPolicyOnItsHostOnly) {
+  auto r = route(RequestView{"GET", "/.well-known/mta-sts.txt", "mta-sts.Example.ORG:8443", ""});
+  ASSERT_TRUE(r.query);
+  EXPECT_EQ(r.path_class, PathClass::kMtaSts);
+  EXPECT_EQ(r.query->document, Document::kMtaSts);
+  EXPECT_EQ(r.query->domain, "example.org");
+  r = route(RequestView{"GET", "/.well-known/mta-sts.txt", "example.org", ""});
+  ASSERT_TRUE(r.answer);
+  EXPECT_EQ(r.answer->status, 404u);
+  r = route(RequestView{"POST", "/.well-known/mta-sts.txt", "mta-sts.example.org", ""});
+  ASSERT_TRUE(r.answer);
+  EXPECT_EQ(r.answer->status, 405u);
+
+  MtaStsSettings sts;
+  sts.mx_host = "mail.example.org";
+  sts.mode = "enforce";
+  sts.max_age = 86400;
+  const Site site(ClientSettings{}, nullptr, sts);
+  const Answer a = site.render(SetupQuery{Document::kMtaSts, "example.org", std::nullopt});
+  EXPECT_EQ(a.status, 200u);
+  EXPECT_EQ(a.content_type, "text/plain");
+  EXPECT_EQ(a.body, "version: STSv1\nmode: enforce\nmx: mail.example.org\nmax_age: 86400\n");
+  // Not configured: nothing to serve.
+  const Site none(ClientSettings{}, nullptr);
+  EXPECT_EQ(none.render(SetupQuery{Document::kMtaSts, "example.org", std::nullopt}).status, 404u);
+}

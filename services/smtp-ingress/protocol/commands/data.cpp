@@ -122,6 +122,7 @@ void Session::finish_message(std::string message, bool bare_newline, bool too_bi
   ev.envelope.dsn_ret = tx_.dsn_ret;
   ev.envelope.dsn_envid = tx_.dsn_envid;
   ev.envelope.smtputf8 = tx_.smtputf8;
+  ev.envelope.requiretls = tx_.requiretls;
   ev.envelope.body_type = tx_.body_type;
   ev.data = build_headers(queue_id, message);
   ev.added_header_bytes = ev.data.size();

@@ -1,7 +1,8 @@
 // EHLO / HELO (RFC 5321 §4.1.1.1). The EHLO reply advertises exactly the
 // extensions usable on this connection at this moment: STARTTLS only before
 // TLS and only when a certificate exists, AUTH only on submission and only
-// once the connection is encrypted (RFC 8314 §3, RFC 4954 §4).
+// once the connection is encrypted (RFC 8314 §3, RFC 4954 §4), REQUIRETLS only
+// over TLS (RFC 8689 §3).
 #include "services/smtp-ingress/protocol/address.h"
 #include "services/smtp-ingress/protocol/reply.h"
 #include "services/smtp-ingress/protocol/session.h"
@@ -36,6 +37,8 @@ void Session::cmd_ehlo(std::string_view args, bool extended) {
   // RFC 4468: BURL with IMAP URLAUTH URLs of this server, once authenticated.
   if (burl_offered()) lines.push_back("BURL imap");
   lines.push_back("DSN");
+  // RFC 8689 3: REQUIRETLS only on a session that is encrypted already.
+  if (tls_active_) lines.push_back("REQUIRETLS");
   raw_reply(250, format_multiline(250, "", lines));
 }
 

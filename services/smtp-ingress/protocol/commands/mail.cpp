@@ -1,5 +1,6 @@
 // MAIL FROM (RFC 5321 §4.1.1.2) with the SIZE (RFC 1870), BODY (RFC 6152),
-// SMTPUTF8 (RFC 6531), RET/ENVID (RFC 3461) and AUTH (RFC 4954 §5) parameters.
+// SMTPUTF8 (RFC 6531), RET/ENVID (RFC 3461), AUTH (RFC 4954 §5) and REQUIRETLS
+// (RFC 8689) parameters.
 // On submission the sender must be authenticated and must own the address.
 #include "services/smtp-ingress/protocol/commands/params.h"
 #include "services/smtp-ingress/protocol/session.h"
@@ -81,6 +82,12 @@ void Session::cmd_mail(std::string_view args) {
       if (!p.value || value.size() > 100 || !valid_xtext(value))
         return error_reply(501, "5.5.4", "Invalid ENVID parameter");
       tx.dsn_envid = value;
+    } else if (p.keyword == "REQUIRETLS") {
+      // RFC 8689 4.1: offered only over TLS; the message is then delivered
+      // only over authenticated TLS (queued), or bounced.
+      if (p.value) return error_reply(501, "5.5.4", "REQUIRETLS takes no value");
+      if (!tls_active_) return error_reply(530, "5.7.10", "REQUIRETLS needs a TLS session");
+      tx.requiretls = true;
     } else if (p.keyword == "AUTH" && auth_offered()) {
       // RFC 4954 §5: we do not trust other servers' AUTH= claims; parse and drop.
       if (!p.value || !valid_xtext(value)) return error_reply(501, "5.5.4", "Invalid AUTH parameter");
