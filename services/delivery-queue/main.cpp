@@ -205,7 +205,7 @@ int main(int argc, char** argv) {
         sharded.assign(user, shard);
         return true;
       },
-      shards.size() > 1);
+      shards.size() > 1, sharded.default_shard());
   queue::AuthResolver resolver(cfg.str("auth", "addr"), &client_rpc);
   // MTA-STS policies are cached in PostgreSQL (queue_mta_sts_policies), shared
   // by the instances; two connections are plenty (one read per session).

@@ -108,6 +108,12 @@ class LocalDelivery {
     (void)shard;
     return true;
   }
+  // Sharding: whether Sieve delivery (which runs on the default shard) may
+  // serve an account on `shard` ("" = unknown: yes).
+  virtual bool sieve_here(const std::string& shard) {
+    (void)shard;
+    return true;
+  }
   virtual std::vector<LocalResult> deliver_batch(int64_t user_id, std::string_view mailbox,
                                                  const std::vector<mailstore::DeliveryItem>& items,
                                                  const mailstore::Quota& quota) {

@@ -18,8 +18,11 @@ class MailstoreDelivery final : public LocalDelivery {
   // Sharding: `router` places the user on the shard authd named (ShardedMailStore::assign;
   // false when unknown to this process). `several` shards: an unknown shard ("") defers.
   MailstoreDelivery(mailstore::MailStore& store, std::function<bool(int64_t, const std::string&)> router,
-                    bool several)
-      : store_(store), router_(std::move(router)), several_(several) {}
+                    bool several, std::string default_shard = "")
+      : store_(store), router_(std::move(router)), several_(several), default_shard_(std::move(default_shard)) {}
+  bool sieve_here(const std::string& shard) override {
+    return shard.empty() || default_shard_.empty() || shard == default_shard_;
+  }
   bool route(int64_t user_id, const std::string& shard) override {
     if (shard.empty()) return !several_;
     return !router_ || router_(user_id, shard);
@@ -34,6 +37,7 @@ class MailstoreDelivery final : public LocalDelivery {
   mailstore::MailStore& store_;
   std::function<bool(int64_t, const std::string&)> router_;
   bool several_ = false;
+  std::string default_shard_;
 };
 
 }  // namespace postline::queue

@@ -368,8 +368,21 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
     const auto t0 = std::chrono::steady_clock::now();
     const auto& msg = claim->message(r.message_id);
     mailstore::Quota quota;
-    if (resolver_)
-      if (auto q = resolver_->quota(r.address, r.user_id, msg.queue_id)) quota = *q;
+    std::optional<RecipientResolver::LocalTarget> target;
+    if (resolver_) target = resolver_->local_target(r.address, r.user_id, msg.queue_id);
+    if (target) quota = target->quota;
+    // Sharding: an account being moved waits; Sieve runs on the default
+    // shard's connections, so an account on another shard gets the plain
+    // delivery into its own shard (docs/DESIGN.md "Sharding": not done yet).
+    if (target && target->moving) {
+      finish(r, {Outcome::kTemporary, "452 4.2.0 mailbox being moved, try again shortly", "", false, false}, true,
+             started, t0);
+      continue;
+    }
+    if (target && local_ && !local_->sieve_here(target->shard)) {
+      local_groups[{r.user_id, sieve_->default_mailbox(msg)}].push_back(r);
+      continue;
+    }
     std::optional<LocalSieve::Script> script;
     if (auto it = scripts.find(r.user_id); it != scripts.end()) script = it->second;
     finish(r, sieve_->deliver(msg, r, script, quota), true, started, t0);
