@@ -110,6 +110,7 @@ const std::vector<KeySpec>& schema() {
        "libpq connection URI of the shared PostgreSQL database; for failover list every member with target_session_attrs=read-write (docs/operations.md, High availability)"},
       {"db", "pool_size", T::kInt, "8", "connections per service process"},
       // mailstore: where message bodies live (docs/operations.md, "S3 blob storage")
+      {"mailstore", "shards", T::kString, "", "mailstore shards as NAME=URL,NAME=URL (main=postgresql://...,s2=postgresql://...); empty = db.url as the one shard \"main\"; authd's directory says which shard each account is on (docs/operations.md, Sharding)"},
       {"mailstore", "blob_backend", T::kString, "postgres", "postgres|s3: message bodies in PostgreSQL (mailstore_blobs) or in an S3-compatible bucket (PostgreSQL keeps the catalogue); bodies already stored stay readable after a switch"},
       {"mailstore", "s3_endpoint", T::kString, "", "S3 endpoint URL, http(s)://host[:port] (https://s3.eu-west-1.amazonaws.com, http://minio:9000)"},
       {"mailstore", "s3_bucket", T::kString, "", "bucket holding the bodies (it must exist)"},
@@ -158,6 +159,7 @@ const std::vector<KeySpec>& schema() {
       {"auth", "local_part_case_sensitive", T::kBool, "false", "compare local parts case-sensitively (domains never are)"},
       {"auth", "recipient_delimiter", T::kString, "+", "characters that start a sub-address (anna+tag@); empty turns plus-addressing off"},
       {"auth", "admin_token_file", T::kString, "", "file holding the bearer token AdminService requires; empty = admin API open to anyone who can reach the port"},
+      {"auth", "default_shard", T::kString, "main", "mailstore shard new accounts are placed on (a name from mailstore.shards; docs/DESIGN.md, Sharding)"},
       {"auth", "allow_plaintext_mechanisms", T::kBool, "false", "advertise PLAIN/LOGIN on connections without TLS"},
       {"auth", "throttle_window", T::kDuration, "15m", "failed logins older than this are forgotten"},
       {"auth", "throttle_ip_delay_after", T::kInt, "5", "failures from one IP before its attempts are slowed"},

@@ -112,7 +112,7 @@ std::optional<ChangeEvent> parse_change(std::string_view s) {
   const char kind = s.front();
   s.remove_prefix(1);
   switch (kind) {
-    case 'c': case 'd': case 'r': case 's': case 'u': case 'a': e.kind = static_cast<ChangeKind>(kind); break;
+    case 'c': case 'd': case 'r': case 's': case 'u': case 'a': case 'x': e.kind = static_cast<ChangeKind>(kind); break;
     default: return e;  // a kind from a newer writer: at least the ids are known
   }
   int64_t len = 0;

@@ -22,7 +22,8 @@ TEST(ChangePayload, NamedEventsRoundTrip) {
                                 ChangeEvent{1, 0, 0, ChangeKind::kSubscribed, "x"},
                                 ChangeEvent{1, 0, 0, ChangeKind::kUnsubscribed, "\xc3\xa9t\xc3\xa9"},
                                 ChangeEvent{1, 5, 8, ChangeKind::kRenamed, "new:1", "old:2:3"},
-                                ChangeEvent{1, 5, 8, ChangeKind::kRenamed, "n", ""}}) {
+                                ChangeEvent{1, 5, 8, ChangeKind::kRenamed, "n", ""},
+                                ChangeEvent{7, 0, 0, ChangeKind::kMoved, "main"}}) {
     const std::string wire = encode_change(in);
     auto out = parse_change(wire);
     ASSERT_TRUE(out) << wire;

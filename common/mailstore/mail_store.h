@@ -355,6 +355,9 @@ enum class ChangeKind : char {
   // METADATA (RFC 5464) entries set or removed: name = the mailbox ("" for the
   // server annotations, mailbox_id 0), `entries` = the entry names (lower case).
   kMetadata = 'a',
+  // The account moved to another shard (`postline account move`, sent on the
+  // old shard's channel; mailbox_id 0): its sessions here must end.
+  kMoved = 'x',
 };
 
 struct ChangeEvent {

@@ -79,6 +79,10 @@ int main(int argc, char** argv) {
     hash_params.ops_limit = static_cast<unsigned long long>(ops);
     hash_params.mem_limit = cfg.size("auth", "hash_mem_limit");
     settings.scram_iterations = static_cast<int>(cfg.integer("auth", "scram_iterations"));
+    settings.default_shard = cfg.str("auth", "default_shard");
+    if (settings.default_shard.empty() || settings.default_shard.size() > 63 ||
+        settings.default_shard.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_") != std::string::npos)
+      throw config::ConfigError("auth.default_shard: a shard name (1-63 of a-z, 0-9, '-', '_')");
     if (settings.scram_iterations < 4096)
       throw config::ConfigError("auth.scram_iterations: RFC 7677 asks for at least 4096");
     settings.address_policy.local_part_case_sensitive = cfg.boolean("auth", "local_part_case_sensitive");

@@ -23,6 +23,7 @@
 #include "common/log/log.h"
 #include "common/log/printable.h"
 #include "common/mailstore/pg/pg_mail_store.h"
+#include "common/mailstore/pg/sharded_mail_store.h"
 #include "common/mailstore/sql/migrations.h"
 #include "common/metrics/http_server.h"
 #include "services/delivery-queue/delivery/dkim_signer.h"
@@ -148,7 +149,26 @@ int main(int argc, char** argv) {
     log::fatal(kName, e.what());
     return 2;
   }
-  mailstore::pg::PgMailStore store(store_options);
+  // mailstore.shards (docs/DESIGN.md "Sharding"): empty = db.url as "main".
+  std::vector<std::pair<std::string, std::string>> shards;
+  try {
+    shards = mailstore::pg::parse_shards(cfg.str("mailstore", "shards"), url);
+  } catch (const std::invalid_argument& e) {
+    log::fatal(kName, std::string("mailstore.shards: ") + e.what());
+    return 2;
+  }
+  // The shard on db.url: Enqueue's transaction can deliver into it.
+  std::string enqueue_shard;
+  for (const auto& [name, shard_url] : shards)
+    if (shard_url == url) enqueue_shard = name;
+  mailstore::pg::ShardedMailStore sharded(shards, "", [store_options](const std::string& shard_url) {
+    auto o = store_options;
+    o.url = shard_url;
+    return std::make_unique<mailstore::pg::PgMailStore>(o);
+  });
+  // The default shard's store: the blob sweeper (one bucket per deployment
+  // keeps its catalogue on the default shard; docs/operations.md "Sharding").
+  mailstore::pg::PgMailStore& store = sharded.shard(sharded.default_shard());
   // With bodies in S3: objects no row refers to (crashed uploads, bodies of
   // expunged messages) are deleted after mailstore.s3_orphan_grace.
   const auto sweep = mailstore::blob_sweep_settings(cfg);
@@ -164,7 +184,11 @@ int main(int argc, char** argv) {
   metrics::HttpServer http(registry, [&] { return serving.load() && rpc_pool.ping(); });
   http.pools().add("rpc", [&] { return rpc_pool.stats(); });
   http.pools().add("workers", [&] { return worker_pool.stats(); });
-  http.pools().add("mailstore", [&] { return store.pool_stats(); });
+  for (const auto& [name, shard_url] : shards) {
+    auto& one = sharded.shard(name);
+    http.pools().add(shards.size() == 1 ? std::string("mailstore") : "mailstore_" + name,
+                     [&one] { return one.pool_stats(); });
+  }
   service::export_certificate_expiry(http, cfg);
   try {
     http.start(address, cfg.port("queue", "http_port"));
@@ -174,7 +198,14 @@ int main(int argc, char** argv) {
   }
   log::listening("http", address, http.port());
 
-  queue::MailstoreDelivery local(store);
+  queue::MailstoreDelivery local(
+      sharded,
+      [&sharded](int64_t user, const std::string& shard) {
+        if (!sharded.has_shard(shard)) return false;
+        sharded.assign(user, shard);
+        return true;
+      },
+      shards.size() > 1, sharded.default_shard());
   queue::AuthResolver resolver(cfg.str("auth", "addr"), &client_rpc);
   // MTA-STS policies are cached in PostgreSQL (queue_mta_sts_policies), shared
   // by the instances; two connections are plenty (one read per session).
@@ -240,22 +271,29 @@ int main(int argc, char** argv) {
                                   },
                                   admin_token);
   // BURL (RFC 4468): smtpd's FetchUrl reads URLAUTH URLs through the mailstore.
-  service.use_url_fetcher(store, resolver);
+  service.use_url_fetcher(sharded, resolver);
+  service.set_enqueue_shard(enqueue_shard);
   service.use_reporter(reporter);
   // Enqueue on libpq with group commit (enqueue_pool); local recipients are
   // delivered inside its transactions unless queue.deliver_during_enqueue is off.
   queue::EnqueueBatcher::DeliveryFactory deliver_now;
-  if (cfg.boolean("queue", "deliver_during_enqueue"))
+  if (cfg.boolean("queue", "deliver_during_enqueue") && !enqueue_shard.empty()) {
+    auto& local_shard = sharded.shard(enqueue_shard);
     deliver_now = [&](const std::vector<const queue::NewMessage*>& m) -> std::unique_ptr<queue::EnqueueTimeDelivery> {
-      return std::make_unique<queue::MailstoreEnqueueDelivery>(store, m, &metrics, sieve_runner.get());
+      return std::make_unique<queue::MailstoreEnqueueDelivery>(local_shard, m, &metrics, sieve_runner.get());
     };
+  }
   queue::EnqueueBatcher::Options batch_options;
   batch_options.max_messages = static_cast<size_t>(std::max<int64_t>(1, cfg.integer("queue", "enqueue_batch_max")));
   batch_options.parallel = std::min<size_t>(
       static_cast<size_t>(std::max<int64_t>(1, cfg.integer("queue", "enqueue_parallel"))), enqueue_pool_size);
   // Search indexing after the commit (common/mailstore/sql/014_search_backlog.sql).
   queue::SearchIndexer indexer(
-      [&](size_t max) { return store.index_search_backlog(max); },
+      [&](size_t max) {
+        size_t n = 0;
+        for (const auto& [name, shard_url] : shards) n += sharded.shard(name).index_search_backlog(max);
+        return n;
+      },
       static_cast<size_t>(cfg.integer("queue", "search_index_batch")), std::chrono::seconds(1),
       std::chrono::milliseconds(cfg.integer("queue", "search_index_delay_ms")),
       std::chrono::milliseconds(cfg.integer("queue", "search_index_max_delay_ms")),
@@ -289,6 +327,8 @@ int main(int argc, char** argv) {
     known.insert(known.end(), mailstore.begin(), mailstore.end());
     auto lease = rpc_pool.acquire();
     db::check_schema(*lease, known);
+    for (const auto& [name, shard_url] : shards)
+      if (shard_url != url) mailstore::pg::check_schema(shard_url);
   } catch (const std::exception& e) {
     log::fatal(kName, e.what());
     server->Shutdown();

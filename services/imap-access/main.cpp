@@ -20,6 +20,7 @@
 #include "common/log/log.h"
 #include "common/mailstore/blob/blob_config.h"
 #include "common/mailstore/pg/pg_mail_store.h"
+#include "common/mailstore/pg/sharded_mail_store.h"
 #include "common/metrics/http_server.h"
 #include "common/net/tls.h"
 #include "services/imap-access/server/auth_client.h"
@@ -101,8 +102,16 @@ int main(int argc, char** argv) {
   }
 
   const std::string db_url = cfg.str("db", "url");
+  // mailstore.shards (docs/DESIGN.md "Sharding"): empty = db.url as "main".
+  std::vector<std::pair<std::string, std::string>> shards;
   try {
-    mailstore::pg::check_schema(db_url);
+    shards = mailstore::pg::parse_shards(cfg.str("mailstore", "shards"), db_url);
+  } catch (const std::invalid_argument& e) {
+    log::fatal("postline-imapd", std::string("mailstore.shards: ") + e.what());
+    return 2;
+  }
+  try {
+    for (const auto& [name, url] : shards) mailstore::pg::check_schema(url);
   } catch (const mailstore::pg::SchemaMismatch& e) {
     log::fatal("postline-imapd", e.what());
     return 3;
@@ -126,7 +135,11 @@ int main(int argc, char** argv) {
     log::fatal("postline-imapd", e.what());
     return 2;
   }
-  mailstore::pg::PgMailStore store(store_options);
+  mailstore::pg::ShardedMailStore store(shards, "", [store_options](const std::string& url) {
+    auto o = store_options;
+    o.url = url;
+    return std::make_unique<mailstore::pg::PgMailStore>(o);
+  });
   boost::asio::thread_pool db_threads(pool_size);
   imap::GrpcAuthenticator auth(cfg.str("auth", "addr"), *registry);
 
@@ -135,6 +148,7 @@ int main(int argc, char** argv) {
   imap::ServerContext context;
   context.services.settings = settings;
   context.services.store = &store;
+  context.services.assign_shard = [&store](int64_t user, const std::string& shard) { store.assign(user, shard); };
   context.services.db_threads = &db_threads;
   context.services.auth = &auth;
   context.services.observer = &metrics;
@@ -151,7 +165,11 @@ int main(int argc, char** argv) {
 
   imap::Server server(io, context, limits);
   metrics::HttpServer http(registry, [&store] { return store.ping(); });
-  http.pools().add("mailstore", [&store] { return store.pool_stats(); });
+  for (const auto& [name, url] : shards) {
+    auto& shard = store.shard(name);
+    http.pools().add(shards.size() == 1 ? std::string("mailstore") : "mailstore_" + name,
+                     [&shard] { return shard.pool_stats(); });
+  }
   service::export_certificate_expiry(http, cfg, tls);
   const std::string address = cfg.str("imap", "listen_address");
   try {
@@ -172,7 +190,15 @@ int main(int argc, char** argv) {
   // The index cache's figures for /metrics, every few seconds.
   boost::asio::steady_timer cache_metrics(io);
   std::function<void()> report_cache = [&] {
-    const auto st = store.cache_stats();
+    mailstore::pg::PgMailStore::CacheStats st;
+    store.for_each_open([&st](const std::string&, mailstore::pg::PgMailStore& s) {
+      const auto one = s.cache_stats();
+      st.messages += one.messages;
+      st.mailboxes += one.mailboxes;
+      st.hits += one.hits;
+      st.deltas += one.deltas;
+      st.misses += one.misses;
+    });
     metrics.index_cache(st.messages, st.mailboxes, st.hits, st.deltas, st.misses);
     cache_metrics.expires_after(std::chrono::seconds(5));
     cache_metrics.async_wait([&](boost::system::error_code ec) {

@@ -19,6 +19,8 @@
 #include "common/log/log.h"
 #include "common/mailstore/pg/pg_mail_store.h"
 #include "common/mailstore/pg/pg_sieve_scripts.h"
+#include "common/mailstore/pg/sharded_mail_store.h"
+#include "common/mailstore/pg/sharded_sieve_scripts.h"
 #include "common/metrics/http_server.h"
 #include "common/net/tls.h"
 #include "common/service/certificates.h"
@@ -97,13 +99,23 @@ int main(int argc, char** argv) {
   auto registry = service::make_registry("postline_managesieved", "postline-managesieved", POSTLINE_VERSION);
   managesieve::ManageSieveMetrics metrics(*registry);
   const auto pool_size = static_cast<size_t>(cfg.integer("db", "pool_size"));
-  db::pq::Pool pool(db_url, pool_size);
-  mailstore::pg::PgSieveScriptStore store(pool);
+  // mailstore.shards (docs/DESIGN.md "Sharding"): each account's scripts on its shard.
+  std::vector<std::pair<std::string, std::string>> shards;
+  try {
+    shards = mailstore::pg::parse_shards(cfg.str("mailstore", "shards"), db_url);
+    for (const auto& [name, url] : shards)
+      if (url != db_url) mailstore::pg::check_schema(url);
+  } catch (const std::exception& e) {
+    log::fatal("postline-managesieved", std::string("mailstore.shards: ") + e.what());
+    return 2;
+  }
+  mailstore::pg::ShardedSieveScriptStore store(shards, "", pool_size);
   boost::asio::thread_pool db_threads(pool_size);
   managesieve::GrpcAuthenticator auth(cfg.str("auth", "addr"), *registry);
 
   boost::asio::io_context io(1);
   context.store = &store;
+  context.place_user = [&store](std::int64_t user, const std::string& shard) { store.assign(user, shard); };
   context.db_threads = &db_threads;
   context.auth = &auth;
   context.metrics = &metrics;
@@ -122,7 +134,10 @@ int main(int argc, char** argv) {
       return false;
     }
   });
-  http.pools().add("sieve", [&pool] { return pool.stats(); });
+  for (const auto& [name, url] : shards) {
+    auto& one = store.shard(name);
+    http.pools().add(shards.size() == 1 ? std::string("sieve") : "sieve_" + name, [&one] { return one.pool_stats(); });
+  }
   service::export_certificate_expiry(http, cfg, tls);
   const std::string address = cfg.str("managesieve", "listen_address");
   try {

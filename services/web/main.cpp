@@ -169,6 +169,7 @@ int main(int argc, char** argv) {
   web::PortalMetrics portal_metrics(*registry);
   web::PortalBackendOptions backend_options{cfg.str("auth", "addr"), cfg.str("queue", "addr"), admin_token,
                                             cfg.str("db", "url")};
+  backend_options.shards = cfg.str("mailstore", "shards");
   backend_options.mail_host = cfg.str("smtp", "hostname");
   backend_options.outbound_host = cfg.str("queue", "hostname");
   backend_options.dkim_keys = cfg.list("queue", "dkim_keys");

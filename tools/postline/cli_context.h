@@ -127,6 +127,7 @@ void register_config_commands(CLI::App& app, CliContext& ctx);
 void register_dkim_commands(CLI::App& app, CliContext& ctx);
 void register_dns_commands(CLI::App& app, CliContext& ctx);
 void register_import_commands(CLI::App& app, CliContext& ctx);  // cmd_import.cpp
+void register_account_commands(CLI::App& app, CliContext& ctx);  // cmd_account.cpp
 void register_mailbox_commands(CLI::App& app, CliContext& ctx);  // cmd_mailbox.cpp
 void register_sieve_commands(CLI::App& app, CliContext& ctx);    // cmd_sieve.cpp
 // cmd_queue.cpp (the delivery queue owner).

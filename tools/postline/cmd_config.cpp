@@ -15,6 +15,7 @@
 #include "common/config/acme_settings.h"
 #include "common/config/config.h"
 #include "common/mailstore/blob/blob_config.h"
+#include "common/mailstore/pg/sharded_mail_store.h"
 #include "common/db/url_check.h"
 #include "common/grpc/grpc.h"
 #include "common/mailauth/dkim_keys.h"
@@ -81,6 +82,15 @@ void check_files(const config::Config& cfg) {
     (void)mailstore::blob_store_from_config(cfg, nullptr, config::Config::process_environment());
   } catch (const std::exception& e) {
     fail(e.what());
+  }
+  // Sharding: the shard list parses, and new accounts go to a shard it names.
+  try {
+    const auto shards = mailstore::pg::parse_shards(cfg.str("mailstore", "shards"), cfg.str("db", "url"));
+    bool found = false;
+    for (const auto& [name, url] : shards) found = found || name == cfg.str("auth", "default_shard");
+    if (!found) fail("auth.default_shard: '" + cfg.str("auth", "default_shard") + "' is not among mailstore.shards");
+  } catch (const std::invalid_argument& e) {
+    fail(std::string("mailstore.shards: ") + e.what());
   }
   if (auto dict = cfg.str("auth", "password_dictionary"); !dict.empty() && !auth::dictionary_available(dict))
     fail("auth.password_dictionary: no cracklib dictionary at " + dict + " (install cracklib-runtime, or set \"\")");

@@ -38,17 +38,19 @@ struct Account {
   ms::UserId id = 0;
   std::string email;
   ms::Quota quota;
+  std::string shard;  // the mailstore shard authd names
 };
 
 // The account by its address (authd's GetUser) and the mailstore on db.url:
 // the one way every mailstore command of the CLI reaches them (mailstore_access.h).
 Account resolve_account(CliContext& ctx, const std::string& email, const std::string& what) {
   const mail::v1::User u = find_user(ctx, email, what);
-  return Account{u.id(), u.email(), ms::Quota{u.quota_bytes(), u.quota_messages()}};
+  if (u.moving()) throw CliError(what + ": " + u.email() + " is being moved between shards; try again when it is done");
+  return Account{u.id(), u.email(), ms::Quota{u.quota_bytes(), u.quota_messages()}, u.shard()};
 }
 
-std::unique_ptr<ms::pg::PgMailStore> open_store(CliContext& ctx, const std::string& what) {
-  return open_mailstore(ctx, what);
+std::unique_ptr<ms::pg::PgMailStore> open_store(CliContext& ctx, const std::string& what, const Account& account) {
+  return open_mailstore(ctx, what, account.shard);
 }
 
 bool stderr_is_tty() { return ::isatty(STDERR_FILENO) == 1; }
@@ -155,7 +157,7 @@ void run_imap(CliContext& ctx, const ImapArgs& a) {
     std::cerr << "postline: warning: --plain: the password and the mail cross the network unencrypted\n";
   const Account account = resolve_account(ctx, a.email, what);
   src.password = read_password(a.password_stdin, "password of " + a.user + " at " + a.host, false);
-  auto store = open_store(ctx, what);
+  auto store = open_store(ctx, what, account);
   Progress progress(stderr_is_tty());
   Totals totals;
   std::string fatal;
@@ -193,7 +195,7 @@ void run_mbox(CliContext& ctx, const MboxArgs& a) {
   struct stat st{};
   const int64_t file_size = ::stat(a.file.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : 0;
   const Account account = resolve_account(ctx, a.email, what);
-  auto store = open_store(ctx, what);
+  auto store = open_store(ctx, what, account);
   store->ensure_account(account.id);
   const uint64_t max_message = max_message_size(ctx);
   Progress progress(stderr_is_tty());
@@ -249,7 +251,7 @@ void run_maildir(CliContext& ctx, const MaildirArgs& a) {
     throw CliError(what + ": " + e.what());
   }
   const Account account = resolve_account(ctx, a.email, what);
-  auto store = open_store(ctx, what);
+  auto store = open_store(ctx, what, account);
   store->ensure_account(account.id);
   const uint64_t max_message = max_message_size(ctx);
   Progress progress(stderr_is_tty());

@@ -28,7 +28,7 @@ struct Target {
 Target open_target(CliContext& ctx, const std::string& email, const std::string& what) {
   Target t;
   t.user = find_user(ctx, email, what);
-  t.store = open_mailstore(ctx, what);
+  t.store = open_mailstore(ctx, what, t.user.shard());
   return t;
 }
 
@@ -537,7 +537,7 @@ void register_mailbox_commands(CLI::App& app, CliContext& ctx) {
     const std::string what = "mailbox recalc " + *rc_email;
     with_mailstore_errors(what, [&] {
       const mail::v1::User user = find_user(ctx, *rc_email, what);
-      const auto r = open_mailstore(ctx, what)->recalculate_usage(user.id());
+      const auto r = open_mailstore(ctx, what, user.shard())->recalculate_usage(user.id());
       if (ctx.json) {
         std::cout << JsonObject()
                          .add("email", user.email())

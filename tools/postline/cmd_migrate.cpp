@@ -9,6 +9,7 @@
 #include "tools/postline/cli_context.h"
 #include "services/delivery-queue/sql/migrations.h"
 #include "common/mailstore/sql/migrations.h"
+#include "common/mailstore/pg/sharded_mail_store.h"
 #include "services/smtp-ingress/sql/migrations.h"
 
 namespace postline::cli {
@@ -30,7 +31,24 @@ void register_migrate_commands(CLI::App& app, CliContext& ctx) {
     const auto migrations = all_migrations();
     try {
       pqxx::connection conn(url);
-      const int applied = db::migrate(conn, migrations);
+      int applied = db::migrate(conn, migrations);
+      // Every other mailstore shard (mailstore.shards) holds the mailstore's
+      // tables only: the directory and the queue stay on db.url.
+      std::vector<std::pair<std::string, std::string>> shards;
+      try {
+        shards = mailstore::pg::parse_shards(ctx.config().str("mailstore", "shards"), url);
+      } catch (const std::invalid_argument& e) {
+        throw CliError(std::string("migrate: mailstore.shards: ") + e.what(), 2);
+      }
+      for (const auto& [name, shard_url] : shards) {
+        if (shard_url == url) continue;
+        try {
+          pqxx::connection sc(shard_url);
+          applied += db::migrate(sc, mailstore::sql::migrations());
+        } catch (const pqxx::broken_connection& e) {
+          throw CliError("migrate: cannot connect to mailstore shard " + name + ": " + e.what());
+        }
+      }
       std::set<std::string> components;
       for (const auto& m : migrations) components.insert(m.component);
       std::string names;

@@ -39,7 +39,7 @@ struct Target {
 Target open_target(CliContext& ctx, const std::string& email, const std::string& what) {
   Target t;
   t.user = find_user(ctx, email, what);
-  t.scripts = open_sieve_scripts(ctx, what);
+  t.scripts = open_sieve_scripts(ctx, what, t.user.shard());
   return t;
 }
 

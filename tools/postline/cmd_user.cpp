@@ -20,6 +20,8 @@ JsonObject user_json(const mail::v1::User& u) {
       .add("quota_bytes", static_cast<int64_t>(u.quota_bytes()))
       .add("quota_messages", static_cast<int64_t>(u.quota_messages()))
       .add("admin", u.admin())
+      .add("shard", u.shard())
+      .add("moving", u.moving())
       .add("last_login_at", u.last_login_at());
 }
 
@@ -112,7 +114,7 @@ void register_user_commands(CLI::App& app, CliContext& ctx) {
   user->require_subcommand(1);
 
   struct AddArgs {
-    std::string email, quota, messages, name;
+    std::string email, quota, messages, name, shard;
     bool password_stdin = false;
   };
   auto a = std::make_shared<AddArgs>();
@@ -122,12 +124,14 @@ void register_user_commands(CLI::App& app, CliContext& ctx) {
   add->add_option("--quota", a->quota, "mailbox quota, e.g. 2GiB (default unlimited)");
   add->add_option("--messages", a->messages, "message limit, e.g. 10000 (default unlimited)");
   add->add_option("--name", a->name, "display name");
+  add->add_option("--shard", a->shard, "the mailstore shard for its mail (default auth.default_shard)");
   add->callback([&ctx, a] {
     mail::v1::AddUserRequest req;
     req.set_email(a->email);
     if (!a->quota.empty()) req.set_quota_bytes(parse_quota(a->quota));
     if (!a->messages.empty()) req.set_quota_messages(parse_message_limit(a->messages));
     req.set_display_name(a->name);
+    req.set_shard(a->shard);
     req.set_password(read_password(a->password_stdin, "password for " + a->email));
     auto resp = admin_call<mail::v1::AddUserRequest, mail::v1::AddUserResponse>(ctx, "user add " + a->email,
                                                                                 &AdminService::Stub::AddUser, req);
@@ -144,6 +148,25 @@ void register_user_commands(CLI::App& app, CliContext& ctx) {
     auto resp = admin_call<mail::v1::ListUsersRequest, mail::v1::ListUsersResponse>(ctx, "user list",
                                                                                     &AdminService::Stub::ListUsers, req);
     print_users(ctx, resp.users());
+  });
+
+  auto show_user_email = std::make_shared<std::string>();
+  auto* show_user = user->add_subcommand("show", "one account: limits, status and the mailstore shard its mail is on");
+  show_user->add_option("EMAIL", *show_user_email, "the account")->required();
+  show_user->callback([&ctx, show_user_email] {
+    const mail::v1::User u = find_user(ctx, *show_user_email, "user show " + *show_user_email);
+    if (ctx.json) {
+      std::cout << user_json(u).str() << "\n";
+      return;
+    }
+    std::cout << "email:      " << u.email() << "\n"
+              << "id:         " << u.id() << "\n"
+              << "name:       " << (u.display_name().empty() ? "-" : u.display_name()) << "\n"
+              << "status:     " << (u.disabled() ? "disabled" : "active") << (u.admin() ? ",admin" : "") << "\n"
+              << "quota:      " << format_bytes(u.quota_bytes()) << ", " << format_messages(u.quota_messages())
+              << " messages\n"
+              << "shard:      " << (u.shard().empty() ? "main" : u.shard()) << (u.moving() ? " (moving)" : "") << "\n"
+              << "last login: " << (u.last_login_at().empty() ? "never" : u.last_login_at()) << "\n";
   });
 
   auto rm_email = std::make_shared<std::string>();
@@ -270,7 +293,7 @@ void register_quota_commands(CLI::App& app, CliContext& ctx) {
     const std::string what = "quota show " + *show_email;
     // Limits from authd, usage from the mailstore (what the quota checks read).
     const mail::v1::User u = find_user(ctx, *show_email, what);
-    const mailstore::Usage used = with_mailstore_errors(what, [&] { return open_mailstore(ctx, what)->usage(u.id()); });
+    const mailstore::Usage used = with_mailstore_errors(what, [&] { return open_mailstore(ctx, what, u.shard())->usage(u.id()); });
     const int64_t bytes_pct = percent_of(used.bytes, u.quota_bytes());
     const int64_t messages_pct = percent_of(used.messages, u.quota_messages());
     if (ctx.json) {

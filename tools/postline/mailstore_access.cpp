@@ -5,6 +5,7 @@
 #include "common/db/unavailable.h"
 #include "common/mailstore/blob/blob_config.h"
 #include "common/mailstore/pg/pg_sieve_scripts.h"
+#include "common/mailstore/pg/sharded_mail_store.h"
 #include "mail/v1/auth.grpc.pb.h"
 
 namespace postline::cli {
@@ -28,9 +29,22 @@ mail::v1::User find_user(CliContext& ctx, const std::string& email, const std::s
   return resp.user();
 }
 
+std::string shard_url(CliContext& ctx, const std::string& shard, const std::string& what) {
+  const std::string name = shard.empty() ? mailstore::pg::kDefaultShard : shard;
+  std::vector<std::pair<std::string, std::string>> shards;
+  try {
+    shards = mailstore::pg::parse_shards(ctx.config().str("mailstore", "shards"), ctx.resolved_db_url());
+  } catch (const std::invalid_argument& e) {
+    throw CliError(what + ": mailstore.shards: " + e.what(), 2);
+  }
+  for (const auto& [n, url] : shards)
+    if (n == name) return url;
+  throw CliError(what + ": the account is on shard '" + name + "', which mailstore.shards does not name", 2);
+}
+
 namespace {
-std::string checked_url(CliContext& ctx, const std::string& what) {
-  const std::string url = ctx.resolved_db_url();
+std::string checked_url(CliContext& ctx, const std::string& what, const std::string& shard) {
+  const std::string url = shard_url(ctx, shard, what);
   if (url.empty()) throw CliError(what + ": no database configured (--db-url, POSTLINE_DB_URL or db.url)", 2);
   try {
     mailstore::pg::check_schema(url);
@@ -44,12 +58,14 @@ std::string checked_url(CliContext& ctx, const std::string& what) {
 }
 }  // namespace
 
-std::unique_ptr<mailstore::SieveScriptStore> open_sieve_scripts(CliContext& ctx, const std::string& what) {
-  return std::make_unique<mailstore::pg::PgSieveScriptStore>(checked_url(ctx, what), 1);
+std::unique_ptr<mailstore::SieveScriptStore> open_sieve_scripts(CliContext& ctx, const std::string& what,
+                                                                const std::string& shard) {
+  return std::make_unique<mailstore::pg::PgSieveScriptStore>(checked_url(ctx, what, shard), 1);
 }
 
-std::unique_ptr<mailstore::pg::PgMailStore> open_mailstore(CliContext& ctx, const std::string& what) {
-  const std::string url = checked_url(ctx, what);
+std::unique_ptr<mailstore::pg::PgMailStore> open_mailstore(CliContext& ctx, const std::string& what,
+                                                           const std::string& shard) {
+  const std::string url = checked_url(ctx, what, shard);
   mailstore::pg::PgOptions options;
   options.url = url;
   options.pool_size = 2;

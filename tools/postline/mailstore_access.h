@@ -28,10 +28,17 @@ mail::v1::User find_user(CliContext& ctx, const std::string& email, const std::s
 // database problem (unreachable; not migrated: run `postline migrate`).
 // Commands use it as a mailstore::MailStore; only `mailbox recalc` needs
 // PgMailStore's own maintenance call (recalculate_usage).
-std::unique_ptr<mailstore::pg::PgMailStore> open_mailstore(CliContext& ctx, const std::string& what);
+// `shard`: the account's shard as authd names it (mail::v1::User.shard; ""
+// = "main"), looked up in mailstore.shards (empty: db.url is "main").
+std::unique_ptr<mailstore::pg::PgMailStore> open_mailstore(CliContext& ctx, const std::string& what,
+                                                           const std::string& shard = "");
+// The PostgreSQL URL of a mailstore shard (mailstore.shards; "main" is db.url
+// when no shards are configured). Throws CliError for an unknown name.
+std::string shard_url(CliContext& ctx, const std::string& shard, const std::string& what);
 
-// The users' Sieve scripts on db.url (`postline sieve`), after the same check.
-std::unique_ptr<mailstore::SieveScriptStore> open_sieve_scripts(CliContext& ctx, const std::string& what);
+// The users' Sieve scripts (`postline sieve`) on the account's shard, after the same check.
+std::unique_ptr<mailstore::SieveScriptStore> open_sieve_scripts(CliContext& ctx, const std::string& what,
+                                                                const std::string& shard = "");
 
 // Runs `fn` (mailstore calls) and turns the database going away into a
 // CliError that names the operation.

@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   register_dkim_commands(app, ctx);
   register_dns_commands(app, ctx);
   register_import_commands(app, ctx);
+  register_account_commands(app, ctx);
 
   // A parse that fails may stop before --json is stored; the word decides.
   bool json = false;

@@ -26,6 +26,7 @@ class PgSieveScriptStore final : public SieveScriptStore {
   bool set_active_script(UserId user, const std::string& name) override;
   std::optional<std::pair<std::string, std::string>> active_script(UserId user) override;
   std::int64_t scripts_total_size(UserId user) override;
+  db::PoolStats pool_stats() { return pool_.stats(); }
 
  private:
   std::unique_ptr<db::pq::Pool> own_;

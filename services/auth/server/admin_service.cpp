@@ -57,6 +57,8 @@ void fill_user(mail::v1::User* out, const UserRow& u) {
   out->set_last_login_at(u.last_login_at);
   out->set_quota_messages(u.quota_messages);
   out->set_admin(u.admin);
+  out->set_shard(u.shard);
+  out->set_moving(u.moving);
 }
 
 std::string iso(Clock::time_point t) {
@@ -186,10 +188,11 @@ grpc::ServerUnaryReactor* AdminServiceImpl::AddUser(grpc::CallbackServerContext*
     u.display_name = req->display_name();
     u.quota_messages = req->quota_messages();
     u.admin = req->admin();
+    u.shard = req->shard().empty() ? ctx_.settings.default_shard : req->shard();
     auto row = ctx_.accounts.add_user(u);
     fill_user(resp->mutable_user(), row);
-    spdlog::info("audit admin action=add_user email={} quota_bytes={} quota_messages={} admin={} peer={}", row.email,
-                 row.quota_bytes, row.quota_messages, row.admin, peer);
+    spdlog::info("audit admin action=add_user email={} quota_bytes={} quota_messages={} admin={} shard={} peer={}",
+                 row.email, row.quota_bytes, row.quota_messages, row.admin, row.shard, peer);
     ctx_.refresh_counts();
     return grpc::Status::OK;
   });
@@ -261,22 +264,28 @@ grpc::ServerUnaryReactor* AdminServiceImpl::UpdateUser(grpc::CallbackServerConte
     if (req->has_quota_messages() && req->quota_messages() < 0)
       return grpc::Status(grpc::INVALID_ARGUMENT, "quota_messages must not be negative");
     if (!req->has_disabled() && !req->has_quota_bytes() && !req->has_display_name() && !req->has_quota_messages() &&
-        !req->has_admin())
+        !req->has_admin() && !req->has_shard() && !req->has_moving())
       return grpc::Status(grpc::INVALID_ARGUMENT,
-                          "nothing to change: set disabled, quota_bytes, quota_messages, admin or display_name");
+                          "nothing to change: set disabled, quota_bytes, quota_messages, admin, display_name, shard or "
+                          "moving");
     if (req->has_disabled()) ctx_.accounts.set_disabled(e.value, req->disabled());
     if (req->has_quota_bytes()) ctx_.accounts.set_quota(e.value, req->quota_bytes());
     if (req->has_quota_messages()) ctx_.accounts.set_quota_messages(e.value, req->quota_messages());
     if (req->has_admin()) ctx_.accounts.set_admin(e.value, req->admin());
     if (req->has_display_name()) ctx_.accounts.set_display_name(e.value, req->display_name());
+    if (req->has_shard() || req->has_moving())
+      ctx_.accounts.set_shard(e.value, req->has_shard() ? std::optional<std::string>(req->shard()) : std::nullopt,
+                              req->has_moving() ? std::optional<bool>(req->moving()) : std::nullopt);
     auto row = ctx_.accounts.get_user(e.value);
     if (!row) return grpc::Status(grpc::NOT_FOUND, "no such user " + e.value);
     fill_user(resp->mutable_user(), *row);
-    spdlog::info("audit admin action=update_user email={}{}{}{}{}{} peer={}", e.value,
+    spdlog::info("audit admin action=update_user email={}{}{}{}{}{}{}{} peer={}", e.value,
                  req->has_disabled() ? fmt::format(" disabled={}", req->disabled()) : "",
                  req->has_quota_bytes() ? fmt::format(" quota_bytes={}", req->quota_bytes()) : "",
                  req->has_quota_messages() ? fmt::format(" quota_messages={}", req->quota_messages()) : "",
                  req->has_admin() ? fmt::format(" admin={}", req->admin()) : "",
+                 req->has_shard() ? " shard=" + printable(req->shard()) : "",
+                 req->has_moving() ? fmt::format(" moving={}", req->moving()) : "",
                  req->has_display_name() ? " display_name=\"" + printable(req->display_name()) + "\"" : "", peer);
     return grpc::Status::OK;
   });

@@ -126,6 +126,8 @@ grpc::ServerUnaryReactor* AuthServiceImpl::Authenticate(grpc::CallbackServerCont
     resp->set_quota_bytes(out.quota_bytes);
     resp->set_quota_messages(out.quota_messages);
     resp->set_admin(out.admin);
+    resp->set_shard(out.shard);
+    resp->set_moving(out.moving);
     finish(reactor, timer, grpc::Status::OK);
   });
   return reactor;
@@ -185,6 +187,8 @@ grpc::ServerUnaryReactor* AuthServiceImpl::ResolveRecipient(grpc::CallbackServer
         target->set_address(t.address);
         target->set_quota_bytes(t.quota_bytes);
         target->set_quota_messages(t.quota_messages);
+        target->set_shard(t.shard);
+        target->set_moving(t.moving);
       }
       if (spdlog::should_log(spdlog::level::debug)) {
         std::string users;
@@ -304,6 +308,8 @@ void AuthServiceImpl::finish_outcome(const LoginOutcome& out, SaslStepResponse* 
     resp->set_quota_bytes(out.quota_bytes);
     resp->set_quota_messages(out.quota_messages);
     resp->set_admin(out.admin);
+    resp->set_shard(out.shard);
+    resp->set_moving(out.moving);
   } else {
     resp->set_state(mail::v1::SASL_STATE_FAILURE);
   }
@@ -476,6 +482,7 @@ void fill_quota(mail::v1::QuotaResponse* resp, const UserRow& u) {
   resp->set_email(u.email);
   resp->set_quota_bytes(u.quota_bytes);
   resp->set_quota_messages(u.quota_messages);
+  resp->set_shard(u.shard);
 }
 
 }  // namespace

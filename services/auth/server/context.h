@@ -71,6 +71,7 @@ struct ServiceSettings {
   // either 0 turns it off.
   size_t verify_cache_size = 100000;
   std::chrono::seconds verify_cache_ttl{3600};
+  std::string default_shard = "main";  // auth.default_shard: where AddUser places new accounts
 };
 
 struct ServiceContext {

@@ -81,6 +81,8 @@ LoginOutcome conclude_login(ServiceContext& ctx, const LoginRequest& req, const 
     out.quota_bytes = record->quota_bytes;
     out.quota_messages = record->quota_messages;
     out.admin = record->admin;
+    out.shard = record->shard;
+    out.moving = record->moving;
     bool app_stale = false;
     if (app_id > 0) {
       for (const auto& a : record->apps)

@@ -46,6 +46,8 @@ struct LoginOutcome {
   int64_t quota_bytes = 0;
   int64_t quota_messages = 0;
   bool admin = false;
+  std::string shard;   // the mailstore shard (docs/DESIGN.md "Sharding")
+  bool moving = false;
 };
 
 std::string protocol_label(mail::v1::Protocol p);

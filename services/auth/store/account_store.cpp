@@ -33,12 +33,21 @@ UserRow user_row(const pqxx::row& r) {
   u.last_login_at = text(r["last_login"]);
   u.quota_messages = r["quota_messages"].as<int64_t>();
   u.admin = r["admin"].as<bool>();
+  u.shard = r["shard"].as<std::string>();
+  u.moving = r["moving"].as<bool>();
   return u;
 }
 
 constexpr const char* kUserColumns =
-    "id, email, disabled, quota_bytes, quota_messages, admin, display_name, "
+    "id, email, disabled, quota_bytes, quota_messages, admin, shard, moving, display_name, "
     "to_char(last_login_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS last_login";
+
+bool valid_shard_name(const std::string& n) {
+  if (n.empty() || n.size() > 63) return false;
+  for (char ch : n)
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_')) return false;
+  return true;
+}
 
 void require_changed(const pqxx::result& r, const std::string& email) {
   if (r.affected_rows() == 0) throw StoreError(Kind::kNotFound, "no such user " + email);
@@ -55,7 +64,8 @@ constexpr const char* kLoginRecord =
     " u.scram_stored_key, u.scram_server_key, u.display_name, u.quota_bytes, u.quota_messages, u.admin,"
     " (u.last_login_at IS NULL OR u.last_login_at < now() - make_interval(secs => $2)),"
     " a.id, a.label, a.secret_sha256, a.scram_stored_key, a.scram_server_key,"
-    " (a.last_used_at IS NULL OR a.last_used_at < now() - make_interval(secs => $2))"
+    " (a.last_used_at IS NULL OR a.last_used_at < now() - make_interval(secs => $2)),"
+    " u.shard, u.moving"
     " FROM auth_users u LEFT JOIN auth_app_passwords a ON a.user_id = u.id"
     " WHERE u.email = $1 ORDER BY a.id";
 
@@ -72,11 +82,11 @@ constexpr const char* kTouchApp =
 // common case, a plain mailbox, needs nothing else), then aliases.
 constexpr const char* kResolveStatement = "auth_resolve_first";
 constexpr const char* kResolve =
-    "SELECT coalesce(d.catch_all, ''), u.id, u.disabled, u.quota_bytes, u.quota_messages"
+    "SELECT coalesce(d.catch_all, ''), u.id, u.disabled, u.quota_bytes, u.quota_messages, u.shard, u.moving"
     " FROM auth_domains d LEFT JOIN auth_users u ON u.email = $2"
     " WHERE d.name = $1";
 constexpr const char* kUserByEmailStatement = "auth_resolve_user";
-constexpr const char* kUserByEmail = "SELECT id, disabled, quota_bytes, quota_messages FROM auth_users WHERE email = $1";
+constexpr const char* kUserByEmail = "SELECT id, disabled, quota_bytes, quota_messages, shard, moving FROM auth_users WHERE email = $1";
 constexpr const char* kAliasTargetsStatement = "auth_resolve_alias";
 constexpr const char* kAliasTargets = "SELECT target FROM auth_aliases WHERE address = $1 ORDER BY target";
 constexpr const char* kIsHostedStatement = "auth_is_hosted";
@@ -141,6 +151,7 @@ void AccountStore::set_catch_all(const std::string& domain, const std::string& t
 }
 
 UserRow AccountStore::add_user(const NewUser& u) {
+  if (!valid_shard_name(u.shard)) throw StoreError(Kind::kInvalidArgument, "shard name: use 1-63 of a-z, 0-9, '-', '_'");
   return pool_.with([&](pqxx::connection& c) {
     pqxx::work tx(c);
     const int64_t did = domain_id(tx, domain_of(u.email));
@@ -149,11 +160,11 @@ UserRow AccountStore::add_user(const NewUser& u) {
       throw StoreError(Kind::kAlreadyExists, u.email + " is an alias; remove the alias before adding a user");
     auto r = tx.exec_params(
         std::string("INSERT INTO auth_users (domain_id, email, password_hash, scram_salt, scram_iterations,"
-                    " scram_stored_key, scram_server_key, quota_bytes, display_name, quota_messages, admin)"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (email) DO NOTHING RETURNING ") +
+                    " scram_stored_key, scram_server_key, quota_bytes, display_name, quota_messages, admin, shard)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (email) DO NOTHING RETURNING ") +
             kUserColumns,
         did, u.email, u.password_hash, bin(u.scram.salt), u.scram.iterations, bin(u.scram.stored_key),
-        bin(u.scram.server_key), u.quota_bytes, u.display_name, u.quota_messages, u.admin);
+        bin(u.scram.server_key), u.quota_bytes, u.display_name, u.quota_messages, u.admin, u.shard);
     if (r.empty()) throw StoreError(Kind::kAlreadyExists, "user " + u.email + " already exists");
     tx.commit();
     return user_row(r[0]);
@@ -250,6 +261,20 @@ void AccountStore::set_admin(const std::string& email, bool admin) {
   });
 }
 
+void AccountStore::set_shard(const std::string& email, const std::optional<std::string>& shard,
+                             std::optional<bool> moving) {
+  if (shard && !valid_shard_name(*shard))
+    throw StoreError(Kind::kInvalidArgument, "shard name: use 1-63 of a-z, 0-9, '-', '_'");
+  pool_.with([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    require_changed(tx.exec_params("UPDATE auth_users SET shard = coalesce($2, shard), moving = coalesce($3, moving),"
+                                   " updated_at = now() WHERE email = $1",
+                                   email, shard, moving),
+                    email);
+    tx.commit();
+  });
+}
+
 std::optional<UserRow> AccountStore::get_user_by_id(int64_t id) {
   return pool_.with([&](pqxx::connection& c) -> std::optional<UserRow> {
     pqxx::read_transaction tx(c);
@@ -306,6 +331,8 @@ std::optional<LoginRecord> AccountStore::login_record(const std::string& email) 
     rec.quota_messages = r[10].as<int64_t>();
     rec.admin = r[11].as<bool>();
     rec.login_stale = r[12].as<bool>();
+    rec.shard = r[19].as<std::string>();
+    rec.moving = r[20].as<bool>();
     for (const auto& a : rows) {
       if (a[13].is_null()) break;  // LEFT JOIN: no app passwords
       LoginRecord::App app;
@@ -477,10 +504,13 @@ Resolution AccountStore::resolve(const Address& address) {
       int64_t id;
       bool disabled;
       int64_t quota_bytes, quota_messages;
+      std::string shard;
+      bool moving;
     };
     auto user_at = [](const pqxx::row& r, pqxx::row::size_type col) -> std::optional<UserHit> {
       if (r[col].is_null()) return std::nullopt;
-      return UserHit{r[col].as<int64_t>(), r[col + 1].as<bool>(), r[col + 2].as<int64_t>(), r[col + 3].as<int64_t>()};
+      return UserHit{r[col].as<int64_t>(),         r[col + 1].as<bool>(),        r[col + 2].as<int64_t>(),
+                     r[col + 3].as<int64_t>(),     r[col + 4].as<std::string>(), r[col + 5].as<bool>()};
     };
     const std::string addr = address.str();
     auto first = tx.exec_prepared(kResolveStatement, address.domain, addr);
@@ -509,7 +539,7 @@ Resolution AccountStore::resolve(const Address& address) {
         // so mail is refused at RCPT rather than accepted and lost.
         if (u->disabled) return false;
         if (users_seen.insert(u->id).second && res.targets.size() < kMaxTargets)
-          res.targets.push_back({true, u->id, a, u->quota_bytes, u->quota_messages});
+          res.targets.push_back({true, u->id, a, u->quota_bytes, u->quota_messages, u->shard, u->moving});
         return true;
       }
       auto targets = tx.exec_prepared(kAliasTargetsStatement, a);

@@ -46,6 +46,8 @@ struct UserRow {
   std::string last_login_at;  // ISO text, empty if never
   int64_t quota_messages = 0;  // 0 = unlimited
   bool admin = false;          // may read/set other users' quotas over IMAP
+  std::string shard = "main";  // the mailstore shard the account's mail is on
+  bool moving = false;         // an account move is switching it between shards
 };
 
 struct NewUser {
@@ -56,6 +58,7 @@ struct NewUser {
   std::string display_name;
   int64_t quota_messages = 0;
   bool admin = false;
+  std::string shard = "main";
 };
 
 // Everything a login needs, read in one round trip (one prepared statement).
@@ -69,6 +72,8 @@ struct LoginRecord {
   int64_t quota_bytes = 0;
   int64_t quota_messages = 0;
   bool admin = false;
+  std::string shard = "main";
+  bool moving = false;
   // last_login_at is older than AccountStore::kLastUseResolution (or never
   // set): only then does a successful login write it.
   bool login_stale = true;
@@ -100,6 +105,8 @@ struct Target {
   std::string address;  // final address
   int64_t quota_bytes = 0;  // when local; 0 = unlimited
   int64_t quota_messages = 0;  // when local; 0 = unlimited
+  std::string shard;           // when local: the mailstore shard
+  bool moving = false;         // when local: being moved between shards (defer)
 };
 
 struct Resolution {
@@ -129,6 +136,9 @@ class AccountStore {
   void set_display_name(const std::string& email, const std::string& name);
   void set_quota_messages(const std::string& email, int64_t quota_messages);
   void set_admin(const std::string& email, bool admin);
+  // Sharding: the account's mailstore shard and its "moving" mark (`postline
+  // account move`). Either may be left unchanged (nullopt).
+  void set_shard(const std::string& email, const std::optional<std::string>& shard, std::optional<bool> moving);
   std::optional<UserRow> get_user_by_id(int64_t id);
   // Replaces both limits in one statement (IMAP SETQUOTA); the updated row.
   UserRow set_limits(const std::string& email, int64_t quota_bytes, int64_t quota_messages);

@@ -100,6 +100,20 @@ class LocalDelivery {
   // Several messages for one user and mailbox, results positional. The
   // mailstore does them in one transaction; the default (test fakes) one by
   // one, each under the same limits.
+  // Sharding: the user's shard as authd just said ("" unknown) before a
+  // delivery. False: this delivery cannot place the user (several shards and
+  // no answer, or a shard this process does not know): defer.
+  virtual bool route(int64_t user_id, const std::string& shard) {
+    (void)user_id;
+    (void)shard;
+    return true;
+  }
+  // Sharding: whether Sieve delivery (which runs on the default shard) may
+  // serve an account on `shard` ("" = unknown: yes).
+  virtual bool sieve_here(const std::string& shard) {
+    (void)shard;
+    return true;
+  }
   virtual std::vector<LocalResult> deliver_batch(int64_t user_id, std::string_view mailbox,
                                                  const std::vector<mailstore::DeliveryItem>& items,
                                                  const mailstore::Quota& quota) {
@@ -163,6 +177,21 @@ class RecipientResolver {
     (void)user_id;
     (void)trace_id;
     return std::nullopt;
+  }
+  // The same question with the account's place (docs/DESIGN.md "Sharding"):
+  // its limits, its mailstore shard and whether it is being moved between
+  // shards (then the delivery defers). The default asks quota() and knows no
+  // shard.
+  struct LocalTarget {
+    mailstore::Quota quota;
+    std::string shard;  // "" = unknown
+    bool moving = false;
+  };
+  virtual std::optional<LocalTarget> local_target(const std::string& address, int64_t user_id,
+                                                  const std::string& trace_id) {
+    auto q = quota(address, user_id, trace_id);
+    if (!q) return std::nullopt;
+    return LocalTarget{*q, "", false};
   }
 };
 

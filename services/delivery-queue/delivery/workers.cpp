@@ -17,6 +17,13 @@
 namespace postline::queue {
 namespace {
 
+// A local delivery that must wait for the account's shard (sharding).
+struct ShardDefer : std::runtime_error {
+  ShardDefer(std::string r, const char* why) : std::runtime_error(why), reply(std::move(r)), reason(why) {}
+  std::string reply;
+  const char* reason;
+};
+
 double random01() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
@@ -361,8 +368,21 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
     const auto t0 = std::chrono::steady_clock::now();
     const auto& msg = claim->message(r.message_id);
     mailstore::Quota quota;
-    if (resolver_)
-      if (auto q = resolver_->quota(r.address, r.user_id, msg.queue_id)) quota = *q;
+    std::optional<RecipientResolver::LocalTarget> target;
+    if (resolver_) target = resolver_->local_target(r.address, r.user_id, msg.queue_id);
+    if (target) quota = target->quota;
+    // Sharding: an account being moved waits; Sieve runs on the default
+    // shard's connections, so an account on another shard gets the plain
+    // delivery into its own shard (docs/DESIGN.md "Sharding": not done yet).
+    if (target && target->moving) {
+      finish(r, {Outcome::kTemporary, "452 4.2.0 mailbox being moved, try again shortly", "", false, false}, true,
+             started, t0);
+      continue;
+    }
+    if (target && local_ && !local_->sieve_here(target->shard)) {
+      local_groups[{r.user_id, sieve_->default_mailbox(msg)}].push_back(r);
+      continue;
+    }
     std::optional<LocalSieve::Script> script;
     if (auto it = scripts.find(r.user_id); it != scripts.end()) script = it->second;
     finish(r, sieve_->deliver(msg, r, script, quota), true, started, t0);
@@ -386,10 +406,20 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
       // The quota is asked of authd now (not captured at RCPT) so that a quota
       // raised while the message waits counts on the next retry.
       mailstore::Quota quota;
+      std::string shard;
+      bool moving = false;
       if (resolver_)
-        if (auto q = resolver_->quota(group.front().address, user_id,
-                                      claim->message(group.front().message_id).queue_id))
-          quota = *q;
+        if (auto t = resolver_->local_target(group.front().address, user_id,
+                                             claim->message(group.front().message_id).queue_id)) {
+          quota = t->quota;
+          shard = t->shard;
+          moving = t->moving;
+        }
+      // Sharding: an account being moved between shards waits for the move
+      // (a few seconds); one whose shard is unknown is not guessed at.
+      if (moving) throw ShardDefer("452 4.2.0 mailbox being moved, try again shortly", "moving");
+      if (!local_->route(user_id, shard))
+        throw ShardDefer("451 4.3.0 mailbox store for this account unknown now", "unknown_shard");
       auto delivered = local_->deliver_batch(user_id, mailbox, items, quota);
       for (size_t i = 0; i < group.size(); ++i) {
         const LocalResult& d = delivered.at(i);
@@ -407,6 +437,9 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
           results[i] = {Outcome::kDelivered, delivered_reply(mailbox, d.uid, d.duplicate), "", false, false};
         }
       }
+    } catch (const ShardDefer& e) {
+      for (auto& res : results) res = {Outcome::kTemporary, e.reply, "", false, false};
+      spdlog::info("local delivery of {} message(s) to user {} deferred: {}", group.size(), user_id, e.reason);
     } catch (const db::Unavailable& e) {
       for (auto& res : results) res = {Outcome::kTemporary, "451 4.3.0 mailbox store unavailable", "", false, false};
       spdlog::warn("local delivery of {} message(s) to user {}: {}", group.size(), user_id, e.what());

@@ -54,6 +54,13 @@ Resolution AuthResolver::resolve(const std::string& address) {
 
 std::optional<mailstore::Quota> AuthResolver::quota(const std::string& address, int64_t user_id,
                                                     const std::string& trace_id) {
+  auto t = local_target(address, user_id, trace_id);
+  if (!t) return std::nullopt;
+  return t->quota;
+}
+
+std::optional<RecipientResolver::LocalTarget> AuthResolver::local_target(const std::string& address, int64_t user_id,
+                                                                         const std::string& trace_id) {
   grpc::ClientContext ctx;
   grpcutil::set_deadline(ctx, std::chrono::seconds(5));
   if (!trace_id.empty()) ctx.AddMetadata(log::kTraceMetadata, trace_id);
@@ -71,7 +78,7 @@ std::optional<mailstore::Quota> AuthResolver::quota(const std::string& address, 
   // An alias may expand to several users: the one this queue recipient is for.
   for (const auto& t : resp.targets())
     if (t.kind() == mail::v1::RECIPIENT_KIND_LOCAL && t.user_id() == user_id)
-      return mailstore::Quota{t.quota_bytes(), t.quota_messages()};
+      return LocalTarget{mailstore::Quota{t.quota_bytes(), t.quota_messages()}, t.shard(), t.moving()};
   return std::nullopt;
 }
 

@@ -18,6 +18,8 @@ class AuthResolver final : public RecipientResolver {
   Resolution resolve(const std::string& address) override;
   std::optional<mailstore::Quota> quota(const std::string& address, int64_t user_id,
                                         const std::string& trace_id) override;
+  std::optional<LocalTarget> local_target(const std::string& address, int64_t user_id,
+                                          const std::string& trace_id) override;
 
  private:
   std::unique_ptr<mail::v1::AuthService::Stub> stub_;

@@ -264,7 +264,9 @@ grpc::Status QueueServiceImpl::do_enqueue(grpc::ServerContext* ctx, grpc::Server
   msg.target_mailbox = env.target_mailbox();
   for (const auto& r : env.recipients())
     msg.recipients.push_back({r.address(), r.local(), r.user_id(), r.notify(), r.orcpt(), false,
-                              r.local() && r.quota_known(), std::max<int64_t>(0, r.quota_bytes()),
+                              r.local() && r.quota_known() && !r.moving() &&
+                                  (r.shard().empty() ? std::string("main") : r.shard()) == enqueue_shard_,
+                              std::max<int64_t>(0, r.quota_bytes()),
                               std::max<int64_t>(0, r.quota_messages())});
 
   auto append = [&](const std::string& data) {

@@ -43,6 +43,10 @@ class QueueServiceImpl final : public postline::mail::v1::QueueService::Service 
   // the transaction) instead of `pool`. queued's main() always sets it;
   // without, Enqueue takes the libpqxx path (tests of the admin RPCs).
   void use_batcher(EnqueueBatcher& batcher) { batcher_ = &batcher; }
+  // Sharding: local recipients on this mailstore shard (the one on db.url,
+  // where Enqueue's transaction runs) may be delivered inside Enqueue;
+  // recipients on other shards, or being moved, wait for a worker. "" = none.
+  void set_enqueue_shard(std::string shard) { enqueue_shard_ = std::move(shard); }
   // FetchUrl (BURL) reads through `store` and resolves a URL's user other
   // than the submitter through `resolver`. Without, FetchUrl is UNIMPLEMENTED.
   void use_url_fetcher(mailstore::MailStore& store, RecipientResolver& resolver) {
@@ -103,6 +107,7 @@ class QueueServiceImpl final : public postline::mail::v1::QueueService::Service 
   std::function<void()> wake_;
   std::string admin_token_;
   EnqueueBatcher* batcher_ = nullptr;
+  std::string enqueue_shard_ = "main";
   mailstore::MailStore* url_store_ = nullptr;
   RecipientResolver* url_resolver_ = nullptr;
   reports::Reporter* reporter_ = nullptr;

@@ -58,6 +58,8 @@ struct AuthOutcome {
   int64_t quota_bytes = 0;  // 0 = unlimited
   int64_t quota_messages = 0;  // 0 = unlimited
   bool admin = false;          // may GETQUOTA/SETQUOTA other users' roots (authd decides again)
+  std::string shard;           // the mailstore shard the account is on (docs/DESIGN.md "Sharding")
+  bool moving = false;         // being moved between shards: the login waits (NO [UNAVAILABLE])
 };
 
 // A quota root's limits as authd reports them (GetQuota/SetQuota).
@@ -121,6 +123,10 @@ struct Services {
   // Logged-in connections per account (imap.max_connections_per_user), keyed
   // by user id; null = no limit. Shared by every connection of this imapd.
   std::shared_ptr<net::ConnectionCounter> user_slots;
+  // Sharding: tells the store which shard a user who just logged in is on
+  // (ShardedMailStore::assign); throws when this imapd has no such shard.
+  // Null: one store, no routing (unit tests).
+  std::function<void(int64_t user_id, const std::string& shard)> assign_shard;
 };
 
 // Gives back the session's slot in Services::user_slots, if it holds one

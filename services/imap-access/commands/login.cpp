@@ -48,6 +48,25 @@ asio::awaitable<Result> complete_login(Context& ctx, AuthOutcome outcome, const 
     co_return result;
   }
   const int64_t user_id = outcome.user_id;
+  // Sharding: while `postline account move` switches the account between
+  // shards, a login would land on the side that is about to go; the client
+  // retries after the few seconds the switch takes.
+  if (outcome.moving) {
+    if (ctx.services.observer) ctx.services.observer->login("moving");
+    spdlog::info("[s:{}] {} login refused for {}: the account is being moved between shards", ctx.session.session_id,
+                 mechanism, log::printable(outcome.email.empty() ? user : outcome.email));
+    co_return Result::no("Account being moved, try again in a few seconds", "UNAVAILABLE");
+  }
+  if (ctx.services.assign_shard) {
+    try {
+      ctx.services.assign_shard(user_id, outcome.shard);
+    } catch (const std::exception& e) {
+      if (ctx.services.observer) ctx.services.observer->login("unknown_shard");
+      spdlog::error("[s:{}] {} login refused for {}: {}", ctx.session.session_id, mechanism,
+                    log::printable(outcome.email.empty() ? user : outcome.email), log::printable(e.what()));
+      co_return Result::no("Mail store unavailable, try again later", "UNAVAILABLE");
+    }
+  }
   // imap.max_connections_per_user: one account cannot take every slot of
   // the server (1,000 IDLE sessions would lock everybody else out).
   if (auto& slots = ctx.services.user_slots) {
@@ -80,6 +99,7 @@ asio::awaitable<Result> complete_login(Context& ctx, AuthOutcome outcome, const 
   ctx.session.admin = outcome.admin;
   ctx.session.quota_read_at = std::chrono::steady_clock::now();
   ctx.session.username = outcome.email.empty() ? user : outcome.email;
+  ctx.session.shard = outcome.shard.empty() ? "main" : outcome.shard;
   spdlog::info("[s:{}] [c:{}] [u:{}] logged in as {} ({}){}", ctx.session.session_id, ctx.session.remote_address,
                log::tag_value(ctx.session.username), log::printable(ctx.session.username), mechanism,
                outcome.admin ? " [admin]" : "");

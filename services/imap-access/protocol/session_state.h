@@ -25,6 +25,7 @@ struct SessionState {
   int64_t user_id = 0;
   bool holds_user_slot = false;  // counted in Services::user_slots (released at UNAUTHENTICATE and close)
   std::string username;
+  std::string shard;  // the mailstore shard authd named at login ("Sharding")
   int64_t quota_bytes = 0;     // from authd at login, refreshed (commands/quota.cpp); 0 = unlimited
   int64_t quota_messages = 0;  // likewise, the MESSAGE limit
   bool admin = false;          // from authd at login (only for the log; authd authorises SETQUOTA)

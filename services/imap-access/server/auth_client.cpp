@@ -55,6 +55,8 @@ asio::awaitable<AuthOutcome> GrpcAuthenticator::authenticate(const std::string& 
         out.quota_bytes = resp.quota_bytes();
         out.quota_messages = resp.quota_messages();
         out.admin = resp.admin();
+        out.shard = resp.shard();
+        out.moving = resp.moving();
         break;
       case mail::v1::AUTH_RESULT_INVALID_CREDENTIALS: out.status = AuthStatus::kInvalid; break;
       case mail::v1::AUTH_RESULT_THROTTLED: out.status = AuthStatus::kThrottled; break;
@@ -102,6 +104,8 @@ SaslReply to_reply(const char* method, const grpc::Status& status, const mail::v
       r.outcome.quota_bytes = resp.quota_bytes();
       r.outcome.quota_messages = resp.quota_messages();
       r.outcome.admin = resp.admin();
+      r.outcome.shard = resp.shard();
+      r.outcome.moving = resp.moving();
       break;
     case mail::v1::SASL_STATE_FAILURE:
       switch (resp.result()) {

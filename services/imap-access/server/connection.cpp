@@ -226,6 +226,42 @@ asio::awaitable<std::optional<std::string>> Connection::read_line() {
   }
 }
 
+void Connection::watch_account() {
+  const bool logged_in = session_.state != State::kNotAuthenticated && session_.user_id != 0;
+  if (logged_in && !account_watch_id_) {
+    std::weak_ptr<Connection> weak = weak_from_this();
+    account_watch_id_ = server_.notifier->watch_account(session_.user_id, [weak](const mailstore::ChangeEvent& e) {
+      if (auto self = weak.lock()) self->on_moved(e);
+    });
+  } else if (!logged_in && account_watch_id_) {
+    server_.notifier->unwatch_account(account_watch_id_);
+    account_watch_id_ = 0;
+  }
+}
+
+void Connection::on_moved(const mailstore::ChangeEvent& e) {
+  if (moved_ || closing_) return;
+  // Only the sessions on the shard the account left (a session that logged in
+  // on the new shard meanwhile stays).
+  if (!e.name.empty() && !session_.shard.empty() && e.name != session_.shard) return;
+  moved_ = true;
+  spdlog::info("[s:{}] the account moved to another shard: ending the session", session_.session_id);
+  wake_.cancel();  // IDLE: the watcher says BYE
+  // Waiting for a command: say it now. Inside a command: after it (run()).
+  if (waiting_for_command_ && !session_.idling)
+    asio::co_spawn(wake_.get_executor(), say_moved(), asio::detached);
+}
+
+asio::awaitable<void> Connection::say_moved() {
+  auto self = shared_from_this();
+  if (closing_) co_return;
+  end_reason_ = "account_moved";
+  closing_ = true;
+  send(untagged("BYE [UNAVAILABLE] Account moved, reconnect"));
+  co_await flush();
+  stream_.close();
+}
+
 void Connection::watch_selected() {
   const int64_t want = session_.selected ? session_.selected->mailbox_id : 0;
   if (want == watched_mailbox_) return;
@@ -367,6 +403,12 @@ asio::awaitable<void> Connection::run(bool over_limit) {
         co_await wait_for_pump();
         co_await handle(std::move(ev.text));
         receiver_.command_done();  // its literals leave imap.max_inflight_literals
+        watch_account();
+        if (moved_ && !closing_) {
+          end_reason_ = "account_moved";
+          send(untagged("BYE [UNAVAILABLE] Account moved, reconnect"));
+          closing_ = true;
+        }
         if (!sync_login_state()) {  // back to not-authenticated (UNAUTHENTICATE) and over the count
           send(untagged("BYE [UNAVAILABLE] Too many connections from your address, try again later"));
           closing_ = true;
@@ -382,6 +424,8 @@ asio::awaitable<void> Connection::run(bool over_limit) {
   watch_id_ = 0;
   if (user_watch_id_) server_.notifier->unwatch_user(user_watch_id_);
   user_watch_id_ = 0;
+  if (account_watch_id_) server_.notifier->unwatch_account(account_watch_id_);
+  account_watch_id_ = 0;
   closing_ = true;
   wake_pump();  // lets the pump coroutine end
 }
@@ -489,6 +533,10 @@ asio::awaitable<void> Connection::handle(std::string text) {
 asio::awaitable<void> Connection::idle_watcher() {
   auto self = shared_from_this();
   while (session_.idling && !closing_) {
+    if (moved_) {
+      co_await say_moved();
+      co_return;
+    }
     if (session_.mailbox_dirty && session_.selected) {
       Reader none("");
       Context ctx{session_, server_.services, "", "IDLE", false, none,

@@ -63,6 +63,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<void> idle(const std::string& tag);
   asio::awaitable<void> idle_watcher();
   void watch_selected();
+  // Sharding: a logged-in session listens for its account moving to another
+  // shard and then ends with BYE [UNAVAILABLE] (the client reconnects and
+  // lands on the new shard).
+  void watch_account();
+  void on_moved(const mailstore::ChangeEvent& e);
+  asio::awaitable<void> say_moved();
   // NOTIFY (RFC 5465): events of the whole account become pending responses
   // that notify_pump() sends while no command runs (waiting for one, or IDLE).
   void watch_notify();
@@ -107,6 +113,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const char* end_reason_ = "server_closed";  // for the disconnect line (logout and shutdown are seen there)
   uint64_t watch_id_ = 0;
   int64_t watched_mailbox_ = 0;
+  uint64_t account_watch_id_ = 0;
+  bool moved_ = false;
   // NOTIFY state owned by the connection (the spec lives in session_.notify).
   uint64_t user_watch_id_ = 0;
   uint64_t notify_generation_ = 0;

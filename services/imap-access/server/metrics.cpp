@@ -84,7 +84,7 @@ ImapMetrics::ImapMetrics(prometheus::Registry& r)
   // Every family whose label values are fixed here exists at zero from the
   // start (dashboards and rate() see 0, not a gap). Commands and listeners
   // depend on what clients send and what main.cpp starts (listener_started).
-  for (const char* outcome : {"success", "failure", "throttled", "disabled", "unavailable", "limit"})
+  for (const char* outcome : {"success", "failure", "throttled", "disabled", "unavailable", "limit", "moving", "unknown_shard"})
     logins_.Add({{"outcome", outcome}});
   for (const char* kind : {"syntax", "line_too_long", "literal_too_big", "literal_budget", "timeout", "tls_handshake",
                            "deflate"})

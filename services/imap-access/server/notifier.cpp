@@ -44,7 +44,28 @@ void Notifier::unwatch_user(uint64_t id) {
     }
 }
 
+uint64_t Notifier::watch_account(int64_t user_id, UserCallback cb) {
+  const uint64_t id = next_id_++;
+  account_watchers_.emplace(user_id, std::make_pair(id, std::move(cb)));
+  return id;
+}
+
+void Notifier::unwatch_account(uint64_t id) {
+  for (auto it = account_watchers_.begin(); it != account_watchers_.end(); ++it)
+    if (it->second.first == id) {
+      account_watchers_.erase(it);
+      return;
+    }
+}
+
 void Notifier::dispatch(const mailstore::ChangeEvent& e) {
+  if (e.kind == mailstore::ChangeKind::kMoved) {
+    std::vector<UserCallback> moved;
+    auto [lo, hi] = account_watchers_.equal_range(e.user_id);
+    for (auto it = lo; it != hi; ++it) moved.push_back(it->second.second);
+    for (auto& cb : moved) cb(e);
+    return;
+  }
   if (auto it = known_.find({e.user_id, e.mailbox_id}); it != known_.end()) it->second = std::max(it->second, e.modseq);
   // Copies first: a callback may unwatch.
   std::vector<Callback> cbs;

@@ -42,6 +42,11 @@ class Notifier {
   using UserCallback = std::function<void(const mailstore::ChangeEvent&)>;
   uint64_t watch_user(int64_t user_id, UserCallback cb);
   void unwatch_user(uint64_t id);
+  // Every logged-in session: called when the account moved to another shard
+  // (a kMoved event, `postline account move`); the session ends with BYE.
+  // The event's name is the shard the account left.
+  uint64_t watch_account(int64_t user_id, UserCallback cb);
+  void unwatch_account(uint64_t id);
 
  private:
   void dispatch(const mailstore::ChangeEvent& e);
@@ -60,6 +65,7 @@ class Notifier {
   std::map<std::pair<int64_t, int64_t>, int64_t> known_;
   std::multimap<std::pair<int64_t, int64_t>, std::pair<uint64_t, Callback>> watchers_;
   std::multimap<int64_t, std::pair<uint64_t, UserCallback>> user_watchers_;
+  std::multimap<int64_t, std::pair<uint64_t, UserCallback>> account_watchers_;
 };
 
 }  // namespace postline::imap

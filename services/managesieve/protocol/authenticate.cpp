@@ -117,6 +117,13 @@ void Session::sasl_reply(SaslReply r) {
     case SaslReply::State::kSuccess: {
       const std::string mechanism = sasl_mechanism_;
       end_sasl();
+      if (r.moving || !observer_->place_user(r.user_id, r.shard)) {
+        observer_->login("unavailable");
+        observer_->info(mechanism + " login refused for " + log::printable(r.email) +
+                        (r.moving ? ": the account is being moved between shards" : ": unknown mailstore shard"));
+        reply(Status::kNo, "TRYLATER", r.moving ? "Account being moved, try again shortly" : "Mail store unavailable");
+        return;
+      }
       if (!observer_->admit_user(r.user_id)) {
         observer_->login("limit");
         observer_->info(mechanism + " login refused for " + log::printable(r.email) +

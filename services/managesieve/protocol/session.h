@@ -87,6 +87,8 @@ struct SaslReply {
   AuthStatus status = AuthStatus::kUnavailable;  // kFailure: why
   std::int64_t user_id = 0;     // kSuccess
   std::string email;            // kSuccess: the account's canonical address
+  std::string shard;            // kSuccess: the mailstore shard (docs/DESIGN.md "Sharding")
+  bool moving = false;          // kSuccess: being moved between shards: TRYLATER
 };
 
 // What the session tells the world. Log lines come with peer text already
@@ -108,6 +110,9 @@ class Observer {
   virtual void protocol_error(const std::string& kind) {}
   // managesieve.max_connections_per_user: may this account log in on one more connection?
   virtual bool admit_user(std::int64_t user_id) { return true; }
+  // Sharding: the scripts of this account are on `shard` (authd's answer).
+  // False: this server has no such shard.
+  virtual bool place_user(std::int64_t user_id, const std::string& shard) { return true; }
   virtual void release_user(std::int64_t user_id) {}
 };
 

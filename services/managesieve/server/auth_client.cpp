@@ -57,6 +57,8 @@ SaslReply to_reply(const char* method, const grpc::Status& status, const mail::v
       r.challenge = resp.challenge();
       r.user_id = resp.user_id();
       r.email = resp.email();
+      r.shard = resp.shard();
+      r.moving = resp.moving();
       break;
     case mail::v1::SASL_STATE_FAILURE:
       switch (resp.result()) {

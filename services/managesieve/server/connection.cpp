@@ -42,6 +42,16 @@ bool Connection::admit_user(std::int64_t user_id) {
   return !server_.user_slots || server_.user_slots->try_add(std::to_string(user_id));
 }
 
+bool Connection::place_user(std::int64_t user_id, const std::string& shard) {
+  if (!server_.place_user) return true;
+  try {
+    server_.place_user(user_id, shard);
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 void Connection::release_user(std::int64_t user_id) {
   if (server_.user_slots) server_.user_slots->remove(std::to_string(user_id));
 }

@@ -18,6 +18,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -37,6 +38,9 @@ struct ServerContext {
   std::shared_ptr<net::ConnectionCounter> unauthenticated;
   // Logged-in connections per account (managesieve.max_connections_per_user); null = no limit.
   std::shared_ptr<net::ConnectionCounter> user_slots;
+  // Sharding: places the account on its shard (ShardedSieveScriptStore::assign;
+  // throws for an unknown shard). Null: one store.
+  std::function<void(std::int64_t, const std::string&)> place_user;
 };
 
 class Connection : public std::enable_shared_from_this<Connection>, private Observer {
@@ -66,6 +70,7 @@ class Connection : public std::enable_shared_from_this<Connection>, private Obse
   void script_refused(const std::string& reason) override;
   void protocol_error(const std::string& kind) override;
   bool admit_user(std::int64_t user_id) override;
+  bool place_user(std::int64_t user_id, const std::string& shard) override;
   void release_user(std::int64_t user_id) override;
 
   ServerContext& server_;

@@ -25,6 +25,8 @@ struct EnvelopeRecipient {
   bool quota_known = false;
   int64_t quota_bytes = 0;
   int64_t quota_messages = 0;
+  std::string shard;    // local: the mailstore shard (docs/DESIGN.md "Sharding")
+  bool moving = false;  // local: being moved between shards at RCPT
 };
 
 struct Envelope {
@@ -116,6 +118,8 @@ struct ResolvedTarget {
   bool quota_known = false;  // local: authd sent the user's limits
   int64_t quota_bytes = 0;
   int64_t quota_messages = 0;
+  std::string shard;    // local: the mailstore shard
+  bool moving = false;  // local: being moved between shards
 };
 
 struct Resolution {

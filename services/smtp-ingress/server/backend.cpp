@@ -146,7 +146,7 @@ boost::asio::awaitable<Resolution> Backend::resolve(std::string address, std::st
     }
     for (const auto& t : resp.targets())
       r.targets.push_back({kind_of(t.kind()), t.user_id(), t.address(), t.kind() == pb::RECIPIENT_KIND_LOCAL,
-                           t.quota_bytes(), t.quota_messages()});
+                           t.quota_bytes(), t.quota_messages(), t.shard(), t.moving()});
     return r;
   };
   Resolution result = co_await async::offload(pool_, std::move(call));
@@ -237,6 +237,8 @@ boost::asio::awaitable<EnqueueOutcome> Backend::enqueue(EnqueueEvent message) {
         pr->set_quota_known(true);
         pr->set_quota_bytes(r.quota_bytes);
         pr->set_quota_messages(r.quota_messages);
+        pr->set_shard(r.shard);
+        pr->set_moving(r.moving);
       }
     }
     env->set_helo(e.helo);

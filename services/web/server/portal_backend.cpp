@@ -6,6 +6,7 @@
 #include "common/mailauth/text_util.h"
 #include "common/log/printable.h"
 #include "common/mailstore/pg/pg_mail_store.h"
+#include "common/mailstore/pg/sharded_mail_store.h"
 #include "mail/v1/auth.grpc.pb.h"
 #include "mail/v1/queue.grpc.pb.h"
 
@@ -86,7 +87,7 @@ struct GrpcPortalBackend::Impl {
   std::unique_ptr<pb::QueueService::Stub> queue;
   grpcutil::RpcMetrics metrics;
   std::mutex store_mutex;
-  std::unique_ptr<mailstore::pg::PgMailStore> store;  // opened at first use
+  std::unique_ptr<mailstore::pg::ShardedMailStore> store;  // opened at first use
 
   std::shared_ptr<grpc::Channel> auth_channel, queue_channel;
 
@@ -266,13 +267,18 @@ QuotaInfo GrpcPortalBackend::quota(int64_t user_id, const std::string& email) {
   try {
     std::lock_guard lock(impl_->store_mutex);
     if (!impl_->store) {
-      mailstore::pg::PgOptions o;
-      o.url = impl_->options.db_url;
-      o.pool_size = 2;
-      o.index_cache_messages = 0;  // webd reads totals only
-      impl_->store = std::make_unique<mailstore::pg::PgMailStore>(o);
+      impl_->store = std::make_unique<mailstore::pg::ShardedMailStore>(
+          mailstore::pg::parse_shards(impl_->options.shards, impl_->options.db_url), "", [](const std::string& url) {
+            mailstore::pg::PgOptions o;
+            o.url = url;
+            o.pool_size = 2;
+            o.index_cache_messages = 0;  // webd reads totals only
+            return std::make_unique<mailstore::pg::PgMailStore>(o);
+          });
     }
-    const auto usage = impl_->store->usage(resp.user_id() ? resp.user_id() : user_id);
+    const int64_t whose = resp.user_id() ? resp.user_id() : user_id;
+    impl_->store->assign(whose, resp.shard());
+    const auto usage = impl_->store->usage(whose);
     q.used_bytes = usage.bytes;
     q.used_messages = usage.messages;
   } catch (const std::exception& e) {

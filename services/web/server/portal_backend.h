@@ -25,6 +25,7 @@ struct PortalBackendOptions {
   std::string queue_addr;
   std::string admin_token;  // "" = the admin APIs are open (development)
   std::string db_url;       // "" = quota usage not shown
+  std::string shards;       // mailstore.shards ("" = db_url is the one shard)
   // The DNS page (common/dnsrecords): smtp.hostname, queue.hostname,
   // queue.dkim_keys, dns.servers (empty = /etc/resolv.conf).
   std::string mail_host, outbound_host;

@@ -160,7 +160,7 @@ void Session::on_resolved(const Resolution& r) {
         if (t.kind == RecipientKind::kUnknown) continue;
         add.push_back({t.address.empty() ? rcpt_.address : t.address, t.kind == RecipientKind::kLocal, t.user_id,
                        rcpt_.notify, rcpt_.orcpt, t.quota_known && t.kind == RecipientKind::kLocal, t.quota_bytes,
-                       t.quota_messages});
+                       t.quota_messages, t.shard, t.moving});
       }
     }
     if (add.empty()) {

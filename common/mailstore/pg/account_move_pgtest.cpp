@@ -1,0 +1,253 @@
+// Sharding (docs/DESIGN.md "Sharding"): the router and the online move of an
+// account between two shards. Two databases of the test PostgreSQL are the
+// two "clusters": to the code they are just two URLs.
+#include "common/db/migrations.h"
+#include "common/mailstore/pg/account_move.h"
+#include "common/mailstore/pg/pg_sieve_scripts.h"
+#include "common/mailstore/pg/sharded_mail_store.h"
+#include "common/mailstore/sql/migrations.h"
+#include "tests/support/pg_test_db.h"
+
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+using namespace postline::mailstore;
+
+namespace {
+
+constexpr UserId kUser = 7, kOther = 8;
+
+std::string message(int i) {
+  return "From: a@example.test\r\nTo: b@example.test\r\nSubject: move " + std::to_string(i) +
+         "\r\nMessage-ID: <mv" + std::to_string(i) + "@example.test>\r\n\r\nBody " + std::to_string(i) + "\r\n";
+}
+
+// What a client can see of an account: per mailbox its state and every
+// message's UID, flags, MODSEQ and body.
+struct Snapshot {
+  std::vector<std::string> lines;
+  bool operator==(const Snapshot&) const = default;
+};
+Snapshot snapshot(MailStore& s, UserId user) {
+  Snapshot out;
+  auto list = s.list(user);
+  for (const auto& mb : list.mailboxes) {
+    auto st = s.status(user, {mb.name});
+    out.lines.push_back(mb.name + " uv=" + std::to_string(mb.uidvalidity) + " next=" + std::to_string(mb.uidnext) +
+                        " hms=" + std::to_string(mb.highestmodseq) + " n=" + std::to_string(st[0].messages) +
+                        " size=" + std::to_string(st[0].size));
+    auto o = s.open(user, mb.name);
+    std::vector<Uid> uids;
+    for (const auto& e : o.index->entries) uids.push_back(e.uid);
+    auto msgs = s.read_messages(user, mb.mailbox_id, uids, kFieldFlags);
+    std::vector<std::string> blobs;
+    for (const auto& e : o.index->entries) {
+      auto f = o.index->flags_of(e);
+      std::string kw;
+      for (const auto& k : f.keywords) kw += k + ",";
+      out.lines.push_back("  uid=" + std::to_string(e.uid) + " modseq=" + std::to_string(e.modseq) +
+                          " sys=" + std::to_string(f.system) + " kw=" + kw);
+    }
+    for (const auto& m : msgs) blobs.push_back(m.blob);
+    auto bodies = s.read_bodies(user, blobs);
+    for (size_t i = 0; i < bodies.size(); ++i)
+      out.lines.push_back("  body " + (bodies[i] ? std::string(*bodies[i]) : std::string("MISSING")));
+  }
+  for (const auto& sub : list.subscriptions) out.lines.push_back("sub " + sub);
+  auto md = s.get_metadata(user, "", {"/private/comment"}, MetadataDepth::kZero);
+  for (const auto& e : md.entries) out.lines.push_back("meta " + e.entry + "=" + e.value);
+  auto u = s.usage(user);
+  out.lines.push_back("usage " + std::to_string(u.bytes) + " " + std::to_string(u.messages));
+  return out;
+}
+
+class AccountMoveTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    a_url_ = postline::testing::create_test_database("shard_a");
+    b_url_ = postline::testing::create_test_database("shard_b");
+    for (const auto& u : {a_url_, b_url_}) {
+      pqxx::connection c(u);
+      postline::db::migrate(c, sql::migrations());
+    }
+    a_ = make(a_url_);
+    b_ = make(b_url_);
+  }
+  static std::unique_ptr<pg::PgMailStore> make(const std::string& url) {
+    pg::PgOptions o;
+    o.url = url;
+    o.pool_size = 4;
+    o.index_cache_messages = 0;
+    return std::make_unique<pg::PgMailStore>(o);
+  }
+  void deliver(MailStore& s, UserId user, int i) {
+    const std::string m = message(i), key = "q" + std::to_string(user) + "-" + std::to_string(i);
+    auto r = s.deliver(user, "INBOX", {DeliveryItem{m, key}});
+    ASSERT_EQ(r.size(), 1u);
+  }
+  std::string a_url_, b_url_;
+  std::unique_ptr<pg::PgMailStore> a_, b_;
+};
+
+TEST(ShardSpec, ParsesNamesAndUrls) {
+  auto one = pg::parse_shards("", "postgresql://x/db");
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].first, "main");
+  EXPECT_EQ(one[0].second, "postgresql://x/db");
+  auto two = pg::parse_shards(" main=postgresql://a/m , s2=postgresql://b/m?sslmode=require&x=1 ", "ignored");
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(two[1].first, "s2");
+  EXPECT_EQ(two[1].second, "postgresql://b/m?sslmode=require&x=1");
+  EXPECT_THROW(pg::parse_shards("main", ""), std::invalid_argument);
+  EXPECT_THROW(pg::parse_shards("Main=postgresql://a", ""), std::invalid_argument);
+  EXPECT_THROW(pg::parse_shards("a=x,a=y", ""), std::invalid_argument);
+  EXPECT_THROW(pg::parse_shards("a=", ""), std::invalid_argument);
+}
+
+TEST_F(AccountMoveTest, RouterSendsEachUserToItsShard) {
+  pg::ShardedMailStore router({{"main", a_url_}, {"s2", b_url_}}, "main",
+                              [](const std::string& url) { return make(url); });
+  router.assign(kOther, "s2");
+  router.ensure_account(kUser);
+  router.ensure_account(kOther);
+  deliver(router, kUser, 1);
+  deliver(router, kOther, 2);
+  EXPECT_EQ(a_->usage(kUser).messages, 1);
+  EXPECT_EQ(a_->usage(kOther).messages, 0);
+  EXPECT_EQ(b_->usage(kOther).messages, 1);
+  EXPECT_EQ(router.shard_of(kOther), "s2");
+  EXPECT_THROW(router.assign(kUser, "nowhere"), pg::UnknownShard);
+  // A kMoved event from the shard a user is assigned to drops the assignment.
+  std::atomic<int> moved{0};
+  router.start_change_feed([&](const ChangeEvent& e) {
+    if (e.kind == ChangeKind::kMoved && e.user_id == kOther) ++moved;
+  });
+  pg::AccountMover::announce_moved(b_url_, kOther);
+  for (int i = 0; i < 500 && !moved; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(moved.load(), 1);
+  // Until someone places the account again, nothing of it goes anywhere.
+  EXPECT_EQ(router.shard_of(kOther), "main");
+  EXPECT_THROW(router.usage(kOther), pg::AccountMoved);
+  router.assign(kOther, "main");
+  EXPECT_EQ(router.usage(kOther).messages, 0);
+  // A kMoved from a shard the user is not on here changes nothing.
+  pg::AccountMover::announce_moved(b_url_, kUser);
+  router.assign(kOther, "s2");
+  pg::AccountMover::announce_moved(a_url_, kOther);
+  pg::AccountMover::announce_moved(b_url_, kOther);
+  for (int i = 0; i < 500 && moved < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_THROW(router.usage(kOther), pg::AccountMoved);
+  EXPECT_EQ(router.usage(kUser).messages, 1);
+  router.stop_change_feed();
+}
+
+TEST_F(AccountMoveTest, MoveCopiesEverythingAndTheDeltaAndDeletesTheSource) {
+  a_->ensure_account(kUser);
+  a_->ensure_account(kOther);
+  for (int i = 1; i <= 30; ++i) deliver(*a_, kUser, i);
+  deliver(*a_, kOther, 100);
+  ASSERT_EQ(a_->create_mailbox(kUser, "Work"), StoreError::kNone);
+  ASSERT_EQ(a_->create_mailbox(kUser, "Old"), StoreError::kNone);
+  ASSERT_EQ(a_->subscribe(kUser, "Work"), StoreError::kNone);
+  auto inbox = a_->open(kUser, "INBOX").index->info;
+  a_->copy(kUser, inbox.mailbox_id, {1, 2, 3}, "Work", false);
+  a_->store_flags(kUser, inbox.mailbox_id, {4, 5}, FlagMode::kAdd, Flags{kSeen, {"$Label1"}});
+  a_->store_flags(kUser, inbox.mailbox_id, {6}, FlagMode::kAdd, Flags{kDeleted, {}});
+  ASSERT_EQ(a_->expunge(kUser, inbox.mailbox_id, std::vector<Uid>{6}).size(), 1u);
+  a_->set_metadata(kUser, "", {{"/private/comment", "before the move"}});
+  pg::PgSieveScriptStore sieve_a(a_url_, 2), sieve_b(b_url_, 2);
+  sieve_a.put_script(kUser, "main", "keep;\r\n");
+  sieve_a.set_active_script(kUser, "main");
+
+  pg::AccountMover mover(a_url_, b_url_);
+  auto bulk = mover.bulk_copy(kUser);
+  EXPECT_EQ(bulk.stats.rows["mailstore_messages"], 29 + 3);
+  // Run again (a move restarted after a crash): the same result.
+  bulk = mover.bulk_copy(kUser);
+  EXPECT_EQ(snapshot(*a_, kUser), snapshot(*b_, kUser));
+
+  // The account stays live: deliveries, flags, an expunge, a MOVE, a rename
+  // and a deleted mailbox after the bulk copy.
+  for (int i = 31; i <= 35; ++i) deliver(*a_, kUser, i);
+  a_->store_flags(kUser, inbox.mailbox_id, {7}, FlagMode::kAdd, Flags{kFlagged, {}});
+  a_->store_flags(kUser, inbox.mailbox_id, {8, 9}, FlagMode::kAdd, Flags{kDeleted, {}});
+  ASSERT_EQ(a_->expunge(kUser, inbox.mailbox_id, std::vector<Uid>{8, 9}).size(), 2u);
+  a_->copy(kUser, inbox.mailbox_id, {10}, "Work", true);
+  ASSERT_EQ(a_->rename_mailbox(kUser, "Work", "Projects"), StoreError::kNone);
+  ASSERT_EQ(a_->delete_mailbox(kUser, "Old"), StoreError::kNone);
+  ASSERT_EQ(a_->create_mailbox(kUser, "Fresh"), StoreError::kNone);
+  a_->set_metadata(kUser, "", {{"/private/comment", "after the bulk copy"}});
+  const Snapshot before = snapshot(*a_, kUser);
+
+  auto sw = mover.begin_switch(kUser, bulk.since);
+  // 5 new, 7 flagged, 8 and 9 flagged \Deleted (then expunged), 10 moved.
+  EXPECT_EQ(sw->delta().rows.at("mailstore_messages"), 5 + 1 + 1);
+  EXPECT_EQ(sw->delta().rows.at("mailstore_messages (expunged)"), 2 + 1);
+  // A writer of this user on the source now waits for the switch.
+  std::atomic<bool> write_done{false};
+  std::thread late([&] {
+    try {
+      a_->store_flags(kUser, inbox.mailbox_id, {11}, FlagMode::kAdd, Flags{kSeen, {}});
+    } catch (const std::exception&) {
+    }
+    write_done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the writer is blocked, not merely slow
+  EXPECT_FALSE(write_done.load());
+  sw->finish(true, "s2");
+  late.join();
+  // The late writer's mailbox is gone; a delivery that resolved the account
+  // before the move cannot recreate it on the old shard either.
+  EXPECT_THROW(a_->deliver(kUser, "INBOX", {DeliveryItem{message(99), "q7-99"}}), std::exception);
+  EXPECT_NE(a_->append(kUser, "INBOX", {AppendItem{message(98), {}}}).error, StoreError::kNone);
+  EXPECT_THROW(a_->create_mailbox(kUser, "INBOX"), std::exception);
+
+  EXPECT_EQ(snapshot(*b_, kUser), before);
+  EXPECT_EQ(sieve_b.active_script(kUser)->first, "main");
+  auto left = pg::AccountMover::count_rows(a_url_, kUser);
+  for (const auto& [t, n] : left) EXPECT_EQ(n, 0) << t;
+  EXPECT_EQ(a_->usage(kOther).messages, 1);  // nobody else moved
+
+  // On the target the account goes on: same UIDs next, redelivery of a key
+  // delivered on the source is a duplicate, a new mailbox gets a new id and
+  // a UIDVALIDITY no copied mailbox has.
+  auto next = b_->deliver(kUser, "INBOX", {DeliveryItem{message(31), "q7-31"}});
+  EXPECT_TRUE(next[0].duplicate);
+  deliver(*b_, kUser, 36);
+  auto ib = b_->open(kUser, "INBOX").index;
+  EXPECT_EQ(ib->entries.back().uid, 36u);
+  ASSERT_EQ(b_->create_mailbox(kUser, "Newer"), StoreError::kNone);
+  std::set<int64_t> ids, uvs;
+  for (const auto& mb : b_->list(kUser).mailboxes) {
+    EXPECT_TRUE(ids.insert(mb.mailbox_id).second);
+    EXPECT_TRUE(uvs.insert(mb.uidvalidity).second);
+  }
+}
+
+TEST_F(AccountMoveTest, AnAbandonedSwitchLeavesTheSourceAsItWas) {
+  a_->ensure_account(kUser);
+  for (int i = 1; i <= 3; ++i) deliver(*a_, kUser, i);
+  pg::AccountMover mover(a_url_, b_url_);
+  auto bulk = mover.bulk_copy(kUser);
+  {
+    auto sw = mover.begin_switch(kUser, bulk.since);
+    sw->abandon();
+  }
+  deliver(*a_, kUser, 4);  // not blocked any more
+  EXPECT_EQ(a_->usage(kUser).messages, 4);
+  auto st = pg::AccountMover::cleanup(b_url_, kUser);
+  EXPECT_EQ(st.rows["mailstore_messages"], 3);
+  EXPECT_EQ(b_->usage(kUser).messages, 0);
+  // A shard the account left refuses its writes; a move back lifts the mark.
+  pg::AccountMover::cleanup(b_url_, kUser, "main");
+  EXPECT_THROW(b_->deliver(kUser, "INBOX", {DeliveryItem{message(5), "q7-5"}}), std::exception);
+  bulk = mover.bulk_copy(kUser);
+  deliver(*b_, kUser, 5);
+  EXPECT_EQ(b_->usage(kUser).messages, 5);
+}
+
+}  // namespace
