@@ -38,8 +38,8 @@ def fails(platform, *args, code=None, input=None, extra_env=None):
 def test_unknown_words_are_named(platform):
     r = fails(platform, "frobnicate", code=2)  # (this was "import" until `postline import` existed)
     assert 'unknown command "frobnicate" for "postline" (expected one of: domain, user, alias' in r.stderr, r.stderr
-    r = fails(platform, "user", "show", "anna@example.org", code=2)
-    assert r.stderr.startswith('postline: unknown command "show" for "user" (expected one of: add, list, remove'), r.stderr
+    r = fails(platform, "user", "rename", "anna@example.org", code=2)  # ("show" until `postline user show` existed)
+    assert r.stderr.startswith('postline: unknown command "rename" for "user" (expected one of: add, list, show, remove'), r.stderr
     r = fails(platform, "queue", "explode", code=2)
     assert 'unknown command "explode" for "queue" (expected one of: ' in r.stderr, r.stderr
     r = fails(platform, "dns", "zone", "example.org", code=2)
@@ -51,9 +51,9 @@ def test_unknown_words_are_named(platform):
     r = fails(platform, "user", code=2)
     assert '"user" needs a command (one of: add, list' in r.stderr, r.stderr
     # With --json the same facts as one JSON object on stderr, nothing on stdout.
-    r = fails(platform, "--json", "user", "show", code=2)
+    r = fails(platform, "--json", "user", "rename", code=2)
     err = json.loads(r.stderr)
-    assert err["exit_code"] == 2 and 'unknown command "show" for "user"' in err["error"]
+    assert err["exit_code"] == 2 and 'unknown command "rename" for "user"' in err["error"]
     assert r.stdout == ""
 
 
