@@ -10,7 +10,6 @@ from __future__ import annotations
 import imaplib
 import os
 import smtplib
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -32,11 +31,6 @@ def s3_env() -> dict:
         if k:
             env[k] = v
     return env
-
-
-def s3_stats(env: dict) -> str:
-    with urllib.request.urlopen(env["POSTLINE_MAILSTORE_S3_ENDPOINT"] + "/__stats", timeout=10) as r:
-        return r.read().decode()
 
 
 @pytest.fixture(scope="module")

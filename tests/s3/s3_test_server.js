@@ -9,9 +9,11 @@
 //
 // Also answers what s3rver lacks: AbortMultipartUpload (DELETE ?uploadId,
 // 204). Test controls, unsigned, on the same port:
-//   GET /__stats                 {"requests", "rejected", "aborts", "failed", "by_op"}
-//   POST /__fail?after=A&count=N&status=S  let A signed requests pass, then answer the next N
-//                                with S (default 503)
+//   GET /__stats[?prefix=P]      {"requests", "rejected", "aborts", "failed", "by_op"}
+//   POST /__fail?after=A&count=N&status=S[&prefix=P]  let A signed requests pass, then answer
+//                                the next N with S (default 503)
+// With a prefix, both count or fail only requests whose object key starts with P, so
+// test binaries that share one server (ctest -j) do not see each other's requests.
 //
 // Usage: s3_test_server.js --dir DIR --port PORT --access-key AK --secret-key SK
 //                          --bucket NAME [--region R] [--ready-file FILE]
@@ -36,11 +38,27 @@ function args() {
 
 const opt = args();
 const MAX_BODY = 256 * 1024 * 1024;
-const stats = { requests: 0, rejected: 0, aborts: 0, failed: 0, by_op: {} };
-let failNext = { after: 0, count: 0, status: 503 };
+function newStats() { return { requests: 0, rejected: 0, aborts: 0, failed: 0, by_op: {} }; }
+const stats = newStats();         // every request
+const statsByPrefix = new Map();  // prefix -> stats, for prefixes a test asked about
+let failures = [];                // { prefix, after, count, status }, oldest first
 
-function s3Error(res, status, code, message) {
-  stats.rejected += status === 403 ? 1 : 0;
+// The object key of a path-style request: "/bucket/a/b" -> "a/b".
+function objectKey(url) {
+  const p = decodeURIComponent(url.pathname).replace(/^\/+/, '');
+  const slash = p.indexOf('/');
+  return slash < 0 ? '' : p.slice(slash + 1);
+}
+
+// The stats a request counts in: the global ones and those of every matching prefix.
+function statsFor(key) {
+  const out = [stats];
+  for (const [prefix, s] of statsByPrefix) if (key.startsWith(prefix)) out.push(s);
+  return out;
+}
+
+function s3Error(res, status, code, message, counted = []) {
+  for (const s of counted) s.rejected += status === 403 ? 1 : 0;
   const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>`;
   res.writeHead(status, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body) });
   res.end(body);
@@ -130,27 +148,33 @@ async function main() {
       const url = new URL(req.url, 'http://placeholder');
       try {
         if (url.pathname === '/__stats') {
+          const prefix = url.searchParams.get('prefix') || '';
+          if (prefix && !statsByPrefix.has(prefix)) statsByPrefix.set(prefix, newStats());
           res.writeHead(200, { 'Content-Type': 'application/json' });
-          return res.end(JSON.stringify(stats));
+          return res.end(JSON.stringify(prefix ? statsByPrefix.get(prefix) : stats));
         }
         if (url.pathname === '/__fail') {
-          failNext = { after: +(url.searchParams.get('after') || 0), count: +(url.searchParams.get('count') || 1), status: +(url.searchParams.get('status') || 503) };
+          const prefix = url.searchParams.get('prefix') || '';
+          failures = failures.filter(f => f.prefix !== prefix);
+          failures.push({ prefix, after: +(url.searchParams.get('after') || 0), count: +(url.searchParams.get('count') || 1), status: +(url.searchParams.get('status') || 503) });
           res.writeHead(204);
           return res.end();
         }
-        stats.requests++;
+        const counted = statsFor(objectKey(url));
+        for (const s of counted) s.requests++;
         const problem = await verify(req, body);
-        if (problem) return s3Error(res, problem[0] === 'InvalidAccessKeyId' ? 403 : (problem[0] === 'XAmzContentSHA256Mismatch' ? 400 : 403), problem[0], problem[1]);
+        if (problem) return s3Error(res, problem[0] === 'InvalidAccessKeyId' ? 403 : (problem[0] === 'XAmzContentSHA256Mismatch' ? 400 : 403), problem[0], problem[1], counted);
         const op = opName(req, url);
-        stats.by_op[op] = (stats.by_op[op] || 0) + 1;
-        if (failNext.after > 0) failNext.after--;
-        else if (failNext.count > 0) {
-          failNext.count--;
-          stats.failed++;
-          return s3Error(res, failNext.status, failNext.status === 503 ? 'SlowDown' : 'InternalError', 'injected by the test');
+        for (const s of counted) s.by_op[op] = (s.by_op[op] || 0) + 1;
+        const failure = failures.find(f => objectKey(url).startsWith(f.prefix) && (f.after > 0 || f.count > 0));
+        if (failure && failure.after > 0) failure.after--;
+        else if (failure) {
+          failure.count--;
+          for (const s of counted) s.failed++;
+          return s3Error(res, failure.status, failure.status === 503 ? 'SlowDown' : 'InternalError', 'injected by the test');
         }
         if (op === 'abort') {
-          stats.aborts++;
+          for (const s of counted) s.aborts++;
           res.writeHead(204);
           return res.end();
         }

@@ -60,10 +60,12 @@ std::string plain_request(const S3TestServer& s, http::verb verb, const std::str
 
 }  // namespace
 
-std::string s3_test_stats(const S3TestServer& s) { return plain_request(s, http::verb::get, "/__stats"); }
+std::string s3_test_stats(const S3TestServer& s, const std::string& prefix) {
+  return plain_request(s, http::verb::get, prefix.empty() ? "/__stats" : "/__stats?prefix=" + prefix);
+}
 
-long s3_test_stat(const S3TestServer& s, const std::string& name) {
-  const std::string json = s3_test_stats(s);
+long s3_test_stat(const S3TestServer& s, const std::string& name, const std::string& prefix) {
+  const std::string json = s3_test_stats(s, prefix);
   std::string key = name, scope = json;
   if (auto dot = name.find('.'); dot != std::string::npos) {
     const auto at = json.find("\"" + name.substr(0, dot) + "\"");
@@ -76,9 +78,9 @@ long s3_test_stat(const S3TestServer& s, const std::string& name) {
   return std::strtol(scope.c_str() + at + key.size() + 3, nullptr, 10);
 }
 
-void s3_test_fail_next(const S3TestServer& s, int count, int status, int after) {
+void s3_test_fail_next(const S3TestServer& s, int count, int status, int after, const std::string& prefix) {
   plain_request(s, http::verb::post, "/__fail?count=" + std::to_string(count) + "&status=" + std::to_string(status) +
-                                         "&after=" + std::to_string(after));
+                                         "&after=" + std::to_string(after) + (prefix.empty() ? "" : "&prefix=" + prefix));
 }
 
 std::string s3_test_prefix() {

@@ -17,12 +17,16 @@ struct S3TestServer {
 
 // Throws std::runtime_error with a hint when the fixture is not running.
 S3TestServer s3_test_server();
-// GET /__stats: the JSON text ({"requests","rejected","aborts","failed","by_op"}).
-std::string s3_test_stats(const S3TestServer& s);
+// GET /__stats: the JSON text ({"requests","rejected","aborts","failed","by_op"}). With a key
+// prefix, only the requests for keys under it (counted from the first time it is asked for):
+// test binaries share the server, so a test that compares counts passes its own prefix.
+std::string s3_test_stats(const S3TestServer& s, const std::string& prefix = {});
 // One number of the stats ("rejected", "aborts", ...; by_op entries as "by_op.part").
-long s3_test_stat(const S3TestServer& s, const std::string& name);
+long s3_test_stat(const S3TestServer& s, const std::string& name, const std::string& prefix = {});
 // After `after` more signed requests, the next `count` are answered `status` (503: SlowDown).
-void s3_test_fail_next(const S3TestServer& s, int count, int status = 503, int after = 0);
+// With a prefix, only requests for keys under it count and fail.
+void s3_test_fail_next(const S3TestServer& s, int count, int status = 503, int after = 0,
+                       const std::string& prefix = {});
 // A key prefix of its own for one test ("t-<random>/").
 std::string s3_test_prefix();
 

@@ -68,18 +68,21 @@ TEST_F(S3BlobStoreTest, PutGetRangeHeadDelete) {
 }
 
 TEST_F(S3BlobStoreTest, ServerRefusesABadSignature) {
-  const long rejected = t::s3_test_stat(server, "rejected");
   auto o = options("not-the-secret");
+  const std::string prefix = o.prefix;  // counts only this test's requests
+  const long rejected = t::s3_test_stat(server, "rejected", prefix);
   o.s3.max_retries = 0;
   S3BlobStore wrong(o);
   const std::string body = "x", key = sha(body);
   EXPECT_THROW(wrong.put(key, body), BlobUnavailable);
-  EXPECT_EQ(t::s3_test_stat(server, "rejected"), rejected + 1);
+  EXPECT_EQ(t::s3_test_stat(server, "rejected", prefix), rejected + 1);
   // And the request signed right goes through (the check is not a blanket refusal).
-  S3BlobStore right(options());
+  auto r = options();
+  r.prefix = prefix;
+  S3BlobStore right(r);
   right.put(key, body);
   EXPECT_EQ(right.get(key), body);
-  EXPECT_EQ(t::s3_test_stat(server, "rejected"), rejected + 1);
+  EXPECT_EQ(t::s3_test_stat(server, "rejected", prefix), rejected + 1);
   // A wrong access key is refused too.
   auto k = options();
   k.s3.credentials.access_key_id = "AKIDNOTKNOWN";
@@ -92,17 +95,18 @@ TEST_F(S3BlobStoreTest, MultipartAboveTheThreshold) {
   o.part_size = 5 << 20;
   S3BlobStore store(o);
   const std::string body = random_bytes((12 << 20) + 123, 7), key = sha(body);
-  const long parts = t::s3_test_stat(server, "by_op.part"), completes = t::s3_test_stat(server, "by_op.complete");
+  const long parts = t::s3_test_stat(server, "by_op.part", o.prefix),
+             completes = t::s3_test_stat(server, "by_op.complete", o.prefix);
   store.put(key, body);
-  EXPECT_EQ(t::s3_test_stat(server, "by_op.part"), parts + 3);
-  EXPECT_EQ(t::s3_test_stat(server, "by_op.complete"), completes + 1);
+  EXPECT_EQ(t::s3_test_stat(server, "by_op.part", o.prefix), parts + 3);
+  EXPECT_EQ(t::s3_test_stat(server, "by_op.complete", o.prefix), completes + 1);
   EXPECT_EQ(store.get(key), body);
   // A range across the first part boundary.
   EXPECT_EQ(store.get_range(key, (5 << 20) - 10, 20), body.substr((5 << 20) - 10, 20));
   // Small bodies stay single PUTs.
   const std::string small = "small", small_key = sha(small);
   store.put(small_key, small);
-  EXPECT_EQ(t::s3_test_stat(server, "by_op.part"), parts + 3);
+  EXPECT_EQ(t::s3_test_stat(server, "by_op.part", o.prefix), parts + 3);
 }
 
 TEST_F(S3BlobStoreTest, FailedMultipartIsAborted) {
@@ -112,19 +116,20 @@ TEST_F(S3BlobStoreTest, FailedMultipartIsAborted) {
   o.s3.max_retries = 0;
   S3BlobStore store(o);
   const std::string body = random_bytes((6 << 20), 8), key = sha(body);
-  const long aborts = t::s3_test_stat(server, "aborts");
-  t::s3_test_fail_next(server, 1, 400, 1);  // the initiate passes, the first part is refused
+  const long aborts = t::s3_test_stat(server, "aborts", o.prefix);
+  t::s3_test_fail_next(server, 1, 400, 1, o.prefix);  // the initiate passes, the first part is refused
   EXPECT_THROW(store.put(key, body), BlobUnavailable);
-  EXPECT_EQ(t::s3_test_stat(server, "aborts"), aborts + 1);
+  EXPECT_EQ(t::s3_test_stat(server, "aborts", o.prefix), aborts + 1);
   EXPECT_FALSE(store.exists(key));
 }
 
 TEST_F(S3BlobStoreTest, RetriesServerErrorsWithMetrics) {
   prometheus::Registry registry;
-  S3BlobStore store(options(), &registry);
+  const auto first = options();
+  S3BlobStore store(first, &registry);
   const std::string body = "retry me", key = sha(body);
   const uint64_t before = store.client().attempts();
-  t::s3_test_fail_next(server, 2, 503);
+  t::s3_test_fail_next(server, 2, 503, 0, first.prefix);
   store.put(key, body);
   EXPECT_EQ(store.client().attempts() - before, 3u);
   EXPECT_EQ(store.get(key), body);
@@ -150,7 +155,7 @@ TEST_F(S3BlobStoreTest, RetriesServerErrorsWithMetrics) {
   auto o = options();
   o.s3.max_retries = 1;
   S3BlobStore impatient(o);
-  t::s3_test_fail_next(server, 2, 503);
+  t::s3_test_fail_next(server, 2, 503, 0, o.prefix);
   EXPECT_THROW(impatient.put(key, body), BlobUnavailable);
 }
 
