@@ -58,6 +58,8 @@ class ExternalBlobsTest : public ::testing::Test {
     o.fault_hook = std::move(hook);
     return std::make_unique<pg::PgMailStore>(o);
   }
+  // The store as this database sees it (its object namespace, sql/020).
+  std::shared_ptr<BlobStore> space() { return store_->blob_store(); }
   int64_t count(const std::string& sql) {
     pqxx::connection c(url_);
     pqxx::nontransaction tx(c);
@@ -131,18 +133,18 @@ TEST_F(ExternalBlobsTest, CrashBetweenUploadAndCommitIsSweptAfterTheGrace) {
   crashing->ensure_account(kUser);
   const std::string m = message(2);
   EXPECT_THROW(crashing->append(kUser, "INBOX", {AppendItem{m, {}}}), HookCrash);
-  EXPECT_TRUE(blobs_->exists(key_of(2)));
+  EXPECT_TRUE(space()->exists(key_of(2)));
   EXPECT_EQ(count("SELECT count(*) FROM mailstore_blob_intents"), 1);
   EXPECT_EQ(count("SELECT count(*) FROM mailstore_blobs"), 0);
   // Young: a writer may still be on its way to the commit.
   auto sweep = store_->sweep_blobs(1h);
   EXPECT_EQ(sweep.expired_intents, 0);
-  EXPECT_TRUE(blobs_->exists(key_of(2)));
+  EXPECT_TRUE(space()->exists(key_of(2)));
   age(2h);
   sweep = store_->sweep_blobs(1h);
   EXPECT_EQ(sweep.expired_intents, 1);
   EXPECT_EQ(sweep.objects_deleted, 1);
-  EXPECT_FALSE(blobs_->exists(key_of(2)));
+  EXPECT_FALSE(space()->exists(key_of(2)));
   EXPECT_EQ(count("SELECT count(*) FROM mailstore_blob_intents"), 0);
 }
 
@@ -158,7 +160,7 @@ TEST_F(ExternalBlobsTest, AnOrphanedIntentSparesABodyThatWasCommittedSinceByAnot
   auto sweep = store_->sweep_blobs(1h);
   EXPECT_EQ(sweep.expired_intents, 1);
   EXPECT_EQ(sweep.objects_deleted, 0);
-  EXPECT_TRUE(blobs_->exists(key_of(3)));
+  EXPECT_TRUE(space()->exists(key_of(3)));
 }
 
 TEST_F(ExternalBlobsTest, FailedUploadLeavesNoRowAndItsIntentGoesAtTheNextSweep) {
@@ -183,7 +185,7 @@ TEST_F(ExternalBlobsTest, CommittedBodiesSurviveEverySweep) {
     EXPECT_EQ(sweep.collected, 0);
     EXPECT_EQ(sweep.objects_deleted, 0);
   }
-  EXPECT_TRUE(blobs_->exists(key_of(5)));
+  EXPECT_TRUE(space()->exists(key_of(5)));
 }
 
 TEST_F(ExternalBlobsTest, LastReferenceGoneTheBodyGoesAGracePeriodLater) {
@@ -196,12 +198,12 @@ TEST_F(ExternalBlobsTest, LastReferenceGoneTheBodyGoesAGracePeriodLater) {
   sweep = store_->sweep_blobs(1h);
   EXPECT_EQ(sweep.marked, 1);
   EXPECT_EQ(sweep.collected, 0);
-  EXPECT_TRUE(blobs_->exists(key_of(6)));
+  EXPECT_TRUE(space()->exists(key_of(6)));
   age(2h);
   sweep = store_->sweep_blobs(1h);
   EXPECT_EQ(sweep.collected, 1);
   EXPECT_EQ(sweep.objects_deleted, 1);
-  EXPECT_FALSE(blobs_->exists(key_of(6)));
+  EXPECT_FALSE(space()->exists(key_of(6)));
   EXPECT_EQ(count("SELECT count(*) FROM mailstore_blobs"), 0);
   EXPECT_EQ(count("SELECT count(*) FROM mailstore_blob_intents"), 0);
 }
@@ -218,7 +220,7 @@ TEST_F(ExternalBlobsTest, ABodyReferencedAgainIsUnmarkedAndKept) {
   age(2h);
   auto sweep = store_->sweep_blobs(1h);
   EXPECT_EQ(sweep.collected, 0);
-  EXPECT_TRUE(blobs_->exists(key_of(8)));
+  EXPECT_TRUE(space()->exists(key_of(8)));
   auto mb = store_->find_mailbox(kUser, "INBOX");
   auto recs = store_->read_messages(kUser, mb->mailbox_id, {2}, kFieldBlob);
   ASSERT_EQ(recs.size(), 1u);
@@ -237,17 +239,17 @@ TEST_F(ExternalBlobsTest, AWriterSlowerThanTheGraceFailsRatherThanReferADeletedO
   EXPECT_THROW(slow->append(kUser, "INBOX", {AppendItem{m, {}}}), BlobUnavailable);
   EXPECT_EQ(count("SELECT count(*) FROM mailstore_messages"), 0);
   EXPECT_EQ(count("SELECT count(*) FROM mailstore_blobs"), 0);
-  EXPECT_FALSE(blobs_->exists(key_of(9)));
+  EXPECT_FALSE(space()->exists(key_of(9)));
   // Tried again, it goes through.
   EXPECT_GT(append(*slow, 9), 0u);
-  EXPECT_TRUE(blobs_->exists(key_of(9)));
+  EXPECT_TRUE(space()->exists(key_of(9)));
 }
 
 TEST_F(ExternalBlobsTest, ASweeperThatDiedBetweenItsStepsIsFinishedByTheNext) {
   // What a sweeper leaves when it dies after removing the catalogue row and
   // before deleting the object: the object and an expired intent.
   const std::string orphan = key_of(10);
-  blobs_->put(orphan, "orphan bytes");
+  space()->put(orphan, "orphan bytes");
   pqxx::connection c(url_);
   pqxx::work tx(c);
   tx.exec_params("INSERT INTO mailstore_blob_intents (sha256, created_at) VALUES ($1, '-infinity')",
@@ -255,7 +257,7 @@ TEST_F(ExternalBlobsTest, ASweeperThatDiedBetweenItsStepsIsFinishedByTheNext) {
   tx.commit();
   auto sweep = store_->sweep_blobs(1h);
   EXPECT_EQ(sweep.objects_deleted, 1);
-  EXPECT_FALSE(blobs_->exists(orphan));
+  EXPECT_FALSE(space()->exists(orphan));
 }
 
 TEST_F(ExternalBlobsTest, SearchAndSortReadExternalBodies) {
@@ -298,14 +300,14 @@ TEST_F(ExternalBlobsTest, WriterKilledWithSigkillBetweenUploadAndCommitOnS3) {
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the writer was not killed at its hook";
   auto s3 = std::make_shared<s3::S3BlobStore>(b);
   auto sweeper = make(s3);
-  EXPECT_TRUE(s3->exists(key));
+  EXPECT_TRUE(sweeper->blob_store()->exists(key));
   EXPECT_EQ(count("SELECT count(*) FROM mailstore_blob_intents"), 1);
   EXPECT_EQ(count("SELECT count(*) FROM mailstore_messages"), 0);
   EXPECT_EQ(sweeper->sweep_blobs(1h).objects_deleted, 0);
-  EXPECT_TRUE(s3->exists(key));
+  EXPECT_TRUE(sweeper->blob_store()->exists(key));
   age(2h);
   EXPECT_EQ(sweeper->sweep_blobs(1h).objects_deleted, 1);
-  EXPECT_FALSE(s3->exists(key));
+  EXPECT_FALSE(sweeper->blob_store()->exists(key));
   // And a normal write on S3 reads back.
   append(*sweeper, 13);
   auto mb = sweeper->find_mailbox(kUser, "INBOX");
