@@ -482,4 +482,37 @@ TEST_F(AccountMoveBlobsTest, ShardsSharingANamespaceRefuseToMoveBodies) {
   EXPECT_THROW(no_store.bulk_copy(kUser), pg::AccountMoveError);
 }
 
+TEST(BlobNamespaceMigration, ADatabaseWithS3BodiesBeforeItKeepsTheEmptyNamespace) {
+  auto upto = [](int last) {
+    auto all = sql::migrations();
+    std::vector<postline::db::Migration> out;
+    for (auto& m : all)
+      if (m.version <= last) out.push_back(m);
+    return out;
+  };
+  const std::string legacy = postline::testing::create_test_database("ns_legacy"),
+                    fresh = postline::testing::create_test_database("ns_fresh");
+  {
+    pqxx::connection c(legacy);
+    postline::db::migrate(c, upto(19));
+    pqxx::work tx(c);
+    tx.exec("INSERT INTO mailstore_blobs (sha256, size, data) VALUES (sha256('x'), 1, NULL)");
+    tx.commit();
+    postline::db::migrate(c, sql::migrations());
+  }
+  {
+    pqxx::connection c(fresh);
+    postline::db::migrate(c, upto(19));
+    postline::db::migrate(c, sql::migrations());
+  }
+  auto space = [](const std::string& url) {
+    pqxx::connection c(url);
+    pqxx::nontransaction tx(c);
+    return tx.exec("SELECT namespace FROM mailstore_blob_namespace")[0][0].as<std::string>();
+  };
+  EXPECT_EQ(space(legacy), "");  // its objects stay at <prefix><hex[0:2]>/<hex>
+  EXPECT_TRUE(space(fresh).rfind("db-", 0) == 0) << space(fresh);
+  EXPECT_EQ(space(fresh).size(), 20u);
+}
+
 }  // namespace
