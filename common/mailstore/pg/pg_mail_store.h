@@ -44,7 +44,8 @@ struct PgOptions {
   // rows. A BlobStore (S3): there, uploaded before the transaction that
   // refers to them, with mailstore_blobs as the catalogue (data NULL,
   // sql/016_external_blobs.sql); bodies stored in PostgreSQL before stay
-  // readable.
+  // readable. The store as configured: this database uses it in its own
+  // namespace (blob_store(), sql/020).
   std::shared_ptr<BlobStore> blobs;
   // Tests only: called at named points of a write with an external blob
   // store ("uploaded": the bodies are in the blob store, their intents
