@@ -90,18 +90,32 @@ struct PageHook {
 // row's text, its key columns read back from it), so every page is an index
 // range scan and the whole copy is linear. `update`: ON CONFLICT DO UPDATE
 // (else DO NOTHING).
-int64_t copy_rows(pq::Connection& src, pq::Connection& dst, const Table& t, const std::string& where,
+int64_t copy_rows(pq::Connection& src, pq::Connection& dst, const Table& t, const std::string& where, size_t fixed,
                   const ParamsFn& params, int nparams, bool update, int batch, int64_t* bytes = nullptr,
                   const PageHook* hook = nullptr) {
+  // `fixed`: how many leading key columns `where` fixes by equality
+  // (user_id = $1 ...). The cursor compares the key columns after them, so
+  // the index scan starts at the cursor: compared on the whole key, with an
+  // equality on its first column as well, PostgreSQL's btree starts at that
+  // equality and steps over every earlier entry of the user (each page
+  // linear again).
+  for (size_t i = 0; i < fixed; ++i)
+    if (i >= t.pk.size() || where.find(t.pk[i] + " = $") == std::string::npos)
+      throw std::logic_error("copy of " + t.name + ": the condition does not fix key column " + std::to_string(i));
   const std::string limit = std::to_string(nparams + 1), cursor = std::to_string(nparams + 2);
   const std::string head = "SELECT t::text" + (hook ? ", t." + quote_ident(hook->column) : std::string()) +
                            " FROM " + quote_ident(t.name) + " t WHERE (" + where + ")";
   const std::string tail = " ORDER BY " + join(t.pk, "t.") + " LIMIT $" + limit;
+  std::vector<std::string> rest_key(t.pk.begin() + static_cast<std::ptrdiff_t>(std::min(fixed, t.pk.size())), t.pk.end());
   std::string after;
-  for (size_t i = 0; i < t.pk.size(); ++i)
-    after += (i ? ", " : "") + std::string("($") + cursor + "::text::" + quote_ident(t.name) + ")." + quote_ident(t.pk[i]);
+  for (size_t i = 0; i < rest_key.size(); ++i)
+    after += (i ? ", " : "") + std::string("($") + cursor + "::text::" + quote_ident(t.name) + ")." +
+             quote_ident(rest_key[i]);
   const std::string first_page = head + tail;
-  const std::string next_page = head + " AND (" + join(t.pk, "t.") + ") > (" + after + ")" + tail;
+  // (Every key column fixed: one row at most, no second page.)
+  const std::string next_page =
+      rest_key.empty() ? head + " AND false" + tail
+                       : head + " AND (" + join(rest_key, "t.") + ") > (" + after + ")" + tail;
   std::string insert = "INSERT INTO " + quote_ident(t.name) + " (" + join(t.columns) +
                        ") OVERRIDING SYSTEM VALUE SELECT " + join(t.columns, "(r).") +
                        " FROM (SELECT unnest($1::text[])::" + quote_ident(t.name) + " AS r) s ON CONFLICT (" +
@@ -298,7 +312,7 @@ struct AccountMover::Impl {
     const ParamsFn by_keys = [keys] { return pq::Params().bytea_array(keys); };
     for (const auto& n : kBodyTables) {
       int64_t bytes = 0;
-      const int64_t rows = copy_rows(src, dst, table(n), "sha256 = ANY($1)", by_keys, 1, false,
+      const int64_t rows = copy_rows(src, dst, table(n), "sha256 = ANY($1)", 0, by_keys, 1, false,
                                      n == "mailstore_blobs" ? 32 : 500, n == "mailstore_blobs" ? &bytes : nullptr);
       stats.rows[n] += rows;
       if (n == "mailstore_blobs") {
@@ -314,12 +328,13 @@ struct AccountMover::Impl {
   }
 
   // Copies the messages `where` selects with their bodies, page by page.
-  int64_t copy_messages(pq::Connection& src, pq::Connection& dst, const std::string& where, const ParamsFn& params,
+  int64_t copy_messages(pq::Connection& src, pq::Connection& dst, const std::string& where, size_t fixed,
+                        const ParamsFn& params,
                         int nparams, int batch, Intents& intents, CopyStats& stats) {
     const PageHook hook{"blob_sha256", [&](const std::vector<std::string>& keys) {
                           copy_bodies(src, dst, keys, intents, stats);
                         }};
-    return copy_rows(src, dst, table("mailstore_messages"), where, params, nparams, true, batch, nullptr, &hook);
+    return copy_rows(src, dst, table("mailstore_messages"), where, fixed, params, nparams, true, batch, nullptr, &hook);
   }
 };
 
@@ -367,12 +382,12 @@ AccountMover::Bulk AccountMover::bulk_copy(UserId user) {
     for (const auto& n : kUserTables) {
       if (n == "mailstore_messages")
         out.stats.rows[n] +=
-            impl_->copy_messages(src, dst, "user_id = $1", by_user, 1, std::max(1, message_batch), intents, out.stats);
+            impl_->copy_messages(src, dst, "user_id = $1", 1, by_user, 1, std::max(1, message_batch), intents, out.stats);
       else
-        out.stats.rows[n] += copy_rows(src, dst, impl_->table(n), "user_id = $1", by_user, 1, true, 2000);
+        out.stats.rows[n] += copy_rows(src, dst, impl_->table(n), "user_id = $1", 1, by_user, 1, true, 2000);
     }
     // The mailbox rows again: the message triggers added to the copied totals.
-    copy_rows(src, dst, impl_->table("mailstore_mailboxes"), "user_id = $1", by_user, 1, true, 2000);
+    copy_rows(src, dst, impl_->table("mailstore_mailboxes"), "user_id = $1", 1, by_user, 1, true, 2000);
     bump_sequences(dst, user);
     impl_->fault("bulk");
     write.commit();
@@ -456,16 +471,16 @@ std::unique_ptr<AccountMover::Switch> AccountMover::begin_switch(UserId user, co
           "UPDATE mailstore_mailboxes SET name = name || ' (moving ' || mailbox_id || ')' WHERE user_id = $1",
           pq::Params().i64(user));
       st.rows["mailstore_mailboxes"] += copy_rows(src, dst, impl_->table("mailstore_mailboxes"), "user_id = $1",
-                                                  by_user, 1, true, 2000);
+                                                  1, by_user, 1, true, 2000);
       st.rows["mailstore_accounts"] += copy_rows(src, dst, impl_->table("mailstore_accounts"), "user_id = $1",
-                                                 by_user, 1, true, 10);
+                                                 1, by_user, 1, true, 10);
       for (const auto& [id, uv] : source_uv) {
         const int64_t from = target_hms.count(id) ? target_hms[id] : 0;
         const ParamsFn p = [user, id = id, from] { return pq::Params().i64(user).i64(id).i64(from); };
-        st.rows["mailstore_messages"] += impl_->copy_messages(src, dst, "user_id = $1 AND mailbox_id = $2 AND modseq > $3",
+        st.rows["mailstore_messages"] += impl_->copy_messages(src, dst, "user_id = $1 AND mailbox_id = $2 AND modseq > $3", 2,
                                                               p, 3, std::max(1, message_batch), intents, st);
         st.rows["mailstore_expunged"] +=
-            copy_rows(src, dst, impl_->table("mailstore_expunged"), "user_id = $1 AND mailbox_id = $2 AND modseq > $3",
+            copy_rows(src, dst, impl_->table("mailstore_expunged"), "user_id = $1 AND mailbox_id = $2 AND modseq > $3", 2,
                       p, 3, true, 2000);
         auto ex = dst.exec_dynamic(
             "DELETE FROM mailstore_messages m USING mailstore_expunged e WHERE m.user_id = $1 AND m.mailbox_id = $2 "
@@ -474,16 +489,16 @@ std::unique_ptr<AccountMover::Switch> AccountMover::begin_switch(UserId user, co
         st.rows["mailstore_messages (expunged)"] += ex.affected();
       }
       // The mailbox rows once more: the message triggers changed the totals.
-      copy_rows(src, dst, impl_->table("mailstore_mailboxes"), "user_id = $1", by_user, 1, true, 2000);
+      copy_rows(src, dst, impl_->table("mailstore_mailboxes"), "user_id = $1", 1, by_user, 1, true, 2000);
     }
     delete_user_rows(dst, user, kSmallTables, nullptr);
     for (const auto& n : kSmallTables)
-      st.rows[n] += copy_rows(src, dst, impl_->table(n), "user_id = $1", by_user, 1, true, 2000);
+      st.rows[n] += copy_rows(src, dst, impl_->table(n), "user_id = $1", 1, by_user, 1, true, 2000);
     // Delivery keys are only ever added: the ones since the bulk snapshot (a
     // minute of slack for transactions that began before it).
     st.rows["mailstore_deliveries"] += copy_rows(
         src, dst, impl_->table("mailstore_deliveries"),
-        "user_id = $1 AND delivered_at >= $2::text::timestamptz - interval '1 minute'",
+        "user_id = $1 AND delivered_at >= $2::text::timestamptz - interval '1 minute'", 1,
         [user, since] { return pq::Params().i64(user).text(since); }, 2, false, 2000);
     bump_sequences(dst, user);
     impl_->fault("delta");
