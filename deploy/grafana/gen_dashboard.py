@@ -351,10 +351,12 @@ def build():
         (rate("postline_s3_retries_total", "job, op"), "retries {{job}} {{op}}"),
     ], unit="short")
     b.panel("Blob sweeper", [
-        (rate("postline_mailstore_blob_sweeps_total", "result"), "sweeps {{result}}"),
-        ("sum by (kind) (increase(postline_mailstore_blob_sweep_items_total[$__rate_interval]))", "{{kind}}"),
-    ], description="queued's sweeper (mailstore.s3_sweep_interval): expired upload intents (writers that "
-                   "crashed between upload and commit), catalogue rows marked and collected, objects deleted. "
+        (rate("postline_mailstore_blob_sweeps_total", "shard, result"), "sweeps {{shard}} {{result}}"),
+        ("sum by (shard, kind) (increase(postline_mailstore_blob_sweep_items_total[$__rate_interval]))",
+         "{{shard}} {{kind}}"),
+    ], description="queued's sweepers, one per mailstore shard (mailstore.s3_sweep_interval): expired upload "
+                   "intents (writers or account moves that crashed between upload and commit), catalogue rows "
+                   "marked and collected, objects deleted. "
                    "docs/operations.md, S3 blob storage.")
 
     b.row("Database connection pools")

@@ -51,6 +51,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <iostream>
 #include <pthread.h>
 
@@ -166,13 +167,13 @@ int main(int argc, char** argv) {
     o.url = shard_url;
     return std::make_unique<mailstore::pg::PgMailStore>(o);
   });
-  // The default shard's store: the blob sweeper (one bucket per deployment
-  // keeps its catalogue on the default shard; docs/operations.md "Sharding").
   mailstore::pg::PgMailStore& store = sharded.shard(sharded.default_shard());
   // With bodies in S3: objects no row refers to (crashed uploads, bodies of
-  // expunged messages) are deleted after mailstore.s3_orphan_grace.
+  // expunged messages, bodies of accounts moved away) are deleted after
+  // mailstore.s3_orphan_grace, by one sweeper per shard, each in its shard's
+  // own object namespace (sql/020; made at start, after the schema checks).
   const auto sweep = mailstore::blob_sweep_settings(cfg);
-  mailstore::pg::BlobSweeper blob_sweeper(store, sweep.interval, sweep.grace, registry.get());
+  std::vector<std::unique_ptr<mailstore::pg::BlobSweeper>> blob_sweepers;
 
   queue::QueueMetrics metrics(*registry);
   grpcutil::RpcMetrics server_rpc(*registry, "postline_queued", "server");
@@ -335,11 +336,39 @@ int main(int argc, char** argv) {
     http.stop();
     return 3;
   }
+  if (store_options.blobs && sweep.interval.count() > 0) {
+    // The default shard first: of shards sharing a namespace (databases that
+    // held S3 bodies before sql/020), only the first sweeps, as before.
+    std::vector<std::string> order{sharded.default_shard()};
+    for (const auto& [name, shard_url] : shards)
+      if (name != sharded.default_shard()) order.push_back(name);
+    std::map<std::string, std::string> swept;  // namespace -> shard
+    for (const auto& name : order) {
+      auto& one = sharded.shard(name);
+      std::string space;
+      try {
+        space = one.blob_store()->space();
+      } catch (const std::exception& e) {
+        log::fatal(kName, "mailstore shard " + name + ": cannot read its blob namespace: " + e.what());
+        server->Shutdown();
+        http.stop();
+        return 3;
+      }
+      if (auto [it, fresh] = swept.emplace(space, name); !fresh) {
+        spdlog::warn("mailstore shard {} shares the blob namespace '{}' of shard {}: not swept (docs/operations.md "
+                     "\"Sharding\")",
+                     name, log::printable(space, 80), it->second);
+        continue;
+      }
+      blob_sweepers.push_back(
+          std::make_unique<mailstore::pg::BlobSweeper>(one, sweep.interval, sweep.grace, registry.get(), name));
+    }
+  }
   // gRPC health follows the database: smtpd's readiness asks it.
   grpcutil::HealthFollower health(*server, [&] { return rpc_pool.ping(); });
   workers.start();
   if (index_search) indexer.start();
-  blob_sweeper.start();
+  for (auto& sweeper : blob_sweepers) sweeper->start();
   reporter.start();
   serving = true;
   log::listening("grpc", address, static_cast<unsigned>(grpc_port));
@@ -355,7 +384,7 @@ int main(int argc, char** argv) {
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
   workers.stop();
   indexer.stop();
-  blob_sweeper.stop();
+  for (auto& sweeper : blob_sweepers) sweeper->stop();
   reporter.stop();
   http.stop();
   spdlog::info("stopped");
