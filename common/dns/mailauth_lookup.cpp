@@ -133,6 +133,21 @@ std::string strip_dot(std::string s) {
 // record may be fine and our view of it broken, and temperror never rejects.
 DnsStatus parse_status(int rc) { return rc == ARES_ENODATA ? DnsStatus::kNoData : DnsStatus::kTempFail; }
 
+// The A records of an answer, appended to `out`; `he`, when given, gets the
+// hostent (c-ares follows the answer's CNAME records: its h_name is where they end).
+int parse_a(const Answer& a, std::vector<mailauth::IpAddress>& out, hostent** he = nullptr) {
+  ares_addrttl ttls[64];
+  int n = 64;
+  int rc = ares_parse_a_reply(a.buf.data(), static_cast<int>(a.buf.size()), he, ttls, &n);
+  if (rc != ARES_SUCCESS) return rc;
+  for (int i = 0; i < n; ++i) {
+    mailauth::IpAddress ip;
+    std::memcpy(ip.bytes.data(), &ttls[i].ipaddr, 4);
+    out.push_back(ip);
+  }
+  return rc;
+}
+
 }  // namespace
 
 bool plausible_dns_name(std::string_view name) {
@@ -209,15 +224,8 @@ mailauth::AddrResult addr_query(const std::vector<std::string>& servers, std::ch
       r.addresses.push_back(ip);
     }
   } else {
-    ares_addrttl ttls[64];
-    int n = 64;
-    int rc = ares_parse_a_reply(a.buf.data(), static_cast<int>(a.buf.size()), nullptr, ttls, &n);
+    int rc = parse_a(a, r.addresses);
     if (rc != ARES_SUCCESS) return r.status = parse_status(rc), r;
-    for (int i = 0; i < n; ++i) {
-      mailauth::IpAddress ip;
-      std::memcpy(ip.bytes.data(), &ttls[i].ipaddr, 4);
-      r.addresses.push_back(ip);
-    }
   }
   if (r.addresses.empty()) r.status = DnsStatus::kNoData;
   return r;
@@ -276,18 +284,10 @@ CanonicalResult MailauthLookup::canonical(std::string_view name_in) {
   std::string name;
   if (!start_lookup(servers_, timeout_, name_in, ns_t_a, cache_.get(), r.status, a, &name)) return r;
   hostent* he = nullptr;
-  ares_addrttl ttls[64];
-  int n = 64;
-  // With a hostent, c-ares follows the answer's CNAME records: h_name is where they end.
-  int rc = ares_parse_a_reply(a.buf.data(), static_cast<int>(a.buf.size()), &he, ttls, &n);
+  int rc = parse_a(a, r.addresses, &he);
   if (rc != ARES_SUCCESS) return r.status = parse_status(rc), r;
   r.canonical_name = strip_dot(he && he->h_name ? he->h_name : name);
   if (he) ares_free_hostent(he);
-  for (int i = 0; i < n; ++i) {
-    mailauth::IpAddress ip;
-    std::memcpy(ip.bytes.data(), &ttls[i].ipaddr, 4);
-    r.addresses.push_back(ip);
-  }
   if (r.addresses.empty()) r.status = DnsStatus::kNoData;
   return r;
 }
