@@ -1,29 +1,34 @@
-#include "services/imap-access/server/auth_client.h"
+#include "common/authclient/authd_client.h"
 
 #include "common/async/offload.h"
+#include "common/grpc/grpc.h"
 #include "mail/v1/auth.grpc.pb.h"
 
+#include <boost/asio/thread_pool.hpp>
 #include <spdlog/spdlog.h>
 
-namespace postline::imap {
+namespace postline::authclient {
 
-struct GrpcAuthenticator::Impl {
+struct AuthdClient::Impl {
   std::unique_ptr<mail::v1::AuthService::Stub> stub;
   grpcutil::RpcMetrics metrics;
+  mail::v1::Protocol protocol;
   asio::thread_pool threads{4};
-  Impl(const std::string& address, prometheus::Registry& registry)
+  Impl(const std::string& address, prometheus::Registry& registry, const std::string& metrics_prefix,
+       Protocol p)
       : stub(mail::v1::AuthService::NewStub(grpcutil::make_channel(address))),
-        metrics(registry, "postline_imapd", "client") {}
+        metrics(registry, metrics_prefix, "client"),
+        protocol(p == Protocol::kImap ? mail::v1::PROTOCOL_IMAP : mail::v1::PROTOCOL_MANAGESIEVE) {}
 };
 
-GrpcAuthenticator::GrpcAuthenticator(const std::string& address, prometheus::Registry& registry)
-    : impl_(std::make_unique<Impl>(address, registry)) {}
+AuthdClient::AuthdClient(const std::string& address, prometheus::Registry& registry,
+                         const std::string& metrics_prefix, Protocol protocol)
+    : impl_(std::make_unique<Impl>(address, registry, metrics_prefix, protocol)) {}
 
-GrpcAuthenticator::~GrpcAuthenticator() { impl_->threads.join(); }
+AuthdClient::~AuthdClient() { impl_->threads.join(); }
 
-asio::awaitable<AuthOutcome> GrpcAuthenticator::authenticate(const std::string& user, const std::string& password,
-                                                             const std::string& mechanism,
-                                                             const std::string& remote_ip) {
+asio::awaitable<AuthOutcome> AuthdClient::authenticate(const std::string& user, const std::string& password,
+                                                       const std::string& mechanism, const std::string& remote_ip) {
   Impl* impl = impl_.get();
   // A named callable, not a temporary in the co_await expression: GCC 12
   // mishandles such temporaries across the suspension (double destruction).
@@ -31,7 +36,7 @@ asio::awaitable<AuthOutcome> GrpcAuthenticator::authenticate(const std::string& 
     mail::v1::AuthenticateRequest req;
     req.set_username(user);
     req.set_password(password);
-    req.set_protocol(mail::v1::PROTOCOL_IMAP);
+    req.set_protocol(impl->protocol);
     req.set_mechanism(mechanism);
     req.set_remote_ip(remote_ip);
     mail::v1::AuthenticateResponse resp;
@@ -71,14 +76,13 @@ asio::awaitable<AuthOutcome> GrpcAuthenticator::authenticate(const std::string& 
 
 namespace {
 
-using SaslReply = Authenticator::SaslReply;
-
 // Runs on the auth thread pool (blocking calls).
 SaslReply to_reply(const char* method, const grpc::Status& status, const mail::v1::SaslStepResponse& resp) {
   SaslReply r;
   if (!status.ok()) {
     // NOT_FOUND: the conversation expired (60 s) or lives on another authd
-    // replica; INVALID_ARGUMENT: a malformed exchange — failed logins, not outages.
+    // replica; INVALID_ARGUMENT: a malformed exchange (an unknown mechanism,
+    // an overlong message): failed logins, not outages.
     if (status.error_code() == grpc::StatusCode::NOT_FOUND ||
         status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
       r.outcome.status = AuthStatus::kInvalid;
@@ -122,16 +126,15 @@ SaslReply to_reply(const char* method, const grpc::Status& status, const mail::v
 
 }  // namespace
 
-asio::awaitable<Authenticator::SaslReply> GrpcAuthenticator::sasl_start(const std::string& mechanism,
-                                                                        std::optional<std::string> initial,
-                                                                        const std::string& remote_ip) {
+asio::awaitable<SaslReply> AuthdClient::sasl_start(const std::string& mechanism, std::optional<std::string> initial,
+                                                   const std::string& remote_ip) {
   Impl* impl = impl_.get();
   auto call = [impl, mechanism, initial, remote_ip]() {
     mail::v1::SaslStartRequest req;
     req.set_mechanism(mechanism);
     req.set_has_initial_response(initial.has_value());
     if (initial) req.set_initial_response(*initial);
-    req.set_protocol(mail::v1::PROTOCOL_IMAP);
+    req.set_protocol(impl->protocol);
     req.set_remote_ip(remote_ip);
     mail::v1::SaslStepResponse resp;
     grpc::ClientContext ctx;
@@ -145,8 +148,7 @@ asio::awaitable<Authenticator::SaslReply> GrpcAuthenticator::sasl_start(const st
   co_return reply;
 }
 
-asio::awaitable<Authenticator::SaslReply> GrpcAuthenticator::sasl_step(const std::string& conversation_id,
-                                                                       const std::string& response) {
+asio::awaitable<SaslReply> AuthdClient::sasl_step(const std::string& conversation_id, const std::string& response) {
   Impl* impl = impl_.get();
   auto call = [impl, conversation_id, response]() {
     mail::v1::SaslStepRequest req;
@@ -162,6 +164,29 @@ asio::awaitable<Authenticator::SaslReply> GrpcAuthenticator::sasl_step(const std
   };
   SaslReply reply = co_await async::offload(impl->threads, std::move(call));
   co_return reply;
+}
+
+asio::awaitable<std::optional<std::vector<std::string>>> AuthdClient::list_mechanisms(bool secure_transport) {
+  Impl* impl = impl_.get();
+  auto call = [impl, secure_transport]() -> std::optional<std::vector<std::string>> {
+    mail::v1::ListMechanismsRequest req;
+    req.set_protocol(impl->protocol);
+    req.set_secure_transport(secure_transport);
+    mail::v1::ListMechanismsResponse resp;
+    grpc::ClientContext ctx;
+    grpcutil::set_deadline(ctx, std::chrono::seconds(5));
+    grpcutil::RpcMetrics::Timer timer(impl->metrics, "ListMechanisms");
+    grpc::Status status = impl->stub->ListMechanisms(&ctx, req, &resp);
+    timer.done(status);
+    if (!status.ok()) {
+      spdlog::warn("authd ListMechanisms failed: {} {}", grpcutil::code_name(status.error_code()),
+                   status.error_message());
+      return std::nullopt;
+    }
+    return std::vector<std::string>(resp.mechanisms().begin(), resp.mechanisms().end());
+  };
+  std::optional<std::vector<std::string>> got = co_await async::offload(impl->threads, std::move(call));
+  co_return got;
 }
 
 namespace {
@@ -189,7 +214,7 @@ QuotaReply to_quota_reply(const char* method, const grpc::Status& status, const 
 
 }  // namespace
 
-asio::awaitable<QuotaReply> GrpcAuthenticator::get_quota(int64_t acting_user_id, const std::string& address) {
+asio::awaitable<QuotaReply> AuthdClient::get_quota(int64_t acting_user_id, const std::string& address) {
   Impl* impl = impl_.get();
   auto call = [impl, acting_user_id, address]() {
     mail::v1::GetQuotaRequest req;
@@ -207,8 +232,8 @@ asio::awaitable<QuotaReply> GrpcAuthenticator::get_quota(int64_t acting_user_id,
   co_return reply;
 }
 
-asio::awaitable<QuotaReply> GrpcAuthenticator::set_quota(int64_t acting_user_id, const std::string& address,
-                                                         int64_t quota_bytes, int64_t quota_messages) {
+asio::awaitable<QuotaReply> AuthdClient::set_quota(int64_t acting_user_id, const std::string& address,
+                                           int64_t quota_bytes, int64_t quota_messages) {
   Impl* impl = impl_.get();
   auto call = [impl, acting_user_id, address, quota_bytes, quota_messages]() {
     mail::v1::SetQuotaRequest req;
@@ -228,4 +253,4 @@ asio::awaitable<QuotaReply> GrpcAuthenticator::set_quota(int64_t acting_user_id,
   co_return reply;
 }
 
-}  // namespace postline::imap
+}  // namespace postline::authclient
