@@ -14,7 +14,6 @@ from __future__ import annotations
 import email
 import imaplib
 import smtplib
-import subprocess
 import threading
 import uuid
 from email import policy
@@ -22,7 +21,9 @@ from email import policy
 import pytest
 
 from dns_support import dnsmasq
-from platform_support import free_port, server_tls_context, wait_until
+import queue_support
+from platform_support import wait_until
+from queue_support import new_dkim_key
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
 
@@ -65,26 +66,14 @@ def dns():
 
 @pytest.fixture(scope="module")
 def remote_mx(tmp_path_factory):
-    ctx = server_tls_context(tmp_path_factory.mktemp("mx"), "mx.remote.test")
     handler = RemoteMx()
-    controller = aiosmtpd_controller.Controller(handler, hostname="127.0.0.1", port=free_port(), tls_context=ctx)
-    controller.start()
-    try:
-        yield handler, controller.port
-    finally:
-        controller.stop()
+    with queue_support.remote_mx(aiosmtpd_controller, handler, tmp_path_factory.mktemp("mx"), "mx.remote.test") as port:
+        yield handler, port
 
 
 @pytest.fixture(scope="module")
 def dkim_key(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("dkim")
-    key = directory / "example.test.pem"
-    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(key)],
-                   check=True, capture_output=True)
-    der = subprocess.run(["openssl", "pkey", "-in", str(key), "-pubout", "-outform", "DER"], check=True,
-                         capture_output=True).stdout
-    import base64
-    return key, "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+    return new_dkim_key(tmp_path_factory.mktemp("dkim"))
 
 
 @pytest.fixture(scope="module")
