@@ -36,6 +36,28 @@ class BenchTimeout(Exception):
     pass
 
 
+@contextlib.contextmanager
+def target_setup(name: str, failures: list[str]):
+    """One target's part of a run (`with b.target_setup("dovecot", failures): ...`):
+    a failure is recorded in `failures`, logged, and the run goes on with the other
+    targets; BenchTimeout still ends the run."""
+    try:
+        yield
+    except BenchTimeout:
+        raise
+    except Exception as e:  # noqa: BLE001
+        failures.append(f"{name}: {e}")
+        log(f"[{name}] FAILED: {e}")
+
+
+def scratch_workdir(stack: contextlib.ExitStack, keep: bool, prefix: str = "postline-bench-dovecot-") -> Path:
+    """A peer's work directory, removed when `stack` closes unless `keep` (--keep)."""
+    workdir = peer_workdir(prefix)
+    if not keep:
+        stack.callback(shutil.rmtree, workdir, True)
+    return workdir
+
+
 def free_port() -> int:
     while True:
         port = ps.free_port()

@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import re
-import shutil
 import signal
 import smtplib
 import sys
@@ -229,7 +228,7 @@ def main() -> int:
                 if missing:
                     failures.append(f"postline: binaries missing in {b.ps.build_dir() / 'bin'}: {', '.join(missing)}")
                 else:
-                    try:
+                    with b.target_setup("postline", failures):
                         pg_url = stack.enter_context(b.pg_server())
                         p = stack.enter_context(b.postline_platform(pg_url, keep=args.keep))
                         user = "bench@postline.test"
@@ -245,14 +244,9 @@ def main() -> int:
                         else:
                             loads["postline"] = (None, f"smtp, {load_smtp(p, user, msgs, deadline):.0f} s")
                         servers["postline"] = (p.ports["imap"], user)
-                    except b.BenchTimeout:
-                        raise
-                    except Exception as e:  # noqa: BLE001
-                        failures.append(f"postline: {e}")
-                        b.log(f"[postline] FAILED: {e}")
             if "postline-s3" in targets:
                 # The same, with the bodies in S3 (the tests' S3 server on loopback).
-                try:
+                with b.target_setup("postline-s3", failures):
                     pg_url = pg_url if "postline" in servers else stack.enter_context(b.pg_server())
                     s3_env = stack.enter_context(b.s3_test_server(keep=args.keep))
                     p3 = stack.enter_context(b.postline_platform(pg_url, extra_env=s3_env, keep=args.keep))
@@ -260,26 +254,14 @@ def main() -> int:
                     p3.add_user(user, PASSWORD)
                     loads["postline-s3"] = (fill("postline-s3", p3.ports["imap"], user, msgs, args, deadline), "append")
                     servers["postline-s3"] = (p3.ports["imap"], user)
-                except b.BenchTimeout:
-                    raise
-                except Exception as e:  # noqa: BLE001
-                    failures.append(f"postline-s3: {e}")
-                    b.log(f"[postline-s3] FAILED: {e}")
             if "dovecot" in targets:
-                try:
-                    workdir = b.peer_workdir("postline-bench-dovecot-")
-                    if not args.keep:
-                        stack.callback(shutil.rmtree, workdir, True)
+                with b.target_setup("dovecot", failures):
+                    workdir = b.scratch_workdir(stack, args.keep)
                     dc = b.DovecotPeer(workdir)
                     dc.add_user("peer", PASSWORD)
                     stack.enter_context(dc)
                     loads["dovecot"] = (fill("dovecot", dc.port, "peer", msgs, args, deadline), "append")
                     servers["dovecot"] = (dc.port, "peer")
-                except b.BenchTimeout:
-                    raise
-                except Exception as e:  # noqa: BLE001
-                    failures.append(f"dovecot: {e}")
-                    b.log(f"[dovecot] FAILED: {e}")
 
             rounds = args.warmup + args.repeats
             for rnd in range(rounds):

@@ -43,7 +43,6 @@ import queue as queue_mod
 import random
 import re
 import resource
-import shutil
 import signal
 import socket
 import sys
@@ -308,7 +307,7 @@ def main() -> int:
                 if missing:
                     failures.append(f"postline: binaries missing in {b.ps.build_dir() / 'bin'}: {', '.join(missing)}")
                 else:
-                    try:
+                    with b.target_setup("postline", failures):
                         pg_url = stack.enter_context(b.pg_server())
                         p = stack.enter_context(b.postline_platform(pg_url, keep=args.keep))
                         users = [f"user{u:03d}@postline.test" for u in range(args.users)]
@@ -331,16 +330,9 @@ def main() -> int:
                                              f"db pool {p.env.get('POSTLINE_DB_POOL_SIZE')}; PostgreSQL "
                                              + ("POSTLINE_TEST_PG_URL: the whole cluster is counted, other users of it too"
                                                 if os.environ.get("POSTLINE_TEST_PG_URL") else "private (scripts/pg, fsync on)"))
-                    except b.BenchTimeout:
-                        raise
-                    except Exception as e:  # noqa: BLE001
-                        failures.append(f"postline: {e}")
-                        b.log(f"[postline] FAILED: {e}")
             if "dovecot" in targets:
-                try:
-                    workdir = b.peer_workdir("postline-bench-dovecot-")
-                    if not args.keep:
-                        stack.callback(shutil.rmtree, workdir, True)
+                with b.target_setup("dovecot", failures):
+                    workdir = b.scratch_workdir(stack, args.keep)
                     dc = b.DovecotPeer(workdir)
                     users = [f"user{u:03d}" for u in range(args.users)]
                     dc.add_users({u: PASSWORD for u in users})
@@ -353,11 +345,6 @@ def main() -> int:
                     servers["dovecot"] = (dc.port, users, {"dovecot (all processes)": [dc.master_pid()]}, None)
                     notes["dovecot"] = (f"passdb {dc.PASSDB_SCHEME}; Maildir, mail_fsync=optimized; "
                                         "a new imap and imap-login process per connection (the defaults)")
-                except b.BenchTimeout:
-                    raise
-                except Exception as e:  # noqa: BLE001
-                    failures.append(f"dovecot: {e}")
-                    b.log(f"[dovecot] FAILED: {e}")
             per_user.clear()
 
             for rnd in range(args.rounds):
