@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+import queue_support
 from platform_support import free_port, wait_until
 
 USER = "bulk@example.test"
@@ -59,23 +60,12 @@ def delivered(platform, tag: str) -> int:
 
 
 def subjects_in_inbox(platform, tag: str) -> list[str]:
-    imap = imaplib.IMAP4("127.0.0.1", platform.ports["imap"])
-    try:
-        imap.login(USER, PASSWORD)
-        typ, data = imap.select("INBOX", readonly=True)
-        assert typ == "OK", data
-        count = int(data[0])
-        typ, data = imap.fetch(f"1:{count}", "(BODY.PEEK[])")
-        assert typ == "OK", data
-        out = []
-        for part in data:
-            if isinstance(part, tuple):
-                m = re.search(rb"^Subject: (" + tag.encode() + rb" \d+)\r$", part[1], re.M)
-                if m:
-                    out.append(m.group(1).decode())
-        return out
-    finally:
-        imap.logout()
+    out = []
+    for raw in queue_support.inbox(platform, USER, PASSWORD):
+        m = re.search(rb"^Subject: (" + tag.encode() + rb" \d+)\r$", raw, re.M)
+        if m:
+            out.append(m.group(1).decode())
+    return out
 
 
 def start_second_queued(platform):
