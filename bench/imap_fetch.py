@@ -192,9 +192,7 @@ def main() -> int:
     if args.load_connections < 1 or args.load_window < 1 or args.body_range < 0:
         ap.error("--load-connections and --load-window at least 1, --body-range at least 0")
     sizes = [b.parse_size(s) for s in args.sizes.split(",") if s.strip()]
-    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
-    if any(t not in ("postline", "postline-s3", "dovecot") for t in targets):
-        ap.error("targets: postline, postline-s3, dovecot")
+    targets = b.parse_targets(ap, args.targets, ("postline", "postline-s3", "dovecot"))
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     if skip - {n for n, _ in OPERATIONS}:
         ap.error(f"--skip: unknown rows {', '.join(sorted(skip - {n for n, _ in OPERATIONS}))}")
@@ -208,9 +206,7 @@ def main() -> int:
             n = body_n if "{range}" in cmd else m
             ops.append((name, cmd.format(range=body_range), n))
 
-    b.sigterm_as_interrupt()
-    b.time_limit(args.time_limit)
-    deadline = time.monotonic() + args.time_limit - 30
+    deadline = b.start_run(args.time_limit)
     failures: list[str] = []
     loads: dict[str, tuple[b.FillResult | None, str]] = {}
     timings: dict[str, list[dict]] = {t: [] for t in targets}
@@ -224,10 +220,7 @@ def main() -> int:
         servers: dict[str, tuple[int, str]] = {}
         try:
             if "postline" in targets:
-                missing = b.check_postline_binaries()
-                if missing:
-                    failures.append(f"postline: binaries missing in {b.ps.build_dir() / 'bin'}: {', '.join(missing)}")
-                else:
+                if b.postline_binaries_built(failures):
                     with b.target_setup("postline", failures):
                         pg_url = stack.enter_context(b.pg_server())
                         p = stack.enter_context(b.postline_platform(pg_url, keep=args.keep))

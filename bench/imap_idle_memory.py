@@ -163,9 +163,7 @@ def main() -> int:
         ap.error("variants: login, idle; targets: postline, dovecot")
     size = b.parse_size(args.size)
 
-    b.sigterm_as_interrupt()
-    b.time_limit(args.time_limit)
-    deadline = time.monotonic() + args.time_limit - 30
+    deadline = b.start_run(args.time_limit)
     nofile = b.raise_nofile(2 * n + 200)  # our sockets; the servers started below inherit it
     failures: list[str] = []
     results: dict[str, dict[str, dict]] = {}
@@ -178,10 +176,7 @@ def main() -> int:
         sides = []
         try:
             if "postline" in targets:
-                missing = b.check_postline_binaries()
-                if missing:
-                    failures.append(f"postline: binaries missing in {b.ps.build_dir() / 'bin'}: {', '.join(missing)}")
-                else:
+                if b.postline_binaries_built(failures):
                     with b.target_setup("postline", failures):
                         pg_url = stack.enter_context(b.pg_server())
                         env = {"POSTLINE_IMAP_MAX_CONNECTIONS": str(max(1000, n + 100))}
@@ -210,13 +205,8 @@ def main() -> int:
             for side, port, users in sides:
                 for variant in variants:
                     b.log(f"[{side.name}] {variant}: opening {n} connections")
-                    try:
+                    with b.target_setup(side.name, failures, variant):
                         results.setdefault(side.name, {})[variant] = measure(side, port, users, n, variant, deadline)
-                    except b.BenchTimeout:
-                        raise
-                    except Exception as e:  # noqa: BLE001
-                        failures.append(f"{side.name} {variant}: {e}")
-                        b.log(f"[{side.name}] {variant} FAILED: {e}")
         except b.BenchTimeout as e:
             failures.append(str(e))
         finally:

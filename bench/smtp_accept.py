@@ -390,9 +390,7 @@ def main() -> int:
         if t not in ("postline", "postfix"):
             ap.error(f"unknown target {t}")
 
-    b.sigterm_as_interrupt()
-    b.time_limit(args.time_limit)
-    deadline = time.monotonic() + args.time_limit - 30
+    deadline = b.start_run(args.time_limit)
     results: list[tuple[Result, dict, str]] = []
     failures = []
     try:
