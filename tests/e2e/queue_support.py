@@ -47,6 +47,34 @@ def queue_id_of(platform, address: str) -> str:
     return rows[0]
 
 
+def inject_local(platform, address: str, uid: int, tag: str, n: int, *, numbered_senders: bool = False) -> None:
+    """n queued messages for the local user `address` (id `uid`), committed in one statement,
+    queue ids `<tag>000001`...; from bob@remote.test, or (`numbered_senders`) from n
+    different senders k1@remote.test ... with a plain body."""
+    domain = address.rsplit("@", 1)[1]
+    if numbered_senders:
+        text, mail_from = ("From: k%s@remote.test\\r\\nTo: " + address + "\\r\\nSubject: " + tag + " %s\\r\\n"
+                           "Message-ID: <" + tag + "-%s@remote.test>\\r\\n\\r\\nbody\\r\\n"), "'k' || g || '@remote.test'"
+    else:
+        text, mail_from = ("From: bob@remote.test\\r\\nTo: " + address + "\\r\\nSubject: " + tag + " %s\\r\\n"
+                           "Message-ID: <" + tag + "-%s@remote.test>\\r\\n\\r\\nbody %s\\r\\n"), "'bob@remote.test'"
+    platform.psql(
+        f"WITH src AS (SELECT g, format(E'{text}', g, g, g) AS b"
+        f" FROM generate_series(1, {n}) g),"
+        " m AS (INSERT INTO queue_messages (queue_id, mail_from, size, body)"
+        f" SELECT '{tag}' || lpad(g::text, 6, '0'), {mail_from}, octet_length(b), convert_to(b, 'UTF8')"
+        " FROM src RETURNING id)"
+        " INSERT INTO queue_recipients (message_id, address, domain, local, user_id)"
+        f" SELECT id, '{address}', '{domain}', true, {uid} FROM m")
+
+
+def delivered(platform, tag: str) -> int:
+    """How many recipients of the messages inject_local made with `tag` are delivered."""
+    return int(platform.psql(
+        "SELECT count(*) FROM queue_recipients r JOIN queue_messages m ON m.id = r.message_id"
+        f" WHERE m.queue_id LIKE '{tag}%' AND r.state = 'delivered'").strip())
+
+
 def inbox(platform, user: str, password: str) -> list[bytes]:
     """Every message in the user's INBOX, read-only over IMAP."""
     imap = imaplib.IMAP4("127.0.0.1", platform.ports["imap"])

@@ -23,7 +23,7 @@ import pytest
 from dns_support import dnsmasq
 import queue_support
 from platform_support import wait_until
-from queue_support import new_dkim_key
+from queue_support import delivered, new_dkim_key
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
 
@@ -240,21 +240,7 @@ N = 300
 def inject(platform, uid: int, tag: str, n: int = N):
     """n queued messages for BULK from n different senders, committed in one statement
     while queued is stopped (so every delivery happens with the instance under test)."""
-    platform.psql(
-        "WITH src AS (SELECT g, format(E'From: k%s@remote.test\\r\\nTo: " + BULK + "\\r\\n"
-        "Subject: " + tag + " %s\\r\\nMessage-ID: <" + tag + "-%s@remote.test>\\r\\n\\r\\nbody\\r\\n', g, g, g) AS b"
-        f" FROM generate_series(1, {n}) g),"
-        " m AS (INSERT INTO queue_messages (queue_id, mail_from, size, body)"
-        f" SELECT '{tag}' || lpad(g::text, 6, '0'), 'k' || g || '@remote.test', octet_length(b), convert_to(b, 'UTF8')"
-        " FROM src RETURNING id)"
-        " INSERT INTO queue_recipients (message_id, address, domain, local, user_id)"
-        f" SELECT id, '{BULK}', '{DOMAIN}', true, {uid} FROM m")
-
-
-def delivered(platform, tag: str) -> int:
-    return int(platform.psql(
-        "SELECT count(*) FROM queue_recipients r JOIN queue_messages m ON m.id = r.message_id"
-        f" WHERE m.queue_id LIKE '{tag}%' AND r.state = 'delivered'").strip())
+    queue_support.inject_local(platform, BULK, uid, tag, n, numbered_senders=True)
 
 
 def test_kill_9_during_sieve_deliveries_repeats_nothing(sieve_platform, remote_mx, tmp_path):
