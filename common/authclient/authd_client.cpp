@@ -33,6 +33,22 @@ struct AuthdClient::Impl {
     timer.done(status);
     return status;
   }
+
+  // `req` sent on the pool, the answer made into a reply there by `to_reply(method, status, resp)`.
+  template <class Req, class Resp, class Reply>
+  asio::awaitable<Reply> offload(const char* method, std::chrono::seconds deadline,
+                                 grpc::Status (v1::AuthService::Stub::*rpc)(grpc::ClientContext*, const Req&, Resp*),
+                                 Req req, Reply (*to_reply)(const char*, const grpc::Status&, const Resp&)) {
+    // A named callable, not a temporary in the co_await expression: GCC 12
+    // mishandles such temporaries across the suspension (double destruction).
+    auto work = [this, method, deadline, rpc, req = std::move(req), to_reply]() {
+      Resp resp;
+      const grpc::Status status = call(method, deadline, rpc, req, &resp);
+      return to_reply(method, status, resp);
+    };
+    Reply reply = co_await async::offload(threads, std::move(work));
+    co_return reply;
+  }
 };
 
 namespace {
@@ -53,15 +69,9 @@ AuthStatus failure_status(v1::AuthResult result) {
 
 // The account authd sends with a success (AuthenticateResponse, SaslStepResponse).
 template <class Resp>
-void set_account(AuthOutcome& out, const Resp& resp) {
-  out.status = AuthStatus::kOk;
-  out.user_id = resp.user_id();
-  out.email = resp.email();
-  out.quota_bytes = resp.quota_bytes();
-  out.quota_messages = resp.quota_messages();
-  out.admin = resp.admin();
-  out.shard = resp.shard();
-  out.moving = resp.moving();
+AuthOutcome account(const Resp& resp) {
+  return AuthOutcome{AuthStatus::kOk,        resp.user_id(), resp.email(), resp.quota_bytes(),
+                     resp.quota_messages(), resp.admin(),   resp.shard(), resp.moving()};
 }
 
 // Runs on the auth thread pool (blocking calls).
@@ -90,7 +100,7 @@ SaslReply to_reply(const char* method, const grpc::Status& status, const v1::Sas
       // authd sends the account's limits with the success (like Authenticate).
       r.state = SaslReply::State::kSuccess;
       r.challenge = resp.challenge();
-      set_account(r.outcome, resp);
+      r.outcome = account(resp);
       break;
     case v1::SASL_STATE_FAILURE: r.outcome.status = failure_status(resp.result()); break;
     default: r.outcome.status = AuthStatus::kUnavailable; break;
@@ -102,11 +112,7 @@ QuotaReply to_quota_reply(const char* method, const grpc::Status& status, const 
   QuotaReply r;
   switch (status.error_code()) {
     case grpc::StatusCode::OK:
-      r.status = QuotaReply::Status::kOk;
-      r.user_id = resp.user_id();
-      r.email = resp.email();
-      r.quota_bytes = resp.quota_bytes();
-      r.quota_messages = resp.quota_messages();
+      r = QuotaReply{QuotaReply::Status::kOk, resp.user_id(), resp.email(), resp.quota_bytes(), resp.quota_messages()};
       break;
     case grpc::StatusCode::PERMISSION_DENIED: r.status = QuotaReply::Status::kDenied; break;
     case grpc::StatusCode::NOT_FOUND: r.status = QuotaReply::Status::kNotFound; break;
@@ -147,7 +153,7 @@ asio::awaitable<AuthOutcome> AuthdClient::authenticate(const std::string& user, 
       log_failure("Authenticate", status);
       out.status = AuthStatus::kUnavailable;
     } else if (resp.result() == v1::AUTH_RESULT_OK) {
-      set_account(out, resp);
+      out = account(resp);
     } else {
       out.status = failure_status(resp.result());
     }
@@ -159,36 +165,22 @@ asio::awaitable<AuthOutcome> AuthdClient::authenticate(const std::string& user, 
 
 asio::awaitable<SaslReply> AuthdClient::sasl_start(const std::string& mechanism, std::optional<std::string> initial,
                                                    const std::string& remote_ip) {
-  Impl* impl = impl_.get();
-  auto call = [impl, mechanism, initial, remote_ip]() {
-    v1::SaslStartRequest req;
-    req.set_mechanism(mechanism);
-    req.set_has_initial_response(initial.has_value());
-    if (initial) req.set_initial_response(*initial);
-    req.set_protocol(impl->protocol);
-    req.set_remote_ip(remote_ip);
-    v1::SaslStepResponse resp;
-    const grpc::Status status =
-        impl->call("SaslStart", std::chrono::seconds(15), &v1::AuthService::Stub::SaslStart, req, &resp);
-    return to_reply("SaslStart", status, resp);
-  };
-  SaslReply reply = co_await async::offload(impl->threads, std::move(call));
-  co_return reply;
+  v1::SaslStartRequest req;
+  req.set_mechanism(mechanism);
+  req.set_has_initial_response(initial.has_value());
+  if (initial) req.set_initial_response(*initial);
+  req.set_protocol(impl_->protocol);
+  req.set_remote_ip(remote_ip);
+  return impl_->offload("SaslStart", std::chrono::seconds(15), &v1::AuthService::Stub::SaslStart, std::move(req),
+                        &to_reply);
 }
 
 asio::awaitable<SaslReply> AuthdClient::sasl_step(const std::string& conversation_id, const std::string& response) {
-  Impl* impl = impl_.get();
-  auto call = [impl, conversation_id, response]() {
-    v1::SaslStepRequest req;
-    req.set_conversation_id(conversation_id);
-    req.set_response(response);
-    v1::SaslStepResponse resp;
-    const grpc::Status status =
-        impl->call("SaslStep", std::chrono::seconds(15), &v1::AuthService::Stub::SaslStep, req, &resp);
-    return to_reply("SaslStep", status, resp);
-  };
-  SaslReply reply = co_await async::offload(impl->threads, std::move(call));
-  co_return reply;
+  v1::SaslStepRequest req;
+  req.set_conversation_id(conversation_id);
+  req.set_response(response);
+  return impl_->offload("SaslStep", std::chrono::seconds(15), &v1::AuthService::Stub::SaslStep, std::move(req),
+                        &to_reply);
 }
 
 asio::awaitable<std::optional<std::vector<std::string>>> AuthdClient::list_mechanisms(bool secure_transport) {
@@ -211,36 +203,22 @@ asio::awaitable<std::optional<std::vector<std::string>>> AuthdClient::list_mecha
 }
 
 asio::awaitable<QuotaReply> AuthdClient::get_quota(int64_t acting_user_id, const std::string& address) {
-  Impl* impl = impl_.get();
-  auto call = [impl, acting_user_id, address]() {
-    v1::GetQuotaRequest req;
-    req.set_acting_user_id(acting_user_id);
-    req.set_address(address);
-    v1::QuotaResponse resp;
-    const grpc::Status status =
-        impl->call("GetQuota", std::chrono::seconds(5), &v1::AuthService::Stub::GetQuota, req, &resp);
-    return to_quota_reply("GetQuota", status, resp);
-  };
-  QuotaReply reply = co_await async::offload(impl->threads, std::move(call));
-  co_return reply;
+  v1::GetQuotaRequest req;
+  req.set_acting_user_id(acting_user_id);
+  req.set_address(address);
+  return impl_->offload("GetQuota", std::chrono::seconds(5), &v1::AuthService::Stub::GetQuota, std::move(req),
+                        &to_quota_reply);
 }
 
 asio::awaitable<QuotaReply> AuthdClient::set_quota(int64_t acting_user_id, const std::string& address,
                                                    int64_t quota_bytes, int64_t quota_messages) {
-  Impl* impl = impl_.get();
-  auto call = [impl, acting_user_id, address, quota_bytes, quota_messages]() {
-    v1::SetQuotaRequest req;
-    req.set_acting_user_id(acting_user_id);
-    req.set_address(address);
-    req.set_quota_bytes(quota_bytes);
-    req.set_quota_messages(quota_messages);
-    v1::QuotaResponse resp;
-    const grpc::Status status =
-        impl->call("SetQuota", std::chrono::seconds(5), &v1::AuthService::Stub::SetQuota, req, &resp);
-    return to_quota_reply("SetQuota", status, resp);
-  };
-  QuotaReply reply = co_await async::offload(impl->threads, std::move(call));
-  co_return reply;
+  v1::SetQuotaRequest req;
+  req.set_acting_user_id(acting_user_id);
+  req.set_address(address);
+  req.set_quota_bytes(quota_bytes);
+  req.set_quota_messages(quota_messages);
+  return impl_->offload("SetQuota", std::chrono::seconds(5), &v1::AuthService::Stub::SetQuota, std::move(req),
+                        &to_quota_reply);
 }
 
 }  // namespace postline::authclient
