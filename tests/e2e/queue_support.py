@@ -1,6 +1,7 @@
-"""Shared helpers for the queue's e2e tests (test_queue_*.py, test_sieve_delivery.py):
-submission on 587 as a mail client does it, the queue CLI's JSON, a recipient's queue
-id, an INBOX read over IMAP, a DKIM key for example.test, and an aiosmtpd remote MX
+"""Shared helpers for the queue's and delivery's e2e tests (test_queue_*.py,
+test_sieve_delivery.py, test_accounts_delivery.py, test_skeleton.py): submission on 587 as a
+mail client does it, the queue CLI's JSON, a recipient's queue id, queued messages injected
+for a local user and their count delivered, an INBOX (or a mailbox's subjects) read over IMAP, a DKIM key for example.test, and an aiosmtpd remote MX
 with STARTTLS. Each test module keeps its own accounts and MX handler."""
 from __future__ import annotations
 
@@ -90,6 +91,21 @@ def inbox(platform, user: str, password: str) -> list[bytes]:
         return [part[1] for part in data if isinstance(part, tuple)]
     finally:
         imap.logout()
+
+
+def subjects(platform, user: str, password: str, mailbox: str = "INBOX") -> list[str]:
+    """The Subject of every message in `mailbox` (none when the mailbox does not exist), over IMAP."""
+    client = imaplib.IMAP4("127.0.0.1", platform.ports["imap"])
+    try:
+        client.login(user, password)
+        typ, data = client.select(f'"{mailbox}"', readonly=True)
+        if typ != "OK" or int(data[0]) == 0:
+            return []
+        typ, data = client.fetch(f"1:{int(data[0])}", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        assert typ == "OK", data
+        return [part[1].decode().strip().removeprefix("Subject: ") for part in data if isinstance(part, tuple)]
+    finally:
+        client.logout()
 
 
 def new_dkim_key(directory: Path) -> tuple[Path, str]:

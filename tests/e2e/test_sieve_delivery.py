@@ -12,7 +12,6 @@ mailing list, bulk mail or the null sender."""
 from __future__ import annotations
 
 import email
-import imaplib
 import smtplib
 import threading
 import uuid
@@ -103,19 +102,7 @@ def send_mx(platform, sender: str, subject: str, extra: str = "") -> str:
 
 
 def subjects(platform, mailbox: str, user: str = BOB) -> list[str]:
-    client = imaplib.IMAP4("127.0.0.1", platform.ports["imap"])
-    try:
-        client.login(user, PASSWORD)
-        typ, data = client.select(f'"{mailbox}"', readonly=True)
-        if typ != "OK":
-            return []
-        if int(data[0]) == 0:
-            return []
-        typ, data = client.fetch(f"1:{int(data[0])}", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-        assert typ == "OK", data
-        return [part[1].decode().strip().removeprefix("Subject: ") for part in data if isinstance(part, tuple)]
-    finally:
-        client.logout()
+    return queue_support.subjects(platform, user, PASSWORD, mailbox)
 
 
 def queue_drained(platform) -> bool:
