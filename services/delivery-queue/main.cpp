@@ -222,17 +222,26 @@ int main(int argc, char** argv) {
   queue::SmtpRemoteDelivery& remote = *remote_holder;
   spdlog::info("outbound transport security: MTA-STS {}, DANE {}", rc.mta_sts ? "on" : "off", rc.dane ? "on" : "off");
   queue::Workers workers(worker_pool, wc, &local, &remote, &resolver, &metrics);
-  // Sieve runs on connections of its own (one transaction per recipient with a script).
-  db::pq::Pool sieve_pool(url, static_cast<size_t>(wc.workers));
-  http.pools().add("sieve", [&] { return sieve_pool.stats(); });
+  // Sieve runs on connections of its own (one transaction per recipient with
+  // a script), to each shard (docs/DESIGN.md "Sharding": a run happens in the
+  // transaction of the account's shard; opened at first use).
+  std::map<std::string, std::unique_ptr<db::pq::Pool>> sieve_pools;
+  std::map<std::string, queue::SieveShard> sieve_shards;
+  for (const auto& [name, shard_url] : shards) {
+    auto& pool = sieve_pools[name] = std::make_unique<db::pq::Pool>(shard_url, static_cast<size_t>(wc.workers));
+    sieve_shards[name] = {pool.get(), &sharded.shard(name), shard_url == url};
+    http.pools().add(shards.size() == 1 ? std::string("sieve") : "sieve_" + name,
+                     [p = pool.get()] { return p->stats(); });
+  }
   // New mail wakes this instance's workers at once and the other instances'
   // through one coalesced NOTIFY outside the Enqueue transactions.
   queue::RemoteWake remote_wake(rpc_pool.url());
-  queue::SieveDelivery sieve(sieve_pool, store, *sieve_runner, &metrics, [&] {
+  queue::SieveDelivery sieve(sieve_shards, sharded.default_shard(), *sieve_runner, &metrics, [&] {
     workers.wake();  // the redirects and vacation replies a run queued are due now
     remote_wake.poke();
   });
   workers.use_sieve(&sieve);
+  workers.on_queued([&] { remote_wake.poke(); });
   // DMARC and TLS reports (reports/): recorded, sent once a period through
   // this queue, and received ones parsed. Its own two connections.
   db::Pool report_pool(url, 2);
@@ -271,7 +280,15 @@ int main(int argc, char** argv) {
                                   },
                                   admin_token);
   // BURL (RFC 4468): smtpd's FetchUrl reads URLAUTH URLs through the mailstore.
-  service.use_url_fetcher(sharded, resolver);
+  // Sharding: the URL owner's shard is asked of authd's directory each time.
+  if (shards.size() > 1)
+    service.use_url_fetcher(sharded, resolver, [&sharded](int64_t user, const std::string& shard) {
+      if (shard.empty() || !sharded.has_shard(shard)) return false;
+      sharded.assign(user, shard);
+      return true;
+    });
+  else
+    service.use_url_fetcher(sharded, resolver);
   service.set_enqueue_shard(enqueue_shard);
   service.use_reporter(reporter);
   // Enqueue on libpq with group commit (enqueue_pool); local recipients are

@@ -533,7 +533,8 @@ grpc::Status QueueServiceImpl::Flush(grpc::ServerContext* ctx, const v1::FlushRe
 }
 
 v1::FetchUrlResponse fetch_url(mailstore::MailStore& store, RecipientResolver& resolver,
-                               const v1::FetchUrlRequest& request, int64_t now) {
+                               const v1::FetchUrlRequest& request, int64_t now,
+                               const std::function<bool(int64_t, const std::string&)>& place) {
   v1::FetchUrlResponse out;
   auto refuse = [&](v1::FetchUrlResult result, std::string reason) {
     out.set_result(result);
@@ -547,6 +548,7 @@ v1::FetchUrlResponse fetch_url(mailstore::MailStore& store, RecipientResolver& r
   // Whose mailbox: the submitter's own (the usual case), else the URL's user
   // as authd knows it (an address that is a user, not an alias of one).
   mailstore::UserId owner = 0;
+  std::string owner_address;
   auto same = [](std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
              return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
@@ -554,12 +556,22 @@ v1::FetchUrlResponse fetch_url(mailstore::MailStore& store, RecipientResolver& r
   };
   if (request.submit_user_id() > 0 && same(url->owner, request.submit_user())) {
     owner = request.submit_user_id();
+    owner_address = request.submit_user();
   } else {
     const Resolution r = resolver.resolve(url->owner);
     if (r.kind == Resolution::kTemporaryFailure) throw std::runtime_error("authd did not answer");
     if (r.kind != Resolution::kLocal || !same(r.address, url->owner))
       return refuse(v1::FETCH_URL_RESULT_NOT_AUTHORIZED, "the URL's user is not a user here");
     owner = r.user_id;
+    owner_address = r.address;
+  }
+  // Sharding: the owner's shard from authd's directory, asked every time
+  // (queued may never have placed this account, or placed it before a move).
+  if (place) {
+    const auto target = resolver.local_target(owner_address, owner, "");
+    if (!target) throw std::runtime_error("authd did not answer (the account's shard)");
+    if (target->moving) throw std::runtime_error("the account is being moved between shards");
+    if (!place(owner, target->shard)) throw std::runtime_error("the account's shard is unknown here");
   }
   urlauth::Fetched f = urlauth::fetch_authorized(store, owner, *url, now);
   if (f.status == urlauth::FetchStatus::kInvalid)
@@ -585,7 +597,7 @@ grpc::Status QueueServiceImpl::FetchUrl(grpc::ServerContext*, const v1::FetchUrl
       const int64_t now =
           std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
               .count();
-      *response = fetch_url(*url_store_, *url_resolver_, *request, now);
+      *response = fetch_url(*url_store_, *url_resolver_, *request, now, url_place_);
       if (response->result() != v1::FETCH_URL_RESULT_OK)
         spdlog::info("FetchUrl for {} refused: {}", log::printable(request->submit_user()), response->reason());
     } catch (const std::exception& e) {
