@@ -39,6 +39,7 @@
 #include "services/delivery-queue/store/mta_sts_cache.h"
 #include "services/delivery-queue/rpc/auth_resolver.h"
 #include "services/delivery-queue/delivery/enqueue_delivery.h"
+#include "services/delivery-queue/delivery/immediate_delivery.h"
 #include "services/delivery-queue/rpc/queue_service.h"
 #include "services/delivery-queue/reports/reporter.h"
 #include "common/dns/mailauth_lookup.h"
@@ -300,6 +301,24 @@ int main(int argc, char** argv) {
       return std::make_unique<queue::MailstoreEnqueueDelivery>(local_shard, m, &metrics, sieve_runner.get());
     };
   }
+  // Sharding: local recipients on shards other than db.url's are delivered
+  // right after the Enqueue commit by an in-process hand-off (two threads,
+  // one queue connection; delivery/immediate_delivery.h), not at a worker's
+  // claim. The same switch as the delivery inside Enqueue.
+  db::pq::Pool handoff_pool(url, 2);
+  std::map<std::string, queue::ImmediateDelivery::Shard> handoff_shards;
+  for (const auto& [name, shard_url] : shards)
+    if (shard_url != url) handoff_shards[name] = {sieve_pools.at(name).get(), &sharded.shard(name)};
+  queue::ImmediateDelivery handoff(handoff_pool, handoff_shards, sieve_runner.get(), &metrics, [&] {
+    workers.wake();
+    remote_wake.poke();
+  });
+  if (cfg.boolean("queue", "deliver_during_enqueue") && !handoff_shards.empty()) {
+    http.pools().add("handoff", [&] { return handoff_pool.stats(); });
+    service.use_handoff([&handoff](const std::string& shard) { return handoff.accepts(shard); },
+                        [&handoff](std::shared_ptr<const queue::NewMessage> m) { handoff.offer(std::move(m)); });
+    handoff.start(2);
+  }
   queue::EnqueueBatcher::Options batch_options;
   batch_options.max_messages = static_cast<size_t>(std::max<int64_t>(1, cfg.integer("queue", "enqueue_batch_max")));
   batch_options.parallel = std::min<size_t>(
@@ -370,6 +389,7 @@ int main(int argc, char** argv) {
   // New Enqueues get UNAVAILABLE from here on (smtpd says 451); calls in
   // progress get a few seconds to commit.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  handoff.stop();  // what it did not take stays queued for the workers
   workers.stop();
   indexer.stop();
   blob_sweeper.stop();

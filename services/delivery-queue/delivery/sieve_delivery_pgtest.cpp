@@ -8,14 +8,20 @@
 // SievePgShards: the account on a second database (a shard other than the
 // queue's): the run in that shard's transaction, its redirect and vacation
 // reply queued once through the outbox (sql/020), also across a crash between
-// the shard's commit and the claim's; an account being moved defers.
+// the shard's commit and the claim's; an account being moved defers; and the
+// hand-off right after Enqueue (immediate_delivery.h): delivered into the
+// shard without a worker's claim, a user with a script left to the workers,
+// and a crash between the shard's commit and the queue's mark delivering
+// once.
 #include "common/db/migrations.h"
 #include "common/db/pool.h"
 #include "common/db/pq.h"
 #include "common/mailstore/pg/pg_mail_store.h"
+#include "common/mailstore/delivery_key.h"
 #include "common/mailstore/pg/pg_sieve_scripts.h"
 #include "common/mailstore/sql/migrations.h"
 #include "services/delivery-queue/delivery/enqueue_delivery.h"
+#include "services/delivery-queue/delivery/immediate_delivery.h"
 #include "services/delivery-queue/delivery/mailstore_delivery.h"
 #include "services/delivery-queue/delivery/sieve_delivery.h"
 #include "services/delivery-queue/delivery/workers.h"
@@ -556,6 +562,83 @@ TEST_F(SievePgShards, AnAccountBeingMovedDefers) {
   EXPECT_EQ(text("SELECT state || ' ' || last_reply FROM queue_recipients"),
             "deferred 452 4.2.0 mailbox being moved, try again shortly");
   EXPECT_TRUE(mailboxes2().empty());
+}
+
+class HandoffPg : public SievePgShards {
+ protected:
+  void SetUp() override {
+    SievePgShards::SetUp();
+    handoff = std::make_unique<ImmediateDelivery>(
+        *pq_pool, std::map<std::string, ImmediateDelivery::Shard>{{"s2", {pq_pool2.get(), store2.get()}}},
+        runner.get(), metrics.get(), [this] { ++wakes; });
+  }
+  // Enqueued with bob handed to shard s2 (as QueueService does it).
+  NewMessage enqueue_handed(const std::string& subject) {
+    auto m = message(mail(subject));
+    m.queue_id = generate_queue_id();
+    m.recipients[0].quota_known = true;
+    m.recipients[0].handoff_shard = "s2";
+    db::pq::Connection conn(url);
+    enqueue(conn, m);
+    return m;
+  }
+  std::unique_ptr<ImmediateDelivery> handoff;
+};
+
+TEST_F(HandoffPg, DeliversIntoTheShardRightAfterTheCommitWithoutAClaim) {
+  EXPECT_TRUE(handoff->accepts("s2"));
+  EXPECT_FALSE(handoff->accepts("main"));
+  auto m = enqueue_handed("now");
+  // Queued, but not due for the workers during the grace.
+  EXPECT_EQ(workers->run_once(), 0);
+  ASSERT_TRUE(handoff->offer(std::make_shared<const NewMessage>(m)));
+  EXPECT_EQ(handoff->run_once(), 1u);
+  EXPECT_EQ(mailboxes2(), std::vector<std::string>{"INBOX"});
+  EXPECT_TRUE(mailboxes_with_mail().empty());
+  EXPECT_EQ(text("SELECT state || ' ' || attempts FROM queue_recipients"), "delivered 1");
+  EXPECT_EQ(count("SELECT count(*) FROM queue_attempts WHERE outcome = 'delivered'"), 1);
+  // Keyed as a worker would key it.
+  EXPECT_EQ(count2("SELECT count(*) FROM mailstore_deliveries WHERE delivery_key LIKE 'w/" + m.queue_id + "/%'"), 1);
+  EXPECT_EQ(counter("postline_queued_immediate_deliveries_total", "result", "delivered"), 1);
+  EXPECT_EQ(shard_resolver.asked, 0) << "no ResolveRecipient: smtpd's limits were used";
+  EXPECT_EQ(workers->run_once(), 0);
+}
+
+TEST_F(HandoffPg, AUserWithAScriptIsLeftToTheWorkersWhoRunItOnTheShard) {
+  scripts2->put_script(kBob, "main", "require [\"fileinto\", \"mailbox\"]; fileinto :create \"Scripted\";");
+  ASSERT_TRUE(scripts2->set_active_script(kBob, "main"));
+  auto m = enqueue_handed("scripted");
+  ASSERT_TRUE(handoff->offer(std::make_shared<const NewMessage>(m)));
+  handoff->run_once();
+  EXPECT_TRUE(mailboxes2().empty());
+  EXPECT_EQ(counter("postline_queued_immediate_deliveries_total", "result", "workers"), 1);
+  EXPECT_GE(wakes, 1);
+  deliver_all();  // due at once
+  EXPECT_EQ(mailboxes2(), std::vector<std::string>{"Scripted"});
+}
+
+TEST_F(HandoffPg, ACrashBetweenTheShardsCommitAndTheMarkDeliversOnce) {
+  auto m = enqueue_handed("crash");
+  // The hand-off's delivery committed on the shard, then the process died
+  // before marking the recipient: the same key a worker uses.
+  const int64_t rid = std::stoll(text("SELECT id FROM queue_recipients"));
+  const std::string body = "Return-Path: <" + m.mail_from + ">\r\n" + m.body;
+  const std::string key = mailstore::worker_delivery_key(m.queue_id, rid);
+  store2->deliver(kBob, "INBOX", std::vector<mailstore::DeliveryItem>{{body, key, {}}}, mailstore::Quota{});
+  // After the grace a worker takes it: a duplicate, marked delivered.
+  {
+    pqxx::work tx(*check);
+    tx.exec("UPDATE queue_recipients SET next_attempt_at = now()");
+    tx.commit();
+  }
+  deliver_all();
+  EXPECT_EQ(count2("SELECT count(*) FROM mailstore_messages"), 1);
+  EXPECT_EQ(text("SELECT state FROM queue_recipients"), "delivered");
+  // And a hand-off that comes late changes nothing.
+  ASSERT_TRUE(handoff->offer(std::make_shared<const NewMessage>(m)));
+  handoff->run_once();
+  EXPECT_EQ(count2("SELECT count(*) FROM mailstore_messages"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_attempts"), 1);
 }
 
 }  // namespace

@@ -268,6 +268,20 @@ grpc::Status QueueServiceImpl::do_enqueue(grpc::ServerContext* ctx, grpc::Server
                                   (r.shard().empty() ? std::string("main") : r.shard()) == enqueue_shard_,
                               std::max<int64_t>(0, r.quota_bytes()),
                               std::max<int64_t>(0, r.quota_messages())});
+  // Sharding: local recipients on another shard than the Enqueue
+  // transaction's are delivered right after its commit (docs/queue.md).
+  bool handoff = false;
+  if (batcher_ && handoff_accepts_ && handoff_offer_)
+    for (size_t i = 0; i < msg.recipients.size(); ++i) {
+      const auto& r = env.recipients(static_cast<int>(i));
+      auto& nr = msg.recipients[i];
+      const std::string shard = r.shard().empty() ? std::string("main") : r.shard();
+      if (!r.local() || !r.quota_known() || r.moving() || r.user_id() <= 0 || shard == enqueue_shard_ ||
+          notify_wants(r.notify(), DsnAction::kDelivered) || !handoff_accepts_(shard))
+        continue;
+      nr.handoff_shard = shard;
+      handoff = true;
+    }
 
   auto append = [&](const std::string& data) {
     if (msg.body.size() + data.size() > limits_.max_message_size) return false;
@@ -312,6 +326,8 @@ grpc::Status QueueServiceImpl::do_enqueue(grpc::ServerContext* ctx, grpc::Server
                log::printable(msg.mail_from, 512), msg.body.size(),
                msg.recipients.size(), msg.client_ip);
   if (metrics_) metrics_->enqueued();
+  // After the commit (the 250 stays "durable in the queue"): the hand-off.
+  if (handoff) handoff_offer_(std::make_shared<const NewMessage>(msg));
   if (wake_ && result.pending) wake_();
   // Aggregate reports addressed to local users are parsed on the reporter's
   // own thread; here only a look at the header block.

@@ -47,6 +47,15 @@ class QueueServiceImpl final : public postline::mail::v1::QueueService::Service 
   // where Enqueue's transaction runs) may be delivered inside Enqueue;
   // recipients on other shards, or being moved, wait for a worker. "" = none.
   void set_enqueue_shard(std::string shard) { enqueue_shard_ = std::move(shard); }
+  // Sharding: local recipients on other shards that `accepts` (not being
+  // moved, limits known from smtpd, no NOTIFY=SUCCESS) are marked
+  // NewRecipient::handoff_shard and the committed message is handed to
+  // `offer` (delivery/immediate_delivery.h) before the answer.
+  void use_handoff(std::function<bool(const std::string&)> accepts,
+                   std::function<void(std::shared_ptr<const NewMessage>)> offer) {
+    handoff_accepts_ = std::move(accepts);
+    handoff_offer_ = std::move(offer);
+  }
   // FetchUrl (BURL) reads through `store` and resolves a URL's user other
   // than the submitter through `resolver`. Without, FetchUrl is UNIMPLEMENTED.
   // Sharding: with `place`, the owner's shard is asked of authd's directory
@@ -113,6 +122,8 @@ class QueueServiceImpl final : public postline::mail::v1::QueueService::Service 
   std::string admin_token_;
   EnqueueBatcher* batcher_ = nullptr;
   std::string enqueue_shard_ = "main";
+  std::function<bool(const std::string&)> handoff_accepts_;
+  std::function<void(std::shared_ptr<const NewMessage>)> handoff_offer_;
   mailstore::MailStore* url_store_ = nullptr;
   RecipientResolver* url_resolver_ = nullptr;
   std::function<bool(int64_t, const std::string&)> url_place_;
