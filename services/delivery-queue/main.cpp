@@ -316,7 +316,9 @@ int main(int argc, char** argv) {
   if (cfg.boolean("queue", "deliver_during_enqueue") && !handoff_shards.empty()) {
     http.pools().add("handoff", [&] { return handoff_pool.stats(); });
     service.use_handoff([&handoff](const std::string& shard) { return handoff.accepts(shard); },
-                        [&handoff](std::shared_ptr<const queue::NewMessage> m) { handoff.offer(std::move(m)); });
+                        [&handoff](std::shared_ptr<const queue::NewMessage> m, std::vector<int64_t> ids) {
+                          handoff.offer(std::move(m), std::move(ids));
+                        });
     handoff.start(2);
   }
   queue::EnqueueBatcher::Options batch_options;

@@ -30,7 +30,7 @@ bool ImmediateDelivery::accepts(const std::string& shard) const {
   return shards_.count(shard) > 0;
 }
 
-bool ImmediateDelivery::offer(std::shared_ptr<const NewMessage> message) {
+bool ImmediateDelivery::offer(std::shared_ptr<const NewMessage> message, std::vector<int64_t> recipient_ids) {
   size_t n = 0;
   for (const auto& r : message->recipients)
     if (!r.handoff_shard.empty()) ++n;
@@ -41,7 +41,7 @@ bool ImmediateDelivery::offer(std::shared_ptr<const NewMessage> message) {
       if (metrics_) metrics_->immediate("full", n);
       return false;
     }
-    queued_.push_back(std::move(message));
+    queued_.push_back({std::move(message), std::move(recipient_ids)});
   }
   cv_.notify_one();
   return true;
@@ -63,7 +63,7 @@ void ImmediateDelivery::stop() {
 }
 
 size_t ImmediateDelivery::run_once() {
-  std::vector<std::shared_ptr<const NewMessage>> batch;
+  std::vector<Job> batch;
   {
     std::lock_guard lock(mu_);
     while (!queued_.empty()) {
@@ -77,7 +77,7 @@ size_t ImmediateDelivery::run_once() {
 void ImmediateDelivery::loop() {
   constexpr size_t kBatch = 64;
   while (true) {
-    std::vector<std::shared_ptr<const NewMessage>> batch;
+    std::vector<Job> batch;
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return stopping_ || !queued_.empty(); });
@@ -98,12 +98,8 @@ void ImmediateDelivery::loop() {
   }
 }
 
-size_t ImmediateDelivery::deliver(std::vector<std::shared_ptr<const NewMessage>> batch) {
+size_t ImmediateDelivery::deliver(std::vector<Job> batch) {
   const auto t0 = std::chrono::steady_clock::now();
-  std::vector<std::string> queue_ids;
-  for (const auto& m : batch) queue_ids.push_back(m->queue_id);
-  const auto ids = queue_pool_.with([&](Connection& c) { return recipient_ids(c, queue_ids); }, /*idempotent=*/true);
-
   // One target per handed-over recipient, grouped by (shard, user, mailbox).
   struct Target {
     const NewMessage* message;
@@ -115,18 +111,17 @@ size_t ImmediateDelivery::deliver(std::vector<std::shared_ptr<const NewMessage>>
   std::vector<std::string> bodies(batch.size());
   size_t offered = 0;
   for (size_t m = 0; m < batch.size(); ++m) {
-    const NewMessage& msg = *batch[m];
-    auto it = ids.find(msg.queue_id);
+    const NewMessage& msg = *batch[m].message;
+    const auto& ids = batch[m].recipient_ids;
     for (size_t i = 0; i < msg.recipients.size(); ++i) {
       const auto& r = msg.recipients[i];
       if (r.handoff_shard.empty()) continue;
       ++offered;
-      // The rows must be there (committed before offer()); otherwise the
-      // workers see to it after the grace.
-      if (it == ids.end() || i >= it->second.size()) continue;
+      // Without its id (not expected) the workers see to it after the grace.
+      if (ids.size() != msg.recipients.size() || shards_.count(r.handoff_shard) == 0) continue;
       std::string mailbox = msg.target_mailbox.empty() ? "INBOX" : msg.target_mailbox;
       if (sieve_) mailbox = sieve_->default_mailbox(msg.body, msg.target_mailbox);
-      const int64_t rid = it->second[i];
+      const int64_t rid = ids[i];
       if (bodies[m].empty()) bodies[m] = "Return-Path: <" + msg.mail_from + ">\r\n" + msg.body;  // RFC 5321 4.4
       groups[{r.handoff_shard, r.user_id, mailbox}].push_back(
           {&msg, i, rid, mailstore::worker_delivery_key(msg.queue_id, rid)});
@@ -134,7 +129,7 @@ size_t ImmediateDelivery::deliver(std::vector<std::shared_ptr<const NewMessage>>
   }
   auto body_of = [&](const NewMessage* msg) -> const std::string& {
     for (size_t m = 0; m < batch.size(); ++m)
-      if (batch[m].get() == msg) return bodies[m];
+      if (batch[m].message.get() == msg) return bodies[m];
     return bodies.front();
   };
 

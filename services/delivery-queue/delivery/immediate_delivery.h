@@ -5,7 +5,7 @@
 // (so the 250 still means "durable in the queue"), and delivered at once by
 // this in-process thread instead of waiting for a worker's poll and claim:
 //
-//   1. the recipient ids of the messages handed over (one query on db.url);
+//   1. the recipient ids come from the Enqueue (EnqueueResult::recipient_ids);
 //   2. per (shard, user, mailbox) one delivery transaction on the user's
 //      shard, each message keyed w/<queue id>/<recipient id> - the key a
 //      worker would use, so the two can never both deliver it;
@@ -60,9 +60,10 @@ class ImmediateDelivery {
   // Whether a local recipient on `shard` may be handed over.
   bool accepts(const std::string& shard) const;
   // After the commit of `message` (queue id set): its recipients with a
-  // handoff_shard. False when the hand-off queue is full (the workers take
-  // them after the grace).
-  bool offer(std::shared_ptr<const NewMessage> message);
+  // handoff_shard; `recipient_ids` as the commit returned them, one per
+  // recipient. False when the hand-off queue is full (the workers take them
+  // after the grace).
+  bool offer(std::shared_ptr<const NewMessage> message, std::vector<int64_t> recipient_ids);
 
   void start(size_t threads = 1);
   void stop();
@@ -71,7 +72,11 @@ class ImmediateDelivery {
 
  private:
   void loop();
-  size_t deliver(std::vector<std::shared_ptr<const NewMessage>> batch);
+  struct Job {
+    std::shared_ptr<const NewMessage> message;
+    std::vector<int64_t> recipient_ids;
+  };
+  size_t deliver(std::vector<Job> batch);
 
   db::pq::Pool& queue_pool_;
   std::map<std::string, Shard> shards_;
@@ -82,7 +87,7 @@ class ImmediateDelivery {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::shared_ptr<const NewMessage>> queued_;
+  std::deque<Job> queued_;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };

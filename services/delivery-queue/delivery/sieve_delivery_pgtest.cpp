@@ -579,9 +579,12 @@ class HandoffPg : public SievePgShards {
     m.recipients[0].quota_known = true;
     m.recipients[0].handoff_shard = "s2";
     db::pq::Connection conn(url);
-    enqueue(conn, m);
+    ids = enqueue(conn, m).recipient_ids;
+    EXPECT_EQ(ids.size(), 1u);
     return m;
   }
+  bool offer(const NewMessage& m) { return handoff->offer(std::make_shared<const NewMessage>(m), ids); }
+  std::vector<int64_t> ids;
   std::unique_ptr<ImmediateDelivery> handoff;
 };
 
@@ -591,7 +594,7 @@ TEST_F(HandoffPg, DeliversIntoTheShardRightAfterTheCommitWithoutAClaim) {
   auto m = enqueue_handed("now");
   // Queued, but not due for the workers during the grace.
   EXPECT_EQ(workers->run_once(), 0);
-  ASSERT_TRUE(handoff->offer(std::make_shared<const NewMessage>(m)));
+  ASSERT_TRUE(offer(m));
   EXPECT_EQ(handoff->run_once(), 1u);
   EXPECT_EQ(mailboxes2(), std::vector<std::string>{"INBOX"});
   EXPECT_TRUE(mailboxes_with_mail().empty());
@@ -608,7 +611,7 @@ TEST_F(HandoffPg, AUserWithAScriptIsLeftToTheWorkersWhoRunItOnTheShard) {
   scripts2->put_script(kBob, "main", "require [\"fileinto\", \"mailbox\"]; fileinto :create \"Scripted\";");
   ASSERT_TRUE(scripts2->set_active_script(kBob, "main"));
   auto m = enqueue_handed("scripted");
-  ASSERT_TRUE(handoff->offer(std::make_shared<const NewMessage>(m)));
+  ASSERT_TRUE(offer(m));
   handoff->run_once();
   EXPECT_TRUE(mailboxes2().empty());
   EXPECT_EQ(counter("postline_queued_immediate_deliveries_total", "result", "workers"), 1);
@@ -635,7 +638,7 @@ TEST_F(HandoffPg, ACrashBetweenTheShardsCommitAndTheMarkDeliversOnce) {
   EXPECT_EQ(count2("SELECT count(*) FROM mailstore_messages"), 1);
   EXPECT_EQ(text("SELECT state FROM queue_recipients"), "delivered");
   // And a hand-off that comes late changes nothing.
-  ASSERT_TRUE(handoff->offer(std::make_shared<const NewMessage>(m)));
+  ASSERT_TRUE(offer(m));
   handoff->run_once();
   EXPECT_EQ(count2("SELECT count(*) FROM mailstore_messages"), 1);
   EXPECT_EQ(count("SELECT count(*) FROM queue_attempts"), 1);

@@ -327,7 +327,7 @@ grpc::Status QueueServiceImpl::do_enqueue(grpc::ServerContext* ctx, grpc::Server
                msg.recipients.size(), msg.client_ip);
   if (metrics_) metrics_->enqueued();
   // After the commit (the 250 stays "durable in the queue"): the hand-off.
-  if (handoff) handoff_offer_(std::make_shared<const NewMessage>(msg));
+  if (handoff) handoff_offer_(std::make_shared<const NewMessage>(msg), std::move(result.recipient_ids));
   if (wake_ && result.pending) wake_();
   // Aggregate reports addressed to local users are parsed on the reporter's
   // own thread; here only a look at the header block.

@@ -52,7 +52,7 @@ class QueueServiceImpl final : public postline::mail::v1::QueueService::Service 
   // NewRecipient::handoff_shard and the committed message is handed to
   // `offer` (delivery/immediate_delivery.h) before the answer.
   void use_handoff(std::function<bool(const std::string&)> accepts,
-                   std::function<void(std::shared_ptr<const NewMessage>)> offer) {
+                   std::function<void(std::shared_ptr<const NewMessage>, std::vector<int64_t>)> offer) {
     handoff_accepts_ = std::move(accepts);
     handoff_offer_ = std::move(offer);
   }
@@ -123,7 +123,7 @@ class QueueServiceImpl final : public postline::mail::v1::QueueService::Service 
   EnqueueBatcher* batcher_ = nullptr;
   std::string enqueue_shard_ = "main";
   std::function<bool(const std::string&)> handoff_accepts_;
-  std::function<void(std::shared_ptr<const NewMessage>)> handoff_offer_;
+  std::function<void(std::shared_ptr<const NewMessage>, std::vector<int64_t>)> handoff_offer_;
   mailstore::MailStore* url_store_ = nullptr;
   RecipientResolver* url_resolver_ = nullptr;
   std::function<bool(int64_t, const std::string&)> url_place_;

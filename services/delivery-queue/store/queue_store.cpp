@@ -293,9 +293,10 @@ const Statement kInsertRecipients{
     "   now() + make_interval(secs => t.delay)"
     " FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $9::bigint[])"
     "   WITH ORDINALITY AS t(address, domain, user_id, notify, orcpt, reply, delay, ord)"
-    " ORDER BY t.ord RETURNING id, attempts, last_reply)"
-    " INSERT INTO queue_attempts (recipient_id, started_at, duration_ms, mx_host, reply, outcome)"
-    " SELECT r.id, now(), $8, '', r.last_reply, 'delivered' FROM r WHERE r.attempts > 0"};
+    " ORDER BY t.ord RETURNING id, attempts, last_reply),"
+    " a AS (INSERT INTO queue_attempts (recipient_id, started_at, duration_ms, mx_host, reply, outcome)"
+    " SELECT r.id, now(), $8, '', r.last_reply, 'delivered' FROM r WHERE r.attempts > 0)"
+    " SELECT id FROM r ORDER BY id"};
 
 const Statement kStoreBody{"q_store_body", "UPDATE queue_messages SET body = $2 WHERE id = $1"};
 const Statement kMessageSize{"q_message_size", "SELECT size FROM queue_messages WHERE queue_id = $1"};
@@ -385,6 +386,8 @@ std::vector<EnqueueResult> enqueue_batch(Connection& conn, const std::vector<con
     // tried now still needs, COMMIT.
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
     Connection::Pipeline second(conn);
+    std::vector<size_t> recipients_at(count);  // the recipients' statement of each message
+    size_t statements = 0;
     for (size_t m = 0; m < count; ++m) {
       const NewMessage& msg = *messages[m];
       const size_t n = msg.recipients.size();
@@ -405,6 +408,7 @@ std::vector<EnqueueResult> enqueue_batch(Connection& conn, const std::vector<con
         else ++results[m].delivered_now;
       }
       results[m].pending = pending;
+      recipients_at[m] = statements++;
       second.add(kInsertRecipients, Params()
                                         .i64(ids[m])
                                         .text_array(addresses)
@@ -415,10 +419,17 @@ std::vector<EnqueueResult> enqueue_batch(Connection& conn, const std::vector<con
                                         .text_array(replies[m])
                                         .i32(static_cast<int32_t>(ms.count()))
                                         .i64_array(delays));
-      if (pending && !body_needed[m]) second.add(kStoreBody, Params().i64(ids[m]).bytea(msg.body));
+      if (pending && !body_needed[m]) {
+        second.add(kStoreBody, Params().i64(ids[m]).bytea(msg.body));
+        ++statements;
+      }
     }
     second.add("COMMIT");
-    second.run();
+    const auto done = second.run();
+    for (size_t m = 0; m < count; ++m) {
+      const auto& ids_of = done.at(recipients_at[m]);
+      for (int i = 0; i < ids_of.rows(); ++i) results[m].recipient_ids.push_back(ids_of.i64(i, 0));
+    }
   } catch (const db::pq::Error& e) {
     rollback_quietly(conn);
     if (count > 1) throw BatchSplit(e.what());
@@ -489,10 +500,6 @@ EnqueueResult enqueue(Connection& conn, const NewMessage& msg, EnqueueTimeDelive
 // --- Immediate delivery into other shards -----------------------------------------
 
 namespace {
-const Statement kRecipientIds{
-    "q_recipient_ids",
-    "SELECT m.queue_id, r.id FROM queue_messages m JOIN queue_recipients r ON r.message_id = m.id"
-    " WHERE m.queue_id = ANY($1::text[]) ORDER BY m.queue_id, r.id"};
 const Statement kHandoffDelivered{
     "q_handoff_delivered",
     "WITH d AS (UPDATE queue_recipients q SET state = 'delivered', attempts = q.attempts + 1,"
@@ -505,14 +512,6 @@ const Statement kHandoffDueNow{
     "q_handoff_due_now",
     "UPDATE queue_recipients SET next_attempt_at = now() WHERE id = ANY($1::bigint[]) AND state = 'queued'"};
 }  // namespace
-
-std::map<std::string, std::vector<int64_t>> recipient_ids(Connection& conn, const std::vector<std::string>& queue_ids) {
-  std::map<std::string, std::vector<int64_t>> out;
-  if (queue_ids.empty()) return out;
-  auto r = conn.exec(kRecipientIds, Params().text_array(queue_ids));
-  for (int i = 0; i < r.rows(); ++i) out[r.text(i, 0)].push_back(r.i64(i, 1));
-  return out;
-}
 
 size_t record_handoff(Connection& conn, const std::vector<std::pair<int64_t, std::string>>& delivered,
                       const std::vector<int64_t>& due_now, std::chrono::milliseconds duration) {

@@ -78,6 +78,9 @@ struct EnqueueResult {
   bool duplicate = false;  // the same queue id was already committed (a retried Enqueue)
   size_t delivered_now = 0;  // recipients delivered inside the Enqueue transaction
   bool pending = true;       // some recipient waits for a worker (wake them)
+  // The queue recipient ids in recipient order (enqueue_batch; empty for a
+  // duplicate): a hand-off keys its deliveries by them.
+  std::vector<int64_t> recipient_ids;
 };
 
 // Thrown when a caller-chosen queue id is already taken by a different message.
@@ -176,9 +179,6 @@ size_t stage_enqueue(db::pq::Connection::Pipeline& pipe, const NewMessage& msg);
 
 // --- Immediate delivery into other shards (delivery/immediate_delivery.h) -----
 
-// The recipient ids of each message (by queue id), in recipient order.
-std::map<std::string, std::vector<int64_t>> recipient_ids(db::pq::Connection& conn,
-                                                          const std::vector<std::string>& queue_ids);
 // One transaction: each of `delivered` (recipient id, reply) that is still
 // queued and untried becomes delivered with its attempt (one that a worker
 // took meanwhile is left alone); each of `due_now` that is still queued is due
