@@ -202,6 +202,12 @@ def build():
     ], unit="ops", description="Sieve at local delivery (docs/sieve.md): ok; compile_error and runtime_error kept "
                                "the message in INBOX (the log names the script and line); replayed: a retry found "
                                "the run already committed; failed: database trouble, the recipient was deferred.")
+    b.panel("Delivered right after Enqueue into other shards /s", [
+        (rate("postline_queued_immediate_deliveries_total", "result"), "{{result}}"),
+    ], unit="ops", description="Sharding (docs/queue.md): local recipients on shards other than db.url's, handed "
+                               "to queued's in-process delivery after the Enqueue commit. delivered; workers: left "
+                               "to a worker (over quota, a Sieve script, a failure); full: the hand-off queue was "
+                               "full (the workers take them after a 10 s grace).")
     b.panel("Sieve actions /s", [(rate("postline_queued_sieve_actions_total", "action"), "{{action}}")], unit="ops",
             description="What users' and the administrator's scripts did: keep, fileinto, discard, redirect, "
                         "vacation, reject.")

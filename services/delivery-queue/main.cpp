@@ -39,6 +39,7 @@
 #include "services/delivery-queue/store/mta_sts_cache.h"
 #include "services/delivery-queue/rpc/auth_resolver.h"
 #include "services/delivery-queue/delivery/enqueue_delivery.h"
+#include "services/delivery-queue/delivery/immediate_delivery.h"
 #include "services/delivery-queue/rpc/queue_service.h"
 #include "services/delivery-queue/reports/reporter.h"
 #include "common/dns/mailauth_lookup.h"
@@ -223,17 +224,26 @@ int main(int argc, char** argv) {
   queue::SmtpRemoteDelivery& remote = *remote_holder;
   spdlog::info("outbound transport security: MTA-STS {}, DANE {}", rc.mta_sts ? "on" : "off", rc.dane ? "on" : "off");
   queue::Workers workers(worker_pool, wc, &local, &remote, &resolver, &metrics);
-  // Sieve runs on connections of its own (one transaction per recipient with a script).
-  db::pq::Pool sieve_pool(url, static_cast<size_t>(wc.workers));
-  http.pools().add("sieve", [&] { return sieve_pool.stats(); });
+  // Sieve runs on connections of its own (one transaction per recipient with
+  // a script), to each shard (docs/DESIGN.md "Sharding": a run happens in the
+  // transaction of the account's shard; opened at first use).
+  std::map<std::string, std::unique_ptr<db::pq::Pool>> sieve_pools;
+  std::map<std::string, queue::SieveShard> sieve_shards;
+  for (const auto& [name, shard_url] : shards) {
+    auto& pool = sieve_pools[name] = std::make_unique<db::pq::Pool>(shard_url, static_cast<size_t>(wc.workers));
+    sieve_shards[name] = {pool.get(), &sharded.shard(name), shard_url == url};
+    http.pools().add(shards.size() == 1 ? std::string("sieve") : "sieve_" + name,
+                     [p = pool.get()] { return p->stats(); });
+  }
   // New mail wakes this instance's workers at once and the other instances'
   // through one coalesced NOTIFY outside the Enqueue transactions.
   queue::RemoteWake remote_wake(rpc_pool.url());
-  queue::SieveDelivery sieve(sieve_pool, store, *sieve_runner, &metrics, [&] {
+  queue::SieveDelivery sieve(sieve_shards, sharded.default_shard(), *sieve_runner, &metrics, [&] {
     workers.wake();  // the redirects and vacation replies a run queued are due now
     remote_wake.poke();
   });
   workers.use_sieve(&sieve);
+  workers.on_queued([&] { remote_wake.poke(); });
   // DMARC and TLS reports (reports/): recorded, sent once a period through
   // this queue, and received ones parsed. Its own two connections.
   db::Pool report_pool(url, 2);
@@ -272,7 +282,15 @@ int main(int argc, char** argv) {
                                   },
                                   admin_token);
   // BURL (RFC 4468): smtpd's FetchUrl reads URLAUTH URLs through the mailstore.
-  service.use_url_fetcher(sharded, resolver);
+  // Sharding: the URL owner's shard is asked of authd's directory each time.
+  if (shards.size() > 1)
+    service.use_url_fetcher(sharded, resolver, [&sharded](int64_t user, const std::string& shard) {
+      if (shard.empty() || !sharded.has_shard(shard)) return false;
+      sharded.assign(user, shard);
+      return true;
+    });
+  else
+    service.use_url_fetcher(sharded, resolver);
   service.set_enqueue_shard(enqueue_shard);
   service.use_reporter(reporter);
   // Enqueue on libpq with group commit (enqueue_pool); local recipients are
@@ -283,6 +301,26 @@ int main(int argc, char** argv) {
     deliver_now = [&](const std::vector<const queue::NewMessage*>& m) -> std::unique_ptr<queue::EnqueueTimeDelivery> {
       return std::make_unique<queue::MailstoreEnqueueDelivery>(local_shard, m, &metrics, sieve_runner.get());
     };
+  }
+  // Sharding: local recipients on shards other than db.url's are delivered
+  // right after the Enqueue commit by an in-process hand-off (two threads,
+  // one queue connection; delivery/immediate_delivery.h), not at a worker's
+  // claim. The same switch as the delivery inside Enqueue.
+  db::pq::Pool handoff_pool(url, 2);
+  std::map<std::string, queue::ImmediateDelivery::Shard> handoff_shards;
+  for (const auto& [name, shard_url] : shards)
+    if (shard_url != url) handoff_shards[name] = {sieve_pools.at(name).get(), &sharded.shard(name)};
+  queue::ImmediateDelivery handoff(handoff_pool, handoff_shards, sieve_runner.get(), &metrics, [&] {
+    workers.wake();
+    remote_wake.poke();
+  });
+  if (cfg.boolean("queue", "deliver_during_enqueue") && !handoff_shards.empty()) {
+    http.pools().add("handoff", [&] { return handoff_pool.stats(); });
+    service.use_handoff([&handoff](const std::string& shard) { return handoff.accepts(shard); },
+                        [&handoff](std::shared_ptr<const queue::NewMessage> m, std::vector<int64_t> ids) {
+                          handoff.offer(std::move(m), std::move(ids));
+                        });
+    handoff.start(2);
   }
   queue::EnqueueBatcher::Options batch_options;
   batch_options.max_messages = static_cast<size_t>(std::max<int64_t>(1, cfg.integer("queue", "enqueue_batch_max")));
@@ -382,6 +420,7 @@ int main(int argc, char** argv) {
   // New Enqueues get UNAVAILABLE from here on (smtpd says 451); calls in
   // progress get a few seconds to commit.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  handoff.stop();  // what it did not take stays queued for the workers
   workers.stop();
   indexer.stop();
   for (auto& sweeper : blob_sweepers) sweeper->stop();
