@@ -311,7 +311,10 @@ int main(int argc, char** argv) {
   std::unique_ptr<grpc::Server> server;
   int grpc_port = 0;
   try {
-    server = grpcutil::start_server(address, cfg.port("queue", "grpc_port"), {&service}, &grpc_port);
+    // Idle handler threads kept: as many as Enqueue's connections (else a
+    // thread is started and ended per call beyond gRPC's two).
+    server = grpcutil::start_server(address, cfg.port("queue", "grpc_port"), {&service}, &grpc_port,
+                                    static_cast<int>(std::max<size_t>(4, enqueue_pool_size)));
   } catch (const std::exception& e) {
     log::fatal(kName, e.what());
     http.stop();
