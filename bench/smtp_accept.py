@@ -57,7 +57,7 @@ class Result:
         self.delivery_observed = True
         self.bytes = 0
         self.cpu: dict[str, float] = {}  # CPU seconds per process group, sending .. all visible
-        self.wal_bytes: float | None = None  # PostgreSQL's pg_stat_wal.wal_bytes over the same span
+        self.wal_bytes: float | None = None  # WAL PostgreSQL wrote over the same span (insert LSN)
         self.latency_measured = True
 
     @property
@@ -312,7 +312,8 @@ def postline_target(args):
                 groups["imapd_pg"] = b.backends_of(pg_url, groups["imapd"][0])
         try:
             def wal_bytes():
-                return float(subprocess.run(["psql", pg_url, "-qAtc", "SELECT wal_bytes FROM pg_stat_wal"],
+                # The insert position, not pg_stat_wal (backends flush that at most once a second).
+                return float(subprocess.run(["psql", pg_url, "-qAtc", "SELECT pg_current_wal_insert_lsn() - '0/0'"],
                                             capture_output=True, text=True, check=True).stdout)
 
             yield {"port": p.ports["smtp_mx"], "rcpt": rcpt, "count": count_fn, "how": how, "platform": p,
