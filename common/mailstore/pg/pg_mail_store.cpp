@@ -195,16 +195,9 @@ const Statement kLockTwoMailboxes{"ms_lock_two_mailboxes",
                                   "AND (mailbox_id = $2 OR name = $3) ORDER BY mailbox_id FOR UPDATE"};
 // A new body goes on the search backlog in the same statement; a body that
 // was already stored is indexed or listed already.
-// With its sort keys ($4..$13, kPutSortKeys' $2..$11) in the same statement:
-// one statement per body. The keys' foreign key is checked at the end of the
-// statement, when the body row is there.
-const Statement kPutBlob{"ms_put_body",
+const Statement kPutBlob{"ms_put_blob",
                          "WITH b AS (INSERT INTO mailstore_blobs (sha256, size, data) VALUES ($1, $2, $3) "
-                         "ON CONFLICT (sha256) DO NOTHING RETURNING sha256), "
-                         " k AS (INSERT INTO mailstore_sort_keys (sha256, base_subject, reply_or_forward, from_mailbox, "
-                         "  to_mailbox, cc_mailbox, display_from, display_to, sent_at, message_id, thread_refs) "
-                         "  VALUES ($1, $4, $5, $6, $7, $8, $9, $10, $11::bigint, $12, $13::text[]) "
-                         "  ON CONFLICT (sha256) DO NOTHING) "
+                         "ON CONFLICT (sha256) DO NOTHING RETURNING sha256) "
                          "INSERT INTO mailstore_search_backlog (sha256) SELECT sha256 FROM b"};
 // The search backlog (sql/014_search_backlog.sql). The indexer skips what
 // another holds; a SEARCH waits for its mailbox's rows instead (an indexer
@@ -443,28 +436,23 @@ void message_arrays(Params& p, const Batch& batch) {
   p.bytea_array(structures).i64_array(sent_days).bytea_array(headers);
 }
 
-Params& sort_key_values(Params& p, const SortKeys& k) {
-  p.text(k.subject).boolean(k.reply_or_forward).text(k.from).text(k.to).text(k.cc);
+Params sort_key_params(const std::string& sha, const SortKeys& k) {
+  Params p;
+  p.bytea(sha).text(k.subject).boolean(k.reply_or_forward).text(k.from).text(k.to).text(k.cc);
   p.text(k.display_from).text(k.display_to).opt_i64(k.sent).text(k.message_id).text_array(k.references);
   return p;
 }
-Params sort_key_params(const std::string& sha, const SortKeys& k) {
-  Params p;
-  p.bytea(sha);
-  sort_key_values(p, k);
-  return p;
-}
 
-// Statements add_blob() adds per message: one, the body with its place on the
-// search backlog and its sort keys.
-constexpr size_t kBlobStatements = 1;
+// Statements add_blob() adds per message: the body (and its place on the
+// search backlog), its sort keys.
+constexpr size_t kBlobStatements = 2;
 void add_blob(Connection::Pipeline& pipe, const PreparedMessage& m, bool external = false) {
   Params p;
   p.bytea(m.key).i64(static_cast<int64_t>(m.body.size()));
   if (external) p.null();  // the catalogue row: the bytes are in the blob store
   else p.bytea_ref(m.body);  // `m` outlives the pipeline (the caller's batch)
-  sort_key_values(p, m.meta.sort);
   pipe.add(kPutBlob, std::move(p));
+  pipe.add(kPutSortKeys, sort_key_params(m.key, m.meta.sort));
 }
 
 // With an external blob store, the statement after the bodies' rows that
