@@ -849,6 +849,35 @@ def listening_pid(port: int, host: str = "127.0.0.1") -> int | None:
     return min(roots or holders)
 
 
+def tcp_local_ports(pid: int) -> set[int]:
+    """The local ports of the IPv4 TCP sockets process `pid` holds."""
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:["):
+                    inodes.add(link[8:-1])
+    ports = set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            f = line.split()
+            if f[9] in inodes:
+                ports.add(int(f[1].split(":")[1], 16))
+    return ports
+
+
+def backends_of(pg_url: str, pid: int) -> list[int]:
+    """The PostgreSQL backends serving process `pid`'s connections (by client port)."""
+    ports = tcp_local_ports(pid)
+    if not ports:
+        return []
+    out = subprocess.run(["psql", pg_url, "-qAtc",
+                          "SELECT pid, client_port FROM pg_stat_activity WHERE client_port IS NOT NULL"],
+                         capture_output=True, text=True, check=True).stdout
+    return [int(a) for a, b in (line.split("|") for line in out.split()) if int(b) in ports]
+
+
 def postgres_pid(pg_url: str) -> int | None:
     """The postmaster of the server at pg_url (when it runs on this machine)."""
     from urllib.parse import urlparse

@@ -57,6 +57,7 @@ class Result:
         self.delivery_observed = True
         self.bytes = 0
         self.cpu: dict[str, float] = {}  # CPU seconds per process group, sending .. all visible
+        self.wal_bytes: float | None = None  # WAL PostgreSQL wrote over the same span (insert LSN)
         self.latency_measured = True
 
     @property
@@ -168,7 +169,7 @@ class Watcher(threading.Thread):
 
 
 def run_target(name: str, port: int, rcpt: str, count_fn, messages, warmup, args, deadline,
-               cpu_groups: dict[str, list[int]] | None = None) -> Result:
+               cpu_groups: dict[str, list[int]] | None = None, wal_fn=None) -> Result:
     result = Result(name)
     b.log(f"[{name}] warm-up: {len(warmup)} messages")
     if warmup:
@@ -186,6 +187,9 @@ def run_target(name: str, port: int, rcpt: str, count_fn, messages, warmup, args
     else:
         result.delivery_observed = False
     cpu0 = {g: b.tree_cpu_seconds(pids) for g, pids in (cpu_groups or {}).items()}
+    wal0 = None
+    with contextlib.suppress(Exception):
+        wal0 = wal_fn() if wal_fn else None
     if args.client == "smtp-source":
         b.log(f"[{name}] smtp-source: {len(messages)} messages, {args.concurrency} sessions")
         send_smtp_source(port, rcpt, len(messages), args.concurrency, args.source_size, result, deadline)
@@ -200,6 +204,11 @@ def run_target(name: str, port: int, rcpt: str, count_fn, messages, warmup, args
             result.delivery_observed = False
             result.note += f" delivery not observed ({watcher.error})"
     result.cpu = {g: b.tree_cpu_seconds(pids) - cpu0[g] for g, pids in (cpu_groups or {}).items()}
+    with contextlib.suppress(Exception):
+        if wal0 is not None:
+            result.wal_bytes = wal_fn() - wal0
+    if "imapd_pg" in result.cpu and "postgres" in result.cpu:
+        result.cpu["postgres"] -= result.cpu["imapd_pg"]  # the watcher's backends, shown apart
     return result
 
 
@@ -219,7 +228,7 @@ def summarize(r: Result) -> dict:
         "visible_p99": float("nan"),
         "delivered": None,
     }
-    counted = {g: v for g, v in r.cpu.items() if g != "imapd"}
+    counted = {g: v for g, v in r.cpu.items() if g not in ("imapd", "imapd_pg")}
     out["cpu_ms_per_msg"] = (sum(counted.values()) * 1000 / r.accepted) if r.accepted and counted else float("nan")
     out["cpu_split"] = {g: v * 1000 / r.accepted for g, v in r.cpu.items()} if r.accepted else {}
     if not r.latency_measured:
@@ -295,9 +304,20 @@ def postline_target(args):
         groups = {svc: [p.procs[svc].pid] for svc in ("smtpd", "queued", "authd", "imapd") if svc in p.procs}
         with contextlib.suppress(Exception):
             groups["postgres"] = [postmaster_pid(pg_url)]
+        # The backends that answer imapd, i.e. the watcher's STATUS polls (every 25 ms, counting
+        # the unseen messages of a growing INBOX): apart like imapd itself, and taken out of
+        # "postgres" (run_target). Postfix's watcher lists a directory, which costs Postfix nothing.
+        with contextlib.suppress(Exception):
+            if "imapd" in groups and "postgres" in groups:
+                groups["imapd_pg"] = b.backends_of(pg_url, groups["imapd"][0])
         try:
+            def wal_bytes():
+                # The insert position, not pg_stat_wal (backends flush that at most once a second).
+                return float(subprocess.run(["psql", pg_url, "-qAtc", "SELECT pg_current_wal_insert_lsn() - '0/0'"],
+                                            capture_output=True, text=True, check=True).stdout)
+
             yield {"port": p.ports["smtp_mx"], "rcpt": rcpt, "count": count_fn, "how": how, "platform": p,
-                   "cpu_groups": groups}
+                   "cpu_groups": groups, "wal": wal_bytes}
         finally:
             with contextlib.suppress(Exception):
                 if imap is not None:
@@ -401,7 +421,7 @@ def main() -> int:
                     msgs = make_messages(args.messages, sizes, t["rcpt"], seed=1)
                     warm = make_messages(args.warmup, sizes, t["rcpt"], seed=2)
                     r = run_target(t.get("name", name), t["port"], t["rcpt"], t["count"], msgs, warm, args, deadline,
-                                   t.get("cpu_groups"))
+                                   t.get("cpu_groups"), t.get("wal"))
                     r.note = (t.get("note", "") + r.note).strip()
                     s = summarize(r)
                     if name == "postline" and "platform" in t:
@@ -449,10 +469,14 @@ def main() -> int:
     print("visible: messages seen in the mailbox; all visible s: first send .. last one visible;")
     print("250->visible: k-th 250 matched with the k-th message to appear (mailbox polled every 25 ms).")
     print("CPU ms/msg: the target's processes from the first message sent until the last one is visible, per")
-    print("accepted message (Postline: smtpd+queued+authd+postgres; imapd, the watcher's polling, apart).")
+    print("accepted message (Postline: smtpd+queued+authd+postgres; imapd and imapd_pg, its PostgreSQL backends,")
+    print("the watcher's polling, apart).")
     for r, s, how in results:
         if s.get("cpu_split"):
             print(f"  {r.name} CPU ms/msg: " + ", ".join(f"{g} {v:.2f}" for g, v in s["cpu_split"].items()))
+        if r.wal_bytes is not None and r.accepted:
+            print(f"  {r.name} WAL: {r.wal_bytes / r.accepted / 1024:.1f} KiB per accepted message "
+                  f"({r.bytes / r.accepted / 1024:.1f} KiB of message)")
     for r, s, how in results:
         extra = f"; queued deliveries {s['queue']}" if "queue" in s else ""
         print(f"  {r.name}: delivery watched via {how}{extra}" + (f"; {r.note}" if r.note else ""))

@@ -66,4 +66,26 @@ TEST(PoolStats, LibpqPoolCountsConnectionsWaitsAndTimeouts) {
   exercise(pool);
 }
 
+// bytea_ref sends the caller's bytes as they are (no copy): binary, with NUL
+// and high octets, in a pipeline next to copied parameters, and empty.
+TEST(Params, ByteaRefSendsTheCallersBytes) {
+  postline::db::pq::Pool pool(postline::testing::create_test_database("bytearef"), 1);
+  std::string big(300000, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7);
+  const std::string empty;
+  const postline::db::pq::Statement echo{"t_echo", "SELECT $1::bytea, $2::bytea, octet_length($1)"};
+  pool.with([&](postline::db::pq::Connection& c) {
+    postline::db::pq::Connection::Pipeline pipe(c);
+    pipe.add(echo, postline::db::pq::Params().bytea_ref(big).bytea("copied"));
+    pipe.add(echo, postline::db::pq::Params().bytea_ref(empty).bytea_ref(std::string_view("x\0y", 3)));
+    auto r = pipe.run();
+    EXPECT_EQ(r[0].bytes(0, 0), big);
+    EXPECT_EQ(r[0].bytes(0, 1), "copied");
+    EXPECT_EQ(r[0].i64(0, 2), 300000);
+    EXPECT_FALSE(r[1].null(0, 0));
+    EXPECT_EQ(r[1].bytes(0, 0), "");
+    EXPECT_EQ(r[1].bytes(0, 1), std::string_view("x\0y", 3));
+  });
+}
+
 }  // namespace

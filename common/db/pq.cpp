@@ -89,6 +89,7 @@ std::string error_text(PGconn* c) {
 Params& Params::add(unsigned type, int format, std::string bytes, bool is_null) {
   lengths_.push_back(static_cast<int>(bytes.size()));
   values_.push_back(std::move(bytes));
+  refs_.push_back(nullptr);
   null_.push_back(is_null);
   formats_.push_back(format);
   types_.push_back(type);
@@ -108,6 +109,12 @@ Params& Params::i16(int16_t v) {
 Params& Params::boolean(bool v) { return add(kBool, 1, std::string(1, v ? '\1' : '\0')); }
 Params& Params::text(std::string_view v) { return add(kText, 1, std::string(v)); }
 Params& Params::bytea(std::string_view v) { return add(kBytea, 1, std::string(v)); }
+Params& Params::bytea_ref(std::string_view v) {
+  add(kBytea, 1, std::string());
+  lengths_.back() = static_cast<int>(v.size());
+  refs_.back() = v.data() ? v.data() : "";
+  return *this;
+}
 Params& Params::null() { return add(0, 1, std::string(), true); }
 
 Params& Params::i64_array(const std::vector<int64_t>& v) {
@@ -138,7 +145,7 @@ Params& Params::bytea_array(const std::vector<std::string>& v) {
 
 const char* const* Params::values() const {
   pointers_.resize(values_.size());
-  for (size_t i = 0; i < values_.size(); ++i) pointers_[i] = null_[i] ? nullptr : values_[i].data();
+  for (size_t i = 0; i < values_.size(); ++i) pointers_[i] = null_[i] ? nullptr : refs_[i] ? refs_[i] : values_[i].data();
   return pointers_.data();
 }
 

@@ -79,6 +79,10 @@ class Params {
   Params& boolean(bool v);
   Params& text(std::string_view v);
   Params& bytea(std::string_view v);
+  // bytea without a copy: the bytes stay the caller's and must outlive every
+  // use of these Params (a Pipeline's run()). For message bodies, which
+  // would otherwise be copied once more only to be copied into libpq's buffer.
+  Params& bytea_ref(std::string_view v);
   Params& null();  // untyped NULL (the server infers the type)
   Params& i64_array(const std::vector<int64_t>& v);
   Params& i64_array(const std::vector<uint32_t>& v);
@@ -99,6 +103,7 @@ class Params {
  private:
   Params& add(unsigned type, int format, std::string bytes, bool is_null = false);
   std::vector<std::string> values_;
+  std::vector<const char*> refs_;  // non-null: a bytea_ref's bytes (values_ is empty then)
   std::vector<bool> null_;
   std::vector<int> lengths_, formats_;
   std::vector<unsigned> types_;

@@ -110,7 +110,8 @@ bool wait_connected(const std::shared_ptr<grpc::Channel>& channel, std::chrono::
 }
 
 std::unique_ptr<grpc::Server> start_server(const std::string& address, uint16_t port,
-                                           const std::vector<grpc::Service*>& services, int* bound_port) {
+                                           const std::vector<grpc::Service*>& services, int* bound_port,
+                                           int idle_threads) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int selected = 0;
@@ -125,6 +126,7 @@ std::unique_ptr<grpc::Server> start_server(const std::string& address, uint16_t 
   }
   builder.AddListeningPort(address + ":" + std::to_string(port), credentials, &selected);
   builder.SetMaxReceiveMessageSize(64 * 1024 * 1024);
+  if (idle_threads > 0) builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, idle_threads);
   for (auto* s : services) builder.RegisterService(s);
   auto server = builder.BuildAndStart();
   if (!server || selected == 0)

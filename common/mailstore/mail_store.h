@@ -323,10 +323,17 @@ struct PruneResult {
 
 // ---- delivery (the queue's contract) -----------------------------------------
 
+struct PreparedMessage;  // message_meta.h
+
 struct DeliveryItem {
   std::string_view message;
   std::string_view delivery_key;  // the queue recipient id: delivering the same key twice inserts once
   Flags flags{};                  // set on the new message (Sieve's imap4flags, fileinto :flags)
+  // Optional: prepare_message() of `message`, done once by a caller that
+  // delivers one message to several mailboxes (PgMailStore uses it instead of
+  // parsing, hashing and copying the bytes again; `message` still names the
+  // bytes, for stores that do not use it: the prepared body will do).
+  std::shared_ptr<const PreparedMessage> prepared{};
 };
 
 struct DeliveryResult {

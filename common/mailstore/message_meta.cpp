@@ -662,9 +662,10 @@ std::optional<std::string> thread_id_of(const SortKeys& keys) {
   return "T" + to_hex(sha256("thread:" + root)).substr(0, 24);
 }
 
-PreparedMessage prepare_message(std::string_view message, bool binary, bool with_search) {
+namespace {
+PreparedMessage prepare_body(std::string&& body, bool with_search) {
   PreparedMessage p;
-  p.body = binary ? std::string(message) : canonicalize_line_endings(message);
+  p.body = std::move(body);
   const mime::ParsedMessage parsed = mime::parse(p.body);
   p.meta = analyse_parsed(parsed, p.body);
   if (with_search) p.search = search_index_parsed(parsed, p.body);
@@ -672,6 +673,16 @@ PreparedMessage prepare_message(std::string_view message, bool binary, bool with
   p.email_id = "M" + to_hex(p.key).substr(0, 24);
   if (p.meta.header_size <= kMaxCachedHeader) p.header = p.body.substr(0, p.meta.header_size);
   return p;
+}
+}  // namespace
+
+PreparedMessage prepare_message(std::string_view message, bool binary, bool with_search) {
+  return prepare_body(binary ? std::string(message) : canonicalize_line_endings(message), with_search);
+}
+
+PreparedMessage prepare_owned_message(std::string&& message, bool binary, bool with_search) {
+  if (binary || is_crlf_canonical(message)) return prepare_body(std::move(message), with_search);
+  return prepare_body(canonicalize_line_endings(message), with_search);
 }
 
 }  // namespace postline::mailstore

@@ -115,6 +115,9 @@ struct PreparedMessage {
 // otherwise line endings are canonicalised to CRLF. `with_search` also builds
 // the search index from the same parse.
 PreparedMessage prepare_message(std::string_view message, bool binary = false, bool with_search = false);
+// The same for bytes the caller hands over: a message that is already CRLF
+// (what smtpd and queued pass on) becomes the stored body without a copy.
+PreparedMessage prepare_owned_message(std::string&& message, bool binary = false, bool with_search = false);
 
 // A SEARCH key (TEXT, BODY, HEADER field and value) folded the way
 // search_index_of() folds the text: lowercased like common/mime, whitespace runs

@@ -45,6 +45,23 @@ TEST(PrepareMessage, BuildsTheSearchIndexOnlyWhenAsked) {
   EXPECT_NE(p.search->text.find("needle"), std::string::npos);
 }
 
+TEST(PrepareMessage, OwnedBytesGiveTheSameAsAView) {
+  for (const std::string raw : {std::string("Subject: Hi\r\nFrom: <a@b.example>\r\n\r\nbody\r\n"),
+                                std::string("Subject: Hi\nFrom: <a@b.example>\n\nbare\rLF\n"), std::string()}) {
+    const PreparedMessage a = prepare_message(raw);
+    const PreparedMessage b = prepare_owned_message(std::string(raw));
+    EXPECT_EQ(a.body, b.body);
+    EXPECT_EQ(a.key, b.key);
+    EXPECT_EQ(a.email_id, b.email_id);
+    EXPECT_EQ(a.header, b.header);
+    EXPECT_EQ(a.meta.structure, b.meta.structure);
+    EXPECT_EQ(a.meta.sort, b.meta.sort);
+    EXPECT_EQ(a.meta.preview, b.meta.preview);
+  }
+  // Binary (literal8) bytes are kept as they are.
+  EXPECT_EQ(prepare_owned_message(std::string("a\nb"), true).body, "a\nb");
+}
+
 TEST(SearchWords, DistinctTokensOnceInOrderBetweenSpaces) {
   EXPECT_EQ(search_words_of("b a b\nc\ta  a"), " b a c ");
   EXPECT_EQ(search_words_of(""), "");

@@ -350,7 +350,11 @@ int main(int argc, char** argv) {
   std::unique_ptr<grpc::Server> server;
   int grpc_port = 0;
   try {
-    server = grpcutil::start_server(address, cfg.port("queue", "grpc_port"), {&service}, &grpc_port);
+    // Idle handler threads kept (else a thread is started and ended per call
+    // beyond gRPC's two): Enqueues wait for their batch on their handler
+    // threads, so as many as smtpd sessions end DATA at once; at least 32.
+    server = grpcutil::start_server(address, cfg.port("queue", "grpc_port"), {&service}, &grpc_port,
+                                    static_cast<int>(std::max<size_t>(32, 4 * enqueue_pool_size)));
   } catch (const std::exception& e) {
     log::fatal(kName, e.what());
     http.stop();

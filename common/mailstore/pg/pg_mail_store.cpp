@@ -407,10 +407,23 @@ std::vector<std::string> default_specials() {
 // mailstore_append / mailstore_deliver take them (008_engine.sql: no NULL
 // elements; "none" is an empty value or kNoNumber).
 constexpr int64_t kNoNumber = INT64_MIN;
-void message_arrays(Params& p, const std::vector<PreparedMessage>& batch) {
+// A batch is a vector of PreparedMessage or of shared pointers to them
+// (a delivery's, prepared once by the caller for every recipient).
+const PreparedMessage& pm(const PreparedMessage& m) { return m; }
+const PreparedMessage& pm(const std::shared_ptr<const PreparedMessage>& m) { return *m; }
+template <typename Batch>
+std::vector<const PreparedMessage*> pointers(const Batch& batch) {
+  std::vector<const PreparedMessage*> out;
+  out.reserve(batch.size());
+  for (const auto& m : batch) out.push_back(&pm(m));
+  return out;
+}
+template <typename Batch>
+void message_arrays(Params& p, const Batch& batch) {
   std::vector<std::string> shas, previews, email_ids, structures, headers;
   std::vector<int64_t> sizes, header_sizes, sent_days;
-  for (const auto& m : batch) {
+  for (const auto& item : batch) {
+    const PreparedMessage& m = pm(item);
     shas.push_back(m.key);
     sizes.push_back(static_cast<int64_t>(m.meta.size));
     header_sizes.push_back(static_cast<int64_t>(m.meta.header_size));
@@ -438,7 +451,7 @@ void add_blob(Connection::Pipeline& pipe, const PreparedMessage& m, bool externa
   Params p;
   p.bytea(m.key).i64(static_cast<int64_t>(m.body.size()));
   if (external) p.null();  // the catalogue row: the bytes are in the blob store
-  else p.bytea(m.body);
+  else p.bytea_ref(m.body);  // `m` outlives the pipeline (the caller's batch)
   pipe.add(kPutBlob, std::move(p));
   pipe.add(kPutSortKeys, sort_key_params(m.key, m.meta.sort));
 }
@@ -446,11 +459,12 @@ void add_blob(Connection::Pipeline& pipe, const PreparedMessage& m, bool externa
 // With an external blob store, the statement after the bodies' rows that
 // finishes the writer's intents (mailstore_finish_blob_intents: PL003 when
 // the sweeper expired one). Returns the statements added (0 or 1).
+template <typename Batch>
 size_t add_finish_intents(Connection::Pipeline& pipe, const std::vector<int64_t>& intents,
-                          const std::vector<PreparedMessage>& prepared, bool external) {
+                          const Batch& prepared, bool external) {
   if (!external) return 0;
   std::vector<std::string> keys;
-  for (const auto& m : prepared) keys.push_back(m.key);
+  for (const auto& m : prepared) keys.push_back(pm(m).key);
   pipe.add(kFinishIntents, Params().i64_array(intents).bytea_array(keys));
   return 1;
 }
@@ -1299,7 +1313,7 @@ AppendResult PgMailStore::append(UserId user, const std::string& mailbox, const 
   const std::string name = normalize_mailbox_name(mailbox);
   Modseq modseq = 0;
   const bool external = external_blobs();
-  const std::vector<int64_t> intents = upload_bodies(prepared);
+  const std::vector<int64_t> intents = upload_bodies(pointers(prepared));
   try {
     pool_.with([&](Connection& c) {
       // One round trip: bodies first (content-addressed, no lock needed), then
@@ -1336,7 +1350,7 @@ ReplaceResult PgMailStore::replace(UserId user, MailboxId source, Uid uid, const
   const std::string name = normalize_mailbox_name(dest);
   Modseq append_modseq = 0, expunge_modseq = 0;
   const bool external = external_blobs();
-  const std::vector<int64_t> intents = upload_bodies(prepared);
+  const std::vector<int64_t> intents = upload_bodies(pointers(prepared));
   try {
     pool_.with([&](Connection& c) {
       // One transaction: the new message and the expunge of the old one
@@ -1418,7 +1432,7 @@ struct PgMailStore::StagedDelivery::Impl {
   std::string name;
   const char* special = nullptr;
   Quota quota;
-  std::vector<PreparedMessage> prepared;
+  std::vector<std::shared_ptr<const PreparedMessage>> prepared;
   std::vector<std::string> keys;
   std::vector<int64_t> intents;  // external blobs: what the caller's transaction finishes
   std::vector<int64_t> sysflags;
@@ -1442,7 +1456,8 @@ std::unique_ptr<PgMailStore::StagedDelivery> PgMailStore::stage_delivery(UserId 
   impl->quota = quota;
   impl->prepared.reserve(items.size());
   for (const auto& item : items) {
-    impl->prepared.push_back(prepare_message(item.message));
+    impl->prepared.push_back(item.prepared ? item.prepared
+                                           : std::make_shared<const PreparedMessage>(prepare_message(item.message)));
     impl->keys.emplace_back(item.delivery_key);
     impl->sysflags.push_back(item.flags.system);
     std::string k;
@@ -1451,7 +1466,7 @@ std::unique_ptr<PgMailStore::StagedDelivery> PgMailStore::stage_delivery(UserId 
   }
   // External blobs: uploaded now, before the caller's transaction; a caller
   // that never commits leaves intents the sweeper resolves.
-  impl->intents = upload_bodies(impl->prepared);
+  impl->intents = upload_bodies(pointers(impl->prepared));
   return std::unique_ptr<StagedDelivery>(new StagedDelivery(std::move(impl)));
 }
 
@@ -1463,7 +1478,7 @@ size_t PgMailStore::StagedDelivery::add_to(Connection::Pipeline& pipe) const {
   // Bodies need no lock; the rows come last, right before the caller's
   // COMMIT, so the mailbox row stays locked only for the inserts and the commit.
   const bool external = d.store->external_blobs();
-  for (const auto& m : d.prepared) add_blob(pipe, m, external);
+  for (const auto& m : d.prepared) add_blob(pipe, *m, external);
   const size_t finish = add_finish_intents(pipe, d.intents, d.prepared, external);
   Params p;
   p.i64(d.user).text(d.name).text(d.special ? d.special : "").i64(d.quota.bytes).i64(d.quota.messages);
@@ -1542,15 +1557,15 @@ std::vector<DeliveryResult> PgMailStore::deliver(UserId user, std::string_view m
 
 // ---- external blobs (sql/016_external_blobs.sql) ----
 
-std::vector<int64_t> PgMailStore::upload_bodies(const std::vector<PreparedMessage>& prepared) {
+std::vector<int64_t> PgMailStore::upload_bodies(const std::vector<const PreparedMessage*>& prepared) {
   if (!options_.blobs || prepared.empty()) return {};
   std::vector<std::string> keys;
   std::vector<int64_t> locks;
   std::unordered_map<std::string_view, const PreparedMessage*> body_of;
-  for (const auto& m : prepared) {
-    if (!body_of.emplace(m.key, &m).second) continue;
-    keys.push_back(m.key);
-    locks.push_back(blob_lock_key(m.key));
+  for (const PreparedMessage* m : prepared) {
+    if (!body_of.emplace(m->key, m).second) continue;
+    keys.push_back(m->key);
+    locks.push_back(blob_lock_key(m->key));
   }
   std::vector<int64_t> intents;
   std::vector<std::string> upload;

@@ -217,7 +217,7 @@ class PgMailStore final : public MailStore {
   void notify(std::vector<ChangeEvent> events);
   // External blobs: records intents, uploads the bodies not stored yet and
   // returns the intent ids the writing transaction must finish.
-  std::vector<int64_t> upload_bodies(const std::vector<PreparedMessage>& prepared);
+  std::vector<int64_t> upload_bodies(const std::vector<const PreparedMessage*>& prepared);
   // After a write failed: its intents are left to the next sweep at once.
   void abandon_intents(const std::vector<int64_t>& intents) noexcept;
   // One expired (or sweeper-made) intent: drops it and, when nothing else

@@ -104,8 +104,14 @@ size_t MailstoreEnqueueDelivery::stage(db::pq::Connection::Pipeline& pipe) {
       g->targets.emplace_back(m, i);
       g->keys.push_back(mailstore::enqueue_delivery_key(msg.queue_id, i));
       // RFC 5321 4.4: the final delivery adds Return-Path with the envelope
-      // sender. One copy serves every recipient of the message.
-      if (bodies_[m].empty()) bodies_[m] = "Return-Path: <" + msg.mail_from + ">\r\n" + msg.body;
+      // sender. One copy, parsed and hashed once, serves every recipient of
+      // the message (and is the bytes the statement sends: no copy more).
+      if (!bodies_[m]) {
+        std::string body;
+        body.reserve(msg.mail_from.size() + 18 + msg.body.size());
+        body.append("Return-Path: <").append(msg.mail_from).append(">\r\n").append(msg.body);
+        bodies_[m] = std::make_shared<const mailstore::PreparedMessage>(mailstore::prepare_owned_message(std::move(body)));
+      }
     }
   }
   size_t added = 0;
@@ -113,7 +119,7 @@ size_t MailstoreEnqueueDelivery::stage(db::pq::Connection::Pipeline& pipe) {
     std::vector<mailstore::DeliveryItem> items;
     for (size_t k = 0; k < g->targets.size(); ++k) {
       const auto [m, i] = g->targets[k];
-      items.push_back({bodies_[m], g->keys[k], targets_[m][i].flags});
+      items.push_back({bodies_[m]->body, g->keys[k], targets_[m][i].flags, bodies_[m]});
     }
     // With Sieve, a user who has an active script gets nothing delivered here
     // (the statement itself checks, so users without one cost nothing more):

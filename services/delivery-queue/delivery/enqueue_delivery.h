@@ -27,6 +27,7 @@
 // commit together or not at all.
 #pragma once
 
+#include "common/mailstore/message_meta.h"
 #include "common/mailstore/pg/pg_mail_store.h"
 #include "services/delivery-queue/delivery/metrics.h"
 #include "services/delivery-queue/delivery/sieve_runner.h"
@@ -65,7 +66,9 @@ class MailstoreEnqueueDelivery final : public EnqueueTimeDelivery {
   std::vector<const NewMessage*> messages_;
   QueueMetrics* metrics_;
   std::vector<std::vector<bool>> tries_;
-  std::vector<std::string> bodies_;  // per message: Return-Path + message, shared by its items
+  // Per message: Return-Path + message, prepared (parsed, hashed) once and
+  // shared by every recipient's item.
+  std::vector<std::shared_ptr<const mailstore::PreparedMessage>> bodies_;
   std::vector<std::vector<std::string>> replies_;
   const SieveRunner* sieve_;
   struct Target {

@@ -290,7 +290,10 @@ grpc::Status QueueServiceImpl::do_enqueue(grpc::ServerContext* ctx, grpc::Server
   };
   const auto too_big = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                     "message exceeds " + std::to_string(limits_.max_message_size) + " bytes");
-  if (!append(chunk.data())) return too_big;
+  // The first chunk (the whole message, up to smtpd's 1 MiB chunks) is moved,
+  // not copied.
+  if (chunk.data().size() > limits_.max_message_size) return too_big;
+  msg.body = std::move(*chunk.mutable_data());
   while (reader->Read(&chunk)) {
     if (chunk.has_envelope())
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "only the first chunk may carry the envelope");
