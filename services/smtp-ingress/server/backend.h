@@ -1,7 +1,9 @@
 // smtpd's view of the other services: authd (ResolveRecipient, Authenticate)
-// and queued (Enqueue). Synchronous stub calls run on a bounded thread pool via
-// postline::async::offload, so the I/O thread never blocks and the pool size
-// bounds concurrent RPCs. Every failure maps to the "try again later" answer
+// and queued (Enqueue). Enqueue, once per message, uses gRPC's callback API:
+// nothing blocks and the answer is posted back to the session's executor. The
+// other calls (authd's, BURL's FetchUrl) are synchronous stub calls on a
+// bounded thread pool via postline::async::offload, so the I/O thread never
+// blocks and the pool size bounds concurrent RPCs. Every failure maps to the "try again later" answer
 // of the protocol layer (Resolution::available = false, kTemporaryFailure,
 // committed = false): our faults are never 5xx.
 #pragma once
@@ -19,14 +21,18 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace postline::mail::v1 {
 class AuthService;
 class QueueService;
 class RecordDmarcRequest;
+class EnqueueChunk;
 }  // namespace postline::mail::v1
 
 namespace postline::smtp {
+
+struct EnqueueAttempt;
 
 struct BackendOptions {
   std::string auth_addr;
@@ -67,6 +73,10 @@ class Backend {
 
  private:
   struct Stubs;
+  // One Enqueue call (gRPC callback API, no thread blocks in it); waits for
+  // the channel on a pool thread first only when it is not connected.
+  boost::asio::awaitable<EnqueueAttempt> enqueue_attempt(
+      std::shared_ptr<const std::vector<mail::v1::EnqueueChunk>> chunks, std::chrono::milliseconds connect_wait);
   BackendOptions options_;
   std::shared_ptr<grpc::Channel> auth_channel_, queue_channel_;
   std::unique_ptr<Stubs> stubs_;
