@@ -247,6 +247,7 @@ int main(int argc, char** argv) {
 
   spdlog::info("postline-smtpd {} started as {}", POSTLINE_VERSION, options.session.hostname);
   io.run();
+  backend.cancel_calls(std::chrono::seconds(5));  // before io goes: Enqueue answers are posted to it
   http.stop();
   spdlog::info("stopped");
   return 0;

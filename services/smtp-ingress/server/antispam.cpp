@@ -422,7 +422,8 @@ PolicyRefusal Antispam::judge(EnqueueEvent& msg, mailauth::DnsLookup& dns) {
   in.pct_roll = std::uniform_int_distribution<int>(0, 99)(rng);
   mailauth::InboundOptions inbound_options;
   inbound_options.arc_trusted_sealers = options_.arc_trusted_sealers;
-  auto v = mailauth::authenticate_inbound(dns, in, inbound_options);
+  const uint64_t now = in.now;
+  auto v = mailauth::authenticate_inbound(dns, std::move(in), inbound_options);
   if (v.removed_forged_headers) {
     metrics_->removed_headers.Increment(static_cast<double>(v.removed_forged_headers));
     spdlog::info("[q:{}] removed {} forged Authentication-Results", msg.queue_id, v.removed_forged_headers);
@@ -464,7 +465,7 @@ PolicyRefusal Antispam::judge(EnqueueEvent& msg, mailauth::DnsLookup& dns) {
     if (!msg.envelope.recipients.empty()) ri.first_recipient = msg.envelope.recipients.front().address;
     ri.decision = &d;
     ri.dmarc_enforce = options_.policy.dmarc_enforce;
-    ri.now = static_cast<int64_t>(in.now);
+    ri.now = static_cast<int64_t>(now);
     if (auto entry = policy::dmarc_report_entry(ri)) dmarc_sink_->add(*entry);
   }
   spdlog::info("[q:{}] spf={} ({}) dkim={} dmarc={} ({}) score={:.1f} action={} reason={}", msg.queue_id,

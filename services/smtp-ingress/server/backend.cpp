@@ -48,8 +48,28 @@ Backend::Backend(BackendOptions options, prometheus::Registry& registry)
 }
 
 Backend::~Backend() {
+  cancel_calls(std::chrono::seconds(5));
   pool_.stop();
   pool_.join();
+}
+
+void Backend::CallTracker::add(grpc::ClientContext* c) {
+  std::lock_guard lock(mutex);
+  calls.insert(c);
+}
+
+void Backend::CallTracker::remove(grpc::ClientContext* c) {
+  std::lock_guard lock(mutex);
+  calls.erase(c);
+  if (calls.empty()) idle.notify_all();
+}
+
+void Backend::cancel_calls(std::chrono::milliseconds wait) {
+  std::unique_lock lock(calls_.mutex);
+  const std::vector<grpc::ClientContext*> open(calls_.calls.begin(), calls_.calls.end());
+  for (auto* c : open)
+    if (calls_.calls.count(c)) c->TryCancel();  // still there: not finished by an earlier TryCancel
+  calls_.idle.wait_for(lock, wait, [this] { return calls_.calls.empty(); });
 }
 
 namespace {
@@ -230,11 +250,12 @@ template <typename Handler>
 class EnqueueCall final : public grpc::ClientWriteReactor<pb::EnqueueChunk> {
  public:
   EnqueueCall(std::shared_ptr<const std::vector<pb::EnqueueChunk>> chunks, grpcutil::RpcMetrics& metrics,
-              Handler handler)
-      : chunks_(std::move(chunks)), timer_(metrics, "Enqueue"), handler_(std::move(handler)) {}
+              Backend::CallTracker& tracker, Handler handler)
+      : chunks_(std::move(chunks)), tracker_(tracker), timer_(metrics, "Enqueue"), handler_(std::move(handler)) {}
 
   void start(pb::QueueService::Stub& stub, std::chrono::milliseconds timeout) {
     grpcutil::set_deadline(ctx_, timeout);
+    tracker_.add(&ctx_);
     stub.async()->Enqueue(&ctx_, &response_, this);
     write_next();
     StartCall();
@@ -249,8 +270,11 @@ class EnqueueCall final : public grpc::ClientWriteReactor<pb::EnqueueChunk> {
     timer_.done(status);
     EnqueueAttempt result{status, std::move(response_)};
     Handler handler = std::move(handler_);
+    Backend::CallTracker& tracker = tracker_;
+    grpc::ClientContext* ctx = &ctx_;
+    std::move(handler)(std::move(result));  // posts to the session's executor
+    tracker.remove(ctx);
     delete this;
-    std::move(handler)(std::move(result));
   }
 
  private:
@@ -267,6 +291,7 @@ class EnqueueCall final : public grpc::ClientWriteReactor<pb::EnqueueChunk> {
   }
 
   std::shared_ptr<const std::vector<pb::EnqueueChunk>> chunks_;
+  Backend::CallTracker& tracker_;
   grpc::ClientContext ctx_;
   pb::EnqueueResponse response_;
   grpcutil::RpcMetrics::Timer timer_;
@@ -342,7 +367,7 @@ boost::asio::awaitable<EnqueueAttempt> Backend::enqueue_attempt(
         std::move(handler)(std::move(result));
       });
     };
-    auto* call = new EnqueueCall<decltype(done)>(std::move(chunks), rpc_metrics_, std::move(done));
+    auto* call = new EnqueueCall<decltype(done)>(std::move(chunks), rpc_metrics_, calls_, std::move(done));
     call->start(*stubs_->queue, options_.enqueue_timeout);
   };
   EnqueueAttempt result = co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable),

@@ -19,6 +19,9 @@
 #include <prometheus/registry.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -71,6 +74,22 @@ class Backend {
   // Both channels connect within a short deadline (readiness; HTTP thread).
   bool ready();
 
+  // Cancels the Enqueue calls still in flight and waits (up to `wait`) until
+  // each has posted its answer to its session's executor. Call it after the
+  // io_context stopped and before it is destroyed (main.cpp), so no answer
+  // arrives at an executor that is gone.
+  void cancel_calls(std::chrono::milliseconds wait);
+
+  // The Enqueue calls in flight (their contexts), for cancel_calls.
+  struct CallTracker {
+    // Recursive: gRPC may finish a cancelled call (OnDone -> remove) inside TryCancel.
+    std::recursive_mutex mutex;
+    std::condition_variable_any idle;
+    std::set<grpc::ClientContext*> calls;
+    void add(grpc::ClientContext* c);
+    void remove(grpc::ClientContext* c);
+  };
+
  private:
   struct Stubs;
   // One Enqueue call (gRPC callback API, no thread blocks in it); waits for
@@ -86,6 +105,7 @@ class Backend {
   prometheus::Counter& cache_hits_;
   prometheus::Counter& cache_misses_;
   RecipientCache recipients_;
+  CallTracker calls_;
   boost::asio::thread_pool pool_;
 };
 
