@@ -36,6 +36,45 @@ class BenchTimeout(Exception):
     pass
 
 
+def start_run(seconds: float) -> float:
+    """SIGTERM as KeyboardInterrupt and the run's time limit (`--time-limit`); returns the
+    deadline for the loading steps, 30 s before the limit so the output is still printed."""
+    sigterm_as_interrupt()
+    time_limit(seconds)
+    return time.monotonic() + seconds - 30
+
+
+def parse_targets(ap, text: str, allowed: tuple[str, ...]) -> list[str]:
+    """--targets a,b: the names, each one of `allowed` (else the usage error)."""
+    targets = [t.strip() for t in text.split(",") if t.strip()]
+    if any(t not in allowed for t in targets):
+        ap.error("targets: " + ", ".join(allowed))
+    return targets
+
+
+@contextlib.contextmanager
+def target_setup(name: str, failures: list[str], what: str = ""):
+    """One target's part of a run (`with b.target_setup("dovecot", failures): ...`;
+    `what`: which part, "round 2"): a failure is recorded in `failures`, logged, and
+    the run goes on with the rest; BenchTimeout still ends the run."""
+    try:
+        yield
+    except BenchTimeout:
+        raise
+    except Exception as e:  # noqa: BLE001
+        part = f" {what}" if what else ""
+        failures.append(f"{name}{part}: {e}")
+        log(f"[{name}]{part} FAILED: {e}")
+
+
+def scratch_workdir(stack: contextlib.ExitStack, keep: bool, prefix: str = "postline-bench-dovecot-") -> Path:
+    """A peer's work directory, removed when `stack` closes unless `keep` (--keep)."""
+    workdir = peer_workdir(prefix)
+    if not keep:
+        stack.callback(shutil.rmtree, workdir, True)
+    return workdir
+
+
 def free_port() -> int:
     while True:
         port = ps.free_port()
@@ -255,6 +294,14 @@ def check_postline_binaries():
     missing = [n for n in ("postline", "postline-authd", "postline-queued", "postline-smtpd", "postline-imapd")
                if not (ps.build_dir() / "bin" / n).exists()]
     return missing
+
+
+def postline_binaries_built(failures: list[str]) -> bool:
+    """True when the build has Postline's binaries; otherwise the run's failure says which are missing."""
+    missing = check_postline_binaries()
+    if missing:
+        failures.append(f"postline: binaries missing in {ps.build_dir() / 'bin'}: {', '.join(missing)}")
+    return not missing
 
 
 def _dns_answers(port: int) -> bool:

@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import re
-import shutil
 import signal
 import smtplib
 import sys
@@ -193,9 +192,7 @@ def main() -> int:
     if args.load_connections < 1 or args.load_window < 1 or args.body_range < 0:
         ap.error("--load-connections and --load-window at least 1, --body-range at least 0")
     sizes = [b.parse_size(s) for s in args.sizes.split(",") if s.strip()]
-    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
-    if any(t not in ("postline", "postline-s3", "dovecot") for t in targets):
-        ap.error("targets: postline, postline-s3, dovecot")
+    targets = b.parse_targets(ap, args.targets, ("postline", "postline-s3", "dovecot"))
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     if skip - {n for n, _ in OPERATIONS}:
         ap.error(f"--skip: unknown rows {', '.join(sorted(skip - {n for n, _ in OPERATIONS}))}")
@@ -209,9 +206,7 @@ def main() -> int:
             n = body_n if "{range}" in cmd else m
             ops.append((name, cmd.format(range=body_range), n))
 
-    b.sigterm_as_interrupt()
-    b.time_limit(args.time_limit)
-    deadline = time.monotonic() + args.time_limit - 30
+    deadline = b.start_run(args.time_limit)
     failures: list[str] = []
     loads: dict[str, tuple[b.FillResult | None, str]] = {}
     timings: dict[str, list[dict]] = {t: [] for t in targets}
@@ -225,11 +220,8 @@ def main() -> int:
         servers: dict[str, tuple[int, str]] = {}
         try:
             if "postline" in targets:
-                missing = b.check_postline_binaries()
-                if missing:
-                    failures.append(f"postline: binaries missing in {b.ps.build_dir() / 'bin'}: {', '.join(missing)}")
-                else:
-                    try:
+                if b.postline_binaries_built(failures):
+                    with b.target_setup("postline", failures):
                         pg_url = stack.enter_context(b.pg_server())
                         p = stack.enter_context(b.postline_platform(pg_url, keep=args.keep))
                         user = "bench@postline.test"
@@ -245,14 +237,9 @@ def main() -> int:
                         else:
                             loads["postline"] = (None, f"smtp, {load_smtp(p, user, msgs, deadline):.0f} s")
                         servers["postline"] = (p.ports["imap"], user)
-                    except b.BenchTimeout:
-                        raise
-                    except Exception as e:  # noqa: BLE001
-                        failures.append(f"postline: {e}")
-                        b.log(f"[postline] FAILED: {e}")
             if "postline-s3" in targets:
                 # The same, with the bodies in S3 (the tests' S3 server on loopback).
-                try:
+                with b.target_setup("postline-s3", failures):
                     pg_url = pg_url if "postline" in servers else stack.enter_context(b.pg_server())
                     s3_env = stack.enter_context(b.s3_test_server(keep=args.keep))
                     p3 = stack.enter_context(b.postline_platform(pg_url, extra_env=s3_env, keep=args.keep))
@@ -260,26 +247,14 @@ def main() -> int:
                     p3.add_user(user, PASSWORD)
                     loads["postline-s3"] = (fill("postline-s3", p3.ports["imap"], user, msgs, args, deadline), "append")
                     servers["postline-s3"] = (p3.ports["imap"], user)
-                except b.BenchTimeout:
-                    raise
-                except Exception as e:  # noqa: BLE001
-                    failures.append(f"postline-s3: {e}")
-                    b.log(f"[postline-s3] FAILED: {e}")
             if "dovecot" in targets:
-                try:
-                    workdir = b.peer_workdir("postline-bench-dovecot-")
-                    if not args.keep:
-                        stack.callback(shutil.rmtree, workdir, True)
+                with b.target_setup("dovecot", failures):
+                    workdir = b.scratch_workdir(stack, args.keep)
                     dc = b.DovecotPeer(workdir)
                     dc.add_user("peer", PASSWORD)
                     stack.enter_context(dc)
                     loads["dovecot"] = (fill("dovecot", dc.port, "peer", msgs, args, deadline), "append")
                     servers["dovecot"] = (dc.port, "peer")
-                except b.BenchTimeout:
-                    raise
-                except Exception as e:  # noqa: BLE001
-                    failures.append(f"dovecot: {e}")
-                    b.log(f"[dovecot] FAILED: {e}")
 
             rounds = args.warmup + args.repeats
             for rnd in range(rounds):

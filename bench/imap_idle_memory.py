@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import shutil
 import signal
 import sys
 import time
@@ -164,9 +163,7 @@ def main() -> int:
         ap.error("variants: login, idle; targets: postline, dovecot")
     size = b.parse_size(args.size)
 
-    b.sigterm_as_interrupt()
-    b.time_limit(args.time_limit)
-    deadline = time.monotonic() + args.time_limit - 30
+    deadline = b.start_run(args.time_limit)
     nofile = b.raise_nofile(2 * n + 200)  # our sockets; the servers started below inherit it
     failures: list[str] = []
     results: dict[str, dict[str, dict]] = {}
@@ -179,11 +176,8 @@ def main() -> int:
         sides = []
         try:
             if "postline" in targets:
-                missing = b.check_postline_binaries()
-                if missing:
-                    failures.append(f"postline: binaries missing in {b.ps.build_dir() / 'bin'}: {', '.join(missing)}")
-                else:
-                    try:
+                if b.postline_binaries_built(failures):
+                    with b.target_setup("postline", failures):
                         pg_url = stack.enter_context(b.pg_server())
                         env = {"POSTLINE_IMAP_MAX_CONNECTIONS": str(max(1000, n + 100))}
                         p = stack.enter_context(b.postline_platform(pg_url, extra_env=env, keep=args.keep))
@@ -193,16 +187,9 @@ def main() -> int:
                         fills["postline"] = b.bulk_append(p.ports["imap"], [b.AppendJob(u, PASSWORD, mailboxes[k]) for k, u in enumerate(users)],
                                                           deadline=deadline, label="[postline] ")
                         sides.append((PostlineSide(p, pg_url), p.ports["imap"], users))
-                    except b.BenchTimeout:
-                        raise
-                    except Exception as e:  # noqa: BLE001
-                        failures.append(f"postline: {e}")
-                        b.log(f"[postline] FAILED: {e}")
             if "dovecot" in targets:
-                try:
-                    workdir = b.peer_workdir("postline-bench-dovecot-")
-                    if not args.keep:
-                        stack.callback(shutil.rmtree, workdir, True)
+                with b.target_setup("dovecot", failures):
+                    workdir = b.scratch_workdir(stack, args.keep)
                     # only limits raised: connections per user+IP and, for big N, process/client counts
                     extra = f"protocol imap {{\n  mail_max_userip_connections = {n + 10}\n}}\n"
                     if n > 900:
@@ -215,21 +202,11 @@ def main() -> int:
                     fills["dovecot"] = b.bulk_append(dc.port, [b.AppendJob(u, PASSWORD, mailboxes[k]) for k, u in enumerate(users)],
                                                      deadline=deadline, label="[dovecot] ")
                     sides.append((DovecotSide(dc), dc.port, users))
-                except b.BenchTimeout:
-                    raise
-                except Exception as e:  # noqa: BLE001
-                    failures.append(f"dovecot: {e}")
-                    b.log(f"[dovecot] FAILED: {e}")
             for side, port, users in sides:
                 for variant in variants:
                     b.log(f"[{side.name}] {variant}: opening {n} connections")
-                    try:
+                    with b.target_setup(side.name, failures, variant):
                         results.setdefault(side.name, {})[variant] = measure(side, port, users, n, variant, deadline)
-                    except b.BenchTimeout:
-                        raise
-                    except Exception as e:  # noqa: BLE001
-                        failures.append(f"{side.name} {variant}: {e}")
-                        b.log(f"[{side.name}] {variant} FAILED: {e}")
         except b.BenchTimeout as e:
             failures.append(str(e))
         finally:

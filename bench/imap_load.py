@@ -43,7 +43,6 @@ import queue as queue_mod
 import random
 import re
 import resource
-import shutil
 import signal
 import socket
 import sys
@@ -281,13 +280,9 @@ def main() -> int:
         ap.error("--duration 1..3600, --rounds 1..20, --warmup 0..600")
     sizes = [b.parse_size(s) for s in args.sizes.split(",") if s.strip()]
     args.append_size = b.parse_size(args.append_size)
-    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
-    if any(t not in ("postline", "dovecot") for t in targets):
-        ap.error("targets: postline, dovecot")
+    targets = b.parse_targets(ap, args.targets, ("postline", "dovecot"))
 
-    b.sigterm_as_interrupt()
-    b.time_limit(args.time_limit)
-    deadline = time.monotonic() + args.time_limit - 30
+    deadline = b.start_run(args.time_limit)
     failures: list[str] = []
     results: list[dict] = []
     fills: dict[str, b.FillResult] = {}
@@ -304,11 +299,8 @@ def main() -> int:
         servers: dict[str, tuple] = {}
         try:
             if "postline" in targets:
-                missing = b.check_postline_binaries()
-                if missing:
-                    failures.append(f"postline: binaries missing in {b.ps.build_dir() / 'bin'}: {', '.join(missing)}")
-                else:
-                    try:
+                if b.postline_binaries_built(failures):
+                    with b.target_setup("postline", failures):
                         pg_url = stack.enter_context(b.pg_server())
                         p = stack.enter_context(b.postline_platform(pg_url, keep=args.keep))
                         users = [f"user{u:03d}@postline.test" for u in range(args.users)]
@@ -331,16 +323,9 @@ def main() -> int:
                                              f"db pool {p.env.get('POSTLINE_DB_POOL_SIZE')}; PostgreSQL "
                                              + ("POSTLINE_TEST_PG_URL: the whole cluster is counted, other users of it too"
                                                 if os.environ.get("POSTLINE_TEST_PG_URL") else "private (scripts/pg, fsync on)"))
-                    except b.BenchTimeout:
-                        raise
-                    except Exception as e:  # noqa: BLE001
-                        failures.append(f"postline: {e}")
-                        b.log(f"[postline] FAILED: {e}")
             if "dovecot" in targets:
-                try:
-                    workdir = b.peer_workdir("postline-bench-dovecot-")
-                    if not args.keep:
-                        stack.callback(shutil.rmtree, workdir, True)
+                with b.target_setup("dovecot", failures):
+                    workdir = b.scratch_workdir(stack, args.keep)
                     dc = b.DovecotPeer(workdir)
                     users = [f"user{u:03d}" for u in range(args.users)]
                     dc.add_users({u: PASSWORD for u in users})
@@ -353,11 +338,6 @@ def main() -> int:
                     servers["dovecot"] = (dc.port, users, {"dovecot (all processes)": [dc.master_pid()]}, None)
                     notes["dovecot"] = (f"passdb {dc.PASSDB_SCHEME}; Maildir, mail_fsync=optimized; "
                                         "a new imap and imap-login process per connection (the defaults)")
-                except b.BenchTimeout:
-                    raise
-                except Exception as e:  # noqa: BLE001
-                    failures.append(f"dovecot: {e}")
-                    b.log(f"[dovecot] FAILED: {e}")
             per_user.clear()
 
             for rnd in range(args.rounds):
@@ -366,16 +346,11 @@ def main() -> int:
                     port, users, groups, metrics = servers[name]
                     b.log(f"[{name}] round {rnd + 1}/{args.rounds}: {args.clients} clients for "
                           f"{args.warmup:.0f} + {args.duration:.0f} s")
-                    try:
+                    with b.target_setup(name, failures, f"round {rnd + 1}"):
                         r = run_load(name, port, users, groups, args, args.seed + rnd, metrics)
                         r["round"] = rnd + 1
                         results.append(r)
                         b.log(f"[{name}] {r['commands']} commands, {r['sessions']} sessions, {r['errors']} errors")
-                    except b.BenchTimeout:
-                        raise
-                    except Exception as e:  # noqa: BLE001
-                        failures.append(f"{name} round {rnd + 1}: {e}")
-                        b.log(f"[{name}] FAILED: {e}")
         except b.BenchTimeout as e:
             failures.append(str(e))
         finally:

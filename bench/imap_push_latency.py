@@ -185,13 +185,9 @@ def main() -> int:
     args = ap.parse_args()
     if not 1 <= args.messages <= 10000:
         ap.error("--messages 1..10000")
-    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
-    if any(t not in ("postline", "dovecot") for t in targets):
-        ap.error("targets: postline, dovecot")
+    targets = b.parse_targets(ap, args.targets, ("postline", "dovecot"))
 
-    b.sigterm_as_interrupt()
-    b.time_limit(args.time_limit)
-    deadline = time.monotonic() + args.time_limit - 30
+    deadline = b.start_run(args.time_limit)
     rows: list[list] = []
     failures: list[str] = []
     notes: list[str] = []
@@ -199,10 +195,7 @@ def main() -> int:
 
     try:
         if "postline" in targets:
-            missing = b.check_postline_binaries()
-            if missing:
-                failures.append(f"postline: binaries missing in {b.ps.build_dir() / 'bin'}: {', '.join(missing)}")
-            else:
+            if b.postline_binaries_built(failures):
                 with contextlib.ExitStack() as stack:
                     clients: list[IdleClient] = []
                     try:

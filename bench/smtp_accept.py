@@ -390,15 +390,13 @@ def main() -> int:
         if t not in ("postline", "postfix"):
             ap.error(f"unknown target {t}")
 
-    b.sigterm_as_interrupt()
-    b.time_limit(args.time_limit)
-    deadline = time.monotonic() + args.time_limit - 30
+    deadline = b.start_run(args.time_limit)
     results: list[tuple[Result, dict, str]] = []
     failures = []
     try:
         for name in targets:
             make = postline_target if name == "postline" else postfix_target
-            try:
+            with b.target_setup(name, failures):
                 with make(args) as t:
                     msgs = make_messages(args.messages, sizes, t["rcpt"], seed=1)
                     warm = make_messages(args.warmup, sizes, t["rcpt"], seed=2)
@@ -413,11 +411,6 @@ def main() -> int:
                                                                  {"outcome": o}))
                                           for o in ("delivered", "deferred", "bounced")}
                     results.append((r, s, t["how"]))
-            except b.BenchTimeout:
-                raise
-            except Exception as e:  # noqa: BLE001
-                failures.append(f"{name}: {e}")
-                b.log(f"[{name}] FAILED: {e}")
     except b.BenchTimeout as e:
         failures.append(str(e))
     finally:

@@ -136,6 +136,21 @@ std::string strip_dot(std::string s) {
 // record may be fine and our view of it broken, and temperror never rejects.
 DnsStatus parse_status(int rc) { return rc == ARES_ENODATA ? DnsStatus::kNoData : DnsStatus::kTempFail; }
 
+// The A records of an answer, appended to `out`; `he`, when given, gets the
+// hostent (c-ares follows the answer's CNAME records: its h_name is where they end).
+int parse_a(const Answer& a, std::vector<mailauth::IpAddress>& out, hostent** he = nullptr) {
+  ares_addrttl ttls[64];
+  int n = 64;
+  int rc = ares_parse_a_reply(a.buf.data(), static_cast<int>(a.buf.size()), he, ttls, &n);
+  if (rc != ARES_SUCCESS) return rc;
+  for (int i = 0; i < n; ++i) {
+    mailauth::IpAddress ip;
+    std::memcpy(ip.bytes.data(), &ttls[i].ipaddr, 4);
+    out.push_back(ip);
+  }
+  return rc;
+}
+
 }  // namespace
 
 bool plausible_dns_name(std::string_view name) {
@@ -155,6 +170,25 @@ bool plausible_dns_name(std::string_view name) {
   return true;
 }
 
+namespace {
+// What every lookup starts with: the name without its final dot (a name no DNS
+// name can be is NXDOMAIN without asking), the query through the cache, and
+// its status. True when the answer has records to parse.
+bool start_lookup(const std::vector<std::string>& servers, std::chrono::milliseconds timeout, std::string_view name_in,
+                  int type, AnswerCache* cache, bool cache_only, DnsStatus& status, Answer& answer,
+                  std::string* name_out = nullptr) {
+  std::string name = strip_dot(std::string(name_in));
+  if (!plausible_dns_name(name)) {
+    status = DnsStatus::kNxDomain;
+    return false;
+  }
+  answer = query(servers, timeout, name, type, cache, cache_only);
+  status = classify(answer.status);
+  if (name_out) *name_out = std::move(name);
+  return status == DnsStatus::kOk;
+}
+}  // namespace
+
 MailauthLookup::MailauthLookup(std::vector<std::string> servers, std::chrono::milliseconds timeout,
                                std::shared_ptr<AnswerCache> cache)
     : servers_(std::move(servers)), timeout_(timeout), cache_(std::move(cache)) {}
@@ -167,11 +201,8 @@ std::unique_ptr<MailauthLookup> MailauthLookup::cache_only() const {
 
 mailauth::TxtResult MailauthLookup::txt(std::string_view name_in) {
   mailauth::TxtResult r;
-  std::string name = strip_dot(std::string(name_in));
-  if (!plausible_dns_name(name)) return r.status = DnsStatus::kNxDomain, r;
-  Answer a = query(servers_, timeout_, name, ns_t_txt, cache_.get(), cache_only_);
-  r.status = classify(a.status);
-  if (r.status != DnsStatus::kOk) return r;
+  Answer a;
+  if (!start_lookup(servers_, timeout_, name_in, ns_t_txt, cache_.get(), cache_only_, r.status, a)) return r;
   ares_txt_ext* head = nullptr;
   int rc = ares_parse_txt_reply_ext(a.buf.data(), static_cast<int>(a.buf.size()), &head);
   if (rc != ARES_SUCCESS) return r.status = parse_status(rc), r;
@@ -189,11 +220,8 @@ namespace {
 mailauth::AddrResult addr_query(const std::vector<std::string>& servers, std::chrono::milliseconds timeout,
                                 std::string_view name_in, bool v6, AnswerCache* cache, bool cache_only) {
   mailauth::AddrResult r;
-  std::string name = strip_dot(std::string(name_in));
-  if (!plausible_dns_name(name)) return r.status = DnsStatus::kNxDomain, r;
-  Answer a = query(servers, timeout, name, v6 ? ns_t_aaaa : ns_t_a, cache, cache_only);
-  r.status = classify(a.status);
-  if (r.status != DnsStatus::kOk) return r;
+  Answer a;
+  if (!start_lookup(servers, timeout, name_in, v6 ? ns_t_aaaa : ns_t_a, cache, cache_only, r.status, a)) return r;
   if (v6) {
     ares_addr6ttl ttls[64];
     int n = 64;
@@ -206,15 +234,8 @@ mailauth::AddrResult addr_query(const std::vector<std::string>& servers, std::ch
       r.addresses.push_back(ip);
     }
   } else {
-    ares_addrttl ttls[64];
-    int n = 64;
-    int rc = ares_parse_a_reply(a.buf.data(), static_cast<int>(a.buf.size()), nullptr, ttls, &n);
+    int rc = parse_a(a, r.addresses);
     if (rc != ARES_SUCCESS) return r.status = parse_status(rc), r;
-    for (int i = 0; i < n; ++i) {
-      mailauth::IpAddress ip;
-      std::memcpy(ip.bytes.data(), &ttls[i].ipaddr, 4);
-      r.addresses.push_back(ip);
-    }
   }
   if (r.addresses.empty()) r.status = DnsStatus::kNoData;
   return r;
@@ -226,11 +247,8 @@ mailauth::AddrResult MailauthLookup::aaaa(std::string_view name) { return addr_q
 
 mailauth::MxResult MailauthLookup::mx(std::string_view name_in) {
   mailauth::MxResult r;
-  std::string name = strip_dot(std::string(name_in));
-  if (!plausible_dns_name(name)) return r.status = DnsStatus::kNxDomain, r;
-  Answer a = query(servers_, timeout_, name, ns_t_mx, cache_.get(), cache_only_);
-  r.status = classify(a.status);
-  if (r.status != DnsStatus::kOk) return r;
+  Answer a;
+  if (!start_lookup(servers_, timeout_, name_in, ns_t_mx, cache_.get(), cache_only_, r.status, a)) return r;
   ares_mx_reply* head = nullptr;
   int rc = ares_parse_mx_reply(a.buf.data(), static_cast<int>(a.buf.size()), &head);
   if (rc != ARES_SUCCESS) return r.status = parse_status(rc), r;
@@ -258,11 +276,8 @@ mailauth::PtrResult MailauthLookup::ptr(const mailauth::IpAddress& address) {
 
 SrvResult MailauthLookup::srv(std::string_view name_in) {
   SrvResult r;
-  std::string name = strip_dot(std::string(name_in));
-  if (!plausible_dns_name(name)) return r.status = DnsStatus::kNxDomain, r;
-  Answer a = query(servers_, timeout_, name, ns_t_srv, cache_.get(), cache_only_);
-  r.status = classify(a.status);
-  if (r.status != DnsStatus::kOk) return r;
+  Answer a;
+  if (!start_lookup(servers_, timeout_, name_in, ns_t_srv, cache_.get(), cache_only_, r.status, a)) return r;
   ares_srv_reply* head = nullptr;
   int rc = ares_parse_srv_reply(a.buf.data(), static_cast<int>(a.buf.size()), &head);
   if (rc != ARES_SUCCESS) return r.status = parse_status(rc), r;
@@ -275,24 +290,14 @@ SrvResult MailauthLookup::srv(std::string_view name_in) {
 
 CanonicalResult MailauthLookup::canonical(std::string_view name_in) {
   CanonicalResult r;
-  std::string name = strip_dot(std::string(name_in));
-  if (!plausible_dns_name(name)) return r.status = DnsStatus::kNxDomain, r;
-  Answer a = query(servers_, timeout_, name, ns_t_a, cache_.get(), cache_only_);
-  r.status = classify(a.status);
-  if (r.status != DnsStatus::kOk) return r;
+  Answer a;
+  std::string name;
+  if (!start_lookup(servers_, timeout_, name_in, ns_t_a, cache_.get(), cache_only_, r.status, a, &name)) return r;
   hostent* he = nullptr;
-  ares_addrttl ttls[64];
-  int n = 64;
-  // With a hostent, c-ares follows the answer's CNAME records: h_name is where they end.
-  int rc = ares_parse_a_reply(a.buf.data(), static_cast<int>(a.buf.size()), &he, ttls, &n);
+  int rc = parse_a(a, r.addresses, &he);
   if (rc != ARES_SUCCESS) return r.status = parse_status(rc), r;
   r.canonical_name = strip_dot(he && he->h_name ? he->h_name : name);
   if (he) ares_free_hostent(he);
-  for (int i = 0; i < n; ++i) {
-    mailauth::IpAddress ip;
-    std::memcpy(ip.bytes.data(), &ttls[i].ipaddr, 4);
-    r.addresses.push_back(ip);
-  }
   if (r.addresses.empty()) r.status = DnsStatus::kNoData;
   return r;
 }

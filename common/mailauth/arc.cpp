@@ -108,16 +108,7 @@ std::string verify_ams(const ParsedMessage& msg, const HeaderField& ams, DnsLook
   if (!d || !s) return "AMS bad d= or s=";
   Canon hc = Canon::kSimple, bc = Canon::kSimple;
   if (const auto* c = tags->get("c")) {
-    auto parts = split(*c, '/');
-    auto parse_c = [](std::string_view v, Canon* out) {
-      v = trim_fws(v);
-      if (v == "simple") *out = Canon::kSimple;
-      else if (v == "relaxed") *out = Canon::kRelaxed;
-      else return false;
-      return true;
-    };
-    if (parts.size() > 2 || !parse_c(parts[0], &hc) || (parts.size() == 2 && !parse_c(parts[1], &bc)))
-      return "AMS unknown canonicalization";
+    if (!parse_canonicalization(*c, &hc, &bc)) return "AMS unknown canonicalization";
   }
   std::vector<std::string> names;
   for (auto n : split(*tags->get("h"), ':')) {
@@ -139,9 +130,7 @@ std::string verify_ams(const ParsedMessage& msg, const HeaderField& ams, DnsLook
   if (!equal_ct(body.digest, *bh)) return "AMS body hash did not verify";
   KeyLookup key = lookup_key(dns, *s, *d, type, HashAlg::kSha256, o.min_rsa_bits);
   if (key.result != AuthResult::kPass) return "AMS key: " + key.reason;
-  std::string input = hash_input_headers(msg.headers, names, hc, &ams);
-  input += sig_header_input(remove_b_value(ams.raw), hc);
-  if (!postline::mailauth::dkim_verify(key.key.get(), type, HashAlg::kSha256, input, *b))
+  if (!verify_field_signature(msg.headers, names, hc, ams, key.key.get(), type, HashAlg::kSha256, *b))
     return "AMS signature did not verify";
   return "";
 }
@@ -259,18 +248,11 @@ ArcVerdict arc_verify(std::string_view message, DnsLookup& dns, const ArcVerifyO
 ArcSealResult arc_seal(std::string_view message, const PrivateKey& key, const ArcSealOptions& o, DnsLookup* dns,
                        const MessageLimits& limits) {
   ArcSealResult r;
-  std::string err;
-  auto msg = parse_message(message, &err, limits);
-  if (!msg) {
-    r.error = err;
-    return r;
-  }
-  auto domain = normalize_domain(o.domain);
-  auto selector = normalize_domain(o.selector);
-  if (!domain || !selector) {
-    r.error = "bad sealing domain or selector";
-    return r;
-  }
+  auto start = start_signing(message, o.domain, o.selector, limits, "sealing", &r.error);
+  if (!start) return r;
+  const ParsedMessage* msg = &start->msg;
+  const std::string* domain = &start->domain;
+  const std::string* selector = &start->selector;
   std::map<int, ArcSet> sets;
   std::string structure = collect(*msg, sets, 50);
   ArcResult cv;
@@ -314,7 +296,7 @@ ArcSealResult arc_seal(std::string_view message, const PrivateKey& key, const Ar
   std::string payload(trim_fws(ours->value()));
   std::string aar = "ARC-Authentication-Results: i=" + std::to_string(i) + "; " + payload + "\r\n";
 
-  const char* alg = key.type() == KeyType::kEd25519 ? "ed25519-sha256" : "rsa-sha256";
+  const char* alg = signing_algorithm(key);
   // AMS over the message as it is (the new AAR is not signed).
   std::vector<std::string> names;
   for (const auto& want : o.headers) {
@@ -327,19 +309,15 @@ ArcSealResult arc_seal(std::string_view message, const PrivateKey& key, const Ar
   std::vector<std::string> tags = {"i=" + std::to_string(i), std::string("a=") + alg, "c=relaxed/relaxed",
                                    "d=" + *domain, "s=" + *selector};
   if (o.timestamp) tags.push_back("t=" + std::to_string(*o.timestamp));
-  std::string h = "h=";
-  for (size_t k = 0; k < names.size(); ++k) h += (k ? ":" : "") + names[k];
-  tags.push_back(h);
+  tags.push_back(h_tag(names));
   tags.push_back("bh=" + base64_encode(body.digest));
   std::string ams = fold_signature_header("ARC-Message-Signature", tags);
   std::string input = hash_input_headers(msg->headers, names, Canon::kRelaxed, nullptr);
   input += sig_header_input(ams + "\r\n", Canon::kRelaxed);
-  auto sig = postline::mailauth::dkim_sign(key, HashAlg::kSha256, input);
-  if (!sig) {
+  if (!append_signature(ams, key, HashAlg::kSha256, input)) {
     r.error = "signing failed";
     return r;
   }
-  ams += fold_value(base64_encode(*sig), 74, 75) + "\r\n";
 
   // AS over every ARC set, the new one last.
   std::vector<std::string> stags = {"i=" + std::to_string(i), std::string("a=") + alg,
@@ -352,12 +330,10 @@ ArcSealResult arc_seal(std::string_view message, const PrivateKey& key, const Ar
   static const std::map<int, ArcSet> kNoSets;
   std::string sinput = seal_input(cv == ArcResult::kFail ? kNoSets : sets, cv == ArcResult::kFail ? 0 : n, &aar,
                                   &ams, &as_unsigned);
-  auto ssig = postline::mailauth::dkim_sign(key, HashAlg::kSha256, sinput);
-  if (!ssig) {
+  if (!append_signature(as, key, HashAlg::kSha256, sinput)) {
     r.error = "signing failed";
     return r;
   }
-  as += fold_value(base64_encode(*ssig), 74, 75) + "\r\n";
   r.ok = true;
   r.instance = i;
   r.cv = cv;

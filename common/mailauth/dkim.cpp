@@ -97,6 +97,62 @@ std::string fold_value(std::string_view v, size_t first_room, size_t width) {
   return out;
 }
 
+std::optional<SigningStart> start_signing(std::string_view message, const std::string& domain,
+                                          const std::string& selector, const MessageLimits& limits,
+                                          std::string_view what, std::string* error) {
+  std::string err;
+  auto msg = parse_message(message, &err, limits);
+  if (!msg) {
+    *error = err;
+    return std::nullopt;
+  }
+  auto d = normalize_domain(domain);
+  auto s = normalize_domain(selector);
+  if (!d || !s) {
+    *error = "bad " + std::string(what) + " domain or selector";
+    return std::nullopt;
+  }
+  return SigningStart{std::move(*msg), std::move(*d), std::move(*s)};
+}
+
+const char* signing_algorithm(const PrivateKey& key) {
+  return key.type() == KeyType::kEd25519 ? "ed25519-sha256" : "rsa-sha256";
+}
+
+std::string h_tag(const std::vector<std::string>& names) {
+  std::string h = "h=";
+  for (size_t i = 0; i < names.size(); ++i) h += (i ? ":" : "") + names[i];
+  return h;
+}
+
+bool append_signature(std::string& header, const PrivateKey& key, HashAlg hash, std::string_view input) {
+  auto sig = postline::mailauth::dkim_sign(key, hash, input);
+  if (!sig) return false;
+  header += fold_value(base64_encode(*sig), 74, 75);
+  header += "\r\n";
+  return true;
+}
+
+bool parse_canonicalization(std::string_view c, Canon* header, Canon* body) {
+  auto parts = split(c, '/');
+  auto parse_c = [](std::string_view v, Canon* out) {
+    v = trim_fws(v);
+    if (v == "simple") *out = Canon::kSimple;
+    else if (v == "relaxed") *out = Canon::kRelaxed;
+    else return false;
+    return true;
+  };
+  return parts.size() <= 2 && parse_c(parts[0], header) && (parts.size() < 2 || parse_c(parts[1], body));
+}
+
+bool verify_field_signature(const std::vector<HeaderField>& headers, const std::vector<std::string>& names,
+                            Canon canon, const HeaderField& field, EVP_PKEY* key, KeyType type, HashAlg hash,
+                            std::string_view b) {
+  std::string input = hash_input_headers(headers, names, canon, &field);
+  input += sig_header_input(remove_b_value(field.raw), canon);
+  return postline::mailauth::dkim_verify(key, type, hash, input, b);
+}
+
 bool domain_is_or_under(std::string_view sub, std::string_view parent) {
   if (iequals(sub, parent)) return true;
   return sub.size() > parent.size() && iends_with(sub, parent) && sub[sub.size() - parent.size() - 1] == '.';
@@ -254,18 +310,11 @@ std::optional<DkimKeyRecord> parse_dkim_key_record(std::string_view text, std::s
 DkimSignResult dkim_sign(std::string_view message, const PrivateKey& key, const DkimSignOptions& o,
                          const MessageLimits& limits) {
   DkimSignResult r;
-  std::string err;
-  auto msg = parse_message(message, &err, limits);
-  if (!msg) {
-    r.error = err;
-    return r;
-  }
-  auto domain = normalize_domain(o.domain);
-  auto selector = normalize_domain(o.selector);
-  if (!domain || !selector) {
-    r.error = "bad signing domain or selector";
-    return r;
-  }
+  auto start = start_signing(message, o.domain, o.selector, limits, "signing", &r.error);
+  if (!start) return r;
+  const ParsedMessage* msg = &start->msg;
+  const std::string* domain = &start->domain;
+  const std::string* selector = &start->selector;
   if (key.type() == KeyType::kRsa && key.bits() < 1024) {
     r.error = "RSA key shorter than 1024 bits";
     return r;
@@ -302,7 +351,7 @@ DkimSignResult dkim_sign(std::string_view message, const PrivateKey& key, const 
   HashAlg hash = HashAlg::kSha256;
   BodyHash body = body_hash(msg->body, o.body_canon, hash);
   std::string bh = base64_encode(body.digest);
-  const char* alg = key.type() == KeyType::kEd25519 ? "ed25519-sha256" : "rsa-sha256";
+  const char* alg = signing_algorithm(key);
 
   std::vector<std::string> tags;
   tags.push_back("v=1");
@@ -321,22 +370,17 @@ DkimSignResult dkim_sign(std::string_view message, const PrivateKey& key, const 
   if (o.timestamp) tags.push_back("t=" + std::to_string(*o.timestamp));
   if (o.expiration) tags.push_back("x=" + std::to_string(*o.expiration));
   if (o.body_length_tag) tags.push_back("l=" + std::to_string(body.canonical_length));
-  std::string h = "h=";
-  for (size_t i = 0; i < names.size(); ++i) h += (i ? ":" : "") + names[i];
-  tags.push_back(h);
+  tags.push_back(h_tag(names));
   tags.push_back("bh=" + bh);
 
   std::string header = fold_signature_header("DKIM-Signature", tags);
 
   std::string input = hash_input_headers(msg->headers, names, o.header_canon, nullptr);
   input += sig_header_input(header + "\r\n", o.header_canon);
-  auto sig = postline::mailauth::dkim_sign(key, hash, input);
-  if (!sig) {
+  if (!append_signature(header, key, hash, input)) {
     r.error = "signing failed";
     return r;
   }
-  header += fold_value(base64_encode(*sig), 74, 75);
-  header += "\r\n";
   r.ok = true;
   r.header = std::move(header);
   return r;
@@ -413,17 +457,8 @@ class Verifier {
 
     Canon hc = Canon::kSimple, bc = Canon::kSimple;
     if (const auto* c = get("c")) {
-      auto parts = split(*c, '/');
-      if (parts.size() > 2) return done(AuthResult::kPermError, "bad c=");
-      auto parse_c = [](std::string_view v, Canon* out) {
-        v = trim_fws(v);
-        if (v == "simple") *out = Canon::kSimple;
-        else if (v == "relaxed") *out = Canon::kRelaxed;
-        else return false;
-        return true;
-      };
-      if (!parse_c(parts[0], &hc) || (parts.size() == 2 && !parse_c(parts[1], &bc)))
-        return done(AuthResult::kPermError, "unknown canonicalization");
+      if (split(*c, '/').size() > 2) return done(AuthResult::kPermError, "bad c=");
+      if (!parse_canonicalization(*c, &hc, &bc)) return done(AuthResult::kPermError, "unknown canonicalization");
     }
 
     if (const auto* q = get("q")) {
@@ -500,9 +535,8 @@ class Verifier {
     if (ktype == KeyType::kRsa && r.key_bits < 2048) r.weak = true;
     auto& pkey = key.key;
 
-    std::string input = hash_input_headers(msg_.headers, names, hc, &field);
-    input += sig_header_input(remove_b_value(field.raw), hc);
-    if (!dkim_verify(pkey.get(), ktype, hash, input, *b)) return done(AuthResult::kFail, "signature did not verify");
+    if (!verify_field_signature(msg_.headers, names, hc, field, pkey.get(), ktype, hash, *b))
+      return done(AuthResult::kFail, "signature did not verify");
 
     if (r.body_length_partial && !o_.accept_partial_body)
       return done(AuthResult::kPolicy, "l= leaves " + std::to_string(r.unsigned_body_bytes) +

@@ -123,6 +123,31 @@ std::string fold_signature_header(std::string_view field_name, const std::vector
 // base64 folded into lines of `width` (the first `first_room` wide).
 std::string fold_value(std::string_view v, size_t first_room, size_t width);
 
+// What DKIM signing and ARC sealing start from: the parsed message and the
+// normalised d= and s=. nullopt with *error set ("bad <what> domain or
+// selector" naming `what`: "signing", "sealing") when either fails.
+struct SigningStart {
+  ParsedMessage msg;
+  std::string domain, selector;
+};
+std::optional<SigningStart> start_signing(std::string_view message, const std::string& domain,
+                                          const std::string& selector, const MessageLimits& limits,
+                                          std::string_view what, std::string* error);
+// a= for the key: "ed25519-sha256" or "rsa-sha256".
+const char* signing_algorithm(const PrivateKey& key);
+// "h=name1:name2...".
+std::string h_tag(const std::vector<std::string>& names);
+// Signs `input` and appends the folded base64 of the signature and CRLF to
+// `header` (the output of fold_signature_header); false when signing failed.
+bool append_signature(std::string& header, const PrivateKey& key, HashAlg hash, std::string_view input);
+// c= "header[/body]" (RFC 6376 3.5); false for anything but simple/relaxed.
+bool parse_canonicalization(std::string_view c, Canon* header, Canon* body);
+// The header hash input of a signature field (the fields named in h=, then
+// the field itself without its b= value) checked against b=.
+bool verify_field_signature(const std::vector<HeaderField>& headers, const std::vector<std::string>& names,
+                            Canon canon, const HeaderField& field, EVP_PKEY* key, KeyType type, HashAlg hash,
+                            std::string_view b);
+
 struct KeyLookup {
   AuthResult result = AuthResult::kPermError;  // kPass: `key` is usable
   std::string reason;

@@ -202,6 +202,12 @@ def build():
     ], unit="ops", description="Sieve at local delivery (docs/sieve.md): ok; compile_error and runtime_error kept "
                                "the message in INBOX (the log names the script and line); replayed: a retry found "
                                "the run already committed; failed: database trouble, the recipient was deferred.")
+    b.panel("Delivered right after Enqueue into other shards /s", [
+        (rate("postline_queued_immediate_deliveries_total", "result"), "{{result}}"),
+    ], unit="ops", description="Sharding (docs/queue.md): local recipients on shards other than db.url's, handed "
+                               "to queued's in-process delivery after the Enqueue commit. delivered; workers: left "
+                               "to a worker (over quota, a Sieve script, a failure); full: the hand-off queue was "
+                               "full (the workers take them after a 10 s grace).")
     b.panel("Sieve actions /s", [(rate("postline_queued_sieve_actions_total", "action"), "{{action}}")], unit="ops",
             description="What users' and the administrator's scripts did: keep, fileinto, discard, redirect, "
                         "vacation, reject.")
@@ -351,10 +357,12 @@ def build():
         (rate("postline_s3_retries_total", "job, op"), "retries {{job}} {{op}}"),
     ], unit="short")
     b.panel("Blob sweeper", [
-        (rate("postline_mailstore_blob_sweeps_total", "result"), "sweeps {{result}}"),
-        ("sum by (kind) (increase(postline_mailstore_blob_sweep_items_total[$__rate_interval]))", "{{kind}}"),
-    ], description="queued's sweeper (mailstore.s3_sweep_interval): expired upload intents (writers that "
-                   "crashed between upload and commit), catalogue rows marked and collected, objects deleted. "
+        (rate("postline_mailstore_blob_sweeps_total", "shard, result"), "sweeps {{shard}} {{result}}"),
+        ("sum by (shard, kind) (increase(postline_mailstore_blob_sweep_items_total[$__rate_interval]))",
+         "{{shard}} {{kind}}"),
+    ], description="queued's sweepers, one per mailstore shard (mailstore.s3_sweep_interval): expired upload "
+                   "intents (writers or account moves that crashed between upload and commit), catalogue rows "
+                   "marked and collected, objects deleted. "
                    "docs/operations.md, S3 blob storage.")
 
     b.row("Database connection pools")

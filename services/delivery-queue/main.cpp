@@ -39,6 +39,7 @@
 #include "services/delivery-queue/store/mta_sts_cache.h"
 #include "services/delivery-queue/rpc/auth_resolver.h"
 #include "services/delivery-queue/delivery/enqueue_delivery.h"
+#include "services/delivery-queue/delivery/immediate_delivery.h"
 #include "services/delivery-queue/rpc/queue_service.h"
 #include "services/delivery-queue/reports/reporter.h"
 #include "common/dns/mailauth_lookup.h"
@@ -51,6 +52,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <iostream>
 #include <pthread.h>
 
@@ -166,13 +168,13 @@ int main(int argc, char** argv) {
     o.url = shard_url;
     return std::make_unique<mailstore::pg::PgMailStore>(o);
   });
-  // The default shard's store: the blob sweeper (one bucket per deployment
-  // keeps its catalogue on the default shard; docs/operations.md "Sharding").
   mailstore::pg::PgMailStore& store = sharded.shard(sharded.default_shard());
   // With bodies in S3: objects no row refers to (crashed uploads, bodies of
-  // expunged messages) are deleted after mailstore.s3_orphan_grace.
+  // expunged messages, bodies of accounts moved away) are deleted after
+  // mailstore.s3_orphan_grace, by one sweeper per shard, each in its shard's
+  // own object namespace (sql/020; made at start, after the schema checks).
   const auto sweep = mailstore::blob_sweep_settings(cfg);
-  mailstore::pg::BlobSweeper blob_sweeper(store, sweep.interval, sweep.grace, registry.get());
+  std::vector<std::unique_ptr<mailstore::pg::BlobSweeper>> blob_sweepers;
 
   queue::QueueMetrics metrics(*registry);
   grpcutil::RpcMetrics server_rpc(*registry, "postline_queued", "server");
@@ -222,17 +224,26 @@ int main(int argc, char** argv) {
   queue::SmtpRemoteDelivery& remote = *remote_holder;
   spdlog::info("outbound transport security: MTA-STS {}, DANE {}", rc.mta_sts ? "on" : "off", rc.dane ? "on" : "off");
   queue::Workers workers(worker_pool, wc, &local, &remote, &resolver, &metrics);
-  // Sieve runs on connections of its own (one transaction per recipient with a script).
-  db::pq::Pool sieve_pool(url, static_cast<size_t>(wc.workers));
-  http.pools().add("sieve", [&] { return sieve_pool.stats(); });
+  // Sieve runs on connections of its own (one transaction per recipient with
+  // a script), to each shard (docs/DESIGN.md "Sharding": a run happens in the
+  // transaction of the account's shard; opened at first use).
+  std::map<std::string, std::unique_ptr<db::pq::Pool>> sieve_pools;
+  std::map<std::string, queue::SieveShard> sieve_shards;
+  for (const auto& [name, shard_url] : shards) {
+    auto& pool = sieve_pools[name] = std::make_unique<db::pq::Pool>(shard_url, static_cast<size_t>(wc.workers));
+    sieve_shards[name] = {pool.get(), &sharded.shard(name), shard_url == url};
+    http.pools().add(shards.size() == 1 ? std::string("sieve") : "sieve_" + name,
+                     [p = pool.get()] { return p->stats(); });
+  }
   // New mail wakes this instance's workers at once and the other instances'
   // through one coalesced NOTIFY outside the Enqueue transactions.
   queue::RemoteWake remote_wake(rpc_pool.url());
-  queue::SieveDelivery sieve(sieve_pool, store, *sieve_runner, &metrics, [&] {
+  queue::SieveDelivery sieve(sieve_shards, sharded.default_shard(), *sieve_runner, &metrics, [&] {
     workers.wake();  // the redirects and vacation replies a run queued are due now
     remote_wake.poke();
   });
   workers.use_sieve(&sieve);
+  workers.on_queued([&] { remote_wake.poke(); });
   // DMARC and TLS reports (reports/): recorded, sent once a period through
   // this queue, and received ones parsed. Its own two connections.
   db::Pool report_pool(url, 2);
@@ -271,7 +282,15 @@ int main(int argc, char** argv) {
                                   },
                                   admin_token);
   // BURL (RFC 4468): smtpd's FetchUrl reads URLAUTH URLs through the mailstore.
-  service.use_url_fetcher(sharded, resolver);
+  // Sharding: the URL owner's shard is asked of authd's directory each time.
+  if (shards.size() > 1)
+    service.use_url_fetcher(sharded, resolver, [&sharded](int64_t user, const std::string& shard) {
+      if (shard.empty() || !sharded.has_shard(shard)) return false;
+      sharded.assign(user, shard);
+      return true;
+    });
+  else
+    service.use_url_fetcher(sharded, resolver);
   service.set_enqueue_shard(enqueue_shard);
   service.use_reporter(reporter);
   // Enqueue on libpq with group commit (enqueue_pool); local recipients are
@@ -282,6 +301,26 @@ int main(int argc, char** argv) {
     deliver_now = [&](const std::vector<const queue::NewMessage*>& m) -> std::unique_ptr<queue::EnqueueTimeDelivery> {
       return std::make_unique<queue::MailstoreEnqueueDelivery>(local_shard, m, &metrics, sieve_runner.get());
     };
+  }
+  // Sharding: local recipients on shards other than db.url's are delivered
+  // right after the Enqueue commit by an in-process hand-off (two threads,
+  // one queue connection; delivery/immediate_delivery.h), not at a worker's
+  // claim. The same switch as the delivery inside Enqueue.
+  db::pq::Pool handoff_pool(url, 2);
+  std::map<std::string, queue::ImmediateDelivery::Shard> handoff_shards;
+  for (const auto& [name, shard_url] : shards)
+    if (shard_url != url) handoff_shards[name] = {sieve_pools.at(name).get(), &sharded.shard(name)};
+  queue::ImmediateDelivery handoff(handoff_pool, handoff_shards, sieve_runner.get(), &metrics, [&] {
+    workers.wake();
+    remote_wake.poke();
+  });
+  if (cfg.boolean("queue", "deliver_during_enqueue") && !handoff_shards.empty()) {
+    http.pools().add("handoff", [&] { return handoff_pool.stats(); });
+    service.use_handoff([&handoff](const std::string& shard) { return handoff.accepts(shard); },
+                        [&handoff](std::shared_ptr<const queue::NewMessage> m, std::vector<int64_t> ids) {
+                          handoff.offer(std::move(m), std::move(ids));
+                        });
+    handoff.start(2);
   }
   queue::EnqueueBatcher::Options batch_options;
   batch_options.max_messages = static_cast<size_t>(std::max<int64_t>(1, cfg.integer("queue", "enqueue_batch_max")));
@@ -335,11 +374,39 @@ int main(int argc, char** argv) {
     http.stop();
     return 3;
   }
+  if (store_options.blobs && sweep.interval.count() > 0) {
+    // The default shard first: of shards sharing a namespace (databases that
+    // held S3 bodies before sql/020), only the first sweeps, as before.
+    std::vector<std::string> order{sharded.default_shard()};
+    for (const auto& [name, shard_url] : shards)
+      if (name != sharded.default_shard()) order.push_back(name);
+    std::map<std::string, std::string> swept;  // namespace -> shard
+    for (const auto& name : order) {
+      auto& one = sharded.shard(name);
+      std::string space;
+      try {
+        space = one.blob_store()->space();
+      } catch (const std::exception& e) {
+        log::fatal(kName, "mailstore shard " + name + ": cannot read its blob namespace: " + e.what());
+        server->Shutdown();
+        http.stop();
+        return 3;
+      }
+      if (auto [it, fresh] = swept.emplace(space, name); !fresh) {
+        spdlog::warn("mailstore shard {} shares the blob namespace '{}' of shard {}: not swept (docs/operations.md "
+                     "\"Sharding\")",
+                     name, log::printable(space, 80), it->second);
+        continue;
+      }
+      blob_sweepers.push_back(
+          std::make_unique<mailstore::pg::BlobSweeper>(one, sweep.interval, sweep.grace, registry.get(), name));
+    }
+  }
   // gRPC health follows the database: smtpd's readiness asks it.
   grpcutil::HealthFollower health(*server, [&] { return rpc_pool.ping(); });
   workers.start();
   if (index_search) indexer.start();
-  blob_sweeper.start();
+  for (auto& sweeper : blob_sweepers) sweeper->start();
   reporter.start();
   serving = true;
   log::listening("grpc", address, static_cast<unsigned>(grpc_port));
@@ -353,9 +420,10 @@ int main(int argc, char** argv) {
   // New Enqueues get UNAVAILABLE from here on (smtpd says 451); calls in
   // progress get a few seconds to commit.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  handoff.stop();  // what it did not take stays queued for the workers
   workers.stop();
   indexer.stop();
-  blob_sweeper.stop();
+  for (auto& sweeper : blob_sweepers) sweeper->stop();
   reporter.stop();
   http.stop();
   spdlog::info("stopped");

@@ -25,14 +25,13 @@
 #include "common/net/tls.h"
 #include "common/service/certificates.h"
 #include "common/service/service.h"
-#include "common/service/tls_reloader.h"
+#include "common/service/server_signals.h"
 #include "common/sieve/sieve.h"
 #include "services/managesieve/server/auth_client.h"
 #include "services/managesieve/server/metrics.h"
 #include "services/managesieve/server/server.h"
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <spdlog/spdlog.h>
 
@@ -150,16 +149,8 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
-  stop_signals.async_wait([&](boost::system::error_code ec, int sig) {
-    if (ec) return;
-    spdlog::info("signal {}: stopping, {} session(s) open", sig, server.active());
-    server.shutdown(std::chrono::seconds(10), [&io] { io.stop(); });
-  });
-  // SIGHUP and a changed tls.cert_file/key_file reload the certificate for new connections.
-  service::TlsReloader tls_reloader(io, tls, cfg.str("tls", "key_file"), cfg.duration("tls", "reload_check_interval"),
-                                    *registry);
-  tls_reloader.start();
+  // SIGTERM/SIGINT drain the sessions; SIGHUP and a changed tls.cert_file/key_file reload the certificate.
+  service::ServerSignals signals(io, server, tls, cfg, *registry);
 
   spdlog::info("postline-managesieved {} started", POSTLINE_VERSION);
   io.run();

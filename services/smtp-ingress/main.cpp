@@ -17,7 +17,7 @@
 #include "common/config/config.h"
 #include "common/service/memory.h"
 #include "common/service/certificates.h"
-#include "common/service/tls_reloader.h"
+#include "common/service/server_signals.h"
 #include "common/service/service.h"
 #include "common/grpc/grpc.h"
 #include "common/db/migrations.h"
@@ -34,7 +34,6 @@
 #include "services/smtp-ingress/server/server.h"
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <spdlog/spdlog.h>
@@ -234,16 +233,8 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
-  stop_signals.async_wait([&](boost::system::error_code ec, int sig) {
-    if (ec) return;
-    spdlog::info("signal {}: stopping, {} session(s) open", sig, server.active());
-    server.shutdown(std::chrono::seconds(10), [&io] { io.stop(); });
-  });
-  // SIGHUP and a changed tls.cert_file/key_file reload the certificate for new connections.
-  service::TlsReloader tls_reloader(io, tls, cfg.str("tls", "key_file"), cfg.duration("tls", "reload_check_interval"),
-                                    *registry);
-  tls_reloader.start();
+  // SIGTERM/SIGINT drain the sessions; SIGHUP and a changed tls.cert_file/key_file reload the certificate.
+  service::ServerSignals signals(io, server, tls, cfg, *registry);
 
   spdlog::info("postline-smtpd {} started as {}", POSTLINE_VERSION, options.session.hostname);
   io.run();

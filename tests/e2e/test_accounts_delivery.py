@@ -3,10 +3,10 @@ targets, plus-addressing, catch-all, disabled users — checked at RCPT on the M
 port and, for delivery, by reading the INBOXes over IMAP."""
 from __future__ import annotations
 
-import imaplib
 import smtplib
 import uuid
 
+import queue_support
 from platform_support import wait_until
 
 DOMAIN = "deliver.example"
@@ -31,18 +31,7 @@ def send(platform, rcpt: str) -> str:
 
 
 def inbox_subjects(platform, user) -> list[str]:
-    client = imaplib.IMAP4("127.0.0.1", platform.ports["imap"])
-    try:
-        client.login(user, PASSWORDS[user])
-        typ, data = client.select("INBOX", readonly=True)
-        assert typ == "OK", data
-        if int(data[0]) == 0:
-            return []
-        typ, data = client.fetch(f"1:{int(data[0])}", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-        assert typ == "OK", data
-        return [part[1].decode().strip().removeprefix("Subject: ") for part in data if isinstance(part, tuple)]
-    finally:
-        client.logout()
+    return queue_support.subjects(platform, user, PASSWORDS[user])
 
 
 def delivered(platform, user, subject) -> bool:

@@ -10,11 +10,8 @@ MX records; aiosmtpd is the remote MX, deferring per recipient on request."""
 from __future__ import annotations
 
 import base64
-import json
 import os
 import pty
-import smtplib
-import ssl
 import subprocess
 import threading
 import time
@@ -22,7 +19,9 @@ import time
 import pytest
 
 from dns_support import dnsmasq
-from platform_support import free_port, server_tls_context, wait_until
+import queue_support
+from platform_support import wait_until
+from queue_support import queue_id_of, queue_json
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
 
@@ -74,15 +73,10 @@ def dns():
 
 @pytest.fixture(scope="module")
 def remote_mx(tmp_path_factory):
-    ctx = server_tls_context(tmp_path_factory.mktemp("mx"), "mx.slow.test")
     handler = RemoteMx()
-    controller = aiosmtpd_controller.Controller(handler, hostname="127.0.0.1", port=free_port(), tls_context=ctx,
-                                                data_size_limit=64 * 1024 * 1024)
-    controller.start()
-    try:
-        yield handler, controller.port
-    finally:
-        controller.stop()
+    with queue_support.remote_mx(aiosmtpd_controller, handler, tmp_path_factory.mktemp("mx"), "mx.slow.test",
+                                 data_size_limit=64 * 1024 * 1024) as port:
+        yield handler, port
 
 
 @pytest.fixture(scope="module")
@@ -104,15 +98,7 @@ def platform(fresh_platform_factory, dns, remote_mx):
 # --- helpers ----------------------------------------------------------------------
 
 def submit(platform, rcpts: list[str], raw: bytes) -> None:
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    with smtplib.SMTP("127.0.0.1", platform.ports["smtp_submission"], timeout=60) as smtp:
-        smtp.ehlo("client.example.test")
-        smtp.starttls(context=ctx)
-        smtp.ehlo("client.example.test")
-        smtp.login(SENDER, PASSWORD)
-        smtp.sendmail(SENDER, rcpts, raw)
+    queue_support.submit(platform, SENDER, PASSWORD, rcpts, raw, timeout=60)
 
 
 def message(subject: str, message_id: str, body: bytes = b"") -> bytes:
@@ -120,16 +106,6 @@ def message(subject: str, message_id: str, body: bytes = b"") -> bytes:
             .encode() + (body or f"body of {subject}\r\n".encode()))
 
 
-def queue_json(platform, *args):
-    return json.loads(platform.cli("--json", "queue", *args).stdout)
-
-
-def queue_id_of(platform, address: str) -> str:
-    rows = platform.psql(
-        "SELECT m.queue_id FROM queue_messages m JOIN queue_recipients r ON r.message_id = m.id "
-        f"WHERE r.address = '{address}' AND NOT m.is_dsn").split()
-    assert len(rows) == 1, rows
-    return rows[0]
 
 
 def stored_body(platform, queue_id: str) -> bytes:

@@ -16,7 +16,9 @@ import time
 
 import pytest
 
+import queue_support
 from platform_support import free_port, wait_until
+from queue_support import delivered
 
 USER = "bulk@example.test"
 PASSWORD = "bu-lk test password"
@@ -41,41 +43,16 @@ def user_id(platform) -> int:
 
 def inject(platform, uid: int, tag: str, n: int = N):
     """n queued messages for the user, committed in one statement."""
-    platform.psql(
-        "WITH src AS (SELECT g, format(E'From: bob@remote.test\\r\\nTo: " + USER + "\\r\\n"
-        "Subject: " + tag + " %s\\r\\nMessage-ID: <" + tag + "-%s@remote.test>\\r\\n\\r\\nbody %s\\r\\n', g, g, g) AS b"
-        f" FROM generate_series(1, {n}) g),"
-        " m AS (INSERT INTO queue_messages (queue_id, mail_from, size, body)"
-        f" SELECT '{tag}' || lpad(g::text, 6, '0'), 'bob@remote.test', octet_length(b), convert_to(b, 'UTF8')"
-        " FROM src RETURNING id)"
-        " INSERT INTO queue_recipients (message_id, address, domain, local, user_id)"
-        f" SELECT id, '{USER}', 'example.test', true, {uid} FROM m")
-
-
-def delivered(platform, tag: str) -> int:
-    return int(platform.psql(
-        "SELECT count(*) FROM queue_recipients r JOIN queue_messages m ON m.id = r.message_id"
-        f" WHERE m.queue_id LIKE '{tag}%' AND r.state = 'delivered'").strip())
+    queue_support.inject_local(platform, USER, uid, tag, n)
 
 
 def subjects_in_inbox(platform, tag: str) -> list[str]:
-    imap = imaplib.IMAP4("127.0.0.1", platform.ports["imap"])
-    try:
-        imap.login(USER, PASSWORD)
-        typ, data = imap.select("INBOX", readonly=True)
-        assert typ == "OK", data
-        count = int(data[0])
-        typ, data = imap.fetch(f"1:{count}", "(BODY.PEEK[])")
-        assert typ == "OK", data
-        out = []
-        for part in data:
-            if isinstance(part, tuple):
-                m = re.search(rb"^Subject: (" + tag.encode() + rb" \d+)\r$", part[1], re.M)
-                if m:
-                    out.append(m.group(1).decode())
-        return out
-    finally:
-        imap.logout()
+    out = []
+    for raw in queue_support.inbox(platform, USER, PASSWORD):
+        m = re.search(rb"^Subject: (" + tag.encode() + rb" \d+)\r$", raw, re.M)
+        if m:
+            out.append(m.group(1).decode())
+    return out
 
 
 def start_second_queued(platform):

@@ -12,11 +12,8 @@ MX port>` relays into Postline's MX; the mail is read back over IMAP.
 Needs root and Debian's postfix; skips with the reason otherwise."""
 from __future__ import annotations
 
-import base64
 import email
 import email.utils
-import imaplib
-import json
 import smtplib
 import ssl
 import subprocess
@@ -26,8 +23,10 @@ from email import policy
 import pytest
 
 import postfix_peer
+import queue_support
 from dns_support import dnsmasq
 from platform_support import new_workdir, wait_until
+from queue_support import new_dkim_key, queue_json
 
 _reason = postfix_peer.unavailable_reason()
 if _reason:
@@ -78,13 +77,7 @@ def postfix_mx():
 @pytest.fixture(scope="module")
 def dkim_key(tmp_path_factory):
     """An RSA key for example.test (selector "pl") and its DNS TXT record."""
-    directory = tmp_path_factory.mktemp("dkim")
-    key = directory / "example.test.pem"
-    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(key)],
-                   check=True, capture_output=True)
-    der = subprocess.run(["openssl", "pkey", "-in", str(key), "-pubout", "-outform", "DER"], check=True,
-                         capture_output=True).stdout
-    return key, "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+    return new_dkim_key(tmp_path_factory.mktemp("dkim"))
 
 
 @pytest.fixture(scope="module")
@@ -129,15 +122,7 @@ def postfix_client(platform):
 
 def submit(platform, rcpts: list[str], data: bytes) -> None:
     """Port 587, STARTTLS, AUTH - as a mail client would."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    with smtplib.SMTP("127.0.0.1", platform.ports["smtp_submission"], timeout=30) as smtp:
-        smtp.ehlo("client.example.test")
-        smtp.starttls(context=ctx)
-        smtp.ehlo("client.example.test")
-        smtp.login(SENDER, PASSWORD)
-        smtp.sendmail(SENDER, rcpts, data)
+    queue_support.submit(platform, SENDER, PASSWORD, rcpts, data)
 
 
 def message(subject: str, rcpts: list[str], body: str = "", extra_headers: str = "") -> tuple[str, bytes]:
@@ -147,29 +132,13 @@ def message(subject: str, rcpts: list[str], body: str = "", extra_headers: str =
     return mid, text.encode()
 
 
-def queue_json(platform, *args):
-    return json.loads(platform.cli("--json", "queue", *args).stdout)
-
-
 def queue_id_by_message_id(platform, mid: str) -> str:
     [row] = queue_json(platform, "list", "--message-id", mid, "--state", "delivered") or [None]
     return row["queue_id"]
 
 
 def inbox(platform, user: str) -> list[bytes]:
-    imap = imaplib.IMAP4("127.0.0.1", platform.ports["imap"])
-    try:
-        imap.login(user, PASSWORD)
-        typ, data = imap.select("INBOX", readonly=True)
-        assert typ == "OK", data
-        count = int(data[0])
-        if count == 0:
-            return []
-        typ, data = imap.fetch(f"1:{count}", "(BODY.PEEK[])")
-        assert typ == "OK", data
-        return [part[1] for part in data if isinstance(part, tuple)]
-    finally:
-        imap.logout()
+    return queue_support.inbox(platform, user, PASSWORD)
 
 
 def with_message_id(messages: list[bytes], mid: str) -> list[bytes]:
@@ -373,15 +342,7 @@ BLOB_8BIT = bytes(range(0x80, 0x100)) * 4  # no CR/LF: legal in an 8bit part
 
 
 def submit_8bit(platform, rcpts: list[str], data: bytes) -> None:
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    with smtplib.SMTP("127.0.0.1", platform.ports["smtp_submission"], timeout=30) as smtp:
-        smtp.ehlo("client.example.test")
-        smtp.starttls(context=ctx)
-        smtp.ehlo("client.example.test")
-        smtp.login(SENDER, PASSWORD)
-        smtp.sendmail(SENDER, rcpts, data, mail_options=["BODY=8BITMIME"])
+    queue_support.submit(platform, SENDER, PASSWORD, rcpts, data, mail_options=["BODY=8BITMIME"])
 
 
 def eight_bit_multipart(mid: str, rcpt: str, subject: str) -> bytes:

@@ -4,12 +4,11 @@ TLS; a refused login defers the mail instead of bouncing it."""
 from __future__ import annotations
 
 import json
-import smtplib
-import ssl
 import threading
 
 import pytest
 
+import queue_support
 from platform_support import free_port, server_tls_context, wait_until
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
@@ -79,15 +78,8 @@ def relay_platform(fresh_platform_factory, relay):
 
 
 def submit(platform, rcpt: str, subject: str):
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    with smtplib.SMTP("127.0.0.1", platform.ports["smtp_submission"], timeout=30) as smtp:
-        smtp.ehlo("client.example.test")
-        smtp.starttls(context=ctx)
-        smtp.ehlo("client.example.test")
-        smtp.login(SENDER, PASSWORD)
-        smtp.sendmail(SENDER, [rcpt], f"From: {SENDER}\r\nTo: {rcpt}\r\nSubject: {subject}\r\n\r\nhi\r\n".encode())
+    queue_support.submit(platform, SENDER, PASSWORD, [rcpt],
+                         f"From: {SENDER}\r\nTo: {rcpt}\r\nSubject: {subject}\r\n\r\nhi\r\n".encode())
 
 
 def recipient(platform, address):

@@ -8,18 +8,15 @@ RFC 3464 reports in the sender's INBOX, read with imaplib."""
 from __future__ import annotations
 
 import email
-import imaplib
-import json
-import smtplib
-import ssl
-import subprocess
 import threading
 from email import policy
 
 import pytest
 
 from dns_support import dnsmasq
-from platform_support import free_port, server_tls_context, wait_until
+import queue_support
+from platform_support import wait_until
+from queue_support import new_dkim_key, queue_id_of, queue_json
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
 
@@ -92,29 +89,16 @@ def dns():
 @pytest.fixture(scope="module")
 def remote_mx(fresh_platform_factory, tmp_path_factory):
     """The aiosmtpd MX, offering STARTTLS with a self-signed certificate."""
-    directory = tmp_path_factory.mktemp("mx")
-    ctx = server_tls_context(directory, "mx.remote.test")
     handler = RemoteMx()
-    controller = aiosmtpd_controller.Controller(handler, hostname="127.0.0.1", port=free_port(), tls_context=ctx,
-                                                enable_SMTPUTF8=True)
-    controller.start()
-    try:
-        yield handler, controller.port
-    finally:
-        controller.stop()
+    with queue_support.remote_mx(aiosmtpd_controller, handler, tmp_path_factory.mktemp("mx"), "mx.remote.test",
+                                 enable_SMTPUTF8=True) as port:
+        yield handler, port
 
 
 @pytest.fixture(scope="module")
 def dkim_key(tmp_path_factory):
     """An RSA key for example.test (selector "pl") and its DNS TXT record."""
-    directory = tmp_path_factory.mktemp("dkim")
-    key = directory / "example.test.pem"
-    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(key)],
-                   check=True, capture_output=True)
-    der = subprocess.run(["openssl", "pkey", "-in", str(key), "-pubout", "-outform", "DER"], check=True,
-                         capture_output=True).stdout
-    import base64
-    return key, "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+    return new_dkim_key(tmp_path_factory.mktemp("dkim"))
 
 
 @pytest.fixture(scope="module")
@@ -139,31 +123,12 @@ def queue_platform(fresh_platform_factory, dns, remote_mx, dkim_key):
 def submit(platform, rcpts: list[str], subject: str) -> None:
     msg = (f"From: {SENDER}\r\nTo: {', '.join(rcpts)}\r\nSubject: {subject}\r\n"
            f"Message-ID: <{subject.replace(' ', '-')}@example.test>\r\n\r\nbody of {subject}\r\n")
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    with smtplib.SMTP("127.0.0.1", platform.ports["smtp_submission"], timeout=30) as smtp:
-        smtp.ehlo("client.example.test")
-        smtp.starttls(context=ctx)
-        smtp.ehlo("client.example.test")
-        smtp.login(SENDER, PASSWORD)
-        smtp.sendmail(SENDER, rcpts, msg.encode())
+    queue_support.submit(platform, SENDER, PASSWORD, rcpts, msg.encode())
 
 
 def inbox(platform) -> list[email.message.EmailMessage]:
-    imap = imaplib.IMAP4("127.0.0.1", platform.ports["imap"])
-    try:
-        imap.login(SENDER, PASSWORD)
-        typ, data = imap.select("INBOX", readonly=True)
-        assert typ == "OK", data
-        count = int(data[0])
-        if count == 0:
-            return []
-        typ, data = imap.fetch(f"1:{count}", "(BODY.PEEK[])")
-        assert typ == "OK", data
-        return [email.message_from_bytes(part[1], policy=policy.default) for part in data if isinstance(part, tuple)]
-    finally:
-        imap.logout()
+    return [email.message_from_bytes(raw, policy=policy.default)
+            for raw in queue_support.inbox(platform, SENDER, PASSWORD)]
 
 
 def reports_about(platform, address: str) -> list[email.message.EmailMessage]:
@@ -183,16 +148,6 @@ def delivery_status(report: email.message.EmailMessage) -> str:
     return parts[1].as_string()
 
 
-def queue_json(platform, *args) -> dict | list:
-    return json.loads(platform.cli("--json", "queue", *args).stdout)
-
-
-def queue_id_of(platform, address: str) -> str:
-    rows = platform.psql(
-        "SELECT m.queue_id FROM queue_messages m JOIN queue_recipients r ON r.message_id = m.id "
-        f"WHERE r.address = '{address}' AND NOT m.is_dsn").split()
-    assert len(rows) == 1, rows
-    return rows[0]
 
 
 # --- tests -------------------------------------------------------------------------------

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import email
 import imaplib
-import json
-import smtplib
-import ssl
 from email import policy as email_policy
 
 import pytest
 
+import queue_support
 from platform_support import free_port, wait_until
+from queue_support import queue_json
 import transport_security_support as ts
 
 pytest.importorskip("aiosmtpd.controller")
@@ -136,20 +135,8 @@ def wait_for(platform, predicate, timeout=40, what="condition"):
 def submit(platform, rcpt: str, subject: str, requiretls: bool = False, headers: str = "") -> None:
     msg = (f"From: {SENDER}\r\nTo: {rcpt}\r\nSubject: {subject}\r\n{headers}"
            f"Message-ID: <{subject.replace(' ', '-')}@example.test>\r\n\r\nsecret body of {subject}\r\n")
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    with smtplib.SMTP("127.0.0.1", platform.ports["smtp_submission"], timeout=30) as smtp:
-        smtp.ehlo("client.example.test")
-        smtp.starttls(context=ctx)
-        smtp.ehlo("client.example.test")
-        assert smtp.has_extn("requiretls"), "smtpd offers REQUIRETLS after STARTTLS"
-        smtp.login(SENDER, PASSWORD)
-        smtp.sendmail(SENDER, [rcpt], msg.encode(), mail_options=["REQUIRETLS"] if requiretls else [])
-
-
-def queue_json(platform, *args):
-    return json.loads(platform.cli("--json", "queue", *args).stdout)
+    queue_support.submit(platform, SENDER, PASSWORD, [rcpt], msg.encode(), check_extension="requiretls",
+                         mail_options=["REQUIRETLS"] if requiretls else [])
 
 
 def recipient(platform, address: str) -> dict:

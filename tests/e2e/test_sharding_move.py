@@ -166,6 +166,7 @@ def test_account_moves_between_shards_while_connected_and_loses_nothing(sharded)
         moved = json.loads(out.stdout)
         print(f"move: {moved}, {time.monotonic() - t0:.2f}s wall")
         assert moved["moved"] and moved["to"] == "s2", moved
+        assert moved["objects_copied"] == 0, moved  # bodies in PostgreSQL: no blob store involved
         # The IDLE client is told to go (the BYE follows the switch's start).
         seen = read_until(a, rb"^\* BYE \[UNAVAILABLE\]", timeout=30)
         print("IDLE client got:", seen[-1])

@@ -12,9 +12,7 @@ mailing list, bulk mail or the null sender."""
 from __future__ import annotations
 
 import email
-import imaplib
 import smtplib
-import subprocess
 import threading
 import uuid
 from email import policy
@@ -22,7 +20,9 @@ from email import policy
 import pytest
 
 from dns_support import dnsmasq
-from platform_support import free_port, server_tls_context, wait_until
+import queue_support
+from platform_support import wait_until
+from queue_support import delivered, new_dkim_key
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
 
@@ -65,26 +65,14 @@ def dns():
 
 @pytest.fixture(scope="module")
 def remote_mx(tmp_path_factory):
-    ctx = server_tls_context(tmp_path_factory.mktemp("mx"), "mx.remote.test")
     handler = RemoteMx()
-    controller = aiosmtpd_controller.Controller(handler, hostname="127.0.0.1", port=free_port(), tls_context=ctx)
-    controller.start()
-    try:
-        yield handler, controller.port
-    finally:
-        controller.stop()
+    with queue_support.remote_mx(aiosmtpd_controller, handler, tmp_path_factory.mktemp("mx"), "mx.remote.test") as port:
+        yield handler, port
 
 
 @pytest.fixture(scope="module")
 def dkim_key(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("dkim")
-    key = directory / "example.test.pem"
-    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(key)],
-                   check=True, capture_output=True)
-    der = subprocess.run(["openssl", "pkey", "-in", str(key), "-pubout", "-outform", "DER"], check=True,
-                         capture_output=True).stdout
-    import base64
-    return key, "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+    return new_dkim_key(tmp_path_factory.mktemp("dkim"))
 
 
 @pytest.fixture(scope="module")
@@ -114,19 +102,7 @@ def send_mx(platform, sender: str, subject: str, extra: str = "") -> str:
 
 
 def subjects(platform, mailbox: str, user: str = BOB) -> list[str]:
-    client = imaplib.IMAP4("127.0.0.1", platform.ports["imap"])
-    try:
-        client.login(user, PASSWORD)
-        typ, data = client.select(f'"{mailbox}"', readonly=True)
-        if typ != "OK":
-            return []
-        if int(data[0]) == 0:
-            return []
-        typ, data = client.fetch(f"1:{int(data[0])}", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-        assert typ == "OK", data
-        return [part[1].decode().strip().removeprefix("Subject: ") for part in data if isinstance(part, tuple)]
-    finally:
-        client.logout()
+    return queue_support.subjects(platform, user, PASSWORD, mailbox)
 
 
 def queue_drained(platform) -> bool:
@@ -251,21 +227,7 @@ N = 300
 def inject(platform, uid: int, tag: str, n: int = N):
     """n queued messages for BULK from n different senders, committed in one statement
     while queued is stopped (so every delivery happens with the instance under test)."""
-    platform.psql(
-        "WITH src AS (SELECT g, format(E'From: k%s@remote.test\\r\\nTo: " + BULK + "\\r\\n"
-        "Subject: " + tag + " %s\\r\\nMessage-ID: <" + tag + "-%s@remote.test>\\r\\n\\r\\nbody\\r\\n', g, g, g) AS b"
-        f" FROM generate_series(1, {n}) g),"
-        " m AS (INSERT INTO queue_messages (queue_id, mail_from, size, body)"
-        f" SELECT '{tag}' || lpad(g::text, 6, '0'), 'k' || g || '@remote.test', octet_length(b), convert_to(b, 'UTF8')"
-        " FROM src RETURNING id)"
-        " INSERT INTO queue_recipients (message_id, address, domain, local, user_id)"
-        f" SELECT id, '{BULK}', '{DOMAIN}', true, {uid} FROM m")
-
-
-def delivered(platform, tag: str) -> int:
-    return int(platform.psql(
-        "SELECT count(*) FROM queue_recipients r JOIN queue_messages m ON m.id = r.message_id"
-        f" WHERE m.queue_id LIKE '{tag}%' AND r.state = 'delivered'").strip())
+    queue_support.inject_local(platform, BULK, uid, tag, n, numbered_senders=True)
 
 
 def test_kill_9_during_sieve_deliveries_repeats_nothing(sieve_platform, remote_mx, tmp_path):

@@ -7,6 +7,7 @@ import smtplib
 
 import pytest
 
+import queue_support
 from platform_support import SERVICES, wait_until
 
 USER = "alice@example.test"
@@ -41,19 +42,7 @@ def trace_prefix_ok(prefix: bytes) -> bool:
 
 
 def fetch_all(platform) -> list[bytes]:
-    imap = imaplib.IMAP4("127.0.0.1", platform.ports["imap"])
-    try:
-        imap.login(USER, PASSWORD)
-        typ, data = imap.select("INBOX", readonly=True)
-        assert typ == "OK", data
-        count = int(data[0])
-        if count == 0:
-            return []
-        typ, data = imap.fetch(f"1:{count}", "(BODY.PEEK[])")
-        assert typ == "OK", data
-        return [part[1] for part in data if isinstance(part, tuple)]
-    finally:
-        imap.logout()
+    return queue_support.inbox(platform, USER, PASSWORD)
 
 
 def send(platform, message: bytes):

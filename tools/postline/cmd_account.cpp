@@ -8,6 +8,7 @@
 #include <iostream>
 #include <thread>
 
+#include "common/mailstore/blob/blob_config.h"
 #include "common/mailstore/pg/account_move.h"
 #include "common/mailstore/pg/pg_mail_store.h"
 #include "common/mailstore/pg/sharded_mail_store.h"
@@ -42,7 +43,10 @@ void check_shard_schema(const std::string& url, const std::string& name, const s
 
 std::string rows_text(const mpg::CopyStats& s) {
   return std::to_string(s.total_rows()) + " rows, " + std::to_string(s.bodies) + " bodies (" +
-         format_used_bytes(s.body_bytes) + ")";
+         format_used_bytes(s.body_bytes) + ")" +
+         (s.objects_copied ? ", " + std::to_string(s.objects_copied) + " objects copied in the blob store (" +
+                                 format_used_bytes(s.object_bytes) + ")"
+                           : std::string());
 }
 
 }  // namespace
@@ -95,7 +99,14 @@ void register_account_commands(CLI::App& app, CliContext& ctx) {
         throw CliError(what + ": " + e.what(), 2);
       }
     }
-    mpg::AccountMover mover(source, target);
+    // Bodies in S3: the mover copies each object into the target shard's namespace.
+    std::shared_ptr<mailstore::BlobStore> blobs;
+    try {
+      blobs = mailstore::blob_store_from_config(ctx.config(), nullptr, config::Config::process_environment());
+    } catch (const config::ConfigError& e) {
+      throw CliError(what + ": " + e.what(), 2);
+    }
+    mpg::AccountMover mover(source, target, blobs);
     // 1. The bulk copy, with the account live on the source.
     mpg::AccountMover::Bulk bulk;
     try {
@@ -146,6 +157,7 @@ void register_account_commands(CLI::App& app, CliContext& ctx) {
                       .add("bulk_rows", bulk.stats.total_rows())
                       .add("bulk_bodies", bulk.stats.bodies)
                       .add("bulk_body_bytes", bulk.stats.body_bytes)
+                      .add("objects_copied", bulk.stats.objects_copied + delta.objects_copied)
                       .add("delta_rows", delta.total_rows())
                       .add("switch_seconds", switch_secs)
                       .add("seconds", secs())

@@ -12,8 +12,14 @@
 #include "tools/postline/cli_context.h"
 #include "tools/postline/parse_errors.h"
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 int main(int argc, char** argv) {
   using namespace postline::cli;
+  // Log lines of the libraries (the S3 store's "bodies in S3 bucket ...") go
+  // to stderr: stdout is the command's output (--json is parsed from it).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("postline"));
   CLI::App app{"postline: manage a Postline mail platform"};
   app.name("postline");
   app.require_subcommand(1);

@@ -15,6 +15,7 @@
 #include "common/db/unavailable.h"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,7 +28,7 @@ class BlobUnavailable : public db::Unavailable {
   using db::Unavailable::Unavailable;
 };
 
-class BlobStore {
+class BlobStore : public std::enable_shared_from_this<BlobStore> {
  public:
   virtual ~BlobStore() = default;
   // "s3", "memory": for logs and metrics.
@@ -45,6 +46,20 @@ class BlobStore {
   // Absent is fine.
   virtual void remove(std::string_view key) = 0;
   virtual bool exists(std::string_view key) = 0;
+
+  // The same store seen under a namespace (a per-database object space,
+  // sql/020_blob_namespaces.sql, docs/DESIGN.md "Sharding"): the blob of key K
+  // is a different object from K outside it. "" is this store itself. The
+  // default prefixes the key (stores whose keys are opaque strings);
+  // S3BlobStore puts it into the object key's prefix.
+  virtual std::shared_ptr<BlobStore> in_namespace(const std::string& ns);
+  // The namespace this view is in ("" for a store built from configuration).
+  virtual std::string space() const { return ""; }
+
+ protected:
+  // This store as a shared_ptr: its owner's, or (a store on the stack, in
+  // tests) a non-owning one.
+  std::shared_ptr<BlobStore> self_ptr();
 };
 
 // Lower-case hex of raw bytes (object keys are named by the hash's hex).

@@ -2,6 +2,7 @@
 
 #include "common/db/pq.h"
 #include "common/mailstore/accounts.h"
+#include "common/mailstore/pg/pg_mail_store.h"
 
 #include <algorithm>
 #include <functional>
@@ -75,14 +76,46 @@ std::string join(const std::vector<std::string>& v, const std::string& prefix = 
 
 using ParamsFn = std::function<pq::Params()>;
 
-// Rows of `t` matching `where` (parameters from `params`, then LIMIT and
-// OFFSET) read from `src` as their composite text form, inserted into `dst`
-// in batches. `update`: ON CONFLICT DO UPDATE (else DO NOTHING).
-int64_t copy_rows(pq::Connection& src, pq::Connection& dst, const Table& t, const std::string& where,
-                  const ParamsFn& params, int nparams, bool update, int batch, int64_t* bytes = nullptr) {
-  const std::string select = "SELECT t::text FROM " + quote_ident(t.name) + " t WHERE " + where + " ORDER BY " +
-                             join(t.pk) + " LIMIT $" + std::to_string(nparams + 1) + " OFFSET $" +
-                             std::to_string(nparams + 2);
+// Called with each page's values of one column (binary: raw bytes for
+// bytea), before the page is inserted.
+struct PageHook {
+  std::string column;
+  std::function<void(const std::vector<std::string>&)> fn;
+};
+
+// Rows of `t` matching `where` (parameters from `params`, then the page
+// size and the cursor) read from `src` as their composite text form,
+// inserted into `dst` in batches. Pages are keyset-paged by the primary key:
+// each page starts after the last row of the one before (the cursor is that
+// row's text, its key columns read back from it), so every page is an index
+// range scan and the whole copy is linear. `update`: ON CONFLICT DO UPDATE
+// (else DO NOTHING).
+int64_t copy_rows(pq::Connection& src, pq::Connection& dst, const Table& t, const std::string& where, size_t fixed,
+                  const ParamsFn& params, int nparams, bool update, int batch, int64_t* bytes = nullptr,
+                  const PageHook* hook = nullptr) {
+  // `fixed`: how many leading key columns `where` fixes by equality
+  // (user_id = $1 ...). The cursor compares the key columns after them, so
+  // the index scan starts at the cursor: compared on the whole key, with an
+  // equality on its first column as well, PostgreSQL's btree starts at that
+  // equality and steps over every earlier entry of the user (each page
+  // linear again).
+  for (size_t i = 0; i < fixed; ++i)
+    if (i >= t.pk.size() || where.find(t.pk[i] + " = $") == std::string::npos)
+      throw std::logic_error("copy of " + t.name + ": the condition does not fix key column " + std::to_string(i));
+  const std::string limit = std::to_string(nparams + 1), cursor = std::to_string(nparams + 2);
+  const std::string head = "SELECT t::text" + (hook ? ", t." + quote_ident(hook->column) : std::string()) +
+                           " FROM " + quote_ident(t.name) + " t WHERE (" + where + ")";
+  const std::string tail = " ORDER BY " + join(t.pk, "t.") + " LIMIT $" + limit;
+  std::vector<std::string> rest_key(t.pk.begin() + static_cast<std::ptrdiff_t>(std::min(fixed, t.pk.size())), t.pk.end());
+  std::string after;
+  for (size_t i = 0; i < rest_key.size(); ++i)
+    after += (i ? ", " : "") + std::string("($") + cursor + "::text::" + quote_ident(t.name) + ")." +
+             quote_ident(rest_key[i]);
+  const std::string first_page = head + tail;
+  // (Every key column fixed: one row at most, no second page.)
+  const std::string next_page =
+      rest_key.empty() ? head + " AND false" + tail
+                       : head + " AND (" + join(rest_key, "t.") + ") > (" + after + ")" + tail;
   std::string insert = "INSERT INTO " + quote_ident(t.name) + " (" + join(t.columns) +
                        ") OVERRIDING SYSTEM VALUE SELECT " + join(t.columns, "(r).") +
                        " FROM (SELECT unnest($1::text[])::" + quote_ident(t.name) + " AS r) s ON CONFLICT (" +
@@ -98,20 +131,25 @@ int64_t copy_rows(pq::Connection& src, pq::Connection& dst, const Table& t, cons
       insert += (i ? ", " : "") + quote_ident(rest[i]) + " = EXCLUDED." + quote_ident(rest[i]);
   }
   int64_t copied = 0;
-  for (int64_t offset = 0;; offset += batch) {
+  std::string last;
+  for (bool first = true;; first = false) {
     auto p = params();
-    p.i64(batch).i64(offset);
-    auto r = src.exec_dynamic(select, p);
+    p.i64(batch);
+    if (!first) p.text(last);
+    auto r = src.exec_dynamic(first ? first_page : next_page, p);
     if (r.rows() == 0) break;
-    std::vector<std::string> rows;
+    std::vector<std::string> rows, column;
     rows.reserve(r.rows());
     for (int i = 0; i < r.rows(); ++i) {
       rows.push_back(r.text(i, 0));
+      if (hook) column.push_back(r.text(i, 1));
       if (bytes) *bytes += static_cast<int64_t>(rows.back().size());
     }
+    if (hook) hook->fn(column);
     dst.exec_dynamic(insert, pq::Params().text_array(rows));
     copied += r.rows();
     if (r.rows() < batch) break;
+    last = std::move(rows.back());
   }
   return copied;
 }
@@ -144,16 +182,40 @@ void mark_moved(pq::Connection& c, UserId user, const std::string& moved_to) {
       pq::Params().i64(user).text(moved_to));
 }
 
+std::string blob_namespace(pq::Connection& c) {
+  auto r = c.exec_dynamic("SELECT namespace FROM mailstore_blob_namespace");
+  return r.rows() ? r.text(0, 0) : std::string();
+}
+
 }  // namespace
 
 struct AccountMover::Impl {
   std::string source_url, target_url;
+  std::shared_ptr<BlobStore> blobs;                  // as configured (no namespace)
+  std::shared_ptr<BlobStore> source_blobs, target_blobs;  // in each shard's namespace
+  std::function<void(const std::string&)>* fault_hook = nullptr;
   std::unordered_map<std::string, Table> tables;  // from the target's catalogue
 
   const Table& table(const std::string& n) const { return tables.at(n); }
+  void fault(const std::string& step) const {
+    if (fault_hook && *fault_hook) (*fault_hook)(step);
+  }
+
+  std::string source_space, target_space;
 
   void load(pq::Connection& src, pq::Connection& dst) {
     if (!tables.empty()) return;
+    if (blobs) {
+      // Each shard's objects are its own (sql/020): the same store seen in
+      // each one's namespace. Equal namespaces (legacy): no views, and a body
+      // in the external store stops the move (check(), copy_bodies()).
+      source_space = blob_namespace(src);
+      target_space = blob_namespace(dst);
+      if (source_space != target_space) {
+        source_blobs = blobs->in_namespace(source_space);
+        target_blobs = blobs->in_namespace(target_space);
+      }
+    }
     std::vector<std::string> all = kUserTables;
     all.insert(all.end(), kBodyTables.begin(), kBodyTables.end());
     for (const auto& n : all) {
@@ -165,26 +227,123 @@ struct AccountMover::Impl {
     }
   }
 
-  // The bodies of the messages `where` selects (a condition on mailstore_messages m).
-  void copy_bodies(pq::Connection& src, pq::Connection& dst, const std::string& where, const ParamsFn& params,
-                   int nparams, CopyStats& stats) {
-    const std::string sub = "sha256 IN (SELECT m.blob_sha256 FROM mailstore_messages m WHERE " + where + ")";
+  // The upload intents (sql/016) this mover holds on the target for the
+  // transaction being written: finished in it, or handed to the target's
+  // sweeper when it fails.
+  struct Intents {
+    std::unique_ptr<pq::Connection> conn;  // commits each batch of intents on its own
+    std::vector<int64_t> open;             // not yet finished in the write transaction
+    std::vector<int64_t> all;              // every one taken for this transaction
+    void abandon() noexcept {
+      if (all.empty() || !conn) return;
+      try {
+        conn->exec_dynamic("UPDATE mailstore_blob_intents SET created_at = '-infinity' WHERE intent_id = ANY($1)",
+                           pq::Params().i64_array(all));
+      } catch (...) {
+        // They expire by age instead.
+      }
+      all.clear();
+    }
+  };
+
+  // The bodies `keys` (raw SHA-256, from one page of messages) onto the
+  // target, before the page's messages: objects first (into the target's
+  // namespace, under intents committed on the target), then the catalogue,
+  // search and sort rows, then the intents are finished in `dst`'s
+  // transaction (PL003 there: the target's sweeper expired one, the move
+  // fails and is run again).
+  void copy_bodies(pq::Connection& src, pq::Connection& dst, std::vector<std::string> keys, Intents& intents,
+                   CopyStats& stats) {
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    if (keys.empty()) return;
+    auto ext = src.exec_dynamic(
+        "SELECT sha256 FROM mailstore_blobs WHERE sha256 = ANY($1) AND data IS NULL ORDER BY sha256",
+        pq::Params().bytea_array(keys));
+    std::vector<std::string> external, shas;
+    for (int i = 0; i < ext.rows(); ++i) external.push_back(ext.text(i, 0));
+    if (!external.empty()) {
+      if (!source_blobs || !target_blobs)
+        throw AccountMoveError("the account has bodies in the external blob store: configure mailstore.blob_backend");
+      if (!intents.conn) intents.conn = std::make_unique<pq::Connection>(target_url);
+      std::vector<int64_t> locks;
+      for (const auto& k : external) locks.push_back(blob_lock_key(k));
+      std::vector<std::string> missing;
+      {
+        pq::Transaction tx(*intents.conn);
+        intents.conn->exec_dynamic(
+            "SELECT count(pg_advisory_xact_lock_shared(k)) FROM (SELECT DISTINCT unnest($1::int8[]) AS k ORDER BY 1) s",
+            pq::Params().i64_array(locks));
+        // After the locks, in a statement of its own: sees every sweep that finished before.
+        auto r = intents.conn->exec_dynamic(
+            "WITH i AS (INSERT INTO mailstore_blob_intents (sha256) SELECT unnest($1::bytea[]) "
+            "  RETURNING intent_id, sha256) "
+            "SELECT i.intent_id, i.sha256, EXISTS (SELECT 1 FROM mailstore_blobs b WHERE b.sha256 = i.sha256) FROM i",
+            pq::Params().bytea_array(external));
+        tx.commit();
+        for (int i = 0; i < r.rows(); ++i) {
+          intents.open.push_back(r.i64(i, 0));
+          intents.all.push_back(r.i64(i, 0));
+          shas.push_back(r.text(i, 1));
+          if (!r.boolean(i, 2)) missing.push_back(r.text(i, 1));
+        }
+      }
+      fault("intents");
+      // Rows this transaction wrote already (an earlier page) are not in the
+      // committed view: their objects are there, held by this transaction.
+      if (!missing.empty()) {
+        auto have = dst.exec_dynamic("SELECT sha256 FROM mailstore_blobs WHERE sha256 = ANY($1)",
+                                     pq::Params().bytea_array(missing));
+        std::set<std::string> there;
+        for (int i = 0; i < have.rows(); ++i) there.insert(have.text(i, 0));
+        for (const auto& k : missing) {
+          if (there.count(k)) continue;
+          auto bytes = source_blobs->get(k);
+          if (!bytes)
+            throw AccountMoveError("body " + hex_of(k) +
+                                   " is catalogued on the source shard but missing from its blob store");
+          target_blobs->put(k, *bytes);
+          ++stats.objects_copied;
+          stats.object_bytes += static_cast<int64_t>(bytes->size());
+        }
+      }
+      fault("objects");
+    }
+    const ParamsFn by_keys = [keys] { return pq::Params().bytea_array(keys); };
     for (const auto& n : kBodyTables) {
       int64_t bytes = 0;
-      const int64_t rows = copy_rows(src, dst, table(n), sub, params, nparams, false, n == "mailstore_blobs" ? 32 : 500,
-                                     n == "mailstore_blobs" ? &bytes : nullptr);
+      const int64_t rows = copy_rows(src, dst, table(n), "sha256 = ANY($1)", 0, by_keys, 1, false,
+                                     n == "mailstore_blobs" ? 32 : 500, n == "mailstore_blobs" ? &bytes : nullptr);
       stats.rows[n] += rows;
       if (n == "mailstore_blobs") {
         stats.bodies += rows;
         stats.body_bytes += bytes;
       }
     }
+    if (!intents.open.empty()) {
+      dst.exec_dynamic("SELECT mailstore_finish_blob_intents($1::int8[], $2::bytea[])",
+                       pq::Params().i64_array(intents.open).bytea_array(shas));
+      intents.open.clear();
+    }
+  }
+
+  // Copies the messages `where` selects with their bodies, page by page.
+  int64_t copy_messages(pq::Connection& src, pq::Connection& dst, const std::string& where, size_t fixed,
+                        const ParamsFn& params,
+                        int nparams, int batch, Intents& intents, CopyStats& stats) {
+    const PageHook hook{"blob_sha256", [&](const std::vector<std::string>& keys) {
+                          copy_bodies(src, dst, keys, intents, stats);
+                        }};
+    return copy_rows(src, dst, table("mailstore_messages"), where, fixed, params, nparams, true, batch, nullptr, &hook);
   }
 };
 
-AccountMover::AccountMover(std::string source_url, std::string target_url) : impl_(std::make_unique<Impl>()) {
+AccountMover::AccountMover(std::string source_url, std::string target_url, std::shared_ptr<BlobStore> blobs)
+    : impl_(std::make_unique<Impl>()) {
   impl_->source_url = std::move(source_url);
   impl_->target_url = std::move(target_url);
+  impl_->blobs = std::move(blobs);
+  impl_->fault_hook = &fault_hook;
 }
 AccountMover::~AccountMover() = default;
 
@@ -195,9 +354,15 @@ void AccountMover::check(UserId user) {
       "SELECT count(*) FROM mailstore_blobs WHERE data IS NULL AND sha256 IN "
       "(SELECT blob_sha256 FROM mailstore_messages WHERE user_id = $1)",
       pq::Params().i64(user));
-  if (r.i64(0, 0) > 0)
-    throw AccountMoveError("the account has " + std::to_string(r.i64(0, 0)) +
-                           " bodies in the external blob store: moving those between shards is not supported yet");
+  const int64_t external = r.i64(0, 0);
+  if (external == 0) return;
+  if (!impl_->blobs)
+    throw AccountMoveError("the account has " + std::to_string(external) +
+                           " bodies in the external blob store: the move needs mailstore.blob_backend configured");
+  if (!impl_->source_blobs)
+    throw AccountMoveError("both shards keep their objects in the same blob namespace '" + impl_->source_space +
+                           "' (databases that held S3 bodies before migration 020): moving bodies between them "
+                           "is refused (docs/operations.md \"Sharding\")");
 }
 
 AccountMover::Bulk AccountMover::bulk_copy(UserId user) {
@@ -207,20 +372,29 @@ AccountMover::Bulk AccountMover::bulk_copy(UserId user) {
   Bulk out;
   pq::Transaction read(src, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
   out.since = src.exec_dynamic("SELECT now()::text").text(0, 0);
-  pq::Transaction write(dst);
-  // A move back to a shard the account once left: it may be written here again.
-  dst.exec_dynamic("DELETE FROM mailstore_moved_accounts WHERE user_id = $1", pq::Params().i64(user));
-  delete_user_rows(dst, user, kUserTables, nullptr);
-  const ParamsFn by_user = [user] { return pq::Params().i64(user); };
-  for (const auto& n : kUserTables) {
-    if (n == "mailstore_messages") impl_->copy_bodies(src, dst, "m.user_id = $1", by_user, 1, out.stats);
-    out.stats.rows[n] += copy_rows(src, dst, impl_->table(n), "user_id = $1", by_user, 1, true,
-                                   n == "mailstore_messages" ? 1000 : 2000);
+  Impl::Intents intents;
+  try {
+    pq::Transaction write(dst);
+    // A move back to a shard the account once left: it may be written here again.
+    dst.exec_dynamic("DELETE FROM mailstore_moved_accounts WHERE user_id = $1", pq::Params().i64(user));
+    delete_user_rows(dst, user, kUserTables, nullptr);
+    const ParamsFn by_user = [user] { return pq::Params().i64(user); };
+    for (const auto& n : kUserTables) {
+      if (n == "mailstore_messages")
+        out.stats.rows[n] +=
+            impl_->copy_messages(src, dst, "user_id = $1", 1, by_user, 1, std::max(1, message_batch), intents, out.stats);
+      else
+        out.stats.rows[n] += copy_rows(src, dst, impl_->table(n), "user_id = $1", 1, by_user, 1, true, 2000);
+    }
+    // The mailbox rows again: the message triggers added to the copied totals.
+    copy_rows(src, dst, impl_->table("mailstore_mailboxes"), "user_id = $1", 1, by_user, 1, true, 2000);
+    bump_sequences(dst, user);
+    impl_->fault("bulk");
+    write.commit();
+  } catch (...) {
+    intents.abandon();  // the target's sweeper takes back the objects copied for nothing
+    throw;
   }
-  // The mailbox rows again: the message triggers added to the copied totals.
-  copy_rows(src, dst, impl_->table("mailstore_mailboxes"), "user_id = $1", by_user, 1, true, 2000);
-  bump_sequences(dst, user);
-  write.commit();
   read.commit();
   return out;
 }
@@ -268,66 +442,71 @@ std::unique_ptr<AccountMover::Switch> AccountMover::begin_switch(UserId user, co
                    pq::Params().i64(user));
   CopyStats& st = sw->delta_;
   const ParamsFn by_user = [user] { return pq::Params().i64(user); };
-  pq::Transaction write(dst);
-  // What the target holds per mailbox: the delta starts above its HIGHESTMODSEQ.
-  std::map<int64_t, int64_t> target_hms;
-  {
-    auto r = dst.exec_dynamic("SELECT mailbox_id, highestmodseq, uidvalidity FROM mailstore_mailboxes WHERE user_id = $1",
-                              pq::Params().i64(user));
-    auto s = src.exec_dynamic("SELECT mailbox_id, uidvalidity FROM mailstore_mailboxes WHERE user_id = $1",
-                              pq::Params().i64(user));
-    std::map<int64_t, int64_t> source_uv;
-    for (int i = 0; i < s.rows(); ++i) source_uv[s.i64(i, 0)] = s.i64(i, 1);
-    std::vector<int64_t> keep;
-    for (int i = 0; i < r.rows(); ++i) {
-      auto it = source_uv.find(r.i64(i, 0));
-      if (it != source_uv.end() && it->second == r.i64(i, 2)) {
-        target_hms[r.i64(i, 0)] = r.i64(i, 1);
-        keep.push_back(r.i64(i, 0));
+  Impl::Intents intents;
+  try {
+    pq::Transaction write(dst);
+    // What the target holds per mailbox: the delta starts above its HIGHESTMODSEQ.
+    std::map<int64_t, int64_t> target_hms;
+    {
+      auto r = dst.exec_dynamic("SELECT mailbox_id, highestmodseq, uidvalidity FROM mailstore_mailboxes WHERE user_id = $1",
+                                pq::Params().i64(user));
+      auto s = src.exec_dynamic("SELECT mailbox_id, uidvalidity FROM mailstore_mailboxes WHERE user_id = $1",
+                                pq::Params().i64(user));
+      std::map<int64_t, int64_t> source_uv;
+      for (int i = 0; i < s.rows(); ++i) source_uv[s.i64(i, 0)] = s.i64(i, 1);
+      std::vector<int64_t> keep;
+      for (int i = 0; i < r.rows(); ++i) {
+        auto it = source_uv.find(r.i64(i, 0));
+        if (it != source_uv.end() && it->second == r.i64(i, 2)) {
+          target_hms[r.i64(i, 0)] = r.i64(i, 1);
+          keep.push_back(r.i64(i, 0));
+        }
       }
+      // Mailboxes deleted on the source since the bulk copy (their messages cascade).
+      auto gone = dst.exec_dynamic("DELETE FROM mailstore_mailboxes WHERE user_id = $1 AND NOT (mailbox_id = ANY($2))",
+                                   pq::Params().i64(user).i64_array(keep));
+      st.rows["mailstore_mailboxes (deleted)"] += gone.affected();
+      // Renames may swap names: park the target's names out of the way first.
+      dst.exec_dynamic(
+          "UPDATE mailstore_mailboxes SET name = name || ' (moving ' || mailbox_id || ')' WHERE user_id = $1",
+          pq::Params().i64(user));
+      st.rows["mailstore_mailboxes"] += copy_rows(src, dst, impl_->table("mailstore_mailboxes"), "user_id = $1",
+                                                  1, by_user, 1, true, 2000);
+      st.rows["mailstore_accounts"] += copy_rows(src, dst, impl_->table("mailstore_accounts"), "user_id = $1",
+                                                 1, by_user, 1, true, 10);
+      for (const auto& [id, uv] : source_uv) {
+        const int64_t from = target_hms.count(id) ? target_hms[id] : 0;
+        const ParamsFn p = [user, id = id, from] { return pq::Params().i64(user).i64(id).i64(from); };
+        st.rows["mailstore_messages"] += impl_->copy_messages(src, dst, "user_id = $1 AND mailbox_id = $2 AND modseq > $3", 2,
+                                                              p, 3, std::max(1, message_batch), intents, st);
+        st.rows["mailstore_expunged"] +=
+            copy_rows(src, dst, impl_->table("mailstore_expunged"), "user_id = $1 AND mailbox_id = $2 AND modseq > $3", 2,
+                      p, 3, true, 2000);
+        auto ex = dst.exec_dynamic(
+            "DELETE FROM mailstore_messages m USING mailstore_expunged e WHERE m.user_id = $1 AND m.mailbox_id = $2 "
+            "AND e.user_id = $1 AND e.mailbox_id = $2 AND e.uid = m.uid AND e.modseq > $3",
+            p());
+        st.rows["mailstore_messages (expunged)"] += ex.affected();
+      }
+      // The mailbox rows once more: the message triggers changed the totals.
+      copy_rows(src, dst, impl_->table("mailstore_mailboxes"), "user_id = $1", 1, by_user, 1, true, 2000);
     }
-    // Mailboxes deleted on the source since the bulk copy (their messages cascade).
-    auto gone = dst.exec_dynamic("DELETE FROM mailstore_mailboxes WHERE user_id = $1 AND NOT (mailbox_id = ANY($2))",
-                                 pq::Params().i64(user).i64_array(keep));
-    st.rows["mailstore_mailboxes (deleted)"] += gone.affected();
-    // Renames may swap names: park the target's names out of the way first.
-    dst.exec_dynamic(
-        "UPDATE mailstore_mailboxes SET name = name || ' (moving ' || mailbox_id || ')' WHERE user_id = $1",
-        pq::Params().i64(user));
-    st.rows["mailstore_mailboxes"] += copy_rows(src, dst, impl_->table("mailstore_mailboxes"), "user_id = $1",
-                                                by_user, 1, true, 2000);
-    st.rows["mailstore_accounts"] += copy_rows(src, dst, impl_->table("mailstore_accounts"), "user_id = $1",
-                                               by_user, 1, true, 10);
-    for (const auto& [id, uv] : source_uv) {
-      const int64_t from = target_hms.count(id) ? target_hms[id] : 0;
-      const ParamsFn p = [user, id = id, from] { return pq::Params().i64(user).i64(id).i64(from); };
-      impl_->copy_bodies(src, dst, "m.user_id = $1 AND m.mailbox_id = $2 AND m.modseq > $3", p, 3, st);
-      st.rows["mailstore_messages"] +=
-          copy_rows(src, dst, impl_->table("mailstore_messages"), "user_id = $1 AND mailbox_id = $2 AND modseq > $3",
-                    p, 3, true, 1000);
-      st.rows["mailstore_expunged"] +=
-          copy_rows(src, dst, impl_->table("mailstore_expunged"), "user_id = $1 AND mailbox_id = $2 AND modseq > $3",
-                    p, 3, true, 2000);
-      auto ex = dst.exec_dynamic(
-          "DELETE FROM mailstore_messages m USING mailstore_expunged e WHERE m.user_id = $1 AND m.mailbox_id = $2 "
-          "AND e.user_id = $1 AND e.mailbox_id = $2 AND e.uid = m.uid AND e.modseq > $3",
-          p());
-      st.rows["mailstore_messages (expunged)"] += ex.affected();
-    }
-    // The mailbox rows once more: the message triggers changed the totals.
-    copy_rows(src, dst, impl_->table("mailstore_mailboxes"), "user_id = $1", by_user, 1, true, 2000);
+    delete_user_rows(dst, user, kSmallTables, nullptr);
+    for (const auto& n : kSmallTables)
+      st.rows[n] += copy_rows(src, dst, impl_->table(n), "user_id = $1", 1, by_user, 1, true, 2000);
+    // Delivery keys are only ever added: the ones since the bulk snapshot (a
+    // minute of slack for transactions that began before it).
+    st.rows["mailstore_deliveries"] += copy_rows(
+        src, dst, impl_->table("mailstore_deliveries"),
+        "user_id = $1 AND delivered_at >= $2::text::timestamptz - interval '1 minute'", 1,
+        [user, since] { return pq::Params().i64(user).text(since); }, 2, false, 2000);
+    bump_sequences(dst, user);
+    impl_->fault("delta");
+    write.commit();
+  } catch (...) {
+    intents.abandon();
+    throw;
   }
-  delete_user_rows(dst, user, kSmallTables, nullptr);
-  for (const auto& n : kSmallTables)
-    st.rows[n] += copy_rows(src, dst, impl_->table(n), "user_id = $1", by_user, 1, true, 2000);
-  // Delivery keys are only ever added: the ones since the bulk snapshot (a
-  // minute of slack for transactions that began before it).
-  st.rows["mailstore_deliveries"] += copy_rows(
-      src, dst, impl_->table("mailstore_deliveries"),
-      "user_id = $1 AND delivered_at >= $2::text::timestamptz - interval '1 minute'",
-      [user, since] { return pq::Params().i64(user).text(since); }, 2, false, 2000);
-  bump_sequences(dst, user);
-  write.commit();
   return sw;
 }
 

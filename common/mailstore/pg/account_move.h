@@ -9,7 +9,16 @@
 //      messages (UIDs, flags, MODSEQs), expunged UIDs, delivery keys,
 //      subscriptions, \Recent, METADATA, URLAUTH keys, Sieve scripts, and the
 //      bodies with their search and sort rows (content-addressed: a body the
-//      target has already is not copied again).
+//      target has already is not copied again). Bodies in an external blob
+//      store (S3) are objects of the source's namespace (sql/020): each one
+//      is copied into the target's namespace under an upload intent the
+//      target commits first, and its catalogue row goes in the transaction
+//      that finishes the intent - the writers' protocol (sql/016), so the
+//      target's sweeper collects what a crash leaves and nothing the target
+//      refers to. The source's objects stay until the source's own rows are
+//      gone (finish() or cleanup()) and its sweeper collects them. Rows are
+//      read in pages by primary key (keyset), the bodies page by page of
+//      the messages that refer to them: linear in the account's size.
 //   2. begin_switch(): with the account marked "moving" in authd (deliveries
 //      defer), the user's account and mailbox rows on the source are locked
 //      (every mailstore writer locks its mailbox row first, so writers of this
@@ -27,9 +36,11 @@
 // user id is a bound parameter.
 #pragma once
 
+#include "common/mailstore/blob/blob_store.h"
 #include "common/mailstore/mail_store.h"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -40,6 +51,8 @@ struct CopyStats {
   std::map<std::string, int64_t> rows;  // per table
   int64_t bodies = 0;                   // mailstore_blobs rows sent
   int64_t body_bytes = 0;               // their size
+  int64_t objects_copied = 0;           // external objects copied into the target's namespace
+  int64_t object_bytes = 0;             // their size
   int64_t total_rows() const {
     int64_t n = 0;
     for (const auto& [t, r] : rows) n += r;
@@ -54,13 +67,24 @@ class AccountMoveError : public std::runtime_error {
 
 class AccountMover {
  public:
-  AccountMover(std::string source_url, std::string target_url);
+  // `blobs`: the external blob store as configured (blob_store_from_config),
+  // needed when the account has bodies there; each shard's namespace is
+  // read from its database.
+  AccountMover(std::string source_url, std::string target_url, std::shared_ptr<BlobStore> blobs = nullptr);
   ~AccountMover();
 
   // Refuses (AccountMoveError) when the two databases' mailstore tables
-  // differ, or when the user has bodies in an external blob store (their
-  // objects are shared by key and collected per shard: not supported yet).
+  // differ, or when the user has bodies in an external blob store and no
+  // store was given, or both shards use the same object namespace (two
+  // databases that held external bodies before sql/020: docs/operations.md).
   void check(UserId user);
+
+  // Tests: called at the named steps ("intents": upload intents committed on
+  // the target; "objects": a page's objects copied; "bulk" / "delta": the
+  // target's rows written, before their commit); may throw.
+  std::function<void(const std::string& step)> fault_hook;
+  // Rows per page of mailstore_messages (tests make it small).
+  int message_batch = 1000;
 
   struct Bulk {
     CopyStats stats;
@@ -90,8 +114,10 @@ class AccountMover {
 
   // Deletes every row of the user from the database at `url` (the source
   // after a move that ended before finish(), or the target of an abandoned
-  // move) and, with `moved_to`, marks the account moved there. Bodies stay
-  // (shared, content-addressed).
+  // move) and, with `moved_to`, marks the account moved there. The catalogue
+  // rows of its bodies stay (content-addressed, other users may refer to
+  // them): the shard's blob sweeper collects those nobody refers to, with
+  // their objects in that shard's namespace.
   static CopyStats cleanup(const std::string& url, UserId user, const std::string& moved_to = "");
 
   // Rows of the user at `url`, per table (tests, `postline account move`'s

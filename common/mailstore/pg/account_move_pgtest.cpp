@@ -2,6 +2,8 @@
 // account between two shards. Two databases of the test PostgreSQL are the
 // two "clusters": to the code they are just two URLs.
 #include "common/db/migrations.h"
+#include "common/mailstore/blob/memory_blob_store.h"
+#include "common/mailstore/message_meta.h"
 #include "common/mailstore/pg/account_move.h"
 #include "common/mailstore/pg/pg_sieve_scripts.h"
 #include "common/mailstore/pg/sharded_mail_store.h"
@@ -164,6 +166,7 @@ TEST_F(AccountMoveTest, MoveCopiesEverythingAndTheDeltaAndDeletesTheSource) {
   sieve_a.set_active_script(kUser, "main");
 
   pg::AccountMover mover(a_url_, b_url_);
+  mover.message_batch = 4;  // many keyset pages (and pages of bodies)
   auto bulk = mover.bulk_copy(kUser);
   EXPECT_EQ(bulk.stats.rows["mailstore_messages"], 29 + 3);
   // Run again (a move restarted after a crash): the same result.
@@ -248,6 +251,268 @@ TEST_F(AccountMoveTest, AnAbandonedSwitchLeavesTheSourceAsItWas) {
   bulk = mover.bulk_copy(kUser);
   deliver(*b_, kUser, 5);
   EXPECT_EQ(b_->usage(kUser).messages, 5);
+}
+
+// Bodies in an external blob store (sql/016, sql/020): one store (a bucket)
+// for both shards, each database in its own namespace of it.
+class AccountMoveBlobsTest : public AccountMoveTest {
+ protected:
+  void SetUp() override {
+    AccountMoveTest::SetUp();
+    blobs_ = std::make_shared<MemoryBlobStore>();
+    a_ = make_with_blobs(a_url_);
+    b_ = make_with_blobs(b_url_);
+  }
+  std::unique_ptr<pg::PgMailStore> make_with_blobs(const std::string& url) {
+    pg::PgOptions o;
+    o.url = url;
+    o.pool_size = 4;
+    o.index_cache_messages = 0;
+    o.blobs = blobs_;
+    return std::make_unique<pg::PgMailStore>(o);
+  }
+  static void exec(const std::string& url, const std::string& sql) {
+    pqxx::connection c(url);
+    pqxx::nontransaction tx(c);
+    tx.exec(sql);
+  }
+  static int64_t count(const std::string& url, const std::string& sql) {
+    pqxx::connection c(url);
+    pqxx::nontransaction tx(c);
+    return tx.exec(sql)[0][0].as<int64_t>();
+  }
+  // What the sweeper compares with the clock is two hours older.
+  static void age(const std::string& url) {
+    exec(url, "UPDATE mailstore_blob_intents SET created_at = created_at - interval '2 hours'");
+    exec(url, "UPDATE mailstore_blobs SET gc_marked_at = gc_marked_at - interval '2 hours' WHERE gc_marked_at IS NOT NULL");
+  }
+  // Two sweeps with a grace of an hour, everything aged in between: what the
+  // sweeper would do over a few hours.
+  static pg::PgMailStore::BlobSweep sweep_fully(pg::PgMailStore& s, const std::string& url) {
+    age(url);
+    auto first = s.sweep_blobs(std::chrono::hours(1));
+    age(url);
+    auto second = s.sweep_blobs(std::chrono::hours(1));
+    second.objects_deleted += first.objects_deleted;
+    second.collected += first.collected;
+    return second;
+  }
+  static std::vector<std::string> keys_of(MailStore& s, UserId user) {
+    std::vector<std::string> out;
+    for (const auto& mb : s.list(user).mailboxes) {
+      auto o = s.open(user, mb.name);
+      std::vector<Uid> uids;
+      for (const auto& e : o.index->entries) uids.push_back(e.uid);
+      for (const auto& m : s.read_messages(user, mb.mailbox_id, uids, kFieldBlob)) out.push_back(m.blob);
+    }
+    return out;
+  }
+  // Nothing lost, nothing left: in the database's namespace an object exists
+  // exactly when the database's catalogue names it (or an intent still
+  // protects it) - `keys` are every body the test made.
+  static void expect_consistent(pg::PgMailStore& s, const std::string& url, const std::set<std::string>& keys,
+                                const std::string& when) {
+    pqxx::connection c(url);
+    pqxx::nontransaction tx(c);
+    for (const auto& k : keys) {
+      const pqxx::binarystring key(k);
+      const bool named = tx.exec_params("SELECT EXISTS (SELECT 1 FROM mailstore_blobs WHERE sha256 = $1 AND data IS NULL) "
+                                        "OR EXISTS (SELECT 1 FROM mailstore_blob_intents WHERE sha256 = $1)",
+                                        key)[0][0]
+                             .as<bool>();
+      EXPECT_EQ(s.blob_store()->exists(k), named) << when << ": body " << hex_of(k) << (named ? " lost" : " orphaned");
+    }
+  }
+  std::shared_ptr<MemoryBlobStore> blobs_;
+};
+
+TEST_F(AccountMoveBlobsTest, EachShardHasItsOwnNamespaceAndTheSecondShardsSweeperCollectsItsOrphans) {
+  const std::string na = a_->blob_store()->space(), nb = b_->blob_store()->space();
+  EXPECT_FALSE(na.empty());
+  EXPECT_FALSE(nb.empty());
+  EXPECT_NE(na, nb);
+  // The same body delivered on both shards: two objects, one per namespace.
+  a_->ensure_account(kUser);
+  b_->ensure_account(kOther);
+  deliver(*a_, kUser, 1);
+  deliver(*b_, kOther, 1);
+  const std::string key = keys_of(*b_, kOther).at(0);
+  EXPECT_EQ(blobs_->size(), 2u);
+  EXPECT_TRUE(a_->blob_store()->exists(key));
+  EXPECT_TRUE(b_->blob_store()->exists(key));
+  // Expunged on the second shard: its sweeper deletes its object, not the first shard's.
+  auto inbox = b_->open(kOther, "INBOX").index->info;
+  b_->store_flags(kOther, inbox.mailbox_id, {1}, FlagMode::kAdd, Flags{kDeleted, {}});
+  ASSERT_EQ(b_->expunge(kOther, inbox.mailbox_id, std::vector<Uid>{1}).size(), 1u);
+  EXPECT_EQ(sweep_fully(*b_, b_url_).objects_deleted, 1);
+  EXPECT_FALSE(b_->blob_store()->exists(key));
+  EXPECT_TRUE(a_->blob_store()->exists(key));
+  EXPECT_EQ(sweep_fully(*a_, a_url_).objects_deleted, 0);
+  EXPECT_EQ(std::string(*a_->read_bodies(kUser, {key})[0]), prepare_message(message(1)).body);
+}
+
+TEST_F(AccountMoveBlobsTest, BodiesMoveAndTheSourcesSweeperDeletesNothingTheTargetReferences) {
+  a_->ensure_account(kUser);
+  a_->ensure_account(kOther);
+  b_->ensure_account(9);
+  for (int i = 1; i <= 12; ++i) deliver(*a_, kUser, i);
+  deliver(*a_, kOther, 1);  // a body another user of the source shares
+  deliver(*b_, 9, 2);       // a body the target has already
+  pg::AccountMover mover(a_url_, b_url_, blobs_);
+  mover.message_batch = 5;
+  auto bulk = mover.bulk_copy(kUser);
+  EXPECT_EQ(bulk.stats.objects_copied, 11);  // not message 2's
+  // Live after the bulk copy: new deliveries (new objects) and an expunge.
+  for (int i = 13; i <= 15; ++i) deliver(*a_, kUser, i);
+  auto inbox = a_->open(kUser, "INBOX").index->info;
+  a_->store_flags(kUser, inbox.mailbox_id, {3}, FlagMode::kAdd, Flags{kDeleted, {}});
+  ASSERT_EQ(a_->expunge(kUser, inbox.mailbox_id, std::vector<Uid>{3}).size(), 1u);
+  const Snapshot before = snapshot(*a_, kUser);
+  std::set<std::string> keys;
+  for (int i = 1; i <= 15; ++i) keys.insert(prepare_message(message(i)).key);
+  auto sw = mover.begin_switch(kUser, bulk.since);
+  EXPECT_EQ(sw->delta().objects_copied, 3);
+  sw->finish(true, "s2");
+  // Every body is on the target, byte for byte, from the target's namespace.
+  EXPECT_EQ(snapshot(*b_, kUser), before);
+  const auto moved = keys_of(*b_, kUser);
+  EXPECT_EQ(moved.size(), 14u);
+  for (const auto& k : moved) EXPECT_TRUE(b_->blob_store()->exists(k));
+  // The source's sweeper collects the source's copies (not kOther's body)...
+  const auto swept_a = sweep_fully(*a_, a_url_);
+  EXPECT_EQ(swept_a.objects_deleted, 14);  // 15 bodies, less message 1 (kOther's)
+  EXPECT_TRUE(a_->blob_store()->exists(prepare_message(message(1)).key));
+  EXPECT_EQ(a_->usage(kOther).messages, 1);
+  // ...and the target's finds nothing of the moved account to delete: only
+  // the body of the message expunged before the switch (copied in bulk).
+  EXPECT_EQ(sweep_fully(*b_, b_url_).objects_deleted, 1);
+  EXPECT_EQ(snapshot(*b_, kUser), before);
+  expect_consistent(*a_, a_url_, keys, "source after the move");
+  expect_consistent(*b_, b_url_, keys, "target after the move");
+}
+
+TEST_F(AccountMoveBlobsTest, ACrashAtAnyStepLosesNothingAndLeavesNoOrphan) {
+  a_->ensure_account(kUser);
+  for (int i = 1; i <= 8; ++i) deliver(*a_, kUser, i);
+  std::set<std::string> keys;
+  for (int i = 1; i <= 9; ++i) keys.insert(prepare_message(message(i)).key);
+  struct Crash : std::runtime_error {
+    Crash() : std::runtime_error("simulated crash") {}
+  };
+  // Bulk copy steps: the first crash of each kind, then a later one (pages).
+  for (const std::string step : {"intents", "objects", "bulk"}) {
+    for (int nth : {1, 2}) {
+      if (step == "bulk" && nth == 2) continue;
+      const Snapshot before = snapshot(*a_, kUser);
+      pg::AccountMover mover(a_url_, b_url_, blobs_);
+      mover.message_batch = 3;
+      int seen = 0;
+      mover.fault_hook = [&](const std::string& at) {
+        if (at == step && ++seen == nth) throw Crash();
+      };
+      EXPECT_THROW(mover.bulk_copy(kUser), Crash) << step << " " << nth;
+      const std::string when = "bulk crashed at " + step + " #" + std::to_string(nth);
+      EXPECT_EQ(snapshot(*a_, kUser), before) << when;
+      EXPECT_EQ(pg::AccountMover::count_rows(b_url_, kUser)["mailstore_messages"], 0) << when;
+      sweep_fully(*a_, a_url_);
+      sweep_fully(*b_, b_url_);
+      EXPECT_EQ(snapshot(*a_, kUser), before) << when;
+      expect_consistent(*a_, a_url_, keys, when + ", source");
+      expect_consistent(*b_, b_url_, keys, when + ", target");
+      for (const auto& k : keys) EXPECT_FALSE(b_->blob_store()->exists(k)) << when << ": orphan on the target";
+    }
+  }
+  // The delta's steps: the bulk copy committed, a new delivery, the switch crashes.
+  pg::AccountMover mover(a_url_, b_url_, blobs_);
+  auto bulk = mover.bulk_copy(kUser);
+  deliver(*a_, kUser, 9);
+  for (const std::string step : {"intents", "objects", "delta"}) {
+    const Snapshot before = snapshot(*a_, kUser);
+    mover.fault_hook = [&](const std::string& at) {
+      if (at == step) throw Crash();
+    };
+    EXPECT_THROW(mover.begin_switch(kUser, bulk.since), Crash) << step;
+    const std::string when = "switch crashed at " + step;
+    sweep_fully(*a_, a_url_);
+    sweep_fully(*b_, b_url_);
+    EXPECT_EQ(snapshot(*a_, kUser), before) << when;
+    expect_consistent(*a_, a_url_, keys, when + ", source");
+    expect_consistent(*b_, b_url_, keys, when + ", target");
+    EXPECT_FALSE(b_->blob_store()->exists(prepare_message(message(9)).key)) << when;
+  }
+  // Run again: the move completes with every body.
+  mover.fault_hook = nullptr;
+  const Snapshot before = snapshot(*a_, kUser);
+  auto sw = mover.begin_switch(kUser, bulk.since);
+  sw->finish(true, "s2");
+  EXPECT_EQ(snapshot(*b_, kUser), before);
+  // A crash between the flip and the source's delete (--keep-source, then
+  // cleanup): the source keeps its objects until its rows go.
+  sweep_fully(*a_, a_url_);
+  sweep_fully(*b_, b_url_);
+  EXPECT_EQ(snapshot(*b_, kUser), before);
+  expect_consistent(*a_, a_url_, keys, "after the move, source");
+  expect_consistent(*b_, b_url_, keys, "after the move, target");
+  for (const auto& k : keys) EXPECT_FALSE(a_->blob_store()->exists(k)) << "left on the source";
+}
+
+TEST_F(AccountMoveBlobsTest, KeptSourceRowsKeepTheirObjectsUntilCleanup) {
+  a_->ensure_account(kUser);
+  for (int i = 1; i <= 4; ++i) deliver(*a_, kUser, i);
+  pg::AccountMover mover(a_url_, b_url_, blobs_);
+  auto bulk = mover.bulk_copy(kUser);
+  mover.begin_switch(kUser, bulk.since)->finish(false, "s2");  // --keep-source
+  const auto keys = keys_of(*b_, kUser);
+  EXPECT_EQ(sweep_fully(*a_, a_url_).objects_deleted, 0);
+  for (const auto& k : keys) EXPECT_TRUE(a_->blob_store()->exists(k));
+  pg::AccountMover::cleanup(a_url_, kUser, "s2");
+  EXPECT_EQ(sweep_fully(*a_, a_url_).objects_deleted, 4);
+  EXPECT_EQ(sweep_fully(*b_, b_url_).objects_deleted, 0);
+  auto bodies = b_->read_bodies(kUser, keys);
+  for (size_t i = 0; i < bodies.size(); ++i) EXPECT_TRUE(bodies[i].has_value());
+}
+
+TEST_F(AccountMoveBlobsTest, ShardsSharingANamespaceRefuseToMoveBodies) {
+  a_->ensure_account(kUser);
+  deliver(*a_, kUser, 1);
+  exec(b_url_, "UPDATE mailstore_blob_namespace SET namespace = (SELECT '" + a_->blob_store()->space() + "')");
+  pg::AccountMover mover(a_url_, b_url_, blobs_);
+  EXPECT_THROW(mover.bulk_copy(kUser), pg::AccountMoveError);
+  pg::AccountMover no_store(a_url_, b_url_);
+  EXPECT_THROW(no_store.bulk_copy(kUser), pg::AccountMoveError);
+}
+
+TEST(BlobNamespaceMigration, ADatabaseWithS3BodiesBeforeItKeepsTheEmptyNamespace) {
+  auto upto = [](int last) {
+    auto all = sql::migrations();
+    std::vector<postline::db::Migration> out;
+    for (auto& m : all)
+      if (m.version <= last) out.push_back(m);
+    return out;
+  };
+  const std::string legacy = postline::testing::create_test_database("ns_legacy"),
+                    fresh = postline::testing::create_test_database("ns_fresh");
+  {
+    pqxx::connection c(legacy);
+    postline::db::migrate(c, upto(19));
+    pqxx::work tx(c);
+    tx.exec("INSERT INTO mailstore_blobs (sha256, size, data) VALUES (sha256('x'), 1, NULL)");
+    tx.commit();
+    postline::db::migrate(c, sql::migrations());
+  }
+  {
+    pqxx::connection c(fresh);
+    postline::db::migrate(c, upto(19));
+    postline::db::migrate(c, sql::migrations());
+  }
+  auto space = [](const std::string& url) {
+    pqxx::connection c(url);
+    pqxx::nontransaction tx(c);
+    return tx.exec("SELECT namespace FROM mailstore_blob_namespace")[0][0].as<std::string>();
+  };
+  EXPECT_EQ(space(legacy), "");  // its objects stay at <prefix><hex[0:2]>/<hex>
+  EXPECT_TRUE(space(fresh).rfind("db-", 0) == 0) << space(fresh);
+  EXPECT_EQ(space(fresh).size(), 20u);
 }
 
 }  // namespace

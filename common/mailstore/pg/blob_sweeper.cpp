@@ -25,8 +25,8 @@ struct BlobSweeper::Metrics {
 };
 
 BlobSweeper::BlobSweeper(PgMailStore& store, std::chrono::seconds interval, std::chrono::seconds grace,
-                         prometheus::Registry* registry)
-    : store_(store), interval_(interval), grace_(grace) {
+                         prometheus::Registry* registry, std::string shard)
+    : store_(store), shard_(std::move(shard)), interval_(interval), grace_(grace) {
   if (registry) metrics_ = std::make_unique<Metrics>(*registry);
 }
 
@@ -60,20 +60,20 @@ void BlobSweeper::run() {
         result = "busy";
       } else {
         if (metrics_) {
-          metrics_->items.Add({{"kind", "expired_intent"}}).Increment(static_cast<double>(s.expired_intents));
-          metrics_->items.Add({{"kind", "marked"}}).Increment(static_cast<double>(s.marked));
-          metrics_->items.Add({{"kind", "collected"}}).Increment(static_cast<double>(s.collected));
-          metrics_->items.Add({{"kind", "object_deleted"}}).Increment(static_cast<double>(s.objects_deleted));
+          metrics_->items.Add({{"shard", shard_}, {"kind", "expired_intent"}}).Increment(static_cast<double>(s.expired_intents));
+          metrics_->items.Add({{"shard", shard_}, {"kind", "marked"}}).Increment(static_cast<double>(s.marked));
+          metrics_->items.Add({{"shard", shard_}, {"kind", "collected"}}).Increment(static_cast<double>(s.collected));
+          metrics_->items.Add({{"shard", shard_}, {"kind", "object_deleted"}}).Increment(static_cast<double>(s.objects_deleted));
         }
         if (s.expired_intents || s.collected || s.objects_deleted)
-          spdlog::info("blob sweep: {} expired upload intents, {} marked, {} collected, {} objects deleted",
-                       s.expired_intents, s.marked, s.collected, s.objects_deleted);
+          spdlog::info("blob sweep of shard {}: {} expired upload intents, {} marked, {} collected, {} objects deleted",
+                       shard_, s.expired_intents, s.marked, s.collected, s.objects_deleted);
       }
     } catch (const std::exception& e) {
       result = "failed";
-      spdlog::warn("blob sweep failed (tried again in {}s): {}", interval_.count(), log::printable(e.what(), 300));
+      spdlog::warn("blob sweep of shard {} failed (tried again in {}s): {}", shard_, interval_.count(), log::printable(e.what(), 300));
     }
-    if (metrics_) metrics_->sweeps.Add({{"result", result}}).Increment();
+    if (metrics_) metrics_->sweeps.Add({{"shard", shard_}, {"result", result}}).Increment();
   }
 }
 

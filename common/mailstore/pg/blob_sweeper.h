@@ -1,8 +1,9 @@
 // Runs PgMailStore::sweep_blobs every `interval` on a thread of its own
-// (postline-queued, with an external blob store), at a lower CPU priority.
-// Metrics:
-//   postline_mailstore_blob_sweeps_total{result}       ok|failed|busy (another process sweeps)
-//   postline_mailstore_blob_sweep_items_total{kind}    expired_intent|marked|collected|object_deleted
+// (postline-queued, with an external blob store: one per shard, each sweeping
+// the objects of its own shard's namespace, sql/020), at a lower CPU priority.
+// Metrics (`shard`: the shard's name):
+//   postline_mailstore_blob_sweeps_total{shard,result}     ok|failed|busy (another process sweeps)
+//   postline_mailstore_blob_sweep_items_total{shard,kind}  expired_intent|marked|collected|object_deleted
 // A failed sweep is logged and tried again at the next interval.
 #pragma once
 
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <string>
 #include <thread>
 
 namespace prometheus {
@@ -22,7 +24,7 @@ namespace postline::mailstore::pg {
 class BlobSweeper {
  public:
   BlobSweeper(PgMailStore& store, std::chrono::seconds interval, std::chrono::seconds grace,
-              prometheus::Registry* registry);
+              prometheus::Registry* registry, std::string shard = "main");
   ~BlobSweeper();
   void start();
   void stop();
@@ -31,6 +33,7 @@ class BlobSweeper {
   struct Metrics;
   void run();
   PgMailStore& store_;
+  std::string shard_;
   std::chrono::seconds interval_, grace_;
   std::unique_ptr<Metrics> metrics_;
   std::mutex mu_;

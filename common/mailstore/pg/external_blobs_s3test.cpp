@@ -11,6 +11,7 @@
 #include "common/mailstore/blob/memory_blob_store.h"
 #include "common/mailstore/blob/s3/s3_blob_store.h"
 #include "common/mailstore/message_meta.h"
+#include "common/mailstore/pg/account_move.h"
 #include "common/mailstore/pg/pg_mail_store.h"
 #include "common/mailstore/sql/migrations.h"
 #include "tests/support/pg_test_db.h"
@@ -58,6 +59,8 @@ class ExternalBlobsTest : public ::testing::Test {
     o.fault_hook = std::move(hook);
     return std::make_unique<pg::PgMailStore>(o);
   }
+  // The store as this database sees it (its object namespace, sql/020).
+  std::shared_ptr<BlobStore> space() { return store_->blob_store(); }
   int64_t count(const std::string& sql) {
     pqxx::connection c(url_);
     pqxx::nontransaction tx(c);
@@ -131,18 +134,18 @@ TEST_F(ExternalBlobsTest, CrashBetweenUploadAndCommitIsSweptAfterTheGrace) {
   crashing->ensure_account(kUser);
   const std::string m = message(2);
   EXPECT_THROW(crashing->append(kUser, "INBOX", {AppendItem{m, {}}}), HookCrash);
-  EXPECT_TRUE(blobs_->exists(key_of(2)));
+  EXPECT_TRUE(space()->exists(key_of(2)));
   EXPECT_EQ(count("SELECT count(*) FROM mailstore_blob_intents"), 1);
   EXPECT_EQ(count("SELECT count(*) FROM mailstore_blobs"), 0);
   // Young: a writer may still be on its way to the commit.
   auto sweep = store_->sweep_blobs(1h);
   EXPECT_EQ(sweep.expired_intents, 0);
-  EXPECT_TRUE(blobs_->exists(key_of(2)));
+  EXPECT_TRUE(space()->exists(key_of(2)));
   age(2h);
   sweep = store_->sweep_blobs(1h);
   EXPECT_EQ(sweep.expired_intents, 1);
   EXPECT_EQ(sweep.objects_deleted, 1);
-  EXPECT_FALSE(blobs_->exists(key_of(2)));
+  EXPECT_FALSE(space()->exists(key_of(2)));
   EXPECT_EQ(count("SELECT count(*) FROM mailstore_blob_intents"), 0);
 }
 
@@ -158,7 +161,7 @@ TEST_F(ExternalBlobsTest, AnOrphanedIntentSparesABodyThatWasCommittedSinceByAnot
   auto sweep = store_->sweep_blobs(1h);
   EXPECT_EQ(sweep.expired_intents, 1);
   EXPECT_EQ(sweep.objects_deleted, 0);
-  EXPECT_TRUE(blobs_->exists(key_of(3)));
+  EXPECT_TRUE(space()->exists(key_of(3)));
 }
 
 TEST_F(ExternalBlobsTest, FailedUploadLeavesNoRowAndItsIntentGoesAtTheNextSweep) {
@@ -183,7 +186,7 @@ TEST_F(ExternalBlobsTest, CommittedBodiesSurviveEverySweep) {
     EXPECT_EQ(sweep.collected, 0);
     EXPECT_EQ(sweep.objects_deleted, 0);
   }
-  EXPECT_TRUE(blobs_->exists(key_of(5)));
+  EXPECT_TRUE(space()->exists(key_of(5)));
 }
 
 TEST_F(ExternalBlobsTest, LastReferenceGoneTheBodyGoesAGracePeriodLater) {
@@ -196,12 +199,12 @@ TEST_F(ExternalBlobsTest, LastReferenceGoneTheBodyGoesAGracePeriodLater) {
   sweep = store_->sweep_blobs(1h);
   EXPECT_EQ(sweep.marked, 1);
   EXPECT_EQ(sweep.collected, 0);
-  EXPECT_TRUE(blobs_->exists(key_of(6)));
+  EXPECT_TRUE(space()->exists(key_of(6)));
   age(2h);
   sweep = store_->sweep_blobs(1h);
   EXPECT_EQ(sweep.collected, 1);
   EXPECT_EQ(sweep.objects_deleted, 1);
-  EXPECT_FALSE(blobs_->exists(key_of(6)));
+  EXPECT_FALSE(space()->exists(key_of(6)));
   EXPECT_EQ(count("SELECT count(*) FROM mailstore_blobs"), 0);
   EXPECT_EQ(count("SELECT count(*) FROM mailstore_blob_intents"), 0);
 }
@@ -218,7 +221,7 @@ TEST_F(ExternalBlobsTest, ABodyReferencedAgainIsUnmarkedAndKept) {
   age(2h);
   auto sweep = store_->sweep_blobs(1h);
   EXPECT_EQ(sweep.collected, 0);
-  EXPECT_TRUE(blobs_->exists(key_of(8)));
+  EXPECT_TRUE(space()->exists(key_of(8)));
   auto mb = store_->find_mailbox(kUser, "INBOX");
   auto recs = store_->read_messages(kUser, mb->mailbox_id, {2}, kFieldBlob);
   ASSERT_EQ(recs.size(), 1u);
@@ -237,17 +240,17 @@ TEST_F(ExternalBlobsTest, AWriterSlowerThanTheGraceFailsRatherThanReferADeletedO
   EXPECT_THROW(slow->append(kUser, "INBOX", {AppendItem{m, {}}}), BlobUnavailable);
   EXPECT_EQ(count("SELECT count(*) FROM mailstore_messages"), 0);
   EXPECT_EQ(count("SELECT count(*) FROM mailstore_blobs"), 0);
-  EXPECT_FALSE(blobs_->exists(key_of(9)));
+  EXPECT_FALSE(space()->exists(key_of(9)));
   // Tried again, it goes through.
   EXPECT_GT(append(*slow, 9), 0u);
-  EXPECT_TRUE(blobs_->exists(key_of(9)));
+  EXPECT_TRUE(space()->exists(key_of(9)));
 }
 
 TEST_F(ExternalBlobsTest, ASweeperThatDiedBetweenItsStepsIsFinishedByTheNext) {
   // What a sweeper leaves when it dies after removing the catalogue row and
   // before deleting the object: the object and an expired intent.
   const std::string orphan = key_of(10);
-  blobs_->put(orphan, "orphan bytes");
+  space()->put(orphan, "orphan bytes");
   pqxx::connection c(url_);
   pqxx::work tx(c);
   tx.exec_params("INSERT INTO mailstore_blob_intents (sha256, created_at) VALUES ($1, '-infinity')",
@@ -255,7 +258,7 @@ TEST_F(ExternalBlobsTest, ASweeperThatDiedBetweenItsStepsIsFinishedByTheNext) {
   tx.commit();
   auto sweep = store_->sweep_blobs(1h);
   EXPECT_EQ(sweep.objects_deleted, 1);
-  EXPECT_FALSE(blobs_->exists(orphan));
+  EXPECT_FALSE(space()->exists(orphan));
 }
 
 TEST_F(ExternalBlobsTest, SearchAndSortReadExternalBodies) {
@@ -298,18 +301,140 @@ TEST_F(ExternalBlobsTest, WriterKilledWithSigkillBetweenUploadAndCommitOnS3) {
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the writer was not killed at its hook";
   auto s3 = std::make_shared<s3::S3BlobStore>(b);
   auto sweeper = make(s3);
-  EXPECT_TRUE(s3->exists(key));
+  EXPECT_TRUE(sweeper->blob_store()->exists(key));
   EXPECT_EQ(count("SELECT count(*) FROM mailstore_blob_intents"), 1);
   EXPECT_EQ(count("SELECT count(*) FROM mailstore_messages"), 0);
   EXPECT_EQ(sweeper->sweep_blobs(1h).objects_deleted, 0);
-  EXPECT_TRUE(s3->exists(key));
+  EXPECT_TRUE(sweeper->blob_store()->exists(key));
   age(2h);
   EXPECT_EQ(sweeper->sweep_blobs(1h).objects_deleted, 1);
-  EXPECT_FALSE(s3->exists(key));
+  EXPECT_FALSE(sweeper->blob_store()->exists(key));
   // And a normal write on S3 reads back.
   append(*sweeper, 13);
   auto mb = sweeper->find_mailbox(kUser, "INBOX");
   auto recs = sweeper->read_messages(kUser, mb->mailbox_id, {1}, kFieldBlob);
   ASSERT_EQ(recs.size(), 1u);
   EXPECT_EQ(std::string(*sweeper->read_bodies(kUser, {recs[0].blob})[0]), prepare_message(message(13)).body);
+}
+
+// Sharding on S3 (sql/020, docs/DESIGN.md "Sharding"): an account moved
+// between two shards (two databases) on the S3 test server, through an S3
+// failure and a mover killed with SIGKILL after copying objects; every body
+// reads back byte for byte on the target, the source's sweeper deletes only
+// the source's copies, and nothing is left behind.
+TEST(ExternalBlobsShardsTest, AnAccountMovesBetweenShardsOnS3ThroughFailuresAndAKill) {
+  const auto server = postline::testing::s3_test_server();
+  s3::S3BlobOptions b;
+  b.s3.endpoint = server.endpoint;
+  b.s3.bucket = server.bucket;
+  b.s3.region = server.region;
+  b.s3.credentials = {server.access_key_id, server.secret_access_key, ""};
+  b.s3.max_retries = 1;
+  b.prefix = postline::testing::s3_test_prefix();
+  b.multipart_threshold = b.part_size = 5 << 20;  // the large body is copied in parts
+  const std::string a_url = postline::testing::create_test_database("shard_s3_a"),
+                    b_url = postline::testing::create_test_database("shard_s3_b");
+  for (const auto& u : {a_url, b_url}) {
+    pqxx::connection c(u);
+    postline::db::migrate(c, sql::migrations());
+  }
+  auto s3 = std::make_shared<s3::S3BlobStore>(b);
+  auto make = [&](const std::string& url) {
+    pg::PgOptions o;
+    o.url = url;
+    o.pool_size = 2;
+    o.blobs = s3;
+    return std::make_unique<pg::PgMailStore>(o);
+  };
+  auto a = make(a_url), t = make(b_url);
+  const std::string target_prefix = b.prefix + t->blob_store()->space();
+  std::vector<std::string> messages;
+  for (int i = 1; i <= 6; ++i) messages.push_back(message(i));
+  messages.push_back(message(7) + std::string(6 << 20, 'x') + "\r\n");
+  a->ensure_account(kUser);
+  for (size_t i = 0; i < messages.size(); ++i)
+    a->deliver(kUser, "INBOX", {DeliveryItem{messages[i], "q-" + std::to_string(i)}});
+  std::vector<std::string> keys;
+  for (const auto& m : messages) keys.push_back(prepare_message(m).key);
+  auto query = [](const std::string& url, const std::string& sql) {
+    pqxx::connection c(url);
+    pqxx::nontransaction tx(c);
+    return tx.exec(sql)[0][0].as<int64_t>();
+  };
+  auto sweep_fully = [&](pg::PgMailStore& s, const std::string& url) {
+    int64_t deleted = 0;
+    for (int round = 0; round < 2; ++round) {
+      query(url, "WITH a AS (UPDATE mailstore_blob_intents SET created_at = created_at - interval '2 hours'), "
+                 "b AS (UPDATE mailstore_blobs SET gc_marked_at = gc_marked_at - interval '2 hours' "
+                 "WHERE gc_marked_at IS NOT NULL) SELECT 1");
+      deleted += s.sweep_blobs(1h).objects_deleted;
+    }
+    return deleted;
+  };
+  auto nothing_on_target = [&](const std::string& when) {
+    EXPECT_EQ(query(b_url, "SELECT count(*) FROM mailstore_messages"), 0) << when;
+    for (const auto& k : keys) EXPECT_FALSE(t->blob_store()->exists(k)) << when << ": orphan " << hex_of(k);
+    for (size_t i = 0; i < keys.size(); ++i)
+      EXPECT_EQ(std::string(*a->read_bodies(kUser, {keys[i]})[0]), prepare_message(messages[i]).body) << when;
+  };
+
+  // 1. S3 refuses the target's uploads (this test's prefix only): the move fails, nothing changed.
+  const long failed = postline::testing::s3_test_stat(server, "failed", target_prefix);  // counting starts
+  postline::testing::s3_test_fail_next(server, 2, 503, 1, target_prefix);  // both attempts of the second PUT
+  {
+    pg::AccountMover mover(a_url, b_url, s3);
+    mover.message_batch = 3;
+    EXPECT_THROW(mover.bulk_copy(kUser), std::exception);
+  }
+  EXPECT_EQ(postline::testing::s3_test_stat(server, "failed", target_prefix), failed + 2);
+  sweep_fully(*t, b_url);
+  nothing_on_target("after the failed uploads");
+
+  // 2. The mover killed with SIGKILL after copying a page of objects.
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    pg::AccountMover mover(a_url, b_url, s3);
+    mover.message_batch = 3;
+    mover.fault_hook = [](const std::string& step) {
+      if (step == "objects") ::kill(::getpid(), SIGKILL);
+    };
+    try {
+      mover.bulk_copy(kUser);
+    } catch (...) {
+    }
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the mover was not killed at its hook";
+  EXPECT_GE(query(b_url, "SELECT count(*) FROM mailstore_blob_intents"), 1);
+  int copied = 0;
+  for (const auto& k : keys) copied += t->blob_store()->exists(k) ? 1 : 0;
+  EXPECT_GE(copied, 1);                         // the killed mover's copies, held by its intents...
+  EXPECT_EQ(sweep_fully(*t, b_url), copied);    // ...collected by the target's sweeper
+  nothing_on_target("after the killed move");
+
+  // 3. Run again: the account moves, every body reads back on the target.
+  pg::AccountMover mover(a_url, b_url, s3);
+  mover.message_batch = 3;
+  auto bulk = mover.bulk_copy(kUser);
+  EXPECT_EQ(bulk.stats.objects_copied, static_cast<int64_t>(keys.size()));
+  mover.begin_switch(kUser, bulk.since)->finish(true, "s2");
+  for (size_t i = 0; i < keys.size(); ++i) {
+    auto body = t->read_bodies(kUser, {keys[i]});
+    ASSERT_TRUE(body[0].has_value());
+    EXPECT_EQ(std::string(*body[0]), prepare_message(messages[i]).body);
+  }
+  auto part = t->read_ranges(kUser, {BodyRange{keys.back(), 3 << 20, 10}});
+  ASSERT_TRUE(part[0].has_value());
+  EXPECT_EQ(std::string(*part[0]), prepare_message(messages.back()).body.substr(3 << 20, 10));
+  // The source's sweeper deletes the source's objects, none of the target's.
+  EXPECT_EQ(sweep_fully(*a, a_url), static_cast<int64_t>(keys.size()));
+  EXPECT_EQ(sweep_fully(*t, b_url), 0);
+  for (const auto& k : keys) {
+    EXPECT_FALSE(a->blob_store()->exists(k));
+    EXPECT_TRUE(t->blob_store()->exists(k));
+  }
+  EXPECT_EQ(t->usage(kUser).messages, static_cast<int64_t>(keys.size()));
 }

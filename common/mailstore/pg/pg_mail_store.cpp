@@ -183,6 +183,7 @@ const Statement kHighestModseqs{
     "SELECT b.user_id, b.mailbox_id, b.highestmodseq FROM mailstore_mailboxes b "
     "JOIN unnest($1::int8[], $2::int8[]) AS w(u, m) ON b.user_id = w.u AND b.mailbox_id = w.m"};
 const Statement kPing{"ms_ping", "SELECT 1"};
+const Statement kBlobNamespace{"ms_blob_namespace", "SELECT namespace FROM mailstore_blob_namespace"};
 
 const Statement kStoreFlags{"ms_store_flags",
                             "SELECT uid, sysflags, keywords, modseq, modified "
@@ -456,11 +457,6 @@ size_t add_finish_intents(Connection::Pipeline& pipe, const std::vector<int64_t>
 
 // The advisory lock key of a body: its hash's first eight bytes (a collision
 // only makes two bodies share a lock).
-int64_t blob_lock_key(std::string_view sha) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < 8 && i < sha.size(); ++i) v = (v << 8) | static_cast<unsigned char>(sha[i]);
-  return static_cast<int64_t>(v);
-}
 
 // kBodies for `keys`, with the bodies whose data is NULL (external) read
 // from the blob store: (key, bytes) views into what the result owns.
@@ -582,6 +578,12 @@ void check_schema(const std::string& url) {
   }
 }
 
+int64_t blob_lock_key(std::string_view sha) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8 && i < sha.size(); ++i) v = (v << 8) | static_cast<unsigned char>(sha[i]);
+  return static_cast<int64_t>(v);
+}
+
 PgMailStore::PgMailStore(PgOptions options)
     : options_(std::move(options)),
       pool_(options_.url, options_.pool_size),
@@ -589,6 +591,21 @@ PgMailStore::PgMailStore(PgOptions options)
       sender_(std::make_unique<NotificationSender>(options_.url)) {}
 
 PgMailStore::~PgMailStore() { stop_change_feed(); }
+
+BlobStore* PgMailStore::blobs() { return blob_store().get(); }
+
+std::shared_ptr<BlobStore> PgMailStore::blob_store() {
+  if (!options_.blobs) return nullptr;
+  std::lock_guard lock(blobs_mu_);
+  if (!blobs_) {
+    // This database's object namespace (sql/020_blob_namespaces.sql): read
+    // once, on a connection of its own (callers may hold one of the pool's).
+    Connection c(options_.url);
+    const Result r = c.exec(kBlobNamespace);
+    blobs_ = options_.blobs->in_namespace(r.rows() ? r.text(0, 0) : std::string());
+  }
+  return blobs_;
+}
 
 size_t PgMailStore::cached_messages() const { return cache_->messages(); }
 
@@ -1051,7 +1068,7 @@ BodySet PgMailStore::read_bodies(UserId, const std::vector<std::string>& blobs) 
       if (seen.insert(b).second) unique.push_back(b);
   }
   if (options_.blobs) {
-    auto fetched = pool_.with([&](Connection& c) { return fetch_bodies(c, options_.blobs.get(), unique); }, true);
+    auto fetched = pool_.with([&](Connection& c) { return fetch_bodies(c, this->blobs(), unique); }, true);
     std::unordered_map<std::string_view, std::optional<std::string_view>> of;
     for (const auto& [key, bytes] : fetched->items) of.emplace(key, bytes);
     std::vector<std::optional<std::string_view>> views(blobs.size());
@@ -1113,7 +1130,7 @@ BodySet PgMailStore::read_ranges(UserId, const std::vector<BodyRange>& ranges) {
       const uint64_t size = static_cast<uint64_t>(r.i64(i, 3));
       const uint64_t off = std::min(want.offset, size);
       const uint64_t len = std::min(want.length, size - off);
-      std::optional<std::string> bytes = len ? options_.blobs->get_range(want.blob, off, len) : std::string();
+      std::optional<std::string> bytes = len ? blobs()->get_range(want.blob, off, len) : std::string();
       if (!bytes) {
         spdlog::error("mailstore: body {} is in the catalogue but not in the blob store", hex_of(want.blob));
         continue;
@@ -1141,7 +1158,7 @@ std::vector<SearchHit> PgMailStore::search(UserId user, MailboxId mailbox, const
   CompiledSearch q = compile_search(user, mailbox, criteria);
   return pool_.with(
       [&](Connection& c) {
-        if (uses_text(criteria)) index_mailbox_backlog(c, user, mailbox, options_.blobs.get());
+        if (uses_text(criteria)) index_mailbox_backlog(c, user, mailbox, blobs());
         auto r = c.exec_dynamic(q.sql, q.params);
         std::vector<SearchHit> out;
         out.reserve(r.rows());
@@ -1156,9 +1173,9 @@ std::vector<Uid> PgMailStore::sort(UserId user, MailboxId mailbox, const SearchC
   CompiledSearch q = compile_sort(user, mailbox, criteria, keys);
   return pool_.with(
       [&](Connection& c) {
-        if (uses_text(criteria)) index_mailbox_backlog(c, user, mailbox, options_.blobs.get());
+        if (uses_text(criteria)) index_mailbox_backlog(c, user, mailbox, blobs());
         // Ordered by PostgreSQL (query_with_sort_keys: keys of older bodies first).
-        const Result r = query_with_sort_keys(c, q, options_.blobs.get());
+        const Result r = query_with_sort_keys(c, q, blobs());
         std::vector<Uid> out;
         out.reserve(r.rows());
         for (int i = 0; i < r.rows(); ++i) out.push_back(static_cast<Uid>(r.i64(i, 0)));
@@ -1172,8 +1189,8 @@ std::vector<ThreadNode> PgMailStore::thread(UserId user, MailboxId mailbox, cons
   CompiledSearch q = compile_thread_keys(user, mailbox, criteria);
   std::vector<ThreadInput> in = pool_.with(
       [&](Connection& c) {
-        if (uses_text(criteria)) index_mailbox_backlog(c, user, mailbox, options_.blobs.get());
-        const Result r = query_with_sort_keys(c, q, options_.blobs.get());
+        if (uses_text(criteria)) index_mailbox_backlog(c, user, mailbox, blobs());
+        const Result r = query_with_sort_keys(c, q, blobs());
         std::vector<ThreadInput> rows;
         rows.reserve(r.rows());
         for (int i = 0; i < r.rows(); ++i) {
@@ -1552,7 +1569,7 @@ std::vector<int64_t> PgMailStore::upload_bodies(const std::vector<PreparedMessag
     }
   });
   try {
-    for (const auto& key : upload) options_.blobs->put(key, body_of.at(key)->body);
+    for (const auto& key : upload) blobs()->put(key, body_of.at(key)->body);
   } catch (...) {
     abandon_intents(intents);
     throw;
@@ -1582,7 +1599,7 @@ bool PgMailStore::finish_expired_intent(Connection& c, int64_t intent, const std
     return false;
   }
   const bool named = c.exec(kBlobNamed, Params().bytea(sha)).boolean(0, 0);
-  if (!named) options_.blobs->remove(sha);  // under the lock; a failure keeps the intent
+  if (!named) blobs()->remove(sha);  // under the lock; a failure keeps the intent
   tx.commit();
   return !named;
 }
@@ -1663,7 +1680,7 @@ size_t PgMailStore::index_search_backlog(size_t max_bodies) {
         c.run("SET LOCAL synchronous_commit = off");
         const Result claimed = c.exec(kClaimBacklog, Params().i64(static_cast<int64_t>(max_bodies)));
         if (claimed.rows() == 0) return 0;
-        index_claimed(c, claimed, options_.blobs.get());
+        index_claimed(c, claimed, blobs());
         tx.commit();
         return static_cast<size_t>(claimed.rows());
       },

@@ -44,7 +44,8 @@ struct PgOptions {
   // rows. A BlobStore (S3): there, uploaded before the transaction that
   // refers to them, with mailstore_blobs as the catalogue (data NULL,
   // sql/016_external_blobs.sql); bodies stored in PostgreSQL before stay
-  // readable.
+  // readable. The store as configured: this database uses it in its own
+  // namespace (blob_store(), sql/020).
   std::shared_ptr<BlobStore> blobs;
   // Tests only: called at named points of a write with an external blob
   // store ("uploaded": the bodies are in the blob store, their intents
@@ -61,6 +62,10 @@ class SchemaMismatch : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 void check_schema(const std::string& url);
+
+// The advisory lock key of a body (raw SHA-256) that writers take shared and
+// the blob sweeper exclusive (sql/016_external_blobs.sql).
+int64_t blob_lock_key(std::string_view sha);
 
 class PgMailStore final : public MailStore {
  public:
@@ -185,6 +190,11 @@ class PgMailStore final : public MailStore {
   };
   BlobSweep sweep_blobs(std::chrono::seconds grace, size_t batch = 500);
   bool external_blobs() const { return static_cast<bool>(options_.blobs); }
+  // The external blob store as this database sees it: PgOptions::blobs in the
+  // database's own namespace (sql/020_blob_namespaces.sql: no two shards share
+  // an object). Null without an external store. Reads the namespace at the
+  // first call.
+  std::shared_ptr<BlobStore> blob_store();
 
   void start_change_feed(ChangeCallback callback) override;
   void stop_change_feed() override;
@@ -215,6 +225,9 @@ class PgMailStore final : public MailStore {
   bool finish_expired_intent(db::pq::Connection& c, int64_t intent, const std::string& sha);
 
   PgOptions options_;
+  BlobStore* blobs();  // blob_store().get()
+  std::mutex blobs_mu_;
+  std::shared_ptr<BlobStore> blobs_;  // options_.blobs in this database's namespace
   db::pq::Pool pool_;
   std::unique_ptr<IndexCache> cache_;
   std::atomic<uint64_t> hits_{0}, deltas_{0}, misses_{0};

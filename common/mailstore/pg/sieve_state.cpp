@@ -41,6 +41,16 @@ const Statement kScripts{"ms_sieve_state_scripts",
 const Statement kRecordRun{"ms_sieve_state_record_run",
                            "INSERT INTO mailstore_sieve_runs (user_id, run_key, rejected, reply) "
                            "VALUES ($1, $2, $3, $4)"};
+const Statement kRecordOutgoing{
+    "ms_sieve_state_record_outgoing",
+    "INSERT INTO mailstore_sieve_outbox (user_id, run_key, n, queue_id, mail_from, helo, client_ip, authenticated_user,"
+    " dsn_ret, dsn_envid, smtputf8, body_type, is_dsn, target_mailbox, recipients, notify, orcpt, body)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"};
+const Statement kOutbox{
+    "ms_sieve_state_outbox",
+    "SELECT queue_id, mail_from, helo, client_ip, authenticated_user, dsn_ret, dsn_envid, smtputf8, body_type, is_dsn,"
+    " target_mailbox, recipients, notify, orcpt, body FROM mailstore_sieve_outbox WHERE user_id = $1 AND run_key = $2"
+    " ORDER BY n"};
 const Statement kRecordVacation{
     "ms_sieve_state_record_vacation",
     "INSERT INTO mailstore_sieve_vacation (user_id, key_sha256, replied_at) "
@@ -130,6 +140,35 @@ void read_answers(const std::vector<Result>& results, size_t first, const Questi
 size_t add_records(Connection::Pipeline& pipe, UserId user, const Records& r) {
   pipe.add(kRecordRun, Params().i64(user).text(r.run_key).boolean(r.outcome.rejected).text(r.outcome.reply));
   size_t n = 1;
+  for (size_t i = 0; i < r.outbox.size(); ++i) {
+    const Outgoing& o = r.outbox[i];
+    std::vector<std::string> addresses, notifies, orcpts;
+    for (const auto& rc : o.recipients) {
+      addresses.push_back(rc.address);
+      notifies.push_back(rc.notify);
+      orcpts.push_back(rc.orcpt);
+    }
+    pipe.add(kRecordOutgoing, Params()
+                                  .i64(user)
+                                  .text(r.run_key)
+                                  .i32(static_cast<int32_t>(i))
+                                  .text(o.queue_id)
+                                  .text(o.mail_from)
+                                  .text(o.helo)
+                                  .text(o.client_ip)
+                                  .text(o.authenticated_user)
+                                  .text(o.dsn_ret)
+                                  .text(o.dsn_envid)
+                                  .boolean(o.smtputf8)
+                                  .text(o.body_type)
+                                  .boolean(o.is_dsn)
+                                  .text(o.target_mailbox)
+                                  .text_array(addresses)
+                                  .text_array(notifies)
+                                  .text_array(orcpts)
+                                  .bytea(o.body));
+    ++n;
+  }
   if (!r.vacation_keys.empty()) {
     pipe.add(kRecordVacation, Params().i64(user).bytea_array(r.vacation_keys));
     ++n;
@@ -153,6 +192,35 @@ size_t add_records(Connection::Pipeline& pipe, UserId user, const Records& r) {
 
 bool duplicate_run(const db::pq::Error& e) {
   return e.unique_violation() && std::string_view(e.what()).find("mailstore_sieve_runs") != std::string_view::npos;
+}
+
+size_t add_outbox_lookup(Connection::Pipeline& pipe, UserId user, const std::string& run_key) {
+  pipe.add(kOutbox, Params().i64(user).text(run_key));
+  return 1;
+}
+
+std::vector<Outgoing> read_outbox(const Result& r) {
+  std::vector<Outgoing> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    Outgoing o;
+    o.queue_id = r.text(i, 0);
+    o.mail_from = r.text(i, 1);
+    o.helo = r.text(i, 2);
+    o.client_ip = r.text(i, 3);
+    o.authenticated_user = r.text(i, 4);
+    o.dsn_ret = r.text(i, 5);
+    o.dsn_envid = r.text(i, 6);
+    o.smtputf8 = r.boolean(i, 7);
+    o.body_type = r.text(i, 8);
+    o.is_dsn = r.boolean(i, 9);
+    o.target_mailbox = r.text(i, 10);
+    const auto addresses = r.text_array(i, 11), notifies = r.text_array(i, 12), orcpts = r.text_array(i, 13);
+    for (size_t k = 0; k < addresses.size(); ++k)
+      o.recipients.push_back({addresses[k], k < notifies.size() ? notifies[k] : "", k < orcpts.size() ? orcpts[k] : ""});
+    o.body = r.text(i, 14);
+    out.push_back(std::move(o));
+  }
+  return out;
 }
 
 std::int64_t prune(Connection& c, std::int64_t runs_max_age_seconds, std::int64_t vacation_max_age_seconds,

@@ -64,6 +64,21 @@ constexpr size_t kQuestionStatements = 4;
 size_t add_questions(db::pq::Connection::Pipeline& pipe, UserId user, const Questions& q);
 void read_answers(const std::vector<db::pq::Result>& results, size_t first, const Questions& q, Answers& into);
 
+// A message a run sends (a redirect, the vacation reply), kept with the run
+// record when the caller queues it in a transaction of another database
+// (queued on a shard other than the one on db.url: sql/020). The fields are
+// the queue's (services/delivery-queue/store/queue_store.h NewMessage).
+struct Outgoing {
+  std::string queue_id, mail_from, helo, client_ip, authenticated_user, dsn_ret, dsn_envid, body_type,
+      target_mailbox;
+  bool smtputf8 = false, is_dsn = false;
+  struct Recipient {
+    std::string address, notify, orcpt;
+  };
+  std::vector<Recipient> recipients;
+  std::string body;
+};
+
 // What a run leaves behind: the run itself (a retry then repeats nothing: a
 // second record of the key is a unique violation, `duplicate_run()`), the
 // vacation replies queued and the duplicate ids to remember (RFC 7352:
@@ -78,11 +93,15 @@ struct Records {
     bool refresh = false;
   };
   std::vector<Duplicate> duplicates;
+  std::vector<Outgoing> outbox;  // kept with the run (see Outgoing); usually empty
 };
 size_t add_records(db::pq::Connection::Pipeline& pipe, UserId user, const Records& r);
 // The error a pipeline threw because the run was recorded already (a
 // delivery that committed before the process died, found by a retry).
 bool duplicate_run(const db::pq::Error& e);
+// The messages a recorded run kept (Records::outbox), in order: 1 statement.
+size_t add_outbox_lookup(db::pq::Connection::Pipeline& pipe, UserId user, const std::string& run_key);
+std::vector<Outgoing> read_outbox(const db::pq::Result& r);
 
 // ---- housekeeping --------------------------------------------------------------------
 

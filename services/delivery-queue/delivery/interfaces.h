@@ -108,12 +108,6 @@ class LocalDelivery {
     (void)shard;
     return true;
   }
-  // Sharding: whether Sieve delivery (which runs on the default shard) may
-  // serve an account on `shard` ("" = unknown: yes).
-  virtual bool sieve_here(const std::string& shard) {
-    (void)shard;
-    return true;
-  }
   virtual std::vector<LocalResult> deliver_batch(int64_t user_id, std::string_view mailbox,
                                                  const std::vector<mailstore::DeliveryItem>& items,
                                                  const mailstore::Quota& quota) {
@@ -132,19 +126,24 @@ class LocalSieve {
     std::string name;
     std::string sha256;  // of the text: the compiled-script cache's key
   };
-  // The active scripts of `users` (one query for a whole claim). Throws on a
-  // database error.
-  virtual std::map<int64_t, Script> active_scripts(const std::vector<int64_t>& users) = 0;
+  // The active scripts of `users`, all on mailstore shard `shard` ("" = the
+  // default; one query per shard of a claim). Throws on a database error.
+  virtual std::map<int64_t, Script> active_scripts(const std::vector<int64_t>& users, const std::string& shard) = 0;
   // Whether a recipient whose user has (or has not) an active script goes
   // through deliver() instead of the plain mailbox delivery.
   virtual bool runs(bool has_script) const = 0;
   // The mailbox of a plain delivery (no script runs): the per-user default's
   // decision (spam to Junk) or the message's target mailbox.
   virtual std::string default_mailbox(const MessageData& message) const = 0;
-  // One recipient through the scripts, its side effects committed together
-  // and exactly once (a retry repeats nothing). Never throws.
+  // One recipient through the scripts on its shard (as authd said, "" =
+  // unknown), its side effects committed together and exactly once (a retry
+  // repeats nothing). Messages the run sends that could not be queued in the
+  // run's own transaction (a shard other than the queue's database) are
+  // appended to `queue_with_outcome`: the caller queues them in the
+  // transaction that records this recipient's outcome. Never throws.
   virtual RecipientResult deliver(const MessageData& message, const ClaimedRecipient& recipient,
-                                  const std::optional<Script>& active, const mailstore::Quota& quota) = 0;
+                                  const std::optional<Script>& active, const mailstore::Quota& quota,
+                                  const std::string& shard, std::vector<NewMessage>& queue_with_outcome) = 0;
   // Housekeeping of the Sieve state (run records, vacation history, duplicate
   // ids), called now and then; returns the rows deleted.
   virtual int64_t prune(std::chrono::seconds runs_max_age) {

@@ -20,9 +20,6 @@ class MailstoreDelivery final : public LocalDelivery {
   MailstoreDelivery(mailstore::MailStore& store, std::function<bool(int64_t, const std::string&)> router,
                     bool several, std::string default_shard = "")
       : store_(store), router_(std::move(router)), several_(several), default_shard_(std::move(default_shard)) {}
-  bool sieve_here(const std::string& shard) override {
-    return shard.empty() || default_shard_.empty() || shard == default_shard_;
-  }
   bool route(int64_t user_id, const std::string& shard) override {
     if (shard.empty()) return !several_;
     return !router_ || router_(user_id, shard);

@@ -84,7 +84,12 @@ QueueMetrics::QueueMetrics(prometheus::Registry& registry)
       sieve_actions_(prometheus::BuildCounter()
                          .Name("postline_queued_sieve_actions_total")
                          .Help("Actions of Sieve runs carried out at local delivery, by action")
-                         .Register(registry)) {
+                         .Register(registry)),
+      immediate_(prometheus::BuildCounter()
+                     .Name("postline_queued_immediate_deliveries_total")
+                     .Help("Local recipients on shards other than db.url's delivered right after the Enqueue commit, "
+                           "by result (delivered|workers: left to a worker|full: hand-off queue full)")
+                     .Register(registry)) {
   // Pre-create the common series so dashboards and rate() see zeros, not gaps.
   for (const char* klass : {"local", "remote"})
     for (State s : {State::kDelivered, State::kDeferred, State::kBounced, State::kExpired})
@@ -97,6 +102,7 @@ QueueMetrics::QueueMetrics(prometheus::Registry& registry)
     transport_policy_.Add({{"policy", policy_type_name(t)}, {"result", "success"}});
   for (const char* result : {"ok", "compile_error", "runtime_error", "replayed", "failed"})
     sieve_runs_.Add({{"result", result}});
+  for (const char* result : {"delivered", "workers", "full"}) immediate_.Add({{"result", result}});
 }
 
 void QueueMetrics::delivery(State outcome, const std::string& klass, double seconds) {

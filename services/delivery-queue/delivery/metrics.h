@@ -52,6 +52,12 @@ class QueueMetrics {
   // committed) | failed (database trouble: deferred, nothing applied).
   void sieve_run(const std::string& result) { sieve_runs_.Add({{"result", result}}).Increment(); }
   // action: keep | implicit_keep | fileinto | discard | redirect | vacation | reject | ereject
+  // Recipients on other shards delivered right after the Enqueue commit
+  // (immediate_delivery.h), by result: delivered | workers (left to a worker:
+  // over quota, a Sieve script, a failure) | full (the hand-off queue was full).
+  void immediate(const std::string& result, size_t n = 1) {
+    immediate_.Add({{"result", result}}).Increment(static_cast<double>(n));
+  }
   void sieve_action(const std::string& action) { sieve_actions_.Add({{"action", action}}).Increment(); }
   void smtp_connections(int opened, int reused) {
     if (opened > 0) opened_.Increment(opened);
@@ -78,6 +84,7 @@ class QueueMetrics {
   prometheus::Counter& search_index_failures_;
   prometheus::Family<prometheus::Counter>& sieve_runs_;
   prometheus::Family<prometheus::Counter>& sieve_actions_;
+  prometheus::Family<prometheus::Counter>& immediate_;
 };
 
 }  // namespace postline::queue

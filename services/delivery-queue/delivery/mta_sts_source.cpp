@@ -3,17 +3,13 @@
 #include "common/dns/mailauth_lookup.h"
 #include "common/dns/resolver.h"
 #include "common/log/printable.h"
+#include "common/net/https_client.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -22,8 +18,7 @@
 namespace postline::queue {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
+namespace http = boost::beast::http;
 
 bool is_text_plain(std::string_view ct) {
   while (!ct.empty() && (ct.front() == ' ' || ct.front() == '\t')) ct.remove_prefix(1);
@@ -37,18 +32,12 @@ bool is_text_plain(std::string_view ct) {
 
 HttpsPolicyFetcher::HttpsPolicyFetcher(std::vector<std::string> dns_servers, const std::string& ca_file,
                                        uint16_t port, std::chrono::seconds timeout)
-    : dns_servers_(std::move(dns_servers)),
-      ctx_(std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client)),
-      port_(port),
-      timeout_(timeout) {
-  SSL_CTX_set_min_proto_version(ctx_->native_handle(), TLS1_2_VERSION);
-  boost::system::error_code ec;
-  if (ca_file.empty())
-    ctx_->set_default_verify_paths(ec);
-  else
-    ctx_->load_verify_file(ca_file, ec);
-  if (ec) throw std::runtime_error("queue.tls_ca_file: cannot load " + ca_file + ": " + ec.message());
-  ctx_->set_verify_mode(asio::ssl::verify_peer);
+    : dns_servers_(std::move(dns_servers)), port_(port), timeout_(timeout) {
+  try {
+    ctx_ = net::make_https_client_context(ca_file);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("queue.tls_ca_file: ") + e.what());
+  }
 }
 
 FetchResult HttpsPolicyFetcher::fetch(const std::string& domain) {
@@ -73,59 +62,39 @@ FetchResult HttpsPolicyFetcher::fetch(const std::string& domain) {
     asio::co_spawn(
         io,
         [&]() -> asio::awaitable<void> {
-          beast::ssl_stream<beast::tcp_stream> stream(io, *ctx_);
+          const std::string url = "https://" + host + "/.well-known/mta-sts.txt";
           try {
-            if (!SSL_set_tlsext_host_name(stream.native_handle(), host.c_str()))
-              throw std::runtime_error("cannot set the TLS server name");
-            // OpenSSL's own name check (RFC 6125: a wildcard only as the whole left-most
-            // label), so a mismatch shows as X509_V_ERR_HOSTNAME_MISMATCH below.
-            SSL_set_hostflags(stream.native_handle(), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-            if (!SSL_set1_host(stream.native_handle(), host.c_str()))
-              throw std::runtime_error("cannot set the certificate name to check");
+            net::HttpsRequest request;
+            request.host = host;
+            request.port = std::to_string(port_);
+            request.target = "/.well-known/mta-sts.txt";
+            request.user_agent = "postline-queued-mta-sts";
+            request.max_header = 16 * 1024;
+            request.max_body = sts::kMaxPolicyBytes;
+            const std::vector<asio::ip::tcp::endpoint> endpoint{asio::ip::tcp::endpoint(ip, port_)};
             // One deadline for connect, handshake, request and answer.
-            beast::get_lowest_layer(stream).expires_at(deadline);
-            co_await beast::get_lowest_layer(stream).async_connect(asio::ip::tcp::endpoint(ip, port_),
-                                                                   asio::use_awaitable);
+            const auto res = co_await net::https_request(*ctx_, endpoint, request, deadline);
             connected = true;
-            try {
-              co_await stream.async_handshake(asio::ssl::stream_base::client, asio::use_awaitable);
-            } catch (const std::exception& e) {
-              const long verify = SSL_get_verify_result(stream.native_handle());
-              if (verify != X509_V_OK) {
-                attempt.kind = FetchResult::Kind::kWebPkiInvalid;
-                attempt.error = "the certificate of " + host + " is not valid: " +
-                                X509_verify_cert_error_string(verify);
-                co_return;
-              }
-              throw;
-            }
-            http::request<http::empty_body> req{http::verb::get, "/.well-known/mta-sts.txt", 11};
-            req.set(http::field::host, port_ == 443 ? host : host + ":" + std::to_string(port_));
-            req.set(http::field::user_agent, "postline-queued-mta-sts");
-            req.set(http::field::connection, "close");
-            co_await http::async_write(stream, req, asio::use_awaitable);
-            beast::flat_buffer buffer;
-            http::response_parser<http::string_body> parser;
-            parser.header_limit(16 * 1024);
-            parser.body_limit(sts::kMaxPolicyBytes);
-            co_await http::async_read(stream, buffer, parser, asio::use_awaitable);
-            const auto& res = parser.get();
             const unsigned status = res.result_int();
             if (status >= 300 && status < 400) {
-              attempt.error = "https://" + host + "/.well-known/mta-sts.txt answered " + std::to_string(status) +
-                              " (redirects are not followed, RFC 8461 3.3)";
+              attempt.error = url + " answered " + std::to_string(status) + " (redirects are not followed, RFC 8461 3.3)";
             } else if (status != 200) {
-              attempt.error = "https://" + host + "/.well-known/mta-sts.txt answered " + std::to_string(status);
+              attempt.error = url + " answered " + std::to_string(status);
             } else if (!is_text_plain(std::string(res[http::field::content_type]))) {
-              attempt.error = "https://" + host + "/.well-known/mta-sts.txt is not text/plain but '" +
+              attempt.error = url + " is not text/plain but '" +
                               log::printable(std::string(res[http::field::content_type]), 100) + "'";
             } else {
               attempt.kind = FetchResult::Kind::kOk;
               attempt.body = res.body();
             }
-            beast::get_lowest_layer(stream).socket().close();
+          } catch (const net::CertificateError& e) {
+            connected = true;
+            attempt.kind = FetchResult::Kind::kWebPkiInvalid;
+            attempt.error = "the certificate of " + host + " is not valid: " + e.reason();
           } catch (const std::exception& e) {
-            attempt.error = "fetching https://" + host + "/.well-known/mta-sts.txt from " + address + ": " + e.what();
+            // Refused or unreachable (ConnectError): the next address may answer.
+            if (!dynamic_cast<const net::ConnectError*>(&e)) connected = true;
+            attempt.error = "fetching " + url + " from " + address + ": " + e.what();
           }
         },
         asio::detached);

@@ -68,16 +68,82 @@ SievePlan keep_plan(const SieveInput& in, std::string error) {
   return p;
 }
 
+sst::Outgoing to_outgoing(const NewMessage& m) {
+  sst::Outgoing o;
+  o.queue_id = m.queue_id;
+  o.mail_from = m.mail_from;
+  o.helo = m.helo;
+  o.client_ip = m.client_ip;
+  o.authenticated_user = m.authenticated_user;
+  o.dsn_ret = m.dsn_ret;
+  o.dsn_envid = m.dsn_envid;
+  o.body_type = m.body_type;
+  o.target_mailbox = m.target_mailbox;
+  o.smtputf8 = m.smtputf8;
+  o.is_dsn = m.is_dsn;
+  for (const auto& r : m.recipients) o.recipients.push_back({r.address, r.notify, r.orcpt});
+  o.body = m.body;
+  return o;
+}
+
+// As stage_enqueue() takes it: recipients resolved by authd when a worker takes them.
+NewMessage from_outgoing(sst::Outgoing o) {
+  NewMessage m;
+  m.queue_id = std::move(o.queue_id);
+  m.mail_from = std::move(o.mail_from);
+  m.helo = std::move(o.helo);
+  m.client_ip = std::move(o.client_ip);
+  m.authenticated_user = std::move(o.authenticated_user);
+  m.dsn_ret = std::move(o.dsn_ret);
+  m.dsn_envid = std::move(o.dsn_envid);
+  m.body_type = std::move(o.body_type);
+  m.target_mailbox = std::move(o.target_mailbox);
+  m.smtputf8 = o.smtputf8;
+  m.is_dsn = o.is_dsn;
+  for (auto& r : o.recipients) {
+    NewRecipient rc;
+    rc.address = std::move(r.address);
+    rc.notify = std::move(r.notify);
+    rc.orcpt = std::move(r.orcpt);
+    rc.needs_resolve = true;
+    m.recipients.push_back(std::move(rc));
+  }
+  m.body = std::move(o.body);
+  return m;
+}
+
 }  // namespace
 
 SieveDelivery::SieveDelivery(db::pq::Pool& pool, mailstore::pg::PgMailStore& store, SieveRunner& runner,
                              QueueMetrics* metrics, std::function<void()> queued)
-    : pool_(pool), store_(store), runner_(runner), metrics_(metrics), queued_(std::move(queued)) {}
+    : SieveDelivery({{"", SieveShard{&pool, &store, true}}}, "", runner, metrics, std::move(queued)) {}
 
-std::map<int64_t, LocalSieve::Script> SieveDelivery::active_scripts(const std::vector<int64_t>& users) {
+SieveDelivery::SieveDelivery(std::map<std::string, SieveShard> shards, std::string default_shard, SieveRunner& runner,
+                             QueueMetrics* metrics, std::function<void()> queued)
+    : shards_(std::move(shards)),
+      default_shard_(std::move(default_shard)),
+      runner_(runner),
+      metrics_(metrics),
+      queued_(std::move(queued)) {}
+
+const SieveShard* SieveDelivery::find(const std::string& name) const {
+  if (name.empty()) {
+    if (shards_.size() != 1) return nullptr;  // several shards: an account is not guessed at
+    return &shards_.begin()->second;
+  }
+  if (auto it = shards_.find(name); it != shards_.end()) return &it->second;
+  if (shards_.size() == 1 && shards_.begin()->first.empty()) return &shards_.begin()->second;  // one unnamed shard
+  return nullptr;
+}
+
+std::map<int64_t, LocalSieve::Script> SieveDelivery::active_scripts(const std::vector<int64_t>& users,
+                                                                    const std::string& shard) {
   std::map<int64_t, Script> out;
   if (users.empty()) return out;
-  auto active = pool_.with([&](Connection& c) { return sst::active_scripts(c, users); }, /*idempotent=*/true);
+  const SieveShard* where = find(shard);
+  if (!where && shard.empty()) where = find(default_shard_);
+  if (!where) throw std::runtime_error("unknown mailstore shard " + shard);
+  auto active = where->pool->with([&](Connection& c) { return sst::active_scripts(c, users); }, /*idempotent=*/true);
   for (auto& [user, s] : active) out[user] = {std::move(s.name), std::move(s.sha256)};
   return out;
 }
@@ -87,9 +153,19 @@ std::string SieveDelivery::default_mailbox(const MessageData& message) const {
 }
 
 RecipientResult SieveDelivery::deliver(const MessageData& msg, const ClaimedRecipient& r,
-                                       const std::optional<Script>& active, const mailstore::Quota& quota) {
+                                       const std::optional<Script>& active, const mailstore::Quota& quota,
+                                       const std::string& shard, std::vector<NewMessage>& queue_with_outcome) {
   const int64_t user = r.user_id;
   const std::string tag = "[q:" + log::tag_value(msg.queue_id) + "] [u:" + log::tag_value(r.address, 512) + "]";
+  const SieveShard* where = find(shard);
+  if (!where) {
+    if (metrics_) metrics_->sieve_run("failed");
+    spdlog::info("{} sieve delivery deferred: the account's mailstore shard is unknown here", tag);
+    return {Outcome::kTemporary, "451 4.3.0 mailbox store for this account unknown now", "", false, false};
+  }
+  db::pq::Pool& pool_ = *where->pool;
+  mailstore::pg::PgMailStore& store_ = *where->store;
+  const bool queue_here = where->queue_here;
   const std::string run_key = mailstore::sieve_run_key(msg.queue_id, r.id);
   SieveInput in;
   in.message = msg.body;
@@ -116,11 +192,15 @@ RecipientResult SieveDelivery::deliver(const MessageData& msg, const ClaimedReci
         first.add("BEGIN");
         sst::add_lock(first, user);
         sst::add_run_lookup(first, user, run_key);
+        if (!queue_here) sst::add_outbox_lookup(first, user, run_key);
         open = true;
         const auto res = first.run();
         if (auto done = sst::read_run(res.at(2))) {
           c.run("ROLLBACK");
           open = false;
+          // What the run sends, kept with it: queued now with the outcome.
+          if (!queue_here)
+            for (auto& o : sst::read_outbox(res.at(3))) queue_with_outcome.push_back(from_outgoing(std::move(o)));
           if (metrics_) metrics_->sieve_run("replayed");
           spdlog::info("{} sieve: run found committed by an earlier attempt: {}", tag, log::printable(done->reply, 400));
           return {done->rejected ? Outcome::kPermanent : Outcome::kDelivered, done->reply, "", false, false};
@@ -151,6 +231,8 @@ RecipientResult SieveDelivery::deliver(const MessageData& msg, const ClaimedReci
         records.outcome = {plan.reject.has_value(), reply_for(plan)};
         records.vacation_keys = plan.vacation_keys;
         records.duplicates = plan.duplicates;
+        if (!queue_here)
+          for (const auto& m : plan.outgoing) records.outbox.push_back(to_outgoing(m));
         Connection::Pipeline w(c);
         size_t n = sst::add_records(w, user, records);
         std::vector<std::string> bodies(plan.stores.size()), keys(plan.stores.size());
@@ -165,7 +247,8 @@ RecipientResult SieveDelivery::deliver(const MessageData& msg, const ClaimedReci
           firsts.push_back(n);
           n += staged.back()->add_to(w);
         }
-        for (const auto& m : plan.outgoing) n += stage_enqueue(w, m);
+        if (queue_here)
+          for (const auto& m : plan.outgoing) n += stage_enqueue(w, m);
         const auto wr = w.run();
         bool over = false, exceeds = false, by_count = false;
         for (size_t i = 0; i < staged.size(); ++i)
@@ -190,7 +273,12 @@ RecipientResult SieveDelivery::deliver(const MessageData& msg, const ClaimedReci
         c.run("COMMIT");
         open = false;
         for (auto& s : staged) s->announce();
-        if (!plan.outgoing.empty() && queued_) queued_();
+        if (queue_here) {
+          if (!plan.outgoing.empty() && queued_) queued_();
+        } else {
+          // Queued by the caller, with the recipient's outcome (the wake comes then).
+          for (const auto& m : plan.outgoing) queue_with_outcome.push_back(m);
+        }
 
         if (metrics_) {
           metrics_->sieve_run(result_name(plan.result));
@@ -227,7 +315,11 @@ RecipientResult SieveDelivery::deliver(const MessageData& msg, const ClaimedReci
 
 int64_t SieveDelivery::prune(std::chrono::seconds runs_max_age) {
   constexpr int64_t kVacationMaxAge = 91LL * 86400;  // the longest :days (90) and a day
-  return pool_.with([&](Connection& c) { return sst::prune(c, runs_max_age.count(), kVacationMaxAge, 1000); }, true);
+  int64_t n = 0;
+  for (auto& [name, shard] : shards_)
+    n += shard.pool->with([&](Connection& c) { return sst::prune(c, runs_max_age.count(), kVacationMaxAge, 1000); },
+                          true);
+  return n;
 }
 
 }  // namespace postline::queue

@@ -5,13 +5,23 @@
 // message in INBOX with a metric, a retry after a simulated crash repeating
 // nothing, and the Enqueue-time delivery leaving users with a script to the
 // workers while delivering everyone else at once (with the spam default).
+// SievePgShards: the account on a second database (a shard other than the
+// queue's): the run in that shard's transaction, its redirect and vacation
+// reply queued once through the outbox (sql/021), also across a crash between
+// the shard's commit and the claim's; an account being moved defers; and the
+// hand-off right after Enqueue (immediate_delivery.h): delivered into the
+// shard without a worker's claim, a user with a script left to the workers,
+// and a crash between the shard's commit and the queue's mark delivering
+// once.
 #include "common/db/migrations.h"
 #include "common/db/pool.h"
 #include "common/db/pq.h"
 #include "common/mailstore/pg/pg_mail_store.h"
+#include "common/mailstore/delivery_key.h"
 #include "common/mailstore/pg/pg_sieve_scripts.h"
 #include "common/mailstore/sql/migrations.h"
 #include "services/delivery-queue/delivery/enqueue_delivery.h"
+#include "services/delivery-queue/delivery/immediate_delivery.h"
 #include "services/delivery-queue/delivery/mailstore_delivery.h"
 #include "services/delivery-queue/delivery/sieve_delivery.h"
 #include "services/delivery-queue/delivery/workers.h"
@@ -305,9 +315,11 @@ TEST_F(SievePg, ARetryAfterACrashRepeatsNothing) {
     Claim claim(c, 10);
     ASSERT_EQ(claim.recipients().size(), 1u);
     const auto& r = claim.recipients()[0];
-    auto active = sieve->active_scripts({kBob});
+    auto active = sieve->active_scripts({kBob}, "");
     ASSERT_EQ(active.size(), 1u);
-    const auto result = sieve->deliver(claim.message(r.message_id), r, active.begin()->second, {});
+    std::vector<NewMessage> later;
+    const auto result = sieve->deliver(claim.message(r.message_id), r, active.begin()->second, {}, "", later);
+    EXPECT_TRUE(later.empty()) << "one database: queued in the run's own transaction";
     EXPECT_EQ(result.outcome, Outcome::kDelivered) << result.reply;
     // The process dies here: the claim is rolled back, the recipient is due again.
   }
@@ -328,8 +340,9 @@ TEST_F(SievePg, OverQuotaDefersAndCommitsNothingOfTheRun) {
   {
     Claim claim(c, 10);
     const auto& r = claim.recipients()[0];
-    auto active = sieve->active_scripts({kBob});
-    const auto result = sieve->deliver(claim.message(r.message_id), r, active.begin()->second, {1, 0});
+    auto active = sieve->active_scripts({kBob}, "");
+    std::vector<NewMessage> later;
+    const auto result = sieve->deliver(claim.message(r.message_id), r, active.begin()->second, {1, 0}, "", later);
     EXPECT_EQ(result.outcome, Outcome::kPermanent) << result.reply;  // larger than the whole quota
     EXPECT_EQ(result.reply.substr(0, 9), "552 5.2.2");
   }
@@ -420,6 +433,215 @@ TEST_F(SievePg, PruneForgetsOldState) {
   }
   EXPECT_EQ(sieve->prune(std::chrono::hours(1)), 2);
   EXPECT_EQ(count("SELECT count(*) FROM mailstore_sieve_runs"), 0);
+}
+
+// Sharding: bob lives on shard "s2", a second database; the queue (and shard
+// "main") is on the first.
+class ShardResolver final : public RecipientResolver {
+ public:
+  Resolution resolve(const std::string&) override { return {}; }
+  std::optional<LocalTarget> local_target(const std::string&, int64_t user_id, const std::string&) override {
+    ++asked;
+    if (user_id == kBob) return LocalTarget{{}, "s2", moving};
+    return std::nullopt;
+  }
+  bool moving = false;
+  int asked = 0;
+};
+
+class SievePgShards : public SievePg {
+ protected:
+  void SetUp() override {
+    SievePg::SetUp();
+    url2 = postline::testing::create_test_database("queue_sieve_s2");
+    check2 = std::make_unique<pqxx::connection>(url2);
+    db::migrate(*check2, mailstore::sql::migrations());
+    mailstore::pg::PgOptions o;
+    o.url = url2;
+    o.pool_size = 2;
+    o.index_cache_messages = 0;
+    store2 = std::make_unique<mailstore::pg::PgMailStore>(o);
+    scripts2 = std::make_unique<mailstore::pg::PgSieveScriptStore>(url2, 2);
+    pq_pool2 = std::make_unique<db::pq::Pool>(url2, 2);
+    sieve.reset();
+    sieve = std::make_unique<SieveDelivery>(
+        std::map<std::string, SieveShard>{{"main", SieveShard{pq_pool.get(), store.get(), true}},
+                                          {"s2", SieveShard{pq_pool2.get(), store2.get(), false}}},
+        "main", *runner, metrics.get(), [this] { ++wakes; });
+    WorkerConfig c;
+    c.batch_size = 50;
+    c.hostname = "mx.example.org";
+    c.policy = RetryPolicy::parse({"1m"}, std::chrono::hours(24), "test");
+    workers = std::make_unique<Workers>(*pool, c, local.get(), nullptr, &shard_resolver, metrics.get());
+    workers->use_sieve(sieve.get());
+  }
+  int64_t count2(const std::string& q) {
+    pqxx::read_transaction tx(*check2);
+    return tx.exec(q)[0][0].as<int64_t>();
+  }
+  std::vector<std::string> mailboxes2() {
+    std::vector<std::string> out;
+    pqxx::read_transaction tx(*check2);
+    for (const auto& row : tx.exec("SELECT b.name FROM mailstore_messages m JOIN mailstore_mailboxes b "
+                                   "ON b.user_id = m.user_id AND b.mailbox_id = m.mailbox_id ORDER BY m.uid, b.name"))
+      out.push_back(row[0].as<std::string>());
+    return out;
+  }
+  std::string url2;
+  std::unique_ptr<pqxx::connection> check2;
+  std::unique_ptr<mailstore::pg::PgMailStore> store2;
+  std::unique_ptr<mailstore::pg::PgSieveScriptStore> scripts2;
+  std::unique_ptr<db::pq::Pool> pq_pool2;
+  ShardResolver shard_resolver;
+};
+
+TEST_F(SievePgShards, ScriptsRunOnTheAccountsShardAndItsMessagesAreQueuedOnce) {
+  scripts2->put_script(kBob, "main", "require [\"fileinto\", \"vacation\", \"copy\", \"mailbox\"];\r\n"
+                                     "fileinto :create \"Archive\"; redirect :copy \"carol@remote.test\"; vacation \"away\";\r\n");
+  ASSERT_TRUE(scripts2->set_active_script(kBob, "main"));
+  enqueue_one(message(mail("far")));
+  deliver_all();
+  // The copy on bob's shard, nothing on the queue's database.
+  EXPECT_EQ(mailboxes2(), std::vector<std::string>{"Archive"});
+  EXPECT_TRUE(mailboxes_with_mail().empty());
+  EXPECT_EQ(count2("SELECT count(*) FROM mailstore_sieve_runs"), 1);
+  EXPECT_EQ(count2("SELECT count(*) FROM mailstore_sieve_vacation"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM mailstore_sieve_runs"), 0);
+  EXPECT_EQ(queued_by_sieve(), 2);  // the redirect and the vacation reply, in the queue
+  EXPECT_EQ(count2("SELECT count(*) FROM mailstore_sieve_outbox"), 2);  // kept with the run for a retry
+  EXPECT_EQ(text("SELECT state || ' ' || last_reply FROM queue_recipients WHERE NOT needs_resolve"),
+            "delivered 250 2.0.0 Sieve: delivered to Archive; redirected to <carol@remote.test>; vacation reply queued");
+  // A second message from the same sender: no second vacation reply.
+  enqueue_one(message(mail("far-again")));
+  deliver_all();
+  EXPECT_EQ(queued_by_sieve(), 3);  // only the redirect
+}
+
+TEST_F(SievePgShards, ARetryAfterACrashQueuesTheRunsMessagesFromTheOutbox) {
+  scripts2->put_script(kBob, "main", "require [\"fileinto\", \"vacation\", \"copy\", \"mailbox\"];\r\n"
+                                     "fileinto :create \"Archive\"; redirect :copy \"carol@remote.test\"; vacation \"away\";\r\n");
+  ASSERT_TRUE(scripts2->set_active_script(kBob, "main"));
+  enqueue_one(message(mail("crash")));
+  {
+    pqxx::connection c(url);
+    Claim claim(c, 10);
+    ASSERT_EQ(claim.recipients().size(), 1u);
+    const auto& r = claim.recipients()[0];
+    auto active = sieve->active_scripts({kBob}, "s2");
+    ASSERT_EQ(active.size(), 1u);
+    std::vector<NewMessage> later;
+    const auto result = sieve->deliver(claim.message(r.message_id), r, active.begin()->second, {}, "s2", later);
+    EXPECT_EQ(result.outcome, Outcome::kDelivered) << result.reply;
+    EXPECT_EQ(later.size(), 2u);
+    // The process dies here: the shard committed the run, the claim (which
+    // would have queued `later`) is rolled back.
+  }
+  EXPECT_EQ(queued_by_sieve(), 0);
+  deliver_all();
+  EXPECT_EQ(mailboxes2(), std::vector<std::string>{"Archive"});
+  EXPECT_EQ(queued_by_sieve(), 2);  // from the outbox, once each
+  EXPECT_EQ(count2("SELECT count(*) FROM mailstore_sieve_vacation"), 1);
+  EXPECT_EQ(counter("postline_queued_sieve_runs_total", "result", "replayed"), 1);
+  EXPECT_EQ(text("SELECT state FROM queue_recipients WHERE NOT needs_resolve"), "delivered");
+  // Pruning the run takes its outbox along.
+  {
+    pqxx::work tx(*check2);
+    tx.exec("UPDATE mailstore_sieve_runs SET ran_at = now() - interval '2 hours'");
+    tx.commit();
+  }
+  EXPECT_GE(sieve->prune(std::chrono::hours(1)), 1);
+  EXPECT_EQ(count2("SELECT count(*) FROM mailstore_sieve_outbox"), 0);
+}
+
+TEST_F(SievePgShards, AnAccountBeingMovedDefers) {
+  scripts2->put_script(kBob, "main", "keep;");
+  ASSERT_TRUE(scripts2->set_active_script(kBob, "main"));
+  shard_resolver.moving = true;
+  enqueue_one(message(mail("moving")));
+  deliver_all();
+  EXPECT_EQ(text("SELECT state || ' ' || last_reply FROM queue_recipients"),
+            "deferred 452 4.2.0 mailbox being moved, try again shortly");
+  EXPECT_TRUE(mailboxes2().empty());
+}
+
+class HandoffPg : public SievePgShards {
+ protected:
+  void SetUp() override {
+    SievePgShards::SetUp();
+    handoff = std::make_unique<ImmediateDelivery>(
+        *pq_pool, std::map<std::string, ImmediateDelivery::Shard>{{"s2", {pq_pool2.get(), store2.get()}}},
+        runner.get(), metrics.get(), [this] { ++wakes; });
+  }
+  // Enqueued with bob handed to shard s2 (as QueueService does it).
+  NewMessage enqueue_handed(const std::string& subject) {
+    auto m = message(mail(subject));
+    m.queue_id = generate_queue_id();
+    m.recipients[0].quota_known = true;
+    m.recipients[0].handoff_shard = "s2";
+    db::pq::Connection conn(url);
+    ids = enqueue(conn, m).recipient_ids;
+    EXPECT_EQ(ids.size(), 1u);
+    return m;
+  }
+  bool offer(const NewMessage& m) { return handoff->offer(std::make_shared<const NewMessage>(m), ids); }
+  std::vector<int64_t> ids;
+  std::unique_ptr<ImmediateDelivery> handoff;
+};
+
+TEST_F(HandoffPg, DeliversIntoTheShardRightAfterTheCommitWithoutAClaim) {
+  EXPECT_TRUE(handoff->accepts("s2"));
+  EXPECT_FALSE(handoff->accepts("main"));
+  auto m = enqueue_handed("now");
+  // Queued, but not due for the workers during the grace.
+  EXPECT_EQ(workers->run_once(), 0);
+  ASSERT_TRUE(offer(m));
+  EXPECT_EQ(handoff->run_once(), 1u);
+  EXPECT_EQ(mailboxes2(), std::vector<std::string>{"INBOX"});
+  EXPECT_TRUE(mailboxes_with_mail().empty());
+  EXPECT_EQ(text("SELECT state || ' ' || attempts FROM queue_recipients"), "delivered 1");
+  EXPECT_EQ(count("SELECT count(*) FROM queue_attempts WHERE outcome = 'delivered'"), 1);
+  // Keyed as a worker would key it.
+  EXPECT_EQ(count2("SELECT count(*) FROM mailstore_deliveries WHERE delivery_key LIKE 'w/" + m.queue_id + "/%'"), 1);
+  EXPECT_EQ(counter("postline_queued_immediate_deliveries_total", "result", "delivered"), 1);
+  EXPECT_EQ(shard_resolver.asked, 0) << "no ResolveRecipient: smtpd's limits were used";
+  EXPECT_EQ(workers->run_once(), 0);
+}
+
+TEST_F(HandoffPg, AUserWithAScriptIsLeftToTheWorkersWhoRunItOnTheShard) {
+  scripts2->put_script(kBob, "main", "require [\"fileinto\", \"mailbox\"]; fileinto :create \"Scripted\";");
+  ASSERT_TRUE(scripts2->set_active_script(kBob, "main"));
+  auto m = enqueue_handed("scripted");
+  ASSERT_TRUE(offer(m));
+  handoff->run_once();
+  EXPECT_TRUE(mailboxes2().empty());
+  EXPECT_EQ(counter("postline_queued_immediate_deliveries_total", "result", "workers"), 1);
+  EXPECT_GE(wakes, 1);
+  deliver_all();  // due at once
+  EXPECT_EQ(mailboxes2(), std::vector<std::string>{"Scripted"});
+}
+
+TEST_F(HandoffPg, ACrashBetweenTheShardsCommitAndTheMarkDeliversOnce) {
+  auto m = enqueue_handed("crash");
+  // The hand-off's delivery committed on the shard, then the process died
+  // before marking the recipient: the same key a worker uses.
+  const int64_t rid = std::stoll(text("SELECT id FROM queue_recipients"));
+  const std::string body = "Return-Path: <" + m.mail_from + ">\r\n" + m.body;
+  const std::string key = mailstore::worker_delivery_key(m.queue_id, rid);
+  store2->deliver(kBob, "INBOX", std::vector<mailstore::DeliveryItem>{{body, key, {}}}, mailstore::Quota{});
+  // After the grace a worker takes it: a duplicate, marked delivered.
+  {
+    pqxx::work tx(*check);
+    tx.exec("UPDATE queue_recipients SET next_attempt_at = now()");
+    tx.commit();
+  }
+  deliver_all();
+  EXPECT_EQ(count2("SELECT count(*) FROM mailstore_messages"), 1);
+  EXPECT_EQ(text("SELECT state FROM queue_recipients"), "delivered");
+  // And a hand-off that comes late changes nothing.
+  ASSERT_TRUE(offer(m));
+  handoff->run_once();
+  EXPECT_EQ(count2("SELECT count(*) FROM mailstore_messages"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_attempts"), 1);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <tuple>
 
 namespace postline::queue {
@@ -332,17 +333,36 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
   // one, the rest go into the default's mailbox in groups as before.
   std::vector<ClaimedRecipient> sieve_recipients;
   std::map<int64_t, LocalSieve::Script> scripts;
-  bool scripts_known = true;
+  std::set<int64_t> scripts_unknown;  // users whose scripts could not be read (their mail is deferred)
+  // Sharding: with Sieve, each local user's place (and limits) is asked of
+  // authd first, once per user of the claim, because the scripts live on the
+  // user's shard; the groups below reuse the answer.
+  std::map<int64_t, std::optional<RecipientResolver::LocalTarget>> targets;
+  auto target_of = [&](const ClaimedRecipient& r) -> const std::optional<RecipientResolver::LocalTarget>& {
+    auto it = targets.find(r.user_id);
+    if (it == targets.end()) {
+      std::optional<RecipientResolver::LocalTarget> t;
+      if (resolver_) t = resolver_->local_target(r.address, r.user_id, claim->message(r.message_id).queue_id);
+      it = targets.emplace(r.user_id, std::move(t)).first;
+    }
+    return it->second;
+  };
   if (sieve_) {
-    std::vector<int64_t> users;
-    for (const auto& r : ready)
-      if (r.local && std::find(users.begin(), users.end(), r.user_id) == users.end()) users.push_back(r.user_id);
-    try {
-      scripts = sieve_->active_scripts(users);
-    } catch (const std::exception& e) {
-      scripts_known = false;
-      spdlog::warn("reading the Sieve scripts of {} user(s) failed (their mail is deferred): {}", users.size(),
-                   log::printable(e.what(), 1024));
+    std::map<std::string, std::vector<int64_t>> by_shard;
+    for (const auto& r : ready) {
+      if (!r.local) continue;
+      const auto& t = target_of(r);
+      auto& users = by_shard[t ? t->shard : std::string()];
+      if (std::find(users.begin(), users.end(), r.user_id) == users.end()) users.push_back(r.user_id);
+    }
+    for (const auto& [shard, users] : by_shard) {
+      try {
+        for (auto& [user, script] : sieve_->active_scripts(users, shard)) scripts[user] = std::move(script);
+      } catch (const std::exception& e) {
+        scripts_unknown.insert(users.begin(), users.end());
+        spdlog::warn("reading the Sieve scripts of {} user(s) failed (their mail is deferred): {}", users.size(),
+                     log::printable(e.what(), 1024));
+      }
     }
   }
   for (const auto& r : ready) {
@@ -353,7 +373,7 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
     const auto& msg = claim->message(r.message_id);
     if (!sieve_) {
       local_groups[{r.user_id, local_mailbox(msg)}].push_back(r);
-    } else if (!scripts_known) {
+    } else if (scripts_unknown.count(r.user_id)) {
       const auto now = Clock::now();
       finish(r, {Outcome::kTemporary, "451 4.3.0 mailbox store unavailable (Sieve scripts)", "", false, false}, true,
              now, std::chrono::steady_clock::now());
@@ -363,29 +383,35 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
       local_groups[{r.user_id, sieve_->default_mailbox(msg)}].push_back(r);
     }
   }
+  // Messages Sieve runs on other shards sent: queued in this claim's
+  // transaction, with the outcome of the recipient whose run sent them.
+  bool sieve_queued = false;
   for (const auto& r : sieve_recipients) {
     const auto started = Clock::now();
     const auto t0 = std::chrono::steady_clock::now();
     const auto& msg = claim->message(r.message_id);
     mailstore::Quota quota;
-    std::optional<RecipientResolver::LocalTarget> target;
-    if (resolver_) target = resolver_->local_target(r.address, r.user_id, msg.queue_id);
+    const auto& target = target_of(r);
     if (target) quota = target->quota;
-    // Sharding: an account being moved waits; Sieve runs on the default
-    // shard's connections, so an account on another shard gets the plain
-    // delivery into its own shard (docs/DESIGN.md "Sharding": not done yet).
+    // Sharding: an account being moved waits; the others run on their own
+    // shard (docs/DESIGN.md "Sharding").
     if (target && target->moving) {
       finish(r, {Outcome::kTemporary, "452 4.2.0 mailbox being moved, try again shortly", "", false, false}, true,
              started, t0);
       continue;
     }
-    if (target && local_ && !local_->sieve_here(target->shard)) {
-      local_groups[{r.user_id, sieve_->default_mailbox(msg)}].push_back(r);
-      continue;
-    }
     std::optional<LocalSieve::Script> script;
     if (auto it = scripts.find(r.user_id); it != scripts.end()) script = it->second;
-    finish(r, sieve_->deliver(msg, r, script, quota), true, started, t0);
+    std::vector<NewMessage> outgoing;
+    auto result = sieve_->deliver(msg, r, script, quota, target ? target->shard : std::string(), outgoing);
+    for (const auto& m : outgoing) {
+      auto q = enqueue(claim->tx(), m);
+      spdlog::info("[q:{}] [u:{}] sieve: queued {} to <{}>{}", msg.queue_id, log::tag_value(r.address, 512),
+                   q.queue_id, log::printable(m.recipients.empty() ? "" : m.recipients.front().address, 512),
+                   q.duplicate ? " (already queued)" : "");
+      sieve_queued = true;
+    }
+    finish(r, std::move(result), true, started, t0);
   }
   for (auto& [key, group] : local_groups) {
     const auto& [user_id, mailbox] = key;
@@ -408,13 +434,16 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
       mailstore::Quota quota;
       std::string shard;
       bool moving = false;
-      if (resolver_)
-        if (auto t = resolver_->local_target(group.front().address, user_id,
-                                             claim->message(group.front().message_id).queue_id)) {
-          quota = t->quota;
-          shard = t->shard;
-          moving = t->moving;
-        }
+      std::optional<RecipientResolver::LocalTarget> t;
+      if (sieve_)
+        t = target_of(group.front());
+      else if (resolver_)
+        t = resolver_->local_target(group.front().address, user_id, claim->message(group.front().message_id).queue_id);
+      if (t) {
+        quota = t->quota;
+        shard = t->shard;
+        moving = t->moving;
+      }
       // Sharding: an account being moved between shards waits for the move
       // (a few seconds); one whose shard is unknown is not guessed at.
       if (moving) throw ShardDefer("452 4.2.0 mailbox being moved, try again shortly", "moving");
@@ -584,7 +613,8 @@ int Workers::deliver_claim(Claim& claim_ref, Destinations& destinations) {
   }
 
   claim->commit();
-  if (!dsn_sent.empty()) wake();  // the DSNs are due now (Enqueue sends no NOTIFY)
+  if (!dsn_sent.empty() || sieve_queued) wake();  // the DSNs (and Sieve's messages) are due now (Enqueue sends no NOTIFY)
+  if (sieve_queued && on_queued_) on_queued_();
 
   for (const auto& d : done) {
     const auto& msg = claim->message(d.recipient.message_id);

@@ -22,6 +22,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -55,6 +56,9 @@ class Workers {
 
   // Sieve at local delivery (null: none). Before start().
   void use_sieve(LocalSieve* sieve) { sieve_ = sieve; }
+  // Called after a claim's commit queued messages of its own (Sieve's on
+  // other shards): other instances' workers are woken through it. Before start().
+  void on_queued(std::function<void()> fn) { on_queued_ = std::move(fn); }
 
   void start();
   // Stops claiming, lets in-flight batches finish, joins every thread.
@@ -78,6 +82,7 @@ class Workers {
   RecipientResolver* resolver_;
   QueueMetrics* metrics_;
   LocalSieve* sieve_ = nullptr;
+  std::function<void()> on_queued_;
 
   std::mutex mutex_;
   std::condition_variable cv_;

@@ -24,7 +24,14 @@ class FakeResolver : public RecipientResolver {
   std::optional<mailstore::Quota> quota(const std::string&, int64_t, const std::string&) override {
     return std::nullopt;
   }
-  std::vector<std::string> asked;
+  std::optional<LocalTarget> local_target(const std::string& address, int64_t user_id, const std::string&) override {
+    targets_asked.push_back(address);
+    if (user_id == 7 && address == "joe@example.test") return LocalTarget{{}, "s2", joe_moving};
+    if (user_id == 8 && address == "fred@example.test") return LocalTarget{{}, "", false};
+    return std::nullopt;
+  }
+  std::vector<std::string> asked, targets_asked;
+  bool joe_moving = false;
 };
 
 constexpr const char* kDraft = "From: fred@example.test\r\nSubject: hi\r\n\r\nHello.\r\n";
@@ -101,6 +108,37 @@ TEST_F(FetchUrl, AnotherUsersUrlIsResolvedThroughAuthd) {
   EXPECT_EQ(fetch(authorize(kJoe, alias, "INBOX")).result(), v1::FETCH_URL_RESULT_NOT_AUTHORIZED);
   const std::string down = "imap://down%40example.test@h/INBOX/;UID=1;URLAUTH=anonymous";
   EXPECT_THROW(fetch(down + ":internal:" + std::string(64, '0')), std::exception);
+}
+
+TEST_F(FetchUrl, ShardedTheOwnersShardIsAskedOfAuthdBeforeTheRead) {
+  // queued has never placed joe (no delivery to him yet): FetchUrl asks authd's
+  // directory for his shard and places him there before reading.
+  std::vector<std::pair<int64_t, std::string>> placed;
+  auto place = [&](int64_t user, const std::string& shard) {
+    placed.emplace_back(user, shard);
+    return shard != "gone";
+  };
+  const std::string rump =
+      "imap://joe%40example.test@h/INBOX/;UID=" + std::to_string(joe_uid) + ";URLAUTH=submit+fred%40example.test";
+  v1::FetchUrlRequest req;
+  req.set_url(authorize(kJoe, rump, "INBOX"));
+  req.set_submit_user("fred@example.test");
+  req.set_submit_user_id(kFred);
+  auto r = fetch_url(store, resolver, req, 1'000'000'000, place);
+  EXPECT_EQ(r.result(), v1::FETCH_URL_RESULT_OK) << r.reason();
+  EXPECT_EQ(placed, (std::vector<std::pair<int64_t, std::string>>{{kJoe, "s2"}}));
+  // The submitter's own draft: placed as authd says too.
+  v1::FetchUrlRequest own;
+  own.set_url(authorize(kFred, fred_rump("submit+fred%40example.test"), "Drafts"));
+  own.set_submit_user("fred@example.test");
+  own.set_submit_user_id(kFred);
+  EXPECT_EQ(fetch_url(store, resolver, own, 1'000'000'000, place).result(), v1::FETCH_URL_RESULT_OK);
+  EXPECT_EQ(placed.back(), (std::pair<int64_t, std::string>{kFred, ""}));
+  // Being moved: a temporary failure (smtpd's 4xx), nothing read.
+  resolver.joe_moving = true;
+  placed.clear();
+  EXPECT_THROW(fetch_url(store, resolver, req, 1'000'000'000, place), std::exception);
+  EXPECT_TRUE(placed.empty());
 }
 
 }  // namespace

@@ -268,6 +268,20 @@ grpc::Status QueueServiceImpl::do_enqueue(grpc::ServerContext* ctx, grpc::Server
                                   (r.shard().empty() ? std::string("main") : r.shard()) == enqueue_shard_,
                               std::max<int64_t>(0, r.quota_bytes()),
                               std::max<int64_t>(0, r.quota_messages())});
+  // Sharding: local recipients on another shard than the Enqueue
+  // transaction's are delivered right after its commit (docs/queue.md).
+  bool handoff = false;
+  if (batcher_ && handoff_accepts_ && handoff_offer_)
+    for (size_t i = 0; i < msg.recipients.size(); ++i) {
+      const auto& r = env.recipients(static_cast<int>(i));
+      auto& nr = msg.recipients[i];
+      const std::string shard = r.shard().empty() ? std::string("main") : r.shard();
+      if (!r.local() || !r.quota_known() || r.moving() || r.user_id() <= 0 || shard == enqueue_shard_ ||
+          notify_wants(r.notify(), DsnAction::kDelivered) || !handoff_accepts_(shard))
+        continue;
+      nr.handoff_shard = shard;
+      handoff = true;
+    }
 
   auto append = [&](const std::string& data) {
     if (msg.body.size() + data.size() > limits_.max_message_size) return false;
@@ -312,6 +326,8 @@ grpc::Status QueueServiceImpl::do_enqueue(grpc::ServerContext* ctx, grpc::Server
                log::printable(msg.mail_from, 512), msg.body.size(),
                msg.recipients.size(), msg.client_ip);
   if (metrics_) metrics_->enqueued();
+  // After the commit (the 250 stays "durable in the queue"): the hand-off.
+  if (handoff) handoff_offer_(std::make_shared<const NewMessage>(msg), std::move(result.recipient_ids));
   if (wake_ && result.pending) wake_();
   // Aggregate reports addressed to local users are parsed on the reporter's
   // own thread; here only a look at the header block.
@@ -533,7 +549,8 @@ grpc::Status QueueServiceImpl::Flush(grpc::ServerContext* ctx, const v1::FlushRe
 }
 
 v1::FetchUrlResponse fetch_url(mailstore::MailStore& store, RecipientResolver& resolver,
-                               const v1::FetchUrlRequest& request, int64_t now) {
+                               const v1::FetchUrlRequest& request, int64_t now,
+                               const std::function<bool(int64_t, const std::string&)>& place) {
   v1::FetchUrlResponse out;
   auto refuse = [&](v1::FetchUrlResult result, std::string reason) {
     out.set_result(result);
@@ -547,6 +564,7 @@ v1::FetchUrlResponse fetch_url(mailstore::MailStore& store, RecipientResolver& r
   // Whose mailbox: the submitter's own (the usual case), else the URL's user
   // as authd knows it (an address that is a user, not an alias of one).
   mailstore::UserId owner = 0;
+  std::string owner_address;
   auto same = [](std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
              return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
@@ -554,12 +572,22 @@ v1::FetchUrlResponse fetch_url(mailstore::MailStore& store, RecipientResolver& r
   };
   if (request.submit_user_id() > 0 && same(url->owner, request.submit_user())) {
     owner = request.submit_user_id();
+    owner_address = request.submit_user();
   } else {
     const Resolution r = resolver.resolve(url->owner);
     if (r.kind == Resolution::kTemporaryFailure) throw std::runtime_error("authd did not answer");
     if (r.kind != Resolution::kLocal || !same(r.address, url->owner))
       return refuse(v1::FETCH_URL_RESULT_NOT_AUTHORIZED, "the URL's user is not a user here");
     owner = r.user_id;
+    owner_address = r.address;
+  }
+  // Sharding: the owner's shard from authd's directory, asked every time
+  // (queued may never have placed this account, or placed it before a move).
+  if (place) {
+    const auto target = resolver.local_target(owner_address, owner, "");
+    if (!target) throw std::runtime_error("authd did not answer (the account's shard)");
+    if (target->moving) throw std::runtime_error("the account is being moved between shards");
+    if (!place(owner, target->shard)) throw std::runtime_error("the account's shard is unknown here");
   }
   urlauth::Fetched f = urlauth::fetch_authorized(store, owner, *url, now);
   if (f.status == urlauth::FetchStatus::kInvalid)
@@ -585,7 +613,7 @@ grpc::Status QueueServiceImpl::FetchUrl(grpc::ServerContext*, const v1::FetchUrl
       const int64_t now =
           std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
               .count();
-      *response = fetch_url(*url_store_, *url_resolver_, *request, now);
+      *response = fetch_url(*url_store_, *url_resolver_, *request, now, url_place_);
       if (response->result() != v1::FETCH_URL_RESULT_OK)
         spdlog::info("FetchUrl for {} refused: {}", log::printable(request->submit_user()), response->reason());
     } catch (const std::exception& e) {

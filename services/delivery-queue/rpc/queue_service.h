@@ -47,11 +47,25 @@ class QueueServiceImpl final : public postline::mail::v1::QueueService::Service 
   // where Enqueue's transaction runs) may be delivered inside Enqueue;
   // recipients on other shards, or being moved, wait for a worker. "" = none.
   void set_enqueue_shard(std::string shard) { enqueue_shard_ = std::move(shard); }
+  // Sharding: local recipients on other shards that `accepts` (not being
+  // moved, limits known from smtpd, no NOTIFY=SUCCESS) are marked
+  // NewRecipient::handoff_shard and the committed message is handed to
+  // `offer` (delivery/immediate_delivery.h) before the answer.
+  void use_handoff(std::function<bool(const std::string&)> accepts,
+                   std::function<void(std::shared_ptr<const NewMessage>, std::vector<int64_t>)> offer) {
+    handoff_accepts_ = std::move(accepts);
+    handoff_offer_ = std::move(offer);
+  }
   // FetchUrl (BURL) reads through `store` and resolves a URL's user other
   // than the submitter through `resolver`. Without, FetchUrl is UNIMPLEMENTED.
-  void use_url_fetcher(mailstore::MailStore& store, RecipientResolver& resolver) {
+  // Sharding: with `place`, the owner's shard is asked of authd's directory
+  // (resolver.local_target) before the read and handed to `place` (the
+  // router's assign; false: a shard this process does not know).
+  void use_url_fetcher(mailstore::MailStore& store, RecipientResolver& resolver,
+                       std::function<bool(int64_t, const std::string&)> place = {}) {
     url_store_ = &store;
     url_resolver_ = &resolver;
+    url_place_ = std::move(place);
   }
 
   // DMARC/TLS reporting (reports/): RecordDmarc, ListReports, SendReports,
@@ -108,8 +122,11 @@ class QueueServiceImpl final : public postline::mail::v1::QueueService::Service 
   std::string admin_token_;
   EnqueueBatcher* batcher_ = nullptr;
   std::string enqueue_shard_ = "main";
+  std::function<bool(const std::string&)> handoff_accepts_;
+  std::function<void(std::shared_ptr<const NewMessage>, std::vector<int64_t>)> handoff_offer_;
   mailstore::MailStore* url_store_ = nullptr;
   RecipientResolver* url_resolver_ = nullptr;
+  std::function<bool(int64_t, const std::string&)> url_place_;
   reports::Reporter* reporter_ = nullptr;
   bool authorized(grpc::ServerContext* ctx) const;
 };
@@ -125,7 +142,11 @@ grpc::Status unavailable(const std::string& what, const std::exception& e);
 
 // FetchUrl's work without gRPC (unit-testable): verify `request`'s URL and
 // read its bytes. Throws what the store throws (db::Unavailable).
+// `place` (sharding, see use_url_fetcher): the owner is placed on the shard
+// authd names before the read; authd unreachable, the account being moved or
+// a shard unknown here throw (UNAVAILABLE: smtpd answers 4xx, BURL is retried).
 mail::v1::FetchUrlResponse fetch_url(mailstore::MailStore& store, RecipientResolver& resolver,
-                                     const mail::v1::FetchUrlRequest& request, int64_t now);
+                                     const mail::v1::FetchUrlRequest& request, int64_t now,
+                                     const std::function<bool(int64_t, const std::string&)>& place = {});
 
 }  // namespace postline::queue

@@ -286,15 +286,17 @@ const Statement kInsertMessage{
 const Statement kInsertRecipients{
     "q_insert_recipients",
     "WITH r AS (INSERT INTO queue_recipients (message_id, address, domain, local, user_id, notify, orcpt, state,"
-    "   attempts, last_attempt_at, last_reply, finished_at)"
+    "   attempts, last_attempt_at, last_reply, finished_at, next_attempt_at)"
     " SELECT $1, t.address, t.domain, t.user_id > 0, NULLIF(t.user_id, 0), t.notify, t.orcpt,"
     "   CASE WHEN t.reply = '' THEN 'queued' ELSE 'delivered' END, CASE WHEN t.reply = '' THEN 0 ELSE 1 END,"
-    "   CASE WHEN t.reply = '' THEN NULL ELSE now() END, t.reply, CASE WHEN t.reply = '' THEN NULL ELSE now() END"
-    " FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY"
-    "   AS t(address, domain, user_id, notify, orcpt, reply, ord)"
-    " ORDER BY t.ord RETURNING id, attempts, last_reply)"
-    " INSERT INTO queue_attempts (recipient_id, started_at, duration_ms, mx_host, reply, outcome)"
-    " SELECT r.id, now(), $8, '', r.last_reply, 'delivered' FROM r WHERE r.attempts > 0"};
+    "   CASE WHEN t.reply = '' THEN NULL ELSE now() END, t.reply, CASE WHEN t.reply = '' THEN NULL ELSE now() END,"
+    "   now() + make_interval(secs => t.delay)"
+    " FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $9::bigint[])"
+    "   WITH ORDINALITY AS t(address, domain, user_id, notify, orcpt, reply, delay, ord)"
+    " ORDER BY t.ord RETURNING id, attempts, last_reply),"
+    " a AS (INSERT INTO queue_attempts (recipient_id, started_at, duration_ms, mx_host, reply, outcome)"
+    " SELECT r.id, now(), $8, '', r.last_reply, 'delivered' FROM r WHERE r.attempts > 0)"
+    " SELECT id FROM r ORDER BY id"};
 
 const Statement kStoreBody{"q_store_body", "UPDATE queue_messages SET body = $2 WHERE id = $1"};
 const Statement kMessageSize{"q_message_size", "SELECT size FROM queue_messages WHERE queue_id = $1"};
@@ -384,15 +386,18 @@ std::vector<EnqueueResult> enqueue_batch(Connection& conn, const std::vector<con
     // tried now still needs, COMMIT.
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
     Connection::Pipeline second(conn);
+    std::vector<size_t> recipients_at(count);  // the recipients' statement of each message
+    size_t statements = 0;
     for (size_t m = 0; m < count; ++m) {
       const NewMessage& msg = *messages[m];
       const size_t n = msg.recipients.size();
       replies[m].resize(n);
       std::vector<std::string> addresses, domains, notifies, orcpts;
-      std::vector<int64_t> users;
+      std::vector<int64_t> users, delays;
       bool pending = false;
       for (size_t i = 0; i < n; ++i) {
         const auto& rc = msg.recipients[i];
+        delays.push_back(rc.handoff_shard.empty() ? 0 : kHandoffGrace.count());
         addresses.push_back(rc.address);
         domains.push_back(address_domain(rc.address));
         users.push_back(rc.local ? rc.user_id : 0);
@@ -403,6 +408,7 @@ std::vector<EnqueueResult> enqueue_batch(Connection& conn, const std::vector<con
         else ++results[m].delivered_now;
       }
       results[m].pending = pending;
+      recipients_at[m] = statements++;
       second.add(kInsertRecipients, Params()
                                         .i64(ids[m])
                                         .text_array(addresses)
@@ -411,11 +417,19 @@ std::vector<EnqueueResult> enqueue_batch(Connection& conn, const std::vector<con
                                         .text_array(notifies)
                                         .text_array(orcpts)
                                         .text_array(replies[m])
-                                        .i32(static_cast<int32_t>(ms.count())));
-      if (pending && !body_needed[m]) second.add(kStoreBody, Params().i64(ids[m]).bytea(msg.body));
+                                        .i32(static_cast<int32_t>(ms.count()))
+                                        .i64_array(delays));
+      if (pending && !body_needed[m]) {
+        second.add(kStoreBody, Params().i64(ids[m]).bytea(msg.body));
+        ++statements;
+      }
     }
     second.add("COMMIT");
-    second.run();
+    const auto done = second.run();
+    for (size_t m = 0; m < count; ++m) {
+      const auto& ids_of = done.at(recipients_at[m]);
+      for (int i = 0; i < ids_of.rows(); ++i) results[m].recipient_ids.push_back(ids_of.i64(i, 0));
+    }
   } catch (const db::pq::Error& e) {
     rollback_quietly(conn);
     if (count > 1) throw BatchSplit(e.what());
@@ -481,6 +495,46 @@ EnqueueResult enqueue(Connection& conn, const NewMessage& msg, EnqueueTimeDelive
   NewMessage named = msg;
   named.queue_id = generate_queue_id();
   return enqueue_batch(conn, {&named}, now).front();
+}
+
+// --- Immediate delivery into other shards -----------------------------------------
+
+namespace {
+const Statement kHandoffDelivered{
+    "q_handoff_delivered",
+    "WITH d AS (UPDATE queue_recipients q SET state = 'delivered', attempts = q.attempts + 1,"
+    "   last_attempt_at = now(), last_reply = t.reply, finished_at = now()"
+    " FROM unnest($1::bigint[], $2::text[]) AS t(id, reply)"
+    " WHERE q.id = t.id AND q.state = 'queued' AND q.attempts = 0 RETURNING q.id, t.reply)"
+    " INSERT INTO queue_attempts (recipient_id, started_at, duration_ms, mx_host, reply, outcome)"
+    " SELECT d.id, now(), $3, '', d.reply, 'delivered' FROM d"};
+const Statement kHandoffDueNow{
+    "q_handoff_due_now",
+    "UPDATE queue_recipients SET next_attempt_at = now() WHERE id = ANY($1::bigint[]) AND state = 'queued'"};
+}  // namespace
+
+size_t record_handoff(Connection& conn, const std::vector<std::pair<int64_t, std::string>>& delivered,
+                      const std::vector<int64_t>& due_now, std::chrono::milliseconds duration) {
+  if (delivered.empty() && due_now.empty()) return 0;
+  std::vector<int64_t> ids;
+  std::vector<std::string> replies;
+  for (const auto& [id, reply] : delivered) {
+    ids.push_back(id);
+    replies.push_back(reply);
+  }
+  Connection::Pipeline p(conn);
+  p.add("BEGIN");
+  p.add(kHandoffDelivered,
+        Params().i64_array(ids).text_array(replies).i32(static_cast<int32_t>(std::min<int64_t>(duration.count(), INT32_MAX))));
+  p.add(kHandoffDueNow, Params().i64_array(due_now));
+  p.add("COMMIT");
+  try {
+    auto r = p.run();
+    return static_cast<size_t>(r.at(1).affected());
+  } catch (const db::pq::Error&) {
+    rollback_quietly(conn);
+    throw;
+  }
 }
 
 // --- Claim ---------------------------------------------------------------------

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -47,7 +48,15 @@ struct NewRecipient {
   bool quota_known = false;
   int64_t quota_bytes = 0;
   int64_t quota_messages = 0;
+  // Sharding: the mailstore shard (not db.url's) this local recipient is
+  // handed to right after the Enqueue commit (delivery/immediate_delivery.h);
+  // "" = none. Not stored; such a recipient is stored queued but due only
+  // kHandoffGrace later, so a worker takes it only when the hand-off did not
+  // happen (a crash, a failure).
+  std::string handoff_shard;
 };
+
+inline constexpr std::chrono::seconds kHandoffGrace{10};
 
 struct NewMessage {
   std::string queue_id;  // "" = generate one
@@ -69,6 +78,9 @@ struct EnqueueResult {
   bool duplicate = false;  // the same queue id was already committed (a retried Enqueue)
   size_t delivered_now = 0;  // recipients delivered inside the Enqueue transaction
   bool pending = true;       // some recipient waits for a worker (wake them)
+  // The queue recipient ids in recipient order (enqueue_batch; empty for a
+  // duplicate): a hand-off keys its deliveries by them.
+  std::vector<int64_t> recipient_ids;
 };
 
 // Thrown when a caller-chosen queue id is already taken by a different message.
@@ -164,6 +176,15 @@ EnqueueResult enqueue(db::pq::Connection& conn, const NewMessage& msg, EnqueueTi
 // and `user_id` are ignored). The queue id must be set; the body is stored.
 // Sends no NOTIFY: wake the workers after the commit. Returns the statements added.
 size_t stage_enqueue(db::pq::Connection::Pipeline& pipe, const NewMessage& msg);
+
+// --- Immediate delivery into other shards (delivery/immediate_delivery.h) -----
+
+// One transaction: each of `delivered` (recipient id, reply) that is still
+// queued and untried becomes delivered with its attempt (one that a worker
+// took meanwhile is left alone); each of `due_now` that is still queued is due
+// at once (a worker delivers it). Returns how many were marked delivered.
+size_t record_handoff(db::pq::Connection& conn, const std::vector<std::pair<int64_t, std::string>>& delivered,
+                      const std::vector<int64_t>& due_now, std::chrono::milliseconds duration);
 
 inline constexpr const char* kNotifyChannel = "postline_queue";
 

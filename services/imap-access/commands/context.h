@@ -5,6 +5,7 @@
 // text, the log gets the detail).
 #pragma once
 
+#include "common/authclient/auth_types.h"
 #include "common/async/offload.h"
 #include "common/db/unavailable.h"
 #include "common/mailstore/mail_store.h"
@@ -50,25 +51,10 @@ struct Settings {
   bool tls_available = false;
 };
 
-enum class AuthStatus { kOk, kInvalid, kThrottled, kDisabled, kUnavailable };
-struct AuthOutcome {
-  AuthStatus status = AuthStatus::kUnavailable;
-  int64_t user_id = 0;
-  std::string email;
-  int64_t quota_bytes = 0;  // 0 = unlimited
-  int64_t quota_messages = 0;  // 0 = unlimited
-  bool admin = false;          // may GETQUOTA/SETQUOTA other users' roots (authd decides again)
-  std::string shard;           // the mailstore shard the account is on (docs/DESIGN.md "Sharding")
-  bool moving = false;         // being moved between shards: the login waits (NO [UNAVAILABLE])
-};
-
-// A quota root's limits as authd reports them (GetQuota/SetQuota).
-struct QuotaReply {
-  enum class Status { kOk, kDenied, kNotFound, kInvalid, kUnavailable } status = Status::kUnavailable;
-  int64_t user_id = 0;
-  std::string email;
-  int64_t quota_bytes = 0, quota_messages = 0;  // 0 = unlimited
-};
+// authd's answers (common/authclient/auth_types.h, shared with managesieved).
+using AuthStatus = authclient::AuthStatus;
+using AuthOutcome = authclient::AuthOutcome;  // moving: the login waits (NO [UNAVAILABLE])
+using QuotaReply = authclient::QuotaReply;
 
 // Implemented in server/ over gRPC; a fake in tests.
 class Authenticator {
@@ -77,12 +63,7 @@ class Authenticator {
   virtual asio::awaitable<AuthOutcome> authenticate(const std::string& user, const std::string& password,
                                                     const std::string& mechanism, const std::string& remote_ip) = 0;
   // SASL relayed to authd (SaslStart/SaslStep). Payloads are raw (decoded) bytes.
-  struct SaslReply {
-    enum class State { kContinue, kSuccess, kFailure } state = State::kFailure;
-    std::string challenge;        // kContinue: next challenge; kSuccess: final server data (may be empty)
-    std::string conversation_id;  // kContinue
-    AuthOutcome outcome;          // kSuccess: kOk + account; kFailure: why (kUnavailable when authd is unreachable)
-  };
+  using SaslReply = authclient::SaslReply;
   virtual asio::awaitable<SaslReply> sasl_start(const std::string& mechanism, std::optional<std::string> initial,
                                                 const std::string& remote_ip) = 0;
   virtual asio::awaitable<SaslReply> sasl_step(const std::string& conversation_id, const std::string& response) = 0;

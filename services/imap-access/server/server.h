@@ -1,13 +1,11 @@
-// The IMAP listeners (143-style with STARTTLS, 993-style implicit TLS) on
-// common/net's Listener, and the set of live connections for graceful shutdown.
+// The IMAP listeners (143-style with STARTTLS, 993-style implicit TLS) and the
+// graceful shutdown, on common/net's SessionServer.
 #pragma once
 
-#include "common/net/listener.h"
+#include "common/net/session_server.h"
 #include "services/imap-access/server/connection.h"
 
 #include <functional>
-#include <memory>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,17 +20,12 @@ class Server {
   std::vector<std::pair<std::string, uint16_t>> start(const std::string& address, uint16_t port, uint16_t tls_port);
   // Stops accepting, asks every session to finish, calls done() when all have
   // ended or `grace` has passed.
-  void shutdown(std::chrono::seconds grace, std::function<void()> done);
-  size_t active() const { return connections_.size(); }
+  void shutdown(std::chrono::seconds grace, std::function<void()> done) { sessions_.shutdown(grace, std::move(done)); }
+  size_t active() const { return sessions_.active(); }
 
  private:
-  asio::awaitable<void> serve(net::tcp::socket socket, bool over_limit, std::string listener, bool implicit_tls);
-  asio::io_context& io_;
   ServerContext& context_;
-  std::shared_ptr<net::ConnectionCounter> counter_;
-  std::vector<std::unique_ptr<net::Listener>> listeners_;
-  std::set<std::shared_ptr<Connection>> connections_;
-  std::function<void()> on_empty_;
+  net::SessionServer<Connection> sessions_;
 };
 
 }  // namespace postline::imap

@@ -46,11 +46,11 @@ SaslReply fake_authd(const SaslRequest& r) {
   const std::string& message = r.start ? *r.initial : r.response;
   if (message == good) {
     out.state = SaslReply::State::kSuccess;
-    out.status = AuthStatus::kOk;
-    out.user_id = 7;
-    out.email = "alice@example.org";
+    out.outcome.status = AuthStatus::kOk;
+    out.outcome.user_id = 7;
+    out.outcome.email = "alice@example.org";
   } else {
-    out.status = message.empty() ? AuthStatus::kThrottled : AuthStatus::kInvalid;
+    out.outcome.status = message.empty() ? AuthStatus::kThrottled : AuthStatus::kInvalid;
   }
   return out;
 }

@@ -117,23 +117,23 @@ void Session::sasl_reply(SaslReply r) {
     case SaslReply::State::kSuccess: {
       const std::string mechanism = sasl_mechanism_;
       end_sasl();
-      if (r.moving || !observer_->place_user(r.user_id, r.shard)) {
+      if (r.outcome.moving || !observer_->place_user(r.outcome.user_id, r.outcome.shard)) {
         observer_->login("unavailable");
-        observer_->info(mechanism + " login refused for " + log::printable(r.email) +
-                        (r.moving ? ": the account is being moved between shards" : ": unknown mailstore shard"));
-        reply(Status::kNo, "TRYLATER", r.moving ? "Account being moved, try again shortly" : "Mail store unavailable");
+        observer_->info(mechanism + " login refused for " + log::printable(r.outcome.email) +
+                        (r.outcome.moving ? ": the account is being moved between shards" : ": unknown mailstore shard"));
+        reply(Status::kNo, "TRYLATER", r.outcome.moving ? "Account being moved, try again shortly" : "Mail store unavailable");
         return;
       }
-      if (!observer_->admit_user(r.user_id)) {
+      if (!observer_->admit_user(r.outcome.user_id)) {
         observer_->login("limit");
-        observer_->info(mechanism + " login refused for " + log::printable(r.email) +
+        observer_->info(mechanism + " login refused for " + log::printable(r.outcome.email) +
                         ": managesieve.max_connections_per_user reached");
         reply(Status::kNo, "TRYLATER", "Too many connections for this account");
         return;
       }
       holds_login_ = true;
-      user_id_ = r.user_id;
-      user_ = r.email;
+      user_id_ = r.outcome.user_id;
+      user_ = r.outcome.email;
       failed_logins_ = 0;
       update_limits();
       observer_->login("success");
@@ -146,7 +146,7 @@ void Session::sasl_reply(SaslReply r) {
     case SaslReply::State::kFailure: {
       const std::string mechanism = sasl_mechanism_;
       end_sasl();
-      switch (r.status) {
+      switch (r.outcome.status) {
         case AuthStatus::kInvalid:
           observer_->info(mechanism + " login failed: invalid credentials");
           login_failed("failure");

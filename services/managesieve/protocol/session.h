@@ -26,6 +26,7 @@
 // of commands and the states they run in is in session.cpp.
 #pragma once
 
+#include "common/authclient/auth_types.h"
 #include "common/sieve/sieve.h"
 #include "services/managesieve/protocol/command_args.h"
 #include "services/managesieve/protocol/parser.h"
@@ -78,18 +79,11 @@ struct SaslRequest {
   std::string response;                // step: the client's decoded answer
 };
 
-enum class AuthStatus { kOk, kInvalid, kThrottled, kDisabled, kUnavailable };
-
-struct SaslReply {
-  enum class State { kContinue, kSuccess, kFailure } state = State::kFailure;
-  std::string challenge;        // kContinue: next challenge; kSuccess: final server data (may be empty)
-  std::string conversation_id;  // kContinue
-  AuthStatus status = AuthStatus::kUnavailable;  // kFailure: why
-  std::int64_t user_id = 0;     // kSuccess
-  std::string email;            // kSuccess: the account's canonical address
-  std::string shard;            // kSuccess: the mailstore shard (docs/DESIGN.md "Sharding")
-  bool moving = false;          // kSuccess: being moved between shards: TRYLATER
-};
+// authd's answer to one step (common/authclient/auth_types.h, shared with
+// imapd): kSuccess carries the account in `outcome` (user_id, email, shard;
+// moving: TRYLATER), kFailure the reason in outcome.status.
+using AuthStatus = authclient::AuthStatus;
+using SaslReply = authclient::SaslReply;
 
 // What the session tells the world. Log lines come with peer text already
 // escaped (common/log/printable.h); the server adds the session's tags.

@@ -51,15 +51,15 @@ SaslReply fake_authd(const SaslRequest& r) {
   std::string message;
   if (r.start) {
     if (r.mechanism == "X-THROTTLED") {
-      out.status = AuthStatus::kThrottled;
+      out.outcome.status = AuthStatus::kThrottled;
       return out;
     }
     if (r.mechanism == "X-DOWN") return out;  // kFailure, kUnavailable
     if (r.mechanism == "X-FINAL") {
       out.state = SaslReply::State::kSuccess;
-      out.status = AuthStatus::kOk;
-      out.user_id = 9;
-      out.email = "final@example.org";
+      out.outcome.status = AuthStatus::kOk;
+      out.outcome.user_id = 9;
+      out.outcome.email = "final@example.org";
       out.challenge = "v=server-final";
       return out;
     }
@@ -75,13 +75,13 @@ SaslReply fake_authd(const SaslRequest& r) {
   }
   if (message == std::string("\0alice@example.org\0secret", 25)) {
     out.state = SaslReply::State::kSuccess;
-    out.status = AuthStatus::kOk;
-    out.user_id = 7;
-    out.email = "alice@example.org";
+    out.outcome.status = AuthStatus::kOk;
+    out.outcome.user_id = 7;
+    out.outcome.email = "alice@example.org";
   } else if (message == std::string("\0bob@example.org\0secret", 23)) {
-    out.status = AuthStatus::kDisabled;
+    out.outcome.status = AuthStatus::kDisabled;
   } else {
-    out.status = AuthStatus::kInvalid;
+    out.outcome.status = AuthStatus::kInvalid;
   }
   return out;
 }

@@ -1,17 +1,18 @@
-// authd over gRPC for managesieved (proto/mail/v1/auth.proto): SaslStart /
-// SaslStep for AUTHENTICATE and ListMechanisms for the SASL capability. The
-// synchronous stub runs on a small pool of its own, so a slow authd never
-// blocks the I/O thread or the database threads. Throttling of failed logins
-// is authd's (the same counters as IMAP and SMTP).
+// authd over gRPC for managesieved: common/authclient's AuthdClient (protocol
+// MANAGESIEVE) for SaslStart / SaslStep (AUTHENTICATE) and ListMechanisms (the
+// SASL capability). Its stub runs on a small pool of its own, so a slow authd
+// never blocks the I/O thread or the database threads. Throttling of failed
+// logins is authd's (the same counters as IMAP and SMTP).
 #pragma once
 
+#include "common/authclient/authd_client.h"
 #include "services/managesieve/protocol/session.h"
 
 #include <boost/asio/awaitable.hpp>
 #include <prometheus/registry.h>
 
 #include <chrono>
-#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,7 +23,6 @@ namespace asio = boost::asio;
 class GrpcAuthenticator {
  public:
   GrpcAuthenticator(const std::string& address, prometheus::Registry& registry);
-  ~GrpcAuthenticator();
   // One SASL step with authd; failures to reach it come back as
   // kFailure/kUnavailable (NOT_FOUND and INVALID_ARGUMENT as kInvalid: an
   // expired conversation or a malformed exchange is a failed login).
@@ -33,8 +33,9 @@ class GrpcAuthenticator {
   asio::awaitable<std::vector<std::string>> mechanisms();
 
  private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  authclient::AuthdClient client_;
+  std::vector<std::string> mechanisms_;
+  std::optional<std::chrono::steady_clock::time_point> mechanisms_at_;
 };
 
 }  // namespace postline::managesieve

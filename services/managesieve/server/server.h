@@ -1,13 +1,11 @@
-// The ManageSieve listener (4190-style, STARTTLS) on common/net's Listener,
-// and the set of live connections for graceful shutdown.
+// The ManageSieve listener (4190-style, STARTTLS) and the graceful shutdown,
+// on common/net's SessionServer.
 #pragma once
 
-#include "common/net/listener.h"
+#include "common/net/session_server.h"
 #include "services/managesieve/server/connection.h"
 
 #include <functional>
-#include <memory>
-#include <set>
 #include <string>
 
 namespace postline::managesieve {
@@ -19,17 +17,12 @@ class Server {
   uint16_t start(const std::string& address, uint16_t port);
   // Stops accepting, asks every session to finish, calls done() when all have
   // ended or `grace` has passed.
-  void shutdown(std::chrono::seconds grace, std::function<void()> done);
-  size_t active() const { return connections_.size(); }
+  void shutdown(std::chrono::seconds grace, std::function<void()> done) { sessions_.shutdown(grace, std::move(done)); }
+  size_t active() const { return sessions_.active(); }
 
  private:
-  asio::awaitable<void> serve(net::tcp::socket socket, bool over_limit);
-  asio::io_context& io_;
   ServerContext& context_;
-  std::shared_ptr<net::ConnectionCounter> counter_;
-  std::unique_ptr<net::Listener> listener_;
-  std::set<std::shared_ptr<Connection>> connections_;
-  std::function<void()> on_empty_;
+  net::SessionServer<Connection> sessions_;
 };
 
 }  // namespace postline::managesieve

@@ -1,15 +1,14 @@
 #include "services/web/acme/https_client.h"
 
+#include "common/net/https_client.h"
 #include "services/web/acme/errors.h"
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
-#include <openssl/ssl.h>
+
+#include <vector>
 
 namespace postline::web::acme {
 
@@ -40,16 +39,12 @@ Url parse_https_url(const std::string& url) {
 }
 
 HttpsClient::HttpsClient(const std::string& ca_file, std::chrono::seconds timeout, size_t max_body)
-    : ctx_(std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client)), timeout_(timeout),
-      max_body_(max_body) {
-  SSL_CTX_set_min_proto_version(ctx_->native_handle(), TLS1_2_VERSION);
-  boost::system::error_code ec;
-  if (ca_file.empty())
-    ctx_->set_default_verify_paths(ec);
-  else
-    ctx_->load_verify_file(ca_file, ec);
-  if (ec) throw AcmeError("acme.ca_file: cannot load " + ca_file + ": " + ec.message());
-  ctx_->set_verify_mode(asio::ssl::verify_peer);
+    : timeout_(timeout), max_body_(max_body) {
+  try {
+    ctx_ = net::make_https_client_context(ca_file);
+  } catch (const std::exception& e) {
+    throw AcmeError(std::string("acme.ca_file: ") + e.what());
+  }
 }
 
 asio::awaitable<HttpsResponse> HttpsClient::request(http::verb method, const std::string& url, std::string body,
@@ -59,38 +54,26 @@ asio::awaitable<HttpsResponse> HttpsClient::request(http::verb method, const std
   HttpsResponse out;
   try {
     asio::ip::tcp::resolver resolver(ex);
-    beast::ssl_stream<beast::tcp_stream> stream(ex, *ctx_);
-    if (!SSL_set_tlsext_host_name(stream.native_handle(), u.host.c_str()))
-      throw AcmeError("cannot set the TLS server name");
-    stream.set_verify_callback(asio::ssl::host_name_verification(u.host));
-    const auto endpoints = co_await resolver.async_resolve(u.host, u.port, asio::use_awaitable);
-    beast::get_lowest_layer(stream).expires_after(timeout_);
-    co_await beast::get_lowest_layer(stream).async_connect(endpoints, asio::use_awaitable);
-    co_await stream.async_handshake(asio::ssl::stream_base::client, asio::use_awaitable);
-    http::request<http::string_body> req{method, u.target, 11};
-    req.set(http::field::host, u.port == "443" ? u.host : u.host + ":" + u.port);
-    req.set(http::field::user_agent, "postline-webd-acme");
-    req.set(http::field::connection, "close");
-    if (!content_type.empty()) req.set(http::field::content_type, content_type);
-    if (!accept.empty()) req.set(http::field::accept, accept);
-    req.body() = std::move(body);
-    req.prepare_payload();
-    co_await http::async_write(stream, req, asio::use_awaitable);
-    beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
-    parser.header_limit(64 * 1024);
-    parser.body_limit(max_body_);
-    if (method == http::verb::head) parser.skip(true);
-    co_await http::async_read(stream, buffer, parser, asio::use_awaitable);
-    const auto& res = parser.get();
+    const auto resolved = co_await resolver.async_resolve(u.host, u.port, asio::use_awaitable);
+    const std::vector<asio::ip::tcp::endpoint> endpoints(resolved.begin(), resolved.end());
+    net::HttpsRequest req;
+    req.method = method;
+    req.host = u.host;
+    req.port = u.port;
+    req.target = u.target;
+    req.user_agent = "postline-webd-acme";
+    req.body = std::move(body);
+    req.content_type = std::move(content_type);
+    req.accept = std::move(accept);
+    req.max_body = max_body_;
+    // acme.request_timeout from after the resolve.
+    const auto res = co_await net::https_request(*ctx_, endpoints, req, std::chrono::steady_clock::now() + timeout_);
     out.status = res.result_int();
     out.body = res.body();
     out.location = std::string(res[http::field::location]);
     out.replay_nonce = std::string(res["Replay-Nonce"]);
     out.retry_after = std::string(res[http::field::retry_after]);
     out.content_type = std::string(res[http::field::content_type]);
-    // No close_notify exchange: the answer is complete, and Connection: close ends it.
-    beast::get_lowest_layer(stream).socket().close();
   } catch (const AcmeError&) {
     throw;
   } catch (const std::exception& e) {

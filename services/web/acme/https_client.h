@@ -1,5 +1,5 @@
-// The ACME client's HTTPS: one request per connection (Boost.Beast over
-// asio::ssl), the server's certificate verified against acme.ca_file (or the
+// The ACME client's HTTPS on common/net's https_client.h: one request per
+// connection, the server's certificate verified against acme.ca_file (or the
 // system trust store) and its host name, every request bounded by
 // acme.request_timeout (resolve excepted) and the answer by a size limit.
 #pragma once

@@ -14,9 +14,21 @@ namespace postline::mailstore::s3 {
 namespace http = boost::beast::http;
 
 S3BlobStore::S3BlobStore(S3BlobOptions options, prometheus::Registry* registry)
-    : options_(std::move(options)), client_(options_.s3, registry) {
+    : options_(std::move(options)), client_(std::make_shared<S3Client>(options_.s3, registry)) {
   options_.part_size = std::max<uint64_t>(options_.part_size, 5 << 20);
   options_.multipart_threshold = std::max<uint64_t>(options_.multipart_threshold, 5 << 20);
+}
+
+S3BlobStore::S3BlobStore(S3BlobOptions options, std::shared_ptr<S3Client> client, std::string ns)
+    : options_(std::move(options)), client_(std::move(client)), space_(std::move(ns)) {}
+
+std::shared_ptr<BlobStore> S3BlobStore::in_namespace(const std::string& ns) {
+  if (ns == space_) return self_ptr();
+  // Views share the client (its connections and metrics); the namespace goes
+  // after the configured prefix: <prefix><namespace><hex[0:2]>/<hex>.
+  S3BlobOptions o = options_;
+  o.prefix = o.prefix.substr(0, o.prefix.size() - space_.size()) + ns;
+  return std::shared_ptr<S3BlobStore>(new S3BlobStore(std::move(o), client_, ns));
 }
 
 std::string S3BlobStore::object_key(std::string_view key) const {
@@ -36,7 +48,7 @@ void S3BlobStore::put(std::string_view key, std::string_view bytes) {
   const std::string object = object_key(key);
   try {
     if (bytes.size() > options_.multipart_threshold) return put_multipart(object, bytes);
-    auto r = client_.call("put", http::verb::put, object, {}, bytes);
+    auto r = client_->call("put", http::verb::put, object, {}, bytes);
     if (r.status != 200) fail("PUT", object, r);
   } catch (const S3Error& e) {
     throw BlobUnavailable(e.what());
@@ -44,7 +56,7 @@ void S3BlobStore::put(std::string_view key, std::string_view bytes) {
 }
 
 void S3BlobStore::put_multipart(const std::string& object, std::string_view bytes) {
-  auto init = client_.call("initiate", http::verb::post, object, {{"uploads", ""}}, {});
+  auto init = client_->call("initiate", http::verb::post, object, {{"uploads", ""}}, {});
   const auto upload_id = init.status == 200 ? xml_element_text(init.body, "UploadId", 1024) : std::nullopt;
   if (!upload_id || upload_id->empty()) fail("CreateMultipartUpload", object, init);
   try {
@@ -52,7 +64,7 @@ void S3BlobStore::put_multipart(const std::string& object, std::string_view byte
     int part = 1;
     for (uint64_t off = 0; off < bytes.size(); off += options_.part_size, ++part) {
       const std::string_view chunk = bytes.substr(off, options_.part_size);
-      auto r = client_.call("part", http::verb::put, object,
+      auto r = client_->call("part", http::verb::put, object,
                             {{"partNumber", std::to_string(part)}, {"uploadId", *upload_id}}, chunk);
       if (r.status != 200 || r.etag.empty()) fail("UploadPart", object, r);
       // The ETag is quoted hex; it goes back as it came, XML-escaped.
@@ -61,7 +73,7 @@ void S3BlobStore::put_multipart(const std::string& object, std::string_view byte
       complete += "<Part><PartNumber>" + std::to_string(part) + "</PartNumber><ETag>" + etag + "</ETag></Part>";
     }
     complete += "</CompleteMultipartUpload>";
-    auto done = client_.call("complete", http::verb::post, object, {{"uploadId", *upload_id}}, complete,
+    auto done = client_->call("complete", http::verb::post, object, {{"uploadId", *upload_id}}, complete,
                              {{"content-type", "application/xml"}});
     // S3 may answer 200 and report the failure in the body.
     if (done.status != 200 || xml_error_code(done.body)) {
@@ -70,7 +82,7 @@ void S3BlobStore::put_multipart(const std::string& object, std::string_view byte
     }
   } catch (...) {
     try {
-      auto r = client_.call("abort", http::verb::delete_, object, {{"uploadId", *upload_id}}, {});
+      auto r = client_->call("abort", http::verb::delete_, object, {{"uploadId", *upload_id}}, {});
       if (r.status != 204 && r.status != 200 && r.status != 404)
         spdlog::warn("s3: aborting the multipart upload of {} answered {}", log::printable(object, 100), r.status);
     } catch (const std::exception& e) {
@@ -83,7 +95,7 @@ void S3BlobStore::put_multipart(const std::string& object, std::string_view byte
 std::optional<std::string> S3BlobStore::get(std::string_view key) {
   const std::string object = object_key(key);
   try {
-    auto r = client_.call("get", http::verb::get, object, {}, {});
+    auto r = client_->call("get", http::verb::get, object, {}, {});
     if (r.status == 404) return std::nullopt;
     if (r.status != 200) fail("GET", object, r);
     return std::move(r.body);
@@ -125,7 +137,7 @@ std::optional<std::string> S3BlobStore::get_range(std::string_view key, uint64_t
   if (length == 0) return std::string();
   const std::string object = object_key(key);
   try {
-    auto r = client_.call("get_range", http::verb::get, object, {},
+    auto r = client_->call("get_range", http::verb::get, object, {},
                           {}, {{"range", "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1)}});
     if (r.status == 404) return std::nullopt;
     if (r.status == 416) return std::string();  // past the end
@@ -140,7 +152,7 @@ std::optional<std::string> S3BlobStore::get_range(std::string_view key, uint64_t
 void S3BlobStore::remove(std::string_view key) {
   const std::string object = object_key(key);
   try {
-    auto r = client_.call("delete", http::verb::delete_, object, {}, {});
+    auto r = client_->call("delete", http::verb::delete_, object, {}, {});
     if (r.status != 204 && r.status != 200 && r.status != 404) fail("DELETE", object, r);
   } catch (const S3Error& e) {
     throw BlobUnavailable(e.what());
@@ -150,7 +162,7 @@ void S3BlobStore::remove(std::string_view key) {
 bool S3BlobStore::exists(std::string_view key) {
   const std::string object = object_key(key);
   try {
-    auto r = client_.call("head", http::verb::head, object, {}, {});
+    auto r = client_->call("head", http::verb::head, object, {}, {});
     if (r.status == 404) return false;
     if (r.status != 200) fail("HEAD", object, r);
     return true;

@@ -31,17 +31,22 @@ class S3BlobStore final : public BlobStore {
   std::optional<std::string> get_range(std::string_view key, uint64_t offset, uint64_t length) override;
   void remove(std::string_view key) override;
   bool exists(std::string_view key) override;
+  // Needs the store held by a shared_ptr (as blob_store_from_config makes it).
+  std::shared_ptr<BlobStore> in_namespace(const std::string& ns) override;
+  std::string space() const override { return space_; }
 
   // The object key of a blob key (raw SHA-256).
   std::string object_key(std::string_view key) const;
-  S3Client& client() { return client_; }
+  S3Client& client() { return *client_; }
 
  private:
+  S3BlobStore(S3BlobOptions options, std::shared_ptr<S3Client> client, std::string ns);
   void put_multipart(const std::string& object, std::string_view bytes);
   [[noreturn]] void fail(const char* op, const std::string& object, const S3Response& r);
 
   S3BlobOptions options_;
-  S3Client client_;
+  std::shared_ptr<S3Client> client_;
+  std::string space_;  // the namespace part of options_.prefix
 };
 
 }  // namespace postline::mailstore::s3

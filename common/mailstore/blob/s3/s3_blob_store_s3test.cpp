@@ -2,6 +2,7 @@
 // tests/s3): round trips, that the server really checks the signature (a
 // wrong secret or key is refused), multipart uploads and their abort,
 // retries after 5xx, the metrics.
+#include "common/mailstore/blob/memory_blob_store.h"
 #include "common/mailstore/blob/s3/s3_blob_store.h"
 
 #include "common/mailstore/blob/s3/sigv4.h"
@@ -65,6 +66,42 @@ TEST_F(S3BlobStoreTest, PutGetRangeHeadDelete) {
   store.remove(key);  // absent is fine
   const std::string hex = hex_of(key);
   EXPECT_EQ(store.object_key(key).substr(store.object_key(key).size() - 67), hex.substr(0, 2) + "/" + hex);
+}
+
+// A namespace (sql/020: one per shard's database) is a separate object space
+// of the same bucket and prefix; views share the client.
+TEST_F(S3BlobStoreTest, NamespacesAreSeparateObjectSpaces) {
+  auto base = std::make_shared<S3BlobStore>(options());
+  auto one = base->in_namespace("db-one/"), two = base->in_namespace("db-two/");
+  EXPECT_EQ(one->space(), "db-one/");
+  EXPECT_EQ(base->in_namespace("").get(), base.get());
+  EXPECT_EQ(one->in_namespace("db-one/").get(), one.get());
+  const std::string body = "namespaced body\r\n", key = sha(body), hex = hex_of(key);
+  one->put(key, body);
+  EXPECT_TRUE(one->exists(key));
+  EXPECT_FALSE(two->exists(key));
+  EXPECT_FALSE(base->exists(key));
+  EXPECT_TRUE(one->in_namespace("db-two/")->in_namespace("db-one/")->exists(key));
+  const auto& s3one = dynamic_cast<const S3BlobStore&>(*one);
+  EXPECT_EQ(s3one.object_key(key), base->object_key(key).substr(0, base->object_key(key).size() - 67) +
+                                       "db-one/" + hex.substr(0, 2) + "/" + hex);
+  two->remove(key);  // another namespace's delete leaves it
+  EXPECT_EQ(one->get(key), body);
+  one->remove(key);
+  EXPECT_FALSE(one->exists(key));
+}
+
+// The same for a store with opaque keys (MemoryBlobStore: the key is prefixed).
+TEST(BlobNamespaces, MemoryStoreViewsAreSeparate) {
+  auto base = std::make_shared<MemoryBlobStore>();
+  auto one = base->in_namespace("db-one/"), two = base->in_namespace("db-two/");
+  one->put("k", "bytes");
+  EXPECT_TRUE(one->exists("k"));
+  EXPECT_FALSE(two->exists("k"));
+  EXPECT_FALSE(base->exists("k"));
+  EXPECT_EQ(base->size(), 1u);
+  EXPECT_EQ(two->in_namespace("db-one/")->get("k"), "bytes");
+  EXPECT_EQ(base->in_namespace("").get(), base.get());
 }
 
 TEST_F(S3BlobStoreTest, ServerRefusesABadSignature) {
