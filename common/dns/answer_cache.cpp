@@ -120,7 +120,8 @@ std::string AnswerCache::key(int type, const std::string& name) {
   return k;
 }
 
-std::optional<AnswerCache::Entry> AnswerCache::get(int type, const std::string& name, Clock::time_point now) {
+std::optional<AnswerCache::Entry> AnswerCache::get(int type, const std::string& name, Clock::time_point now,
+                                                   bool count_miss) {
   std::optional<Entry> out;
   {
     std::lock_guard lock(mutex_);
@@ -132,7 +133,7 @@ std::optional<AnswerCache::Entry> AnswerCache::get(int type, const std::string& 
         entries_.erase(it);
     }
   }
-  if (observer_) observer_(out.has_value());
+  if (observer_ && (out || count_miss)) observer_(out.has_value());
   return out;
 }
 

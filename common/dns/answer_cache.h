@@ -48,7 +48,10 @@ class AnswerCache {
   };
   explicit AnswerCache(Options options, std::function<void(bool hit)> observer = nullptr);
 
-  std::optional<Entry> get(int type, const std::string& name, Clock::time_point now = Clock::now());
+  // count_miss = false: a miss is not reported to the observer (a cache-only
+  // probe whose caller then asks for real, which counts).
+  std::optional<Entry> get(int type, const std::string& name, Clock::time_point now = Clock::now(),
+                           bool count_miss = true);
   // Keeps the answer for `ttl` (already capped by cacheable_ttl's caller).
   void put(int type, const std::string& name, Entry entry, std::chrono::seconds ttl,
            Clock::time_point now = Clock::now());

@@ -148,3 +148,30 @@ TEST(AnswerCacheLookup, MailauthLookupAsksOnceForACachedAnswerAndAlwaysForAFailu
   EXPECT_EQ(dns.txt("broken.test").status, DnsStatus::kTempFail);
   EXPECT_GT(server.queries.load(), before);
 }
+
+TEST(AnswerCacheLookup, CacheOnlyViewAnswersFromTheCacheAndThrowsForTheRestWithoutAsking) {
+  fake::FakeDns server;
+  server.zones[{"spf.test", 16}] = fake::Zone{0, {{16, "\x0bv=spf1 -all"}}, 300, std::nullopt};
+  server.zones[{"other.test", 16}] = fake::Zone{0, {{16, "\x0bv=spf1 +all"}}, 300, std::nullopt};
+  int hits = 0, misses = 0;
+  auto cache = std::make_shared<AnswerCache>(AnswerCache::Options{}, [&](bool hit) { ++(hit ? hits : misses); });
+  MailauthLookup dns({server.server()}, 3s, cache);
+  auto cached = dns.cache_only();
+
+  EXPECT_THROW(cached->txt("spf.test"), NotCached);
+  EXPECT_THROW(cached->a("spf.test"), NotCached);
+  EXPECT_EQ(server.queries.load(), 0) << "a cache-only view never asks the server";
+  EXPECT_EQ(misses, 0) << "its misses are not counted: the real look-up that follows counts";
+
+  ASSERT_EQ(dns.txt("spf.test").status, DnsStatus::kOk);  // now cached
+  EXPECT_EQ(misses, 1);
+  auto r = cached->txt("SPF.test.");
+  ASSERT_EQ(r.status, DnsStatus::kOk);
+  ASSERT_EQ(r.records.size(), 1u);
+  EXPECT_EQ(r.records[0], "v=spf1 -all");
+  EXPECT_EQ(hits, 1);
+  EXPECT_THROW(cached->txt("other.test"), NotCached);
+  EXPECT_EQ(server.queries.load(), 1);
+  // Names that are never asked about answer the same way in both.
+  EXPECT_EQ(cached->txt("bad name.test").status, DnsStatus::kNxDomain);
+}

@@ -94,9 +94,11 @@ Answer ask(const std::vector<std::string>& servers, std::chrono::milliseconds ti
 
 // ask() through the cache: an answer it may keep (answer_cache.h) is kept.
 Answer query(const std::vector<std::string>& servers, std::chrono::milliseconds timeout, const std::string& name,
-             int type, AnswerCache* cache) {
+             int type, AnswerCache* cache, bool cache_only = false) {
   if (cache) {
-    if (auto hit = cache->get(type, name)) {
+    // A cache-only look-up's miss is not counted: the caller asks again, for
+    // real, and that one counts.
+    if (auto hit = cache->get(type, name, AnswerCache::Clock::now(), /*count_miss=*/!cache_only)) {
       Answer a;
       a.done = true;
       a.status = hit->status;
@@ -104,6 +106,7 @@ Answer query(const std::vector<std::string>& servers, std::chrono::milliseconds 
       return a;
     }
   }
+  if (cache_only) throw NotCached(name);
   Answer a = ask(servers, timeout, name, type);
   if (cache && a.done && (a.status == ARES_SUCCESS || a.status == ARES_ENOTFOUND || a.status == ARES_ENODATA)) {
     const bool positive = a.status == ARES_SUCCESS;
@@ -172,13 +175,14 @@ namespace {
 // name can be is NXDOMAIN without asking), the query through the cache, and
 // its status. True when the answer has records to parse.
 bool start_lookup(const std::vector<std::string>& servers, std::chrono::milliseconds timeout, std::string_view name_in,
-                  int type, AnswerCache* cache, DnsStatus& status, Answer& answer, std::string* name_out = nullptr) {
+                  int type, AnswerCache* cache, bool cache_only, DnsStatus& status, Answer& answer,
+                  std::string* name_out = nullptr) {
   std::string name = strip_dot(std::string(name_in));
   if (!plausible_dns_name(name)) {
     status = DnsStatus::kNxDomain;
     return false;
   }
-  answer = query(servers, timeout, name, type, cache);
+  answer = query(servers, timeout, name, type, cache, cache_only);
   status = classify(answer.status);
   if (name_out) *name_out = std::move(name);
   return status == DnsStatus::kOk;
@@ -189,10 +193,16 @@ MailauthLookup::MailauthLookup(std::vector<std::string> servers, std::chrono::mi
                                std::shared_ptr<AnswerCache> cache)
     : servers_(std::move(servers)), timeout_(timeout), cache_(std::move(cache)) {}
 
+std::unique_ptr<MailauthLookup> MailauthLookup::cache_only() const {
+  auto view = std::make_unique<MailauthLookup>(servers_, timeout_, cache_);
+  view->cache_only_ = true;
+  return view;
+}
+
 mailauth::TxtResult MailauthLookup::txt(std::string_view name_in) {
   mailauth::TxtResult r;
   Answer a;
-  if (!start_lookup(servers_, timeout_, name_in, ns_t_txt, cache_.get(), r.status, a)) return r;
+  if (!start_lookup(servers_, timeout_, name_in, ns_t_txt, cache_.get(), cache_only_, r.status, a)) return r;
   ares_txt_ext* head = nullptr;
   int rc = ares_parse_txt_reply_ext(a.buf.data(), static_cast<int>(a.buf.size()), &head);
   if (rc != ARES_SUCCESS) return r.status = parse_status(rc), r;
@@ -208,10 +218,10 @@ mailauth::TxtResult MailauthLookup::txt(std::string_view name_in) {
 
 namespace {
 mailauth::AddrResult addr_query(const std::vector<std::string>& servers, std::chrono::milliseconds timeout,
-                                std::string_view name_in, bool v6, AnswerCache* cache) {
+                                std::string_view name_in, bool v6, AnswerCache* cache, bool cache_only) {
   mailauth::AddrResult r;
   Answer a;
-  if (!start_lookup(servers, timeout, name_in, v6 ? ns_t_aaaa : ns_t_a, cache, r.status, a)) return r;
+  if (!start_lookup(servers, timeout, name_in, v6 ? ns_t_aaaa : ns_t_a, cache, cache_only, r.status, a)) return r;
   if (v6) {
     ares_addr6ttl ttls[64];
     int n = 64;
@@ -232,13 +242,13 @@ mailauth::AddrResult addr_query(const std::vector<std::string>& servers, std::ch
 }
 }  // namespace
 
-mailauth::AddrResult MailauthLookup::a(std::string_view name) { return addr_query(servers_, timeout_, name, false, cache_.get()); }
-mailauth::AddrResult MailauthLookup::aaaa(std::string_view name) { return addr_query(servers_, timeout_, name, true, cache_.get()); }
+mailauth::AddrResult MailauthLookup::a(std::string_view name) { return addr_query(servers_, timeout_, name, false, cache_.get(), cache_only_); }
+mailauth::AddrResult MailauthLookup::aaaa(std::string_view name) { return addr_query(servers_, timeout_, name, true, cache_.get(), cache_only_); }
 
 mailauth::MxResult MailauthLookup::mx(std::string_view name_in) {
   mailauth::MxResult r;
   Answer a;
-  if (!start_lookup(servers_, timeout_, name_in, ns_t_mx, cache_.get(), r.status, a)) return r;
+  if (!start_lookup(servers_, timeout_, name_in, ns_t_mx, cache_.get(), cache_only_, r.status, a)) return r;
   ares_mx_reply* head = nullptr;
   int rc = ares_parse_mx_reply(a.buf.data(), static_cast<int>(a.buf.size()), &head);
   if (rc != ARES_SUCCESS) return r.status = parse_status(rc), r;
@@ -250,7 +260,7 @@ mailauth::MxResult MailauthLookup::mx(std::string_view name_in) {
 
 mailauth::PtrResult MailauthLookup::ptr(const mailauth::IpAddress& address) {
   mailauth::PtrResult r;
-  Answer a = query(servers_, timeout_, address.reverse_name(), ns_t_ptr, cache_.get());
+  Answer a = query(servers_, timeout_, address.reverse_name(), ns_t_ptr, cache_.get(), cache_only_);
   r.status = classify(a.status);
   if (r.status != DnsStatus::kOk) return r;
   hostent* he = nullptr;
@@ -267,7 +277,7 @@ mailauth::PtrResult MailauthLookup::ptr(const mailauth::IpAddress& address) {
 SrvResult MailauthLookup::srv(std::string_view name_in) {
   SrvResult r;
   Answer a;
-  if (!start_lookup(servers_, timeout_, name_in, ns_t_srv, cache_.get(), r.status, a)) return r;
+  if (!start_lookup(servers_, timeout_, name_in, ns_t_srv, cache_.get(), cache_only_, r.status, a)) return r;
   ares_srv_reply* head = nullptr;
   int rc = ares_parse_srv_reply(a.buf.data(), static_cast<int>(a.buf.size()), &head);
   if (rc != ARES_SUCCESS) return r.status = parse_status(rc), r;
@@ -282,7 +292,7 @@ CanonicalResult MailauthLookup::canonical(std::string_view name_in) {
   CanonicalResult r;
   Answer a;
   std::string name;
-  if (!start_lookup(servers_, timeout_, name_in, ns_t_a, cache_.get(), r.status, a, &name)) return r;
+  if (!start_lookup(servers_, timeout_, name_in, ns_t_a, cache_.get(), cache_only_, r.status, a, &name)) return r;
   hostent* he = nullptr;
   int rc = parse_a(a, r.addresses, &he);
   if (rc != ARES_SUCCESS) return r.status = parse_status(rc), r;

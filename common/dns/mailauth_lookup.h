@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,14 @@ struct CanonicalResult {
   std::vector<mailauth::IpAddress> addresses;  // its A records
 };
 
+// Thrown by a cache-only MailauthLookup (MailauthLookup::cache_only) for a
+// question whose answer is not in the cache: the work that asked would have
+// had to wait for the network.
+class NotCached : public std::runtime_error {
+ public:
+  explicit NotCached(const std::string& name) : std::runtime_error("not in the DNS cache: " + name) {}
+};
+
 class MailauthLookup final : public mailauth::DnsLookup {
  public:
   // servers as for Resolver ("127.0.0.1:5354", empty = /etc/resolv.conf);
@@ -53,6 +62,12 @@ class MailauthLookup final : public mailauth::DnsLookup {
   mailauth::MxResult mx(std::string_view name) override;
   mailauth::PtrResult ptr(const mailauth::IpAddress& address) override;
 
+  // The same look-ups answered from the cache alone, never the network: a
+  // question the cache cannot answer throws NotCached. Lets smtpd run the
+  // sender checks of a message on its I/O thread whenever that cannot block,
+  // and move them to a worker only when a question has to go out.
+  std::unique_ptr<MailauthLookup> cache_only() const;
+
   SrvResult srv(std::string_view name);
   // An A query for `name`, reporting the name its CNAME chain (if any) ends at.
   CanonicalResult canonical(std::string_view name);
@@ -61,6 +76,7 @@ class MailauthLookup final : public mailauth::DnsLookup {
   std::vector<std::string> servers_;
   std::chrono::milliseconds timeout_;
   std::shared_ptr<AnswerCache> cache_;
+  bool cache_only_ = false;
 };
 
 // Names built by SPF macros may contain any printable ASCII; c-ares sends

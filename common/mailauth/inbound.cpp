@@ -4,13 +4,57 @@
 
 namespace postline::mailauth {
 
-InboundVerdict authenticate_inbound(DnsLookup& uncached_dns, const InboundInput& in, const InboundOptions& options,
+namespace {
+
+// Whether the header section has any Authentication-Results field (whoever's):
+// without one there is nothing to remove and the message is kept as it is.
+bool has_authentication_results(std::string_view message) {
+  size_t pos = 0;
+  while (pos < message.size()) {
+    size_t eol = message.find('\n', pos);
+    if (eol == std::string_view::npos) eol = message.size();
+    std::string_view line = message.substr(pos, eol - pos);
+    if (line.empty() || line == "\r") return false;
+    if (!is_wsp(line[0])) {
+      if (size_t colon = line.find(':'); colon != std::string_view::npos) {
+        std::string_view name = line.substr(0, colon);
+        while (!name.empty() && is_wsp(name.back())) name.remove_suffix(1);
+        if (iequals(name, "Authentication-Results")) return true;
+      }
+    }
+    pos = eol + 1;
+  }
+  return false;
+}
+
+InboundVerdict authenticate(DnsLookup& uncached_dns, const InboundInput& in, std::string message,
+                            const InboundOptions& options, const PublicSuffixList& psl);
+
+}  // namespace
+
+InboundVerdict authenticate_inbound(DnsLookup& dns, const InboundInput& in, const InboundOptions& options,
                                     const PublicSuffixList& psl) {
+  return authenticate(dns, in, in.message, options, psl);
+}
+
+InboundVerdict authenticate_inbound(DnsLookup& dns, InboundInput&& in, const InboundOptions& options,
+                                    const PublicSuffixList& psl) {
+  std::string message = std::move(in.message);
+  return authenticate(dns, in, std::move(message), options, psl);
+}
+
+namespace {
+
+InboundVerdict authenticate(DnsLookup& uncached_dns, const InboundInput& in, std::string message,
+                            const InboundOptions& options, const PublicSuffixList& psl) {
   InboundVerdict v;
   CachingDnsLookup dns(uncached_dns);
   // Forged copies of our header go first, so nothing downstream can mistake them for
-  // our verdict (RFC 8601 5).
-  v.message = remove_own_authentication_results(in.message, in.authserv_id, &v.removed_forged_headers);
+  // our verdict (RFC 8601 5). Mail without any such field is used as it came.
+  if (has_authentication_results(message))
+    v.message = remove_own_authentication_results(message, in.authserv_id, &v.removed_forged_headers);
+  else
+    v.message = std::move(message);
 
   SpfOptions spf_opts = options.spf;
   if (in.now) spf_opts.now = in.now;
@@ -75,5 +119,7 @@ InboundVerdict authenticate_inbound(DnsLookup& uncached_dns, const InboundInput&
   v.authentication_results = render_authentication_results(in.authserv_id, entries);
   return v;
 }
+
+}  // namespace
 
 }  // namespace postline::mailauth

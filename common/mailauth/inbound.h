@@ -52,5 +52,9 @@ struct InboundVerdict {
 
 InboundVerdict authenticate_inbound(DnsLookup& dns, const InboundInput& in, const InboundOptions& options = {},
                                     const PublicSuffixList& psl = PublicSuffixList::system());
+// The same, taking in.message over (InboundVerdict::message is built from it
+// without a copy when there is nothing to remove): smtpd's path, per message.
+InboundVerdict authenticate_inbound(DnsLookup& dns, InboundInput&& in, const InboundOptions& options = {},
+                                    const PublicSuffixList& psl = PublicSuffixList::system());
 
 }  // namespace postline::mailauth

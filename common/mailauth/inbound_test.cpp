@@ -56,6 +56,28 @@ TEST(Inbound, GoodSignedMessagePassesEverything) {
   EXPECT_EQ(w.dns.queries(), 5);
 }
 
+TEST(Inbound, TakingTheMessageOverGivesTheSameVerdict) {
+  World w;
+  const std::string signed_msg = w.signed_message();
+  const std::string without_ar = signed_msg.substr(0, signed_msg.find("Authentication-Results")) +
+                                 signed_msg.substr(signed_msg.find("From:"));
+  const std::string bare_lf = "From: Alice <alice@example.org>\nSubject: x\n\nHi\n";
+  for (const std::string& msg : {signed_msg, without_ar, bare_lf}) {
+    InboundInput in{*IpAddress::parse("192.0.2.1"), "mx.example.org", "alice@example.org", msg, "mx.postline.test", 7};
+    auto copied = authenticate_inbound(w.dns, in, {}, PublicSuffixList::fallback());
+    auto moved = authenticate_inbound(w.dns, std::move(in), {}, PublicSuffixList::fallback());
+    EXPECT_EQ(moved.message, copied.message);
+    EXPECT_EQ(moved.removed_forged_headers, copied.removed_forged_headers);
+    EXPECT_EQ(moved.authentication_results, copied.authentication_results);
+    EXPECT_EQ(moved.dkim.overall(), copied.dkim.overall());
+  }
+  InboundInput plain{*IpAddress::parse("192.0.2.1"), "mx.example.org", "alice@example.org", without_ar,
+                     "mx.postline.test", 7};
+  auto v = authenticate_inbound(w.dns, std::move(plain), {}, PublicSuffixList::fallback());
+  EXPECT_EQ(v.message, without_ar) << "nothing to remove: the message as it came";
+  EXPECT_EQ(v.dkim.overall(), AuthResult::kPass);
+}
+
 TEST(Inbound, NullSenderAsksEachQuestionOnce) {
   World w;
   std::string msg = w.signed_message();

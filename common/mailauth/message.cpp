@@ -36,6 +36,19 @@ std::string to_crlf(std::string_view text) {
   return out;
 }
 
+// Whether some LF is not preceded by a CR (to_crlf would change the text).
+static bool has_bare_lf(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const void* hit = std::memchr(text.data() + i, '\n', text.size() - i);
+    if (!hit) return false;
+    const size_t lf = static_cast<size_t>(static_cast<const char*>(hit) - text.data());
+    if (lf == 0 || text[lf - 1] != '\r') return true;
+    i = lf + 1;
+  }
+  return false;
+}
+
 static bool fail(std::string* error, const char* msg) {
   if (error) *error = msg;
   return false;
@@ -47,7 +60,14 @@ std::optional<ParsedMessage> parse_message(std::string_view message, std::string
     fail(error, "message too large");
     return std::nullopt;
   }
-  std::string text = to_crlf(message);
+  // Mail from smtpd is CRLF already: then the header fields and the body are
+  // copied out of the input directly, not out of a converted copy of all of it.
+  std::string converted;
+  std::string_view text = message;
+  if (has_bare_lf(message)) {
+    converted = to_crlf(message);
+    text = converted;
+  }
   ParsedMessage out;
   size_t pos = 0;
   size_t header_bytes = 0;
@@ -97,10 +117,14 @@ std::optional<ParsedMessage> parse_message(std::string_view message, std::string
     auto& last = out.headers.back().raw;
     if (last.size() < 2 || last.compare(last.size() - 2, 2, "\r\n") != 0) last += "\r\n";
   }
-  // Reuse the buffer for the body instead of copying it: messages can be large.
   if (pos < text.size()) {
-    text.erase(0, pos);
-    out.body = std::move(text);
+    if (converted.empty()) {
+      out.body.assign(text.substr(pos));
+    } else {
+      // Reuse the converted buffer for the body instead of copying it again.
+      converted.erase(0, pos);
+      out.body = std::move(converted);
+    }
   }
   return out;
 }

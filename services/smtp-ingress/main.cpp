@@ -200,7 +200,10 @@ int main(int argc, char** argv) {
     }
     auto dns = std::make_unique<dns::MailauthLookup>(spam.dns_servers, std::chrono::milliseconds(spam.dns_timeout),
                                                      dns_cache);
-    antispam = std::make_unique<smtp::Antispam>(spam, std::move(dns), pool, *registry);
+    // With a cache, messages whose answers are all in it are judged on the
+    // I/O thread (Antispam::check_message).
+    std::unique_ptr<mailauth::DnsLookup> cached = dns_cache ? dns->cache_only() : nullptr;
+    antispam = std::make_unique<smtp::Antispam>(spam, std::move(dns), pool, *registry, std::move(cached));
   }
 
   // DMARC aggregate reports (reports.send): evaluations go to queued in batches.
@@ -235,6 +238,7 @@ int main(int argc, char** argv) {
 
   spdlog::info("postline-smtpd {} started as {}", POSTLINE_VERSION, options.session.hostname);
   io.run();
+  backend.cancel_calls(std::chrono::seconds(5));  // before io goes: Enqueue answers are posted to it
   http.stop();
   spdlog::info("stopped");
   return 0;

@@ -183,6 +183,25 @@ size_t remove_header_fields(std::string& message, std::string_view name) {
   return removed;
 }
 
+bool has_header_field(std::string_view message, std::string_view name) {
+  size_t pos = 0;
+  while (pos < message.size()) {
+    size_t eol = message.find('\n', pos);
+    if (eol == std::string_view::npos) eol = message.size();
+    std::string_view line = message.substr(pos, eol - pos);
+    if (line.empty() || line == "\r") return false;  // end of the header section
+    if (line[0] != ' ' && line[0] != '\t') {
+      if (size_t colon = line.find(':'); colon != std::string_view::npos) {
+        std::string_view field = line.substr(0, colon);
+        while (!field.empty() && (field.back() == ' ' || field.back() == '\t')) field.remove_suffix(1);
+        if (iequal(field, name)) return true;
+      }
+    }
+    pos = eol + 1;
+  }
+  return false;
+}
+
 std::string greylist_network(const std::string& text) {
   auto ip = IpAddress::parse(text);
   if (!ip) return text;

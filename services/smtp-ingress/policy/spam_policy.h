@@ -77,6 +77,12 @@ Decision decide(const Checks& checks, const PolicyConfig& config);
 // continuation lines) from the header section of `message`; returns how many.
 size_t remove_header_fields(std::string& message, std::string_view name);
 
+// Whether the header section of `message` may have a field named `name`
+// (case-insensitive; blanks before the colon allowed): a cheap look before
+// the removals above, which copy or move the message. Never false when one
+// of them would remove a field.
+bool has_header_field(std::string_view message, std::string_view name);
+
 // The greylisting key of a client: "192.0.2.0/24" for 192.0.2.77, the /64 for
 // IPv6 (large senders retry from a sibling address of the same pool).
 std::string greylist_network(const std::string& ip);

@@ -16,7 +16,12 @@ namespace postline::smtp {
 
 class DataReader {
  public:
-  void reset(uint64_t max_size);
+  // `expected`: how big the client said the message is (SIZE=), 0 = unknown;
+  // the buffer is sized for it (and `headroom` more for the header fields
+  // put above it at the end), up to kMaxReserve: a hint is not a promise,
+  // and what is stored is what counts against the memory budget.
+  void reset(uint64_t max_size, uint64_t expected = 0, size_t headroom = 0);
+  static constexpr uint64_t kMaxReserve = 1024 * 1024;
   // Consumes bytes up to and including the end marker; returns how many.
   size_t feed(std::string_view in);
   bool done() const { return done_; }

@@ -34,6 +34,14 @@ void Session::start() {
 
 void Session::feed(std::string_view bytes) {
   if (closed_) return;
+  // DATA content goes from the caller's buffer straight into the message,
+  // not through in_ first; only what follows the end of data is kept.
+  if (mode_ == Mode::kData && in_.empty() && !event_pending_ && !awaiting_tls_) {
+    size_t used = 0;
+    take_data(bytes, &used);
+    bytes.remove_prefix(std::min(used, bytes.size()));
+    if (bytes.empty() || closed_) return;
+  }
   in_.append(bytes);
   process();
 }

@@ -119,6 +119,7 @@ class Session {
     // message's trace id (authd logs it); queued keeps it as the queue id.
     std::string queue_id;
     uint64_t size = 0;  // of the message as enqueued, for the log line at 250
+    uint64_t declared_size = 0;  // MAIL FROM SIZE= (RFC 1870), 0 = not given; a hint only
     std::string mail_from;
     bool smtputf8 = false;
     bool requiretls = false;  // MAIL FROM ... REQUIRETLS (RFC 8689)
@@ -160,6 +161,9 @@ class Session {
   // commands/data.cpp
   void cmd_data(std::string_view args);
   bool process_data();
+  // DATA content from `input` (in_, or straight from the caller's read
+  // buffer); *used = octets consumed; true when the message ended.
+  bool take_data(std::string_view input, size_t* used);
   void finish_message(std::string message, bool bare_newline, bool too_big);
   // commands/bdat.cpp
   void cmd_bdat(std::string_view args);

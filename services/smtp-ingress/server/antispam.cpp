@@ -1,6 +1,7 @@
 #include "services/smtp-ingress/server/antispam.h"
 
 #include "common/async/offload.h"
+#include "common/dns/mailauth_lookup.h"
 #include "common/log/printable.h"
 #include "common/mailauth/inbound.h"
 #include "services/smtp-ingress/policy/dmarc_report.h"
@@ -169,9 +170,10 @@ class BudgetDnsLookup final : public mailauth::DnsLookup {
 }  // namespace
 
 Antispam::Antispam(AntispamOptions options, std::unique_ptr<mailauth::DnsLookup> dns, std::shared_ptr<db::Pool> pool,
-                   prometheus::Registry& registry)
+                   prometheus::Registry& registry, std::unique_ptr<mailauth::DnsLookup> cached_dns)
     : options_(std::move(options)),
       dns_(std::move(dns)),
+      cached_dns_(std::move(cached_dns)),
       pool_(std::move(pool)),
       metrics_(std::make_unique<Metrics>(registry)),
       workers_(options_.threads) {
@@ -405,6 +407,99 @@ policy::RspamdResult Antispam::rspamd_check(const EnqueueEvent& m, const std::st
   return out;
 }
 
+// SPF/DKIM/DMARC, Rspamd and the score for a judged message; its fields go
+// into msg.data. msg is only changed once authenticate_inbound has returned:
+// a cache-only `dns` that throws dns::NotCached leaves it as it was.
+PolicyRefusal Antispam::judge(EnqueueEvent& msg, mailauth::DnsLookup& dns) {
+  mailauth::InboundInput in;
+  if (auto ip = IpAddress::parse(msg.envelope.client_ip)) in.client_ip = *ip;
+  in.helo = msg.envelope.helo;
+  in.mail_from = msg.envelope.mail_from;
+  in.message.assign(std::string_view(msg.data).substr(msg.added_header_bytes));
+  in.authserv_id = options_.authserv_id;
+  in.now = static_cast<uint64_t>(std::time(nullptr));
+  thread_local std::mt19937 rng{std::random_device{}()};
+  in.pct_roll = std::uniform_int_distribution<int>(0, 99)(rng);
+  mailauth::InboundOptions inbound_options;
+  inbound_options.arc_trusted_sealers = options_.arc_trusted_sealers;
+  const uint64_t now = in.now;
+  auto v = mailauth::authenticate_inbound(dns, std::move(in), inbound_options);
+  if (v.removed_forged_headers) {
+    metrics_->removed_headers.Increment(static_cast<double>(v.removed_forged_headers));
+    spdlog::info("[q:{}] removed {} forged Authentication-Results", msg.queue_id, v.removed_forged_headers);
+  }
+  metrics_->auth_results.Add({{"method", "spf"}, {"result", mailauth::to_string(v.spf.result)}}).Increment();
+  metrics_->auth_results.Add({{"method", "spf_helo"}, {"result", mailauth::to_string(v.spf_helo.result)}})
+      .Increment();
+  metrics_->auth_results.Add({{"method", "dkim"}, {"result", mailauth::to_string(v.dkim.overall())}}).Increment();
+  metrics_->auth_results.Add({{"method", "dmarc"}, {"result", mailauth::to_string(v.dmarc.result)}}).Increment();
+  metrics_->auth_results.Add({{"method", "arc"}, {"result", mailauth::to_string(v.arc.result)}}).Increment();
+  if (v.arc.result == mailauth::ArcResult::kFail)
+    spdlog::info("[q:{}] ARC chain failed: {}", msg.queue_id, log::printable(v.arc.reason, 512));
+  if (v.dmarc.arc_override)
+    spdlog::info("[q:{}] DMARC failure of {} not enforced: ARC chain sealed by trusted {}", msg.queue_id,
+                 log::printable(v.dmarc.from_domain, 256), log::printable(v.dmarc.arc_override_sealer, 256));
+
+  policy::Checks checks;
+  checks.spf = v.spf.result;
+  checks.dkim = v.dkim.overall();
+  checks.dmarc = v.dmarc.result;
+  checks.dmarc_apply = v.dmarc.apply;
+  checks.dmarc_domain = v.dmarc.policy_domain.empty() ? v.dmarc.from_domain : v.dmarc.policy_domain;
+  checks.dmarc_overridden = v.dmarc.arc_override;
+  if (!options_.rspamd_url.empty()) {
+    checks.rspamd = rspamd_check(msg, v.message);
+    if (!checks.rspamd.available && !options_.rspamd_fail_open) {
+      metrics_->verdicts.Add({{"action", "tempfail"}}).Increment();
+      return refusal(451, "4.7.1", "Content scanner unavailable, try again later", "rspamd_unavailable");
+    }
+  }
+  auto d = policy::decide(checks, options_.policy);
+  metrics_->verdicts.Add({{"action", policy::to_string(d.action)}}).Increment();
+  if (dmarc_sink_) {
+    policy::DmarcReportInput ri;
+    ri.verdict = &v;
+    ri.client_ip = msg.envelope.client_ip;
+    ri.helo = msg.envelope.helo;
+    ri.mail_from = msg.envelope.mail_from;
+    if (!msg.envelope.recipients.empty()) ri.first_recipient = msg.envelope.recipients.front().address;
+    ri.decision = &d;
+    ri.dmarc_enforce = options_.policy.dmarc_enforce;
+    ri.now = static_cast<int64_t>(now);
+    if (auto entry = policy::dmarc_report_entry(ri)) dmarc_sink_->add(*entry);
+  }
+  spdlog::info("[q:{}] spf={} ({}) dkim={} dmarc={} ({}) score={:.1f} action={} reason={}", msg.queue_id,
+               mailauth::to_string(v.spf.result), v.spf.domain, mailauth::to_string(v.dkim.overall()),
+               mailauth::to_string(v.dmarc.result), v.dmarc.from_domain, d.score, policy::to_string(d.action),
+               d.reason);
+  if (d.action == policy::Action::kReject || d.action == policy::Action::kTempFail)
+    return PolicyRefusal{d.code, d.enhanced, d.text, d.reason};
+
+  // Directly below our own Received: (the Postfix/milter layout): above
+  // every field that came from outside, so no forged copy can be read
+  // first (RFC 8601 5), and our Received: stays the first trace field.
+  // A sender's own "X-Spam-Status: No" must not sit under ours (after DKIM
+  // verification, so a signature covering it has already been judged).
+  const size_t spam_status = policy::remove_header_fields(v.message, "X-Spam-Status");
+  const std::string headers = v.authentication_results + policy::spam_status_header(d, options_.policy);
+  // The Junk wish travels in the envelope (queued stores it with the
+  // message); nothing in the message itself says where it goes.
+  if (d.action == policy::Action::kJunk) msg.envelope.target_mailbox = "Junk";
+  if (!v.removed_forged_headers && !spam_status) {
+    // Nothing was taken out: the message below our fields is what the client
+    // sent, still in msg.data; ours go in between, in place (the DATA buffer
+    // was sized with room for them) rather than into a new copy.
+    msg.data.insert(msg.added_header_bytes, headers);
+  } else {
+    std::string data;
+    data.reserve(msg.added_header_bytes + headers.size() + v.message.size());
+    data.append(std::string_view(msg.data).substr(0, msg.added_header_bytes)).append(headers).append(v.message);
+    msg.data = std::move(data);
+  }
+  msg.added_header_bytes += headers.size();
+  return {};
+}
+
 asio::awaitable<PolicyRefusal> Antispam::check_message(ListenerKind listener, EnqueueEvent& message) {
   const bool judged = listener == ListenerKind::kMx && message.envelope.authenticated_user.empty();
   // Nobody outside may choose the mailbox: the header that once carried our
@@ -413,21 +508,35 @@ asio::awaitable<PolicyRefusal> Antispam::check_message(ListenerKind listener, En
   // listener. An
   // Authentication-Results claiming our id is a forgery wherever it comes from
   // (a submission user could otherwise fake a verdict for local recipients);
-  // on judged mail mailauth removes it before verifying.
+  // on judged mail mailauth removes it before verifying. Most mail has
+  // neither field: a look at the header section first, the copy only then.
   {
-    std::string body = message.data.substr(message.added_header_bytes);
-    size_t forged = 0;
-    if ((!judged || !options_.enabled) && !options_.authserv_id.empty()) {
-      body = mailauth::remove_own_authentication_results(body, options_.authserv_id, &forged);
-      if (forged) metrics_->removed_headers.Increment(static_cast<double>(forged));
+    const std::string_view sent = std::string_view(message.data).substr(message.added_header_bytes);
+    const bool strip_ours = (!judged || !options_.enabled) && !options_.authserv_id.empty();
+    if ((strip_ours && policy::has_header_field(sent, "Authentication-Results")) ||
+        policy::has_header_field(sent, "X-Postline-Mailbox")) {
+      std::string body(sent);
+      size_t forged = 0;
+      if (strip_ours) {
+        body = mailauth::remove_own_authentication_results(body, options_.authserv_id, &forged);
+        if (forged) metrics_->removed_headers.Increment(static_cast<double>(forged));
+      }
+      if (policy::remove_header_fields(body, "X-Postline-Mailbox") || forged)
+        message.data = message.data.substr(0, message.added_header_bytes) + body;
     }
-    if (policy::remove_header_fields(body, "X-Postline-Mailbox") || forged)
-      message.data = message.data.substr(0, message.added_header_bytes) + body;
   }
   const bool rate_limited = pool_ && (message.envelope.authenticated_user.empty()
                                           ? options_.rate_ip_messages > 0
                                           : options_.rate_sender_messages > 0);
   if ((!judged || !options_.enabled) && !rate_limited) co_return PolicyRefusal{};
+
+  // Nothing that can block (no rate-limit row, no Rspamd call) and every DNS
+  // answer in the cache, as it is for all but a sender's first message per
+  // TTL: judged here, on the I/O thread, instead of a hand-off to a worker
+  // and back (two thread switches per message).
+  if (!rate_limited && options_.rspamd_url.empty() && cached_dns_) {
+    if (auto r = judge_inline(message)) co_return std::move(*r);
+  }
 
   auto msg = std::make_shared<EnqueueEvent>(std::move(message));
   auto work = [this, msg, judged]() -> PolicyRefusal {
@@ -441,89 +550,20 @@ asio::awaitable<PolicyRefusal> Antispam::check_message(ListenerKind listener, En
       }
     }
     if (!judged || !options_.enabled) return {};
-
-    const std::string prefix = msg->data.substr(0, msg->added_header_bytes);
-    mailauth::InboundInput in;
-    if (auto ip = IpAddress::parse(msg->envelope.client_ip)) in.client_ip = *ip;
-    in.helo = msg->envelope.helo;
-    in.mail_from = msg->envelope.mail_from;
-    in.message = msg->data.substr(msg->added_header_bytes);
-    in.authserv_id = options_.authserv_id;
-    in.now = static_cast<uint64_t>(std::time(nullptr));
-    thread_local std::mt19937 rng{std::random_device{}()};
-    in.pct_roll = std::uniform_int_distribution<int>(0, 99)(rng);
     BudgetDnsLookup dns(*dns_, 6 * options_.dns_timeout);
-    mailauth::InboundOptions inbound_options;
-    inbound_options.arc_trusted_sealers = options_.arc_trusted_sealers;
-    auto v = mailauth::authenticate_inbound(dns, in, inbound_options);
-    if (v.removed_forged_headers) {
-      metrics_->removed_headers.Increment(static_cast<double>(v.removed_forged_headers));
-      spdlog::info("[q:{}] removed {} forged Authentication-Results", msg->queue_id, v.removed_forged_headers);
-    }
-    metrics_->auth_results.Add({{"method", "spf"}, {"result", mailauth::to_string(v.spf.result)}}).Increment();
-    metrics_->auth_results.Add({{"method", "spf_helo"}, {"result", mailauth::to_string(v.spf_helo.result)}})
-        .Increment();
-    metrics_->auth_results.Add({{"method", "dkim"}, {"result", mailauth::to_string(v.dkim.overall())}}).Increment();
-    metrics_->auth_results.Add({{"method", "dmarc"}, {"result", mailauth::to_string(v.dmarc.result)}}).Increment();
-    metrics_->auth_results.Add({{"method", "arc"}, {"result", mailauth::to_string(v.arc.result)}}).Increment();
-    if (v.arc.result == mailauth::ArcResult::kFail)
-      spdlog::info("[q:{}] ARC chain failed: {}", msg->queue_id, log::printable(v.arc.reason, 512));
-    if (v.dmarc.arc_override)
-      spdlog::info("[q:{}] DMARC failure of {} not enforced: ARC chain sealed by trusted {}", msg->queue_id,
-                   log::printable(v.dmarc.from_domain, 256), log::printable(v.dmarc.arc_override_sealer, 256));
-
-    policy::Checks checks;
-    checks.spf = v.spf.result;
-    checks.dkim = v.dkim.overall();
-    checks.dmarc = v.dmarc.result;
-    checks.dmarc_apply = v.dmarc.apply;
-    checks.dmarc_domain = v.dmarc.policy_domain.empty() ? v.dmarc.from_domain : v.dmarc.policy_domain;
-    checks.dmarc_overridden = v.dmarc.arc_override;
-    if (!options_.rspamd_url.empty()) {
-      checks.rspamd = rspamd_check(*msg, v.message);
-      if (!checks.rspamd.available && !options_.rspamd_fail_open) {
-        metrics_->verdicts.Add({{"action", "tempfail"}}).Increment();
-        return refusal(451, "4.7.1", "Content scanner unavailable, try again later", "rspamd_unavailable");
-      }
-    }
-    auto d = policy::decide(checks, options_.policy);
-    metrics_->verdicts.Add({{"action", policy::to_string(d.action)}}).Increment();
-    if (dmarc_sink_) {
-      policy::DmarcReportInput ri;
-      ri.verdict = &v;
-      ri.client_ip = msg->envelope.client_ip;
-      ri.helo = msg->envelope.helo;
-      ri.mail_from = msg->envelope.mail_from;
-      if (!msg->envelope.recipients.empty()) ri.first_recipient = msg->envelope.recipients.front().address;
-      ri.decision = &d;
-      ri.dmarc_enforce = options_.policy.dmarc_enforce;
-      ri.now = static_cast<int64_t>(in.now);
-      if (auto entry = policy::dmarc_report_entry(ri)) dmarc_sink_->add(*entry);
-    }
-    spdlog::info("[q:{}] spf={} ({}) dkim={} dmarc={} ({}) score={:.1f} action={} reason={}", msg->queue_id,
-                 mailauth::to_string(v.spf.result), v.spf.domain, mailauth::to_string(v.dkim.overall()),
-                 mailauth::to_string(v.dmarc.result), v.dmarc.from_domain, d.score, policy::to_string(d.action),
-                 d.reason);
-    if (d.action == policy::Action::kReject || d.action == policy::Action::kTempFail)
-      return PolicyRefusal{d.code, d.enhanced, d.text, d.reason};
-
-    // Directly below our own Received: (the Postfix/milter layout): above
-    // every field that came from outside, so no forged copy can be read
-    // first (RFC 8601 5), and our Received: stays the first trace field.
-    // A sender's own "X-Spam-Status: No" must not sit under ours (after DKIM
-    // verification, so a signature covering it has already been judged).
-    policy::remove_header_fields(v.message, "X-Spam-Status");
-    std::string headers = v.authentication_results + policy::spam_status_header(d, options_.policy);
-    // The Junk wish travels in the envelope (queued stores it with the
-    // message); nothing in the message itself says where it goes.
-    if (d.action == policy::Action::kJunk) msg->envelope.target_mailbox = "Junk";
-    msg->data = prefix + headers + v.message;
-    msg->added_header_bytes = headers.size() + prefix.size();
-    return {};
+    return judge(*msg, dns);
   };
   PolicyRefusal r = co_await async::offload(workers_, std::move(work));
   message = std::move(*msg);
   co_return r;
+}
+
+std::optional<PolicyRefusal> Antispam::judge_inline(EnqueueEvent& message) {
+  try {
+    return judge(message, *cached_dns_);
+  } catch (const dns::NotCached&) {
+    return std::nullopt;  // a question has to go out: on a worker, from the start
+  }
 }
 
 }  // namespace postline::smtp

@@ -26,6 +26,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,8 +62,12 @@ class DmarcReportSink;
 class Antispam {
  public:
   // pool may be null when neither greylisting nor rate limits are enabled.
+  // cached_dns (optional): the same look-ups answered from the DNS cache
+  // only, throwing dns::NotCached otherwise (dns::MailauthLookup::cache_only);
+  // given, a message whose answers are all cached is judged without leaving
+  // the I/O thread.
   Antispam(AntispamOptions options, std::unique_ptr<mailauth::DnsLookup> dns, std::shared_ptr<db::Pool> pool,
-           prometheus::Registry& registry);
+           prometheus::Registry& registry, std::unique_ptr<mailauth::DnsLookup> cached_dns = nullptr);
   ~Antispam();
 
   // At RCPT, before authd is asked: DNSBL (MX) and recipient rate limits.
@@ -89,9 +94,14 @@ class Antispam {
   PolicyRefusal rate_check(const std::string& key, int64_t max_messages, int64_t max_recipients, int messages,
                            int recipients);
   policy::RspamdResult rspamd_check(const EnqueueEvent& message, const std::string& body);
+  PolicyRefusal judge(EnqueueEvent& message, mailauth::DnsLookup& dns);
+  // judge() with cached_dns_, or nullopt (message unchanged) when an answer
+  // is not cached.
+  std::optional<PolicyRefusal> judge_inline(EnqueueEvent& message);
 
   AntispamOptions options_;
   std::unique_ptr<mailauth::DnsLookup> dns_;
+  std::unique_ptr<mailauth::DnsLookup> cached_dns_;
   std::shared_ptr<db::Pool> pool_;
   std::unique_ptr<Metrics> metrics_;
   DmarcReportSink* dmarc_sink_ = nullptr;

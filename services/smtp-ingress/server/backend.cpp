@@ -5,6 +5,10 @@
 #include "mail/v1/auth.grpc.pb.h"
 #include "mail/v1/queue.grpc.pb.h"
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <grpcpp/support/client_callback.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -44,8 +48,28 @@ Backend::Backend(BackendOptions options, prometheus::Registry& registry)
 }
 
 Backend::~Backend() {
+  cancel_calls(std::chrono::seconds(5));
   pool_.stop();
   pool_.join();
+}
+
+void Backend::CallTracker::add(grpc::ClientContext* c) {
+  std::lock_guard lock(mutex);
+  calls.insert(c);
+}
+
+void Backend::CallTracker::remove(grpc::ClientContext* c) {
+  std::lock_guard lock(mutex);
+  calls.erase(c);
+  if (calls.empty()) idle.notify_all();
+}
+
+void Backend::cancel_calls(std::chrono::milliseconds wait) {
+  std::unique_lock lock(calls_.mutex);
+  const std::vector<grpc::ClientContext*> open(calls_.calls.begin(), calls_.calls.end());
+  for (auto* c : open)
+    if (calls_.calls.count(c)) c->TryCancel();  // still there: not finished by an earlier TryCancel
+  calls_.idle.wait_for(lock, wait, [this] { return calls_.calls.empty(); });
 }
 
 namespace {
@@ -209,99 +233,185 @@ bool retryable(grpc::StatusCode code) {
 }
 }  // namespace
 
-boost::asio::awaitable<EnqueueOutcome> Backend::enqueue(EnqueueEvent message) {
-  auto msg = std::make_shared<EnqueueEvent>(std::move(message));
-  // One attempt: the whole message as a stream under one deadline.
-  auto attempt = [this, msg](std::chrono::milliseconds connect_wait, pb::EnqueueResponse& resp) {
-    constexpr size_t kChunk = 1024 * 1024;  // well under gRPC's 4 MiB default message limit
-    // After queued restarts the channel may still be waiting out its reconnect
-    // back-off; give it a moment so a retrying client is not refused needlessly.
-    grpcutil::wait_connected(queue_channel_, connect_wait);
-    grpc::ClientContext ctx;
-    grpcutil::set_deadline(ctx, options_.enqueue_timeout);
-    grpcutil::RpcMetrics::Timer timer(rpc_metrics_, "Enqueue");
-    auto writer = stubs_->queue->Enqueue(&ctx, &resp);
-    pb::EnqueueChunk first;
-    first.set_queue_id(msg->queue_id);
-    auto* env = first.mutable_envelope();
-    const Envelope& e = msg->envelope;
-    env->set_mail_from(e.mail_from);
-    for (const auto& r : e.recipients) {
-      auto* pr = env->add_recipients();
-      pr->set_address(r.address);
-      pr->set_local(r.local);
-      pr->set_user_id(r.user_id);
-      pr->set_notify(r.notify);
-      pr->set_orcpt(r.orcpt);
-      if (r.quota_known) {
-        pr->set_quota_known(true);
-        pr->set_quota_bytes(r.quota_bytes);
-        pr->set_quota_messages(r.quota_messages);
-        pr->set_shard(r.shard);
-        pr->set_moving(r.moving);
-      }
+// What one Enqueue attempt came back with.
+struct EnqueueAttempt {
+  grpc::Status status;
+  pb::EnqueueResponse response;
+};
+
+namespace {
+
+// One Enqueue attempt on gRPC's callback API: the chunks are written from
+// gRPC's own threads as the transport takes them and the answer is handed to
+// `handler` (which posts it back to the session's executor), so no thread of
+// ours blocks in the call and no pool thread is woken per message. The chunks
+// are shared with the caller: a retry sends the same ones again.
+template <typename Handler>
+class EnqueueCall final : public grpc::ClientWriteReactor<pb::EnqueueChunk> {
+ public:
+  EnqueueCall(std::shared_ptr<const std::vector<pb::EnqueueChunk>> chunks, grpcutil::RpcMetrics& metrics,
+              Backend::CallTracker& tracker, Handler handler)
+      : chunks_(std::move(chunks)), tracker_(tracker), timer_(metrics, "Enqueue"), handler_(std::move(handler)) {}
+
+  void start(pb::QueueService::Stub& stub, std::chrono::milliseconds timeout) {
+    grpcutil::set_deadline(ctx_, timeout);
+    tracker_.add(&ctx_);
+    stub.async()->Enqueue(&ctx_, &response_, this);
+    write_next();
+    StartCall();
+  }
+
+  void OnWriteDone(bool ok) override {
+    // A failed write ends the call: OnDone follows with its status.
+    if (ok) write_next();
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    timer_.done(status);
+    EnqueueAttempt result{status, std::move(response_)};
+    Handler handler = std::move(handler_);
+    Backend::CallTracker& tracker = tracker_;
+    grpc::ClientContext* ctx = &ctx_;
+    std::move(handler)(std::move(result));  // posts to the session's executor
+    tracker.remove(ctx);
+    delete this;
+  }
+
+ private:
+  void write_next() {
+    const auto& chunks = *chunks_;
+    if (next_ >= chunks.size()) {
+      if (chunks.empty() && next_++ == 0) StartWritesDone();
+      return;
     }
-    env->set_helo(e.helo);
-    env->set_client_ip(e.client_ip);
-    env->set_authenticated_user(e.authenticated_user);
-    env->set_dsn_ret(e.dsn_ret);
-    env->set_dsn_envid(e.dsn_envid);
-    env->set_smtputf8(e.smtputf8);
-    env->set_requiretls(e.requiretls);
-    env->set_body_type(e.body_type);
-    env->set_target_mailbox(e.target_mailbox);
-    const std::string& data = msg->data;
-    size_t offset = std::min(kChunk, data.size());
-    first.set_data(data.substr(0, offset));
-    bool ok = writer->Write(first);
-    while (ok && offset < data.size()) {
-      pb::EnqueueChunk chunk;
-      size_t n = std::min(kChunk, data.size() - offset);
-      chunk.set_data(data.substr(offset, n));
-      offset += n;
-      ok = writer->Write(chunk);
+    const pb::EnqueueChunk* chunk = &chunks[next_++];
+    // The last chunk carries the half-close: one operation less per message.
+    if (next_ == chunks.size()) StartWriteLast(chunk, grpc::WriteOptions());
+    else StartWrite(chunk);
+  }
+
+  std::shared_ptr<const std::vector<pb::EnqueueChunk>> chunks_;
+  Backend::CallTracker& tracker_;
+  grpc::ClientContext ctx_;
+  pb::EnqueueResponse response_;
+  grpcutil::RpcMetrics::Timer timer_;
+  Handler handler_;
+  size_t next_ = 0;
+};
+
+// The message as Enqueue's stream: the envelope in the first chunk, the data
+// moved (not copied) into it when it fits one chunk, as almost all mail does.
+std::vector<pb::EnqueueChunk> enqueue_chunks(EnqueueEvent& msg) {
+  constexpr size_t kChunk = 1024 * 1024;  // well under gRPC's 4 MiB default message limit
+  std::vector<pb::EnqueueChunk> chunks(1);
+  pb::EnqueueChunk& first = chunks.front();
+  first.set_queue_id(msg.queue_id);
+  auto* env = first.mutable_envelope();
+  const Envelope& e = msg.envelope;
+  env->set_mail_from(e.mail_from);
+  for (const auto& r : e.recipients) {
+    auto* pr = env->add_recipients();
+    pr->set_address(r.address);
+    pr->set_local(r.local);
+    pr->set_user_id(r.user_id);
+    pr->set_notify(r.notify);
+    pr->set_orcpt(r.orcpt);
+    if (r.quota_known) {
+      pr->set_quota_known(true);
+      pr->set_quota_bytes(r.quota_bytes);
+      pr->set_quota_messages(r.quota_messages);
+      pr->set_shard(r.shard);
+      pr->set_moving(r.moving);
     }
-    if (ok) writer->WritesDone();
-    grpc::Status status = writer->Finish();
-    timer.done(status);
-    return status;
+  }
+  env->set_helo(e.helo);
+  env->set_client_ip(e.client_ip);
+  env->set_authenticated_user(e.authenticated_user);
+  env->set_dsn_ret(e.dsn_ret);
+  env->set_dsn_envid(e.dsn_envid);
+  env->set_smtputf8(e.smtputf8);
+  env->set_requiretls(e.requiretls);
+  env->set_body_type(e.body_type);
+  env->set_target_mailbox(e.target_mailbox);
+  std::string& data = msg.data;
+  if (data.size() <= kChunk) {
+    first.set_data(std::move(data));
+    return chunks;
+  }
+  std::string_view rest(data);
+  first.set_data(std::string(rest.substr(0, kChunk)));
+  rest.remove_prefix(kChunk);
+  while (!rest.empty()) {
+    const size_t n = std::min(kChunk, rest.size());
+    chunks.emplace_back().set_data(std::string(rest.substr(0, n)));
+    rest.remove_prefix(n);
+  }
+  return chunks;
+}
+
+}  // namespace
+
+boost::asio::awaitable<EnqueueAttempt> Backend::enqueue_attempt(
+    std::shared_ptr<const std::vector<pb::EnqueueChunk>> chunks, std::chrono::milliseconds connect_wait) {
+  // After queued restarts the channel may still be waiting out its reconnect
+  // back-off; give it a moment so a retrying client is not refused needlessly.
+  // Only then does this cost a pool thread: a connected channel is the rule.
+  if (queue_channel_->GetState(false) != GRPC_CHANNEL_READY) {
+    auto wait = [this, connect_wait] { return grpcutil::wait_connected(queue_channel_, connect_wait); };
+    co_await async::offload(pool_, std::move(wait));
+  }
+  auto initiate = [this, chunks = std::move(chunks)](auto handler) mutable {
+    auto ex = boost::asio::get_associated_executor(handler);
+    auto done = [handler = std::move(handler), ex](EnqueueAttempt result) mutable {
+      boost::asio::post(ex, [handler = std::move(handler), result = std::move(result)]() mutable {
+        std::move(handler)(std::move(result));
+      });
+    };
+    auto* call = new EnqueueCall<decltype(done)>(std::move(chunks), rpc_metrics_, calls_, std::move(done));
+    call->start(*stubs_->queue, options_.enqueue_timeout);
   };
-  auto call = [this, msg, attempt] {
-    // A failure that may hide a commit (the reply lost when queued or the
-    // connection died) is retried with the same queue id before the client
-    // gets an answer: queued answers a committed queue id again instead of
-    // storing it twice, so a committed message is answered 250, never 451
-    // (which would make the sender retry and the recipient get two copies).
-    using clock = std::chrono::steady_clock;
-    const auto give_up = clock::now() + options_.enqueue_retry_window;
-    std::chrono::milliseconds pause{100};
-    for (int n = 1;; ++n) {
-      pb::EnqueueResponse resp;
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(give_up - clock::now());
-      grpc::Status status = attempt(std::clamp(left, std::chrono::milliseconds(0), std::chrono::milliseconds(5000)), resp);
-      EnqueueOutcome o;
-      if (status.ok() && !resp.queue_id().empty()) {
-        if (n > 1) spdlog::info("[q:{}] Enqueue answered on attempt {}", msg->queue_id, n);
-        o.committed = true;
-        o.queue_id = resp.queue_id();
-        return o;
-      }
-      const bool again = retryable(status.error_code()) && clock::now() + pause < give_up;
-      // INVALID_ARGUMENT / RESOURCE_EXHAUSTED mean smtpd and queued disagree
-      // (limits, envelope rules): still our fault, so 451, but loud.
-      const bool contract = status.error_code() == grpc::INVALID_ARGUMENT ||
-                            status.error_code() == grpc::RESOURCE_EXHAUSTED;
-      spdlog::log(contract ? spdlog::level::err : spdlog::level::warn, "[q:{}] Enqueue failed (attempt {}): {} {}{}",
-                  msg->queue_id, n, grpcutil::code_name(status.error_code()), status.error_message(),
-                  again ? "; retrying with the same queue id" : "");
-      if (!again) return o;
-      enqueue_retries_.Increment();
-      std::this_thread::sleep_for(pause);
-      pause = std::min(pause * 2, std::chrono::milliseconds(2000));
-    }
-  };
-  EnqueueOutcome result = co_await async::offload(pool_, std::move(call));
+  EnqueueAttempt result = co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable),
+                                                               void(EnqueueAttempt)>(std::move(initiate),
+                                                                                     boost::asio::use_awaitable);
   co_return result;
+}
+
+boost::asio::awaitable<EnqueueOutcome> Backend::enqueue(EnqueueEvent message) {
+  const std::string queue_id = message.queue_id;
+  auto chunks = std::make_shared<const std::vector<pb::EnqueueChunk>>(enqueue_chunks(message));
+  // A failure that may hide a commit (the reply lost when queued or the
+  // connection died) is retried with the same queue id before the client
+  // gets an answer: queued answers a committed queue id again instead of
+  // storing it twice, so a committed message is answered 250, never 451
+  // (which would make the sender retry and the recipient get two copies).
+  using clock = std::chrono::steady_clock;
+  const auto give_up = clock::now() + options_.enqueue_retry_window;
+  std::chrono::milliseconds pause{100};
+  for (int n = 1;; ++n) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(give_up - clock::now());
+    EnqueueAttempt a =
+        co_await enqueue_attempt(chunks, std::clamp(left, std::chrono::milliseconds(0), std::chrono::milliseconds(5000)));
+    EnqueueOutcome o;
+    if (a.status.ok() && !a.response.queue_id().empty()) {
+      if (n > 1) spdlog::info("[q:{}] Enqueue answered on attempt {}", queue_id, n);
+      o.committed = true;
+      o.queue_id = a.response.queue_id();
+      co_return o;
+    }
+    const bool again = retryable(a.status.error_code()) && clock::now() + pause < give_up;
+    // INVALID_ARGUMENT / RESOURCE_EXHAUSTED mean smtpd and queued disagree
+    // (limits, envelope rules): still our fault, so 451, but loud.
+    const bool contract = a.status.error_code() == grpc::INVALID_ARGUMENT ||
+                          a.status.error_code() == grpc::RESOURCE_EXHAUSTED;
+    spdlog::log(contract ? spdlog::level::err : spdlog::level::warn, "[q:{}] Enqueue failed (attempt {}): {} {}{}",
+                queue_id, n, grpcutil::code_name(a.status.error_code()), a.status.error_message(),
+                again ? "; retrying with the same queue id" : "");
+    if (!again) co_return o;
+    enqueue_retries_.Increment();
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, pause);
+    co_await timer.async_wait(boost::asio::use_awaitable);
+    pause = std::min(pause * 2, std::chrono::milliseconds(2000));
+  }
 }
 
 boost::asio::awaitable<SaslAnswer> Backend::sasl(SaslEvent step, std::string remote_ip) {

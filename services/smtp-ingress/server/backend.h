@@ -1,7 +1,9 @@
 // smtpd's view of the other services: authd (ResolveRecipient, Authenticate)
-// and queued (Enqueue). Synchronous stub calls run on a bounded thread pool via
-// postline::async::offload, so the I/O thread never blocks and the pool size
-// bounds concurrent RPCs. Every failure maps to the "try again later" answer
+// and queued (Enqueue). Enqueue, once per message, uses gRPC's callback API:
+// nothing blocks and the answer is posted back to the session's executor. The
+// other calls (authd's, BURL's FetchUrl) are synchronous stub calls on a
+// bounded thread pool via postline::async::offload, so the I/O thread never
+// blocks and the pool size bounds concurrent RPCs. Every failure maps to the "try again later" answer
 // of the protocol layer (Resolution::available = false, kTemporaryFailure,
 // committed = false): our faults are never 5xx.
 #pragma once
@@ -17,16 +19,23 @@
 #include <prometheus/registry.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <set>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace postline::mail::v1 {
 class AuthService;
 class QueueService;
 class RecordDmarcRequest;
+class EnqueueChunk;
 }  // namespace postline::mail::v1
 
 namespace postline::smtp {
+
+struct EnqueueAttempt;
 
 struct BackendOptions {
   std::string auth_addr;
@@ -65,8 +74,28 @@ class Backend {
   // Both channels connect within a short deadline (readiness; HTTP thread).
   bool ready();
 
+  // Cancels the Enqueue calls still in flight and waits (up to `wait`) until
+  // each has posted its answer to its session's executor. Call it after the
+  // io_context stopped and before it is destroyed (main.cpp), so no answer
+  // arrives at an executor that is gone.
+  void cancel_calls(std::chrono::milliseconds wait);
+
+  // The Enqueue calls in flight (their contexts), for cancel_calls.
+  struct CallTracker {
+    // Recursive: gRPC may finish a cancelled call (OnDone -> remove) inside TryCancel.
+    std::recursive_mutex mutex;
+    std::condition_variable_any idle;
+    std::set<grpc::ClientContext*> calls;
+    void add(grpc::ClientContext* c);
+    void remove(grpc::ClientContext* c);
+  };
+
  private:
   struct Stubs;
+  // One Enqueue call (gRPC callback API, no thread blocks in it); waits for
+  // the channel on a pool thread first only when it is not connected.
+  boost::asio::awaitable<EnqueueAttempt> enqueue_attempt(
+      std::shared_ptr<const std::vector<mail::v1::EnqueueChunk>> chunks, std::chrono::milliseconds connect_wait);
   BackendOptions options_;
   std::shared_ptr<grpc::Channel> auth_channel_, queue_channel_;
   std::unique_ptr<Stubs> stubs_;
@@ -76,6 +105,7 @@ class Backend {
   prometheus::Counter& cache_hits_;
   prometheus::Counter& cache_misses_;
   RecipientCache recipients_;
+  CallTracker calls_;
   boost::asio::thread_pool pool_;
 };
 

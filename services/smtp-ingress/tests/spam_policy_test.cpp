@@ -150,6 +150,25 @@ TEST(Headers, RemovesNamedFieldsWithTheirFoldedLines) {
   EXPECT_EQ(headers_only, "");
 }
 
+TEST(Headers, HasFieldLooksOnlyAtTheHeaderSectionAndNeverMissesWhatRemovalWouldTake) {
+  const std::string m =
+      "Received: x\r\nSubject: hi\r\n\tX-Spam-Status: folded, not a field\r\nAuthentication-Results : ours; spf=pass\r\n"
+      "\r\nX-Postline-Mailbox: in the body\r\n";
+  EXPECT_TRUE(has_header_field(m, "subject"));
+  EXPECT_TRUE(has_header_field(m, "Authentication-Results")) << "blanks before the colon";
+  EXPECT_FALSE(has_header_field(m, "X-Spam-Status")) << "a continuation line is not a field";
+  EXPECT_FALSE(has_header_field(m, "X-Postline-Mailbox")) << "the body is not the header";
+  EXPECT_FALSE(has_header_field("\r\nSubject: x\r\n", "Subject")) << "no header section at all";
+  EXPECT_TRUE(has_header_field("X-Spam-Status: No", "x-spam-status")) << "no end of line, no body";
+  EXPECT_FALSE(has_header_field("Subject: a\nX-Other: b\n\nX-Spam-Status: body\n", "X-Spam-Status"));
+  // Whatever remove_header_fields removes, has_header_field saw.
+  for (std::string c : {std::string("X-Spam-Status: a\r\n\r\n"), std::string("A: b\r\nx-spam-status:\r\n c\r\n"),
+                        std::string("X-Spam-Status:"), std::string("B: 1\nX-SPAM-STATUS: 2\n\nbody")}) {
+    const bool seen = has_header_field(c, "X-Spam-Status");
+    EXPECT_EQ(seen, remove_header_fields(c, "X-Spam-Status") > 0) << c;
+  }
+}
+
 TEST(Greylist, NetworkKeys) {
   EXPECT_EQ(greylist_network("192.0.2.77"), "192.0.2.0/24");
   EXPECT_EQ(greylist_network("::ffff:192.0.2.77"), "192.0.2.0/24");

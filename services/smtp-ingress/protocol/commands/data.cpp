@@ -9,18 +9,33 @@
 
 namespace postline::smtp {
 
+namespace {
+// Our Received: (and on submission Date:/Message-ID:) plus, on the MX, the
+// Authentication-Results and X-Spam-Status fields: what typically goes above
+// a message, so the buffer it is received into has room for them.
+constexpr size_t kHeaderHeadroom = 2048;
+}  // namespace
+
 void Session::cmd_data(std::string_view args) {
   if (!args.empty()) return error_reply(501, "5.5.4", "Syntax: DATA");
   if (!tx_.active) return error_reply(503, "5.5.1", "Need MAIL command");
   if (tx_.recipients.empty()) return error_reply(554, "5.5.1", "No valid recipients");
-  data_reader_.reset(config_.max_message_size);
+  // Room for our trace fields (and the antispam verdict's) above the
+  // message, so they are put in front of it in place (finish_message).
+  data_reader_.reset(config_.max_message_size, tx_.declared_size, kHeaderHeadroom);
   mode_ = Mode::kData;
   raw_reply(354, "354 End data with <CR><LF>.<CR><LF>\r\n");
 }
 
 bool Session::process_data() {
-  size_t used = data_reader_.feed(in_);
+  size_t used = 0;
+  const bool ended = take_data(in_, &used);
   in_.erase(0, used);
+  return ended;
+}
+
+bool Session::take_data(std::string_view input, size_t* used) {
+  *used = data_reader_.feed(input);
   // Hold a share of smtp.max_inflight_data for what is stored; when the
   // server is full, stop storing and refuse the message with 452 at its end.
   if (!data_over_budget_ && !data_lease_.cover(data_reader_.stored() * config_.data_cost_factor)) {
@@ -124,9 +139,12 @@ void Session::finish_message(std::string message, bool bare_newline, bool too_bi
   ev.envelope.smtputf8 = tx_.smtputf8;
   ev.envelope.requiretls = tx_.requiretls;
   ev.envelope.body_type = tx_.body_type;
-  ev.data = build_headers(queue_id, message);
-  ev.added_header_bytes = ev.data.size();
-  ev.data += message;
+  // The message stays in the buffer it was received into; our fields go in
+  // front of it (in place when the buffer has room, see cmd_data).
+  const std::string headers = build_headers(queue_id, message);
+  ev.added_header_bytes = headers.size();
+  ev.data = std::move(message);
+  ev.data.insert(0, headers);
   tx_.size = ev.data.size();
   pending_ = Pending::kEnqueue;
   emit(std::move(ev));

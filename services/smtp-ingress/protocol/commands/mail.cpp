@@ -67,6 +67,7 @@ void Session::cmd_mail(std::string_view args) {
         observer_->on_message_rejected("size");
         return error_reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
       }
+      tx.declared_size = std::stoull(value);
     } else if (p.keyword == "BODY") {
       const std::string body = upper(value);
       if (body != "7BIT" && body != "8BITMIME") return error_reply(555, "5.5.4", "Unsupported BODY type");
