@@ -21,7 +21,8 @@ namespace {
 const std::vector<std::string> kUserTables = {
     "mailstore_accounts",    "mailstore_mailboxes", "mailstore_subscriptions", "mailstore_messages",
     "mailstore_expunged",    "mailstore_deliveries", "mailstore_recent",       "mailstore_metadata",
-    "mailstore_urlauth_keys", "mailstore_sieve_scripts", "mailstore_sieve_active"};
+    "mailstore_urlauth_keys", "mailstore_sieve_scripts", "mailstore_sieve_active", "mailstore_sieve_runs",
+    "mailstore_sieve_outbox", "mailstore_sieve_vacation", "mailstore_sieve_duplicates"};
 // Tables keyed by body (content-addressed, shared across users).
 const std::vector<std::string> kBodyTables = {"mailstore_blobs", "mailstore_search", "mailstore_sort_keys",
                                               "mailstore_search_backlog"};
@@ -500,6 +501,22 @@ std::unique_ptr<AccountMover::Switch> AccountMover::begin_switch(UserId user, co
         src, dst, impl_->table("mailstore_deliveries"),
         "user_id = $1 AND delivered_at >= $2::text::timestamptz - interval '1 minute'", 1,
         [user, since] { return pq::Params().i64(user).text(since); }, 2, false, 2000);
+    // The Sieve delivery state (sql/018, sql/021), so a run retried on the
+    // target finds its record and a vacation reply is not sent again: the
+    // history whole (upserts; a newer reply time wins), the run records since
+    // the bulk snapshot with their outbox (a run's rows are written once, by
+    // the transaction that carries it out).
+    for (const std::string n : {"mailstore_sieve_vacation", "mailstore_sieve_duplicates"})
+      st.rows[n] += copy_rows(src, dst, impl_->table(n), "user_id = $1", 1, by_user, 1, true, 2000);
+    const ParamsFn runs_since = [user, since] { return pq::Params().i64(user).text(since); };
+    st.rows["mailstore_sieve_runs"] += copy_rows(
+        src, dst, impl_->table("mailstore_sieve_runs"),
+        "user_id = $1 AND ran_at >= $2::text::timestamptz - interval '1 minute'", 1, runs_since, 2, false, 2000);
+    st.rows["mailstore_sieve_outbox"] += copy_rows(
+        src, dst, impl_->table("mailstore_sieve_outbox"),
+        "user_id = $1 AND run_key IN (SELECT r.run_key FROM mailstore_sieve_runs r WHERE r.user_id = $1 AND "
+        "r.ran_at >= $2::text::timestamptz - interval '1 minute')",
+        1, runs_since, 2, false, 200);
     bump_sequences(dst, user);
     impl_->fault("delta");
     write.commit();

@@ -7,7 +7,9 @@
 //      everything is copied from one REPEATABLE READ snapshot of the source:
 //      accounts, mailboxes (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, ids),
 //      messages (UIDs, flags, MODSEQs), expunged UIDs, delivery keys,
-//      subscriptions, \Recent, METADATA, URLAUTH keys, Sieve scripts, and the
+//      subscriptions, \Recent, METADATA, URLAUTH keys, Sieve scripts and
+//      the Sieve delivery state (run records with their outbox, vacation and
+//      duplicate history: a vacation reply is not sent again after a move), the
 //      bodies with their search and sort rows (content-addressed: a body the
 //      target has already is not copied again). Bodies in an external blob
 //      store (S3) are objects of the source's namespace (sql/020): each one
@@ -24,7 +26,8 @@
 //      (every mailstore writer locks its mailbox row first, so writers of this
 //      user now wait), and what changed since the bulk copy is copied: per
 //      mailbox the messages and expunges with a MODSEQ above the target's
-//      HIGHESTMODSEQ, the mailbox rows, the small tables whole.
+//      HIGHESTMODSEQ, the mailbox rows, the small tables whole, the Sieve
+//      history (upserted) and the run records written since the bulk copy.
 //   3. Switch::finish(): after authd names the target, the source's rows are
 //      deleted in the transaction that held the locks, so a writer that was
 //      waiting finds its mailbox gone (a NO, never a silent write to the old

@@ -231,6 +231,68 @@ TEST_F(AccountMoveTest, MoveCopiesEverythingAndTheDeltaAndDeletesTheSource) {
   }
 }
 
+// Sieve's delivery state moves with the account (sql/018, sql/021): a run
+// retried on the target finds its record and queues its outbox from there,
+// and a sender who had a vacation reply does not get another.
+TEST_F(AccountMoveTest, SieveDeliveryStateMovesWithTheAccount) {
+  a_->ensure_account(kUser);
+  deliver(*a_, kUser, 1);
+  auto sql = [](const std::string& url, const std::string& q) {
+    pqxx::connection c(url);
+    pqxx::nontransaction tx(c);
+    return tx.exec(q);
+  };
+  auto add_run = [&](const std::string& key) {
+    sql(a_url_, "INSERT INTO mailstore_sieve_runs (user_id, run_key, rejected, reply) VALUES (7, '" + key +
+                    "', false, '')");
+    sql(a_url_,
+        "INSERT INTO mailstore_sieve_outbox (user_id, run_key, n, queue_id, mail_from, helo, client_ip, "
+        "authenticated_user, dsn_ret, dsn_envid, smtputf8, body_type, is_dsn, target_mailbox, recipients, notify, "
+        "orcpt, body) VALUES (7, '" + key + "', 0, 'Q" + key.substr(2) +
+            "', '', 'mx.test', '', '', '', '', false, '7BIT', false, '', '{c@example.test}', '{\"\"}', '{\"\"}', "
+            "'vacation reply'::bytea)");
+  };
+  add_run("s/A1/1");
+  sql(a_url_, "INSERT INTO mailstore_sieve_vacation VALUES (7, sha256('v1'), now() - interval '1 day')");
+  sql(a_url_, "INSERT INTO mailstore_sieve_duplicates VALUES (7, sha256('d1'), now() + interval '1 day')");
+  sql(a_url_, "INSERT INTO mailstore_sieve_vacation VALUES (8, sha256('v1'), now())");  // somebody else's
+
+  pg::AccountMover mover(a_url_, b_url_);
+  auto bulk = mover.bulk_copy(kUser);
+  // After the bulk copy: another run, a new reply to the same sender, a new sender.
+  add_run("s/A2/1");
+  sql(a_url_, "UPDATE mailstore_sieve_vacation SET replied_at = now() WHERE user_id = 7");
+  sql(a_url_, "INSERT INTO mailstore_sieve_vacation VALUES (7, sha256('v2'), now())");
+  auto sw = mover.begin_switch(kUser, bulk.since);
+  sw->finish(true, "s2");
+
+  EXPECT_EQ(sql(b_url_, "SELECT string_agg(run_key, ',' ORDER BY run_key) FROM mailstore_sieve_runs WHERE user_id = 7")[0][0]
+                .as<std::string>(),
+            "s/A1/1,s/A2/1");
+  EXPECT_EQ(sql(b_url_, "SELECT string_agg(queue_id || ':' || convert_from(body, 'UTF8'), ',' ORDER BY queue_id) "
+                        "FROM mailstore_sieve_outbox WHERE user_id = 7")[0][0]
+                .as<std::string>(),
+            "QA1/1:vacation reply,QA2/1:vacation reply");
+  EXPECT_EQ(sql(b_url_, "SELECT count(*) FROM mailstore_sieve_vacation WHERE user_id = 7 AND "
+                        "replied_at > now() - interval '1 hour'")[0][0]
+                .as<int>(),
+            2);  // v1 with the reply sent after the bulk copy, and v2
+  EXPECT_EQ(sql(b_url_, "SELECT count(*) FROM mailstore_sieve_duplicates WHERE user_id = 7")[0][0].as<int>(), 1);
+  EXPECT_EQ(sql(b_url_, "SELECT count(*) FROM mailstore_sieve_vacation WHERE user_id = 8")[0][0].as<int>(), 0);
+  auto left = pg::AccountMover::count_rows(a_url_, kUser);
+  EXPECT_EQ(left.at("mailstore_sieve_runs"), 0);
+  EXPECT_EQ(left.at("mailstore_sieve_vacation"), 0);
+  EXPECT_EQ(sql(a_url_, "SELECT count(*) FROM mailstore_sieve_vacation WHERE user_id = 8")[0][0].as<int>(), 1);
+  // A run that resolved the account before the move cannot record itself on
+  // the old shard (one that only discards inserts no message).
+  try {
+    add_run("s/A3/1");
+    ADD_FAILURE() << "a run record of a moved account was written on the old shard";
+  } catch (const pqxx::sql_error& e) {
+    EXPECT_EQ(e.sqlstate(), "PL010");
+  }
+}
+
 TEST_F(AccountMoveTest, AnAbandonedSwitchLeavesTheSourceAsItWas) {
   a_->ensure_account(kUser);
   for (int i = 1; i <= 3; ++i) deliver(*a_, kUser, i);
