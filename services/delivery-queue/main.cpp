@@ -319,7 +319,8 @@ int main(int argc, char** argv) {
     service.use_handoff([&handoff](const std::string& shard) { return handoff.accepts(shard); },
                         [&handoff](std::shared_ptr<const queue::NewMessage> m, std::vector<int64_t> ids) {
                           handoff.offer(std::move(m), std::move(ids));
-                        });
+                        },
+                        cfg.duration("queue", "handoff_grace"));
     handoff.start(2);
   }
   queue::EnqueueBatcher::Options batch_options;

@@ -14,7 +14,7 @@
 //      the workers: over quota, a user with an active Sieve script (the
 //      delivery statement checks, as at Enqueue), any failure.
 //
-// Such recipients are stored queued but due only kHandoffGrace after the
+// Such recipients are stored queued but due only queue.handoff_grace after the
 // commit (queue_store.h NewRecipient::handoff_shard): if the process dies
 // between the queue's commit and step 3, a worker delivers them after the
 // grace and finds a delivery that step 2 committed under the same key

@@ -607,6 +607,21 @@ TEST_F(HandoffPg, DeliversIntoTheShardRightAfterTheCommitWithoutAClaim) {
   EXPECT_EQ(workers->run_once(), 0);
 }
 
+TEST_F(HandoffPg, TheWorkersWaitTheConfiguredGrace) {
+  // queue.handoff_grace, as QueueService passes it on.
+  auto m = message(mail("grace"));
+  m.queue_id = generate_queue_id();
+  m.recipients[0].quota_known = true;
+  m.recipients[0].handoff_shard = "s2";
+  m.recipients[0].handoff_grace = std::chrono::seconds(300);
+  db::pq::Connection conn(url);
+  ASSERT_EQ(enqueue(conn, m).recipient_ids.size(), 1u);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipients WHERE next_attempt_at BETWEEN now() + interval '290 seconds' "
+                  "AND now() + interval '301 seconds'"),
+            1);
+  EXPECT_EQ(workers->run_once(), 0);
+}
+
 TEST_F(HandoffPg, AUserWithAScriptIsLeftToTheWorkersWhoRunItOnTheShard) {
   scripts2->put_script(kBob, "main", "require [\"fileinto\", \"mailbox\"]; fileinto :create \"Scripted\";");
   ASSERT_TRUE(scripts2->set_active_script(kBob, "main"));

@@ -280,6 +280,7 @@ grpc::Status QueueServiceImpl::do_enqueue(grpc::ServerContext* ctx, grpc::Server
           notify_wants(r.notify(), DsnAction::kDelivered) || !handoff_accepts_(shard))
         continue;
       nr.handoff_shard = shard;
+      nr.handoff_grace = handoff_grace_;
       handoff = true;
     }
 

@@ -50,11 +50,14 @@ class QueueServiceImpl final : public postline::mail::v1::QueueService::Service 
   // Sharding: local recipients on other shards that `accepts` (not being
   // moved, limits known from smtpd, no NOTIFY=SUCCESS) are marked
   // NewRecipient::handoff_shard and the committed message is handed to
-  // `offer` (delivery/immediate_delivery.h) before the answer.
+  // `offer` (delivery/immediate_delivery.h) before the answer; they are
+  // due for the workers `grace` after the commit (queue.handoff_grace).
   void use_handoff(std::function<bool(const std::string&)> accepts,
-                   std::function<void(std::shared_ptr<const NewMessage>, std::vector<int64_t>)> offer) {
+                   std::function<void(std::shared_ptr<const NewMessage>, std::vector<int64_t>)> offer,
+                   std::chrono::seconds grace = std::chrono::seconds(10)) {
     handoff_accepts_ = std::move(accepts);
     handoff_offer_ = std::move(offer);
+    handoff_grace_ = grace;
   }
   // FetchUrl (BURL) reads through `store` and resolves a URL's user other
   // than the submitter through `resolver`. Without, FetchUrl is UNIMPLEMENTED.
@@ -124,6 +127,7 @@ class QueueServiceImpl final : public postline::mail::v1::QueueService::Service 
   std::string enqueue_shard_ = "main";
   std::function<bool(const std::string&)> handoff_accepts_;
   std::function<void(std::shared_ptr<const NewMessage>, std::vector<int64_t>)> handoff_offer_;
+  std::chrono::seconds handoff_grace_{10};
   mailstore::MailStore* url_store_ = nullptr;
   RecipientResolver* url_resolver_ = nullptr;
   std::function<bool(int64_t, const std::string&)> url_place_;

@@ -397,7 +397,7 @@ std::vector<EnqueueResult> enqueue_batch(Connection& conn, const std::vector<con
       bool pending = false;
       for (size_t i = 0; i < n; ++i) {
         const auto& rc = msg.recipients[i];
-        delays.push_back(rc.handoff_shard.empty() ? 0 : kHandoffGrace.count());
+        delays.push_back(rc.handoff_shard.empty() ? 0 : std::max<int64_t>(1, rc.handoff_grace.count()));
         addresses.push_back(rc.address);
         domains.push_back(address_domain(rc.address));
         users.push_back(rc.local ? rc.user_id : 0);

@@ -51,12 +51,11 @@ struct NewRecipient {
   // Sharding: the mailstore shard (not db.url's) this local recipient is
   // handed to right after the Enqueue commit (delivery/immediate_delivery.h);
   // "" = none. Not stored; such a recipient is stored queued but due only
-  // kHandoffGrace later, so a worker takes it only when the hand-off did not
-  // happen (a crash, a failure).
+  // `handoff_grace` later (queue.handoff_grace), so a worker takes it only
+  // when the hand-off did not happen (a crash, a failure).
   std::string handoff_shard;
+  std::chrono::seconds handoff_grace{10};
 };
-
-inline constexpr std::chrono::seconds kHandoffGrace{10};
 
 struct NewMessage {
   std::string queue_id;  // "" = generate one
