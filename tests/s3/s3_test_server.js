@@ -123,6 +123,7 @@ function opName(req, url) {
   if (q.has('uploadId') && req.method === 'PUT') return 'part';
   if (q.has('uploadId') && req.method === 'POST') return 'complete';
   if (q.has('uploadId') && req.method === 'DELETE') return 'abort';
+  if (req.method === 'PUT' && req.headers['x-amz-copy-source'] !== undefined) return 'copy';
   return req.method.toLowerCase();
 }
 

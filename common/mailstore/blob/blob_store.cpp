@@ -9,6 +9,13 @@ std::vector<std::optional<std::string>> BlobStore::get_many(const std::vector<st
   return out;
 }
 
+bool BlobStore::copy_from(BlobStore& source, std::string_view key) {
+  auto bytes = source.get(key);
+  if (!bytes) return false;
+  put(key, *bytes);
+  return true;
+}
+
 namespace {
 // A namespace over a store whose keys are opaque: the key gets the namespace
 // in front.

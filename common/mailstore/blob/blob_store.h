@@ -46,6 +46,12 @@ class BlobStore : public std::enable_shared_from_this<BlobStore> {
   // Absent is fine.
   virtual void remove(std::string_view key) = 0;
   virtual bool exists(std::string_view key) = 0;
+  // Copies the blob `key` of `source` (another store or another namespace's
+  // view of this one) into this store; returns false, copying nothing, when
+  // `source` has no such blob. The default reads it from `source` and puts it
+  // here; S3BlobStore copies inside the bucket (CopyObject) when `source` is a
+  // view of the same bucket, so the bytes never pass through this process.
+  virtual bool copy_from(BlobStore& source, std::string_view key);
 
   // The same store seen under a namespace (a per-database object space,
   // sql/020_blob_namespaces.sql, docs/DESIGN.md "Sharding"): the blob of key K

@@ -331,7 +331,7 @@ TEST(ExternalBlobsShardsTest, AnAccountMovesBetweenShardsOnS3ThroughFailuresAndA
   b.s3.credentials = {server.access_key_id, server.secret_access_key, ""};
   b.s3.max_retries = 1;
   b.prefix = postline::testing::s3_test_prefix();
-  b.multipart_threshold = b.part_size = 5 << 20;  // the large body is copied in parts
+  b.multipart_threshold = b.part_size = 5 << 20;  // the large body goes up in parts
   const std::string a_url = postline::testing::create_test_database("shard_s3_a"),
                     b_url = postline::testing::create_test_database("shard_s3_b");
   for (const auto& u : {a_url, b_url}) {
@@ -380,7 +380,7 @@ TEST(ExternalBlobsShardsTest, AnAccountMovesBetweenShardsOnS3ThroughFailuresAndA
 
   // 1. S3 refuses the target's uploads (this test's prefix only): the move fails, nothing changed.
   const long failed = postline::testing::s3_test_stat(server, "failed", target_prefix);  // counting starts
-  postline::testing::s3_test_fail_next(server, 2, 503, 1, target_prefix);  // both attempts of the second PUT
+  postline::testing::s3_test_fail_next(server, 2, 503, 1, target_prefix);  // both attempts of the second copy
   {
     pg::AccountMover mover(a_url, b_url, s3);
     mover.message_batch = 3;
@@ -437,4 +437,9 @@ TEST(ExternalBlobsShardsTest, AnAccountMovesBetweenShardsOnS3ThroughFailuresAndA
     EXPECT_TRUE(t->blob_store()->exists(k));
   }
   EXPECT_EQ(t->usage(kUser).messages, static_cast<int64_t>(keys.size()));
+  // Every object was copied inside the bucket (CopyObject): none went up
+  // from the mover, whole or in parts.
+  EXPECT_GE(postline::testing::s3_test_stat(server, "by_op.copy", target_prefix), static_cast<long>(keys.size()));
+  EXPECT_EQ(postline::testing::s3_test_stat(server, "by_op.put", target_prefix), 0);
+  EXPECT_EQ(postline::testing::s3_test_stat(server, "by_op.part", target_prefix), 0);
 }

@@ -92,6 +92,29 @@ void S3BlobStore::put_multipart(const std::string& object, std::string_view byte
   }
 }
 
+bool S3BlobStore::copy_from(BlobStore& source, std::string_view key) {
+  auto* s3 = dynamic_cast<S3BlobStore*>(&source);
+  if (!s3 || s3->client_ != client_) return BlobStore::copy_from(source, key);
+  const std::string from = s3->object_key(key), object = object_key(key);
+  if (from == object) return exists(key);  // the same view: S3 refuses a copy onto itself
+  // A message body is far below CopyObject's 5 GB limit for a single copy.
+  const std::string copy_source = "/" + uri_encode(options_.s3.bucket, true) + "/" + uri_encode(from, false);
+  try {
+    auto r = client_->call("copy", http::verb::put, object, {}, {}, {{"x-amz-copy-source", copy_source}});
+    if (r.status == 404) return false;
+    // Like CompleteMultipartUpload, a copy may answer 200 and report the
+    // failure in the body.
+    if (r.status != 200 || xml_error_code(r.body)) {
+      if (r.error_code.empty()) r.error_code = xml_error_code(r.body).value_or("");
+      if (r.error_code == "NoSuchKey") return false;
+      fail("CopyObject", object, r);
+    }
+    return true;
+  } catch (const S3Error& e) {
+    throw BlobUnavailable(e.what());
+  }
+}
+
 std::optional<std::string> S3BlobStore::get(std::string_view key) {
   const std::string object = object_key(key);
   try {

@@ -31,6 +31,9 @@ class S3BlobStore final : public BlobStore {
   std::optional<std::string> get_range(std::string_view key, uint64_t offset, uint64_t length) override;
   void remove(std::string_view key) override;
   bool exists(std::string_view key) override;
+  // CopyObject when `source` is an S3BlobStore on the same client (a view of
+  // the same bucket: another namespace), else the default GET and PUT.
+  bool copy_from(BlobStore& source, std::string_view key) override;
   // Needs the store held by a shared_ptr (as blob_store_from_config makes it).
   std::shared_ptr<BlobStore> in_namespace(const std::string& ns) override;
   std::string space() const override { return space_; }

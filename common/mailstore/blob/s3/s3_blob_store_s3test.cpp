@@ -91,6 +91,32 @@ TEST_F(S3BlobStoreTest, NamespacesAreSeparateObjectSpaces) {
   EXPECT_FALSE(one->exists(key));
 }
 
+// A copy between two namespaces of one bucket stays inside the bucket
+// (CopyObject, signed like every request); from another store it reads and
+// puts; a missing source copies nothing.
+TEST_F(S3BlobStoreTest, CopyBetweenNamespacesIsServerSide) {
+  const S3BlobOptions o = options();
+  auto base = std::make_shared<S3BlobStore>(o);
+  auto from = base->in_namespace("src/"), to = base->in_namespace("dst/");
+  const std::string body = random_bytes(300000, 7), key = sha(body);
+  from->put(key, body);
+  const long gets = t::s3_test_stat(server, "by_op.get", o.prefix);
+  EXPECT_TRUE(to->copy_from(*from, key));
+  EXPECT_EQ(to->get(key), body);
+  EXPECT_EQ(t::s3_test_stat(server, "by_op.copy", o.prefix), 1);
+  EXPECT_EQ(t::s3_test_stat(server, "by_op.get", o.prefix), gets + 1);  // only the check above
+  EXPECT_EQ(t::s3_test_stat(server, "rejected", o.prefix), 0);
+  EXPECT_FALSE(to->copy_from(*from, sha("never stored")));
+  EXPECT_FALSE(to->exists(sha("never stored")));
+  // From a store that is not a view of this bucket: GET there, PUT here.
+  MemoryBlobStore memory;
+  const std::string other = "from memory\r\n";
+  memory.put(sha(other), other);
+  EXPECT_TRUE(to->copy_from(memory, sha(other)));
+  EXPECT_EQ(to->get(sha(other)), other);
+  EXPECT_EQ(t::s3_test_stat(server, "by_op.copy", o.prefix), 2);  // the missing source's attempt too
+}
+
 // The same for a store with opaque keys (MemoryBlobStore: the key is prefixed).
 TEST(BlobNamespaces, MemoryStoreViewsAreSeparate) {
   auto base = std::make_shared<MemoryBlobStore>();
