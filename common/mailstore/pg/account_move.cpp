@@ -23,6 +23,10 @@ const std::vector<std::string> kUserTables = {
     "mailstore_expunged",    "mailstore_deliveries", "mailstore_recent",       "mailstore_metadata",
     "mailstore_urlauth_keys", "mailstore_sieve_scripts", "mailstore_sieve_active", "mailstore_sieve_runs",
     "mailstore_sieve_outbox", "mailstore_sieve_vacation", "mailstore_sieve_duplicates"};
+// A Sieve outbox row holds a whole message (a redirect's copy; sent as text,
+// hex, twice its size): few per page.
+const std::string kOutbox = "mailstore_sieve_outbox";
+constexpr int kOutboxBatch = 8;
 // Tables keyed by body (content-addressed, shared across users).
 const std::vector<std::string> kBodyTables = {"mailstore_blobs", "mailstore_search", "mailstore_sort_keys",
                                               "mailstore_search_backlog"};
@@ -388,7 +392,8 @@ AccountMover::Bulk AccountMover::bulk_copy(UserId user) {
         out.stats.rows[n] +=
             impl_->copy_messages(src, dst, "user_id = $1", 1, by_user, 1, std::max(1, message_batch), intents, out.stats);
       else
-        out.stats.rows[n] += copy_rows(src, dst, impl_->table(n), "user_id = $1", 1, by_user, 1, true, 2000);
+        out.stats.rows[n] += copy_rows(src, dst, impl_->table(n), "user_id = $1", 1, by_user, 1, true,
+                                       n == kOutbox ? kOutboxBatch : 2000);
     }
     // The mailbox rows again: the message triggers added to the copied totals.
     copy_rows(src, dst, impl_->table("mailstore_mailboxes"), "user_id = $1", 1, by_user, 1, true, 2000);
@@ -519,7 +524,7 @@ std::unique_ptr<AccountMover::Switch> AccountMover::begin_switch(UserId user, co
         src, dst, impl_->table("mailstore_sieve_outbox"),
         "user_id = $1 AND run_key IN (SELECT r.run_key FROM mailstore_sieve_runs r WHERE r.user_id = $1 AND "
         "r.ran_at >= $2::text::timestamptz - interval '1 minute')",
-        1, runs_since, 2, false, 200);
+        1, runs_since, 2, false, kOutboxBatch);
     bump_sequences(dst, user);
     impl_->fault("delta");
     write.commit();
