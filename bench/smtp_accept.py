@@ -59,6 +59,9 @@ class Result:
         self.cpu: dict[str, float] = {}  # CPU seconds per process group, sending .. all visible
         self.wal_bytes: float | None = None  # WAL PostgreSQL wrote over the same span (insert LSN)
         self.latency_measured = True
+        # The load generator's own CPU over the same span (this process's sending threads and
+        # watcher; smtp-source as a child): it shares the machine with the server measured.
+        self.client_cpu: float | None = None
 
     @property
     def accepted(self) -> int:
@@ -116,6 +119,13 @@ def send_all(port: int, rcpt: str, messages: list[bytes], concurrency: int, per_
     for t in threads:
         t.join(max(0.0, deadline - time.monotonic()) + 5)
     result.t_end = time.monotonic()
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's children that have been waited for (smtp-source)."""
+    import resource
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def send_smtp_source(port: int, rcpt: str, count: int, sessions: int, size: int, result: Result, deadline: float):
@@ -187,6 +197,7 @@ def run_target(name: str, port: int, rcpt: str, count_fn, messages, warmup, args
     else:
         result.delivery_observed = False
     cpu0 = {g: b.tree_cpu_seconds(pids) for g, pids in (cpu_groups or {}).items()}
+    client0 = time.process_time() + _children_cpu()
     wal0 = None
     with contextlib.suppress(Exception):
         wal0 = wal_fn() if wal_fn else None
@@ -204,6 +215,7 @@ def run_target(name: str, port: int, rcpt: str, count_fn, messages, warmup, args
             result.delivery_observed = False
             result.note += f" delivery not observed ({watcher.error})"
     result.cpu = {g: b.tree_cpu_seconds(pids) - cpu0[g] for g, pids in (cpu_groups or {}).items()}
+    result.client_cpu = time.process_time() + _children_cpu() - client0
     with contextlib.suppress(Exception):
         if wal0 is not None:
             result.wal_bytes = wal_fn() - wal0
@@ -477,6 +489,10 @@ def main() -> int:
         if r.wal_bytes is not None and r.accepted:
             print(f"  {r.name} WAL: {r.wal_bytes / r.accepted / 1024:.1f} KiB per accepted message "
                   f"({r.bytes / r.accepted / 1024:.1f} KiB of message)")
+        if r.client_cpu is not None and r.accepted:
+            elapsed = max(1e-9, (r.delivery_complete_at or r.t_end) - r.t_start)
+            print(f"  {r.name} load generator CPU: {r.client_cpu * 1000 / r.accepted:.2f} ms/msg "
+                  f"({r.client_cpu / elapsed:.2f} of a CPU; the client and the watcher, on the same machine)")
     for r, s, how in results:
         extra = f"; queued deliveries {s['queue']}" if "queue" in s else ""
         print(f"  {r.name}: delivery watched via {how}{extra}" + (f"; {r.note}" if r.note else ""))
