@@ -1063,15 +1063,33 @@ int spamtest_percent(double score, double max_score) {
   return static_cast<int>(spam_ratio(score, max_score) * 100 + 0.5);
 }
 
-std::string spam_to_junk_script(int threshold, std::string_view mailbox) {
-  std::string quoted;
-  for (char c : mailbox) {
-    if (c == '"' || c == '\\') quoted += '\\';
-    quoted += c;
+std::string quote_string(std::string_view text) {
+  std::string out = "\"";
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\0') continue;
+    if (c == '\r') {
+      if (i + 1 < text.size() && text[i + 1] == '\n') {
+        out += "\r\n";
+        ++i;
+      }
+      continue;
+    }
+    if (c == '\n') {
+      out += "\r\n";
+      continue;
+    }
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
   }
+  return out + "\"";
+}
+
+std::string spam_to_junk_script(int threshold, std::string_view mailbox) {
   return "require [\"spamtest\", \"relational\", \"comparator-i;ascii-numeric\", \"fileinto\"];\r\n"
          "if spamtest :value \"ge\" :comparator \"i;ascii-numeric\" \"" +
-         std::to_string(std::clamp(threshold, 1, 10)) + "\" {\r\n  fileinto \"" + quoted + "\";\r\n  stop;\r\n}\r\n";
+         std::to_string(std::clamp(threshold, 1, 10)) + "\" {\r\n  fileinto " + quote_string(mailbox) +
+         ";\r\n  stop;\r\n}\r\n";
 }
 
 std::string describe(const RunResult& r) {

@@ -317,6 +317,12 @@ RunResult run(const std::vector<const Script*>& scripts, const Message& message,
 int spamtest_value(double score, double max_score);
 int spamtest_percent(double score, double max_score);
 
+// `text` as a Sieve quoted string (RFC 5228 2.4.2), quotes included: '"' and
+// '\\' escaped, line ends made CRLF (the only line break a quoted string may
+// hold), NUL and lone CR dropped. For scripts written by programs (the spam
+// default, the web portal's filters).
+std::string quote_string(std::string_view text);
+
 // The per-user default as a Sieve script (issue 19: "spam to Junk"): when spamtest is at
 // least `threshold` (1..10), file into `mailbox` and stop. Meant as a before script
 // (run()'s sequence), so the user's own script still sees everything else.

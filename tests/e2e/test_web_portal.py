@@ -33,6 +33,7 @@ import pytest
 
 from dns_support import dnsmasq
 from platform_support import build_dir, free_port, server_tls_context, wait_until
+from queue_support import subjects
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
 
@@ -1064,6 +1065,56 @@ def test_admin_sets_a_message_limit_and_the_third_message_waits(portal, browser)
     assert users_listed(p)[LIMITED]["quota_messages"] == 0
     wait_until(lambda: inbox_count(p, LIMITED, LIMITED_PASSWORD) == 3, timeout=30, interval=0.5,
                what="the third message delivered once the limit is gone")
+
+
+FILTERS_USER = "fred@example.test"  # sets up filters and a vacation reply on the filters page
+FILTERS_PASSWORD = "filters page password 8"
+
+
+def test_filters_page_files_mail_and_sends_one_vacation_reply(portal, mx):
+    """The filters page (issue 18 with issue 19's Sieve): a rule and an automatic reply saved in
+    the portal become the user's active Sieve script; mail over SMTP lands in the rule's folder,
+    the sender gets one reply (at the test MX), and the page shows the saved settings again."""
+    handler, _ = mx
+    p = portal.platform
+    p.add_user(FILTERS_USER, FILTERS_PASSWORD)
+    cookie = portal.login(FILTERS_USER, FILTERS_PASSWORD)
+    status, _, page = portal.request("GET", "/filters", cookie=cookie)
+    assert status == 200 and 'name="rule0_value"' in page, page
+    token = csrf_of(page)
+    form = {"csrf": token, "vacation": "on", "vacation_days": "3", "vacation_subject": 'Away "until" Monday',
+            "vacation_body": "I am away.\nBack on Monday.", "rule0_field": "subject", "rule0_match": "contains",
+            "rule0_value": "invoice", "rule0_action": "fileinto", "rule0_folder": "Invoices"}
+    # Refused with a reason, what was typed kept: a folder name IMAP would refuse.
+    status, _, page = portal.request("POST", "/filters", cookie=cookie, form={**form, "rule0_folder": "Bills*"})
+    assert status == 400 and "name the folder" in page and 'value="invoice"' in page, page
+    # Without the form's token: refused.
+    status, _, _ = portal.request("POST", "/filters", cookie=cookie, form={**form, "csrf": "0" * 32})
+    assert status == 403
+    status, _, page = portal.request("POST", "/filters", cookie=cookie, form=form)
+    assert status == 200 and "New mail is filtered from now on" in page, page
+    # The active script over ManageSieve's store: the CLI lists it.
+    listing = p.cli("sieve", "list", FILTERS_USER).stdout
+    assert "postline-portal" in listing, listing
+    with handler.lock:
+        before = sum(1 for rcpts in handler.received if "someone@remote.test" in rcpts)
+    assert smtp_rcpt(p, FILTERS_USER, subject="your invoice 42") == 250
+    assert smtp_rcpt(p, FILTERS_USER, subject="just saying hello") == 250
+    wait_until(lambda: subjects(p, FILTERS_USER, FILTERS_PASSWORD, "Invoices") == ["your invoice 42"],
+               timeout=30, what="the invoice filed by the portal's rule")
+    wait_until(lambda: subjects(p, FILTERS_USER, FILTERS_PASSWORD) == ["just saying hello"],
+               timeout=30, what="the other message in the INBOX")
+
+    def replies():
+        with handler.lock:
+            return sum(1 for rcpts in handler.received if "someone@remote.test" in rcpts) - before
+    wait_until(lambda: replies() >= 1, timeout=60, what="the vacation reply at the remote MX")
+    # Once per sender per period: two messages, one reply (the second found the first in the
+    # history; both were delivered before the wait above ended).
+    assert replies() == 1
+    status, _, page = portal.request("GET", "/filters", cookie=cookie)
+    assert status == 200 and 'value="invoice"' in page and 'value="Invoices"' in page, page
+    assert 'value="Away &quot;until&quot; Monday"' in page and "checked" in page, page
 
 
 def test_brute_force_is_throttled(portal):

@@ -14,8 +14,12 @@
 //     kMaxMessageLimitDigits digits, with their value; parse_quota_size gives
 //     a size in [0, INT64_MAX]; both refuse with a reason naming the field,
 //     and what the form shows again (message_limit_text, quota_size_text)
-//     parses back to the same number.
+//     parses back to the same number;
+//   - the filters page (portal/sieve_filters.h): an accepted form has at most
+//     kMaxFilterRules rules within the text limits, its script reads back to
+//     the same fields, and reading the body as a stored script never throws.
 #include "services/web/portal/http_input.h"
+#include "services/web/portal/sieve_filters.h"
 #include "services/web/portal/quota_input.h"
 #include "services/web/portal/session.h"
 
@@ -74,8 +78,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           std::abort();
       check_limits(value);
     }
+    std::string filters_why;
+    if (auto f = filters_from_form(*form, &filters_why)) {
+      if (f->rules.size() > kMaxFilterRules || f->vacation.body.size() > kMaxVacationBody) std::abort();
+      for (const auto& r : f->rules)
+        if (r.value.empty() || r.value.size() > kMaxFilterText || r.folder.size() > kMaxFilterText) std::abort();
+      auto back = filters_from_script(filters_to_script(*f));
+      if (!back || filters_to_fields(*back) != filters_to_fields(*f)) std::abort();
+    } else if (filters_why.empty()) {
+      std::abort();
+    }
   }
   check_limits(body);
+  (void)filters_from_script(body);
 
   auto token = find_cookie(cookie, kSessionCookie);
   if (token && cookie.size() > kMaxCookieHeader) std::abort();

@@ -191,6 +191,13 @@ class Backend {
   virtual void remove_app_password(const std::string& email, const std::string& label) = 0;
   virtual void set_password(const std::string& email, const std::string& password) = 0;
   virtual QuotaInfo quota(int64_t user_id, const std::string& email) = 0;
+  // The user's Sieve scripts (the filters page), through the mailstore's
+  // interface on the user's shard: the active one (name, text) or nullopt;
+  // one by name or nullopt; store `text` as `name` and make it the active
+  // script. Throw Unavailable.
+  virtual std::optional<std::pair<std::string, std::string>> active_sieve_script(int64_t user_id) = 0;
+  virtual std::optional<std::string> sieve_script(int64_t user_id, const std::string& name) = 0;
+  virtual void save_active_sieve_script(int64_t user_id, const std::string& name, const std::string& text) = 0;
 
   // Administration. is_admin asks authd now (a flag taken away since sign-in
   // counts at once). The rest throw Unavailable or Refused.

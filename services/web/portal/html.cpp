@@ -52,6 +52,7 @@ std::string page(std::string_view title, const PageUser* user, std::string_view 
                                                                    {"/app-passwords", "App passwords"},
                                                                    {"/password", "Password"},
                                                                    {"/quota", "Quota"},
+                                                                   {"/filters", "Filters"},
                                                                    {"/setup", "Set up a client"}};
     out += "<nav aria-label=\"Main\"><ul>\n";
     for (const auto& [href, label] : kNav) {

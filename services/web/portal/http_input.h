@@ -11,7 +11,7 @@
 
 namespace postline::web::portal {
 
-inline constexpr size_t kMaxFormFields = 16;
+inline constexpr size_t kMaxFormFields = 64;  // the filters page: 8 rules of 5 fields, the vacation's 4
 inline constexpr size_t kMaxFormValue = 4096;   // a password or a label; octets after decoding
 inline constexpr size_t kMaxCookies = 32;
 inline constexpr size_t kMaxCookieHeader = 4096;

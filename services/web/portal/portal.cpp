@@ -124,6 +124,7 @@ const char* route_of(std::string_view path) {
   if (path == "/password") return "password";
   if (path == "/quota") return "quota";
   if (path == "/setup") return "setup";
+  if (path == "/filters") return "filters";
   if (path == "/admin" || starts_with(path, "/admin/")) return "admin";
   if (starts_with(path, "/assets/")) return "assets";
   return "other";
@@ -165,7 +166,7 @@ bool Portal::handles(std::string_view path) {
   static constexpr std::string_view kPaths[] = {"/",         "/login",         "/logout",
                                                 "/sent",     "/sent.json",     "/app-passwords",
                                                 "/app-passwords/revoke", "/password", "/quota",
-                                                "/setup"};
+                                                "/setup",    "/filters"};
   for (auto p : kPaths)
     if (path == p) return true;
   return starts_with(path, "/sent/") || starts_with(path, "/assets/") || path == "/admin" ||
@@ -509,6 +510,15 @@ Response Portal::handle(const Request& req) const {
                        row("Messages", q.used_messages, q.limit_messages, false) + "</tbody></table>\n";
     if (!q.used_bytes) main += "<p class=\"hint\">Usage is not available from this server right now.</p>\n";
     return finish(with_cookie(html(200, page("Quota", &user, "/quota", main))));
+  }
+
+  if (path == "/filters") {
+    if (!get && !post) return not_allowed("GET, HEAD, POST");
+    try {
+      return finish(with_cookie(filters(req, form, user)));
+    } catch (const Unavailable&) {
+      return unavailable_page("Filters", "/filters");
+    }
   }
 
   if (path == "/setup") {

@@ -41,7 +41,8 @@ struct Response {
 
 // Every `route` label, for metrics that exist at zero.
 inline constexpr const char* kRoutes[] = {"home",     "login", "logout", "sent",  "sent_json", "message",
-                                          "app_passwords", "password", "quota", "setup", "admin", "assets", "other"};
+                                          "app_passwords", "password", "quota", "setup", "filters", "admin", "assets",
+                                          "other"};
 
 class Portal {
  public:
@@ -66,6 +67,9 @@ class Portal {
                      const PageUser& user) const;
   Answer admin_queue(const Request& req, std::string_view path, const std::optional<Fields>& form,
                      const PageUser& user) const;
+  // /filters (filters_page.cpp): the vacation reply and the rules, as the
+  // user's active Sieve script. Throws Unavailable (the 503 page).
+  Answer filters(const Request& req, const std::optional<Fields>& form, const PageUser& user) const;
   Backend& backend_;
   const SessionCodec& sessions_;
   const ClientSettings& settings_;

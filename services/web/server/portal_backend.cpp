@@ -7,6 +7,7 @@
 #include "common/log/printable.h"
 #include "common/mailstore/pg/pg_mail_store.h"
 #include "common/mailstore/pg/sharded_mail_store.h"
+#include "common/mailstore/pg/sharded_sieve_scripts.h"
 #include "mail/v1/auth.grpc.pb.h"
 #include "mail/v1/queue.grpc.pb.h"
 
@@ -88,6 +89,11 @@ struct GrpcPortalBackend::Impl {
   grpcutil::RpcMetrics metrics;
   std::mutex store_mutex;
   std::unique_ptr<mailstore::pg::ShardedMailStore> store;  // opened at first use
+  std::unique_ptr<mailstore::pg::ShardedSieveScriptStore> scripts;  // the filters page; opened at first use
+
+  // The user's Sieve scripts on the user's shard (authd's GetQuota names it).
+  template <typename Fn>
+  auto with_scripts(int64_t user_id, Fn&& fn);
 
   std::shared_ptr<grpc::Channel> auth_channel, queue_channel;
 
@@ -286,6 +292,50 @@ QuotaInfo GrpcPortalBackend::quota(int64_t user_id, const std::string& email) {
     spdlog::warn("portal: mailstore usage of {} failed: {}", log::printable(email), e.what());
   }
   return q;
+}
+
+// ---- the filters page -----------------------------------------------------------
+
+template <typename Fn>
+auto GrpcPortalBackend::Impl::with_scripts(int64_t user_id, Fn&& fn) {
+  if (options.db_url.empty()) throw portal::Unavailable("the mailstore is not configured (db.url)");
+  pb::GetQuotaRequest req;
+  req.set_acting_user_id(user_id);
+  pb::QuotaResponse resp;
+  grpc::ClientContext ctx;
+  prepare(ctx, false);
+  grpcutil::RpcMetrics::Timer timer(metrics, "GetQuota");
+  const grpc::Status status = auth->GetQuota(&ctx, req, &resp);
+  timer.done(status);
+  if (!status.ok()) failed("GetQuota", status);
+  try {
+    std::lock_guard lock(store_mutex);
+    if (!scripts) {
+      scripts = std::make_unique<mailstore::pg::ShardedSieveScriptStore>(
+          mailstore::pg::parse_shards(options.shards, options.db_url), "", 2);
+    }
+    scripts->assign(user_id, resp.shard());
+    return fn(*scripts);
+  } catch (const std::exception& e) {
+    spdlog::warn("portal: Sieve scripts of user {}: {}", user_id, log::printable(e.what(), 300));
+    throw portal::Unavailable("the mailstore is not available");
+  }
+}
+
+std::optional<std::pair<std::string, std::string>> GrpcPortalBackend::active_sieve_script(int64_t user_id) {
+  return impl_->with_scripts(user_id, [&](mailstore::SieveScriptStore& s) { return s.active_script(user_id); });
+}
+
+std::optional<std::string> GrpcPortalBackend::sieve_script(int64_t user_id, const std::string& name) {
+  return impl_->with_scripts(user_id, [&](mailstore::SieveScriptStore& s) { return s.get_script(user_id, name); });
+}
+
+void GrpcPortalBackend::save_active_sieve_script(int64_t user_id, const std::string& name, const std::string& text) {
+  impl_->with_scripts(user_id, [&](mailstore::SieveScriptStore& s) {
+    s.put_script(user_id, name, text);
+    if (!s.set_active_script(user_id, name)) throw std::runtime_error("the script vanished before it was activated");
+    return 0;
+  });
 }
 
 // ---- administration -----------------------------------------------------------

@@ -8,6 +8,7 @@
 #include "services/web/portal/portal.h"
 #include "services/web/portal/quota_input.h"
 #include "services/web/portal/session.h"
+#include "services/web/portal/sieve_filters.h"
 
 #include <gtest/gtest.h>
 
@@ -38,9 +39,9 @@ TEST(PortalForm, RefusesWithReasons) {
   EXPECT_FALSE(parse_form("bad name=1", &why));
   EXPECT_EQ(why, "malformed form field name");
   std::string many;
-  for (int i = 0; i < 17; ++i) many += "f" + std::to_string(i) + "=1&";
+  for (size_t i = 0; i <= kMaxFormFields; ++i) many += "f" + std::to_string(i) + "=1&";
   EXPECT_FALSE(parse_form(many, &why));
-  EXPECT_EQ(why, "too many form fields (at most 16)");
+  EXPECT_EQ(why, "too many form fields (at most 64)");
   EXPECT_FALSE(parse_form("p=" + std::string(4097, 'x'), &why));
   EXPECT_EQ(why, "form field 'p': longer than 4096 octets");
 }
@@ -342,6 +343,27 @@ struct FakeBackend : Backend {
   }
   QuotaInfo quota_info{1024 * 1024, 0, 512 * 1024, 3};
   QuotaInfo quota(int64_t, const std::string&) override { return quota_info; }
+  // Sieve scripts per user id: name -> text, and the active name.
+  std::map<int64_t, std::map<std::string, std::string>> scripts;
+  std::map<int64_t, std::string> active;
+  bool scripts_down = false;
+  std::optional<std::pair<std::string, std::string>> active_sieve_script(int64_t u) override {
+    if (scripts_down) throw Unavailable("down");
+    auto it = active.find(u);
+    if (it == active.end()) return std::nullopt;
+    return std::make_pair(it->second, scripts[u][it->second]);
+  }
+  std::optional<std::string> sieve_script(int64_t u, const std::string& name) override {
+    if (scripts_down) throw Unavailable("down");
+    auto it = scripts[u].find(name);
+    if (it == scripts[u].end()) return std::nullopt;
+    return it->second;
+  }
+  void save_active_sieve_script(int64_t u, const std::string& name, const std::string& text) override {
+    if (scripts_down) throw Unavailable("down");
+    scripts[u][name] = text;
+    active[u] = name;
+  }
   std::vector<UserInfo> user_list;
   bool is_admin(const std::string& e) override { return admins.count(e) > 0; }
   std::vector<DomainInfo> domain_list{{"example.org", 2, 0, ""}, {"other.example", 1, 1, "all@other.example"}};
@@ -1072,4 +1094,48 @@ TEST_F(PortalFixture, RemovingADomainListsWhatGoesAndCatchAllsAreSetAndCleared) 
   EXPECT_EQ(post("/admin/domains/catch-all", "name=other.example&action=zap&csrf=" + csrf(anna), anna).answer.status, 400u);
   EXPECT_EQ(get("/admin/domains/catch-all", anna).answer.status, 405u);
   EXPECT_EQ(get("/admin/domains/nope", anna).answer.status, 404u);
+}
+
+TEST_F(PortalFixture, FiltersPageSavesTheActiveScriptAndShowsItAgain) {
+  const std::string cookie = sign_in();
+  const std::string token = csrf(cookie);
+  auto r = get("/filters", cookie);
+  EXPECT_EQ(r.answer.status, 200u);
+  EXPECT_EQ(r.route, "filters");
+  EXPECT_NE(r.answer.body.find("name=\"rule7_value\""), std::string::npos);
+  EXPECT_NE(r.answer.body.find("aria-current=\"page\">Filters"), std::string::npos);
+  const std::string rule = "&rule0_field=subject&rule0_match=contains&rule0_value=invoice&rule0_action=fileinto";
+  // Refused with the reason, what was typed kept; nothing stored.
+  r = post("/filters", "csrf=" + token + rule + "&rule0_folder=Bills%2A", cookie);
+  EXPECT_EQ(r.answer.status, 400u);
+  EXPECT_NE(r.answer.body.find("Rule 1: name the folder"), std::string::npos) << r.answer.body;
+  EXPECT_NE(r.answer.body.find("value=\"Bills*\""), std::string::npos);
+  EXPECT_TRUE(backend.scripts[1].empty());
+  EXPECT_EQ(post("/filters", "csrf=bad" + rule + "&rule0_folder=Invoices", cookie).answer.status, 403u);
+  r = post("/filters",
+           "csrf=" + token + rule + "&rule0_folder=Invoices&vacation=on&vacation_days=3&vacation_subject=%3Cb%3EAway" +
+               "&vacation_body=Back+soon",
+           cookie);
+  EXPECT_EQ(r.answer.status, 200u) << r.answer.body;
+  EXPECT_EQ(backend.active[1], kPortalScriptName);
+  const std::string script = backend.scripts[1][kPortalScriptName];
+  EXPECT_NE(script.find("fileinto :create \"Invoices\";"), std::string::npos) << script;
+  EXPECT_NE(script.find("vacation :days 3 :subject \"<b>Away\" \"Back soon\";"), std::string::npos) << script;
+  r = get("/filters", cookie);
+  EXPECT_NE(r.answer.body.find("value=\"invoice\""), std::string::npos);
+  EXPECT_NE(r.answer.body.find("value=\"&lt;b&gt;Away\""), std::string::npos);  // escaped, never markup
+  EXPECT_NE(r.answer.body.find("id=\"vacation\" name=\"vacation\" type=\"checkbox\" value=\"on\" checked"),
+            std::string::npos);
+  // Another script active (a Sieve client's): said, escaped; the portal's settings still shown.
+  backend.scripts[1]["<mine>"] = "keep;";
+  backend.active[1] = "<mine>";
+  r = get("/filters", cookie);
+  EXPECT_NE(r.answer.body.find("the script <strong>&lt;mine&gt;</strong>"), std::string::npos) << r.answer.body;
+  EXPECT_NE(r.answer.body.find("value=\"invoice\""), std::string::npos);
+  // Each user sees only their own.
+  const std::string bert = sign_in("bert@example.org", "bert-pw");
+  r = get("/filters", bert);
+  EXPECT_EQ(r.answer.body.find("invoice"), std::string::npos);
+  backend.scripts_down = true;
+  EXPECT_EQ(get("/filters", cookie).answer.status, 503u);
 }
