@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -171,6 +172,12 @@ struct DomainRemoval {
   std::vector<std::string> aliases_elsewhere;  // other domains' aliases delivering into it: they stay
 };
 
+// What the filters page reads of a user's Sieve scripts.
+struct FilterScripts {
+  std::optional<std::pair<std::string, std::string>> active;  // name, text; nullopt = none active
+  std::optional<std::string> named;                            // the script asked for by name
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -192,11 +199,10 @@ class Backend {
   virtual void set_password(const std::string& email, const std::string& password) = 0;
   virtual QuotaInfo quota(int64_t user_id, const std::string& email) = 0;
   // The user's Sieve scripts (the filters page), through the mailstore's
-  // interface on the user's shard: the active one (name, text) or nullopt;
-  // one by name or nullopt; store `text` as `name` and make it the active
+  // interface on the user's shard, in one visit: the active script and the
+  // one called `name`; then storing `text` as `name` and making it the active
   // script. Throw Unavailable.
-  virtual std::optional<std::pair<std::string, std::string>> active_sieve_script(int64_t user_id) = 0;
-  virtual std::optional<std::string> sieve_script(int64_t user_id, const std::string& name) = 0;
+  virtual FilterScripts filter_scripts(int64_t user_id, const std::string& name) = 0;
   virtual void save_active_sieve_script(int64_t user_id, const std::string& name, const std::string& text) = 0;
 
   // Administration. is_admin asks authd now (a flag taken away since sign-in

@@ -69,7 +69,7 @@ std::string form_html(const Fields& f, const std::string& csrf) {
 
 }  // namespace
 
-Answer Portal::filters(const Request& req, const std::optional<Fields>& form, const PageUser& user) const {
+Answer Portal::filters(const std::optional<Fields>& form, const PageUser& user) const {
   std::string notice;
   unsigned status = 200;
   Fields shown;
@@ -98,12 +98,10 @@ Answer Portal::filters(const Request& req, const std::optional<Fields>& form, co
       }
     }
   } else {
-    const auto active = backend_.active_sieve_script(user.user_id);
-    std::optional<std::string> ours;
-    if (active && active->first == kPortalScriptName) {
-      ours = active->second;
-    } else {
-      ours = backend_.sieve_script(user.user_id, kPortalScriptName);
+    const FilterScripts scripts = backend_.filter_scripts(user.user_id, kPortalScriptName);
+    const auto& active = scripts.active;
+    const std::optional<std::string>& ours = scripts.named;
+    if (!active || active->first != kPortalScriptName) {
       if (active) {
         notice = "<p class=\"hint\" role=\"status\">Your mail is filtered by the script <strong>" + esc(active->first) +
                  "</strong>, set up with a Sieve client. Saving here makes these filters the active ones instead; "
@@ -117,7 +115,6 @@ Answer Portal::filters(const Request& req, const std::optional<Fields>& form, co
       if (auto saved = filters_from_script(*ours)) shown = filters_to_fields(*saved);
     }
   }
-  (void)req;
   return html(status, page("Filters", &user, "/filters", notice + form_html(shown, user.csrf)));
 }
 

@@ -515,7 +515,7 @@ Response Portal::handle(const Request& req) const {
   if (path == "/filters") {
     if (!get && !post) return not_allowed("GET, HEAD, POST");
     try {
-      return finish(with_cookie(filters(req, form, user)));
+      return finish(with_cookie(filters(form, user)));
     } catch (const Unavailable&) {
       return unavailable_page("Filters", "/filters");
     }

@@ -69,7 +69,7 @@ class Portal {
                      const PageUser& user) const;
   // /filters (filters_page.cpp): the vacation reply and the rules, as the
   // user's active Sieve script. Throws Unavailable (the 503 page).
-  Answer filters(const Request& req, const std::optional<Fields>& form, const PageUser& user) const;
+  Answer filters(const std::optional<Fields>& form, const PageUser& user) const;
   Backend& backend_;
   const SessionCodec& sessions_;
   const ClientSettings& settings_;

@@ -322,12 +322,13 @@ auto GrpcPortalBackend::Impl::with_scripts(int64_t user_id, Fn&& fn) {
   }
 }
 
-std::optional<std::pair<std::string, std::string>> GrpcPortalBackend::active_sieve_script(int64_t user_id) {
-  return impl_->with_scripts(user_id, [&](mailstore::SieveScriptStore& s) { return s.active_script(user_id); });
-}
-
-std::optional<std::string> GrpcPortalBackend::sieve_script(int64_t user_id, const std::string& name) {
-  return impl_->with_scripts(user_id, [&](mailstore::SieveScriptStore& s) { return s.get_script(user_id, name); });
+portal::FilterScripts GrpcPortalBackend::filter_scripts(int64_t user_id, const std::string& name) {
+  return impl_->with_scripts(user_id, [&](mailstore::SieveScriptStore& s) {
+    portal::FilterScripts out;
+    out.active = s.active_script(user_id);
+    out.named = out.active && out.active->first == name ? out.active->second : s.get_script(user_id, name);
+    return out;
+  });
 }
 
 void GrpcPortalBackend::save_active_sieve_script(int64_t user_id, const std::string& name, const std::string& text) {

@@ -52,8 +52,7 @@ class GrpcPortalBackend : public portal::Backend {
   void remove_app_password(const std::string& email, const std::string& label) override;
   void set_password(const std::string& email, const std::string& password) override;
   portal::QuotaInfo quota(int64_t user_id, const std::string& email) override;
-  std::optional<std::pair<std::string, std::string>> active_sieve_script(int64_t user_id) override;
-  std::optional<std::string> sieve_script(int64_t user_id, const std::string& name) override;
+  portal::FilterScripts filter_scripts(int64_t user_id, const std::string& name) override;
   void save_active_sieve_script(int64_t user_id, const std::string& name, const std::string& text) override;
   bool is_admin(const std::string& email) override;
   std::vector<portal::DomainInfo> domains() override;

@@ -347,17 +347,12 @@ struct FakeBackend : Backend {
   std::map<int64_t, std::map<std::string, std::string>> scripts;
   std::map<int64_t, std::string> active;
   bool scripts_down = false;
-  std::optional<std::pair<std::string, std::string>> active_sieve_script(int64_t u) override {
+  FilterScripts filter_scripts(int64_t u, const std::string& name) override {
     if (scripts_down) throw Unavailable("down");
-    auto it = active.find(u);
-    if (it == active.end()) return std::nullopt;
-    return std::make_pair(it->second, scripts[u][it->second]);
-  }
-  std::optional<std::string> sieve_script(int64_t u, const std::string& name) override {
-    if (scripts_down) throw Unavailable("down");
-    auto it = scripts[u].find(name);
-    if (it == scripts[u].end()) return std::nullopt;
-    return it->second;
+    FilterScripts out;
+    if (auto it = active.find(u); it != active.end()) out.active = std::make_pair(it->second, scripts[u][it->second]);
+    if (auto it = scripts[u].find(name); it != scripts[u].end()) out.named = it->second;
+    return out;
   }
   void save_active_sieve_script(int64_t u, const std::string& name, const std::string& text) override {
     if (scripts_down) throw Unavailable("down");
