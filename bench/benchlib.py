@@ -262,10 +262,32 @@ def pg_server():
         log(f"starting PostgreSQL in {directory} (scripts/pg)")
         url = ps.start_test_postgres(directory)
         warm_wal(url)
+        if unix_transport():
+            url = unix_socket_url(url, directory / "data")
         yield url
     finally:
         ps.stop_test_postgres(directory)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def unix_transport() -> bool:
+    """One host, so Postline's parts talk over Unix sockets as Postfix's daemons do: PostgreSQL's
+    socket for db.url and queued's/authd's gRPC sockets (queue.grpc_socket, auth.grpc_socket).
+    POSTLINE_BENCH_TRANSPORT=tcp: everything over 127.0.0.1 (the figures before 2026-12-04 21:30)."""
+    return os.environ.get("POSTLINE_BENCH_TRANSPORT", "unix") != "tcp"
+
+
+def unix_socket_url(tcp_url: str, socket_dir: Path) -> str:
+    """The same server through its Unix socket in socket_dir (scripts/pg puts it in the data
+    directory); the TCP URL when that does not answer."""
+    from urllib.parse import urlparse
+    u = urlparse(tcp_url)
+    url = f"postgresql://{u.username or 'postgres'}@{u.path}?host={socket_dir}&port={u.port or 5432}"
+    ok = subprocess.run(["psql", url, "-qAtc", "SELECT 1"], capture_output=True, text=True).returncode == 0
+    if not ok:
+        log(f"PostgreSQL's Unix socket in {socket_dir} does not answer: using {tcp_url}")
+        return tcp_url
+    return url
 
 
 def warm_wal(pg_url: str, megabytes: int = 512):
@@ -386,8 +408,13 @@ def postline_platform(pg_url: str, extra_env: dict | None = None, keep: bool = F
            "POSTLINE_IMAP_MAX_CONNECTIONS_PER_USER": "100000",
            "POSTLINE_SMTP_MAX_MESSAGES_PER_SESSION": "100000",
            "POSTLINE_DB_POOL_SIZE": "8"}
-    env.update(extra_env or {})
     workdir = ps.new_workdir("postline-bench-")
+    if unix_transport():
+        for svc in ("queue", "auth"):
+            sock = workdir / f"{svc}.sock"
+            env[f"POSTLINE_{svc.upper()}_GRPC_SOCKET"] = str(sock)
+            env[f"POSTLINE_{svc.upper()}_ADDR"] = f"unix:{sock}"
+    env.update(extra_env or {})
     try:
         with contextlib.ExitStack() as stack:
             if "POSTLINE_DNS_SERVERS" not in env and not os.environ.get("POSTLINE_BENCH_SYSTEM_DNS"):
@@ -868,21 +895,29 @@ def tcp_local_ports(pid: int) -> set[int]:
 
 
 def backends_of(pg_url: str, pid: int) -> list[int]:
-    """The PostgreSQL backends serving process `pid`'s connections (by client port)."""
+    """The PostgreSQL backends serving process `pid`'s connections: by client port over TCP, by
+    application_name over a Unix socket (Postline's services connect with their program name as
+    fallback_application_name; only one process of that name may use the database then)."""
     ports = tcp_local_ports(pid)
-    if not ports:
-        return []
+    name = process_name(pid)
     out = subprocess.run(["psql", pg_url, "-qAtc",
-                          "SELECT pid, client_port FROM pg_stat_activity WHERE client_port IS NOT NULL"],
+                          "SELECT pid, coalesce(client_port, -1), application_name FROM pg_stat_activity "
+                          "WHERE pid <> pg_backend_pid()"],
                          capture_output=True, text=True, check=True).stdout
-    return [int(a) for a, b in (line.split("|") for line in out.split()) if int(b) in ports]
+    found = []
+    for line in out.splitlines():
+        backend, port, app = line.split("|", 2)
+        if int(port) in ports or (int(port) == -1 and app and app == name):
+            found.append(int(backend))
+    return found
 
 
 def postgres_pid(pg_url: str) -> int | None:
     """The postmaster of the server at pg_url (when it runs on this machine)."""
-    from urllib.parse import urlparse
+    from urllib.parse import parse_qs, urlparse
     u = urlparse(pg_url)
-    return listening_pid(u.port or 5432, "127.0.0.1")
+    port = u.port or int(parse_qs(u.query).get("port", ["5432"])[0])  # ?host=/dir&port=N: a Unix socket URL
+    return listening_pid(port, "127.0.0.1")
 
 
 def raise_nofile(n: int) -> int:

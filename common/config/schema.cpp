@@ -149,6 +149,7 @@ const std::vector<KeySpec>& schema() {
       // auth
       {"auth", "listen_address", T::kString, "127.0.0.1", "address authd binds its gRPC and HTTP ports to"},
       {"auth", "grpc_port", T::kPort, "50051", "authd gRPC port (AuthService, AdminService, health)"},
+      {"auth", "grpc_socket", T::kString, "", "also serve authd's gRPC on this Unix socket (absolute path, made 0660); services on the same host then set auth.addr to unix:PATH and skip TCP; empty = TCP only"},
       {"auth", "http_port", T::kPort, "9104", "authd /metrics /healthz /readyz"},
       {"auth", "addr", T::kString, "127.0.0.1:50051", "where other services reach authd"},
       {"auth", "hash_threads", T::kInt, "2", "threads hashing passwords (argon2id is deliberately slow)"},
@@ -218,6 +219,7 @@ const std::vector<KeySpec>& schema() {
       // queue
       {"queue", "listen_address", T::kString, "127.0.0.1", "address queued binds its gRPC and HTTP ports to"},
       {"queue", "grpc_port", T::kPort, "50052", "queued gRPC port (QueueService, health)"},
+      {"queue", "grpc_socket", T::kString, "", "also serve queued's gRPC on this Unix socket (absolute path, made 0660); services on the same host then set queue.addr to unix:PATH and skip TCP; empty = TCP only"},
       {"queue", "http_port", T::kPort, "9102", "queued /metrics /healthz /readyz"},
       {"queue", "addr", T::kString, "127.0.0.1:50052", "where other services reach queued"},
       {"queue", "workers", T::kInt, "4", "delivery worker threads"},

@@ -1,4 +1,5 @@
 #include "common/db/pool.h"
+#include "common/db/url_check.h"
 
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -51,7 +52,7 @@ Pool::Lease Pool::acquire(std::chrono::milliseconds timeout) {
   }
   if (!conn) {
     try {
-      conn = std::make_unique<pqxx::connection>(url_);
+      conn = std::make_unique<pqxx::connection>(with_program_name(url_));
       // One round trip per new connection (libpqxx 6.4 does not expose
       // libpq's in_hot_standby report): a standby reached without
       // target_session_attrs=read-write, or through an endpoint that has not

@@ -1,6 +1,7 @@
 #include "common/db/pq.h"
 
 #include "common/db/unavailable.h"
+#include "common/db/url_check.h"
 
 #include <libpq-fe.h>
 
@@ -219,7 +220,7 @@ std::vector<int64_t> Result::i64_array(int row, int col) const {
 // ---- Connection --------------------------------------------------------------
 
 Connection::Connection(const std::string& url, const std::vector<std::pair<std::string, std::string>>& settings) {
-  c_ = PQconnectdb(url.c_str());
+  c_ = PQconnectdb(with_program_name(url).c_str());
   if (PQstatus(c_) != CONNECTION_OK) {
     std::string why = error_text(c_);
     PQfinish(c_);

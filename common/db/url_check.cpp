@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <memory>
 
 namespace postline::db {
@@ -39,6 +40,15 @@ std::optional<std::string> url_problem(const std::string& url) {
   if (attrs == "read-only" || attrs == "standby" || attrs == "prefer-standby")
     return "target_session_attrs=" + attrs + " would connect to a standby: Postline writes, it needs read-write";
   return std::nullopt;
+}
+
+std::string with_program_name(const std::string& url, const std::string& program) {
+  const std::string name = program.empty() ? std::string(program_invocation_short_name) : program;
+  if (url.find("application_name") != std::string::npos) return url;
+  const bool uri = url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
+  // Our program names are [a-z0-9-]: nothing to percent-encode or quote.
+  if (uri) return url + (url.find('?') == std::string::npos ? "?" : "&") + "fallback_application_name=" + name;
+  return url + (url.empty() ? "" : " ") + "fallback_application_name=" + name;
 }
 
 }  // namespace postline::db

@@ -15,4 +15,11 @@ namespace postline::db {
 // (never echoing the URL, which may hold a password).
 std::optional<std::string> url_problem(const std::string& url);
 
+// `url` with fallback_application_name set to `program` (this process's name
+// when empty), so pg_stat_activity says which service holds a connection -
+// also over a Unix socket, where no client port tells them apart. An
+// application_name or fallback_application_name already in the URL wins.
+// Works for URIs (postgresql://...) and keyword=value strings alike.
+std::string with_program_name(const std::string& url, const std::string& program = "");
+
 }  // namespace postline::db

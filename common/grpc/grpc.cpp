@@ -7,6 +7,10 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <mutex>
@@ -109,9 +113,24 @@ bool wait_connected(const std::shared_ptr<grpc::Channel>& channel, std::chrono::
   return channel->WaitForConnected(std::chrono::system_clock::now() + wait);
 }
 
+std::string unix_socket_problem(const std::string& path) {
+  if (path.empty() || path.front() != '/') return "must be an absolute path";
+  if (path.size() >= sizeof(sockaddr_un{}.sun_path)) return "is longer than a Unix socket path can be";
+  return "";
+}
+
 std::unique_ptr<grpc::Server> start_server(const std::string& address, uint16_t port,
                                            const std::vector<grpc::Service*>& services, int* bound_port,
-                                           int idle_threads) {
+                                           int idle_threads, const std::string& unix_socket) {
+  if (!unix_socket.empty()) {
+    if (auto problem = unix_socket_problem(unix_socket); !problem.empty())
+      throw std::invalid_argument("gRPC socket " + unix_socket + " " + problem);
+    // A socket file outlives a killed server and would make the bind fail;
+    // anything that is not a socket is left alone (and the bind reports it).
+    std::error_code ec;
+    if (std::filesystem::is_socket(std::filesystem::symlink_status(unix_socket, ec)))
+      std::filesystem::remove(unix_socket, ec);
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int selected = 0;
@@ -125,12 +144,16 @@ std::unique_ptr<grpc::Server> start_server(const std::string& address, uint16_t 
     credentials = grpc::SslServerCredentials(options);
   }
   builder.AddListeningPort(address + ":" + std::to_string(port), credentials, &selected);
+  if (!unix_socket.empty()) builder.AddListeningPort("unix:" + unix_socket, credentials);
   builder.SetMaxReceiveMessageSize(64 * 1024 * 1024);
   if (idle_threads > 0) builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, idle_threads);
   for (auto* s : services) builder.RegisterService(s);
   auto server = builder.BuildAndStart();
   if (!server || selected == 0)
-    throw std::runtime_error("cannot listen for gRPC on " + address + ":" + std::to_string(port));
+    throw std::runtime_error("cannot listen for gRPC on " + address + ":" + std::to_string(port) +
+                             (unix_socket.empty() ? "" : " and " + unix_socket));
+  if (!unix_socket.empty() && ::chmod(unix_socket.c_str(), 0660) != 0)
+    throw std::runtime_error("cannot restrict gRPC socket " + unix_socket + " to its owner and group");
   if (auto* health = server->GetHealthCheckService()) health->SetServingStatus(true);
   if (bound_port) *bound_port = selected;
   return server;

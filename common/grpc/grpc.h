@@ -76,9 +76,21 @@ bool health_serving(const std::shared_ptr<grpc::Channel>& channel, std::chrono::
 // answering more concurrent calls than that starts and ends a thread per call
 // (a new stack faulted in, then given back: a third of queued's CPU per
 // message under the benchmark's 4 concurrent Enqueues).
+// `unix_socket`: when not empty, an absolute path where the server also
+// listens (gRPC's unix: transport, same credentials as the TCP port). For one
+// host: a peer that dials unix:PATH skips TCP/IP (loopback's segments, ACKs
+// and softirq work, which under load was a fifth of smtpd's CPU). A stale
+// socket file left by a killed process is replaced; the socket is made 0660,
+// so the services' user and group reach it and nobody else does. Throws
+// std::invalid_argument for a relative or too long path.
 std::unique_ptr<grpc::Server> start_server(const std::string& address, uint16_t port,
                                            const std::vector<grpc::Service*>& services,
-                                           int* bound_port = nullptr, int idle_threads = 0);
+                                           int* bound_port = nullptr, int idle_threads = 0,
+                                           const std::string& unix_socket = "");
+
+// The check start_server applies to `unix_socket`: empty when `path` is
+// usable, else why not (config validation names the key with it).
+std::string unix_socket_problem(const std::string& path);
 
 // Keeps the server's gRPC health status (grpc.health.v1, what smtpd's and
 // imapd's readiness ask) equal to `check()` - the service's own dependency,

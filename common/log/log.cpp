@@ -55,6 +55,10 @@ void listening(std::string_view what, std::string_view address, unsigned port) {
   spdlog::info("listening {} on {}:{}", what, address, port);
 }
 
+void listening_unix(std::string_view what, std::string_view path) {
+  spdlog::info("listening {} on unix:{}", what, printable(path));
+}
+
 void fatal(std::string_view program, std::string_view why) {
   if (json_mode) {
     spdlog::critical("{}", why);

@@ -31,6 +31,8 @@ std::string new_session_id();
 
 // "listening mx on 127.0.0.1:2525", an info record (a JSON one in JSON mode).
 void listening(std::string_view what, std::string_view address, unsigned port);
+// "listening grpc on unix:/run/postline/queued.sock".
+void listening_unix(std::string_view what, std::string_view path);
 
 // A reason to exit after init(): "<program>: <why>" on stderr in text mode
 // (what operators and tests read before init() too), a critical record in

@@ -170,8 +170,10 @@ int main(int argc, char** argv) {
     http.start(address, cfg.port("auth", "http_port"));
     log::listening("http", address, http.port());
     int bound = 0;
-    server = grpcutil::start_server(address, cfg.port("auth", "grpc_port"), {&auth_service, &admin_service}, &bound);
+    server = grpcutil::start_server(address, cfg.port("auth", "grpc_port"), {&auth_service, &admin_service}, &bound,
+                                    0, cfg.str("auth", "grpc_socket"));
     log::listening("grpc", address, static_cast<unsigned>(bound));
+    if (const auto socket = cfg.str("auth", "grpc_socket"); !socket.empty()) log::listening_unix("grpc", socket);
   } catch (const std::exception& e) {
     log::fatal("postline-authd", e.what());
     return 1;

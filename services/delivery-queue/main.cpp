@@ -355,7 +355,8 @@ int main(int argc, char** argv) {
     // beyond gRPC's two): Enqueues wait for their batch on their handler
     // threads, so as many as smtpd sessions end DATA at once; at least 32.
     server = grpcutil::start_server(address, cfg.port("queue", "grpc_port"), {&service}, &grpc_port,
-                                    static_cast<int>(std::max<size_t>(32, 4 * enqueue_pool_size)));
+                                    static_cast<int>(std::max<size_t>(32, 4 * enqueue_pool_size)),
+                                    cfg.str("queue", "grpc_socket"));
   } catch (const std::exception& e) {
     log::fatal(kName, e.what());
     http.stop();
@@ -415,6 +416,7 @@ int main(int argc, char** argv) {
   reporter.start();
   serving = true;
   log::listening("grpc", address, static_cast<unsigned>(grpc_port));
+  if (const auto socket = cfg.str("queue", "grpc_socket"); !socket.empty()) log::listening_unix("grpc", socket);
   spdlog::info("{} ready: {} workers, retry schedule of {} steps, max lifetime {}s", kName, wc.workers,
                wc.policy.schedule.size(), wc.policy.max_lifetime.count());
 

@@ -56,6 +56,12 @@ void check_files(const config::Config& cfg) {
   } catch (const config::ConfigError& e) {
     fail(e.what());
   }
+  for (const char* section : {"auth", "queue"}) {
+    const std::string path = cfg.str(section, "grpc_socket");
+    if (path.empty()) continue;
+    if (auto why = grpcutil::unix_socket_problem(path); !why.empty())
+      fail(std::string(section) + ".grpc_socket " + why);
+  }
   try {
     const grpcutil::TlsFiles files = grpcutil::tls_files(cfg);
     grpcutil::configure_tls(files);

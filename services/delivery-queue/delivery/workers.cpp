@@ -1,4 +1,5 @@
 #include "services/delivery-queue/delivery/workers.h"
+#include "common/db/url_check.h"
 #include "common/log/printable.h"
 #include "common/mailstore/delivery_key.h"
 
@@ -135,7 +136,7 @@ void Workers::listener_loop() {
       if (stopping_) return;
     }
     try {
-      pqxx::connection conn(pool_.url());
+      pqxx::connection conn(db::with_program_name(pool_.url()));
       struct Receiver : pqxx::notification_receiver {
         Receiver(pqxx::connection& c, Workers* w) : pqxx::notification_receiver(c, kNotifyChannel), workers(w) {}
         void operator()(const std::string&, int) override { workers->wake(); }

@@ -1,5 +1,6 @@
 #include "services/delivery-queue/store/queue_store.h"
 
+#include "common/db/url_check.h"
 #include "common/mime/mime.h"
 
 #include <spdlog/spdlog.h>
@@ -245,7 +246,7 @@ void RemoteWake::loop() {
     pending_ = false;  // every poke from here on asks for another NOTIFY
     lock.unlock();
     try {
-      if (!conn) conn = std::make_unique<pqxx::connection>(url_);
+      if (!conn) conn = std::make_unique<pqxx::connection>(db::with_program_name(url_));
       pqxx::nontransaction tx(*conn);
       tx.exec(std::string("NOTIFY ") + kNotifyChannel);
     } catch (const std::exception& e) {
