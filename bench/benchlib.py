@@ -271,10 +271,11 @@ def pg_server():
 
 
 def unix_transport() -> bool:
-    """One host, so Postline's parts talk over Unix sockets as Postfix's daemons do: PostgreSQL's
-    socket for db.url and queued's/authd's gRPC sockets (queue.grpc_socket, auth.grpc_socket).
-    POSTLINE_BENCH_TRANSPORT=tcp: everything over 127.0.0.1 (the figures before 2026-12-04 21:30)."""
-    return os.environ.get("POSTLINE_BENCH_TRANSPORT", "unix") != "tcp"
+    """POSTLINE_BENCH_TRANSPORT=unix: Postline's parts talk over Unix sockets, as Postfix's daemons
+    do - PostgreSQL's socket for db.url, queued's and authd's gRPC sockets (queue.grpc_socket,
+    auth.grpc_socket). Default tcp: everything over 127.0.0.1, as in every figure in
+    bench/README.md (3 alternating pairs on 2026-12-04 showed no difference above the noise)."""
+    return os.environ.get("POSTLINE_BENCH_TRANSPORT", "tcp") == "unix"
 
 
 def unix_socket_url(tcp_url: str, socket_dir: Path) -> str:

@@ -328,8 +328,8 @@ def postline_target(args):
                 return float(subprocess.run(["psql", pg_url, "-qAtc", "SELECT pg_current_wal_insert_lsn() - '0/0'"],
                                             capture_output=True, text=True, check=True).stdout)
 
-            transport = ("Unix sockets (PostgreSQL, gRPC to queued and authd)" if b.unix_transport()
-                         else "TCP on 127.0.0.1 (POSTLINE_BENCH_TRANSPORT=tcp)")
+            transport = ("Unix sockets (PostgreSQL, gRPC to queued and authd; POSTLINE_BENCH_TRANSPORT=unix)"
+                         if b.unix_transport() else "TCP on 127.0.0.1")
             yield {"port": p.ports["smtp_mx"], "rcpt": rcpt, "count": count_fn, "how": how, "platform": p,
                    "note": f"services talk over {transport};",
                    "cpu_groups": groups, "wal": wal_bytes}

@@ -78,11 +78,11 @@ bool health_serving(const std::shared_ptr<grpc::Channel>& channel, std::chrono::
 // message under the benchmark's 4 concurrent Enqueues).
 // `unix_socket`: when not empty, an absolute path where the server also
 // listens (gRPC's unix: transport, same credentials as the TCP port). For one
-// host: a peer that dials unix:PATH skips TCP/IP (loopback's segments, ACKs
-// and softirq work, which under load was a fifth of smtpd's CPU). A stale
-// socket file left by a killed process is replaced; the socket is made 0660,
-// so the services' user and group reach it and nobody else does. Throws
-// std::invalid_argument for a relative or too long path.
+// host: a peer dials unix:PATH, and access is by file permission - the socket
+// is made 0660, so the services' user and group reach it and no other local
+// user does (anyone on the host reaches 127.0.0.1). A stale socket file left
+// by a killed process is replaced. Throws std::invalid_argument for a
+// relative or too long path.
 std::unique_ptr<grpc::Server> start_server(const std::string& address, uint16_t port,
                                            const std::vector<grpc::Service*>& services,
                                            int* bound_port = nullptr, int idle_threads = 0,
