@@ -246,6 +246,54 @@ TEST_F(PgMailStoreTest, ATextSearchWaitsForTheIndexerHoldingItsBodies) {
   EXPECT_EQ(hits[0].uid, 1u);
 }
 
+// sql/025: the writers add the totals of new messages themselves (no INSERT
+// trigger any more). After every kind of write - delivery (with a duplicate
+// and an over-quota item that insert nothing), APPEND of several, COPY, MOVE,
+// EXPUNGE - the totals are what the messages add up to: a recount finds
+// nothing to fix.
+TEST_F(PgMailStoreTest, EveryWriterKeepsTheMailboxTotalsEqualToItsMessages) {
+  auto recount_fixes = [&] { return store_->recalculate_usage(kUser).mailboxes_fixed; };
+  const std::string a = message(1), b = message(2), big = message(3) + std::string(20000, 'x') + "\r\n";
+  auto delivered = store_->deliver(kUser, "INBOX", {DeliveryItem{a, "key-1"}, DeliveryItem{b, "key-2"}});
+  ASSERT_EQ(delivered.size(), 2u);
+  EXPECT_EQ(recount_fixes(), 0);
+  const Usage after_two = store_->usage(kUser);
+  EXPECT_EQ(after_two.messages, 2);
+  EXPECT_EQ(after_two.bytes, static_cast<int64_t>(a.size() + b.size()));
+
+  // key-1 again: a duplicate; the big one over a byte quota: refused.
+  Quota quota;
+  quota.bytes = after_two.bytes + 1000;
+  auto again = store_->deliver(kUser, "INBOX", {DeliveryItem{a, "key-1"}, DeliveryItem{big, "key-3"}}, quota);
+  ASSERT_EQ(again.size(), 2u);
+  EXPECT_TRUE(again[0].duplicate);
+  EXPECT_TRUE(again[1].over_quota);
+  EXPECT_EQ(store_->usage(kUser).messages, 2);
+  EXPECT_EQ(recount_fixes(), 0);
+
+  // A delivery into a mailbox that does not exist yet creates it and counts there.
+  ASSERT_EQ(store_->deliver(kUser, "Lists/new", {DeliveryItem{big, "key-4"}}).size(), 1u);
+  EXPECT_EQ(recount_fixes(), 0);
+
+  const std::string c = message(5), d = message(6);
+  ASSERT_EQ(store_->append(kUser, "Archive", {AppendItem{c, {}}, AppendItem{d, {}}}).error, StoreError::kNone);
+  EXPECT_EQ(recount_fixes(), 0);
+
+  const MailboxId inbox = store_->find_mailbox(kUser, "INBOX")->mailbox_id;
+  const MailboxId archive = store_->find_mailbox(kUser, "Archive")->mailbox_id;
+  ASSERT_EQ(store_->copy(kUser, inbox, {1, 2}, "Archive", false).error, StoreError::kNone);
+  EXPECT_EQ(recount_fixes(), 0);
+  ASSERT_EQ(store_->copy(kUser, archive, {1}, "INBOX", true).error, StoreError::kNone);
+  EXPECT_EQ(recount_fixes(), 0);
+  store_->store_flags(kUser, inbox, {2}, FlagMode::kAdd, Flags{kDeleted, {}});
+  ASSERT_EQ(store_->expunge(kUser, inbox, std::nullopt), std::vector<Uid>{2});
+  EXPECT_EQ(recount_fixes(), 0);
+
+  // 2 delivered + 1 in Lists/new + 2 appended + 2 copied - 1 expunged (MOVE
+  // only changed where one of them is).
+  EXPECT_EQ(store_->usage(kUser).messages, 6);
+}
+
 // recalculate_usage (`postline mailbox recalc`): totals that drifted from the
 // messages (a bug, a restore, a hand edit) are set back to what the messages
 // add up to, for every mailbox of the user and no other user's.
