@@ -80,6 +80,9 @@ ACME_ON = {"POSTLINE_ACME_ENABLED": "true", "POSTLINE_ACME_DIRECTORY_URL": "http
     # may be chosen), and libpq must be able to parse the URL at all.
     ({"POSTLINE_DB_URL": "postgresql://postgres@127.0.0.1:5432,127.0.0.1:5433/postline"}, "db.url"),
     ({"POSTLINE_DB_URL": "postgresql://postgres:hunter2@127.0.0.1/postline?no_such_option=1"}, "db.url"),
+    # One host's gRPC sockets: an absolute path that fits a socket address.
+    ({"POSTLINE_QUEUE_GRPC_SOCKET": "run/queued.sock"}, "queue.grpc_socket"),
+    ({"POSTLINE_AUTH_GRPC_SOCKET": "/" + "a" * 120}, "auth.grpc_socket"),
 ])
 def test_config_check_loads_what_the_services_load(unstarted, tmp_path, env, key):
     """Issue 16: `config check` refuses a file a service would refuse, naming its key."""
