@@ -407,11 +407,16 @@ def main() -> int:
     ap.add_argument("--dmarc", action="store_true",
                     help="the sender's domain publishes DMARC with rua= (issue 20: measure "
                          "--set POSTLINE_REPORTS_SEND=true against false)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="repeat the run R times, the targets' order alternating, and print the median of "
+                         "each ratio (default 1; on a noisy machine 5 says more than one run)")
     ap.add_argument("--set", action="append", default=[], metavar="POSTLINE_KEY=VALUE",
                     help="extra Postline setting for this run, e.g. POSTLINE_QUEUE_DELIVER_DURING_ENQUEUE=false")
     args = ap.parse_args()
     if any("=" not in kv or not kv.startswith("POSTLINE_") for kv in args.set):
         ap.error("--set takes POSTLINE_KEY=VALUE")
+    if args.rounds < 1 or args.rounds > 50:
+        ap.error("--rounds must be 1..50")
     if args.messages < 1 or args.messages > 100000 or args.concurrency < 1 or args.concurrency > 256:
         ap.error("--messages must be 1..100000 and --concurrency 1..256")
     sizes = [b.parse_size(s) for s in args.sizes.split(",") if s.strip()]
@@ -426,8 +431,29 @@ def main() -> int:
             ap.error(f"unknown target {t}")
 
     deadline = b.start_run(args.time_limit)
-    results: list[tuple[Result, dict, str]] = []
     failures = []
+    per_round = []
+    for k in range(args.rounds):
+        order = targets if k % 2 == 0 else list(reversed(targets))
+        if args.rounds > 1:
+            b.log(f"round {k + 1} of {args.rounds}: {', '.join(order)}")
+        results = measure(order, args, sizes, deadline, failures)
+        print_results(results, args)
+        per_round.append({r.name: s for r, s, _ in results})
+        if failures:
+            break
+    import signal
+    signal.alarm(0)
+    for f in failures:
+        print(f"FAILED: {f}")
+    if args.rounds > 1:
+        print_medians(per_round, targets)
+    b.print_footer()
+    return 1 if failures else 0
+
+
+def measure(targets, args, sizes, deadline, failures) -> list:
+    results: list[tuple[Result, dict, str]] = []
     try:
         for name in targets:
             make = postline_target if name == "postline" else postfix_target
@@ -448,10 +474,10 @@ def main() -> int:
                     results.append((r, s, t["how"]))
     except b.BenchTimeout as e:
         failures.append(str(e))
-    finally:
-        import signal
-        signal.alarm(0)
+    return results
 
+
+def print_results(results, args):
     print()
     if args.client == "smtp-source":
         print(f"smtp_accept: smtp-source, {args.messages} messages of {args.source_size} payload bytes, "
@@ -501,10 +527,25 @@ def main() -> int:
         print(f"  {r.name}: delivery watched via {how}{extra}" + (f"; {r.note}" if r.note else ""))
         for err in sorted(set(r.errors))[:5]:
             print(f"    error: {err} (x{r.errors.count(err)})")
-    for f in failures:
-        print(f"FAILED: {f}")
-    b.print_footer()
-    return 1 if failures else 0
+
+
+def print_medians(per_round: list[dict], targets: list[str]):
+    """Each ratio of the first target to the second, per round and its median (the rounds
+    alternate which one runs first)."""
+    if len(targets) != 2:
+        return
+    first, second = targets
+    print()
+    print(f"{len(per_round)} rounds, the order alternating; ratio {first}/{second} per round and median:")
+    for key, label in (("accept_rate", "accepted/s"), ("deliv_rate", "delivered/s"), ("lat_p99", "p99"),
+                       ("cpu_ms_per_msg", "CPU/msg")):
+        values = []
+        for rnd in per_round:
+            a, c = rnd.get(first, {}).get(key), rnd.get(second, {}).get(key)
+            if a is not None and c and a == a and c == c:
+                values.append(a / c)
+        if values:
+            print(f"  {label:12s} {' '.join(f'{v:.2f}x' for v in values)}   median {b.median(values):.2f}x")
 
 
 if __name__ == "__main__":
