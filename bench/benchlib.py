@@ -281,9 +281,7 @@ def unix_transport() -> bool:
 def unix_socket_url(tcp_url: str, socket_dir: Path) -> str:
     """The same server through its Unix socket in socket_dir (scripts/pg puts it in the data
     directory); the TCP URL when that does not answer."""
-    from urllib.parse import urlparse
-    u = urlparse(tcp_url)
-    url = f"postgresql://{u.username or 'postgres'}@{u.path}?host={socket_dir}&port={u.port or 5432}"
+    url = ps.unix_socket_url(tcp_url, socket_dir)
     ok = subprocess.run(["psql", url, "-qAtc", "SELECT 1"], capture_output=True, text=True).returncode == 0
     if not ok:
         log(f"PostgreSQL's Unix socket in {socket_dir} does not answer: using {tcp_url}")

@@ -380,6 +380,14 @@ def start_test_postgres(directory: Path) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
+def unix_socket_url(tcp_url: str, socket_dir: Path) -> str:
+    """The server of tcp_url reached through its Unix socket in socket_dir (scripts/pg puts it in
+    the data directory): postgresql://USER@/DB?host=DIR&port=PORT."""
+    from urllib.parse import urlparse
+    u = urlparse(tcp_url)
+    return f"postgresql://{u.username or 'postgres'}@{u.path}?host={socket_dir}&port={u.port or 5432}"
+
+
 def stop_test_postgres(directory: Path):
     subprocess.run([str(ROOT / "scripts" / "pg"), "stop", str(directory)], check=False, capture_output=True)
 

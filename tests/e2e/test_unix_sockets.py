@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from platform_support import new_workdir, wait_until
+from platform_support import Platform, new_workdir, unix_socket_url, wait_until
 
 USER = "sockets@example.test"
 PASSWORD = "correct horse battery staple"
@@ -31,7 +31,7 @@ def socket_url(server_url: str) -> str:
     if directory is None or not (directory / f".s.PGSQL.{port}").exists():
         print(f"PostgreSQL's socket is not beside {url_file}: db.url stays TCP for this run")
         return server_url
-    return f"postgresql://postgres@/postgres?host={directory.resolve()}&port={port}"
+    return unix_socket_url(server_url, directory.resolve())
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,6 @@ def sockets_dir():
 
 @pytest.fixture(scope="module")
 def socket_platform(pg_server_url, sockets_dir):
-    from platform_support import Platform
     env = {}
     for svc in ("queue", "auth"):
         path = sockets_dir / f"{svc}.sock"
